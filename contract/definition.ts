@@ -1,0 +1,161 @@
+/**
+ * The pipeline definition: one *project* (it owns one PostgreSQL schema) and its datasets,
+ * suppliers and views. This is the one contract shared by the infrastructure (`lib/`) and the
+ * runtime (`functions/`): both validate a definition with these schemas, so a bad definition
+ * fails `cdk synth`, `civic-etl validate` and the local runner with the same message.
+ */
+import { z } from 'zod';
+
+/** A PostgreSQL identifier we create ourselves: lower-case, unquoted-safe, at most 63 bytes. */
+const identifier = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower-case letters, digits and _, starting with a letter (max 63)');
+
+/** Names that also appear in S3 keys and AWS resource names: no underscores trouble there. */
+const slug = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,62}$/, 'must be lower-case letters, digits, - and _, starting with a letter');
+
+/** Column types the clean step casts to, with the PostgreSQL type each becomes. */
+export const COLUMN_TYPES = {
+  text: 'text',
+  integer: 'integer',
+  bigint: 'bigint',
+  numeric: 'numeric',
+  double: 'double precision',
+  boolean: 'boolean',
+  date: 'date',
+  timestamp: 'timestamp',
+  timestamptz: 'timestamptz',
+} as const;
+export type ColumnType = keyof typeof COLUMN_TYPES;
+
+export const columnSchema = z.strictObject({
+  /** Name of the column in the clean table. */
+  name: identifier,
+  /** Header of the source column; defaults to `name`. Matched ignoring case, spaces and punctuation. */
+  source: z.string().min(1).optional(),
+  type: z.enum(Object.keys(COLUMN_TYPES) as [ColumnType, ...ColumnType[]]).default('text'),
+  /** A row with an empty value here goes to quarantine. */
+  required: z.boolean().default(false),
+  description: z.string().optional(),
+});
+export type ColumnDefinition = z.infer<typeof columnSchema>;
+
+/** A file a supplier uploads to `incoming/<supplier>/<dataset>/…`. */
+export const uploadSourceSchema = z.strictObject({
+  type: z.literal('upload'),
+  supplier: slug,
+});
+
+/** A file fetched over HTTP(S) into `raw/<dataset>/<run>/…`. */
+export const httpSourceSchema = z.strictObject({
+  type: z.literal('http'),
+  url: z.url({ protocol: /^https?$/ }),
+  /**
+   * Name of a Secrets Manager secret whose value is a JSON object of request headers
+   * (e.g. `{"Authorization": "Bearer …"}`). The secret is never written to logs or manifests.
+   */
+  headersSecret: z.string().min(1).optional(),
+  /** File name to store the download under; defaults to the last segment of the URL path. */
+  fileName: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+});
+
+export const sourceSchema = z.discriminatedUnion('type', [uploadSourceSchema, httpSourceSchema]);
+export type SourceDefinition = z.infer<typeof sourceSchema>;
+
+export const readHintsSchema = z.strictObject({
+  format: z.enum(['csv']).optional(),
+  encoding: z.enum(['utf-8']).optional(),
+  delimiter: z.enum([',', ';', '\t', '|']).optional(),
+});
+export type ReadHints = z.infer<typeof readHintsSchema>;
+
+/** EventBridge Scheduler expression: `rate(…)` or `cron(…)`. */
+const scheduleSchema = z
+  .string()
+  .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$/, 'must be rate(N unit) or cron(6 fields)');
+
+export const datasetSchema = z
+  .strictObject({
+    name: identifier,
+    title: z.string().optional(),
+    source: sourceSchema,
+    schedule: scheduleSchema.optional(),
+    read: readHintsSchema.default({}),
+    clean: z.strictObject({
+      columns: z.array(columnSchema).min(1),
+      /** Columns that identify a row; a row whose key repeats an earlier row goes to quarantine. */
+      key: z.array(identifier).default([]),
+    }),
+  })
+  .superRefine((d, ctx) => {
+    if (d.schedule && d.source.type !== 'http') {
+      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'only fetched sources (type http) can have a schedule' });
+    }
+    const names = d.clean.columns.map((c) => c.name);
+    names.forEach((n, i) => {
+      if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['clean', 'columns', i, 'name'], message: `duplicate column "${n}"` });
+    });
+    d.clean.key.forEach((k, i) => {
+      if (!names.includes(k)) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: `key column "${k}" is not a declared column` });
+    });
+  });
+export type DatasetDefinition = z.infer<typeof datasetSchema>;
+
+export const viewSchema = z.strictObject({
+  name: identifier,
+  description: z.string().optional(),
+  /** Datasets the view reads; it is (re)created once all of them have a clean table. */
+  datasets: z.array(identifier).min(1),
+  /** The SELECT statement. Refer to tables as `{{schema}}.<dataset>`. */
+  sql: z.string().min(1).refine((s) => /^\s*(select|with)\b/i.test(s), 'must be a SELECT (or WITH … SELECT) statement'),
+});
+export type ViewDefinition = z.infer<typeof viewSchema>;
+
+export const supplierSchema = z.strictObject({
+  name: slug,
+  /**
+   * ARN of an AWS principal (account root, role or user) allowed to assume this supplier's
+   * upload role. Without it the supplier gets an IAM user whose access key lives in Secrets Manager.
+   */
+  assumedBy: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:(root|role\/.+|user\/.+)$/, 'must be an IAM principal ARN').optional(),
+  /** Required with `assumedBy`: the external id the supplier must present. */
+  externalId: z.string().min(2).optional(),
+});
+export type SupplierDefinition = z.infer<typeof supplierSchema>;
+
+export const pipelineSchema = z
+  .strictObject({
+    /** Project name: also the PostgreSQL schema that holds its clean tables and views. */
+    project: identifier,
+    title: z.string().optional(),
+    suppliers: z.array(supplierSchema).default([]),
+    datasets: z.array(datasetSchema).min(1),
+    views: z.array(viewSchema).default([]),
+  })
+  .superRefine((p, ctx) => {
+    if (['etl', 'public', 'information_schema'].includes(p.project) || p.project.startsWith('pg_')) {
+      ctx.addIssue({ code: 'custom', path: ['project'], message: `"${p.project}" is reserved` });
+    }
+    const suppliers = p.suppliers.map((s) => s.name);
+    p.suppliers.forEach((s, i) => {
+      if (suppliers.indexOf(s.name) !== i) ctx.addIssue({ code: 'custom', path: ['suppliers', i, 'name'], message: `duplicate supplier "${s.name}"` });
+      if (s.assumedBy && !s.externalId) ctx.addIssue({ code: 'custom', path: ['suppliers', i, 'externalId'], message: 'required when assumedBy is set' });
+    });
+    const datasets = p.datasets.map((d) => d.name);
+    p.datasets.forEach((d, i) => {
+      if (datasets.indexOf(d.name) !== i) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'name'], message: `duplicate dataset "${d.name}"` });
+      if (d.source.type === 'upload' && !suppliers.includes(d.source.supplier)) {
+        ctx.addIssue({ code: 'custom', path: ['datasets', i, 'source', 'supplier'], message: `unknown supplier "${d.source.supplier}" (declare it under suppliers)` });
+      }
+    });
+    p.views.forEach((v, i) => {
+      if (datasets.includes(v.name)) ctx.addIssue({ code: 'custom', path: ['views', i, 'name'], message: `"${v.name}" is already a dataset name` });
+      v.datasets.forEach((d, j) => {
+        if (!datasets.includes(d)) ctx.addIssue({ code: 'custom', path: ['views', i, 'datasets', j], message: `unknown dataset "${d}"` });
+      });
+    });
+  });
+export type PipelineDefinition = z.infer<typeof pipelineSchema>;
+export type PipelineInput = z.input<typeof pipelineSchema>;

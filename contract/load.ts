@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { pipelineSchema, type PipelineDefinition } from './definition.ts';
+
+/** A pipeline definition that does not validate; the message names the file, dataset and field. */
+export class PipelineDefinitionError extends Error {
+  override name = 'PipelineDefinitionError';
+  constructor(
+    message: string,
+    readonly problems: readonly string[] = [],
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Validate an already-parsed definition. `origin` (a file name) prefixes every message.
+ *
+ * @example
+ *   const pipeline = parsePipeline(JSON.parse(text), 'pipeline.json');
+ */
+export function parsePipeline(input: unknown, origin = 'pipeline definition'): PipelineDefinition {
+  const result = pipelineSchema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => describeIssue(input, issue));
+  throw new PipelineDefinitionError(`${origin} is not a valid pipeline definition:\n  - ${problems.join('\n  - ')}`, problems);
+}
+
+/** Read a definition from a `.yaml`, `.yml` or `.json` file and validate it. */
+export function loadPipeline(file: string): PipelineDefinition {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new PipelineDefinitionError(`cannot read pipeline definition ${file}: ${(cause as Error).message}`, [], { cause });
+  }
+  let data: unknown;
+  try {
+    data = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+  } catch (cause) {
+    throw new PipelineDefinitionError(`${file} is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(cause as Error).message}`, [], { cause });
+  }
+  return parsePipeline(data, file);
+}
+
+/** `datasets[1].clean.columns[0].type` becomes `dataset "programs" → clean.columns[0].type`. */
+function describeIssue(input: unknown, issue: z.core.$ZodIssue): string {
+  const path = [...issue.path];
+  let where = '';
+  if ((path[0] === 'datasets' || path[0] === 'views' || path[0] === 'suppliers') && typeof path[1] === 'number') {
+    const kind = path[0].slice(0, -1);
+    const items = (input as Record<string, unknown> | null)?.[path[0]];
+    const item = Array.isArray(items) ? (items[path[1]] as { name?: unknown } | undefined) : undefined;
+    where = typeof item?.name === 'string' ? `${kind} "${item.name}"` : `${kind} #${path[1] + 1}`;
+    path.splice(0, 2);
+  }
+  const field = path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+  const location = [where, field].filter(Boolean).join(' → ') || '(top level)';
+  return `${location}: ${issue.message}`;
+}

@@ -1,0 +1,51 @@
+/**
+ * Names shared by the stack, the local runtime and the handlers: S3 zones, environment
+ * variables, and how object keys map to datasets.
+ */
+
+/** S3 key prefixes (zones) of the landing bucket. */
+export const ZONES = {
+  /** Supplier uploads: `incoming/<supplier>/<dataset>/<file>`. */
+  incoming: 'incoming/',
+  /** Fetched data: `raw/<dataset>/<run>/<file>`, with `_manifest.json` beside each file. */
+  raw: 'raw/',
+  /** Fetcher state (conditional-GET validators): `state/<dataset>/…`; never staged. */
+  state: 'state/',
+} as const;
+
+/** Objects staged on ObjectCreated: these prefixes, and nothing else, notify the stage queue. */
+export const STAGED_PREFIXES = [ZONES.incoming, ZONES.raw] as const;
+
+/** File names under `raw/` that describe a fetch rather than carry data: never staged. */
+export const MANIFEST_SUFFIX = '_manifest.json';
+
+/** Environment variables read by the handlers (validated once at module load). */
+export const ENV = {
+  bucket: 'CIVIC_ETL_BUCKET',
+  cleanQueueUrl: 'CIVIC_ETL_CLEAN_QUEUE_URL',
+  pipelineFile: 'CIVIC_ETL_PIPELINE_FILE',
+  databaseUrl: 'DATABASE_URL',
+  databaseSecretArn: 'CIVIC_ETL_DB_SECRET_ARN',
+} as const;
+
+/** File name of the validated definition that the stack bundles beside each handler. */
+export const BUNDLED_PIPELINE_FILE = 'pipeline.json';
+
+export type ObjectRoute =
+  | { zone: 'incoming'; supplier: string; dataset: string }
+  | { zone: 'raw'; dataset: string; run: string };
+
+/**
+ * Which dataset an object key belongs to, or `undefined` for keys outside the staged zones.
+ * `incoming/<supplier>/<dataset>/<file…>` and `raw/<dataset>/<run>/<file…>`.
+ */
+export function routeObjectKey(key: string): ObjectRoute | undefined {
+  const parts = key.split('/');
+  if (parts[0] === 'incoming' && parts.length >= 4 && parts[1] && parts[2] && parts.at(-1)) {
+    return { zone: 'incoming', supplier: parts[1], dataset: parts[2] };
+  }
+  if (parts[0] === 'raw' && parts.length >= 4 && parts[1] && parts[2] && parts.at(-1)) {
+    return { zone: 'raw', dataset: parts[1], run: parts[2] };
+  }
+  return undefined;
+}
