@@ -1,0 +1,203 @@
+import type pg from 'pg';
+import { COLUMN_TYPES, type ColumnDefinition, type DatasetDefinition, type PipelineDefinition } from '../../contract/definition.ts';
+import { recreateViews, type CombineResult } from '../combine/views.ts';
+import { ident, inTransaction } from '../common/db.ts';
+import { PermanentError, isPermanent } from '../common/errors.ts';
+import { getLoad, markFailed, markLoaded, type LoadRow } from '../common/ledger.ts';
+import { logger } from '../common/logger.ts';
+
+export interface CleanDeps {
+  pool: pg.Pool;
+  pipeline: PipelineDefinition;
+}
+
+export type CleanOutcome =
+  | { status: 'loaded'; loadId: number; dataset: string; rowsLoaded: number; rowsQuarantined: number; combine: CombineResult }
+  | { status: 'duplicate'; loadId: number }
+  | { status: 'failed'; loadId: number; error: string };
+
+/** Header text reduced for matching: case, spaces and punctuation do not matter. */
+export function normaliseHeader(s: string): string {
+  return s.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+}
+
+/**
+ * For each declared column, the staging column it reads. A declared column missing from the
+ * file is a permanent error that lists what the file does have.
+ */
+export function mapColumns(dataset: DatasetDefinition, header: readonly string[], staging: readonly string[], file: string): Map<ColumnDefinition, string> {
+  const byNorm = new Map<string, string>();
+  header.forEach((h, i) => {
+    const key = normaliseHeader(h);
+    if (!byNorm.has(key)) byNorm.set(key, staging[i]!);
+  });
+  const out = new Map<ColumnDefinition, string>();
+  for (const column of dataset.clean.columns) {
+    const wanted = column.source ?? column.name;
+    const found = byNorm.get(normaliseHeader(wanted));
+    if (!found) {
+      throw new PermanentError(
+        `${file}: column "${wanted}" of dataset ${dataset.name} is not in the file's header (${header.map((h) => JSON.stringify(h)).join(', ')})`,
+        { file, line: 1, column: wanted },
+      );
+    }
+    out.set(column, found);
+  }
+  return out;
+}
+
+/**
+ * Clean one staged load: cast every declared column to its type in one set-based pass in
+ * PostgreSQL; each value that fails (bad type, missing required value, repeated key) goes to
+ * `<project>.<dataset>_quarantine` with the column, raw value, rule, reason and source line; the
+ * rest replace the clean table `<project>.<dataset>`, and the views are recreated — all in one
+ * transaction, so readers see the old state or the new one, never half.
+ */
+export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanOutcome> {
+  const { pool, pipeline } = deps;
+  const started = performance.now();
+  const load = await getLoad(pool, loadId);
+  if (!load || load.status !== 'staged') {
+    logger.info('load not waiting for clean: nothing to do', { loadId, status: load?.status });
+    return { status: 'duplicate', loadId };
+  }
+  const dataset = pipeline.datasets.find((d) => d.name === load.dataset);
+  try {
+    if (!dataset) throw new PermanentError(`load ${loadId}: dataset "${load.dataset}" is no longer in the pipeline definition`);
+    const outcome = await inTransaction(pool, async (client) => {
+      const current = await getLoad(client, loadId, true);
+      if (current?.status !== 'staged') return undefined;
+      return cleanInTransaction(client, pipeline, dataset, current, started);
+    });
+    if (!outcome) return { status: 'duplicate', loadId };
+    logger.info('cleaned', { loadId, dataset: dataset.name, ...outcome, ms: Math.round(performance.now() - started) });
+    return { status: 'loaded', loadId, dataset: dataset.name, ...outcome };
+  } catch (error) {
+    if (!isPermanent(error)) throw error;
+    await markFailed(pool, loadId, error);
+    await dropStaging(pool, load);
+    logger.warn('load rejected by clean', { loadId, error: error.message });
+    return { status: 'failed', loadId, error: error.message };
+  }
+}
+
+async function cleanInTransaction(
+  client: pg.PoolClient,
+  pipeline: PipelineDefinition,
+  dataset: DatasetDefinition,
+  load: LoadRow,
+  started: number,
+): Promise<{ rowsLoaded: number; rowsQuarantined: number; combine: CombineResult }> {
+  const staging = load.staging_table!;
+  const detected = (await client.query<{ detected: { columns: string[] } }>('SELECT detected FROM etl.loads WHERE id = $1', [load.id])).rows[0]!.detected;
+  const mapping = mapColumns(dataset, load.header ?? [], detected.columns, load.object_key);
+  const schema = ident(pipeline.project);
+  const table = `${schema}.${ident(dataset.name)}`;
+  const quarantine = `${schema}.${ident(`${dataset.name}_quarantine`)}`;
+
+  await client.query(`SET LOCAL datestyle = 'ISO, MDY'`);
+  await ensureCleanTable(client, pipeline.project, dataset);
+  await client.query(`CREATE TABLE IF NOT EXISTS ${quarantine} (
+      load_id bigint NOT NULL, source_line bigint NOT NULL, column_name text NOT NULL, raw_value text,
+      rule text NOT NULL, reason text NOT NULL, quarantined_at timestamptz NOT NULL DEFAULT now())`);
+  await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${dataset.name}_quarantine_load`)} ON ${quarantine} (load_id, source_line)`);
+
+  const raw = (c: ColumnDefinition) => `s.${ident(mapping.get(c)!)}`;
+  const value = (c: ColumnDefinition) => (c.type === 'text' ? raw(c) : `NULLIF(btrim(${raw(c)}), '')`);
+  const cast = (c: ColumnDefinition) => (c.type === 'text' ? raw(c) : `${value(c)}::${COLUMN_TYPES[c.type]}`);
+
+  // 1. Values that fail their column's type or are missing where required.
+  const checks = dataset.clean.columns.map((c) => {
+    const required = c.required || dataset.clean.key.includes(c.name); // key values cannot be empty
+    const missing = required ? `WHEN ${value(c)} IS NULL THEN 'required'` : '';
+    const badType = c.type === 'text' ? '' : `WHEN NOT etl.is_valid_as(${value(c)}, '${COLUMN_TYPES[c.type]}') THEN 'type'`;
+    if (!missing && !badType) return undefined;
+    const guard = c.type === 'text' || required ? '' : `WHEN ${value(c)} IS NULL THEN NULL `;
+    return `('${c.name}', ${raw(c)}, CASE ${missing} ${guard}${badType} END, '${c.type}')`;
+  }).filter(Boolean);
+  if (checks.length > 0) {
+    await client.query(
+      `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
+       SELECT $1, s._source_line, v.col, v.raw, v.rule,
+              CASE v.rule WHEN 'required' THEN 'required value is missing'
+                          ELSE format('not a valid %s: %s', v.type, left(v.raw, 80)) END
+         FROM ${staging} s CROSS JOIN LATERAL (VALUES ${checks.join(', ')}) AS v(col, raw, rule, type)
+        WHERE v.rule IS NOT NULL`,
+      [load.id],
+    );
+  }
+  const notQuarantined = `NOT EXISTS (SELECT 1 FROM ${quarantine} q WHERE q.load_id = $1 AND q.source_line = s._source_line)`;
+
+  // 2. Rows whose key repeats an earlier row's (the first one wins).
+  const keyColumns = dataset.clean.key.map((k) => dataset.clean.columns.find((c) => c.name === k)!);
+  if (keyColumns.length > 0) {
+    await client.query(
+      `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
+       SELECT $1, d._source_line, $2, d.raw_key, 'unique', format('duplicate key: same %s as line %s', $2::text, d.first_line)
+         FROM (SELECT s._source_line, concat_ws(', ', ${keyColumns.map(raw).join(', ')}) AS raw_key,
+                      row_number() OVER w AS n, first_value(s._source_line) OVER w AS first_line
+                 FROM ${staging} s WHERE ${notQuarantined}
+               WINDOW w AS (PARTITION BY ${keyColumns.map(cast).join(', ')} ORDER BY s._source_line)) d
+        WHERE d.n > 1`,
+      [load.id, dataset.clean.key.join(', ')],
+    );
+  }
+
+  // 3. Replace the clean table's rows with the rows that passed.
+  const columns = dataset.clean.columns;
+  await client.query(`TRUNCATE ${table}`);
+  const inserted = await client.query(
+    `INSERT INTO ${table} (${columns.map((c) => ident(c.name)).join(', ')}, _load_id, _source_line)
+     SELECT ${columns.map(cast).join(', ')}, $1, s._source_line FROM ${staging} s WHERE ${notQuarantined}`,
+    [load.id],
+  );
+  const rowsLoaded = inserted.rowCount ?? 0;
+  const { rows } = await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [load.id]);
+  const rowsQuarantined = Number(rows[0]!.n);
+
+  // 4. Combine: the views see the new table at the same commit.
+  const combine = await recreateViews(client, pipeline);
+  await markLoaded(client, load.id, { rowsLoaded, rowsQuarantined, ms: performance.now() - started });
+  await client.query(`DROP TABLE ${staging}`);
+  return { rowsLoaded, rowsQuarantined, combine };
+}
+
+/**
+ * The clean table has exactly the declared columns (plus lineage). If the definition changed,
+ * it is rebuilt — inside the transaction, so dependent views are recreated before anyone sees.
+ */
+/** How pg_catalog spells the types whose short names differ. */
+const CATALOG_TYPES: Partial<Record<ColumnDefinition['type'], string>> = {
+  timestamp: 'timestamp without time zone',
+  timestamptz: 'timestamp with time zone',
+};
+
+async function ensureCleanTable(client: pg.PoolClient, project: string, dataset: DatasetDefinition): Promise<void> {
+  const wanted = [
+    ...dataset.clean.columns.map((c) => `${c.name} ${CATALOG_TYPES[c.type] ?? COLUMN_TYPES[c.type]}`),
+    '_load_id bigint',
+    '_source_line bigint',
+  ];
+  const { rows } = await client.query<{ col: string }>(
+    `SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod) AS col
+       FROM pg_attribute a WHERE a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text))
+        AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+    [project, dataset.name],
+  );
+  const table = `${ident(project)}.${ident(dataset.name)}`;
+  if (rows.length > 0 && rows.map((r) => r.col).join(',') === wanted.join(',')) return;
+  if (rows.length > 0) {
+    logger.info('clean table shape changed: rebuilding', { table, was: rows.map((r) => r.col), now: wanted });
+    await client.query(`DROP TABLE ${table} CASCADE`);
+  }
+  const key = dataset.clean.key.length > 0 ? `, PRIMARY KEY (${dataset.clean.key.map(ident).join(', ')})` : '';
+  await client.query(
+    `CREATE TABLE ${table} (${dataset.clean.columns.map((c) => `${ident(c.name)} ${COLUMN_TYPES[c.type]}`).join(', ')},
+       _load_id bigint NOT NULL, _source_line bigint NOT NULL${key})`,
+  );
+  if (dataset.title) await client.query(`COMMENT ON TABLE ${table} IS '${dataset.title.replace(/'/g, "''")}'`);
+}
+
+async function dropStaging(pool: pg.Pool, load: LoadRow): Promise<void> {
+  if (load.staging_table) await pool.query(`DROP TABLE IF EXISTS ${load.staging_table}`).catch(() => undefined);
+}

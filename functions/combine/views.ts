@@ -1,0 +1,54 @@
+import type pg from 'pg';
+import type { PipelineDefinition, ViewDefinition } from '../../contract/definition.ts';
+import { ident } from '../common/db.ts';
+import { PermanentError } from '../common/errors.ts';
+
+export interface CombineResult {
+  /** Views (re)created. */
+  created: string[];
+  /** Views not created yet, with the datasets they still wait for. */
+  waiting: { view: string; missing: string[] }[];
+}
+
+/** The view's SELECT with `{{schema}}` replaced by the project's quoted schema. */
+export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition): string {
+  return view.sql.replace(/\{\{\s*schema\s*\}\}/g, ident(pipeline.project)).trim().replace(/;\s*$/, '');
+}
+
+/**
+ * Combine: (re)create every declared view whose datasets all have a clean table, in declared
+ * order (a view may read the views above it). Runs inside the caller's transaction, so readers
+ * switch from the old tables and views to the new ones at one commit. A view whose SQL fails is a
+ * permanent error naming the view: the transaction rolls back, leaving the previous state intact.
+ */
+export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDefinition): Promise<CombineResult> {
+  const result: CombineResult = { created: [], waiting: [] };
+  const schema = ident(pipeline.project);
+  for (const view of pipeline.views) {
+    const { rows } = await client.query<{ dataset: string }>(
+      `SELECT d AS dataset FROM unnest($1::text[]) AS d WHERE to_regclass(format('%I.%I', $2::text, d)) IS NULL`,
+      [view.datasets, pipeline.project],
+    );
+    const name = `${schema}.${ident(view.name)}`;
+    if (rows.length > 0) {
+      result.waiting.push({ view: view.name, missing: rows.map((r) => r.dataset) });
+      continue;
+    }
+    await client.query('SAVEPOINT combine_view');
+    try {
+      await client.query(`DROP VIEW IF EXISTS ${name} CASCADE`);
+      await client.query(`CREATE VIEW ${name} AS ${viewSql(pipeline, view)}`);
+      if (view.description) await client.query(`COMMENT ON VIEW ${name} IS '${view.description.replace(/'/g, "''")}'`);
+      await client.query('RELEASE SAVEPOINT combine_view');
+    } catch (error) {
+      await client.query('ROLLBACK TO SAVEPOINT combine_view');
+      const pgError = error as { code?: string; message?: string };
+      if (pgError.code && /^(42|22|0A)/.test(pgError.code)) {
+        throw new PermanentError(`view "${view.name}" cannot be created: ${pgError.message}`, {}, { cause: error });
+      }
+      throw error;
+    }
+    result.created.push(view.name);
+  }
+  return result;
+}

@@ -1,0 +1,138 @@
+import type pg from 'pg';
+import type { PermanentError } from './errors.ts';
+
+/** An S3 object version, as the stage step sees it. */
+export interface ObjectRef {
+  readonly bucket: string;
+  readonly key: string;
+  /** S3 version id; `undefined` for unversioned buckets (then the ETag identifies the content). */
+  readonly versionId?: string;
+  readonly etag?: string;
+  readonly size?: number;
+}
+
+export type LoadStatus = 'received' | 'staged' | 'loaded' | 'failed' | 'skipped';
+
+export interface LoadRow {
+  id: number;
+  project: string;
+  dataset: string | null;
+  bucket: string;
+  object_key: string;
+  object_version: string;
+  status: LoadStatus;
+  rows_read: number | null;
+  rows_loaded: number | null;
+  rows_quarantined: number | null;
+  staging_table: string | null;
+  header: string[] | null;
+  error: string | null;
+  error_line: number | null;
+  error_column: string | null;
+  attempts: number;
+}
+
+type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+
+/** The ledger identity of an object version: its version id, or its ETag when unversioned. */
+export function objectVersion(ref: ObjectRef): string {
+  if (ref.versionId && ref.versionId !== 'null') return ref.versionId;
+  if (ref.etag) return `etag:${ref.etag.replace(/"/g, '')}`;
+  throw new Error(`object ${ref.key} has neither a version id nor an ETag`);
+}
+
+/**
+ * Record that an object version arrived, once. A redelivered event finds the existing row (and
+ * bumps `attempts`); `inserted` tells the two apart. The unique constraint, not timing, makes
+ * two concurrent deliveries share one row.
+ */
+export async function receiveObject(
+  db: Queryable,
+  project: string,
+  dataset: string | null,
+  ref: ObjectRef,
+): Promise<{ load: LoadRow; inserted: boolean }> {
+  const { rows } = await db.query<LoadRow & { inserted: boolean }>(
+    `INSERT INTO etl.loads (project, dataset, bucket, object_key, object_version, etag, size_bytes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT ON CONSTRAINT loads_object_once
+       DO UPDATE SET attempts = etl.loads.attempts + 1
+     RETURNING *, (xmax = 0) AS inserted`,
+    [project, dataset, ref.bucket, ref.key, objectVersion(ref), ref.etag?.replace(/"/g, '') ?? null, ref.size ?? null],
+  );
+  const { inserted, ...load } = rows[0]!;
+  return { load: normalise(load), inserted };
+}
+
+export async function getLoad(db: Queryable, id: number, lock = false): Promise<LoadRow | undefined> {
+  const { rows } = await db.query<LoadRow>(`SELECT * FROM etl.loads WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
+  return rows[0] && normalise(rows[0]);
+}
+
+export async function markStaged(
+  db: Queryable,
+  id: number,
+  r: { rowsRead: number; stagingTable: string; header: string[]; detected: object; ms: number },
+): Promise<void> {
+  await db.query(
+    `UPDATE etl.loads SET status = 'staged', rows_read = $2, staging_table = $3, header = $4, detected = $5,
+       staged_at = now(), stage_ms = $6, error = NULL, error_line = NULL, error_column = NULL
+     WHERE id = $1`,
+    [id, r.rowsRead, r.stagingTable, JSON.stringify(r.header), JSON.stringify(r.detected), Math.round(r.ms)],
+  );
+}
+
+export async function markLoaded(db: Queryable, id: number, r: { rowsLoaded: number; rowsQuarantined: number; ms: number }): Promise<void> {
+  await db.query(
+    `UPDATE etl.loads SET status = 'loaded', rows_loaded = $2, rows_quarantined = $3, finished_at = now(), clean_ms = $4
+     WHERE id = $1`,
+    [id, r.rowsLoaded, r.rowsQuarantined, Math.round(r.ms)],
+  );
+}
+
+/** A permanent failure: recorded with file position, and final (the message is acknowledged). */
+export async function markFailed(db: Queryable, id: number, error: PermanentError): Promise<void> {
+  await db.query(
+    `UPDATE etl.loads SET status = 'failed', error = $2, error_line = $3, error_column = $4, finished_at = now()
+     WHERE id = $1`,
+    [id, error.message, error.position.line ?? null, error.position.column ?? null],
+  );
+}
+
+/** Objects that are not data (a fetch manifest, say) are recorded as skipped, with the reason. */
+export async function markSkipped(db: Queryable, id: number, reason: string): Promise<void> {
+  await db.query(`UPDATE etl.loads SET status = 'skipped', error = $2, finished_at = now() WHERE id = $1`, [id, reason]);
+}
+
+export interface LedgerSummaryRow {
+  dataset: string | null;
+  object_key: string;
+  status: LoadStatus;
+  rows_read: number | null;
+  rows_loaded: number | null;
+  rows_quarantined: number | null;
+  error: string | null;
+}
+
+/** The latest loads of a project, newest first. */
+export async function ledgerSummary(db: Queryable, project: string, limit = 20): Promise<LedgerSummaryRow[]> {
+  const { rows } = await db.query<LedgerSummaryRow>(
+    `SELECT dataset, object_key, status, rows_read::int, rows_loaded::int, rows_quarantined::int, error
+       FROM etl.loads WHERE project = $1 ORDER BY id DESC LIMIT $2`,
+    [project, limit],
+  );
+  return rows;
+}
+
+function normalise(row: LoadRow): LoadRow {
+  // bigint columns arrive as strings from node-postgres
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    ...row,
+    id: Number(row.id),
+    rows_read: num(row.rows_read),
+    rows_loaded: num(row.rows_loaded),
+    rows_quarantined: num(row.rows_quarantined),
+    error_line: num(row.error_line),
+  };
+}

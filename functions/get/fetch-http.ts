@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { DatasetDefinition } from '../../contract/definition.ts';
+import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
+import { PermanentError } from '../common/errors.ts';
+
+export interface FetchDeps {
+  s3: S3Client;
+  bucket: string;
+  /** Reads a Secrets Manager secret holding a JSON object of request headers. */
+  readHeadersSecret(name: string): Promise<Record<string, unknown>>;
+  now?: () => Date;
+  /** Abort a download that takes longer (default 10 minutes). */
+  timeoutMs?: number;
+}
+
+export interface FetchManifest {
+  dataset: string;
+  /** Where the file came from, with query values redacted (they may carry tokens). */
+  source: string;
+  key: string;
+  bytes: number;
+  sha256: string;
+  contentType?: string;
+  etag?: string;
+  lastModified?: string;
+  startedAt: string;
+  finishedAt: string;
+}
+
+export type FetchOutcome = { status: 'fetched'; manifest: FetchManifest } | { status: 'unchanged'; source: string };
+
+/** Validators of the last download, kept in `state/<dataset>/http.json` so a wiped runtime remembers them. */
+interface HttpState {
+  etag?: string;
+  lastModified?: string;
+  key?: string;
+}
+
+export const stateKey = (dataset: string) => `${ZONES.state}${dataset}/http.json`;
+
+/** `https://host/path?token=…` → `https://host/path?token=…` with values removed. */
+export function redactUrl(url: string): string {
+  const u = new URL(url);
+  const names = [...new Set(u.searchParams.keys())];
+  u.username = '';
+  u.password = '';
+  return `${u.origin}${u.pathname}${names.length ? `?${names.map((n) => `${n}=…`).join('&')}` : ''}`;
+}
+
+/**
+ * Get: download a dataset's file URL into `raw/<dataset>/<run>/<file>`, streaming (multipart for
+ * large files), with a manifest beside it (`…/_manifest.json`: bytes, SHA-256, source, times).
+ * A conditional GET (ETag / Last-Modified of the previous download) makes an unchanged source
+ * write nothing. The upload's ObjectCreated event then stages the file like any other.
+ */
+export async function fetchHttp(deps: FetchDeps, dataset: DatasetDefinition): Promise<FetchOutcome> {
+  if (dataset.source.type !== 'http') throw new PermanentError(`dataset ${dataset.name} is not fetched (its source is ${dataset.source.type})`);
+  const source = dataset.source;
+  const now = deps.now ?? (() => new Date());
+  const started = now();
+  const shownUrl = redactUrl(source.url);
+  const previous = await readState(deps, dataset.name);
+
+  const headers: Record<string, string> = { 'user-agent': 'civic-etl' };
+  if (source.headersSecret) {
+    for (const [k, v] of Object.entries(await deps.readHeadersSecret(source.headersSecret))) headers[k.toLowerCase()] = String(v);
+  }
+  if (previous?.etag) headers['if-none-match'] = previous.etag;
+  if (previous?.lastModified) headers['if-modified-since'] = previous.lastModified;
+
+  let response: Response;
+  try {
+    response = await fetch(source.url, { headers, redirect: 'follow', signal: AbortSignal.timeout(deps.timeoutMs ?? 600_000) });
+  } catch (cause) {
+    throw new Error(`GET ${shownUrl} failed: ${(cause as Error).message}`, { cause });
+  }
+  if (response.status === 304) {
+    await response.body?.cancel();
+    return { status: 'unchanged', source: shownUrl };
+  }
+  if (!response.ok || !response.body) {
+    await response.body?.cancel();
+    throw new Error(`GET ${shownUrl} answered ${response.status} ${response.statusText}`);
+  }
+
+  const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const fileName = source.fileName ?? (posix.basename(new URL(source.url).pathname) || `${dataset.name}.csv`);
+  const key = `${ZONES.raw}${dataset.name}/${run}/${fileName}`;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream).pipe(counter);
+  const contentType = response.headers.get('content-type') ?? undefined;
+  await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: body, ContentType: contentType } }).done();
+
+  const manifest: FetchManifest = {
+    dataset: dataset.name,
+    source: shownUrl,
+    key,
+    bytes,
+    sha256: hash.digest('hex'),
+    contentType,
+    etag: response.headers.get('etag') ?? undefined,
+    lastModified: response.headers.get('last-modified') ?? undefined,
+    startedAt: started.toISOString(),
+    finishedAt: now().toISOString(),
+  };
+  await putJson(deps, `${ZONES.raw}${dataset.name}/${run}/${MANIFEST_SUFFIX}`, manifest);
+  await putJson(deps, stateKey(dataset.name), { etag: manifest.etag, lastModified: manifest.lastModified, key } satisfies HttpState);
+  return { status: 'fetched', manifest };
+}
+
+async function readState(deps: FetchDeps, dataset: string): Promise<HttpState | undefined> {
+  try {
+    const out = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: stateKey(dataset) }));
+    return JSON.parse((await out.Body?.transformToString()) ?? '{}') as HttpState;
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+}
+
+async function putJson(deps: FetchDeps, key: string, value: unknown): Promise<void> {
+  await deps.s3.send(
+    new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }),
+  );
+}

@@ -1,0 +1,81 @@
+/**
+ * Versioned schema migrations, applied in order, each once, each in its own transaction.
+ * Never edit a migration that has shipped: add a new one. The checksum recorded with each
+ * version makes an edited migration fail loudly instead of being silently skipped.
+ */
+export interface Migration {
+  readonly version: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: '0001_postgis_and_ledger',
+    sql: `
+CREATE EXTENSION IF NOT EXISTS postgis;
+CREATE SCHEMA IF NOT EXISTS etl;
+
+-- One row per object version seen by the stage step: the ledger.
+CREATE TABLE etl.loads (
+  id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  project          text NOT NULL,
+  dataset          text,                      -- NULL when the key routes to no dataset
+  bucket           text NOT NULL,
+  object_key       text NOT NULL,
+  object_version   text NOT NULL,             -- S3 version id, or 'etag:<etag>' when unversioned
+  etag             text,
+  size_bytes       bigint,
+  status           text NOT NULL DEFAULT 'received'
+                   CHECK (status IN ('received', 'staged', 'loaded', 'failed', 'skipped')),
+  rows_read        bigint,
+  rows_loaded      bigint,
+  rows_quarantined bigint,
+  header           jsonb,                     -- the file's header as read
+  detected         jsonb,                     -- delimiter, encoding, line ending…
+  staging_table    text,
+  error            text,
+  error_line       bigint,
+  error_column     text,
+  attempts         integer NOT NULL DEFAULT 1,
+  received_at      timestamptz NOT NULL DEFAULT now(),
+  staged_at        timestamptz,
+  finished_at      timestamptz,
+  stage_ms         integer,
+  clean_ms         integer,
+  CONSTRAINT loads_object_once UNIQUE (bucket, object_key, object_version)
+);
+CREATE INDEX loads_dataset_idx ON etl.loads (project, dataset, received_at DESC);
+
+-- etl.is_valid_as(value, type): can this text be cast to that type? Set-based casts use it
+-- to send failing values to quarantine instead of failing the whole statement.
+DO $do$
+BEGIN
+  IF current_setting('server_version_num')::int >= 160000 THEN
+    EXECUTE $f$
+      CREATE FUNCTION etl.is_valid_as(value text, type_name text) RETURNS boolean
+      LANGUAGE sql STABLE PARALLEL SAFE AS 'SELECT pg_input_is_valid(value, type_name)'
+    $f$;
+  ELSE
+    EXECUTE $f$
+      CREATE FUNCTION etl.is_valid_as(value text, type_name text) RETURNS boolean
+      LANGUAGE plpgsql STABLE AS $body$
+      BEGIN
+        EXECUTE format('SELECT %L::%s', value, type_name);
+        RETURN true;
+      EXCEPTION WHEN data_exception THEN
+        RETURN false;
+      END
+      $body$
+    $f$;
+  END IF;
+END
+$do$;
+`,
+  },
+];
+
+/** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */
+export function projectSchemaSql(project: string): string {
+  if (!/^[a-z][a-z0-9_]{0,54}$/.test(project)) throw new Error(`invalid project name "${project}"`);
+  return `CREATE SCHEMA IF NOT EXISTS "${project}"; CREATE SCHEMA IF NOT EXISTS "${project}_staging";`;
+}

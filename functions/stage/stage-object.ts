@@ -1,0 +1,206 @@
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type pg from 'pg';
+import type { PipelineDefinition } from '../../contract/definition.ts';
+import { MANIFEST_SUFFIX, routeObjectKey } from '../../contract/names.ts';
+import { ident, inTransaction, literal } from '../common/db.ts';
+import { PermanentError, isPermanent } from '../common/errors.ts';
+import { getLoad, markFailed, markStaged, objectVersion, receiveObject, type ObjectRef } from '../common/ledger.ts';
+import { logger } from '../common/logger.ts';
+import { copyCsv, stagingColumns } from './copy.ts';
+import { sniffCsv, type CsvLayout } from './csv-sniff.ts';
+import { withSourceLines, type LineageStats } from './lineage.ts';
+
+/** What the clean queue carries: the ledger id of a staged load. */
+export interface CleanMessage {
+  loadId: number;
+}
+
+export interface StageDeps {
+  pool: pg.Pool;
+  s3: S3Client;
+  pipeline: PipelineDefinition;
+  /** Hand a staged load to the clean step (the clean queue on AWS and locally). */
+  notifyClean(message: CleanMessage): Promise<void>;
+}
+
+export type StageOutcome =
+  | { status: 'staged'; loadId: number; rows: number; dataset: string }
+  | { status: 'duplicate'; loadId: number }
+  | { status: 'failed'; loadId: number; error: string }
+  | { status: 'ignored'; reason: string };
+
+/** Bytes read before deciding how the file is written (delimiter, header…). */
+const HEAD_BYTES = 64 * 1024;
+
+/**
+ * Stage one S3 object version: route its key to a dataset, record it in the ledger once, and
+ * stream it with COPY into a fresh staging table `<project>_staging.<dataset>__<loadId>` with
+ * lineage columns (`_load_id`, `_s3_key`, `_s3_version`, `_source_line`), all in one transaction.
+ *
+ * Bad input (unknown prefix, empty, not CSV, ragged) is a permanent failure: recorded in the
+ * ledger with file and line, and returned — never thrown — so the message is acknowledged.
+ * Anything else (database or S3 unreachable) is thrown, so the message is retried.
+ * A redelivered event for the same object version changes nothing.
+ */
+export async function stageObject(deps: StageDeps, ref: ObjectRef): Promise<StageOutcome> {
+  const { pool, pipeline } = deps;
+  const route = routeObjectKey(ref.key);
+  if (route?.zone === 'raw' && ref.key.endsWith(MANIFEST_SUFFIX)) {
+    return { status: 'ignored', reason: 'fetch manifest' };
+  }
+  const dataset = route ? pipeline.datasets.find((d) => d.name === route.dataset) : undefined;
+  const { load } = await receiveObject(pool, pipeline.project, dataset?.name ?? null, ref);
+  const log = { loadId: load.id, key: ref.key, version: load.object_version };
+
+  if (load.status !== 'received') {
+    if (load.status === 'staged') await deps.notifyClean({ loadId: load.id }); // the earlier hand-over may not have happened
+    logger.info('object version already seen: nothing to do', { ...log, status: load.status });
+    return { status: 'duplicate', loadId: load.id };
+  }
+
+  const misrouted = routingProblem(pipeline, ref.key, route, dataset !== undefined);
+  if (misrouted) {
+    await markFailed(pool, load.id, misrouted);
+    logger.warn('object not staged', { ...log, error: misrouted.message });
+    return { status: 'failed', loadId: load.id, error: misrouted.message };
+  }
+
+  const started = performance.now();
+  try {
+    const result = await inTransaction(pool, async (client) => {
+      // Two workers with the same object: the second waits here, then finds it staged.
+      const current = await getLoad(client, load.id, true);
+      if (current?.status !== 'received') return undefined;
+      return copyObject(deps, client, ref, load.id, dataset!.name, dataset!.read.delimiter, started);
+    });
+    if (!result) return { status: 'duplicate', loadId: load.id };
+    await deps.notifyClean({ loadId: load.id });
+    logger.info('staged', { ...log, rows: result.rows, table: result.table, ms: Math.round(performance.now() - started) });
+    return { status: 'staged', loadId: load.id, rows: result.rows, dataset: dataset!.name };
+  } catch (error) {
+    const permanent = asPermanent(error, ref.key);
+    if (!permanent) throw error;
+    await markFailed(pool, load.id, permanent);
+    logger.warn('object rejected', { ...log, error: permanent.message, line: permanent.position.line });
+    return { status: 'failed', loadId: load.id, error: permanent.message };
+  }
+}
+
+async function copyObject(
+  deps: StageDeps,
+  client: pg.PoolClient,
+  ref: ObjectRef,
+  loadId: number,
+  dataset: string,
+  delimiterHint: CsvLayout['delimiter'] | undefined,
+  started: number,
+): Promise<{ rows: number; table: string }> {
+  const file = ref.key;
+  const body = await openObject(deps.s3, ref);
+  const { head, rest, complete } = await readHead(body, HEAD_BYTES);
+  const layout = sniffCsv(head, { file, complete, delimiter: delimiterHint });
+  if (layout.lineEnding === '\r') throw new PermanentError(`${file} uses CR-only line endings; save it with LF or CRLF line endings`, { file });
+
+  const columns = stagingColumns(layout.header);
+  const table = `${ident(`${deps.pipeline.project}_staging`)}.${ident(`${dataset}__${loadId}`)}`;
+  await client.query(`DROP TABLE IF EXISTS ${table}`);
+  await client.query(
+    `CREATE TABLE ${table} (${columns.map((c) => `${ident(c)} text`).join(', ')},
+       _source_line bigint NOT NULL,
+       _load_id bigint NOT NULL DEFAULT ${loadId},
+       _s3_key text NOT NULL DEFAULT ${literal(ref.key)},
+       _s3_version text NOT NULL DEFAULT ${literal(objectVersion(ref))})`,
+  );
+  const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };
+  const records = withSourceLines(
+    prepend(head.subarray(layout.dataOffset), rest),
+    { file, delimiter: layout.delimiter, fields: columns.length, firstLine: layout.firstDataLine },
+    stats,
+  );
+  const rows = await copyCsv(client, table, columns, layout.delimiter, records);
+  await markStaged(client, loadId, {
+    rowsRead: rows,
+    stagingTable: table,
+    header: layout.header,
+    detected: { encoding: layout.encoding, bom: layout.bom, delimiter: layout.delimiter, lineEnding: layout.lineEnding, blankLines: stats.blankLines, columns },
+    ms: performance.now() - started,
+  });
+  return { rows, table };
+}
+
+async function openObject(s3: S3Client, ref: ObjectRef): Promise<AsyncIterable<Uint8Array>> {
+  const out = await s3.send(
+    new GetObjectCommand({
+      Bucket: ref.bucket,
+      Key: ref.key,
+      ...(ref.versionId && ref.versionId !== 'null' ? { VersionId: ref.versionId } : ref.etag ? { IfMatch: ref.etag } : {}),
+    }),
+  );
+  if (!out.Body) throw new Error(`s3://${ref.bucket}/${ref.key}: empty response body`);
+  return out.Body as AsyncIterable<Uint8Array>;
+}
+
+/** Read at least `bytes` (or everything) and hand back the rest of the stream untouched. */
+async function readHead(
+  source: AsyncIterable<Uint8Array>,
+  bytes: number,
+): Promise<{ head: Buffer; rest: AsyncIterator<Uint8Array>; complete: boolean }> {
+  const it = source[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let size = 0;
+  while (size < bytes) {
+    const next = await it.next();
+    if (next.done) return { head: Buffer.concat(parts), rest: it, complete: true };
+    const b = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    parts.push(b);
+    size += b.length;
+  }
+  return { head: Buffer.concat(parts), rest: it, complete: false };
+}
+
+async function* prepend(first: Buffer, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Buffer> {
+  if (first.length > 0) yield first;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) {
+    yield Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+  }
+}
+
+function routingProblem(
+  pipeline: PipelineDefinition,
+  key: string,
+  route: ReturnType<typeof routeObjectKey>,
+  known: boolean,
+): PermanentError | undefined {
+  if (!route) {
+    return new PermanentError(`${key}: not a dataset path; uploads go to incoming/<supplier>/<dataset>/<file>, fetched files to raw/<dataset>/<run>/<file>`, { file: key });
+  }
+  if (!known) {
+    const names = pipeline.datasets.map((d) => d.name).join(', ');
+    return new PermanentError(`${key}: unknown dataset "${route.dataset}" in project ${pipeline.project} (known: ${names})`, { file: key });
+  }
+  const dataset = pipeline.datasets.find((d) => d.name === route.dataset)!;
+  if (route.zone === 'incoming' && (dataset.source.type !== 'upload' || dataset.source.supplier !== route.supplier)) {
+    const expected = dataset.source.type === 'upload' ? `incoming/${dataset.source.supplier}/${dataset.name}/` : `raw/${dataset.name}/ (it is fetched)`;
+    return new PermanentError(`${key}: supplier "${route.supplier}" does not deliver dataset "${dataset.name}"; expected ${expected}`, { file: key });
+  }
+  return undefined;
+}
+
+/** PostgreSQL rejects bad data with SQLSTATE class 22 (data exception): that is the file's fault. */
+function asPermanent(error: unknown, file: string): PermanentError | undefined {
+  if (isPermanent(error)) return error;
+  const pgError = error as { code?: string; message?: string; where?: string };
+  if (typeof pgError.code === 'string' && pgError.code.startsWith('22')) {
+    const where = /line (\d+)(?:, column ([^:]+))?/.exec(pgError.where ?? '');
+    const record = where ? Number(where[1]) : undefined;
+    return new PermanentError(`${file}: ${pgError.message}${record ? ` (record ${record} after the header)` : ''}`, {
+      file,
+      column: where?.[2],
+    });
+  }
+  const s3Error = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (s3Error.name === 'NoSuchKey' || s3Error.name === 'NoSuchVersion' || s3Error.$metadata?.httpStatusCode === 412) {
+    return new PermanentError(`${file}: the object version in the event is gone or was replaced (${s3Error.name})`, { file });
+  }
+  return undefined;
+}
