@@ -5,6 +5,7 @@ import { ident, inTransaction } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
 import { getLoad, markFailed, markLoaded, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
+import { castInto, quarantineTableSql } from './cast.ts';
 
 export interface CleanDeps {
   pool: pg.Pool;
@@ -95,65 +96,17 @@ async function cleanInTransaction(
   const table = `${schema}.${ident(dataset.name)}`;
   const quarantine = `${schema}.${ident(`${dataset.name}_quarantine`)}`;
 
-  await client.query(`SET LOCAL datestyle = 'ISO, MDY'`);
   await ensureCleanTable(client, pipeline.project, dataset);
-  await client.query(`CREATE TABLE IF NOT EXISTS ${quarantine} (
-      load_id bigint NOT NULL, source_line bigint NOT NULL, column_name text NOT NULL, raw_value text,
-      rule text NOT NULL, reason text NOT NULL, quarantined_at timestamptz NOT NULL DEFAULT now())`);
-  await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${dataset.name}_quarantine_load`)} ON ${quarantine} (load_id, source_line)`);
-
-  const raw = (c: ColumnDefinition) => `s.${ident(mapping.get(c)!)}`;
-  const value = (c: ColumnDefinition) => (c.type === 'text' ? raw(c) : `NULLIF(btrim(${raw(c)}), '')`);
-  const cast = (c: ColumnDefinition) => (c.type === 'text' ? raw(c) : `${value(c)}::${COLUMN_TYPES[c.type]}`);
-
-  // 1. Values that fail their column's type or are missing where required.
-  const checks = dataset.clean.columns.map((c) => {
-    const required = c.required || dataset.clean.key.includes(c.name); // key values cannot be empty
-    const missing = required ? `WHEN ${value(c)} IS NULL THEN 'required'` : '';
-    const badType = c.type === 'text' ? '' : `WHEN NOT etl.is_valid_as(${value(c)}, '${COLUMN_TYPES[c.type]}') THEN 'type'`;
-    if (!missing && !badType) return undefined;
-    const guard = c.type === 'text' || required ? '' : `WHEN ${value(c)} IS NULL THEN NULL `;
-    return `('${c.name}', ${raw(c)}, CASE ${missing} ${guard}${badType} END, '${c.type}')`;
-  }).filter(Boolean);
-  if (checks.length > 0) {
-    await client.query(
-      `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
-       SELECT $1, s._source_line, v.col, v.raw, v.rule,
-              CASE v.rule WHEN 'required' THEN 'required value is missing'
-                          ELSE format('not a valid %s: %s', v.type, left(v.raw, 80)) END
-         FROM ${staging} s CROSS JOIN LATERAL (VALUES ${checks.join(', ')}) AS v(col, raw, rule, type)
-        WHERE v.rule IS NOT NULL`,
-      [load.id],
-    );
-  }
-  const notQuarantined = `NOT EXISTS (SELECT 1 FROM ${quarantine} q WHERE q.load_id = $1 AND q.source_line = s._source_line)`;
-
-  // 2. Rows whose key repeats an earlier row's (the first one wins).
-  const keyColumns = dataset.clean.key.map((k) => dataset.clean.columns.find((c) => c.name === k)!);
-  if (keyColumns.length > 0) {
-    await client.query(
-      `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
-       SELECT $1, d._source_line, $2, d.raw_key, 'unique', format('duplicate key: same %s as line %s', $2::text, d.first_line)
-         FROM (SELECT s._source_line, concat_ws(', ', ${keyColumns.map(raw).join(', ')}) AS raw_key,
-                      row_number() OVER w AS n, first_value(s._source_line) OVER w AS first_line
-                 FROM ${staging} s WHERE ${notQuarantined}
-               WINDOW w AS (PARTITION BY ${keyColumns.map(cast).join(', ')} ORDER BY s._source_line)) d
-        WHERE d.n > 1`,
-      [load.id, dataset.clean.key.join(', ')],
-    );
-  }
-
-  // 3. Replace the clean table's rows with the rows that passed.
-  const columns = dataset.clean.columns;
-  await client.query(`TRUNCATE ${table}`);
-  const inserted = await client.query(
-    `INSERT INTO ${table} (${columns.map((c) => ident(c.name)).join(', ')}, _load_id, _source_line)
-     SELECT ${columns.map(cast).join(', ')}, $1, s._source_line FROM ${staging} s WHERE ${notQuarantined}`,
-    [load.id],
-  );
-  const rowsLoaded = inserted.rowCount ?? 0;
-  const { rows } = await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [load.id]);
-  const rowsQuarantined = Number(rows[0]!.n);
+  await client.query(quarantineTableSql(quarantine, `${dataset.name}_quarantine_load`));
+  const { rowsLoaded, rowsQuarantined } = await castInto(client, {
+    staging,
+    target: table,
+    quarantine,
+    columns: dataset.clean.columns.map((c) => ({ name: c.name, type: c.type, required: c.required, from: mapping.get(c)! })),
+    key: dataset.clean.key,
+    loadId: load.id,
+    lineage: true,
+  });
 
   // 4. Combine: the views see the new table at the same commit.
   const combine = await recreateViews(client, pipeline);

@@ -6,7 +6,6 @@ import { logger } from '../common/logger.ts';
 import { currentPipeline } from '../common/pipeline.ts';
 import { cleanLoad } from './clean-load.ts';
 
-const pipeline = currentPipeline();
 const processor = new BatchProcessor(EventType.SQS);
 const cleanMessage = z.object({ loadId: z.number().int().positive() });
 
@@ -22,7 +21,7 @@ async function cleanMessageRecord(record: SQSRecord): Promise<void> {
     logger.error('message dropped: not a clean message', { messageId: record.messageId });
     return;
   }
-  await cleanLoad({ pool: await getPool(), pipeline }, parsed.data.loadId);
+  await cleanLoad({ pool: await getPool(), pipeline: currentPipeline() }, parsed.data.loadId);
 }
 
 /** SQS (staged loads) → clean + combine each; failed messages are retried, then DLQ. */

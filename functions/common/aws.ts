@@ -7,13 +7,12 @@ import { SecretsManagerClient, GetSecretValueCommand } from '@aws-sdk/client-sec
  * `AWS_ENDPOINT_URL_S3`…), so the same code talks to AWS or to moto on loopback.
  * Path-style addressing is forced when an endpoint is overridden (moto serves no bucket subdomains).
  */
-const endpointOverridden = Boolean(process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_S3);
-
 let s3: S3Client | undefined;
 let sqs: SQSClient | undefined;
 let secrets: SecretsManagerClient | undefined;
 
 export function s3Client(): S3Client {
+  const endpointOverridden = Boolean(process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_S3);
   return (s3 ??= new S3Client({ forcePathStyle: endpointOverridden }));
 }
 export function sqsClient(): SQSClient {

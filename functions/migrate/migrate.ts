@@ -16,7 +16,7 @@ const checksum = (m: Migration) => createHash('sha256').update(m.sql).digest('he
  * Apply pending migrations, then make the project's schemas exist. Idempotent: safe on every
  * deploy and every local start. A shipped migration whose text changed is an error.
  */
-export async function migrate(pool: pg.Pool, project: string, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+export async function migrate(pool: pg.Pool, project: string | undefined, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
   const client = await pool.connect();
   const result: MigrationResult = { applied: [], alreadyApplied: [] };
   try {
@@ -45,7 +45,7 @@ export async function migrate(pool: pg.Pool, project: string, migrations: readon
       }
       result.applied.push(m.version);
     }
-    await client.query(projectSchemaSql(project));
+    if (project) await client.query(projectSchemaSql(project));
     return result;
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);

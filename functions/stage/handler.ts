@@ -12,7 +12,6 @@ import { objectsInMessage } from './s3-event.ts';
 import { stageObject, type CleanMessage } from './stage-object.ts';
 
 const cleanQueueUrl = requireEnv(ENV.cleanQueueUrl);
-const pipeline = currentPipeline();
 const processor = new BatchProcessor(EventType.SQS);
 
 async function notifyClean(message: CleanMessage): Promise<void> {
@@ -28,7 +27,7 @@ async function stageMessage(record: SQSRecord): Promise<void> {
     logger.error('message dropped: it will never parse', { messageId: record.messageId, error: error.message });
     return;
   }
-  const deps = { pool: await getPool(), s3: s3Client(), pipeline, notifyClean };
+  const deps = { pool: await getPool(), s3: s3Client(), pipeline: currentPipeline(), notifyClean };
   for (const ref of objects) await stageObject(deps, ref);
 }
 

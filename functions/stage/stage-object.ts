@@ -95,21 +95,61 @@ async function copyObject(
   delimiterHint: CsvLayout['delimiter'] | undefined,
   started: number,
 ): Promise<{ rows: number; table: string }> {
-  const file = ref.key;
-  const body = await openObject(deps.s3, ref);
-  const { head, rest, complete } = await readHead(body, HEAD_BYTES);
-  const layout = sniffCsv(head, { file, complete, delimiter: delimiterHint });
+  const table = `${ident(`${deps.pipeline.project}_staging`)}.${ident(`${dataset}__${loadId}`)}`;
+  const staged = await stageCsv(client, {
+    file: ref.key,
+    source: await openObject(deps.s3, ref),
+    table,
+    delimiter: delimiterHint,
+    lineage: { _load_id: `${loadId}`, _s3_key: literal(ref.key), _s3_version: literal(objectVersion(ref)) },
+  });
+  await markStaged(client, loadId, {
+    rowsRead: staged.rows,
+    stagingTable: table,
+    header: staged.layout.header,
+    detected: staged.detected,
+    ms: performance.now() - started,
+  });
+  return { rows: staged.rows, table };
+}
+
+export interface StagedCsv {
+  rows: number;
+  layout: CsvLayout;
+  /** Staging column names, one per header field. */
+  columns: string[];
+  /** What was detected, as recorded in the ledger. */
+  detected: { encoding: string; bom: boolean; delimiter: string; lineEnding: string; blankLines: number; columns: string[] };
+}
+
+/**
+ * Detect how a CSV byte stream is written, create `table` (every header field a text column,
+ * plus `_source_line` and the given constant lineage columns) and COPY the records into it.
+ * Runs on the caller's client, so the caller's transaction decides whether any of it is seen.
+ */
+export async function stageCsv(
+  client: pg.PoolClient,
+  opts: {
+    file: string;
+    source: AsyncIterable<Uint8Array>;
+    table: string;
+    delimiter?: CsvLayout['delimiter'];
+    /** Extra lineage columns: name → SQL constant (already quoted). */
+    lineage?: Record<string, string>;
+    temporary?: boolean;
+  },
+): Promise<StagedCsv> {
+  const { file } = opts;
+  const { head, rest, complete } = await readHead(opts.source, HEAD_BYTES);
+  const layout = sniffCsv(head, { file, complete, delimiter: opts.delimiter });
   if (layout.lineEnding === '\r') throw new PermanentError(`${file} uses CR-only line endings; save it with LF or CRLF line endings`, { file });
 
   const columns = stagingColumns(layout.header);
-  const table = `${ident(`${deps.pipeline.project}_staging`)}.${ident(`${dataset}__${loadId}`)}`;
-  await client.query(`DROP TABLE IF EXISTS ${table}`);
+  const lineage = Object.entries(opts.lineage ?? {}).map(([name, value]) => `, ${ident(name)} ${/^\d+$/.test(value) ? 'bigint' : 'text'} NOT NULL DEFAULT ${value}`);
+  await client.query(`DROP TABLE IF EXISTS ${opts.table}`);
   await client.query(
-    `CREATE TABLE ${table} (${columns.map((c) => `${ident(c)} text`).join(', ')},
-       _source_line bigint NOT NULL,
-       _load_id bigint NOT NULL DEFAULT ${loadId},
-       _s3_key text NOT NULL DEFAULT ${literal(ref.key)},
-       _s3_version text NOT NULL DEFAULT ${literal(objectVersion(ref))})`,
+    `CREATE ${opts.temporary ? 'TEMPORARY ' : ''}TABLE ${opts.table} (${columns.map((c) => `${ident(c)} text`).join(', ')},
+       _source_line bigint NOT NULL${lineage.join('')})`,
   );
   const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };
   const records = withSourceLines(
@@ -117,15 +157,13 @@ async function copyObject(
     { file, delimiter: layout.delimiter, fields: columns.length, firstLine: layout.firstDataLine },
     stats,
   );
-  const rows = await copyCsv(client, table, columns, layout.delimiter, records);
-  await markStaged(client, loadId, {
-    rowsRead: rows,
-    stagingTable: table,
-    header: layout.header,
+  const rows = await copyCsv(client, opts.table, columns, layout.delimiter, records);
+  return {
+    rows,
+    layout,
+    columns,
     detected: { encoding: layout.encoding, bom: layout.bom, delimiter: layout.delimiter, lineEnding: layout.lineEnding, blankLines: stats.blankLines, columns },
-    ms: performance.now() - started,
-  });
-  return { rows, table };
+  };
 }
 
 async function openObject(s3: S3Client, ref: ObjectRef): Promise<AsyncIterable<Uint8Array>> {

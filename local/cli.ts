@@ -1,0 +1,280 @@
+/**
+ * `civic-etl` — the command line: run the pipeline locally, load one file, validate definitions,
+ * fetch a source, show the ledger, manage the local services.
+ */
+import { spawnSync } from 'node:child_process';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadPipeline, PipelineDefinitionError } from '../contract/load.ts';
+import { ENV } from '../contract/names.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DEFAULT_PIPELINE = process.env[ENV.pipelineFile] ?? join(ROOT, 'pipelines/chicago/pipeline.yaml');
+
+const USAGE = `civic-etl — get, stage, clean and combine public data into PostgreSQL + PostGIS
+
+Usage:
+  civic-etl run [--pipeline FILE] [--upload-examples] [--verbose]
+      Run the pipeline locally against real services (PostgreSQL + PostGIS, moto for S3/SQS),
+      starting them if needed, until every queue is empty; then print the views and the ledger.
+      --upload-examples first uploads <pipeline dir>/data/<dataset>.* as each supplier would.
+  civic-etl load FILE --table SCHEMA.TABLE [--database-url URL] [--delimiter D] [--append] [--recreate]
+                 [--type-threshold SHARE]
+      Load one CSV file straight into a table: detect, stage with COPY, infer types (a type is
+      kept when SHARE, default 0.99, of a column's values cast), cast. Rows that do not cast go
+      to SCHEMA.TABLE_rejects with line and reason; a new table gets laundered column names.
+  civic-etl validate [FILE…]
+      Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
+  civic-etl fetch DATASET [--pipeline FILE]
+      Fetch a dataset's source once into raw/ (conditional GET), as the scheduled function does.
+  civic-etl status [--pipeline FILE]
+      The latest loads of the project from the ledger.
+  civic-etl services start|stop|status|clean
+      Manage the local PostgreSQL + PostGIS and moto services (scripts/services.sh).
+
+Environment: DATABASE_URL (use this database instead of the local one), CIVIC_ETL_PIPELINE_FILE.`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return run(rest);
+    case 'load':
+      return load(rest);
+    case 'validate':
+      return validate(rest);
+    case 'fetch':
+      return fetchCommand(rest);
+    case 'status':
+      return status(rest);
+    case 'services':
+      return services(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+function args<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(argv: string[], options: T, positionals = false) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: positionals, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** Logs from the handlers are JSON for CloudWatch; on a terminal only warnings and errors show. */
+function quietHandlers(verbose: boolean): void {
+  process.env.POWERTOOLS_LOG_LEVEL ??= verbose ? 'INFO' : 'ERROR';
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = args(argv, {
+    pipeline: { type: 'string' },
+    'upload-examples': { type: 'boolean' },
+    verbose: { type: 'boolean', short: 'v' },
+    'max-seconds': { type: 'string' },
+  });
+  quietHandlers(values.verbose ?? false);
+  const file = values.pipeline ?? DEFAULT_PIPELINE;
+  const pipeline = loadPipeline(file);
+  console.log(`pipeline ${pipeline.project}: ${pipeline.datasets.length} datasets, ${pipeline.views.length} views (${relative(process.cwd(), file)})`);
+  const { ensureServices } = await import('./services.ts');
+  await ensureServices();
+  const { openLocalPipeline, exampleFiles } = await import('./pipeline.ts');
+  const { closePool } = await import('../functions/common/db.ts');
+  const local = await openLocalPipeline(file);
+  try {
+    if (values['upload-examples']) {
+      const examples = exampleFiles(file, pipeline);
+      if (examples.length === 0) console.log('no example files found beside the definition (data/<dataset>.*)');
+      for (const { dataset, path } of examples) {
+        const key = await local.uploadAsSupplier(dataset, path);
+        console.log(`uploaded ${relative(process.cwd(), path)} → s3://${local.resources.bucket}/${key}`);
+      }
+    }
+    const started = Date.now();
+    const stats = await local.run({
+      maxMs: Number(values['max-seconds'] ?? 600) * 1000,
+      onBatch: (name, received, failed) =>
+        console.log(`  ${name}: ${received} message${received === 1 ? '' : 's'}${failed ? `, ${failed} failed (will be retried, then DLQ)` : ''}`),
+    });
+    const total = Object.values(stats).reduce((n, s) => n + s.messages, 0);
+    console.log(`pipeline idle after ${((Date.now() - started) / 1000).toFixed(1)} s (${total} messages handled)`);
+    await printViews(local.pool, pipeline);
+    await printLedger(local.pool, pipeline.project);
+    const failed = await local.pool.query(`SELECT count(*)::int AS n FROM etl.loads WHERE project = $1 AND status = 'failed' AND received_at >= to_timestamp($2 / 1000.0)`, [
+      pipeline.project,
+      started,
+    ]);
+    return failed.rows[0].n > 0 ? 1 : 0;
+  } finally {
+    await closePool();
+  }
+}
+
+async function load(argv: string[]): Promise<number> {
+  const { values, positionals } = args(
+    argv,
+    {
+      table: { type: 'string', short: 't' },
+      'database-url': { type: 'string' },
+      delimiter: { type: 'string', short: 'd' },
+      append: { type: 'boolean' },
+      recreate: { type: 'boolean' },
+      'type-threshold': { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' },
+    },
+    true,
+  );
+  if (positionals.length !== 1) throw new UsageError('load takes exactly one FILE');
+  if (!values.table) throw new UsageError('load needs --table SCHEMA.TABLE');
+  const delimiter = values.delimiter === '\\t' || values.delimiter === 'tab' ? '\t' : values.delimiter;
+  if (delimiter !== undefined && ![',', ';', '\t', '|'].includes(delimiter)) throw new UsageError('--delimiter must be one of , ; tab |');
+  quietHandlers(values.verbose ?? false);
+  if (values['database-url']) process.env[ENV.databaseUrl] = values['database-url'];
+  if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
+  const { getPool, closePool } = await import('../functions/common/db.ts');
+  const { loadFile } = await import('./load-file.ts');
+  try {
+    const started = Date.now();
+    const r = await loadFile(await getPool(), positionals[0]!, {
+      table: values.table,
+      delimiter: delimiter as ',' | ';' | '\t' | '|' | undefined,
+      append: values.append,
+      recreate: values.recreate,
+      typeThreshold: values['type-threshold'] === undefined ? undefined : Number(values['type-threshold']),
+    });
+    console.log(`${r.created ? 'created' : values.append ? 'appended to' : 'replaced rows of'} ${r.table} (delimiter ${JSON.stringify(r.delimiter)})`);
+    printTable(r.columns.map((c) => ({ column: c.name, type: c.type, from: c.from })));
+    console.log(`rows read ${r.rowsRead}, loaded ${r.rowsLoaded}, rejected ${r.rowsRejected}${r.rowsRejected ? ` (see ${r.rejectsTable})` : ''} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
+    return 0;
+  } finally {
+    await closePool();
+  }
+}
+
+function validate(argv: string[]): number {
+  const { positionals } = args(argv, {}, true);
+  const files = positionals.length > 0 ? positionals : [DEFAULT_PIPELINE];
+  let bad = 0;
+  for (const file of files) {
+    try {
+      const p = loadPipeline(file);
+      console.log(`${file}: valid — project ${p.project}, ${p.suppliers.length} suppliers, ${p.datasets.length} datasets, ${p.views.length} views`);
+    } catch (error) {
+      if (!(error instanceof PipelineDefinitionError)) throw error;
+      console.error(error.message);
+      bad++;
+    }
+  }
+  return bad > 0 ? 1 : 0;
+}
+
+async function fetchCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { pipeline: { type: 'string' }, verbose: { type: 'boolean', short: 'v' } }, true);
+  if (positionals.length !== 1) throw new UsageError('fetch takes exactly one DATASET');
+  quietHandlers(values.verbose ?? false);
+  const file = values.pipeline ?? DEFAULT_PIPELINE;
+  const pipeline = loadPipeline(file);
+  const dataset = pipeline.datasets.find((d) => d.name === positionals[0]);
+  if (!dataset) throw new UsageError(`unknown dataset "${positionals[0]}" (datasets: ${pipeline.datasets.map((d) => d.name).join(', ')})`);
+  await (await import('./services.ts')).ensureServices();
+  const { ensureLocalResources } = await import('./resources.ts');
+  const { s3Client, readJsonSecret } = await import('../functions/common/aws.ts');
+  const { fetchHttp } = await import('../functions/get/fetch-http.ts');
+  const resources = await ensureLocalResources({ project: pipeline.project });
+  const outcome = await fetchHttp({ s3: s3Client(), bucket: resources.bucket, readHeadersSecret: readJsonSecret }, dataset);
+  if (outcome.status === 'unchanged') console.log(`${dataset.name}: ${outcome.source} has not changed since the last fetch; nothing written`);
+  else console.log(`${dataset.name}: fetched ${outcome.manifest.bytes} bytes → s3://${resources.bucket}/${outcome.manifest.key} (sha256 ${outcome.manifest.sha256.slice(0, 12)}…); run \`civic-etl run\` to stage it`);
+  return 0;
+}
+
+async function status(argv: string[]): Promise<number> {
+  const { values } = args(argv, { pipeline: { type: 'string' } });
+  const pipeline = loadPipeline(values.pipeline ?? DEFAULT_PIPELINE);
+  if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
+  const { getPool, closePool } = await import('../functions/common/db.ts');
+  try {
+    await printLedger(await getPool(), pipeline.project);
+  } finally {
+    await closePool();
+  }
+  return 0;
+}
+
+function services(argv: string[]): number {
+  const action = argv[0];
+  if (!action || !['start', 'stop', 'status', 'clean', 'env'].includes(action)) throw new UsageError('services takes start, stop, status, clean or env');
+  const r = spawnSync('bash', [join(ROOT, 'scripts/services.sh'), action], { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
+async function printViews(pool: import('pg').Pool, pipeline: import('../contract/definition.ts').PipelineDefinition): Promise<void> {
+  for (const view of pipeline.views) {
+    const exists = await pool.query(`SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL AS ok`, [pipeline.project, view.name]);
+    if (!exists.rows[0].ok) {
+      console.log(`\nview ${pipeline.project}.${view.name}: not created yet (it waits for ${view.datasets.join(', ')})`);
+      continue;
+    }
+    const count = await pool.query(`SELECT count(*)::int AS n FROM "${pipeline.project}"."${view.name}"`);
+    const { rows } = await pool.query(`SELECT * FROM "${pipeline.project}"."${view.name}" LIMIT 5`);
+    console.log(`\nview ${pipeline.project}.${view.name} — ${count.rows[0].n} rows, first ${rows.length}:`);
+    printTable(rows);
+  }
+}
+
+async function printLedger(pool: import('pg').Pool, project: string): Promise<void> {
+  const { ledgerSummary } = await import('../functions/common/ledger.ts');
+  const rows = await ledgerSummary(pool, project, 20);
+  console.log(`\nledger (etl.loads) for ${project}, newest first:`);
+  printTable(
+    rows.map((r) => ({
+      dataset: r.dataset ?? '—',
+      object: r.object_key,
+      status: r.status,
+      read: r.rows_read ?? '',
+      loaded: r.rows_loaded ?? '',
+      quarantined: r.rows_quarantined ?? '',
+      error: r.error ?? '',
+    })),
+  );
+}
+
+/** A plain text table; long cells are cut so a row fits a terminal line or two. */
+function printTable(rows: Record<string, unknown>[]): void {
+  if (rows.length === 0) {
+    console.log('  (no rows)');
+    return;
+  }
+  const columns = Object.keys(rows[0]!).filter((c) => !c.startsWith('_'));
+  const cell = (v: unknown) => {
+    const s = v === null || v === undefined ? '' : v instanceof Date ? v.toISOString().slice(0, 10) : String(v);
+    return s.length > 40 ? `${s.slice(0, 39)}…` : s;
+  };
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]) => `  ${values.map((v, i) => v.padEnd(widths[i]!)).join(' │ ')}`.trimEnd();
+  console.log(line(columns));
+  console.log(`  ${widths.map((w) => '─'.repeat(w)).join('─┼─')}`);
+  for (const r of rows) console.log(line(columns.map((c) => cell(r[c]))));
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      console.error(`civic-etl: ${error.message}\nRun \`civic-etl help\` for usage.`);
+      process.exit(2);
+    }
+    console.error(`civic-etl: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);
