@@ -1,0 +1,13 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { loadPipeline } from '/work/main/contract/load.ts';
+import { CivicEtlStack } from '/work/main/lib/civic-etl-stack.ts';
+const app = new App();
+const pipeline = loadPipeline('/work/main/test/infra/fixtures/pipeline.yaml');
+const h = '/work/main/test/infra/fixtures/handlers/handler.ts';
+const stack = new CivicEtlStack(app, 'CivicEtl-springfield', { pipeline, handlers: { fetch: h, stage: h, clean: h, migrate: h }, migrationsFile: '/work/main/test/infra/fixtures/migrations.ts' });
+const pack = new AwsSolutionsChecks();
+const asm = app.synth();
+const report = pack.validateScope(stack);
+for (const v of report.violations) console.log(v.severity, v.ruleName, v.violatingResources.map(r => r.constructPath).join(', '));
+console.log('violations', report.violations.length);
