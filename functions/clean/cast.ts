@@ -86,7 +86,9 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
     );
   }
 
-  if (!plan.append) await client.query(`TRUNCATE ${target}`);
+  // DELETE, not TRUNCATE: readers keep reading the old rows (MVCC) until the commit and are
+  // never blocked — a TRUNCATE's exclusive lock could deadlock with a reader of a view.
+  if (!plan.append) await client.query(`DELETE FROM ${target}`);
   const names = plan.columns.map((c) => ident(c.name)).join(', ');
   const inserted = await client.query(
     plan.lineage

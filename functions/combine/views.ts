@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { PipelineDefinition, ViewDefinition } from '../../contract/definition.ts';
 import { ident } from '../common/db.ts';
@@ -6,6 +7,8 @@ import { PermanentError } from '../common/errors.ts';
 export interface CombineResult {
   /** Views (re)created. */
   created: string[];
+  /** Views that exist with the same SQL: left alone. */
+  unchanged: string[];
   /** Views not created yet, with the datasets they still wait for. */
   waiting: { view: string; missing: string[] }[];
 }
@@ -16,13 +19,15 @@ export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition): str
 }
 
 /**
- * Combine: (re)create every declared view whose datasets all have a clean table, in declared
- * order (a view may read the views above it). Runs inside the caller's transaction, so readers
- * switch from the old tables and views to the new ones at one commit. A view whose SQL fails is a
- * permanent error naming the view: the transaction rolls back, leaving the previous state intact.
+ * Combine: create every declared view whose datasets all have a clean table, in declared order
+ * (a view may read the views above it). A view that exists with the same SQL is left alone (no
+ * lock taken, so readers are never in the way); a new or changed one is replaced. Runs inside the
+ * caller's transaction, so readers switch from the old tables and views to the new ones at one
+ * commit. A view whose SQL fails is a permanent error naming the view: the transaction rolls
+ * back, leaving the previous state intact.
  */
 export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDefinition): Promise<CombineResult> {
-  const result: CombineResult = { created: [], waiting: [] };
+  const result: CombineResult = { created: [], unchanged: [], waiting: [] };
   const schema = ident(pipeline.project);
   for (const view of pipeline.views) {
     const { rows } = await client.query<{ dataset: string }>(
@@ -34,11 +39,26 @@ export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDef
       result.waiting.push({ view: view.name, missing: rows.map((r) => r.dataset) });
       continue;
     }
+    const sql = viewSql(pipeline, view);
+    const sha = createHash('sha256').update(`${sql}\n${view.description ?? ''}`).digest('hex');
+    const same = await client.query(
+      `SELECT 1 FROM etl.views WHERE project = $1 AND name = $2 AND sql_sha256 = $3 AND to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL`,
+      [pipeline.project, view.name, sha],
+    );
+    if (same.rowCount) {
+      result.unchanged.push(view.name);
+      continue;
+    }
     await client.query('SAVEPOINT combine_view');
     try {
       await client.query(`DROP VIEW IF EXISTS ${name} CASCADE`);
-      await client.query(`CREATE VIEW ${name} AS ${viewSql(pipeline, view)}`);
+      await client.query(`CREATE VIEW ${name} AS ${sql}`);
       if (view.description) await client.query(`COMMENT ON VIEW ${name} IS '${view.description.replace(/'/g, "''")}'`);
+      await client.query(
+        `INSERT INTO etl.views (project, name, sql_sha256) VALUES ($1, $2, $3)
+         ON CONFLICT (project, name) DO UPDATE SET sql_sha256 = excluded.sql_sha256, created_at = now()`,
+        [pipeline.project, view.name, sha],
+      );
       await client.query('RELEASE SAVEPOINT combine_view');
     } catch (error) {
       await client.query('ROLLBACK TO SAVEPOINT combine_view');

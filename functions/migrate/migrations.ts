@@ -72,6 +72,20 @@ END
 $do$;
 `,
   },
+  {
+    version: '0002_view_registry',
+    sql: `
+-- The views the combine step created, with a hash of their SQL: an unchanged view is left
+-- alone, so a clean never needs an exclusive lock on a view that dashboards are reading.
+CREATE TABLE etl.views (
+  project    text NOT NULL,
+  name       text NOT NULL,
+  sql_sha256 text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (project, name)
+);
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */
