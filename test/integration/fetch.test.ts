@@ -1,0 +1,129 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePipeline } from '../../contract/load.ts';
+import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
+import { fetchHttp, redactUrl, type FetchDeps } from '../../functions/get/fetch-http.ts';
+import { freshBucket } from './support.ts';
+
+/** A file server on loopback that wants a bearer token and honours If-None-Match. */
+let server: Server;
+let base: string;
+let content = 'area,population\nNorth,1000\n';
+const requests: { path: string; authorization?: string; ifNoneMatch?: string }[] = [];
+const TOKEN = `test-token-${randomUUID()}`;
+
+const etagOf = (s: string) => `"${createHash('md5').update(s).digest('hex')}"`;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    requests.push({ path: req.url!, authorization: req.headers.authorization, ifNoneMatch: req.headers['if-none-match'] });
+    if (req.url?.startsWith('/broken')) return void res.writeHead(503).end('down for maintenance');
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) return void res.writeHead(401).end();
+    const etag = etagOf(content);
+    if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { etag }).end();
+    res.writeHead(200, { etag, 'content-type': 'text/csv', 'last-modified': 'Sat, 21 Nov 2026 10:00:00 GMT' }).end(content);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+async function setup() {
+  const secretName = `it-fetch-headers-${randomUUID()}`;
+  await secretsClient().send(new CreateSecretCommand({ Name: secretName, SecretString: JSON.stringify({ Authorization: `Bearer ${TOKEN}` }) }));
+  const pipeline = parsePipeline({
+    project: 'it_fetch',
+    datasets: [
+      {
+        name: 'areas',
+        source: { type: 'http', url: `${base}/data/areas.csv?token=${TOKEN}`, headersSecret: secretName },
+        schedule: 'rate(1 day)',
+        clean: { columns: [{ name: 'area' }] },
+      },
+      { name: 'broken', source: { type: 'http', url: `${base}/broken.csv?key=${TOKEN}` }, clean: { columns: [{ name: 'a' }] } },
+    ],
+  });
+  const bucket = await freshBucket('it-fetch');
+  const deps: FetchDeps = { s3: s3Client(), bucket, readHeadersSecret: readJsonSecret };
+  return { pipeline, bucket, deps };
+}
+
+async function keys(bucket: string): Promise<string[]> {
+  const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }));
+  return (out.Contents ?? []).map((o) => o.Key!).sort();
+}
+async function text(bucket: string, key: string): Promise<string> {
+  return (await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString());
+}
+
+describe('fetch over HTTP', () => {
+  it('downloads the file into raw/ with a manifest, using headers from Secrets Manager', async () => {
+    const { pipeline, bucket, deps } = await setup();
+
+    const outcome = await fetchHttp({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline.datasets[0]!);
+
+    expect(outcome.status).toBe('fetched');
+    expect(await keys(bucket)).toEqual(['raw/areas/20261121T060000Z/_manifest.json', 'raw/areas/20261121T060000Z/areas.csv', 'state/areas/http.json']);
+    expect(await text(bucket, 'raw/areas/20261121T060000Z/areas.csv')).toBe(content);
+    const manifest = JSON.parse(await text(bucket, 'raw/areas/20261121T060000Z/_manifest.json'));
+    expect(manifest).toMatchObject({
+      dataset: 'areas',
+      key: 'raw/areas/20261121T060000Z/areas.csv',
+      bytes: Buffer.byteLength(content),
+      sha256: createHash('sha256').update(content).digest('hex'),
+      etag: etagOf(content),
+      source: `${base}/data/areas.csv?token=…`,
+    });
+    expect(requests.at(-1)!.authorization).toBe(`Bearer ${TOKEN}`);
+  });
+
+  it('keeps secrets out of manifests and state', async () => {
+    const { pipeline, bucket, deps } = await setup();
+    await fetchHttp(deps, pipeline.datasets[0]!);
+
+    for (const key of await keys(bucket)) {
+      if (key.endsWith('.json')) expect(await text(bucket, key)).not.toContain(TOKEN);
+    }
+  });
+
+  it('writes nothing when the source has not changed (conditional GET)', async () => {
+    const { pipeline, bucket, deps } = await setup();
+    await fetchHttp(deps, pipeline.datasets[0]!);
+    const before = await keys(bucket);
+
+    const outcome = await fetchHttp(deps, pipeline.datasets[0]!);
+
+    expect(outcome).toEqual({ status: 'unchanged', source: `${base}/data/areas.csv?token=…` });
+    expect(requests.at(-1)!.ifNoneMatch).toBe(etagOf(content));
+    expect(await keys(bucket)).toEqual(before);
+  });
+
+  it('fetches a new run when the source changes', async () => {
+    const { pipeline, bucket, deps } = await setup();
+    await fetchHttp({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline.datasets[0]!);
+    content = 'area,population\nNorth,1000\nSouth,20\n';
+
+    const outcome = await fetchHttp({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline.datasets[0]!);
+
+    expect(outcome.status).toBe('fetched');
+    expect(await text(bucket, 'raw/areas/20261122T060000Z/areas.csv')).toBe(content);
+  });
+
+  it('fails with the status and a redacted URL when the server errors, writing nothing', async () => {
+    const { pipeline, bucket, deps } = await setup();
+
+    const failure = fetchHttp(deps, pipeline.datasets[1]!);
+
+    await expect(failure).rejects.toThrow(`GET ${base}/broken.csv?key=… answered 503 Service Unavailable`);
+    await expect(failure).rejects.not.toThrow(TOKEN);
+    expect(await keys(bucket)).toEqual([]);
+  });
+
+  it('redacts credentials and query values from URLs it reports', () => {
+    expect(redactUrl('https://user:pw@data.example.org/a.csv?token=abc&format=csv')).toBe('https://data.example.org/a.csv?token=…&format=…');
+  });
+});
