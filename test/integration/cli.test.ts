@@ -1,0 +1,89 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { getPool } from '../../functions/common/db.ts';
+import { rows } from './support.ts';
+
+/** Run the real command, as a user would. */
+function civicEtl(...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'civic-etl-cli-'));
+const file = (name: string, body: string | Buffer) => {
+  const path = join(dir, name);
+  writeFileSync(path, body);
+  return path;
+};
+
+beforeAll(async () => {
+  await (await getPool()).query('DROP SCHEMA IF EXISTS it_cli CASCADE');
+});
+
+describe('civic-etl load', () => {
+  it('loads a CSV into a new table with inferred types and reports rows loaded and rejected', async () => {
+    const r = civicEtl('load', 'pipelines/chicago/data/programs.csv', '--table', 'it_cli.programs');
+
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('created it_cli.programs (delimiter ";")');
+    expect(r.stdout).toMatch(/capacity +│ integer +│ Capacity/);
+    expect(r.stdout).toMatch(/rows read 300, loaded 297, rejected 3 \(see it_cli\.programs_rejects\)/);
+    const pool = await getPool();
+    expect(await rows(pool, 'SELECT count(*)::int AS n FROM it_cli.programs')).toEqual([{ n: 297 }]);
+    expect(await rows(pool, 'SELECT source_line::int AS line, column_name FROM it_cli.programs_rejects ORDER BY 1')).toEqual([
+      { line: 49, column_name: 'capacity' },
+      { line: 155, column_name: 'start_date' },
+      { line: 237, column_name: 'latitude' },
+    ]);
+  });
+
+  it('appends to an existing table using its types', async () => {
+    const extra = file('more.csv', 'Program ID;Program Name;Capacity\nX-1;Chess club;12\nX-2;Choir;many\n');
+
+    const r = civicEtl('load', extra, '--table', 'it_cli.programs', '--append');
+
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.stderr).toMatch(/table it_cli\.programs has column "category", which is not in the file's header/);
+    expect(await rows(await getPool(), 'SELECT count(*)::int AS n FROM it_cli.programs')).toEqual([{ n: 297 }]);
+  });
+
+  it('fails with the file and line of a ragged row, leaving no table behind', async () => {
+    const bad = file('ragged.csv', 'a,b\n1,2\n3,4,5\n');
+
+    const r = civicEtl('load', bad, '--table', 'it_cli.ragged');
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`civic-etl: ${bad} line 3: the record has 3 fields, the header has 2\n`);
+    expect(await rows(await getPool(), `SELECT to_regclass('it_cli.ragged') IS NULL AS gone`)).toEqual([{ gone: true }]);
+  });
+
+  it('says what is wrong with its arguments', () => {
+    expect(civicEtl('load', 'x.csv')).toMatchObject({ code: 2, stderr: expect.stringContaining('load needs --table SCHEMA.TABLE') });
+    expect(civicEtl('load', 'nope.csv', '--table', 'it_cli.x')).toMatchObject({ code: 1, stderr: 'civic-etl: nope.csv: no such file\n' });
+  });
+});
+
+describe('civic-etl validate', () => {
+  it('accepts the example pipeline', () => {
+    expect(civicEtl('validate', 'pipelines/chicago/pipeline.yaml')).toMatchObject({ code: 0, stdout: expect.stringContaining('valid — project chicago, 2 suppliers, 2 datasets, 2 views') });
+  });
+
+  it('names the file, dataset and field of a mistake', () => {
+    const bad = file(
+      'bad.yaml',
+      'project: x\ndatasets:\n  - name: trees\n    source: { type: upload, supplier: parks }\n    clean:\n      columns:\n        - { name: height, type: float }\n',
+    );
+
+    const r = civicEtl('validate', bad);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${bad} is not a valid pipeline definition:`);
+    expect(r.stderr).toMatch(/dataset "trees" → clean\.columns\[0\]\.type: Invalid option: expected one of "text"\|"integer"/);
+    const fixed = file('bad2.yaml', 'project: x\ndatasets:\n  - name: trees\n    source: { type: upload, supplier: parks }\n    clean:\n      columns:\n        - { name: height, type: double }\n');
+    expect(civicEtl('validate', fixed).stderr).toContain('dataset "trees" → source.supplier: unknown supplier "parks" (declare it under suppliers)');
+  });
+});
