@@ -246,11 +246,12 @@ async function printLedger(pool: import('pg').Pool, project: string): Promise<vo
       quarantined: r.rows_quarantined ?? '',
       error: r.error ?? '',
     })),
+    80,
   );
 }
 
 /** A plain text table; long cells are cut so a row fits a terminal line or two. */
-function printTable(rows: Record<string, unknown>[]): void {
+function printTable(rows: Record<string, unknown>[], maxWidth = 40): void {
   if (rows.length === 0) {
     console.log('  (no rows)');
     return;
@@ -258,7 +259,7 @@ function printTable(rows: Record<string, unknown>[]): void {
   const columns = Object.keys(rows[0]!).filter((c) => !c.startsWith('_'));
   const cell = (v: unknown) => {
     const s = v === null || v === undefined ? '' : v instanceof Date ? v.toISOString().slice(0, 10) : String(v);
-    return s.length > 40 ? `${s.slice(0, 39)}…` : s;
+    return s.length > maxWidth ? `${s.slice(0, maxWidth - 1)}…` : s;
   };
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) => `  ${values.map((v, i) => v.padEnd(widths[i]!)).join(' │ ')}`.trimEnd();

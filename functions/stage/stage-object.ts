@@ -1,4 +1,4 @@
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, routeObjectKey } from '../../contract/names.ts';
@@ -42,12 +42,13 @@ const HEAD_BYTES = 64 * 1024;
  * Anything else (database or S3 unreachable) is thrown, so the message is retried.
  * A redelivered event for the same object version changes nothing.
  */
-export async function stageObject(deps: StageDeps, ref: ObjectRef): Promise<StageOutcome> {
+export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<StageOutcome> {
   const { pool, pipeline } = deps;
-  const route = routeObjectKey(ref.key);
-  if (route?.zone === 'raw' && ref.key.endsWith(MANIFEST_SUFFIX)) {
+  const route = routeObjectKey(event.key);
+  if (route?.zone === 'raw' && event.key.endsWith(MANIFEST_SUFFIX)) {
     return { status: 'ignored', reason: 'fetch manifest' };
   }
+  const ref = event.versionId ? event : await resolveVersion(deps.s3, event);
   const dataset = route ? pipeline.datasets.find((d) => d.name === route.dataset) : undefined;
   const { load } = await receiveObject(pool, pipeline.project, dataset?.name ?? null, ref);
   const log = { loadId: load.id, key: ref.key, version: load.object_version };
@@ -164,6 +165,30 @@ export async function stageCsv(
     columns,
     detected: { encoding: layout.encoding, bom: layout.bom, delimiter: layout.delimiter, lineEnding: layout.lineEnding, blankLines: stats.blankLines, columns },
   };
+}
+
+/**
+ * S3 names the version in events from versioned buckets; moto does not. Without it, find the
+ * version the event is about — the current one if its ETag matches, else the newest version with
+ * that ETag — so that re-uploading an earlier file is a new load, not a repeat of the old one.
+ * An object that is gone keeps the event's identity; staging then records why it failed.
+ */
+async function resolveVersion(s3: S3Client, ref: ObjectRef): Promise<ObjectRef> {
+  const etag = ref.etag?.replace(/"/g, '');
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
+    if (!head.VersionId || head.VersionId === 'null') return ref;
+    if (!etag || head.ETag?.replace(/"/g, '') === etag) return { ...ref, versionId: head.VersionId };
+    const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: ref.bucket, Prefix: ref.key }));
+    const match = (listed.Versions ?? [])
+      .filter((v) => v.Key === ref.key && v.ETag?.replace(/"/g, '') === etag)
+      .sort((a, b) => (b.LastModified?.getTime() ?? 0) - (a.LastModified?.getTime() ?? 0))[0];
+    return match?.VersionId ? { ...ref, versionId: match.VersionId } : ref;
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (name === 'NotFound' || name === 'NoSuchKey') return ref;
+    throw error;
+  }
 }
 
 async function openObject(s3: S3Client, ref: ObjectRef): Promise<AsyncIterable<Uint8Array>> {
