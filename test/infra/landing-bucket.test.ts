@@ -1,0 +1,114 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { LandingBucket } from '../../lib/landing-bucket.ts';
+import { logicalId, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
+
+describe('the landing bucket', () => {
+  let f: Fixture;
+  let bucketId: string;
+  beforeAll(() => {
+    f = synthFixture();
+    bucketId = logicalId(f.stack.landing.bucket);
+  }, SYNTH_TIMEOUT);
+
+  it('keeps every version of every object, private and owned by the account', () => {
+    f.template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    });
+  });
+
+  it('encrypts with its own rotating KMS key and S3 bucket keys by default', () => {
+    const keyId = logicalId(f.stack.landing.encryptionKey as kms.Key);
+    expect(f.template.toJSON().Resources[bucketId].Properties.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [
+        { BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [keyId, 'Arn'] } } },
+      ],
+    });
+    f.template.hasResource('AWS::KMS::Key', { Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain' });
+  });
+
+  it('expires noncurrent versions and aborts incomplete multipart uploads', () => {
+    expect(f.template.toJSON().Resources[bucketId].Properties.LifecycleConfiguration).toEqual({
+      Rules: [{ Id: 'expire-noncurrent-versions', Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 90 }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } }],
+    });
+  });
+
+  it('writes server access logs to a separate, SSE-S3 encrypted log bucket through a bucket policy', () => {
+    const logsId = logicalId(f.stack.landing.accessLogsBucket);
+    expect(logsId).not.toBe(bucketId);
+    expect(f.template.toJSON().Resources[bucketId].Properties.LoggingConfiguration).toEqual({
+      DestinationBucketName: { Ref: logsId },
+      LogFilePrefix: 'landing/',
+    });
+    f.template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    });
+    f.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: logsId },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Allow', Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject' }),
+        ]),
+      },
+    });
+  });
+
+  it('denies every request that does not use TLS 1.2 or later', () => {
+    f.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Principal: { AWS: '*' }, Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+        ]),
+      },
+    });
+  });
+
+  it('notifies the stage queue of objects created under incoming/ and raw/, and nothing else', () => {
+    const queueArn = { 'Fn::GetAtt': [logicalId(f.stack.stageQueue.queue), 'Arn'] };
+    const notifications = Object.values(f.template.findResources('Custom::S3BucketNotifications'));
+    expect(notifications).toHaveLength(1);
+    const config = (notifications[0] as { Properties: { NotificationConfiguration: { QueueConfigurations: unknown[] } } }).Properties.NotificationConfiguration;
+    expect(config.QueueConfigurations).toEqual([
+      { Events: ['s3:ObjectCreated:*'], QueueArn: queueArn, Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'incoming/' }] } } },
+      { Events: ['s3:ObjectCreated:*'], QueueArn: queueArn, Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'raw/' }] } } },
+    ]);
+  });
+});
+
+describe('the landing bucket with S3-managed encryption', () => {
+  it('uses SSE-S3 and creates no key', () => {
+    const stack = new Stack(new App(), 'S3Managed');
+    new LandingBucket(stack, 'Landing', { encryption: 's3-managed', noncurrentVersionExpiration: Duration.days(30) });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::KMS::Key', 0);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      LifecycleConfiguration: { Rules: [Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 } })] },
+    });
+  });
+});
+
+describe('LandingBucket props', () => {
+  it('reject an encryption key without KMS encryption, saying what to change', () => {
+    const stack = new Stack(new App(), 'Bad');
+    const key = new kms.Key(stack, 'Key');
+    expect(() => new LandingBucket(stack, 'Landing', { encryption: 's3-managed', encryptionKey: key })).toThrow(
+      "encryptionKey is only used with encryption 'kms'; remove encryptionKey or set encryption to 'kms'",
+    );
+  });
+
+  it('reject a noncurrent version expiration shorter than a day', () => {
+    const stack = new Stack(new App(), 'Bad');
+    expect(() => new LandingBucket(stack, 'Landing', { noncurrentVersionExpiration: Duration.hours(12) })).toThrow(
+      /noncurrentVersionExpiration must be a whole number of days, at least 1/,
+    );
+  });
+});

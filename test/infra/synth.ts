@@ -1,0 +1,78 @@
+/**
+ * Shared by the infrastructure tests: synthesize the stack for a fixture definition.
+ *
+ * By default the functions are bundled from a stand-in handler (test/infra/fixtures/handlers),
+ * so these tests check the wiring without depending on runtime code under edit; `app.test.ts`
+ * runs the real app, with the real handlers, end to end.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { App, CfnElement, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { loadPipeline } from '../../contract/load.ts';
+import { CivicEtlStack } from '../../lib/civic-etl-stack.ts';
+import type { OperationalSettings } from '../../lib/settings.ts';
+import { stackNameFor } from '../../lib/stack-name.ts';
+
+export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+export const FIXTURE_PIPELINE = join(FIXTURES, 'pipeline.yaml');
+export const FIXTURE_HANDLER = join(FIXTURES, 'handlers', 'handler.ts');
+export const FIXTURE_MIGRATIONS = join(FIXTURES, 'migrations.ts');
+
+/** Bundling and synthesis take seconds: give hooks that synthesize room. */
+export const SYNTH_TIMEOUT = 180_000;
+
+export interface FixtureOptions {
+  readonly pipelineFile?: string;
+  readonly settings?: Partial<OperationalSettings>;
+}
+
+export interface Fixture {
+  readonly app: App;
+  readonly stack: CivicEtlStack;
+  readonly template: Template;
+}
+
+/** The stack of a fixture definition, synthesized once. */
+export function synthFixture(options: FixtureOptions = {}): Fixture {
+  const app = new App();
+  const pipeline = loadPipeline(options.pipelineFile ?? FIXTURE_PIPELINE);
+  const stack = new CivicEtlStack(app, stackNameFor(pipeline.project), {
+    pipeline,
+    settings: options.settings,
+    handlers: { fetch: FIXTURE_HANDLER, stage: FIXTURE_HANDLER, clean: FIXTURE_HANDLER, migrate: FIXTURE_HANDLER },
+    migrationsFile: FIXTURE_MIGRATIONS,
+  });
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+/** The logical id CloudFormation knows a construct (or its default resource) by. */
+export function logicalId(construct: IConstruct): string {
+  const element = construct instanceof CfnElement ? construct : (construct.node.defaultChild as CfnElement | undefined);
+  if (!element) throw new Error(`${construct.node.path} has no CloudFormation element`);
+  return Stack.of(element).resolve(element.logicalId) as string;
+}
+
+export interface Statement {
+  Effect: 'Allow' | 'Deny';
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, unknown>;
+  Principal?: unknown;
+}
+
+/** Every statement of the inline policies attached to a role or user (by logical id). */
+export function statementsOf(template: Template, attachment: { Roles?: unknown; Users?: unknown }): Statement[] {
+  const policies = template.findResources('AWS::IAM::Policy', { Properties: attachment });
+  return Object.values(policies).flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement);
+}
+
+export function actionsOf(statements: readonly Statement[]): string[] {
+  return statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+}
+
+/** `{ "Fn::Join": ["", [{ "Fn::GetAtt": [bucket, "Arn"] }, "/incoming/acme/*"]] }` */
+export function objectsArn(bucketLogicalId: string, pattern: string): unknown {
+  return { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketLogicalId, 'Arn'] }, `/${pattern}`]] };
+}
