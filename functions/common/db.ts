@@ -5,9 +5,10 @@ import { ConfigurationError } from './errors.ts';
 
 /**
  * The database connection. `DATABASE_URL` wins (local runs, the CLI); otherwise the RDS-generated
- * secret named by `CIVIC_ETL_DB_SECRET_ARN` (`host`, `port`, `username`, `password`, `dbname`)
- * is read once per container, over TLS verified against the CA bundle Lambda ships
- * (`NODE_EXTRA_CA_CERTS`).
+ * secret named by `CIVIC_ETL_DB_SECRET_ARN` (`host`, `port`, `username`, `password`, `dbname`),
+ * over TLS verified against the CA bundle Lambda ships (`NODE_EXTRA_CA_CERTS`). The password is
+ * read from the secret for every new connection, so a rotated password is picked up without a
+ * cold start.
  */
 let pool: pg.Pool | undefined;
 let pending: Promise<pg.Pool> | undefined;
@@ -39,9 +40,14 @@ async function createPool(env: NodeJS.ProcessEnv): Promise<pg.Pool> {
       host: field('host'),
       port: Number(field('port')),
       user: field('username'),
-      password: field('password'),
+      password: async () => {
+        const current = (await readJsonSecret(arn)).password;
+        if (typeof current !== 'string') throw new ConfigurationError(`database secret ${arn} lacks "password"`);
+        return current;
+      },
       database: typeof s.dbname === 'string' ? s.dbname : 'postgres',
-      ssl: { rejectUnauthorized: true },
+      // TLS, verified, unless PGSSLMODE=disable (a database without TLS, e.g. on loopback)
+      ssl: env.PGSSLMODE === 'disable' ? false : { rejectUnauthorized: true },
       max,
       application_name: 'civic-etl',
       connectionTimeoutMillis: 10_000,
