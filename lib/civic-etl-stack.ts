@@ -73,7 +73,7 @@ export interface CivicEtlStackProps extends StackProps {
 /** Timeouts and memory of the step functions. */
 const FUNCTION_SIZING: Readonly<Record<PipelineStep, { timeout: Duration; memorySize: number; description: string }>> = {
   fetch: { timeout: Duration.minutes(10), memorySize: 512, description: 'get: fetch a dataset over HTTP(S) into raw/' },
-  stage: { timeout: Duration.minutes(10), memorySize: 1024, description: 'stage: detect, profile and COPY new objects into staging tables' },
+  stage: { timeout: Duration.minutes(10), memorySize: 1024, description: 'stage: detect and COPY new objects into staging tables' },
   clean: { timeout: Duration.minutes(10), memorySize: 512, description: 'clean + combine: typed clean tables, quarantine, views' },
   migrate: { timeout: Duration.minutes(5), memorySize: 256, description: 'migrate: schema migrations on deploy' },
 };

@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
-import type { ColumnType } from '../contract/definition.ts';
+import { COLUMN_TYPES, type ColumnType } from '../contract/definition.ts';
 import { castInto, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { normaliseHeader } from '../functions/clean/clean-load.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
@@ -127,18 +127,7 @@ export function launder(headers: readonly string[]): string[] {
   });
 }
 
-const SQL_TYPES: Record<ColumnType, string> = {
-  text: 'text',
-  integer: 'integer',
-  bigint: 'bigint',
-  numeric: 'numeric',
-  double: 'double precision',
-  boolean: 'boolean',
-  date: 'date',
-  timestamp: 'timestamp',
-  timestamptz: 'timestamptz',
-};
-const sqlType = (t: ColumnType) => SQL_TYPES[t];
+const sqlType = (t: ColumnType) => COLUMN_TYPES[t];
 const FROM_CATALOG: Record<string, ColumnType> = {
   text: 'text',
   'character varying': 'text',
