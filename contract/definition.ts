@@ -78,7 +78,10 @@ const scheduleSchema = z
 
 export const datasetSchema = z
   .strictObject({
-    name: identifier,
+    /** ≤ 52 characters so that `<name>_quarantine` is still a PostgreSQL identifier. */
+    name: identifier
+      .max(52, 'must be at most 52 characters (the quarantine table adds _quarantine)')
+      .refine((n) => !n.endsWith('_quarantine'), 'must not end in _quarantine (that name is taken by quarantine tables)'),
     title: z.string().optional(),
     source: sourceSchema,
     schedule: scheduleSchema.optional(),
@@ -127,8 +130,8 @@ export type SupplierDefinition = z.infer<typeof supplierSchema>;
 
 export const pipelineSchema = z
   .strictObject({
-    /** Project name: also the PostgreSQL schema that holds its clean tables and views. */
-    project: identifier,
+    /** Project name: also the PostgreSQL schema that holds its clean tables and views (≤ 55, for `<project>_staging`). */
+    project: identifier.max(55, 'must be at most 55 characters (the staging schema adds _staging)'),
     title: z.string().optional(),
     suppliers: z.array(supplierSchema).default([]),
     datasets: z.array(datasetSchema).min(1),
@@ -139,8 +142,13 @@ export const pipelineSchema = z
       ctx.addIssue({ code: 'custom', path: ['project'], message: `"${p.project}" is reserved` });
     }
     const suppliers = p.suppliers.map((s) => s.name);
+    // `a-b` and `a_b` would name the same AWS resources (construct ids and outputs drop - and _)
+    const folded = suppliers.map((n) => n.replace(/[-_]/g, ''));
     p.suppliers.forEach((s, i) => {
       if (suppliers.indexOf(s.name) !== i) ctx.addIssue({ code: 'custom', path: ['suppliers', i, 'name'], message: `duplicate supplier "${s.name}"` });
+      else if (folded.indexOf(folded[i]!) !== i) {
+        ctx.addIssue({ code: 'custom', path: ['suppliers', i, 'name'], message: `"${s.name}" differs from "${suppliers[folded.indexOf(folded[i]!)]}" only in - and _; choose a distinct name` });
+      }
       if (s.assumedBy && !s.externalId) ctx.addIssue({ code: 'custom', path: ['suppliers', i, 'externalId'], message: 'required when assumedBy is set' });
     });
     const datasets = p.datasets.map((d) => d.name);

@@ -49,3 +49,9 @@ export function routeObjectKey(key: string): ObjectRoute | undefined {
   }
   return undefined;
 }
+
+/**
+ * How many messages one invocation gets from each queue (the event source mapping's batchSize).
+ * The stack and the local runner both use these, so a batch looks the same in both places.
+ */
+export const BATCH_SIZE = { stage: 5, clean: 5 } as const;

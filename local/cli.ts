@@ -101,6 +101,9 @@ async function run(argv: string[]): Promise<number> {
         console.log(`uploaded ${relative(process.cwd(), path)} → s3://${local.resources.bucket}/${key}`);
       }
     }
+    const { queueDepth } = await import('./runner.ts');
+    const dlqs = [local.resources.stageDlqUrl, local.resources.cleanDlqUrl];
+    const deadBefore = await Promise.all(dlqs.map(queueDepth));
     const started = Date.now();
     const stats = await local.run({
       maxMs: Number(values['max-seconds'] ?? 600) * 1000,
@@ -115,7 +118,11 @@ async function run(argv: string[]): Promise<number> {
       pipeline.project,
       started,
     ]);
-    return failed.rows[0].n > 0 ? 1 : 0;
+    const deadAfter = await Promise.all(dlqs.map(queueDepth));
+    const dead = deadAfter.reduce((n, d, i) => n + d - deadBefore[i]!, 0);
+    if (dead > 0) console.log(`\n${dead} message${dead === 1 ? '' : 's'} moved to a dead-letter queue (${dlqs.join(', ')}): see the ledger's error column`);
+    if (failed.rows[0].n > 0) console.log(`\n${failed.rows[0].n} load${failed.rows[0].n === 1 ? '' : 's'} failed: see the ledger above`);
+    return failed.rows[0].n > 0 || dead > 0 ? 1 : 0;
   } finally {
     await closePool();
   }

@@ -5,7 +5,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { PipelineDefinition } from '../contract/definition.ts';
 import { loadPipeline } from '../contract/load.ts';
-import { ENV, ZONES } from '../contract/names.ts';
+import { BATCH_SIZE, ENV, ZONES } from '../contract/names.ts';
 import { s3Client } from '../functions/common/aws.ts';
 import { getPool } from '../functions/common/db.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
@@ -44,8 +44,8 @@ export async function openLocalPipeline(
   const stage = (await import('../functions/stage/handler.ts')).handler as SqsHandler;
   const clean = (await import('../functions/clean/handler.ts')).handler as SqsHandler;
   const bindings: QueueBinding[] = [
-    { name: 'stage', queueUrl: resources.stageQueueUrl, queueArn: resources.stageQueueArn, handler: stage, batchSize: 10 },
-    { name: 'clean', queueUrl: resources.cleanQueueUrl, queueArn: resources.cleanQueueArn, handler: clean, batchSize: 5 },
+    { name: 'stage', queueUrl: resources.stageQueueUrl, queueArn: resources.stageQueueArn, handler: stage, batchSize: BATCH_SIZE.stage },
+    { name: 'clean', queueUrl: resources.cleanQueueUrl, queueArn: resources.cleanQueueArn, handler: clean, batchSize: BATCH_SIZE.clean },
   ];
   return {
     file,

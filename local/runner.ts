@@ -98,6 +98,12 @@ export async function pollOnce(binding: QueueBinding, stats: BindingStats, opts:
   return messages.length;
 }
 
+/** Messages waiting in a queue (visible ones): e.g. how many sit in a DLQ. */
+export async function queueDepth(queueUrl: string): Promise<number> {
+  const out = await sqsClient().send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+  return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
+}
+
 async function allEmpty(bindings: readonly QueueBinding[]): Promise<boolean> {
   for (const b of bindings) {
     const out = await sqsClient().send(

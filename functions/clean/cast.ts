@@ -52,7 +52,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   const checks = plan.columns
     .map((c) => {
       const required = c.required || plan.key.includes(c.name); // key values cannot be empty
-      const missing = required ? `WHEN ${value(c)} IS NULL THEN 'required'` : '';
+      const missing = required ? `WHEN NULLIF(btrim(${raw(c)}), '') IS NULL THEN 'required'` : ''; // blank text is missing too
       const badType = c.type === 'text' ? '' : `WHEN NOT etl.is_valid_as(${value(c)}, '${COLUMN_TYPES[c.type]}') THEN 'type'`;
       if (!missing && !badType) return undefined;
       const skipEmpty = required ? '' : `WHEN ${value(c)} IS NULL THEN NULL `;

@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnDefinition, type DatasetDefinition, type PipelineDefinition } from '../../contract/definition.ts';
-import { recreateViews, type CombineResult } from '../combine/views.ts';
+import { recreateViews, ViewError, type CombineResult } from '../combine/views.ts';
 import { ident, inTransaction } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
-import { getLoad, markFailed, markLoaded, type LoadRow } from '../common/ledger.ts';
+import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { castInto, quarantineTableSql } from './cast.ts';
 
@@ -15,6 +15,7 @@ export interface CleanDeps {
 export type CleanOutcome =
   | { status: 'loaded'; loadId: number; dataset: string; rowsLoaded: number; rowsQuarantined: number; combine: CombineResult }
   | { status: 'duplicate'; loadId: number }
+  | { status: 'skipped'; loadId: number; reason: string }
   | { status: 'failed'; loadId: number; error: string };
 
 /** Header text reduced for matching: case, spaces and punctuation do not matter. */
@@ -66,14 +67,37 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
   try {
     if (!dataset) throw new PermanentError(`load ${loadId}: dataset "${load.dataset}" is no longer in the pipeline definition`);
     const outcome = await inTransaction(pool, async (client) => {
+      // One clean of a dataset at a time: a second waits here, then sees the first one's rows.
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('civic-etl:clean'), hashtext($1))`, [`${pipeline.project}.${dataset.name}`]);
       const current = await getLoad(client, loadId, true);
       if (current?.status !== 'staged') return undefined;
+      const newer = await client.query<{ id: string }>(
+        `SELECT id FROM etl.loads WHERE project = $1 AND dataset = $2 AND id > $3 AND status = 'loaded' ORDER BY id DESC LIMIT 1`,
+        [pipeline.project, dataset.name, loadId],
+      );
+      if (newer.rows[0]) {
+        // An older file arriving after a newer one was applied must not overwrite it.
+        const reason = `superseded: load ${newer.rows[0].id} of a newer object was already applied`;
+        await markSkipped(client, loadId, reason);
+        await client.query(`DROP TABLE IF EXISTS ${current.staging_table}`);
+        return { skipped: reason };
+      }
       return cleanInTransaction(client, pipeline, dataset, current, started);
     });
     if (!outcome) return { status: 'duplicate', loadId };
+    if ('skipped' in outcome) {
+      logger.info('load skipped', { loadId, reason: outcome.skipped });
+      return { status: 'skipped', loadId, reason: outcome.skipped };
+    }
     logger.info('cleaned', { loadId, dataset: dataset.name, ...outcome, ms: Math.round(performance.now() - started) });
     return { status: 'loaded', loadId, dataset: dataset.name, ...outcome };
   } catch (error) {
+    if (error instanceof ViewError) {
+      // Keep the load staged: once the definition is fixed, a retry (or a DLQ redrive) applies it.
+      await noteRetryableError(pool, loadId, error.message);
+      logger.error('load waits for a view to be fixed', { loadId, error: error.message });
+      throw error;
+    }
     if (!isPermanent(error)) throw error;
     await markFailed(pool, loadId, error);
     await dropStaging(pool, load);
@@ -90,8 +114,7 @@ async function cleanInTransaction(
   started: number,
 ): Promise<{ rowsLoaded: number; rowsQuarantined: number; combine: CombineResult }> {
   const staging = load.staging_table!;
-  const detected = (await client.query<{ detected: { columns: string[] } }>('SELECT detected FROM etl.loads WHERE id = $1', [load.id])).rows[0]!.detected;
-  const mapping = mapColumns(dataset, load.header ?? [], detected.columns, load.object_key);
+  const mapping = mapColumns(dataset, load.header ?? [], load.detected?.columns ?? [], load.object_key);
   const schema = ident(pipeline.project);
   const table = `${schema}.${ident(dataset.name)}`;
   const quarantine = `${schema}.${ident(`${dataset.name}_quarantine`)}`;
@@ -131,10 +154,17 @@ async function ensureCleanTable(client: pg.PoolClient, project: string, dataset:
     '_load_id bigint',
     '_source_line bigint',
   ];
+  if (dataset.clean.key.length > 0) wanted.push(`PRIMARY KEY (${dataset.clean.key.join(', ')})`);
   const { rows } = await client.query<{ col: string }>(
     `SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod) AS col
        FROM pg_attribute a WHERE a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text))
-        AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+        AND a.attnum > 0 AND NOT a.attisdropped
+     UNION ALL
+     SELECT 'PRIMARY KEY (' || string_agg(a.attname, ', ' ORDER BY k.ord) || ')'
+       FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND i.indisprimary
+     HAVING count(*) > 0`,
     [project, dataset.name],
   );
   const table = `${ident(project)}.${ident(dataset.name)}`;

@@ -24,6 +24,6 @@ async function cleanMessageRecord(record: SQSRecord): Promise<void> {
   await cleanLoad({ pool: await getPool(), pipeline: currentPipeline() }, parsed.data.loadId);
 }
 
-/** SQS (staged loads) → clean + combine each; failed messages are retried, then DLQ. */
+/** SQS (staged loads) → clean + combine each, one at a time; failed messages are retried, then DLQ. */
 export const handler = async (event: SQSEvent, context: Context) =>
-  processPartialResponse(event, cleanMessageRecord, processor, { context });
+  processPartialResponse(event, cleanMessageRecord, processor, { context, processInParallel: false });

@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { PipelineDefinition, ViewDefinition } from '../../contract/definition.ts';
 import { ident } from '../common/db.ts';
-import { PermanentError } from '../common/errors.ts';
+/**
+ * A declared view cannot be created. Not the file's fault: the definition must be fixed (and
+ * deployed); until then the load waits — it is retried, then sits in the DLQ for a redrive.
+ */
+export class ViewError extends Error {
+  override name = 'ViewError';
+}
 
 export interface CombineResult {
   /** Views (re)created. */
@@ -23,8 +29,8 @@ export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition): str
  * (a view may read the views above it). A view that exists with the same SQL is left alone (no
  * lock taken, so readers are never in the way); a new or changed one is replaced. Runs inside the
  * caller's transaction, so readers switch from the old tables and views to the new ones at one
- * commit. A view whose SQL fails is a permanent error naming the view: the transaction rolls
- * back, leaving the previous state intact.
+ * commit. A view whose SQL fails is a ViewError naming the view: the transaction rolls back,
+ * leaving the previous tables and views intact.
  */
 export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDefinition): Promise<CombineResult> {
   const result: CombineResult = { created: [], unchanged: [], waiting: [] };
@@ -52,7 +58,8 @@ export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDef
     await client.query('SAVEPOINT combine_view');
     try {
       await client.query(`DROP VIEW IF EXISTS ${name} CASCADE`);
-      await client.query(`CREATE VIEW ${name} AS ${sql}`);
+      // extended protocol: one statement only, so view SQL cannot smuggle in a second one
+      await client.query({ text: `CREATE VIEW ${name} AS ${sql}`, queryMode: 'extended' } as pg.QueryConfig);
       if (view.description) await client.query(`COMMENT ON VIEW ${name} IS '${view.description.replace(/'/g, "''")}'`);
       await client.query(
         `INSERT INTO etl.views (project, name, sql_sha256) VALUES ($1, $2, $3)
@@ -64,7 +71,7 @@ export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDef
       await client.query('ROLLBACK TO SAVEPOINT combine_view');
       const pgError = error as { code?: string; message?: string };
       if (pgError.code && /^(42|22|0A)/.test(pgError.code)) {
-        throw new PermanentError(`view "${view.name}" cannot be created: ${pgError.message}`, {}, { cause: error });
+        throw new ViewError(`view "${view.name}" cannot be created: ${pgError.message}`, { cause: error });
       }
       throw error;
     }

@@ -25,8 +25,10 @@ export async function getPool(env: NodeJS.ProcessEnv = process.env): Promise<pg.
 
 async function createPool(env: NodeJS.ProcessEnv): Promise<pg.Pool> {
   const max = Number(env.CIVIC_ETL_DB_POOL_SIZE ?? 4);
+  // a session that crashed inside a transaction must not hold its locks for long
+  const common = { max, application_name: 'civic-etl', idle_in_transaction_session_timeout: 120_000 };
   const url = env[ENV.databaseUrl];
-  if (url) return withErrorHandler(new pg.Pool({ connectionString: url, max, application_name: 'civic-etl' }));
+  if (url) return withErrorHandler(new pg.Pool({ connectionString: url, ...common }));
   const arn = env[ENV.databaseSecretArn];
   if (!arn) throw new ConfigurationError(`set ${ENV.databaseUrl} or ${ENV.databaseSecretArn} to reach the database`);
   const s = await readJsonSecret(arn);
@@ -48,8 +50,7 @@ async function createPool(env: NodeJS.ProcessEnv): Promise<pg.Pool> {
       database: typeof s.dbname === 'string' ? s.dbname : 'postgres',
       // TLS, verified, unless PGSSLMODE=disable (a database without TLS, e.g. on loopback)
       ssl: env.PGSSLMODE === 'disable' ? false : { rejectUnauthorized: true },
-      max,
-      application_name: 'civic-etl',
+      ...common,
       connectionTimeoutMillis: 10_000,
     }),
   );

@@ -26,6 +26,7 @@ export interface LoadRow {
   rows_quarantined: number | null;
   staging_table: string | null;
   header: string[] | null;
+  detected: { columns: string[]; [k: string]: unknown } | null;
   error: string | null;
   error_line: number | null;
   error_column: string | null;
@@ -99,7 +100,7 @@ export async function markFailed(db: Queryable, id: number, error: PermanentErro
   );
 }
 
-/** Objects that are not data (a fetch manifest, say) are recorded as skipped, with the reason. */
+/** A load that will not be applied (e.g. superseded by a newer one) is recorded as skipped, with the reason. */
 export async function markSkipped(db: Queryable, id: number, reason: string): Promise<void> {
   await db.query(`UPDATE etl.loads SET status = 'skipped', error = $2, finished_at = now() WHERE id = $1`, [id, reason]);
 }
@@ -112,6 +113,14 @@ export interface LedgerSummaryRow {
   rows_loaded: number | null;
   rows_quarantined: number | null;
   error: string | null;
+}
+
+/**
+ * Note an error on a load without ending it (the message will be retried): e.g. a view that
+ * cannot be created until the definition is fixed.
+ */
+export async function noteRetryableError(db: Queryable, id: number, message: string): Promise<void> {
+  await db.query('UPDATE etl.loads SET error = $2 WHERE id = $1', [id, message]);
 }
 
 /** The latest loads of a project, newest first. */

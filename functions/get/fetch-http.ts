@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition } from '../../contract/definition.ts';
@@ -13,7 +13,7 @@ export interface FetchDeps {
   /** Reads a Secrets Manager secret holding a JSON object of request headers. */
   readHeadersSecret(name: string): Promise<Record<string, unknown>>;
   now?: () => Date;
-  /** Abort a download that takes longer (default 10 minutes). */
+  /** Abort a download that takes longer (default 10 minutes); the handler passes the invocation's remaining time. */
   timeoutMs?: number;
 }
 
@@ -99,7 +99,9 @@ export async function fetchHttp(deps: FetchDeps, dataset: DatasetDefinition): Pr
       done(null, chunk);
     },
   });
-  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream).pipe(counter);
+  // pipeline, not pipe: a download that breaks off errors the upload (which then aborts its
+  // multipart upload) instead of crashing the process with an unhandled 'error' event
+  const body = pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), counter, () => undefined);
   const contentType = response.headers.get('content-type') ?? undefined;
   await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: body, ContentType: contentType } }).done();
 

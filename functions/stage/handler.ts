@@ -31,6 +31,9 @@ async function stageMessage(record: SQSRecord): Promise<void> {
   for (const ref of objects) await stageObject(deps, ref);
 }
 
-/** SQS (S3 ObjectCreated notifications) → stage each object; failed messages are retried, then DLQ. */
+/**
+ * SQS (S3 ObjectCreated notifications) → stage each object, one at a time (one COPY, one
+ * connection); failed messages are retried, then DLQ.
+ */
 export const handler = async (event: SQSEvent, context: Context) =>
-  processPartialResponse(event, stageMessage, processor, { context });
+  processPartialResponse(event, stageMessage, processor, { context, processInParallel: false });

@@ -140,24 +140,38 @@ export async function* withSourceLines(
   function checkUtf8(chunk: Buffer): void {
     let start = 0;
     if (carry) {
-      // finish the sequence split across chunks
+      // finish the character split across chunks (it may span more than two of them)
       const need = carry[0]! >= 0xf0 ? 4 : carry[0]! >= 0xe0 ? 3 : 2;
       const joined = Buffer.concat([carry, chunk.subarray(0, need - carry.length)]);
+      start = joined.length - carry.length;
+      if (joined.length < need) {
+        carry = joined;
+        return;
+      }
       if (!isUtf8(joined)) throw invalidUtf8(joined, firstInvalidUtf8(joined));
-      start = need - carry.length;
       carry = undefined;
     }
     const body = chunk.subarray(start);
     const complete = completeUtf8Length(body);
     const judged = body.subarray(0, complete);
-    if (!isUtf8(judged)) throw invalidUtf8(judged, firstInvalidUtf8(judged), start);
+    if (!isUtf8(judged)) throw invalidUtf8(judged, firstInvalidUtf8(judged));
     if (complete < body.length) carry = Buffer.from(body.subarray(complete));
+    const nul = chunk.indexOf(0);
+    if (nul >= 0) {
+      throw new PermanentError(`${opts.file} line ${lineOf(chunk, nul)}: a NUL byte (binary content) in a text file`, { file: opts.file, line: lineOf(chunk, nul) });
+    }
   }
 
-  function invalidUtf8(buf: Buffer, offset: number, _shift = 0): PermanentError {
-    // lines are counted up to the scan position of the previous chunk, plus the newlines before the bad byte
+  /** Physical line of an offset in the chunk being scanned. */
+  function lineOf(buf: Buffer, offset: number): number {
     let at = line;
     for (let i = buf.indexOf(LF); i >= 0 && i < offset; i = buf.indexOf(LF, i + 1)) at++;
+    return at;
+  }
+
+  function invalidUtf8(buf: Buffer, offset: number): PermanentError {
+    // lines are counted up to the scan position of the previous chunk, plus the newlines before the bad byte
+    const at = lineOf(buf, offset);
     const byte = buf[offset] ?? 0;
     return new PermanentError(
       `${opts.file} line ${at}: invalid UTF-8 byte 0x${byte.toString(16).padStart(2, '0')}; the file must be UTF-8 (re-save it as UTF-8)`,

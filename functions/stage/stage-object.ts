@@ -96,13 +96,18 @@ async function copyObject(
   delimiterHint: CsvLayout['delimiter'] | undefined,
   started: number,
 ): Promise<{ rows: number; table: string }> {
-  const table = `${ident(`${deps.pipeline.project}_staging`)}.${ident(`${dataset}__${loadId}`)}`;
+  // ≤ 63 bytes whatever the dataset name: PostgreSQL would silently truncate a longer one
+  const table = `${ident(`${deps.pipeline.project}_staging`)}.${ident(`${dataset.slice(0, 40)}__${loadId}`)}`;
   const staged = await stageCsv(client, {
     file: ref.key,
     source: await openObject(deps.s3, ref),
     table,
     delimiter: delimiterHint,
-    lineage: { _load_id: `${loadId}`, _s3_key: literal(ref.key), _s3_version: literal(objectVersion(ref)) },
+    lineage: {
+      _load_id: { type: 'bigint', value: `${loadId}` },
+      _s3_key: { type: 'text', value: literal(ref.key) },
+      _s3_version: { type: 'text', value: literal(objectVersion(ref)) },
+    },
   });
   await markStaged(client, loadId, {
     rowsRead: staged.rows,
@@ -135,8 +140,8 @@ export async function stageCsv(
     source: AsyncIterable<Uint8Array>;
     table: string;
     delimiter?: CsvLayout['delimiter'];
-    /** Extra lineage columns: name → SQL constant (already quoted). */
-    lineage?: Record<string, string>;
+    /** Extra lineage columns: name → type and SQL constant (already quoted). */
+    lineage?: Record<string, { type: 'bigint' | 'text'; value: string }>;
     temporary?: boolean;
   },
 ): Promise<StagedCsv> {
@@ -146,7 +151,7 @@ export async function stageCsv(
   if (layout.lineEnding === '\r') throw new PermanentError(`${file} uses CR-only line endings; save it with LF or CRLF line endings`, { file });
 
   const columns = stagingColumns(layout.header);
-  const lineage = Object.entries(opts.lineage ?? {}).map(([name, value]) => `, ${ident(name)} ${/^\d+$/.test(value) ? 'bigint' : 'text'} NOT NULL DEFAULT ${value}`);
+  const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
   await client.query(`DROP TABLE IF EXISTS ${opts.table}`);
   await client.query(
     `CREATE ${opts.temporary ? 'TEMPORARY ' : ''}TABLE ${opts.table} (${columns.map((c) => `${ident(c)} text`).join(', ')},
@@ -249,11 +254,14 @@ function routingProblem(
   return undefined;
 }
 
-/** PostgreSQL rejects bad data with SQLSTATE class 22 (data exception): that is the file's fault. */
+/**
+ * PostgreSQL rejects bad data with SQLSTATE class 22 (data exception) and files beyond its limits
+ * (e.g. more than 1,600 columns) with class 54: both are the file's fault, retrying cannot help.
+ */
 function asPermanent(error: unknown, file: string): PermanentError | undefined {
   if (isPermanent(error)) return error;
   const pgError = error as { code?: string; message?: string; where?: string };
-  if (typeof pgError.code === 'string' && pgError.code.startsWith('22')) {
+  if (typeof pgError.code === 'string' && /^(22|54)/.test(pgError.code)) {
     const where = /line (\d+)(?:, column ([^:]+))?/.exec(pgError.where ?? '');
     const record = where ? Number(where[1]) : undefined;
     return new PermanentError(`${file}: ${pgError.message}${record ? ` (record ${record} after the header)` : ''}`, {

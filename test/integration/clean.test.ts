@@ -150,16 +150,59 @@ describe('clean', () => {
     expect(await rows(cleanDeps.pool, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'it_clean_staging'`)).toEqual([{ n: 0 }]);
   });
 
-  it('rolls the whole load back when a view cannot be created, leaving the previous table and views', async () => {
+  it('keeps a load waiting, with the error noted, while a view cannot be created, and applies it once the view is fixed', async () => {
     const broken = parsePipeline({
       ...definition,
       views: [{ name: 'sites_with_area', datasets: ['sites', 'areas'], sql: 'SELECT no_such_column FROM {{schema}}.areas' }],
     });
+    const ref = await put(bucket, 'incoming/city/areas/areas-v3.csv', 'area,population\nNorth,5\n');
+    const staged = await stageObject({ ...stageDeps, pipeline: broken }, ref);
+    const loadId = (staged as { loadId: number }).loadId;
 
-    const outcome = await deliver('areas', 'areas-v3.csv', 'area,population\nNorth,5\n', { ...cleanDeps, pipeline: broken });
+    await expect(cleanLoad({ ...cleanDeps, pipeline: broken }, loadId)).rejects.toThrow(/view "sites_with_area" cannot be created: column "no_such_column" does not exist/);
 
-    expect(outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/view "sites_with_area" cannot be created: column "no_such_column" does not exist/) });
+    expect(await rows(cleanDeps.pool, 'SELECT status, error FROM etl.loads WHERE id = $1', [loadId])).toEqual([
+      { status: 'staged', error: expect.stringMatching(/view "sites_with_area" cannot be created/) },
+    ]);
     expect(await rows(cleanDeps.pool, `SELECT population FROM it_clean.areas WHERE area = 'North'`)).toEqual([{ population: 1000 }]);
     expect(await rows(cleanDeps.pool, 'SELECT count(*)::int AS n FROM it_clean.sites_with_area')).toEqual([{ n: 30_000 }]);
+
+    // the definition is fixed (and deployed): the retried message applies the load
+    expect(await cleanLoad(cleanDeps, loadId)).toMatchObject({ status: 'loaded', rowsLoaded: 1 });
+    expect(await rows(cleanDeps.pool, `SELECT population FROM it_clean.areas`)).toEqual([{ population: 5 }]);
+  });
+
+  it('applies one clean of a dataset at a time, and never lets an older file overwrite a newer one', async () => {
+    const stageOnly = async (file: string, body: string) => {
+      const staged = await stageObject(stageDeps, await put(bucket, `incoming/city/areas/${file}`, body));
+      return (staged as { loadId: number }).loadId;
+    };
+    const older = await stageOnly('older.csv', 'area,population\nOld,1\n');
+    const newer = await stageOnly('newer.csv', 'area,population\nNew,2\nNewer,3\n');
+
+    const outcomes = await Promise.all([cleanLoad(cleanDeps, newer), cleanLoad(cleanDeps, older)]);
+
+    expect(outcomes.map((o) => o.status)).toEqual(['loaded', 'skipped']);
+    expect(outcomes[1]).toMatchObject({ reason: `superseded: load ${newer} of a newer object was already applied` });
+    expect(await rows(cleanDeps.pool, 'SELECT area FROM it_clean.areas ORDER BY area')).toEqual([{ area: 'New' }, { area: 'Newer' }]);
+    expect(await rows(cleanDeps.pool, 'SELECT status FROM etl.loads WHERE id = $1', [older])).toEqual([{ status: 'skipped' }]);
+  });
+
+  it('rebuilds the clean table when the key changes', async () => {
+    const rekeyed = parsePipeline({
+      ...definition,
+      datasets: [definition.datasets[0]!, { ...definition.datasets[1]!, clean: { columns: [{ name: 'area' }, { name: 'population', type: 'integer' }], key: ['population'] } }],
+    });
+
+    const outcome = await deliver('areas', 'rekeyed.csv', 'area,population\nNorth,7\nNorth,8\n', { ...cleanDeps, pipeline: rekeyed });
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2, rowsQuarantined: 0 });
+    expect(await rows(cleanDeps.pool, `SELECT count(*)::int AS n FROM it_clean.areas WHERE area = 'North'`)).toEqual([{ n: 2 }]);
+  });
+
+  it('counts a blank text value as missing where a value is required', async () => {
+    const outcome = await deliver('sites', 'blank-name.csv', 'Site ID,Site Name,Area,Opened,Visitors,Free?\n9,"   ",North,,,\n10,Pier,North,,,\n');
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 1 });
   });
 });

@@ -41,14 +41,34 @@ describe('civic-etl load', () => {
     ]);
   });
 
-  it('appends to an existing table using its types', async () => {
+  it('appends to an existing table with its types, rejecting what does not cast', async () => {
+    const header = 'Program ID;Program Name;Category;Community Area;Latitude;Longitude;Start Date;End Date;Capacity;Cost (USD);Description';
+    const extra = file('extra.csv', `${header}\nX-1;Chess club;Education;Uptown;41.96;-87.65;2024-01-01;2024-02-01;12;0;Weekly\nX-2;Choir;Arts;Uptown;41.96;-87.65;2024-01-01;2024-02-01;many;0;Weekly\n`);
+
+    const r = civicEtl('load', extra, '--table', 'it_cli.programs', '--append');
+
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('appended to it_cli.programs');
+    expect(r.stdout).toMatch(/rows read 2, loaded 1, rejected 1/);
+    expect(await rows(await getPool(), 'SELECT count(*)::int AS n FROM it_cli.programs')).toEqual([{ n: 298 }]);
+  });
+
+  it('refuses a file that lacks a column of the existing table, changing nothing', async () => {
     const extra = file('more.csv', 'Program ID;Program Name;Capacity\nX-1;Chess club;12\nX-2;Choir;many\n');
 
     const r = civicEtl('load', extra, '--table', 'it_cli.programs', '--append');
 
     expect(r.code, r.stderr).not.toBe(0);
     expect(r.stderr).toMatch(/table it_cli\.programs has column "category", which is not in the file's header/);
-    expect(await rows(await getPool(), 'SELECT count(*)::int AS n FROM it_cli.programs')).toEqual([{ n: 297 }]);
+    expect(await rows(await getPool(), 'SELECT count(*)::int AS n FROM it_cli.programs')).toEqual([{ n: 298 }]);
+  });
+
+  it('keeps a column text unless every value casts, with --type-threshold 1', async () => {
+    const r = civicEtl('load', 'pipelines/chicago/data/programs.csv', '--table', 'it_cli.strict', '--type-threshold', '1');
+
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/capacity +│ text +│ Capacity/);
+    expect(r.stdout).toMatch(/rows read 300, loaded 300, rejected 0/);
   });
 
   it('fails with the file and line of a ragged row, leaving no table behind', async () => {

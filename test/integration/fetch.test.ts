@@ -22,6 +22,12 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     requests.push({ path: req.url!, authorization: req.headers.authorization, ifNoneMatch: req.headers['if-none-match'] });
     if (req.url?.startsWith('/broken')) return void res.writeHead(503).end('down for maintenance');
+    if (req.url?.startsWith('/cut')) {
+      // promise a megabyte, send a little, then drop the connection
+      res.writeHead(200, { 'content-length': String(1024 * 1024), 'content-type': 'text/csv' });
+      res.write('area,population\nNorth,1000\n');
+      return void setTimeout(() => res.socket?.destroy(), 50);
+    }
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return void res.writeHead(401).end();
     const etag = etagOf(content);
     if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { etag }).end();
@@ -45,6 +51,7 @@ async function setup() {
         clean: { columns: [{ name: 'area' }] },
       },
       { name: 'broken', source: { type: 'http', url: `${base}/broken.csv?key=${TOKEN}` }, clean: { columns: [{ name: 'a' }] } },
+      { name: 'cut', source: { type: 'http', url: `${base}/cut.csv` }, clean: { columns: [{ name: 'a' }] } },
     ],
   });
   const bucket = await freshBucket('it-fetch');
@@ -120,6 +127,14 @@ describe('fetch over HTTP', () => {
 
     await expect(failure).rejects.toThrow(`GET ${base}/broken.csv?key=… answered 503 Service Unavailable`);
     await expect(failure).rejects.not.toThrow(TOKEN);
+    expect(await keys(bucket)).toEqual([]);
+  });
+
+  it('fails cleanly when the download breaks off, writing no partial file and no state', async () => {
+    const { pipeline, bucket, deps } = await setup();
+
+    await expect(fetchHttp(deps, pipeline.datasets[2]!)).rejects.toThrow();
+
     expect(await keys(bucket)).toEqual([]);
   });
 

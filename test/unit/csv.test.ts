@@ -99,9 +99,16 @@ describe('withSourceLines', () => {
     for (const size of [1, 2, 64]) {
       await expect(lineage(bytes, 2, size)).rejects.toMatchObject({ position: { line: 4 } });
     }
-    // a valid two-byte character split across chunks is fine
-    const { out } = await lineage('1,ü\n', 2, 3);
-    expect(out).toBe('1,ü,2\n');
+    // valid characters split across two, three or four chunks are fine
+    for (const size of [1, 2, 3]) {
+      const { out } = await lineage('1,ü€😀\n', 2, size);
+      expect(out).toBe('1,ü€😀,2\n');
+    }
+  });
+
+  it('rejects a NUL byte far into the file, naming its line', async () => {
+    const bytes = Buffer.concat([Buffer.from('1,a\n2,b\n3,'), Buffer.from([0]), Buffer.from('\n')]);
+    await expect(lineage(bytes, 2, 4)).rejects.toMatchObject({ message: 'f.csv line 4: a NUL byte (binary content) in a text file', position: { line: 4 } });
   });
 
   it('rejects a quote that is never closed', async () => {

@@ -82,6 +82,19 @@ describe('pipeline definitions', () => {
     expect(problems).toContain('dataset "areas" → schedule: must be rate(N unit) or cron(6 fields)');
   });
 
+  it('keeps every name it derives a valid, distinct PostgreSQL or AWS name', () => {
+    const input = valid();
+    input.project = 'p'.repeat(56);
+    input.datasets[1]!.name = 'areas_quarantine';
+    input.suppliers.push({ name: 'par-ks' }, { name: 'par_ks' });
+    const problems = problemsOf(input);
+    expect(problems).toContain('project: must be at most 55 characters (the staging schema adds _staging)');
+    expect(problems).toContain('dataset "areas_quarantine" → name: must not end in _quarantine (that name is taken by quarantine tables)');
+    expect(problemsOf({ ...valid(), suppliers: [{ name: 'parks' }, { name: 'par-ks' }] })).toContain(
+      'supplier "par-ks" → name: "par-ks" differs from "parks" only in - and _; choose a distinct name',
+    );
+  });
+
   it('ships a valid Chicago example', () => {
     const p = loadPipeline('pipelines/chicago/pipeline.yaml');
     expect(p.project).toBe('chicago');
