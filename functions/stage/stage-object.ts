@@ -9,6 +9,7 @@ import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { sniffCsv, type CsvLayout } from './csv-sniff.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
+import { prepend, readHead } from '../common/streams.ts';
 
 /** What the clean queue carries: the ledger id of a staged load. */
 export interface CleanMessage {
@@ -208,30 +209,6 @@ async function openObject(s3: S3Client, ref: ObjectRef): Promise<AsyncIterable<U
   return out.Body as AsyncIterable<Uint8Array>;
 }
 
-/** Read at least `bytes` (or everything) and hand back the rest of the stream untouched. */
-async function readHead(
-  source: AsyncIterable<Uint8Array>,
-  bytes: number,
-): Promise<{ head: Buffer; rest: AsyncIterator<Uint8Array>; complete: boolean }> {
-  const it = source[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let size = 0;
-  while (size < bytes) {
-    const next = await it.next();
-    if (next.done) return { head: Buffer.concat(parts), rest: it, complete: true };
-    const b = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-    parts.push(b);
-    size += b.length;
-  }
-  return { head: Buffer.concat(parts), rest: it, complete: false };
-}
-
-async function* prepend(first: Buffer, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Buffer> {
-  if (first.length > 0) yield first;
-  for (let next = await rest.next(); !next.done; next = await rest.next()) {
-    yield Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-  }
-}
 
 function routingProblem(
   pipeline: PipelineDefinition,

@@ -1,0 +1,35 @@
+/** Small helpers over byte streams (`AsyncIterable<Uint8Array>`), shared by stage and profile. */
+
+export interface Head {
+  /** The first bytes (at least the asked number, unless the stream is shorter). */
+  head: Buffer;
+  /** The rest of the stream, untouched. */
+  rest: AsyncIterator<Uint8Array>;
+  /** The head is the whole stream. */
+  complete: boolean;
+}
+
+/** Read at least `bytes` (or everything) and hand back the rest of the stream untouched. */
+export async function readHead(source: AsyncIterable<Uint8Array>, bytes: number): Promise<Head> {
+  const it = source[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let size = 0;
+  while (size < bytes) {
+    const next = await it.next();
+    if (next.done) return { head: Buffer.concat(parts), rest: it, complete: true };
+    const b = toBuffer(next.value);
+    parts.push(b);
+    size += b.length;
+  }
+  return { head: Buffer.concat(parts), rest: it, complete: false };
+}
+
+/** `first`, then the rest of the stream, as Buffers. */
+export async function* prepend(first: Buffer, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Buffer> {
+  if (first.length > 0) yield first;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield toBuffer(next.value);
+}
+
+function toBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
