@@ -86,22 +86,29 @@ export const datasetSchema = z
     source: sourceSchema,
     schedule: scheduleSchema.optional(),
     read: readHintsSchema.default({}),
-    clean: z.strictObject({
-      columns: z.array(columnSchema).min(1),
-      /** Columns that identify a row; a row whose key repeats an earlier row goes to quarantine. */
-      key: z.array(identifier).default([]),
-    }),
+    /**
+     * The clean table. Without `columns`, the columns and types detected by the stage step's
+     * profile are used (names laundered: `Cost (USD)` → `cost_usd`).
+     */
+    clean: z
+      .strictObject({
+        columns: z.array(columnSchema).min(1).optional(),
+        /** Columns that identify a row; a row whose key repeats an earlier row goes to quarantine. */
+        key: z.array(identifier).default([]),
+      })
+      .default({ key: [] }),
   })
   .superRefine((d, ctx) => {
     if (d.schedule && d.source.type !== 'http') {
       ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'only fetched sources (type http) can have a schedule' });
     }
-    const names = d.clean.columns.map((c) => c.name);
+    const names = (d.clean.columns ?? []).map((c) => c.name);
     names.forEach((n, i) => {
       if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['clean', 'columns', i, 'name'], message: `duplicate column "${n}"` });
     });
     d.clean.key.forEach((k, i) => {
-      if (!names.includes(k)) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: `key column "${k}" is not a declared column` });
+      if (!d.clean.columns) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: 'a key needs declared columns (clean.columns)' });
+      else if (!names.includes(k)) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: `key column "${k}" is not a declared column` });
     });
   });
 export type DatasetDefinition = z.infer<typeof datasetSchema>;
@@ -128,11 +135,21 @@ export const supplierSchema = z.strictObject({
 });
 export type SupplierDefinition = z.infer<typeof supplierSchema>;
 
+/** How the stage step profiles each object (the catalog), and which locale packs of formats it uses. */
+export const profileSettingsSchema = z.strictObject({
+  /** Locale packs of semantic formats: `fr`, `nl`, `us` (international formats are always on). */
+  locales: z.array(z.enum(['fr', 'nl', 'us'])).default([]),
+  /** Records profiled per object (a sample from the start); the row count itself is always exact. */
+  sample: z.number().int().positive().default(100_000),
+});
+export type ProfileSettings = z.infer<typeof profileSettingsSchema>;
+
 export const pipelineSchema = z
   .strictObject({
     /** Project name: also the PostgreSQL schema that holds its clean tables and views (≤ 55, for `<project>_staging`). */
     project: identifier.max(55, 'must be at most 55 characters (the staging schema adds _staging)'),
     title: z.string().optional(),
+    profile: profileSettingsSchema.default({ locales: [], sample: 100_000 }),
     suppliers: z.array(supplierSchema).default([]),
     datasets: z.array(datasetSchema).min(1),
     views: z.array(viewSchema).default([]),

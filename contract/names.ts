@@ -26,6 +26,8 @@ export const ENV = {
   pipelineFile: 'CIVIC_ETL_PIPELINE_FILE',
   databaseUrl: 'DATABASE_URL',
   databaseSecretArn: 'CIVIC_ETL_DB_SECRET_ARN',
+  /** Connections per function container (default 4; the stack sets 2: batches run one record at a time). */
+  dbPoolSize: 'CIVIC_ETL_DB_POOL_SIZE',
 } as const;
 
 /** File name of the validated definition that the stack bundles beside each handler. */

@@ -1,10 +1,10 @@
 /**
  * One civic-etl project on AWS, wired in the order data flows:
  *
- *   get      schedules → fetch λ (outside the VPC) → raw/ ; suppliers → incoming/<supplier>/
+ *   get      schedules → fetch λ (outside the VPC) → raw/ ; suppliers → incoming/<supplier>/<dataset>/
  *   stage    landing bucket ObjectCreated → stage queue → stage λ (VPC) → staging tables
  *   clean    stage λ → clean queue → clean λ (VPC) → clean tables, quarantine, views
- *   store    RDS PostgreSQL + PostGIS, schema migrations on deploy
+ *   store    RDS PostgreSQL + PostGIS, schema migrations on every deploy
  *   watch    alarms on every dead-letter queue, queue age and function errors
  */
 import { isAbsolute, join } from 'node:path';
@@ -15,7 +15,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { PipelineDefinition } from '../contract/definition.ts';
-import { ENV } from '../contract/names.ts';
+import { BATCH_SIZE, ENV } from '../contract/names.ts';
 import { Alarms } from './alarms.ts';
 import { Database } from './database.ts';
 import { FetchSchedules } from './fetch-schedules.ts';
@@ -25,7 +25,7 @@ import { acknowledge } from './nag.ts';
 import { Network } from './network.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 import { resolveSettings, type OperationalSettings } from './settings.ts';
-import { SupplierAccess } from './supplier-access.ts';
+import { describeUploads, SupplierAccess } from './supplier-access.ts';
 import { pascalCase } from './util.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -69,6 +69,13 @@ export interface CivicEtlStackProps extends StackProps {
    */
   readonly migrationsFile?: string;
 }
+
+/**
+ * Connections each invocation of a step may open. Stage and clean handle a batch's records one at
+ * a time, so two suffice (one working, one spare); with `maxConcurrency` this bounds the
+ * connections a queue can open. Migrate keeps the runtime's default.
+ */
+const DB_POOL_SIZE: Readonly<Partial<Record<PipelineStep, number>>> = { stage: 2, clean: 2 };
 
 /** Timeouts and memory of the step functions. */
 const FUNCTION_SIZING: Readonly<Record<PipelineStep, { timeout: Duration; memorySize: number; description: string }>> = {
@@ -117,6 +124,7 @@ export class CivicEtlStack extends Stack {
         new SupplierAccess(this, `Supplier-${supplier.name}`, {
           supplier,
           landing: this.landing,
+          datasets: pipeline.datasets,
           credentialsSecretName: supplier.assumedBy ? undefined : `civic-etl/${pipeline.project}/suppliers/${supplier.name}`,
         }),
       ]),
@@ -145,6 +153,7 @@ export class CivicEtlStack extends Stack {
         step,
         ...FUNCTION_SIZING[step],
         logRetention,
+        ...(DB_POOL_SIZE[step] !== undefined ? { environment: { [ENV.dbPoolSize]: String(DB_POOL_SIZE[step]) } } : {}),
         ...(inVpc ? { vpc: this.network.vpc, vpcSubnets: this.network.subnets } : {}),
       });
     this.fetchFunction = fn('fetch', false);
@@ -162,16 +171,18 @@ export class CivicEtlStack extends Stack {
     });
 
     // stage: ObjectCreated → stage queue → stage λ → clean queue → clean λ
+    // Batch sizes are shared with the local runner (contract/names.ts), so a batch looks the same in both.
     this.stageQueue = new WorkQueue(this, 'StageQueue', {
       consumer: this.stageFunction.function,
       maxReceiveCount: settings.maxReceiveCount,
+      batchSize: BATCH_SIZE.stage,
     });
     this.landing.notifyStagedObjects(this.stageQueue.queue);
     this.landing.bindStager(this.stageFunction.function);
     this.cleanQueue = new WorkQueue(this, 'CleanQueue', {
       consumer: this.cleanFunction.function,
       maxReceiveCount: settings.maxReceiveCount,
-      batchSize: 5,
+      batchSize: BATCH_SIZE.clean,
       maxConcurrency: 2,
     });
     this.cleanQueue.bindProducer(this.stageFunction.function, ENV.cleanQueueUrl);
@@ -187,6 +198,8 @@ export class CivicEtlStack extends Stack {
       handler: this.migrateFunction.function,
       project: pipeline.project,
       migrationsFile: fromRoot(props.migrationsFile ?? DEFAULT_MIGRATIONS_FILE),
+      databaseAddress: this.database.instance.dbInstanceEndpointAddress,
+      runOnEveryDeploy: settings.migrateOnEveryDeploy,
       nonce: settings.migrationNonce,
       logRetention,
     });
@@ -256,18 +269,18 @@ export class CivicEtlStack extends Stack {
   }
 
   private addOutputs(): void {
-    new CfnOutput(this, 'LandingBucketName', { value: this.landing.bucket.bucketName, description: 'Landing bucket (incoming/<supplier>/…, raw/<dataset>/…)' });
+    new CfnOutput(this, 'LandingBucketName', { value: this.landing.bucket.bucketName, description: 'Landing bucket (incoming/<supplier>/<dataset>/…, raw/<dataset>/…)' });
     for (const [name, access] of this.suppliers) {
       if (access.role) {
         new CfnOutput(this, `Supplier${pascalCase(name)}RoleArn`, {
           value: access.role.roleArn,
-          description: `Role supplier ${name} assumes (with its external id) to upload into ${access.uploadPrefix}`,
+          description: `Role supplier ${name} assumes (with its external id); it ${describeUploads(name, access.uploadPrefixes)}`,
         });
       }
       if (access.credentialsSecretName) {
         new CfnOutput(this, `Supplier${pascalCase(name)}CredentialsSecret`, {
           value: access.credentialsSecretName,
-          description: `Secret with the access key supplier ${name} uses to upload into ${access.uploadPrefix}`,
+          description: `Secret with the access key of supplier ${name}, who ${describeUploads(name, access.uploadPrefixes)}`,
         });
       }
     }

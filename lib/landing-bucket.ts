@@ -1,7 +1,7 @@
 /**
  * The landing bucket: where every input arrives and stays, immutable and versioned.
  *
- *   incoming/<supplier>/<dataset>/…   supplier uploads (each supplier writes only its own prefix)
+ *   incoming/<supplier>/<dataset>/…   supplier uploads (each supplier writes only the datasets it delivers)
  *   raw/<dataset>/<run>/…             fetched data and its manifest
  *   state/<dataset>/…                 fetcher state, never staged
  *
@@ -146,30 +146,45 @@ export class LandingBucket extends Construct {
   }
 
   /**
-   * Let a supplier upload into `incoming/<supplier>/` and nowhere else: PutObject and the multipart
-   * calls, no read, no listing. With KMS, the key may be used only through S3.
+   * Let a supplier upload into `incoming/<supplier>/<dataset>/` for each of `datasets` and nowhere
+   * else: PutObject and the multipart calls, no read, no listing. With KMS, the key may be used
+   * only through S3.
+   *
+   * With no datasets nothing is granted (no S3 right, no KMS right): the supplier's principal
+   * exists but can write nothing until a dataset names it as its upload source.
    */
-  public grantSupplierUpload(grantee: iam.IGrantable & IConstruct, supplier: string): iam.Grant {
-    const prefix = supplierPrefix(supplier);
+  public grantSupplierUpload(grantee: iam.IGrantable & IConstruct, supplier: string, datasets: readonly string[]): iam.Grant {
+    for (const name of [supplier, ...datasets]) {
+      // A '/', '*' or '?' in a name would reach into another prefix or widen the grant.
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+        throw new Error(`LandingBucket ${this.node.path}: cannot grant supplier uploads under "${name}": supplier and dataset names must be letters, digits, '.', '-' and '_' (no '/', '*' or '?')`);
+      }
+    }
+    if (datasets.length === 0) return iam.Grant.drop(grantee, `upload for supplier ${supplier}, who delivers no dataset`);
+    const prefixes = [...new Set(datasets)].map((dataset) => supplierDatasetPrefix(supplier, dataset));
     const grant = iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-      resourceArns: [this.objectsArn(prefix)],
+      resourceArns: prefixes.map((prefix) => this.objectsArn(prefix)),
     });
     // Multipart uploads of SSE-KMS objects also need kms:Decrypt (S3 reads the parts back to
     // assemble them); without s3:GetObject the supplier still cannot read any object.
     this.grantKeyThroughS3(grantee, ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt']);
-    this.acknowledgeObjectWildcard(
-      grantee,
-      prefix,
-      `Uploads create new keys under the supplier's own prefix ${prefix}, which cannot be listed in advance; the wildcard is confined to that prefix.`,
-    );
+    for (const prefix of prefixes) {
+      this.acknowledgeObjectWildcard(
+        grantee,
+        prefix,
+        `Uploads create new keys under ${prefix}, the prefix of one dataset this supplier delivers; the names of future files cannot be listed in advance, and the wildcard is confined to that dataset's prefix.`,
+      );
+    }
     return grant;
   }
 
   /**
    * Let the fetch function write `raw/` and keep its state in `state/`, and tell it the bucket.
-   * ListBucket lets a missing state object read as NoSuchKey rather than AccessDenied.
+   * ListBucket, only for prefixes under `state/`, lets a missing state object
+   * (`state/<dataset>/http.json`) read as NoSuchKey rather than AccessDenied; it cannot list
+   * `incoming/` or `raw/`.
    */
   public bindFetcher(fn: lambda.Function): void {
     iam.Grant.addToPrincipal({
@@ -178,7 +193,7 @@ export class LandingBucket extends Construct {
       resourceArns: [this.objectsArn(ZONES.raw)],
     });
     iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:GetObject', 's3:PutObject'], resourceArns: [this.objectsArn(ZONES.state)] });
-    iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
+    this.grantListUnder(fn, ['s3:ListBucket'], [ZONES.state]);
     this.grantKeyThroughS3(fn, ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt']);
     this.acknowledgeObjectWildcard(fn, ZONES.raw, 'Each fetch run writes new keys raw/<dataset>/<run>/…, unknown until the run; the wildcard is confined to raw/.');
     this.acknowledgeObjectWildcard(fn, ZONES.state, 'Fetcher state is one object per dataset under state/; the wildcard is confined to state/.');
@@ -187,7 +202,9 @@ export class LandingBucket extends Construct {
 
   /**
    * Let the stage function read (any version of) the objects it is notified about, and tell it
-   * the bucket. ListBucket lets a deleted object read as NoSuchKey rather than AccessDenied.
+   * the bucket. ListBucket and ListBucketVersions, only for prefixes under the staged zones, let a
+   * deleted object read as NoSuchKey rather than AccessDenied and let the function find an
+   * object's version (ListObjectVersions with Prefix = the key) when the event carries none.
    */
   public bindStager(fn: lambda.Function): void {
     iam.Grant.addToPrincipal({
@@ -195,7 +212,7 @@ export class LandingBucket extends Construct {
       actions: ['s3:GetObject', 's3:GetObjectVersion'],
       resourceArns: STAGED_PREFIXES.map((prefix) => this.objectsArn(prefix)),
     });
-    iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
+    this.grantListUnder(fn, ['s3:ListBucket', 's3:ListBucketVersions'], STAGED_PREFIXES);
     this.grantKeyThroughS3(fn, ['kms:Decrypt']);
     for (const prefix of STAGED_PREFIXES) {
       this.acknowledgeObjectWildcard(fn, prefix, `The stage function reads whichever object under ${prefix} it is notified about; the wildcard is confined to the staged zone.`);
@@ -209,6 +226,20 @@ export class LandingBucket extends Construct {
     for (const prefix of STAGED_PREFIXES) {
       this.bucket.addEventNotification(s3.EventType.OBJECT_CREATED, destination, { prefix });
     }
+  }
+
+  /**
+   * List actions on the bucket, allowed only when the request's prefix lies under one of
+   * `prefixes` (`s3:prefix` like `state/*`); a listing of the whole bucket, or of another zone, is
+   * refused.
+   */
+  private grantListUnder(grantee: iam.IGrantable, actions: string[], prefixes: readonly string[]): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions,
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': prefixes.map((prefix) => `${prefix}*`) } },
+    });
   }
 
   /** kms actions on the bucket key, usable only by S3 on the grantee's behalf. */
@@ -229,8 +260,13 @@ export class LandingBucket extends Construct {
   }
 }
 
-/** `incoming/<supplier>/`: the only prefix a supplier may write. */
+/** `incoming/<supplier>/`: where all of a supplier's uploads go (it writes only below its datasets' prefixes). */
 export function supplierPrefix(supplier: string): string {
   return `${ZONES.incoming}${supplier}/`;
+}
+
+/** `incoming/<supplier>/<dataset>/`: where a supplier uploads the files of one dataset it delivers. */
+export function supplierDatasetPrefix(supplier: string, dataset: string): string {
+  return `${supplierPrefix(supplier)}${dataset}/`;
 }
 

@@ -1,8 +1,13 @@
 /**
  * Schema migrations on deploy: a custom resource whose onEvent handler is the migrate function
- * (in the VPC, next to the database). Its properties carry a hash of the migrations file and the
- * project name, so CloudFormation updates it — and the migrations run — exactly when one of them
- * changes, or when the operator changes the optional nonce.
+ * (in the VPC, next to the database). CloudFormation updates it — and the migrations, which are
+ * idempotent, run — whenever one of its properties changes:
+ *
+ * - `SynthTime`, the time of synthesis: on every deploy (unless `runOnEveryDeploy` is false);
+ * - `DatabaseAddress`, the instance's endpoint: when the instance is replaced or restored into a
+ *   new one, even with `runOnEveryDeploy` false;
+ * - `MigrationsSha256` and `Project`: when the migrations or the project change;
+ * - `Nonce`: when the operator changes it.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -22,6 +27,18 @@ export interface MigrationProps {
   /** The file that lists the migrations; its content hash triggers a run. */
   readonly migrationsFile: string;
   /**
+   * The database instance's endpoint address (`dbInstanceEndpointAddress`): a new address (a
+   * replaced or restored instance) triggers a run.
+   */
+  readonly databaseAddress: string;
+  /**
+   * Run the migrations on every deploy: a property set to the synthesis time changes each synth.
+   * With false they run only when a property above (or the nonce) changes, and `cdk deploy` of an
+   * unchanged app is a no-op.
+   * @default true
+   */
+  readonly runOnEveryDeploy?: boolean;
+  /**
    * Change it to run the migrations again although nothing else changed.
    * @default - no nonce
    */
@@ -33,7 +50,7 @@ export interface MigrationProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
-const defaults = { logRetention: logs.RetentionDays.THREE_MONTHS };
+const defaults = { logRetention: logs.RetentionDays.THREE_MONTHS, runOnEveryDeploy: true };
 
 /** The custom resource type, as shown in CloudFormation. */
 export const MIGRATION_RESOURCE_TYPE = 'Custom::CivicEtlMigrations';
@@ -43,6 +60,8 @@ export class Migration extends Construct {
   public readonly resource: CustomResource;
   /** sha256 of the migrations file at synth time. */
   public readonly migrationsHash: string;
+  /** When this construct was synthesized (ISO 8601), if `runOnEveryDeploy`; it makes every deploy run the migrations. */
+  public readonly synthTime?: string;
 
   constructor(scope: Construct, id: string, props: MigrationProps) {
     super(scope, id);
@@ -58,6 +77,7 @@ export class Migration extends Construct {
       );
     }
     this.migrationsHash = createHash('sha256').update(source).digest('hex');
+    this.synthTime = p.runOnEveryDeploy ? new Date().toISOString() : undefined;
 
     this.provider = new cr.Provider(this, 'Provider', {
       onEventHandler: p.handler,
@@ -70,6 +90,8 @@ export class Migration extends Construct {
       properties: {
         Project: p.project,
         MigrationsSha256: this.migrationsHash,
+        DatabaseAddress: p.databaseAddress,
+        ...(this.synthTime ? { SynthTime: this.synthTime } : {}),
         ...(p.nonce ? { Nonce: p.nonce } : {}),
       },
     });

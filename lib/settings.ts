@@ -84,9 +84,16 @@ export interface OperationalSettings {
    */
   readonly queueAgeAlarmMinutes: number;
   /**
-   * Any value: changing it re-runs the schema migrations on the next deploy even when the
-   * migrations did not change (e.g. after restoring a snapshot).
-   * @default - migrations run when the migrations file or the project changes
+   * Apply the schema migrations (idempotent) on every deploy. With false they run only when the
+   * migrations file, the project, the database instance's endpoint (a replaced or restored
+   * instance) or `migrationNonce` changes, and deploying an unchanged app changes nothing.
+   * @default true
+   */
+  readonly migrateOnEveryDeploy: boolean;
+  /**
+   * Any value: changing it re-runs the schema migrations on the next deploy even when nothing
+   * else did (only needed with `migrateOnEveryDeploy` false).
+   * @default - no nonce
    */
   readonly migrationNonce?: string;
 }
@@ -103,6 +110,7 @@ export const DEFAULT_SETTINGS: OperationalSettings = {
   logRetentionDays: 90,
   maxReceiveCount: 5,
   queueAgeAlarmMinutes: 60,
+  migrateOnEveryDeploy: true,
 };
 
 /** A setting that does not validate; the message names the context key and what is expected. */
@@ -133,6 +141,7 @@ const settingsSchema = z.strictObject({
   }),
   maxReceiveCount: int(1, 1000),
   queueAgeAlarmMinutes: int(1, 20160),
+  migrateOnEveryDeploy: bool,
   migrationNonce: z.string().min(1).optional(),
 });
 

@@ -1,6 +1,8 @@
 /**
  * One supplier's way into the landing bucket: its own principal, allowed to upload into
- * `incoming/<supplier>/` and nothing else.
+ * `incoming/<supplier>/<dataset>/` for exactly the datasets whose source is an upload by this
+ * supplier in the pipeline definition, and nothing else. A supplier no dataset names yet gets its
+ * principal (so credentials can be handed over ahead of time) but no right to write anything.
  *
  * - With `assumedBy`, an IAM role the supplier's own AWS principal assumes, presenting the
  *   agreed external id (no long-lived secret changes hands).
@@ -11,8 +13,8 @@ import { SecretValue } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { SupplierDefinition } from '../contract/definition.ts';
-import { supplierPrefix, type LandingBucket } from './landing-bucket.ts';
+import type { DatasetDefinition, SupplierDefinition } from '../contract/definition.ts';
+import { supplierDatasetPrefix, type LandingBucket } from './landing-bucket.ts';
 import { acknowledge } from './nag.ts';
 
 export interface SupplierAccessProps {
@@ -20,6 +22,11 @@ export interface SupplierAccessProps {
   readonly supplier: SupplierDefinition;
   /** The bucket the supplier uploads into. */
   readonly landing: LandingBucket;
+  /**
+   * The pipeline's datasets. The supplier may upload for each one whose source is
+   * `{ type: 'upload', supplier: <this supplier> }`, and for no other.
+   */
+  readonly datasets: readonly DatasetDefinition[];
   /**
    * Name of the secret holding the access key (suppliers without `assumedBy`), e.g.
    * `civic-etl/<project>/suppliers/<supplier>`: what the operator looks up to hand it over.
@@ -29,10 +36,12 @@ export interface SupplierAccessProps {
 }
 
 export class SupplierAccess extends Construct {
-  /** The supplier's name, as in the definition and in its prefix. */
+  /** The supplier's name, as in the definition and in its prefixes. */
   public readonly supplierName: string;
-  /** `incoming/<supplier>/`: the only prefix this supplier can write. */
-  public readonly uploadPrefix: string;
+  /** The datasets this supplier delivers (upload sources naming it), in definition order. */
+  public readonly datasets: readonly string[];
+  /** `incoming/<supplier>/<dataset>/` for each of `datasets`: the only prefixes this supplier can write. */
+  public readonly uploadPrefixes: readonly string[];
   /** The principal that uploads: the role or the user. */
   public readonly principal: iam.IPrincipal;
   /** The upload role, when the supplier assumes one (`assumedBy`). */
@@ -63,22 +72,26 @@ export class SupplierAccess extends Construct {
       );
     }
     this.supplierName = supplier.name;
-    this.uploadPrefix = supplierPrefix(supplier.name);
+    // A supplier no dataset names yet still gets its principal, but with no S3 write right (and no
+    // KMS right): grantSupplierUpload grants nothing for an empty list.
+    this.datasets = datasetsDeliveredBy(supplier.name, props.datasets);
+    this.uploadPrefixes = this.datasets.map((dataset) => supplierDatasetPrefix(supplier.name, dataset));
+    const uploads = describeUploads(supplier.name, this.uploadPrefixes);
 
     if (supplier.assumedBy && supplier.externalId) {
       this.role = new iam.Role(this, 'UploadRole', {
-        description: `civic-etl supplier ${supplier.name}: uploads into ${this.uploadPrefix}`,
+        description: `civic-etl supplier ${supplier.name}: ${uploads}`,
         assumedBy: new iam.ArnPrincipal(supplier.assumedBy),
         externalIds: [supplier.externalId],
       });
       this.principal = this.role;
-      landing.grantSupplierUpload(this.role, supplier.name);
+      landing.grantSupplierUpload(this.role, supplier.name, this.datasets);
     } else {
       this.user = new iam.User(this, 'UploadUser');
       const key = new iam.AccessKey(this, 'AccessKey', { user: this.user });
       this.credentials = new secretsmanager.Secret(this, 'Credentials', {
         secretName: props.credentialsSecretName,
-        description: `civic-etl supplier ${supplier.name}: access key of the upload user (uploads into ${this.uploadPrefix})`,
+        description: `civic-etl supplier ${supplier.name}: access key of the upload user (${uploads})`,
         secretObjectValue: {
           accessKeyId: SecretValue.unsafePlainText(key.accessKeyId),
           secretAccessKey: key.secretAccessKey,
@@ -91,7 +104,25 @@ export class SupplierAccess extends Construct {
         'The secret stores an IAM access key handed to an external supplier; rotating it needs the supplier to switch keys, so it is a runbook step (create a second key, hand it over, delete the first), not an automatic rotation. Suppliers with an AWS account should use assumedBy instead.',
       );
       this.principal = this.user;
-      landing.grantSupplierUpload(this.user, supplier.name);
+      landing.grantSupplierUpload(this.user, supplier.name, this.datasets);
     }
   }
+}
+
+/** Names of the datasets whose source is an upload by `supplier`. */
+export function datasetsDeliveredBy(supplier: string, datasets: readonly DatasetDefinition[]): string[] {
+  return datasets.filter((d) => d.source.type === 'upload' && d.source.supplier === supplier).map((d) => d.name);
+}
+
+/** Most prefixes listed by name in a description; IAM role descriptions stop at 1000 characters. */
+const LISTED_PREFIXES = 5;
+
+/**
+ * What a supplier may upload, for descriptions: `uploads into incoming/acme/permits/`, several
+ * prefixes separated by commas, a count beyond a few, or that it can upload nothing yet.
+ */
+export function describeUploads(supplier: string, prefixes: readonly string[]): string {
+  if (prefixes.length === 0) return 'delivers no dataset yet, so it can upload nothing';
+  if (prefixes.length <= LISTED_PREFIXES) return `uploads into ${prefixes.join(', ')}`;
+  return `uploads into ${supplierDatasetPrefix(supplier, '<dataset>')} for its ${prefixes.length} datasets (see the pipeline definition)`;
 }

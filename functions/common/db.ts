@@ -24,7 +24,7 @@ export async function getPool(env: NodeJS.ProcessEnv = process.env): Promise<pg.
 }
 
 async function createPool(env: NodeJS.ProcessEnv): Promise<pg.Pool> {
-  const max = Number(env.CIVIC_ETL_DB_POOL_SIZE ?? 4);
+  const max = Number(env[ENV.dbPoolSize] ?? 4);
   // a session that crashed inside a transaction must not hold its locks for long
   const common = { max, application_name: 'civic-etl', idle_in_transaction_session_timeout: 120_000 };
   const url = env[ENV.databaseUrl];

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable, Transform, pipeline } from 'node:stream';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
@@ -122,14 +122,17 @@ export async function fetchHttp(deps: FetchDeps, dataset: DatasetDefinition): Pr
   return { status: 'fetched', manifest };
 }
 
+/**
+ * The validators of the last download, if any. Listed first rather than inferred from a
+ * NoSuchKey error: the function may only list `state/`, and S3 answers a missing key with
+ * AccessDenied to a caller that cannot list it.
+ */
 async function readState(deps: FetchDeps, dataset: string): Promise<HttpState | undefined> {
-  try {
-    const out = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: stateKey(dataset) }));
-    return JSON.parse((await out.Body?.transformToString()) ?? '{}') as HttpState;
-  } catch (error) {
-    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw error;
-  }
+  const key = stateKey(dataset);
+  const listed = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: key, MaxKeys: 1 }));
+  if (!listed.Contents?.some((o) => o.Key === key)) return undefined;
+  const out = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
+  return JSON.parse((await out.Body?.transformToString()) ?? '{}') as HttpState;
 }
 
 async function putJson(deps: FetchDeps, key: string, value: unknown): Promise<void> {

@@ -97,14 +97,34 @@ describe('the pipeline functions', () => {
     expect(s3(of(f.stack.fetchFunction))).toEqual([
       { Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: arn('raw/*') },
       { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: arn('state/*') },
-      { Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucket, 'Arn'] } },
+      { Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucket, 'Arn'] }, Condition: { StringLike: { 's3:prefix': ['state/*'] } } },
     ]);
     expect(s3(of(f.stack.stageFunction))).toEqual([
       { Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: [arn('incoming/*'), arn('raw/*')] },
-      { Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucket, 'Arn'] } },
+      {
+        Effect: 'Allow',
+        Action: ['s3:ListBucket', 's3:ListBucketVersions'],
+        Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': ['incoming/*', 'raw/*'] } },
+      },
     ]);
     expect(s3(of(f.stack.cleanFunction))).toEqual([]);
     expect(s3(of(f.stack.migrateFunction))).toEqual([]);
+  });
+
+  it('never let a function list the bucket without an s3:prefix condition', () => {
+    for (const fn of [f.stack.fetchFunction, f.stack.stageFunction, f.stack.cleanFunction, f.stack.migrateFunction]) {
+      const statements = statementsOf(f.template, { Roles: [{ Ref: logicalId(fn.function.role!.node.defaultChild!) }] });
+      const listing = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:List')));
+      for (const s of listing) expect(s.Condition).toMatchObject({ StringLike: { 's3:prefix': expect.anything() } });
+    }
+  });
+
+  it('give stage and clean a database pool of 2 connections (they handle a batch one record at a time), and leave the others at the runtime\'s default', () => {
+    expect(props('stage').Environment.Variables.CIVIC_ETL_DB_POOL_SIZE).toBe('2');
+    expect(props('clean').Environment.Variables.CIVIC_ETL_DB_POOL_SIZE).toBe('2');
+    expect(props('fetch').Environment.Variables.CIVIC_ETL_DB_POOL_SIZE).toBeUndefined();
+    expect(props('migrate').Environment.Variables.CIVIC_ETL_DB_POOL_SIZE).toBeUndefined();
   });
 
   it('ship the validated definition as pipeline.json beside each bundled handler', () => {

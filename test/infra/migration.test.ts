@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Migration } from '../../lib/migration.ts';
+import { Migration, MIGRATION_RESOURCE_TYPE } from '../../lib/migration.ts';
 import { FIXTURE_MIGRATIONS, logicalId, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -19,6 +20,18 @@ describe('the migration custom resource', () => {
   it('carries the hash of the migrations file and the project, so it runs when either changes', () => {
     expect(resource.Properties).toMatchObject({ Project: 'springfield', MigrationsSha256: sha256(FIXTURE_MIGRATIONS) });
     expect(resource.Properties.Nonce).toBeUndefined();
+  });
+
+  it('carries the synthesis time, so the (idempotent) migrations run on every deploy', () => {
+    f.template.hasResourceProperties('Custom::CivicEtlMigrations', { SynthTime: Match.anyValue() });
+    expect(resource.Properties.SynthTime).toBe(f.stack.migration.synthTime);
+    expect(new Date(resource.Properties.SynthTime as string).toISOString()).toBe(resource.Properties.SynthTime);
+  });
+
+  it('carries the database instance\'s endpoint address, so a replaced or restored instance is migrated', () => {
+    f.template.hasResourceProperties('Custom::CivicEtlMigrations', {
+      DatabaseAddress: { 'Fn::GetAtt': [logicalId(f.stack.database.instance), 'Endpoint.Address'] },
+    });
   });
 
   it('is served by a Provider whose onEvent handler is the migrate function, in the VPC', () => {
@@ -42,15 +55,30 @@ describe('the migration custom resource', () => {
   });
 });
 
-describe('the migration custom resource with a nonce', () => {
-  it('adds the nonce to its properties, to force a run', () => {
-    const f = synthFixture({ settings: { migrationNonce: '2024-05-01-restore' } });
-    f.template.hasResourceProperties('Custom::CivicEtlMigrations', { Nonce: '2024-05-01-restore', Project: 'springfield' });
+describe('the migration custom resource with migrateOnEveryDeploy false and a nonce', () => {
+  let f: Fixture;
+  beforeAll(() => {
+    f = synthFixture({ settings: { migrateOnEveryDeploy: false, migrationNonce: '2024-05-01-restore' } });
   }, SYNTH_TIMEOUT);
+
+  it('carries no synthesis time, so an unchanged app deploys without running the migrations', () => {
+    f.template.hasResourceProperties('Custom::CivicEtlMigrations', { SynthTime: Match.absent(), Project: 'springfield' });
+    expect(f.stack.migration.synthTime).toBeUndefined();
+  });
+
+  it('still carries the database instance\'s endpoint address', () => {
+    f.template.hasResourceProperties('Custom::CivicEtlMigrations', {
+      DatabaseAddress: { 'Fn::GetAtt': [logicalId(f.stack.database.instance), 'Endpoint.Address'] },
+    });
+  });
+
+  it('adds the nonce to its properties, to force a run', () => {
+    f.template.hasResourceProperties('Custom::CivicEtlMigrations', { Nonce: '2024-05-01-restore', Project: 'springfield' });
+  });
 });
 
 describe('Migration props', () => {
-  it('reject a migrations file that cannot be read, saying which file is expected', () => {
+  const setup = () => {
     const stack = new Stack(new App(), 'Migrations');
     const handler = new lambda.Function(stack, 'Fn', {
       runtime: lambda.Runtime.NODEJS_22_X,
@@ -58,7 +86,27 @@ describe('Migration props', () => {
       code: lambda.Code.fromInline('export const handler = async () => ({})'),
       timeout: Duration.minutes(1),
     });
-    expect(() => new Migration(stack, 'M', { handler, project: 'p', migrationsFile: '/nonexistent/migrations.ts' })).toThrow(
+    return { stack, handler };
+  };
+
+  it('run on every deploy unless told otherwise', () => {
+    const { stack, handler } = setup();
+    new Migration(stack, 'M', { handler, project: 'p', migrationsFile: FIXTURE_MIGRATIONS, databaseAddress: 'db.example.internal' });
+    Template.fromStack(stack).hasResourceProperties(MIGRATION_RESOURCE_TYPE, {
+      SynthTime: Match.anyValue(),
+      DatabaseAddress: 'db.example.internal',
+    });
+  });
+
+  it('carry no synthesis time with runOnEveryDeploy false', () => {
+    const { stack, handler } = setup();
+    new Migration(stack, 'M', { handler, project: 'p', migrationsFile: FIXTURE_MIGRATIONS, databaseAddress: 'db.example.internal', runOnEveryDeploy: false });
+    Template.fromStack(stack).hasResourceProperties(MIGRATION_RESOURCE_TYPE, { SynthTime: Match.absent(), DatabaseAddress: 'db.example.internal' });
+  });
+
+  it('reject a migrations file that cannot be read, saying which file is expected', () => {
+    const { stack, handler } = setup();
+    expect(() => new Migration(stack, 'M', { handler, project: 'p', migrationsFile: '/nonexistent/migrations.ts', databaseAddress: 'db.example.internal' })).toThrow(
       /cannot read the migrations file \/nonexistent\/migrations.ts .*point migrationsFile at functions\/migrate\/migrations.ts/,
     );
   });

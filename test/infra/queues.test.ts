@@ -1,9 +1,17 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { BATCH_SIZE } from '../../contract/names.ts';
 import { VISIBILITY_TIMEOUT_FACTOR, WorkQueue } from '../../lib/work-queue.ts';
 import { actionsOf, logicalId, statementsOf, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
+
+// The shared batch sizes, set apart from each other and from WorkQueue's default (5) here, so the
+// assertions below show the stack takes each queue's batch size from contract/names.ts.
+vi.mock('../../contract/names.ts', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../../contract/names.ts')>()),
+  BATCH_SIZE: { stage: 3, clean: 7 },
+}));
 
 describe('the stage and clean work queues', () => {
   let f: Fixture;
@@ -50,17 +58,25 @@ describe('the stage and clean work queues', () => {
     }
   });
 
-  it('feed their consumer in batches and report partial batch failures', () => {
-    for (const [, queue, fn] of queues()) {
+  it('feed their consumer in batches of the shared size (contract BATCH_SIZE) and report partial batch failures', () => {
+    expect(BATCH_SIZE).toEqual({ stage: 3, clean: 7 });
+    for (const [step, queue, fn] of queues()) {
       f.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::GetAtt': [logicalId(queue.queue), 'Arn'] },
         FunctionName: { Ref: logicalId(fn) },
         FunctionResponseTypes: ['ReportBatchItemFailures'],
-        BatchSize: 5,
+        BatchSize: BATCH_SIZE[step],
         MaximumBatchingWindowInSeconds: 10,
         ScalingConfig: { MaximumConcurrency: Match.anyValue() },
       });
     }
+  });
+
+  it('drive at most 5 concurrent stage and 2 concurrent clean invocations', () => {
+    const concurrency = (queue: typeof f.stack.stageQueue) =>
+      f.template.findResources('AWS::Lambda::EventSourceMapping', { Properties: { EventSourceArn: { 'Fn::GetAtt': [logicalId(queue.queue), 'Arn'] } } });
+    expect(Object.values(concurrency(f.stack.stageQueue)).map((r) => r.Properties.ScalingConfig)).toEqual([{ MaximumConcurrency: 5 }]);
+    expect(Object.values(concurrency(f.stack.cleanQueue)).map((r) => r.Properties.ScalingConfig)).toEqual([{ MaximumConcurrency: 2 }]);
   });
 
   it('let S3 (and only S3, from this account\'s bucket) send to the stage queue', () => {

@@ -9,6 +9,13 @@ describe('operational settings', () => {
     expect(DEFAULT_SETTINGS).toMatchObject({ deletionProtection: true, dbMultiAz: false, dbInstanceType: 't4g.small', bucketEncryption: 'kms', maxReceiveCount: 5 });
   });
 
+  it('migrate on every deploy by default, and let the operator turn that off from the command line', () => {
+    expect(resolveSettings().migrateOnEveryDeploy).toBe(true);
+    const app = new App({ context: { 'civic-etl:migrateOnEveryDeploy': 'false' } });
+    expect(settingsFromContext(app.node).migrateOnEveryDeploy).toBe(false);
+    expect(() => resolveSettings({ migrateOnEveryDeploy: 'no' })).toThrow('civic-etl:migrateOnEveryDeploy: must be true or false');
+  });
+
   it('read context given on the command line as strings', () => {
     const app = new App({
       context: {
