@@ -24,6 +24,10 @@ Usage:
       Load one CSV file straight into a table: detect, stage with COPY, infer types (a type is
       kept when SHARE, default 0.99, of a column's values cast), cast. Rows that do not cast go
       to SCHEMA.TABLE_rejects with line and reason; a new table gets laundered column names.
+  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N]
+      Detect how a CSV-like file is written (encoding, delimiter, header row…) and profile each
+      column: base type, semantic format with a confidence score, missing, distinct, top values,
+      ranges. Reads gzip-compressed files too. --json prints one JSON object.
   civic-etl validate [FILE…]
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
   civic-etl fetch DATASET [--pipeline FILE]
@@ -46,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
       return load(rest);
     case 'validate':
       return validate(rest);
+    case 'profile':
+      return profile(rest);
     case 'fetch':
       return fetchCommand(rest);
     case 'status':
@@ -167,6 +173,54 @@ async function load(argv: string[]): Promise<number> {
   } finally {
     await closePool();
   }
+}
+
+async function profile(argv: string[]): Promise<number> {
+  const { values, positionals } = args(
+    argv,
+    { json: { type: 'boolean' }, locale: { type: 'string' }, sample: { type: 'string' }, delimiter: { type: 'string', short: 'd' } },
+    true,
+  );
+  if (positionals.length !== 1) throw new UsageError('profile takes exactly one FILE');
+  const locales = (values.locale ?? '').split(',').map((l) => l.trim()).filter(Boolean);
+  const unknown = locales.filter((l) => !['fr', 'nl', 'us'].includes(l));
+  if (unknown.length > 0) throw new UsageError(`unknown locale ${unknown.join(', ')} (packs: fr, nl, us)`);
+  const sample = values.sample === undefined ? undefined : Number(values.sample);
+  if (sample !== undefined && !(Number.isInteger(sample) && sample > 0)) throw new UsageError('--sample must be a positive whole number of records');
+  const file = positionals[0]!;
+  const { openLocalFile } = await import('./files.ts');
+  const { profileStream } = await import('../functions/profile/profile.ts');
+  const started = performance.now();
+  const result = await profileStream(await openLocalFile(file), {
+    file,
+    locales: locales as ('fr' | 'nl' | 'us')[],
+    sample,
+    hints: values.delimiter ? { delimiter: values.delimiter === 'tab' ? '\t' : values.delimiter } : undefined,
+  });
+  if (values.json) {
+    console.log(JSON.stringify(result, null, 2));
+    return 0;
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(2);
+  console.log(`${file}: ${result.encoding}${result.bom ? ' (BOM)' : ''}, delimiter ${JSON.stringify(result.delimiter)}, quote ${JSON.stringify(result.quote)}, line ending ${JSON.stringify(result.lineEnding)}${result.decimalComma ? ', decimal comma' : ''}`);
+  if (result.headerRow > 0) console.log(`header on line ${result.headerRow + 1}, after ${result.headerRow} preamble line${result.headerRow === 1 ? '' : 's'}`);
+  console.log(`${result.rowCount} records${result.sampled ? ' profiled (a sample)' : ''}, ${result.duplicateRows} duplicate${result.duplicateRows === 1 ? '' : 's'}, ${result.raggedCount} ragged line${result.raggedCount === 1 ? '' : 's'} — ${seconds} s`);
+  printTable(
+    result.columns.map((c) => ({
+      column: c.name,
+      type: c.type,
+      format: c.format ?? '',
+      score: c.score.toFixed(2),
+      missing: c.profile.missing,
+      distinct: `${c.profile.distinct}${c.profile.distinctCapped ? '+' : ''}`,
+      min: c.profile.min ?? (c.profile.minLength !== undefined ? `len ${c.profile.minLength}` : ''),
+      max: c.profile.max ?? (c.profile.maxLength !== undefined ? `len ${c.profile.maxLength}` : ''),
+      top: c.profile.top.slice(0, 3).map((t) => `${t.value} (${t.count})`).join(', '),
+    })),
+    60,
+  );
+  for (const w of result.warnings) console.log(`warning: ${w}`);
+  return 0;
 }
 
 function validate(argv: string[]): number {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType } from '../contract/definition.ts';
 import { castInto, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
-import { normaliseHeader } from '../functions/clean/clean-load.ts';
+import { launder, normaliseHeader } from '../functions/clean/columns.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { markFailed, markLoaded, markStaged, receiveObject } from '../functions/common/ledger.ts';
@@ -110,21 +110,6 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     else await markFailed(pool, load.id, new PermanentError((error as Error).message));
     throw error;
   }
-}
-
-/** Header text → table column names as ogr2ogr's LAUNDER does: `Cost (USD)` → `cost_usd`. */
-export function launder(headers: readonly string[]): string[] {
-  const seen = new Set<string>();
-  return headers.map((h, i) => {
-    let base = h.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
-    if (!base) base = `column_${i + 1}`;
-    if (/^[0-9]/.test(base)) base = `c_${base}`;
-    base = base.slice(0, 56);
-    let name = base;
-    for (let n = 2; seen.has(name); n++) name = `${base}_${n}`;
-    seen.add(name);
-    return name;
-  });
 }
 
 const sqlType = (t: ColumnType) => COLUMN_TYPES[t];

@@ -5,7 +5,8 @@ import { ident, inTransaction } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
 import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
-import { castInto, quarantineTableSql } from './cast.ts';
+import { castInto, quarantineTableSql, type CastColumn } from './cast.ts';
+import { resolveColumns } from './columns.ts';
 
 export interface CleanDeps {
   pool: pg.Pool;
@@ -17,36 +18,6 @@ export type CleanOutcome =
   | { status: 'duplicate'; loadId: number }
   | { status: 'skipped'; loadId: number; reason: string }
   | { status: 'failed'; loadId: number; error: string };
-
-/** Header text reduced for matching: case, spaces and punctuation do not matter. */
-export function normaliseHeader(s: string): string {
-  return s.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
-}
-
-/**
- * For each declared column, the staging column it reads. A declared column missing from the
- * file is a permanent error that lists what the file does have.
- */
-export function mapColumns(dataset: DatasetDefinition, header: readonly string[], staging: readonly string[], file: string): Map<ColumnDefinition, string> {
-  const byNorm = new Map<string, string>();
-  header.forEach((h, i) => {
-    const key = normaliseHeader(h);
-    if (!byNorm.has(key)) byNorm.set(key, staging[i]!);
-  });
-  const out = new Map<ColumnDefinition, string>();
-  for (const column of dataset.clean.columns) {
-    const wanted = column.source ?? column.name;
-    const found = byNorm.get(normaliseHeader(wanted));
-    if (!found) {
-      throw new PermanentError(
-        `${file}: column "${wanted}" of dataset ${dataset.name} is not in the file's header (${header.map((h) => JSON.stringify(h)).join(', ')})`,
-        { file, line: 1, column: wanted },
-      );
-    }
-    out.set(column, found);
-  }
-  return out;
-}
 
 /**
  * Clean one staged load: cast every declared column to its type in one set-based pass in
@@ -114,18 +85,18 @@ async function cleanInTransaction(
   started: number,
 ): Promise<{ rowsLoaded: number; rowsQuarantined: number; combine: CombineResult }> {
   const staging = load.staging_table!;
-  const mapping = mapColumns(dataset, load.header ?? [], load.detected?.columns ?? [], load.object_key);
+  const columns = await resolveColumns(client, dataset, load);
   const schema = ident(pipeline.project);
   const table = `${schema}.${ident(dataset.name)}`;
   const quarantine = `${schema}.${ident(`${dataset.name}_quarantine`)}`;
 
-  await ensureCleanTable(client, pipeline.project, dataset);
+  await ensureCleanTable(client, pipeline.project, dataset, columns);
   await client.query(quarantineTableSql(quarantine, `${dataset.name}_quarantine_load`));
   const { rowsLoaded, rowsQuarantined } = await castInto(client, {
     staging,
     target: table,
     quarantine,
-    columns: dataset.clean.columns.map((c) => ({ name: c.name, type: c.type, required: c.required, from: mapping.get(c)! })),
+    columns,
     key: dataset.clean.key,
     loadId: load.id,
     lineage: true,
@@ -138,19 +109,19 @@ async function cleanInTransaction(
   return { rowsLoaded, rowsQuarantined, combine };
 }
 
-/**
- * The clean table has exactly the declared columns (plus lineage). If the definition changed,
- * it is rebuilt — inside the transaction, so dependent views are recreated before anyone sees.
- */
 /** How pg_catalog spells the types whose short names differ. */
 const CATALOG_TYPES: Partial<Record<ColumnDefinition['type'], string>> = {
   timestamp: 'timestamp without time zone',
   timestamptz: 'timestamp with time zone',
 };
 
-async function ensureCleanTable(client: pg.PoolClient, project: string, dataset: DatasetDefinition): Promise<void> {
+/**
+ * The clean table has exactly these columns (plus lineage). If the definition changed, it is
+ * rebuilt — inside the transaction, so dependent views are recreated before anyone sees.
+ */
+async function ensureCleanTable(client: pg.PoolClient, project: string, dataset: DatasetDefinition, columns: readonly CastColumn[]): Promise<void> {
   const wanted = [
-    ...dataset.clean.columns.map((c) => `${c.name} ${CATALOG_TYPES[c.type] ?? COLUMN_TYPES[c.type]}`),
+    ...columns.map((c) => `${c.name} ${CATALOG_TYPES[c.type] ?? COLUMN_TYPES[c.type]}`),
     '_load_id bigint',
     '_source_line bigint',
   ];
@@ -175,7 +146,7 @@ async function ensureCleanTable(client: pg.PoolClient, project: string, dataset:
   }
   const key = dataset.clean.key.length > 0 ? `, PRIMARY KEY (${dataset.clean.key.map(ident).join(', ')})` : '';
   await client.query(
-    `CREATE TABLE ${table} (${dataset.clean.columns.map((c) => `${ident(c.name)} ${COLUMN_TYPES[c.type]}`).join(', ')},
+    `CREATE TABLE ${table} (${columns.map((c) => `${ident(c.name)} ${COLUMN_TYPES[c.type]}`).join(', ')},
        _load_id bigint NOT NULL, _source_line bigint NOT NULL${key})`,
   );
   if (dataset.title) await client.query(`COMMENT ON TABLE ${table} IS '${dataset.title.replace(/'/g, "''")}'`);

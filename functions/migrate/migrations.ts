@@ -86,6 +86,35 @@ CREATE TABLE etl.views (
 );
 `,
   },
+  {
+    version: '0003_catalog',
+    sql: `
+-- The catalog: what the stage step detected and profiled in each object version, searchable.
+CREATE TABLE etl.catalog (
+  load_id        bigint PRIMARY KEY REFERENCES etl.loads (id) ON DELETE CASCADE,
+  project        text NOT NULL,
+  dataset        text NOT NULL,
+  title          text,
+  object_key     text NOT NULL,
+  object_version text NOT NULL,
+  structure      jsonb,        -- encoding, delimiter, quote, header row, header, decimal comma…
+  columns        jsonb,        -- [{name, type, format, score, profile}, …]
+  row_count      bigint,       -- records staged (exact)
+  profiled_rows  bigint,       -- records profiled (a sample when smaller than row_count)
+  duplicate_rows bigint,       -- among the profiled records
+  ragged_lines   bigint,
+  column_names   text,
+  error          text,         -- why the object could not be profiled
+  profiled_at    timestamptz NOT NULL DEFAULT now(),
+  search         tsvector GENERATED ALWAYS AS (
+                   to_tsvector('simple', coalesce(title, '') || ' ' || replace(dataset, '_', ' ') || ' ' || coalesce(column_names, ''))
+                 ) STORED
+);
+CREATE INDEX catalog_dataset_idx ON etl.catalog (project, dataset, profiled_at DESC);
+CREATE INDEX catalog_columns_idx ON etl.catalog USING gin (columns jsonb_path_ops);
+CREATE INDEX catalog_search_idx ON etl.catalog USING gin (search);
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

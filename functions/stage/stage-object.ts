@@ -10,6 +10,9 @@ import { copyCsv, stagingColumns } from './copy.ts';
 import { sniffCsv, type CsvLayout } from './csv-sniff.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
 import { prepend, readHead } from '../common/streams.ts';
+import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
+import { DetectError, profileStream } from '../profile/profile.ts';
+import type { DatasetDefinition } from '../../contract/definition.ts';
 
 /** What the clean queue carries: the ledger id of a staged load. */
 export interface CleanMessage {
@@ -55,7 +58,11 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   const log = { loadId: load.id, key: ref.key, version: load.object_version };
 
   if (load.status !== 'received') {
-    if (load.status === 'staged') await deps.notifyClean({ loadId: load.id }); // the earlier hand-over may not have happened
+    if (load.status === 'staged') {
+      // the earlier profile or hand-over may not have happened
+      await ensureProfiled(deps, ref, load.id, dataset!, load.rows_read ?? 0);
+      await deps.notifyClean({ loadId: load.id });
+    }
     logger.info('object version already seen: nothing to do', { ...log, status: load.status });
     return { status: 'duplicate', loadId: load.id };
   }
@@ -76,6 +83,7 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
       return copyObject(deps, client, ref, load.id, dataset!.name, dataset!.read.delimiter, started);
     });
     if (!result) return { status: 'duplicate', loadId: load.id };
+    await ensureProfiled(deps, ref, load.id, dataset!, result.rows);
     await deps.notifyClean({ loadId: load.id });
     logger.info('staged', { ...log, rows: result.rows, table: result.table, ms: Math.round(performance.now() - started) });
     return { status: 'staged', loadId: load.id, rows: result.rows, dataset: dataset!.name };
@@ -171,6 +179,41 @@ export async function stageCsv(
     columns,
     detected: { encoding: layout.encoding, bom: layout.bom, delimiter: layout.delimiter, lineEnding: layout.lineEnding, blankLines: stats.blankLines, columns },
   };
+}
+
+/**
+ * Profile the staged object into the catalog (once per load): structure, column types and
+ * formats, and a profile of each column, over the first `profile.sample` records. Done after the
+ * COPY commits so that staging runs at COPY speed; a file the profiler cannot read still gets a
+ * catalog row with the reason, and the load goes on.
+ */
+async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, rowCount: number): Promise<void> {
+  if (await hasCatalog(deps.pool, loadId)) return;
+  const entry = {
+    loadId,
+    project: deps.pipeline.project,
+    dataset: dataset.name,
+    title: dataset.title,
+    objectKey: ref.key,
+    objectVersion: objectVersion(ref),
+    rowCount,
+  };
+  const body = await openObject(deps.s3, ref);
+  try {
+    const profile = await profileStream(body, {
+      file: ref.key,
+      locales: deps.pipeline.profile.locales,
+      sample: deps.pipeline.profile.sample,
+      hints: dataset.read.delimiter ? { delimiter: dataset.read.delimiter } : undefined,
+    });
+    await writeCatalog(deps.pool, entry, profile);
+  } catch (error) {
+    if (!(error instanceof DetectError)) throw error;
+    await writeCatalogError(deps.pool, entry, error.message);
+    logger.warn('object not profiled', { loadId, key: ref.key, error: error.message });
+  } finally {
+    (body as { destroy?: () => void }).destroy?.();
+  }
 }
 
 /**

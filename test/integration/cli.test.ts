@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +85,33 @@ describe('civic-etl load', () => {
   it('says what is wrong with its arguments', () => {
     expect(civicEtl('load', 'x.csv')).toMatchObject({ code: 2, stderr: expect.stringContaining('load needs --table SCHEMA.TABLE') });
     expect(civicEtl('load', 'nope.csv', '--table', 'it_cli.x')).toMatchObject({ code: 1, stderr: 'civic-etl: nope.csv: no such file\n' });
+  });
+});
+
+describe('civic-etl profile', () => {
+  it('prints one JSON object with the structure and every column', () => {
+    const r = civicEtl('profile', 'test/fixtures/profile/associations.csv', '--json', '--locale', 'fr');
+
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p).toMatchObject({ encoding: 'utf-8', delimiter: ';', headerRow: 3, rowCount: 6, duplicateRows: 1 });
+    expect(p.header).toHaveLength(11);
+    expect(p.columns[1]).toMatchObject({ name: 'siren', type: expect.any(String), format: 'siren', score: expect.any(Number), profile: { missing: 0 } });
+  });
+
+  it('prints a readable table, and reads gzip', () => {
+    const gz = file('programs.csv.gz', gzipSync(readFileSync('pipelines/chicago/data/programs.csv')));
+
+    const r = civicEtl('profile', gz, '--locale', 'us');
+
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('utf-8, delimiter ";"');
+    expect(r.stdout).toMatch(/300 records, 1 duplicate/);
+    expect(r.stdout).toMatch(/Capacity +│ integer/);
+  });
+
+  it('refuses an unknown locale pack', () => {
+    expect(civicEtl('profile', 'x.csv', '--locale', 'de')).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown locale de (packs: fr, nl, us)') });
   });
 });
 

@@ -34,7 +34,7 @@ function problemsOf(input: unknown): string[] {
 describe('pipeline definitions', () => {
   it('accepts a valid definition and fills the defaults', () => {
     const p = parsePipeline(valid());
-    expect(p.datasets[0]!.clean.columns[1]).toMatchObject({ name: 'title', type: 'text', required: false });
+    expect(p.datasets[0]!.clean.columns?.[1]).toMatchObject({ name: 'title', type: 'text', required: false });
     expect(p.datasets[1]!.read).toEqual({});
   });
 

@@ -1,0 +1,17 @@
+/**
+ * `npm run bench -- <name>`: run one benchmark. Each measures ours and a named baseline side by
+ * side in one run and ends with one line:
+ *   RESULT <name> ours=<v> baseline=<v> ratio=<x> unit=<u>
+ * where ratio > 1 means ours wins. Benchmarks write their generated inputs under .local/bench/.
+ */
+const BENCHMARKS: Record<string, () => Promise<unknown>> = {
+  profile: async () => (await import('./profile.ts')).main(),
+};
+
+const name = process.argv[2];
+const run = name ? BENCHMARKS[name] : undefined;
+if (!run) {
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}>`);
+  process.exit(2);
+}
+await run();

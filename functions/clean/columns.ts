@@ -1,0 +1,80 @@
+import type { ColumnDefinition, DatasetDefinition } from '../../contract/definition.ts';
+import { PermanentError } from '../common/errors.ts';
+import { catalogColumns, cleanTypeFor } from '../profile/catalog.ts';
+import type pg from 'pg';
+import type { CastColumn } from './cast.ts';
+
+/** Header text reduced for matching: case, spaces and punctuation do not matter. */
+export function normaliseHeader(s: string): string {
+  return s.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+}
+
+/**
+ * For each declared column, the staging column it reads. A declared column missing from the
+ * file is a permanent error that lists what the file does have.
+ */
+export function mapColumns(dataset: DatasetDefinition, header: readonly string[], staging: readonly string[], file: string): Map<ColumnDefinition, string> {
+  const byNorm = new Map<string, string>();
+  header.forEach((h, i) => {
+    const key = normaliseHeader(h);
+    if (!byNorm.has(key)) byNorm.set(key, staging[i]!);
+  });
+  const out = new Map<ColumnDefinition, string>();
+  for (const column of dataset.clean.columns ?? []) {
+    const wanted = column.source ?? column.name;
+    const found = byNorm.get(normaliseHeader(wanted));
+    if (!found) {
+      throw new PermanentError(
+        `${file}: column "${wanted}" of dataset ${dataset.name} is not in the file's header (${header.map((h) => JSON.stringify(h)).join(', ')})`,
+        { file, line: 1, column: wanted },
+      );
+    }
+    out.set(column, found);
+  }
+  return out;
+}
+
+/** Header text → column names as ogr2ogr's LAUNDER does: `Cost (USD)` → `cost_usd`. */
+export function launder(headers: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return headers.map((h, i) => {
+    let base = h.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+    if (!base) base = `column_${i + 1}`;
+    if (/^[0-9]/.test(base)) base = `c_${base}`;
+    base = base.slice(0, 56);
+    let name = base;
+    for (let n = 2; seen.has(name); n++) name = `${base}_${n}`;
+    seen.add(name);
+    return name;
+  });
+}
+
+/**
+ * The columns a load is cleaned into, each with the staging column it reads: the declared ones,
+ * or — for a dataset that declares none — the ones the stage step's profile detected, with
+ * laundered names and the types PostgreSQL can read as written.
+ */
+export async function resolveColumns(
+  client: pg.PoolClient,
+  dataset: DatasetDefinition,
+  load: { id: number; header: string[] | null; detected: { columns: string[] } | null; object_key: string },
+): Promise<CastColumn[]> {
+  const header = load.header ?? [];
+  const staging = load.detected?.columns ?? [];
+  if (dataset.clean.columns) {
+    const mapping = mapColumns(dataset, header, staging, load.object_key);
+    return dataset.clean.columns.map((c) => ({ name: c.name, type: c.type, required: c.required, from: mapping.get(c)! }));
+  }
+  const catalog = await catalogColumns(client, load.id);
+  if (!catalog?.columns) {
+    throw new PermanentError(
+      `${load.object_key}: dataset ${dataset.name} declares no columns and the file could not be profiled${catalog?.error ? ` (${catalog.error})` : ''}; declare clean.columns`,
+      { file: load.object_key },
+    );
+  }
+  const names = launder(header);
+  return staging.map((from, i) => {
+    const detected = catalog.columns!.find((c) => c.name === header[i]);
+    return { name: names[i]!, type: detected ? cleanTypeFor(detected, catalog.decimalComma) : 'text', required: false, from };
+  });
+}

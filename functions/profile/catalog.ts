@@ -1,0 +1,111 @@
+import type pg from 'pg';
+import type { ColumnType } from '../../contract/definition.ts';
+import { ALL_FORMATS } from './formats/index.ts';
+import type { FileProfile } from './profile.ts';
+
+type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+
+export interface CatalogEntry {
+  loadId: number;
+  project: string;
+  dataset: string;
+  title?: string;
+  objectKey: string;
+  objectVersion: string;
+  /** Records staged (the exact count, whatever was profiled). */
+  rowCount: number;
+}
+
+/**
+ * Record what was detected and profiled in an object version (one catalog row per load; a
+ * redelivery replaces it). The columns are JSON, so SQL finds e.g. every dataset with a
+ * `code_postal` column: `SELECT dataset FROM etl.catalog WHERE columns @> '[{"format":"code_postal"}]'`.
+ */
+export async function writeCatalog(db: Queryable, entry: CatalogEntry, profile: FileProfile): Promise<void> {
+  const { columns, rowCount, duplicateRows, raggedCount, file: _file, raggedLines: _ragged, sampled: _sampled, warnings, ...structure } = profile;
+  await db.query(
+    `INSERT INTO etl.catalog (load_id, project, dataset, title, object_key, object_version, structure, columns,
+                              row_count, profiled_rows, duplicate_rows, ragged_lines, column_names, error)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)
+     ON CONFLICT (load_id) DO UPDATE SET structure = excluded.structure, columns = excluded.columns,
+       row_count = excluded.row_count, profiled_rows = excluded.profiled_rows, duplicate_rows = excluded.duplicate_rows,
+       ragged_lines = excluded.ragged_lines, column_names = excluded.column_names, error = NULL, profiled_at = now()`,
+    [
+      entry.loadId,
+      entry.project,
+      entry.dataset,
+      entry.title ?? null,
+      entry.objectKey,
+      entry.objectVersion,
+      JSON.stringify({ ...structure, warnings }),
+      JSON.stringify(columns),
+      entry.rowCount,
+      rowCount,
+      duplicateRows,
+      raggedCount,
+      columns.map((c) => c.name).join(' '),
+    ],
+  );
+}
+
+/** An object the profiler could not read still gets a catalog row, with the reason. */
+export async function writeCatalogError(db: Queryable, entry: CatalogEntry, error: string): Promise<void> {
+  await db.query(
+    `INSERT INTO etl.catalog (load_id, project, dataset, title, object_key, object_version, row_count, error)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (load_id) DO UPDATE SET error = excluded.error, profiled_at = now()`,
+    [entry.loadId, entry.project, entry.dataset, entry.title ?? null, entry.objectKey, entry.objectVersion, entry.rowCount, error],
+  );
+}
+
+export async function hasCatalog(db: Queryable, loadId: number): Promise<boolean> {
+  return ((await db.query('SELECT 1 FROM etl.catalog WHERE load_id = $1', [loadId])).rowCount ?? 0) > 0;
+}
+
+export interface DetectedColumn {
+  name: string;
+  type: string;
+  format: string | null;
+  profile: { min?: number | string; [k: string]: unknown };
+}
+
+export async function catalogColumns(db: Queryable, loadId: number): Promise<{ columns: DetectedColumn[] | null; decimalComma: boolean; error: string | null } | undefined> {
+  const { rows } = await db.query<{ columns: DetectedColumn[] | null; structure: { decimalComma?: boolean } | null; error: string | null }>(
+    'SELECT columns, structure, error FROM etl.catalog WHERE load_id = $1',
+    [loadId],
+  );
+  const r = rows[0];
+  return r && { columns: r.columns, decimalComma: r.structure?.decimalComma ?? false, error: r.error };
+}
+
+/**
+ * The clean type for a detected column — only where PostgreSQL reads the values as written
+ * (and codes stay text, even when all digits):
+ * numbers with a decimal comma, dates that are not ISO (dd/mm/yyyy…) and yes/no words other than
+ * PostgreSQL's stay text rather than be cast wrongly (declared columns and clean rules handle those).
+ */
+export function cleanTypeFor(column: DetectedColumn, decimalComma: boolean): ColumnType {
+  // a code that looks like a number (a postcode, a SIREN) is still a code: keep its leading zeros
+  const format = column.format ? ALL_FORMATS.find((f) => f.name === column.format) : undefined;
+  if (format?.baseType === 'string') return 'text';
+  const iso = typeof column.profile.min !== 'string' || /^\d{4}-\d{2}-\d{2}/.test(column.profile.min);
+  switch (column.type) {
+    case 'integer':
+    case 'year':
+      return 'bigint';
+    case 'number':
+      return decimalComma ? 'text' : 'double';
+    case 'date':
+      return iso ? 'date' : 'text';
+    case 'datetime':
+      return iso ? 'timestamp' : 'text';
+    case 'datetime_tz':
+      return iso ? 'timestamptz' : 'text';
+    case 'boolean': {
+      const top = (column.profile.top as { value: string }[] | undefined) ?? [];
+      return top.every((t) => /^(t|f|true|false|yes|no|on|off|y|n)$/i.test(t.value)) ? 'boolean' : 'text';
+    }
+    default:
+      return 'text';
+  }
+}

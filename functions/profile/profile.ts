@@ -1,0 +1,325 @@
+import { detectStructure, DetectError } from './detect.ts';
+import { baseTypeOf, parseDate, parseNumber } from './formats/base-types.ts';
+import { formatsFor, headerMatches } from './formats/index.ts';
+import { readRecords } from './read.ts';
+import { prepend, readHead } from '../common/streams.ts';
+import type { BaseType, ColumnProfile, FormatDefinition, Locale, Structure } from './types.ts';
+
+export interface ProfileOptions {
+  /** Named in messages and in the result. */
+  file: string;
+  /** Locale packs of semantic formats to switch on (the international formats are always on). */
+  locales?: readonly Locale[];
+  /** Profile only the first N records (a sample); default: every record. */
+  sample?: number;
+  /** Most frequent values kept per column (default 10). */
+  top?: number;
+  /** Distinct values counted per column before counting stops (default 10,000): bounds memory. */
+  distinctCap?: number;
+  /** Bytes read to detect the structure (default 256 KiB). */
+  headBytes?: number;
+  /** Structure hints (a dataset's read hints): they win over detection. */
+  hints?: Partial<Pick<Structure, 'encoding' | 'delimiter'>>;
+}
+
+export interface FileProfile extends Structure {
+  file: string;
+  /** Data records profiled (all of them unless `sampled`). */
+  rowCount: number;
+  /** Records identical to an earlier record. */
+  duplicateRows: number;
+  /** Lines whose field count differs from the header's: reported, not fatal. */
+  raggedLines: { line: number; fields: number; expected: number }[];
+  raggedCount: number;
+  /** Only the first `sample` records were profiled. */
+  sampled: boolean;
+  columns: ColumnProfile[];
+  warnings: string[];
+}
+
+/** Share of non-empty values that must fit a base type for the column to get it. */
+export const TYPE_THRESHOLD = 0.95;
+/** A format that fails on more than this share of the first values is not tested further. */
+const PRUNE_AFTER = 1_000;
+const PRUNE_MARGIN = 0.1;
+/** Header words that make a column of four-digit integers a year rather than a number. */
+const YEAR_HINTS = ['year', 'annee', 'jaar', 'an', 'millesime', 'jahr', 'anno', 'ano'];
+const RAGGED_KEPT = 100;
+
+/** Which value types a column type accepts (integer values fit a number column, …). */
+const ACCEPTS: Record<BaseType, readonly BaseType[]> = {
+  boolean: ['boolean'],
+  year: ['year'],
+  integer: ['integer', 'year'],
+  number: ['number', 'integer', 'year'],
+  date: ['date'],
+  datetime: ['datetime', 'date'],
+  datetime_tz: ['datetime_tz'],
+  time: ['time'],
+  json: ['json'],
+  string: [],
+};
+const TYPE_ORDER: readonly BaseType[] = ['boolean', 'year', 'integer', 'number', 'date', 'datetime', 'datetime_tz', 'time', 'json'];
+
+/**
+ * Detect and profile a CSV-like byte stream in one streaming pass (or over a sample): structure,
+ * per-column base type and semantic format with a confidence score, and a profile (missing,
+ * distinct, top values, numeric and date ranges, lengths, bounding boxes). Memory is bounded by
+ * `distinctCap` per column plus one hash per record for duplicate counting.
+ *
+ * @example
+ *   const p = await profileStream(createReadStream('a.csv'), { file: 'a.csv', locales: ['fr'] });
+ *   p.columns.map((c) => [c.name, c.type, c.format]);
+ */
+export async function profileStream(source: AsyncIterable<Uint8Array>, opts: ProfileOptions): Promise<FileProfile> {
+  const { head, rest, complete } = await readHead(source, opts.headBytes ?? 256 * 1024);
+  const { structure, warnings } = detectStructure(head, { complete, file: opts.file, hints: opts.hints });
+  const formats = formatsFor(opts.locales ?? []);
+  const columns = structure.header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 10_000));
+  const ragged: FileProfile['raggedLines'] = [];
+  let raggedCount = 0;
+  const seen = new Set<number>();
+  let duplicates = 0;
+  let rows = 0;
+
+  const records = readRecords(prepend(head, rest), structure, {
+    file: opts.file,
+    maxRecords: opts.sample,
+    onRagged: (line, fields, expected) => {
+      raggedCount++;
+      if (ragged.length < RAGGED_KEPT) ragged.push({ line, fields, expected });
+    },
+  });
+  for await (const record of records) {
+    rows++;
+    const h = hashFields(record.fields);
+    if (seen.has(h)) duplicates++;
+    else seen.add(h);
+    for (let i = 0; i < columns.length; i++) columns[i]!.add(record.fields[i] ?? '', structure.decimalComma);
+  }
+  const profiles = columns.map((c) => c.finish(opts.top ?? 10));
+  addPairedBoundingBoxes(profiles, columns);
+  if (raggedCount > 0) warnings.push(`${raggedCount} line${raggedCount === 1 ? '' : 's'} with a field count different from the header's (first on line ${ragged[0]!.line})`);
+  return {
+    file: opts.file,
+    ...structure,
+    rowCount: rows,
+    duplicateRows: duplicates,
+    raggedLines: ragged,
+    raggedCount,
+    sampled: opts.sample !== undefined && rows >= opts.sample,
+    columns: profiles,
+    warnings,
+  };
+}
+
+export { DetectError };
+
+class ColumnAccumulator {
+  missing = 0;
+  nonEmpty = 0;
+  readonly types = new Map<BaseType, number>();
+  readonly counts = new Map<string, number>();
+  distinctCapped = false;
+  /** Formats still in the running, with their passes and failures. */
+  candidates: { format: FormatDefinition; pass: number; fail: number; hinted: boolean }[];
+  num = { n: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity };
+  dates = { min: undefined as string | undefined, max: undefined as string | undefined, allIso: true };
+  minLength = Infinity;
+  maxLength = 0;
+  /** Coordinates seen in geometry values: [minX, minY, maxX, maxY]. */
+  geoBox: [number, number, number, number] | undefined;
+
+  constructor(
+    readonly name: string,
+    formats: readonly FormatDefinition[],
+    private readonly distinctCap: number,
+  ) {
+    this.candidates = formats
+      .map((format) => ({ format, pass: 0, fail: 0, hinted: headerMatches(format, name) }))
+      .filter((c) => c.hinted || !c.format.requiresHeaderHint);
+  }
+
+  add(raw: string, decimalComma: boolean): void {
+    const value = raw.trim();
+    if (value === '') {
+      this.missing++;
+      return;
+    }
+    this.nonEmpty++;
+    const type = baseTypeOf(value, { decimalComma });
+    this.types.set(type, (this.types.get(type) ?? 0) + 1);
+
+    const known = this.counts.get(value);
+    if (known !== undefined) this.counts.set(value, known + 1);
+    else if (this.counts.size < this.distinctCap) this.counts.set(value, 1);
+    else this.distinctCapped = true;
+
+    if (value.length < this.minLength) this.minLength = value.length;
+    if (value.length > this.maxLength) this.maxLength = value.length;
+    if (type === 'integer' || type === 'number' || type === 'year') {
+      const x = parseNumber(value, decimalComma);
+      if (x !== undefined) this.addNumber(x);
+    } else if (type === 'date' || type === 'datetime' || type === 'datetime_tz') {
+      const d = parseDate(value);
+      if (d !== undefined) {
+        if (this.dates.min === undefined || d < this.dates.min) this.dates.min = d;
+        if (this.dates.max === undefined || d > this.dates.max) this.dates.max = d;
+      }
+      if (!/^\d{4}-\d{2}-\d{2}([T ]|$)/.test(value)) this.dates.allIso = false;
+    }
+
+    for (const c of this.candidates) {
+      if (c.format.test(value)) c.pass++;
+      else c.fail++;
+    }
+    if (this.nonEmpty === PRUNE_AFTER) {
+      this.candidates = this.candidates.filter((c) => c.pass / this.nonEmpty >= c.format.threshold - PRUNE_MARGIN);
+    }
+    if (this.candidates.length > 0 && (value.startsWith('{') || /^[A-Z]+\s*\(/i.test(value) || value.includes('SRID='))) this.addGeometry(value);
+  }
+
+  private addNumber(x: number): void {
+    const s = this.num;
+    s.n++;
+    const d = x - s.mean;
+    s.mean += d / s.n;
+    s.m2 += d * (x - s.mean);
+    if (x < s.min) s.min = x;
+    if (x > s.max) s.max = x;
+  }
+
+  /** Bounding box of the coordinates in a GeoJSON or WKT value. */
+  private addGeometry(value: string): void {
+    const numbers = value.match(/-?\d+(?:\.\d+)?(?:e-?\d+)?/gi);
+    if (!numbers || numbers.length < 2) return;
+    const start = value.includes('SRID=') ? 1 : 0; // skip the SRID number
+    for (let i = start; i + 1 < numbers.length; i += 2) {
+      const x = Number(numbers[i]);
+      const y = Number(numbers[i + 1]);
+      const b = (this.geoBox ??= [x, y, x, y]);
+      if (x < b[0]) b[0] = x;
+      if (y < b[1]) b[1] = y;
+      if (x > b[2]) b[2] = x;
+      if (y > b[3]) b[3] = y;
+    }
+  }
+
+  finish(top: number): ColumnProfile {
+    const n = this.nonEmpty;
+    const share = (t: BaseType) => ACCEPTS[t].reduce((sum, a) => sum + (this.types.get(a) ?? 0), 0) / n;
+    let type: BaseType = 'string';
+    let typeScore = 1;
+    if (n > 0) {
+      for (const t of TYPE_ORDER) {
+        if (t === 'year' && !YEAR_HINTS.some((w) => words(this.name).includes(w))) continue;
+        const s = share(t);
+        if (s >= TYPE_THRESHOLD) {
+          type = t;
+          typeScore = s;
+          break;
+        }
+      }
+    }
+    let format: string | null = null;
+    let score = n > 0 ? typeScore : 0;
+    if (n > 0) {
+      const ranked = this.candidates
+        .map((c) => ({ c, share: c.pass / n }))
+        .filter(({ c, share }) => share >= c.format.threshold)
+        .map(({ c, share }) => ({ c, share, score: Math.min(1, share * 0.85 + (c.hinted ? 0.15 : 0)) }))
+        .sort((a, b) => b.score - a.score || Number(Boolean(b.c.format.locale)) - Number(Boolean(a.c.format.locale)));
+      const best = ranked[0];
+      if (best) {
+        format = best.c.format.name;
+        score = Number(best.score.toFixed(4));
+      }
+    }
+    const topValues = [...this.counts.entries()]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, top)
+      .map(([value, count]) => ({ value, count }));
+    const distinct = this.counts.size;
+    const profile: ColumnProfile['profile'] = {
+      missing: this.missing,
+      distinct,
+      distinctCapped: this.distinctCapped,
+      top: topValues,
+      categorical: n > 0 && distinct <= 25 && distinct / n <= 0.05,
+    };
+    if (n > 0) {
+      profile.minLength = this.minLength;
+      profile.maxLength = this.maxLength;
+    }
+    if ((type === 'integer' || type === 'number' || type === 'year') && this.num.n > 0) {
+      profile.min = this.num.min;
+      profile.max = this.num.max;
+      profile.mean = round(this.num.mean);
+      profile.std = round(this.num.n > 1 ? Math.sqrt(this.num.m2 / (this.num.n - 1)) : 0);
+    }
+    if ((type === 'date' || type === 'datetime' || type === 'datetime_tz') && this.dates.min !== undefined) {
+      profile.min = this.dates.min;
+      profile.max = this.dates.max;
+    }
+    if (this.geoBox && (format === 'geojson' || format === 'wkt' || format === 'latlon_wgs84' || format === 'lonlat_wgs84')) {
+      const [a, b, c, d] = this.geoBox;
+      // a latitude-first pair lists y before x
+      profile.bbox = format === 'latlon_wgs84' ? [b, a, d, c] : [a, b, c, d];
+    }
+    return { name: this.name, type, format, score: Number(score.toFixed(4)), profile };
+  }
+
+  /** Dates PostgreSQL reads without ambiguity (yyyy-mm-dd…). */
+  get isoDates(): boolean {
+    return this.dates.allIso;
+  }
+}
+
+/** A latitude column and a longitude column of the same file make one bounding box, on both. */
+function addPairedBoundingBoxes(profiles: ColumnProfile[], columns: ColumnAccumulator[]): void {
+  const lat = profiles.findIndex((p) => p.format === 'latitude_wgs84');
+  const lon = profiles.findIndex((p) => p.format === 'longitude_wgs84');
+  if (lat < 0 || lon < 0) return;
+  const y = columns[lat]!.num;
+  const x = columns[lon]!.num;
+  if (y.n === 0 || x.n === 0) return;
+  const bbox: [number, number, number, number] = [x.min, y.min, x.max, y.max];
+  profiles[lat]!.profile.bbox = bbox;
+  profiles[lon]!.profile.bbox = bbox;
+}
+
+/** Whether each column's dates are all ISO (so PostgreSQL reads them unambiguously). */
+export function isoDateColumns(profile: FileProfile): boolean[] {
+  return profile.columns.map((c) => c.type !== 'date' || c.profile.min === undefined || /^\d{4}-\d{2}-\d{2}/.test(String(c.profile.min)));
+}
+
+function words(header: string): string[] {
+  return header
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+}
+
+function round(x: number): number {
+  return Number(x.toPrecision(12));
+}
+
+/** 52-bit FNV-1a-style hash of a record's fields (two 32-bit lanes), for duplicate counting. */
+function hashFields(fields: readonly string[]): number {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let f = 0; f < fields.length; f++) {
+    const s = fields[f]!;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    }
+    h1 = Math.imul(h1 ^ 0x1f, 0x01000193); // field separator
+    h2 = Math.imul(h2 ^ 0x1f, 0x5bd1e995);
+  }
+  return (h1 >>> 0) * 0x100000 + ((h2 >>> 0) & 0xfffff);
+}
+

@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { profileStream } from '../../functions/profile/profile.ts';
+
+async function* chunks(text: string | Buffer, size = 7): AsyncGenerator<Uint8Array> {
+  const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text);
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+const column = (p: Awaited<ReturnType<typeof profileStream>>, name: string) => p.columns.find((c) => c.name === name)!;
+
+describe('profileStream', () => {
+  it('reads the structure of a French export with a title, a decimal comma and a repeated row', async () => {
+    const p = await profileStream(chunks(readFileSync('test/fixtures/profile/associations.csv')), { file: 'associations.csv', locales: ['fr'] });
+
+    expect(p).toMatchObject({ encoding: 'utf-8', delimiter: ';', headerRow: 3, decimalComma: true, rowCount: 6, duplicateRows: 1, raggedCount: 0 });
+    expect(p.header[1]).toBe('siren');
+  });
+
+  it('gives each column a base type, a semantic format with a score, and a profile', async () => {
+    const p = await profileStream(chunks(readFileSync('test/fixtures/profile/associations.csv')), { file: 'associations.csv', locales: ['fr'] });
+
+    expect(column(p, 'id')).toMatchObject({ type: 'integer', profile: { min: 1, max: 5, missing: 0, distinct: 5 } });
+    expect(column(p, 'siren')).toMatchObject({ format: 'siren' });
+    expect(column(p, 'code postal')).toMatchObject({ format: 'code_postal' });
+    expect(column(p, 'email')).toMatchObject({ type: 'string', format: 'email' });
+    expect(column(p, 'date_creation')).toMatchObject({ type: 'date', profile: { min: '2017-09-09', max: '2021-01-15' } });
+    expect(column(p, 'montant')).toMatchObject({ type: 'number', profile: { min: 300, max: 15000 } });
+    expect(column(p, 'latitude')).toMatchObject({ format: 'latitude_wgs84', profile: { bbox: [-0.5792, 43.2565, 5.3892, 48.8606] } });
+    expect(column(p, 'site web')).toMatchObject({ format: 'url' });
+    for (const c of p.columns) {
+      expect(c.score).toBeGreaterThanOrEqual(0);
+      expect(c.score).toBeLessThanOrEqual(1);
+    }
+    expect(column(p, 'commune').profile.top[0]).toEqual({ value: 'Paris', count: 2 });
+  });
+
+  it('switches French formats on only with the fr pack', async () => {
+    const p = await profileStream(chunks(readFileSync('test/fixtures/profile/associations.csv')), { file: 'associations.csv' });
+
+    expect(column(p, 'siren').format).not.toBe('siren');
+    expect(column(p, 'email').format).toBe('email');
+  });
+
+  it('reports ragged lines with their line numbers instead of failing', async () => {
+    const p = await profileStream(chunks('a,b\n1,2\n3,4,5\n6\n7,8\n'), { file: 'ragged.csv' });
+
+    expect(p.rowCount).toBe(4);
+    expect(p.raggedLines).toEqual([
+      { line: 3, fields: 3, expected: 2 },
+      { line: 4, fields: 1, expected: 2 },
+    ]);
+    expect(p.warnings.join(' ')).toMatch(/2 lines with a field count different from the header's \(first on line 3\)/);
+  });
+
+  it('profiles a sample when asked, and says so', async () => {
+    const text = `n\n${Array.from({ length: 1000 }, (_, i) => i).join('\n')}\n`;
+
+    const p = await profileStream(chunks(text, 64), { file: 'n.csv', sample: 100 });
+
+    expect(p).toMatchObject({ rowCount: 100, sampled: true });
+    expect(column(p, 'n').profile).toMatchObject({ min: 0, max: 99 });
+  });
+
+  it('bounds the distinct values it counts', async () => {
+    const text = `v\n${Array.from({ length: 500 }, (_, i) => `x${i}`).join('\n')}\n`;
+
+    const p = await profileStream(chunks(text, 100), { file: 'v.csv', distinctCap: 50 });
+
+    expect(column(p, 'v').profile).toMatchObject({ distinct: 50, distinctCapped: true, categorical: false });
+  });
+});
