@@ -66,7 +66,7 @@ export interface DetectedColumn {
   name: string;
   type: string;
   format: string | null;
-  profile: { min?: number | string; [k: string]: unknown };
+  profile: { min?: number | string; dateOrder?: string; [k: string]: unknown };
 }
 
 export async function catalogColumns(db: Queryable, loadId: number): Promise<{ columns: DetectedColumn[] | null; decimalComma: boolean; error: string | null } | undefined> {
@@ -88,7 +88,7 @@ export function cleanTypeFor(column: DetectedColumn, decimalComma: boolean): Col
   // a code that looks like a number (a postcode, a SIREN) is still a code: keep its leading zeros
   const format = column.format ? ALL_FORMATS.find((f) => f.name === column.format) : undefined;
   if (format?.baseType === 'string') return 'text';
-  const iso = typeof column.profile.min !== 'string' || /^\d{4}-\d{2}-\d{2}/.test(column.profile.min);
+  const iso = column.profile.dateOrder === undefined || column.profile.dateOrder === 'ymd';
   switch (column.type) {
     case 'integer':
     case 'year':

@@ -1,5 +1,5 @@
 import { detectStructure, DetectError } from './detect.ts';
-import { baseTypeOf, parseDate, parseNumber } from './formats/base-types.ts';
+import { baseTypeOf, dateOrder, parseDate, parseNumber } from './formats/base-types.ts';
 import { formatsFor, headerMatches } from './formats/index.ts';
 import { readRecords } from './read.ts';
 import { prepend, readHead } from '../common/streams.ts';
@@ -124,7 +124,14 @@ class ColumnAccumulator {
   /** Formats still in the running, with their passes and failures. */
   candidates: { format: FormatDefinition; pass: number; fail: number; hinted: boolean }[];
   num = { n: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity };
-  dates = { min: undefined as string | undefined, max: undefined as string | undefined, allIso: true };
+  /** Date ranges under both readings of `a/b/yyyy`; the column's evidence picks one at the end. */
+  dates = {
+    dmy: { min: undefined as string | undefined, max: undefined as string | undefined },
+    mdy: { min: undefined as string | undefined, max: undefined as string | undefined },
+    onlyDmy: 0,
+    onlyMdy: 0,
+    allIso: true,
+  };
   minLength = Infinity;
   maxLength = 0;
   /** Coordinates seen in geometry values: [minX, minY, maxX, maxY]. */
@@ -161,12 +168,17 @@ class ColumnAccumulator {
       const x = parseNumber(value, decimalComma);
       if (x !== undefined) this.addNumber(x);
     } else if (type === 'date' || type === 'datetime' || type === 'datetime_tz') {
-      const d = parseDate(value);
-      if (d !== undefined) {
-        if (this.dates.min === undefined || d < this.dates.min) this.dates.min = d;
-        if (this.dates.max === undefined || d > this.dates.max) this.dates.max = d;
+      const order = dateOrder(value);
+      if (order === 'dmy') this.dates.onlyDmy++;
+      else if (order === 'mdy') this.dates.onlyMdy++;
+      for (const reading of ['dmy', 'mdy'] as const) {
+        const d = parseDate(value, reading);
+        if (d === undefined) continue;
+        const range = this.dates[reading];
+        if (range.min === undefined || d < range.min) range.min = d;
+        if (range.max === undefined || d > range.max) range.max = d;
       }
-      if (!/^\d{4}-\d{2}-\d{2}([T ]|$)/.test(value)) this.dates.allIso = false;
+      if (order !== 'ymd') this.dates.allIso = false;
     }
 
     for (const c of this.candidates) {
@@ -257,9 +269,12 @@ class ColumnAccumulator {
       profile.mean = round(this.num.mean);
       profile.std = round(this.num.n > 1 ? Math.sqrt(this.num.m2 / (this.num.n - 1)) : 0);
     }
-    if ((type === 'date' || type === 'datetime' || type === 'datetime_tz') && this.dates.min !== undefined) {
-      profile.min = this.dates.min;
-      profile.max = this.dates.max;
+    // month-first only when the values say so (a 13th or later in the second place, never in the first)
+    const dates = this.dates.onlyMdy > this.dates.onlyDmy ? this.dates.mdy : this.dates.dmy;
+    if ((type === 'date' || type === 'datetime' || type === 'datetime_tz') && dates.min !== undefined) {
+      profile.min = dates.min;
+      profile.max = dates.max;
+      profile.dateOrder = this.dates.allIso ? 'ymd' : this.dates.onlyMdy > this.dates.onlyDmy ? 'mdy' : 'dmy';
     }
     if (this.geoBox && (format === 'geojson' || format === 'wkt' || format === 'latlon_wgs84' || format === 'lonlat_wgs84')) {
       const [a, b, c, d] = this.geoBox;
@@ -267,11 +282,6 @@ class ColumnAccumulator {
       profile.bbox = format === 'latlon_wgs84' ? [b, a, d, c] : [a, b, c, d];
     }
     return { name: this.name, type, format, score: Number(score.toFixed(4)), profile };
-  }
-
-  /** Dates PostgreSQL reads without ambiguity (yyyy-mm-dd…). */
-  get isoDates(): boolean {
-    return this.dates.allIso;
   }
 }
 
@@ -286,11 +296,6 @@ function addPairedBoundingBoxes(profiles: ColumnProfile[], columns: ColumnAccumu
   const bbox: [number, number, number, number] = [x.min, y.min, x.max, y.max];
   profiles[lat]!.profile.bbox = bbox;
   profiles[lon]!.profile.bbox = bbox;
-}
-
-/** Whether each column's dates are all ISO (so PostgreSQL reads them unambiguously). */
-export function isoDateColumns(profile: FileProfile): boolean[] {
-  return profile.columns.map((c) => c.type !== 'date' || c.profile.min === undefined || /^\d{4}-\d{2}-\d{2}/.test(String(c.profile.min)));
 }
 
 function words(header: string): string[] {

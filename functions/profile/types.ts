@@ -86,6 +86,8 @@ export interface ColumnProfile {
     max?: number | string;
     mean?: number;
     std?: number;
+    /** How the dates are written: ISO (`ymd`), day first or month first; min/max are ISO either way. */
+    dateOrder?: 'ymd' | 'dmy' | 'mdy';
     minLength?: number;
     maxLength?: number;
     /** [minLon, minLat, maxLon, maxLat] for coordinates and geometries. */

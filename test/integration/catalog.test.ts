@@ -94,6 +94,18 @@ describe('the catalog', () => {
     ]);
   });
 
+  it('keeps dates that are not ISO as text rather than let PostgreSQL guess day or month', async () => {
+    const ref = await put(bucket, 'incoming/mairie/associations/dates.csv', 'id,date_creation\n1,25/12/2023\n2,03/04/2024\n');
+    const staged = await stageObject(deps, ref);
+
+    await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (staged as { loadId: number }).loadId);
+
+    expect(await rows(deps.pool, `SELECT data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'associations' AND column_name = 'date_creation'`)).toEqual([
+      { data_type: 'text' },
+    ]);
+    expect(await rows(deps.pool, 'SELECT date_creation FROM it_catalog.associations ORDER BY id')).toEqual([{ date_creation: '25/12/2023' }, { date_creation: '03/04/2024' }]);
+  });
+
   it('profiles on redelivery a staged load whose profile was lost (a crash after the COPY committed)', async () => {
     const ref = await put(bucket, 'incoming/mairie/notes/crash.csv', 'note\nbonjour\n');
     const staged = await stageObject(deps, ref);

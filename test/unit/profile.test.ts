@@ -42,6 +42,14 @@ describe('profileStream', () => {
     expect(column(p, 'email').format).toBe('email');
   });
 
+  it('reads day-first and month-first dates as the values show, and says which', async () => {
+    const p = await profileStream(chunks('eu,us,iso\n03/04/2024,04/03/2024,2024-04-03\n25/12/2023,12/25/2023,2023-12-25\n'), { file: 'd.csv' });
+
+    expect(column(p, 'eu').profile).toMatchObject({ min: '2023-12-25', max: '2024-04-03', dateOrder: 'dmy' });
+    expect(column(p, 'us').profile).toMatchObject({ min: '2023-12-25', max: '2024-04-03', dateOrder: 'mdy' });
+    expect(column(p, 'iso').profile).toMatchObject({ min: '2023-12-25', max: '2024-04-03', dateOrder: 'ymd' });
+  });
+
   it('reports ragged lines with their line numbers instead of failing', async () => {
     const p = await profileStream(chunks('a,b\n1,2\n3,4,5\n6\n7,8\n'), { file: 'ragged.csv' });
 
