@@ -78,3 +78,10 @@ describe('profileStream', () => {
     expect(column(p, 'v').profile).toMatchObject({ distinct: 50, distinctCapped: true, categorical: false });
   });
 });
+
+describe('docs/formats.md', () => {
+  it('lists exactly the formats the code has (regenerate with npx tsx scripts/formats-table.ts)', async () => {
+    const { formatsDoc } = await import('../../functions/profile/formats/doc.ts');
+    expect(readFileSync('docs/formats.md', 'utf8')).toBe(formatsDoc());
+  });
+});
