@@ -8,13 +8,13 @@ import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { markFailed, markLoaded, markStaged, receiveObject } from '../functions/common/ledger.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
-import type { Delimiter } from '../functions/stage/csv-sniff.ts';
+
 import { stageCsv } from '../functions/stage/stage-object.ts';
 
 export interface LoadFileOptions {
   /** `schema.table` (or `table`, in `public`). */
   table: string;
-  delimiter?: Delimiter;
+  delimiter?: string;
   /** Append to an existing table instead of replacing its rows. */
   append?: boolean;
   /** Drop and recreate the table with freshly inferred types. */
@@ -63,14 +63,14 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
       const staging = 'pg_temp.civic_etl_load';
       const staged = await stageCsv(client, { file, source: createReadStream(path, { highWaterMark: 256 * 1024 }), table: staging, delimiter: opts.delimiter, temporary: true });
-      await markStaged(client, load.id, { rowsRead: staged.rows, stagingTable: staging, header: staged.layout.header, detected: staged.detected, ms: 0 });
+      await markStaged(client, load.id, { rowsRead: staged.rows, stagingTable: staging, header: staged.structure.header, detected: staged.detected, ms: 0 });
 
       if (opts.recreate) await client.query(`DROP TABLE IF EXISTS ${target}`);
       const existing = await tableColumns(client, schema, name);
       let columns: CastColumn[];
       if (existing.length > 0) {
-        const byNorm = new Map(staged.layout.header.map((h, i) => [normaliseHeader(h), staged.columns[i]!]));
-        launder(staged.layout.header).forEach((l, i) => { if (!byNorm.has(normaliseHeader(l))) byNorm.set(normaliseHeader(l), staged.columns[i]!); });
+        const byNorm = new Map(staged.structure.header.map((h, i) => [normaliseHeader(h), staged.columns[i]!]));
+        launder(staged.structure.header).forEach((l, i) => { if (!byNorm.has(normaliseHeader(l))) byNorm.set(normaliseHeader(l), staged.columns[i]!); });
         columns = existing.map((c) => {
           const from = byNorm.get(normaliseHeader(c.name));
           if (!from) throw new PermanentError(`${file}: table ${opts.table} has column "${c.name}", which is not in the file's header`, { file, line: 1, column: c.name });
@@ -102,7 +102,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         rowsRejected: rowsQuarantined,
         created: existing.length === 0,
         columns: columns.map(({ name: n, type, from }) => ({ name: n, type, from })),
-        delimiter: staged.layout.delimiter,
+        delimiter: staged.structure.delimiter,
       };
     });
   } catch (error) {

@@ -32,10 +32,11 @@ export async function copyCsv(
   table: string,
   columns: readonly string[],
   delimiter: string,
+  quote: string,
   records: AsyncIterable<Buffer>,
 ): Promise<number> {
   const list = [...columns, '_source_line'].map(ident).join(', ');
-  const sql = `COPY ${table} (${list}) FROM STDIN WITH (FORMAT csv, DELIMITER ${literal(delimiter)}, QUOTE '"', ENCODING 'UTF8')`;
+  const sql = `COPY ${table} (${list}) FROM STDIN WITH (FORMAT csv, DELIMITER ${literal(delimiter)}, QUOTE ${literal(quote)}, ENCODING 'UTF8')`;
   const sink = client.query(copyFrom(sql));
   await pipeline(Readable.from(records, { objectMode: false }), sink);
   return Number(sink.rowCount ?? 0);

@@ -1,14 +1,15 @@
 import { isUtf8 } from 'node:buffer';
 import { PermanentError } from '../common/errors.ts';
-import { completeUtf8Length, firstInvalidUtf8 } from './csv-sniff.ts';
+import { completeUtf8Length, firstInvalidUtf8 } from './utf8.ts';
 
-const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
 
 export interface LineageOptions {
   file: string;
   delimiter: string;
+  /** The quote character (default `"`). */
+  quote?: string;
   /** Number of fields in the header; every record must have as many. */
   fields: number;
   /** Physical line (1-based) on which the first record starts. */
@@ -38,6 +39,7 @@ export async function* withSourceLines(
   stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 },
 ): AsyncGenerator<Buffer> {
   const delim = opts.delimiter.charCodeAt(0);
+  const QUOTE = (opts.quote ?? '"').charCodeAt(0);
   let inQuotes = false;
   let line = opts.firstLine; // physical line at the scan position
   let recordLine = line; // line the current record started on

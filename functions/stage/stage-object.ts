@@ -7,7 +7,9 @@ import { PermanentError, isPermanent } from '../common/errors.ts';
 import { getLoad, markFailed, markStaged, objectVersion, receiveObject, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
-import { sniffCsv, type CsvLayout } from './csv-sniff.ts';
+import { detectStructure } from '../profile/detect.ts';
+import type { Structure } from '../profile/types.ts';
+import { skipLines, toUtf8, withoutUtf8Bom } from './bytes.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
 import { prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
@@ -33,8 +35,8 @@ export type StageOutcome =
   | { status: 'failed'; loadId: number; error: string }
   | { status: 'ignored'; reason: string };
 
-/** Bytes read before deciding how the file is written (delimiter, header…). */
-const HEAD_BYTES = 64 * 1024;
+/** Bytes read before deciding how the file is written (encoding, delimiter, header row…). */
+const HEAD_BYTES = 256 * 1024;
 
 /**
  * Stage one S3 object version: route its key to a dataset, record it in the ledger once, and
@@ -102,7 +104,7 @@ async function copyObject(
   ref: ObjectRef,
   loadId: number,
   dataset: string,
-  delimiterHint: CsvLayout['delimiter'] | undefined,
+  delimiterHint: string | undefined,
   started: number,
 ): Promise<{ rows: number; table: string }> {
   // ≤ 63 bytes whatever the dataset name: PostgreSQL would silently truncate a longer one
@@ -121,7 +123,7 @@ async function copyObject(
   await markStaged(client, loadId, {
     rowsRead: staged.rows,
     stagingTable: table,
-    header: staged.layout.header,
+    header: staged.structure.header,
     detected: staged.detected,
     ms: performance.now() - started,
   });
@@ -130,17 +132,29 @@ async function copyObject(
 
 export interface StagedCsv {
   rows: number;
-  layout: CsvLayout;
+  structure: Structure;
   /** Staging column names, one per header field. */
   columns: string[];
   /** What was detected, as recorded in the ledger. */
-  detected: { encoding: string; bom: boolean; delimiter: string; lineEnding: string; blankLines: number; columns: string[] };
+  detected: {
+    encoding: string;
+    bom: boolean;
+    delimiter: string;
+    quote: string;
+    lineEnding: string;
+    headerRow: number;
+    blankLines: number;
+    columns: string[];
+    warnings: string[];
+  };
 }
 
 /**
- * Detect how a CSV byte stream is written, create `table` (every header field a text column,
- * plus `_source_line` and the given constant lineage columns) and COPY the records into it.
- * Runs on the caller's client, so the caller's transaction decides whether any of it is seen.
+ * Detect how a CSV byte stream is written (the profiler's detector: encoding, delimiter, quote,
+ * title lines above the header…), create `table` (every header field a text column, plus
+ * `_source_line` and the given constant lineage columns) and COPY the records into it — as UTF-8,
+ * transcoded on the way if the file is in another encoding. Runs on the caller's client, so the
+ * caller's transaction decides whether any of it is seen.
  */
 export async function stageCsv(
   client: pg.PoolClient,
@@ -148,7 +162,7 @@ export async function stageCsv(
     file: string;
     source: AsyncIterable<Uint8Array>;
     table: string;
-    delimiter?: CsvLayout['delimiter'];
+    delimiter?: string;
     /** Extra lineage columns: name → type and SQL constant (already quoted). */
     lineage?: Record<string, { type: 'bigint' | 'text'; value: string }>;
     temporary?: boolean;
@@ -156,10 +170,10 @@ export async function stageCsv(
 ): Promise<StagedCsv> {
   const { file } = opts;
   const { head, rest, complete } = await readHead(opts.source, HEAD_BYTES);
-  const layout = sniffCsv(head, { file, complete, delimiter: opts.delimiter });
-  if (layout.lineEnding === '\r') throw new PermanentError(`${file} uses CR-only line endings; save it with LF or CRLF line endings`, { file });
+  const { structure, warnings } = detectStructure(head, { complete, file, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
+  if (structure.lineEnding === '\r') throw new PermanentError(`${file} uses CR-only line endings; save it with LF or CRLF line endings`, { file });
 
-  const columns = stagingColumns(layout.header);
+  const columns = stagingColumns(structure.header);
   const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
   await client.query(`DROP TABLE IF EXISTS ${opts.table}`);
   await client.query(
@@ -167,17 +181,31 @@ export async function stageCsv(
        _source_line bigint NOT NULL${lineage.join('')})`,
   );
   const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };
+  const bytes = prepend(head, rest);
+  const utf8 = structure.encoding === 'utf-8' ? withoutUtf8Bom(bytes) : toUtf8(bytes, structure.encoding);
+  // a file that quotes nothing gets a quote character no text contains, so a stray " is just text
+  const quote = structure.quote || '\u0001';
   const records = withSourceLines(
-    prepend(head.subarray(layout.dataOffset), rest),
-    { file, delimiter: layout.delimiter, fields: columns.length, firstLine: layout.firstDataLine },
+    skipLines(utf8, structure.firstDataLine - 1),
+    { file, delimiter: structure.delimiter, quote, fields: columns.length, firstLine: structure.firstDataLine },
     stats,
   );
-  const rows = await copyCsv(client, opts.table, columns, layout.delimiter, records);
+  const rows = await copyCsv(client, opts.table, columns, structure.delimiter, quote, records);
   return {
     rows,
-    layout,
+    structure,
     columns,
-    detected: { encoding: layout.encoding, bom: layout.bom, delimiter: layout.delimiter, lineEnding: layout.lineEnding, blankLines: stats.blankLines, columns },
+    detected: {
+      encoding: structure.encoding,
+      bom: structure.bom,
+      delimiter: structure.delimiter,
+      quote: structure.quote,
+      lineEnding: structure.lineEnding,
+      headerRow: structure.headerRow,
+      blankLines: stats.blankLines,
+      columns,
+      warnings,
+    },
   };
 }
 

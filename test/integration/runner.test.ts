@@ -47,13 +47,13 @@ describe('the local runner, wired like AWS', () => {
   });
 
   it('records bad input and acknowledges it instead of retrying it into the DLQ', async () => {
-    await local.uploadAsSupplier('people', file('ragged.csv', 'id,name\n1,Ann,extra\n'));
+    await local.uploadAsSupplier('people', file('ragged.csv', 'id,name\n1,Ann\n2,Bo,extra\n3,Cy\n'));
 
     const stats = await local.run({ maxMs: 60_000 });
 
     expect(stats.stage!.failures).toBe(0);
     expect(await rows(local.pool, `SELECT status, error_line::int FROM etl.loads WHERE project = 'it_runner' AND object_key LIKE '%ragged.csv'`)).toEqual([
-      { status: 'failed', error_line: 2 },
+      { status: 'failed', error_line: 3 },
     ]);
     expect(await drain(local.resources.stageDlqUrl)).toEqual([]);
   });

@@ -99,9 +99,15 @@ describe('stage', () => {
       { what: 'an unknown dataset', key: 'incoming/acme/pets/p.csv', body: 'id,name\n1,a\n', error: /unknown dataset "pets" in project it_stage \(known: people\)/ },
       { what: 'another supplier’s dataset', key: 'incoming/other/people/p.csv', body: 'id,name\n1,a\n', error: /supplier "other" does not deliver dataset "people"; expected incoming\/acme\/people\// },
       { what: 'an empty file', key: 'incoming/acme/people/empty.csv', body: '', error: /empty\.csv is empty/ },
-      { what: 'bytes that are not CSV', key: 'incoming/acme/people/logo.csv', body: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]), error: /not a CSV text file: binary content/ },
+      { what: 'bytes that are not CSV', key: 'incoming/acme/people/logo.csv', body: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]), error: /logo\.csv is not CSV text: it looks like a PNG image/ },
       { what: 'a ragged row', key: 'incoming/acme/people/ragged.csv', body: 'id,name\n1,a\n2,b,extra\n3,c\n', error: /ragged\.csv line 3: the record has 3 fields, the header has 2/, line: 3 },
-      { what: 'text that is not UTF-8', key: 'incoming/acme/people/latin1.csv', body: Buffer.from('id,name\n1,a\n2,Zürich\n', 'latin1'), error: /latin1\.csv is not UTF-8 text: invalid byte 0xfc on line 3/, line: 3 },
+      {
+        what: 'UTF-8 text with a byte that is not UTF-8',
+        key: 'incoming/acme/people/mixed.csv',
+        body: Buffer.concat([Buffer.from(`id,name\n${Array.from({ length: 50 }, (_, i) => `${i},Zoë Ørsted`).join('\n')}\n51,`), Buffer.from([0xfc]), Buffer.from('rich\n')]),
+        error: /mixed\.csv line 52: invalid UTF-8 byte 0xfc/,
+        line: 52,
+      },
     ];
     for (const c of cases) {
       it(`rejects ${c.what}`, async () => {
@@ -119,6 +125,33 @@ describe('stage', () => {
         expect(await stageObject(deps, ref)).toMatchObject({ status: 'duplicate' });
       });
     }
+  });
+
+  it('stages text in another encoding (Windows-1252), transcoded to UTF-8', async () => {
+    // "Zürich" and "Crème brûlé – 5 €" as a Windows-1252 spreadsheet export writes them
+    const bytes = Buffer.concat([Buffer.from('id;name\n1;Z'), Buffer.from([0xfc]), Buffer.from('rich\n2;Cr'), Buffer.from([0xe8]), Buffer.from('me br'), Buffer.from([0xfb]), Buffer.from('l'), Buffer.from([0xe9]), Buffer.from(' '), Buffer.from([0x96]), Buffer.from(' 5 '), Buffer.from([0x80]), Buffer.from('\n')]);
+    const exact = await put(bucket, 'incoming/acme/people/cp1252.csv', bytes);
+
+    const outcome = await stageObject(deps, exact);
+
+    expect(outcome).toMatchObject({ status: 'staged', rows: 2 });
+    const table = (await ledger(exact))!.staging_table!;
+    expect(await rows(deps.pool, `SELECT id, name, _source_line::int AS line FROM ${table} ORDER BY 3`)).toEqual([
+      { id: '1', name: 'Zürich', line: 2 },
+      { id: '2', name: 'Crème brûlé – 5 €', line: 3 },
+    ]);
+  });
+
+  it('skips title lines above the header, keeping the true source lines', async () => {
+    const ref = await put(bucket, 'incoming/acme/people/titled.csv', 'People of ACME\nExported 2024-01-05\n\nid,name\n1,Ann\n2,Bo\n');
+
+    const outcome = await stageObject(deps, ref);
+
+    expect(outcome).toMatchObject({ status: 'staged', rows: 2 });
+    expect(await rows(deps.pool, `SELECT id, _source_line::int AS line FROM ${(await ledger(ref))!.staging_table} ORDER BY 2`)).toEqual([
+      { id: '1', line: 5 },
+      { id: '2', line: 6 },
+    ]);
   });
 
   it('throws (so the message is retried) when the database is unreachable, and leaves the object as it was', async () => {
@@ -139,6 +172,6 @@ describe('stage', () => {
   it('never modifies or deletes the objects it reads', async () => {
     const versions = await s3Client().send(new ListObjectVersionsCommand({ Bucket: bucket }));
     expect(versions.DeleteMarkers ?? []).toEqual([]);
-    expect((versions.Versions ?? []).length).toBe(13);
+    expect((versions.Versions ?? []).length).toBe(15);
   });
 });

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PermanentError } from '../../functions/common/errors.ts';
-import { guessDelimiter, sniffCsv } from '../../functions/stage/csv-sniff.ts';
 import { withSourceLines, type LineageStats } from '../../functions/stage/lineage.ts';
 
-const sniff = (text: string | Buffer, complete = true) =>
-  sniffCsv(Buffer.isBuffer(text) ? text : Buffer.from(text), { file: 'f.csv', complete });
 
 /** Feed a text to the lineage step in chunks of `size` bytes and collect the output. */
 async function lineage(text: string | Buffer, fields: number, size = 3, delimiter = ','): Promise<{ out: string; stats: LineageStats }> {
@@ -18,52 +14,6 @@ async function lineage(text: string | Buffer, fields: number, size = 3, delimite
   return { out: Buffer.concat(parts).toString(), stats };
 }
 
-function rejection(fn: () => unknown): PermanentError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(PermanentError);
-    return error as PermanentError;
-  }
-  throw new Error('expected a PermanentError');
-}
-
-describe('sniffCsv', () => {
-  it('finds the delimiter, the header and where the data starts', () => {
-    const layout = sniff('name;"city; state";n\na;"b; c";1\nd;e;2\n');
-    expect(layout).toMatchObject({ delimiter: ';', header: ['name', 'city; state', 'n'], dataOffset: 21, firstDataLine: 2, lineEnding: '\n', bom: false });
-  });
-
-  it('strips a UTF-8 BOM and notices CRLF line endings', () => {
-    const layout = sniff('\ufeffa,b\r\n1,2\r\n');
-    expect(layout).toMatchObject({ bom: true, header: ['a', 'b'], lineEnding: '\r\n', dataOffset: 3 + 5 });
-  });
-
-  it('judges the delimiter over many lines, not only the header', () => {
-    // the header has one comma and one semicolon each time; the data lines settle it
-    expect(guessDelimiter(['title;city, state', '1;a, b', '2;c', '3;d'])).toBe(';');
-    expect(guessDelimiter(['a,b;c', '1,x;y', '2,z', '3,w'])).toBe(',');
-    expect(guessDelimiter(['single column', 'x'])).toBe(',');
-  });
-
-  it('counts a header with a quoted line break as two lines', () => {
-    expect(sniff('"first\nname",b\n1,2\n').firstDataLine).toBe(3);
-  });
-
-  it('rejects an empty file, a binary file, UTF-16 and bytes that are not UTF-8, naming the line', () => {
-    expect(rejection(() => sniff('')).message).toBe('f.csv is empty');
-    expect(rejection(() => sniff(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0]))).message).toMatch(/not a CSV text file: binary content \(a NUL byte at byte 8\)/);
-    expect(rejection(() => sniff(Buffer.from([0xff, 0xfe, 0x61, 0]))).message).toMatch(/UTF-16/);
-    const latin1 = rejection(() => sniff(Buffer.from('name\nZürich\n', 'latin1')));
-    expect(latin1.message).toMatch(/not UTF-8 text: invalid byte 0xfc on line 2/);
-    expect(latin1.position.line).toBe(2);
-  });
-
-  it('does not judge a head that ends in the middle of a character', () => {
-    const text = Buffer.from('a,b\nü,x\n');
-    expect(sniff(text.subarray(0, 5), false).header).toEqual(['a', 'b']);
-  });
-});
 
 describe('withSourceLines', () => {
   it('appends the line each record starts on, whatever the chunking', async () => {
