@@ -460,11 +460,15 @@ describe('formats', () => {
   });
 
   it('csv-detective names are ones csv-detective has, each used once', () => {
+    // the format names of csv-detective 0.13.0 (its formats/ folder)
     const known = new Set([
-      'siren', 'siret', 'code_postal', 'code_commune_insee', 'code_departement', 'code_region', 'departement', 'region', 'uai',
-      'code_rna', 'email', 'url', 'uuid', 'latitude_wgs', 'longitude_wgs', 'latlon_wgs', 'lonlat_wgs', 'geojson', 'latitude_l93',
-      'longitude_l93', 'jour_de_la_semaine', 'mois_de_lannee', 'tel_fr', 'iso_country_code_alpha2', 'iso_country_code_alpha3',
-      'iso_country_code_numeric', 'date_fr', 'money', 'percent',
+      'adresse', 'binary', 'bool', 'code_commune', 'code_csp_insee', 'code_departement', 'code_epci', 'code_fantoir', 'code_import',
+      'code_postal', 'code_region', 'code_rna', 'code_waldec', 'commune', 'csp_insee', 'date', 'datetime_aware', 'datetime_naive',
+      'datetime_rfc822', 'departement', 'email', 'float', 'geojson', 'id_rnb', 'insee_ape700', 'insee_canton', 'int',
+      'iso_country_code_alpha2', 'iso_country_code_alpha3', 'iso_country_code_numeric', 'jour_de_la_semaine', 'json', 'latitude_l93',
+      'latitude_wgs', 'latitude_wgs_fr_metropole', 'latlon_wgs', 'longitude_l93', 'longitude_wgs', 'longitude_wgs_fr_metropole',
+      'lonlat_wgs', 'mois_de_lannee', 'money', 'mongo_object_id', 'pays', 'percent', 'region', 'sexe', 'siren', 'siret', 'tel_fr',
+      'uai', 'url', 'username', 'uuid', 'year',
     ]);
     const used = ALL_FORMATS.flatMap((f) => (f.csvDetective ? [f.csvDetective] : []));
     for (const name of used) expect(known).toContain(name);

@@ -144,7 +144,7 @@ export const codeCommuneInsee: FormatDefinition = {
   headerHints: ['code commune', 'code insee', 'insee', 'code commune insee', 'codgeo', 'code geo', 'depcom', 'com', 'code com', 'cog', 'citycode', 'insee com', 'codeinsee'],
   threshold: 0.9,
   requiresHeaderHint: true,
-  csvDetective: 'code_commune_insee',
+  csvDetective: 'code_commune',
   description: 'INSEE commune code: 5 characters, département (incl. 2A/2B, 971–978) then commune number. Format only, not checked against the COG.',
 };
 
@@ -317,7 +317,6 @@ export const dateFr: FormatDefinition = {
   },
   headerHints: ['date', 'jour'],
   threshold: 0.9,
-  csvDetective: 'date_fr',
   description: 'Date written out in French ("12 janvier 2024", "1er mars 2024", "lundi 12 févr. 2024"); a real calendar date. Stored as text: read it with parseDateFr.',
 };
 
