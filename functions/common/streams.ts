@@ -1,4 +1,6 @@
 /** Small helpers over byte streams (`AsyncIterable<Uint8Array>`), shared by stage and profile. */
+import { Readable, pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 
 export interface Head {
   /** The first bytes (at least the asked number, unless the stream is shorter). */
@@ -32,4 +34,16 @@ export async function* prepend(first: Buffer, rest: AsyncIterator<Uint8Array>): 
 
 function toBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+/**
+ * The bytes of a stream, gunzipped when they are gzip (by the magic bytes, whatever the name):
+ * suppliers and portals often send `.csv.gz`. A corrupt gzip stream fails the reader with zlib's
+ * error, never crashes the process.
+ */
+export async function gunzipIfNeeded(source: AsyncIterable<Uint8Array>): Promise<AsyncIterable<Buffer>> {
+  const { head, rest } = await readHead(source, 2);
+  const bytes = prepend(head, rest);
+  if (head[0] !== 0x1f || head[1] !== 0x8b) return bytes;
+  return pipeline(Readable.from(bytes), createGunzip(), () => undefined);
 }

@@ -2,7 +2,7 @@ import { detectStructure, DetectError } from './detect.ts';
 import { baseTypeOf, dateOrder, parseDate, parseNumber } from './formats/base-types.ts';
 import { formatsFor, headerMatches } from './formats/index.ts';
 import { readRecords } from './read.ts';
-import { prepend, readHead } from '../common/streams.ts';
+import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import type { BaseType, ColumnProfile, FormatDefinition, Locale, Structure } from './types.ts';
 
 export interface ProfileOptions {
@@ -62,7 +62,7 @@ const ACCEPTS: Record<BaseType, readonly BaseType[]> = {
 const TYPE_ORDER: readonly BaseType[] = ['boolean', 'year', 'integer', 'number', 'date', 'datetime', 'datetime_tz', 'time', 'json'];
 
 /**
- * Detect and profile a CSV-like byte stream in one streaming pass (or over a sample): structure,
+ * Detect and profile a CSV-like byte stream (gzip too) in one streaming pass (or over a sample): structure,
  * per-column base type and semantic format with a confidence score, and a profile (missing,
  * distinct, top values, numeric and date ranges, lengths, bounding boxes). Memory is bounded by
  * `distinctCap` per column plus one hash per record for duplicate counting.
@@ -72,7 +72,7 @@ const TYPE_ORDER: readonly BaseType[] = ['boolean', 'year', 'integer', 'number',
  *   p.columns.map((c) => [c.name, c.type, c.format]);
  */
 export async function profileStream(source: AsyncIterable<Uint8Array>, opts: ProfileOptions): Promise<FileProfile> {
-  const { head, rest, complete } = await readHead(source, opts.headBytes ?? 256 * 1024);
+  const { head, rest, complete } = await readHead(await gunzipIfNeeded(source), opts.headBytes ?? 256 * 1024);
   const { structure, warnings } = detectStructure(head, { complete, file: opts.file, hints: opts.hints });
   const formats = formatsFor(opts.locales ?? []);
   const columns = structure.header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 10_000));

@@ -11,7 +11,7 @@ import { detectStructure } from '../profile/detect.ts';
 import type { Structure } from '../profile/types.ts';
 import { skipLines, toUtf8, withoutUtf8Bom } from './bytes.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
-import { prepend, readHead } from '../common/streams.ts';
+import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
 import { DetectError, profileStream } from '../profile/profile.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
@@ -169,7 +169,7 @@ export async function stageCsv(
   },
 ): Promise<StagedCsv> {
   const { file } = opts;
-  const { head, rest, complete } = await readHead(opts.source, HEAD_BYTES);
+  const { head, rest, complete } = await readHead(await gunzipIfNeeded(opts.source), HEAD_BYTES);
   const { structure, warnings } = detectStructure(head, { complete, file, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
   if (structure.lineEnding === '\r') throw new PermanentError(`${file} uses CR-only line endings; save it with LF or CRLF line endings`, { file });
 

@@ -1,5 +1,6 @@
 import { GetObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
+import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
 import type { ObjectRef } from '../../functions/common/ledger.ts';
@@ -142,6 +143,12 @@ describe('stage', () => {
     ]);
   });
 
+  it('stages a gzip-compressed file', async () => {
+    const ref = await put(bucket, 'incoming/acme/people/people.csv.gz', gzipSync('id,name\n1,Ann\n2,Bo\n'));
+
+    expect(await stageObject(deps, ref)).toMatchObject({ status: 'staged', rows: 2 });
+  });
+
   it('skips title lines above the header, keeping the true source lines', async () => {
     const ref = await put(bucket, 'incoming/acme/people/titled.csv', 'People of ACME\nExported 2024-01-05\n\nid,name\n1,Ann\n2,Bo\n');
 
@@ -172,6 +179,6 @@ describe('stage', () => {
   it('never modifies or deletes the objects it reads', async () => {
     const versions = await s3Client().send(new ListObjectVersionsCommand({ Bucket: bucket }));
     expect(versions.DeleteMarkers ?? []).toEqual([]);
-    expect((versions.Versions ?? []).length).toBe(15);
+    expect((versions.Versions ?? []).length).toBe(16);
   });
 });
