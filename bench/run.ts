@@ -6,6 +6,7 @@
  */
 const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   profile: async () => (await import('./profile.ts')).main(),
+  stage: async () => (await import('./stage.ts')).main(),
 };
 
 const name = process.argv[2];
