@@ -27,7 +27,8 @@ Usage:
   civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N]
       Detect how a CSV-like file is written (encoding, delimiter, header row…) and profile each
       column: base type, semantic format with a confidence score, missing, distinct, top values,
-      ranges. Reads gzip-compressed files too. --json prints one JSON object.
+      ranges. Reads gzip-compressed files and the first CSV-like member of a zip archive.
+      --json prints one JSON object.
   civic-etl validate [FILE…]
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
   civic-etl fetch DATASET [--pipeline FILE]
@@ -191,8 +192,9 @@ async function profile(argv: string[]): Promise<number> {
   const { openLocalFile } = await import('./files.ts');
   const { profileStream } = await import('../functions/profile/profile.ts');
   const started = performance.now();
-  const result = await profileStream(await openLocalFile(file), {
-    file,
+  const input = await openLocalFile(file);
+  const result = await profileStream(input.stream, {
+    file: input.name,
     locales: locales as ('fr' | 'nl' | 'us')[],
     sample,
     hints: values.delimiter ? { delimiter: values.delimiter === 'tab' ? '\t' : values.delimiter } : undefined,
@@ -202,7 +204,7 @@ async function profile(argv: string[]): Promise<number> {
     return 0;
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
-  console.log(`${file}: ${result.encoding}${result.bom ? ' (BOM)' : ''}, delimiter ${JSON.stringify(result.delimiter)}, quote ${JSON.stringify(result.quote)}, line ending ${JSON.stringify(result.lineEnding)}${result.decimalComma ? ', decimal comma' : ''}`);
+  console.log(`${input.name}: ${result.encoding}${result.bom ? ' (BOM)' : ''}, delimiter ${JSON.stringify(result.delimiter)}, quote ${JSON.stringify(result.quote)}, line ending ${JSON.stringify(result.lineEnding)}${result.decimalComma ? ', decimal comma' : ''}`);
   if (result.headerRow > 0) console.log(`header on line ${result.headerRow + 1}, after ${result.headerRow} preamble line${result.headerRow === 1 ? '' : 's'}`);
   console.log(`${result.rowCount} records${result.sampled ? ' profiled (a sample)' : ''}, ${result.duplicateRows} duplicate${result.duplicateRows === 1 ? '' : 's'}, ${result.raggedCount} ragged line${result.raggedCount === 1 ? '' : 's'} — ${seconds} s`);
   printTable(

@@ -7,6 +7,54 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { getPool } from '../../functions/common/db.ts';
 import { rows } from './support.ts';
 
+/** A stored (uncompressed) zip archive of the given members, written by hand: no zip tool needed. */
+function zipOf(members: Record<string, string | Buffer>): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const [name, content] of Object.entries(members)) {
+    const data = Buffer.isBuffer(content) ? content : Buffer.from(content);
+    const nameBytes = Buffer.from(name);
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBytes.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(data.length, 20);
+    central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(nameBytes.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, nameBytes, data);
+    centrals.push(central, nameBytes);
+    offset += 30 + nameBytes.length + data.length;
+  }
+  const directory = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(Object.keys(members).length, 8);
+  end.writeUInt16LE(Object.keys(members).length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}
+
+function crc32(data: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of data) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
 /** Run the real command, as a user would. */
 function civicEtl(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 120_000 });
@@ -108,6 +156,15 @@ describe('civic-etl profile', () => {
     expect(r.stdout).toContain('utf-8, delimiter ";"');
     expect(r.stdout).toMatch(/300 records, 1 duplicate/);
     expect(r.stdout).toMatch(/Capacity +│ integer/);
+  });
+
+  it('profiles the CSV member of a zip archive, and says which', () => {
+    const zip = file('export.zip', zipOf({ 'LISEZMOI.txt.md': 'notes', 'data/associations.csv': readFileSync('test/fixtures/profile/associations.csv') }));
+
+    const r = civicEtl('profile', zip, '--json', '--locale', 'fr');
+
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ file: `${zip}!data/associations.csv`, delimiter: ';', rowCount: 6 });
   });
 
   it('refuses an unknown locale pack', () => {
