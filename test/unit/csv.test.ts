@@ -65,3 +65,63 @@ describe('withSourceLines', () => {
     await expect(lineage('1,a\n2,"open\n3,b\n', 2)).rejects.toThrow(/line 3: a quoted field is never closed/);
   });
 });
+
+describe('withSourceLines against a plain reference', () => {
+  /** The obvious byte-by-byte algorithm, on the whole text at once. */
+  function reference(text: string, fields: number): string {
+    let out = '';
+    let line = 2;
+    let recordLine = 2;
+    let inQuotes = false;
+    let count = 1;
+    let record = '';
+    const end = () => {
+      if (record !== '' || count > 1) {
+        if (count !== fields) throw new Error(`line ${recordLine}`);
+        out += `${record},${recordLine}\n`;
+      }
+      record = '';
+      count = 1;
+    };
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i]!;
+      if (inQuotes) {
+        if (c === '"') inQuotes = false;
+        else if (c === '\n') line++;
+        record += c;
+        continue;
+      }
+      if (c === '"') inQuotes = true;
+      else if (c === ',') count++;
+      else if (c === '\n') {
+        if (record.endsWith('\r')) record = record.slice(0, -1);
+        end();
+        line++;
+        recordLine = line;
+        continue;
+      }
+      record += c;
+    }
+    if (record.endsWith('\r')) record = record.slice(0, -1);
+    end();
+    return out;
+  }
+
+  it('agrees on random CSV with quotes, CRLF, blank lines and quoted line breaks, in any chunking', async () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const pieces = ['a', 'bc', '""', '"x,y"', '"p\nq"', '"r\r\ns"', '', 'é', '€'];
+    for (let round = 0; round < 300; round++) {
+      const lines: string[] = [];
+      for (let r = 0; r < 1 + Math.floor(rand() * 6); r++) {
+        if (rand() < 0.15) lines.push('');
+        else lines.push([0, 1, 2].map(() => pieces[Math.floor(rand() * pieces.length)]).join(','));
+      }
+      const text = lines.join(rand() < 0.5 ? '\n' : '\r\n') + (rand() < 0.5 ? '\n' : '');
+      const expected = reference(text, 3);
+      for (const size of [1, 2, 3, 5, 64]) {
+        expect((await lineage(text, 3, size)).out, JSON.stringify({ text, size })).toBe(expected);
+      }
+    }
+  });
+});
