@@ -159,7 +159,9 @@ class ColumnAccumulator {
 
     const known = this.counts.get(value);
     if (known !== undefined) this.counts.set(value, known + 1);
-    else if (this.counts.size < this.distinctCap) this.counts.set(value, 1);
+    // a copy, not the value itself: the reader's strings are slices of a 64 KiB piece of text,
+    // which a kept slice would keep alive
+    else if (this.counts.size < this.distinctCap) this.counts.set(Buffer.from(value, 'utf8').toString('utf8'), 1);
     else this.distinctCapped = true;
 
     if (value.length < this.minLength) this.minLength = value.length;

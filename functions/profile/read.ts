@@ -2,25 +2,25 @@
  * Streaming record reader for a file whose structure `detectStructure` found: bytes in, one
  * `{ line, fields }` per data record out, memory flat whatever the file size.
  *
- * - Decoding: iconv-lite's streaming decoder for `structure.encoding` (a BOM is skipped); UTF-8
- *   bytes go straight to csv-parse, which decodes UTF-8 itself.
+ * - Decoding: a streaming TextDecoder for UTF-8 (invalid bytes become U+FFFD), iconv-lite's
+ *   streaming decoder for every other encoding. A BOM is skipped.
  * - The preamble and header are skipped as physical lines (`structure.firstDataLine - 1` of them),
  *   so a title line with a stray quote cannot confuse the parser.
- * - Parsing: csv-parse's streaming parser with the detected delimiter and quote; `\r\n`, `\n` and a
- *   lone `\r` all end a record (files with mixed line endings read right).
+ * - Parsing: `CsvTokenizer` (tokenize.ts) with the detected delimiter and quote, which reads what
+ *   csv-parse reads with `relax_quotes`; `\r\n`, `\n` and a lone `\r` all end a record (files with
+ *   mixed line endings read right).
  * - Line numbers: the physical line (1-based) each record starts on, counting line breaks inside
  *   quoted fields, the same way the detector counts them.
  * - Blank lines are skipped. Ragged records (a field count other than the header's) are yielded
  *   AND reported through `onRagged`; they are never fatal.
  * - Quotes: stray quotes inside an unquoted field (`5" screen`) and text after a closing quote
- *   (`"a"b`) are kept as text (csv-parse `relax_quotes`), silently. A quoted field that never closes
- *   is an error naming the line the record starts on: at the end of the file, or as soon as the
- *   record grows past `maxRecordChars`, so a runaway quote cannot eat memory.
+ *   (`"a"b`) are kept as text, silently. A quoted field that never closes is an error naming the
+ *   line the record starts on: at the end of the file, or as soon as the record grows past
+ *   `maxRecordChars`, so a runaway quote cannot eat memory.
  */
-import { Readable, pipeline, type TransformCallback } from 'node:stream';
-import { CsvError, Parser } from 'csv-parse';
 import iconv from 'iconv-lite';
 import { DetectError } from './detect.ts';
+import { CsvTokenizer, TokenizeError } from './tokenize.ts';
 import type { RecordRow, Structure } from './types.ts';
 
 export interface ReadOptions {
@@ -31,8 +31,9 @@ export interface ReadOptions {
   /** Stop after this many records (sampling). */
   maxRecords?: number;
   /**
-   * A record longer than about this many characters (csv-parse counts the field being read in
-   * UTF-8 bytes) is an error: almost surely an unclosed quote. Default 16 Mi.
+   * A record longer than about this many characters is an error: almost surely an unclosed quote.
+   * (Counted as csv-parse counts it: the completed fields in characters, the field being read in
+   * UTF-8 bytes; see tokenize.ts.) 0 = no limit. Default 16 Mi.
    */
   maxRecordChars?: number;
 }
@@ -53,138 +54,102 @@ export async function* readRecords(
 ): AsyncGenerator<RecordRow> {
   const { file, onRagged, maxRecords } = opts;
   if (maxRecords !== undefined && maxRecords <= 0) return;
+  const maxChars = opts.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS;
+  if (!Number.isInteger(maxChars) || maxChars < 0) throw new Error(`maxRecordChars must be a whole number ≥ 0, got ${maxChars}`);
   const expected = structure.header.length;
-  const quote = structure.quote === '' ? false : structure.quote;
-  const parser = new OrderlyParser({
+  const tokenizer = new CsvTokenizer({
     delimiter: structure.delimiter,
-    quote,
-    escape: quote,
-    record_delimiter: ['\r\n', '\n', '\r'],
-    relax_column_count: true,
-    relax_quotes: true,
-    skip_empty_lines: false,
-    bom: false,
-    max_record_size: opts.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS,
+    quote: structure.quote,
+    firstLine: Math.max(1, structure.firstDataLine),
+    maxRecordChars: maxChars,
   });
-  const text = Readable.from(textFrom(source, structure.encoding, Math.max(0, structure.firstDataLine - 1)));
-  // Errors on either side reach the loop below through the parser; the callback only keeps
-  // pipeline from reporting them a second time.
-  pipeline(text, parser, () => {});
-
-  /** Physical line where the next record starts. */
-  let line = Math.max(1, structure.firstDataLine);
-  /** csv-parse's `info.lines` at the previous record (it counts each CR and LF inside quotes). */
-  let parserLines = 0;
+  const skipper = new LineSkipper(Math.max(0, structure.firstDataLine - 1));
+  /** Records of the last piece of text, yielded before reading on. */
+  const out: RecordRow[] = [];
   let yielded = 0;
-  try {
-    for await (const item of parser as AsyncIterable<Parsed>) {
-      if (item.error) throw item.error;
-      const { record, lines } = item;
-      const start = line;
-      const delta = lines - parserLines;
-      parserLines = lines;
-      // delta is 1 for a record without line breaks inside quotes: skip the scan then.
-      line += delta === 1 ? 1 : 1 + lineBreaksIn(record);
-      if (isBlankRecord(record, expected)) continue;
-      if (record.length !== expected) onRagged?.(start, record.length, expected);
-      yield { line: start, fields: record };
+  for await (const text of textFrom(source, structure.encoding)) {
+    let failure: unknown;
+    try {
+      if (text === null) tokenizer.end(out);
+      else tokenizer.write(skipper.pass(text), out);
+    } catch (error) {
+      // The records before the error come out first.
+      failure = error;
+    }
+    for (let r = 0; r < out.length; r++) {
+      const row = out[r]!;
+      const n = row.fields.length;
+      if (n === 1 && isBlank(row.fields[0]!, expected)) continue;
+      if (n !== expected) onRagged?.(row.line, n, expected);
+      yield row;
       if (maxRecords !== undefined && ++yielded >= maxRecords) return;
     }
-  } catch (error) {
-    if (error instanceof CsvError) throw csvError(error, file, line, opts.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS);
-    throw error;
-  } finally {
-    parser.destroy();
+    out.length = 0;
+    if (failure !== undefined) throw failure instanceof TokenizeError ? readError(failure, file, maxChars) : failure;
   }
 }
 
-/** A record with csv-parse's `info.lines` when it was parsed, or the error that stopped parsing. */
-type Parsed = { record: string[]; lines: number; error?: undefined } | { error: Error; record?: undefined; lines?: undefined };
+/** An empty line (or, when more than one column is expected, a whitespace-only line). */
+function isBlank(field: string, expected: number): boolean {
+  return field === '' || (expected > 1 && field.trim() === '');
+}
 
 /**
- * csv-parse, with two changes to what comes out:
- * - each record comes with `info.lines` as it was when the record was parsed (what `info: true`
- *   gives, without copying the whole info object for every record, which costs a quarter of the
- *   parse time);
- * - a parse error is queued behind the records parsed before it, as `{ error }`, and the readable
- *   side ends. (Failing the chunk would destroy the stream and drop those records.)
+ * The text after the BOM, piece by piece, then `null` at the end. Pieces never end between the
+ * halves of a surrogate pair, and hold no lone surrogate (each becomes U+FFFD).
  */
-class OrderlyParser extends Parser {
-  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (Array.isArray(chunk)) return super.push({ record: chunk as string[], lines: this.info.lines } satisfies Parsed);
-    return super.push(chunk, encoding);
-  }
-  override _transform(chunk: unknown, encoding: BufferEncoding, callback: TransformCallback): void {
-    super._transform(chunk, encoding, (error?: Error | null) => this.queue(error, callback));
-  }
-  override _flush(callback: TransformCallback): void {
-    super._flush((error?: Error | null) => this.queue(error, callback));
-  }
-  private queue(error: Error | null | undefined, callback: TransformCallback): void {
-    if (error) {
-      super.push({ error } satisfies Parsed);
-      this.push(null);
+function textFrom(source: AsyncIterable<Uint8Array>, encoding: Structure['encoding']): AsyncGenerator<string | null> {
+  return encoding === 'utf-8' ? utf8From(source) : decodeFrom(source, encoding);
+}
+
+/**
+ * Chunks are decoded at most this many bytes at a time: a string over ~128 KiB is allocated in
+ * V8's large-object space, which makes decoding (and collecting) it several times slower, and
+ * every field sliced from a piece keeps the whole piece alive.
+ */
+const PIECE_BYTES = 64 * 1024;
+
+async function* utf8From(source: AsyncIterable<Uint8Array>): AsyncGenerator<string | null> {
+  // Streaming: a character split between chunks waits for its end; invalid bytes become U+FFFD;
+  // a BOM at the start is dropped.
+  const decoder = new TextDecoder('utf-8');
+  for await (const chunk of source) {
+    for (let i = 0; i < chunk.length; i += PIECE_BYTES) {
+      const text = decoder.decode(chunk.subarray(i, i + PIECE_BYTES), { stream: true });
+      if (text.length > 0) yield text;
     }
-    callback();
   }
+  const rest = decoder.decode();
+  if (rest.length > 0) yield rest;
+  yield null;
 }
 
-/**
- * The text after the BOM and the first `skip` physical lines (preamble and header). UTF-8 bytes go
- * to csv-parse as they are (it decodes fields as UTF-8 itself, invalid bytes becoming U+FFFD like
- * iconv-lite's): decoding to a string only for the parser to encode it back would cost time for
- * nothing. Every other encoding is decoded with iconv-lite's streaming decoder.
- */
-function textFrom(source: AsyncIterable<Uint8Array>, encoding: Structure['encoding'], skip: number): AsyncGenerator<string | Buffer> {
-  return encoding === 'utf-8' ? utf8From(source, skip) : decodeFrom(source, encoding, skip);
-}
-
-async function* decodeFrom(source: AsyncIterable<Uint8Array>, encoding: Structure['encoding'], skip: number): AsyncGenerator<string> {
+async function* decodeFrom(source: AsyncIterable<Uint8Array>, encoding: Structure['encoding']): AsyncGenerator<string | null> {
   const decoder = iconv.getDecoder(encoding, { stripBOM: true });
-  const skipper = new LineSkipper(skip);
-  // A piece may end between the two halves of a surrogate pair (UTF-16): csv-parse encodes each
-  // piece to UTF-8 on its own, so the high half waits for the next piece.
+  // A piece may end between the two halves of a surrogate pair (UTF-16): the high half waits for
+  // the next piece, so that only a surrogate that is really alone becomes U+FFFD.
   let carry = '';
   for await (const chunk of source) {
-    let s = carry + decoder.write(toBuffer(chunk));
-    carry = '';
-    const last = s.charCodeAt(s.length - 1);
-    if (last >= 0xd800 && last < 0xdc00) {
-      carry = s.slice(-1);
-      s = s.slice(0, -1);
+    for (let i = 0; i < chunk.length; i += PIECE_BYTES) {
+      let s = carry + decoder.write(toBuffer(chunk.subarray(i, i + PIECE_BYTES)));
+      carry = '';
+      const last = s.charCodeAt(s.length - 1);
+      if (last >= 0xd800 && last < 0xdc00) {
+        carry = s.slice(-1);
+        s = s.slice(0, -1);
+      }
+      if (s.length > 0) yield wellFormed(s);
     }
-    s = skipper.pass(s);
-    if (s.length > 0) yield s;
   }
-  const rest = skipper.pass(carry + (decoder.end() ?? ''));
-  if (rest.length > 0) yield rest;
+  const rest = carry + (decoder.end() ?? '');
+  if (rest.length > 0) yield wellFormed(rest);
+  yield null;
 }
 
-const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
-
-async function* utf8From(source: AsyncIterable<Uint8Array>, skip: number): AsyncGenerator<Buffer> {
-  const skipper = new LineSkipper(skip);
-  /** The first bytes, until it is known whether they start with a BOM. */
-  let start: Buffer | undefined = Buffer.alloc(0);
-  for await (const chunk of source) {
-    let bytes = toBuffer(chunk);
-    if (start) {
-      start = Buffer.concat([start, bytes]);
-      if (start.length < UTF8_BOM.length && UTF8_BOM.subarray(0, start.length).equals(start)) continue;
-      bytes = withoutBom(start);
-      start = undefined;
-    }
-    const out = skipper.pass(bytes);
-    if (out.length > 0) yield out;
-  }
-  if (start && start.length > 0) {
-    const out = skipper.pass(withoutBom(start));
-    if (out.length > 0) yield out;
-  }
-}
-
-function withoutBom(bytes: Buffer): Buffer {
-  return bytes.subarray(0, 3).equals(UTF8_BOM) ? bytes.subarray(3) : bytes;
+/** The text with each lone surrogate replaced by U+FFFD (what encoding it to UTF-8 and back gives). */
+function wellFormed(s: string): string {
+  const t = s as string & { isWellFormed(): boolean; toWellFormed(): string }; // ES2024, in Node 20
+  return t.isWellFormed() ? s : t.toWellFormed();
 }
 
 function toBuffer(chunk: Uint8Array): Buffer {
@@ -197,67 +162,33 @@ class LineSkipper {
   private afterCR = false;
   constructor(private remaining: number) {}
 
-  /** The rest of the piece once the lines are skipped (text, or UTF-8 bytes: CR and LF are single bytes). */
-  pass<T extends string | Buffer>(piece: T): T {
+  /** The rest of the piece once the lines are skipped. */
+  pass(piece: string): string {
     if (piece.length === 0 || (this.remaining === 0 && !this.afterCR)) return piece;
-    const code = typeof piece === 'string' ? (i: number) => piece.charCodeAt(i) : (i: number) => (piece as Buffer)[i]!;
     const n = piece.length;
     let i = 0;
     if (this.afterCR) {
       this.afterCR = false;
-      if (code(0) === 0x0a) i = 1;
+      if (piece.charCodeAt(0) === 0x0a) i = 1;
     }
     while (this.remaining > 0 && i < n) {
-      const c = code(i);
+      const c = piece.charCodeAt(i);
       if (c === 0x0a) {
         this.remaining--;
       } else if (c === 0x0d) {
         this.remaining--;
         if (i + 1 === n) this.afterCR = true;
-        else if (code(i + 1) === 0x0a) i++;
+        else if (piece.charCodeAt(i + 1) === 0x0a) i++;
       }
       i++;
     }
-    if (i === 0) return piece;
-    return (typeof piece === 'string' ? piece.slice(i) : (piece as Buffer).subarray(i)) as T;
+    return i === 0 ? piece : piece.slice(i);
   }
 }
 
-/** Physical line breaks inside a record's fields (`\r\n`, `\n`, lone `\r`). */
-function lineBreaksIn(record: readonly string[]): number {
-  let n = 0;
-  for (const f of record) {
-    if (f.indexOf('\n') < 0 && f.indexOf('\r') < 0) continue;
-    for (let i = 0; i < f.length; i++) {
-      const c = f.charCodeAt(i);
-      if (c === 0x0a) n++;
-      else if (c === 0x0d) {
-        n++;
-        if (f.charCodeAt(i + 1) === 0x0a) i++;
-      }
-    }
-  }
-  return n;
-}
-
-/** An empty line (or, when more than one column is expected, a whitespace-only line). */
-function isBlankRecord(record: readonly string[], expected: number): boolean {
-  if (record.length !== 1) return false;
-  const f = record[0]!;
-  return f === '' || (expected > 1 && f.trim() === '');
-}
-
-function csvError(error: CsvError, file: string, line: number, maxChars: number): DetectError {
-  switch (error.code) {
-    case 'CSV_QUOTE_NOT_CLOSED':
-      return new DetectError(`${file}: the quoted field in the record starting on line ${line} is never closed (reached the end of the file)`, { file, line }, { cause: error });
-    case 'CSV_MAX_RECORD_SIZE':
-      return new DetectError(
-        `${file}: the record starting on line ${line} is longer than ${maxChars} characters — probably a quote that is never closed`,
-        { file, line },
-        { cause: error },
-      );
-    default:
-      return new DetectError(`${file}: cannot read the record starting on line ${line}: ${error.message}`, { file, line }, { cause: error });
-  }
+function readError(error: TokenizeError, file: string, maxChars: number): DetectError {
+  const { line } = error;
+  return error.kind === 'unclosed-quote'
+    ? new DetectError(`${file}: the quoted field in the record starting on line ${line} is never closed (reached the end of the file)`, { file, line }, { cause: error })
+    : new DetectError(`${file}: the record starting on line ${line} is longer than ${maxChars} characters — probably a quote that is never closed`, { file, line }, { cause: error });
 }
