@@ -52,7 +52,8 @@ export function launder(headers: readonly string[]): string[] {
 /**
  * The columns a load is cleaned into, each with the staging column it reads: the declared ones,
  * or — for a dataset that declares none — the ones the stage step's profile detected, with
- * laundered names and the types PostgreSQL can read as written.
+ * laundered names and the types PostgreSQL can read as written (all text if the file could not
+ * be profiled).
  */
 export async function resolveColumns(
   client: pg.PoolClient,
@@ -66,15 +67,11 @@ export async function resolveColumns(
     return dataset.clean.columns.map((c) => ({ name: c.name, type: c.type, required: c.required, from: mapping.get(c)! }));
   }
   const catalog = await catalogColumns(client, load.id);
-  if (!catalog?.columns) {
-    throw new PermanentError(
-      `${load.object_key}: dataset ${dataset.name} declares no columns and the file could not be profiled${catalog?.error ? ` (${catalog.error})` : ''}; declare clean.columns`,
-      { file: load.object_key },
-    );
-  }
   const names = launder(header);
+  // without a profile every column is text: the load still lands, nothing is cast wrongly
+  const detected = catalog?.columns ?? [];
   return staging.map((from, i) => {
-    const detected = catalog.columns!.find((c) => c.name === header[i]);
-    return { name: names[i]!, type: detected ? cleanTypeFor(detected, catalog.decimalComma) : 'text', required: false, from };
+    const column = detected[i]; // by position: headers may repeat or be blank
+    return { name: names[i]!, type: column ? cleanTypeFor(column, catalog!.decimalComma) : 'text', required: false, from };
   });
 }

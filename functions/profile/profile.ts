@@ -28,6 +28,11 @@ export interface FileProfile extends Structure {
   rowCount: number;
   /** Records identical to an earlier record. */
   duplicateRows: number;
+  /**
+   * False past the first 2,000,000 distinct records: later records are checked against those
+   * only (memory stays bounded), so `duplicateRows` is then a lower bound.
+   */
+  duplicatesExact: boolean;
   /** Lines whose field count differs from the header's: reported, not fatal. */
   raggedLines: { line: number; fields: number; expected: number }[];
   raggedCount: number;
@@ -45,6 +50,12 @@ const PRUNE_MARGIN = 0.1;
 /** Header words that make a column of four-digit integers a year rather than a number. */
 const YEAR_HINTS = ['year', 'annee', 'jaar', 'an', 'millesime', 'jahr', 'anno', 'ano'];
 const RAGGED_KEPT = 100;
+const PLAIN_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const COORDINATE_PAIR = /^-?\d+(\.\d+)?\s*[,;]\s*-?\d+(\.\d+)?$/;
+/** Distinct records remembered for duplicate counting (about 40 MB). */
+const MAX_ROW_HASHES = 2_000_000;
+/** Values are counted by their first characters: a column of long texts cannot fill memory. */
+const MAX_KEY_CHARS = 100;
 
 /** Which value types a column type accepts (integer values fit a number column, …). */
 const ACCEPTS: Record<BaseType, readonly BaseType[]> = {
@@ -80,21 +91,29 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
   let raggedCount = 0;
   const seen = new Set<number>();
   let duplicates = 0;
+  let duplicatesExact = true;
   let rows = 0;
 
   const records = readRecords(prepend(head, rest), structure, {
     file: opts.file,
-    maxRecords: opts.sample,
+    // one record more than the sample tells a sampled file from one that has exactly that many
+    maxRecords: opts.sample === undefined ? undefined : opts.sample + 1,
     onRagged: (line, fields, expected) => {
       raggedCount++;
       if (ragged.length < RAGGED_KEPT) ragged.push({ line, fields, expected });
     },
   });
+  let more = false;
   for await (const record of records) {
+    if (opts.sample !== undefined && rows === opts.sample) {
+      more = true;
+      break;
+    }
     rows++;
     const h = hashFields(record.fields);
     if (seen.has(h)) duplicates++;
-    else seen.add(h);
+    else if (seen.size < MAX_ROW_HASHES) seen.add(h);
+    else duplicatesExact = false;
     for (let i = 0; i < columns.length; i++) columns[i]!.add(record.fields[i] ?? '', structure.decimalComma);
   }
   const profiles = columns.map((c) => c.finish(opts.top ?? 10));
@@ -107,7 +126,8 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
     duplicateRows: duplicates,
     raggedLines: ragged,
     raggedCount,
-    sampled: opts.sample !== undefined && rows >= opts.sample,
+    sampled: more,
+    duplicatesExact,
     columns: profiles,
     warnings,
   };
@@ -132,6 +152,8 @@ class ColumnAccumulator {
     onlyMdy: 0,
     allIso: true,
   };
+  /** Every number is written as PostgreSQL reads it (no grouping separators, no decimal comma). */
+  plainNumbers = true;
   minLength = Infinity;
   maxLength = 0;
   /** Coordinates seen in geometry values: [minX, minY, maxX, maxY]. */
@@ -157,16 +179,18 @@ class ColumnAccumulator {
     const type = baseTypeOf(value, { decimalComma });
     this.types.set(type, (this.types.get(type) ?? 0) + 1);
 
-    const known = this.counts.get(value);
-    if (known !== undefined) this.counts.set(value, known + 1);
+    const key = value.length > MAX_KEY_CHARS ? `${value.slice(0, MAX_KEY_CHARS)}…` : value;
+    const known = this.counts.get(key);
+    if (known !== undefined) this.counts.set(key, known + 1);
     // a copy, not the value itself: the reader's strings are slices of a 64 KiB piece of text,
     // which a kept slice would keep alive
-    else if (this.counts.size < this.distinctCap) this.counts.set(Buffer.from(value, 'utf8').toString('utf8'), 1);
+    else if (this.counts.size < this.distinctCap) this.counts.set(Buffer.from(key, 'utf8').toString('utf8'), 1);
     else this.distinctCapped = true;
 
     if (value.length < this.minLength) this.minLength = value.length;
     if (value.length > this.maxLength) this.maxLength = value.length;
     if (type === 'integer' || type === 'number' || type === 'year') {
+      if (this.plainNumbers && !PLAIN_NUMBER.test(value)) this.plainNumbers = false;
       const x = parseNumber(value, decimalComma);
       if (x !== undefined) this.addNumber(x);
     } else if (type === 'date' || type === 'datetime' || type === 'datetime_tz') {
@@ -190,7 +214,9 @@ class ColumnAccumulator {
     if (this.nonEmpty === PRUNE_AFTER) {
       this.candidates = this.candidates.filter((c) => c.pass / this.nonEmpty >= c.format.threshold - PRUNE_MARGIN);
     }
-    if (this.candidates.length > 0 && (value.startsWith('{') || /^[A-Z]+\s*\(/i.test(value) || value.includes('SRID='))) this.addGeometry(value);
+    if (this.candidates.length > 0 && (value.startsWith('{') || value.startsWith('[') || /^[A-Z]+\s*\(/i.test(value) || value.includes('SRID=') || COORDINATE_PAIR.test(value))) {
+      this.addGeometry(value);
+    }
   }
 
   private addNumber(x: number): void {
@@ -265,6 +291,8 @@ class ColumnAccumulator {
       profile.minLength = this.minLength;
       profile.maxLength = this.maxLength;
     }
+    profile.typeShare = Number((n > 0 ? (type === 'string' ? 1 : share(type)) : 0).toFixed(4));
+    if (type === 'integer' || type === 'number' || type === 'year') profile.plainNumbers = this.plainNumbers;
     if ((type === 'integer' || type === 'number' || type === 'year') && this.num.n > 0) {
       profile.min = this.num.min;
       profile.max = this.num.max;

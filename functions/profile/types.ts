@@ -86,6 +86,10 @@ export interface ColumnProfile {
     max?: number | string;
     mean?: number;
     std?: number;
+    /** Share of the non-empty values that fit `type` (1: every profiled value). */
+    typeShare?: number;
+    /** For numeric columns: every value is written as PostgreSQL reads it (no grouping, no decimal comma). */
+    plainNumbers?: boolean;
     /** How the dates are written: ISO (`ymd`), day first or month first; min/max are ISO either way. */
     dateOrder?: 'ymd' | 'dmy' | 'mdy';
     minLength?: number;

@@ -77,6 +77,7 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   }
 
   const started = performance.now();
+  let staged: { rows: number; table: string };
   try {
     const result = await inTransaction(pool, async (client) => {
       // Two workers with the same object: the second waits here, then finds it staged.
@@ -85,10 +86,7 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
       return copyObject(deps, client, ref, load.id, dataset!.name, dataset!.read.delimiter, started);
     });
     if (!result) return { status: 'duplicate', loadId: load.id };
-    await ensureProfiled(deps, ref, load.id, dataset!, result.rows);
-    await deps.notifyClean({ loadId: load.id });
-    logger.info('staged', { ...log, rows: result.rows, table: result.table, ms: Math.round(performance.now() - started) });
-    return { status: 'staged', loadId: load.id, rows: result.rows, dataset: dataset!.name };
+    staged = result;
   } catch (error) {
     const permanent = asPermanent(error, ref.key);
     if (!permanent) throw error;
@@ -96,6 +94,11 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
     logger.warn('object rejected', { ...log, error: permanent.message, line: permanent.position.line });
     return { status: 'failed', loadId: load.id, error: permanent.message };
   }
+  // the load is committed: what follows may be retried, but never fails it
+  await ensureProfiled(deps, ref, load.id, dataset!, staged.rows);
+  await deps.notifyClean({ loadId: load.id });
+  logger.info('staged', { ...log, rows: staged.rows, table: staged.table, ms: Math.round(performance.now() - started) });
+  return { status: 'staged', loadId: load.id, rows: staged.rows, dataset: dataset!.name };
 }
 
 async function copyObject(
@@ -226,8 +229,9 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
     objectVersion: objectVersion(ref),
     rowCount,
   };
-  const body = await openObject(deps.s3, ref);
+  let body: AsyncIterable<Uint8Array> | undefined;
   try {
+    body = await openObject(deps.s3, ref);
     const profile = await profileStream(body, {
       file: ref.key,
       locales: deps.pipeline.profile.locales,
@@ -236,12 +240,24 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
     });
     await writeCatalog(deps.pool, entry, profile);
   } catch (error) {
-    if (!(error instanceof DetectError)) throw error;
-    await writeCatalogError(deps.pool, entry, error.message);
-    logger.warn('object not profiled', { loadId, key: ref.key, error: error.message });
+    // a database or network failure is retried (the message comes back); anything else about the
+    // file — unreadable, replaced since, beyond a limit — is recorded, and the load goes on
+    if (isInfrastructureError(error)) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    await writeCatalogError(deps.pool, entry, message);
+    logger.warn('object not profiled', { loadId, key: ref.key, error: message });
   } finally {
-    (body as { destroy?: () => void }).destroy?.();
+    (body as { destroy?: () => void } | undefined)?.destroy?.();
   }
+}
+
+/** Unreachable services (retry) as opposed to problems with the file (record and go on). */
+function isInfrastructureError(error: unknown): boolean {
+  const e = error as { code?: string; name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e instanceof DetectError) return false;
+  if (typeof e.code === 'string' && /^(ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|08|53|57P)/.test(e.code)) return true;
+  const status = e.$metadata?.httpStatusCode;
+  return status !== undefined && (status >= 500 || status === 429 || status === 403);
 }
 
 /**

@@ -106,6 +106,36 @@ describe('the catalog', () => {
     expect(await rows(deps.pool, 'SELECT date_creation FROM it_catalog.associations ORDER BY id')).toEqual([{ date_creation: '25/12/2023' }, { date_creation: '03/04/2024' }]);
   });
 
+  it('casts a detected column only when every profiled value fits, and keeps repeated or blank headings apart', async () => {
+    const body = ['n,amount,n,', ...Array.from({ length: 24 }, (_, i) => `${i},"1,${String(i).padStart(3, '0')}",x${i},a`), '24,12.5,x24,b', ''].join('\n');
+    const staged = await stageObject(deps, await put(bucket, 'incoming/mairie/associations/mixed.csv', body));
+
+    const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (staged as { loadId: number }).loadId);
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 25, rowsQuarantined: 0 });
+    expect(
+      await rows(deps.pool, `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'associations' AND column_name NOT LIKE '\\_%' ORDER BY ordinal_position`),
+    ).toEqual([
+      { column_name: 'n', data_type: 'bigint' },
+      { column_name: 'amount', data_type: 'text' }, // "1,000" has a grouping separator PostgreSQL cannot cast
+      { column_name: 'n_2', data_type: 'text' },
+      { column_name: 'column_4', data_type: 'text' },
+    ]);
+  });
+
+  it('lands every column as text when the file could not be profiled', async () => {
+    const staged = await stageObject(deps, await put(bucket, 'incoming/mairie/associations/unprofiled.csv', PLAIN));
+    const loadId = (staged as { loadId: number }).loadId;
+    await deps.pool.query(`UPDATE etl.catalog SET columns = NULL, error = 'simulated' WHERE load_id = $1`, [loadId]);
+
+    const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, loadId);
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 3 });
+    expect(await rows(deps.pool, `SELECT DISTINCT data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'associations' AND column_name NOT LIKE '\\_%'`)).toEqual([
+      { data_type: 'text' },
+    ]);
+  });
+
   it('profiles on redelivery a staged load whose profile was lost (a crash after the COPY committed)', async () => {
     const ref = await put(bucket, 'incoming/mairie/notes/crash.csv', 'note\nbonjour\n');
     const staged = await stageObject(deps, ref);

@@ -61,13 +61,21 @@ describe('profileStream', () => {
     expect(p.warnings.join(' ')).toMatch(/2 lines with a field count different from the header's \(first on line 3\)/);
   });
 
-  it('profiles a sample when asked, and says so', async () => {
+  it('profiles a sample when asked, and says so only when there was more', async () => {
     const text = `n\n${Array.from({ length: 1000 }, (_, i) => i).join('\n')}\n`;
 
     const p = await profileStream(chunks(text, 64), { file: 'n.csv', sample: 100 });
+    const whole = await profileStream(chunks(text, 64), { file: 'n.csv', sample: 1000 });
 
     expect(p).toMatchObject({ rowCount: 100, sampled: true });
-    expect(column(p, 'n').profile).toMatchObject({ min: 0, max: 99 });
+    expect(column(p, 'n').profile).toMatchObject({ min: 0, max: 99, typeShare: 1, plainNumbers: true });
+    expect(whole).toMatchObject({ rowCount: 1000, sampled: false, duplicatesExact: true });
+  });
+
+  it('gives coordinate pairs a bounding box, latitude first', async () => {
+    const p = await profileStream(chunks('site,position\na,"48.85, 2.35"\nb,"43.30, 5.37"\nc,"50.63, 3.06"\n'), { file: 'pairs.csv' });
+
+    expect(column(p, 'position')).toMatchObject({ format: 'latlon_wgs84', profile: { bbox: [2.35, 43.3, 5.37, 50.63] } });
   });
 
   it('bounds the distinct values it counts', async () => {
