@@ -16,23 +16,13 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { ALL_FORMATS } from '../functions/profile/formats/index.ts';
 import { measure } from './measure.ts';
+import { mulberry32 as rng } from '../scripts/random.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const DIR = join(ROOT, '.local/bench');
 const VENV_PYTHON = join(ROOT, '.local/venv/bin/python');
 const CSV_DETECTIVE = 'csv-detective==0.13.0';
 
-/** Deterministic PRNG (mulberry32), so every run profiles the same bytes. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Public facts: real French postcodes and INSEE commune codes of large towns.
 const POSTCODES = ['75001', '75008', '75011', '75015', '75020', '69001', '69003', '69007', '13001', '13008', '31000', '31500', '33000', '33800', '44000', '59000', '67000', '06000', '34000', '35000', '38000', '21000', '37000', '49000', '51100', '76000', '80000', '86000', '87000', '29200', '45000', '63000', '64000', '66000', '72000', '74000', '57000', '54000', '25000', '30000'];

@@ -18,22 +18,13 @@ import { Upload } from '@aws-sdk/lib-storage';
 import pg from 'pg';
 import { ensureServices } from '../local/services.ts';
 import { measure } from './measure.ts';
+import { mulberry32 as rng } from '../scripts/random.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const DIR = join(ROOT, '.local/bench');
 const ROWS = 2_000_000;
 const HEADER = ['id', 'name', 'category', 'amount', 'created_at', 'latitude', 'longitude', 'note'];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function generate(path: string): Promise<void> {
   if (existsSync(path)) return;

@@ -17,20 +17,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from './random.ts';
 
 const OUT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'pipelines', 'chicago', 'data');
 
-/** mulberry32: a small, well-known 32-bit seeded PRNG; returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = mulberry32(0xc41ca60);
 const between = (lo: number, hi: number) => lo + (hi - lo) * rand();
 const intBetween = (lo: number, hi: number) => Math.floor(between(lo, hi + 1));

@@ -12,18 +12,8 @@ import { DetectError } from '../../functions/profile/detect.ts';
 import { readRecords } from '../../functions/profile/read.ts';
 import { CsvTokenizer, TokenizeError } from '../../functions/profile/tokenize.ts';
 import type { Encoding, RecordRow, Structure } from '../../functions/profile/types.ts';
+import { mulberry32 as rng } from '../../scripts/random.ts';
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Outcome {
   rows: RecordRow[];
