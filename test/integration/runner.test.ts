@@ -1,4 +1,4 @@
-import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,14 +19,22 @@ const file = (name: string, body: string) => {
   return path;
 };
 
+/** Receive and delete what a queue holds (deleted, so nothing comes back in a later test or run). */
 async function drain(queueUrl: string): Promise<string[]> {
   const out = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-  return (out.Messages ?? []).map((m) => m.Body!);
+  const messages = out.Messages ?? [];
+  if (messages.length > 0) {
+    await sqsClient().send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+  }
+  return messages.map((m) => m.Body!);
 }
 
 beforeAll(async () => {
   local = await openLocalPipeline('test/fixtures/runner-pipeline.yaml', { visibilityTimeoutSeconds: 1, maxReceiveCount: 2 });
   await purgeLocalResources(local.resources);
+  // messages a previous run received but did not delete may still be in flight: drain those too
+  await drain(local.resources.stageDlqUrl);
+  await drain(local.resources.cleanDlqUrl);
   await local.pool.query('DROP SCHEMA IF EXISTS it_runner CASCADE; DROP SCHEMA IF EXISTS it_runner_staging CASCADE; CREATE SCHEMA it_runner; CREATE SCHEMA it_runner_staging');
   await local.pool.query(`DELETE FROM etl.loads WHERE project = 'it_runner'`);
 });
