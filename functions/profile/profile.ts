@@ -104,12 +104,23 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
     },
   });
   let more = false;
+  let undecodable = 0; // records holding U+FFFD: bytes the encoding could not decode
+  let undecodableLine: number | undefined;
   for await (const record of records) {
     if (opts.sample !== undefined && rows === opts.sample) {
       more = true;
       break;
     }
     rows++;
+    if (undecodable === 0 || undecodableLine === undefined) {
+      for (const f of record.fields) {
+        if (f.includes('\uFFFD')) {
+          undecodable++;
+          undecodableLine ??= record.line;
+          break;
+        }
+      }
+    } else if (record.fields.some((f) => f.includes('\uFFFD'))) undecodable++;
     const h = hashFields(record.fields);
     if (seen.has(h)) duplicates++;
     else if (seen.size < MAX_ROW_HASHES) seen.add(h);
@@ -118,6 +129,9 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
   }
   const profiles = columns.map((c) => c.finish(opts.top ?? 10));
   addPairedBoundingBoxes(profiles, columns);
+  if (undecodable > 0) {
+    warnings.push(`${undecodable} record${undecodable === 1 ? '' : 's'} with bytes that are not ${structure.encoding} (shown as U+FFFD), first on line ${undecodableLine}`);
+  }
   if (raggedCount > 0) warnings.push(`${raggedCount} line${raggedCount === 1 ? '' : 's'} with a field count different from the header's (first on line ${ragged[0]!.line})`);
   return {
     file: opts.file,

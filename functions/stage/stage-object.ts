@@ -92,6 +92,8 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
     if (!permanent) throw error;
     await markFailed(pool, load.id, permanent);
     logger.warn('object rejected', { ...log, error: permanent.message, line: permanent.position.line });
+    // the catalog describes every object seen, loaded or not: best effort, never in the way
+    await ensureProfiled(deps, ref, load.id, dataset!, 0).catch((e: unknown) => logger.warn('object not profiled', { ...log, error: String(e) }));
     return { status: 'failed', loadId: load.id, error: permanent.message };
   }
   // the load is committed: what follows may be retried, but never fails it

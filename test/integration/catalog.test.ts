@@ -136,6 +136,17 @@ describe('the catalog', () => {
     ]);
   });
 
+  it('describes in the catalog an object that could not be staged, too', async () => {
+    const staged = await stageObject(deps, await put(bucket, 'incoming/mairie/notes/ragged.csv', 'note,extra\na,b\nc\nd,e\n'));
+
+    expect(staged.status).toBe('failed');
+    const [entry] = await rows<{ row_count: string; ragged_lines: string; columns: unknown[] }>(deps.pool, 'SELECT row_count, ragged_lines, columns FROM etl.catalog WHERE load_id = $1', [
+      (staged as { loadId: number }).loadId,
+    ]);
+    expect(entry).toMatchObject({ row_count: '0', ragged_lines: '1' });
+    expect(entry!.columns).toHaveLength(2);
+  });
+
   it('profiles on redelivery a staged load whose profile was lost (a crash after the COPY committed)', async () => {
     const ref = await put(bucket, 'incoming/mairie/notes/crash.csv', 'note\nbonjour\n');
     const staged = await stageObject(deps, ref);

@@ -61,6 +61,16 @@ describe('profileStream', () => {
     expect(p.warnings.join(' ')).toMatch(/2 lines with a field count different from the header's \(first on line 3\)/);
   });
 
+  it('warns, with the first line, about bytes the encoding cannot decode past the head', async () => {
+    const head = `id,name\n${Array.from({ length: 20_000 }, (_, i) => `${i},Zoë`).join('\n')}\n`;
+    const bytes = Buffer.concat([Buffer.from(head), Buffer.from('20000,Z'), Buffer.from([0xff]), Buffer.from('rich\n')]);
+
+    const p = await profileStream(chunks(bytes, 4096), { file: 'late.csv' });
+
+    expect(p.encoding).toBe('utf-8');
+    expect(p.warnings).toContain('1 record with bytes that are not utf-8 (shown as U+FFFD), first on line 20002');
+  });
+
   it('profiles a sample when asked, and says so only when there was more', async () => {
     const text = `n\n${Array.from({ length: 1000 }, (_, i) => i).join('\n')}\n`;
 
