@@ -7,6 +7,8 @@
  * "ours" is the stage step's COPY phase (detection, transcoding check, lineage scanner, COPY into
  * a fresh table with the lineage columns, ledger update), which is what competes with \copy; the
  * catalog profile that follows the commit (a 100,000-record sample) is printed separately.
+ * With BENCH_STAGE_SIZES=100,1000,3000 it also stages files of about that many MB and prints the
+ * peak RSS of each (the stage step must not grow with the file).
  * Ends with `RESULT stage ours=<rows/s> baseline=<rows/s> ratio=<x> unit=rows/s`.
  */
 import { execFileSync } from 'node:child_process';
@@ -26,14 +28,14 @@ const ROWS = 2_000_000;
 const HEADER = ['id', 'name', 'category', 'amount', 'created_at', 'latitude', 'longitude', 'note'];
 
 
-async function generate(path: string): Promise<void> {
+async function generate(path: string, rowCount = ROWS): Promise<void> {
   if (existsSync(path)) return;
   const r = rng(2024);
   const out = createWriteStream(`${path}.part`);
   const cats = ['Education', 'Sports', 'Arts', 'Health', 'Employment', 'Food'];
   out.write(`${HEADER.join(',')}\n`);
   let buf = '';
-  for (let i = 0; i < ROWS; i++) {
+  for (let i = 0; i < rowCount; i++) {
     const note = r() < 0.1 ? `"note with a comma, and ""quotes"" ${i}"` : `plain note number ${i} about the programme`;
     buf += `${i},Programme ${Math.floor(r() * 1e6)} in ward ${i % 50},${cats[i % 6]},${(r() * 10000).toFixed(2)},2024-${String(1 + (i % 12)).padStart(2, '0')}-${String(1 + (i % 28)).padStart(2, '0')}T10:${String(i % 60).padStart(2, '0')}:00Z,${(41.6 + r() * 0.4).toFixed(6)},${(-87.9 + r() * 0.4).toFixed(6)},${note}\n`;
     if (buf.length > 1 << 20) {
@@ -113,6 +115,23 @@ export async function main(): Promise<void> {
   console.log(`  ${Math.round(insertRate).toLocaleString('en')} rows/s`);
   await db.query('DROP TABLE IF EXISTS public.bench_copy; DROP TABLE IF EXISTS public.bench_insert');
   await db.end();
+
+  // memory series: BENCH_STAGE_SIZES=100,1000,3000 (MB, approximately) stages larger files too
+  const sizes = (process.env.BENCH_STAGE_SIZES ?? '').split(',').map(Number).filter((n) => n > 0);
+  for (const size of sizes) {
+    const rowCount = Math.round((size * 1e6) / (bytes / ROWS));
+    const path = join(DIR, `stage-${size}mb.csv`);
+    await generate(path, rowCount);
+    const k = `incoming/bench/rows/stage-${size}mb.csv`;
+    const up = await new Upload({ client: s3Client(), params: { Bucket: bucket, Key: k, Body: createReadStream(path) }, partSize: 64 * 1024 * 1024 }).done();
+    const m = await measure(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/stage-once.ts'), bucket, k, up.VersionId ?? '', String(statSync(path).size)], {
+      ...process.env,
+      NODE_NO_WARNINGS: '1',
+      POWERTOOLS_LOG_LEVEL: 'ERROR',
+    });
+    const r = JSON.parse(m.stdout.trim().split('\n').at(-1)!) as { outcome: { rows: number }; copySeconds: number };
+    console.log(`memory: ${(statSync(path).size / 1e6).toFixed(0)} MB, ${r.outcome.rows} rows staged in ${r.copySeconds.toFixed(1)} s, peak RSS ${m.peakRssMb.toFixed(0)} MB (stage + catalog profile, child process)`);
+  }
 
   console.log(`\nours ${(oursRate / copyRate).toFixed(2)}× the \\copy throughput (target ≥ 0.8×); naïve INSERT ${(insertRate / copyRate).toFixed(2)}×`);
   console.log(`RESULT stage ours=${Math.round(oursRate)} baseline=${Math.round(copyRate)} ratio=${(oursRate / copyRate).toFixed(2)} unit=rows/s`);
