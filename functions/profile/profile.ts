@@ -42,6 +42,9 @@ export interface FileProfile extends Structure {
   warnings: string[];
 }
 
+/** Bytes read to detect the structure; the stage step reads the same, so both see one structure. */
+export const HEAD_BYTES = 256 * 1024;
+
 /** Share of non-empty values that must fit a base type for the column to get it. */
 export const TYPE_THRESHOLD = 0.95;
 /** A format that fails on more than this share of the first values is not tested further. */
@@ -83,7 +86,7 @@ const TYPE_ORDER: readonly BaseType[] = ['boolean', 'year', 'integer', 'number',
  *   p.columns.map((c) => [c.name, c.type, c.format]);
  */
 export async function profileStream(source: AsyncIterable<Uint8Array>, opts: ProfileOptions): Promise<FileProfile> {
-  const { head, rest, complete } = await readHead(await gunzipIfNeeded(source), opts.headBytes ?? 256 * 1024);
+  const { head, rest, complete } = await readHead(await gunzipIfNeeded(source), opts.headBytes ?? HEAD_BYTES);
   const { structure, warnings } = detectStructure(head, { complete, file: opts.file, hints: opts.hints });
   const formats = formatsFor(opts.locales ?? []);
   const columns = structure.header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 10_000));

@@ -13,7 +13,7 @@ import { skipLines, toUtf8, withoutUtf8Bom } from './bytes.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
-import { DetectError, profileStream } from '../profile/profile.ts';
+import { DetectError, HEAD_BYTES, profileStream } from '../profile/profile.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 
 /** What the clean queue carries: the ledger id of a staged load. */
@@ -35,8 +35,6 @@ export type StageOutcome =
   | { status: 'failed'; loadId: number; error: string }
   | { status: 'ignored'; reason: string };
 
-/** Bytes read before deciding how the file is written (encoding, delimiter, header row…). */
-const HEAD_BYTES = 256 * 1024;
 
 /**
  * Stage one S3 object version: route its key to a dataset, record it in the ledger once, and
@@ -238,7 +236,8 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
       file: ref.key,
       locales: deps.pipeline.profile.locales,
       sample: deps.pipeline.profile.sample,
-      hints: dataset.read.delimiter ? { delimiter: dataset.read.delimiter } : undefined,
+      // what staging detected, so the profile's columns line up with the staging table's
+      hints: await stagedLayout(deps.pool, loadId, dataset.read.delimiter),
     });
     await writeCatalog(deps.pool, entry, profile);
   } catch (error) {
@@ -251,6 +250,13 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
   } finally {
     (body as { destroy?: () => void } | undefined)?.destroy?.();
   }
+}
+
+/** The encoding and delimiter the COPY used (the dataset's hint when the load never staged). */
+async function stagedLayout(pool: pg.Pool, loadId: number, delimiter: string | undefined): Promise<Partial<Pick<Structure, 'encoding' | 'delimiter'>> | undefined> {
+  const detected = (await getLoad(pool, loadId))?.detected as { encoding?: Structure['encoding']; delimiter?: string } | null | undefined;
+  if (detected?.encoding && detected.delimiter) return { encoding: detected.encoding, delimiter: detected.delimiter };
+  return delimiter ? { delimiter } : undefined;
 }
 
 /** Unreachable services (retry) as opposed to problems with the file (record and go on). */
