@@ -65,9 +65,22 @@ export const sourceSchema = z.discriminatedUnion('type', [uploadSourceSchema, ht
 export type SourceDefinition = z.infer<typeof sourceSchema>;
 
 export const readHintsSchema = z.strictObject({
-  format: z.enum(['csv']).optional(),
+  /** The file's format, when detection (content first, extension second) should not decide. */
+  format: z.enum(['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'zip']).optional(),
   encoding: z.enum(['utf-8']).optional(),
   delimiter: z.enum([',', ';', '\t', '|']).optional(),
+  /** Spreadsheets: the sheet, by name or 0-based index (default the first). */
+  sheet: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
+  /** GeoPackage: the layer (default every layer, one load each). */
+  layer: z.string().min(1).optional(),
+  /** Archives: which members to read, a glob on the member's path (`*.shp`, `data/*.csv`); default every data file. */
+  member: z.string().min(1).optional(),
+  /** JSON: nested objects become dotted columns (`address.city`) down to this depth; deeper ones stay JSON text. */
+  flattenDepth: z.number().int().min(0).max(10).default(3),
+  /** JSON: arrays kept as JSON text, or exploded into a child table (one row per element). */
+  arrays: z.enum(['json', 'explode']).default('json'),
+  /** SRID of the source coordinates when the file does not say (no .prj, no GeoJSON crs). */
+  srid: z.number().int().positive().optional(),
 });
 export type ReadHints = z.infer<typeof readHintsSchema>;
 
@@ -75,6 +88,34 @@ export type ReadHints = z.infer<typeof readHintsSchema>;
 const scheduleSchema = z
   .string()
   .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$/, 'must be rate(N unit) or cron(6 fields)');
+
+/**
+ * Where a dataset's geometry comes from and what it becomes. Without it, a file with geometry of
+ * its own (GeoJSON, shapefile, GeoPackage) or with latitude/longitude columns (lat/latitude,
+ * lon/lng/longitude) still gets a `geom` column in EPSG:4326.
+ */
+export const geometrySchema = z.strictObject({
+  /** Name of the geometry column in the clean table. */
+  column: identifier.default('geom'),
+  /** SRID of the clean geometry: 4326 (WGS 84), 28992 (Amsterdam RD New), 2154 (Lambert-93)… */
+  srid: z.number().int().positive().default(4326),
+  /**
+   * Source columns, when the file has no geometry of its own: `{lat, lon}` (numbers), `wkt`
+   * (WKT or EWKT text) or `geojson` (a GeoJSON geometry object as text). Headers as in the file.
+   */
+  from: z
+    .union([
+      z.strictObject({ lat: z.string().min(1), lon: z.string().min(1) }),
+      z.strictObject({ wkt: z.string().min(1) }),
+      z.strictObject({ geojson: z.string().min(1) }),
+    ])
+    .optional(),
+  /** An invalid geometry (self-intersecting ring…): repaired with ST_MakeValid, or its row quarantined. */
+  invalid: z.enum(['repair', 'quarantine']).default('repair'),
+  /** `false`: no geometry column, even if the file has geometry. */
+  enabled: z.boolean().default(true),
+});
+export type GeometryDefinition = z.infer<typeof geometrySchema>;
 
 export const datasetSchema = z
   .strictObject({
@@ -85,7 +126,8 @@ export const datasetSchema = z
     title: z.string().optional(),
     source: sourceSchema,
     schedule: scheduleSchema.optional(),
-    read: readHintsSchema.default({}),
+    read: readHintsSchema.default({ flattenDepth: 3, arrays: 'json' }),
+    geometry: geometrySchema.default({ column: 'geom', srid: 4326, invalid: 'repair', enabled: true }),
     /**
      * The clean table. Without `columns`, the columns and types detected by the stage step's
      * profile are used (names laundered: `Cost (USD)` → `cost_usd`).

@@ -20,10 +20,16 @@ Usage:
       starting them if needed, until every queue is empty; then print the views and the ledger.
       --upload-examples first uploads <pipeline dir>/data/<dataset>.* as each supplier would.
   civic-etl load FILE --table SCHEMA.TABLE [--database-url URL] [--delimiter D] [--append] [--recreate]
+                 [--format F] [--sheet S] [--layer L] [--member GLOB]
+                 [--srid N] [--source-srid N] [--lat COL --lon COL] [--invalid repair|quarantine]
                  [--type-threshold SHARE]
-      Load one CSV file straight into a table: detect, stage with COPY, infer types (a type is
-      kept when SHARE, default 0.99, of a column's values cast), cast. Rows that do not cast go
-      to SCHEMA.TABLE_rejects with line and reason; a new table gets laundered column names.
+      Load one file straight into a table: CSV in any encoding, XLSX/ODS, JSON/NDJSON, GeoJSON,
+      a zipped shapefile, a GeoPackage (gzip or zip around any of them). Detect, stage with COPY,
+      infer types (a type is kept when SHARE, default 0.99, of a column's values cast), cast.
+      Rows that do not cast go to SCHEMA.TABLE_rejects with line and reason; a new table gets
+      laundered column names. Geometry (the file's own, or lat/lon columns) becomes a geom column
+      in EPSG:4326 (or --srid) with a GiST index; --source-srid names the source SRID when the
+      file does not. --sheet/--layer/--member choose one table of a workbook, GeoPackage or zip.
   civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N]
       Detect how a CSV-like file is written (encoding, delimiter, header row…) and profile each
       column: base type, semantic format with a confidence score, missing, distinct, top values,
@@ -145,11 +151,29 @@ async function load(argv: string[]): Promise<number> {
       append: { type: 'boolean' },
       recreate: { type: 'boolean' },
       'type-threshold': { type: 'string' },
+      format: { type: 'string' },
+      sheet: { type: 'string' },
+      layer: { type: 'string' },
+      member: { type: 'string' },
+      srid: { type: 'string' },
+      'source-srid': { type: 'string' },
+      lat: { type: 'string' },
+      lon: { type: 'string' },
+      invalid: { type: 'string' },
       verbose: { type: 'boolean', short: 'v' },
     },
     true,
   );
   if (positionals.length !== 1) throw new UsageError('load takes exactly one FILE');
+  const { FORMAT_HINTS } = await import('../functions/read/open.ts');
+  if (values.format !== undefined && !(FORMAT_HINTS as readonly string[]).includes(values.format)) throw new UsageError(`--format must be one of ${FORMAT_HINTS.join(', ')}`);
+  const srid = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    if (!/^[1-9][0-9]{0,5}$/.test(v)) throw new UsageError(`${flag} must be an EPSG code such as 4326 or 28992`);
+    return Number(v);
+  };
+  if (values.invalid !== undefined && values.invalid !== 'repair' && values.invalid !== 'quarantine') throw new UsageError('--invalid must be repair or quarantine');
+  if ((values.lat === undefined) !== (values.lon === undefined)) throw new UsageError('--lat and --lon go together');
   if (!values.table) throw new UsageError('load needs --table SCHEMA.TABLE');
   const delimiter = values.delimiter === '\\t' || values.delimiter === 'tab' ? '\t' : values.delimiter;
   if (delimiter !== undefined && ![',', ';', '\t', '|'].includes(delimiter)) throw new UsageError('--delimiter must be one of , ; tab |');
@@ -158,6 +182,7 @@ async function load(argv: string[]): Promise<number> {
   if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
   const { getPool, closePool } = await import('../functions/common/db.ts');
   const { loadFile } = await import('./load-file.ts');
+  type LoadFileOptions = import('./load-file.ts').LoadFileOptions;
   try {
     const started = Date.now();
     const r = await loadFile(await getPool(), positionals[0]!, {
@@ -166,8 +191,19 @@ async function load(argv: string[]): Promise<number> {
       append: values.append,
       recreate: values.recreate,
       typeThreshold: values['type-threshold'] === undefined ? undefined : Number(values['type-threshold']),
+      format: values.format as LoadFileOptions['format'],
+      sheet: values.sheet !== undefined && /^[0-9]+$/.test(values.sheet) ? Number(values.sheet) : values.sheet,
+      layer: values.layer,
+      member: values.member,
+      srid: srid('--srid', values.srid),
+      sourceSrid: srid('--source-srid', values['source-srid']),
+      lat: values.lat,
+      lon: values.lon,
+      invalid: values.invalid as LoadFileOptions['invalid'],
     });
-    console.log(`${r.created ? 'created' : values.append ? 'appended to' : 'replaced rows of'} ${r.table} (delimiter ${JSON.stringify(r.delimiter)})`);
+    const how = r.delimiter !== undefined ? `${r.format}, delimiter ${JSON.stringify(r.delimiter)}` : r.format;
+    console.log(`${r.created ? 'created' : values.append ? 'appended to' : 'replaced rows of'} ${r.table} (${how})`);
+    for (const w of r.warnings) console.log(`warning: ${w}`);
     printTable(r.columns.map((c) => ({ column: c.name, type: c.type, from: c.from })));
     console.log(`rows read ${r.rowsRead}, loaded ${r.rowsLoaded}, rejected ${r.rowsRejected}${r.rowsRejected ? ` (see ${r.rejectsTable})` : ''} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
     return 0;

@@ -1,15 +1,18 @@
 import { createReadStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
-import { COLUMN_TYPES, type ColumnType } from '../contract/definition.ts';
+import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/definition.ts';
 import { castInto, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
+import { geometryType, planGeometry } from '../functions/clean/geometry.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { markFailed, markLoaded, markStaged, receiveObject } from '../functions/common/ledger.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
-
+import { openSource, type FormatHint } from '../functions/read/open.ts';
 import { stageCsv } from '../functions/stage/stage-object.ts';
+import { stageTable } from '../functions/stage/stage-table.ts';
+import { inferTypes } from '../functions/clean/infer.ts';
 
 export interface LoadFileOptions {
   /** `schema.table` (or `table`, in `public`). */
@@ -24,6 +27,20 @@ export interface LoadFileOptions {
    * few that do not are rejected with their line. 1 keeps a column text unless every value casts.
    */
   typeThreshold?: number;
+  /** The file's format, when detection should not decide. */
+  format?: FormatHint;
+  /** Spreadsheet sheet (name or 0-based index), GeoPackage layer, archive member (glob). */
+  sheet?: string | number;
+  layer?: string;
+  member?: string;
+  /** SRID of the geometry column (default 4326) and of the source when the file does not say. */
+  srid?: number;
+  sourceSrid?: number;
+  /** Latitude/longitude columns (default: detected by name). */
+  lat?: string;
+  lon?: string;
+  /** Invalid geometries: repaired (default) or rejected. */
+  invalid?: 'repair' | 'quarantine';
 }
 
 export interface LoadFileResult {
@@ -33,15 +50,22 @@ export interface LoadFileResult {
   rowsLoaded: number;
   rowsRejected: number;
   created: boolean;
-  columns: { name: string; type: ColumnType; from: string }[];
-  delimiter: string;
+  columns: { name: string; type: ColumnType | 'geometry'; from: string }[];
+  /** What was read: `csv (delimiter ";")`, `geojson`, `shapefile`… */
+  format: string;
+  delimiter?: string;
+  /** How the geometry column was made, when there is one. */
+  geometry?: string;
+  warnings: string[];
 }
 
 /**
- * One CSV file straight into a table, like csvsql or ogr2ogr: detect how it is written, stage it
- * with COPY, infer column types (when the table is new), cast, and put rows that do not cast into
- * `<table>_rejects` with the line and reason. All in one transaction: a failure leaves no table
- * and no half-loaded rows. Recorded in the ledger like any other load.
+ * One file straight into a table, like csvsql or ogr2ogr: detect what it is (CSV in any encoding,
+ * a spreadsheet, JSON, GeoJSON, a zipped shapefile, a GeoPackage, gzip or zip around them), stage
+ * it with COPY, infer column types (when the table is new), cast, and put rows that do not cast
+ * into `<table>_rejects` with the line and reason. Geometry (the file's own, or lat/lon columns)
+ * becomes a `geom` column in EPSG:4326 (or `srid`) with a GiST index. All in one transaction: a
+ * failure leaves no table and no half-loaded rows. Recorded in the ledger like any other load.
  */
 export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOptions): Promise<LoadFileResult> {
   const [schema, name] = opts.table.includes('.') ? (opts.table.split('.', 2) as [string, string]) : ['public', opts.table];
@@ -58,29 +82,61 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
   });
   const target = `${ident(schema)}.${ident(name)}`;
   const rejectsTable = `${ident(schema)}.${ident(`${name}_rejects`)}`;
+  const opened = await openSource(
+    { name: file, open: async () => createReadStream(path, { highWaterMark: 256 * 1024 }) },
+    { format: opts.format, sheet: opts.sheet, layer: opts.layer, member: opts.member, srid: opts.sourceSrid },
+  ).catch(async (error: unknown) => {
+    await markFailed(pool, load.id, isPermanent(error) ? error : new PermanentError((error as Error).message));
+    throw error;
+  });
   try {
+    if (opened.entries.length > 1) {
+      const names = opened.entries.map((e) => e.name).join(', ');
+      throw new PermanentError(`${file} holds ${opened.entries.length} tables (${names}): choose one with --member, --layer or --sheet`, { file });
+    }
+    const entry = opened.entries[0]!;
     return await inTransaction(pool, async (client) => {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
       const staging = 'pg_temp.civic_etl_load';
-      const staged = await stageCsv(client, { file, source: createReadStream(path, { highWaterMark: 256 * 1024 }), table: staging, delimiter: opts.delimiter, temporary: true });
-      await markStaged(client, load.id, { rowsRead: staged.rows, stagingTable: staging, header: staged.structure.header, detected: staged.detected, ms: 0 });
+      const source = entry.kind === 'csv' ? await entry.open() : undefined;
+      const staged = source
+        ? await stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, temporary: true })
+        : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, temporary: true });
+      const header = 'structure' in staged ? staged.structure.header : staged.header;
+      await markStaged(client, load.id, { rowsRead: staged.rows, stagingTable: staging, header, detected: staged.detected, ms: 0 });
+
+      const geometryDef = geometrySchema.parse({
+        srid: opts.srid,
+        invalid: opts.invalid,
+        from: opts.lat || opts.lon ? { lat: opts.lat ?? 'lat', lon: opts.lon ?? 'lon' } : undefined,
+      });
+      const geometry = planGeometry(geometryDef, 'geometry' in staged.detected ? staged.detected : undefined, header, staged.columns, entry.name, opts.sourceSrid);
+      const attributes = staged.columns.map((c, i) => ({ from: c, heading: header[i] ?? c })).filter((c) => !geometry?.consumed.includes(c.from));
 
       if (opts.recreate) await client.query(`DROP TABLE IF EXISTS ${target}`);
       const existing = await tableColumns(client, schema, name);
       let columns: CastColumn[];
       if (existing.length > 0) {
-        const byNorm = new Map(staged.structure.header.map((h, i) => [normaliseHeader(h), staged.columns[i]!]));
-        launder(staged.structure.header).forEach((l, i) => { if (!byNorm.has(normaliseHeader(l))) byNorm.set(normaliseHeader(l), staged.columns[i]!); });
-        columns = existing.map((c) => {
-          const from = byNorm.get(normaliseHeader(c.name));
-          if (!from) throw new PermanentError(`${file}: table ${opts.table} has column "${c.name}", which is not in the file's header`, { file, line: 1, column: c.name });
-          return { name: c.name, type: c.type, required: false, from };
-        });
+        const byNorm = new Map(attributes.map((a) => [normaliseHeader(a.heading), a.from]));
+        launder(attributes.map((a) => a.heading)).forEach((l, i) => { if (!byNorm.has(normaliseHeader(l))) byNorm.set(normaliseHeader(l), attributes[i]!.from); });
+        columns = existing
+          .filter((c) => !(geometry && c.geometry && c.name === geometry.column))
+          .map((c) => {
+            const from = byNorm.get(normaliseHeader(c.name));
+            if (!from) throw new PermanentError(`${file}: table ${opts.table} has column "${c.name}", which is not in the file's header`, { file, line: 1, column: c.name });
+            return { name: c.name, type: c.type, required: false, from };
+          });
+        if (geometry && !existing.some((c) => c.geometry && c.name === geometry.column)) {
+          throw new PermanentError(`${file}: table ${opts.table} has no geometry column "${geometry.column}"; load with --recreate to rebuild it`, { file });
+        }
       } else {
-        const types = await inferTypes(client, staging, staged.columns, opts.typeThreshold ?? 0.99);
-        const names = launder(staged.columns);
-        columns = staged.columns.map((from, i) => ({ name: names[i]!, type: types[i]!, required: false, from }));
-        await client.query(`CREATE TABLE ${target} (${columns.map((c) => `${ident(c.name)} ${sqlType(c.type)}`).join(', ')})`);
+        const types = await inferTypes(client, staging, attributes.map((a) => a.from), opts.typeThreshold ?? 0.99);
+        const names = launder(attributes.map((a) => a.from));
+        if (geometry) for (let i = 0; i < names.length; i++) if (names[i] === geometry.column) names[i] = `${names[i]}_attribute`;
+        columns = attributes.map((a, i) => ({ name: names[i]!, type: types[i]!, required: false, from: a.from }));
+        const defs = columns.map((c) => `${ident(c.name)} ${sqlType(c.type)}`);
+        if (geometry) defs.push(`${ident(geometry.column)} ${geometryType(geometry)}`);
+        await client.query(`CREATE TABLE ${target} (${defs.join(', ')})`);
       }
       await client.query(quarantineTableSql(rejectsTable, `${name}_rejects_load`));
       const { rowsLoaded, rowsQuarantined } = await castInto(client, {
@@ -92,7 +148,13 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         loadId: load.id,
         lineage: false,
         append: opts.append,
+        geometry,
       });
+      if (geometry) {
+        // built after the rows are in: one sort instead of an index update per row
+        await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${name.slice(0, 50)}_${geometry.column}_gist`)} ON ${target} USING gist (${ident(geometry.column)})`);
+        await client.query(`ANALYZE ${target}`);
+      }
       await markLoaded(client, load.id, { rowsLoaded, rowsQuarantined, ms: 0 });
       return {
         table: `${schema}.${name}`,
@@ -101,14 +163,22 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         rowsLoaded,
         rowsRejected: rowsQuarantined,
         created: existing.length === 0,
-        columns: columns.map(({ name: n, type, from }) => ({ name: n, type, from })),
-        delimiter: staged.structure.delimiter,
+        columns: [
+          ...columns.map(({ name: n, type, from }) => ({ name: n, type, from })),
+          ...(geometry ? [{ name: geometry.column, type: 'geometry' as const, from: geometry.note }] : []),
+        ],
+        format: 'structure' in staged ? 'csv' : staged.detected.format,
+        delimiter: 'structure' in staged ? staged.structure.delimiter : undefined,
+        geometry: geometry && `${geometry.column}: ${geometry.note} → EPSG:${geometry.srid}`,
+        warnings: [...staged.detected.warnings, ...opened.skipped.map((s) => `skipped ${s}`)],
       };
     });
   } catch (error) {
     if (isPermanent(error)) await markFailed(pool, load.id, error);
     else await markFailed(pool, load.id, new PermanentError((error as Error).message));
     throw error;
+  } finally {
+    await opened.dispose();
   }
 }
 
@@ -128,52 +198,11 @@ const FROM_CATALOG: Record<string, ColumnType> = {
   'timestamp with time zone': 'timestamptz',
 };
 
-async function tableColumns(client: pg.PoolClient, schema: string, name: string): Promise<{ name: string; type: ColumnType }[]> {
+async function tableColumns(client: pg.PoolClient, schema: string, name: string): Promise<{ name: string; type: ColumnType; geometry: boolean }[]> {
   const { rows } = await client.query<{ name: string; type: string }>(
     `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type FROM pg_attribute a
       WHERE a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [schema, name],
   );
-  return rows.map((r) => ({ name: r.name, type: FROM_CATALOG[r.type] ?? 'text' }));
-}
-
-/**
- * The narrowest type that at least `threshold` (a share, 1 = all) of each column's non-empty
- * values cast to, decided in one query: integer, bigint, numeric, date, timestamp(tz), boolean,
- * else text. The values that do not cast become rejects, with line and reason. Numbers written
- * with a leading zero (postcodes, codes) stay text so no digit is lost.
- */
-export async function inferTypes(client: pg.PoolClient, staging: string, columns: readonly string[], threshold = 1): Promise<ColumnType[]> {
-  const candidates: [ColumnType, string][] = [
-    ['integer', 'integer'],
-    ['bigint', 'bigint'],
-    ['numeric', 'numeric'],
-    ['date', 'date'],
-    ['timestamp', 'timestamp'],
-    ['boolean', 'boolean'],
-  ];
-  const parts = columns.map((c, i) => {
-    const v = `NULLIF(btrim(${ident(c)}), '')`;
-    const tests = candidates.map(([, t]) => `count(*) FILTER (WHERE ${v} IS NOT NULL AND etl.is_valid_as(${v}, '${t}'))`);
-    return [
-      ...tests.map((t, j) => `${t} AS c${i}_${j}`),
-      `count(${v}) AS c${i}_n`,
-      `coalesce(bool_or(${v} ~ '^[+-]?0[0-9]'), false) AS c${i}_zero`,
-      `coalesce(bool_or(${v} ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' AND ${v} ~ '[0-9]{2}:[0-9]{2}'), false) AS c${i}_tz`,
-    ].join(', ');
-  });
-  await client.query(`SET LOCAL datestyle = 'ISO, MDY'`);
-  const { rows } = await client.query<Record<string, boolean | string>>(`SELECT ${parts.join(', ')} FROM ${staging}`);
-  const r = rows[0]!;
-  return columns.map((_, i) => {
-    const n = Number(r[`c${i}_n`]);
-    if (n === 0) return 'text';
-    const fits = (j: number) => Number(r[`c${i}_${j}`]) >= threshold * n;
-    const numeric = [0, 1, 2].find(fits);
-    if (numeric !== undefined) return r[`c${i}_zero`] === true ? 'text' : candidates[numeric]![0];
-    if (fits(3)) return 'date';
-    if (fits(4)) return r[`c${i}_tz`] === true ? 'timestamptz' : 'timestamp';
-    if (fits(5)) return 'boolean';
-    return 'text';
-  });
+  return rows.map((r) => ({ name: r.name, type: FROM_CATALOG[r.type] ?? 'text', geometry: r.type === 'geometry' }));
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType } from '../../contract/definition.ts';
 import { ident } from '../common/db.ts';
+import { geometryChecks, geometryExpr, type GeometryPlan } from './geometry.ts';
 
 /** A target column and the staging column (text) it is cast from. */
 export interface CastColumn {
@@ -25,6 +26,10 @@ export interface CastPlan {
   /** Also write `_load_id` and `_source_line` into the target. */
   lineage: boolean;
   append?: boolean;
+  /** Replace mode: rows of these loads stay (the sibling members of one archive), the others go. */
+  keepLoads?: readonly number[];
+  /** The geometry column, when the load has one. */
+  geometry?: GeometryPlan;
 }
 
 /** SQL for a quarantine table: one row per failing value, with the rule that failed and the source line. */
@@ -58,18 +63,9 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
       const skipEmpty = required ? '' : `WHEN ${value(c)} IS NULL THEN NULL `;
       return `('${c.name}', ${raw(c)}, CASE ${missing} ${skipEmpty}${badType} END, '${c.type}')`;
     })
-    .filter(Boolean);
-  if (checks.length > 0) {
-    await client.query(
-      `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
-       SELECT $1, s._source_line, v.col, v.raw, v.rule,
-              CASE v.rule WHEN 'required' THEN 'required value is missing'
-                          ELSE format('not a valid %s: %s', v.type, left(v.raw, 80)) END
-         FROM ${staging} s CROSS JOIN LATERAL (VALUES ${checks.join(', ')}) AS v(col, raw, rule, type)
-        WHERE v.rule IS NOT NULL`,
-      [loadId],
-    );
-  }
+    .filter((c): c is string => c !== undefined);
+  if (plan.geometry) checks.push(...geometryChecks(plan.geometry, false));
+  await quarantineFailing(client, plan, checks);
   const passed = `NOT EXISTS (SELECT 1 FROM ${quarantine} q WHERE q.load_id = $1 AND q.source_line = s._source_line)`;
 
   const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k)!);
@@ -88,16 +84,59 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
 
   // DELETE, not TRUNCATE: readers keep reading the old rows (MVCC) until the commit and are
   // never blocked — a TRUNCATE's exclusive lock could deadlock with a reader of a view.
-  if (!plan.append) await client.query(`DELETE FROM ${target}`);
-  const names = plan.columns.map((c) => ident(c.name)).join(', ');
-  const inserted = await client.query(
-    plan.lineage
-      ? `INSERT INTO ${target} (${names}, _load_id, _source_line)
-         SELECT ${plan.columns.map(cast).join(', ')}, $1, s._source_line FROM ${staging} s WHERE ${passed}`
-      : `INSERT INTO ${target} (${names})
-         SELECT ${plan.columns.map(cast).join(', ')} FROM ${staging} s WHERE ${passed} AND $1::bigint IS NOT NULL`,
-    [loadId],
-  );
+  if (!plan.append && plan.keepLoads?.length) await client.query(`DELETE FROM ${target} WHERE _load_id <> ALL($1::bigint[])`, [plan.keepLoads]);
+  else if (!plan.append) await client.query(`DELETE FROM ${target}`);
+  const geometry = plan.geometry;
+  const names = [...plan.columns.map((c) => ident(c.name)), ...(geometry ? [ident(geometry.column)] : [])].join(', ');
+  const values = [...plan.columns.map(cast), ...(geometry ? [geometryExpr(geometry)] : [])].join(', ');
+  const insert = () =>
+    client.query(
+      plan.lineage
+        ? `INSERT INTO ${target} (${names}, _load_id, _source_line)
+           SELECT ${values}, $1, s._source_line FROM ${staging} s WHERE ${passed}`
+        : `INSERT INTO ${target} (${names})
+           SELECT ${values} FROM ${staging} s WHERE ${passed} AND $1::bigint IS NOT NULL`,
+      [loadId],
+    );
+  let inserted: pg.QueryResult;
+  if (!geometry || geometry.source.kind === 'latlon') {
+    inserted = await insert();
+  } else {
+    // Optimistic: good files parse every geometry once. Only when PostGIS refuses one are the
+    // unreadable ones found (row by row, in PostgreSQL) and quarantined, and the insert redone.
+    await client.query('SAVEPOINT civic_etl_geometry');
+    try {
+      inserted = await insert();
+      await client.query('RELEASE SAVEPOINT civic_etl_geometry');
+    } catch (error) {
+      if (!isGeometryError(error)) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT civic_etl_geometry');
+      await quarantineFailing(client, plan, geometryChecks(geometry, true));
+      inserted = await insert();
+    }
+  }
   const { rows } = await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [loadId]);
   return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: Number(rows[0]!.n) };
+}
+
+/** Write one quarantine row per failing check (a check yields a rule name, or NULL when the value is fine). */
+async function quarantineFailing(client: pg.PoolClient, plan: CastPlan, checks: readonly string[]): Promise<void> {
+  if (checks.length === 0) return;
+  await client.query(
+    `INSERT INTO ${plan.quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
+     SELECT $1, s._source_line, v.col, v.raw, v.rule,
+            CASE v.rule WHEN 'required' THEN 'required value is missing'
+                        WHEN 'range' THEN format('%s out of range: %s', v.type, left(v.raw, 80))
+                        WHEN 'valid' THEN 'invalid geometry: ' || coalesce(ST_IsValidReason(etl.try_geometry(v.raw, '${plan.geometry?.source.kind === 'text' ? plan.geometry.source.encoding : 'wkt'}')), 'unreadable')
+                        ELSE format('not a valid %s: %s', v.type, left(v.raw, 80)) END
+       FROM ${plan.staging} s CROSS JOIN LATERAL (VALUES ${checks.join(', ')}) AS v(col, raw, rule, type)
+      WHERE v.rule IS NOT NULL`,
+    [plan.loadId],
+  );
+}
+
+/** PostGIS's parse and transform errors (internal_error / invalid_parameter_value / data exceptions). */
+function isGeometryError(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === 'XX000' || (typeof code === 'string' && code.startsWith('22'));
 }

@@ -7,6 +7,8 @@ import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, type 
 import { logger } from '../common/logger.ts';
 import { castInto, quarantineTableSql, type CastColumn } from './cast.ts';
 import { resolveColumns } from './columns.ts';
+import { geometryType, planGeometry, type GeometryPlan } from './geometry.ts';
+import type { SourceGeometry } from '../read/types.ts';
 
 export interface CleanDeps {
   pool: pg.Pool;
@@ -42,9 +44,11 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('civic-etl:clean'), hashtext($1))`, [`${pipeline.project}.${dataset.name}`]);
       const current = await getLoad(client, loadId, true);
       if (current?.status !== 'staged') return undefined;
+      // objects are ordered by their own load (an archive's members share their archive's)
       const newer = await client.query<{ id: string }>(
-        `SELECT id FROM etl.loads WHERE project = $1 AND dataset = $2 AND id > $3 AND status = 'loaded' ORDER BY id DESC LIMIT 1`,
-        [pipeline.project, dataset.name, loadId],
+        `SELECT id FROM etl.loads WHERE project = $1 AND dataset = $2 AND coalesce(parent_id, id) > $3 AND status = 'loaded'
+          ORDER BY id DESC LIMIT 1`,
+        [pipeline.project, dataset.name, current.parent_id ?? loadId],
       );
       if (newer.rows[0]) {
         // An older file arriving after a newer one was applied must not overwrite it.
@@ -85,13 +89,21 @@ async function cleanInTransaction(
   started: number,
 ): Promise<{ rowsLoaded: number; rowsQuarantined: number; combine: CombineResult }> {
   const staging = load.staging_table!;
-  const columns = await resolveColumns(client, dataset, load);
+  const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
+  const geometry = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
+  const columns = (await resolveColumns(client, dataset, load, geometry?.consumed ?? [])).map((c) =>
+    geometry && c.name === geometry.column ? { ...c, name: `${c.name}_attribute` } : c,
+  );
   const schema = ident(pipeline.project);
   const table = `${schema}.${ident(dataset.name)}`;
   const quarantine = `${schema}.${ident(`${dataset.name}_quarantine`)}`;
 
-  await ensureCleanTable(client, pipeline.project, dataset, columns);
+  await ensureCleanTable(client, pipeline.project, dataset, columns, geometry);
   await client.query(quarantineTableSql(quarantine, `${dataset.name}_quarantine_load`));
+  // members of one archive together make the dataset: a member replaces only its own rows
+  const siblings = load.parent_id
+    ? (await client.query<{ id: string }>(`SELECT id FROM etl.loads WHERE parent_id = $1 AND status = 'loaded'`, [load.parent_id])).rows.map((r) => Number(r.id))
+    : undefined;
   const { rowsLoaded, rowsQuarantined } = await castInto(client, {
     staging,
     target: table,
@@ -100,6 +112,8 @@ async function cleanInTransaction(
     key: dataset.clean.key,
     loadId: load.id,
     lineage: true,
+    keepLoads: siblings && [...siblings, -1],
+    geometry,
   });
 
   // 4. Combine: the views see the new table at the same commit.
@@ -119,9 +133,16 @@ const CATALOG_TYPES: Partial<Record<ColumnDefinition['type'], string>> = {
  * The clean table has exactly these columns (plus lineage). If the definition changed, it is
  * rebuilt — inside the transaction, so dependent views are recreated before anyone sees.
  */
-async function ensureCleanTable(client: pg.PoolClient, project: string, dataset: DatasetDefinition, columns: readonly CastColumn[]): Promise<void> {
+async function ensureCleanTable(
+  client: pg.PoolClient,
+  project: string,
+  dataset: DatasetDefinition,
+  columns: readonly CastColumn[],
+  geometry: GeometryPlan | undefined,
+): Promise<void> {
   const wanted = [
     ...columns.map((c) => `${c.name} ${CATALOG_TYPES[c.type] ?? COLUMN_TYPES[c.type]}`),
+    ...(geometry ? [`${geometry.column} ${geometryType(geometry)}`] : []),
     '_load_id bigint',
     '_source_line bigint',
   ];
@@ -145,10 +166,14 @@ async function ensureCleanTable(client: pg.PoolClient, project: string, dataset:
     await client.query(`DROP TABLE ${table} CASCADE`);
   }
   const key = dataset.clean.key.length > 0 ? `, PRIMARY KEY (${dataset.clean.key.map(ident).join(', ')})` : '';
+  const geometryColumn = geometry ? `, ${ident(geometry.column)} ${geometryType(geometry)}` : '';
   await client.query(
-    `CREATE TABLE ${table} (${columns.map((c) => `${ident(c.name)} ${COLUMN_TYPES[c.type]}`).join(', ')},
+    `CREATE TABLE ${table} (${columns.map((c) => `${ident(c.name)} ${COLUMN_TYPES[c.type]}`).join(', ')}${geometryColumn},
        _load_id bigint NOT NULL, _source_line bigint NOT NULL${key})`,
   );
+  if (geometry) {
+    await client.query(`CREATE INDEX ${ident(`${dataset.name}_${geometry.column}_gist`)} ON ${table} USING gist (${ident(geometry.column)})`);
+  }
   if (dataset.title) await client.query(`COMMENT ON TABLE ${table} IS '${dataset.title.replace(/'/g, "''")}'`);
 }
 

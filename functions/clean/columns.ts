@@ -3,6 +3,7 @@ import { PermanentError } from '../common/errors.ts';
 import { catalogColumns, cleanTypeFor } from '../profile/catalog.ts';
 import type pg from 'pg';
 import type { CastColumn } from './cast.ts';
+import { inferTypes } from './infer.ts';
 
 /** Header text reduced for matching: case, spaces and punctuation do not matter. */
 export function normaliseHeader(s: string): string {
@@ -58,7 +59,9 @@ export function launder(headers: readonly string[]): string[] {
 export async function resolveColumns(
   client: pg.PoolClient,
   dataset: DatasetDefinition,
-  load: { id: number; header: string[] | null; detected: { columns: string[] } | null; object_key: string },
+  load: { id: number; header: string[] | null; detected: { columns: string[]; format?: unknown } | null; object_key: string; staging_table: string | null },
+  /** Staging columns that hold the geometry: not attribute columns. */
+  geometryColumns: readonly string[] = [],
 ): Promise<CastColumn[]> {
   const header = load.header ?? [];
   const staging = load.detected?.columns ?? [];
@@ -66,12 +69,22 @@ export async function resolveColumns(
     const mapping = mapColumns(dataset, header, staging, load.object_key);
     return dataset.clean.columns.map((c) => ({ name: c.name, type: c.type, required: c.required, from: mapping.get(c)! }));
   }
-  const catalog = await catalogColumns(client, load.id);
   const names = launder(header);
+  const keep = (from: string) => !geometryColumns.includes(from);
+  const format = load.detected?.format;
+  if (format !== undefined && format !== 'csv' && load.staging_table) {
+    // spreadsheets, JSON, spatial files: typed from every staged value (the profiler reads CSV)
+    const attributes = staging.filter(keep);
+    const types = await inferTypes(client, load.staging_table, attributes, 1);
+    return attributes.map((from, i) => ({ name: names[staging.indexOf(from)]!, type: types[i]!, required: false, from }));
+  }
+  const catalog = await catalogColumns(client, load.id);
   // without a profile every column is text: the load still lands, nothing is cast wrongly
   const detected = catalog?.columns ?? [];
-  return staging.map((from, i) => {
-    const column = detected[i]; // by position: headers may repeat or be blank
-    return { name: names[i]!, type: column ? cleanTypeFor(column, catalog!.decimalComma) : 'text', required: false, from };
-  });
+  return staging
+    .map((from, i) => {
+      const column = detected[i]; // by position: headers may repeat or be blank
+      return { name: names[i]!, type: column ? cleanTypeFor(column, catalog!.decimalComma) : 'text', required: false, from };
+    })
+    .filter((c) => keep(c.from));
 }

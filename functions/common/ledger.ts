@@ -11,7 +11,7 @@ export interface ObjectRef {
   readonly size?: number;
 }
 
-export type LoadStatus = 'received' | 'staged' | 'loaded' | 'failed' | 'skipped';
+export type LoadStatus = 'received' | 'staged' | 'loaded' | 'failed' | 'skipped' | 'expanded';
 
 export interface LoadRow {
   id: number;
@@ -31,6 +31,8 @@ export interface LoadRow {
   error_line: number | null;
   error_column: string | null;
   attempts: number;
+  /** The archive's (or GeoPackage's) load, for a load of one of its members. */
+  parent_id: number | null;
 }
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
@@ -52,14 +54,15 @@ export async function receiveObject(
   project: string,
   dataset: string | null,
   ref: ObjectRef,
+  parentId?: number,
 ): Promise<{ load: LoadRow; inserted: boolean }> {
   const { rows } = await db.query<LoadRow & { inserted: boolean }>(
-    `INSERT INTO etl.loads (project, dataset, bucket, object_key, object_version, etag, size_bytes)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO etl.loads (project, dataset, bucket, object_key, object_version, etag, size_bytes, parent_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT ON CONSTRAINT loads_object_once
        DO UPDATE SET attempts = etl.loads.attempts + 1
      RETURNING *, (xmax = 0) AS inserted`,
-    [project, dataset, ref.bucket, ref.key, objectVersion(ref), ref.etag?.replace(/"/g, '') ?? null, ref.size ?? null],
+    [project, dataset, ref.bucket, ref.key, objectVersion(ref), ref.etag?.replace(/"/g, '') ?? null, ref.size ?? null, parentId ?? null],
   );
   const { inserted, ...load } = rows[0]!;
   return { load: normalise(load), inserted };
@@ -88,6 +91,22 @@ export async function markLoaded(db: Queryable, id: number, r: { rowsLoaded: num
     `UPDATE etl.loads SET status = 'loaded', rows_loaded = $2, rows_quarantined = $3, finished_at = now(), clean_ms = $4
      WHERE id = $1`,
     [id, r.rowsLoaded, r.rowsQuarantined, Math.round(r.ms)],
+  );
+}
+
+/**
+ * An object whose members are loads of their own (an archive, a GeoPackage): what was found is
+ * kept in `detected`; each member's load has `parent_id` = this load.
+ */
+export async function markExpanded(
+  db: Queryable,
+  id: number,
+  r: { members: number; rowsRead: number; skipped: string[]; failures: string[] },
+): Promise<void> {
+  await db.query(
+    `UPDATE etl.loads SET status = 'expanded', rows_read = $2, detected = $3, finished_at = now(),
+       error = $4 WHERE id = $1`,
+    [id, r.rowsRead, JSON.stringify({ members: r.members, skipped: r.skipped }), r.failures.length ? `${r.failures.length} of ${r.members} members failed: ${r.failures.join('; ')}` : null],
   );
 }
 
@@ -143,5 +162,6 @@ function normalise(row: LoadRow): LoadRow {
     rows_loaded: num(row.rows_loaded),
     rows_quarantined: num(row.rows_quarantined),
     error_line: num(row.error_line),
+    parent_id: num(row.parent_id),
   };
 }

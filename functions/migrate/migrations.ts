@@ -115,6 +115,63 @@ CREATE INDEX catalog_columns_idx ON etl.catalog USING gin (columns jsonb_path_op
 CREATE INDEX catalog_search_idx ON etl.catalog USING gin (search);
 `,
   },
+  {
+    version: '0004_members_and_geometry',
+    sql: `
+-- An archive (or a GeoPackage with several layers) is one object but several loads: one per
+-- member. The object's own load is 'expanded'; each member's load points to it.
+ALTER TABLE etl.loads ADD COLUMN parent_id bigint REFERENCES etl.loads (id);
+ALTER TABLE etl.loads DROP CONSTRAINT loads_status_check;
+ALTER TABLE etl.loads ADD CONSTRAINT loads_status_check
+  CHECK (status IN ('received', 'staged', 'loaded', 'failed', 'skipped', 'expanded'));
+CREATE INDEX loads_parent_idx ON etl.loads (parent_id) WHERE parent_id IS NOT NULL;
+
+-- etl.try_geometry(text, encoding): the geometry, or NULL when PostGIS cannot read it. Used only
+-- to find the rows to quarantine once a set-based cast has failed; good files never pay for it.
+CREATE FUNCTION etl.try_geometry(value text, encoding text) RETURNS geometry
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$
+BEGIN
+  IF value IS NULL OR btrim(value) = '' THEN RETURN NULL; END IF;
+  IF encoding = 'geojson' THEN RETURN ST_GeomFromGeoJSON(value); END IF;
+  RETURN value::geometry;
+EXCEPTION WHEN OTHERS THEN
+  RETURN NULL;
+END
+$body$;
+
+-- Small steps of the geometry cast, as functions so that the parsed value is computed once.
+CREATE FUNCTION etl.repaired(g geometry) RETURNS geometry
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN g IS NULL OR ST_IsValid(g) THEN g ELSE ST_MakeValid(g) END $$;
+CREATE FUNCTION etl.promoted(g geometry) RETURNS geometry
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE GeometryType(g) WHEN 'POLYGON' THEN ST_Multi(g) WHEN 'LINESTRING' THEN ST_Multi(g) ELSE g END $$;
+CREATE FUNCTION etl.with_srid(g geometry, srid integer) RETURNS geometry
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN ST_SRID(g) = 0 THEN ST_SetSRID(g, srid) ELSE g END $$;
+
+-- Before PostgreSQL 16 there is no pg_input_is_valid: answer the common numeric cases with a
+-- pattern (no exception block, no dynamic SQL), and only the rest the slow way.
+DO $do$
+BEGIN
+  IF current_setting('server_version_num')::int < 160000 THEN
+    ALTER FUNCTION etl.is_valid_as(text, text) RENAME TO is_valid_as_slow;
+    EXECUTE $f$
+      CREATE FUNCTION etl.is_valid_as(value text, type_name text) RETURNS boolean
+      LANGUAGE sql STABLE AS $sql$
+        SELECT CASE
+          WHEN type_name = 'integer' AND value ~ '^\\s*[+-]?[0-9]{1,9}\\s*$' THEN true
+          WHEN type_name = 'bigint' AND value ~ '^\\s*[+-]?[0-9]{1,18}\\s*$' THEN true
+          WHEN type_name IN ('numeric', 'double precision')
+               AND value ~ '^\\s*[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]{1,2})?\\s*$' THEN true
+          WHEN type_name IN ('integer', 'bigint', 'numeric', 'double precision') AND value !~ '[0-9]' AND value !~* 'inf|nan' THEN false
+          WHEN type_name = 'boolean' AND lower(btrim(value)) IN ('t', 'true', 'f', 'false', 'y', 'yes', 'n', 'no', 'on', 'off', '1', '0') THEN true
+          ELSE etl.is_valid_as_slow(value, type_name)
+        END
+      $sql$
+    $f$;
+  END IF;
+END
+$do$;
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

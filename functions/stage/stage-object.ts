@@ -4,7 +4,7 @@ import type { PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, routeObjectKey } from '../../contract/names.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
-import { getLoad, markFailed, markStaged, objectVersion, receiveObject, type ObjectRef } from '../common/ledger.ts';
+import { getLoad, markExpanded, markFailed, markStaged, objectVersion, receiveObject, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { detectStructure } from '../profile/detect.ts';
@@ -14,6 +14,8 @@ import { withSourceLines, type LineageStats } from './lineage.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
 import { DetectError, HEAD_BYTES, profileStream } from '../profile/profile.ts';
+import { openSource, type Entry, type Opened } from '../read/open.ts';
+import { stageTable } from './stage-table.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 
 /** What the clean queue carries: the ledger id of a staged load. */
@@ -60,7 +62,8 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   if (load.status !== 'received') {
     if (load.status === 'staged') {
       // the earlier profile or hand-over may not have happened
-      await ensureProfiled(deps, ref, load.id, dataset!, load.rows_read ?? 0);
+      const format = (load.detected as { format?: string } | null)?.format;
+      if (format === undefined || format === 'csv') await ensureProfiled(deps, ref, load.id, dataset!, load.rows_read ?? 0);
       await deps.notifyClean({ loadId: load.id });
     }
     logger.info('object version already seen: nothing to do', { ...log, status: load.status });
@@ -75,62 +78,130 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   }
 
   const started = performance.now();
-  let staged: { rows: number; table: string };
+  let opened: Opened;
   try {
-    const result = await inTransaction(pool, async (client) => {
-      // Two workers with the same object: the second waits here, then finds it staged.
-      const current = await getLoad(client, load.id, true);
-      if (current?.status !== 'received') return undefined;
-      return copyObject(deps, client, ref, load.id, dataset!.name, dataset!.read.delimiter, started);
-    });
-    if (!result) return { status: 'duplicate', loadId: load.id };
-    staged = result;
+    opened = await openSource({ name: ref.key, open: () => openObject(deps.s3, ref) }, { ...dataset!.read, format: dataset!.read.format });
   } catch (error) {
-    const permanent = asPermanent(error, ref.key);
-    if (!permanent) throw error;
-    await markFailed(pool, load.id, permanent);
-    logger.warn('object rejected', { ...log, error: permanent.message, line: permanent.position.line });
-    // the catalog describes every object seen, loaded or not: best effort, never in the way
-    await ensureProfiled(deps, ref, load.id, dataset!, 0).catch((e: unknown) => logger.warn('object not profiled', { ...log, error: String(e) }));
-    return { status: 'failed', loadId: load.id, error: permanent.message };
+    return rejectObject(deps, ref, load.id, dataset!, error, log);
   }
-  // the load is committed: what follows may be retried, but never fails it
-  await ensureProfiled(deps, ref, load.id, dataset!, staged.rows);
-  await deps.notifyClean({ loadId: load.id });
-  logger.info('staged', { ...log, rows: staged.rows, table: staged.table, ms: Math.round(performance.now() - started) });
-  return { status: 'staged', loadId: load.id, rows: staged.rows, dataset: dataset!.name };
+  try {
+    if (opened.entries.length === 1) return await stageEntry(deps, ref, load.id, dataset!, opened.entries[0]!, started, log);
+    return await stageMembers(deps, ref, load.id, dataset!, opened, started, log);
+  } finally {
+    await opened.dispose();
+  }
 }
 
-async function copyObject(
+/** Stage one entry (the object itself, or its only member/sheet/layer) as the object's load. */
+async function stageEntry(
+  deps: StageDeps,
+  ref: ObjectRef,
+  loadId: number,
+  dataset: DatasetDefinition,
+  entry: Entry,
+  started: number,
+  log: Record<string, unknown>,
+): Promise<StageOutcome> {
+  let staged: { rows: number; table: string };
+  try {
+    const result = await inTransaction(deps.pool, async (client) => {
+      // Two workers with the same object: the second waits here, then finds it staged.
+      const current = await getLoad(client, loadId, true);
+      if (current?.status !== 'received') return undefined;
+      return copyEntry(deps, client, ref, loadId, dataset, entry, started);
+    });
+    if (!result) return { status: 'duplicate', loadId };
+    staged = result;
+  } catch (error) {
+    return rejectObject(deps, ref, loadId, dataset, error, log, entry);
+  }
+  // the load is committed: what follows may be retried, but never fails it
+  await ensureProfiled(deps, ref, loadId, dataset, staged.rows, entry);
+  await deps.notifyClean({ loadId });
+  logger.info('staged', { ...log, entry: entry.name, rows: staged.rows, table: staged.table, ms: Math.round(performance.now() - started) });
+  return { status: 'staged', loadId, rows: staged.rows, dataset: dataset.name };
+}
+
+/**
+ * An archive with several data files, a GeoPackage with several layers: one load per member,
+ * each in its own transaction, each pointing to the object's load, which ends 'expanded'. A
+ * redelivered event skips the members already staged and goes on with the rest.
+ */
+async function stageMembers(
+  deps: StageDeps,
+  ref: ObjectRef,
+  loadId: number,
+  dataset: DatasetDefinition,
+  opened: Opened,
+  started: number,
+  log: Record<string, unknown>,
+): Promise<StageOutcome> {
+  let rows = 0;
+  const failures: string[] = [];
+  for (const entry of opened.entries) {
+    const { load: member } = await receiveObject(deps.pool, deps.pipeline.project, dataset.name, { ...ref, key: entry.name }, loadId);
+    if (member.status === 'received') {
+      const outcome = await stageEntry(deps, { ...ref, key: entry.name }, member.id, dataset, entry, started, { ...log, memberLoadId: member.id });
+      if (outcome.status === 'staged') rows += outcome.rows;
+      if (outcome.status === 'failed') failures.push(outcome.error);
+    } else if (member.status === 'staged') {
+      await ensureProfiled(deps, { ...ref, key: entry.name }, member.id, dataset, member.rows_read ?? 0, entry);
+      await deps.notifyClean({ loadId: member.id });
+    }
+  }
+  await markExpanded(deps.pool, loadId, { members: opened.entries.length, rowsRead: rows, skipped: opened.skipped, failures });
+  logger.info('archive expanded', { ...log, members: opened.entries.length, failed: failures.length, ms: Math.round(performance.now() - started) });
+  return { status: 'staged', loadId, rows, dataset: dataset.name };
+}
+
+/** Record a permanent failure of the object (or its member), or rethrow a transient one. */
+async function rejectObject(
+  deps: StageDeps,
+  ref: ObjectRef,
+  loadId: number,
+  dataset: DatasetDefinition,
+  error: unknown,
+  log: Record<string, unknown>,
+  entry?: Entry,
+): Promise<StageOutcome> {
+  const permanent = asPermanent(error, entry?.name ?? ref.key);
+  if (!permanent) throw error;
+  await markFailed(deps.pool, loadId, permanent);
+  logger.warn('object rejected', { ...log, error: permanent.message, line: permanent.position.line });
+  // the catalog describes every object seen, loaded or not: best effort, never in the way
+  await ensureProfiled(deps, ref, loadId, dataset, 0, entry).catch((e: unknown) => logger.warn('object not profiled', { ...log, error: String(e) }));
+  return { status: 'failed', loadId, error: permanent.message };
+}
+
+async function copyEntry(
   deps: StageDeps,
   client: pg.PoolClient,
   ref: ObjectRef,
   loadId: number,
-  dataset: string,
-  delimiterHint: string | undefined,
+  dataset: DatasetDefinition,
+  entry: Entry,
   started: number,
 ): Promise<{ rows: number; table: string }> {
   // ≤ 63 bytes whatever the dataset name: PostgreSQL would silently truncate a longer one
-  const table = `${ident(`${deps.pipeline.project}_staging`)}.${ident(`${dataset.slice(0, 40)}__${loadId}`)}`;
-  const staged = await stageCsv(client, {
-    file: ref.key,
-    source: await openObject(deps.s3, ref),
-    table,
-    delimiter: delimiterHint,
-    lineage: {
-      _load_id: { type: 'bigint', value: `${loadId}` },
-      _s3_key: { type: 'text', value: literal(ref.key) },
-      _s3_version: { type: 'text', value: literal(objectVersion(ref)) },
-    },
-  });
-  await markStaged(client, loadId, {
-    rowsRead: staged.rows,
-    stagingTable: table,
-    header: staged.structure.header,
-    detected: staged.detected,
-    ms: performance.now() - started,
-  });
-  return { rows: staged.rows, table };
+  const table = `${ident(`${deps.pipeline.project}_staging`)}.${ident(`${dataset.name.slice(0, 40)}__${loadId}`)}`;
+  const lineage = {
+    _load_id: { type: 'bigint' as const, value: `${loadId}` },
+    _s3_key: { type: 'text' as const, value: literal(ref.key) },
+    _s3_version: { type: 'text' as const, value: literal(objectVersion(ref)) },
+  };
+  let rows: number;
+  let header: string[];
+  let detected: object;
+  if (entry.kind === 'csv') {
+    const staged = await stageCsv(client, { file: entry.name, source: await entry.open(), table, delimiter: dataset.read.delimiter, lineage });
+    ({ rows, detected } = staged);
+    header = staged.structure.header;
+  } else {
+    const staged = await stageTable(client, entry.table, { table, lineage });
+    ({ rows, header, detected } = staged);
+  }
+  await markStaged(client, loadId, { rowsRead: rows, stagingTable: table, header, detected: { ...detected, entry: entry.name }, ms: performance.now() - started });
+  return { rows, table };
 }
 
 export interface StagedCsv {
@@ -218,7 +289,9 @@ export async function stageCsv(
  * COPY commits so that staging runs at COPY speed; a file the profiler cannot read still gets a
  * catalog row with the reason, and the load goes on.
  */
-async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, rowCount: number): Promise<void> {
+async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, rowCount: number, member?: Entry): Promise<void> {
+  // the profiler reads CSV; other formats are typed from their staged values by the clean step
+  if (member && member.kind !== 'csv') return;
   if (await hasCatalog(deps.pool, loadId)) return;
   const entry = {
     loadId,
@@ -231,7 +304,7 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
   };
   let body: AsyncIterable<Uint8Array> | undefined;
   try {
-    body = await openObject(deps.s3, ref);
+    body = member?.kind === 'csv' ? await member.open() : await openObject(deps.s3, ref);
     const profile = await profileStream(body, {
       file: ref.key,
       locales: deps.pipeline.profile.locales,

@@ -157,7 +157,8 @@ describe('SupplierAccess props', () => {
   const dataset = (name: string, source: DatasetDefinition['source']): DatasetDefinition => ({
     name,
     source,
-    read: {},
+    read: { flattenDepth: 3, arrays: 'json' },
+    geometry: { column: 'geom', srid: 4326, invalid: 'repair', enabled: true },
     clean: { columns: [{ name: 'c', type: 'text', required: false }], key: [] },
   });
   const datasets = [

@@ -1,0 +1,215 @@
+/**
+ * Zip archives from suppliers, opened safely. Nothing in an archive is trusted: member names may
+ * try to escape the extraction folder ("zip slip"), sizes in the headers may lie, a small file may
+ * expand to terabytes (a zip bomb), members may be encrypted or be archives themselves. Every one
+ * of those ends in a `ReadError` naming the archive and the member; members are written only
+ * under a temporary folder that is always removed (Lambda's /tmp is small and reused).
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import yauzl from 'yauzl';
+import { ReadError } from './types.ts';
+
+export interface ArchiveLimits {
+  /** Total uncompressed bytes written for one archive, all members and nested archives (default 4 GiB). */
+  maxTotalBytes: number;
+  /** Largest expansion of a member over its compressed size (default 1,000×; tiny members are exempt). */
+  maxRatio: number;
+  /** Members (default 10,000). */
+  maxEntries: number;
+  /** Archives inside archives: 1 allows a zip in the zip, not deeper (default 1). */
+  maxDepth: number;
+}
+
+export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = {
+  maxTotalBytes: 4 * 1024 ** 3,
+  maxRatio: 1000,
+  maxEntries: 10_000,
+  maxDepth: 1,
+};
+
+/** Members this small may compress as well as they like: the ratio guard is for big expansions. */
+const RATIO_EXEMPT_BYTES = 1024 * 1024;
+
+export interface ExtractedMember {
+  /** Path inside the archive (`data/parks.shp`); for nested archives `inner.zip!data/parks.shp`. */
+  name: string;
+  /** Where it was written, under the temporary folder. */
+  path: string;
+  size: number;
+}
+
+/** A temporary folder that `dispose()` removes with everything in it. */
+export interface TempDir {
+  path: string;
+  dispose(): Promise<void>;
+}
+
+export async function makeTempDir(prefix = 'civic-etl-'): Promise<TempDir> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, dispose: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** Is this the start of a zip archive (a local file header, or an empty archive's end record)? */
+export function isZip(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
+}
+
+/**
+ * Extract every member of the zip at `path` into `into` (a folder under a temporary folder), with
+ * the limits above. Nested zips are extracted too (one level by default) and named
+ * `outer!inner.zip!member`. Folders, macOS resource forks (`__MACOSX/`) and dot-files are skipped.
+ * `name` is how messages name the archive (its S3 key).
+ */
+export async function extractZip(path: string, name: string, into: string, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<ExtractedMember[]> {
+  const budget = { left: limits.maxTotalBytes, files: 0 };
+  return extractInto(path, name, '', into, limits, budget, 0);
+}
+
+async function extractInto(
+  path: string,
+  name: string,
+  prefix: string,
+  into: string,
+  limits: ArchiveLimits,
+  budget: { left: number; files: number },
+  depth: number,
+): Promise<ExtractedMember[]> {
+  const zip = await openZip(path, name);
+  const out: ExtractedMember[] = [];
+  try {
+    for (let entry = await nextEntry(zip, name); entry; entry = await nextEntry(zip, name)) {
+      const member = entry.fileName;
+      const label = `${name}!${prefix}${member}`;
+      checkName(member, label);
+      if (member.endsWith('/') || skipped(member)) continue;
+      if (++budget.files > limits.maxEntries) throw new ReadError(`${name}: more than ${limits.maxEntries} members: refused`, { file: name });
+      if (entry.isEncrypted()) throw new ReadError(`${label}: the member is encrypted; send it without a password`, { file: label });
+      if (entry.uncompressedSize > budget.left) {
+        throw new ReadError(`${label}: declares ${entry.uncompressedSize} bytes, beyond the ${limits.maxTotalBytes}-byte limit for one archive: refused`, { file: label });
+      }
+      checkRatio(entry.uncompressedSize, entry.compressedSize, limits, label);
+      const target = join(into, `${out.length + 1}-${posix.basename(member)}`.replace(/[^A-Za-z0-9._-]/g, '_'));
+      const size = await writeMember(zip, entry, target, label, limits, budget);
+      const extracted = { name: `${prefix}${member}`, path: target, size };
+      if (/\.zip$/i.test(member)) {
+        if (depth + 1 > limits.maxDepth) {
+          throw new ReadError(`${label}: an archive nested ${depth + 1} deep; at most ${limits.maxDepth} level${limits.maxDepth === 1 ? '' : 's'} of archives in archives are read`, { file: label });
+        }
+        const inner = join(into, `${out.length + 1}-nested`);
+        await mkdir(inner);
+        out.push(...(await extractInto(target, name, `${prefix}${member}!`, inner, limits, budget, depth + 1)));
+        await rm(target, { force: true });
+        continue;
+      }
+      out.push(extracted);
+    }
+  } finally {
+    zip.close();
+  }
+  return out;
+}
+
+/** Absolute paths, drive letters, backslashes and `..` segments would write outside the folder. */
+function checkName(member: string, label: string): void {
+  const parts = member.split(/[\\/]/);
+  if (member.startsWith('/') || /^[A-Za-z]:/.test(member) || parts.includes('..')) {
+    throw new ReadError(`${label}: the member's path leaves the archive's folder (zip slip): refused`, { file: label });
+  }
+}
+
+function skipped(member: string): boolean {
+  return member.startsWith('__MACOSX/') || posix.basename(member).startsWith('.');
+}
+
+function checkRatio(uncompressed: number, compressed: number, limits: ArchiveLimits, label: string): void {
+  if (uncompressed <= RATIO_EXEMPT_BYTES) return;
+  if (compressed === 0 || uncompressed / compressed > limits.maxRatio) {
+    throw new ReadError(
+      `${label}: expands from ${compressed} to ${uncompressed} bytes (over ${limits.maxRatio}× its compressed size): refused as a likely zip bomb`,
+      { file: label },
+    );
+  }
+}
+
+/**
+ * Copy one member to disk, counting the bytes as they come: the header's sizes are only claims.
+ * yauzl also checks that the member inflates to exactly the size it declares.
+ */
+async function writeMember(
+  zip: yauzl.ZipFile,
+  entry: yauzl.Entry,
+  target: string,
+  label: string,
+  limits: ArchiveLimits,
+  budget: { left: number },
+): Promise<number> {
+  const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
+    zip.openReadStream(entry, (error, s) => (error || !s ? reject(asReadError(error, label)) : resolve(s))),
+  );
+  let size = 0;
+  const guard = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      budget.left -= chunk.length;
+      if (budget.left < 0) return done(new ReadError(`${label}: the archive expands past the ${limits.maxTotalBytes}-byte limit: refused`, { file: label }));
+      if (size > entry.uncompressedSize) return done(new ReadError(`${label}: the member is larger than its declared ${entry.uncompressedSize} bytes: refused`, { file: label }));
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(stream, guard, createWriteStream(target));
+  } catch (error) {
+    throw error instanceof ReadError ? error : asReadError(error as Error, label);
+  }
+  return size;
+}
+
+/** The member names of a zip, without extracting anything. */
+export async function listZip(path: string, name: string): Promise<string[]> {
+  const zip = await openZip(path, name);
+  const names: string[] = [];
+  try {
+    for (let entry = await nextEntry(zip, name); entry; entry = await nextEntry(zip, name)) names.push(entry.fileName);
+  } finally {
+    zip.close();
+  }
+  return names;
+}
+
+function openZip(path: string, name: string): Promise<yauzl.ZipFile> {
+  return new Promise((resolve, reject) =>
+    yauzl.open(path, { lazyEntries: true, autoClose: false, strictFileNames: false, decodeStrings: true, validateEntrySizes: true }, (error, zip) =>
+      error || !zip ? reject(asReadError(error, name, 'not a readable zip archive')) : resolve(zip),
+    ),
+  );
+}
+
+function nextEntry(zip: yauzl.ZipFile, name: string): Promise<yauzl.Entry | undefined> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      zip.off('entry', onEntry);
+      zip.off('end', onEnd);
+      zip.off('error', onError);
+    };
+    const onEntry = (e: yauzl.Entry) => (cleanup(), resolve(e));
+    const onEnd = () => (cleanup(), resolve(undefined));
+    const onError = (e: Error) => (cleanup(), reject(asReadError(e, name)));
+    zip.on('entry', onEntry);
+    zip.on('end', onEnd);
+    zip.on('error', onError);
+    zip.readEntry();
+  });
+}
+
+function asReadError(error: Error | null | undefined, label: string, what = 'unreadable'): ReadError {
+  const reason = error?.message ?? 'unknown error';
+  if (/invalid relative path|absolute path/i.test(reason)) {
+    return new ReadError(`${label}: a member's path leaves the archive's folder (zip slip): refused (${reason})`, { file: label });
+  }
+  return new ReadError(`${label}: ${what}: ${reason}`, { file: label }, { cause: error ?? undefined });
+}

@@ -1,0 +1,254 @@
+/**
+ * What is in a file, and how to read it: content first (magic bytes, the shape of the first
+ * bytes), the name's extension second, the dataset's `read.format` hint above both. A file gives
+ * one or more *entries*: CSV text (staged byte for byte with COPY) or a `ReadTable` from one of the
+ * readers. Archives give one entry per loadable member (a shapefile's parts count as one).
+ *
+ * Formats that need random access (zip, spreadsheets, GeoPackage) are first copied to a temporary
+ * folder; `dispose()` removes it, whatever happened.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
+import { DEFAULT_ARCHIVE_LIMITS, extractZip, isZip, listZip, makeTempDir, type ArchiveLimits, type TempDir } from './archive.ts';
+import { readGeoPackage } from './gpkg.ts';
+import { readGeoJson } from './geojson.ts';
+import { readJson, sniffJson } from './json.ts';
+import { readShapefile } from './shapefile.ts';
+import { readOds } from './ods.ts';
+import { readXlsx } from './xlsx.ts';
+import { readXls } from './xls.ts';
+import { ReadError, type ReadOptions, type ReadTable, type SourceFormat } from './types.ts';
+
+/** Formats a dataset may name in `read.format` (`zip`: an archive whose members are read by content). */
+export const FORMAT_HINTS = ['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'zip'] as const;
+export type FormatHint = (typeof FORMAT_HINTS)[number];
+
+export interface OpenOptions extends ReadOptions {
+  format?: FormatHint;
+  /** Archive members to read: a glob on the member's path (`*.shp`, `data/*.csv`); default every loadable member. */
+  member?: string;
+  limits?: ArchiveLimits;
+}
+
+/** Something that can be read from the start as often as needed (an S3 object, a local file). */
+export interface Source {
+  /** How messages name it: the S3 key or the path. */
+  name: string;
+  open(): Promise<AsyncIterable<Uint8Array>>;
+}
+
+export type Entry =
+  | { kind: 'csv'; name: string; format: 'csv'; open(): Promise<AsyncIterable<Uint8Array>> }
+  | { kind: 'table'; name: string; format: SourceFormat; table: ReadTable };
+
+export interface Opened {
+  entries: Entry[];
+  /** Members and sheets that were not read, with why (readme.pdf, a .dbf without its .shp…). */
+  skipped: string[];
+  dispose(): Promise<void>;
+}
+
+const HEAD = 64 * 1024;
+const SQLITE = Buffer.from('SQLite format 3\0', 'latin1');
+const OLE2 = Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
+const SHAPEFILE_PARTS = ['shp', 'dbf', 'shx', 'prj', 'cpg'] as const;
+
+/**
+ * The entries of a file. Throws a `ReadError` (a permanent error) for input it cannot take,
+ * naming the file (and member).
+ */
+export async function openSource(source: Source, opts: OpenOptions = {}): Promise<Opened> {
+  let temp: TempDir | undefined;
+  const tempDir = async () => (temp ??= await makeTempDir());
+  const skipped: string[] = [];
+  try {
+    const entries = await classifyStream(source, opts, tempDir, skipped);
+    return { entries, skipped, dispose: async () => temp?.dispose() };
+  } catch (error) {
+    await temp?.dispose();
+    throw error;
+  }
+}
+
+async function classifyStream(source: Source, opts: OpenOptions, tempDir: () => Promise<TempDir>, skipped: string[]): Promise<Entry[]> {
+  const gz = await isGzipSource(source);
+  const plain: Source = gz ? { name: source.name, open: async () => gunzipIfNeeded(await source.open()) } : source;
+  const name = gz ? source.name.replace(/\.gz$/i, '') : source.name;
+  const { head, rest, complete } = await readHead(await plain.open(), HEAD);
+  const format = opts.format ?? sniff(head, name);
+  if (format === 'csv' || format === 'json' || format === 'ndjson' || format === 'geojson') {
+    await closeIterator(rest, complete);
+    return streamEntries(plain, format, opts);
+  }
+  if (format === 'shapefile' && !isZip(head)) {
+    await closeIterator(rest, complete);
+    throw new ReadError(`${source.name}: a shapefile comes as several files (.shp, .dbf, .shx, .prj): upload them together in one .zip`, { file: source.name });
+  }
+  // random access: spool to a temporary file first
+  const dir = await tempDir();
+  const path = join(dir.path, `source-${Date.now()}${posix.extname(name).replace(/[^A-Za-z0-9.]/g, '') || '.bin'}`);
+  await pipeline(Readable.from(prepend(head, rest)), createWriteStream(path));
+  return classifyFile(path, source.name, format, opts, dir, skipped, 0);
+}
+
+/** One file on disk (a spooled object or an archive member). */
+async function classifyFile(
+  path: string,
+  name: string,
+  format: FormatHint,
+  opts: OpenOptions,
+  dir: TempDir,
+  skipped: string[],
+  depth: number,
+): Promise<Entry[]> {
+  switch (format) {
+    case 'gpkg':
+      return (await readGeoPackage(path, name, opts)).map(asEntry);
+    case 'xls':
+      return [asEntry(await readXls(path, name, opts))];
+    case 'xlsx':
+      return [asEntry(await readXlsx(path, name, opts))];
+    case 'ods':
+      return [asEntry(await readOds(path, name, opts))];
+    case 'csv':
+    case 'json':
+    case 'ndjson':
+    case 'geojson':
+      return streamEntries({ name, open: async () => createReadStream(path, { highWaterMark: 256 * 1024 }) }, format, opts);
+    case 'shapefile':
+    case 'zip':
+      break;
+  }
+  const kind = await zipKind(path, name);
+  if (kind === 'xlsx') return [asEntry(await readXlsx(path, name, opts))];
+  if (kind === 'ods') return [asEntry(await readOds(path, name, opts))];
+  const members = await extractZip(path, name, dir.path, opts.limits ?? DEFAULT_ARCHIVE_LIMITS);
+  void depth;
+  return membersToEntries(members, name, opts, dir, skipped);
+}
+
+async function membersToEntries(
+  members: { name: string; path: string }[],
+  archive: string,
+  opts: OpenOptions,
+  dir: TempDir,
+  skipped: string[],
+): Promise<Entry[]> {
+  const wanted = opts.member ? globToRegExp(opts.member) : undefined;
+  const entries: Entry[] = [];
+  // a shapefile's parts travel together: group them by path without extension
+  const shapefiles = new Map<string, Partial<Record<(typeof SHAPEFILE_PARTS)[number], string>>>();
+  for (const m of members) {
+    const ext = posix.extname(m.name).slice(1).toLowerCase();
+    if ((SHAPEFILE_PARTS as readonly string[]).includes(ext)) {
+      const base = m.name.slice(0, -ext.length - 1);
+      const parts = shapefiles.get(base.toLowerCase()) ?? {};
+      parts[ext as (typeof SHAPEFILE_PARTS)[number]] = m.path;
+      shapefiles.set(base.toLowerCase(), parts);
+    }
+  }
+  for (const m of members) {
+    const label = `${archive}!${m.name}`;
+    const ext = posix.extname(m.name).slice(1).toLowerCase();
+    if (wanted && !wanted.test(m.name)) {
+      skipped.push(`${m.name}: not matched by read.member`);
+      continue;
+    }
+    if (ext === 'shp') {
+      const parts = shapefiles.get(m.name.slice(0, -4).toLowerCase())!;
+      if (!parts.dbf) throw new ReadError(`${label}: the .dbf that goes with ${posix.basename(m.name)} is missing from the archive`, { file: label });
+      entries.push(asEntry(await readShapefile({ shp: m.path, dbf: parts.dbf, shx: parts.shx, prj: parts.prj, cpg: parts.cpg }, label, opts)));
+      continue;
+    }
+    if ((SHAPEFILE_PARTS as readonly string[]).includes(ext)) {
+      if (!shapefiles.get(m.name.slice(0, -ext.length - 1).toLowerCase())?.shp) skipped.push(`${m.name}: a shapefile part without its .shp`);
+      continue;
+    }
+    const format = memberFormat(ext);
+    if (!format) {
+      skipped.push(`${m.name}: not a data file (by its extension)`);
+      continue;
+    }
+    const head = await readFileHead(m.path);
+    const sniffed = ext === 'gz' ? undefined : sniff(head, m.name);
+    if (ext === 'gz') {
+      entries.push(...(await classifyStream({ name: label, open: async () => createReadStream(m.path) }, opts, async () => dir, skipped)));
+      continue;
+    }
+    entries.push(...(await classifyFile(m.path, label, sniffed ?? format, opts, dir, skipped, 1)));
+  }
+  if (entries.length === 0) {
+    throw new ReadError(`${archive}: no data file in the archive${skipped.length ? ` (${skipped.join('; ')})` : ' (it is empty)'}`, { file: archive });
+  }
+  return entries;
+}
+
+function memberFormat(ext: string): FormatHint | undefined {
+  const byExtension: Record<string, FormatHint> = {
+    csv: 'csv', tsv: 'csv', tab: 'csv', txt: 'csv', psv: 'csv',
+    json: 'json', ndjson: 'ndjson', jsonl: 'ndjson', geojson: 'geojson', geojsonl: 'ndjson',
+    xlsx: 'xlsx', xlsm: 'xlsx', xls: 'xls', ods: 'ods', gpkg: 'gpkg', gz: 'csv',
+  };
+  return byExtension[ext];
+}
+
+function streamEntries(source: Source, format: 'csv' | 'json' | 'ndjson' | 'geojson', opts: OpenOptions): Promise<Entry[]> | Entry[] {
+  if (format === 'csv') return [{ kind: 'csv', name: source.name, format: 'csv', open: source.open }];
+  if (format === 'geojson') return readGeoJson(source.open, source.name, opts).then((t) => [asEntry(t)]);
+  return readJson(source.open, source.name, opts).then((tables) => tables.map(asEntry));
+}
+
+function asEntry(table: ReadTable): Entry {
+  return { kind: 'table', name: table.name, format: table.format, table };
+}
+
+/**
+ * The format the first bytes show; the extension decides only what content cannot (a `.json`
+ * file that does not start like JSON is still read as JSON, to get the JSON error and position).
+ */
+export function sniff(head: Buffer, name: string): FormatHint {
+  if (head.subarray(0, 16).equals(SQLITE)) return 'gpkg';
+  if (head.subarray(0, 8).equals(OLE2)) return 'xls';
+  if (isZip(head)) return 'zip';
+  if (head.length >= 4 && head.readUInt32BE(0) === 9994) return 'shapefile';
+  const json = sniffJson(head);
+  if (json) return json;
+  const ext = posix.extname(name.replace(/\.gz$/i, '')).slice(1).toLowerCase();
+  if (ext === 'geojson') return 'geojson';
+  if (ext === 'json') return 'json';
+  if (ext === 'ndjson' || ext === 'jsonl') return 'ndjson';
+  return 'csv';
+}
+
+async function zipKind(path: string, name: string): Promise<'xlsx' | 'ods' | 'archive'> {
+  const names = await listZip(path, name);
+  if (names.includes('xl/workbook.xml') || names.includes('[Content_Types].xml') && names.some((n) => n.startsWith('xl/'))) return 'xlsx';
+  if (names.includes('content.xml') && names.includes('mimetype')) return 'ods';
+  return 'archive';
+}
+
+async function isGzipSource(source: Source): Promise<boolean> {
+  const { head, rest, complete } = await readHead(await source.open(), 2);
+  await closeIterator(rest, complete);
+  return head[0] === 0x1f && head[1] === 0x8b;
+}
+
+async function readFileHead(path: string): Promise<Buffer> {
+  const size = (await stat(path)).size;
+  const { head, rest, complete } = await readHead(createReadStream(path, { start: 0, end: Math.min(size, HEAD) - 1 }), HEAD);
+  await closeIterator(rest, complete);
+  return head;
+}
+
+async function closeIterator(it: AsyncIterator<unknown>, complete: boolean): Promise<void> {
+  if (!complete) await it.return?.();
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*');
+  return new RegExp(`^(?:.*/)?${body}$`, 'i');
+}

@@ -1,0 +1,133 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { ident } from '../common/db.ts';
+import type { ReadRow, ReadTable, SourceGeometry } from '../read/types.ts';
+import { stagingColumns } from './copy.ts';
+
+export interface StagedTable {
+  rows: number;
+  /** Source headings, as the reader named them. */
+  header: string[];
+  /** Staging column names, one per heading. */
+  columns: string[];
+  /** What was read, as recorded in the ledger (`detected`). */
+  detected: {
+    format: ReadTable['format'];
+    columns: string[];
+    unit: ReadTable['unit'];
+    /** The geometry column (its staging name), how it is written, and the source SRID when known. */
+    geometry?: SourceGeometry;
+    warnings: string[];
+  };
+}
+
+/** Rows are sent to COPY in chunks of about this many bytes. */
+const CHUNK = 256 * 1024;
+
+/**
+ * Stage the rows of a reader's table with COPY into `table` (text columns plus `_source_line` =
+ * the row/feature position, plus the given constant lineage columns), on the caller's client and
+ * transaction. A column the reader discovers midway (a JSON key first seen at row 10,000) is
+ * added to the table between two COPY statements — a metadata-only change — so one pass suffices.
+ */
+export async function stageTable(
+  client: pg.PoolClient,
+  source: ReadTable,
+  opts: {
+    table: string;
+    lineage?: Record<string, { type: 'bigint' | 'text'; value: string }>;
+    temporary?: boolean;
+  },
+): Promise<StagedTable> {
+  let columns = stagingColumns(source.columns);
+  const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
+  await client.query(`DROP TABLE IF EXISTS ${opts.table}`);
+  await client.query(
+    `CREATE ${opts.temporary ? 'TEMPORARY ' : ''}TABLE ${opts.table} (${columns.map((c) => `${ident(c)} text`).join(', ')}${columns.length ? ',' : ''}
+       _source_line bigint NOT NULL${lineage.join('')})`,
+  );
+  const rows = source.rows()[Symbol.asyncIterator]();
+  let carried: ReadRow | undefined;
+  let done = false;
+  let count = 0;
+  while (!done) {
+    const width = columns.length;
+    const batch = encodeRows(rows, carried, width, () => source.columns.length > width, (row) => (carried = row), () => (done = true));
+    carried = undefined;
+    const list = [...columns, '_source_line'].map(ident).join(', ');
+    const sink = client.query(copyFrom(`COPY ${opts.table} (${list}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')`));
+    await pipeline(Readable.from(batch, { objectMode: false }), sink);
+    count += Number(sink.rowCount ?? 0);
+    if (source.columns.length > width) {
+      // new columns: name them like the others (unique against the existing ones) and add them
+      const all = stagingColumns(source.columns);
+      const added = all.slice(width);
+      await client.query(`ALTER TABLE ${opts.table} ${added.map((c) => `ADD COLUMN ${ident(c)} text`).join(', ')}`);
+      columns = [...columns, ...added];
+    }
+  }
+  const geometry = source.geometry && {
+    ...source.geometry,
+    column: columns[source.columns.indexOf(source.geometry.column)] ?? source.geometry.column,
+  };
+  return {
+    rows: count,
+    header: [...source.columns],
+    columns,
+    detected: { format: source.format, columns, unit: source.unit, geometry, warnings: source.warnings },
+  };
+}
+
+/**
+ * Rows as CSV bytes for COPY: NULL is an unquoted empty field, an empty string a quoted one.
+ * Stops (without consuming the row) when the reader has announced more columns than `width`.
+ */
+async function* encodeRows(
+  rows: AsyncIterator<ReadRow>,
+  carried: ReadRow | undefined,
+  width: number,
+  grew: () => boolean,
+  carry: (row: ReadRow) => void,
+  finish: () => void,
+): AsyncGenerator<Buffer> {
+  let out = '';
+  let next: ReadRow | undefined = carried;
+  for (;;) {
+    if (!next) {
+      const r = await rows.next();
+      if (r.done) {
+        finish();
+        break;
+      }
+      next = r.value;
+      if (grew()) {
+        carry(next);
+        break;
+      }
+    }
+    out += encodeRow(next, width);
+    next = undefined;
+    if (out.length >= CHUNK) {
+      yield Buffer.from(out, 'utf8');
+      out = '';
+    }
+  }
+  if (out) yield Buffer.from(out, 'utf8');
+}
+
+const NEEDS_QUOTES = /[",\r\n]/;
+
+export function encodeRow(row: ReadRow, width: number): string {
+  let line = '';
+  const { values } = row;
+  for (let i = 0; i < width; i++) {
+    const v = i < values.length ? values[i] : null;
+    if (v === null || v === undefined) line += ',';
+    else if (v === '') line += '"",';
+    else if (NEEDS_QUOTES.test(v)) line += `"${v.replaceAll('"', '""')}",`;
+    else line += `${v},`;
+  }
+  return `${line}${row.position}\n`;
+}

@@ -1,0 +1,148 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import ExcelJS from 'exceljs';
+import { s3Client } from '../../functions/common/aws.ts';
+import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
+import { stageObject, type StageDeps, type CleanMessage } from '../../functions/stage/stage-object.ts';
+import type { PipelineInput } from '../../contract/definition.ts';
+import { makeZip } from '../helpers/zip.ts';
+import { freshBucket, freshProject, put, rows } from './support.ts';
+
+const definition: PipelineInput = {
+  project: 'it_formats',
+  suppliers: [{ name: 'city' }],
+  datasets: [
+    { name: 'schools', source: { type: 'upload', supplier: 'city' } },
+    { name: 'budget', source: { type: 'upload', supplier: 'city' }, read: { sheet: 'Budget' } },
+    {
+      name: 'parks',
+      source: { type: 'upload', supplier: 'city' },
+      geometry: { srid: 28992 },
+    },
+    { name: 'events', source: { type: 'upload', supplier: 'city' } },
+  ],
+};
+
+let stageDeps: StageDeps;
+let cleanDeps: CleanDeps;
+let bucket: string;
+let handed: CleanMessage[];
+
+/** Upload and stage one object, then clean every load it handed over; returns the stage outcome. */
+async function deliver(dataset: string, file: string, body: string | Buffer) {
+  handed = [];
+  const ref = await put(bucket, `incoming/city/${dataset}/${file}`, body);
+  const staged = await stageObject(stageDeps, ref);
+  const cleaned = [];
+  for (const m of handed) cleaned.push(await cleanLoad(cleanDeps, m.loadId));
+  return { staged, cleaned };
+}
+
+beforeAll(async () => {
+  const { pipeline, pool } = await freshProject(definition);
+  bucket = await freshBucket('it-formats');
+  stageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async (m) => void handed.push(m) };
+  cleanDeps = { pool, pipeline };
+});
+
+describe('an archive with several data files', () => {
+  it('is one load per member, and the dataset holds the rows of every member', async () => {
+    const zip = await makeZip({ 'north.csv': 'school,pupils\nOak,120\nElm,80\n', 'south.csv': 'school,pupils\nAsh,200\n', 'readme.pdf': '%PDF' });
+
+    const { staged, cleaned } = await deliver('schools', 'schools.zip', zip);
+    const loads = await rows(cleanDeps.pool, `SELECT object_key, status, parent_id IS NOT NULL AS member, rows_read::int FROM etl.loads WHERE project = 'it_formats' AND dataset = 'schools' ORDER BY id`);
+    const schools = await rows(cleanDeps.pool, 'SELECT school, pupils FROM it_formats.schools ORDER BY school');
+
+    expect(staged).toMatchObject({ status: 'staged', rows: 3 });
+    expect(cleaned.map((c) => c.status)).toEqual(['loaded', 'loaded']);
+    expect(loads).toEqual([
+      { object_key: 'incoming/city/schools/schools.zip', status: 'expanded', member: false, rows_read: 3 },
+      { object_key: 'incoming/city/schools/schools.zip!north.csv', status: 'loaded', member: true, rows_read: 2 },
+      { object_key: 'incoming/city/schools/schools.zip!south.csv', status: 'loaded', member: true, rows_read: 1 },
+    ]);
+    expect(schools).toEqual([
+      { school: 'Ash', pupils: 200 },
+      { school: 'Elm', pupils: 80 },
+      { school: 'Oak', pupils: 120 },
+    ]);
+  });
+
+  it('is replaced whole by the next archive', async () => {
+    await deliver('schools', 'schools.zip', await makeZip({ 'all.csv': 'school,pupils\nBirch,10\n' }));
+
+    expect(await rows(cleanDeps.pool, 'SELECT school FROM it_formats.schools')).toEqual([{ school: 'Birch' }]);
+  });
+
+  it('records a zip bomb as a failed load that names the member, and stages nothing', async () => {
+    const zip = await makeZip({ 'huge.csv': Buffer.alloc(40 * 1024 * 1024, 0x30) });
+
+    const { staged } = await deliver('schools', 'bomb.zip', zip);
+
+    expect(staged).toMatchObject({ status: 'failed', error: expect.stringMatching(/bomb\.zip!huge\.csv: expands from \d+ to 41943040 bytes .* zip bomb/) });
+    expect(await rows(cleanDeps.pool, 'SELECT school FROM it_formats.schools')).toEqual([{ school: 'Birch' }]);
+  });
+});
+
+describe('a spreadsheet', () => {
+  it('is read from the sheet the dataset names, past its title rows, with dates and numbers typed', async () => {
+    const workbook = new ExcelJS.Workbook();
+    workbook.addWorksheet('Notes').addRow(['nothing here']);
+    const sheet = workbook.addWorksheet('Budget');
+    sheet.addRow(['City budget 2026']);
+    sheet.addRow([]);
+    sheet.addRow(['Department', 'Amount', 'Approved']);
+    sheet.addRow(['Parks', 1250000.5, new Date(Date.UTC(2026, 2, 1))]);
+    sheet.addRow(['Schools', 9800000, new Date(Date.UTC(2026, 2, 15))]);
+    const body = Buffer.from(await workbook.xlsx.writeBuffer());
+
+    const { cleaned } = await deliver('budget', 'budget.xlsx', body);
+    const budget = await rows(cleanDeps.pool, 'SELECT department, amount::text, approved::text, _source_line::int AS row FROM it_formats.budget ORDER BY department');
+
+    expect(cleaned).toMatchObject([{ status: 'loaded', rowsLoaded: 2 }]);
+    expect(budget).toEqual([
+      { department: 'Parks', amount: '1250000.5', approved: '2026-03-01', row: 4 },
+      { department: 'Schools', amount: '9800000', approved: '2026-03-15', row: 5 },
+    ]);
+  });
+});
+
+describe('spatial and nested files through the pipeline', () => {
+  it('lands GeoJSON geometry in the dataset SRID with a GiST index', async () => {
+    const geojson = JSON.stringify({
+      type: 'FeatureCollection',
+      features: [{ type: 'Feature', properties: { name: 'Vondelpark', area_ha: 47 }, geometry: { type: 'Point', coordinates: [4.868, 52.358] } }],
+    });
+
+    const { cleaned } = await deliver('parks', 'parks.geojson', geojson);
+    const parks = await rows(cleanDeps.pool, 'SELECT name, area_ha, ST_SRID(geom) AS srid, round(ST_X(geom)) AS x FROM it_formats.parks');
+    const index = await rows(cleanDeps.pool, `SELECT indexdef FROM pg_indexes WHERE schemaname = 'it_formats' AND tablename = 'parks' AND indexdef LIKE '%gist%'`);
+
+    expect(cleaned).toMatchObject([{ status: 'loaded', rowsLoaded: 1 }]);
+    expect(parks).toEqual([{ name: 'Vondelpark', area_ha: 47, srid: 28992, x: '120147' }]);
+    expect(index).toHaveLength(1);
+  });
+
+  it('flattens nested JSON into dotted columns, and a key first seen late still gets its column', async () => {
+    const events = [
+      ...Array.from({ length: 50 }, (_, i) => ({ id: i + 1, venue: { name: `Hall ${i}`, city: 'Lyon' }, tags: ['a', 'b'] })),
+      { id: 51, venue: { name: 'Late', city: 'Lyon' }, tags: [], ticket: { price: 12.5 } },
+    ];
+
+    const { cleaned } = await deliver('events', 'events.json', JSON.stringify(events));
+    const last = await rows(cleanDeps.pool, 'SELECT id, venue_name, venue_city, tags, ticket_price FROM it_formats.events WHERE id IN (1, 51) ORDER BY id');
+
+    expect(cleaned).toMatchObject([{ status: 'loaded', rowsLoaded: 51 }]);
+    expect(last).toEqual([
+      { id: 1, venue_name: 'Hall 0', venue_city: 'Lyon', tags: '["a","b"]', ticket_price: null },
+      { id: 51, venue_name: 'Late', venue_city: 'Lyon', tags: '[]', ticket_price: '12.5' },
+    ]);
+  });
+
+  it('records a GeoJSON with a broken feature as failed, naming the feature, and leaves the clean table as it was', async () => {
+    const broken = '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"A"},"geometry":{"type":"Point","coordinates":[4.8,52.3]}},{"type":"Feature","properties":{"name":"B"},"geometry":{"type":"Point","coordinates":[4.9,}}]}';
+
+    const { staged } = await deliver('parks', 'parks.geojson', broken);
+
+    expect(staged).toMatchObject({ status: 'failed', error: expect.stringMatching(/parks\.geojson.*feature 2/) });
+    expect(await rows(cleanDeps.pool, 'SELECT name FROM it_formats.parks')).toEqual([{ name: 'Vondelpark' }]);
+  });
+});

@@ -1,0 +1,197 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getPool } from '../../functions/common/db.ts';
+import { loadFile } from '../../local/load-file.ts';
+import { PRJ_LAMBERT93_ESRI, PRJ_RD_NEW_ESRI, POLYGON, square, writeShapefile } from '../helpers/shapefile-writer.ts';
+import { gpkgBlob, isoWkb, writeGeoPackage } from '../helpers/gpkg-writer.ts';
+import { makeZip } from '../helpers/zip.ts';
+import { rows } from './support.ts';
+
+let dir: string;
+const file = (name: string, content: string | Buffer) => {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'geo-test-'));
+  const pool = await getPool();
+  await pool.query('DROP SCHEMA IF EXISTS it_geo CASCADE');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The Dam in Amsterdam, in RD New (EPSG:28992) and in WGS 84. */
+const DAM_RD = [121_400, 487_400];
+const DAM_WGS84 = { lon: 4.8924, lat: 52.3730 };
+
+const feature = (id: number, geometry: unknown, props: Record<string, unknown> = {}) => ({ type: 'Feature', properties: { id, ...props }, geometry });
+const collection = (features: unknown[], crs?: string) =>
+  JSON.stringify({ type: 'FeatureCollection', ...(crs ? { crs: { type: 'name', properties: { name: crs } } } : {}), features });
+const box = (x: number, y: number, s: number) => [[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]];
+
+async function geomRows(table: string, order = 'id') {
+  const pool = await getPool();
+  return rows<{ id: number; wkt: string; srid: number; valid: boolean; x: number; y: number; type: string }>(
+    pool,
+    `SELECT id, ST_AsText(geom) AS wkt, ST_SRID(geom) AS srid, ST_IsValid(geom) AS valid,
+            ST_X(ST_Centroid(geom)) AS x, ST_Y(ST_Centroid(geom)) AS y, GeometryType(geom) AS type
+       FROM ${table} ORDER BY ${order}`,
+  );
+}
+
+describe('loading spatial files into PostGIS', () => {
+  it('lands a GeoJSON in RD New (crs member) in EPSG:4326 at the right place, with a GiST index', async () => {
+    const path = file('dam.geojson', collection([feature(1, { type: 'Point', coordinates: DAM_RD }, { name: 'Dam' })], 'urn:ogc:def:crs:EPSG::28992'));
+
+    const r = await loadFile(await getPool(), path, { table: 'it_geo.dam', recreate: true });
+    const [dam] = await geomRows('it_geo.dam');
+    const index = await rows(await getPool(), `SELECT indexdef FROM pg_indexes WHERE schemaname = 'it_geo' AND tablename = 'dam'`);
+
+    expect(r).toMatchObject({ rowsRead: 1, rowsLoaded: 1, rowsRejected: 0, format: 'geojson' });
+    expect(r.geometry).toMatch(/geom: the file's geometry \(.*EPSG:28992\) → EPSG:4326/);
+    expect(dam).toMatchObject({ id: 1, srid: 4326 });
+    expect(dam!.x).toBeCloseTo(DAM_WGS84.lon, 3);
+    expect(dam!.y).toBeCloseTo(DAM_WGS84.lat, 3);
+    expect(index.map((i) => i.indexdef).join()).toMatch(/USING gist \(geom\)/);
+  });
+
+  it('keeps another target SRID when asked (28992 for Amsterdam)', async () => {
+    const path = file('dam4326.geojson', collection([feature(1, { type: 'Point', coordinates: [DAM_WGS84.lon, DAM_WGS84.lat] })]));
+
+    await loadFile(await getPool(), path, { table: 'it_geo.dam_rd', recreate: true, srid: 28992 });
+    const [dam] = await geomRows('it_geo.dam_rd');
+
+    expect(dam!.srid).toBe(28992);
+    expect(dam!.x).toBeCloseTo(DAM_RD[0]!, -1);
+    expect(dam!.y).toBeCloseTo(DAM_RD[1]!, -1);
+  });
+
+  it('promotes polygons to multipolygons when a layer mixes them', async () => {
+    const path = file('mixed.geojson', collection([
+      feature(1, { type: 'Polygon', coordinates: box(4.8, 52.3, 0.01) }),
+      feature(2, { type: 'MultiPolygon', coordinates: [box(4.9, 52.3, 0.01), box(4.95, 52.3, 0.01)] }),
+    ]));
+
+    await loadFile(await getPool(), path, { table: 'it_geo.mixed', recreate: true });
+
+    expect((await geomRows('it_geo.mixed')).map((g) => g.type)).toEqual(['MULTIPOLYGON', 'MULTIPOLYGON']);
+  });
+
+  it('repairs an invalid polygon by default, and quarantines it when the dataset says so', async () => {
+    const bowtie = { type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]] };
+    const path = file('bowtie.geojson', collection([feature(1, bowtie), feature(2, { type: 'Polygon', coordinates: box(0, 0, 1) })]));
+
+    const repaired = await loadFile(await getPool(), path, { table: 'it_geo.bowtie', recreate: true });
+    const rejected = await loadFile(await getPool(), path, { table: 'it_geo.bowtie_strict', recreate: true, invalid: 'quarantine' });
+    const reasons = await rows<{ source_line: number; reason: string }>(await getPool(), 'SELECT source_line, reason FROM it_geo.bowtie_strict_rejects');
+
+    expect(repaired).toMatchObject({ rowsLoaded: 2, rowsRejected: 0 });
+    expect((await geomRows('it_geo.bowtie')).every((g) => g.valid)).toBe(true);
+    expect(rejected).toMatchObject({ rowsLoaded: 1, rowsRejected: 1 });
+    expect(reasons).toEqual([{ source_line: 1, reason: expect.stringMatching(/^invalid geometry: Self-intersection/) }]);
+  });
+
+  it('quarantines a geometry PostGIS cannot read, with its feature number, and loads the rest', async () => {
+    const broken = { type: 'Polygon', coordinates: [[[0, 0], [1, 1]]] };
+    const path = file('broken-geom.geojson', collection([feature(1, { type: 'Point', coordinates: [4.9, 52.37] }), feature(2, broken), feature(3, { type: 'Point', coordinates: [4.8, 52.36] })]));
+
+    const r = await loadFile(await getPool(), path, { table: 'it_geo.broken', recreate: true });
+    const reasons = await rows<{ source_line: number; reason: string }>(await getPool(), 'SELECT source_line, reason FROM it_geo.broken_rejects');
+
+    expect(r).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1 });
+    expect(reasons).toEqual([{ source_line: 2, reason: expect.stringMatching(/^not a valid geometry: /) }]);
+  });
+
+  it('makes points from latitude/longitude columns and rejects coordinates out of range', async () => {
+    const path = file('points.csv', 'id;name;latitude;longitude\n1;Dam;52.3730;4.8924\n2;Nowhere;123.4;4.9\n3;Blank;;\n');
+
+    const r = await loadFile(await getPool(), path, { table: 'it_geo.points', recreate: true });
+    const points = await rows<{ id: number; wkt: string | null }>(await getPool(), 'SELECT id, ST_AsText(geom) AS wkt FROM it_geo.points ORDER BY id');
+    const reasons = await rows<{ reason: string }>(await getPool(), 'SELECT reason FROM it_geo.points_rejects');
+
+    expect(r).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1 });
+    expect(r.geometry).toBe('geom: points from latitude/longitude → EPSG:4326');
+    expect(points).toEqual([{ id: 1, wkt: 'POINT(4.8924 52.373)' }, { id: 3, wkt: null }]);
+    expect(reasons).toEqual([{ reason: 'latitude out of range: 123.4' }]);
+  });
+
+  it('reads a zipped shapefile in RD New and lands its polygons (with holes) in 4326', async () => {
+    const shp = mkdtempSync(join(dir, 'shp-'));
+    const [x, y] = DAM_RD as [number, number];
+    const parts = writeShapefile(shp, 'buurten', {
+      shapeType: POLYGON,
+      fields: [{ name: 'id', type: 'N', length: 5 }, { name: 'naam', type: 'C', length: 20 }],
+      records: [
+        { shape: { parts: [square(x, y, 100, true), square(x + 25, y + 25, 50, false)] }, values: [1, 'Centrum'] },
+        { shape: { parts: [square(x + 500, y, 100, true)] }, values: [2, 'Oost'] },
+      ],
+      prj: PRJ_RD_NEW_ESRI,
+      cpg: 'UTF-8',
+    });
+    const zip = file('buurten.zip', await makeZip(Object.fromEntries(Object.entries(parts).map(([ext, p]) => [`buurten.${ext}`, readFileSync(p)]))));
+
+    const r = await loadFile(await getPool(), zip, { table: 'it_geo.buurten', recreate: true });
+    const shapes = await rows<{ id: number; naam: string; srid: number; holes: number; valid: boolean; x: number }>(
+      await getPool(),
+      `SELECT id, naam, ST_SRID(geom) AS srid, ST_NumInteriorRings(ST_GeometryN(geom, 1)) AS holes, ST_IsValid(geom) AS valid, ST_X(ST_Centroid(geom)) AS x
+         FROM it_geo.buurten ORDER BY id`,
+    );
+
+    expect(r).toMatchObject({ rowsRead: 2, rowsLoaded: 2, format: 'shapefile' });
+    expect(shapes).toMatchObject([
+      { id: 1, naam: 'Centrum', srid: 4326, holes: 1, valid: true },
+      { id: 2, naam: 'Oost', srid: 4326, holes: 0, valid: true },
+    ]);
+    expect(shapes[0]!.x).toBeCloseTo(DAM_WGS84.lon, 2);
+  });
+
+  it('lands a Lambert-93 shapefile (France) in 4326', async () => {
+    const shp = mkdtempSync(join(dir, 'l93-'));
+    // Place de la Concorde, Paris, in Lambert-93
+    const parts = writeShapefile(shp, 'places', {
+      shapeType: POLYGON,
+      fields: [{ name: 'nom', type: 'C', length: 20 }],
+      records: [{ shape: { parts: [square(650_500, 6_862_500, 50, true)] }, values: ['Concorde'] }],
+      prj: PRJ_LAMBERT93_ESRI,
+    });
+    const zip = file('places.zip', await makeZip(Object.fromEntries(Object.entries(parts).map(([ext, p]) => [`places.${ext}`, readFileSync(p)]))));
+
+    await loadFile(await getPool(), zip, { table: 'it_geo.places', recreate: true });
+    const [place] = await rows<{ x: number; y: number }>(await getPool(), 'SELECT ST_X(ST_Centroid(geom)) AS x, ST_Y(ST_Centroid(geom)) AS y FROM it_geo.places');
+
+    expect(place!.x).toBeCloseTo(2.32, 1);
+    expect(place!.y).toBeCloseTo(48.866, 1);
+  });
+
+  it('reads a GeoPackage layer, with the SRID it declares', async () => {
+    const path = join(dir, 'parks.gpkg');
+    await writeGeoPackage(path, {
+      layers: [{
+        table: 'parks',
+        columns: [{ name: 'fid', type: 'INTEGER PRIMARY KEY' }, { name: 'name', type: 'TEXT' }, { name: 'geom', type: 'POINT' }],
+        geometry: { column: 'geom', type: 'POINT', srsId: 4326 },
+        rows: [[1, 'Vondelpark', gpkgBlob(isoWkb('Point', [4.868, 52.358]), { srsId: 4326 })]],
+      }],
+    });
+
+    const r = await loadFile(await getPool(), path, { table: 'it_geo.parks', recreate: true });
+    const parks = await rows(await getPool(), 'SELECT name, ST_AsText(geom) AS wkt, ST_SRID(geom) AS srid FROM it_geo.parks');
+
+    expect(r).toMatchObject({ rowsLoaded: 1, format: 'gpkg' });
+    expect(parks).toEqual([{ name: 'Vondelpark', wkt: 'POINT(4.868 52.358)', srid: 4326 }]);
+  });
+
+  it('rolls back a GeoJSON with a broken feature in the middle, naming the feature', async () => {
+    const text = collection([feature(1, { type: 'Point', coordinates: [1, 2] }), feature(2, { type: 'Point', coordinates: [3, 4] })]);
+    const path = file('cut.geojson', text.replace('"coordinates":[3,4]', '"coordinates":[3,4'));
+
+    const error = await loadFile(await getPool(), path, { table: 'it_geo.cut' }).then(() => new Error("no error"), (e: unknown) => e as Error);
+    const exists = await rows(await getPool(), `SELECT to_regclass('it_geo.cut') AS t`);
+
+    expect(error.message).toMatch(/cut\.geojson.*feature 2/);
+    expect(exists).toEqual([{ t: null }]);
+  });
+});
