@@ -67,7 +67,7 @@ export function isZip(head: Uint8Array): boolean {
  */
 export async function extractZip(path: string, name: string, into: string, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<ExtractedMember[]> {
   const budget = { left: limits.maxTotalBytes, files: 0 };
-  return extractInto(path, name, '', into, limits, budget, 0);
+  return extractInto(path, name, '', await mkdtemp(join(into, 'zip-')), limits, budget, 0);
 }
 
 async function extractInto(
@@ -93,14 +93,14 @@ async function extractInto(
         throw new ReadError(`${label}: declares ${entry.uncompressedSize} bytes, beyond the ${limits.maxTotalBytes}-byte limit for one archive: refused`, { file: label });
       }
       checkRatio(entry.uncompressedSize, entry.compressedSize, limits, label);
-      const target = join(into, `${out.length + 1}-${posix.basename(member)}`.replace(/[^A-Za-z0-9._-]/g, '_'));
+      const target = join(into, `${budget.files}-${posix.basename(member)}`.replace(/[^A-Za-z0-9._-]/g, '_'));
       const size = await writeMember(zip, entry, target, label, limits, budget);
       const extracted = { name: `${prefix}${member}`, path: target, size };
       if (/\.zip$/i.test(member)) {
         if (depth + 1 > limits.maxDepth) {
           throw new ReadError(`${label}: an archive nested ${depth + 1} deep; at most ${limits.maxDepth} level${limits.maxDepth === 1 ? '' : 's'} of archives in archives are read`, { file: label });
         }
-        const inner = join(into, `${out.length + 1}-nested`);
+        const inner = join(into, `${budget.files}-nested`);
         await mkdir(inner);
         out.push(...(await extractInto(target, name, `${prefix}${member}!`, inner, limits, budget, depth + 1)));
         await rm(target, { force: true });

@@ -25,7 +25,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The Dam in Amsterdam, in RD New (EPSG:28992) and in WGS 84. */
 const DAM_RD = [121_400, 487_400];
-const DAM_WGS84 = { lon: 4.8924, lat: 52.3730 };
+const DAM_WGS84 = { lon: 4.893804, lat: 52.373446 };
 
 const feature = (id: number, geometry: unknown, props: Record<string, unknown> = {}) => ({ type: 'Feature', properties: { id, ...props }, geometry });
 const collection = (features: unknown[], crs?: string) =>
@@ -86,7 +86,7 @@ describe('loading spatial files into PostGIS', () => {
 
     const repaired = await loadFile(await getPool(), path, { table: 'it_geo.bowtie', recreate: true });
     const rejected = await loadFile(await getPool(), path, { table: 'it_geo.bowtie_strict', recreate: true, invalid: 'quarantine' });
-    const reasons = await rows<{ source_line: number; reason: string }>(await getPool(), 'SELECT source_line, reason FROM it_geo.bowtie_strict_rejects');
+    const reasons = await rows<{ source_line: number; reason: string }>(await getPool(), 'SELECT source_line::int, reason FROM it_geo.bowtie_strict_rejects');
 
     expect(repaired).toMatchObject({ rowsLoaded: 2, rowsRejected: 0 });
     expect((await geomRows('it_geo.bowtie')).every((g) => g.valid)).toBe(true);
@@ -95,18 +95,18 @@ describe('loading spatial files into PostGIS', () => {
   });
 
   it('quarantines a geometry PostGIS cannot read, with its feature number, and loads the rest', async () => {
-    const broken = { type: 'Polygon', coordinates: [[[0, 0], [1, 1]]] };
+    const broken = { type: 'Polygon', coordinates: [[1, 2]] }; // not nested deep enough
     const path = file('broken-geom.geojson', collection([feature(1, { type: 'Point', coordinates: [4.9, 52.37] }), feature(2, broken), feature(3, { type: 'Point', coordinates: [4.8, 52.36] })]));
 
     const r = await loadFile(await getPool(), path, { table: 'it_geo.broken', recreate: true });
-    const reasons = await rows<{ source_line: number; reason: string }>(await getPool(), 'SELECT source_line, reason FROM it_geo.broken_rejects');
+    const reasons = await rows<{ source_line: number; reason: string }>(await getPool(), 'SELECT source_line::int, reason FROM it_geo.broken_rejects');
 
     expect(r).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1 });
     expect(reasons).toEqual([{ source_line: 2, reason: expect.stringMatching(/^not a valid geometry: /) }]);
   });
 
   it('makes points from latitude/longitude columns and rejects coordinates out of range', async () => {
-    const path = file('points.csv', 'id;name;latitude;longitude\n1;Dam;52.3730;4.8924\n2;Nowhere;123.4;4.9\n3;Blank;;\n');
+    const path = file('points.csv', 'id;name;latitude;longitude\n1;Dam;52.373446;4.893804\n2;Nowhere;123.4;4.9\n3;Blank;;\n');
 
     const r = await loadFile(await getPool(), path, { table: 'it_geo.points', recreate: true });
     const points = await rows<{ id: number; wkt: string | null }>(await getPool(), 'SELECT id, ST_AsText(geom) AS wkt FROM it_geo.points ORDER BY id');
@@ -114,7 +114,7 @@ describe('loading spatial files into PostGIS', () => {
 
     expect(r).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1 });
     expect(r.geometry).toBe('geom: points from latitude/longitude → EPSG:4326');
-    expect(points).toEqual([{ id: 1, wkt: 'POINT(4.8924 52.373)' }, { id: 3, wkt: null }]);
+    expect(points).toEqual([{ id: 1, wkt: 'POINT(4.893804 52.373446)' }, { id: 3, wkt: null }]);
     expect(reasons).toEqual([{ reason: 'latitude out of range: 123.4' }]);
   });
 

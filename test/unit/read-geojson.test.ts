@@ -1,0 +1,303 @@
+import { describe, expect, it } from 'vitest';
+import { sridFromCrs } from '../../functions/read/crs.ts';
+import { readGeoJson, type GeoJsonTable } from '../../functions/read/geojson.ts';
+import type { JsonReadOptions } from '../../functions/read/json.ts';
+import { ReadError, type ReadRow } from '../../functions/read/types.ts';
+
+const NAME = 'incoming/acme/parks/parks.geojson';
+
+/** A source that gives `text` in chunks of `size` bytes. */
+function source(text: string | Buffer, size = 7) {
+  const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text);
+  return async () =>
+    (async function* () {
+      for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+    })();
+}
+
+async function rowsOf(table: GeoJsonTable): Promise<ReadRow[]> {
+  const rows: ReadRow[] = [];
+  for await (const row of table.rows()) rows.push(row);
+  return rows;
+}
+
+/** The table and its rows as objects keyed by column. */
+async function read(text: string | Buffer, opts: JsonReadOptions = {}, size = 7) {
+  const table = await readGeoJson(source(text, size), NAME, opts);
+  const columnsBefore = [...table.columns];
+  const sridBefore = table.geometry.srid;
+  const rows = await rowsOf(table);
+  return {
+    table,
+    columnsBefore,
+    sridBefore,
+    rows: rows.map((r): Record<string, string | number | null> => ({ position: r.position, ...Object.fromEntries(table.columns.map((c, i) => [c, r.values[i] ?? null])) })),
+  };
+}
+
+async function failure(text: string | Buffer, opts: JsonReadOptions = {}, size = 7): Promise<{ error: ReadError; rows: ReadRow[] }> {
+  const rows: ReadRow[] = [];
+  try {
+    const table = await readGeoJson(source(text, size), NAME, opts);
+    for await (const r of table.rows()) rows.push(r);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ReadError);
+    return { error: error as ReadError, rows };
+  }
+  throw new Error('expected a ReadError');
+}
+
+const SQUARE = '{ "type": "Polygon", "coordinates": [ [ [4.89, 52.37], [4.90, 52.37], [4.90, 52.38], [4.89, 52.37] ] ] }';
+const TWO_SQUARES = '{"type":"MultiPolygon","coordinates":[[[[0,0],[1,0],[1,1],[0,0]]],[[[5,5],[6,5],[6,6],[5,5]]]]}';
+
+function feature(props: Record<string, unknown> | null, geometry: string, id?: string | number): string {
+  return `{"type": "Feature", ${id !== undefined ? `"id": ${JSON.stringify(id)}, ` : ''}"properties": ${JSON.stringify(props)}, "geometry": ${geometry}}`;
+}
+
+function collection(features: string[], extra = '', after = ''): string {
+  return `{"type": "FeatureCollection",${extra} "features": [\n${features.join(',\n')}\n]${after}}\n`;
+}
+
+describe('readGeoJson: a FeatureCollection', () => {
+  const text = collection(
+    [
+      feature({ name: 'Vondelpark', area: 47.5, tags: ['a', 'b'], address: { city: 'Amsterdam', zip: { code: '1071' } } }, SQUARE, 'NL.1'),
+      feature({ name: 'Park "[Oost]" {x}', area: 1.10, open: true }, TWO_SQUARES, 'NL.2'),
+      feature({ name: 'no shape', area: null }, 'null', 'NL.3'),
+    ],
+    ' "name": "parks",',
+  );
+
+  it('gives one row per feature, the same for 1-byte, 7-byte and whole-file chunks', async () => {
+    const whole = await read(text, {}, 1 << 20);
+    for (const size of [1, 7, 100]) expect((await read(text, {}, size)).rows).toEqual(whole.rows);
+
+    expect(whole.table).toMatchObject({ name: NAME, format: 'geojson', unit: 'feature', warnings: [] });
+    expect(whole.table.columns).toEqual(['id', 'name', 'area', 'tags', 'address.city', 'address.zip.code', 'open', 'geometry']);
+    expect(whole.rows.map((r) => r.position)).toEqual([1, 2, 3]);
+  });
+
+  it('keeps the geometry as the exact text of the file, and a null geometry as NULL', async () => {
+    const { table, rows } = await read(text);
+
+    expect(table.geometry).toMatchObject({ column: 'geometry', encoding: 'geojson' });
+    expect(rows.map((r) => r.geometry)).toEqual([SQUARE, TWO_SQUARES, null]);
+  });
+
+  it('flattens properties, keeps numbers as written and arrays as JSON text', async () => {
+    const { rows } = await read(text);
+
+    expect(rows[0]).toMatchObject({ id: 'NL.1', name: 'Vondelpark', area: '47.5', tags: '["a","b"]', 'address.city': 'Amsterdam', 'address.zip.code': '1071', open: null });
+    expect(rows[1]).toMatchObject({ name: 'Park "[Oost]" {x}', area: '1.1', open: 'true' });
+    expect(rows[2]).toMatchObject({ area: null });
+  });
+
+  it('records the geometry type seen, or Geometry when they are mixed', async () => {
+    const polygons = await read(collection([feature({ a: 1 }, SQUARE), feature({ a: 2 }, 'null')]));
+    const mixed = await read(text);
+
+    expect(polygons.table.geometry.type).toBe('Polygon');
+    expect(mixed.table.geometry.type).toBe('Geometry');
+  });
+
+  it('keeps the members other than features, wherever they are', async () => {
+    const { table } = await read(collection([feature({ a: 1 }, SQUARE)], ' "name": "parks",', ', "bbox": [0, 0, 1, 1]'));
+
+    expect(table.members).toEqual({ type: 'FeatureCollection', name: 'parks', bbox: [0, 0, 1, 1] });
+  });
+
+  it('names the feature id column id_2 and the geometry column geometry_2 when properties take those names', async () => {
+    const { table, rows } = await read(collection([feature({ id: 7, geometry: 'round' }, SQUARE, 'f1')]));
+
+    expect(table.columns).toEqual(['id_2', 'id', 'geometry', 'geometry_2']);
+    expect(table.geometry.column).toBe('geometry_2');
+    expect(rows[0]).toMatchObject({ id_2: 'f1', id: '7', geometry: 'round', geometry_2: SQUARE });
+  });
+
+  it('has no id column when features have no id, and adds properties first seen late', async () => {
+    const features = Array.from({ length: 1200 }, (_, i) => feature(i === 1100 ? { n: i, late: 'x' } : { n: i }, '{"type":"Point","coordinates":[1,2]}'));
+
+    const { columnsBefore, table, rows } = await read(collection(features), {}, 4096);
+
+    expect(columnsBefore).toEqual(['n', 'geometry']);
+    expect(table.columns).toEqual(['n', 'geometry', 'late']);
+    expect(rows[1100]).toMatchObject({ n: '1100', late: 'x' });
+  });
+
+  it('puts a property named like the id column, first seen late, in its own column and says so', async () => {
+    const features = Array.from({ length: 1200 }, (_, i) => feature(i === 1100 ? { n: i, id: 'p' } : { n: i }, 'null', i + 1));
+
+    const { table, rows } = await read(collection(features), {}, 4096);
+
+    expect(table.columns).toEqual(['id', 'n', 'geometry', 'id_2']);
+    expect(rows[1100]).toMatchObject({ id: '1101', id_2: 'p' });
+    expect(table.warnings).toEqual([`${NAME}: the property "id" first seen at feature 1101 is in column "id_2": "id" is the column of the feature ids`]);
+  });
+});
+
+describe('readGeoJson: SRID', () => {
+  const rd = '"crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::28992"}},';
+  const crs84 = ', "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}';
+
+  it('takes the SRID from a crs before the features, before rows() runs', async () => {
+    const { sridBefore, table } = await read(collection([feature({ a: 1 }, SQUARE)], rd));
+
+    expect(sridBefore).toBe(28992);
+    expect(table.geometry.srid).toBe(28992);
+  });
+
+  it('sets the SRID from a crs after the features once rows() has read it', async () => {
+    const features = Array.from({ length: 1500 }, (_, i) => feature({ n: i }, '{"type":"Point","coordinates":[4.9,52.4]}'));
+    const table = await readGeoJson(source(collection(features, '', crs84), 4096), NAME);
+
+    expect(table.geometry.srid).toBeUndefined();
+    const rows = await rowsOf(table);
+    expect(rows).toHaveLength(1500);
+    expect(table.geometry.srid).toBe(4326);
+    expect(table.members.crs).toEqual({ type: 'name', properties: { name: 'urn:ogc:def:crs:OGC:1.3:CRS84' } });
+  });
+
+  it('leaves the SRID unknown without a crs (the stage step takes 4326)', async () => {
+    const { table } = await read(collection([feature({ a: 1 }, SQUARE)]));
+
+    expect(table.geometry.srid).toBeUndefined();
+    expect(table.warnings).toEqual([]);
+  });
+
+  it('lets the srid hint override the crs, and says so', async () => {
+    const { table } = await read(collection([feature({ a: 1 }, SQUARE)], rd), { srid: 2154 });
+
+    expect(table.geometry.srid).toBe(2154);
+    expect(table.warnings).toEqual([`${NAME}: its crs says EPSG:28992; read.srid 2154 overrides it`]);
+  });
+
+  it('warns about a link-style crs and leaves the SRID unknown', async () => {
+    const link = '"crs": {"type": "link", "properties": {"href": "http://example.org/crs/42", "type": "proj4"}},';
+
+    const { table } = await read(collection([feature({ a: 1 }, SQUARE)], link));
+
+    expect(table.geometry.srid).toBeUndefined();
+    expect(table.warnings).toEqual([
+      `${NAME}: its crs member is a link to a definition (http://example.org/crs/42), which names no EPSG code; the coordinates are taken as EPSG:4326 unless read.srid says otherwise`,
+    ]);
+  });
+});
+
+describe('sridFromCrs', () => {
+  const named = (name: string) => ({ type: 'name', properties: { name } });
+
+  it('reads the EPSG code of the names GDAL, QGIS and portals write', () => {
+    expect(sridFromCrs(named('urn:ogc:def:crs:EPSG::28992'))).toBe(28992);
+    expect(sridFromCrs(named('urn:ogc:def:crs:EPSG:6.6:2154'))).toBe(2154);
+    expect(sridFromCrs(named('EPSG:3857'))).toBe(3857);
+    expect(sridFromCrs(named('http://www.opengis.net/def/crs/EPSG/0/31370'))).toBe(31370);
+    expect(sridFromCrs({ type: 'EPSG', properties: { code: 25832 } })).toBe(25832);
+    expect(sridFromCrs('EPSG:4326')).toBe(4326);
+  });
+
+  it('reads the OGC CRS84 names as 4326, and web mercator aliases as 3857', () => {
+    expect(sridFromCrs(named('urn:ogc:def:crs:OGC:1.3:CRS84'))).toBe(4326);
+    expect(sridFromCrs(named('urn:ogc:def:crs:OGC::CRS84'))).toBe(4326);
+    expect(sridFromCrs(named('CRS84'))).toBe(4326);
+    expect(sridFromCrs(named('urn:ogc:def:crs:EPSG::900913'))).toBe(3857);
+    expect(sridFromCrs(named('ESRI:102100'))).toBe(3857);
+  });
+
+  it('gives nothing for a link, an unknown name or no crs', () => {
+    expect(sridFromCrs({ type: 'link', properties: { href: 'http://example.org/crs', type: 'proj4' } })).toBeUndefined();
+    expect(sridFromCrs(named('Amersfoort / RD New'))).toBeUndefined();
+    expect(sridFromCrs(named('ESRI:54009'))).toBeUndefined();
+    expect(sridFromCrs(null)).toBeUndefined();
+    expect(sridFromCrs(undefined)).toBeUndefined();
+  });
+});
+
+describe('readGeoJson: other GeoJSON shapes', () => {
+  it('reads a single Feature as one row', async () => {
+    const { table, rows } = await read(feature({ name: 'solo' }, SQUARE, 9));
+
+    expect(table.columns).toEqual(['id', 'name', 'geometry']);
+    expect(rows).toEqual([{ position: 1, id: '9', name: 'solo', geometry: SQUARE }]);
+    expect(table.geometry.type).toBe('Polygon');
+  });
+
+  it('reads a bare geometry as one row with only a geometry', async () => {
+    const { table, rows } = await read('{"type": "Point", "coordinates": [4.9, 52.37]}');
+
+    expect(table.columns).toEqual(['geometry']);
+    expect(rows).toEqual([{ position: 1, geometry: '{"type":"Point","coordinates":[4.9, 52.37]}' }]);
+  });
+
+  it('reads a GeoJSON text sequence, one Feature per line or after RS', async () => {
+    const seq = `${feature({ n: 1 }, SQUARE)}\n\u001e${feature({ n: 2 }, 'null')}\n`;
+
+    const { rows } = await read(seq, {}, 3);
+
+    expect(rows).toEqual([
+      { position: 1, n: '1', geometry: SQUARE },
+      { position: 2, n: '2', geometry: null },
+    ]);
+  });
+});
+
+describe('readGeoJson: bad input', () => {
+  const good = (n: number) => Array.from({ length: n }, (_, i) => feature({ n: i + 1 }, '{"type":"Point","coordinates":[1,2]}'));
+
+  it('names the feature and the byte of a broken feature, after yielding the features before it', async () => {
+    const broken = '{"type": "Feature", "properties": {"n": 1201}, "geometry": {"type": "Point", "coordinates": [1,, 2]}}';
+    const text = collection([...good(1200), broken, ...good(3)]);
+
+    const { error, rows } = await failure(text, {}, 4096);
+
+    const start = text.indexOf(broken);
+    expect(error.message).toBe(`${NAME}: feature 1201 (from byte ${start}) is not valid JSON: expected a JSON value, found ',' at byte ${start + broken.indexOf(',,') + 1}`);
+    expect(rows).toHaveLength(1200);
+  });
+
+  it('says where a truncated file ends', async () => {
+    const text = collection(good(2));
+    const cut = text.slice(0, text.lastIndexOf('"coordinates"'));
+
+    const { error } = await failure(cut);
+
+    expect(error.message).toBe(`${NAME}: the file ends at byte ${cut.length} inside feature 2, which starts at byte ${cut.lastIndexOf('{"type": "Feature"')}: it is truncated or not complete JSON`);
+    expect(error.position.offset).toBe(cut.length);
+  });
+
+  it('rejects a FeatureCollection without features, or whose features are not an array', async () => {
+    expect((await failure('{"type": "FeatureCollection", "name": "empty"}')).error.message).toBe(`${NAME}: the FeatureCollection (from byte 0) has no "features" member`);
+    expect((await failure('{"type": "FeatureCollection", "features": {"a": 1}}')).error.message).toBe(`${NAME}: "features" (at byte 42) is an object, not an array of features`);
+  });
+
+  it('rejects a feature whose geometry is not an object, naming the feature', async () => {
+    const text = collection([feature({ n: 1 }, SQUARE), feature({ n: 2 }, '"POINT (1 2)"')]);
+
+    const { error } = await failure(text);
+
+    expect(error.message).toBe(`${NAME}: feature 2 (at byte ${text.indexOf('"POINT')}): its geometry is a string, not an object or null`);
+  });
+
+  it('rejects a feature that is not a Feature object, or a geometry of an unknown type', async () => {
+    const array = collection(['[1, 2]']);
+    expect((await failure(array)).error.message).toBe(`${NAME}: feature 1 (at byte ${array.indexOf('[1, 2]')}) is an array, not a Feature object`);
+    const geometry = collection([SQUARE]);
+    expect((await failure(geometry)).error.message).toBe(`${NAME}: feature 1 (at byte ${geometry.indexOf('"Polygon"')}): its type is "Polygon", not "Feature"`);
+    const odd = collection([feature({}, '{"type": "Circle", "radius": 3}')]);
+    expect((await failure(odd)).error.message).toBe(`${NAME}: feature 1 (at byte ${odd.indexOf('{"type": "Circle"')}): its geometry type "Circle" is not a GeoJSON geometry type`);
+  });
+
+  it('rejects a file that is not a GeoJSON object', async () => {
+    expect((await failure('[{"type": "Feature"}]')).error.message).toBe(`${NAME}: not GeoJSON: the file starts with an array at byte 0, not an object`);
+    expect((await failure('{"type": "Topology", "objects": {}}')).error.message).toBe(
+      `${NAME}: not GeoJSON: the top-level object (from byte 0) has type "Topology", not FeatureCollection, Feature or a geometry type`,
+    );
+  });
+
+  it('fails on a feature larger than the limit without reading on', async () => {
+    const big = feature({ blob: 'x'.repeat(50_000) }, SQUARE);
+
+    const { error } = await failure(collection([feature({ n: 1 }, SQUARE), big]), { maxElementBytes: 10_000 }, 1024);
+
+    expect(error.message).toMatch(new RegExp(`^${NAME}: feature 2 \\(from byte \\d+\\) is larger than 10000 bytes, the limit for one feature`));
+  });
+});

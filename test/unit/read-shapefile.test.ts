@@ -1,0 +1,456 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import iconv from 'iconv-lite';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sridFromPrj } from '../../functions/read/prj.ts';
+import { encodingFromCpg, readShapefile } from '../../functions/read/shapefile.ts';
+import { ReadError, type ReadRow, type ReadTable } from '../../functions/read/types.ts';
+import {
+  MULTIPATCH,
+  MULTIPOINT,
+  POINT,
+  POINTZ,
+  POLYGON,
+  POLYGONM,
+  POLYGONZ,
+  POLYLINE,
+  PRJ_LAMBERT93_ESRI,
+  PRJ_RD_NEW_ESRI,
+  PRJ_WGS84_ESRI,
+  square,
+  squareWkt,
+  writeShapefile,
+  type TestShapefile,
+} from '../helpers/shapefile-writer.ts';
+
+let dir: string;
+let db: pg.Client;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'read-shp-'));
+  db = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await db.connect();
+});
+
+afterAll(async () => {
+  await db?.end();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let seq = 0;
+function shapefile(spec: TestShapefile) {
+  return writeShapefile(dir, `f${++seq}`, spec);
+}
+
+async function rowsOf(table: ReadTable): Promise<ReadRow[]> {
+  const out: ReadRow[] = [];
+  for await (const row of table.rows()) out.push(row);
+  return out;
+}
+
+/** What PostGIS makes of each geometry value: WKT and validity. */
+async function postgis(hex: (string | null)[]): Promise<{ wkt: string | null; valid: boolean | null }[]> {
+  const { rows } = await db.query<{ wkt: string | null; valid: boolean | null }>(
+    'SELECT ST_AsText(g::geometry) AS wkt, ST_IsValid(g::geometry) AS valid FROM unnest($1::text[]) WITH ORDINALITY AS u(g, n) ORDER BY n',
+    [hex],
+  );
+  return rows;
+}
+
+const geometryOf = (rows: ReadRow[]) => rows.map((r) => r.values.at(-1) ?? null);
+
+async function readError(promise: Promise<unknown>): Promise<ReadError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ReadError);
+  return error as ReadError;
+}
+
+describe('readShapefile geometry', () => {
+  it('writes points, multipoints and lines as hex WKB that PostGIS reads as the same shapes', async () => {
+    const points = shapefile({ shapeType: POINT, records: [{ shape: { parts: [[[2.35, 48.85]]] } }, { shape: null }] });
+    const multi = shapefile({ shapeType: MULTIPOINT, records: [{ shape: { parts: [[[1, 2], [3, 4]]] } }] });
+    const lines = shapefile({
+      shapeType: POLYLINE,
+      records: [
+        { shape: { parts: [[[0, 0], [1, 1], [2, 0]]] } },
+        { shape: { parts: [[[0, 0], [1, 1]], [[5, 5], [6, 6], [7, 5]]] } },
+      ],
+    });
+
+    const got = [];
+    for (const p of [points, multi, lines]) got.push(await postgis(geometryOf(await rowsOf(await readShapefile(p, 'x.shp')))));
+
+    expect(got.flat().map((g) => g.wkt)).toEqual([
+      'POINT(2.35 48.85)',
+      null,
+      'MULTIPOINT((1 2),(3 4))',
+      'LINESTRING(0 0,1 1,2 0)',
+      'MULTILINESTRING((0 0,1 1),(5 5,6 6,7 5))',
+    ]);
+  });
+
+  it('gives a polygon its hole, as a valid polygon', async () => {
+    const parts = shapefile({ shapeType: POLYGON, records: [{ shape: { parts: [square(0, 0, 10, true), square(2, 2, 2, false)] } }] });
+
+    const [g] = await postgis(geometryOf(await rowsOf(await readShapefile(parts, 'parks.shp'))));
+
+    expect(g).toEqual({ wkt: `POLYGON(${squareWkt(0, 0, 10, true)},${squareWkt(2, 2, 2, false)})`, valid: true });
+  });
+
+  it('makes a multipolygon of several outer rings and puts each hole in the ring that contains it, whatever the order', async () => {
+    // holes listed after both outers, the second outer's hole first; an island inside a hole of the third
+    const parts = shapefile({
+      shapeType: POLYGON,
+      records: [
+        {
+          shape: {
+            parts: [square(0, 0, 10, true), square(20, 0, 10, true), square(22, 2, 2, false), square(2, 2, 6, false), square(4, 4, 2, true)],
+          },
+        },
+      ],
+    });
+
+    const [g] = await postgis(geometryOf(await rowsOf(await readShapefile(parts, 'parks.shp'))));
+
+    expect(g!.valid).toBe(true);
+    expect(g!.wkt).toBe(
+      `MULTIPOLYGON((${squareWkt(0, 0, 10, true)},${squareWkt(2, 2, 6, false)}),` +
+        `(${squareWkt(20, 0, 10, true)},${squareWkt(22, 2, 2, false)}),` +
+        `(${squareWkt(4, 4, 2, true)}))`,
+    );
+  });
+
+  it('puts a hole in the outer ring that contains it, not in another whose bounding box also does', async () => {
+    // an L-shaped outer ring whose box covers a second outer ring and that ring's hole
+    const ell = [[0, 0], [10, 0], [10, 2], [2, 2], [2, 10], [0, 10], [0, 0]].reverse();
+    const parts = shapefile({ shapeType: POLYGON, records: [{ shape: { parts: [ell, square(5, 5, 4, true), square(6, 6, 1, false)] } }] });
+
+    const [g] = await postgis(geometryOf(await rowsOf(await readShapefile(parts, 'ell.shp'))));
+
+    expect(g!.valid).toBe(true);
+    expect(g!.wkt).toBe(`MULTIPOLYGON(((0 0,0 10,2 10,2 2,10 2,10 0,0 0)),(${squareWkt(5, 5, 4, true)},${squareWkt(6, 6, 1, false)}))`);
+  });
+
+  it('keeps Z and drops M', async () => {
+    const z = shapefile({
+      shapeType: POLYGONZ,
+      records: [{ shape: { parts: [square(0, 0, 1, true).map(([x, y]) => [x!, y!, 7, 99])] } }],
+    });
+    const pz = shapefile({ shapeType: POINTZ, records: [{ shape: { parts: [[[1, 2, 3, 4]]] } }] });
+    const m = shapefile({ shapeType: POLYGONM, records: [{ shape: { parts: [square(0, 0, 1, true).map(([x, y]) => [x!, y!, 99])] } }] });
+
+    const tables = await Promise.all([z, pz, m].map((p) => readShapefile(p, 'z.shp')));
+    const got = [];
+    for (const t of tables) got.push((await postgis(geometryOf(await rowsOf(t))))[0]!.wkt);
+
+    expect(got).toEqual(['POLYGON Z ((0 0 7,0 1 7,1 1 7,1 0 7,0 0 7))', 'POINT Z (1 2 3)', 'POLYGON((0 0,0 1,1 1,1 0,0 0))']);
+    expect(tables.map((t) => t.geometry?.type)).toEqual(['MultiPolygonZ', 'PointZ', 'MultiPolygon']);
+  });
+
+  it('turns a multipatch into a 3D multipolygon: a triangle per strip step, rings with their holes', async () => {
+    const at = (z: number) => (v: number[]) => [v[0]!, v[1]!, z];
+    const parts = shapefile({
+      shapeType: MULTIPATCH,
+      records: [
+        {
+          shape: {
+            parts: [[[0, 0, 1], [1, 0, 1], [0, 1, 2], [1, 1, 2]], square(10, 0, 10, true).map(at(5)), square(12, 2, 2, false).map(at(5))],
+            partTypes: [0, 2, 3],
+          },
+        },
+      ],
+    });
+    const table = await readShapefile(parts, 'roof.shp');
+
+    const [g] = await postgis(geometryOf(await rowsOf(table)));
+
+    expect(table.geometry?.type).toBe('MultiPolygonZ');
+    expect(g!.wkt).toBe(
+      'MULTIPOLYGON Z (((0 0 1,1 0 1,0 1 2,0 0 1)),((1 0 1,0 1 2,1 1 2,1 0 1)),' +
+        '((10 0 5,10 10 5,20 10 5,20 0 5,10 0 5),(12 2 5,14 2 5,14 4 5,12 4 5,12 2 5)))',
+    );
+  });
+
+  it('closes an unclosed ring and drops a ring too short to be one, with a warning naming the feature', async () => {
+    const open = square(0, 0, 10, true).slice(0, 4);
+    const parts = shapefile({
+      shapeType: POLYGON,
+      records: [
+        { shape: { parts: [open] } },
+        { shape: { parts: [square(0, 0, 10, true), [[1, 1], [2, 2], [1, 1]]] } },
+      ],
+    });
+    const table = await readShapefile(parts, 'parks.shp');
+
+    const got = await postgis(geometryOf(await rowsOf(table)));
+
+    expect(got.map((g) => g.wkt)).toEqual([`POLYGON(${squareWkt(0, 0, 10, true)})`, `POLYGON(${squareWkt(0, 0, 10, true)})`]);
+    expect(table.warnings).toContain('parks.shp: 1 polygon ring with fewer than 4 points dropped (first in feature 2)');
+  });
+
+  it('keeps a polygon written counter-clockwise (as a hole would be) as a polygon, with a warning', async () => {
+    const parts = shapefile({ shapeType: POLYGON, records: [{ shape: { parts: [square(0, 0, 10, false)] } }] });
+    const table = await readShapefile(parts, 'ccw.shp');
+
+    const [g] = await postgis(geometryOf(await rowsOf(table)));
+
+    expect(g).toEqual({ wkt: `POLYGON(${squareWkt(0, 0, 10, false)})`, valid: true });
+    expect(table.warnings).toEqual(['ccw.shp: 1 ring oriented as a hole but inside no outer ring kept as polygons of their own (first in feature 1)']);
+  });
+
+  it('reads a record larger than its 1 MiB read buffer, and many records across buffer boundaries', async () => {
+    const big = Array.from({ length: 100_000 }, (_, i) => {
+      const a = (-2 * Math.PI * i) / 100_000;
+      return [Math.cos(a), Math.sin(a)];
+    });
+    big.push(big[0]!);
+    const small = Array.from({ length: 6000 }, (_, i) => ({ shape: { parts: [square(i, 0, 1, true)] } }));
+    const parts = shapefile({ shapeType: POLYGON, records: [...small.slice(0, 3000), { shape: { parts: [big] } }, ...small.slice(3000)] });
+
+    const rows = await rowsOf(await readShapefile(parts, 'big.shp'));
+
+    expect(rows).toHaveLength(6001);
+    const [huge] = await db.query('SELECT ST_NPoints($1::geometry) AS n, ST_IsValid($1::geometry) AS valid', [rows[3000]!.values.at(-1)]).then((r) => r.rows);
+    expect(huge).toEqual({ n: 100_001, valid: true });
+    const last = await postgis([rows[6000]!.values.at(-1)!]);
+    expect(last[0]!.wkt).toBe(`POLYGON(${squareWkt(5999, 0, 1, true)})`);
+    expect(rows.map((r) => r.position)).toEqual(Array.from({ length: 6001 }, (_, i) => i + 1));
+  });
+});
+
+describe('readShapefile attributes', () => {
+  const fields = [
+    { name: 'NAME', type: 'C', length: 20 },
+    { name: 'AREA', type: 'N', length: 12, decimals: 3 },
+    { name: 'RATIO', type: 'F', length: 10 },
+    { name: 'OPENED', type: 'D', length: 8 },
+    { name: 'FREE', type: 'L', length: 1 },
+  ];
+
+  it('reads text trimmed, numbers as written, dates as ISO and logicals as true/false, blanks as NULL', async () => {
+    const parts = shapefile({
+      shapeType: POINT,
+      fields,
+      records: [
+        { shape: { parts: [[[0, 0]]] }, values: ['  Parc  ', 1234.5, '-1.5e3', '20240229', 'Y'] },
+        { shape: { parts: [[[1, 1]]] }, values: [null, null, null, null, '?'] },
+        { shape: { parts: [[[2, 2]]] }, values: ['x', Buffer.from('************'), '0', '00000000', 'n'] },
+      ],
+    });
+
+    const table = await readShapefile(parts, 'parks.shp');
+    const rows = await rowsOf(table);
+
+    expect(table.columns).toEqual(['NAME', 'AREA', 'RATIO', 'OPENED', 'FREE', 'geometry']);
+    expect(table).toMatchObject({ format: 'shapefile', unit: 'feature', geometry: { column: 'geometry', encoding: 'wkb', type: 'Point' } });
+    expect(rows.map((r) => r.values.slice(0, -1))).toEqual([
+      ['Parc', '1234.500', '-1.5e3', '2024-02-29', 'true'],
+      [null, null, null, null, null],
+      ['x', null, '0', null, 'false'],
+    ]);
+  });
+
+  it('skips deleted records and keeps the record numbers of the others as positions', async () => {
+    const parts = shapefile({
+      shapeType: POINT,
+      fields: [{ name: 'ID', type: 'N', length: 4 }],
+      records: [1, 2, 3, 4].map((id) => ({ shape: { parts: [[[id, id]]] }, values: [id], deleted: id === 2 })),
+    });
+
+    const rows = await rowsOf(await readShapefile(parts, 'p.shp'));
+
+    expect(rows.map((r) => [r.position, r.values[0]])).toEqual([
+      [1, '1'],
+      [3, '3'],
+      [4, '4'],
+    ]);
+  });
+
+  it('names the geometry column geometry_2 when a field is already called geometry', async () => {
+    const parts = shapefile({ shapeType: POINT, fields: [{ name: 'GEOMETRY', type: 'C', length: 5 }], records: [{ shape: { parts: [[[0, 0]]] }, values: ['a'] }] });
+
+    const table = await readShapefile(parts, 'p.shp');
+
+    expect(table.columns).toEqual(['GEOMETRY', 'geometry_2']);
+    expect(table.geometry?.column).toBe('geometry_2');
+  });
+
+  describe('text encoding', () => {
+    const text = (spec: Partial<TestShapefile>) =>
+      shapefile({ shapeType: POINT, fields: [{ name: 'NOM', type: 'C', length: 30 }], records: [{ shape: { parts: [[[0, 0]]] }, values: ['Forêt de Bécon – Œuvre'] }], ...spec });
+    const first = async (parts: ReturnType<typeof text>, encoding?: string) => (await rowsOf(await readShapefile(parts, 'p.shp', { encoding })))[0]!.values[0];
+
+    it('follows the .cpg', async () => {
+      expect(await first(text({ encoding: 'windows-1252', cpg: '1252' }))).toBe('Forêt de Bécon – Œuvre');
+      expect(await first(text({ encoding: 'utf-8', cpg: 'UTF-8\r\n' }))).toBe('Forêt de Bécon – Œuvre');
+      expect(await first(text({ encoding: 'iso-8859-1', cpg: 'ISO-8859-1', records: [{ shape: { parts: [[[0, 0]]] }, values: ['Forêt à Zoë'] }] }))).toBe('Forêt à Zoë');
+    });
+
+    it('follows the language driver byte when there is no .cpg', async () => {
+      const parts = shapefile({
+        shapeType: POINT,
+        fields: [{ name: 'NOM', type: 'C', length: 30 }],
+        records: [{ shape: { parts: [[[0, 0]]] }, values: [iconv.encode('Café Öl', 'cp850')] }],
+        ldid: 0x02,
+      });
+
+      expect(await first(parts)).toBe('Café Öl');
+    });
+
+    it('detects UTF-8, and falls back to windows-1252 with a warning when the text is not UTF-8', async () => {
+      const utf8 = text({ encoding: 'utf-8' });
+      const ansi = text({ encoding: 'windows-1252' });
+      const table = await readShapefile(ansi, 'ansi.shp');
+
+      expect(await first(utf8)).toBe('Forêt de Bécon – Œuvre');
+      expect((await rowsOf(table))[0]!.values[0]).toBe('Forêt de Bécon – Œuvre');
+      expect(table.warnings).toContain('ansi.shp: the .dbf declares no encoding (no .cpg) and its text is not UTF-8: read as windows-1252');
+    });
+
+    it('understands the ways a .cpg names an encoding, and says when it does not', async () => {
+      const table = await readShapefile(text({ encoding: 'utf-8', cpg: 'Klingon-7' }), 'p.shp');
+
+      expect(['UTF-8', '65001', '1252', 'ANSI 1251', '88591', 'ISO 8859-15', 'OEM', '850', 'cp1250'].map(encodingFromCpg)).toEqual([
+        'utf-8', 'utf-8', 'windows-1252', 'windows-1251', 'iso-8859-1', 'iso-8859-15', 'cp437', 'cp850', 'windows-1250',
+      ]);
+      expect((await rowsOf(table))[0]!.values[0]).toBe('Forêt de Bécon – Œuvre');
+      expect(table.warnings).toContain('p.shp: the .cpg names the encoding "Klingon-7", which this reader does not know: the attributes\' encoding was detected instead');
+    });
+
+    it('lets read.encoding override the .cpg', async () => {
+      expect(await first(text({ encoding: 'windows-1252', cpg: 'UTF-8' }), 'windows-1252')).toBe('Forêt de Bécon – Œuvre');
+    });
+  });
+});
+
+describe('readShapefile coordinate system', () => {
+  const point = (prj?: string) => shapefile({ shapeType: POINT, records: [{ shape: { parts: [[[155000, 463000]]] } }], ...(prj !== undefined ? { prj } : {}) });
+
+  it('reports the SRID of a projected .prj (RD New, Lambert-93) and of WGS 84', async () => {
+    const srids = await Promise.all([PRJ_RD_NEW_ESRI, PRJ_LAMBERT93_ESRI, PRJ_WGS84_ESRI].map(async (prj) => (await readShapefile(point(prj), 'p.shp')).geometry?.srid));
+
+    expect(srids).toEqual([28992, 2154, 4326]);
+  });
+
+  it('leaves the SRID unknown without a .prj, unless read.srid gives it', async () => {
+    const parts = point();
+
+    expect((await readShapefile(parts, 'p.shp')).geometry?.srid).toBeUndefined();
+    expect((await readShapefile(parts, 'p.shp', { srid: 31370 })).geometry?.srid).toBe(31370);
+  });
+
+  it('warns, quoting the name, about a .prj it does not recognise', async () => {
+    const table = await readShapefile(point('PROJCS["Lunar_Grid_2001",GEOGCS["GCS_Moon",DATUM["D_Moon",SPHEROID["Moon",1737400,0]]]]'), 'moon.zip!moon.shp');
+
+    expect(table.geometry?.srid).toBeUndefined();
+    expect(table.warnings.join('\n')).toContain('moon.zip!moon.shp: the .prj names a coordinate system this reader does not recognise (PROJCS["Lunar_Grid_2001"])');
+  });
+});
+
+describe('readShapefile bad input', () => {
+  const pointsFile = (n: number) =>
+    shapefile({
+      shapeType: POLYGON,
+      fields: [{ name: 'ID', type: 'N', length: 5 }],
+      records: Array.from({ length: n }, (_, i) => ({ shape: { parts: [square(i, 0, 1, true)] }, values: [i + 1] })),
+    });
+
+  it('refuses a .shp without its .dbf, naming both', async () => {
+    const parts = pointsFile(1);
+
+    const error = await readError(readShapefile({ shp: parts.shp }, 'incoming/acme/parks.zip!parks.shp'));
+
+    expect(error.message).toBe(`incoming/acme/parks.zip!parks.shp: the .dbf that goes with ${parts.shp.split('/').at(-1)} is missing`);
+  });
+
+  it('names the feature and byte offset where a truncated .shp is cut off', async () => {
+    const parts = pointsFile(3);
+    // each record: 8-byte header + 4 + 32 + 4 + 4 + 4 + 5 * 16 = 136 bytes; cut the third in half
+    truncateSync(parts.shp, 100 + 2 * 136 + 60);
+    const table = await readShapefile(parts, 'parks.zip!parks.shp');
+
+    const error = await readError(rowsOf(table));
+
+    expect(error.message).toBe('parks.zip!parks.shp: the .shp is cut off in feature 3: its record at byte offset 372 needs 136 bytes, the file has 60 left');
+    expect(error.position).toMatchObject({ file: 'parks.zip!parks.shp', line: 3, offset: 372 });
+  });
+
+  it('refuses a .dbf with fewer records than the .shp, at the first feature without attributes', async () => {
+    const parts = pointsFile(3);
+    const short = pointsFile(2);
+    writeFileSync(parts.dbf, readFileSync(short.dbf));
+    const table = await readShapefile(parts, 'parks.shp');
+
+    const error = await readError(rowsOf(table));
+
+    expect(error.message).toMatch(/^parks\.shp: its \.dbf \(f\d+\.dbf\) has 2 records, fewer than the \.shp: feature 3 \(byte offset 372 of the \.shp\) has no attributes$/);
+  });
+
+  it('refuses a file that is not a shapefile', async () => {
+    const path = join(dir, 'not.shp');
+    writeFileSync(path, 'id,name\n1,a\n'.repeat(20));
+    const parts = pointsFile(1);
+
+    const error = await readError(readShapefile({ ...parts, shp: path }, 'upload.zip!not.shp'));
+
+    expect(error.message).toMatch(/^upload\.zip!not\.shp: not a shapefile: a \.shp starts with the file code 9994, this one with \d+$/);
+  });
+
+  it('names the feature whose record claims more points than it holds', async () => {
+    const parts = pointsFile(2);
+    const bytes = readFileSync(parts.shp);
+    bytes.writeInt32LE(1000, 100 + 136 + 8 + 40); // numPoints of record 2
+    writeFileSync(parts.shp, bytes);
+
+    const error = await readError(rowsOf(await readShapefile(parts, 'p.shp')));
+
+    expect(error.message).toBe('p.shp: feature 2 (record at byte offset 236 of the .shp) claims 1 part and 1000 points, which need 16048 bytes; the record holds 128');
+    expect(statSync(parts.shp).size).toBe(100 + 2 * 136);
+  });
+});
+
+describe('sridFromPrj', () => {
+  it('takes the EPSG authority of the whole system, not of its datum or units', () => {
+    const gdal =
+      'PROJCS["RGF93 v1 / Lambert-93",GEOGCS["RGF93 v1",DATUM["Reseau_Geodesique_Francais_1993_v1",SPHEROID["GRS 1980",6378137,298.257222101,AUTHORITY["EPSG","7019"]],AUTHORITY["EPSG","6171"]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],AUTHORITY["EPSG","4171"]],PROJECTION["Lambert_Conformal_Conic_2SP"],UNIT["metre",1,AUTHORITY["EPSG","9001"]],AUTHORITY["EPSG","2154"]]';
+    const noOwnAuthority = 'PROJCS["My grid",GEOGCS["WGS 84",AUTHORITY["EPSG","4326"]],UNIT["metre",1,AUTHORITY["EPSG","9001"]]]';
+    const wkt2 = 'PROJCRS["Amersfoort / RD New",BASEGEOGCRS["Amersfoort",ID["EPSG",4289]],CS[Cartesian,2],ID["EPSG",28992]]';
+
+    expect(sridFromPrj(gdal)).toBe(2154);
+    expect(sridFromPrj(noOwnAuthority)).toBeUndefined();
+    expect(sridFromPrj(wkt2)).toBe(28992);
+  });
+
+  it('recognises the ESRI names suppliers use most', () => {
+    const names: [string, number][] = [
+      ['GEOGCS["GCS_WGS_1984"]', 4326],
+      ['PROJCS["WGS_1984_Web_Mercator_Auxiliary_Sphere"]', 3857],
+      ['PROJCS["WGS_1984_Web_Mercator"]', 3857],
+      ['PROJCS["Amersfoort_RD_New"]', 28992],
+      ['PROJCS["RGF93_Lambert_93"]', 2154],
+      ['PROJCS["NAD_1983_StatePlane_Illinois_East_FIPS_1201_Feet"]', 3435],
+      ['PROJCS["ETRS_1989_UTM_Zone_31N"]', 25831],
+      ['PROJCS["ETRS_1989_UTM_Zone_32N"]', 25832],
+      ['GEOGCS["GCS_North_American_1983"]', 4269],
+      ['GEOGCS["GCS_ETRS_1989"]', 4258],
+      ['PROJCS["ETRS_1989_LAEA"]', 3035],
+      ['PROJCS["Belge_Lambert_1972"]', 31370],
+      ['PROJCS["British_National_Grid"]', 27700],
+      ['PROJCS["WGS_1984_UTM_Zone_33S"]', 32733],
+      ['PROJCS["RGF93_CC49"]', 3949],
+    ];
+
+    expect(names.map(([wkt]) => sridFromPrj(`${wkt.slice(0, -1)},UNIT["Meter",1.0]]`))).toEqual(names.map(([, code]) => code));
+  });
+
+  it('knows nothing of unknown names and of text that is not WKT', () => {
+    expect(sridFromPrj('PROJCS["Local_Grid",UNIT["Meter",1.0]]')).toBeUndefined();
+    expect(sridFromPrj('hello')).toBeUndefined();
+    expect(sridFromPrj('')).toBeUndefined();
+  });
+});
