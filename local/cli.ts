@@ -200,6 +200,7 @@ async function load(argv: string[]): Promise<number> {
       lat: values.lat,
       lon: values.lon,
       invalid: values.invalid as LoadFileOptions['invalid'],
+      onPhase: values.verbose ? (what, seconds) => console.error(`${what} in ${seconds.toFixed(2)} s`) : undefined,
     });
     const how = r.delimiter !== undefined ? `${r.format}, delimiter ${JSON.stringify(r.delimiter)}` : r.format;
     console.log(`${r.created ? 'created' : values.append ? 'appended to' : 'replaced rows of'} ${r.table} (${how})`);

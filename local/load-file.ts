@@ -41,6 +41,8 @@ export interface LoadFileOptions {
   lon?: string;
   /** Invalid geometries: repaired (default) or rejected. */
   invalid?: 'repair' | 'quarantine';
+  /** Told as each phase ends (read and staged, types inferred, cast, indexed), with its seconds. */
+  onPhase?: (phase: string, seconds: number) => void;
 }
 
 export interface LoadFileResult {
@@ -81,6 +83,12 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     size: stat.size,
   });
   const target = `${ident(schema)}.${ident(name)}`;
+  let mark = performance.now();
+  const phase = (what: string) => {
+    const now = performance.now();
+    opts.onPhase?.(what, (now - mark) / 1000);
+    mark = now;
+  };
   const rejectsTable = `${ident(schema)}.${ident(`${name}_rejects`)}`;
   const opened = await openSource(
     { name: file, open: async () => createReadStream(path, { highWaterMark: 256 * 1024 }) },
@@ -104,6 +112,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, temporary: true });
       const header = 'structure' in staged ? staged.structure.header : staged.header;
       await markStaged(client, load.id, { rowsRead: staged.rows, stagingTable: staging, header, detected: staged.detected, ms: 0 });
+      phase(`read and staged ${staged.rows} rows`);
 
       const geometryDef = geometrySchema.parse({
         srid: opts.srid,
@@ -131,6 +140,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         }
       } else {
         const types = await inferTypes(client, staging, attributes.map((a) => a.from), opts.typeThreshold ?? 0.99);
+        phase('types inferred');
         const names = launder(attributes.map((a) => a.from));
         if (geometry) for (let i = 0; i < names.length; i++) if (names[i] === geometry.column) names[i] = `${names[i]}_attribute`;
         columns = attributes.map((a, i) => ({ name: names[i]!, type: types[i]!, required: false, from: a.from }));
@@ -150,10 +160,12 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         append: opts.append,
         geometry,
       });
+      phase(geometry ? 'cast, with geometry' : 'cast');
       if (geometry) {
         // built after the rows are in: one sort instead of an index update per row
         await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${name.slice(0, 50)}_${geometry.column}_gist`)} ON ${target} USING gist (${ident(geometry.column)})`);
         await client.query(`ANALYZE ${target}`);
+        phase('spatial index built');
       }
       await markLoaded(client, load.id, { rowsLoaded, rowsQuarantined, ms: 0 });
       return {

@@ -4,24 +4,29 @@ import { ident } from '../common/db.ts';
 
 /**
  * The narrowest type that at least `threshold` (a share, 1 = all) of each column's non-empty
- * values cast to, decided in one query: integer, bigint, numeric, date, timestamp(tz), boolean,
- * else text. The values that do not cast become rejects, with line and reason. Numbers written
- * with a leading zero (postcodes, codes) stay text so no digit is lost.
+ * values are written as, decided in one scan: integer, bigint, numeric, date, timestamp(tz),
+ * boolean, else text. Values count by their written form (patterns, no exception per value);
+ * dates and timestamps must also name a real day. Values that then fail the cast become rejects,
+ * with line and reason. Numbers written with a leading zero (postcodes, codes) stay text so no
+ * digit is lost.
  */
 export async function inferTypes(client: pg.PoolClient, staging: string, columns: readonly string[], threshold = 1): Promise<ColumnType[]> {
-  const candidates: [ColumnType, string][] = [
-    ['integer', 'integer'],
-    ['bigint', 'bigint'],
-    ['numeric', 'numeric'],
-    ['date', 'date'],
-    ['timestamp', 'timestamp'],
-    ['boolean', 'boolean'],
+  if (columns.length === 0) return [];
+  const candidates: [ColumnType, (v: string) => string][] = [
+    ['integer', (v) => `${v} ~ '^[+-]?[0-9]{1,9}$'`],
+    ['bigint', (v) => `${v} ~ '^[+-]?[0-9]{1,18}$'`],
+    ['numeric', (v) => `${v} ~ '^[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]{1,2})?$'`],
+    ['date', (v) => `${v} ~ '^([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}/[0-9]{1,2}/[0-9]{4})$' AND etl.is_valid_as(${v}, 'date')`],
+    [
+      'timestamp',
+      (v) => `${v} ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}' AND etl.is_valid_as(${v}, 'timestamp')`,
+    ],
+    ['boolean', (v) => `lower(${v}) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n')`],
   ];
   const parts = columns.map((c, i) => {
     const v = `NULLIF(btrim(${ident(c)}), '')`;
-    const tests = candidates.map(([, t]) => `count(*) FILTER (WHERE ${v} IS NOT NULL AND etl.is_valid_as(${v}, '${t}'))`);
     return [
-      ...tests.map((t, j) => `${t} AS c${i}_${j}`),
+      ...candidates.map(([, test], j) => `count(*) FILTER (WHERE ${test(v)}) AS c${i}_${j}`),
       `count(${v}) AS c${i}_n`,
       `coalesce(bool_or(${v} ~ '^[+-]?0[0-9]'), false) AS c${i}_zero`,
       `coalesce(bool_or(${v} ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' AND ${v} ~ '[0-9]{2}:[0-9]{2}'), false) AS c${i}_tz`,

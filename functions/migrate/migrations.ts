@@ -153,6 +153,15 @@ DO $do$
 BEGIN
   IF current_setting('server_version_num')::int < 160000 THEN
     ALTER FUNCTION etl.is_valid_as(text, text) RENAME TO is_valid_as_slow;
+    -- YYYY-MM-DD names a real day (no exception needed to find out)
+    EXECUTE $f$
+      CREATE FUNCTION etl.iso_date_ok(v text) RETURNS boolean
+      LANGUAGE sql IMMUTABLE AS $sql$
+        SELECT substr(v, 1, 4)::int > 0 AND substr(v, 6, 2)::int BETWEEN 1 AND 12
+           AND substr(v, 9, 2)::int BETWEEN 1
+               AND extract(day FROM make_date(substr(v, 1, 4)::int, substr(v, 6, 2)::int, 1) + interval '1 month - 1 day')::int
+      $sql$
+    $f$;
     EXECUTE $f$
       CREATE FUNCTION etl.is_valid_as(value text, type_name text) RETURNS boolean
       LANGUAGE sql STABLE AS $sql$
@@ -162,6 +171,10 @@ BEGIN
           WHEN type_name IN ('numeric', 'double precision')
                AND value ~ '^\\s*[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]{1,2})?\\s*$' THEN true
           WHEN type_name IN ('integer', 'bigint', 'numeric', 'double precision') AND value !~ '[0-9]' AND value !~* 'inf|nan' THEN false
+          WHEN type_name = 'date' AND value ~ '^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\\s*$' THEN etl.iso_date_ok(btrim(value))
+          WHEN type_name IN ('timestamp', 'timestamptz')
+               AND value ~ '^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?\\s*$'
+               THEN etl.iso_date_ok(left(btrim(value), 10))
           WHEN type_name = 'boolean' AND lower(btrim(value)) IN ('t', 'true', 'f', 'false', 'y', 'yes', 'n', 'no', 'on', 'off', '1', '0') THEN true
           ELSE etl.is_valid_as_slow(value, type_name)
         END

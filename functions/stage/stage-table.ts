@@ -57,7 +57,7 @@ export async function stageTable(
     const batch = encodeRows(rows, carried, width, () => source.columns.length > width, (row) => (carried = row), () => (done = true));
     carried = undefined;
     const list = [...columns, '_source_line'].map(ident).join(', ');
-    const sink = client.query(copyFrom(`COPY ${opts.table} (${list}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')`));
+    const sink = client.query(copyFrom(`COPY ${opts.table} (${list}) FROM STDIN WITH (FORMAT text, ENCODING 'UTF8')`));
     await pipeline(Readable.from(batch, { objectMode: false }), sink);
     count += Number(sink.rowCount ?? 0);
     if (source.columns.length > width) {
@@ -81,7 +81,7 @@ export async function stageTable(
 }
 
 /**
- * Rows as CSV bytes for COPY: NULL is an unquoted empty field, an empty string a quoted one.
+ * Rows as COPY text-format bytes (see encodeRow).
  * Stops (without consuming the row) when the reader has announced more columns than `width`.
  */
 async function* encodeRows(
@@ -117,17 +117,22 @@ async function* encodeRows(
   if (out) yield Buffer.from(out, 'utf8');
 }
 
-const NEEDS_QUOTES = /[",\r\n]/;
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
+/**
+ * One row in COPY's text format: tab-separated, `\N` for NULL, backslash escapes for backslash,
+ * tab, newline and carriage return. Unlike CSV, quotes need no doubling — GeoJSON and JSON text,
+ * full of quotes, go through as they are.
+ */
 export function encodeRow(row: ReadRow, width: number): string {
   let line = '';
   const { values } = row;
   for (let i = 0; i < width; i++) {
     const v = i < values.length ? values[i] : null;
-    if (v === null || v === undefined) line += ',';
-    else if (v === '') line += '"",';
-    else if (NEEDS_QUOTES.test(v)) line += `"${v.replaceAll('"', '""')}",`;
-    else line += `${v},`;
+    if (v === null || v === undefined) line += '\\N\t';
+    else if (NEEDS_ESCAPE.test(v)) line += `${v.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!)}\t`;
+    else line += `${v}\t`;
   }
   return `${line}${row.position}\n`;
 }

@@ -314,7 +314,7 @@ export function compoundFile(streamName: string, data: Buffer): Buffer {
     directoryEntry('', 0, NO_STREAM, 0, 0),
     directoryEntry('', 0, NO_STREAM, 0, 0),
   ]);
-  const parts = [header, fat, directory];
+  const parts: Buffer[] = [header, fat, directory];
   if (small) {
     const miniFat = Buffer.alloc(512, 0xff);
     const miniSectors = payload.length / 64;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { sridFromCrs } from '../../functions/read/crs.ts';
 import { readGeoJson, type GeoJsonTable } from '../../functions/read/geojson.ts';
 import type { JsonReadOptions } from '../../functions/read/json.ts';
+import { geoJsonToHexWkb, stagedGeometry } from '../../functions/read/geojson-wkb.ts';
 import { ReadError, type ReadRow } from '../../functions/read/types.ts';
 
 const NAME = 'incoming/acme/parks/parks.geojson';
@@ -50,6 +51,9 @@ async function failure(text: string | Buffer, opts: JsonReadOptions = {}, size =
 const SQUARE = '{ "type": "Polygon", "coordinates": [ [ [4.89, 52.37], [4.90, 52.37], [4.90, 52.38], [4.89, 52.37] ] ] }';
 const TWO_SQUARES = '{"type":"MultiPolygon","coordinates":[[[[0,0],[1,0],[1,1],[0,0]]],[[[5,5],[6,5],[6,6],[5,5]]]]}';
 
+/** What the reader writes for a geometry: hex WKB of it (PostGIS reads that fastest). */
+const wkb = (geometry: string) => geoJsonToHexWkb(geometry);
+
 function feature(props: Record<string, unknown> | null, geometry: string, id?: string | number): string {
   return `{"type": "Feature", ${id !== undefined ? `"id": ${JSON.stringify(id)}, ` : ''}"properties": ${JSON.stringify(props)}, "geometry": ${geometry}}`;
 }
@@ -77,11 +81,15 @@ describe('readGeoJson: a FeatureCollection', () => {
     expect(whole.rows.map((r) => r.position)).toEqual([1, 2, 3]);
   });
 
-  it('keeps the geometry as the exact text of the file, and a null geometry as NULL', async () => {
+  it('writes each geometry as hex WKB of the exact text of the file, and a null geometry as NULL', async () => {
     const { table, rows } = await read(text);
 
-    expect(table.geometry).toMatchObject({ column: 'geometry', encoding: 'geojson' });
-    expect(rows.map((r) => r.geometry)).toEqual([SQUARE, TWO_SQUARES, null]);
+    expect(table.geometry).toMatchObject({ column: 'geometry', encoding: 'wkb' });
+    expect(rows.map((r) => r.geometry)).toEqual([wkb(SQUARE), wkb(TWO_SQUARES), null]);
+    expect(wkb(SQUARE)).toBe(
+      '01030000000100000004000000' +
+        ['4.89', '52.37', '4.90', '52.37', '4.90', '52.38', '4.89', '52.37'].map((n) => { const b = Buffer.alloc(8); b.writeDoubleLE(Number(n)); return b.toString('hex'); }).join(''),
+    );
   });
 
   it('flattens properties, keeps numbers as written and arrays as JSON text', async () => {
@@ -111,7 +119,7 @@ describe('readGeoJson: a FeatureCollection', () => {
 
     expect(table.columns).toEqual(['id_2', 'id', 'geometry', 'geometry_2']);
     expect(table.geometry.column).toBe('geometry_2');
-    expect(rows[0]).toMatchObject({ id_2: 'f1', id: '7', geometry: 'round', geometry_2: SQUARE });
+    expect(rows[0]).toMatchObject({ id_2: 'f1', id: '7', geometry: 'round', geometry_2: wkb(SQUARE) });
   });
 
   it('has no id column when features have no id, and adds properties first seen late', async () => {
@@ -217,7 +225,7 @@ describe('readGeoJson: other GeoJSON shapes', () => {
     const { table, rows } = await read(feature({ name: 'solo' }, SQUARE, 9));
 
     expect(table.columns).toEqual(['id', 'name', 'geometry']);
-    expect(rows).toEqual([{ position: 1, id: '9', name: 'solo', geometry: SQUARE }]);
+    expect(rows).toEqual([{ position: 1, id: '9', name: 'solo', geometry: wkb(SQUARE) }]);
     expect(table.geometry.type).toBe('Polygon');
   });
 
@@ -225,7 +233,7 @@ describe('readGeoJson: other GeoJSON shapes', () => {
     const { table, rows } = await read('{"type": "Point", "coordinates": [4.9, 52.37]}');
 
     expect(table.columns).toEqual(['geometry']);
-    expect(rows).toEqual([{ position: 1, geometry: '{"type":"Point","coordinates":[4.9, 52.37]}' }]);
+    expect(rows).toEqual([{ position: 1, geometry: wkb('{"type":"Point","coordinates":[4.9, 52.37]}') }]);
   });
 
   it('reads a GeoJSON text sequence, one Feature per line or after RS', async () => {
@@ -234,7 +242,7 @@ describe('readGeoJson: other GeoJSON shapes', () => {
     const { rows } = await read(seq, {}, 3);
 
     expect(rows).toEqual([
-      { position: 1, n: '1', geometry: SQUARE },
+      { position: 1, n: '1', geometry: wkb(SQUARE) },
       { position: 2, n: '2', geometry: null },
     ]);
   });
@@ -299,5 +307,34 @@ describe('readGeoJson: bad input', () => {
     const { error } = await failure(collection([feature({ n: 1 }, SQUARE), big]), { maxElementBytes: 10_000 }, 1024);
 
     expect(error.message).toMatch(new RegExp(`^${NAME}: feature 2 \\(from byte \\d+\\) is larger than 10000 bytes, the limit for one feature`));
+  });
+});
+
+describe('GeoJSON geometry as WKB', () => {
+  it('encodes every geometry type, in 2D and 3D', () => {
+    const hex = (g: unknown) => geoJsonToHexWkb(JSON.stringify(g))!;
+
+    expect(hex({ type: 'Point', coordinates: [1, 2] })).toBe('0101000000000000000000f03f0000000000000040');
+    expect(hex({ type: 'Point', coordinates: [1, 2, 3] }).slice(0, 10)).toBe('01e9030000'); // ISO Point Z (1001)
+    expect(hex({ type: 'MultiPoint', coordinates: [[1, 2], [3, 4]] }).slice(0, 18)).toBe('010400000002000000');
+    expect(hex({ type: 'MultiLineString', coordinates: [[[0, 0], [1, 1]]] }).slice(0, 18)).toBe('010500000001000000');
+    expect(hex({ type: 'GeometryCollection', geometries: [{ type: 'Point', coordinates: [1, 2] }] })).toBe(
+      '0107000000010000000101000000000000000000f03f0000000000000040',
+    );
+  });
+
+  it('leaves to PostGIS what it does not take on: mixed dimensions, empty or malformed coordinates', () => {
+    expect(geoJsonToHexWkb('{"type":"LineString","coordinates":[[0,0],[1,1,1]]}')).toBeUndefined();
+    expect(geoJsonToHexWkb('{"type":"Point","coordinates":[]}')).toBeUndefined();
+    expect(geoJsonToHexWkb('{"type":"Polygon","coordinates":[[1,2]]}')).toBeUndefined();
+    expect(geoJsonToHexWkb('{"type":"Point","coordinates":["a","b"]}')).toBeUndefined();
+    expect(geoJsonToHexWkb('{"type":"Pentagon","coordinates":[1,2]}')).toBeUndefined();
+  });
+
+  it('marks positions that are not numbers, which PostGIS would silently read as 0, so the row is quarantined', () => {
+    expect(stagedGeometry('{"type":"Point","coordinates":["a","b"]}')).toMatch(/^invalid GeoJSON geometry \(a position is not numbers\): /);
+    expect(stagedGeometry('{"type":"LineString","coordinates":[[0,0],[1,null]]}')).toMatch(/^invalid GeoJSON geometry/);
+    expect(stagedGeometry('{"type":"LineString","coordinates":[[0,0],[1,1,1]]}')).toBe('{"type":"LineString","coordinates":[[0,0],[1,1,1]]}');
+    expect(stagedGeometry('{"type":"Point","coordinates":[]}')).toBe('{"type":"Point","coordinates":[]}');
   });
 });

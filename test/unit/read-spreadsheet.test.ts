@@ -5,7 +5,7 @@ import { dateStyleOfFormat, listSheets, numberText, serialDateText } from '../..
 import { ReadError, type ReadTable } from '../../functions/read/types.ts';
 import { readXls } from '../../functions/read/xls.ts';
 import { readXlsx, xlsxLimits } from '../../functions/read/xlsx.ts';
-import { ods, scratchDir, writeOds, writeRawXlsx, writeXlsx, writeZip } from '../helpers/spreadsheets.ts';
+import { XLS_ERROR, compoundFile, ods, scratchDir, writeOds, writeRawXlsx, writeXls, writeXlsx, writeZip } from '../helpers/spreadsheets.ts';
 
 let dir: Awaited<ReturnType<typeof scratchDir>>;
 beforeAll(async () => {
@@ -381,15 +381,6 @@ describe('readXlsx', () => {
       expect((await readError(readXlsx(text, 'text.xlsx'))).message).toMatch(/^text\.xlsx: not a readable \.xlsx workbook \(the zip is damaged or truncated: .+\)$/);
     });
 
-    it('an Excel 97–2003 or password-protected file saved as .xlsx', async () => {
-      const path = dir.path('old.xlsx');
-      await writeFile(path, Buffer.concat([Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]), Buffer.alloc(504)]));
-
-      expect((await readError(readXlsx(path, 'old.xlsx'))).message).toBe(
-        'old.xlsx: an Excel 97–2003 or password-protected workbook, not an .xlsx one; save it as .xlsx (without a password), .ods or .csv',
-      );
-    });
-
     it('a sheet whose XML breaks off below the first rows, naming the row', async () => {
       const path = dir.path('broken.xlsx');
       const rows = Array.from({ length: 5_000 }, (_, i) => `<row r="${i + 2}"><c r="A${i + 2}"><v>${i}</v></c></row>`).join('');
@@ -563,10 +554,138 @@ describe('readOds', () => {
 });
 
 describe('readXls', () => {
-  it('says Excel 97–2003 workbooks are not read yet, and what to save them as', async () => {
-    const error = await readError(readXls(dir.path('old.xls'), 'incoming/old.xls'));
+  it('reads an Excel 97–2003 sheet below its title, with every kind of cell record', async () => {
+    const path = dir.path('trees.xls');
+    const header = ['id', 'species', 'planted', 'girth_m', 'protected', 'height', 'note', 'last_check', 'count_2020', 'count_2021'];
+    await writeXls(path, {
+      formats: ['yyyy-mm-dd hh:mm'],
+      sstRecordBytes: 20,
+      sheets: [
+        {
+          name: 'Trees',
+          embeddedChart: true,
+          cells: [
+            { r: 0, c: 0, v: 'Trees of Springfield' },
+            ...header.map((h, c) => ({ r: 2, c, v: h })),
+            { r: 3, c: 0, v: { rk: 1 } },
+            { r: 3, c: 1, v: 'Chêne – 橡树' },
+            { r: 3, c: 2, v: 45352, xf: 1 },
+            { r: 3, c: 3, v: { rk: 12.34, x100: true } },
+            { r: 3, c: 4, v: true },
+            { r: 3, c: 5, v: { formula: 0.1 + 0.2 } },
+            { r: 3, c: 6, v: { formula: 'needs care' } },
+            { r: 3, c: 7, v: 45352.5, xf: 2 },
+            { r: 3, c: 8, v: { mulrk: [3, 4] } },
+            { r: 4, c: 0, v: { rk: 2 } },
+            { r: 4, c: 1, v: { label: 'Zoë – 東京 cherry' } },
+            { r: 4, c: 2, v: { error: XLS_ERROR.na } },
+            { r: 4, c: 3, v: { formula: { error: XLS_ERROR.div0 } } },
+            { r: 4, c: 4, v: { formula: false } },
+            { r: 4, c: 5, v: -3.5 },
+            { r: 4, c: 8, v: { mulrk: [10, 12] } },
+          ],
+        },
+      ],
+    });
 
-    expect(error.message).toBe('incoming/old.xls: Excel 97–2003 (.xls) workbooks are not read yet; save the sheet as .xlsx, .ods or .csv');
+    const table = await readXls(path, 'incoming/parks/trees.xls');
+
+    expect(table).toMatchObject({ name: 'incoming/parks/trees.xls#Trees', format: 'xls', unit: 'row' });
+    expect(table.columns).toEqual(header);
+    expect(await collect(table)).toEqual([
+      { position: 4, values: ['1', 'Chêne – 橡树', '2024-03-01', '12.34', 'true', '0.3', 'needs care', '2024-03-01T12:00:00', '3', '4'] },
+      { position: 5, values: ['2', 'Zoë – 東京 cherry', null, null, 'false', '-3.5', null, null, '10', '12'] },
+    ]);
+    expect(table.warnings).toEqual([
+      'incoming/parks/trees.xls#Trees: rows 1–2 above the header (row 3) skipped as a title ("Trees of Springfield")',
+      'incoming/parks/trees.xls#Trees: 2 cells with an error value read as empty (first: #N/A in C5)',
+    ]);
+  });
+
+  it('names columns under merged header cells, skips a hidden first sheet, chooses sheets, and is what readXlsx reads for an .xls named .xlsx', async () => {
+    const path = dir.path('districts.xls');
+    await writeXls(path, {
+      sheets: [
+        { name: 'Lookup', hidden: true, cells: [{ r: 0, c: 0, v: 'code' }] },
+        {
+          name: 'Districts',
+          merges: [
+            [0, 1, 0, 0],
+            [0, 0, 1, 2],
+            [0, 1, 3, 3],
+          ],
+          cells: [
+            { r: 0, c: 0, v: 'District' },
+            { r: 0, c: 1, v: 'Population' },
+            { r: 1, c: 1, v: { rk: 2020 } },
+            { r: 1, c: 2, v: { rk: 2021 } },
+            { r: 0, c: 3, v: 'Area' },
+            { r: 2, c: 0, v: 'North' },
+            { r: 2, c: 1, v: { mulrk: [1200, 1250] } },
+            { r: 2, c: 3, v: 3.5 },
+          ],
+        },
+        { name: 'Empty', cells: [] },
+      ],
+    });
+    const renamed = dir.path('districts-xls.xlsx');
+    await writeFile(renamed, await readFile(path));
+
+    const table = await readXls(path, 'districts.xls');
+    const viaXlsx = await readXlsx(renamed, 'districts.xlsx', { sheet: 'Districts' });
+
+    expect(table.name).toBe('districts.xls#Districts');
+    expect(table.columns).toEqual(['District', 'Population 2020', 'Population 2021', 'Area']);
+    expect(await collect(table)).toEqual([{ position: 3, values: ['North', '1200', '1250', '3.5'] }]);
+    expect(viaXlsx).toMatchObject({ name: 'districts.xlsx#Districts', format: 'xls', columns: table.columns });
+    expect(await listSheets(path, 'xls')).toEqual(['Lookup', 'Districts', 'Empty']);
+    expect((await readError(readXls(path, 'districts.xls', { sheet: 2 }))).message).toBe('districts.xls#Empty: the sheet is empty');
+    expect((await readError(readXls(path, 'districts.xls', { sheet: 'Parks' }))).message).toBe(
+      'districts.xls: there is no sheet "Parks"; the sheets are "Lookup", "Districts", "Empty"',
+    );
+  });
+
+  it('reads a small workbook kept in the mini stream, in the 1904 date system', async () => {
+    const path = dir.path('small.xls');
+    await writeXls(path, { small: true, date1904: true, sheets: [{ name: 'S', cells: [{ r: 0, c: 0, v: 'day' }, { r: 1, c: 0, v: { rk: 43890 }, xf: 1 }] }] });
+
+    expect((await readFile(path)).length).toBeLessThan(4096);
+    expect(await collect(await readXls(path, 'small.xls'))).toEqual([{ position: 2, values: ['2024-03-01'] }]);
+  });
+
+  describe('rejects what it cannot read with a message naming the file', () => {
+    it('a truncated workbook', async () => {
+      const path = dir.path('cut.xls');
+      await writeXls(path, { sheets: [{ name: 'S', cells: Array.from({ length: 400 }, (_, r) => ({ r, c: 0, v: r === 0 ? 'n' : r })) }] });
+      await truncate(path, 1_500);
+
+      expect((await readError(readXls(path, 'cut.xls'))).message).toMatch(/^cut\.xls: not a readable \.xls workbook \(.+: the file is truncated\)$/);
+    });
+
+    it('a password-protected workbook, an Excel 5.0 one, a compound file of another kind, and a file that is no compound file', async () => {
+      const locked = dir.path('locked.xls');
+      await writeXls(locked, { password: true, sheets: [{ name: 'S', cells: [{ r: 0, c: 0, v: 'a' }] }] });
+      const old = dir.path('old.xls');
+      await writeXls(old, { biffVersion: 0x0500, sheets: [{ name: 'S', cells: [{ r: 0, c: 0, v: 'a' }] }] });
+      const memo = dir.path('memo.xls');
+      await writeFile(memo, compoundFile('WordDocument', Buffer.alloc(5_000)));
+      const text = dir.path('text.xls');
+      await writeFile(text, 'id\tname\n1\tAnn\n');
+
+      expect((await readError(readXls(locked, 'locked.xls'))).message).toBe('locked.xls: a password-protected workbook; remove the password and save it as .xlsx, .ods or .csv');
+      expect((await readError(readXls(old, 'old.xls'))).message).toBe(
+        'old.xls: an Excel 5.0/95 or older workbook (BIFF version 0x500), which is not read; save the sheet as .xlsx, .ods or .csv',
+      );
+      expect((await readError(readXls(memo, 'memo.xls'))).message).toBe('memo.xls: not an Excel workbook (the compound file has no Workbook stream)');
+      expect((await readError(readXls(text, 'text.xls'))).message).toBe('text.xls: not a readable .xls workbook (not an OLE2 compound file)');
+    });
+
+    it('a password-protected .xlsx (an encrypted package in a compound file)', async () => {
+      const path = dir.path('secret.xlsx');
+      await writeFile(path, compoundFile('EncryptedPackage', Buffer.alloc(5_000)));
+
+      expect((await readError(readXlsx(path, 'secret.xlsx'))).message).toBe('secret.xlsx: a password-protected .xlsx workbook; remove the password and save it as .xlsx, .ods or .csv');
+    });
   });
 });
 

@@ -1,0 +1,722 @@
+/**
+ * What the spreadsheet readers (xlsx.ts, ods.ts, xls.ts) share: the zip and XML plumbing, turning
+ * cell values into text, and turning a sheet's first rows into a header — skipping title rows,
+ * naming columns under merged or two-row headings — and the rest into `ReadRow`s.
+ *
+ * A format reader only has to say, as a `SheetSource`, which cells each non-empty row holds (with a
+ * kind per cell, so that a heading can be told from data) and which merged ranges sit near the
+ * top. Everything a user sees of the table's shape is decided here, the same way for every format.
+ */
+import { open as openFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { SaxesParser } from 'saxes';
+import yauzl from 'yauzl';
+import { ReadError, type ReadRow, type ReadTable, type SourceFormat } from './types.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Cells and rows as the format readers hand them over
+
+/** What a cell held, as far as telling a heading from data is concerned. */
+export const Kind = {
+  Empty: 0,
+  Text: 1,
+  Number: 2,
+  Date: 3,
+  Boolean: 4,
+  /** An error value (`#N/A`, `#DIV/0!`…): `values` holds the code, the table reads it as NULL. */
+  Error: 5,
+} as const;
+export type Kind = (typeof Kind)[keyof typeof Kind];
+
+/** One row of a sheet that has at least one value. Columns are 0-based (A = 0). */
+export interface SheetRow {
+  /** The row number the spreadsheet shows (1-based). */
+  position: number;
+  /** Cell text by column; `null` for an empty cell. Error cells hold their code (`#N/A`). */
+  values: (string | null)[];
+  kinds: Kind[];
+  /** Whether any cell is `Kind.Error` (saves a scan of every row). */
+  hasError: boolean;
+}
+
+/** A merged range, 1-based rows (as shown) and 0-based columns, inclusive. */
+export interface Merge {
+  top: number;
+  left: number;
+  bottom: number;
+  right: number;
+}
+
+/** A sheet as a format reader offers it. */
+export interface SheetSource {
+  /** `file#sheet`, for messages and `ReadTable.name`. */
+  file: string;
+  format: SourceFormat;
+  /**
+   * The sheet's non-empty rows, in order, in batches (one per chunk of the file parsed). Each call
+   * opens the file anew and closes it when the iteration ends or is abandoned.
+   */
+  rows(): AsyncIterable<SheetRow[]>;
+  /** Merged ranges that start in the first rows (at least those up to `throughRow`). */
+  merges(throughRow: number): Promise<Merge[]>;
+  /** Things the format reader learnt while reading rows (formulas without a cached result…), asked once `rows()` is done. */
+  notes?(): string[];
+  /** Release what the source keeps between passes (a spilled string table); called when the table's rows are done. */
+  close?(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values as text
+
+/**
+ * A number as a person reads it in the sheet: at most 15 significant digits, the precision a
+ * spreadsheet displays, so binary noise (`0.30000000000000004`) goes; integers without `.0`.
+ */
+export function numberText(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (Number.isInteger(n)) return String(n === 0 ? 0 : n);
+  return String(Number(n.toPrecision(15)));
+}
+
+/** What a number format shows a serial number as. */
+export type DateStyle = 'date' | 'datetime' | 'time' | 'duration';
+
+/**
+ * What an Excel-style number format code shows: a date, a date with a time, a time of day, an
+ * elapsed time (`[h]:mm`), or `undefined` for a plain number. Quoted text, escapes and
+ * bracketed colours/locales are ignored; only the first section (positive numbers) counts.
+ */
+export function dateStyleOfFormat(code: string): DateStyle | undefined {
+  let plain = '';
+  let elapsed = false;
+  for (let i = 0; i < code.length; i++) {
+    const ch = code[i]!;
+    if (ch === ';') break;
+    if (ch === '"') {
+      const end = code.indexOf('"', i + 1);
+      i = end < 0 ? code.length : end;
+    } else if (ch === '\\' || ch === '_' || ch === '*') {
+      i++;
+    } else if (ch === '[') {
+      const end = code.indexOf(']', i + 1);
+      if (/^\[(h+|m+|s+)\]/i.test(code.slice(i))) elapsed = true;
+      i = end < 0 ? code.length : end;
+    } else {
+      plain += ch;
+    }
+  }
+  if (elapsed) return 'duration';
+  plain = plain.toLowerCase().replace(/am\/pm|a\/p/g, ' ');
+  const tokens = plain.match(/[a-z]+/g) ?? [];
+  let date = false;
+  let time = false;
+  tokens.forEach((token, i) => {
+    const c = token[0];
+    if (c === 'y' || c === 'd' || c === 'b') date = true;
+    else if (c === 'h' || c === 's') time = true;
+    else if (c === 'm') {
+      // `m` is minutes right after an hour or before seconds, the month otherwise.
+      if (tokens[i - 1]?.[0] === 'h' || tokens[i + 1]?.[0] === 's') time = true;
+      else date = true;
+    }
+  });
+  if (date && time) return 'datetime';
+  if (date) return 'date';
+  if (time) return 'time';
+  return undefined;
+}
+
+const MS_PER_DAY = 86_400_000;
+/** Day 0 of the 1900 date system, as the serial numbers from 61 on count it. */
+const EPOCH_1900 = Date.UTC(1899, 11, 30);
+/** Serial 0 of the 1904 date system (old Mac workbooks). */
+const EPOCH_1904 = Date.UTC(1904, 0, 1);
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+/** Seconds as `HH:MM:SS` (hours may pass 24 for an elapsed time). */
+export function clockText(totalSeconds: number): string {
+  const sign = totalSeconds < 0 ? '-' : '';
+  const s = Math.abs(totalSeconds);
+  return `${sign}${pad2(Math.floor(s / 3600))}:${pad2(Math.floor((s % 3600) / 60))}:${pad2(s % 60)}`;
+}
+
+/**
+ * A spreadsheet serial number as ISO text: `YYYY-MM-DD`, with `THH:MM:SS` when the format shows a
+ * time or the value has one, `HH:MM:SS` for a time of day or an elapsed time. The 1900 system
+ * keeps Lotus's phantom 29 February 1900 (serial 60), which reads as the 28th. `undefined` for a
+ * serial no date can have (negative, past year 9999).
+ */
+export function serialDateText(serial: number, style: DateStyle, date1904: boolean): string | undefined {
+  if (!Number.isFinite(serial)) return undefined;
+  if (style === 'duration') return clockText(Math.round(serial * 86_400));
+  if (serial < 0 || serial >= 2_958_466) return undefined;
+  let days = Math.floor(serial);
+  let seconds = Math.round((serial - days) * 86_400);
+  if (seconds === 86_400) {
+    days += 1;
+    seconds = 0;
+  }
+  if (style === 'time') return clockText(seconds);
+  let ms: number;
+  if (date1904) ms = EPOCH_1904 + days * MS_PER_DAY;
+  else if (days >= 61) ms = EPOCH_1900 + days * MS_PER_DAY;
+  else ms = EPOCH_1900 + (days === 60 ? 60 : days + 1) * MS_PER_DAY;
+  const day = new Date(ms).toISOString().slice(0, 10);
+  return style === 'datetime' || seconds > 0 ? `${day}T${clockText(seconds)}` : day;
+}
+
+/** Built-in number formats that show dates or times (ECMA-376 §18.8.30, and the East Asian ones). */
+export function builtInDateStyle(id: number): DateStyle | undefined {
+  if ((id >= 14 && id <= 17) || (id >= 27 && id <= 31) || (id >= 34 && id <= 36) || (id >= 50 && id <= 58)) return 'date';
+  if ((id >= 18 && id <= 21) || id === 32 || id === 33 || id === 45 || id === 47) return 'time';
+  if (id === 22) return 'datetime';
+  if (id === 46) return 'duration';
+  // Thai built-ins
+  if ((id >= 71 && id <= 74) || id === 81) return 'date';
+  if (id === 75 || id === 76 || id === 78 || id === 80) return 'time';
+  if (id === 77) return 'datetime';
+  if (id === 79) return 'duration';
+  return undefined;
+}
+
+/** A number cell as text and kind: a date when its format shows one, the number otherwise. */
+export function numberCell(n: number, style: DateStyle | undefined, date1904: boolean): [string, Kind] {
+  const asDate = style ? serialDateText(n, style, date1904) : undefined;
+  return asDate === undefined ? [numberText(n), Kind.Number] : [asDate, Kind.Date];
+}
+
+/** `A` for 0, `AA` for 26. */
+export function columnLetters(col: number): string {
+  let s = '';
+  for (let n = col + 1; n > 0; n = Math.floor((n - 1) / 26)) s = String.fromCharCode(65 + ((n - 1) % 26)) + s;
+  return s;
+}
+
+/** A cell reference such as `B3`. */
+export const cellRef = (row: number, col: number) => `${columnLetters(col)}${row}`;
+
+// ---------------------------------------------------------------------------------------------
+// Zip and XML plumbing
+
+/** The first bytes of an OLE2 compound file: Excel 97–2003 workbooks and password-protected .xlsx. */
+const OLE2_MAGIC = Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
+
+/** Whether the file is an OLE2 compound file (it cannot then be a zip). */
+export async function isOle2(path: string): Promise<boolean> {
+  const handle = await openFile(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    const { bytesRead } = await handle.read(head, 0, 8, 0);
+    return bytesRead === 8 && head.equals(OLE2_MAGIC);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** An open zip whose members are looked up by name; `close()` releases the file. */
+export interface Zip {
+  has(member: string): boolean;
+  /** A member's size once inflated, as the zip's directory says (0 when absent). */
+  size(member: string): number;
+  /** A member's whole text (for the small parts: workbook, relationships, styles). */
+  text(member: string): Promise<string>;
+  /** A member's text in chunks, as it inflates. */
+  chunks(member: string): AsyncIterable<string>;
+  close(): void;
+}
+
+/**
+ * Open a zip by its central directory (random access: a part needed first may sit anywhere in
+ * the file). A damaged or truncated file is a ReadError naming the file.
+ */
+export async function openZip(path: string, name: string, what: string): Promise<Zip> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false, strictFileNames: false });
+  } catch (error) {
+    throw new ReadError(`${name}: not a readable ${what} (the zip is damaged or truncated: ${(error as Error).message})`, { file: name }, { cause: error });
+  }
+  const entries = new Map<string, yauzl.Entry>();
+  try {
+    for await (const entry of zip.eachEntry()) entries.set(entry.fileName.replace(/^\//, ''), entry);
+  } catch (error) {
+    zip.close();
+    throw new ReadError(`${name}: not a readable ${what} (the zip's directory is damaged: ${(error as Error).message})`, { file: name }, { cause: error });
+  }
+  const entryOf = (member: string) => {
+    const entry = entries.get(member);
+    if (!entry) throw new ReadError(`${name}: not a readable ${what} (${member} is missing)`, { file: name });
+    return entry;
+  };
+  const open = async (member: string): Promise<Readable> => {
+    try {
+      const stream = await zip.openReadStreamPromise(entryOf(member));
+      stream.setEncoding('utf8');
+      return stream;
+    } catch (error) {
+      if (error instanceof ReadError) throw error;
+      throw new ReadError(`${name}: cannot read ${member} in the zip (${(error as Error).message})`, { file: name }, { cause: error });
+    }
+  };
+  async function* chunks(member: string): AsyncGenerator<string> {
+    const stream = await open(member);
+    try {
+      for await (const chunk of stream) yield chunk as string;
+    } catch (error) {
+      throw new ReadError(`${name}: ${member} is damaged in the zip (${(error as Error).message})`, { file: name }, { cause: error });
+    } finally {
+      stream.destroy();
+    }
+  }
+  return {
+    has: (member) => entries.has(member),
+    size: (member) => entries.get(member)?.uncompressedSize ?? 0,
+    async text(member) {
+      let text = '';
+      for await (const chunk of chunks(member)) text += chunk;
+      return text;
+    },
+    chunks,
+    close: () => zip.close(),
+  };
+}
+
+/** Handlers for `parseXml`; names are as written (with their prefix). */
+export interface XmlHandlers {
+  open?(tag: XmlTag): void;
+  close?(tag: XmlTag): void;
+  text?(text: string): void;
+}
+
+/** An element as the SAX parser reports it: qualified name, attributes by qualified name. */
+export interface XmlTag {
+  name: string;
+  attributes: Record<string, string>;
+}
+
+/**
+ * Feed XML chunks to a SAX parser. After each chunk, `drain()` is yielded to: it hands over what
+ * the handlers collected, so a caller's memory holds one chunk's worth of rows at a time. A
+ * malformed document is a ReadError naming `where` and what `describe()` says of the position.
+ */
+export async function* parseXml<T>(
+  chunks: AsyncIterable<string>,
+  handlers: XmlHandlers,
+  drain: () => T | undefined,
+  where: { file: string; describe?: () => string },
+): AsyncGenerator<T> {
+  const parser = new SaxesParser<{ xmlns: false; position: false }>({ xmlns: false, position: false });
+  let failure: Error | undefined;
+  parser.on('error', (error) => {
+    failure ??= error;
+  });
+  if (handlers.open) parser.on('opentag', handlers.open);
+  if (handlers.close) parser.on('closetag', handlers.close);
+  if (handlers.text) {
+    parser.on('text', handlers.text);
+    parser.on('cdata', handlers.text);
+  }
+  const fail = (error: Error): never => {
+    const at = where.describe?.();
+    throw new ReadError(`${where.file}: malformed XML${at ? ` ${at}` : ''} (${error.message})`, { file: where.file }, { cause: error });
+  };
+  for await (const chunk of chunks) {
+    try {
+      parser.write(chunk);
+    } catch (error) {
+      if (error instanceof ReadError) throw error;
+      fail(error as Error);
+    }
+    if (failure) fail(failure);
+    const out = drain();
+    if (out !== undefined) yield out;
+  }
+  try {
+    parser.close();
+  } catch (error) {
+    fail(error as Error);
+  }
+  if (failure) fail(failure);
+  const out = drain();
+  if (out !== undefined) yield out;
+}
+
+/** An element or attribute name without its namespace prefix. */
+export const localName = (qualified: string) => qualified.slice(qualified.indexOf(':') + 1);
+
+// ---------------------------------------------------------------------------------------------
+// Choosing a sheet
+
+/** The sheet `wanted` names (a name, or a 0-based index) among `sheets`, or a ReadError that lists them. */
+export function pickSheet<T extends { name: string }>(sheets: readonly T[], wanted: string | number | undefined, name: string): T {
+  const list = sheets.map((s) => `"${s.name}"`).join(', ');
+  if (sheets.length === 0) throw new ReadError(`${name}: the workbook has no sheets`, { file: name });
+  if (wanted === undefined) return sheets[0]!;
+  if (typeof wanted === 'number') {
+    const sheet = Number.isInteger(wanted) ? sheets[wanted] : undefined;
+    if (!sheet) throw new ReadError(`${name}: there is no sheet ${wanted} (0-based); the workbook has ${sheets.length}: ${list}`, { file: name });
+    return sheet;
+  }
+  const sheet = sheets.find((s) => s.name === wanted) ?? sheets.find((s) => s.name.trim().toLowerCase() === wanted.trim().toLowerCase());
+  if (!sheet) throw new ReadError(`${name}: there is no sheet "${wanted}"; the sheets are ${list}`, { file: name });
+  return sheet;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding the header
+
+/** Non-empty rows read before the header is chosen. */
+const WINDOW_ROWS = 40;
+/** The header is looked for among the first rows of the window. */
+const HEADER_CANDIDATES = 20;
+/** How many rows below a candidate say how wide the data is. */
+const DATA_SAMPLE = 10;
+
+/** Where the table is in the sheet, and its column names. */
+export interface HeaderLayout {
+  /** Position of the header row (the sub-heading row's position when the header has two rows). */
+  lastHeaderRow: number;
+  firstHeaderRow: number;
+  /** First sheet column (0-based) of the table. */
+  left: number;
+  columns: string[];
+  warnings: string[];
+}
+
+function isNumericText(text: string): boolean {
+  return /^[-+]?(\d[\d ,.]*)?\d(e[-+]?\d+)?%?$/i.test(text.trim());
+}
+
+const isYear = (row: SheetRow, c: number) =>
+  (row.kinds[c] === Kind.Number || row.kinds[c] === Kind.Text) && /^(1[89]|2[01])\d\d$/.test(row.values[c]!.trim());
+
+/**
+ * A cell a heading could be: text that is not a number, a year or a date (`Country | 2019 | 2020`,
+ * a month per column). A header row must also hold some real text (`looksLikeHeader`).
+ */
+function isHeadingCell(row: SheetRow, c: number): boolean {
+  const kind = row.kinds[c];
+  if (kind === Kind.Text) return !isNumericText(row.values[c]!) || isYear(row, c);
+  return kind === Kind.Date || (kind === Kind.Number && isYear(row, c));
+}
+
+/** A cell only data could be: a number that is not a year, a date, a boolean. */
+const isDataCell = (row: SheetRow, c: number) =>
+  row.kinds[c] === Kind.Date || row.kinds[c] === Kind.Boolean || (row.kinds[c] === Kind.Number && !isYear(row, c)) || (row.kinds[c] === Kind.Text && isNumericText(row.values[c]!) && !isYear(row, c));
+
+const isTextCell = (row: SheetRow, c: number) => row.kinds[c] === Kind.Text && !isNumericText(row.values[c]!);
+
+function lastFilled(row: SheetRow): number {
+  for (let c = row.values.length - 1; c >= 0; c--) if (row.values[c] !== null && row.values[c] !== undefined) return c;
+  return -1;
+}
+
+function firstFilled(row: SheetRow): number {
+  for (let c = 0; c < row.values.length; c++) if (row.values[c] !== null && row.values[c] !== undefined) return c;
+  return -1;
+}
+
+const filled = (row: SheetRow, c: number) => row.values[c] !== null && row.values[c] !== undefined;
+
+/** Columns of `row` a merge covers without being its top-left cell. */
+function coveredColumns(row: SheetRow, merges: readonly Merge[]): Set<number> {
+  const out = new Set<number>();
+  for (const m of merges) {
+    if (m.top > row.position || m.bottom < row.position) continue;
+    for (let c = m.left; c <= m.right; c++) if (!(m.top === row.position && c === m.left)) out.add(c);
+  }
+  return out;
+}
+
+/**
+ * Whether `row` looks like a header for the rows `below` it: at least two cells (one when the data
+ * is one column wide), mostly headings (text, or years beside some text), and spanning — counting
+ * merged cells — at least half of the width the data has.
+ */
+function looksLikeHeader(row: SheetRow, below: readonly SheetRow[], merges: readonly Merge[]): boolean {
+  let count = 0;
+  let headings = 0;
+  let texts = 0;
+  for (let c = 0; c < row.values.length; c++) {
+    if (!filled(row, c)) continue;
+    count++;
+    if (isHeadingCell(row, c)) headings++;
+    if (isTextCell(row, c)) texts++;
+  }
+  if (texts === 0 || headings < count * 0.75) return false;
+  const dataRight = below.length > 0 ? Math.max(...below.map(lastFilled)) : lastFilled(row);
+  const dataLeft = below.length > 0 ? Math.min(...below.map(firstFilled)) : firstFilled(row);
+  const dataWidth = Math.max(dataRight - Math.min(dataLeft, firstFilled(row)) + 1, 1);
+  if (count < Math.min(2, dataWidth)) return false;
+  const covered = coveredColumns(row, merges);
+  let span = 0;
+  for (let c = Math.min(dataLeft, firstFilled(row)); c <= Math.max(dataRight, lastFilled(row)); c++) if (filled(row, c) || covered.has(c)) span++;
+  return span >= dataWidth * 0.5;
+}
+
+/**
+ * Whether the row under the header holds sub-headings (a two-row header). It does when a merge
+ * in the header row reaches down into it; or when its values are all headings and all sit under
+ * a group: a header cell merged across several columns, or one followed by blank header cells
+ * (a heading centred across the columns, `Population |      ` over `2020 | 2021`). Under blank
+ * groups of that second kind, the row after must read as data (numbers, dates, booleans) for the row to
+ * count as sub-headings; a value under a single-column heading always makes it data.
+ */
+function hasSubHeadings(header: SheetRow, next: SheetRow | undefined, after: SheetRow | undefined, merges: readonly Merge[]): boolean {
+  if (!next || next.position !== header.position + 1) return false;
+  const own = merges.filter((m) => m.top <= header.position && m.bottom >= header.position);
+  if (own.some((m) => m.top === header.position && m.bottom >= next.position)) return true;
+  const width = Math.max(next.values.length, after?.values.length ?? 0, header.values.length);
+  const coveredAt = (c: number) => own.find((m) => m.left <= c && m.right >= c);
+  /** The group each column is in: `merged` for a merge, `blank` for blanks after a heading. */
+  const group: ('merged' | 'blank' | undefined)[] = [];
+  for (let c = 0; c < width; c++) {
+    const merge = coveredAt(c);
+    if (merge) {
+      group[c] = merge.right > merge.left ? 'merged' : undefined;
+    } else if (filled(header, c)) {
+      let end = c;
+      while (end + 1 < width && !filled(header, end + 1) && !coveredAt(end + 1)) end++;
+      for (let k = c; k <= end; k++) group[k] = end > c ? 'blank' : undefined;
+      c = end;
+    }
+  }
+  let merged = false;
+  let any = false;
+  for (let c = 0; c < next.values.length; c++) {
+    if (!filled(next, c)) continue;
+    if (!isHeadingCell(next, c) || !group[c]) return false;
+    any = true;
+    if (group[c] === 'merged') merged = true;
+  }
+  if (!any) return false;
+  if (merged) return true;
+  if (!after) return false;
+  for (let c = 0; c < next.values.length; c++) if (filled(next, c) && filled(after, c) && isDataCell(after, c)) return true;
+  return false;
+}
+
+/** Heading text on one line: runs of spaces and line breaks become one space. */
+const headingText = (text: string | null | undefined) => (text ?? '').replace(/\s+/g, ' ').trim();
+
+/** Names unique without regard to case, as staging needs them: a repeat gets `_2`, `_3`… */
+function distinct(names: readonly string[]): { names: string[]; renamed: [string, string][] } {
+  const seen = new Set<string>();
+  const renamed: [string, string][] = [];
+  const out = names.map((base) => {
+    let name = base;
+    for (let n = 2; seen.has(name.toLowerCase()); n++) name = `${base}_${n}`;
+    seen.add(name.toLowerCase());
+    if (name !== base) renamed.push([base, name]);
+    return name;
+  });
+  return { names: out, renamed };
+}
+
+const quoteList = (names: readonly string[]) => names.map((n) => `"${n}"`).join(', ');
+
+function rowRange(first: number, last: number): string {
+  return first === last ? `row ${first}` : `rows ${first}–${last}`;
+}
+
+/**
+ * Choose the header among the first rows of a sheet and name the columns. `window` holds the
+ * sheet's first non-empty rows; `merges` the merged ranges among them.
+ */
+export function layoutHeader(file: string, window: readonly SheetRow[], merges: readonly Merge[]): HeaderLayout {
+  if (window.length === 0) throw new ReadError(`${file}: the sheet is empty`, { file });
+  let index = -1;
+  for (let i = 0; i < Math.min(window.length, HEADER_CANDIDATES); i++) {
+    if (looksLikeHeader(window[i]!, window.slice(i + 1, i + 1 + DATA_SAMPLE), merges)) {
+      index = i;
+      break;
+    }
+  }
+  if (index < 0) {
+    const first = window[0]!.position;
+    throw new ReadError(
+      `${file}: no header row found (looked at rows ${first}–${window[Math.min(window.length, HEADER_CANDIDATES) - 1]!.position} for a row of column names; the sheet seems to hold only data)`,
+      { file, line: first },
+    );
+  }
+  const header = window[index]!;
+  const next = window[index + 1];
+  const twoRows = hasSubHeadings(header, next, window[index + 2], merges);
+  const sub = twoRows ? next : undefined;
+  const headerRows = sub ? [header, sub] : [header];
+  const body = window.slice(index + headerRows.length);
+
+  const coveredByMerge = (row: number, c: number) => merges.find((m) => m.top <= row && m.bottom >= row && m.left <= c && m.right >= c);
+  const mergeRight = Math.max(-1, ...merges.filter((m) => m.top <= header.position && m.bottom >= header.position).map((m) => m.right));
+  const left = Math.min(...[...headerRows, ...body].map(firstFilled).filter((c) => c >= 0));
+  const right = Math.max(...[...headerRows, ...body].map(lastFilled), mergeRight);
+
+  const warnings: string[] = [];
+  const raw: string[] = [];
+  const mergedSpans: string[] = [];
+  const blanks: number[] = [];
+  let groupFill = '';
+  for (let c = left; c <= right; c++) {
+    let top = headingText(header.values[c]);
+    const merge = coveredByMerge(header.position, c);
+    if (!top && merge && merge.top <= header.position) {
+      top = headingText(window.find((r) => r.position === merge.top)?.values[merge.left]);
+    }
+    let name: string;
+    if (sub) {
+      // Without a merge, a blank group cell belongs to the group on its left (what "center across
+      // selection" or a forgotten merge shows), as long as the sub-row names the column.
+      const subText = merge && merge.top === header.position && merge.bottom >= sub.position ? '' : headingText(sub.values[c]);
+      if (top) groupFill = top;
+      else if (!merge && subText && c > left) top = groupFill;
+      else groupFill = '';
+      name = top && subText && top !== subText ? `${top} ${subText}` : top || subText;
+    } else {
+      name = top;
+    }
+    if (!name) {
+      blanks.push(raw.length + 1);
+      name = `column_${raw.length + 1}`;
+    }
+    raw.push(name);
+  }
+  for (const m of merges) {
+    if (m.top !== header.position || m.right <= m.left || m.left < left) continue;
+    mergedSpans.push(`${cellRef(m.top, m.left)}:${cellRef(m.bottom, m.right)}`);
+  }
+  const { names, renamed } = distinct(raw);
+
+  const skipped = window.slice(0, index);
+  if (skipped.length > 0) {
+    const texts = skipped.flatMap((r) => r.values.filter((v): v is string => v !== null && v !== undefined)).slice(0, 3);
+    warnings.push(
+      `${file}: ${rowRange(window[0]!.position, header.position - 1)} above the header (row ${header.position}) skipped as a title${texts.length ? ` (${quoteList(texts.map((t) => headingText(t).slice(0, 60)))})` : ''}`,
+    );
+  }
+  if (sub) {
+    warnings.push(`${file}: the header spans rows ${header.position}–${sub.position} (group headings above sub-headings); columns named ${quoteList(names)}`);
+  } else if (mergedSpans.length > 0) {
+    warnings.push(`${file}: merged header cells ${mergedSpans.join(', ')}; columns named ${quoteList(names)}`);
+  }
+  if (blanks.length > 0) warnings.push(`${file}: blank heading in ${blanks.map((n) => `column ${n}`).join(', ')} (row ${header.position}); named ${quoteList(blanks.map((n) => names[n - 1]!))}`);
+  const mergedTexts = new Set(merges.filter((m) => m.top === header.position).map((m) => headingText(header.values[m.left])));
+  const repeats = renamed.filter(([from]) => !mergedTexts.has(from));
+  if (repeats.length > 0) warnings.push(`${file}: repeated headings renamed: ${repeats.map(([from, to]) => `"${from}" → "${to}"`).join(', ')}`);
+  return { firstHeaderRow: header.position, lastHeaderRow: (sub ?? header).position, left, columns: names, warnings };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+/**
+ * Whether merged cells could change the layout found without them: a merge leaves blanks in the
+ * cells it covers, so it can only matter where a row down to the one under the header has a gap
+ * between values, or a header row stops short of the table's last column. (Finding an .xlsx
+ * sheet's merges means inflating the whole sheet once more: skipped when they cannot matter.)
+ */
+function mergesMayMatter(window: readonly SheetRow[], layout: HeaderLayout): boolean {
+  const right = layout.left + layout.columns.length - 1;
+  const below = window.find((r) => r.position > layout.lastHeaderRow)?.position ?? Infinity;
+  for (const row of window) {
+    if (row.position > below) break;
+    const first = firstFilled(row);
+    const last = lastFilled(row);
+    for (let c = first + 1; c < last; c++) if (!filled(row, c)) return true;
+    if (row.position >= layout.firstHeaderRow && row.position <= layout.lastHeaderRow && last < right) return true;
+  }
+  return false;
+}
+
+/**
+ * Read the first rows of a sheet, lay out its header, and return the `ReadTable` whose `rows()`
+ * reads the sheet again from the start (no file stays open between the two) and yields the rows
+ * below the header. Empty rows are left out; positions stay the sheet's row numbers.
+ */
+export async function sheetTable(source: SheetSource): Promise<ReadTable> {
+  const window: SheetRow[] = [];
+  outer: for await (const batch of source.rows()) {
+    for (const row of batch) {
+      window.push(row);
+      if (window.length >= WINDOW_ROWS) break outer;
+    }
+  }
+  let layout: HeaderLayout | undefined;
+  try {
+    layout = layoutHeader(source.file, window, []);
+  } catch (error) {
+    if (window.length === 0) throw error; // without a header, merged cells may still make one
+  }
+  if (!layout || mergesMayMatter(window, layout)) layout = layoutHeader(source.file, window, await source.merges(window[window.length - 1]!.position));
+  const { left, lastHeaderRow } = layout;
+  const columns = [...layout.columns];
+  const warnings = [...layout.warnings];
+  const { file } = source;
+
+  async function* rows(): AsyncGenerator<ReadRow> {
+    let errors = 0;
+    let firstError: string | undefined;
+    let outside = 0;
+    let firstOutside: string | undefined;
+    const added: string[] = [];
+    for await (const batch of source.rows()) {
+      for (const row of batch) {
+        if (row.position <= lastHeaderRow) continue;
+        const { values } = row;
+        if (row.hasError) {
+          for (let c = 0; c < values.length; c++) {
+            if (row.kinds[c] !== Kind.Error) continue;
+            if (c >= left) {
+              errors++;
+              firstError ??= `${values[c]} in ${cellRef(row.position, c)}`;
+            }
+            values[c] = null;
+          }
+          while (values.length > 0 && values[values.length - 1] === null) values.pop();
+        }
+        let out = values;
+        if (left > 0) {
+          for (let c = 0; c < left && c < values.length; c++) {
+            if (values[c] === null || values[c] === undefined) continue;
+            outside++;
+            firstOutside ??= cellRef(row.position, c);
+          }
+          out = values.slice(left);
+        }
+        while (out.length > columns.length) {
+          const name = distinct([...columns, `column_${columns.length + 1}`]).names[columns.length]!;
+          columns.push(name);
+          added.push(`${name} (first in row ${row.position})`);
+        }
+        let any = false;
+        for (let c = 0; c < out.length; c++) {
+          if (out[c] === undefined) out[c] = null;
+          else if (out[c] !== null) any = true;
+        }
+        // A row whose only values were errors, or lay left of the table, holds nothing to load.
+        if (any) yield { values: out, position: row.position };
+      }
+    }
+    if (errors > 0) warnings.push(`${file}: ${errors} cell${errors === 1 ? '' : 's'} with an error value read as empty (first: ${firstError})`);
+    if (added.length > 0) warnings.push(`${file}: values right of the header; added column${added.length === 1 ? '' : 's'} ${added.join(', ')}`);
+    if (outside > 0) warnings.push(`${file}: ${outside} value${outside === 1 ? '' : 's'} left of the table's first column ignored (first in ${firstOutside})`);
+    for (const note of source.notes?.() ?? []) warnings.push(note);
+  }
+
+  async function* rowsThenClose(): AsyncGenerator<ReadRow> {
+    try {
+      yield* rows();
+    } finally {
+      source.close?.();
+    }
+  }
+
+  return { name: file, format: source.format, columns, unit: 'row', warnings, rows: rowsThenClose };
+}
+
+/** The sheet names of a workbook, in tab order (hidden sheets included). */
+export async function listSheets(path: string, format: 'xlsx' | 'xls' | 'ods', name: string = path): Promise<string[]> {
+  if (format === 'xls' || (format === 'xlsx' && (await isOle2(path)))) return (await import('./xls.ts')).listXlsSheets(path, name);
+  if (format === 'xlsx') return (await import('./xlsx.ts')).listXlsxSheets(path, name);
+  return (await import('./ods.ts')).listOdsSheets(path, name);
+}
