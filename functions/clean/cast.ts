@@ -54,6 +54,22 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   const cast = (c: CastColumn) => (c.type === 'text' ? raw(c) : `${value(c)}::${COLUMN_TYPES[c.type]}`);
 
   await client.query(`SET LOCAL datestyle = 'ISO, MDY'`);
+  // Optimistic first: a clean file is one INSERT whose casts are the checks. Only if one fails
+  // (or the plan needs row-by-row rules: required values, keys, invalid geometry quarantined) are
+  // the failing values looked for and quarantined one by one, as below.
+  const simple = plan.key.length === 0 && plan.columns.every((c) => !c.required) && plan.geometry?.invalid !== 'quarantine';
+  if (simple) {
+    await client.query('SAVEPOINT civic_etl_cast');
+    try {
+      if (!plan.append) await deleteReplaced(client, plan);
+      const inserted = await client.query(insertSql(plan, false), [loadId]);
+      await client.query('RELEASE SAVEPOINT civic_etl_cast');
+      return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: 0 };
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT civic_etl_cast');
+    }
+  }
   const checks = plan.columns
     .map((c) => {
       const required = c.required || plan.key.includes(c.name); // key values cannot be empty
@@ -64,7 +80,8 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
       return `('${c.name}', ${raw(c)}, CASE ${missing} ${skipEmpty}${badType} END, '${c.type}')`;
     })
     .filter((c): c is string => c !== undefined);
-  if (plan.geometry) checks.push(...geometryChecks(plan.geometry, false));
+  // after a failed optimistic insert, the geometry may be what failed: look for unreadable ones too
+  if (plan.geometry) checks.push(...geometryChecks(plan.geometry, simple));
   await quarantineFailing(client, plan, checks);
   const passed = `NOT EXISTS (SELECT 1 FROM ${quarantine} q WHERE q.load_id = $1 AND q.source_line = s._source_line)`;
 
@@ -82,34 +99,21 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
     );
   }
 
-  // DELETE, not TRUNCATE: readers keep reading the old rows (MVCC) until the commit and are
-  // never blocked — a TRUNCATE's exclusive lock could deadlock with a reader of a view.
-  if (!plan.append && plan.keepLoads?.length) await client.query(`DELETE FROM ${target} WHERE _load_id <> ALL($1::bigint[])`, [plan.keepLoads]);
-  else if (!plan.append) await client.query(`DELETE FROM ${target}`);
+  if (!plan.append) await deleteReplaced(client, plan);
   const geometry = plan.geometry;
-  const names = [...plan.columns.map((c) => ident(c.name)), ...(geometry ? [ident(geometry.column)] : [])].join(', ');
-  const values = [...plan.columns.map(cast), ...(geometry ? [geometryExpr(geometry)] : [])].join(', ');
-  const insert = () =>
-    client.query(
-      plan.lineage
-        ? `INSERT INTO ${target} (${names}, _load_id, _source_line)
-           SELECT ${values}, $1, s._source_line FROM ${staging} s WHERE ${passed}`
-        : `INSERT INTO ${target} (${names})
-           SELECT ${values} FROM ${staging} s WHERE ${passed} AND $1::bigint IS NOT NULL`,
-      [loadId],
-    );
+  const insert = () => client.query(insertSql(plan, true), [loadId]);
   let inserted: pg.QueryResult;
-  if (!geometry || geometry.source.kind === 'latlon') {
+  if (simple || !geometry || geometry.source.kind === 'latlon') {
     inserted = await insert();
   } else {
-    // Optimistic: good files parse every geometry once. Only when PostGIS refuses one are the
-    // unreadable ones found (row by row, in PostgreSQL) and quarantined, and the insert redone.
+    // Good files parse every geometry once. Only when PostGIS refuses one are the unreadable ones
+    // found (row by row, in PostgreSQL) and quarantined, and the insert redone.
     await client.query('SAVEPOINT civic_etl_geometry');
     try {
       inserted = await insert();
       await client.query('RELEASE SAVEPOINT civic_etl_geometry');
     } catch (error) {
-      if (!isGeometryError(error)) throw error;
+      if (!isDataError(error)) throw error;
       await client.query('ROLLBACK TO SAVEPOINT civic_etl_geometry');
       await quarantineFailing(client, plan, geometryChecks(geometry, true));
       inserted = await insert();
@@ -135,8 +139,33 @@ async function quarantineFailing(client: pg.PoolClient, plan: CastPlan, checks: 
   );
 }
 
-/** PostGIS's parse and transform errors (internal_error / invalid_parameter_value / data exceptions). */
-function isGeometryError(error: unknown): boolean {
+/**
+ * The rows replaced by this load go: all of them, or — for a member of an archive — all but its
+ * siblings'. DELETE, not TRUNCATE: readers keep reading the old rows (MVCC) until the commit and
+ * are never blocked — a TRUNCATE's exclusive lock could deadlock with a reader of a view.
+ */
+async function deleteReplaced(client: pg.PoolClient, plan: CastPlan): Promise<void> {
+  if (plan.keepLoads?.length) await client.query(`DELETE FROM ${plan.target} WHERE _load_id <> ALL($1::bigint[])`, [plan.keepLoads]);
+  else await client.query(`DELETE FROM ${plan.target}`);
+}
+
+/** INSERT … SELECT of the cast rows; `filtered` leaves out the rows in quarantine for this load. */
+function insertSql(plan: CastPlan, filtered: boolean): string {
+  const raw = (c: CastColumn) => `s.${ident(c.from)}`;
+  const cast = (c: CastColumn) => (c.type === 'text' ? raw(c) : `NULLIF(btrim(${raw(c)}), '')::${COLUMN_TYPES[c.type]}`);
+  const geometry = plan.geometry;
+  const names = [...plan.columns.map((c) => ident(c.name)), ...(geometry ? [ident(geometry.column)] : [])].join(', ');
+  const values = [...plan.columns.map(cast), ...(geometry ? [geometryExpr(geometry, 's', !filtered)] : [])].join(', ');
+  const where = filtered
+    ? `NOT EXISTS (SELECT 1 FROM ${plan.quarantine} q WHERE q.load_id = $1 AND q.source_line = s._source_line)`
+    : 'true';
+  return plan.lineage
+    ? `INSERT INTO ${plan.target} (${names}, _load_id, _source_line) SELECT ${values}, $1, s._source_line FROM ${plan.staging} s WHERE ${where}`
+    : `INSERT INTO ${plan.target} (${names}) SELECT ${values} FROM ${plan.staging} s WHERE ${where} AND $1::bigint IS NOT NULL`;
+}
+
+/** What a bad value makes PostgreSQL or PostGIS raise: data exceptions (22…) and PostGIS's parse errors (XX000). */
+function isDataError(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   return code === 'XX000' || (typeof code === 'string' && code.startsWith('22'));
 }

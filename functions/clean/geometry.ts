@@ -95,13 +95,21 @@ export function planGeometry(
   return undefined;
 }
 
-/** The SQL expression that turns a staging row (alias `s`) into the clean geometry. */
-export function geometryExpr(plan: GeometryPlan, alias = 's'): string {
+/**
+ * The SQL expression that turns a staging row (alias `s`) into the clean geometry. `strict`: a
+ * latitude/longitude out of range raises a data exception (so that an optimistic insert fails and
+ * the rows are then checked one by one) instead of relying on an earlier quarantine check.
+ */
+export function geometryExpr(plan: GeometryPlan, alias = 's', strict = false): string {
   const src = plan.source;
   let g: string;
   if (src.kind === 'latlon') {
     const num = (c: string) => `NULLIF(btrim(${alias}.${ident(c)}), '')::double precision`;
     g = `ST_SetSRID(ST_MakePoint(${num(src.lon)}, ${num(src.lat)}), ${src.srid})`;
+    if (strict && src.srid === 4326) {
+      g = `CASE WHEN abs(${num(src.lat)}) <= 90 AND abs(${num(src.lon)}) <= 180 THEN ${g}
+                WHEN ${num(src.lat)} IS NOT NULL AND ${num(src.lon)} IS NOT NULL THEN etl.fail_geometry('coordinates out of range') END`;
+    }
   } else {
     const raw = `NULLIF(btrim(${alias}.${ident(src.from)}), '')`;
     const parsed = src.encoding === 'geojson' ? `ST_GeomFromGeoJSON(${raw})` : `(${raw})::geometry`;

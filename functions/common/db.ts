@@ -26,7 +26,9 @@ export async function getPool(env: NodeJS.ProcessEnv = process.env): Promise<pg.
 async function createPool(env: NodeJS.ProcessEnv): Promise<pg.Pool> {
   const max = Number(env[ENV.dbPoolSize] ?? 4);
   // a session that crashed inside a transaction must not hold its locks for long
-  const common = { max, application_name: 'civic-etl', idle_in_transaction_session_timeout: 120_000 };
+  // JIT compiling is for long analytic queries; ours are single scans whose compile time (seconds,
+  // on tables without statistics yet) would cost more than it saves
+  const common = { max, application_name: 'civic-etl', idle_in_transaction_session_timeout: 120_000, options: '-c jit=off' };
   const url = env[ENV.databaseUrl];
   if (url) return withErrorHandler(new pg.Pool({ connectionString: url, ...common }));
   const arn = env[ENV.databaseSecretArn];

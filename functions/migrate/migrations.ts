@@ -144,6 +144,8 @@ CREATE FUNCTION etl.repaired(g geometry) RETURNS geometry
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN g IS NULL OR ST_IsValid(g) THEN g ELSE ST_MakeValid(g) END $$;
 CREATE FUNCTION etl.promoted(g geometry) RETURNS geometry
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE GeometryType(g) WHEN 'POLYGON' THEN ST_Multi(g) WHEN 'LINESTRING' THEN ST_Multi(g) ELSE g END $$;
+CREATE FUNCTION etl.fail_geometry(message text) RETURNS geometry
+LANGUAGE plpgsql VOLATILE AS $$ BEGIN RAISE EXCEPTION USING ERRCODE = '22003', MESSAGE = message; END $$;
 CREATE FUNCTION etl.with_srid(g geometry, srid integer) RETURNS geometry
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT CASE WHEN ST_SRID(g) = 0 THEN ST_SetSRID(g, srid) ELSE g END $$;
 
