@@ -9,7 +9,7 @@
  */
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Size, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -78,9 +78,15 @@ export interface CivicEtlStackProps extends StackProps {
 const DB_POOL_SIZE: Readonly<Partial<Record<PipelineStep, number>>> = { stage: 2, clean: 2 };
 
 /** Timeouts and memory of the step functions. */
-const FUNCTION_SIZING: Readonly<Record<PipelineStep, { timeout: Duration; memorySize: number; description: string }>> = {
+const FUNCTION_SIZING: Readonly<Record<PipelineStep, { timeout: Duration; memorySize: number; description: string; ephemeralStorageSize?: Size }>> = {
   fetch: { timeout: Duration.minutes(10), memorySize: 512, description: 'get: fetch a dataset over HTTP(S) into raw/' },
-  stage: { timeout: Duration.minutes(10), memorySize: 1024, description: 'stage: detect and COPY new objects into staging tables' },
+  // /tmp holds an archive and what it expands to (at most 4 GiB: functions/read/archive.ts)
+  stage: {
+    timeout: Duration.minutes(10),
+    memorySize: 1024,
+    ephemeralStorageSize: Size.gibibytes(8),
+    description: 'stage: detect and COPY new objects into staging tables',
+  },
   clean: { timeout: Duration.minutes(10), memorySize: 512, description: 'clean + combine: typed clean tables, quarantine, views' },
   migrate: { timeout: Duration.minutes(5), memorySize: 256, description: 'migrate: schema migrations on deploy' },
 };

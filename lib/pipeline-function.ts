@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { Duration, type Size } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -43,6 +43,11 @@ export interface PipelineFunctionProps {
    * @default 512
    */
   readonly memorySize?: number;
+  /**
+   * Size of the function's /tmp, where archives, spreadsheets and GeoPackages are unpacked.
+   * @default Size.mebibytes(512)
+   */
+  readonly ephemeralStorageSize?: Size;
   /**
    * VPC to run in; without it the function runs outside any VPC (and can reach the internet).
    * @default - not in a VPC
@@ -99,6 +104,7 @@ export class PipelineFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       timeout: p.timeout,
       memorySize: p.memorySize,
+      ...(p.ephemeralStorageSize ? { ephemeralStorageSize: p.ephemeralStorageSize } : {}),
       logGroup: this.logGroup,
       ...(p.vpc ? { vpc: p.vpc, vpcSubnets: p.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED } } : {}),
       environment: {

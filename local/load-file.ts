@@ -2,7 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
 import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/definition.ts';
-import { castInto, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
+import { castInto, createAsCast, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
 import { geometryType, planGeometry } from '../functions/clean/geometry.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
@@ -105,11 +105,12 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     const entry = opened.entries[0]!;
     return await inTransaction(pool, async (client) => {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
-      const staging = 'pg_temp.civic_etl_load';
+      // unlogged, not temporary: parallel workers can read it when the new table is cast from it
+      const staging = `${ident(schema)}.${ident(`_civic_etl_load_${load.id}`)}`;
       const source = entry.kind === 'csv' ? await entry.open() : undefined;
       const staged = source
-        ? await stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, temporary: true })
-        : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, temporary: true });
+        ? await stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, persistence: 'unlogged' })
+        : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, persistence: 'unlogged' });
       const header = 'structure' in staged ? staged.structure.header : staged.header;
       await markStaged(client, load.id, { rowsRead: staged.rows, stagingTable: staging, header, detected: staged.detected, ms: 0 });
       phase(`read and staged ${staged.rows} rows`);
@@ -144,12 +145,8 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         const names = launder(attributes.map((a) => a.from));
         if (geometry) for (let i = 0; i < names.length; i++) if (names[i] === geometry.column) names[i] = `${names[i]}_attribute`;
         columns = attributes.map((a, i) => ({ name: names[i]!, type: types[i]!, required: false, from: a.from }));
-        const defs = columns.map((c) => `${ident(c.name)} ${sqlType(c.type)}`);
-        if (geometry) defs.push(`${ident(geometry.column)} ${geometryType(geometry)}`);
-        await client.query(`CREATE TABLE ${target} (${defs.join(', ')})`);
       }
-      await client.query(quarantineTableSql(rejectsTable, `${name}_rejects_load`));
-      const { rowsLoaded, rowsQuarantined } = await castInto(client, {
+      const plan = {
         staging,
         target,
         quarantine: rejectsTable,
@@ -159,7 +156,22 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         lineage: false,
         append: opts.append,
         geometry,
-      });
+      };
+      // a new table whose every value casts is made in one statement; otherwise row by row
+      let cast: { rowsLoaded: number; rowsQuarantined: number } | undefined;
+      if (existing.length === 0) {
+        const created = await createAsCast(client, plan, geometry && geometryType(geometry));
+        if (created !== undefined) cast = { rowsLoaded: created, rowsQuarantined: 0 };
+        else {
+          const defs = columns.map((c) => `${ident(c.name)} ${sqlType(c.type)}`);
+          if (geometry) defs.push(`${ident(geometry.column)} ${geometryType(geometry)}`);
+          await client.query(`CREATE TABLE ${target} (${defs.join(', ')})`);
+        }
+      }
+      await client.query(quarantineTableSql(rejectsTable, `${name}_rejects_load`));
+      cast ??= await castInto(client, { ...plan, optimistic: existing.length > 0 });
+      const { rowsLoaded, rowsQuarantined } = cast;
+      await client.query(`DROP TABLE ${staging}`);
       phase(geometry ? 'cast, with geometry' : 'cast');
       if (geometry) {
         // built after the rows are in: one sort instead of an index update per row

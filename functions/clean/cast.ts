@@ -30,6 +30,8 @@ export interface CastPlan {
   keepLoads?: readonly number[];
   /** The geometry column, when the load has one. */
   geometry?: GeometryPlan;
+  /** `false`: go straight to the row-by-row checks (the caller already saw the one-statement cast fail). */
+  optimistic?: boolean;
 }
 
 /** SQL for a quarantine table: one row per failing value, with the rule that failed and the source line. */
@@ -58,7 +60,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   // (or the plan needs row-by-row rules: required values, keys, invalid geometry quarantined) are
   // the failing values looked for and quarantined one by one, as below.
   const simple = plan.key.length === 0 && plan.columns.every((c) => !c.required) && plan.geometry?.invalid !== 'quarantine';
-  if (simple) {
+  if (simple && plan.optimistic !== false) {
     await client.query('SAVEPOINT civic_etl_cast');
     try {
       if (!plan.append) await deleteReplaced(client, plan);
@@ -147,6 +149,28 @@ async function quarantineFailing(client: pg.PoolClient, plan: CastPlan, checks: 
 async function deleteReplaced(client: pg.PoolClient, plan: CastPlan): Promise<void> {
   if (plan.keepLoads?.length) await client.query(`DELETE FROM ${plan.target} WHERE _load_id <> ALL($1::bigint[])`, [plan.keepLoads]);
   else await client.query(`DELETE FROM ${plan.target}`);
+}
+
+/**
+ * A new target made in one statement, `CREATE TABLE … AS SELECT` the cast rows: PostgreSQL writes
+ * it in bulk and may cast with parallel workers (the staging table must then not be temporary).
+ * `undefined` when a value does not cast — nothing is left behind, and castInto takes over.
+ */
+export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geometryType?: string): Promise<number | undefined> {
+  const raw = (c: CastColumn) => `s.${ident(c.from)}`;
+  const cast = (c: CastColumn) => `${c.type === 'text' ? raw(c) : `NULLIF(btrim(${raw(c)}), '')`}::${COLUMN_TYPES[c.type]} AS ${ident(c.name)}`;
+  const values = [...plan.columns.map(cast), ...(plan.geometry ? [`(${geometryExpr(plan.geometry, 's', true)})::${geometryType} AS ${ident(plan.geometry.column)}`] : [])];
+  await client.query(`SET LOCAL datestyle = 'ISO, MDY'`);
+  await client.query('SAVEPOINT civic_etl_create');
+  try {
+    const created = await client.query(`CREATE TABLE ${plan.target} AS SELECT ${values.join(', ')} FROM ${plan.staging} s`);
+    await client.query('RELEASE SAVEPOINT civic_etl_create');
+    return created.rowCount ?? 0;
+  } catch (error) {
+    if (!isDataError(error)) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT civic_etl_create');
+    return undefined;
+  }
 }
 
 /** INSERT … SELECT of the cast rows; `filtered` leaves out the rows in quarantine for this load. */

@@ -4,7 +4,7 @@
  *
  * A GeoPackage is an SQLite database, read here with sql.js (SQLite compiled to WebAssembly: no
  * native module to build for Lambda). sql.js cannot read a file piecewise: the whole file is
- * loaded into memory, so files over `GPKG_MAX_BYTES` (1 GiB, or `maxBytes`) are refused with a
+ * loaded into memory, so files over `GPKG_MAX_BYTES` (400 MiB, or `maxBytes`: peak memory is about 1.75× the file, and the stage function has 1 GiB) are refused with a
  * `ReadError` before anything is loaded. Plan the stage function's memory for about twice the
  * largest GeoPackage: the file's bytes plus SQLite's working memory and the rows in flight. Rows
  * themselves are stepped through a prepared statement, one at a time, so they are never all
@@ -31,7 +31,7 @@ import { ReadError, type ReadOptions, type ReadRow, type ReadTable } from './typ
 import { hexFromGpkgBlob, ShapeFormatError } from './wkb.ts';
 
 /** Largest GeoPackage loaded by default (sql.js holds the whole file in memory). */
-export const GPKG_MAX_BYTES = 1024 ** 3;
+export const GPKG_MAX_BYTES = 400 * 1024 ** 2;
 
 export interface GeoPackageOptions extends ReadOptions {
   /** Refuse files larger than this many bytes (default `GPKG_MAX_BYTES`). */

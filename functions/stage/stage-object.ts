@@ -239,7 +239,8 @@ export async function stageCsv(
     delimiter?: string;
     /** Extra lineage columns: name → type and SQL constant (already quoted). */
     lineage?: Record<string, { type: 'bigint' | 'text'; value: string }>;
-    temporary?: boolean;
+    /** A session's temporary table, or an unlogged one (readable by parallel workers); default a plain table. */
+    persistence?: 'temporary' | 'unlogged';
   },
 ): Promise<StagedCsv> {
   const { file } = opts;
@@ -251,7 +252,7 @@ export async function stageCsv(
   const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
   await client.query(`DROP TABLE IF EXISTS ${opts.table}`);
   await client.query(
-    `CREATE ${opts.temporary ? 'TEMPORARY ' : ''}TABLE ${opts.table} (${columns.map((c) => `${ident(c)} text`).join(', ')},
+    `CREATE ${opts.persistence === 'temporary' ? 'TEMPORARY ' : opts.persistence === 'unlogged' ? 'UNLOGGED ' : ''}TABLE ${opts.table} (${columns.map((c) => `${ident(c)} text`).join(', ')},
        _source_line bigint NOT NULL${lineage.join('')})`,
   );
   const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };

@@ -38,14 +38,15 @@ export async function stageTable(
   opts: {
     table: string;
     lineage?: Record<string, { type: 'bigint' | 'text'; value: string }>;
-    temporary?: boolean;
+    /** A session's temporary table, or an unlogged one (readable by parallel workers); default a plain table. */
+    persistence?: 'temporary' | 'unlogged';
   },
 ): Promise<StagedTable> {
   let columns = stagingColumns(source.columns);
   const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
   await client.query(`DROP TABLE IF EXISTS ${opts.table}`);
   await client.query(
-    `CREATE ${opts.temporary ? 'TEMPORARY ' : ''}TABLE ${opts.table} (${columns.map((c) => `${ident(c)} text`).join(', ')}${columns.length ? ',' : ''}
+    `CREATE ${opts.persistence === 'temporary' ? 'TEMPORARY ' : opts.persistence === 'unlogged' ? 'UNLOGGED ' : ''}TABLE ${opts.table} (${columns.map((c) => `${ident(c)} text`).join(', ')}${columns.length ? ',' : ''}
        _source_line bigint NOT NULL${lineage.join('')})`,
   );
   const rows = source.rows()[Symbol.asyncIterator]();
