@@ -59,7 +59,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   // Optimistic first: a clean file is one INSERT whose casts are the checks. Only if one fails
   // (or the plan needs row-by-row rules: required values, keys, invalid geometry quarantined) are
   // the failing values looked for and quarantined one by one, as below.
-  const simple = plan.key.length === 0 && plan.columns.every((c) => !c.required) && plan.geometry?.invalid !== 'quarantine';
+  const simple = oneStatementWillDo(plan);
   if (simple && plan.optimistic !== false) {
     await client.query('SAVEPOINT civic_etl_cast');
     try {
@@ -157,6 +157,7 @@ async function deleteReplaced(client: pg.PoolClient, plan: CastPlan): Promise<vo
  * `undefined` when a value does not cast — nothing is left behind, and castInto takes over.
  */
 export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geometryType?: string): Promise<number | undefined> {
+  if (!oneStatementWillDo(plan)) return undefined;
   const raw = (c: CastColumn) => `s.${ident(c.from)}`;
   const cast = (c: CastColumn) => `${c.type === 'text' ? raw(c) : `NULLIF(btrim(${raw(c)}), '')`}::${COLUMN_TYPES[c.type]} AS ${ident(c.name)}`;
   const values = [...plan.columns.map(cast), ...(plan.geometry ? [`(${geometryExpr(plan.geometry, 's', true)})::${geometryType} AS ${ident(plan.geometry.column)}`] : [])];
@@ -171,6 +172,11 @@ export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geomet
     await client.query('ROLLBACK TO SAVEPOINT civic_etl_create');
     return undefined;
   }
+}
+
+/** No rule that needs row-by-row checks: required values, keys, invalid geometry quarantined. */
+function oneStatementWillDo(plan: CastPlan): boolean {
+  return plan.key.length === 0 && plan.columns.every((c) => !c.required) && plan.geometry?.invalid !== 'quarantine';
 }
 
 /** INSERT … SELECT of the cast rows; `filtered` leaves out the rows in quarantine for this load. */

@@ -78,7 +78,7 @@ describe('civic-etl load', () => {
 
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('created it_cli.programs (delimiter ";")');
+    expect(r.stdout).toContain('created it_cli.programs (csv, delimiter ";")');
     expect(r.stdout).toMatch(/capacity +│ integer +│ Capacity/);
     expect(r.stdout).toMatch(/rows read 300, loaded 297, rejected 3 \(see it_cli\.programs_rejects\)/);
     const pool = await getPool();
@@ -87,6 +87,7 @@ describe('civic-etl load', () => {
       { line: 49, column_name: 'capacity' },
       { line: 155, column_name: 'start_date' },
       { line: 237, column_name: 'latitude' },
+      { line: 237, column_name: 'geom' }, // the point cannot be made either
     ]);
   });
 
@@ -117,7 +118,9 @@ describe('civic-etl load', () => {
 
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/capacity +│ text +│ Capacity/);
-    expect(r.stdout).toMatch(/rows read 300, loaded 300, rejected 0/);
+    expect(r.stdout).toMatch(/geom +│ geometry +│ points from Latitude\/Longitude/);
+    // latitude stays text, but the point of line 237 (latitude "n/a") cannot be made
+    expect(r.stdout).toMatch(/rows read 300, loaded 299, rejected 1/);
   });
 
   it('fails with the file and line of a ragged row, leaving no table behind', async () => {

@@ -35,7 +35,7 @@ describe('pipeline definitions', () => {
   it('accepts a valid definition and fills the defaults', () => {
     const p = parsePipeline(valid());
     expect(p.datasets[0]!.clean.columns?.[1]).toMatchObject({ name: 'title', type: 'text', required: false });
-    expect(p.datasets[1]!.read).toEqual({});
+    expect(p.datasets[1]!.read).toEqual({ flattenDepth: 3, arrays: 'json' });
   });
 
   it('names the dataset and the field of a bad column type', () => {
