@@ -13,6 +13,11 @@
  * Files go to `.local/bench/geo-v<generator version>-<features>f-<points>p/` and are reused when present: a smaller
  * scale (`BENCH_GEO_SCALE=0.1`) gets its own folder, and its rows are the first rows of the full
  * size (one PRNG stream per file). Run alone with `npx tsx bench/generate-geo.ts [scale]`.
+ *
+ * For the memory measurement (`BENCH_GEO_MEMORY_MB`), `generateSizedGeojson(mb)` writes the same
+ * kind of FeatureCollection, as many features as make about `mb` MB, to
+ * `.local/bench/geo-v<generator version>-memory-<features>f.geojson` (reused when present; its
+ * features are again the first features of the same PRNG stream).
  */
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
@@ -30,6 +35,11 @@ const GENERATOR_VERSION = 1;
 
 export const FULL_FEATURES = 200_000;
 export const FULL_POINTS = 1_000_000;
+/**
+ * Average bytes per feature of polygons.geojson (195,377,362 bytes for 200,000 features): turns a
+ * size in MB into a feature count without writing the file first, so the count is known on reuse.
+ */
+const BYTES_PER_FEATURE = 977;
 
 /** Chicago, roughly the city limits. */
 const LAT_MIN = 41.66;
@@ -77,6 +87,25 @@ export async function generateGeo(scale = 1): Promise<GeoInputs> {
     await atomically(inputs.csv, (out) => writePoints(out, points));
   }
   return inputs;
+}
+
+/** A polygons GeoJSON of about `mb` MB (1 MB = 10⁶ bytes) and the number of features in it. */
+export interface SizedGeojson {
+  file: string;
+  features: number;
+}
+
+/** Generate (or reuse) a polygons GeoJSON of about `mb` MB; prints what it does to stdout. */
+export async function generateSizedGeojson(mb: number): Promise<SizedGeojson> {
+  if (!(mb > 0)) throw new Error(`BENCH_GEO_MEMORY_MB must be a positive number of MB, got ${mb}`);
+  const features = Math.max(10, Math.round((mb * 1e6) / BYTES_PER_FEATURE));
+  mkdirSync(DIR, { recursive: true });
+  const file = join(DIR, `geo-v${GENERATOR_VERSION}-memory-${features}f.geojson`);
+  if (!existsSync(file)) {
+    console.log(`generating ${file} (${features.toLocaleString('en')} features, about ${mb} MB)…`);
+    await atomically(file, (out) => writePolygons(out, features));
+  }
+  return { file, features };
 }
 
 /** Write to `<path>.part` and rename when complete, so an interrupted run is never reused. */

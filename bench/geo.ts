@@ -18,13 +18,23 @@
  * Environment: BENCH_GEO_SCALE=0.1 for smaller inputs (default 1, full size); BENCH_GEO_RUNS=3
  * to repeat each pair (median time, largest peak RSS; default 1); BENCH_GEO_ONLY=ogr2ogr to time the baseline
  * alone (no RESULT); BENCH_GEO_KEEP=1 to keep the tables in schema bench_geo for inspection.
+ *
+ * BENCH_GEO_MEMORY_MB=500 adds a memory measurement (unset: none). Every reader must stream: staging
+ * a 500 MB GeoJSON must stay under 300 MB peak RSS, where ogr2ogr reads a GeoJSON whole. A
+ * FeatureCollection of about that many MB (the same polygons, more of them; its own file, whatever
+ * BENCH_GEO_SCALE says) is loaded once by each tool, with the flags of the polygons.geojson job, into
+ * bench_geo.memory_ours and bench_geo.memory_ogr. One line per tool gives the file's size, the rows
+ * loaded, wall seconds and peak RSS, then one line says whether ours stayed under 300 MB. These lines
+ * come before the summary; the RESULT line is still the three files' alone. Row counts that differ
+ * (from each other or from the generator), a failed load, or ours at 300 MB or more are printed
+ * loudly and make the exit status 1 after the RESULT line.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import pg from 'pg';
 import { ensureServices } from '../local/services.ts';
-import { generateGeo } from './generate-geo.ts';
+import { generateGeo, generateSizedGeojson, type SizedGeojson } from './generate-geo.ts';
 import { measure, type Measured } from './measure.ts';
 import { mulberry32 as rng } from '../scripts/random.ts';
 
@@ -32,6 +42,8 @@ const ROOT = join(import.meta.dirname, '..');
 const SCHEMA = 'bench_geo';
 const SAMPLE = 2_000;
 const TARGET = 1.5;
+/** The issue's bound on our peak RSS while staging a 500 MB GeoJSON. */
+const MEMORY_LIMIT_MB = 300;
 
 /** One input file and how each tool is told to load it. */
 interface Job {
@@ -80,7 +92,9 @@ export async function main(): Promise<void> {
   const scale = Number(process.env.BENCH_GEO_SCALE ?? 1);
   const runs = Math.max(1, Math.floor(Number(process.env.BENCH_GEO_RUNS ?? 1)));
   const baselineOnly = /^ogr/i.test(process.env.BENCH_GEO_ONLY ?? '');
+  const memoryMb = process.env.BENCH_GEO_MEMORY_MB ? Number(process.env.BENCH_GEO_MEMORY_MB) : undefined;
   const inputs = await generateGeo(scale);
+  const sized = memoryMb === undefined ? undefined : await generateSizedGeojson(memoryMb);
   await ensureServices();
   const databaseUrl = process.env.DATABASE_URL!;
   const pgSource = ogrConnection(databaseUrl);
@@ -104,6 +118,7 @@ export async function main(): Promise<void> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   const outcomes: Outcome[] = [];
+  let memoryProblems: string[] = [];
   try {
     await db.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
     await db.query(`DELETE FROM etl.loads WHERE project = '${SCHEMA}'`).catch(() => undefined);
@@ -144,12 +159,68 @@ export async function main(): Promise<void> {
       }
       outcomes.push(outcome);
     }
+    if (sized) memoryProblems = await measureMemory(db, sized, pgSource, databaseUrl, baselineOnly);
     if (process.env.BENCH_GEO_KEEP !== '1') await db.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
     await db.query(`DELETE FROM etl.loads WHERE project = '${SCHEMA}'`).catch(() => undefined);
   } finally {
     await db.end();
   }
   summarise(outcomes, baselineOnly);
+  if (memoryProblems.length > 0) {
+    console.log(`\n!!! memory measurement: ${memoryProblems.join('; ')}`);
+    process.exitCode = 1;
+  }
+}
+
+/**
+ * The memory measurement: load the sized GeoJSON with ogr2ogr, then with ours (each after a
+ * CHECKPOINT, into a freshly dropped table), print one line per tool and whether ours stayed
+ * under the limit. Returns what went wrong (a failed load, row counts that differ, ours over the
+ * limit), for the exit status.
+ */
+async function measureMemory(db: pg.Client, sized: SizedGeojson, pgSource: string, databaseUrl: string, baselineOnly: boolean): Promise<string[]> {
+  const job: Job = { name: 'memory', file: sized.file, expected: sized.features, ogrSource: sized.file, ogrOptions: ['-nlt', 'PROMOTE_TO_MULTI', '-t_srs', 'EPSG:4326'] };
+  const mb = statSync(job.file).size / 1e6;
+  const problems: string[] = [];
+  console.log(`\nmemory (BENCH_GEO_MEMORY_MB=${process.env.BENCH_GEO_MEMORY_MB}): ${basename(job.file)}, ${mb.toFixed(0)} MB, ${job.expected.toLocaleString('en')} features; limit for ours ${MEMORY_LIMIT_MB} MB peak RSS`);
+  await dropTables(db, job);
+  const rows = async (table: string) => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${SCHEMA}.${table}`)).rows[0]!.n);
+  const line = (label: string, n: number, r: Run) =>
+    console.log(`  memory ${label} ${mb.toFixed(0)} MB, ${n.toLocaleString('en')} rows, ${r.seconds.toFixed(1)} s, peak RSS ${r.peakRssMb.toFixed(0)} MB${r.note ? `  (${r.note})` : ''}`);
+
+  await db.query('CHECKPOINT').catch(() => undefined);
+  let ogrRows: number | undefined;
+  try {
+    const r = await runOgr(job, pgSource, databaseUrl);
+    ogrRows = await rows(`${job.name}_ogr`);
+    line('ogr2ogr  ', ogrRows, r);
+  } catch (e) {
+    problems.push(`ogr2ogr failed: ${(e as Error).message.split('\n')[0]}`);
+    console.log(`  !!! ogr2ogr FAILED on ${basename(job.file)}:\n${indent((e as Error).message)}`);
+  }
+  if (baselineOnly) {
+    console.log(`  civic-etl not run (BENCH_GEO_ONLY=ogr2ogr)`);
+  } else {
+    await db.query('CHECKPOINT').catch(() => undefined);
+    const r = await runOurs(job);
+    if ('failure' in r) {
+      problems.push('civic-etl load failed');
+      console.log(`  !!! civic-etl load FAILED on ${basename(job.file)}:\n${indent(r.failure)}`);
+    } else {
+      const oursRows = await rows(`${job.name}_ours`);
+      line('civic-etl', oursRows, r);
+      const under = r.peakRssMb < MEMORY_LIMIT_MB;
+      console.log(`  memory civic-etl stayed under ${MEMORY_LIMIT_MB} MB: ${under ? 'yes' : 'NO'} (peak RSS ${r.peakRssMb.toFixed(0)} MB on ${mb.toFixed(0)} MB of GeoJSON)`);
+      if (!under) problems.push(`civic-etl peak RSS ${r.peakRssMb.toFixed(0)} MB is not under ${MEMORY_LIMIT_MB} MB`);
+      if (oursRows !== job.expected) problems.push(`civic-etl loaded ${oursRows} rows of ${job.expected} generated`);
+      if (ogrRows !== undefined && oursRows !== ogrRows) problems.push(`row counts differ: ours ${oursRows}, ogr2ogr ${ogrRows}`);
+    }
+  }
+  if (ogrRows !== undefined && ogrRows !== job.expected) problems.push(`ogr2ogr loaded ${ogrRows} rows of ${job.expected} generated`);
+  if (problems.length === 0) console.log(`  rows match: ${job.expected.toLocaleString('en')} generated, loaded by both`);
+  for (const p of problems) console.log(`  !!! MEMORY: ${p}`);
+  if (process.env.BENCH_GEO_KEEP !== '1') await dropTables(db, job);
+  return problems;
 }
 
 /** ogr2ogr is the baseline: install Debian's gdal-bin when we may (root), else say how. */

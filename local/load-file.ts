@@ -91,7 +91,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
   };
   const rejectsTable = `${ident(schema)}.${ident(`${name}_rejects`)}`;
   const opened = await openSource(
-    { name: file, open: async () => createReadStream(path, { highWaterMark: 256 * 1024 }) },
+    { name: file, path, open: async () => createReadStream(path, { highWaterMark: 256 * 1024 }) },
     { format: opts.format, sheet: opts.sheet, layer: opts.layer, member: opts.member, srid: opts.sourceSrid },
   ).catch(async (error: unknown) => {
     await markFailed(pool, load.id, isPermanent(error) ? error : new PermanentError((error as Error).message));

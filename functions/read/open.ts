@@ -39,6 +39,8 @@ export interface Source {
   /** How messages name it: the S3 key or the path. */
   name: string;
   open(): Promise<AsyncIterable<Uint8Array>>;
+  /** Where it already is on local disk, if it is: formats that need random access read it there instead of copying it. */
+  path?: string;
 }
 
 export type Entry =
@@ -88,8 +90,12 @@ async function classifyStream(source: Source, opts: OpenOptions, tempDir: () => 
     await closeIterator(rest, complete);
     throw new ReadError(`${source.name}: a shapefile comes as several files (.shp, .dbf, .shx, .prj): upload them together in one .zip`, { file: source.name });
   }
-  // random access: spool to a temporary file first
+  // random access: spool to a temporary file first (unless it is a plain file on disk already)
   const dir = await tempDir();
+  if (source.path && !gz) {
+    await closeIterator(rest, complete);
+    return classifyFile(source.path, source.name, format, opts, dir, skipped, 0);
+  }
   const path = join(dir.path, `source-${Date.now()}${posix.extname(name).replace(/[^A-Za-z0-9.]/g, '') || '.bin'}`);
   await pipeline(Readable.from(prepend(head, rest)), createWriteStream(path));
   return classifyFile(path, source.name, format, opts, dir, skipped, 0);

@@ -43,6 +43,11 @@ describe('the pipeline functions', () => {
     }
   });
 
+  it('give the stage function room in /tmp for archives and workbooks, and memory for a 400 MiB GeoPackage', () => {
+    expect(props('stage')).toMatchObject({ EphemeralStorage: { Size: 8192 }, MemorySize: 1024 });
+    for (const step of ['fetch', 'clean', 'migrate'] as const) expect(props(step).EphemeralStorage).toBeUndefined();
+  });
+
   it('put stage, clean and migrate in the isolated subnets, and keep fetch out of the VPC', () => {
     const subnets = f.stack.network.vpc.isolatedSubnets.map((s) => ({ Ref: logicalId(s.node.defaultChild!) }));
     for (const step of ['stage', 'clean', 'migrate'] as const) {
