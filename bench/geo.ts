@@ -217,9 +217,8 @@ async function measureMemory(db: pg.Client, sized: SizedGeojson, pgSource: strin
     }
   }
   if (ogrRows !== undefined && ogrRows !== job.expected) problems.push(`ogr2ogr loaded ${ogrRows} rows of ${job.expected} generated`);
-  if (problems.length === 0) console.log(`  rows match: ${job.expected.toLocaleString('en')} generated, loaded by both`);
+  if (problems.length === 0) console.log(`  rows match: ${job.expected.toLocaleString('en')} generated, loaded by ${baselineOnly ? 'ogr2ogr' : 'both'}`);
   for (const p of problems) console.log(`  !!! MEMORY: ${p}`);
-  if (process.env.BENCH_GEO_KEEP !== '1') await dropTables(db, job);
   return problems;
 }
 

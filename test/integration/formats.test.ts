@@ -19,6 +19,13 @@ const definition: PipelineInput = {
       geometry: { srid: 28992 },
     },
     { name: 'events', source: { type: 'upload', supplier: 'city' } },
+    {
+      name: 'monuments',
+      source: { type: 'upload', supplier: 'city' },
+      read: { srid: 2154 },
+      geometry: { from: { wkt: 'Géométrie' } },
+    },
+    { name: 'layers', source: { type: 'upload', supplier: 'city' } },
   ],
 };
 
@@ -135,6 +142,39 @@ describe('spatial and nested files through the pipeline', () => {
       { id: 1, venue_name: 'Hall 0', venue_city: 'Lyon', tags: '["a","b"]', ticket_price: null },
       { id: 51, venue_name: 'Late', venue_city: 'Lyon', tags: '[]', ticket_price: '12.5' },
     ]);
+  });
+
+  it('reads WKT in Lambert-93 from a CSV column the dataset names, and lands it in 4326', async () => {
+    const csv = 'nom;Géométrie\nHôtel de Ville;POINT(652470 6862500)\nNowhere;POINT(oops)\n';
+
+    const { cleaned } = await deliver('monuments', 'monuments.csv', csv);
+    const monuments = await rows(cleanDeps.pool, 'SELECT nom, round(ST_X(geom)::numeric, 2)::float AS lon, round(ST_Y(geom)::numeric, 2)::float AS lat FROM it_formats.monuments');
+    const quarantined = await rows(cleanDeps.pool, 'SELECT source_line::int, column_name, reason FROM it_formats.monuments_quarantine');
+
+    expect(cleaned).toMatchObject([{ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 1 }]);
+    expect(monuments).toEqual([{ nom: 'Hôtel de Ville', lon: 2.35, lat: 48.86 }]); // Paris: Lambert-93 went through ST_Transform
+    expect(quarantined).toEqual([{ source_line: 3, column_name: 'geom', reason: 'not a valid geometry: POINT(oops)' }]);
+  });
+
+  it('makes one load per GeoPackage layer, each in the dataset', async () => {
+    const { writeGeoPackage, gpkgBlob, isoWkb } = await import('../helpers/gpkg-writer.ts');
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const path = `${mkdtempSync('/tmp/gpkg-')}/two.gpkg`;
+    const layer = (table: string, x: number) => ({
+      table,
+      columns: [{ name: 'fid', type: 'INTEGER PRIMARY KEY' }, { name: 'naam', type: 'TEXT' }, { name: 'geom', type: 'POINT' }],
+      geometry: { column: 'geom', type: 'POINT', srsId: 4326 },
+      rows: [[1, table, gpkgBlob(isoWkb('Point', [x, 52.37]), { srsId: 4326 })]],
+    });
+    await writeGeoPackage(path, { layers: [layer('bomen', 4.9), layer('banken', 4.8)] });
+
+    const { staged, cleaned } = await deliver('layers', 'amsterdam.gpkg', readFileSync(path));
+    const members = await rows(cleanDeps.pool, `SELECT object_key FROM etl.loads WHERE dataset = 'layers' AND parent_id IS NOT NULL ORDER BY object_key`);
+
+    expect(staged).toMatchObject({ status: 'staged', rows: 2 });
+    expect(cleaned.map((c) => c.status)).toEqual(['loaded', 'loaded']);
+    expect(members.map((m) => m.object_key)).toEqual(['incoming/city/layers/amsterdam.gpkg#banken', 'incoming/city/layers/amsterdam.gpkg#bomen']);
+    expect(await rows(cleanDeps.pool, 'SELECT naam FROM it_formats.layers ORDER BY naam')).toEqual([{ naam: 'banken' }, { naam: 'bomen' }]);
   });
 
   it('records a GeoJSON with a broken feature as failed, naming the feature, and leaves the clean table as it was', async () => {
