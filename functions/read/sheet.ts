@@ -40,6 +40,18 @@ export interface SheetRow {
 }
 
 /** A merged range, 1-based rows (as shown) and 0-based columns, inclusive. */
+/** Put a cell's text in its row, padding the columns before it as empty; a row with an error cell is flagged. */
+export function putCell(row: SheetRow, col: number, text: string, kind: Kind): void {
+  const { values, kinds } = row;
+  while (values.length < col) {
+    values.push(null);
+    kinds.push(Kind.Empty);
+  }
+  values[col] = text;
+  kinds[col] = kind;
+  if (kind === Kind.Error) row.hasError = true;
+}
+
 export interface Merge {
   top: number;
   left: number;

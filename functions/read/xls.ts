@@ -23,6 +23,7 @@ import {
   type SheetSource,
   builtInDateStyle,
   cellRef,
+  putCell,
   dateStyleOfFormat,
   numberCell,
   pickSheet,
@@ -523,14 +524,7 @@ function xlsSource(path: string, name: string, file: string, sheet: XlsSheet, bo
           row = { position: r + 1, values: [], kinds: [], hasError: false };
         }
         if (text === null || text === '') return;
-        const { values, kinds } = row;
-        while (values.length < col) {
-          values.push(null);
-          kinds.push(Kind.Empty);
-        }
-        values[col] = text;
-        kinds[col] = kind;
-        if (kind === Kind.Error) row.hasError = true;
+        putCell(row, col, text, kind);
       };
       const numberAt = (r: number, col: number, xf: number, n: number) => put(r, col, ...numberCell(n, book.dateStyles[xf], book.date1904));
       const iterator = sheetRecords(stream);

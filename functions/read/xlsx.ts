@@ -29,6 +29,7 @@ import {
   type XmlTag,
   type Zip,
   cellRef,
+  putCell,
   builtInDateStyle,
   dateStyleOfFormat,
   isOle2,
@@ -497,14 +498,7 @@ function xlsxSource(path: string, name: string, file: string, part: string, book
             if (uncached === 1) firstUncached = cellRef(position, col);
           }
           if (text === null) return;
-          const { values, kinds } = row;
-          while (values.length < col) {
-            values.push(null);
-            kinds.push(Kind.Empty);
-          }
-          values[col] = text;
-          kinds[col] = kind;
-          if (kind === Kind.Error) row.hasError = true;
+          putCell(row, col, text, kind);
         };
         const handlers = {
           open(tag: XmlTag) {
