@@ -23,6 +23,10 @@ export const MANIFEST_SUFFIX = '_manifest.json';
 export const ENV = {
   bucket: 'CIVIC_ETL_BUCKET',
   cleanQueueUrl: 'CIVIC_ETL_CLEAN_QUEUE_URL',
+  /** The stage queue itself: the stage function sends the parts of big files back to it. */
+  stageQueueUrl: 'CIVIC_ETL_STAGE_QUEUE_URL',
+  /** Files larger than this many bytes are staged in parts of about this size (default 1 GiB). */
+  partBytes: 'CIVIC_ETL_PART_BYTES',
   pipelineFile: 'CIVIC_ETL_PIPELINE_FILE',
   databaseUrl: 'DATABASE_URL',
   databaseSecretArn: 'CIVIC_ETL_DB_SECRET_ARN',

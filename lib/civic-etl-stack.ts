@@ -192,6 +192,8 @@ export class CivicEtlStack extends Stack {
       maxConcurrency: 2,
     });
     this.cleanQueue.bindProducer(this.stageFunction.function, ENV.cleanQueueUrl);
+    // the stage function sends the parts of big files back to its own queue
+    this.stageQueue.bindProducer(this.stageFunction.function, ENV.stageQueueUrl);
 
     for (const step of [this.stageFunction, this.cleanFunction, this.migrateFunction]) {
       this.database.allowConnectionsFrom(step.function, `${step.node.id} function`);

@@ -39,6 +39,7 @@ export async function openLocalPipeline(
   const resources = await ensureLocalResources({ project: pipeline.project, ...opts });
   process.env[ENV.bucket] = resources.bucket;
   process.env[ENV.cleanQueueUrl] = resources.cleanQueueUrl;
+  process.env[ENV.stageQueueUrl] = resources.stageQueueUrl;
   process.env[ENV.pipelineFile] = resolve(file);
   // The handlers read their environment at module load, as in Lambda: import them only now.
   const stage = (await import('../functions/stage/handler.ts')).handler as SqsHandler;

@@ -187,6 +187,38 @@ END
 $do$;
 `,
   },
+  {
+    version: '0007_load_parts',
+    sql: `
+-- A file too big for one invocation is staged in parts (functions/stage/parts.ts): byte ranges
+-- that end at record boundaries, each staged once, the load complete when all are.
+CREATE TABLE etl.load_parts (
+  load_id    bigint NOT NULL REFERENCES etl.loads (id) ON DELETE CASCADE,
+  part       integer NOT NULL,
+  start_byte bigint NOT NULL,
+  end_byte   bigint NOT NULL,               -- exclusive
+  first_line bigint NOT NULL,               -- physical line of the part's first record
+  status     text NOT NULL DEFAULT 'planned' CHECK (status IN ('planned', 'staged')),
+  rows       bigint,
+  staged_at  timestamptz,
+  PRIMARY KEY (load_id, part)
+);
+`,
+  },
+  {
+    version: '0006_replay',
+    sql: `
+-- civic-etl replay stages an object version again, as a new load. A delivery keeps
+-- replay_number 0, so the ledger still holds at most one delivery per object version (the
+-- stage step's exactly-once claim); the n-th replay of a version is replay_number n, and
+-- replay_of names the delivery it replays (NULL if that version was never delivered).
+ALTER TABLE etl.loads ADD COLUMN replay_number integer NOT NULL DEFAULT 0 CHECK (replay_number >= 0);
+ALTER TABLE etl.loads ADD COLUMN replay_of bigint REFERENCES etl.loads (id);
+ALTER TABLE etl.loads DROP CONSTRAINT loads_object_once;
+ALTER TABLE etl.loads ADD CONSTRAINT loads_object_once UNIQUE (bucket, object_key, object_version, replay_number);
+CREATE INDEX loads_replay_of_idx ON etl.loads (replay_of) WHERE replay_of IS NOT NULL;
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

@@ -1,4 +1,4 @@
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { ENV } from '../../contract/names.ts';
@@ -9,16 +9,36 @@ import { isPermanent } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
 import { currentPipeline } from '../common/pipeline.ts';
 import { objectsInMessage } from './s3-event.ts';
-import { stageObject, type CleanMessage } from './stage-object.ts';
+import { isPartMessage, type PartMessage } from './parts.ts';
+import { stageObject, stageObjectPart, type CleanMessage } from './stage-object.ts';
 
 const cleanQueueUrl = requireEnv(ENV.cleanQueueUrl);
+const stageQueueUrl = process.env[ENV.stageQueueUrl];
 const processor = new BatchProcessor(EventType.SQS);
 
 async function notifyClean(message: CleanMessage): Promise<void> {
   await sqsClient().send(new SendMessageCommand({ QueueUrl: cleanQueueUrl, MessageBody: JSON.stringify(message) }));
 }
 
+/** Parts of a big file go back to this same queue, to be staged by parallel invocations. */
+async function enqueueParts(messages: PartMessage[]): Promise<void> {
+  if (!stageQueueUrl) throw new Error(`${ENV.stageQueueUrl} is not set: cannot send part messages`);
+  for (let i = 0; i < messages.length; i += 10) {
+    const batch = messages.slice(i, i + 10);
+    const out = await sqsClient().send(
+      new SendMessageBatchCommand({ QueueUrl: stageQueueUrl, Entries: batch.map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(m) })) }),
+    );
+    if (out.Failed?.length) throw new Error(`could not send ${out.Failed.length} part message(s): ${out.Failed[0]?.Message}`);
+  }
+}
+
 async function stageMessage(record: SQSRecord): Promise<void> {
+  const deps = { pool: await getPool(), s3: s3Client(), pipeline: currentPipeline(), notifyClean, ...(stageQueueUrl ? { enqueueParts } : {}) };
+  const part = partIn(record.body);
+  if (part) {
+    await stageObjectPart(deps, part);
+    return;
+  }
   let objects;
   try {
     objects = objectsInMessage(record.body);
@@ -27,12 +47,20 @@ async function stageMessage(record: SQSRecord): Promise<void> {
     logger.error('message dropped: it will never parse', { messageId: record.messageId, error: error.message });
     return;
   }
-  const deps = { pool: await getPool(), s3: s3Client(), pipeline: currentPipeline(), notifyClean };
   for (const ref of objects) await stageObject(deps, ref);
 }
 
+function partIn(body: string): PartMessage | undefined {
+  try {
+    const json: unknown = JSON.parse(body);
+    return isPartMessage(json) ? json : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * SQS (S3 ObjectCreated notifications) → stage each object, one at a time (one COPY, one
+ * SQS (S3 ObjectCreated notifications, and part messages of big files) → stage each object, one at a time (one COPY, one
  * connection); failed messages are retried, then DLQ.
  */
 export const handler = async (event: SQSEvent, context: Context) =>

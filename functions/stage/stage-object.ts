@@ -16,6 +16,8 @@ import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.
 import { DetectError, HEAD_BYTES, profileStream } from '../profile/profile.ts';
 import { openSource, type Entry, type Opened } from '../read/open.ts';
 import { stageTable } from './stage-table.ts';
+import { sniff } from '../read/open.ts';
+import { hasParts, objectSize, pendingPartMessages, planLoad, partBytes, stagePart, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 
 /** What the clean queue carries: the ledger id of a staged load. */
@@ -29,13 +31,21 @@ export interface StageDeps {
   pipeline: PipelineDefinition;
   /** Hand a staged load to the clean step (the clean queue on AWS and locally). */
   notifyClean(message: CleanMessage): Promise<void>;
+  /**
+   * Send part messages back to the stage queue. Without it, every file is staged whole in the
+   * invocation that received it; with it, a CSV larger than `CIVIC_ETL_PART_BYTES` is staged in
+   * parts by parallel invocations (parts.ts).
+   */
+  enqueueParts?(messages: PartMessage[]): Promise<void>;
 }
 
 export type StageOutcome =
   | { status: 'staged'; loadId: number; rows: number; dataset: string }
   | { status: 'duplicate'; loadId: number }
   | { status: 'failed'; loadId: number; error: string }
-  | { status: 'ignored'; reason: string };
+  | { status: 'ignored'; reason: string }
+  /** Planned in parts; each part message stages one, the last completes the load. */
+  | { status: 'split'; loadId: number; parts: number };
 
 
 /**
@@ -78,6 +88,10 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   }
 
   const started = performance.now();
+  if (deps.enqueueParts && (dataset!.read.format === undefined || dataset!.read.format === 'csv')) {
+    const split = await maybeStageInParts(deps, ref, load.id, dataset!, log);
+    if (split) return split;
+  }
   let opened: Opened;
   try {
     opened = await openSource({ name: ref.key, open: () => openObject(deps.s3, ref) }, { ...dataset!.read, format: dataset!.read.format });
@@ -90,6 +104,64 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   } finally {
     await opened.dispose();
   }
+}
+
+/**
+ * A plain CSV bigger than one invocation should stage: plan its parts (once — a redelivered event
+ * finds them planned) and send one message per part not staged yet. `undefined`: stage it whole.
+ */
+async function maybeStageInParts(
+  deps: StageDeps,
+  ref: ObjectRef,
+  loadId: number,
+  dataset: DatasetDefinition,
+  log: Record<string, unknown>,
+): Promise<StageOutcome | undefined> {
+  const enqueue = deps.enqueueParts;
+  if (!enqueue) return undefined;
+  const limit = partBytes();
+  const size = await objectSize(deps.s3, ref).catch(() => undefined);
+  if (size === undefined || size <= limit) return undefined;
+  const { head, rest, complete } = await readHead(await openObject(deps.s3, ref), 4096);
+  if (!complete) await rest.return?.();
+  if (!wantsParts(head, size, limit) || sniff(head, ref.key) !== 'csv') return undefined;
+  let planned: number | undefined;
+  try {
+    planned = await inTransaction(deps.pool, async (client) => {
+      const current = await getLoad(client, loadId, true);
+      if (current?.status !== 'received') return undefined;
+      if (await hasParts(client, loadId)) return -1;
+      const parts = await planLoad(client, { s3: deps.s3, project: deps.pipeline.project }, { ...ref, size }, loadId, dataset.name, {
+        size: limit,
+        delimiter: dataset.read.delimiter,
+      });
+      return parts.length;
+    });
+  } catch (error) {
+    return rejectObject(deps, ref, loadId, dataset, error, log);
+  }
+  if (planned === undefined) return { status: 'duplicate', loadId };
+  const messages = await pendingPartMessages(deps.pool, loadId);
+  await enqueue(messages);
+  logger.info('staging in parts', { ...log, bytes: size, partBytes: limit, parts: planned < 0 ? 'planned before' : planned, sent: messages.length });
+  return { status: 'split', loadId, parts: messages.length };
+}
+
+/**
+ * One part of a load staged in parts (a stage-queue message). The part that completes the load
+ * profiles it and hands it to the clean step, as a whole-file load does.
+ */
+export async function stageObjectPart(deps: StageDeps, message: PartMessage): Promise<PartOutcome> {
+  return stagePart({ pool: deps.pool, s3: deps.s3, project: deps.pipeline.project, enqueueParts: async () => undefined }, message, async (loadId, rows) => {
+    const load = await getLoad(deps.pool, loadId);
+    const dataset = deps.pipeline.datasets.find((d) => d.name === load?.dataset);
+    if (load && dataset) {
+      const byEtag = load.object_version.startsWith('etag:');
+      const ref: ObjectRef = { bucket: load.bucket, key: load.object_key, ...(byEtag ? { etag: load.object_version.slice(5) } : { versionId: load.object_version }) };
+      await ensureProfiled(deps, ref, loadId, dataset, rows);
+    }
+    await deps.notifyClean({ loadId });
+  });
 }
 
 /** Stage one entry (the object itself, or its only member/sheet/layer) as the object's load. */

@@ -1,0 +1,360 @@
+/**
+ * Files too big for one invocation: staged in parts, in parallel, committed as one load.
+ *
+ * 1. Plan (in the object's own stage invocation, holding its ledger row): detect the layout from
+ *    the head, then read the object once — quote-aware, `indexOf` fast — to cut it into byte
+ *    ranges that end at record boundaries (a line feed outside quotes), each with the physical
+ *    line its first record starts on. The ranges go to `etl.load_parts`; one SQS message per part
+ *    goes back to the stage queue.
+ * 2. Each part (any worker, any order, any number of times): an S3 range GET, the same lineage
+ *    scanner and COPY as a whole file, into its own table `<staging>__p<k>` with a CHECK on its
+ *    line range — committed with its ledger row, once (the row is locked; a repeat finds it done).
+ * 3. The part that completes the set attaches every part table to the load's staging table (a
+ *    table partitioned by `_source_line`; the CHECKs make attaching instant) and marks the load
+ *    staged, in one transaction. Until then the load is `received`: the clean step, and so every
+ *    reader, never sees a partial load. A part that fails for good fails the whole load.
+ */
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type pg from 'pg';
+import { ENV } from '../../contract/names.ts';
+import { ident, inTransaction, literal } from '../common/db.ts';
+import { PermanentError, isPermanent } from '../common/errors.ts';
+import { getLoad, markFailed, markStaged, objectVersion, type ObjectRef } from '../common/ledger.ts';
+import { logger } from '../common/logger.ts';
+import { readHead } from '../common/streams.ts';
+import { detectStructure } from '../profile/detect.ts';
+import { HEAD_BYTES } from '../profile/profile.ts';
+import type { Structure } from '../profile/types.ts';
+import { toUtf8 } from './bytes.ts';
+import { copyCsv, stagingColumns } from './copy.ts';
+import { withSourceLines } from './lineage.ts';
+
+const LF = 0x0a;
+
+/** Objects larger than this are staged in parts of about this size (`CIVIC_ETL_PART_BYTES`; default 1 GiB). */
+export function partBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env[ENV.partBytes] ?? 1024 ** 3);
+  if (!Number.isFinite(v) || v < 1) throw new Error(`${ENV.partBytes} must be a positive number of bytes, got ${env[ENV.partBytes]}`);
+  return v;
+}
+
+/** A part: bytes [start, end) of the object, whose first record starts on physical line `firstLine`. */
+export interface PartPlan {
+  index: number;
+  start: number;
+  end: number;
+  firstLine: number;
+}
+
+/** What the stage queue carries for a part. */
+export interface PartMessage {
+  civicEtlPart: { loadId: number; part: number };
+}
+
+export function isPartMessage(json: unknown): json is PartMessage {
+  const p = (json as PartMessage | null)?.civicEtlPart;
+  return typeof p === 'object' && p !== null && Number.isInteger(p.loadId) && Number.isInteger(p.part);
+}
+
+/** The layout every part is read with, decided once from the object's head. */
+interface PartsLayout {
+  format: 'csv';
+  encoding: Structure['encoding'];
+  bom: boolean;
+  delimiter: string;
+  quote: string;
+  lineEnding: string;
+  headerRow: number;
+  columns: string[];
+  parts: number;
+  warnings: string[];
+}
+
+/**
+ * Where the records of CSV bytes may be cut: after about every `size` bytes, at the first line
+ * feed outside quotes. `start` is the byte where the first record starts (after the header),
+ * `firstLine` its physical line. Quoted line feeds count as lines but never end a part.
+ */
+export async function planParts(
+  source: AsyncIterable<Uint8Array>,
+  opts: { start: number; firstLine: number; size: number; quote: string; total: number },
+): Promise<PartPlan[]> {
+  const quote = opts.quote ? opts.quote.charCodeAt(0) : -1;
+  const parts: PartPlan[] = [];
+  let partStart = opts.start;
+  let partLine = opts.firstLine;
+  let line = opts.firstLine;
+  let inQuotes = false;
+  let offset = 0; // of the chunk in the object
+  for await (const raw of source) {
+    const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    let i = Math.max(0, opts.start - offset);
+    while (i < chunk.length) {
+      const lf = chunk.indexOf(LF, i);
+      const stop = lf < 0 ? chunk.length : lf;
+      if (quote >= 0) for (let q = chunk.indexOf(quote, i); q >= 0 && q < stop; q = chunk.indexOf(quote, q + 1)) inQuotes = !inQuotes;
+      if (lf < 0) break;
+      line++;
+      i = lf + 1;
+      const next = offset + i;
+      if (!inQuotes && next - partStart >= opts.size && next < opts.total) {
+        parts.push({ index: parts.length, start: partStart, end: next, firstLine: partLine });
+        partStart = next;
+        partLine = line;
+      }
+    }
+    offset += chunk.length;
+  }
+  if (partStart < opts.total) parts.push({ index: parts.length, start: partStart, end: opts.total, firstLine: partLine });
+  return parts;
+}
+
+export interface PartsDeps {
+  pool: pg.Pool;
+  s3: S3Client;
+  project: string;
+  /** Send part messages to the stage queue. */
+  enqueueParts(messages: PartMessage[]): Promise<void>;
+}
+
+/** Can this object be staged in parts? Plain CSV in UTF-8 or a single-byte encoding, bigger than the part size. */
+export function wantsParts(head: Buffer, size: number | undefined, limit: number): boolean {
+  if (size === undefined || size <= limit) return false;
+  if (head[0] === 0x1f && head[1] === 0x8b) return false; // gzip cannot be cut
+  if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) return false; // UTF-16
+  return true;
+}
+
+/**
+ * Plan the parts of a received load, on the caller's transaction (which holds the load's row):
+ * create the partitioned staging table, record the layout and the parts. Returns the parts; the
+ * caller enqueues them after the commit.
+ */
+export async function planLoad(
+  client: pg.PoolClient,
+  deps: Pick<PartsDeps, 's3' | 'project'>,
+  ref: ObjectRef & { size: number },
+  loadId: number,
+  dataset: string,
+  opts: { size: number; delimiter?: string },
+): Promise<PartPlan[]> {
+  const { head, rest, complete } = await readHead(await openRange(deps.s3, ref), HEAD_BYTES);
+  if (!complete) await rest.return?.();
+  const { structure, warnings } = detectStructure(head, { complete: false, file: ref.key, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
+  if (structure.encoding === 'utf-16le' || structure.encoding === 'utf-16be') {
+    throw new PermanentError(`${ref.key}: files in UTF-16 are staged whole, not in parts; this one is larger than one invocation can stage`, { file: ref.key });
+  }
+  const start = byteOfLine(head, structure.firstDataLine);
+  if (start === undefined) throw new PermanentError(`${ref.key}: the header is longer than ${HEAD_BYTES} bytes`, { file: ref.key });
+  const quote = structure.quote || '';
+  const parts = await planParts(await openRange(deps.s3, ref), { start, firstLine: structure.firstDataLine, size: opts.size, quote, total: ref.size });
+
+  const columns = stagingColumns(structure.header);
+  const table = stagingTable(deps.project, dataset, loadId);
+  const lineage = [
+    `_load_id bigint NOT NULL DEFAULT ${loadId}`,
+    `_s3_key text NOT NULL DEFAULT ${literal(ref.key)}`,
+    `_s3_version text NOT NULL DEFAULT ${literal(objectVersion(ref))}`,
+  ];
+  await client.query(`DROP TABLE IF EXISTS ${table}`);
+  await client.query(
+    `CREATE TABLE ${table} (${columns.map((c) => `${ident(c)} text`).join(', ')}, _source_line bigint NOT NULL, ${lineage.join(', ')})
+       PARTITION BY RANGE (_source_line)`,
+  );
+  const layout: PartsLayout = {
+    format: 'csv',
+    encoding: structure.encoding,
+    bom: structure.bom,
+    delimiter: structure.delimiter,
+    quote: structure.quote,
+    lineEnding: structure.lineEnding,
+    headerRow: structure.headerRow,
+    columns,
+    parts: parts.length,
+    warnings,
+  };
+  await client.query(`UPDATE etl.loads SET header = $2, detected = $3, staging_table = $4 WHERE id = $1`, [
+    loadId,
+    JSON.stringify(structure.header),
+    JSON.stringify(layout),
+    table,
+  ]);
+  for (const p of parts) {
+    await client.query(`INSERT INTO etl.load_parts (load_id, part, start_byte, end_byte, first_line) VALUES ($1, $2, $3, $4, $5)`, [
+      loadId,
+      p.index,
+      p.start,
+      p.end,
+      p.firstLine,
+    ]);
+  }
+  return parts;
+}
+
+/** The parts of a load not staged yet, as messages (for a redelivered object whose parts were planned). */
+export async function pendingPartMessages(pool: pg.Pool, loadId: number): Promise<PartMessage[]> {
+  const { rows } = await pool.query<{ part: number }>(`SELECT part FROM etl.load_parts WHERE load_id = $1 AND status <> 'staged' ORDER BY part`, [loadId]);
+  return rows.map((r) => ({ civicEtlPart: { loadId, part: r.part } }));
+}
+
+export async function hasParts(db: Pick<pg.Pool, 'query'>, loadId: number): Promise<boolean> {
+  const { rows } = await db.query(`SELECT 1 FROM etl.load_parts WHERE load_id = $1 LIMIT 1`, [loadId]);
+  return rows.length > 0;
+}
+
+export type PartOutcome =
+  | { status: 'staged'; loadId: number; part: number; rows: number; complete: boolean }
+  | { status: 'duplicate'; loadId: number; part: number }
+  | { status: 'failed'; loadId: number; part: number; error: string };
+
+/**
+ * Stage one part: exactly once (its ledger row is locked for the COPY; a repeat finds it done).
+ * Bad input fails the whole load. The part that completes the set completes the load (see
+ * `completeLoad`), and `onComplete` hands it to the clean step.
+ */
+export async function stagePart(
+  deps: PartsDeps,
+  message: PartMessage,
+  onComplete: (loadId: number, rows: number) => Promise<void>,
+): Promise<PartOutcome> {
+  const { loadId, part } = message.civicEtlPart;
+  const load = await getLoad(deps.pool, loadId);
+  if (!load || load.status !== 'received') return { status: 'duplicate', loadId, part };
+  const layout = load.detected as unknown as PartsLayout;
+  const byEtag = load.object_version.startsWith('etag:');
+  const ref: ObjectRef = { bucket: load.bucket, key: load.object_key, ...(byEtag ? { etag: load.object_version.slice(5) } : { versionId: load.object_version }) };
+  let rows: number | undefined;
+  try {
+    rows = await inTransaction(deps.pool, async (client) => {
+      const { rows: found } = await client.query<{ start_byte: string; end_byte: string; first_line: string; status: string; next_line: string | null }>(
+        `SELECT start_byte, end_byte, first_line, status,
+                (SELECT first_line FROM etl.load_parts n WHERE n.load_id = p.load_id AND n.part = p.part + 1) AS next_line
+           FROM etl.load_parts p WHERE load_id = $1 AND part = $2 FOR UPDATE`,
+        [loadId, part],
+      );
+      const row = found[0];
+      if (!row || row.status === 'staged') return undefined;
+      const table = partTable(load.staging_table!, part);
+      const upper = row.next_line === null ? '' : ` AND _source_line < ${Number(row.next_line)}`;
+      await client.query(`DROP TABLE IF EXISTS ${table}`);
+      await client.query(
+        `CREATE TABLE ${table} (LIKE ${load.staging_table!} INCLUDING DEFAULTS,
+           CHECK (_source_line >= ${Number(row.first_line)}${upper}))`,
+      );
+      const bytes = await openRange(deps.s3, ref, Number(row.start_byte), Number(row.end_byte) - 1);
+      const utf8 = layout.encoding === 'utf-8' ? bytes : toUtf8(bytes as AsyncIterable<Buffer>, layout.encoding);
+      const quote = layout.quote || '\u0001';
+      const records = withSourceLines(utf8 as AsyncIterable<Buffer>, {
+        file: `${load.object_key} (bytes ${row.start_byte}–${Number(row.end_byte) - 1})`,
+        delimiter: layout.delimiter,
+        quote,
+        fields: layout.columns.length,
+        firstLine: Number(row.first_line),
+      });
+      const n = await copyCsv(client, table, layout.columns, layout.delimiter, quote, records);
+      await client.query(`UPDATE etl.load_parts SET status = 'staged', rows = $3, staged_at = now() WHERE load_id = $1 AND part = $2`, [loadId, part, n]);
+      return n;
+    });
+  } catch (error) {
+    if (!isPermanent(error) && !isDataError(error)) throw error;
+    const permanent = isPermanent(error) ? error : new PermanentError(`${load.object_key}: ${(error as Error).message}`, { file: load.object_key });
+    await failLoad(deps.pool, loadId, permanent);
+    logger.warn('part rejected: the load fails', { loadId, part, error: permanent.message });
+    return { status: 'failed', loadId, part, error: permanent.message };
+  }
+  if (rows === undefined) return { status: 'duplicate', loadId, part };
+  const complete = await completeLoad(deps.pool, loadId);
+  if (complete) await onComplete(loadId, complete.rows);
+  return { status: 'staged', loadId, part, rows, complete: complete !== undefined };
+}
+
+/**
+ * If every part is staged: attach them to the load's staging table and mark the load staged, in
+ * one transaction (the load's row locked, so two last parts cannot both complete it).
+ */
+export async function completeLoad(pool: pg.Pool, loadId: number): Promise<{ rows: number } | undefined> {
+  return inTransaction(pool, async (client) => {
+    const load = await getLoad(client, loadId, true);
+    if (load?.status !== 'received') return undefined;
+    const { rows } = await client.query<{ part: number; status: string; rows: string | null; first_line: string }>(
+      `SELECT part, status, rows, first_line FROM etl.load_parts WHERE load_id = $1 ORDER BY part`,
+      [loadId],
+    );
+    if (rows.length === 0 || rows.some((r) => r.status !== 'staged')) return undefined;
+    const table = load.staging_table!;
+    for (const [i, r] of rows.entries()) {
+      const next = rows[i + 1];
+      const bound = next ? `TO (${Number(next.first_line)})` : 'TO (MAXVALUE)';
+      await client.query(`ALTER TABLE ${table} ATTACH PARTITION ${partTable(table, r.part)} FOR VALUES FROM (${Number(r.first_line)}) ${bound}`);
+    }
+    const total = rows.reduce((n, r) => n + Number(r.rows ?? 0), 0);
+    const started = await client.query<{ ms: number }>(`SELECT extract(epoch FROM now() - received_at) * 1000 AS ms FROM etl.loads WHERE id = $1`, [loadId]);
+    await markStaged(client, loadId, {
+      rowsRead: total,
+      stagingTable: table,
+      header: load.header ?? [],
+      detected: load.detected ?? {},
+      ms: Number(started.rows[0]?.ms ?? 0),
+    });
+    logger.info('all parts staged: load complete', { loadId, parts: rows.length, rows: total });
+    return { rows: total };
+  });
+}
+
+/** A part failed for good: the load fails, its tables go. */
+async function failLoad(pool: pg.Pool, loadId: number, error: PermanentError): Promise<void> {
+  await inTransaction(pool, async (client) => {
+    const load = await getLoad(client, loadId, true);
+    if (load?.status !== 'received') return;
+    await markFailed(client, loadId, error);
+    const { rows } = await client.query<{ part: number }>(`SELECT part FROM etl.load_parts WHERE load_id = $1`, [loadId]);
+    for (const r of rows) await client.query(`DROP TABLE IF EXISTS ${partTable(load.staging_table!, r.part)}`);
+    await client.query(`DROP TABLE IF EXISTS ${load.staging_table!}`);
+  });
+}
+
+/** Same naming as a whole-file load: ≤ 63 bytes whatever the dataset name. */
+export function stagingTable(project: string, dataset: string, loadId: number): string {
+  return `${ident(`${project}_staging`)}.${ident(`${dataset.slice(0, 40)}__${loadId}`)}`;
+}
+
+function partTable(staging: string, part: number): string {
+  // "<schema>"."<name>" → "<schema>"."<name>__p<k>"
+  return staging.replace(/"$/, `__p${part}"`);
+}
+
+/** Byte offset where physical line `line` (1-based) starts in `head`, or undefined past it. */
+function byteOfLine(head: Buffer, line: number): number | undefined {
+  let at = 0;
+  for (let l = 1; l < line; l++) {
+    const lf = head.indexOf(LF, at);
+    if (lf < 0) return undefined;
+    at = lf + 1;
+  }
+  return at;
+}
+
+async function openRange(s3: S3Client, ref: ObjectRef, first?: number, last?: number): Promise<AsyncIterable<Uint8Array>> {
+  const out = await s3.send(
+    new GetObjectCommand({
+      Bucket: ref.bucket,
+      Key: ref.key,
+      ...(ref.versionId && ref.versionId !== 'null' ? { VersionId: ref.versionId } : ref.etag ? { IfMatch: ref.etag } : {}),
+      ...(first !== undefined ? { Range: `bytes=${first}-${last}` } : {}),
+    }),
+  );
+  if (!out.Body) throw new Error(`s3://${ref.bucket}/${ref.key}: empty response body`);
+  return out.Body as AsyncIterable<Uint8Array>;
+}
+
+/** The object's size, when the event did not say. */
+export async function objectSize(s3: S3Client, ref: ObjectRef): Promise<number | undefined> {
+  if (ref.size !== undefined) return ref.size;
+  const head = await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(ref.versionId ? { VersionId: ref.versionId } : {}) }));
+  return head.ContentLength;
+}
+
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return typeof code === 'string' && /^(22|54)/.test(code);
+}
