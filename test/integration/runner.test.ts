@@ -83,6 +83,27 @@ describe('the local runner, wired like AWS', () => {
     expect(await rows(local.pool, 'SELECT count(*)::int AS n FROM it_runner.people')).toEqual([{ n: 2 }]);
   });
 
+  // after the tests that count the people table's first rows: this replaces them
+  it('stages a file beyond the part size in parts through the stage queue, and cleans it once', async () => {
+    process.env.CIVIC_ETL_PART_BYTES = '40';
+    try {
+      const body = ['id,name', ...Array.from({ length: 30 }, (_, i) => `${100 + i},"Name ${i}\nsecond line"`)].join('\n');
+      await local.uploadAsSupplier('people', file('many.csv', `${body}\n`));
+
+      const stats = await local.run({ maxMs: 60_000 });
+      const load = await rows(local.pool, `SELECT status, rows_read::int, rows_loaded::int FROM etl.loads WHERE project = 'it_runner' AND object_key LIKE '%many.csv'`);
+      const parts = await rows(local.pool, `SELECT count(*)::int AS n FROM etl.load_parts p JOIN etl.loads l ON l.id = p.load_id WHERE l.object_key LIKE '%many.csv' AND p.status = 'staged'`);
+
+      expect(stats.stage!.messages).toBeGreaterThan(10); // the object's event, then one message per part
+      expect(stats.clean!.messages).toBe(1);
+      expect(load).toEqual([{ status: 'loaded', rows_read: 30, rows_loaded: 30 }]);
+      expect(parts[0]!.n).toBeGreaterThan(10);
+      expect(await rows(local.pool, 'SELECT count(*)::int AS n, min(id) AS first, max(id) AS last FROM it_runner.people')).toEqual([{ n: 30, first: 100, last: 129 }]);
+    } finally {
+      delete process.env.CIVIC_ETL_PART_BYTES;
+    }
+  });
+
   it('retries a transient failure (database down) and moves the message to the DLQ after maxReceiveCount', async () => {
     const url = process.env.DATABASE_URL;
     await closePool();
