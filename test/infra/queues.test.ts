@@ -94,14 +94,22 @@ describe('the stage and clean work queues', () => {
     });
   });
 
-  it('give the stage function sqs:SendMessage on the clean queue and its URL in CIVIC_ETL_CLEAN_QUEUE_URL', () => {
+  it('give the stage function sqs:SendMessage on the clean queue and on its own queue (parts of big files), with their URLs', () => {
     const stage = f.stack.stageFunction.function;
     const cleanQueueId = logicalId(f.stack.cleanQueue.queue);
+    const stageQueueId = logicalId(f.stack.stageQueue.queue);
     const statements = statementsOf(f.template, { Roles: [{ Ref: logicalId(stage.role!.node.defaultChild!) }] });
     const send = statements.filter((s) => actionsOf([s]).includes('sqs:SendMessage'));
-    expect(send).toEqual([expect.objectContaining({ Effect: 'Allow', Resource: { 'Fn::GetAtt': [cleanQueueId, 'Arn'] } })]);
+    expect(send).toHaveLength(2);
+    expect(send).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Effect: 'Allow', Resource: { 'Fn::GetAtt': [cleanQueueId, 'Arn'] } }),
+        expect.objectContaining({ Effect: 'Allow', Resource: { 'Fn::GetAtt': [stageQueueId, 'Arn'] } }),
+      ]),
+    );
     expect(f.template.toJSON().Resources[logicalId(stage)].Properties.Environment.Variables).toMatchObject({
       CIVIC_ETL_CLEAN_QUEUE_URL: { Ref: cleanQueueId },
+      CIVIC_ETL_STAGE_QUEUE_URL: { Ref: stageQueueId },
     });
   });
 
