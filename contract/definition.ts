@@ -129,6 +129,20 @@ export const datasetSchema = z
     read: readHintsSchema.default({ flattenDepth: 3, arrays: 'json' }),
     geometry: geometrySchema.default({ column: 'geom', srid: 4326, invalid: 'repair', enabled: true }),
     /**
+     * What a load whose columns differ from the clean table's does (schema drift: a column added,
+     * missing, renamed or holding values of another type). `evolve` (default): the clean table
+     * follows — new columns are added, a column whose values no longer fit is widened
+     * (integer → bigint → numeric → text), missing columns stay and are empty for this load, and
+     * views keep working. `freeze`: the load is rejected with the list of changes; the clean table
+     * and views stay as they were. `quarantine`: the load goes on with the clean table as it is,
+     * and each row with a value the table has no place for (in a new column, or not of the
+     * column's type) goes to quarantine with the rule `schema`. Every change is recorded in the
+     * ledger (`etl.loads.schema_changes`). With declared `clean.columns` the definition fixes the
+     * clean table: changes of the file's columns are recorded, and only `freeze` acts on them.
+     * (Optional rather than defaulted so that hand-built definitions stay valid: absent = evolve.)
+     */
+    drift: z.enum(['evolve', 'freeze', 'quarantine']).optional(),
+    /**
      * The clean table. Without `columns`, the columns and types detected by the stage step's
      * profile are used (names laundered: `Cost (USD)` → `cost_usd`).
      */

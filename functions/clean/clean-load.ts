@@ -7,6 +7,7 @@ import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, type 
 import { logger } from '../common/logger.ts';
 import { castInto, quarantineTableSql, type CastColumn } from './cast.ts';
 import { resolveColumns } from './columns.ts';
+import { reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, planGeometry, type GeometryPlan } from './geometry.ts';
 import type { SourceGeometry } from '../read/types.ts';
 
@@ -26,7 +27,8 @@ export type CleanOutcome =
  * PostgreSQL; each value that fails (bad type, missing required value, repeated key) goes to
  * `<project>.<dataset>_quarantine` with the column, raw value, rule, reason and source line; the
  * rest replace the clean table `<project>.<dataset>`, and the views are recreated — all in one
- * transaction, so readers see the old state or the new one, never half.
+ * transaction, so readers see the old state or the new one, never half. A load whose columns
+ * differ from the clean table's is met by the dataset's drift policy first (drift.ts).
  */
 export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanOutcome> {
   const { pool, pipeline } = deps;
@@ -75,6 +77,7 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
     }
     if (!isPermanent(error)) throw error;
     await markFailed(pool, loadId, error);
+    if (error instanceof SchemaDriftError) await recordSchemaChanges(pool, loadId, error.changes);
     await dropStaging(pool, load);
     logger.warn('load rejected by clean', { loadId, error: error.message });
     return { status: 'failed', loadId, error: error.message };
@@ -90,21 +93,33 @@ async function cleanInTransaction(
 ): Promise<{ rowsLoaded: number; rowsQuarantined: number; combine: CombineResult }> {
   const staging = load.staging_table!;
   const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
-  const geometry = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
-  const columns = (await resolveColumns(client, dataset, load, geometry?.consumed ?? [])).map((c) =>
-    geometry && c.name === geometry.column ? { ...c, name: `${c.name}_attribute` } : c,
-  );
+  const planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
+  // declared columns fix the clean table: drift is then a change in the file's header
+  const sourceChanges = dataset.clean.columns ? await sourceDrift(client, dataset, load) : [];
+  const resolved = await resolveColumns(client, dataset, load, planned?.consumed ?? []).catch((error: unknown) => {
+    // a declared column the file lost: the usual message, with the header's changes for the ledger
+    if (error instanceof PermanentError && sourceChanges.length > 0) throw new SchemaDriftError(error.message, sourceChanges, error.position);
+    throw error;
+  });
+  const loadColumns = resolved.map((c) => (planned && c.name === planned.column ? { ...c, name: `${c.name}_attribute` } : c));
   const schema = ident(pipeline.project);
   const table = `${schema}.${ident(dataset.name)}`;
   const quarantine = `${schema}.${ident(`${dataset.name}_quarantine`)}`;
 
-  await ensureCleanTable(client, pipeline.project, dataset, columns, geometry);
   await client.query(quarantineTableSql(quarantine, `${dataset.name}_quarantine_load`));
+  // detected columns: the dataset's drift policy decides how the clean table meets this load
+  const reconciled = dataset.clean.columns
+    ? undefined
+    : await reconcileSchema({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns: loadColumns, geometry: planned });
+  if (!reconciled) await ensureCleanTable(client, pipeline.project, dataset, loadColumns, planned);
+  const columns = reconciled?.columns ?? loadColumns;
+  const geometry = reconciled ? reconciled.geometry : planned;
+  const changes: SchemaChange[] = reconciled?.changes ?? sourceChanges;
   // members of one archive together make the dataset: a member replaces only its own rows
   const siblings = load.parent_id
     ? (await client.query<{ id: string }>(`SELECT id FROM etl.loads WHERE parent_id = $1 AND status = 'loaded'`, [load.parent_id])).rows.map((r) => Number(r.id))
     : undefined;
-  const { rowsLoaded, rowsQuarantined } = await castInto(client, {
+  const cast = await castInto(client, {
     staging,
     target: table,
     quarantine,
@@ -115,10 +130,16 @@ async function cleanInTransaction(
     keepLoads: siblings && [...siblings, -1],
     geometry,
   });
+  const { rowsLoaded } = cast;
+  // rows the drift policy quarantined are not in staging any more: count every quarantined line
+  const rowsQuarantined = reconciled?.quarantinedRows
+    ? Number((await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [load.id])).rows[0]!.n)
+    : cast.rowsQuarantined;
 
   // 4. Combine: the views see the new table at the same commit.
   const combine = await recreateViews(client, pipeline);
   await markLoaded(client, load.id, { rowsLoaded, rowsQuarantined, ms: performance.now() - started });
+  await recordSchemaChanges(client, load.id, changes);
   await client.query(`DROP TABLE ${staging}`);
   return { rowsLoaded, rowsQuarantined, combine };
 }
@@ -131,7 +152,9 @@ const CATALOG_TYPES: Partial<Record<ColumnDefinition['type'], string>> = {
 
 /**
  * The clean table has exactly these columns (plus lineage). If the definition changed, it is
- * rebuilt — inside the transaction, so dependent views are recreated before anyone sees.
+ * rebuilt — inside the transaction, so dependent views are recreated before anyone sees. Used
+ * for declared columns, for a dataset's first load, and when a detected dataset's table no longer
+ * matches its definition (reconcileSchema deals with drift between loads).
  */
 async function ensureCleanTable(
   client: pg.PoolClient,

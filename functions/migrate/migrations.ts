@@ -219,6 +219,16 @@ ALTER TABLE etl.loads ADD CONSTRAINT loads_object_once UNIQUE (bucket, object_ke
 CREATE INDEX loads_replay_of_idx ON etl.loads (replay_of) WHERE replay_of IS NOT NULL;
 `,
   },
+  {
+    version: '0005_schema_drift',
+    sql: `
+-- Schema drift: the columns a load added, lost, renamed or re-typed relative to the clean table
+-- (or, for declared columns, to the previous load's header), each with the dataset's policy and
+-- what was done: [{change, column, from, to, policy, action, type?, rows?}, …]. NULL: no change.
+ALTER TABLE etl.loads ADD COLUMN schema_changes jsonb;
+CREATE INDEX loads_schema_changes_idx ON etl.loads (project, dataset, id DESC) WHERE schema_changes IS NOT NULL;
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

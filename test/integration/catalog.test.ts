@@ -16,6 +16,9 @@ beforeAll(async () => {
     datasets: [
       // no declared columns: the profile decides the clean table's columns and types
       { name: 'associations', title: 'Associations subventionnées', source: { type: 'upload', supplier: 'mairie' } },
+      // datasets of their own: loads of one dataset evolve its table (schema drift), these start afresh
+      { name: 'mixed', source: { type: 'upload', supplier: 'mairie' } },
+      { name: 'unprofiled', source: { type: 'upload', supplier: 'mairie' } },
       { name: 'notes', source: { type: 'upload', supplier: 'mairie' }, clean: { columns: [{ name: 'note' }] } },
     ],
   });
@@ -108,13 +111,13 @@ describe('the catalog', () => {
 
   it('casts a detected column only when every profiled value fits, and keeps repeated or blank headings apart', async () => {
     const body = ['n,amount,n,', ...Array.from({ length: 24 }, (_, i) => `${i},"1,${String(i).padStart(3, '0')}",x${i},a`), '24,12.5,x24,b', ''].join('\n');
-    const staged = await stageObject(deps, await put(bucket, 'incoming/mairie/associations/mixed.csv', body));
+    const staged = await stageObject(deps, await put(bucket, 'incoming/mairie/mixed/mixed.csv', body));
 
     const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (staged as { loadId: number }).loadId);
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 25, rowsQuarantined: 0 });
     expect(
-      await rows(deps.pool, `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'associations' AND column_name NOT LIKE '\\_%' ORDER BY ordinal_position`),
+      await rows(deps.pool, `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'mixed' AND column_name NOT LIKE '\\_%' ORDER BY ordinal_position`),
     ).toEqual([
       { column_name: 'n', data_type: 'bigint' },
       { column_name: 'amount', data_type: 'text' }, // "1,000" has a grouping separator PostgreSQL cannot cast
@@ -124,14 +127,14 @@ describe('the catalog', () => {
   });
 
   it('lands every column as text when the file could not be profiled', async () => {
-    const staged = await stageObject(deps, await put(bucket, 'incoming/mairie/associations/unprofiled.csv', PLAIN));
+    const staged = await stageObject(deps, await put(bucket, 'incoming/mairie/unprofiled/unprofiled.csv', PLAIN));
     const loadId = (staged as { loadId: number }).loadId;
     await deps.pool.query(`UPDATE etl.catalog SET columns = NULL, error = 'simulated' WHERE load_id = $1`, [loadId]);
 
     const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, loadId);
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 3 });
-    expect(await rows(deps.pool, `SELECT DISTINCT data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'associations' AND column_name NOT LIKE '\\_%'`)).toEqual([
+    expect(await rows(deps.pool, `SELECT DISTINCT data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'unprofiled' AND column_name NOT LIKE '\\_%'`)).toEqual([
       { data_type: 'text' },
     ]);
   });
