@@ -6,7 +6,7 @@ import { PermanentError, isPermanent } from '../common/errors.ts';
 import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { castInto, quarantineTableSql, type CastColumn } from './cast.ts';
-import { resolveColumns } from './columns.ts';
+import { launder, resolveColumns } from './columns.ts';
 import { reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, planGeometry, type GeometryPlan } from './geometry.ts';
 import type { SourceGeometry } from '../read/types.ts';
@@ -59,7 +59,7 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
         await client.query(`DROP TABLE IF EXISTS ${current.staging_table}`);
         return { skipped: reason };
       }
-      return cleanInTransaction(client, pipeline, dataset, current, started);
+      return cleanInTransaction(client, pipeline, tableOf(dataset, current), current, started);
     });
     if (!outcome) return { status: 'duplicate', loadId };
     if ('skipped' in outcome) {
@@ -82,6 +82,17 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
     logger.warn('load rejected by clean', { loadId, error: error.message });
     return { status: 'failed', loadId, error: error.message };
   }
+}
+
+/**
+ * The dataset a load is cleaned as: the dataset itself, or — for a child table of exploded JSON
+ * arrays (`read.arrays: explode`) — a table of its own, `<dataset>_<path>`, typed from its values.
+ */
+function tableOf(dataset: DatasetDefinition, load: LoadRow): DatasetDefinition {
+  const child = (load.detected as { child?: string } | null)?.child;
+  if (!child) return dataset;
+  const name = `${dataset.name}_${launder([child])[0]!}`.slice(0, 52).replace(/_+$/, '');
+  return { ...dataset, name, title: dataset.title && `${dataset.title} (${child})`, clean: { key: [] }, geometry: { ...dataset.geometry, enabled: false } };
 }
 
 async function cleanInTransaction(

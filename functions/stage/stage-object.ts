@@ -211,13 +211,15 @@ async function stageMembers(
   let rows = 0;
   const failures: string[] = [];
   for (const entry of opened.entries) {
-    const { load: member } = await receiveObject(deps.pool, deps.pipeline.project, dataset.name, { ...ref, key: entry.name }, loadId);
+    // a member's own name; the main table of a JSON file with child tables is the file itself
+    const key = entry.name === ref.key ? `${ref.key}#root` : entry.name;
+    const { load: member } = await receiveObject(deps.pool, deps.pipeline.project, dataset.name, { ...ref, key }, loadId);
     if (member.status === 'received') {
-      const outcome = await stageEntry(deps, { ...ref, key: entry.name }, member.id, dataset, entry, started, { ...log, memberLoadId: member.id });
+      const outcome = await stageEntry(deps, { ...ref, key }, member.id, dataset, entry, started, { ...log, memberLoadId: member.id });
       if (outcome.status === 'staged') rows += outcome.rows;
       if (outcome.status === 'failed') failures.push(outcome.error);
     } else if (member.status === 'staged') {
-      await ensureProfiled(deps, { ...ref, key: entry.name }, member.id, dataset, member.rows_read ?? 0, entry);
+      await ensureProfiled(deps, { ...ref, key }, member.id, dataset, member.rows_read ?? 0, entry);
       await deps.notifyClean({ loadId: member.id });
     }
   }

@@ -19,6 +19,8 @@ export interface StagedTable {
     unit: ReadTable['unit'];
     /** The geometry column (its staging name), how it is written, and the source SRID when known. */
     geometry?: SourceGeometry;
+    /** For a child table of exploded JSON arrays: the array's path (`lines.parts`); it is cleaned into a table of its own. */
+    child?: string;
     warnings: string[];
   };
 }
@@ -77,7 +79,7 @@ export async function stageTable(
     rows: count,
     header: [...source.columns],
     columns,
-    detected: { format: source.format, columns, unit: source.unit, geometry, warnings: source.warnings },
+    detected: { format: source.format, columns, unit: source.unit, geometry, child: childPath(source), warnings: source.warnings },
   };
 }
 
@@ -136,4 +138,11 @@ export function encodeRow(row: ReadRow, width: number): string {
     else line += `${v}\t`;
   }
   return `${line}${row.position}\n`;
+}
+
+/** JSON readers name a child table `<file>#<path>`: the path, for those. */
+function childPath(source: ReadTable): string | undefined {
+  if (source.format !== 'json' && source.format !== 'ndjson') return undefined;
+  const at = source.name.lastIndexOf('#');
+  return at < 0 ? undefined : source.name.slice(at + 1);
 }

@@ -26,6 +26,7 @@ const definition: PipelineInput = {
       geometry: { from: { wkt: 'Géométrie' } },
     },
     { name: 'layers', source: { type: 'upload', supplier: 'city' } },
+    { name: 'orders', source: { type: 'upload', supplier: 'city' }, read: { arrays: 'explode' } },
   ],
 };
 
@@ -175,6 +176,26 @@ describe('spatial and nested files through the pipeline', () => {
     expect(cleaned.map((c) => c.status)).toEqual(['loaded', 'loaded']);
     expect(members.map((m) => m.object_key)).toEqual(['incoming/city/layers/amsterdam.gpkg#banken', 'incoming/city/layers/amsterdam.gpkg#bomen']);
     expect(await rows(cleanDeps.pool, 'SELECT naam FROM it_formats.layers ORDER BY naam')).toEqual([{ naam: 'banken' }, { naam: 'bomen' }]);
+  });
+
+  it('explodes JSON arrays into a child table of their own, linked by the parent element', async () => {
+    const orders = [
+      { id: 1, customer: 'Ann', lines: [{ sku: 'A-1', qty: 2 }, { sku: 'B-7', qty: 1 }] },
+      { id: 2, customer: 'Bo', lines: [] },
+      { id: 3, customer: 'Cy', lines: [{ sku: 'C-3', qty: 5 }] },
+    ];
+
+    const { cleaned } = await deliver('orders', 'orders.json', JSON.stringify(orders));
+    const parents = await rows(cleanDeps.pool, 'SELECT id, customer FROM it_formats.orders ORDER BY id');
+    const lines = await rows(cleanDeps.pool, 'SELECT parent, index, sku, qty FROM it_formats.orders_lines ORDER BY parent, index');
+
+    expect(cleaned.map((c) => c.status)).toEqual(['loaded', 'loaded']);
+    expect(parents).toEqual([{ id: 1, customer: 'Ann' }, { id: 2, customer: 'Bo' }, { id: 3, customer: 'Cy' }]);
+    expect(lines).toEqual([
+      { parent: 1, index: 0, sku: 'A-1', qty: 2 },
+      { parent: 1, index: 1, sku: 'B-7', qty: 1 },
+      { parent: 3, index: 0, sku: 'C-3', qty: 5 },
+    ]);
   });
 
   it('records a GeoJSON with a broken feature as failed, naming the feature, and leaves the clean table as it was', async () => {
