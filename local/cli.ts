@@ -41,6 +41,13 @@ Usage:
       Fetch a dataset's source once into raw/ (conditional GET), as the scheduled function does.
   civic-etl status [--pipeline FILE]
       The latest loads of the project from the ledger.
+  civic-etl replay DATASET [--from DATE] [--version ID] [--dry-run] [--pipeline FILE]
+      Stage a dataset's object versions in the local bucket again, oldest first, and clean each:
+      the clean table ends as a fresh run over those versions would leave it. Each replay is a
+      new load in the ledger that names the load it replays. --from keeps versions last
+      modified at or after DATE (2024-05-01 or 2024-05-01T10:00:00Z); --version replays one
+      version id; --dry-run lists the versions. Exit code 1 if a replayed load failed or was
+      skipped (a newer load applied meanwhile).
   civic-etl services start|stop|status|clean
       Manage the local PostgreSQL + PostGIS and moto services (scripts/services.sh).
 
@@ -63,6 +70,8 @@ async function main(argv: string[]): Promise<number> {
       return fetchCommand(rest);
     case 'status':
       return status(rest);
+    case 'replay':
+      return replay(rest);
     case 'services':
       return services(rest);
     case undefined:
@@ -309,6 +318,65 @@ async function status(argv: string[]): Promise<number> {
     await closePool();
   }
   return 0;
+}
+
+async function replay(argv: string[]): Promise<number> {
+  const { values, positionals } = args(
+    argv,
+    { pipeline: { type: 'string' }, from: { type: 'string' }, version: { type: 'string' }, 'dry-run': { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' } },
+    true,
+  );
+  if (positionals.length !== 1) throw new UsageError('replay takes exactly one DATASET');
+  quietHandlers(values.verbose ?? false);
+  const file = values.pipeline ?? DEFAULT_PIPELINE;
+  const pipeline = loadPipeline(file);
+  const name = positionals[0]!;
+  if (!pipeline.datasets.some((d) => d.name === name)) throw new UsageError(`unknown dataset "${name}" (datasets: ${pipeline.datasets.map((d) => d.name).join(', ')})`);
+  const { parseFrom, replayDataset, cleanRowCount, datasetPrefixes, ReplayError } = await import('./replay.ts');
+  let from: Date | undefined;
+  try {
+    from = values.from === undefined ? undefined : parseFrom(values.from);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  await (await import('./services.ts')).ensureServices();
+  const { openLocalPipeline } = await import('./pipeline.ts');
+  const { s3Client } = await import('../functions/common/aws.ts');
+  const { closePool } = await import('../functions/common/db.ts');
+  const local = await openLocalPipeline(file);
+  try {
+    const summary = await replayDataset({ pool: local.pool, s3: s3Client(), pipeline, bucket: local.resources.bucket }, name, {
+      from,
+      versionId: values.version,
+      dryRun: values['dry-run'],
+      onPlan: (versions) => {
+        const where = datasetPrefixes(pipeline.datasets.find((d) => d.name === name)!).map((p) => `s3://${local.resources.bucket}/${p}`).join(' and ');
+        const chosen = [values.version && `version ${values.version}`, from && `last modified at or after ${from.toISOString()}`].filter(Boolean).join(', ');
+        console.log(`${values['dry-run'] ? 'would replay' : 'replaying'} ${versions.length} object version${versions.length === 1 ? '' : 's'} of ${name} from ${where}${chosen ? `: ${chosen}` : ''}, oldest first`);
+        if (values['dry-run']) for (const v of versions) console.log(`  ${v.lastModified.toISOString()}  ${v.key}  version ${v.versionId}  ${v.size ?? '?'} bytes`);
+      },
+      onVersion: (r) => {
+        const what = r.status === 'loaded' ? `loaded, ${r.rowsLoaded} row${r.rowsLoaded === 1 ? '' : 's'}${r.rowsQuarantined ? ` (${r.rowsQuarantined} quarantined)` : ''}` : `${r.status}: ${r.error ?? ''}`;
+        const load = r.loadId === undefined ? '' : ` — load ${r.loadId}${r.replayOf === undefined ? ' (never delivered before)' : `, replays load ${r.replayOf}`}`;
+        console.log(`  ${r.lastModified.toISOString()}  ${r.key}  version ${r.versionId}: ${what}${load}`);
+      },
+    });
+    if (values['dry-run']) return 0;
+    const count = (s: 'loaded' | 'failed' | 'skipped') => summary.versions.filter((v) => v.status === s).length;
+    const rowsNow = await cleanRowCount(local.pool, pipeline.project, name);
+    console.log(
+      `replayed ${summary.versions.length} version${summary.versions.length === 1 ? '' : 's'}: ${count('loaded')} loaded, ${count('failed')} failed, ${count('skipped')} skipped` +
+        (rowsNow === undefined ? '' : `; ${pipeline.project}.${name} now has ${rowsNow} row${rowsNow === 1 ? '' : 's'}`),
+    );
+    if (summary.stopped) console.log(`stopped: ${summary.notReplayed} later version${summary.notReplayed === 1 ? '' : 's'} not replayed (an error a retry may cure; run the replay again)`);
+    return count('failed') > 0 || count('skipped') > 0 ? 1 : 0;
+  } catch (error) {
+    if (!(error instanceof ReplayError)) throw error;
+    console.error(`civic-etl: ${error.message}`);
+    return 1;
+  } finally {
+    await closePool();
+  }
 }
 
 function services(argv: string[]): number {

@@ -9,6 +9,12 @@ export interface ObjectRef {
   readonly versionId?: string;
   readonly etag?: string;
   readonly size?: number;
+  /**
+   * Stage this version again as a new load (`civic-etl replay`) instead of claiming its delivery:
+   * see {@link receiveObject}. Kept by `{ ...ref, key: member }`, so an archive's members are
+   * replayed too.
+   */
+  readonly replay?: boolean;
 }
 
 export type LoadStatus = 'received' | 'staged' | 'loaded' | 'failed' | 'skipped' | 'expanded';
@@ -33,6 +39,10 @@ export interface LoadRow {
   attempts: number;
   /** The archive's (or GeoPackage's) load, for a load of one of its members. */
   parent_id: number | null;
+  /** 0 for a delivery; n for the n-th replay of this object version. */
+  replay_number: number;
+  /** For a replay: the delivery load of the same object version (or member), if there was one. */
+  replay_of: number | null;
 }
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
@@ -47,7 +57,8 @@ export function objectVersion(ref: ObjectRef): string {
 /**
  * Record that an object version arrived, once. A redelivered event finds the existing row (and
  * bumps `attempts`); `inserted` tells the two apart. The unique constraint, not timing, makes
- * two concurrent deliveries share one row.
+ * two concurrent deliveries share one row. A replay (`ref.replay`) is always a new row instead:
+ * see {@link receiveReplay}.
  */
 export async function receiveObject(
   db: Queryable,
@@ -56,6 +67,7 @@ export async function receiveObject(
   ref: ObjectRef,
   parentId?: number,
 ): Promise<{ load: LoadRow; inserted: boolean }> {
+  if (ref.replay) return { load: await receiveReplay(db, project, dataset, ref, parentId), inserted: true };
   const { rows } = await db.query<LoadRow & { inserted: boolean }>(
     `INSERT INTO etl.loads (project, dataset, bucket, object_key, object_version, etag, size_bytes, parent_id)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -66,6 +78,27 @@ export async function receiveObject(
   );
   const { inserted, ...load } = rows[0]!;
   return { load: normalise(load), inserted };
+}
+
+/**
+ * A new load for an object version that may already have one: the next `replay_number` of that
+ * version, pointing (`replay_of`) to its delivery. Deliveries stay `replay_number` 0, so their
+ * exactly-once claim is untouched. Two replays of one version at the same moment compete for
+ * the same number: the loser takes the next one.
+ */
+async function receiveReplay(db: Queryable, project: string, dataset: string | null, ref: ObjectRef, parentId: number | undefined): Promise<LoadRow> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const { rows } = await db.query<LoadRow>(
+      `INSERT INTO etl.loads (project, dataset, bucket, object_key, object_version, etag, size_bytes, parent_id, replay_number, replay_of)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, coalesce(max(l.replay_number), 0) + 1, min(l.id) FILTER (WHERE l.replay_number = 0)
+         FROM etl.loads l WHERE l.bucket = $3 AND l.object_key = $4 AND l.object_version = $5
+       ON CONFLICT ON CONSTRAINT loads_object_once DO NOTHING
+       RETURNING *`,
+      [project, dataset, ref.bucket, ref.key, objectVersion(ref), ref.etag?.replace(/"/g, '') ?? null, ref.size ?? null, parentId ?? null],
+    );
+    if (rows[0]) return normalise(rows[0]);
+  }
+  throw new Error(`could not record a replay of ${ref.key} (${objectVersion(ref)}): other replays of it keep taking the number`);
 }
 
 export async function getLoad(db: Queryable, id: number, lock = false): Promise<LoadRow | undefined> {
@@ -163,5 +196,7 @@ function normalise(row: LoadRow): LoadRow {
     rows_quarantined: num(row.rows_quarantined),
     error_line: num(row.error_line),
     parent_id: num(row.parent_id),
+    replay_number: Number(row.replay_number ?? 0),
+    replay_of: num(row.replay_of),
   };
 }
