@@ -188,21 +188,13 @@ $do$;
 `,
   },
   {
-    version: '0007_load_parts',
+    version: '0005_schema_drift',
     sql: `
--- A file too big for one invocation is staged in parts (functions/stage/parts.ts): byte ranges
--- that end at record boundaries, each staged once, the load complete when all are.
-CREATE TABLE etl.load_parts (
-  load_id    bigint NOT NULL REFERENCES etl.loads (id) ON DELETE CASCADE,
-  part       integer NOT NULL,
-  start_byte bigint NOT NULL,
-  end_byte   bigint NOT NULL,               -- exclusive
-  first_line bigint NOT NULL,               -- physical line of the part's first record
-  status     text NOT NULL DEFAULT 'planned' CHECK (status IN ('planned', 'staged')),
-  rows       bigint,
-  staged_at  timestamptz,
-  PRIMARY KEY (load_id, part)
-);
+-- Schema drift: the columns a load added, lost, renamed or re-typed relative to the clean table
+-- (or, for declared columns, to the previous load's header), each with the dataset's policy and
+-- what was done: [{change, column, from, to, policy, action, type?, rows?}, …]. NULL: no change.
+ALTER TABLE etl.loads ADD COLUMN schema_changes jsonb;
+CREATE INDEX loads_schema_changes_idx ON etl.loads (project, dataset, id DESC) WHERE schema_changes IS NOT NULL;
 `,
   },
   {
@@ -220,13 +212,21 @@ CREATE INDEX loads_replay_of_idx ON etl.loads (replay_of) WHERE replay_of IS NOT
 `,
   },
   {
-    version: '0005_schema_drift',
+    version: '0007_load_parts',
     sql: `
--- Schema drift: the columns a load added, lost, renamed or re-typed relative to the clean table
--- (or, for declared columns, to the previous load's header), each with the dataset's policy and
--- what was done: [{change, column, from, to, policy, action, type?, rows?}, …]. NULL: no change.
-ALTER TABLE etl.loads ADD COLUMN schema_changes jsonb;
-CREATE INDEX loads_schema_changes_idx ON etl.loads (project, dataset, id DESC) WHERE schema_changes IS NOT NULL;
+-- A file too big for one invocation is staged in parts (functions/stage/parts.ts): byte ranges
+-- that end at record boundaries, each staged once, the load complete when all are.
+CREATE TABLE etl.load_parts (
+  load_id    bigint NOT NULL REFERENCES etl.loads (id) ON DELETE CASCADE,
+  part       integer NOT NULL,
+  start_byte bigint NOT NULL,
+  end_byte   bigint NOT NULL,               -- exclusive
+  first_line bigint NOT NULL,               -- physical line of the part's first record
+  status     text NOT NULL DEFAULT 'planned' CHECK (status IN ('planned', 'staged')),
+  rows       bigint,
+  staged_at  timestamptz,
+  PRIMARY KEY (load_id, part)
+);
 `,
   },
 ];
