@@ -110,6 +110,36 @@ describe('a file staged in parts', () => {
     expect(await rows(stageDeps.pool, 'SELECT count(*)::int AS n, sum(amount)::text AS total FROM it_parts.split')).toEqual([{ n: 300, total: (1.25 * 300 * 301 / 2).toFixed(2) }]);
   });
 
+  it('retries a part whose first attempt failed (S3 unreachable), leaving nothing of that attempt', async () => {
+    process.env.CIVIC_ETL_PART_BYTES = '400';
+    sent = [];
+    cleaned = [];
+    const split = await stageObject(stageDeps, await put(bucket, 'incoming/city/split/retry.csv', tricky(80)));
+    const loadId = (split as { loadId: number }).loadId;
+    let failures = 0;
+    const flaky = new Proxy(stageDeps.s3, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return async (command: { input?: { Range?: string } }) => {
+          if (command.input?.Range && failures === 0) {
+            failures++;
+            throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+          }
+          return target.send(command as never);
+        };
+      },
+    });
+
+    const first = sent[0]!;
+    await expect(stageObjectPart({ ...stageDeps, s3: flaky }, first)).rejects.toThrow(/ECONNREFUSED/);
+    const afterFailure = await rows(stageDeps.pool, `SELECT status FROM etl.load_parts WHERE load_id = $1 AND part = 0`, [loadId]);
+    for (const m of sent) await stageObjectPart(stageDeps, m); // SQS brings the failed one back
+
+    expect(afterFailure).toEqual([{ status: 'planned' }]);
+    expect(cleaned).toEqual([{ loadId }]);
+    expect(await rows(stageDeps.pool, 'SELECT status, rows_read::int FROM etl.loads WHERE id = $1', [loadId])).toEqual([{ status: 'staged', rows_read: 80 }]);
+  });
+
   it('fails the whole load when one part holds a bad record, naming its line, and leaves no staging table', async () => {
     process.env.CIVIC_ETL_PART_BYTES = '200';
     sent = [];
