@@ -1,15 +1,70 @@
 /**
  * Child process of `bench/stage.ts`: stage one S3 object with the real stage step (ledger,
- * detection, lineage, COPY, then the catalog profile) and print one JSON line of timings.
- * Run alone so that its peak RSS is the stage step's own.
+ * detection, lineage, COPY, then the catalog profile) and print one JSON line of timings and of
+ * memory by phase. Run alone so that its peak RSS is the stage step's own. `bench/stage.ts` runs
+ * it bundled with esbuild as the Lambda is (`.local/bench/stage-once.mjs`), and with tsx.
  *
  *   node --import tsx bench/stage-once.ts <bucket> <key> <versionId> <size>
+ *   node --enable-source-maps .local/bench/stage-once.mjs <bucket> <key> <versionId> <size>
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parsePipeline } from '../contract/load.ts';
 import { s3Client } from '../functions/common/aws.ts';
 import { closePool, getPool } from '../functions/common/db.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
 import { stageObject } from '../functions/stage/stage-object.ts';
+
+/** Peak RSS by phase, in MB, from the kernel's high-water mark (`VmHWM`), reset between phases. */
+export interface PhaseMemory {
+  /** Module loading, pool, migrations: what the process holds before the object is read. */
+  startup: number;
+  /** Detection, lineage scanner and COPY (up to the second read of the object). */
+  copy: number;
+  /** The catalog profile after the commit (the object read again, a sample profiled). */
+  profile: number;
+  /** What made up the largest RSS a 50 ms sampler saw, in MB: the V8 heap (reserved, in use) and off-heap memory (Buffers). */
+  atPeak: { rss: number; heapTotal: number; heapUsed: number; external: number };
+}
+
+const MB = 1024 * 1024;
+
+/** The kernel's peak RSS of this process since start (or since the last reset), in MB. */
+function highWaterMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN; // not Linux
+  }
+}
+
+/** Start a new phase: writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0). */
+function resetHighWater(): void {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // not Linux, or not allowed: the phases then report the peak so far
+  }
+}
+
+/**
+ * The S3 client, noting when an object is opened: the stage step reads the object once for the
+ * COPY, and the catalog profile reads it again, so the second GetObject is the phase boundary.
+ */
+function watchedS3(s3: S3Client, onGet: (n: number) => void): S3Client {
+  let gets = 0;
+  const send = s3.send.bind(s3) as (command: unknown, ...rest: unknown[]) => Promise<unknown>;
+  return new Proxy(s3, {
+    get(target, prop, receiver) {
+      if (prop !== 'send') return Reflect.get(target, prop, receiver);
+      return (command: unknown, ...rest: unknown[]) => {
+        if (command instanceof GetObjectCommand) onGet(++gets);
+        return send(command, ...rest);
+      };
+    },
+  });
+}
 
 const [bucket, key, versionId, size] = process.argv.slice(2);
 const pipeline = parsePipeline({
@@ -19,10 +74,26 @@ const pipeline = parsePipeline({
 });
 const pool = await getPool();
 await migrate(pool, pipeline.project);
+
+const memory: PhaseMemory = { startup: highWaterMb(), copy: NaN, profile: NaN, atPeak: { rss: 0, heapTotal: 0, heapUsed: 0, external: 0 } };
+resetHighWater();
+const sampler = setInterval(() => {
+  const u = process.memoryUsage();
+  if (u.rss / MB > memory.atPeak.rss) memory.atPeak = { rss: u.rss / MB, heapTotal: u.heapTotal / MB, heapUsed: u.heapUsed / MB, external: u.external / MB };
+}, 50);
+const s3 = watchedS3(s3Client(), (n) => {
+  if (n !== 2) return;
+  memory.copy = highWaterMb();
+  resetHighWater();
+});
+
 let notified = 0;
 const started = performance.now();
-const outcome = await stageObject({ pool, s3: s3Client(), pipeline, notifyClean: async () => void notified++ }, { bucket: bucket!, key: key!, versionId, size: Number(size) });
+const outcome = await stageObject({ pool, s3, pipeline, notifyClean: async () => void notified++ }, { bucket: bucket!, key: key!, versionId, size: Number(size) });
 const seconds = (performance.now() - started) / 1000;
+clearInterval(sampler);
+if (Number.isNaN(memory.copy)) memory.copy = highWaterMb();
+else memory.profile = highWaterMb();
 const [ledger] = (await pool.query(`SELECT stage_ms FROM etl.loads WHERE id = $1`, [(outcome as { loadId: number }).loadId])).rows;
-console.log(JSON.stringify({ outcome, seconds, copySeconds: Number(ledger?.stage_ms ?? 0) / 1000, notified }));
+console.log(JSON.stringify({ outcome, seconds, copySeconds: Number(ledger?.stage_ms ?? 0) / 1000, notified, memory }));
 await closePool();
