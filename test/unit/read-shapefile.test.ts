@@ -32,6 +32,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'read-shp-'));
   db = new pg.Client({ connectionString: process.env.DATABASE_URL });
   await db.connect();
+  // a fresh database has PostGIS once the migrations ran; this file may run before any that does
+  await db.query('CREATE EXTENSION IF NOT EXISTS postgis');
 });
 
 afterAll(async () => {
