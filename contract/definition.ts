@@ -151,6 +151,14 @@ export const datasetSchema = z
         columns: z.array(columnSchema).min(1).optional(),
         /** Columns that identify a row; a row whose key repeats an earlier row goes to quarantine. */
         key: z.array(identifier).default([]),
+        /**
+         * How a load meets the rows already there: `replace` (default: the load is the table),
+         * `append` (added; a key already in the table is quarantined), `upsert` (the rows of the
+         * keys it brings are replaced, others kept), `history` (type 2: every version kept with
+         * `valid_from`/`valid_to`, each load a full snapshot; `<dataset>_current` shows the
+         * current rows). `upsert` and `history` need a `key`.
+         */
+        mode: z.enum(['replace', 'append', 'upsert', 'history']).optional(),
       })
       .default({ key: [] }),
   })
@@ -162,6 +170,14 @@ export const datasetSchema = z
     names.forEach((n, i) => {
       if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['clean', 'columns', i, 'name'], message: `duplicate column "${n}"` });
     });
+    if ((d.clean.mode === 'upsert' || d.clean.mode === 'history') && d.clean.key.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['clean', 'mode'], message: `mode ${d.clean.mode} needs a key (clean.key)` });
+    }
+    if (d.clean.mode === 'history') {
+      names.forEach((n, i) => {
+        if (n === 'valid_from' || n === 'valid_to') ctx.addIssue({ code: 'custom', path: ['clean', 'columns', i, 'name'], message: `"${n}" is taken by mode history` });
+      });
+    }
     d.clean.key.forEach((k, i) => {
       if (!d.clean.columns) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: 'a key needs declared columns (clean.columns)' });
       else if (!names.includes(k)) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: `key column "${k}" is not a declared column` });

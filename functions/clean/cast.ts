@@ -3,6 +3,8 @@ import { COLUMN_TYPES, type ColumnType } from '../../contract/definition.ts';
 import { ident } from '../common/db.ts';
 import { geometryChecks, geometryExpr, type GeometryPlan } from './geometry.ts';
 
+export type LoadMode = 'replace' | 'append' | 'upsert' | 'history';
+
 /** A target column and the staging column (text) it is cast from. */
 export interface CastColumn {
   name: string;
@@ -26,6 +28,14 @@ export interface CastPlan {
   /** Also write `_load_id` and `_source_line` into the target. */
   lineage: boolean;
   append?: boolean;
+  /**
+   * How the load meets the rows already there (default `replace`, or `append` when `append`):
+   * `append` adds (a key already in the table is quarantined), `upsert` replaces the rows of the
+   * keys it brings, `history` keeps every version: changed and vanished keys get `valid_to`, new
+   * versions `valid_from` (the target then has both columns). Modes other than replace and
+   * append need `key`.
+   */
+  mode?: LoadMode;
   /** Replace mode: rows of these loads stay (the sibling members of one archive), the others go. */
   keepLoads?: readonly number[];
   /** The geometry column, when the load has one. */
@@ -63,7 +73,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   if (simple && plan.optimistic !== false) {
     await client.query('SAVEPOINT civic_etl_cast');
     try {
-      if (!plan.append) await deleteReplaced(client, plan);
+      if (modeOf(plan) === 'replace') await deleteReplaced(client, plan);
       const inserted = await client.query(insertSql(plan, false), [loadId]);
       await client.query('RELEASE SAVEPOINT civic_etl_cast');
       return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: 0 };
@@ -101,7 +111,26 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
     );
   }
 
-  if (!plan.append) await deleteReplaced(client, plan);
+  const mode = modeOf(plan);
+  if (mode === 'history') return applyHistory(client, plan, cast, passed);
+  if (mode === 'append' && keyColumns.length > 0) {
+    // a key that an earlier load brought: the table keeps its row, this one is quarantined
+    await client.query(
+      `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
+       SELECT $1, s._source_line, $2, concat_ws(', ', ${keyColumns.map(raw).join(', ')}), 'unique',
+              format('key already in the table (load %s, line %s)', t._load_id, t._source_line)
+         FROM ${staging} s JOIN ${target} t ON ${keyColumns.map((c) => `t.${ident(c.name)} = ${cast(c)}`).join(' AND ')}
+        WHERE ${passed}`,
+      [loadId, plan.key.join(', ')],
+    );
+  }
+  if (mode === 'upsert') {
+    await client.query(
+      `DELETE FROM ${target} t USING ${staging} s
+        WHERE ${keyColumns.map((c) => `t.${ident(c.name)} = ${cast(c)}`).join(' AND ')} AND ${passed}`,
+      [loadId],
+    );
+  } else if (mode === 'replace') await deleteReplaced(client, plan);
   const geometry = plan.geometry;
   const insert = () => client.query(insertSql(plan, true), [loadId]);
   let inserted: pg.QueryResult;
@@ -172,6 +201,49 @@ export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geomet
     await client.query('ROLLBACK TO SAVEPOINT civic_etl_create');
     return undefined;
   }
+}
+
+function modeOf(plan: CastPlan): LoadMode {
+  return plan.mode ?? (plan.append ? 'append' : 'replace');
+}
+
+/**
+ * History (type 2), each load a full snapshot: the current version of a key whose values changed,
+ * or that the load no longer has, is closed (`valid_to` = the load's time); changed and new keys
+ * get a new current version (`valid_from` = the load's time, `valid_to` NULL); unchanged keys keep
+ * theirs. Returns the versions written.
+ */
+async function applyHistory(
+  client: pg.PoolClient,
+  plan: CastPlan,
+  cast: (c: CastColumn) => string,
+  passed: string,
+): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
+  const { staging, target, quarantine, loadId } = plan;
+  const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k)!);
+  const keyMatch = keyColumns.map((c) => `t.${ident(c.name)} = n.${ident(c.name)}`).join(' AND ');
+  const names = plan.columns.map((c) => ident(c.name));
+  const geometry = plan.geometry ? [ident(plan.geometry.column)] : [];
+  const incoming = `SELECT ${[...plan.columns.map((c) => `${cast(c)} AS ${ident(c.name)}`), ...(plan.geometry ? [`${geometryExpr(plan.geometry)} AS ${ident(plan.geometry.column)}`] : [])].join(', ')},
+                           s._source_line FROM ${staging} s WHERE ${passed}`;
+  await client.query(`CREATE TEMPORARY TABLE civic_etl_incoming ON COMMIT DROP AS ${incoming}`, [loadId]);
+  const all = [...names, ...geometry];
+  // closed: current versions whose key is gone, or whose values differ
+  await client.query(
+    `UPDATE ${target} t SET valid_to = now()
+      WHERE t.valid_to IS NULL
+        AND NOT EXISTS (SELECT 1 FROM civic_etl_incoming n WHERE ${keyMatch}
+                          AND (${all.map((c) => `t.${c}`).join(', ')}) IS NOT DISTINCT FROM (${all.map((c) => `n.${c}`).join(', ')}))`,
+  );
+  const inserted = await client.query(
+    `INSERT INTO ${target} (${all.join(', ')}, _load_id, _source_line, valid_from)
+     SELECT ${all.map((c) => `n.${c}`).join(', ')}, $1, n._source_line, now() FROM civic_etl_incoming n
+      WHERE NOT EXISTS (SELECT 1 FROM ${target} t WHERE t.valid_to IS NULL AND ${keyMatch})`,
+    [loadId],
+  );
+  await client.query('DROP TABLE civic_etl_incoming');
+  const { rows } = await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [loadId]);
+  return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: Number(rows[0]!.n) };
 }
 
 /** No rule that needs row-by-row checks: required values, keys, invalid geometry quarantined. */

@@ -140,6 +140,7 @@ async function cleanInTransaction(
     lineage: true,
     keepLoads: siblings && [...siblings, -1],
     geometry,
+    mode: dataset.clean.mode ?? 'replace',
   });
   const { rowsLoaded } = cast;
   // rows the drift policy quarantined are not in staging any more: count every quarantined line
@@ -180,7 +181,11 @@ async function ensureCleanTable(
     '_load_id bigint',
     '_source_line bigint',
   ];
-  if (dataset.clean.key.length > 0) wanted.push(`PRIMARY KEY (${dataset.clean.key.join(', ')})`);
+  const history = dataset.clean.mode === 'history';
+  if (history) wanted.push('valid_from timestamp with time zone', 'valid_to timestamp with time zone');
+  // history keeps every version of a key: the key and the version's start identify a row
+  const keyColumns = history ? [...dataset.clean.key, 'valid_from'] : dataset.clean.key;
+  if (keyColumns.length > 0) wanted.push(`PRIMARY KEY (${keyColumns.join(', ')})`);
   const { rows } = await client.query<{ col: string }>(
     `SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod) AS col
        FROM pg_attribute a WHERE a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text))
@@ -194,21 +199,33 @@ async function ensureCleanTable(
     [project, dataset.name],
   );
   const table = `${ident(project)}.${ident(dataset.name)}`;
-  if (rows.length > 0 && rows.map((r) => r.col).join(',') === wanted.join(',')) return;
+  if (rows.length > 0 && rows.map((r) => r.col).join(',') === wanted.join(',')) return ensureCurrentView(client, project, dataset);
   if (rows.length > 0) {
     logger.info('clean table shape changed: rebuilding', { table, was: rows.map((r) => r.col), now: wanted });
     await client.query(`DROP TABLE ${table} CASCADE`);
   }
-  const key = dataset.clean.key.length > 0 ? `, PRIMARY KEY (${dataset.clean.key.map(ident).join(', ')})` : '';
+  const key = keyColumns.length > 0 ? `, PRIMARY KEY (${keyColumns.map(ident).join(', ')})` : '';
   const geometryColumn = geometry ? `, ${ident(geometry.column)} ${geometryType(geometry)}` : '';
+  const versions = history ? ', valid_from timestamptz NOT NULL, valid_to timestamptz' : '';
   await client.query(
     `CREATE TABLE ${table} (${columns.map((c) => `${ident(c.name)} ${COLUMN_TYPES[c.type]}`).join(', ')}${geometryColumn},
-       _load_id bigint NOT NULL, _source_line bigint NOT NULL${key})`,
+       _load_id bigint NOT NULL, _source_line bigint NOT NULL${versions}${key})`,
   );
+  await ensureCurrentView(client, project, dataset);
   if (geometry) {
     await client.query(`CREATE INDEX ${ident(`${dataset.name}_${geometry.column}_gist`)} ON ${table} USING gist (${ident(geometry.column)})`);
   }
   if (dataset.title) await client.query(`COMMENT ON TABLE ${table} IS '${dataset.title.replace(/'/g, "''")}'`);
+}
+
+/** Mode history: `<dataset>_current`, the rows whose version is current — made once. */
+async function ensureCurrentView(client: pg.PoolClient, project: string, dataset: DatasetDefinition): Promise<void> {
+  if (dataset.clean.mode !== 'history') return;
+  const view = `${ident(project)}.${ident(`${dataset.name}_current`)}`;
+  const { rows } = await client.query<{ v: string | null }>(`SELECT to_regclass($1) AS v`, [view]);
+  if (rows[0]?.v) return;
+  await client.query(`CREATE VIEW ${view} AS SELECT * FROM ${ident(project)}.${ident(dataset.name)} WHERE valid_to IS NULL`);
+  await client.query(`COMMENT ON VIEW ${view} IS 'current rows of ${dataset.name} (mode history)'`);
 }
 
 async function dropStaging(pool: pg.Pool, load: LoadRow): Promise<void> {
