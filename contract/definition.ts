@@ -5,6 +5,7 @@
  * fails `cdk synth`, `civic-etl validate` and the local runner with the same message.
  */
 import { z } from 'zod';
+import { mapConflicts } from './value-maps.ts';
 
 /** A PostgreSQL identifier we create ourselves: lower-case, unquoted-safe, at most 63 bytes. */
 const identifier = z
@@ -39,6 +40,14 @@ export const columnSchema = z.strictObject({
   /** A row with an empty value here goes to quarantine. */
   required: z.boolean().default(false),
   description: z.string().optional(),
+  /** A value map (`valueMaps[].name`): the column holds the map's constant for each source value. */
+  map: identifier.optional(),
+  /**
+   * With `map`, a non-empty value the map lacks is kept as it is (`keep`, the default), becomes
+   * NULL (`null`), or sends its row to quarantine with the rule `map` (`quarantine`). Whatever
+   * the choice, the load's unmapped values are counted in `etl.loads.unmapped`.
+   */
+  unmapped: z.enum(['keep', 'null', 'quarantine']).optional(),
 });
 export type ColumnDefinition = z.infer<typeof columnSchema>;
 
@@ -185,14 +194,62 @@ export const datasetSchema = z
   });
 export type DatasetDefinition = z.infer<typeof datasetSchema>;
 
-export const viewSchema = z.strictObject({
-  name: identifier,
-  description: z.string().optional(),
-  /** Datasets the view reads; it is (re)created once all of them have a clean table. */
-  datasets: z.array(identifier).min(1),
-  /** The SELECT statement. Refer to tables as `{{schema}}.<dataset>`. */
-  sql: z.string().min(1).refine((s) => /^\s*(select|with)\b/i.test(s), 'must be a SELECT (or WITH … SELECT) statement'),
+/**
+ * A combine: a dataset enriched with another (often reference data: areas, registers), written
+ * declaratively and compiled to SQL by functions/combine/compile.ts.
+ */
+export const combineSchema = z.strictObject({
+  /** The dataset whose rows are enriched (one output row each, unless `per` aggregates them). */
+  from: identifier,
+  /** The dataset joined to it. */
+  join: identifier,
+  /**
+   * How rows match: `attribute` (equal values, optionally normalised: case, accents, punctuation
+   * and spaces ignored), `contains` (the joined geometry contains the row's: point in polygon),
+   * `nearest` (the closest joined geometry within `within` metres), `overlap` (geometries that
+   * intersect, with the share of the row's area inside each).
+   */
+  how: z.enum(['attribute', 'contains', 'nearest', 'overlap']),
+  /** For `attribute`: the columns, `from`'s then `join`'s. */
+  on: z.strictObject({ from: identifier, join: identifier, normalise: z.boolean().default(true) }).optional(),
+  /** For `nearest`: the search radius in metres. */
+  within: z.number().positive().optional(),
+  /** Columns of `join` to add, prefixed `<join>_` (default: all of them but geometry and lineage). */
+  columns: z.array(identifier).optional(),
+  /**
+   * Aggregate per row of `join` instead (every row of it, also those nothing matched): the count
+   * of matching `from` rows, and with `perCapita` that count per `per` (e.g. 10,000) of a `join`
+   * column (e.g. population).
+   */
+  per: z.literal('join').optional(),
+  perCapita: z.strictObject({ column: identifier, per: z.number().positive().default(10_000) }).optional(),
 });
+export type CombineDefinition = z.infer<typeof combineSchema>;
+
+export const viewSchema = z
+  .strictObject({
+    name: identifier,
+    description: z.string().optional(),
+    /** Datasets the view reads; it is (re)created once all of them have a clean table (derived from `combine`). */
+    datasets: z.array(identifier).min(1).optional(),
+    /** The SELECT statement. Refer to tables as `{{schema}}.<dataset>`. */
+    sql: z.string().min(1).refine((s) => /^\s*(select|with)\b/i.test(s), 'must be a SELECT (or WITH … SELECT) statement').optional(),
+    /** Or a declarative combine, compiled to SQL. */
+    combine: combineSchema.optional(),
+    /** A materialized view, refreshed in the same transaction as every clean of a dataset it reads. */
+    materialized: z.boolean().default(false),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.sql === undefined) === (v.combine === undefined)) ctx.addIssue({ code: 'custom', path: ['sql'], message: 'give either sql or combine' });
+    if (v.sql !== undefined && !v.datasets) ctx.addIssue({ code: 'custom', path: ['datasets'], message: 'a view written in sql lists the datasets it reads' });
+    const c = v.combine;
+    if (!c) return;
+    if (c.how === 'attribute' && !c.on) ctx.addIssue({ code: 'custom', path: ['combine', 'on'], message: 'how: attribute needs on: {from, join}' });
+    if (c.how !== 'attribute' && c.on) ctx.addIssue({ code: 'custom', path: ['combine', 'on'], message: `how: ${c.how} matches geometries; on is for how: attribute` });
+    if (c.how === 'nearest' && c.within === undefined) ctx.addIssue({ code: 'custom', path: ['combine', 'within'], message: 'how: nearest needs within (metres)' });
+    if (c.perCapita && !c.per) ctx.addIssue({ code: 'custom', path: ['combine', 'perCapita'], message: 'perCapita goes with per: join' });
+  })
+  .transform((v) => ({ ...v, datasets: v.datasets ?? [v.combine!.from, v.combine!.join] }));
 export type ViewDefinition = z.infer<typeof viewSchema>;
 
 export const supplierSchema = z.strictObject({
@@ -206,6 +263,34 @@ export const supplierSchema = z.strictObject({
   externalId: z.string().min(2).optional(),
 });
 export type SupplierDefinition = z.infer<typeof supplierSchema>;
+
+/**
+ * A value map: source codes → canonical constants (contract/value-maps.ts). `file` (CSV, YAML or
+ * JSON, relative to the pipeline file) is read by the loader into `entries`; a definition that
+ * already has `entries` (written inline, or the resolved definition bundled into the Lambdas) is
+ * not read again. Conflicting entries — one source value, two constants — fail validation.
+ */
+export const valueMapSchema = z
+  .strictObject({
+    name: identifier,
+    description: z.string().optional(),
+    file: z.string().min(1).optional(),
+    entries: z
+      .array(
+        z.strictObject({
+          source: z.string().regex(/\S/, 'must not be blank'),
+          constant: z.string().min(1),
+          /** The entry's line in `file`, for messages. */
+          line: z.number().int().positive().optional(),
+        }),
+      )
+      .optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (!m.file && !m.entries) ctx.addIssue({ code: 'custom', message: 'needs a file (a CSV, YAML or JSON map) or entries' });
+    for (const problem of mapConflicts(m.entries ?? [], m.file)) ctx.addIssue({ code: 'custom', message: problem });
+  });
+export type ValueMapDefinition = z.infer<typeof valueMapSchema>;
 
 /** How the stage step profiles each object (the catalog), and which locale packs of formats it uses. */
 export const profileSettingsSchema = z.strictObject({
@@ -225,6 +310,7 @@ export const pipelineSchema = z
     suppliers: z.array(supplierSchema).default([]),
     datasets: z.array(datasetSchema).min(1),
     views: z.array(viewSchema).default([]),
+    valueMaps: z.array(valueMapSchema).default([]),
   })
   .superRefine((p, ctx) => {
     if (['etl', 'public', 'information_schema'].includes(p.project) || p.project.startsWith('pg_')) {
@@ -247,9 +333,36 @@ export const pipelineSchema = z
         ctx.addIssue({ code: 'custom', path: ['datasets', i, 'source', 'supplier'], message: `unknown supplier "${d.source.supplier}" (declare it under suppliers)` });
       }
     });
+    const maps = p.valueMaps.map((m) => m.name);
+    maps.forEach((n, i) => {
+      if (maps.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['valueMaps', i, 'name'], message: `duplicate value map "${n}"` });
+    });
+    p.datasets.forEach((d, i) => {
+      d.clean.columns?.forEach((c, j) => {
+        const at = ['datasets', i, 'clean', 'columns', j];
+        if (c.map && !maps.includes(c.map)) ctx.addIssue({ code: 'custom', path: [...at, 'map'], message: `unknown value map "${c.map}" (declare it under valueMaps)` });
+        if (c.unmapped && !c.map) ctx.addIssue({ code: 'custom', path: [...at, 'unmapped'], message: 'only a column with a map has unmapped values' });
+      });
+    });
     p.views.forEach((v, i) => {
       if (datasets.includes(v.name)) ctx.addIssue({ code: 'custom', path: ['views', i, 'name'], message: `"${v.name}" is already a dataset name` });
-      v.datasets.forEach((d, j) => {
+      if (v.combine) {
+        for (const side of ['from', 'join'] as const) {
+          if (!datasets.includes(v.combine[side])) ctx.addIssue({ code: 'custom', path: ['views', i, 'combine', side], message: `unknown dataset "${v.combine[side]}"` });
+        }
+        const declared = (name: string) => p.datasets.find((d) => d.name === name)?.clean.columns?.map((c) => c.name);
+        const check = (dataset: string, column: string, path: (string | number)[]) => {
+          const names = declared(dataset);
+          if (names && !names.includes(column)) ctx.addIssue({ code: 'custom', path, message: `dataset "${dataset}" has no column "${column}"` });
+        };
+        if (v.combine.on) {
+          check(v.combine.from, v.combine.on.from, ['views', i, 'combine', 'on', 'from']);
+          check(v.combine.join, v.combine.on.join, ['views', i, 'combine', 'on', 'join']);
+        }
+        v.combine.columns?.forEach((c, j) => check(v.combine!.join, c, ['views', i, 'combine', 'columns', j]));
+        if (v.combine.perCapita) check(v.combine.join, v.combine.perCapita.column, ['views', i, 'combine', 'perCapita', 'column']);
+      }
+      (v.datasets ?? []).forEach((d, j) => {
         if (!datasets.includes(d)) ctx.addIssue({ code: 'custom', path: ['views', i, 'datasets', j], message: `unknown dataset "${d}"` });
       });
     });

@@ -9,6 +9,7 @@ import { castInto, quarantineTableSql, type CastColumn } from './cast.ts';
 import { launder, resolveColumns } from './columns.ts';
 import { reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, planGeometry, type GeometryPlan } from './geometry.ts';
+import { applyValueMaps } from './value-maps.ts';
 import type { SourceGeometry } from '../read/types.ts';
 
 export interface CleanDeps {
@@ -123,7 +124,9 @@ async function cleanInTransaction(
     ? undefined
     : await reconcileSchema({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns: loadColumns, geometry: planned });
   if (!reconciled) await ensureCleanTable(client, pipeline.project, dataset, loadColumns, planned);
-  const columns = reconciled?.columns ?? loadColumns;
+  // value maps: mapped columns hold the map's constants, unmapped values are counted in the ledger
+  const mapped = await applyValueMaps(client, { pipeline, dataset, staging, quarantine, loadId: load.id, columns: reconciled?.columns ?? loadColumns });
+  const columns = mapped.columns;
   const geometry = reconciled ? reconciled.geometry : planned;
   const changes: SchemaChange[] = reconciled?.changes ?? sourceChanges;
   // members of one archive together make the dataset: a member replaces only its own rows
@@ -143,13 +146,13 @@ async function cleanInTransaction(
     mode: dataset.clean.mode ?? 'replace',
   });
   const { rowsLoaded } = cast;
-  // rows the drift policy quarantined are not in staging any more: count every quarantined line
-  const rowsQuarantined = reconciled?.quarantinedRows
+  // rows the drift policy or a value map quarantined are not in staging any more: count every quarantined line
+  const rowsQuarantined = reconciled?.quarantinedRows || mapped.rowsQuarantined
     ? Number((await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [load.id])).rows[0]!.n)
     : cast.rowsQuarantined;
 
   // 4. Combine: the views see the new table at the same commit.
-  const combine = await recreateViews(client, pipeline);
+  const combine = await recreateViews(client, pipeline, dataset.name);
   await markLoaded(client, load.id, { rowsLoaded, rowsQuarantined, ms: performance.now() - started });
   await recordSchemaChanges(client, load.id, changes);
   await client.query(`DROP TABLE ${staging}`);

@@ -563,13 +563,14 @@ async function lockForAlter(client: pg.PoolClient, table: string): Promise<void>
  * columns. A view whose columns would change otherwise is left as it is (it still works).
  */
 async function rereadDeclaredViews(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: string): Promise<void> {
-  for (const view of pipeline.views.filter((v) => v.datasets.includes(dataset))) {
+  // views written in SQL only: combines are compiled afresh by recreateViews, materialized views are refreshed there
+  for (const view of pipeline.views.filter((v) => v.datasets.includes(dataset) && v.sql !== undefined && !v.materialized)) {
     const name = `${ident(pipeline.project)}.${ident(view.name)}`;
     const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL AS exists`, [pipeline.project, view.name]);
     if (!rows[0]!.exists) continue;
     await client.query('SAVEPOINT civic_etl_reread_view');
     try {
-      await client.query({ text: `CREATE OR REPLACE VIEW ${name} AS ${viewSql(pipeline, view)}`, queryMode: 'extended' } as pg.QueryConfig);
+      await client.query({ text: `CREATE OR REPLACE VIEW ${name} AS ${viewSql(pipeline, view as typeof view & { sql: string })}`, queryMode: 'extended' } as pg.QueryConfig);
       await client.query('RELEASE SAVEPOINT civic_etl_reread_view');
     } catch {
       await client.query('ROLLBACK TO SAVEPOINT civic_etl_reread_view');

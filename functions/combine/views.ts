@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { PipelineDefinition, ViewDefinition } from '../../contract/definition.ts';
 import { ident } from '../common/db.ts';
+import { analystRole } from '../migrate/migrations.ts';
+import { CombineError, combineSql } from './compile.ts';
 /**
  * A declared view cannot be created. Not the file's fault: the definition must be fixed (and
  * deployed); until then the load waits — it is retried, then sits in the DLQ for a redrive.
@@ -17,10 +19,23 @@ export interface CombineResult {
   unchanged: string[];
   /** Views not created yet, with the datasets they still wait for. */
   waiting: { view: string; missing: string[] }[];
+  /** Materialized views refreshed (their SQL unchanged, a dataset they read cleaned). */
+  refreshed: string[];
+}
+
+/** Drop the view or materialized view of that name, if there is one (and what depends on it). */
+async function dropRelation(client: pg.PoolClient, project: string, name: string): Promise<void> {
+  const { rows } = await client.query<{ relkind: string }>(
+    `SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+    [project, name],
+  );
+  const kind = rows[0]?.relkind;
+  if (kind === 'v') await client.query(`DROP VIEW ${ident(project)}.${ident(name)} CASCADE`);
+  if (kind === 'm') await client.query(`DROP MATERIALIZED VIEW ${ident(project)}.${ident(name)} CASCADE`);
 }
 
 /** The view's SELECT with `{{schema}}` replaced by the project's quoted schema. */
-export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition): string {
+export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition & { sql: string }): string {
   return view.sql.replace(/\{\{\s*schema\s*\}\}/g, ident(pipeline.project)).trim().replace(/;\s*$/, '');
 }
 
@@ -32,8 +47,8 @@ export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition): str
  * commit. A view whose SQL fails is a ViewError naming the view: the transaction rolls back,
  * leaving the previous tables and views intact.
  */
-export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDefinition): Promise<CombineResult> {
-  const result: CombineResult = { created: [], unchanged: [], waiting: [] };
+export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDefinition, cleaned?: string): Promise<CombineResult> {
+  const result: CombineResult = { created: [], unchanged: [], waiting: [], refreshed: [] };
   const schema = ident(pipeline.project);
   for (const view of pipeline.views) {
     const { rows } = await client.query<{ dataset: string }>(
@@ -45,22 +60,35 @@ export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDef
       result.waiting.push({ view: view.name, missing: rows.map((r) => r.dataset) });
       continue;
     }
-    const sql = viewSql(pipeline, view);
-    const sha = createHash('sha256').update(`${sql}\n${view.description ?? ''}`).digest('hex');
+    let sql: string;
+    try {
+      sql = view.combine ? await combineSql(client, pipeline, view.combine) : viewSql(pipeline, view as ViewDefinition & { sql: string });
+    } catch (error) {
+      if (error instanceof CombineError) throw new ViewError(`view "${view.name}" cannot be created: ${error.message}`, { cause: error });
+      throw error;
+    }
+    const kind = view.materialized ? 'MATERIALIZED VIEW' : 'VIEW';
+    const sha = createHash('sha256').update(`${kind}\n${sql}\n${view.description ?? ''}`).digest('hex');
     const same = await client.query(
       `SELECT 1 FROM etl.views WHERE project = $1 AND name = $2 AND sql_sha256 = $3 AND to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL`,
       [pipeline.project, view.name, sha],
     );
     if (same.rowCount) {
+      // a materialized view is data: it follows every clean of a dataset it reads
+      if (view.materialized && (cleaned === undefined || view.datasets.includes(cleaned))) {
+        await client.query(`REFRESH MATERIALIZED VIEW ${name}`);
+        result.refreshed.push(view.name);
+      }
       result.unchanged.push(view.name);
       continue;
     }
     await client.query('SAVEPOINT combine_view');
     try {
-      await client.query(`DROP VIEW IF EXISTS ${name} CASCADE`);
+      await dropRelation(client, pipeline.project, view.name);
       // extended protocol: one statement only, so view SQL cannot smuggle in a second one
-      await client.query({ text: `CREATE VIEW ${name} AS ${sql}`, queryMode: 'extended' } as pg.QueryConfig);
-      if (view.description) await client.query(`COMMENT ON VIEW ${name} IS '${view.description.replace(/'/g, "''")}'`);
+      await client.query({ text: `CREATE ${kind} ${name} AS ${sql}`, queryMode: 'extended' } as pg.QueryConfig);
+      if (view.description) await client.query(`COMMENT ON ${kind} ${name} IS '${view.description.replace(/'/g, "''")}'`);
+      await client.query(`GRANT SELECT ON ${name} TO ${ident(analystRole(pipeline.project))}`);
       await client.query(
         `INSERT INTO etl.views (project, name, sql_sha256) VALUES ($1, $2, $3)
          ON CONFLICT (project, name) DO UPDATE SET sql_sha256 = excluded.sql_sha256, created_at = now()`,

@@ -229,10 +229,55 @@ CREATE TABLE etl.load_parts (
 );
 `,
   },
+  {
+    version: '0008_value_maps',
+    sql: `
+-- Value maps (functions/clean/value-maps.ts): the source values of mapped columns that the map
+-- lacked in this load, per column: [{column, map, policy, rows, distinct, values: [{value, rows}]}]
+-- (values: the most frequent ones). NULL: every value was mapped.
+ALTER TABLE etl.loads ADD COLUMN unmapped jsonb;
+`,
+  },
+  {
+    version: '0011_combine',
+    sql: `
+-- etl.normalised(text): names compared ignoring case, accents, punctuation and spaces
+-- ("Logan  Square", "LOGAN SQUARE", "logan-square"), for attribute joins of combines.
+CREATE FUNCTION etl.normalised(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT regexp_replace(lower(translate(value,
+    'ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖØòóôõöøÙÚÛÜùúûüÝýÿ',
+    'AAAAAAaaaaaaCcEEEEeeeeIIIIiiiiNnOOOOOOooooooUUUUuuuuYyy')), '[^a-z0-9]+', '', 'g')
+$$;
+`,
+  },
+  {
+    version: '0009_quality_report',
+    sql: `
+-- Quality report of each finished load (functions/clean/report.ts): counts read, loaded and
+-- quarantined, per rule with a few example lines, unmapped values, schema changes, and for a
+-- failed load the error with its line and column. Shown by civic-etl status <dataset>; a
+-- supplier's copy is written to reports/<supplier>/<dataset>/ beside its upload.
+ALTER TABLE etl.loads ADD COLUMN report jsonb;
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */
 export function projectSchemaSql(project: string): string {
   if (!/^[a-z][a-z0-9_]{0,54}$/.test(project)) throw new Error(`invalid project name "${project}"`);
-  return `CREATE SCHEMA IF NOT EXISTS "${project}"; CREATE SCHEMA IF NOT EXISTS "${project}_staging";`;
+  // <project>_analyst: a role for analysts and dashboards, granted SELECT on the views only
+  // (functions/combine/views.ts); grant it to a login role to use it. Views read the tables with
+  // their owner's rights, so analysts never need the tables, the quarantine or the staging schema.
+  const role = analystRole(project);
+  return `CREATE SCHEMA IF NOT EXISTS "${project}"; CREATE SCHEMA IF NOT EXISTS "${project}_staging";
+    DO $do$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN CREATE ROLE "${role}" NOLOGIN; END IF;
+    END $do$;
+    GRANT USAGE ON SCHEMA "${project}" TO "${role}";`;
+}
+
+/** The read-only role of a project's analysts. */
+export function analystRole(project: string): string {
+  return `${project}_analyst`;
 }
