@@ -109,12 +109,15 @@ export const geometrySchema = z.strictObject({
   /** SRID of the clean geometry: 4326 (WGS 84), 28992 (Amsterdam RD New), 2154 (Lambert-93)… */
   srid: z.number().int().positive().default(4326),
   /**
-   * Source columns, when the file has no geometry of its own: `{lat, lon}` (numbers), `wkt`
+   * Source columns, when the file has no geometry of its own: `{lat, lon}` (numbers), `{x, y}`
+   * (projected coordinates in `read.srid`), `wkt`
    * (WKT or EWKT text) or `geojson` (a GeoJSON geometry object as text). Headers as in the file.
    */
   from: z
     .union([
       z.strictObject({ lat: z.string().min(1), lon: z.string().min(1) }),
+      /** Projected coordinates (easting, northing) in `read.srid`, e.g. RD New x/y. */
+      z.strictObject({ x: z.string().min(1), y: z.string().min(1) }),
       z.strictObject({ wkt: z.string().min(1) }),
       z.strictObject({ geojson: z.string().min(1) }),
     ])
@@ -179,6 +182,9 @@ export const datasetSchema = z
     names.forEach((n, i) => {
       if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['clean', 'columns', i, 'name'], message: `duplicate column "${n}"` });
     });
+    if (d.geometry.from && 'x' in d.geometry.from && d.read.srid === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['geometry', 'from'], message: 'x/y coordinates need their SRID in read.srid (e.g. 28992 for RD New)' });
+    }
     if ((d.clean.mode === 'upsert' || d.clean.mode === 'history') && d.clean.key.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['clean', 'mode'], message: `mode ${d.clean.mode} needs a key (clean.key)` });
     }
@@ -238,6 +244,21 @@ export const viewSchema = z
     combine: combineSchema.optional(),
     /** A materialized view, refreshed in the same transaction as every clean of a dataset it reads. */
     materialized: z.boolean().default(false),
+    /**
+     * Export the view after every clean of a dataset it reads ("gold" files, functions/combine/exports.ts):
+     * `curated/<project>/<view>/<run>/<view>.parquet` (GeoParquet when it has geometry) and/or
+     * `.csv`, with `_manifest.json` beside them and `curated/<project>/<view>/latest.json`
+     * pointing at the newest complete run.
+     */
+    export: z
+      .strictObject({
+        formats: z
+          .array(z.enum(['parquet', 'csv']))
+          .min(1)
+          .refine((f) => new Set(f).size === f.length, 'lists a format twice')
+          .default(['parquet', 'csv']),
+      })
+      .optional(),
   })
   .superRefine((v, ctx) => {
     if ((v.sql === undefined) === (v.combine === undefined)) ctx.addIssue({ code: 'custom', path: ['sql'], message: 'give either sql or combine' });

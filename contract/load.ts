@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { pipelineSchema, type PipelineDefinition } from './definition.ts';
+import { resolveValueMapFiles } from './value-maps.ts';
 
 /** A pipeline definition that does not validate; the message names the file, dataset and field. */
 export class PipelineDefinitionError extends Error {
@@ -16,15 +18,18 @@ export class PipelineDefinitionError extends Error {
 }
 
 /**
- * Validate an already-parsed definition. `origin` (a file name) prefixes every message.
+ * Validate an already-parsed definition. `origin` (a file name) prefixes every message. Value map
+ * files (`valueMaps[].file`) are read relative to `baseDir` (loadPipeline: the pipeline file's folder).
  *
  * @example
  *   const pipeline = parsePipeline(JSON.parse(text), 'pipeline.json');
  */
-export function parsePipeline(input: unknown, origin = 'pipeline definition'): PipelineDefinition {
+export function parsePipeline(input: unknown, origin = 'pipeline definition', baseDir = process.cwd()): PipelineDefinition {
+  const maps = resolveValueMapFiles(input, baseDir);
+  input = maps.input;
   const result = pipelineSchema.safeParse(input);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => describeIssue(input, issue));
+  if (result.success && maps.problems.length === 0) return result.data;
+  const problems = [...maps.problems, ...(result.error?.issues.map((issue) => describeIssue(input, issue)) ?? [])];
   throw new PipelineDefinitionError(`${origin} is not a valid pipeline definition:\n  - ${problems.join('\n  - ')}`, problems);
 }
 
@@ -42,14 +47,14 @@ export function loadPipeline(file: string): PipelineDefinition {
   } catch (cause) {
     throw new PipelineDefinitionError(`${file} is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(cause as Error).message}`, [], { cause });
   }
-  return parsePipeline(data, file);
+  return parsePipeline(data, file, dirname(file));
 }
 
 /** `datasets[1].clean.columns[0].type` becomes `dataset "programs" → clean.columns[0].type`. */
 function describeIssue(input: unknown, issue: z.core.$ZodIssue): string {
   const path = [...issue.path];
   let where = '';
-  if ((path[0] === 'datasets' || path[0] === 'views' || path[0] === 'suppliers') && typeof path[1] === 'number') {
+  if ((path[0] === 'datasets' || path[0] === 'views' || path[0] === 'suppliers' || path[0] === 'valueMaps') && typeof path[1] === 'number') {
     const kind = path[0].slice(0, -1);
     const items = (input as Record<string, unknown> | null)?.[path[0]];
     const item = Array.isArray(items) ? (items[path[1]] as { name?: unknown } | undefined) : undefined;

@@ -335,6 +335,48 @@ const programsText = `${programLines.join('\n')}\n`;
 writeFileSync(join(OUT_DIR, 'community_snapshot.csv'), snapshotText, 'utf8');
 writeFileSync(join(OUT_DIR, 'programs.csv'), programsText, 'utf8');
 
+// ---------------------------------------------------------------------------------------------
+// community_areas.geojson: one polygon per area, the Voronoi cell of its centre within the city's
+// bounding box — not the real boundaries (those are not on this machine), but a partition of the
+// city, so that point-in-polygon joins have something true to find. Programs near a boundary may
+// fall in the neighbouring cell, as real addresses near a boundary do.
+// ---------------------------------------------------------------------------------------------
+const BBOX = { west: -87.94, east: -87.524, south: 41.644, north: 42.023 };
+const SCALE = Math.cos((41.84 * Math.PI) / 180); // a degree of longitude, in degrees of latitude, here
+type Pt = [number, number];
+/** Keep the part of a convex polygon on the side of the bisector nearer to `a` than to `b`. */
+function clipNearer(poly: Pt[], a: Pt, b: Pt): Pt[] {
+  const nx = b[0] - a[0];
+  const ny = b[1] - a[1];
+  const c = (b[0] * b[0] + b[1] * b[1] - a[0] * a[0] - a[1] * a[1]) / 2;
+  const inside = (p: Pt) => p[0] * nx + p[1] * ny <= c;
+  const out: Pt[] = [];
+  for (let i = 0; i < poly.length; i++) {
+    const p = poly[i]!;
+    const q = poly[(i + 1) % poly.length]!;
+    if (inside(p)) out.push(p);
+    if (inside(p) !== inside(q)) {
+      const t = (c - p[0] * nx - p[1] * ny) / ((q[0] - p[0]) * nx + (q[1] - p[1]) * ny);
+      out.push([p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])]);
+    }
+  }
+  return out;
+}
+const scaled = (a: Area): Pt => [a.lon * SCALE, a.lat];
+const areaFeatures = AREAS.map((area) => {
+  let cell: Pt[] = [
+    [BBOX.west * SCALE, BBOX.south],
+    [BBOX.east * SCALE, BBOX.south],
+    [BBOX.east * SCALE, BBOX.north],
+    [BBOX.west * SCALE, BBOX.north],
+  ];
+  for (const other of AREAS) if (other !== area) cell = clipNearer(cell, scaled(area), scaled(other));
+  const ring = [...cell, cell[0]!].map(([x, y]) => [Number((x / SCALE).toFixed(6)), Number(y.toFixed(6))]);
+  return { type: 'Feature', properties: { area_number: area.number, name: area.name }, geometry: { type: 'Polygon', coordinates: [ring] } };
+});
+const areasText = `${JSON.stringify({ type: 'FeatureCollection', name: 'community_areas', features: areaFeatures })}\n`;
+writeFileSync(join(OUT_DIR, 'community_areas.geojson'), areasText, 'utf8');
+
 const loaded = programs.filter((p) => !p.bad && !p.duplicate);
 const perArea = new Map<number, number>();
 for (const p of loaded) perArea.set(p.area.number, (perArea.get(p.area.number) ?? 0) + 1);

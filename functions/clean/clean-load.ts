@@ -1,3 +1,4 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnDefinition, type DatasetDefinition, type PipelineDefinition } from '../../contract/definition.ts';
 import { recreateViews, ViewError, type CombineResult } from '../combine/views.ts';
@@ -10,11 +11,14 @@ import { launder, resolveColumns } from './columns.ts';
 import { reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, planGeometry, type GeometryPlan } from './geometry.ts';
 import { applyValueMaps } from './value-maps.ts';
+import { publishSupplierReport, storeLoadReport } from './report.ts';
 import type { SourceGeometry } from '../read/types.ts';
 
 export interface CleanDeps {
   pool: pg.Pool;
   pipeline: PipelineDefinition;
+  /** With it, a supplier upload's quality report is written back beside the upload (report.ts). */
+  s3?: S3Client;
 }
 
 export type CleanOutcome =
@@ -29,9 +33,17 @@ export type CleanOutcome =
  * `<project>.<dataset>_quarantine` with the column, raw value, rule, reason and source line; the
  * rest replace the clean table `<project>.<dataset>`, and the views are recreated — all in one
  * transaction, so readers see the old state or the new one, never half. A load whose columns
- * differ from the clean table's is met by the dataset's drift policy first (drift.ts).
+ * differ from the clean table's is met by the dataset's drift policy first (drift.ts). Every
+ * finished load gets its quality report in the ledger (report.ts), committed with it; a supplier's
+ * copy is written after the commit and can never fail the load.
  */
 export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanOutcome> {
+  const outcome = await cleanAndRecord(deps, loadId);
+  if (deps.s3 && outcome.status !== 'duplicate') await publishSupplierReport({ pool: deps.pool, s3: deps.s3 }, loadId);
+  return outcome;
+}
+
+async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOutcome> {
   const { pool, pipeline } = deps;
   const started = performance.now();
   const load = await getLoad(pool, loadId);
@@ -57,6 +69,7 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
         // An older file arriving after a newer one was applied must not overwrite it.
         const reason = `superseded: load ${newer.rows[0].id} of a newer object was already applied`;
         await markSkipped(client, loadId, reason);
+        await storeLoadReport(client, loadId);
         await client.query(`DROP TABLE IF EXISTS ${current.staging_table}`);
         return { skipped: reason };
       }
@@ -79,6 +92,7 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
     if (!isPermanent(error)) throw error;
     await markFailed(pool, loadId, error);
     if (error instanceof SchemaDriftError) await recordSchemaChanges(pool, loadId, error.changes);
+    await storeLoadReport(pool, loadId);
     await dropStaging(pool, load);
     logger.warn('load rejected by clean', { loadId, error: error.message });
     return { status: 'failed', loadId, error: error.message };
@@ -155,6 +169,7 @@ async function cleanInTransaction(
   const combine = await recreateViews(client, pipeline, dataset.name);
   await markLoaded(client, load.id, { rowsLoaded, rowsQuarantined, ms: performance.now() - started });
   await recordSchemaChanges(client, load.id, changes);
+  await storeLoadReport(client, load.id, { quarantine });
   await client.query(`DROP TABLE ${staging}`);
   return { rowsLoaded, rowsQuarantined, combine };
 }

@@ -62,6 +62,15 @@ export function planGeometry(
     const lon = find(def.from.lon);
     return { ...base, source: { kind: 'latlon', lat, lon, srid: defaultSourceSrid ?? 4326 }, promote: false, consumed: [], note: `points from ${def.from.lat}/${def.from.lon}` };
   }
+  if (def.from && 'x' in def.from) {
+    if (defaultSourceSrid === undefined) {
+      throw new PermanentError(`${file}: geometry from x/y needs the coordinates' SRID in read.srid (e.g. 28992 for RD New)`, { file });
+    }
+    // the same points as lat/lon, northing for latitude; no degree range to check in a projection
+    const y = find(def.from.y);
+    const x = find(def.from.x);
+    return { ...base, source: { kind: 'latlon', lat: y, lon: x, srid: defaultSourceSrid }, promote: false, consumed: [], note: `points from ${def.from.x}/${def.from.y} (EPSG:${defaultSourceSrid})` };
+  }
   if (def.from) {
     const encoding = 'wkt' in def.from ? 'wkt' : 'geojson';
     const name = 'wkt' in def.from ? def.from.wkt : def.from.geojson;

@@ -1,0 +1,156 @@
+import type pg from 'pg';
+import type { ColumnDefinition, DatasetDefinition, PipelineDefinition, ValueMapDefinition } from '../../contract/definition.ts';
+import { MAP_TRIM } from '../../contract/value-maps.ts';
+import { ident, literal } from '../common/db.ts';
+import { PermanentError } from '../common/errors.ts';
+import type { CastColumn } from './cast.ts';
+
+/** How many of a column's distinct unmapped values the ledger lists (the most frequent first). */
+export const UNMAPPED_VALUES_LISTED = 20;
+
+/** What `etl.loads.unmapped` holds for one mapped column whose map lacked some of the load's values. */
+export interface UnmappedReport {
+  column: string;
+  map: string;
+  policy: NonNullable<ColumnDefinition['unmapped']>;
+  /** Rows with an unmapped (non-empty) value. */
+  rows: number;
+  /** Distinct unmapped values, compared as the map compares them (ignoring case and surrounding spaces). */
+  distinct: number;
+  /** The most frequent ones (each as one of its spellings in the file), with their row counts. */
+  values: { value: string; rows: number }[];
+}
+
+export interface ValueMapPlan {
+  pipeline: PipelineDefinition;
+  dataset: DatasetDefinition;
+  /** Qualified, quoted staging table (text columns + `_source_line`). */
+  staging: string;
+  /** Qualified, quoted quarantine table. */
+  quarantine: string;
+  loadId: number;
+  /** The columns the load is about to be cast into. */
+  columns: readonly CastColumn[];
+}
+
+/**
+ * Map the declared columns that have a value map, set-based, before the cast: each map goes into
+ * a temporary table keyed by the normalised source value, and one UPDATE … FROM per column joins
+ * it to the staging table, writing the constants into a new staging column `_map_<column>` (the
+ * source column stays as it was: another column may read it). A non-empty value the map lacks
+ * is counted, then kept, set NULL or quarantined (rule `map`, its row left out of the load) as the
+ * column's `unmapped` says. The counts go to `etl.loads.unmapped`. Returns the columns to cast,
+ * reading the mapped staging columns. Runs on the caller's transaction: a failure leaves nothing.
+ */
+export async function applyValueMaps(
+  client: pg.PoolClient,
+  plan: ValueMapPlan,
+): Promise<{ columns: CastColumn[]; rowsQuarantined: number; unmapped: UnmappedReport[] }> {
+  const columns = [...plan.columns];
+  const mapped = (plan.dataset.clean.columns ?? []).filter((c) => c.map !== undefined);
+  if (mapped.length === 0) return { columns, rowsQuarantined: 0, unmapped: [] };
+  const { staging, loadId } = plan;
+
+  const tables = new Map<string, string>();
+  for (const name of new Set(mapped.map((c) => c.map!))) {
+    const map = plan.pipeline.valueMaps?.find((m) => m.name === name);
+    if (!map) throw new PermanentError(`dataset ${plan.dataset.name}: value map "${name}" is not in the pipeline definition`);
+    tables.set(name, await loadMapTable(client, map, `civic_etl_map_${tables.size}`));
+  }
+
+  const unmapped: UnmappedReport[] = [];
+  let quarantined = false;
+  for (const column of mapped) {
+    const index = columns.findIndex((c) => c.name === column.name);
+    if (index < 0) continue; // not cast in this load (cannot happen with declared columns)
+    const source = `s.${ident(columns[index]!.from)}`;
+    const target = ident(`_map_${column.name}`);
+    const policy = column.unmapped ?? 'keep';
+    await client.query(`ALTER TABLE ${staging} ADD COLUMN ${target} text`);
+    await client.query(`UPDATE ${staging} s SET ${target} = m.constant FROM ${tables.get(column.map!)} m WHERE m.key = ${normalised(source)}`);
+    const lacking = `s.${target} IS NULL AND btrim(${source}, ${literal(MAP_TRIM)}) <> ''`;
+    const report = await reportUnmapped(client, staging, lacking, source);
+    if (report) unmapped.push({ column: column.name, map: column.map!, policy, ...report });
+    if (report && policy === 'quarantine') {
+      await client.query(
+        `INSERT INTO ${plan.quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
+         SELECT $1, s._source_line, $2, ${source}, 'map', format('not in value map "%s": %s', $3::text, left(${source}, 80))
+           FROM ${staging} s WHERE ${lacking}`,
+        [loadId, column.name, column.map],
+      );
+      quarantined = true;
+    }
+    // what the map did not write: every other value (keep), or only the empty ones (null, quarantine)
+    await client.query(
+      `UPDATE ${staging} s SET ${target} = ${source} WHERE s.${target} IS NULL AND ${source} IS NOT NULL` +
+        (policy === 'keep' ? '' : ` AND btrim(${source}, ${literal(MAP_TRIM)}) = ''`),
+    );
+    columns[index] = { ...columns[index]!, from: `_map_${column.name}` };
+  }
+
+  let rowsQuarantined = 0;
+  if (quarantined) {
+    const deleted = await client.query(
+      `DELETE FROM ${staging} s USING (SELECT DISTINCT source_line FROM ${plan.quarantine} WHERE load_id = $1 AND rule = 'map') q
+        WHERE s._source_line = q.source_line`,
+      [loadId],
+    );
+    rowsQuarantined = deleted.rowCount ?? 0;
+  }
+  await client.query('UPDATE etl.loads SET unmapped = $2 WHERE id = $1', [loadId, unmapped.length > 0 ? JSON.stringify(unmapped) : null]);
+  return { columns, rowsQuarantined, unmapped };
+}
+
+/**
+ * A source value as the map compares it: trimmed and lower-cased by Unicode's rules (the ICU
+ * root collation), whatever the database's own locale — a `C` database would lower-case ASCII only.
+ */
+function normalised(sql: string): string {
+  return `lower(btrim(${sql}, ${literal(MAP_TRIM)}) COLLATE "und-x-icu")`;
+}
+
+/**
+ * The map as a temporary table (dropped at commit) of normalised source value → constant. A map
+ * that reaches the database with two constants for one value (validation compares in JavaScript,
+ * this in PostgreSQL) fails the load: choosing one would be silent.
+ */
+async function loadMapTable(client: pg.PoolClient, map: ValueMapDefinition, table: string): Promise<string> {
+  const entries = map.entries ?? [];
+  const params = [entries.map((e) => e.source), entries.map((e) => e.constant), entries.map((e) => e.line ?? null)];
+  const rows = `unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS e(source, constant, line, n)`;
+  const conflicts = await client.query<{ source: string; constants: string[]; lines: (number | null)[] }>(
+    `SELECT (array_agg(e.source ORDER BY e.n))[1] AS source, array_agg(DISTINCT e.constant) AS constants, array_agg(e.line ORDER BY e.n) AS lines
+       FROM ${rows} GROUP BY ${normalised('e.source')} HAVING count(DISTINCT e.constant) > 1 LIMIT 5`,
+    params,
+  );
+  if (conflicts.rows.length > 0) {
+    const where = map.file ? `value map "${map.name}" (${map.file})` : `value map "${map.name}"`;
+    const list = conflicts.rows.map((c) => `"${c.source}" → ${c.constants.map((k) => `"${k}"`).join(' or ')}${c.lines[0] !== null ? ` (lines ${c.lines.join(', ')})` : ''}`);
+    throw new PermanentError(`${where} maps one source value to several constants: ${list.join('; ')}`, { file: map.file });
+  }
+  await client.query(`DROP TABLE IF EXISTS pg_temp.${ident(table)}`);
+  await client.query(`CREATE TEMPORARY TABLE ${ident(table)} (key text PRIMARY KEY, constant text NOT NULL) ON COMMIT DROP`);
+  await client.query(`INSERT INTO ${ident(table)} SELECT DISTINCT ${normalised('e.source')}, e.constant FROM ${rows}`, params);
+  await client.query(`ANALYZE ${ident(table)}`);
+  return `pg_temp.${ident(table)}`;
+}
+
+/** Counts of the rows matching `lacking`, grouped by normalised value: totals and the most frequent values. */
+async function reportUnmapped(
+  client: pg.PoolClient,
+  staging: string,
+  lacking: string,
+  source: string,
+): Promise<Omit<UnmappedReport, 'column' | 'map' | 'policy'> | undefined> {
+  const { rows } = await client.query<{ value: string; rows: string; distinct: string; total: string }>(
+    `SELECT min(${source}) AS value, count(*) AS rows, count(*) OVER () AS distinct, sum(count(*)) OVER () AS total
+       FROM ${staging} s WHERE ${lacking}
+      GROUP BY ${normalised(source)} ORDER BY count(*) DESC, 1 LIMIT ${UNMAPPED_VALUES_LISTED}`,
+  );
+  if (rows.length === 0) return undefined;
+  return {
+    rows: Number(rows[0]!.total),
+    distinct: Number(rows[0]!.distinct),
+    values: rows.map((r) => ({ value: r.value, rows: Number(r.rows) })),
+  };
+}
