@@ -11,6 +11,16 @@ export const ZONES = {
   raw: 'raw/',
   /** Fetcher state (conditional-GET validators): `state/<dataset>/…`; never staged. */
   state: 'state/',
+  /**
+   * Quality reports written back to suppliers: `reports/<supplier>/<dataset>/<file>.report.json`
+   * (and `.txt`) for `incoming/<supplier>/<dataset>/<file>`; readable by that supplier only; never staged.
+   */
+  reports: 'reports/',
+  /**
+   * Exports of views ("gold" files): `curated/<project>/<view>/<run>/<view>.parquet|.csv` with
+   * `_manifest.json`, and `curated/<project>/<view>/latest.json`; never staged.
+   */
+  curated: 'curated/',
 } as const;
 
 /** Objects staged on ObjectCreated: these prefixes, and nothing else, notify the stage queue. */

@@ -185,6 +185,12 @@ export class CivicEtlStack extends Stack {
     });
     this.landing.notifyStagedObjects(this.stageQueue.queue);
     this.landing.bindStager(this.stageFunction.function);
+    // clean writes each supplier upload's quality report back under reports/<supplier>/<dataset>/
+    this.landing.bindReporter(this.cleanFunction.function);
+    // the stage step writes the report of a file it rejects
+    this.landing.bindReporter(this.stageFunction.function);
+    // clean exports the views marked `export` to curated/<project>/ after each refresh
+    if (pipeline.views.some((v) => v.export)) this.landing.bindExporter(this.cleanFunction.function, pipeline.project);
     this.cleanQueue = new WorkQueue(this, 'CleanQueue', {
       consumer: this.cleanFunction.function,
       maxReceiveCount: settings.maxReceiveCount,

@@ -4,6 +4,8 @@
  *   incoming/<supplier>/<dataset>/…   supplier uploads (each supplier writes only the datasets it delivers)
  *   raw/<dataset>/<run>/…             fetched data and its manifest
  *   state/<dataset>/…                 fetcher state, never staged
+ *   reports/<supplier>/<dataset>/…    quality reports of a supplier's uploads, readable by it alone
+ *   curated/<project>/<view>/…        exports of views ("gold" files), written by the clean function
  *
  * Intent methods grant one principal one use of the bucket and, for functions, set
  * `CIVIC_ETL_BUCKET` in the same call.
@@ -181,6 +183,58 @@ export class LandingBucket extends Construct {
   }
 
   /**
+   * Let a supplier read the quality reports of its uploads: GetObject under
+   * `reports/<supplier>/<dataset>/` for each of `datasets`, and ListBucket only for those prefixes
+   * (so it can find its reports, and a missing one reads as NoSuchKey). Nothing else of the bucket
+   * is readable. With KMS, the key may decrypt only through S3.
+   *
+   * With no datasets nothing is granted.
+   */
+  public grantSupplierReports(grantee: iam.IGrantable & IConstruct, supplier: string, datasets: readonly string[]): iam.Grant {
+    for (const name of [supplier, ...datasets]) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+        throw new Error(`LandingBucket ${this.node.path}: cannot grant supplier reports under "${name}": supplier and dataset names must be letters, digits, '.', '-' and '_' (no '/', '*' or '?')`);
+      }
+    }
+    if (datasets.length === 0) return iam.Grant.drop(grantee, `reports for supplier ${supplier}, who delivers no dataset`);
+    const prefixes = [...new Set(datasets)].map((dataset) => supplierReportPrefix(supplier, dataset));
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: prefixes.map((prefix) => this.objectsArn(prefix)) });
+    this.grantListUnder(grantee, ['s3:ListBucket'], prefixes);
+    this.grantKeyThroughS3(grantee, ['kms:Decrypt']);
+    for (const prefix of prefixes) {
+      this.acknowledgeObjectWildcard(
+        grantee,
+        prefix,
+        `The supplier reads the reports of its own uploads, one per uploaded file under ${prefix}; their names follow the uploads, and the wildcard is confined to that dataset's report prefix.`,
+      );
+    }
+    return grant;
+  }
+
+  /**
+   * Let a function write the quality reports of supplier uploads (`reports/`): PutObject only,
+   * no read, no listing. The bucket comes from the ledger row of each load, so no environment.
+   */
+  public bindReporter(fn: lambda.Function): void {
+    iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:PutObject'], resourceArns: [this.objectsArn(ZONES.reports)] });
+    this.grantKeyThroughS3(fn, ['kms:GenerateDataKey']);
+    this.acknowledgeObjectWildcard(fn, ZONES.reports, 'A report is written beside each supplier upload, reports/<supplier>/<dataset>/<file>.report.json; the wildcard is confined to reports/.');
+  }
+
+  /**
+   * Let a function export views to `curated/<project>/` (functions/combine/exports.ts), and tell
+   * it the bucket: PutObject and the multipart calls (files are streamed up in parts), no read,
+   * no listing. With KMS, the key may be used only through S3 (multipart uploads need Decrypt).
+   */
+  public bindExporter(fn: lambda.Function, project: string): void {
+    const prefix = `${ZONES.curated}${project}/`;
+    iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resourceArns: [this.objectsArn(prefix)] });
+    this.grantKeyThroughS3(fn, ['kms:GenerateDataKey', 'kms:Decrypt']);
+    this.acknowledgeObjectWildcard(fn, prefix, `Each export run writes new keys ${prefix}<view>/<run>/…, unknown until the run; the wildcard is confined to the project's curated prefix.`);
+    fn.addEnvironment(ENV.bucket, this.bucket.bucketName);
+  }
+
+  /**
    * Let the fetch function write `raw/` and keep its state in `state/`, and tell it the bucket.
    * ListBucket, only for prefixes under `state/`, lets a missing state object
    * (`state/<dataset>/http.json`) read as NoSuchKey rather than AccessDenied; it cannot list
@@ -268,5 +322,10 @@ export function supplierPrefix(supplier: string): string {
 /** `incoming/<supplier>/<dataset>/`: where a supplier uploads the files of one dataset it delivers. */
 export function supplierDatasetPrefix(supplier: string, dataset: string): string {
   return `${supplierPrefix(supplier)}${dataset}/`;
+}
+
+/** `reports/<supplier>/<dataset>/`: where the quality reports of those uploads are written back (functions/clean/report.ts). */
+export function supplierReportPrefix(supplier: string, dataset: string): string {
+  return `${ZONES.reports}${supplier}/${dataset}/`;
 }
 

@@ -3,6 +3,8 @@
  * `incoming/<supplier>/<dataset>/` for exactly the datasets whose source is an upload by this
  * supplier in the pipeline definition, and nothing else. A supplier no dataset names yet gets its
  * principal (so credentials can be handed over ahead of time) but no right to write anything.
+ * It may read (and list) the quality reports of its own uploads, `reports/<supplier>/<dataset>/`,
+ * for the same datasets, and nothing else of the bucket.
  *
  * - With `assumedBy`, an IAM role the supplier's own AWS principal assumes, presenting the
  *   agreed external id (no long-lived secret changes hands).
@@ -14,7 +16,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DatasetDefinition, SupplierDefinition } from '../contract/definition.ts';
-import { supplierDatasetPrefix, type LandingBucket } from './landing-bucket.ts';
+import { supplierDatasetPrefix, supplierReportPrefix, type LandingBucket } from './landing-bucket.ts';
 import { acknowledge } from './nag.ts';
 
 export interface SupplierAccessProps {
@@ -42,6 +44,8 @@ export class SupplierAccess extends Construct {
   public readonly datasets: readonly string[];
   /** `incoming/<supplier>/<dataset>/` for each of `datasets`: the only prefixes this supplier can write. */
   public readonly uploadPrefixes: readonly string[];
+  /** `reports/<supplier>/<dataset>/` for each of `datasets`: the only prefixes this supplier can read and list. */
+  public readonly reportPrefixes: readonly string[];
   /** The principal that uploads: the role or the user. */
   public readonly principal: iam.IPrincipal;
   /** The upload role, when the supplier assumes one (`assumedBy`). */
@@ -76,6 +80,7 @@ export class SupplierAccess extends Construct {
     // KMS right): grantSupplierUpload grants nothing for an empty list.
     this.datasets = datasetsDeliveredBy(supplier.name, props.datasets);
     this.uploadPrefixes = this.datasets.map((dataset) => supplierDatasetPrefix(supplier.name, dataset));
+    this.reportPrefixes = this.datasets.map((dataset) => supplierReportPrefix(supplier.name, dataset));
     const uploads = describeUploads(supplier.name, this.uploadPrefixes);
 
     if (supplier.assumedBy && supplier.externalId) {
@@ -86,6 +91,7 @@ export class SupplierAccess extends Construct {
       });
       this.principal = this.role;
       landing.grantSupplierUpload(this.role, supplier.name, this.datasets);
+      landing.grantSupplierReports(this.role, supplier.name, this.datasets);
     } else {
       this.user = new iam.User(this, 'UploadUser');
       const key = new iam.AccessKey(this, 'AccessKey', { user: this.user });
@@ -105,6 +111,7 @@ export class SupplierAccess extends Construct {
       );
       this.principal = this.user;
       landing.grantSupplierUpload(this.user, supplier.name, this.datasets);
+      landing.grantSupplierReports(this.user, supplier.name, this.datasets);
     }
   }
 }

@@ -39,8 +39,11 @@ Usage:
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
   civic-etl fetch DATASET [--pipeline FILE]
       Fetch a dataset's source once into raw/ (conditional GET), as the scheduled function does.
-  civic-etl status [--pipeline FILE]
-      The latest loads of the project from the ledger.
+  civic-etl status [DATASET] [--pipeline FILE] [--limit N] [--json]
+      The latest loads of the project from the ledger. With DATASET, its latest N loads (default
+      5) each with its quality report: rows read, loaded and quarantined, counts by rule with
+      example lines, unmapped values, schema changes, the error of a failed load. --json prints
+      the loads (and reports) as JSON.
   civic-etl replay DATASET [--from DATE] [--version ID] [--dry-run] [--pipeline FILE]
       Stage a dataset's object versions in the local bucket again, oldest first, and clean each:
       the clean table ends as a fresh run over those versions would leave it. Each replay is a
@@ -308,16 +311,52 @@ async function fetchCommand(argv: string[]): Promise<number> {
 }
 
 async function status(argv: string[]): Promise<number> {
-  const { values } = args(argv, { pipeline: { type: 'string' } });
+  const { values, positionals } = args(argv, { pipeline: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } }, true);
+  if (positionals.length > 1) throw new UsageError('status takes at most one DATASET');
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive whole number of loads');
   const pipeline = loadPipeline(values.pipeline ?? DEFAULT_PIPELINE);
+  const name = positionals[0];
+  if (name !== undefined && !pipeline.datasets.some((d) => d.name === name)) {
+    throw new UsageError(`unknown dataset "${name}" (datasets: ${pipeline.datasets.map((d) => d.name).join(', ')})`);
+  }
   if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
   const { getPool, closePool } = await import('../functions/common/db.ts');
   try {
-    await printLedger(await getPool(), pipeline.project);
+    const pool = await getPool();
+    if (name === undefined && values.json) {
+      const { ledgerSummary } = await import('../functions/common/ledger.ts');
+      console.log(JSON.stringify(await ledgerSummary(pool, pipeline.project, limit ?? 20), null, 2));
+    } else if (name === undefined) {
+      await printLedger(pool, pipeline.project);
+    } else {
+      const { datasetLoads } = await import('../functions/clean/report.ts');
+      const loads = await datasetLoads(pool, pipeline.project, name, limit ?? 5);
+      if (values.json) console.log(JSON.stringify(loads, null, 2));
+      else await printDatasetLoads(pipeline.project, name, loads);
+    }
   } finally {
     await closePool();
   }
   return 0;
+}
+
+/** The latest loads of one dataset, each with its quality report in words. */
+async function printDatasetLoads(project: string, dataset: string, loads: import('../functions/clean/report.ts').DatasetLoad[]): Promise<void> {
+  const { describeReport } = await import('../functions/clean/report.ts');
+  if (loads.length === 0) {
+    console.log(`dataset ${project}.${dataset}: no loads yet`);
+    return;
+  }
+  console.log(`dataset ${project}.${dataset}: latest ${loads.length} load${loads.length === 1 ? '' : 's'}, newest first`);
+  for (const load of loads) {
+    const version = load.report ? ` (version ${load.report.objectVersion})` : '';
+    console.log(`\nload ${load.loadId} · ${load.objectKey}${version} · ${load.status} · received ${load.receivedAt.slice(0, 19).replace('T', ' ')} UTC`);
+    if (!load.report) continue;
+    for (const line of describeReport(load.report, { examples: 3 })) console.log(`  ${line}`);
+    if (load.report.replayOf !== undefined) console.log(`  A replay of load ${load.report.replayOf}.`);
+    if (load.report.supplierCopy) console.log(`  Written back to the supplier: ${load.report.supplierCopy}, ${load.report.supplierCopy.replace(/\.json$/, '.txt')}`);
+  }
 }
 
 async function replay(argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnDefinition, type DatasetDefinition, type PipelineDefinition } from '../../contract/definition.ts';
+import { exportLoad, type ExportSettings } from '../combine/exports.ts';
 import { recreateViews, ViewError, type CombineResult } from '../combine/views.ts';
 import { ident, inTransaction } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
@@ -10,6 +11,7 @@ import { castInto, quarantineTableSql, type CastColumn } from './cast.ts';
 import { launder, resolveColumns } from './columns.ts';
 import { reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, planGeometry, type GeometryPlan } from './geometry.ts';
+import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { publishSupplierReport, storeLoadReport } from './report.ts';
 import type { SourceGeometry } from '../read/types.ts';
@@ -19,6 +21,8 @@ export interface CleanDeps {
   pipeline: PipelineDefinition;
   /** With it, a supplier upload's quality report is written back beside the upload (report.ts). */
   s3?: S3Client;
+  /** With it, the views marked `export` that read the dataset are exported after the commit (combine/exports.ts). */
+  exports?: ExportSettings;
 }
 
 export type CleanOutcome =
@@ -39,7 +43,10 @@ export type CleanOutcome =
  */
 export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanOutcome> {
   const outcome = await cleanAndRecord(deps, loadId);
-  if (deps.s3 && outcome.status !== 'duplicate') await publishSupplierReport({ pool: deps.pool, s3: deps.s3 }, loadId);
+  // a redelivered message (the function died after the commit) writes a copy still missing
+  if (deps.s3) await publishSupplierReport({ pool: deps.pool, s3: deps.s3 }, loadId, { unlessWritten: outcome.status === 'duplicate' });
+  // exports after the commit, never failing the load; a duplicate of a loaded load resumes unfinished ones
+  if (deps.exports && (outcome.status === 'loaded' || outcome.status === 'duplicate')) await exportLoad({ ...deps.exports, pool: deps.pool, pipeline: deps.pipeline }, loadId);
   return outcome;
 }
 
@@ -158,6 +165,7 @@ async function cleanInTransaction(
     keepLoads: siblings && [...siblings, -1],
     geometry,
     mode: dataset.clean.mode ?? 'replace',
+    rules: await planRules(client, { pipeline, dataset, columns }),
   });
   const { rowsLoaded } = cast;
   // rows the drift policy or a value map quarantined are not in staging any more: count every quarantined line

@@ -1,6 +1,8 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
+import { exportSettingsFromEnv } from '../combine/exports.ts';
+import { s3Client } from '../common/aws.ts';
 import { getPool } from '../common/db.ts';
 import { logger } from '../common/logger.ts';
 import { currentPipeline } from '../common/pipeline.ts';
@@ -21,7 +23,7 @@ async function cleanMessageRecord(record: SQSRecord): Promise<void> {
     logger.error('message dropped: not a clean message', { messageId: record.messageId });
     return;
   }
-  await cleanLoad({ pool: await getPool(), pipeline: currentPipeline() }, parsed.data.loadId);
+  await cleanLoad({ pool: await getPool(), pipeline: currentPipeline(), s3: s3Client(), exports: exportSettingsFromEnv() }, parsed.data.loadId);
 }
 
 /** SQS (staged loads) → clean + combine each, one at a time; failed messages are retried, then DLQ. */

@@ -261,6 +261,31 @@ $$;
 ALTER TABLE etl.loads ADD COLUMN report jsonb;
 `,
   },
+  {
+    version: '0010_exports',
+    sql: `
+-- Exports of views to curated/<project>/<view>/<run>/ (functions/combine/exports.ts): one row per
+-- export of a view, after the clean of load_id (NULL: asked for by hand). A failed export never
+-- fails its load: it is recorded here with its error, and the next clean exports again.
+CREATE TABLE etl.exports (
+  id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  project      text NOT NULL,
+  view         text NOT NULL,
+  load_id      bigint REFERENCES etl.loads (id) ON DELETE CASCADE,
+  run          text NOT NULL,
+  formats      text[] NOT NULL,
+  status       text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'exported', 'failed')),
+  attempts     integer NOT NULL DEFAULT 0,
+  row_count    bigint,
+  manifest_key text,
+  error        text,
+  started_at   timestamptz NOT NULL DEFAULT now(),
+  finished_at  timestamptz
+);
+CREATE INDEX exports_view_idx ON etl.exports (project, view, id DESC);
+CREATE INDEX exports_load_idx ON etl.exports (load_id);
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

@@ -9,6 +9,7 @@ import { isPermanent } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
 import { currentPipeline } from '../common/pipeline.ts';
 import { objectsInMessage } from './s3-event.ts';
+import { reportStageFailures } from '../clean/report.ts';
 import { isPartMessage, type PartMessage } from './parts.ts';
 import { stageObject, stageObjectPart, type CleanMessage } from './stage-object.ts';
 
@@ -47,7 +48,11 @@ async function stageMessage(record: SQSRecord): Promise<void> {
     logger.error('message dropped: it will never parse', { messageId: record.messageId, error: error.message });
     return;
   }
-  for (const ref of objects) await stageObject(deps, ref);
+  for (const ref of objects) {
+    const outcome = await stageObject(deps, ref);
+    // a file the stage step rejects gets its report too (ledger and the supplier's copy); never fails the message
+    if (outcome.status === 'failed') await reportStageFailures({ pool: deps.pool, s3: deps.s3 }, outcome.loadId);
+  }
 }
 
 function partIn(body: string): PartMessage | undefined {

@@ -94,7 +94,7 @@ describe('the pipeline functions', () => {
     ]);
   });
 
-  it('let fetch write raw/ and its state/, and stage read the staged zones, with no write elsewhere', () => {
+  it('let fetch write raw/ and its state/, stage read the staged zones, stage and clean write reports/ only, with no write elsewhere', () => {
     const bucket = logicalId(f.stack.landing.bucket);
     const of = (fn: typeof f.stack.fetchFunction) => statementsOf(f.template, { Roles: [{ Ref: logicalId(fn.function.role!.node.defaultChild!) }] });
     const s3 = (statements: ReturnType<typeof of>) => statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
@@ -112,8 +112,11 @@ describe('the pipeline functions', () => {
         Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
         Condition: { StringLike: { 's3:prefix': ['incoming/*', 'raw/*'] } },
       },
+      // the report of a file the stage step rejects
+      { Effect: 'Allow', Action: 's3:PutObject', Resource: arn('reports/*') },
     ]);
-    expect(s3(of(f.stack.cleanFunction))).toEqual([]);
+    // clean writes the suppliers' quality reports, and reads nothing
+    expect(s3(of(f.stack.cleanFunction))).toEqual([{ Effect: 'Allow', Action: 's3:PutObject', Resource: arn('reports/*') }]);
     expect(s3(of(f.stack.migrateFunction))).toEqual([]);
   });
 

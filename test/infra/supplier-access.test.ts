@@ -35,7 +35,7 @@ describe('a supplier with its own AWS principal (acme, assumedBy)', () => {
     expect(f.template.toJSON().Resources[roleId].Properties.ManagedPolicyArns).toBeUndefined();
   });
 
-  it('may put objects (and multipart parts) under the prefix of each dataset it delivers, and nowhere else', () => {
+  it('may put objects (and multipart parts) under the prefix of each dataset it delivers, and read back the reports of those uploads, nothing else', () => {
     const bucket = logicalId(f.stack.landing.bucket);
     const s3 = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
     expect(s3).toEqual([
@@ -44,7 +44,19 @@ describe('a supplier with its own AWS principal (acme, assumedBy)', () => {
         Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
         Resource: [objectsArn(bucket, 'incoming/acme/permits/*'), objectsArn(bucket, 'incoming/acme/contractors/*')],
       },
+      {
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        Resource: [objectsArn(bucket, 'reports/acme/permits/*'), objectsArn(bucket, 'reports/acme/contractors/*')],
+      },
+      {
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': ['reports/acme/permits/*', 'reports/acme/contractors/*'] } },
+      },
     ]);
+    expect(f.stack.suppliers.get('acme')!.reportPrefixes).toEqual(['reports/acme/permits/', 'reports/acme/contractors/']);
   });
 
   it('cannot write its whole prefix, nor another supplier\'s dataset, nor a fetched one', () => {
@@ -55,23 +67,25 @@ describe('a supplier with its own AWS principal (acme, assumedBy)', () => {
     expect(f.stack.suppliers.get('acme')!.uploadPrefixes).toEqual(['incoming/acme/permits/', 'incoming/acme/contractors/']);
   });
 
-  it('can neither read nor list anything', () => {
-    const actions = actionsOf(statements);
-    expect(actions).not.toContain('s3:GetObject');
-    expect(actions).not.toContain('s3:ListBucket');
-    expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+  it('can read and list nothing but the reports of its own datasets: no upload, no other supplier\'s report, no old version', () => {
+    const reading = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:Get') || a.startsWith('s3:List') && a !== 's3:ListMultipartUploadParts'));
+    // every object pattern and list prefix it may read: its two datasets' report prefixes, nothing wider
+    const patterns = JSON.stringify(reading).match(/[a-z-]+\/[^"]*\*/g);
+    expect(new Set(patterns)).toEqual(new Set(['reports/acme/permits/*', 'reports/acme/contractors/*']));
+    expect(actionsOf(statements)).not.toContain('s3:GetObjectVersion');
+    expect(actionsOf(statements).filter((a) => a.includes('*'))).toEqual([]);
   });
 
   it('may use the bucket key only through S3', () => {
     const kms = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('kms:')));
-    expect(kms).toEqual([
-      {
-        Effect: 'Allow',
-        Action: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'],
-        Resource: { 'Fn::GetAtt': [logicalId(f.stack.landing.encryptionKey!), 'Arn'] },
-        Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
-      },
-    ]);
+    const throughS3 = (actions: string | string[]) => ({
+      Effect: 'Allow',
+      Action: actions,
+      Resource: { 'Fn::GetAtt': [logicalId(f.stack.landing.encryptionKey!), 'Arn'] },
+      Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+    });
+    // uploading (multipart parts are read back by S3), then reading its reports
+    expect(kms).toEqual([throughS3(['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt']), throughS3('kms:Decrypt')]);
   });
 
   it('is published as a stack output with the role ARN, naming the prefixes it may write', () => {
@@ -111,13 +125,21 @@ describe('a supplier without an AWS principal (city-clerk)', () => {
     });
   });
 
-  it('may put objects under incoming/city-clerk/licenses/ only, and has no KMS rights when the bucket uses SSE-S3', () => {
+  it('may put objects under incoming/city-clerk/licenses/ and read reports/city-clerk/licenses/ only, and has no KMS rights when the bucket uses SSE-S3', () => {
     const statements = statementsOf(f.template, { Users: [{ Ref: userId }] });
+    const bucket = logicalId(f.stack.landing.bucket);
     expect(statements).toEqual([
       {
         Effect: 'Allow',
         Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-        Resource: objectsArn(logicalId(f.stack.landing.bucket), 'incoming/city-clerk/licenses/*'),
+        Resource: objectsArn(bucket, 'incoming/city-clerk/licenses/*'),
+      },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: objectsArn(bucket, 'reports/city-clerk/licenses/*') },
+      {
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': ['reports/city-clerk/licenses/*'] } },
       },
     ]);
     expect(JSON.stringify(statements)).not.toContain('/incoming/city-clerk/*');
@@ -184,7 +206,7 @@ describe('SupplierAccess props', () => {
     );
   });
 
-  it('grant exactly the prefixes of the datasets whose upload source names the supplier', () => {
+  it('grant exactly the prefixes of the datasets whose upload source names the supplier, to upload and to read their reports', () => {
     const { stack, landing } = setup();
     new SupplierAccess(stack, 'A', { landing, datasets, supplier: { name: 'alpha' } });
     const bucket = logicalId(landing.bucket);
@@ -193,6 +215,13 @@ describe('SupplierAccess props', () => {
         Effect: 'Allow',
         Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
         Resource: [objectsArn(bucket, 'incoming/alpha/trees/*'), objectsArn(bucket, 'incoming/alpha/benches/*')],
+      },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: [objectsArn(bucket, 'reports/alpha/trees/*'), objectsArn(bucket, 'reports/alpha/benches/*')] },
+      {
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [bucket, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': ['reports/alpha/trees/*', 'reports/alpha/benches/*'] } },
       },
     ]);
   });
@@ -223,5 +252,6 @@ describe('SupplierAccess props', () => {
       'cannot grant supplier uploads under "trees/*": supplier and dataset names must be letters, digits, \'.\', \'-\' and \'_\' (no \'/\', \'*\' or \'?\')',
     );
     expect(() => landing.grantSupplierUpload(user, '*', ['trees'])).toThrow(/cannot grant supplier uploads under "\*"/);
+    expect(() => landing.grantSupplierReports(user, 'alpha', ['../beta'])).toThrow(/cannot grant supplier reports under "\.\.\/beta"/);
   });
 });

@@ -177,7 +177,7 @@ describe('civic-etl profile', () => {
 
 describe('civic-etl validate', () => {
   it('accepts the example pipeline', () => {
-    expect(civicEtl('validate', 'pipelines/chicago/pipeline.yaml')).toMatchObject({ code: 0, stdout: expect.stringContaining('valid — project chicago, 2 suppliers, 2 datasets, 2 views') });
+    expect(civicEtl('validate', 'pipelines/chicago/pipeline.yaml')).toMatchObject({ code: 0, stdout: expect.stringContaining('valid — project chicago, 2 suppliers, 3 datasets, 4 views') });
   });
 
   it('names the file, dataset and field of a mistake', () => {

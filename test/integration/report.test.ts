@@ -1,0 +1,337 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { PipelineInput } from '../../contract/definition.ts';
+import { s3Client } from '../../functions/common/aws.ts';
+import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
+import { reportStageFailures, supplierCopy, supplierReportKeys, type LoadReport, type SupplierReport } from '../../functions/clean/report.ts';
+import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
+import { freshBucket, freshProject, put, rows } from './support.ts';
+
+const definition: PipelineInput = {
+  project: 'it_report',
+  suppliers: [{ name: 'city' }, { name: 'parks' }],
+  valueMaps: [
+    {
+      name: 'site_status',
+      entries: [
+        { source: 'O', constant: 'Open' },
+        { source: 'C', constant: 'Closed' },
+      ],
+    },
+  ],
+  datasets: [
+    {
+      name: 'sites',
+      source: { type: 'upload', supplier: 'city' },
+      clean: {
+        columns: [
+          { name: 'site_id', source: 'Site ID', type: 'integer' },
+          { name: 'name', source: 'Site Name', required: true },
+          { name: 'opened', source: 'Opened', type: 'date' },
+          { name: 'visitors', source: 'Visitors', type: 'bigint' },
+          { name: 'status', source: 'Status', map: 'site_status', unmapped: 'quarantine' },
+        ],
+        key: ['site_id'],
+      },
+    },
+    {
+      name: 'trees',
+      source: { type: 'upload', supplier: 'parks' },
+      clean: { columns: [{ name: 'tree_id', source: 'Tree ID', type: 'integer', required: true }, { name: 'species', source: 'Species' }] },
+    },
+  ],
+};
+
+const LONG = `9${'x'.repeat(5000)}`;
+const SITES = [
+  'Site ID,Site Name,Opened,Visitors,Status',
+  '1,Harbour Park,2021-04-01,1200,O',
+  '2,Old Mill,2019-13-01,300,O', // line 3: not a date
+  '3,,2020-01-01,50,C', // line 4: required name missing
+  '4,Library,2018-06-30,lots,O', // line 5: not a number
+  '1,Harbour Park again,2021-04-01,1,O', // line 6: repeats key 1
+  '6,Town Hall,2020-02-02,10,Closed??', // line 7: not in the value map
+  `7,Museum,2020-02-02,${LONG},C`, // line 8: a huge bad value
+  '8,Pier,2022-05-05,,c', // line 9: fine (the map ignores case)
+  '',
+].join('\n');
+
+let stageDeps: StageDeps;
+let cleanDeps: CleanDeps;
+let bucket: string;
+
+async function stage(supplier: string, dataset: string, file: string, body: string) {
+  const ref = await put(bucket, `incoming/${supplier}/${dataset}/${file}`, body);
+  return stageObject(stageDeps, ref);
+}
+
+/** Upload, stage and clean one file as its supplier would; returns the clean outcome. */
+async function deliver(supplier: string, dataset: string, file: string, body: string, deps: CleanDeps = cleanDeps) {
+  const staged = await stage(supplier, dataset, file, body);
+  if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+  return cleanLoad(deps, staged.loadId);
+}
+
+async function ledgerReport(loadId: number): Promise<LoadReport> {
+  const [row] = await rows<{ report: LoadReport }>(cleanDeps.pool, 'SELECT report FROM etl.loads WHERE id = $1', [loadId]);
+  return row!.report;
+}
+
+async function read(key: string): Promise<string> {
+  const out = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return out.Body!.transformToString();
+}
+
+beforeAll(async () => {
+  const { pipeline, pool } = await freshProject(definition);
+  bucket = await freshBucket('it-report');
+  stageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+  cleanDeps = { pool, pipeline, s3: s3Client() };
+});
+
+describe('the quality report of a load with quarantined rows', () => {
+  let loadId: number;
+  let report: LoadReport;
+  beforeAll(async () => {
+    const outcome = await deliver('city', 'sites', '2024/sites.csv', SITES);
+    if (outcome.status !== 'loaded') throw new Error(`not loaded: ${JSON.stringify(outcome)}`);
+    loadId = outcome.loadId;
+    report = await ledgerReport(loadId);
+  });
+
+  it('is kept in the ledger with the rows read, loaded and quarantined', () => {
+    expect(report).toMatchObject({
+      loadId,
+      project: 'it_report',
+      dataset: 'sites',
+      objectKey: 'incoming/city/sites/2024/sites.csv',
+      status: 'loaded',
+      rows: { read: 8, loaded: 2, quarantined: 6 },
+    });
+    expect(Date.parse(report.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(report.receivedAt));
+  });
+
+  it('counts the quarantined values by rule and column, with the first example lines of each in file order', () => {
+    expect(report.byRule.map((r) => ({ rule: r.rule, values: r.values, rows: r.rows, columns: r.columns }))).toEqual([
+      { rule: 'type', values: 3, rows: 3, columns: [{ column: 'visitors', values: 2 }, { column: 'opened', values: 1 }] },
+      { rule: 'map', values: 1, rows: 1, columns: [{ column: 'status', values: 1 }] },
+      { rule: 'required', values: 1, rows: 1, columns: [{ column: 'name', values: 1 }] },
+      { rule: 'unique', values: 1, rows: 1, columns: [{ column: 'site_id', values: 1 }] },
+    ]);
+    const type = report.byRule.find((r) => r.rule === 'type')!;
+    expect(type.examples.map((e) => [e.line, e.column])).toEqual([
+      [3, 'opened'],
+      [5, 'visitors'],
+      [8, 'visitors'],
+    ]);
+    expect(type.examples[0]).toEqual({ line: 3, column: 'opened', value: '2019-13-01', reason: 'not a valid date: 2019-13-01' });
+    expect(report.byRule.find((r) => r.rule === 'required')!.examples).toEqual([{ line: 4, column: 'name', value: null, reason: 'required value is missing' }]);
+    expect(report.byRule.find((r) => r.rule === 'unique')!.examples[0]).toMatchObject({ line: 6, value: '1', reason: 'duplicate key: same site_id as line 2' });
+  });
+
+  it('cuts a huge raw value to 200 characters', () => {
+    const huge = report.byRule.find((r) => r.rule === 'type')!.examples.find((e) => e.line === 8)!;
+    expect([...huge.value!]).toHaveLength(200);
+    expect(huge.value!.startsWith('9xxx')).toBe(true);
+    expect(huge.value!.endsWith('…')).toBe(true);
+    expect(JSON.stringify(report).length).toBeLessThan(5000);
+  });
+
+  it('lists the values the value map lacked', () => {
+    expect(report.unmapped).toEqual([{ column: 'status', map: 'site_status', policy: 'quarantine', rows: 1, distinct: 1, values: [{ value: 'Closed??', rows: 1 }] }]);
+    expect(report.byRule.find((r) => r.rule === 'map')!.examples[0]).toMatchObject({ line: 7, column: 'status', value: 'Closed??' });
+  });
+
+  it('is written back beside the upload as JSON, with the same counts and examples and nothing only the operator needs', async () => {
+    const keys = supplierReportKeys('incoming/city/sites/2024/sites.csv')!;
+    expect(keys.json).toBe('reports/city/sites/2024/sites.csv.report.json');
+
+    const copy = JSON.parse(await read(keys.json)) as SupplierReport;
+
+    expect(copy).toMatchObject({ report: 'civic-etl load quality report', version: 1, loadId, status: 'loaded', rows: { read: 8, loaded: 2, quarantined: 6 } });
+    expect(copy.byRule).toEqual(report.byRule);
+    expect(copy.unmapped).toEqual(report.unmapped);
+    expect(copy).not.toHaveProperty('project');
+    expect(copy).not.toHaveProperty('bucket');
+    expect(JSON.stringify(copy)).not.toContain(bucket);
+    expect((await ledgerReport(loadId)).supplierCopy).toBe(keys.json);
+  });
+
+  it('is summarised in a few plain lines beside it', async () => {
+    const text = await read('reports/city/sites/2024/sites.csv.report.txt');
+
+    expect(text).toContain('Quality report for incoming/city/sites/2024/sites.csv');
+    expect(text).toContain('Loaded 2 of 8 rows read; 6 rows were set aside (quarantined), not loaded.');
+    expect(text).toContain("type (not a value of the column's type): 3 values in 3 rows — visitors 2, opened 1");
+    expect(text).toContain('line 3, opened = "2019-13-01": not a valid date: 2019-13-01');
+    expect(text).toContain('Not in value map "site_status": column status, 1 row, 1 distinct value (rows set aside): "Closed??" (1 row)');
+    expect(text).toContain('sites.csv.report.json');
+    expect(text.split('\n').length).toBeLessThan(25);
+  });
+});
+
+describe('the supplier copy', () => {
+  it('holds only that supplier\'s own load: another supplier\'s rejected values stay in its own report', async () => {
+    const outcome = await deliver('parks', 'trees', 'trees.csv', 'Tree ID,Species\n1,Oak\nPARKS-ONLY-VALUE,Elm\n');
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 1 });
+
+    const parks = await read('reports/parks/trees/trees.csv.report.json');
+    const city = await read('reports/city/sites/2024/sites.csv.report.json');
+
+    expect(parks).toContain('PARKS-ONLY-VALUE');
+    expect(city).not.toContain('PARKS-ONLY-VALUE');
+    const listed = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'reports/' }));
+    expect(listed.Contents!.map((o) => o.Key).sort()).toEqual([
+      'reports/city/sites/2024/sites.csv.report.json',
+      'reports/city/sites/2024/sites.csv.report.txt',
+      'reports/parks/trees/trees.csv.report.json',
+      'reports/parks/trees/trees.csv.report.txt',
+    ]);
+  });
+
+  it('never carries a credential an error message might quote', () => {
+    const failed: LoadReport = {
+      loadId: 1, project: 'p', dataset: 'sites', bucket: 'landing-123', objectKey: 'incoming/city/sites/a.csv', objectVersion: 'v1',
+      receivedAt: '2024-05-01T10:00:00.000Z', finishedAt: '2024-05-01T10:00:01.000Z', status: 'failed',
+      rows: { read: null, loaded: null, quarantined: null }, byRule: [],
+      error: { message: 'could not reach postgres://etl:hunter2@db.internal:5432/civic (password=hunter2)', file: 'incoming/city/sites/a.csv', line: null, column: null },
+    };
+
+    const copy = JSON.stringify(supplierCopy(failed));
+
+    expect(copy).not.toContain('hunter2');
+    expect(copy).not.toContain('landing-123');
+    expect(copy).toContain('could not reach postgres://***@db.internal:5432/civic (password=***');
+  });
+
+  it('is not written for fetched data, which has no supplier', () => {
+    expect(supplierReportKeys('raw/sites/2024-05-01T10-00-00Z/sites.csv')).toBeUndefined();
+  });
+
+  it('that cannot be written never fails the committed load', async () => {
+    const failing = { send: async () => Promise.reject(new Error('AccessDenied')) } as unknown as S3Client;
+
+    const outcome = await deliver('parks', 'trees', 'trees-2.csv', 'Tree ID,Species\n2,Ash\n', { ...cleanDeps, s3: failing });
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1 });
+    const report = await ledgerReport(outcome.loadId);
+    expect(report).toMatchObject({ status: 'loaded', rows: { read: 1, loaded: 1, quarantined: 0 }, byRule: [] });
+    expect(report.supplierCopy).toBeUndefined();
+  });
+
+  it('still missing when the clean message is delivered again is written then, once', async () => {
+    const [load] = await rows<{ id: string }>(cleanDeps.pool, `SELECT id FROM etl.loads WHERE object_key = 'incoming/parks/trees/trees-2.csv'`);
+    const loadId = Number(load!.id);
+
+    const again = await cleanLoad(cleanDeps, loadId);
+
+    expect(again).toEqual({ status: 'duplicate', loadId });
+    expect(JSON.parse(await read('reports/parks/trees/trees-2.csv.report.json'))).toMatchObject({ loadId, rows: { read: 1, loaded: 1, quarantined: 0 } });
+    expect((await ledgerReport(loadId)).supplierCopy).toBe('reports/parks/trees/trees-2.csv.report.json');
+    const versions = async () => (await s3Client().send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'reports/parks/trees/trees-2.csv.report.json' }))).Versions!.length;
+    expect(await versions()).toBe(1);
+    await cleanLoad(cleanDeps, loadId);
+    expect(await versions()).toBe(1);
+  });
+});
+
+describe('the quality report of a failed load', () => {
+  it('names the error with its line and column when the clean step rejects the file', async () => {
+    const outcome = await deliver('city', 'sites', 'no-name.csv', 'Site ID,Opened,Visitors,Status\n9,2020-01-01,1,O\n');
+    expect(outcome.status).toBe('failed');
+
+    const report = await ledgerReport(outcome.loadId);
+    expect(report).toMatchObject({
+      status: 'failed',
+      rows: { read: 1, loaded: null, quarantined: null },
+      error: { file: 'incoming/city/sites/no-name.csv', line: 1, column: 'Site Name', message: expect.stringContaining('column "Site Name" of dataset sites is not in the file\'s header') },
+    });
+    const copy = JSON.parse(await read('reports/city/sites/no-name.csv.report.json')) as SupplierReport;
+    expect(copy.error).toEqual(report.error);
+    const text = await read('reports/city/sites/no-name.csv.report.txt');
+    expect(text).toContain('Rejected: nothing from this file was loaded; the data loaded before stays as it was.');
+    expect(text).toContain('Error (line 1, column "Site Name"): incoming/city/sites/no-name.csv: column "Site Name"');
+  });
+
+  it('names the error with its line when the stage step rejects the file (the stage hook)', async () => {
+    const staged = await stage('city', 'sites', 'ragged.csv', 'Site ID,Site Name,Opened,Visitors,Status\n1,A,2020-01-01,1,O\n2,B,2020-01-01,1,O,extra\n');
+    expect(staged.status).toBe('failed');
+    const loadId = (staged as { loadId: number }).loadId;
+
+    const written = await reportStageFailures({ pool: cleanDeps.pool, s3: s3Client() }, loadId);
+
+    expect(written).toEqual(['reports/city/sites/ragged.csv.report.json']);
+    const report = await ledgerReport(loadId);
+    expect(report).toMatchObject({ status: 'failed', error: { line: 3, message: expect.stringMatching(/ragged\.csv line 3: the record has 6 fields, the header has 5/) } });
+    expect(await read('reports/city/sites/ragged.csv.report.txt')).toMatch(/Error \(line 3\): .*the record has 6 fields/);
+    // a second call finds the report there and writes nothing again
+    expect(await reportStageFailures({ pool: cleanDeps.pool, s3: s3Client() }, loadId)).toEqual([]);
+  });
+});
+
+describe('the quality report of a load that is not applied', () => {
+  it('tells the supplier a newer file was already loaded', async () => {
+    const older = await stage('parks', 'trees', 'monday.csv', 'Tree ID,Species\n10,Oak\n');
+    const newer = await stage('parks', 'trees', 'tuesday.csv', 'Tree ID,Species\n11,Elm\n');
+    if (older.status !== 'staged' || newer.status !== 'staged') throw new Error('not staged');
+    await cleanLoad(cleanDeps, newer.loadId);
+
+    const outcome = await cleanLoad(cleanDeps, older.loadId);
+
+    expect(outcome.status).toBe('skipped');
+    expect(await ledgerReport(older.loadId)).toMatchObject({ status: 'skipped', error: { message: expect.stringContaining(`superseded: load ${newer.loadId}`), line: null } });
+    expect(await read('reports/parks/trees/monday.csv.report.txt')).toContain('Not applied: a newer file of this dataset had already been loaded.');
+  });
+});
+
+describe('civic-etl status DATASET', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'civic-etl-report-'));
+  const pipelineFile = join(dir, 'pipeline.json');
+  writeFileSync(pipelineFile, JSON.stringify(definition));
+  const civicEtl = (...args: string[]) => {
+    const r = spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 120_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it('prints the latest loads of the dataset with counts by rule, example lines, unmapped values and errors', () => {
+    const r = civicEtl('status', 'sites', '--pipeline', pipelineFile);
+
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('dataset it_report.sites: latest 3 loads, newest first');
+    expect(r.stdout).toMatch(/load \d+ · incoming\/city\/sites\/2024\/sites\.csv \(version [^)]+\) · loaded · received/);
+    expect(r.stdout).toContain('Loaded 2 of 8 rows read; 6 rows were set aside (quarantined), not loaded.');
+    expect(r.stdout).toContain("type (not a value of the column's type): 3 values in 3 rows — visitors 2, opened 1");
+    expect(r.stdout).toContain('line 5, visitors = "lots": not a valid bigint: lots');
+    expect(r.stdout).toContain('required (a required value is missing): 1 value in 1 row — name 1');
+    expect(r.stdout).toContain('Not in value map "site_status": column status');
+    expect(r.stdout).toContain('Error (line 3): ');
+    expect(r.stdout).toContain('Written back to the supplier: reports/city/sites/2024/sites.csv.report.json, reports/city/sites/2024/sites.csv.report.txt');
+    expect(r.stdout).not.toContain('trees.csv');
+  });
+
+  it('prints the loads and their reports as JSON with --json, building the report of a load that has none stored', async () => {
+    // rejected by the stage step, with no hook to store its report
+    const staged = await stage('parks', 'trees', 'broken.csv', 'Tree ID,Species\n3,Yew\n4,Fir,extra\n');
+    expect(staged.status).toBe('failed');
+
+    const r = civicEtl('status', 'trees', '--pipeline', pipelineFile, '--json', '--limit', '2');
+
+    expect(r.code, r.stderr).toBe(0);
+    const loads = JSON.parse(r.stdout) as { objectKey: string; report: LoadReport }[];
+    expect(loads.map((l) => l.objectKey)).toEqual(['incoming/parks/trees/broken.csv', 'incoming/parks/trees/tuesday.csv']);
+    expect(loads[0]!.report).toMatchObject({ status: 'failed', error: { line: 3, file: 'incoming/parks/trees/broken.csv' } });
+    expect(loads[1]!.report).toMatchObject({ status: 'loaded', rows: { read: 1, loaded: 1, quarantined: 0 } });
+  });
+
+  it('refuses a dataset the definition does not have, naming the ones it has', () => {
+    const r = civicEtl('status', 'benches', '--pipeline', pipelineFile);
+
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown dataset "benches" (datasets: sites, trees)');
+  });
+});
