@@ -95,10 +95,14 @@ describe('pipeline definitions', () => {
     );
   });
 
-  it('ships a valid Chicago example', () => {
-    const p = loadPipeline('pipelines/chicago/pipeline.yaml');
-    expect(p.project).toBe('chicago');
-    expect(p.datasets.map((d) => d.name)).toEqual(['programs', 'community_snapshot']);
+  it('ships valid Chicago, Amsterdam and Ed-Fi examples', () => {
+    const chicago = loadPipeline('pipelines/chicago/pipeline.yaml');
+    const amsterdam = loadPipeline('pipelines/amsterdam/pipeline.yaml');
+    const edfi = loadPipeline('pipelines/edfi/pipeline.yaml');
+
+    expect(chicago.datasets.map((d) => d.name)).toEqual(['programs', 'community_snapshot', 'community_areas']);
+    expect(amsterdam.datasets.find((d) => d.name === 'meldingen')).toMatchObject({ read: { srid: 28992 }, geometry: { srid: 28992, from: { x: 'x', y: 'y' } } });
+    expect(edfi.valueMaps[0]!.entries?.length).toBeGreaterThan(5);
   });
 });
 
