@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { mapConflicts } from './value-maps.ts';
+import { datasetRuleProblems, referenceProblems } from './rules.ts';
 
 /** A PostgreSQL identifier we create ourselves: lower-case, unquoted-safe, at most 63 bytes. */
 const identifier = z
@@ -48,6 +49,40 @@ export const columnSchema = z.strictObject({
    * the choice, the load's unmapped values are counted in `etl.loads.unmapped`.
    */
   unmapped: z.enum(['keep', 'null', 'quarantine']).optional(),
+  // Cleaning rules (contract/rules.ts checks them, functions/clean/rules.ts compiles them to SQL).
+  // A value is normalised (trim → null tokens → case), cast (with `format`), then checked
+  // (pattern, values, min/max, references, unique); a row whose value fails goes to quarantine.
+  /** Whitespace: `true` trims both ends (also no-break spaces), `collapse` also turns inner runs into one space. Default: the dataset's `clean.trim`; numbers and dates are always trimmed. */
+  trim: z.union([z.boolean(), z.literal('collapse')]).optional(),
+  /** Values that mean "empty" (compared trimmed, ignoring case); `true`: `""`, `NA`, `N/A`, `-`, `NULL`; `false`/`[]`: none. Default: the dataset's `clean.nullTokens`. */
+  nullTokens: z.union([z.boolean(), z.array(z.string())]).optional(),
+  /** Text case, after trimming: `lower`, `upper` or `title` (Unicode-aware). */
+  case: z.enum(['lower', 'upper', 'title']).optional(),
+  /**
+   * How the file writes the values: for a date or timestamp column a pattern (`dd-mm-yyyy`,
+   * `mm/dd/yyyy`, `yyyymmdd`, `dd.mm.yyyy hh:mi:ss`; letters yyyy mm dd hh mi ss ff, `m`/`d`/`h`
+   * for one or two digits); for a number column its separators (`{ decimal: ',', thousands: '.' }`
+   * reads `1.234,5`). A value not in that form is quarantined (rule `type`) — never guessed.
+   */
+  format: z
+    .union([
+      z.string().min(1),
+      z.strictObject({ decimal: z.enum(['.', ',']).optional(), thousands: z.enum(['.', ',', ' ', "'", '']).optional() }),
+    ])
+    .optional(),
+  /** Date or timestamp column: a plain number is also read as an Excel serial date (1 = 1900-01-01; 45292 = 2024-01-01). */
+  excelDates: z.boolean().optional(),
+  /** Smallest and largest accepted value (rule `range`): numbers, or `yyyy-mm-dd[ hh:mi[:ss]]` for dates and timestamps. */
+  min: z.union([z.number(), z.string()]).optional(),
+  max: z.union([z.number(), z.string()]).optional(),
+  /** A regular expression the whole (normalised) value must match (rule `pattern`), e.g. `[0-9]{4} ?[A-Z]{2}`. */
+  pattern: z.string().min(1).optional(),
+  /** The accepted values (rule `enum`), compared after normalisation. */
+  values: z.array(z.union([z.string(), z.number()])).min(1).optional(),
+  /** No two rows of a load share a value (rule `unique`; the first line keeps it). Append mode also checks the table's rows. */
+  unique: z.boolean().optional(),
+  /** A foreign key: each value must be in that column of the dataset's clean table (rule `reference`). */
+  references: z.strictObject({ dataset: identifier, column: identifier }).optional(),
 });
 export type ColumnDefinition = z.infer<typeof columnSchema>;
 
@@ -171,6 +206,16 @@ export const datasetSchema = z
          * current rows). `upsert` and `history` need a `key`.
          */
         mode: z.enum(['replace', 'append', 'upsert', 'history']).optional(),
+        /** Default `trim` of every column (a column's own `trim` wins). */
+        trim: z.union([z.boolean(), z.literal('collapse')]).optional(),
+        /** Default `nullTokens` of every column (a column's own `nullTokens` wins). */
+        nullTokens: z.union([z.boolean(), z.array(z.string())]).optional(),
+        /**
+         * Rows sharing a key are duplicates: keep the `first` or `last` in the order of `orderBy`
+         * (declared columns, empty values last; ties and the default: the line in the file), the
+         * others go to quarantine with the rule `dedupe`. Without it, the first line wins (rule `unique`).
+         */
+        dedupe: z.strictObject({ orderBy: z.array(identifier).default([]), keep: z.enum(['first', 'last']).default('first') }).optional(),
       })
       .default({ key: [] }),
   })
@@ -197,6 +242,7 @@ export const datasetSchema = z
       if (!d.clean.columns) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: 'a key needs declared columns (clean.columns)' });
       else if (!names.includes(k)) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: `key column "${k}" is not a declared column` });
     });
+    for (const p of datasetRuleProblems({ ...d.clean, name: d.name })) ctx.addIssue({ code: 'custom', path: ['clean', ...p.path], message: p.message });
   });
 export type DatasetDefinition = z.infer<typeof datasetSchema>;
 
@@ -365,6 +411,7 @@ export const pipelineSchema = z
         if (c.unmapped && !c.map) ctx.addIssue({ code: 'custom', path: [...at, 'unmapped'], message: 'only a column with a map has unmapped values' });
       });
     });
+    for (const r of referenceProblems(p.datasets.map((d) => ({ name: d.name, columns: d.clean.columns })))) ctx.addIssue({ code: 'custom', path: r.path, message: r.message });
     p.views.forEach((v, i) => {
       if (datasets.includes(v.name)) ctx.addIssue({ code: 'custom', path: ['views', i, 'name'], message: `"${v.name}" is already a dataset name` });
       if (v.combine) {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType } from '../../contract/definition.ts';
 import { ident } from '../common/db.ts';
 import { geometryChecks, geometryExpr, type GeometryPlan } from './geometry.ts';
+import { compileRows, dedupeOrder, passedSql, quarantineReferences, quarantineRepeatedValues, rulesNeedChecks, type RowMode, type RulePlan } from './rules.ts';
 
 export type LoadMode = 'replace' | 'append' | 'upsert' | 'history';
 
@@ -42,6 +43,8 @@ export interface CastPlan {
   geometry?: GeometryPlan;
   /** `false`: go straight to the row-by-row checks (the caller already saw the one-statement cast fail). */
   optimistic?: boolean;
+  /** Cleaning rules (rules.ts: planRules): normalisation, locale casts, constraints, de-duplication. */
+  rules?: RulePlan;
 }
 
 /** SQL for a quarantine table: one row per failing value, with the rule that failed and the source line. */
@@ -53,22 +56,32 @@ export function quarantineTableSql(quarantine: string, indexName: string): strin
 }
 
 /**
- * Cast staged text rows into typed rows, set-based, in three statements on the caller's
- * transaction: (1) every value that does not cast to its column's type, or is missing where
- * required, is written to quarantine; (2) rows whose key repeats an earlier row are quarantined
- * (the first one wins); (3) the remaining rows replace (or are appended to) the target.
+ * Cast staged text rows into typed rows, set-based, in a few statements on the caller's
+ * transaction: (1) every value that does not cast to its column's type, is missing where
+ * required, or fails a rule of its column (rules.ts) is written to quarantine; (2) values not in
+ * a referenced dataset are; (3) rows whose key repeats an earlier row are (the first one wins, or
+ * the one the dataset's `dedupe` keeps), then repeated values of unique columns; (4) the remaining
+ * rows replace (or are appended to) the target.
  * Nothing is dropped or coerced silently: a row is either in the target or in quarantine.
  */
 export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
   const { staging, target, quarantine, loadId } = plan;
   const raw = (c: CastColumn) => `s.${ident(c.from)}`;
-  const value = (c: CastColumn) => (c.type === 'text' ? raw(c) : `NULLIF(btrim(${raw(c)}), '')`);
-  const cast = (c: CastColumn) => (c.type === 'text' ? raw(c) : `${value(c)}::${COLUMN_TYPES[c.type]}`);
+  // key values cannot be empty
+  const compiled = (mode: RowMode, columns = plan.columns, checksOnly = false) =>
+    compileRows(columns, plan.rules, mode, (c) => c.required || plan.key.includes(c.name), checksOnly);
+  // for rows that passed their checks: each column's clean value, and the subqueries it reads —
+  // of all columns (history), or only of those a statement compares (keys, de-duplication order)
+  const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k)!);
+  const orderColumns = (plan.rules?.dedupe?.orderBy ?? []).map((o) => plan.columns.find((c) => c.name === o)!);
+  const keyed = compiled('trusted', [...new Set([...keyColumns, ...orderColumns])]);
+  const cast = (c: CastColumn) => keyed.value(c);
+  const from = `${staging} s${keyed.joins}`;
 
   await client.query(`SET LOCAL datestyle = 'ISO, MDY'`);
   // Optimistic first: a clean file is one INSERT whose casts are the checks. Only if one fails
-  // (or the plan needs row-by-row rules: required values, keys, invalid geometry quarantined) are
-  // the failing values looked for and quarantined one by one, as below.
+  // (or the plan needs row-by-row rules: required values, keys, invalid geometry quarantined,
+  // constraints of cleaning rules) are the failing values looked for and quarantined one by one, as below.
   const simple = oneStatementWillDo(plan);
   if (simple && plan.optimistic !== false) {
     await client.query('SAVEPOINT civic_etl_cast');
@@ -82,51 +95,54 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
       await client.query('ROLLBACK TO SAVEPOINT civic_etl_cast');
     }
   }
-  const checks = plan.columns
-    .map((c) => {
-      const required = c.required || plan.key.includes(c.name); // key values cannot be empty
-      const missing = required ? `WHEN NULLIF(btrim(${raw(c)}), '') IS NULL THEN 'required'` : ''; // blank text is missing too
-      const badType = c.type === 'text' ? '' : `WHEN NOT etl.is_valid_as(${value(c)}, '${COLUMN_TYPES[c.type]}') THEN 'type'`;
-      if (!missing && !badType) return undefined;
-      const skipEmpty = required ? '' : `WHEN ${value(c)} IS NULL THEN NULL `;
-      return `('${c.name}', ${raw(c)}, CASE ${missing} ${skipEmpty}${badType} END, '${c.type}')`;
-    })
-    .filter((c): c is string => c !== undefined);
+  const checked = compiled('check', plan.columns, true);
+  const checks = [...checked.checks];
   // after a failed optimistic insert, the geometry may be what failed: look for unreadable ones too
-  if (plan.geometry) checks.push(...geometryChecks(plan.geometry, simple));
-  await quarantineFailing(client, plan, checks);
-  const passed = `NOT EXISTS (SELECT 1 FROM ${quarantine} q WHERE q.load_id = $1 AND q.source_line = s._source_line)`;
+  if (plan.geometry) checks.push(...geometryChecks(plan.geometry, simple).map(withoutReasons));
+  await quarantineFailing(client, plan, checks, checked.joins);
+  await quarantineReferences(client, plan);
+  const passed = passedSql(quarantine);
 
-  const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k)!);
   if (keyColumns.length > 0) {
+    // the first line of a key stays — or, with `dedupe`, the first (or last) in its order
+    const byName = (name: string) => cast(plan.columns.find((c) => c.name === name)!);
+    const dedupe = dedupeOrder(plan.rules, byName);
+    const reason = dedupe.kept
+      ? `format('duplicate key: same %s as line %s, which is kept (%s)', $2::text, d.first_line, $3::text)`
+      : `format('duplicate key: same %s as line %s', $2::text, d.first_line)`;
     await client.query(
       `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
-       SELECT $1, d._source_line, $2, d.raw_key, 'unique', format('duplicate key: same %s as line %s', $2::text, d.first_line)
+       SELECT $1, d._source_line, $2, d.raw_key, '${dedupe.rule}', ${reason}
          FROM (SELECT s._source_line, concat_ws(', ', ${keyColumns.map(raw).join(', ')}) AS raw_key,
                       row_number() OVER w AS n, first_value(s._source_line) OVER w AS first_line
-                 FROM ${staging} s WHERE ${passed}
-               WINDOW w AS (PARTITION BY ${keyColumns.map(cast).join(', ')} ORDER BY s._source_line)) d
+                 FROM ${from} WHERE ${passed}
+               WINDOW w AS (PARTITION BY ${keyColumns.map(cast).join(', ')} ORDER BY ${dedupe.order})) d
         WHERE d.n > 1`,
-      [loadId, plan.key.join(', ')],
+      dedupe.kept ? [loadId, plan.key.join(', '), dedupe.kept] : [loadId, plan.key.join(', ')],
     );
   }
 
   const mode = modeOf(plan);
-  if (mode === 'history') return applyHistory(client, plan, cast, passed);
+  if (mode === 'history') {
+    await quarantineRepeatedValues(client, plan, mode);
+    const all = compiled('trusted');
+    return applyHistory(client, plan, all.value, passed, `${staging} s${all.joins}`);
+  }
   if (mode === 'append' && keyColumns.length > 0) {
     // a key that an earlier load brought: the table keeps its row, this one is quarantined
     await client.query(
       `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
        SELECT $1, s._source_line, $2, concat_ws(', ', ${keyColumns.map(raw).join(', ')}), 'unique',
               format('key already in the table (load %s, line %s)', t._load_id, t._source_line)
-         FROM ${staging} s JOIN ${target} t ON ${keyColumns.map((c) => `t.${ident(c.name)} = ${cast(c)}`).join(' AND ')}
+         FROM ${from} JOIN ${target} t ON ${keyColumns.map((c) => `t.${ident(c.name)} = ${cast(c)}`).join(' AND ')}
         WHERE ${passed}`,
       [loadId, plan.key.join(', ')],
     );
   }
+  await quarantineRepeatedValues(client, plan, mode);
   if (mode === 'upsert') {
     await client.query(
-      `DELETE FROM ${target} t USING ${staging} s
+      `DELETE FROM ${target} t USING ${from}
         WHERE ${keyColumns.map((c) => `t.${ident(c.name)} = ${cast(c)}`).join(' AND ')} AND ${passed}`,
       [loadId],
     );
@@ -154,20 +170,29 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: Number(rows[0]!.n) };
 }
 
-/** Write one quarantine row per failing check (a check yields a rule name, or NULL when the value is fine). */
-async function quarantineFailing(client: pg.PoolClient, plan: CastPlan, checks: readonly string[]): Promise<void> {
+/**
+ * Write one quarantine row per failing check: `(column, raw value, rule or NULL when the value is
+ * fine, type, reasons)` — `reasons` (jsonb, from rules.ts) maps a rule to its message, with `%s`
+ * for the raw value; without one, the generic message of the rule. `joins`: the subqueries the checks read.
+ */
+async function quarantineFailing(client: pg.PoolClient, plan: CastPlan, checks: readonly string[], joins = ''): Promise<void> {
   if (checks.length === 0) return;
   await client.query(
     `INSERT INTO ${plan.quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
-     SELECT $1, s._source_line, v.col, v.raw, v.rule,
+     SELECT $1, s._source_line, v.col, v.raw, v.rule, coalesce(format(v.reasons ->> v.rule, left(v.raw, 80)),
             CASE v.rule WHEN 'required' THEN 'required value is missing'
                         WHEN 'range' THEN format('%s out of range: %s', v.type, left(v.raw, 80))
                         WHEN 'valid' THEN 'invalid geometry: ' || coalesce(ST_IsValidReason(etl.try_geometry(v.raw, '${plan.geometry?.source.kind === 'text' ? plan.geometry.source.encoding : 'wkt'}')), 'unreadable')
-                        ELSE format('not a valid %s: %s', v.type, left(v.raw, 80)) END
-       FROM ${plan.staging} s CROSS JOIN LATERAL (VALUES ${checks.join(', ')}) AS v(col, raw, rule, type)
+                        ELSE format('not a valid %s: %s', v.type, left(v.raw, 80)) END)
+       FROM ${plan.staging} s${joins} CROSS JOIN LATERAL (VALUES ${checks.join(', ')}) AS v(col, raw, rule, type, reasons)
       WHERE v.rule IS NOT NULL`,
     [plan.loadId],
   );
+}
+
+/** A check in geometry.ts's form `(column, raw, rule, type)`, with no reasons of its own. */
+function withoutReasons(check: string): string {
+  return check.replace(/\)\s*$/, ', NULL::jsonb)');
 }
 
 /**
@@ -187,13 +212,13 @@ async function deleteReplaced(client: pg.PoolClient, plan: CastPlan): Promise<vo
  */
 export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geometryType?: string): Promise<number | undefined> {
   if (!oneStatementWillDo(plan)) return undefined;
-  const raw = (c: CastColumn) => `s.${ident(c.from)}`;
-  const cast = (c: CastColumn) => `${c.type === 'text' ? raw(c) : `NULLIF(btrim(${raw(c)}), '')`}::${COLUMN_TYPES[c.type]} AS ${ident(c.name)}`;
+  const rows = compileRows(plan.columns, plan.rules, 'optimistic');
+  const cast = (c: CastColumn) => `(${rows.value(c)})::${COLUMN_TYPES[c.type]} AS ${ident(c.name)}`;
   const values = [...plan.columns.map(cast), ...(plan.geometry ? [`(${geometryExpr(plan.geometry, 's', true)})::${geometryType} AS ${ident(plan.geometry.column)}`] : [])];
   await client.query(`SET LOCAL datestyle = 'ISO, MDY'`);
   await client.query('SAVEPOINT civic_etl_create');
   try {
-    const created = await client.query(`CREATE TABLE ${plan.target} AS SELECT ${values.join(', ')} FROM ${plan.staging} s`);
+    const created = await client.query(`CREATE TABLE ${plan.target} AS SELECT ${values.join(', ')} FROM ${plan.staging} s${rows.joins}`);
     await client.query('RELEASE SAVEPOINT civic_etl_create');
     return created.rowCount ?? 0;
   } catch (error) {
@@ -218,14 +243,15 @@ async function applyHistory(
   plan: CastPlan,
   cast: (c: CastColumn) => string,
   passed: string,
+  from: string,
 ): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
-  const { staging, target, quarantine, loadId } = plan;
+  const { target, quarantine, loadId } = plan;
   const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k)!);
   const keyMatch = keyColumns.map((c) => `t.${ident(c.name)} = n.${ident(c.name)}`).join(' AND ');
   const names = plan.columns.map((c) => ident(c.name));
   const geometry = plan.geometry ? [ident(plan.geometry.column)] : [];
   const incoming = `SELECT ${[...plan.columns.map((c) => `${cast(c)} AS ${ident(c.name)}`), ...(plan.geometry ? [`${geometryExpr(plan.geometry)} AS ${ident(plan.geometry.column)}`] : [])].join(', ')},
-                           s._source_line FROM ${staging} s WHERE ${passed}`;
+                           s._source_line FROM ${from} WHERE ${passed}`;
   await client.query(`CREATE TEMPORARY TABLE civic_etl_incoming ON COMMIT DROP AS ${incoming}`, [loadId]);
   const all = [...names, ...geometry];
   // closed: current versions whose key is gone, or whose values differ
@@ -246,24 +272,26 @@ async function applyHistory(
   return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: Number(rows[0]!.n) };
 }
 
-/** No rule that needs row-by-row checks: required values, keys, invalid geometry quarantined. */
+/**
+ * No rule that needs row-by-row checks: required values, keys, invalid geometry quarantined,
+ * constraints of cleaning rules. (Normalising and casting with a locale format raise on a bad
+ * value in the one statement, like plain casts.)
+ */
 function oneStatementWillDo(plan: CastPlan): boolean {
-  return plan.key.length === 0 && plan.columns.every((c) => !c.required) && plan.geometry?.invalid !== 'quarantine';
+  return plan.key.length === 0 && plan.columns.every((c) => !c.required) && plan.geometry?.invalid !== 'quarantine' && !rulesNeedChecks(plan.rules);
 }
 
 /** INSERT … SELECT of the cast rows; `filtered` leaves out the rows in quarantine for this load. */
 function insertSql(plan: CastPlan, filtered: boolean): string {
-  const raw = (c: CastColumn) => `s.${ident(c.from)}`;
-  const cast = (c: CastColumn) => (c.type === 'text' ? raw(c) : `NULLIF(btrim(${raw(c)}), '')::${COLUMN_TYPES[c.type]}`);
+  const rows = compileRows(plan.columns, plan.rules, filtered ? 'trusted' : 'optimistic');
   const geometry = plan.geometry;
   const names = [...plan.columns.map((c) => ident(c.name)), ...(geometry ? [ident(geometry.column)] : [])].join(', ');
-  const values = [...plan.columns.map(cast), ...(geometry ? [geometryExpr(geometry, 's', !filtered)] : [])].join(', ');
-  const where = filtered
-    ? `NOT EXISTS (SELECT 1 FROM ${plan.quarantine} q WHERE q.load_id = $1 AND q.source_line = s._source_line)`
-    : 'true';
+  const values = [...plan.columns.map((c) => rows.value(c)), ...(geometry ? [geometryExpr(geometry, 's', !filtered)] : [])].join(', ');
+  const where = filtered ? passedSql(plan.quarantine) : 'true';
+  const from = `${plan.staging} s${rows.joins}`;
   return plan.lineage
-    ? `INSERT INTO ${plan.target} (${names}, _load_id, _source_line) SELECT ${values}, $1, s._source_line FROM ${plan.staging} s WHERE ${where}`
-    : `INSERT INTO ${plan.target} (${names}) SELECT ${values} FROM ${plan.staging} s WHERE ${where} AND $1::bigint IS NOT NULL`;
+    ? `INSERT INTO ${plan.target} (${names}, _load_id, _source_line) SELECT ${values}, $1, s._source_line FROM ${from} WHERE ${where}`
+    : `INSERT INTO ${plan.target} (${names}) SELECT ${values} FROM ${from} WHERE ${where} AND $1::bigint IS NOT NULL`;
 }
 
 /** What a bad value makes PostgreSQL or PostGIS raise: data exceptions (22…) and PostGIS's parse errors (XX000). */
