@@ -239,19 +239,6 @@ ALTER TABLE etl.loads ADD COLUMN unmapped jsonb;
 `,
   },
   {
-    version: '0011_combine',
-    sql: `
--- etl.normalised(text): names compared ignoring case, accents, punctuation and spaces
--- ("Logan  Square", "LOGAN SQUARE", "logan-square"), for attribute joins of combines.
-CREATE FUNCTION etl.normalised(value text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT regexp_replace(lower(translate(value,
-    'ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖØòóôõöøÙÚÛÜùúûüÝýÿ',
-    'AAAAAAaaaaaaCcEEEEeeeeIIIIiiiiNnOOOOOOooooooUUUUuuuuYyy')), '[^a-z0-9]+', '', 'g')
-$$;
-`,
-  },
-  {
     version: '0009_quality_report',
     sql: `
 -- Quality report of each finished load (functions/clean/report.ts): counts read, loaded and
@@ -284,6 +271,19 @@ CREATE TABLE etl.exports (
 );
 CREATE INDEX exports_view_idx ON etl.exports (project, view, id DESC);
 CREATE INDEX exports_load_idx ON etl.exports (load_id);
+`,
+  },
+  {
+    version: '0011_combine',
+    sql: `
+-- etl.normalised(text): names compared ignoring case, accents, punctuation and spaces
+-- ("Logan  Square", "LOGAN SQUARE", "logan-square"), for attribute joins of combines.
+CREATE FUNCTION etl.normalised(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT regexp_replace(lower(translate(value,
+    'ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖØòóôõöøÙÚÛÜùúûüÝýÿ',
+    'AAAAAAaaaaaaCcEEEEeeeeIIIIiiiiNnOOOOOOooooooUUUUuuuuYyy')), '[^a-z0-9]+', '', 'g')
+$$;
 `,
   },
 ];
