@@ -54,6 +54,12 @@ export function objectVersion(ref: ObjectRef): string {
   throw new Error(`object ${ref.key} has neither a version id nor an ETag`);
 }
 
+/** The object version a load is about, as S3 needs it to read it again (the inverse of objectVersion). */
+export function objectRefOf(load: Pick<LoadRow, 'bucket' | 'object_key' | 'object_version'>): ObjectRef {
+  const byEtag = load.object_version.startsWith('etag:');
+  return { bucket: load.bucket, key: load.object_key, ...(byEtag ? { etag: load.object_version.slice(5) } : { versionId: load.object_version }) };
+}
+
 /**
  * Record that an object version arrived, once. A redelivered event finds the existing row (and
  * bumps `attempts`); `inserted` tells the two apart. The unique constraint, not timing, makes

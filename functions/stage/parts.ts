@@ -19,7 +19,7 @@ import type pg from 'pg';
 import { ENV } from '../../contract/names.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
-import { getLoad, markFailed, markStaged, objectVersion, type ObjectRef } from '../common/ledger.ts';
+import { getLoad, markFailed, markStaged, objectRefOf, objectVersion, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { readHead } from '../common/streams.ts';
 import { detectStructure } from '../profile/detect.ts';
@@ -221,8 +221,7 @@ export async function stagePart(
   const load = await getLoad(deps.pool, loadId);
   if (!load || load.status !== 'received') return { status: 'duplicate', loadId, part };
   const layout = load.detected as unknown as PartsLayout;
-  const byEtag = load.object_version.startsWith('etag:');
-  const ref: ObjectRef = { bucket: load.bucket, key: load.object_key, ...(byEtag ? { etag: load.object_version.slice(5) } : { versionId: load.object_version }) };
+  const ref = objectRefOf(load);
   let rows: number | undefined;
   try {
     rows = await inTransaction(deps.pool, async (client) => {

@@ -4,7 +4,7 @@ import type { PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, routeObjectKey } from '../../contract/names.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
-import { getLoad, markExpanded, markFailed, markStaged, objectVersion, receiveObject, type ObjectRef } from '../common/ledger.ts';
+import { getLoad, markExpanded, markFailed, markStaged, objectRefOf, objectVersion, receiveObject, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { detectStructure } from '../profile/detect.ts';
@@ -156,8 +156,7 @@ export async function stageObjectPart(deps: StageDeps, message: PartMessage): Pr
     const load = await getLoad(deps.pool, loadId);
     const dataset = deps.pipeline.datasets.find((d) => d.name === load?.dataset);
     if (load && dataset) {
-      const byEtag = load.object_version.startsWith('etag:');
-      const ref: ObjectRef = { bucket: load.bucket, key: load.object_key, ...(byEtag ? { etag: load.object_version.slice(5) } : { versionId: load.object_version }) };
+      const ref = objectRefOf(load);
       await ensureProfiled(deps, ref, loadId, dataset, rows);
     }
     await deps.notifyClean({ loadId });
