@@ -171,6 +171,12 @@ export const datasetSchema = z
       .max(52, 'must be at most 52 characters (the quarantine table adds _quarantine)')
       .refine((n) => !n.endsWith('_quarantine'), 'must not end in _quarantine (that name is taken by quarantine tables)'),
     title: z.string().optional(),
+    /**
+     * Reference data — neighbourhoods, community areas, address registers — that other datasets
+     * are combined with. Labels the clean table (its comment) and the analyst role may read it
+     * directly: it holds no one's personal data.
+     */
+    reference: z.boolean().optional(),
     source: sourceSchema,
     schedule: scheduleSchema.optional(),
     read: readHintsSchema.default({ flattenDepth: 3, arrays: 'json' }),

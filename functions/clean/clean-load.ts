@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnDefinition, type DatasetDefinition, type PipelineDefinition } from '../../contract/definition.ts';
 import { exportLoad, type ExportSettings } from '../combine/exports.ts';
 import { recreateViews, ViewError, type CombineResult } from '../combine/views.ts';
+import { analystRole } from '../migrate/migrations.ts';
 import { ident, inTransaction } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
 import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, type LoadRow } from '../common/ledger.ts';
@@ -241,7 +242,10 @@ async function ensureCleanTable(
   if (geometry) {
     await client.query(`CREATE INDEX ${ident(`${dataset.name}_${geometry.column}_gist`)} ON ${table} USING gist (${ident(geometry.column)})`);
   }
-  if (dataset.title) await client.query(`COMMENT ON TABLE ${table} IS '${dataset.title.replace(/'/g, "''")}'`);
+  const comment = [dataset.title, dataset.reference ? '(reference data)' : undefined].filter(Boolean).join(' ');
+  if (comment) await client.query(`COMMENT ON TABLE ${table} IS '${comment.replace(/'/g, "''")}'`);
+  // reference data is for everyone who combines with it: the analyst role reads it directly
+  if (dataset.reference) await client.query(`GRANT SELECT ON ${table} TO ${ident(analystRole(project))}`);
 }
 
 /** Mode history: `<dataset>_current`, the rows whose version is current — made once. */

@@ -29,7 +29,7 @@ const definition: PipelineInput = {
   project: 'it_combine',
   suppliers: [{ name: 'city' }],
   datasets: [
-    { name: 'areas', source: { type: 'upload', supplier: 'city' }, geometry: { srid: 28992 } },
+    { name: 'areas', reference: true, source: { type: 'upload', supplier: 'city' }, geometry: { srid: 28992 } },
     { name: 'sites', source: { type: 'upload', supplier: 'city' } },
   ],
   views: [
@@ -105,13 +105,16 @@ describe('combines', () => {
     expect((await per())[1]).toEqual({ code: 'B', count: 2, per10k: 1 });
   });
 
-  it('grant the analyst role the views, and not the tables', async () => {
+  it('grant the analyst role the views and the reference data, and not the other tables', async () => {
     const client = await cleanDeps.pool.connect();
     try {
       await client.query('BEGIN; SET LOCAL ROLE it_combine_analyst');
       const view = await client.query('SELECT count(*)::int AS n FROM it_combine.sites_in_areas');
+      const reference = await client.query('SELECT count(*)::int AS n FROM it_combine.areas');
+      await client.query('SAVEPOINT before_denied');
       const table = await client.query('SELECT 1 FROM it_combine.sites').catch((e: Error) => e);
       expect(view.rows).toEqual([{ n: 5 }]);
+      expect(reference.rows).toEqual([{ n: 3 }]);
       expect((table as Error).message).toMatch(/permission denied for table sites/);
     } finally {
       await client.query('ROLLBACK');
