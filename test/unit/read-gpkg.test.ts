@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import initSqlJs from 'sql.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgisClient } from '../helpers/postgis.ts';
 import { readGeoPackage } from '../../functions/read/gpkg.ts';
 import { ReadError, type ReadRow, type ReadTable } from '../../functions/read/types.ts';
 import { gpkgBlob, isoWkb, writeGeoPackage, type GpkgLayer } from '../helpers/gpkg-writer.ts';
@@ -13,10 +14,7 @@ let db: pg.Client;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'read-gpkg-'));
-  db = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await db.connect();
-  // a fresh database has PostGIS once the migrations ran; this file may run before any that does
-  await db.query('CREATE EXTENSION IF NOT EXISTS postgis');
+  db = await postgisClient();
 });
 
 afterAll(async () => {

@@ -2,8 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import iconv from 'iconv-lite';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgisClient } from '../helpers/postgis.ts';
 import { sridFromPrj } from '../../functions/read/prj.ts';
 import { encodingFromCpg, readShapefile } from '../../functions/read/shapefile.ts';
 import { ReadError, type ReadRow, type ReadTable } from '../../functions/read/types.ts';
@@ -30,10 +31,7 @@ let db: pg.Client;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'read-shp-'));
-  db = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await db.connect();
-  // a fresh database has PostGIS once the migrations ran; this file may run before any that does
-  await db.query('CREATE EXTENSION IF NOT EXISTS postgis');
+  db = await postgisClient();
 });
 
 afterAll(async () => {
