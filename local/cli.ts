@@ -433,7 +433,14 @@ async function printViews(pool: import('pg').Pool, pipeline: import('../contract
       continue;
     }
     const count = await pool.query(`SELECT count(*)::int AS n FROM "${pipeline.project}"."${view.name}"`);
-    const { rows } = await pool.query(`SELECT * FROM "${pipeline.project}"."${view.name}" LIMIT 5`);
+    // geometry reads better as WKT than as hex EWKB on a terminal
+    const columns = await pool.query<{ name: string; geometry: boolean }>(
+      `SELECT a.attname AS name, t.typname = 'geometry' AS geometry FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        WHERE a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+      [pipeline.project, view.name],
+    );
+    const list = columns.rows.map((c) => (c.geometry ? `ST_AsText("${c.name}") AS "${c.name}"` : `"${c.name}"`)).join(', ');
+    const { rows } = await pool.query(`SELECT ${list} FROM "${pipeline.project}"."${view.name}" LIMIT 5`);
     console.log(`\nview ${pipeline.project}.${view.name} — ${count.rows[0].n} rows, first ${rows.length}:`);
     printTable(rows);
   }
