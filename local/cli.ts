@@ -238,22 +238,36 @@ async function profile(argv: string[]): Promise<number> {
   const sample = values.sample === undefined ? undefined : Number(values.sample);
   if (sample !== undefined && !(Number.isInteger(sample) && sample > 0)) throw new UsageError('--sample must be a positive whole number of records');
   const file = positionals[0]!;
-  const { openLocalFile } = await import('./files.ts');
-  const { profileStream } = await import('../functions/profile/profile.ts');
+  const { openSource } = await import('../functions/read/open.ts');
+  const { profileStream, profileTable } = await import('../functions/profile/profile.ts');
   const started = performance.now();
-  const input = await openLocalFile(file);
-  const result = await profileStream(input.stream, {
-    file: input.name,
-    locales: locales as ('fr' | 'nl' | 'us')[],
-    sample,
-    hints: values.delimiter ? { delimiter: values.delimiter === 'tab' ? '\t' : values.delimiter } : undefined,
-  });
-  if (values.json) {
-    console.log(JSON.stringify(result, null, 2));
+  const { createReadStream } = await import('node:fs');
+  const opened = await openSource({ name: file, path: file, open: async () => createReadStream(file, { highWaterMark: 256 * 1024 }) });
+  try {
+    const results = [];
+    for (const entry of opened.entries) {
+      const settings = { file: entry.name, locales: locales as ('fr' | 'nl' | 'us')[], sample };
+      results.push(
+        entry.kind === 'table'
+          ? await profileTable(entry.table, settings)
+          : await profileStream(await entry.open(), { ...settings, hints: values.delimiter ? { delimiter: values.delimiter === 'tab' ? '\t' : values.delimiter } : undefined }),
+      );
+    }
+    if (values.json) {
+      console.log(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+      return 0;
+    }
+    for (const result of results) printProfile(result, ((performance.now() - started) / 1000).toFixed(2));
+    for (const s of opened.skipped) console.log(`skipped ${s}`);
     return 0;
+  } finally {
+    await opened.dispose();
   }
-  const seconds = ((performance.now() - started) / 1000).toFixed(2);
-  console.log(`${input.name}: ${result.encoding}${result.bom ? ' (BOM)' : ''}, delimiter ${JSON.stringify(result.delimiter)}, quote ${JSON.stringify(result.quote)}, line ending ${JSON.stringify(result.lineEnding)}${result.decimalComma ? ', decimal comma' : ''}`);
+}
+
+function printProfile(result: import('../functions/profile/profile.ts').FileProfile & { format?: string }, seconds: string): void {
+  if (result.format && result.format !== 'csv') console.log(`${result.file}: ${result.format}`);
+  else console.log(`${result.file}: ${result.encoding}${result.bom ? ' (BOM)' : ''}, delimiter ${JSON.stringify(result.delimiter)}, quote ${JSON.stringify(result.quote)}, line ending ${JSON.stringify(result.lineEnding)}${result.decimalComma ? ', decimal comma' : ''}`);
   if (result.headerRow > 0) console.log(`header on line ${result.headerRow + 1}, after ${result.headerRow} preamble line${result.headerRow === 1 ? '' : 's'}`);
   console.log(`${result.rowCount} records${result.sampled ? ' profiled (a sample)' : ''}, ${result.duplicateRows} duplicate${result.duplicateRows === 1 ? '' : 's'}, ${result.raggedCount} ragged line${result.raggedCount === 1 ? '' : 's'} — ${seconds} s`);
   printTable(
@@ -271,7 +285,6 @@ async function profile(argv: string[]): Promise<number> {
     60,
   );
   for (const w of result.warnings) console.log(`warning: ${w}`);
-  return 0;
 }
 
 function validate(argv: string[]): number {

@@ -4,6 +4,7 @@ import { formatsFor, headerMatches } from './formats/index.ts';
 import { readRecords } from './read.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import type { BaseType, ColumnProfile, FormatDefinition, Locale, Structure } from './types.ts';
+import type { ReadTable } from '../read/types.ts';
 
 export interface ProfileOptions {
   /** Named in messages and in the result. */
@@ -375,3 +376,62 @@ function hashFields(fields: readonly string[]): number {
   return (h1 >>> 0) * 0x100000 + ((h2 >>> 0) & 0xfffff);
 }
 
+
+/**
+ * Profile the rows of a reader's table (a sheet, a JSON or GeoJSON file, a shapefile, a layer) with
+ * the same column accumulators as a CSV: types, formats, missing, distinct, ranges, duplicates.
+ * A missing value (NULL) counts as an empty cell. The structure fields that describe CSV text are
+ * filled neutrally (UTF-8, no delimiter, header on the first row); `format` says what was read.
+ */
+export async function profileTable(table: ReadTable, opts: Omit<ProfileOptions, 'headBytes' | 'hints'>): Promise<FileProfile & { format: string }> {
+  const formats = formatsFor(opts.locales ?? []);
+  const columns: ColumnAccumulator[] = [];
+  const grow = () => {
+    while (columns.length < table.columns.length) columns.push(new ColumnAccumulator(table.columns[columns.length]!, formats, opts.distinctCap ?? 10_000));
+  };
+  const seen = new Set<number>();
+  let duplicates = 0;
+  let duplicatesExact = true;
+  let rows = 0;
+  let more = false;
+  for await (const row of table.rows()) {
+    if (opts.sample !== undefined && rows === opts.sample) {
+      more = true;
+      break;
+    }
+    rows++;
+    grow();
+    const fields = columns.map((_, i) => row.values[i] ?? '');
+    const h = hashFields(fields);
+    if (seen.has(h)) duplicates++;
+    else if (seen.size < MAX_ROW_HASHES) seen.add(h);
+    else duplicatesExact = false;
+    for (let i = 0; i < columns.length; i++) columns[i]!.add(fields[i]!, false);
+  }
+  grow();
+  const profiles = columns.map((c) => c.finish(opts.top ?? 10));
+  addPairedBoundingBoxes(profiles, columns);
+  return {
+    file: opts.file,
+    format: table.format,
+    encoding: 'utf-8',
+    bom: false,
+    lineEnding: '\n',
+    delimiter: '',
+    quote: '',
+    headerRow: 0,
+    preamble: [],
+    header: [...table.columns],
+    blankHeaders: [],
+    decimalComma: false,
+    firstDataLine: 2,
+    rowCount: rows,
+    duplicateRows: duplicates,
+    raggedLines: [],
+    raggedCount: 0,
+    sampled: more,
+    duplicatesExact,
+    columns: profiles,
+    warnings: [...table.warnings],
+  };
+}

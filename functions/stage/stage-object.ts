@@ -13,7 +13,7 @@ import { skipLines, toUtf8, withoutUtf8Bom } from './bytes.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
-import { DetectError, HEAD_BYTES, profileStream } from '../profile/profile.ts';
+import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
 import { openSource, type Entry, type Opened } from '../read/open.ts';
 import { stageTable } from './stage-table.ts';
 import { sniff } from '../read/open.ts';
@@ -364,8 +364,6 @@ export async function stageCsv(
  * catalog row with the reason, and the load goes on.
  */
 async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, rowCount: number, member?: Entry): Promise<void> {
-  // the profiler reads CSV; other formats are typed from their staged values by the clean step
-  if (member && member.kind !== 'csv') return;
   if (await hasCatalog(deps.pool, loadId)) return;
   const entry = {
     loadId,
@@ -378,11 +376,15 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
   };
   let body: AsyncIterable<Uint8Array> | undefined;
   try {
+    const settings = { file: ref.key, locales: deps.pipeline.profile.locales, sample: deps.pipeline.profile.sample };
+    if (member?.kind === 'table') {
+      // a sheet, JSON, GeoJSON, a shapefile or a layer: its reader's rows, read once more
+      await writeCatalog(deps.pool, entry, await profileTable(member.table, settings));
+      return;
+    }
     body = member?.kind === 'csv' ? await member.open() : await openObject(deps.s3, ref);
     const profile = await profileStream(body, {
-      file: ref.key,
-      locales: deps.pipeline.profile.locales,
-      sample: deps.pipeline.profile.sample,
+      ...settings,
       // what staging detected, so the profile's columns line up with the staging table's
       hints: await stagedLayout(deps.pool, loadId, dataset.read.delimiter),
     });

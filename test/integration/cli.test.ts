@@ -161,6 +161,16 @@ describe('civic-etl profile', () => {
     expect(r.stdout).toMatch(/Capacity +│ integer/);
   });
 
+  it('profiles spreadsheets, JSON and GeoJSON through their readers', () => {
+    const r = civicEtl('profile', 'pipelines/edfi/data/attendance.json');
+
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('pipelines/edfi/data/attendance.json: json');
+    expect(r.stdout).toMatch(/600 records, 0 duplicates/);
+    expect(r.stdout).toMatch(/schoolReference\.schoolId +│ integer/);
+    expect(r.stdout).toMatch(/eventDate +│ date/);
+  });
+
   it('profiles the CSV member of a zip archive, and says which', () => {
     const zip = file('export.zip', zipOf({ 'LISEZMOI.txt.md': 'notes', 'data/associations.csv': readFileSync('test/fixtures/profile/associations.csv') }));
 

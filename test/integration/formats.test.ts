@@ -124,8 +124,12 @@ describe('spatial and nested files through the pipeline', () => {
     const parks = await rows(cleanDeps.pool, 'SELECT name, area_ha, ST_SRID(geom) AS srid, round(ST_X(geom)) AS x FROM it_formats.parks');
     const index = await rows(cleanDeps.pool, `SELECT indexdef FROM pg_indexes WHERE schemaname = 'it_formats' AND tablename = 'parks' AND indexdef LIKE '%gist%'`);
 
+    const catalog = await rows(cleanDeps.pool, `SELECT c.structure->>'format' AS format, jsonb_path_query_array(c.columns, '$[*].name') AS columns
+       FROM etl.catalog c JOIN etl.loads l ON l.id = c.load_id WHERE l.dataset = 'parks'`);
+
     expect(cleaned).toMatchObject([{ status: 'loaded', rowsLoaded: 1 }]);
     expect(parks).toEqual([{ name: 'Vondelpark', area_ha: 47, srid: 28992, x: 119630 }]);
+    expect(catalog).toEqual([{ format: 'geojson', columns: ['name', 'area_ha', 'geometry'] }]); // profiled through its reader
     expect(index).toHaveLength(1);
   });
 
