@@ -31,10 +31,10 @@ Usage:
       in EPSG:4326 (or --srid) with a GiST index; --source-srid names the source SRID when the
       file does not. --sheet/--layer/--member choose one table of a workbook, GeoPackage or zip.
   civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N]
-      Detect how a CSV-like file is written (encoding, delimiter, header row…) and profile each
-      column: base type, semantic format with a confidence score, missing, distinct, top values,
-      ranges. Reads gzip-compressed files and the first CSV-like member of a zip archive.
-      --json prints one JSON object.
+      Detect how a file is written (CSV: encoding, delimiter, header row…; or a spreadsheet, JSON,
+      GeoJSON, shapefile, GeoPackage) and profile each column: base type, semantic format with a
+      confidence score, missing, distinct, top values, ranges. Reads gzip, and each data member
+      of a zip archive. --json prints one JSON object (an array for several members).
   civic-etl validate [FILE…]
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
   civic-etl fetch DATASET [--pipeline FILE]
