@@ -105,7 +105,60 @@ export const httpSourceSchema = z.strictObject({
   fileName: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
 });
 
-export const sourceSchema = z.discriminatedUnion('type', [uploadSourceSchema, httpSourceSchema]);
+/**
+ * Records fetched from a JSON REST API, page by page, into `raw/<dataset>/<run>/records.ndjson.gz`
+ * (functions/get/fetch-rest.ts). With `incremental`, each run asks only for records changed since
+ * the last one; pair it with `clean.mode: upsert`.
+ */
+export const restSourceSchema = z.strictObject({
+  type: z.literal('rest'),
+  url: z.url({ protocol: /^https?$/ }),
+  /** Dotted path to the array of records in each page (`data`, `result.items`); default the body itself. */
+  records: z.string().min(1).optional(),
+  /**
+   * Credentials: a Secrets Manager secret holding JSON — `{"token"}` (bearer), `{"key"}` (apiKey),
+   * `{"username","password"}` (basic), `{"client_id","client_secret"}` (oauth2 client credentials,
+   * token from `tokenUrl`). Never written to logs, errors or manifests.
+   */
+  auth: z
+    .strictObject({
+      type: z.enum(['bearer', 'apiKey', 'basic', 'oauth2']),
+      secret: z.string().min(1),
+      /** apiKey: sent as a header (default) or a query parameter. */
+      in: z.enum(['header', 'query']).optional(),
+      /** apiKey: the header or parameter name (default `x-api-key` / `api_key`). */
+      name: z.string().min(1).optional(),
+      tokenUrl: z.url({ protocol: /^https?$/ }).optional(),
+    })
+    .refine((a) => a.type !== 'oauth2' || a.tokenUrl, { message: 'oauth2 needs a tokenUrl', path: ['tokenUrl'] })
+    .optional(),
+  pagination: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('offset'), limitParam: z.string().min(1), offsetParam: z.string().min(1), pageSize: z.number().int().positive() }),
+      z.strictObject({
+        type: z.literal('page'),
+        pageParam: z.string().min(1),
+        sizeParam: z.string().min(1).optional(),
+        pageSize: z.number().int().positive().optional(),
+        firstPage: z.number().int().min(0).optional(),
+      }),
+      /** The next cursor is at `cursorPath` in the body (dotted); sent back as `cursorParam`. */
+      z.strictObject({ type: z.literal('cursor'), cursorParam: z.string().min(1), cursorPath: z.string().min(1) }),
+      /** RFC 8288 `Link: <…>; rel="next"` header. */
+      z.strictObject({ type: z.literal('link') }),
+      /** The next page's URL is at `path` in the body (dotted). */
+      z.strictObject({ type: z.literal('nextUrl'), path: z.string().min(1) }),
+    ])
+    .optional(),
+  /** Ask only for records changed since the last run: `?<param>=<watermark>`, the watermark being the max of `field`. */
+  incremental: z
+    .strictObject({ param: z.string().min(1), field: z.string().min(1), overlapSeconds: z.number().int().min(0).default(0) })
+    .optional(),
+  /** A run that needs more pages fails rather than paging forever. */
+  maxPages: z.number().int().positive().default(10_000),
+});
+
+export const sourceSchema = z.discriminatedUnion('type', [uploadSourceSchema, httpSourceSchema, restSourceSchema]);
 export type SourceDefinition = z.infer<typeof sourceSchema>;
 
 export const readHintsSchema = z.strictObject({
@@ -226,8 +279,8 @@ export const datasetSchema = z
       .default({ key: [] }),
   })
   .superRefine((d, ctx) => {
-    if (d.schedule && d.source.type !== 'http') {
-      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'only fetched sources (type http) can have a schedule' });
+    if (d.schedule && d.source.type === 'upload') {
+      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'only fetched sources (type http or rest) can have a schedule' });
     }
     const names = (d.clean.columns ?? []).map((c) => c.name);
     names.forEach((n, i) => {

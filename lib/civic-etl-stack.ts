@@ -244,10 +244,13 @@ export class CivicEtlStack extends Stack {
     this.addOutputs();
   }
 
-  /** The fetch function may read exactly the secrets named by `source.headersSecret`. */
+  /** The fetch function may read exactly the secrets named by `source.headersSecret` and `source.auth.secret`. */
   private grantHeaderSecrets(fetch: PipelineFunction): void {
     const names = new Set<string>();
-    for (const d of this.pipeline.datasets) if (d.source.type === 'http' && d.source.headersSecret) names.add(d.source.headersSecret);
+    for (const d of this.pipeline.datasets) {
+      if (d.source.type === 'http' && d.source.headersSecret) names.add(d.source.headersSecret);
+      if (d.source.type === 'rest' && d.source.auth) names.add(d.source.auth.secret);
+    }
     for (const name of names) {
       // fromSecretNameV2 matches the name plus Secrets Manager's random 6-character suffix.
       Secret.fromSecretNameV2(this, `HeadersSecret-${pascalCase(name)}`, name).grantRead(fetch.function);

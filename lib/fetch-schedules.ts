@@ -70,9 +70,9 @@ export class FetchSchedules extends Construct {
     if (!Number.isInteger(p.functionRetryAttempts) || p.functionRetryAttempts < 0 || p.functionRetryAttempts > 2) {
       throw new Error(`${where}: functionRetryAttempts must be 0, 1 or 2 (got ${p.functionRetryAttempts})`);
     }
-    const unfetchable = p.datasets.filter((d) => d.schedule && d.source.type !== 'http').map((d) => d.name);
+    const unfetchable = p.datasets.filter((d) => d.schedule && d.source.type === 'upload').map((d) => d.name);
     if (unfetchable.length) {
-      throw new Error(`${where}: datasets ${unfetchable.join(', ')} have a schedule but no http source; only fetched datasets can be scheduled — remove their schedule`);
+      throw new Error(`${where}: datasets ${unfetchable.join(', ')} are uploaded by suppliers; only fetched (http or rest) datasets can be scheduled — remove their schedule`);
     }
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {

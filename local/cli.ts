@@ -38,7 +38,7 @@ Usage:
   civic-etl validate [FILE…]
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
   civic-etl fetch DATASET [--pipeline FILE]
-      Fetch a dataset's source once into raw/ (conditional GET), as the scheduled function does.
+      Fetch a dataset's source once into raw/ (a file URL with a conditional GET, or an API's records), as the scheduled function does.
   civic-etl status [DATASET] [--pipeline FILE] [--limit N] [--json]
       The latest loads of the project from the ledger. With DATASET, its latest N loads (default
       5) each with its quality report: rows read, loaded and quarantined, counts by rule with
@@ -315,8 +315,16 @@ async function fetchCommand(argv: string[]): Promise<number> {
   await (await import('./services.ts')).ensureServices();
   const { ensureLocalResources } = await import('./resources.ts');
   const { s3Client, readJsonSecret } = await import('../functions/common/aws.ts');
-  const { fetchHttp } = await import('../functions/get/fetch-http.ts');
   const resources = await ensureLocalResources({ project: pipeline.project });
+  if (dataset.source.type === 'rest') {
+    const { fetchRest } = await import('../functions/get/fetch-rest.ts');
+    const outcome = await fetchRest({ s3: s3Client(), bucket: resources.bucket, readSecret: readJsonSecret }, dataset);
+    if (outcome.status === 'empty') console.log(`${dataset.name}: ${outcome.message}`);
+    else console.log(`${dataset.name}: fetched ${outcome.manifest.records} records in ${outcome.manifest.pages} pages → s3://${resources.bucket}/${outcome.manifest.key}; run \`civic-etl run\` to stage it`);
+    return 0;
+  }
+  if (dataset.source.type !== 'http') throw new UsageError(`dataset ${dataset.name} is uploaded by its supplier, not fetched`);
+  const { fetchHttp } = await import('../functions/get/fetch-http.ts');
   const outcome = await fetchHttp({ s3: s3Client(), bucket: resources.bucket, readHeadersSecret: readJsonSecret }, dataset);
   if (outcome.status === 'unchanged') console.log(`${dataset.name}: ${outcome.source} has not changed since the last fetch; nothing written`);
   else console.log(`${dataset.name}: fetched ${outcome.manifest.bytes} bytes → s3://${resources.bucket}/${outcome.manifest.key} (sha256 ${outcome.manifest.sha256.slice(0, 12)}…); run \`civic-etl run\` to stage it`);

@@ -1,0 +1,97 @@
+import type { RestSourceDefinition } from './fetch-rest.ts';
+import { PermanentError } from '../common/errors.ts';
+import { redactUrl } from './fetch-http.ts';
+
+type AuthDefinition = NonNullable<RestSourceDefinition['auth']>;
+
+/**
+ * How requests to a REST source are authenticated. `apply` adds credentials to one request (a
+ * copy of its URL and its headers, so credentials never reach the URLs we remember or report);
+ * `refresh` is called after a 401 (at most once per request) and says whether retrying can help (only a fresh oauth2
+ * token can).
+ */
+export interface RestAuth {
+  apply(url: URL, headers: Record<string, string>): Promise<void>;
+  refresh(): boolean;
+}
+
+export const noAuth: RestAuth = { apply: async () => undefined, refresh: () => false };
+
+/** Renew an oauth2 token this long before it expires, so it does not expire in flight. */
+const EXPIRY_MARGIN_MS = 30_000;
+
+/**
+ * The credentials of `auth`, read from its secret once per run. Missing fields are named, their
+ * values never shown.
+ */
+export async function restAuth(
+  auth: AuthDefinition | undefined,
+  readSecret: (name: string) => Promise<Record<string, unknown>>,
+  opts: { now: () => number; signal?: AbortSignal },
+): Promise<RestAuth> {
+  if (!auth) return noAuth;
+  const secret = await readSecret(auth.secret);
+  const field = (name: string): string => {
+    const v = secret[name];
+    if (typeof v !== 'string' || v === '') throw new PermanentError(`secret ${auth.secret} needs a string "${name}" for ${auth.type} auth`);
+    return v;
+  };
+  switch (auth.type) {
+    case 'bearer': {
+      const token = field('token');
+      return { apply: async (_u, h) => void (h.authorization = `Bearer ${token}`), refresh: () => false };
+    }
+    case 'basic': {
+      const encoded = Buffer.from(`${field('username')}:${field('password')}`).toString('base64');
+      return { apply: async (_u, h) => void (h.authorization = `Basic ${encoded}`), refresh: () => false };
+    }
+    case 'apiKey': {
+      const key = field('key');
+      if (auth.in === 'query') {
+        const name = auth.name ?? 'api_key';
+        return { apply: async (u) => u.searchParams.set(name, key), refresh: () => false };
+      }
+      const name = (auth.name ?? 'x-api-key').toLowerCase();
+      return { apply: async (_u, h) => void (h[name] = key), refresh: () => false };
+    }
+    case 'oauth2':
+      return clientCredentials(auth.tokenUrl!, field('client_id'), field('client_secret'), opts);
+  }
+}
+
+/**
+ * OAuth 2 client-credentials grant (RFC 6749 §4.4): a token is asked for when there is none or it
+ * is about to expire, and asked for again once when the API answers 401 (revoked or expired early).
+ */
+function clientCredentials(tokenUrl: string, clientId: string, clientSecret: string, opts: { now: () => number; signal?: AbortSignal }): RestAuth {
+  let token: { value: string; expiresAt: number } | undefined;
+  async function obtain(): Promise<string> {
+    if (token && opts.now() < token.expiresAt - EXPIRY_MARGIN_MS) return token.value;
+    const shown = redactUrl(tokenUrl);
+    let res: Response;
+    try {
+      res = await fetch(tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'user-agent': 'civic-etl' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString(),
+        signal: opts.signal,
+      });
+    } catch (cause) {
+      throw new Error(`oauth2 token request to ${shown} failed: ${(cause as Error).message}`);
+    }
+    const body = (await res.json().catch(() => undefined)) as { access_token?: unknown; expires_in?: unknown } | undefined;
+    if (!res.ok || typeof body?.access_token !== 'string') {
+      throw new Error(`oauth2 token request to ${shown} answered ${res.status} ${res.statusText} without an access_token`);
+    }
+    const lifetime = typeof body.expires_in === 'number' ? body.expires_in * 1000 : 3_600_000;
+    token = { value: body.access_token, expiresAt: opts.now() + lifetime };
+    return token.value;
+  }
+  return {
+    apply: async (_u, h) => void (h.authorization = `Bearer ${await obtain()}`),
+    refresh: () => {
+      token = undefined;
+      return true;
+    },
+  };
+}
