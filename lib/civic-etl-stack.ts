@@ -169,7 +169,7 @@ export class CivicEtlStack extends Stack {
 
     // get: fetch writes raw/, reads its header secrets; schedules drive it
     this.landing.bindFetcher(this.fetchFunction.function);
-    this.grantHeaderSecrets(this.fetchFunction);
+    this.grantSourceSecrets(this.fetchFunction);
     this.schedules = new FetchSchedules(this, 'Schedules', {
       fetchFunction: this.fetchFunction.function,
       datasets: pipeline.datasets,
@@ -245,7 +245,7 @@ export class CivicEtlStack extends Stack {
   }
 
   /** The fetch function may read exactly the secrets named by `source.headersSecret` and `source.auth.secret`. */
-  private grantHeaderSecrets(fetch: PipelineFunction): void {
+  private grantSourceSecrets(fetch: PipelineFunction): void {
     const names = new Set<string>();
     for (const d of this.pipeline.datasets) {
       if (d.source.type === 'http' && d.source.headersSecret) names.add(d.source.headersSecret);

@@ -14,9 +14,8 @@ import { withSourceLines, type LineageStats } from './lineage.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
-import { openSource, type Entry, type Opened } from '../read/open.ts';
+import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
 import { stageTable } from './stage-table.ts';
-import { sniff } from '../read/open.ts';
 import { hasParts, objectSize, pendingPartMessages, planLoad, partBytes, stagePart, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 
