@@ -150,16 +150,46 @@ export const restSourceSchema = z.strictObject({
       z.strictObject({ type: z.literal('nextUrl'), path: z.string().min(1) }),
     ])
     .optional(),
-  /** Ask only for records changed since the last run: `?<param>=<watermark>`, the watermark being the max of `field`. */
+  /**
+   * Ask only for records changed since the last run: `?<param>=<watermark>`, the watermark being
+   * the max of `field`, moved back `overlapSeconds` to catch late writers. With `idField`, records
+   * of that overlap already fetched unchanged (same id, same `field`) are skipped.
+   */
   incremental: z
-    .strictObject({ param: z.string().min(1), field: z.string().min(1), overlapSeconds: z.number().int().min(0).default(0) })
+    .strictObject({
+      param: z.string().min(1),
+      field: z.string().min(1),
+      overlapSeconds: z.number().int().min(0).default(0),
+      idField: z.string().min(1).optional(),
+    })
     .optional(),
   /** A run that needs more pages fails rather than paging forever. */
   maxPages: z.number().int().positive().default(10_000),
-});
+  /**
+   * Requests in flight at once (offset and page pagination only: the next pages' addresses are
+   * known in advance). Pages are still written in order; default 1.
+   */
+  concurrency: z.number().int().min(1).max(32).default(1),
+})
+  .refine((s) => s.concurrency === 1 || s.pagination?.type === 'offset' || s.pagination?.type === 'page', {
+    message: 'concurrency above 1 needs offset or page pagination (cursor, link and nextUrl pages are only known one after the other)',
+    path: ['concurrency'],
+  });
 
 export const sourceSchema = z.discriminatedUnion('type', [uploadSourceSchema, httpSourceSchema, restSourceSchema]);
 export type SourceDefinition = z.infer<typeof sourceSchema>;
+
+/** The Secrets Manager secrets a fetched source reads (the fetch function is granted exactly these). */
+export function sourceSecrets(source: SourceDefinition): string[] {
+  switch (source.type) {
+    case 'http':
+      return source.headersSecret ? [source.headersSecret] : [];
+    case 'rest':
+      return source.auth ? [source.auth.secret] : [];
+    case 'upload':
+      return [];
+  }
+}
 
 export const readHintsSchema = z.strictObject({
   /** The file's format, when detection (content first, extension second) should not decide. */
@@ -280,7 +310,7 @@ export const datasetSchema = z
   })
   .superRefine((d, ctx) => {
     if (d.schedule && d.source.type === 'upload') {
-      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'only fetched sources (type http or rest) can have a schedule' });
+      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'only fetched sources can have a schedule: suppliers upload this one' });
     }
     const names = (d.clean.columns ?? []).map((c) => c.name);
     names.forEach((n, i) => {

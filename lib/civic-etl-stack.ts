@@ -14,7 +14,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import type { PipelineDefinition } from '../contract/definition.ts';
+import { sourceSecrets, type PipelineDefinition } from '../contract/definition.ts';
 import { BATCH_SIZE, ENV } from '../contract/names.ts';
 import { Alarms } from './alarms.ts';
 import { Database } from './database.ts';
@@ -244,13 +244,9 @@ export class CivicEtlStack extends Stack {
     this.addOutputs();
   }
 
-  /** The fetch function may read exactly the secrets named by `source.headersSecret` and `source.auth.secret`. */
+  /** The fetch function may read exactly the secrets its sources name (`sourceSecrets`). */
   private grantSourceSecrets(fetch: PipelineFunction): void {
-    const names = new Set<string>();
-    for (const d of this.pipeline.datasets) {
-      if (d.source.type === 'http' && d.source.headersSecret) names.add(d.source.headersSecret);
-      if (d.source.type === 'rest' && d.source.auth) names.add(d.source.auth.secret);
-    }
+    const names = new Set(this.pipeline.datasets.flatMap((d) => sourceSecrets(d.source)));
     for (const name of names) {
       // fromSecretNameV2 matches the name plus Secrets Manager's random 6-character suffix.
       Secret.fromSecretNameV2(this, `HeadersSecret-${pascalCase(name)}`, name).grantRead(fetch.function);

@@ -72,7 +72,7 @@ export class FetchSchedules extends Construct {
     }
     const unfetchable = p.datasets.filter((d) => d.schedule && d.source.type === 'upload').map((d) => d.name);
     if (unfetchable.length) {
-      throw new Error(`${where}: datasets ${unfetchable.join(', ')} are uploaded by suppliers; only fetched (http or rest) datasets can be scheduled — remove their schedule`);
+      throw new Error(`${where}: datasets ${unfetchable.join(', ')} are uploaded by suppliers; only fetched datasets can be scheduled — remove their schedule`);
     }
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {

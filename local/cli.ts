@@ -316,18 +316,9 @@ async function fetchCommand(argv: string[]): Promise<number> {
   const { ensureLocalResources } = await import('./resources.ts');
   const { s3Client, readJsonSecret } = await import('../functions/common/aws.ts');
   const resources = await ensureLocalResources({ project: pipeline.project });
-  if (dataset.source.type === 'rest') {
-    const { fetchRest } = await import('../functions/get/fetch-rest.ts');
-    const outcome = await fetchRest({ s3: s3Client(), bucket: resources.bucket, readSecret: readJsonSecret }, dataset);
-    if (outcome.status === 'empty') console.log(`${dataset.name}: ${outcome.message}`);
-    else console.log(`${dataset.name}: fetched ${outcome.manifest.records} records in ${outcome.manifest.pages} pages → s3://${resources.bucket}/${outcome.manifest.key}; run \`civic-etl run\` to stage it`);
-    return 0;
-  }
-  if (dataset.source.type !== 'http') throw new UsageError(`dataset ${dataset.name} is uploaded by its supplier, not fetched`);
-  const { fetchHttp } = await import('../functions/get/fetch-http.ts');
-  const outcome = await fetchHttp({ s3: s3Client(), bucket: resources.bucket, readHeadersSecret: readJsonSecret }, dataset);
-  if (outcome.status === 'unchanged') console.log(`${dataset.name}: ${outcome.source} has not changed since the last fetch; nothing written`);
-  else console.log(`${dataset.name}: fetched ${outcome.manifest.bytes} bytes → s3://${resources.bucket}/${outcome.manifest.key} (sha256 ${outcome.manifest.sha256.slice(0, 12)}…); run \`civic-etl run\` to stage it`);
+  const { fetchDataset } = await import('../functions/get/fetch-dataset.ts');
+  const result = await fetchDataset({ s3: s3Client(), bucket: resources.bucket, readSecret: readJsonSecret }, dataset);
+  console.log(`${dataset.name}: ${result.summary}${result.status === 'fetched' ? '; run `civic-etl run` to stage it' : ''}`);
   return 0;
 }
 

@@ -1,18 +1,17 @@
-import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { PassThrough, Transform, pipeline } from 'node:stream';
-import { createGzip } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { randomUUID } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
-import { restAuth, type RestAuth } from './rest-auth.ts';
+import { JsonClient, nextLink, pathOf, type RetryOptions } from './http-json.ts';
+import { restAuth } from './rest-auth.ts';
+import { putJson, RecordSink } from './sink.ts';
+import { acquireState, stateKey, type StateLease } from './state.ts';
 
 export type RestSourceDefinition = Extract<SourceDefinition, { type: 'rest' }>;
 
-export interface RestFetchDeps {
+export interface RestFetchDeps extends RetryOptions {
   s3: S3Client;
   bucket: string;
   /** Reads a Secrets Manager secret holding a JSON object (the source's credentials). */
@@ -20,14 +19,6 @@ export interface RestFetchDeps {
   now?: () => Date;
   /** Abort the run after this long (default 10 minutes); the handler passes the invocation's remaining time. */
   timeoutMs?: number;
-  /** Waits between retries; injectable so tests need not wait. */
-  sleep?: (ms: number) => Promise<void>;
-  /** Retries of one request after a 5xx, a 429 or a network error (default 4). */
-  retries?: number;
-  /** First backoff delay; doubled per retry, with jitter (default 1 s). */
-  baseDelayMs?: number;
-  /** The longest wait a `Retry-After` can impose (default 60 s). */
-  maxRetryAfterMs?: number;
 }
 
 export interface RestManifest {
@@ -45,31 +36,41 @@ export interface RestManifest {
   sha256: string;
   startedAt: string;
   finishedAt: string;
+  /** Records of the overlap window already fetched by the last run, unchanged (`incremental.idField`). */
+  skippedAtBoundary?: number;
   /** Every page was read: the run ended on the API's last page. */
   complete: true;
 }
 
 export type RestOutcome =
   | { status: 'fetched'; manifest: RestManifest }
-  | { status: 'empty'; source: string; pages: number; message: string };
+  | { status: 'empty'; source: string; pages: number; message: string }
+  /** Another run of this source holds its state: this one did nothing. */
+  | { status: 'busy'; source: string; message: string };
 
 /** What the next incremental run starts from, kept in `state/<dataset>/rest.json`. */
 interface RestState {
   watermark?: string;
   key?: string;
+  /** `id@field` of the records inside the overlap window of the last run: skipped when seen again unchanged. */
+  boundary?: string[];
 }
 
-export const restStateKey = (dataset: string) => `${ZONES.state}${dataset}/rest.json`;
+export const restStateKey = (dataset: string) => stateKey(dataset, 'rest');
 export const RECORDS_FILE = 'records.ndjson.gz';
+/** At most this many boundary records are remembered (more only means more re-fetched duplicates, which upsert absorbs). */
+const MAX_BOUNDARY = 10_000;
 
 /**
  * Get: page through a JSON REST API and store its records as gzip NDJSON in
- * `raw/<dataset>/<run>/records.ndjson.gz` (streamed: memory holds one page), then a manifest
- * beside it. The upload's ObjectCreated event stages it like any other file.
+ * `raw/<dataset>/<run>/records.ndjson.gz` (streamed: memory holds the pages in flight), then a
+ * manifest beside it. The upload's ObjectCreated event stages it like any other file.
  *
- * Incremental sources remember the newest `field` value they saw; the state is written only after
- * the records and manifest are stored, so a failed run is simply repeated by the next one. A run
- * that brings no records writes nothing.
+ * Each run first takes the lease on the source's state (functions/get/state.ts): a second run of
+ * the same source at the same time returns `busy` and writes nothing. Incremental sources remember
+ * the newest `field` value they saw; the state is written only after the records and manifest are
+ * stored, so a failed run is simply repeated by the next one. A run that brings no records writes
+ * nothing.
  */
 export async function fetchRest(deps: RestFetchDeps, dataset: DatasetDefinition): Promise<RestOutcome> {
   if (dataset.source.type !== 'rest') throw new PermanentError(`dataset ${dataset.name} is not a REST source (its source is ${dataset.source.type})`);
@@ -77,22 +78,61 @@ export async function fetchRest(deps: RestFetchDeps, dataset: DatasetDefinition)
   const now = deps.now ?? (() => new Date());
   const started = now();
   const shownUrl = redactUrl(source.url);
-  const signal = AbortSignal.timeout(deps.timeoutMs ?? 600_000);
+  const timeoutMs = deps.timeoutMs ?? 600_000;
+  const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const taken = await acquireState<RestState>(deps, restStateKey(dataset.name), `${run}-${randomUUID().slice(0, 8)}`, timeoutMs + 60_000);
+  if (taken.status === 'busy') return { status: 'busy', source: shownUrl, message: `${dataset.name}: another fetch of this source is running (${taken.message}); this one did nothing` };
+  const lease = taken.lease;
+  try {
+    const outcome = await fetchWithLease(deps, dataset, source, lease, { started, run, shownUrl, timeoutMs, now });
+    if (outcome.status !== 'fetched' || !source.incremental) await lease.release();
+    return outcome;
+  } catch (error) {
+    await lease.release().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function fetchWithLease(
+  deps: RestFetchDeps,
+  dataset: DatasetDefinition,
+  source: RestSourceDefinition,
+  lease: StateLease<RestState>,
+  run: { started: Date; run: string; shownUrl: string; timeoutMs: number; now: () => Date },
+): Promise<RestOutcome> {
+  const { now, started, shownUrl } = run;
+  const signal = AbortSignal.timeout(run.timeoutMs);
   const auth = await restAuth(source.auth, deps.readSecret, { now: () => now().getTime(), signal });
-  const previous = source.incremental ? await readState(deps, dataset.name) : undefined;
+  const previous = source.incremental ? lease.state : undefined;
   const http = new JsonClient(deps, auth, signal);
 
-  const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const key = `${ZONES.raw}${dataset.name}/${run}/${RECORDS_FILE}`;
+  const key = `${ZONES.raw}${dataset.name}/${run.run}/${RECORDS_FILE}`;
   const sink = new RecordSink(deps, key);
+  const inc = source.incremental;
+  const seenAtBoundary = new Set(previous?.boundary ?? []);
   let watermark = previous?.watermark;
   let pages = 0;
+  let skipped = 0;
+  const near: { id: string; ms: number }[] = [];
   try {
     for await (const page of pagesOf(source, http, previous?.watermark)) {
       pages++;
       for (const record of page) {
+        if (inc) {
+          const value = pathOf(record, inc.field);
+          const id = inc.idField ? pathOf(record, inc.idField) : undefined;
+          const ms = timeOf(value);
+          if (id !== undefined && ms !== undefined) {
+            const mark = `${String(id)}@${new Date(ms).toISOString()}`;
+            if (seenAtBoundary.has(mark)) {
+              skipped++;
+              continue;
+            }
+            near.push({ id: mark, ms });
+          }
+          watermark = later(watermark, value);
+        }
         await sink.write(record);
-        if (source.incremental) watermark = later(watermark, pathOf(record, source.incremental.field));
       }
     }
   } catch (error) {
@@ -101,7 +141,8 @@ export async function fetchRest(deps: RestFetchDeps, dataset: DatasetDefinition)
   }
   if (sink.records === 0) {
     await sink.abort();
-    return { status: 'empty', source: shownUrl, pages, message: `no ${previous?.watermark ? `records changed since ${previous.watermark}` : 'records'} at ${shownUrl}; nothing written` };
+    const what = previous?.watermark ? `records changed since ${previous.watermark}${skipped ? ` (${skipped} already fetched at the boundary skipped)` : ''}` : 'records';
+    return { status: 'empty', source: shownUrl, pages, message: `no ${what} at ${shownUrl}; nothing written` };
   }
   const { bytes, sha256 } = await sink.finish();
   const manifest: RestManifest = {
@@ -110,16 +151,22 @@ export async function fetchRest(deps: RestFetchDeps, dataset: DatasetDefinition)
     key,
     records: sink.records,
     pages,
+    ...(skipped ? { skippedAtBoundary: skipped } : {}),
     watermarkBefore: previous?.watermark,
-    watermarkAfter: source.incremental ? watermark : undefined,
+    watermarkAfter: inc ? watermark : undefined,
     bytes,
     sha256,
     startedAt: started.toISOString(),
     finishedAt: now().toISOString(),
     complete: true,
   };
-  await putJson(deps, `${ZONES.raw}${dataset.name}/${run}/${MANIFEST_SUFFIX}`, manifest);
-  if (source.incremental) await putJson(deps, restStateKey(dataset.name), { watermark, key } satisfies RestState);
+  await putJson(deps, `${ZONES.raw}${dataset.name}/${run.run}/${MANIFEST_SUFFIX}`, manifest);
+  if (inc) {
+    // the records the next run's overlap window will bring again
+    const from = watermark ? Date.parse(watermark) - inc.overlapSeconds * 1000 : Infinity;
+    const boundary = near.filter((r) => r.ms >= from).slice(-MAX_BOUNDARY).map((r) => r.id);
+    await lease.save({ watermark, key, ...(boundary.length ? { boundary } : {}) });
+  }
   return { status: 'fetched', manifest };
 }
 
@@ -139,6 +186,11 @@ async function* pagesOf(source: RestSourceDefinition, http: JsonClient, watermar
   if (p?.type === 'page') {
     first.searchParams.set(p.pageParam, String(page));
     if (p.sizeParam && p.pageSize) first.searchParams.set(p.sizeParam, String(p.pageSize));
+  }
+
+  if (source.concurrency > 1 && (p?.type === 'offset' || p?.type === 'page')) {
+    yield* numberedPages(source, http, first, p);
+    return;
   }
 
   const seen = new Set<string>();
@@ -203,177 +255,63 @@ async function* pagesOf(source: RestSourceDefinition, http: JsonClient, watermar
   }
 }
 
-/** GETs JSON with authentication, retries and clear errors. */
-class JsonClient {
-  constructor(
-    private readonly deps: RestFetchDeps,
-    private readonly auth: RestAuth,
-    private readonly signal: AbortSignal,
-  ) {}
-
-  async get(url: URL): Promise<{ body: unknown; headers: Headers }> {
-    const shown = redactUrl(url.href);
-    const retries = this.deps.retries ?? 4;
-    const sleep = this.deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-    let refreshed = false;
-    for (let attempt = 0; ; attempt++) {
-      const target = new URL(url);
-      const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'civic-etl' };
-      await this.auth.apply(target, headers);
-      let res: Response;
-      try {
-        res = await fetch(target, { headers, redirect: 'follow', signal: this.signal });
-      } catch (cause) {
-        if (attempt < retries && !this.signal.aborted) {
-          await sleep(this.backoff(attempt));
-          continue;
-        }
-        throw new Error(`GET ${shown} failed after ${attempt + 1} attempts: ${(cause as Error).message}`);
-      }
-      if (res.status === 401 && !refreshed && this.auth.refresh()) {
-        await res.body?.cancel();
-        refreshed = true;
-        attempt--;
-        continue;
-      }
-      if ((res.status === 429 || res.status >= 500) && attempt < retries) {
-        await res.body?.cancel();
-        const wait = res.status === 429 ? this.retryAfter(res.headers.get('retry-after')) : undefined;
-        await sleep(wait ?? this.backoff(attempt));
-        continue;
-      }
-      const contentType = res.headers.get('content-type') ?? '';
-      if (!res.ok) {
-        await res.body?.cancel();
-        const error = `GET ${shown} answered ${res.status} ${res.statusText}${attempt ? ` after ${attempt + 1} attempts` : ''}`;
-        throw res.status >= 500 || res.status === 429 ? new Error(error) : new PermanentError(error);
-      }
-      if (!/\bjson\b|\+json/i.test(contentType)) {
-        await res.body?.cancel();
-        throw new PermanentError(`GET ${shown} answered ${res.status} with content type "${contentType || 'none'}", not JSON`);
-      }
-      const text = await res.text();
-      try {
-        return { body: JSON.parse(text) as unknown, headers: res.headers };
-      } catch (cause) {
-        throw new PermanentError(`GET ${shown} answered ${res.status} with invalid JSON (${(cause as Error).message})`);
-      }
-    }
-  }
-
-  /** Exponential backoff with "equal jitter": between half and all of base·2^attempt, at most 60 s. */
-  private backoff(attempt: number): number {
-    const ceiling = Math.min(60_000, (this.deps.baseDelayMs ?? 1000) * 2 ** attempt);
-    return ceiling / 2 + Math.random() * (ceiling / 2);
-  }
-
-  /** `Retry-After` in seconds or as an HTTP date, capped; undefined when absent or unreadable. */
-  private retryAfter(header: string | null): number | undefined {
-    if (!header) return undefined;
-    const seconds = Number(header);
-    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
-    if (!Number.isFinite(ms)) return undefined;
-    return Math.min(Math.max(0, ms), this.deps.maxRetryAfterMs ?? 60_000);
-  }
-}
+type NumberedPagination = Extract<NonNullable<RestSourceDefinition['pagination']>, { type: 'offset' | 'page' }>;
 
 /**
- * Records → NDJSON → gzip → S3, counting and hashing the stored bytes. The upload starts with the
- * first record, so a run without records writes nothing; `write` waits while gzip is full, so
- * memory does not grow with the number of records.
+ * Offset and page pagination with `source.concurrency` requests in flight: page n+1…n+k are asked
+ * for while page n is written, and yielded strictly in order. The first short (or empty) page ends
+ * the run; requests already sent past it are dropped. Memory holds at most `concurrency` pages.
  */
-class RecordSink {
-  records = 0;
-  private bytes = 0;
-  private readonly hash = createHash('sha256');
-  private gzip?: ReturnType<typeof createGzip>;
-  private upload?: Upload;
-  private done?: Promise<unknown>;
-
-  constructor(
-    private readonly deps: RestFetchDeps,
-    private readonly key: string,
-  ) {}
-
-  async write(record: unknown): Promise<void> {
-    if (!this.gzip) this.start();
-    this.records++;
-    if (!this.gzip!.write(`${JSON.stringify(record)}\n`)) await Promise.race([once(this.gzip!, 'drain'), this.done]);
+async function* numberedPages(source: RestSourceDefinition, http: JsonClient, first: URL, p: NumberedPagination): AsyncGenerator<unknown[]> {
+  const firstPage = p.type === 'page' ? (p.firstPage ?? 1) : 0;
+  const urlOf = (n: number): URL => {
+    const url = new URL(first);
+    if (p.type === 'offset') url.searchParams.set(p.offsetParam, String(n * p.pageSize));
+    else url.searchParams.set(p.pageParam, String(firstPage + n));
+    return url;
+  };
+  const fetchPage = async (n: number): Promise<unknown[]> => {
+    const url = urlOf(n);
+    const { body } = await http.get(url);
+    const records = source.records ? pathOf(body, source.records) : body;
+    if (!Array.isArray(records)) {
+      throw new PermanentError(`GET ${redactUrl(url.href)}: ${source.records ? `"${source.records}" in the answer` : 'the answer'} is not an array of records (set source.records to the path of the array)`);
+    }
+    return records;
+  };
+  const pageSize = p.pageSize;
+  const inFlight: Promise<unknown[]>[] = [];
+  let next = 0;
+  const launch = () => {
+    if (next >= source.maxPages) return;
+    const promise = fetchPage(next++);
+    promise.catch(() => undefined); // awaited in order below; not unhandled meanwhile
+    inFlight.push(promise);
+  };
+  for (let i = 0; i < source.concurrency; i++) launch();
+  for (let n = 0; ; n++) {
+    if (n >= source.maxPages) {
+      throw new PermanentError(`${redactUrl(source.url)}: more than maxPages (${source.maxPages}) pages; raise maxPages if the API really has more`);
+    }
+    const records = await inFlight.shift()!;
+    const last = records.length === 0 || (pageSize !== undefined && records.length < pageSize);
+    if (!last) launch();
+    if (records.length) yield records;
+    if (last) return;
   }
-
-  async finish(): Promise<{ bytes: number; sha256: string }> {
-    this.gzip!.end();
-    await this.done;
-    return { bytes: this.bytes, sha256: this.hash.digest('hex') };
-  }
-
-  /** Drop what was written: a multipart upload is aborted, a small one never sent. */
-  async abort(): Promise<void> {
-    if (!this.upload) return;
-    this.gzip!.destroy(new Error('run abandoned'));
-    await this.upload.abort().catch(() => undefined);
-    await this.done?.catch(() => undefined);
-  }
-
-  private start(): void {
-    this.gzip = createGzip();
-    const counter = new Transform({
-      transform: (chunk: Buffer, _enc, callback) => {
-        this.hash.update(chunk);
-        this.bytes += chunk.length;
-        callback(null, chunk);
-      },
-    });
-    const body = new PassThrough();
-    pipeline(this.gzip, counter, body, () => undefined);
-    this.upload = new Upload({
-      client: this.deps.s3,
-      params: { Bucket: this.deps.bucket, Key: this.key, Body: body, ContentType: 'application/x-ndjson' },
-    });
-    this.done = this.upload.done();
-    // a failed upload is reported by finish(); keep it from being an unhandled rejection meanwhile
-    this.done.catch(() => undefined);
-  }
-}
-
-/** `a.b.c` in a parsed JSON value. */
-function pathOf(value: unknown, path: string): unknown {
-  let at = value;
-  for (const part of path.split('.')) {
-    if (at === null || typeof at !== 'object') return undefined;
-    at = (at as Record<string, unknown>)[part];
-  }
-  return at;
 }
 
 /** The later of a watermark and a record's value (ISO 8601 text or epoch milliseconds); unreadable values are ignored. */
 function later(watermark: string | undefined, value: unknown): string | undefined {
-  const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : NaN;
-  if (!Number.isFinite(ms)) return watermark;
+  const ms = timeOf(value);
+  if (ms === undefined) return watermark;
   if (watermark !== undefined && Date.parse(watermark) >= ms) return watermark;
   return new Date(ms).toISOString();
 }
 
-/** The `rel="next"` target of an RFC 8288 Link header. */
-function nextLink(header: string | null): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(/,(?=\s*<)/)) {
-    const m = /^\s*<([^>]*)>(.*)$/.exec(part);
-    if (m && /;\s*rel="?([^";]*\s)?next(\s[^";]*)?"?/i.test(m[2]!)) return m[1];
-  }
-  return undefined;
-}
 
-async function readState(deps: RestFetchDeps, dataset: string): Promise<RestState | undefined> {
-  const key = restStateKey(dataset);
-  const listed = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: key, MaxKeys: 1 }));
-  if (!listed.Contents?.some((o) => o.Key === key)) return undefined;
-  const out = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
-  return JSON.parse((await out.Body?.transformToString()) ?? '{}') as RestState;
-}
-
-async function putJson(deps: RestFetchDeps, key: string, value: unknown): Promise<void> {
-  await deps.s3.send(
-    new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }),
-  );
+/** ISO 8601 text or epoch milliseconds as milliseconds; undefined when unreadable. */
+function timeOf(value: unknown): number | undefined {
+  const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : NaN;
+  return Number.isFinite(ms) ? ms : undefined;
 }

@@ -6,8 +6,7 @@ import { requireEnv } from '../common/env.ts';
 import { PermanentError } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
 import { currentPipeline, findDataset } from '../common/pipeline.ts';
-import { fetchHttp } from './fetch-http.ts';
-import { fetchRest } from './fetch-rest.ts';
+import { fetchDataset } from './fetch-dataset.ts';
 
 const bucket = requireEnv(ENV.bucket);
 const pipeline = currentPipeline();
@@ -24,10 +23,7 @@ export const handler = async (event: unknown, context?: Context) => {
   if (!dataset) throw new PermanentError(`unknown dataset "${parsed.data.dataset}" in project ${pipeline.project}`);
   // stop the download while there is still time to abort the upload cleanly
   const timeoutMs = context ? Math.max(10_000, context.getRemainingTimeInMillis() - 30_000) : undefined;
-  const outcome =
-    dataset.source.type === 'rest'
-      ? await fetchRest({ s3: s3Client(), bucket, readSecret: readJsonSecret, timeoutMs }, dataset)
-      : await fetchHttp({ s3: s3Client(), bucket, readHeadersSecret: readJsonSecret, timeoutMs }, dataset);
-  logger.info('fetch finished', { dataset: dataset.name, ...outcome });
-  return outcome;
+  const result = await fetchDataset({ s3: s3Client(), bucket, readSecret: readJsonSecret, timeoutMs }, dataset);
+  logger.info('fetch finished', { dataset: dataset.name, status: result.status, summary: result.summary });
+  return result.outcome;
 };

@@ -68,7 +68,7 @@ describe('FetchSchedules props', () => {
     const pipeline = loadPipeline(FIXTURE_PIPELINE);
     const datasets = pipeline.datasets.map((d) => (d.name === 'permits' ? { ...d, schedule: 'rate(1 hour)' } : d));
     expect(() => new FetchSchedules(stack, 'S', { fetchFunction, datasets, project: 'springfield' })).toThrow(
-      'datasets permits are uploaded by suppliers; only fetched (http or rest) datasets can be scheduled — remove their schedule',
+      'datasets permits are uploaded by suppliers; only fetched datasets can be scheduled — remove their schedule',
     );
   });
 });

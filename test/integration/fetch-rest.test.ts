@@ -48,9 +48,10 @@ async function secret(value: Record<string, string>): Promise<string> {
   return name;
 }
 
+/** The data and manifests in the bucket (the source's state is read with `stateOf`). */
 async function keys(bucket: string): Promise<string[]> {
   const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }));
-  return (out.Contents ?? []).map((o) => o.Key!).sort();
+  return (out.Contents ?? []).map((o) => o.Key!).filter((k) => !k.startsWith('state/')).sort();
 }
 async function bytes(bucket: string, key: string): Promise<Buffer> {
   return Buffer.from(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
@@ -64,6 +65,12 @@ async function storedRecords(bucket: string, key = `${RUN}/records.ndjson.gz`): 
 }
 async function json(bucket: string, key: string): Promise<Record<string, unknown>> {
   return JSON.parse((await bytes(bucket, key)).toString()) as Record<string, unknown>;
+}
+/** The saved state of the `items` source; a finished run has released its lease. */
+async function stateOf(bucket: string): Promise<Record<string, unknown>> {
+  const doc = await json(bucket, 'state/items/rest.json');
+  expect(doc.lease).toBeUndefined();
+  return doc.state as Record<string, unknown>;
 }
 const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 
@@ -289,7 +296,7 @@ describe('fetch from a REST API: incremental runs', () => {
     expect(api.requests.at(-1)!.url.searchParams.get('updated_since')).toBe(makeRecords(3, 1)[0]!.updated_at);
     expect((await storedRecords(bucket, 'raw/items/20261122T060000Z/records.ndjson.gz')).map((r) => r.id)).toEqual([4, 5]);
     expect(outcome).toMatchObject({ status: 'fetched', manifest: { watermarkBefore: makeRecords(3, 1)[0]!.updated_at, watermarkAfter: makeRecords(5, 1)[0]!.updated_at } });
-    expect(await json(bucket, 'state/items/rest.json')).toMatchObject({ watermark: makeRecords(5, 1)[0]!.updated_at });
+    expect(await stateOf(bucket)).toMatchObject({ watermark: makeRecords(5, 1)[0]!.updated_at });
   });
 
   it('writes nothing, and says so, when nothing changed', async () => {
@@ -317,7 +324,7 @@ describe('fetch from a REST API: incremental runs', () => {
       failPage2 = false;
     }
 
-    expect(await json(bucket, 'state/items/rest.json')).toMatchObject({ watermark: makeRecords(3, 1)[0]!.updated_at });
+    expect(await stateOf(bucket)).toMatchObject({ watermark: makeRecords(3, 1)[0]!.updated_at });
     expect((await keys(bucket)).filter((k) => k.includes('20261122'))).toEqual([]);
   });
 });

@@ -56,7 +56,7 @@ describe('pipeline definitions', () => {
     (input.datasets[0] as Record<string, unknown>).schedule = 'rate(1 hour)';
     const problems = problemsOf(input);
     expect(problems).toContain('dataset "programs" → clean.key[0]: key column "nope" is not a declared column');
-    expect(problems).toContain('dataset "programs" → schedule: only fetched sources (type http or rest) can have a schedule');
+    expect(problems).toContain('dataset "programs" → schedule: only fetched sources can have a schedule: suppliers upload this one');
   });
 
   it('rejects a view over an unknown dataset and a view that is not a SELECT', () => {

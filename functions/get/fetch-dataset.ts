@@ -1,0 +1,54 @@
+/**
+ * One entry point for every kind of fetched source, used by the scheduled handler and by
+ * `civic-etl fetch`: it picks the connector by `source.type` and returns its outcome with a
+ * one-line summary for people.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { DatasetDefinition } from '../../contract/definition.ts';
+import { PermanentError } from '../common/errors.ts';
+import { fetchHttp } from './fetch-http.ts';
+import { fetchRest } from './fetch-rest.ts';
+
+export interface FetchDatasetDeps {
+  s3: S3Client;
+  bucket: string;
+  /** Reads a Secrets Manager secret holding a JSON object. */
+  readSecret(name: string): Promise<Record<string, unknown>>;
+  now?: () => Date;
+  /** Stop (or checkpoint) before this long; the handler passes the invocation's remaining time. */
+  timeoutMs?: number;
+}
+
+export interface FetchResult {
+  /** `fetched`, `empty`, `unchanged`, `busy` (another run holds the source), … per connector. */
+  status: string;
+  /** What happened, for a log line or the CLI. */
+  summary: string;
+  /** The connector's own outcome (manifest, counts). */
+  outcome: unknown;
+}
+
+export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefinition): Promise<FetchResult> {
+  const source = dataset.source;
+  const where = `s3://${deps.bucket}/`;
+  switch (source.type) {
+    case 'rest': {
+      const outcome = await fetchRest(deps, dataset);
+      const summary =
+        outcome.status === 'fetched'
+          ? `fetched ${outcome.manifest.records} records in ${outcome.manifest.pages} pages → ${where}${outcome.manifest.key}`
+          : outcome.message;
+      return { status: outcome.status, summary, outcome };
+    }
+    case 'http': {
+      const outcome = await fetchHttp({ ...deps, readHeadersSecret: deps.readSecret }, dataset);
+      const summary =
+        outcome.status === 'fetched'
+          ? `fetched ${outcome.manifest.bytes} bytes → ${where}${outcome.manifest.key} (sha256 ${outcome.manifest.sha256.slice(0, 12)}…)`
+          : `${outcome.source} has not changed since the last fetch; nothing written`;
+      return { status: outcome.status, summary, outcome };
+    }
+    case 'upload':
+      throw new PermanentError(`dataset ${dataset.name} is uploaded by its supplier (${source.supplier}), not fetched`);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Where fetched records go: gzip NDJSON streamed to S3, counted and hashed, plus small JSON
+ * documents (manifests) beside them.
+ */
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { PassThrough, Transform, pipeline } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+
+export interface SinkDeps {
+  s3: S3Client;
+  bucket: string;
+}
+
+/**
+ * Records → NDJSON → gzip → S3, counting and hashing the stored bytes. The upload starts with the
+ * first record, so a run without records writes nothing; `write` waits while gzip is full, so
+ * memory does not grow with the number of records.
+ */
+export class RecordSink {
+  records = 0;
+  private bytes = 0;
+  private readonly hash = createHash('sha256');
+  private gzip?: ReturnType<typeof createGzip>;
+  private upload?: Upload;
+  private done?: Promise<unknown>;
+
+  constructor(
+    private readonly deps: SinkDeps,
+    private readonly key: string,
+  ) {}
+
+  async write(record: unknown): Promise<void> {
+    if (!this.gzip) this.start();
+    this.records++;
+    if (!this.gzip!.write(`${JSON.stringify(record)}\n`)) await Promise.race([once(this.gzip!, 'drain'), this.done]);
+  }
+
+  async finish(): Promise<{ bytes: number; sha256: string }> {
+    this.gzip!.end();
+    await this.done;
+    return { bytes: this.bytes, sha256: this.hash.digest('hex') };
+  }
+
+  /** Drop what was written: a multipart upload is aborted, a small one never sent. */
+  async abort(): Promise<void> {
+    if (!this.upload) return;
+    this.gzip!.destroy(new Error('run abandoned'));
+    await this.upload.abort().catch(() => undefined);
+    await this.done?.catch(() => undefined);
+  }
+
+  private start(): void {
+    this.gzip = createGzip();
+    const counter = new Transform({
+      transform: (chunk: Buffer, _enc, callback) => {
+        this.hash.update(chunk);
+        this.bytes += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    const body = new PassThrough();
+    pipeline(this.gzip, counter, body, () => undefined);
+    this.upload = new Upload({
+      client: this.deps.s3,
+      params: { Bucket: this.deps.bucket, Key: this.key, Body: body, ContentType: 'application/x-ndjson' },
+    });
+    this.done = this.upload.done();
+    // a failed upload is reported by finish(); keep it from being an unhandled rejection meanwhile
+    this.done.catch(() => undefined);
+  }
+}
+
+export async function putJson(deps: SinkDeps, key: string, value: unknown): Promise<void> {
+  await deps.s3.send(
+    new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }),
+  );
+}
