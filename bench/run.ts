@@ -5,6 +5,7 @@
  * where ratio > 1 means ours wins. Benchmarks write their generated inputs under .local/bench/.
  */
 const BENCHMARKS: Record<string, () => Promise<unknown>> = {
+  fetch: async () => (await import('./fetch.ts')).main(),
   geo: async () => (await import('./geo.ts')).main(),
   profile: async () => (await import('./profile.ts')).main(),
   stage: async () => (await import('./stage.ts')).main(),

@@ -176,17 +176,82 @@ export const restSourceSchema = z.strictObject({
     path: ['concurrency'],
   });
 
-export const sourceSchema = z.discriminatedUnion('type', [uploadSourceSchema, httpSourceSchema, restSourceSchema]);
+/**
+ * One resource of an Ed-Fi ODS API declared under `edfi` (the preset): `resource` is
+ * `students`, `studentSchoolAssociations` (namespace `ed-fi`) or `tpdm/candidates`. Usually
+ * generated from the API's `resources` list; declare the dataset yourself to give it columns,
+ * maps or rules (then list it as `{resource, dataset}` or give it this source).
+ */
+export const edfiSourceSchema = z.strictObject({
+  type: z.literal('edfi'),
+  /** `edfi[].name` of the API. */
+  api: slug,
+  resource: z.string().regex(/^([a-z][A-Za-z0-9-]*\/)?[a-z][A-Za-z0-9]*$/, 'must be a resource name such as students or tpdm/candidates'),
+});
+
+/**
+ * The files (resources) of open-data catalogue datasets — udata (data.gouv.fr) or CKAN — each
+ * fetched into `raw/<dataset>/<run>/<file>` (functions/get/fetch-catalog.ts). A run lists the
+ * catalogue datasets modified since the last one, keeps the resources of the wanted formats and
+ * downloads those that changed (conditional GET, then SHA-256), with a manifest of every resource.
+ */
+export const catalogSourceSchema = z
+  .strictObject({
+    type: z.literal('catalog'),
+    api: z.enum(['udata', 'ckan']),
+    /** The portal (`https://www.data.gouv.fr`) or its API base (`…/api/1`, `…/api/3/action`). */
+    url: z.url({ protocol: /^https?$/ }),
+    /** One catalogue dataset, by id or slug (CKAN: name). */
+    dataset: z.string().min(1).optional(),
+    /** Datasets of this organization (udata: its id; CKAN: its name). */
+    organization: z.string().min(1).optional(),
+    /** Datasets with this tag, or with all of these tags. */
+    tag: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    /** Full-text search of the catalogue (`q`). */
+    query: z.string().min(1).optional(),
+    /** Resource formats to fetch (`csv`, `geojson`; case-insensitive); default every format. */
+    format: z.array(z.string().min(1)).min(1).optional(),
+    /** A run that finds more matching resources fails rather than downloading half a catalogue. */
+    maxResources: z.number().int().positive().default(200),
+    /** Downloads at once. */
+    concurrency: z.number().int().min(1).max(16).default(4),
+    /** Catalogue datasets per page of the listing. */
+    pageSize: z.number().int().min(1).max(1000).default(100),
+    /**
+     * List only the catalogue datasets modified since the last run (default). `false`: list every
+     * matching dataset each run and send each resource a conditional GET — for files that change
+     * at their URL without the catalogue knowing.
+     */
+    incremental: z.boolean().default(true),
+    /** A Secrets Manager secret holding a JSON object of request headers (an API key), sent to the catalogue's own host only. */
+    headersSecret: z.string().min(1).optional(),
+  })
+  .superRefine((s, ctx) => {
+    const filters = (['organization', 'tag', 'query'] as const).filter((k) => s[k] !== undefined);
+    if (s.dataset === undefined && filters.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['dataset'], message: 'name a catalogue dataset, or filter by organization, tag or query (without one, every dataset of the catalogue would be fetched)' });
+    }
+    if (s.dataset !== undefined && filters.length) {
+      ctx.addIssue({ code: 'custom', path: [filters[0]!], message: 'dataset names one catalogue dataset; organization, tag and query filter a search: use one or the other' });
+    }
+    if (s.api === 'udata' && s.organization !== undefined && !/^[0-9a-f]{24}$/.test(s.organization)) {
+      ctx.addIssue({ code: 'custom', path: ['organization'], message: 'udata filters by organization id (24 hexadecimal characters, the "id" of its API record), not by its slug' });
+    }
+  });
+
+export const sourceSchema = z.discriminatedUnion('type', [uploadSourceSchema, httpSourceSchema, restSourceSchema, edfiSourceSchema, catalogSourceSchema]);
 export type SourceDefinition = z.infer<typeof sourceSchema>;
 
 /** The Secrets Manager secrets a fetched source reads (the fetch function is granted exactly these). */
 export function sourceSecrets(source: SourceDefinition): string[] {
   switch (source.type) {
     case 'http':
+    case 'catalog':
       return source.headersSecret ? [source.headersSecret] : [];
     case 'rest':
       return source.auth ? [source.auth.secret] : [];
     case 'upload':
+    case 'edfi': // the API's secret (edfi[].secret), granted with the API
       return [];
   }
 }
@@ -328,8 +393,8 @@ export const datasetSchema = z
       });
     }
     d.clean.key.forEach((k, i) => {
-      if (!d.clean.columns) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: 'a key needs declared columns (clean.columns)' });
-      else if (!names.includes(k)) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: `key column "${k}" is not a declared column` });
+      // without declared columns the key names a detected column; the clean step checks it is there
+      if (d.clean.columns && !names.includes(k)) ctx.addIssue({ code: 'custom', path: ['clean', 'key', i], message: `key column "${k}" is not a declared column` });
     });
     for (const p of datasetRuleProblems({ ...d.clean, name: d.name })) ctx.addIssue({ code: 'custom', path: ['clean', ...p.path], message: p.message });
   });
@@ -457,6 +522,62 @@ export const profileSettingsSchema = z.strictObject({
 });
 export type ProfileSettings = z.infer<typeof profileSettingsSchema>;
 
+/**
+ * The Ed-Fi preset: one ODS / API (`url` = the API root, under which `oauth/token`,
+ * `data/v3/…` and `changeQueries/v1/…` live) and the resources to fetch from it. Each resource
+ * becomes a dataset `<name>_<resource>` (`students` → `ods_students`) cleaned by `id` with mode
+ * upsert, unless a dataset of that name (or listed as `{resource, dataset}`) is declared.
+ * functions/get/fetch-edfi.ts fetches them all in one run, `concurrency` requests at a time.
+ */
+export const edfiApiSchema = z
+  .strictObject({
+    name: slug,
+    title: z.string().optional(),
+    url: z.url({ protocol: /^https?$/ }),
+    /** Secrets Manager secret holding `{"key", "secret"}` (the API client's credentials). */
+    secret: z.string().min(1),
+    /** `shared` (one ODS) or `yearSpecific` (one ODS per school year, the year in every path). */
+    instance: z.enum(['shared', 'yearSpecific']).default('shared'),
+    /** yearSpecific: the school years to fetch (`2025` is school year 2024–2025). */
+    schoolYears: z.array(z.number().int().min(1990).max(2100)).default([]),
+    /** Path of the resources under `url` (`data/v3` in ODS / API 5–6; `data` in 7). */
+    dataPath: z.string().regex(/^[A-Za-z0-9._/-]*$/).default('data/v3'),
+    tokenPath: z.string().regex(/^[A-Za-z0-9._/-]*$/).default('oauth/token'),
+    changeQueriesPath: z.string().regex(/^[A-Za-z0-9._/-]*$/).default('changeQueries/v1'),
+    /** Records per page (`limit`; the ODS allows at most 500 unless configured otherwise). */
+    pageSize: z.number().int().min(1).max(5000).default(500),
+    /** Ask each run only for what changed since the last (`minChangeVersion`/`maxChangeVersion`). */
+    changeQueries: z.boolean().default(true),
+    /** Requests in flight at once, across all resources. */
+    concurrency: z.number().int().min(1).max(32).default(4),
+    /** A resource's records are split into parts of at most this many records (and at each checkpoint). */
+    partRecords: z.number().int().positive().default(1_000_000),
+    maxPages: z.number().int().positive().default(100_000),
+    resources: z
+      .array(z.union([edfiSourceSchema.shape.resource, z.strictObject({ resource: edfiSourceSchema.shape.resource, dataset: identifier })]))
+      .default([]),
+    schedule: scheduleSchema.optional(),
+  })
+  .superRefine((a, ctx) => {
+    if (a.instance === 'yearSpecific' && a.schoolYears.length === 0) ctx.addIssue({ code: 'custom', path: ['schoolYears'], message: 'a yearSpecific instance needs its schoolYears' });
+    if (a.instance === 'shared' && a.schoolYears.length > 0) ctx.addIssue({ code: 'custom', path: ['schoolYears'], message: 'schoolYears are for instance: yearSpecific' });
+  });
+export type EdfiApiDefinition = z.infer<typeof edfiApiSchema>;
+
+/** The dataset name generated for an Ed-Fi resource: `ods` + `studentSchoolAssociations` → `ods_student_school_associations`. */
+export function edfiDatasetName(api: string, resource: string): string {
+  const [namespace, name] = resource.includes('/') ? resource.split('/') : ['ed-fi', resource];
+  const snake = (t: string) => t.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase();
+  return [api.replace(/-/g, '_'), namespace === 'ed-fi' ? '' : snake(namespace!), snake(name!)].filter(Boolean).join('_').slice(0, 63);
+}
+
+/** The `edfi` resources of the API `api`, each with its dataset. */
+export function edfiResources(pipeline: { datasets: readonly DatasetDefinition[] }, api: string): { resource: string; dataset: DatasetDefinition }[] {
+  return pipeline.datasets
+    .filter((d) => d.source.type === 'edfi' && d.source.api === api)
+    .map((d) => ({ resource: (d.source as z.infer<typeof edfiSourceSchema>).resource, dataset: d }));
+}
+
 export const pipelineSchema = z
   .strictObject({
     /** Project name: also the PostgreSQL schema that holds its clean tables and views (≤ 55, for `<project>_staging`). */
@@ -467,6 +588,8 @@ export const pipelineSchema = z
     datasets: z.array(datasetSchema).min(1),
     views: z.array(viewSchema).default([]),
     valueMaps: z.array(valueMapSchema).default([]),
+    /** Ed-Fi ODS / APIs to fetch from (the preset); their resources are datasets. */
+    edfi: z.array(edfiApiSchema).default([]),
   })
   .superRefine((p, ctx) => {
     if (['etl', 'public', 'information_schema'].includes(p.project) || p.project.startsWith('pg_')) {
@@ -487,6 +610,22 @@ export const pipelineSchema = z
       if (datasets.indexOf(d.name) !== i) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'name'], message: `duplicate dataset "${d.name}"` });
       if (d.source.type === 'upload' && !suppliers.includes(d.source.supplier)) {
         ctx.addIssue({ code: 'custom', path: ['datasets', i, 'source', 'supplier'], message: `unknown supplier "${d.source.supplier}" (declare it under suppliers)` });
+      }
+    });
+    const apis = p.edfi.map((a) => a.name);
+    apis.forEach((n, i) => {
+      if (apis.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['edfi', i, 'name'], message: `duplicate Ed-Fi API "${n}"` });
+    });
+    p.datasets.forEach((d, i) => {
+      if (d.source.type !== 'edfi') return;
+      const api = p.edfi.find((a) => a.name === (d.source as { api: string }).api);
+      if (!api) {
+        ctx.addIssue({ code: 'custom', path: ['datasets', i, 'source', 'api'], message: `unknown Ed-Fi API "${d.source.api}" (declare it under edfi)` });
+        return;
+      }
+      if (d.schedule) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'schedule'], message: `schedule the Ed-Fi API (edfi "${api.name}" → schedule), which fetches all its resources in one run` });
+      if (api.changeQueries && d.clean.mode !== 'upsert' && d.clean.mode !== 'history') {
+        ctx.addIssue({ code: 'custom', path: ['datasets', i, 'clean', 'mode'], message: `change queries bring only what changed: clean this resource with mode upsert (key id), or set changeQueries: false on edfi "${api.name}"` });
       }
     });
     const maps = p.valueMaps.map((m) => m.name);

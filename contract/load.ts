@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { pipelineSchema, type PipelineDefinition } from './definition.ts';
+import { edfiDatasetName, pipelineSchema, type PipelineDefinition } from './definition.ts';
 import { resolveValueMapFiles } from './value-maps.ts';
 
 /** A pipeline definition that does not validate; the message names the file, dataset and field. */
@@ -26,7 +26,7 @@ export class PipelineDefinitionError extends Error {
  */
 export function parsePipeline(input: unknown, origin = 'pipeline definition', baseDir = process.cwd()): PipelineDefinition {
   const maps = resolveValueMapFiles(input, baseDir);
-  input = maps.input;
+  input = expandEdfiResources(maps.input);
   const result = pipelineSchema.safeParse(input);
   if (result.success && maps.problems.length === 0) return result.data;
   const problems = [...maps.problems, ...(result.error?.issues.map((issue) => describeIssue(input, issue)) ?? [])];
@@ -64,4 +64,33 @@ function describeIssue(input: unknown, issue: z.core.$ZodIssue): string {
   const field = path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
   const location = [where, field].filter(Boolean).join(' → ') || '(top level)';
   return `${location}: ${issue.message}`;
+}
+
+/**
+ * The Ed-Fi preset's `resources` become datasets: a declared dataset of the resource's name gets
+ * the `edfi` source (when it has none), others are generated — records cleaned by their `id` with
+ * mode upsert (change queries bring changes only), columns as detected. Unreadable shapes are left
+ * for the schema to report.
+ */
+function expandEdfiResources(input: unknown): unknown {
+  if (!input || typeof input !== 'object') return input;
+  const doc = input as { edfi?: unknown; datasets?: unknown };
+  if (!Array.isArray(doc.edfi) || !Array.isArray(doc.datasets)) return input;
+  const datasets = [...(doc.datasets as Record<string, unknown>[])];
+  for (const api of doc.edfi as Record<string, unknown>[]) {
+    if (!api || typeof api.name !== 'string' || !Array.isArray(api.resources)) continue;
+    for (const entry of api.resources as unknown[]) {
+      const resource = typeof entry === 'string' ? entry : (entry as { resource?: unknown })?.resource;
+      if (typeof resource !== 'string') continue;
+      const name = typeof entry === 'object' && typeof (entry as { dataset?: unknown }).dataset === 'string' ? (entry as { dataset: string }).dataset : edfiDatasetName(api.name, resource);
+      const source = { type: 'edfi', api: api.name, resource };
+      const i = datasets.findIndex((d) => d && d.name === name);
+      if (i >= 0) {
+        if (datasets[i]!.source === undefined) datasets[i] = { ...datasets[i], source };
+        continue;
+      }
+      datasets.push({ name, title: `${resource} (Ed-Fi ${api.name})`, source, clean: { key: ['id'], mode: 'upsert' } });
+    }
+  }
+  return { ...doc, datasets };
 }

@@ -11,6 +11,7 @@ import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, Size, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -170,9 +171,11 @@ export class CivicEtlStack extends Stack {
     // get: fetch writes raw/, reads its header secrets; schedules drive it
     this.landing.bindFetcher(this.fetchFunction.function);
     this.grantSourceSecrets(this.fetchFunction);
+    this.allowContinuation(this.fetchFunction);
     this.schedules = new FetchSchedules(this, 'Schedules', {
       fetchFunction: this.fetchFunction.function,
       datasets: pipeline.datasets,
+      edfi: pipeline.edfi,
       project: pipeline.project,
     });
 
@@ -244,9 +247,21 @@ export class CivicEtlStack extends Stack {
     this.addOutputs();
   }
 
-  /** The fetch function may read exactly the secrets its sources name (`sourceSecrets`). */
+  /**
+   * A fetch that checkpoints before its time limit invokes itself (asynchronously) to continue.
+   * A policy of its own, not the role's default policy: the function waits for that one, and this
+   * one names the function — a cycle otherwise.
+   */
+  private allowContinuation(fetch: PipelineFunction): void {
+    new iam.Policy(this, 'FetchContinues', {
+      roles: [fetch.function.role!],
+      statements: [new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fetch.function.functionArn] })],
+    });
+  }
+
+  /** The fetch function may read exactly the secrets its sources name (`sourceSecrets`, `edfi[].secret`). */
   private grantSourceSecrets(fetch: PipelineFunction): void {
-    const names = new Set(this.pipeline.datasets.flatMap((d) => sourceSecrets(d.source)));
+    const names = new Set([...this.pipeline.datasets.flatMap((d) => sourceSecrets(d.source)), ...this.pipeline.edfi.map((a) => a.secret)]);
     for (const name of names) {
       // fromSecretNameV2 matches the name plus Secrets Manager's random 6-character suffix.
       Secret.fromSecretNameV2(this, `HeadersSecret-${pascalCase(name)}`, name).grantRead(fetch.function);

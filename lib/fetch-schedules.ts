@@ -15,7 +15,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { DatasetDefinition } from '../contract/definition.ts';
+import type { DatasetDefinition, EdfiApiDefinition } from '../contract/definition.ts';
 import { acknowledge, nagReference, wildcardResource } from './nag.ts';
 import { definedProps } from './util.ts';
 
@@ -24,6 +24,8 @@ export interface FetchSchedulesProps {
   readonly fetchFunction: lambda.Function;
   /** The project's datasets; those with a `schedule` get one. */
   readonly datasets: readonly DatasetDefinition[];
+  /** The project's Ed-Fi APIs; those with a `schedule` get one, invoking `{ "edfi": "<name>" }`. */
+  readonly edfi?: readonly EdfiApiDefinition[];
   /** Project name, for descriptions. */
   readonly project: string;
   /**
@@ -51,7 +53,7 @@ const defaults = {
 };
 
 export class FetchSchedules extends Construct {
-  /** One schedule per scheduled dataset, by dataset name. */
+  /** One schedule per scheduled dataset, by dataset name (Ed-Fi APIs: `edfi:<name>`). */
   public readonly schedules: ReadonlyMap<string, scheduler.Schedule>;
   /** Failed fetches: invokes Scheduler gave up on, and fetches that threw after Lambda's retries. */
   public readonly deadLetterQueue: sqs.Queue;
@@ -92,7 +94,12 @@ export class FetchSchedules extends Construct {
       onFailure: new destinations.SqsDestination(this.deadLetterQueue),
     });
 
-    const scheduled = p.datasets.filter((d): d is DatasetDefinition & { schedule: string } => Boolean(d.schedule));
+    const scheduled: { id: string; name: string; what: string; schedule: string; input: Record<string, string> }[] = [
+      ...p.datasets.flatMap((d) => (d.schedule ? [{ id: `Fetch-${d.name}`, name: d.name, what: `dataset ${d.name}`, schedule: d.schedule, input: { dataset: d.name } }] : [])),
+      ...(p.edfi ?? []).flatMap((a) =>
+        a.schedule ? [{ id: `FetchEdfi-${a.name}`, name: `edfi:${a.name}`, what: `every resource of Ed-Fi API ${a.name}`, schedule: a.schedule, input: { edfi: a.name } }] : [],
+      ),
+    ];
     const schedules = new Map<string, scheduler.Schedule>();
     if (scheduled.length) {
       // One role for all schedules, assumable by Scheduler on behalf of this account only.
@@ -109,15 +116,15 @@ export class FetchSchedules extends Construct {
         wildcardResource(`${nagReference(p.fetchFunction, 'Arn')}:*`),
       );
     }
-    for (const dataset of scheduled) {
+    for (const item of scheduled) {
       schedules.set(
-        dataset.name,
-        new scheduler.Schedule(this, `Fetch-${dataset.name}`, {
-          description: `civic-etl ${p.project}: fetch dataset ${dataset.name}`,
-          schedule: scheduler.ScheduleExpression.expression(dataset.schedule),
+        item.name,
+        new scheduler.Schedule(this, item.id, {
+          description: `civic-etl ${p.project}: fetch ${item.what}`,
+          schedule: scheduler.ScheduleExpression.expression(item.schedule),
           timeWindow: scheduler.TimeWindow.off(),
           target: new targets.LambdaInvoke(p.fetchFunction, {
-            input: scheduler.ScheduleTargetInput.fromObject({ dataset: dataset.name }),
+            input: scheduler.ScheduleTargetInput.fromObject(item.input),
             maxEventAge: p.maxEventAge,
             retryAttempts: p.retryAttempts,
             deadLetterQueue: this.deadLetterQueue,

@@ -37,7 +37,7 @@ Usage:
       of a zip archive. --json prints one JSON object (an array for several members).
   civic-etl validate [FILE…]
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
-  civic-etl fetch DATASET [--pipeline FILE]
+  civic-etl fetch DATASET|EDFI_API [--pipeline FILE]
       Fetch a dataset's source once into raw/ (a file URL with a conditional GET, or an API's records), as the scheduled function does.
   civic-etl status [DATASET] [--pipeline FILE] [--limit N] [--json]
       The latest loads of the project from the ledger. With DATASET, its latest N loads (default
@@ -306,19 +306,29 @@ function validate(argv: string[]): number {
 
 async function fetchCommand(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, { pipeline: { type: 'string' }, verbose: { type: 'boolean', short: 'v' } }, true);
-  if (positionals.length !== 1) throw new UsageError('fetch takes exactly one DATASET');
+  if (positionals.length !== 1) throw new UsageError('fetch takes exactly one DATASET (or Ed-Fi API)');
   quietHandlers(values.verbose ?? false);
   const file = values.pipeline ?? DEFAULT_PIPELINE;
   const pipeline = loadPipeline(file);
   const dataset = pipeline.datasets.find((d) => d.name === positionals[0]);
-  if (!dataset) throw new UsageError(`unknown dataset "${positionals[0]}" (datasets: ${pipeline.datasets.map((d) => d.name).join(', ')})`);
+  const api = pipeline.edfi.find((a) => a.name === positionals[0]);
+  if (!dataset && !api) {
+    const apis = pipeline.edfi.length ? `; Ed-Fi APIs: ${pipeline.edfi.map((a) => a.name).join(', ')}` : '';
+    throw new UsageError(`unknown dataset "${positionals[0]}" (datasets: ${pipeline.datasets.map((d) => d.name).join(', ')}${apis})`);
+  }
   await (await import('./services.ts')).ensureServices();
   const { ensureLocalResources } = await import('./resources.ts');
   const { s3Client, readJsonSecret } = await import('../functions/common/aws.ts');
   const resources = await ensureLocalResources({ project: pipeline.project });
-  const { fetchDataset } = await import('../functions/get/fetch-dataset.ts');
-  const result = await fetchDataset({ s3: s3Client(), bucket: resources.bucket, readSecret: readJsonSecret }, dataset);
-  console.log(`${dataset.name}: ${result.summary}${result.status === 'fetched' ? '; run `civic-etl run` to stage it' : ''}`);
+  const { fetchDataset, fetchEdfiApi } = await import('../functions/get/fetch-dataset.ts');
+  const deps = { s3: s3Client(), bucket: resources.bucket, readSecret: readJsonSecret };
+  // a run that checkpoints (as it would near the Lambda time limit) is continued, as the handler does
+  for (;;) {
+    const result = api ? await fetchEdfiApi(deps, pipeline, api.name) : await fetchDataset(deps, dataset!, pipeline);
+    const partial = result.status === 'checkpointed' || result.status === 'partial';
+    console.log(`${positionals[0]}: ${result.summary}${result.status === 'fetched' || partial ? '; run `civic-etl run` to stage it' : ''}`);
+    if (result.status !== 'checkpointed') break;
+  }
   return 0;
 }
 

@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # Local services for civic-etl, on loopback, without Docker:
 #   - PostgreSQL 15 + PostGIS (Debian packages), a private cluster in .local/pg;
-#   - moto server (S3 with S3→SQS notifications, SQS, Secrets Manager) from a virtualenv in .local/venv.
+#   - moto server (S3 with S3→SQS notifications, SQS, Secrets Manager) from a virtualenv in .local/venv;
+#   - MariaDB (Debian's mariadb-server), a private instance in .local/mariadb: the database that SQL
+#     sources (`source.type: sql`, engine mysql) are tested against.
 #
 # usage: scripts/services.sh start|stop|status|env|clean|install
-#   start    install what is missing, start both services (no-op for those already running),
-#            write .local/env (shell `export` lines: DATABASE_URL, AWS_ENDPOINT_URL, AWS_REGION, dummy keys)
-#   stop     stop both services (data in .local/pg is kept; moto keeps its state in memory only)
+#   start    install what is missing, start the services (no-op for those already running), write
+#            .local/env (shell `export` lines: DATABASE_URL, MARIADB_URL, AWS_ENDPOINT_URL, AWS_REGION, dummy keys)
+#   stop     stop the services (data in .local/pg and .local/mariadb is kept; moto keeps its state in memory only)
 #   status   show what runs; exit status 0 when everything start would start is running, 3 otherwise
 #   env      print .local/env (e.g. `eval "$(scripts/services.sh env)"`)
-#   clean    stop, then remove the cluster (.local/pg), moto's files (.local/moto) and .local/env
+#   clean    stop, then remove the cluster (.local/pg), MariaDB's (.local/mariadb), moto's files (.local/moto) and .local/env
 #   install  only install what is missing (apt packages, the virtualenv); used by .ci/run
 #
 # DATABASE_URL set by the caller (and not the URL of our own cluster) means "use that database":
-# no local cluster is installed or started, and .local/env carries that URL.
+# no local cluster is installed or started, and .local/env carries that URL. MARIADB_URL likewise.
 #
 # Everything is bounded: apt waits at most CIVIC_ETL_APT_LOCK_TIMEOUT s (default 900) for a lock
-# held by another apt/dpkg, PostgreSQL and moto get 60 s to come up; on failure the log tail is shown.
+# held by another apt/dpkg, PostgreSQL, MariaDB and moto get 60 s to come up; on failure the log tail is shown.
 set -euo pipefail
 umask 022
 
@@ -49,6 +51,25 @@ MOTO_PID_FILE="$MOTO_DIR/pid"
 MOTO_PORT_FILE="$MOTO_DIR/port"
 MOTO_LOG="$MOTO_DIR/moto.log"
 MOTO_PORTS=(54400 54479)
+
+MY_BIN=/usr/sbin/mariadbd
+MY_INSTALL_DB=/usr/bin/mariadb-install-db
+MY_DIR="$LOCAL/mariadb" # or a link to the instance folder elsewhere: see prepare_my_dir
+MY_PORT_FILE="$MY_DIR/port"
+my_paths() { # mariadbd gets real paths, as postgres does
+  local real="$MY_DIR"
+  [[ -L "$MY_DIR" ]] && real="$(readlink -f "$MY_DIR")"
+  MY_DATA="$real/data"
+  MY_CNF="$real/my.cnf"
+  MY_LOG="$real/mariadb.log"
+  MY_PID_FILE="$real/mariadbd.pid"
+  MY_SOCK="$real/mariadbd.sock"
+  # a Unix socket path has at most 107 bytes
+  ((${#MY_SOCK} < 100)) || MY_SOCK="/tmp/civic-etl-mariadb-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12).sock"
+}
+my_paths
+MY_PORTS=(54500 54579)
+MY_DB_NAME=civic_etl
 
 APT_LOCK_TIMEOUT="${CIVIC_ETL_APT_LOCK_TIMEOUT:-900}"
 START_TIMEOUT="${CIVIC_ETL_START_TIMEOUT:-60}"
@@ -83,6 +104,15 @@ local_db_url() {
   return 0
 }
 external_db() { [[ -n "${DATABASE_URL:-}" && "$DATABASE_URL" != "$(local_db_url)" ]]; }
+
+# MARIADB_URL likewise: a MariaDB/MySQL of the caller's own, no local instance.
+local_my_url() {
+  local port
+  port="$(cat "$MY_PORT_FILE" 2>/dev/null || true)"
+  [[ -n "$port" ]] && printf 'mysql://root@127.0.0.1:%s/%s' "$port" "$MY_DB_NAME"
+  return 0
+}
+external_mariadb() { [[ -n "${MARIADB_URL:-}" && "$MARIADB_URL" != "$(local_my_url)" ]]; }
 
 # ---------------------------------------------------------------------------------------------
 # installation
@@ -124,6 +154,10 @@ install_packages() {
     [[ -x "$PG_BIN/initdb" && -f /usr/share/postgresql/15/extension/postgis.control ]] ||
       pkgs+=(postgresql postgresql-15-postgis-3)
   fi
+  if ! external_mariadb; then
+    pkg_installed mariadb-server || pkgs+=(mariadb-server)
+    [[ -x "$MY_BIN" && -x "$MY_INSTALL_DB" ]] || pkgs+=(mariadb-server)
+  fi
   command -v python3 >/dev/null || pkgs+=(python3)
   if [[ ! -x "$VENV/bin/python" ]] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then pkgs+=(python3-venv); fi
   ((${#pkgs[@]})) || return 0
@@ -140,6 +174,9 @@ install_packages() {
   if ! external_db; then
     [[ -x "$PG_BIN/initdb" ]] || die "apt finished but $PG_BIN/initdb is missing" "$LOG_DIR/apt.log"
     [[ -f /usr/share/postgresql/15/extension/postgis.control ]] || die "apt finished but PostGIS is missing" "$LOG_DIR/apt.log"
+  fi
+  if ! external_mariadb; then
+    [[ -x "$MY_BIN" && -x "$MY_INSTALL_DB" ]] || die "apt finished but MariaDB is missing ($MY_BIN, $MY_INSTALL_DB)" "$LOG_DIR/apt.log"
   fi
 }
 
@@ -394,18 +431,150 @@ stop_moto() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# MariaDB: mariadbd straight from the package (no system service), data in .local/mariadb. As root
+# it runs as the `mysql` user the package creates; otherwise as the caller.
+
+if [[ $EUID -eq 0 ]]; then MY_USER_OPT=(--user=mysql); else MY_USER_OPT=(); fi
+
+my_pid() { # the running mariadbd of this checkout, if any
+  local pid
+  pid="$(cat "$MY_PID_FILE" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$MY_CNF" &&
+    echo "$pid"
+  return 0
+}
+my_sql() { mariadb --no-defaults --protocol=socket -S "$MY_SOCK" -u root -N -B "$@" </dev/null; }
+my_running() { [[ -n "$(my_pid)" ]] && mariadb-admin --no-defaults --protocol=socket -S "$MY_SOCK" -u root --connect-timeout=3 ping >/dev/null 2>&1; }
+
+# The instance folder must be reachable by the mysql user (as for PostgreSQL: /var/tmp otherwise).
+prepare_my_dir() {
+  mkdir -p "$LOCAL"
+  if [[ $EUID -ne 0 ]]; then mkdir -p "$MY_DIR"; my_paths; return 0; fi
+  if [[ ! -e "$MY_DIR" && ! -L "$MY_DIR" ]]; then
+    if runuser -u mysql -- test -x "$LOCAL" 2>/dev/null; then
+      mkdir -p "$MY_DIR"
+    else
+      local elsewhere
+      elsewhere="/var/tmp/civic-etl-mariadb-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+      say "mysql cannot enter $LOCAL: MariaDB data in $elsewhere (linked from .local/mariadb)"
+      mkdir -p "$elsewhere"
+      chmod 755 "$elsewhere"
+      ln -sfn "$elsewhere" "$MY_DIR"
+    fi
+  fi
+  my_paths
+  chown mysql:mysql "$(readlink -f "$MY_DIR")"
+}
+
+write_my_conf() {
+  # a developer/test box: small buffers; commits flushed to the OS at once, to disk once a second
+  cat >"$MY_CNF" <<EOF
+# written by scripts/services.sh on each start; edit the script, not this file
+[mysqld]
+datadir = $MY_DATA
+port = $1
+bind-address = 127.0.0.1
+socket = $MY_SOCK
+pid-file = $MY_PID_FILE
+log-error = $MY_LOG
+skip-name-resolve
+character-set-server = utf8mb4
+collation-server = utf8mb4_unicode_ci
+max_connections = 50
+innodb_buffer_pool_size = 64M
+innodb_log_file_size = 48M
+innodb_flush_log_at_trx_commit = 2
+performance_schema = OFF
+EOF
+}
+
+start_mariadb() {
+  if external_mariadb; then
+    say "MariaDB: using MARIADB_URL from the environment (no local instance)"
+    return 0
+  fi
+  [[ -x "$MY_BIN" && -x "$MY_INSTALL_DB" ]] || die "MariaDB is not installed ($MY_BIN or $MY_INSTALL_DB missing)"
+  prepare_my_dir
+  local port
+  if my_running; then
+    port="$(cat "$MY_PORT_FILE")"
+    say "MariaDB on 127.0.0.1:$port (already running)"
+    return 0
+  fi
+  local stale
+  stale="$(my_pid)"
+  [[ -n "$stale" ]] && { kill -9 "$stale" 2>/dev/null || true; sleep 1; } # ours, but not answering
+
+  if [[ ! -d "$MY_DATA/mysql" ]]; then
+    rm -rf "$MY_DATA" # a previous install-db that did not finish
+    say "creating the MariaDB data directory in .local/mariadb (one time)…"
+    "$MY_INSTALL_DB" --no-defaults --datadir="$MY_DATA" "${MY_USER_OPT[@]}" --auth-root-authentication-method=normal \
+      --skip-test-db --skip-name-resolve >"$MY_DIR/install-db.log" 2>&1 </dev/null 9>&- ||
+      die "mariadb-install-db failed" "$MY_DIR/install-db.log"
+  fi
+
+  local previous attempt pid deadline from
+  previous="$(cat "$MY_PORT_FILE" 2>/dev/null || true)"
+  for attempt in 1 2 3; do
+    port="$(choose_port "$previous" "${MY_PORTS[@]}")"
+    [[ -n "$previous" && "$port" != "$previous" ]] && say "port $previous is taken: MariaDB moves to $port"
+    echo "$port" >"$MY_PORT_FILE"
+    write_my_conf "$port"
+    if [[ -f "$MY_LOG" ]] && (($(stat -c %s "$MY_LOG") > 10485760)); then mv -f "$MY_LOG" "$MY_LOG.1"; fi
+    from=$(($(stat -c %s "$MY_LOG" 2>/dev/null || echo 0) + 1))
+    # own session, no terminal: it outlives this script and never holds its pipes or its lock
+    (cd / && exec setsid "$MY_BIN" --defaults-file="$MY_CNF" "${MY_USER_OPT[@]}" </dev/null >>"$MY_DIR/mariadbd.out" 2>&1 9>&-) &
+    pid=$!
+    deadline=$((SECONDS + START_TIMEOUT))
+    until my_running; do
+      if [[ -z "$(my_pid)" ]] && ! kill -0 "$pid" 2>/dev/null; then
+        # lost a race for the port with another process: try another one
+        if ((attempt < 3)) && tail -c +"$from" "$MY_LOG" 2>/dev/null | grep -qiE 'bind on tcp/ip port|address already in use'; then previous=""; continue 2; fi
+        die "MariaDB exited during start" "$MY_LOG" 20
+      fi
+      if ((SECONDS >= deadline)); then
+        pid="$(my_pid)"
+        [[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null || true # the server we just started
+        die "MariaDB did not answer on 127.0.0.1:$port within ${START_TIMEOUT}s" "$MY_LOG" 20
+      fi
+      sleep 0.3
+    done
+    break
+  done
+  # TCP access for root from 127.0.0.1 (install-db makes root@localhost, the socket, only), and the database
+  my_sql -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; CREATE DATABASE IF NOT EXISTS $MY_DB_NAME CHARACTER SET utf8mb4" ||
+    die "could not prepare MariaDB's root@127.0.0.1 and database $MY_DB_NAME" "$MY_LOG"
+  say "MariaDB $(my_sql -e 'SELECT VERSION()' | cut -d- -f1) on 127.0.0.1:$port"
+}
+
+stop_mariadb() {
+  local pid i
+  pid="$(my_pid)"
+  if [[ -z "$pid" ]]; then say "MariaDB: not running"; return 0; fi
+  kill "$pid" 2>/dev/null || true # SIGTERM: a clean shutdown
+  for ((i = 0; i < START_TIMEOUT * 5; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -9 "$pid" 2>/dev/null || true
+    warn "MariaDB did not stop within ${START_TIMEOUT}s: killed"
+  fi
+  say "MariaDB stopped"
+}
+
+# ---------------------------------------------------------------------------------------------
 # .local/env
 
 sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; } # single-quote for the shell
 
 write_env() {
-  local db_url how tmp
+  local db_url how tmp my_url
+  if external_mariadb; then my_url="$MARIADB_URL"; else my_url="$(local_my_url)"; fi
   if external_db; then db_url="$DATABASE_URL" how="DATABASE_URL from the environment"; else db_url="$(local_db_url)" how="local cluster in .local/pg"; fi
   tmp="$ENV_FILE.tmp.$$"
   {
     echo "# written by scripts/services.sh start: local services for civic-etl (dummy AWS keys, for moto only)"
     echo "# database: $how"
     echo "export DATABASE_URL=$(sq "$db_url")"
+    echo "export MARIADB_URL=$(sq "$my_url")"
     echo "export AWS_ENDPOINT_URL=$(sq "http://127.0.0.1:$(cat "$MOTO_PORT_FILE")")"
     echo "export AWS_REGION='us-east-1'"
     echo "export AWS_ACCESS_KEY_ID='test'"
@@ -430,6 +599,7 @@ cmd_start() {
   local t=$SECONDS
   install_all
   start_pg
+  start_mariadb
   start_moto
   write_env
   say "environment in .local/env (load with: source .local/env) — ready in $((SECONDS - t)) s"
@@ -438,6 +608,7 @@ cmd_start() {
 cmd_stop() {
   lock
   stop_moto
+  stop_mariadb
   stop_pg
 }
 
@@ -449,6 +620,14 @@ cmd_status() {
     say "PostgreSQL 15: running on 127.0.0.1:$(pg_live_port) (data in .local/pg)"
   else
     say "PostgreSQL 15: stopped"
+    ok=3
+  fi
+  if external_mariadb; then
+    say "MariaDB: MARIADB_URL from the environment"
+  elif my_running; then
+    say "MariaDB: running on 127.0.0.1:$(cat "$MY_PORT_FILE") (pid $(my_pid), data in .local/mariadb)"
+  else
+    say "MariaDB: stopped"
     ok=3
   fi
   if moto_running; then
@@ -468,9 +647,11 @@ cmd_clean() {
   lock
   stop_moto
   [[ -d "$PGDATA" ]] && stop_pg
+  stop_mariadb
   if [[ -L "$PG_DIR" ]]; then rm -rf "$(readlink -f "$PG_DIR")"; fi
-  rm -rf "$PG_DIR" "$MOTO_DIR" "$ENV_FILE"
-  say "removed .local/pg, .local/moto and .local/env (the virtualenv .local/venv is kept)"
+  if [[ -L "$MY_DIR" ]]; then rm -rf "$(readlink -f "$MY_DIR")"; fi
+  rm -rf "$PG_DIR" "$MY_DIR" "$MOTO_DIR" "$ENV_FILE"
+  say "removed .local/pg, .local/mariadb, .local/moto and .local/env (the virtualenv .local/venv is kept)"
 }
 
 case "${1:-}" in

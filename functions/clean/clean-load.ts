@@ -155,6 +155,13 @@ async function cleanInTransaction(
   const siblings = load.parent_id
     ? (await client.query<{ id: string }>(`SELECT id FROM etl.loads WHERE parent_id = $1 AND status = 'loaded'`, [load.parent_id])).rows.map((r) => Number(r.id))
     : undefined;
+  const missingKey = dataset.clean.key.filter((k) => !columns.some((c) => c.name === k));
+  if (missingKey.length) {
+    throw new PermanentError(
+      `${load.object_key}: key column${missingKey.length > 1 ? 's' : ''} ${missingKey.map((k) => `"${k}"`).join(', ')} not among its columns (${columns.map((c) => c.name).join(', ')})`,
+      { file: load.object_key },
+    );
+  }
   const cast = await castInto(client, {
     staging,
     target: table,

@@ -4,8 +4,9 @@
  * one-line summary for people.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { DatasetDefinition } from '../../contract/definition.ts';
+import type { DatasetDefinition, PipelineDefinition } from '../../contract/definition.ts';
 import { PermanentError } from '../common/errors.ts';
+import { fetchEdfi, type EdfiOutcome } from './fetch-edfi.ts';
 import { fetchHttp } from './fetch-http.ts';
 import { fetchRest } from './fetch-rest.ts';
 
@@ -28,7 +29,8 @@ export interface FetchResult {
   outcome: unknown;
 }
 
-export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefinition): Promise<FetchResult> {
+/** Fetch one dataset; `pipeline` is needed for datasets of an Ed-Fi API (its definition is there). */
+export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefinition, pipeline?: PipelineDefinition): Promise<FetchResult> {
   const source = dataset.source;
   const where = `s3://${deps.bucket}/`;
   switch (source.type) {
@@ -48,7 +50,20 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
           : `${outcome.source} has not changed since the last fetch; nothing written`;
       return { status: outcome.status, summary, outcome };
     }
+    case 'edfi': {
+      if (!pipeline) throw new Error(`fetching ${dataset.name} needs its pipeline definition (Ed-Fi API ${source.api})`);
+      return edfiResult(await fetchEdfi(deps, pipeline, source.api, [dataset.name]));
+    }
     case 'upload':
       throw new PermanentError(`dataset ${dataset.name} is uploaded by its supplier (${source.supplier}), not fetched`);
   }
+}
+
+/** Fetch every resource of the Ed-Fi API `api`. */
+export async function fetchEdfiApi(deps: FetchDatasetDeps, pipeline: PipelineDefinition, api: string): Promise<FetchResult> {
+  return edfiResult(await fetchEdfi(deps, pipeline, api));
+}
+
+function edfiResult(outcome: EdfiOutcome): FetchResult {
+  return { status: outcome.status, summary: outcome.message, outcome };
 }

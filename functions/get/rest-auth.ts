@@ -63,10 +63,16 @@ export async function restAuth(
  * OAuth 2 client-credentials grant (RFC 6749 §4.4): a token is asked for when there is none or it
  * is about to expire, and asked for again once when the API answers 401 (revoked or expired early).
  */
-function clientCredentials(tokenUrl: string, clientId: string, clientSecret: string, opts: { now: () => number; signal?: AbortSignal }): RestAuth {
+export function clientCredentials(tokenUrl: string, clientId: string, clientSecret: string, opts: { now: () => number; signal?: AbortSignal }): RestAuth {
   let token: { value: string; expiresAt: number } | undefined;
+  // requests in flight at once share one token request
+  let pending: Promise<string> | undefined;
   async function obtain(): Promise<string> {
     if (token && opts.now() < token.expiresAt - EXPIRY_MARGIN_MS) return token.value;
+    pending ??= request().finally(() => (pending = undefined));
+    return pending;
+  }
+  async function request(): Promise<string> {
     const shown = redactUrl(tokenUrl);
     let res: Response;
     try {

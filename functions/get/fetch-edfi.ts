@@ -1,0 +1,402 @@
+/**
+ * The Ed-Fi preset (`edfi:` in the pipeline): every resource of one ODS / API in one run.
+ *
+ * - Auth: OAuth2 client credentials at `<url>/oauth/token` with the `{key, secret}` secret.
+ * - Paths: `<url>/data/v3[/<schoolYear>]/<namespace>/<resource>?offset=&limit=`, the school year
+ *   only for `yearSpecific` instances (one ODS per year; each record gets `odsSchoolYear`).
+ * - Change queries: `<url>/changeQueries/v1[/<schoolYear>]/availableChangeVersions` gives the
+ *   newest change version; each resource is asked for `minChangeVersion` (one past what the last
+ *   run got) to `maxChangeVersion` (that newest version, fixed for the whole run so paging sees a
+ *   stable set). The first run, or one whose last version the ODS no longer keeps, gets everything
+ *   up to the newest version.
+ * - `concurrency` requests in flight at once across all resources (pages of one resource are asked
+ *   for ahead and written in order).
+ * - Output: per resource (dataset), gzip NDJSON parts `raw/<dataset>/<run>/[<year>-]part-00001.ndjson.gz`
+ *   and `_manifest.json` (records, parts with checksums, change versions, complete or not).
+ * - State (`state/_edfi/<api>.json`, under a lease): the change version each resource was fetched
+ *   through, and — for a run that ran out of time or failed — a checkpoint of every finished part.
+ *   The next invocation (the handler starts one at once) continues from the checkpoint rather than
+ *   starting over; versions advance only when every resource is complete.
+ */
+import { randomUUID } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { edfiResources, type DatasetDefinition, type EdfiApiDefinition, type PipelineDefinition } from '../../contract/definition.ts';
+import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
+import { PermanentError } from '../common/errors.ts';
+import { redactUrl } from './fetch-http.ts';
+import { JsonClient, type RetryOptions } from './http-json.ts';
+import { clientCredentials } from './rest-auth.ts';
+import { putJson, RecordSink } from './sink.ts';
+import { acquireState, type StateLease } from './state.ts';
+
+export interface EdfiFetchDeps extends RetryOptions {
+  s3: S3Client;
+  bucket: string;
+  readSecret(name: string): Promise<Record<string, unknown>>;
+  now?: () => Date;
+  /** The invocation's time (default 10 minutes); the run checkpoints `marginMs` before it ends. */
+  timeoutMs?: number;
+  /** Time kept for finishing parts and saving the checkpoint (default 60 s, at most a third of timeoutMs). */
+  marginMs?: number;
+}
+
+export interface EdfiResourceResult {
+  dataset: string;
+  resource: string;
+  schoolYear?: number;
+  status: 'fetched' | 'unchanged' | 'incomplete';
+  records: number;
+  parts: string[];
+  minChangeVersion?: number;
+  maxChangeVersion?: number;
+  /** Why everything was fetched again (the ODS no longer has the changes since the last run). */
+  note?: string;
+}
+
+export type EdfiOutcome =
+  | {
+      /** `checkpointed`: time ran out; the next invocation continues this run. */
+      status: 'fetched' | 'empty' | 'checkpointed';
+      api: string;
+      run: string;
+      records: number;
+      results: EdfiResourceResult[];
+      message: string;
+    }
+  | { status: 'busy'; api: string; message: string };
+
+interface PartInfo {
+  key: string;
+  records: number;
+  bytes: number;
+  sha256: string;
+}
+
+/** One resource of one school year: how far a run has got. */
+interface JobProgress {
+  /** Offset of the first record not yet in a finished part. */
+  offset: number;
+  records: number;
+  parts: PartInfo[];
+  done: boolean;
+  min?: number;
+  max?: number;
+  note?: string;
+}
+
+interface EdfiState {
+  /** `<year|shared>/<resource>` → the change version fetched through. */
+  versions: Record<string, number>;
+  checkpoint?: { run: string; startedAt: string; newest: Record<string, number>; jobs: Record<string, JobProgress> };
+}
+
+export const edfiStateKey = (api: string) => `${ZONES.state}_edfi/${api}.json`;
+
+/** Fetch the resources of Ed-Fi API `apiName` (all of them, or the datasets in `only`). */
+export async function fetchEdfi(deps: EdfiFetchDeps, pipeline: PipelineDefinition, apiName: string, only?: readonly string[]): Promise<EdfiOutcome> {
+  const api = pipeline.edfi.find((a) => a.name === apiName);
+  if (!api) throw new PermanentError(`unknown Ed-Fi API "${apiName}" in project ${pipeline.project} (APIs: ${pipeline.edfi.map((a) => a.name).join(', ') || 'none'})`);
+  const resources = edfiResources(pipeline, api.name).filter((r) => !only || only.includes(r.dataset.name));
+  if (resources.length === 0) throw new PermanentError(`Ed-Fi API "${api.name}" has no resources to fetch (list them under edfi → resources)`);
+  const now = deps.now ?? (() => new Date());
+  const timeoutMs = deps.timeoutMs ?? 600_000;
+  const leaseId = `${stamp(now())}-${randomUUID().slice(0, 8)}`;
+  const taken = await acquireState<EdfiState>(deps, edfiStateKey(api.name), leaseId, timeoutMs + 60_000);
+  if (taken.status === 'busy') return { status: 'busy', api: api.name, message: `Ed-Fi API ${api.name}: another fetch is running (${taken.message}); this one did nothing` };
+  const lease = taken.lease;
+  try {
+    return await new EdfiRun(deps, api, resources, lease, now, timeoutMs).run();
+  } catch (error) {
+    await lease.release().catch(() => undefined);
+    throw error;
+  }
+}
+
+class EdfiRun {
+  private readonly state: EdfiState;
+  private readonly runId: string;
+  private readonly startedAt: string;
+  private readonly deadline: number;
+  private readonly http: JsonClient;
+  private readonly limiter: Limiter;
+  private readonly jobs = new Map<string, { resource: string; dataset: DatasetDefinition; year?: number; progress: JobProgress }>();
+  private saving: Promise<void> = Promise.resolve();
+  private readonly signal: AbortSignal;
+  private secret?: { key: string; secret: string };
+
+  constructor(
+    private readonly deps: EdfiFetchDeps,
+    private readonly api: EdfiApiDefinition,
+    private readonly resources: { resource: string; dataset: DatasetDefinition }[],
+    private readonly lease: StateLease<EdfiState>,
+    private readonly now: () => Date,
+    timeoutMs: number,
+  ) {
+    this.state = structuredClone(lease.state ?? { versions: {} });
+    this.runId = this.state.checkpoint?.run ?? stamp(now());
+    this.startedAt = this.state.checkpoint?.startedAt ?? now().toISOString();
+    const margin = Math.min(deps.marginMs ?? 60_000, timeoutMs / 3);
+    this.deadline = now().getTime() + timeoutMs - margin;
+    this.signal = AbortSignal.timeout(timeoutMs);
+    this.limiter = new Limiter(api.concurrency);
+    this.http = new JsonClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh() }, this.signal);
+  }
+
+  private authImpl?: ReturnType<typeof clientCredentials>;
+  private get auth() {
+    if (!this.authImpl) {
+      const s = this.secret!;
+      this.authImpl = clientCredentials(this.url(this.api.tokenPath), s.key, s.secret, { now: () => this.now().getTime(), signal: this.signal });
+    }
+    return this.authImpl;
+  }
+
+  async run(): Promise<EdfiOutcome> {
+    const secret = await this.deps.readSecret(this.api.secret);
+    const field = (name: string) => {
+      const v = secret[name];
+      if (typeof v !== 'string' || v === '') throw new PermanentError(`secret ${this.api.secret} needs a string "${name}" (the Ed-Fi API client's ${name})`);
+      return v;
+    };
+    this.secret = { key: field('key'), secret: field('secret') };
+
+    const years = this.api.instance === 'yearSpecific' ? this.api.schoolYears : [undefined];
+    const newest: Record<string, number> = { ...this.state.checkpoint?.newest };
+    if (this.api.changeQueries) {
+      for (const year of years) {
+        const y = yearKey(year);
+        if (newest[y] === undefined) newest[y] = await this.newestChangeVersion(year, (oldest) => this.noteOldest(y, oldest));
+      }
+    }
+    for (const year of years) {
+      for (const { resource, dataset } of this.resources) {
+        const key = `${yearKey(year)}/${resource}`;
+        const saved = this.state.checkpoint?.jobs[key];
+        this.jobs.set(key, { resource, dataset, year, progress: saved ?? this.plan(key, newest[yearKey(year)]) });
+      }
+    }
+    this.state.checkpoint = { run: this.runId, startedAt: this.startedAt, newest, jobs: Object.fromEntries([...this.jobs].map(([k, j]) => [k, j.progress])) };
+
+    let failure: unknown;
+    await pool([...this.jobs.values()], this.api.concurrency, async (job) => {
+      if (failure) return;
+      try {
+        await this.fetchJob(job);
+      } catch (error) {
+        failure ??= error;
+      }
+    });
+    const complete = [...this.jobs.values()].every((j) => j.progress.done);
+    await this.writeManifests(complete);
+    if (failure || !complete) {
+      // keep every finished part: the next run continues from here
+      await this.save(undefined);
+      if (failure) throw failure;
+      return this.outcome('checkpointed');
+    }
+    for (const [key, job] of this.jobs) if (job.progress.max !== undefined) this.state.versions[key] = job.progress.max;
+    delete this.state.checkpoint;
+    await this.save(undefined);
+    return this.outcome([...this.jobs.values()].some((j) => j.progress.records > 0) ? 'fetched' : 'empty');
+  }
+
+  /** What to ask a resource for: changes since its last version, or everything up to `newest`. */
+  private plan(key: string, newest: number | undefined): JobProgress {
+    const last = this.state.versions[key];
+    if (newest === undefined) return { offset: 0, records: 0, parts: [], done: false };
+    if (last !== undefined && last >= newest) return { offset: 0, records: 0, parts: [], done: true, max: last };
+    const oldest = this.oldest.get(key.split('/')[0]!);
+    if (last !== undefined && oldest !== undefined && oldest > last + 1) {
+      return { offset: 0, records: 0, parts: [], done: false, max: newest, note: `the ODS keeps changes from version ${oldest} only (last run: ${last}); everything was fetched again` };
+    }
+    return { offset: 0, records: 0, parts: [], done: false, min: last === undefined ? undefined : last + 1, max: newest };
+  }
+
+  private readonly oldest = new Map<string, number>();
+  private noteOldest(year: string, oldest: number | undefined): void {
+    if (oldest !== undefined) this.oldest.set(year, oldest);
+  }
+
+  private async newestChangeVersion(year: number | undefined, onOldest: (v: number | undefined) => void): Promise<number> {
+    const url = new URL(this.url(`${this.api.changeQueriesPath}/${year === undefined ? '' : `${year}/`}availableChangeVersions`));
+    const { body } = await this.limiter.run(() => this.http.get(url));
+    const b = body as Record<string, unknown>;
+    // ODS / API 5+ answers camelCase, 3.x PascalCase
+    const newest = b?.newestChangeVersion ?? b?.NewestChangeVersion;
+    const oldest = b?.oldestChangeVersion ?? b?.OldestChangeVersion;
+    if (typeof newest !== 'number') throw new PermanentError(`GET ${redactUrl(url.href)}: no newestChangeVersion in the answer (are change queries enabled on this ODS? set changeQueries: false otherwise)`);
+    onOldest(typeof oldest === 'number' ? oldest : undefined);
+    return newest;
+  }
+
+  /** Page through one resource from its progress, writing parts, until done or out of time. */
+  private async fetchJob(job: { resource: string; dataset: DatasetDefinition; year?: number; progress: JobProgress }): Promise<void> {
+    const p = job.progress;
+    if (p.done) return;
+    const [namespace, name] = job.resource.includes('/') ? job.resource.split('/') : ['ed-fi', job.resource];
+    const base = new URL(this.url(`${this.api.dataPath}/${job.year === undefined ? '' : `${job.year}/`}${namespace}/${name}`));
+    base.searchParams.set('limit', String(this.api.pageSize));
+    if (p.min !== undefined) base.searchParams.set('minChangeVersion', String(p.min));
+    if (p.max !== undefined) base.searchParams.set('maxChangeVersion', String(p.max));
+    const pageSize = this.api.pageSize;
+    const getPage = async (offset: number): Promise<unknown[]> => {
+      const url = new URL(base);
+      url.searchParams.set('offset', String(offset));
+      const { body } = await this.limiter.run(() => this.http.get(url));
+      if (!Array.isArray(body)) throw new PermanentError(`GET ${redactUrl(url.href)}: the answer is not an array of ${job.resource} records`);
+      return body;
+    };
+
+    let sink: RecordSink | undefined;
+    let sinkKey = '';
+    let partRecords = 0;
+    let next = p.offset; // offset of the next page to ask for
+    const window: { offset: number; page: Promise<unknown[]> }[] = [];
+    const launch = () => {
+      if (this.now().getTime() >= this.deadline || (next - p.offset) / pageSize >= this.api.maxPages) return;
+      const page = getPage(next);
+      page.catch(() => undefined);
+      window.push({ offset: next, page });
+      next += pageSize;
+    };
+    const finishPart = async (offsetAfter: number) => {
+      if (sink && partRecords > 0) {
+        const { bytes, sha256 } = await sink.finish();
+        p.parts.push({ key: sinkKey, records: partRecords, bytes, sha256 });
+        p.records += partRecords;
+      } else await sink?.abort();
+      p.offset = offsetAfter;
+      sink = undefined;
+      partRecords = 0;
+      await this.save(this.leaseMs());
+    };
+    try {
+      for (let i = 0; i < this.api.concurrency; i++) launch();
+      while (window.length) {
+        const { offset, page } = window.shift()!;
+        const records = await page;
+        const last = records.length < pageSize;
+        if (!last) launch();
+        if (records.length) {
+          if (!sink) {
+            sinkKey = `${ZONES.raw}${job.dataset.name}/${this.runId}/${job.year === undefined ? '' : `${job.year}-`}part-${String(p.parts.length + 1).padStart(5, '0')}.ndjson.gz`;
+            sink = new RecordSink(this.deps, sinkKey);
+          }
+          for (const record of records) {
+            await sink.write(job.year === undefined || !record || typeof record !== 'object' ? record : { ...(record as object), odsSchoolYear: job.year });
+          }
+          partRecords += records.length;
+        }
+        if (last) {
+          await finishPart(offset + records.length);
+          p.done = true;
+          return;
+        }
+        if (partRecords >= this.api.partRecords) await finishPart(offset + pageSize);
+      }
+      // out of time (or past maxPages): keep what is finished, continue later
+      if ((next - p.offset) / pageSize >= this.api.maxPages && this.now().getTime() < this.deadline) {
+        throw new PermanentError(`${job.resource}: more than maxPages (${this.api.maxPages}) pages of ${pageSize}; raise maxPages on edfi "${this.api.name}" if the ODS really has more`);
+      }
+      await finishPart(next);
+    } catch (error) {
+      await sink?.abort();
+      throw error;
+    }
+  }
+
+  private leaseMs(): number {
+    return Math.max(60_000, this.deadline - this.now().getTime() + 120_000);
+  }
+
+  /** Saves are conditional on the last one: one at a time, in order. */
+  private save(leaseMs: number | undefined): Promise<void> {
+    const snapshot = structuredClone(this.state);
+    this.saving = this.saving.then(() => this.lease.save(snapshot, leaseMs));
+    return this.saving;
+  }
+
+  private async writeManifests(complete: boolean): Promise<void> {
+    const byDataset = new Map<string, { resource: string; jobs: { year?: number; progress: JobProgress }[] }>();
+    for (const job of this.jobs.values()) {
+      const entry = byDataset.get(job.dataset.name) ?? { resource: job.resource, jobs: [] };
+      entry.jobs.push({ year: job.year, progress: job.progress });
+      byDataset.set(job.dataset.name, entry);
+    }
+    for (const [dataset, { resource, jobs }] of byDataset) {
+      if (!jobs.some((j) => j.progress.parts.length)) continue;
+      await putJson(this.deps, `${ZONES.raw}${dataset}/${this.runId}/${MANIFEST_SUFFIX}`, {
+        dataset,
+        api: this.api.name,
+        source: redactUrl(this.url(this.api.dataPath)),
+        resource,
+        records: jobs.reduce((n, j) => n + j.progress.records, 0),
+        parts: jobs.flatMap((j) => j.progress.parts.map((part) => ({ ...part, schoolYear: j.year }))),
+        changeVersions: jobs.map((j) => ({ schoolYear: j.year, min: j.progress.min, max: j.progress.max, ...(j.progress.note ? { note: j.progress.note } : {}) })),
+        startedAt: this.startedAt,
+        finishedAt: this.now().toISOString(),
+        complete,
+      });
+    }
+  }
+
+  private outcome(status: 'fetched' | 'empty' | 'checkpointed'): EdfiOutcome {
+    const results: EdfiResourceResult[] = [...this.jobs.values()].map((j) => ({
+      dataset: j.dataset.name,
+      resource: j.resource,
+      ...(j.year === undefined ? {} : { schoolYear: j.year }),
+      status: !j.progress.done ? 'incomplete' : j.progress.records > 0 ? 'fetched' : 'unchanged',
+      records: j.progress.records,
+      parts: j.progress.parts.map((p) => p.key),
+      minChangeVersion: j.progress.min,
+      maxChangeVersion: j.progress.max,
+      ...(j.progress.note ? { note: j.progress.note } : {}),
+    }));
+    const records = results.reduce((n, r) => n + r.records, 0);
+    const fetched = results.filter((r) => r.records > 0).length;
+    const message =
+      status === 'checkpointed'
+        ? `Ed-Fi API ${this.api.name}: run ${this.runId} checkpointed before the time limit (${records} records in finished parts; ${results.filter((r) => r.status === 'incomplete').length} of ${results.length} resources to continue)`
+        : status === 'empty'
+          ? `Ed-Fi API ${this.api.name}: nothing changed in ${results.length} resource${results.length === 1 ? '' : 's'}; nothing written`
+          : `Ed-Fi API ${this.api.name}: ${records} records from ${fetched} of ${results.length} resources → ${ZONES.raw}<dataset>/${this.runId}/`;
+    return { status, api: this.api.name, run: this.runId, records, results, message };
+  }
+
+  private url(path: string): string {
+    return `${this.api.url.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+  }
+}
+
+const yearKey = (year: number | undefined) => (year === undefined ? 'shared' : String(year));
+const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+/** At most `size` calls of `run` at once. */
+class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    // a finishing task hands its slot straight to the first waiter
+    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
+
+/** `work` over `items`, `size` at a time. */
+async function pool<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(size, items.length) }, async () => {
+      while (i < items.length) await work(items[i++]!);
+    }),
+  );
+}

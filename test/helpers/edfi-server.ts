@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * An Ed-Fi ODS / API look-alike on loopback, for tests: OAuth2 client credentials at
+ * `/oauth/token`, resources at `/data/v3[/<year>]/<namespace>/<resource>` with offset/limit and
+ * `minChangeVersion`/`maxChangeVersion`, and `/changeQueries/v1[/<year>]/availableChangeVersions`.
+ * Every write bumps the ODS's change version; records keep the version of their last write.
+ */
+export interface EdfiServer {
+  base: string;
+  /** Every request: method, path and query. */
+  requests: { method: string; path: string; query: URLSearchParams; at: number }[];
+  /** The most requests (other than token requests) it ever served at once. */
+  maxInFlight: number;
+  tokensIssued: number;
+  /** Insert or replace records (by `id`) of a resource; `year` for year-specific ODSs. */
+  write(resource: string, records: Record<string, unknown>[], year?: number): void;
+  /** The ODS forgets changes before this version (as after a purge). */
+  setOldest(version: number, year?: number): void;
+  /** Answer the next matching data request (path contains `pathPart`, offset `offset`) with this instead. */
+  failNext(pathPart: string, offset: number, answer: { status: number; body: string; contentType: string }): void;
+  /** Wait this long before each data answer. */
+  delayMs: number;
+  /** Token lifetime in seconds (default 1800). */
+  tokenLifetime: number;
+  /** Called before each data answer (tests move their clock here). */
+  onData?: () => void;
+  close(): Promise<void>;
+}
+
+export const EDFI_CLIENT = { key: 'test-key', secret: 'test-secret-value' };
+
+export async function startEdfiServer(): Promise<EdfiServer> {
+  const ods = new Map<string, { version: number; oldest: number; resources: Map<string, Map<string, { record: Record<string, unknown>; version: number }>> }>();
+  const odsOf = (year?: number) => {
+    const key = year === undefined ? 'shared' : String(year);
+    let o = ods.get(key);
+    if (!o) ods.set(key, (o = { version: 0, oldest: 0, resources: new Map() }));
+    return o;
+  };
+  const tokens = new Map<string, number>();
+  const failures: { pathPart: string; offset: number; answer: { status: number; body: string; contentType: string } }[] = [];
+  let inFlight = 0;
+
+  const state: EdfiServer = {
+    base: '',
+    requests: [],
+    maxInFlight: 0,
+    tokensIssued: 0,
+    delayMs: 0,
+    tokenLifetime: 1800,
+    write(resource, records, year) {
+      const o = odsOf(year);
+      let table = o.resources.get(resource);
+      if (!table) o.resources.set(resource, (table = new Map()));
+      for (const record of records) table.set(String(record.id), { record, version: ++o.version });
+    },
+    setOldest(version, year) {
+      odsOf(year).oldest = version;
+    },
+    failNext(pathPart, offset, answer) {
+      failures.push({ pathPart, offset, answer });
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+
+  const json = (res: import('node:http').ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify(body));
+  };
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url!, 'http://127.0.0.1');
+      state.requests.push({ method: req.method!, path: url.pathname, query: url.searchParams, at: Date.now() });
+      if (url.pathname === '/oauth/token' && req.method === 'POST') {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString());
+        if (form.get('grant_type') !== 'client_credentials' || form.get('client_id') !== EDFI_CLIENT.key || form.get('client_secret') !== EDFI_CLIENT.secret) {
+          return json(res, 401, { error: 'invalid_client' });
+        }
+        const token = randomUUID();
+        tokens.set(token, Date.now() + state.tokenLifetime * 1000);
+        state.tokensIssued++;
+        return json(res, 200, { access_token: token, expires_in: state.tokenLifetime, token_type: 'bearer' });
+      }
+      const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      if (!bearer || !tokens.has(bearer) || tokens.get(bearer)! < Date.now()) return json(res, 401, { message: 'Authorization denied' });
+
+      const changes = /^\/changeQueries\/v1\/(?:(\d{4})\/)?availableChangeVersions$/.exec(url.pathname);
+      if (changes) {
+        const o = odsOf(changes[1] ? Number(changes[1]) : undefined);
+        return json(res, 200, { oldestChangeVersion: o.oldest, newestChangeVersion: o.version });
+      }
+      const data = /^\/data\/v3\/(?:(\d{4})\/)?([a-z][A-Za-z0-9-]*)\/([A-Za-z0-9]+)$/.exec(url.pathname);
+      if (!data) return json(res, 404, { message: `no route ${url.pathname}` });
+      inFlight++;
+      state.maxInFlight = Math.max(state.maxInFlight, inFlight);
+      setTimeout(() => {
+        inFlight--;
+        state.onData?.();
+        const offset = Number(url.searchParams.get('offset') ?? 0);
+        const failure = failures.findIndex((f) => url.pathname.includes(f.pathPart) && f.offset === offset);
+        if (failure >= 0) {
+          const { answer } = failures.splice(failure, 1)[0]!;
+          res.writeHead(answer.status, { 'content-type': answer.contentType });
+          return res.end(answer.body);
+        }
+        const o = odsOf(data[1] ? Number(data[1]) : undefined);
+        const resource = data[2] === 'ed-fi' ? data[3]! : `${data[2]}/${data[3]}`;
+        const limit = Number(url.searchParams.get('limit') ?? 25);
+        const min = url.searchParams.has('minChangeVersion') ? Number(url.searchParams.get('minChangeVersion')) : -Infinity;
+        const max = url.searchParams.has('maxChangeVersion') ? Number(url.searchParams.get('maxChangeVersion')) : Infinity;
+        if (Number.isFinite(min) && min < o.oldest) return json(res, 410, { message: 'changes before the oldest change version are gone' });
+        const rows = [...(o.resources.get(resource)?.values() ?? [])]
+          .filter((r) => r.version >= min && r.version <= max)
+          .sort((a, b) => String(a.record.id).localeCompare(String(b.record.id)));
+        json(res, 200, rows.slice(offset, offset + limit).map((r) => r.record));
+      }, state.delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return state;
+}
+
+/** `n` student records with ids `s0001`… from `from`. */
+export function students(from: number, n: number, extra: Record<string, unknown> = {}): Record<string, unknown>[] {
+  return Array.from({ length: n }, (_, i) => {
+    const k = from + i;
+    return {
+      id: `s${String(k).padStart(4, '0')}`,
+      studentUniqueId: String(100000 + k),
+      firstName: `First${k}`,
+      lastSurname: `Last${k}`,
+      birthDate: `2010-0${(k % 9) + 1}-1${k % 10}`,
+      _etag: String(k),
+      ...extra,
+    };
+  });
+}

@@ -1,0 +1,282 @@
+import { randomUUID } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PipelineInput } from '../../contract/definition.ts';
+import { parsePipeline } from '../../contract/load.ts';
+import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
+import { cleanLoad } from '../../functions/clean/clean-load.ts';
+import { edfiStateKey, fetchEdfi, type EdfiFetchDeps } from '../../functions/get/fetch-edfi.ts';
+import { stageObject } from '../../functions/stage/stage-object.ts';
+import { EDFI_CLIENT, startEdfiServer, students, type EdfiServer } from '../helpers/edfi-server.ts';
+import { freshBucket, freshProject, rows } from './support.ts';
+
+let ods: EdfiServer;
+let secret: string;
+beforeAll(async () => {
+  ods = await startEdfiServer();
+  secret = `it-edfi-${randomUUID()}`;
+  await secretsClient().send(new CreateSecretCommand({ Name: secret, SecretString: JSON.stringify(EDFI_CLIENT) }));
+});
+afterAll(() => ods.close());
+
+function pipelineWith(edfi: Record<string, unknown>, extra: Partial<PipelineInput> = {}) {
+  return parsePipeline({ project: 'it_edfi', datasets: [], edfi: [{ name: 'ods', url: ods.base, secret, ...edfi }], ...extra });
+}
+
+async function setup(extra: Partial<EdfiFetchDeps> = {}) {
+  const bucket = await freshBucket('it-edfi');
+  const deps: EdfiFetchDeps = { s3: s3Client(), bucket, readSecret: readJsonSecret, sleep: async () => undefined, ...extra };
+  return { bucket, deps };
+}
+
+async function keys(bucket: string, prefix = 'raw/'): Promise<string[]> {
+  const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return (out.Contents ?? []).map((o) => o.Key!).sort();
+}
+async function text(bucket: string, key: string): Promise<Buffer> {
+  return Buffer.from(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
+}
+/** The records of every part under `raw/<dataset>/`, in key order. */
+async function records(bucket: string, dataset: string): Promise<Record<string, unknown>[]> {
+  const parts = (await keys(bucket, `raw/${dataset}/`)).filter((k) => k.endsWith('.ndjson.gz'));
+  const all: Record<string, unknown>[] = [];
+  for (const key of parts) {
+    const lines = gunzipSync(await text(bucket, key)).toString().trim().split('\n');
+    all.push(...lines.filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
+  }
+  return all;
+}
+async function state(bucket: string): Promise<{ state: { versions: Record<string, number>; checkpoint?: unknown }; lease?: unknown }> {
+  return JSON.parse((await text(bucket, edfiStateKey('ods'))).toString()) as never;
+}
+
+describe('the Ed-Fi preset in the pipeline definition', () => {
+  it('turns each listed resource into a dataset cleaned by id with mode upsert, and keeps declared ones', () => {
+    const pipeline = parsePipeline({
+      project: 'p',
+      datasets: [
+        {
+          name: 'attendance',
+          clean: { columns: [{ name: 'event_id', source: 'id' }, { name: 'event_date', type: 'date' }], key: ['event_id'], mode: 'upsert' },
+        },
+      ],
+      edfi: [{ name: 'ods', url: 'https://ods.example.org/api', secret: 'edfi/district', resources: ['students', 'studentSchoolAssociations', 'tpdm/candidates', { resource: 'studentSchoolAttendanceEvents', dataset: 'attendance' }] }],
+    });
+    expect(pipeline.datasets.map((d) => [d.name, d.source])).toEqual([
+      ['attendance', { type: 'edfi', api: 'ods', resource: 'studentSchoolAttendanceEvents' }],
+      ['ods_students', { type: 'edfi', api: 'ods', resource: 'students' }],
+      ['ods_student_school_associations', { type: 'edfi', api: 'ods', resource: 'studentSchoolAssociations' }],
+      ['ods_tpdm_candidates', { type: 'edfi', api: 'ods', resource: 'tpdm/candidates' }],
+    ]);
+    expect(pipeline.datasets[1]!.clean).toMatchObject({ key: ['id'], mode: 'upsert' });
+    expect(pipeline.edfi[0]).toMatchObject({ instance: 'shared', pageSize: 500, changeQueries: true, concurrency: 4, dataPath: 'data/v3' });
+  });
+
+  it('names what is wrong: unknown API, replace mode under change queries, a year-specific ODS without years, a dataset schedule', () => {
+    const problems = (input: Record<string, unknown>) => {
+      try {
+        parsePipeline({ project: 'p', ...input });
+        return [];
+      } catch (error) {
+        return (error as { problems: string[] }).problems;
+      }
+    };
+    expect(problems({ datasets: [{ name: 'x', source: { type: 'edfi', api: 'nope', resource: 'students' } }] })).toContain(
+      'dataset "x" → source.api: unknown Ed-Fi API "nope" (declare it under edfi)',
+    );
+    const api = { name: 'ods', url: 'https://ods.example.org/api', secret: 's' };
+    expect(problems({ datasets: [{ name: 'x', source: { type: 'edfi', api: 'ods', resource: 'students' } }], edfi: [api] }).join('\n')).toMatch(
+      /dataset "x" → clean.mode: change queries bring only what changed: clean this resource with mode upsert/,
+    );
+    expect(problems({ datasets: [], edfi: [{ ...api, instance: 'yearSpecific', resources: ['students'] }] }).join('\n')).toMatch(/schoolYears: a yearSpecific instance needs its schoolYears/);
+    expect(
+      problems({ datasets: [{ name: 'x', schedule: 'rate(1 hour)', source: { type: 'edfi', api: 'ods', resource: 'students' }, clean: { key: ['id'], mode: 'upsert' } }], edfi: [api] }).join('\n'),
+    ).toMatch(/schedule the Ed-Fi API/);
+  });
+});
+
+describe('fetching an Ed-Fi ODS / API', () => {
+  it('fetches every resource with bounded concurrency, one token, parts and a manifest per resource', async () => {
+    const { bucket, deps } = await setup();
+    // a fresh ODS per test: resources named apart
+    ods.write('students', students(1, 23));
+    ods.write('schools', [{ id: 'sc1', schoolId: 255901, nameOfInstitution: 'Grand Bend High School' }]);
+    ods.write('staffs', []);
+    const pipeline = pipelineWith({ resources: ['students', 'schools', 'staffs'], pageSize: 5, concurrency: 3 });
+    ods.maxInFlight = 0;
+    ods.delayMs = 15;
+    const tokensBefore = ods.tokensIssued;
+    const outcome = await fetchEdfi(deps, pipeline, 'ods');
+    ods.delayMs = 0;
+
+    expect(outcome).toMatchObject({ status: 'fetched', records: 24 });
+    expect(ods.tokensIssued - tokensBefore).toBe(1);
+    expect(ods.maxInFlight).toBeGreaterThan(1);
+    expect(ods.maxInFlight).toBeLessThanOrEqual(3);
+    expect((await records(bucket, 'ods_students')).map((r) => r.id)).toEqual(students(1, 23).map((s) => s.id));
+    expect(await records(bucket, 'ods_schools')).toEqual([{ id: 'sc1', schoolId: 255901, nameOfInstitution: 'Grand Bend High School' }]);
+    if (outcome.status === 'busy') throw new Error('busy');
+    const run = outcome.run;
+    const manifest = JSON.parse((await text(bucket, `raw/ods_students/${run}/_manifest.json`)).toString()) as Record<string, unknown>;
+    expect(manifest).toMatchObject({ api: 'ods', resource: 'students', records: 23, complete: true, parts: [{ key: `raw/ods_students/${run}/part-00001.ndjson.gz`, records: 23 }] });
+    expect(JSON.stringify(manifest)).not.toContain(EDFI_CLIENT.secret);
+    // nothing for the empty resource; versions saved, lease released
+    expect(await keys(bucket, 'raw/ods_staffs/')).toEqual([]);
+    const saved = await state(bucket);
+    expect(saved.lease).toBeUndefined();
+    expect(Object.keys(saved.state.versions).sort()).toEqual(['shared/schools', 'shared/staffs', 'shared/students']);
+  });
+
+  it('asks each resource only for what changed since the last run, and writes nothing when nothing did', async () => {
+    const { bucket, deps } = await setup();
+    ods.write('parents', students(1, 4).map((s) => ({ ...s, id: `p${s.id as string}` })));
+    const pipeline = pipelineWith({ resources: ['parents'], pageSize: 3 });
+    const first = await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods');
+    expect(first).toMatchObject({ status: 'fetched', records: 4 });
+    const v1 = (await state(bucket)).state.versions['shared/parents']!;
+
+    ods.write('parents', [{ id: 'ps0002', firstName: 'Renamed' }]);
+    const second = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
+    expect(second).toMatchObject({ status: 'fetched', records: 1, results: [{ dataset: 'ods_parents', minChangeVersion: v1 + 1, status: 'fetched' }] });
+    const asked = ods.requests.filter((r) => r.path === '/data/v3/ed-fi/parents').at(-1)!;
+    expect(Number(asked.query.get('minChangeVersion'))).toBe(v1 + 1);
+    expect((await records(bucket, 'ods_parents')).at(-1)).toEqual({ id: 'ps0002', firstName: 'Renamed' });
+
+    const third = await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods');
+    expect(third).toMatchObject({ status: 'empty', results: [{ status: 'unchanged', records: 0 }] });
+    expect((await keys(bucket)).filter((k) => k.includes('20261122'))).toEqual([]);
+  });
+
+  it('fetches everything again when the ODS no longer keeps the changes since the last run', async () => {
+    const { bucket, deps } = await setup();
+    ods.write('programs', [{ id: 'g1' }, { id: 'g2' }]);
+    const pipeline = pipelineWith({ resources: ['programs'] });
+    await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods');
+    ods.write('programs', [{ id: 'g3' }]);
+    ods.setOldest(10_000);
+    const again = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
+    ods.setOldest(0);
+    expect(again).toMatchObject({ status: 'fetched', records: 3, results: [{ minChangeVersion: undefined, note: expect.stringMatching(/keeps changes from version 10000 only/) }] });
+    void bucket;
+  });
+
+  it('puts the school year in the path of a year-specific ODS and on each record', async () => {
+    const { bucket, deps } = await setup();
+    ods.write('sections', [{ id: 'x2025' }], 2025);
+    ods.write('sections', [{ id: 'x2026a' }, { id: 'x2026b' }], 2026);
+    const pipeline = pipelineWith({ instance: 'yearSpecific', schoolYears: [2025, 2026], resources: ['sections'] });
+    const outcome = await fetchEdfi(deps, pipeline, 'ods');
+    expect(outcome).toMatchObject({ status: 'fetched', records: 3 });
+    expect(ods.requests.some((r) => r.path === '/data/v3/2026/ed-fi/sections')).toBe(true);
+    expect(ods.requests.some((r) => r.path === '/changeQueries/v1/2025/availableChangeVersions')).toBe(true);
+    expect(await records(bucket, 'ods_sections')).toEqual([
+      { id: 'x2025', odsSchoolYear: 2025 },
+      { id: 'x2026a', odsSchoolYear: 2026 },
+      { id: 'x2026b', odsSchoolYear: 2026 },
+    ]);
+    expect(Object.keys((await state(bucket)).state.versions).sort()).toEqual(['2025/sections', '2026/sections']);
+  });
+
+  it('checkpoints before the time limit and continues in the next invocation, every record once', async () => {
+    let clock = Date.parse('2026-11-21T06:00:00Z');
+    const { bucket, deps } = await setup({ now: () => new Date(clock), timeoutMs: 60_000, marginMs: 20_000 });
+    ods.write('grades', students(1, 40).map((s) => ({ ...s, id: `g${s.id as string}` })));
+    // each page "takes" 5 s: the first invocation has 40 s before its margin
+    ods.onData = () => (clock += 5_000);
+    const pipeline = pipelineWith({ resources: ['grades'], pageSize: 3, concurrency: 1 });
+    const first = await fetchEdfi(deps, pipeline, 'ods');
+    expect(first.status).toBe('checkpointed');
+    if (first.status === 'busy') throw new Error('busy');
+    const checkpointed = await state(bucket);
+    expect(checkpointed.state.checkpoint).toBeDefined();
+    expect(checkpointed.state.versions['shared/grades']).toBeUndefined();
+    expect(checkpointed.lease).toBeUndefined();
+    const manifest = JSON.parse((await text(bucket, `raw/ods_grades/${first.run}/_manifest.json`)).toString()) as { complete: boolean; records: number };
+    expect(manifest.complete).toBe(false);
+    expect(manifest.records).toBeGreaterThan(0);
+    expect(manifest.records).toBeLessThan(40);
+
+    const second = await fetchEdfi(deps, pipeline, 'ods'); // a new invocation: a fresh 60 s
+    const third = second.status === 'checkpointed' ? await fetchEdfi(deps, pipeline, 'ods') : second;
+    ods.onData = undefined;
+    expect(third).toMatchObject({ status: 'fetched', run: first.run });
+    const got = (await records(bucket, 'ods_grades')).map((r) => r.id);
+    expect(got).toEqual(students(1, 40).map((s) => `g${s.id as string}`));
+    const done = await state(bucket);
+    expect(done.state.checkpoint).toBeUndefined();
+    expect(done.state.versions['shared/grades']).toBeGreaterThan(0);
+  });
+
+  it('stops on an HTML answer naming the URL, keeps finished resources, and the next run completes the rest', async () => {
+    const { bucket, deps } = await setup();
+    ods.write('courses', [{ id: 'c1' }, { id: 'c2' }, { id: 'c3' }, { id: 'c4' }]);
+    ods.write('sessions', [{ id: 'n1' }]);
+    const pipeline = pipelineWith({ resources: ['sessions', 'courses'], pageSize: 2, concurrency: 1 });
+    ods.failNext('/courses', 2, { status: 200, body: '<html>maintenance</html>', contentType: 'text/html' });
+    await expect(fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods')).rejects.toThrow(
+      /GET http:\/\/127\.0\.0\.1:\d+\/data\/v3\/ed-fi\/courses\?.* answered 200 with content type "text\/html", not JSON/,
+    );
+    const failed = await state(bucket);
+    expect(failed.lease).toBeUndefined();
+    expect(failed.state.versions).toEqual({});
+    const sessionRequests = ods.requests.filter((r) => r.path.endsWith('/sessions')).length;
+
+    const next = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
+    expect(next).toMatchObject({ status: 'fetched' });
+    // sessions were finished in the failed run: not asked again
+    expect(ods.requests.filter((r) => r.path.endsWith('/sessions')).length).toBe(sessionRequests);
+    expect((await records(bucket, 'ods_courses')).map((r) => r.id)).toEqual(['c1', 'c2', 'c3', 'c4']);
+    expect((await records(bucket, 'ods_sessions')).map((r) => r.id)).toEqual(['n1']);
+  });
+
+  it('lets only one of two runs at once work; the other says so and writes nothing', async () => {
+    const { bucket, deps } = await setup();
+    ods.write('cohorts', [{ id: 'k1' }, { id: 'k2' }]);
+    const pipeline = pipelineWith({ resources: ['cohorts'] });
+    ods.delayMs = 30;
+    const [a, b] = await Promise.all([fetchEdfi(deps, pipeline, 'ods'), fetchEdfi(deps, pipeline, 'ods')]);
+    ods.delayMs = 0;
+    expect([a.status, b.status].sort()).toEqual(['busy', 'fetched']);
+    expect([a, b].find((o) => o.status === 'busy')!.message).toMatch(/another fetch is running/);
+    expect((await records(bucket, 'ods_cohorts')).map((r) => r.id)).toEqual(['k1', 'k2']);
+  });
+
+  it('refuses wrong credentials with a clear error that does not show the secret', async () => {
+    const { deps } = await setup();
+    const wrong = `it-edfi-wrong-${randomUUID()}`;
+    await secretsClient().send(new CreateSecretCommand({ Name: wrong, SecretString: JSON.stringify({ key: 'k', secret: 'not-the-secret' }) }));
+    const pipeline = parsePipeline({ project: 'it_edfi', datasets: [], edfi: [{ name: 'ods', url: ods.base, secret: wrong, resources: ['students'] }] });
+    const error = await fetchEdfi(deps, pipeline, 'ods').catch((e: Error) => e);
+    expect(String(error)).toMatch(/oauth2 token request to http:\/\/127\.0\.0\.1:\d+\/oauth\/token answered 401/);
+    expect(String(error)).not.toContain('not-the-secret');
+  });
+
+  it('keeps clean tables current: fetch → stage → clean, a change applied as an upsert by id', async () => {
+    ods.write('localEducationAgencies', [{ id: 'l1', nameOfInstitution: 'District One' }, { id: 'l2', nameOfInstitution: 'District Two' }]);
+    const { pipeline, pool } = await freshProject({
+      project: 'it_edfi_e2e',
+      datasets: [],
+      edfi: [{ name: 'ods', url: ods.base, secret, resources: ['localEducationAgencies'] }],
+    });
+    const { bucket, deps } = await setup();
+    const stageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+    async function runAt(at: string) {
+      const outcome = await fetchEdfi({ ...deps, now: () => new Date(at) }, pipeline, 'ods');
+      if (outcome.status !== 'fetched') throw new Error(`nothing fetched: ${outcome.message}`);
+      for (const key of outcome.results.flatMap((r) => r.parts)) {
+        const staged = await stageObject(stageDeps, { bucket, key });
+        if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+        await cleanLoad({ pool, pipeline }, staged.loadId);
+      }
+    }
+    await runAt('2026-11-20T06:00:00Z');
+    ods.write('localEducationAgencies', [{ id: 'l2', nameOfInstitution: 'District Two (merged)' }]);
+    await runAt('2026-11-21T06:00:00Z');
+    expect(await rows(pool, 'SELECT id, nameofinstitution FROM it_edfi_e2e.ods_local_education_agencies ORDER BY id')).toEqual([
+      { id: 'l1', nameofinstitution: 'District One' },
+      { id: 'l2', nameofinstitution: 'District Two (merged)' },
+    ]);
+  });
+});
