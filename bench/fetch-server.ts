@@ -75,13 +75,13 @@ async function main(): Promise<void> {
   const cache = new Map<string, Buffer>();
   for (let offset = 0; offset <= total; offset += pageSize) cache.set(`${offset}:${pageSize}`, page(total, offset, pageSize));
 
-  let stats = { requests: 0, pages: 0, records: 0, inFlight: 0, maxInFlight: 0, minHoldMs: Infinity, bytes: 0 };
+  let stats = { requests: 0, pages: 0, records: 0, inFlight: 0, maxInFlight: 0, minHoldMs: Infinity, bytes: 0, connections: 0 };
   const server = createServer((req, res) => {
     const arrived = performance.now();
     const url = new URL(req.url!, 'http://127.0.0.1');
     if (url.pathname === '/_stats') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats));
     if (url.pathname === '/_reset') {
-      stats = { requests: 0, pages: 0, records: 0, inFlight: 0, maxInFlight: 0, minHoldMs: Infinity, bytes: 0 };
+      stats = { requests: 0, pages: 0, records: 0, inFlight: 0, maxInFlight: 0, minHoldMs: Infinity, bytes: 0, connections: 0 };
       return void res.writeHead(204).end();
     }
     if (url.pathname !== STUDENTS_PATH) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"not found"}');
@@ -106,6 +106,8 @@ async function main(): Promise<void> {
     };
     setTimeout(answer, delayMs);
   });
+  // connections opened (keep-alive reuse shows as far fewer connections than requests)
+  server.on('connection', () => void stats.connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }));
   // the parent ends us by closing our stdin (or by a signal)

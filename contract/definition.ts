@@ -102,7 +102,8 @@ export const httpSourceSchema = z.strictObject({
    */
   headersSecret: z.string().min(1).optional(),
   /** File name to store the download under; defaults to the last segment of the URL path. */
-  fileName: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+  fileName: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),  /** Check the server's TLS certificate (default). `false` is for test servers with self-signed certificates only: every run logs a loud warning. */
+  verifyTls: z.boolean().default(true),
 });
 
 /**
@@ -170,6 +171,8 @@ export const restSourceSchema = z.strictObject({
    * known in advance). Pages are still written in order; default 1.
    */
   concurrency: z.number().int().min(1).max(32).default(1),
+  /** Check the server's TLS certificate (default). `false` is for test servers with self-signed certificates only: every run logs a loud warning. */
+  verifyTls: z.boolean().default(true),
 })
   .refine((s) => s.concurrency === 1 || s.pagination?.type === 'offset' || s.pagination?.type === 'page', {
     message: 'concurrency above 1 needs offset or page pagination (cursor, link and nextUrl pages are only known one after the other)',
@@ -557,6 +560,8 @@ export const edfiApiSchema = z
       .array(z.union([edfiSourceSchema.shape.resource, z.strictObject({ resource: edfiSourceSchema.shape.resource, dataset: identifier })]))
       .default([]),
     schedule: scheduleSchema.optional(),
+    /** Check the server's TLS certificate (default). `false` is for test servers with self-signed certificates only: every run logs a loud warning. */
+    verifyTls: z.boolean().default(true),
   })
   .superRefine((a, ctx) => {
     if (a.instance === 'yearSpecific' && a.schoolYears.length === 0) ctx.addIssue({ code: 'custom', path: ['schoolYears'], message: 'a yearSpecific instance needs its schoolYears' });

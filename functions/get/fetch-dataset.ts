@@ -6,6 +6,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DatasetDefinition, PipelineDefinition } from '../../contract/definition.ts';
 import { PermanentError } from '../common/errors.ts';
+import { fetchCatalog } from './fetch-catalog.ts';
 import { fetchEdfi, type EdfiOutcome } from './fetch-edfi.ts';
 import { fetchHttp } from './fetch-http.ts';
 import { fetchRest } from './fetch-rest.ts';
@@ -53,6 +54,10 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
     case 'edfi': {
       if (!pipeline) throw new Error(`fetching ${dataset.name} needs its pipeline definition (Ed-Fi API ${source.api})`);
       return edfiResult(await fetchEdfi(deps, pipeline, source.api, [dataset.name]));
+    }
+    case 'catalog': {
+      const outcome = await fetchCatalog(deps, dataset);
+      return { status: outcome.status, summary: outcome.message, outcome };
     }
     case 'upload':
       throw new PermanentError(`dataset ${dataset.name} is uploaded by its supplier (${source.supplier}), not fetched`);

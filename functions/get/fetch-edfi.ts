@@ -139,14 +139,17 @@ class EdfiRun {
     this.deadline = now().getTime() + timeoutMs - margin;
     this.signal = AbortSignal.timeout(timeoutMs);
     this.limiter = new Limiter(api.concurrency);
-    this.http = new JsonClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh() }, this.signal);
+    this.http = new JsonClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh() }, this.signal, {
+      verifyTls: api.verifyTls,
+      source: `Ed-Fi API ${api.name}`,
+    });
   }
 
   private authImpl?: ReturnType<typeof clientCredentials>;
   private get auth() {
     if (!this.authImpl) {
       const s = this.secret!;
-      this.authImpl = clientCredentials(this.url(this.api.tokenPath), s.key, s.secret, { now: () => this.now().getTime(), signal: this.signal });
+      this.authImpl = clientCredentials(this.url(this.api.tokenPath), s.key, s.secret, { now: () => this.now().getTime(), signal: this.signal, verifyTls: this.api.verifyTls });
     }
     return this.authImpl;
   }

@@ -6,6 +6,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
+import { tlsOptions } from './tls.ts';
 
 export interface FetchDeps {
   s3: S3Client;
@@ -74,7 +75,12 @@ export async function fetchHttp(deps: FetchDeps, dataset: DatasetDefinition): Pr
 
   let response: Response;
   try {
-    response = await fetch(source.url, { headers, redirect: 'follow', signal: AbortSignal.timeout(deps.timeoutMs ?? 600_000) });
+    response = await fetch(source.url, {
+      headers,
+      redirect: 'follow',
+      signal: AbortSignal.timeout(deps.timeoutMs ?? 600_000),
+      ...tlsOptions(source.verifyTls, `dataset ${dataset.name}`),
+    });
   } catch (cause) {
     throw new Error(`GET ${shownUrl} failed: ${(cause as Error).message}`, { cause });
   }

@@ -102,9 +102,9 @@ async function fetchWithLease(
 ): Promise<RestOutcome> {
   const { now, started, shownUrl } = run;
   const signal = AbortSignal.timeout(run.timeoutMs);
-  const auth = await restAuth(source.auth, deps.readSecret, { now: () => now().getTime(), signal });
+  const auth = await restAuth(source.auth, deps.readSecret, { now: () => now().getTime(), signal, verifyTls: source.verifyTls });
   const previous = source.incremental ? lease.state : undefined;
-  const http = new JsonClient(deps, auth, signal);
+  const http = new JsonClient(deps, auth, signal, { verifyTls: source.verifyTls, source: `dataset ${dataset.name}` });
 
   const key = `${ZONES.raw}${dataset.name}/${run.run}/${RECORDS_FILE}`;
   const sink = new RecordSink(deps, key);

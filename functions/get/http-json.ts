@@ -5,6 +5,7 @@
 import { PermanentError } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
 import type { RestAuth } from './rest-auth.ts';
+import { tlsOptions } from './tls.ts';
 
 export interface RetryOptions {
   /** Waits between retries; injectable so tests need not wait. */
@@ -15,6 +16,14 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** The longest wait a `Retry-After` can impose (default 60 s). */
   maxRetryAfterMs?: number;
+  /** One request (answer and body) that takes longer is abandoned and retried (default 60 s). */
+  requestTimeoutMs?: number;
+}
+
+/** Per source: TLS verification (see tls.ts) and the name shown in its warnings. */
+export interface ClientOptions {
+  verifyTls?: boolean;
+  source?: string;
 }
 
 /** GETs JSON with authentication, retries and clear errors. */
@@ -23,6 +32,7 @@ export class JsonClient {
     private readonly deps: RetryOptions,
     private readonly auth: RestAuth,
     private readonly signal: AbortSignal,
+    private readonly options: ClientOptions = {},
   ) {}
 
   async get(url: URL): Promise<{ body: unknown; headers: Headers }> {
@@ -35,14 +45,17 @@ export class JsonClient {
       const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'civic-etl' };
       await this.auth.apply(target, headers);
       let res: Response;
+      const timeoutMs = this.deps.requestTimeoutMs ?? 60_000;
+      const signal = AbortSignal.any([this.signal, AbortSignal.timeout(timeoutMs)]);
       try {
-        res = await fetch(target, { headers, redirect: 'follow', signal: this.signal });
+        res = await fetch(target, { headers, redirect: 'follow', signal, ...tlsOptions(this.options.verifyTls, this.options.source ?? url.origin) });
       } catch (cause) {
         if (attempt < retries && !this.signal.aborted) {
           await sleep(this.backoff(attempt));
           continue;
         }
-        throw new Error(`GET ${shown} failed after ${attempt + 1} attempts: ${(cause as Error).message}`);
+        const reason = signal.aborted && !this.signal.aborted ? `no answer within ${timeoutMs / 1000} s` : describeFailure(cause);
+        throw new Error(`GET ${shown} failed after ${attempt + 1} attempts: ${reason}`);
       }
       if (res.status === 401 && !refreshed && this.auth.refresh()) {
         await res.body?.cancel();
@@ -66,7 +79,18 @@ export class JsonClient {
         await res.body?.cancel();
         throw new PermanentError(`GET ${shown} answered ${res.status} with content type "${contentType || 'none'}", not JSON`);
       }
-      const text = await res.text();
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (cause) {
+        // the body stalled or the connection dropped mid-answer: like a network error
+        if (attempt < retries && !this.signal.aborted) {
+          await sleep(this.backoff(attempt));
+          continue;
+        }
+        const reason = signal.aborted && !this.signal.aborted ? `the answer did not finish within ${timeoutMs / 1000} s` : (cause as Error).message;
+        throw new Error(`GET ${shown} failed after ${attempt + 1} attempts: ${reason}`);
+      }
       try {
         return { body: JSON.parse(text) as unknown, headers: res.headers };
       } catch (cause) {
@@ -111,3 +135,11 @@ export function nextLink(header: string | null): string | undefined {
   return undefined;
 }
 
+
+/** `fetch failed (self-signed certificate)`: undici's message with the cause that says why. */
+export function describeFailure(error: unknown): string {
+  const message = (error as Error)?.message ?? String(error);
+  const cause = (error as { cause?: { message?: string; code?: string } })?.cause;
+  const why = cause?.message ?? cause?.code;
+  return why && why !== message ? `${message} (${why})` : message;
+}

@@ -1,6 +1,7 @@
 import type { RestSourceDefinition } from './fetch-rest.ts';
 import { PermanentError } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
+import { tlsOptions } from './tls.ts';
 
 type AuthDefinition = NonNullable<RestSourceDefinition['auth']>;
 
@@ -27,7 +28,7 @@ const EXPIRY_MARGIN_MS = 30_000;
 export async function restAuth(
   auth: AuthDefinition | undefined,
   readSecret: (name: string) => Promise<Record<string, unknown>>,
-  opts: { now: () => number; signal?: AbortSignal },
+  opts: { now: () => number; signal?: AbortSignal; verifyTls?: boolean },
 ): Promise<RestAuth> {
   if (!auth) return noAuth;
   const secret = await readSecret(auth.secret);
@@ -63,7 +64,12 @@ export async function restAuth(
  * OAuth 2 client-credentials grant (RFC 6749 §4.4): a token is asked for when there is none or it
  * is about to expire, and asked for again once when the API answers 401 (revoked or expired early).
  */
-export function clientCredentials(tokenUrl: string, clientId: string, clientSecret: string, opts: { now: () => number; signal?: AbortSignal }): RestAuth {
+export function clientCredentials(
+  tokenUrl: string,
+  clientId: string,
+  clientSecret: string,
+  opts: { now: () => number; signal?: AbortSignal; verifyTls?: boolean },
+): RestAuth {
   let token: { value: string; expiresAt: number } | undefined;
   // requests in flight at once share one token request
   let pending: Promise<string> | undefined;
@@ -81,6 +87,7 @@ export function clientCredentials(tokenUrl: string, clientId: string, clientSecr
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'user-agent': 'civic-etl' },
         body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString(),
         signal: opts.signal,
+        ...tlsOptions(opts.verifyTls, new URL(tokenUrl).origin),
       });
     } catch (cause) {
       throw new Error(`oauth2 token request to ${shown} failed: ${(cause as Error).message}`);

@@ -186,7 +186,7 @@ describe('SupplierAccess props', () => {
   const datasets = [
     dataset('trees', { type: 'upload', supplier: 'alpha' }),
     dataset('parcels', { type: 'upload', supplier: 'beta' }),
-    dataset('roads', { type: 'http', url: 'https://data.example.org/roads.csv' }),
+    dataset('roads', { type: 'http', url: 'https://data.example.org/roads.csv', verifyTls: true }),
     dataset('benches', { type: 'upload', supplier: 'alpha' }),
   ];
   const userStatements = (stack: Stack, id: string) =>
