@@ -14,7 +14,7 @@
  * server a timer and a write, so the figures measure the fetch, not this server.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { mulberry32 } from '../scripts/random.ts';
 
@@ -75,6 +75,8 @@ async function main(): Promise<void> {
   const cache = new Map<string, Buffer>();
   for (let offset = 0; offset <= total; offset += pageSize) cache.set(`${offset}:${pageSize}`, page(total, offset, pageSize));
 
+  // the connections pages were asked on (keep-alive reuse shows as far fewer connections than requests)
+  let sockets = new WeakSet<Socket>();
   let stats = { requests: 0, pages: 0, records: 0, inFlight: 0, maxInFlight: 0, minHoldMs: Infinity, bytes: 0, connections: 0 };
   const server = createServer((req, res) => {
     const arrived = performance.now();
@@ -82,6 +84,7 @@ async function main(): Promise<void> {
     if (url.pathname === '/_stats') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats));
     if (url.pathname === '/_reset') {
       stats = { requests: 0, pages: 0, records: 0, inFlight: 0, maxInFlight: 0, minHoldMs: Infinity, bytes: 0, connections: 0 };
+      sockets = new WeakSet();
       return void res.writeHead(204).end();
     }
     if (url.pathname !== STUDENTS_PATH) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"not found"}');
@@ -91,6 +94,10 @@ async function main(): Promise<void> {
       return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"message":"bad offset or limit"}');
     }
     stats.requests++;
+    if (!sockets.has(req.socket)) {
+      sockets.add(req.socket);
+      stats.connections++;
+    }
     stats.maxInFlight = Math.max(stats.maxInFlight, ++stats.inFlight);
     const body = cache.get(`${offset}:${limit}`) ?? page(total, offset, limit);
     const answer = () => {
@@ -106,8 +113,6 @@ async function main(): Promise<void> {
     };
     setTimeout(answer, delayMs);
   });
-  // connections opened (keep-alive reuse shows as far fewer connections than requests)
-  server.on('connection', () => void stats.connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }));
   // the parent ends us by closing our stdin (or by a signal)
