@@ -242,7 +242,50 @@ export const catalogSourceSchema = z
     }
   });
 
-export const sourceSchema = z.discriminatedUnion('type', [uploadSourceSchema, httpSourceSchema, restSourceSchema, edfiSourceSchema, catalogSourceSchema]);
+/**
+ * Rows of one SQL query against a PostgreSQL or MySQL/MariaDB database (a datamart), streamed with
+ * a server-side cursor into `raw/<dataset>/<run>/rows.ndjson.gz` (functions/get/fetch-sql.ts).
+ * With `incremental`, the query says where the last run's newest `column` value goes —
+ * `WHERE updated_at > :watermark` — and it is bound as a parameter; pair it with `clean.mode: upsert`.
+ */
+export const sqlSourceSchema = z
+  .strictObject({
+    type: z.literal('sql'),
+    engine: z.enum(['postgres', 'mysql']),
+    /**
+     * Secrets Manager secret holding JSON `{host, port, database (or dbname), username, password[, ssl]}`
+     * (an RDS-managed secret fits). Never written to logs, errors or manifests.
+     */
+    secret: z.string().min(1),
+    /** One SELECT (or WITH … SELECT) statement, run in a read-only transaction. */
+    query: z
+      .string()
+      .min(1)
+      .refine((q) => /^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/|\()*(select|with)\b/i.test(q), 'must be a SELECT (or WITH … SELECT) statement'),
+    incremental: z
+      .strictObject({
+        /** The query's column (a timestamp, date or number) whose newest value is the next run's `:watermark`. */
+        column: z.string().min(1),
+        /** Bind the watermark this much earlier, for rows committed late (date and time columns). @default 0 */
+        overlapSeconds: z.number().int().min(0).default(0),
+        /** `:watermark` on the first run. @default '1970-01-01T00:00:00Z' (give 0 for a numeric column) */
+        initial: z.union([z.string().min(1), z.number()]).default('1970-01-01T00:00:00Z'),
+      })
+      .optional(),
+    /** Rows fetched from the server at a time. @default 5000 */
+    batchRows: z.number().int().min(1).max(100_000).default(5000),
+    /** @default 15 */
+    connectTimeoutSeconds: z.number().int().min(1).max(300).default(15),
+    /** Longest one statement may run in the database. @default the run's own time limit */
+    statementTimeoutSeconds: z.number().int().min(1).optional(),
+  })
+  .superRefine((s, ctx) => {
+    const uses = /(?<![:\w]):watermark\b/.test(s.query);
+    if (s.incremental && !uses) ctx.addIssue({ code: 'custom', path: ['query'], message: 'an incremental query needs :watermark where the last value goes (e.g. WHERE updated_at > :watermark)' });
+    if (!s.incremental && uses) ctx.addIssue({ code: 'custom', path: ['incremental'], message: 'the query uses :watermark: declare incremental: { column: … }' });
+  });
+
+export const sourceSchema = z.discriminatedUnion('type', [uploadSourceSchema, httpSourceSchema, restSourceSchema, edfiSourceSchema, catalogSourceSchema, sqlSourceSchema]);
 export type SourceDefinition = z.infer<typeof sourceSchema>;
 
 /** The Secrets Manager secrets a fetched source reads (the fetch function is granted exactly these). */
@@ -253,6 +296,8 @@ export function sourceSecrets(source: SourceDefinition): string[] {
       return source.headersSecret ? [source.headersSecret] : [];
     case 'rest':
       return source.auth ? [source.auth.secret] : [];
+    case 'sql':
+      return [source.secret];
     case 'upload':
     case 'edfi': // the API's secret (edfi[].secret), granted with the API
       return [];

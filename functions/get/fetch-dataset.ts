@@ -10,6 +10,7 @@ import { fetchCatalog } from './fetch-catalog.ts';
 import { fetchEdfi, type EdfiOutcome } from './fetch-edfi.ts';
 import { fetchHttp } from './fetch-http.ts';
 import { fetchRest } from './fetch-rest.ts';
+import { fetchSql } from './fetch-sql.ts';
 
 export interface FetchDatasetDeps {
   s3: S3Client;
@@ -58,6 +59,11 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
     case 'catalog': {
       const outcome = await fetchCatalog(deps, dataset);
       return { status: outcome.status, summary: outcome.message, outcome };
+    }
+    case 'sql': {
+      const outcome = await fetchSql(deps, dataset);
+      const summary = outcome.status === 'fetched' ? `fetched ${outcome.manifest.rows} rows from ${source.engine} → ${where}${outcome.manifest.key}` : outcome.message;
+      return { status: outcome.status, summary, outcome };
     }
     case 'upload':
       throw new PermanentError(`dataset ${dataset.name} is uploaded by its supplier (${source.supplier}), not fetched`);

@@ -462,7 +462,7 @@ interface RunOptions {
 }
 
 const asText = (v: string) => v;
-const textArray = pg.types.getTypeParser(1009, 'text') as (v: string) => unknown;
+const textArray = (pg.types.getTypeParser as (oid: number, format: 'text') => (v: string) => unknown)(1009, 'text'); // text[]
 const mapNested = (v: unknown, f: (s: string) => unknown): unknown => (Array.isArray(v) ? v.map((e) => mapNested(e, f)) : v === null ? null : f(v as string));
 const arrayOf = (f: (s: string) => unknown) => (v: string) => mapNested(textArray(v), f);
 const float = (v: string): number | string => {
