@@ -141,11 +141,20 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   }
   await quarantineRepeatedValues(client, plan, mode);
   if (mode === 'upsert') {
-    await client.query(
-      `DELETE FROM ${target} t USING ${from}
-        WHERE ${keyColumns.map((c) => `t.${ident(c.name)} = ${cast(c)}`).join(' AND ')} AND ${passed}`,
-      [loadId],
-    );
+    const match = keyColumns.map((c) => `t.${ident(c.name)} = ${cast(c)}`).join(' AND ');
+    if (plan.lineage) {
+      // loads applied out of order (parts of one fetch cleaned in parallel): a key a newer load
+      // already brought keeps that row; this older one is set aside, saying so
+      await client.query(
+        `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
+         SELECT $1, s._source_line, $2, concat_ws(', ', ${keyColumns.map(raw).join(', ')}), 'superseded',
+                format('a newer load (%s) already brought this key', t._load_id)
+           FROM ${from} JOIN ${target} t ON ${match}
+          WHERE t._load_id > $1 AND ${passed}`,
+        [loadId, plan.key.join(', ')],
+      );
+    }
+    await client.query(`DELETE FROM ${target} t USING ${from} WHERE ${match} AND ${passed}`, [loadId]);
   } else if (mode === 'replace') await deleteReplaced(client, plan);
   const geometry = plan.geometry;
   const insert = () => client.query(insertSql(plan, true), [loadId]);

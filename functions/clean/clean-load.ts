@@ -73,7 +73,10 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
           ORDER BY id DESC LIMIT 1`,
         [pipeline.project, dataset.name, current.parent_id ?? loadId],
       );
-      if (newer.rows[0]) {
+      // upsert and append loads each bring some rows: an older one still applies (per key, an
+      // older row never replaces a newer one: cast.ts); a replace or history load is the whole table
+      const snapshot = (tableOf(dataset, current).clean.mode ?? 'replace') === 'replace' || dataset.clean.mode === 'history';
+      if (newer.rows[0] && snapshot) {
         // An older file arriving after a newer one was applied must not overwrite it.
         const reason = `superseded: load ${newer.rows[0].id} of a newer object was already applied`;
         await markSkipped(client, loadId, reason);

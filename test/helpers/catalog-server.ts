@@ -4,7 +4,7 @@
  * `package_show`), and the resource files themselves with ETag / Last-Modified / 304.
  */
 import { createHash } from 'node:crypto';
-import type { ApiRequest, ApiServer } from './api-server.ts';
+import type { ApiAnswer, ApiRequest, ApiServer } from './api-server.ts';
 
 export interface TestFile {
   body: string;
@@ -110,7 +110,7 @@ export class TestCatalog {
     return this.hits.filter((h) => h.file === file);
   }
 
-  private async answerFile(file: string, req: ApiRequest) {
+  private async answerFile(file: string, req: ApiRequest): Promise<ApiAnswer> {
     const f = this.files.get(file)!;
     const conditional = req.headers['if-none-match'] !== undefined || req.headers['if-modified-since'] !== undefined;
     if (f.delayMs) await new Promise((resolve) => setTimeout(resolve, f.delayMs));

@@ -63,6 +63,30 @@ describe('load modes', () => {
     ]);
   });
 
+  it('upsert applies loads cleaned out of order (parts of one fetch): each key keeps its newest row', async () => {
+    const definitionOf = { ...definition, datasets: [{ name: 'parts', source: { type: 'upload' as const, supplier: 'city' }, clean: { columns, key: ['id'], mode: 'upsert' as const } }] };
+    const { pipeline, pool } = await freshProject({ ...definitionOf, project: 'it_modes_parts' });
+    const deps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+    const stage = async (body: string) => {
+      const staged = await stageObject(deps, await put(bucket, `incoming/city/parts/part-${++n}.csv`, body));
+      return (staged as { loadId: number }).loadId;
+    };
+    const older = await stage('id,name,seats\n1,Oak,10\n2,Elm,20\n');
+    const newer = await stage('id,name,seats\n2,Elm (renovated),25\n3,Ash,30\n');
+
+    expect(await cleanLoad({ pool, pipeline }, newer)).toMatchObject({ status: 'loaded', rowsLoaded: 2 });
+    // the older part still brings key 1; its key 2 is older than the row there
+    expect(await cleanLoad({ pool, pipeline }, older)).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 1 });
+    expect(await rows(pool, 'SELECT id, name, seats FROM it_modes_parts.parts ORDER BY id')).toEqual([
+      { id: 1, name: 'Oak', seats: 10 },
+      { id: 2, name: 'Elm (renovated)', seats: 25 },
+      { id: 3, name: 'Ash', seats: 30 },
+    ]);
+    expect(await rows(pool, 'SELECT source_line::int, rule, reason FROM it_modes_parts.parts_quarantine')).toEqual([
+      { source_line: 3, rule: 'superseded', reason: `a newer load (${newer}) already brought this key` },
+    ]);
+  });
+
   it('history keeps every version: changed and vanished keys are closed, new versions open, unchanged rows stay', async () => {
     await deliver('versioned', 'id,name,seats\n1,Oak,10\n2,Elm,20\n3,Ash,30\n');
     const second = await deliver('versioned', 'id,name,seats\n1,Oak,10\n2,Elm,25\n4,Yew,40\n');

@@ -1,0 +1,474 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { GetObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePipeline } from '../../contract/load.ts';
+import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
+import { cleanLoad } from '../../functions/clean/clean-load.ts';
+import { fetchCatalog, type CatalogFetchDeps, type CatalogManifest, type CatalogOutcome } from '../../functions/get/fetch-catalog.ts';
+import { stageObject } from '../../functions/stage/stage-object.ts';
+import { startApiServer, type ApiServer } from '../helpers/api-server.ts';
+import { TestCatalog, type TestDataset } from '../helpers/catalog-server.ts';
+import { freshBucket, freshProject, rows } from './support.ts';
+
+let api: ApiServer;
+/** A second host: files a catalogue links to elsewhere. */
+let elsewhere: ApiServer;
+beforeAll(async () => {
+  api = await startApiServer();
+  elsewhere = await startApiServer();
+});
+afterAll(async () => {
+  await api.close();
+  await elsewhere.close();
+});
+
+const ORG = '5a3b1c2d3e4f5a6b7c8d9e0f';
+const DAY1 = new Date('2026-11-21T06:00:00Z');
+const DAY2 = new Date('2026-11-22T06:00:00Z');
+const DAY3 = new Date('2026-11-23T06:00:00Z');
+const prefixOf = (at: Date) => `raw/parks/${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}/`;
+
+const PARKS_CSV = 'id,name\n1,Parc Monceau\n2,Jardin du Luxembourg\n';
+const PARKS_GEOJSON = '{"type":"FeatureCollection","features":[]}';
+const TREES_CSV = 'id,species\n1,Platanus\n';
+
+/** A dataset `parks` with this catalogue source. */
+function parksWith(source: Record<string, unknown>) {
+  return parsePipeline({ project: 'it_fetch_catalog', datasets: [{ name: 'parks', source: { type: 'catalog', ...source } }] }).datasets[0]!;
+}
+
+async function setup() {
+  const bucket = await freshBucket('it-fetch-catalog');
+  const deps: CatalogFetchDeps = { s3: s3Client(), bucket, readSecret: readJsonSecret, now: () => DAY1, sleep: async () => undefined };
+  return { bucket, deps, at: (day: Date): CatalogFetchDeps => ({ ...deps, now: () => day }) };
+}
+
+/** Data and manifests in the bucket (not the state). */
+async function keys(bucket: string): Promise<string[]> {
+  const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'raw/' }));
+  return (out.Contents ?? []).map((o) => o.Key!).sort();
+}
+async function text(bucket: string, key: string): Promise<string> {
+  return (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
+}
+async function json<T = Record<string, unknown>>(bucket: string, key: string): Promise<T> {
+  return JSON.parse(await text(bucket, key)) as T;
+}
+/** The source's saved state; a finished run has given its lease up. */
+async function stateOf(bucket: string): Promise<{ watermark?: string; seen: Record<string, { sha256: string }>; retry: Record<string, { reason: string; attempts: number }> }> {
+  const doc = await json<{ lease?: unknown; state: never }>(bucket, 'state/parks/catalog.json');
+  expect(doc.lease).toBeUndefined();
+  return doc.state;
+}
+const sha256 = (body: string) => createHash('sha256').update(body).digest('hex');
+const manifestOf = (outcome: CatalogOutcome): CatalogManifest => {
+  if (outcome.status === 'busy') throw new Error(outcome.message);
+  return outcome.manifest;
+};
+const statusById = (outcome: CatalogOutcome) => Object.fromEntries(manifestOf(outcome).resources.map((r) => [r.id, r.status]));
+
+/**
+ * A udata catalogue: two datasets of the organization tagged `parcs` (CSV, GeoJSON, a PDF; and a
+ * CSV whose URL carries a token), one of another organization and one without the tag.
+ */
+function udataCatalogue() {
+  const cat = new TestCatalog(api, 'udata');
+  cat.serve('parcs.csv', { body: PARKS_CSV });
+  cat.serve('parcs.geojson', { body: PARKS_GEOJSON, contentType: 'application/geo+json' });
+  cat.serve('notice.pdf', { body: '%PDF-1.4 notice', contentType: 'application/pdf' });
+  cat.serve('arbres.csv', { body: TREES_CSV });
+  cat.serve('other.csv', { body: 'id\n9\n' });
+  cat.addDataset({
+    id: 'd1',
+    slug: 'espaces-verts',
+    organization: ORG,
+    tags: ['parcs'],
+    modified: '2026-11-10T00:00:00.000Z',
+    resources: [
+      { id: 'r-csv', title: 'Parcs (CSV)', format: 'csv', file: 'parcs.csv', modified: '2026-11-10T00:00:00.000Z' },
+      { id: 'r-geojson', title: 'Parcs (GeoJSON)', format: 'geojson', file: 'parcs.geojson', modified: '2026-11-09T00:00:00.000Z' },
+      { id: 'r-pdf', title: 'Notice', format: 'pdf', file: 'notice.pdf', modified: '2026-11-09T00:00:00.000Z' },
+    ],
+  });
+  cat.addDataset({
+    id: 'd2',
+    slug: 'arbres',
+    organization: ORG,
+    tags: ['parcs', 'arbres'],
+    modified: '2026-11-05T00:00:00.000Z',
+    resources: [{ id: 'r-trees', title: 'Arbres', format: 'CSV', file: `${cat.fileUrl('arbres.csv')}?token=s3cr3t`, modified: '2026-11-05T00:00:00.000Z' }],
+  });
+  cat.addDataset({ id: 'd3', slug: 'ailleurs', organization: 'f'.repeat(24), tags: ['parcs'], modified: '2026-11-12T00:00:00.000Z', resources: [{ id: 'r-other', format: 'csv', file: 'other.csv', modified: '2026-11-12T00:00:00.000Z' }] });
+  cat.addDataset({ id: 'd4', slug: 'sans-tag', organization: ORG, tags: [], modified: '2026-11-12T00:00:00.000Z', resources: [{ id: 'r-untagged', format: 'csv', file: 'other.csv', modified: '2026-11-12T00:00:00.000Z' }] });
+  const source = { api: 'udata', url: cat.url, organization: ORG, tag: 'parcs', format: ['csv', 'geojson'] };
+  return { cat, source };
+}
+
+describe('fetch an open-data catalogue (udata)', () => {
+  it('downloads every resource of the wanted formats in the datasets the filters select, with a manifest', async () => {
+    const { cat, source } = udataCatalogue();
+    const { bucket, deps } = await setup();
+
+    const outcome = await fetchCatalog(deps, parksWith(source));
+
+    const run = prefixOf(DAY1);
+    expect(outcome.status).toBe('fetched');
+    expect(await keys(bucket)).toEqual([`${run}_manifest.json`, `${run}arbres.csv`, `${run}parcs.csv`, `${run}parcs.geojson`]);
+    expect(await text(bucket, `${run}parcs.csv`)).toBe(PARKS_CSV);
+    expect(await text(bucket, `${run}arbres.csv`)).toBe(TREES_CSV);
+    const listing = cat.listings[0]!.searchParams;
+    expect([listing.get('organization'), listing.getAll('tag'), listing.get('sort')]).toEqual([ORG, ['parcs'], '-last_update']);
+    expect(cat.hitsOf('notice.pdf')).toEqual([]);
+    expect(cat.hitsOf('other.csv')).toEqual([]);
+
+    const manifest = await json<CatalogManifest>(bucket, `${run}_manifest.json`);
+    expect(manifest).toMatchObject({ dataset: 'parks', api: 'udata', status: 'complete', complete: true, fetched: 3, failed: 0, datasets: 2 });
+    expect(manifest.resources.find((r) => r.id === 'r-csv')).toEqual({
+      id: 'r-csv',
+      title: 'Parcs (CSV)',
+      catalogDataset: 'espaces-verts',
+      format: 'csv',
+      source: cat.fileUrl('parcs.csv'),
+      status: 'fetched',
+      key: `${run}parcs.csv`,
+      bytes: PARKS_CSV.length,
+      sha256: sha256(PARKS_CSV),
+      catalogModified: '2026-11-10T00:00:00.000Z',
+      catalogChecksum: `sha1:${createHash('sha1').update(PARKS_CSV).digest('hex')}`,
+    });
+    expect(manifest.resources.find((r) => r.id === 'r-trees')!.source).toBe(`${cat.fileUrl('arbres.csv')}?token=…`);
+    expect(JSON.stringify(manifest)).not.toContain('s3cr3t');
+    expect(Object.keys((await stateOf(bucket)).seen).sort()).toEqual(['r-csv', 'r-geojson', 'r-trees']);
+  });
+
+  it('writes nothing on the next run when nothing changed: the recent datasets answer 304, older ones are not even listed', async () => {
+    const { cat, source } = udataCatalogue();
+    const { bucket, deps, at } = await setup();
+    await fetchCatalog(deps, parksWith(source));
+    const before = await keys(bucket);
+
+    const outcome = await fetchCatalog(at(DAY2), parksWith(source));
+
+    expect(outcome.status).toBe('unchanged');
+    expect(await keys(bucket)).toEqual(before);
+    expect(cat.hitsOf('parcs.csv')).toEqual([
+      { file: 'parcs.csv', conditional: false, status: 200 },
+      { file: 'parcs.csv', conditional: true, status: 304 },
+    ]);
+    // `arbres` was last modified days before the newest dataset seen: not listed again
+    expect(cat.hitsOf('arbres.csv')).toHaveLength(1);
+    expect((await stateOf(bucket)).watermark).toBe('2026-11-10T00:00:00.000Z');
+  });
+
+  it('with incremental: false, asks every resource again, and each answers 304', async () => {
+    const { cat, source } = udataCatalogue();
+    const { bucket, deps, at } = await setup();
+    await fetchCatalog(deps, parksWith({ ...source, incremental: false }));
+
+    const outcome = await fetchCatalog(at(DAY2), parksWith({ ...source, incremental: false }));
+
+    expect(outcome.status).toBe('unchanged');
+    expect(statusById(outcome)).toEqual({ 'r-csv': 'unchanged', 'r-geojson': 'unchanged', 'r-trees': 'unchanged' });
+    expect(cat.hits.filter((h) => h.conditional).map((h) => `${h.file} ${h.status}`).sort()).toEqual(['arbres.csv 304', 'parcs.csv 304', 'parcs.geojson 304']);
+    expect((await keys(bucket)).filter((k) => k.startsWith(prefixOf(DAY2)))).toEqual([]);
+  });
+
+  it('fetches a changed resource again, alone', async () => {
+    const { cat, source } = udataCatalogue();
+    const { bucket, deps, at } = await setup();
+    await fetchCatalog(deps, parksWith(source));
+    const changed = '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":null,"properties":{"id":3}}]}';
+    cat.change('r-geojson', changed, '2026-11-21T12:00:00.000Z');
+
+    const outcome = await fetchCatalog(at(DAY2), parksWith(source));
+
+    const run = prefixOf(DAY2);
+    expect(outcome.status).toBe('fetched');
+    expect((await keys(bucket)).filter((k) => k.startsWith(run))).toEqual([`${run}_manifest.json`, `${run}parcs.geojson`]);
+    expect(await text(bucket, `${run}parcs.geojson`)).toBe(changed);
+    expect(statusById(outcome)).toEqual({ 'r-csv': 'unchanged', 'r-geojson': 'fetched' });
+    expect((await stateOf(bucket)).seen['r-geojson']!.sha256).toBe(sha256(changed));
+  });
+
+  it('pages through the catalogue', async () => {
+    const cat = new TestCatalog(api, 'udata');
+    for (let i = 1; i <= 5; i++) {
+      cat.serve(`f${i}.csv`, { body: `id\n${i}\n` });
+      cat.addDataset({ id: `d${i}`, slug: `ds-${i}`, organization: ORG, tags: [], modified: `2026-11-0${i}T00:00:00.000Z`, resources: [{ id: `r${i}`, format: 'csv', file: `f${i}.csv`, modified: `2026-11-0${i}T00:00:00.000Z` }] });
+    }
+    const { bucket, deps } = await setup();
+
+    const outcome = await fetchCatalog(deps, parksWith({ api: 'udata', url: `${cat.url}/api/1`, organization: ORG, pageSize: 2 }));
+
+    expect(cat.listings.map((u) => u.searchParams.get('page'))).toEqual(['1', '2', '3']);
+    expect(manifestOf(outcome)).toMatchObject({ fetched: 5, pages: 3, datasets: 5 });
+    expect((await keys(bucket)).filter((k) => k.endsWith('.csv'))).toHaveLength(5);
+  });
+
+  it('fetches one named dataset', async () => {
+    const { cat } = udataCatalogue();
+    const { bucket, deps } = await setup();
+
+    const outcome = await fetchCatalog(deps, parksWith({ api: 'udata', url: cat.url, dataset: 'arbres' }));
+
+    expect(statusById(outcome)).toEqual({ 'r-trees': 'fetched' });
+    expect(cat.listings.map((u) => u.pathname)).toEqual([new URL(`${cat.url}/api/1/datasets/arbres/`).pathname]);
+    expect(await keys(bucket)).toEqual([`${prefixOf(DAY1)}_manifest.json`, `${prefixOf(DAY1)}arbres.csv`]);
+  });
+});
+
+describe('fetch an open-data catalogue (CKAN)', () => {
+  /** Five packages of the organization `parks-dept` tagged `green`, one CSV each (format `CSV`), and one JSON resource. */
+  function ckanCatalogue() {
+    const cat = new TestCatalog(api, 'ckan');
+    for (let i = 1; i <= 5; i++) {
+      cat.serve(`p${i}.csv`, { body: `id,name\n${i},park ${i}\n` });
+      cat.addDataset({
+        id: `pkg-${i}`,
+        slug: `parks-${i}`,
+        organization: 'parks-dept',
+        tags: ['green'],
+        modified: `2026-11-1${i}T08:00:00.000Z`,
+        resources: [{ id: `res-${i}`, title: `Parks ${i}`, format: 'CSV', file: `p${i}.csv`, modified: `2026-11-1${i}T08:00:00.000Z` }],
+      });
+    }
+    cat.serve('meta.json', { body: '{}', contentType: 'application/json' });
+    cat.datasets[0]!.resources.push({ id: 'res-json', format: 'JSON', file: 'meta.json', modified: '2026-11-11T08:00:00.000Z' });
+    cat.addDataset({ id: 'pkg-x', slug: 'roads', organization: 'roads-dept', tags: ['green'], modified: '2026-11-19T00:00:00.000Z', resources: [] });
+    return cat;
+  }
+  const ckanSource = (cat: TestCatalog) => ({ api: 'ckan', url: cat.url, organization: 'parks-dept', tag: ['green'], format: ['csv'], pageSize: 2 });
+
+  it('searches with fq, pages with rows/start, and keeps the CSV resources', async () => {
+    const cat = ckanCatalogue();
+    const { bucket, deps } = await setup();
+
+    const outcome = await fetchCatalog(deps, parksWith(ckanSource(cat)));
+
+    expect(cat.listings.map((u) => [u.searchParams.get('fq'), u.searchParams.get('rows'), u.searchParams.get('start')])).toEqual([
+      ['+organization:"parks-dept" +tags:"green"', '2', '0'],
+      ['+organization:"parks-dept" +tags:"green"', '2', '2'],
+      ['+organization:"parks-dept" +tags:"green"', '2', '4'],
+    ]);
+    expect(manifestOf(outcome)).toMatchObject({ fetched: 5, datasets: 5, pages: 3, status: 'complete' });
+    expect(cat.hitsOf('meta.json')).toEqual([]);
+    expect((await keys(bucket)).filter((k) => k.endsWith('.csv')).sort()).toEqual([1, 2, 3, 4, 5].map((i) => `${prefixOf(DAY1)}p${i}.csv`));
+    expect(manifestOf(outcome).resources.find((r) => r.id === 'res-5')).toMatchObject({ catalogDataset: 'parks-5', catalogModified: '2026-11-15T08:00:00.000Z' });
+  });
+
+  it('asks only for packages modified since the last run, and fetches the changed resource alone', async () => {
+    const cat = ckanCatalogue();
+    const { bucket, deps, at } = await setup();
+    await fetchCatalog(deps, parksWith(ckanSource(cat)));
+    cat.change('res-2', 'id,name\n2,park two renamed\n', '2026-11-21T09:00:00.000Z');
+    cat.listings.length = 0;
+
+    const outcome = await fetchCatalog(at(DAY2), parksWith(ckanSource(cat)));
+
+    // the watermark was the newest package (11-15 08:00), reached back 10 minutes
+    expect(cat.listings[0]!.searchParams.get('fq')).toBe('+organization:"parks-dept" +tags:"green" +metadata_modified:[2026-11-15T07:50:00.000Z TO *]');
+    expect(statusById(outcome)).toEqual({ 'res-2': 'fetched', 'res-5': 'unchanged' });
+    expect((await keys(bucket)).filter((k) => k.startsWith(prefixOf(DAY2)))).toEqual([`${prefixOf(DAY2)}_manifest.json`, `${prefixOf(DAY2)}p2.csv`]);
+    expect((await stateOf(bucket)).watermark).toBe('2026-11-21T09:00:00.000Z');
+  });
+});
+
+describe('fetch an open-data catalogue: dead links and servers that ignore conditional GETs', () => {
+  /** A recent dataset with a good file; an older one with a 404, a refused connection and an HTML page. */
+  function catalogueWithDeadLinks() {
+    const cat = new TestCatalog(api, 'udata');
+    cat.serve('good.csv', { body: PARKS_CSV });
+    cat.serve('moved.csv', { body: '', status: 404 });
+    cat.serve('portal.csv', { body: '<!DOCTYPE html><html><body>Please log in</body></html>', contentType: 'text/html; charset=utf-8' });
+    const recent: TestDataset = { id: 'd1', slug: 'recent', organization: ORG, tags: [], modified: '2026-11-20T00:00:00.000Z', resources: [{ id: 'r-good', format: 'csv', file: 'good.csv', modified: '2026-11-20T00:00:00.000Z' }] };
+    const old: TestDataset = {
+      id: 'd2',
+      slug: 'old',
+      organization: ORG,
+      tags: [],
+      modified: '2026-10-01T00:00:00.000Z',
+      resources: [
+        { id: 'r-404', format: 'csv', file: 'moved.csv', modified: '2026-10-01T00:00:00.000Z' },
+        { id: 'r-refused', format: 'csv', file: 'http://127.0.0.1:1/nobody-listens.csv', modified: '2026-10-01T00:00:00.000Z' },
+        { id: 'r-html', format: 'csv', file: 'portal.csv', modified: '2026-10-01T00:00:00.000Z' },
+      ],
+    };
+    cat.addDataset(recent);
+    cat.addDataset(old);
+    return { cat, source: { api: 'udata', url: cat.url, organization: ORG } };
+  }
+
+  it('reports each dead link with its id and URL, lands the others, and says the run is partial', async () => {
+    const { cat, source } = catalogueWithDeadLinks();
+    const { bucket, deps } = await setup();
+
+    const outcome = await fetchCatalog(deps, parksWith(source));
+
+    expect(outcome.status).toBe('partial');
+    expect(await keys(bucket)).toEqual([`${prefixOf(DAY1)}_manifest.json`, `${prefixOf(DAY1)}good.csv`]);
+    const manifest = await json<CatalogManifest>(bucket, `${prefixOf(DAY1)}_manifest.json`);
+    expect(manifest).toMatchObject({ status: 'partial', complete: false, fetched: 1, failed: 3 });
+    const failed = Object.fromEntries(manifest.resources.filter((r) => r.status === 'failed').map((r) => [r.id, `${r.source} ${r.reason}`]));
+    expect(failed).toEqual({
+      'r-404': `${cat.fileUrl('moved.csv')} answered 404 Not Found`,
+      'r-refused': 'http://127.0.0.1:1/nobody-listens.csv no answer: ECONNREFUSED',
+      'r-html': `${cat.fileUrl('portal.csv')} answered an HTML page (text/html; charset=utf-8) instead of a CSV file`,
+    });
+    expect(outcome.status === 'partial' && outcome.message).toContain(`r-404 ${cat.fileUrl('moved.csv')}: answered 404 Not Found`);
+    const state = await stateOf(bucket);
+    expect(Object.keys(state.seen)).toEqual(['r-good']);
+    expect(Object.keys(state.retry).sort()).toEqual(['r-404', 'r-html', 'r-refused']);
+  });
+
+  it('retries dead links on the next run, even when their dataset is not listed again', async () => {
+    const { cat, source } = catalogueWithDeadLinks();
+    const { bucket, deps, at } = await setup();
+    await fetchCatalog(deps, parksWith(source));
+    cat.serve('moved.csv', { body: TREES_CSV });
+
+    const outcome = await fetchCatalog(at(DAY2), parksWith(source));
+
+    expect(statusById(outcome)).toEqual({ 'r-good': 'unchanged', 'r-404': 'fetched', 'r-refused': 'failed', 'r-html': 'failed' });
+    expect(manifestOf(outcome).datasets).toBe(1); // only `recent` was listed: the dead links came from the state
+    expect(await text(bucket, `${prefixOf(DAY2)}moved.csv`)).toBe(TREES_CSV);
+    const state = await stateOf(bucket);
+    expect(Object.keys(state.retry).sort()).toEqual(['r-html', 'r-refused']);
+    expect(state.retry['r-refused']!.attempts).toBe(2);
+  });
+
+  it('skips a file whose bytes hash the same as last time when the server ignores the conditional GET, writing no object at all', async () => {
+    const cat = new TestCatalog(api, 'udata');
+    cat.serve('stubborn.csv', { body: PARKS_CSV, ignoresConditional: true });
+    cat.addDataset({ id: 'd1', slug: 'stubborn', organization: ORG, tags: [], modified: '2026-11-20T00:00:00.000Z', resources: [{ id: 'r1', format: 'csv', file: 'stubborn.csv', modified: '2026-11-20T00:00:00.000Z' }] });
+    const source = { api: 'udata', url: cat.url, organization: ORG };
+    const { bucket, deps, at } = await setup();
+    await fetchCatalog(deps, parksWith(source));
+
+    const second = await fetchCatalog(at(DAY2), parksWith(source));
+    cat.change('r1', `${PARKS_CSV}3,Buttes-Chaumont\n`, '2026-11-22T12:00:00.000Z');
+    const third = await fetchCatalog(at(DAY3), parksWith(source));
+
+    expect(cat.hitsOf('stubborn.csv').map((h) => `${h.conditional} ${h.status}`)).toEqual(['false 200', 'true 200', 'true 200']);
+    expect(second.status).toBe('unchanged');
+    expect(manifestOf(second).resources[0]!.reason).toBe('the server sent the same bytes as last time (SHA-256); nothing written');
+    // not even a version hidden under a delete marker: the upload was abandoned before it completed
+    const versions = await s3Client().send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefixOf(DAY2) }));
+    expect([...(versions.Versions ?? []), ...(versions.DeleteMarkers ?? [])]).toEqual([]);
+    expect(third.status).toBe('fetched');
+    expect(await text(bucket, `${prefixOf(DAY3)}stubborn.csv`)).toBe(`${PARKS_CSV}3,Buttes-Chaumont\n`);
+  });
+});
+
+describe('fetch an open-data catalogue: runs, time and credentials', () => {
+  it('lets only one of two simultaneous runs work; the other says it is busy and writes nothing', async () => {
+    const { cat, source } = udataCatalogue();
+    const { bucket, deps } = await setup();
+
+    const outcomes = await Promise.all([fetchCatalog(deps, parksWith(source)), fetchCatalog(deps, parksWith(source))]);
+
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['busy', 'fetched']);
+    expect(outcomes.find((o) => o.status === 'busy')!.message).toMatch(/^parks: another fetch of this catalogue source is running .*; this one did nothing$/);
+    expect(cat.hitsOf('parcs.csv')).toHaveLength(1);
+    expect(await keys(bucket)).toHaveLength(4);
+  });
+
+  it('stops before its time limit, remembers what it finished, and the next run fetches only the rest', async () => {
+    const cat = new TestCatalog(api, 'udata');
+    cat.serve('quick1.csv', { body: 'id\n1\n' });
+    cat.serve('quick2.csv', { body: 'id\n2\n' });
+    cat.serve('slow.csv', { body: 'id\n3\n', delayMs: 3000 });
+    cat.addDataset({
+      id: 'd1',
+      slug: 'mixed',
+      organization: ORG,
+      tags: [],
+      modified: '2026-11-20T00:00:00.000Z',
+      resources: ['quick1', 'slow', 'quick2'].map((n) => ({ id: `r-${n}`, format: 'csv', file: `${n}.csv`, modified: '2026-11-20T00:00:00.000Z' })),
+    });
+    const source = { api: 'udata', url: cat.url, organization: ORG };
+    const { bucket, deps, at } = await setup();
+
+    const first = await fetchCatalog({ ...deps, timeoutMs: 1500 }, parksWith(source));
+    cat.serve('slow.csv', { body: 'id\n3\n' });
+    const second = await fetchCatalog(at(DAY2), parksWith(source));
+
+    expect(first.status).toBe('partial');
+    expect(statusById(first)).toEqual({ 'r-quick1': 'fetched', 'r-slow': 'not reached', 'r-quick2': 'fetched' });
+    expect(manifestOf(first)).toMatchObject({ complete: false, notReached: 1, watermarkAfter: undefined });
+    expect(statusById(second)).toEqual({ 'r-quick1': 'unchanged', 'r-slow': 'fetched', 'r-quick2': 'unchanged' });
+    expect((await keys(bucket)).filter((k) => k.endsWith('.csv'))).toEqual([`${prefixOf(DAY1)}quick1.csv`, `${prefixOf(DAY1)}quick2.csv`, `${prefixOf(DAY2)}slow.csv`]);
+    expect((await stateOf(bucket)).watermark).toBe('2026-11-20T00:00:00.000Z');
+  });
+
+  it('sends the headers secret to the catalogue host only, never to files hosted elsewhere', async () => {
+    const cat = new TestCatalog(api, 'udata');
+    const token = `key-${randomUUID()}`;
+    cat.serve('own.csv', { body: 'id\n1\n' });
+    const seenElsewhere: (string | undefined)[] = [];
+    elsewhere.route('/theirs.csv', ({ headers }) => {
+      seenElsewhere.push(headers['x-api-key'] as string | undefined);
+      return { headers: { 'content-type': 'text/csv' }, text: 'id\n2\n' };
+    });
+    cat.addDataset({
+      id: 'd1',
+      slug: 'keyed',
+      organization: ORG,
+      tags: [],
+      modified: '2026-11-20T00:00:00.000Z',
+      resources: [
+        { id: 'r-own', format: 'csv', file: 'own.csv', modified: '2026-11-20T00:00:00.000Z' },
+        { id: 'r-theirs', format: 'csv', file: `${elsewhere.base}/theirs.csv`, modified: '2026-11-20T00:00:00.000Z' },
+      ],
+    });
+    const name = `it-catalog-${randomUUID()}`;
+    await secretsClient().send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify({ 'X-Api-Key': token }) }));
+    const { deps } = await setup();
+    const before = api.requests.length;
+
+    const outcome = await fetchCatalog(deps, parksWith({ api: 'udata', url: cat.url, organization: ORG, headersSecret: name }));
+
+    expect(statusById(outcome)).toEqual({ 'r-own': 'fetched', 'r-theirs': 'fetched' });
+    const ours = api.requests.slice(before).filter((r) => r.url.pathname.startsWith(new URL(cat.url).pathname));
+    expect(ours.map((r) => r.headers['x-api-key'])).toEqual([token, token]);
+    expect(seenElsewhere).toEqual([undefined]);
+  });
+
+  it('refuses to download more than maxResources, writing nothing', async () => {
+    const { source } = udataCatalogue();
+    const { bucket, deps } = await setup();
+
+    await expect(fetchCatalog(deps, parksWith({ ...source, maxResources: 2 }))).rejects.toThrow('more than maxResources (2) resources match; narrow the filters or raise maxResources');
+    expect(await keys(bucket)).toEqual([]);
+  });
+});
+
+describe('fetch an open-data catalogue, then stage and clean', () => {
+  it('stages a fetched CSV resource: it lands in the staging table, the catalog and the clean table', async () => {
+    const cat = new TestCatalog(api, 'ckan');
+    cat.serve('playgrounds.csv', { body: 'id,name,opened\n1,North Park,2021-05-01\n2,River Walk,2023-09-12\n3,Oak Square,2019-04-30\n' });
+    cat.addDataset({ id: 'pkg', slug: 'playgrounds', organization: 'parks-dept', tags: [], modified: '2026-11-20T00:00:00.000Z', resources: [{ id: 'res', format: 'CSV', file: 'playgrounds.csv', modified: '2026-11-20T00:00:00.000Z' }] });
+    const { pipeline, pool } = await freshProject({
+      project: 'it_fetch_catalog_e2e',
+      datasets: [{ name: 'parks', source: { type: 'catalog', api: 'ckan', url: cat.url, dataset: 'playgrounds', format: ['csv'] }, clean: { columns: [{ name: 'id', type: 'integer' }, { name: 'name' }, { name: 'opened', type: 'date' }], key: ['id'] } }],
+    });
+    const { bucket, deps } = await setup();
+
+    const outcome = await fetchCatalog(deps, pipeline.datasets[0]!);
+    const key = manifestOf(outcome).resources[0]!.key!;
+    const staged = await stageObject({ pool, s3: s3Client(), pipeline, notifyClean: async () => undefined }, { bucket, key });
+    if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+    const cleaned = await cleanLoad({ pool, pipeline }, staged.loadId);
+
+    expect(key).toBe(`${prefixOf(DAY1)}playgrounds.csv`);
+    expect(staged).toMatchObject({ dataset: 'parks', rows: 3 });
+    expect(await rows(pool, 'SELECT dataset, object_key, row_count FROM etl.catalog WHERE load_id = $1', [staged.loadId])).toEqual([{ dataset: 'parks', object_key: key, row_count: '3' }]);
+    expect(await rows(pool, `SELECT count(*)::int AS n, min(_s3_key) AS k FROM it_fetch_catalog_e2e_staging.parks__${staged.loadId}`)).toEqual([{ n: 3, k: key }]);
+    expect(cleaned).toMatchObject({ status: 'loaded', rowsLoaded: 3 });
+    expect(await rows(pool, 'SELECT id, name FROM it_fetch_catalog_e2e.parks ORDER BY id')).toEqual([
+      { id: 1, name: 'North Park' },
+      { id: 2, name: 'River Walk' },
+      { id: 3, name: 'Oak Square' },
+    ]);
+  });
+});

@@ -1,0 +1,257 @@
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePipeline } from '../../contract/load.ts';
+import { readJsonSecret, s3Client } from '../../functions/common/aws.ts';
+import { fetchRest, type RestFetchDeps } from '../../functions/get/fetch-rest.ts';
+import { mulberry32 } from '../../scripts/random.ts';
+import { makeRecords, startApiServer, type ApiServer } from '../helpers/api-server.ts';
+import { freshBucket } from './support.ts';
+
+let api: ApiServer;
+beforeAll(async () => {
+  api = await startApiServer();
+});
+afterAll(() => api.close());
+
+const NOW = new Date('2026-11-21T06:00:00Z');
+const RUN = 'raw/items/20261121T060000Z';
+const STATE = 'state/items/rest.json';
+const offsetPages = (pageSize: number) => ({ type: 'offset', limitParam: 'limit', offsetParam: 'offset', pageSize });
+
+/** A dataset `items` with this REST source (url relative to the test API). */
+function datasetWith(source: Record<string, unknown>) {
+  const pipeline = parsePipeline({
+    project: 'it_fetch_rest_more',
+    datasets: [{ name: 'items', source: { type: 'rest', ...source, url: `${api.base}${source.url as string}` } }],
+  });
+  return pipeline.datasets[0]!;
+}
+
+async function setup() {
+  const bucket = await freshBucket('it-fetch-more');
+  const sleeps: number[] = [];
+  const deps: RestFetchDeps = { s3: s3Client(), bucket, readSecret: readJsonSecret, now: () => NOW, sleep: async (ms) => void sleeps.push(ms) };
+  return { bucket, deps, sleeps };
+}
+
+/** Every key in the bucket but the source's state. */
+async function dataKeys(bucket: string): Promise<string[]> {
+  const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }));
+  return (out.Contents ?? []).map((o) => o.Key!).filter((k) => !k.startsWith('state/')).sort();
+}
+async function bytes(bucket: string, key: string): Promise<Buffer> {
+  return Buffer.from(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
+}
+async function storedRecords(bucket: string, key = `${RUN}/records.ndjson.gz`): Promise<{ id: number; updated_at: string }[]> {
+  return gunzipSync(await bytes(bucket, key))
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { id: number; updated_at: string });
+}
+async function stateDoc(bucket: string): Promise<{ state?: Record<string, unknown>; lease?: { run: string; until: string }; savedAt: string }> {
+  return JSON.parse((await bytes(bucket, STATE)).toString()) as { state?: Record<string, unknown>; lease?: { run: string; until: string }; savedAt: string };
+}
+/** The state document a run that crashed while holding the lease leaves behind. */
+async function leftByCrashedRun(bucket: string, state: Record<string, unknown>, until: string): Promise<void> {
+  const doc = { state, lease: { run: '20261121T040000Z-crashed', until }, savedAt: '2026-11-21T04:00:00.000Z' };
+  await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: STATE, Body: JSON.stringify(doc), ContentType: 'application/json' }));
+}
+const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** The offsets asked for at `path`, in the order the requests arrived. */
+const offsetsAsked = (path: string) => api.requests.filter((r) => r.url.pathname === path).map((r) => Number(r.url.searchParams.get('offset')));
+
+describe('fetch from a REST API with several pages in flight', () => {
+  it('stores every record once and in order when the API answers the pages out of order', async () => {
+    const all = makeRecords(1, 95);
+    const random = mulberry32(7);
+    const answered: number[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    api.route('/shuffled', async ({ url }) => {
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      const offset = Number(url.searchParams.get('offset'));
+      await delay(Math.floor(random() * 40));
+      inFlight--;
+      answered.push(offset);
+      return { json: all.slice(offset, offset + Number(url.searchParams.get('limit'))) };
+    });
+    const { bucket, deps } = await setup();
+
+    const outcome = await fetchRest(deps, datasetWith({ url: '/shuffled', concurrency: 4, pagination: offsetPages(10) }));
+
+    expect(mostInFlight).toBe(4);
+    expect(answered).not.toEqual([...answered].sort((a, b) => a - b));
+    expect((await storedRecords(bucket)).map((r) => r.id)).toEqual(ids(1, 95));
+    expect(outcome).toMatchObject({ status: 'fetched', manifest: { records: 95, pages: 10 } });
+    expect(await dataKeys(bucket)).toEqual([`${RUN}/_manifest.json`, `${RUN}/records.ndjson.gz`]);
+  });
+
+  it('pages by page number with several requests in flight, from page 1 or from page 0', async () => {
+    const all = makeRecords(1, 23);
+    api.route('/numbered', async ({ url }) => {
+      const size = Number(url.searchParams.get('size'));
+      const page = Number(url.searchParams.get('page'));
+      await delay((page * 7) % 15);
+      return { json: { items: all.slice((page - 1) * size, page * size) } };
+    });
+    api.route('/from-zero', async ({ url }) => {
+      const page = Number(url.searchParams.get('p'));
+      await delay((page * 5) % 12);
+      return { json: all.slice(page * 4, page * 4 + 4) };
+    });
+    const first = await setup();
+    const second = await setup();
+
+    await fetchRest(first.deps, datasetWith({ url: '/numbered', records: 'items', concurrency: 3, pagination: { type: 'page', pageParam: 'page', sizeParam: 'size', pageSize: 5 } }));
+    // no pageSize: only an empty page ends the run
+    await fetchRest(second.deps, datasetWith({ url: '/from-zero', concurrency: 3, pagination: { type: 'page', pageParam: 'p', firstPage: 0 } }));
+
+    expect((await storedRecords(first.bucket)).map((r) => r.id)).toEqual(ids(1, 23));
+    expect((await storedRecords(second.bucket)).map((r) => r.id)).toEqual(ids(1, 23));
+  });
+
+  it('ends the run at a short page in the middle of the window: pages asked for past it are not stored', async () => {
+    // an API whose third page is short although more follow (a paging bug, or records deleted mid-run)
+    api.route('/gap', ({ url }) => {
+      const offset = Number(url.searchParams.get('offset'));
+      return { json: makeRecords(offset + 1, offset === 20 ? 5 : 10) };
+    });
+    const { bucket, deps } = await setup();
+
+    const outcome = await fetchRest(deps, datasetWith({ url: '/gap', concurrency: 4, pagination: offsetPages(10) }));
+
+    expect(offsetsAsked('/gap')).toContain(30);
+    expect((await storedRecords(bucket)).map((r) => r.id)).toEqual(ids(1, 25));
+    expect(outcome).toMatchObject({ status: 'fetched', manifest: { records: 25, pages: 3 } });
+  });
+
+  it('retries a page that answered 500 and keeps the order', async () => {
+    const all = makeRecords(1, 40);
+    let failures = 0;
+    api.route('/flaky-page', async ({ url }) => {
+      const offset = Number(url.searchParams.get('offset'));
+      if (offset === 10 && failures++ === 0) return { status: 500, text: 'try again' };
+      await delay(offset === 0 ? 20 : 0);
+      return { json: all.slice(offset, offset + 10) };
+    });
+    const { bucket, deps, sleeps } = await setup();
+
+    await fetchRest(deps, datasetWith({ url: '/flaky-page', concurrency: 4, pagination: offsetPages(10) }));
+
+    expect((await storedRecords(bucket)).map((r) => r.id)).toEqual(ids(1, 40));
+    expect(offsetsAsked('/flaky-page').filter((o) => o === 10)).toHaveLength(2);
+    expect(sleeps).toHaveLength(1);
+  });
+
+  it('respects maxPages: fails without asking for more pages, writing nothing, and succeeds when the last page fits', async () => {
+    api.route('/endless-pages', ({ url }) => ({ json: makeRecords(Number(url.searchParams.get('offset')) + 1, 10) }));
+    api.route('/five-pages', ({ url }) => {
+      const offset = Number(url.searchParams.get('offset'));
+      return { json: makeRecords(offset + 1, Math.max(0, Math.min(10, 45 - offset))) };
+    });
+    const endless = await setup();
+    const fits = await setup();
+
+    const failure = fetchRest(endless.deps, datasetWith({ url: '/endless-pages', concurrency: 3, maxPages: 5, pagination: offsetPages(10) }));
+
+    await expect(failure).rejects.toThrow(`${api.base}/endless-pages: more than maxPages (5) pages; raise maxPages if the API really has more`);
+    expect(Math.max(...offsetsAsked('/endless-pages'))).toBe(40);
+    expect(await dataKeys(endless.bucket)).toEqual([]);
+    const outcome = await fetchRest(fits.deps, datasetWith({ url: '/five-pages', concurrency: 3, maxPages: 5, pagination: offsetPages(10) }));
+    expect(outcome).toMatchObject({ status: 'fetched', manifest: { records: 45, pages: 5 } });
+  });
+
+  it('refuses concurrency above 1 with cursor pagination, saying which pagination allows it', () => {
+    const define = () => datasetWith({ url: '/cursor', concurrency: 4, pagination: { type: 'cursor', cursorParam: 'after', cursorPath: 'next' } });
+
+    expect(define).toThrow(/dataset "items".*source\.concurrency.*concurrency above 1 needs offset or page pagination \(cursor, link and nextUrl pages are only known one after the other\)/);
+  });
+});
+
+describe('fetch from a REST API: one run of a source at a time', () => {
+  it('lets one of two runs started together fetch; the other says busy and writes nothing', async () => {
+    api.route('/slow', async ({ url }) => {
+      await delay(150);
+      const offset = Number(url.searchParams.get('offset'));
+      return { json: makeRecords(offset + 1, Math.max(0, Math.min(5, 12 - offset))) };
+    });
+    const { bucket, deps } = await setup();
+    const dataset = datasetWith({ url: '/slow', pagination: offsetPages(5) });
+
+    const outcomes = await Promise.all([
+      fetchRest(deps, dataset),
+      fetchRest({ ...deps, now: () => new Date(NOW.getTime() + 1000) }, dataset),
+    ]);
+
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['busy', 'fetched']);
+    const busy = outcomes.find((o) => o.status === 'busy')!;
+    expect(busy).toMatchObject({ message: expect.stringMatching(/^items: another fetch of this source is running \(.+\); this one did nothing$/) });
+    const keys = await dataKeys(bucket);
+    expect(keys.filter((k) => k.endsWith('records.ndjson.gz'))).toHaveLength(1);
+    expect(keys).toHaveLength(2);
+    expect((await stateDoc(bucket)).lease).toBeUndefined();
+  });
+
+  it('takes over the lease of a run that crashed, from the state it last saved', async () => {
+    const table = makeRecords(1, 6);
+    api.route('/resumed', ({ url }) => {
+      const since = url.searchParams.get('since');
+      return { json: table.filter((r) => !since || r.updated_at > since) };
+    });
+    const { bucket, deps } = await setup();
+    await leftByCrashedRun(bucket, { watermark: table[3]!.updated_at }, '2026-11-21T05:00:00.000Z');
+
+    const outcome = await fetchRest(deps, datasetWith({ url: '/resumed', incremental: { param: 'since', field: 'updated_at' } }));
+
+    expect(api.requests.at(-1)!.url.searchParams.get('since')).toBe(table[3]!.updated_at);
+    expect(outcome).toMatchObject({ status: 'fetched', manifest: { records: 2, watermarkBefore: table[3]!.updated_at, watermarkAfter: table[5]!.updated_at } });
+    const doc = await stateDoc(bucket);
+    expect(doc.lease).toBeUndefined();
+    expect(doc.state).toMatchObject({ watermark: table[5]!.updated_at });
+  });
+
+  it('does nothing while another run still holds a valid lease, and names it', async () => {
+    let asked = 0;
+    api.route('/held', () => ({ json: makeRecords(1 + asked++, 1) }));
+    const { bucket, deps } = await setup();
+    await leftByCrashedRun(bucket, { watermark: '2026-11-01T00:00:00.000Z' }, '2026-11-21T07:00:00.000Z');
+
+    const outcome = await fetchRest(deps, datasetWith({ url: '/held', incremental: { param: 'since', field: 'updated_at' } }));
+
+    expect(outcome).toMatchObject({ status: 'busy', message: expect.stringContaining('run 20261121T040000Z-crashed holds state/items/rest.json until 2026-11-21T07:00:00.000Z') });
+    expect(asked).toBe(0);
+    expect(await dataKeys(bucket)).toEqual([]);
+    expect((await stateDoc(bucket)).lease).toEqual({ run: '20261121T040000Z-crashed', until: '2026-11-21T07:00:00.000Z' });
+  });
+});
+
+describe('fetch from a REST API: the overlap window of incremental runs', () => {
+  it('skips records of the overlap already fetched unchanged, and fetches one that changed', async () => {
+    // five records updated a minute apart; the API answers what changed at or after `since`, oldest first
+    let table = makeRecords(1, 5);
+    api.route('/overlap', ({ url }) => {
+      const since = url.searchParams.get('since');
+      return { json: table.filter((r) => !since || r.updated_at >= since).sort((a, b) => a.updated_at.localeCompare(b.updated_at)) };
+    });
+    const { bucket, deps } = await setup();
+    const dataset = datasetWith({ url: '/overlap', incremental: { param: 'since', field: 'updated_at', overlapSeconds: 180, idField: 'id' } });
+    await fetchRest(deps, dataset);
+    const changed = { ...table[3]!, name: 'item 4 renamed', updated_at: '2026-11-01T00:10:00.000Z' };
+    table = [...table.slice(0, 3), changed, table[4]!, ...makeRecords(6, 1)];
+
+    const second = await fetchRest({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, dataset);
+
+    // asked from three minutes before the watermark (record 5): records 2, 3 and 5 came again unchanged
+    expect(api.requests.at(-1)!.url.searchParams.get('since')).toBe('2026-11-01T00:02:00.000Z');
+    expect(second).toMatchObject({ status: 'fetched', manifest: { records: 2, skippedAtBoundary: 3, watermarkAfter: changed.updated_at } });
+    expect(await storedRecords(bucket, 'raw/items/20261122T060000Z/records.ndjson.gz')).toEqual([makeRecords(6, 1)[0], changed]);
+    const third = await fetchRest({ ...deps, now: () => new Date('2026-11-23T06:00:00Z') }, dataset);
+    expect(third).toMatchObject({
+      status: 'empty',
+      message: `no records changed since ${changed.updated_at} (1 already fetched at the boundary skipped) at ${api.base}/overlap; nothing written`,
+    });
+  });
+});
