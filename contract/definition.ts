@@ -596,6 +596,8 @@ export const edfiApiSchema = z
     pageSize: z.number().int().min(1).max(5000).default(500),
     /** Ask each run only for what changed since the last (`minChangeVersion`/`maxChangeVersion`). */
     changeQueries: z.boolean().default(true),
+    /** With change queries: also ask `<resource>/deletes` for the ids deleted since the last run, and delete them from the clean table. */
+    deletes: z.boolean().default(true),
     /** Requests in flight at once, across all resources. */
     concurrency: z.number().int().min(1).max(32).default(4),
     /** A resource's records are split into parts of at most this many records (and at each checkpoint). */

@@ -27,7 +27,7 @@ export interface CleanDeps {
 }
 
 export type CleanOutcome =
-  | { status: 'loaded'; loadId: number; dataset: string; rowsLoaded: number; rowsQuarantined: number; combine: CombineResult }
+  | { status: 'loaded'; loadId: number; dataset: string; rowsLoaded: number; rowsQuarantined: number; rowsDeleted?: number; combine: CombineResult }
   | { status: 'duplicate'; loadId: number }
   | { status: 'skipped'; loadId: number; reason: string }
   | { status: 'failed'; loadId: number; error: string };
@@ -127,7 +127,8 @@ async function cleanInTransaction(
   dataset: DatasetDefinition,
   load: LoadRow,
   started: number,
-): Promise<{ rowsLoaded: number; rowsQuarantined: number; combine: CombineResult }> {
+): Promise<{ rowsLoaded: number; rowsQuarantined: number; rowsDeleted?: number; combine: CombineResult }> {
+  if (dataset.source.type === 'edfi' && EDFI_DELETES.test(load.object_key)) return applyEdfiDeletes(client, pipeline, dataset, load, started);
   const staging = load.staging_table!;
   const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
   const planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
@@ -191,6 +192,51 @@ async function cleanInTransaction(
   await storeLoadReport(client, load.id, { quarantine });
   await client.query(`DROP TABLE ${staging}`);
   return { rowsLoaded, rowsQuarantined, combine };
+}
+
+/** `raw/<dataset>/<run>/[<year>-]deletes-00001.ndjson.gz` of an Ed-Fi resource: ids the ODS deleted, not rows. */
+const EDFI_DELETES = /\/(?:\d{4}-)?deletes-\d{5}\.ndjson\.gz$/;
+
+/**
+ * Apply an Ed-Fi deletes part (functions/get/fetch-edfi.ts): the rows of those resource ids leave
+ * the clean table (history: their current version is closed). The column holding the resource id
+ * is `id`, or the declared column whose source is `id`.
+ */
+async function applyEdfiDeletes(
+  client: pg.PoolClient,
+  pipeline: PipelineDefinition,
+  dataset: DatasetDefinition,
+  load: LoadRow,
+  started: number,
+): Promise<{ rowsLoaded: number; rowsQuarantined: number; rowsDeleted: number; combine: CombineResult }> {
+  const staging = load.staging_table!;
+  const norm = (t: string) => t.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const at = (load.header ?? []).findIndex((h) => norm(h) === 'id');
+  const from = (load.detected?.columns ?? [])[at];
+  if (at < 0 || !from) throw new PermanentError(`${load.object_key}: an Ed-Fi deletes part without an "id" field`, { file: load.object_key });
+  const target = dataset.clean.columns ? dataset.clean.columns.find((c) => norm(c.source ?? c.name) === 'id')?.name : 'id';
+  if (!target) {
+    throw new PermanentError(`dataset ${dataset.name}: no column holds the Ed-Fi resource id (declare one with source: id), so the deletions in ${load.object_key} cannot be applied`, {
+      file: load.object_key,
+    });
+  }
+  const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
+  const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, [table])).rows[0]!.t;
+  let rowsDeleted = 0;
+  if (exists) {
+    const ids = `SELECT s.${ident(from)} FROM ${staging} s WHERE s.${ident(from)} IS NOT NULL`;
+    const result =
+      dataset.clean.mode === 'history'
+        ? await client.query(`UPDATE ${table} SET valid_to = now() WHERE valid_to IS NULL AND ${ident(target)}::text IN (${ids})`)
+        : await client.query(`DELETE FROM ${table} WHERE ${ident(target)}::text IN (${ids})`);
+    rowsDeleted = result.rowCount ?? 0;
+  }
+  const combine = await recreateViews(client, pipeline, dataset.name);
+  await markLoaded(client, load.id, { rowsLoaded: 0, rowsQuarantined: 0, ms: performance.now() - started });
+  await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('edfiDeleted', $2::int) WHERE id = $1`, [load.id, rowsDeleted]);
+  await storeLoadReport(client, load.id);
+  await client.query(`DROP TABLE ${staging}`);
+  return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, combine };
 }
 
 /** How pg_catalog spells the types whose short names differ. */

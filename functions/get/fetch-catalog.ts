@@ -240,7 +240,7 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
     throw fatal.error;
   }
 
-  const reached = todo.every((x) => results.has(x.id));
+  const reached = todo.every((x) => results.has(x.id) && results.get(x.id)!.status !== 'not reached');
   if (reached) {
     state.watermark = later(state.watermark, listing.newest);
     // a full listing shows every resource there is: forget those that left the catalogue

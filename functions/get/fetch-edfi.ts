@@ -46,6 +46,9 @@ export interface EdfiResourceResult {
   schoolYear?: number;
   status: 'fetched' | 'unchanged' | 'incomplete';
   records: number;
+  /** Ids the ODS reported deleted in the change window (`deletes-*.ndjson.gz` parts: the clean step deletes them). */
+  deleted: number;
+  /** Every part written, records and deletes. */
   parts: string[];
   minChangeVersion?: number;
   maxChangeVersion?: number;
@@ -72,16 +75,22 @@ interface PartInfo {
   sha256: string;
 }
 
-/** One resource of one school year: how far a run has got. */
-interface JobProgress {
+/** How far a run has got through one list (the records, or the deletes) of one resource. */
+interface PhaseProgress {
   /** Offset of the first record not yet in a finished part. */
   offset: number;
   records: number;
   parts: PartInfo[];
   done: boolean;
+}
+
+/** One resource of one school year. */
+interface JobProgress extends PhaseProgress {
   min?: number;
   max?: number;
   note?: string;
+  /** The ids deleted in the change window (`<resource>/deletes`), for incremental runs. */
+  deletes?: PhaseProgress;
 }
 
 interface EdfiState {
@@ -119,7 +128,7 @@ class EdfiRun {
   private readonly deadline: number;
   private readonly http: JsonClient;
   private readonly limiter: Limiter;
-  private readonly jobs = new Map<string, { resource: string; dataset: DatasetDefinition; year?: number; progress: JobProgress }>();
+  private readonly jobs = new Map<string, Job>();
   private saving: Promise<void> = Promise.resolve();
   private readonly signal: AbortSignal;
   private secret?: { key: string; secret: string };
@@ -189,7 +198,7 @@ class EdfiRun {
         failure ??= error;
       }
     });
-    const complete = [...this.jobs.values()].every((j) => j.progress.done);
+    const complete = [...this.jobs.values()].every((j) => jobDone(j.progress, this.api.deletes));
     await this.writeManifests(complete);
     if (failure || !complete) {
       // keep every finished part: the next run continues from here
@@ -200,7 +209,7 @@ class EdfiRun {
     for (const [key, job] of this.jobs) if (job.progress.max !== undefined) this.state.versions[key] = job.progress.max;
     delete this.state.checkpoint;
     await this.save(undefined);
-    return this.outcome([...this.jobs.values()].some((j) => j.progress.records > 0) ? 'fetched' : 'empty');
+    return this.outcome([...this.jobs.values()].some((j) => j.progress.records + (j.progress.deletes?.records ?? 0) > 0) ? 'fetched' : 'empty');
   }
 
   /** What to ask a resource for: changes since its last version, or everything up to `newest`. */
@@ -232,21 +241,30 @@ class EdfiRun {
     return newest;
   }
 
-  /** Page through one resource from its progress, writing parts, until done or out of time. */
-  private async fetchJob(job: { resource: string; dataset: DatasetDefinition; year?: number; progress: JobProgress }): Promise<void> {
+  /** One resource: its changed records, then (incremental runs) the ids deleted in the same window. */
+  private async fetchJob(job: Job): Promise<void> {
     const p = job.progress;
-    if (p.done) return;
+    if (!p.done) await this.pageThrough(job, p, '', 'part');
+    if (!p.done) return;
+    if (this.api.deletes && p.min !== undefined) {
+      p.deletes ??= { offset: 0, records: 0, parts: [], done: false };
+      if (!p.deletes.done) await this.pageThrough(job, p.deletes, '/deletes', 'deletes');
+    }
+  }
+
+  /** Page through one list from `p`, writing parts, until done or out of time. */
+  private async pageThrough(job: Job, p: PhaseProgress, suffix: string, file: string): Promise<void> {
     const [namespace, name] = job.resource.includes('/') ? job.resource.split('/') : ['ed-fi', job.resource];
-    const base = new URL(this.url(`${this.api.dataPath}/${job.year === undefined ? '' : `${job.year}/`}${namespace}/${name}`));
+    const base = new URL(this.url(`${this.api.dataPath}/${job.year === undefined ? '' : `${job.year}/`}${namespace}/${name}${suffix}`));
     base.searchParams.set('limit', String(this.api.pageSize));
-    if (p.min !== undefined) base.searchParams.set('minChangeVersion', String(p.min));
-    if (p.max !== undefined) base.searchParams.set('maxChangeVersion', String(p.max));
+    if (job.progress.min !== undefined) base.searchParams.set('minChangeVersion', String(job.progress.min));
+    if (job.progress.max !== undefined) base.searchParams.set('maxChangeVersion', String(job.progress.max));
     const pageSize = this.api.pageSize;
     const getPage = async (offset: number): Promise<unknown[]> => {
       const url = new URL(base);
       url.searchParams.set('offset', String(offset));
       const { body } = await this.limiter.run(() => this.http.get(url));
-      if (!Array.isArray(body)) throw new PermanentError(`GET ${redactUrl(url.href)}: the answer is not an array of ${job.resource} records`);
+      if (!Array.isArray(body)) throw new PermanentError(`GET ${redactUrl(url.href)}: the answer is not an array of ${job.resource}${suffix} records`);
       return body;
     };
 
@@ -282,7 +300,7 @@ class EdfiRun {
         if (!last) launch();
         if (records.length) {
           if (!sink) {
-            sinkKey = `${ZONES.raw}${job.dataset.name}/${this.runId}/${job.year === undefined ? '' : `${job.year}-`}part-${String(p.parts.length + 1).padStart(5, '0')}.ndjson.gz`;
+            sinkKey = `${ZONES.raw}${job.dataset.name}/${this.runId}/${job.year === undefined ? '' : `${job.year}-`}${file}-${String(p.parts.length + 1).padStart(5, '0')}.ndjson.gz`;
             sink = new RecordSink(this.deps, sinkKey);
           }
           for (const record of records) {
@@ -299,7 +317,7 @@ class EdfiRun {
       }
       // out of time (or past maxPages): keep what is finished, continue later
       if ((next - p.offset) / pageSize >= this.api.maxPages && this.now().getTime() < this.deadline) {
-        throw new PermanentError(`${job.resource}: more than maxPages (${this.api.maxPages}) pages of ${pageSize}; raise maxPages on edfi "${this.api.name}" if the ODS really has more`);
+        throw new PermanentError(`${job.resource}${suffix}: more than maxPages (${this.api.maxPages}) pages of ${pageSize}; raise maxPages on edfi "${this.api.name}" if the ODS really has more`);
       }
       await finishPart(next);
     } catch (error) {
@@ -327,7 +345,7 @@ class EdfiRun {
       byDataset.set(job.dataset.name, entry);
     }
     for (const [dataset, { resource, jobs }] of byDataset) {
-      if (!jobs.some((j) => j.progress.parts.length)) continue;
+      if (!jobs.some((j) => j.progress.parts.length || j.progress.deletes?.parts.length)) continue;
       await putJson(this.deps, `${ZONES.raw}${dataset}/${this.runId}/${MANIFEST_SUFFIX}`, {
         dataset,
         api: this.api.name,
@@ -335,6 +353,8 @@ class EdfiRun {
         resource,
         records: jobs.reduce((n, j) => n + j.progress.records, 0),
         parts: jobs.flatMap((j) => j.progress.parts.map((part) => ({ ...part, schoolYear: j.year }))),
+        deleted: jobs.reduce((n, j) => n + (j.progress.deletes?.records ?? 0), 0),
+        deletes: jobs.flatMap((j) => (j.progress.deletes?.parts ?? []).map((part) => ({ ...part, schoolYear: j.year }))),
         changeVersions: jobs.map((j) => ({ schoolYear: j.year, min: j.progress.min, max: j.progress.max, ...(j.progress.note ? { note: j.progress.note } : {}) })),
         startedAt: this.startedAt,
         finishedAt: this.now().toISOString(),
@@ -348,27 +368,41 @@ class EdfiRun {
       dataset: j.dataset.name,
       resource: j.resource,
       ...(j.year === undefined ? {} : { schoolYear: j.year }),
-      status: !j.progress.done ? 'incomplete' : j.progress.records > 0 ? 'fetched' : 'unchanged',
+      status: !jobDone(j.progress, this.api.deletes) ? 'incomplete' : j.progress.records + (j.progress.deletes?.records ?? 0) > 0 ? 'fetched' : 'unchanged',
       records: j.progress.records,
-      parts: j.progress.parts.map((p) => p.key),
+      deleted: j.progress.deletes?.records ?? 0,
+      parts: [...j.progress.parts, ...(j.progress.deletes?.parts ?? [])].map((p) => p.key),
       minChangeVersion: j.progress.min,
       maxChangeVersion: j.progress.max,
       ...(j.progress.note ? { note: j.progress.note } : {}),
     }));
     const records = results.reduce((n, r) => n + r.records, 0);
-    const fetched = results.filter((r) => r.records > 0).length;
+    const fetched = results.filter((r) => r.records + r.deleted > 0).length;
+    const deleted = results.reduce((n, r) => n + r.deleted, 0);
     const message =
       status === 'checkpointed'
         ? `Ed-Fi API ${this.api.name}: run ${this.runId} checkpointed before the time limit (${records} records in finished parts; ${results.filter((r) => r.status === 'incomplete').length} of ${results.length} resources to continue)`
         : status === 'empty'
           ? `Ed-Fi API ${this.api.name}: nothing changed in ${results.length} resource${results.length === 1 ? '' : 's'}; nothing written`
-          : `Ed-Fi API ${this.api.name}: ${records} records from ${fetched} of ${results.length} resources → ${ZONES.raw}<dataset>/${this.runId}/`;
+          : `Ed-Fi API ${this.api.name}: ${records} records${deleted ? ` and ${deleted} deletions` : ''} from ${fetched} of ${results.length} resources → ${ZONES.raw}<dataset>/${this.runId}/`;
     return { status, api: this.api.name, run: this.runId, records, results, message };
   }
 
   private url(path: string): string {
     return `${this.api.url.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
   }
+}
+
+/** The records are done, and so are the deletes where an incremental run asks for them. */
+function jobDone(p: JobProgress, deletes: boolean): boolean {
+  return p.done && (!deletes || p.min === undefined || (p.deletes?.done ?? false));
+}
+
+interface Job {
+  resource: string;
+  dataset: DatasetDefinition;
+  year?: number;
+  progress: JobProgress;
 }
 
 const yearKey = (year: number | undefined) => (year === undefined ? 'shared' : String(year));

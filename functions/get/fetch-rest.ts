@@ -124,7 +124,7 @@ async function fetchWithLease(
           const ms = timeOf(value);
           if (id !== undefined && ms !== undefined) {
             const mark = `${String(id)}@${new Date(ms).toISOString()}`;
-            if (false && seenAtBoundary.has(mark)) { // MUTATION
+            if (seenAtBoundary.has(mark)) {
               skipped++;
               continue;
             }
@@ -294,7 +294,7 @@ async function* numberedPages(source: RestSourceDefinition, http: JsonClient, fi
       throw new PermanentError(`${redactUrl(source.url)}: more than maxPages (${source.maxPages}) pages; raise maxPages if the API really has more`);
     }
     const records = await inFlight.shift()!;
-    const last = records.length === 0; // MUTATION
+    const last = records.length === 0 || (pageSize !== undefined && records.length < pageSize);
     if (!last) launch();
     if (records.length) yield records;
     if (last) return;

@@ -146,7 +146,8 @@ async function fetchWithLease(
     const options: RunOptions = {
       batchRows: source.batchRows,
       connectTimeoutMs: source.connectTimeoutSeconds * 1000,
-      statementTimeoutMs: Math.min(run.timeoutMs, (source.statementTimeoutSeconds ?? Infinity) * 1000),
+      // by default a little longer than the run: the run stops (and cancels) the statement first
+      statementTimeoutMs: source.statementTimeoutSeconds !== undefined ? source.statementTimeoutSeconds * 1000 : run.timeoutMs + 10_000,
       signal: stop.signal,
       progress,
     };
@@ -164,7 +165,7 @@ async function fetchWithLease(
     await sink.abort();
     if (error instanceof PermanentError) throw error;
     if (stop.signal.aborted) {
-      throw new SqlSourceError(`${dataset}: the query was stopped after ${Math.round(run.timeoutMs / 1000)} s, the time this run may take, having read ${sink.records} rows; nothing was written and ${stays}`);
+      throw new SqlSourceError(`${dataset}: the query was stopped after ${seconds(run.timeoutMs)} s, the time this run may take, having read ${sink.records} rows; nothing was written and ${stays}`);
     }
     throw failure(error, { dataset, source, credentials, progress, rows: sink.records, stays });
   } finally {
@@ -513,12 +514,16 @@ async function* postgresBatches(c: Credentials, query: BoundQuery, o: RunOptions
     types: PG_TYPES,
   });
   client.on('error', () => undefined); // a lost connection is reported by the statement in flight
-  const close = () => void client.end().catch(() => undefined);
+  let pid: number | undefined;
+  // time is up: cancel the statement in the database (so it does not run on for nobody), then hang up
+  const close = () =>
+    void bounded(pid === undefined ? undefined : postgresCancel(c, pid, o.connectTimeoutMs), o.connectTimeoutMs).finally(() => client.end().catch(() => undefined));
   o.signal.addEventListener('abort', close, { once: true });
   try {
     await client.connect();
     o.progress.phase = 'query';
     await client.query("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET bytea_output = 'hex'");
+    pid = ((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
     await client.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const cursor = client.query(new Cursor(query.text, query.values, { rowMode: 'array', types: PG_TYPES }));
     let columns: string[] | undefined;
@@ -535,6 +540,33 @@ async function* postgresBatches(c: Credentials, query: BoundQuery, o: RunOptions
   } finally {
     o.signal.removeEventListener('abort', close);
     await client.end().catch(() => undefined);
+  }
+}
+
+/** Wait for `work` at most `ms` (a cancellation is best effort: the connection is closed anyway). */
+async function bounded(work: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work?.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+async function postgresCancel(c: Credentials, pid: number, connectTimeoutMs: number): Promise<void> {
+  const other = new pg.Client({ host: c.host, port: c.port ?? 5432, database: c.database, user: c.username, password: c.password, ssl: tlsOptions(c.ssl), connectionTimeoutMillis: connectTimeoutMs });
+  other.on('error', () => undefined);
+  try {
+    await other.connect();
+    await other.query('SELECT pg_cancel_backend($1)', [pid]);
+  } finally {
+    await other.end().catch(() => undefined);
+  }
+}
+
+async function mysqlKill(c: Credentials, threadId: number, connectTimeoutMs: number): Promise<void> {
+  const other = await mysqlPromise.createConnection({ host: c.host, port: c.port ?? 3306, database: c.database, user: c.username, password: c.password, ssl: tlsOptions(c.ssl), connectTimeout: connectTimeoutMs });
+  try {
+    await other.query(`KILL QUERY ${Number(threadId)}`);
+  } finally {
+    other.destroy();
   }
 }
 
@@ -569,7 +601,8 @@ function mysqlTypeCast(field: MysqlField, next: () => unknown): unknown {
 async function* mysqlBatches(c: Credentials, query: BoundQuery, o: RunOptions): AsyncGenerator<Batch> {
   let conn: mysqlPromise.Connection | undefined;
   let finished = false;
-  const close = () => conn?.destroy();
+  // time is up: stop the statement in the database (so it does not run on for nobody), then hang up
+  const close = () => void bounded(conn ? mysqlKill(c, conn.threadId, o.connectTimeoutMs) : undefined, o.connectTimeoutMs).finally(() => conn?.destroy());
   o.signal.addEventListener('abort', close, { once: true });
   try {
     conn = await mysqlPromise.createConnection({
@@ -633,6 +666,8 @@ function checkColumns(dataset: string, columns: string[], incremental: string | 
   }
   return columns;
 }
+
+const seconds = (ms: number) => (ms / 1000).toFixed(ms % 1000 ? 1 : 0);
 
 /** The database's error as our own: the dataset, what failed, the database's message and code; never the password. */
 function failure(

@@ -17,6 +17,8 @@ export interface EdfiServer {
   tokensIssued: number;
   /** Insert or replace records (by `id`) of a resource; `year` for year-specific ODSs. */
   write(resource: string, records: Record<string, unknown>[], year?: number): void;
+  /** Delete records (by id) of a resource: they leave the resource and appear in `<resource>/deletes`. */
+  remove(resource: string, ids: string[], year?: number): void;
   /** The ODS forgets changes before this version (as after a purge). */
   setOldest(version: number, year?: number): void;
   /** Answer the next matching data request (path contains `pathPart`, offset `offset`) with this instead. */
@@ -33,11 +35,12 @@ export interface EdfiServer {
 export const EDFI_CLIENT = { key: 'test-key', secret: 'test-secret-value' };
 
 export async function startEdfiServer(): Promise<EdfiServer> {
-  const ods = new Map<string, { version: number; oldest: number; resources: Map<string, Map<string, { record: Record<string, unknown>; version: number }>> }>();
+  type Table = Map<string, { record: Record<string, unknown>; version: number }>;
+  const ods = new Map<string, { version: number; oldest: number; resources: Map<string, Table>; deletes: Map<string, { id: string; changeVersion: number }[]> }>();
   const odsOf = (year?: number) => {
     const key = year === undefined ? 'shared' : String(year);
     let o = ods.get(key);
-    if (!o) ods.set(key, (o = { version: 0, oldest: 0, resources: new Map() }));
+    if (!o) ods.set(key, (o = { version: 0, oldest: 0, resources: new Map(), deletes: new Map() }));
     return o;
   };
   const tokens = new Map<string, number>();
@@ -56,6 +59,14 @@ export async function startEdfiServer(): Promise<EdfiServer> {
       let table = o.resources.get(resource);
       if (!table) o.resources.set(resource, (table = new Map()));
       for (const record of records) table.set(String(record.id), { record, version: ++o.version });
+    },
+    remove(resource, ids, year) {
+      const o = odsOf(year);
+      const gone = o.deletes.get(resource) ?? [];
+      for (const id of ids) {
+        if (o.resources.get(resource)?.delete(id)) gone.push({ id, changeVersion: ++o.version });
+      }
+      o.deletes.set(resource, gone);
     },
     setOldest(version, year) {
       odsOf(year).oldest = version;
@@ -95,7 +106,7 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         const o = odsOf(changes[1] ? Number(changes[1]) : undefined);
         return json(res, 200, { oldestChangeVersion: o.oldest, newestChangeVersion: o.version });
       }
-      const data = /^\/data\/v3\/(?:(\d{4})\/)?([a-z][A-Za-z0-9-]*)\/([A-Za-z0-9]+)$/.exec(url.pathname);
+      const data = /^\/data\/v3\/(?:(\d{4})\/)?([a-z][A-Za-z0-9-]*)\/([A-Za-z0-9]+)(\/deletes)?$/.exec(url.pathname);
       if (!data) return json(res, 404, { message: `no route ${url.pathname}` });
       inFlight++;
       state.maxInFlight = Math.max(state.maxInFlight, inFlight);
@@ -115,6 +126,10 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         const min = url.searchParams.has('minChangeVersion') ? Number(url.searchParams.get('minChangeVersion')) : -Infinity;
         const max = url.searchParams.has('maxChangeVersion') ? Number(url.searchParams.get('maxChangeVersion')) : Infinity;
         if (Number.isFinite(min) && min < o.oldest) return json(res, 410, { message: 'changes before the oldest change version are gone' });
+        if (data[4]) {
+          const gone = (o.deletes.get(resource) ?? []).filter((d) => d.changeVersion >= min && d.changeVersion <= max);
+          return json(res, 200, gone.slice(offset, offset + limit).map((d) => ({ id: d.id, changeVersion: d.changeVersion, keyValues: {} })));
+        }
         const rows = [...(o.resources.get(resource)?.values() ?? [])]
           .filter((r) => r.version >= min && r.version <= max)
           .sort((a, b) => String(a.record.id).localeCompare(String(b.record.id)));

@@ -51,6 +51,7 @@ export async function throwawayMariadb(): Promise<ThrowawayDatabase> {
   await admin.query(`CREATE USER '${username}'@'%' IDENTIFIED BY '${password}'`);
   await admin.query(`GRANT ALL PRIVILEGES ON ${database}.* TO '${username}'@'%'`);
   await admin.query(`USE ${database}`);
+  await admin.query("SET time_zone = '+00:00'");
   return {
     credentials: { host: url.hostname, port: Number(url.port || 3306), database, username, password },
     exec: async (sql, values) => (await admin.query(sql, values))[0],

@@ -14,9 +14,14 @@ import { freshBucket, freshProject, rows } from './support.ts';
 let api: ApiServer;
 /** A second host: files a catalogue links to elsewhere. */
 let elsewhere: ApiServer;
+/** A loopback port nobody listens on (a server was there and closed). */
+let closedPort: number;
 beforeAll(async () => {
   api = await startApiServer();
   elsewhere = await startApiServer();
+  const gone = await startApiServer();
+  closedPort = Number(new URL(gone.base).port);
+  await gone.close();
 });
 afterAll(async () => {
   await api.close();
@@ -290,7 +295,7 @@ describe('fetch an open-data catalogue: dead links and servers that ignore condi
       modified: '2026-10-01T00:00:00.000Z',
       resources: [
         { id: 'r-404', format: 'csv', file: 'moved.csv', modified: '2026-10-01T00:00:00.000Z' },
-        { id: 'r-refused', format: 'csv', file: 'http://127.0.0.1:1/nobody-listens.csv', modified: '2026-10-01T00:00:00.000Z' },
+        { id: 'r-refused', format: 'csv', file: `http://127.0.0.1:${closedPort}/nobody-listens.csv`, modified: '2026-10-01T00:00:00.000Z' },
         { id: 'r-html', format: 'csv', file: 'portal.csv', modified: '2026-10-01T00:00:00.000Z' },
       ],
     };
@@ -312,7 +317,7 @@ describe('fetch an open-data catalogue: dead links and servers that ignore condi
     const failed = Object.fromEntries(manifest.resources.filter((r) => r.status === 'failed').map((r) => [r.id, `${r.source} ${r.reason}`]));
     expect(failed).toEqual({
       'r-404': `${cat.fileUrl('moved.csv')} answered 404 Not Found`,
-      'r-refused': 'http://127.0.0.1:1/nobody-listens.csv no answer: ECONNREFUSED',
+      'r-refused': `http://127.0.0.1:${closedPort}/nobody-listens.csv no answer: ECONNREFUSED`,
       'r-html': `${cat.fileUrl('portal.csv')} answered an HTML page (text/html; charset=utf-8) instead of a CSV file`,
     });
     expect(outcome.status === 'partial' && outcome.message).toContain(`r-404 ${cat.fileUrl('moved.csv')}: answered 404 Not Found`);
@@ -389,10 +394,15 @@ describe('fetch an open-data catalogue: runs, time and credentials', () => {
     const source = { api: 'udata', url: cat.url, organization: ORG };
     const { bucket, deps, at } = await setup();
 
-    const first = await fetchCatalog({ ...deps, timeoutMs: 1500 }, parksWith(source));
+    const running = fetchCatalog({ ...deps, timeoutMs: 1500 }, parksWith(source));
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const midway = await json<{ lease?: unknown; state: { seen: Record<string, unknown> } }>(bucket, 'state/parks/catalog.json');
+    const first = await running;
     cat.serve('slow.csv', { body: 'id\n3\n' });
     const second = await fetchCatalog(at(DAY2), parksWith(source));
 
+    // checkpointed while the slow download was still going: a run killed there would keep these
+    expect([Object.keys(midway.state.seen).sort(), midway.lease !== undefined]).toEqual([['r-quick1', 'r-quick2'], true]);
     expect(first.status).toBe('partial');
     expect(statusById(first)).toEqual({ 'r-quick1': 'fetched', 'r-slow': 'not reached', 'r-quick2': 'fetched' });
     expect(manifestOf(first)).toMatchObject({ complete: false, notReached: 1, watermarkAfter: undefined });
@@ -458,12 +468,13 @@ describe('fetch an open-data catalogue, then stage and clean', () => {
     const key = manifestOf(outcome).resources[0]!.key!;
     const staged = await stageObject({ pool, s3: s3Client(), pipeline, notifyClean: async () => undefined }, { bucket, key });
     if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+    const staging = await rows(pool, `SELECT count(*)::int AS n, min(_s3_key) AS k FROM it_fetch_catalog_e2e_staging.parks__${staged.loadId}`);
     const cleaned = await cleanLoad({ pool, pipeline }, staged.loadId);
 
     expect(key).toBe(`${prefixOf(DAY1)}playgrounds.csv`);
     expect(staged).toMatchObject({ dataset: 'parks', rows: 3 });
+    expect(staging).toEqual([{ n: 3, k: key }]);
     expect(await rows(pool, 'SELECT dataset, object_key, row_count FROM etl.catalog WHERE load_id = $1', [staged.loadId])).toEqual([{ dataset: 'parks', object_key: key, row_count: '3' }]);
-    expect(await rows(pool, `SELECT count(*)::int AS n, min(_s3_key) AS k FROM it_fetch_catalog_e2e_staging.parks__${staged.loadId}`)).toEqual([{ n: 3, k: key }]);
     expect(cleaned).toMatchObject({ status: 'loaded', rowsLoaded: 3 });
     expect(await rows(pool, 'SELECT id, name FROM it_fetch_catalog_e2e.parks ORDER BY id')).toEqual([
       { id: 1, name: 'North Park' },

@@ -278,5 +278,13 @@ describe('fetching an Ed-Fi ODS / API', () => {
       { id: 'l1', nameofinstitution: 'District One' },
       { id: 'l2', nameofinstitution: 'District Two (merged)' },
     ]);
+
+    // a record deleted in the ODS: the next run brings its id from /deletes, and the clean step deletes the row
+    ods.remove('localEducationAgencies', ['l1']);
+    await runAt('2026-11-22T06:00:00Z');
+    expect(await rows(pool, 'SELECT id FROM it_edfi_e2e.ods_local_education_agencies ORDER BY id')).toEqual([{ id: 'l2' }]);
+    expect(await rows(pool, `SELECT (detected->>'edfiDeleted')::int AS deleted, rows_loaded::int FROM etl.loads WHERE project = 'it_edfi_e2e' AND object_key LIKE '%deletes-00001%'`)).toEqual([
+      { deleted: 1, rows_loaded: 0 },
+    ]);
   });
 });

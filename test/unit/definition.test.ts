@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePipeline, PipelineDefinitionError, loadPipeline } from '../../contract/load.ts';
 import { routeObjectKey } from '../../contract/names.ts';
+import { sourceSecrets } from '../../contract/definition.ts';
 
 const valid = () => ({
   project: 'city',
@@ -116,5 +117,45 @@ describe('object keys', () => {
     expect(routeObjectKey('state/areas/http.json')).toBeUndefined();
     expect(routeObjectKey('incoming/parks/programs/')).toBeUndefined();
     expect(routeObjectKey('incoming/parks.csv')).toBeUndefined();
+  });
+});
+
+describe('catalogue sources', () => {
+  /** The valid definition with this source on its fetched dataset `areas`. */
+  const withSource = (source: Record<string, unknown>) => {
+    const input = valid();
+    (input.datasets[1] as Record<string, unknown>).source = source;
+    return input;
+  };
+  const udata = { type: 'catalog', api: 'udata', url: 'https://www.data.gouv.fr' };
+  const ORG = '534fff81a3a7292c64a77e5c';
+
+  it('accepts a udata search and fills the defaults', () => {
+    const source = parsePipeline(withSource({ ...udata, organization: ORG, tag: 'arbres', format: ['csv', 'geojson'] })).datasets[1]!.source;
+
+    expect(source).toEqual({ ...udata, organization: ORG, tag: 'arbres', format: ['csv', 'geojson'], maxResources: 200, concurrency: 4, pageSize: 100, incremental: true });
+  });
+
+  it('accepts one CKAN dataset with a headers secret, which the fetch function is then granted', () => {
+    const source = parsePipeline(withSource({ type: 'catalog', api: 'ckan', url: 'https://demo.ckan.org/api/3/action', dataset: 'street-trees', headersSecret: 'ckan/api-key' })).datasets[1]!.source;
+
+    expect(sourceSecrets(source)).toEqual(['ckan/api-key']);
+  });
+
+  it('refuses a source that would fetch the whole catalogue, and one that mixes a dataset with search filters', () => {
+    expect(problemsOf(withSource(udata))).toEqual([
+      'dataset "areas" → source.dataset: name a catalogue dataset, or filter by organization, tag or query (without one, every dataset of the catalogue would be fetched)',
+    ]);
+    expect(problemsOf(withSource({ ...udata, dataset: 'arbres', tag: ['parcs'] }))).toEqual([
+      'dataset "areas" → source.tag: dataset names one catalogue dataset; organization, tag and query filter a search: use one or the other',
+    ]);
+  });
+
+  it('asks udata for an organization id rather than its slug, and knows only udata and CKAN', () => {
+    expect(problemsOf(withSource({ ...udata, organization: 'ville-de-paris' }))).toEqual([
+      'dataset "areas" → source.organization: udata filters by organization id (24 hexadecimal characters, the "id" of its API record), not by its slug',
+    ]);
+    expect(problemsOf(withSource({ ...udata, api: 'socrata', query: 'trees' }))).toEqual([expect.stringMatching(/^dataset "areas" → source\.api: /)]);
+    expect(problemsOf(withSource({ ...udata, query: 'trees', format: [] }))).toEqual([expect.stringMatching(/^dataset "areas" → source\.format: /)]);
   });
 });
