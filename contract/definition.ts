@@ -228,6 +228,8 @@ export const catalogSourceSchema = z
     incremental: z.boolean().default(true),
     /** A Secrets Manager secret holding a JSON object of request headers (an API key), sent to the catalogue's own host only. */
     headersSecret: z.string().min(1).optional(),
+    /** Check TLS certificates (default); `false` for test servers only, with a loud warning every run. */
+    verifyTls: z.boolean().default(true),
   })
   .superRefine((s, ctx) => {
     const filters = (['organization', 'tag', 'query'] as const).filter((k) => s[k] !== undefined);

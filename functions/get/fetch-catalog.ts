@@ -27,6 +27,7 @@ import type { DatasetDefinition, SourceDefinition } from '../../contract/definit
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError, messageOf } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
+import { tlsOptions } from './tls.ts';
 import { JsonClient, pathOf, type RetryOptions } from './http-json.ts';
 import type { RestAuth } from './rest-auth.ts';
 import { putJson } from './sink.ts';
@@ -195,7 +196,7 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
   const soft = Date.now() + r.timeoutMs - Math.min(60_000, r.timeoutMs / 10);
   const headers = source.headersSecret ? headersOf(await deps.readSecret(source.headersSecret)) : {};
   const auth: RestAuth = { apply: async (_url, h) => void Object.assign(h, headers), refresh: () => false };
-  const http = new JsonClient(deps, auth, hard);
+  const http = new JsonClient(deps, auth, hard, { verifyTls: r.source.verifyTls, source: `dataset ${r.dataset}` });
 
   const since = source.incremental && state.watermark ? new Date(Date.parse(state.watermark) - OVERLAP_MS).toISOString() : undefined;
   const listing = await listCatalog(source, r.api, http, since);
@@ -217,7 +218,7 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
     while (!fatal && next < todo.length && Date.now() < soft && !hard.aborted) {
       const resource = todo[next++]!;
       try {
-        const result = await fetchResource({ deps, resource, previous: state.seen[resource.id], prefix, names, headers, api: r.api, hard, now });
+        const result = await fetchResource({ deps, resource, previous: state.seen[resource.id], prefix, names, headers, api: r.api, hard, now, verifyTls: r.source.verifyTls });
         results.set(resource.id, result);
         if (result.status === 'fetched' || result.status === 'unchanged') {
           state.seen[resource.id] = result.seen;
@@ -321,6 +322,7 @@ interface Download {
   headers: Record<string, string>;
   api: URL;
   hard: AbortSignal;
+  verifyTls: boolean;
   now: () => Date;
 }
 
@@ -358,9 +360,13 @@ async function fetchResource(d: Download): Promise<Result> {
   for (let attempt = 0; ; attempt++) {
     if (d.hard.aborted) return { status: 'not reached', reason: 'interrupted by the run’s time limit; the next run fetches it' };
     let res: Response;
+    // no answer (headers) within the request timeout: abandoned and retried; the body may then take the run's time
+    const waiting = new AbortController();
+    const timer = setTimeout(() => waiting.abort(), deps.requestTimeoutMs ?? 60_000);
     try {
-      res = await fetch(url, { headers, redirect: 'follow', signal: d.hard });
+      res = await fetch(url, { headers, redirect: 'follow', signal: AbortSignal.any([d.hard, waiting.signal]), ...tlsOptions(d.verifyTls, url.origin) });
     } catch (error) {
+      clearTimeout(timer);
       if (d.hard.aborted) return { status: 'not reached', reason: 'interrupted by the run’s time limit; the next run fetches it' };
       if (attempt < retries) {
         await sleep((deps.baseDelayMs ?? 1000) * 2 ** attempt);
@@ -368,6 +374,7 @@ async function fetchResource(d: Download): Promise<Result> {
       }
       return { status: 'failed', reason: `no answer: ${causeOf(error)}` };
     }
+    clearTimeout(timer);
     if ((res.status >= 500 || res.status === 429) && attempt < retries) {
       await res.body?.cancel();
       await sleep((deps.baseDelayMs ?? 1000) * 2 ** attempt);

@@ -133,7 +133,7 @@ describe('catalogue sources', () => {
   it('accepts a udata search and fills the defaults', () => {
     const source = parsePipeline(withSource({ ...udata, organization: ORG, tag: 'arbres', format: ['csv', 'geojson'] })).datasets[1]!.source;
 
-    expect(source).toEqual({ ...udata, organization: ORG, tag: 'arbres', format: ['csv', 'geojson'], maxResources: 200, concurrency: 4, pageSize: 100, incremental: true });
+    expect(source).toEqual({ ...udata, organization: ORG, tag: 'arbres', format: ['csv', 'geojson'], maxResources: 200, concurrency: 4, pageSize: 100, incremental: true, verifyTls: true });
   });
 
   it('accepts one CKAN dataset with a headers secret, which the fetch function is then granted', () => {
