@@ -68,10 +68,13 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
       const current = await getLoad(client, loadId, true);
       if (current?.status !== 'staged') return undefined;
       // objects are ordered by their own load (an archive's members share their archive's)
+      // a catalogue dataset's resources each replace only their own rows: newer means of the same resource
+      const resource = dataset.source.type === 'catalog' ? await resourceOf(client, current) : undefined;
       const newer = await client.query<{ id: string }>(
-        `SELECT id FROM etl.loads WHERE project = $1 AND dataset = $2 AND coalesce(parent_id, id) > $3 AND status = 'loaded'
+        `SELECT id FROM etl.loads l WHERE project = $1 AND dataset = $2 AND coalesce(parent_id, id) > $3 AND status = 'loaded'
+            AND ($4::text IS NULL OR ${RESOURCE_OF} = $4)
           ORDER BY id DESC LIMIT 1`,
-        [pipeline.project, dataset.name, current.parent_id ?? loadId],
+        [pipeline.project, dataset.name, current.parent_id ?? loadId, resource ?? null],
       );
       // upsert and append loads each bring some rows: an older one still applies (per key, an
       // older row never replaces a newer one: cast.ts); a replace or history load is the whole table
@@ -156,9 +159,17 @@ async function cleanInTransaction(
   const geometry = reconciled ? reconciled.geometry : planned;
   const changes: SchemaChange[] = reconciled?.changes ?? sourceChanges;
   // members of one archive together make the dataset: a member replaces only its own rows
-  const siblings = load.parent_id
+  let siblings = load.parent_id
     ? (await client.query<{ id: string }>(`SELECT id FROM etl.loads WHERE parent_id = $1 AND status = 'loaded'`, [load.parent_id])).rows.map((r) => Number(r.id))
     : undefined;
+  // a catalogue resource replaces its own rows: the other resources' loads stay
+  if (dataset.source.type === 'catalog') {
+    const others = await client.query<{ id: string }>(
+      `SELECT id FROM etl.loads l WHERE project = $1 AND dataset = $2 AND status = 'loaded' AND ${RESOURCE_OF} <> $3`,
+      [pipeline.project, dataset.name, await resourceOf(client, load)],
+    );
+    siblings = [...(siblings ?? []), ...others.rows.map((r) => Number(r.id))];
+  }
   const missingKey = dataset.clean.key.filter((k) => !columns.some((c) => c.name === k));
   if (missingKey.length) {
     throw new PermanentError(
@@ -237,6 +248,17 @@ async function applyEdfiDeletes(
   await storeLoadReport(client, load.id);
   await client.query(`DROP TABLE ${staging}`);
   return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, combine };
+}
+
+/**
+ * The resource of a catalogue load (`raw/<dataset>/<run>/<resource>/<file>`, see fetch-catalog.ts),
+ * as SQL over `etl.loads l`: an archive member's is its archive's.
+ */
+const RESOURCE_OF = `split_part(coalesce((SELECT p.object_key FROM etl.loads p WHERE p.id = l.parent_id), l.object_key), '/', 4)`;
+
+async function resourceOf(client: pg.PoolClient, load: LoadRow): Promise<string> {
+  const { rows } = await client.query<{ r: string }>(`SELECT ${RESOURCE_OF} AS r FROM etl.loads l WHERE l.id = $1`, [load.id]);
+  return rows[0]!.r;
 }
 
 /** How pg_catalog spells the types whose short names differ. */

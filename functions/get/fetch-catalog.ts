@@ -1,6 +1,6 @@
 /**
  * Get: the files (resources) of open-data catalogue datasets — udata (the data.gouv.fr API) or
- * CKAN — each downloaded into `raw/<dataset>/<run>/<file>`, so each is staged like any fetched
+ * CKAN — each downloaded into `raw/<dataset>/<run>/<resource>/<file>`, so each is staged like any fetched
  * file, with a manifest of every resource beside them.
  *
  * A run takes the lease on the source's state (functions/get/state.ts; a second run at the same
@@ -400,7 +400,8 @@ async function fetchResource(d: Download): Promise<Result> {
 
 async function store(d: Download, res: Response, contentType: string | undefined): Promise<Result> {
   const { resource, previous, deps } = d;
-  const key = `${d.prefix}${uniqueName(d.names, fileNameOf(resource, res.headers.get('content-disposition')), resource.id)}`;
+  // one folder per resource: the clean step replaces a resource's rows with its new version only
+  const key = `${d.prefix}${resourceFolder(resource.id)}/${uniqueName(d.names, fileNameOf(resource, res.headers.get('content-disposition')), resource.id)}`;
   const hash = createHash('sha256');
   let bytes = 0;
   let sha256 = '';
@@ -498,6 +499,11 @@ function decodeURIComponentSafe(text: string): string {
   } catch {
     return text;
   }
+}
+
+/** The folder of a resource's file under the run: its id, made safe for a key (`raw/<dataset>/<run>/<folder>/<file>`). */
+export function resourceFolder(id: string): string {
+  return safeName(id).slice(0, 80) || 'resource';
 }
 
 /** `name`, or `name-<resource id>.ext` when another resource of the run took it. */

@@ -119,9 +119,9 @@ describe('fetch an open-data catalogue (udata)', () => {
 
     const run = prefixOf(DAY1);
     expect(outcome.status).toBe('fetched');
-    expect(await keys(bucket)).toEqual([`${run}_manifest.json`, `${run}arbres.csv`, `${run}parcs.csv`, `${run}parcs.geojson`]);
-    expect(await text(bucket, `${run}parcs.csv`)).toBe(PARKS_CSV);
-    expect(await text(bucket, `${run}arbres.csv`)).toBe(TREES_CSV);
+    expect(await keys(bucket)).toEqual([`${run}_manifest.json`, `${run}r-csv/parcs.csv`, `${run}r-geojson/parcs.geojson`, `${run}r-trees/arbres.csv`]);
+    expect(await text(bucket, `${run}r-csv/parcs.csv`)).toBe(PARKS_CSV);
+    expect(await text(bucket, `${run}r-trees/arbres.csv`)).toBe(TREES_CSV);
     const listing = cat.listings[0]!.searchParams;
     expect([listing.get('organization'), listing.getAll('tag'), listing.get('sort')]).toEqual([ORG, ['parcs'], '-last_update']);
     expect(cat.hitsOf('notice.pdf')).toEqual([]);
@@ -136,7 +136,7 @@ describe('fetch an open-data catalogue (udata)', () => {
       format: 'csv',
       source: cat.fileUrl('parcs.csv'),
       status: 'fetched',
-      key: `${run}parcs.csv`,
+      key: `${run}r-csv/parcs.csv`,
       bytes: PARKS_CSV.length,
       sha256: sha256(PARKS_CSV),
       catalogModified: '2026-11-10T00:00:00.000Z',
@@ -190,8 +190,8 @@ describe('fetch an open-data catalogue (udata)', () => {
 
     const run = prefixOf(DAY2);
     expect(outcome.status).toBe('fetched');
-    expect((await keys(bucket)).filter((k) => k.startsWith(run))).toEqual([`${run}_manifest.json`, `${run}parcs.geojson`]);
-    expect(await text(bucket, `${run}parcs.geojson`)).toBe(changed);
+    expect((await keys(bucket)).filter((k) => k.startsWith(run))).toEqual([`${run}_manifest.json`, `${run}r-geojson/parcs.geojson`]);
+    expect(await text(bucket, `${run}r-geojson/parcs.geojson`)).toBe(changed);
     expect(statusById(outcome)).toEqual({ 'r-csv': 'unchanged', 'r-geojson': 'fetched' });
     expect((await stateOf(bucket)).seen['r-geojson']!.sha256).toBe(sha256(changed));
   });
@@ -219,7 +219,7 @@ describe('fetch an open-data catalogue (udata)', () => {
 
     expect(statusById(outcome)).toEqual({ 'r-trees': 'fetched' });
     expect(cat.listings.map((u) => u.pathname)).toEqual([new URL(`${cat.url}/api/1/datasets/arbres/`).pathname]);
-    expect(await keys(bucket)).toEqual([`${prefixOf(DAY1)}_manifest.json`, `${prefixOf(DAY1)}arbres.csv`]);
+    expect(await keys(bucket)).toEqual([`${prefixOf(DAY1)}_manifest.json`, `${prefixOf(DAY1)}r-trees/arbres.csv`]);
   });
 });
 
@@ -258,7 +258,7 @@ describe('fetch an open-data catalogue (CKAN)', () => {
     ]);
     expect(manifestOf(outcome)).toMatchObject({ fetched: 5, datasets: 5, pages: 3, status: 'complete' });
     expect(cat.hitsOf('meta.json')).toEqual([]);
-    expect((await keys(bucket)).filter((k) => k.endsWith('.csv')).sort()).toEqual([1, 2, 3, 4, 5].map((i) => `${prefixOf(DAY1)}p${i}.csv`));
+    expect((await keys(bucket)).filter((k) => k.endsWith('.csv')).sort()).toEqual([1, 2, 3, 4, 5].map((i) => `${prefixOf(DAY1)}res-${i}/p${i}.csv`));
     expect(manifestOf(outcome).resources.find((r) => r.id === 'res-5')).toMatchObject({ catalogDataset: 'parks-5', catalogModified: '2026-11-15T08:00:00.000Z' });
   });
 
@@ -274,7 +274,7 @@ describe('fetch an open-data catalogue (CKAN)', () => {
     // the watermark was the newest package (11-15 08:00), reached back 10 minutes
     expect(cat.listings[0]!.searchParams.get('fq')).toBe('+organization:"parks-dept" +tags:"green" +metadata_modified:[2026-11-15T07:50:00.000Z TO *]');
     expect(statusById(outcome)).toEqual({ 'res-2': 'fetched', 'res-5': 'unchanged' });
-    expect((await keys(bucket)).filter((k) => k.startsWith(prefixOf(DAY2)))).toEqual([`${prefixOf(DAY2)}_manifest.json`, `${prefixOf(DAY2)}p2.csv`]);
+    expect((await keys(bucket)).filter((k) => k.startsWith(prefixOf(DAY2)))).toEqual([`${prefixOf(DAY2)}_manifest.json`, `${prefixOf(DAY2)}res-2/p2.csv`]);
     expect((await stateOf(bucket)).watermark).toBe('2026-11-21T09:00:00.000Z');
   });
 });
@@ -311,7 +311,7 @@ describe('fetch an open-data catalogue: dead links and servers that ignore condi
     const outcome = await fetchCatalog(deps, parksWith(source));
 
     expect(outcome.status).toBe('partial');
-    expect(await keys(bucket)).toEqual([`${prefixOf(DAY1)}_manifest.json`, `${prefixOf(DAY1)}good.csv`]);
+    expect(await keys(bucket)).toEqual([`${prefixOf(DAY1)}_manifest.json`, `${prefixOf(DAY1)}r-good/good.csv`]);
     const manifest = await json<CatalogManifest>(bucket, `${prefixOf(DAY1)}_manifest.json`);
     expect(manifest).toMatchObject({ status: 'partial', complete: false, fetched: 1, failed: 3 });
     const failed = Object.fromEntries(manifest.resources.filter((r) => r.status === 'failed').map((r) => [r.id, `${r.source} ${r.reason}`]));
@@ -336,7 +336,7 @@ describe('fetch an open-data catalogue: dead links and servers that ignore condi
 
     expect(statusById(outcome)).toEqual({ 'r-good': 'unchanged', 'r-404': 'fetched', 'r-refused': 'failed', 'r-html': 'failed' });
     expect(manifestOf(outcome).datasets).toBe(1); // only `recent` was listed: the dead links came from the state
-    expect(await text(bucket, `${prefixOf(DAY2)}moved.csv`)).toBe(TREES_CSV);
+    expect(await text(bucket, `${prefixOf(DAY2)}r-404/moved.csv`)).toBe(TREES_CSV);
     const state = await stateOf(bucket);
     expect(Object.keys(state.retry).sort()).toEqual(['r-html', 'r-refused']);
     expect(state.retry['r-refused']!.attempts).toBe(2);
@@ -361,7 +361,7 @@ describe('fetch an open-data catalogue: dead links and servers that ignore condi
     const versions = await s3Client().send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefixOf(DAY2) }));
     expect([...(versions.Versions ?? []), ...(versions.DeleteMarkers ?? [])]).toEqual([]);
     expect(third.status).toBe('fetched');
-    expect(await text(bucket, `${prefixOf(DAY3)}stubborn.csv`)).toBe(`${PARKS_CSV}3,Buttes-Chaumont\n`);
+    expect(await text(bucket, `${prefixOf(DAY3)}r1/stubborn.csv`)).toBe(`${PARKS_CSV}3,Buttes-Chaumont\n`);
   });
 });
 
@@ -407,7 +407,7 @@ describe('fetch an open-data catalogue: runs, time and credentials', () => {
     expect(statusById(first)).toEqual({ 'r-quick1': 'fetched', 'r-slow': 'not reached', 'r-quick2': 'fetched' });
     expect(manifestOf(first)).toMatchObject({ complete: false, notReached: 1, watermarkAfter: undefined });
     expect(statusById(second)).toEqual({ 'r-quick1': 'unchanged', 'r-slow': 'fetched', 'r-quick2': 'unchanged' });
-    expect((await keys(bucket)).filter((k) => k.endsWith('.csv'))).toEqual([`${prefixOf(DAY1)}quick1.csv`, `${prefixOf(DAY1)}quick2.csv`, `${prefixOf(DAY2)}slow.csv`]);
+    expect((await keys(bucket)).filter((k) => k.endsWith('.csv'))).toEqual([`${prefixOf(DAY1)}r-quick1/quick1.csv`, `${prefixOf(DAY1)}r-quick2/quick2.csv`, `${prefixOf(DAY2)}r-slow/slow.csv`]);
     expect((await stateOf(bucket)).watermark).toBe('2026-11-20T00:00:00.000Z');
   });
 
@@ -471,7 +471,7 @@ describe('fetch an open-data catalogue, then stage and clean', () => {
     const staging = await rows(pool, `SELECT count(*)::int AS n, min(_s3_key) AS k FROM it_fetch_catalog_e2e_staging.parks__${staged.loadId}`);
     const cleaned = await cleanLoad({ pool, pipeline }, staged.loadId);
 
-    expect(key).toBe(`${prefixOf(DAY1)}playgrounds.csv`);
+    expect(key).toBe(`${prefixOf(DAY1)}res/playgrounds.csv`);
     expect(staged).toMatchObject({ dataset: 'parks', rows: 3 });
     expect(staging).toEqual([{ n: 3, k: key }]);
     expect(await rows(pool, 'SELECT dataset, object_key, row_count FROM etl.catalog WHERE load_id = $1', [staged.loadId])).toEqual([{ dataset: 'parks', object_key: key, row_count: '3' }]);
@@ -480,6 +480,74 @@ describe('fetch an open-data catalogue, then stage and clean', () => {
       { id: 1, name: 'North Park' },
       { id: 2, name: 'River Walk' },
       { id: 3, name: 'Oak Square' },
+    ]);
+  });
+
+  it('cleans a dataset of two CSV resources into one table: a changed resource replaces only its own rows (mode replace)', async () => {
+    const cat = new TestCatalog(api, 'ckan');
+    cat.serve('playgrounds-2025.csv', { body: 'id,name\n1,North Park\n2,River Walk\n' });
+    cat.serve('playgrounds-2026.csv', { body: 'id,name\n10,Oak Square\n11,Mill Lane\n' });
+    cat.addDataset({
+      id: 'pkg',
+      slug: 'playgrounds',
+      organization: 'parks-dept',
+      tags: [],
+      modified: '2026-11-20T00:00:00.000Z',
+      resources: [
+        { id: 'res-2025', format: 'CSV', file: 'playgrounds-2025.csv', modified: '2026-11-20T00:00:00.000Z' },
+        { id: 'res-2026', format: 'CSV', file: 'playgrounds-2026.csv', modified: '2026-11-20T00:00:00.000Z' },
+      ],
+    });
+    const { pipeline, pool } = await freshProject({
+      project: 'it_fetch_catalog_parts',
+      datasets: [{ name: 'parks', source: { type: 'catalog', api: 'ckan', url: cat.url, dataset: 'playgrounds', format: ['csv'] }, clean: { columns: [{ name: 'id', type: 'integer' }, { name: 'name' }], key: ['id'] } }],
+    });
+    expect(pipeline.datasets[0]!.clean.mode ?? 'replace').toBe('replace');
+    const { bucket, deps, at } = await setup();
+    const stageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+    const stage = async (key: string) => {
+      const staged = await stageObject(stageDeps, { bucket, key });
+      if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+      return staged.loadId;
+    };
+    const keyOf = (outcome: CatalogOutcome, id: string) => manifestOf(outcome).resources.find((r) => r.id === id)!.key!;
+    const table = () => rows(pool, 'SELECT id, name FROM it_fetch_catalog_parts.parks ORDER BY id');
+
+    // first run: both resources; the older load (2025) is cleaned after the newer one (2026) and is not superseded by it
+    const first = await fetchCatalog(deps, pipeline.datasets[0]!);
+    expect(keyOf(first, 'res-2025')).toBe(`${prefixOf(DAY1)}res-2025/playgrounds-2025.csv`);
+    expect(keyOf(first, 'res-2026')).toBe(`${prefixOf(DAY1)}res-2026/playgrounds-2026.csv`);
+    const load2025 = await stage(keyOf(first, 'res-2025'));
+    const load2026 = await stage(keyOf(first, 'res-2026'));
+    expect(load2025).toBeLessThan(load2026);
+    expect(await cleanLoad({ pool, pipeline }, load2026)).toMatchObject({ status: 'loaded', rowsLoaded: 2 });
+    expect(await cleanLoad({ pool, pipeline }, load2025)).toMatchObject({ status: 'loaded', rowsLoaded: 2 });
+    expect(await table()).toEqual([
+      { id: 1, name: 'North Park' },
+      { id: 2, name: 'River Walk' },
+      { id: 10, name: 'Oak Square' },
+      { id: 11, name: 'Mill Lane' },
+    ]);
+
+    // second run: only the 2025 file changed, and only it is fetched, staged and cleaned
+    cat.change('res-2025', 'id,name\n1,North Park (renovated)\n3,Canal Corner\n', '2026-11-21T09:00:00.000Z');
+    const second = await fetchCatalog(at(DAY2), pipeline.datasets[0]!);
+    expect(statusById(second)).toEqual({ 'res-2025': 'fetched', 'res-2026': 'unchanged' });
+    expect(keyOf(second, 'res-2025')).toBe(`${prefixOf(DAY2)}res-2025/playgrounds-2025.csv`);
+    const reload2025 = await stage(keyOf(second, 'res-2025'));
+    expect(await cleanLoad({ pool, pipeline }, reload2025)).toMatchObject({ status: 'loaded', rowsLoaded: 2 });
+
+    // the 2025 file's new rows replace its old ones (2 River Walk is gone); the 2026 rows stay
+    expect(await rows(pool, 'SELECT id, name, _load_id::int AS load FROM it_fetch_catalog_parts.parks ORDER BY id')).toEqual([
+      { id: 1, name: 'North Park (renovated)', load: reload2025 },
+      { id: 3, name: 'Canal Corner', load: reload2025 },
+      { id: 10, name: 'Oak Square', load: load2026 },
+      { id: 11, name: 'Mill Lane', load: load2026 },
+    ]);
+    expect(await rows(pool, 'SELECT id::int, status FROM etl.loads WHERE project = $1 ORDER BY id', [pipeline.project])).toEqual([
+      { id: load2025, status: 'loaded' },
+      { id: load2026, status: 'loaded' },
+      { id: reload2025, status: 'loaded' },
     ]);
   });
 });

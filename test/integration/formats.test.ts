@@ -125,7 +125,7 @@ describe('spatial and nested files through the pipeline', () => {
     const index = await rows(cleanDeps.pool, `SELECT indexdef FROM pg_indexes WHERE schemaname = 'it_formats' AND tablename = 'parks' AND indexdef LIKE '%gist%'`);
 
     const catalog = await rows(cleanDeps.pool, `SELECT c.structure->>'format' AS format, jsonb_path_query_array(c.columns, '$[*].name') AS columns
-       FROM etl.catalog c JOIN etl.loads l ON l.id = c.load_id WHERE l.dataset = 'parks'`);
+       FROM etl.catalog c JOIN etl.loads l ON l.id = c.load_id WHERE l.project = 'it_formats' AND l.dataset = 'parks'`);
 
     expect(cleaned).toMatchObject([{ status: 'loaded', rowsLoaded: 1 }]);
     expect(parks).toEqual([{ name: 'Vondelpark', area_ha: 47, srid: 28992, x: 119630 }]);
@@ -174,7 +174,7 @@ describe('spatial and nested files through the pipeline', () => {
     await writeGeoPackage(path, { layers: [layer('bomen', 4.9), layer('banken', 4.8)] });
 
     const { staged, cleaned } = await deliver('layers', 'amsterdam.gpkg', readFileSync(path));
-    const members = await rows(cleanDeps.pool, `SELECT object_key FROM etl.loads WHERE dataset = 'layers' AND parent_id IS NOT NULL ORDER BY object_key`);
+    const members = await rows(cleanDeps.pool, `SELECT object_key FROM etl.loads WHERE project = 'it_formats' AND dataset = 'layers' AND parent_id IS NOT NULL ORDER BY object_key`);
 
     expect(staged).toMatchObject({ status: 'staged', rows: 2 });
     expect(cleaned.map((c) => c.status)).toEqual(['loaded', 'loaded']);
