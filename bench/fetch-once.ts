@@ -7,11 +7,11 @@
  *
  *   node --enable-source-maps .local/bench/fetch-once.mjs <bucket> <dataset> <url> <pageSize> <concurrency> <maxPages>
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parsePipeline } from '../contract/load.ts';
 import { s3Client } from '../functions/common/aws.ts';
 import { fetchRest } from '../functions/get/fetch-rest.ts';
+import { highWaterMb } from './measure.ts';
 
 export interface FetchOnce {
   outcome: Awaited<ReturnType<typeof fetchRest>>;
@@ -25,14 +25,6 @@ export interface FetchOnce {
 
 const MB = 1024 * 1024;
 
-function highWaterMb(): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN; // not Linux
-  }
-}
 
 const [bucket, dataset, url, pageSize, concurrency, maxPages] = process.argv.slice(2) as [string, string, string, string, string, string];
 const pipeline = parsePipeline({

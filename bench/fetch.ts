@@ -29,10 +29,10 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
-import { ESM_REQUIRE_BANNER, PIPELINE_RUNTIME } from '../lib/pipeline-function.ts';
 import { ensureServices } from '../local/services.ts';
 import type { FetchOnce } from './fetch-once.ts';
 import { STUDENTS_PATH, student } from './fetch-server.ts';
+import { bundleLikeLambda } from './lambda-like.ts';
 import { measure, type Measured } from './measure.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -75,22 +75,7 @@ async function startServer(records: number, delayMs: number, pageSize: number): 
 }
 
 async function bundleFetchOnce(): Promise<void> {
-  const { build } = await import('esbuild');
-  await build({
-    entryPoints: [join(ROOT, 'bench/fetch-once.ts')],
-    outfile: BUNDLE,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: PIPELINE_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1'),
-    minify: true,
-    sourcemap: true,
-    sourcesContent: false,
-    mainFields: ['module', 'main'],
-    banner: { js: ESM_REQUIRE_BANNER },
-    external: ['pg-native'],
-    logLevel: 'warning',
-  });
+  await bundleLikeLambda(join(ROOT, 'bench/fetch-once.ts'), BUNDLE);
 }
 
 interface Run {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export interface Measured {
   seconds: number;
@@ -28,4 +29,14 @@ export function measure(command: string, args: readonly string[], env: NodeJS.Pr
       resolve({ seconds, peakRssMb: rss ? Number(rss[1]) / 1024 : NaN, stdout: Buffer.concat(out).toString(), stderr, code });
     });
   });
+}
+
+/** The kernel's peak RSS of this process since start (or since the last reset), in MB. */
+export function highWaterMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN; // not Linux
+  }
 }

@@ -7,13 +7,14 @@
  *   node --import tsx bench/stage-once.ts <bucket> <key> <versionId> <size>
  *   node --enable-source-maps .local/bench/stage-once.mjs <bucket> <key> <versionId> <size>
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parsePipeline } from '../contract/load.ts';
 import { s3Client } from '../functions/common/aws.ts';
 import { closePool, getPool } from '../functions/common/db.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
 import { stageObject } from '../functions/stage/stage-object.ts';
+import { highWaterMb } from './measure.ts';
 
 /** Peak RSS by phase, in MB, from the kernel's high-water mark (`VmHWM`), reset between phases. */
 export interface PhaseMemory {
@@ -29,15 +30,6 @@ export interface PhaseMemory {
 
 const MB = 1024 * 1024;
 
-/** The kernel's peak RSS of this process since start (or since the last reset), in MB. */
-function highWaterMb(): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN; // not Linux
-  }
-}
 
 /** Start a new phase: writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0). */
 function resetHighWater(): void {

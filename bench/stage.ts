@@ -23,7 +23,7 @@ import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client
 import { Upload } from '@aws-sdk/lib-storage';
 import pg from 'pg';
 import { ensureServices } from '../local/services.ts';
-import { ESM_REQUIRE_BANNER, PIPELINE_RUNTIME } from '../lib/pipeline-function.ts';
+import { bundleLikeLambda } from './lambda-like.ts';
 import { measure, type Measured } from './measure.ts';
 import type { PhaseMemory } from './stage-once.ts';
 import { mulberry32 as rng } from '../scripts/random.ts';
@@ -72,22 +72,7 @@ async function generate(path: string, rowCount = ROWS): Promise<void> {
  * banner, pg-native left out), so that the memory measured is that of the code the Lambda runs.
  */
 async function bundleStageOnce(): Promise<void> {
-  const { build } = await import('esbuild');
-  await build({
-    entryPoints: [join(ROOT, 'bench/stage-once.ts')],
-    outfile: BUNDLE,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: PIPELINE_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1'),
-    minify: true,
-    sourcemap: true,
-    sourcesContent: false,
-    mainFields: ['module', 'main'],
-    banner: { js: ESM_REQUIRE_BANNER },
-    external: ['pg-native'],
-    logLevel: 'warning',
-  });
+  await bundleLikeLambda(join(ROOT, 'bench/stage-once.ts'), BUNDLE);
 }
 
 interface StageOnce {

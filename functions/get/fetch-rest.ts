@@ -7,7 +7,7 @@ import { redactUrl } from './fetch-http.ts';
 import { JsonClient, nextLink, pathOf, type RetryOptions } from './http-json.ts';
 import { restAuth } from './rest-auth.ts';
 import { putJson, RecordSink } from './sink.ts';
-import { acquireState, stateKey, type StateLease } from './state.ts';
+import { acquireState, stateKey, withLease, type StateLease } from './state.ts';
 
 export type RestSourceDefinition = Extract<SourceDefinition, { type: 'rest' }>;
 
@@ -82,15 +82,7 @@ export async function fetchRest(deps: RestFetchDeps, dataset: DatasetDefinition)
   const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const taken = await acquireState<RestState>(deps, restStateKey(dataset.name), `${run}-${randomUUID().slice(0, 8)}`, timeoutMs + 60_000);
   if (taken.status === 'busy') return { status: 'busy', source: shownUrl, message: `${dataset.name}: another fetch of this source is running (${taken.message}); this one did nothing` };
-  const lease = taken.lease;
-  try {
-    const outcome = await fetchWithLease(deps, dataset, source, lease, { started, run, shownUrl, timeoutMs, now });
-    if (outcome.status !== 'fetched' || !source.incremental) await lease.release();
-    return outcome;
-  } catch (error) {
-    await lease.release().catch(() => undefined);
-    throw error;
-  }
+  return withLease(taken.lease, () => fetchWithLease(deps, dataset, source, taken.lease, { started, run, shownUrl, timeoutMs, now }));
 }
 
 async function fetchWithLease(

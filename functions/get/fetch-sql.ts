@@ -24,7 +24,7 @@ import type { DatasetDefinition, SourceDefinition } from '../../contract/definit
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
 import { putJson, RecordSink } from './sink.ts';
-import { acquireState, stateKey, type StateLease } from './state.ts';
+import { acquireState, stateKey, withLease, type StateLease } from './state.ts';
 
 export type SqlSourceDefinition = Extract<SourceDefinition, { type: 'sql' }>;
 type Engine = SqlSourceDefinition['engine'];
@@ -109,15 +109,7 @@ export async function fetchSql(deps: SqlFetchDeps, dataset: DatasetDefinition): 
   const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const taken = await acquireState<SqlState>(deps, sqlStateKey(dataset.name), `${run}-${randomUUID().slice(0, 8)}`, timeoutMs + 60_000);
   if (taken.status === 'busy') return { status: 'busy', message: `${dataset.name}: another fetch of this source is running (${taken.message}); this one did nothing` };
-  const lease = taken.lease;
-  try {
-    const outcome = await fetchWithLease(deps, dataset.name, source, lease, { started, run, timeoutMs, now });
-    if (outcome.status !== 'fetched' || !source.incremental) await lease.release();
-    return outcome;
-  } catch (error) {
-    await lease.release().catch(() => undefined);
-    throw error;
-  }
+  return withLease(taken.lease, () => fetchWithLease(deps, dataset.name, source, taken.lease, { started, run, timeoutMs, now }));
 }
 
 async function fetchWithLease(

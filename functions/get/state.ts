@@ -69,6 +69,9 @@ export class StateLease<T> {
     private current: T | undefined,
   ) {}
 
+  /** False once a save without `leaseMs` (or `release`) gave the lease up. */
+  held = true;
+
   get state(): T | undefined {
     return this.current;
   }
@@ -85,6 +88,7 @@ export class StateLease<T> {
     if (!etag) throw new StateConflictError(`${this.key}: another run took over the state while run ${this.run} was working (its lease had expired); this run's progress was not saved`);
     this.etag = etag;
     this.current = state;
+    this.held = leaseMs !== undefined;
   }
 
   /** Give the lease up without changing the state (a run that found nothing to do, or failed). */
@@ -129,6 +133,21 @@ async function conditionalPut(deps: StateDeps, key: string, doc: unknown, etag: 
     const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     // 412: the precondition failed; 409: a concurrent conditional write to the same key is in flight
     if (status === 412 || status === 409) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Run `work` under the lease and give the lease up afterwards, unless `work` already did (its last
+ * save released it). A failure releases it too — the state as last saved — and is rethrown.
+ */
+export async function withLease<T, S>(lease: StateLease<S>, work: () => Promise<T>): Promise<T> {
+  try {
+    const result = await work();
+    if (lease.held) await lease.release();
+    return result;
+  } catch (error) {
+    if (lease.held) await lease.release().catch(() => undefined);
     throw error;
   }
 }
