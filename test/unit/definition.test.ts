@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parsePipeline, PipelineDefinitionError, loadPipeline } from '../../contract/load.ts';
 import { routeObjectKey } from '../../contract/names.ts';
 import { sourceSecrets } from '../../contract/definition.ts';
+import { problemsOf } from '../helpers/definition.ts';
 
 const valid = () => ({
   project: 'city',
@@ -22,15 +23,6 @@ const valid = () => ({
   views: [{ name: 'v', datasets: ['programs'], sql: 'select * from {{schema}}.programs' }],
 });
 
-function problemsOf(input: unknown): string[] {
-  try {
-    parsePipeline(input, 'test.yaml');
-  } catch (error) {
-    expect(error).toBeInstanceOf(PipelineDefinitionError);
-    return [...(error as PipelineDefinitionError).problems];
-  }
-  throw new Error('expected the definition to be rejected');
-}
 
 describe('pipeline definitions', () => {
   it('accepts a valid definition and fills the defaults', () => {

@@ -2,21 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { sourceSecrets } from '../../contract/definition.ts';
 import { parsePipeline, PipelineDefinitionError } from '../../contract/load.ts';
 import { bindWatermark, laterOf } from '../../functions/get/fetch-sql.ts';
+import { problemsOf } from '../helpers/definition.ts';
 
 const withSource = (source: Record<string, unknown>) => ({
   project: 'city',
   datasets: [{ name: 'grants', source: { type: 'sql', engine: 'postgres', secret: 'datamart/reader', ...source }, schedule: 'rate(1 hour)' }],
 });
 
-function problemsOf(input: unknown): string[] {
-  try {
-    parsePipeline(input, 'test.yaml');
-  } catch (error) {
-    expect(error).toBeInstanceOf(PipelineDefinitionError);
-    return [...(error as PipelineDefinitionError).problems];
-  }
-  throw new Error('expected the definition to be rejected');
-}
 
 describe('SQL source definitions', () => {
   it('accepts a query with its defaults, and grants exactly its secret', () => {
