@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sourceSecrets } from '../../contract/definition.ts';
-import { parsePipeline, PipelineDefinitionError } from '../../contract/load.ts';
+import { parsePipeline } from '../../contract/load.ts';
 import { bindWatermark, laterOf } from '../../functions/get/fetch-sql.ts';
 import { problemsOf } from '../helpers/definition.ts';
 
