@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePipeline, PipelineDefinitionError, loadPipeline } from '../../contract/load.ts';
+import { parsePipeline, loadPipeline } from '../../contract/load.ts';
 import { routeObjectKey } from '../../contract/names.ts';
 import { sourceSecrets } from '../../contract/definition.ts';
 import { problemsOf } from '../helpers/definition.ts';
