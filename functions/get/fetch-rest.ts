@@ -13,6 +13,8 @@ export type RestSourceDefinition = Extract<SourceDefinition, { type: 'rest' }>;
 
 export interface RestFetchDeps extends RetryOptions {
   s3: S3Client;
+  /** Incremental sources: time kept before `timeoutMs` to store what was read and save a checkpoint (default 60 s, at most a third). */
+  marginMs?: number;
   bucket: string;
   /** Reads a Secrets Manager secret holding a JSON object (the source's credentials). */
   readSecret(name: string): Promise<Record<string, unknown>>;
@@ -31,19 +33,31 @@ export interface RestManifest {
   /** The incremental watermark this run asked from, and the one it leaves for the next (ISO 8601). */
   watermarkBefore?: string;
   watermarkAfter?: string;
-  /** Of the stored (gzip) object. */
+  /** Of the stored (gzip) objects, all parts together. */
   bytes: number;
+  /** Of the first part (`key`); every part's own in `parts`. */
   sha256: string;
+  /** The stored objects: one, or one per invocation of a run that checkpointed (`records.ndjson.gz`, `records-00002.ndjson.gz`, …). */
+  parts: RestPart[];
   startedAt: string;
   finishedAt: string;
   /** Records of the overlap window already fetched by the last run, unchanged (`incremental.idField`). */
   skippedAtBoundary?: number;
-  /** Every page was read: the run ended on the API's last page. */
-  complete: true;
+  /** Every page was read (the run ended on the API's last page), or not yet: a checkpointed run goes on. */
+  complete: boolean;
+}
+
+export interface RestPart {
+  key: string;
+  records: number;
+  bytes: number;
+  sha256: string;
 }
 
 export type RestOutcome =
   | { status: 'fetched'; manifest: RestManifest }
+  /** Incremental sources near the time limit: what was read is stored, the next invocation continues. */
+  | { status: 'checkpointed'; manifest: RestManifest; message: string }
   | { status: 'empty'; source: string; pages: number; message: string }
   /** Another run of this source holds its state: this one did nothing. */
   | { status: 'busy'; source: string; message: string };
@@ -54,6 +68,19 @@ interface RestState {
   key?: string;
   /** `id@field` of the records inside the overlap window of the last run: skipped when seen again unchanged. */
   boundary?: string[];
+  /** A run that stopped before its time limit: where it goes on (the watermark above is the last complete run's). */
+  checkpoint?: {
+    run: string;
+    startedAt: string;
+    /** The next page to ask for (no credentials in it: they are added per request). */
+    next: string;
+    parts: RestPart[];
+    pages: number;
+    skipped: number;
+    /** The newest `field` seen so far, and the marks of the records near it. */
+    watermark?: string;
+    near: { id: string; ms: number }[];
+  };
 }
 
 export const restStateKey = (dataset: string) => stateKey(dataset, 'rest');
@@ -92,22 +119,30 @@ async function fetchWithLease(
   lease: StateLease<RestState>,
   run: { started: Date; run: string; shownUrl: string; timeoutMs: number; now: () => Date },
 ): Promise<RestOutcome> {
-  const { now, started, shownUrl } = run;
+  const { now, shownUrl } = run;
   const signal = AbortSignal.timeout(run.timeoutMs);
+  // incremental runs (whose records are upserted) may stop early and go on in the next invocation
+  const deadline = now().getTime() + run.timeoutMs - Math.min(deps.marginMs ?? 60_000, run.timeoutMs / 3);
   const auth = await restAuth(source.auth, deps.readSecret, { now: () => now().getTime(), signal, verifyTls: source.verifyTls });
-  const previous = source.incremental ? lease.state : undefined;
+  const inc = source.incremental;
+  const previous = inc ? lease.state : undefined;
+  const resumed = previous?.checkpoint;
   const http = new JsonClient(deps, auth, signal, { verifyTls: source.verifyTls, source: `dataset ${dataset.name}` });
 
-  const key = `${ZONES.raw}${dataset.name}/${run.run}/${RECORDS_FILE}`;
-  const sink = new RecordSink(deps, key);
-  const inc = source.incremental;
+  const runId = resumed?.run ?? run.run;
+  const startedAt = resumed?.startedAt ?? run.started.toISOString();
+  const folder = `${ZONES.raw}${dataset.name}/${runId}/`;
+  const parts: RestPart[] = [...(resumed?.parts ?? [])];
+  const partKey = parts.length === 0 ? `${folder}${RECORDS_FILE}` : `${folder}${RECORDS_FILE.replace(/\.ndjson\.gz$/, '')}-${String(parts.length + 1).padStart(5, '0')}.ndjson.gz`;
+  const sink = new RecordSink(deps, partKey);
   const seenAtBoundary = new Set(previous?.boundary ?? []);
-  let watermark = previous?.watermark;
-  let pages = 0;
-  let skipped = 0;
-  const near: { id: string; ms: number }[] = [];
+  let watermark = resumed ? resumed.watermark : previous?.watermark;
+  let pages = resumed?.pages ?? 0;
+  let skipped = resumed?.skipped ?? 0;
+  const near: { id: string; ms: number }[] = [...(resumed?.near ?? [])];
+  let stoppedAt: URL | undefined;
   try {
-    for await (const page of pagesOf(source, http, previous?.watermark)) {
+    for await (const { records: page, next } of pagesOf(source, http, previous?.watermark, resumed && new URL(resumed.next))) {
       pages++;
       for (const record of page) {
         if (inc) {
@@ -121,63 +156,86 @@ async function fetchWithLease(
               continue;
             }
             near.push({ id: mark, ms });
+            if (near.length > 2 * MAX_BOUNDARY) near.splice(0, near.length - MAX_BOUNDARY);
           }
           watermark = later(watermark, value);
         }
         await sink.write(record);
+      }
+      if (inc && next && now().getTime() >= deadline) {
+        stoppedAt = next;
+        break;
       }
     }
   } catch (error) {
     await sink.abort();
     throw error;
   }
-  if (sink.records === 0) {
-    await sink.abort();
+  if (sink.records > 0) parts.push({ key: partKey, records: sink.records, ...(await sink.finish()) });
+  else await sink.abort();
+  const records = parts.reduce((n, p) => n + p.records, 0);
+  if (records === 0) {
     const what = previous?.watermark ? `records changed since ${previous.watermark}${skipped ? ` (${skipped} already fetched at the boundary skipped)` : ''}` : 'records';
     return { status: 'empty', source: shownUrl, pages, message: `no ${what} at ${shownUrl}; nothing written` };
   }
-  const { bytes, sha256 } = await sink.finish();
   const manifest: RestManifest = {
     dataset: dataset.name,
     source: shownUrl,
-    key,
-    records: sink.records,
+    key: parts[0]!.key,
+    records,
     pages,
     ...(skipped ? { skippedAtBoundary: skipped } : {}),
     watermarkBefore: previous?.watermark,
-    watermarkAfter: inc ? watermark : undefined,
-    bytes,
-    sha256,
-    startedAt: started.toISOString(),
+    watermarkAfter: inc && !stoppedAt ? watermark : undefined,
+    bytes: parts.reduce((n, p) => n + p.bytes, 0),
+    sha256: parts[0]!.sha256,
+    parts,
+    startedAt,
     finishedAt: now().toISOString(),
-    complete: true,
+    complete: !stoppedAt,
   };
-  await putJson(deps, `${ZONES.raw}${dataset.name}/${run.run}/${MANIFEST_SUFFIX}`, manifest);
+  await putJson(deps, `${folder}${MANIFEST_SUFFIX}`, manifest);
+  if (stoppedAt) {
+    const checkpoint = { run: runId, startedAt, next: stoppedAt.href, parts, pages, skipped, watermark, near: near.slice(-MAX_BOUNDARY) };
+    await lease.save({ ...previous, checkpoint });
+    const message = `${dataset.name}: stopped before the time limit after ${records} records in ${pages} pages (${parts.length} part${parts.length === 1 ? '' : 's'} stored); the next invocation goes on from there`;
+    return { status: 'checkpointed', manifest, message };
+  }
   if (inc) {
     // the records the next run's overlap window will bring again
     const from = watermark ? Date.parse(watermark) - inc.overlapSeconds * 1000 : Infinity;
     const boundary = near.filter((r) => r.ms >= from).slice(-MAX_BOUNDARY).map((r) => r.id);
-    await lease.save({ watermark, key, ...(boundary.length ? { boundary } : {}) });
+    await lease.save({ watermark, key: parts[0]!.key, ...(boundary.length ? { boundary } : {}) });
   }
   return { status: 'fetched', manifest };
 }
 
-/** The records of each page, following the source's pagination until the last page. */
-async function* pagesOf(source: RestSourceDefinition, http: JsonClient, watermark: string | undefined): AsyncGenerator<unknown[]> {
-  const first = new URL(source.url);
-  if (source.incremental && watermark) {
-    first.searchParams.set(source.incremental.param, new Date(Date.parse(watermark) - source.incremental.overlapSeconds * 1000).toISOString());
-  }
+/** One page's records, and the page after it (undefined after the last). */
+interface Page {
+  records: unknown[];
+  next?: URL;
+}
+
+/**
+ * The records of each page, following the source's pagination until the last page — from the
+ * first page, or from `resume` (a checkpoint's next page).
+ */
+async function* pagesOf(source: RestSourceDefinition, http: JsonClient, watermark: string | undefined, resume?: URL): AsyncGenerator<Page> {
   const p = source.pagination;
-  let offset = 0;
-  let page = p?.type === 'page' ? (p.firstPage ?? 1) : 0;
-  if (p?.type === 'offset') {
-    first.searchParams.set(p.limitParam, String(p.pageSize));
-    first.searchParams.set(p.offsetParam, '0');
-  }
-  if (p?.type === 'page') {
-    first.searchParams.set(p.pageParam, String(page));
-    if (p.sizeParam && p.pageSize) first.searchParams.set(p.sizeParam, String(p.pageSize));
+  let first = resume;
+  if (!first) {
+    first = new URL(source.url);
+    if (source.incremental && watermark) {
+      first.searchParams.set(source.incremental.param, new Date(Date.parse(watermark) - source.incremental.overlapSeconds * 1000).toISOString());
+    }
+    if (p?.type === 'offset') {
+      first.searchParams.set(p.limitParam, String(p.pageSize));
+      first.searchParams.set(p.offsetParam, '0');
+    }
+    if (p?.type === 'page') {
+      first.searchParams.set(p.pageParam, String(p.firstPage ?? 1));
+      if (p.sizeParam && p.pageSize) first.searchParams.set(p.sizeParam, String(p.pageSize));
+    }
   }
 
   if (source.concurrency > 1 && (p?.type === 'offset' || p?.type === 'page')) {
@@ -195,11 +253,7 @@ async function* pagesOf(source: RestSourceDefinition, http: JsonClient, watermar
     count++;
     seen.add(url.href);
     const { body, headers } = await http.get(url);
-    const records = source.records ? pathOf(body, source.records) : body;
-    if (!Array.isArray(records)) {
-      throw new PermanentError(`GET ${redactUrl(url.href)}: ${source.records ? `"${source.records}" in the answer` : 'the answer'} is not an array of records (set source.records to the path of the array)`);
-    }
-    yield records;
+    const records = recordsOf(source, body, url);
 
     let next: URL | undefined;
     switch (p?.type) {
@@ -207,15 +261,14 @@ async function* pagesOf(source: RestSourceDefinition, http: JsonClient, watermar
         break;
       case 'offset':
         if (records.length >= p.pageSize) {
-          offset += p.pageSize;
           next = new URL(url);
-          next.searchParams.set(p.offsetParam, String(offset));
+          next.searchParams.set(p.offsetParam, String(Number(url.searchParams.get(p.offsetParam) ?? 0) + p.pageSize));
         }
         break;
       case 'page':
         if (records.length > 0 && (p.pageSize === undefined || records.length >= p.pageSize)) {
           next = new URL(url);
-          next.searchParams.set(p.pageParam, String(++page));
+          next.searchParams.set(p.pageParam, String(Number(url.searchParams.get(p.pageParam) ?? p.firstPage ?? 1) + 1));
         }
         break;
       case 'cursor': {
@@ -243,8 +296,18 @@ async function* pagesOf(source: RestSourceDefinition, http: JsonClient, watermar
     if (next && seen.has(next.href)) {
       throw new PermanentError(`GET ${redactUrl(url.href)}: the next page is one already read (a paging loop); stopped after ${count} pages`);
     }
+    yield { records, next };
     url = next;
   }
+}
+
+/** The array of records in a page's body (at `source.records`), or a clear error. */
+function recordsOf(source: RestSourceDefinition, body: unknown, url: URL): unknown[] {
+  const records = source.records ? pathOf(body, source.records) : body;
+  if (!Array.isArray(records)) {
+    throw new PermanentError(`GET ${redactUrl(url.href)}: ${source.records ? `"${source.records}" in the answer` : 'the answer'} is not an array of records (set source.records to the path of the array)`);
+  }
+  return records;
 }
 
 type NumberedPagination = Extract<NonNullable<RestSourceDefinition['pagination']>, { type: 'offset' | 'page' }>;
@@ -253,23 +316,21 @@ type NumberedPagination = Extract<NonNullable<RestSourceDefinition['pagination']
  * Offset and page pagination with `source.concurrency` requests in flight: page n+1…n+k are asked
  * for while page n is written, and yielded strictly in order. The first short (or empty) page ends
  * the run; requests already sent past it are dropped. Memory holds at most `concurrency` pages.
+ * `first` may be any page (a checkpoint's): the pages after it are counted from there.
  */
-async function* numberedPages(source: RestSourceDefinition, http: JsonClient, first: URL, p: NumberedPagination): AsyncGenerator<unknown[]> {
+async function* numberedPages(source: RestSourceDefinition, http: JsonClient, first: URL, p: NumberedPagination): AsyncGenerator<Page> {
   const firstPage = p.type === 'page' ? (p.firstPage ?? 1) : 0;
+  const start = p.type === 'offset' ? Math.floor(Number(first.searchParams.get(p.offsetParam) ?? 0) / p.pageSize) : Number(first.searchParams.get(p.pageParam) ?? firstPage) - firstPage;
   const urlOf = (n: number): URL => {
     const url = new URL(first);
-    if (p.type === 'offset') url.searchParams.set(p.offsetParam, String(n * p.pageSize));
-    else url.searchParams.set(p.pageParam, String(firstPage + n));
+    if (p.type === 'offset') url.searchParams.set(p.offsetParam, String((start + n) * p.pageSize));
+    else url.searchParams.set(p.pageParam, String(firstPage + start + n));
     return url;
   };
   const fetchPage = async (n: number): Promise<unknown[]> => {
     const url = urlOf(n);
     const { body } = await http.get(url);
-    const records = source.records ? pathOf(body, source.records) : body;
-    if (!Array.isArray(records)) {
-      throw new PermanentError(`GET ${redactUrl(url.href)}: ${source.records ? `"${source.records}" in the answer` : 'the answer'} is not an array of records (set source.records to the path of the array)`);
-    }
-    return records;
+    return recordsOf(source, body, url);
   };
   const pageSize = p.pageSize;
   const inFlight: Promise<unknown[]>[] = [];
@@ -288,7 +349,7 @@ async function* numberedPages(source: RestSourceDefinition, http: JsonClient, fi
     const records = await inFlight.shift()!;
     const last = records.length === 0 || (pageSize !== undefined && records.length < pageSize);
     if (!last) launch();
-    if (records.length) yield records;
+    if (records.length) yield { records, next: last ? undefined : urlOf(n + 1) };
     if (last) return;
   }
 }

@@ -255,3 +255,73 @@ describe('fetch from a REST API: the overlap window of incremental runs', () => 
     });
   });
 });
+
+describe('a REST run that nears its time limit', () => {
+  /** 40 records by offset, 3 a page; each request "takes" 5 s on the test's clock. */
+  function slowApi(path: string, all: { id: number; updated_at: string }[]) {
+    let clock = NOW.getTime();
+    api.route(path, ({ url }) => {
+      clock += 5_000;
+      const offset = Number(url.searchParams.get('offset'));
+      return { json: all.slice(offset, offset + Number(url.searchParams.get('limit'))) };
+    });
+    return () => new Date(clock);
+  }
+
+  it('incremental: stores what it read, checkpoints, and the next invocation goes on to the end', async () => {
+    const all = makeRecords(1, 40);
+    const clock = slowApi('/slow', all);
+    const { bucket, deps } = await setup();
+    const dataset = datasetWith({ url: '/slow', pagination: offsetPages(3), incremental: { param: 'since', field: 'updated_at' } });
+    const limits = { ...deps, now: clock, timeoutMs: 60_000, marginMs: 20_000 };
+
+    const first = await fetchRest(limits, dataset);
+    expect(first.status).toBe('checkpointed');
+    if (first.status !== 'checkpointed') return;
+    expect(first.manifest).toMatchObject({ complete: false, watermarkAfter: undefined, parts: [{ key: `${RUN}/records.ndjson.gz` }] });
+    expect(first.manifest.records).toBeGreaterThan(0);
+    expect(first.manifest.records).toBeLessThan(40);
+    const saved = await stateDoc(bucket);
+    expect(saved.lease).toBeUndefined(); // the next invocation may take it at once
+    expect(saved.state).toMatchObject({ checkpoint: { run: '20261121T060000Z', next: expect.stringContaining(`offset=${first.manifest.records}`) } });
+    expect(saved.state!.watermark).toBeUndefined(); // the watermark moves only when the run completes
+
+    let outcome = await fetchRest(limits, dataset);
+    while (outcome.status === 'checkpointed') outcome = await fetchRest(limits, dataset);
+    expect(outcome).toMatchObject({ status: 'fetched', manifest: { complete: true, records: 40, watermarkAfter: all.at(-1)!.updated_at } });
+    if (outcome.status !== 'fetched') return;
+    const got = (await Promise.all(outcome.manifest.parts.map((part) => storedRecords(bucket, part.key)))).flat();
+    expect(got.map((r) => r.id)).toEqual(all.map((r) => r.id));
+    expect(outcome.manifest.parts.map((p) => p.key)).toEqual([`${RUN}/records.ndjson.gz`, ...outcome.manifest.parts.slice(1).map((_, i) => `${RUN}/records-${String(i + 2).padStart(5, '0')}.ndjson.gz`)]);
+    const done = await stateDoc(bucket);
+    expect(done.state).toMatchObject({ watermark: all.at(-1)!.updated_at });
+    expect(done.state!.checkpoint).toBeUndefined();
+  });
+
+  it('incremental with concurrency: goes on from the checkpoint page, every record once', async () => {
+    const all = makeRecords(1, 40);
+    const clock = slowApi('/slow-many', all);
+    const { bucket, deps } = await setup();
+    const dataset = datasetWith({ url: '/slow-many', pagination: offsetPages(3), concurrency: 4, incremental: { param: 'since', field: 'updated_at' } });
+    const limits = { ...deps, now: clock, timeoutMs: 60_000, marginMs: 20_000 };
+    let outcome = await fetchRest(limits, dataset);
+    let invocations = 1;
+    while (outcome.status === 'checkpointed') {
+      outcome = await fetchRest(limits, dataset);
+      invocations++;
+    }
+    expect(invocations).toBeGreaterThan(1);
+    if (outcome.status !== 'fetched') throw new Error(outcome.status);
+    const got = (await Promise.all(outcome.manifest.parts.map((part) => storedRecords(bucket, part.key)))).flat();
+    expect(got.map((r) => r.id)).toEqual(all.map((r) => r.id));
+  });
+
+  it('a full (not incremental) fetch never stops half-way: its one file is the whole table', async () => {
+    const all = makeRecords(1, 40);
+    const clock = slowApi('/slow-full', all);
+    const { bucket, deps } = await setup();
+    const outcome = await fetchRest({ ...deps, now: clock, timeoutMs: 60_000, marginMs: 20_000 }, datasetWith({ url: '/slow-full', pagination: offsetPages(3) }));
+    expect(outcome).toMatchObject({ status: 'fetched', manifest: { complete: true, records: 40, parts: [{ records: 40 }] } });
+    expect((await storedRecords(bucket)).length).toBe(40);
+  });
+});
