@@ -49,7 +49,9 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
       const summary =
         outcome.status === 'fetched'
           ? `fetched ${outcome.manifest.bytes} bytes → ${where}${outcome.manifest.key} (sha256 ${outcome.manifest.sha256.slice(0, 12)}…)`
-          : `${outcome.source} has not changed since the last fetch; nothing written`;
+          : outcome.status === 'busy'
+            ? outcome.message
+            : `${outcome.source} has not changed since the last fetch; nothing written`;
       return { status: outcome.status, summary, outcome };
     }
     case 'edfi': {

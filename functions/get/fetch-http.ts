@@ -1,11 +1,15 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable, Transform, pipeline } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { DatasetDefinition } from '../../contract/definition.ts';
+import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
+
+type HttpSourceDefinition = Extract<SourceDefinition, { type: 'http' }>;
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
+import { describeFailure } from './http-json.ts';
+import { acquireState, stateKey, withLease, type StateLease } from './state.ts';
 import { tlsOptions } from './tls.ts';
 
 export interface FetchDeps {
@@ -32,7 +36,11 @@ export interface FetchManifest {
   finishedAt: string;
 }
 
-export type FetchOutcome = { status: 'fetched'; manifest: FetchManifest } | { status: 'unchanged'; source: string };
+export type FetchOutcome =
+  | { status: 'fetched'; manifest: FetchManifest }
+  | { status: 'unchanged'; source: string }
+  /** Another run of this source holds its state: this one did nothing. */
+  | { status: 'busy'; source: string; message: string };
 
 /** Validators of the last download, kept in `state/<dataset>/http.json` so a wiped runtime remembers them. */
 interface HttpState {
@@ -41,7 +49,7 @@ interface HttpState {
   key?: string;
 }
 
-export const stateKey = (dataset: string) => `${ZONES.state}${dataset}/http.json`;
+export const httpStateKey = (dataset: string) => stateKey(dataset, 'http');
 
 /** `https://host/path?token=…` → `https://host/path?token=…` with values removed. */
 export function redactUrl(url: string): string {
@@ -64,7 +72,21 @@ export async function fetchHttp(deps: FetchDeps, dataset: DatasetDefinition): Pr
   const now = deps.now ?? (() => new Date());
   const started = now();
   const shownUrl = redactUrl(source.url);
-  const previous = await readState(deps, dataset.name);
+  const timeoutMs = deps.timeoutMs ?? 600_000;
+  const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const taken = await acquireState<HttpState>(deps, httpStateKey(dataset.name), `${run}-${randomUUID().slice(0, 8)}`, timeoutMs + 60_000);
+  if (taken.status === 'busy') return { status: 'busy', source: shownUrl, message: `${dataset.name}: another fetch of this source is running (${taken.message}); this one did nothing` };
+  return withLease(taken.lease, () => download(deps, dataset, source, taken.lease, { started, run, shownUrl, timeoutMs, now }));
+}
+
+async function download(
+  deps: FetchDeps,
+  dataset: DatasetDefinition,
+  source: HttpSourceDefinition,
+  lease: StateLease<HttpState>,
+  { started, run, shownUrl, timeoutMs, now }: { started: Date; run: string; shownUrl: string; timeoutMs: number; now: () => Date },
+): Promise<FetchOutcome> {
+  const previous = lease.state;
 
   const headers: Record<string, string> = { 'user-agent': 'civic-etl' };
   if (source.headersSecret) {
@@ -78,11 +100,11 @@ export async function fetchHttp(deps: FetchDeps, dataset: DatasetDefinition): Pr
     response = await fetch(source.url, {
       headers,
       redirect: 'follow',
-      signal: AbortSignal.timeout(deps.timeoutMs ?? 600_000),
+      signal: AbortSignal.timeout(timeoutMs),
       ...tlsOptions(source.verifyTls, `dataset ${dataset.name}`),
     });
   } catch (cause) {
-    throw new Error(`GET ${shownUrl} failed: ${(cause as Error).message}`, { cause });
+    throw new Error(`GET ${shownUrl} failed: ${describeFailure(cause)}`, { cause });
   }
   if (response.status === 304) {
     await response.body?.cancel();
@@ -93,7 +115,6 @@ export async function fetchHttp(deps: FetchDeps, dataset: DatasetDefinition): Pr
     throw new Error(`GET ${shownUrl} answered ${response.status} ${response.statusText}`);
   }
 
-  const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const fileName = source.fileName ?? (posix.basename(new URL(source.url).pathname) || `${dataset.name}.csv`);
   const key = `${ZONES.raw}${dataset.name}/${run}/${fileName}`;
   const hash = createHash('sha256');
@@ -124,21 +145,8 @@ export async function fetchHttp(deps: FetchDeps, dataset: DatasetDefinition): Pr
     finishedAt: now().toISOString(),
   };
   await putJson(deps, `${ZONES.raw}${dataset.name}/${run}/${MANIFEST_SUFFIX}`, manifest);
-  await putJson(deps, stateKey(dataset.name), { etag: manifest.etag, lastModified: manifest.lastModified, key } satisfies HttpState);
+  await lease.save({ etag: manifest.etag, lastModified: manifest.lastModified, key } satisfies HttpState);
   return { status: 'fetched', manifest };
-}
-
-/**
- * The validators of the last download, if any. Listed first rather than inferred from a
- * NoSuchKey error: the function may only list `state/`, and S3 answers a missing key with
- * AccessDenied to a caller that cannot list it.
- */
-async function readState(deps: FetchDeps, dataset: string): Promise<HttpState | undefined> {
-  const key = stateKey(dataset);
-  const listed = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: key, MaxKeys: 1 }));
-  if (!listed.Contents?.some((o) => o.Key === key)) return undefined;
-  const out = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
-  return JSON.parse((await out.Body?.transformToString()) ?? '{}') as HttpState;
 }
 
 async function putJson(deps: FetchDeps, key: string, value: unknown): Promise<void> {

@@ -127,7 +127,9 @@ describe('fetch over HTTP', () => {
 
     await expect(failure).rejects.toThrow(`GET ${base}/broken.csv?key=… answered 503 Service Unavailable`);
     await expect(failure).rejects.not.toThrow(TOKEN);
-    expect(await keys(bucket)).toEqual([]);
+    // no data; the state only says nobody holds the source, and remembers no download
+    expect(await keys(bucket)).toEqual(['state/broken/http.json']);
+    expect(JSON.parse(await text(bucket, 'state/broken/http.json'))).toEqual({ savedAt: expect.any(String) });
   });
 
   it('fails cleanly when the download breaks off, writing no partial file and no state', async () => {
@@ -135,7 +137,8 @@ describe('fetch over HTTP', () => {
 
     await expect(fetchHttp(deps, pipeline.datasets[2]!)).rejects.toThrow();
 
-    expect(await keys(bucket)).toEqual([]);
+    expect(await keys(bucket)).toEqual(['state/cut/http.json']);
+    expect(JSON.parse(await text(bucket, 'state/cut/http.json'))).toEqual({ savedAt: expect.any(String) });
   });
 
   it('redacts credentials and query values from URLs it reports', () => {
