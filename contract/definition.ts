@@ -160,8 +160,13 @@ export const restSourceSchema = z.strictObject({
     .strictObject({
       param: z.string().min(1),
       field: z.string().min(1),
+      /** `timestamp` (ISO 8601 or epoch milliseconds; sent as ISO 8601) or `number` (an increasing id or sequence; sent as it is). */
+      type: z.enum(['timestamp', 'number']).default('timestamp'),
       overlapSeconds: z.number().int().min(0).default(0),
       idField: z.string().min(1).optional(),
+    })
+    .refine((i) => i.type === 'timestamp' || (i.overlapSeconds === 0 && !i.idField), {
+      message: 'overlapSeconds and idField are for timestamp watermarks; a number watermark asks for what comes after the largest value seen',
     })
     .optional(),
   /** A run that needs more pages fails rather than paging forever. */

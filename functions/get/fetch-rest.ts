@@ -30,7 +30,7 @@ export interface RestManifest {
   key: string;
   records: number;
   pages: number;
-  /** The incremental watermark this run asked from, and the one it leaves for the next (ISO 8601). */
+  /** The incremental watermark this run asked from, and the one it leaves for the next (ISO 8601, or the number). */
   watermarkBefore?: string;
   watermarkAfter?: string;
   /** Of the stored (gzip) objects, all parts together. */
@@ -148,7 +148,7 @@ async function fetchWithLease(
         if (inc) {
           const value = pathOf(record, inc.field);
           const id = inc.idField ? pathOf(record, inc.idField) : undefined;
-          const ms = timeOf(value);
+          const ms = inc.type === 'timestamp' ? timeOf(value) : undefined;
           if (id !== undefined && ms !== undefined) {
             const mark = `${String(id)}@${new Date(ms).toISOString()}`;
             if (seenAtBoundary.has(mark)) {
@@ -158,7 +158,7 @@ async function fetchWithLease(
             near.push({ id: mark, ms });
             if (near.length > 2 * MAX_BOUNDARY) near.splice(0, near.length - MAX_BOUNDARY);
           }
-          watermark = later(watermark, value);
+          watermark = inc.type === 'number' ? largest(watermark, value) : later(watermark, value);
         }
         await sink.write(record);
       }
@@ -203,7 +203,7 @@ async function fetchWithLease(
   }
   if (inc) {
     // the records the next run's overlap window will bring again
-    const from = watermark ? Date.parse(watermark) - inc.overlapSeconds * 1000 : Infinity;
+    const from = watermark && inc.type === 'timestamp' ? Date.parse(watermark) - inc.overlapSeconds * 1000 : Infinity;
     const boundary = near.filter((r) => r.ms >= from).slice(-MAX_BOUNDARY).map((r) => r.id);
     await lease.save({ watermark, key: parts[0]!.key, ...(boundary.length ? { boundary } : {}) });
   }
@@ -225,8 +225,9 @@ async function* pagesOf(source: RestSourceDefinition, http: JsonClient, watermar
   let first = resume;
   if (!first) {
     first = new URL(source.url);
-    if (source.incremental && watermark) {
-      first.searchParams.set(source.incremental.param, new Date(Date.parse(watermark) - source.incremental.overlapSeconds * 1000).toISOString());
+    const inc = source.incremental;
+    if (inc && watermark) {
+      first.searchParams.set(inc.param, inc.type === 'number' ? watermark : new Date(Date.parse(watermark) - inc.overlapSeconds * 1000).toISOString());
     }
     if (p?.type === 'offset') {
       first.searchParams.set(p.limitParam, String(p.pageSize));
@@ -362,6 +363,13 @@ function later(watermark: string | undefined, value: unknown): string | undefine
   return new Date(ms).toISOString();
 }
 
+
+/** The larger of a number watermark and a record's value (an integer, as text or number; exact beyond 2^53); others are ignored. */
+function largest(watermark: string | undefined, value: unknown): string | undefined {
+  const text = typeof value === 'number' && Number.isInteger(value) ? String(value) : typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? value.trim() : undefined;
+  if (text === undefined) return watermark;
+  return watermark === undefined || BigInt(text) > BigInt(watermark) ? text : watermark;
+}
 
 /** ISO 8601 text or epoch milliseconds as milliseconds; undefined when unreadable. */
 function timeOf(value: unknown): number | undefined {

@@ -325,3 +325,29 @@ describe('a REST run that nears its time limit', () => {
     expect((await storedRecords(bucket)).length).toBe(40);
   });
 });
+
+describe('a number watermark (an increasing id)', () => {
+  it('asks for what comes after the largest id seen, exactly even beyond 2^53', async () => {
+    const rows = [{ id: '9007199254740991' }, { id: '9007199254740993' }, { id: '9007199254740992' }];
+    let table = rows;
+    api.route('/by-id', ({ url }) => {
+      const after = url.searchParams.get('after_id');
+      return { json: table.filter((r) => after === null || BigInt(r.id) > BigInt(after)) };
+    });
+    const { bucket, deps } = await setup();
+    const dataset = datasetWith({ url: '/by-id', incremental: { param: 'after_id', field: 'id', type: 'number' } });
+
+    expect(await fetchRest(deps, dataset)).toMatchObject({ status: 'fetched', manifest: { records: 3, watermarkAfter: '9007199254740993' } });
+    table = [...rows, { id: '9007199254740994' }];
+    const second = await fetchRest({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, dataset);
+    expect(second).toMatchObject({ status: 'fetched', manifest: { records: 1, watermarkBefore: '9007199254740993', watermarkAfter: '9007199254740994' } });
+    expect(api.requests.at(-1)!.url.searchParams.get('after_id')).toBe('9007199254740993');
+    expect((await stateDoc(bucket)).state).toMatchObject({ watermark: '9007199254740994' });
+  });
+
+  it('refuses an overlap on a number watermark, saying why', () => {
+    expect(() => datasetWith({ url: '/by-id', incremental: { param: 'after_id', field: 'id', type: 'number', overlapSeconds: 60 } })).toThrow(
+      /overlapSeconds and idField are for timestamp watermarks/,
+    );
+  });
+});
