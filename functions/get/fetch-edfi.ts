@@ -24,6 +24,7 @@ import { edfiResources, type DatasetDefinition, type EdfiApiDefinition, type Pip
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
+import { checkRecords } from './fetch-rest.ts';
 import { JsonClient, type RetryOptions } from './http-json.ts';
 import { clientCredentials } from './rest-auth.ts';
 import { putJson, RecordSink } from './sink.ts';
@@ -265,6 +266,7 @@ class EdfiRun {
       url.searchParams.set('offset', String(offset));
       const { body } = await this.limiter.run(() => this.http.get(url));
       if (!Array.isArray(body)) throw new PermanentError(`GET ${redactUrl(url.href)}: the answer is not an array of ${job.resource}${suffix} records`);
+      checkRecords(body, url);
       return body;
     };
 

@@ -308,7 +308,18 @@ function recordsOf(source: RestSourceDefinition, body: unknown, url: URL): unkno
   if (!Array.isArray(records)) {
     throw new PermanentError(`GET ${redactUrl(url.href)}: ${source.records ? `"${source.records}" in the answer` : 'the answer'} is not an array of records (set source.records to the path of the array)`);
   }
+  checkRecords(records, url);
   return records;
+}
+
+/** Every record of a page is a JSON object; a page with another value among them is refused whole. */
+export function checkRecords(records: unknown[], url: URL): void {
+  const bad = records.findIndex((r) => r === null || typeof r !== 'object' || Array.isArray(r));
+  if (bad >= 0) {
+    const value = records[bad];
+    const shown = JSON.stringify(value)?.slice(0, 60) ?? String(value);
+    throw new PermanentError(`GET ${redactUrl(url.href)}: record ${bad + 1} of ${records.length} on this page is not a JSON object (${shown}); the page was not stored`);
+  }
 }
 
 type NumberedPagination = Extract<NonNullable<RestSourceDefinition['pagination']>, { type: 'offset' | 'page' }>;

@@ -351,3 +351,24 @@ describe('a number watermark (an increasing id)', () => {
     );
   });
 });
+
+describe('a page with a malformed record', () => {
+  it('fails naming the page and the record, stores nothing, and leaves the watermark for the next run', async () => {
+    const good = makeRecords(1, 3);
+    let broken = true;
+    api.route('/malformed', ({ url }) => {
+      const offset = Number(url.searchParams.get('offset'));
+      if (offset === 3) return { json: broken ? [good[0], 'oops', null] : [] };
+      return { json: good.slice(offset, offset + 3) };
+    });
+    const { bucket, deps } = await setup();
+    const dataset = datasetWith({ url: '/malformed', pagination: offsetPages(3), incremental: { param: 'since', field: 'updated_at' } });
+
+    await expect(fetchRest(deps, dataset)).rejects.toThrow(/GET http:\/\/127\.0\.0\.1:\d+\/malformed\?.*offset=…: record 2 of 3 on this page is not a JSON object \("oops"\); the page was not stored/);
+    expect(await dataKeys(bucket)).toEqual([]);
+    expect((await stateDoc(bucket)).state).toBeUndefined();
+
+    broken = false;
+    expect(await fetchRest(deps, dataset)).toMatchObject({ status: 'fetched', manifest: { records: 3 } });
+  });
+});
