@@ -285,6 +285,12 @@ export const sqlSourceSchema = z
     connectTimeoutSeconds: z.number().int().min(1).max(300).default(15),
     /** Longest one statement may run in the database. @default the run's own time limit */
     statementTimeoutSeconds: z.number().int().min(1).optional(),
+    /**
+     * Where the database is reached from: `internet` (default: the fetch function, outside the VPC)
+     * or `vpc` (a second fetch function in the stack's VPC — the project's RDS, or a database in a
+     * VPC peered with it; no internet there).
+     */
+    network: z.enum(['internet', 'vpc']).default('internet'),
   })
   .superRefine((s, ctx) => {
     const uses = /(?<![:\w]):watermark\b/.test(s.query);
@@ -294,6 +300,11 @@ export const sqlSourceSchema = z
 
 export const sourceSchema = z.discriminatedUnion('type', [uploadSourceSchema, httpSourceSchema, restSourceSchema, edfiSourceSchema, catalogSourceSchema, sqlSourceSchema]);
 export type SourceDefinition = z.infer<typeof sourceSchema>;
+
+/** Datasets fetched from inside the VPC (SQL sources with `network: vpc`), by the in-VPC fetch function. */
+export function fetchedInVpc(dataset: { source: SourceDefinition }): boolean {
+  return dataset.source.type === 'sql' && dataset.source.network === 'vpc';
+}
 
 /** The Secrets Manager secrets a fetched source reads (the fetch function is granted exactly these). */
 export function sourceSecrets(source: SourceDefinition): string[] {

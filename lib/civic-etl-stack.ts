@@ -15,7 +15,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { sourceSecrets, type PipelineDefinition } from '../contract/definition.ts';
+import { fetchedInVpc, sourceSecrets, type DatasetDefinition, type EdfiApiDefinition, type PipelineDefinition } from '../contract/definition.ts';
 import { BATCH_SIZE, ENV } from '../contract/names.ts';
 import { Alarms } from './alarms.ts';
 import { Database } from './database.ts';
@@ -100,6 +100,8 @@ export class CivicEtlStack extends Stack {
   public readonly network: Network;
   public readonly database: Database;
   public readonly fetchFunction: PipelineFunction;
+  /** The fetch function inside the VPC, when a SQL source says `network: vpc`. */
+  public readonly vpcFetchFunction?: PipelineFunction;
   public readonly stageFunction: PipelineFunction;
   public readonly cleanFunction: PipelineFunction;
   public readonly migrateFunction: PipelineFunction;
@@ -164,16 +166,38 @@ export class CivicEtlStack extends Stack {
         ...(inVpc ? { vpc: this.network.vpc, vpcSubnets: this.network.subnets } : {}),
       });
     this.fetchFunction = fn('fetch', false);
+    // SQL sources with network: vpc are read from inside the VPC, by a fetch function of their own
+    const vpcFetched = pipeline.datasets.filter(fetchedInVpc);
+    this.vpcFetchFunction = vpcFetched.length
+      ? new PipelineFunction(this, 'FetchInVpc', {
+          entry: fromRoot(handlers.fetch),
+          projectRoot,
+          pipeline,
+          step: 'fetch',
+          ...FUNCTION_SIZING.fetch,
+          description: 'get: run the SQL queries of datamarts reachable inside the VPC into raw/',
+          logRetention,
+          vpc: this.network.vpc,
+          vpcSubnets: this.network.subnets,
+        })
+      : undefined;
     this.stageFunction = fn('stage', true);
     this.cleanFunction = fn('clean', true);
     this.migrateFunction = fn('migrate', true);
 
     // get: fetch writes raw/, reads its header secrets; schedules drive it
     this.landing.bindFetcher(this.fetchFunction.function);
-    this.grantSourceSecrets(this.fetchFunction);
+    this.grantSourceSecrets(this.fetchFunction, pipeline.datasets.filter((d) => !fetchedInVpc(d)), pipeline.edfi);
     this.allowContinuation(this.fetchFunction);
+    if (this.vpcFetchFunction) {
+      this.landing.bindFetcher(this.vpcFetchFunction.function);
+      this.grantSourceSecrets(this.vpcFetchFunction, vpcFetched, [], 'InVpc');
+      // a datamart may live in the project's own database (with credentials of its own)
+      this.database.instance.connections.allowFrom(this.vpcFetchFunction.function, ec2.Port.tcp(5432), 'SQL sources read from inside the VPC');
+    }
     this.schedules = new FetchSchedules(this, 'Schedules', {
       fetchFunction: this.fetchFunction.function,
+      vpcFetchFunction: this.vpcFetchFunction?.function,
       datasets: pipeline.datasets,
       edfi: pipeline.edfi,
       project: pipeline.project,
@@ -236,6 +260,7 @@ export class CivicEtlStack extends Stack {
     this.alarms.watchQueueAge('CleanQueueAge', this.cleanQueue.queue, 'the clean queue');
     for (const [step, f] of [
       ['fetch', this.fetchFunction],
+      ...(this.vpcFetchFunction ? [['fetchInVpc', this.vpcFetchFunction] as const] : []),
       ['stage', this.stageFunction],
       ['clean', this.cleanFunction],
       ['migrate', this.migrateFunction],
@@ -259,12 +284,12 @@ export class CivicEtlStack extends Stack {
     });
   }
 
-  /** The fetch function may read exactly the secrets its sources name (`sourceSecrets`, `edfi[].secret`). */
-  private grantSourceSecrets(fetch: PipelineFunction): void {
-    const names = new Set([...this.pipeline.datasets.flatMap((d) => sourceSecrets(d.source)), ...this.pipeline.edfi.map((a) => a.secret)]);
+  /** A fetch function may read exactly the secrets its sources name (`sourceSecrets`, `edfi[].secret`). */
+  private grantSourceSecrets(fetch: PipelineFunction, datasets: readonly DatasetDefinition[], apis: readonly EdfiApiDefinition[], idSuffix = ''): void {
+    const names = new Set([...datasets.flatMap((d) => sourceSecrets(d.source)), ...apis.map((a) => a.secret)]);
     for (const name of names) {
       // fromSecretNameV2 matches the name plus Secrets Manager's random 6-character suffix.
-      Secret.fromSecretNameV2(this, `HeadersSecret-${pascalCase(name)}`, name).grantRead(fetch.function);
+      Secret.fromSecretNameV2(this, `HeadersSecret-${pascalCase(name)}${idSuffix}`, name).grantRead(fetch.function);
     }
   }
 
@@ -320,6 +345,9 @@ export class CivicEtlStack extends Stack {
     new CfnOutput(this, 'CleanDeadLetterQueueUrl', { value: this.cleanQueue.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'FetchDeadLetterQueueUrl', { value: this.schedules.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'FetchFunctionName', { value: this.fetchFunction.function.functionName, description: 'Invoke with {"dataset": "<name>"} to fetch now' });
+    if (this.vpcFetchFunction) {
+      new CfnOutput(this, 'FetchInVpcFunctionName', { value: this.vpcFetchFunction.function.functionName, description: 'Invoke with {"dataset": "<name>"} to fetch a network: vpc SQL source now' });
+    }
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
   }
 }

@@ -15,13 +15,15 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { DatasetDefinition, EdfiApiDefinition } from '../contract/definition.ts';
+import { fetchedInVpc, type DatasetDefinition, type EdfiApiDefinition } from '../contract/definition.ts';
 import { acknowledge, nagReference, wildcardResource } from './nag.ts';
 import { definedProps } from './util.ts';
 
 export interface FetchSchedulesProps {
   /** The fetch function. */
   readonly fetchFunction: lambda.Function;
+  /** The fetch function in the VPC, for the datasets `fetchedInVpc` names (SQL sources with `network: vpc`). */
+  readonly vpcFetchFunction?: lambda.Function;
   /** The project's datasets; those with a `schedule` get one. */
   readonly datasets: readonly DatasetDefinition[];
   /** The project's Ed-Fi APIs; those with a `schedule` get one, invoking `{ "edfi": "<name>" }`. */
@@ -88,16 +90,29 @@ export class FetchSchedules extends Construct {
       'This queue is itself the dead-letter target of the fetch schedules and of the fetch function\'s failed asynchronous invocations; it is alarmed, and a dead-letter queue behind it would only hide failures.',
     );
 
-    p.fetchFunction.configureAsyncInvoke({
-      retryAttempts: p.functionRetryAttempts,
-      maxEventAge: p.maxEventAge,
-      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
-    });
+    const functions = [p.fetchFunction, ...(p.vpcFetchFunction ? [p.vpcFetchFunction] : [])];
+    for (const fn of functions) {
+      fn.configureAsyncInvoke({
+        retryAttempts: p.functionRetryAttempts,
+        maxEventAge: p.maxEventAge,
+        onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+      });
+    }
+    const inVpc = p.datasets.filter(fetchedInVpc).map((d) => d.name);
+    if (inVpc.length && !p.vpcFetchFunction) {
+      throw new Error(`${where}: datasets ${inVpc.join(', ')} are fetched from inside the VPC (network: vpc); give vpcFetchFunction`);
+    }
 
-    const scheduled: { id: string; name: string; what: string; schedule: string; input: Record<string, string> }[] = [
-      ...p.datasets.flatMap((d) => (d.schedule ? [{ id: `Fetch-${d.name}`, name: d.name, what: `dataset ${d.name}`, schedule: d.schedule, input: { dataset: d.name } }] : [])),
+    const scheduled: { id: string; name: string; what: string; schedule: string; input: Record<string, string>; fn: lambda.Function }[] = [
+      ...p.datasets.flatMap((d) =>
+        d.schedule
+          ? [{ id: `Fetch-${d.name}`, name: d.name, what: `dataset ${d.name}`, schedule: d.schedule, input: { dataset: d.name }, fn: fetchedInVpc(d) ? p.vpcFetchFunction! : p.fetchFunction }]
+          : [],
+      ),
       ...(p.edfi ?? []).flatMap((a) =>
-        a.schedule ? [{ id: `FetchEdfi-${a.name}`, name: `edfi:${a.name}`, what: `every resource of Ed-Fi API ${a.name}`, schedule: a.schedule, input: { edfi: a.name } }] : [],
+        a.schedule
+          ? [{ id: `FetchEdfi-${a.name}`, name: `edfi:${a.name}`, what: `every resource of Ed-Fi API ${a.name}`, schedule: a.schedule, input: { edfi: a.name }, fn: p.fetchFunction }]
+          : [],
       ),
     ];
     const schedules = new Map<string, scheduler.Schedule>();
@@ -109,12 +124,14 @@ export class FetchSchedules extends Construct {
           conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
         }),
       });
-      acknowledge(
-        this.role,
-        'AwsSolutions-IAM5',
-        'Scheduler may invoke any version or alias (<arn>:*) of the one fetch function; the wildcard is confined to that function.',
-        wildcardResource(`${nagReference(p.fetchFunction, 'Arn')}:*`),
-      );
+      for (const fn of new Set(scheduled.map((item) => item.fn))) {
+        acknowledge(
+          this.role,
+          'AwsSolutions-IAM5',
+          'Scheduler may invoke any version or alias (<arn>:*) of a fetch function it targets; the wildcard is confined to that function.',
+          wildcardResource(`${nagReference(fn, 'Arn')}:*`),
+        );
+      }
     }
     for (const item of scheduled) {
       schedules.set(
@@ -123,7 +140,7 @@ export class FetchSchedules extends Construct {
           description: `civic-etl ${p.project}: fetch ${item.what}`,
           schedule: scheduler.ScheduleExpression.expression(item.schedule),
           timeWindow: scheduler.TimeWindow.off(),
-          target: new targets.LambdaInvoke(p.fetchFunction, {
+          target: new targets.LambdaInvoke(item.fn, {
             input: scheduler.ScheduleTargetInput.fromObject(item.input),
             maxEventAge: p.maxEventAge,
             retryAttempts: p.retryAttempts,

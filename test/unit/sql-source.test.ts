@@ -22,6 +22,7 @@ describe('SQL source definitions', () => {
       incremental: { column: 'updated_at', overlapSeconds: 0, initial: '1970-01-01T00:00:00Z' },
       batchRows: 5000,
       connectTimeoutSeconds: 15,
+      network: 'internet',
     });
     expect(sourceSecrets(source)).toEqual(['datamart/reader']);
   });
