@@ -60,7 +60,10 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
     }
     case 'catalog': {
       const outcome = await fetchCatalog(deps, dataset);
-      return { status: outcome.status, summary: outcome.message, outcome };
+      // resources left for lack of time, after this run stored some: go on at once (handler, CLI);
+      // a run that stored none would only stop at the same place again
+      const goOn = outcome.status === 'partial' && outcome.manifest.notReached > 0 && outcome.manifest.fetched > 0;
+      return { status: goOn ? 'checkpointed' : outcome.status, summary: outcome.message, outcome };
     }
     case 'sql': {
       const outcome = await fetchSql(deps, dataset);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
 import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
 import { cleanLoad } from '../../functions/clean/clean-load.ts';
+import { fetchDataset } from '../../functions/get/fetch-dataset.ts';
 import { fetchCatalog, type CatalogFetchDeps, type CatalogManifest, type CatalogOutcome } from '../../functions/get/fetch-catalog.ts';
 import { stageObject } from '../../functions/stage/stage-object.ts';
 import { startApiServer, type ApiServer } from '../helpers/api-server.ts';
@@ -409,6 +410,27 @@ describe('fetch an open-data catalogue: runs, time and credentials', () => {
     expect(statusById(second)).toEqual({ 'r-quick1': 'unchanged', 'r-slow': 'fetched', 'r-quick2': 'unchanged' });
     expect((await keys(bucket)).filter((k) => k.endsWith('.csv'))).toEqual([`${prefixOf(DAY1)}r-quick1/quick1.csv`, `${prefixOf(DAY1)}r-quick2/quick2.csv`, `${prefixOf(DAY2)}r-slow/slow.csv`]);
     expect((await stateOf(bucket)).watermark).toBe('2026-11-20T00:00:00.000Z');
+  });
+
+  it('asks to go on at once (checkpointed) when time ran out after some resources landed, not when none did', async () => {
+    const cat = new TestCatalog(api, 'udata');
+    cat.serve('fast.csv', { body: 'id\n1\n' });
+    cat.serve('stuck.csv', { body: 'id\n2\n', delayMs: 3000 });
+    cat.addDataset({
+      id: 'd1',
+      slug: 'mixed',
+      organization: ORG,
+      tags: [],
+      modified: '2026-11-20T00:00:00.000Z',
+      resources: ['fast', 'stuck'].map((n) => ({ id: `r-${n}`, format: 'csv', file: `${n}.csv`, modified: '2026-11-20T00:00:00.000Z' })),
+    });
+    const dataset = parksWith({ api: 'udata', url: cat.url, organization: ORG, concurrency: 1 });
+    const { deps } = await setup();
+
+    const first = await fetchDataset({ ...deps, timeoutMs: 1500 }, dataset);
+    expect(first.status).toBe('checkpointed'); // the fast one landed: the handler invokes itself to go on
+    const second = await fetchDataset({ ...deps, timeoutMs: 1500 }, dataset);
+    expect(second.status).toBe('partial'); // only the stuck one was left, and it did not land: no loop
   });
 
   it('sends the headers secret to the catalogue host only, never to files hosted elsewhere', async () => {
