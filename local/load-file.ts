@@ -140,8 +140,13 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
           throw new PermanentError(`${file}: table ${opts.table} has no geometry column "${geometry.column}"; load with --recreate to rebuild it`, { file });
         }
       } else {
-        const types = await inferTypes(client, staging, attributes.map((a) => a.from), opts.typeThreshold ?? 0.99);
-        phase('types inferred');
+        // types the file declares (a shapefile's DBF fields) where every value fits them; the rest from the staged values
+        const declared = 'declaredTypes' in staged ? staged.declaredTypes : undefined;
+        const declaredOf = (a: { from: string }) => declared?.[staged.columns.indexOf(a.from)];
+        const undeclared = attributes.filter((a) => declaredOf(a) === undefined);
+        const inferred = await inferTypes(client, staging, undeclared.map((a) => a.from), opts.typeThreshold ?? 0.99, staged.rows);
+        const types = attributes.map((a) => declaredOf(a) ?? inferred[undeclared.indexOf(a)]!);
+        phase(undeclared.length < attributes.length ? `types declared by the file${undeclared.length ? ', others inferred' : ''}` : 'types inferred');
         const names = launder(attributes.map((a) => a.from));
         if (geometry) for (let i = 0; i < names.length; i++) if (names[i] === geometry.column) names[i] = `${names[i]}_attribute`;
         columns = attributes.map((a, i) => ({ name: names[i]!, type: types[i]!, required: false, from: a.from }));

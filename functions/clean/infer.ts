@@ -12,8 +12,9 @@ export const SAMPLE_ROWS = 20_000;
  * written form (patterns, no exception per value); dates and timestamps must also name a real
  * day. The cast that follows checks every value: those that fail become rejects, with line and
  * reason. Numbers written with a leading zero (postcodes, codes) stay text so no digit is lost.
+ * `rowCount`: the staging table's rows, when the caller knows it (saves counting them).
  */
-export async function inferTypes(client: pg.PoolClient, staging: string, columns: readonly string[], threshold = 1): Promise<ColumnType[]> {
+export async function inferTypes(client: pg.PoolClient, staging: string, columns: readonly string[], threshold = 1, rowCount?: number): Promise<ColumnType[]> {
   if (columns.length === 0) return [];
   // each value's class, by the first pattern it matches: 1 integer, 2 bigint, 3 numeric, 4 date,
   // 5 timestamp, 6 boolean, 0 anything else — most values are settled by one or two patterns
@@ -45,8 +46,8 @@ export async function inferTypes(client: pg.PoolClient, staging: string, columns
   const candidates: ColumnType[] = ['integer', 'bigint', 'numeric', 'date', 'timestamp', 'boolean'];
   await client.query(`SET LOCAL datestyle = 'ISO, MDY'`);
   // a sample spread over the whole file (every k-th record): enough to decide a type
-  const { rows: size } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${staging}`);
-  const every = Math.max(1, Math.ceil(Number(size[0]!.n) / SAMPLE_ROWS));
+  const size = rowCount ?? Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${staging}`)).rows[0]!.n);
+  const every = Math.max(1, Math.ceil(size / SAMPLE_ROWS));
   const where = every === 1 ? '' : `WHERE _source_line % ${every} = 0`;
   const { rows } = await client.query<Record<string, boolean | string>>(
     // OFFSET 0 keeps the subquery whole: each class is computed once per value, not once per use

@@ -4,12 +4,17 @@
  * expand to terabytes (a zip bomb), members may be encrypted or be archives themselves. Every one
  * of those ends in a `ReadError` naming the archive and the member; members are written only
  * under a temporary folder that is always removed (Lambda's /tmp is small and reused).
+ *
+ * Members a reader takes front to back (a shapefile's parts) can instead be left in the archive
+ * and streamed from it as they are read (`unpackZip`'s `leave`): the same checks of their
+ * headers first, then their bytes counted as they inflate, as for a member written to disk.
  */
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { createInflateRaw, type ZlibOptions } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import { ReadError } from './types.ts';
@@ -43,15 +48,44 @@ export interface ExtractedMember {
   size: number;
 }
 
-/** A temporary folder that `dispose()` removes with everything in it. */
+/**
+ * A member left in its archive: `open()` streams its bytes, inflated, from the start, as often as
+ * needed, until the archive is closed.
+ */
+export interface ArchivedMember {
+  /** Path inside the archive, as for an extracted member. */
+  name: string;
+  /** The size its headers declare; more bytes than that fail the read. */
+  size: number;
+  open(): AsyncIterable<Buffer>;
+}
+
+/** What `unpackZip` gives: members on disk or left in the archive, and how to close the archive. */
+export interface UnpackedZip {
+  members: (ExtractedMember | ArchivedMember)[];
+  /** Closes the archive that left members are read from (nothing to do when there are none). */
+  close(): void;
+}
+
+/** A temporary folder that `dispose()` removes with everything in it (and runs what was `defer`red). */
 export interface TempDir {
   path: string;
   dispose(): Promise<void>;
+  /** Run `cleanup` when the folder is disposed of (an archive whose members are still read). */
+  defer(cleanup: () => void): void;
 }
 
 export async function makeTempDir(prefix = 'civic-etl-'): Promise<TempDir> {
   const path = await mkdtemp(join(tmpdir(), prefix));
-  return { path, dispose: () => rm(path, { recursive: true, force: true }) };
+  const deferred: (() => void)[] = [];
+  return {
+    path,
+    defer: (cleanup) => void deferred.push(cleanup),
+    dispose: async () => {
+      for (const cleanup of deferred.splice(0)) cleanup();
+      await rm(path, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Is this the start of a zip archive (a local file header, or an empty archive's end record)? */
@@ -67,7 +101,34 @@ export function isZip(head: Uint8Array): boolean {
  */
 export async function extractZip(path: string, name: string, into: string, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<ExtractedMember[]> {
   const budget = { left: limits.maxTotalBytes, files: 0 };
-  return extractInto(path, name, '', await mkdtemp(join(into, 'zip-')), limits, budget, 0);
+  return (await extractInto(path, name, '', await mkdtemp(join(into, 'zip-')), limits, budget, 0, undefined)) as ExtractedMember[];
+}
+
+/**
+ * `extractZip`, except that the members `leave` picks (by their path in the archive; members of
+ * nested archives are always extracted) stay in the archive and are streamed from it when read:
+ * no copy on disk for a reader that reads front to back. They pass the same checks first (path,
+ * encryption, declared size against the archive's limit — which their declared sizes count
+ * against — and expansion ratio); while they are read, a member inflating to more bytes than it
+ * declares fails the read (and yauzl checks it inflates to exactly that many). `close()` once
+ * they have been read.
+ */
+export async function unpackZip(
+  path: string,
+  name: string,
+  into: string,
+  limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+  leave: (member: string) => boolean = () => false,
+): Promise<UnpackedZip> {
+  const budget = { left: limits.maxTotalBytes, files: 0 };
+  const opened: yauzl.ZipFile[] = [];
+  try {
+    const members = await extractInto(path, name, '', await mkdtemp(join(into, 'zip-')), limits, budget, 0, { leave, opened });
+    return { members, close: () => opened.splice(0).forEach((zip) => zip.close()) };
+  } catch (error) {
+    opened.splice(0).forEach((zip) => zip.close());
+    throw error;
+  }
 }
 
 async function extractInto(
@@ -78,9 +139,11 @@ async function extractInto(
   limits: ArchiveLimits,
   budget: { left: number; files: number },
   depth: number,
-): Promise<ExtractedMember[]> {
+  left: { leave: (member: string) => boolean; opened: yauzl.ZipFile[] } | undefined,
+): Promise<(ExtractedMember | ArchivedMember)[]> {
   const zip = await openZip(path, name);
-  const out: ExtractedMember[] = [];
+  const out: (ExtractedMember | ArchivedMember)[] = [];
+  let keepOpen = false;
   try {
     for (let entry = await nextEntry(zip, name); entry; entry = await nextEntry(zip, name)) {
       const member = entry.fileName;
@@ -93,6 +156,14 @@ async function extractInto(
         throw new ReadError(`${label}: declares ${entry.uncompressedSize} bytes, beyond the ${limits.maxTotalBytes}-byte limit for one archive: refused`, { file: label });
       }
       checkRatio(entry.uncompressedSize, entry.compressedSize, limits, label);
+      if (left?.leave(member)) {
+        // its declared size counts against the archive's limit now; it may not inflate past it
+        budget.left -= entry.uncompressedSize;
+        if (!keepOpen) left.opened.push(zip);
+        keepOpen = true;
+        out.push(archivedMember(zip, path, entry, `${prefix}${member}`, label));
+        continue;
+      }
       const target = join(into, `${budget.files}-${posix.basename(member)}`.replace(/[^A-Za-z0-9._-]/g, '_'));
       const size = await writeMember(zip, entry, target, label, limits, budget);
       const extracted = { name: `${prefix}${member}`, path: target, size };
@@ -102,16 +173,63 @@ async function extractInto(
         }
         const inner = join(into, `${budget.files}-nested`);
         await mkdir(inner);
-        out.push(...(await extractInto(target, name, `${prefix}${member}!`, inner, limits, budget, depth + 1)));
+        out.push(...(await extractInto(target, name, `${prefix}${member}!`, inner, limits, budget, depth + 1, undefined)));
         await rm(target, { force: true });
         continue;
       }
       out.push(extracted);
     }
   } finally {
-    zip.close();
+    if (!keepOpen) zip.close();
   }
   return out;
+}
+
+/** Bytes inflated at a time for an archived member: few, large chunks keep the stream's overhead low. */
+const INFLATE_CHUNK = 256 * 1024;
+/** Compressed bytes read from the archive at a time, and inflated bytes kept ready ahead of the reader. */
+const READ_AHEAD = 1024 * 1024;
+
+/**
+ * A member read from the archive at `path` each time `open()` is iterated: its data found through
+ * its local header (yauzl), read in large chunks and, when deflated, inflated here, on libuv's
+ * thread pool, up to READ_AHEAD bytes ahead of the reader. The bytes are counted as they come:
+ * past the declared size the read fails, and at the end they must be exactly the declared size
+ * (as yauzl checks when it inflates).
+ */
+function archivedMember(zip: yauzl.ZipFile, path: string, entry: yauzl.Entry, name: string, label: string): ArchivedMember {
+  const declared = entry.uncompressedSize;
+  const method = entry.compressionMethod;
+  return {
+    name,
+    size: declared,
+    async *open() {
+      if (method !== 0 && method !== 8) throw asReadError(new Error(`unsupported compression method: ${method}`), label);
+      const { fileDataStart } = await new Promise<{ fileDataStart: number }>((resolve, reject) =>
+        zip.readLocalFileHeader(entry, { minimal: true }, (error, header) => (error ? reject(asReadError(error, label)) : resolve(header))),
+      );
+      const raw: Readable =
+        entry.compressedSize === 0
+          ? Readable.from([])
+          : createReadStream(path, { start: fileDataStart, end: fileDataStart + entry.compressedSize - 1, highWaterMark: READ_AHEAD });
+      const stream = method === 8 ? raw.pipe(createInflateRaw({ chunkSize: INFLATE_CHUNK, highWaterMark: READ_AHEAD } as ZlibOptions)) : raw;
+      if (stream !== raw) raw.on('error', (error) => stream.destroy(error));
+      let size = 0;
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (size > declared) throw new ReadError(`${label}: the member is larger than its declared ${declared} bytes: refused`, { file: label });
+          yield chunk;
+        }
+        if (size !== declared) throw new ReadError(`${label}: the member holds ${size} bytes, not the ${declared} it declares: refused`, { file: label });
+      } catch (error) {
+        throw error instanceof ReadError ? error : asReadError(error as Error, label);
+      } finally {
+        stream.destroy();
+        raw.destroy();
+      }
+    },
+  };
 }
 
 /** Absolute paths, drive letters, backslashes and `..` segments would write outside the folder. */

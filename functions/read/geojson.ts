@@ -19,7 +19,7 @@
  * read, before `rows()` finishes; so does `geometry.type` (the one type seen, or `Geometry`).
  */
 import { crsProblem, sridFromCrs } from './crs.ts';
-import { stagedGeometry } from './geojson-wkb.ts';
+import { geometryBytesToHexWkb, stagedGeometry } from './geojson-wkb.ts';
 import { Columns, Flattener, setValue } from './flatten.ts';
 import {
   JsonStreamer,
@@ -235,9 +235,16 @@ class GeoJsonPass implements StreamHandlers {
         if (c === 0x7b) {
           if (this.probe) i = skipValue(b, i, end);
           else {
-            const after = this.geometry(b, i, end, index, base);
-            setValue(values, this.layout.geometry, asWkb(longText(b, i, after)));
-            i = after;
+            const fast = geometryBytesToHexWkb(b, i, end);
+            if (fast) {
+              this.geometryType = fast.type;
+              setValue(values, this.layout.geometry, fast.hex);
+              i = fast.after;
+            } else {
+              const after = this.geometry(b, i, end, index, base);
+              setValue(values, this.layout.geometry, asWkb(longText(b, i, after)));
+              i = after;
+            }
           }
         } else if (c === 0x6e) {
           i = scanLiteral(b, i, end);
@@ -366,7 +373,11 @@ class GeoJsonPass implements StreamHandlers {
     const geometry = kept.get('geometry');
     if (geometry) {
       const c = geometry.raw[0]!;
-      if (c === 0x7b) {
+      const fast = c === 0x7b && !this.probe ? geometryBytesToHexWkb(geometry.raw, 0, geometry.raw.length) : undefined;
+      if (fast && fast.after === geometry.raw.length) {
+        this.geometryType = fast.type;
+        setValue(values, this.layout.geometry, fast.hex);
+      } else if (c === 0x7b) {
         if (!this.probe) this.geometry(geometry.raw, 0, geometry.raw.length, index, geometry.offset);
         setValue(values, this.layout.geometry, asWkb(geometry.raw.toString('utf8')));
       } else if (c !== 0x6e) throw this.featureError(index, geometry.offset, `its geometry is ${describeValue(c)}, not an object or null`);

@@ -5,7 +5,8 @@
  * readers. Archives give one entry per loadable member (a shapefile's parts count as one).
  *
  * Formats that need random access (zip, spreadsheets, GeoPackage) are first copied to a temporary
- * folder; `dispose()` removes it, whatever happened.
+ * folder; `dispose()` removes it, whatever happened. An archive's members are extracted there too,
+ * except a shapefile's parts: the shapefile reader streams them from the archive as it reads.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -13,11 +14,11 @@ import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
-import { DEFAULT_ARCHIVE_LIMITS, extractZip, isZip, listZip, makeTempDir, type ArchiveLimits, type TempDir } from './archive.ts';
+import { DEFAULT_ARCHIVE_LIMITS, isZip, listZip, makeTempDir, unpackZip, type ArchiveLimits, type ArchivedMember, type ExtractedMember, type TempDir } from './archive.ts';
 import { readGeoPackage } from './gpkg.ts';
 import { readGeoJson } from './geojson.ts';
 import { readJson, sniffJson } from './json.ts';
-import { readShapefile } from './shapefile.ts';
+import { readShapefile, type ShapefilePart } from './shapefile.ts';
 import { readOds } from './ods.ts';
 import { readXlsx } from './xlsx.ts';
 import { readXls } from './xls.ts';
@@ -132,13 +133,17 @@ async function classifyFile(
   const kind = await zipKind(path, name);
   if (kind === 'xlsx') return [asEntry(await readXlsx(path, name, opts))];
   if (kind === 'ods') return [asEntry(await readOds(path, name, opts))];
-  const members = await extractZip(path, name, dir.path, opts.limits ?? DEFAULT_ARCHIVE_LIMITS);
+  // a shapefile's parts are read front to back: straight from the archive, not extracted first
+  const unpacked = await unpackZip(path, name, dir.path, opts.limits ?? DEFAULT_ARCHIVE_LIMITS, (member) => isShapefilePart(member));
+  dir.defer(unpacked.close);
   void depth;
-  return membersToEntries(members, name, opts, dir, skipped);
+  return membersToEntries(unpacked.members, name, opts, dir, skipped);
 }
 
+const isShapefilePart = (member: string) => (SHAPEFILE_PARTS as readonly string[]).includes(posix.extname(member).slice(1).toLowerCase());
+
 async function membersToEntries(
-  members: { name: string; path: string }[],
+  members: (ExtractedMember | ArchivedMember)[],
   archive: string,
   opts: OpenOptions,
   dir: TempDir,
@@ -147,13 +152,13 @@ async function membersToEntries(
   const wanted = opts.member ? globToRegExp(opts.member) : undefined;
   const entries: Entry[] = [];
   // a shapefile's parts travel together: group them by path without extension
-  const shapefiles = new Map<string, Partial<Record<(typeof SHAPEFILE_PARTS)[number], string>>>();
+  const shapefiles = new Map<string, Partial<Record<(typeof SHAPEFILE_PARTS)[number], ShapefilePart>>>();
   for (const m of members) {
     const ext = posix.extname(m.name).slice(1).toLowerCase();
     if ((SHAPEFILE_PARTS as readonly string[]).includes(ext)) {
       const base = m.name.slice(0, -ext.length - 1);
       const parts = shapefiles.get(base.toLowerCase()) ?? {};
-      parts[ext as (typeof SHAPEFILE_PARTS)[number]] = m.path;
+      parts[ext as (typeof SHAPEFILE_PARTS)[number]] = 'path' in m ? m.path : m;
       shapefiles.set(base.toLowerCase(), parts);
     }
   }
@@ -167,7 +172,7 @@ async function membersToEntries(
     if (ext === 'shp') {
       const parts = shapefiles.get(m.name.slice(0, -4).toLowerCase())!;
       if (!parts.dbf) throw new ReadError(`${label}: the .dbf that goes with ${posix.basename(m.name)} is missing from the archive`, { file: label });
-      entries.push(asEntry(await readShapefile({ shp: m.path, dbf: parts.dbf, shx: parts.shx, prj: parts.prj, cpg: parts.cpg }, label, opts)));
+      entries.push(asEntry(await readShapefile({ shp: 'path' in m ? m.path : m, dbf: parts.dbf, shx: parts.shx, prj: parts.prj, cpg: parts.cpg }, label, opts)));
       continue;
     }
     if ((SHAPEFILE_PARTS as readonly string[]).includes(ext)) {
@@ -175,7 +180,7 @@ async function membersToEntries(
       continue;
     }
     const format = memberFormat(ext);
-    if (!format) {
+    if (!format || !('path' in m)) {
       skipped.push(`${m.name}: not a data file (by its extension)`);
       continue;
     }

@@ -13,7 +13,13 @@
  * Both files are read front to back in 1 MiB chunks, in step, record by record: memory is bounded
  * by the chunk and the largest record whatever the file size. The `.shx` index is not needed for
  * that and is not read (a `.shp` with gaps between records, which only the index could skip, is
- * reported as malformed at the gap).
+ * reported as malformed at the gap). Each part is a file on disk or a member still in its zip
+ * (archive.ts, `ArchivedMember`), inflated as it is read: a zipped shapefile is never extracted.
+ *
+ * Types: each field's declared type (`declaredTypes`, once the records are read): C text; N/F
+ * without decimals integer (bigint, numeric for more digits), with decimals numeric; D date; L
+ * boolean — as long as every value read fits it (a number written with a leading zero, a date
+ * that names no real day, a `?`-less odd logical: no declared type, the load infers one).
  *
  * Values: C text with its padding trimmed on both sides (all blank → NULL; both as GDAL reads it); N/F as written,
  * trimmed (blank or `***` overflow → NULL); D `YYYYMMDD` → `YYYY-MM-DD` (blank/zeros → NULL,
@@ -27,19 +33,23 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, posix } from 'node:path';
 import iconv from 'iconv-lite';
+import type { ArchivedMember } from './archive.ts';
 import { describePrj } from './prj.ts';
-import { ReadError, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
+import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
 import { SHAPE_TYPES, ShapeEncoder, ShapeFormatError, type ShapeRepairs } from './wkb.ts';
 
-/** Paths of a shapefile's parts on local disk. */
+/** A part of a shapefile: its path on local disk, or the member of a zip archive it still is. */
+export type ShapefilePart = string | ArchivedMember;
+
+/** A shapefile's parts. */
 export interface ShapefileParts {
-  shp: string;
-  dbf?: string;
-  shx?: string;
-  prj?: string;
-  cpg?: string;
+  shp: ShapefilePart;
+  dbf?: ShapefilePart;
+  shx?: ShapefilePart;
+  prj?: ShapefilePart;
+  cpg?: ShapefilePart;
 }
 
 /** Bytes read from disk at a time, per file. */
@@ -55,7 +65,7 @@ const SHP_FILE_CODE = 9994;
  * @param name how messages name the file, e.g. `incoming/acme/parks.zip!parks.shp`
  */
 export async function readShapefile(parts: ShapefileParts, name: string, opts: ReadOptions = {}): Promise<ReadTable> {
-  const shpFile = basename(parts.shp);
+  const shpFile = partName(parts.shp);
   if (!parts.dbf) throw new ReadError(`${name}: the .dbf that goes with ${shpFile} is missing`, { file: name });
   const warnings: string[] = [];
   const shp = await readShpHeader(parts.shp, name);
@@ -65,6 +75,7 @@ export async function readShapefile(parts: ShapefileParts, name: string, opts: R
 
   const column = geometryColumnName(dbf.fields.map((f) => f.name));
   const declared = SHAPE_TYPES[shp.shapeType]?.declared;
+  const fits = dbf.fields.map((f) => new FieldFit(f));
   return {
     name,
     format: 'shapefile',
@@ -72,7 +83,8 @@ export async function readShapefile(parts: ShapefileParts, name: string, opts: R
     geometry: { column, encoding: 'wkb', ...(srid !== undefined ? { srid } : {}), ...(declared ? { type: declared } : {}) },
     unit: 'feature',
     warnings,
-    rows: () => readRecords(parts.shp, parts.dbf!, shp, dbf, name, warnings),
+    rows: () => readRecords(parts.shp, parts.dbf!, shp, dbf, name, warnings, fits),
+    declaredTypes: () => [...fits.map((f) => f.type()), undefined],
   };
 }
 
@@ -87,8 +99,8 @@ interface ShpHeader {
   declared: number;
 }
 
-async function readShpHeader(path: string, name: string): Promise<ShpHeader> {
-  const size = (await stat(path)).size;
+async function readShpHeader(path: ShapefilePart, name: string): Promise<ShpHeader> {
+  const size = await partSize(path);
   const head = await readAt(path, 0, SHP_HEADER_BYTES);
   const code = head.length >= 4 ? head.readInt32BE(0) : undefined;
   if (code !== SHP_FILE_CODE) {
@@ -113,6 +125,8 @@ interface DbfField {
   name: string;
   type: string;
   kind: FieldKind;
+  /** Decimal places (N and F fields). */
+  decimals: number;
   /** Offset in the record (the deletion flag is byte 0). */
   offset: number;
   length: number;
@@ -129,10 +143,10 @@ interface DbfHeader {
 
 const KIND: Record<string, FieldKind> = { C: 'text', N: 'number', F: 'number', D: 'date', L: 'logical' };
 
-async function readDbfHeader(path: string, name: string, encoding: EncodingChoice, warnings: string[]): Promise<DbfHeader> {
-  const file = basename(path);
+async function readDbfHeader(path: ShapefilePart, name: string, encoding: EncodingChoice, warnings: string[]): Promise<DbfHeader> {
+  const file = partName(path);
   const bad = (what: string, offset: number) => new ReadError(`${name}: its .dbf (${file}) is not a dBASE table: ${what}`, { file: name, offset });
-  const size = (await stat(path)).size;
+  const size = await partSize(path);
   const fixed = await readAt(path, 0, 32);
   if (fixed.length < 32) throw bad(`it has ${size} bytes, fewer than a dBASE header's 32`, 0);
   const records = fixed.readUInt32LE(4);
@@ -150,7 +164,7 @@ async function readDbfHeader(path: string, name: string, encoding: EncodingChoic
     const length = header[p + 16]!;
     const nul = header.indexOf(0, p);
     const fieldName = text.name(header, p, nul >= 0 && nul < p + 11 ? nul : p + 11);
-    fields.push({ name: fieldName, type, kind: KIND[type] ?? 'text', offset, length });
+    fields.push({ name: fieldName, type, kind: KIND[type] ?? 'text', decimals: header[p + 17]!, offset, length });
     offset += length;
   }
   if (offset > recordBytes) throw bad(`its fields add up to ${offset} bytes per record, more than the ${recordBytes} its header says`, 10);
@@ -248,6 +262,112 @@ function fieldValue(buf: Buffer, base: number, field: DbfField, text: DbfText, r
   }
 }
 
+/**
+ * Whether a field's values, as read, fit the type its descriptor declares; for N/F fields without
+ * decimals, also how many digits the widest has (integer, bigint or numeric). The same written
+ * forms as the type inference of other files takes (clean/infer.ts): a number with a leading zero
+ * is a code, not a number, and makes the type undeclared.
+ */
+class FieldFit {
+  private fits = true;
+  private digits = 0;
+  private complete = false;
+
+  constructor(private readonly field: DbfField) {}
+
+  reset(): void {
+    this.fits = true;
+    this.digits = 0;
+    this.complete = false;
+  }
+
+  see(v: string): void {
+    if (!this.fits) return;
+    switch (this.field.kind) {
+      case 'text':
+        return;
+      case 'number':
+        if (this.field.decimals === 0) {
+          const digits = integerDigits(v);
+          if (digits < 0) this.fits = false;
+          else if (digits > this.digits) this.digits = digits;
+        } else if (!isDecimal(v)) this.fits = false;
+        return;
+      case 'date':
+        if (!isIsoDay(v)) this.fits = false;
+        return;
+      case 'logical':
+        if (v !== 'true' && v !== 'false') this.fits = false;
+        return;
+    }
+  }
+
+  /** Called by readRecords once the last record is read: types are known from then on. */
+  done(): void {
+    this.complete = true;
+  }
+
+  type(): DeclaredType | undefined {
+    if (!this.complete || !this.fits) return undefined;
+    switch (this.field.kind) {
+      case 'text':
+        return this.field.type === 'C' ? 'text' : undefined;
+      case 'number':
+        if (this.field.decimals > 0) return 'numeric';
+        return this.digits <= 9 ? 'integer' : this.digits <= 18 ? 'bigint' : 'numeric';
+      case 'date':
+        return 'date';
+      case 'logical':
+        return 'boolean';
+    }
+  }
+}
+
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+
+/** Digits of an integer written `[+-]digits` without a leading zero (`0` itself is one); -1 for anything else. */
+function integerDigits(v: string): number {
+  let i = v.charCodeAt(0) === 0x2b || v.charCodeAt(0) === 0x2d ? 1 : 0;
+  const first = i;
+  if (i >= v.length || (v.charCodeAt(i) === 0x30 && v.length > i + 1)) return -1;
+  for (; i < v.length; i++) if (!isDigit(v.charCodeAt(i))) return -1;
+  return v.length - first;
+}
+
+/** `[+-]digits[.digits][e±dd]` (or `.digits`), without a leading zero before another digit: what casts to numeric. */
+function isDecimal(v: string): boolean {
+  let i = v.charCodeAt(0) === 0x2b || v.charCodeAt(0) === 0x2d ? 1 : 0;
+  if (v.charCodeAt(i) === 0x30 && isDigit(v.charCodeAt(i + 1))) return false;
+  let digits = 0;
+  while (isDigit(v.charCodeAt(i))) i++, digits++;
+  if (v.charCodeAt(i) === 0x2e) {
+    i++;
+    while (isDigit(v.charCodeAt(i))) i++, digits++;
+  }
+  if (digits === 0) return false;
+  if (v.charCodeAt(i) === 0x65 || v.charCodeAt(i) === 0x45) {
+    i++;
+    if (v.charCodeAt(i) === 0x2b || v.charCodeAt(i) === 0x2d) i++;
+    const start = i;
+    while (isDigit(v.charCodeAt(i))) i++;
+    if (i === start || i - start > 2) return false;
+  }
+  return i === v.length;
+}
+
+/** `YYYY-MM-DD` naming a real day of a year from 1 on. */
+function isIsoDay(v: string): boolean {
+  if (v.length !== 10 || v.charCodeAt(4) !== 0x2d || v.charCodeAt(7) !== 0x2d) return false;
+  for (const i of [0, 1, 2, 3, 5, 6, 8, 9]) if (!isDigit(v.charCodeAt(i))) return false;
+  const year = Number(v.slice(0, 4));
+  const month = Number(v.slice(5, 7));
+  const day = Number(v.slice(8, 10));
+  if (year < 1 || month < 1 || month > 12 || day < 1) return false;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+  return day <= days;
+}
+
 function isOverflow(buf: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (buf[i] !== 0x2a) return false;
   return true;
@@ -325,7 +445,7 @@ function ldidEncoding(ldid: number): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // .prj
 
-async function sridOf(prj: string | undefined, name: string, opts: ReadOptions, warnings: string[]): Promise<number | undefined> {
+async function sridOf(prj: ShapefilePart | undefined, name: string, opts: ReadOptions, warnings: string[]): Promise<number | undefined> {
   if (!prj) return opts.srid;
   const wkt = (await readAt(prj, 0, 64 * 1024)).toString('utf8').trim();
   if (!wkt) return opts.srid; // an empty .prj says as much as none
@@ -350,7 +470,16 @@ async function sridOf(prj: string | undefined, name: string, opts: ReadOptions, 
  * The rows, reading .shp and .dbf in step. Deleted DBF records are skipped; positions stay the
  * record numbers. Warnings about repairs and encodings are added when the last record is read.
  */
-async function* readRecords(shpPath: string, dbfPath: string, shp: ShpHeader, dbf: DbfHeader, name: string, warnings: string[]): AsyncGenerator<ReadRow> {
+async function* readRecords(
+  shpPath: ShapefilePart,
+  dbfPath: ShapefilePart,
+  shp: ShpHeader,
+  dbf: DbfHeader,
+  name: string,
+  warnings: string[],
+  fits: FieldFit[],
+): AsyncGenerator<ReadRow> {
+  for (const fit of fits) fit.reset();
   const shpIn = await ChunkedFile.open(shpPath, SHP_HEADER_BYTES);
   let dbfIn: ChunkedFile | undefined;
   try {
@@ -385,7 +514,10 @@ async function* readRecords(shpPath: string, dbfPath: string, shp: ShpHeader, db
       if (!deleted) {
         const values: (string | null)[] = new Array(fields.length + 1);
         const recordEnd = base + recordBytes;
-        for (let i = 0; i < fields.length; i++) values[i] = fieldValue(dbfIn.buf, base, fields[i]!, text, recordEnd, feature);
+        for (let i = 0; i < fields.length; i++) {
+          const value = (values[i] = fieldValue(dbfIn.buf, base, fields[i]!, text, recordEnd, feature));
+          if (value !== null) fits[i]!.see(value);
+        }
         try {
           values[fields.length] = encoder.encode(shpIn.buf, shpIn.start + 8, contentBytes, feature);
         } catch (error) {
@@ -402,6 +534,7 @@ async function* readRecords(shpPath: string, dbfPath: string, shp: ShpHeader, db
       throw new ReadError(`${name}: the .shp is cut off: its header says ${shp.declared} bytes, the file ends after ${shp.size}, after feature ${feature}`, { file: name, line: feature, offset: shp.size });
     }
     warnings.push(...closingWarnings(name, dbf, feature, encoder.repairs));
+    for (const fit of fits) fit.done();
   } finally {
     await shpIn.close();
     await dbfIn?.close();
@@ -447,8 +580,76 @@ function geometryColumnName(fields: string[]): string {
 // ---------------------------------------------------------------------------------------------
 // file access
 
+/** Where a part's bytes come from, in order: `read` fills `buf[offset, offset + length)` as far as it can (0: the end). */
+interface ByteSource {
+  read(buf: Buffer, offset: number, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A file on disk, read at the positions asked for. */
+class FileSource implements ByteSource {
+  constructor(private readonly handle: FileHandle) {}
+
+  async read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return (await this.handle.read(buf, offset, length, position)).bytesRead;
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+/** A zip member, inflated from its start as it is read; the positions asked for follow on (skipped bytes are read and dropped). */
+class MemberSource implements ByteSource {
+  private readonly chunks: AsyncIterator<Buffer>;
+  private pending: Buffer = Buffer.alloc(0);
+  private position = 0;
+
+  constructor(member: ArchivedMember) {
+    this.chunks = member.open()[Symbol.asyncIterator]();
+  }
+
+  async read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+    while (this.position < position || this.pending.length === 0) {
+      if (this.pending.length === 0) {
+        const next = await this.chunks.next();
+        if (next.done) return 0;
+        this.pending = next.value;
+      }
+      const drop = Math.min(position - this.position, this.pending.length);
+      if (drop > 0) {
+        this.pending = this.pending.subarray(drop);
+        this.position += drop;
+      }
+    }
+    const n = Math.min(length, this.pending.length);
+    this.pending.copy(buf, offset, 0, n);
+    this.pending = this.pending.subarray(n);
+    this.position += n;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    await this.chunks.return?.();
+  }
+}
+
+function openPart(part: ShapefilePart): Promise<ByteSource> | ByteSource {
+  return typeof part === 'string' ? open(part, 'r').then((handle) => new FileSource(handle)) : new MemberSource(part);
+}
+
+/** The part's file name, for messages. */
+function partName(part: ShapefilePart): string {
+  return typeof part === 'string' ? basename(part) : posix.basename(part.name);
+}
+
+/** Its size on disk, or the size the archive declares for it. */
+async function partSize(part: ShapefilePart): Promise<number> {
+  return typeof part === 'string' ? (await stat(part)).size : part.size;
+}
+
 /**
- * Sequential reading of a file in chunks: `fill(n)` makes `n` bytes available at `buf[start…]`
+ * Sequential reading of a part in chunks: `fill(n)` makes `n` bytes available at `buf[start…]`
  * (fewer only at the end of the file), `skip(n)` consumes them. The buffer grows only for a
  * record larger than a chunk.
  */
@@ -460,15 +661,15 @@ class ChunkedFile {
   private filePos: number;
 
   private constructor(
-    private readonly handle: FileHandle,
+    private readonly handle: ByteSource,
     from: number,
   ) {
     this.buf = Buffer.allocUnsafe(CHUNK_BYTES);
     this.filePos = from;
   }
 
-  static async open(path: string, from: number): Promise<ChunkedFile> {
-    return new ChunkedFile(await open(path, 'r'), from);
+  static async open(part: ShapefilePart, from: number): Promise<ChunkedFile> {
+    return new ChunkedFile(await openPart(part), from);
   }
 
   /** File offset of `buf[start]`, the next unread byte. */
@@ -489,7 +690,7 @@ class ChunkedFile {
     this.start = 0;
     this.end = pending;
     while (this.end < n) {
-      const { bytesRead } = await this.handle.read(this.buf, this.end, this.buf.length - this.end, this.filePos);
+      const bytesRead = await this.handle.read(this.buf, this.end, this.buf.length - this.end, this.filePos);
       if (bytesRead === 0) break;
       this.end += bytesRead;
       this.filePos += bytesRead;
@@ -507,13 +708,13 @@ class ChunkedFile {
 }
 
 /** Up to `length` bytes from `offset` (fewer at the end of the file): headers and side files. */
-async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
+async function readAt(path: ShapefilePart, offset: number, length: number): Promise<Buffer> {
+  const handle = await openPart(path);
   try {
     const buf = Buffer.alloc(length);
     let got = 0;
     while (got < length) {
-      const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+      const bytesRead = await handle.read(buf, got, length - got, offset + got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }

@@ -31,6 +31,9 @@ export interface SourceGeometry {
   type?: string;
 }
 
+/** A column type a file can declare (the names are the clean step's column types). */
+export type DeclaredType = 'text' | 'integer' | 'bigint' | 'numeric' | 'date' | 'boolean';
+
 /** One record: values aligned with `ReadTable.columns` at the time it is yielded. */
 export interface ReadRow {
   /**
@@ -65,6 +68,13 @@ export interface ReadTable {
   unit: 'row' | 'feature' | 'line' | 'element';
   /** Things worth telling the user that did not stop the read (merged header cells, skipped title rows…). */
   warnings: string[];
+  /**
+   * Column types the file itself declares (a shapefile's DBF field descriptors), aligned with
+   * `columns`, once `rows()` has been read to the end: a type only where the file declares one
+   * and every value read fits it, else `undefined` (the load then chooses the type from the
+   * staged values, as for any file). Readers of files that declare no types leave it out.
+   */
+  declaredTypes?: () => (DeclaredType | undefined)[];
   /** The records, once. Throws a `ReadError` on bad input. */
   rows(): AsyncIterable<ReadRow>;
 }

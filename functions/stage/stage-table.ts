@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ident } from '../common/db.ts';
-import type { ReadRow, ReadTable, SourceGeometry } from '../read/types.ts';
+import type { DeclaredType, ReadRow, ReadTable, SourceGeometry } from '../read/types.ts';
 import { stagingColumns } from './copy.ts';
 
 export interface StagedTable {
@@ -12,6 +12,8 @@ export interface StagedTable {
   header: string[];
   /** Staging column names, one per heading. */
   columns: string[];
+  /** Types the file declares for its columns (one per heading, `undefined` where none), when it declares any (ReadTable.declaredTypes). */
+  declaredTypes?: (DeclaredType | undefined)[];
   /** What was read, as recorded in the ledger (`detected`). */
   detected: {
     format: ReadTable['format'];
@@ -60,7 +62,7 @@ export async function stageTable(
     const batch = encodeRows(rows, carried, width, () => source.columns.length > width, (row) => (carried = row), () => (done = true));
     carried = undefined;
     const list = [...columns, '_source_line'].map(ident).join(', ');
-    const sink = client.query(copyFrom(`COPY ${opts.table} (${list}) FROM STDIN WITH (FORMAT text, ENCODING 'UTF8')`));
+    const sink = client.query(copyFrom(`COPY ${opts.table} (${list}) FROM STDIN WITH (FORMAT binary)`));
     await pipeline(Readable.from(batch, { objectMode: false }), sink);
     count += Number(sink.rowCount ?? 0);
     if (source.columns.length > width) {
@@ -79,12 +81,13 @@ export async function stageTable(
     rows: count,
     header: [...source.columns],
     columns,
+    declaredTypes: source.declaredTypes?.(),
     detected: { format: source.format, columns, unit: source.unit, geometry, child: childPath(source), warnings: source.warnings },
   };
 }
 
 /**
- * Rows as COPY text-format bytes (see encodeRow).
+ * Rows in COPY's binary format (see CopyBinaryWriter), in buffers of about CHUNK bytes.
  * Stops (without consuming the row) when the reader has announced more columns than `width`.
  */
 async function* encodeRows(
@@ -95,7 +98,8 @@ async function* encodeRows(
   carry: (row: ReadRow) => void,
   finish: () => void,
 ): AsyncGenerator<Buffer> {
-  let out = '';
+  const out = new CopyBinaryWriter();
+  out.header();
   let next: ReadRow | undefined = carried;
   for (;;) {
     if (!next) {
@@ -110,34 +114,76 @@ async function* encodeRows(
         break;
       }
     }
-    out += encodeRow(next, width);
+    out.row(next, width);
     next = undefined;
-    if (out.length >= CHUNK) {
-      yield Buffer.from(out, 'utf8');
-      out = '';
-    }
+    if (out.length >= CHUNK) yield out.take();
   }
-  if (out) yield Buffer.from(out, 'utf8');
+  out.trailer();
+  yield out.take();
 }
 
-const NEEDS_ESCAPE = /[\\\t\n\r]/;
-const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
 /**
- * One row in COPY's text format: tab-separated, `\N` for NULL, backslash escapes for backslash,
- * tab, newline and carriage return. Unlike CSV, quotes need no doubling — GeoJSON and JSON text,
- * full of quotes, go through as they are.
+ * COPY's binary format, written value by value straight into buffers: per row the number of
+ * fields, then each text value as its length and its UTF-8 bytes (-1 for NULL), and
+ * `_source_line` as an 8-byte integer. Nothing is escaped, and PostgreSQL takes each value whole
+ * instead of scanning every byte for delimiters and escapes: on a shapefile's or a GeoJSON file's
+ * hex WKB, the server spends about half the time it needs for the text format.
  */
-export function encodeRow(row: ReadRow, width: number): string {
-  let line = '';
-  const { values } = row;
-  for (let i = 0; i < width; i++) {
-    const v = i < values.length ? values[i] : null;
-    if (v === null || v === undefined) line += '\\N\t';
-    else if (NEEDS_ESCAPE.test(v)) line += `${v.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!)}\t`;
-    else line += `${v}\t`;
+class CopyBinaryWriter {
+  private buf = Buffer.allocUnsafe(2 * CHUNK);
+  length = 0;
+
+  header(): void {
+    this.room(SIGNATURE.length + 8);
+    SIGNATURE.copy(this.buf, this.length);
+    this.length += SIGNATURE.length;
+    this.length = this.buf.writeUInt32BE(0, this.length); // flags
+    this.length = this.buf.writeUInt32BE(0, this.length); // header extension
   }
-  return `${line}${row.position}\n`;
+
+  row(row: ReadRow, width: number): void {
+    const { values } = row;
+    this.room(2 + 4 * width + 12);
+    this.length = this.buf.writeUInt16BE(width + 1, this.length);
+    for (let i = 0; i < width; i++) {
+      const v = i < values.length ? values[i] : null;
+      if (v === null || v === undefined) {
+        this.room(4);
+        this.length = this.buf.writeInt32BE(-1, this.length);
+      } else {
+        this.room(4 + 3 * v.length); // a UTF-16 unit takes at most 3 bytes in UTF-8
+        const bytes = this.buf.write(v, this.length + 4, 'utf8');
+        this.buf.writeUInt32BE(bytes, this.length);
+        this.length += 4 + bytes;
+      }
+    }
+    this.room(12);
+    this.length = this.buf.writeUInt32BE(8, this.length);
+    this.length = this.buf.writeUInt32BE(Math.floor(row.position / 2 ** 32), this.length);
+    this.length = this.buf.writeUInt32BE(row.position >>> 0, this.length);
+  }
+
+  trailer(): void {
+    this.room(2);
+    this.length = this.buf.writeInt16BE(-1, this.length);
+  }
+
+  /** The bytes written so far; the writer starts a fresh buffer (the COPY stream may still hold these). */
+  take(): Buffer {
+    const chunk = this.buf.subarray(0, this.length);
+    this.buf = Buffer.allocUnsafe(2 * CHUNK);
+    this.length = 0;
+    return chunk;
+  }
+
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.length + n));
+    this.buf.copy(bigger, 0, 0, this.length);
+    this.buf = bigger;
+  }
 }
 
 /** JSON readers name a child table `<file>#<path>`: the path, for those. */

@@ -60,10 +60,13 @@ export const POINTM = 21;
 export const POLYGONM = 25;
 export const MULTIPATCH = 31;
 
+/** A shapefile's parts as files on disk (what `readShapefile` takes, all of them paths). */
+export type ShapefilePaths = { [K in 'shp' | 'dbf' | 'shx']: string } & { [K in 'prj' | 'cpg']?: string } & ShapefileParts;
+
 /** Write `<dir>/<base>.shp/.shx/.dbf` (and .prj/.cpg when given); returns the paths. */
-export function writeShapefile(dir: string, base: string, spec: TestShapefile): Required<Pick<ShapefileParts, 'shp' | 'dbf' | 'shx'>> & ShapefileParts {
+export function writeShapefile(dir: string, base: string, spec: TestShapefile): ShapefilePaths {
   const { shp, shx, dbf } = shapefileBytes(spec);
-  const parts: Required<Pick<ShapefileParts, 'shp' | 'dbf' | 'shx'>> & ShapefileParts = {
+  const parts: ShapefilePaths = {
     shp: join(dir, `${base}.shp`),
     shx: join(dir, `${base}.shx`),
     dbf: join(dir, `${base}.dbf`),

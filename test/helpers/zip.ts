@@ -31,10 +31,13 @@ export function markEncrypted(zip: Buffer): Buffer {
   return out;
 }
 
-/** Make every member declare `size` uncompressed bytes in the central directory (a lie). */
-export function declareSize(zip: Buffer, size: number): Buffer {
+/** Make every member (or only the one named `member`) declare `size` uncompressed bytes (a lie). */
+export function declareSize(zip: Buffer, size: number, member?: string): Buffer {
   const out = Buffer.from(zip);
   eachHeader(out, (at, central) => {
+    const nameAt = at + (central ? 46 : 30);
+    const name = out.toString('latin1', nameAt, nameAt + out.readUInt16LE(at + (central ? 28 : 26)));
+    if (member !== undefined && name !== member) return;
     if (central) out.writeUInt32LE(size, at + 24);
     else out.writeUInt32LE(size, at + 22);
   });

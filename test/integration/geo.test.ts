@@ -148,6 +148,39 @@ describe('loading spatial files into PostGIS', () => {
     expect(shapes[0]!.x).toBeCloseTo(DAM_WGS84.lon, 2);
   });
 
+  it("types a zipped shapefile's columns from its DBF fields, blanks as NULL, a field with a stray value by its values", async () => {
+    const shp = mkdtempSync(join(dir, 'shp-'));
+    const [x, y] = DAM_RD as [number, number];
+    const parts = writeShapefile(shp, 'parken', {
+      shapeType: POLYGON,
+      fields: [
+        { name: 'id', type: 'N', length: 9 },
+        { name: 'code', type: 'C', length: 10 },
+        { name: 'area', type: 'N', length: 12, decimals: 2 },
+        { name: 'opened', type: 'D', length: 8 },
+        { name: 'free', type: 'L', length: 1 },
+        { name: 'beds', type: 'N', length: 5 },
+      ],
+      records: [
+        { shape: { parts: [square(x, y, 100, true)] }, values: [1, '42', 1234.5, '20240229', 'T', '12'] },
+        { shape: { parts: [square(x + 500, y, 100, true)] }, values: [2, null, null, null, '?', '0012'] },
+      ],
+      prj: PRJ_RD_NEW_ESRI,
+    });
+    const zip = file('parken.zip', await makeZip(Object.fromEntries(Object.entries(parts).map(([ext, p]) => [`parken.${ext}`, readFileSync(p)]))));
+
+    const r = await loadFile(await getPool(), zip, { table: 'it_geo.parken', recreate: true });
+    const values = await rows(await getPool(), `SELECT id, code, area, opened::text AS opened, free, beds FROM it_geo.parken ORDER BY id`);
+
+    expect(r.columns.map((c) => [c.name, c.type])).toEqual([
+      ['id', 'integer'], ['code', 'text'], ['area', 'numeric'], ['opened', 'date'], ['free', 'boolean'], ['beds', 'text'], ['geom', 'geometry'],
+    ]);
+    expect(values).toEqual([
+      { id: 1, code: '42', area: '1234.50', opened: '2024-02-29', free: true, beds: '12' },
+      { id: 2, code: null, area: null, opened: null, free: null, beds: '0012' },
+    ]);
+  });
+
   it('lands a Lambert-93 shapefile (France) in 4326', async () => {
     const shp = mkdtempSync(join(dir, 'l93-'));
     // Place de la Concorde, Paris, in Lambert-93

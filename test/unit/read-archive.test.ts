@@ -6,7 +6,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_ARCHIVE_LIMITS, extractZip } from '../../functions/read/archive.ts';
 import { openSource, sniff } from '../../functions/read/open.ts';
 import { ReadError } from '../../functions/read/types.ts';
+import { POINT, shapefileBytes, type TestShapefile } from '../helpers/shapefile-writer.ts';
 import { declareSize, makeZip, markEncrypted, renameMember } from '../helpers/zip.ts';
+
+const PRJ_WGS84 = 'GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]]';
 
 let dir: string;
 beforeEach(async () => {
@@ -175,5 +178,71 @@ describe('opening a supplier file', () => {
     await expect(openSource(source(path, 'incoming/acme/parks/lonely.shp'))).rejects.toThrow(
       'incoming/acme/parks/lonely.shp: a shapefile comes as several files (.shp, .dbf, .shx, .prj): upload them together in one .zip',
     );
+  });
+});
+
+describe('reading a zipped shapefile without extracting it', () => {
+  const fields = [{ name: 'id', type: 'N', length: 5 }, { name: 'note', type: 'C', length: 200 }];
+  const records = (n: number, note = 'x') => Array.from({ length: n }, (_, i) => ({ shape: { parts: [[[i, i]]] }, values: [i + 1, note] }));
+
+  async function zipped(spec: TestShapefile, tamper: (zip: Buffer) => Buffer = (z) => z): Promise<string> {
+    const parts = shapefileBytes(spec);
+    const zip = await makeZip({ 'parks.shp': parts.shp, 'parks.shx': parts.shx, 'parks.dbf': parts.dbf, 'parks.prj': PRJ_WGS84 });
+    return file('parks.zip', tamper(zip));
+  }
+
+  async function readAll(path: string, opts: Parameters<typeof openSource>[1] = {}): Promise<{ rows: number; files: string[] }> {
+    const opened = await openSource({ ...source(path), path }, opts);
+    try {
+      const entry = opened.entries[0]!;
+      if (entry.kind !== 'table') throw new Error('expected a table');
+      let rows = 0;
+      for await (const _ of entry.table.rows()) rows++;
+      const files: string[] = [];
+      for (const folder of await tempFolders()) files.push(...(await readdir(join(tmpdir(), folder), { recursive: true })).filter((f) => /\.(shp|dbf|prj|shx)$/.test(f)));
+      return { rows, files };
+    } finally {
+      await opened.dispose();
+    }
+  }
+
+  it('streams the parts from the archive: every record read, no part written to disk', async () => {
+    const path = await zipped({ shapeType: POINT, fields, records: records(3000) });
+
+    const { rows, files } = await readAll(path);
+
+    expect(rows).toBe(3000);
+    expect(files).toEqual([]);
+  });
+
+  it('still refuses a part that expands far beyond its compressed size (a zip bomb), before reading it', async () => {
+    const path = await zipped({ shapeType: POINT, fields, records: records(20_000, ' ') });
+
+    await expect(readAll(path, { limits: { ...DEFAULT_ARCHIVE_LIMITS, maxRatio: 50 } })).rejects.toThrow(
+      /parks\.zip!parks\.dbf: expands from \d+ to \d+ bytes \(over 50× its compressed size\): refused as a likely zip bomb/,
+    );
+  });
+
+  it('still refuses parts that declare more than the archive may hold', async () => {
+    const path = await zipped({ shapeType: POINT, fields, records: records(3000) });
+
+    await expect(readAll(path, { limits: { ...DEFAULT_ARCHIVE_LIMITS, maxTotalBytes: 100_000 } })).rejects.toThrow(
+      /parks\.zip!parks\.(shp|dbf|shx): declares \d+ bytes, beyond the 100000-byte limit for one archive: refused/,
+    );
+  });
+
+  it('fails the read, naming the member, when a part inflates to more than it declares', async () => {
+    const path = await zipped({ shapeType: POINT, fields, records: records(3000) }, (zip) => declareSize(zip, 50_000, 'parks.dbf'));
+
+    const error = await readAll(path).then(() => new Error('no error'), (e: unknown) => e as Error);
+
+    expect(error).toBeInstanceOf(ReadError);
+    expect(error.message).toBe('incoming/acme/parks/parks.zip!parks.dbf: the member is larger than its declared 50000 bytes: refused');
+  });
+
+  it('still refuses an encrypted part', async () => {
+    const path = await zipped({ shapeType: POINT, fields, records: records(10) }, markEncrypted);
+
+    await expect(readAll(path)).rejects.toThrow(/parks\.zip!parks\.(shp|shx|dbf|prj): the member is encrypted/);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { sridFromCrs } from '../../functions/read/crs.ts';
 import { readGeoJson, type GeoJsonTable } from '../../functions/read/geojson.ts';
 import type { JsonReadOptions } from '../../functions/read/json.ts';
-import { geoJsonToHexWkb, stagedGeometry } from '../../functions/read/geojson-wkb.ts';
+import { geoJsonToHexWkb, geometryBytesToHexWkb, stagedGeometry } from '../../functions/read/geojson-wkb.ts';
 import { ReadError, type ReadRow } from '../../functions/read/types.ts';
 
 const NAME = 'incoming/acme/parks/parks.geojson';
@@ -336,5 +336,63 @@ describe('GeoJSON geometry as WKB', () => {
     expect(stagedGeometry('{"type":"LineString","coordinates":[[0,0],[1,null]]}')).toMatch(/^invalid GeoJSON geometry/);
     expect(stagedGeometry('{"type":"LineString","coordinates":[[0,0],[1,1,1]]}')).toBe('{"type":"LineString","coordinates":[[0,0],[1,1,1]]}');
     expect(stagedGeometry('{"type":"Point","coordinates":[]}')).toBe('{"type":"Point","coordinates":[]}');
+  });
+});
+
+describe('geometryBytesToHexWkb', () => {
+  const bytes = (text: string) => {
+    const b = Buffer.from(text);
+    return geometryBytesToHexWkb(b, 0, b.length);
+  };
+
+  it('writes the same WKB as JSON.parse would, straight from the bytes, for every plain geometry', () => {
+    const geometries = [
+      '{"type":"Point","coordinates":[-87.551385,41.921407]}',
+      '{ "type" : "Point" , "coordinates" : [ 1e2 , -0 , 3.25E-3 ] }',
+      '{"coordinates":[[1,2],[3,4]],"type":"LineString"}',
+      '{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]],[[0.2,0.2],[0.4,0.2],[0.4,0.4],[0.2,0.2]]],"bbox":[0,0,1,1]}',
+      '{"type":"Polygon","coordinates":[]}',
+      '{"type":"MultiPoint","coordinates":[[1,2,3],[4,5,6]]}',
+      '{"type":"MultiLineString","coordinates":[[[1,2],[3,4]],[]],"crs":{"type":"name","properties":{"name":"x\\u0041"}}}',
+      '{"type":"MultiPolygon","coordinates":[[[[1,2,3],[3,4,5],[5,6,7],[1,2,3]]],[[[1.5,2.5,0],[3,4,0],[5,6,0],[1.5,2.5,0]]]]}',
+      // more digits or larger exponents than the exact fast path: left to Number, which rounds as JSON.parse does
+      '{"type":"Point","coordinates":[0.30000000000000004441,9007199254740993]}',
+      '{"type":"Point","coordinates":[1e-400,1.7976931348623157e308]}',
+      '{"type":"Point","coordinates":[4.9e-324,123456789012345678901234567890]}',
+    ];
+    for (const g of geometries) {
+      const fast = bytes(g);
+      expect(fast, g).toBeDefined();
+      expect(fast!.hex, g).toBe(geoJsonToHexWkb(g));
+      expect(fast!.after).toBe(Buffer.byteLength(g));
+    }
+  });
+
+  it('rounds random coordinates exactly as JSON.parse does', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (let i = 0; i < 2000; i++) {
+      const n = () => (random() * 360 - 180).toFixed(Math.floor(random() * 17));
+      const g = `{"type":"Point","coordinates":[${n()},${n()}]}`;
+      expect(bytes(g)!.hex, g).toBe(geoJsonToHexWkb(g));
+    }
+  });
+
+  it('leaves anything but the plain case to the general path', () => {
+    const others = [
+      '{"type":"GeometryCollection","geometries":[]}',
+      '{"type":"Point","coordinates":[]}',
+      '{"type":"Point","coordinates":[1,2,3,4]}',
+      '{"type":"LineString","coordinates":[[1,2],[3,4,5]]}',
+      '{"type":"LineString","coordinates":[[1,2],[3,"4"]]}',
+      '{"type":"Point","coordinates":[01,2]}',
+      '{"type":"Point","coordinates":[1.,2]}',
+      '{"type":"Point","coordinates":[1,2],}',
+      '{"type":"Point","type":"Point","coordinates":[1,2]}',
+      '{"type":"Poin\\u0074","coordinates":[1,2]}',
+      '{"type":"Point"}',
+      '{"type":"Point","coordinates":[1,2]',
+    ];
+    for (const g of others) expect(bytes(g), g).toBeUndefined();
   });
 });

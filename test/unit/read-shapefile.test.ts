@@ -255,6 +255,54 @@ describe('readShapefile attributes', () => {
     ]);
   });
 
+  it("declares each field's type from its descriptor once the records are read, blanks and all", async () => {
+    const parts = shapefile({
+      shapeType: POINT,
+      fields: [
+        { name: 'ID', type: 'N', length: 9 },
+        { name: 'BIG', type: 'N', length: 15 },
+        { name: 'AREA', type: 'N', length: 12, decimals: 3 },
+        { name: 'NAME', type: 'C', length: 20 },
+        { name: 'OPENED', type: 'D', length: 8 },
+        { name: 'FREE', type: 'L', length: 1 },
+      ],
+      records: [
+        { shape: { parts: [[[0, 0]]] }, values: [1, 12345678901, 1234.5, 'Parc', '20240229', 'Y'] },
+        { shape: { parts: [[[1, 1]]] }, values: [null, null, null, null, null, '?'] },
+        { shape: { parts: [[[2, 2]]] }, values: [-3, 7, '-0.25', '12', '00000000', 'f'] },
+      ],
+    });
+
+    const table = await readShapefile(parts, 'parks.shp');
+    const before = table.declaredTypes!();
+    await rowsOf(table);
+
+    expect(before).toEqual([undefined, undefined, undefined, undefined, undefined, undefined, undefined]);
+    expect(table.declaredTypes!()).toEqual(['integer', 'bigint', 'numeric', 'text', 'date', 'boolean', undefined]);
+  });
+
+  it('declares no type for a field whose values do not all fit it: the load infers one, as today', async () => {
+    const parts = shapefile({
+      shapeType: POINT,
+      fields: [
+        { name: 'CODE', type: 'N', length: 5 },
+        { name: 'RATIO', type: 'F', length: 10, decimals: 2 },
+        { name: 'OPENED', type: 'D', length: 8 },
+        { name: 'FREE', type: 'L', length: 1 },
+        { name: 'MEMO', type: 'M', length: 10 },
+      ],
+      records: [
+        { shape: { parts: [[[0, 0]]] }, values: ['00123', '1.5', '20230230', 'X', 'a'] },
+        { shape: { parts: [[[1, 1]]] }, values: ['7', 'n/a', '20230101', 'T', 'b'] },
+      ],
+    });
+
+    const table = await readShapefile(parts, 'codes.shp');
+    await rowsOf(table);
+
+    expect(table.declaredTypes!()).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+  });
+
   it('skips deleted records and keeps the record numbers of the others as positions', async () => {
     const parts = shapefile({
       shapeType: POINT,
