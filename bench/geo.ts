@@ -15,6 +15,8 @@
  * ratio=<the smallest per-file ratio> unit=s` (the target is ≥ 1.5× on each file); a count or
  * geometry mismatch is printed loudly and makes the exit status 1 after the RESULT line.
  *
+ * For the polygon files it also times ogr2ogr with -makevalid, which checks and repairs every
+ * geometry as we do (printed for reference, not in the RESULT line).
  * Environment: BENCH_GEO_SCALE=0.1 for smaller inputs (default 1, full size); BENCH_GEO_RUNS=3
  * to repeat each pair (median time, largest peak RSS; default 1); BENCH_GEO_ONLY=ogr2ogr to time the baseline
  * alone (no RESULT); BENCH_GEO_KEEP=1 to keep the tables in schema bench_geo for inspection.
@@ -56,6 +58,8 @@ interface Job {
   /** ogr2ogr's datasource and its format-specific options. */
   ogrSource: string;
   ogrOptions: string[];
+  /** Polygons: also time ogr2ogr with `-makevalid`, which validates and repairs as we do (for reference, not in RESULT). */
+  alsoMakeValid?: boolean;
 }
 
 interface Run {
@@ -85,6 +89,8 @@ interface Outcome {
   oursFailure?: string;
   check?: Check;
   problems: string[];
+  /** ogr2ogr with `-makevalid` (median), for polygon files. */
+  ogrMakeValid?: Run;
 }
 
 export async function main(): Promise<void> {
@@ -105,8 +111,8 @@ export async function main(): Promise<void> {
   console.log(`inputs in ${inputs.dir}; ${runs} run${runs === 1 ? '' : 's'} per tool and file${runs > 1 ? ' (medians)' : ''}`);
 
   const jobs: Job[] = [
-    { name: 'polygons_geojson', file: inputs.geojson, expected: inputs.features, ogrSource: inputs.geojson, ogrOptions: ['-nlt', 'PROMOTE_TO_MULTI', '-t_srs', 'EPSG:4326'] },
-    { name: 'polygons_shp', file: inputs.zip, expected: inputs.features, ogrSource: `/vsizip/${inputs.zip}`, ogrOptions: ['-nlt', 'PROMOTE_TO_MULTI', '-t_srs', 'EPSG:4326'] },
+    { name: 'polygons_geojson', file: inputs.geojson, expected: inputs.features, ogrSource: inputs.geojson, ogrOptions: ['-nlt', 'PROMOTE_TO_MULTI', '-t_srs', 'EPSG:4326'], alsoMakeValid: true },
+    { name: 'polygons_shp', file: inputs.zip, expected: inputs.features, ogrSource: `/vsizip/${inputs.zip}`, ogrOptions: ['-nlt', 'PROMOTE_TO_MULTI', '-t_srs', 'EPSG:4326'], alsoMakeValid: true },
     {
       name: 'points_csv',
       file: inputs.csv,
@@ -157,6 +163,17 @@ export async function main(): Promise<void> {
         console.log(`  ratio ${ratio.toFixed(2)}× (ogr2ogr s ÷ civic-etl s; target ≥ ${TARGET}×)`);
         outcome.check = await compare(db, job);
         reportCheck(outcome);
+      }
+      if (job.alsoMakeValid && !baselineOnly) {
+        // the same work as ours: every geometry checked and repaired (ST_MakeValid)
+        const validated: Run[] = [];
+        for (let k = 0; k < runs; k++) {
+          await db.query('CHECKPOINT').catch(() => undefined);
+          validated.push(await runOgr({ ...job, name: `${job.name}_mv`, ogrOptions: [...job.ogrOptions, '-makevalid'] }, pgSource, databaseUrl));
+          printRun('ogr2ogr -makevalid', validated.at(-1)!);
+        }
+        outcome.ogrMakeValid = median(validated);
+        if (outcome.ours) console.log(`  for reference, with the same validation: ${(outcome.ogrMakeValid.seconds / outcome.ours.seconds).toFixed(2)}× (ogr2ogr -makevalid s ÷ civic-etl s; not in RESULT)`);
       }
       outcomes.push(outcome);
     }
@@ -401,6 +418,9 @@ function summarise(outcomes: Outcome[], baselineOnly: boolean): void {
   const oursTotal = outcomes.reduce((s, o) => s + o.ours!.seconds, 0);
   const ogrTotal = outcomes.reduce((s, o) => s + o.ogr.seconds, 0);
   const problems = outcomes.flatMap((o) => o.problems.map((p) => `${basename(o.job.file)}: ${p}`));
+  for (const o of outcomes.filter((x) => x.ogrMakeValid)) {
+    console.log(`with -makevalid (ogr2ogr validating and repairing as we do): ${basename(o.job.file)} ${o.ogrMakeValid!.seconds.toFixed(1)} s, ${(o.ogrMakeValid!.seconds / o.ours!.seconds).toFixed(2)}×`);
+  }
   console.log(`\nthe ratio below is the smallest of the per-file ratios (${worst.file}), as the target is ≥ ${TARGET}× on each file; ours and baseline are total seconds`);
   if (problems.length > 0) console.log(`\n!!! ${problems.length} CHECK${problems.length === 1 ? '' : 'S'} FAILED: the loads do not agree\n${problems.map((p) => `!!!   ${p}`).join('\n')}\n`);
   console.log(`RESULT geo ours=${oursTotal.toFixed(1)} baseline=${ogrTotal.toFixed(1)} ratio=${worst.ratio.toFixed(2)} unit=s`);
