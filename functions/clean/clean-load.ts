@@ -69,12 +69,14 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
       if (current?.status !== 'staged') return undefined;
       // objects are ordered by their own load (an archive's members share their archive's)
       // a catalogue dataset's resources each replace only their own rows: newer means of the same resource
-      const resource = dataset.source.type === 'catalog' ? await resourceOf(client, current) : undefined;
+      const resource = dataset.source.type === 'catalog' ? await partOf(client, current, RESOURCE_OF) : undefined;
+      // the parts of one fetch run (REST checkpoints, Ed-Fi parts) together are the newer object
+      const run = fetchedInParts(dataset) ? await partOf(client, current, RUN_OF) : undefined;
       const newer = await client.query<{ id: string }>(
         `SELECT id FROM etl.loads l WHERE project = $1 AND dataset = $2 AND coalesce(parent_id, id) > $3 AND status = 'loaded'
-            AND ($4::text IS NULL OR ${RESOURCE_OF} = $4)
+            AND ($4::text IS NULL OR ${RESOURCE_OF} = $4) AND ($5::text IS NULL OR ${RUN_OF} <> $5)
           ORDER BY id DESC LIMIT 1`,
-        [pipeline.project, dataset.name, current.parent_id ?? loadId, resource ?? null],
+        [pipeline.project, dataset.name, current.parent_id ?? loadId, resource ?? null, run ?? null],
       );
       // upsert and append loads each bring some rows: an older one still applies (per key, an
       // older row never replaces a newer one: cast.ts); a replace or history load is the whole table
@@ -166,9 +168,17 @@ async function cleanInTransaction(
   if (dataset.source.type === 'catalog') {
     const others = await client.query<{ id: string }>(
       `SELECT id FROM etl.loads l WHERE project = $1 AND dataset = $2 AND status = 'loaded' AND ${RESOURCE_OF} <> $3`,
-      [pipeline.project, dataset.name, await resourceOf(client, load)],
+      [pipeline.project, dataset.name, await partOf(client, load, RESOURCE_OF)],
     );
     siblings = [...(siblings ?? []), ...others.rows.map((r) => Number(r.id))];
+  }
+  // the parts of one fetch run replace the table together: a part keeps its run's other parts
+  if (fetchedInParts(dataset)) {
+    const sameRun = await client.query<{ id: string }>(
+      `SELECT id FROM etl.loads l WHERE project = $1 AND dataset = $2 AND status = 'loaded' AND ${RUN_OF} = $3`,
+      [pipeline.project, dataset.name, await partOf(client, load, RUN_OF)],
+    );
+    siblings = [...(siblings ?? []), ...sameRun.rows.map((r) => Number(r.id))];
   }
   const missingKey = dataset.clean.key.filter((k) => !columns.some((c) => c.name === k));
   if (missingKey.length) {
@@ -255,9 +265,16 @@ async function applyEdfiDeletes(
  * as SQL over `etl.loads l`: an archive member's is its archive's.
  */
 const RESOURCE_OF = `split_part(coalesce((SELECT p.object_key FROM etl.loads p WHERE p.id = l.parent_id), l.object_key), '/', 4)`;
+/** The fetch run of a load under `raw/<dataset>/<run>/…`, as SQL over `etl.loads l`. */
+const RUN_OF = `split_part(coalesce((SELECT p.object_key FROM etl.loads p WHERE p.id = l.parent_id), l.object_key), '/', 3)`;
 
-async function resourceOf(client: pg.PoolClient, load: LoadRow): Promise<string> {
-  const { rows } = await client.query<{ r: string }>(`SELECT ${RESOURCE_OF} AS r FROM etl.loads l WHERE l.id = $1`, [load.id]);
+/** REST and Ed-Fi runs may land in several parts (checkpoints, `partRecords`): together they are one object. */
+function fetchedInParts(dataset: DatasetDefinition): boolean {
+  return dataset.source.type === 'rest' || dataset.source.type === 'edfi';
+}
+
+async function partOf(client: pg.PoolClient, load: LoadRow, sql: string): Promise<string> {
+  const { rows } = await client.query<{ r: string }>(`SELECT ${sql} AS r FROM etl.loads l WHERE l.id = $1`, [load.id]);
   return rows[0]!.r;
 }
 

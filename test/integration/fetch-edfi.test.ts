@@ -287,4 +287,36 @@ describe('fetching an Ed-Fi ODS / API', () => {
       { deleted: 1, rows_loaded: 0 },
     ]);
   });
+
+  it('without change queries, replaces the table with each run, its parts together, whatever order they are cleaned in', async () => {
+    ods.write('calendars', ['k1', 'k2', 'k3', 'k4', 'k5'].map((id) => ({ id, calendarCode: id.toUpperCase() })));
+    const { pipeline, pool } = await freshProject({
+      project: 'it_edfi_full',
+      datasets: [],
+      edfi: [{ name: 'ods', url: ods.base, secret, changeQueries: false, pageSize: 2, partRecords: 2, resources: ['calendars'] }],
+    });
+    // a full fetch each run: generated with upsert by id; as replace it mirrors deletions too
+    const replacing = { ...pipeline, datasets: pipeline.datasets.map((d) => ({ ...d, clean: { ...d.clean, mode: 'replace' as const } })) };
+    const { bucket, deps } = await setup();
+    const stageDeps = { pool, s3: s3Client(), pipeline: replacing, notifyClean: async () => undefined };
+    async function runAt(at: string) {
+      const outcome = await fetchEdfi({ ...deps, now: () => new Date(at) }, replacing, 'ods');
+      if (outcome.status !== 'fetched') throw new Error(`nothing fetched: ${outcome.message}`);
+      const loads: number[] = [];
+      for (const key of outcome.results.flatMap((r) => r.parts)) {
+        const staged = await stageObject(stageDeps, { bucket, key });
+        if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+        loads.push(staged.loadId);
+      }
+      // the last part first: the others are not "superseded" by it
+      return Promise.all(loads.reverse().map((id) => cleanLoad({ pool, pipeline: replacing }, id)));
+    }
+    const first = await runAt('2026-11-20T06:00:00Z');
+    expect(first.map((o) => o.status)).toEqual(['loaded', 'loaded', 'loaded']);
+    expect(await rows(pool, 'SELECT id FROM it_edfi_full.ods_calendars ORDER BY id')).toEqual(['k1', 'k2', 'k3', 'k4', 'k5'].map((id) => ({ id })));
+
+    ods.remove('calendars', ['k2']);
+    await runAt('2026-11-21T06:00:00Z');
+    expect(await rows(pool, 'SELECT id FROM it_edfi_full.ods_calendars ORDER BY id')).toEqual(['k1', 'k3', 'k4', 'k5'].map((id) => ({ id })));
+  });
 });
