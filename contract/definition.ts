@@ -638,7 +638,8 @@ export type EdfiApiDefinition = z.infer<typeof edfiApiSchema>;
 export function edfiDatasetName(api: string, resource: string): string {
   const [namespace, name] = resource.includes('/') ? resource.split('/') : ['ed-fi', resource];
   const snake = (t: string) => t.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase();
-  return [api.replace(/-/g, '_'), namespace === 'ed-fi' ? '' : snake(namespace!), snake(name!)].filter(Boolean).join('_').slice(0, 63);
+  // ≤ 45 characters: `<dataset>_quarantine_load` (an index name) must stay within PostgreSQL's 63
+  return [api.replace(/-/g, '_'), namespace === 'ed-fi' ? '' : snake(namespace!), snake(name!)].filter(Boolean).join('_').slice(0, 45).replace(/_+$/, '');
 }
 
 /** The `edfi` resources of the API `api`, each with its dataset. */
@@ -694,7 +695,9 @@ export const pipelineSchema = z
         return;
       }
       if (d.schedule) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'schedule'], message: `schedule the Ed-Fi API (edfi "${api.name}" → schedule), which fetches all its resources in one run` });
-      if (api.changeQueries && d.clean.mode !== 'upsert' && d.clean.mode !== 'history') {
+      if (d.clean.mode === 'history') {
+        ctx.addIssue({ code: 'custom', path: ['datasets', i, 'clean', 'mode'], message: 'an Ed-Fi resource arrives in parts (and, with change queries, as changes only): clean it with mode upsert, or replace with changeQueries: false' });
+      } else if (api.changeQueries && d.clean.mode !== 'upsert') {
         ctx.addIssue({ code: 'custom', path: ['datasets', i, 'clean', 'mode'], message: `change queries bring only what changed: clean this resource with mode upsert (key id), or set changeQueries: false on edfi "${api.name}"` });
       }
     });

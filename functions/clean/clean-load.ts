@@ -220,7 +220,7 @@ const EDFI_DELETES = /\/(?:\d{4}-)?deletes-\d{5}\.ndjson\.gz$/;
 
 /**
  * Apply an Ed-Fi deletes part (functions/get/fetch-edfi.ts): the rows of those resource ids leave
- * the clean table (history: their current version is closed). The column holding the resource id
+ * the clean table. The column holding the resource id
  * is `id`, or the declared column whose source is `id`.
  */
 async function applyEdfiDeletes(
@@ -246,10 +246,7 @@ async function applyEdfiDeletes(
   let rowsDeleted = 0;
   if (exists) {
     const ids = `SELECT s.${ident(from)} FROM ${staging} s WHERE s.${ident(from)} IS NOT NULL`;
-    const result =
-      dataset.clean.mode === 'history'
-        ? await client.query(`UPDATE ${table} SET valid_to = now() WHERE valid_to IS NULL AND ${ident(target)}::text IN (${ids})`)
-        : await client.query(`DELETE FROM ${table} WHERE ${ident(target)}::text IN (${ids})`);
+    const result = await client.query(`DELETE FROM ${table} WHERE ${ident(target)}::text IN (${ids})`);
     rowsDeleted = result.rowCount ?? 0;
   }
   const combine = await recreateViews(client, pipeline, dataset.name);

@@ -142,7 +142,8 @@ async function fetchWithLease(
   const near: { id: string; ms: number }[] = [...(resumed?.near ?? [])];
   let stoppedAt: URL | undefined;
   try {
-    for await (const { records: page, next } of pagesOf(source, http, previous?.watermark, resumed && new URL(resumed.next))) {
+    const resume = resumed && { url: new URL(resumed.next), pages: resumed.pages };
+    for await (const { records: page, next } of pagesOf(source, http, previous?.watermark, resume)) {
       pages++;
       for (const record of page) {
         if (inc) {
@@ -196,6 +197,8 @@ async function fetchWithLease(
   };
   await putJson(deps, `${folder}${MANIFEST_SUFFIX}`, manifest);
   if (stoppedAt) {
+    // a next link may echo the API key: the key is added to each request anyway, never kept
+    if (source.auth?.type === 'apiKey' && source.auth.in === 'query') stoppedAt.searchParams.delete(source.auth.name ?? 'api_key');
     const checkpoint = { run: runId, startedAt, next: stoppedAt.href, parts, pages, skipped, watermark, near: near.slice(-MAX_BOUNDARY) };
     await lease.save({ ...previous, checkpoint });
     const message = `${dataset.name}: stopped before the time limit after ${records} records in ${pages} pages (${parts.length} part${parts.length === 1 ? '' : 's'} stored); the next invocation goes on from there`;
@@ -220,9 +223,16 @@ interface Page {
  * The records of each page, following the source's pagination until the last page — from the
  * first page, or from `resume` (a checkpoint's next page).
  */
-async function* pagesOf(source: RestSourceDefinition, http: JsonClient, watermark: string | undefined, resume?: URL): AsyncGenerator<Page> {
+async function* pagesOf(
+  source: RestSourceDefinition,
+  http: JsonClient,
+  watermark: string | undefined,
+  resume?: { url: URL; pages: number },
+): AsyncGenerator<Page> {
   const p = source.pagination;
-  let first = resume;
+  let first = resume?.url;
+  // maxPages counts the whole run, over every invocation of it
+  const before = resume?.pages ?? 0;
   if (!first) {
     first = new URL(source.url);
     const inc = source.incremental;
@@ -240,13 +250,13 @@ async function* pagesOf(source: RestSourceDefinition, http: JsonClient, watermar
   }
 
   if (source.concurrency > 1 && (p?.type === 'offset' || p?.type === 'page')) {
-    yield* numberedPages(source, http, first, p);
+    yield* numberedPages(source, http, first, p, before);
     return;
   }
 
   const seen = new Set<string>();
   let url: URL | undefined = first;
-  let count = 0;
+  let count = before;
   while (url) {
     if (count >= source.maxPages) {
       throw new PermanentError(`${redactUrl(source.url)}: more than maxPages (${source.maxPages}) pages; raise maxPages if the API really has more`);
@@ -330,7 +340,8 @@ type NumberedPagination = Extract<NonNullable<RestSourceDefinition['pagination']
  * the run; requests already sent past it are dropped. Memory holds at most `concurrency` pages.
  * `first` may be any page (a checkpoint's): the pages after it are counted from there.
  */
-async function* numberedPages(source: RestSourceDefinition, http: JsonClient, first: URL, p: NumberedPagination): AsyncGenerator<Page> {
+async function* numberedPages(source: RestSourceDefinition, http: JsonClient, first: URL, p: NumberedPagination, before = 0): AsyncGenerator<Page> {
+  const maxPages = source.maxPages - before;
   const firstPage = p.type === 'page' ? (p.firstPage ?? 1) : 0;
   const start = p.type === 'offset' ? Math.floor(Number(first.searchParams.get(p.offsetParam) ?? 0) / p.pageSize) : Number(first.searchParams.get(p.pageParam) ?? firstPage) - firstPage;
   const urlOf = (n: number): URL => {
@@ -348,14 +359,14 @@ async function* numberedPages(source: RestSourceDefinition, http: JsonClient, fi
   const inFlight: Promise<unknown[]>[] = [];
   let next = 0;
   const launch = () => {
-    if (next >= source.maxPages) return;
+    if (next >= maxPages) return;
     const promise = fetchPage(next++);
     promise.catch(() => undefined); // awaited in order below; not unhandled meanwhile
     inFlight.push(promise);
   };
   for (let i = 0; i < source.concurrency; i++) launch();
   for (let n = 0; ; n++) {
-    if (n >= source.maxPages) {
+    if (n >= maxPages) {
       throw new PermanentError(`${redactUrl(source.url)}: more than maxPages (${source.maxPages}) pages; raise maxPages if the API really has more`);
     }
     const records = await inFlight.shift()!;

@@ -316,6 +316,28 @@ describe('a REST run that nears its time limit', () => {
     expect(got.map((r) => r.id)).toEqual(all.map((r) => r.id));
   });
 
+  it('counts maxPages over the whole run, so an API that never ends cannot make it go on forever', async () => {
+    let clock = NOW.getTime();
+    api.route('/endless', () => {
+      clock += 5_000;
+      return { json: makeRecords(1, 3) }; // ignores offset: every page full
+    });
+    const { deps } = await setup();
+    const dataset = datasetWith({ url: '/endless', pagination: offsetPages(3), maxPages: 20, incremental: { param: 'since', field: 'updated_at' } });
+    const limits = { ...deps, now: () => new Date(clock), timeoutMs: 60_000, marginMs: 20_000 };
+    let invocations = 0;
+    const run = async () => {
+      for (;;) {
+        invocations++;
+        const outcome = await fetchRest(limits, dataset);
+        if (outcome.status !== 'checkpointed') return outcome;
+      }
+    };
+    await expect(run()).rejects.toThrow(/more than maxPages \(20\) pages/);
+    expect(invocations).toBeGreaterThan(1);
+    expect(invocations).toBeLessThanOrEqual(4);
+  });
+
   it('a full (not incremental) fetch never stops half-way: its one file is the whole table', async () => {
     const all = makeRecords(1, 40);
     const clock = slowApi('/slow-full', all);
