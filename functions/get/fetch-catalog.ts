@@ -27,6 +27,7 @@ import type { DatasetDefinition, SourceDefinition } from '../../contract/definit
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError, messageOf } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
+import { fetchFollowing } from './redirects.ts';
 import { tlsOptions } from './tls.ts';
 import { JsonClient, pathOf, type RetryOptions } from './http-json.ts';
 import type { RestAuth } from './rest-auth.ts';
@@ -364,7 +365,7 @@ async function fetchResource(d: Download): Promise<Result> {
     const waiting = new AbortController();
     const timer = setTimeout(() => waiting.abort(), deps.requestTimeoutMs ?? 60_000);
     try {
-      res = await fetch(url, { headers, redirect: 'follow', signal: AbortSignal.any([d.hard, waiting.signal]), ...tlsOptions(d.verifyTls, url.origin) });
+      res = await fetchFollowing(url, { headers, signal: AbortSignal.any([d.hard, waiting.signal]), ...tlsOptions(d.verifyTls, url.origin) }, shownUrl);
     } catch (error) {
       clearTimeout(timer);
       if (d.hard.aborted) return { status: 'not reached', reason: 'interrupted by the run’s time limit; the next run fetches it' };

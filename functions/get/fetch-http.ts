@@ -10,6 +10,7 @@ import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
 import { describeFailure } from './http-json.ts';
 import { acquireState, stateKey, withLease, type StateLease } from './state.ts';
+import { fetchFollowing } from './redirects.ts';
 import { tlsOptions } from './tls.ts';
 
 export interface FetchDeps {
@@ -97,12 +98,8 @@ async function download(
 
   let response: Response;
   try {
-    response = await fetch(source.url, {
-      headers,
-      redirect: 'follow',
-      signal: AbortSignal.timeout(timeoutMs),
-      ...tlsOptions(source.verifyTls, `dataset ${dataset.name}`),
-    });
+    const init = { headers, signal: AbortSignal.timeout(timeoutMs), ...tlsOptions(source.verifyTls, `dataset ${dataset.name}`) };
+    response = await fetchFollowing(source.url, init, redactUrl);
   } catch (cause) {
     throw new Error(`GET ${shownUrl} failed: ${describeFailure(cause)}`, { cause });
   }

@@ -5,6 +5,7 @@
 import { PermanentError } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
 import type { RestAuth } from './rest-auth.ts';
+import { fetchFollowing } from './redirects.ts';
 import { tlsOptions } from './tls.ts';
 
 export interface RetryOptions {
@@ -48,7 +49,7 @@ export class JsonClient {
       const timeoutMs = this.deps.requestTimeoutMs ?? 60_000;
       const signal = AbortSignal.any([this.signal, AbortSignal.timeout(timeoutMs)]);
       try {
-        res = await fetch(target, { headers, redirect: 'follow', signal, ...tlsOptions(this.options.verifyTls, this.options.source ?? url.origin) });
+        res = await fetchFollowing(target, { headers, signal, ...tlsOptions(this.options.verifyTls, this.options.source ?? url.origin) }, redactUrl);
       } catch (cause) {
         if (attempt < retries && !this.signal.aborted) {
           await sleep(this.backoff(attempt));

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
-import { readJsonSecret, s3Client } from '../../functions/common/aws.ts';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
 import { logger } from '../../functions/common/logger.ts';
 import { fetchRest } from '../../functions/get/fetch-rest.ts';
 import { freshBucket } from './support.ts';
@@ -74,6 +75,45 @@ describe('a request that hangs', () => {
     } finally {
       slow.closeAllConnections();
       await new Promise<void>((resolve) => slow.close(() => resolve()));
+    }
+  });
+});
+
+describe('redirects', () => {
+  it('never carry a source’s credentials to another host', async () => {
+    const seen: { host: string; key?: string; auth?: string }[] = [];
+    const elsewhere = createHttpServer((req, res) => {
+      seen.push({ host: 'elsewhere', key: req.headers['x-api-key'] as string | undefined, auth: req.headers.authorization });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('[{"id": 1}]');
+    });
+    await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+    const elsewhereBase = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}`;
+    const home = createHttpServer((req, res) => {
+      seen.push({ host: 'home', key: req.headers['x-api-key'] as string | undefined });
+      if (req.url === '/hop') {
+        res.writeHead(302, { location: '/moved' }); // same host: keeps the key
+        return res.end();
+      }
+      res.writeHead(302, { location: `${elsewhereBase}/data` });
+      res.end();
+    });
+    await new Promise<void>((resolve) => home.listen(0, '127.0.0.1', resolve));
+    try {
+      const name = `it-redirect-${Date.now()}`;
+      await secretsClient().send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify({ key: 'the-key' }) }));
+      const url = `http://127.0.0.1:${(home.address() as AddressInfo).port}/hop`;
+      const dataset = parsePipeline({ project: 'it_tls', datasets: [{ name: 'items', source: { type: 'rest', url, auth: { type: 'apiKey', secret: name } } }] }).datasets[0]!;
+      const outcome = await fetchRest({ s3: s3Client(), bucket: await freshBucket('it-tls'), readSecret: readJsonSecret }, dataset);
+      expect(outcome).toMatchObject({ status: 'fetched', manifest: { records: 1 } });
+      expect(seen).toEqual([
+        { host: 'home', key: 'the-key' },
+        { host: 'home', key: 'the-key' },
+        { host: 'elsewhere', key: undefined, auth: undefined },
+      ]);
+    } finally {
+      await new Promise<void>((resolve) => home.close(() => resolve()));
+      await new Promise<void>((resolve) => elsewhere.close(() => resolve()));
     }
   });
 });

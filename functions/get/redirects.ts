@@ -1,0 +1,25 @@
+/**
+ * Redirects followed by hand, so that credentials never leave the host they were meant for: a
+ * redirect to another origin is followed without the request's headers other than `accept`,
+ * `user-agent` and the conditional-GET validators (fetch itself would forward an `x-api-key`).
+ */
+import { PermanentError } from '../common/errors.ts';
+
+const KEPT_ACROSS_ORIGINS = new Set(['accept', 'user-agent', 'if-none-match', 'if-modified-since']);
+const MAX_REDIRECTS = 10;
+
+export async function fetchFollowing(url: URL | string, init: RequestInit & { headers?: Record<string, string> }, shown: (url: string) => string): Promise<Response> {
+  let target = new URL(url);
+  const origin = target.origin;
+  let headers = { ...init.headers };
+  for (let hops = 0; ; hops++) {
+    const res = await fetch(target, { ...init, headers, redirect: 'manual' });
+    const location = res.headers.get('location');
+    if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
+    await res.body?.cancel();
+    if (hops >= MAX_REDIRECTS) throw new PermanentError(`GET ${shown(String(url))}: more than ${MAX_REDIRECTS} redirects`);
+    target = new URL(location, target);
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new PermanentError(`GET ${shown(String(url))}: redirected to a ${target.protocol} URL`);
+    if (target.origin !== origin) headers = Object.fromEntries(Object.entries(headers).filter(([name]) => KEPT_ACROSS_ORIGINS.has(name.toLowerCase())));
+  }
+}
