@@ -190,26 +190,35 @@ class EdfiRun {
     }
     this.state.checkpoint = { run: this.runId, startedAt: this.startedAt, newest, jobs: Object.fromEntries([...this.jobs].map(([k, j]) => [k, j.progress])) };
 
-    let failure: unknown;
-    await pool([...this.jobs.values()], this.api.concurrency, async (job) => {
-      if (failure) return;
+    // a resource that fails (an HTML page, a 403 for a resource the client may not read) fails
+    // alone: the others go on, and are saved as complete
+    const failures = new Map<string, unknown>();
+    await pool([...this.jobs.entries()], this.api.concurrency, async ([key, job]) => {
       try {
         await this.fetchJob(job);
       } catch (error) {
-        failure ??= error;
+        failures.set(key, error);
       }
     });
-    const complete = [...this.jobs.values()].every((j) => jobDone(j.progress, this.api.deletes));
-    await this.writeManifests(complete);
-    if (failure || !complete) {
-      // keep every finished part: the next run continues from here
+    const done = (key: string) => jobDone(this.jobs.get(key)!.progress, this.api.deletes);
+    const outOfTime = [...this.jobs.keys()].filter((key) => !done(key) && !failures.has(key));
+    await this.writeManifests(outOfTime.length === 0 && failures.size === 0);
+    if (outOfTime.length > 0) {
+      // keep every finished part (a failed resource's too): the next invocation continues from here
       await this.save(undefined);
-      if (failure) throw failure;
       return this.outcome('checkpointed');
     }
-    for (const [key, job] of this.jobs) if (job.progress.max !== undefined) this.state.versions[key] = job.progress.max;
+    // the run is over: complete resources advance, failed ones are asked again (from their last version) next run
+    for (const [key, job] of this.jobs) if (done(key) && job.progress.max !== undefined) this.state.versions[key] = job.progress.max;
     delete this.state.checkpoint;
     await this.save(undefined);
+    if (failures.size > 0) {
+      const list = [...failures].map(([key, error]) => `${key.replace(/^shared\//, '')}: ${(error as Error).message ?? String(error)}`);
+      const failed = new Error(
+        `Ed-Fi API ${this.api.name}: ${failures.size} of ${this.jobs.size} resources failed — ${list.join('; ')}. The others were stored and saved; the failed ones are asked again, from their last change version, by the next run`,
+      );
+      throw [...failures.values()].every((e) => e instanceof PermanentError) ? new PermanentError(failed.message) : failed;
+    }
     return this.outcome([...this.jobs.values()].some((j) => j.progress.records + (j.progress.deletes?.records ?? 0) > 0) ? 'fetched' : 'empty');
   }
 

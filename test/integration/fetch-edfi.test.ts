@@ -209,26 +209,28 @@ describe('fetching an Ed-Fi ODS / API', () => {
     expect(done.state.versions['shared/grades']).toBeGreaterThan(0);
   });
 
-  it('stops on an HTML answer naming the URL, keeps finished resources, and the next run completes the rest', async () => {
+  it('fails a resource that answers HTML, naming the URL, while the others complete; the next run asks it again', async () => {
     const { bucket, deps } = await setup();
     ods.write('courses', [{ id: 'c1' }, { id: 'c2' }, { id: 'c3' }, { id: 'c4' }]);
     ods.write('sessions', [{ id: 'n1' }]);
     const pipeline = pipelineWith({ resources: ['sessions', 'courses'], pageSize: 2, concurrency: 1 });
     ods.failNext('/courses', 2, { status: 200, body: '<html>maintenance</html>', contentType: 'text/html' });
     await expect(fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods')).rejects.toThrow(
-      /GET http:\/\/127\.0\.0\.1:\d+\/data\/v3\/ed-fi\/courses\?.* answered 200 with content type "text\/html", not JSON/,
+      /Ed-Fi API ods: 1 of 2 resources failed — courses: GET http:\/\/127\.0\.0\.1:\d+\/data\/v3\/ed-fi\/courses\?.* answered 200 with content type "text\/html", not JSON\. The others were stored and saved/,
     );
     const failed = await state(bucket);
     expect(failed.lease).toBeUndefined();
-    expect(failed.state.versions).toEqual({});
-    const sessionRequests = ods.requests.filter((r) => r.path.endsWith('/sessions')).length;
+    expect(failed.state.checkpoint).toBeUndefined();
+    expect(Object.keys(failed.state.versions)).toEqual(['shared/sessions']); // courses keeps no version: asked again in full
+    ods.write('sessions', [{ id: 'n2' }]);
 
     const next = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
     expect(next).toMatchObject({ status: 'fetched' });
-    // sessions were finished in the failed run: not asked again
-    expect(ods.requests.filter((r) => r.path.endsWith('/sessions')).length).toBe(sessionRequests);
-    expect((await records(bucket, 'ods_courses')).map((r) => r.id)).toEqual(['c1', 'c2', 'c3', 'c4']);
-    expect((await records(bucket, 'ods_sessions')).map((r) => r.id)).toEqual(['n1']);
+    // every course once more (the failed run's first part too: upserted again), sessions only what changed
+    const courses = await records(bucket, 'ods_courses');
+    expect(courses.slice(-4).map((r) => r.id)).toEqual(['c1', 'c2', 'c3', 'c4']);
+    expect((await records(bucket, 'ods_sessions')).map((r) => r.id)).toEqual(['n1', 'n2']);
+    expect(Object.keys((await state(bucket)).state.versions).sort()).toEqual(['shared/courses', 'shared/sessions']);
   });
 
   it('lets only one of two runs at once work; the other says so and writes nothing', async () => {
