@@ -200,7 +200,16 @@ async function cleanInTransaction(
     mode: dataset.clean.mode ?? 'replace',
     rules: await planRules(client, { pipeline, dataset, columns }),
   });
-  const { rowsLoaded } = cast;
+  let { rowsLoaded } = cast;
+  if (dataset.source.type === 'edfi' && edfiIdColumn(dataset)) {
+    // a part older than a deletion already applied must not bring the deleted records back
+    const tombstones = edfiTombstones(pipeline, dataset);
+    const known = (await client.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, [tombstones])).rows[0]!.t;
+    if (known) {
+      const revived = await client.query(`DELETE FROM ${table} t USING ${tombstones} d WHERE t.${ident(edfiIdColumn(dataset)!)}::text = d.id AND d.load_id > t._load_id`);
+      rowsLoaded -= revived.rowCount ?? 0;
+    }
+  }
   // rows the drift policy or a value map quarantined are not in staging any more: count every quarantined line
   const rowsQuarantined = reconciled?.quarantinedRows || mapped.rowsQuarantined
     ? Number((await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [load.id])).rows[0]!.n)
@@ -235,7 +244,7 @@ async function applyEdfiDeletes(
   const at = (load.header ?? []).findIndex((h) => norm(h) === 'id');
   const from = (load.detected?.columns ?? [])[at];
   if (at < 0 || !from) throw new PermanentError(`${load.object_key}: an Ed-Fi deletes part without an "id" field`, { file: load.object_key });
-  const target = dataset.clean.columns ? dataset.clean.columns.find((c) => norm(c.source ?? c.name) === 'id')?.name : 'id';
+  const target = edfiIdColumn(dataset);
   if (!target) {
     throw new PermanentError(`dataset ${dataset.name}: no column holds the Ed-Fi resource id (declare one with source: id), so the deletions in ${load.object_key} cannot be applied`, {
       file: load.object_key,
@@ -244,11 +253,19 @@ async function applyEdfiDeletes(
   const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
   const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, [table])).rows[0]!.t;
   let rowsDeleted = 0;
+  const ids = `SELECT s.${ident(from)} FROM ${staging} s WHERE s.${ident(from)} IS NOT NULL`;
   if (exists) {
-    const ids = `SELECT s.${ident(from)} FROM ${staging} s WHERE s.${ident(from)} IS NOT NULL`;
     const result = await client.query(`DELETE FROM ${table} WHERE ${ident(target)}::text IN (${ids})`);
     rowsDeleted = result.rowCount ?? 0;
   }
+  // remembered, so that an older part cleaned after this one cannot bring a deleted record back
+  const tombstones = edfiTombstones(pipeline, dataset);
+  await client.query(`CREATE TABLE IF NOT EXISTS ${tombstones} (id text PRIMARY KEY, load_id bigint NOT NULL)`);
+  await client.query(
+    `INSERT INTO ${tombstones} (id, load_id) SELECT DISTINCT i.id::text, $1::bigint FROM (${ids}) i(id)
+     ON CONFLICT (id) DO UPDATE SET load_id = greatest(${tombstones}.load_id, excluded.load_id)`,
+    [load.id],
+  );
   const combine = await recreateViews(client, pipeline, dataset.name);
   await markLoaded(client, load.id, { rowsLoaded: 0, rowsQuarantined: 0, ms: performance.now() - started });
   await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('edfiDeleted', $2::int) WHERE id = $1`, [load.id, rowsDeleted]);
@@ -264,6 +281,17 @@ async function applyEdfiDeletes(
 const RESOURCE_OF = `split_part(coalesce((SELECT p.object_key FROM etl.loads p WHERE p.id = l.parent_id), l.object_key), '/', 4)`;
 /** The fetch run of a load under `raw/<dataset>/<run>/…`, as SQL over `etl.loads l`. */
 const RUN_OF = `split_part(coalesce((SELECT p.object_key FROM etl.loads p WHERE p.id = l.parent_id), l.object_key), '/', 3)`;
+
+/** The column of an Ed-Fi dataset that holds the resource id: `id`, or the declared column whose source is `id`. */
+function edfiIdColumn(dataset: DatasetDefinition): string | undefined {
+  const norm = (t: string) => t.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return dataset.clean.columns ? dataset.clean.columns.find((c) => norm(c.source ?? c.name) === 'id')?.name : 'id';
+}
+
+/** Ids an Ed-Fi deletes part removed, with the load that removed them. */
+function edfiTombstones(pipeline: PipelineDefinition, dataset: DatasetDefinition): string {
+  return `${ident(pipeline.project)}.${ident(`${dataset.name}_deleted`)}`;
+}
 
 /** REST and Ed-Fi runs may land in several parts (checkpoints, `partRecords`): together they are one object. */
 function fetchedInParts(dataset: DatasetDefinition): boolean {

@@ -321,4 +321,34 @@ describe('fetching an Ed-Fi ODS / API', () => {
     await runAt('2026-11-21T06:00:00Z');
     expect(await rows(pool, 'SELECT id FROM it_edfi_full.ods_calendars ORDER BY id')).toEqual(['k1', 'k3', 'k4', 'k5'].map((id) => ({ id })));
   });
+
+  it('keeps a deleted record deleted when an older part is cleaned after the deletion', async () => {
+    ods.write('stateEducationAgencies', [{ id: 'x1', name: 'One' }, { id: 'x2', name: 'Two' }]);
+    const { pipeline, pool } = await freshProject({
+      project: 'it_edfi_tomb',
+      datasets: [],
+      edfi: [{ name: 'ods', url: ods.base, secret, resources: ['stateEducationAgencies'] }],
+    });
+    const { bucket, deps } = await setup();
+    const stageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+    async function fetchAndStage(at: string): Promise<number[]> {
+      const outcome = await fetchEdfi({ ...deps, now: () => new Date(at) }, pipeline, 'ods');
+      if (outcome.status !== 'fetched') throw new Error(`nothing fetched: ${outcome.message}`);
+      const ids: number[] = [];
+      for (const key of outcome.results.flatMap((r) => r.parts)) {
+        const staged = await stageObject(stageDeps, { bucket, key });
+        if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+        ids.push(staged.loadId);
+      }
+      return ids;
+    }
+    for (const id of await fetchAndStage('2026-11-20T06:00:00Z')) await cleanLoad({ pool, pipeline }, id);
+    ods.write('stateEducationAgencies', [{ id: 'x1', name: 'One (renamed)' }]);
+    const changed = await fetchAndStage('2026-11-21T06:00:00Z');
+    ods.remove('stateEducationAgencies', ['x1']);
+    const deleted = await fetchAndStage('2026-11-22T06:00:00Z');
+
+    for (const id of [...deleted, ...changed]) await cleanLoad({ pool, pipeline }, id); // the deletion first
+    expect(await rows(pool, 'SELECT id, name FROM it_edfi_tomb.ods_state_education_agencies ORDER BY id')).toEqual([{ id: 'x2', name: 'Two' }]);
+  });
 });
