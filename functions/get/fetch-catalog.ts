@@ -109,7 +109,14 @@ export interface CatalogManifest {
 
 export type CatalogOutcome =
   /** `fetched`: new files written; `unchanged`: nothing written; `partial`: some failed or were not reached. */
-  | { status: 'fetched' | 'unchanged' | 'partial'; manifest: CatalogManifest; manifestKey?: string; message: string }
+  | {
+      status: 'fetched' | 'unchanged' | 'partial';
+      manifest: CatalogManifest;
+      manifestKey?: string;
+      message: string;
+      /** Runs in a row (this one included) that ended with resources not reached. */
+      shortRuns: number;
+    }
   /** Another run of this source holds its state: this one did nothing. */
   | { status: 'busy'; source: string; message: string };
 
@@ -138,7 +145,14 @@ interface CatalogState {
   watermark?: string;
   seen: Record<string, SeenResource>;
   retry: Record<string, RetryResource>;
+  /** Resources the last run did not reach for lack of time: fetched first by the next. */
+  pending?: string[];
+  /** Runs in a row that ended with resources not reached (reset by a run that reaches them all). */
+  shortRuns?: number;
 }
+
+/** A run left with resources not reached goes on at once at most this many times in a row. */
+export const MAX_SHORT_RUNS = 10;
 
 export const catalogStateKey = (dataset: string) => stateKey(dataset, 'catalog');
 
@@ -191,7 +205,13 @@ type Result =
 
 async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
   const { deps, source, lease, now } = r;
-  const state: CatalogState = { watermark: lease.state?.watermark, seen: { ...lease.state?.seen }, retry: { ...lease.state?.retry } };
+  const state: CatalogState = {
+    watermark: lease.state?.watermark,
+    seen: { ...lease.state?.seen },
+    retry: { ...lease.state?.retry },
+    shortRuns: lease.state?.shortRuns ?? 0,
+  };
+  const pending = new Set(lease.state?.pending ?? []);
   // the run's time: no new download after `soft`, everything in flight cut off at `hard`
   const hard = AbortSignal.timeout(r.timeoutMs);
   const soft = Date.now() + r.timeoutMs - Math.min(60_000, r.timeoutMs / 10);
@@ -202,7 +222,9 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
   const since = source.incremental && state.watermark ? new Date(Date.parse(state.watermark) - OVERLAP_MS).toISOString() : undefined;
   const listing = await listCatalog(source, r.api, http, since);
   const listed = new Set(listing.resources.map((x) => x.id));
-  const todo = [...listing.resources, ...Object.values(state.retry).filter((x) => !listed.has(x.resource.id)).map((x) => x.resource)];
+  const listedOrRetried = [...listing.resources, ...Object.values(state.retry).filter((x) => !listed.has(x.resource.id)).map((x) => x.resource)];
+  // what the last run left for lack of time comes first: every run then gets further
+  const todo = [...listedOrRetried.filter((x) => pending.has(x.id)), ...listedOrRetried.filter((x) => !pending.has(x.id))];
   if (todo.length > source.maxResources) {
     throw new PermanentError(`${redactUrl(r.api.href)}: ${todo.length} resources match, more than maxResources (${source.maxResources}); narrow the filters or raise maxResources`);
   }
@@ -243,6 +265,8 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
   }
 
   const reached = todo.every((x) => results.has(x.id) && results.get(x.id)!.status !== 'not reached');
+  state.pending = reached ? undefined : todo.filter((x) => !results.has(x.id) || results.get(x.id)!.status === 'not reached').map((x) => x.id);
+  state.shortRuns = reached ? 0 : (state.shortRuns ?? 0) + 1;
   if (reached) {
     state.watermark = later(state.watermark, listing.newest);
     // a full listing shows every resource there is: forget those that left the catalogue
@@ -273,7 +297,7 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
   if (manifestKey) await putJson(deps, manifestKey, manifest);
   await lease.save(state);
   const status = manifest.status === 'partial' ? 'partial' : manifest.fetched ? 'fetched' : 'unchanged';
-  return { status, manifest, manifestKey, message: summaryOf(manifest, deps.bucket, prefix) };
+  return { status, manifest, manifestKey, message: summaryOf(manifest, deps.bucket, prefix), shortRuns: state.shortRuns ?? 0 };
 }
 
 /** One line for people: what landed, what did not, and why. */

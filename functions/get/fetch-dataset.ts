@@ -6,7 +6,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DatasetDefinition, PipelineDefinition } from '../../contract/definition.ts';
 import { PermanentError } from '../common/errors.ts';
-import { fetchCatalog } from './fetch-catalog.ts';
+import { fetchCatalog, MAX_SHORT_RUNS } from './fetch-catalog.ts';
 import { fetchEdfi, type EdfiOutcome } from './fetch-edfi.ts';
 import { fetchHttp } from './fetch-http.ts';
 import { fetchRest } from './fetch-rest.ts';
@@ -62,7 +62,7 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
       const outcome = await fetchCatalog(deps, dataset);
       // resources left for lack of time, after this run stored some: go on at once (handler, CLI);
       // a run that stored none would only stop at the same place again
-      const goOn = outcome.status === 'partial' && outcome.manifest.notReached > 0 && outcome.manifest.fetched > 0;
+      const goOn = outcome.status === 'partial' && outcome.manifest.notReached > 0 && outcome.manifest.fetched > 0 && outcome.shortRuns < MAX_SHORT_RUNS;
       return { status: goOn ? 'checkpointed' : outcome.status, summary: outcome.message, outcome };
     }
     case 'sql': {

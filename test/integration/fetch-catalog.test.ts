@@ -399,8 +399,13 @@ describe('fetch an open-data catalogue: runs, time and credentials', () => {
     await new Promise((resolve) => setTimeout(resolve, 800));
     const midway = await json<{ lease?: unknown; state: { seen: Record<string, unknown> } }>(bucket, 'state/parks/catalog.json');
     const first = await running;
+    const left = (await stateOf(bucket)) as { pending?: string[]; shortRuns?: number };
     cat.serve('slow.csv', { body: 'id\n3\n' });
     const second = await fetchCatalog(at(DAY2), parksWith(source));
+    const after = (await stateOf(bucket)) as { pending?: string[]; shortRuns?: number };
+    // what was not reached is remembered, asked first by the next run, and forgotten once fetched
+    expect([left.pending, left.shortRuns, after.pending, after.shortRuns]).toEqual([['r-slow'], 1, undefined, 0]);
+    expect(cat.hitsOf('slow.csv').length).toBeGreaterThan(0);
 
     // checkpointed while the slow download was still going: a run killed there would keep these
     expect([Object.keys(midway.state.seen).sort(), midway.lease !== undefined]).toEqual([['r-quick1', 'r-quick2'], true]);
