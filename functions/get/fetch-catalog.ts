@@ -21,7 +21,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable, Transform, pipeline } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
@@ -33,18 +32,11 @@ import { JsonClient, pathOf, type RetryOptions } from './http-json.ts';
 import type { RestAuth } from './rest-auth.ts';
 import { putJson } from './sink.ts';
 import { acquireState, stateKey, type StateLease } from './state.ts';
+import type { FetcherDeps } from './deps.ts';
 
 export type CatalogSourceDefinition = Extract<SourceDefinition, { type: 'catalog' }>;
 
-export interface CatalogFetchDeps extends RetryOptions {
-  s3: S3Client;
-  bucket: string;
-  /** Reads a Secrets Manager secret holding a JSON object (the source's request headers). */
-  readSecret(name: string): Promise<Record<string, unknown>>;
-  now?: () => Date;
-  /** Stop the run after this long (default 10 minutes); the handler passes the invocation's remaining time. */
-  timeoutMs?: number;
-}
+export interface CatalogFetchDeps extends FetcherDeps, RetryOptions {}
 
 /** A file of a catalogue dataset, as the catalogue describes it. */
 export interface CatalogResource {

@@ -3,7 +3,6 @@
  * `civic-etl fetch`: it picks the connector by `source.type` and returns its outcome with a
  * one-line summary for people.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { DatasetDefinition, PipelineDefinition } from '../../contract/definition.ts';
 import { PermanentError } from '../common/errors.ts';
 import { fetchCatalog, MAX_SHORT_RUNS } from './fetch-catalog.ts';
@@ -11,16 +10,9 @@ import { fetchEdfi, type EdfiOutcome } from './fetch-edfi.ts';
 import { fetchHttp } from './fetch-http.ts';
 import { fetchRest } from './fetch-rest.ts';
 import { fetchSql } from './fetch-sql.ts';
+import type { FetcherDeps } from './deps.ts';
 
-export interface FetchDatasetDeps {
-  s3: S3Client;
-  bucket: string;
-  /** Reads a Secrets Manager secret holding a JSON object. */
-  readSecret(name: string): Promise<Record<string, unknown>>;
-  now?: () => Date;
-  /** Stop (or checkpoint) before this long; the handler passes the invocation's remaining time. */
-  timeoutMs?: number;
-}
+export type FetchDatasetDeps = FetcherDeps;
 
 export interface FetchResult {
   /** `fetched`, `empty`, `unchanged`, `busy` (another run holds the source), … per connector. */
@@ -45,7 +37,7 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
       return { status: outcome.status, summary, outcome };
     }
     case 'http': {
-      const outcome = await fetchHttp({ ...deps, readHeadersSecret: deps.readSecret }, dataset);
+      const outcome = await fetchHttp(deps, dataset);
       const summary =
         outcome.status === 'fetched'
           ? `fetched ${outcome.manifest.bytes} bytes → ${where}${outcome.manifest.key} (sha256 ${outcome.manifest.sha256.slice(0, 12)}…)`

@@ -19,7 +19,6 @@
  *   starting over; versions advance only when every resource is complete.
  */
 import { randomUUID } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { edfiResources, type DatasetDefinition, type EdfiApiDefinition, type PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
@@ -29,14 +28,9 @@ import { JsonClient, type RetryOptions } from './http-json.ts';
 import { clientCredentials } from './rest-auth.ts';
 import { putJson, RecordSink } from './sink.ts';
 import { acquireState, type StateLease } from './state.ts';
+import type { FetcherDeps } from './deps.ts';
 
-export interface EdfiFetchDeps extends RetryOptions {
-  s3: S3Client;
-  bucket: string;
-  readSecret(name: string): Promise<Record<string, unknown>>;
-  now?: () => Date;
-  /** The invocation's time (default 10 minutes); the run checkpoints `marginMs` before it ends. */
-  timeoutMs?: number;
+export interface EdfiFetchDeps extends FetcherDeps, RetryOptions {
   /** Time kept for finishing parts and saving the checkpoint (default 60 s, at most a third of timeoutMs). */
   marginMs?: number;
 }

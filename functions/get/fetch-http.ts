@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable, Transform, pipeline } from 'node:stream';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 
@@ -11,17 +10,11 @@ import { PermanentError } from '../common/errors.ts';
 import { describeFailure } from './http-json.ts';
 import { acquireState, stateKey, withLease, type StateLease } from './state.ts';
 import { fetchFollowing } from './redirects.ts';
+import { putJson } from './sink.ts';
 import { tlsOptions } from './tls.ts';
+import type { FetcherDeps } from './deps.ts';
 
-export interface FetchDeps {
-  s3: S3Client;
-  bucket: string;
-  /** Reads a Secrets Manager secret holding a JSON object of request headers. */
-  readHeadersSecret(name: string): Promise<Record<string, unknown>>;
-  now?: () => Date;
-  /** Abort a download that takes longer (default 10 minutes); the handler passes the invocation's remaining time. */
-  timeoutMs?: number;
-}
+export type FetchDeps = FetcherDeps;
 
 export interface FetchManifest {
   dataset: string;
@@ -91,7 +84,7 @@ async function download(
 
   const headers: Record<string, string> = { 'user-agent': 'civic-etl' };
   if (source.headersSecret) {
-    for (const [k, v] of Object.entries(await deps.readHeadersSecret(source.headersSecret))) headers[k.toLowerCase()] = String(v);
+    for (const [k, v] of Object.entries(await deps.readSecret(source.headersSecret))) headers[k.toLowerCase()] = String(v);
   }
   if (previous?.etag) headers['if-none-match'] = previous.etag;
   if (previous?.lastModified) headers['if-modified-since'] = previous.lastModified;
@@ -144,10 +137,4 @@ async function download(
   await putJson(deps, `${ZONES.raw}${dataset.name}/${run}/${MANIFEST_SUFFIX}`, manifest);
   await lease.save({ etag: manifest.etag, lastModified: manifest.lastModified, key } satisfies HttpState);
   return { status: 'fetched', manifest };
-}
-
-async function putJson(deps: FetchDeps, key: string, value: unknown): Promise<void> {
-  await deps.s3.send(
-    new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }),
-  );
 }

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
@@ -8,19 +7,13 @@ import { JsonClient, nextLink, pathOf, type RetryOptions } from './http-json.ts'
 import { restAuth } from './rest-auth.ts';
 import { putJson, RecordSink } from './sink.ts';
 import { acquireState, stateKey, withLease, type StateLease } from './state.ts';
+import type { FetcherDeps } from './deps.ts';
 
 export type RestSourceDefinition = Extract<SourceDefinition, { type: 'rest' }>;
 
-export interface RestFetchDeps extends RetryOptions {
-  s3: S3Client;
+export interface RestFetchDeps extends FetcherDeps, RetryOptions {
   /** Incremental sources: time kept before `timeoutMs` to store what was read and save a checkpoint (default 60 s, at most a third). */
   marginMs?: number;
-  bucket: string;
-  /** Reads a Secrets Manager secret holding a JSON object (the source's credentials). */
-  readSecret(name: string): Promise<Record<string, unknown>>;
-  now?: () => Date;
-  /** Abort the run after this long (default 10 minutes); the handler passes the invocation's remaining time. */
-  timeoutMs?: number;
 }
 
 export interface RestManifest {

@@ -14,7 +14,6 @@
  * - The secret's values never reach a log line, an error message or a manifest.
  */
 import { randomUUID } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
 import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
 import pg from 'pg';
@@ -25,21 +24,14 @@ import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
 import { putJson, RecordSink } from './sink.ts';
 import { acquireState, stateKey, withLease, type StateLease } from './state.ts';
+import type { FetcherDeps } from './deps.ts';
 
 export type SqlSourceDefinition = Extract<SourceDefinition, { type: 'sql' }>;
 type Engine = SqlSourceDefinition['engine'];
 /** A watermark as it appears in the fetched rows: ISO 8601 text, a number, or a big number as text. */
 export type Watermark = string | number;
 
-export interface SqlFetchDeps {
-  s3: S3Client;
-  bucket: string;
-  /** Reads a Secrets Manager secret holding a JSON object (the database credentials). */
-  readSecret(name: string): Promise<Record<string, unknown>>;
-  now?: () => Date;
-  /** Stop the run after this long (default 10 minutes); the handler passes the invocation's remaining time. */
-  timeoutMs?: number;
-}
+export type SqlFetchDeps = FetcherDeps;
 
 export interface SqlManifest {
   dataset: string;

@@ -55,7 +55,7 @@ async function setup() {
     ],
   });
   const bucket = await freshBucket('it-fetch');
-  const deps: FetchDeps = { s3: s3Client(), bucket, readHeadersSecret: readJsonSecret };
+  const deps: FetchDeps = { s3: s3Client(), bucket, readSecret: readJsonSecret };
   return { pipeline, bucket, deps };
 }
 
