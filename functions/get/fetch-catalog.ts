@@ -18,7 +18,7 @@
  * `not reached` and the next run takes it up (the watermark only moves after a run that reached
  * every resource).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Readable, Transform, pipeline } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -31,7 +31,7 @@ import { tlsOptions } from './tls.ts';
 import { JsonClient, pathOf, type RetryOptions } from './http-json.ts';
 import type { RestAuth } from './rest-auth.ts';
 import { putJson } from './sink.ts';
-import { acquireState, stateKey, type StateLease } from './state.ts';
+import { beginRun, stateKey, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export type CatalogSourceDefinition = Extract<SourceDefinition, { type: 'catalog' }>;
@@ -156,16 +156,12 @@ const MAX_PAGES = 10_000;
 export async function fetchCatalog(deps: CatalogFetchDeps, dataset: DatasetDefinition): Promise<CatalogOutcome> {
   if (dataset.source.type !== 'catalog') throw new PermanentError(`dataset ${dataset.name} is not a catalogue source (its source is ${dataset.source.type})`);
   const source = dataset.source;
-  const now = deps.now ?? (() => new Date());
-  const started = now();
-  const timeoutMs = deps.timeoutMs ?? 600_000;
   const api = apiBase(source);
-  const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const leaseMs = timeoutMs + 60_000;
-  const taken = await acquireState<CatalogState>(deps, catalogStateKey(dataset.name), `${run}-${randomUUID().slice(0, 8)}`, leaseMs);
+  const { clock, taken } = await beginRun<CatalogState>(deps, catalogStateKey(dataset.name));
   if (taken.status === 'busy') {
     return { status: 'busy', source: redactUrl(api.href), message: `${dataset.name}: another fetch of this catalogue source is running (${taken.message}); this one did nothing` };
   }
+  const { now, started, run, leaseMs, timeoutMs } = clock;
   const lease = taken.lease;
   try {
     return await fetchWithLease({ deps, dataset: dataset.name, source, api, run, started, now, lease, leaseMs, timeoutMs });

@@ -18,7 +18,6 @@
  *   The next invocation (the handler starts one at once) continues from the checkpoint rather than
  *   starting over; versions advance only when every resource is complete.
  */
-import { randomUUID } from 'node:crypto';
 import { edfiResources, type DatasetDefinition, type EdfiApiDefinition, type PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
@@ -27,7 +26,7 @@ import { checkRecords } from './fetch-rest.ts';
 import { JsonClient, type RetryOptions } from './http-json.ts';
 import { clientCredentials } from './rest-auth.ts';
 import { putJson, RecordSink } from './sink.ts';
-import { acquireState, type StateLease } from './state.ts';
+import { beginRun, runStamp, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export interface EdfiFetchDeps extends FetcherDeps, RetryOptions {
@@ -102,10 +101,8 @@ export async function fetchEdfi(deps: EdfiFetchDeps, pipeline: PipelineDefinitio
   if (!api) throw new PermanentError(`unknown Ed-Fi API "${apiName}" in project ${pipeline.project} (APIs: ${pipeline.edfi.map((a) => a.name).join(', ') || 'none'})`);
   const resources = edfiResources(pipeline, api.name).filter((r) => !only || only.includes(r.dataset.name));
   if (resources.length === 0) throw new PermanentError(`Ed-Fi API "${api.name}" has no resources to fetch (list them under edfi → resources)`);
-  const now = deps.now ?? (() => new Date());
-  const timeoutMs = deps.timeoutMs ?? 600_000;
-  const leaseId = `${stamp(now())}-${randomUUID().slice(0, 8)}`;
-  const taken = await acquireState<EdfiState>(deps, edfiStateKey(api.name), leaseId, timeoutMs + 60_000);
+  const { clock, taken } = await beginRun<EdfiState>(deps, edfiStateKey(api.name));
+  const { now, timeoutMs } = clock;
   if (taken.status === 'busy') return { status: 'busy', api: api.name, message: `Ed-Fi API ${api.name}: another fetch is running (${taken.message}); this one did nothing` };
   const lease = taken.lease;
   try {
@@ -137,7 +134,7 @@ class EdfiRun {
     timeoutMs: number,
   ) {
     this.state = structuredClone(lease.state ?? { versions: {} });
-    this.runId = this.state.checkpoint?.run ?? stamp(now());
+    this.runId = this.state.checkpoint?.run ?? runStamp(now());
     this.startedAt = this.state.checkpoint?.startedAt ?? now().toISOString();
     const margin = Math.min(deps.marginMs ?? 60_000, timeoutMs / 3);
     this.deadline = now().getTime() + timeoutMs - margin;
@@ -411,7 +408,6 @@ interface Job {
 }
 
 const yearKey = (year: number | undefined) => (year === undefined ? 'shared' : String(year));
-const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 
 /** At most `size` calls of `run` at once. */
 class Limiter {

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable, Transform, pipeline } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -8,7 +8,7 @@ type HttpSourceDefinition = Extract<SourceDefinition, { type: 'http' }>;
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
 import { describeFailure } from './http-json.ts';
-import { acquireState, stateKey, withLease, type StateLease } from './state.ts';
+import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import { fetchFollowing } from './redirects.ts';
 import { putJson } from './sink.ts';
 import { tlsOptions } from './tls.ts';
@@ -63,14 +63,10 @@ export function redactUrl(url: string): string {
 export async function fetchHttp(deps: FetchDeps, dataset: DatasetDefinition): Promise<FetchOutcome> {
   if (dataset.source.type !== 'http') throw new PermanentError(`dataset ${dataset.name} is not fetched (its source is ${dataset.source.type})`);
   const source = dataset.source;
-  const now = deps.now ?? (() => new Date());
-  const started = now();
   const shownUrl = redactUrl(source.url);
-  const timeoutMs = deps.timeoutMs ?? 600_000;
-  const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const taken = await acquireState<HttpState>(deps, httpStateKey(dataset.name), `${run}-${randomUUID().slice(0, 8)}`, timeoutMs + 60_000);
+  const { clock, taken } = await beginRun<HttpState>(deps, httpStateKey(dataset.name));
   if (taken.status === 'busy') return { status: 'busy', source: shownUrl, message: `${dataset.name}: another fetch of this source is running (${taken.message}); this one did nothing` };
-  return withLease(taken.lease, () => download(deps, dataset, source, taken.lease, { started, run, shownUrl, timeoutMs, now }));
+  return withLease(taken.lease, () => download(deps, dataset, source, taken.lease, { ...clock, shownUrl }));
 }
 
 async function download(
@@ -78,7 +74,7 @@ async function download(
   dataset: DatasetDefinition,
   source: HttpSourceDefinition,
   lease: StateLease<HttpState>,
-  { started, run, shownUrl, timeoutMs, now }: { started: Date; run: string; shownUrl: string; timeoutMs: number; now: () => Date },
+  { started, run, shownUrl, timeoutMs, now }: RunClock & { shownUrl: string },
 ): Promise<FetchOutcome> {
   const previous = lease.state;
 

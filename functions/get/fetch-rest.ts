@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
@@ -6,7 +5,7 @@ import { redactUrl } from './fetch-http.ts';
 import { JsonClient, nextLink, pathOf, type RetryOptions } from './http-json.ts';
 import { restAuth } from './rest-auth.ts';
 import { putJson, RecordSink } from './sink.ts';
-import { acquireState, stateKey, withLease, type StateLease } from './state.ts';
+import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export type RestSourceDefinition = Extract<SourceDefinition, { type: 'rest' }>;
@@ -95,14 +94,10 @@ const MAX_BOUNDARY = 10_000;
 export async function fetchRest(deps: RestFetchDeps, dataset: DatasetDefinition): Promise<RestOutcome> {
   if (dataset.source.type !== 'rest') throw new PermanentError(`dataset ${dataset.name} is not a REST source (its source is ${dataset.source.type})`);
   const source = dataset.source;
-  const now = deps.now ?? (() => new Date());
-  const started = now();
   const shownUrl = redactUrl(source.url);
-  const timeoutMs = deps.timeoutMs ?? 600_000;
-  const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const taken = await acquireState<RestState>(deps, restStateKey(dataset.name), `${run}-${randomUUID().slice(0, 8)}`, timeoutMs + 60_000);
+  const { clock, taken } = await beginRun<RestState>(deps, restStateKey(dataset.name));
   if (taken.status === 'busy') return { status: 'busy', source: shownUrl, message: `${dataset.name}: another fetch of this source is running (${taken.message}); this one did nothing` };
-  return withLease(taken.lease, () => fetchWithLease(deps, dataset, source, taken.lease, { started, run, shownUrl, timeoutMs, now }));
+  return withLease(taken.lease, () => fetchWithLease(deps, dataset, source, taken.lease, { ...clock, shownUrl }));
 }
 
 async function fetchWithLease(
@@ -110,7 +105,7 @@ async function fetchWithLease(
   dataset: DatasetDefinition,
   source: RestSourceDefinition,
   lease: StateLease<RestState>,
-  run: { started: Date; run: string; shownUrl: string; timeoutMs: number; now: () => Date },
+  run: RunClock & { shownUrl: string },
 ): Promise<RestOutcome> {
   const { now, shownUrl } = run;
   const signal = AbortSignal.timeout(run.timeoutMs);

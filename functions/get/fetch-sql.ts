@@ -13,7 +13,6 @@
  *   the state as it was, so the next run simply repeats it.
  * - The secret's values never reach a log line, an error message or a manifest.
  */
-import { randomUUID } from 'node:crypto';
 import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
 import pg from 'pg';
@@ -23,7 +22,7 @@ import type { DatasetDefinition, SourceDefinition } from '../../contract/definit
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { PermanentError } from '../common/errors.ts';
 import { putJson, RecordSink } from './sink.ts';
-import { acquireState, stateKey, withLease, type StateLease } from './state.ts';
+import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export type SqlSourceDefinition = Extract<SourceDefinition, { type: 'sql' }>;
@@ -95,13 +94,9 @@ export const ROWS_FILE = 'rows.ndjson.gz';
 export async function fetchSql(deps: SqlFetchDeps, dataset: DatasetDefinition): Promise<SqlOutcome> {
   if (dataset.source.type !== 'sql') throw new PermanentError(`dataset ${dataset.name} is not a SQL source (its source is ${dataset.source.type})`);
   const source = dataset.source;
-  const now = deps.now ?? (() => new Date());
-  const started = now();
-  const timeoutMs = deps.timeoutMs ?? 600_000;
-  const run = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const taken = await acquireState<SqlState>(deps, sqlStateKey(dataset.name), `${run}-${randomUUID().slice(0, 8)}`, timeoutMs + 60_000);
+  const { clock, taken } = await beginRun<SqlState>(deps, sqlStateKey(dataset.name));
   if (taken.status === 'busy') return { status: 'busy', message: `${dataset.name}: another fetch of this source is running (${taken.message}); this one did nothing` };
-  return withLease(taken.lease, () => fetchWithLease(deps, dataset.name, source, taken.lease, { started, run, timeoutMs, now }));
+  return withLease(taken.lease, () => fetchWithLease(deps, dataset.name, source, taken.lease, clock));
 }
 
 async function fetchWithLease(
@@ -109,7 +104,7 @@ async function fetchWithLease(
   dataset: string,
   source: SqlSourceDefinition,
   lease: StateLease<SqlState>,
-  run: { started: Date; run: string; timeoutMs: number; now: () => Date },
+  run: RunClock,
 ): Promise<SqlOutcome> {
   const inc = source.incremental;
   const previous = inc && lease.state?.column === inc.column ? lease.state.watermark : undefined;

@@ -10,6 +10,7 @@
  *
  * The stored document: `{ "state": …, "lease": { "run", "until" } | absent, "savedAt" }`.
  */
+import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ZONES } from '../../contract/names.ts';
 
@@ -17,6 +18,32 @@ export interface StateDeps {
   s3: S3Client;
   bucket: string;
   now?: () => Date;
+}
+
+/** The clock of one fetch run: its start, its id (`20261121T060000Z`, its `raw/` folder), its time and its lease's. */
+export interface RunClock {
+  now: () => Date;
+  started: Date;
+  run: string;
+  timeoutMs: number;
+  /** The run's time and a minute: how long its lease holds the source. */
+  leaseMs: number;
+}
+
+/** `2026-11-21T06:00:00.123Z` → `20261121T060000Z`. */
+export const runStamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+/**
+ * Start a run of the source whose state is at `key`: its clock, and the lease on its state — or
+ * `busy` with who holds it (the caller says so and does nothing).
+ */
+export async function beginRun<T>(deps: StateDeps & { timeoutMs?: number }, key: string): Promise<{ clock: RunClock; taken: LeaseOutcome<T> }> {
+  const now = deps.now ?? (() => new Date());
+  const started = now();
+  const timeoutMs = deps.timeoutMs ?? 600_000;
+  const clock = { now, started, run: runStamp(started), timeoutMs, leaseMs: timeoutMs + 60_000 };
+  const taken = await acquireState<T>(deps, key, `${clock.run}-${randomUUID().slice(0, 8)}`, clock.leaseMs);
+  return { clock, taken };
 }
 
 interface StoredState<T> {
