@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType } from '../../contract/definition.ts';
 import { ident } from '../common/db.ts';
+import { ORDER, ORDER_COLUMNS } from '../common/ledger.ts';
 import { geometryChecks, geometryExpr, type GeometryPlan } from './geometry.ts';
 import { compileRows, dedupeOrder, passedSql, quarantineReferences, quarantineRepeatedValues, rulesNeedChecks, type RowMode, type RulePlan } from './rules.ts';
 
@@ -37,8 +38,23 @@ export interface CastPlan {
    * append need `key`.
    */
   mode?: LoadMode;
-  /** Replace mode: rows of these loads stay (the sibling members of one archive), the others go. */
-  keepLoads?: readonly number[];
+  /**
+   * The rows this load's object replaces go (mode replace; mode upsert when the object is a
+   * snapshot): SQL for the ids of the loads whose rows go (`$1` is this load) — those older than
+   * it within its declared scope (contract/objects.ts). Mode replace without it: every row goes.
+   */
+  replacedLoads?: string;
+  /**
+   * Tombstones (`<dataset>_deleted`: records a deletions object removed): a row whose identity a
+   * newer load deleted is quarantined (rule `deleted`), not revived. `columns`: the clean columns
+   * whose values, as text, make the identity.
+   */
+  tombstones?: { table: string; columns: readonly string[] }[];
+  /**
+   * A (temporary) table to note every row this load removes or replaces — its key columns, then
+   * `_load_id` — so that the rows of child tables can follow their parent (children.ts).
+   */
+  removedInto?: string;
   /** The geometry column, when the load has one. */
   geometry?: GeometryPlan;
   /** `false`: go straight to the row-by-row checks (the caller already saw the one-statement cast fail). */
@@ -74,7 +90,8 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   // of all columns (history), or only of those a statement compares (keys, de-duplication order)
   const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k)!);
   const orderColumns = (plan.rules?.dedupe?.orderBy ?? []).map((o) => plan.columns.find((c) => c.name === o)!);
-  const keyed = compiled('trusted', [...new Set([...keyColumns, ...orderColumns])]);
+  const identityColumns = (plan.tombstones ?? []).flatMap((t) => t.columns.map((name) => plan.columns.find((c) => c.name === name)!));
+  const keyed = compiled('trusted', [...new Set([...keyColumns, ...orderColumns, ...identityColumns])]);
   const cast = (c: CastColumn) => keyed.value(c);
   const from = `${staging} s${keyed.joins}`;
 
@@ -86,7 +103,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   if (simple && plan.optimistic !== false) {
     await client.query('SAVEPOINT civic_etl_cast');
     try {
-      if (modeOf(plan) === 'replace') await deleteReplaced(client, plan);
+      if (modeOf(plan) === 'replace' || (modeOf(plan) === 'upsert' && plan.replacedLoads)) await deleteReplaced(client, plan);
       const inserted = await client.query(insertSql(plan, false), [loadId]);
       await client.query('RELEASE SAVEPOINT civic_etl_cast');
       return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: 0 };
@@ -140,22 +157,35 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
     );
   }
   await quarantineRepeatedValues(client, plan, mode);
-  if (mode === 'upsert') {
+  if ((mode === 'upsert' || mode === 'replace') && keyColumns.length > 0) {
     const match = keyColumns.map((c) => `t.${ident(c.name)} = ${cast(c)}`).join(' AND ');
     if (plan.lineage) {
-      // loads applied out of order (parts of one fetch cleaned in parallel): a key a newer load
-      // already brought keeps that row; this older one is set aside, saying so
+      // objects applied out of order (events arrive in any order, parts are cleaned in parallel):
+      // per key, the row of the newer object stays — newer in the objects' own order, never by
+      // arrival (etl.loads.order_at, order_seq); this older one is set aside, saying so
       await client.query(
         `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
          SELECT $1, s._source_line, $2, concat_ws(', ', ${keyColumns.map(raw).join(', ')}), 'superseded',
-                format('a newer load (%s) already brought this key', t._load_id)
-           FROM ${from} JOIN ${target} t ON ${match}
-          WHERE t._load_id > $1 AND ${passed}`,
+                format('a newer object (load %s) already brought this key', t._load_id)
+           FROM ${from} JOIN ${target} t ON ${match} JOIN etl.loads ol ON ol.id = t._load_id
+          WHERE ${NEWER('ol')} AND ${passed}`,
         [loadId, plan.key.join(', ')],
       );
+      for (const tomb of plan.tombstones ?? []) {
+        // a record a newer object deleted does not come back with an older one
+        const identity = identitySql(tomb.columns.map((name) => cast(plan.columns.find((c) => c.name === name)!)));
+        await client.query(
+          `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
+           SELECT $1, s._source_line, $2, d.id, 'deleted', format('a newer object (load %s) deleted this record', d.load_id)
+             FROM ${from} JOIN ${tomb.table} d ON d.id = ${identity} JOIN etl.loads dl ON dl.id = d.load_id
+            WHERE ${NEWER('dl')} AND ${passed}`,
+          [loadId, tomb.columns.join(', ')],
+        );
+      }
     }
-    await client.query(`DELETE FROM ${target} t USING ${from} WHERE ${match} AND ${passed}`, [loadId]);
-  } else if (mode === 'replace') await deleteReplaced(client, plan);
+    await removeRows(client, plan, `DELETE FROM ${target} t USING ${from} WHERE ${match} AND ${passed}`);
+  }
+  if (mode === 'replace' || (mode === 'upsert' && plan.replacedLoads)) await deleteReplaced(client, plan);
   const geometry = plan.geometry;
   const insert = () => client.query(insertSql(plan, true), [loadId]);
   let inserted: pg.QueryResult;
@@ -210,8 +240,26 @@ function withoutReasons(check: string): string {
  * are never blocked — a TRUNCATE's exclusive lock could deadlock with a reader of a view.
  */
 async function deleteReplaced(client: pg.PoolClient, plan: CastPlan): Promise<void> {
-  if (plan.keepLoads?.length) await client.query(`DELETE FROM ${plan.target} WHERE _load_id <> ALL($1::bigint[])`, [plan.keepLoads]);
-  else await client.query(`DELETE FROM ${plan.target}`);
+  if (plan.replacedLoads) await removeRows(client, plan, `DELETE FROM ${plan.target} t WHERE t._load_id IN (${plan.replacedLoads})`);
+  else await removeRows(client, plan, `DELETE FROM ${plan.target} t WHERE $1::bigint IS NOT NULL`);
+}
+
+/** A DELETE of target rows (alias `t`), noting what it removed in `removedInto` when asked to. */
+async function removeRows(client: pg.PoolClient, plan: CastPlan, sql: string, params: unknown[] = [plan.loadId]): Promise<void> {
+  if (!plan.removedInto) {
+    await client.query(sql, params);
+    return;
+  }
+  const returning = [...plan.key.map((k) => `t.${ident(k)}`), 't._load_id'].join(', ');
+  await client.query(`WITH gone AS (${sql} RETURNING ${returning}) INSERT INTO ${plan.removedInto} SELECT * FROM gone`, params);
+}
+
+/** SQL: the load aliased `l` is newer than this one (`$1`), in the objects' own order. */
+export const NEWER = (l: string) => `${ORDER(l)} > (SELECT ${ORDER_COLUMNS('me')} FROM etl.loads me WHERE me.id = $1)`;
+
+/** SQL: a record's identity as tombstones keep it — the value as text, or a JSON array of several. */
+export function identitySql(values: readonly string[]): string {
+  return values.length === 1 ? `(${values[0]})::text` : `jsonb_build_array(${values.join(', ')})::text`;
 }
 
 /**

@@ -4,12 +4,14 @@ import { COLUMN_TYPES, type ColumnDefinition, type DatasetDefinition, type Pipel
 import { exportLoad, type ExportSettings } from '../combine/exports.ts';
 import { recreateViews, ViewError, type CombineResult } from '../combine/views.ts';
 import { analystRole } from '../migrate/migrations.ts';
+import type { Replaces } from '../../contract/objects.ts';
 import { ident, inTransaction } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
-import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, type LoadRow } from '../common/ledger.ts';
+import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, ORDER, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
-import { castInto, quarantineTableSql, type CastColumn } from './cast.ts';
-import { launder, resolveColumns } from './columns.ts';
+import { castInto, identitySql, NEWER, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
+import { childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
+import { launder, normaliseHeader, resolveColumns } from './columns.ts';
 import { reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, planGeometry, type GeometryPlan } from './geometry.ts';
 import { planRules } from './rules.ts';
@@ -59,7 +61,13 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
     logger.info('load not waiting for clean: nothing to do', { loadId, status: load?.status });
     return { status: 'duplicate', loadId };
   }
+  if (load.owner_id !== null) {
+    // a nested table is cleaned in the same transaction as the table it hangs from (children.ts)
+    logger.info('nested table: cleaned with the load of its parent table', { loadId, owner: load.owner_id });
+    return { status: 'duplicate', loadId };
+  }
   const dataset = pipeline.datasets.find((d) => d.name === load.dataset);
+  let group: LoadRow[] = [load];
   try {
     if (!dataset) throw new PermanentError(`load ${loadId}: dataset "${load.dataset}" is no longer in the pipeline definition`);
     const outcome = await inTransaction(pool, async (client) => {
@@ -67,29 +75,20 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('civic-etl:clean'), hashtext($1))`, [`${pipeline.project}.${dataset.name}`]);
       const current = await getLoad(client, loadId, true);
       if (current?.status !== 'staged') return undefined;
-      // objects are ordered by their own load (an archive's members share their archive's)
-      // a catalogue dataset's resources each replace only their own rows: newer means of the same resource
-      const resource = dataset.source.type === 'catalog' ? await partOf(client, current, RESOURCE_OF) : undefined;
-      // the parts of one fetch run (REST checkpoints, Ed-Fi parts) together are the newer object
-      const run = fetchedInParts(dataset) ? await partOf(client, current, RUN_OF) : undefined;
-      const newer = await client.query<{ id: string }>(
-        `SELECT id FROM etl.loads l WHERE project = $1 AND dataset = $2 AND coalesce(parent_id, id) > $3 AND status = 'loaded'
-            AND ($4::text IS NULL OR ${RESOURCE_OF} = $4) AND ($5::text IS NULL OR ${RUN_OF} <> $5)
-          ORDER BY id DESC LIMIT 1`,
-        [pipeline.project, dataset.name, current.parent_id ?? loadId, resource ?? null, run ?? null],
-      );
-      // upsert and append loads each bring some rows: an older one still applies (per key, an
-      // older row never replaces a newer one: cast.ts); a replace or history load is the whole table
-      const snapshot = (tableOf(dataset, current).clean.mode ?? 'replace') === 'replace' || dataset.clean.mode === 'history';
-      if (newer.rows[0] && snapshot) {
-        // An older file arriving after a newer one was applied must not overwrite it.
-        const reason = `superseded: load ${newer.rows[0].id} of a newer object was already applied`;
-        await markSkipped(client, loadId, reason);
-        await storeLoadReport(client, loadId);
-        await client.query(`DROP TABLE IF EXISTS ${current.staging_table}`);
+      const children = await childLoadsOf(client, current);
+      group = [current, ...children];
+      const newer = await supersededBy(client, dataset, current);
+      if (newer) {
+        // An older snapshot arriving after a newer one was applied must not overwrite it.
+        const reason = `superseded: load ${newer} of a newer object was already applied`;
+        for (const l of group) {
+          await markSkipped(client, l.id, reason);
+          await storeLoadReport(client, l.id);
+          await client.query(`DROP TABLE IF EXISTS ${l.staging_table}`);
+        }
         return { skipped: reason };
       }
-      return cleanInTransaction(client, pipeline, tableOf(dataset, current), current, started);
+      return cleanObject(client, pipeline, dataset, current, children, started);
     });
     if (!outcome) return { status: 'duplicate', loadId };
     if ('skipped' in outcome) {
@@ -106,80 +105,222 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
       throw error;
     }
     if (!isPermanent(error)) throw error;
-    await markFailed(pool, loadId, error);
-    if (error instanceof SchemaDriftError) await recordSchemaChanges(pool, loadId, error.changes);
-    await storeLoadReport(pool, loadId);
-    await dropStaging(pool, load);
+    // a file's tables are one object: they fail together
+    for (const l of group) {
+      await markFailed(pool, l.id, error);
+      if (error instanceof SchemaDriftError && l.id === loadId) await recordSchemaChanges(pool, l.id, error.changes);
+      await storeLoadReport(pool, l.id);
+      await dropStaging(pool, l);
+    }
     logger.warn('load rejected by clean', { loadId, error: error.message });
     return { status: 'failed', loadId, error: error.message };
   }
 }
 
-/**
- * The dataset a load is cleaned as: the dataset itself, or — for a child table of exploded JSON
- * arrays (`read.arrays: explode`) — a table of its own, `<dataset>_<path>`, typed from its values.
- */
-function tableOf(dataset: DatasetDefinition, load: LoadRow): DatasetDefinition {
-  const child = (load.detected as { child?: string } | null)?.child;
-  if (!child) return dataset;
-  const name = `${dataset.name}_${launder([child])[0]!}`.slice(0, 52).replace(/_+$/, '');
-  return { ...dataset, name, title: dataset.title && `${dataset.title} (${child})`, clean: { key: [] }, geometry: { ...dataset.geometry, enabled: false } };
+/** SQL over `l` (a load) and `me` (this one): `l`'s rows are among those `me` replaces when older. */
+function scopeSql(replaces: Replaces): string {
+  switch (replaces) {
+    case 'dataset':
+      return 'true';
+    case 'run':
+      // a run of one resource (a year of a year-specific ODS) replaces that resource only
+      return 'l.run IS DISTINCT FROM me.run AND (me.resource IS NULL OR l.resource IS NOT DISTINCT FROM me.resource)';
+    case 'resource':
+      return 'l.resource IS NOT DISTINCT FROM me.resource';
+    case 'nothing':
+      return 'false';
+  }
 }
 
-async function cleanInTransaction(
+/** The loads whose rows this load's object replaces: older, within its declared scope (`$1`: this load). */
+function replacedLoadsSql(replaces: Replaces): string {
+  return `SELECT l.id FROM etl.loads l, etl.loads me
+           WHERE me.id = $1 AND l.project = me.project AND l.dataset = me.dataset AND l.owner_id IS NULL AND l.status = 'loaded'
+             AND ${ORDER('l')} < ${ORDER('me')} AND ${scopeSql(replaces)}`;
+}
+
+/**
+ * A newer object already applied whose scope covers all of this one's (a newer snapshot of the
+ * dataset, of another run, or of the same resource): this snapshot is then older than what the
+ * table shows, and is skipped whole — in modes replace, upsert and history; an object that
+ * replaces nothing, and mode append, never are (their rows are checked key by key).
+ */
+async function supersededBy(client: pg.PoolClient, dataset: DatasetDefinition, load: LoadRow): Promise<number | undefined> {
+  const replaces = load.replaces ?? 'dataset';
+  if (replaces === 'nothing' || (load.holds ?? 'rows') !== 'rows' || dataset.clean.mode === 'append') return undefined;
+  const { rows } = await client.query<{ id: string }>(
+    `SELECT l.id FROM etl.loads l, etl.loads me
+      WHERE me.id = $1 AND l.project = me.project AND l.dataset = me.dataset AND l.status = 'loaded' AND l.owner_id IS NULL
+        AND l.holds = 'rows' AND l.replaces <> 'nothing' AND ${ORDER('l')} > ${ORDER('me')}
+        AND NOT (l.replaces = 'run' AND l.run IS NOT DISTINCT FROM me.run)
+        AND (l.resource IS NULL OR l.resource IS NOT DISTINCT FROM me.resource)
+      ORDER BY l.order_at DESC, l.order_seq DESC, l.id DESC LIMIT 1`,
+    [load.id],
+  );
+  return rows[0] ? Number(rows[0].id) : undefined;
+}
+
+interface Applied {
+  rowsLoaded: number;
+  rowsQuarantined: number;
+  rowsDeleted?: number;
+  changes: SchemaChange[];
+  quarantine?: string;
+}
+
+/**
+ * Apply one object — the load of a dataset's own table and the loads of its nested tables — in
+ * the caller's transaction, by what the object holds and replaces (contract/objects.ts); then
+ * the views, the ledger and the quality reports, committed with it.
+ */
+async function cleanObject(
   client: pg.PoolClient,
   pipeline: PipelineDefinition,
   dataset: DatasetDefinition,
   load: LoadRow,
+  children: readonly LoadRow[],
   started: number,
 ): Promise<{ rowsLoaded: number; rowsQuarantined: number; rowsDeleted?: number; combine: CombineResult }> {
-  if (dataset.source.type === 'edfi' && EDFI_DELETES.test(load.object_key)) return applyEdfiDeletes(client, pipeline, dataset, load, started);
+  const schema = ident(pipeline.project);
+  const results = new Map<number, Applied>();
+  const tables = new Map<number, FileTable>();
+  const hasChildren = children.length > 0 || (await childTablesOf(client, pipeline, dataset)).length > 0;
+  // parent rows that leave (removed, replaced, deleted): their children leave with them
+  const removed = hasChildren ? await removedTable(client, dataset, pipeline) : undefined;
+  if ((load.holds ?? 'rows') === 'deletions') {
+    results.set(load.id, await applyDeletions(client, pipeline, dataset, load, removed));
+  } else if (load.holds === 'keyChanges') {
+    throw new PermanentError(`${load.object_key}: key changes are not applied by this version of the clean step`, { file: load.object_key });
+  } else {
+    const applied = await applyRows(client, pipeline, dataset, load, { removed });
+    results.set(load.id, applied.result);
+    tables.set(load.id, { load, name: dataset.name, identity: applied.identity });
+  }
+  if (removed) await followRemovedParents(client, pipeline, dataset, removed);
+  for (const child of children) {
+    const owner = tables.get(child.owner_id!);
+    if (!owner) {
+      // the nested table of a deletions object: nothing to apply
+      results.set(child.id, { rowsLoaded: 0, rowsQuarantined: 0, changes: [] });
+      continue;
+    }
+    const name = childTableName(dataset, childPathOf(child)!);
+    const quarantine = `${schema}.${ident(`${name}_quarantine`)}`;
+    await client.query(quarantineTableSql(quarantine, `${name}_quarantine_load`));
+    const inherited = await inheritParent(client, {
+      schema,
+      child,
+      owner,
+      staging: child.staging_table!,
+      quarantine,
+      ownerQuarantine: `${schema}.${ident(`${owner.name}_quarantine`)}`,
+    });
+    const childDataset: DatasetDefinition = {
+      ...dataset,
+      name,
+      title: dataset.title && `${dataset.title} (${childPathOf(child)})`,
+      clean: { key: inherited.identity.map((c) => c.name), mode: inherited.identity.length > 0 ? 'upsert' : 'append' },
+      geometry: { ...dataset.geometry, enabled: false },
+    };
+    const applied = await applyRows(client, pipeline, childDataset, child, { inherited: inherited.inherited, dropped: inherited.dropped, identity: inherited.identity });
+    results.set(child.id, applied.result);
+    tables.set(child.id, { load: child, name, identity: inherited.identity });
+  }
+  // 4. Combine: the views see the new tables at the same commit.
+  const combine = await recreateViews(client, pipeline, dataset.name);
+  for (const l of [load, ...children]) {
+    const r = results.get(l.id)!;
+    await markLoaded(client, l.id, { rowsLoaded: r.rowsLoaded, rowsQuarantined: r.rowsQuarantined, ms: performance.now() - started });
+    if (r.rowsDeleted !== undefined) {
+      await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('deleted', $2::int) WHERE id = $1`, [l.id, r.rowsDeleted]);
+    }
+    await recordSchemaChanges(client, l.id, r.changes);
+    await storeLoadReport(client, l.id, r.quarantine ? { quarantine: r.quarantine } : {});
+    await client.query(`DROP TABLE ${l.staging_table}`);
+  }
+  const root = results.get(load.id)!;
+  return { rowsLoaded: root.rowsLoaded, rowsQuarantined: root.rowsQuarantined, ...(root.rowsDeleted !== undefined ? { rowsDeleted: root.rowsDeleted } : {}), combine };
+}
+
+/** A temporary table for the parent rows a load removes: the dataset's key columns (as text), then `_load_id`. */
+async function removedTable(client: pg.PoolClient, dataset: DatasetDefinition, pipeline: PipelineDefinition): Promise<string> {
+  const name = 'civic_etl_removed';
+  await client.query(`DROP TABLE IF EXISTS pg_temp.${name}`);
+  // typed like the clean table's key columns (when it exists), so that joins need no cast
+  const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
+  const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, [table])).rows[0]!.t;
+  if (exists && dataset.clean.key.length > 0) {
+    await client.query(`CREATE TEMPORARY TABLE ${name} ON COMMIT DROP AS SELECT ${dataset.clean.key.map((k) => ident(k)).join(', ')}, _load_id FROM ${table} WITH NO DATA`);
+  } else if (dataset.clean.key.length > 0) {
+    await client.query(`CREATE TEMPORARY TABLE ${name} (${dataset.clean.key.map((k) => `${ident(k)} text`).join(', ')}, _load_id bigint) ON COMMIT DROP`);
+  } else {
+    await client.query(`CREATE TEMPORARY TABLE ${name} (_load_id bigint) ON COMMIT DROP`);
+  }
+  return `pg_temp.${name}`;
+}
+
+/**
+ * The effective mode of a load: the dataset's, except that an object that replaces nothing
+ * (changes only) can never replace a table — in mode replace its rows are upserted by the key,
+ * or appended without one.
+ */
+function modeFor(dataset: DatasetDefinition, load: LoadRow): LoadMode {
+  const mode = dataset.clean.mode ?? 'replace';
+  if ((load.replaces ?? 'dataset') !== 'nothing') return mode;
+  if (mode === 'replace') return dataset.clean.key.length > 0 ? 'upsert' : 'append';
+  return mode;
+}
+
+/**
+ * Rows of one load into the dataset's clean table (or a nested table's): drift, value maps,
+ * rules, geometry and the set-based cast, by the load's mode and declared scope.
+ */
+async function applyRows(
+  client: pg.PoolClient,
+  pipeline: PipelineDefinition,
+  dataset: DatasetDefinition,
+  load: LoadRow,
+  opts: { removed?: string; inherited?: CastColumn[]; dropped?: string[]; identity?: FileTable['identity'] },
+): Promise<{ result: Applied; identity: FileTable['identity'] }> {
   const staging = load.staging_table!;
   const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
   const planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
   // declared columns fix the clean table: drift is then a change in the file's header
   const sourceChanges = dataset.clean.columns ? await sourceDrift(client, dataset, load) : [];
-  const resolved = await resolveColumns(client, dataset, load, planned?.consumed ?? []).catch((error: unknown) => {
+  const resolved = await resolveColumns(client, dataset, load, [...(planned?.consumed ?? []), ...(opts.dropped ?? [])]).catch((error: unknown) => {
     // a declared column the file lost: the usual message, with the header's changes for the ledger
     if (error instanceof PermanentError && sourceChanges.length > 0) throw new SchemaDriftError(error.message, sourceChanges, error.position);
     throw error;
   });
-  const loadColumns = resolved.map((c) => (planned && c.name === planned.column ? { ...c, name: `${c.name}_attribute` } : c));
+  const loadColumns = [
+    ...(opts.inherited ?? []),
+    ...resolved.map((c) => (planned && c.name === planned.column ? { ...c, name: `${c.name}_attribute` } : c)),
+  ];
   const schema = ident(pipeline.project);
   const table = `${schema}.${ident(dataset.name)}`;
   const quarantine = `${schema}.${ident(`${dataset.name}_quarantine`)}`;
+  const mode = modeFor(dataset, load);
+  const replaces = load.replaces ?? 'dataset';
+  if (mode === 'history' && replaces !== 'dataset') {
+    throw new PermanentError(
+      `${load.object_key}: mode history needs every object to be a whole snapshot of dataset ${dataset.name}, and this one replaces ${replaces === 'nothing' ? 'nothing (it holds changes only)' : `only its ${replaces}`}; use mode upsert`,
+      { file: load.object_key },
+    );
+  }
+  // rebuilding the clean table would lose rows only a load that replaces them all may drop
+  const rebuild = { allowed: replaces === 'dataset' && (mode === 'replace' || mode === 'history'), file: load.object_key, replaces };
 
   await client.query(quarantineTableSql(quarantine, `${dataset.name}_quarantine_load`));
   // detected columns: the dataset's drift policy decides how the clean table meets this load
   const reconciled = dataset.clean.columns
     ? undefined
     : await reconcileSchema({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns: loadColumns, geometry: planned });
-  if (!reconciled) await ensureCleanTable(client, pipeline.project, dataset, loadColumns, planned);
+  if (!reconciled) await ensureCleanTable(client, pipeline.project, dataset, loadColumns, planned, rebuild);
   // value maps: mapped columns hold the map's constants, unmapped values are counted in the ledger
   const mapped = await applyValueMaps(client, { pipeline, dataset, staging, quarantine, loadId: load.id, columns: reconciled?.columns ?? loadColumns });
   const columns = mapped.columns;
   const geometry = reconciled ? reconciled.geometry : planned;
   const changes: SchemaChange[] = reconciled?.changes ?? sourceChanges;
-  // members of one archive together make the dataset: a member replaces only its own rows
-  let siblings = load.parent_id
-    ? (await client.query<{ id: string }>(`SELECT id FROM etl.loads WHERE parent_id = $1 AND status = 'loaded'`, [load.parent_id])).rows.map((r) => Number(r.id))
-    : undefined;
-  // a catalogue resource replaces its own rows: the other resources' loads stay
-  if (dataset.source.type === 'catalog') {
-    const others = await client.query<{ id: string }>(
-      `SELECT id FROM etl.loads l WHERE project = $1 AND dataset = $2 AND status = 'loaded' AND ${RESOURCE_OF} <> $3`,
-      [pipeline.project, dataset.name, await partOf(client, load, RESOURCE_OF)],
-    );
-    siblings = [...(siblings ?? []), ...others.rows.map((r) => Number(r.id))];
-  }
-  // the parts of one fetch run replace the table together: a part keeps its run's other parts
-  if (fetchedInParts(dataset)) {
-    const sameRun = await client.query<{ id: string }>(
-      `SELECT id FROM etl.loads l WHERE project = $1 AND dataset = $2 AND status = 'loaded' AND ${RUN_OF} = $3`,
-      [pipeline.project, dataset.name, await partOf(client, load, RUN_OF)],
-    );
-    siblings = [...(siblings ?? []), ...sameRun.rows.map((r) => Number(r.id))];
-  }
   const missingKey = dataset.clean.key.filter((k) => !columns.some((c) => c.name === k));
   if (missingKey.length) {
     throw new PermanentError(
@@ -195,112 +336,109 @@ async function cleanInTransaction(
     key: dataset.clean.key,
     loadId: load.id,
     lineage: true,
-    keepLoads: siblings && [...siblings, -1],
+    mode,
+    ...((mode === 'replace' || mode === 'upsert') && replaces !== 'nothing' ? { replacedLoads: replacedLoadsSql(replaces) } : {}),
+    tombstones: await tombstonesFor(client, pipeline, dataset, columns),
+    ...(opts.removed ? { removedInto: opts.removed } : {}),
     geometry,
-    mode: dataset.clean.mode ?? 'replace',
     rules: await planRules(client, { pipeline, dataset, columns }),
   });
-  let { rowsLoaded } = cast;
-  if (dataset.source.type === 'edfi' && edfiIdColumn(dataset)) {
-    // a part older than a deletion already applied must not bring the deleted records back
-    const tombstones = edfiTombstones(pipeline, dataset);
-    const known = (await client.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, [tombstones])).rows[0]!.t;
-    if (known) {
-      const revived = await client.query(`DELETE FROM ${table} t USING ${tombstones} d WHERE t.${ident(edfiIdColumn(dataset)!)}::text = d.id AND d.load_id > t._load_id`);
-      rowsLoaded -= revived.rowCount ?? 0;
-    }
-  }
   // rows the drift policy or a value map quarantined are not in staging any more: count every quarantined line
-  const rowsQuarantined = reconciled?.quarantinedRows || mapped.rowsQuarantined
-    ? Number((await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [load.id])).rows[0]!.n)
-    : cast.rowsQuarantined;
-
-  // 4. Combine: the views see the new table at the same commit.
-  const combine = await recreateViews(client, pipeline, dataset.name);
-  await markLoaded(client, load.id, { rowsLoaded, rowsQuarantined, ms: performance.now() - started });
-  await recordSchemaChanges(client, load.id, changes);
-  await storeLoadReport(client, load.id, { quarantine });
-  await client.query(`DROP TABLE ${staging}`);
-  return { rowsLoaded, rowsQuarantined, combine };
+  const rowsQuarantined =
+    reconciled?.quarantinedRows || mapped.rowsQuarantined || opts.inherited
+      ? Number((await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [load.id])).rows[0]!.n)
+      : cast.rowsQuarantined;
+  const identity = opts.identity ?? dataset.clean.key.map((k) => ({ name: k, type: columns.find((c) => c.name === k)!.type }));
+  return { result: { rowsLoaded: cast.rowsLoaded, rowsQuarantined, changes, quarantine }, identity };
 }
 
-/** `raw/<dataset>/<run>/[<year>-]deletes-00001.ndjson.gz` of an Ed-Fi resource: ids the ODS deleted, not rows. */
-const EDFI_DELETES = /\/(?:\d{4}-)?deletes-\d{5}\.ndjson\.gz$/;
+/** The dataset's tombstones (`<dataset>_deleted`), for each set of identifying columns this load has. */
+async function tombstonesFor(
+  client: pg.PoolClient,
+  pipeline: PipelineDefinition,
+  dataset: DatasetDefinition,
+  columns: readonly CastColumn[],
+): Promise<{ table: string; columns: string[] }[]> {
+  const table = tombstoneTable(pipeline, dataset);
+  const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, [table])).rows[0]!.t;
+  if (!exists) return [];
+  const { rows } = await client.query<{ columns: string[] }>(`SELECT DISTINCT columns FROM ${table}`);
+  return rows.filter((r) => r.columns.every((c) => columns.some((col) => col.name === c))).map((r) => ({ table, columns: r.columns }));
+}
+
+/** Records a deletions object removed, with the load that removed them: `<dataset>_deleted`. */
+function tombstoneTable(pipeline: PipelineDefinition, dataset: DatasetDefinition): string {
+  return `${ident(pipeline.project)}.${ident(`${dataset.name}_deleted`)}`;
+}
 
 /**
- * Apply an Ed-Fi deletes part (functions/get/fetch-edfi.ts): the rows of those resource ids leave
- * the clean table. The column holding the resource id
- * is `id`, or the declared column whose source is `id`.
+ * The clean columns that hold the fields naming a row (`identifiedBy`, or the dataset's key): a
+ * declared column whose source (or name) is the field, or the detected column the field becomes.
  */
-async function applyEdfiDeletes(
+function identityColumns(dataset: DatasetDefinition, fields: readonly string[]): (string | undefined)[] {
+  return fields.map((field) => {
+    if (dataset.clean.columns) return dataset.clean.columns.find((c) => normaliseHeader(c.source ?? c.name) === normaliseHeader(field))?.name;
+    return launder([field])[0];
+  });
+}
+
+/**
+ * A deletions object: each record names a row (by `identifiedBy`, or the dataset's key) that is
+ * gone at the source. Rows so named leave the clean table unless a newer object brought them;
+ * the names are remembered (`<dataset>_deleted`), so that an older object cleaned later cannot
+ * bring a deleted record back.
+ */
+async function applyDeletions(
   client: pg.PoolClient,
   pipeline: PipelineDefinition,
   dataset: DatasetDefinition,
   load: LoadRow,
-  started: number,
-): Promise<{ rowsLoaded: number; rowsQuarantined: number; rowsDeleted: number; combine: CombineResult }> {
+  removed: string | undefined,
+): Promise<Applied> {
   const staging = load.staging_table!;
-  const norm = (t: string) => t.toLowerCase().replace(/[^a-z0-9]/g, '');
-  const at = (load.header ?? []).findIndex((h) => norm(h) === 'id');
-  const from = (load.detected?.columns ?? [])[at];
-  if (at < 0 || !from) throw new PermanentError(`${load.object_key}: an Ed-Fi deletes part without an "id" field`, { file: load.object_key });
-  const target = edfiIdColumn(dataset);
-  if (!target) {
-    throw new PermanentError(`dataset ${dataset.name}: no column holds the Ed-Fi resource id (declare one with source: id), so the deletions in ${load.object_key} cannot be applied`, {
+  const fields = load.identified_by ?? dataset.clean.key.map((k) => dataset.clean.columns?.find((c) => c.name === k)?.source ?? k);
+  if (fields.length === 0) throw new PermanentError(`${load.object_key}: deletions name no field, and dataset ${dataset.name} has no key to name rows by`, { file: load.object_key });
+  const header = load.header ?? [];
+  const stagingColumns = fields.map((f) => (load.detected?.columns ?? [])[header.findIndex((h) => normaliseHeader(h) === normaliseHeader(f))]);
+  const lacking = fields.filter((_, i) => !stagingColumns[i]);
+  if (lacking.length) throw new PermanentError(`${load.object_key}: deletions without the field${lacking.length > 1 ? 's' : ''} ${lacking.map((f) => `"${f}"`).join(', ')} that name the rows (fields: ${header.join(', ')})`, { file: load.object_key });
+  const targets = identityColumns(dataset, fields);
+  const unmatched = fields.filter((_, i) => !targets[i]);
+  if (unmatched.length) {
+    throw new PermanentError(`dataset ${dataset.name}: no column holds ${unmatched.map((f) => `"${f}"`).join(', ')} (declare one with source: ${unmatched[0]}), so the deletions in ${load.object_key} cannot be applied`, {
       file: load.object_key,
     });
   }
   const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
   const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, [table])).rows[0]!.t;
+  const staged = identitySql(stagingColumns.map((c) => `s.${ident(c!)}`));
+  const ids = `SELECT ${staged} FROM ${staging} s WHERE ${stagingColumns.map((c) => `s.${ident(c!)} IS NOT NULL`).join(' AND ')}`;
   let rowsDeleted = 0;
-  const ids = `SELECT s.${ident(from)} FROM ${staging} s WHERE s.${ident(from)} IS NOT NULL`;
   if (exists) {
-    const result = await client.query(`DELETE FROM ${table} WHERE ${ident(target)}::text IN (${ids})`);
-    rowsDeleted = result.rowCount ?? 0;
+    const known = await client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_attribute WHERE attrelid = $1::regclass AND attname = ANY($2::text[]) AND NOT attisdropped`,
+      [table, targets],
+    );
+    if (Number(known.rows[0]!.n) === targets.length) {
+      const identity = identitySql(targets.map((t) => `t.${ident(t!)}`));
+      const sql = `DELETE FROM ${table} t USING etl.loads l WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${identity} IN (${ids})`;
+      const returning = [...dataset.clean.key.map((k) => `t.${ident(k)}`), 't._load_id'].join(', ');
+      const result = removed
+        ? await client.query(`WITH gone AS (${sql} RETURNING ${returning}) INSERT INTO ${removed} SELECT * FROM gone`, [load.id])
+        : await client.query(sql, [load.id]);
+      rowsDeleted = result.rowCount ?? 0;
+    }
   }
-  // remembered, so that an older part cleaned after this one cannot bring a deleted record back
-  const tombstones = edfiTombstones(pipeline, dataset);
-  await client.query(`CREATE TABLE IF NOT EXISTS ${tombstones} (id text PRIMARY KEY, load_id bigint NOT NULL)`);
+  // remembered, so that an older object cleaned after this one cannot bring a deleted record back
+  const tombstones = tombstoneTable(pipeline, dataset);
+  await client.query(`CREATE TABLE IF NOT EXISTS ${tombstones} (id text PRIMARY KEY, load_id bigint NOT NULL, columns text[] NOT NULL)`);
   await client.query(
-    `INSERT INTO ${tombstones} (id, load_id) SELECT DISTINCT i.id::text, $1::bigint FROM (${ids}) i(id)
-     ON CONFLICT (id) DO UPDATE SET load_id = greatest(${tombstones}.load_id, excluded.load_id)`,
-    [load.id],
+    `INSERT INTO ${tombstones} AS d (id, load_id, columns) SELECT DISTINCT i.id, $1::bigint, $2::text[] FROM (${ids}) i(id)
+     ON CONFLICT (id) DO UPDATE SET load_id = excluded.load_id, columns = excluded.columns
+      WHERE (SELECT ${ORDER('o')} FROM etl.loads o WHERE o.id = d.load_id) < (SELECT ${ORDER('me')} FROM etl.loads me WHERE me.id = $1)`,
+    [load.id, targets],
   );
-  const combine = await recreateViews(client, pipeline, dataset.name);
-  await markLoaded(client, load.id, { rowsLoaded: 0, rowsQuarantined: 0, ms: performance.now() - started });
-  await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('edfiDeleted', $2::int) WHERE id = $1`, [load.id, rowsDeleted]);
-  await storeLoadReport(client, load.id);
-  await client.query(`DROP TABLE ${staging}`);
-  return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, combine };
-}
-
-/**
- * The resource of a catalogue load (`raw/<dataset>/<run>/<resource>/<file>`, see fetch-catalog.ts),
- * as SQL over `etl.loads l`: an archive member's is its archive's.
- */
-const RESOURCE_OF = `split_part(coalesce((SELECT p.object_key FROM etl.loads p WHERE p.id = l.parent_id), l.object_key), '/', 4)`;
-/** The fetch run of a load under `raw/<dataset>/<run>/…`, as SQL over `etl.loads l`. */
-const RUN_OF = `split_part(coalesce((SELECT p.object_key FROM etl.loads p WHERE p.id = l.parent_id), l.object_key), '/', 3)`;
-
-/** The column of an Ed-Fi dataset that holds the resource id: `id`, or the declared column whose source is `id`. */
-function edfiIdColumn(dataset: DatasetDefinition): string | undefined {
-  const norm = (t: string) => t.toLowerCase().replace(/[^a-z0-9]/g, '');
-  return dataset.clean.columns ? dataset.clean.columns.find((c) => norm(c.source ?? c.name) === 'id')?.name : 'id';
-}
-
-/** Ids an Ed-Fi deletes part removed, with the load that removed them. */
-function edfiTombstones(pipeline: PipelineDefinition, dataset: DatasetDefinition): string {
-  return `${ident(pipeline.project)}.${ident(`${dataset.name}_deleted`)}`;
-}
-
-/** REST and Ed-Fi runs may land in several parts (checkpoints, `partRecords`): together they are one object. */
-function fetchedInParts(dataset: DatasetDefinition): boolean {
-  return dataset.source.type === 'rest' || dataset.source.type === 'edfi';
-}
-
-async function partOf(client: pg.PoolClient, load: LoadRow, sql: string): Promise<string> {
-  const { rows } = await client.query<{ r: string }>(`SELECT ${sql} AS r FROM etl.loads l WHERE l.id = $1`, [load.id]);
-  return rows[0]!.r;
+  return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, changes: [] };
 }
 
 /** How pg_catalog spells the types whose short names differ. */
@@ -310,10 +448,13 @@ const CATALOG_TYPES: Partial<Record<ColumnDefinition['type'], string>> = {
 };
 
 /**
- * The clean table has exactly these columns (plus lineage). If the definition changed, it is
- * rebuilt — inside the transaction, so dependent views are recreated before anyone sees. Used
- * for declared columns, for a dataset's first load, and when a detected dataset's table no longer
- * matches its definition (reconcileSchema deals with drift between loads).
+ * The clean table has these columns (plus lineage) and this key. Declared columns that are new
+ * are added in place. Any other change of the definition (a key, a type, a column gone, the
+ * geometry) rebuilds the table — inside the transaction, so dependent views are recreated before
+ * anyone sees — but only when this load replaces every row (`rebuild.allowed`) or the table is
+ * empty: otherwise the load fails, saying why, and the table keeps its rows. Used for declared
+ * columns, for a dataset's first load, and when a detected dataset's table no longer matches its
+ * definition (reconcileSchema deals with drift between loads).
  */
 async function ensureCleanTable(
   client: pg.PoolClient,
@@ -321,6 +462,7 @@ async function ensureCleanTable(
   dataset: DatasetDefinition,
   columns: readonly CastColumn[],
   geometry: GeometryPlan | undefined,
+  rebuild: { allowed: boolean; file: string; replaces: Replaces },
 ): Promise<void> {
   const wanted = [
     ...columns.map((c) => `${c.name} ${CATALOG_TYPES[c.type] ?? COLUMN_TYPES[c.type]}`),
@@ -346,9 +488,31 @@ async function ensureCleanTable(
     [project, dataset.name],
   );
   const table = `${ident(project)}.${ident(dataset.name)}`;
-  if (rows.length > 0 && rows.map((r) => r.col).join(',') === wanted.join(',')) return ensureCurrentView(client, project, dataset);
+  const has = new Set(rows.map((r) => r.col));
+  const lacking = wanted.filter((w) => !has.has(w));
+  if (rows.length > 0 && lacking.length === 0 && has.size === wanted.length) return ensureCurrentView(client, project, dataset);
   if (rows.length > 0) {
-    logger.info('clean table shape changed: rebuilding', { table, was: rows.map((r) => r.col), now: wanted });
+    // only new columns (a column added to the definition): added in place, no row is touched
+    const onlyAdded = [...has].every((c) => wanted.includes(c)) && lacking.every((w) => !w.startsWith('PRIMARY KEY') && columns.some((c) => w.startsWith(`${c.name} `)));
+    if (onlyAdded) {
+      for (const w of lacking) {
+        const c = columns.find((col) => w.startsWith(`${col.name} `))!;
+        await client.query(`ALTER TABLE ${table} ADD COLUMN ${ident(c.name)} ${COLUMN_TYPES[c.type]}`);
+      }
+      logger.info('clean table: columns added', { table, added: lacking });
+      return ensureCurrentView(client, project, dataset);
+    }
+    const kept = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
+    if (kept > 0 && !rebuild.allowed) {
+      const was = [...has].filter((c) => !wanted.includes(c));
+      throw new PermanentError(
+        `${rebuild.file}: the clean table ${table} no longer matches dataset ${dataset.name}'s definition (it has ${was.join(', ') || 'other columns'}; the definition makes ${lacking.join(', ')}). ` +
+          `Rebuilding it would lose ${kept} rows that earlier loads brought and this load does not replace (it replaces ${rebuild.replaces === 'nothing' ? 'nothing: it holds changes' : `its ${rebuild.replaces}`}). ` +
+          `The table is left as it is: drop it (DROP TABLE ${table} CASCADE) and replay the dataset (civic-etl replay ${dataset.name}) to rebuild it from every stored object`,
+        { file: rebuild.file },
+      );
+    }
+    logger.info('clean table shape changed: rebuilding', { table, was: rows.map((r) => r.col), now: wanted, rows: kept });
     await client.query(`DROP TABLE ${table} CASCADE`);
   }
   const key = keyColumns.length > 0 ? `, PRIMARY KEY (${keyColumns.map(ident).join(', ')})` : '';

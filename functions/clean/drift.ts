@@ -354,7 +354,8 @@ interface CleanTable {
   columns: SchemaColumn[];
   /** pg types the clean step does not make (someone altered the table by hand). */
   foreign: string[];
-  primaryKey: boolean;
+  /** The primary key's columns, in order (none: empty). */
+  primaryKey: string[];
 }
 
 /** How pg_catalog spells the clean types whose short names differ. */
@@ -366,9 +367,11 @@ const FROM_CATALOG: Record<string, ColumnType> = {
 
 /** The clean table's columns in table order, lineage (`_…`) left out; `undefined` when there is no table. */
 async function cleanTableColumns(client: pg.PoolClient, project: string, dataset: string): Promise<CleanTable | undefined> {
-  const { rows } = await client.query<{ name: string; type: string; pk: boolean }>(
+  const { rows } = await client.query<{ name: string; type: string; pk: string[] | null }>(
     `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary) AS pk
+            (SELECT array_agg(ka.attname::text ORDER BY k.ord) FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_attribute ka ON ka.attrelid = i.indrelid AND ka.attnum = k.attnum
+              WHERE i.indrelid = a.attrelid AND i.indisprimary) AS pk
        FROM pg_attribute a WHERE a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text))
         AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [project, dataset],
@@ -380,7 +383,7 @@ async function cleanTableColumns(client: pg.PoolClient, project: string, dataset
   return {
     columns,
     foreign: columns.filter((c) => !isColumnType(c.type) && !c.type.startsWith('geometry')).map((c) => `${c.name} ${c.type}`),
-    primaryKey: rows[0]!.pk,
+    primaryKey: rows[0]!.pk ?? [],
   };
 }
 
@@ -389,7 +392,11 @@ async function cleanTableColumns(client: pg.PoolClient, project: string, dataset
  * (DROP … CASCADE; declared views are recreated in the same transaction).
  */
 function definitionChange(table: CleanTable, load: readonly LoadColumn[], dataset: DatasetDefinition): string | undefined {
-  if (table.primaryKey) return 'the table has a primary key, the dataset declares none';
+  const key = dataset.clean.mode === 'history' && dataset.clean.key.length > 0 ? [...dataset.clean.key, 'valid_from'] : dataset.clean.key;
+  if (table.primaryKey.join(',') !== key.join(',')) {
+    const describe = (k: readonly string[]) => (k.length ? `(${k.join(', ')})` : 'none');
+    return `the table's primary key is ${describe(table.primaryKey)}, the dataset's key ${describe(key)}`;
+  }
   if (table.foreign.length > 0) return `columns of types the clean step does not make: ${table.foreign.join(', ')}`;
   const geometry = (t: string) => t.startsWith('geometry');
   for (const c of table.columns) {

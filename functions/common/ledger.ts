@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Holds, Replaces } from '../../contract/objects.ts';
 import type { PermanentError } from './errors.ts';
 
 /** An S3 object version, as the stage step sees it. */
@@ -43,6 +44,66 @@ export interface LoadRow {
   replay_number: number;
   /** For a replay: the delivery load of the same object version (or member), if there was one. */
   replay_of: number | null;
+  /** The connector contract (contract/objects.ts): what the object replaces and holds. */
+  replaces: Replaces | null;
+  holds: Holds | null;
+  /** The fetch run the object belongs to; the catalogue resource it is of. */
+  run: string | null;
+  resource: string | null;
+  /** Deletions and key changes: the source fields that name a row. */
+  identified_by: string[] | null;
+  /** The object's place in its dataset's order (stage/object-order.ts): newer is greater (order_at, order_seq). */
+  order_at: Date | null;
+  order_seq: number | null;
+  /** A child table's load (exploded JSON arrays): the load of the table its rows hang from. */
+  owner_id: number | null;
+}
+
+/**
+ * SQL: the place of load `a` (an alias of etl.loads) in its dataset's order, to compare with `<`
+ * and `>`: the object's own order (order_at, order_seq), then — only for different keys uploaded
+ * in the same second, which S3 does not order — the object's first load id. The members and
+ * nested tables of one object share their object's place.
+ */
+export const ORDER = (a: string) => `(${ORDER_COLUMNS(a)})`;
+/** The same, as the three columns of a row subquery: `ORDER('l') > (SELECT ORDER_COLUMNS('me') FROM …)`. */
+export const ORDER_COLUMNS = (a: string) => `${a}.order_at, ${a}.order_seq, coalesce(${a}.parent_id, ${a}.id)`;
+
+/** What the stage step records of an object's contract (functions/stage/object-order.ts). */
+export interface LoadContract {
+  replaces: Replaces;
+  holds: Holds;
+  run: string | null;
+  resource: string | null;
+  identifiedBy: string[] | null;
+  orderAt: Date;
+  orderSeq: number;
+}
+
+/**
+ * Record an object's contract on its load, once: a redelivery finds it recorded and changes
+ * nothing; a replay's own order (the time it was replayed) is kept.
+ */
+export async function recordContract(db: Queryable, id: number, c: LoadContract, ownerId?: number): Promise<void> {
+  await db.query(
+    `UPDATE etl.loads SET replaces = $2, holds = $3, run = $4, resource = $5, identified_by = $6::jsonb,
+            order_at = coalesce(order_at, $7), order_seq = coalesce(order_seq, $8), owner_id = coalesce(owner_id, $9)
+      WHERE id = $1 AND replaces IS NULL`,
+    [id, c.replaces, c.holds, c.run, c.resource, c.identifiedBy ? JSON.stringify(c.identifiedBy) : null, c.orderAt, c.orderSeq, ownerId ?? null],
+  );
+}
+
+/** The contract a load's row records (for its archive's members, its children). */
+export function contractOf(load: LoadRow): LoadContract {
+  return {
+    replaces: load.replaces ?? 'dataset',
+    holds: load.holds ?? 'rows',
+    run: load.run,
+    resource: load.resource,
+    identifiedBy: load.identified_by,
+    orderAt: load.order_at ?? new Date(),
+    orderSeq: load.order_seq ?? 0,
+  };
 }
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
@@ -95,8 +156,9 @@ export async function receiveObject(
 async function receiveReplay(db: Queryable, project: string, dataset: string | null, ref: ObjectRef, parentId: number | undefined): Promise<LoadRow> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const { rows } = await db.query<LoadRow>(
-      `INSERT INTO etl.loads (project, dataset, bucket, object_key, object_version, etag, size_bytes, parent_id, replay_number, replay_of)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, coalesce(max(l.replay_number), 0) + 1, min(l.id) FILTER (WHERE l.replay_number = 0)
+      `INSERT INTO etl.loads (project, dataset, bucket, object_key, object_version, etag, size_bytes, parent_id, replay_number, replay_of, order_at, order_seq)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, coalesce(max(l.replay_number), 0) + 1, min(l.id) FILTER (WHERE l.replay_number = 0),
+              coalesce((SELECT p.order_at FROM etl.loads p WHERE p.id = $8), clock_timestamp()), coalesce((SELECT p.order_seq FROM etl.loads p WHERE p.id = $8), 0)
          FROM etl.loads l WHERE l.bucket = $3 AND l.object_key = $4 AND l.object_version = $5
        ON CONFLICT ON CONSTRAINT loads_object_once DO NOTHING
        RETURNING *`,
@@ -204,5 +266,7 @@ function normalise(row: LoadRow): LoadRow {
     parent_id: num(row.parent_id),
     replay_number: Number(row.replay_number ?? 0),
     replay_of: num(row.replay_of),
+    order_seq: num(row.order_seq),
+    owner_id: num(row.owner_id),
   };
 }

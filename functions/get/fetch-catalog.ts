@@ -24,13 +24,14 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
+import { declarationMetadata, type ManifestObject, type ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError, messageOf } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
 import { fetchFollowing } from './redirects.ts';
 import { tlsOptions } from './tls.ts';
 import { JsonClient, pathOf, type RetryOptions } from './http-json.ts';
 import type { RestAuth } from './rest-auth.ts';
-import { putJson } from './sink.ts';
+import { manifestObject, writeManifest } from './sink.ts';
 import { beginRun, stateKey, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
@@ -219,6 +220,9 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
 
   const prefix = `${ZONES.raw}${r.dataset}/${r.run}/`;
   const names = new Set<string>();
+  const stored: ManifestObject[] = [];
+  let parts = 0;
+  const declare = (resource: string): ObjectDeclaration => ({ contract: 1, replaces: 'resource', holds: 'rows', run: r.run, runStartedAt: r.started.toISOString(), part: ++parts, resource });
   const results = new Map<string, Result>();
   let saving: Promise<void> = Promise.resolve();
   /** Save the state as it is now, keeping the lease (saves run one after another). */
@@ -229,7 +233,7 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
     while (!fatal && next < todo.length && Date.now() < soft && !hard.aborted) {
       const resource = todo[next++]!;
       try {
-        const result = await fetchResource({ deps, resource, previous: state.seen[resource.id], prefix, names, headers, api: r.api, hard, now, verifyTls: r.source.verifyTls });
+        const result = await fetchResource({ deps, resource, previous: state.seen[resource.id], prefix, names, headers, api: r.api, hard, now, verifyTls: r.source.verifyTls, declare, onStored: (o) => stored.push(o) });
         results.set(resource.id, result);
         if (result.status === 'fetched' || result.status === 'unchanged') {
           state.seen[resource.id] = result.seen;
@@ -282,7 +286,10 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
   };
   const worthWriting = manifest.fetched + manifest.failed + manifest.notReached > 0;
   const manifestKey = worthWriting ? `${prefix}${MANIFEST_SUFFIX}` : undefined;
-  if (manifestKey) await putJson(deps, manifestKey, manifest);
+  if (manifestKey) {
+    const { dataset, source: shown, startedAt, finishedAt, complete, ...details } = manifest;
+    await writeManifest(deps, { dataset, connector: `catalog:${source.api}`, source: shown, run: r.run, startedAt, finishedAt, complete, objects: stored, details });
+  }
   await lease.save(state);
   const status = manifest.status === 'partial' ? 'partial' : manifest.fetched ? 'fetched' : 'unchanged';
   return { status, manifest, manifestKey, message: summaryOf(manifest, deps.bucket, prefix), shortRuns: state.shortRuns ?? 0 };
@@ -337,6 +344,10 @@ interface Download {
   hard: AbortSignal;
   verifyTls: boolean;
   now: () => Date;
+  /** The declaration of the next object stored (contract/objects.ts): each is its resource's whole content. */
+  declare: (resource: string) => ObjectDeclaration;
+  /** Called with each object stored, for the run's manifest. */
+  onStored: (object: ManifestObject) => void;
 }
 
 /** The server sent the bytes stored last time: the upload is abandoned. */
@@ -413,7 +424,8 @@ async function fetchResource(d: Download): Promise<Result> {
 
 async function store(d: Download, res: Response, contentType: string | undefined): Promise<Result> {
   const { resource, previous, deps } = d;
-  // one folder per resource: the clean step replaces a resource's rows with its new version only
+  // the object replaces its resource's rows only (contract/objects.ts); one folder per resource, for people
+  const declaration = d.declare(resource.id);
   const key = `${d.prefix}${resourceFolder(resource.id)}/${uniqueName(d.names, fileNameOf(resource, res.headers.get('content-disposition')), resource.id)}`;
   const hash = createHash('sha256');
   let bytes = 0;
@@ -440,7 +452,7 @@ async function store(d: Download, res: Response, contentType: string | undefined
   body.on('error', (error) => void (problem ??= error));
   const stream = pipeline(body, meter, () => undefined);
   try {
-    await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: stream, ContentType: contentType } }).done();
+    await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: stream, ContentType: contentType, Metadata: declarationMetadata(declaration) } }).done();
   } catch (error) {
     body.destroy();
     if (problem instanceof SameBytesError && previous) {
@@ -461,6 +473,7 @@ async function store(d: Download, res: Response, contentType: string | undefined
     modified: resource.modified,
     fetchedAt: d.now().toISOString(),
   };
+  d.onStored(manifestObject(key, { bytes, sha256 }, declaration));
   return { status: 'fetched', seen };
 }
 

@@ -19,13 +19,14 @@
  *   starting over; versions advance only when every resource is complete.
  */
 import { edfiResources, type DatasetDefinition, type EdfiApiDefinition, type PipelineDefinition } from '../../contract/definition.ts';
-import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
+import { ZONES } from '../../contract/names.ts';
+import type { ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
 import { checkRecords } from './fetch-rest.ts';
 import { JsonClient, type RetryOptions } from './http-json.ts';
 import { clientCredentials } from './rest-auth.ts';
-import { putJson, RecordSink } from './sink.ts';
+import { manifestObject, RecordSink, writeManifest } from './sink.ts';
 import { beginRun, runStamp, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
@@ -106,7 +107,7 @@ export async function fetchEdfi(deps: EdfiFetchDeps, pipeline: PipelineDefinitio
   if (taken.status === 'busy') return { status: 'busy', api: api.name, message: `Ed-Fi API ${api.name}: another fetch is running (${taken.message}); this one did nothing` };
   const lease = taken.lease;
   try {
-    return await new EdfiRun(deps, api, resources, lease, now, timeoutMs).run();
+    return await new EdfiRun(deps, api, resources, lease, now, timeoutMs, clock.started).run();
   } catch (error) {
     await lease.release().catch(() => undefined);
     throw error;
@@ -132,10 +133,11 @@ class EdfiRun {
     private readonly lease: StateLease<EdfiState>,
     private readonly now: () => Date,
     timeoutMs: number,
+    started: Date,
   ) {
     this.state = structuredClone(lease.state ?? { versions: {} });
-    this.runId = this.state.checkpoint?.run ?? runStamp(now());
-    this.startedAt = this.state.checkpoint?.startedAt ?? now().toISOString();
+    this.runId = this.state.checkpoint?.run ?? runStamp(started);
+    this.startedAt = this.state.checkpoint?.startedAt ?? started.toISOString();
     const margin = Math.min(deps.marginMs ?? 60_000, timeoutMs / 3);
     this.deadline = now().getTime() + timeoutMs - margin;
     this.signal = AbortSignal.timeout(timeoutMs);
@@ -303,7 +305,7 @@ class EdfiRun {
         if (records.length) {
           if (!sink) {
             sinkKey = `${ZONES.raw}${job.dataset.name}/${this.runId}/${job.year === undefined ? '' : `${job.year}-`}${file}-${String(p.parts.length + 1).padStart(5, '0')}.ndjson.gz`;
-            sink = new RecordSink(this.deps, sinkKey);
+            sink = new RecordSink(this.deps, sinkKey, this.declaration(job, file === 'deletes', p.parts.length + 1));
           }
           for (const record of records) {
             await sink.write(job.year === undefined || !record || typeof record !== 'object' ? record : { ...(record as object), odsSchoolYear: job.year });
@@ -328,6 +330,28 @@ class EdfiRun {
     }
   }
 
+  /**
+   * What a part replaces and holds (contract/objects.ts): a full run's records are the whole
+   * resource together with the run's other parts (of a year-specific ODS: the whole of that year),
+   * an incremental run's are changes; deletes parts name records by their resource `id`. Parts are
+   * numbered through the run — each year's records, then its deletes — so that deletions are
+   * newer than the records fetched before them.
+   */
+  private declaration(job: Job, deletes: boolean, n: number): ObjectDeclaration {
+    const years: (number | undefined)[] = this.api.instance === 'yearSpecific' ? this.api.schoolYears : [undefined];
+    const slot = years.indexOf(job.year) * 2 + (deletes ? 1 : 0);
+    return {
+      contract: 1,
+      replaces: deletes || job.progress.min !== undefined ? 'nothing' : 'run',
+      holds: deletes ? 'deletions' : 'rows',
+      run: this.runId,
+      runStartedAt: this.startedAt,
+      part: slot * 100_000 + n,
+      ...(job.year === undefined ? {} : { resource: String(job.year) }),
+      ...(deletes ? { identifiedBy: ['id'] } : {}),
+    };
+  }
+
   private leaseMs(): number {
     return Math.max(60_000, this.deadline - this.now().getTime() + 120_000);
   }
@@ -348,19 +372,29 @@ class EdfiRun {
     }
     for (const [dataset, { resource, jobs }] of byDataset) {
       if (!jobs.some((j) => j.progress.parts.length || j.progress.deletes?.parts.length)) continue;
-      await putJson(this.deps, `${ZONES.raw}${dataset}/${this.runId}/${MANIFEST_SUFFIX}`, {
+      const objects = jobs.flatMap((j) => {
+        const job = [...this.jobs.values()].find((x) => x.dataset.name === dataset && x.year === j.year)!;
+        return [
+          ...j.progress.parts.map((part, i) => manifestObject(part.key, part, this.declaration(job, false, i + 1))),
+          ...(j.progress.deletes?.parts ?? []).map((part, i) => manifestObject(part.key, part, this.declaration(job, true, i + 1))),
+        ];
+      });
+      await writeManifest(this.deps, {
         dataset,
-        api: this.api.name,
+        connector: 'edfi',
         source: redactUrl(this.url(this.api.dataPath)),
-        resource,
-        records: jobs.reduce((n, j) => n + j.progress.records, 0),
-        parts: jobs.flatMap((j) => j.progress.parts.map((part) => ({ ...part, schoolYear: j.year }))),
-        deleted: jobs.reduce((n, j) => n + (j.progress.deletes?.records ?? 0), 0),
-        deletes: jobs.flatMap((j) => (j.progress.deletes?.parts ?? []).map((part) => ({ ...part, schoolYear: j.year }))),
-        changeVersions: jobs.map((j) => ({ schoolYear: j.year, min: j.progress.min, max: j.progress.max, ...(j.progress.note ? { note: j.progress.note } : {}) })),
+        run: this.runId,
         startedAt: this.startedAt,
         finishedAt: this.now().toISOString(),
         complete,
+        objects,
+        details: {
+          api: this.api.name,
+          resource,
+          records: jobs.reduce((n, j) => n + j.progress.records, 0),
+          deleted: jobs.reduce((n, j) => n + (j.progress.deletes?.records ?? 0), 0),
+          changeVersions: jobs.map((j) => ({ schoolYear: j.year, min: j.progress.min, max: j.progress.max, ...(j.progress.note ? { note: j.progress.note } : {}) })),
+        },
       });
     }
   }

@@ -5,12 +5,13 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 
 type HttpSourceDefinition = Extract<SourceDefinition, { type: 'http' }>;
-import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
+import { ZONES } from '../../contract/names.ts';
+import { declarationMetadata, type ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
 import { describeFailure } from './http-json.ts';
 import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import { fetchFollowing } from './redirects.ts';
-import { putJson } from './sink.ts';
+import { manifestObject, writeManifest } from './sink.ts';
 import { tlsOptions } from './tls.ts';
 import type { FetcherDeps } from './deps.ts';
 
@@ -116,7 +117,9 @@ async function download(
   // multipart upload) instead of crashing the process with an unhandled 'error' event
   const body = pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), counter, () => undefined);
   const contentType = response.headers.get('content-type') ?? undefined;
-  await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: body, ContentType: contentType } }).done();
+  // a downloaded file is the whole dataset (contract/objects.ts)
+  const declaration: ObjectDeclaration = { contract: 1, replaces: 'dataset', holds: 'rows', run, runStartedAt: started.toISOString(), part: 1 };
+  await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: body, ContentType: contentType, Metadata: declarationMetadata(declaration) } }).done();
 
   const manifest: FetchManifest = {
     dataset: dataset.name,
@@ -130,7 +133,17 @@ async function download(
     startedAt: started.toISOString(),
     finishedAt: now().toISOString(),
   };
-  await putJson(deps, `${ZONES.raw}${dataset.name}/${run}/${MANIFEST_SUFFIX}`, manifest);
+  await writeManifest(deps, {
+    dataset: dataset.name,
+    connector: 'http',
+    source: shownUrl,
+    run,
+    startedAt: manifest.startedAt,
+    finishedAt: manifest.finishedAt,
+    complete: true,
+    objects: [manifestObject(key, manifest, declaration)],
+    details: { contentType: manifest.contentType, etag: manifest.etag, lastModified: manifest.lastModified },
+  });
   await lease.save({ etag: manifest.etag, lastModified: manifest.lastModified, key } satisfies HttpState);
   return { status: 'fetched', manifest };
 }

@@ -1,10 +1,11 @@
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
-import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
+import { ZONES } from '../../contract/names.ts';
+import type { ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
 import { JsonClient, nextLink, pathOf, type RetryOptions } from './http-json.ts';
 import { restAuth } from './rest-auth.ts';
-import { putJson, RecordSink } from './sink.ts';
+import { manifestObject, RecordSink, writeManifest } from './sink.ts';
 import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
@@ -122,7 +123,9 @@ async function fetchWithLease(
   const folder = `${ZONES.raw}${dataset.name}/${runId}/`;
   const parts: RestPart[] = [...(resumed?.parts ?? [])];
   const partKey = parts.length === 0 ? `${folder}${RECORDS_FILE}` : `${folder}${RECORDS_FILE.replace(/\.ndjson\.gz$/, '')}-${String(parts.length + 1).padStart(5, '0')}.ndjson.gz`;
-  const sink = new RecordSink(deps, partKey);
+  // an incremental run brings changes; a full run's parts together are the whole dataset (contract/objects.ts)
+  const declaration: ObjectDeclaration = { contract: 1, replaces: inc ? 'nothing' : 'run', holds: 'rows', run: runId, runStartedAt: startedAt, part: parts.length + 1 };
+  const sink = new RecordSink(deps, partKey, declaration);
   const seenAtBoundary = new Set(previous?.boundary ?? []);
   let watermark = resumed ? resumed.watermark : previous?.watermark;
   let pages = resumed?.pages ?? 0;
@@ -183,7 +186,23 @@ async function fetchWithLease(
     finishedAt: now().toISOString(),
     complete: !stoppedAt,
   };
-  await putJson(deps, `${folder}${MANIFEST_SUFFIX}`, manifest);
+  await writeManifest(deps, {
+    dataset: dataset.name,
+    connector: 'rest',
+    source: shownUrl,
+    run: runId,
+    startedAt,
+    finishedAt: manifest.finishedAt,
+    complete: manifest.complete,
+    objects: parts.map((p, i) => manifestObject(p.key, p, { ...declaration, part: i + 1 })),
+    details: {
+      records,
+      pages,
+      ...(skipped ? { skippedAtBoundary: skipped } : {}),
+      watermarkBefore: manifest.watermarkBefore,
+      watermarkAfter: manifest.watermarkAfter,
+    },
+  });
   if (stoppedAt) {
     // a next link may echo the API key: the key is added to each request anyway, never kept
     if (source.auth?.type === 'apiKey' && source.auth.in === 'query') stoppedAt.searchParams.delete(source.auth.name ?? 'api_key');

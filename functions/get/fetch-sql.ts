@@ -19,9 +19,10 @@ import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { z } from 'zod';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
-import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
+import { ZONES } from '../../contract/names.ts';
+import type { ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
-import { putJson, RecordSink } from './sink.ts';
+import { manifestObject, RecordSink, writeManifest } from './sink.ts';
 import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
@@ -114,7 +115,9 @@ async function fetchWithLease(
   const stays = previous === undefined ? 'no watermark was saved' : `the watermark stays at ${String(previous)}`;
 
   const key = `${ZONES.raw}${dataset}/${run.run}/${ROWS_FILE}`;
-  const sink = new RecordSink(deps, key);
+  // a query's whole answer is the dataset; an incremental one (by watermark) brings changes only (contract/objects.ts)
+  const declaration: ObjectDeclaration = { contract: 1, replaces: inc ? 'nothing' : 'dataset', holds: 'rows', run: run.run, runStartedAt: run.started.toISOString(), part: 1 };
+  const sink = new RecordSink(deps, key, declaration);
   const stop = new AbortController();
   const timer = setTimeout(() => stop.abort(), run.timeoutMs);
   const progress: Progress = { phase: 'connect' };
@@ -173,7 +176,24 @@ async function fetchWithLease(
     finishedAt: run.now().toISOString(),
     complete: true,
   };
-  await putJson(deps, `${ZONES.raw}${dataset}/${run.run}/${MANIFEST_SUFFIX}`, manifest);
+  await writeManifest(deps, {
+    dataset,
+    connector: 'sql',
+    source: `${source.engine} database ${credentials.database ?? ''} (secret ${source.secret})`.replace(/ +/g, ' '),
+    run: run.run,
+    startedAt: manifest.startedAt,
+    finishedAt: manifest.finishedAt,
+    complete: true,
+    objects: [manifestObject(key, { bytes, sha256, records: sink.records }, declaration)],
+    details: {
+      engine: source.engine,
+      database: credentials.database,
+      query: source.query,
+      rows: sink.records,
+      columns: columns!,
+      ...(inc ? { watermarkColumn: inc.column, watermarkBefore: previous, watermarkBound: bound, watermarkAfter: watermark } : {}),
+    },
+  });
   if (inc) await lease.save({ column: inc.column, ...(watermark === undefined ? {} : { watermark }), key });
   return { status: 'fetched', manifest };
 }

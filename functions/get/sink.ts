@@ -8,6 +8,8 @@ import { PassThrough, Transform, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
+import { declarationMetadata, fetchManifestSchema, type FetchManifest, type ManifestObject, type ObjectDeclaration } from '../../contract/objects.ts';
 
 export interface SinkDeps {
   s3: S3Client;
@@ -38,6 +40,8 @@ export class RecordSink {
   constructor(
     private readonly deps: SinkDeps,
     private readonly key: string,
+    /** What the object replaces and holds (contract/objects.ts), stored with it as its user metadata. */
+    private readonly declaration: ObjectDeclaration,
   ) {}
 
   async write(record: unknown): Promise<void> {
@@ -79,7 +83,7 @@ export class RecordSink {
     pipeline(this.gzip, counter, body, () => undefined);
     this.upload = new Upload({
       client: this.deps.s3,
-      params: { Bucket: this.deps.bucket, Key: this.key, Body: body, ContentType: 'application/x-ndjson' },
+      params: { Bucket: this.deps.bucket, Key: this.key, Body: body, ContentType: 'application/x-ndjson', Metadata: declarationMetadata(this.declaration) },
     });
     this.done = this.upload.done();
     // a failed upload is reported by finish(); keep it from being an unhandled rejection meanwhile
@@ -91,4 +95,20 @@ export async function putJson(deps: SinkDeps, key: string, value: unknown): Prom
   await deps.s3.send(
     new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }),
   );
+}
+
+/**
+ * `raw/<dataset>/<run>/_manifest.json`: the run's typed manifest (contract/objects.ts) — the same
+ * fields for every connector, each stored object with its declaration, and the connector's own
+ * account under `details`. Checked against the schema before it is written.
+ */
+export async function writeManifest(deps: SinkDeps, manifest: Omit<FetchManifest, 'contract'>): Promise<FetchManifest> {
+  const checked = fetchManifestSchema.parse({ contract: 1, ...manifest });
+  await putJson(deps, `${ZONES.raw}${manifest.dataset}/${manifest.run}/${MANIFEST_SUFFIX}`, checked);
+  return checked;
+}
+
+/** A manifest's entry for a stored object. */
+export function manifestObject(key: string, stored: { bytes: number; sha256: string; records?: number }, declaration: ObjectDeclaration): ManifestObject {
+  return { key, bytes: stored.bytes, sha256: stored.sha256, ...(stored.records === undefined ? {} : { records: stored.records }), declaration };
 }

@@ -39,21 +39,24 @@ export const runStamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replac
  */
 export async function beginRun<T>(deps: StateDeps & { timeoutMs?: number }, key: string): Promise<{ clock: RunClock; taken: LeaseOutcome<T> }> {
   const now = deps.now ?? (() => new Date());
-  const started = now();
   const timeoutMs = deps.timeoutMs ?? 600_000;
-  const clock = { now, started, run: runStamp(started), timeoutMs, leaseMs: timeoutMs + 60_000 };
-  const taken = await acquireState<T>(deps, key, `${clock.run}-${randomUUID().slice(0, 8)}`, clock.leaseMs);
-  return { clock, taken };
+  const leaseMs = timeoutMs + 60_000;
+  const taken = await acquireState<T>(deps, key, `${runStamp(now())}-${randomUUID().slice(0, 8)}`, leaseMs);
+  // the run's place in the source's order: its start, strictly after the previous run's (contract/objects.ts)
+  const started = taken.status === 'acquired' ? taken.runAt : now();
+  return { clock: { now, started, run: runStamp(started), timeoutMs, leaseMs }, taken };
 }
 
 interface StoredState<T> {
   state?: T;
   lease?: { run: string; until: string };
   savedAt: string;
+  /** When the last run of the source started: the next one starts strictly after it, whatever the clocks say. */
+  lastRunAt?: string;
 }
 
 export type LeaseOutcome<T> =
-  | { status: 'acquired'; state: T | undefined; lease: StateLease<T> }
+  | { status: 'acquired'; state: T | undefined; lease: StateLease<T>; runAt: Date }
   /** Another run holds the lease (`run`, until `until`), or took it first. */
   | { status: 'busy'; run?: string; until?: string; message: string };
 
@@ -76,14 +79,21 @@ export async function acquireState<T>(deps: StateDeps, key: string, run: string,
   if (held && held.run !== run && Date.parse(held.until) > now().getTime()) {
     return { status: 'busy', run: held.run, until: held.until, message: `run ${held.run} holds ${key} until ${held.until}` };
   }
-  const doc: StoredState<T> = { state: current?.doc.state, lease: { run, until: new Date(now().getTime() + leaseMs).toISOString() }, savedAt: now().toISOString() };
+  const previous = current?.doc.lastRunAt ? Date.parse(current.doc.lastRunAt) : -Infinity;
+  const runAt = new Date(Math.max(now().getTime(), previous + 1));
+  const doc: StoredState<T> = {
+    state: current?.doc.state,
+    lease: { run, until: new Date(now().getTime() + leaseMs).toISOString() },
+    savedAt: now().toISOString(),
+    lastRunAt: runAt.toISOString(),
+  };
   const etag = await conditionalPut(deps, key, doc, current?.etag);
   if (!etag) {
     const winner = await readStored<T>(deps, key);
     const w = winner?.doc.lease;
     return { status: 'busy', run: w?.run, until: w?.until, message: `another run${w ? ` (${w.run})` : ''} took ${key} first` };
   }
-  return { status: 'acquired', state: current?.doc.state, lease: new StateLease<T>(deps, key, run, etag, doc.state) };
+  return { status: 'acquired', state: current?.doc.state, lease: new StateLease<T>(deps, key, run, etag, doc.state, doc.lastRunAt), runAt };
 }
 
 /** Held state: saved (conditionally) as the run progresses, released at its end. */
@@ -94,6 +104,7 @@ export class StateLease<T> {
     readonly run: string,
     private etag: string,
     private current: T | undefined,
+    private readonly lastRunAt?: string,
   ) {}
 
   /** False once a save without `leaseMs` (or `release`) gave the lease up. */
@@ -110,6 +121,7 @@ export class StateLease<T> {
       state,
       lease: leaseMs === undefined ? undefined : { run: this.run, until: new Date(now.getTime() + leaseMs).toISOString() },
       savedAt: now.toISOString(),
+      ...(this.lastRunAt ? { lastRunAt: this.lastRunAt } : {}),
     };
     const etag = await conditionalPut(this.deps, this.key, doc, this.etag);
     if (!etag) throw new StateConflictError(`${this.key}: another run took over the state while run ${this.run} was working (its lease had expired); this run's progress was not saved`);

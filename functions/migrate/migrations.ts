@@ -286,6 +286,28 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 `,
   },
+  {
+    version: '0012_connector_contract',
+    sql: `
+-- The connector contract (contract/objects.ts): what each object replaces and holds, the run and
+-- resource it belongs to, and its place in its dataset's order — recorded by the stage step from
+-- the object's declaration (fetched objects) or S3's version order (uploads). The clean step
+-- applies one rule per (holds, replaces), and "newer" is (order_at, order_seq), never the ledger id.
+ALTER TABLE etl.loads ADD COLUMN replaces text CHECK (replaces IN ('dataset', 'run', 'resource', 'nothing'));
+ALTER TABLE etl.loads ADD COLUMN holds text CHECK (holds IN ('rows', 'deletions', 'keyChanges'));
+ALTER TABLE etl.loads ADD COLUMN run text;
+ALTER TABLE etl.loads ADD COLUMN resource text;
+ALTER TABLE etl.loads ADD COLUMN identified_by jsonb;
+ALTER TABLE etl.loads ADD COLUMN order_at timestamptz;
+ALTER TABLE etl.loads ADD COLUMN order_seq bigint;
+-- a child table's load (exploded JSON arrays): the load of the table its rows hang from
+ALTER TABLE etl.loads ADD COLUMN owner_id bigint REFERENCES etl.loads (id);
+-- loads recorded before the contract: snapshots of their dataset, in the order they arrived
+UPDATE etl.loads SET replaces = 'dataset', holds = 'rows', order_at = received_at, order_seq = id WHERE order_at IS NULL;
+CREATE INDEX loads_order_idx ON etl.loads (project, dataset, order_at, order_seq) WHERE status = 'loaded';
+CREATE INDEX loads_owner_idx ON etl.loads (owner_id) WHERE owner_id IS NOT NULL;
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

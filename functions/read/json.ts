@@ -235,6 +235,8 @@ interface Layout {
 interface TableModel {
   path: string;
   columns: Columns;
+  /** A child table: the path of the table its rows hang from (`''` the main table). */
+  ownerPath?: string;
 }
 
 /** What every pass over one file shares: the layout, the tables found, the settings. */
@@ -351,7 +353,7 @@ class JsonPass implements StreamHandlers {
       const columns = new Columns();
       columns.reserve('_parent');
       columns.reserve('_index');
-      table = { path: childPath, columns };
+      table = { path: childPath, columns, ownerPath: owner.path };
       tables.set(childPath, table);
     }
     const rowsWanted = table !== undefined && (this.target === null || this.target === childPath);
@@ -505,6 +507,7 @@ function tableOf(model: FileModel, t: TableModel): ReadTable {
     format: layout.format,
     columns: t.columns.names,
     unit: isMain ? (layout.framing === 'lines' ? 'line' : 'element') : 'row',
+    ...(isMain ? {} : { parent: t.ownerPath ? `${name}#${t.ownerPath}` : name }),
     warnings: isMain ? [...layout.warnings] : [],
     rows: () => passRows(model, t.path),
   };

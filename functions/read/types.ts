@@ -64,6 +64,11 @@ export interface ReadTable {
    */
   columns: string[];
   geometry?: SourceGeometry;
+  /**
+   * A child table of exploded JSON arrays: the name of the table its rows hang from (the main
+   * table's, or another child table's); its `_parent` column holds that table's row positions.
+   */
+  parent?: string;
   /** What the position counts, for messages: `row`, `feature`, `line`, `element`. */
   unit: 'row' | 'feature' | 'line' | 'element';
   /** Things worth telling the user that did not stop the read (merged header cells, skipped title rows…). */

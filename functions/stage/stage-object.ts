@@ -1,10 +1,10 @@
-import { GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, routeObjectKey } from '../../contract/names.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
-import { getLoad, markExpanded, markFailed, markStaged, objectRefOf, objectVersion, receiveObject, type ObjectRef } from '../common/ledger.ts';
+import { contractOf, getLoad, markExpanded, markFailed, markStaged, objectRefOf, objectVersion, receiveObject, recordContract, type LoadContract, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { detectStructure } from '../profile/detect.ts';
@@ -16,6 +16,7 @@ import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
 import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
 import { stageTable } from './stage-table.ts';
+import { describeObject, type ObjectContract } from './object-order.ts';
 import { hasParts, objectSize, pendingPartMessages, planLoad, partBytes, stagePart, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 
@@ -63,10 +64,25 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   if (route?.zone === 'raw' && event.key.endsWith(MANIFEST_SUFFIX)) {
     return { status: 'ignored', reason: 'fetch manifest' };
   }
-  const ref = event.versionId ? event : await resolveVersion(deps.s3, event);
   const dataset = route ? pipeline.datasets.find((d) => d.name === route.dataset) : undefined;
+  // what the object declares and where it stands in its dataset's order (object-order.ts)
+  let described: Awaited<ReturnType<typeof describeObject>> | undefined;
+  let unreadable: PermanentError | undefined;
+  try {
+    described = await describeObject(deps.s3, event, route?.zone);
+  } catch (error) {
+    if (!isPermanent(error)) throw error;
+    unreadable = error;
+  }
+  const ref = described?.ref ?? event;
   const { load } = await receiveObject(pool, pipeline.project, dataset?.name ?? null, ref);
   const log = { loadId: load.id, key: ref.key, version: load.object_version };
+  if (load.status === 'received' && described) await recordContract(pool, load.id, contractFor(described.contract, dataset));
+  if (load.status === 'received' && unreadable) {
+    await markFailed(pool, load.id, unreadable);
+    logger.warn('object not staged', { ...log, error: unreadable.message });
+    return { status: 'failed', loadId: load.id, error: unreadable.message };
+  }
 
   if (load.status !== 'received') {
     if (load.status === 'staged') {
@@ -171,6 +187,7 @@ async function stageEntry(
   entry: Entry,
   started: number,
   log: Record<string, unknown>,
+  notify = true,
 ): Promise<StageOutcome> {
   let staged: { rows: number; table: string };
   try {
@@ -187,7 +204,7 @@ async function stageEntry(
   }
   // the load is committed: what follows may be retried, but never fails it
   await ensureProfiled(deps, ref, loadId, dataset, staged.rows, entry);
-  await deps.notifyClean({ loadId });
+  if (notify) await deps.notifyClean({ loadId });
   logger.info('staged', { ...log, entry: entry.name, rows: staged.rows, table: staged.table, ms: Math.round(performance.now() - started) });
   return { status: 'staged', loadId, rows: staged.rows, dataset: dataset.name };
 }
@@ -208,20 +225,34 @@ async function stageMembers(
 ): Promise<StageOutcome> {
   let rows = 0;
   const failures: string[] = [];
+  // every member shares the object's contract and order; a nested table's load names its owner
+  const object = await getLoad(deps.pool, loadId);
+  const contract = contractOf(object!);
+  const loadOf = new Map<string, number>();
+  const staged: number[] = [];
   for (const entry of opened.entries) {
     // a member's own name; the main table of a JSON file with child tables is the file itself
     const key = entry.name === ref.key ? `${ref.key}#root` : entry.name;
     const { load: member } = await receiveObject(deps.pool, deps.pipeline.project, dataset.name, { ...ref, key }, loadId);
+    loadOf.set(entry.name, member.id);
+    const parent = entry.kind === 'table' ? entry.table.parent : undefined;
+    const owner = parent === undefined ? undefined : loadOf.get(parent);
+    if (member.status === 'received') await recordContract(deps.pool, member.id, contract, owner);
     if (member.status === 'received') {
-      const outcome = await stageEntry(deps, { ...ref, key }, member.id, dataset, entry, started, { ...log, memberLoadId: member.id });
-      if (outcome.status === 'staged') rows += outcome.rows;
+      const outcome = await stageEntry(deps, { ...ref, key }, member.id, dataset, entry, started, { ...log, memberLoadId: member.id }, false);
+      if (outcome.status === 'staged') {
+        rows += outcome.rows;
+        staged.push(member.id);
+      }
       if (outcome.status === 'failed') failures.push(outcome.error);
     } else if (member.status === 'staged') {
       await ensureProfiled(deps, { ...ref, key }, member.id, dataset, member.rows_read ?? 0, entry);
-      await deps.notifyClean({ loadId: member.id });
+      staged.push(member.id);
     }
   }
   await markExpanded(deps.pool, loadId, { members: opened.entries.length, rowsRead: rows, skipped: opened.skipped, failures });
+  // the members go to the clean step once all are staged: a file's tables are cleaned together
+  for (const id of staged) await deps.notifyClean({ loadId: id });
   logger.info('archive expanded', { ...log, members: opened.entries.length, failed: failures.length, ms: Math.round(performance.now() - started) });
   return { status: 'staged', loadId, rows, dataset: dataset.name };
 }
@@ -416,30 +447,6 @@ function isInfrastructureError(error: unknown): boolean {
   return status !== undefined && (status >= 500 || status === 429 || status === 403);
 }
 
-/**
- * S3 names the version in events from versioned buckets; moto does not. Without it, find the
- * version the event is about — the current one if its ETag matches, else the newest version with
- * that ETag — so that re-uploading an earlier file is a new load, not a repeat of the old one.
- * An object that is gone keeps the event's identity; staging then records why it failed.
- */
-async function resolveVersion(s3: S3Client, ref: ObjectRef): Promise<ObjectRef> {
-  const etag = ref.etag?.replace(/"/g, '');
-  try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }));
-    if (!head.VersionId || head.VersionId === 'null') return ref;
-    if (!etag || head.ETag?.replace(/"/g, '') === etag) return { ...ref, versionId: head.VersionId };
-    const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: ref.bucket, Prefix: ref.key }));
-    const match = (listed.Versions ?? [])
-      .filter((v) => v.Key === ref.key && v.ETag?.replace(/"/g, '') === etag)
-      .sort((a, b) => (b.LastModified?.getTime() ?? 0) - (a.LastModified?.getTime() ?? 0))[0];
-    return match?.VersionId ? { ...ref, versionId: match.VersionId } : ref;
-  } catch (error) {
-    const name = (error as { name?: string }).name;
-    if (name === 'NotFound' || name === 'NoSuchKey') return ref;
-    throw error;
-  }
-}
-
 async function openObject(s3: S3Client, ref: ObjectRef): Promise<AsyncIterable<Uint8Array>> {
   const out = await s3.send(
     new GetObjectCommand({
@@ -494,4 +501,14 @@ function asPermanent(error: unknown, file: string): PermanentError | undefined {
     return new PermanentError(`${file}: the object version in the event is gone or was replaced (${s3Error.name})`, { file });
   }
   return undefined;
+}
+
+/**
+ * The contract the ledger records: the object's declaration, or — for an object that declares
+ * none (a supplier upload) — the dataset's mode decides: in mode replace or history a file is the
+ * whole dataset, in mode upsert or append it brings changes and replaces nothing.
+ */
+function contractFor(c: ObjectContract, dataset: DatasetDefinition | undefined): LoadContract {
+  const changesOnly = !c.declared && (dataset?.clean.mode === 'upsert' || dataset?.clean.mode === 'append');
+  return { ...c, replaces: changesOnly ? 'nothing' : c.replaces };
 }

@@ -7,6 +7,7 @@ import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/
 import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { fetchDataset } from '../../functions/get/fetch-dataset.ts';
 import { fetchCatalog, type CatalogFetchDeps, type CatalogManifest, type CatalogOutcome } from '../../functions/get/fetch-catalog.ts';
+import type { FetchManifest } from '../../contract/objects.ts';
 import { stageObject } from '../../functions/stage/stage-object.ts';
 import { startApiServer, type ApiServer } from '../helpers/api-server.ts';
 import { TestCatalog, type TestDataset } from '../helpers/catalog-server.ts';
@@ -128,8 +129,16 @@ describe('fetch an open-data catalogue (udata)', () => {
     expect(cat.hitsOf('notice.pdf')).toEqual([]);
     expect(cat.hitsOf('other.csv')).toEqual([]);
 
-    const manifest = await json<CatalogManifest>(bucket, `${run}_manifest.json`);
-    expect(manifest).toMatchObject({ dataset: 'parks', api: 'udata', status: 'complete', complete: true, fetched: 3, failed: 0, datasets: 2 });
+    const written = await json<FetchManifest>(bucket, `${run}_manifest.json`);
+    expect(written).toMatchObject({ contract: 1, dataset: 'parks', connector: 'catalog:udata', complete: true });
+    // each stored file is the whole of its resource, and replaces that resource's rows only
+    expect(written.objects.map((o) => [o.key, o.declaration.replaces, o.declaration.resource]).sort()).toEqual([
+      [`${run}r-csv/parcs.csv`, 'resource', 'r-csv'],
+      [`${run}r-geojson/parcs.geojson`, 'resource', 'r-geojson'],
+      [`${run}r-trees/arbres.csv`, 'resource', 'r-trees'],
+    ]);
+    const manifest = written.details as unknown as CatalogManifest;
+    expect(manifest).toMatchObject({ api: 'udata', status: 'complete', fetched: 3, failed: 0, datasets: 2 });
     expect(manifest.resources.find((r) => r.id === 'r-csv')).toEqual({
       id: 'r-csv',
       title: 'Parcs (CSV)',
@@ -313,8 +322,10 @@ describe('fetch an open-data catalogue: dead links and servers that ignore condi
 
     expect(outcome.status).toBe('partial');
     expect(await keys(bucket)).toEqual([`${prefixOf(DAY1)}_manifest.json`, `${prefixOf(DAY1)}r-good/good.csv`]);
-    const manifest = await json<CatalogManifest>(bucket, `${prefixOf(DAY1)}_manifest.json`);
-    expect(manifest).toMatchObject({ status: 'partial', complete: false, fetched: 1, failed: 3 });
+    const written = await json<FetchManifest>(bucket, `${prefixOf(DAY1)}_manifest.json`);
+    expect(written.complete).toBe(false);
+    const manifest = written.details as unknown as CatalogManifest;
+    expect(manifest).toMatchObject({ status: 'partial', fetched: 1, failed: 3 });
     const failed = Object.fromEntries(manifest.resources.filter((r) => r.status === 'failed').map((r) => [r.id, `${r.source} ${r.reason}`]));
     expect(failed).toEqual({
       'r-404': `${cat.fileUrl('moved.csv')} answered 404 Not Found`,

@@ -120,7 +120,14 @@ describe('fetching an Ed-Fi ODS / API', () => {
     if (outcome.status === 'busy') throw new Error('busy');
     const run = outcome.run;
     const manifest = JSON.parse((await text(bucket, `raw/ods_students/${run}/_manifest.json`)).toString()) as Record<string, unknown>;
-    expect(manifest).toMatchObject({ api: 'ods', resource: 'students', records: 23, complete: true, parts: [{ key: `raw/ods_students/${run}/part-00001.ndjson.gz`, records: 23 }] });
+    expect(manifest).toMatchObject({
+      contract: 1,
+      connector: 'edfi',
+      complete: true,
+      details: { api: 'ods', resource: 'students', records: 23 },
+      // the first run asks for everything: its parts together are the whole resource
+      objects: [{ key: `raw/ods_students/${run}/part-00001.ndjson.gz`, records: 23, declaration: { replaces: 'run', holds: 'rows', part: 1 } }],
+    });
     expect(JSON.stringify(manifest)).not.toContain(EDFI_CLIENT.secret);
     // nothing for the empty resource; versions saved, lease released
     expect(await keys(bucket, 'raw/ods_staffs/')).toEqual([]);
@@ -193,10 +200,10 @@ describe('fetching an Ed-Fi ODS / API', () => {
     expect(checkpointed.state.checkpoint).toBeDefined();
     expect(checkpointed.state.versions['shared/grades']).toBeUndefined();
     expect(checkpointed.lease).toBeUndefined();
-    const manifest = JSON.parse((await text(bucket, `raw/ods_grades/${first.run}/_manifest.json`)).toString()) as { complete: boolean; records: number };
+    const manifest = JSON.parse((await text(bucket, `raw/ods_grades/${first.run}/_manifest.json`)).toString()) as { complete: boolean; details: { records: number } };
     expect(manifest.complete).toBe(false);
-    expect(manifest.records).toBeGreaterThan(0);
-    expect(manifest.records).toBeLessThan(40);
+    expect(manifest.details.records).toBeGreaterThan(0);
+    expect(manifest.details.records).toBeLessThan(40);
 
     const second = await fetchEdfi(deps, pipeline, 'ods'); // a new invocation: a fresh 60 s
     const third = second.status === 'checkpointed' ? await fetchEdfi(deps, pipeline, 'ods') : second;
@@ -285,7 +292,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
     ods.remove('localEducationAgencies', ['l1']);
     await runAt('2026-11-22T06:00:00Z');
     expect(await rows(pool, 'SELECT id FROM it_edfi_e2e.ods_local_education_agencies ORDER BY id')).toEqual([{ id: 'l2' }]);
-    expect(await rows(pool, `SELECT (detected->>'edfiDeleted')::int AS deleted, rows_loaded::int FROM etl.loads WHERE project = 'it_edfi_e2e' AND object_key LIKE '%deletes-00001%'`)).toEqual([
+    expect(await rows(pool, `SELECT (detected->>'deleted')::int AS deleted, rows_loaded::int FROM etl.loads WHERE project = 'it_edfi_e2e' AND object_key LIKE '%deletes-00001%'`)).toEqual([
       { deleted: 1, rows_loaded: 0 },
     ]);
   });

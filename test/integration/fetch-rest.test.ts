@@ -91,7 +91,16 @@ describe('fetch from a REST API: pagination', () => {
     expect((await storedRecords(bucket)).map((r) => r.id)).toEqual(ids(1, 25));
     const manifest = await json(bucket, `${RUN}/_manifest.json`);
     const stored = await bytes(bucket, `${RUN}/records.ndjson.gz`);
-    expect(manifest).toMatchObject({ dataset: 'items', records: 25, pages: 3, complete: true, bytes: stored.length, source: `${api.base}/offset` });
+    expect(manifest).toMatchObject({
+      contract: 1,
+      dataset: 'items',
+      connector: 'rest',
+      complete: true,
+      source: `${api.base}/offset`,
+      details: { records: 25, pages: 3 },
+      // a full (not incremental) run: its parts together are the whole dataset
+      objects: [{ records: 25, bytes: stored.length, declaration: { replaces: 'run', holds: 'rows', part: 1 } }],
+    });
   });
 
   it('pages by page number inside a wrapped answer ("records": "result.items")', async () => {

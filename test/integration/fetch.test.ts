@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
+import { declarationFromMetadata } from '../../contract/objects.ts';
 import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
 import { fetchHttp, redactUrl, type FetchDeps } from '../../functions/get/fetch-http.ts';
 import { freshBucket } from './support.ts';
@@ -78,13 +79,25 @@ describe('fetch over HTTP', () => {
     expect(await text(bucket, 'raw/areas/20261121T060000Z/areas.csv')).toBe(content);
     const manifest = JSON.parse(await text(bucket, 'raw/areas/20261121T060000Z/_manifest.json'));
     expect(manifest).toMatchObject({
+      contract: 1,
       dataset: 'areas',
-      key: 'raw/areas/20261121T060000Z/areas.csv',
-      bytes: Buffer.byteLength(content),
-      sha256: createHash('sha256').update(content).digest('hex'),
-      etag: etagOf(content),
+      connector: 'http',
+      run: '20261121T060000Z',
+      complete: true,
+      objects: [
+        {
+          key: 'raw/areas/20261121T060000Z/areas.csv',
+          bytes: Buffer.byteLength(content),
+          sha256: createHash('sha256').update(content).digest('hex'),
+          // a downloaded file is the whole dataset
+          declaration: { contract: 1, replaces: 'dataset', holds: 'rows', run: '20261121T060000Z', runStartedAt: '2026-11-21T06:00:00.000Z', part: 1 },
+        },
+      ],
+      details: { etag: etagOf(content) },
       source: `${base}/data/areas.csv?token=…`,
     });
+    // the declaration travels with the object itself, as its metadata
+    expect(declarationFromMetadata((await s3Client().send(new HeadObjectCommand({ Bucket: bucket, Key: 'raw/areas/20261121T060000Z/areas.csv' }))).Metadata)).toEqual(manifest.objects[0].declaration);
     expect(requests.at(-1)!.authorization).toBe(`Bearer ${TOKEN}`);
   });
 
@@ -129,7 +142,7 @@ describe('fetch over HTTP', () => {
     await expect(failure).rejects.not.toThrow(TOKEN);
     // no data; the state only says nobody holds the source, and remembers no download
     expect(await keys(bucket)).toEqual(['state/broken/http.json']);
-    expect(JSON.parse(await text(bucket, 'state/broken/http.json'))).toEqual({ savedAt: expect.any(String) });
+    expect(JSON.parse(await text(bucket, 'state/broken/http.json'))).toEqual({ savedAt: expect.any(String), lastRunAt: expect.any(String) });
   });
 
   it('fails cleanly when the download breaks off, writing no partial file and no state', async () => {
@@ -138,7 +151,7 @@ describe('fetch over HTTP', () => {
     await expect(fetchHttp(deps, pipeline.datasets[2]!)).rejects.toThrow();
 
     expect(await keys(bucket)).toEqual(['state/cut/http.json']);
-    expect(JSON.parse(await text(bucket, 'state/cut/http.json'))).toEqual({ savedAt: expect.any(String) });
+    expect(JSON.parse(await text(bucket, 'state/cut/http.json'))).toEqual({ savedAt: expect.any(String), lastRunAt: expect.any(String) });
   });
 
   it('redacts credentials and query values from URLs it reports', () => {

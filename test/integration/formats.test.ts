@@ -193,7 +193,12 @@ describe('spatial and nested files through the pipeline', () => {
     const parents = await rows(cleanDeps.pool, 'SELECT id, customer FROM it_formats.orders ORDER BY id');
     const lines = await rows(cleanDeps.pool, 'SELECT parent, index, sku, qty FROM it_formats.orders_lines ORDER BY parent, index');
 
-    expect(cleaned.map((c) => c.status)).toEqual(['loaded', 'loaded']);
+    // the file's two tables are cleaned together, in one transaction: the child's own message finds it done
+    expect(cleaned.map((c) => c.status)).toEqual(['loaded', 'duplicate']);
+    expect(await rows(cleanDeps.pool, `SELECT status, rows_loaded::int FROM etl.loads WHERE project = 'it_formats' AND object_key LIKE '%orders.json%' AND parent_id IS NOT NULL ORDER BY id`)).toEqual([
+      { status: 'loaded', rows_loaded: 3 },
+      { status: 'loaded', rows_loaded: 3 },
+    ]);
     expect(parents).toEqual([{ id: 1, customer: 'Ann' }, { id: 2, customer: 'Bo' }, { id: 3, customer: 'Cy' }]);
     expect(lines).toEqual([
       { parent: 1, index: 0, sku: 'A-1', qty: 2 },

@@ -83,7 +83,7 @@ describe('load modes', () => {
       { id: 3, name: 'Ash', seats: 30 },
     ]);
     expect(await rows(pool, 'SELECT source_line::int, rule, reason FROM it_modes_parts.parts_quarantine')).toEqual([
-      { source_line: 3, rule: 'superseded', reason: `a newer load (${newer}) already brought this key` },
+      { source_line: 3, rule: 'superseded', reason: `a newer object (load ${newer}) already brought this key` },
     ]);
   });
 
