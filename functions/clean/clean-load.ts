@@ -140,21 +140,22 @@ function replacedLoadsSql(replaces: Replaces): string {
 }
 
 /**
- * A newer object already applied whose scope covers all of this one's (a newer snapshot of the
- * dataset, of another run, or of the same resource): this snapshot is then older than what the
- * table shows, and is skipped whole — in modes replace, upsert and history; an object that
- * replaces nothing, and mode append, never are (their rows are checked key by key).
+ * A newer snapshot already applied whose scope covers all of this object's (a newer snapshot of
+ * the dataset, another run, or the same resource): applied in order, this object's rows would
+ * have been replaced or removed by it, so the object is skipped whole — a snapshot as much as
+ * changes (an older change would otherwise bring back a row the newer snapshot no longer has).
+ * In modes replace, upsert and history; mode append keeps every row, and deletions are applied
+ * whatever their age (they only remove rows older than themselves).
  */
 async function supersededBy(client: pg.PoolClient, dataset: DatasetDefinition, load: LoadRow): Promise<number | undefined> {
-  const replaces = load.replaces ?? 'dataset';
-  if (replaces === 'nothing' || (load.holds ?? 'rows') !== 'rows' || dataset.clean.mode === 'append') return undefined;
+  if ((load.holds ?? 'rows') !== 'rows' || dataset.clean.mode === 'append') return undefined;
   const { rows } = await client.query<{ id: string }>(
     `SELECT l.id FROM etl.loads l, etl.loads me
       WHERE me.id = $1 AND l.project = me.project AND l.dataset = me.dataset AND l.status = 'loaded' AND l.owner_id IS NULL
-        AND l.holds = 'rows' AND l.replaces <> 'nothing' AND ${ORDER('l')} > ${ORDER('me')}
+        AND coalesce(l.holds, 'rows') = 'rows' AND coalesce(l.replaces, 'dataset') <> 'nothing' AND ${ORDER('l')} > ${ORDER('me')}
         AND NOT (l.replaces = 'run' AND l.run IS NOT DISTINCT FROM me.run)
         AND (l.resource IS NULL OR l.resource IS NOT DISTINCT FROM me.resource)
-      ORDER BY l.order_at DESC, l.order_seq DESC, l.id DESC LIMIT 1`,
+      ORDER BY l.id DESC LIMIT 1`,
     [load.id],
   );
   return rows[0] ? Number(rows[0].id) : undefined;

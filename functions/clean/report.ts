@@ -355,6 +355,17 @@ const plural = (n: number, word: string, words = `${word}s`) => `${n.toLocaleStr
 /** A value in a sentence: quoted, and short (the JSON report has it at full report length). */
 const quoted = (value: string | null) => (value === null ? 'empty' : JSON.stringify(cut(value, 60)));
 
+/** What was done about a schema change, in words (drift.ts: SchemaChange.action). */
+const CHANGE_ACTIONS: Record<SchemaChange['action'], string> = {
+  added: 'added to the table',
+  widened: 'the column was widened',
+  mapped: "the file's column fills it",
+  kept: "kept: empty in this file's rows; rows of earlier files keep their values",
+  quarantined: 'rows with a value in it were quarantined',
+  rejected: 'the file was rejected',
+  ignored: 'not read (the definition declares its columns)',
+};
+
 /** The lines of a report for people: counts by rule with example lines, unmapped values, schema changes, the error. */
 export function describeReport(report: LoadReport | SupplierReport, opts: { examples?: number } = {}): string[] {
   const examples = opts.examples ?? 3;
@@ -395,7 +406,7 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
   }
   if (report.schemaChanges?.length) {
     lines.push('Columns that changed since the previous file:');
-    for (const c of report.schemaChanges) lines.push(`  ${describeChange(c)}`);
+    for (const c of report.schemaChanges) lines.push(`  ${describeChange(c)} — ${CHANGE_ACTIONS[c.action]}${c.rows ? ` (${plural(c.rows, 'row')})` : ''}`);
   }
   return lines;
 }

@@ -67,7 +67,9 @@ export interface LoadRow {
  */
 export const ORDER = (a: string) => `(${ORDER_COLUMNS(a)})`;
 /** The same, as the three columns of a row subquery: `ORDER('l') > (SELECT ORDER_COLUMNS('me') FROM …)`. */
-export const ORDER_COLUMNS = (a: string) => `${a}.order_at, ${a}.order_seq, coalesce(${a}.parent_id, ${a}.id)`;
+export const ORDER_COLUMNS = (a: string) =>
+  // a load recorded by a version before the contract (a deploy in progress): where it arrived
+  `coalesce(${a}.order_at, ${a}.received_at), coalesce(${a}.order_seq, ${a}.id), coalesce(${a}.parent_id, ${a}.id)`;
 
 /** What the stage step records of an object's contract (functions/stage/object-order.ts). */
 export interface LoadContract {

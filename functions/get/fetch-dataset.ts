@@ -5,23 +5,29 @@
  */
 import type { DatasetDefinition, PipelineDefinition } from '../../contract/definition.ts';
 import { PermanentError } from '../common/errors.ts';
-import { fetchCatalog, MAX_SHORT_RUNS } from './fetch-catalog.ts';
+import type { FetchOutcome } from '../../contract/objects.ts';
+import { fetchCatalog, MAX_SHORT_RUNS, type CatalogOutcome } from './fetch-catalog.ts';
 import { fetchEdfi, type EdfiOutcome } from './fetch-edfi.ts';
-import { fetchHttp } from './fetch-http.ts';
-import { fetchRest } from './fetch-rest.ts';
-import { fetchSql } from './fetch-sql.ts';
+import { fetchHttp, type FetchOutcome as HttpOutcome } from './fetch-http.ts';
+import { fetchRest, type RestOutcome } from './fetch-rest.ts';
+import { fetchSql, type SqlOutcome } from './fetch-sql.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export type FetchDatasetDeps = FetcherDeps;
 
-export interface FetchResult {
-  /** `fetched`, `empty`, `unchanged`, `busy` (another run holds the source), … per connector. */
-  status: string;
-  /** What happened, for a log line or the CLI. */
-  summary: string;
-  /** The connector's own outcome (manifest, counts). */
-  outcome: unknown;
-}
+/**
+ * What every connector's run comes to, as the handler and the CLI see it: one status word of the
+ * contract's (contract/objects.ts: FetchOutcome), a line for people, and the connector's own
+ * account, typed by connector. What the stored objects replace and hold is not here: each object
+ * declares it itself (its metadata and the run's `_manifest.json`), for the stage step.
+ */
+export type FetchResult = { status: FetchOutcome['status']; summary: string } & (
+  | { connector: 'rest'; outcome: RestOutcome }
+  | { connector: 'http'; outcome: HttpOutcome }
+  | { connector: 'edfi'; outcome: EdfiOutcome }
+  | { connector: 'catalog'; outcome: CatalogOutcome }
+  | { connector: 'sql'; outcome: SqlOutcome }
+);
 
 /** Fetch one dataset; `pipeline` is needed for datasets of an Ed-Fi API (its definition is there). */
 export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefinition, pipeline?: PipelineDefinition): Promise<FetchResult> {
@@ -34,7 +40,7 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
         outcome.status === 'fetched'
           ? `fetched ${outcome.manifest.records} records in ${outcome.manifest.pages} pages → ${where}${outcome.manifest.key}`
           : outcome.message;
-      return { status: outcome.status, summary, outcome };
+      return { connector: 'rest', status: outcome.status, summary, outcome };
     }
     case 'http': {
       const outcome = await fetchHttp(deps, dataset);
@@ -44,7 +50,7 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
           : outcome.status === 'busy'
             ? outcome.message
             : `${outcome.source} has not changed since the last fetch; nothing written`;
-      return { status: outcome.status, summary, outcome };
+      return { connector: 'http', status: outcome.status, summary, outcome };
     }
     case 'edfi': {
       if (!pipeline) throw new Error(`fetching ${dataset.name} needs its pipeline definition (Ed-Fi API ${source.api})`);
@@ -55,12 +61,12 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
       // resources left for lack of time, after this run stored some: go on at once (handler, CLI);
       // a run that stored none would only stop at the same place again
       const goOn = outcome.status === 'partial' && outcome.manifest.notReached > 0 && outcome.manifest.fetched > 0 && outcome.shortRuns < MAX_SHORT_RUNS;
-      return { status: goOn ? 'checkpointed' : outcome.status, summary: outcome.message, outcome };
+      return { connector: 'catalog', status: goOn ? 'checkpointed' : outcome.status, summary: outcome.message, outcome };
     }
     case 'sql': {
       const outcome = await fetchSql(deps, dataset);
       const summary = outcome.status === 'fetched' ? `fetched ${outcome.manifest.rows} rows from ${source.engine} → ${where}${outcome.manifest.key}` : outcome.message;
-      return { status: outcome.status, summary, outcome };
+      return { connector: 'sql', status: outcome.status, summary, outcome };
     }
     case 'upload':
       throw new PermanentError(`dataset ${dataset.name} is uploaded by its supplier (${source.supplier}), not fetched`);
@@ -73,5 +79,5 @@ export async function fetchEdfiApi(deps: FetchDatasetDeps, pipeline: PipelineDef
 }
 
 function edfiResult(outcome: EdfiOutcome): FetchResult {
-  return { status: outcome.status, summary: outcome.message, outcome };
+  return { connector: 'edfi', status: outcome.status, summary: outcome.message, outcome };
 }
