@@ -73,6 +73,8 @@ export interface LoadReport {
   error?: { message: string; file: string; line: number | null; column: string | null };
   /** A replay: the load it replays. */
   replayOf?: number;
+  /** What the object declared (contract/objects.ts), or what an upload is taken for; rows a deletions object removed. */
+  contract?: { replaces: string; holds: string; run?: string; resource?: string; deleted?: number };
   /** Where the supplier's copy was written (`reports/<supplier>/<dataset>/<file>.report.json`), once it was. */
   supplierCopy?: string;
 }
@@ -105,6 +107,11 @@ interface LedgerFields {
   unmapped?: unknown;
   replay_of: number | null;
   report?: LoadReport | null;
+  replaces?: string | null;
+  holds?: string | null;
+  run?: string | null;
+  resource?: string | null;
+  detected?: { deleted?: number; child?: string } | null;
 }
 
 async function ledgerFields(db: Queryable, loadId: number): Promise<LedgerFields | undefined> {
@@ -149,6 +156,16 @@ export async function buildLoadReport(db: Queryable, loadId: number, opts: { qua
     };
   }
   if (row.replay_of !== null && row.replay_of !== undefined) report.replayOf = Number(row.replay_of);
+  if (row.replaces && row.holds) {
+    const deleted = row.detected?.deleted;
+    report.contract = {
+      replaces: row.replaces,
+      holds: row.holds,
+      ...(row.run ? { run: row.run } : {}),
+      ...(row.resource ? { resource: row.resource } : {}),
+      ...(typeof deleted === 'number' ? { deleted } : {}),
+    };
+  }
   return report;
 }
 
@@ -349,22 +366,14 @@ const RULE_MEANING: Record<string, string> = {
   reference: 'refers to something that does not exist',
   valid: 'invalid geometry',
   geometry: 'unreadable geometry',
+  superseded: 'a newer object already brought this record',
+  deleted: 'a newer object deleted this record',
+  parent: 'the record it belongs to was not loaded',
 };
 
 const plural = (n: number, word: string, words = `${word}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? word : words}`;
 /** A value in a sentence: quoted, and short (the JSON report has it at full report length). */
 const quoted = (value: string | null) => (value === null ? 'empty' : JSON.stringify(cut(value, 60)));
-
-/** What was done about a schema change, in words (drift.ts: SchemaChange.action). */
-const CHANGE_ACTIONS: Record<SchemaChange['action'], string> = {
-  added: 'added to the table',
-  widened: 'the column was widened',
-  mapped: "the file's column fills it",
-  kept: "kept: empty in this file's rows; rows of earlier files keep their values",
-  quarantined: 'rows with a value in it were quarantined',
-  rejected: 'the file was rejected',
-  ignored: 'not read (the definition declares its columns)',
-};
 
 /** The lines of a report for people: counts by rule with example lines, unmapped values, schema changes, the error. */
 export function describeReport(report: LoadReport | SupplierReport, opts: { examples?: number } = {}): string[] {
@@ -382,6 +391,12 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
     lines.push('Not applied: a newer file of this dataset had already been loaded.');
   } else {
     lines.push(`In progress (${report.status}).`);
+  }
+  const c = report.contract;
+  if (c && c.holds === 'deletions') lines.push(`Deletions: ${plural(c.deleted ?? 0, 'row was', 'rows were')} removed${c.run ? ` (run ${c.run})` : ''}.`);
+  else if (c) {
+    const scope = { dataset: 'the whole dataset', run: `the whole dataset with the other parts of run ${c.run ?? '?'}`, resource: `resource ${c.resource ?? '?'}`, nothing: 'nothing: it brings changes' }[c.replaces];
+    lines.push(`This file replaces ${scope ?? c.replaces}${c.replaces === 'run' && c.resource ? ` (resource ${c.resource})` : ''}.`);
   }
   if (report.error) {
     const where = [report.error.line !== null ? `line ${report.error.line}` : '', report.error.column ? `column "${report.error.column}"` : ''].filter(Boolean).join(', ');
@@ -406,7 +421,7 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
   }
   if (report.schemaChanges?.length) {
     lines.push('Columns that changed since the previous file:');
-    for (const c of report.schemaChanges) lines.push(`  ${describeChange(c)} — ${CHANGE_ACTIONS[c.action]}${c.rows ? ` (${plural(c.rows, 'row')})` : ''}`);
+    for (const c of report.schemaChanges) lines.push(`  ${describeChange(c)}`);
   }
   return lines;
 }
@@ -424,7 +439,7 @@ function describeChange(c: SchemaChange): string {
     added: 'added to the table',
     widened: `the column became ${c.type ?? 'wider'}`,
     mapped: 'read into the existing column',
-    kept: 'the column stays, empty for this file',
+    kept: "the column stays, empty in this file's rows; rows of earlier files keep their values",
     quarantined: `${plural(c.rows ?? 0, 'row')} set aside`,
     rejected: 'the file was rejected',
     ignored: 'not read',

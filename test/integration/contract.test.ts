@@ -1,0 +1,126 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { declarationMetadata } from '../../contract/objects.ts';
+import type { PipelineInput } from '../../contract/definition.ts';
+import { s3Client } from '../../functions/common/aws.ts';
+import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
+import { datasetLoads, describeReport } from '../../functions/clean/report.ts';
+import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
+import { parsePipeline } from '../../contract/load.ts';
+import { freshBucket, freshProject, put, rows } from './support.ts';
+
+const definition: PipelineInput = {
+  project: 'it_contract',
+  suppliers: [{ name: 'city' }],
+  datasets: [
+    // the Ed-Fi preset's shape: columns from detection, a key, mode upsert
+    { name: 'students', source: { type: 'upload', supplier: 'city' }, clean: { key: ['id'], mode: 'upsert' } },
+    { name: 'rooms', source: { type: 'upload', supplier: 'city' }, clean: { columns: [{ name: 'id', type: 'integer' }, { name: 'name' }], key: ['id'], mode: 'upsert' } },
+    { name: 'parks', source: { type: 'upload', supplier: 'city' }, clean: { key: ['id'] } },
+    { name: 'orders', source: { type: 'upload', supplier: 'city' }, read: { arrays: 'explode' }, clean: {} },
+    { name: 'fetched', source: { type: 'http', url: 'http://127.0.0.1:9/fetched.csv' }, clean: { key: ['id'], mode: 'upsert' } },
+  ],
+};
+
+let stageDeps: StageDeps;
+let cleanDeps: CleanDeps;
+let bucket: string;
+let n = 0;
+
+const toClean: number[] = [];
+
+/** Upload, stage, and clean what the stage step hands on (the first clean's outcome: the object's own table). */
+async function deliver(dataset: string, body: string, name = `file-${++n}.csv`) {
+  const staged = await stageObject(stageDeps, await put(bucket, `incoming/city/${dataset}/${name}`, body));
+  if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+  const outcomes = [];
+  for (const id of toClean.splice(0)) outcomes.push(await cleanLoad(cleanDeps, id));
+  return outcomes[0]!;
+}
+
+beforeAll(async () => {
+  const { pipeline, pool } = await freshProject(definition);
+  bucket = await freshBucket('it-contract');
+  stageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async (m) => void toClean.push(m.loadId) };
+  cleanDeps = { pool, pipeline };
+});
+
+describe('no silent loss', () => {
+  it('keeps every row of a keyed dataset when a later file lacks one of its columns, and says so', async () => {
+    // prepare: three students, then an update of one whose file has no middle_name column at all
+    await deliver('students', 'id,first_name,middle_name\n1,Ann,Marie\n2,Bo,\n3,Cy,Lee\n');
+
+    // act
+    const update = await deliver('students', 'id,first_name\n3,Cyrus\n');
+
+    // assess: the other rows keep their values; the updated record is the record as sent
+    expect(update).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 0 });
+    expect(await rows(cleanDeps.pool, 'SELECT id::int, first_name, middle_name FROM it_contract.students ORDER BY id')).toEqual([
+      { id: 1, first_name: 'Ann', middle_name: 'Marie' },
+      { id: 2, first_name: 'Bo', middle_name: null },
+      { id: 3, first_name: 'Cyrus', middle_name: null },
+    ]);
+    const [latest] = await datasetLoads(cleanDeps.pool, 'it_contract', 'students', 1);
+    expect(latest!.report!.schemaChanges).toEqual([{ change: 'missing', column: 'middle_name', from: 'text', to: null, policy: 'evolve', action: 'kept' }]);
+    // what `civic-etl status students` prints
+    expect(describeReport(latest!.report!)).toContain(`  column "middle_name" is missing from the file: the column stays, empty in this file's rows; rows of earlier files keep their values`);
+    expect(describeReport(latest!.report!)).toContain('This file replaces nothing: it brings changes.');
+  });
+
+  it('refuses to rebuild a table whose definition changed when the load does not replace its rows, and keeps them', async () => {
+    // prepare: two rooms under key id
+    await deliver('rooms', 'id,name\n1,Hall\n2,Gym\n');
+    const rekeyed = parsePipeline({ ...definition, datasets: definition.datasets.map((d) => (d.name === 'rooms' ? { ...d, clean: { ...d.clean, key: ['name'] } } : d)) });
+    const deps = { ...cleanDeps, pipeline: rekeyed };
+
+    // act: an upsert file arrives under the new key
+    await stageObject({ ...stageDeps, pipeline: rekeyed }, await put(bucket, 'incoming/city/rooms/more.csv', 'id,name\n3,Lab\n'));
+    const cleaned = await cleanLoad(deps, toClean.pop()!);
+
+    // assess: a clear failure that names the way out; the table is as it was
+    expect(cleaned).toMatchObject({ status: 'failed', error: expect.stringMatching(/no longer matches.*would lose 2 rows.*replaces nothing.*civic-etl replay rooms/s) });
+    expect(await rows(cleanDeps.pool, 'SELECT id, name FROM it_contract.rooms ORDER BY id')).toEqual([
+      { id: 1, name: 'Hall' },
+      { id: 2, name: 'Gym' },
+    ]);
+  });
+
+  it('applies a supplier upload by the dataset’s mode, whatever metadata the supplier sets', async () => {
+    // prepare: a supplier "declares" that its snapshot replaces nothing
+    await deliver('parks', 'id,name\n1,Oak\n2,Elm\n');
+    const metadata = declarationMetadata({ contract: 1, replaces: 'nothing', holds: 'rows', run: 'r', runStartedAt: '2030-01-01T00:00:00.000Z', part: 1 });
+    const out = await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: 'incoming/city/parks/next.csv', Body: 'id,name\n3,Ash\n', Metadata: metadata }));
+
+    // act
+    await stageObject(stageDeps, { bucket, key: 'incoming/city/parks/next.csv', versionId: out.VersionId });
+    await cleanLoad(cleanDeps, toClean.pop()!);
+
+    // assess: mode replace, so the upload is the whole dataset
+    expect(await rows(cleanDeps.pool, 'SELECT id::int, name FROM it_contract.parks ORDER BY id')).toEqual([{ id: 3, name: 'Ash' }]);
+  });
+
+  it('fails an object whose declaration cannot be read, naming it, and changes nothing', async () => {
+    const key = 'raw/fetched/20261207T060000Z/part-00001.csv';
+    const out = await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'id,name\n1,x\n', Metadata: { 'civic-etl': '%7B%22contract%22%3A2%7D' } }));
+
+    const staged = await stageObject(stageDeps, { bucket, key, versionId: out.VersionId });
+
+    expect(staged).toMatchObject({ status: 'failed', error: expect.stringMatching(/part-00001\.csv: its x-amz-meta-civic-etl declaration is not valid: contract: .*cannot be applied safely/) });
+    expect(await rows(cleanDeps.pool, `SELECT status FROM etl.loads WHERE project = 'it_contract' AND object_key = $1`, [key])).toEqual([{ status: 'failed' }]);
+    expect(await rows(cleanDeps.pool, `SELECT to_regclass('it_contract.fetched') AS t`)).toEqual([{ t: null }]);
+  });
+
+  it('keeps the nested rows of a dataset without a key with the file they came from', async () => {
+    // prepare
+    const first = [{ id: 1, lines: [{ sku: 'A' }, { sku: 'B' }] }];
+    const second = [{ id: 2, lines: [{ sku: 'C' }] }];
+
+    // act: each file is cleaned as one object, its two tables in one transaction
+    await deliver('orders', JSON.stringify(first), 'first.json');
+    await deliver('orders', JSON.stringify(second), 'second.json');
+
+    // assess: mode replace — the second file replaced the first, nested rows included
+    expect(await rows(cleanDeps.pool, 'SELECT id::int FROM it_contract.orders')).toEqual([{ id: 2 }]);
+    expect(await rows(cleanDeps.pool, 'SELECT parent::int, index::int, sku FROM it_contract.orders_lines')).toEqual([{ parent: 1, index: 0, sku: 'C' }]);
+  });
+});
