@@ -258,7 +258,9 @@ export class LandingBucket extends Construct {
    * Let the stage function read (any version of) the objects it is notified about, and tell it
    * the bucket. ListBucket and ListBucketVersions, only for prefixes under the staged zones, let a
    * deleted object read as NoSuchKey rather than AccessDenied and let the function find an
-   * object's version (ListObjectVersions with Prefix = the key) when the event carries none.
+   * object's version and its place in S3's version order of its key (ListObjectVersions with
+   * Prefix = the key: functions/stage/object-order.ts); GetObjectVersion also covers HeadObject of
+   * a version, which reads a fetched object's declaration (its user metadata).
    */
   public bindStager(fn: lambda.Function): void {
     iam.Grant.addToPrincipal({

@@ -99,6 +99,22 @@ describe('no silent loss', () => {
     expect(await rows(cleanDeps.pool, 'SELECT id::int, name FROM it_contract.parks ORDER BY id')).toEqual([{ id: 3, name: 'Ash' }]);
   });
 
+  it('ends with the newest version of a file when two workers stage and clean its versions at the same moment', async () => {
+    // prepare: two versions of one key; the workers get the events newest first
+    const v1 = await put(bucket, 'incoming/city/parks/parks.csv', 'id,name\n10,First\n');
+    const v2 = await put(bucket, 'incoming/city/parks/parks.csv', 'id,name\n20,Second\n');
+
+    // act: two workers at once, each with its own connection from the pool
+    await Promise.all([stageObject(stageDeps, v2), stageObject(stageDeps, v1)]);
+    await Promise.all(toClean.splice(0).map((id) => cleanLoad(cleanDeps, id)));
+
+    // assess: whichever took the dataset's lock first, the newer version is what the table holds
+    expect(await rows(cleanDeps.pool, 'SELECT id::int, name FROM it_contract.parks')).toEqual([{ id: 20, name: 'Second' }]);
+    expect(await rows(cleanDeps.pool, `SELECT object_version = $1 AS newest, status FROM etl.loads WHERE project = 'it_contract' AND object_key = 'incoming/city/parks/parks.csv' ORDER BY id`, [v2.versionId])).toEqual(
+      expect.arrayContaining([{ newest: true, status: 'loaded' }]),
+    );
+  });
+
   it('fails an object whose declaration cannot be read, naming it, and changes nothing', async () => {
     const key = 'raw/fetched/20261207T060000Z/part-00001.csv';
     const out = await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'id,name\n1,x\n', Metadata: { 'civic-etl': '%7B%22contract%22%3A2%7D' } }));
