@@ -19,19 +19,12 @@
  * ETag: the same bytes, so the table ends the same whichever of two identical uploads it names.
  */
 import { HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { declarationFromMetadata, DeclarationError, type Holds, type Replaces } from '../../contract/objects.ts';
-import type { ObjectRef } from '../common/ledger.ts';
+import { declarationFromMetadata, DeclarationError } from '../../contract/objects.ts';
+import type { LoadContract, ObjectRef } from '../common/ledger.ts';
 import { PermanentError } from '../common/errors.ts';
 
-/** What the ledger records of an object's contract (etl.loads: replaces, holds, run, resource, identified_by, order_at, order_seq). */
-export interface ObjectContract {
-  replaces: Replaces;
-  holds: Holds;
-  run: string | null;
-  resource: string | null;
-  identifiedBy: string[] | null;
-  orderAt: Date;
-  orderSeq: number;
+/** What the ledger records of an object's contract, and whether the object declared it. */
+export interface ObjectContract extends LoadContract {
   /** The object declared it (a fetcher's object), or the defaults of an upload applied. */
   declared: boolean;
 }
