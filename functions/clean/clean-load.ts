@@ -165,6 +165,8 @@ interface Applied {
   rowsLoaded: number;
   rowsQuarantined: number;
   rowsDeleted?: number;
+  /** Key changes: rows whose identifying columns took new values. */
+  rowsRekeyed?: number;
   changes: SchemaChange[];
   quarantine?: string;
 }
@@ -191,7 +193,7 @@ async function cleanObject(
   if ((load.holds ?? 'rows') === 'deletions') {
     results.set(load.id, await applyDeletions(client, pipeline, dataset, load, removed));
   } else if (load.holds === 'keyChanges') {
-    throw new PermanentError(`${load.object_key}: key changes are not applied by this version of the clean step`, { file: load.object_key });
+    results.set(load.id, await applyKeyChanges(client, pipeline, dataset, load, removed));
   } else {
     const applied = await applyRows(client, pipeline, dataset, load, { removed });
     results.set(load.id, applied.result);
@@ -234,6 +236,9 @@ async function cleanObject(
     await markLoaded(client, l.id, { rowsLoaded: r.rowsLoaded, rowsQuarantined: r.rowsQuarantined, ms: performance.now() - started });
     if (r.rowsDeleted !== undefined) {
       await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('deleted', $2::int) WHERE id = $1`, [l.id, r.rowsDeleted]);
+    }
+    if (r.rowsRekeyed !== undefined) {
+      await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('rekeyed', $2::int) WHERE id = $1`, [l.id, r.rowsRekeyed]);
     }
     await recordSchemaChanges(client, l.id, r.changes);
     await storeLoadReport(client, l.id, r.quarantine ? { quarantine: r.quarantine } : {});
@@ -397,40 +402,25 @@ async function applyDeletions(
   removed: string | undefined,
 ): Promise<Applied> {
   const staging = load.staging_table!;
-  const fields = load.identified_by ?? dataset.clean.key.map((k) => dataset.clean.columns?.find((c) => c.name === k)?.source ?? k);
-  if (fields.length === 0) throw new PermanentError(`${load.object_key}: deletions name no field, and dataset ${dataset.name} has no key to name rows by`, { file: load.object_key });
-  const header = load.header ?? [];
-  const stagingColumns = fields.map((f) => (load.detected?.columns ?? [])[header.findIndex((h) => normaliseHeader(h) === normaliseHeader(f))]);
-  const lacking = fields.filter((_, i) => !stagingColumns[i]);
-  if (lacking.length) throw new PermanentError(`${load.object_key}: deletions without the field${lacking.length > 1 ? 's' : ''} ${lacking.map((f) => `"${f}"`).join(', ')} that name the rows (fields: ${header.join(', ')})`, { file: load.object_key });
-  const targets = identityColumns(dataset, fields);
-  const unmatched = fields.filter((_, i) => !targets[i]);
-  if (unmatched.length) {
-    throw new PermanentError(`dataset ${dataset.name}: no column holds ${unmatched.map((f) => `"${f}"`).join(', ')} (declare one with source: ${unmatched[0]}), so the deletions in ${load.object_key} cannot be applied`, {
-      file: load.object_key,
-    });
-  }
-  const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
-  const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, [table])).rows[0]!.t;
-  const staged = identitySql(stagingColumns.map((c) => `s.${ident(c!)}`));
-  const ids = `SELECT ${staged} FROM ${staging} s WHERE ${stagingColumns.map((c) => `s.${ident(c!)} IS NOT NULL`).join(' AND ')}`;
+  const { staged: [stagingColumns], targets, table, tableHasThem } = await identifyRows(client, pipeline, dataset, load, 'deletions', ['']);
+  const staged = identitySql(stagingColumns!.map((c) => `s.${ident(c)}`));
+  const ids = `SELECT ${staged} FROM ${staging} s WHERE ${stagingColumns!.map((c) => `s.${ident(c)} IS NOT NULL`).join(' AND ')}`;
   let rowsDeleted = 0;
-  if (exists) {
-    const known = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM pg_attribute WHERE attrelid = $1::regclass AND attname = ANY($2::text[]) AND NOT attisdropped`,
-      [table, targets],
-    );
-    if (Number(known.rows[0]!.n) === targets.length) {
-      const identity = identitySql(targets.map((t) => `t.${ident(t!)}`));
-      const sql = `DELETE FROM ${table} t USING etl.loads l WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${identity} IN (${ids})`;
-      const returning = [...dataset.clean.key.map((k) => `t.${ident(k)}`), 't._load_id'].join(', ');
-      const result = removed
-        ? await client.query(`WITH gone AS (${sql} RETURNING ${returning}) INSERT INTO ${removed} SELECT * FROM gone`, [load.id])
-        : await client.query(sql, [load.id]);
-      rowsDeleted = result.rowCount ?? 0;
-    }
+  if (tableHasThem) {
+    const identity = identitySql(targets.map((t) => `t.${ident(t)}`));
+    const sql = `DELETE FROM ${table} t USING etl.loads l WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${identity} IN (${ids})`;
+    const returning = [...dataset.clean.key.map((k) => `t.${ident(k)}`), 't._load_id'].join(', ');
+    const result = removed
+      ? await client.query(`WITH gone AS (${sql} RETURNING ${returning}) INSERT INTO ${removed} SELECT * FROM gone`, [load.id])
+      : await client.query(sql, [load.id]);
+    rowsDeleted = result.rowCount ?? 0;
   }
-  // remembered, so that an older object cleaned after this one cannot bring a deleted record back
+  await rememberDeleted(client, pipeline, dataset, load, ids, targets);
+  return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, changes: [] };
+}
+
+/** Remember identities (`ids`: SQL giving one text column) as deleted by `load`, so that an older object cleaned later cannot bring them back. */
+async function rememberDeleted(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, load: LoadRow, ids: string, targets: string[]): Promise<void> {
   const tombstones = tombstoneTable(pipeline, dataset);
   await client.query(`CREATE TABLE IF NOT EXISTS ${tombstones} (id text PRIMARY KEY, load_id bigint NOT NULL, columns text[] NOT NULL)`);
   await client.query(
@@ -439,7 +429,101 @@ async function applyDeletions(
       WHERE (SELECT ${ORDER('o')} FROM etl.loads o WHERE o.id = d.load_id) < (SELECT ${ORDER('me')} FROM etl.loads me WHERE me.id = $1)`,
     [load.id, targets],
   );
-  return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, changes: [] };
+}
+
+/**
+ * The fields that name a row in a deletions or key-changes object (`identifiedBy`, or the
+ * dataset's key), the staging columns that hold them (for each prefix: key changes have `old.` and
+ * `new.` fields), and the clean columns they name; whether the clean table has those columns.
+ */
+async function identifyRows(
+  client: pg.PoolClient,
+  pipeline: PipelineDefinition,
+  dataset: DatasetDefinition,
+  load: LoadRow,
+  what: string,
+  prefixes: readonly string[],
+): Promise<{ fields: string[]; staged: string[][]; targets: string[]; table: string; tableHasThem: boolean }> {
+  const fields = load.identified_by ?? dataset.clean.key.map((k) => dataset.clean.columns?.find((c) => c.name === k)?.source ?? k);
+  if (fields.length === 0) throw new PermanentError(`${load.object_key}: ${what} name no field, and dataset ${dataset.name} has no key to name rows by`, { file: load.object_key });
+  const header = load.header ?? [];
+  const named = prefixes.flatMap((prefix) => fields.map((f) => (prefix ? `${prefix}.${f}` : f)));
+  const columnOf = (name: string) => (load.detected?.columns ?? [])[header.findIndex((h) => normaliseHeader(h) === normaliseHeader(name))];
+  const lacking = named.filter((n) => !columnOf(n));
+  if (lacking.length) throw new PermanentError(`${load.object_key}: ${what} without the field${lacking.length > 1 ? 's' : ''} ${lacking.map((f) => `"${f}"`).join(', ')} that name the rows (fields: ${header.join(', ')})`, { file: load.object_key });
+  const targets = identityColumns(dataset, fields);
+  const unmatched = fields.filter((_, i) => !targets[i]);
+  if (unmatched.length) {
+    throw new PermanentError(`dataset ${dataset.name}: no column holds ${unmatched.map((f) => `"${f}"`).join(', ')} (declare one with source: ${unmatched[0]}), so the ${what} in ${load.object_key} cannot be applied`, {
+      file: load.object_key,
+    });
+  }
+  const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2::text[]) AND NOT attisdropped`,
+    [table, targets],
+  );
+  return {
+    fields,
+    staged: prefixes.map((prefix) => fields.map((f) => columnOf(prefix ? `${prefix}.${f}` : f)!)),
+    targets: targets as string[],
+    table,
+    tableHasThem: Number(rows[0]!.n) === targets.length,
+  };
+}
+
+/**
+ * A key-changes object: each record names a row by its old identifying values (`old.<field>`) and
+ * gives the new ones (`new.<field>`). The row, when it is older than this object, keeps its values
+ * and takes the new ones in those columns — or leaves, when a row with the new values is there
+ * already (the changed record came first); rows of nested tables follow a changed key. The old
+ * identity is remembered as deleted, so that an older object cleaned later cannot bring it back.
+ */
+async function applyKeyChanges(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, load: LoadRow, removed: string | undefined): Promise<Applied> {
+  const staging = load.staging_table!;
+  const { staged, targets, table, tableHasThem } = await identifyRows(client, pipeline, dataset, load, 'key changes', ['old', 'new']);
+  const [olds, news] = staged as [string[], string[]];
+  const oldId = identitySql(olds.map((c) => `s.${ident(c)}`));
+  const present = olds.map((c) => `s.${ident(c)} IS NOT NULL`).join(' AND ');
+  let rowsRekeyed = 0;
+  let rowsDeleted = 0;
+  if (tableHasThem) {
+    const types = await client.query<{ name: string; type: string }>(
+      `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = ANY($2::text[]) AND NOT attisdropped`,
+      [table, targets],
+    );
+    const typeOf = (c: string) => types.rows.find((r) => r.name === c)!.type;
+    const current = identitySql(targets.map((t) => `t.${ident(t)}`));
+    const newId = identitySql(news.map((c, i) => `(s.${ident(c)})::${typeOf(targets[i]!)}`));
+    // a row already there with the new values: the old one is stale
+    const stale = `DELETE FROM ${table} t USING ${staging} s, etl.loads l
+        WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${present} AND ${current} = ${oldId}
+          AND EXISTS (SELECT 1 FROM ${table} n WHERE ${identitySql(targets.map((c) => `n.${ident(c)}`))} = ${newId})`;
+    const returning = [...dataset.clean.key.map((k) => `t.${ident(k)}`), 't._load_id'].join(', ');
+    const gone = removed
+      ? await client.query(`WITH gone AS (${stale} RETURNING ${returning}) INSERT INTO ${removed} SELECT * FROM gone`, [load.id])
+      : await client.query(stale, [load.id]);
+    rowsDeleted = gone.rowCount ?? 0;
+    const keyTargets = targets.filter((t) => dataset.clean.key.includes(t));
+    if (keyTargets.length > 0) {
+      // nested rows carry the key (parent_<key>): they take the new one too
+      const mapping = `SELECT ${dataset.clean.key.map((k) => `t.${ident(k)} AS ${ident(`old_${k}`)}`).join(', ')}, ${targets.map((c, i) => `(s.${ident(news[i]!)})::${typeOf(c)} AS ${ident(`new_${c}`)}`).join(', ')}
+                         FROM ${table} t JOIN ${staging} s ON ${current} = ${oldId} JOIN etl.loads l ON l.id = t._load_id WHERE NOT ${NEWER('l')} AND ${present}`;
+      for (const child of await childTablesOf(client, pipeline, dataset)) {
+        const set = keyTargets.map((k) => `${ident(`parent_${k}`)} = m.${ident(`new_${k}`)}`).join(', ');
+        const match = dataset.clean.key.map((k) => `c.${ident(`parent_${k}`)} = m.${ident(`old_${k}`)}`).join(' AND ');
+        await client.query(`UPDATE ${ident(pipeline.project)}.${ident(child)} c SET ${set} FROM (${mapping}) m WHERE ${match}`, [load.id]);
+      }
+    }
+    const changed = await client.query(
+      `UPDATE ${table} t SET ${targets.map((c, i) => `${ident(c)} = (s.${ident(news[i]!)})::${typeOf(c)}`).join(', ')}
+         FROM ${staging} s, etl.loads l WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${present} AND ${current} = ${oldId}`,
+      [load.id],
+    );
+    rowsRekeyed = changed.rowCount ?? 0;
+  }
+  await rememberDeleted(client, pipeline, dataset, load, `SELECT ${oldId} FROM ${staging} s WHERE ${present}`, targets);
+  return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, rowsRekeyed, changes: [] };
 }
 
 /** How pg_catalog spells the types whose short names differ. */

@@ -1,6 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { declarationMetadata } from '../../contract/objects.ts';
+import { declarationMetadata, type ObjectDeclaration } from '../../contract/objects.ts';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
@@ -19,6 +19,7 @@ const definition: PipelineInput = {
     { name: 'parks', source: { type: 'upload', supplier: 'city' }, clean: { key: ['id'] } },
     { name: 'orders', source: { type: 'upload', supplier: 'city' }, read: { arrays: 'explode' }, clean: {} },
     { name: 'fetched', source: { type: 'http', url: 'http://127.0.0.1:9/fetched.csv' }, clean: { key: ['id'], mode: 'upsert' } },
+    { name: 'codes', source: { type: 'http', url: 'http://127.0.0.1:9/codes.json' }, read: { arrays: 'explode' }, clean: { key: ['code'], mode: 'upsert' } },
   ],
 };
 
@@ -138,5 +139,40 @@ describe('no silent loss', () => {
     // assess: mode replace — the second file replaced the first, nested rows included
     expect(await rows(cleanDeps.pool, 'SELECT id::int FROM it_contract.orders')).toEqual([{ id: 2 }]);
     expect(await rows(cleanDeps.pool, 'SELECT parent::int, index::int, sku FROM it_contract.orders_lines')).toEqual([{ parent: 1, index: 0, sku: 'C' }]);
+  });
+
+  it('applies key changes: the row takes its new key, its nested rows follow, and an older object cannot bring the old key back', async () => {
+    // prepare: a connector's objects, each declaring what it is (as a fetcher writes them)
+    const object = async (key: string, records: unknown[], declaration: Omit<ObjectDeclaration, 'contract' | 'run'> & { run?: string }) => {
+      const run = declaration.run ?? key.split('/')[2]!;
+      const out = await s3Client().send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: records.map((r) => JSON.stringify(r)).join('\n'), Metadata: declarationMetadata({ contract: 1, ...declaration, run }) }),
+      );
+      await stageObject(stageDeps, { bucket, key, versionId: out.VersionId });
+      for (const id of toClean.splice(0)) await cleanLoad(cleanDeps, id);
+    };
+    await object('raw/codes/r1/part-1.ndjson', [{ code: 'A', name: 'Ash', tags: ['old'] }, { code: 'B', name: 'Birch', tags: [] }], {
+      replaces: 'run', holds: 'rows', runStartedAt: '2026-12-01T00:00:00.000Z', part: 1,
+    });
+
+    // act: A is now called C
+    await object('raw/codes/r2/changes-1.ndjson', [{ old: { code: 'A' }, new: { code: 'C' } }], {
+      replaces: 'nothing', holds: 'keyChanges', identifiedBy: ['code'], runStartedAt: '2026-12-02T00:00:00.000Z', part: 1,
+    });
+    // an incremental run between the two, cleaned late, still knows A
+    await object('raw/codes/r1b/part-1.ndjson', [{ code: 'A', name: 'Ash (older)', tags: ['older'] }], {
+      replaces: 'nothing', holds: 'rows', runStartedAt: '2026-12-01T12:00:00.000Z', part: 1,
+    });
+
+    // assess
+    expect(await rows(cleanDeps.pool, 'SELECT code, name FROM it_contract.codes ORDER BY code')).toEqual([
+      { code: 'B', name: 'Birch' },
+      { code: 'C', name: 'Ash' },
+    ]);
+    expect(await rows(cleanDeps.pool, 'SELECT parent_code, index::int, value FROM it_contract.codes_tags')).toEqual([{ parent_code: 'C', index: 0, value: 'old' }]);
+    expect(await rows(cleanDeps.pool, `SELECT rule, raw_value FROM it_contract.codes_quarantine`)).toEqual([{ rule: 'deleted', raw_value: 'A' }]);
+    // its nested row went with it, saying why
+    expect(await rows(cleanDeps.pool, `SELECT rule FROM it_contract.codes_tags_quarantine`)).toEqual([{ rule: 'parent' }]);
+    expect(await rows(cleanDeps.pool, `SELECT (detected->>'rekeyed')::int AS rekeyed FROM etl.loads WHERE project = 'it_contract' AND holds = 'keyChanges'`)).toEqual([{ rekeyed: 1 }]);
   });
 });
