@@ -453,6 +453,10 @@ export const datasetSchema = z
     if ((d.clean.mode === 'upsert' || d.clean.mode === 'history') && d.clean.key.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['clean', 'mode'], message: `mode ${d.clean.mode} needs a key (clean.key)` });
     }
+    if (d.clean.mode === 'history' && d.read.arrays === 'explode') {
+      // nested rows follow the current row of their record; they keep no versions
+      ctx.addIssue({ code: 'custom', path: ['read', 'arrays'], message: 'nested tables (arrays: explode) keep no history: use mode replace or upsert, or arrays: json' });
+    }
     if (d.clean.mode === 'history') {
       names.forEach((n, i) => {
         if (n === 'valid_from' || n === 'valid_to') ctx.addIssue({ code: 'custom', path: ['clean', 'columns', i, 'name'], message: `"${n}" is taken by mode history` });

@@ -21,7 +21,8 @@
  * Order: an object is newer than another when its run started later, or — in one run — when its
  * part number is higher. Runs of one source are serialised by their lease and their start times
  * made strictly increasing (functions/get/state.ts), so "newer" never depends on when an object
- * reached the stage step. Supplier uploads carry no declaration: they replace the dataset and are
+ * reached the stage step. Supplier uploads carry no declaration: they are taken for what their
+ * dataset's mode says (a snapshot in mode replace or history, changes in upsert or append), and are
  * ordered by S3's own version order (functions/stage/object-order.ts).
  */
 import { z } from 'zod';
@@ -47,7 +48,7 @@ export const objectDeclarationSchema = z
     /** The object's place in its run, from 1. */
     part: z.number().int().min(1),
     /** `replaces: resource`: which resource. */
-    resource: z.string().min(1).max(500).optional(),
+    resource: z.string().min(1).max(200).optional(),
     /** `deletions` and `keyChanges`: the source fields that name a row (default: the dataset's key). */
     identifiedBy: z.array(z.string().min(1)).min(1).optional(),
   })

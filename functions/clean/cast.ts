@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType } from '../../contract/definition.ts';
-import { ident } from '../common/db.ts';
+import { ident, literal } from '../common/db.ts';
 import { ORDER, ORDER_COLUMNS } from '../common/ledger.ts';
 import { geometryChecks, geometryExpr, type GeometryPlan } from './geometry.ts';
 import { compileRows, dedupeOrder, passedSql, quarantineReferences, quarantineRepeatedValues, rulesNeedChecks, type RowMode, type RulePlan } from './rules.ts';
@@ -39,9 +39,9 @@ export interface CastPlan {
    */
   mode?: LoadMode;
   /**
-   * The rows this load's object replaces go (mode replace; mode upsert when the object is a
-   * snapshot): SQL for the ids of the loads whose rows go (`$1` is this load) — those older than
-   * it within its declared scope (contract/objects.ts). Mode replace without it: every row goes.
+   * Mode replace: the rows this load's object replaces go — SQL for the ids of the loads whose
+   * rows go (`$1` is this load): those older than it within its declared scope
+   * (contract/objects.ts). Without it: every row goes.
    */
   replacedLoads?: string;
   /**
@@ -49,7 +49,7 @@ export interface CastPlan {
    * newer load deleted is quarantined (rule `deleted`), not revived. `columns`: the clean columns
    * whose values, as text, make the identity.
    */
-  tombstones?: { table: string; columns: readonly string[] }[];
+  tombstones?: { table: string; columns: readonly string[]; prefix: string }[];
   /**
    * A (temporary) table to note every row this load removes or replaces — its key columns, then
    * `_load_id` — so that the rows of child tables can follow their parent (children.ts).
@@ -103,7 +103,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   if (simple && plan.optimistic !== false) {
     await client.query('SAVEPOINT civic_etl_cast');
     try {
-      if (modeOf(plan) === 'replace' || (modeOf(plan) === 'upsert' && plan.replacedLoads)) await deleteReplaced(client, plan);
+      if (modeOf(plan) === 'replace') await deleteReplaced(client, plan);
       const inserted = await client.query(insertSql(plan, false), [loadId]);
       await client.query('RELEASE SAVEPOINT civic_etl_cast');
       return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: 0 };
@@ -173,7 +173,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
       );
       for (const tomb of plan.tombstones ?? []) {
         // a record a newer object deleted does not come back with an older one
-        const identity = identitySql(tomb.columns.map((name) => cast(plan.columns.find((c) => c.name === name)!)));
+        const identity = `${literal(tomb.prefix)} || ${identitySql(tomb.columns.map((name) => cast(plan.columns.find((c) => c.name === name)!)))}`;
         await client.query(
           `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
            SELECT $1, s._source_line, $2, d.id, 'deleted', format('a newer object (load %s) deleted this record', d.load_id)
@@ -185,7 +185,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
     }
     await removeRows(client, plan, `DELETE FROM ${target} t USING ${from} WHERE ${match} AND ${passed}`);
   }
-  if (mode === 'replace' || (mode === 'upsert' && plan.replacedLoads)) await deleteReplaced(client, plan);
+  if (mode === 'replace') await deleteReplaced(client, plan);
   const geometry = plan.geometry;
   const insert = () => client.query(insertSql(plan, true), [loadId]);
   let inserted: pg.QueryResult;

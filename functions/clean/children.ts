@@ -17,6 +17,7 @@
  *   than the row already there — goes to quarantine with its parent's reason (rule `parent`, or
  *   `superseded`), never silently.
  */
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { ColumnType, DatasetDefinition, PipelineDefinition } from '../../contract/definition.ts';
 import { ident, literal } from '../common/db.ts';
@@ -37,9 +38,17 @@ export interface FileTable {
   identity: { name: string; type: ColumnType }[];
 }
 
-/** A child table's name: `<dataset>_<path>`, laundered, at most 52 characters. */
+/**
+ * A child table's name: `<dataset>_<path>`, laundered. Names of at most 45 characters stay whole
+ * (its quarantine table and index names then fit PostgreSQL's 63); a longer one is cut to 36 and
+ * given 8 hex digits of a hash of the whole, so that two paths never share a table
+ * (`…_addresses` and `…_addresses_periods` of a long dataset name). The ledger records each
+ * load's table (`detected.table`).
+ */
 export function childTableName(dataset: DatasetDefinition, child: string): string {
-  return `${dataset.name}_${launder([child])[0]!}`.slice(0, 52).replace(/_+$/, '');
+  const name = `${dataset.name}_${launder([child])[0]!}`;
+  if (name.length <= 45) return name;
+  return `${name.slice(0, 36).replace(/_+$/, '')}_${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
 }
 
 /** The array path of a child table's load (recorded by the stage step), or undefined for a dataset's own load. */
@@ -47,26 +56,28 @@ export function childPathOf(load: LoadRow): string | undefined {
   return (load.detected as { child?: string } | null)?.child;
 }
 
-/**
- * The staged loads of a file's child tables that hang (directly or further down) from `root`,
- * parents before children. A file's tables are one object: if one of them failed to stage, the
- * object fails; if one is still being staged, the clean waits (a retry comes back).
- */
+/** The loads of a file's child tables that hang (directly or further down) from `root`, parents before children. */
 export async function childLoadsOf(client: pg.PoolClient, root: LoadRow): Promise<LoadRow[]> {
   const { rows } = await client.query<LoadRow>(
     `WITH RECURSIVE tree AS (
        SELECT l.* FROM etl.loads l WHERE l.owner_id = $1
        UNION ALL
        SELECT l.* FROM etl.loads l JOIN tree t ON l.owner_id = t.id
-     ) SELECT * FROM tree ORDER BY id FOR UPDATE`,
+     ) SELECT * FROM tree ORDER BY id`,
     [root.id],
   );
-  const loads = rows.map((r) => ({ ...r, id: Number(r.id), owner_id: Number(r.owner_id), order_seq: r.order_seq === null ? null : Number(r.order_seq) }));
+  return rows.map((r) => ({ ...r, id: Number(r.id), owner_id: Number(r.owner_id), order_seq: r.order_seq === null ? null : Number(r.order_seq) }));
+}
+
+/**
+ * A file's tables are one object: if one of them failed to stage, the object fails; if one is
+ * still being staged, the clean waits (the message comes back).
+ */
+export function checkChildLoads(root: LoadRow, loads: readonly LoadRow[]): void {
   const failed = loads.find((l) => l.status === 'failed');
   if (failed) throw new PermanentError(`${root.object_key}: its nested table ${childPathOf(failed)} could not be staged (${failed.error ?? 'see load ' + failed.id}); none of the file's tables is applied`, { file: root.object_key });
   const waiting = loads.find((l) => l.status === 'received');
   if (waiting) throw new Error(`${root.object_key}: its nested table ${childPathOf(waiting)} (load ${waiting.id}) is still being staged; the clean is retried`);
-  return loads.filter((l) => l.status === 'staged');
 }
 
 /**
@@ -104,7 +115,7 @@ export async function followRemovedParents(
   for (const name of tables) {
     const table = `${schema}.${ident(name)}`;
     if (dataset.clean.key.length > 0) {
-      const match = dataset.clean.key.map((k) => `c.${ident(`parent_${k}`)} = r.${ident(k)}`).join(' AND ');
+      const match = dataset.clean.key.map((k) => `c.${ident(`parent_${k}`)}::text = r.${ident(k)}`).join(' AND ');
       await client.query(`DELETE FROM ${table} c USING ${removed} r WHERE ${match}`);
     } else {
       // without a key, a child row goes with the file (archive member, JSON file) it came from

@@ -10,12 +10,13 @@ import { PermanentError, isPermanent } from '../common/errors.ts';
 import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, ORDER, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { castInto, identitySql, NEWER, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
-import { childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
+import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
 import { launder, normaliseHeader, resolveColumns } from './columns.ts';
 import { reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, planGeometry, type GeometryPlan } from './geometry.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
+import { rememberRemoved, tombstonesFor } from './tombstones.ts';
 import { publishSupplierReport, storeLoadReport } from './report.ts';
 import type { SourceGeometry } from '../read/types.ts';
 
@@ -70,13 +71,22 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
   let group: LoadRow[] = [load];
   try {
     if (!dataset) throw new PermanentError(`load ${loadId}: dataset "${load.dataset}" is no longer in the pipeline definition`);
+    if (load.replaces === null || childPathOf(load) !== undefined) {
+      // staged by a version before the connector contract: what it replaces is not known, and it is not guessed
+      throw new PermanentError(
+        `${load.object_key}: staged before the connector contract was recorded (what it replaces and holds is unknown), so it is not applied; stage it again: civic-etl replay ${dataset.name} --version ${load.object_version}`,
+        { file: load.object_key },
+      );
+    }
     const outcome = await inTransaction(pool, async (client) => {
       // One clean of a dataset at a time: a second waits here, then sees the first one's rows.
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('civic-etl:clean'), hashtext($1))`, [`${pipeline.project}.${dataset.name}`]);
       const current = await getLoad(client, loadId, true);
       if (current?.status !== 'staged') return undefined;
-      const children = await childLoadsOf(client, current);
+      const all = await childLoadsOf(client, current);
+      const children = all.filter((l) => l.status === 'staged');
       group = [current, ...children];
+      checkChildLoads(current, all);
       const newer = await supersededBy(client, dataset, current);
       if (newer) {
         // An older snapshot arriving after a newer one was applied must not overwrite it.
@@ -140,15 +150,17 @@ function replacedLoadsSql(replaces: Replaces): string {
 }
 
 /**
- * A newer snapshot already applied whose scope covers all of this object's (a newer snapshot of
- * the dataset, another run, or the same resource): applied in order, this object's rows would
- * have been replaced or removed by it, so the object is skipped whole — a snapshot as much as
- * changes (an older change would otherwise bring back a row the newer snapshot no longer has).
- * In modes replace, upsert and history; mode append keeps every row, and deletions are applied
+ * In modes replace and history, a snapshot removes the rows of older objects: a newer snapshot
+ * already applied whose scope covers all of this object's (of the dataset, of another run, or of
+ * the same resource) means that, applied in order, this object's rows would have been replaced
+ * or removed by it — so the object is skipped whole, a snapshot as much as changes (an older
+ * change would otherwise bring back a row the newer snapshot no longer has). Modes upsert and
+ * append never remove rows by snapshot: there every object applies, key by key. Deletions apply
  * whatever their age (they only remove rows older than themselves).
  */
 async function supersededBy(client: pg.PoolClient, dataset: DatasetDefinition, load: LoadRow): Promise<number | undefined> {
-  if ((load.holds ?? 'rows') !== 'rows' || dataset.clean.mode === 'append') return undefined;
+  const mode = dataset.clean.mode ?? 'replace';
+  if ((load.holds ?? 'rows') !== 'rows' || (mode !== 'replace' && mode !== 'history')) return undefined;
   const { rows } = await client.query<{ id: string }>(
     `SELECT l.id FROM etl.loads l, etl.loads me
       WHERE me.id = $1 AND l.project = me.project AND l.dataset = me.dataset AND l.status = 'loaded' AND l.owner_id IS NULL
@@ -187,9 +199,9 @@ async function cleanObject(
   const schema = ident(pipeline.project);
   const results = new Map<number, Applied>();
   const tables = new Map<number, FileTable>();
-  const hasChildren = children.length > 0 || (await childTablesOf(client, pipeline, dataset)).length > 0;
+  const hasChildren = dataset.read.arrays === 'explode' && (children.length > 0 || (await childTablesOf(client, pipeline, dataset)).length > 0);
   // parent rows that leave (removed, replaced, deleted): their children leave with them
-  const removed = hasChildren ? await removedTable(client, dataset, pipeline) : undefined;
+  const removed = hasChildren ? await removedTable(client, dataset) : undefined;
   if ((load.holds ?? 'rows') === 'deletions') {
     results.set(load.id, await applyDeletions(client, pipeline, dataset, load, removed));
   } else if (load.holds === 'keyChanges') {
@@ -225,7 +237,12 @@ async function cleanObject(
       clean: { key: inherited.identity.map((c) => c.name), mode: inherited.identity.length > 0 ? 'upsert' : 'append' },
       geometry: { ...dataset.geometry, enabled: false },
     };
-    const applied = await applyRows(client, pipeline, childDataset, child, { inherited: inherited.inherited, dropped: inherited.dropped, identity: inherited.identity });
+    const applied = await applyRows(client, pipeline, childDataset, child, {
+      inherited: inherited.inherited,
+      dropped: inherited.dropped,
+      identity: inherited.identity,
+      rebuild: { ...rebuildFor(dataset, load), file: child.object_key },
+    });
     results.set(child.id, applied.result);
     tables.set(child.id, { load: child, name, identity: inherited.identity });
   }
@@ -236,6 +253,9 @@ async function cleanObject(
     await markLoaded(client, l.id, { rowsLoaded: r.rowsLoaded, rowsQuarantined: r.rowsQuarantined, ms: performance.now() - started });
     if (r.rowsDeleted !== undefined) {
       await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('deleted', $2::int) WHERE id = $1`, [l.id, r.rowsDeleted]);
+    }
+    if (l.id !== load.id) {
+      await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('table', $2::text) WHERE id = $1`, [l.id, tables.get(l.id)?.name ?? null]);
     }
     if (r.rowsRekeyed !== undefined) {
       await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('rekeyed', $2::int) WHERE id = $1`, [l.id, r.rowsRekeyed]);
@@ -248,27 +268,41 @@ async function cleanObject(
   return { rowsLoaded: root.rowsLoaded, rowsQuarantined: root.rowsQuarantined, ...(root.rowsDeleted !== undefined ? { rowsDeleted: root.rowsDeleted } : {}), combine };
 }
 
-/** A temporary table for the parent rows a load removes: the dataset's key columns (as text), then `_load_id`. */
-async function removedTable(client: pg.PoolClient, dataset: DatasetDefinition, pipeline: PipelineDefinition): Promise<string> {
+/**
+ * A temporary table for the parent rows a load removes: the dataset's key columns (as text: a
+ * drift may widen the key's type in this very transaction), then `_load_id`.
+ */
+async function removedTable(client: pg.PoolClient, dataset: DatasetDefinition): Promise<string> {
   const name = 'civic_etl_removed';
   await client.query(`DROP TABLE IF EXISTS pg_temp.${name}`);
-  // typed like the clean table's key columns (when it exists), so that joins need no cast
-  const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
-  const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, [table])).rows[0]!.t;
-  if (exists && dataset.clean.key.length > 0) {
-    await client.query(`CREATE TEMPORARY TABLE ${name} ON COMMIT DROP AS SELECT ${dataset.clean.key.map((k) => ident(k)).join(', ')}, _load_id FROM ${table} WITH NO DATA`);
-  } else if (dataset.clean.key.length > 0) {
-    await client.query(`CREATE TEMPORARY TABLE ${name} (${dataset.clean.key.map((k) => `${ident(k)} text`).join(', ')}, _load_id bigint) ON COMMIT DROP`);
-  } else {
-    await client.query(`CREATE TEMPORARY TABLE ${name} (_load_id bigint) ON COMMIT DROP`);
-  }
+  const keys = dataset.clean.key.map((k) => `${ident(k)} text, `).join('');
+  await client.query(`CREATE TEMPORARY TABLE ${name} (${keys}_load_id bigint) ON COMMIT DROP`);
   return `pg_temp.${name}`;
+}
+
+/** Whether a load may rebuild a clean table whose definition changed, and what to tell when it may not. */
+interface Rebuild {
+  allowed: boolean;
+  file: string;
+  replaces: Replaces;
+  /** The dataset to replay (a nested table's: its parent dataset). */
+  dataset: string;
+}
+
+/**
+ * Rebuilding a clean table loses its rows: only a load that replaces them all may do it — a
+ * snapshot of the whole dataset in mode replace or history. A nested table follows its parent's load.
+ */
+function rebuildFor(dataset: DatasetDefinition, load: LoadRow): Rebuild {
+  const mode = modeFor(dataset, load);
+  const replaces = load.replaces ?? 'dataset';
+  return { allowed: replaces === 'dataset' && (mode === 'replace' || mode === 'history'), file: load.object_key, replaces, dataset: dataset.name };
 }
 
 /**
  * The effective mode of a load: the dataset's, except that an object that replaces nothing
  * (changes only) can never replace a table — in mode replace its rows are upserted by the key,
- * or appended without one.
+ * or appended without one. (In mode upsert every object is upserted, whatever it replaces.)
  */
 function modeFor(dataset: DatasetDefinition, load: LoadRow): LoadMode {
   const mode = dataset.clean.mode ?? 'replace';
@@ -286,7 +320,7 @@ async function applyRows(
   pipeline: PipelineDefinition,
   dataset: DatasetDefinition,
   load: LoadRow,
-  opts: { removed?: string; inherited?: CastColumn[]; dropped?: string[]; identity?: FileTable['identity'] },
+  opts: { removed?: string; inherited?: CastColumn[]; dropped?: string[]; identity?: FileTable['identity']; rebuild?: Rebuild },
 ): Promise<{ result: Applied; identity: FileTable['identity'] }> {
   const staging = load.staging_table!;
   const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
@@ -313,8 +347,7 @@ async function applyRows(
       { file: load.object_key },
     );
   }
-  // rebuilding the clean table would lose rows only a load that replaces them all may drop
-  const rebuild = { allowed: replaces === 'dataset' && (mode === 'replace' || mode === 'history'), file: load.object_key, replaces };
+  const rebuild = opts.rebuild ?? rebuildFor(dataset, load);
 
   await client.query(quarantineTableSql(quarantine, `${dataset.name}_quarantine_load`));
   // detected columns: the dataset's drift policy decides how the clean table meets this load
@@ -343,8 +376,9 @@ async function applyRows(
     loadId: load.id,
     lineage: true,
     mode,
-    ...((mode === 'replace' || mode === 'upsert') && replaces !== 'nothing' ? { replacedLoads: replacedLoadsSql(replaces) } : {}),
-    tombstones: await tombstonesFor(client, pipeline, dataset, columns),
+    // only mode replace removes the rows a snapshot no longer has; upsert keeps every key it was given
+    ...(mode === 'replace' ? { replacedLoads: replacedLoadsSql(replaces) } : {}),
+    tombstones: await tombstonesFor(client, pipeline, dataset, load, columns, legacyIdentity(dataset)),
     ...(opts.removed ? { removedInto: opts.removed } : {}),
     geometry,
     rules: await planRules(client, { pipeline, dataset, columns }),
@@ -358,23 +392,9 @@ async function applyRows(
   return { result: { rowsLoaded: cast.rowsLoaded, rowsQuarantined, changes, quarantine }, identity };
 }
 
-/** The dataset's tombstones (`<dataset>_deleted`), for each set of identifying columns this load has. */
-async function tombstonesFor(
-  client: pg.PoolClient,
-  pipeline: PipelineDefinition,
-  dataset: DatasetDefinition,
-  columns: readonly CastColumn[],
-): Promise<{ table: string; columns: string[] }[]> {
-  const table = tombstoneTable(pipeline, dataset);
-  const exists = (await client.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, [table])).rows[0]!.t;
-  if (!exists) return [];
-  const { rows } = await client.query<{ columns: string[] }>(`SELECT DISTINCT columns FROM ${table}`);
-  return rows.filter((r) => r.columns.every((c) => columns.some((col) => col.name === c))).map((r) => ({ table, columns: r.columns }));
-}
-
-/** Records a deletions object removed, with the load that removed them: `<dataset>_deleted`. */
-function tombstoneTable(pipeline: PipelineDefinition, dataset: DatasetDefinition): string {
-  return `${ident(pipeline.project)}.${ident(`${dataset.name}_deleted`)}`;
+/** The column whose ids tombstone tables from before the contract hold: the one holding Ed-Fi's `id`. */
+function legacyIdentity(dataset: DatasetDefinition): string[] {
+  return [identityColumns(dataset, ['id'])[0] ?? 'id'];
 }
 
 /**
@@ -408,27 +428,17 @@ async function applyDeletions(
   let rowsDeleted = 0;
   if (tableHasThem) {
     const identity = identitySql(targets.map((t) => `t.${ident(t)}`));
-    const sql = `DELETE FROM ${table} t USING etl.loads l WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${identity} IN (${ids})`;
+    // an object of one resource (a year of a year-specific ODS) deletes that resource's rows only
+    const sql = `DELETE FROM ${table} t USING etl.loads l WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${identity} IN (${ids})
+                   AND ($2::text IS NULL OR l.resource IS NOT DISTINCT FROM $2)`;
     const returning = [...dataset.clean.key.map((k) => `t.${ident(k)}`), 't._load_id'].join(', ');
     const result = removed
-      ? await client.query(`WITH gone AS (${sql} RETURNING ${returning}) INSERT INTO ${removed} SELECT * FROM gone`, [load.id])
-      : await client.query(sql, [load.id]);
+      ? await client.query(`WITH gone AS (${sql} RETURNING ${returning}) INSERT INTO ${removed} SELECT * FROM gone`, [load.id, load.resource])
+      : await client.query(sql, [load.id, load.resource]);
     rowsDeleted = result.rowCount ?? 0;
   }
-  await rememberDeleted(client, pipeline, dataset, load, ids, targets);
+  await rememberRemoved(client, pipeline, dataset, load, ids, targets, legacyIdentity(dataset));
   return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, changes: [] };
-}
-
-/** Remember identities (`ids`: SQL giving one text column) as deleted by `load`, so that an older object cleaned later cannot bring them back. */
-async function rememberDeleted(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, load: LoadRow, ids: string, targets: string[]): Promise<void> {
-  const tombstones = tombstoneTable(pipeline, dataset);
-  await client.query(`CREATE TABLE IF NOT EXISTS ${tombstones} (id text PRIMARY KEY, load_id bigint NOT NULL, columns text[] NOT NULL)`);
-  await client.query(
-    `INSERT INTO ${tombstones} AS d (id, load_id, columns) SELECT DISTINCT i.id, $1::bigint, $2::text[] FROM (${ids}) i(id)
-     ON CONFLICT (id) DO UPDATE SET load_id = excluded.load_id, columns = excluded.columns
-      WHERE (SELECT ${ORDER('o')} FROM etl.loads o WHERE o.id = d.load_id) < (SELECT ${ORDER('me')} FROM etl.loads me WHERE me.id = $1)`,
-    [load.id, targets],
-  );
 }
 
 /**
@@ -505,7 +515,7 @@ async function applyKeyChanges(client: pg.PoolClient, pipeline: PipelineDefiniti
       : await client.query(stale, [load.id]);
     rowsDeleted = gone.rowCount ?? 0;
     const keyTargets = targets.filter((t) => dataset.clean.key.includes(t));
-    if (keyTargets.length > 0) {
+    if (keyTargets.length > 0 && dataset.read.arrays === 'explode') {
       // nested rows carry the key (parent_<key>): they take the new one too
       const mapping = `SELECT ${dataset.clean.key.map((k) => `t.${ident(k)} AS ${ident(`old_${k}`)}`).join(', ')}, ${targets.map((c, i) => `(s.${ident(news[i]!)})::${typeOf(c)} AS ${ident(`new_${c}`)}`).join(', ')}
                          FROM ${table} t JOIN ${staging} s ON ${current} = ${oldId} JOIN etl.loads l ON l.id = t._load_id WHERE NOT ${NEWER('l')} AND ${present}`;
@@ -522,7 +532,7 @@ async function applyKeyChanges(client: pg.PoolClient, pipeline: PipelineDefiniti
     );
     rowsRekeyed = changed.rowCount ?? 0;
   }
-  await rememberDeleted(client, pipeline, dataset, load, `SELECT ${oldId} FROM ${staging} s WHERE ${present}`, targets);
+  await rememberRemoved(client, pipeline, dataset, load, `SELECT ${oldId} FROM ${staging} s WHERE ${present}`, targets, legacyIdentity(dataset));
   return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, rowsRekeyed, changes: [] };
 }
 
@@ -547,7 +557,7 @@ async function ensureCleanTable(
   dataset: DatasetDefinition,
   columns: readonly CastColumn[],
   geometry: GeometryPlan | undefined,
-  rebuild: { allowed: boolean; file: string; replaces: Replaces },
+  rebuild: Rebuild,
 ): Promise<void> {
   const wanted = [
     ...columns.map((c) => `${c.name} ${CATALOG_TYPES[c.type] ?? COLUMN_TYPES[c.type]}`),
@@ -593,7 +603,7 @@ async function ensureCleanTable(
       throw new PermanentError(
         `${rebuild.file}: the clean table ${table} no longer matches dataset ${dataset.name}'s definition (it has ${was.join(', ') || 'other columns'}; the definition makes ${lacking.join(', ')}). ` +
           `Rebuilding it would lose ${kept} rows that earlier loads brought and this load does not replace (it replaces ${rebuild.replaces === 'nothing' ? 'nothing: it holds changes' : `its ${rebuild.replaces}`}). ` +
-          `The table is left as it is: drop it (DROP TABLE ${table} CASCADE) and replay the dataset (civic-etl replay ${dataset.name}) to rebuild it from every stored object`,
+          `The table is left as it is: drop it (DROP TABLE ${table} CASCADE${rebuild.dataset !== dataset.name ? `, with dataset ${rebuild.dataset}'s table and its other nested tables` : ''}) and replay the dataset (civic-etl replay ${rebuild.dataset}) to rebuild it from every stored object`,
         { file: rebuild.file },
       );
     }

@@ -28,6 +28,7 @@ import { COLUMN_TYPES, type ColumnType, type DatasetDefinition, type PipelineDef
 import { ViewError, viewSql } from '../combine/views.ts';
 import { ident, literal } from '../common/db.ts';
 import { PermanentError } from '../common/errors.ts';
+import { ORDER } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import type { CastColumn } from './cast.ts';
 import { normaliseHeader } from './columns.ts';
@@ -259,7 +260,7 @@ export async function sourceDrift(
   load: { id: number; project: string; header: string[] | null; object_key: string },
 ): Promise<SchemaChange[]> {
   const { rows } = await client.query<{ header: string[] | null }>(
-    `SELECT header FROM etl.loads WHERE project = $1 AND dataset = $2 AND status = 'loaded' AND id <> $3 ORDER BY id DESC LIMIT 1`,
+    `SELECT l.header FROM etl.loads l WHERE l.project = $1 AND l.dataset = $2 AND l.status = 'loaded' AND l.id <> $3 AND l.owner_id IS NULL ORDER BY ${ORDER('l')} DESC LIMIT 1`,
     [load.project, dataset.name, load.id],
   );
   const previous = rows[0]?.header;

@@ -222,7 +222,7 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
   const names = new Set<string>();
   const stored: ManifestObject[] = [];
   let parts = 0;
-  const declare = (resource: string): ObjectDeclaration => ({ contract: 1, replaces: 'resource', holds: 'rows', run: r.run, runStartedAt: r.started.toISOString(), part: ++parts, resource });
+  const declare = (resource: string): ObjectDeclaration => ({ contract: 1, replaces: 'resource', holds: 'rows', run: r.run, runStartedAt: r.started.toISOString(), part: ++parts, resource: resourceName(resource) });
   const results = new Map<string, Result>();
   let saving: Promise<void> = Promise.resolve();
   /** Save the state as it is now, keeping the lease (saves run one after another). */
@@ -525,6 +525,11 @@ function decodeURIComponentSafe(text: string): string {
   } catch {
     return text;
   }
+}
+
+/** A resource as its objects declare it: its id (a very long one cut, with a hash of the whole, to fit S3's metadata). */
+function resourceName(id: string): string {
+  return id.length <= 200 ? id : `${id.slice(0, 170)}#${createHash('sha256').update(id).digest('hex').slice(0, 24)}`;
 }
 
 /** The folder of a resource's file under the run: its id, made safe for a key (`raw/<dataset>/<run>/<folder>/<file>`). */

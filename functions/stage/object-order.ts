@@ -10,7 +10,7 @@
  *   Last-Modified, made monotone along that list (a multipart upload's Last-Modified is when it
  *   began, which may be before an older version's), and versions within the same second are
  *   numbered in S3's order. Different keys of one dataset are ordered by that time (S3 gives no
- *   order across keys), then by key.
+ *   order across keys); within the same second, by the order they arrived (etl.loads ids).
  *
  * S3 events name the version and carry a `sequencer` that orders events of one key; the listing
  * gives the same order and is there in every case the event is not: moto's notifications carry

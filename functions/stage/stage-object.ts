@@ -70,6 +70,14 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   let unreadable: PermanentError | undefined;
   try {
     described = await describeObject(deps.s3, event, route?.zone);
+    if (route?.zone === 'raw' && dataset && dataset.source.type !== 'upload' && !described.contract.declared) {
+      // a connector's object always declares itself: one without a declaration was written before
+      // the contract or by hand, and what it replaces cannot be known
+      unreadable = new PermanentError(
+        `${event.key}: an object under raw/ of fetched dataset ${dataset.name} without a declaration (x-amz-meta-civic-etl): written before the connector contract or by hand, so what it replaces and holds cannot be known and it is not applied; fetch the dataset again (civic-etl fetch ${dataset.name})`,
+        { file: event.key },
+      );
+    }
   } catch (error) {
     if (!isPermanent(error)) throw error;
     unreadable = error;
@@ -77,7 +85,10 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   const ref = described?.ref ?? event;
   const { load } = await receiveObject(pool, pipeline.project, dataset?.name ?? null, ref);
   const log = { loadId: load.id, key: ref.key, version: load.object_version };
-  if (load.status === 'received' && described) await recordContract(pool, load.id, contractFor(described.contract, dataset));
+  // recorded once; a load staged by a version before the contract gets it when its event comes again
+  if ((load.status === 'received' || load.status === 'staged') && load.replaces === null && described && !unreadable) {
+    await recordContract(pool, load.id, contractFor(described.contract, dataset));
+  }
   if (load.status === 'received' && unreadable) {
     await markFailed(pool, load.id, unreadable);
     logger.warn('object not staged', { ...log, error: unreadable.message });

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { declarationMetadata } from '../../contract/objects.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { receiveObject } from '../../functions/common/ledger.ts';
 import { openLocalPipeline, type LocalPipeline } from '../../local/pipeline.ts';
@@ -44,11 +45,16 @@ const version: string[] = [];
 let afterRun: unknown[];
 
 /** Upload as the supplier would, and let the pipeline handle it. */
-async function deliver(key: string, body: string | Buffer): Promise<string> {
-  const ref = await put(local.resources.bucket, key, body);
+async function deliver(key: string, body: string | Buffer, metadata?: Record<string, string>): Promise<string> {
+  const ref = metadata
+    ? { versionId: (await s3Client().send(new PutObjectCommand({ Bucket: local.resources.bucket, Key: key, Body: body, Metadata: metadata }))).VersionId }
+    : await put(local.resources.bucket, key, body);
   await local.run({ maxMs: 60_000 });
   return ref.versionId!;
 }
+
+/** What the http fetcher declares for a file it downloads in run `run` (contract/objects.ts). */
+const downloaded = (run: string) => declarationMetadata({ contract: 1, replaces: 'dataset', holds: 'rows', run, runStartedAt: `${run}T06:00:00.000Z`, part: 1 });
 
 /** S3 dates are to the second: wait for the next one, so that `--from` can tell uploads apart. */
 const nextSecond = () => new Promise((r) => setTimeout(r, 1100));
@@ -180,9 +186,9 @@ describe('civic-etl replay', () => {
 
   it('replays the files of a fetched dataset, not the fetch manifests, typed as the profile says', async () => {
     await put(local.resources.bucket, 'raw/tallies/2024-05-01/_manifest.json', '{"bytes": 18}');
-    await deliver('raw/tallies/2024-05-01/tallies.csv', 'zone,count\nN,3\nS,4\n');
+    await deliver('raw/tallies/2024-05-01/tallies.csv', 'zone,count\nN,3\nS,4\n', downloaded('2024-05-01'));
     await nextSecond();
-    await deliver('raw/tallies/2024-05-02/tallies.csv', 'zone,count\nN,5\nS,6\nE,7\n');
+    await deliver('raw/tallies/2024-05-02/tallies.csv', 'zone,count\nN,5\nS,6\nE,7\n', downloaded('2024-05-02'));
     const tallies = () => rows(local.pool, 'SELECT zone, count::int AS count FROM it_replay.tallies ORDER BY zone');
     const typed = () => rows(local.pool, `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'it_replay' AND table_name = 'tallies' ORDER BY ordinal_position`);
     const [before, types] = [await tallies(), await typed()];

@@ -49,3 +49,19 @@ describe('the connector contract', () => {
     expect(() => fetchManifestSchema.parse({ ...manifest, objects: [{ ...manifest.objects[0], declaration: { ...part, holds: 'rows?' } }] })).toThrow();
   });
 });
+
+describe('nested table names', () => {
+  it('stay whole up to 45 characters, and are cut with a hash beyond, so that two paths never share a table', async () => {
+    const { childTableName } = await import('../../functions/clean/children.ts');
+    const dataset = { name: 'ods_student_education_organization_associations' } as Parameters<typeof childTableName>[0];
+
+    const addresses = childTableName(dataset, 'addresses');
+    const periods = childTableName(dataset, 'addresses.periods');
+
+    expect(childTableName({ name: 'orders' } as typeof dataset, 'lines.parts')).toBe('orders_lines_parts');
+    expect(addresses).not.toBe(periods);
+    for (const name of [addresses, periods]) expect(name).toMatch(/^ods_student_education_organization_a_[0-9a-f]{8}$/);
+    // the same path always gets the same table
+    expect(childTableName(dataset, 'addresses')).toBe(addresses);
+  });
+});
