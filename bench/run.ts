@@ -9,6 +9,7 @@ const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   geo: async () => (await import('./geo.ts')).main(),
   profile: async () => (await import('./profile.ts')).main(),
   stage: async () => (await import('./stage.ts')).main(),
+  upsert: async () => (await import('./upsert.ts')).main(),
 };
 
 const name = process.argv[2];

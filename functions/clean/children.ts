@@ -13,9 +13,9 @@
  * - **Following.** A file's tables are cleaned together, in one transaction, parent first. Every
  *   parent row the load removes or replaces (upserted with new values, replaced by a snapshot,
  *   deleted) takes its children in every child table with it; the file's children then come in
- *   for the parent rows it loaded. A child whose parent row was not loaded — quarantined, or older
- *   than the row already there — goes to quarantine with its parent's reason (rule `parent`, or
- *   `superseded`), never silently.
+ *   for the parent rows it loaded. A child whose parent row was not loaded — quarantined, older
+ *   than the row already there, or deleted by a newer object — goes to quarantine with its parent's
+ *   reason (rule `parent`, or `superseded`, or `deleted`), never silently.
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -167,11 +167,11 @@ export async function inheritParent(
   await client.query(
     `INSERT INTO ${opts.quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
      SELECT $1, s._source_line, 'parent', s.${ident(parentColumn)},
-            CASE WHEN q.rule = 'superseded' THEN 'superseded' ELSE 'parent' END,
+            CASE WHEN q.rule IN ('superseded', 'deleted') THEN q.rule ELSE 'parent' END,
             format('its parent row (%s %s) was not loaded: %s', ${literal(owner.name)}, s.${ident(parentColumn)}, coalesce(q.reason, 'not in the parent table'))
        FROM ${staging} s LEFT JOIN LATERAL (
               SELECT oq.rule, oq.reason FROM ${opts.ownerQuarantine} oq WHERE oq.load_id = $2 AND oq.source_line = s.${ident(parentColumn)}::bigint
-               ORDER BY oq.rule = 'superseded' DESC LIMIT 1) q ON true
+               ORDER BY oq.rule IN ('superseded', 'deleted') DESC LIMIT 1) q ON true
       WHERE s._p_found IS NULL`,
     [child.id, owner.load.id],
   );

@@ -172,7 +172,7 @@ describe('no silent loss', () => {
     expect(await rows(cleanDeps.pool, 'SELECT parent_code, index::int, value FROM it_contract.codes_tags')).toEqual([{ parent_code: 'C', index: 0, value: 'old' }]);
     expect(await rows(cleanDeps.pool, `SELECT rule, raw_value FROM it_contract.codes_quarantine`)).toEqual([{ rule: 'deleted', raw_value: 'A' }]);
     // its nested row went with it, saying why
-    expect(await rows(cleanDeps.pool, `SELECT rule FROM it_contract.codes_tags_quarantine`)).toEqual([{ rule: 'parent' }]);
+    expect(await rows(cleanDeps.pool, `SELECT rule FROM it_contract.codes_tags_quarantine`)).toEqual([{ rule: 'deleted' }]);
     expect(await rows(cleanDeps.pool, `SELECT (detected->>'rekeyed')::int AS rekeyed FROM etl.loads WHERE project = 'it_contract' AND holds = 'keyChanges'`)).toEqual([{ rekeyed: 1 }]);
   });
 });
