@@ -55,6 +55,11 @@ export interface CastPlan {
    * `_load_id` — so that the rows of child tables can follow their parent (children.ts).
    */
   removedInto?: string;
+  /**
+   * `false` when no newer object of the dataset has been applied (loads cleaned in their own
+   * order, the usual case): the per-key order and tombstone checks are then skipped.
+   */
+  newerApplied?: boolean;
   /** The geometry column, when the load has one. */
   geometry?: GeometryPlan;
   /** `false`: go straight to the row-by-row checks (the caller already saw the one-statement cast fail). */
@@ -159,7 +164,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   await quarantineRepeatedValues(client, plan, mode);
   if ((mode === 'upsert' || mode === 'replace') && keyColumns.length > 0) {
     const match = keyColumns.map((c) => `t.${ident(c.name)} = ${cast(c)}`).join(' AND ');
-    if (plan.lineage) {
+    if (plan.lineage && plan.newerApplied !== false) {
       // objects applied out of order (events arrive in any order, parts are cleaned in parallel):
       // per key, the row of the newer object stays — newer in the objects' own order, never by
       // arrival (etl.loads.order_at, order_seq); this older one is set aside, saying so

@@ -280,6 +280,16 @@ async function removedTable(client: pg.PoolClient, dataset: DatasetDefinition): 
   return `pg_temp.${name}`;
 }
 
+/** Whether a newer object of the load's dataset was already applied (rows, deletions or key changes). */
+async function newerApplied(client: pg.PoolClient, load: LoadRow): Promise<boolean> {
+  const { rows } = await client.query(
+    `SELECT 1 FROM etl.loads l, etl.loads me WHERE me.id = $1 AND l.project = me.project AND l.dataset = me.dataset
+        AND l.status = 'loaded' AND ${ORDER('l')} > ${ORDER('me')} LIMIT 1`,
+    [load.id],
+  );
+  return rows.length > 0;
+}
+
 /** Whether a load may rebuild a clean table whose definition changed, and what to tell when it may not. */
 interface Rebuild {
   allowed: boolean;
@@ -379,6 +389,7 @@ async function applyRows(
     // only mode replace removes the rows a snapshot no longer has; upsert keeps every key it was given
     ...(mode === 'replace' ? { replacedLoads: replacedLoadsSql(replaces) } : {}),
     tombstones: await tombstonesFor(client, pipeline, dataset, load, columns, legacyIdentity(dataset)),
+    newerApplied: await newerApplied(client, load),
     ...(opts.removed ? { removedInto: opts.removed } : {}),
     geometry,
     rules: await planRules(client, { pipeline, dataset, columns }),
