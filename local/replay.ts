@@ -4,10 +4,10 @@
  * would leave it. Each replay is a new load in the ledger (`replay_number` ≥ 1) that names the
  * delivery it replays (`replay_of`); the deliveries themselves are never touched.
  *
- * Why the replay's loads are never skipped as "superseded" by the loads they replay: the clean
- * step orders loads by ledger id, and a replay's loads are created now, after every load that
- * already exists. Replaying versions oldest first, one at a time (staged, then cleaned), makes
- * each one the newest load when it is cleaned — the same order a fresh run would apply them in.
+ * Why the replay's loads are never skipped as "superseded" by the loads they replay: a replay's
+ * place in its dataset's order (contract/objects.ts) is the moment it is replayed, after every
+ * object that already exists. Replaying versions oldest first, one at a time (staged, then
+ * cleaned), makes each one the newest when it is cleaned — the order a fresh run would apply them in.
  */
 import { ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';

@@ -150,6 +150,19 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
     const all = compiled('trusted');
     return applyHistory(client, plan, all.value, passed, `${staging} s${all.joins}`);
   }
+  if (plan.lineage && plan.newerApplied !== false) {
+    for (const tomb of plan.tombstones ?? []) {
+      // a record a newer object deleted does not come back with an older one (in every mode, with a key or not)
+      const identity = `${literal(tomb.prefix)} || ${identitySql(tomb.columns.map((name) => cast(plan.columns.find((c) => c.name === name)!)))}`;
+      await client.query(
+        `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
+         SELECT $1, s._source_line, $2, d.id, 'deleted', format('a newer object (load %s) deleted this record', d.load_id)
+           FROM ${from} JOIN ${tomb.table} d ON d.id = ${identity} AND d.columns = $3::text[] JOIN etl.loads dl ON dl.id = d.load_id
+          WHERE ${NEWER('dl')} AND ${passed}`,
+        [loadId, tomb.columns.join(', '), tomb.columns],
+      );
+    }
+  }
   if (mode === 'append' && keyColumns.length > 0) {
     // a key that an earlier load brought: the table keeps its row, this one is quarantined
     await client.query(
@@ -176,17 +189,6 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
           WHERE ${NEWER('ol')} AND ${passed}`,
         [loadId, plan.key.join(', ')],
       );
-      for (const tomb of plan.tombstones ?? []) {
-        // a record a newer object deleted does not come back with an older one
-        const identity = `${literal(tomb.prefix)} || ${identitySql(tomb.columns.map((name) => cast(plan.columns.find((c) => c.name === name)!)))}`;
-        await client.query(
-          `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
-           SELECT $1, s._source_line, $2, d.id, 'deleted', format('a newer object (load %s) deleted this record', d.load_id)
-             FROM ${from} JOIN ${tomb.table} d ON d.id = ${identity} JOIN etl.loads dl ON dl.id = d.load_id
-            WHERE ${NEWER('dl')} AND ${passed}`,
-          [loadId, tomb.columns.join(', ')],
-        );
-      }
     }
     await removeRows(client, plan, `DELETE FROM ${target} t USING ${from} WHERE ${match} AND ${passed}`);
   }
@@ -336,11 +338,12 @@ async function applyHistory(
 
 /**
  * No rule that needs row-by-row checks: required values, keys, invalid geometry quarantined,
- * constraints of cleaning rules. (Normalising and casting with a locale format raise on a bad
+ * constraints of cleaning rules, records a newer object deleted. (Normalising and casting with a locale format raise on a bad
  * value in the one statement, like plain casts.)
  */
 function oneStatementWillDo(plan: CastPlan): boolean {
-  return plan.key.length === 0 && plan.columns.every((c) => !c.required) && plan.geometry?.invalid !== 'quarantine' && !rulesNeedChecks(plan.rules);
+  const tombstoned = plan.lineage && plan.newerApplied !== false && (plan.tombstones?.length ?? 0) > 0;
+  return plan.key.length === 0 && !tombstoned && plan.columns.every((c) => !c.required) && plan.geometry?.invalid !== 'quarantine' && !rulesNeedChecks(plan.rules);
 }
 
 /** INSERT … SELECT of the cast rows; `filtered` leaves out the rows in quarantine for this load. */

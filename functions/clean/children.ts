@@ -9,7 +9,8 @@
  *   `… FROM students s JOIN students_addresses a ON a.parent_id = s.id` and, one level down,
  *   `JOIN students_addresses_periods p ON p.parent_id = a.parent_id AND p.addresses_index = a.index`.
  *   A dataset without a key keeps `parent`, the row number of the parent in its own table of the
- *   same file (`_source_line`).
+ *   same file (`_source_line`), and its nested rows go with their file once none of the file's
+ *   records is left.
  * - **Following.** A file's tables are cleaned together, in one transaction, parent first. Every
  *   parent row the load removes or replaces (upserted with new values, replaced by a snapshot,
  *   deleted) takes its children in every child table with it; the file's children then come in
@@ -118,10 +119,13 @@ export async function followRemovedParents(
       const match = dataset.clean.key.map((k) => `c.${ident(`parent_${k}`)}::text = r.${ident(k)}`).join(' AND ');
       await client.query(`DELETE FROM ${table} c USING ${removed} r WHERE ${match}`);
     } else {
-      // without a key, a child row goes with the file (archive member, JSON file) it came from
+      // without a key, a nested row goes with the file it came from, once none of that file's
+      // records is left in the dataset's table
+      const parent = `${schema}.${ident(dataset.name)}`;
       await client.query(
         `DELETE FROM ${table} c USING etl.loads cl
-          WHERE cl.id = c._load_id AND cl.parent_id IN (SELECT pl.parent_id FROM etl.loads pl WHERE pl.id IN (SELECT DISTINCT r._load_id FROM ${removed} r))`,
+          WHERE cl.id = c._load_id AND cl.parent_id IN (SELECT pl.parent_id FROM etl.loads pl WHERE pl.id IN (SELECT DISTINCT r._load_id FROM ${removed} r))
+            AND NOT EXISTS (SELECT 1 FROM ${parent} p JOIN etl.loads rl ON rl.id = p._load_id WHERE rl.parent_id = cl.parent_id)`,
       );
     }
   }
@@ -149,11 +153,13 @@ export async function inheritParent(
   const ownerLast = ownerIsChild ? launder([childPathOf(owner.load)!.split('.').at(-1)!])[0]! : '';
   const rename = (name: string) => (!ownerIsChild ? `parent_${name}` : name === 'index' ? `${ownerLast}_index` : name);
   const own = new Set(launder(header).filter((_, i) => i !== header.indexOf(PARENT_FIELD)));
-  const inheritedNames = owner.identity.map((c) => {
-    let name = rename(c.name);
-    for (let n = 2; own.has(name); n++) name = `${rename(c.name)}_${n}`;
-    return name;
-  });
+  const inheritedNames = owner.identity.map((c) => rename(c.name));
+  const clash = inheritedNames.find((n) => own.has(n));
+  if (clash) {
+    throw new PermanentError(`${child.object_key}: the nested table ${childPathOf(child)} has a field of its own that becomes "${clash}", the column that carries its record's key; read this array as JSON (read.arrays: json)`, {
+      file: child.object_key,
+    });
+  }
   const set = owner.identity.map((c, i) => `${ident(`_p_${i}`)} = o.${ident(c.name)}::text`);
   await client.query(
     `ALTER TABLE ${staging} ${[...owner.identity.map((_, i) => `ADD COLUMN ${ident(`_p_${i}`)} text`), 'ADD COLUMN _p_found boolean'].join(', ')}`,

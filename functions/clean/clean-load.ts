@@ -5,7 +5,7 @@ import { exportLoad, type ExportSettings } from '../combine/exports.ts';
 import { recreateViews, ViewError, type CombineResult } from '../combine/views.ts';
 import { analystRole } from '../migrate/migrations.ts';
 import type { Replaces } from '../../contract/objects.ts';
-import { ident, inTransaction } from '../common/db.ts';
+import { ident, inTransaction, literal } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
 import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, ORDER, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
@@ -74,7 +74,8 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
     if (load.replaces === null || childPathOf(load) !== undefined) {
       // staged by a version before the connector contract: what it replaces is not known, and it is not guessed
       throw new PermanentError(
-        `${load.object_key}: staged before the connector contract was recorded (what it replaces and holds is unknown), so it is not applied; stage it again: civic-etl replay ${dataset.name} --version ${load.object_version}`,
+        `${load.object_key}: staged before the connector contract was recorded (what it replaces and holds is unknown), so it is not applied; ` +
+          `an upload: stage it again with civic-etl replay ${dataset.name} --version ${load.object_version}; a fetched object: fetch the dataset again (README: Upgrading)`,
         { file: load.object_key },
       );
     }
@@ -177,8 +178,6 @@ interface Applied {
   rowsLoaded: number;
   rowsQuarantined: number;
   rowsDeleted?: number;
-  /** Key changes: rows whose identifying columns took new values. */
-  rowsRekeyed?: number;
   changes: SchemaChange[];
   quarantine?: string;
 }
@@ -202,16 +201,27 @@ async function cleanObject(
   const hasChildren = dataset.read.arrays === 'explode' && (children.length > 0 || (await childTablesOf(client, pipeline, dataset)).length > 0);
   // parent rows that leave (removed, replaced, deleted): their children leave with them
   const removed = hasChildren ? await removedTable(client, dataset) : undefined;
+  let rebuilt = false;
   if ((load.holds ?? 'rows') === 'deletions') {
     results.set(load.id, await applyDeletions(client, pipeline, dataset, load, removed));
   } else if (load.holds === 'keyChanges') {
-    results.set(load.id, await applyKeyChanges(client, pipeline, dataset, load, removed));
+    // applied out of order, a rename would need every older object's rows translated to the new
+    // key; until that is built, the object fails whole and says so — nothing is half-applied
+    throw new PermanentError(
+      `${load.object_key}: holds key changes, which this version of the clean step does not apply (applied out of order they could lose records); the table is unchanged`,
+      { file: load.object_key },
+    );
   } else {
     const applied = await applyRows(client, pipeline, dataset, load, { removed });
     results.set(load.id, applied.result);
     tables.set(load.id, { load, name: dataset.name, identity: applied.identity });
+    rebuilt = applied.rebuilt;
+    if (rebuilt && hasChildren) {
+      // the dataset's table was rebuilt (its rows all replaced): no earlier nested row has a parent left
+      for (const name of await childTablesOf(client, pipeline, dataset)) await client.query(`DELETE FROM ${schema}.${ident(name)}`);
+    }
   }
-  if (removed) await followRemovedParents(client, pipeline, dataset, removed);
+  if (removed && !rebuilt) await followRemovedParents(client, pipeline, dataset, removed);
   for (const child of children) {
     const owner = tables.get(child.owner_id!);
     if (!owner) {
@@ -256,9 +266,6 @@ async function cleanObject(
     }
     if (l.id !== load.id) {
       await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('table', $2::text) WHERE id = $1`, [l.id, tables.get(l.id)?.name ?? null]);
-    }
-    if (r.rowsRekeyed !== undefined) {
-      await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('rekeyed', $2::int) WHERE id = $1`, [l.id, r.rowsRekeyed]);
     }
     await recordSchemaChanges(client, l.id, r.changes);
     await storeLoadReport(client, l.id, r.quarantine ? { quarantine: r.quarantine } : {});
@@ -331,7 +338,7 @@ async function applyRows(
   dataset: DatasetDefinition,
   load: LoadRow,
   opts: { removed?: string; inherited?: CastColumn[]; dropped?: string[]; identity?: FileTable['identity']; rebuild?: Rebuild },
-): Promise<{ result: Applied; identity: FileTable['identity'] }> {
+): Promise<{ result: Applied; identity: FileTable['identity']; rebuilt: boolean }> {
   const staging = load.staging_table!;
   const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
   const planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
@@ -364,7 +371,7 @@ async function applyRows(
   const reconciled = dataset.clean.columns
     ? undefined
     : await reconcileSchema({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns: loadColumns, geometry: planned });
-  if (!reconciled) await ensureCleanTable(client, pipeline.project, dataset, loadColumns, planned, rebuild);
+  const rebuilt = reconciled ? false : await ensureCleanTable(client, pipeline.project, dataset, loadColumns, planned, rebuild);
   // value maps: mapped columns hold the map's constants, unmapped values are counted in the ledger
   const mapped = await applyValueMaps(client, { pipeline, dataset, staging, quarantine, loadId: load.id, columns: reconciled?.columns ?? loadColumns });
   const columns = mapped.columns;
@@ -400,7 +407,7 @@ async function applyRows(
       ? Number((await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [load.id])).rows[0]!.n)
       : cast.rowsQuarantined;
   const identity = opts.identity ?? dataset.clean.key.map((k) => ({ name: k, type: columns.find((c) => c.name === k)!.type }));
-  return { result: { rowsLoaded: cast.rowsLoaded, rowsQuarantined, changes, quarantine }, identity };
+  return { result: { rowsLoaded: cast.rowsLoaded, rowsQuarantined, changes, quarantine }, identity, rebuilt };
 }
 
 /** The column whose ids tombstone tables from before the contract hold: the one holding Ed-Fi's `id`. */
@@ -433,9 +440,21 @@ async function applyDeletions(
   removed: string | undefined,
 ): Promise<Applied> {
   const staging = load.staging_table!;
-  const { staged: [stagingColumns], targets, table, tableHasThem } = await identifyRows(client, pipeline, dataset, load, 'deletions', ['']);
-  const staged = identitySql(stagingColumns!.map((c) => `s.${ident(c)}`));
-  const ids = `SELECT ${staged} FROM ${staging} s WHERE ${stagingColumns!.map((c) => `s.${ident(c)} IS NOT NULL`).join(' AND ')}`;
+  const { staged: stagingColumns, targets, table, tableHasThem } = await identifyRows(client, pipeline, dataset, load, 'deletions');
+  // the names typed as the clean columns are, so that `007` names the integer 7 and a composite
+  // name compares value by value; a name that is not of its column's type names no row
+  const types = tableHasThem
+    ? (
+        await client.query<{ name: string; type: string }>(
+          `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = ANY($2::text[]) AND NOT attisdropped`,
+          [table, targets],
+        )
+      ).rows
+    : [];
+  const raw = (i: number) => `NULLIF(btrim(s.${ident(stagingColumns[i]!)}), '')`;
+  const typeOf = (i: number) => types.find((t) => t.name === targets[i])?.type ?? 'text';
+  const staged = identitySql(stagingColumns.map((_, i) => `${raw(i)}::${typeOf(i)}`));
+  const ids = `SELECT ${staged} FROM ${staging} s WHERE ${stagingColumns.map((_, i) => `${raw(i)} IS NOT NULL AND etl.is_valid_as(${raw(i)}, ${literal(typeOf(i))})`).join(' AND ')}`;
   let rowsDeleted = 0;
   if (tableHasThem) {
     const identity = identitySql(targets.map((t) => `t.${ident(t)}`));
@@ -453,9 +472,9 @@ async function applyDeletions(
 }
 
 /**
- * The fields that name a row in a deletions or key-changes object (`identifiedBy`, or the
- * dataset's key), the staging columns that hold them (for each prefix: key changes have `old.` and
- * `new.` fields), and the clean columns they name; whether the clean table has those columns.
+ * The fields that name a row in a deletions object (`identifiedBy`, or the dataset's key), the
+ * staging columns that hold them, the clean columns they name, and whether the clean table has
+ * those columns.
  */
 async function identifyRows(
   client: pg.PoolClient,
@@ -463,14 +482,12 @@ async function identifyRows(
   dataset: DatasetDefinition,
   load: LoadRow,
   what: string,
-  prefixes: readonly string[],
-): Promise<{ fields: string[]; staged: string[][]; targets: string[]; table: string; tableHasThem: boolean }> {
+): Promise<{ fields: string[]; staged: string[]; targets: string[]; table: string; tableHasThem: boolean }> {
   const fields = load.identified_by ?? dataset.clean.key.map((k) => dataset.clean.columns?.find((c) => c.name === k)?.source ?? k);
   if (fields.length === 0) throw new PermanentError(`${load.object_key}: ${what} name no field, and dataset ${dataset.name} has no key to name rows by`, { file: load.object_key });
   const header = load.header ?? [];
-  const named = prefixes.flatMap((prefix) => fields.map((f) => (prefix ? `${prefix}.${f}` : f)));
   const columnOf = (name: string) => (load.detected?.columns ?? [])[header.findIndex((h) => normaliseHeader(h) === normaliseHeader(name))];
-  const lacking = named.filter((n) => !columnOf(n));
+  const lacking = fields.filter((n) => !columnOf(n));
   if (lacking.length) throw new PermanentError(`${load.object_key}: ${what} without the field${lacking.length > 1 ? 's' : ''} ${lacking.map((f) => `"${f}"`).join(', ')} that name the rows (fields: ${header.join(', ')})`, { file: load.object_key });
   const targets = identityColumns(dataset, fields);
   const unmatched = fields.filter((_, i) => !targets[i]);
@@ -484,67 +501,7 @@ async function identifyRows(
     `SELECT count(*) AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2::text[]) AND NOT attisdropped`,
     [table, targets],
   );
-  return {
-    fields,
-    staged: prefixes.map((prefix) => fields.map((f) => columnOf(prefix ? `${prefix}.${f}` : f)!)),
-    targets: targets as string[],
-    table,
-    tableHasThem: Number(rows[0]!.n) === targets.length,
-  };
-}
-
-/**
- * A key-changes object: each record names a row by its old identifying values (`old.<field>`) and
- * gives the new ones (`new.<field>`). The row, when it is older than this object, keeps its values
- * and takes the new ones in those columns — or leaves, when a row with the new values is there
- * already (the changed record came first); rows of nested tables follow a changed key. The old
- * identity is remembered as deleted, so that an older object cleaned later cannot bring it back.
- */
-async function applyKeyChanges(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, load: LoadRow, removed: string | undefined): Promise<Applied> {
-  const staging = load.staging_table!;
-  const { staged, targets, table, tableHasThem } = await identifyRows(client, pipeline, dataset, load, 'key changes', ['old', 'new']);
-  const [olds, news] = staged as [string[], string[]];
-  const oldId = identitySql(olds.map((c) => `s.${ident(c)}`));
-  const present = olds.map((c) => `s.${ident(c)} IS NOT NULL`).join(' AND ');
-  let rowsRekeyed = 0;
-  let rowsDeleted = 0;
-  if (tableHasThem) {
-    const types = await client.query<{ name: string; type: string }>(
-      `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = ANY($2::text[]) AND NOT attisdropped`,
-      [table, targets],
-    );
-    const typeOf = (c: string) => types.rows.find((r) => r.name === c)!.type;
-    const current = identitySql(targets.map((t) => `t.${ident(t)}`));
-    const newId = identitySql(news.map((c, i) => `(s.${ident(c)})::${typeOf(targets[i]!)}`));
-    // a row already there with the new values: the old one is stale
-    const stale = `DELETE FROM ${table} t USING ${staging} s, etl.loads l
-        WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${present} AND ${current} = ${oldId}
-          AND EXISTS (SELECT 1 FROM ${table} n WHERE ${identitySql(targets.map((c) => `n.${ident(c)}`))} = ${newId})`;
-    const returning = [...dataset.clean.key.map((k) => `t.${ident(k)}`), 't._load_id'].join(', ');
-    const gone = removed
-      ? await client.query(`WITH gone AS (${stale} RETURNING ${returning}) INSERT INTO ${removed} SELECT * FROM gone`, [load.id])
-      : await client.query(stale, [load.id]);
-    rowsDeleted = gone.rowCount ?? 0;
-    const keyTargets = targets.filter((t) => dataset.clean.key.includes(t));
-    if (keyTargets.length > 0 && dataset.read.arrays === 'explode') {
-      // nested rows carry the key (parent_<key>): they take the new one too
-      const mapping = `SELECT ${dataset.clean.key.map((k) => `t.${ident(k)} AS ${ident(`old_${k}`)}`).join(', ')}, ${targets.map((c, i) => `(s.${ident(news[i]!)})::${typeOf(c)} AS ${ident(`new_${c}`)}`).join(', ')}
-                         FROM ${table} t JOIN ${staging} s ON ${current} = ${oldId} JOIN etl.loads l ON l.id = t._load_id WHERE NOT ${NEWER('l')} AND ${present}`;
-      for (const child of await childTablesOf(client, pipeline, dataset)) {
-        const set = keyTargets.map((k) => `${ident(`parent_${k}`)} = m.${ident(`new_${k}`)}`).join(', ');
-        const match = dataset.clean.key.map((k) => `c.${ident(`parent_${k}`)} = m.${ident(`old_${k}`)}`).join(' AND ');
-        await client.query(`UPDATE ${ident(pipeline.project)}.${ident(child)} c SET ${set} FROM (${mapping}) m WHERE ${match}`, [load.id]);
-      }
-    }
-    const changed = await client.query(
-      `UPDATE ${table} t SET ${targets.map((c, i) => `${ident(c)} = (s.${ident(news[i]!)})::${typeOf(c)}`).join(', ')}
-         FROM ${staging} s, etl.loads l WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${present} AND ${current} = ${oldId}`,
-      [load.id],
-    );
-    rowsRekeyed = changed.rowCount ?? 0;
-  }
-  await rememberRemoved(client, pipeline, dataset, load, `SELECT ${oldId} FROM ${staging} s WHERE ${present}`, targets, legacyIdentity(dataset));
-  return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, rowsRekeyed, changes: [] };
+  return { fields, staged: fields.map((f) => columnOf(f)!), targets: targets as string[], table, tableHasThem: Number(rows[0]!.n) === targets.length };
 }
 
 /** How pg_catalog spells the types whose short names differ. */
@@ -569,7 +526,7 @@ async function ensureCleanTable(
   columns: readonly CastColumn[],
   geometry: GeometryPlan | undefined,
   rebuild: Rebuild,
-): Promise<void> {
+): Promise<boolean> {
   const wanted = [
     ...columns.map((c) => `${c.name} ${CATALOG_TYPES[c.type] ?? COLUMN_TYPES[c.type]}`),
     ...(geometry ? [`${geometry.column} ${geometryType(geometry)}`] : []),
@@ -596,7 +553,10 @@ async function ensureCleanTable(
   const table = `${ident(project)}.${ident(dataset.name)}`;
   const has = new Set(rows.map((r) => r.col));
   const lacking = wanted.filter((w) => !has.has(w));
-  if (rows.length > 0 && lacking.length === 0 && has.size === wanted.length) return ensureCurrentView(client, project, dataset);
+  if (rows.length > 0 && lacking.length === 0 && has.size === wanted.length) {
+    await ensureCurrentView(client, project, dataset);
+    return false;
+  }
   if (rows.length > 0) {
     // only new columns (a column added to the definition): added in place, no row is touched
     const onlyAdded = [...has].every((c) => wanted.includes(c)) && lacking.every((w) => !w.startsWith('PRIMARY KEY') && columns.some((c) => w.startsWith(`${c.name} `)));
@@ -606,7 +566,8 @@ async function ensureCleanTable(
         await client.query(`ALTER TABLE ${table} ADD COLUMN ${ident(c.name)} ${COLUMN_TYPES[c.type]}`);
       }
       logger.info('clean table: columns added', { table, added: lacking });
-      return ensureCurrentView(client, project, dataset);
+      await ensureCurrentView(client, project, dataset);
+      return false;
     }
     const kept = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
     if (kept > 0 && !rebuild.allowed) {
@@ -614,7 +575,8 @@ async function ensureCleanTable(
       throw new PermanentError(
         `${rebuild.file}: the clean table ${table} no longer matches dataset ${dataset.name}'s definition (it has ${was.join(', ') || 'other columns'}; the definition makes ${lacking.join(', ')}). ` +
           `Rebuilding it would lose ${kept} rows that earlier loads brought and this load does not replace (it replaces ${rebuild.replaces === 'nothing' ? 'nothing: it holds changes' : `its ${rebuild.replaces}`}). ` +
-          `The table is left as it is: drop it (DROP TABLE ${table} CASCADE${rebuild.dataset !== dataset.name ? `, with dataset ${rebuild.dataset}'s table and its other nested tables` : ''}) and replay the dataset (civic-etl replay ${rebuild.dataset}) to rebuild it from every stored object`,
+          `The table is left as it is: drop it (DROP TABLE ${table} CASCADE${rebuild.dataset !== dataset.name ? `, with dataset ${rebuild.dataset}'s table and its other nested tables` : ''}) and load the dataset again in full — ` +
+          `an uploaded one with civic-etl replay ${rebuild.dataset}, a fetched one with a full fetch (README: Upgrading)`,
         { file: rebuild.file },
       );
     }
@@ -636,6 +598,7 @@ async function ensureCleanTable(
   if (comment) await client.query(`COMMENT ON TABLE ${table} IS '${comment.replace(/'/g, "''")}'`);
   // reference data is for everyone who combines with it: the analyst role reads it directly
   if (dataset.reference) await client.query(`GRANT SELECT ON ${table} TO ${ident(analystRole(project))}`);
+  return rows.length > 0;
 }
 
 /** Mode history: `<dataset>_current`, the rows whose version is current — made once. */

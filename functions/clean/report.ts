@@ -74,7 +74,7 @@ export interface LoadReport {
   /** A replay: the load it replays. */
   replayOf?: number;
   /** What the object declared (contract/objects.ts), or what an upload is taken for; rows a deletions object removed. */
-  contract?: { replaces: string; holds: string; run?: string; resource?: string; deleted?: number; rekeyed?: number };
+  contract?: { replaces: string; holds: string; run?: string; resource?: string; deleted?: number };
   /** Where the supplier's copy was written (`reports/<supplier>/<dataset>/<file>.report.json`), once it was. */
   supplierCopy?: string;
 }
@@ -111,7 +111,7 @@ interface LedgerFields {
   holds?: string | null;
   run?: string | null;
   resource?: string | null;
-  detected?: { deleted?: number; rekeyed?: number; child?: string } | null;
+  detected?: { deleted?: number; child?: string } | null;
 }
 
 async function ledgerFields(db: Queryable, loadId: number): Promise<LedgerFields | undefined> {
@@ -158,14 +158,12 @@ export async function buildLoadReport(db: Queryable, loadId: number, opts: { qua
   if (row.replay_of !== null && row.replay_of !== undefined) report.replayOf = Number(row.replay_of);
   if (row.replaces && row.holds) {
     const deleted = row.detected?.deleted;
-    const rekeyed = row.detected?.rekeyed;
     report.contract = {
       replaces: row.replaces,
       holds: row.holds,
       ...(row.run ? { run: row.run } : {}),
       ...(row.resource ? { resource: row.resource } : {}),
       ...(typeof deleted === 'number' ? { deleted } : {}),
-      ...(typeof rekeyed === 'number' ? { rekeyed } : {}),
     };
   }
   return report;
@@ -396,7 +394,6 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
   }
   const c = report.contract;
   if (c && c.holds === 'deletions') lines.push(`Deletions: ${plural(c.deleted ?? 0, 'row was', 'rows were')} removed${c.run ? ` (run ${c.run})` : ''}.`);
-  else if (c && c.holds === 'keyChanges') lines.push(`Key changes: ${plural(c.rekeyed ?? 0, 'row took', 'rows took')} new identifying values${c.deleted ? `, ${plural(c.deleted, 'stale row')} removed` : ''}.`);
   else if (c) {
     const scope = { dataset: 'the whole dataset', run: `the whole dataset with the other parts of run ${c.run ?? '?'}`, resource: `resource ${c.resource ?? '?'}`, nothing: 'nothing: it brings changes' }[c.replaces];
     lines.push(`This file replaces ${scope ?? c.replaces}${c.replaces === 'run' && c.resource ? ` (resource ${c.resource})` : ''}.`);

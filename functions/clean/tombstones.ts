@@ -1,13 +1,13 @@
 /**
- * Tombstones: the records a deletions (or key-changes) object removed, kept in
- * `<project>.<dataset>_deleted` with the load that removed them, so that an object older than that
- * load, cleaned after it, cannot bring a removed record back (its row goes to quarantine, rule
- * `deleted`: cast.ts).
+ * Tombstones: the records a deletions object removed, kept in `<project>.<dataset>_deleted` with
+ * the load that removed them, so that an object older than that load, cleaned after it, cannot
+ * bring a removed record back (its row goes to quarantine, rule `deleted`: cast.ts).
  *
- * A record's name is the text of its identifying values (identitySql), prefixed with its resource
- * when the deleting object names one — a year of a year-specific Ed-Fi ODS, whose ids may repeat
- * from one year to the next. The sets of identifying columns in use are listed in the table's
- * comment (JSON), so that a load finds them without scanning the table.
+ * A record's name is the text of its identifying values typed as their clean columns are
+ * (identitySql), prefixed with its resource when the deleting object names one — a year of a
+ * year-specific Ed-Fi ODS, whose ids may repeat from one year to the next. The sets of
+ * identifying columns a dataset's tombstones use are listed in `etl.tombstone_columns`, so that a
+ * load finds them without scanning the table; a tombstone matches only rows named by its own set.
  */
 import type pg from 'pg';
 import type { DatasetDefinition, PipelineDefinition } from '../../contract/definition.ts';
@@ -32,29 +32,29 @@ export function tombstonePrefix(load: Pick<LoadRow, 'resource'>): string {
   return load.resource ? `${load.resource}|` : '';
 }
 
-/** The column sets in use (from the table's comment), or undefined when there is no table. */
-async function columnSets(client: pg.PoolClient, table: string, legacy: string[]): Promise<string[][] | undefined> {
-  const { rows } = await client.query<{ t: string | null; comment: string | null; has: boolean }>(
-    `SELECT to_regclass($1)::text AS t, obj_description(to_regclass($1), 'pg_class') AS comment,
+/**
+ * The column sets in use, or undefined when the dataset has no tombstone table. A table from
+ * before the contract — `(id, load_id)`, named by the column that held the Ed-Fi id (`legacy`) —
+ * gets its `columns` column and its set on first sight.
+ */
+async function columnSets(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, legacy: string[]): Promise<string[][] | undefined> {
+  const table = tombstoneTable(pipeline, dataset);
+  const { rows } = await client.query<{ t: string | null; has: boolean }>(
+    `SELECT to_regclass($1)::text AS t,
             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'columns' AND NOT attisdropped) AS has`,
     [table],
   );
-  const row = rows[0]!;
-  if (!row.t) return undefined;
-  if (!row.has) {
-    // a table from before the contract: (id, load_id), ids of the column that held the Ed-Fi id
+  if (!rows[0]!.t) return undefined;
+  if (!rows[0]!.has) {
     await client.query(`ALTER TABLE ${table} ADD COLUMN columns text[] NOT NULL DEFAULT ${literal(`{${legacy.join(',')}}`)}::text[]`);
-    await client.query(`COMMENT ON TABLE ${table} IS ${literal(JSON.stringify([legacy]))}`);
-    return [legacy];
+    await addSet(client, pipeline, dataset, legacy);
   }
-  try {
-    const sets = JSON.parse(row.comment ?? '[]') as unknown;
-    if (Array.isArray(sets)) return sets as string[][];
-  } catch {
-    // not ours: read the sets from the rows below
-  }
-  const { rows: found } = await client.query<{ columns: string[] }>(`SELECT DISTINCT columns FROM ${table}`);
-  return found.map((r) => r.columns);
+  const sets = await client.query<{ columns: string[] }>(`SELECT columns FROM etl.tombstone_columns WHERE project = $1 AND dataset = $2`, [pipeline.project, dataset.name]);
+  return sets.rows.map((r) => r.columns);
+}
+
+async function addSet(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, columns: string[]): Promise<void> {
+  await client.query(`INSERT INTO etl.tombstone_columns (project, dataset, columns) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [pipeline.project, dataset.name, columns]);
 }
 
 /** The tombstones a rows load is checked against: for each set of identifying columns the load has. */
@@ -66,8 +66,8 @@ export async function tombstonesFor(
   columns: readonly CastColumn[],
   legacy: string[],
 ): Promise<Tombstones[]> {
+  const sets = (await columnSets(client, pipeline, dataset, legacy)) ?? [];
   const table = tombstoneTable(pipeline, dataset);
-  const sets = (await columnSets(client, table, legacy)) ?? [];
   return sets.filter((set) => set.every((c) => columns.some((col) => col.name === c))).map((set) => ({ table, columns: set, prefix: tombstonePrefix(load) }));
 }
 
@@ -85,12 +85,10 @@ export async function rememberRemoved(
   legacy: string[],
 ): Promise<void> {
   const table = tombstoneTable(pipeline, dataset);
-  let sets = await columnSets(client, table, legacy);
-  if (!sets) {
+  if (!(await columnSets(client, pipeline, dataset, legacy))) {
     await client.query(`CREATE TABLE ${table} (id text PRIMARY KEY, load_id bigint NOT NULL, columns text[] NOT NULL)`);
-    sets = [];
   }
-  if (!sets.some((s) => s.join(',') === columns.join(','))) await client.query(`COMMENT ON TABLE ${table} IS ${literal(JSON.stringify([...sets, columns]))}`);
+  await addSet(client, pipeline, dataset, columns);
   await client.query(
     `INSERT INTO ${table} AS d (id, load_id, columns) SELECT DISTINCT $3 || i.id, $1::bigint, $2::text[] FROM (${ids}) i(id)
      ON CONFLICT (id) DO UPDATE SET load_id = excluded.load_id, columns = excluded.columns

@@ -213,18 +213,21 @@ export async function markExpanded(
   );
 }
 
-/** A permanent failure: recorded with file position, and final (the message is acknowledged). */
+/**
+ * A permanent failure: recorded with file position, and final (the message is acknowledged). Only
+ * a load not finished yet: a load another worker applied meanwhile keeps its status.
+ */
 export async function markFailed(db: Queryable, id: number, error: PermanentError): Promise<void> {
   await db.query(
     `UPDATE etl.loads SET status = 'failed', error = $2, error_line = $3, error_column = $4, finished_at = now()
-     WHERE id = $1`,
+     WHERE id = $1 AND status IN ('received', 'staged')`,
     [id, error.message, error.position.line ?? null, error.position.column ?? null],
   );
 }
 
 /** A load that will not be applied (e.g. superseded by a newer one) is recorded as skipped, with the reason. */
 export async function markSkipped(db: Queryable, id: number, reason: string): Promise<void> {
-  await db.query(`UPDATE etl.loads SET status = 'skipped', error = $2, finished_at = now() WHERE id = $1`, [id, reason]);
+  await db.query(`UPDATE etl.loads SET status = 'skipped', error = $2, finished_at = now() WHERE id = $1 AND status IN ('received', 'staged')`, [id, reason]);
 }
 
 export interface LedgerSummaryRow {

@@ -305,7 +305,8 @@ ALTER TABLE etl.loads ADD COLUMN owner_id bigint REFERENCES etl.loads (id);
 -- Finished loads recorded before the contract: in the order they arrived; a fetched object's run
 -- (raw/<dataset>/<run>/…) and a catalogue resource's folder (raw/<dataset>/<run>/<resource>/<file>),
 -- so that newer runs and resources replace their rows. (Loads still in flight keep no contract:
--- the stage step records it when their event comes again; the clean step refuses to guess.)
+-- the stage step records an upload's when its event comes again; the clean step refuses to guess,
+-- and says how to load them again: README, Upgrading.)
 UPDATE etl.loads SET replaces = 'dataset', holds = 'rows', order_at = received_at, order_seq = id,
        run = CASE WHEN object_key LIKE 'raw/%' THEN split_part(object_key, '/', 3) END,
        resource = CASE WHEN split_part(object_key, '!', 1) LIKE 'raw/%/%/%/%' THEN split_part(object_key, '/', 4) END
@@ -314,6 +315,13 @@ UPDATE etl.loads SET replaces = 'resource' WHERE resource IS NOT NULL AND replac
 -- an archive's members, a file's tables: their object's place
 UPDATE etl.loads m SET order_at = p.order_at, order_seq = p.order_seq FROM etl.loads p WHERE m.parent_id = p.id AND p.order_at IS NOT NULL;
 CREATE INDEX loads_order_idx ON etl.loads (project, dataset, order_at, order_seq) WHERE status = 'loaded';
+-- the sets of columns that name the records in a dataset's tombstone table (<dataset>_deleted)
+CREATE TABLE etl.tombstone_columns (
+  project text NOT NULL,
+  dataset text NOT NULL,
+  columns text[] NOT NULL,
+  PRIMARY KEY (project, dataset, columns)
+);
 CREATE INDEX loads_owner_idx ON etl.loads (owner_id) WHERE owner_id IS NOT NULL;
 `,
   },

@@ -20,6 +20,8 @@ const definition: PipelineInput = {
     { name: 'orders', source: { type: 'upload', supplier: 'city' }, read: { arrays: 'explode' }, clean: {} },
     { name: 'fetched', source: { type: 'http', url: 'http://127.0.0.1:9/fetched.csv' }, clean: { key: ['id'], mode: 'upsert' } },
     { name: 'codes', source: { type: 'http', url: 'http://127.0.0.1:9/codes.json' }, read: { arrays: 'explode' }, clean: { key: ['code'], mode: 'upsert' } },
+    { name: 'visits', source: { type: 'http', url: 'http://127.0.0.1:9/visits.json' }, clean: { key: ['code', 'yr'], mode: 'append' } },
+    { name: 'albums', source: { type: 'upload', supplier: 'city' }, read: { arrays: 'explode' }, clean: { key: ['id'] } },
   ],
 };
 
@@ -141,38 +143,66 @@ describe('no silent loss', () => {
     expect(await rows(cleanDeps.pool, 'SELECT parent::int, index::int, sku FROM it_contract.orders_lines')).toEqual([{ parent: 1, index: 0, sku: 'C' }]);
   });
 
-  it('applies key changes: the row takes its new key, its nested rows follow, and an older object cannot bring the old key back', async () => {
-    // prepare: a connector's objects, each declaring what it is (as a fetcher writes them)
-    const object = async (key: string, records: unknown[], declaration: Omit<ObjectDeclaration, 'contract' | 'run'> & { run?: string }) => {
-      const run = declaration.run ?? key.split('/')[2]!;
-      const out = await s3Client().send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: records.map((r) => JSON.stringify(r)).join('\n'), Metadata: declarationMetadata({ contract: 1, ...declaration, run }) }),
-      );
-      await stageObject(stageDeps, { bucket, key, versionId: out.VersionId });
-      for (const id of toClean.splice(0)) await cleanLoad(cleanDeps, id);
-    };
-    await object('raw/codes/r1/part-1.ndjson', [{ code: 'A', name: 'Ash', tags: ['old'] }, { code: 'B', name: 'Birch', tags: [] }], {
-      replaces: 'run', holds: 'rows', runStartedAt: '2026-12-01T00:00:00.000Z', part: 1,
-    });
+  /** Put a connector's object (with its declaration) into the bucket, stage it and clean what the stage step hands on. */
+  async function fetched(key: string, records: unknown[], declaration: Omit<ObjectDeclaration, 'contract' | 'run'> & { run?: string }) {
+    const run = declaration.run ?? key.split('/')[2]!;
+    const out = await s3Client().send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: records.map((r) => JSON.stringify(r)).join('\n'), Metadata: declarationMetadata({ contract: 1, ...declaration, run }) }),
+    );
+    await stageObject(stageDeps, { bucket, key, versionId: out.VersionId });
+    const outcomes = [];
+    for (const id of toClean.splice(0)) outcomes.push(await cleanLoad(cleanDeps, id));
+    return outcomes;
+  }
 
-    // act: A is now called C
-    await object('raw/codes/r2/changes-1.ndjson', [{ old: { code: 'A' }, new: { code: 'C' } }], {
+  it('refuses key changes whole, saying so, and leaves the table as it was', async () => {
+    await fetched('raw/codes/r1/part-1.ndjson', [{ code: 'A', name: 'Ash', tags: ['old'] }], { replaces: 'run', holds: 'rows', runStartedAt: '2026-12-01T00:00:00.000Z', part: 1 });
+
+    const [outcome] = await fetched('raw/codes/r2/changes-1.ndjson', [{ old: { code: 'A' }, new: { code: 'C' } }], {
       replaces: 'nothing', holds: 'keyChanges', identifiedBy: ['code'], runStartedAt: '2026-12-02T00:00:00.000Z', part: 1,
     });
-    // an incremental run between the two, cleaned late, still knows A
-    await object('raw/codes/r1b/part-1.ndjson', [{ code: 'A', name: 'Ash (older)', tags: ['older'] }], {
-      replaces: 'nothing', holds: 'rows', runStartedAt: '2026-12-01T12:00:00.000Z', part: 1,
+
+    expect(outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/holds key changes, which this version of the clean step does not apply.*the table is unchanged/) });
+    expect(await rows(cleanDeps.pool, 'SELECT code, name FROM it_contract.codes')).toEqual([{ code: 'A', name: 'Ash' }]);
+  });
+
+  it('names deleted rows by their typed values, also by several columns, and keeps them deleted in every mode', async () => {
+    // prepare: an append dataset named by (code, yr) — yr an integer column
+    await fetched('raw/visits/r1/part-1.ndjson', [{ code: 'A', yr: 2024, n: 1 }, { code: 'A', yr: 2025, n: 2 }, { code: 'B', yr: 2024, n: 3 }], {
+      replaces: 'nothing', holds: 'rows', runStartedAt: '2026-12-01T00:00:00.000Z', part: 1,
+    });
+
+    // act: a deletion of (A, 2024), written as text as a source sends it (`02024` is the same year)
+    const [deleted] = await fetched('raw/visits/r3/deletes-1.ndjson', [{ code: 'A', yr: '02024' }], {
+      replaces: 'nothing', holds: 'deletions', identifiedBy: ['code', 'yr'], runStartedAt: '2026-12-03T00:00:00.000Z', part: 1,
+    });
+    // then an object older than the deletion, cleaned after it, that still has (A, 2024)
+    const [late] = await fetched('raw/visits/r2/part-1.ndjson', [{ code: 'A', yr: 2024, n: 9 }, { code: 'C', yr: 2024, n: 4 }], {
+      replaces: 'nothing', holds: 'rows', runStartedAt: '2026-12-02T00:00:00.000Z', part: 1,
     });
 
     // assess
-    expect(await rows(cleanDeps.pool, 'SELECT code, name FROM it_contract.codes ORDER BY code')).toEqual([
-      { code: 'B', name: 'Birch' },
-      { code: 'C', name: 'Ash' },
+    expect(deleted).toMatchObject({ status: 'loaded', rowsDeleted: 1 });
+    expect(late).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 1 });
+    expect(await rows(cleanDeps.pool, 'SELECT code, yr::int, n::int FROM it_contract.visits ORDER BY code, yr')).toEqual([
+      { code: 'A', yr: 2025, n: 2 },
+      { code: 'B', yr: 2024, n: 3 },
+      { code: 'C', yr: 2024, n: 4 },
     ]);
-    expect(await rows(cleanDeps.pool, 'SELECT parent_code, index::int, value FROM it_contract.codes_tags')).toEqual([{ parent_code: 'C', index: 0, value: 'old' }]);
-    expect(await rows(cleanDeps.pool, `SELECT rule, raw_value FROM it_contract.codes_quarantine`)).toEqual([{ rule: 'deleted', raw_value: 'A' }]);
-    // its nested row went with it, saying why
-    expect(await rows(cleanDeps.pool, `SELECT rule FROM it_contract.codes_tags_quarantine`)).toEqual([{ rule: 'deleted' }]);
-    expect(await rows(cleanDeps.pool, `SELECT (detected->>'rekeyed')::int AS rekeyed FROM etl.loads WHERE project = 'it_contract' AND holds = 'keyChanges'`)).toEqual([{ rekeyed: 1 }]);
+    expect(await rows(cleanDeps.pool, 'SELECT rule FROM it_contract.visits_quarantine')).toEqual([{ rule: 'deleted' }]);
+  });
+
+  it('empties the nested tables when the dataset’s table is rebuilt by a snapshot', async () => {
+    // prepare: a snapshot with nested rows, then the definition's key changes
+    await deliver('albums', JSON.stringify([{ id: 1, tracks: ['x', 'y'] }, { id: 2, tracks: ['z'] }]), 'a.json');
+    const rekeyed = parsePipeline({ ...definition, datasets: definition.datasets.map((d) => (d.name === 'albums' ? { ...d, clean: { key: ['id', 'title'] } } : d)) });
+
+    // act: the next snapshot, under the new key
+    await stageObject({ ...stageDeps, pipeline: rekeyed }, await put(bucket, 'incoming/city/albums/b.json', JSON.stringify([{ id: 1, title: 'One', tracks: ['x'] }])));
+    for (const id of toClean.splice(0)) await cleanLoad({ ...cleanDeps, pipeline: rekeyed }, id);
+
+    // assess: only the new snapshot's nested rows
+    expect(await rows(cleanDeps.pool, 'SELECT id::int, title FROM it_contract.albums')).toEqual([{ id: 1, title: 'One' }]);
+    expect(await rows(cleanDeps.pool, 'SELECT parent_id::int, parent_title, index::int, value FROM it_contract.albums_tracks')).toEqual([{ parent_id: 1, parent_title: 'One', index: 0, value: 'x' }]);
   });
 });
