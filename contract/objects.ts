@@ -16,7 +16,8 @@
  * | `nothing`  | changes only (an incremental run, a change query)              | none                          |
  *
  * `holds`: `rows` (records), `deletions` (each record names a row that is gone, by the fields in
- * `identifiedBy`), `keyChanges` (each record has `old` and `new` objects of identifying fields).
+ * `identifiedBy`), `keyChanges` (each record has `old` and `new` objects of identifying fields;
+ * the clean step does not apply these yet and fails such an object whole).
  *
  * Order: an object is newer than another when its run started later, or — in one run — when its
  * part number is higher. Runs of one source are serialised by their lease and their start times
