@@ -271,7 +271,8 @@ function compilePlain(c: CastColumn, mode: RowMode, required: boolean): Compiled
   const raw = `s.${ident(c.from)}`;
   const T = COLUMN_TYPES[c.type];
   const v = c.type === 'text' ? raw : `NULLIF(btrim(${raw}), '')`;
-  const strict = c.type === 'text' ? raw : `${v}::${T}`;
+  // an empty value is NULL in every type (README, "Empty values"); text keeps its white space
+  const strict = c.type === 'text' ? `NULLIF(${raw}, '')` : `${v}::${T}`;
   if (mode !== 'check') return { value: strict };
   return {
     value: c.type === 'text' ? strict : `CASE WHEN etl.is_valid_as(${v}, ${literal(T)}) THEN ${strict} END`,
@@ -333,12 +334,12 @@ function legacyCheck(c: CastColumn, raw: string, v: string, required: boolean): 
   return `(${literal(c.name)}, ${raw}, CASE ${missing} ${skipEmpty}${badType} END, ${literal(c.type)}, NULL::jsonb)`;
 }
 
-/** Trim (or collapse) white space, turn null tokens into NULL, fold the case. Numbers and dates are always trimmed, and empty is NULL. */
+/** Trim (or collapse) white space, turn null tokens into NULL, fold the case. Numbers and dates are always trimmed; empty is NULL in every type. */
 function normalise(raw: string, type: ColumnType, r: ColumnRules): string {
   let x = raw;
   if (r.trim === 'collapse') x = `regexp_replace(btrim(${x}, ${literal(SPACE_CHARS)}), ${literal(SPACE_RUN)}, ' ', 'g')`;
   else if (r.trim || type !== 'text') x = `btrim(${x}, ${literal(SPACE_CHARS)})`;
-  if (type !== 'text') x = `NULLIF(${x}, '')`;
+  x = `NULLIF(${x}, '')`; // empty is NULL in every type
   if (r.case) {
     const fn = { lower: 'lower', upper: 'upper', title: 'initcap' }[r.case];
     // ICU's root locale: Unicode case rules whatever the database's own locale (C lower-cases ASCII only)

@@ -22,7 +22,8 @@
 import { isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
 import { PermanentError } from '../common/errors.ts';
-import type { Encoding, Structure } from './types.ts';
+import { CsvTokenizer, TokenizeError, lineBreaksIn } from '../read/csv.ts';
+import type { Encoding, RecordRow, Structure } from './types.ts';
 
 /** Delimiters the detector chooses among, in order of preference when everything else ties. */
 export const DELIMITER_CANDIDATES = [';', '\t', ',', '|', '^', ':'] as const;
@@ -538,113 +539,40 @@ interface Tokens {
 const COLLECT = 2000;
 
 /**
- * Split text into records, quote-aware, the way csv-parse does with `relax_quotes`: a quote opens
- * a quoted field only at the start of a field; inside, a doubled quote is a quote; a quote followed
- * by anything but a delimiter or line break closes the field anyway (the rest is read unquoted).
- * On a partial head the last, incomplete record is left out.
+ * Split text into records with `CsvTokenizer` (functions/read/csv.ts: the one CSV rule, which
+ * profiling and staging read by too). On a partial head the last, incomplete record is left out;
+ * on a complete head a quoted field never closed is reported (`openQuoteLine`) and its record
+ * left out. Field values are kept for the first `collect` records.
  */
 function tokenize(text: string, d: number, q: number, complete: boolean, collect: number): Tokens {
-  const records: Rec[] = [];
-  const n = text.length;
-  let i = 0;
-  let line = 1;
-  let recStart = 0;
-  let recLine = 1;
-  let count = 1;
-  let atFieldStart = true;
-  let inQuotes = false;
-  let collecting = collect > 0;
-  let fields: string[] = [];
-  let value = '';
-  let seg = 0;
-
-  const finish = (end: number) => {
-    const rec: Rec = { line: recLine, lines: line - recLine + 1, count, blank: count === 1 && isBlank(text, recStart, end) };
-    if (collecting) {
-      fields.push(value + text.slice(seg, end));
-      rec.fields = fields;
+  const tok = new CsvTokenizer({ delimiter: String.fromCharCode(d), quote: q < 0 ? '' : String.fromCharCode(q), firstLine: 1, maxRecordChars: 0 });
+  const rows: RecordRow[] = [];
+  tok.write(text, rows);
+  const pending = tok.pending();
+  const out: Tokens = { records: [], partialLine: pending.line, partialInQuotes: false };
+  if (complete) {
+    try {
+      tok.end(rows);
+    } catch (error) {
+      if (!(error instanceof TokenizeError)) throw error;
+      out.openQuoteLine = error.line;
     }
+  } else out.partialInQuotes = pending.inQuotes;
+  const records = out.records;
+  for (let r = 0; r < rows.length; r++) {
+    const { line, fields } = rows[r]!;
+    const next = r + 1 < rows.length ? rows[r + 1]!.line : complete && out.openQuoteLine === undefined ? line + 1 + breaksIn(fields) : pending.line;
+    const rec: Rec = { line, lines: Math.max(1, next - line), count: fields.length, blank: fields.length === 1 && fields[0]!.trim() === '' };
+    if (r < collect) rec.fields = fields;
     records.push(rec);
-    collecting = records.length < collect;
-    fields = [];
-    value = '';
-  };
-
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    if (inQuotes) {
-      if (c === q) {
-        if (i + 1 >= n && !complete) break; // cannot tell an escaped quote from a closing one
-        if (text.charCodeAt(i + 1) === q) {
-          if (collecting) value += text.slice(seg, i + 1);
-          i += 2;
-          seg = i;
-          continue;
-        }
-        inQuotes = false;
-        if (collecting) value += text.slice(seg, i);
-        i++;
-        seg = i;
-        continue;
-      }
-      if (c === LF) line++;
-      else if (c === CR) {
-        if (text.charCodeAt(i + 1) === LF) i++;
-        line++;
-      }
-      i++;
-      continue;
-    }
-    if (c === d) {
-      if (collecting) {
-        fields.push(value + text.slice(seg, i));
-        value = '';
-      }
-      count++;
-      i++;
-      seg = i;
-      atFieldStart = true;
-      continue;
-    }
-    if (c === LF || c === CR) {
-      finish(i);
-      i += c === CR && text.charCodeAt(i + 1) === LF ? 2 : 1;
-      line++;
-      recStart = i;
-      recLine = line;
-      count = 1;
-      atFieldStart = true;
-      seg = i;
-      continue;
-    }
-    if (c === q && atFieldStart) {
-      inQuotes = true;
-      atFieldStart = false;
-      i++;
-      seg = i;
-      continue;
-    }
-    atFieldStart = false;
-    i++;
-  }
-
-  const out: Tokens = { records, partialLine: recLine, partialInQuotes: false };
-  const pending = inQuotes || recStart < n;
-  if (pending) {
-    if (complete) {
-      if (inQuotes) out.openQuoteLine = recLine;
-      finish(n);
-    } else out.partialInQuotes = inQuotes;
   }
   return out;
 }
 
-function isBlank(text: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== 0x20 && c !== 0x09 && c !== 0xa0 && c !== 0x0c) return false;
-  }
-  return true;
+function breaksIn(fields: readonly string[]): number {
+  let n = 0;
+  for (const f of fields) n += lineBreaksIn(f);
+  return n;
 }
 
 /** The field count (> 1 if any) shared by the most non-blank records; a tie goes to more fields. */

@@ -6,21 +6,21 @@
  *   streaming decoder for every other encoding. A BOM is skipped.
  * - The preamble and header are skipped as physical lines (`structure.firstDataLine - 1` of them),
  *   so a title line with a stray quote cannot confuse the parser.
- * - Parsing: `CsvTokenizer` (tokenize.ts) with the detected delimiter and quote, which reads what
- *   csv-parse reads with `relax_quotes`; `\r\n`, `\n` and a lone `\r` all end a record (files with
+ * - Parsing: `CsvTokenizer` (functions/read/csv.ts: the one CSV rule, which staging reads by too)
+ *   with the detected delimiter and quote; `\r\n`, `\n` and a lone `\r` all end a record (files with
  *   mixed line endings read right).
  * - Line numbers: the physical line (1-based) each record starts on, counting line breaks inside
  *   quoted fields, the same way the detector counts them.
  * - Blank lines are skipped. Ragged records (a field count other than the header's) are yielded
  *   AND reported through `onRagged`; they are never fatal.
  * - Quotes: stray quotes inside an unquoted field (`5" screen`) and text after a closing quote
- *   (`"a"b`) are kept as text, silently. A quoted field that never closes is an error naming the
+ *   (`"a"b`) are kept as text, silently, exactly as staging loads them. A quoted field that never closes is an error naming the
  *   line the record starts on: at the end of the file, or as soon as the record grows past
  *   `maxRecordChars`, so a runaway quote cannot eat memory.
  */
 import iconv from 'iconv-lite';
 import { DetectError } from './detect.ts';
-import { CsvTokenizer, TokenizeError } from './tokenize.ts';
+import { CsvTokenizer, LineSkipper, TokenizeError, isBlankRecord } from '../read/csv.ts';
 import type { RecordRow, Structure } from './types.ts';
 
 export interface ReadOptions {
@@ -79,7 +79,7 @@ export async function* readRecords(
     for (let r = 0; r < out.length; r++) {
       const row = out[r]!;
       const n = row.fields.length;
-      if (n === 1 && isBlank(row.fields[0]!, expected)) continue;
+      if (n === 1 && isBlankRecord(row.fields, expected)) continue;
       if (n !== expected) onRagged?.(row.line, n, expected);
       yield row;
       if (maxRecords !== undefined && ++yielded >= maxRecords) return;
@@ -87,11 +87,6 @@ export async function* readRecords(
     out.length = 0;
     if (failure !== undefined) throw failure instanceof TokenizeError ? readError(failure, file, maxChars) : failure;
   }
-}
-
-/** An empty line (or, when more than one column is expected, a whitespace-only line). */
-function isBlank(field: string, expected: number): boolean {
-  return field === '' || (expected > 1 && field.trim() === '');
 }
 
 /**
@@ -154,36 +149,6 @@ function wellFormed(s: string): string {
 
 function toBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-}
-
-/** Drops the first N physical lines of a text that arrives in pieces (a CRLF may be split). */
-class LineSkipper {
-  /** The last piece ended with a CR that ended the last skipped line: a LF right after belongs to it. */
-  private afterCR = false;
-  constructor(private remaining: number) {}
-
-  /** The rest of the piece once the lines are skipped. */
-  pass(piece: string): string {
-    if (piece.length === 0 || (this.remaining === 0 && !this.afterCR)) return piece;
-    const n = piece.length;
-    let i = 0;
-    if (this.afterCR) {
-      this.afterCR = false;
-      if (piece.charCodeAt(0) === 0x0a) i = 1;
-    }
-    while (this.remaining > 0 && i < n) {
-      const c = piece.charCodeAt(i);
-      if (c === 0x0a) {
-        this.remaining--;
-      } else if (c === 0x0d) {
-        this.remaining--;
-        if (i + 1 === n) this.afterCR = true;
-        else if (piece.charCodeAt(i + 1) === 0x0a) i++;
-      }
-      i++;
-    }
-    return i === 0 ? piece : piece.slice(i);
-  }
 }
 
 function readError(error: TokenizeError, file: string, maxChars: number): DetectError {

@@ -17,25 +17,6 @@ export async function* toUtf8(source: AsyncIterable<Buffer>, encoding: Encoding)
   if (tail) yield Buffer.from(tail, 'utf8');
 }
 
-/** The stream after its first `lines` line feeds (the preamble and header), untouched otherwise. */
-export async function* skipLines(source: AsyncIterable<Buffer>, lines: number): AsyncGenerator<Buffer> {
-  let left = lines;
-  for await (const chunk of source) {
-    if (left === 0) {
-      yield chunk;
-      continue;
-    }
-    let at = 0;
-    while (left > 0) {
-      const i = chunk.indexOf(LF, at);
-      if (i < 0) break;
-      left--;
-      at = i + 1;
-    }
-    if (left === 0 && at < chunk.length) yield chunk.subarray(at);
-  }
-}
-
 /** A leading UTF-8 byte-order mark removed. */
 export async function* withoutUtf8Bom(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let first = true;

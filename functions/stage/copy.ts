@@ -25,6 +25,7 @@ function truncateBytes(s: string, max: number): string {
 
 /**
  * Stream CSV records (each already ending in its source-line field) into `table` with COPY.
+ * Every empty field, quoted (`""`) or not, is NULL.
  * Bytes go to the server as they come: nothing is parsed into rows in Node.
  */
 export async function copyCsv(
@@ -36,7 +37,9 @@ export async function copyCsv(
   records: AsyncIterable<Buffer>,
 ): Promise<number> {
   const list = [...columns, '_source_line'].map(ident).join(', ');
-  const sql = `COPY ${table} (${list}) FROM STDIN WITH (FORMAT csv, DELIMITER ${literal(delimiter)}, QUOTE ${literal(quote)}, ENCODING 'UTF8')`;
+  // FORCE_NULL: a quoted empty field ("") is NULL, as an empty one is (README, "Empty values")
+  const forceNull = columns.length > 0 ? `, FORCE_NULL (${columns.map(ident).join(', ')})` : '';
+  const sql = `COPY ${table} (${list}) FROM STDIN WITH (FORMAT csv, DELIMITER ${literal(delimiter)}, QUOTE ${literal(quote)}, ENCODING 'UTF8'${forceNull})`;
   const sink = client.query(copyFrom(sql));
   await pipeline(Readable.from(records, { objectMode: false }), sink);
   return Number(sink.rowCount ?? 0);

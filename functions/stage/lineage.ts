@@ -1,9 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import { PermanentError } from '../common/errors.ts';
+import { CsvByteScanner, UnclosedQuoteError, copyRecord, isBlankBytes, recordBytes, tokenizeRecord } from '../read/csv.ts';
 import { completeUtf8Length, firstInvalidUtf8 } from './utf8.ts';
 
 const LF = 0x0a;
-const CR = 0x0d;
 
 export interface LineageOptions {
   file: string;
@@ -25,8 +25,11 @@ export interface LineageStats {
 
 /**
  * Pass CSV bytes through to COPY while appending one field to each record: the physical line the
- * record starts on. Quote-aware, so quoted line breaks count as lines but do not end records.
- * Records are re-terminated with `\n`; blank lines are dropped. Along the way it checks, at the
+ * record starts on. Records are found by `CsvByteScanner` (functions/read/csv.ts, the one CSV
+ * rule): quoted line breaks count as lines but do not end records; `\r\n`, `\n` and a lone `\r`
+ * end one. Records are re-terminated with `\n`; blank lines are dropped. A record COPY would read
+ * differently from the rule (a quote that is data, text after a closing quote, a BOM at its start)
+ * is written again (`copyRecord`), so that PostgreSQL gets the same characters the profile reads. Along the way it checks, at the
  * exact line, that the bytes are UTF-8 and that each record has as many fields as the header —
  * without building rows or strings: it jumps from delimiter to quote to line feed with
  * `indexOf` (memchr), so it runs near memory speed.
@@ -53,17 +56,9 @@ const SUFFIX_ROOM = 24;
 
 class LineageScanner {
   private readonly delim: number;
-  private readonly quote: number;
-  private inQuotes = false;
-  /** Physical line at the scan position. */
+  private readonly scanner: CsvByteScanner;
+  /** Physical line at the start of the chunk being checked (for messages about bytes). */
   private line: number;
-  /** Line the current record started on. */
-  private recordLine: number;
-  private fields = 1;
-  /** Bytes of the current record so far (excluding CR/LF). */
-  private recordBytes = 0;
-  /** A CR ended the previous chunk, outside quotes. */
-  private heldCr = false;
   /** An incomplete UTF-8 sequence at the end of the previous chunk. */
   private carry: Buffer | undefined;
   private out = Buffer.allocUnsafe(0);
@@ -74,83 +69,38 @@ class LineageScanner {
     private readonly stats: LineageStats,
   ) {
     this.delim = opts.delimiter.charCodeAt(0);
-    this.quote = (opts.quote ?? '"').charCodeAt(0);
     this.line = opts.firstLine;
-    this.recordLine = opts.firstLine;
+    this.scanner = new CsvByteScanner({ delimiter: opts.delimiter, quote: opts.quote ?? '"', firstLine: opts.firstLine }, (held, chunk, start, end, _next, fields, line, rewrite) =>
+      this.record(held, chunk, start, end, fields, line, rewrite),
+    );
   }
 
-  /** The records completed by this chunk (and the start of the next), with their line fields. */
+  /** The records completed by this chunk, with their line fields. */
   push(chunk: Buffer): Buffer {
     this.stats.bytes += chunk.length;
+    this.line = this.scanner.line;
     this.checkUtf8(chunk);
     // room for the chunk and the line fields of typical records; grown if short records need more
     this.out = Buffer.allocUnsafe(chunk.length + (chunk.length >> 3) + SUFFIX_ROOM + 1);
     this.pos = 0;
-    const { delim, quote } = this;
-    const n = chunk.length;
-    let seg = 0; // start of the bytes not yet copied out
-    let i = 0;
-    if (this.heldCr) {
-      this.heldCr = false;
-      if (chunk[0] !== LF) {
-        this.ensure(1);
-        this.out[this.pos++] = CR; // a lone CR is data, not a line end
-        this.recordBytes++;
-      }
-    }
-    let nextQuote = -2; // cached position of the next quote at or after i (-1: none in this chunk)
-    while (i < n) {
-      if (this.inQuotes) {
-        const q = chunk.indexOf(quote, i);
-        const stop = q < 0 ? n : q;
-        for (let lf = chunk.indexOf(LF, i); lf >= 0 && lf < stop; lf = chunk.indexOf(LF, lf + 1)) this.line++;
-        if (q < 0) break;
-        this.inQuotes = false;
-        i = q + 1;
-        continue;
-      }
-      if (nextQuote !== -1 && nextQuote < i) nextQuote = chunk.indexOf(quote, i);
-      let lf = chunk.indexOf(LF, i);
-      if (lf < 0) lf = n;
-      const stop = nextQuote >= 0 && nextQuote < lf ? nextQuote : lf;
-      for (let d = chunk.indexOf(delim, i); d >= 0 && d < stop; d = chunk.indexOf(delim, d + 1)) this.fields++;
-      if (stop === n) break;
-      if (stop === nextQuote) {
-        this.inQuotes = true;
-        i = stop + 1;
-        continue;
-      }
-      // a line feed outside quotes ends the record
-      const end = stop > seg && chunk[stop - 1] === CR ? stop - 1 : stop;
-      this.emit(chunk, seg, end);
-      this.endRecord();
-      seg = stop + 1;
-      i = stop + 1;
-      this.line++;
-      this.recordLine = this.line;
-    }
-    let end = n;
-    if (!this.inQuotes && end > seg && chunk[end - 1] === CR) {
-      this.heldCr = true;
-      end--;
-    }
-    this.emit(chunk, seg, end);
+    this.scanner.push(chunk);
     return this.out.subarray(0, this.pos);
   }
 
   /** What is left when the input ends: the last record, if it had no line end. */
   end(): Buffer {
     if (this.carry) throw this.invalidUtf8(this.carry, 0);
-    if (this.inQuotes) {
-      throw new PermanentError(`${this.opts.file} line ${this.recordLine}: a quoted field is never closed (the file ends inside quotes)`, {
-        file: this.opts.file,
-        line: this.recordLine,
-      });
-    }
     this.out = Buffer.allocUnsafe(SUFFIX_ROOM);
     this.pos = 0;
-    this.heldCr = false; // a trailing CR ends the last record
-    if (this.recordBytes > 0 || this.fields > 1) this.endRecord();
+    try {
+      this.scanner.end();
+    } catch (error) {
+      if (!(error instanceof UnclosedQuoteError)) throw error;
+      throw new PermanentError(`${this.opts.file} line ${error.line}: a quoted field is never closed (the file ends inside quotes)`, {
+        file: this.opts.file,
+        line: error.line,
+      });
+    }
     return this.out.subarray(0, this.pos);
   }
 
@@ -161,32 +111,42 @@ class LineageScanner {
     this.out = bigger;
   }
 
-  private emit(chunk: Buffer, from: number, to: number): void {
-    if (to <= from) return;
-    this.ensure(to - from);
-    chunk.copy(this.out, this.pos, from, to);
-    this.pos += to - from;
-    this.recordBytes += to - from;
-  }
-
-  private endRecord(): void {
-    if (this.recordBytes === 0 && this.fields === 1) {
+  private record(held: Buffer | undefined, chunk: Buffer, start: number, end: number, fields: number, line: number, rewrite: boolean): void {
+    const { opts } = this;
+    const quote = opts.quote ?? '"';
+    if (fields === 1 && isBlankBytes(recordBytes(held, chunk, start, end), fields, opts.fields, opts.delimiter, quote)) {
       this.stats.blankLines++;
-    } else {
-      if (this.fields !== this.opts.fields) {
-        throw new PermanentError(
-          `${this.opts.file} line ${this.recordLine}: the record has ${this.fields} field${this.fields === 1 ? '' : 's'}, the header has ${this.opts.fields}`,
-          { file: this.opts.file, line: this.recordLine },
-        );
-      }
-      this.ensure(SUFFIX_ROOM);
-      this.out[this.pos++] = this.delim;
-      this.pos += this.out.write(String(this.recordLine), this.pos, 'latin1');
-      this.out[this.pos++] = LF;
-      this.stats.records++;
+      return;
     }
-    this.fields = 1;
-    this.recordBytes = 0;
+    if (fields !== opts.fields) {
+      throw new PermanentError(`${opts.file} line ${line}: the record has ${fields} field${fields === 1 ? '' : 's'}, the header has ${opts.fields}`, {
+        file: opts.file,
+        line,
+      });
+    }
+    if (rewrite) {
+      // a quote that is data, text after a closing quote, a BOM: written again as COPY reads it
+      const text = copyRecord(tokenizeRecord(recordBytes(held, chunk, start, end).toString('utf8'), opts.delimiter, quote), opts.delimiter, quote);
+      const len = Buffer.byteLength(text);
+      this.ensure(len);
+      this.pos += this.out.write(text, this.pos, 'utf8');
+    } else {
+      if (held) {
+        this.ensure(held.length);
+        held.copy(this.out, this.pos);
+        this.pos += held.length;
+      }
+      if (end > start) {
+        this.ensure(end - start);
+        chunk.copy(this.out, this.pos, start, end);
+        this.pos += end - start;
+      }
+    }
+    this.ensure(SUFFIX_ROOM);
+    this.out[this.pos++] = this.delim;
+    this.pos += this.out.write(String(line), this.pos, 'latin1');
+    this.out[this.pos++] = LF;
+    this.stats.records++;
   }
 
   private checkUtf8(chunk: Buffer): void {
@@ -218,7 +178,7 @@ class LineageScanner {
   /** Physical line of an offset in the chunk about to be scanned. */
   private lineOf(buf: Buffer, offset: number): number {
     let at = this.line;
-    for (let i = buf.indexOf(LF); i >= 0 && i < offset; i = buf.indexOf(LF, i + 1)) at++;
+    for (let i = 0; i < offset && i < buf.length; i++) if (buf[i] === LF || (buf[i] === 0x0d && buf[i + 1] !== LF)) at++;
     return at;
   }
 

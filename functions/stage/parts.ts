@@ -28,6 +28,7 @@ import type { Structure } from '../profile/types.ts';
 import { toUtf8 } from './bytes.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { withSourceLines } from './lineage.ts';
+import { CsvByteScanner } from '../read/csv.ts';
 
 const LF = 0x0a;
 
@@ -71,39 +72,37 @@ interface PartsLayout {
 }
 
 /**
- * Where the records of CSV bytes may be cut: after about every `size` bytes, at the first line
- * feed outside quotes. `start` is the byte where the first record starts (after the header),
- * `firstLine` its physical line. Quoted line feeds count as lines but never end a part.
+ * Where the records of CSV bytes may be cut: after about every `size` bytes, at the end of a
+ * record, as `CsvByteScanner` (functions/read/csv.ts, the rule staging reads by) finds records.
+ * `start` is the byte where the first record starts (after the header), `firstLine` its physical
+ * line. A cut is never made between the CR and the LF of a CRLF.
  */
 export async function planParts(
   source: AsyncIterable<Uint8Array>,
-  opts: { start: number; firstLine: number; size: number; quote: string; total: number },
+  opts: { start: number; firstLine: number; size: number; quote: string; total: number; delimiter?: string },
 ): Promise<PartPlan[]> {
-  const quote = opts.quote ? opts.quote.charCodeAt(0) : -1;
   const parts: PartPlan[] = [];
   let partStart = opts.start;
   let partLine = opts.firstLine;
-  let line = opts.firstLine;
-  let inQuotes = false;
-  let offset = 0; // of the chunk in the object
+  let offset = 0; // of the bytes being scanned, in the object
+  const scanner: CsvByteScanner = new CsvByteScanner({ delimiter: opts.delimiter ?? ',', quote: opts.quote, firstLine: opts.firstLine }, (_held, _chunk, _s, _e, next) => {
+    if (next < 0) return; // a CR ends the chunk: a LF may follow, cut after a later record
+    const end = offset + next;
+    if (end - partStart >= opts.size && end < opts.total) {
+      parts.push({ index: parts.length, start: partStart, end, firstLine: partLine });
+      partStart = end;
+      partLine = scanner.line + 1; // the record ends on the scanner's line; the next starts below
+    }
+  });
+  let at = 0; // of the chunk in the object
   for await (const raw of source) {
     const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    let i = Math.max(0, opts.start - offset);
-    while (i < chunk.length) {
-      const lf = chunk.indexOf(LF, i);
-      const stop = lf < 0 ? chunk.length : lf;
-      if (quote >= 0) for (let q = chunk.indexOf(quote, i); q >= 0 && q < stop; q = chunk.indexOf(quote, q + 1)) inQuotes = !inQuotes;
-      if (lf < 0) break;
-      line++;
-      i = lf + 1;
-      const next = offset + i;
-      if (!inQuotes && next - partStart >= opts.size && next < opts.total) {
-        parts.push({ index: parts.length, start: partStart, end: next, firstLine: partLine });
-        partStart = next;
-        partLine = line;
-      }
+    const skip = Math.max(0, opts.start - at);
+    if (skip < chunk.length) {
+      offset = at + skip;
+      scanner.push(skip > 0 ? chunk.subarray(skip) : chunk);
     }
-    offset += chunk.length;
+    at += chunk.length;
   }
   if (partStart < opts.total) parts.push({ index: parts.length, start: partStart, end: opts.total, firstLine: partLine });
   return parts;
@@ -147,7 +146,14 @@ export async function planLoad(
   const start = byteOfLine(head, structure.firstDataLine);
   if (start === undefined) throw new PermanentError(`${ref.key}: the header is longer than ${HEAD_BYTES} bytes`, { file: ref.key });
   const quote = structure.quote || '';
-  const parts = await planParts(await openRange(deps.s3, ref), { start, firstLine: structure.firstDataLine, size: opts.size, quote, total: ref.size });
+  const parts = await planParts(await openRange(deps.s3, ref), {
+    start,
+    firstLine: structure.firstDataLine,
+    size: opts.size,
+    quote,
+    delimiter: structure.delimiter,
+    total: ref.size,
+  });
 
   const columns = stagingColumns(structure.header);
   const table = stagingTable(deps.project, dataset, loadId);
@@ -322,13 +328,15 @@ function partTable(staging: string, part: number): string {
   return staging.replace(/"$/, `__p${part}"`);
 }
 
-/** Byte offset where physical line `line` (1-based) starts in `head`, or undefined past it. */
+/** Byte offset where physical line `line` (1-based; `\r\n`, `\n` or a lone `\r` end one) starts in `head`, or undefined past it. */
 function byteOfLine(head: Buffer, line: number): number | undefined {
   let at = 0;
   for (let l = 1; l < line; l++) {
     const lf = head.indexOf(LF, at);
-    if (lf < 0) return undefined;
-    at = lf + 1;
+    const cr = head.indexOf(0x0d, at);
+    const e = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+    if (e < 0) return undefined;
+    at = head[e] === 0x0d && head[e + 1] === LF ? e + 2 : e + 1;
   }
   return at;
 }

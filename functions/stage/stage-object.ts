@@ -9,7 +9,8 @@ import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { detectStructure } from '../profile/detect.ts';
 import type { Structure } from '../profile/types.ts';
-import { skipLines, toUtf8, withoutUtf8Bom } from './bytes.ts';
+import { skipByteLines } from '../read/csv.ts';
+import { toUtf8, withoutUtf8Bom } from './bytes.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
@@ -360,7 +361,6 @@ export async function stageCsv(
   const { file } = opts;
   const { head, rest, complete } = await readHead(await gunzipIfNeeded(opts.source), HEAD_BYTES);
   const { structure, warnings } = detectStructure(head, { complete, file, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
-  if (structure.lineEnding === '\r') throw new PermanentError(`${file} uses CR-only line endings; save it with LF or CRLF line endings`, { file });
 
   const columns = stagingColumns(structure.header);
   const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
@@ -375,7 +375,7 @@ export async function stageCsv(
   // a file that quotes nothing gets a quote character no text contains, so a stray " is just text
   const quote = structure.quote || '\u0001';
   const records = withSourceLines(
-    skipLines(utf8, structure.firstDataLine - 1),
+    skipByteLines(utf8, structure.firstDataLine - 1),
     { file, delimiter: structure.delimiter, quote, fields: columns.length, firstLine: structure.firstDataLine },
     stats,
   );
