@@ -393,6 +393,7 @@ export function tokenizeRecord(text: string, delimiter: string, quote: string): 
   const out: RecordRow[] = [];
   tok.write(text, out);
   tok.end(out);
+  if (out.length === 0) return ['']; // nothing but BOMs
   if (out.length !== 1) throw new Error(`internal: expected one record, read ${out.length} from ${JSON.stringify(text.slice(0, 80))}`);
   return out[0]!.fields;
 }
