@@ -138,7 +138,8 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
   const h = chooseHeader(tok.records, m, sep === undefined ? 0 : 1);
   if (h < 0) throw new DetectError(`${file} has no header line${sep === undefined ? ` in its first ${COLLECT} lines` : ` after "sep=${sep}"`}`, { file });
   const headerRec = tok.records[h]!;
-  const header = headerRec.fields!;
+  // a BOM repeated at the start of the file, or inside the first quoted heading, is not a name
+  const header = headerRec.fields!.map((f) => (f.indexOf('\uFEFF') >= 0 ? f.replace(/\uFEFF/g, '') : f));
   if (headerRec.count !== m && m > 1) {
     warnings.push(`${file}: the header (line ${headerRec.line}) has ${headerRec.count} fields but most data lines have ${m}`);
   }
@@ -665,7 +666,9 @@ function chooseHeader(records: readonly Rec[], m: number, skip: number): number 
   for (let k = 0; k < idx.length && s < 0; k++) if (records[idx[k]!]!.count === m && consistentFrom(k)) s = k;
   if (s < 0) s = Math.max(0, idx.findIndex((i) => records[i]!.count === m));
   const atS = records[idx[s]!]!;
-  if (s > 0 && !(atS.fields && looksLikeNames(atS.fields, false))) {
+  // a data line (a number among its fields) below a line of names with one field less or more:
+  // that line is the header, and the file is ragged (reading it fails, naming the line)
+  if (s > 0 && !(atS.fields && looksLikeNames(atS.fields, true))) {
     const p = records[idx[s - 1]!]!;
     if (p.count > 1 && Math.abs(p.count - m) <= 1 && p.fields && looksLikeNames(p.fields, false)) return idx[s - 1]!;
   }

@@ -98,6 +98,8 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
   let duplicatesExact = true;
   let rows = 0;
 
+  let repeatedHeaders = 0;
+  let firstRepeatedHeader: number | undefined;
   const records = readRecords(prepend(head, rest), structure, {
     file: opts.file,
     // one record more than the sample tells a sampled file from one that has exactly that many
@@ -105,6 +107,10 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
     onRagged: (line, fields, expected) => {
       raggedCount++;
       if (ragged.length < RAGGED_KEPT) ragged.push({ line, fields, expected });
+    },
+    onRepeatedHeader: (line) => {
+      repeatedHeaders++;
+      firstRepeatedHeader ??= line;
     },
   });
   let more = false;
@@ -136,6 +142,7 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
   if (undecodable > 0) {
     warnings.push(`${undecodable} record${undecodable === 1 ? '' : 's'} with bytes that are not ${structure.encoding} (shown as U+FFFD), first on line ${undecodableLine}`);
   }
+  if (repeatedHeaders > 0) warnings.push(`${repeatedHeaders} line${repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${firstRepeatedHeader})`);
   if (raggedCount > 0) warnings.push(`${raggedCount} line${raggedCount === 1 ? '' : 's'} with a field count different from the header's (first on line ${ragged[0]!.line})`);
   return {
     file: opts.file,

@@ -11,7 +11,8 @@
  *   mixed line endings read right).
  * - Line numbers: the physical line (1-based) each record starts on, counting line breaks inside
  *   quoted fields, the same way the detector counts them.
- * - Blank lines are skipped. Ragged records (a field count other than the header's) are yielded
+ * - Blank lines are skipped, and so are lines repeating the header (reported through
+ *   `onRepeatedHeader`). Ragged records (a field count other than the header's) are yielded
  *   AND reported through `onRagged`; they are never fatal.
  * - Quotes: stray quotes inside an unquoted field (`5" screen`) and text after a closing quote
  *   (`"a"b`) are kept as text, silently, exactly as staging loads them. A quoted field that never closes is an error naming the
@@ -20,7 +21,7 @@
  */
 import iconv from 'iconv-lite';
 import { DetectError } from './detect.ts';
-import { CsvTokenizer, LineSkipper, TokenizeError, isBlankRecord } from '../read/csv.ts';
+import { CsvTokenizer, LineSkipper, TokenizeError, isBlankRecord, isRepeatedHeader } from '../read/csv.ts';
 import type { RecordRow, Structure } from './types.ts';
 
 export interface ReadOptions {
@@ -28,6 +29,8 @@ export interface ReadOptions {
   file: string;
   /** Called for each data record whose field count differs from the header's. */
   onRagged?: (line: number, fields: number, expected: number) => void;
+  /** Called for each line that repeats the header (skipped, as staging skips it). */
+  onRepeatedHeader?: (line: number) => void;
   /** Stop after this many records (sampling). */
   maxRecords?: number;
   /**
@@ -80,6 +83,10 @@ export async function* readRecords(
       const row = out[r]!;
       const n = row.fields.length;
       if (n === 1 && isBlankRecord(row.fields, expected)) continue;
+      if (n === expected && isRepeatedHeader(row.fields, structure.header)) {
+        opts.onRepeatedHeader?.(row.line);
+        continue;
+      }
       if (n !== expected) onRagged?.(row.line, n, expected);
       yield row;
       if (maxRecords !== undefined && ++yielded >= maxRecords) return;

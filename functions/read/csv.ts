@@ -387,6 +387,47 @@ export function isBlankRecord(fields: readonly string[], expected: number): bool
   return f.trim() === ''; // Unicode white space, line breaks and U+FEFF
 }
 
+/**
+ * A record that repeats the header (a header line above the data repeated, or files with their
+ * headers concatenated): the header's values exactly, BOMs aside. Readers skip them and count them.
+ */
+export function isRepeatedHeader(fields: readonly string[], header: readonly string[]): boolean {
+  if (fields.length !== header.length) return false;
+  for (let k = 0; k < fields.length; k++) {
+    const f = fields[k]!;
+    if (f !== header[k] && (f.indexOf('\uFEFF') < 0 || f.replace(/\uFEFF/g, '') !== header[k])) return false;
+  }
+  return true;
+}
+
+/**
+ * Cheap byte tests for "could this record repeat the header?" (so that the byte path decodes only
+ * records that might): a byte length the header's values can have when written, and the bytes of
+ * the header's longest value somewhere in it.
+ */
+export class HeaderRepeatProbe {
+  private readonly min: number;
+  private readonly max: number;
+  private readonly needle: Buffer;
+  constructor(readonly header: readonly string[]) {
+    let bytes = 0;
+    let longest = '';
+    for (const h of header) {
+      bytes += Buffer.byteLength(h);
+      if (h.length > longest.length) longest = h;
+    }
+    const k = header.length;
+    this.min = bytes + k - 1;
+    this.max = 2 * bytes + 3 * k + 6; // every value quoted, quotes doubled, BOMs
+    this.needle = Buffer.from(longest);
+  }
+
+  /** Whether `rec` (a record of the header's field count) may be the header again. */
+  maybe(rec: Buffer): boolean {
+    return rec.length >= this.min && rec.length <= this.max && rec.indexOf(this.needle) >= 0;
+  }
+}
+
 /** The one record of a text that holds exactly one (the byte scanner's rare path). */
 export function tokenizeRecord(text: string, delimiter: string, quote: string): string[] {
   const tok = new CsvTokenizer({ delimiter, quote, firstLine: 1, maxRecordChars: 0 });

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { PermanentError } from '../common/errors.ts';
-import { CsvByteScanner, UnclosedQuoteError, copyRecord, isBlankBytes, recordBytes, tokenizeRecord } from '../read/csv.ts';
+import { CsvByteScanner, HeaderRepeatProbe, UnclosedQuoteError, copyRecord, isBlankBytes, isRepeatedHeader, recordBytes, tokenizeRecord } from '../read/csv.ts';
 import { completeUtf8Length, firstInvalidUtf8 } from './utf8.ts';
 
 const LF = 0x0a;
@@ -14,6 +14,8 @@ export interface LineageOptions {
   fields: number;
   /** Physical line (1-based) on which the first record starts. */
   firstLine: number;
+  /** The header's values: a record repeating them is skipped and counted (`stats.repeatedHeaders`). */
+  header?: readonly string[];
 }
 
 export interface LineageStats {
@@ -21,6 +23,9 @@ export interface LineageStats {
   /** Blank lines skipped (they carry no record). */
   blankLines: number;
   bytes: number;
+  /** Lines repeating the header, skipped; and the first of them. */
+  repeatedHeaders?: number;
+  firstRepeatedHeader?: number;
 }
 
 /**
@@ -29,7 +34,8 @@ export interface LineageStats {
  * rule): quoted line breaks count as lines but do not end records; `\r\n`, `\n` and a lone `\r`
  * end one. Records are re-terminated with `\n`; blank lines are dropped. A record COPY would read
  * differently from the rule (a quote that is data, text after a closing quote, a BOM at its start)
- * is written again (`copyRecord`), so that PostgreSQL gets the same characters the profile reads. Along the way it checks, at the
+ * is written again (`copyRecord`), so that PostgreSQL gets the same characters the profile reads.
+ * A line repeating the header (`opts.header`) is skipped and counted, as the profile skips it. Along the way it checks, at the
  * exact line, that the bytes are UTF-8 and that each record has as many fields as the header —
  * without building rows or strings: it jumps from delimiter to quote to line feed with
  * `indexOf` (memchr), so it runs near memory speed.
@@ -57,6 +63,7 @@ const SUFFIX_ROOM = 24;
 class LineageScanner {
   private readonly delim: number;
   private readonly scanner: CsvByteScanner;
+  private readonly probe: HeaderRepeatProbe | undefined;
   /** Physical line at the start of the chunk being checked (for messages about bytes). */
   private line: number;
   /** An incomplete UTF-8 sequence at the end of the previous chunk. */
@@ -70,6 +77,7 @@ class LineageScanner {
   ) {
     this.delim = opts.delimiter.charCodeAt(0);
     this.line = opts.firstLine;
+    this.probe = opts.header && opts.header.length === opts.fields ? new HeaderRepeatProbe(opts.header) : undefined;
     this.scanner = new CsvByteScanner({ delimiter: opts.delimiter, quote: opts.quote ?? '"', firstLine: opts.firstLine }, (held, chunk, start, end, _next, fields, line, rewrite) =>
       this.record(held, chunk, start, end, fields, line, rewrite),
     );
@@ -123,6 +131,14 @@ class LineageScanner {
         file: opts.file,
         line,
       });
+    }
+    if (this.probe) {
+      const rec = recordBytes(held, chunk, start, end);
+      if (this.probe.maybe(rec) && isRepeatedHeader(tokenizeRecord(rec.toString('utf8'), opts.delimiter, quote), this.probe.header)) {
+        this.stats.repeatedHeaders = (this.stats.repeatedHeaders ?? 0) + 1;
+        this.stats.firstRepeatedHeader ??= line;
+        return;
+      }
     }
     if (rewrite) {
       // a quote that is data, text after a closing quote, a BOM: written again as COPY reads it

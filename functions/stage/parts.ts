@@ -255,6 +255,7 @@ export async function stagePart(
         quote,
         fields: layout.columns.length,
         firstLine: Number(row.first_line),
+        header: load.header ?? undefined,
       });
       const n = await copyCsv(client, table, layout.columns, layout.delimiter, quote, records);
       await client.query(`UPDATE etl.load_parts SET status = 'staged', rows = $3, staged_at = now() WHERE load_id = $1 AND part = $2`, [loadId, part, n]);

@@ -333,6 +333,8 @@ export interface StagedCsv {
     lineEnding: string;
     headerRow: number;
     blankLines: number;
+    /** Lines repeating the header, skipped. */
+    repeatedHeaders: number;
     columns: string[];
     warnings: string[];
   };
@@ -376,7 +378,7 @@ export async function stageCsv(
   const quote = structure.quote || '\u0001';
   const records = withSourceLines(
     skipByteLines(utf8, structure.firstDataLine - 1),
-    { file, delimiter: structure.delimiter, quote, fields: columns.length, firstLine: structure.firstDataLine },
+    { file, delimiter: structure.delimiter, quote, fields: columns.length, firstLine: structure.firstDataLine, header: structure.header },
     stats,
   );
   const rows = await copyCsv(client, opts.table, columns, structure.delimiter, quote, records);
@@ -392,8 +394,11 @@ export async function stageCsv(
       lineEnding: structure.lineEnding,
       headerRow: structure.headerRow,
       blankLines: stats.blankLines,
+      repeatedHeaders: stats.repeatedHeaders ?? 0,
       columns,
-      warnings,
+      warnings: stats.repeatedHeaders
+        ? [...warnings, `${file}: ${stats.repeatedHeaders} line${stats.repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${stats.firstRepeatedHeader})`]
+        : warnings,
     },
   };
 }
