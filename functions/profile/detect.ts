@@ -131,7 +131,10 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
     throw new DetectError(`${file} has no header line: only blank lines`, { file, line: 1 });
   }
 
-  const m = modalCount(nonBlank);
+  let m = modalCount(nonBlank);
+  // no two lines share a field count (a short ragged file): the first line with fields is the
+  // header, and reading the lines below it fails, naming the first that does not fit
+  if (m > 1 && nonBlank.length >= 2 && nonBlank[0]!.count > 1 && nonBlank.filter((r) => r.count === m).length < 2) m = nonBlank[0]!.count;
   if (m <= 1 && hint === undefined && sep === undefined) {
     warnings.push(`${file}: no delimiter found (tried ${DELIMITER_CANDIDATES.map(show).join(' ')}): read as a single column`);
   }
@@ -604,7 +607,10 @@ function chooseDelimiter(text: string, q: number, complete: boolean): { delimite
   for (const d of DELIMITER_CANDIDATES) {
     const { records } = tokenize(text, d.charCodeAt(0), q, complete, HEADER_WINDOW);
     const nonBlank = records.filter((r) => !r.blank);
-    const m = modalCount(nonBlank);
+    let m = modalCount(nonBlank);
+  // no two lines share a field count (a short ragged file): the first line with fields is the
+  // header, and reading the lines below it fails, naming the first that does not fit
+  if (m > 1 && nonBlank.length >= 2 && nonBlank[0]!.count > 1 && nonBlank.filter((r) => r.count === m).length < 2) m = nonBlank[0]!.count;
     if (m <= 1) continue;
     const named = nonBlank[0]!.count > 1 || nonBlank.some((r) => r.count === m && r.fields !== undefined && looksLikeNames(r.fields, false));
     if (!named) continue;

@@ -2,11 +2,13 @@
  * The one CSV rule, proven end to end: thousands of generated CSV files (quotes, bare quotes, text
  * after a closing quote, delimiters, CR / LF / CRLF inside and outside quotes, empty and quoted
  * empty fields, BOMs at the start and at the start of lines, multi-byte characters, blank and
- * ragged lines), each read by the profiler (`readRecords`) and staged into PostgreSQL by the real
+ * ragged lines, the header repeated), each read by the profiler (`readRecords`) and staged into PostgreSQL by the real
  * staging path (`withSourceLines` → COPY), in random chunks, must give the same records on the
  * same lines — or fail on the same line. The same files cut into parts (`planParts`) must stage
- * to the same bytes as whole.
+ * to the same bytes as whole. The real files of test/fixtures/csv-read (see ORIGIN.md) too.
  */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +64,8 @@ async function profiled(bytes: Buffer, structure: Structure, sizes: readonly num
 /** The lineage step's output (what COPY gets) for the bytes, as staging prepares them. */
 async function lineageBytes(bytes: AsyncIterable<Buffer>, structure: Structure, firstLine: number, file = 'f.csv'): Promise<Buffer> {
   const parts: Buffer[] = [];
-  for await (const b of withSourceLines(bytes, { file, delimiter: structure.delimiter, quote: structure.quote || '\u0001', fields: structure.header.length, firstLine })) {
+  const opts = { file, delimiter: structure.delimiter, quote: structure.quote || '\u0001', fields: structure.header.length, firstLine, header: structure.header };
+  for await (const b of withSourceLines(bytes, opts)) {
     parts.push(b);
   }
   return Buffer.concat(parts);
@@ -76,7 +79,14 @@ async function staged(bytes: Buffer, structure: Structure, sizes: readonly numbe
   await client.query(`CREATE TEMPORARY TABLE csv_read_diff (${columns.map((c) => `"${c.replace(/"/g, '""')}" text`).join(', ')}, _source_line bigint NOT NULL)`);
   const source = skipByteLines(withoutUtf8Bom(chunked(bytes, sizes)), structure.firstDataLine - 1);
   const quote = structure.quote || '\u0001';
-  const records = withSourceLines(source, { file: 'f.csv', delimiter: structure.delimiter, quote, fields: columns.length, firstLine: structure.firstDataLine });
+  const records = withSourceLines(source, {
+    file: 'f.csv',
+    delimiter: structure.delimiter,
+    quote,
+    fields: columns.length,
+    firstLine: structure.firstDataLine,
+    header: structure.header,
+  });
   try {
     await copyCsv(client, table, columns, structure.delimiter, quote, records);
   } catch (error) {
@@ -91,6 +101,10 @@ async function staged(bytes: Buffer, structure: Structure, sizes: readonly numbe
 }
 
 const EOL = fc.constantFrom('\n', '\r\n', '\r');
+
+function header(k: number, delimiter: string, quote = ''): string {
+  return Array.from({ length: k }, (_, i) => (quote === '\uFEFF' && i === 0 ? `\uFEFFc${i}` : `${quote}c${i}${quote}`)).join(delimiter);
+}
 
 /** A random CSV file with a header `c0…c{k-1}`: mostly well-formed records, and every oddity. */
 function csvFile(delimiter: string) {
@@ -112,6 +126,7 @@ function csvFile(delimiter: string) {
       { weight: 1, arbitrary: fc.constantFrom('', ' ', '""', '\uFEFF', '\uFEFF\uFEFF') }, // blank lines
       { weight: 1, arbitrary: fc.array(field, { minLength: k, maxLength: k }).map((f) => `\uFEFF${f.join(delimiter)}`) }, // a BOM at a line start
       { weight: 1, arbitrary: fc.array(field, { minLength: 1, maxLength: k + 2 }).map((f) => f.join(delimiter)) }, // maybe ragged
+      { weight: 1, arbitrary: fc.constantFrom('', '"', '\uFEFF').map((q) => header(k, delimiter, q)) }, // the header again
     );
     return fc.record({
       k: fc.constant(k),
@@ -133,12 +148,11 @@ describe('profile and staging read the same records (differential)', () => {
       fc.asyncProperty(
         fc.constantFrom(',', ';', '\t', '|').chain((d) => fc.tuple(fc.constant(d), csvFile(d))),
         async ([delimiter, f]) => {
-          const header = Array.from({ length: f.k }, (_, i) => `c${i}`).join(delimiter);
           let body = f.records.map(([r, eol]) => r + eol).join('');
           if (!f.lastEol) body = body.replace(/(\r\n|\r|\n)$/, '');
           // a CR ending the header and a LF starting the body read as one CRLF
           if (f.headerEol === '\r' && body.startsWith('\n')) body = `z${body}`;
-          const bytes = Buffer.from(f.bom + header + f.headerEol + body);
+          const bytes = Buffer.from(f.bom + header(f.k, delimiter) + f.headerEol + body);
           let structure: Structure;
           try {
             structure = detectStructure(bytes, { complete: true, file: 'f.csv', hints: { delimiter } }).structure;
@@ -177,6 +191,25 @@ describe('profile and staging read the same records (differential)', () => {
     expect(rows).toBeGreaterThan(4000);
     expect(failures).toBeGreaterThan(100);
   }, 600_000);
+});
+
+describe('profile and staging read the same records (real files)', () => {
+  const dir = join(import.meta.dirname, '../fixtures/csv-read');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.csv'));
+  it.each(files)('%s', async (name) => {
+    const bytes = readFileSync(join(dir, name));
+    const { structure } = detectStructure(bytes, { complete: true, file: name });
+    for (const sizes of [[], [1], [3, 7, 64]]) {
+      const want = await profiled(bytes, structure, sizes);
+      const got = await staged(bytes, structure, sizes);
+      if (want.failsAt !== undefined) expect(got.failsAt).toBe(want.failsAt);
+      else {
+        expect(got).toEqual(want);
+        expect(want.rows.length).toBeGreaterThan(0);
+      }
+    }
+  });
+  it('covers more than ten real files', () => expect(files.length).toBeGreaterThan(10));
 });
 
 async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
