@@ -409,7 +409,18 @@ export class HeaderRepeatProbe {
   private readonly min: number;
   private readonly max: number;
   private readonly needle: Buffer;
-  constructor(readonly header: readonly string[]) {
+  /** The bytes a repeat can start with: the header's first byte, a quote, a BOM's first byte. */
+  private readonly first: number;
+  private readonly quote: number;
+  private readonly delimiterByte: number;
+  constructor(
+    readonly header: readonly string[],
+    delimiter: string,
+    quote: string,
+  ) {
+    this.delimiterByte = delimiter.charCodeAt(0);
+    this.first = header[0] === undefined || header[0] === '' ? -1 : Buffer.from(header[0])[0]!;
+    this.quote = quote === '' ? -1 : quote.charCodeAt(0);
     let bytes = 0;
     let longest = '';
     for (const h of header) {
@@ -422,9 +433,15 @@ export class HeaderRepeatProbe {
     this.needle = Buffer.from(longest);
   }
 
-  /** Whether `rec` (a record of the header's field count) may be the header again. */
+  /** Whether a record of the header's field count, `length` bytes long and starting with byte `b0`, may be the header again. */
+  worthLooking(b0: number | undefined, length: number): boolean {
+    if (b0 !== this.first && b0 !== this.quote && b0 !== EF && !(this.first === -1 && b0 === this.delimiterByte)) return false;
+    return length >= this.min && length <= this.max;
+  }
+
+  /** Whether the record's bytes hold the header's longest value (after `worthLooking`). */
   maybe(rec: Buffer): boolean {
-    return rec.length >= this.min && rec.length <= this.max && rec.indexOf(this.needle) >= 0;
+    return rec.indexOf(this.needle) >= 0;
   }
 }
 

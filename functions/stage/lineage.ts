@@ -77,7 +77,7 @@ class LineageScanner {
   ) {
     this.delim = opts.delimiter.charCodeAt(0);
     this.line = opts.firstLine;
-    this.probe = opts.header && opts.header.length === opts.fields ? new HeaderRepeatProbe(opts.header) : undefined;
+    this.probe = opts.header && opts.header.length === opts.fields ? new HeaderRepeatProbe(opts.header, opts.delimiter, opts.quote ?? '"') : undefined;
     this.scanner = new CsvByteScanner({ delimiter: opts.delimiter, quote: opts.quote ?? '"', firstLine: opts.firstLine }, (held, chunk, start, end, _next, fields, line, rewrite) =>
       this.record(held, chunk, start, end, fields, line, rewrite),
     );
@@ -132,7 +132,7 @@ class LineageScanner {
         line,
       });
     }
-    if (this.probe) {
+    if (this.probe && this.probe.worthLooking(held ? held[0] : chunk[start], (held ? held.length : 0) + end - start)) {
       const rec = recordBytes(held, chunk, start, end);
       if (this.probe.maybe(rec) && isRepeatedHeader(tokenizeRecord(rec.toString('utf8'), opts.delimiter, quote), this.probe.header)) {
         this.stats.repeatedHeaders = (this.stats.repeatedHeaders ?? 0) + 1;

@@ -61,6 +61,29 @@ describe('withSourceLines', () => {
     await expect(lineage(bytes, 2, 4)).rejects.toMatchObject({ message: 'f.csv line 4: a NUL byte (binary content) in a text file', position: { line: 4 } });
   });
 
+  it('writes a record with a bare quote again so that COPY reads the same characters, whatever the chunking', async () => {
+    for (const size of [1, 2, 5, 1000]) {
+      const { out } = await lineage('1,5" screen\n2,"a"b\n3,"ok ""q"""\n', 2, size);
+      expect(out).toBe('1,"5"" screen",2\n2,"""a""b",3\n3,"ok ""q""",4\n');
+    }
+  });
+
+  it('reads CR-only line endings, a quoted CR counting as a line', async () => {
+    for (const size of [1, 2, 3, 1000]) {
+      const { out, stats } = await lineage('1,a\r2,"b\rc"\r\r3,d', 2, size);
+      expect(out).toBe('1,a,2\n2,"b\rc",3\n3,d,6\n');
+      expect(stats.blankLines).toBe(1);
+    }
+  });
+
+  it('drops BOMs at the start of a line and skips a line holding only BOMs', async () => {
+    for (const size of [1, 2, 4, 1000]) {
+      const { out, stats } = await lineage('\uFEFF1,a\n\uFEFF\uFEFF\n2,b\n\uFEFF', 2, size);
+      expect(out).toBe('1,a,2\n2,b,4\n');
+      expect(stats.blankLines).toBe(2);
+    }
+  });
+
   it('rejects a quote that is never closed', async () => {
     await expect(lineage('1,a\n2,"open\n3,b\n', 2)).rejects.toThrow(/line 3: a quoted field is never closed/);
   });
