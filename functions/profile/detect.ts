@@ -663,7 +663,13 @@ function chooseHeader(records: readonly Rec[], m: number, skip: number): number 
     const r = records[i]!;
     if (r.count !== m || !consistentFrom(k) || !r.fields || !looksLikeNames(r.fields, true)) continue;
     const followedByBlank = records[i + 1]?.blank === true;
-    if (!followedByBlank) return i;
+    if (!followedByBlank) {
+      // a line of names above a blank line, then lines that all read as names too: the first is
+      // the header and the others data (`Nom;Prénom`, blank, `Dupont;Jean`…), not a title above
+      // a header
+      if (firstCandidate >= 0 && !numbersBelow(records, idx, k)) return firstCandidate;
+      return i;
+    }
     if (firstCandidate < 0) firstCandidate = i;
   }
   if (firstCandidate >= 0) return firstCandidate;
@@ -679,6 +685,15 @@ function chooseHeader(records: readonly Rec[], m: number, skip: number): number 
     if (p.count > 1 && Math.abs(p.count - m) <= 1 && p.fields && looksLikeNames(p.fields, false)) return idx[s - 1]!;
   }
   return idx[s]!;
+}
+
+/** Whether any of the (up to 10) records after `idx[k]` has a field that is not a name (a number, or empty). */
+function numbersBelow(records: readonly Rec[], idx: readonly number[], k: number): boolean {
+  const next = idx.slice(k + 1, k + 11);
+  return next.some((i) => {
+    const f = records[i]!.fields;
+    return f !== undefined && !looksLikeNames(f, true);
+  });
 }
 
 /**

@@ -137,6 +137,13 @@ describe('CSV structure', () => {
     expect(profile.rowCount).toBe(2);
   });
 
+  it('takes a line of names above a blank line for the header when the data below is text too', async () => {
+    const path = file('names-blank.csv', 'Nom;Pr\uFFFDnom\n\nDupont;Jean\nMartin;Paul\n');
+    const profile = JSON.parse(civicEtl('profile', path, '--json').stdout);
+    expect(profile.header).toEqual(['Nom', 'Pr\uFFFDnom']);
+    expect(profile.rowCount).toBe(2);
+  });
+
   it('reads an empty field and a quoted empty field ("") alike: NULL, in text columns as in others', async () => {
     const path = file('empty.csv', 'id,name,amount,day\n1,"","",""\n2,,,\n3,"x","5","2024-01-02"\n4, , ,\n');
     const load = civicEtl('load', path, '--table', 'csvs.empty');
