@@ -1,7 +1,8 @@
 /**
  * Readers for files that are not plain CSV: spreadsheets, JSON, GeoJSON, shapefiles, GeoPackage.
  *
- * CSV keeps its own byte path (functions/stage: bytes go straight to COPY). Every other format is
+ * CSV keeps its own byte path (csv.ts finds the records, functions/stage passes them to COPY,
+ * rewriting only those COPY would read differently). Every other format is
  * read by a reader into rows of text, which the stage step encodes for COPY into the same kind of
  * staging table (text columns, `_source_line`, lineage). Geometry travels as text PostGIS reads
  * (GeoJSON, hex WKB or WKT) in one column; the clean step turns it into `geometry` in the target
