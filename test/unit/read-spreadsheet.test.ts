@@ -205,8 +205,8 @@ describe('readXlsx', () => {
     const path = dir.path('trees.xlsx');
     await writeXlsx(path, (wb) => {
       wb.addWorksheet('Lookup', { state: 'hidden' }).addRow(['code', 'label']);
-      wb.addWorksheet('Parks').addRow(['park']).commit();
-      wb.getWorksheet('Parks')!.addRow(['Riverside']);
+      wb.addWorksheet('Parks').addRow(['park', 'hectares']).commit();
+      wb.getWorksheet('Parks')!.addRow(['Riverside', 12]);
       const trees = wb.addWorksheet('Trees');
       trees.addRow(['species', 'count']);
       trees.addRow(['Oak', 14]);
@@ -217,7 +217,7 @@ describe('readXlsx', () => {
     const byIndex = await readXlsx(path, 'trees.xlsx', { sheet: 2 });
 
     expect(byDefault.name).toBe('trees.xlsx#Parks');
-    expect(await collect(byDefault)).toEqual([{ position: 2, values: ['Riverside'] }]);
+    expect(await collect(byDefault)).toEqual([{ position: 2, values: ['Riverside', '12'] }]);
     expect(byName.name).toBe('trees.xlsx#Trees');
     expect(await collect(byName)).toEqual([{ position: 2, values: ['Oak', '14'] }]);
     expect(byIndex.name).toBe('trees.xlsx#Trees');
@@ -505,7 +505,7 @@ describe('readOds', () => {
   it('chooses a sheet by name or index and lists the sheets', async () => {
     const path = dir.path('book.ods');
     await writeOds(path, [
-      { name: 'Parks', rows: [ods.row([ods.text('park')]), ods.row([ods.text('Riverside')])] },
+      { name: 'Parks', rows: [ods.row([ods.text('park'), ods.text('hectares')]), ods.row([ods.text('Riverside'), ods.float(12)])] },
       { name: 'Trees', rows: [ods.row([ods.text('species'), ods.text('count')]), ods.row([ods.text('Oak'), ods.float(14)])] },
     ]);
 
@@ -515,7 +515,7 @@ describe('readOds', () => {
     expect(byName.name).toBe('book.ods#Trees');
     expect(await collect(byName)).toEqual([{ position: 2, values: ['Oak', '14'] }]);
     expect(await collect(byIndex)).toEqual([{ position: 2, values: ['Oak', '14'] }]);
-    expect(await collect(await readOds(path, 'book.ods'))).toEqual([{ position: 2, values: ['Riverside'] }]);
+    expect(await collect(await readOds(path, 'book.ods'))).toEqual([{ position: 2, values: ['Riverside', '12'] }]);
     expect(await listSheets(path, 'ods')).toEqual(['Parks', 'Trees']);
   });
 
