@@ -514,6 +514,72 @@ function hasSubHeadings(header: SheetRow, next: SheetRow | undefined, after: She
   return false;
 }
 
+/**
+ * Whether `above`, the row right over the header found, is the upper row of a two-row header: all
+ * headings (years count), not a title (two cells or more, or one that does not sit over the
+ * table's first column), and the header row below reads as its sub-headings.
+ */
+function isGroupRowAbove(above: SheetRow, header: SheetRow, after: SheetRow | undefined, merges: readonly Merge[]): boolean {
+  if (above.position !== header.position - 1) return false;
+  let count = 0;
+  for (let c = 0; c < above.values.length; c++) {
+    if (!filled(above, c)) continue;
+    if (!isHeadingCell(above, c)) return false;
+    count++;
+  }
+  if (count === 0 || lastFilled(above) > lastFilled(header)) return false;
+  if (count < 2 && firstFilled(above) <= firstFilled(header)) return false;
+  return hasSubHeadings(above, header, after, merges);
+}
+
+/** Header rows at most, the header row included. */
+const MAX_HEADER_ROWS = 8;
+
+/**
+ * The rows that continue a header written over several lines (`Vollendetes` / `Alter` /
+ * `in Jahren`, a symbol row `x | q x | p x`), from `window[from]` on: consecutive rows of text
+ * only, each value over a column whose first rows below hold data (numbers, dates) and no text —
+ * where text can only be a heading. Stops at the first row that could be data.
+ */
+function stackedRows(window: readonly SheetRow[], from: number): SheetRow[] {
+  const candidates: SheetRow[] = [];
+  for (let i = from; i < window.length && candidates.length + (from > 0 ? 1 : 0) < MAX_HEADER_ROWS; i++) {
+    const row = window[i]!;
+    const previous = window[i - 1]!;
+    if (row.position !== previous.position + 1) break;
+    let any = false;
+    let textOnly = true;
+    for (let c = 0; c < row.values.length; c++) {
+      if (!filled(row, c)) continue;
+      any = true;
+      if (!isTextCell(row, c)) textOnly = false;
+    }
+    if (!any || !textOnly) break;
+    candidates.push(row);
+  }
+  if (candidates.length === 0) return [];
+  const body = window.slice(from + candidates.length, from + candidates.length + DATA_SAMPLE);
+  if (body.length === 0) return [];
+  const dataOnly = (c: number) => body.some((r) => filled(r, c)) && body.every((r) => !filled(r, c) || isDataCell(r, c));
+  const out: SheetRow[] = [];
+  for (const row of candidates) {
+    for (let c = 0; c < row.values.length; c++) if (filled(row, c) && !dataOnly(c)) return out;
+    out.push(row);
+  }
+  return out;
+}
+
+/** Heading parts top to bottom as one name; a word broken with a hyphen at a line end is joined (`Sterbe-` `wahrscheinlichkeit`). */
+function joinHeadingParts(parts: readonly string[]): string {
+  let out = '';
+  for (const part of parts) {
+    if (!part) continue;
+    if (out && /\p{L}-$/u.test(out) && /^\p{Ll}{3,}/u.test(part)) out = out.slice(0, -1) + part;
+    else out = out ? `${out} ${part}` : part;
+  }
+  return out;
+}
+
 /** Heading text on one line: runs of spaces and line breaks become one space. */
 const headingText = (text: string | null | undefined) => (text ?? '').replace(/\s+/g, ' ').trim();
 
@@ -557,11 +623,16 @@ export function layoutHeader(file: string, window: readonly SheetRow[], merges: 
       { file, line: first },
     );
   }
+  // Group headings of years only (`2019`, `2020` above `Men`, `Women`) have no text: the row with
+  // the text was found; the row right above it may still be its upper half.
+  const above = window[index - 1];
+  if (above && isGroupRowAbove(above, window[index]!, window[index + 1], merges)) index--;
   const header = window[index]!;
   const next = window[index + 1];
   const twoRows = hasSubHeadings(header, next, window[index + 2], merges);
   const sub = twoRows ? next : undefined;
-  const headerRows = sub ? [header, sub] : [header];
+  const stacked = stackedRows(window, index + (sub ? 2 : 1));
+  const headerRows = [header, ...(sub ? [sub] : []), ...stacked];
   const body = window.slice(index + headerRows.length);
 
   const coveredByMerge = (row: number, c: number) => merges.find((m) => m.top <= row && m.bottom >= row && m.left <= c && m.right >= c);
@@ -592,6 +663,7 @@ export function layoutHeader(file: string, window: readonly SheetRow[], merges: 
     } else {
       name = top;
     }
+    if (stacked.length > 0) name = joinHeadingParts([name, ...stacked.map((r) => headingText(r.values[c]))]);
     if (!name) {
       blanks.push(raw.length + 1);
       name = `column_${raw.length + 1}`;
@@ -611,7 +683,10 @@ export function layoutHeader(file: string, window: readonly SheetRow[], merges: 
       `${file}: ${rowRange(window[0]!.position, header.position - 1)} above the header (row ${header.position}) skipped as a title${texts.length ? ` (${quoteList(texts.map((t) => headingText(t).slice(0, 60)))})` : ''}`,
     );
   }
-  if (sub) {
+  const lastHeader = headerRows[headerRows.length - 1]!;
+  if (stacked.length > 0) {
+    warnings.push(`${file}: the header spans rows ${header.position}–${lastHeader.position} (headings written over several lines); columns named ${quoteList(names)}`);
+  } else if (sub) {
     warnings.push(`${file}: the header spans rows ${header.position}–${sub.position} (group headings above sub-headings); columns named ${quoteList(names)}`);
   } else if (mergedSpans.length > 0) {
     warnings.push(`${file}: merged header cells ${mergedSpans.join(', ')}; columns named ${quoteList(names)}`);
@@ -620,7 +695,7 @@ export function layoutHeader(file: string, window: readonly SheetRow[], merges: 
   const mergedTexts = new Set(merges.filter((m) => m.top === header.position).map((m) => headingText(header.values[m.left])));
   const repeats = renamed.filter(([from]) => !mergedTexts.has(from));
   if (repeats.length > 0) warnings.push(`${file}: repeated headings renamed: ${repeats.map(([from, to]) => `"${from}" → "${to}"`).join(', ')}`);
-  return { firstHeaderRow: header.position, lastHeaderRow: (sub ?? header).position, left, columns: names, warnings };
+  return { firstHeaderRow: header.position, lastHeaderRow: lastHeader.position, left, columns: names, warnings };
 }
 
 // ---------------------------------------------------------------------------------------------
