@@ -144,7 +144,7 @@ describe('Parquet through the pipeline', () => {
     datasets: [{ name: 'prices', source: { type: 'upload', supplier: 'city' } }],
   };
 
-  it('is staged and cleaned like any other format, found by its content', async () => {
+  it('is staged, profiled into the catalog and cleaned like any other format, found by its content', async () => {
     const { pipeline, pool } = await freshProject(definition);
     const bucket = await freshBucket('it-parquet');
     const handed: CleanMessage[] = [];
@@ -155,7 +155,10 @@ describe('Parquet through the pipeline', () => {
     const cleaned = [];
     for (const m of handed) cleaned.push(await cleanLoad(cleanDeps, m.loadId));
 
+    const catalog = await rows(pool, "SELECT structure->'header' AS header, structure->>'format' AS format, row_count::int AS n FROM etl.catalog WHERE project = 'it_parquet'");
+
     expect(staged).toMatchObject({ status: 'staged', rows: 2 });
+    expect(catalog).toEqual([{ header: ['id', 'code', 'price', 'share', 'open', 'day', 'at'], format: 'parquet', n: 2 }]);
     expect(cleaned).toMatchObject([{ status: 'loaded', rowsLoaded: 2 }]);
     expect(await rows(pool, 'SELECT id::text, code, price::text, day::text, _source_line::int AS row FROM it_parquet.prices ORDER BY _source_line')).toEqual([
       { id: '1', code: '007', price: '12.30', day: '2024-02-29', row: 1 },
