@@ -20,7 +20,7 @@ import { readGeoJson } from './geojson.ts';
 import { readJson, sniffJson } from './json.ts';
 import { readShapefile, type ShapefilePart } from './shapefile.ts';
 import { readOds } from './ods.ts';
-import { PARQUET_MAGIC, readParquet } from './parquet.ts';
+import { PARQUET_ENCRYPTED_MAGIC, PARQUET_MAGIC, readParquet } from './parquet.ts';
 import { readXlsx } from './xlsx.ts';
 import { readXls } from './xls.ts';
 import { ReadError, type ReadOptions, type ReadTable, type SourceFormat } from './types.ts';
@@ -227,7 +227,7 @@ function asEntry(table: ReadTable): Entry {
 export function sniff(head: Buffer, name: string): FormatHint {
   if (head.subarray(0, 16).equals(SQLITE)) return 'gpkg';
   if (head.subarray(0, 8).equals(OLE2)) return 'xls';
-  if (head.subarray(0, 4).equals(PARQUET_MAGIC)) return 'parquet';
+  if (head.subarray(0, 4).equals(PARQUET_MAGIC) || head.subarray(0, 4).equals(PARQUET_ENCRYPTED_MAGIC)) return 'parquet';
   if (isZip(head)) return 'zip';
   if (head.length >= 4 && head.readUInt32BE(0) === 9994) return 'shapefile';
   const json = sniffJson(head);

@@ -18,6 +18,8 @@ import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type Read
 
 /** The first and last four bytes of a Parquet file. */
 export const PARQUET_MAGIC = Buffer.from('PAR1', 'latin1');
+/** The first and last four bytes of a Parquet file whose footer is encrypted. */
+export const PARQUET_ENCRYPTED_MAGIC = Buffer.from('PARE', 'latin1');
 
 /** hyparquet's view of a file: its length and slices of it. */
 interface AsyncBuffer {
@@ -275,8 +277,11 @@ export async function readParquet(path: string, name: string, _opts: ReadOptions
   const file = await fileBuffer(path);
   let metadata: FileMetaData;
   try {
+    const tail = Buffer.from(await file.buffer.slice(Math.max(0, file.buffer.byteLength - 4)));
+    if (tail.equals(PARQUET_ENCRYPTED_MAGIC)) throw new ReadError(`${name}: an encrypted Parquet file (its footer is encrypted); decrypt it before loading`, { file: name });
     metadata = await parquetMetadataAsync(file.buffer);
   } catch (error) {
+    if (error instanceof ReadError) throw error;
     throw new ReadError(`${name}: not a readable Parquet file (${messageOf(error)})`, { file: name }, { cause: error });
   } finally {
     await file.close();

@@ -167,6 +167,15 @@ describe('readParquet', () => {
 
     await expect(readParquet(path, 'fake.parquet')).rejects.toThrow(/^fake\.parquet: not a readable Parquet file \(/);
   });
+
+  it('refuses a file with an encrypted footer, saying so, when it comes by its magic', async () => {
+    const path = dir.path('secret.bin');
+    await writeFile(path, Buffer.concat([Buffer.from('PARE'), Buffer.alloc(64, 7), Buffer.from('PARE')]));
+
+    await expect(openSource({ name: 'secret.bin', path, open: async () => createReadStream(path) })).rejects.toThrow(
+      'secret.bin: an encrypted Parquet file (its footer is encrypted); decrypt it before loading',
+    );
+  });
 });
 
 describe('real Parquet files (apache/parquet-testing)', () => {
