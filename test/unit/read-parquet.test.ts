@@ -11,8 +11,9 @@ import { geojsonToWkb, parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource } from '../../functions/read/open.ts';
 import { readParquet } from '../../functions/read/parquet.ts';
-import { ReadError, type ReadTable } from '../../functions/read/types.ts';
+import { ReadError } from '../../functions/read/types.ts';
 import { scratchDir } from '../helpers/spreadsheets.ts';
+import { collectRows } from '../helpers/read-table.ts';
 
 const fixtures = join(import.meta.dirname, '../fixtures/parquet');
 
@@ -24,11 +25,7 @@ afterAll(async () => {
   await dir.remove();
 });
 
-async function collect(table: ReadTable) {
-  const rows: { position: number; values: (string | null)[] }[] = [];
-  for await (const row of table.rows()) rows.push({ position: row.position, values: row.values });
-  return rows;
-}
+const collect = collectRows;
 
 async function write(name: string, options: Omit<Parameters<typeof parquetWriteBuffer>[0], 'writer'>): Promise<string> {
   const path = dir.path(name);

@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type ExcelJS from 'exceljs';
 import { readOds } from '../../functions/read/ods.ts';
 import { openSource } from '../../functions/read/open.ts';
-import type { ReadTable } from '../../functions/read/types.ts';
 import { readXls } from '../../functions/read/xls.ts';
 import { readXlsx } from '../../functions/read/xlsx.ts';
 import { ods, scratchDir, writeOds, writeXls, writeXlsx } from '../helpers/spreadsheets.ts';
+import { collectRows } from '../helpers/read-table.ts';
 
 let dir: Awaited<ReturnType<typeof scratchDir>>;
 beforeAll(async () => {
@@ -22,14 +22,7 @@ afterAll(async () => {
   await dir.remove();
 });
 
-async function collect(table: ReadTable) {
-  const rows: { position: number; values: (string | null)[] }[] = [];
-  for await (const row of table.rows()) {
-    const values = [...row.values, ...Array<null>(Math.max(0, table.columns.length - row.values.length)).fill(null)];
-    rows.push({ position: row.position, values });
-  }
-  return rows;
-}
+const collect = collectRows;
 
 /** A notice sheet as publishers write them: a title, paragraphs in column A, a few "key: value" lines. */
 function addNotice(wb: ExcelJS.Workbook, name: string) {

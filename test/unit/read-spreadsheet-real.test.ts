@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readXlsx } from '../../functions/read/xlsx.ts';
 import type { ReadTable } from '../../functions/read/types.ts';
+import { collectRows } from '../helpers/read-table.ts';
 
 const here = join(import.meta.dirname, '../fixtures/spreadsheets');
 
@@ -25,13 +26,7 @@ const facts = JSON.parse(readFileSync(join(here, 'facts.json'), 'utf8')) as {
   destatis: { defaultSheet: string; table: TableFacts };
 };
 
-async function collect(table: ReadTable) {
-  const rows: { position: number; values: (string | null)[] }[] = [];
-  for await (const row of table.rows()) {
-    rows.push({ position: row.position, values: [...row.values, ...Array<null>(Math.max(0, table.columns.length - row.values.length)).fill(null)] });
-  }
-  return rows;
-}
+const collect = collectRows;
 
 /** A value as the sheet shows it: numbers compared as numbers (the XML keeps 17 digits, a person sees 15). */
 function same(actual: (string | null)[], expected: (string | null)[]) {

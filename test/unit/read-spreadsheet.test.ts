@@ -2,10 +2,11 @@ import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readOds } from '../../functions/read/ods.ts';
 import { dateStyleOfFormat, listSheets, numberText, serialDateText } from '../../functions/read/sheet.ts';
-import { ReadError, type ReadTable } from '../../functions/read/types.ts';
+import { ReadError } from '../../functions/read/types.ts';
 import { readXls } from '../../functions/read/xls.ts';
 import { readXlsx, xlsxLimits } from '../../functions/read/xlsx.ts';
 import { XLS_ERROR, compoundFile, ods, scratchDir, writeOds, writeRawXlsx, writeXls, writeXlsx, writeZip } from '../helpers/spreadsheets.ts';
+import { collectRows } from '../helpers/read-table.ts';
 
 let dir: Awaited<ReturnType<typeof scratchDir>>;
 beforeAll(async () => {
@@ -15,15 +16,7 @@ afterAll(async () => {
   await dir.remove();
 });
 
-async function collect(table: ReadTable) {
-  const rows: { position: number; values: (string | null)[] }[] = [];
-  for await (const row of table.rows()) {
-    // A row may stop at its last value: the columns after it read as NULL.
-    const values = [...row.values, ...Array<null>(Math.max(0, table.columns.length - row.values.length)).fill(null)];
-    rows.push({ position: row.position, values });
-  }
-  return rows;
-}
+const collect = collectRows;
 
 /** The ReadError a promise rejects with (fails the test when it resolves or throws something else). */
 async function readError(promise: Promise<unknown>): Promise<ReadError> {
