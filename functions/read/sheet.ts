@@ -517,7 +517,8 @@ function hasSubHeadings(header: SheetRow, next: SheetRow | undefined, after: She
 /**
  * Whether `above`, the row right over the header found, is the upper row of a two-row header: all
  * headings (years count), not a title (two cells or more, or one that does not sit over the
- * table's first column), and the header row below reads as its sub-headings.
+ * table's first column), and the header row below reads as its sub-headings — or a row of years
+ * or dates only, which no header is without the row below.
  */
 function isGroupRowAbove(above: SheetRow, header: SheetRow, after: SheetRow | undefined, merges: readonly Merge[]): boolean {
   if (above.position !== header.position - 1) return false;
@@ -529,6 +530,11 @@ function isGroupRowAbove(above: SheetRow, header: SheetRow, after: SheetRow | un
   }
   if (count === 0 || lastFilled(above) > lastFilled(header)) return false;
   if (count < 2 && firstFilled(above) <= firstFilled(header)) return false;
+  // Years or dates alone cannot be a header row by themselves (`2018 2018 2019` over `Q3 Q4 Q1`):
+  // right above the header, they are its upper row even without groups.
+  let text = false;
+  for (let c = 0; c < above.values.length; c++) if (filled(above, c) && isTextCell(above, c)) text = true;
+  if (!text && count >= 2) return true;
   return hasSubHeadings(above, header, after, merges);
 }
 
@@ -730,6 +736,9 @@ function mergesMayMatter(window: readonly SheetRow[], layout: HeaderLayout): boo
 const NOTE_START =
   /^\s*(?:sources?|notes?|nb|n\.b\.|footnotes?|remarques?|champ|lecture|quellen?|anmerkungen?|fu(?:ß|ss)noten?|hinweise?|bronn?(?:en)?|opmerkingen?|toelichting|fuentes?|notas?|\*+|©|\(\s*[0-9a-z]{1,3}\s*\)|\[\s*[0-9a-z]{1,3}\s*\]|[0-9]{1,2}[.)]\s|[a-z]\)\s)/i;
 
+/** A footnote's mark in a cell of its own: `1`, `(2)`, `[3]`, `a`, `*`, `†`. */
+const FOOTNOTE_MARK = /^(?:\d{1,2}|\(\s*\w{1,2}\s*\)|\[\s*\w{1,2}\s*\]|[a-z]|\*{1,3}|[†‡§])$/i;
+
 /** Rows held back as notes at most; past this the rows were data after all. */
 const MAX_HELD_NOTES = 10_000;
 const NOTHING_HELD: readonly SheetRow[] = [];
@@ -752,18 +761,26 @@ export class NotesBelow {
     private readonly width: number,
   ) {}
 
-  /** Whether the row is text only, at the table's left edge, one cell (or two after a note's first words). */
+  /**
+   * Whether the row is text only, at the table's left edge (or one column in), one cell — or two:
+   * a note's first words and the rest (`Source:` | `INSEE`), or a footnote's mark and its text
+   * (`1` | `When downloading…`). Cells of spaces only count as empty.
+   */
   private noteShaped(row: SheetRow): boolean {
     let count = 0;
     let first = -1;
+    let second = -1;
     for (let c = 0; c < row.values.length; c++) {
-      if (!filled(row, c)) continue;
-      if (row.kinds[c] !== Kind.Text || isNumericText(row.values[c]!)) return false;
-      if (first < 0) first = c;
+      if (!filled(row, c) || row.values[c]!.trim() === '') continue;
       if (++count > 2) return false;
+      if (first < 0) first = c;
+      else second = c;
     }
-    if (first < 0 || first > this.left) return false;
-    return count === 1 || NOTE_START.test(row.values[first]!);
+    if (first < 0 || first > this.left + 1) return false;
+    const text = (c: number) => row.kinds[c] === Kind.Text && !isNumericText(row.values[c]!);
+    if (count === 1) return text(first);
+    if (FOOTNOTE_MARK.test(row.values[first]!.trim()) && (row.kinds[first] === Kind.Text || row.kinds[first] === Kind.Number)) return text(second);
+    return text(first) && text(second) && NOTE_START.test(row.values[first]!);
   }
 
   /** `'held'` when the row may be a note; otherwise the rows held before it, which were data (the row itself is data). */
@@ -771,7 +788,7 @@ export class NotesBelow {
     const gap = this.previous >= 0 && row.position > this.previous + 1;
     this.previous = row.position;
     if (this.width >= 2 && this.noteShaped(row)) {
-      const first = row.values[firstFilled(row)]!;
+      const first = row.values.find((v) => v !== null && v !== undefined && v.trim() !== '')!;
       if (this.held.length > 0 || gap || NOTE_START.test(first)) {
         if (this.held.length < MAX_HELD_NOTES) {
           this.held.push(row);
@@ -955,9 +972,9 @@ export async function sheetTable(source: SheetSource, notes: readonly string[] =
     }
     const dropped = notesBelow.end();
     if (dropped.length > 0) {
-      const texts = dropped.slice(0, 3).map((r) => headingText(r.values.find((v) => v !== null && v !== undefined)).slice(0, 60));
+      const texts = dropped.slice(0, 3).map((r) => headingText(r.values.filter((v) => v !== null && v !== undefined).join(' ')).slice(0, 60));
       warnings.push(
-        `${file}: ${rowRange(dropped[0]!.position, dropped[dropped.length - 1]!.position)} below the table read as notes, not rows (${dropped.length} line${dropped.length === 1 ? '' : 's'} of text in one column after the data: ${quoteList(texts)}${dropped.length > 3 ? ', …' : ''})`,
+        `${file}: ${rowRange(dropped[0]!.position, dropped[dropped.length - 1]!.position)} below the table read as notes, not rows (${dropped.length} line${dropped.length === 1 ? '' : 's'} of text after the data: ${quoteList(texts)}${dropped.length > 3 ? ', …' : ''})`,
       );
     }
     if (errors > 0) warnings.push(`${file}: ${errors} cell${errors === 1 ? '' : 's'} with an error value read as empty (first: ${firstError})`);
@@ -995,9 +1012,9 @@ export async function sheetTable(source: SheetSource, notes: readonly string[] =
       let any = false;
       for (let c = 0; c < out.length; c++) {
         if (out[c] === undefined) out[c] = null;
-        else if (out[c] !== null) any = true;
+        else if (out[c] !== null && !any && out[c]!.trim() !== '') any = true;
       }
-      // A row whose only values were errors, or lay left of the table, holds nothing to load.
+      // A row whose only values were errors, spaces, or lay left of the table, holds nothing to load.
       return any ? { values: out, position: row.position } : undefined;
     }
   }

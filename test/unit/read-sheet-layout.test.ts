@@ -192,7 +192,7 @@ describe('notes under a table', () => {
 
     expect(rows.map((r) => r.values[0])).toEqual(['Bretagne', 'Normandie', 'Occitanie']);
     expect(table.warnings).toContain(
-      'footnotes.xlsx#T1: rows 6–9 below the table read as notes, not rows (4 lines of text in one column after the data: "Source: Insee, état civil.", "(1) Provisional figures for 2022.", "Note: the overseas regions are not included.", …)',
+      'footnotes.xlsx#T1: rows 6–9 below the table read as notes, not rows (4 lines of text after the data: "Source: Insee, état civil.", "(1) Provisional figures for 2022.", "Note: the overseas regions are not included.", …)',
     );
   });
 
