@@ -215,6 +215,27 @@ describe('notes under a table', () => {
     expect(table.warnings.some((w) => w.includes('row 4 below the table read as notes'))).toBe(true);
   });
 
+  it('are recognised as a footnote mark in one cell and its text in the next, continued one column in', async () => {
+    const path = dir.path('marks.xlsx');
+    await writeXlsx(path, (wb) => {
+      const ws = wb.addWorksheet('T');
+      ws.addRow(['Series', 'Q1', 'Q2']);
+      ws.addRow(['Trade in goods', -33887, -34474]);
+      ws.addRow(['Trade in services', 26972, 28223]);
+      ws.addRow([]);
+      ws.addRow([1, 'Users should reverse the sign of series whose']);
+      ws.addRow([null, 'identifier starts with a minus sign.']);
+      ws.addRow(['(2)', 'Not seasonally adjusted.']);
+    });
+
+    const table = await readXlsx(path, 'marks.xlsx');
+
+    expect((await collect(table)).map((r) => r.values[0])).toEqual(['Trade in goods', 'Trade in services']);
+    expect(table.warnings).toContain(
+      'marks.xlsx#T: rows 5–7 below the table read as notes, not rows (3 lines of text after the data: "1 Users should reverse the sign of series whose", "identifier starts with a minus sign.", "(2) Not seasonally adjusted.")',
+    );
+  });
+
   it('leave the rows alone when text in the first column only is followed by more data: a section heading, a name without values', async () => {
     const path = dir.path('sections.xlsx');
     await writeXlsx(path, (wb) => {
