@@ -43,7 +43,7 @@ export async function readOds(path: string, name: string, opts: ReadOptions = {}
     const first = (await sheetNames(path, name, (_, index) => index === 0))[0];
     if (first === undefined) pickSheet([], undefined, name);
     const assessment = await assessSheet(odsSource(path, name, 0, `${name}#${first}`), first!);
-    if (assessment.rank < 2) {
+    if (assessment.rank < 3) {
       const names = await listOdsSheets(path, name);
       const choice = await chooseSheet(
         name,

@@ -822,8 +822,11 @@ const NOTICE_NAME =
 
 /** What reading a sheet's first rows showed of it. */
 export interface SheetAssessment {
-  /** 2: a table (a header, then rows of one shape, numbers or three columns or more); 1: something like one; 0: nothing to read. */
-  rank: 0 | 1 | 2;
+  /**
+   * 3: a table (a header, then rows of one shape, numbers or three columns or more); 2: such a
+   * table in a sheet whose name says notes or contents; 1: something like a table; 0: nothing.
+   */
+  rank: 0 | 1 | 2 | 3;
   /** Why, in a few words, for the note that says which sheet was read. */
   why: string;
 }
@@ -864,8 +867,8 @@ export async function assessSheet(source: SheetSource, sheetName: string): Promi
   if (width < 2 || body.length === 0) return { rank: 1, why: width < 2 ? 'text in one column' : 'a header without rows' };
   if (shaped < Math.min(3, body.length) || shaped < body.length / 2) return { rank: 1, why: `no rows of one shape: ${what}` };
   if (!data && width < 3) return { rank: 1, why: `two columns of text, no figures: ${what}` };
-  if (NOTICE_NAME.test(sheetName)) return { rank: 1, why: `a table, but its name says notes or contents: ${what}` };
-  return { rank: 2, why: what };
+  if (NOTICE_NAME.test(sheetName)) return { rank: 2, why: `a table, but its name says notes or contents: ${what}` };
+  return { rank: 3, why: what };
 }
 
 /** A sheet the choice may fall on. */
@@ -876,7 +879,7 @@ export interface SheetCandidate {
 
 /**
  * With no sheet named: the sheet that holds the table. The sheets are judged in tab order by their
- * first rows, and the first that holds a table (`assessSheet` rank 2) is read — the first sheet in
+ * first rows, and the first that holds a table (`assessSheet` rank 3) is read — the first sheet in
  * the common case, where nothing more is read. When none does, the first of the best rank. Returns
  * the chosen index and, for a workbook of several sheets, a note saying which and why. `known`
  * holds the assessments of the first candidates when the caller has made them already.
@@ -894,20 +897,20 @@ export async function chooseSheet(
     const assessment = known[i] ?? (await assessSheet(candidate.source(), candidate.name));
     seen.push({ name: candidate.name, assessment });
     if (assessment.rank > seen[best]!.assessment.rank) best = i;
-    if (assessment.rank === 2) break;
+    if (assessment.rank === 3) break;
   }
   const chosen = seen[best]!;
   const passed = seen.filter((_, i) => i !== best && i < best);
   const others = candidates.length - 1 - passed.length;
   const reason =
-    chosen.assessment.rank === 2
+    chosen.assessment.rank === 3
       ? best === 0
         ? `the first sheet holds a table (${chosen.assessment.why})`
         : `the first sheet that holds a table (${chosen.assessment.why}); passed over ${passed.map((s) => `"${s.name}" (${s.assessment.why})`).join(', ')}`
       : `no sheet holds a clear table; read the first that comes closest (${chosen.assessment.why})`;
   return {
     index: best,
-    note: `${file}: no sheet named: read sheet "${chosen.name}" of ${candidates.length}: ${reason}${others > 0 && chosen.assessment.rank === 2 ? `; name another with read.sheet or --sheet` : ''}`,
+    note: `${file}: no sheet named: read sheet "${chosen.name}" of ${candidates.length}: ${reason}${others > 0 && chosen.assessment.rank === 3 ? `; name another with read.sheet or --sheet` : ''}`,
   };
 }
 

@@ -105,6 +105,23 @@ describe('with no sheet named', () => {
     expect(table.warnings[0]).toContain('passed over "Notes" (a table, but its name says notes or contents');
   });
 
+  it('reads a table whose sheet name sounds like notes when no other sheet holds one, rather than the notice before it', async () => {
+    const path = dir.path('price-index.xlsx');
+    await writeXlsx(path, (wb) => {
+      addNotice(wb, 'Notes');
+      const index = wb.addWorksheet('Index');
+      index.addRow(['Month', 'CPI', 'Change']);
+      index.addRow(['2024-01', 118.2, 0.3]);
+      index.addRow(['2024-02', 118.9, 0.6]);
+      index.addRow(['2024-03', 119.1, 0.2]);
+    });
+
+    const table = await readXlsx(path, 'price-index.xlsx');
+
+    expect(table.name).toBe('price-index.xlsx#Index');
+    expect(table.warnings[0]).toMatch(/^price-index\.xlsx: no sheet named: read sheet "Index" of 2: no sheet holds a clear table; read the first that comes closest \(a table, but its name says notes or contents/);
+  });
+
   it('chooses the same way in .ods and .xls workbooks, and through openSource as load and profile read them', async () => {
     const odsPath = dir.path('notice-first.ods');
     await writeOds(odsPath, [
