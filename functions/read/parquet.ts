@@ -1,7 +1,8 @@
 /**
  * Parquet files as a `ReadTable`, read with hyparquet (pure JavaScript, the reader sibling of the
  * hyparquet-writer the exports use) one row group at a time: memory holds one row group's values,
- * whatever the number of row groups.
+ * whatever the number of row groups. Snappy is hyparquet's; the other codecs Parquet writers use
+ * (gzip, Brotli, Zstandard, LZ4) are decompressed by hyparquet-compressors, from the same authors.
  *
  * Values become the text PostgreSQL reads for the column's type, exactly: integers (INT64 as
  * BigInt, never through a double), doubles in their shortest round-trip form, decimals with their
@@ -14,7 +15,15 @@
  */
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type FileMetaData, type SchemaElement } from 'hyparquet';
+import { compressors as allCompressors } from 'hyparquet-compressors';
 import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable, type SourceGeometry } from './types.ts';
+
+/**
+ * Decompressors for the codecs hyparquet leaves out (gzip, Brotli, Zstandard, LZ4). Snappy stays
+ * hyparquet's own: hyparquet-compressors' WebAssembly Snappy refuses an empty data page
+ * (apache/parquet-testing's datapage_v2_empty_datapage.snappy.parquet) that hyparquet reads.
+ */
+const { SNAPPY: _snappy, ...compressors } = allCompressors;
 
 /** The first and last four bytes of a Parquet file. */
 export const PARQUET_MAGIC = Buffer.from('PAR1', 'latin1');
@@ -315,6 +324,7 @@ export async function readParquet(path: string, name: string, _opts: ReadOptions
             rowEnd: end,
             rowFormat: 'array',
             parsers: PARSERS,
+            compressors,
             onComplete: (rows: unknown[][]) => {
               batch = rows;
             },

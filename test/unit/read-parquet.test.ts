@@ -179,6 +179,7 @@ describe('real Parquet files (apache/parquet-testing)', () => {
   const facts = JSON.parse(readFileSync(join(fixtures, 'facts.json'), 'utf8')) as {
     delta: { columns: string[]; rows: (string | null)[][]; int64: string[] };
     crs: Record<string, { srid: number; rows: number }>;
+    geographyPoints: { rows: number; rowGroups: number; srid: number; poles: string[] };
   };
 
   it('reads parquet-mr delta-encoded optional columns to the values the repository expects, nulls and all', async () => {
@@ -199,5 +200,20 @@ describe('real Parquet files (apache/parquet-testing)', () => {
       expect(rows.length).toBe(expected.rows);
       expect(table.warnings).toEqual([]);
     }
+  });
+
+  it('reads a Zstandard-compressed GEOGRAPHY file of many row groups, the poles among its points', async () => {
+    const path = join(fixtures, 'geography-points.parquet');
+    const bytes = readFileSync(path);
+    const meta = parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    const table = await readParquet(path, 'geography-points.parquet');
+    const rows = await collect(table);
+    const geometry = table.columns.indexOf('geometry');
+
+    expect(meta.row_groups.length).toBe(facts.geographyPoints.rowGroups);
+    expect(meta.row_groups[0]!.columns.map((c) => c.meta_data?.codec)).toContain('ZSTD');
+    expect(table.geometry).toMatchObject({ column: 'geometry', encoding: 'wkb', srid: facts.geographyPoints.srid });
+    expect(rows.length).toBe(facts.geographyPoints.rows);
+    for (const pole of facts.geographyPoints.poles) expect(rows.some((r) => r.values[geometry] === pole)).toBe(true);
   });
 });
