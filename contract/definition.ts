@@ -324,7 +324,7 @@ export function sourceSecrets(source: SourceDefinition): string[] {
 
 export const readHintsSchema = z.strictObject({
   /** The file's format, when detection (content first, extension second) should not decide. */
-  format: z.enum(['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'zip']).optional(),
+  format: z.enum(['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'parquet', 'zip']).optional(),
   encoding: z.enum(['utf-8']).optional(),
   delimiter: z.enum([',', ';', '\t', '|']).optional(),
   /** Spreadsheets: the sheet, by name or 0-based index (default the first). */

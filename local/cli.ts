@@ -23,18 +23,19 @@ Usage:
                  [--format F] [--sheet S] [--layer L] [--member GLOB]
                  [--srid N] [--source-srid N] [--lat COL --lon COL] [--invalid repair|quarantine]
                  [--type-threshold SHARE]
-      Load one file straight into a table: CSV in any encoding, XLSX/ODS, JSON/NDJSON, GeoJSON,
-      a zipped shapefile, a GeoPackage (gzip or zip around any of them). Detect, stage with COPY,
+      Load one file straight into a table: CSV in any encoding, XLSX/ODS/XLS, JSON/NDJSON, GeoJSON,
+      a zipped shapefile, a GeoPackage, Parquet (gzip or zip around any of them). Detect, stage with COPY,
       infer types (a type is kept when SHARE, default 0.99, of a column's values cast), cast.
       Rows that do not cast go to SCHEMA.TABLE_rejects with line and reason; a new table gets
       laundered column names. Geometry (the file's own, or lat/lon columns) becomes a geom column
       in EPSG:4326 (or --srid) with a GiST index; --source-srid names the source SRID when the
       file does not. --sheet/--layer/--member choose one table of a workbook, GeoPackage or zip.
-  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N]
+  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N] [--format F] [--sheet S] [--layer L] [--member GLOB]
       Detect how a file is written (CSV: encoding, delimiter, header row…; or a spreadsheet, JSON,
-      GeoJSON, shapefile, GeoPackage) and profile each column: base type, semantic format with a
-      confidence score, missing, distinct, top values, ranges. Reads gzip, and each data member
-      of a zip archive. --json prints one JSON object (an array for several members).
+      GeoJSON, shapefile, GeoPackage, Parquet) and profile each column: base type, semantic format
+      with a confidence score, missing, distinct, top values, ranges. Reads gzip, and each data
+      member of a zip archive. --json prints one JSON object (an array for several members).
+      --sheet (name or 0-based index) profiles that sheet instead of the one holding the table.
   civic-etl validate [FILE…]
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
   civic-etl fetch DATASET|EDFI_API [--pipeline FILE]
@@ -228,10 +229,21 @@ async function load(argv: string[]): Promise<number> {
 async function profile(argv: string[]): Promise<number> {
   const { values, positionals } = args(
     argv,
-    { json: { type: 'boolean' }, locale: { type: 'string' }, sample: { type: 'string' }, delimiter: { type: 'string', short: 'd' } },
+    {
+      json: { type: 'boolean' },
+      locale: { type: 'string' },
+      sample: { type: 'string' },
+      delimiter: { type: 'string', short: 'd' },
+      format: { type: 'string' },
+      sheet: { type: 'string' },
+      layer: { type: 'string' },
+      member: { type: 'string' },
+    },
     true,
   );
   if (positionals.length !== 1) throw new UsageError('profile takes exactly one FILE');
+  const { FORMAT_HINTS } = await import('../functions/read/open.ts');
+  if (values.format !== undefined && !(FORMAT_HINTS as readonly string[]).includes(values.format)) throw new UsageError(`--format must be one of ${FORMAT_HINTS.join(', ')}`);
   const locales = (values.locale ?? '').split(',').map((l) => l.trim()).filter(Boolean);
   const unknown = locales.filter((l) => !['fr', 'nl', 'us'].includes(l));
   if (unknown.length > 0) throw new UsageError(`unknown locale ${unknown.join(', ')} (packs: fr, nl, us)`);
@@ -242,7 +254,15 @@ async function profile(argv: string[]): Promise<number> {
   const { profileStream, profileTable } = await import('../functions/profile/profile.ts');
   const started = performance.now();
   const { createReadStream } = await import('node:fs');
-  const opened = await openSource({ name: file, path: file, open: async () => createReadStream(file, { highWaterMark: 256 * 1024 }) });
+  const opened = await openSource(
+    { name: file, path: file, open: async () => createReadStream(file, { highWaterMark: 256 * 1024 }) },
+    {
+      format: values.format as (typeof FORMAT_HINTS)[number] | undefined,
+      sheet: values.sheet !== undefined && /^[0-9]+$/.test(values.sheet) ? Number(values.sheet) : values.sheet,
+      layer: values.layer,
+      member: values.member,
+    },
+  );
   try {
     const results = [];
     for (const entry of opened.entries) {

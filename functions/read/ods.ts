@@ -23,6 +23,8 @@ import {
   numberText,
   openZip,
   parseXml,
+  assessSheet,
+  chooseSheet,
   pickSheet,
   sheetTable,
 } from './sheet.ts';
@@ -34,8 +36,23 @@ const MAX_COLUMNS = 16_384;
 const MAX_MERGES = 1_000;
 const CONTENT = 'content.xml';
 
-/** Read one sheet of an .ods workbook (default: the first). */
+/** Read one sheet of an .ods workbook (default: the first that holds a table, see `chooseSheet`). */
 export async function readOds(path: string, name: string, opts: ReadOptions = {}): Promise<ReadTable> {
+  if (opts.sheet === undefined) {
+    // The first sheet is judged alone first: listing every sheet means parsing all of content.xml.
+    const first = (await sheetNames(path, name, (_, index) => index === 0))[0];
+    if (first === undefined) pickSheet([], undefined, name);
+    const assessment = await assessSheet(odsSource(path, name, 0, `${name}#${first}`), first!);
+    if (assessment.rank < 3) {
+      const names = await listOdsSheets(path, name);
+      const choice = await chooseSheet(
+        name,
+        names.map((sheetName, index) => ({ name: sheetName, source: () => odsSource(path, name, index, `${name}#${sheetName}`) })),
+        [assessment],
+      );
+      return sheetTable(odsSource(path, name, choice.index, `${name}#${names[choice.index]}`), choice.note ? [choice.note] : []);
+    }
+  }
   const wanted = opts.sheet ?? 0;
   const names = await sheetNames(path, name, (sheetName, index) => (typeof wanted === 'number' ? index === wanted : sheetName === wanted));
   // `names` ends at the sheet wanted when there is one; otherwise it lists them all for the message.

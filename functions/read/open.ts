@@ -4,7 +4,7 @@
  * one or more *entries*: CSV text (staged byte for byte with COPY) or a `ReadTable` from one of the
  * readers. Archives give one entry per loadable member (a shapefile's parts count as one).
  *
- * Formats that need random access (zip, spreadsheets, GeoPackage) are first copied to a temporary
+ * Formats that need random access (zip, spreadsheets, GeoPackage, Parquet) are first copied to a temporary
  * folder; `dispose()` removes it, whatever happened. An archive's members are extracted there too,
  * except a shapefile's parts: the shapefile reader streams them from the archive as it reads.
  */
@@ -20,12 +20,13 @@ import { readGeoJson } from './geojson.ts';
 import { readJson, sniffJson } from './json.ts';
 import { readShapefile, type ShapefilePart } from './shapefile.ts';
 import { readOds } from './ods.ts';
+import { PARQUET_ENCRYPTED_MAGIC, PARQUET_MAGIC, readParquet } from './parquet.ts';
 import { readXlsx } from './xlsx.ts';
 import { readXls } from './xls.ts';
 import { ReadError, type ReadOptions, type ReadTable, type SourceFormat } from './types.ts';
 
 /** Formats a dataset may name in `read.format` (`zip`: an archive whose members are read by content). */
-export const FORMAT_HINTS = ['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'zip'] as const;
+export const FORMAT_HINTS = ['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'parquet', 'zip'] as const;
 export type FormatHint = (typeof FORMAT_HINTS)[number];
 
 export interface OpenOptions extends ReadOptions {
@@ -121,6 +122,8 @@ async function classifyFile(
       return [asEntry(await readXlsx(path, name, opts))];
     case 'ods':
       return [asEntry(await readOds(path, name, opts))];
+    case 'parquet':
+      return [asEntry(await readParquet(path, name, opts))];
     case 'csv':
     case 'json':
     case 'ndjson':
@@ -202,7 +205,7 @@ function memberFormat(ext: string): FormatHint | undefined {
   const byExtension: Record<string, FormatHint> = {
     csv: 'csv', tsv: 'csv', tab: 'csv', txt: 'csv', psv: 'csv',
     json: 'json', ndjson: 'ndjson', jsonl: 'ndjson', geojson: 'geojson', geojsonl: 'ndjson',
-    xlsx: 'xlsx', xlsm: 'xlsx', xls: 'xls', ods: 'ods', gpkg: 'gpkg', gz: 'csv',
+    xlsx: 'xlsx', xlsm: 'xlsx', xls: 'xls', ods: 'ods', gpkg: 'gpkg', parquet: 'parquet', geoparquet: 'parquet', pq: 'parquet', gz: 'csv',
   };
   return byExtension[ext];
 }
@@ -224,6 +227,7 @@ function asEntry(table: ReadTable): Entry {
 export function sniff(head: Buffer, name: string): FormatHint {
   if (head.subarray(0, 16).equals(SQLITE)) return 'gpkg';
   if (head.subarray(0, 8).equals(OLE2)) return 'xls';
+  if (head.subarray(0, 4).equals(PARQUET_MAGIC) || head.subarray(0, 4).equals(PARQUET_ENCRYPTED_MAGIC)) return 'parquet';
   if (isZip(head)) return 'zip';
   if (head.length >= 4 && head.readUInt32BE(0) === 9994) return 'shapefile';
   const json = sniffJson(head);

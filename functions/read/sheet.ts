@@ -473,7 +473,9 @@ function looksLikeHeader(row: SheetRow, below: readonly SheetRow[], merges: read
  * a group: a header cell merged across several columns, or one followed by blank header cells
  * (a heading centred across the columns, `Population |      ` over `2020 | 2021`). Under blank
  * groups of that second kind, the row after must read as data (numbers, dates, booleans) for the row to
- * count as sub-headings; a value under a single-column heading always makes it data.
+ * count as sub-headings; a value under a single-column heading always makes it data. A heading
+ * under a blank header cell outside any group (the first column's name on the lower row) goes with
+ * the sub-headings, as long as some sub-heading sits under a group.
  */
 function hasSubHeadings(header: SheetRow, next: SheetRow | undefined, after: SheetRow | undefined, merges: readonly Merge[]): boolean {
   if (!next || next.position !== header.position + 1) return false;
@@ -498,8 +500,11 @@ function hasSubHeadings(header: SheetRow, next: SheetRow | undefined, after: She
   let any = false;
   for (let c = 0; c < next.values.length; c++) {
     if (!filled(next, c)) continue;
-    if (!isHeadingCell(next, c) || !group[c]) return false;
-    any = true;
+    if (!isHeadingCell(next, c)) return false;
+    // A heading under a blank header cell outside any group is the column's only name (`Region`
+    // on the lower row, left of the groups); under a heading of its own column it would be data.
+    if (!group[c] && (filled(header, c) || coveredAt(c))) return false;
+    if (group[c]) any = true;
     if (group[c] === 'merged') merged = true;
   }
   if (!any) return false;
@@ -507,6 +512,78 @@ function hasSubHeadings(header: SheetRow, next: SheetRow | undefined, after: She
   if (!after) return false;
   for (let c = 0; c < next.values.length; c++) if (filled(next, c) && filled(after, c) && isDataCell(after, c)) return true;
   return false;
+}
+
+/**
+ * Whether `above`, the row right over the header found, is the upper row of a two-row header: all
+ * headings (years count), not a title (two cells or more, or one that does not sit over the
+ * table's first column), and the header row below reads as its sub-headings — or a row of years
+ * or dates only, which no header is without the row below.
+ */
+function isGroupRowAbove(above: SheetRow, header: SheetRow, after: SheetRow | undefined, merges: readonly Merge[]): boolean {
+  if (above.position !== header.position - 1) return false;
+  let count = 0;
+  for (let c = 0; c < above.values.length; c++) {
+    if (!filled(above, c)) continue;
+    if (!isHeadingCell(above, c)) return false;
+    count++;
+  }
+  if (count === 0 || lastFilled(above) > lastFilled(header)) return false;
+  if (count < 2 && firstFilled(above) <= firstFilled(header)) return false;
+  // Years or dates alone cannot be a header row by themselves (`2018 2018 2019` over `Q3 Q4 Q1`):
+  // right above the header, they are its upper row even without groups.
+  let text = false;
+  for (let c = 0; c < above.values.length; c++) if (filled(above, c) && isTextCell(above, c)) text = true;
+  if (!text && count >= 2) return true;
+  return hasSubHeadings(above, header, after, merges);
+}
+
+/** Header rows at most, the header row included. */
+const MAX_HEADER_ROWS = 8;
+
+/**
+ * The rows that continue a header written over several lines (`Vollendetes` / `Alter` /
+ * `in Jahren`, a symbol row `x | q x | p x`), from `window[from]` on: consecutive rows of text
+ * only, each value over a column whose first rows below hold data (numbers, dates) and no text —
+ * where text can only be a heading. Stops at the first row that could be data.
+ */
+function stackedRows(window: readonly SheetRow[], from: number): SheetRow[] {
+  const candidates: SheetRow[] = [];
+  for (let i = from; i < window.length && candidates.length + (from > 0 ? 1 : 0) < MAX_HEADER_ROWS; i++) {
+    const row = window[i]!;
+    const previous = window[i - 1]!;
+    if (row.position !== previous.position + 1) break;
+    let any = false;
+    let textOnly = true;
+    for (let c = 0; c < row.values.length; c++) {
+      if (!filled(row, c)) continue;
+      any = true;
+      if (!isTextCell(row, c)) textOnly = false;
+    }
+    if (!any || !textOnly) break;
+    candidates.push(row);
+  }
+  if (candidates.length === 0) return [];
+  const body = window.slice(from + candidates.length, from + candidates.length + DATA_SAMPLE);
+  if (body.length === 0) return [];
+  const dataOnly = (c: number) => body.some((r) => filled(r, c)) && body.every((r) => !filled(r, c) || isDataCell(r, c));
+  const out: SheetRow[] = [];
+  for (const row of candidates) {
+    for (let c = 0; c < row.values.length; c++) if (filled(row, c) && !dataOnly(c)) return out;
+    out.push(row);
+  }
+  return out;
+}
+
+/** Heading parts top to bottom as one name; a word broken with a hyphen at a line end is joined (`Sterbe-` `wahrscheinlichkeit`). */
+function joinHeadingParts(parts: readonly string[]): string {
+  let out = '';
+  for (const part of parts) {
+    if (!part) continue;
+    if (out && /\p{L}-$/u.test(out) && /^\p{Ll}{3,}/u.test(part)) out = out.slice(0, -1) + part;
+    else out = out ? `${out} ${part}` : part;
+  }
+  return out;
 }
 
 /** Heading text on one line: runs of spaces and line breaks become one space. */
@@ -552,11 +629,16 @@ export function layoutHeader(file: string, window: readonly SheetRow[], merges: 
       { file, line: first },
     );
   }
+  // Group headings of years only (`2019`, `2020` above `Men`, `Women`) have no text: the row with
+  // the text was found; the row right above it may still be its upper half.
+  const above = window[index - 1];
+  if (above && isGroupRowAbove(above, window[index]!, window[index + 1], merges)) index--;
   const header = window[index]!;
   const next = window[index + 1];
   const twoRows = hasSubHeadings(header, next, window[index + 2], merges);
   const sub = twoRows ? next : undefined;
-  const headerRows = sub ? [header, sub] : [header];
+  const stacked = stackedRows(window, index + (sub ? 2 : 1));
+  const headerRows = [header, ...(sub ? [sub] : []), ...stacked];
   const body = window.slice(index + headerRows.length);
 
   const coveredByMerge = (row: number, c: number) => merges.find((m) => m.top <= row && m.bottom >= row && m.left <= c && m.right >= c);
@@ -587,6 +669,7 @@ export function layoutHeader(file: string, window: readonly SheetRow[], merges: 
     } else {
       name = top;
     }
+    if (stacked.length > 0) name = joinHeadingParts([name, ...stacked.map((r) => headingText(r.values[c]))]);
     if (!name) {
       blanks.push(raw.length + 1);
       name = `column_${raw.length + 1}`;
@@ -606,7 +689,10 @@ export function layoutHeader(file: string, window: readonly SheetRow[], merges: 
       `${file}: ${rowRange(window[0]!.position, header.position - 1)} above the header (row ${header.position}) skipped as a title${texts.length ? ` (${quoteList(texts.map((t) => headingText(t).slice(0, 60)))})` : ''}`,
     );
   }
-  if (sub) {
+  const lastHeader = headerRows[headerRows.length - 1]!;
+  if (stacked.length > 0) {
+    warnings.push(`${file}: the header spans rows ${header.position}–${lastHeader.position} (headings written over several lines); columns named ${quoteList(names)}`);
+  } else if (sub) {
     warnings.push(`${file}: the header spans rows ${header.position}–${sub.position} (group headings above sub-headings); columns named ${quoteList(names)}`);
   } else if (mergedSpans.length > 0) {
     warnings.push(`${file}: merged header cells ${mergedSpans.join(', ')}; columns named ${quoteList(names)}`);
@@ -615,7 +701,7 @@ export function layoutHeader(file: string, window: readonly SheetRow[], merges: 
   const mergedTexts = new Set(merges.filter((m) => m.top === header.position).map((m) => headingText(header.values[m.left])));
   const repeats = renamed.filter(([from]) => !mergedTexts.has(from));
   if (repeats.length > 0) warnings.push(`${file}: repeated headings renamed: ${repeats.map(([from, to]) => `"${from}" → "${to}"`).join(', ')}`);
-  return { firstHeaderRow: header.position, lastHeaderRow: (sub ?? header).position, left, columns: names, warnings };
+  return { firstHeaderRow: header.position, lastHeaderRow: lastHeader.position, left, columns: names, warnings };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,12 +726,196 @@ function mergesMayMatter(window: readonly SheetRow[], layout: HeaderLayout): boo
   return false;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Notes under the table
+
 /**
- * Read the first rows of a sheet, lay out its header, and return the `ReadTable` whose `rows()`
- * reads the sheet again from the start (no file stays open between the two) and yields the rows
- * below the header. Empty rows are left out; positions stay the sheet's row numbers.
+ * How a note under a table starts: `Source: …`, `Note:`, `(1) …`, `1. …`, `* …`, `©…`, in the
+ * languages of the portals the project reads (English, French, Dutch, German, Spanish).
  */
-export async function sheetTable(source: SheetSource): Promise<ReadTable> {
+const NOTE_START =
+  /^\s*(?:sources?|notes?|nb|n\.b\.|footnotes?|remarques?|champ|lecture|quellen?|anmerkungen?|fu(?:ß|ss)noten?|hinweise?|bronn?(?:en)?|opmerkingen?|toelichting|fuentes?|notas?|\*+|©|\(\s*[0-9a-z]{1,3}\s*\)|\[\s*[0-9a-z]{1,3}\s*\]|[0-9]{1,2}[.)]\s|[a-z]\)\s)/i;
+
+/** A footnote's mark in a cell of its own: `1`, `(2)`, `[3]`, `a`, `*`, `†`. */
+const FOOTNOTE_MARK = /^(?:\d{1,2}|\(\s*\w{1,2}\s*\)|\[\s*\w{1,2}\s*\]|[a-z]|\*{1,3}|[†‡§])$/i;
+
+/** Rows held back as notes at most; past this the rows were data after all. */
+const MAX_HELD_NOTES = 10_000;
+const NOTHING_HELD: readonly SheetRow[] = [];
+
+/**
+ * Tells the notes under a table (sources, footnotes, a licence) from its rows. A note is a row of
+ * text only, in the table's first column (or left of it), in one cell — or two when it starts like
+ * a note (`Source:` | `INSEE`). The first note of a run comes after a blank row, or starts like a
+ * note; the rows after it that look the same join the run. A run is held back: when a row of data
+ * follows, the run was rows after all (a section heading, a name with no values) and is handed
+ * back; a run that reaches the end of the sheet is the notes, not rows. Tables of one column have
+ * no notes (every row is one cell of text).
+ */
+export class NotesBelow {
+  private held: SheetRow[] = [];
+  private previous = -1;
+
+  constructor(
+    private readonly left: number,
+    private readonly width: number,
+  ) {}
+
+  /**
+   * Whether the row is text only, at the table's left edge (or one column in), one cell — or two:
+   * a note's first words and the rest (`Source:` | `INSEE`), or a footnote's mark and its text
+   * (`1` | `When downloading…`). Cells of spaces only count as empty.
+   */
+  private noteShaped(row: SheetRow): boolean {
+    let count = 0;
+    let first = -1;
+    let second = -1;
+    for (let c = 0; c < row.values.length; c++) {
+      if (!filled(row, c) || row.values[c]!.trim() === '') continue;
+      if (++count > 2) return false;
+      if (first < 0) first = c;
+      else second = c;
+    }
+    if (first < 0 || first > this.left + 1) return false;
+    const text = (c: number) => row.kinds[c] === Kind.Text && !isNumericText(row.values[c]!);
+    if (count === 1) return text(first);
+    if (FOOTNOTE_MARK.test(row.values[first]!.trim()) && (row.kinds[first] === Kind.Text || row.kinds[first] === Kind.Number)) return text(second);
+    return text(first) && text(second) && NOTE_START.test(row.values[first]!);
+  }
+
+  /** `'held'` when the row may be a note; otherwise the rows held before it, which were data (the row itself is data). */
+  take(row: SheetRow): 'held' | readonly SheetRow[] {
+    const gap = this.previous >= 0 && row.position > this.previous + 1;
+    this.previous = row.position;
+    if (this.width >= 2 && this.noteShaped(row)) {
+      const first = row.values.find((v) => v !== null && v !== undefined && v.trim() !== '')!;
+      if (this.held.length > 0 || gap || NOTE_START.test(first)) {
+        if (this.held.length < MAX_HELD_NOTES) {
+          this.held.push(row);
+          return 'held';
+        }
+      }
+    }
+    if (this.held.length === 0) return NOTHING_HELD;
+    const out = this.held;
+    this.held = [];
+    return out;
+  }
+
+  /** The notes: the rows still held at the end of the sheet. */
+  end(): SheetRow[] {
+    const out = this.held;
+    this.held = [];
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which sheet holds the table
+
+/**
+ * Sheet names that say the sheet is about the data, not the data: only a tie-breaker, a sheet is
+ * judged by what it holds first.
+ */
+const NOTICE_NAME =
+  /^\s*(?:notes?|notice|read ?me|metadata|meta|about|info(?:rmation)?|contents?|table of contents|toc|index|cover(?: ?sheet| ?page)?|title|definitions?|glossary|methodology|sources?|licen[cs]e|documentation|explanatory notes|sommaire|avertissement|lisez[- ]moi|m[ée]tadonn[ée]es|d[ée]finitions?|m[ée]thodologie|pr[ée]sentation|inhalt|inhaltsverzeichnis|hinweise|erl[äa]uterungen|impressum|toelichting|inhoud|inleiding|verklaring)\s*$/i;
+
+/** What reading a sheet's first rows showed of it. */
+export interface SheetAssessment {
+  /**
+   * 3: a table (a header, then rows of one shape, numbers or three columns or more); 2: such a
+   * table in a sheet whose name says notes or contents; 1: something like a table; 0: nothing.
+   */
+  rank: 0 | 1 | 2 | 3;
+  /** Why, in a few words, for the note that says which sheet was read. */
+  why: string;
+}
+
+/** Judge a sheet by its first rows: does it hold a table, or a notice, a list of contents, a cover? */
+export async function assessSheet(source: SheetSource, sheetName: string): Promise<SheetAssessment> {
+  const window = await readWindow(source);
+  if (window.length === 0) return { rank: 0, why: 'empty' };
+  let layout: HeaderLayout;
+  try {
+    layout = await layoutOf(source, window);
+  } catch (error) {
+    if (error instanceof ReadError) return { rank: 0, why: 'no header row' };
+    throw error;
+  }
+  const width = layout.columns.length;
+  const right = layout.left + width - 1;
+  const notes = new NotesBelow(layout.left, width);
+  const body: SheetRow[] = [];
+  for (const row of window) {
+    if (row.position <= layout.lastHeaderRow) continue;
+    const held = notes.take(row);
+    if (held !== 'held') body.push(...held, row);
+  }
+  const need = Math.max(2, Math.ceil(width / 3));
+  let shaped = 0;
+  let data = false;
+  for (const row of body) {
+    let count = 0;
+    for (let c = layout.left; c <= right; c++) {
+      if (!filled(row, c)) continue;
+      count++;
+      if (isDataCell(row, c)) data = true;
+    }
+    if (count >= need) shaped++;
+  }
+  const what = `header in row ${layout.firstHeaderRow}, ${width} column${width === 1 ? '' : 's'}, ${shaped} row${shaped === 1 ? '' : 's'} of that shape in the first ${body.length}`;
+  if (width < 2 || body.length === 0) return { rank: 1, why: width < 2 ? 'text in one column' : 'a header without rows' };
+  if (shaped < Math.min(3, body.length) || shaped < body.length / 2) return { rank: 1, why: `no rows of one shape: ${what}` };
+  if (!data && width < 3) return { rank: 1, why: `two columns of text, no figures: ${what}` };
+  if (NOTICE_NAME.test(sheetName)) return { rank: 2, why: `a table, but its name says notes or contents: ${what}` };
+  return { rank: 3, why: what };
+}
+
+/** A sheet the choice may fall on. */
+export interface SheetCandidate {
+  name: string;
+  source(): SheetSource;
+}
+
+/**
+ * With no sheet named: the sheet that holds the table. The sheets are judged in tab order by their
+ * first rows, and the first that holds a table (`assessSheet` rank 3) is read — the first sheet in
+ * the common case, where nothing more is read. When none does, the first of the best rank. Returns
+ * the chosen index and, for a workbook of several sheets, a note saying which and why. `known`
+ * holds the assessments of the first candidates when the caller has made them already.
+ */
+export async function chooseSheet(
+  file: string,
+  candidates: readonly SheetCandidate[],
+  known: readonly SheetAssessment[] = [],
+): Promise<{ index: number; note?: string }> {
+  if (candidates.length <= 1) return { index: 0 };
+  const seen: { name: string; assessment: SheetAssessment }[] = [];
+  let best = 0;
+  for (let i = 0; i < candidates.length; i++) {
+    const candidate = candidates[i]!;
+    const assessment = known[i] ?? (await assessSheet(candidate.source(), candidate.name));
+    seen.push({ name: candidate.name, assessment });
+    if (assessment.rank > seen[best]!.assessment.rank) best = i;
+    if (assessment.rank === 3) break;
+  }
+  const chosen = seen[best]!;
+  const passed = seen.filter((_, i) => i !== best && i < best);
+  const others = candidates.length - 1 - passed.length;
+  const reason =
+    chosen.assessment.rank === 3
+      ? best === 0
+        ? `the first sheet holds a table (${chosen.assessment.why})`
+        : `the first sheet that holds a table (${chosen.assessment.why}); passed over ${passed.map((s) => `"${s.name}" (${s.assessment.why})`).join(', ')}`
+      : `no sheet holds a clear table; read the first that comes closest (${chosen.assessment.why})`;
+  return {
+    index: best,
+    note: `${file}: no sheet named: read sheet "${chosen.name}" of ${candidates.length}: ${reason}${others > 0 && chosen.assessment.rank === 3 ? `; name another with read.sheet or --sheet` : ''}`,
+  };
+}
+
+/** The first non-empty rows of a sheet (up to `WINDOW_ROWS`). */
+async function readWindow(source: SheetSource): Promise<SheetRow[]> {
   const window: SheetRow[] = [];
   outer: for await (const batch of source.rows()) {
     for (const row of batch) {
@@ -653,6 +923,11 @@ export async function sheetTable(source: SheetSource): Promise<ReadTable> {
       if (window.length >= WINDOW_ROWS) break outer;
     }
   }
+  return window;
+}
+
+/** The header of a sheet from its first rows, asking the source for merged ranges only when they could change it. */
+async function layoutOf(source: SheetSource, window: readonly SheetRow[]): Promise<HeaderLayout> {
   let layout: HeaderLayout | undefined;
   try {
     layout = layoutHeader(source.file, window, []);
@@ -660,9 +935,22 @@ export async function sheetTable(source: SheetSource): Promise<ReadTable> {
     if (window.length === 0) throw error; // without a header, merged cells may still make one
   }
   if (!layout || mergesMayMatter(window, layout)) layout = layoutHeader(source.file, window, await source.merges(window[window.length - 1]!.position));
+  return layout;
+}
+
+/**
+ * Read the first rows of a sheet, lay out its header, and return the `ReadTable` whose `rows()`
+ * reads the sheet again from the start (no file stays open between the two) and yields the rows
+ * below the header. Empty rows are left out; positions stay the sheet's row numbers; the notes
+ * under the table (`NotesBelow`) are left out with a warning. `notes` go first in the warnings
+ * (which sheet was chosen, and why).
+ */
+export async function sheetTable(source: SheetSource, notes: readonly string[] = []): Promise<ReadTable> {
+  const window = await readWindow(source);
+  const layout = await layoutOf(source, window);
   const { left, lastHeaderRow } = layout;
   const columns = [...layout.columns];
-  const warnings = [...layout.warnings];
+  const warnings = [...notes, ...layout.warnings];
   const { file } = source;
 
   async function* rows(): AsyncGenerator<ReadRow> {
@@ -671,48 +959,67 @@ export async function sheetTable(source: SheetSource): Promise<ReadTable> {
     let outside = 0;
     let firstOutside: string | undefined;
     const added: string[] = [];
+    const notesBelow = new NotesBelow(left, columns.length);
     for await (const batch of source.rows()) {
       for (const row of batch) {
         if (row.position <= lastHeaderRow) continue;
-        const { values } = row;
-        if (row.hasError) {
-          for (let c = 0; c < values.length; c++) {
-            if (row.kinds[c] !== Kind.Error) continue;
-            if (c >= left) {
-              errors++;
-              firstError ??= `${values[c]} in ${cellRef(row.position, c)}`;
-            }
-            values[c] = null;
-          }
-          while (values.length > 0 && values[values.length - 1] === null) values.pop();
+        const held = notesBelow.take(row);
+        if (held === 'held') continue;
+        for (const earlier of held) {
+          const out = shape(earlier);
+          if (out) yield out;
         }
-        let out = values;
-        if (left > 0) {
-          for (let c = 0; c < left && c < values.length; c++) {
-            if (values[c] === null || values[c] === undefined) continue;
-            outside++;
-            firstOutside ??= cellRef(row.position, c);
-          }
-          out = values.slice(left);
-        }
-        while (out.length > columns.length) {
-          const name = distinct([...columns, `column_${columns.length + 1}`]).names[columns.length]!;
-          columns.push(name);
-          added.push(`${name} (first in row ${row.position})`);
-        }
-        let any = false;
-        for (let c = 0; c < out.length; c++) {
-          if (out[c] === undefined) out[c] = null;
-          else if (out[c] !== null) any = true;
-        }
-        // A row whose only values were errors, or lay left of the table, holds nothing to load.
-        if (any) yield { values: out, position: row.position };
+        const out = shape(row);
+        if (out) yield out;
       }
+    }
+    const dropped = notesBelow.end();
+    if (dropped.length > 0) {
+      const texts = dropped.slice(0, 3).map((r) => headingText(r.values.filter((v) => v !== null && v !== undefined).join(' ')).slice(0, 60));
+      warnings.push(
+        `${file}: ${rowRange(dropped[0]!.position, dropped[dropped.length - 1]!.position)} below the table read as notes, not rows (${dropped.length} line${dropped.length === 1 ? '' : 's'} of text after the data: ${quoteList(texts)}${dropped.length > 3 ? ', …' : ''})`,
+      );
     }
     if (errors > 0) warnings.push(`${file}: ${errors} cell${errors === 1 ? '' : 's'} with an error value read as empty (first: ${firstError})`);
     if (added.length > 0) warnings.push(`${file}: values right of the header; added column${added.length === 1 ? '' : 's'} ${added.join(', ')}`);
     if (outside > 0) warnings.push(`${file}: ${outside} value${outside === 1 ? '' : 's'} left of the table's first column ignored (first in ${firstOutside})`);
     for (const note of source.notes?.() ?? []) warnings.push(note);
+
+    function shape(row: SheetRow): ReadRow | undefined {
+      const { values } = row;
+      if (row.hasError) {
+        for (let c = 0; c < values.length; c++) {
+          if (row.kinds[c] !== Kind.Error) continue;
+          if (c >= left) {
+            errors++;
+            firstError ??= `${values[c]} in ${cellRef(row.position, c)}`;
+          }
+          values[c] = null;
+        }
+        while (values.length > 0 && values[values.length - 1] === null) values.pop();
+      }
+      let out = values;
+      if (left > 0) {
+        for (let c = 0; c < left && c < values.length; c++) {
+          if (values[c] === null || values[c] === undefined) continue;
+          outside++;
+          firstOutside ??= cellRef(row.position, c);
+        }
+        out = values.slice(left);
+      }
+      while (out.length > columns.length) {
+        const name = distinct([...columns, `column_${columns.length + 1}`]).names[columns.length]!;
+        columns.push(name);
+        added.push(`${name} (first in row ${row.position})`);
+      }
+      let any = false;
+      for (let c = 0; c < out.length; c++) {
+        if (out[c] === undefined) out[c] = null;
+        else if (out[c] !== null && !any && out[c]!.trim() !== '') any = true;
+      }
+      // A row whose only values were errors, spaces, or lay left of the table, holds nothing to load.
+      return any ? { values: out, position: row.position } : undefined;
+    }
   }
 
   async function* rowsThenClose(): AsyncGenerator<ReadRow> {

@@ -1,5 +1,5 @@
 /**
- * Readers for files that are not plain CSV: spreadsheets, JSON, GeoJSON, shapefiles, GeoPackage.
+ * Readers for files that are not plain CSV: spreadsheets, JSON, GeoJSON, shapefiles, GeoPackage, Parquet.
  *
  * CSV keeps its own byte path (csv.ts finds the records, functions/stage passes them to COPY,
  * rewriting only those COPY would read differently). Every other format is
@@ -11,7 +11,7 @@
 import { PermanentError } from '../common/errors.ts';
 
 /** What a reader found the file to be. */
-export type SourceFormat = 'csv' | 'xlsx' | 'xls' | 'ods' | 'json' | 'ndjson' | 'geojson' | 'shapefile' | 'gpkg';
+export type SourceFormat = 'csv' | 'xlsx' | 'xls' | 'ods' | 'json' | 'ndjson' | 'geojson' | 'shapefile' | 'gpkg' | 'parquet';
 
 /** How a reader writes geometry values into the geometry column. */
 export type GeometryEncoding = 'geojson' | 'wkb' | 'wkt';
@@ -33,7 +33,7 @@ export interface SourceGeometry {
 }
 
 /** A column type a file can declare (the names are the clean step's column types). */
-export type DeclaredType = 'text' | 'integer' | 'bigint' | 'numeric' | 'date' | 'boolean';
+export type DeclaredType = 'text' | 'integer' | 'bigint' | 'numeric' | 'double' | 'date' | 'timestamp' | 'timestamptz' | 'boolean';
 
 /** One record: values aligned with `ReadTable.columns` at the time it is yielded. */
 export interface ReadRow {
@@ -75,7 +75,7 @@ export interface ReadTable {
   /** Things worth telling the user that did not stop the read (merged header cells, skipped title rows…). */
   warnings: string[];
   /**
-   * Column types the file itself declares (a shapefile's DBF field descriptors), aligned with
+   * Column types the file itself declares (a shapefile's DBF field descriptors, a Parquet schema), aligned with
    * `columns`, once `rows()` has been read to the end: a type only where the file declares one
    * and every value read fits it, else `undefined` (the load then chooses the type from the
    * staged values, as for any file). Readers of files that declare no types leave it out.

@@ -26,6 +26,7 @@ import {
   putCell,
   dateStyleOfFormat,
   numberCell,
+  chooseSheet,
   pickSheet,
   sheetTable,
 } from './sheet.ts';
@@ -443,7 +444,7 @@ function readSst(parts: Buffer[]): string[] {
   return strings;
 }
 
-/** Read one sheet of an .xls workbook (default: the first visible worksheet). */
+/** Read one sheet of an .xls workbook (default: the first visible worksheet that holds a table, see `chooseSheet`). */
 export async function readXls(path: string, name: string, opts: ReadOptions = {}): Promise<ReadTable> {
   const { cfb, stream } = await openWorkbook(path, name);
   let book: XlsBook;
@@ -452,11 +453,22 @@ export async function readXls(path: string, name: string, opts: ReadOptions = {}
   } finally {
     await cfb.close();
   }
-  const visible = book.sheets.find((s) => !s.hidden && s.kind === 0);
-  const sheet = opts.sheet === undefined && visible ? visible : pickSheet(book.sheets, opts.sheet, name);
+  const worksheets = book.sheets.filter((s) => !s.hidden && s.kind === 0);
+  let sheet: XlsSheet;
+  let note: string | undefined;
+  if (opts.sheet === undefined && worksheets.length > 0) {
+    const choice = await chooseSheet(
+      name,
+      worksheets.map((s) => ({ name: s.name, source: () => xlsSource(path, name, `${name}#${s.name}`, s, book) })),
+    );
+    sheet = worksheets[choice.index]!;
+    note = choice.note;
+  } else {
+    sheet = pickSheet(book.sheets, opts.sheet, name);
+  }
   const file = `${name}#${sheet.name}`;
   if (sheet.kind !== 0 && sheet.kind !== 1) throw new ReadError(`${file}: a ${sheet.kind === 2 ? 'chart sheet' : 'macro module'}, not a table`, { file });
-  return sheetTable(xlsSource(path, name, file, sheet, book));
+  return sheetTable(xlsSource(path, name, file, sheet, book), note ? [note] : []);
 }
 
 /** The names of an .xls workbook's sheets, in tab order (hidden ones included). */

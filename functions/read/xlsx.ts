@@ -29,6 +29,7 @@ import {
   type XmlTag,
   type Zip,
   cellRef,
+  chooseSheet,
   putCell,
   builtInDateStyle,
   dateStyleOfFormat,
@@ -68,18 +69,31 @@ interface XlsxBook {
 }
 
 /**
- * Read one sheet of an .xlsx workbook (default: the first visible sheet). An Excel 97–2003 file
+ * Read one sheet of an .xlsx workbook (default: the first visible sheet that holds a table, see
+ * `chooseSheet`). An Excel 97–2003 file
  * named .xlsx (an OLE2 compound file, not a zip) is read as the .xls it is.
  */
 export async function readXlsx(path: string, name: string, opts: ReadOptions = {}): Promise<ReadTable> {
   if (await isOle2(path)) return readXls(path, name, opts);
   const book = await readBook(path, name);
-  const visible = book.sheets.find((s) => !s.hidden);
-  const sheet = opts.sheet === undefined && visible ? visible : pickSheet(book.sheets, opts.sheet, name);
-  const file = `${name}#${sheet.name}`;
   try {
+    const tables = book.sheets.filter((s): s is XlsxSheet & { part: string } => !s.hidden && s.part !== undefined);
+    let sheet: XlsxSheet;
+    let note: string | undefined;
+    if (opts.sheet === undefined && tables.length > 0) {
+      const choice = await chooseSheet(
+        name,
+        tables.map((s) => ({ name: s.name, source: () => xlsxSource(path, name, `${name}#${s.name}`, s.part, book) })),
+      );
+      sheet = tables[choice.index]!;
+      note = choice.note;
+    } else {
+      const visible = book.sheets.find((s) => !s.hidden);
+      sheet = opts.sheet === undefined && visible ? visible : pickSheet(book.sheets, opts.sheet, name);
+    }
+    const file = `${name}#${sheet.name}`;
     if (!sheet.part) throw new ReadError(`${file}: a chart sheet, not a table`, { file });
-    return await sheetTable(xlsxSource(path, name, file, sheet.part, book));
+    return await sheetTable(xlsxSource(path, name, file, sheet.part, book), note ? [note] : []);
   } catch (error) {
     book.sharedStrings.close();
     throw error;

@@ -2,10 +2,11 @@ import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readOds } from '../../functions/read/ods.ts';
 import { dateStyleOfFormat, listSheets, numberText, serialDateText } from '../../functions/read/sheet.ts';
-import { ReadError, type ReadTable } from '../../functions/read/types.ts';
+import { ReadError } from '../../functions/read/types.ts';
 import { readXls } from '../../functions/read/xls.ts';
 import { readXlsx, xlsxLimits } from '../../functions/read/xlsx.ts';
 import { XLS_ERROR, compoundFile, ods, scratchDir, writeOds, writeRawXlsx, writeXls, writeXlsx, writeZip } from '../helpers/spreadsheets.ts';
+import { collectRows } from '../helpers/read-table.ts';
 
 let dir: Awaited<ReturnType<typeof scratchDir>>;
 beforeAll(async () => {
@@ -15,15 +16,7 @@ afterAll(async () => {
   await dir.remove();
 });
 
-async function collect(table: ReadTable) {
-  const rows: { position: number; values: (string | null)[] }[] = [];
-  for await (const row of table.rows()) {
-    // A row may stop at its last value: the columns after it read as NULL.
-    const values = [...row.values, ...Array<null>(Math.max(0, table.columns.length - row.values.length)).fill(null)];
-    rows.push({ position: row.position, values });
-  }
-  return rows;
-}
+const collect = collectRows;
 
 /** The ReadError a promise rejects with (fails the test when it resolves or throws something else). */
 async function readError(promise: Promise<unknown>): Promise<ReadError> {
@@ -205,8 +198,8 @@ describe('readXlsx', () => {
     const path = dir.path('trees.xlsx');
     await writeXlsx(path, (wb) => {
       wb.addWorksheet('Lookup', { state: 'hidden' }).addRow(['code', 'label']);
-      wb.addWorksheet('Parks').addRow(['park']).commit();
-      wb.getWorksheet('Parks')!.addRow(['Riverside']);
+      wb.addWorksheet('Parks').addRow(['park', 'hectares']).commit();
+      wb.getWorksheet('Parks')!.addRow(['Riverside', 12]);
       const trees = wb.addWorksheet('Trees');
       trees.addRow(['species', 'count']);
       trees.addRow(['Oak', 14]);
@@ -217,7 +210,7 @@ describe('readXlsx', () => {
     const byIndex = await readXlsx(path, 'trees.xlsx', { sheet: 2 });
 
     expect(byDefault.name).toBe('trees.xlsx#Parks');
-    expect(await collect(byDefault)).toEqual([{ position: 2, values: ['Riverside'] }]);
+    expect(await collect(byDefault)).toEqual([{ position: 2, values: ['Riverside', '12'] }]);
     expect(byName.name).toBe('trees.xlsx#Trees');
     expect(await collect(byName)).toEqual([{ position: 2, values: ['Oak', '14'] }]);
     expect(byIndex.name).toBe('trees.xlsx#Trees');
@@ -505,7 +498,7 @@ describe('readOds', () => {
   it('chooses a sheet by name or index and lists the sheets', async () => {
     const path = dir.path('book.ods');
     await writeOds(path, [
-      { name: 'Parks', rows: [ods.row([ods.text('park')]), ods.row([ods.text('Riverside')])] },
+      { name: 'Parks', rows: [ods.row([ods.text('park'), ods.text('hectares')]), ods.row([ods.text('Riverside'), ods.float(12)])] },
       { name: 'Trees', rows: [ods.row([ods.text('species'), ods.text('count')]), ods.row([ods.text('Oak'), ods.float(14)])] },
     ]);
 
@@ -515,7 +508,7 @@ describe('readOds', () => {
     expect(byName.name).toBe('book.ods#Trees');
     expect(await collect(byName)).toEqual([{ position: 2, values: ['Oak', '14'] }]);
     expect(await collect(byIndex)).toEqual([{ position: 2, values: ['Oak', '14'] }]);
-    expect(await collect(await readOds(path, 'book.ods'))).toEqual([{ position: 2, values: ['Riverside'] }]);
+    expect(await collect(await readOds(path, 'book.ods'))).toEqual([{ position: 2, values: ['Riverside', '12'] }]);
     expect(await listSheets(path, 'ods')).toEqual(['Parks', 'Trees']);
   });
 

@@ -1,0 +1,14 @@
+import type { ReadTable } from '../../functions/read/types.ts';
+
+/**
+ * A reader table's rows as `{ position, values }`, each padded with NULLs to the table's width
+ * (a row may stop at its last value: the columns after it read as NULL).
+ */
+export async function collectRows(table: ReadTable): Promise<{ position: number; values: (string | null)[] }[]> {
+  const rows: { position: number; values: (string | null)[] }[] = [];
+  for await (const row of table.rows()) {
+    const values = [...row.values, ...Array<null>(Math.max(0, table.columns.length - row.values.length)).fill(null)];
+    rows.push({ position: row.position, values });
+  }
+  return rows;
+}
