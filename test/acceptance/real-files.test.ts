@@ -45,6 +45,7 @@ interface FactFile {
 interface Source {
   id: string;
   publisher: string;
+  organisation: string;
   country: string;
   classes?: string[];
 }
@@ -85,7 +86,7 @@ function pgClass(type: string): string {
 function profileClass(type: string): string {
   return ({ year: 'integer', string: 'text', json: 'text', datetime: 'timestamp', datetime_tz: 'timestamp' } as Record<string, string>)[type] ?? type;
 }
-const CAST: Record<string, string> = { integer: 'bigint', number: 'numeric', date: 'date', boolean: 'boolean', text: 'text' };
+const CAST: Record<string, string> = { integer: 'bigint', number: 'numeric', date: 'date', timestamp: 'timestamptz', boolean: 'boolean', text: 'text' };
 const FAMILY: Record<string, string[]> = {
   point: ['POINT', 'MULTIPOINT'],
   line: ['LINESTRING', 'MULTILINESTRING'],
@@ -94,17 +95,24 @@ const FAMILY: Record<string, string[]> = {
 const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 300);
 
-/** The issue class a failing fact belongs to, for the report. */
+/** The issue class a failing fact belongs to, for the report (from the fact's kind and the file's classes in sources.json). */
 function classify(ff: FactFile, fact: Fact, loadFailed: boolean): string {
   const classes = sources.find((s) => s.id === ff.id)?.classes ?? [];
   const typeOf = fact.type ?? ff.facts.find((f) => f.kind === 'type' && f.column === fact.column)?.expected;
-  if (fact.kind.startsWith('geo_column')) return 'geometry-typed';
+  if (fact.kind === 'geo_column_type') return 'geometry-typed';
   if (fact.kind === 'load_fails' || fact.kind === 'profile_ragged') return 'structure';
   if (fact.id.startsWith('agree:')) return 'profile-load-agreement';
   if (loadFailed && !fact.id.startsWith('profile')) return classes[0] ?? 'load-error';
-  if (typeOf === 'date') return 'dates';
-  if (typeOf === 'number' || typeOf === 'integer') return classes.includes('locale-numbers') ? 'locale-numbers' : classes.includes('exponent') ? 'locale-numbers' : (classes[0] ?? 'numbers');
   if (fact.kind.startsWith('geo')) return 'geometry';
+  if (['rows', 'columns', 'header'].includes(fact.kind) || fact.id === 'profile:rows') {
+    return classes.find((c) => ['structure', 'bom', 'spreadsheets', 'missing-values', 'wide'].includes(c)) ?? 'header-and-rows';
+  }
+  if (typeOf === 'date') return 'dates';
+  if (typeOf === 'number' || typeOf === 'integer') {
+    if (classes.includes('locale-numbers') || classes.includes('exponent')) return 'locale-numbers';
+    if (classes.includes('missing-values')) return 'missing-values';
+    return classes.find((c) => c === 'spreadsheets' || c === 'geometry') ?? 'numbers';
+  }
   return classes[0] ?? 'other';
 }
 
@@ -297,7 +305,7 @@ describe('real public files: profile and load against independently computed fac
     const all = [...outcomes.values()].flat();
     const passing = all.filter((o) => o.ok).length;
     const files = factFiles.length;
-    const publishers = new Set(sources.filter((s) => outcomes.has(s.id)).map((s) => s.publisher)).size;
+    const publishers = new Set(sources.filter((s) => outcomes.has(s.id)).map((s) => s.organisation)).size;
     const countries = new Set(sources.filter((s) => outcomes.has(s.id)).map((s) => s.country)).size;
     const byClass = new Map<string, number>();
     for (const o of all.filter((x) => !x.ok)) byClass.set(o.class, (byClass.get(o.class) ?? 0) + 1);

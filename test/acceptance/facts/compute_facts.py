@@ -403,8 +403,8 @@ def read_gpkg(path, r):
     layer = r.get('layer') or con.execute("SELECT table_name FROM gpkg_contents WHERE data_type='features'").fetchone()[0]
     gcol, srid = con.execute('SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name=?', (layer,)).fetchone()
     cols = [c[1] for c in con.execute(f'PRAGMA table_info("{layer}")')]
-    pk = [c[1] for c in con.execute(f'PRAGMA table_info("{layer}")') if c[5]]
-    header = [c for c in cols if c != gcol and c not in pk]
+    # every column but the geometry, the feature id (fid) included: it is a column of the table
+    header = [c for c in cols if c != gcol]
     acc = {'types': set(), 'area': 0.0, 'xs': [], 'ys': []}
     data = []
     for row in con.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in header + [gcol])} FROM "{layer}"'):
@@ -457,6 +457,8 @@ def typed(v, t, col, spec):
         return parse_number(v, spec)
     if t == 'date':
         return parse_date(v, spec.get('dates', {}).get(col, 'iso'))
+    if t == 'timestamp':
+        return dt.datetime.fromisoformat(v.strip().replace('Z', '+00:00')).isoformat()
     if t == 'boolean':
         if isinstance(v, bool):
             return v

@@ -11,5 +11,5 @@ lines = ['# Origins of the acceptance files', '',
          '| file | publisher | country | repository @ commit : path | licence | note |', '|---|---|---|---|---|---|']
 for f in d['files']:
     lines.append(f"| {f['file']} | {f['publisher']} | {f['country']} | {f['repository']} @ {f['commit'][:12]} : `{f['path']}` | {f['licence']} | {f.get('note', '')} |")
-lines += ['', f"{len(d['files'])} files, {len({f['publisher'] for f in d['files']})} publishers, {len({f['country'] for f in d['files']})} countries.", '']
+lines += ['', f"{len(d['files'])} files, {len({f['organisation'] for f in d['files']})} publishers (organisations), {len({f['country'] for f in d['files']})} countries.", '']
 (ROOT / 'files' / 'SOURCES.md').write_text('\n'.join(lines), encoding='utf-8')
