@@ -105,13 +105,14 @@ function classify(ff: FactFile, fact: Fact, loadFailed: boolean): string {
   if (loadFailed && !fact.id.startsWith('profile')) return classes[0] ?? 'load-error';
   if (fact.kind.startsWith('geo')) return 'geometry';
   if (['rows', 'columns', 'header'].includes(fact.kind) || fact.id === 'profile:rows') {
-    return classes.find((c) => ['structure', 'bom', 'spreadsheets', 'missing-values', 'wide'].includes(c)) ?? 'header-and-rows';
+    return classes.find((c) => ['structure', 'bom', 'spreadsheets', 'missing-values', 'wide', 'rejected-rows', 'archives'].includes(c)) ?? 'header-and-rows';
   }
+  if (fact.kind === 'nulls') return 'missing-values';
   if (typeOf === 'date') return 'dates';
   if (typeOf === 'number' || typeOf === 'integer') {
     if (classes.includes('locale-numbers') || classes.includes('exponent')) return 'locale-numbers';
     if (classes.includes('missing-values')) return 'missing-values';
-    return classes.find((c) => c === 'spreadsheets' || c === 'geometry') ?? 'numbers';
+    return classes.find((c) => ['declared-types', 'spreadsheets', 'geometry'].includes(c)) ?? 'numbers';
   }
   return classes[0] ?? 'other';
 }

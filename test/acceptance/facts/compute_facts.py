@@ -275,17 +275,17 @@ def geo_summary(acc, count, srid):
 
 
 def shp_geoms(shp):
-    """(count, families, area, bbox) of a .shp's records."""
+    """(count of records with a shape, families, area, bbox) of a .shp's records."""
     acc = {'types': set(), 'area': 0.0, 'xs': [], 'ys': []}
     pos, count = 100, 0
     while pos < len(shp):
         _, length = struct.unpack('>ii', shp[pos: pos + 8])
         rec = shp[pos + 8: pos + 8 + length * 2]
         pos += 8 + length * 2
-        count += 1
         st = struct.unpack('<i', rec[:4])[0]
         if st == 0:
-            continue
+            continue  # a null shape: a record without geometry
+        count += 1
         if st in (1, 11, 21):
             acc['types'].add('Point')
             x, y = struct.unpack('<dd', rec[4:20])
