@@ -34,6 +34,8 @@ interface Fact {
   relative?: number;
   srid?: number;
   source?: string[];
+  text?: string;
+  unchecked?: boolean;
 }
 interface FactFile {
   id: string;
@@ -96,17 +98,17 @@ const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 300);
 
 /** The issue class a failing fact belongs to, for the report (from the fact's kind and the file's classes in sources.json). */
-function classify(ff: FactFile, fact: Fact, loadFailed: boolean): string {
+function classify(ff: FactFile, fact: Fact, loadFailed: boolean, observed: unknown): string {
   const classes = sources.find((s) => s.id === ff.id)?.classes ?? [];
+  const structural = classes.find((c) => ['structure', 'bom', 'spreadsheets', 'missing-values', 'wide', 'rejected-rows', 'archives'].includes(c));
   const typeOf = fact.type ?? ff.facts.find((f) => f.kind === 'type' && f.column === fact.column)?.expected;
   if (fact.kind === 'geo_column_type') return 'geometry-typed';
   if (fact.kind === 'load_fails' || fact.kind === 'profile_ragged') return 'structure';
   if (fact.id.startsWith('agree:')) return 'profile-load-agreement';
   if (loadFailed && !fact.id.startsWith('profile')) return classes[0] ?? 'load-error';
   if (fact.kind.startsWith('geo')) return 'geometry';
-  if (['rows', 'columns', 'header'].includes(fact.kind) || fact.id === 'profile:rows') {
-    return classes.find((c) => ['structure', 'bom', 'spreadsheets', 'missing-values', 'wide', 'rejected-rows', 'archives'].includes(c)) ?? 'header-and-rows';
-  }
+  const columnMissing = observed === 'missing' || /column ".*" does not exist/.test(String(observed));
+  if (['rows', 'columns', 'header', 'absent'].includes(fact.kind) || fact.id === 'profile:rows' || columnMissing) return structural ?? 'header-and-rows';
   if (fact.kind === 'nulls') return 'missing-values';
   if (typeOf === 'date') return 'dates';
   if (typeOf === 'number' || typeOf === 'integer') {
@@ -139,7 +141,7 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
   const target = `${q(schema)}.${q(name)}`;
   const out: Outcome[] = [];
   const add = (fact: Fact, ok: boolean, observed: unknown, failedLoad = false) =>
-    out.push({ file: ff.id, fact: fact.id, ok, expected: fact.expected, observed, class: ok ? '' : classify(ff, fact, failedLoad) });
+    out.push({ file: ff.id, fact: fact.id, ok, expected: fact.expected, observed, class: ok ? '' : classify(ff, fact, failedLoad, observed) });
 
   let profile: FileProfile | undefined;
   let profileError: string | undefined;
@@ -201,8 +203,14 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
           add(fact, attributes.length === fact.expected, attributes.length);
           break;
         case 'header':
-          add(fact, JSON.stringify(attributes) === JSON.stringify(fact.expected), attributes);
+          // unchecked: names the file does not settle (a header over several rows), kept for the profile mapping only
+          if (!fact.unchecked) add(fact, JSON.stringify(attributes) === JSON.stringify(fact.expected), attributes);
           break;
+        case 'absent': {
+          const n = Number((await one(`SELECT count(*) AS n FROM ${target} t WHERE strpos(t::text, $1) > 0`, [fact.text])).n);
+          add(fact, n === 0, `${n} rows hold it`);
+          break;
+        }
         case 'type': {
           const cls = columns.get(fact.column!) ?? 'missing';
           add(fact, cls === fact.expected, cls);

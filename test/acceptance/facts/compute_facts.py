@@ -508,7 +508,10 @@ def compute(spec):
     facts = []
     facts.append({'id': 'rows', 'kind': 'rows', 'expected': len(data)})
     facts.append({'id': 'columns', 'kind': 'columns', 'expected': len(header)})
-    facts.append({'id': 'header', 'kind': 'header', 'expected': names, 'source': header})
+    facts.append({'id': 'header', 'kind': 'header', 'expected': names, 'source': header, **({'unchecked': True} if 'header' in spec.get('unchecked', []) else {})})
+    for i, text in enumerate(spec.get('absent', []), 1):
+        # text that is in the file but not in the table (a footnote, a title): no row may hold it
+        facts.append({'id': f'absent:{i}', 'kind': 'absent', 'expected': 0, 'text': text})
     for col, t in spec.get('types', {}).items():
         if col not in idx:
             raise KeyError(f'{spec["id"]}: no column {col!r} in {header}')
