@@ -36,6 +36,8 @@ interface Fact {
   source?: string[];
   text?: string;
   unchecked?: boolean;
+  /** 0-based column position: names the column when the header's names are not checked. */
+  position?: number;
 }
 interface FactFile {
   id: string;
@@ -100,7 +102,7 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).sli
 /** The issue class a failing fact belongs to, for the report (from the fact's kind and the file's classes in sources.json). */
 function classify(ff: FactFile, fact: Fact, loadFailed: boolean, observed: unknown): string {
   const classes = sources.find((s) => s.id === ff.id)?.classes ?? [];
-  const structural = classes.find((c) => ['structure', 'bom', 'spreadsheets', 'missing-values', 'wide', 'rejected-rows', 'archives'].includes(c));
+  const structural = classes.find((c) => ['structure', 'header-odd-characters', 'bom', 'spreadsheets', 'missing-values', 'wide', 'rejected-rows', 'archives'].includes(c));
   const typeOf = fact.type ?? ff.facts.find((f) => f.kind === 'type' && f.column === fact.column)?.expected;
   if (fact.kind === 'geo_column_type') return 'geometry-typed';
   if (fact.kind === 'load_fails' || fact.kind === 'profile_ragged') return 'structure';
@@ -177,6 +179,9 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
 
   const headerFact = ff.facts.find((f) => f.kind === 'header');
   const rowsFact = ff.facts.find((f) => f.kind === 'rows');
+  // where the header's names are not settled (several header rows), columns are found by position
+  const byPosition = headerFact?.unchecked === true;
+  const columnOf = (fact: Fact) => (byPosition && fact.position !== undefined ? (attributes[fact.position] ?? `#${fact.position}`) : fact.column!);
   for (const fact of ff.facts) {
     if (fact.kind === 'load_fails') {
       const ok = loadError !== undefined && new RegExp(`\\bline ${fact.expected}\\b|:${fact.expected}(:|\\b)`).test(loadError);
@@ -192,7 +197,7 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
       continue;
     }
     try {
-      const col = fact.column ? q(fact.column) : '';
+      const col = fact.column ? q(columnOf(fact)) : '';
       switch (fact.kind) {
         case 'rows': {
           const n = Number((await one(`SELECT count(*) AS n FROM ${target}`)).n);
@@ -212,7 +217,7 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
           break;
         }
         case 'type': {
-          const cls = columns.get(fact.column!) ?? 'missing';
+          const cls = columns.get(columnOf(fact)) ?? 'missing';
           add(fact, cls === fact.expected, cls);
           break;
         }
@@ -283,15 +288,19 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
     const headings = headerFact.source ?? [];
     const laundered = headerFact.expected as string[];
     const byHeading = new Map((profile?.columns ?? []).map((c) => [c.name.replace(/\uFEFF/g, '').trim(), profileClass(c.type)]));
+    const profiledAt = (i: number, heading: string) => {
+      const c = byPosition ? profile?.columns[i] : undefined;
+      return c ? profileClass(c.type) : byHeading.get(heading);
+    };
     for (const t of ff.facts.filter((x) => x.kind === 'type')) {
-      const got = byHeading.get(t.heading!) ?? (profile ? 'missing' : profileError);
+      const got = profiledAt(t.position ?? -1, t.heading!) ?? (profile ? 'missing' : profileError);
       add(profileFact(`profile:type:${t.column}`, t.expected, t.column, String(t.expected)), got === t.expected, got);
     }
     if (!loadError && profile) {
       headings.forEach((h, i) => {
-        const name = laundered[i]!;
+        const name = byPosition ? (attributes[i] ?? laundered[i]!) : laundered[i]!;
         const loaded = columns.get(name);
-        const profiled = byHeading.get(h);
+        const profiled = profiledAt(i, h);
         if (!loaded || !profiled) return;
         const typeFact = ff.facts.find((x) => x.kind === 'type' && x.column === name);
         add(profileFact(`agree:${name}`, 'same class in profile and load', name, typeFact ? String(typeFact.expected) : undefined), loaded === profiled, { profile: profiled, load: loaded });

@@ -69,7 +69,8 @@ def read_csv(path, r):
     text = strip_boms(text)
     lines = text.replace('\r\n', '\n').replace('\r', '\n')
     rows = list(csv.reader(io.StringIO(lines), delimiter=r.get('delimiter', ','), quotechar=r.get('quote', '"')))
-    rows = rows[r.get('skip', 0):]
+    # skip counts non-blank records above the header (titles), footer the non-blank records under the data (notes)
+    rows = [row for row in rows if any(c.strip() for c in row)][r.get('skip', 0):]
     header = [h.strip() for h in rows[0]]
     data = rows[1:]
     if r.get('skip_repeated_header'):
@@ -505,6 +506,7 @@ def compute(spec):
     if geo:
         names = [n + '_attribute' if n == 'geom' else n for n in names]
     idx = {h: i for i, h in enumerate(header)}
+    idx.update({f'#{i}': i for i in range(len(header))})  # a column named by its position (blank or repeated headings)
     facts = []
     facts.append({'id': 'rows', 'kind': 'rows', 'expected': len(data)})
     facts.append({'id': 'columns', 'kind': 'columns', 'expected': len(header)})
@@ -516,13 +518,14 @@ def compute(spec):
         if col not in idx:
             raise KeyError(f'{spec["id"]}: no column {col!r} in {header}')
         name = names[idx[col]]
-        facts.append({'id': f'type:{name}', 'kind': 'type', 'column': name, 'heading': col, 'expected': t})
+        pos = idx[col]
+        facts.append({'id': f'type:{name}', 'kind': 'type', 'column': name, 'heading': header[pos], 'position': pos, 'expected': t})
         values = [typed(row[idx[col]] if idx[col] < len(row) else None, t, col, spec) for row in data]
-        facts.append({'id': f'nulls:{name}', 'kind': 'nulls', 'column': name, 'heading': col, 'expected': sum(v is None for v in values)})
+        facts.append({'id': f'nulls:{name}', 'kind': 'nulls', 'column': name, 'heading': header[pos], 'position': pos, 'expected': sum(v is None for v in values)})
         if t in ('integer', 'number'):
             nums = [v for v in values if v is not None]
             total = sum(Decimal(str(v)) for v in nums)
-            facts.append({'id': f'sum:{name}', 'kind': 'sum', 'column': name, 'heading': col, 'type': t,
+            facts.append({'id': f'sum:{name}', 'kind': 'sum', 'column': name, 'heading': header[pos], 'position': pos, 'type': t,
                           'expected': float(total), 'tolerance': max(1e-6, abs(float(total)) * 1e-9)})
     for pick in spec.get('values', []):
         col, row_no = pick['column'], pick['row']
@@ -531,7 +534,7 @@ def compute(spec):
         value = typed(raw, t, col, spec)
         same = sum(1 for row in data if typed(row[idx[col]] if idx[col] < len(row) else None, t, col, spec) == value)
         name = names[idx[col]]
-        facts.append({'id': f'value:{name}:{row_no}', 'kind': 'value', 'column': name, 'heading': col, 'type': t,
+        facts.append({'id': f'value:{name}:{row_no}', 'kind': 'value', 'column': name, 'heading': header[idx[col]], 'position': idx[col], 'type': t,
                       'row': row_no, 'raw': raw, 'expected': value, 'count': same})
     if geo:
         facts.append({'id': 'geo:count', 'kind': 'geo_count', 'expected': geo['count']})
@@ -550,15 +553,20 @@ def compute(spec):
 def ragged_facts(spec, path, r):
     """A file whose records do not have the header's field count: the load must fail naming the first such line."""
     text = strip_boms(path.read_bytes().decode(r.get('encoding', 'utf-8')))
-    lines = text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
-    rows = list(csv.reader(lines, delimiter=r.get('delimiter', ',')))
-    width = len(rows[0])
-    line = next(i + 1 for i, row in enumerate(rows) if row and len(row) != width)
-    n = sum(1 for row in rows[1:] if row and len(row) != width)
-    return {'id': spec['id'], 'file': spec['file'], 'format': spec['format'], 'load': spec.get('load', {}),
+    reader = csv.reader(io.StringIO(text.replace('\r\n', '\n').replace('\r', '\n')), delimiter=r.get('delimiter', ','))
+    records, start = [], 1
+    for row in reader:  # each record with the physical line it starts on
+        if any(c.strip() for c in row):
+            records.append((start, row))
+        start = reader.line_num + 1
+    records = records[r.get('skip', 0):]  # titles above the header
+    width = len(records[0][1])
+    odd = [(line, row) for line, row in records[1:] if len(row) != width]
+    line, row = odd[0]
+    return {'id': spec['id'], 'file': spec['file'], 'format': spec['format'], 'load': spec.get('load', {}), 'classes': spec.get('classes', []),
             'computed_by': 'test/acceptance/facts/compute_facts.py',
-            'facts': [{'id': 'load:fails', 'kind': 'load_fails', 'expected': line, 'note': f'{n} lines have {len(rows[line - 1])} fields, the header {width}'},
-                      {'id': 'profile:ragged', 'kind': 'profile_ragged', 'expected': n}]}
+            'facts': [{'id': 'load:fails', 'kind': 'load_fails', 'expected': line, 'note': f'{len(odd)} records do not have the {width} fields of the header; the first, line {line}, has {len(row)}'},
+                      {'id': 'profile:ragged', 'kind': 'profile_ragged', 'expected': len(odd)}]}
 
 
 def main():
