@@ -8,6 +8,7 @@
  *   ACCEPT_REPORT=1 npx vitest run test/acceptance   # print every fact, pass or fail
  *   ACCEPT_UPDATE=1 npx vitest run test/acceptance   # rewrite known-failures.json from this run
  */
+import { execFileSync } from 'node:child_process';
 import { createReadStream, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -339,6 +340,11 @@ describe('real public files: profile and load against independently computed fac
     console.log(
       `acceptance: ${files} files (${publishers} publishers, ${countries} countries), ${all.length} facts, ${passing} passing (${((100 * passing) / Math.max(1, all.length)).toFixed(1)}%), ${all.length - passing} known failures`,
     );
+  });
+
+  it('the stored facts are what facts/compute_facts.py computes from the files (Python standard library only)', () => {
+    const out = execFileSync('python3', [join(HERE, 'facts', 'compute_facts.py'), '--check'], { encoding: 'utf8' });
+    expect(out).toContain('fact files match');
   });
 
   it.each(factFiles.map((f) => [f.id]))('%s', (id) => {

@@ -16,6 +16,7 @@ becomes "geom_attribute").
 """
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import math
@@ -570,14 +571,34 @@ def ragged_facts(spec, path, r):
 
 
 def main():
+    """Write facts/<id>.json; with --check, write nothing and exit 1 when a stored file differs from what is computed."""
+    args = sys.argv[1:]
+    check = '--check' in args
+    only = {a for a in args if a != '--check'}
     sources = json.loads((ROOT / 'sources.json').read_text(encoding='utf-8'))
-    only = set(sys.argv[1:])
+    stale = []
     for spec in sources['files']:
         if only and spec['id'] not in only:
             continue
-        out = compute(spec)
-        (HERE / f'{spec["id"]}.json').write_text(json.dumps(out, ensure_ascii=False, indent=1) + '\n', encoding='utf-8')
-        print(f'{spec["id"]}: {len(out["facts"])} facts')
+        digest = hashlib.sha256((FILES / spec['file']).read_bytes()).hexdigest()
+        if digest != spec.get('sha256'):
+            print(f'{spec["file"]}: sha256 {digest} is not the one sources.json records', file=sys.stderr)
+            stale.append(spec['id'])
+        text = json.dumps(compute(spec), ensure_ascii=False, indent=1) + '\n'
+        target = HERE / f'{spec["id"]}.json'
+        if check:
+            if not target.exists() or target.read_text(encoding='utf-8') != text:
+                stale.append(spec['id'])
+            continue
+        target.write_text(text, encoding='utf-8')
+        print(f'{spec["id"]}: {text.count(chr(34) + "kind" + chr(34))} facts')
+    if check:
+        known = {spec['id'] for spec in sources['files']}
+        extra = sorted(p.stem for p in HERE.glob('*.json') if p.stem not in known)
+        if stale or extra:
+            print(f'facts out of date: {", ".join(stale)}; facts without a source: {", ".join(extra)}', file=sys.stderr)
+            sys.exit(1)
+        print(f'{len(sources["files"])} fact files match sources.json and the files')
 
 
 if __name__ == '__main__':
