@@ -98,7 +98,8 @@ const FAMILY: Record<string, string[]> = {
   polygon: ['POLYGON', 'MULTIPOLYGON'],
 };
 const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 300);
+/** An error's message, short, without this machine's path to the files (known-failures.json is committed). */
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).split(`${join(HERE, 'files')}/`).join('').slice(0, 300);
 
 /** The issue class a failing fact belongs to, for the report (from the fact's kind and the file's classes in sources.json). */
 function classify(ff: FactFile, fact: Fact, loadFailed: boolean, observed: unknown): string {
