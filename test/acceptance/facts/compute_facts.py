@@ -453,7 +453,11 @@ def parse_date(v, fmt):
 
 
 def typed(v, t, col, spec):
-    if v is None or (isinstance(v, str) and (v.strip() == '' or v.strip() in spec.get('nulls', []))):
+    if v is None:
+        return None
+    if t == 'text' and spec.get('blank_is_value') and isinstance(v, str) and v.strip() == '':
+        return v  # a cell holding only spaces: no rule on blanks is asserted for this file
+    if isinstance(v, str) and (v.strip() == '' or v.strip() in spec.get('nulls', [])):
         return None
     if t in ('integer', 'number'):
         return parse_number(v, spec)
