@@ -326,7 +326,7 @@ def dbf_table(dbf, encoding):
             continue
         off, row = 1, []
         for name, typ, ln, dec in fields:
-            raw = rec[off: off + ln].decode(encoding).strip()
+            raw = rec[off: off + ln].decode(encoding).replace('\x00', '').strip()  # some writers pad with NUL, not spaces
             off += ln
             if typ in ('N', 'F'):
                 row.append(None if raw == '' or set(raw) <= {'*'} else (int(raw) if re.fullmatch(r'-?\d+', raw) else float(raw)))
