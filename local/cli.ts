@@ -504,14 +504,31 @@ function printTable(rows: Record<string, unknown>[], maxWidth = 40): void {
   for (const r of rows) console.log(line(columns.map((c) => cell(r[c]))));
 }
 
+/**
+ * Exit with `code` once stdout and stderr have handed everything to the OS. process.exit alone
+ * drops what a pipe has not taken yet: `civic-etl profile --json big.csv | jq` read 64 KiB, then
+ * the end of the document was lost. An empty write calls back after every earlier write; a reader
+ * gone away (`| head`) ends the wait too.
+ */
+async function exitFlushed(code: number): Promise<never> {
+  const flushed = (stream: NodeJS.WriteStream) =>
+    new Promise<void>((resolve) => {
+      if (stream.destroyed || !stream.writable) return resolve();
+      stream.once('error', () => resolve());
+      stream.write('', () => resolve());
+    });
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitFlushed(code),
   (error: unknown) => {
     if (error instanceof UsageError) {
       console.error(`civic-etl: ${error.message}\nRun \`civic-etl help\` for usage.`);
-      process.exit(2);
+      return exitFlushed(2);
     }
     console.error(`civic-etl: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
+    return exitFlushed(1);
   },
 );
