@@ -218,6 +218,7 @@ async function load(argv: string[]): Promise<number> {
     console.log(`${r.created ? 'created' : values.append ? 'appended to' : 'replaced rows of'} ${r.table} (${how})`);
     for (const w of r.warnings) console.log(`warning: ${w}`);
     printTable(r.columns.map((c) => ({ column: c.name, type: c.type, from: c.from })));
+    if (r.geometry) console.log(`geometry ${r.geometry}`);
     console.log(`rows read ${r.rowsRead}, loaded ${r.rowsLoaded}, rejected ${r.rowsRejected}${r.rowsRejected ? ` (see ${r.rejectsTable})` : ''} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
     return 0;
   } finally {

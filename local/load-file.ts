@@ -2,9 +2,10 @@ import { createReadStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
 import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/definition.ts';
-import { castInto, createAsCast, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
+import { castIntoFitting, createAsCast, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
+import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
-import { geometryType, planGeometry } from '../functions/clean/geometry.ts';
+import { geometryType, narrowGeometryColumn, planGeometry, widerGeometryType } from '../functions/clean/geometry.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { markFailed, markLoaded, markStaged, receiveObject } from '../functions/common/ledger.ts';
@@ -174,11 +175,23 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         }
       }
       await client.query(quarantineTableSql(rejectsTable, `${name}_rejects_load`));
-      cast ??= await castInto(client, { ...plan, optimistic: existing.length > 0 });
+      const warnings: string[] = [];
+      // an existing table's geometry column keeps its type, widened to any geometry when this file's do not fit it
+      cast ??= await castIntoFitting(client, { ...plan, optimistic: existing.length > 0 }, async (misfit) => {
+        const was = (await columnType(client, schema, name, geometry!.column)) ?? 'geometry';
+        const to = widerGeometryType(was);
+        if (!to) throw misfit;
+        await alterColumnTypes(client, schema, name, new Map([[geometry!.column, to]]));
+        warnings.push(`column ${geometry!.column} widened from ${was} to ${to}: ${misfit.message}`);
+      });
       const { rowsLoaded, rowsQuarantined } = cast;
       await client.query(`DROP TABLE ${staging}`);
       phase(geometry ? 'cast, with geometry' : 'cast');
+      let geometryColumnType: string | undefined;
       if (geometry) {
+        // a new table: the column takes the type its geometries share (MultiPolygon, PointZ…), as ogr2ogr's would
+        if (existing.length === 0) await narrowGeometryColumn(client, target, geometry.column, geometry.srid);
+        geometryColumnType = await columnType(client, schema, name, geometry.column);
         // built after the rows are in: one sort instead of an index update per row
         await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${name.slice(0, 50)}_${geometry.column}_gist`)} ON ${target} USING gist (${ident(geometry.column)})`);
         await client.query(`ANALYZE ${target}`);
@@ -198,8 +211,8 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         ],
         format: 'structure' in staged ? 'csv' : staged.detected.format,
         delimiter: 'structure' in staged ? staged.structure.delimiter : undefined,
-        geometry: geometry && `${geometry.column}: ${geometry.note} → EPSG:${geometry.srid}`,
-        warnings: [...staged.detected.warnings, ...opened.skipped.map((s) => `skipped ${s}`)],
+        geometry: geometry && `${geometry.column}: ${geometry.note} → EPSG:${geometry.srid}, ${geometryColumnType}`,
+        warnings: [...staged.detected.warnings, ...opened.skipped.map((s) => `skipped ${s}`), ...warnings],
       };
     });
   } catch (error) {
@@ -234,4 +247,14 @@ async function tableColumns(client: pg.PoolClient, schema: string, name: string)
     [schema, name],
   );
   return rows.map((r) => ({ name: r.name, type: FROM_CATALOG[r.type] ?? 'text', geometry: r.type === 'geometry' }));
+}
+
+/** A column's type as the catalog spells it: `geometry(MultiPolygon,4326)`. */
+async function columnType(client: pg.PoolClient, schema: string, name: string, column: string): Promise<string | undefined> {
+  const { rows } = await client.query<{ type: string }>(
+    `SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute
+      WHERE attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND attname = $3 AND NOT attisdropped`,
+    [schema, name, column],
+  );
+  return rows[0]?.type;
 }

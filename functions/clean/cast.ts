@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType } from '../../contract/definition.ts';
 import { ident, literal } from '../common/db.ts';
 import { ORDER, ORDER_COLUMNS } from '../common/ledger.ts';
-import { geometryChecks, geometryExpr, type GeometryPlan } from './geometry.ts';
+import { geometryChecks, geometryExpr, isGeometryMisfit, type GeometryPlan } from './geometry.ts';
 import { compileRows, dedupeOrder, passedSql, quarantineReferences, quarantineRepeatedValues, rulesNeedChecks, type RowMode, type RulePlan } from './rules.ts';
 
 export type LoadMode = 'replace' | 'append' | 'upsert' | 'history';
@@ -113,7 +113,8 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
       await client.query('RELEASE SAVEPOINT civic_etl_cast');
       return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: 0 };
     } catch (error) {
-      if (!isDataError(error)) throw error;
+      // a geometry of another type than the column's: the column's business (castIntoFitting), not a row's
+      if (!isDataError(error) || isGeometryMisfit(error)) throw error;
       await client.query('ROLLBACK TO SAVEPOINT civic_etl_cast');
     }
   }
@@ -206,7 +207,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
       inserted = await insert();
       await client.query('RELEASE SAVEPOINT civic_etl_geometry');
     } catch (error) {
-      if (!isDataError(error)) throw error;
+      if (!isDataError(error) || isGeometryMisfit(error)) throw error;
       await client.query('ROLLBACK TO SAVEPOINT civic_etl_geometry');
       await quarantineFailing(client, plan, geometryChecks(geometry, true));
       inserted = await insert();
@@ -214,6 +215,33 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   }
   const { rows } = await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [loadId]);
   return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: Number(rows[0]!.n) };
+}
+
+/**
+ * castInto a target whose geometry column is typed (`geometry(MultiPolygon,4326)`): a geometry of
+ * this load of another type or dimension makes PostGIS refuse the insert. `misfit` is then told —
+ * it widens the column, sets the misfits aside, or throws (the load fails) — and the cast is done
+ * again from the start (a second misfit, of dimension, widens once more). Nothing of a refused attempt stays.
+ */
+export async function castIntoFitting(
+  client: pg.PoolClient,
+  plan: CastPlan,
+  misfit: (error: Error) => Promise<void>,
+): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
+  if (!plan.geometry) return castInto(client, plan);
+  // at most twice: another type (→ any geometry of the column's dimension), then another dimension (→ plain geometry)
+  for (let attempt = 0; ; attempt++) {
+    await client.query('SAVEPOINT civic_etl_geometry_fit');
+    try {
+      const result = await castInto(client, plan);
+      await client.query('RELEASE SAVEPOINT civic_etl_geometry_fit');
+      return result;
+    } catch (error) {
+      if (!isGeometryMisfit(error) || attempt >= 2) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT civic_etl_geometry_fit');
+      await misfit(error as Error);
+    }
+  }
 }
 
 /**
@@ -286,7 +314,7 @@ export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geomet
     await client.query('RELEASE SAVEPOINT civic_etl_create');
     return created.rowCount ?? 0;
   } catch (error) {
-    if (!isDataError(error)) throw error;
+    if (!isDataError(error) || isGeometryMisfit(error)) throw error;
     await client.query('ROLLBACK TO SAVEPOINT civic_etl_create');
     return undefined;
   }

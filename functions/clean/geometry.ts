@@ -5,6 +5,7 @@
  * parse, set the source SRID, repair (ST_MakeValid) or quarantine invalid shapes, promote single
  * parts to multi where a layer mixes them, ST_Transform to the target SRID.
  */
+import type pg from 'pg';
 import type { GeometryDefinition } from '../../contract/definition.ts';
 import { ident } from '../common/db.ts';
 import { PermanentError } from '../common/errors.ts';
@@ -156,7 +157,78 @@ export function geometryChecks(plan: GeometryPlan, parse: boolean, alias = 's'):
   return out;
 }
 
-/** The clean column's type. */
+/**
+ * The clean column's type when it is made: points made from latitude/longitude (or x/y) are 2D
+ * points; any other geometry starts as plain `geometry` — a typmod such as geometry(Geometry,4326)
+ * would refuse 3D and measured shapes — and is narrowed to the type its rows share once they are
+ * in (narrowGeometryColumn).
+ */
 export function geometryType(plan: GeometryPlan): string {
-  return `geometry(Geometry,${plan.srid})`;
+  return plan.source.kind === 'latlon' ? `geometry(Point,${plan.srid})` : 'geometry';
+}
+
+/**
+ * The column type the geometries of `column` share, as PostGIS spells it in a table definition
+ * (format_type): `geometry(MultiPolygon,4326)`, `geometry(PointZ,2154)` when every one is of one
+ * type and dimension (after promotion to multi); `geometry(Geometry,4326)` (or `GeometryZ`…) when
+ * types mix in one dimension; plain `geometry` when dimensions mix (no typmod holds 2D and 3D).
+ * `undefined` when no row has a geometry. `where` narrows the rows looked at (SQL over the table).
+ */
+export async function sharedGeometryType(client: pg.PoolClient, table: string, column: string, srid: number, where = 'true'): Promise<string | undefined> {
+  const { rows } = await client.query<{ types: string[] | null; zm: number[] | null }>(
+    `SELECT array_agg(DISTINCT substr(ST_GeometryType(${ident(column)}), 4)) AS types, array_agg(DISTINCT ST_Zmflag(${ident(column)}))::int[] AS zm
+       FROM ${table} WHERE ${ident(column)} IS NOT NULL AND ${where}`,
+  );
+  const types = rows[0]?.types ?? [];
+  const zm = rows[0]?.zm ?? [];
+  if (types.length === 0) return undefined;
+  if (zm.length !== 1) return 'geometry';
+  return `geometry(${types.length === 1 ? types[0] : 'Geometry'}${['', 'M', 'Z', 'ZM'][zm[0]!] ?? ''},${srid})`;
+}
+
+/**
+ * A geometry column made by this load (a new table, a column this load added) takes the type its
+ * rows share, so that QGIS and other clients read the layer's type and SRID from
+ * geometry_columns, as they do for ogr2ogr's tables: ALTER … TYPE geometry(MultiPolygon,4326).
+ * `alter` changes the column (the caller knows which views read it). Returns the new type, or
+ * `undefined` when the column stays as it is (no geometry at all, or already that type).
+ */
+export async function narrowGeometryColumn(
+  client: pg.PoolClient,
+  table: string,
+  column: string,
+  srid: number,
+  alter: (type: string) => Promise<void> = (type) => client.query(`ALTER TABLE ${table} ALTER COLUMN ${ident(column)} TYPE ${type}`).then(() => undefined),
+): Promise<string | undefined> {
+  const shared = await sharedGeometryType(client, table, column, srid);
+  if (!shared) return undefined;
+  const { rows } = await client.query<{ type: string }>(
+    `SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped`,
+    [table, column],
+  );
+  if (rows[0]?.type === shared) return undefined;
+  await alter(shared);
+  return shared;
+}
+
+/**
+ * The next wider type for a typed geometry column a load's geometries do not fit: a single type
+ * becomes any geometry of its dimension (`geometry(Point,4326)` → `geometry(Geometry,4326)`,
+ * `geometry(PointZ,4326)` → `geometry(GeometryZ,4326)`); any geometry of one dimension becomes
+ * plain `geometry` (then the geometries differ in dimension). `undefined`: nothing wider.
+ */
+export function widerGeometryType(type: string): string | undefined {
+  const m = /^geometry\((\w+?)(ZM|Z|M)?,(-?\d+)\)$/i.exec(type);
+  if (!m) return undefined;
+  return m[1]!.toLowerCase() === 'geometry' ? 'geometry' : `geometry(Geometry${m[2] ?? ''},${m[3]})`;
+}
+
+/**
+ * The error PostGIS raises when a geometry does not fit a typed column: another type, or another
+ * dimension (`Geometry type (Point) does not match column type (MultiPolygon)`, `Column has Z
+ * dimension but geometry does not`).
+ */
+export function isGeometryMisfit(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return e.code === '22023' && /^Geometry type \(.*\) does not match column type|^(Column|Geometry) has [ZM] dimension but (geometry|column) does not/.test(e.message ?? '');
 }
