@@ -2,7 +2,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
 import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/definition.ts';
-import { castIntoFitting, createAsCast, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
+import { castIntoFitting, createAsCast, nothingLoaded, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
 import { geometryType, narrowGeometryColumn, planGeometry, widerGeometryType } from '../functions/clean/geometry.ts';
@@ -185,6 +185,9 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         warnings.push(`column ${geometry!.column} widened from ${was} to ${to}: ${misfit.message}`);
       });
       const { rowsLoaded, rowsQuarantined } = cast;
+      // every row rejected: a failure, rolled back whole — no new table, no rejects, an existing table as it was
+      const none = await nothingLoaded(client, { quarantine: rejectsTable, loadId: load.id, file, rowsRead: staged.rows, rowsLoaded });
+      if (none) throw none;
       await client.query(`DROP TABLE ${staging}`);
       phase(geometry ? 'cast, with geometry' : 'cast');
       let geometryColumnType: string | undefined;

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType } from '../../contract/definition.ts';
 import { ident, literal } from '../common/db.ts';
+import { PermanentError } from '../common/errors.ts';
 import { ORDER, ORDER_COLUMNS } from '../common/ledger.ts';
 import { geometryChecks, geometryExpr, isGeometryMisfit, type GeometryPlan } from './geometry.ts';
 import { compileRows, dedupeOrder, passedSql, quarantineReferences, quarantineRepeatedValues, rulesNeedChecks, type RowMode, type RulePlan } from './rules.ts';
@@ -242,6 +243,35 @@ export async function castIntoFitting(
       await misfit(error as Error);
     }
   }
+}
+
+/**
+ * A load that kept no row of a file that has some — every row rejected for its values (every
+ * latitude unreadable, every date in another format): a failure, not an empty table. The error
+ * names the commonest reasons, each with its count and first line; the caller rolls back (no
+ * new table, no rejects, an existing table keeps its rows). `undefined` when a row loaded or the
+ * file had none. Rows set aside because of other loads — a newer object had the key or deleted
+ * the record, the key is already in the table — are not the file's fault and do not count.
+ */
+export async function nothingLoaded(
+  client: pg.PoolClient,
+  r: { quarantine: string; loadId: number; file: string; rowsRead: number; rowsLoaded: number },
+): Promise<PermanentError | undefined> {
+  if (r.rowsRead === 0 || r.rowsLoaded > 0) return undefined;
+  const { rows } = await client.query<{ column_name: string; reason: string; n: string; line: string; lines: string }>(
+    `SELECT column_name, (array_agg(reason ORDER BY source_line))[1] AS reason, count(DISTINCT source_line) AS n, min(source_line) AS line,
+            (SELECT count(DISTINCT source_line) FROM ${r.quarantine} WHERE load_id = $1 AND rule NOT IN ('superseded', 'deleted', 'unique')) AS lines
+       FROM ${r.quarantine} WHERE load_id = $1 AND rule NOT IN ('superseded', 'deleted', 'unique')
+      GROUP BY column_name, rule ORDER BY count(DISTINCT source_line) DESC, min(source_line) LIMIT 3`,
+    [r.loadId],
+  );
+  if (rows.length === 0 || Number(rows[0]!.lines) < r.rowsRead) return undefined;
+  const reasons = rows.map((q) => `${q.column_name}: ${q.n} row${q.n === '1' ? '' : 's'}, first line ${q.line}: ${q.reason}`).join('; ');
+  return new PermanentError(`${r.file}: no row loaded — all ${r.rowsRead} row${r.rowsRead === 1 ? ' was' : 's were'} rejected (${reasons})`, {
+    file: r.file,
+    line: Number(rows[0]!.line),
+    column: rows[0]!.column_name,
+  });
 }
 
 /**

@@ -9,7 +9,7 @@ import { ident, inTransaction, literal } from '../common/db.ts';
 import { PermanentError, isPermanent } from '../common/errors.ts';
 import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, ORDER, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
-import { castIntoFitting, identitySql, NEWER, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
+import { castIntoFitting, identitySql, NEWER, nothingLoaded, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
 import { launder, normaliseHeader, resolveColumns } from './columns.ts';
 import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
@@ -213,6 +213,15 @@ async function cleanObject(
     );
   } else {
     const applied = await applyRows(client, pipeline, dataset, load, { removed });
+    // every row of a file that has some rejected: the load fails (rolled back), saying why
+    const none = await nothingLoaded(client, {
+      quarantine: applied.result.quarantine!,
+      loadId: load.id,
+      file: load.object_key,
+      rowsRead: load.rows_read ?? 0,
+      rowsLoaded: applied.result.rowsLoaded,
+    });
+    if (none) throw none;
     results.set(load.id, applied.result);
     tables.set(load.id, { load, name: dataset.name, identity: applied.identity });
     rebuilt = applied.rebuilt;

@@ -6,7 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { PipelineInput } from '../../contract/definition.ts';
+import { s3Client } from '../../functions/common/aws.ts';
+import { getPool } from '../../functions/common/db.ts';
+import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
+import { datasetLoads, describeReport } from '../../functions/clean/report.ts';
+import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
+import { freshBucket, freshProject, put, rows } from './support.ts';
 
 /** Run the real command with stdout and stderr on pipes, as `civic-etl … | jq` does. */
 function civicEtl(...args: string[]) {
@@ -42,5 +49,76 @@ describe('piped output', () => {
     expect(profile.columns).toHaveLength(400);
     expect(profile.columns.at(-1)!.name).toBe('c400');
     expect(profile.rowCount).toBe(30);
+  });
+});
+
+/** Coordinates no locale reads as a place: latitudes beyond the pole. */
+const NOWHERE = 'name,lat,lon\nQuay,95.5,4.9\nGate,-120,4.8\nDam,200,4.89\n';
+
+describe('a load that keeps no row is a failure', () => {
+  beforeAll(async () => {
+    await (await getPool()).query('DROP SCHEMA IF EXISTS it_outcomes CASCADE');
+  });
+
+  it('civic-etl load: every coordinate out of range — exit 1, the reason with its line, no table and no rejects left', async () => {
+    const path = file('nowhere.csv', NOWHERE);
+
+    const r = civicEtl('load', path, '--table', 'it_outcomes.nowhere');
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^civic-etl: ${path}: no row loaded — all 3 rows were rejected \\(geom: 3 rows, first line 2: `));
+    expect(r.stderr).toMatch(/latitude out of range/);
+    const left = await rows(await getPool(), `SELECT to_regclass('it_outcomes.nowhere') AS t, to_regclass('it_outcomes.nowhere_rejects') AS r`);
+    expect(left).toEqual([{ t: null, r: null }]);
+    const ledger = await rows(await getPool(), `SELECT status, error, error_line::int AS line FROM etl.loads WHERE object_key = $1 ORDER BY id DESC LIMIT 1`, [path]);
+    expect(ledger).toEqual([{ status: 'failed', error: expect.stringContaining('no row loaded'), line: 2 }]);
+  });
+
+  it('civic-etl load: replacing the rows of a table with a file none of whose rows fit keeps the table as it was', async () => {
+    const good = file('counts.csv', 'site,visitors\nA,12\nB,30\n');
+    const bad = file('counts-bad.csv', 'site,visitors\nA,twelve\nB,thirty\n');
+    expect(civicEtl('load', good, '--table', 'it_outcomes.counts').code).toBe(0);
+
+    const r = civicEtl('load', bad, '--table', 'it_outcomes.counts');
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no row loaded — all 2 rows were rejected \(visitors: 2 rows, first line 2: not a valid integer: twelve\)/);
+    expect(await rows(await getPool(), 'SELECT site, visitors FROM it_outcomes.counts ORDER BY site')).toEqual([
+      { site: 'A', visitors: 12 },
+      { site: 'B', visitors: 30 },
+    ]);
+    expect(await rows(await getPool(), 'SELECT count(*)::int AS n FROM it_outcomes.counts_rejects')).toEqual([{ n: 0 }]);
+  });
+
+  it('civic-etl load: a file with a header and no records is not a failure (an empty table with its columns)', async () => {
+    const r = civicEtl('load', file('header-only.csv', 'site,visitors\n'), '--table', 'it_outcomes.empty');
+
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/rows read 0, loaded 0, rejected 0/);
+  });
+
+  it('the pipeline: the ledger says failed with the reason, status tells it, the clean table is not made', async () => {
+    const definition: PipelineInput = {
+      project: 'it_outcomes_p',
+      suppliers: [{ name: 'city' }],
+      datasets: [{ name: 'stops', source: { type: 'upload', supplier: 'city' } }],
+    };
+    const { pipeline, pool } = await freshProject(definition);
+    const bucket = await freshBucket('it-outcomes');
+    const stageDeps: StageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+    const cleanDeps: CleanDeps = { pool, pipeline };
+    const staged = await stageObject(stageDeps, await put(bucket, 'incoming/city/stops/nowhere.csv', NOWHERE));
+    if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+
+    const outcome = await cleanLoad(cleanDeps, staged.loadId);
+
+    expect(outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/^incoming\/city\/stops\/nowhere\.csv: no row loaded — all 3 rows were rejected \(geom: 3 rows, first line 2: /) });
+    expect(await rows(pool, 'SELECT status, rows_loaded, error_line::int AS line FROM etl.loads WHERE id = $1', [staged.loadId])).toEqual([
+      { status: 'failed', rows_loaded: null, line: 2 },
+    ]);
+    expect(await rows(pool, `SELECT to_regclass('it_outcomes_p.stops') AS t`)).toEqual([{ t: null }]);
+    const [latest] = await datasetLoads(pool, 'it_outcomes_p', 'stops', 1);
+    expect(latest!.status).toBe('failed');
+    expect(describeReport(latest!.report!).join('\n')).toMatch(/no row loaded — all 3 rows were rejected/);
   });
 });
