@@ -254,6 +254,15 @@ async function profile(argv: string[]): Promise<number> {
           : await profileStream(await entry.open(), { ...settings, hints: values.delimiter ? { delimiter: values.delimiter === 'tab' ? '\t' : values.delimiter } : undefined }),
       );
     }
+    // profiling needs no table: a file too wide to load is profiled all the same, and told so
+    const { maxFileColumns, PG_MAX_COLUMNS } = await import('../functions/common/limits.ts');
+    for (const result of results) {
+      if (result.columns.length > maxFileColumns({ history: true })) {
+        result.warnings.push(
+          `${result.columns.length} columns: civic-etl load takes at most ${maxFileColumns('load')}, the pipeline ${maxFileColumns({ history: false })} (${maxFileColumns({ history: true })} in mode history); PostgreSQL allows ${PG_MAX_COLUMNS} in a table`,
+        );
+      }
+    }
     if (values.json) {
       console.log(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
       return 0;

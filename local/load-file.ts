@@ -8,6 +8,7 @@ import { launder, normaliseHeader } from '../functions/clean/columns.ts';
 import { geometryType, narrowGeometryColumn, planGeometry, widerGeometryType } from '../functions/clean/geometry.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
+import { maxFileColumns } from '../functions/common/limits.ts';
 import { markFailed, markLoaded, markStaged, receiveObject } from '../functions/common/ledger.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
 import { openSource, type FormatHint } from '../functions/read/open.ts';
@@ -110,8 +111,8 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       const staging = `${ident(schema)}.${ident(`_civic_etl_load_${load.id}`)}`;
       const source = entry.kind === 'csv' ? await entry.open() : undefined;
       const staged = source
-        ? await stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, persistence: 'unlogged' })
-        : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, persistence: 'unlogged' });
+        ? await stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, persistence: 'unlogged', maxColumns: maxFileColumns('load') })
+        : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, persistence: 'unlogged', maxColumns: maxFileColumns('load') });
       const header = 'structure' in staged ? staged.structure.header : staged.header;
       await markStaged(client, load.id, { rowsRead: staged.rows, stagingTable: staging, header, detected: staged.detected, ms: 0 });
       phase(`read and staged ${staged.rows} rows`);
@@ -218,7 +219,15 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         warnings: [...staged.detected.warnings, ...opened.skipped.map((s) => `skipped ${s}`), ...warnings],
       };
     });
-  } catch (error) {
+  } catch (caught) {
+    let error = caught;
+    if ((error as { code?: string }).code === '54000' && /^row is too big/.test((error as Error).message)) {
+      // many short values: each stays in the row, and a row must fit one 8 kB page
+      error = new PermanentError(
+        `${file}: a row is too wide for PostgreSQL (${(error as Error).message}): a row must fit in one 8 kB page, and short values are kept in it whatever their number; keep fewer columns`,
+        { file },
+      );
+    }
     if (isPermanent(error)) await markFailed(pool, load.id, error);
     else await markFailed(pool, load.id, new PermanentError((error as Error).message));
     throw error;

@@ -6,7 +6,8 @@ import { recreateViews, ViewError, type CombineResult } from '../combine/views.t
 import { analystRole } from '../migrate/migrations.ts';
 import type { Replaces } from '../../contract/objects.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
-import { PermanentError, isPermanent } from '../common/errors.ts';
+import { PermanentError, isPermanent, messageOf } from '../common/errors.ts';
+import { isTooManyColumns, PG_MAX_COLUMNS } from '../common/limits.ts';
 import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, ORDER, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { castIntoFitting, identitySql, NEWER, nothingLoaded, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
@@ -114,6 +115,14 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
       await noteRetryableError(pool, loadId, error.message);
       logger.error('load waits for a view to be fixed', { loadId, error: error.message });
       throw error;
+    }
+    if (isTooManyColumns(error)) {
+      // a table that gained columns load after load (drift policy evolve) until PostgreSQL's limit
+      error = new PermanentError(
+        `${load.object_key}: the clean table ${pipeline.project}.${load.dataset} would have more than ${PG_MAX_COLUMNS} columns, PostgreSQL's limit (${messageOf(error)}); ` +
+          `drop the columns no longer needed, or set the dataset's drift policy to quarantine`,
+        { file: load.object_key },
+      );
     }
     if (!isPermanent(error)) throw error;
     // a file's tables are one object: they fail together

@@ -122,3 +122,65 @@ describe('a load that keeps no row is a failure', () => {
     expect(describeReport(latest!.report!).join('\n')).toMatch(/no row loaded — all 3 rows were rejected/);
   });
 });
+
+/** `columns` columns, one row with a value in the first and last only (a narrow row, however wide the table). */
+const sparseCsv = (columns: number) => `${Array.from({ length: columns }, (_, i) => `c${i + 1}`).join(',')}\nfirst${','.repeat(columns - 1)}last\n`;
+
+describe('more columns than PostgreSQL allows in a table', () => {
+  // PostgreSQL: at most 1600 columns per table. `load` adds _source_line to staging (or geom to
+  // the table): a file may have 1599. The pipeline's staging adds _source_line, _load_id, _s3_key
+  // and _s3_version: 1596.
+  it('civic-etl load: a 1600-column CSV fails at once, naming the file, its columns and the limit; nothing is left', async () => {
+    const path = file('wide-1600.csv', sparseCsv(1600));
+
+    const r = civicEtl('load', path, '--table', 'it_outcomes.too_wide');
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `civic-etl: ${path}: 1600 columns, more than the 1599 a file can have here (PostgreSQL allows 1600 columns in a table, and 1 are taken by civic-etl's own columns); split the file, or keep fewer columns\n`,
+    );
+    expect(await rows(await getPool(), `SELECT to_regclass('it_outcomes.too_wide') AS t`)).toEqual([{ t: null }]);
+    expect(await rows(await getPool(), `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'it_outcomes' AND tablename LIKE '\\_civic\\_etl\\_load\\_%'`)).toEqual([{ n: 0 }]);
+  });
+
+  it('civic-etl load: JSON records with 1600 keys fail the same way', async () => {
+    const record = Object.fromEntries(Array.from({ length: 1600 }, (_, i) => [`k${i + 1}`, i]));
+    const path = file('wide.ndjson', `${JSON.stringify(record)}\n`);
+
+    const r = civicEtl('load', path, '--table', 'it_outcomes.too_wide_json');
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/: 1600 columns, more than the 1599 a file can have here/);
+  });
+
+  it('civic-etl profile: still profiles a 1600-column file, and warns that it cannot be loaded', () => {
+    const r = civicEtl('profile', '--json', file('wide-profile.csv', sparseCsv(1600)));
+
+    expect(r.code, r.stderr).toBe(0);
+    const profile = JSON.parse(r.stdout) as { columns: unknown[]; warnings: string[] };
+    expect(profile.columns).toHaveLength(1600);
+    expect(profile.warnings).toContain('1600 columns: civic-etl load takes at most 1599, the pipeline 1596 (1595 in mode history); PostgreSQL allows 1600 in a table');
+  });
+
+  it('the pipeline: 1597 columns fail the stage step with the limit in the ledger; 1596 stage and clean', async () => {
+    const definition: PipelineInput = {
+      project: 'it_outcomes_w',
+      suppliers: [{ name: 'city' }],
+      datasets: [{ name: 'survey', source: { type: 'upload', supplier: 'city' } }],
+    };
+    const { pipeline, pool } = await freshProject(definition);
+    const bucket = await freshBucket('it-outcomes-w');
+    const stageDeps: StageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+
+    const tooWide = await stageObject(stageDeps, await put(bucket, 'incoming/city/survey/wide.csv', sparseCsv(1597)));
+
+    expect(tooWide).toMatchObject({ status: 'failed', error: expect.stringContaining('incoming/city/survey/wide.csv: 1597 columns, more than the 1596 a file can have here') });
+    expect(await rows(pool, 'SELECT status, error_line::int AS line FROM etl.loads WHERE id = $1', [(tooWide as { loadId: number }).loadId])).toEqual([{ status: 'failed', line: 1 }]);
+
+    const widest = await stageObject(stageDeps, await put(bucket, 'incoming/city/survey/widest.csv', sparseCsv(1596)));
+    expect(widest).toMatchObject({ status: 'staged', rows: 1 });
+    const cleaned = await cleanLoad({ pool, pipeline }, (widest as { loadId: number }).loadId);
+    expect(cleaned).toMatchObject({ status: 'loaded', rowsLoaded: 1 });
+    expect(await rows(pool, 'SELECT c1, c1596 FROM it_outcomes_w.survey')).toEqual([{ c1: 'first', c1596: 'last' }]);
+  });
+});
