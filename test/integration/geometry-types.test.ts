@@ -7,7 +7,7 @@
  * files (geometry_columns afterwards); when ogr2ogr is on the machine, the last test runs it again.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,10 +17,12 @@ import { getPool } from '../../functions/common/db.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { loadFile } from '../../local/load-file.ts';
+import { POINTZ, POLYGON, PRJ_WGS84_ESRI, square, writeShapefile, type TestShapefile } from '../helpers/shapefile-writer.ts';
+import { makeZip } from '../helpers/zip.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'geometry-types-'));
-const file = (name: string, content: string) => {
+const file = (name: string, content: string | Buffer) => {
   const path = join(dir, name);
   writeFileSync(path, content);
   return path;
@@ -105,6 +107,40 @@ describe('civic-etl load: the geometry column has the type its geometries share'
     expect(r.rowsLoaded).toBe(2);
     expect(r.warnings.join('\n')).toMatch(/widened from geometry\(Geometry,4326\) to geometry:/);
     expect(await rows(await getPool(), 'SELECT count(*)::int AS n, count(*) FILTER (WHERE ST_Zmflag(geom) = 2)::int AS z FROM it_geomtype.dims')).toEqual([{ n: 6, z: 2 }]);
+  });
+
+  /** A zipped shapefile in WGS 84. */
+  const zippedShapefile = async (base: string, spec: Omit<TestShapefile, 'prj'>) => {
+    const parts = writeShapefile(mkdtempSync(join(dir, `${base}-`)), base, { ...spec, prj: PRJ_WGS84_ESRI });
+    return file(`${base}.zip`, (await makeZip(Object.fromEntries(Object.entries(parts).map(([ext, p]) => [`${base}.${ext}`, readFileSync(p)])))));
+  };
+
+  it("a shapefile's polygons, one of them in two parts: MULTIPOLYGON (ogr2ogr makes a Polygon column, and fails on the two-part one)", async () => {
+    const path = await zippedShapefile('wards', {
+      shapeType: POLYGON,
+      fields: [{ name: 'id', type: 'N', length: 5 }],
+      records: [
+        { shape: { parts: [square(4.8, 52.3, 0.01, true)] }, values: [1] },
+        { shape: { parts: [square(4.9, 52.3, 0.01, true), square(4.95, 52.3, 0.01, true)] }, values: [2] },
+      ],
+    });
+
+    await loadFile(await getPool(), path, { table: 'it_geomtype.wards' });
+
+    expect(await layer('it_geomtype', 'wards')).toEqual({ column: 'geom', type: 'MULTIPOLYGON', srid: 4326, dims: 2 });
+    expect(await rows(await getPool(), 'SELECT id, ST_NumGeometries(geom) AS parts FROM it_geomtype.wards ORDER BY id')).toEqual([{ id: 1, parts: 1 }, { id: 2, parts: 2 }]);
+  });
+
+  it('a PointZ shapefile: geometry(PointZ,4326)', async () => {
+    const path = await zippedShapefile('wells', {
+      shapeType: POINTZ,
+      fields: [{ name: 'id', type: 'N', length: 5 }],
+      records: [{ shape: { parts: [[[4.89, 52.37, -12.5]]] }, values: [1] }],
+    });
+
+    await loadFile(await getPool(), path, { table: 'it_geomtype.wells' });
+
+    expect(await layer('it_geomtype', 'wells')).toEqual({ column: 'geom', type: 'POINT', srid: 4326, dims: 3 });
   });
 
   const ogr2ogr = spawnSync('ogr2ogr', ['--version'], { encoding: 'utf8' }).status === 0;
