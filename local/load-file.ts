@@ -5,7 +5,7 @@ import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/defin
 import { castIntoFitting, createAsCast, nothingLoaded, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
-import { geometryType, narrowGeometryColumn, planGeometry, widerGeometryType } from '../functions/clean/geometry.ts';
+import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, widerGeometryType } from '../functions/clean/geometry.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { maxFileColumns } from '../functions/common/limits.ts';
@@ -166,8 +166,18 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       };
       // a new table whose every value casts is made in one statement; otherwise row by row
       let cast: { rowsLoaded: number; rowsQuarantined: number } | undefined;
+      // the geometry column's type, read from the staged values where that is cheap (WKB headers,
+      // points from lat/lon): then the table is made with it, and needs no rewrite to be typed
+      let typed = existing.length === 0 && geometry ? await predictedGeometryType(client, staging, geometry) : undefined;
       if (existing.length === 0) {
-        const created = await createAsCast(client, plan, geometry && geometryType(geometry));
+        const create = (type: string | undefined) => createAsCast(client, plan, type);
+        const created = await create(typed ?? (geometry && geometryType(geometry))).catch((error: unknown) => {
+          // a repaired shape of another type than its WKB said: made as any geometry, typed after
+          if (!typed || !isGeometryMisfit(error)) throw error;
+          typed = undefined;
+          return create(geometry && geometryType(geometry));
+        });
+        if (created === undefined) typed = undefined;
         if (created !== undefined) cast = { rowsLoaded: created, rowsQuarantined: 0 };
         else {
           const defs = columns.map((c) => `${ident(c.name)} ${sqlType(c.type)}`);
@@ -194,8 +204,9 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       let geometryColumnType: string | undefined;
       if (geometry) {
         // a new table: the column takes the type its geometries share (MultiPolygon, PointZ…), as ogr2ogr's would
-        if (existing.length === 0) await narrowGeometryColumn(client, target, geometry.column, geometry.srid);
+        if (existing.length === 0 && !typed) await narrowGeometryColumn(client, target, geometry.column, geometry.srid);
         geometryColumnType = await columnType(client, schema, name, geometry.column);
+        phase(`geometry column typed ${geometryColumnType}`);
         // built after the rows are in: one sort instead of an index update per row
         await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${name.slice(0, 50)}_${geometry.column}_gist`)} ON ${target} USING gist (${ident(geometry.column)})`);
         await client.query(`ANALYZE ${target}`);

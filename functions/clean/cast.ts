@@ -330,7 +330,8 @@ export function identitySql(values: readonly string[]): string {
 /**
  * A new target made in one statement, `CREATE TABLE … AS SELECT` the cast rows: PostgreSQL writes
  * it in bulk and may cast with parallel workers (the staging table must then not be temporary).
- * `undefined` when a value does not cast — nothing is left behind, and castInto takes over.
+ * `undefined` when a value does not cast — nothing is left behind, and castInto takes over. A
+ * geometry that does not fit `geometryType` throws PostGIS's error, also leaving nothing behind.
  */
 export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geometryType?: string): Promise<number | undefined> {
   if (!oneStatementWillDo(plan)) return undefined;
@@ -344,8 +345,10 @@ export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geomet
     await client.query('RELEASE SAVEPOINT civic_etl_create');
     return created.rowCount ?? 0;
   } catch (error) {
-    if (!isDataError(error) || isGeometryMisfit(error)) throw error;
+    if (!isDataError(error)) throw error;
     await client.query('ROLLBACK TO SAVEPOINT civic_etl_create');
+    // the geometry type the caller gave does not fit: its business (nothing is left behind)
+    if (isGeometryMisfit(error)) throw error;
     return undefined;
   }
 }

@@ -211,6 +211,50 @@ export async function narrowGeometryColumn(
   return shared;
 }
 
+/** WKB geometry type codes (1–7) and their PostGIS names; curves, surfaces and TINs are not predicted. */
+const WKB_TYPES = ['', 'Point', 'LineString', 'Polygon', 'MultiPoint', 'MultiLineString', 'MultiPolygon', 'GeometryCollection'];
+
+/**
+ * The column type a load's geometries will have, read before the cast where it is cheap and
+ * sure: points from latitude/longitude are 2D points; hex WKB (every spatial file is staged so)
+ * names its type and Z/M in its first bytes — one scan of those, promoted to multi as the cast
+ * will. `undefined` (decide after the cast) for text encodings, other types, mixed dimensions or
+ * no geometry at all. A shape that ST_MakeValid repairs can change type: the cast then fails
+ * with a misfit (isGeometryMisfit) and the caller falls back.
+ */
+export async function predictedGeometryType(client: pg.PoolClient, staging: string, plan: GeometryPlan): Promise<string | undefined> {
+  if (plan.source.kind === 'latlon') return `geometry(Point,${plan.srid})`;
+  if (plan.source.encoding !== 'wkb') return undefined;
+  const column = ident(plan.source.from);
+  // the first bytes only: trimming whole values would copy each one
+  const { rows } = await client.query<{ head: string }>(`SELECT DISTINCT upper(left(btrim(left(${column}, 32)), 10)) AS head FROM ${staging} WHERE ${column} IS NOT NULL`);
+  const types = new Set<string>();
+  const dims = new Set<string>();
+  for (const { head } of rows) {
+    if (head === '') continue;
+    if (!/^0[01][0-9A-F]{8}$/.test(head)) return undefined;
+    const bytes = head.slice(2).match(/../g)!;
+    let code = parseInt((head.startsWith('01') ? bytes.reverse() : bytes).join(''), 16) >>> 0;
+    // EWKB flags (Z 0x80000000, M 0x40000000, SRID 0x20000000), or ISO codes (+1000 Z, +2000 M, +3000 ZM)
+    let z = (code & 0x80000000) !== 0;
+    let m = (code & 0x40000000) !== 0;
+    code &= 0x0fffffff;
+    if (code >= 1000) {
+      const iso = Math.floor(code / 1000);
+      z ||= iso === 1 || iso === 3;
+      m ||= iso === 2 || iso === 3;
+      code %= 1000;
+    }
+    let name = WKB_TYPES[code];
+    if (!name) return undefined;
+    if (plan.promote && (name === 'Polygon' || name === 'LineString')) name = `Multi${name}`;
+    types.add(name);
+    dims.add(`${z ? 'Z' : ''}${m ? 'M' : ''}`);
+  }
+  if (types.size === 0 || dims.size !== 1) return undefined;
+  return `geometry(${types.size === 1 ? [...types][0] : 'Geometry'}${[...dims][0]},${plan.srid})`;
+}
+
 /**
  * The next wider type for a typed geometry column a load's geometries do not fit: a single type
  * becomes any geometry of its dimension (`geometry(Point,4326)` → `geometry(Geometry,4326)`,

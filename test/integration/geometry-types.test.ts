@@ -80,6 +80,20 @@ describe('civic-etl load: the geometry column has the type its geometries share'
     expect(await layer('it_geomtype', 'point_line')).toEqual({ column: 'geom', type: 'GEOMETRY', srid: 4326, dims: 2 });
   });
 
+  it('a polygon that repair turns into a multipolygon: still loads, the layer any geometry', async () => {
+    const bowtie = { type: 'Polygon', coordinates: [[[4.8, 52.3], [4.81, 52.31], [4.81, 52.3], [4.8, 52.31], [4.8, 52.3]]] };
+    const path = file('bowtie.geojson', collection([{ type: 'Polygon', coordinates: box(4.9, 52.3, 0.01) }, bowtie]));
+
+    const r = await loadFile(await getPool(), path, { table: 'it_geomtype.bowtie' });
+
+    expect(r.rowsLoaded).toBe(2);
+    expect(await rows(await getPool(), 'SELECT GeometryType(geom) AS t, ST_IsValid(geom) AS valid FROM it_geomtype.bowtie ORDER BY id')).toEqual([
+      { t: 'POLYGON', valid: true },
+      { t: 'MULTIPOLYGON', valid: true },
+    ]);
+    expect(await layer('it_geomtype', 'bowtie')).toEqual({ column: 'geom', type: 'GEOMETRY', srid: 4326, dims: 2 });
+  });
+
   it('points from latitude/longitude in another target SRID: geometry(Point,28992)', async () => {
     await loadFile(await getPool(), file('stops.csv', 'name,lat,lon\nDam,52.373446,4.893804\n'), { table: 'it_geomtype.stops', srid: 28992 });
 
