@@ -410,8 +410,8 @@ function definitionChange(table: CleanTable, load: readonly LoadColumn[], datase
     const l = load.find((x) => x.name === c.name);
     if (l && geometry(l.type) !== geometry(c.type)) return `column "${c.name}" is ${c.type} in the table, ${l.type} in the load`;
     // the geometry type follows the data (narrowed, widened); only the SRID is the definition's
-    const [was, now] = [sridOf(c.type), l && sridOf(l.type)];
-    if (l && geometry(c.type) && was !== undefined && now !== undefined && was !== now) return `geometry column "${c.name}" is ${c.type}, the definition makes ${l.type}`;
+    const srid = sridOf(c.type);
+    if (l && geometry(c.type) && srid !== undefined && srid !== dataset.geometry.srid) return `geometry column "${c.name}" is ${c.type}, the definition's SRID is ${dataset.geometry.srid}`;
   }
   const tableGeometry = table.columns.find((c) => geometry(c.type));
   const loadGeometry = load.find((l) => geometry(l.type));

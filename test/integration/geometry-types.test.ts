@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineInput } from '../../contract/definition.ts';
+import { parsePipeline } from '../../contract/load.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { getPool } from '../../functions/common/db.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
@@ -177,6 +178,7 @@ const definition: PipelineInput = {
     { name: 'parcels', source: { type: 'upload', supplier: 'city' } }, // drift: evolve
     { name: 'frozen', source: { type: 'upload', supplier: 'city' }, drift: 'freeze' },
     { name: 'held', source: { type: 'upload', supplier: 'city' }, drift: 'quarantine' },
+    { name: 'moved', source: { type: 'upload', supplier: 'city' } },
   ],
   views: [{ name: 'parcel_shapes', datasets: ['parcels'], sql: 'SELECT id, geom FROM {{schema}}.parcels' }],
 };
@@ -216,6 +218,18 @@ describe('the pipeline: clean tables typed by their first load, widened by a lat
       { change: 'retyped', column: 'geom', from: 'geometry(MultiPolygon,4326)', to: 'geometry(Point,4326)', policy: 'evolve', action: 'widened', type: 'geometry(Geometry,4326)' },
     ]);
     expect(await rows(cleanDeps.pool, 'SELECT GeometryType(geom) AS t FROM it_geomtype_p.parcel_shapes ORDER BY id')).toEqual([{ t: 'POINT' }, { t: 'POINT' }]);
+  });
+
+  it('a definition that changes the SRID still rebuilds the table, typed in the new SRID', async () => {
+    await deliver('moved', 'm1.geojson', FILES.mixedPolygons);
+    expect(await layer('it_geomtype_p', 'moved')).toEqual({ column: 'geom', type: 'MULTIPOLYGON', srid: 4326, dims: 2 });
+    const inRd = parsePipeline({ ...definition, datasets: definition.datasets.map((d) => (d.name === 'moved' ? { ...d, geometry: { srid: 28992 } } : d)) });
+    const staged = await stageObject({ ...stageDeps, pipeline: inRd }, await put(bucket, 'incoming/city/moved/m2.geojson', FILES.mixedPolygons));
+
+    const outcome = await cleanLoad({ ...cleanDeps, pipeline: inRd }, (staged as { loadId: number }).loadId);
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2 });
+    expect(await layer('it_geomtype_p', 'moved')).toEqual({ column: 'geom', type: 'MULTIPOLYGON', srid: 28992, dims: 2 });
   });
 
   it('freeze: a load of another geometry type is rejected with the change, and the table keeps its type and rows', async () => {
