@@ -247,7 +247,8 @@ export async function predictedGeometryType(client: pg.PoolClient, staging: stri
     }
     let name = WKB_TYPES[code];
     if (!name) return undefined;
-    if (plan.promote && (name === 'Polygon' || name === 'LineString')) name = `Multi${name}`;
+    // as etl.promoted does: by GeometryType(), which names a measured polygon POLYGONM, left as it is
+    if (plan.promote && !m && (name === 'Polygon' || name === 'LineString')) name = `Multi${name}`;
     types.add(name);
     dims.add(`${z ? 'Z' : ''}${m ? 'M' : ''}`);
   }

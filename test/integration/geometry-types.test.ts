@@ -16,6 +16,7 @@ import { parsePipeline } from '../../contract/load.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { getPool } from '../../functions/common/db.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
+import { geometryExpr, predictedGeometryType, sharedGeometryType, type GeometryPlan } from '../../functions/clean/geometry.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { loadFile } from '../../local/load-file.ts';
 import { POINTZ, POLYGON, PRJ_WGS84_ESRI, square, writeShapefile, type TestShapefile } from '../helpers/shapefile-writer.ts';
@@ -167,6 +168,35 @@ describe('civic-etl load: the geometry column has the type its geometries share'
       expect(r.status, r.stderr).toBe(0);
       const theirs = (await layer('it_geomtype', `ogr_${table}`)) as { type: string; srid: number; dims: number };
       expect(await layer('it_geomtype', table)).toMatchObject({ type: theirs.type, srid: theirs.srid, dims: theirs.dims });
+    }
+  });
+});
+
+describe('the type read from staged WKB headers', () => {
+  // every spelling PostGIS and the readers write: EWKB (flags), ISO codes (+1000 Z…), big-endian
+  const cases: [string, string[]][] = [
+    ['EWKB, little-endian, with SRID', [`encode(ST_AsEWKB(ST_GeomFromText('POINT Z (1 2 3)', 4326)), 'hex')`, `encode(ST_AsEWKB(ST_GeomFromText('POINT Z (4 5 6)', 4326)), 'hex')`]],
+    ['ISO, big-endian', [`encode(ST_AsBinary(ST_GeomFromText('POLYGON M ((0 0 1, 1 0 1, 1 1 1, 0 0 1))'), 'XDR'), 'hex')`]],
+    ['ISO ZM and 2D mixed', [`encode(ST_AsBinary(ST_GeomFromText('POINT ZM (1 2 3 4)')), 'hex')`, `encode(ST_AsBinary(ST_GeomFromText('POINT (1 2)')), 'hex')`]],
+    ['polygons with multipolygons, promoted', [`encode(ST_AsBinary(ST_GeomFromText('POLYGON ((0 0, 1 0, 1 1, 0 0))')), 'hex')`, `encode(ST_AsBinary(ST_GeomFromText('MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)))')), 'hex')`]],
+    ['a line and a point', [`encode(ST_AsBinary(ST_GeomFromText('LINESTRING (0 0, 1 1)')), 'hex')`, `encode(ST_AsBinary(ST_GeomFromText('POINT (1 2)')), 'hex')`]],
+  ];
+  it.each(cases)('%s: the type PostGIS finds once they are parsed', async (_, values) => {
+    const pool = await getPool();
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`CREATE TEMPORARY TABLE staged ON COMMIT DROP AS SELECT * FROM (VALUES ${values.map((v) => `(${v})`).join(', ')}) AS v(g)`);
+      const plan: GeometryPlan = { column: 'geom', srid: 4326, source: { kind: 'text', from: 'g', encoding: 'wkb', srid: 4326 }, invalid: 'repair', promote: true, consumed: ['g'], note: '' };
+      await client.query(`CREATE TEMPORARY TABLE parsed ON COMMIT DROP AS SELECT ${geometryExpr(plan)} AS geom FROM staged s`);
+
+      const predicted = await predictedGeometryType(client, 'staged', plan);
+      const found = await sharedGeometryType(client, 'parsed', 'geom', 4326);
+
+      expect(predicted ?? 'geometry').toBe(found);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
     }
   });
 });
