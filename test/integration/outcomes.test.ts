@@ -33,6 +33,15 @@ const file = (name: string, body: string | Buffer) => {
   return path;
 };
 
+/** A fresh project with one uploaded dataset, its bucket, and what the stage step needs. */
+async function project(name: string, dataset: string) {
+  const definition: PipelineInput = { project: name, suppliers: [{ name: 'city' }], datasets: [{ name: dataset, source: { type: 'upload', supplier: 'city' } }] };
+  const { pipeline, pool } = await freshProject(definition);
+  const bucket = await freshBucket(name.replace(/_/g, '-'));
+  const stageDeps: StageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+  return { pipeline, pool, bucket, stageDeps };
+}
+
 /** A CSV of `columns` columns named c1…, with `rows` rows of distinct words. */
 const wideCsv = (columns: number, rows: number) =>
   [Array.from({ length: columns }, (_, i) => `c${i + 1}`).join(','), ...Array.from({ length: rows }, (_, r) => Array.from({ length: columns }, (_, i) => `w${r}x${i}`).join(','))].join('\n') + '\n';
@@ -98,14 +107,7 @@ describe('a load that keeps no row is a failure', () => {
   });
 
   it('the pipeline: the ledger says failed with the reason, status tells it, the clean table is not made', async () => {
-    const definition: PipelineInput = {
-      project: 'it_outcomes_p',
-      suppliers: [{ name: 'city' }],
-      datasets: [{ name: 'stops', source: { type: 'upload', supplier: 'city' } }],
-    };
-    const { pipeline, pool } = await freshProject(definition);
-    const bucket = await freshBucket('it-outcomes');
-    const stageDeps: StageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+    const { pipeline, pool, bucket, stageDeps } = await project('it_outcomes_p', 'stops');
     const cleanDeps: CleanDeps = { pool, pipeline };
     const staged = await stageObject(stageDeps, await put(bucket, 'incoming/city/stops/nowhere.csv', NOWHERE));
     if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
@@ -163,14 +165,7 @@ describe('more columns than PostgreSQL allows in a table', () => {
   });
 
   it('the pipeline: 1597 columns fail the stage step with the limit in the ledger; 1596 stage and clean', async () => {
-    const definition: PipelineInput = {
-      project: 'it_outcomes_w',
-      suppliers: [{ name: 'city' }],
-      datasets: [{ name: 'survey', source: { type: 'upload', supplier: 'city' } }],
-    };
-    const { pipeline, pool } = await freshProject(definition);
-    const bucket = await freshBucket('it-outcomes-w');
-    const stageDeps: StageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+    const { pipeline, pool, bucket, stageDeps } = await project('it_outcomes_w', 'survey');
 
     const tooWide = await stageObject(stageDeps, await put(bucket, 'incoming/city/survey/wide.csv', sparseCsv(1597)));
 
