@@ -9,6 +9,7 @@
  * | missing   | the column stays, empty for this load    | rejected | the column stays, empty for this load          |
  * | renamed   | the file's column fills the clean column | rejected | rows with a value in it → quarantine           |
  * | re-typed  | the column is widened (`ALTER … TYPE`)   | rejected | rows whose value does not fit → quarantine     |
+ * | geometry  | widened to any geometry (geometryMisfit) | rejected | rows whose geometry does not fit → quarantine  |
  *
  * A rename is a guess, so it is only taken when it is safe to explain (see compareSchemas): the
  * same name once case, spaces and punctuation are ignored (a *spelling* change — the same column
