@@ -122,6 +122,12 @@ describe('a load that keeps no row is a failure', () => {
     const [latest] = await datasetLoads(pool, 'it_outcomes_p', 'stops', 1);
     expect(latest!.status).toBe('failed');
     expect(describeReport(latest!.report!).join('\n')).toMatch(/no row loaded — all 3 rows were rejected/);
+    // what `civic-etl status` prints for the dataset
+    const definitionFile = file('pipeline.yaml', 'project: it_outcomes_p\nsuppliers:\n  - name: city\ndatasets:\n  - name: stops\n    source: { type: upload, supplier: city }\n');
+    const status = civicEtl('status', 'stops', '--pipeline', definitionFile);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/load \d+ · incoming\/city\/stops\/nowhere\.csv .*· failed/);
+    expect(status.stdout).toContain('no row loaded — all 3 rows were rejected (geom: 3 rows, first line 2: ');
   });
 });
 
