@@ -16,6 +16,8 @@ const name = process.argv[2];
 const run = name ? BENCHMARKS[name] : undefined;
 if (!run) {
   console.error(`usage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}>`);
-  process.exit(2);
+  // not process.exit: the usage line is written before the process ends
+  process.exitCode = 2;
+} else {
+  await run();
 }
-await run();

@@ -219,6 +219,7 @@ async function load(argv: string[]): Promise<number> {
     console.log(`${r.created ? 'created' : values.append ? 'appended to' : 'replaced rows of'} ${r.table} (${how})`);
     for (const w of r.warnings) console.log(`warning: ${w}`);
     printTable(r.columns.map((c) => ({ column: c.name, type: c.type, from: c.from })));
+    if (r.geometry) console.log(`geometry ${r.geometry}`);
     console.log(`rows read ${r.rowsRead}, loaded ${r.rowsLoaded}, rejected ${r.rowsRejected}${r.rowsRejected ? ` (see ${r.rejectsTable})` : ''} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
     return 0;
   } finally {
@@ -272,6 +273,15 @@ async function profile(argv: string[]): Promise<number> {
           ? await profileTable(entry.table, settings)
           : await profileStream(await entry.open(), { ...settings, hints: values.delimiter ? { delimiter: values.delimiter === 'tab' ? '\t' : values.delimiter } : undefined }),
       );
+    }
+    // profiling needs no table: a file too wide to load is profiled all the same, and told so
+    const { maxFileColumns, PG_MAX_COLUMNS } = await import('../functions/common/limits.ts');
+    for (const result of results) {
+      if (result.columns.length > maxFileColumns({ history: true })) {
+        result.warnings.push(
+          `${result.columns.length} columns: civic-etl load takes at most ${maxFileColumns('load')}, the pipeline ${maxFileColumns({ history: false })} (${maxFileColumns({ history: true })} in mode history); PostgreSQL allows ${PG_MAX_COLUMNS} in a table`,
+        );
+      }
     }
     if (values.json) {
       console.log(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
@@ -524,14 +534,31 @@ function printTable(rows: Record<string, unknown>[], maxWidth = 40): void {
   for (const r of rows) console.log(line(columns.map((c) => cell(r[c]))));
 }
 
+/**
+ * Exit with `code` once stdout and stderr have handed everything to the OS. process.exit alone
+ * drops what a pipe has not taken yet: `civic-etl profile --json big.csv | jq` read 64 KiB, then
+ * the end of the document was lost. An empty write calls back after every earlier write; a reader
+ * gone away (`| head`) ends the wait too.
+ */
+async function exitFlushed(code: number): Promise<never> {
+  const flushed = (stream: NodeJS.WriteStream) =>
+    new Promise<void>((resolve) => {
+      if (stream.destroyed || !stream.writable) return resolve();
+      stream.once('error', () => resolve());
+      stream.write('', () => resolve());
+    });
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitFlushed(code),
   (error: unknown) => {
     if (error instanceof UsageError) {
       console.error(`civic-etl: ${error.message}\nRun \`civic-etl help\` for usage.`);
-      process.exit(2);
+      return exitFlushed(2);
     }
     console.error(`civic-etl: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
+    return exitFlushed(1);
   },
 );

@@ -2,11 +2,13 @@ import { createReadStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
 import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/definition.ts';
-import { castInto, createAsCast, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
+import { castIntoFitting, createAsCast, nothingLoaded, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
+import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
-import { geometryType, planGeometry } from '../functions/clean/geometry.ts';
+import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, widerGeometryType } from '../functions/clean/geometry.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
+import { maxFileColumns } from '../functions/common/limits.ts';
 import { markFailed, markLoaded, markStaged, receiveObject } from '../functions/common/ledger.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
 import { openSource, type FormatHint } from '../functions/read/open.ts';
@@ -109,8 +111,8 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       const staging = `${ident(schema)}.${ident(`_civic_etl_load_${load.id}`)}`;
       const source = entry.kind === 'csv' ? await entry.open() : undefined;
       const staged = source
-        ? await stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, persistence: 'unlogged' })
-        : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, persistence: 'unlogged' });
+        ? await stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, persistence: 'unlogged', maxColumns: maxFileColumns('load') })
+        : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, persistence: 'unlogged', maxColumns: maxFileColumns('load') });
       const header = 'structure' in staged ? staged.structure.header : staged.header;
       await markStaged(client, load.id, { rowsRead: staged.rows, stagingTable: staging, header, detected: staged.detected, ms: 0 });
       phase(`read and staged ${staged.rows} rows`);
@@ -164,8 +166,18 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       };
       // a new table whose every value casts is made in one statement; otherwise row by row
       let cast: { rowsLoaded: number; rowsQuarantined: number } | undefined;
+      // the geometry column's type, read from the staged values where that is cheap (WKB headers,
+      // points from lat/lon): then the table is made with it, and needs no rewrite to be typed
+      let typed = existing.length === 0 && geometry ? await predictedGeometryType(client, staging, geometry) : undefined;
       if (existing.length === 0) {
-        const created = await createAsCast(client, plan, geometry && geometryType(geometry));
+        const create = (type: string | undefined) => createAsCast(client, plan, type);
+        const created = await create(typed ?? (geometry && geometryType(geometry))).catch((error: unknown) => {
+          // a repaired shape of another type than its WKB said: made as any geometry, typed after
+          if (!typed || !isGeometryMisfit(error)) throw error;
+          typed = undefined;
+          return create(geometry && geometryType(geometry));
+        });
+        if (created === undefined) typed = undefined;
         if (created !== undefined) cast = { rowsLoaded: created, rowsQuarantined: 0 };
         else {
           const defs = columns.map((c) => `${ident(c.name)} ${sqlType(c.type)}`);
@@ -174,11 +186,27 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         }
       }
       await client.query(quarantineTableSql(rejectsTable, `${name}_rejects_load`));
-      cast ??= await castInto(client, { ...plan, optimistic: existing.length > 0 });
+      const warnings: string[] = [];
+      // an existing table's geometry column keeps its type, widened to any geometry when this file's do not fit it
+      cast ??= await castIntoFitting(client, { ...plan, optimistic: existing.length > 0 }, async (misfit) => {
+        const was = (await columnType(client, schema, name, geometry!.column)) ?? 'geometry';
+        const to = widerGeometryType(was);
+        if (!to) throw misfit;
+        await alterColumnTypes(client, schema, name, new Map([[geometry!.column, to]]));
+        warnings.push(`column ${geometry!.column} widened from ${was} to ${to}: ${misfit.message}`);
+      });
       const { rowsLoaded, rowsQuarantined } = cast;
+      // every row rejected: a failure, rolled back whole — no new table, no rejects, an existing table as it was
+      const none = await nothingLoaded(client, { quarantine: rejectsTable, loadId: load.id, file, rowsRead: staged.rows, rowsLoaded });
+      if (none) throw none;
       await client.query(`DROP TABLE ${staging}`);
       phase(geometry ? 'cast, with geometry' : 'cast');
+      let geometryColumnType: string | undefined;
       if (geometry) {
+        // a new table: the column takes the type its geometries share (MultiPolygon, PointZ…), as ogr2ogr's would
+        if (existing.length === 0 && !typed) await narrowGeometryColumn(client, target, geometry.column, geometry.srid);
+        geometryColumnType = await columnType(client, schema, name, geometry.column);
+        phase(`geometry column typed ${geometryColumnType}`);
         // built after the rows are in: one sort instead of an index update per row
         await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${name.slice(0, 50)}_${geometry.column}_gist`)} ON ${target} USING gist (${ident(geometry.column)})`);
         await client.query(`ANALYZE ${target}`);
@@ -198,11 +226,19 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         ],
         format: 'structure' in staged ? 'csv' : staged.detected.format,
         delimiter: 'structure' in staged ? staged.structure.delimiter : undefined,
-        geometry: geometry && `${geometry.column}: ${geometry.note} → EPSG:${geometry.srid}`,
-        warnings: [...staged.detected.warnings, ...opened.skipped.map((s) => `skipped ${s}`)],
+        geometry: geometry && `${geometry.column}: ${geometry.note} → EPSG:${geometry.srid}, ${geometryColumnType}`,
+        warnings: [...staged.detected.warnings, ...opened.skipped.map((s) => `skipped ${s}`), ...warnings],
       };
     });
-  } catch (error) {
+  } catch (caught) {
+    let error = caught;
+    if ((error as { code?: string }).code === '54000' && /^row is too big/.test((error as Error).message)) {
+      // many short values: each stays in the row, and a row must fit one 8 kB page
+      error = new PermanentError(
+        `${file}: a row is too wide for PostgreSQL (${(error as Error).message}): a row must fit in one 8 kB page, and short values are kept in it whatever their number; keep fewer columns`,
+        { file },
+      );
+    }
     if (isPermanent(error)) await markFailed(pool, load.id, error);
     else await markFailed(pool, load.id, new PermanentError((error as Error).message));
     throw error;
@@ -234,4 +270,14 @@ async function tableColumns(client: pg.PoolClient, schema: string, name: string)
     [schema, name],
   );
   return rows.map((r) => ({ name: r.name, type: FROM_CATALOG[r.type] ?? 'text', geometry: r.type === 'geometry' }));
+}
+
+/** A column's type as the catalog spells it: `geometry(MultiPolygon,4326)`. */
+async function columnType(client: pg.PoolClient, schema: string, name: string, column: string): Promise<string | undefined> {
+  const { rows } = await client.query<{ type: string }>(
+    `SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute
+      WHERE attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND attname = $3 AND NOT attisdropped`,
+    [schema, name, column],
+  );
+  return rows[0]?.type;
 }

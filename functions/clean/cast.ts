@@ -1,8 +1,9 @@
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType } from '../../contract/definition.ts';
 import { ident, literal } from '../common/db.ts';
+import { PermanentError } from '../common/errors.ts';
 import { ORDER, ORDER_COLUMNS } from '../common/ledger.ts';
-import { geometryChecks, geometryExpr, type GeometryPlan } from './geometry.ts';
+import { geometryChecks, geometryExpr, isGeometryMisfit, type GeometryPlan } from './geometry.ts';
 import { compileRows, dedupeOrder, passedSql, quarantineReferences, quarantineRepeatedValues, rulesNeedChecks, type RowMode, type RulePlan } from './rules.ts';
 
 export type LoadMode = 'replace' | 'append' | 'upsert' | 'history';
@@ -113,7 +114,8 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
       await client.query('RELEASE SAVEPOINT civic_etl_cast');
       return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: 0 };
     } catch (error) {
-      if (!isDataError(error)) throw error;
+      // a geometry of another type than the column's: the column's business (castIntoFitting), not a row's
+      if (!isDataError(error) || isGeometryMisfit(error)) throw error;
       await client.query('ROLLBACK TO SAVEPOINT civic_etl_cast');
     }
   }
@@ -206,7 +208,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
       inserted = await insert();
       await client.query('RELEASE SAVEPOINT civic_etl_geometry');
     } catch (error) {
-      if (!isDataError(error)) throw error;
+      if (!isDataError(error) || isGeometryMisfit(error)) throw error;
       await client.query('ROLLBACK TO SAVEPOINT civic_etl_geometry');
       await quarantineFailing(client, plan, geometryChecks(geometry, true));
       inserted = await insert();
@@ -214,6 +216,62 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   }
   const { rows } = await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [loadId]);
   return { rowsLoaded: inserted.rowCount ?? 0, rowsQuarantined: Number(rows[0]!.n) };
+}
+
+/**
+ * castInto a target whose geometry column is typed (`geometry(MultiPolygon,4326)`): a geometry of
+ * this load of another type or dimension makes PostGIS refuse the insert. `misfit` is then told —
+ * it widens the column, sets the misfits aside, or throws (the load fails) — and the cast is done
+ * again from the start (a second misfit, of dimension, widens once more). Nothing of a refused attempt stays.
+ */
+export async function castIntoFitting(
+  client: pg.PoolClient,
+  plan: CastPlan,
+  misfit: (error: Error) => Promise<void>,
+): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
+  if (!plan.geometry) return castInto(client, plan);
+  // at most twice: another type (→ any geometry of the column's dimension), then another dimension (→ plain geometry)
+  for (let attempt = 0; ; attempt++) {
+    await client.query('SAVEPOINT civic_etl_geometry_fit');
+    try {
+      const result = await castInto(client, plan);
+      await client.query('RELEASE SAVEPOINT civic_etl_geometry_fit');
+      return result;
+    } catch (error) {
+      if (!isGeometryMisfit(error) || attempt >= 2) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT civic_etl_geometry_fit');
+      await misfit(error as Error);
+    }
+  }
+}
+
+/**
+ * A load that kept no row of a file that has some — every row rejected for its values (every
+ * latitude unreadable, every date in another format): a failure, not an empty table. The error
+ * names the commonest reasons, each with its count and first line; the caller rolls back (no
+ * new table, no rejects, an existing table keeps its rows). `undefined` when a row loaded or the
+ * file had none. Rows set aside because of other loads — a newer object had the key or deleted
+ * the record, the key is already in the table — are not the file's fault and do not count.
+ */
+export async function nothingLoaded(
+  client: pg.PoolClient,
+  r: { quarantine: string; loadId: number; file: string; rowsRead: number; rowsLoaded: number },
+): Promise<PermanentError | undefined> {
+  if (r.rowsRead === 0 || r.rowsLoaded > 0) return undefined;
+  const { rows } = await client.query<{ column_name: string; reason: string; n: string; line: string; lines: string }>(
+    `SELECT column_name, (array_agg(reason ORDER BY source_line))[1] AS reason, count(DISTINCT source_line) AS n, min(source_line) AS line,
+            (SELECT count(DISTINCT source_line) FROM ${r.quarantine} WHERE load_id = $1 AND rule NOT IN ('superseded', 'deleted', 'unique')) AS lines
+       FROM ${r.quarantine} WHERE load_id = $1 AND rule NOT IN ('superseded', 'deleted', 'unique')
+      GROUP BY column_name, rule ORDER BY count(DISTINCT source_line) DESC, min(source_line) LIMIT 3`,
+    [r.loadId],
+  );
+  if (rows.length === 0 || Number(rows[0]!.lines) < r.rowsRead) return undefined;
+  const reasons = rows.map((q) => `${q.column_name}: ${q.n} row${q.n === '1' ? '' : 's'}, first line ${q.line}: ${q.reason}`).join('; ');
+  return new PermanentError(`${r.file}: no row loaded — all ${r.rowsRead} row${r.rowsRead === 1 ? ' was' : 's were'} rejected (${reasons})`, {
+    file: r.file,
+    line: Number(rows[0]!.line),
+    column: rows[0]!.column_name,
+  });
 }
 
 /**
@@ -272,7 +330,8 @@ export function identitySql(values: readonly string[]): string {
 /**
  * A new target made in one statement, `CREATE TABLE … AS SELECT` the cast rows: PostgreSQL writes
  * it in bulk and may cast with parallel workers (the staging table must then not be temporary).
- * `undefined` when a value does not cast — nothing is left behind, and castInto takes over.
+ * `undefined` when a value does not cast — nothing is left behind, and castInto takes over. A
+ * geometry that does not fit `geometryType` throws PostGIS's error, also leaving nothing behind.
  */
 export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geometryType?: string): Promise<number | undefined> {
   if (!oneStatementWillDo(plan)) return undefined;
@@ -288,6 +347,8 @@ export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geomet
   } catch (error) {
     if (!isDataError(error)) throw error;
     await client.query('ROLLBACK TO SAVEPOINT civic_etl_create');
+    // the geometry type the caller gave does not fit: its business (nothing is left behind)
+    if (isGeometryMisfit(error)) throw error;
     return undefined;
   }
 }

@@ -6,14 +6,15 @@ import { recreateViews, ViewError, type CombineResult } from '../combine/views.t
 import { analystRole } from '../migrate/migrations.ts';
 import type { Replaces } from '../../contract/objects.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
-import { PermanentError, isPermanent } from '../common/errors.ts';
+import { PermanentError, isPermanent, messageOf } from '../common/errors.ts';
+import { isTooManyColumns, PG_MAX_COLUMNS } from '../common/limits.ts';
 import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, ORDER, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
-import { castInto, identitySql, NEWER, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
+import { castIntoFitting, identitySql, NEWER, nothingLoaded, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
 import { launder, normaliseHeader, resolveColumns } from './columns.ts';
-import { reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
-import { geometryType, planGeometry, type GeometryPlan } from './geometry.ts';
+import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
+import { geometryType, narrowGeometryColumn, planGeometry, sharedGeometryType, type GeometryPlan } from './geometry.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
@@ -115,6 +116,14 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
       logger.error('load waits for a view to be fixed', { loadId, error: error.message });
       throw error;
     }
+    if (isTooManyColumns(error)) {
+      // a table that gained columns load after load (drift policy evolve) until PostgreSQL's limit
+      error = new PermanentError(
+        `${load.object_key}: the clean table ${pipeline.project}.${load.dataset} would have more than ${PG_MAX_COLUMNS} columns, PostgreSQL's limit (${messageOf(error)}); ` +
+          `drop the columns no longer needed, or set the dataset's drift policy to quarantine`,
+        { file: load.object_key },
+      );
+    }
     if (!isPermanent(error)) throw error;
     // a file's tables are one object: they fail together
     for (const l of group) {
@@ -213,6 +222,15 @@ async function cleanObject(
     );
   } else {
     const applied = await applyRows(client, pipeline, dataset, load, { removed });
+    // every row of a file that has some rejected: the load fails (rolled back), saying why
+    const none = await nothingLoaded(client, {
+      quarantine: applied.result.quarantine!,
+      loadId: load.id,
+      file: load.object_key,
+      rowsRead: load.rows_read ?? 0,
+      rowsLoaded: applied.result.rowsLoaded,
+    });
+    if (none) throw none;
     results.set(load.id, applied.result);
     tables.set(load.id, { load, name: dataset.name, identity: applied.identity });
     rebuilt = applied.rebuilt;
@@ -371,7 +389,8 @@ async function applyRows(
   const reconciled = dataset.clean.columns
     ? undefined
     : await reconcileSchema({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns: loadColumns, geometry: planned });
-  const rebuilt = reconciled ? false : await ensureCleanTable(client, pipeline.project, dataset, loadColumns, planned, rebuild);
+  const made = reconciled ? 'kept' : await ensureCleanTable(client, pipeline.project, dataset, loadColumns, planned, rebuild);
+  const rebuilt = made === 'rebuilt';
   // value maps: mapped columns hold the map's constants, unmapped values are counted in the ledger
   const mapped = await applyValueMaps(client, { pipeline, dataset, staging, quarantine, loadId: load.id, columns: reconciled?.columns ?? loadColumns });
   const columns = mapped.columns;
@@ -384,7 +403,7 @@ async function applyRows(
       { file: load.object_key },
     );
   }
-  const cast = await castInto(client, {
+  const cast = await castIntoFitting(client, {
     staging,
     target: table,
     quarantine,
@@ -400,10 +419,23 @@ async function applyRows(
     ...(opts.removed ? { removedInto: opts.removed } : {}),
     geometry,
     rules: await planRules(client, { pipeline, dataset, columns }),
-  });
+  }, (misfit) => geometryMisfit({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns, geometry }, misfit, changes));
+  if (geometry) {
+    // a geometry column this load made takes the type its geometries share; one an earlier load made keeps its type
+    const added = changes.find((c) => c.change === 'added' && c.column === geometry.column);
+    if (made === 'created' || made === 'rebuilt' || added) {
+      const narrowed = await narrowGeometryColumn(client, table, geometry.column, geometry.srid, (type) =>
+        alterColumnTypes(client, pipeline.project, dataset.name, new Map([[geometry.column, type]])),
+      );
+      if (added && narrowed) Object.assign(added, { to: narrowed, type: narrowed });
+    }
+    const widened = changes.find((c) => c.change === 'retyped' && c.column === geometry.column && c.action === 'widened');
+    // the type this load's geometries have, now that they are in
+    if (widened) widened.to = (await sharedGeometryType(client, table, geometry.column, geometry.srid, `_load_id = ${Number(load.id)}`)) ?? widened.to;
+  }
   // rows the drift policy or a value map quarantined are not in staging any more: count every quarantined line
   const rowsQuarantined =
-    reconciled?.quarantinedRows || mapped.rowsQuarantined || opts.inherited
+    reconciled?.quarantinedRows || mapped.rowsQuarantined || opts.inherited || changes.some((c) => c.action === 'quarantined' && c.column === geometry?.column)
       ? Number((await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [load.id])).rows[0]!.n)
       : cast.rowsQuarantined;
   const identity = opts.identity ?? dataset.clean.key.map((k) => ({ name: k, type: columns.find((c) => c.name === k)!.type }));
@@ -526,7 +558,7 @@ async function ensureCleanTable(
   columns: readonly CastColumn[],
   geometry: GeometryPlan | undefined,
   rebuild: Rebuild,
-): Promise<boolean> {
+): Promise<'kept' | 'added' | 'created' | 'rebuilt'> {
   const wanted = [
     ...columns.map((c) => `${c.name} ${CATALOG_TYPES[c.type] ?? COLUMN_TYPES[c.type]}`),
     ...(geometry ? [`${geometry.column} ${geometryType(geometry)}`] : []),
@@ -551,11 +583,14 @@ async function ensureCleanTable(
     [project, dataset.name],
   );
   const table = `${ident(project)}.${ident(dataset.name)}`;
-  const has = new Set(rows.map((r) => r.col));
+  // the geometry column's type follows the data (narrowed by its first load, widened by a later one): only its SRID is the definition's
+  const sameGeometry = (col: string) =>
+    geometry !== undefined && (col === `${geometry.column} geometry` || (col.startsWith(`${geometry.column} geometry(`) && col.endsWith(`,${geometry.srid})`)));
+  const has = new Set(rows.map((r) => (sameGeometry(r.col) ? `${geometry!.column} ${geometryType(geometry!)}` : r.col)));
   const lacking = wanted.filter((w) => !has.has(w));
   if (rows.length > 0 && lacking.length === 0 && has.size === wanted.length) {
     await ensureCurrentView(client, project, dataset);
-    return false;
+    return 'kept';
   }
   if (rows.length > 0) {
     // only new columns (a column added to the definition): added in place, no row is touched
@@ -567,7 +602,7 @@ async function ensureCleanTable(
       }
       logger.info('clean table: columns added', { table, added: lacking });
       await ensureCurrentView(client, project, dataset);
-      return false;
+      return 'added';
     }
     const kept = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
     if (kept > 0 && !rebuild.allowed) {
@@ -598,7 +633,7 @@ async function ensureCleanTable(
   if (comment) await client.query(`COMMENT ON TABLE ${table} IS '${comment.replace(/'/g, "''")}'`);
   // reference data is for everyone who combines with it: the analyst role reads it directly
   if (dataset.reference) await client.query(`GRANT SELECT ON ${table} TO ${ident(analystRole(project))}`);
-  return rows.length > 0;
+  return rows.length > 0 ? 'rebuilt' : 'created';
 }
 
 /** Mode history: `<dataset>_current`, the rows whose version is current — made once. */

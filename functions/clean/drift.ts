@@ -9,6 +9,7 @@
  * | missing   | the column stays, empty for this load    | rejected | the column stays, empty for this load          |
  * | renamed   | the file's column fills the clean column | rejected | rows with a value in it → quarantine           |
  * | re-typed  | the column is widened (`ALTER … TYPE`)   | rejected | rows whose value does not fit → quarantine     |
+ * | geometry  | widened to any geometry (geometryMisfit) | rejected | rows whose geometry does not fit → quarantine  |
  *
  * A rename is a guess, so it is only taken when it is safe to explain (see compareSchemas): the
  * same name once case, spaces and punctuation are ignored (a *spelling* change — the same column
@@ -32,7 +33,7 @@ import { ORDER } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import type { CastColumn } from './cast.ts';
 import { normaliseHeader } from './columns.ts';
-import { geometryType, type GeometryPlan } from './geometry.ts';
+import { geometryExpr, geometryType, widerGeometryType, type GeometryPlan } from './geometry.ts';
 
 export type DriftPolicy = NonNullable<DatasetDefinition['drift']>;
 
@@ -388,6 +389,12 @@ async function cleanTableColumns(client: pg.PoolClient, project: string, dataset
   };
 }
 
+/** The SRID of a geometry column type (`geometry(Point,4326)` → 4326), `undefined` for plain `geometry`. */
+function sridOf(type: string): number | undefined {
+  const m = /,(-?\d+)\)$/.exec(type);
+  return m ? Number(m[1]) : undefined;
+}
+
 /**
  * Differences that come from the definition, not the file: the table must be rebuilt as before
  * (DROP … CASCADE; declared views are recreated in the same transaction).
@@ -403,7 +410,9 @@ function definitionChange(table: CleanTable, load: readonly LoadColumn[], datase
   for (const c of table.columns) {
     const l = load.find((x) => x.name === c.name);
     if (l && geometry(l.type) !== geometry(c.type)) return `column "${c.name}" is ${c.type} in the table, ${l.type} in the load`;
-    if (l && geometry(c.type) && l.type !== c.type) return `geometry column "${c.name}" is ${c.type}, the definition makes ${l.type}`;
+    // the geometry type follows the data (narrowed, widened); only the SRID is the definition's
+    const srid = sridOf(c.type);
+    if (l && geometry(c.type) && srid !== undefined && srid !== dataset.geometry.srid) return `geometry column "${c.name}" is ${c.type}, the definition's SRID is ${dataset.geometry.srid}`;
   }
   const tableGeometry = table.columns.find((c) => geometry(c.type));
   const loadGeometry = load.find((l) => geometry(l.type));
@@ -461,7 +470,7 @@ async function evolveTable(
   const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
   const widened = new Map(retyped.map(({ pair }) => [pair.clean.name, widerType(pair.clean.type as ColumnType, pair.load.type as ColumnType)]));
   if (widened.size > 0 || comparison.added.length > 0) await lockForAlter(client, table);
-  if (widened.size > 0) await widenColumns(client, pipeline.project, dataset.name, widened);
+  if (widened.size > 0) await alterColumnTypes(client, pipeline.project, dataset.name, new Map([...widened].map(([c, t]) => [c, COLUMN_TYPES[t]])));
   for (const c of comparison.added) {
     const type = c.cast ? COLUMN_TYPES[c.cast.type] : c.type;
     await client.query(`ALTER TABLE ${table} ADD COLUMN ${ident(c.name)} ${type}`);
@@ -489,19 +498,19 @@ interface SavedView {
 }
 
 /**
- * ALTER COLUMN … TYPE for each widened column, in one statement. PostgreSQL refuses to change the
+ * ALTER COLUMN … TYPE (SQL types) for each widened column — or a geometry column given its type — in one statement. PostgreSQL refuses to change the
  * type of a column a view reads, so the views that read these columns (and the views over them)
  * are saved — definition, options, comment, owner, grants — dropped, and created again right after,
  * inside the same transaction: readers see the old table and views or the new ones.
  */
-async function widenColumns(client: pg.PoolClient, schema: string, name: string, widened: ReadonlyMap<string, ColumnType>): Promise<void> {
+export async function alterColumnTypes(client: pg.PoolClient, schema: string, name: string, widened: ReadonlyMap<string, string>): Promise<void> {
   const table = `${ident(schema)}.${ident(name)}`;
   const views = await dependentViews(client, table, [...widened.keys()]);
   const materialized = views.find((v) => v.kind !== 'v');
   if (materialized) {
     throw new ViewError(`column(s) ${[...widened.keys()].join(', ')} of ${table} must be widened, but materialized view ${materialized.qualified} reads them: drop it, or set the dataset's drift policy`);
   }
-  const alter = [...widened].map(([column, type]) => `ALTER COLUMN ${ident(column)} TYPE ${COLUMN_TYPES[type]} USING ${ident(column)}::${COLUMN_TYPES[type]}`);
+  const alter = [...widened].map(([column, type]) => `ALTER COLUMN ${ident(column)} TYPE ${type} USING ${ident(column)}::${type}`);
   try {
     for (const v of [...views].reverse()) await client.query(`DROP VIEW ${v.qualified}`);
     await client.query(`ALTER TABLE ${table} ${alter.join(', ')}`);
@@ -653,4 +662,89 @@ async function quarantineDrift(
   }
   const kept = comparison.pairs.filter((p) => p.renamed !== 'position');
   return { columns: castColumns(kept, new Map()), geometry: geometryKept(ctx, comparison), changes, quarantinedRows };
+}
+
+/**
+ * A load whose geometries do not fit the clean table's typed geometry column (points into a
+ * MultiPolygon column, 2D shapes into a PointZ one) — PostGIS refused the insert with `misfit`.
+ * A re-typed column, met by the drift policy: evolve widens the column (to any geometry of its
+ * dimension, then to plain `geometry`; views that read it are recreated around the ALTER),
+ * freeze rejects the load, quarantine sets aside the rows whose geometry does not fit. The
+ * change joins `changes` (the ledger's schema_changes); the caller then casts again.
+ */
+export async function geometryMisfit(ctx: DriftContext, misfit: Error, changes: SchemaChange[]): Promise<void> {
+  const { client, pipeline, dataset } = ctx;
+  const geometry = ctx.geometry!;
+  const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
+  const was = (await cleanTableColumns(client, pipeline.project, dataset.name))?.columns.find((c) => c.name === geometry.column)?.type ?? 'geometry';
+  const to = widerGeometryType(was);
+  if (!to) throw misfit;
+  const loadType = /^Geometry type \((\w+)\)/.exec(misfit.message)?.[1];
+  const policy = driftPolicy(dataset);
+  // `to`: the load's type as PostGIS named it; once loaded, the caller puts the type the load's geometries share
+  const change: SchemaChange = {
+    change: 'retyped',
+    column: geometry.column,
+    from: was,
+    to: loadType ? `geometry(${loadType},${geometry.srid})` : misfit.message,
+    policy,
+    action: 'widened',
+    type: to,
+  };
+  const earlier = changes.findIndex((c) => c.change === 'retyped' && c.column === geometry.column);
+  if (earlier >= 0) {
+    // widened a second time (another dimension): one change, from the first type to the last
+    Object.assign(changes[earlier]!, { type: to });
+    change.from = changes[earlier]!.from;
+  }
+  if (policy === 'freeze') {
+    throw new SchemaDriftError(
+      `dataset ${dataset.name}: ${describeChange(change)} (${misfit.message}) — the drift policy "freeze" rejects ${ctx.file}; the clean table and views are unchanged`,
+      [...changes.filter((c) => c.column !== geometry.column || c.change !== 'retyped'), { ...change, action: 'rejected', type: undefined }],
+      { file: ctx.file },
+    );
+  }
+  if (policy === 'quarantine') {
+    const rows = await quarantineMisfits(ctx, was);
+    if (earlier < 0) changes.push({ ...change, action: 'quarantined', rows, type: undefined });
+    return;
+  }
+  await lockForAlter(client, table);
+  await alterColumnTypes(client, pipeline.project, dataset.name, new Map([[geometry.column, to]]));
+  logger.info('geometry column widened', { table, column: geometry.column, from: was, to });
+  if (earlier < 0) changes.push(change);
+}
+
+/**
+ * Drift policy quarantine: the rows whose geometry is not of the clean column's type and
+ * dimension go to quarantine (rule `schema`) and leave the staging table; the others load.
+ */
+async function quarantineMisfits(ctx: DriftContext, columnType: string): Promise<number> {
+  const geometry = ctx.geometry!;
+  const m = /^geometry\((\w+?)(ZM|Z|M)?,(-?\d+)\)$/i.exec(columnType);
+  if (!m) return 0;
+  const [, type, dims = ''] = m;
+  const zm = { '': 0, M: 1, Z: 2, ZM: 3 }[dims.toUpperCase()] ?? 0;
+  const src = geometry.source;
+  // only geometries that can be made: the others fail their own checks in the cast
+  const makeable =
+    src.kind === 'latlon'
+      ? `etl.is_valid_as(NULLIF(btrim(s.${ident(src.lat)}), ''), 'double precision') AND etl.is_valid_as(NULLIF(btrim(s.${ident(src.lon)}), ''), 'double precision')`
+      : `etl.try_geometry(s.${ident(src.from)}, '${src.encoding}') IS NOT NULL`;
+  const raw = src.kind === 'latlon' ? `concat_ws(' ', s.${ident(src.lat)}, s.${ident(src.lon)})` : `left(s.${ident(src.from)}, 200)`;
+  const fits = `(${type!.toLowerCase() === 'geometry' ? 'true' : `substr(ST_GeometryType(x.g), 4) = ${literal(type!)}`} AND ST_Zmflag(x.g) = ${zm})`;
+  await ctx.client.query(
+    `INSERT INTO ${ctx.quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
+     SELECT $1, s._source_line, $2, ${raw}, 'schema',
+            format('geometry column "%s" is %s in the clean table; this geometry is a %s (drift policy quarantine)', $2::text, $3::text, substr(ST_GeometryType(x.g), 4) || (ARRAY['', 'M', 'Z', 'ZM'])[ST_Zmflag(x.g) + 1])
+       FROM ${ctx.staging} s CROSS JOIN LATERAL (SELECT CASE WHEN ${makeable} THEN ${geometryExpr(geometry)} END AS g) x
+      WHERE x.g IS NOT NULL AND NOT ${fits}`,
+    [ctx.loadId, geometry.column, columnType],
+  );
+  const deleted = await ctx.client.query(
+    `DELETE FROM ${ctx.staging} s USING (SELECT DISTINCT source_line FROM ${ctx.quarantine} WHERE load_id = $1 AND rule = 'schema' AND column_name = $2) q
+      WHERE s._source_line = q.source_line`,
+    [ctx.loadId, geometry.column],
+  );
+  return deleted.rowCount ?? 0;
 }

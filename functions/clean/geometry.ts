@@ -5,6 +5,7 @@
  * parse, set the source SRID, repair (ST_MakeValid) or quarantine invalid shapes, promote single
  * parts to multi where a layer mixes them, ST_Transform to the target SRID.
  */
+import type pg from 'pg';
 import type { GeometryDefinition } from '../../contract/definition.ts';
 import { ident } from '../common/db.ts';
 import { PermanentError } from '../common/errors.ts';
@@ -156,7 +157,123 @@ export function geometryChecks(plan: GeometryPlan, parse: boolean, alias = 's'):
   return out;
 }
 
-/** The clean column's type. */
+/**
+ * The clean column's type when it is made: points made from latitude/longitude (or x/y) are 2D
+ * points; any other geometry starts as plain `geometry` — a typmod such as geometry(Geometry,4326)
+ * would refuse 3D and measured shapes — and is narrowed to the type its rows share once they are
+ * in (narrowGeometryColumn).
+ */
 export function geometryType(plan: GeometryPlan): string {
-  return `geometry(Geometry,${plan.srid})`;
+  return plan.source.kind === 'latlon' ? `geometry(Point,${plan.srid})` : 'geometry';
+}
+
+/**
+ * The column type the geometries of `column` share, as PostGIS spells it in a table definition
+ * (format_type): `geometry(MultiPolygon,4326)`, `geometry(PointZ,2154)` when every one is of one
+ * type and dimension (after promotion to multi); `geometry(Geometry,4326)` (or `GeometryZ`…) when
+ * types mix in one dimension; plain `geometry` when dimensions mix (no typmod holds 2D and 3D).
+ * `undefined` when no row has a geometry. `where` narrows the rows looked at (SQL over the table).
+ */
+export async function sharedGeometryType(client: pg.PoolClient, table: string, column: string, srid: number, where = 'true'): Promise<string | undefined> {
+  const { rows } = await client.query<{ types: string[] | null; zm: number[] | null }>(
+    `SELECT array_agg(DISTINCT substr(ST_GeometryType(${ident(column)}), 4)) AS types, array_agg(DISTINCT ST_Zmflag(${ident(column)}))::int[] AS zm
+       FROM ${table} WHERE ${ident(column)} IS NOT NULL AND ${where}`,
+  );
+  const types = rows[0]?.types ?? [];
+  const zm = rows[0]?.zm ?? [];
+  if (types.length === 0) return undefined;
+  if (zm.length !== 1) return 'geometry';
+  return `geometry(${types.length === 1 ? types[0] : 'Geometry'}${['', 'M', 'Z', 'ZM'][zm[0]!] ?? ''},${srid})`;
+}
+
+/**
+ * A geometry column made by this load (a new table, a column this load added) takes the type its
+ * rows share, so that QGIS and other clients read the layer's type and SRID from
+ * geometry_columns, as they do for ogr2ogr's tables: ALTER … TYPE geometry(MultiPolygon,4326).
+ * `alter` changes the column (the caller knows which views read it). Returns the new type, or
+ * `undefined` when the column stays as it is (no geometry at all, or already that type).
+ */
+export async function narrowGeometryColumn(
+  client: pg.PoolClient,
+  table: string,
+  column: string,
+  srid: number,
+  alter: (type: string) => Promise<void> = (type) => client.query(`ALTER TABLE ${table} ALTER COLUMN ${ident(column)} TYPE ${type}`).then(() => undefined),
+): Promise<string | undefined> {
+  const shared = await sharedGeometryType(client, table, column, srid);
+  if (!shared) return undefined;
+  const { rows } = await client.query<{ type: string }>(
+    `SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped`,
+    [table, column],
+  );
+  if (rows[0]?.type === shared) return undefined;
+  await alter(shared);
+  return shared;
+}
+
+/** WKB geometry type codes (1–7) and their PostGIS names; curves, surfaces and TINs are not predicted. */
+const WKB_TYPES = ['', 'Point', 'LineString', 'Polygon', 'MultiPoint', 'MultiLineString', 'MultiPolygon', 'GeometryCollection'];
+
+/**
+ * The column type a load's geometries will have, read before the cast where it is cheap and
+ * sure: points from latitude/longitude are 2D points; hex WKB (every spatial file is staged so)
+ * names its type and Z/M in its first bytes — one scan of those, promoted to multi as the cast
+ * will. `undefined` (decide after the cast) for text encodings, other types, mixed dimensions or
+ * no geometry at all. A shape that ST_MakeValid repairs can change type: the cast then fails
+ * with a misfit (isGeometryMisfit) and the caller falls back.
+ */
+export async function predictedGeometryType(client: pg.PoolClient, staging: string, plan: GeometryPlan): Promise<string | undefined> {
+  if (plan.source.kind === 'latlon') return `geometry(Point,${plan.srid})`;
+  if (plan.source.encoding !== 'wkb') return undefined;
+  const column = ident(plan.source.from);
+  // the first bytes only: trimming whole values would copy each one
+  const { rows } = await client.query<{ head: string }>(`SELECT DISTINCT upper(left(btrim(left(${column}, 32)), 10)) AS head FROM ${staging} WHERE ${column} IS NOT NULL`);
+  const types = new Set<string>();
+  const dims = new Set<string>();
+  for (const { head } of rows) {
+    if (head === '') continue;
+    if (!/^0[01][0-9A-F]{8}$/.test(head)) return undefined;
+    const bytes = head.slice(2).match(/../g)!;
+    let code = parseInt((head.startsWith('01') ? bytes.reverse() : bytes).join(''), 16) >>> 0;
+    // EWKB flags (Z 0x80000000, M 0x40000000, SRID 0x20000000), or ISO codes (+1000 Z, +2000 M, +3000 ZM)
+    let z = (code & 0x80000000) !== 0;
+    let m = (code & 0x40000000) !== 0;
+    code &= 0x0fffffff;
+    if (code >= 1000) {
+      const iso = Math.floor(code / 1000);
+      z ||= iso === 1 || iso === 3;
+      m ||= iso === 2 || iso === 3;
+      code %= 1000;
+    }
+    let name = WKB_TYPES[code];
+    if (!name) return undefined;
+    // as etl.promoted does: by GeometryType(), which names a measured polygon POLYGONM, left as it is
+    if (plan.promote && !m && (name === 'Polygon' || name === 'LineString')) name = `Multi${name}`;
+    types.add(name);
+    dims.add(`${z ? 'Z' : ''}${m ? 'M' : ''}`);
+  }
+  if (types.size === 0 || dims.size !== 1) return undefined;
+  return `geometry(${types.size === 1 ? [...types][0] : 'Geometry'}${[...dims][0]},${plan.srid})`;
+}
+
+/**
+ * The next wider type for a typed geometry column a load's geometries do not fit: a single type
+ * becomes any geometry of its dimension (`geometry(Point,4326)` → `geometry(Geometry,4326)`,
+ * `geometry(PointZ,4326)` → `geometry(GeometryZ,4326)`); any geometry of one dimension becomes
+ * plain `geometry` (then the geometries differ in dimension). `undefined`: nothing wider.
+ */
+export function widerGeometryType(type: string): string | undefined {
+  const m = /^geometry\((\w+?)(ZM|Z|M)?,(-?\d+)\)$/i.exec(type);
+  if (!m) return undefined;
+  return m[1]!.toLowerCase() === 'geometry' ? 'geometry' : `geometry(Geometry${m[2] ?? ''},${m[3]})`;
+}
+
+/**
+ * The error PostGIS raises when a geometry does not fit a typed column: another type, or another
+ * dimension (`Geometry type (Point) does not match column type (MultiPolygon)`, `Column has Z
+ * dimension but geometry does not`).
+ */
+export function isGeometryMisfit(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  return e.code === '22023' && /^Geometry type \(.*\) does not match column type|^(Column|Geometry) has [ZM] dimension but (geometry|column) does not/.test(e.message ?? '');
 }

@@ -17,6 +17,7 @@ import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
 import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
 import { stageTable } from './stage-table.ts';
+import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
 import { hasParts, objectSize, pendingPartMessages, planLoad, partBytes, stagePart, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
@@ -307,12 +308,13 @@ async function copyEntry(
   let rows: number;
   let header: string[];
   let detected: object;
+  const maxColumns = maxFileColumns({ history: dataset.clean.mode === 'history' });
   if (entry.kind === 'csv') {
-    const staged = await stageCsv(client, { file: entry.name, source: await entry.open(), table, delimiter: dataset.read.delimiter, lineage });
+    const staged = await stageCsv(client, { file: entry.name, source: await entry.open(), table, delimiter: dataset.read.delimiter, lineage, maxColumns });
     ({ rows, detected } = staged);
     header = staged.structure.header;
   } else {
-    const staged = await stageTable(client, entry.table, { table, lineage });
+    const staged = await stageTable(client, entry.table, { table, lineage, maxColumns });
     ({ rows, header, detected } = staged);
   }
   await markStaged(client, loadId, { rowsRead: rows, stagingTable: table, header, detected: { ...detected, entry: entry.name }, ms: performance.now() - started });
@@ -358,6 +360,8 @@ export async function stageCsv(
     lineage?: Record<string, { type: 'bigint' | 'text'; value: string }>;
     /** A session's temporary table, or an unlogged one (readable by parallel workers); default a plain table. */
     persistence?: 'temporary' | 'unlogged';
+    /** The most columns the file may have (common/limits.ts): more fails before any table is made. */
+    maxColumns?: number;
   },
 ): Promise<StagedCsv> {
   const { file } = opts;
@@ -365,6 +369,7 @@ export async function stageCsv(
   const { structure, warnings } = detectStructure(head, { complete, file, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
 
   const columns = stagingColumns(structure.header);
+  if (opts.maxColumns !== undefined && columns.length > opts.maxColumns) throw tooManyColumns(file, columns.length, opts.maxColumns);
   const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
   await client.query(`DROP TABLE IF EXISTS ${opts.table}`);
   await client.query(
@@ -504,6 +509,13 @@ function routingProblem(
 function asPermanent(error: unknown, file: string): PermanentError | undefined {
   if (isPermanent(error)) return error;
   const pgError = error as { code?: string; message?: string; where?: string };
+  if (isTooManyColumns(error)) {
+    // a check before staging names the count; this is for a table made elsewhere (a part of a large file)
+    return new PermanentError(
+      `${file}: more columns than PostgreSQL allows in a table (${PG_MAX_COLUMNS}, of which the staging table takes ${PIPELINE_STAGING_EXTRA} for lineage): a file may have at most ${maxFileColumns({ history: false })}`,
+      { file, line: 1 },
+    );
+  }
   if (typeof pgError.code === 'string' && /^(22|54)/.test(pgError.code)) {
     const where = /line (\d+)(?:, column ([^:]+))?/.exec(pgError.where ?? '');
     const record = where ? Number(where[1]) : undefined;

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ident } from '../common/db.ts';
+import { tooManyColumns } from '../common/limits.ts';
 import type { DeclaredType, ReadRow, ReadTable, SourceGeometry } from '../read/types.ts';
 import { stagingColumns } from './copy.ts';
 
@@ -44,8 +45,14 @@ export async function stageTable(
     lineage?: Record<string, { type: 'bigint' | 'text'; value: string }>;
     /** A session's temporary table, or an unlogged one (readable by parallel workers); default a plain table. */
     persistence?: 'temporary' | 'unlogged';
+    /** The most columns the table may have (common/limits.ts): more fails, naming the count. */
+    maxColumns?: number;
   },
 ): Promise<StagedTable> {
+  const checkWidth = (n: number) => {
+    if (opts.maxColumns !== undefined && n > opts.maxColumns) throw tooManyColumns(source.name, n, opts.maxColumns);
+  };
+  checkWidth(source.columns.length);
   let columns = stagingColumns(source.columns);
   const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
   await client.query(`DROP TABLE IF EXISTS ${opts.table}`);
@@ -67,6 +74,7 @@ export async function stageTable(
     count += Number(sink.rowCount ?? 0);
     if (source.columns.length > width) {
       // new columns: name them like the others (unique against the existing ones) and add them
+      checkWidth(source.columns.length);
       const all = stagingColumns(source.columns);
       const added = all.slice(width);
       await client.query(`ALTER TABLE ${opts.table} ${added.map((c) => `ADD COLUMN ${ident(c)} text`).join(', ')}`);

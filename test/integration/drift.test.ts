@@ -193,7 +193,7 @@ describe('drift and geometry', () => {
       { name: '_source_line', type: 'bigint' },
       { name: 'lat', type: 'double precision' },
       { name: 'lon', type: 'double precision' },
-      { name: 'geom', type: 'geometry(Geometry,4326)' },
+      { name: 'geom', type: 'geometry(Point,4326)' },
     ]);
     expect(await rows(cleanDeps.pool, 'SELECT id::int, ST_AsText(geom) AS geom FROM it_drift.stops ORDER BY id')).toEqual([
       { id: 1, geom: 'POINT(2.35 48.85)' },
@@ -202,7 +202,7 @@ describe('drift and geometry', () => {
     expect((await ledger((outcome as { loadId: number }).loadId)).schema_changes).toEqual([
       { change: 'added', column: 'lat', from: null, to: 'double', policy: 'evolve', action: 'added', type: 'double' },
       { change: 'added', column: 'lon', from: null, to: 'double', policy: 'evolve', action: 'added', type: 'double' },
-      { change: 'added', column: 'geom', from: null, to: 'geometry(Geometry,4326)', policy: 'evolve', action: 'added', type: 'geometry(Geometry,4326)' },
+      { change: 'added', column: 'geom', from: null, to: 'geometry(Point,4326)', policy: 'evolve', action: 'added', type: 'geometry(Point,4326)' },
     ]);
   });
 

@@ -161,7 +161,7 @@ describe('exports after a clean', () => {
       { name: 'free', type: 'boolean', parquet: 'BOOLEAN', csv: 'true/false' },
       { name: 'score', type: 'numeric', parquet: 'DOUBLE' },
       { name: 'inspected', type: 'timestamp without time zone', parquet: 'INT64 TIMESTAMP(MICROS, local)' },
-      { name: 'geom', type: 'geometry(Geometry,4326)', parquet: 'BYTE_ARRAY', csv: 'WKT' },
+      { name: 'geom', type: 'geometry(Point,4326)', parquet: 'BYTE_ARRAY', csv: 'WKT' },
     ]);
     expect(csv).toMatchObject({ key: expect.stringMatching(/^curated\/it_exports\/sites_gold\/\d{8}T\d{9}Z-load\d+\/sites_gold\.csv$/), bytes: body.length });
     expect(head.ContentLength).toBe(body.length);

@@ -113,7 +113,7 @@ describe('loading spatial files into PostGIS', () => {
     const reasons = await rows<{ reason: string }>(await getPool(), 'SELECT reason FROM it_geo.points_rejects');
 
     expect(r).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1 });
-    expect(r.geometry).toBe('geom: points from latitude/longitude → EPSG:4326');
+    expect(r.geometry).toBe('geom: points from latitude/longitude → EPSG:4326, geometry(Point,4326)');
     expect(points).toEqual([{ id: 1, wkt: 'POINT(4.893804 52.373446)' }, { id: 3, wkt: null }]);
     expect(reasons).toEqual([{ reason: 'latitude out of range: 123.4' }]);
   });
