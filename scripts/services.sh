@@ -159,6 +159,8 @@ install_packages() {
     [[ -x "$MY_BIN" && -x "$MY_INSTALL_DB" ]] || pkgs+=(mariadb-server)
   fi
   command -v python3 >/dev/null || pkgs+=(python3)
+  # GDAL's ogr2ogr/ogrinfo: tests compare geometry columns with what ogr2ogr writes; `npm run bench -- geo` times it
+  command -v ogr2ogr >/dev/null || pkgs+=(gdal-bin)
   if [[ ! -x "$VENV/bin/python" ]] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then pkgs+=(python3-venv); fi
   ((${#pkgs[@]})) || return 0
   mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)
