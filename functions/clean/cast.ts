@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType } from '../../contract/definition.ts';
+import type { NumberFormat } from '../../contract/rules.ts';
 import { ident, literal } from '../common/db.ts';
 import { ORDER, ORDER_COLUMNS } from '../common/ledger.ts';
 import { geometryChecks, geometryExpr, type GeometryPlan } from './geometry.ts';
@@ -14,6 +15,8 @@ export interface CastColumn {
   required: boolean;
   /** Staging column name. */
   from: string;
+  /** How the values are written, when the type inference found PostgreSQL cannot read them as they are (functions/profile/column-type.ts). */
+  parse?: { number?: NumberFormat; date?: string };
 }
 
 export interface CastPlan {
