@@ -30,10 +30,11 @@ Usage:
       laundered column names. Geometry (the file's own, or lat/lon columns) becomes a geom column
       in EPSG:4326 (or --srid) with a GiST index; --source-srid names the source SRID when the
       file does not. --sheet/--layer/--member choose one table of a workbook, GeoPackage or zip.
-  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N]
+  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N] [--type-threshold SHARE]
       Detect how a file is written (CSV: encoding, delimiter, header row…; or a spreadsheet, JSON,
       GeoJSON, shapefile, GeoPackage) and profile each column: base type, semantic format with a
-      confidence score, missing, distinct, top values, ranges. Reads gzip, and each data member
+      confidence score, the type \`load\` gives it (and how it reads the values: decimal comma,
+      date order), missing, distinct, top values, ranges. Reads gzip, and each data member
       of a zip archive. --json prints one JSON object (an array for several members).
   civic-etl validate [FILE…]
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
@@ -228,10 +229,12 @@ async function load(argv: string[]): Promise<number> {
 async function profile(argv: string[]): Promise<number> {
   const { values, positionals } = args(
     argv,
-    { json: { type: 'boolean' }, locale: { type: 'string' }, sample: { type: 'string' }, delimiter: { type: 'string', short: 'd' } },
+    { json: { type: 'boolean' }, locale: { type: 'string' }, sample: { type: 'string' }, delimiter: { type: 'string', short: 'd' }, 'type-threshold': { type: 'string' } },
     true,
   );
   if (positionals.length !== 1) throw new UsageError('profile takes exactly one FILE');
+  const typeThreshold = values['type-threshold'] === undefined ? undefined : Number(values['type-threshold']);
+  if (typeThreshold !== undefined && !(typeThreshold > 0 && typeThreshold <= 1)) throw new UsageError('--type-threshold must be a share in (0, 1]');
   const locales = (values.locale ?? '').split(',').map((l) => l.trim()).filter(Boolean);
   const unknown = locales.filter((l) => !['fr', 'nl', 'us'].includes(l));
   if (unknown.length > 0) throw new UsageError(`unknown locale ${unknown.join(', ')} (packs: fr, nl, us)`);
@@ -246,7 +249,7 @@ async function profile(argv: string[]): Promise<number> {
   try {
     const results = [];
     for (const entry of opened.entries) {
-      const settings = { file: entry.name, locales: locales as ('fr' | 'nl' | 'us')[], sample };
+      const settings = { file: entry.name, locales: locales as ('fr' | 'nl' | 'us')[], sample, typeThreshold };
       results.push(
         entry.kind === 'table'
           ? await profileTable(entry.table, settings)
@@ -276,6 +279,7 @@ function printProfile(result: import('../functions/profile/profile.ts').FileProf
       type: c.type,
       format: c.format ?? '',
       score: c.score.toFixed(2),
+      loads: [c.clean.type, c.clean.number ? `decimal "${c.clean.number.decimal}"${c.clean.number.thousands ? ` thousands "${c.clean.number.thousands}"` : ''}` : c.clean.date].filter(Boolean).join(' '),
       missing: c.profile.missing,
       distinct: `${c.profile.distinct}${c.profile.distinctCapped ? '+' : ''}`,
       min: c.profile.min ?? (c.profile.minLength !== undefined ? `len ${c.profile.minLength}` : ''),

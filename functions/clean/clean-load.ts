@@ -13,7 +13,7 @@ import { castInto, identitySql, NEWER, quarantineTableSql, type CastColumn, type
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
 import { launder, normaliseHeader, resolveColumns } from './columns.ts';
 import { reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
-import { geometryType, planGeometry, type GeometryPlan } from './geometry.ts';
+import { geometryType, planGeometry, withCoordinateFormat, type GeometryPlan } from './geometry.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
@@ -341,7 +341,7 @@ async function applyRows(
 ): Promise<{ result: Applied; identity: FileTable['identity']; rebuilt: boolean }> {
   const staging = load.staging_table!;
   const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
-  const planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
+  let planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
   // declared columns fix the clean table: drift is then a change in the file's header
   const sourceChanges = dataset.clean.columns ? await sourceDrift(client, dataset, load) : [];
   const resolved = await resolveColumns(client, dataset, load, [...(planned?.consumed ?? []), ...(opts.dropped ?? [])]).catch((error: unknown) => {
@@ -349,6 +349,8 @@ async function applyRows(
     if (error instanceof PermanentError && sourceChanges.length > 0) throw new SchemaDriftError(error.message, sourceChanges, error.position);
     throw error;
   });
+  // latitude/longitude written with a decimal comma, as the type inference found them
+  planned = withCoordinateFormat(planned, (from) => resolved.find((c) => c.from === from)?.parse?.number?.decimal);
   const loadColumns = [
     ...(opts.inherited ?? []),
     ...resolved.map((c) => (planned && c.name === planned.column ? { ...c, name: `${c.name}_attribute` } : c)),

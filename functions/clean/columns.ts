@@ -4,6 +4,7 @@ import { catalogColumns, cleanTypeFor } from '../profile/catalog.ts';
 import type pg from 'pg';
 import type { CastColumn } from './cast.ts';
 import { inferTypes } from './infer.ts';
+import { pipelineType } from '../profile/column-type.ts';
 
 /** Header text reduced for matching: case, spaces and punctuation do not matter. */
 export function normaliseHeader(s: string): string {
@@ -75,8 +76,13 @@ export async function resolveColumns(
   if (format !== undefined && format !== 'csv' && load.staging_table) {
     // spreadsheets, JSON, spatial files: typed from every staged value (the profiler reads CSV)
     const attributes = staging.filter(keep);
-    const types = await inferTypes(client, load.staging_table, attributes, 1);
-    return attributes.map((from, i) => ({ name: names[staging.indexOf(from)]!, type: types[i]!, required: false, from }));
+    const headings = attributes.map((from) => header[staging.indexOf(from)] ?? from);
+    const decisions = await inferTypes(client, load.staging_table, attributes, 1, undefined, { headers: headings });
+    return attributes.map((from, i) => {
+      const { type, number, date } = decisions[i]!;
+      const parse = number ? { number } : date ? { date } : undefined;
+      return { name: names[staging.indexOf(from)]!, type: pipelineType(type), required: false, from, ...(parse ? { parse } : {}) };
+    });
   }
   const catalog = await catalogColumns(client, load.id);
   // without a profile every column is text: the load still lands, nothing is cast wrongly
@@ -84,7 +90,7 @@ export async function resolveColumns(
   return staging
     .map((from, i) => {
       const column = detected[i]; // by position: headers may repeat or be blank
-      return { name: names[i]!, type: column ? cleanTypeFor(column, catalog!.decimalComma) : 'text', required: false, from };
+      return { name: names[i]!, ...(column ? cleanTypeFor(column, catalog!.decimalComma) : { type: 'text' as const }), required: false, from };
     })
     .filter((c) => keep(c.from));
 }

@@ -42,6 +42,11 @@ export interface TypeDecision {
   share: number;
   /** Why a column that looked typed stayed text (e.g. the date order is ambiguous). */
   note?: string;
+  /**
+   * Dates that read both day-first and month-first in every value seen: what the column becomes
+   * once evidence from elsewhere (values not seen) settles the order — see `settleDateOrder`.
+   */
+  ambiguous?: { sep: string; yearDigits: 2 | 4; type: ColumnType; dmy: string; mdy: string; share: number };
 }
 
 /** Evidence from outside the values seen: the file's decimal mark; the day/month order the whole column shows. */
@@ -265,28 +270,30 @@ export class TypeEvidence {
     let order: 'dmy' | 'mdy' | undefined = dmy && !mdy ? 'dmy' : mdy && !dmy ? 'mdy' : undefined;
     if (dmy && mdy) {
       if (hints.dateOrder) order = hints.dateOrder;
-      else return { type: 'text', share: 1, note: `ambiguous dates: every value reads day-first and month-first (d${s}m${s}${year} or m${s}d${s}${year})` };
+      else {
+        const [d, m] = [`d${s}m${s}${year}${time}`, `m${s}d${s}${year}${time}`];
+        return {
+          type: 'text',
+          share: 1,
+          note: `ambiguous dates: every value reads day-first and month-first (${d} or ${m})`,
+          ambiguous: { sep: s, yearDigits: top.yearDigits, type, dmy: d, mdy: m, share: share(Math.min(top.dmy, top.mdy)) },
+        };
+      }
     }
     if (!order) return undefined;
     return { type, date: order === 'dmy' ? `d${s}m${s}${year}${time}` : `m${s}d${s}${year}${time}`, share: share(order === 'dmy' ? top.dmy : top.mdy) };
-  }
-
-  /**
-   * For a column whose values all read day-first and month-first: the separator and year digits
-   * of its dates, so that the caller can look for a day above 12 among values it has not seen.
-   */
-  ambiguousDates(threshold = DEFAULT_TYPE_THRESHOLD): { sep: string; yearDigits: 2 | 4; time: boolean } | undefined {
-    const d = this.decideDate(threshold, {});
-    if (d?.type !== 'text' || !d.note) return undefined;
-    let top: DateShape | undefined;
-    for (const s of this.dates.values()) if (!top || s.count > top.count) top = s;
-    return top && { sep: top.sep, yearDigits: top.yearDigits, time: top.time !== '' };
   }
 }
 
 /** A two-digit year as POSIX strptime's `%y` reads it: 00–68 → 2000–2068, 69–99 → 1969–1999. */
 export function expandYear(yy: number): number {
   return yy < 69 ? 2000 + yy : 1900 + yy;
+}
+
+/** An ambiguous date column once the order is known (a day above 12 found among the values not seen). */
+export function settleDateOrder(d: TypeDecision, order: 'dmy' | 'mdy'): TypeDecision {
+  const a = d.ambiguous;
+  return a ? { type: a.type, date: a[order], share: a.share } : d;
 }
 
 /** The inference over a list of values (tests, small inputs). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDatePattern } from '../../contract/rules.ts';
-import { expandYear, inferColumnType, pipelineType, TypeEvidence } from '../../functions/profile/column-type.ts';
+import { expandYear, inferColumnType, pipelineType, settleDateOrder } from '../../functions/profile/column-type.ts';
 
 const infer = (values: string[], threshold = 1, hints = {}) => inferColumnType(values, threshold, hints);
 
@@ -47,11 +47,10 @@ describe('the type inference on value lists', () => {
 
   it('keeps ambiguous day/month columns text, unless the whole column told the order', () => {
     const ambiguous = ['01/02/2021', '03/04/2021'];
-    expect(infer(ambiguous)).toMatchObject({ type: 'text', note: expect.stringMatching(/ambiguous/) });
+    const open = infer(ambiguous);
+    expect(open).toMatchObject({ type: 'text', note: expect.stringMatching(/ambiguous/) });
     expect(infer(ambiguous, 1, { dateOrder: 'mdy' })).toEqual({ type: 'date', date: 'm/d/yyyy', share: 1 });
-    const e = new TypeEvidence();
-    for (const v of ambiguous) e.add(v);
-    expect(e.ambiguousDates(1)).toEqual({ sep: '/', yearDigits: 4, time: false });
+    expect(settleDateOrder(open, 'dmy')).toEqual({ type: 'date', date: 'd/m/yyyy', share: 1 });
     // a 13th in either place settles it; one in each place is no date order at all
     expect(infer(['01/02/2021', '13/02/2021', '02/13/2021'])).toMatchObject({ type: 'text' });
   });
