@@ -4,7 +4,6 @@ import { catalogColumns, cleanTypeFor } from '../profile/catalog.ts';
 import type pg from 'pg';
 import type { CastColumn } from './cast.ts';
 import { inferTypes } from './infer.ts';
-import { pipelineType } from '../profile/column-type.ts';
 
 /** Header text reduced for matching: case, spaces and punctuation do not matter. */
 export function normaliseHeader(s: string): string {
@@ -81,7 +80,8 @@ export async function resolveColumns(
     return attributes.map((from, i) => {
       const { type, number, date } = decisions[i]!;
       const parse = number ? { number } : date ? { date } : undefined;
-      return { name: names[staging.indexOf(from)]!, type: pipelineType(type), required: false, from, ...(parse ? { parse } : {}) };
+      // the widths `civic-etl load` gives (integer, numeric), as these loads always had
+      return { name: names[staging.indexOf(from)]!, type, required: false, from, ...(parse ? { parse } : {}) };
     });
   }
   const catalog = await catalogColumns(client, load.id);
