@@ -12,8 +12,8 @@ export const SAMPLE_ROWS = 20_000;
  * file (every k-th line; all of them in a smaller file): the narrowest type that at least
  * `threshold` (a share, 1 = all) of the non-empty values fit, with how to read them (decimal
  * comma, thousands separators, date order). A column whose dates read both day-first and
- * month-first in the sample is settled by the whole column: one scan of those columns looks for a
- * day above 12. The cast that follows checks every value: those that fail become rejects, with
+ * month-first in the sample is settled by the whole column: one scan of those columns counts the
+ * days above 12 in the first and in the second place. The cast that follows checks every value: those that fail become rejects, with
  * line and reason. `rowCount`: the staging table's rows, when the caller knows it.
  * `decimalComma`: the file writes numbers with a decimal comma (CSV detection), for columns that
  * read both ways (`1,234`).
@@ -34,7 +34,7 @@ export async function inferTypes(
   // the profiler's column accumulators: the same types, formats (codes stay text) and recipes
   const profiles = profileRows(opts.headers ?? columns, rows, { typeThreshold: threshold, decimalComma: opts.decimalComma });
   const decisions = profiles.map((p) => p.clean);
-  // ambiguous day/month orders: the values the sample left out may settle them
+  // dates that read both ways in the sample: the whole column's values that read one way only settle the order
   const ambiguous = every > 1 ? decisions.flatMap((d, i) => (d.ambiguous ? [{ i, ...d.ambiguous }] : [])) : [];
   if (ambiguous.length > 0) {
     const parts = ambiguous.map(({ i, sep, yearDigits }) => {
@@ -42,15 +42,11 @@ export async function inferTypes(
       const s = `[${sep}]`;
       const dated = `${v} ~ ${literal(`^[0-9]{1,2}${s}[0-9]{1,2}${s}[0-9]{${yearDigits}}([ T]|$)`)}`;
       // CASE, not AND: only a value of the date's shape reaches the ::int
-      const over = (part: number) => `bool_or(CASE WHEN ${dated} THEN split_part(${v}, ${literal(sep)}, ${part})::int > 12 END)`;
+      const over = (part: number) => `count(*) FILTER (WHERE CASE WHEN ${dated} THEN split_part(${v}, ${literal(sep)}, ${part})::int > 12 END)`;
       return `${over(1)} AS f${i}, ${over(2)} AS s${i}`;
     });
-    const { rows: found } = await client.query<Record<string, boolean | null>>(`SELECT ${parts.join(', ')} FROM ${staging}`);
-    for (const { i } of ambiguous) {
-      const dayFirst = found[0]![`f${i}`] === true;
-      const monthFirst = found[0]![`s${i}`] === true;
-      if (dayFirst !== monthFirst) decisions[i] = settleDateOrder(decisions[i]!, dayFirst ? 'dmy' : 'mdy');
-    }
+    const { rows: found } = await client.query<Record<string, string>>(`SELECT ${parts.join(', ')} FROM ${staging}`);
+    for (const { i } of ambiguous) decisions[i] = settleDateOrder(decisions[i]!, Number(found[0]![`f${i}`]), Number(found[0]![`s${i}`]));
   }
   return decisions;
 }

@@ -43,8 +43,9 @@ export interface TypeDecision {
   /** Why a column that looked typed stayed text (e.g. the date order is ambiguous). */
   note?: string;
   /**
-   * Dates that read both day-first and month-first in every value seen: what the column becomes
-   * once evidence from elsewhere (values not seen) settles the order — see `settleDateOrder`.
+   * Dates that read both day-first and month-first in enough of the values seen (the order, if
+   * any, comes from the few that read one way only): the column's two readings, so that evidence
+   * from values not seen can settle the order — see `settleDateOrder`.
    */
   ambiguous?: { sep: string; yearDigits: 2 | 4; type: ColumnType; dmy: string; mdy: string; share: number };
 }
@@ -269,16 +270,12 @@ export class TypeEvidence {
     const mdy = top.mdy >= threshold * n;
     let order: 'dmy' | 'mdy' | undefined = dmy && !mdy ? 'dmy' : mdy && !dmy ? 'mdy' : undefined;
     if (dmy && mdy) {
-      if (hints.dateOrder) order = hints.dateOrder;
-      else {
-        const [d, m] = [`d${s}m${s}${year}${time}`, `m${s}d${s}${year}${time}`];
-        return {
-          type: 'text',
-          share: 1,
-          note: `ambiguous dates: every value reads day-first and month-first (${d} or ${m})`,
-          ambiguous: { sep: s, yearDigits: top.yearDigits, type, dmy: d, mdy: m, share: share(Math.min(top.dmy, top.mdy)) },
-        };
-      }
+      // both readings fit enough values: the values that read one way only decide (a day above 12)
+      order = hints.dateOrder ?? (top.dmy > top.mdy ? 'dmy' : top.mdy > top.dmy ? 'mdy' : undefined);
+      const [d, m] = [`d${s}m${s}${year}${time}`, `m${s}d${s}${year}${time}`];
+      const ambiguous = { sep: s, yearDigits: top.yearDigits, type, dmy: d, mdy: m, share: share(Math.min(top.dmy, top.mdy)) };
+      if (!order) return { type: 'text', share: 1, note: `ambiguous dates: every value reads day-first and month-first (${d} or ${m})`, ambiguous };
+      return { type, date: order === 'dmy' ? d : m, share: share(order === 'dmy' ? top.dmy : top.mdy), ambiguous };
     }
     if (!order) return undefined;
     return { type, date: order === 'dmy' ? `d${s}m${s}${year}${time}` : `m${s}d${s}${year}${time}`, share: share(order === 'dmy' ? top.dmy : top.mdy) };
@@ -290,10 +287,17 @@ export function expandYear(yy: number): number {
   return yy < 69 ? 2000 + yy : 1900 + yy;
 }
 
-/** An ambiguous date column once the order is known (a day above 12 found among the values not seen). */
-export function settleDateOrder(d: TypeDecision, order: 'dmy' | 'mdy'): TypeDecision {
+/**
+ * A date column whose values read both ways, once the whole column is counted: `dayFirst` values
+ * with a first field above 12, `monthFirst` with a second one above 12 — the larger decides; as
+ * many of each (none, say) leaves it text.
+ */
+export function settleDateOrder(d: TypeDecision, dayFirst: number, monthFirst: number): TypeDecision {
   const a = d.ambiguous;
-  return a ? { type: a.type, date: a[order], share: a.share } : d;
+  if (!a) return d;
+  if (dayFirst === monthFirst) return { type: 'text', share: 1, note: `ambiguous dates: every value reads day-first and month-first (${a.dmy} or ${a.mdy})`, ambiguous: a };
+  const order = dayFirst > monthFirst ? 'dmy' : 'mdy';
+  return { type: a.type, date: a[order], share: a.share, ambiguous: a };
 }
 
 /** The inference over a list of values (tests, small inputs). */

@@ -49,8 +49,12 @@ describe('the type inference on value lists', () => {
     const ambiguous = ['01/02/2021', '03/04/2021'];
     const open = infer(ambiguous);
     expect(open).toMatchObject({ type: 'text', note: expect.stringMatching(/ambiguous/) });
-    expect(infer(ambiguous, 1, { dateOrder: 'mdy' })).toEqual({ type: 'date', date: 'm/d/yyyy', share: 1 });
-    expect(settleDateOrder(open, 'dmy')).toEqual({ type: 'date', date: 'd/m/yyyy', share: 1 });
+    expect(infer(ambiguous, 1, { dateOrder: 'mdy' })).toMatchObject({ type: 'date', date: 'm/d/yyyy', share: 1 });
+    expect(settleDateOrder(open, 3, 0)).toMatchObject({ type: 'date', date: 'd/m/yyyy', share: 1 });
+    expect(settleDateOrder(open, 0, 0)).toMatchObject({ type: 'text' });
+    // one value of 300 that reads day-first only settles a column that the 0.99 threshold lets read both ways
+    const many = [...Array.from({ length: 299 }, () => '01/02/2021'), '25/02/2021'];
+    expect(infer(many, 0.99)).toMatchObject({ type: 'date', date: 'd/m/yyyy', share: 1 });
     // a 13th in either place settles it; one in each place is no date order at all
     expect(infer(['01/02/2021', '13/02/2021', '02/13/2021'])).toMatchObject({ type: 'text' });
   });
