@@ -265,7 +265,7 @@ function fieldValue(buf: Buffer, base: number, field: DbfField, text: DbfText, r
 /**
  * Whether a field's values, as read, fit the type its descriptor declares; for N/F fields without
  * decimals, also how many digits the widest has (integer, bigint or numeric). The same written
- * forms as the type inference of other files takes (clean/infer.ts): a number with a leading zero
+ * forms as the type inference of other files takes (profile/column-type.ts): a number with a leading zero
  * is a code, not a number, and makes the type undeclared.
  */
 class FieldFit {
