@@ -60,7 +60,15 @@ export interface TypeHints {
 export const DEFAULT_TYPE_THRESHOLD = 0.99;
 
 /** Number formats other than PostgreSQL's own, in the order ties are settled. */
-const FORMATS: readonly { format: NumberFormat; shape: RegExp; grouped: RegExp }[] = [
+const SEP_COMMA = 1;
+const SEP_DOT = 2;
+const SEP_SPACE = 4;
+const SEP_APOSTROPHE = 8;
+/** Any other character: no number format reads the value. */
+const SEP_OTHER = 16;
+const SEP_OF: Record<string, number> = { ',': SEP_COMMA, '.': SEP_DOT, ' ': SEP_SPACE, "'": SEP_APOSTROPHE, '': 0 };
+
+const FORMATS: readonly { format: NumberFormat; shape: RegExp; grouped: RegExp; seps: number }[] = [
   numberShape(',', ''),
   numberShape(',', '.'),
   numberShape(',', ' '),
@@ -79,11 +87,14 @@ function numberShape(decimal: '.' | ',', thousands: NumberFormat['thousands']): 
     // the shape rules.ts's parseNumber accepts (clean/rules.ts): no exponent, groups of three
     shape: new RegExp(`^[+-]?(?:${digits}(?:${d}\\d+)?|${d}\\d+)$`),
     grouped: g ? new RegExp(`\\d${g}\\d{3}`) : /$^/,
+    seps: SEP_OF[decimal]! | SEP_OF[thousands]!,
   };
 }
 
 const INTEGER = /^[+-]?\d+$/;
 const PLAIN_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const PLAIN_DOT = /^[+-]?(?:\d+\.\d+|\.\d+)$/;
+const DOT_GROUPED = /^[+-]?[1-9]\d{0,2}(?:\.\d{3})+$/;
 const LEADING_ZERO = /^[+-]?0\d/;
 const BOOLEAN = new Set(['true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on', 'off']);
 /** d/m/y in any order, a 1–4 digit first field, optional time and offset. Groups: a, sep, b, c, time sep, h, mi, ss, fraction, offset. */
@@ -119,6 +130,11 @@ export class TypeEvidence {
   private booleans = 0;
   private readonly formats = FORMATS.map(() => ({ count: 0, fractional: 0, grouped: 0, digits: 0 }));
   private intDigits = 0;
+  /** Dot decimals without an exponent (`12.5`): they fit every format with a decimal point. */
+  private plainDot = 0;
+  /** Of those, `1.234`-like ones: also a grouped integer with a decimal comma. */
+  private dotGrouped = 0;
+  private dotGroupedDigits = 0;
   private readonly dates = new Map<string, DateShape>();
 
   /** One value as written (it is trimmed here; empty values are not evidence). */
@@ -144,11 +160,32 @@ export class TypeEvidence {
     if (PLAIN_NUMBER.test(v)) {
       this.plain++;
       if (LEADING_ZERO.test(v)) this.leadingZero = true;
+      // a dot decimal fits every format with a decimal point; `1.234` also reads as a grouped integer
+      if (PLAIN_DOT.test(v)) {
+        this.plainDot++;
+        if (DOT_GROUPED.test(v)) {
+          this.dotGrouped++;
+          const digits = v.length - 1 - (c0 === 43 || c0 === 45 ? 1 : 0);
+          if (digits > this.dotGroupedDigits) this.dotGroupedDigits = digits;
+        }
+      }
+      return;
+    }
+    // which separators the value holds: a format is tried only if it has them all
+    let seps = 0;
+    for (let i = 0; i < v.length; i++) {
+      const c = v.charCodeAt(i);
+      if (c >= 48 && c <= 57) continue;
+      if (c === 44) seps |= SEP_COMMA;
+      else if (c === 46) seps |= SEP_DOT;
+      else if (c === 32 || c === 0xa0 || c === 0x202f) seps |= SEP_SPACE;
+      else if (c === 39 || c === 0x2019) seps |= SEP_APOSTROPHE;
+      else if (!(i === 0 && (c === 43 || c === 45))) seps |= SEP_OTHER; // a date's `-` or `/`, a letter…
     }
     let numeric = false;
     for (let i = 0; i < FORMATS.length; i++) {
       const f = FORMATS[i]!;
-      if (!f.shape.test(v)) continue;
+      if ((seps & ~f.seps) !== 0 || !f.shape.test(v)) continue;
       numeric = true;
       const e = this.formats[i]!;
       e.count++;
@@ -160,10 +197,22 @@ export class TypeEvidence {
       if (f.grouped.test(v)) e.grouped++;
     }
     if (numeric && LEADING_ZERO.test(v)) this.leadingZero = true;
-    if (!numeric && !PLAIN_NUMBER.test(v)) this.addDate(v);
+    if (!numeric) this.addDate(v);
   }
 
   private addDate(v: string): void {
+    // the common case first, without a regular expression: an ISO day yyyy-mm-dd
+    if (v.length === 10 && v.charCodeAt(4) === 45 && v.charCodeAt(7) === 45) {
+      const y = digits(v, 0, 4);
+      const mo = digits(v, 5, 7);
+      const d = digits(v, 8, 10);
+      if (y >= 0 && mo >= 0 && d >= 0) {
+        const s = this.isoShape();
+        s.count++;
+        if (isValidDate(y, mo, d)) s.dmy++;
+        return;
+      }
+    }
     const m = DATE.exec(v);
     if (!m) return;
     const [, a, sep, b, c, tsep, h, mi, ss, frac, offset] = m as unknown as (string | undefined)[];
@@ -182,7 +231,7 @@ export class TypeEvidence {
     const iso = family === 'ymd' && sep === '-';
     // ISO dates and timestamps (with or without an offset) are one shape: PostgreSQL reads them all
     const key = iso ? 'iso' : `${family}|${sep}|${yearDigits}|${time}|${offset !== undefined}`;
-    let s = this.dates.get(key);
+    let s = iso ? this.isoShape() : this.dates.get(key);
     if (!s) {
       s = { family, sep: sep!, yearDigits, time, offset: offset !== undefined, iso, count: 0, dmy: 0, mdy: 0, timed: 0, offsets: 0 };
       this.dates.set(key, s);
@@ -199,6 +248,15 @@ export class TypeEvidence {
     const year = yearDigits === 4 ? Number(c) : expandYear(Number(c));
     if (isValidDate(year, y, x)) s.dmy++;
     if (sep !== '.' && isValidDate(year, x, y)) s.mdy++; // dotted dates are day-first
+  }
+
+  private isoShape(): DateShape {
+    let s = this.dates.get('iso');
+    if (!s) {
+      s = { family: 'ymd', sep: '-', yearDigits: 4, time: '', offset: false, iso: true, count: 0, dmy: 0, mdy: 0, timed: 0, offsets: 0 };
+      this.dates.set('iso', s);
+    }
+    return s;
   }
 
   /** The clean type of the column, and how to read it, given the share of values that must fit. */
@@ -223,8 +281,19 @@ export class TypeEvidence {
   private decideNumber(threshold: number, hints: TypeHints): TypeDecision | undefined {
     const n = this.n;
     // plain integers fit every format (grouping is optional)
-    const candidates = FORMATS.map((f, i) => ({ ...f, ...this.formats[i]!, total: this.formats[i]!.count + this.int64 }))
-      .filter((c) => c.total >= threshold * n && c.count > 0);
+    const candidates = FORMATS.map((f, i) => {
+      const e = this.formats[i]!;
+      const dot = f.format.decimal === '.' ? this.plainDot : 0;
+      const grouped = f.format.decimal === ',' && f.format.thousands === '.' ? this.dotGrouped : 0;
+      return {
+        ...f,
+        count: e.count + dot + grouped,
+        total: e.count + dot + grouped + this.int64,
+        fractional: e.fractional + dot,
+        grouped: e.grouped + grouped,
+        digits: Math.max(e.digits, grouped ? this.dotGroupedDigits : 0),
+      };
+    }).filter((c) => c.total >= threshold * n && c.count > 0);
     if (candidates.length === 0) return undefined;
     // one decimal mark: the one all the fitting readings share, else the file's (when known), else none
     const marks = new Set(candidates.map((c) => c.format.decimal));
@@ -280,6 +349,17 @@ export class TypeEvidence {
     if (!order) return undefined;
     return { type, date: order === 'dmy' ? `d${s}m${s}${year}${time}` : `m${s}d${s}${year}${time}`, share: share(order === 'dmy' ? top.dmy : top.mdy) };
   }
+}
+
+/** The number written with the digits from `start` to `end` (exclusive), or -1 if one is not a digit. */
+function digits(v: string, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = v.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** A two-digit year as POSIX strptime's `%y` reads it: 00–68 → 2000–2068, 69–99 → 1969–1999. */
