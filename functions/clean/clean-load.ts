@@ -11,7 +11,7 @@ import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, ORDER
 import { logger } from '../common/logger.ts';
 import { castInto, identitySql, NEWER, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
-import { launder, normaliseHeader, resolveColumns } from './columns.ts';
+import { launder, normaliseHeader, profiledDecimals, resolveColumns } from './columns.ts';
 import { reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, planGeometry, withCoordinateFormat, type GeometryPlan } from './geometry.ts';
 import { planRules } from './rules.ts';
@@ -350,7 +350,8 @@ async function applyRows(
     throw error;
   });
   // latitude/longitude written with a decimal comma, as the type inference found them
-  planned = withCoordinateFormat(planned, (from) => resolved.find((c) => c.from === from)?.parse?.number?.decimal);
+  const profiled = planned?.source.kind === 'latlon' && dataset.clean.columns ? await profiledDecimals(client, load) : undefined;
+  planned = withCoordinateFormat(planned, (from) => resolved.find((c) => c.from === from)?.parse?.number?.decimal ?? profiled?.get(from));
   const loadColumns = [
     ...(opts.inherited ?? []),
     ...resolved.map((c) => (planned && c.name === planned.column ? { ...c, name: `${c.name}_attribute` } : c)),

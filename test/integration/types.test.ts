@@ -39,6 +39,8 @@ beforeAll(async () => {
     datasets: [
       { name: 'locale', source: { type: 'upload', supplier: 'city' } },
       { name: 'points', source: { type: 'upload', supplier: 'city' } },
+      { name: 'visits', source: { type: 'upload', supplier: 'city' } },
+      { name: 'stops', source: { type: 'upload', supplier: 'city' }, clean: { columns: [{ name: 'naam' }] } },
     ],
   });
   bucket = await freshBucket('it-types');
@@ -195,6 +197,29 @@ describe('the pipeline clean step types what the profile found', () => {
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 0 });
     expect(await rows(deps.pool, 'SELECT naam, ST_X(geom) AS x, ST_Y(geom) AS y FROM it_types.points')).toEqual([{ naam: 'Grote Markt', x: 4.3528, y: 50.8466 }]);
+  });
+});
+
+describe('the pipeline keeps a dataset’s day/month order', () => {
+  it('reads a later file whose dates read both ways in the order an earlier file showed', async () => {
+    const first = await stageObject(deps, await put(bucket, 'incoming/city/visits/v1.csv', 'id,day\n1,25/12/2023\n'));
+    await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (first as { loadId: number }).loadId);
+    // 03/04/2024 alone is 3 April or 4 March: the dataset's earlier file was day-first
+    const second = await stageObject(deps, await put(bucket, 'incoming/city/visits/v2.csv', 'id,day\n2,03/04/2024\n'));
+
+    const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (second as { loadId: number }).loadId);
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 0 });
+    expect(await rows(deps.pool, 'SELECT id::int AS id, day::text AS day FROM it_types.visits ORDER BY id')).toEqual([{ id: 2, day: '2024-04-03' }]);
+  });
+
+  it('turns decimal-comma coordinates of a dataset that declares its columns into points', async () => {
+    const staged = await stageObject(deps, await put(bucket, 'incoming/city/stops/s.csv', 'naam;lat;lon\nDam;52,373446;4,893804\n'));
+
+    const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (staged as { loadId: number }).loadId);
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 0 });
+    expect(await rows(deps.pool, 'SELECT naam, ST_X(geom) AS x, ST_Y(geom) AS y FROM it_types.stops')).toEqual([{ naam: 'Dam', x: 4.893804, y: 52.373446 }]);
   });
 });
 
