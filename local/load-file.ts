@@ -139,6 +139,10 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         const d = decisionOf(from);
         if (d?.number && (type === 'integer' || type === 'bigint' || type === 'numeric' || type === 'double')) return { parse: { number: d.number } };
         if (d?.date && (type === 'date' || type === 'timestamp' || type === 'timestamptz')) return { parse: { date: d.date } };
+        // a date column whose file says no day/month order: ISO dates only — the others are
+        // rejected with their line rather than read month-first by PostgreSQL's guess
+        // (a file whose sample is all ISO dates is cast as PostgreSQL reads ISO, as a new table is)
+        if (type === 'date' && d?.type !== 'date') return { parse: { date: 'yyyy-m-d' } };
         return {};
       };
       phase(undeclared.length < attributes.length ? `types declared by the file${undeclared.length ? ', others inferred' : ''}` : 'types inferred');

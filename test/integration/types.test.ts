@@ -150,6 +150,17 @@ describe('civic-etl load types what the profile found', () => {
     ]);
   });
 
+  it('appends to a date column without reading dates that go both ways month-first by guess', async () => {
+    await loadFile(await getPool(), file('first.csv', 'id,day\n1,25/12/2023\n'), { table: 'it_types_load.appended', recreate: true });
+
+    const r = await loadFile(await getPool(), file('second.csv', 'id,day\n2,03/04/2024\n3,2024-05-06\n'), { table: 'it_types_load.appended', append: true });
+    const rejects = await rows(deps.pool, 'SELECT source_line, raw_value, reason FROM it_types_load.appended_rejects');
+
+    expect(r).toMatchObject({ rowsLoaded: 1, rowsRejected: 1 });
+    expect(await rows(deps.pool, 'SELECT id, day::text AS day FROM it_types_load.appended ORDER BY id')).toEqual([{ id: 1, day: '2023-12-25' }, { id: 3, day: '2024-05-06' }]);
+    expect(rejects).toEqual([{ source_line: '2', raw_value: '03/04/2024', reason: 'not a date in yyyy-m-d: 03/04/2024' }]);
+  });
+
   it("types a shapefile's DBF numbers written with a three-digit exponent", async () => {
     const shp = mkdtempSync(join(dir, 'shp-'));
     const parts = writeShapefile(shp, 'areas', {
