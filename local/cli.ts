@@ -218,7 +218,7 @@ async function load(argv: string[]): Promise<number> {
     const how = r.delimiter !== undefined ? `${r.format}, delimiter ${JSON.stringify(r.delimiter)}` : r.format;
     console.log(`${r.created ? 'created' : values.append ? 'appended to' : 'replaced rows of'} ${r.table} (${how})`);
     for (const w of r.warnings) console.log(`warning: ${w}`);
-    printTable(r.columns.map((c) => ({ column: c.name, type: c.type, from: c.from })));
+    printTable(r.columns.map((c) => ({ column: c.name, type: c.type, from: c.from, reads: c.reads ?? '' })));
     console.log(`rows read ${r.rowsRead}, loaded ${r.rowsLoaded}, rejected ${r.rowsRejected}${r.rowsRejected ? ` (see ${r.rejectsTable})` : ''} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
     return 0;
   } finally {

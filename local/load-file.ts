@@ -53,7 +53,8 @@ export interface LoadFileResult {
   rowsLoaded: number;
   rowsRejected: number;
   created: boolean;
-  columns: { name: string; type: ColumnType | 'geometry'; from: string }[];
+  /** `reads`: how the values are written, when not as PostgreSQL reads them (`decimal ","`, `d/m/yyyy`). */
+  columns: { name: string; type: ColumnType | 'geometry'; from: string; reads?: string }[];
   /** What was read: `csv (delimiter ";")`, `geojson`, `shapefile`… */
   format: string;
   delimiter?: string;
@@ -210,7 +211,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         rowsRejected: rowsQuarantined,
         created: existing.length === 0,
         columns: [
-          ...columns.map(({ name: n, type, from }) => ({ name: n, type, from })),
+          ...columns.map(({ name: n, type, from, parse }) => ({ name: n, type, from, ...(parse ? { reads: readsOf(parse) } : {}) })),
           ...(geometry ? [{ name: geometry.column, type: 'geometry' as const, from: geometry.note }] : []),
         ],
         format: 'structure' in staged ? 'csv' : staged.detected.format,
@@ -229,6 +230,9 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
 }
 
 const sqlType = (t: ColumnType) => COLUMN_TYPES[t];
+/** How a column's values are read, for the summary: `decimal "," thousands "."`, `d/m/yyyy`. */
+const readsOf = (parse: NonNullable<CastColumn['parse']>) =>
+  parse.number ? `decimal "${parse.number.decimal}"${parse.number.thousands ? ` thousands "${parse.number.thousands}"` : ''}` : (parse.date ?? '');
 const FROM_CATALOG: Record<string, ColumnType> = {
   text: 'text',
   'character varying': 'text',

@@ -169,7 +169,7 @@ function coordinate(alias: string, column: string, decimalComma = false): string
 export function withCoordinateFormat(plan: GeometryPlan | undefined, decimalOf: (column: string) => string | undefined): GeometryPlan | undefined {
   if (plan?.source.kind !== 'latlon') return plan;
   const comma = decimalOf(plan.source.lat) === ',' || decimalOf(plan.source.lon) === ',';
-  return comma ? { ...plan, source: { ...plan.source, decimalComma: true } } : plan;
+  return comma ? { ...plan, source: { ...plan.source, decimalComma: true }, note: `${plan.note} (decimal comma)` } : plan;
 }
 
 /** The clean column's type. */
