@@ -284,7 +284,8 @@ function canFail(c: CastColumn, r: ColumnRules, required: boolean): boolean {
 function compilePlain(c: CastColumn, mode: RowMode, required: boolean): CompiledColumn {
   const raw = `s.${ident(c.from)}`;
   const T = COLUMN_TYPES[c.type];
-  const v = c.type === 'text' ? raw : `NULLIF(btrim(${raw}), '')`;
+  // trimmed of the no-break spaces of locale exports too, as the type inference trims values
+  const v = c.type === 'text' ? raw : `NULLIF(btrim(${raw}, ${literal(SPACE_CHARS)}), '')`;
   const strict = c.type === 'text' ? raw : `${v}::${T}`;
   if (mode !== 'check') return { value: strict };
   return {

@@ -99,6 +99,16 @@ describe('civic-etl load types what the profile found', () => {
     expect(await valuesOf('it_types_load.locale', 'id')).toEqual(EXPECTED);
   });
 
+  it('reads numbers and dates padded with no-break spaces, as the inference trims them', async () => {
+    const path = file('padded.csv', 'n;day\n1\u00a0;\u202f2021-01-13\n\u00a02;2021-01-14\u00a0\n');
+
+    const r = await loadFile(await getPool(), path, { table: 'it_types_load.padded', recreate: true });
+
+    expect(r).toMatchObject({ rowsLoaded: 2, rowsRejected: 0 });
+    expect(r.columns.map((c) => c.type)).toEqual(['integer', 'date']);
+    expect(await rows(deps.pool, 'SELECT n, day::text AS day FROM it_types_load.padded ORDER BY n')).toEqual([{ n: 1, day: '2021-01-13' }, { n: 2, day: '2021-01-14' }]);
+  });
+
   it('turns decimal-comma latitude and longitude into points', async () => {
     const path = file('points.csv', 'naam;lat;lon\nGrote Markt;50,8466;4,3528\nNotre-Dame;48,853;2,3499\n');
 
