@@ -92,7 +92,7 @@ export interface CompiledRows {
 }
 
 /** Characters trimmed from the ends of a value: white space, also the no-break spaces of locale exports. */
-const SPACE_CHARS = ' \t\n\r\u000b\f\u00a0\u2007\u202f\ufeff';
+export const SPACE_CHARS = ' \t\n\r\u000b\f\u00a0\u2007\u202f\ufeff';
 /** The same, as a PostgreSQL regular expression matching a run of them. */
 const SPACE_RUN = '[[:space:]\\u00a0\\u2007\\u202f\\ufeff]+';
 const CATALOG_NAMES: Record<ColumnType, string> = { ...COLUMN_TYPES, timestamp: 'timestamp without time zone', timestamptz: 'timestamp with time zone' };

@@ -40,6 +40,7 @@ beforeAll(async () => {
       { name: 'locale', source: { type: 'upload', supplier: 'city' } },
       { name: 'points', source: { type: 'upload', supplier: 'city' } },
       { name: 'visits', source: { type: 'upload', supplier: 'city' } },
+      { name: 'events', source: { type: 'upload', supplier: 'city' } },
       { name: 'stops', source: { type: 'upload', supplier: 'city' }, clean: { columns: [{ name: 'naam' }] } },
     ],
   });
@@ -232,6 +233,20 @@ describe('the pipeline keeps a dataset’s day/month order', () => {
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 0 });
     expect(await rows(deps.pool, 'SELECT id::int AS id, day::text AS day FROM it_types.visits ORDER BY id')).toEqual([{ id: 2, day: '2024-04-03' }]);
+  });
+
+  it('does not read month-first by guess a later file whose dates go both ways, after ISO dates', async () => {
+    const first = await stageObject(deps, await put(bucket, 'incoming/city/events/e1.csv', 'id,day\n1,2023-12-25\n'));
+    await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (first as { loadId: number }).loadId);
+    const second = await stageObject(deps, await put(bucket, 'incoming/city/events/e2.csv', 'id,day\n2,03/04/2024\n'));
+
+    const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (second as { loadId: number }).loadId);
+    const days = await rows<{ day: string }>(deps.pool, 'SELECT day::text AS day FROM it_types.events');
+
+    // the drift policy (evolve) widens the column to text: the value stays as written, not 4 March
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1 });
+    expect(days).toEqual([{ day: '03/04/2024' }]);
+    expect(await typesOf('it_types', 'events')).toEqual([{ column_name: 'id', data_type: 'bigint' }, { column_name: 'day', data_type: 'text' }]);
   });
 
   it('turns decimal-comma coordinates of a dataset that declares its columns into points', async () => {
