@@ -91,7 +91,6 @@ function numberShape(decimal: '.' | ',', thousands: NumberFormat['thousands']): 
   };
 }
 
-const INTEGER = /^[+-]?\d+$/;
 const PLAIN_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const PLAIN_DOT = /^[+-]?(?:\d+\.\d+|\.\d+)$/;
 const DOT_GROUPED = /^[+-]?[1-9]\d{0,2}(?:\.\d{3})+$/;
@@ -140,7 +139,11 @@ export class TypeEvidence {
   /** One value as written (it is trimmed here; empty values are not evidence). */
   add(raw: string): void {
     const v = raw.trim();
-    if (v === '') return;
+    if (v !== '') this.addTrimmed(v);
+  }
+
+  /** One trimmed, non-empty value (the profiler's: it trims them already). */
+  addTrimmed(v: string): void {
     this.n++;
     const c0 = v.charCodeAt(0);
     const numberLike = (c0 >= 48 && c0 <= 57) || c0 === 43 || c0 === 45 || c0 === 46 || c0 === 44;
@@ -148,14 +151,43 @@ export class TypeEvidence {
       if (v.length <= 5 && BOOLEAN.has(v.toLowerCase())) this.booleans++;
       return;
     }
-    if (INTEGER.test(v)) {
-      if (LEADING_ZERO.test(v)) this.leadingZero = true;
-      const digits = v.length - (c0 === 43 || c0 === 45 ? 1 : 0);
+    // digits only (after a sign), without a regular expression: the most common value of all
+    const signed = c0 === 43 || c0 === 45 ? 1 : 0;
+    let end = signed;
+    while (end < v.length) {
+      const c = v.charCodeAt(end);
+      if (c < 48 || c > 57) break;
+      end++;
+    }
+    if (end === v.length && end > signed) {
+      if (v.charCodeAt(signed) === 48 && v.length > signed + 1) this.leadingZero = true;
+      const digits = v.length - signed;
       if (digits <= 9) this.int32++;
       if (digits <= 18) this.int64++;
       this.plain++;
       if (digits > this.intDigits) this.intDigits = digits;
       return;
+    }
+    // a dot decimal (`12.5`, `.5`), likewise by hand; exponents and the rest by the expressions below
+    if (v.charCodeAt(end) === 46) {
+      let f = end + 1;
+      while (f < v.length) {
+        const c = v.charCodeAt(f);
+        if (c < 48 || c > 57) break;
+        f++;
+      }
+      if (f === v.length && f > end + 1) {
+        const whole = end - signed;
+        this.plain++;
+        this.plainDot++;
+        if (whole > 1 && v.charCodeAt(signed) === 48) this.leadingZero = true;
+        // `1.234`: also a grouped integer with a decimal comma
+        if (whole >= 1 && whole <= 3 && v.charCodeAt(signed) !== 48 && f - end - 1 === 3) {
+          this.dotGrouped++;
+          if (whole + 3 > this.dotGroupedDigits) this.dotGroupedDigits = whole + 3;
+        }
+        return;
+      }
     }
     if (PLAIN_NUMBER.test(v)) {
       this.plain++;

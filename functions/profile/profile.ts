@@ -202,7 +202,7 @@ class ColumnAccumulator {
       return;
     }
     this.nonEmpty++;
-    this.evidence.add(value);
+    this.evidence.addTrimmed(value);
     const type = baseTypeOf(value, { decimalComma });
     this.types.set(type, (this.types.get(type) ?? 0) + 1);
 

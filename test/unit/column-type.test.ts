@@ -12,6 +12,9 @@ describe('the type inference on value lists', () => {
     expect(infer(['75001', '01000', '13001'])).toMatchObject({ type: 'text' });
     expect(infer(['0.5', '0'])).toMatchObject({ type: 'numeric' });
     expect(infer(['1234567890123456789012'])).toMatchObject({ type: 'numeric' });
+    expect(infer(['.5', '-0.25', '+3'])).toEqual({ type: 'numeric', share: 1 });
+    expect(infer(['00.5', '1.5'])).toMatchObject({ type: 'text' });
+    expect(infer(['-007'])).toMatchObject({ type: 'text' });
   });
 
   it('reads exponent notation as PostgreSQL does, whatever the exponent digits', () => {
