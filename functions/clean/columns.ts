@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { CastColumn } from './cast.ts';
 import { inferTypes } from './infer.ts';
 import { settleDateOrder, type TypeDecision } from '../profile/column-type.ts';
+import type { Locale } from '../profile/types.ts';
 
 /** Header text reduced for matching: case, spaces and punctuation do not matter. */
 export function normaliseHeader(s: string): string {
@@ -63,6 +64,8 @@ export async function resolveColumns(
   load: { id: number; header: string[] | null; detected: { columns: string[]; format?: unknown } | null; object_key: string; staging_table: string | null },
   /** Staging columns that hold the geometry: not attribute columns. */
   geometryColumns: readonly string[] = [],
+  /** The pipeline's format packs (`profile.locales`): the same codes stay text as in its catalog. */
+  locales: readonly Locale[] = [],
 ): Promise<CastColumn[]> {
   const header = load.header ?? [];
   const staging = load.detected?.columns ?? [];
@@ -77,7 +80,7 @@ export async function resolveColumns(
     // spreadsheets, JSON, spatial files: typed from every staged value (the profiler reads CSV)
     const attributes = staging.filter(keep);
     const headings = attributes.map((from) => header[staging.indexOf(from)] ?? from);
-    const decisions = await settledByEarlierLoads(client, load.id, headings, await inferTypes(client, load.staging_table, attributes, 1, undefined, { headers: headings }));
+    const decisions = await settledByEarlierLoads(client, load.id, headings, await inferTypes(client, load.staging_table, attributes, 1, undefined, { headers: headings, locales }));
     return attributes.map((from, i) => {
       const { type, number, date } = decisions[i]!;
       const parse = number ? { number } : date ? { date } : undefined;

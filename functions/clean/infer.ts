@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { ident, literal } from '../common/db.ts';
 import { settleDateOrder, type TypeDecision } from '../profile/column-type.ts';
 import { profileRows } from '../profile/profile.ts';
+import type { Locale } from '../profile/types.ts';
 
 /** Records looked at to choose the types. */
 export const SAMPLE_ROWS = 20_000;
@@ -24,7 +25,7 @@ export async function inferTypes(
   columns: readonly string[],
   threshold = 1,
   rowCount?: number,
-  opts: { decimalComma?: boolean; headers?: readonly string[] } = {},
+  opts: { decimalComma?: boolean; headers?: readonly string[]; locales?: readonly Locale[] } = {},
 ): Promise<TypeDecision[]> {
   if (columns.length === 0) return [];
   const size = rowCount ?? Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${staging}`)).rows[0]!.n);
@@ -32,7 +33,7 @@ export async function inferTypes(
   const where = every === 1 ? '' : `WHERE _source_line % ${every} = 0`;
   const { rows } = await client.query<(string | null)[]>({ text: `SELECT ${columns.map(ident).join(', ')} FROM ${staging} ${where}`, rowMode: 'array' });
   // the profiler's column accumulators: the same types, formats (codes stay text) and recipes
-  const profiles = profileRows(opts.headers ?? columns, rows, { typeThreshold: threshold, decimalComma: opts.decimalComma });
+  const profiles = profileRows(opts.headers ?? columns, rows, { typeThreshold: threshold, decimalComma: opts.decimalComma, locales: opts.locales });
   const decisions = profiles.map((p) => p.clean);
   // dates that read both ways in the sample: the whole column's values that read one way only settle the order
   const ambiguous = every > 1 ? decisions.flatMap((d, i) => (d.ambiguous ? [{ i, ...d.ambiguous }] : [])) : [];
