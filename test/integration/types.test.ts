@@ -17,6 +17,7 @@ import { profileStream, profileTable } from '../../functions/profile/profile.ts'
 import { readShapefile } from '../../functions/read/shapefile.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { loadFile } from '../../local/load-file.ts';
+import { profileAndLoadTypes } from '../helpers/agreement.ts';
 import { POINT, writeShapefile } from '../helpers/shapefile-writer.ts';
 import { makeZip } from '../helpers/zip.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
@@ -273,12 +274,30 @@ const AGREEMENT: Record<string, string> = {
 describe('profile and load agree', () => {
   it.each(Object.keys(AGREEMENT))("gives every column of %s the type load gives it", async (name) => {
     const path = file(`agree-${name}`, AGREEMENT[name]!);
-    const table = `it_types_load.${name.replace(/\W/g, '_')}`;
 
-    const profiled = await profileStream(createReadStream(path), { file: path });
-    const loaded = await loadFile(await getPool(), path, { table, recreate: true });
+    const { profile, load } = await profileAndLoadTypes(await getPool(), path, `it_types_load.${name.replace(/\W/g, '_')}`);
 
-    expect(loaded.columns.filter((c) => c.type !== 'geometry').map((c) => c.type)).toEqual(profiled.columns.map((c) => c.clean.type));
+    expect(load).toEqual(profile);
+    expect(profile.length).toBe(AGREEMENT[name]!.split(/\r?\n/)[0]!.split(/[,;]/).length);
+  });
+
+  it('gives every property of a GeoJSON file and every key of a JSON file the type load gives it', async () => {
+    const geojson = file('agree.geojson', JSON.stringify({
+      type: 'FeatureCollection',
+      features: [
+        { type: 'Feature', properties: { id: 1, naam: 'A', opened: '13/01/2021', surface: '1.234,5', code: '0123' }, geometry: { type: 'Point', coordinates: [4.9, 52.4] } },
+        { type: 'Feature', properties: { id: 2, naam: 'B', opened: '2/3/2021', surface: '12,5', code: '0456' }, geometry: { type: 'Point', coordinates: [4.8, 52.3] } },
+      ],
+    }));
+    const json = file('agree.json', JSON.stringify([{ n: 1, ratio: 0.5, day: '2021-01-13', ok: true }, { n: 2, ratio: 1e-7, day: '2021-02-28', ok: false }]));
+
+    const fromGeojson = await profileAndLoadTypes(await getPool(), geojson, 'it_types_load.agree_geojson');
+    const fromJson = await profileAndLoadTypes(await getPool(), json, 'it_types_load.agree_json');
+
+    expect(fromGeojson.load).toEqual(fromGeojson.profile);
+    expect(fromGeojson.profile).toEqual(['integer', 'text', 'date', 'numeric', 'text']);
+    expect(fromJson.load).toEqual(fromJson.profile);
+    expect(fromJson.profile).toEqual(['integer', 'numeric', 'date', 'boolean']);
   });
 
   it('on the real file, types as Python reads it: codes with leading zeros text, the counts integers', async () => {
