@@ -15,7 +15,8 @@
  *   column fits: a column of `1,234` alone is 1.234 or 1234 (the file's decimal comma, when the
  *   caller knows it, settles that); a value that fits no reading is not guessed;
  * - date, timestamp, timestamptz: ISO as written; day-first / month-first (`13/01/2021`,
- *   `1/15/2021`, unpadded or not, `/` `-` or `.`), dotted (`23.04.13`, always day-first), two-digit
+ *   `1/15/2021`, unpadded or not, `/` `-` or `.`), dotted (`23.04.13`, always day-first; with a
+ *   two-digit year only padded: `1.2.13` is more often a version), two-digit
  *   years (00–68 are 2000–2068, 69–99 are 1969–1999, as POSIX strptime reads `%y`), each with an
  *   optional `h:mi[:ss]` time — only when the column says which order: `01/02/2021` alone reads as
  *   1 February and as 2 January, so a column of such values stays text unless some value has a
@@ -257,6 +258,8 @@ export class TypeEvidence {
     } else if (a!.length <= 2 && (c!.length === 4 || c!.length === 2)) {
       family = 'xy';
       yearDigits = c!.length as 2 | 4;
+      // 1.2.13 is a version number far more often than a date: dotted two-digit years only padded (23.04.13)
+      if (sep === '.' && yearDigits === 2 && (a!.length !== 2 || b!.length !== 2)) return;
     } else return;
     if (h !== undefined && (Number(h) > 23 || Number(mi) > 59 || (ss !== undefined && Number(ss) > 59))) return;
     const time = tsep === undefined ? '' : `${tsep}hm${ss === undefined ? '' : 's'}${frac === undefined ? '' : 'f'}`;

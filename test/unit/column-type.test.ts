@@ -44,6 +44,8 @@ describe('the type inference on value lists', () => {
     expect(infer(['01/13/2021', '12/31/2020'])).toEqual({ type: 'date', date: 'm/d/yyyy', share: 1 });
     expect(infer(['23.04.13', '01.02.13'])).toEqual({ type: 'date', date: 'd.m.yy', share: 1 });
     expect(infer(['01.02.2013'])).toEqual({ type: 'date', date: 'd.m.yyyy', share: 1 });
+    expect(infer(['1.2.13', '2.10.11'])).toMatchObject({ type: 'text' }); // version numbers
+    expect(infer(['1/15/21', '12/1/20'])).toEqual({ type: 'date', date: 'm/d/yy', share: 1 });
     expect(infer(['13-01-2021 08:30', '1-2-2021 23:59'])).toEqual({ type: 'timestamp', date: 'd-m-yyyy h:mi', share: 1 });
     expect(infer(['2021/01/13'])).toEqual({ type: 'date', date: 'yyyy/m/d', share: 1 });
   });
