@@ -70,6 +70,8 @@ export interface DatePattern {
   fields: Partial<Record<DateField, DateFieldPosition>>;
   /** Has hours (and maybe minutes, seconds, fractions). */
   time: boolean;
+  /** The year has two digits (`yy`, inferred patterns only): 00–68 are 2000–2068, 69–99 are 1969–1999. */
+  twoDigitYear?: boolean;
 }
 
 /** Pattern letters, longest first: `mi` (minutes) before `m` (month), `mm` before `mi`. */
@@ -85,6 +87,8 @@ const DATE_TOKENS: readonly { token: string; field: DateField; digits: string; f
   { token: 'd', field: 'day', digits: '[0-9]{1,2}', fixed: false },
   { token: 'h', field: 'hour', digits: '[0-9]{1,2}', fixed: false },
 ];
+/** `yy`: only in patterns the type inference writes (functions/profile/column-type.ts), never declared. */
+const TWO_DIGIT_YEAR = { token: 'yy', field: 'year' as const, digits: '[0-9]{2}', fixed: true };
 const DATE_SEPARATORS = new Set([' ', '-', '/', '.', ':', ',', 'T']);
 
 /**
@@ -93,12 +97,13 @@ const DATE_SEPARATORS = new Set([' ', '-', '/', '.', ':', ',', 'T']);
  * `mi` minute, `ss` second, `ff` fraction of a second; any of ` -/.:,T` stands for itself.
  * Letters ignore case. Throws an Error whose message says what is wrong.
  */
-export function parseDatePattern(pattern: string): DatePattern {
+export function parseDatePattern(pattern: string, opts: { twoDigitYears?: boolean } = {}): DatePattern {
   const elements: ({ kind: 'field'; token: string; field: DateField; digits: string; fixed: boolean } | { kind: 'literal'; char: string })[] = [];
   const lower = pattern.toLowerCase();
   for (let i = 0; i < pattern.length; ) {
-    if (lower.startsWith('yy', i) && !lower.startsWith('yyyy', i)) throw new Error(`two-digit years are ambiguous: use yyyy in "${pattern}"`);
-    const token = DATE_TOKENS.find((t) => lower.startsWith(t.token, i));
+    const twoDigits = lower.startsWith('yy', i) && !lower.startsWith('yyyy', i);
+    if (twoDigits && !opts.twoDigitYears) throw new Error(`two-digit years are ambiguous: use yyyy in "${pattern}"`);
+    const token = twoDigits ? TWO_DIGIT_YEAR : DATE_TOKENS.find((t) => lower.startsWith(t.token, i));
     if (token) {
       elements.push({ kind: 'field', ...token });
       i += token.token.length;
@@ -151,7 +156,8 @@ export function parseDatePattern(pattern: string): DatePattern {
   }
   const body = elements.map((e) => (e.kind === 'field' ? e.digits : e.char === ' ' ? ' ' : `[${e.char}]`));
   const separators = [...new Set(elements.flatMap((e) => (e.kind === 'literal' ? [e.char] : [])))].join('');
-  return { pattern, regex: `^${body.join('')}$`, separators, fields: fieldsAt, time: seen.has('hour') };
+  const twoDigitYear = seen.get('year') === 'yy' ? { twoDigitYear: true } : {};
+  return { pattern, regex: `^${body.join('')}$`, separators, fields: fieldsAt, time: seen.has('hour'), ...twoDigitYear };
 }
 
 // ─── Number formats ───────────────────────────────────────────────────────────────────────────

@@ -30,11 +30,12 @@ Usage:
       laundered column names. Geometry (the file's own, or lat/lon columns) becomes a geom column
       in EPSG:4326 (or --srid) with a GiST index; --source-srid names the source SRID when the
       file does not. --sheet/--layer/--member choose one table of a workbook, GeoPackage or zip.
-  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N] [--format F] [--sheet S] [--layer L] [--member GLOB]
+  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N] [--type-threshold SHARE] [--format F] [--sheet S] [--layer L] [--member GLOB]
       Detect how a file is written (CSV: encoding, delimiter, header row…; or a spreadsheet, JSON,
       GeoJSON, shapefile, GeoPackage, Parquet) and profile each column: base type, semantic format
-      with a confidence score, missing, distinct, top values, ranges. Reads gzip, and each data
-      member of a zip archive. --json prints one JSON object (an array for several members).
+      with a confidence score, the type \`load\` gives it (and how it reads the values: decimal
+      comma, date order), missing, distinct, top values, ranges. Reads gzip, and each data member
+      of a zip archive. --json prints one JSON object (an array for several members).
       --sheet (name or 0-based index) profiles that sheet instead of the one holding the table.
   civic-etl validate [FILE…]
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
@@ -218,7 +219,7 @@ async function load(argv: string[]): Promise<number> {
     const how = r.delimiter !== undefined ? `${r.format}, delimiter ${JSON.stringify(r.delimiter)}` : r.format;
     console.log(`${r.created ? 'created' : values.append ? 'appended to' : 'replaced rows of'} ${r.table} (${how})`);
     for (const w of r.warnings) console.log(`warning: ${w}`);
-    printTable(r.columns.map((c) => ({ column: c.name, type: c.type, from: c.from })));
+    printTable(r.columns.map((c) => ({ column: c.name, type: c.type, from: c.from, reads: c.reads ?? '' })));
     if (r.geometry) console.log(`geometry ${r.geometry}`);
     console.log(`rows read ${r.rowsRead}, loaded ${r.rowsLoaded}, rejected ${r.rowsRejected}${r.rowsRejected ? ` (see ${r.rejectsTable})` : ''} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
     return 0;
@@ -239,12 +240,15 @@ async function profile(argv: string[]): Promise<number> {
       sheet: { type: 'string' },
       layer: { type: 'string' },
       member: { type: 'string' },
+      'type-threshold': { type: 'string' },
     },
     true,
   );
   if (positionals.length !== 1) throw new UsageError('profile takes exactly one FILE');
   const { FORMAT_HINTS } = await import('../functions/read/open.ts');
   if (values.format !== undefined && !(FORMAT_HINTS as readonly string[]).includes(values.format)) throw new UsageError(`--format must be one of ${FORMAT_HINTS.join(', ')}`);
+  const typeThreshold = values['type-threshold'] === undefined ? undefined : Number(values['type-threshold']);
+  if (typeThreshold !== undefined && !(typeThreshold > 0 && typeThreshold <= 1)) throw new UsageError('--type-threshold must be a share in (0, 1]');
   const locales = (values.locale ?? '').split(',').map((l) => l.trim()).filter(Boolean);
   const unknown = locales.filter((l) => !['fr', 'nl', 'us'].includes(l));
   if (unknown.length > 0) throw new UsageError(`unknown locale ${unknown.join(', ')} (packs: fr, nl, us)`);
@@ -267,7 +271,7 @@ async function profile(argv: string[]): Promise<number> {
   try {
     const results = [];
     for (const entry of opened.entries) {
-      const settings = { file: entry.name, locales: locales as ('fr' | 'nl' | 'us')[], sample };
+      const settings = { file: entry.name, locales: locales as ('fr' | 'nl' | 'us')[], sample, typeThreshold };
       results.push(
         entry.kind === 'table'
           ? await profileTable(entry.table, settings)
@@ -306,6 +310,7 @@ function printProfile(result: import('../functions/profile/profile.ts').FileProf
       type: c.type,
       format: c.format ?? '',
       score: c.score.toFixed(2),
+      loads: [c.clean.type, c.clean.number ? `decimal "${c.clean.number.decimal}"${c.clean.number.thousands ? ` thousands "${c.clean.number.thousands}"` : ''}` : c.clean.date].filter(Boolean).join(' '),
       missing: c.profile.missing,
       distinct: `${c.profile.distinct}${c.profile.distinctCapped ? '+' : ''}`,
       min: c.profile.min ?? (c.profile.minLength !== undefined ? `len ${c.profile.minLength}` : ''),

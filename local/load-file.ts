@@ -5,7 +5,7 @@ import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/defin
 import { castIntoFitting, createAsCast, nothingLoaded, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
-import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, widerGeometryType } from '../functions/clean/geometry.ts';
+import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, widerGeometryType, withCoordinateFormat } from '../functions/clean/geometry.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { maxFileColumns } from '../functions/common/limits.ts';
@@ -15,6 +15,7 @@ import { openSource, type FormatHint } from '../functions/read/open.ts';
 import { stageCsv } from '../functions/stage/stage-object.ts';
 import { stageTable } from '../functions/stage/stage-table.ts';
 import { inferTypes } from '../functions/clean/infer.ts';
+import { DEFAULT_TYPE_THRESHOLD } from '../functions/profile/column-type.ts';
 
 export interface LoadFileOptions {
   /** `schema.table` (or `table`, in `public`). */
@@ -54,7 +55,8 @@ export interface LoadFileResult {
   rowsLoaded: number;
   rowsRejected: number;
   created: boolean;
-  columns: { name: string; type: ColumnType | 'geometry'; from: string }[];
+  /** `reads`: how the values are written, when not as PostgreSQL reads them (`decimal ","`, `d/m/yyyy`). */
+  columns: { name: string; type: ColumnType | 'geometry'; from: string; reads?: string }[];
   /** What was read: `csv (delimiter ";")`, `geojson`, `shapefile`… */
   format: string;
   delimiter?: string;
@@ -122,11 +124,33 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         invalid: opts.invalid,
         from: opts.lat || opts.lon ? { lat: opts.lat ?? 'lat', lon: opts.lon ?? 'lon' } : undefined,
       });
-      const geometry = planGeometry(geometryDef, 'geometry' in staged.detected ? staged.detected : undefined, header, staged.columns, entry.name, opts.sourceSrid);
+      let geometry = planGeometry(geometryDef, 'geometry' in staged.detected ? staged.detected : undefined, header, staged.columns, entry.name, opts.sourceSrid);
       const attributes = staged.columns.map((c, i) => ({ from: c, heading: header[i] ?? c })).filter((c) => !geometry?.consumed.includes(c.from));
 
       if (opts.recreate) await client.query(`DROP TABLE IF EXISTS ${target}`);
       const existing = await tableColumns(client, schema, name);
+      // types the file declares (a shapefile's DBF fields) where every value fits them; the rest
+      // by the type inference (the profiler's), which also says how values are written
+      const declared = 'declaredTypes' in staged ? staged.declaredTypes : undefined;
+      const declaredOf = (from: string) => declared?.[staged.columns.indexOf(from)];
+      const undeclared = attributes.filter((a) => declaredOf(a.from) === undefined).map((a) => a.from);
+      const decimalComma = 'structure' in staged ? staged.structure.decimalComma : undefined;
+      const headings = undeclared.map((from) => header[staged.columns.indexOf(from)] ?? from);
+      const decisions = await inferTypes(client, staging, undeclared, opts.typeThreshold ?? DEFAULT_TYPE_THRESHOLD, staged.rows, { decimalComma, headers: headings });
+      const decisionOf = (from: string) => decisions[undeclared.indexOf(from)];
+      const parseOf = (from: string, type: ColumnType) => {
+        const d = decisionOf(from);
+        if (d?.number && (type === 'integer' || type === 'bigint' || type === 'numeric' || type === 'double')) return { parse: { number: d.number } };
+        if (d?.date && (type === 'date' || type === 'timestamp' || type === 'timestamptz')) return { parse: { date: d.date } };
+        // a date column whose file says no day/month order: ISO dates only — the others are
+        // rejected with their line rather than read month-first by PostgreSQL's guess
+        // (a file whose sample is all ISO dates is cast as PostgreSQL reads ISO, as a new table is)
+        if (type === 'date' && d?.type !== 'date') return { parse: { date: 'yyyy-m-d' } };
+        return {};
+      };
+      phase(undeclared.length < attributes.length ? `types declared by the file${undeclared.length ? ', others inferred' : ''}` : 'types inferred');
+      // latitude/longitude written with a decimal comma
+      geometry = withCoordinateFormat(geometry, (from) => decisionOf(from)?.number?.decimal);
       let columns: CastColumn[];
       if (existing.length > 0) {
         const byNorm = new Map(attributes.map((a) => [normaliseHeader(a.heading), a.from]));
@@ -136,22 +160,16 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
           .map((c) => {
             const from = byNorm.get(normaliseHeader(c.name));
             if (!from) throw new PermanentError(`${file}: table ${opts.table} has column "${c.name}", which is not in the file's header`, { file, line: 1, column: c.name });
-            return { name: c.name, type: c.type, required: false, from };
+            return { name: c.name, type: c.type, required: false, from, ...parseOf(from, c.type) };
           });
-        if (geometry && !existing.some((c) => c.geometry && c.name === geometry.column)) {
+        if (geometry && !existing.some((c) => c.geometry && c.name === geometry!.column)) {
           throw new PermanentError(`${file}: table ${opts.table} has no geometry column "${geometry.column}"; load with --recreate to rebuild it`, { file });
         }
       } else {
-        // types the file declares (a shapefile's DBF fields) where every value fits them; the rest from the staged values
-        const declared = 'declaredTypes' in staged ? staged.declaredTypes : undefined;
-        const declaredOf = (a: { from: string }) => declared?.[staged.columns.indexOf(a.from)];
-        const undeclared = attributes.filter((a) => declaredOf(a) === undefined);
-        const inferred = await inferTypes(client, staging, undeclared.map((a) => a.from), opts.typeThreshold ?? 0.99, staged.rows);
-        const types = attributes.map((a) => declaredOf(a) ?? inferred[undeclared.indexOf(a)]!);
-        phase(undeclared.length < attributes.length ? `types declared by the file${undeclared.length ? ', others inferred' : ''}` : 'types inferred');
+        const types = attributes.map((a) => declaredOf(a.from) ?? decisionOf(a.from)!.type);
         const names = launder(attributes.map((a) => a.from));
         if (geometry) for (let i = 0; i < names.length; i++) if (names[i] === geometry.column) names[i] = `${names[i]}_attribute`;
-        columns = attributes.map((a, i) => ({ name: names[i]!, type: types[i]!, required: false, from: a.from }));
+        columns = attributes.map((a, i) => ({ name: names[i]!, type: types[i]!, required: false, from: a.from, ...parseOf(a.from, types[i]!) }));
       }
       const plan = {
         staging,
@@ -221,7 +239,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         rowsRejected: rowsQuarantined,
         created: existing.length === 0,
         columns: [
-          ...columns.map(({ name: n, type, from }) => ({ name: n, type, from })),
+          ...columns.map(({ name: n, type, from, parse }) => ({ name: n, type, from, ...(parse ? { reads: readsOf(parse) } : {}) })),
           ...(geometry ? [{ name: geometry.column, type: 'geometry' as const, from: geometry.note }] : []),
         ],
         format: 'structure' in staged ? 'csv' : staged.detected.format,
@@ -248,6 +266,9 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
 }
 
 const sqlType = (t: ColumnType) => COLUMN_TYPES[t];
+/** How a column's values are read, for the summary: `decimal "," thousands "."`, `d/m/yyyy`. */
+const readsOf = (parse: NonNullable<CastColumn['parse']>) =>
+  parse.number ? `decimal "${parse.number.decimal}"${parse.number.thousands ? ` thousands "${parse.number.thousands}"` : ''}` : (parse.date ?? '');
 const FROM_CATALOG: Record<string, ColumnType> = {
   text: 'text',
   'character varying': 'text',

@@ -12,9 +12,9 @@ import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, ORDER
 import { logger } from '../common/logger.ts';
 import { castIntoFitting, identitySql, NEWER, nothingLoaded, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
-import { launder, normaliseHeader, resolveColumns } from './columns.ts';
+import { launder, normaliseHeader, profiledDecimals, resolveColumns } from './columns.ts';
 import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
-import { geometryType, narrowGeometryColumn, planGeometry, sharedGeometryType, type GeometryPlan } from './geometry.ts';
+import { geometryType, narrowGeometryColumn, planGeometry, sharedGeometryType, withCoordinateFormat, type GeometryPlan } from './geometry.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
@@ -359,14 +359,17 @@ async function applyRows(
 ): Promise<{ result: Applied; identity: FileTable['identity']; rebuilt: boolean }> {
   const staging = load.staging_table!;
   const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
-  const planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
+  let planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
   // declared columns fix the clean table: drift is then a change in the file's header
   const sourceChanges = dataset.clean.columns ? await sourceDrift(client, dataset, load) : [];
-  const resolved = await resolveColumns(client, dataset, load, [...(planned?.consumed ?? []), ...(opts.dropped ?? [])]).catch((error: unknown) => {
+  const resolved = await resolveColumns(client, dataset, load, [...(planned?.consumed ?? []), ...(opts.dropped ?? [])], pipeline.profile.locales).catch((error: unknown) => {
     // a declared column the file lost: the usual message, with the header's changes for the ledger
     if (error instanceof PermanentError && sourceChanges.length > 0) throw new SchemaDriftError(error.message, sourceChanges, error.position);
     throw error;
   });
+  // latitude/longitude written with a decimal comma, as the type inference found them
+  const profiled = planned?.source.kind === 'latlon' && dataset.clean.columns ? await profiledDecimals(client, load) : undefined;
+  planned = withCoordinateFormat(planned, (from) => resolved.find((c) => c.from === from)?.parse?.number?.decimal ?? profiled?.get(from));
   const loadColumns = [
     ...(opts.inherited ?? []),
     ...resolved.map((c) => (planned && c.name === planned.column ? { ...c, name: `${c.name}_attribute` } : c)),

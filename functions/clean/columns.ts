@@ -4,6 +4,8 @@ import { catalogColumns, cleanTypeFor } from '../profile/catalog.ts';
 import type pg from 'pg';
 import type { CastColumn } from './cast.ts';
 import { inferTypes } from './infer.ts';
+import { settleDateOrder, type TypeDecision } from '../profile/column-type.ts';
+import type { Locale } from '../profile/types.ts';
 
 /** Header text reduced for matching: case, spaces and punctuation do not matter. */
 export function normaliseHeader(s: string): string {
@@ -62,6 +64,8 @@ export async function resolveColumns(
   load: { id: number; header: string[] | null; detected: { columns: string[]; format?: unknown } | null; object_key: string; staging_table: string | null },
   /** Staging columns that hold the geometry: not attribute columns. */
   geometryColumns: readonly string[] = [],
+  /** The pipeline's format packs (`profile.locales`): the same codes stay text as in its catalog. */
+  locales: readonly Locale[] = [],
 ): Promise<CastColumn[]> {
   const header = load.header ?? [];
   const staging = load.detected?.columns ?? [];
@@ -75,16 +79,66 @@ export async function resolveColumns(
   if (format !== undefined && format !== 'csv' && load.staging_table) {
     // spreadsheets, JSON, spatial files: typed from every staged value (the profiler reads CSV)
     const attributes = staging.filter(keep);
-    const types = await inferTypes(client, load.staging_table, attributes, 1);
-    return attributes.map((from, i) => ({ name: names[staging.indexOf(from)]!, type: types[i]!, required: false, from }));
+    const headings = attributes.map((from) => header[staging.indexOf(from)] ?? from);
+    const decisions = await settledByEarlierLoads(client, load.id, headings, await inferTypes(client, load.staging_table, attributes, 1, undefined, { headers: headings, locales }));
+    return attributes.map((from, i) => {
+      const { type, number, date } = decisions[i]!;
+      const parse = number ? { number } : date ? { date } : undefined;
+      // the widths `civic-etl load` gives (integer, numeric), as these loads always had
+      return { name: names[staging.indexOf(from)]!, type, required: false, from, ...(parse ? { parse } : {}) };
+    });
   }
   const catalog = await catalogColumns(client, load.id);
   // without a profile every column is text: the load still lands, nothing is cast wrongly
   const detected = catalog?.columns ?? [];
+  const settled = await settledByEarlierLoads(client, load.id, detected.map((c) => c.name), detected.map((c) => c.clean));
   return staging
     .map((from, i) => {
-      const column = detected[i]; // by position: headers may repeat or be blank
-      return { name: names[i]!, type: column ? cleanTypeFor(column, catalog!.decimalComma) : 'text', required: false, from };
+      const column = detected[i] && { ...detected[i]!, clean: settled[i] }; // by position: headers may repeat or be blank
+      return { name: names[i]!, ...(column ? cleanTypeFor(column, catalog!.decimalComma) : { type: 'text' as const }), required: false, from };
     })
     .filter((c) => keep(c.from));
+}
+
+/**
+ * Dates that read both day-first and month-first in every value of this file (`01/02/2021`) take
+ * the order an earlier load of the dataset found for the same column (the latest one that had a
+ * day above 12): the clean table's dates are not read the other way round. Without one they stay
+ * text (the drift policy then meets a text column).
+ */
+async function settledByEarlierLoads<T extends TypeDecision | undefined>(client: pg.PoolClient, loadId: number, names: readonly string[], decisions: T[]): Promise<T[]> {
+  const open = decisions.flatMap((d, i) => (d?.ambiguous && d.type === 'text' ? [i] : []));
+  if (open.length === 0) return decisions;
+  const { rows } = await client.query<{ name: string; date: string }>(
+    `SELECT DISTINCT ON (c->>'name') c->>'name' AS name, c->'clean'->>'date' AS date
+       FROM etl.catalog k CROSS JOIN LATERAL jsonb_array_elements(k.columns) c
+      WHERE (k.project, k.dataset) = (SELECT project, dataset FROM etl.loads WHERE id = $1) AND k.load_id < $1
+        AND c->>'name' = ANY($2::text[]) AND c->'clean'->>'date' IS NOT NULL
+      ORDER BY c->>'name', k.load_id DESC`,
+    [loadId, open.map((i) => names[i]!)],
+  );
+  const earlier = new Map(rows.map((r) => [r.name, r.date]));
+  const out = [...decisions];
+  for (const i of open) {
+    const d = decisions[i]!;
+    const date = earlier.get(names[i]!);
+    if (date === d.ambiguous!.dmy) out[i] = settleDateOrder(d, 1, 0) as T;
+    else if (date === d.ambiguous!.mdy) out[i] = settleDateOrder(d, 0, 1) as T;
+  }
+  return out;
+}
+
+/**
+ * The decimal mark the profile found in each staged column (by staging column name), for the
+ * latitude/longitude of a dataset that declares its columns: `50,84` is read with its comma.
+ */
+export async function profiledDecimals(client: pg.PoolClient, load: { id: number; detected: { columns: string[] } | null }): Promise<Map<string, string>> {
+  const catalog = await catalogColumns(client, load.id);
+  const staging = load.detected?.columns ?? [];
+  const out = new Map<string, string>();
+  (catalog?.columns ?? []).forEach((c, i) => {
+    const decimal = c.clean?.number?.decimal;
+    if (decimal && staging[i]) out.set(staging[i]!, decimal);
+  });
+  return out;
 }

@@ -32,6 +32,8 @@ import { PermanentError } from '../common/errors.ts';
 import { ORDER } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import type { CastColumn } from './cast.ts';
+import { SPACE_CHARS } from './rules.ts';
+import { DATE_TYPES } from '../../contract/rules.ts';
 import { normaliseHeader } from './columns.ts';
 import { geometryExpr, geometryType, widerGeometryType, type GeometryPlan } from './geometry.ts';
 
@@ -437,8 +439,11 @@ async function misfits(ctx: DriftContext, pairs: readonly ColumnPair<LoadColumn>
 
 /** SQL: this staged value (alias `s`) is not empty and does not cast to the clean column's type. */
 function doesNotFit(p: ColumnPair<LoadColumn>): string {
-  const v = `NULLIF(btrim(s.${ident(p.load.from!)}), '')`;
-  return `${v} IS NOT NULL AND NOT etl.is_valid_as(${v}, ${literal(COLUMN_TYPES[p.clean.type as ColumnType])})`;
+  const v = `NULLIF(btrim(s.${ident(p.load.from!)}, ${literal(SPACE_CHARS)}), '')`;
+  const type = p.clean.type as ColumnType;
+  // a date this file writes in no known order (01/02/2021) is not one PostgreSQL may read month-first by guess
+  const unordered = DATE_TYPES.includes(type) && !p.load.cast?.parse?.date ? ` OR ${v} !~ '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}'` : '';
+  return `${v} IS NOT NULL AND (NOT etl.is_valid_as(${v}, ${literal(COLUMN_TYPES[type])})${unordered})`;
 }
 
 /** The load's columns as cast into the clean table: the clean name and the clean type (after any widening). */

@@ -19,7 +19,7 @@ export interface GeometryPlan {
   srid: number;
   source:
     | { kind: 'text'; from: string; encoding: 'geojson' | 'wkb' | 'wkt'; srid: number }
-    | { kind: 'latlon'; lat: string; lon: string; srid: number };
+    | { kind: 'latlon'; lat: string; lon: string; srid: number; decimalComma?: boolean };
   invalid: 'repair' | 'quarantine';
   /** Promote Polygon/LineString to Multi* (the layer mixes single and multi parts, or may). */
   promote: boolean;
@@ -114,7 +114,7 @@ export function geometryExpr(plan: GeometryPlan, alias = 's', strict = false): s
   const src = plan.source;
   let g: string;
   if (src.kind === 'latlon') {
-    const num = (c: string) => `NULLIF(btrim(${alias}.${ident(c)}), '')::double precision`;
+    const num = (c: string) => `${coordinate(alias, c, src.decimalComma)}::double precision`;
     g = `ST_SetSRID(ST_MakePoint(${num(src.lon)}, ${num(src.lat)}), ${src.srid})`;
     if (strict && src.srid === 4326) {
       g = `CASE WHEN abs(${num(src.lat)}) <= 90 AND abs(${num(src.lon)}) <= 180 THEN ${g}
@@ -140,7 +140,7 @@ export function geometryExpr(plan: GeometryPlan, alias = 's', strict = false): s
 export function geometryChecks(plan: GeometryPlan, parse: boolean, alias = 's'): string[] {
   const src = plan.source;
   if (src.kind === 'latlon') {
-    const v = (c: string) => `NULLIF(btrim(${alias}.${ident(c)}), '')`;
+    const v = (c: string) => coordinate(alias, c, src.decimalComma);
     const range = (c: string, limit: number) =>
       src.srid === 4326 ? `WHEN abs(${v(c)}::double precision) > ${limit} THEN 'range' ` : '';
     const check = (c: string, what: string, limit: number) =>
@@ -156,6 +156,23 @@ export function geometryChecks(plan: GeometryPlan, parse: boolean, alias = 's'):
   }
   return out;
 }
+
+/** SQL: a coordinate as text PostgreSQL reads as a number (NULL when empty); a decimal comma becomes a point. */
+function coordinate(alias: string, column: string, decimalComma = false): string {
+  const v = `NULLIF(btrim(${alias}.${ident(column)}), '')`;
+  return decimalComma ? `replace(${v}, ',', '.')` : v;
+}
+
+/**
+ * Coordinates written with a decimal comma (`50,84`), as the type inference found them in the
+ * latitude and longitude columns (`decisions` by staging column): the plan reads them so.
+ */
+export function withCoordinateFormat(plan: GeometryPlan | undefined, decimalOf: (column: string) => string | undefined): GeometryPlan | undefined {
+  if (plan?.source.kind !== 'latlon') return plan;
+  const comma = decimalOf(plan.source.lat) === ',' || decimalOf(plan.source.lon) === ',';
+  return comma ? { ...plan, source: { ...plan.source, decimalComma: true }, note: `${plan.note} (decimal comma)` } : plan;
+}
+
 
 /**
  * The clean column's type when it is made: points made from latitude/longitude (or x/y) are 2D

@@ -92,7 +92,7 @@ export interface CompiledRows {
 }
 
 /** Characters trimmed from the ends of a value: white space, also the no-break spaces of locale exports. */
-const SPACE_CHARS = ' \t\n\r\u000b\f\u00a0\u2007\u202f\ufeff';
+export const SPACE_CHARS = ' \t\n\r\u000b\f\u00a0\u2007\u202f\ufeff';
 /** The same, as a PostgreSQL regular expression matching a run of them. */
 const SPACE_RUN = '[[:space:]\\u00a0\\u2007\\u202f\\ufeff]+';
 const CATALOG_NAMES: Record<ColumnType, string> = { ...COLUMN_TYPES, timestamp: 'timestamp without time zone', timestamptz: 'timestamp with time zone' };
@@ -240,7 +240,7 @@ export function compileRows(
   const values = new Map<string, string>();
   const checks: string[] = [];
   for (const c of columns) {
-    const r = plan?.columns.get(c.name);
+    const r = rulesOf(c, plan);
     if (r && checksOnly && !canFail(c, r, required(c))) continue;
     const compiled = r ? compileRuled(c, r, mode, required(c)) : compilePlain(c, mode, required(c));
     for (const [alias, items] of Object.entries(compiled.lateral ?? {})) lateral[alias as keyof typeof lateral].push(...items);
@@ -252,6 +252,20 @@ export function compileRows(
     .map(([alias, items]) => ` CROSS JOIN LATERAL (SELECT ${items.join(', ')} OFFSET 0) ${alias}`)
     .join('');
   return { joins, value: (c) => values.get(c.name) ?? `s.${ident(c.from)}`, checks };
+}
+
+/**
+ * A column's rules: the declared ones, with the parse recipe the type inference found for a
+ * detected column (column-type.ts: its number format or date pattern) where none is declared.
+ */
+function rulesOf(c: CastColumn, plan: RulePlan | undefined): ColumnRules | undefined {
+  const declared = plan?.columns.get(c.name);
+  if (!c.parse) return declared;
+  const number = c.parse.number && NUMBER_TYPES.includes(c.type) ? c.parse.number : undefined;
+  const date = c.parse.date && DATE_TYPES.includes(c.type) ? parseDatePattern(c.parse.date, { twoDigitYears: true }) : undefined;
+  if (!number && !date) return declared;
+  if (declared) return { ...declared, number: declared.number ?? number, date: declared.date ?? date };
+  return { nullTokens: [], excelDates: false, unique: false, number, date };
 }
 
 interface CompiledColumn {
@@ -270,7 +284,8 @@ function canFail(c: CastColumn, r: ColumnRules, required: boolean): boolean {
 function compilePlain(c: CastColumn, mode: RowMode, required: boolean): CompiledColumn {
   const raw = `s.${ident(c.from)}`;
   const T = COLUMN_TYPES[c.type];
-  const v = c.type === 'text' ? raw : `NULLIF(btrim(${raw}), '')`;
+  // trimmed of the no-break spaces of locale exports too, as the type inference trims values
+  const v = c.type === 'text' ? raw : `NULLIF(btrim(${raw}, ${literal(SPACE_CHARS)}), '')`;
   // an empty value is NULL in every type (README, "Empty values"); text keeps its white space
   const strict = c.type === 'text' ? `NULLIF(${raw}, '')` : `${v}::${T}`;
   if (mode !== 'check') return { value: strict };
@@ -409,6 +424,8 @@ function dateFields(match: string, p: DatePattern): Partial<Record<DateField, st
     // the fraction of a second keeps its digits: .5 is 500 ms, .05 is 50
     out[field] = field === 'fraction' ? `('0.' || ${part})::double precision` : `${at.width ? `substr(${part}, ${at.offset}, ${at.width})` : part}::int`;
   }
+  // a two-digit year as POSIX strptime's %y reads it (functions/profile/column-type.ts: expandYear)
+  if (p.twoDigitYear && out.year) out.year = `(${out.year} + CASE WHEN ${out.year} < 69 THEN 2000 ELSE 1900 END)`;
   return out;
 }
 

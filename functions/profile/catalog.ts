@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import type { ColumnType } from '../../contract/definition.ts';
+import type { NumberFormat } from '../../contract/rules.ts';
+import { pipelineType, type TypeDecision } from './column-type.ts';
 import { ALL_FORMATS } from './formats/index.ts';
 import type { FileProfile } from './profile.ts';
 
@@ -67,6 +69,8 @@ export interface DetectedColumn {
   type: string;
   format: string | null;
   profile: { min?: number | string; dateOrder?: string; typeShare?: number; plainNumbers?: boolean; [k: string]: unknown };
+  /** Profiles made since the one type inference: the clean type and how to read the values. */
+  clean?: TypeDecision;
 }
 
 export async function catalogColumns(db: Queryable, loadId: number): Promise<{ columns: DetectedColumn[] | null; decimalComma: boolean; error: string | null } | undefined> {
@@ -79,12 +83,22 @@ export async function catalogColumns(db: Queryable, loadId: number): Promise<{ c
 }
 
 /**
- * The clean type for a detected column — only where every profiled value fits it and PostgreSQL
- * reads the values as written (and codes stay text, even when all digits):
- * numbers with a decimal comma, dates that are not ISO (dd/mm/yyyy…) and yes/no words other than
- * PostgreSQL's stay text rather than be cast wrongly (declared columns and clean rules handle those).
+ * The clean type for a detected column, and how its values are read: the profile's own verdict
+ * (`clean`, by the type inference of column-type.ts: decimal commas, thousands separators,
+ * day-first or month-first dates become typed columns; codes stay text), in the pipeline's widths
+ * (bigint, double precision: a later file does not re-type the table). A catalog written before
+ * profiles had it: only what PostgreSQL reads as written, every profiled value fitting.
  */
-export function cleanTypeFor(column: DetectedColumn, decimalComma: boolean): ColumnType {
+export function cleanTypeFor(column: DetectedColumn, decimalComma: boolean): { type: ColumnType; parse?: { number?: NumberFormat; date?: string } } {
+  if (column.clean) {
+    const { type, number, date } = column.clean;
+    const parse = number ? { number } : date ? { date } : undefined;
+    return { type: pipelineType(type), ...(parse ? { parse } : {}) };
+  }
+  return { type: legacyCleanType(column, decimalComma) };
+}
+
+function legacyCleanType(column: DetectedColumn, decimalComma: boolean): ColumnType {
   // a code that looks like a number (a postcode, a SIREN) is still a code: keep its leading zeros
   const format = column.format ? ALL_FORMATS.find((f) => f.name === column.format) : undefined;
   if (format?.baseType === 'string') return 'text';

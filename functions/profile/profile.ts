@@ -5,6 +5,7 @@ import { readRecords } from './read.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import type { BaseType, ColumnProfile, FormatDefinition, Locale, Structure } from './types.ts';
 import type { ReadTable } from '../read/types.ts';
+import { DEFAULT_TYPE_THRESHOLD, TypeEvidence } from './column-type.ts';
 
 export interface ProfileOptions {
   /** Named in messages and in the result. */
@@ -21,6 +22,11 @@ export interface ProfileOptions {
   headBytes?: number;
   /** Structure hints (a dataset's read hints): they win over detection. */
   hints?: Partial<Pick<Structure, 'encoding' | 'delimiter'>>;
+  /**
+   * Share of a column's non-empty values that must fit a clean type for the column to get it
+   * (`clean` of each column; default 0.99, as `civic-etl load`; the pipeline's stage step uses 1).
+   */
+  typeThreshold?: number;
 }
 
 export interface FileProfile extends Structure {
@@ -137,7 +143,7 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
     else duplicatesExact = false;
     for (let i = 0; i < columns.length; i++) columns[i]!.add(record.fields[i] ?? '', structure.decimalComma);
   }
-  const profiles = columns.map((c) => c.finish(opts.top ?? 10));
+  const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold, structure.decimalComma));
   addPairedBoundingBoxes(profiles, columns);
   if (undecodable > 0) {
     warnings.push(`${undecodable} record${undecodable === 1 ? '' : 's'} with bytes that are not ${structure.encoding} (shown as U+FFFD), first on line ${undecodableLine}`);
@@ -183,6 +189,8 @@ class ColumnAccumulator {
   maxLength = 0;
   /** Coordinates seen in geometry values: [minX, minY, maxX, maxY]. */
   geoBox: [number, number, number, number] | undefined;
+  /** What the type inference (column-type.ts) gathers: the clean type and how to read it. */
+  readonly evidence = new TypeEvidence();
 
   constructor(
     readonly name: string,
@@ -201,6 +209,7 @@ class ColumnAccumulator {
       return;
     }
     this.nonEmpty++;
+    this.evidence.addTrimmed(value);
     const type = baseTypeOf(value, { decimalComma });
     this.types.set(type, (this.types.get(type) ?? 0) + 1);
 
@@ -270,7 +279,7 @@ class ColumnAccumulator {
     }
   }
 
-  finish(top: number): ColumnProfile {
+  finish(top: number, typeThreshold = DEFAULT_TYPE_THRESHOLD, decimalComma?: boolean): ColumnProfile {
     const n = this.nonEmpty;
     const share = (t: BaseType) => ACCEPTS[t].reduce((sum, a) => sum + (this.types.get(a) ?? 0), 0) / n;
     let type: BaseType = 'string';
@@ -336,8 +345,31 @@ class ColumnAccumulator {
       // a latitude-first pair lists y before x
       profile.bbox = format === 'latlon_wgs84' ? [b, a, d, c] : [a, b, c, d];
     }
-    return { name: this.name, type, format, score: Number(score.toFixed(4)), profile };
+    // the clean type; a code (a format stored as text: postcodes, SIRENs, phone numbers) stays text
+    let clean = this.evidence.decide(typeThreshold, decimalComma === undefined ? {} : { decimalComma });
+    const code = format !== null && this.candidates.find((c) => c.format.name === format)?.format.baseType === 'string';
+    if (code && clean.type !== 'text') clean = { type: 'text', share: 1, note: `a code (${format}), kept as written` };
+    return { name: this.name, type, format, score: Number(score.toFixed(4)), clean, profile };
   }
+}
+
+/**
+ * Profile rows already split into fields (a sample of a staging table, say) with the same column
+ * accumulators as a file: what `civic-etl load` and the clean step run on the staged values, so
+ * that their types are the profile's. `decimalComma`: the file's decimal mark, when known.
+ */
+export function profileRows(
+  header: readonly string[],
+  rows: Iterable<readonly (string | null | undefined)[]>,
+  opts: { locales?: readonly Locale[]; typeThreshold?: number; decimalComma?: boolean; top?: number; distinctCap?: number } = {},
+): ColumnProfile[] {
+  const formats = formatsFor(opts.locales ?? []);
+  // no distinct values kept (the top values and counts are not what is asked here): a third of the time
+  const columns = header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 0));
+  for (const row of rows) for (let i = 0; i < columns.length; i++) columns[i]!.add(row[i] ?? '', opts.decimalComma ?? false);
+  const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold, opts.decimalComma));
+  addPairedBoundingBoxes(profiles, columns);
+  return profiles;
 }
 
 /** A latitude column and a longitude column of the same file make one bounding box, on both. */
@@ -416,7 +448,7 @@ export async function profileTable(table: ReadTable, opts: Omit<ProfileOptions, 
     for (let i = 0; i < columns.length; i++) columns[i]!.add(fields[i]!, false);
   }
   grow();
-  const profiles = columns.map((c) => c.finish(opts.top ?? 10));
+  const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold));
   addPairedBoundingBoxes(profiles, columns);
   return {
     file: opts.file,

@@ -4,6 +4,8 @@
  * (`formats/`) and the profiler (`profile.ts`) meet here.
  */
 
+import type { TypeDecision } from './column-type.ts';
+
 /** Text encodings the detector can name (and the reader can decode). */
 export type Encoding = 'utf-8' | 'utf-16le' | 'utf-16be' | 'windows-1252' | 'iso-8859-1' | 'iso-8859-15' | 'macintosh' | 'cp850';
 
@@ -75,6 +77,8 @@ export interface ColumnProfile {
   format: string | null;
   /** Confidence in [0, 1]: share of non-empty values that pass, lifted by a matching header. */
   score: number;
+  /** The type the column loads as and how its values are read (column-type.ts): what `civic-etl load` and the clean step use. */
+  clean: TypeDecision;
   profile: {
     missing: number;
     distinct: number;

@@ -265,7 +265,7 @@ function fieldValue(buf: Buffer, base: number, field: DbfField, text: DbfText, r
 /**
  * Whether a field's values, as read, fit the type its descriptor declares; for N/F fields without
  * decimals, also how many digits the widest has (integer, bigint or numeric). The same written
- * forms as the type inference of other files takes (clean/infer.ts): a number with a leading zero
+ * forms as the type inference of other files takes (profile/column-type.ts): a number with a leading zero
  * is a code, not a number, and makes the type undeclared.
  */
 class FieldFit {
@@ -334,7 +334,7 @@ function integerDigits(v: string): number {
   return v.length - first;
 }
 
-/** `[+-]digits[.digits][e±dd]` (or `.digits`), without a leading zero before another digit: what casts to numeric. */
+/** `[+-]digits[.digits][e±ddd]` (or `.digits`), without a leading zero before another digit: what casts to numeric. */
 function isDecimal(v: string): boolean {
   let i = v.charCodeAt(0) === 0x2b || v.charCodeAt(0) === 0x2d ? 1 : 0;
   if (v.charCodeAt(i) === 0x30 && isDigit(v.charCodeAt(i + 1))) return false;
@@ -350,7 +350,8 @@ function isDecimal(v: string): boolean {
     if (v.charCodeAt(i) === 0x2b || v.charCodeAt(i) === 0x2d) i++;
     const start = i;
     while (isDigit(v.charCodeAt(i))) i++;
-    if (i === start || i - start > 2) return false;
+    // dBASE writers pad the exponent to three digits (4.63355654586e+007); numeric reads up to 1000
+    if (i === start || i - start > 3) return false;
   }
   return i === v.length;
 }

@@ -427,7 +427,8 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
   };
   let body: AsyncIterable<Uint8Array> | undefined;
   try {
-    const settings = { file: ref.key, locales: deps.pipeline.profile.locales, sample: deps.pipeline.profile.sample };
+    // the clean step casts a detected column only when every profiled value fits its type
+    const settings = { file: ref.key, locales: deps.pipeline.profile.locales, sample: deps.pipeline.profile.sample, typeThreshold: 1 };
     if (member?.kind === 'table') {
       // a sheet, JSON, GeoJSON, a shapefile or a layer: its reader's rows, read once more
       await writeCatalog(deps.pool, entry, await profileTable(member.table, settings));

@@ -97,16 +97,24 @@ describe('the catalog', () => {
     ]);
   });
 
-  it('keeps dates that are not ISO as text rather than let PostgreSQL guess day or month', async () => {
-    const ref = await put(bucket, 'incoming/mairie/associations/dates.csv', 'id,date_creation\n1,25/12/2023\n2,03/04/2024\n');
+  it('reads day-first dates as dates, and keeps text a column whose day/month order the values do not tell', async () => {
+    const ref = await put(bucket, 'incoming/mairie/associations/dates.csv', 'id,date_creation,echeance\n1,25/12/2023,03/04/2024\n2,03/04/2024,05/06/2024\n');
     const staged = await stageObject(deps, ref);
 
     await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (staged as { loadId: number }).loadId);
 
-    expect(await rows(deps.pool, `SELECT data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'associations' AND column_name = 'date_creation'`)).toEqual([
-      { data_type: 'text' },
+    const types = await rows(
+      deps.pool,
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'associations' AND column_name IN ('date_creation', 'echeance') ORDER BY column_name`,
+    );
+    expect(types).toEqual([
+      { column_name: 'date_creation', data_type: 'date' }, // 25/12 can only be day-first
+      { column_name: 'echeance', data_type: 'text' }, // 3 April or 4 March: not guessed
     ]);
-    expect(await rows(deps.pool, 'SELECT date_creation FROM it_catalog.associations ORDER BY id')).toEqual([{ date_creation: '25/12/2023' }, { date_creation: '03/04/2024' }]);
+    expect(await rows(deps.pool, `SELECT to_char(date_creation, 'YYYY-MM-DD') AS d, echeance FROM it_catalog.associations ORDER BY id`)).toEqual([
+      { d: '2023-12-25', echeance: '03/04/2024' },
+      { d: '2024-04-03', echeance: '05/06/2024' },
+    ]);
   });
 
   it('casts a detected column only when every profiled value fits, and keeps repeated or blank headings apart', async () => {
@@ -120,10 +128,12 @@ describe('the catalog', () => {
       await rows(deps.pool, `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'mixed' AND column_name NOT LIKE '\\_%' ORDER BY ordinal_position`),
     ).toEqual([
       { column_name: 'n', data_type: 'bigint' },
-      { column_name: 'amount', data_type: 'text' }, // "1,000" has a grouping separator PostgreSQL cannot cast
+      { column_name: 'amount', data_type: 'double precision' }, // "1,000" groups thousands: 12.5 says the point is the decimal mark
       { column_name: 'n_2', data_type: 'text' },
       { column_name: 'column_4', data_type: 'text' },
     ]);
+    const amounts = await rows<{ amount: number }>(deps.pool, 'SELECT amount FROM it_catalog.mixed ORDER BY _source_line');
+    expect(amounts.map((r) => r.amount)).toEqual([...Array.from({ length: 24 }, (_, i) => 1000 + i), 12.5]);
   });
 
   it('lands every column as text when the file could not be profiled', async () => {

@@ -281,6 +281,23 @@ describe('readShapefile attributes', () => {
     expect(table.declaredTypes!()).toEqual(['integer', 'bigint', 'numeric', 'text', 'date', 'boolean', undefined]);
   });
 
+  it('declares numeric a decimal field written with three-digit exponents, as dBASE writers pad them', async () => {
+    const parts = shapefile({
+      shapeType: POINT,
+      fields: [{ name: 'SURFACE', type: 'N', length: 19, decimals: 11 }],
+      records: [
+        { shape: { parts: [[[0, 0]]] }, values: ['4.63355654586e+007'] },
+        { shape: { parts: [[[1, 1]]] }, values: ['-1.5E-003'] },
+      ],
+    });
+
+    const table = await readShapefile(parts, 'areas.shp');
+    const rows = await rowsOf(table);
+
+    expect(table.declaredTypes!()).toEqual(['numeric', undefined]);
+    expect(rows.map((r) => r.values[0])).toEqual(['4.63355654586e+007', '-1.5E-003']);
+  });
+
   it('declares no type for a field whose values do not all fit it: the load infers one, as today', async () => {
     const parts = shapefile({
       shapeType: POINT,

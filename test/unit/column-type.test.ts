@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { parseDatePattern } from '../../contract/rules.ts';
+import { expandYear, inferColumnType, pipelineType, settleDateOrder } from '../../functions/profile/column-type.ts';
+
+const infer = (values: string[], threshold = 1, hints = {}) => inferColumnType(values, threshold, hints);
+
+describe('the type inference on value lists', () => {
+  it('types plain numbers by their width, and keeps codes with leading zeros text', () => {
+    expect(infer(['1', '-25', '', '300000000'])).toMatchObject({ type: 'integer', share: 1 });
+    expect(infer(['1', '12345678901'])).toMatchObject({ type: 'bigint' });
+    expect(infer(['1', '2.5', '-.5'])).toMatchObject({ type: 'numeric' });
+    expect(infer(['75001', '01000', '13001'])).toMatchObject({ type: 'text' });
+    expect(infer(['0.5', '0'])).toMatchObject({ type: 'numeric' });
+    expect(infer(['1234567890123456789012'])).toMatchObject({ type: 'numeric' });
+    expect(infer(['.5', '-0.25', '+3'])).toEqual({ type: 'numeric', share: 1 });
+    expect(infer(['00.5', '1.5'])).toMatchObject({ type: 'text' });
+    expect(infer(['-007'])).toMatchObject({ type: 'text' });
+  });
+
+  it('reads exponent notation as PostgreSQL does, whatever the exponent digits', () => {
+    expect(infer(['4.63355654586e+007', '1.5E-3', '12'])).toEqual({ type: 'numeric', share: 1 });
+  });
+
+  it('finds the decimal comma and the thousands separator', () => {
+    expect(infer(['3,5', '12', '-0,25'])).toEqual({ type: 'numeric', number: { decimal: ',', thousands: '' }, share: 1 });
+    expect(infer(['1.234,56', '3,5', '999'])).toEqual({ type: 'numeric', number: { decimal: ',', thousands: '.' }, share: 1 });
+    expect(infer(['1 234,56', '3,5', '12\u00a0345,1'])).toEqual({ type: 'numeric', number: { decimal: ',', thousands: ' ' }, share: 1 });
+    expect(infer(['1,234.5', '12'])).toEqual({ type: 'numeric', number: { decimal: '.', thousands: ',' }, share: 1 });
+    // grouped whole numbers are integers
+    expect(infer(['1.234', '12.345.678', '7'])).toEqual({ type: 'integer', number: { decimal: ',', thousands: '.' }, share: 1 });
+  });
+
+  it('keeps text what reads two ways, unless the file says which decimal mark it uses', () => {
+    // 1,234 is 1.234 with a decimal comma and 1234 with a thousands comma
+    expect(infer(['1,234', '5,678'])).toMatchObject({ type: 'text' });
+    expect(infer(['1,234', '5,678'], 1, { decimalComma: true })).toEqual({ type: 'numeric', number: { decimal: ',', thousands: '' }, share: 1 });
+    // a plain dot decimal is read as PostgreSQL reads it
+    expect(infer(['1.234', '5.678'])).toEqual({ type: 'numeric', share: 1 });
+  });
+
+  it('reads day-first, month-first, dotted, unpadded dates and two-digit years where the column is unambiguous', () => {
+    expect(infer(['13/01/2021', '02/03/2021'])).toEqual({ type: 'date', date: 'd/m/yyyy', share: 1 });
+    expect(infer(['15/1/2021', '3/2/2021'])).toEqual({ type: 'date', date: 'd/m/yyyy', share: 1 });
+    expect(infer(['01/13/2021', '12/31/2020'])).toEqual({ type: 'date', date: 'm/d/yyyy', share: 1 });
+    expect(infer(['23.04.13', '01.02.13'])).toEqual({ type: 'date', date: 'd.m.yy', share: 1 });
+    expect(infer(['01.02.2013'])).toEqual({ type: 'date', date: 'd.m.yyyy', share: 1 });
+    expect(infer(['1.2.13', '2.10.11'])).toMatchObject({ type: 'text' }); // version numbers
+    expect(infer(['1/15/21', '12/1/20'])).toEqual({ type: 'date', date: 'm/d/yy', share: 1 });
+    expect(infer(['13-01-2021 08:30', '1-2-2021 23:59'])).toEqual({ type: 'timestamp', date: 'd-m-yyyy h:mi', share: 1 });
+    expect(infer(['2021/01/13'])).toEqual({ type: 'date', date: 'yyyy/m/d', share: 1 });
+  });
+
+  it('keeps ambiguous day/month columns text, unless the whole column told the order', () => {
+    const ambiguous = ['01/02/2021', '03/04/2021'];
+    const open = infer(ambiguous);
+    expect(open).toMatchObject({ type: 'text', note: expect.stringMatching(/ambiguous/) });
+    expect(infer(ambiguous, 1, { dateOrder: 'mdy' })).toMatchObject({ type: 'date', date: 'm/d/yyyy', share: 1 });
+    expect(settleDateOrder(open, 3, 0)).toMatchObject({ type: 'date', date: 'd/m/yyyy', share: 1 });
+    expect(settleDateOrder(open, 0, 0)).toMatchObject({ type: 'text' });
+    // one value of 300 that reads day-first only settles a column that the 0.99 threshold lets read both ways
+    const many = [...Array.from({ length: 299 }, () => '01/02/2021'), '25/02/2021'];
+    expect(infer(many, 0.99)).toMatchObject({ type: 'date', date: 'd/m/yyyy', share: 1 });
+    // a 13th in either place settles it; one in each place is no date order at all
+    expect(infer(['01/02/2021', '13/02/2021', '02/13/2021'])).toMatchObject({ type: 'text' });
+  });
+
+  it('types ISO dates and timestamps as written, with a time zone when a value has an offset', () => {
+    expect(infer(['2021-01-13', '2020-02-29'])).toEqual({ type: 'date', share: 1 });
+    expect(infer(['2021-02-29'])).toMatchObject({ type: 'text' });
+    expect(infer(['2021-01-13T10:00:00', '2021-01-13 10:00'])).toEqual({ type: 'timestamp', share: 1 });
+    expect(infer(['2021-01-13T10:00:00Z', '2021-01-13T10:00:00+02:00'])).toEqual({ type: 'timestamptz', share: 1 });
+  });
+
+  it('reads booleans as PostgreSQL does, and keeps 0/1 integers', () => {
+    expect(infer(['yes', 'No', 'TRUE', 'f'])).toEqual({ type: 'boolean', share: 1 });
+    expect(infer(['0', '1'])).toMatchObject({ type: 'integer' });
+    expect(infer(['oui', 'non'])).toMatchObject({ type: 'text' });
+  });
+
+  it('keeps a type when the threshold share of the values fit it', () => {
+    const values = [...Array.from({ length: 99 }, (_, i) => String(i)), 'n/a'];
+    expect(infer(values, 0.99)).toEqual({ type: 'integer', share: 0.99 });
+    expect(infer(values, 1)).toMatchObject({ type: 'text' });
+    const dates = [...Array.from({ length: 99 }, (_, i) => `${(i % 28) + 1}/1/2021`), 'unknown'];
+    expect(infer(dates, 0.99)).toEqual({ type: 'date', date: 'd/m/yyyy', share: 0.99 });
+  });
+
+  it('widens to the pipeline types, and reads two-digit years as strptime does', () => {
+    expect(['integer', 'numeric', 'date'].map((t) => pipelineType(t as never))).toEqual(['bigint', 'double', 'date']);
+    expect([expandYear(0), expandYear(13), expandYear(68), expandYear(69), expandYear(99)]).toEqual([2000, 2013, 2068, 1969, 1999]);
+    expect(parseDatePattern('d.m.yy', { twoDigitYears: true })).toMatchObject({ regex: '^[0-9]{1,2}[.][0-9]{1,2}[.][0-9]{2}$', twoDigitYear: true });
+    expect(() => parseDatePattern('dd.mm.yy')).toThrow(/two-digit years/);
+  });
+});
