@@ -35,7 +35,7 @@ import type { CastColumn } from './cast.ts';
 import { SPACE_CHARS } from './rules.ts';
 import { DATE_TYPES } from '../../contract/rules.ts';
 import { normaliseHeader } from './columns.ts';
-import { geometryExpr, geometryType, widerGeometryType, type GeometryPlan } from './geometry.ts';
+import { coordinate, geometryExpr, geometryType, widerGeometryType, type GeometryPlan } from './geometry.ts';
 
 export type DriftPolicy = NonNullable<DatasetDefinition['drift']>;
 
@@ -734,7 +734,7 @@ async function quarantineMisfits(ctx: DriftContext, columnType: string): Promise
   // only geometries that can be made: the others fail their own checks in the cast
   const makeable =
     src.kind === 'latlon'
-      ? `etl.is_valid_as(NULLIF(btrim(s.${ident(src.lat)}), ''), 'double precision') AND etl.is_valid_as(NULLIF(btrim(s.${ident(src.lon)}), ''), 'double precision')`
+      ? `etl.is_valid_as(${coordinate('s', src.lat, src.decimalComma)}, 'double precision') AND etl.is_valid_as(${coordinate('s', src.lon, src.decimalComma)}, 'double precision')`
       : `etl.try_geometry(s.${ident(src.from)}, '${src.encoding}') IS NOT NULL`;
   const raw = src.kind === 'latlon' ? `concat_ws(' ', s.${ident(src.lat)}, s.${ident(src.lon)})` : `left(s.${ident(src.from)}, 200)`;
   const fits = `(${type!.toLowerCase() === 'geometry' ? 'true' : `substr(ST_GeometryType(x.g), 4) = ${literal(type!)}`} AND ST_Zmflag(x.g) = ${zm})`;

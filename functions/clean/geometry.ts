@@ -158,7 +158,7 @@ export function geometryChecks(plan: GeometryPlan, parse: boolean, alias = 's'):
 }
 
 /** SQL: a coordinate as text PostgreSQL reads as a number (NULL when empty); a decimal comma becomes a point. */
-function coordinate(alias: string, column: string, decimalComma = false): string {
+export function coordinate(alias: string, column: string, decimalComma = false): string {
   const v = `NULLIF(btrim(${alias}.${ident(column)}), '')`;
   return decimalComma ? `replace(${v}, ',', '.')` : v;
 }
