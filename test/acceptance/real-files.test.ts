@@ -78,7 +78,7 @@ const known: Record<string, Known> = JSON.parse(readFileSync(KNOWN_PATH, 'utf8')
 /** PostgreSQL type → the class a person names. */
 function pgClass(type: string): string {
   if (['smallint', 'integer', 'bigint'].includes(type)) return 'integer';
-  if (['numeric', 'double precision', 'real'].includes(type)) return 'number';
+  if (['numeric', 'double precision', 'double', 'real'].includes(type)) return 'number';
   if (type === 'date') return 'date';
   if (type.startsWith('timestamp')) return 'timestamp';
   if (type.startsWith('time')) return 'time';
@@ -87,9 +87,13 @@ function pgClass(type: string): string {
   if (type.startsWith('geometry')) return 'geometry';
   return type;
 }
-/** Profile base type → the same classes. */
-function profileClass(type: string): string {
-  return ({ year: 'integer', string: 'text', json: 'text', datetime: 'timestamp', datetime_tz: 'timestamp' } as Record<string, string>)[type] ?? type;
+/**
+ * A profiled column → the same classes: the type the profile says the column loads as (its
+ * `clean` decision, what `civic-etl profile` prints under "loads"), else its base type.
+ */
+function profileClass(column: { type: string; clean?: { type: string } }): string {
+  if (column.clean) return pgClass(column.clean.type);
+  return ({ year: 'integer', string: 'text', json: 'text', datetime: 'timestamp', datetime_tz: 'timestamp' } as Record<string, string>)[column.type] ?? column.type;
 }
 const CAST: Record<string, string> = { integer: 'bigint', number: 'numeric', date: 'date', timestamp: 'timestamptz', boolean: 'boolean', text: 'text' };
 const FAMILY: Record<string, string[]> = {
@@ -289,10 +293,10 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
     add(f, profile?.rowCount === rowsFact.expected, profile ? profile.rowCount : profileError);
     const headings = headerFact.source ?? [];
     const laundered = headerFact.expected as string[];
-    const byHeading = new Map((profile?.columns ?? []).map((c) => [c.name.replace(/\uFEFF/g, '').trim(), profileClass(c.type)]));
+    const byHeading = new Map((profile?.columns ?? []).map((c) => [c.name.replace(/\uFEFF/g, '').trim(), profileClass(c)]));
     const profiledAt = (i: number, heading: string) => {
       const c = byPosition ? profile?.columns[i] : undefined;
-      return c ? profileClass(c.type) : byHeading.get(heading);
+      return c ? profileClass(c) : byHeading.get(heading);
     };
     for (const t of ff.facts.filter((x) => x.kind === 'type')) {
       const got = profiledAt(t.position ?? -1, t.heading!) ?? (profile ? 'missing' : profileError);

@@ -56,6 +56,8 @@ export const uuid: FormatDefinition = {
 
 // --- phone ------------------------------------------------------------------------------------
 
+/** Digits, one dot, digits: a decimal number, never a telephone number. */
+const DECIMAL = /^\d+\.\d+$/;
 const NANP = /^(?:\+?1[-. ]?)?(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d{4}$/;
 
 /**
@@ -66,6 +68,8 @@ const NANP = /^(?:\+?1[-. ]?)?(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d{4}$/;
 function isPhone(v: string): boolean {
   const n = v.length;
   if (n < 9 || n > 26) return false;
+  // a decimal number (`0.2523206751`, a share written by a statistics office) is not a phone
+  if (DECIMAL.test(v)) return false;
   let i = v.charCodeAt(0) === 43 ? 1 : 0;
   const plus = i === 1;
   let digits = 0;
