@@ -5,7 +5,7 @@ import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/defin
 import { castIntoFitting, createAsCast, nothingLoaded, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
-import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, widerGeometryType } from '../functions/clean/geometry.ts';
+import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, repairSummary, widerGeometryType } from '../functions/clean/geometry.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { maxFileColumns } from '../functions/common/limits.ts';
@@ -15,6 +15,7 @@ import { openSource, type FormatHint } from '../functions/read/open.ts';
 import { stageCsv } from '../functions/stage/stage-object.ts';
 import { stageTable } from '../functions/stage/stage-table.ts';
 import { inferTypes } from '../functions/clean/infer.ts';
+import { checkLonLat, settleSourceSrid } from '../functions/clean/source-srid.ts';
 
 export interface LoadFileOptions {
   /** `schema.table` (or `table`, in `public`). */
@@ -122,8 +123,18 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         invalid: opts.invalid,
         from: opts.lat || opts.lon ? { lat: opts.lat ?? 'lat', lon: opts.lon ?? 'lon' } : undefined,
       });
+      // a coordinate system the file names in words only: identified by its parameters, never assumed 4326
+      const native = 'geometry' in staged.detected ? staged.detected.geometry : undefined;
+      const nativeSrid = native?.srid;
+      const crsWarnings: string[] = []; // the coordinate system's and the repairs', in this order
+      if (geometryDef.enabled && !geometryDef.from) {
+        await settleSourceSrid(client, { geometry: native, file, given: opts.sourceSrid, staging, warnings: crsWarnings, option: '--source-srid' });
+      }
       const geometry = planGeometry(geometryDef, 'geometry' in staged.detected ? staged.detected : undefined, header, staged.columns, entry.name, opts.sourceSrid);
       const attributes = staged.columns.map((c, i) => ({ from: c, heading: header[i] ?? c })).filter((c) => !geometry?.consumed.includes(c.from));
+      // invalid shapes are repaired in the cast; what the repair changed is said, never silently
+      const repaired = geometry && !/^(multi)?point/i.test(native?.type ?? '') && (await repairSummary(client, staging, geometry, 'unit' in staged.detected ? staged.detected.unit : 'line'));
+      if (repaired) crsWarnings.push(`${file}: ${repaired}`);
 
       if (opts.recreate) await client.query(`DROP TABLE IF EXISTS ${target}`);
       const existing = await tableColumns(client, schema, name);
@@ -200,6 +211,11 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       const none = await nothingLoaded(client, { quarantine: rejectsTable, loadId: load.id, file, rowsRead: staged.rows, rowsLoaded });
       if (none) throw none;
       await client.query(`DROP TABLE ${staging}`);
+      if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid === 4326) {
+        // metres (or feet) labelled as degrees: a wrong map that looks loaded
+        const how = opts.sourceSrid === 4326 ? '--source-srid says they are' : nativeSrid === 4326 ? 'the file says they are' : native?.srid === 4326 && native.crs ? 'they were read as' : 'the file names no coordinate system, so they would be read as';
+        await checkLonLat(client, { table: target, column: geometry.column, file, how, option: '--source-srid' });
+      }
       phase(geometry ? 'cast, with geometry' : 'cast');
       let geometryColumnType: string | undefined;
       if (geometry) {
@@ -227,7 +243,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         format: 'structure' in staged ? 'csv' : staged.detected.format,
         delimiter: 'structure' in staged ? staged.structure.delimiter : undefined,
         geometry: geometry && `${geometry.column}: ${geometry.note} → EPSG:${geometry.srid}, ${geometryColumnType}`,
-        warnings: [...staged.detected.warnings, ...opened.skipped.map((s) => `skipped ${s}`), ...warnings],
+        warnings: [...staged.detected.warnings, ...opened.skipped.map((s) => `skipped ${s}`), ...crsWarnings, ...warnings],
       };
     });
   } catch (caught) {

@@ -14,7 +14,8 @@ import { castIntoFitting, identitySql, NEWER, nothingLoaded, quarantineTableSql,
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
 import { launder, normaliseHeader, resolveColumns } from './columns.ts';
 import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
-import { geometryType, narrowGeometryColumn, planGeometry, sharedGeometryType, type GeometryPlan } from './geometry.ts';
+import { geometryType, narrowGeometryColumn, planGeometry, repairSummary, sharedGeometryType, type GeometryPlan } from './geometry.ts';
+import { settleSourceSrid } from './source-srid.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
@@ -359,7 +360,21 @@ async function applyRows(
 ): Promise<{ result: Applied; identity: FileTable['identity']; rebuilt: boolean }> {
   const staging = load.staging_table!;
   const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
+  // a coordinate system the file names in words only: identified by its parameters, never assumed 4326
+  const notes: string[] = [];
+  if (dataset.geometry.enabled && !dataset.geometry.from) {
+    await settleSourceSrid(client, { geometry: detected?.geometry, file: load.object_key, given: dataset.read.srid, staging, warnings: notes, option: `read.srid (dataset ${dataset.name})` });
+  }
   const planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
+  // what repairing invalid shapes changed is said (in the load's detected warnings), never silently
+  const repaired = planned && !/^(multi)?point/i.test(detected?.geometry?.type ?? '') ? await repairSummary(client, staging, planned, typeof detected?.unit === 'string' ? detected.unit : 'line') : undefined;
+  if (repaired) notes.push(`${load.object_key}: ${repaired}`);
+  if (notes.length > 0) {
+    await client.query(
+      `UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`,
+      [load.id, JSON.stringify(notes)],
+    );
+  }
   // declared columns fix the clean table: drift is then a change in the file's header
   const sourceChanges = dataset.clean.columns ? await sourceDrift(client, dataset, load) : [];
   const resolved = await resolveColumns(client, dataset, load, [...(planned?.consumed ?? []), ...(opts.dropped ?? [])]).catch((error: unknown) => {

@@ -50,7 +50,7 @@ interface Layer {
   table: string;
   dataType: 'features' | 'attributes';
   columns: { name: string; type: string }[];
-  geometry?: { column: string; srid?: number; type?: string };
+  geometry?: { column: string; srid?: number; crs?: { wkt: string; name?: string }; type?: string };
   warnings: string[];
 }
 
@@ -87,7 +87,7 @@ function asTable(path: string, name: string, layer: Layer): ReadTable {
     name: tableName,
     format: 'gpkg',
     columns: layer.columns.map((c) => c.name),
-    ...(g ? { geometry: { column: g.column, encoding: 'wkb', ...(g.srid !== undefined ? { srid: g.srid } : {}), ...(g.type ? { type: g.type } : {}) } } : {}),
+    ...(g ? { geometry: { column: g.column, encoding: 'wkb', ...(g.srid !== undefined ? { srid: g.srid } : {}), ...(g.crs ? { crs: g.crs } : {}), ...(g.type ? { type: g.type } : {}) } } : {}),
     unit: 'feature',
     warnings: layer.warnings,
     rows: () => readRows(path, tableName, layer),
@@ -165,9 +165,9 @@ function listLayers(db: Database, name: string, opts: ReadOptions): Layer[] {
       : undefined;
     if (geom) {
       const srsId = geom[2] ?? contentsSrs;
-      const srid = sridOf(db, srsId === null || srsId === undefined ? undefined : Number(srsId), `${name}#${tableName}`, opts, layer.warnings);
+      const { srid, crs } = sridOf(db, srsId === null || srsId === undefined ? undefined : Number(srsId), `${name}#${tableName}`, opts, layer.warnings);
       const type = declaredType(String(geom[1] ?? ''), Number(geom[3]), Number(geom[4]));
-      layer.geometry = { column: String(geom[0]), ...(srid !== undefined ? { srid } : {}), ...(type ? { type } : {}) };
+      layer.geometry = { column: String(geom[0]), ...(srid !== undefined ? { srid } : {}), ...(crs ? { crs } : {}), ...(type ? { type } : {}) };
     } else if (layer.dataType === 'features') {
       layer.warnings.push(`${name}#${tableName}: a feature table without a row in gpkg_geometry_columns: read without geometry`);
     }
@@ -180,17 +180,20 @@ function listLayers(db: Database, name: string, opts: ReadOptions): Layer[] {
  * organisations are looked up through their WKT `definition`. 0 and -1 (the spec's undefined
  * geographic and Cartesian systems) and unknown systems: `opts.srid`.
  */
-function sridOf(db: Database, srsId: number | undefined, name: string, opts: ReadOptions, warnings: string[]): number | undefined {
-  if (srsId === undefined || srsId === 0 || srsId === -1) return opts.srid;
+function sridOf(db: Database, srsId: number | undefined, name: string, opts: ReadOptions, warnings: string[]): { srid?: number; crs?: { wkt: string; name?: string } } {
+  const given = opts.srid !== undefined ? { srid: opts.srid } : {};
+  if (srsId === undefined || srsId === 0 || srsId === -1) return given;
   const row = rowsOf(db, `SELECT organization, organization_coordsys_id, definition FROM gpkg_spatial_ref_sys WHERE srs_id = ?`, [srsId])[0];
-  if (row && String(row[0]).toUpperCase() === 'EPSG' && Number(row[1]) > 0) return Number(row[1]);
-  const info = row ? describePrj(String(row[2] ?? '')) : {};
-  if (info.srid !== undefined) return info.srid;
-  if (opts.srid === undefined) {
-    const what = row ? `${String(row[0])}:${String(row[1])}${info.name !== undefined ? ` "${info.name}"` : ''}` : 'missing from gpkg_spatial_ref_sys';
-    warnings.push(`${name}: its spatial reference system (srs_id ${srsId}, ${what}) has no EPSG code this reader recognises: the SRID is left unknown; set read.srid for this dataset`);
-  }
-  return opts.srid;
+  if (row && String(row[0]).toUpperCase() === 'EPSG' && Number(row[1]) > 0) return { srid: Number(row[1]) };
+  const wkt = row ? String(row[2] ?? '').trim() : '';
+  const info = wkt ? describePrj(wkt) : {};
+  if (info.srid !== undefined) return { srid: info.srid };
+  if (opts.srid !== undefined) return given;
+  // a definition in words: the load identifies it by its parameters (clean/source-srid.ts)
+  if (wkt && wkt.toLowerCase() !== 'undefined') return { crs: { wkt, ...(info.name !== undefined ? { name: info.name } : {}) } };
+  const what = row ? `${String(row[0])}:${String(row[1])}` : 'missing from gpkg_spatial_ref_sys';
+  warnings.push(`${name}: its spatial reference system (srs_id ${srsId}, ${what}) has no EPSG code and no definition: its coordinates must be longitudes and latitudes, or read.srid set`);
+  return {};
 }
 
 const TYPE_NAMES: Record<string, string> = {
