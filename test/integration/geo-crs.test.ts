@@ -2,13 +2,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PipelineInput } from '../../contract/definition.ts';
+import { s3Client } from '../../functions/common/aws.ts';
 import { getPool } from '../../functions/common/db.ts';
+import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { identifySrid } from '../../functions/clean/source-srid.ts';
+import { stageObject, type CleanMessage } from '../../functions/stage/stage-object.ts';
 import { migrate } from '../../functions/migrate/migrate.ts';
 import { loadFile } from '../../local/load-file.ts';
 import { POLYGON, square, writeShapefile } from '../helpers/shapefile-writer.ts';
 import { makeZip } from '../helpers/zip.ts';
-import { rows } from './support.ts';
+import { freshBucket, freshProject, put, rows } from './support.ts';
 
 // real texts: what GDAL writes as a .prj for these EPSG codes, and MassGIS's own (test/fixtures/prj/README.md)
 const PRJ = join(import.meta.dirname, '..', 'fixtures', 'prj');
@@ -151,5 +155,59 @@ describe('repairing invalid polygons keeps a polygon layer polygons', () => {
     expect(got).toEqual([{ id: 1, type: 'POLYGON' }, { id: 2, type: null }]);
     expect(r.warnings.join('\n')).toMatch(/1 invalid geometry repaired .*feature 2.*1 had nothing of their dimension left: their geometry is NULL/);
     expect(clean.warnings.join('\n')).not.toMatch(/repaired/);
+  });
+});
+
+describe('the same in the pipeline (stage, then clean)', () => {
+  const definition: PipelineInput = {
+    project: 'it_geocrs',
+    suppliers: [{ name: 'state' }],
+    datasets: [
+      { name: 'senate', source: { type: 'upload', supplier: 'state' } },
+      { name: 'bezirke', source: { type: 'upload', supplier: 'state' } },
+      { name: 'grid', source: { type: 'upload', supplier: 'state' } },
+    ],
+  };
+
+  async function deliver(dataset: string, file: string, body: Buffer) {
+    const { pipeline, pool } = await freshProject(definition);
+    const bucket = await freshBucket('it-geocrs');
+    const handed: CleanMessage[] = [];
+    const ref = await put(bucket, `incoming/state/${dataset}/${file}`, body);
+    await stageObject({ pool, s3: s3Client(), pipeline, notifyClean: async (m) => void handed.push(m) }, ref);
+    const cleaned = [];
+    for (const m of handed) cleaned.push(await cleanLoad({ pool, pipeline }, m.loadId));
+    const [load] = await rows<{ warnings: string[] }>(pool, `SELECT detected->'warnings' AS warnings FROM etl.loads WHERE project = 'it_geocrs' AND dataset = $1 AND staging_table IS NOT NULL ORDER BY id DESC LIMIT 1`, [dataset]);
+    return { cleaned, warnings: (load?.warnings ?? []).join('\n') };
+  }
+
+  it("identifies MassGIS's ESRI .prj and lands the districts where GDAL puts them; says so in the load's warnings", async () => {
+    const { cleaned, warnings } = await deliver('senate', 'senate.zip', readFileSync(join(ACCEPTANCE, 'us-massgis-senate-districts.zip')));
+    const e = await extent('it_geocrs.senate');
+
+    expect(cleaned).toMatchObject([{ status: 'loaded', rowsLoaded: 40 }]);
+    expect(e.srid).toBe(4326);
+    expect(e.xmin).toBeCloseTo(-73.50824, 4);
+    expect(e.ymax).toBeCloseTo(42.886818, 4);
+    expect(warnings).toMatch(/recognised by its parameters as EPSG:26986/);
+  });
+
+  it('keeps repaired districts polygons and notes the dropped point', async () => {
+    const { cleaned, warnings } = await deliver('bezirke', 'bezirke.geojson', readFileSync(join(ACCEPTANCE, 'de-vaterstetten-stimmbezirke-2021.geojson')));
+    const types = await rows(await getPool(), `SELECT DISTINCT GeometryType(geom) AS type FROM it_geocrs.bezirke`);
+
+    expect(cleaned).toMatchObject([{ status: 'loaded', rowsLoaded: 14 }]);
+    expect(types).toEqual([{ type: 'MULTIPOLYGON' }]);
+    expect(warnings).toMatch(/1 invalid geometry repaired .*\(feature 13\) the repair also left 1 point/);
+  });
+
+  it('fails a load whose .prj no system matches, naming the system and read.srid', async () => {
+    const prj = readFileSync(join(PRJ, 'esri-28992.prj'), 'utf8').replace('RD_New', 'Gemeente_Grid').replace('155000.0', '155123.0');
+    const zip = await zippedSquare('pgrid', prj, 121_400, 487_400);
+
+    const { cleaned } = await deliver('grid', 'grid.zip', readFileSync(zip));
+
+    expect(cleaned).toMatchObject([{ status: 'failed' }]);
+    expect((cleaned[0] as { error?: string }).error).toMatch(/"Gemeente_Grid" is not one PostGIS knows by its parameters.*read\.srid \(dataset grid\)/);
   });
 });
