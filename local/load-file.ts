@@ -5,7 +5,7 @@ import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/defin
 import { castIntoFitting, createAsCast, nothingLoaded, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
-import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, repairSummary, widerGeometryType } from '../functions/clean/geometry.ts';
+import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, repairSummary, watchRepairs, widerGeometryType } from '../functions/clean/geometry.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { maxFileColumns } from '../functions/common/limits.ts';
@@ -100,6 +100,8 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     await markFailed(pool, load.id, isPermanent(error) ? error : new PermanentError((error as Error).message));
     throw error;
   });
+  // the repair listener leaves the pooled client however the load ends
+  let stopWatching = () => {};
   try {
     if (opened.entries.length > 1) {
       const names = opened.entries.map((e) => e.name).join(', ');
@@ -132,9 +134,6 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       }
       const geometry = planGeometry(geometryDef, 'geometry' in staged.detected ? staged.detected : undefined, header, staged.columns, entry.name, opts.sourceSrid);
       const attributes = staged.columns.map((c, i) => ({ from: c, heading: header[i] ?? c })).filter((c) => !geometry?.consumed.includes(c.from));
-      // invalid shapes are repaired in the cast; what the repair changed is said, never silently
-      const repaired = geometry && !/^(multi)?point/i.test(native?.type ?? '') && (await repairSummary(client, staging, geometry, 'unit' in staged.detected ? staged.detected.unit : 'line'));
-      if (repaired) crsWarnings.push(`${file}: ${repaired}`);
 
       if (opts.recreate) await client.query(`DROP TABLE IF EXISTS ${target}`);
       const existing = await tableColumns(client, schema, name);
@@ -177,6 +176,9 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       };
       // a new table whose every value casts is made in one statement; otherwise row by row
       let cast: { rowsLoaded: number; rowsQuarantined: number } | undefined;
+      // invalid shapes are repaired in the cast; what the repair changed is said, never silently
+      const repairs = watchRepairs(client);
+      stopWatching = repairs.stop;
       // the geometry column's type, read from the staged values where that is cheap (WKB headers,
       // points from lat/lon): then the table is made with it, and needs no rewrite to be typed
       let typed = existing.length === 0 && geometry ? await predictedGeometryType(client, staging, geometry) : undefined;
@@ -206,6 +208,9 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         await alterColumnTypes(client, schema, name, new Map([[geometry!.column, to]]));
         warnings.push(`column ${geometry!.column} widened from ${was} to ${to}: ${misfit.message}`);
       });
+      repairs.stop();
+      const repaired = geometry && repairs.seen() ? await repairSummary(client, staging, geometry, 'unit' in staged.detected ? staged.detected.unit : 'line') : undefined;
+      if (repaired) crsWarnings.push(`${file}: ${repaired}`);
       const { rowsLoaded, rowsQuarantined } = cast;
       // every row rejected: a failure, rolled back whole — no new table, no rejects, an existing table as it was
       const none = await nothingLoaded(client, { quarantine: rejectsTable, loadId: load.id, file, rowsRead: staged.rows, rowsLoaded });
@@ -259,6 +264,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     else await markFailed(pool, load.id, new PermanentError((error as Error).message));
     throw error;
   } finally {
+    stopWatching();
     await opened.dispose();
   }
 }

@@ -14,7 +14,7 @@ import { castIntoFitting, identitySql, NEWER, nothingLoaded, quarantineTableSql,
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
 import { launder, normaliseHeader, resolveColumns } from './columns.ts';
 import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
-import { geometryType, narrowGeometryColumn, planGeometry, repairSummary, sharedGeometryType, type GeometryPlan } from './geometry.ts';
+import { geometryType, narrowGeometryColumn, planGeometry, repairSummary, sharedGeometryType, watchRepairs, type GeometryPlan } from './geometry.ts';
 import { settleSourceSrid } from './source-srid.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
@@ -366,15 +366,7 @@ async function applyRows(
     await settleSourceSrid(client, { geometry: detected?.geometry, file: load.object_key, given: dataset.read.srid, staging, warnings: notes, option: `read.srid (dataset ${dataset.name})` });
   }
   const planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
-  // what repairing invalid shapes changed is said (in the load's detected warnings), never silently
-  const repaired = planned && !/^(multi)?point/i.test(detected?.geometry?.type ?? '') ? await repairSummary(client, staging, planned, typeof detected?.unit === 'string' ? detected.unit : 'line') : undefined;
-  if (repaired) notes.push(`${load.object_key}: ${repaired}`);
-  if (notes.length > 0) {
-    await client.query(
-      `UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`,
-      [load.id, JSON.stringify(notes)],
-    );
-  }
+
   // declared columns fix the clean table: drift is then a change in the file's header
   const sourceChanges = dataset.clean.columns ? await sourceDrift(client, dataset, load) : [];
   const resolved = await resolveColumns(client, dataset, load, [...(planned?.consumed ?? []), ...(opts.dropped ?? [])]).catch((error: unknown) => {
@@ -418,6 +410,8 @@ async function applyRows(
       { file: load.object_key },
     );
   }
+  // invalid shapes are repaired in the cast; what the repair changed is said (in the load's detected warnings), never silently
+  const repairs = watchRepairs(client);
   const cast = await castIntoFitting(client, {
     staging,
     target: table,
@@ -434,7 +428,15 @@ async function applyRows(
     ...(opts.removed ? { removedInto: opts.removed } : {}),
     geometry,
     rules: await planRules(client, { pipeline, dataset, columns }),
-  }, (misfit) => geometryMisfit({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns, geometry }, misfit, changes));
+  }, (misfit) => geometryMisfit({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns, geometry }, misfit, changes)).finally(repairs.stop);
+  const repaired = geometry && repairs.seen() ? await repairSummary(client, staging, geometry, typeof detected?.unit === 'string' ? detected.unit : 'line') : undefined;
+  if (repaired) notes.push(`${load.object_key}: ${repaired}`);
+  if (notes.length > 0) {
+    await client.query(
+      `UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`,
+      [load.id, JSON.stringify(notes)],
+    );
+  }
   if (geometry) {
     // a geometry column this load made takes the type its geometries share; one an earlier load made keeps its type
     const added = changes.find((c) => c.change === 'added' && c.column === geometry.column);

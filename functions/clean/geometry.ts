@@ -278,6 +278,23 @@ export function isGeometryMisfit(error: unknown): boolean {
   return e.code === '22023' && /^Geometry type \(.*\) does not match column type|^(Column|Geometry) has [ZM] dimension but (geometry|column) does not/.test(e.message ?? '');
 }
 
+/** The notice etl.repaired raises for each shape it repairs (migration 0013). */
+const REPAIR_NOTICE = 'civic-etl: geometry repaired';
+
+/**
+ * Listens on `client` for the notices etl.repaired raises while a cast runs: `seen` says whether
+ * any shape was repaired, so that repairSummary's pass over the staged shapes runs only then.
+ * ST_IsValid's own notices (why a shape is invalid) are not counted.
+ */
+export function watchRepairs(client: pg.PoolClient): { seen: () => boolean; stop: () => void } {
+  let seen = false;
+  const listener = (notice: { message?: string }) => {
+    if (notice.message === REPAIR_NOTICE) seen = true;
+  };
+  client.on('notice', listener);
+  return { seen: () => seen, stop: () => void client.off('notice', listener) };
+}
+
 /**
  * What repairing a load's invalid shapes did, for the load's warnings: how many were repaired
  * (ST_MakeValid), and in how many the repair also left parts of a lower dimension — the point a

@@ -342,10 +342,23 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     ELSE ST_CollectionExtract(r, ST_Dimension(g) + 1)
   END
 $$;
+-- etl.try_geometry catches PostGIS's parse errors in an exception block, which is a
+-- subtransaction: in a parallel plan it fails ("cannot start subtransactions during a parallel
+-- operation") as soon as a scan is large enough to be split among workers.
+ALTER FUNCTION etl.try_geometry(text, text) PARALLEL UNSAFE;
+-- A repair says so (a notice the load listens for, then counts and reports what changed: a pass
+-- over the staged shapes that valid layers never pay for).
 CREATE OR REPLACE FUNCTION etl.repaired(g geometry) RETURNS geometry
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN g IS NULL OR ST_IsValid(g) THEN g ELSE (SELECT CASE WHEN ST_IsEmpty(k) THEN NULL ELSE k END FROM etl.kept_dimension(ST_MakeValid(g), g) k) END
-$$;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$
+DECLARE
+  r geometry;
+BEGIN
+  IF g IS NULL OR ST_IsValid(g) THEN RETURN g; END IF;
+  RAISE NOTICE 'civic-etl: geometry repaired';
+  r := etl.kept_dimension(ST_MakeValid(g), g);
+  RETURN CASE WHEN ST_IsEmpty(r) THEN NULL ELSE r END;
+END
+$body$;
 `,
   },
 ];
