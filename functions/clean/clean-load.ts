@@ -15,7 +15,7 @@ import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTables
 import { launder, normaliseHeader, resolveColumns } from './columns.ts';
 import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, narrowGeometryColumn, planGeometry, repairSummary, sharedGeometryType, watchRepairs, type GeometryPlan } from './geometry.ts';
-import { settleSourceSrid } from './source-srid.ts';
+import { checkLonLat, settleSourceSrid } from './source-srid.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
@@ -429,6 +429,18 @@ async function applyRows(
     geometry,
     rules: await planRules(client, { pipeline, dataset, columns }),
   }, (misfit) => geometryMisfit({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns, geometry }, misfit, changes)).finally(repairs.stop);
+  if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid === 4326) {
+    // metres (or feet) labelled as degrees: a wrong map that looks loaded
+    const said = detected?.geometry?.srid === 4326 && !detected.geometry.crs;
+    await checkLonLat(client, {
+      table,
+      column: geometry.column,
+      file: load.object_key,
+      how: dataset.read.srid === 4326 ? 'read.srid says they are' : said ? 'the file says they are' : 'they would be read as',
+      option: `read.srid (dataset ${dataset.name})`,
+      where: `_load_id = ${Number(load.id)}`,
+    });
+  }
   const repaired = geometry && repairs.seen() ? await repairSummary(client, staging, geometry, typeof detected?.unit === 'string' ? detected.unit : 'line') : undefined;
   if (repaired) notes.push(`${load.object_key}: ${repaired}`);
   if (notes.length > 0) {

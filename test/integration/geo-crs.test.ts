@@ -166,6 +166,7 @@ describe('the same in the pipeline (stage, then clean)', () => {
       { name: 'senate', source: { type: 'upload', supplier: 'state' } },
       { name: 'bezirke', source: { type: 'upload', supplier: 'state' } },
       { name: 'grid', source: { type: 'upload', supplier: 'state' } },
+      { name: 'metres', source: { type: 'upload', supplier: 'state' } },
     ],
   };
 
@@ -209,5 +210,16 @@ describe('the same in the pipeline (stage, then clean)', () => {
 
     expect(cleaned).toMatchObject([{ status: 'failed' }]);
     expect((cleaned[0] as { error?: string }).error).toMatch(/"Gemeente_Grid" is not one PostGIS knows by its parameters.*read\.srid \(dataset grid\)/);
+  });
+
+  it('fails a GeoJSON without crs whose coordinates are metres, instead of storing them as degrees', async () => {
+    const body = Buffer.from(JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: { id: 1 }, geometry: { type: 'Point', coordinates: [652_000, 6_862_000] } }] }));
+
+    const { cleaned } = await deliver('metres', 'metres.geojson', body);
+    const table = await rows(await getPool(), `SELECT count(*)::int AS n FROM it_geocrs.metres`).catch(() => [{ n: 0 }]);
+
+    expect(cleaned).toMatchObject([{ status: 'failed' }]);
+    expect((cleaned[0] as { error?: string }).error).toMatch(/metres\.geojson: coordinates x from 652000 to 652000, y from 6862000 to 6862000 are not longitudes and latitudes, yet they would be read as EPSG:4326: give the source's EPSG code with read\.srid \(dataset metres\)/);
+    expect(table).toEqual([{ n: 0 }]);
   });
 });
