@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,8 @@ import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { identifySrid } from '../../functions/clean/source-srid.ts';
 import { stageObject, type CleanMessage } from '../../functions/stage/stage-object.ts';
 import { migrate } from '../../functions/migrate/migrate.ts';
+import { profileTable } from '../../functions/profile/profile.ts';
+import { openSource } from '../../functions/read/open.ts';
 import { loadFile } from '../../local/load-file.ts';
 import { POLYGON, square, writeShapefile } from '../helpers/shapefile-writer.ts';
 import { makeZip } from '../helpers/zip.ts';
@@ -221,5 +223,22 @@ describe('the same in the pipeline (stage, then clean)', () => {
     expect(cleaned).toMatchObject([{ status: 'failed' }]);
     expect((cleaned[0] as { error?: string }).error).toMatch(/metres\.geojson: coordinates x from 652000 to 652000, y from 6862000 to 6862000 are not longitudes and latitudes, yet they would be read as EPSG:4326: give the source's EPSG code with read\.srid \(dataset metres\)/);
     expect(table).toEqual([{ n: 0 }]);
+  });
+});
+
+describe("a shapefile's declared field types", () => {
+  it('ABS local government areas: codes in DBF character fields (19499) are text in the profile, as in the load', async () => {
+    const path = join(ACCEPTANCE, 'au-abs-lga-2013.zip');
+    const opened = await openSource({ name: path, path, open: async () => createReadStream(path) }, {});
+    const entry = opened.entries[0]!;
+    const profile = entry.kind === 'table' ? await profileTable(entry.table, { file: entry.name }) : undefined;
+    await opened.dispose();
+    const r = await loadFile(await getPool(), path, { table: 'it_crs.lga', recreate: true });
+    const type = (name: string) => ({ profile: profile?.columns.find((c) => c.name === name)?.type, load: r.columns.find((c) => c.from === name)?.type });
+
+    // the DBF declares LGA_CODE13 and STE_CODE11 as C (character) fields; AREA_SQKM as N with decimals
+    expect(type('LGA_CODE13')).toEqual({ profile: 'string', load: 'text' });
+    expect(type('STE_CODE11')).toEqual({ profile: 'string', load: 'text' });
+    expect(type('AREA_SQKM')).toEqual({ profile: 'number', load: 'numeric' });
   });
 });
