@@ -27,7 +27,7 @@ import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
 import initSqlJs from 'sql.js/dist/sql-wasm-inline.js';
 import { messageOf } from '../common/errors.ts';
 import { describePrj } from './prj.ts';
-import { ReadError, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
+import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
 import { hexFromGpkgBlob, ShapeFormatError } from './wkb.ts';
 
 /** Largest GeoPackage loaded by default (sql.js holds the whole file in memory). */
@@ -83,6 +83,7 @@ export async function readGeoPackage(path: string, name: string, opts: GeoPackag
 function asTable(path: string, name: string, layer: Layer): ReadTable {
   const tableName = `${name}#${layer.table}`;
   const g = layer.geometry;
+  const fits = layer.columns.map((c) => new DeclaredFit(c.name === g?.column ? '' : c.type));
   return {
     name: tableName,
     format: 'gpkg',
@@ -90,11 +91,96 @@ function asTable(path: string, name: string, layer: Layer): ReadTable {
     ...(g ? { geometry: { column: g.column, encoding: 'wkb', ...(g.srid !== undefined ? { srid: g.srid } : {}), ...(g.crs ? { crs: g.crs } : {}), ...(g.type ? { type: g.type } : {}) } } : {}),
     unit: 'feature',
     warnings: layer.warnings,
-    rows: () => readRows(path, tableName, layer),
+    rows: () => readRows(path, tableName, layer, fits),
+    declaredTypes: () => fits.map((f) => f.type()),
   };
 }
 
-async function* readRows(path: string, name: string, layer: Layer): AsyncGenerator<ReadRow> {
+/**
+ * The clean type a GeoPackage column declares (the spec's BOOLEAN, TINYINT…INTEGER, FLOAT, DOUBLE,
+ * REAL, TEXT, DATE, DATETIME), once every value read has been of that type: SQLite stores any
+ * value in any column, so a declaration holds only when the values keep it. A REAL column of
+ * whole numbers stays a number (as `civic-etl load` would otherwise make it integer); BLOBs and
+ * other names declare nothing.
+ */
+class DeclaredFit {
+  private readonly kind: 'integer' | 'small' | 'real' | 'text' | 'date' | 'datetime' | 'boolean' | undefined;
+  private fits = true;
+  private complete = false;
+  private digits = 0;
+
+  constructor(declared: string) {
+    const t = declared.trim().toUpperCase();
+    this.kind = /^(INT|INTEGER)$/.test(t) ? 'integer'
+      : /^(TINYINT|SMALLINT|MEDIUMINT)$/.test(t) ? 'small'
+      : /^(FLOAT|DOUBLE|REAL)$/.test(t) ? 'real'
+      : /^TEXT(\(\d+\))?$/.test(t) ? 'text'
+      : t === 'DATE' ? 'date'
+      : t === 'DATETIME' ? 'datetime'
+      : t === 'BOOLEAN' ? 'boolean'
+      : undefined;
+  }
+
+  reset(): void {
+    this.fits = true;
+    this.complete = false;
+    this.digits = 0;
+  }
+
+  finish(): void {
+    this.complete = true;
+  }
+
+  add(v: SqlValue | bigint): void {
+    if (v === null || !this.fits || this.kind === undefined) return;
+    switch (this.kind) {
+      case 'integer':
+      case 'small':
+        if (typeof v !== 'bigint') this.fits = false;
+        else this.digits = Math.max(this.digits, (v < 0n ? -v : v).toString().length);
+        return;
+      case 'real':
+        // SQLite hands back a REAL that holds a whole number as an integer
+        if (typeof v !== 'number' && typeof v !== 'bigint') this.fits = false;
+        return;
+      case 'boolean':
+        if (v !== 0n && v !== 1n) this.fits = false;
+        return;
+      case 'text':
+        if (typeof v !== 'string') this.fits = false;
+        return;
+      case 'date':
+        if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(v)) this.fits = false;
+        return;
+      case 'datetime':
+        if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(v)) this.fits = false;
+        return;
+    }
+  }
+
+  type(): DeclaredType | undefined {
+    if (!this.complete || !this.fits || this.kind === undefined) return undefined;
+    switch (this.kind) {
+      case 'integer':
+        return this.digits <= 9 ? 'integer' : this.digits <= 18 ? 'bigint' : 'numeric';
+      case 'small':
+        return 'integer';
+      case 'real':
+        return 'double';
+      case 'text':
+        return 'text';
+      case 'date':
+        return 'date';
+      case 'datetime':
+        return 'timestamptz';
+      case 'boolean':
+        return 'boolean';
+    }
+  }
+}
+
+async function* readRows(path: string, name: string, layer: Layer, fits: DeclaredFit[]): AsyncGenerator<ReadRow> {
+  for (const fit of fits) fit.reset();
   const db = await openDatabase(path, name);
   let statement: Statement | undefined;
   let position = 0;
@@ -112,6 +198,7 @@ async function* readRows(path: string, name: string, layer: Layer): AsyncGenerat
       }
       const values = new Array<string | null>(raw.length);
       for (let i = 0; i < raw.length; i++) {
+        fits[i]!.add(raw[i]!);
         try {
           values[i] = convert[i]!(raw[i]!);
         } catch (error) {
@@ -121,6 +208,7 @@ async function* readRows(path: string, name: string, layer: Layer): AsyncGenerat
       }
       yield { values, position };
     }
+    for (const fit of fits) fit.finish();
   } finally {
     statement?.free();
     db.close();

@@ -193,6 +193,37 @@ describe('readGeoPackage', () => {
     expect(local!.geometry?.crs).toEqual({ wkt: 'LOCAL_CS["Site grid"]', name: 'Site grid' });
   });
 
+  it('declares the types of its columns once every value read keeps them; a REAL of whole numbers stays a number', async () => {
+    const path = await geoPackage([
+      {
+        table: 'districts',
+        dataType: 'attributes',
+        columns: [
+          { name: 'code', type: 'TEXT' },
+          { name: 'area', type: 'REAL' },
+          { name: 'pop', type: 'INTEGER' },
+          { name: 'big', type: 'INTEGER' },
+          { name: 'mixed', type: 'REAL' },
+          { name: 'day', type: 'DATE' },
+          { name: 'at', type: 'DATETIME' },
+          { name: 'ok', type: 'BOOLEAN' },
+          { name: 'raw', type: 'BLOB' },
+        ],
+        rows: [
+          ['01', 244820, 12, 12_345_678_901, 1.5, '2024-05-01', '2024-05-01T10:00:00.000Z', 1, null],
+          ['02', 1000.5, null, 1, 'n/a', null, null, 0, null],
+        ],
+      },
+    ]);
+    const [table] = await readGeoPackage(path, 'd.gpkg');
+
+    expect(table!.declaredTypes?.()).toEqual([undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined]); // nothing read yet
+    const rows = await rowsOf(table!);
+    expect(rows[0]!.values.slice(0, 3)).toEqual(['01', '244820', '12']);
+    // a REAL column that SQLite let hold text ('n/a') declares nothing; nor does a BLOB
+    expect(table!.declaredTypes?.()).toEqual(['text', 'double', 'integer', 'bigint', undefined, 'date', 'timestamptz', 'boolean', undefined]);
+  });
+
   it('refuses a file that is not SQLite, an SQLite file that is not a GeoPackage, and a file over the size limit', async () => {
     const text = join(dir, 'fake.gpkg');
     writeFileSync(text, 'this is not a database');
