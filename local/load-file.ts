@@ -5,7 +5,7 @@ import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/defin
 import { castIntoFitting, createAsCast, nothingLoaded, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
-import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, widerGeometryType, withCoordinateFormat } from '../functions/clean/geometry.ts';
+import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, repairSummary, watchRepairs, widerGeometryType, withCoordinateFormat } from '../functions/clean/geometry.ts';
 import { ident, inTransaction } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { maxFileColumns } from '../functions/common/limits.ts';
@@ -16,6 +16,7 @@ import { stageCsv } from '../functions/stage/stage-object.ts';
 import { stageTable } from '../functions/stage/stage-table.ts';
 import { inferTypes } from '../functions/clean/infer.ts';
 import { DEFAULT_TYPE_THRESHOLD } from '../functions/profile/column-type.ts';
+import { checkLonLat, settleSourceSrid } from '../functions/clean/source-srid.ts';
 
 export interface LoadFileOptions {
   /** `schema.table` (or `table`, in `public`). */
@@ -101,6 +102,8 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     await markFailed(pool, load.id, isPermanent(error) ? error : new PermanentError((error as Error).message));
     throw error;
   });
+  // the repair listener leaves the pooled client however the load ends
+  let stopWatching = () => {};
   try {
     if (opened.entries.length > 1) {
       const names = opened.entries.map((e) => e.name).join(', ');
@@ -124,6 +127,13 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         invalid: opts.invalid,
         from: opts.lat || opts.lon ? { lat: opts.lat ?? 'lat', lon: opts.lon ?? 'lon' } : undefined,
       });
+      // a coordinate system the file names in words only: identified by its parameters, never assumed 4326
+      const native = 'geometry' in staged.detected ? staged.detected.geometry : undefined;
+      const nativeSrid = native?.srid;
+      const crsWarnings: string[] = []; // the coordinate system's and the repairs', in this order
+      if (geometryDef.enabled && !geometryDef.from) {
+        await settleSourceSrid(client, { geometry: native, file, given: opts.sourceSrid, staging, warnings: crsWarnings, option: '--source-srid' });
+      }
       let geometry = planGeometry(geometryDef, 'geometry' in staged.detected ? staged.detected : undefined, header, staged.columns, entry.name, opts.sourceSrid);
       const attributes = staged.columns.map((c, i) => ({ from: c, heading: header[i] ?? c })).filter((c) => !geometry?.consumed.includes(c.from));
 
@@ -184,6 +194,9 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       };
       // a new table whose every value casts is made in one statement; otherwise row by row
       let cast: { rowsLoaded: number; rowsQuarantined: number } | undefined;
+      // invalid shapes are repaired in the cast; what the repair changed is said, never silently
+      const repairs = watchRepairs(client);
+      stopWatching = repairs.stop;
       // the geometry column's type, read from the staged values where that is cheap (WKB headers,
       // points from lat/lon): then the table is made with it, and needs no rewrite to be typed
       let typed = existing.length === 0 && geometry ? await predictedGeometryType(client, staging, geometry) : undefined;
@@ -213,11 +226,19 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         await alterColumnTypes(client, schema, name, new Map([[geometry!.column, to]]));
         warnings.push(`column ${geometry!.column} widened from ${was} to ${to}: ${misfit.message}`);
       });
+      repairs.stop();
+      const repaired = geometry && repairs.seen() ? await repairSummary(client, staging, geometry, 'unit' in staged.detected ? staged.detected.unit : 'line') : undefined;
+      if (repaired) crsWarnings.push(`${file}: ${repaired}`);
       const { rowsLoaded, rowsQuarantined } = cast;
       // every row rejected: a failure, rolled back whole — no new table, no rejects, an existing table as it was
       const none = await nothingLoaded(client, { quarantine: rejectsTable, loadId: load.id, file, rowsRead: staged.rows, rowsLoaded });
       if (none) throw none;
       await client.query(`DROP TABLE ${staging}`);
+      if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid === 4326) {
+        // metres (or feet) labelled as degrees: a wrong map that looks loaded
+        const how = opts.sourceSrid === 4326 ? '--source-srid says they are' : nativeSrid === 4326 ? 'the file says they are' : native?.srid === 4326 && native.crs ? 'they were read as' : 'the file names no coordinate system, so they would be read as';
+        await checkLonLat(client, { table: target, column: geometry.column, file, how, option: '--source-srid' });
+      }
       phase(geometry ? 'cast, with geometry' : 'cast');
       let geometryColumnType: string | undefined;
       if (geometry) {
@@ -245,7 +266,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         format: 'structure' in staged ? 'csv' : staged.detected.format,
         delimiter: 'structure' in staged ? staged.structure.delimiter : undefined,
         geometry: geometry && `${geometry.column}: ${geometry.note} → EPSG:${geometry.srid}, ${geometryColumnType}`,
-        warnings: [...staged.detected.warnings, ...opened.skipped.map((s) => `skipped ${s}`), ...warnings],
+        warnings: [...staged.detected.warnings, ...opened.skipped.map((s) => `skipped ${s}`), ...crsWarnings, ...warnings],
       };
     });
   } catch (caught) {
@@ -261,6 +282,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     else await markFailed(pool, load.id, new PermanentError((error as Error).message));
     throw error;
   } finally {
+    stopWatching();
     await opened.dispose();
   }
 }

@@ -14,7 +14,8 @@ import { castIntoFitting, identitySql, NEWER, nothingLoaded, quarantineTableSql,
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
 import { launder, normaliseHeader, profiledDecimals, resolveColumns } from './columns.ts';
 import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
-import { geometryType, narrowGeometryColumn, planGeometry, sharedGeometryType, withCoordinateFormat, type GeometryPlan } from './geometry.ts';
+import { geometryType, narrowGeometryColumn, planGeometry, repairSummary, sharedGeometryType, watchRepairs, withCoordinateFormat, type GeometryPlan } from './geometry.ts';
+import { checkLonLat, settleSourceSrid } from './source-srid.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
@@ -359,7 +360,13 @@ async function applyRows(
 ): Promise<{ result: Applied; identity: FileTable['identity']; rebuilt: boolean }> {
   const staging = load.staging_table!;
   const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
+  // a coordinate system the file names in words only: identified by its parameters, never assumed 4326
+  const notes: string[] = [];
+  if (dataset.geometry.enabled && !dataset.geometry.from) {
+    await settleSourceSrid(client, { geometry: detected?.geometry, file: load.object_key, given: dataset.read.srid, staging, warnings: notes, option: `read.srid (dataset ${dataset.name})` });
+  }
   let planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
+
   // declared columns fix the clean table: drift is then a change in the file's header
   const sourceChanges = dataset.clean.columns ? await sourceDrift(client, dataset, load) : [];
   const resolved = await resolveColumns(client, dataset, load, [...(planned?.consumed ?? []), ...(opts.dropped ?? [])], pipeline.profile.locales).catch((error: unknown) => {
@@ -406,6 +413,8 @@ async function applyRows(
       { file: load.object_key },
     );
   }
+  // invalid shapes are repaired in the cast; what the repair changed is said (in the load's detected warnings), never silently
+  const repairs = watchRepairs(client);
   const cast = await castIntoFitting(client, {
     staging,
     target: table,
@@ -422,7 +431,27 @@ async function applyRows(
     ...(opts.removed ? { removedInto: opts.removed } : {}),
     geometry,
     rules: await planRules(client, { pipeline, dataset, columns }),
-  }, (misfit) => geometryMisfit({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns, geometry }, misfit, changes));
+  }, (misfit) => geometryMisfit({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns, geometry }, misfit, changes)).finally(repairs.stop);
+  if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid === 4326) {
+    // metres (or feet) labelled as degrees: a wrong map that looks loaded
+    const said = detected?.geometry?.srid === 4326 && !detected.geometry.crs;
+    await checkLonLat(client, {
+      table,
+      column: geometry.column,
+      file: load.object_key,
+      how: dataset.read.srid === 4326 ? 'read.srid says they are' : said ? 'the file says they are' : 'they would be read as',
+      option: `read.srid (dataset ${dataset.name})`,
+      where: `_load_id = ${Number(load.id)}`,
+    });
+  }
+  const repaired = geometry && repairs.seen() ? await repairSummary(client, staging, geometry, typeof detected?.unit === 'string' ? detected.unit : 'line') : undefined;
+  if (repaired) notes.push(`${load.object_key}: ${repaired}`);
+  if (notes.length > 0) {
+    await client.query(
+      `UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`,
+      [load.id, JSON.stringify(notes)],
+    );
+  }
   if (geometry) {
     // a geometry column this load made takes the type its geometries share; one an earlier load made keeps its type
     const added = changes.find((c) => c.change === 'added' && c.column === geometry.column);

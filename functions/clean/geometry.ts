@@ -294,3 +294,58 @@ export function isGeometryMisfit(error: unknown): boolean {
   const e = error as { code?: string; message?: string };
   return e.code === '22023' && /^Geometry type \(.*\) does not match column type|^(Column|Geometry) has [ZM] dimension but (geometry|column) does not/.test(e.message ?? '');
 }
+
+/** The notice etl.repaired raises for each shape it repairs (migration 0013). */
+const REPAIR_NOTICE = 'civic-etl: geometry repaired';
+
+/**
+ * Listens on `client` for the notices etl.repaired raises while a cast runs: `seen` says whether
+ * any shape was repaired, so that repairSummary's pass over the staged shapes runs only then.
+ * ST_IsValid's own notices (why a shape is invalid) are not counted.
+ */
+export function watchRepairs(client: pg.PoolClient): { seen: () => boolean; stop: () => void } {
+  let seen = false;
+  const listener = (notice: { message?: string }) => {
+    if (notice.message === REPAIR_NOTICE) seen = true;
+  };
+  client.on('notice', listener);
+  return { seen: () => seen, stop: () => void client.off('notice', listener) };
+}
+
+/**
+ * What repairing a load's invalid shapes did, for the load's warnings: how many were repaired
+ * (ST_MakeValid), and in how many the repair also left parts of a lower dimension — the point a
+ * spike collapses to, the line of a zero-width sliver — which etl.repaired drops so that a
+ * polygon layer stays polygons (named by their source line, the first five), or left nothing of
+ * the shape's dimension (its geometry is then NULL). `undefined` when nothing needed repair. One
+ * pass over the staged geometries, so only when repair is on and shapes can be invalid at all.
+ */
+export async function repairSummary(client: Pick<pg.Pool | pg.PoolClient, 'query'>, staging: string, plan: GeometryPlan, unit = 'feature'): Promise<string | undefined> {
+  const src = plan.source;
+  if (plan.invalid !== 'repair' || src.kind !== 'text') return undefined;
+  const { rows } = await client.query<{ repaired: number; emptied: number; trimmed: number; lines: string[] | null; points: number | null; segments: number | null; length: number | null }>(
+    `WITH bad AS (
+       SELECT line, g, ST_MakeValid(g) AS made
+         FROM (SELECT _source_line AS line, etl.try_geometry(${ident(src.from)}, $1) AS g FROM ${staging}) p
+        WHERE g IS NOT NULL AND NOT ST_IsValid(g)
+     ), kept AS (SELECT line, made, etl.kept_dimension(made, g) AS k FROM bad)
+     SELECT count(*)::int AS repaired,
+            count(*) FILTER (WHERE k IS NULL OR ST_IsEmpty(k))::int AS emptied,
+            count(*) FILTER (WHERE k IS DISTINCT FROM made)::int AS trimmed,
+            ((array_agg(line::text ORDER BY line) FILTER (WHERE k IS DISTINCT FROM made))[1:5]) AS lines,
+            sum(ST_NumGeometries(ST_CollectionExtract(made, 1))) FILTER (WHERE k IS DISTINCT FROM made)::int AS points,
+            sum(ST_NumGeometries(ST_CollectionExtract(made, 2))) FILTER (WHERE k IS DISTINCT FROM made)::int AS segments,
+            sum(ST_Length(ST_CollectionExtract(made, 2))) FILTER (WHERE k IS DISTINCT FROM made)::float8 AS length
+       FROM kept`,
+    [src.encoding === 'geojson' ? 'geojson' : 'wkb'],
+  );
+  const r = rows[0];
+  if (!r || r.repaired === 0) return undefined;
+  let text = `${r.repaired} invalid geometr${r.repaired === 1 ? 'y' : 'ies'} repaired (ST_MakeValid)`;
+  if (r.trimmed > 0) {
+    const parts = [r.points ? `${r.points} point${r.points === 1 ? '' : 's'}` : '', r.segments ? `${r.segments} line${r.segments === 1 ? '' : 's'} (${Number((r.length ?? 0).toPrecision(4))} units long in all)` : ''].filter(Boolean).join(' and ');
+    text += `; in ${r.trimmed} of them (${unit}${r.trimmed === 1 ? '' : 's'} ${(r.lines ?? []).join(', ')}${r.trimmed > 5 ? ', …' : ''}) the repair also left ${parts || 'parts of a lower dimension'} — a collapsed spike or sliver — dropped to keep each shape's own dimension`;
+    if (r.emptied > 0) text += `; ${r.emptied} had nothing of their dimension left: their geometry is NULL`;
+  }
+  return text;
+}

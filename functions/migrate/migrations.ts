@@ -325,6 +325,42 @@ CREATE TABLE etl.tombstone_columns (
 CREATE INDEX loads_owner_idx ON etl.loads (owner_id) WHERE owner_id IS NOT NULL;
 `,
   },
+  {
+    version: '0013_repair_keeps_dimension',
+    sql: `
+-- ST_MakeValid keeps every dimension it finds: a polygon with a spike or a sliver comes back as a
+-- GEOMETRYCOLLECTION of polygons and lines or points, and a polygon layer is no longer one. A
+-- repaired shape keeps the dimension it had: the polygons of a repaired polygon (a MultiPolygon
+-- when it was one), the lines of a repaired line; what collapsed to a lower dimension is dropped
+-- (the load counts and reports it: clean/geometry.ts repairSummary). A shape with nothing left of
+-- its dimension becomes NULL. Collections and points are repaired as before.
+CREATE OR REPLACE FUNCTION etl.kept_dimension(r geometry, g geometry) RETURNS geometry
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN GeometryType(g) NOT IN ('POLYGON', 'MULTIPOLYGON', 'LINESTRING', 'MULTILINESTRING') OR ST_Dimension(r) = ST_Dimension(g) AND GeometryType(r) <> 'GEOMETRYCOLLECTION' THEN r
+    WHEN GeometryType(g) LIKE 'MULTI%' THEN ST_Multi(ST_CollectionExtract(r, ST_Dimension(g) + 1))
+    ELSE ST_CollectionExtract(r, ST_Dimension(g) + 1)
+  END
+$$;
+-- etl.try_geometry catches PostGIS's parse errors in an exception block, which is a
+-- subtransaction: in a parallel plan it fails ("cannot start subtransactions during a parallel
+-- operation") as soon as a scan is large enough to be split among workers.
+ALTER FUNCTION etl.try_geometry(text, text) PARALLEL UNSAFE;
+-- A repair says so (a notice the load listens for, then counts and reports what changed: a pass
+-- over the staged shapes that valid layers never pay for).
+CREATE OR REPLACE FUNCTION etl.repaired(g geometry) RETURNS geometry
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$
+DECLARE
+  r geometry;
+BEGIN
+  IF g IS NULL OR ST_IsValid(g) THEN RETURN g; END IF;
+  RAISE NOTICE 'civic-etl: geometry repaired';
+  r := etl.kept_dimension(ST_MakeValid(g), g);
+  RETURN CASE WHEN ST_IsEmpty(r) THEN NULL ELSE r END;
+END
+$body$;
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

@@ -4,7 +4,7 @@ import { formatsFor, headerMatches } from './formats/index.ts';
 import { readRecords } from './read.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import type { BaseType, ColumnProfile, FormatDefinition, Locale, Structure } from './types.ts';
-import type { ReadTable } from '../read/types.ts';
+import type { DeclaredType, ReadTable } from '../read/types.ts';
 import { DEFAULT_TYPE_THRESHOLD, TypeEvidence } from './column-type.ts';
 
 export interface ProfileOptions {
@@ -470,7 +470,26 @@ export async function profileTable(table: ReadTable, opts: Omit<ProfileOptions, 
     raggedCount: 0,
     sampled: more,
     duplicatesExact,
-    columns: profiles,
+    columns: more ? profiles : withDeclaredTypes(profiles, table.declaredTypes?.()),
     warnings: [...table.warnings],
   };
+}
+
+const DECLARED_BASE: Record<DeclaredType, BaseType> = {
+  text: 'string', integer: 'integer', bigint: 'integer', numeric: 'number', double: 'number',
+  date: 'date', timestamp: 'datetime', timestamptz: 'datetime_tz', boolean: 'boolean',
+};
+
+/**
+ * The types a file declares (a shapefile's DBF fields, a Parquet schema) where every value fits
+ * them, over the types read from the values — as `civic-etl load` takes them, so that profile and
+ * load agree: a DBF character field of codes (`19499`) is text in both. Only once every row was
+ * read (the reader knows a declared type holds only then).
+ */
+function withDeclaredTypes(profiles: ColumnProfile[], declared: (DeclaredType | undefined)[] | undefined): ColumnProfile[] {
+  if (!declared) return profiles;
+  return profiles.map((p, i) => {
+    const type = declared[i];
+    return type === undefined || DECLARED_BASE[type] === p.type ? p : { ...p, type: DECLARED_BASE[type] };
+  });
 }

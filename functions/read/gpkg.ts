@@ -27,7 +27,7 @@ import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
 import initSqlJs from 'sql.js/dist/sql-wasm-inline.js';
 import { messageOf } from '../common/errors.ts';
 import { describePrj } from './prj.ts';
-import { ReadError, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
+import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
 import { hexFromGpkgBlob, ShapeFormatError } from './wkb.ts';
 
 /** Largest GeoPackage loaded by default (sql.js holds the whole file in memory). */
@@ -50,7 +50,7 @@ interface Layer {
   table: string;
   dataType: 'features' | 'attributes';
   columns: { name: string; type: string }[];
-  geometry?: { column: string; srid?: number; type?: string };
+  geometry?: { column: string; srid?: number; crs?: { wkt: string; name?: string }; type?: string };
   warnings: string[];
 }
 
@@ -83,18 +83,104 @@ export async function readGeoPackage(path: string, name: string, opts: GeoPackag
 function asTable(path: string, name: string, layer: Layer): ReadTable {
   const tableName = `${name}#${layer.table}`;
   const g = layer.geometry;
+  const fits = layer.columns.map((c) => new DeclaredFit(c.name === g?.column ? '' : c.type));
   return {
     name: tableName,
     format: 'gpkg',
     columns: layer.columns.map((c) => c.name),
-    ...(g ? { geometry: { column: g.column, encoding: 'wkb', ...(g.srid !== undefined ? { srid: g.srid } : {}), ...(g.type ? { type: g.type } : {}) } } : {}),
+    ...(g ? { geometry: { column: g.column, encoding: 'wkb', ...(g.srid !== undefined ? { srid: g.srid } : {}), ...(g.crs ? { crs: g.crs } : {}), ...(g.type ? { type: g.type } : {}) } } : {}),
     unit: 'feature',
     warnings: layer.warnings,
-    rows: () => readRows(path, tableName, layer),
+    rows: () => readRows(path, tableName, layer, fits),
+    declaredTypes: () => fits.map((f) => f.type()),
   };
 }
 
-async function* readRows(path: string, name: string, layer: Layer): AsyncGenerator<ReadRow> {
+/**
+ * The clean type a GeoPackage column declares (the spec's BOOLEAN, TINYINT…INTEGER, FLOAT, DOUBLE,
+ * REAL, TEXT, DATE, DATETIME), once every value read has been of that type: SQLite stores any
+ * value in any column, so a declaration holds only when the values keep it. A REAL column of
+ * whole numbers stays a number (as `civic-etl load` would otherwise make it integer); BLOBs and
+ * other names declare nothing.
+ */
+class DeclaredFit {
+  private readonly kind: 'integer' | 'small' | 'real' | 'text' | 'date' | 'datetime' | 'boolean' | undefined;
+  private fits = true;
+  private complete = false;
+  private digits = 0;
+
+  constructor(declared: string) {
+    const t = declared.trim().toUpperCase();
+    this.kind = /^(INT|INTEGER)$/.test(t) ? 'integer'
+      : /^(TINYINT|SMALLINT|MEDIUMINT)$/.test(t) ? 'small'
+      : /^(FLOAT|DOUBLE|REAL)$/.test(t) ? 'real'
+      : /^TEXT(\(\d+\))?$/.test(t) ? 'text'
+      : t === 'DATE' ? 'date'
+      : t === 'DATETIME' ? 'datetime'
+      : t === 'BOOLEAN' ? 'boolean'
+      : undefined;
+  }
+
+  reset(): void {
+    this.fits = true;
+    this.complete = false;
+    this.digits = 0;
+  }
+
+  finish(): void {
+    this.complete = true;
+  }
+
+  add(v: SqlValue | bigint): void {
+    if (v === null || !this.fits || this.kind === undefined) return;
+    switch (this.kind) {
+      case 'integer':
+      case 'small':
+        if (typeof v !== 'bigint') this.fits = false;
+        else this.digits = Math.max(this.digits, (v < 0n ? -v : v).toString().length);
+        return;
+      case 'real':
+        // SQLite hands back a REAL that holds a whole number as an integer
+        if (typeof v !== 'number' && typeof v !== 'bigint') this.fits = false;
+        return;
+      case 'boolean':
+        if (v !== 0n && v !== 1n) this.fits = false;
+        return;
+      case 'text':
+        if (typeof v !== 'string') this.fits = false;
+        return;
+      case 'date':
+        if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(v)) this.fits = false;
+        return;
+      case 'datetime':
+        if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(v)) this.fits = false;
+        return;
+    }
+  }
+
+  type(): DeclaredType | undefined {
+    if (!this.complete || !this.fits || this.kind === undefined) return undefined;
+    switch (this.kind) {
+      case 'integer':
+        return this.digits <= 9 ? 'integer' : this.digits <= 18 ? 'bigint' : 'numeric';
+      case 'small':
+        return 'integer';
+      case 'real':
+        return 'double';
+      case 'text':
+        return 'text';
+      case 'date':
+        return 'date';
+      case 'datetime':
+        return 'timestamptz';
+      case 'boolean':
+        return 'boolean';
+    }
+  }
+}
+
+async function* readRows(path: string, name: string, layer: Layer, fits: DeclaredFit[]): AsyncGenerator<ReadRow> {
+  for (const fit of fits) fit.reset();
   const db = await openDatabase(path, name);
   let statement: Statement | undefined;
   let position = 0;
@@ -112,6 +198,7 @@ async function* readRows(path: string, name: string, layer: Layer): AsyncGenerat
       }
       const values = new Array<string | null>(raw.length);
       for (let i = 0; i < raw.length; i++) {
+        fits[i]!.add(raw[i]!);
         try {
           values[i] = convert[i]!(raw[i]!);
         } catch (error) {
@@ -121,6 +208,7 @@ async function* readRows(path: string, name: string, layer: Layer): AsyncGenerat
       }
       yield { values, position };
     }
+    for (const fit of fits) fit.finish();
   } finally {
     statement?.free();
     db.close();
@@ -165,9 +253,9 @@ function listLayers(db: Database, name: string, opts: ReadOptions): Layer[] {
       : undefined;
     if (geom) {
       const srsId = geom[2] ?? contentsSrs;
-      const srid = sridOf(db, srsId === null || srsId === undefined ? undefined : Number(srsId), `${name}#${tableName}`, opts, layer.warnings);
+      const { srid, crs } = sridOf(db, srsId === null || srsId === undefined ? undefined : Number(srsId), `${name}#${tableName}`, opts, layer.warnings);
       const type = declaredType(String(geom[1] ?? ''), Number(geom[3]), Number(geom[4]));
-      layer.geometry = { column: String(geom[0]), ...(srid !== undefined ? { srid } : {}), ...(type ? { type } : {}) };
+      layer.geometry = { column: String(geom[0]), ...(srid !== undefined ? { srid } : {}), ...(crs ? { crs } : {}), ...(type ? { type } : {}) };
     } else if (layer.dataType === 'features') {
       layer.warnings.push(`${name}#${tableName}: a feature table without a row in gpkg_geometry_columns: read without geometry`);
     }
@@ -180,17 +268,20 @@ function listLayers(db: Database, name: string, opts: ReadOptions): Layer[] {
  * organisations are looked up through their WKT `definition`. 0 and -1 (the spec's undefined
  * geographic and Cartesian systems) and unknown systems: `opts.srid`.
  */
-function sridOf(db: Database, srsId: number | undefined, name: string, opts: ReadOptions, warnings: string[]): number | undefined {
-  if (srsId === undefined || srsId === 0 || srsId === -1) return opts.srid;
+function sridOf(db: Database, srsId: number | undefined, name: string, opts: ReadOptions, warnings: string[]): { srid?: number; crs?: { wkt: string; name?: string } } {
+  const given = opts.srid !== undefined ? { srid: opts.srid } : {};
+  if (srsId === undefined || srsId === 0 || srsId === -1) return given;
   const row = rowsOf(db, `SELECT organization, organization_coordsys_id, definition FROM gpkg_spatial_ref_sys WHERE srs_id = ?`, [srsId])[0];
-  if (row && String(row[0]).toUpperCase() === 'EPSG' && Number(row[1]) > 0) return Number(row[1]);
-  const info = row ? describePrj(String(row[2] ?? '')) : {};
-  if (info.srid !== undefined) return info.srid;
-  if (opts.srid === undefined) {
-    const what = row ? `${String(row[0])}:${String(row[1])}${info.name !== undefined ? ` "${info.name}"` : ''}` : 'missing from gpkg_spatial_ref_sys';
-    warnings.push(`${name}: its spatial reference system (srs_id ${srsId}, ${what}) has no EPSG code this reader recognises: the SRID is left unknown; set read.srid for this dataset`);
-  }
-  return opts.srid;
+  if (row && String(row[0]).toUpperCase() === 'EPSG' && Number(row[1]) > 0) return { srid: Number(row[1]) };
+  const wkt = row ? String(row[2] ?? '').trim() : '';
+  const info = wkt ? describePrj(wkt) : {};
+  if (info.srid !== undefined) return { srid: info.srid };
+  if (opts.srid !== undefined) return given;
+  // a definition in words: the load identifies it by its parameters (clean/source-srid.ts)
+  if (wkt && wkt.toLowerCase() !== 'undefined') return { crs: { wkt, ...(info.name !== undefined ? { name: info.name } : {}) } };
+  const what = row ? `${String(row[0])}:${String(row[1])}` : 'missing from gpkg_spatial_ref_sys';
+  warnings.push(`${name}: its spatial reference system (srs_id ${srsId}, ${what}) has no EPSG code and no definition: its coordinates must be longitudes and latitudes, or read.srid set`);
+  return {};
 }
 
 const TYPE_NAMES: Record<string, string> = {

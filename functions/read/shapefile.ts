@@ -71,7 +71,7 @@ export async function readShapefile(parts: ShapefileParts, name: string, opts: R
   const shp = await readShpHeader(parts.shp, name);
   const encoding = await chooseEncoding(parts, name, opts, warnings);
   const dbf = await readDbfHeader(parts.dbf, name, encoding, warnings);
-  const srid = await sridOf(parts.prj, name, opts, warnings);
+  const { srid, crs } = await sridOf(parts.prj, name, opts, warnings);
 
   const column = geometryColumnName(dbf.fields.map((f) => f.name));
   const declared = SHAPE_TYPES[shp.shapeType]?.declared;
@@ -80,7 +80,7 @@ export async function readShapefile(parts: ShapefileParts, name: string, opts: R
     name,
     format: 'shapefile',
     columns: [...dbf.fields.map((f) => f.name), column],
-    geometry: { column, encoding: 'wkb', ...(srid !== undefined ? { srid } : {}), ...(declared ? { type: declared } : {}) },
+    geometry: { column, encoding: 'wkb', ...(srid !== undefined ? { srid } : {}), ...(crs ? { crs } : {}), ...(declared ? { type: declared } : {}) },
     unit: 'feature',
     warnings,
     rows: () => readRecords(parts.shp, parts.dbf!, shp, dbf, name, warnings, fits),
@@ -446,22 +446,24 @@ function ldidEncoding(ldid: number): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // .prj
 
-async function sridOf(prj: ShapefilePart | undefined, name: string, opts: ReadOptions, warnings: string[]): Promise<number | undefined> {
-  if (!prj) return opts.srid;
+/**
+ * The SRID the .prj names, or `read.srid` when there is no .prj. A .prj naming a system this
+ * reader does not know by authority or name is handed on as `crs`: the load identifies it by its
+ * parameters (clean/source-srid.ts) unless `read.srid` is given.
+ */
+async function sridOf(prj: ShapefilePart | undefined, name: string, opts: ReadOptions, warnings: string[]): Promise<{ srid?: number; crs?: { wkt: string; name?: string } }> {
+  if (!prj) return opts.srid !== undefined ? { srid: opts.srid } : {};
   const wkt = (await readAt(prj, 0, 64 * 1024)).toString('utf8').trim();
-  if (!wkt) return opts.srid; // an empty .prj says as much as none
+  if (!wkt) return opts.srid !== undefined ? { srid: opts.srid } : {}; // an empty .prj says as much as none
   const info = describePrj(wkt);
   if (info.srid === undefined) {
-    if (opts.srid === undefined) {
-      const what = info.keyword && info.name !== undefined ? `${info.keyword}["${info.name}"]` : JSON.stringify(wkt.slice(0, 80));
-      warnings.push(`${name}: the .prj names a coordinate system this reader does not recognise (${what}): the SRID is left unknown; set read.srid for this dataset`);
-    }
-    return opts.srid;
+    if (opts.srid !== undefined) return { srid: opts.srid };
+    return { crs: { wkt, ...(info.name !== undefined ? { name: info.name } : {}) } };
   }
   if (opts.srid !== undefined && opts.srid !== info.srid) {
     warnings.push(`${name}: the .prj says EPSG:${info.srid}, read.srid says ${opts.srid}: the .prj's SRID is used`);
   }
-  return info.srid;
+  return { srid: info.srid };
 }
 
 // ---------------------------------------------------------------------------------------------

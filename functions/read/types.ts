@@ -30,6 +30,12 @@ export interface SourceGeometry {
   srid?: number;
   /** Geometry type the file declares (`Point`, `MultiPolygon`…), when it declares one. */
   type?: string;
+  /**
+   * The coordinate system as the file words it, when it names one the reader could not turn into
+   * an SRID (an ESRI `.prj` without authority, a GeoPackage system of another organisation): the
+   * load identifies it by its parameters against PostGIS's spatial_ref_sys (clean/source-srid.ts).
+   */
+  crs?: { wkt: string; name?: string };
 }
 
 /** A column type a file can declare (the names are the clean step's column types). */

@@ -409,11 +409,16 @@ describe('readShapefile coordinate system', () => {
     expect((await readShapefile(parts, 'p.shp', { srid: 31370 })).geometry?.srid).toBe(31370);
   });
 
-  it('warns, quoting the name, about a .prj it does not recognise', async () => {
-    const table = await readShapefile(point('PROJCS["Lunar_Grid_2001",GEOGCS["GCS_Moon",DATUM["D_Moon",SPHEROID["Moon",1737400,0]]]]'), 'moon.zip!moon.shp');
+  it('hands on a .prj it does not recognise by authority or name, with its name, for the load to identify (no SRID assumed)', async () => {
+    const wkt = 'PROJCS["Lunar_Grid_2001",GEOGCS["GCS_Moon",DATUM["D_Moon",SPHEROID["Moon",1737400,0]]]]';
+    const table = await readShapefile(point(wkt), 'moon.zip!moon.shp');
 
     expect(table.geometry?.srid).toBeUndefined();
-    expect(table.warnings.join('\n')).toContain('moon.zip!moon.shp: the .prj names a coordinate system this reader does not recognise (PROJCS["Lunar_Grid_2001"])');
+    expect(table.geometry?.crs).toEqual({ wkt, name: 'Lunar_Grid_2001' });
+    // read.srid given: it decides, nothing is handed on
+    const given = await readShapefile(point(wkt), 'moon.zip!moon.shp', { srid: 30100 });
+    expect(given.geometry).toMatchObject({ srid: 30100 });
+    expect(given.geometry?.crs).toBeUndefined();
   });
 });
 
