@@ -231,15 +231,24 @@ def ole_stream(raw, wanted):
             i = fat[i]
         return b''.join(out)
     dirs = chain(first_dir)
-    for off in range(0, len(dirs), 128):
-        e = dirs[off: off + 128]
+    entries = [dirs[off: off + 128] for off in range(0, len(dirs), 128)]
+    for e in entries:
         nlen = struct.unpack('<H', e[64:66])[0]
         name = e[: max(nlen - 2, 0)].decode('utf-16-le')
         if name in wanted and e[66] == 2:
             start, size = struct.unpack('<II', e[116:124])
-            if size < cutoff:
-                raise ValueError(f'{name}: a stream under {cutoff} bytes lives in the mini stream, not read here')
-            return chain(start)[:size]
+            if size >= cutoff:
+                return chain(start)[:size]
+            # a small stream lives in the mini stream (64-byte sectors inside the root entry's stream)
+            first_minifat, nminifat = struct.unpack('<II', raw[0x3C:0x44])
+            minifat = struct.unpack('<%dI' % (len(chain(first_minifat)) // 4), chain(first_minifat)) if nminifat else ()
+            container = chain(struct.unpack('<I', entries[0][116:120])[0])
+            msz = 1 << struct.unpack('<H', raw[0x20:0x22])[0]
+            out, i = [], start
+            while i < 0xFFFFFFFA:
+                out.append(container[i * msz: (i + 1) * msz])
+                i = minifat[i]
+            return b''.join(out)[:size]
     raise ValueError(f'no {wanted} stream')
 
 
