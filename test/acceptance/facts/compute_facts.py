@@ -172,7 +172,7 @@ def grid_rows(grid):
 
 
 def read_sheet(path, r):
-    rows = (xlsx_sheet if path.suffix == '.xlsx' else ods_sheet)(path, r)
+    rows = {'.xlsx': xlsx_sheet, '.xls': xls_sheet}.get(path.suffix, ods_sheet)(path, r)
     rows = rows[r.get('skip', 0):]
     header = ['' if h is None else str(h).strip() for h in rows[0]]
     data = [row for row in rows[1: len(rows) - r.get('footer', 0)] if any(v not in (None, '') for v in row)]
@@ -183,15 +183,184 @@ def read_sheet(path, r):
 
 
 def read_json(path, r):
+    """An array of objects, or the array under `member` ({"records": [...]}); nested objects become dotted keys."""
     doc = json.loads(strip_boms(path.read_text(encoding='utf-8')))
     if r.get('member'):
         doc = doc[r['member']]
+    return objects_table([flatten(o) for o in doc])
+
+
+def read_ndjson(path, r):
+    """One JSON object a line (blank lines skipped); nested objects become dotted keys."""
+    lines = strip_boms(path.read_text(encoding='utf-8')).splitlines()
+    return objects_table([flatten(json.loads(line)) for line in lines if line.strip()])
+
+
+def objects_table(objs):
     header = []
-    for o in doc:
+    for o in objs:
         for k in o:
             if k not in header:
                 header.append(k)
-    return header, [[o.get(k) for k in header] for o in doc]
+    return header, [[o.get(k) for k in header] for o in objs]
+
+
+# ----------------------------------------------------------------------------- xls (BIFF8 in an OLE2 compound file)
+
+def ole_stream(raw, wanted):
+    """The bytes of the stream named one of `wanted` in an OLE2 compound file (regular sectors only)."""
+    ssz = 1 << struct.unpack('<H', raw[0x1E:0x20])[0]
+    nfat, first_dir = struct.unpack('<II', raw[0x2C:0x34])
+    cutoff = struct.unpack('<I', raw[0x38:0x3C])[0]
+    first_difat, ndifat = struct.unpack('<II', raw[0x44:0x4C])
+    sector = lambda i: raw[512 + i * ssz: 512 + (i + 1) * ssz]
+    difat = list(struct.unpack('<109I', raw[0x4C:0x200]))
+    d = first_difat
+    for _ in range(ndifat):
+        ids = struct.unpack('<%dI' % (ssz // 4), sector(d))
+        difat += ids[:-1]
+        d = ids[-1]
+    fat = []
+    for i in difat[:nfat]:
+        fat += struct.unpack('<%dI' % (ssz // 4), sector(i))
+
+    def chain(start):
+        out, i = [], start
+        while i < 0xFFFFFFFA:
+            out.append(sector(i))
+            i = fat[i]
+        return b''.join(out)
+    dirs = chain(first_dir)
+    entries = [dirs[off: off + 128] for off in range(0, len(dirs), 128)]
+    for e in entries:
+        nlen = struct.unpack('<H', e[64:66])[0]
+        name = e[: max(nlen - 2, 0)].decode('utf-16-le')
+        if name in wanted and e[66] == 2:
+            start, size = struct.unpack('<II', e[116:124])
+            if size >= cutoff:
+                return chain(start)[:size]
+            # a small stream lives in the mini stream (64-byte sectors inside the root entry's stream)
+            first_minifat, nminifat = struct.unpack('<II', raw[0x3C:0x44])
+            minifat = struct.unpack('<%dI' % (len(chain(first_minifat)) // 4), chain(first_minifat)) if nminifat else ()
+            container = chain(struct.unpack('<I', entries[0][116:120])[0])
+            msz = 1 << struct.unpack('<H', raw[0x20:0x22])[0]
+            out, i = [], start
+            while i < 0xFFFFFFFA:
+                out.append(container[i * msz: (i + 1) * msz])
+                i = minifat[i]
+            return b''.join(out)[:size]
+    raise ValueError(f'no {wanted} stream')
+
+
+def biff_records(stream, pos=0):
+    while pos + 4 <= len(stream):
+        typ, ln = struct.unpack('<HH', stream[pos: pos + 4])
+        yield pos, typ, stream[pos + 4: pos + 4 + ln]
+        pos += 4 + ln
+
+
+class Segments:
+    """The SST and its CONTINUE records: strings run across them, characters restart with a flags byte."""
+
+    def __init__(self, segs):
+        self.segs, self.i, self.p = segs, 0, 0
+
+    def take(self, n):
+        out = b''
+        while n:
+            if self.p >= len(self.segs[self.i]):
+                self.i, self.p = self.i + 1, 0
+            seg = self.segs[self.i]
+            k = min(n, len(seg) - self.p)
+            out += seg[self.p: self.p + k]
+            self.p += k
+            n -= k
+        return out
+
+    def chars(self, cch, high):
+        out = ''
+        while cch:
+            if self.p >= len(self.segs[self.i]):
+                self.i, self.p = self.i + 1, 0
+                high = self.segs[self.i][0] & 1
+                self.p = 1
+            width = 2 if high else 1
+            k = min(cch, (len(self.segs[self.i]) - self.p) // width)
+            chunk = self.segs[self.i][self.p: self.p + k * width]
+            out += chunk.decode('utf-16-le' if high else 'latin-1')
+            self.p += k * width
+            cch -= k
+        return out
+
+
+def rk_value(rk):
+    if rk & 2:
+        v = (rk >> 2) - (1 << 30 if rk & 0x80000000 else 0)  # a signed 30-bit integer
+    else:
+        v = struct.unpack('<d', struct.pack('<Q', (rk & 0xFFFFFFFC) << 32))[0]
+    return v / 100 if rk & 1 else v
+
+
+def xls_sheet(path, r):
+    stream = ole_stream(path.read_bytes(), ('Workbook', 'Book'))
+    sheets, sst, segs, total, prev = [], [], None, 0, None
+    for pos, typ, data in biff_records(stream):  # the workbook globals, up to their EOF
+        if typ == 0x000A:
+            break
+        if typ == 0x0085:  # BOUNDSHEET: name and offset of each sheet
+            cch, flags = data[6], data[7]
+            name = data[8: 8 + cch * (2 if flags & 1 else 1)].decode('utf-16-le' if flags & 1 else 'latin-1')
+            sheets.append((name, struct.unpack('<I', data[:4])[0]))
+        elif typ == 0x00FC:  # SST: the shared strings, continued in CONTINUE records
+            total, segs = struct.unpack('<I', data[4:8])[0], [data[8:]]
+        elif typ == 0x003C and prev in (0x00FC, 0x003C) and segs is not None:
+            segs.append(data)
+        prev = typ
+    if segs is not None:
+        rd = Segments(segs)
+        for _ in range(total):
+            cch, flags = struct.unpack('<HB', rd.take(3))
+            runs = struct.unpack('<H', rd.take(2))[0] if flags & 8 else 0
+            ext = struct.unpack('<I', rd.take(4))[0] if flags & 4 else 0
+            sst.append(rd.chars(cch, flags & 1))
+            rd.take(4 * runs + ext)
+    want = r.get('sheet', 0)
+    offset = sheets[want][1] if isinstance(want, int) else next(o for n, o in sheets if n == want)
+    grid, pending = {}, None
+    for pos, typ, data in biff_records(stream, offset):
+        if typ == 0x000A:  # EOF of the sheet
+            break
+        if typ in (0x0203, 0x027E, 0x00FD, 0x0204, 0x0006, 0x0205):
+            row, col = struct.unpack('<HH', data[:4])
+        if typ == 0x0203:
+            grid[(row + 1, col + 1)] = struct.unpack('<d', data[6:14])[0]
+        elif typ == 0x027E:
+            grid[(row + 1, col + 1)] = rk_value(struct.unpack('<I', data[6:10])[0])
+        elif typ == 0x00BD:  # MULRK
+            row, col = struct.unpack('<HH', data[:4])
+            for k in range((len(data) - 6) // 6):
+                grid[(row + 1, col + 1 + k)] = rk_value(struct.unpack('<I', data[6 + 6 * k: 10 + 6 * k])[0])
+        elif typ == 0x00FD:
+            grid[(row + 1, col + 1)] = sst[struct.unpack('<I', data[6:10])[0]]
+        elif typ == 0x0204:
+            cch, flags = struct.unpack('<HB', data[6:9])
+            grid[(row + 1, col + 1)] = data[9: 9 + cch * (2 if flags & 1 else 1)].decode('utf-16-le' if flags & 1 else 'latin-1')
+        elif typ == 0x0006:  # FORMULA: its cached result
+            res = data[6:14]
+            if res[6:8] != b'\xff\xff':
+                grid[(row + 1, col + 1)] = struct.unpack('<d', res)[0]
+            elif res[0] == 0:
+                pending = (row + 1, col + 1)
+            elif res[0] == 1:
+                grid[(row + 1, col + 1)] = bool(res[2])
+        elif typ == 0x0207 and pending:  # STRING after a formula
+            cch, flags = struct.unpack('<HB', data[:3])
+            grid[pending] = data[3: 3 + cch * (2 if flags & 1 else 1)].decode('utf-16-le' if flags & 1 else 'latin-1')
+            pending = None
+        elif typ == 0x0205 and data[7] == 0:
+            grid[(row + 1, col + 1)] = bool(data[6])
+    grid = {k: v for k, v in grid.items() if v not in (None, '')}
+    return grid_rows(grid)
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -483,10 +652,12 @@ def compute(spec):
     geo = None
     if fmt == 'csv':
         header, data = read_csv(path, r)
-    elif fmt in ('xlsx', 'ods'):
+    elif fmt in ('xlsx', 'xls', 'ods'):
         header, data = read_sheet(path, r)
     elif fmt == 'json':
         header, data = read_json(path, r)
+    elif fmt == 'ndjson':
+        header, data = read_ndjson(path, r)
     elif fmt == 'geojson':
         header, data, geo = read_geojson(path, r)
     elif fmt == 'shapefile':
