@@ -484,12 +484,16 @@ const DECLARED_BASE: Record<DeclaredType, BaseType> = {
  * The types a file declares (a shapefile's DBF fields, a Parquet schema) where every value fits
  * them, over the types read from the values — as `civic-etl load` takes them, so that profile and
  * load agree: a DBF character field of codes (`19499`) is text in both. Only once every row was
- * read (the reader knows a declared type holds only then).
+ * read (the reader knows a declared type holds only then). The column's `clean` decision (the type
+ * `load` gives it) is the declared type.
  */
 function withDeclaredTypes(profiles: ColumnProfile[], declared: (DeclaredType | undefined)[] | undefined): ColumnProfile[] {
   if (!declared) return profiles;
   return profiles.map((p, i) => {
     const type = declared[i];
-    return type === undefined || DECLARED_BASE[type] === p.type ? p : { ...p, type: DECLARED_BASE[type] };
+    if (type === undefined) return p;
+    // the type `load` gives the column is the declared one too (a GeoPackage REAL of whole numbers is a number)
+    const clean = p.clean.type === type ? p.clean : { type, share: 1, note: 'declared by the file' };
+    return DECLARED_BASE[type] === p.type && clean === p.clean ? p : { ...p, type: DECLARED_BASE[type], clean };
   });
 }
