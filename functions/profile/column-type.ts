@@ -303,6 +303,13 @@ export class TypeEvidence {
     if (!this.leadingZero) {
       if (fits(this.int32)) return { type: 'integer', share: share(this.int32) };
       if (fits(this.int64)) return { type: 'bigint', share: share(this.int64) };
+      // `2.644`, `16.893`, `462`: every decimal has three digits after its dot and no integer more
+      // than three digits — a count grouped by a dot (2644) reads so too; only the file can tell
+      if (fits(this.plain) && this.plainDot > 0 && this.dotGrouped === this.plainDot && this.intDigits <= 3) {
+        if (hints.decimalComma !== true) return { type: 'text', share: 1, note: 'numbers readable as decimals and as thousands grouped by a dot (2.644 or 2644)' };
+        const digits = Math.max(this.dotGroupedDigits, this.intDigits);
+        return { type: digits <= 9 ? 'integer' : 'bigint', number: { decimal: ',', thousands: '.' }, share: share(this.plain) };
+      }
       if (fits(this.plain)) return { type: 'numeric', share: share(this.plain) };
       const number = this.decideNumber(threshold, hints);
       if (number) return number;

@@ -34,8 +34,16 @@ describe('the type inference on value lists', () => {
     // 1,234 is 1.234 with a decimal comma and 1234 with a thousands comma
     expect(infer(['1,234', '5,678'])).toMatchObject({ type: 'text' });
     expect(infer(['1,234', '5,678'], 1, { decimalComma: true })).toEqual({ type: 'numeric', number: { decimal: ',', thousands: '' }, share: 1 });
-    // a plain dot decimal is read as PostgreSQL reads it
-    expect(infer(['1.234', '5.678'])).toEqual({ type: 'numeric', share: 1 });
+    // likewise 2.644 beside 462 (ISTAT's populations): three digits after every dot, no integer
+    // above 999 — 2.644 or 2644; the file's decimal comma says which
+    expect(infer(['1.234', '5.678'])).toMatchObject({ type: 'text' });
+    expect(infer(['2.644', '462', '16.893', '872.367'])).toMatchObject({ type: 'text' });
+    expect(infer(['2.644', '462', '16.893', '872.367'], 1, { decimalComma: true })).toEqual({ type: 'integer', number: { decimal: ',', thousands: '.' }, share: 1 });
+    // a plain dot decimal is read as PostgreSQL reads it: another number of decimals, a leading
+    // zero, or an integer written without grouping says the dot is a decimal point
+    expect(infer(['1.234', '5.67'])).toEqual({ type: 'numeric', share: 1 });
+    expect(infer(['0.250', '1.500'])).toEqual({ type: 'numeric', share: 1 });
+    expect(infer(['2.644', '1462'])).toEqual({ type: 'numeric', share: 1 });
   });
 
   it('reads day-first, month-first, dotted, unpadded dates and two-digit years where the column is unambiguous', () => {
