@@ -29,8 +29,14 @@ export interface GeometryPlan {
   note: string;
 }
 
-const LAT = new Set(['lat', 'latitude', 'latitud', 'breedtegraad', 'ylat']);
-const LON = new Set(['lon', 'lng', 'long', 'longitude', 'longitud', 'lengtegraad', 'xlon']);
+/**
+ * Column names taken for latitude and longitude (normalised: accents, case and separators
+ * dropped), in the languages of the portals we read. Words that also mean something else are
+ * left out: German `Breite`/`Länge` are width and length as often as coordinates (name them with
+ * `--lat/--lon` or `geometry.from`).
+ */
+const LAT = new Set(['lat', 'latitude', 'latitud', 'latitudine', 'breedtegraad', 'breitengrad', 'breddegrad', 'leveysaste', 'ylat', 'latwgs84', 'wgs84lat', 'latitudewgs84', 'ylatitude']);
+const LON = new Set(['lon', 'lng', 'long', 'longitude', 'longitud', 'longitudine', 'lengtegraad', 'langengrad', 'laengengrad', 'laengdegrad', 'langdegrad', 'pituusaste', 'xlon', 'lonwgs84', 'wgs84lon', 'longitudewgs84', 'xlongitude']);
 
 /**
  * The geometry of a load: from the dataset's `geometry` definition and what staging detected.
