@@ -20,6 +20,12 @@
  * reads back the same), TEXT as is, BOOLEAN-declared 0/1 as `false`/`true`, other BLOBs as
  * `\x…` hex (PostgreSQL's bytea text form). Geometry blobs lose their GeoPackage header; the WKB
  * behind it goes out unchanged (ISO Z/M codes included, which PostGIS reads).
+ *
+ * Types (`declaredTypes`, once every row is read): a column's declared type where every value
+ * stored fits it — INTEGER (and its narrower spellings) integer or bigint by the widest value,
+ * REAL/FLOAT/DOUBLE double precision (a REAL column of whole numbers stays a number, as ogr2ogr
+ * keeps it), TEXT text, BOOLEAN boolean, DATE date; SQLite lets any column hold any value, so a
+ * value of another storage class (text in a REAL column) leaves the type undeclared and inferred.
  */
 import { open, readFile, stat } from 'node:fs/promises';
 import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
@@ -27,7 +33,7 @@ import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
 import initSqlJs from 'sql.js/dist/sql-wasm-inline.js';
 import { messageOf } from '../common/errors.ts';
 import { describePrj } from './prj.ts';
-import { ReadError, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
+import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
 import { hexFromGpkgBlob, ShapeFormatError } from './wkb.ts';
 
 /** Largest GeoPackage loaded by default (sql.js holds the whole file in memory). */
@@ -83,6 +89,7 @@ export async function readGeoPackage(path: string, name: string, opts: GeoPackag
 function asTable(path: string, name: string, layer: Layer): ReadTable {
   const tableName = `${name}#${layer.table}`;
   const g = layer.geometry;
+  const fits = layer.columns.map((c) => new ColumnFit(c.type, c.name === g?.column));
   return {
     name: tableName,
     format: 'gpkg',
@@ -90,11 +97,73 @@ function asTable(path: string, name: string, layer: Layer): ReadTable {
     ...(g ? { geometry: { column: g.column, encoding: 'wkb', ...(g.srid !== undefined ? { srid: g.srid } : {}), ...(g.type ? { type: g.type } : {}) } } : {}),
     unit: 'feature',
     warnings: layer.warnings,
-    rows: () => readRows(path, tableName, layer),
+    rows: () => readRows(path, tableName, layer, fits),
+    declaredTypes: () => fits.map((f) => f.type()),
   };
 }
 
-async function* readRows(path: string, name: string, layer: Layer): AsyncGenerator<ReadRow> {
+/** Whether a column's stored values fit its declared type (SQLite stores any value in any column). */
+class ColumnFit {
+  private readonly kind: 'integer' | 'real' | 'text' | 'boolean' | 'date' | undefined;
+  private fits = true;
+  private digits = 0;
+  private complete = false;
+
+  constructor(declared: string, geometry: boolean) {
+    const t = declared.trim().toUpperCase();
+    this.kind = geometry
+      ? undefined
+      : /^(INTEGER|INT|BIGINT|MEDIUMINT|SMALLINT|TINYINT)$/.test(t)
+        ? 'integer'
+        : /^(REAL|FLOAT|DOUBLE)\b/.test(t)
+          ? 'real'
+          : /^TEXT\b/.test(t)
+            ? 'text'
+            : /^BOOL/.test(t)
+              ? 'boolean'
+              : t === 'DATE'
+                ? 'date'
+                : undefined;
+  }
+
+  reset(): void {
+    this.fits = true;
+    this.digits = 0;
+    this.complete = false;
+  }
+
+  see(v: SqlValue | bigint): void {
+    if (!this.fits || v === null || this.kind === undefined || this.kind === 'text') return;
+    switch (this.kind) {
+      case 'integer':
+        if (typeof v !== 'bigint' && !(typeof v === 'number' && Number.isInteger(v))) this.fits = false;
+        else this.digits = Math.max(this.digits, String(v).replace('-', '').length);
+        return;
+      case 'real':
+        if (typeof v !== 'number' && typeof v !== 'bigint') this.fits = false;
+        return;
+      case 'boolean':
+        if (v !== 0n && v !== 1n && v !== 0 && v !== 1) this.fits = false;
+        return;
+      case 'date':
+        if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(v)) this.fits = false;
+        return;
+    }
+  }
+
+  done(): void {
+    this.complete = true;
+  }
+
+  type(): DeclaredType | undefined {
+    if (!this.complete || !this.fits || this.kind === undefined) return undefined;
+    if (this.kind === 'integer') return this.digits <= 9 ? 'integer' : this.digits <= 18 ? 'bigint' : 'numeric';
+    return this.kind === 'real' ? 'double' : this.kind;
+  }
+}
+
+async function* readRows(path: string, name: string, layer: Layer, fits: readonly ColumnFit[]): AsyncGenerator<ReadRow> {
+  for (const f of fits) f.reset();
   const db = await openDatabase(path, name);
   let statement: Statement | undefined;
   let position = 0;
@@ -112,6 +181,7 @@ async function* readRows(path: string, name: string, layer: Layer): AsyncGenerat
       }
       const values = new Array<string | null>(raw.length);
       for (let i = 0; i < raw.length; i++) {
+        fits[i]!.see(raw[i]!);
         try {
           values[i] = convert[i]!(raw[i]!);
         } catch (error) {
@@ -121,6 +191,7 @@ async function* readRows(path: string, name: string, layer: Layer): AsyncGenerat
       }
       yield { values, position };
     }
+    for (const f of fits) f.done();
   } finally {
     statement?.free();
     db.close();
