@@ -2,6 +2,7 @@ import { detectStructure, DetectError } from './detect.ts';
 import { baseTypeOf, dateOrder, parseDate, parseNumber } from './formats/base-types.ts';
 import { formatsFor, headerMatches } from './formats/index.ts';
 import { readRecords } from './read.ts';
+import { notesWarning } from '../read/csv.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import type { BaseType, ColumnProfile, FormatDefinition, Locale, Structure } from './types.ts';
 import type { ReadTable } from '../read/types.ts';
@@ -118,6 +119,7 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
       repeatedHeaders++;
       firstRepeatedHeader ??= line;
     },
+    onNotes: (notes) => warnings.push(notesWarning(opts.file, notes.map((r) => ({ line: r.line, text: r.fields[0]! })))),
   });
   let more = false;
   let undecodable = 0; // records holding U+FFFD: bytes the encoding could not decode
