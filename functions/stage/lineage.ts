@@ -169,12 +169,14 @@ class LineageScanner {
         return;
       }
     }
-    // a note under the table (csv.ts, isNoteRecord), decoded only when its bytes end in empty fields
-    const bytes = recordBytes(held, chunk, start, end);
-    const values = mayBeNoteBytes(bytes, opts.fields, this.delim) ? tokenizeRecord(bytes.toString('utf8'), opts.delimiter, quote) : undefined;
+    // a note under the table (csv.ts, isNoteRecord), decoded only when its bytes end in empty
+    // fields; most records end otherwise, told by their last byte without slicing them
+    const last = end > start ? chunk[end - 1] : held?.[held.length - 1];
+    const bytes = opts.fields > 1 && (last === this.delim || last === 0x0d || last === 0x20) ? recordBytes(held, chunk, start, end) : undefined;
+    const values = bytes && mayBeNoteBytes(bytes, opts.fields, this.delim) ? tokenizeRecord(bytes.toString('utf8'), opts.delimiter, quote) : undefined;
     if (values && isNoteRecord(values, opts.fields)) {
       if (++this.run <= MAX_NOTE_LINES) {
-        this.held.push({ rec: Buffer.from(bytes), line, rewrite, text: values[0]! });
+        this.held.push({ rec: Buffer.from(bytes as Uint8Array), line, rewrite, text: values[0]! });
         return;
       }
     } else this.run = 0;
