@@ -43,6 +43,7 @@ beforeAll(async () => {
       { name: 'visits', source: { type: 'upload', supplier: 'city' } },
       { name: 'events', source: { type: 'upload', supplier: 'city' } },
       { name: 'counts', source: { type: 'upload', supplier: 'city' } },
+      { name: 'districts', source: { type: 'upload', supplier: 'city' } },
       { name: 'stops', source: { type: 'upload', supplier: 'city' }, clean: { columns: [{ name: 'naam' }] } },
     ],
   });
@@ -252,6 +253,30 @@ describe('the pipeline clean step types what the profile found', () => {
       { day: '2021-01-14', cases: null, country: 'DE' },
     ]);
     expect(catalog!.warnings).toContain('NA, N/A read as missing in 2 columns (3 values)');
+  });
+
+  it("keeps the types a shapefile's DBF declares, as profile and load do: codes of digits and Y/N flags in character fields stay text", async () => {
+    const shp = mkdtempSync(join(dir, 'districts-'));
+    const parts = writeShapefile(shp, 'districts', {
+      shapeType: POINT,
+      fields: [{ name: 'code', type: 'C', length: 5 }, { name: 'amtrak', type: 'C', length: 1 }, { name: 'area', type: 'N', length: 10, decimals: 2 }],
+      records: [
+        { shape: { parts: [[[2.35, 48.85]]] }, values: ['19499', 'Y', '12.50'] },
+        { shape: { parts: [[[4.35, 50.85]]] }, values: ['10050', 'N', '3.00'] },
+      ],
+    });
+    const zip = await makeZip(Object.fromEntries(Object.entries(parts).map(([ext, p]) => [`districts.${ext}`, readFileSync(p)])));
+    const staged = await stageObject(deps, await put(bucket, 'incoming/city/districts/districts.zip', zip));
+
+    const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (staged as { loadId: number }).loadId);
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2 });
+    expect((await typesOf('it_types', 'districts')).filter((c) => c.column_name !== 'geom').map((c) => [c.column_name, c.data_type])).toEqual([
+      ['code', 'text'],
+      ['amtrak', 'text'],
+      ['area', 'numeric'],
+    ]);
+    expect(await rows(deps.pool, 'SELECT code, amtrak FROM it_types.districts ORDER BY code')).toEqual([{ code: '10050', amtrak: 'N' }, { code: '19499', amtrak: 'Y' }]);
   });
 
   it('turns decimal-comma latitude and longitude into points', async () => {
