@@ -6,7 +6,7 @@ import { castIntoFitting, createAsCast, nothingLoaded, quarantineTableSql, type 
 import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
 import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, repairSummary, watchRepairs, widerGeometryType, withCoordinateFormat } from '../functions/clean/geometry.ts';
-import { ident, inTransaction } from '../functions/common/db.ts';
+import { ident, inTransaction, literal } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { maxFileColumns } from '../functions/common/limits.ts';
 import { markFailed, markLoaded, markStaged, receiveObject } from '../functions/common/ledger.ts';
@@ -15,7 +15,7 @@ import { openSource, type FormatHint } from '../functions/read/open.ts';
 import { stageCsv } from '../functions/stage/stage-object.ts';
 import { stageTable } from '../functions/stage/stage-table.ts';
 import { inferTypes } from '../functions/clean/infer.ts';
-import { DEFAULT_TYPE_THRESHOLD } from '../functions/profile/column-type.ts';
+import { DEFAULT_TYPE_THRESHOLD, missingWarning } from '../functions/profile/column-type.ts';
 import { checkLonLat, settleSourceSrid } from '../functions/clean/source-srid.ts';
 
 export interface LoadFileOptions {
@@ -150,13 +150,17 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       const decisionOf = (from: string) => decisions[undeclared.indexOf(from)];
       const parseOf = (from: string, type: ColumnType) => {
         const d = decisionOf(from);
-        if (d?.number && (type === 'integer' || type === 'bigint' || type === 'numeric' || type === 'double')) return { parse: { number: d.number } };
-        if (d?.date && (type === 'date' || type === 'timestamp' || type === 'timestamptz')) return { parse: { date: d.date } };
+        const numeric = type === 'integer' || type === 'bigint' || type === 'numeric' || type === 'double';
+        const dated = type === 'date' || type === 'timestamp' || type === 'timestamptz';
+        // `NA`, `...`: missing in a number or date column (column-type.ts), NULL after the cast
+        const missing = d?.missing && (numeric || dated) ? { missing: d.missing.map((m) => m.value) } : {};
+        if (d?.number && numeric) return { parse: { number: d.number, ...missing } };
+        if (d?.date && dated) return { parse: { date: d.date, ...missing } };
         // a date column whose file says no day/month order: ISO dates only — the others are
         // rejected with their line rather than read month-first by PostgreSQL's guess
         // (a file whose sample is all ISO dates is cast as PostgreSQL reads ISO, as a new table is)
-        if (type === 'date' && d?.type !== 'date') return { parse: { date: 'yyyy-m-d' } };
-        return {};
+        if (type === 'date' && d?.type !== 'date') return { parse: { date: 'yyyy-m-d', ...missing } };
+        return 'missing' in missing ? { parse: missing } : {};
       };
       phase(undeclared.length < attributes.length ? `types declared by the file${undeclared.length ? ', others inferred' : ''}` : 'types inferred');
       // latitude/longitude written with a decimal comma
@@ -177,7 +181,10 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         }
       } else {
         const types = attributes.map((a) => declaredOf(a.from) ?? decisionOf(a.from)!.type);
-        const names = launder(attributes.map((a) => a.from));
+        // the file's headings laundered, as the pipeline names them (clean/columns.ts) — not the
+        // staging names, which prefix a leading `_` (`_umap_options.color` → `umap_options_color`)
+        const laundered = launder(staged.columns.map((c, i) => header[i] ?? c));
+        const names = attributes.map((a) => laundered[staged.columns.indexOf(a.from)]!);
         if (geometry) for (let i = 0; i < names.length; i++) if (names[i] === geometry.column) names[i] = `${names[i]}_attribute`;
         columns = attributes.map((a, i) => ({ name: names[i]!, type: types[i]!, required: false, from: a.from, ...parseOf(a.from, types[i]!) }));
       }
@@ -233,6 +240,8 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       // every row rejected: a failure, rolled back whole — no new table, no rejects, an existing table as it was
       const none = await nothingLoaded(client, { quarantine: rejectsTable, loadId: load.id, file, rowsRead: staged.rows, rowsLoaded });
       if (none) throw none;
+      const missing = await missingCounts(client, staging, columns);
+      if (missing) warnings.push(missing);
       await client.query(`DROP TABLE ${staging}`);
       if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid === 4326) {
         // metres (or feet) labelled as degrees: a wrong map that looks loaded
@@ -288,6 +297,18 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
 }
 
 const sqlType = (t: ColumnType) => COLUMN_TYPES[t];
+
+/**
+ * `NA, ... read as missing in 2 columns (22 values)`: the missing-value markers the cast made
+ * NULL, counted over every staged value (the inference saw a sample). Undefined when none.
+ */
+async function missingCounts(client: pg.PoolClient, staging: string, columns: readonly CastColumn[]): Promise<string | undefined> {
+  const marked = columns.filter((c) => c.parse?.missing?.length);
+  if (marked.length === 0) return undefined;
+  const items = marked.flatMap((c, i) => c.parse!.missing!.map((m, j) => `count(*) FILTER (WHERE lower(btrim(${ident(c.from)})) = ${literal(m.trim().toLowerCase())}) AS "${i}_${j}"`));
+  const { rows } = await client.query<Record<string, string>>(`SELECT ${items.join(', ')} FROM ${staging}`);
+  return missingWarning(marked.map((c, i) => ({ missing: c.parse!.missing!.map((value, j) => ({ value, count: Number(rows[0]![`${i}_${j}`]) })).filter((m) => m.count > 0) })));
+}
 /** How a column's values are read, for the summary: `decimal "," thousands "."`, `d/m/yyyy`. */
 const readsOf = (parse: NonNullable<CastColumn['parse']>) =>
   parse.number ? `decimal "${parse.number.decimal}"${parse.number.thousands ? ` thousands "${parse.number.thousands}"` : ''}` : (parse.date ?? '');

@@ -17,7 +17,8 @@ export interface CastColumn {
   /** Staging column name. */
   from: string;
   /** How the values are written, when the type inference found PostgreSQL cannot read them as they are (functions/profile/column-type.ts). */
-  parse?: { number?: NumberFormat; date?: string };
+  /** `missing`: the missing-value markers (`NA`, `...`) the inference found in a number or date column, which load as NULL. */
+  parse?: { number?: NumberFormat; date?: string; missing?: readonly string[] };
 }
 
 export interface CastPlan {

@@ -81,9 +81,14 @@ export async function resolveColumns(
     const attributes = staging.filter(keep);
     const headings = attributes.map((from) => header[staging.indexOf(from)] ?? from);
     const decisions = await settledByEarlierLoads(client, load.id, headings, await inferTypes(client, load.staging_table, attributes, 1, undefined, { headers: headings, locales }));
+    // the types the file declares (DBF fields, GeoPackage columns, a Parquet schema), as its profile in the catalog kept them
+    const profiled = (await catalogColumns(client, load.id))?.columns ?? [];
     return attributes.map((from, i) => {
-      const { type, number, date } = decisions[i]!;
-      const parse = number ? { number } : date ? { date } : undefined;
+      const declared = profiled[staging.indexOf(from)]?.clean;
+      const { type, number, date, missing: marked } = declared?.declared ? declared : decisions[i]!;
+      // missing-value markers (`NA`, `...`) of a number or date column load as NULL
+      const missing = marked ? { missing: marked.map((m) => m.value) } : {};
+      const parse = number ? { number, ...missing } : date ? { date, ...missing } : marked ? missing : undefined;
       // the widths `civic-etl load` gives (integer, numeric), as these loads always had
       return { name: names[staging.indexOf(from)]!, type, required: false, from, ...(parse ? { parse } : {}) };
     });

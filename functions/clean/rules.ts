@@ -263,9 +263,11 @@ function rulesOf(c: CastColumn, plan: RulePlan | undefined): ColumnRules | undef
   if (!c.parse) return declared;
   const number = c.parse.number && NUMBER_TYPES.includes(c.type) ? c.parse.number : undefined;
   const date = c.parse.date && DATE_TYPES.includes(c.type) ? parseDatePattern(c.parse.date, { twoDigitYears: true }) : undefined;
-  if (!number && !date) return declared;
-  if (declared) return { ...declared, number: declared.number ?? number, date: declared.date ?? date };
-  return { nullTokens: [], excelDates: false, unique: false, number, date };
+  // missing-value markers of a number or date column (column-type.ts): null tokens, as if declared
+  const markers = c.parse.missing && (NUMBER_TYPES.includes(c.type) || DATE_TYPES.includes(c.type)) ? c.parse.missing.map((m) => m.trim().toLowerCase()) : [];
+  if (!number && !date && markers.length === 0) return declared;
+  if (declared) return { ...declared, number: declared.number ?? number, date: declared.date ?? date, nullTokens: [...new Set([...declared.nullTokens, ...markers])] };
+  return { nullTokens: [...new Set(markers)], excelDates: false, unique: false, number, date };
 }
 
 interface CompiledColumn {

@@ -89,10 +89,12 @@ export async function catalogColumns(db: Queryable, loadId: number): Promise<{ c
  * (bigint, double precision: a later file does not re-type the table). A catalog written before
  * profiles had it: only what PostgreSQL reads as written, every profiled value fitting.
  */
-export function cleanTypeFor(column: DetectedColumn, decimalComma: boolean): { type: ColumnType; parse?: { number?: NumberFormat; date?: string } } {
+export function cleanTypeFor(column: DetectedColumn, decimalComma: boolean): { type: ColumnType; parse?: { number?: NumberFormat; date?: string; missing?: string[] } } {
   if (column.clean) {
     const { type, number, date } = column.clean;
-    const parse = number ? { number } : date ? { date } : undefined;
+    // missing-value markers (`NA`, `...`) of a number or date column load as NULL
+    const missing = column.clean.missing ? { missing: column.clean.missing.map((m) => m.value) } : {};
+    const parse = number ? { number, ...missing } : date ? { date, ...missing } : column.clean.missing ? missing : undefined;
     return { type: pipelineType(type), ...(parse ? { parse } : {}) };
   }
   return { type: legacyCleanType(column, decimalComma) };

@@ -23,6 +23,12 @@
  *   day above 12 (the caller may bring that evidence from the whole column: `dateOrder`);
  * - boolean: true/false, t/f, yes/no, y/n, on/off (any case), as PostgreSQL reads them;
  * - else text.
+ *
+ * Missing-value markers (`MISSING_MARKERS`: `NA`, `N/A`, `NULL`, `NaN`, `-`, `...`, `x`… — what
+ * pandas' and readr's readers and the statistics offices' table symbols write for "no value") are
+ * not evidence: a column whose other values make it a number or a date reads them as empty
+ * (`missing` says which were seen and how often); in any other column they are its values, as
+ * written.
  */
 import type { ColumnType } from '../../contract/definition.ts';
 import type { NumberFormat } from '../../contract/rules.ts';
@@ -43,6 +49,13 @@ export interface TypeDecision {
   share: number;
   /** Why a column that looked typed stayed text (e.g. the date order is ambiguous). */
   note?: string;
+  /**
+   * Missing-value markers found among a number or date column's values, as written (trimmed),
+   * with how many values each: they load as NULL and count as missing.
+   */
+  missing?: { value: string; count: number }[];
+  /** The file declares the type (a DBF field, a GeoPackage column, a Parquet schema) and every value fits it: kept, not inferred. */
+  declared?: true;
   /**
    * Dates that read both day-first and month-first in enough of the values seen (the order, if
    * any, comes from the few that read one way only): the column's two readings, so that evidence
@@ -97,6 +110,27 @@ const PLAIN_DOT = /^[+-]?(?:\d+\.\d+|\.\d+)$/;
 const DOT_GROUPED = /^[+-]?[1-9]\d{0,2}(?:\.\d{3})+$/;
 const LEADING_ZERO = /^[+-]?0\d/;
 const BOOLEAN = new Set(['true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on', 'off']);
+
+/**
+ * What a number or date column may hold for "no value", compared trimmed and ignoring case:
+ * pandas' `read_csv` default `na_values` (NA, N/A, #N/A, NULL, NaN, None, <NA>…; not its
+ * `-1.#IND`-like spellings, which are C runtime output, not data), readr's `NA`, and the table
+ * symbols of official statistics (Destatis, Eurostat, ABS: `...` not yet available, `..` not
+ * available, `.` secret or unknown, `-` and its dashes nothing, `x` not meaningful, `/` not
+ * reliable enough). A marker counts only where the other values make the column a number or a
+ * date; anywhere else it is a value.
+ */
+export const MISSING_MARKERS: readonly string[] = [
+  'na', 'n/a', '#n/a', '#na', '<na>', 'null', 'nan', '-nan', 'none',
+  '-', '\u2013', '\u2014', '.', '..', '...', '\u2026', 'x', '/',
+];
+const MARKERS = new Set(MISSING_MARKERS);
+/** A trimmed value that is a missing-value marker (its longest is 4 characters). */
+export function isMissingMarker(v: string): boolean {
+  return v.length <= 4 && MARKERS.has(v.toLowerCase());
+}
+/** A clean type whose column reads missing-value markers as empty. */
+const MARKED_TYPES: ReadonlySet<ColumnType> = new Set(['integer', 'bigint', 'numeric', 'double', 'date', 'timestamp', 'timestamptz']);
 /** d/m/y in any order, a 1–4 digit first field, optional time and offset. Groups: a, sep, b, c, time sep, h, mi, ss, fraction, offset. */
 const DATE = /^(\d{1,4})([./-])(\d{1,2})\2(\d{1,4})(?:([ T])(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
 
@@ -121,8 +155,11 @@ interface DateShape {
 
 /** The evidence of one column's values: feed it with `add`, read the verdict with `decide`. */
 export class TypeEvidence {
-  /** Non-empty values seen. */
+  /** Non-empty values seen (missing-value markers included). */
   n = 0;
+  /** Missing-value markers seen, by spelling (trimmed): not evidence unless the column stays text. */
+  private readonly markers = new Map<string, number>();
+  private markerCount = 0;
   private int32 = 0;
   private int64 = 0;
   private plain = 0;
@@ -146,6 +183,11 @@ export class TypeEvidence {
   /** One trimmed, non-empty value (the profiler's: it trims them already). */
   addTrimmed(v: string): void {
     this.n++;
+    if (isMissingMarker(v)) {
+      this.markers.set(v, (this.markers.get(v) ?? 0) + 1);
+      this.markerCount++;
+      return;
+    }
     const c0 = v.charCodeAt(0);
     const numberLike = (c0 >= 48 && c0 <= 57) || c0 === 43 || c0 === 45 || c0 === 46 || c0 === 44;
     if (!numberLike) {
@@ -296,7 +338,19 @@ export class TypeEvidence {
 
   /** The clean type of the column, and how to read it, given the share of values that must fit. */
   decide(threshold = DEFAULT_TYPE_THRESHOLD, hints: TypeHints = {}): TypeDecision {
-    const n = this.n;
+    if (this.markerCount > 0 && this.markerCount < this.n) {
+      // the other values first: a number or date column reads its markers as empty
+      const typed = this.decideOver(this.n - this.markerCount, threshold, hints);
+      if (MARKED_TYPES.has(typed.type)) {
+        const missing = [...this.markers].map(([value, count]) => ({ value, count })).sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1));
+        return { ...typed, missing };
+      }
+    }
+    return this.decideOver(this.n, threshold, hints);
+  }
+
+  /** The decision over `n` values: the non-marker ones, or all of them (markers then fit no type). */
+  private decideOver(n: number, threshold: number, hints: TypeHints): TypeDecision {
     if (n === 0) return { type: 'text', share: 1 };
     const fits = (count: number) => count >= threshold * n;
     const share = (count: number) => Number((count / n).toFixed(4));
@@ -311,17 +365,16 @@ export class TypeEvidence {
         return { type: digits <= 9 ? 'integer' : 'bigint', number: { decimal: ',', thousands: '.' }, share: share(this.plain) };
       }
       if (fits(this.plain)) return { type: 'numeric', share: share(this.plain) };
-      const number = this.decideNumber(threshold, hints);
+      const number = this.decideNumber(n, threshold, hints);
       if (number) return number;
     }
-    const date = this.decideDate(threshold, hints);
+    const date = this.decideDate(n, threshold, hints);
     if (date) return date;
     if (fits(this.booleans)) return { type: 'boolean', share: share(this.booleans) };
     return { type: 'text', share: 1 };
   }
 
-  private decideNumber(threshold: number, hints: TypeHints): TypeDecision | undefined {
-    const n = this.n;
+  private decideNumber(n: number, threshold: number, hints: TypeHints): TypeDecision | undefined {
     // plain integers fit every format (grouping is optional)
     const candidates = FORMATS.map((f, i) => {
       const e = this.formats[i]!;
@@ -357,8 +410,7 @@ export class TypeEvidence {
     return { type: 'numeric', number: format, share: shareOf };
   }
 
-  private decideDate(threshold: number, hints: TypeHints): TypeDecision | undefined {
-    const n = this.n;
+  private decideDate(n: number, threshold: number, hints: TypeHints): TypeDecision | undefined {
     let top: DateShape | undefined;
     for (const s of this.dates.values()) if (!top || s.count > top.count) top = s;
     if (!top || top.count < threshold * n) return undefined;
@@ -419,7 +471,29 @@ export function settleDateOrder(d: TypeDecision, dayFirst: number, monthFirst: n
   if (!a) return d;
   if (dayFirst === monthFirst) return { type: 'text', share: 1, note: `ambiguous dates: every value reads day-first and month-first (${a.dmy} or ${a.mdy})`, ambiguous: a };
   const order = dayFirst > monthFirst ? 'dmy' : 'mdy';
-  return { type: a.type, date: a[order], share: a.share, ambiguous: a };
+  return { type: a.type, date: a[order], share: a.share, ambiguous: a, ...(d.missing ? { missing: d.missing } : {}) };
+}
+
+/**
+ * What the profile and the load say when number or date columns held missing-value markers:
+ * `NA, ... read as missing in 3 columns (120 values)` — the markers by how many values, the
+ * columns, the values. Undefined when none did.
+ */
+export function missingWarning(decisions: readonly (Pick<TypeDecision, 'missing'> | undefined)[]): string | undefined {
+  const byMarker = new Map<string, number>();
+  let columns = 0;
+  let values = 0;
+  for (const d of decisions) {
+    if (!d?.missing?.length) continue;
+    columns++;
+    for (const { value, count } of d.missing) {
+      byMarker.set(value, (byMarker.get(value) ?? 0) + count);
+      values += count;
+    }
+  }
+  if (columns === 0) return undefined;
+  const markers = [...byMarker].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([m]) => m);
+  return `${markers.join(', ')} read as missing in ${columns} column${columns === 1 ? '' : 's'} (${values} value${values === 1 ? '' : 's'})`;
 }
 
 /** The inference over a list of values (tests, small inputs). */

@@ -24,6 +24,7 @@ import iconv from 'iconv-lite';
 import { PermanentError } from '../common/errors.ts';
 import { CsvTokenizer, TokenizeError, lineBreaksIn } from '../read/csv.ts';
 import type { Encoding, RecordRow, Structure } from './types.ts';
+import { isMissingMarker } from './column-type.ts';
 
 /** Delimiters the detector chooses among, in order of preference when everything else ties. */
 export const DELIMITER_CANDIDATES = [';', '\t', ',', '|', '^', ':'] as const;
@@ -142,7 +143,14 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
   if (h < 0) throw new DetectError(`${file} has no header line${sep === undefined ? ` in its first ${COLLECT} lines` : ` after "sep=${sep}"`}`, { file });
   const headerRec = tok.records[h]!;
   // a BOM repeated at the start of the file, or inside the first quoted heading, is not a name
-  const header = headerRec.fields!.map((f) => (f.indexOf('\uFEFF') >= 0 ? f.replace(/\uFEFF/g, '') : f));
+  let header = headerRec.fields!.map((f) => (f.indexOf('\uFEFF') >= 0 ? f.replace(/\uFEFF/g, '') : f));
+  // group headings over sub-headings (GENESIS: `;;Geschlecht;Geschlecht` over `;;männlich;weiblich`)
+  const sub = subHeadingRow(tok.records, h, header);
+  if (sub >= 0) {
+    const lower = tok.records[sub]!.fields!;
+    header = combineHeadings(header, lower);
+    warnings.push(`${file}: the header spans lines ${headerRec.line}–${tok.records[sub]!.line} (group headings above sub-headings); columns named ${header.map((n) => JSON.stringify(n)).join(', ')}`);
+  }
   if (headerRec.count !== m && m > 1) {
     warnings.push(`${file}: the header (line ${headerRec.line}) has ${headerRec.count} fields but most data lines have ${m}`);
   }
@@ -151,9 +159,10 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
   }
 
   const preamble = physicalLines(text, headerRec.line - 1);
-  const data = tok.records.slice(h + 1);
+  const lastHeader = tok.records[sub >= 0 ? sub : h]!;
+  const data = tok.records.slice((sub >= 0 ? sub : h) + 1);
   const firstData = data.find((r) => !r.blank);
-  const firstDataLine = firstData?.line ?? headerRec.line + headerRec.lines;
+  const firstDataLine = firstData?.line ?? lastHeader.line + lastHeader.lines;
   if (!firstData) warnings.push(`${file}: no complete data line after the header in the first ${formatBytes(head.length)}`);
 
   const blankHeaders: number[] = [];
@@ -685,6 +694,43 @@ function chooseHeader(records: readonly Rec[], m: number, skip: number): number 
     if (p.count > 1 && Math.abs(p.count - m) <= 1 && p.fields && looksLikeNames(p.fields, false)) return idx[s - 1]!;
   }
   return idx[s]!;
+}
+
+/**
+ * The index of the header's second row, or -1: the record right after the header, of its width,
+ * all names (no number, no missing-value marker), under a header that groups columns (a blank
+ * or repeated heading), with at least two of its names over columns that hold numbers in most
+ * of the records below — where a data row would have numbers.
+ */
+function subHeadingRow(records: readonly Rec[], h: number, header: readonly string[]): number {
+  const s = h + 1;
+  const next = records[s];
+  if (!next?.fields || next.blank || next.count !== header.length) return -1;
+  const named = header.filter((x) => x.trim() !== '');
+  if (named.length === header.length && new Set(named).size === named.length) return -1;
+  if (!looksLikeNames(next.fields, true) || next.fields.some((f) => isMissingMarker(f.trim()))) return -1;
+  const below = records.slice(s + 1, s + 21).filter((r) => !r.blank && r.fields);
+  if (below.length === 0) return -1;
+  let overNumbers = 0;
+  next.fields.forEach((f, i) => {
+    if (f.trim() === '') return;
+    const numbers = below.filter((r) => isNumberLike((r.fields![i] ?? '').trim())).length;
+    if (numbers >= below.length * 0.5) overNumbers++;
+  });
+  return overNumbers >= 2 ? s : -1;
+}
+
+/** Group headings carried over the blanks to their right, joined with the sub-heading below: `Geschlecht männlich`. */
+function combineHeadings(upper: readonly string[], lower: readonly string[]): string[] {
+  let group = '';
+  return upper.map((u, i) => {
+    let top = u.trim();
+    const sub = (lower[i] ?? '').trim();
+    if (top) group = top;
+    else if (sub && i > 0) top = group;
+    else group = '';
+    return top && sub && top !== sub ? `${top} ${sub}` : top || sub;
+  });
 }
 
 /** Whether any of the (up to 10) records after `idx[k]` has a field that is not a name (a number, or empty). */

@@ -2,10 +2,11 @@ import { detectStructure, DetectError } from './detect.ts';
 import { baseTypeOf, dateOrder, parseDate, parseNumber } from './formats/base-types.ts';
 import { formatsFor, headerMatches } from './formats/index.ts';
 import { readRecords } from './read.ts';
+import { notesWarning } from '../read/csv.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import type { BaseType, ColumnProfile, FormatDefinition, Locale, Structure } from './types.ts';
 import type { DeclaredType, ReadTable } from '../read/types.ts';
-import { DEFAULT_TYPE_THRESHOLD, TypeEvidence } from './column-type.ts';
+import { DEFAULT_TYPE_THRESHOLD, missingWarning, TypeEvidence } from './column-type.ts';
 
 export interface ProfileOptions {
   /** Named in messages and in the result. */
@@ -118,6 +119,7 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
       repeatedHeaders++;
       firstRepeatedHeader ??= line;
     },
+    onNotes: (notes) => warnings.push(notesWarning(opts.file, notes.map((r) => ({ line: r.line, text: r.fields[0]! })))),
   });
   let more = false;
   let undecodable = 0; // records holding U+FFFD: bytes the encoding could not decode
@@ -150,6 +152,8 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
   }
   if (repeatedHeaders > 0) warnings.push(`${repeatedHeaders} line${repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${firstRepeatedHeader})`);
   if (raggedCount > 0) warnings.push(`${raggedCount} line${raggedCount === 1 ? '' : 's'} with a field count different from the header's (first on line ${ragged[0]!.line})`);
+  const missing = missingWarning(profiles.map((p) => p.clean));
+  if (missing) warnings.push(missing);
   return {
     file: opts.file,
     ...structure,
@@ -280,6 +284,20 @@ class ColumnAccumulator {
   }
 
   finish(top: number, typeThreshold = DEFAULT_TYPE_THRESHOLD, decimalComma?: boolean): ColumnProfile {
+    // the clean type first: a number or date column's missing-value markers (`NA`, `...`) are missing values
+    let clean = this.evidence.decide(typeThreshold, decimalComma === undefined ? {} : { decimalComma });
+    for (const { value, count } of clean.missing ?? []) {
+      this.missing += count;
+      this.nonEmpty -= count;
+      const t = baseTypeOf(value, { decimalComma: decimalComma ?? false });
+      this.types.set(t, (this.types.get(t) ?? 0) - count);
+      this.counts.delete(value);
+      // nor evidence of a format (`NA` is Namibia's ISO code)
+      for (const c of this.candidates) {
+        if (c.format.test(value)) c.pass -= count;
+        else c.fail -= count;
+      }
+    }
     const n = this.nonEmpty;
     const share = (t: BaseType) => ACCEPTS[t].reduce((sum, a) => sum + (this.types.get(a) ?? 0), 0) / n;
     let type: BaseType = 'string';
@@ -345,8 +363,7 @@ class ColumnAccumulator {
       // a latitude-first pair lists y before x
       profile.bbox = format === 'latlon_wgs84' ? [b, a, d, c] : [a, b, c, d];
     }
-    // the clean type; a code (a format stored as text: postcodes, SIRENs, phone numbers) stays text
-    let clean = this.evidence.decide(typeThreshold, decimalComma === undefined ? {} : { decimalComma });
+    // a code (a format stored as text: postcodes, SIRENs, phone numbers) stays text
     const code = format !== null && this.candidates.find((c) => c.format.name === format)?.format.baseType === 'string';
     if (code && clean.type !== 'text') clean = { type: 'text', share: 1, note: `a code (${format}), kept as written` };
     return { name: this.name, type, format, score: Number(score.toFixed(4)), clean, profile };
@@ -450,6 +467,17 @@ export async function profileTable(table: ReadTable, opts: Omit<ProfileOptions, 
   grow();
   const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold));
   addPairedBoundingBoxes(profiles, columns);
+  // the types the file declares, where every value fits them (DBF fields, GeoPackage columns, a
+  // Parquet schema), as `civic-etl load` keeps them: a DBF character field of digits stays text,
+  // a REAL column of whole numbers a number; known once every row is read
+  if (!more) {
+    const declared = table.declaredTypes?.() ?? [];
+    profiles.forEach((p, i) => {
+      const type = declared[i];
+      if (type) p.clean = { type, share: 1, declared: true };
+    });
+  }
+  const missing = missingWarning(profiles.map((p) => p.clean));
   return {
     file: opts.file,
     format: table.format,
@@ -471,7 +499,7 @@ export async function profileTable(table: ReadTable, opts: Omit<ProfileOptions, 
     sampled: more,
     duplicatesExact,
     columns: more ? profiles : withDeclaredTypes(profiles, table.declaredTypes?.()),
-    warnings: [...table.warnings],
+    warnings: [...table.warnings, ...(missing ? [missing] : [])],
   };
 }
 

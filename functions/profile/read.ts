@@ -21,7 +21,7 @@
  */
 import iconv from 'iconv-lite';
 import { DetectError } from './detect.ts';
-import { CsvTokenizer, LineSkipper, TokenizeError, isBlankRecord, isRepeatedHeader } from '../read/csv.ts';
+import { CsvTokenizer, LineSkipper, MAX_NOTE_LINES, TokenizeError, isBlankRecord, isNoteMark, isNoteRecord, isRepeatedHeader } from '../read/csv.ts';
 import type { RecordRow, Structure } from './types.ts';
 
 export interface ReadOptions {
@@ -33,6 +33,11 @@ export interface ReadOptions {
   onRepeatedHeader?: (line: number) => void;
   /** Stop after this many records (sampling). */
   maxRecords?: number;
+  /**
+   * Called at the end with the notes under the table that were not read as rows (`isNoteRecord`:
+   * a run of text-only lines padded to the header's width that ends the file).
+   */
+  onNotes?: (notes: RecordRow[]) => void;
   /**
    * A record longer than about this many characters is an error: almost surely an unclosed quote.
    * (Counted as csv-parse counts it: the completed fields in characters, the field being read in
@@ -70,6 +75,9 @@ export async function* readRecords(
   /** Records of the last piece of text, yielded before reading on. */
   const out: RecordRow[] = [];
   let yielded = 0;
+  /** Note-shaped records held back: notes if the file ends after them, rows if data follows. */
+  const held: RecordRow[] = [];
+  let run = 0;
   for await (const text of textFrom(source, structure.encoding)) {
     let failure: unknown;
     try {
@@ -88,11 +96,27 @@ export async function* readRecords(
         continue;
       }
       if (n !== expected) onRagged?.(row.line, n, expected);
+      if (isNoteRecord(row.fields, expected) && ++run <= MAX_NOTE_LINES) {
+        held.push(row);
+        continue;
+      }
+      if (!isNoteRecord(row.fields, expected)) run = 0;
+      for (const earlier of held.splice(0)) {
+        yield earlier;
+        if (maxRecords !== undefined && ++yielded >= maxRecords) return;
+      }
       yield row;
       if (maxRecords !== undefined && ++yielded >= maxRecords) return;
     }
     out.length = 0;
     if (failure !== undefined) throw failure instanceof TokenizeError ? readError(failure, file, maxChars) : failure;
+  }
+  if (held.some((r) => isNoteMark(r.fields[0]!))) opts.onNotes?.(held);
+  else {
+    for (const row of held) {
+      yield row;
+      if (maxRecords !== undefined && ++yielded >= maxRecords) return;
+    }
   }
 }
 

@@ -39,6 +39,7 @@
  * rare paths.
  */
 import type { RecordRow } from '../profile/types.ts';
+import { isMissingMarker } from '../profile/column-type.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -722,6 +723,55 @@ export class UnclosedQuoteError extends Error {
     super(`a quoted field in the record starting on line ${line} is never closed`);
     this.name = 'UnclosedQuoteError';
   }
+}
+
+/** Lines of notes under a table at most: a longer run of such lines is data. */
+export const MAX_NOTE_LINES = 10;
+
+/**
+ * A record shaped like a note under the table, padded to the header's width (GENESIS exports:
+ * `__________;;;;`, `© Statistisches Bundesamt (Destatis), 2022;;;;`, `Stand: 28.07.2022;;;;`):
+ * as many fields as the header (two or more), text in the first — not a number, not a
+ * missing-value marker — and nothing in the others. Only a run of at most `MAX_NOTE_LINES` of
+ * them that ends the file, one of them marked as a note (`isNoteMark`), is notes; readers hold
+ * them back until they know, and drop them with a warning. Anywhere else they are rows (`a,,` as
+ * the last line of a file is a row with two empty values).
+ */
+export function isNoteRecord(fields: readonly string[], expected: number): boolean {
+  if (expected < 2 || fields.length !== expected) return false;
+  for (let i = 1; i < fields.length; i++) if (fields[i]!.trim() !== '') return false;
+  const first = fields[0]!.trim();
+  return first !== '' && /[^\d\s.,'+\-/:]/.test(first) && !isMissingMarker(first);
+}
+
+/**
+ * The first field of a line that marks a run of lines under a table as notes: a ruler (`_____`,
+ * `-----`, `=====`), a copyright, or the words publishers start notes and sources with
+ * (`Source:`, `Quelle:`, `Note`, `Stand:`, `Anmerkung`, `Bron:`, `*`, `(1)`).
+ */
+export function isNoteMark(text: string): boolean {
+  const t = text.trim();
+  return /^[_\-=*.\u2013\u2014]{3,}$/.test(t) || NOTE_START.test(t);
+}
+const NOTE_START =
+  /^(?:©|\(c\)\s|copyright\b|sources?\s*:|notes?\s*:|nb\b|n\.b\.|footnotes?\b|quellen?\s*:|stand\s*:|anmerkungen?\b|fu(?:ß|ss)noten?\b|hinweise?\s*:|bronn?(?:en)?\s*:|opmerkingen?\b|toelichting\b|fuentes?\s*:|notas?\s*:|remarques?\s*:|\*+\s|\(\s*[0-9a-z]{1,2}\s*\)\s|\[\s*[0-9a-z]{1,2}\s*\]\s)/i;
+
+/** Whether a record's bytes may be a note (`isNoteRecord`): they end with the header's width of empty fields. */
+export function mayBeNoteBytes(rec: Buffer, expected: number, delimiter: number): boolean {
+  if (expected < 2) return false;
+  let end = rec.length;
+  while (end > 0 && (rec[end - 1] === 0x0d || rec[end - 1] === 0x20)) end--;
+  if (end < expected) return false;
+  for (let i = end - expected + 1; i < end; i++) if (rec[i] !== delimiter) return false;
+  return true;
+}
+
+/** `3 lines below the table read as notes, not rows (lines 877–879: "__________", "© Statistisches…")`. */
+export function notesWarning(file: string, notes: readonly { line: number; text: string }[]): string {
+  const n = notes.length;
+  const lines = n === 1 ? `line ${notes[0]!.line}` : `lines ${notes[0]!.line}–${notes[n - 1]!.line}`;
+  const texts = notes.slice(0, 3).map((x) => JSON.stringify(x.text.trim().slice(0, 60)));
+  return `${file}: ${n} line${n === 1 ? '' : 's'} below the table read as notes, not rows (${lines}: ${texts.join(', ')}${n > 3 ? ', …' : ''})`;
 }
 
 /** The bytes of a record as the byte scanner hands them over. */

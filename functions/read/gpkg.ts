@@ -20,6 +20,12 @@
  * reads back the same), TEXT as is, BOOLEAN-declared 0/1 as `false`/`true`, other BLOBs as
  * `\x…` hex (PostgreSQL's bytea text form). Geometry blobs lose their GeoPackage header; the WKB
  * behind it goes out unchanged (ISO Z/M codes included, which PostGIS reads).
+ *
+ * Types (`declaredTypes`, once every row is read): a column's declared type where every value
+ * stored fits it — INTEGER (and its narrower spellings) integer or bigint by the widest value,
+ * REAL/FLOAT/DOUBLE double precision (a REAL column of whole numbers stays a number, as ogr2ogr
+ * keeps it), TEXT text, BOOLEAN boolean, DATE date; SQLite lets any column hold any value, so a
+ * value of another storage class (text in a REAL column) leaves the type undeclared and inferred.
  */
 import { open, readFile, stat } from 'node:fs/promises';
 import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';

@@ -11,6 +11,7 @@ import { open as openFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { SaxesParser } from 'saxes';
 import yauzl from 'yauzl';
+import { isMissingMarker } from '../profile/column-type.ts';
 import { ReadError, type ReadRow, type ReadTable, type SourceFormat } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -545,9 +546,11 @@ const MAX_HEADER_ROWS = 8;
  * The rows that continue a header written over several lines (`Vollendetes` / `Alter` /
  * `in Jahren`, a symbol row `x | q x | p x`), from `window[from]` on: consecutive rows of text
  * only, each value over a column whose first rows below hold data (numbers, dates) and no text —
- * where text can only be a heading. Stops at the first row that could be data.
+ * where text can only be a heading; under group headings (a two-row header), also a row naming
+ * the columns themselves — text over text columns too — when most of its names sit over figures
+ * and none is a missing-value marker. Stops at the first row that could be data.
  */
-function stackedRows(window: readonly SheetRow[], from: number): SheetRow[] {
+function stackedRows(window: readonly SheetRow[], from: number, underGroups: boolean): SheetRow[] {
   const candidates: SheetRow[] = [];
   for (let i = from; i < window.length && candidates.length + (from > 0 ? 1 : 0) < MAX_HEADER_ROWS; i++) {
     const row = window[i]!;
@@ -569,7 +572,20 @@ function stackedRows(window: readonly SheetRow[], from: number): SheetRow[] {
   const dataOnly = (c: number) => body.some((r) => filled(r, c)) && body.every((r) => !filled(r, c) || isDataCell(r, c));
   const out: SheetRow[] = [];
   for (const row of candidates) {
-    for (let c = 0; c < row.values.length; c++) if (filled(row, c) && !dataOnly(c)) return out;
+    let overData = 0;
+    let overText = 0;
+    let marker = false;
+    for (let c = 0; c < row.values.length; c++) {
+      if (!filled(row, c)) continue;
+      if (dataOnly(c)) overData++;
+      else overText++;
+      if (isMissingMarker(headingText(row.values[c]))) marker = true;
+    }
+    // every value over figures; or, under group headings, a row naming every column (`Country`
+    // over names, `#` and `%` over figures) with most of its names over figures — a data row has
+    // figures there, or missing-value markers (`n/a`, `...`)
+    const naming = underGroups && !marker && overData >= 2 && overData >= overText;
+    if (overText > 0 && !naming) return out;
     out.push(row);
   }
   return out;
@@ -637,7 +653,7 @@ export function layoutHeader(file: string, window: readonly SheetRow[], merges: 
   const next = window[index + 1];
   const twoRows = hasSubHeadings(header, next, window[index + 2], merges);
   const sub = twoRows ? next : undefined;
-  const stacked = stackedRows(window, index + (sub ? 2 : 1));
+  const stacked = stackedRows(window, index + (sub ? 2 : 1), sub !== undefined);
   const headerRows = [header, ...(sub ? [sub] : []), ...stacked];
   const body = window.slice(index + headerRows.length);
 
@@ -661,7 +677,10 @@ export function layoutHeader(file: string, window: readonly SheetRow[], merges: 
     if (sub) {
       // Without a merge, a blank group cell belongs to the group on its left (what "center across
       // selection" or a forgotten merge shows), as long as the sub-row names the column.
-      const subText = merge && merge.top === header.position && merge.bottom >= sub.position ? '' : headingText(sub.values[c]);
+      let subText = merge && merge.top === header.position && merge.bottom >= sub.position ? '' : headingText(sub.values[c]);
+      // a sub-heading merged across its columns names each of them (`Phase 1` over `#` and `%`)
+      const subMerge = !subText && stacked.length > 0 ? coveredByMerge(sub.position, c) : undefined;
+      if (subMerge && subMerge.top === sub.position) subText = headingText(sub.values[subMerge.left]);
       if (top) groupFill = top;
       else if (!merge && subText && c > left) top = groupFill;
       else groupFill = '';
@@ -952,6 +971,9 @@ export async function sheetTable(source: SheetSource, notes: readonly string[] =
   const columns = [...layout.columns];
   const warnings = [...notes, ...layout.warnings];
   const { file } = source;
+  /** Per column: its values are all text cells (`text`), some of them digits (`digits`), or not (`other`). */
+  const textCells: ('text' | 'digits' | 'other' | undefined)[] = [];
+  let complete = false;
 
   async function* rows(): AsyncGenerator<ReadRow> {
     let errors = 0;
@@ -960,6 +982,8 @@ export async function sheetTable(source: SheetSource, notes: readonly string[] =
     let firstOutside: string | undefined;
     const added: string[] = [];
     const notesBelow = new NotesBelow(left, columns.length);
+    textCells.length = 0;
+    complete = false;
     for await (const batch of source.rows()) {
       for (const row of batch) {
         if (row.position <= lastHeaderRow) continue;
@@ -973,6 +997,7 @@ export async function sheetTable(source: SheetSource, notes: readonly string[] =
         if (out) yield out;
       }
     }
+    complete = true;
     const dropped = notesBelow.end();
     if (dropped.length > 0) {
       const texts = dropped.slice(0, 3).map((r) => headingText(r.values.filter((v) => v !== null && v !== undefined).join(' ')).slice(0, 60));
@@ -997,6 +1022,14 @@ export async function sheetTable(source: SheetSource, notes: readonly string[] =
           values[c] = null;
         }
         while (values.length > 0 && values[values.length - 1] === null) values.pop();
+      }
+      for (let c = left; c < values.length; c++) {
+        const v = values[c];
+        if (v === null || v === undefined || v.trim() === '') continue;
+        const seen = textCells[c - left];
+        if (row.kinds[c] !== Kind.Text) textCells[c - left] = 'other';
+        else if (seen !== 'other' && isNumericText(v)) textCells[c - left] = 'digits';
+        else textCells[c - left] ??= 'text';
       }
       let out = values;
       if (left > 0) {
@@ -1030,7 +1063,10 @@ export async function sheetTable(source: SheetSource, notes: readonly string[] =
     }
   }
 
-  return { name: file, format: source.format, columns, unit: 'row', warnings, rows: rowsThenClose };
+  // a column whose every value is a text cell, digits included, is declared text by the file (as
+  // ogr2ogr and pandas read the cell types): `24380613` stored as text stays a code
+  const declaredTypes = () => columns.map((_, c) => (complete && textCells[c] === 'digits' ? ('text' as const) : undefined));
+  return { name: file, format: source.format, columns, unit: 'row', warnings, rows: rowsThenClose, declaredTypes };
 }
 
 /** The sheet names of a workbook, in tab order (hidden sheets included). */

@@ -1,6 +1,19 @@
 import { isUtf8 } from 'node:buffer';
 import { PermanentError } from '../common/errors.ts';
-import { CsvByteScanner, HeaderRepeatProbe, UnclosedQuoteError, copyRecord, isBlankBytes, isRepeatedHeader, recordBytes, tokenizeRecord } from '../read/csv.ts';
+import {
+  CsvByteScanner,
+  HeaderRepeatProbe,
+  MAX_NOTE_LINES,
+  UnclosedQuoteError,
+  copyRecord,
+  isBlankBytes,
+  isNoteMark,
+  isNoteRecord,
+  isRepeatedHeader,
+  mayBeNoteBytes,
+  recordBytes,
+  tokenizeRecord,
+} from '../read/csv.ts';
 import { completeUtf8Length, firstInvalidUtf8 } from './utf8.ts';
 
 const LF = 0x0a;
@@ -16,6 +29,12 @@ export interface LineageOptions {
   firstLine: number;
   /** The header's values: a record repeating them is skipped and counted (`stats.repeatedHeaders`). */
   header?: readonly string[];
+  /**
+   * The bytes end where the file ends (default true; false for a part other than the last): a
+   * run of notes padded to the header's width that ends them is not rows (`stats.notes`), as the
+   * profile reads it (csv.ts, `isNoteRecord`).
+   */
+  atFileEnd?: boolean;
 }
 
 export interface LineageStats {
@@ -26,6 +45,8 @@ export interface LineageStats {
   /** Lines repeating the header, skipped; and the first of them. */
   repeatedHeaders?: number;
   firstRepeatedHeader?: number;
+  /** Notes under the table, not staged: their lines and first fields. */
+  notes?: { line: number; text: string }[];
 }
 
 /**
@@ -70,6 +91,9 @@ class LineageScanner {
   private carry: Buffer | undefined;
   private out = Buffer.allocUnsafe(0);
   private pos = 0;
+  /** Note-shaped records held back (copies of their bytes): notes if the input ends after them, rows if data follows. */
+  private held: { rec: Buffer; line: number; rewrite: boolean; text: string }[] = [];
+  private run = 0;
 
   constructor(
     private readonly opts: LineageOptions,
@@ -109,6 +133,11 @@ class LineageScanner {
         line: error.line,
       });
     }
+    if (this.held.length > 0) {
+      if (this.opts.atFileEnd === false || !this.held.some((h) => isNoteMark(h.text))) this.flushHeld();
+      else this.stats.notes = this.held.map(({ line, text }) => ({ line, text }));
+      this.held = [];
+    }
     return this.out.subarray(0, this.pos);
   }
 
@@ -140,6 +169,30 @@ class LineageScanner {
         return;
       }
     }
+    // a note under the table (csv.ts, isNoteRecord), decoded only when its bytes end in empty
+    // fields; most records end otherwise, told by their last byte without slicing them
+    const last = end > start ? chunk[end - 1] : held?.[held.length - 1];
+    const bytes = opts.fields > 1 && (last === this.delim || last === 0x0d || last === 0x20) ? recordBytes(held, chunk, start, end) : undefined;
+    const values = bytes && mayBeNoteBytes(bytes, opts.fields, this.delim) ? tokenizeRecord(bytes.toString('utf8'), opts.delimiter, quote) : undefined;
+    if (values && isNoteRecord(values, opts.fields)) {
+      if (++this.run <= MAX_NOTE_LINES) {
+        this.held.push({ rec: Buffer.from(bytes as Uint8Array), line, rewrite, text: values[0]! });
+        return;
+      }
+    } else this.run = 0;
+    this.flushHeld();
+    this.write(held, chunk, start, end, line, rewrite);
+  }
+
+  /** Held note-shaped records that data followed: rows after all. */
+  private flushHeld(): void {
+    for (const h of this.held) this.write(undefined, h.rec, 0, h.rec.length, h.line, h.rewrite);
+    this.held = [];
+  }
+
+  private write(held: Buffer | undefined, chunk: Buffer, start: number, end: number, line: number, rewrite: boolean): void {
+    const { opts } = this;
+    const quote = opts.quote ?? '"';
     if (rewrite) {
       // a quote that is data, text after a closing quote, a BOM: written again as COPY reads it
       const text = copyRecord(tokenizeRecord(recordBytes(held, chunk, start, end).toString('utf8'), opts.delimiter, quote), opts.delimiter, quote);

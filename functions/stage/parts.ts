@@ -256,6 +256,8 @@ export async function stagePart(
         fields: layout.columns.length,
         firstLine: Number(row.first_line),
         header: load.header ?? undefined,
+        // notes under the table end the last part only; elsewhere such lines are rows
+        atFileEnd: row.next_line === null,
       });
       const n = await copyCsv(client, table, layout.columns, layout.delimiter, quote, records);
       await client.query(`UPDATE etl.load_parts SET status = 'staged', rows = $3, staged_at = now() WHERE load_id = $1 AND part = $2`, [loadId, part, n]);

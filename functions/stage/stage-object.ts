@@ -9,7 +9,7 @@ import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { detectStructure } from '../profile/detect.ts';
 import type { Structure } from '../profile/types.ts';
-import { skipByteLines } from '../read/csv.ts';
+import { notesWarning, skipByteLines } from '../read/csv.ts';
 import { toUtf8, withoutUtf8Bom } from './bytes.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
@@ -401,9 +401,11 @@ export async function stageCsv(
       blankLines: stats.blankLines,
       repeatedHeaders: stats.repeatedHeaders ?? 0,
       columns,
-      warnings: stats.repeatedHeaders
-        ? [...warnings, `${file}: ${stats.repeatedHeaders} line${stats.repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${stats.firstRepeatedHeader})`]
-        : warnings,
+      warnings: [
+        ...warnings,
+        ...(stats.repeatedHeaders ? [`${file}: ${stats.repeatedHeaders} line${stats.repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${stats.firstRepeatedHeader})`] : []),
+        ...(stats.notes?.length ? [notesWarning(file, stats.notes)] : []),
+      ],
     },
   };
 }

@@ -294,12 +294,14 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
     const headings = headerFact.source ?? [];
     const laundered = headerFact.expected as string[];
     const byHeading = new Map((profile?.columns ?? []).map((c) => [c.name.replace(/\uFEFF/g, '').trim(), profileClass(c)]));
+    // a blank or repeated heading names no one column: found by position (the profile's columns are the file's, in order)
+    const unnamed = (h: string) => h.trim() === '' || headings.filter((x) => x === h).length > 1;
     const profiledAt = (i: number, heading: string) => {
-      const c = byPosition ? profile?.columns[i] : undefined;
+      const c = byPosition || unnamed(heading) ? profile?.columns[i] : undefined;
       return c ? profileClass(c) : byHeading.get(heading);
     };
     for (const t of ff.facts.filter((x) => x.kind === 'type')) {
-      const got = profiledAt(t.position ?? -1, t.heading!) ?? (profile ? 'missing' : profileError);
+      const got = profiledAt(t.position ?? laundered.indexOf(t.column!), t.heading!) ?? (profile ? 'missing' : profileError);
       add(profileFact(`profile:type:${t.column}`, t.expected, t.column, String(t.expected)), got === t.expected, got);
     }
     if (!loadError && profile) {

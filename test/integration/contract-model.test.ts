@@ -22,13 +22,13 @@ import { freshBucket, freshProject, put, rows } from './support.ts';
 // What is generated: runs of objects, and a delivery schedule
 
 /**
- * One record of a rows object. `a` is re-typed by "n/a"; `c` is a column some objects lack;
+ * One record of a rows object. `a` is re-typed by "unknown" (a word, not a missing-value marker such as n/a, which a number column reads as empty); `c` is a column some objects lack;
  * `tags` an array (exploded into the nested table `facts_tags`), sometimes empty, sometimes absent
  * (its values never look like booleans, numbers or dates: a column's type is inferred from them).
  */
 interface Rec {
   id: number;
-  a: number | 'n/a';
+  a: number | 'unknown';
   b: string | null;
   c?: string;
   tags?: string[];
@@ -50,7 +50,7 @@ type Mode = 'upsert' | 'replace';
 const recordArb: fc.Arbitrary<Rec> = fc
   .record({
     id: fc.integer({ min: 1, max: 8 }),
-    a: fc.oneof(fc.integer({ min: 0, max: 99 }), fc.constant('n/a' as const)),
+    a: fc.oneof(fc.integer({ min: 0, max: 99 }), fc.constant('unknown' as const)),
     b: fc.option(fc.constantFrom('oak', 'elm', 'ash'), { nil: null }),
     c: fc.option(fc.constantFrom('red', 'blue'), { nil: undefined }),
     tags: fc.option(fc.array(fc.constantFrom('x', 'q', 'zz'), { maxLength: 3 }), { nil: undefined, freq: 3 }),

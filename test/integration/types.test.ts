@@ -42,6 +42,8 @@ beforeAll(async () => {
       { name: 'points', source: { type: 'upload', supplier: 'city' } },
       { name: 'visits', source: { type: 'upload', supplier: 'city' } },
       { name: 'events', source: { type: 'upload', supplier: 'city' } },
+      { name: 'counts', source: { type: 'upload', supplier: 'city' } },
+      { name: 'districts', source: { type: 'upload', supplier: 'city' } },
       { name: 'stops', source: { type: 'upload', supplier: 'city' }, clean: { columns: [{ name: 'naam' }] } },
     ],
   });
@@ -125,9 +127,9 @@ describe('civic-etl load types what the profile found', () => {
   });
 
   it('rejects, with line and reason, a value the column’s way of writing does not read', async () => {
-    // 99 real day-first dates and one 31 February, 99 decimal-comma numbers and one n/a: typed (99 % ≥ 0.99), the odd ones rejected
+    // 99 real day-first dates and one 31 February, 99 decimal-comma numbers and one "some": typed (99 % ≥ 0.99), the odd ones rejected
     const lines = Array.from({ length: 99 }, (_, i) => `${i + 1};${(i % 28) + 1}/${(i % 12) + 1}/2021;${i},5`);
-    const path = file('rejects.csv', ['n;day;amount', ...lines, '100;31/02/2021;n/a', ''].join('\n'));
+    const path = file('rejects.csv', ['n;day;amount', ...lines, '100;31/02/2021;some', ''].join('\n'));
 
     const r = await loadFile(await getPool(), path, { table: 'it_types_load.rejects', recreate: true });
     const rejects = await rows(deps.pool, 'SELECT source_line, column_name, raw_value, reason FROM it_types_load.rejects_rejects ORDER BY column_name');
@@ -135,7 +137,7 @@ describe('civic-etl load types what the profile found', () => {
     expect(r.columns.map((c) => [c.name, c.type])).toEqual([['n', 'integer'], ['day', 'date'], ['amount', 'numeric']]);
     expect(r).toMatchObject({ rowsRead: 100, rowsLoaded: 99, rowsRejected: 1 });
     expect(rejects).toEqual([
-      { source_line: '101', column_name: 'amount', raw_value: 'n/a', reason: 'not a number in the form 1234,5: n/a' },
+      { source_line: '101', column_name: 'amount', raw_value: 'some', reason: 'not a number in the form 1234,5: some' },
       { source_line: '101', column_name: 'day', raw_value: '31/02/2021', reason: 'not a date in d/m/yyyy: 31/02/2021' },
     ]);
     // line 2 is 1/1/2021, line 50 is (48 % 28) + 1 = 21 / (48 % 12) + 1 = 1 → 21 January
@@ -143,6 +145,28 @@ describe('civic-etl load types what the profile found', () => {
       { day: '2021-01-01', amount: 0.5 },
       { day: '2021-01-21', amount: 48.5 },
     ]);
+  });
+
+  it('loads missing-value markers of number and date columns as NULL, says so, and keeps them in a text column', async () => {
+    // R's NA, a statistics office's "..." (not yet available) and "-" (nothing); `NA` is also a country code
+    const csv = 'day;cases;births;country\n13/01/2021;12;1234;FR\nNA;NA;...;NA\n14/01/2021;  NA ;-;DE\n15/01/2021;7;2001;\n';
+    const path = file('markers.csv', csv);
+
+    const r = await loadFile(await getPool(), path, { table: 'it_types_load.markers', recreate: true });
+    const profile = await profileStream(createReadStream(path), { file: path });
+
+    expect(r).toMatchObject({ rowsRead: 4, rowsLoaded: 4, rowsRejected: 0 });
+    expect(r.columns.map((c) => [c.name, c.type])).toEqual([['day', 'date'], ['cases', 'integer'], ['births', 'integer'], ['country', 'text']]);
+    expect(r.warnings).toContain('NA, -, ... read as missing in 3 columns (5 values)');
+    expect(await rows(deps.pool, 'SELECT day::text AS day, cases, births, country FROM it_types_load.markers ORDER BY day NULLS LAST')).toEqual([
+      { day: '2021-01-13', cases: 12, births: 1234, country: 'FR' },
+      { day: '2021-01-14', cases: null, births: null, country: 'DE' },
+      { day: '2021-01-15', cases: 7, births: 2001, country: null },
+      { day: null, cases: null, births: null, country: 'NA' },
+    ]);
+    // the profile counts them missing, and says the same
+    expect(profile.columns.map((c) => [c.name, c.clean.type, c.profile.missing])).toEqual([['day', 'date', 1], ['cases', 'integer', 2], ['births', 'integer', 2], ['country', 'text', 1]]);
+    expect(profile.warnings).toContain('NA, -, ... read as missing in 3 columns (5 values)');
   });
 
   it('settles a day/month order from a value outside the sample, and keeps a column no value settles text', async () => {
@@ -211,6 +235,48 @@ describe('the pipeline clean step types what the profile found', () => {
     expect((await typesOf('it_types', 'locale')).map((c) => [c.column_name, c.data_type])).toEqual(pipelineTypes);
     expect(catalog!.columns.map((c) => [c.name, pipelineType(c.clean.type as never)])).toEqual(LOAD_TYPES.map(([n, t]) => [n, pipelineType(t as never)]));
     expect(await valuesOf('it_types.locale', '_source_line')).toEqual(EXPECTED);
+  });
+
+  it('lands missing-value markers of number and date columns as NULL, and the catalog says so', async () => {
+    const csv = 'day,cases,country\n2021-01-13,12,FR\nNA,NA,NA\n2021-01-14,N/A,DE\n';
+    const staged = await stageObject(deps, await put(bucket, 'incoming/city/counts/c1.csv', csv));
+    const loadId = (staged as { loadId: number }).loadId;
+
+    const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, loadId);
+    const [catalog] = await rows<{ warnings: string[] }>(deps.pool, `SELECT structure->'warnings' AS warnings FROM etl.catalog WHERE load_id = $1`, [loadId]);
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 3, rowsQuarantined: 0 });
+    expect((await typesOf('it_types', 'counts')).map((c) => [c.column_name, c.data_type])).toEqual([['day', 'date'], ['cases', 'bigint'], ['country', 'text']]);
+    expect(await rows(deps.pool, 'SELECT day::text AS day, cases::int AS cases, country FROM it_types.counts ORDER BY _source_line')).toEqual([
+      { day: '2021-01-13', cases: 12, country: 'FR' },
+      { day: null, cases: null, country: 'NA' },
+      { day: '2021-01-14', cases: null, country: 'DE' },
+    ]);
+    expect(catalog!.warnings).toContain('NA, N/A read as missing in 2 columns (3 values)');
+  });
+
+  it("keeps the types a shapefile's DBF declares, as profile and load do: codes of digits and Y/N flags in character fields stay text", async () => {
+    const shp = mkdtempSync(join(dir, 'districts-'));
+    const parts = writeShapefile(shp, 'districts', {
+      shapeType: POINT,
+      fields: [{ name: 'code', type: 'C', length: 5 }, { name: 'amtrak', type: 'C', length: 1 }, { name: 'area', type: 'N', length: 10, decimals: 2 }],
+      records: [
+        { shape: { parts: [[[2.35, 48.85]]] }, values: ['19499', 'Y', '12.50'] },
+        { shape: { parts: [[[4.35, 50.85]]] }, values: ['10050', 'N', '3.00'] },
+      ],
+    });
+    const zip = await makeZip(Object.fromEntries(Object.entries(parts).map(([ext, p]) => [`districts.${ext}`, readFileSync(p)])));
+    const staged = await stageObject(deps, await put(bucket, 'incoming/city/districts/districts.zip', zip));
+
+    const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (staged as { loadId: number }).loadId);
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2 });
+    expect((await typesOf('it_types', 'districts')).filter((c) => c.column_name !== 'geom').map((c) => [c.column_name, c.data_type])).toEqual([
+      ['code', 'text'],
+      ['amtrak', 'text'],
+      ['area', 'numeric'],
+    ]);
+    expect(await rows(deps.pool, 'SELECT code, amtrak FROM it_types.districts ORDER BY code')).toEqual([{ code: '10050', amtrak: 'N' }, { code: '19499', amtrak: 'Y' }]);
   });
 
   it('turns decimal-comma latitude and longitude into points', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDatePattern } from '../../contract/rules.ts';
-import { expandYear, inferColumnType, pipelineType, settleDateOrder } from '../../functions/profile/column-type.ts';
+import { expandYear, inferColumnType, missingWarning, pipelineType, settleDateOrder } from '../../functions/profile/column-type.ts';
 
 const infer = (values: string[], threshold = 1, hints = {}) => inferColumnType(values, threshold, hints);
 
@@ -86,11 +86,38 @@ describe('the type inference on value lists', () => {
   });
 
   it('keeps a type when the threshold share of the values fit it', () => {
-    const values = [...Array.from({ length: 99 }, (_, i) => String(i)), 'n/a'];
+    const values = [...Array.from({ length: 99 }, (_, i) => String(i)), 'about 5'];
     expect(infer(values, 0.99)).toEqual({ type: 'integer', share: 0.99 });
     expect(infer(values, 1)).toMatchObject({ type: 'text' });
     const dates = [...Array.from({ length: 99 }, (_, i) => `${(i % 28) + 1}/1/2021`), 'unknown'];
     expect(infer(dates, 0.99)).toEqual({ type: 'date', date: 'd/m/yyyy', share: 0.99 });
+  });
+
+  it('reads missing-value markers as empty in a number or date column, and as values anywhere else', () => {
+    // pandas/readr's NA spellings and the statistics offices' symbols, whatever their share
+    expect(infer(['1', 'NA', '3', 'NA'])).toEqual({ type: 'integer', share: 1, missing: [{ value: 'NA', count: 2 }] });
+    expect(infer(['2,5', '...', '1.234,5', '-', ' x '])).toEqual({
+      type: 'numeric',
+      number: { decimal: ',', thousands: '.' },
+      share: 1,
+      missing: [{ value: '-', count: 1 }, { value: '...', count: 1 }, { value: 'x', count: 1 }],
+    });
+    expect(infer(['13/01/2021', 'n/a', '14/01/2021'])).toEqual({ type: 'date', date: 'd/m/yyyy', share: 1, missing: [{ value: 'n/a', count: 1 }] });
+    expect(infer(['2021-01-13', 'NULL', 'nan'])).toMatchObject({ type: 'date', missing: [{ value: 'NULL', count: 1 }, { value: 'nan', count: 1 }] });
+    // a marker is a value where the others are text (Namibia's ISO code, a name), booleans, or where nothing else is written
+    expect(infer(['NA', 'FR', 'DE'])).toEqual({ type: 'text', share: 1 });
+    expect(infer(['yes', 'no', 'NA'], 0.5)).toEqual({ type: 'boolean', share: 0.6667 });
+    expect(infer(['NA', '-', '...'])).toEqual({ type: 'text', share: 1 });
+    // only the listed spellings: `unknown` is not one, so the column stays text
+    expect(infer(['1', 'unknown', '3'])).toEqual({ type: 'text', share: 1 });
+    // a marker counts once the column is a number: a leading-zero code stays text, markers and all
+    expect(infer(['007', 'NA'])).toEqual({ type: 'text', share: 1 });
+  });
+
+  it('says which markers were read as missing, in how many columns and values', () => {
+    const d = [infer(['1', 'NA', 'NA']), infer(['1,5', '...']), infer(['a', 'NA'])];
+    expect(missingWarning(d)).toBe('NA, ... read as missing in 2 columns (3 values)');
+    expect(missingWarning([infer(['1', '2'])])).toBeUndefined();
   });
 
   it('widens to the pipeline types, and reads two-digit years as strptime does', () => {

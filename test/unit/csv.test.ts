@@ -31,6 +31,30 @@ describe('withSourceLines', () => {
     }
   });
 
+  it('leaves out the notes padded to the header width that end the file, as the profile does, and keeps such lines that data follows', async () => {
+    // a GENESIS export's tail: a ruler, a copyright, a date line
+    const tail = '__________;;\n© Statistisches Bundesamt (Destatis), 2022;;\nStand: 28.07.2022 / 20:34:46;;\n';
+    for (const size of [1, 4, 1000]) {
+      const { out, stats } = await lineage(`1950;Januar;49505\nTotal;;\n1950;Februar;47177\n${tail}`, 3, size, ';');
+      expect(out).toBe('1950;Januar;49505;2\nTotal;;;3\n1950;Februar;47177;4\n');
+      expect(stats.records).toBe(3);
+      expect(stats.notes).toEqual([
+        { line: 5, text: '__________' },
+        { line: 6, text: '© Statistisches Bundesamt (Destatis), 2022' },
+        { line: 7, text: 'Stand: 28.07.2022 / 20:34:46' },
+      ]);
+    }
+    // text alone at the end, nothing marking it as a note: a row with empty values
+    expect((await lineage('1;a;b\nlast;;\n', 3, 2, ';')).out).toBe('1;a;b;2\nlast;;;3\n');
+    // a part other than the last: its end is not the file's
+    const parts: Buffer[] = [];
+    async function* whole() {
+      yield Buffer.from(`1;a;b\n${tail}`);
+    }
+    for await (const b of withSourceLines(whole(), { file: 'f.csv', delimiter: ';', fields: 3, firstLine: 2, atFileEnd: false })) parts.push(b);
+    expect(Buffer.concat(parts).toString().split('\n').length - 1).toBe(4);
+  });
+
   it('skips blank lines but keeps counting them', async () => {
     const { out, stats } = await lineage('1,a\n\n2,b\n\n', 2);
     expect(out).toBe('1,a,2\n2,b,4\n');

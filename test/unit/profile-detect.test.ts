@@ -262,6 +262,44 @@ describe('detectStructure: header, preamble, blank headings, decimal comma', () 
     expect(rows.map((r) => r.line)).toEqual([5, 6, 7]);
   });
 
+  it('combines a header of group headings with the sub-headings below it (a GENESIS export), and reads the data after both', async () => {
+    const text = 'GENESIS-Tabelle: 12411-0006\nBevölkerung;;;;\n;;Geschlecht;Geschlecht;Geschlecht\n;;männlich;weiblich;Insgesamt\n31.12.1970;unter 1 Jahr;401679;382934;784613\n31.12.1970;1-Jährige;448827;427427;876254\n';
+    const { structure, rows } = await read(text);
+    expect(structure).toMatchObject({
+      headerRow: 2,
+      header: ['', '', 'Geschlecht männlich', 'Geschlecht weiblich', 'Geschlecht Insgesamt'],
+      firstDataLine: 5,
+    });
+    expect(rows.map((r) => r.line)).toEqual([5, 6]);
+    // gaps after a group heading take it, as in spreadsheets
+    expect(detect('Land;Population;;Area\n;men;women;km2\nA;10;11;5\nB;20;21;6\n').structure.header).toEqual(['Land', 'Population men', 'Population women', 'Area km2']);
+  });
+
+  it('reads the notes padded to the header width under the table as notes, not rows, and says so', async () => {
+    const text = ';;männlich;weiblich\n2022;April;28864;27130\n2022;Mai;...;...\n__________;;;\n© Statistisches Bundesamt (Destatis), 2022;;;\nStand: 28.07.2022;;;\n';
+    const bytes = Buffer.from(text);
+    const { structure } = detect(bytes);
+    const notes: number[] = [];
+    const rows: number[] = [];
+    for await (const r of readRecords(chunks(bytes, 7), structure, { file: 'f.csv', onNotes: (n) => notes.push(...n.map((x) => x.line)) })) rows.push(r.line);
+    expect(rows).toEqual([2, 3]);
+    expect(notes).toEqual([4, 5, 6]);
+    // without a line marking them as notes, text-only lines at the end are rows
+    const plain = Buffer.from('name;a;b\nx;1;2\ny;;\n');
+    const kept: number[] = [];
+    for await (const r of readRecords(chunks(plain, 3), detect(plain).structure, { file: 'f.csv' })) kept.push(r.line);
+    expect(kept).toEqual([2, 3]);
+  });
+
+  it('keeps a one-row header when the row below is data: names under distinct headings, numbers, or missing-value markers', () => {
+    // distinct headings: a row of names below is data (a text-only table)
+    expect(detect('nom;prénom\nDupont;Jean\nMartin;Luc\n').structure).toMatchObject({ header: ['nom', 'prénom'], firstDataLine: 2 });
+    // a blank heading, but the row below holds numbers (GENESIS 12612-0002)
+    expect(detect(';;männlich;weiblich\n1950;Januar;49505;46331\n1950;Februar;47177;44298\n').structure).toMatchObject({ header: ['', '', 'männlich', 'weiblich'], firstDataLine: 2 });
+    // markers over the figures: a data row of a year not yet published
+    expect(detect(';;männlich;weiblich\n2022;Mai;...;...\n2021;Mai;29616;27993\n2021;Juni;26935;25613\n').structure).toMatchObject({ firstDataLine: 2 });
+  });
+
   it('does not take a title with as many fields as the data for the header', () => {
     const text = 'Titre du fichier;\n\nnom;valeur\nA;1\nB;2\nC;3\n';
     expect(detect(text).structure).toMatchObject({ headerRow: 2, header: ['nom', 'valeur'], firstDataLine: 4 });

@@ -6,6 +6,7 @@ import initSqlJs from 'sql.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgisClient } from '../helpers/postgis.ts';
 import { readGeoPackage } from '../../functions/read/gpkg.ts';
+import { profileTable } from '../../functions/profile/profile.ts';
 import { ReadError, type ReadRow, type ReadTable } from '../../functions/read/types.ts';
 import { gpkgBlob, isoWkb, writeGeoPackage, type GpkgLayer } from '../helpers/gpkg-writer.ts';
 
@@ -163,6 +164,43 @@ describe('readGeoPackage', () => {
     const [table] = await readGeoPackage(await geoPackage([layer]), 'codes.gpkg');
 
     expect((await rowsOf(table!))[0]!.values).toEqual(['9007199254740993', '\\xdead']);
+  });
+
+  it('declares the types its columns declare where every stored value fits them, once the rows are read', async () => {
+    const layer: GpkgLayer = {
+      table: 'countries',
+      columns: [
+        { name: 'fid', type: 'INTEGER' },
+        { name: 'name', type: 'TEXT(40)' },
+        { name: 'area', type: 'REAL' }, // whole numbers, still numbers (as ogr2ogr keeps REAL)
+        { name: 'pop', type: 'INTEGER' },
+        { name: 'share', type: 'REAL' }, // SQLite stores text in a REAL column: not a number column then
+        { name: 'open', type: 'BOOLEAN' },
+        { name: 'since', type: 'DATE' },
+        { name: 'raw', type: 'BLOB' },
+      ],
+      rows: [
+        [1, 'Andorra', 468, 77000, 0.5, 1, '1993-07-28', null],
+        [2, 'Vatican', 1, 12345678901, 'n/a', 0, null, null],
+      ],
+    };
+    const [table] = await readGeoPackage(await geoPackage([layer]), 'countries.gpkg');
+
+    expect(table!.declaredTypes!()).toEqual([undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined]);
+    await rowsOf(table!);
+    expect(table!.declaredTypes!()).toEqual(['integer', 'text', 'double', 'bigint', undefined, 'boolean', 'date', undefined]);
+    // the profile says the types `civic-etl load` keeps: declared where declared, else inferred
+    const profile = await profileTable(table!, { file: 'countries.gpkg' });
+    expect(profile.columns.map((c) => [c.name, c.clean.type, c.clean.declared ?? false])).toEqual([
+      ['fid', 'integer', true],
+      ['name', 'text', true],
+      ['area', 'double', true],
+      ['pop', 'bigint', true],
+      ['share', 'numeric', false], // 0.5 and n/a: a number, n/a missing
+      ['open', 'boolean', true],
+      ['since', 'date', true],
+      ['raw', 'text', false],
+    ]);
   });
 
   it('reads only the layer asked for, and lists the layers when it does not exist', async () => {

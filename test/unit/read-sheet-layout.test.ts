@@ -321,6 +321,53 @@ describe('a two-row header with gaps', () => {
     expect((await collect(table)).map((r) => r.position)).toEqual([3, 4]);
   });
 
+  it('reads a third header row naming the columns under merged groups and sub-groups (IPC exports: `#`, `%`), not as a row', async () => {
+    const path = dir.path('three-rows.xlsx');
+    await writeXlsx(path, (wb) => {
+      const ws = wb.addWorksheet('IPC');
+      ws.getCell('C1').value = 'Current';
+      ws.mergeCells('C1:D1');
+      ws.getCell('E1').value = 'Projection';
+      ws.mergeCells('E1:F1');
+      ws.getCell('C2').value = 'Phase 3+';
+      ws.mergeCells('C2:D2');
+      ws.getCell('E2').value = 'Phase 3+';
+      ws.mergeCells('E2:F2');
+      ws.getRow(3).values = ['Area', 'Area ID', '#', '%', '#', '%'];
+      // the area codes are text cells of digits, as the IPC writes them
+      ws.addRow(['Badakhshan', '24380613', 135704, 0.1, 474963, 0.35]);
+      ws.addRow(['Badghis', '24380609', 88010, 0.15, 176020, 0.3]);
+      ws.addRow(['Total', 'n/a', 223714, 0.12, 650983, 0.33]);
+    });
+
+    const table = await readXlsx(path, 'three-rows.xlsx');
+
+    expect(table.columns).toEqual(['Area', 'Area ID', 'Current Phase 3+ #', 'Current Phase 3+ %', 'Projection Phase 3+ #', 'Projection Phase 3+ %']);
+    expect((await collect(table)).map((r) => r.position)).toEqual([4, 5, 6]);
+    // a column of text cells, digits among them, is declared text by the file; the others are left to the inference
+    expect(table.declaredTypes!()).toEqual([undefined, 'text', undefined, undefined, undefined, undefined]);
+  });
+
+  it('keeps a row of text over figures a data row when it holds missing-value markers', async () => {
+    const path = dir.path('marker-row.xlsx');
+    await writeXlsx(path, (wb) => {
+      const ws = wb.addWorksheet('S');
+      ws.getCell('B1').value = 'Births';
+      ws.mergeCells('B1:C1');
+      ws.getCell('D1').value = 'Deaths';
+      ws.mergeCells('D1:E1');
+      ws.getRow(2).values = ['Year', 'Men', 'Women', 'Men', 'Women'];
+      ws.addRow(['Unknown', '...', '...', '...', '...']);
+      ws.addRow([2020, 400, 390, 300, 310]);
+      ws.addRow([2021, 410, 395, 305, 300]);
+    });
+
+    const table = await readXlsx(path, 'marker-row.xlsx');
+
+    expect(table.columns).toEqual(['Year', 'Births Men', 'Births Women', 'Deaths Men', 'Deaths Women']);
+    expect((await collect(table)).map((r) => r.position)).toEqual([3, 4, 5]);
+  });
+
   it('joins a header written over several lines, top to bottom, a word broken with a hyphen made whole', async () => {
     const path = dir.path('stacked.xlsx');
     await writeXlsx(path, (wb) => {
