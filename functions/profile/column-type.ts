@@ -117,17 +117,20 @@ const BOOLEAN = new Set(['true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on',
  * `-1.#IND`-like spellings, which are C runtime output, not data), readr's `NA`, and the table
  * symbols of official statistics (Destatis, Eurostat, ABS: `...` not yet available, `..` not
  * available, `.` secret or unknown, `-` and its dashes nothing, `x` not meaningful, `/` not
- * reliable enough). A marker counts only where the other values make the column a number or a
+ * reliable enough; the UK GSS's `[c]`, `[x]`, `[z]`, `[u]`, `[w]`; runs of up to five `*`). A marker counts only where the other values make the column a number or a
  * date; anywhere else it is a value.
  */
 export const MISSING_MARKERS: readonly string[] = [
   'na', 'n/a', '#n/a', '#na', '<na>', 'null', 'nan', '-nan', 'none',
   '-', '\u2013', '\u2014', '.', '..', '...', '\u2026', 'x', '/',
+  // the UK Government Statistical Service's shorthand ([c] confidential, [x] not available, [z]
+  // not applicable, [u] low reliability, [w] no or few cases), and runs of asterisks (NASA's GISTEMP)
+  '[c]', '[x]', '[z]', '[u]', '[w]', '*', '**', '***', '****', '*****',
 ];
 const MARKERS = new Set(MISSING_MARKERS);
-/** A trimmed value that is a missing-value marker (its longest is 4 characters). */
+/** A trimmed value that is a missing-value marker (its longest is 5 characters). */
 export function isMissingMarker(v: string): boolean {
-  return v.length <= 4 && MARKERS.has(v.toLowerCase());
+  return v.length <= 5 && MARKERS.has(v.toLowerCase());
 }
 /** A clean type whose column reads missing-value markers as empty. */
 const MARKED_TYPES: ReadonlySet<ColumnType> = new Set(['integer', 'bigint', 'numeric', 'double', 'date', 'timestamp', 'timestamptz']);
