@@ -95,7 +95,8 @@ export async function* readRecords(
         opts.onRepeatedHeader?.(row.line);
         continue;
       }
-      if (n !== expected) onRagged?.(row.line, n, expected);
+      // a record past the last one asked for (the held notes come first) is never read: not ragged either
+      if (n !== expected && (maxRecords === undefined || yielded + held.length < maxRecords)) onRagged?.(row.line, n, expected);
       if (isNoteRecord(row.fields, expected) && ++run <= MAX_NOTE_LINES) {
         held.push(row);
         continue;
@@ -109,7 +110,14 @@ export async function* readRecords(
       if (maxRecords !== undefined && ++yielded >= maxRecords) return;
     }
     out.length = 0;
-    if (failure !== undefined) throw failure instanceof TokenizeError ? readError(failure, file, maxChars) : failure;
+    if (failure !== undefined) {
+      // the file does not end after the held records: they are rows, and come out before the error
+      for (const row of held.splice(0)) {
+        yield row;
+        if (maxRecords !== undefined && ++yielded >= maxRecords) return;
+      }
+      throw failure instanceof TokenizeError ? readError(failure, file, maxChars) : failure;
+    }
   }
   if (held.some((r) => isNoteMark(r.fields[0]!))) opts.onNotes?.(held);
   else {
