@@ -360,6 +360,9 @@ export class TypeEvidence {
     if (!this.leadingZero) {
       if (fits(this.int32)) return { type: 'integer', share: share(this.int32) };
       if (fits(this.int64)) return { type: 'bigint', share: share(this.int64) };
+      // whole numbers of more than 18 digits and no decimals: identifiers (a double would merge
+      // 12345678901234567891 and …892), kept as written
+      if (this.intDigits > 18 && this.plainDot === 0 && fits(this.plain)) return { type: 'text', share: 1, note: 'whole numbers of more than 18 digits: identifiers, kept as written' };
       // `2.644`, `16.893`, `462`: every decimal has three digits after its dot and no integer more
       // than three digits — a count grouped by a dot (2644) reads so too; only the file can tell
       if (fits(this.plain) && this.plainDot > 0 && this.dotGrouped === this.plainDot && this.intDigits <= 3) {
@@ -391,7 +394,8 @@ export class TypeEvidence {
         grouped: e.grouped + grouped,
         digits: Math.max(e.digits, grouped ? this.dotGroupedDigits : 0),
       };
-    }).filter((c) => c.total >= threshold * n && c.count > 0);
+    }).filter((c) => c.total >= threshold * n && c.count > 0 && (hints.decimalComma !== false || c.format.decimal === '.'));
+    // a file that writes a decimal point: `1,2` there is a list or a code, not 1.2
     if (candidates.length === 0) return undefined;
     // one decimal mark: the one all the fitting readings share, else the file's (when known), else none
     const marks = new Set(candidates.map((c) => c.format.decimal));

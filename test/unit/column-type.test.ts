@@ -11,7 +11,9 @@ describe('the type inference on value lists', () => {
     expect(infer(['1', '2.5', '-.5'])).toMatchObject({ type: 'numeric' });
     expect(infer(['75001', '01000', '13001'])).toMatchObject({ type: 'text' });
     expect(infer(['0.5', '0'])).toMatchObject({ type: 'numeric' });
-    expect(infer(['1234567890123456789012'])).toMatchObject({ type: 'numeric' });
+    // more than 18 digits: an identifier (the pipeline's double would merge neighbours), text
+    expect(infer(['1234567890123456789012', '12345678901234567891'])).toMatchObject({ type: 'text' });
+    expect(infer(['1234567890123456789012', '1.5'])).toMatchObject({ type: 'numeric' });
     expect(infer(['.5', '-0.25', '+3'])).toEqual({ type: 'numeric', share: 1 });
     expect(infer(['00.5', '1.5'])).toMatchObject({ type: 'text' });
     expect(infer(['-007'])).toMatchObject({ type: 'text' });
@@ -34,6 +36,9 @@ describe('the type inference on value lists', () => {
     // 1,234 is 1.234 with a decimal comma and 1234 with a thousands comma
     expect(infer(['1,234', '5,678'])).toMatchObject({ type: 'text' });
     expect(infer(['1,234', '5,678'], 1, { decimalComma: true })).toEqual({ type: 'numeric', number: { decimal: ',', thousands: '' }, share: 1 });
+    // a file that writes a decimal point: 1,2 is a list, not 1.2; grouped thousands still read
+    expect(infer(['1,2', '3,4', '10,15'], 1, { decimalComma: false })).toMatchObject({ type: 'text' });
+    expect(infer(['1,234', '5,678'], 1, { decimalComma: false })).toEqual({ type: 'integer', number: { decimal: '.', thousands: ',' }, share: 1 });
     // likewise 2.644 beside 462 (ISTAT's populations): three digits after every dot, no integer
     // above 999 — 2.644 or 2644; the file's decimal comma says which
     expect(infer(['1.234', '5.678'])).toMatchObject({ type: 'text' });
