@@ -132,10 +132,7 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
     throw new DetectError(`${file} has no header line: only blank lines`, { file, line: 1 });
   }
 
-  let m = modalCount(nonBlank);
-  // no two lines share a field count (a short ragged file): the first line with fields is the
-  // header, and reading the lines below it fails, naming the first that does not fit
-  if (m > 1 && nonBlank.length >= 2 && nonBlank[0]!.count > 1 && nonBlank.filter((r) => r.count === m).length < 2) m = nonBlank[0]!.count;
+  let m = fieldCount(nonBlank);
   if (m <= 1 && hint === undefined && sep === undefined) {
     warnings.push(`${file}: no delimiter found (tried ${DELIMITER_CANDIDATES.map(show).join(' ')}): read as a single column`);
   }
@@ -605,6 +602,17 @@ function modalCount(records: readonly Rec[]): number {
 }
 
 /**
+ * The field count of the table: the modal count, except in a short ragged file where no two lines
+ * share a count — then the first line with fields is the header, and reading the lines below it
+ * fails, naming the first that does not fit.
+ */
+function fieldCount(nonBlank: readonly Rec[]): number {
+  const m = modalCount(nonBlank);
+  if (m > 1 && nonBlank.length >= 2 && nonBlank[0]!.count > 1 && nonBlank.filter((r) => r.count === m).length < 2) return nonBlank[0]!.count;
+  return m;
+}
+
+/**
  * The delimiter under which the most non-blank records of the head share one field count > 1
  * (records, not just the first line: a title or a header with a stray comma cannot mislead it);
  * a tie goes to the one giving more fields, then to the order of DELIMITER_CANDIDATES.
@@ -616,10 +624,7 @@ function chooseDelimiter(text: string, q: number, complete: boolean): { delimite
   for (const d of DELIMITER_CANDIDATES) {
     const { records } = tokenize(text, d.charCodeAt(0), q, complete, HEADER_WINDOW);
     const nonBlank = records.filter((r) => !r.blank);
-    let m = modalCount(nonBlank);
-  // no two lines share a field count (a short ragged file): the first line with fields is the
-  // header, and reading the lines below it fails, naming the first that does not fit
-  if (m > 1 && nonBlank.length >= 2 && nonBlank[0]!.count > 1 && nonBlank.filter((r) => r.count === m).length < 2) m = nonBlank[0]!.count;
+    const m = fieldCount(nonBlank);
     if (m <= 1) continue;
     const named = nonBlank[0]!.count > 1 || nonBlank.some((r) => r.count === m && r.fields !== undefined && looksLikeNames(r.fields, false));
     if (!named) continue;

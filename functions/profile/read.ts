@@ -41,7 +41,7 @@ export interface ReadOptions {
   /**
    * A record longer than about this many characters is an error: almost surely an unclosed quote.
    * (Counted as csv-parse counts it: the completed fields in characters, the field being read in
-   * UTF-8 bytes; see tokenize.ts.) 0 = no limit. Default 16 Mi.
+   * UTF-8 bytes; see functions/read/csv.ts.) 0 = no limit. Default 16 Mi.
    */
   maxRecordChars?: number;
 }

@@ -6,7 +6,7 @@
  * strings (staging passes most records to COPY untouched; part splitting cuts between records). A
  * record the byte scanner cannot pass through as it is (see `needsRewrite`) is decoded by
  * `CsvTokenizer` and written again for COPY (`copyRecord`), so the field values are the
- * tokenizer's, always. The differential test (test/unit/csv-read.test.ts) holds the two to it.
+ * tokenizer's, always. The differential test (test/integration/csv-read.test.ts) holds the two to it.
  *
  * The rule (quote `"` here; the detected quote, or none):
  * - A record ends at `\r\n`, `\n` or a lone `\r` outside quotes. A line break inside quotes is

@@ -1,8 +1,6 @@
 import iconv from 'iconv-lite';
 import type { Encoding } from '../profile/types.ts';
 
-const LF = 0x0a;
-
 /**
  * Text in any encoding the detector names, as UTF-8 bytes (the byte-order mark dropped), chunk by
  * chunk: COPY and the lineage scanner then see one encoding whatever the supplier sent.

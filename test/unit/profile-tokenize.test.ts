@@ -194,7 +194,7 @@ function randomCase(seed: number): Case {
   };
   const c: Case = { bytes, structure, body: bodyBytes };
   // Tiny size limits, where csv-parse's exact counting (characters of the fields read, bytes of the
-  // one being read) shows; not with invalid UTF-8, where it counts the file's bytes (see tokenize.ts).
+  // one being read) shows; not with invalid UTF-8, where it counts the file's bytes (see functions/read/csv.ts).
   if (r() < 0.3 && bodyBytes.equals(Buffer.from(bodyBytes.toString('utf8')))) c.maxRecordChars = Math.floor(r() * 24);
   if (r() < 0.1) c.maxRecords = 1 + Math.floor(r() * 4);
   return c;
