@@ -27,8 +27,8 @@ import { HEAD_BYTES } from '../profile/profile.ts';
 import type { Structure } from '../profile/types.ts';
 import { toUtf8 } from './bytes.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
-import { withSourceLines } from './lineage.ts';
-import { CsvByteScanner } from '../read/csv.ts';
+import { withSourceLines, type LineageStats } from './lineage.ts';
+import { CsvByteScanner, notesWarning } from '../read/csv.ts';
 
 const LF = 0x0a;
 
@@ -249,6 +249,7 @@ export async function stagePart(
       const bytes = await openRange(deps.s3, ref, Number(row.start_byte), Number(row.end_byte) - 1);
       const utf8 = layout.encoding === 'utf-8' ? bytes : toUtf8(bytes as AsyncIterable<Buffer>, layout.encoding);
       const quote = layout.quote || '\u0001';
+      const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };
       const records = withSourceLines(utf8 as AsyncIterable<Buffer>, {
         file: `${load.object_key} (bytes ${row.start_byte}–${Number(row.end_byte) - 1})`,
         delimiter: layout.delimiter,
@@ -258,8 +259,19 @@ export async function stagePart(
         header: load.header ?? undefined,
         // notes under the table end the last part only; elsewhere such lines are rows
         atFileEnd: row.next_line === null,
-      });
+      }, stats);
       const n = await copyCsv(client, table, layout.columns, layout.delimiter, quote, records);
+      // lines this part skipped (repeating the header, notes under the table): said among the load's warnings, as a whole file's are
+      const skipped = [
+        ...(stats.repeatedHeaders ? [`${load.object_key}: ${stats.repeatedHeaders} line${stats.repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${stats.firstRepeatedHeader})`] : []),
+        ...(stats.notes?.length ? [notesWarning(load.object_key, stats.notes)] : []),
+      ];
+      if (skipped.length > 0) {
+        await client.query(
+          `UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`,
+          [loadId, JSON.stringify(skipped)],
+        );
+      }
       await client.query(`UPDATE etl.load_parts SET status = 'staged', rows = $3, staged_at = now() WHERE load_id = $1 AND part = $2`, [loadId, part, n]);
       return n;
     });

@@ -110,6 +110,24 @@ describe('a file staged in parts', () => {
     expect(await rows(stageDeps.pool, 'SELECT count(*)::int AS n, sum(amount)::text AS total FROM it_parts.split')).toEqual([{ n: 300, total: (1.25 * 300 * 301 / 2).toFixed(2) }]);
   });
 
+  it('skips a line repeating the header inside a later part, and says so among the load\'s warnings', async () => {
+    const lines = ['id,note,amount'];
+    for (let i = 1; i <= 60; i++) {
+      lines.push(`${i},plain ${i},${i}.5`);
+      if (i === 45) lines.push('id,note,amount'); // a second export appended to the first
+    }
+    process.env.CIVIC_ETL_PART_BYTES = '200';
+    sent = [];
+    cleaned = [];
+    const split = await stageObject(stageDeps, await put(bucket, 'incoming/city/split/appended.csv', `${lines.join('\n')}\n`));
+    expect(split).toMatchObject({ status: 'split' });
+    const loadId = (split as { loadId: number }).loadId;
+    for (const m of sent) await stageObjectPart(stageDeps, m);
+    const load = (await rows<{ status: string; rows_read: number; warnings: string[] }>(stageDeps.pool, `SELECT status, rows_read::int, detected->'warnings' AS warnings FROM etl.loads WHERE id = $1`, [loadId]))[0]!;
+    expect(load).toMatchObject({ status: 'staged', rows_read: 60 });
+    expect(load.warnings).toContain('incoming/city/split/appended.csv: 1 line repeating the header skipped (first on line 47)');
+  });
+
   it('retries a part whose first attempt failed (S3 unreachable), leaving nothing of that attempt', async () => {
     process.env.CIVIC_ETL_PART_BYTES = '400';
     sent = [];
