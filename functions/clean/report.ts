@@ -69,6 +69,11 @@ export interface LoadReport {
   byRule: RuleReport[];
   unmapped?: UnmappedColumn[];
   schemaChanges?: SchemaChange[];
+  /**
+   * What reading the file noticed and decided (the stage step's warnings): lines repeating the
+   * header or notes under the table skipped, the sheet chosen, missing-value markers read as empty…
+   */
+  readNotes?: string[];
   /** A failed load's error, where it is in the file; a skipped load's reason (no position). */
   error?: { message: string; file: string; line: number | null; column: string | null };
   /** A replay: the load it replays. */
@@ -111,7 +116,7 @@ interface LedgerFields {
   holds?: string | null;
   run?: string | null;
   resource?: string | null;
-  detected?: { deleted?: number; child?: string } | null;
+  detected?: { deleted?: number; child?: string; warnings?: unknown } | null;
 }
 
 async function ledgerFields(db: Queryable, loadId: number): Promise<LedgerFields | undefined> {
@@ -147,6 +152,8 @@ export async function buildLoadReport(db: Queryable, loadId: number, opts: { qua
   const unmapped = unmappedColumns(row.unmapped);
   if (unmapped.length > 0) report.unmapped = unmapped;
   if (row.schema_changes?.length) report.schemaChanges = row.schema_changes;
+  const warnings = row.detected?.warnings;
+  if (Array.isArray(warnings) && warnings.length > 0) report.readNotes = warnings.filter((w): w is string => typeof w === 'string').map((w) => cut(w, 500)!);
   if (row.error && (row.status === 'failed' || row.status === 'skipped')) {
     report.error = {
       message: cut(row.error, 2000)!,
@@ -272,6 +279,7 @@ export function supplierCopy(report: LoadReport): SupplierReport {
     byRule: report.byRule,
     ...(report.unmapped ? { unmapped: report.unmapped } : {}),
     ...(report.schemaChanges ? { schemaChanges: report.schemaChanges } : {}),
+    ...(report.readNotes ? { readNotes: report.readNotes.map(withoutCredentials) } : {}),
     ...(report.error ? { error: { ...report.error, message: withoutCredentials(report.error.message) } } : {}),
     ...(report.replayOf !== undefined ? { replayOf: report.replayOf } : {}),
   };
@@ -418,6 +426,10 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
       `Not in value map${u.map ? ` "${u.map}"` : ''}: column ${u.column}${u.rows !== undefined ? `, ${plural(u.rows, 'row')}` : ''}` +
         `${u.distinct !== undefined ? `, ${plural(u.distinct, 'distinct value')}` : ''}${policy ? ` (${policy})` : ''}${values ? `: ${values}` : ''}`,
     );
+  }
+  if (report.readNotes?.length) {
+    lines.push('How the file was read:');
+    for (const w of report.readNotes) lines.push(`  ${w}`);
   }
   if (report.schemaChanges?.length) {
     lines.push('Columns that changed since the previous file:');

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import { reportStageFailures, supplierCopy, supplierReportKeys, type LoadReport, type SupplierReport } from '../../functions/clean/report.ts';
+import { describeReport, reportStageFailures, supplierCopy, supplierReportKeys, type LoadReport, type SupplierReport } from '../../functions/clean/report.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 
@@ -333,5 +333,22 @@ describe('civic-etl status DATASET', () => {
 
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown dataset "benches" (datasets: sites, trees)');
+  });
+});
+
+describe('the quality report of a file read with decisions', () => {
+  it('says what reading the file skipped: a second export appended under the first keeps its header line out of the rows, and the report says so', async () => {
+    // prepare: two exports of the same table concatenated, the second with its header line
+    const body = ['Tree ID,Species', '1,Oak', '2,Elm', 'Tree ID,Species', '3,Ash', ''].join('\n');
+    // act
+    const outcome = await deliver('parks', 'trees', 'appended.csv', body);
+    // assess
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 3 });
+    const report = await ledgerReport(outcome.loadId);
+    expect(report.readNotes).toEqual(['incoming/parks/trees/appended.csv: 1 line repeating the header skipped (first on line 4)']);
+    const lines = describeReport(report);
+    expect(lines).toContain('How the file was read:');
+    expect(lines).toContain('  incoming/parks/trees/appended.csv: 1 line repeating the header skipped (first on line 4)');
+    expect(supplierCopy(report).readNotes).toEqual(report.readNotes);
   });
 });
