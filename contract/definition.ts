@@ -327,7 +327,7 @@ export const readHintsSchema = z.strictObject({
   format: z.enum(['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'parquet', 'zip']).optional(),
   encoding: z.enum(['utf-8']).optional(),
   delimiter: z.enum([',', ';', '\t', '|']).optional(),
-  /** Spreadsheets: the sheet, by name or 0-based index (default the first). */
+  /** Spreadsheets: the sheet, by name or 0-based index (a string of digits names a sheet so named, else is an index); default the sheet that holds the table (the first visible one holding a table). */
   sheet: z.union([z.string().min(1), z.number().int().min(0)]).optional(),
   /** GeoPackage: the layer (default every layer, one load each). */
   layer: z.string().min(1).optional(),

@@ -36,7 +36,7 @@ Usage:
       with a confidence score, the type \`load\` gives it (and how it reads the values: decimal
       comma, date order), missing, distinct, top values, ranges. Reads gzip, and each data member
       of a zip archive. --json prints one JSON object (an array for several members).
-      --sheet (name or 0-based index) profiles that sheet instead of the one holding the table.
+      --sheet (a name, else a 0-based index) profiles that sheet instead of the one holding the table.
   civic-etl validate [FILE…]
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
   civic-etl fetch DATASET|EDFI_API [--pipeline FILE]
@@ -206,7 +206,7 @@ async function load(argv: string[]): Promise<number> {
       recreate: values.recreate,
       typeThreshold: values['type-threshold'] === undefined ? undefined : Number(values['type-threshold']),
       format: values.format as LoadFileOptions['format'],
-      sheet: values.sheet !== undefined && /^[0-9]+$/.test(values.sheet) ? Number(values.sheet) : values.sheet,
+      sheet: values.sheet, // a name, or a 0-based index when no sheet is so named (pickSheet)
       layer: values.layer,
       member: values.member,
       srid: srid('--srid', values.srid),
@@ -263,7 +263,7 @@ async function profile(argv: string[]): Promise<number> {
     { name: file, path: file, open: async () => createReadStream(file, { highWaterMark: 256 * 1024 }) },
     {
       format: values.format as (typeof FORMAT_HINTS)[number] | undefined,
-      sheet: values.sheet !== undefined && /^[0-9]+$/.test(values.sheet) ? Number(values.sheet) : values.sheet,
+      sheet: values.sheet, // a name, or a 0-based index when no sheet is so named (pickSheet)
       layer: values.layer,
       member: values.member,
     },

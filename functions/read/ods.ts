@@ -36,28 +36,33 @@ const MAX_COLUMNS = 16_384;
 const MAX_MERGES = 1_000;
 const CONTENT = 'content.xml';
 
-/** Read one sheet of an .ods workbook (default: the first that holds a table, see `chooseSheet`). */
+/** Read one sheet of an .ods workbook (default: the first visible one that holds a table, see `chooseSheet`). */
 export async function readOds(path: string, name: string, opts: ReadOptions = {}): Promise<ReadTable> {
   if (opts.sheet === undefined) {
     // The first sheet is judged alone first: listing every sheet means parsing all of content.xml.
-    const first = (await sheetNames(path, name, (_, index) => index === 0))[0];
+    const first = (await odsSheets(path, name, (_, index) => index === 0))[0];
     if (first === undefined) pickSheet([], undefined, name);
-    const assessment = await assessSheet(odsSource(path, name, 0, `${name}#${first}`), first!);
-    if (assessment.rank < 3) {
-      const names = await listOdsSheets(path, name);
+    const assessment = first!.hidden ? undefined : await assessSheet(odsSource(path, name, 0, `${name}#${first!.name}`), first!.name);
+    if (assessment === undefined || assessment.rank < 3) {
+      const all = (await odsSheets(path, name, () => false)).map((sheet, index) => ({ ...sheet, index }));
+      // Hidden sheets (a table style with table:display="false") are passed over, as Calc and Excel hide them; all hidden: read them all.
+      const visible = all.filter((s) => !s.hidden);
+      const candidates = visible.length > 0 ? visible : all;
       const choice = await chooseSheet(
         name,
-        names.map((sheetName, index) => ({ name: sheetName, source: () => odsSource(path, name, index, `${name}#${sheetName}`) })),
-        [assessment],
+        candidates.map((s) => ({ name: s.name, source: () => odsSource(path, name, s.index, `${name}#${s.name}`) })),
+        assessment && candidates[0]?.index === 0 ? [assessment] : [],
       );
-      return sheetTable(odsSource(path, name, choice.index, `${name}#${names[choice.index]}`), choice.note ? [choice.note] : []);
+      const sheet = candidates[choice.index]!;
+      return sheetTable(odsSource(path, name, sheet.index, `${name}#${sheet.name}`), choice.note ? [choice.note] : []);
     }
   }
   const wanted = opts.sheet ?? 0;
-  const names = await sheetNames(path, name, (sheetName, index) => (typeof wanted === 'number' ? index === wanted : sheetName === wanted));
-  // `names` ends at the sheet wanted when there is one; otherwise it lists them all for the message.
+  // A string of digits may name a sheet or, when none is so named, be an index: then every sheet is listed (pickSheet decides).
+  const sheets = await odsSheets(path, name, (sheetName, index) => (typeof wanted === 'number' ? index === wanted : sheetName === wanted));
+  // `sheets` ends at the sheet wanted when there is one; otherwise it lists them all for the message.
   const sheet = pickSheet(
-    names.map((sheetName, index) => ({ name: sheetName, index })),
+    sheets.map((s, index) => ({ name: s.name, index })),
     wanted,
     name,
   );
@@ -66,16 +71,20 @@ export async function readOds(path: string, name: string, opts: ReadOptions = {}
 
 /** The names of an .ods workbook's sheets, in order (parses all of content.xml). */
 export async function listOdsSheets(path: string, name: string = path): Promise<string[]> {
-  return sheetNames(path, name, () => false);
+  return (await odsSheets(path, name, () => false)).map((s) => s.name);
 }
 
 /**
- * Sheet names in order, up to the first one `stop` accepts (every sheet must be parsed past to
- * reach the next one's name, so stopping early saves reading the rest of content.xml).
+ * Sheets in order, up to the first one `stop` accepts (every sheet must be parsed past to reach
+ * the next one's name, so stopping early saves reading the rest of content.xml). A sheet is hidden
+ * when its table style (`table:style-name`, an automatic style of family `table`, which content.xml
+ * declares before the body) sets `table:display="false"` (ODF 1.2 §17.15 / 19.711).
  */
-async function sheetNames(path: string, name: string, stop: (sheetName: string, index: number) => boolean): Promise<string[]> {
+async function odsSheets(path: string, name: string, stop: (sheetName: string, index: number) => boolean): Promise<{ name: string; hidden: boolean }[]> {
   const zip = await openOds(path, name);
-  const names: string[] = [];
+  const sheets: { name: string; hidden: boolean }[] = [];
+  const hiddenStyles = new Set<string>();
+  let tableStyle: string | undefined;
   /** Tables open around the parser: a sheet is a table at depth 0, a table inside a cell is not. */
   let depth = 0;
   let found = false;
@@ -84,13 +93,23 @@ async function sheetNames(path: string, name: string, stop: (sheetName: string, 
       zip.chunks(CONTENT),
       {
         open(tag) {
+          if (tag.name === 'style:style') {
+            tableStyle = tag.attributes['style:family'] === 'table' ? tag.attributes['style:name'] : undefined;
+            return;
+          }
+          if (tag.name === 'style:table-properties') {
+            if (tableStyle !== undefined && tag.attributes['table:display'] === 'false') hiddenStyles.add(tableStyle);
+            return;
+          }
           if (tag.name !== 'table:table' || found) return;
           if (depth++ > 0) return;
-          names.push(tag.attributes['table:name'] ?? `Sheet${names.length + 1}`);
-          found = stop(names[names.length - 1]!, names.length - 1);
+          const style = tag.attributes['table:style-name'];
+          sheets.push({ name: tag.attributes['table:name'] ?? `Sheet${sheets.length + 1}`, hidden: style !== undefined && hiddenStyles.has(style) });
+          found = stop(sheets[sheets.length - 1]!.name, sheets.length - 1);
         },
         close(tag) {
           if (tag.name === 'table:table') depth--;
+          else if (tag.name === 'style:style') tableStyle = undefined;
         },
       },
       () => (found ? true : undefined),
@@ -101,7 +120,7 @@ async function sheetNames(path: string, name: string, stop: (sheetName: string, 
   } finally {
     zip.close();
   }
-  return names;
+  return sheets;
 }
 
 async function openOds(path: string, name: string): Promise<Zip> {

@@ -361,18 +361,27 @@ export const localName = (qualified: string) => qualified.slice(qualified.indexO
 // ---------------------------------------------------------------------------------------------
 // Choosing a sheet
 
-/** The sheet `wanted` names (a name, or a 0-based index) among `sheets`, or a ReadError that lists them. */
+/**
+ * The sheet `wanted` names among `sheets`, or a ReadError that lists them. A number is a 0-based
+ * index; a string is a sheet's name (exactly, else ignoring case and edge spaces), and when no
+ * sheet is named so, a string of digits is a 0-based index: `--sheet 1` reads the sheet named
+ * "1" when there is one (statistical offices name sheets 1, 2a, …), else the second sheet.
+ */
 export function pickSheet<T extends { name: string }>(sheets: readonly T[], wanted: string | number | undefined, name: string): T {
   const list = sheets.map((s) => `"${s.name}"`).join(', ');
   if (sheets.length === 0) throw new ReadError(`${name}: the workbook has no sheets`, { file: name });
   if (wanted === undefined) return sheets[0]!;
-  if (typeof wanted === 'number') {
-    const sheet = Number.isInteger(wanted) ? sheets[wanted] : undefined;
-    if (!sheet) throw new ReadError(`${name}: there is no sheet ${wanted} (0-based); the workbook has ${sheets.length}: ${list}`, { file: name });
-    return sheet;
+  if (typeof wanted === 'string') {
+    const named = sheets.find((s) => s.name === wanted) ?? sheets.find((s) => s.name.trim().toLowerCase() === wanted.trim().toLowerCase());
+    if (named) return named;
+    if (!/^\s*[0-9]+\s*$/.test(wanted)) throw new ReadError(`${name}: there is no sheet "${wanted}"; the sheets are ${list}`, { file: name });
   }
-  const sheet = sheets.find((s) => s.name === wanted) ?? sheets.find((s) => s.name.trim().toLowerCase() === wanted.trim().toLowerCase());
-  if (!sheet) throw new ReadError(`${name}: there is no sheet "${wanted}"; the sheets are ${list}`, { file: name });
+  const index = Number(wanted);
+  const sheet = Number.isInteger(index) ? sheets[index] : undefined;
+  if (!sheet) {
+    const what = typeof wanted === 'string' ? `no sheet named "${wanted}" nor sheet ${index} (0-based)` : `no sheet ${wanted} (0-based)`;
+    throw new ReadError(`${name}: there is ${what}; the workbook has ${sheets.length}: ${list}`, { file: name });
+  }
   return sheet;
 }
 
@@ -765,7 +774,8 @@ const NOTHING_HELD: readonly SheetRow[] = [];
 /**
  * Tells the notes under a table (sources, footnotes, a licence) from its rows. A note is a row of
  * text only, in the table's first column (or left of it), in one cell — or two when it starts like
- * a note (`Source:` | `INSEE`). The first note of a run comes after a blank row, or starts like a
+ * a note (`Source:` | `INSEE`), or a footnote's mark and its text (`1` | `…`) unless rows of data
+ * above are so shaped (a code and a name: then such rows are data). The first note of a run comes after a blank row, or starts like a
  * note; the rows after it that look the same join the run. A run is held back: when a row of data
  * follows, the run was rows after all (a section heading, a name with no values) and is handed
  * back; a run that reaches the end of the sheet is the notes, not rows. Tables of one column have
@@ -774,6 +784,8 @@ const NOTHING_HELD: readonly SheetRow[] = [];
 export class NotesBelow {
   private held: SheetRow[] = [];
   private previous = -1;
+  /** Kinds of mark (see `markKind`) that begin rows of data: rows so shaped are never notes. */
+  private readonly bodyMarks = new Set<string>();
 
   constructor(
     private readonly left: number,
@@ -798,8 +810,39 @@ export class NotesBelow {
     if (first < 0 || first > this.left + 1) return false;
     const text = (c: number) => row.kinds[c] === Kind.Text && !isNumericText(row.values[c]!);
     if (count === 1) return text(first);
-    if (FOOTNOTE_MARK.test(row.values[first]!.trim()) && (row.kinds[first] === Kind.Text || row.kinds[first] === Kind.Number)) return text(second);
+    const mark = this.markKind(row);
+    // A mark and its text are a footnote only when the table's rows are not themselves shaped so
+    // (codes 1, 2… or A, B… and a name): then such a row below a gap is one more row of data.
+    if (mark !== undefined) return !this.bodyMarks.has(mark) && text(second);
     return text(first) && text(second) && NOTE_START.test(row.values[first]!);
+  }
+
+  /**
+   * When the row's first value is a footnote mark (`1`, `(a)`, `*`) followed by a text: the mark's
+   * kind (`n` a number, `d` digits as text, `t` other text); otherwise undefined.
+   */
+  private markKind(row: SheetRow): string | undefined {
+    let first = -1;
+    for (let c = 0; c < row.values.length; c++) {
+      if (!filled(row, c) || row.values[c]!.trim() === '') continue;
+      if (first >= 0) return row.kinds[c] === Kind.Text && !isNumericText(row.values[c]!) ? this.kindOfMark(row, first) : undefined;
+      first = c;
+    }
+    return undefined;
+  }
+
+  private kindOfMark(row: SheetRow, c: number): string | undefined {
+    const value = row.values[c]!.trim();
+    if (!FOOTNOTE_MARK.test(value)) return undefined;
+    if (row.kinds[c] === Kind.Number) return 'n';
+    if (row.kinds[c] !== Kind.Text) return undefined;
+    return /^\d+$/.test(value) ? 'd' : 't';
+  }
+
+  /** Remembers the shape of a row of data: a mark-like first value and a text (`1` | `North`). */
+  private learn(row: SheetRow): void {
+    const mark = this.markKind(row);
+    if (mark !== undefined) this.bodyMarks.add(mark);
   }
 
   /** `'held'` when the row may be a note; otherwise the rows held before it, which were data (the row itself is data). */
@@ -815,9 +858,11 @@ export class NotesBelow {
         }
       }
     }
+    this.learn(row);
     if (this.held.length === 0) return NOTHING_HELD;
     const out = this.held;
     this.held = [];
+    for (const earlier of out) this.learn(earlier);
     return out;
   }
 

@@ -106,7 +106,7 @@ export async function writeRawXlsx(
 const ODS_NS =
   'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" ' +
   'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:calcext="urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0" ' +
-  'xmlns:dc="http://purl.org/dc/elements/1.1/"';
+  'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0"';
 
 /** Cells of an ODS row, as content.xml writes them. */
 export const ods = {
@@ -133,12 +133,24 @@ export const ods = {
   blankRows: (repeat: number) => `<table:table-row table:number-rows-repeated="${repeat}"><table:table-cell table:number-columns-repeated="16384"/></table:table-row>`,
 };
 
-/** Write an .ods whose sheets hold the given rows (each from `ods.row`). */
-export async function writeOds(path: string, sheets: { name: string; rows: string[] }[], opts: { mimetype?: string } = {}): Promise<void> {
+/**
+ * Write an .ods whose sheets hold the given rows (each from `ods.row`). A `hidden` sheet gets a
+ * table style with `table:display="false"`, the others one with `"true"`, as LibreOffice writes them.
+ */
+export async function writeOds(path: string, sheets: { name: string; rows: string[]; hidden?: boolean }[], opts: { mimetype?: string } = {}): Promise<void> {
+  const styled = sheets.some((s) => s.hidden);
   const content =
-    `<?xml version="1.0" encoding="UTF-8"?><office:document-content ${ODS_NS} office:version="1.3"><office:body><office:spreadsheet>` +
+    `<?xml version="1.0" encoding="UTF-8"?><office:document-content ${ODS_NS} office:version="1.3">` +
+    (styled
+      ? '<office:automatic-styles><style:style style:name="ta1" style:family="table"><style:table-properties table:display="true"/></style:style>' +
+        '<style:style style:name="ta2" style:family="table"><style:table-properties table:display="false"/></style:style></office:automatic-styles>'
+      : '') +
+    '<office:body><office:spreadsheet>' +
     sheets
-      .map((s) => `<table:table table:name="${xmlEscape(s.name)}"><table:table-column table:number-columns-repeated="16384"/>${s.rows.join('')}</table:table>`)
+      .map(
+        (s) =>
+          `<table:table table:name="${xmlEscape(s.name)}"${styled ? ` table:style-name="${s.hidden ? 'ta2' : 'ta1'}"` : ''}><table:table-column table:number-columns-repeated="16384"/>${s.rows.join('')}</table:table>`,
+      )
       .join('') +
     '</office:spreadsheet></office:body></office:document-content>';
   await writeZip(path, {

@@ -409,3 +409,88 @@ describe('a two-row header with gaps', () => {
     ]);
   });
 });
+
+describe('rows shaped like footnotes', () => {
+  it('are rows when the table is itself a code and a name: a blank row does not turn the rows after it into notes', async () => {
+    const path = dir.path('codes.xlsx');
+    const regions = ['North', 'South', 'East', 'West', 'Centre', 'Coast', 'Hills', 'Lakes', 'Moor', 'Vale', 'Fens', 'Downs'];
+    await writeXlsx(path, (wb) => {
+      const ws = wb.addWorksheet('Regions');
+      ws.addRow(['Code', 'Region']);
+      for (let i = 0; i < 6; i++) ws.addRow([i + 1, regions[i]]);
+      ws.addRow([]);
+      for (let i = 6; i < 12; i++) ws.addRow([i + 1, regions[i]]);
+    });
+
+    const table = await readXlsx(path, 'codes.xlsx');
+
+    expect((await collect(table)).map((r) => r.values[1])).toEqual(regions);
+    expect(table.warnings.filter((w) => w.includes('notes'))).toEqual([]);
+  });
+
+  it('are rows when letter codes name the rows (sections A, B… and their titles), and when a row of a wider table misses its figures', async () => {
+    const sections = dir.path('sections.xlsx');
+    await writeXlsx(sections, (wb) => {
+      const ws = wb.addWorksheet('NACE');
+      ws.addRow(['Section', 'Title']);
+      ws.addRow(['A', 'Agriculture, forestry and fishing']);
+      ws.addRow(['B', 'Mining and quarrying']);
+      ws.addRow([]);
+      ws.addRow(['C', 'Manufacturing']);
+      ws.addRow(['D', 'Electricity, gas, steam']);
+    });
+    const wide = dir.path('ranked.xlsx');
+    await writeXlsx(wide, (wb) => {
+      const ws = wb.addWorksheet('Rank');
+      ws.addRow(['Rank', 'Country', 'GDP']);
+      ws.addRow([1, 'Atlantis', 950]);
+      ws.addRow([2, 'Utopia', 720]);
+      ws.addRow([]);
+      ws.addRow([3, 'Erewhon']);
+    });
+
+    expect((await collect(await readXlsx(sections, 'sections.xlsx'))).map((r) => r.values[0])).toEqual(['A', 'B', 'C', 'D']);
+    expect((await collect(await readXlsx(wide, 'ranked.xlsx'))).map((r) => r.values[1])).toEqual(['Atlantis', 'Utopia', 'Erewhon']);
+  });
+});
+
+describe('hidden sheets in .ods', () => {
+  it('are passed over when no sheet is named, as in .xlsx and .xls, and still read when named', async () => {
+    const path = dir.path('hidden-first.ods');
+    const table = (town: string) => [ods.row([ods.text('Town'), ods.text('People')]), ods.row([ods.text(town), ods.float(100)]), ods.row([ods.text(`${town} 2`), ods.float(50)])];
+    await writeOds(path, [
+      { name: 'Old', rows: table('Stale'), hidden: true },
+      { name: 'Data', rows: table('Fresh') },
+    ]);
+
+    expect((await collect(await readOds(path, 'hidden-first.ods'))).map((r) => r.values[0])).toEqual(['Fresh', 'Fresh 2']);
+    expect((await collect(await readOds(path, 'hidden-first.ods', { sheet: 'Old' }))).map((r) => r.values[0])).toEqual(['Stale', 'Stale 2']);
+  });
+});
+
+describe('a sheet asked for by a number', () => {
+  const people = (n: string) => [['Area', 'People'], [`area of ${n}`, 1]] as const;
+
+  it('reads the sheet so named when there is one (sheets 1, 2a…), else the sheet at that 0-based index, in .xlsx and .ods', async () => {
+    const xlsx = dir.path('numbered.xlsx');
+    await writeXlsx(xlsx, (wb) => {
+      for (const name of ['Cover', '2a', '1']) for (const row of people(name)) wb.getWorksheet(name) ? wb.getWorksheet(name)!.addRow([...row]) : wb.addWorksheet(name).addRow([...row]);
+    });
+    const odsPath = dir.path('numbered.ods');
+    await writeOds(
+      odsPath,
+      ['Cover', '2a', '1'].map((name) => ({ name, rows: people(name).map((row) => ods.row([ods.text(row[0]), typeof row[1] === 'number' ? ods.float(row[1]) : ods.text(row[1])])) })),
+    );
+    const first = async (table: Promise<Awaited<ReturnType<typeof readXlsx>>>) => (await collect(await table))[0]!.values[0];
+
+    for (const [read, file] of [
+      [readXlsx, xlsx],
+      [readOds, odsPath],
+    ] as const) {
+      expect(await first(read(file, file, { sheet: '1' }))).toBe('area of 1');
+      expect(await first(read(file, file, { sheet: 1 }))).toBe('area of 2a');
+      expect(await first(read(file, file, { sheet: '0' }))).toBe('area of Cover');
+      await expect(read(file, file, { sheet: '3' })).rejects.toThrow(/no sheet named "3" nor sheet 3 \(0-based\)/);
+    }
+  });
+});
