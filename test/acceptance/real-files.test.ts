@@ -309,9 +309,10 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
         const name = byPosition ? (attributes[i] ?? laundered[i]!) : laundered[i]!;
         const loaded = columns.get(name);
         const profiled = profiledAt(i, h);
-        if (!loaded || !profiled) return;
+        // a column neither side has is the header fact's to report; one side lacking it disagrees
+        if (!loaded && !profiled) return;
         const typeFact = ff.facts.find((x) => x.kind === 'type' && x.column === name);
-        add(profileFact(`agree:${name}`, 'same class in profile and load', name, typeFact ? String(typeFact.expected) : undefined), loaded === profiled, { profile: profiled, load: loaded });
+        add(profileFact(`agree:${name}`, 'same class in profile and load', name, typeFact ? String(typeFact.expected) : undefined), loaded === profiled, { profile: profiled ?? 'missing', load: loaded ?? 'missing' });
       });
     }
   }
