@@ -142,6 +142,22 @@ describe('repairing invalid polygons keeps a polygon layer polygons', () => {
     expect(r.warnings.join('\n')).toMatch(/1 invalid geometry repaired \(ST_MakeValid\); in 1 of them \(feature 13\) the repair also left 1 point — a collapsed spike or sliver — dropped/);
   });
 
+  it('a Polygon layer with one spiked polygon stays geometry(Polygon): the repaired polygon is a Polygon, its spike dropped', async () => {
+    const path = join(dir, 'spike.geojson');
+    // a 2 × 2 square with a line spike from (1,2) up to (1,3) and back
+    const spike = { type: 'Polygon', coordinates: [[[0, 0], [2, 0], [2, 2], [1, 2], [1, 3], [1, 2], [0, 2], [0, 0]]] };
+    const fine = { type: 'Polygon', coordinates: [[[5, 5], [6, 5], [6, 6], [5, 6], [5, 5]]] };
+    writeFileSync(path, JSON.stringify({ type: 'FeatureCollection', features: [fine, spike].map((geometry, i) => ({ type: 'Feature', properties: { id: i + 1 }, geometry })) }));
+
+    const r = await loadFile(await getPool(), path, { table: 'it_crs.spike', recreate: true });
+    const got = await rows(await getPool(), `SELECT id, GeometryType(geom) AS type, ST_Area(geom) AS area FROM it_crs.spike ORDER BY id`);
+    const column = await rows(await getPool(), `SELECT type, srid FROM geometry_columns WHERE f_table_schema = 'it_crs' AND f_table_name = 'spike'`);
+
+    expect(column).toEqual([{ type: 'POLYGON', srid: 4326 }]);
+    expect(got).toEqual([{ id: 1, type: 'POLYGON', area: 1 }, { id: 2, type: 'POLYGON', area: 4 }]);
+    expect(r.warnings.join('\n')).toMatch(/1 invalid geometry repaired .*\(feature 2\).*1 line/);
+  });
+
   it('a polygon that collapses whole to a line loads with no geometry, said; a valid layer gets no repair warning', async () => {
     const path = join(dir, 'flat.geojson');
     const flat = { type: 'Polygon', coordinates: [[[0, 0], [1, 1], [2, 2], [0, 0]]] };
