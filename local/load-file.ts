@@ -16,7 +16,7 @@ import { stageCsv } from '../functions/stage/stage-object.ts';
 import { stageTable } from '../functions/stage/stage-table.ts';
 import { inferTypes } from '../functions/clean/infer.ts';
 import { DEFAULT_TYPE_THRESHOLD, missingWarning } from '../functions/profile/column-type.ts';
-import { checkLonLat, settleSourceSrid } from '../functions/clean/source-srid.ts';
+import { checkLonLat, checkSridsKnown, settleSourceSrid } from '../functions/clean/source-srid.ts';
 
 export interface LoadFileOptions {
   /** `schema.table` (or `table`, in `public`). */
@@ -81,6 +81,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
   const stat = statSync(path, { throwIfNoEntry: false });
   if (!stat?.isFile()) throw new PermanentError(`${file}: no such file`, { file });
   await migrate(pool, undefined);
+  await checkSridsKnown(pool, file, [[opts.sourceSrid, '--source-srid'], [opts.srid, '--srid']]);
   const { load } = await receiveObject(pool, schema, name, {
     bucket: 'local-file',
     key: path,
@@ -135,6 +136,12 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         await settleSourceSrid(client, { geometry: native, file, given: opts.sourceSrid, staging, warnings: crsWarnings, option: '--source-srid' });
       }
       let geometry = planGeometry(geometryDef, 'geometry' in staged.detected ? staged.detected : undefined, header, staged.columns, entry.name, opts.sourceSrid);
+      // metres (or feet) labelled as degrees: a wrong map that looks loaded, or a transform that fails
+      const lonLatHow = opts.sourceSrid === 4326 ? '--source-srid says they are' : nativeSrid === 4326 ? 'the file says they are' : native?.srid === 4326 && native.crs ? 'they were read as' : 'the file names no coordinate system, so they would be read as';
+      if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid !== 4326) {
+        // checked before the cast, whose ST_Transform would fail on them with no file named
+        await checkLonLat(client, { table: staging, column: geometry.source.from, file, how: lonLatHow, option: '--source-srid', staged: { encoding: geometry.source.encoding } });
+      }
       const attributes = staged.columns.map((c, i) => ({ from: c, heading: header[i] ?? c })).filter((c) => !geometry?.consumed.includes(c.from));
 
       if (opts.recreate) await client.query(`DROP TABLE IF EXISTS ${target}`);
@@ -244,9 +251,8 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       if (missing) warnings.push(missing);
       await client.query(`DROP TABLE ${staging}`);
       if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid === 4326) {
-        // metres (or feet) labelled as degrees: a wrong map that looks loaded
-        const how = opts.sourceSrid === 4326 ? '--source-srid says they are' : nativeSrid === 4326 ? 'the file says they are' : native?.srid === 4326 && native.crs ? 'they were read as' : 'the file names no coordinate system, so they would be read as';
-        await checkLonLat(client, { table: target, column: geometry.column, file, how, option: '--source-srid' });
+        // stored as 4326 without a transform: checked on the loaded rows (parsed once)
+        await checkLonLat(client, { table: target, column: geometry.column, file, how: lonLatHow, option: '--source-srid' });
       }
       phase(geometry ? 'cast, with geometry' : 'cast');
       let geometryColumnType: string | undefined;

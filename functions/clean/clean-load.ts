@@ -15,7 +15,7 @@ import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTables
 import { launder, normaliseHeader, profiledDecimals, resolveColumns } from './columns.ts';
 import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, narrowGeometryColumn, planGeometry, repairSummary, sharedGeometryType, watchRepairs, withCoordinateFormat, type GeometryPlan } from './geometry.ts';
-import { checkLonLat, settleSourceSrid } from './source-srid.ts';
+import { checkLonLat, checkSridsKnown, settleSourceSrid } from './source-srid.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
@@ -362,10 +362,24 @@ async function applyRows(
   const detected = load.detected as (LoadRow['detected'] & { geometry?: SourceGeometry }) | null;
   // a coordinate system the file names in words only: identified by its parameters, never assumed 4326
   const notes: string[] = [];
+  if (dataset.geometry.enabled) {
+    await checkSridsKnown(client, load.object_key, [[dataset.read.srid, `read.srid (dataset ${dataset.name})`], [dataset.geometry.srid, `geometry.srid (dataset ${dataset.name})`]]);
+  }
   if (dataset.geometry.enabled && !dataset.geometry.from) {
     await settleSourceSrid(client, { geometry: detected?.geometry, file: load.object_key, given: dataset.read.srid, staging, warnings: notes, option: `read.srid (dataset ${dataset.name})` });
   }
   let planned = planGeometry(dataset.geometry, detected, load.header ?? [], detected?.columns ?? [], load.object_key, dataset.read.srid);
+  // metres (or feet) labelled as degrees: stored as 4326 they make a wrong map that looks loaded
+  // (checked on the loaded rows below); transformed to another SRID they fail the transform, so
+  // they are checked here, before the cast
+  const lonLat = {
+    file: load.object_key,
+    how: dataset.read.srid === 4326 ? 'read.srid says they are' : detected?.geometry?.srid === 4326 && !detected.geometry.crs ? 'the file says they are' : 'they would be read as',
+    option: `read.srid (dataset ${dataset.name})`,
+  };
+  if (planned && planned.source.kind === 'text' && planned.source.srid === 4326 && planned.srid !== 4326) {
+    await checkLonLat(client, { ...lonLat, table: staging, column: planned.source.from, staged: { encoding: planned.source.encoding } });
+  }
 
   // declared columns fix the clean table: drift is then a change in the file's header
   const sourceChanges = dataset.clean.columns ? await sourceDrift(client, dataset, load) : [];
@@ -433,16 +447,7 @@ async function applyRows(
     rules: await planRules(client, { pipeline, dataset, columns }),
   }, (misfit) => geometryMisfit({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns, geometry }, misfit, changes)).finally(repairs.stop);
   if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid === 4326) {
-    // metres (or feet) labelled as degrees: a wrong map that looks loaded
-    const said = detected?.geometry?.srid === 4326 && !detected.geometry.crs;
-    await checkLonLat(client, {
-      table,
-      column: geometry.column,
-      file: load.object_key,
-      how: dataset.read.srid === 4326 ? 'read.srid says they are' : said ? 'the file says they are' : 'they would be read as',
-      option: `read.srid (dataset ${dataset.name})`,
-      where: `_load_id = ${Number(load.id)}`,
-    });
+    await checkLonLat(client, { ...lonLat, table, column: geometry.column, where: `_load_id = ${Number(load.id)}` });
   }
   const repaired = geometry && repairs.seen() ? await repairSummary(client, staging, geometry, typeof detected?.unit === 'string' ? detected.unit : 'line') : undefined;
   if (repaired) notes.push(`${load.object_key}: ${repaired}`);

@@ -150,12 +150,21 @@ export async function settleSourceSrid(
 /**
  * Coordinates stored as EPSG:4326 must be longitudes and latitudes: the extent of `column` in
  * `table` (restricted by `where`) beyond ±180/±90 is an error naming the file, the extent and how
- * the SRID came to be 4326.
+ * the SRID came to be 4326. With `staged`, the extent is that of the staged text (hex WKB, WKT
+ * or GeoJSON, values whose EWKT names another SRID left out), read before the cast: coordinates
+ * labelled 4326 and transformed to another SRID must be checked before `ST_Transform`, which
+ * otherwise fails on metres with PostGIS's bare `transform: Invalid coordinate`.
  */
-export async function checkLonLat(client: Queryable, opts: { table: string; column: string; file: string; how: string; option: string; where?: string }): Promise<void> {
+export async function checkLonLat(
+  client: Queryable,
+  opts: { table: string; column: string; file: string; how: string; option: string; where?: string; staged?: { encoding: string } },
+): Promise<void> {
+  const g = opts.staged ? `etl.try_geometry(${ident(opts.column)}, $1)` : ident(opts.column);
+  const where = opts.staged ? `ST_SRID(${g}) IN (0, 4326)` : (opts.where ?? 'true');
   const { rows } = await client.query<{ xmin: number | null; ymin: number; xmax: number; ymax: number }>(
     `SELECT ST_XMin(e) AS xmin, ST_YMin(e) AS ymin, ST_XMax(e) AS xmax, ST_YMax(e) AS ymax
-       FROM (SELECT ST_Extent(${ident(opts.column)}) AS e FROM ${opts.table} WHERE ${opts.where ?? 'true'}) s`,
+       FROM (SELECT ST_Extent(${g}) AS e FROM ${opts.table} WHERE ${where}) s`,
+    opts.staged ? [opts.staged.encoding === 'geojson' ? 'geojson' : 'wkb'] : [],
   );
   const r = rows[0];
   if (!r || r.xmin === null) return;
@@ -164,6 +173,24 @@ export async function checkLonLat(client: Queryable, opts: { table: string; colu
   throw new PermanentError(
     `${opts.file}: coordinates ${showExtent(e)} are not longitudes and latitudes, yet ${opts.how} EPSG:4326: give the source's EPSG code with ${opts.option}`,
     { file: opts.file },
+  );
+}
+
+/**
+ * SRIDs given by an option (`--srid`, `read.srid`…) must be systems PostGIS knows: one missing
+ * from spatial_ref_sys is an error naming the file and the option, before anything is read,
+ * instead of PostGIS's `Cannot find SRID (99999) in spatial_ref_sys` halfway through the cast.
+ */
+export async function checkSridsKnown(client: Queryable, file: string, given: ReadonlyArray<readonly [number | undefined, string]>): Promise<void> {
+  const wanted = given.filter((g): g is readonly [number, string] => g[0] !== undefined);
+  if (wanted.length === 0) return;
+  const { rows } = await client.query<{ srid: number }>('SELECT srid FROM spatial_ref_sys WHERE srid = ANY($1::int[])', [wanted.map(([srid]) => srid)]);
+  const known = new Set(rows.map((r) => Number(r.srid)));
+  const unknown = wanted.filter(([srid]) => !known.has(srid));
+  if (unknown.length === 0) return;
+  throw new PermanentError(
+    `${file}: ${unknown.map(([srid, option]) => `${option} ${srid}`).join(' and ')}: no such SRID in PostGIS's spatial_ref_sys; give an EPSG code PostGIS knows (4326 for longitude/latitude, 2154 for Lambert-93, 28992 for RD New…)`,
+    { file },
   );
 }
 

@@ -332,15 +332,23 @@ CREATE INDEX loads_owner_idx ON etl.loads (owner_id) WHERE owner_id IS NOT NULL;
 -- GEOMETRYCOLLECTION of polygons and lines or points, and a polygon layer is no longer one. A
 -- repaired shape keeps the dimension it had: the polygons of a repaired polygon (a MultiPolygon
 -- when it was one), the lines of a repaired line; what collapsed to a lower dimension is dropped
--- (the load counts and reports it: clean/geometry.ts repairSummary). A shape with nothing left of
--- its dimension becomes NULL. Collections and points are repaired as before.
+-- (the load counts and reports it: clean/geometry.ts repairSummary). A single Polygon (or
+-- LineString) whose repair leaves one part stays a single one, so a Polygon layer keeps its
+-- geometry(Polygon) column; one that splits in several parts becomes a Multi. A shape with nothing
+-- left of its dimension becomes NULL. Collections and points are repaired as before.
 CREATE OR REPLACE FUNCTION etl.kept_dimension(r geometry, g geometry) RETURNS geometry
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE
-    WHEN GeometryType(g) NOT IN ('POLYGON', 'MULTIPOLYGON', 'LINESTRING', 'MULTILINESTRING') OR ST_Dimension(r) = ST_Dimension(g) AND GeometryType(r) <> 'GEOMETRYCOLLECTION' THEN r
+    WHEN GeometryType(g) NOT IN ('POLYGON', 'MULTIPOLYGON', 'LINESTRING', 'MULTILINESTRING') THEN r
+    WHEN GeometryType(g) LIKE 'MULTI%' THEN x
+    WHEN GeometryType(x) LIKE 'MULTI%' AND ST_NumGeometries(x) = 1 THEN ST_GeometryN(x, 1)
+    ELSE x
+  END
+  FROM (SELECT CASE
+    WHEN ST_Dimension(r) = ST_Dimension(g) AND GeometryType(r) <> 'GEOMETRYCOLLECTION' THEN r
     WHEN GeometryType(g) LIKE 'MULTI%' THEN ST_Multi(ST_CollectionExtract(r, ST_Dimension(g) + 1))
     ELSE ST_CollectionExtract(r, ST_Dimension(g) + 1)
-  END
+  END AS x) kept
 $$;
 -- etl.try_geometry catches PostGIS's parse errors in an exception block, which is a
 -- subtransaction: in a parallel plan it fails ("cannot start subtransactions during a parallel

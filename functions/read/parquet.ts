@@ -7,7 +7,8 @@
  * Values become the text PostgreSQL reads for the column's type, exactly: integers (INT64 as
  * BigInt, never through a double), doubles in their shortest round-trip form, decimals with their
  * scale (`12.30`), booleans `true`/`false`, dates `YYYY-MM-DD`, timestamps to the microsecond
- * (`+00` when the file says they are UTC), times of day, UUIDs; nested columns (lists, structs,
+ * (`+00` when the file says they are UTC), times of day, UUIDs, bytes not annotated as text as hex
+ * (`\xdeadbeef`); nested columns (lists, structs,
  * maps) as JSON text. A GeoParquet geometry column (WKB, or Parquet's own GEOMETRY type) becomes
  * the table's geometry, as hex WKB, with the SRID its metadata gives (CRS84 when it gives none).
  * The file's column types are the table's `declaredTypes`: a column of digits stored as a string
@@ -124,6 +125,9 @@ function jsonText(value: unknown): string {
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
+/** UTF-8 text of a column annotated as text (hyparquet, told `utf8: false`, leaves ENUM and some JSON columns as bytes). */
+const utf8Text = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+
 /**
  * The hyparquet parsers whose results we keep: raw counts for timestamps (turned into text by the
  * column's plan, which knows the unit and zone), day counts for dates, hex for geometry and bytes.
@@ -198,8 +202,12 @@ function planColumn(element: SchemaElement, nested: boolean): ColumnPlan {
   }
   if (converted === 'UINT_64') return plain('numeric');
   if (converted === 'UINT_32') return plain('bigint');
-  if (logical?.type === 'STRING' || logical?.type === 'ENUM' || logical?.type === 'UUID' || converted === 'UTF8' || converted === 'ENUM') return plain('text');
-  if (logical?.type === 'JSON' || converted === 'JSON') return { name, text: (v) => (v === null || v === undefined ? null : jsonText(v)) };
+  if (logical?.type === 'STRING' || logical?.type === 'ENUM' || logical?.type === 'UUID' || converted === 'UTF8' || converted === 'ENUM') {
+    // annotated text: bytes hyparquet left undecoded (ENUM) are UTF-8
+    const { text } = plain('text');
+    return { name, declared: 'text', text: (v) => (v instanceof Uint8Array ? utf8Text(v) : text(v)) };
+  }
+  if (logical?.type === 'JSON' || converted === 'JSON') return { name, text: (v) => (v === null || v === undefined ? null : v instanceof Uint8Array ? utf8Text(v) : jsonText(v)) };
   switch (type) {
     case 'BOOLEAN':
       return plain('boolean');
@@ -215,6 +223,8 @@ function planColumn(element: SchemaElement, nested: boolean): ColumnPlan {
     case 'DOUBLE':
       return plain('double');
     case 'BYTE_ARRAY':
+      // unannotated bytes (a hash, an image): read with `utf8: false`, they come as bytes and are
+      // written as hex text (`\\xdeadbeef`, PostgreSQL's bytea form), never decoded as UTF-8
       return plain('text');
     default:
       return plain();
@@ -324,6 +334,9 @@ export async function readParquet(path: string, name: string, _opts: ReadOptions
             rowEnd: end,
             rowFormat: 'array',
             parsers: PARSERS,
+            // only columns annotated as text are decoded as UTF-8; hyparquet's default (`utf8: true`)
+            // decodes every BYTE_ARRAY, turning bytes that are not UTF-8 into U+FFFD
+            utf8: false,
             compressors,
             onComplete: (rows: unknown[][]) => {
               batch = rows;

@@ -131,6 +131,40 @@ describe('loading files whose coordinates are not longitudes and latitudes', () 
   });
 });
 
+describe('SRIDs PostGIS does not know, and degrees checked before a transform', () => {
+  const metres = () => {
+    const path = join(dir, 'metres-l93.geojson');
+    writeFileSync(path, JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: { id: 1 }, geometry: { type: 'Point', coordinates: [652_000, 6_862_000] } }] }));
+    return path;
+  };
+
+  it('--source-srid or --srid not in spatial_ref_sys fails naming the file and the option, before any table is made', async () => {
+    const path = metres();
+    const known = await rows(await getPool(), `SELECT count(*)::int AS n FROM spatial_ref_sys WHERE srid = 99999`);
+
+    expect(known).toEqual([{ n: 0 }]);
+    await expect(loadFile(await getPool(), path, { table: 'it_crs.unknown_source', recreate: true, sourceSrid: 99999 })).rejects.toThrow(
+      /metres-l93\.geojson: --source-srid 99999: no such SRID in PostGIS's spatial_ref_sys/,
+    );
+    await expect(loadFile(await getPool(), path, { table: 'it_crs.unknown_target', recreate: true, sourceSrid: 2154, srid: 99999 })).rejects.toThrow(
+      /metres-l93\.geojson: --srid 99999: no such SRID/,
+    );
+    expect(await rows(await getPool(), `SELECT to_regclass('it_crs.unknown_source') AS a, to_regclass('it_crs.unknown_target') AS b`)).toEqual([{ a: null, b: null }]);
+  });
+
+  it('metres in a GeoJSON without crs, loaded with --srid 2154, fail naming the file and --source-srid instead of a bare transform error', async () => {
+    const path = metres();
+
+    await expect(loadFile(await getPool(), path, { table: 'it_crs.l93', recreate: true, srid: 2154 })).rejects.toThrow(
+      /metres-l93\.geojson: coordinates x from 652000 to 652000, y from 6862000 to 6862000 are not longitudes and latitudes, yet the file names no coordinate system, so they would be read as EPSG:4326: give the source's EPSG code with --source-srid/,
+    );
+    const r = await loadFile(await getPool(), path, { table: 'it_crs.l93', recreate: true, srid: 2154, sourceSrid: 2154 });
+    const [point] = await rows<{ x: number; y: number; srid: number }>(await getPool(), `SELECT ST_X(geom) AS x, ST_Y(geom) AS y, ST_SRID(geom) AS srid FROM it_crs.l93`);
+    expect(r.rowsLoaded).toBe(1);
+    expect(point).toEqual({ x: 652_000, y: 6_862_000, srid: 2154 });
+  });
+});
+
 describe('repairing invalid polygons keeps a polygon layer polygons', () => {
   it("Vaterstetten's voting districts: the one invalid district (feature 13, as GDAL finds) is repaired to polygons, the point its spike collapses to dropped and said", async () => {
     const r = await loadFile(await getPool(), join(ACCEPTANCE, 'de-vaterstetten-stimmbezirke-2021.geojson'), { table: 'it_crs.bezirke', recreate: true });
@@ -140,6 +174,22 @@ describe('repairing invalid polygons keeps a polygon layer polygons', () => {
     expect(types).toEqual([{ type: 'MULTIPOLYGON', n: 14 }]);
     expect(column).toEqual([{ type: 'MULTIPOLYGON', srid: 4326 }]);
     expect(r.warnings.join('\n')).toMatch(/1 invalid geometry repaired \(ST_MakeValid\); in 1 of them \(feature 13\) the repair also left 1 point — a collapsed spike or sliver — dropped/);
+  });
+
+  it('a Polygon layer with one spiked polygon stays geometry(Polygon): the repaired polygon is a Polygon, its spike dropped', async () => {
+    const path = join(dir, 'spike.geojson');
+    // a 2 × 2 square with a line spike from (1,2) up to (1,3) and back
+    const spike = { type: 'Polygon', coordinates: [[[0, 0], [2, 0], [2, 2], [1, 2], [1, 3], [1, 2], [0, 2], [0, 0]]] };
+    const fine = { type: 'Polygon', coordinates: [[[5, 5], [6, 5], [6, 6], [5, 6], [5, 5]]] };
+    writeFileSync(path, JSON.stringify({ type: 'FeatureCollection', features: [fine, spike].map((geometry, i) => ({ type: 'Feature', properties: { id: i + 1 }, geometry })) }));
+
+    const r = await loadFile(await getPool(), path, { table: 'it_crs.spike', recreate: true });
+    const got = await rows(await getPool(), `SELECT id, GeometryType(geom) AS type, ST_Area(geom) AS area FROM it_crs.spike ORDER BY id`);
+    const column = await rows(await getPool(), `SELECT type, srid FROM geometry_columns WHERE f_table_schema = 'it_crs' AND f_table_name = 'spike'`);
+
+    expect(column).toEqual([{ type: 'POLYGON', srid: 4326 }]);
+    expect(got).toEqual([{ id: 1, type: 'POLYGON', area: 1 }, { id: 2, type: 'POLYGON', area: 4 }]);
+    expect(r.warnings.join('\n')).toMatch(/1 invalid geometry repaired .*\(feature 2\).*1 line/);
   });
 
   it('a polygon that collapses whole to a line loads with no geometry, said; a valid layer gets no repair warning', async () => {
@@ -169,6 +219,8 @@ describe('the same in the pipeline (stage, then clean)', () => {
       { name: 'bezirke', source: { type: 'upload', supplier: 'state' } },
       { name: 'grid', source: { type: 'upload', supplier: 'state' } },
       { name: 'metres', source: { type: 'upload', supplier: 'state' } },
+      { name: 'lambert', source: { type: 'upload', supplier: 'state' }, geometry: { srid: 2154 } },
+      { name: 'nowhere', source: { type: 'upload', supplier: 'state' }, read: { srid: 99999 } },
     ],
   };
 
@@ -223,6 +275,24 @@ describe('the same in the pipeline (stage, then clean)', () => {
     expect(cleaned).toMatchObject([{ status: 'failed' }]);
     expect((cleaned[0] as { error?: string }).error).toMatch(/metres\.geojson: coordinates x from 652000 to 652000, y from 6862000 to 6862000 are not longitudes and latitudes, yet they would be read as EPSG:4326: give the source's EPSG code with read\.srid \(dataset metres\)/);
     expect(table).toEqual([{ n: 0 }]);
+  });
+
+  it('checks degrees before the transform: metres without crs for a dataset stored in 2154 fail naming the file and read.srid', async () => {
+    const body = Buffer.from(JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: { id: 1 }, geometry: { type: 'Point', coordinates: [652_000, 6_862_000] } }] }));
+
+    const { cleaned } = await deliver('lambert', 'lambert.geojson', body);
+
+    expect(cleaned).toMatchObject([{ status: 'failed' }]);
+    expect((cleaned[0] as { error?: string }).error).toMatch(/lambert\.geojson: coordinates x from 652000 to 652000, y from 6862000 to 6862000 are not longitudes and latitudes, yet they would be read as EPSG:4326: give the source's EPSG code with read\.srid \(dataset lambert\)/);
+  });
+
+  it('fails a dataset whose read.srid PostGIS does not know, naming the file and the option', async () => {
+    const body = Buffer.from(JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: { id: 1 }, geometry: { type: 'Point', coordinates: [652_000, 6_862_000] } }] }));
+
+    const { cleaned } = await deliver('nowhere', 'nowhere.geojson', body);
+
+    expect(cleaned).toMatchObject([{ status: 'failed' }]);
+    expect((cleaned[0] as { error?: string }).error).toMatch(/nowhere\.geojson: read\.srid \(dataset nowhere\) 99999: no such SRID in PostGIS's spatial_ref_sys/);
   });
 });
 

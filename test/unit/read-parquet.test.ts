@@ -77,6 +77,32 @@ describe('readParquet', () => {
     expect(table.declaredTypes?.()).toEqual(['bigint', 'integer', 'double', 'numeric', 'text', 'boolean', 'date', 'timestamptz', 'timestamp', undefined]);
   });
 
+  it('writes unannotated bytes as hex, never as UTF-8 with U+FFFD, and decodes only columns annotated as text', async () => {
+    const hash = Uint8Array.from([0xde, 0xad, 0xbe, 0xef]); // not UTF-8: 0xde 0xad is a lead byte and a continuation, then 0xbe is a stray continuation
+    const path = await write('bytes.parquet', {
+      columnData: [
+        { name: 'hash', data: [hash, null] },
+        { name: 'kind', data: ['café', null] },
+        { name: 'status', data: ['élu', null] },
+      ],
+      schema: [
+        { name: 'root', num_children: 3 },
+        { name: 'hash', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' },
+        { name: 'kind', type: 'BYTE_ARRAY', logical_type: { type: 'STRING' }, repetition_type: 'OPTIONAL' },
+        { name: 'status', type: 'BYTE_ARRAY', converted_type: 'ENUM', repetition_type: 'OPTIONAL' },
+      ],
+    });
+
+    const table = await readParquet(path, 'bytes.parquet');
+    const rows = await collect(table);
+
+    expect(rows.map((r) => r.values)).toEqual([
+      ['\\xdeadbeef', 'café', 'élu'],
+      [null, null, null],
+    ]);
+    expect(rows[0]!.values[0]).not.toContain('\uFFFD');
+  });
+
   it('streams row group by row group, and a damaged row group fails naming it after the rows before it', async () => {
     const n = 2500;
     const options = {
