@@ -64,6 +64,66 @@ export function declarationMetadata(declaration: ObjectDeclaration): Record<stri
   return { [DECLARATION_METADATA_KEY]: encodeURIComponent(JSON.stringify(checked)) };
 }
 
+/** The user-metadata key of a catalogue resource's portal metadata (`x-amz-meta-civic-etl-portal`). */
+export const PORTAL_METADATA_KEY = 'civic-etl-portal';
+
+/**
+ * What an open-data portal (udata, CKAN) says of a resource and its dataset, carried with the
+ * stored object (S3 user metadata and the run's manifest) and kept in the catalog (`etl.catalog.portal`).
+ */
+export const portalMetadataSchema = z.object({
+  /** The portal's dataset: its slug (CKAN: name), id, title, organisation, description, licence and tags. */
+  datasetSlug: z.string(),
+  datasetId: z.string().optional(),
+  datasetTitle: z.string().optional(),
+  organization: z.string().optional(),
+  organizationId: z.string().optional(),
+  description: z.string().optional(),
+  license: z.string().optional(),
+  tags: z.array(z.string()).default([]),
+  /** The resource: its id, title, format (lower case) and URL (query values redacted). */
+  resourceId: z.string(),
+  resourceTitle: z.string().optional(),
+  format: z.string().optional(),
+  url: z.string().optional(),
+});
+export type PortalMetadata = z.infer<typeof portalMetadataSchema>;
+
+/** S3 allows 2 KB of user metadata in all: the portal's part stays under this many bytes (the description is cut first, then tags). */
+const PORTAL_METADATA_BYTES = 1400;
+
+/** S3 user metadata carrying a resource's portal metadata, percent-encoded and cut to fit (`…` marks a cut description). */
+export function portalMetadata(portal: PortalMetadata): Record<string, string> {
+  const encode = (p: PortalMetadata) => encodeURIComponent(JSON.stringify(p));
+  let fitted = portalMetadataSchema.parse(portal);
+  let encoded = encode(fitted);
+  for (let keep = (fitted.description ?? '').length; encoded.length > PORTAL_METADATA_BYTES && fitted.description; ) {
+    keep = Math.floor(keep * 0.7);
+    fitted = { ...fitted, description: keep > 20 ? `${portal.description!.slice(0, keep)}…` : undefined };
+    encoded = encode(fitted);
+  }
+  while (encoded.length > PORTAL_METADATA_BYTES && fitted.tags.length) {
+    fitted = { ...fitted, tags: fitted.tags.slice(0, -1) };
+    encoded = encode(fitted);
+  }
+  if (encoded.length > PORTAL_METADATA_BYTES) fitted = { datasetSlug: fitted.datasetSlug.slice(0, 120), resourceId: fitted.resourceId.slice(0, 120), tags: [] };
+  return { [PORTAL_METADATA_KEY]: encode(fitted) };
+}
+
+/** The portal metadata in an object's user metadata, `undefined` when there is none; one that does not parse throws DeclarationError. */
+export function portalFromMetadata(metadata: Record<string, string> | undefined): PortalMetadata | undefined {
+  const raw = metadata?.[PORTAL_METADATA_KEY];
+  if (raw === undefined) return undefined;
+  let parsed;
+  try {
+    parsed = portalMetadataSchema.safeParse(JSON.parse(decodeURIComponent(raw)));
+  } catch (cause) {
+    throw new DeclarationError(`its x-amz-meta-${PORTAL_METADATA_KEY} portal metadata is not JSON (${(cause as Error).message})`, { cause });
+  }
+  if (!parsed.success) throw new DeclarationError(`its x-amz-meta-${PORTAL_METADATA_KEY} portal metadata is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
 /** A declaration that is there but cannot be read: the object cannot be applied safely. */
 export class DeclarationError extends Error {
   override name = 'DeclarationError';

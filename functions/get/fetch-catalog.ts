@@ -24,7 +24,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
-import { declarationMetadata, type ManifestObject, type ObjectDeclaration } from '../../contract/objects.ts';
+import { declarationMetadata, portalMetadata, type ManifestObject, type ObjectDeclaration, type PortalMetadata } from '../../contract/objects.ts';
 import { PermanentError, messageOf } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
 import { fetchFollowing } from './redirects.ts';
@@ -54,6 +54,8 @@ export interface CatalogResource {
   checksum?: string;
   /** The size the catalogue advertises, in bytes. */
   size?: number;
+  /** What the portal says of the resource and its dataset (title, organisation, licence, tags…): stored with the object and in the catalog. */
+  portal?: PortalMetadata;
 }
 
 export type ResourceStatus = 'fetched' | 'unchanged' | 'failed' | 'not reached';
@@ -74,6 +76,8 @@ export interface ResourceReport {
   sha256?: string;
   catalogModified?: string;
   catalogChecksum?: string;
+  /** What the portal says of the resource and its dataset. */
+  portal?: PortalMetadata;
 }
 
 export interface CatalogManifest {
@@ -316,6 +320,7 @@ function reportOf(resource: CatalogResource, result: Result | undefined): Resour
     source: shownUrl(resource.url),
     ...(resource.modified ? { catalogModified: resource.modified } : {}),
     ...(resource.checksum ? { catalogChecksum: resource.checksum } : {}),
+    ...(resource.portal ? { portal: resource.portal } : {}),
   };
   if (!result) return { ...base, status: 'not reached', reason: 'the run stopped before its time limit; the next run fetches it' };
   switch (result.status) {
@@ -452,7 +457,7 @@ async function store(d: Download, res: Response, contentType: string | undefined
   body.on('error', (error) => void (problem ??= error));
   const stream = pipeline(body, meter, () => undefined);
   try {
-    await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: stream, ContentType: contentType, Metadata: declarationMetadata(declaration) } }).done();
+    await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: stream, ContentType: contentType, Metadata: { ...declarationMetadata(declaration), ...(resource.portal ? portalMetadata(resource.portal) : {}) } } }).done();
   } catch (error) {
     body.destroy();
     if (problem instanceof SameBytesError && previous) {
@@ -652,6 +657,17 @@ async function* udataDatasets(source: CatalogSourceDefinition, api: URL, http: J
 function udataDataset(raw: unknown): CatalogDataset {
   const d = (raw ?? {}) as Record<string, unknown>;
   const name = text(d.slug) ?? text(d.id) ?? '';
+  const org = (d.organization ?? d.owner ?? {}) as Record<string, unknown>;
+  const dataset = {
+    datasetSlug: name,
+    datasetId: text(d.id),
+    datasetTitle: text(d.title),
+    organization: text(org.name) ?? text(org.slug) ?? text([text(org.first_name), text(org.last_name)].filter(Boolean).join(' ')),
+    organizationId: text(org.id),
+    description: text(d.description),
+    license: text(d.license),
+    tags: (Array.isArray(d.tags) ? d.tags : []).filter((t): t is string => typeof t === 'string'),
+  };
   const resources = (Array.isArray(d.resources) ? d.resources : []).flatMap((x: Record<string, unknown>): CatalogResource[] => {
     const id = text(x?.id);
     const url = text(x?.url);
@@ -667,6 +683,7 @@ function udataDataset(raw: unknown): CatalogDataset {
         modified: isoOf(x.last_modified ?? pathOf(x, 'internal.last_modified_internal')),
         checksum: checksum?.value ? `${checksum.type ?? 'sha1'}:${checksum.value}` : undefined,
         size: typeof x.filesize === 'number' ? x.filesize : undefined,
+        portal: { ...dataset, resourceId: id, resourceTitle: text(x.title), format: normalFormat(x.format) || undefined, url: shownUrl(url) },
       },
     ];
   });
@@ -718,6 +735,17 @@ function ckanResult({ body }: { body: unknown }, url: URL): Record<string, unkno
 function ckanDataset(raw: unknown): CatalogDataset {
   const p = (raw ?? {}) as Record<string, unknown>;
   const name = text(p.name) ?? text(p.id) ?? '';
+  const org = (p.organization ?? {}) as Record<string, unknown>;
+  const dataset = {
+    datasetSlug: name,
+    datasetId: text(p.id),
+    datasetTitle: text(p.title),
+    organization: text(org.title) ?? text(org.name),
+    organizationId: text(org.name) ?? text(org.id),
+    description: text(p.notes),
+    license: text(p.license_title) ?? text(p.license_id),
+    tags: (Array.isArray(p.tags) ? p.tags : []).flatMap((t: unknown) => (typeof t === 'string' ? [t] : text((t as { name?: unknown })?.name) ?? [])),
+  };
   const resources = (Array.isArray(p.resources) ? p.resources : []).flatMap((x: Record<string, unknown>): CatalogResource[] => {
     const id = text(x?.id);
     const url = text(x?.url);
@@ -732,6 +760,7 @@ function ckanDataset(raw: unknown): CatalogDataset {
         modified: isoOf(x.last_modified ?? x.metadata_modified ?? x.created),
         checksum: text(x.hash),
         size: typeof x.size === 'number' ? x.size : undefined,
+        portal: { ...dataset, resourceId: id, resourceTitle: text(x.name) ?? text(x.description), format: normalFormat(x.format) || undefined, url: shownUrl(url) },
       },
     ];
   });
