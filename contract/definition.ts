@@ -235,6 +235,22 @@ export const catalogSourceSchema = z
     headersSecret: z.string().min(1).optional(),
     /** Check TLS certificates (default); `false` for test servers only, with a loud warning every run. */
     verifyTls: z.boolean().default(true),
+    /**
+     * Read options per resource: the first rule whose `match` fits a resource (every field given
+     * must: `id` exactly, `format` case-insensitively, `title` as a case-insensitive part of the
+     * resource's title) adds its `read` options to the dataset's when that resource is staged —
+     * a workbook told which sheet to read, a CSV its delimiter, a file its format.
+     */
+    resources: z
+      .array(
+        z.strictObject({
+          match: z
+            .strictObject({ id: z.string().min(1).optional(), format: z.string().min(1).optional(), title: z.string().min(1).optional() })
+            .refine((m) => m.id !== undefined || m.format !== undefined || m.title !== undefined, { message: 'match a resource by id, format or title' }),
+          read: z.lazy(() => readHintsSchema.pick({ format: true, encoding: true, delimiter: true, sheet: true, layer: true, member: true, srid: true })),
+        }),
+      )
+      .optional(),
   })
   .superRefine((s, ctx) => {
     const filters = (['organization', 'tag', 'query'] as const).filter((k) => s[k] !== undefined);

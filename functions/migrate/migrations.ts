@@ -369,6 +369,44 @@ END
 $body$;
 `,
   },
+  {
+    version: '0014_catalog_portal',
+    sql: `
+-- A catalogue resource's portal metadata (functions/get/fetch-catalog.ts, contract/objects.ts
+-- PortalMetadata: dataset title, slug, organisation, description, licence, tags; resource title,
+-- format, URL), kept with what the stage step profiled, and searchable.
+ALTER TABLE etl.catalog ADD COLUMN portal jsonb;
+-- the full-text search covers the portal's words too (titles, organisation, description, tags)
+DROP INDEX etl.catalog_search_idx;
+ALTER TABLE etl.catalog DROP COLUMN search;
+ALTER TABLE etl.catalog ADD COLUMN search tsvector GENERATED ALWAYS AS (
+  to_tsvector('simple', coalesce(title, '') || ' ' || replace(dataset, '_', ' ') || ' ' || coalesce(column_names, ''))
+  || to_tsvector('simple', coalesce(portal - 'url', '{}'::jsonb))
+) STORED;
+CREATE INDEX catalog_search_idx ON etl.catalog USING gin (search);
+CREATE INDEX catalog_portal_idx ON etl.catalog USING gin (portal jsonb_path_ops);
+-- One row per staged catalogue resource, the portal's fields as columns:
+--   SELECT * FROM etl.catalog_resources WHERE organization = 'Ville de Paris';
+--   SELECT * FROM etl.catalog_resources WHERE 'parcs' = ANY (tags);
+--   SELECT * FROM etl.catalog_resources WHERE search @@ websearch_to_tsquery('simple', 'espaces verts');
+CREATE VIEW etl.catalog_resources AS
+SELECT c.load_id, c.project, c.dataset, c.object_key, c.row_count, c.column_names, c.error, c.profiled_at,
+       c.portal ->> 'datasetSlug' AS portal_dataset,
+       c.portal ->> 'datasetTitle' AS dataset_title,
+       c.portal ->> 'organization' AS organization,
+       c.portal ->> 'organizationId' AS organization_id,
+       c.portal ->> 'description' AS description,
+       c.portal ->> 'license' AS license,
+       ARRAY(SELECT jsonb_array_elements_text(coalesce(c.portal -> 'tags', '[]'::jsonb))) AS tags,
+       c.portal ->> 'resourceId' AS resource_id,
+       c.portal ->> 'resourceTitle' AS resource_title,
+       c.portal ->> 'format' AS format,
+       c.portal ->> 'url' AS url,
+       c.search
+FROM etl.catalog c
+WHERE c.portal IS NOT NULL;
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

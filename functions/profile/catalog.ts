@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { ColumnType } from '../../contract/definition.ts';
 import type { NumberFormat } from '../../contract/rules.ts';
+import type { PortalMetadata } from '../../contract/objects.ts';
 import { pipelineType, type TypeDecision } from './column-type.ts';
 import { ALL_FORMATS } from './formats/index.ts';
 import type { FileProfile } from './profile.ts';
@@ -16,6 +17,8 @@ export interface CatalogEntry {
   objectVersion: string;
   /** Records staged (the exact count, whatever was profiled). */
   rowCount: number;
+  /** A catalogue resource: what its portal says of it and its dataset. */
+  portal?: PortalMetadata;
 }
 
 /**
@@ -27,11 +30,11 @@ export async function writeCatalog(db: Queryable, entry: CatalogEntry, profile: 
   const { columns, rowCount, duplicateRows, raggedCount, file: _file, raggedLines: _ragged, sampled: _sampled, warnings, ...structure } = profile;
   await db.query(
     `INSERT INTO etl.catalog (load_id, project, dataset, title, object_key, object_version, structure, columns,
-                              row_count, profiled_rows, duplicate_rows, ragged_lines, column_names, error)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)
+                              row_count, profiled_rows, duplicate_rows, ragged_lines, column_names, error, portal)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14)
      ON CONFLICT (load_id) DO UPDATE SET structure = excluded.structure, columns = excluded.columns,
        row_count = excluded.row_count, profiled_rows = excluded.profiled_rows, duplicate_rows = excluded.duplicate_rows,
-       ragged_lines = excluded.ragged_lines, column_names = excluded.column_names, error = NULL, profiled_at = now()`,
+       ragged_lines = excluded.ragged_lines, column_names = excluded.column_names, error = NULL, portal = excluded.portal, profiled_at = now()`,
     [
       entry.loadId,
       entry.project,
@@ -46,6 +49,7 @@ export async function writeCatalog(db: Queryable, entry: CatalogEntry, profile: 
       duplicateRows,
       raggedCount,
       columns.map((c) => c.name).join(' '),
+      entry.portal ? JSON.stringify(entry.portal) : null,
     ],
   );
 }
@@ -53,10 +57,10 @@ export async function writeCatalog(db: Queryable, entry: CatalogEntry, profile: 
 /** An object the profiler could not read still gets a catalog row, with the reason. */
 export async function writeCatalogError(db: Queryable, entry: CatalogEntry, error: string): Promise<void> {
   await db.query(
-    `INSERT INTO etl.catalog (load_id, project, dataset, title, object_key, object_version, row_count, error)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (load_id) DO UPDATE SET error = excluded.error, profiled_at = now()`,
-    [entry.loadId, entry.project, entry.dataset, entry.title ?? null, entry.objectKey, entry.objectVersion, entry.rowCount, error],
+    `INSERT INTO etl.catalog (load_id, project, dataset, title, object_key, object_version, row_count, error, portal)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (load_id) DO UPDATE SET error = excluded.error, portal = excluded.portal, profiled_at = now()`,
+    [entry.loadId, entry.project, entry.dataset, entry.title ?? null, entry.objectKey, entry.objectVersion, entry.rowCount, error, entry.portal ? JSON.stringify(entry.portal) : null],
   );
 }
 

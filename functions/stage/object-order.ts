@@ -19,7 +19,7 @@
  * ETag: the same bytes, so the table ends the same whichever of two identical uploads it names.
  */
 import { HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { declarationFromMetadata, DeclarationError } from '../../contract/objects.ts';
+import { declarationFromMetadata, DeclarationError, portalFromMetadata, type PortalMetadata } from '../../contract/objects.ts';
 import type { LoadContract, ObjectRef } from '../common/ledger.ts';
 import { PermanentError } from '../common/errors.ts';
 
@@ -42,7 +42,7 @@ interface ListedVersion {
  * contract. `zone`: `raw` objects may carry a declaration; an upload's metadata is the
  * supplier's and is never read as one.
  */
-export async function describeObject(s3: S3Client, ref: ObjectRef, zone: 'raw' | 'incoming' | undefined): Promise<{ ref: ObjectRef; contract: ObjectContract }> {
+export async function describeObject(s3: S3Client, ref: ObjectRef, zone: 'raw' | 'incoming' | undefined): Promise<{ ref: ObjectRef; contract: ObjectContract; portal?: PortalMetadata }> {
   const versions = await listVersions(s3, ref.bucket, ref.key);
   const resolved = ref.versionId ? ref : resolveVersion(ref, versions);
   const ordered = orderOf(versions, resolved.versionId);
@@ -64,6 +64,13 @@ export async function describeObject(s3: S3Client, ref: ObjectRef, zone: 'raw' |
     if (error instanceof DeclarationError) throw new PermanentError(`${ref.key}: ${error.message}; it cannot be applied safely`, { file: ref.key });
     throw error;
   }
+  let portal: PortalMetadata | undefined;
+  try {
+    portal = portalFromMetadata(metadata);
+  } catch (error) {
+    if (error instanceof DeclarationError) throw new PermanentError(`${ref.key}: ${error.message}`, { file: ref.key });
+    throw error;
+  }
   if (!declaration) {
     return { ref: resolved, contract: { ...defaults, ...(ordered ?? { orderAt: lastModified ?? new Date(), orderSeq: 0 }) } };
   }
@@ -79,6 +86,7 @@ export async function describeObject(s3: S3Client, ref: ObjectRef, zone: 'raw' |
       orderSeq: declaration.part,
       declared: true,
     },
+    ...(portal ? { portal } : {}),
   };
 }
 

@@ -14,6 +14,7 @@ import { toUtf8, withoutUtf8Bom } from './bytes.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
+import { datasetForResource, type StagedDataset } from './resource-read.ts';
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
 import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
 import { stageTable } from './stage-table.ts';
@@ -66,12 +67,14 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   if (route?.zone === 'raw' && event.key.endsWith(MANIFEST_SUFFIX)) {
     return { status: 'ignored', reason: 'fetch manifest' };
   }
-  const dataset = route ? pipeline.datasets.find((d) => d.name === route.dataset) : undefined;
+  let dataset: StagedDataset | undefined = route ? pipeline.datasets.find((d) => d.name === route.dataset) : undefined;
   // what the object declares and where it stands in its dataset's order (object-order.ts)
   let described: Awaited<ReturnType<typeof describeObject>> | undefined;
   let unreadable: PermanentError | undefined;
   try {
     described = await describeObject(deps.s3, event, route?.zone);
+    // a catalogue resource: its own read options (the source's `resources` rules) and its portal metadata
+    if (dataset) dataset = datasetForResource(dataset, described.portal, described.contract.resource);
     if (route?.zone === 'raw' && dataset && dataset.source.type !== 'upload' && !described.contract.declared) {
       // a connector's object always declares itself: one without a declaration was written before
       // the contract or by hand, and what it replaces cannot be known
@@ -416,7 +419,7 @@ export async function stageCsv(
  * COPY commits so that staging runs at COPY speed; a file the profiler cannot read still gets a
  * catalog row with the reason, and the load goes on.
  */
-async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, rowCount: number, member?: Entry): Promise<void> {
+async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: StagedDataset, rowCount: number, member?: Entry): Promise<void> {
   if (await hasCatalog(deps.pool, loadId)) return;
   const entry = {
     loadId,
@@ -426,6 +429,7 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
     objectKey: ref.key,
     objectVersion: objectVersion(ref),
     rowCount,
+    portal: dataset.portal,
   };
   let body: AsyncIterable<Uint8Array> | undefined;
   try {

@@ -14,7 +14,7 @@ export interface ApiAnswer {
   status?: number;
   headers?: Record<string, string>;
   json?: unknown;
-  text?: string;
+  text?: string | Buffer;
 }
 
 export type Route = (req: ApiRequest) => ApiAnswer | Promise<ApiAnswer>;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { ApiAnswer, ApiRequest, ApiServer } from './api-server.ts';
 
 export interface TestFile {
-  body: string;
+  body: string | Buffer;
   contentType?: string;
   /** Answer this status (and a small page) instead of the file. */
   status?: number;
@@ -37,6 +37,12 @@ export interface TestDataset {
   tags: string[];
   modified: string;
   resources: TestResource[];
+  /** The portal's own words: its title (default the slug with spaces), description, licence, and the organisation's display name. */
+  title?: string;
+  description?: string;
+  /** udata: the licence id (`lov2`); CKAN: `license_id`, with `license_title` alongside. */
+  license?: { id: string; title: string };
+  organizationTitle?: string;
 }
 
 /** One request for a file, with the status it got. */
@@ -165,8 +171,12 @@ export class TestCatalog {
     return {
       id: d.id,
       slug: d.slug,
-      title: d.slug.replace(/-/g, ' '),
-      organization: { id: d.organization },
+      title: d.title ?? d.slug.replace(/-/g, ' '),
+      description: d.description ?? '',
+      license: d.license?.id ?? 'notspecified',
+      organization: { id: d.organization, name: d.organizationTitle ?? d.organization, slug: (d.organizationTitle ?? d.organization).toLowerCase().replace(/\W+/g, '-'), class: 'Organization' },
+      owner: null,
+      frequency: 'unknown',
       tags: d.tags,
       last_update: d.modified,
       last_modified: d.modified,
@@ -206,12 +216,19 @@ export class TestCatalog {
     return {
       id: d.id,
       name: d.slug,
+      title: d.title ?? d.slug.replace(/-/g, ' '),
+      notes: d.description ?? null,
+      license_id: d.license?.id ?? 'notspecified',
+      license_title: d.license?.title ?? 'License not specified',
       metadata_modified: naive(d.modified),
-      organization: { name: d.organization },
-      tags: d.tags.map((name) => ({ name })),
+      organization: { id: `org-${d.organization}`, name: d.organization, title: d.organizationTitle ?? d.organization, type: 'organization' },
+      tags: d.tags.map((name) => ({ display_name: name, id: `tag-${name}`, name, state: 'active', vocabulary_id: null })),
+      num_resources: d.resources.length,
       resources: d.resources.map((r) => ({
         id: r.id,
         name: r.title ?? r.id,
+        description: '',
+        package_id: d.id,
         url: this.resourceUrl(r),
         format: r.format,
         last_modified: naive(r.modified),

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { GetObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { readFile } from 'node:fs/promises';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
@@ -7,10 +8,11 @@ import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/
 import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { fetchDataset } from '../../functions/get/fetch-dataset.ts';
 import { fetchCatalog, type CatalogFetchDeps, type CatalogManifest, type CatalogOutcome } from '../../functions/get/fetch-catalog.ts';
-import type { FetchManifest } from '../../contract/objects.ts';
+import { portalFromMetadata, type FetchManifest } from '../../contract/objects.ts';
 import { stageObject } from '../../functions/stage/stage-object.ts';
 import { startApiServer, type ApiServer } from '../helpers/api-server.ts';
 import { TestCatalog, type TestDataset } from '../helpers/catalog-server.ts';
+import { scratchDir, writeXlsx } from '../helpers/spreadsheets.ts';
 import { freshBucket, freshProject, rows } from './support.ts';
 
 let api: ApiServer;
@@ -151,6 +153,7 @@ describe('fetch an open-data catalogue (udata)', () => {
       sha256: sha256(PARKS_CSV),
       catalogModified: '2026-11-10T00:00:00.000Z',
       catalogChecksum: `sha1:${createHash('sha1').update(PARKS_CSV).digest('hex')}`,
+      portal: { datasetSlug: 'espaces-verts', datasetId: 'd1', datasetTitle: 'espaces verts', organization: ORG, organizationId: ORG, license: 'notspecified', tags: ['parcs'], resourceId: 'r-csv', resourceTitle: 'Parcs (CSV)', format: 'csv', url: cat.fileUrl('parcs.csv') },
     });
     expect(manifest.resources.find((r) => r.id === 'r-trees')!.source).toBe(`${cat.fileUrl('arbres.csv')}?token=…`);
     expect(JSON.stringify(manifest)).not.toContain('s3cr3t');
@@ -587,5 +590,119 @@ describe('fetch an open-data catalogue, then stage and clean', () => {
       { id: load2026, status: 'loaded' },
       { id: reload2025, status: 'loaded' },
     ]);
+  });
+});
+
+describe('open-data catalogues: the portal’s own metadata, kept and searchable', () => {
+  const stageDeps = (pool: Awaited<ReturnType<typeof freshProject>>['pool'], pipeline: Awaited<ReturnType<typeof freshProject>>['pipeline']) => ({ pool, s3: s3Client(), pipeline, notifyClean: async () => undefined });
+
+  it('udata: carries each resource’s dataset title, organisation, licence, tags and description with the object, into the catalog, where SQL finds it', async () => {
+    const cat = new TestCatalog(api, 'udata');
+    cat.serve('parcs.csv', { body: PARKS_CSV });
+    cat.serve('arbres.csv', { body: TREES_CSV });
+    const description = `Liste des espaces verts gérés par la Ville. ${'Données mises à jour chaque semaine. '.repeat(80)}`;
+    cat.addDataset({
+      id: 'd1', slug: 'espaces-verts', organization: ORG, organizationTitle: 'Ville de Paris', tags: ['parcs', 'jardins'], modified: '2026-11-10T00:00:00.000Z',
+      title: 'Espaces verts et assimilés', description, license: { id: 'lov2', title: 'Licence Ouverte / Open Licence version 2.0' },
+      resources: [{ id: 'r-parcs', title: 'Parcs et jardins (CSV)', format: 'csv', file: 'parcs.csv', modified: '2026-11-10T00:00:00.000Z' }],
+    });
+    cat.addDataset({
+      id: 'd2', slug: 'arbres', organization: ORG, organizationTitle: 'Ville de Paris', tags: ['parcs', 'arbres'], modified: '2026-11-05T00:00:00.000Z',
+      title: 'Les arbres d’alignement', description: 'Arbres plantés le long des voies.', license: { id: 'odc-odbl', title: 'ODbL' },
+      resources: [{ id: 'r-arbres', title: 'Arbres', format: 'CSV', file: 'arbres.csv', modified: '2026-11-05T00:00:00.000Z' }],
+    });
+    const { pipeline, pool } = await freshProject({ project: 'it_catalog_portal', datasets: [{ name: 'parks', source: { type: 'catalog', api: 'udata', url: cat.url, organization: ORG, tag: 'parcs' } }] });
+    const { bucket, deps } = await setup();
+
+    const outcome = await fetchCatalog(deps, pipeline.datasets[0]!);
+    const reports = Object.fromEntries(manifestOf(outcome).resources.map((r) => [r.id, r]));
+    const manifest = await json<FetchManifest>(bucket, outcome.status === 'busy' ? '' : outcome.manifestKey!);
+    const head = await s3Client().send(new HeadObjectCommand({ Bucket: bucket, Key: reports['r-parcs']!.key! }));
+    const staged = [];
+    for (const id of ['r-parcs', 'r-arbres']) staged.push(await stageObject(stageDeps(pool, pipeline), { bucket, key: reports[id]!.key! }));
+
+    // in the manifest, whole
+    expect(reports['r-parcs']!.portal).toEqual({
+      datasetSlug: 'espaces-verts', datasetId: 'd1', datasetTitle: 'Espaces verts et assimilés', organization: 'Ville de Paris', organizationId: ORG,
+      description, license: 'lov2', tags: ['parcs', 'jardins'], resourceId: 'r-parcs', resourceTitle: 'Parcs et jardins (CSV)', format: 'csv', url: cat.fileUrl('parcs.csv'),
+    });
+    expect((manifest.details.resources as { id: string; portal?: { datasetTitle?: string } }[]).find((r) => r.id === 'r-arbres')?.portal?.datasetTitle).toBe('Les arbres d’alignement');
+    // with the object: S3 allows 2 KB of user metadata, so a long description is cut (and says so)
+    const withObject = portalFromMetadata(head.Metadata)!;
+    const metadataBytes = Object.entries(head.Metadata ?? {}).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+    expect(metadataBytes).toBeLessThanOrEqual(2048);
+    expect(withObject).toMatchObject({ datasetTitle: 'Espaces verts et assimilés', organization: 'Ville de Paris', license: 'lov2', tags: ['parcs', 'jardins'], resourceTitle: 'Parcs et jardins (CSV)' });
+    expect(withObject.description!.endsWith('…')).toBe(true);
+    expect(description.startsWith(withObject.description!.slice(0, -1))).toBe(true);
+    expect(staged.map((s) => s.status)).toEqual(['staged', 'staged']);
+    // in the catalog, found by organisation, tag, licence and title words
+    const find = (where: string, params: unknown[] = []) => rows(pool, `SELECT resource_id FROM etl.catalog_resources WHERE project = 'it_catalog_portal' AND ${where} ORDER BY resource_id`, params);
+    expect(await find('organization = $1', ['Ville de Paris'])).toEqual([{ resource_id: 'r-arbres' }, { resource_id: 'r-parcs' }]);
+    expect(await find('$1 = ANY (tags)', ['jardins'])).toEqual([{ resource_id: 'r-parcs' }]);
+    expect(await find('license = $1', ['odc-odbl'])).toEqual([{ resource_id: 'r-arbres' }]);
+    expect(await find(`search @@ websearch_to_tsquery('simple', $1)`, ['espaces verts'])).toEqual([{ resource_id: 'r-parcs' }]);
+    expect(await find(`search @@ websearch_to_tsquery('simple', $1)`, ['voies plantés'])).toEqual([{ resource_id: 'r-arbres' }]);
+    expect(await rows(pool, `SELECT dataset_title, format, row_count FROM etl.catalog_resources WHERE project = 'it_catalog_portal' AND resource_id = 'r-parcs'`)).toEqual([
+      { dataset_title: 'Espaces verts et assimilés', format: 'csv', row_count: String(PARKS_CSV.trim().split('\n').length - 1) },
+    ]);
+  });
+
+  it('CKAN: keeps the package title, organisation title, licence title and tags, and a workbook resource is read from the sheet its rule names', async () => {
+    const dir = await scratchDir('catalog-sheets-');
+    try {
+      // the first sheet holds a small table of its own: without a rule, staging would read it
+      await writeXlsx(dir.path('counts.xlsx'), (wb) => {
+        wb.addWorksheet('Summary').addRows([['total', 'year'], ['3', '2026']]);
+        wb.addWorksheet('Data').addRows([['site', 'visitors'], ['North Park', '120'], ['River Walk', '75'], ['Oak Square', '33']]);
+      });
+      const workbook = await readFile(dir.path('counts.xlsx'));
+      const cat = new TestCatalog(api, 'ckan');
+      cat.serve('counts.xlsx', { body: workbook, contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' });
+      cat.serve('sites.csv', { body: 'site;visitors\nNorth Park;120\n' });
+      cat.addDataset({
+        id: 'pkg-visits', slug: 'park-visits', organization: 'parks-dept', organizationTitle: 'Parks Department', tags: ['parks', 'visitors'], modified: '2026-11-20T00:00:00.000Z',
+        title: 'Park visitor counts', description: 'Counts of visitors per park.', license: { id: 'cc-by', title: 'Creative Commons Attribution' },
+        resources: [
+          { id: 'res-xlsx', title: 'Visitor counts workbook', format: 'XLSX', file: 'counts.xlsx', modified: '2026-11-20T00:00:00.000Z' },
+          { id: 'res-csv', title: 'Sites', format: 'CSV', file: 'sites.csv', modified: '2026-11-20T00:00:00.000Z' },
+        ],
+      });
+      const source = { type: 'catalog' as const, api: 'ckan' as const, url: cat.url, dataset: 'park-visits' };
+      const rules = [
+        { match: { format: 'xlsx', title: 'counts' }, read: { sheet: 'Data' } },
+        { match: { id: 'res-csv' }, read: { delimiter: ';' as const } },
+      ];
+      const { pipeline, pool } = await freshProject({ project: 'it_catalog_read', datasets: [{ name: 'visits', source: { ...source, resources: rules } }] });
+      const plain = await freshProject({ project: 'it_catalog_read_plain', datasets: [{ name: 'visits', source }] });
+      const { bucket, deps } = await setup();
+
+      const outcome = await fetchCatalog(deps, pipeline.datasets[0]!);
+      const keyOf = (id: string) => manifestOf(outcome).resources.find((r) => r.id === id)!.key!;
+      const sheet = await stageObject(stageDeps(pool, pipeline), { bucket, key: keyOf('res-xlsx') });
+      const csv = await stageObject(stageDeps(pool, pipeline), { bucket, key: keyOf('res-csv') });
+      // the same catalogue fetched by a source without rules, into a bucket of its own
+      const other = await setup();
+      const plainKey = manifestOf(await fetchCatalog(other.deps, plain.pipeline.datasets[0]!)).resources.find((r) => r.id === 'res-xlsx')!.key!;
+      const withoutRule = await stageObject(stageDeps(plain.pool, plain.pipeline), { bucket: other.bucket, key: plainKey });
+      if (sheet.status !== 'staged' || csv.status !== 'staged' || withoutRule.status !== 'staged') throw new Error(`not staged: ${JSON.stringify([sheet, csv, withoutRule])}`);
+
+      expect(sheet.rows).toBe(3);
+      expect(await rows(pool, `SELECT site, visitors FROM it_catalog_read_staging.visits__${sheet.loadId} ORDER BY _source_line`)).toEqual([
+        { site: 'North Park', visitors: '120' },
+        { site: 'River Walk', visitors: '75' },
+        { site: 'Oak Square', visitors: '33' },
+      ]);
+      expect(withoutRule.rows).toBe(1);
+      expect(await rows(pool, `SELECT column_names FROM etl.catalog WHERE load_id = $1`, [csv.loadId])).toEqual([{ column_names: 'site visitors' }]);
+      expect(await rows(pool, `SELECT dataset_title, organization, organization_id, license, tags, resource_title, format FROM etl.catalog_resources WHERE load_id = $1`, [sheet.loadId])).toEqual([
+        { dataset_title: 'Park visitor counts', organization: 'Parks Department', organization_id: 'parks-dept', license: 'Creative Commons Attribution', tags: ['parks', 'visitors'], resource_title: 'Visitor counts workbook', format: 'xlsx' },
+      ]);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it('refuses a read rule that matches nothing in particular', () => {
+    expect(() => parksWith({ api: 'ckan', url: 'http://127.0.0.1:1', dataset: 'x', resources: [{ match: {}, read: { sheet: 'Data' } }] })).toThrow(/match a resource by id, format or title/);
   });
 });
