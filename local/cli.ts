@@ -53,6 +53,10 @@ Usage:
       modified at or after DATE (2024-05-01 or 2024-05-01T10:00:00Z); --version replays one
       version id; --dry-run lists the versions. Exit code 1 if a replayed load failed or was
       skipped (a newer load applied meanwhile).
+  civic-etl catalog [WORDS…] [--organization O] [--tag T] [--license L] [--pipeline FILE] [--limit N] [--json]
+      Find the project's staged open-data catalogue resources by what their portal says of them:
+      words of the dataset and resource titles, description, organisation, tags or column names
+      (web-search syntax: "espaces verts" -arbres), the organisation (name or id), a tag, a licence.
   civic-etl services start|stop|status|clean
       Manage the local PostgreSQL + PostGIS and moto services (scripts/services.sh).
 
@@ -77,6 +81,8 @@ async function main(argv: string[]): Promise<number> {
       return status(rest);
     case 'replay':
       return replay(rest);
+    case 'catalog':
+      return catalogCommand(rest);
     case 'services':
       return services(rest);
     case undefined:
@@ -567,3 +573,40 @@ main(process.argv.slice(2)).then(
     return exitFlushed(1);
   },
 );
+
+/** `civic-etl catalog`: the project's staged catalogue resources, found by their portal metadata (etl.catalog_resources). */
+async function catalogCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = args(
+    argv,
+    { pipeline: { type: 'string' }, organization: { type: 'string' }, tag: { type: 'string' }, license: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+    true,
+  );
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive whole number of resources');
+  const pipeline = loadPipeline(values.pipeline ?? DEFAULT_PIPELINE);
+  if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
+  const { getPool, closePool } = await import('../functions/common/db.ts');
+  const { searchCatalogResources } = await import('../functions/profile/catalog.ts');
+  try {
+    const found = await searchCatalogResources(await getPool(), {
+      project: pipeline.project,
+      words: positionals.join(' ') || undefined,
+      organization: values.organization,
+      tag: values.tag,
+      license: values.license,
+      limit,
+    });
+    if (values.json) {
+      console.log(JSON.stringify(found, null, 2));
+      return 0;
+    }
+    if (found.length === 0) console.log(`no staged catalogue resource of project ${pipeline.project} fits`);
+    for (const r of found) {
+      console.log(`${r.datasetTitle ?? '(untitled)'} · ${r.resourceTitle ?? r.resourceId} (${r.format ?? '?'}) · ${r.organization ?? '?'} · ${r.license ?? 'no licence'}`);
+      console.log(`  dataset ${r.dataset}, load ${r.loadId}, ${r.rowCount ?? '?'} rows · ${r.objectKey}${r.tags.length ? ` · tags: ${r.tags.join(', ')}` : ''}`);
+    }
+  } finally {
+    await closePool();
+  }
+  return 0;
+}

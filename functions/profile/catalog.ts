@@ -132,3 +132,54 @@ function legacyCleanType(column: DetectedColumn, decimalComma: boolean): ColumnT
       return 'text';
   }
 }
+
+/** A staged catalogue resource as `etl.catalog_resources` shows it. */
+export interface CatalogResourceRow {
+  loadId: number;
+  dataset: string;
+  objectKey: string;
+  rowCount: number | null;
+  datasetTitle: string | null;
+  organization: string | null;
+  license: string | null;
+  tags: string[];
+  resourceId: string | null;
+  resourceTitle: string | null;
+  format: string | null;
+  url: string | null;
+  profiledAt: string;
+}
+
+export interface CatalogSearch {
+  project: string;
+  /** Words of the titles, description, organisation, tags or column names (web-search syntax: `"espaces verts" -arbres`). */
+  words?: string;
+  /** The organisation's name (udata) or title (CKAN), or its id (udata) or name (CKAN). */
+  organization?: string;
+  /** Resources whose dataset has this tag. */
+  tag?: string;
+  license?: string;
+  limit?: number;
+}
+
+/** The staged catalogue resources of a project that fit every criterion given, best match first when words are given, else newest first. */
+export async function searchCatalogResources(db: Queryable, q: CatalogSearch): Promise<CatalogResourceRow[]> {
+  const params: unknown[] = [q.project];
+  const where = ['project = $1'];
+  const param = (value: unknown) => `$${params.push(value)}`;
+  if (q.words) where.push(`search @@ websearch_to_tsquery('simple', ${param(q.words)})`);
+  if (q.organization) {
+    const p = param(q.organization);
+    where.push(`(organization = ${p} OR organization_id = ${p})`);
+  }
+  if (q.tag) where.push(`${param(q.tag)} = ANY (tags)`);
+  if (q.license) where.push(`license = ${param(q.license)}`);
+  const order = q.words ? `ts_rank(search, websearch_to_tsquery('simple', $${params.indexOf(q.words) + 1})) DESC, profiled_at DESC` : 'profiled_at DESC';
+  const { rows } = await db.query<Omit<CatalogResourceRow, 'rowCount' | 'loadId' | 'profiledAt'> & { rowCount: string | null; loadId: string; profiledAt: Date }>(
+    `SELECT load_id AS "loadId", dataset, object_key AS "objectKey", row_count AS "rowCount", dataset_title AS "datasetTitle", organization, license, tags,
+            resource_id AS "resourceId", resource_title AS "resourceTitle", format, url, profiled_at AS "profiledAt"
+       FROM etl.catalog_resources WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${param(q.limit ?? 50)}`,
+    params,
+  );
+  return rows.map((r) => ({ ...r, loadId: Number(r.loadId), rowCount: r.rowCount === null ? null : Number(r.rowCount), profiledAt: r.profiledAt.toISOString() }));
+}

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
@@ -10,6 +11,7 @@ import { fetchDataset } from '../../functions/get/fetch-dataset.ts';
 import { fetchCatalog, type CatalogFetchDeps, type CatalogManifest, type CatalogOutcome } from '../../functions/get/fetch-catalog.ts';
 import { portalFromMetadata, type FetchManifest } from '../../contract/objects.ts';
 import { stageObject } from '../../functions/stage/stage-object.ts';
+import { searchCatalogResources } from '../../functions/profile/catalog.ts';
 import { startApiServer, type ApiServer } from '../helpers/api-server.ts';
 import { TestCatalog, type TestDataset } from '../helpers/catalog-server.ts';
 import { scratchDir, writeXlsx } from '../helpers/spreadsheets.ts';
@@ -645,6 +647,23 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
     expect(await rows(pool, `SELECT dataset_title, format, row_count FROM etl.catalog_resources WHERE project = 'it_catalog_portal' AND resource_id = 'r-parcs'`)).toEqual([
       { dataset_title: 'Espaces verts et assimilés', format: 'csv', row_count: String(PARKS_CSV.trim().split('\n').length - 1) },
     ]);
+    // the same from the library function and the command line
+    const ids = (found: { resourceId: string | null }[]) => found.map((r) => r.resourceId).sort();
+    expect(ids(await searchCatalogResources(pool, { project: 'it_catalog_portal', organization: ORG }))).toEqual(['r-arbres', 'r-parcs']);
+    expect(ids(await searchCatalogResources(pool, { project: 'it_catalog_portal', words: 'parcs -jardins' }))).toEqual(['r-arbres']);
+    expect(ids(await searchCatalogResources(pool, { project: 'it_catalog_portal', tag: 'parcs', license: 'lov2' }))).toEqual(['r-parcs']);
+    const dir = await scratchDir('catalog-cli-');
+    try {
+      await writeFile(dir.path('pipeline.yaml'), JSON.stringify({ project: 'it_catalog_portal', datasets: [{ name: 'parks', source: { type: 'catalog', api: 'udata', url: cat.url, organization: ORG, tag: 'parcs' } }] }));
+      const cli = spawnSync(process.execPath, ['bin/civic-etl.mjs', 'catalog', 'espaces', 'verts', '--pipeline', dir.path('pipeline.yaml'), '--json'], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 120_000 });
+      expect(cli.stderr).toBe('');
+      expect((JSON.parse(cli.stdout) as { resourceId: string; organization: string; tags: string[] }[]).map((r) => [r.resourceId, r.organization, r.tags])).toEqual([['r-parcs', 'Ville de Paris', ['parcs', 'jardins']]]);
+      const words = spawnSync(process.execPath, ['bin/civic-etl.mjs', 'catalog', '--tag', 'arbres', '--pipeline', dir.path('pipeline.yaml')], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 120_000 });
+      expect(words.stdout).toContain('Les arbres d’alignement · Arbres (csv) · Ville de Paris · odc-odbl');
+      expect(words.stdout).not.toContain('Espaces verts');
+    } finally {
+      await dir.remove();
+    }
   });
 
   it('CKAN: keeps the package title, organisation title, licence title and tags, and a workbook resource is read from the sheet its rule names', async () => {
