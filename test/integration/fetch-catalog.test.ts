@@ -720,8 +720,4 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
       await dir.remove();
     }
   });
-
-  it('refuses a read rule that matches nothing in particular', () => {
-    expect(() => parksWith({ api: 'ckan', url: 'http://127.0.0.1:1', dataset: 'x', resources: [{ match: {}, read: { sheet: 'Data' } }] })).toThrow(/match a resource by id, format or title/);
-  });
 });
