@@ -185,9 +185,14 @@ async function maybeStageInParts(
 export async function stageObjectPart(deps: StageDeps, message: PartMessage): Promise<PartOutcome> {
   return stagePart({ pool: deps.pool, s3: deps.s3, project: deps.pipeline.project, enqueueParts: async () => undefined }, message, async (loadId, rows) => {
     const load = await getLoad(deps.pool, loadId);
-    const dataset = deps.pipeline.datasets.find((d) => d.name === load?.dataset);
+    let dataset: StagedDataset | undefined = deps.pipeline.datasets.find((d) => d.name === load?.dataset);
     if (load && dataset) {
       const ref = objectRefOf(load);
+      if (dataset.source.type === 'catalog') {
+        // a catalogue resource: its portal metadata goes into the catalog too
+        const described = await describeObject(deps.s3, ref, 'raw');
+        dataset = datasetForResource(dataset, described.portal, described.contract.resource);
+      }
       await ensureProfiled(deps, ref, loadId, dataset, rows);
     }
     await deps.notifyClean({ loadId });

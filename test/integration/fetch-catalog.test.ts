@@ -10,7 +10,8 @@ import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { fetchDataset } from '../../functions/get/fetch-dataset.ts';
 import { fetchCatalog, type CatalogFetchDeps, type CatalogManifest, type CatalogOutcome } from '../../functions/get/fetch-catalog.ts';
 import { portalFromMetadata, type FetchManifest } from '../../contract/objects.ts';
-import { stageObject } from '../../functions/stage/stage-object.ts';
+import { stageObject, stageObjectPart } from '../../functions/stage/stage-object.ts';
+import type { PartMessage } from '../../functions/stage/parts.ts';
 import { searchCatalogResources } from '../../functions/profile/catalog.ts';
 import { startApiServer, type ApiServer } from '../helpers/api-server.ts';
 import { TestCatalog, type TestDataset } from '../helpers/catalog-server.ts';
@@ -719,5 +720,38 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
     } finally {
       await dir.remove();
     }
+  });
+  it('a large CSV resource staged in parts is read with its rule’s delimiter, and its portal metadata reaches the catalog', async () => {
+    const lines = Array.from({ length: 60 }, (_, i) => `Site ${i + 1};${(i * 37) % 500}`);
+    const cat = new TestCatalog(api, 'ckan');
+    cat.serve('visits.csv', { body: `site;visitors\n${lines.join('\n')}\n` });
+    cat.addDataset({
+      id: 'pkg-big', slug: 'daily-visits', organization: 'parks-dept', organizationTitle: 'Parks Department', tags: ['visitors'], modified: '2026-11-20T00:00:00.000Z',
+      title: 'Daily park visits', resources: [{ id: 'res-big', title: 'Visits', format: 'CSV', file: 'visits.csv', modified: '2026-11-20T00:00:00.000Z' }],
+    });
+    const { pipeline, pool } = await freshProject({
+      project: 'it_catalog_parts',
+      datasets: [{ name: 'visits', source: { type: 'catalog', api: 'ckan', url: cat.url, dataset: 'daily-visits', resources: [{ match: { title: 'visits' }, read: { delimiter: ';' } }] } }],
+    });
+    const { bucket, deps } = await setup();
+    const key = manifestOf(await fetchCatalog(deps, pipeline.datasets[0]!)).resources[0]!.key!;
+    const sent: PartMessage[] = [];
+    const partDeps = { ...stageDeps(pool, pipeline), enqueueParts: async (m: PartMessage[]) => void sent.push(...m) };
+    process.env.CIVIC_ETL_PART_BYTES = '300';
+    let split;
+    try {
+      split = await stageObject(partDeps, { bucket, key });
+      for (const m of sent) await stageObjectPart(partDeps, m);
+    } finally {
+      delete process.env.CIVIC_ETL_PART_BYTES;
+    }
+
+    expect(split).toMatchObject({ status: 'split' });
+    expect(sent.length).toBeGreaterThan(1);
+    const loadId = (split as { loadId: number }).loadId;
+    expect(await rows(pool, `SELECT count(*)::int AS n, count(DISTINCT site)::int AS sites FROM it_catalog_parts_staging.visits__${loadId}`)).toEqual([{ n: lines.length, sites: lines.length }]);
+    expect(await rows(pool, 'SELECT column_names, dataset_title, organization FROM etl.catalog_resources WHERE load_id = $1', [loadId])).toEqual([
+      { column_names: 'site visitors', dataset_title: 'Daily park visits', organization: 'Parks Department' },
+    ]);
   });
 });
