@@ -90,7 +90,7 @@ export const portalMetadataSchema = z.object({
 export type PortalMetadata = z.infer<typeof portalMetadataSchema>;
 
 /** S3 allows 2 KB of user metadata in all: the portal's part stays under this many bytes (the description is cut first, then tags). */
-const PORTAL_METADATA_BYTES = 1400;
+const PORTAL_METADATA_BYTES = 1300;
 
 /** S3 user metadata carrying a resource's portal metadata, percent-encoded and cut to fit (`…` marks a cut description). */
 export function portalMetadata(portal: PortalMetadata): Record<string, string> {
