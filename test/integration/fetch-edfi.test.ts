@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
@@ -73,6 +75,26 @@ describe('the Ed-Fi preset in the pipeline definition', () => {
     ]);
     expect(pipeline.datasets[1]!.clean).toMatchObject({ key: ['id'], mode: 'upsert' });
     expect(pipeline.edfi[0]).toMatchObject({ instance: 'shared', pageSize: 500, changeQueries: true, concurrency: 4, dataPath: 'data/v3' });
+  });
+
+  it("validates the README's Ed-Fi example as written, its year-specific key [id, odsSchoolYear] included", () => {
+    // the first YAML block of the README's Ed-Fi section: docs and schema cannot drift apart
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('<a id="ed-fi-sources"></a>'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block).toMatch(/key: \[id, odsSchoolYear\]/);
+    const pipeline = parsePipeline({ project: 'readme_edfi', ...(parseYaml(block!) as object) }, 'README.md (Ed-Fi example)');
+    expect(pipeline.edfi[0]).toMatchObject({ name: 'ods', instance: 'yearSpecific', schoolYears: [2025, 2026], changeQueries: true });
+    const attendance = pipeline.datasets.find((d) => d.name === 'attendance')!;
+    expect(attendance.source).toEqual({ type: 'edfi', api: 'ods', resource: 'studentSchoolAttendanceEvents' });
+    expect(attendance.clean).toMatchObject({ key: ['id', 'odsschoolyear'], mode: 'upsert' });
+    // a declared column whose source is the field: the key names that column
+    const declared = parsePipeline({
+      project: 'p',
+      datasets: [{ name: 'ods_sections', clean: { columns: [{ name: 'id' }, { name: 'school_year', source: 'odsSchoolYear', type: 'integer' }], key: ['id', 'odsSchoolYear'], mode: 'upsert' } }],
+      edfi: [{ name: 'ods', url: 'https://ods.example.org/api', secret: 's', instance: 'yearSpecific', schoolYears: [2026], resources: ['sections'] }],
+    });
+    expect(declared.datasets[0]!.clean.key).toEqual(['id', 'school_year']);
   });
 
   it('names what is wrong: unknown API, replace mode under change queries, a year-specific ODS without years, a dataset schedule', () => {
@@ -424,6 +446,29 @@ describe('fetching an Ed-Fi ODS / API', () => {
     ods.remove('calendars', ['k2']);
     await runAt('2026-11-21T06:00:00Z');
     expect(await rows(pool, 'SELECT id FROM it_edfi_full.ods_calendars ORDER BY id')).toEqual(['k1', 'k3', 'k4', 'k5'].map((id) => ({ id })));
+  });
+
+  it('keeps both years of a year-specific ODS whose years share ids, keyed [id, odsSchoolYear] as the README says', async () => {
+    ods.write('studentSectionAssociations', [{ id: 'ssa1', sectionIdentifier: 'MATH-1' }], 2025);
+    ods.write('studentSectionAssociations', [{ id: 'ssa1', sectionIdentifier: 'MATH-2' }], 2026);
+    const { pipeline, pool } = await freshProject({
+      project: 'it_edfi_years',
+      datasets: [{ name: 'ods_student_section_associations', clean: { key: ['id', 'odsSchoolYear'], mode: 'upsert' } } as never],
+      edfi: [{ name: 'ods', url: ods.base, secret, instance: 'yearSpecific', schoolYears: [2025, 2026], resources: ['studentSectionAssociations'] }],
+    });
+    const { bucket, deps } = await setup();
+    const outcome = await fetchEdfi(deps, pipeline, 'ods');
+    if (outcome.status !== 'fetched') throw new Error(`nothing fetched: ${outcome.message}`);
+    const stageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+    for (const key of outcome.results.flatMap((r) => r.parts)) {
+      const staged = await stageObject(stageDeps, { bucket, key });
+      if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+      await cleanLoad({ pool, pipeline }, staged.loadId);
+    }
+    expect(await rows(pool, 'SELECT id, odsschoolyear::int AS year, sectionidentifier FROM it_edfi_years.ods_student_section_associations ORDER BY 2')).toEqual([
+      { id: 'ssa1', year: 2025, sectionidentifier: 'MATH-1' },
+      { id: 'ssa1', year: 2026, sectionidentifier: 'MATH-2' },
+    ]);
   });
 
   it('keeps a deleted record deleted when an older part is cleaned after the deletion', async () => {
