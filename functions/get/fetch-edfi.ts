@@ -423,9 +423,13 @@ class EdfiRun {
     }
   }
 
-  /** The warnings of this run's resources (a missing `/deletes`). */
+  /** The warnings of this run's resources for its summary: one line for every resource without `/deletes` (each result has its own). */
   private warnings(): string[] {
-    return [...this.jobs.values()].flatMap((j) => (j.progress.deletes?.missing ? [j.progress.deletes.missing] : []));
+    const missing = [...this.jobs.values()].filter((j) => j.progress.deletes?.missing).map((j) => `${j.resource}${j.year === undefined ? '' : ` (${j.year})`}`);
+    if (missing.length === 0) return [];
+    return [
+      `the ODS does not serve /deletes (404) for ${missing.length} resource${missing.length === 1 ? '' : 's'} (${missing.join(', ')}): records deleted there stay in the clean tables; set deletes: false on edfi "${this.api.name}" to stop asking`,
+    ];
   }
 
   private outcome(status: 'fetched' | 'empty' | 'checkpointed'): EdfiOutcome {

@@ -304,7 +304,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
         ],
       });
       if (outcome.status === 'busy') throw new Error('busy');
-      expect(outcome.message).toMatch(/2 records from 2 of 2 resources .*assessments: the ODS does not serve assessments\/deletes \(404\).*set deletes: false/);
+      expect(outcome.message).toMatch(/2 records from 2 of 2 resources .*the ODS does not serve \/deletes \(404\) for 2 resources \(assessments, objectiveAssessments\): .*set deletes: false on edfi "ods"/);
       const deletesWarnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('/deletes (404)'));
       expect(deletesWarnings).toHaveLength(2);
       expect(deletesWarnings.filter((m) => m.includes('objectiveAssessments/deletes'))).toHaveLength(1);
