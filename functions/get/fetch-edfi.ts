@@ -147,7 +147,7 @@ class EdfiRun {
     this.deadline = now().getTime() + timeoutMs - margin;
     this.signal = AbortSignal.timeout(timeoutMs);
     this.limiter = new Limiter(api.concurrency);
-    this.http = new JsonClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh() }, this.signal, {
+    this.http = new JsonClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh(), renewals: () => (this.authImpl?.renewals?.() ?? 0) }, this.signal, {
       verifyTls: api.verifyTls,
       source: `Ed-Fi API ${api.name}`,
     });

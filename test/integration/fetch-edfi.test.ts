@@ -359,6 +359,34 @@ describe('fetching an Ed-Fi ODS / API', () => {
     expect(lines.filter((l) => /new token \(the API answered 401\)/.test(l.message))).toHaveLength(1);
   });
 
+  it('renews a token about to expire before asking, and counts each renewal as the ODS saw it', async () => {
+    let clock = Date.parse('2026-11-21T06:00:00Z');
+    const { deps } = await setup({ now: () => new Date(clock) });
+    ods.write('locations', [{ id: 'r1' }, { id: 'r2' }, { id: 'r3' }, { id: 'r4' }, { id: 'r5' }]);
+    const pipeline = pipelineWith({ resources: ['locations'], pageSize: 2, concurrency: 1, changeQueries: false }, { datasets: [{ name: 'ods_locations', clean: { key: ['id'], mode: 'replace' } }] as never });
+    ods.tokenLifetime = 40; // renewed 30 s before it expires: after 10 s of the run's clock
+    ods.onData = () => (clock += 15_000);
+    const tokensBefore = ods.tokensIssued;
+    const warn = vi.spyOn(logger, 'warn');
+    let renewalLines = 0;
+    let outcome;
+    try {
+      outcome = await fetchEdfi(deps, pipeline, 'ods');
+      renewalLines = warn.mock.calls.filter((c) => /new token \(the token expires within 30 s\)/.test(String(c[0]))).length;
+    } finally {
+      warn.mockRestore();
+      ods.onData = undefined;
+      ods.tokenLifetime = 1800;
+    }
+    if (outcome.status === 'busy') throw new Error('busy');
+    expect(outcome.records).toBe(5);
+    const renewed = ods.tokensIssued - tokensBefore - 1;
+    expect(renewed).toBeGreaterThanOrEqual(2); // three pages, 15 s apart
+    expect(outcome.http.tokenRenewals).toBe(renewed);
+    expect(renewalLines).toBe(renewed);
+    expect(outcome.message).toMatch(new RegExp(`${renewed} token renewals`));
+  });
+
   it('lets only one of two runs at once work; the other says so and writes nothing', async () => {
     const { bucket, deps } = await setup();
     ods.write('cohorts', [{ id: 'k1' }, { id: 'k2' }]);
