@@ -96,7 +96,14 @@ interface JobProgress extends PhaseProgress {
 interface EdfiState {
   /** `<year|shared>/<resource>` → the change version fetched through. */
   versions: Record<string, number>;
-  checkpoint?: { run: string; startedAt: string; newest: Record<string, number>; jobs: Record<string, JobProgress> };
+  checkpoint?: {
+    run: string;
+    startedAt: string;
+    newest: Record<string, number>;
+    jobs: Record<string, JobProgress>;
+    /** Requests, retries and renewals of the run's earlier invocations. */
+    http?: HttpStats;
+  };
 }
 
 export const edfiStateKey = (api: string) => `${ZONES.state}_edfi/${api}.json`;
@@ -129,6 +136,7 @@ class EdfiRun {
   private readonly jobs = new Map<string, Job>();
   private saving: Promise<void> = Promise.resolve();
   private readonly signal: AbortSignal;
+  private readonly earlierHttp?: HttpStats;
   private secret?: { key: string; secret: string };
 
   constructor(
@@ -141,6 +149,7 @@ class EdfiRun {
     started: Date,
   ) {
     this.state = structuredClone(lease.state ?? { versions: {} });
+    this.earlierHttp = this.state.checkpoint?.http;
     this.runId = this.state.checkpoint?.run ?? runStamp(started);
     this.startedAt = this.state.checkpoint?.startedAt ?? started.toISOString();
     const margin = Math.min(deps.marginMs ?? 60_000, timeoutMs / 3);
@@ -220,7 +229,7 @@ class EdfiRun {
         stored.length ? `${stored.length} stored and saved (${stored.map((o) => `${o.key}: ${o.n} record${o.n === 1 ? '' : 's'}`).join(', ')})` : 'none stored',
         unchanged ? `${unchanged} unchanged (nothing to store)` : '',
       ].filter(Boolean);
-      const extra = [this.warnings().join('; '), describeHttpStats(this.http.counts())].filter(Boolean);
+      const extra = [this.warnings().join('; '), describeHttpStats(this.httpTotals())].filter(Boolean);
       const failed = new Error(
         `Ed-Fi API ${this.api.name}: ${failures.size} of ${this.jobs.size} resources failed — ${list.join('; ')}. Of the others: ${rest.join(', ')}${extra.length ? `. ${extra.join('; ')}` : ''}. The failed ones are asked again, from their last change version, by the next run`,
       );
@@ -382,6 +391,7 @@ class EdfiRun {
 
   /** Saves are conditional on the last one: one at a time, in order. */
   private save(leaseMs: number | undefined): Promise<void> {
+    if (this.state.checkpoint) this.state.checkpoint.http = this.httpTotals();
     const snapshot = structuredClone(this.state);
     this.saving = this.saving.then(() => this.lease.save(snapshot, leaseMs));
     return this.saving;
@@ -423,6 +433,13 @@ class EdfiRun {
     }
   }
 
+  /** Requests, retries and renewals of the whole run: its earlier invocations' (from the checkpoint) and this one's. */
+  private httpTotals(): HttpStats {
+    const now = this.http.counts();
+    const before = this.earlierHttp;
+    return Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v + (before?.[k as keyof HttpStats] ?? 0)])) as unknown as HttpStats;
+  }
+
   /** The warnings of this run's resources for its summary: one line for every resource without `/deletes` (each result has its own). */
   private warnings(): string[] {
     const missing = [...this.jobs.values()].filter((j) => j.progress.deletes?.missing).map((j) => `${j.resource}${j.year === undefined ? '' : ` (${j.year})`}`);
@@ -450,7 +467,7 @@ class EdfiRun {
     const fetched = results.filter((r) => r.records + r.deleted > 0).length;
     const deleted = results.reduce((n, r) => n + r.deleted, 0);
     const unchanged = results.filter((r) => r.status === 'unchanged').length;
-    const http = this.http.counts();
+    const http = this.httpTotals();
     const extra = [this.warnings().join('; '), describeHttpStats(http)].filter(Boolean);
     const message =
       (status === 'checkpointed'

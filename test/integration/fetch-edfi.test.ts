@@ -216,6 +216,8 @@ describe('fetching an Ed-Fi ODS / API', () => {
     // each page "takes" 5 s: the first invocation has 40 s before its margin
     ods.onData = () => (clock += 5_000);
     const pipeline = pipelineWith({ resources: ['grades'], pageSize: 3, concurrency: 1 });
+    // a 500 in the first invocation: counted in the summary of the run, whichever invocation ends it
+    ods.failNext('/grades', 0, { status: 500, body: '{"message":"busy"}', contentType: 'application/json' });
     const first = await fetchEdfi(deps, pipeline, 'ods');
     expect(first.status).toBe('checkpointed');
     if (first.status === 'busy') throw new Error('busy');
@@ -231,7 +233,9 @@ describe('fetching an Ed-Fi ODS / API', () => {
     const second = await fetchEdfi(deps, pipeline, 'ods'); // a new invocation: a fresh 60 s
     const third = second.status === 'checkpointed' ? await fetchEdfi(deps, pipeline, 'ods') : second;
     ods.onData = undefined;
-    expect(third).toMatchObject({ status: 'fetched', run: first.run });
+    expect(third).toMatchObject({ status: 'fetched', run: first.run, http: { retries: 1, serverErrors: 1 } });
+    if (third.status === 'busy') throw new Error('busy');
+    expect(third.message).toMatch(/1 retry \(1 after 5xx\)/);
     const got = (await records(bucket, 'ods_grades')).map((r) => r.id);
     expect(got).toEqual(students(1, 40).map((s) => `g${s.id as string}`));
     const done = await state(bucket);
