@@ -231,7 +231,7 @@ class EdfiRun {
       ].filter(Boolean);
       const extra = [this.warnings().join('; '), describeHttpStats(this.httpTotals())].filter(Boolean);
       const failed = new Error(
-        `Ed-Fi API ${this.api.name}: ${failures.size} of ${this.jobs.size} resources failed — ${list.join('; ')}. Of the others: ${rest.join(', ')}${extra.length ? `. ${extra.join('; ')}` : ''}. The failed ones are asked again, from their last change version, by the next run`,
+        `Ed-Fi API ${this.api.name}: ${failures.size} of ${this.jobs.size} resources failed — ${list.join('; ')}. ${others.length ? `Of the others: ${rest.join(', ')}` : 'Nothing was stored'}${extra.length ? `. ${extra.join('; ')}` : ''}. The failed ones are asked again, from their last change version, by the next run`,
       );
       throw [...failures.values()].every((e) => e instanceof PermanentError) ? new PermanentError(failed.message) : failed;
     }

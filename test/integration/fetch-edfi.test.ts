@@ -275,7 +275,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
     for (const part of ['/disciplineActions', '/disciplineIncidents']) ods.failNext(part, 0, { status: 403, body: '{"message":"forbidden"}', contentType: 'application/json' });
     const error = String(await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods').catch((e: Error) => e));
     expect(error).toMatch(/2 of 2 resources failed — disciplineActions: GET .* answered 403.*; disciplineIncidents: GET .* answered 403/);
-    expect(error).toMatch(/Of the others: none stored\. The failed ones are asked again/);
+    expect(error).toMatch(/answered 403 Forbidden\. Nothing was stored\. The failed ones are asked again/);
     expect(error).not.toMatch(/stored and saved/);
 
     // next run: actions fetched, incidents fail again, and a third resource has nothing new
