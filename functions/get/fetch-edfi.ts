@@ -62,7 +62,7 @@ export type EdfiOutcome =
       run: string;
       records: number;
       results: EdfiResourceResult[];
-      /** Requests, retries (429, 5xx, network) and token renewals of this invocation. */
+      /** Requests, retries (429, 5xx, network) and token renewals of the run, over all its invocations. */
       http: HttpStats;
       message: string;
     }
