@@ -92,5 +92,24 @@ function expandEdfiResources(input: unknown): unknown {
       datasets.push({ name, title: `${resource} (Ed-Fi ${api.name})`, source, clean: { key: ['id'], mode: 'upsert' } });
     }
   }
-  return { ...doc, datasets };
+  return { ...doc, datasets: datasets.map(edfiKeyAsColumns) };
+}
+
+/**
+ * The key of an Ed-Fi dataset may name fields as the API spells them (`[id, odsSchoolYear]`): each
+ * becomes its column — the declared column whose `source` it is, or its name lower-cased, as detected
+ * columns are (`odsSchoolYear` → `odsschoolyear`).
+ */
+function edfiKeyAsColumns(dataset: Record<string, unknown>): Record<string, unknown> {
+  const source = dataset?.source as { type?: unknown } | undefined;
+  const clean = dataset?.clean as { key?: unknown; columns?: unknown } | undefined;
+  if (source?.type !== 'edfi' || !clean || !Array.isArray(clean.key)) return dataset;
+  const columns = Array.isArray(clean.columns) ? (clean.columns as { name?: unknown; source?: unknown }[]) : [];
+  const column = (field: unknown): unknown => {
+    if (typeof field !== 'string' || /^[a-z][a-z0-9_]*$/.test(field)) return field;
+    const declared = columns.find((c) => c?.source === field && typeof c.name === 'string');
+    if (declared) return declared.name;
+    return /^[A-Za-z][A-Za-z0-9_]*$/.test(field) ? field.toLowerCase() : field;
+  };
+  return { ...dataset, clean: { ...clean, key: clean.key.map(column) } };
 }

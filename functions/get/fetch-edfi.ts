@@ -22,9 +22,10 @@ import { edfiResources, type DatasetDefinition, type EdfiApiDefinition, type Pip
 import { ZONES } from '../../contract/names.ts';
 import type { ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
+import { logger } from '../common/logger.ts';
 import { redactUrl } from './fetch-http.ts';
 import { checkRecords } from './fetch-rest.ts';
-import { JsonClient, type RetryOptions } from './http-json.ts';
+import { describeHttpStats, httpStatusOf, JsonClient, type HttpStats, type RetryOptions } from './http-json.ts';
 import { clientCredentials } from './rest-auth.ts';
 import { manifestObject, RecordSink, writeManifest } from './sink.ts';
 import { beginRun, runStamp, type StateLease } from './state.ts';
@@ -49,6 +50,8 @@ export interface EdfiResourceResult {
   maxChangeVersion?: number;
   /** Why everything was fetched again (the ODS no longer has the changes since the last run). */
   note?: string;
+  /** What went less than fully (the ODS does not serve `<resource>/deletes`): also logged, once per run. */
+  warnings?: string[];
 }
 
 export type EdfiOutcome =
@@ -59,6 +62,8 @@ export type EdfiOutcome =
       run: string;
       records: number;
       results: EdfiResourceResult[];
+      /** Requests, retries (429, 5xx, network) and token renewals of the run, over all its invocations. */
+      http: HttpStats;
       message: string;
     }
   | { status: 'busy'; api: string; message: string };
@@ -85,13 +90,20 @@ interface JobProgress extends PhaseProgress {
   max?: number;
   note?: string;
   /** The ids deleted in the change window (`<resource>/deletes`), for incremental runs. */
-  deletes?: PhaseProgress;
+  deletes?: PhaseProgress & { missing?: string };
 }
 
 interface EdfiState {
   /** `<year|shared>/<resource>` → the change version fetched through. */
   versions: Record<string, number>;
-  checkpoint?: { run: string; startedAt: string; newest: Record<string, number>; jobs: Record<string, JobProgress> };
+  checkpoint?: {
+    run: string;
+    startedAt: string;
+    newest: Record<string, number>;
+    jobs: Record<string, JobProgress>;
+    /** Requests, retries and renewals of the run's earlier invocations. */
+    http?: HttpStats;
+  };
 }
 
 export const edfiStateKey = (api: string) => `${ZONES.state}_edfi/${api}.json`;
@@ -124,6 +136,7 @@ class EdfiRun {
   private readonly jobs = new Map<string, Job>();
   private saving: Promise<void> = Promise.resolve();
   private readonly signal: AbortSignal;
+  private readonly earlierHttp?: HttpStats;
   private secret?: { key: string; secret: string };
 
   constructor(
@@ -136,13 +149,14 @@ class EdfiRun {
     started: Date,
   ) {
     this.state = structuredClone(lease.state ?? { versions: {} });
+    this.earlierHttp = this.state.checkpoint?.http;
     this.runId = this.state.checkpoint?.run ?? runStamp(started);
     this.startedAt = this.state.checkpoint?.startedAt ?? started.toISOString();
     const margin = Math.min(deps.marginMs ?? 60_000, timeoutMs / 3);
     this.deadline = now().getTime() + timeoutMs - margin;
     this.signal = AbortSignal.timeout(timeoutMs);
     this.limiter = new Limiter(api.concurrency);
-    this.http = new JsonClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh() }, this.signal, {
+    this.http = new JsonClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh(), renewals: () => (this.authImpl?.renewals?.() ?? 0) }, this.signal, {
       verifyTls: api.verifyTls,
       source: `Ed-Fi API ${api.name}`,
     });
@@ -207,8 +221,17 @@ class EdfiRun {
     await this.save(undefined);
     if (failures.size > 0) {
       const list = [...failures].map(([key, error]) => `${key.replace(/^shared\//, '')}: ${(error as Error).message ?? String(error)}`);
+      // say what happened to the others, counted: never "stored" when nothing was
+      const others = [...this.jobs].filter(([key]) => !failures.has(key)).map(([key, job]) => ({ key: key.replace(/^shared\//, ''), n: job.progress.records + (job.progress.deletes?.records ?? 0) }));
+      const stored = others.filter((o) => o.n > 0);
+      const unchanged = others.length - stored.length;
+      const rest = [
+        stored.length ? `${stored.length} stored and saved (${stored.map((o) => `${o.key}: ${o.n} record${o.n === 1 ? '' : 's'}`).join(', ')})` : 'none stored',
+        unchanged ? `${unchanged} unchanged (nothing to store)` : '',
+      ].filter(Boolean);
+      const extra = [this.warnings().join('; '), describeHttpStats(this.httpTotals())].filter(Boolean);
       const failed = new Error(
-        `Ed-Fi API ${this.api.name}: ${failures.size} of ${this.jobs.size} resources failed — ${list.join('; ')}. The others were stored and saved; the failed ones are asked again, from their last change version, by the next run`,
+        `Ed-Fi API ${this.api.name}: ${failures.size} of ${this.jobs.size} resources failed — ${list.join('; ')}. ${others.length ? `Of the others: ${rest.join(', ')}` : 'Nothing was stored'}${extra.length ? `. ${extra.join('; ')}` : ''}. The failed ones are asked again, from their last change version, by the next run`,
       );
       throw [...failures.values()].every((e) => e instanceof PermanentError) ? new PermanentError(failed.message) : failed;
     }
@@ -251,7 +274,17 @@ class EdfiRun {
     if (!p.done) return;
     if (this.api.deletes && p.min !== undefined) {
       p.deletes ??= { offset: 0, records: 0, parts: [], done: false };
-      if (!p.deletes.done) await this.pageThrough(job, p.deletes, '/deletes', 'deletes');
+      if (p.deletes.done) return;
+      try {
+        await this.pageThrough(job, p.deletes, '/deletes', 'deletes');
+      } catch (error) {
+        // an ODS without the deletes route (change queries off for deletes, an older version):
+        // the records are good; say once that deletions cannot be seen, and go on
+        if (httpStatusOf(error) !== 404 || p.deletes.records > 0) throw error;
+        p.deletes.done = true;
+        p.deletes.missing = `${job.resource}${job.year === undefined ? '' : ` (${job.year})`}: the ODS does not serve ${job.resource}/deletes (404), so records deleted there stay in the clean table; set deletes: false on edfi "${this.api.name}" to stop asking`;
+        logger.warn(`Ed-Fi API ${this.api.name}: ${p.deletes.missing}`, { api: this.api.name, resource: job.resource, ...(job.year === undefined ? {} : { schoolYear: job.year }) });
+      }
     }
   }
 
@@ -358,6 +391,7 @@ class EdfiRun {
 
   /** Saves are conditional on the last one: one at a time, in order. */
   private save(leaseMs: number | undefined): Promise<void> {
+    if (this.state.checkpoint) this.state.checkpoint.http = this.httpTotals();
     const snapshot = structuredClone(this.state);
     this.saving = this.saving.then(() => this.lease.save(snapshot, leaseMs));
     return this.saving;
@@ -399,6 +433,22 @@ class EdfiRun {
     }
   }
 
+  /** Requests, retries and renewals of the whole run: its earlier invocations' (from the checkpoint) and this one's. */
+  private httpTotals(): HttpStats {
+    const now = this.http.counts();
+    const before = this.earlierHttp;
+    return Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v + (before?.[k as keyof HttpStats] ?? 0)])) as unknown as HttpStats;
+  }
+
+  /** The warnings of this run's resources for its summary: one line for every resource without `/deletes` (each result has its own). */
+  private warnings(): string[] {
+    const missing = [...this.jobs.values()].filter((j) => j.progress.deletes?.missing).map((j) => `${j.resource}${j.year === undefined ? '' : ` (${j.year})`}`);
+    if (missing.length === 0) return [];
+    return [
+      `the ODS does not serve /deletes (404) for ${missing.length} resource${missing.length === 1 ? '' : 's'} (${missing.join(', ')}): records deleted there stay in the clean tables; set deletes: false on edfi "${this.api.name}" to stop asking`,
+    ];
+  }
+
   private outcome(status: 'fetched' | 'empty' | 'checkpointed'): EdfiOutcome {
     const results: EdfiResourceResult[] = [...this.jobs.values()].map((j) => ({
       dataset: j.dataset.name,
@@ -411,17 +461,22 @@ class EdfiRun {
       minChangeVersion: j.progress.min,
       maxChangeVersion: j.progress.max,
       ...(j.progress.note ? { note: j.progress.note } : {}),
+      ...(j.progress.deletes?.missing ? { warnings: [j.progress.deletes.missing] } : {}),
     }));
     const records = results.reduce((n, r) => n + r.records, 0);
     const fetched = results.filter((r) => r.records + r.deleted > 0).length;
     const deleted = results.reduce((n, r) => n + r.deleted, 0);
+    const unchanged = results.filter((r) => r.status === 'unchanged').length;
+    const http = this.httpTotals();
+    const extra = [this.warnings().join('; '), describeHttpStats(http)].filter(Boolean);
     const message =
-      status === 'checkpointed'
+      (status === 'checkpointed'
         ? `Ed-Fi API ${this.api.name}: run ${this.runId} checkpointed before the time limit (${records} records in finished parts; ${results.filter((r) => r.status === 'incomplete').length} of ${results.length} resources to continue)`
         : status === 'empty'
           ? `Ed-Fi API ${this.api.name}: nothing changed in ${results.length} resource${results.length === 1 ? '' : 's'}; nothing written`
-          : `Ed-Fi API ${this.api.name}: ${records} records${deleted ? ` and ${deleted} deletions` : ''} from ${fetched} of ${results.length} resources → ${ZONES.raw}<dataset>/${this.runId}/`;
-    return { status, api: this.api.name, run: this.runId, records, results, message };
+          : `Ed-Fi API ${this.api.name}: ${records} records${deleted ? ` and ${deleted} deletions` : ''} from ${fetched} of ${results.length} resources${unchanged ? ` (${unchanged} unchanged)` : ''} → ${ZONES.raw}<dataset>/${this.runId}/`) +
+      (extra.length ? `. ${extra.join('; ')}` : '');
+    return { status, api: this.api.name, run: this.runId, records, results, http, message };
   }
 
   private url(path: string): string {

@@ -3,6 +3,7 @@
  * and errors that name the (redacted) URL, the status and what came back instead of JSON.
  */
 import { PermanentError } from '../common/errors.ts';
+import { logger } from '../common/logger.ts';
 import { redactUrl } from './fetch-http.ts';
 import type { RestAuth } from './rest-auth.ts';
 import { fetchFollowing } from './redirects.ts';
@@ -27,8 +28,51 @@ export interface ClientOptions {
   source?: string;
 }
 
+/** What one client went through: every retry and token renewal is also logged as a warning. */
+export interface HttpStats {
+  /** Requests sent (retries and renewals included). */
+  requests: number;
+  /** Requests sent again after a 429, a 5xx, a network error or a stalled answer. */
+  retries: number;
+  /** Of those, after a 429 (too many requests). */
+  throttled: number;
+  /** Of those, after a 5xx. */
+  serverErrors: number;
+  /** Of those, after a network error, a timeout or an answer that did not finish. */
+  networkErrors: number;
+  /** Tokens asked for again after a 401 (the token expired or was revoked early). */
+  tokenRenewals: number;
+}
+
+export const noHttpStats = (): HttpStats => ({ requests: 0, retries: 0, throttled: 0, serverErrors: 0, networkErrors: 0, tokenRenewals: 0 });
+
+/** `3 retries (2 after 429, 1 after 5xx), 1 token renewal`, or '' when there were none. */
+export function describeHttpStats(s: HttpStats): string {
+  const why = [s.throttled && `${s.throttled} after 429`, s.serverErrors && `${s.serverErrors} after 5xx`, s.networkErrors && `${s.networkErrors} after network errors`].filter(Boolean);
+  return [
+    s.retries ? `${s.retries} ${s.retries === 1 ? 'retry' : 'retries'}${why.length ? ` (${why.join(', ')})` : ''}` : '',
+    s.tokenRenewals ? `${s.tokenRenewals} token renewal${s.tokenRenewals === 1 ? '' : 's'}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
+
+/** An HTTP answer that ends a request: its status, for callers that treat some (a 404) apart. */
+export function httpStatusOf(error: unknown): number | undefined {
+  const status = (error as { status?: unknown })?.status;
+  return typeof status === 'number' ? status : undefined;
+}
+
 /** GETs JSON with authentication, retries and clear errors. */
 export class JsonClient {
+  /** Counted over the client's life (one run); see `counts()`. */
+  private readonly stats: HttpStats = noHttpStats();
+
+  /** Requests, retries and token renewals so far (renewals as the auth counts them, when it does). */
+  counts(): HttpStats {
+    return { ...this.stats, tokenRenewals: this.auth.renewals?.() ?? this.stats.tokenRenewals };
+  }
+
   constructor(
     private readonly deps: RetryOptions,
     private readonly auth: RestAuth,
@@ -48,11 +92,12 @@ export class JsonClient {
       let res: Response;
       const timeoutMs = this.deps.requestTimeoutMs ?? 60_000;
       const signal = AbortSignal.any([this.signal, AbortSignal.timeout(timeoutMs)]);
+      this.stats.requests++;
       try {
         res = await fetchFollowing(target, { headers, signal, ...tlsOptions(this.options.verifyTls, this.options.source ?? url.origin) }, redactUrl);
       } catch (cause) {
         if (attempt < retries && !this.signal.aborted) {
-          await sleep(this.backoff(attempt));
+          await this.retry(shown, 'network', signal.aborted ? `no answer within ${timeoutMs / 1000} s` : describeFailure(cause), attempt, this.backoff(attempt), sleep);
           continue;
         }
         const reason = signal.aborted && !this.signal.aborted ? `no answer within ${timeoutMs / 1000} s` : describeFailure(cause);
@@ -62,19 +107,20 @@ export class JsonClient {
         await res.body?.cancel();
         refreshed = true;
         attempt--;
+        this.stats.tokenRenewals++; // the auth logs the renewal
         continue;
       }
       if ((res.status === 429 || res.status >= 500) && attempt < retries) {
         await res.body?.cancel();
-        const wait = res.status === 429 ? this.retryAfter(res.headers.get('retry-after')) : undefined;
-        await sleep(wait ?? this.backoff(attempt));
+        const wait = (res.status === 429 ? this.retryAfter(res.headers.get('retry-after')) : undefined) ?? this.backoff(attempt);
+        await this.retry(shown, res.status, `${res.status} ${res.statusText}`, attempt, wait, sleep);
         continue;
       }
       const contentType = res.headers.get('content-type') ?? '';
       if (!res.ok) {
         await res.body?.cancel();
         const error = `GET ${shown} answered ${res.status} ${res.statusText}${attempt ? ` after ${attempt + 1} attempts` : ''}`;
-        throw res.status >= 500 || res.status === 429 ? new Error(error) : new PermanentError(error);
+        throw Object.assign(res.status >= 500 || res.status === 429 ? new Error(error) : new PermanentError(error), { status: res.status });
       }
       if (!/\bjson\b|\+json/i.test(contentType)) {
         await res.body?.cancel();
@@ -86,7 +132,7 @@ export class JsonClient {
       } catch (cause) {
         // the body stalled or the connection dropped mid-answer: like a network error
         if (attempt < retries && !this.signal.aborted) {
-          await sleep(this.backoff(attempt));
+          await this.retry(shown, 'network', `the answer did not finish (${(cause as Error).message})`, attempt, this.backoff(attempt), sleep);
           continue;
         }
         const reason = signal.aborted && !this.signal.aborted ? `the answer did not finish within ${timeoutMs / 1000} s` : (cause as Error).message;
@@ -98,6 +144,22 @@ export class JsonClient {
         throw new PermanentError(`GET ${shown} answered ${res.status} with invalid JSON (${(cause as Error).message})`);
       }
     }
+  }
+
+  /** Count and log one retry (`attempt` is the one that failed, from 0), then wait. */
+  private async retry(shown: string, cause: number | 'network', reason: string, attempt: number, waitMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
+    this.stats.retries++;
+    if (cause === 429) this.stats.throttled++;
+    else if (cause === 'network') this.stats.networkErrors++;
+    else this.stats.serverErrors++;
+    const waitS = Math.round(waitMs / 100) / 10;
+    logger.warn(`${this.options.source ?? new URL(shown).origin}: GET ${shown} got ${reason} on attempt ${attempt + 1}; trying again in ${waitS} s`, {
+      url: shown,
+      ...(typeof cause === 'number' ? { status: cause } : {}),
+      attempt: attempt + 1,
+      waitMs: Math.round(waitMs),
+    });
+    await sleep(waitMs);
   }
 
   /** Exponential backoff with "equal jitter": between half and all of base·2^attempt, at most 60 s. */

@@ -1,5 +1,6 @@
 import type { RestSourceDefinition } from './fetch-rest.ts';
 import { PermanentError } from '../common/errors.ts';
+import { logger } from '../common/logger.ts';
 import { redactUrl } from './fetch-http.ts';
 import { tlsOptions } from './tls.ts';
 
@@ -14,6 +15,8 @@ type AuthDefinition = NonNullable<RestSourceDefinition['auth']>;
 export interface RestAuth {
   apply(url: URL, headers: Record<string, string>): Promise<void>;
   refresh(): boolean;
+  /** Tokens asked for again (expiring, or after a 401), for auths that have tokens. */
+  renewals?(): number;
 }
 
 export const noAuth: RestAuth = { apply: async () => undefined, refresh: () => false };
@@ -73,8 +76,13 @@ export function clientCredentials(
   let token: { value: string; expiresAt: number } | undefined;
   // requests in flight at once share one token request
   let pending: Promise<string> | undefined;
+  let issued = 0;
+  let rejected = false;
   async function obtain(): Promise<string> {
     if (token && opts.now() < token.expiresAt - EXPIRY_MARGIN_MS) return token.value;
+    if (!pending && issued > 0) {
+      logger.warn(`oauth2: asking ${redactUrl(tokenUrl)} for a new token (${rejected ? 'the API answered 401' : 'the token expires within 30 s'})`, { renewal: issued });
+    }
     pending ??= request().finally(() => (pending = undefined));
     return pending;
   }
@@ -98,13 +106,17 @@ export function clientCredentials(
     }
     const lifetime = typeof body.expires_in === 'number' ? body.expires_in * 1000 : 3_600_000;
     token = { value: body.access_token, expiresAt: opts.now() + lifetime };
+    issued++;
+    rejected = false;
     return token.value;
   }
   return {
     apply: async (_u, h) => void (h.authorization = `Bearer ${await obtain()}`),
     refresh: () => {
       token = undefined;
+      rejected = true;
       return true;
     },
+    renewals: () => Math.max(0, issued - 1),
   };
 }

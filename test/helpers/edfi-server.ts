@@ -22,11 +22,15 @@ export interface EdfiServer {
   /** The ODS forgets changes before this version (as after a purge). */
   setOldest(version: number, year?: number): void;
   /** Answer the next matching data request (path contains `pathPart`, offset `offset`) with this instead. */
-  failNext(pathPart: string, offset: number, answer: { status: number; body: string; contentType: string }): void;
+  failNext(pathPart: string, offset: number, answer: { status: number; body: string; contentType: string; headers?: Record<string, string> }): void;
   /** Wait this long before each data answer. */
   delayMs: number;
   /** Token lifetime in seconds (default 1800). */
   tokenLifetime: number;
+  /** Serve `<resource>/deletes` (default true); false answers 404 there, as ODSs without it do. */
+  servesDeletes: boolean;
+  /** Forget every token issued so far: the next data request with one gets a 401. */
+  revokeTokens(): void;
   /** Called before each data answer (tests move their clock here). */
   onData?: () => void;
   close(): Promise<void>;
@@ -44,7 +48,7 @@ export async function startEdfiServer(): Promise<EdfiServer> {
     return o;
   };
   const tokens = new Map<string, number>();
-  const failures: { pathPart: string; offset: number; answer: { status: number; body: string; contentType: string } }[] = [];
+  const failures: { pathPart: string; offset: number; answer: { status: number; body: string; contentType: string; headers?: Record<string, string> } }[] = [];
   let inFlight = 0;
 
   const state: EdfiServer = {
@@ -54,6 +58,10 @@ export async function startEdfiServer(): Promise<EdfiServer> {
     tokensIssued: 0,
     delayMs: 0,
     tokenLifetime: 1800,
+    servesDeletes: true,
+    revokeTokens() {
+      tokens.clear();
+    },
     write(resource, records, year) {
       const o = odsOf(year);
       let table = o.resources.get(resource);
@@ -117,7 +125,7 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         const failure = failures.findIndex((f) => url.pathname.includes(f.pathPart) && f.offset === offset);
         if (failure >= 0) {
           const { answer } = failures.splice(failure, 1)[0]!;
-          res.writeHead(answer.status, { 'content-type': answer.contentType });
+          res.writeHead(answer.status, { ...answer.headers, 'content-type': answer.contentType });
           return res.end(answer.body);
         }
         const o = odsOf(data[1] ? Number(data[1]) : undefined);
@@ -127,6 +135,7 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         const max = url.searchParams.has('maxChangeVersion') ? Number(url.searchParams.get('maxChangeVersion')) : Infinity;
         if (Number.isFinite(min) && min < o.oldest) return json(res, 410, { message: 'changes before the oldest change version are gone' });
         if (data[4]) {
+          if (!state.servesDeletes) return json(res, 404, { message: `no route ${url.pathname}` });
           const gone = (o.deletes.get(resource) ?? []).filter((d) => d.changeVersion >= min && d.changeVersion <= max);
           return json(res, 200, gone.slice(offset, offset + limit).map((d) => ({ id: d.id, changeVersion: d.changeVersion, keyValues: {} })));
         }

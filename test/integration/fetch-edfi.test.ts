@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
+import { logger } from '../../functions/common/logger.ts';
 import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { edfiStateKey, fetchEdfi, type EdfiFetchDeps } from '../../functions/get/fetch-edfi.ts';
 import { stageObject } from '../../functions/stage/stage-object.ts';
@@ -72,6 +75,26 @@ describe('the Ed-Fi preset in the pipeline definition', () => {
     ]);
     expect(pipeline.datasets[1]!.clean).toMatchObject({ key: ['id'], mode: 'upsert' });
     expect(pipeline.edfi[0]).toMatchObject({ instance: 'shared', pageSize: 500, changeQueries: true, concurrency: 4, dataPath: 'data/v3' });
+  });
+
+  it("validates the README's Ed-Fi example as written, its year-specific key [id, odsSchoolYear] included", () => {
+    // the first YAML block of the README's Ed-Fi section: docs and schema cannot drift apart
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('<a id="ed-fi-sources"></a>'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block).toMatch(/key: \[id, odsSchoolYear\]/);
+    const pipeline = parsePipeline({ project: 'readme_edfi', ...(parseYaml(block!) as object) }, 'README.md (Ed-Fi example)');
+    expect(pipeline.edfi[0]).toMatchObject({ name: 'ods', instance: 'yearSpecific', schoolYears: [2025, 2026], changeQueries: true });
+    const attendance = pipeline.datasets.find((d) => d.name === 'attendance')!;
+    expect(attendance.source).toEqual({ type: 'edfi', api: 'ods', resource: 'studentSchoolAttendanceEvents' });
+    expect(attendance.clean).toMatchObject({ key: ['id', 'odsschoolyear'], mode: 'upsert' });
+    // a declared column whose source is the field: the key names that column
+    const declared = parsePipeline({
+      project: 'p',
+      datasets: [{ name: 'ods_sections', clean: { columns: [{ name: 'id' }, { name: 'school_year', source: 'odsSchoolYear', type: 'integer' }], key: ['id', 'odsSchoolYear'], mode: 'upsert' } }],
+      edfi: [{ name: 'ods', url: 'https://ods.example.org/api', secret: 's', instance: 'yearSpecific', schoolYears: [2026], resources: ['sections'] }],
+    });
+    expect(declared.datasets[0]!.clean.key).toEqual(['id', 'school_year']);
   });
 
   it('names what is wrong: unknown API, replace mode under change queries, a year-specific ODS without years, a dataset schedule', () => {
@@ -193,6 +216,8 @@ describe('fetching an Ed-Fi ODS / API', () => {
     // each page "takes" 5 s: the first invocation has 40 s before its margin
     ods.onData = () => (clock += 5_000);
     const pipeline = pipelineWith({ resources: ['grades'], pageSize: 3, concurrency: 1 });
+    // a 500 in the first invocation: counted in the summary of the run, whichever invocation ends it
+    ods.failNext('/grades', 0, { status: 500, body: '{"message":"busy"}', contentType: 'application/json' });
     const first = await fetchEdfi(deps, pipeline, 'ods');
     expect(first.status).toBe('checkpointed');
     if (first.status === 'busy') throw new Error('busy');
@@ -208,7 +233,9 @@ describe('fetching an Ed-Fi ODS / API', () => {
     const second = await fetchEdfi(deps, pipeline, 'ods'); // a new invocation: a fresh 60 s
     const third = second.status === 'checkpointed' ? await fetchEdfi(deps, pipeline, 'ods') : second;
     ods.onData = undefined;
-    expect(third).toMatchObject({ status: 'fetched', run: first.run });
+    expect(third).toMatchObject({ status: 'fetched', run: first.run, http: { retries: 1, serverErrors: 1 } });
+    if (third.status === 'busy') throw new Error('busy');
+    expect(third.message).toMatch(/1 retry \(1 after 5xx\)/);
     const got = (await records(bucket, 'ods_grades')).map((r) => r.id);
     expect(got).toEqual(students(1, 40).map((s) => `g${s.id as string}`));
     const done = await state(bucket);
@@ -223,7 +250,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
     const pipeline = pipelineWith({ resources: ['sessions', 'courses'], pageSize: 2, concurrency: 1 });
     ods.failNext('/courses', 2, { status: 200, body: '<html>maintenance</html>', contentType: 'text/html' });
     await expect(fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods')).rejects.toThrow(
-      /Ed-Fi API ods: 1 of 2 resources failed — courses: GET http:\/\/127\.0\.0\.1:\d+\/data\/v3\/ed-fi\/courses\?.* answered 200 with content type "text\/html", not JSON\. The others were stored and saved/,
+      /Ed-Fi API ods: 1 of 2 resources failed — courses: GET http:\/\/127\.0\.0\.1:\d+\/data\/v3\/ed-fi\/courses\?.* answered 200 with content type "text\/html", not JSON\. Of the others: 1 stored and saved \(sessions: 1 record\)\. The failed ones are asked again/,
     );
     const failed = await state(bucket);
     expect(failed.lease).toBeUndefined();
@@ -238,6 +265,130 @@ describe('fetching an Ed-Fi ODS / API', () => {
     expect(courses.slice(-4).map((r) => r.id)).toEqual(['c1', 'c2', 'c3', 'c4']);
     expect((await records(bucket, 'ods_sessions')).map((r) => r.id)).toEqual(['n1', 'n2']);
     expect(Object.keys((await state(bucket)).state.versions).sort()).toEqual(['shared/courses', 'shared/sessions']);
+  });
+
+  it('says none was stored when every resource failed, and counts the unchanged apart from the stored', async () => {
+    const { deps } = await setup();
+    ods.write('disciplineActions', [{ id: 'da1' }]);
+    ods.write('disciplineIncidents', [{ id: 'di1' }]);
+    const pipeline = pipelineWith({ resources: ['disciplineActions', 'disciplineIncidents'], concurrency: 1 });
+    for (const part of ['/disciplineActions', '/disciplineIncidents']) ods.failNext(part, 0, { status: 403, body: '{"message":"forbidden"}', contentType: 'application/json' });
+    const error = String(await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods').catch((e: Error) => e));
+    expect(error).toMatch(/2 of 2 resources failed — disciplineActions: GET .* answered 403.*; disciplineIncidents: GET .* answered 403/);
+    expect(error).toMatch(/answered 403 Forbidden\. Nothing was stored\. The failed ones are asked again/);
+    expect(error).not.toMatch(/stored and saved/);
+
+    // next run: actions fetched, incidents fail again, and a third resource has nothing new
+    ods.write('graduationPlans', [{ id: 'gp1' }]);
+    const three = pipelineWith({ resources: ['disciplineActions', 'disciplineIncidents', 'graduationPlans'], concurrency: 1 });
+    await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipelineWith({ resources: ['graduationPlans'] }), 'ods');
+    ods.failNext('/disciplineIncidents', 0, { status: 403, body: '{"message":"forbidden"}', contentType: 'application/json' });
+    const second = String(await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, three, 'ods').catch((e: Error) => e));
+    expect(second).toMatch(/1 of 3 resources failed — disciplineIncidents: .*Of the others: 1 stored and saved \(disciplineActions: 1 record\), 1 unchanged \(nothing to store\)\./);
+  });
+
+  it('warns once per resource, and does not fail it, when the ODS does not serve /deletes; its records are stored and saved', async () => {
+    const { bucket, deps } = await setup();
+    ods.write('assessments', [{ id: 'as1' }, { id: 'as2' }]);
+    ods.write('objectiveAssessments', [{ id: 'oa1' }]);
+    const pipeline = pipelineWith({ resources: ['assessments', 'objectiveAssessments'] });
+    await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods');
+    ods.write('assessments', [{ id: 'as3' }]);
+    ods.write('objectiveAssessments', [{ id: 'oa2' }]);
+    ods.servesDeletes = false;
+    const warn = vi.spyOn(logger, 'warn');
+    try {
+      const outcome = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
+      expect(outcome).toMatchObject({
+        status: 'fetched',
+        records: 2,
+        results: [
+          { resource: 'assessments', status: 'fetched', records: 1, deleted: 0, warnings: [expect.stringMatching(/does not serve assessments\/deletes \(404\)/)] },
+          { resource: 'objectiveAssessments', status: 'fetched', records: 1, deleted: 0, warnings: [expect.stringMatching(/objectiveAssessments\/deletes \(404\)/)] },
+        ],
+      });
+      if (outcome.status === 'busy') throw new Error('busy');
+      expect(outcome.message).toMatch(/2 records from 2 of 2 resources .*the ODS does not serve \/deletes \(404\) for 2 resources \(assessments, objectiveAssessments\): .*set deletes: false on edfi "ods"/);
+      const deletesWarnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('/deletes (404)'));
+      expect(deletesWarnings).toHaveLength(2);
+      expect(deletesWarnings.filter((m) => m.includes('objectiveAssessments/deletes'))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+      ods.servesDeletes = true;
+    }
+    expect((await records(bucket, 'ods_assessments')).map((r) => r.id)).toEqual(['as1', 'as2', 'as3']);
+    const saved = await state(bucket);
+    expect(saved.state.checkpoint).toBeUndefined();
+    // versions advanced: the next run asks only for what changed after this one
+    const v = saved.state.versions['shared/assessments']!;
+    expect(v).toBeGreaterThan(0);
+    const next = await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods');
+    expect(next).toMatchObject({ status: 'empty' });
+  });
+
+  it('counts retried 429s, 500s and token renewals in the summary, and logs each with its status, attempt and wait', async () => {
+    const { deps } = await setup();
+    ods.write('bellSchedules', [{ id: 'b1' }, { id: 'b2' }, { id: 'b3' }]);
+    const pipeline = pipelineWith({ resources: ['bellSchedules'], pageSize: 2, concurrency: 1, changeQueries: false }, { datasets: [{ name: 'ods_bell_schedules', clean: { key: ['id'], mode: 'replace' } }] as never });
+    ods.failNext('/bellSchedules', 0, { status: 429, body: '{"message":"slow down"}', contentType: 'application/json', headers: { 'retry-after': '7' } });
+    ods.failNext('/bellSchedules', 2, { status: 500, body: '{"message":"oops"}', contentType: 'application/json' });
+    const waits: number[] = [];
+    const warn = vi.spyOn(logger, 'warn');
+    let outcome;
+    let lines: { message: string; extra?: Record<string, unknown> }[] = [];
+    try {
+      // the token is revoked after the first page: the second page's first answer is a 401
+      let pages = 0;
+      ods.onData = () => {
+        if (++pages === 2) ods.revokeTokens();
+      };
+      outcome = await fetchEdfi({ ...deps, sleep: async (ms) => void waits.push(ms), baseDelayMs: 1000 }, pipeline, 'ods');
+      lines = warn.mock.calls.map((c) => ({ message: String(c[0]), extra: c[1] as Record<string, unknown> | undefined }));
+    } finally {
+      ods.onData = undefined;
+      warn.mockRestore();
+    }
+    if (outcome.status === 'busy') throw new Error('busy');
+    expect(outcome.records).toBe(3);
+    expect(outcome.http).toMatchObject({ retries: 2, throttled: 1, serverErrors: 1, networkErrors: 0, tokenRenewals: 1 });
+    expect(outcome.message).toMatch(/2 retries \(1 after 429, 1 after 5xx\), 1 token renewal/);
+    const throttled = lines.find((l) => l.extra?.status === 429)!;
+    expect(throttled.message).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/data\/v3\/ed-fi\/bellSchedules\?.* got 429 Too Many Requests on attempt 1; trying again in 7 s/);
+    expect(throttled.extra).toMatchObject({ attempt: 1, waitMs: 7000 });
+    const failed = lines.find((l) => l.extra?.status === 500)!;
+    expect(failed.message).toMatch(/bellSchedules\?.* got 500 Internal Server Error on attempt 1; trying again in (0\.\d+|1) s$/);
+    expect(failed.extra!.waitMs).toBeGreaterThanOrEqual(500);
+    expect(failed.extra!.waitMs).toBeLessThanOrEqual(1000);
+    expect(waits).toContain(7000);
+    expect(lines.filter((l) => /new token \(the API answered 401\)/.test(l.message))).toHaveLength(1);
+  });
+
+  it('renews a token about to expire before asking, and counts each renewal as the ODS saw it', async () => {
+    let clock = Date.parse('2026-11-21T06:00:00Z');
+    const { deps } = await setup({ now: () => new Date(clock) });
+    ods.write('locations', [{ id: 'r1' }, { id: 'r2' }, { id: 'r3' }, { id: 'r4' }, { id: 'r5' }]);
+    const pipeline = pipelineWith({ resources: ['locations'], pageSize: 2, concurrency: 1, changeQueries: false }, { datasets: [{ name: 'ods_locations', clean: { key: ['id'], mode: 'replace' } }] as never });
+    ods.tokenLifetime = 40; // renewed 30 s before it expires: after 10 s of the run's clock
+    ods.onData = () => (clock += 15_000);
+    const tokensBefore = ods.tokensIssued;
+    const warn = vi.spyOn(logger, 'warn');
+    let renewalLines = 0;
+    let outcome;
+    try {
+      outcome = await fetchEdfi(deps, pipeline, 'ods');
+      renewalLines = warn.mock.calls.filter((c) => /new token \(the token expires within 30 s\)/.test(String(c[0]))).length;
+    } finally {
+      warn.mockRestore();
+      ods.onData = undefined;
+      ods.tokenLifetime = 1800;
+    }
+    if (outcome.status === 'busy') throw new Error('busy');
+    expect(outcome.records).toBe(5);
+    const renewed = ods.tokensIssued - tokensBefore - 1;
+    expect(renewed).toBeGreaterThanOrEqual(2); // three pages, 15 s apart
+    expect(outcome.http.tokenRenewals).toBe(renewed);
+    expect(renewalLines).toBe(renewed);
+    expect(outcome.message).toMatch(new RegExp(`${renewed} token renewals`));
   });
 
   it('lets only one of two runs at once work; the other says so and writes nothing', async () => {
@@ -327,6 +478,29 @@ describe('fetching an Ed-Fi ODS / API', () => {
     ods.remove('calendars', ['k2']);
     await runAt('2026-11-21T06:00:00Z');
     expect(await rows(pool, 'SELECT id FROM it_edfi_full.ods_calendars ORDER BY id')).toEqual(['k1', 'k3', 'k4', 'k5'].map((id) => ({ id })));
+  });
+
+  it('keeps both years of a year-specific ODS whose years share ids, keyed [id, odsSchoolYear] as the README says', async () => {
+    ods.write('studentSectionAssociations', [{ id: 'ssa1', sectionIdentifier: 'MATH-1' }], 2025);
+    ods.write('studentSectionAssociations', [{ id: 'ssa1', sectionIdentifier: 'MATH-2' }], 2026);
+    const { pipeline, pool } = await freshProject({
+      project: 'it_edfi_years',
+      datasets: [{ name: 'ods_student_section_associations', clean: { key: ['id', 'odsSchoolYear'], mode: 'upsert' } } as never],
+      edfi: [{ name: 'ods', url: ods.base, secret, instance: 'yearSpecific', schoolYears: [2025, 2026], resources: ['studentSectionAssociations'] }],
+    });
+    const { bucket, deps } = await setup();
+    const outcome = await fetchEdfi(deps, pipeline, 'ods');
+    if (outcome.status !== 'fetched') throw new Error(`nothing fetched: ${outcome.message}`);
+    const stageDeps = { pool, s3: s3Client(), pipeline, notifyClean: async () => undefined };
+    for (const key of outcome.results.flatMap((r) => r.parts)) {
+      const staged = await stageObject(stageDeps, { bucket, key });
+      if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
+      await cleanLoad({ pool, pipeline }, staged.loadId);
+    }
+    expect(await rows(pool, 'SELECT id, odsschoolyear::int AS year, sectionidentifier FROM it_edfi_years.ods_student_section_associations ORDER BY 2')).toEqual([
+      { id: 'ssa1', year: 2025, sectionidentifier: 'MATH-1' },
+      { id: 'ssa1', year: 2026, sectionidentifier: 'MATH-2' },
+    ]);
   });
 
   it('keeps a deleted record deleted when an older part is cleaned after the deletion', async () => {
