@@ -49,6 +49,13 @@ export const columnSchema = z.strictObject({
    * the choice, the load's unmapped values are counted in `etl.loads.unmapped`.
    */
   unmapped: z.enum(['keep', 'null', 'quarantine']).optional(),
+  /**
+   * With a descriptor map (Ed-Fi layout), the descriptor a bare code value in this column belongs
+   * to (`AddressTypeDescriptor`). Default: the longest descriptor of the map that ends the source
+   * column's name (`entryGradeLevelDescriptor` → `GradeLevelDescriptor`, an `…Id` suffix dropped).
+   * Descriptor URIs name their own descriptor.
+   */
+  descriptor: z.string().min(1).optional(),
   // Cleaning rules (contract/rules.ts checks them, functions/clean/rules.ts compiles them to SQL).
   // A value is normalised (trim → null tokens → case), cast (with `format`), then checked
   // (pattern, values, min/max, references, unique); a row whose value fails goes to quarantine.
@@ -571,6 +578,8 @@ export const valueMapSchema = z
         z.strictObject({
           source: z.string().regex(/\S/, 'must not be blank'),
           constant: z.string().min(1),
+          /** An Ed-Fi descriptor's bare name (`AddressTypeDescriptor`): the entry maps `source` as a code value of that descriptor. */
+          descriptor: z.string().min(1).optional(),
           /** The entry's line in `file`, for messages. */
           line: z.number().int().positive().optional(),
         }),
@@ -714,6 +723,7 @@ export const pipelineSchema = z
         const at = ['datasets', i, 'clean', 'columns', j];
         if (c.map && !maps.includes(c.map)) ctx.addIssue({ code: 'custom', path: [...at, 'map'], message: `unknown value map "${c.map}" (declare it under valueMaps)` });
         if (c.unmapped && !c.map) ctx.addIssue({ code: 'custom', path: [...at, 'unmapped'], message: 'only a column with a map has unmapped values' });
+        if (c.descriptor && !c.map) ctx.addIssue({ code: 'custom', path: [...at, 'descriptor'], message: 'descriptor names the descriptor of a mapped column: add map' });
       });
     });
     for (const r of referenceProblems(p.datasets.map((d) => ({ name: d.name, columns: d.clean.columns })))) ctx.addIssue({ code: 'custom', path: r.path, message: r.message });

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { ColumnDefinition, DatasetDefinition, PipelineDefinition, ValueMapDefinition } from '../../contract/definition.ts';
-import { MAP_TRIM } from '../../contract/value-maps.ts';
+import { descriptorName, MAP_TRIM } from '../../contract/value-maps.ts';
 import { ident, literal } from '../common/db.ts';
 import { PermanentError } from '../common/errors.ts';
 import type { CastColumn } from './cast.ts';
@@ -52,9 +52,11 @@ export async function applyValueMaps(
   const { staging, loadId } = plan;
 
   const tables = new Map<string, string>();
+  const defs = new Map<string, ValueMapDefinition>();
   for (const name of new Set(mapped.map((c) => c.map!))) {
     const map = plan.pipeline.valueMaps?.find((m) => m.name === name);
     if (!map) throw new PermanentError(`dataset ${plan.dataset.name}: value map "${name}" is not in the pipeline definition`);
+    defs.set(name, map);
     tables.set(name, await loadMapTable(client, map, `civic_etl_map_${tables.size}`));
   }
 
@@ -67,7 +69,7 @@ export async function applyValueMaps(
     const target = ident(`_map_${column.name}`);
     const policy = column.unmapped ?? 'keep';
     await client.query(`ALTER TABLE ${staging} ADD COLUMN ${target} text`);
-    await client.query(`UPDATE ${staging} s SET ${target} = m.constant FROM ${tables.get(column.map!)} m WHERE m.key = ${normalised(source)}`);
+    await mapColumn(client, staging, source, target, tables.get(column.map!)!, columnDescriptor(column, columns[index]!.from, defs.get(column.map!)!));
     const lacking = `s.${target} IS NULL AND btrim(${source}, ${literal(MAP_TRIM)}) <> ''`;
     const report = await reportUnmapped(client, staging, lacking, source);
     if (report) unmapped.push({ column: column.name, map: column.map!, policy, ...report });
@@ -109,28 +111,85 @@ function normalised(sql: string): string {
   return `lower(btrim(${sql}, ${literal(MAP_TRIM)}) COLLATE "und-x-icu")`;
 }
 
+/** A descriptor name as the map table keys it (lower-cased; empty for the entries of a plain map). */
+function descriptorKey(sql: string): string {
+  return `lower(${sql} COLLATE "und-x-icu")`;
+}
+
+/** An Ed-Fi descriptor URI, `uri://ed-fi.org/AddressTypeDescriptor#Work`: a scheme, a path ending in the descriptor's name, `#`, the code value. */
+const DESCRIPTOR_URI = `'^[A-Za-z][A-Za-z0-9+.-]*://[^#]*/([^/#]+)#(.*)$'`;
+
 /**
- * The map as a temporary table (dropped at commit) of normalised source value → constant. A map
+ * The descriptor a bare code value of a mapped column belongs to, for a map with descriptors
+ * (Ed-Fi layout): the column's `descriptor`, else the longest descriptor of the map that ends the
+ * source column's name, ignoring case and an `Id` suffix (`entryGradeLevelDescriptorId` →
+ * `GradeLevelDescriptor`). Undefined when neither says (a plain map, or a column named otherwise).
+ */
+export function columnDescriptor(column: ColumnDefinition, sourceColumn: string, map: ValueMapDefinition): string | undefined {
+  if (column.descriptor) return descriptorName(column.descriptor);
+  const name = (column.source ?? sourceColumn).replace(/[^A-Za-z0-9]/g, '').replace(/id$/i, '').toLowerCase();
+  let best: string | undefined;
+  for (const e of map.entries ?? []) {
+    const d = e.descriptor;
+    if (d && name.endsWith(d.toLowerCase()) && (!best || d.length > best.length)) best = d;
+  }
+  return best;
+}
+
+/**
+ * Write the constants of one column into its `_map_` column, most exact match first (each step
+ * fills only what the previous left empty):
+ * 1. the whole value, for a plain map's entries (`EXA`, or a full URI written as a source);
+ * 2. a descriptor URI by (its descriptor's name, its code value), whatever its namespace;
+ * 3. a bare code value by (the column's descriptor, the code) when the column names one;
+ *    otherwise by the code alone, when the map gives that code one constant under every descriptor
+ *    ("Work" is an address type and an e-mail type: a bare "Work" in an unnamed column stays unmapped).
+ */
+async function mapColumn(client: pg.PoolClient, staging: string, source: string, target: string, table: string, descriptor: string | undefined): Promise<void> {
+  const value = `btrim(${source}, ${literal(MAP_TRIM)})`;
+  await client.query(`UPDATE ${staging} s SET ${target} = m.constant FROM ${table} m WHERE m.descriptor = '' AND m.key = ${normalised(source)}`);
+  await client.query(
+    `UPDATE ${staging} s SET ${target} = m.constant FROM ${table} m
+      WHERE s.${target} IS NULL AND ${value} ~ ${DESCRIPTOR_URI}
+        AND m.descriptor = ${descriptorKey(`substring(${value} from ${DESCRIPTOR_URI})`)}
+        AND m.key = ${normalised(`regexp_replace(${value}, ${DESCRIPTOR_URI}, '\\2')`)}`,
+  );
+  const bare = `s.${target} IS NULL AND ${value} !~ ${DESCRIPTOR_URI}`;
+  if (descriptor !== undefined) {
+    await client.query(
+      `UPDATE ${staging} s SET ${target} = m.constant FROM ${table} m WHERE ${bare} AND m.descriptor = ${descriptorKey(literal(descriptor))} AND m.key = ${normalised(source)}`,
+    );
+  } else {
+    await client.query(
+      `UPDATE ${staging} s SET ${target} = m.constant
+         FROM (SELECT key, min(constant) AS constant FROM ${table} WHERE descriptor <> '' GROUP BY key HAVING count(DISTINCT constant) = 1) m
+        WHERE ${bare} AND m.key = ${normalised(source)}`,
+    );
+  }
+}
+
+/**
+ * The map as a temporary table (dropped at commit) of (descriptor, normalised source value) → constant. A map
  * that reaches the database with two constants for one value (validation compares in JavaScript,
  * this in PostgreSQL) fails the load: choosing one would be silent.
  */
 async function loadMapTable(client: pg.PoolClient, map: ValueMapDefinition, table: string): Promise<string> {
   const entries = map.entries ?? [];
-  const params = [entries.map((e) => e.source), entries.map((e) => e.constant), entries.map((e) => e.line ?? null)];
-  const rows = `unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS e(source, constant, line, n)`;
-  const conflicts = await client.query<{ source: string; constants: string[]; lines: (number | null)[] }>(
-    `SELECT (array_agg(e.source ORDER BY e.n))[1] AS source, array_agg(DISTINCT e.constant) AS constants, array_agg(e.line ORDER BY e.n) AS lines
-       FROM ${rows} GROUP BY ${normalised('e.source')} HAVING count(DISTINCT e.constant) > 1 LIMIT 5`,
+  const params = [entries.map((e) => e.source), entries.map((e) => e.constant), entries.map((e) => e.line ?? null), entries.map((e) => e.descriptor ?? '')];
+  const rows = `unnest($1::text[], $2::text[], $3::int[], $4::text[]) WITH ORDINALITY AS e(source, constant, line, descriptor, n)`;
+  const conflicts = await client.query<{ descriptor: string; source: string; constants: string[]; lines: (number | null)[] }>(
+    `SELECT (array_agg(e.descriptor ORDER BY e.n))[1] AS descriptor, (array_agg(e.source ORDER BY e.n))[1] AS source, array_agg(DISTINCT e.constant) AS constants, array_agg(e.line ORDER BY e.n) AS lines
+       FROM ${rows} GROUP BY ${descriptorKey('e.descriptor')}, ${normalised('e.source')} HAVING count(DISTINCT e.constant) > 1 LIMIT 5`,
     params,
   );
   if (conflicts.rows.length > 0) {
     const where = map.file ? `value map "${map.name}" (${map.file})` : `value map "${map.name}"`;
-    const list = conflicts.rows.map((c) => `"${c.source}" → ${c.constants.map((k) => `"${k}"`).join(' or ')}${c.lines[0] !== null ? ` (lines ${c.lines.join(', ')})` : ''}`);
+    const list = conflicts.rows.map((c) => `${c.descriptor ? `${c.descriptor} ` : ''}"${c.source}" → ${c.constants.map((k) => `"${k}"`).join(' or ')}${c.lines[0] !== null ? ` (lines ${c.lines.join(', ')})` : ''}`);
     throw new PermanentError(`${where} maps one source value to several constants: ${list.join('; ')}`, { file: map.file });
   }
   await client.query(`DROP TABLE IF EXISTS pg_temp.${ident(table)}`);
-  await client.query(`CREATE TEMPORARY TABLE ${ident(table)} (key text PRIMARY KEY, constant text NOT NULL) ON COMMIT DROP`);
-  await client.query(`INSERT INTO ${ident(table)} SELECT DISTINCT ${normalised('e.source')}, e.constant FROM ${rows}`, params);
+  await client.query(`CREATE TEMPORARY TABLE ${ident(table)} (descriptor text NOT NULL, key text NOT NULL, constant text NOT NULL, PRIMARY KEY (descriptor, key)) ON COMMIT DROP`);
+  await client.query(`INSERT INTO ${ident(table)} SELECT DISTINCT ${descriptorKey('e.descriptor')}, ${normalised('e.source')}, e.constant FROM ${rows}`, params);
   await client.query(`ANALYZE ${ident(table)}`);
   return `pg_temp.${ident(table)}`;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,13 +39,32 @@ function errorOf(read: () => unknown): ValueMapError {
 }
 
 describe('value map files', () => {
-  it('maps each Ed-Fi descriptor row by its full descriptor URI and by its bare code value', () => {
+  it('keys each Ed-Fi descriptor row on its descriptor name and code value, whatever namespace the row writes', () => {
     const entries = readValueMapFile(join(FIXTURES, 'attendance-event-categories.csv'), 'attendance-event-categories.csv');
 
-    expect(entries).toHaveLength(16);
-    expect(entries.filter((e) => e.line === 6)).toEqual([
-      { source: 'uri://district.example.org/AttendanceEventCategoryDescriptor#EXA', constant: 'Excused Absence', line: 6 },
-      { source: 'EXA', constant: 'Excused Absence', line: 6 },
+    expect(entries).toHaveLength(8);
+    expect(entries.filter((e) => e.line === 6)).toEqual([{ source: 'EXA', constant: 'Excused Absence', descriptor: 'AttendanceEventCategoryDescriptor', line: 6 }]);
+  });
+
+  it('accepts the AMT descriptor_map.json as published, "Work" under three descriptors included', () => {
+    const file = fileURLToPath(new URL('../fixtures/edfi-descriptor-map/descriptor_map.json', import.meta.url));
+    const entries = readValueMapFile(file, 'descriptor_map.json');
+    // independent reading of the same file
+    const rows = JSON.parse(readFileSync(file, 'utf8')) as { constantName: string; descriptor: string; codeValue: string }[];
+
+    expect(entries.map((e) => [e.descriptor, e.source, e.constant])).toEqual(rows.map((r) => [r.descriptor, r.codeValue, r.constantName]));
+    expect(mapConflicts(entries, 'descriptor_map.json')).toEqual([]);
+    expect(entries.filter((e) => e.source === 'Work').map((e) => e.constant).sort()).toEqual(['Address.Work', 'Email.Work', 'Telephone.Work']);
+  });
+
+  it('still refuses one (descriptor, code value) mapped to two constants', () => {
+    const json = `[
+  {"constantName": "Address.Work", "descriptor": "AddressTypeDescriptor", "codeValue": "Work"},
+  {"constantName": "Email.Work", "descriptor": "ElectronicMailTypeDescriptor", "codeValue": "Work"},
+  {"constantName": "Address.Home", "descriptor": "uri://ed-fi.org/AddressTypeDescriptor", "codeValue": " work "}
+]`;
+    expect(mapConflicts(parseValueMap(json, 'm.json'), 'm.json')).toEqual([
+      'm.json line 4: AddressTypeDescriptor "work" maps to "Address.Home", but m.json line 2 maps "Work" to "Address.Work" (source values are compared ignoring case and surrounding spaces)',
     ]);
   });
 
@@ -66,11 +85,9 @@ describe('value map files', () => {
   {"ConstantName": "Tardy", "Descriptor": "uri://ed-fi.org/AttendanceEventCategoryDescriptor", "CodeValue": "Tardy"}
 ]`;
 
-    expect(parseValueMap(json, 'categories.json').map((e) => e.source)).toEqual([
-      'uri://ed-fi.org/AttendanceEventCategoryDescriptor#Excused Absence',
-      'Excused Absence',
-      'uri://ed-fi.org/AttendanceEventCategoryDescriptor#Tardy',
-      'Tardy',
+    expect(parseValueMap(json, 'categories.json').map((e) => [e.descriptor, e.source])).toEqual([
+      ['AttendanceEventCategoryDescriptor', 'Excused Absence'],
+      ['AttendanceEventCategoryDescriptor', 'Tardy'],
     ]);
     expect(parseValueMap('[{"source": "Y", "constant": "Yes"}]', 'yes-no.json')).toEqual([{ source: 'Y', constant: 'Yes', line: 1 }]);
   });
@@ -118,7 +135,7 @@ describe('value maps in a pipeline definition', () => {
 
     const [categories, grades] = pipeline.valueMaps;
     expect(categories).toMatchObject({ name: 'attendance_category', file: 'attendance-event-categories.csv' });
-    expect(categories!.entries).toContainEqual({ source: 'TAR', constant: 'Tardy', line: 9 });
+    expect(categories!.entries).toContainEqual({ source: 'TAR', constant: 'Tardy', descriptor: 'AttendanceEventCategoryDescriptor', line: 9 });
     expect(grades!.entries).toHaveLength(4);
     expect(pipeline.datasets[0]!.clean.columns?.[1]).toMatchObject({ name: 'category', map: 'attendance_category', unmapped: 'quarantine' });
   });
