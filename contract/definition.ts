@@ -443,6 +443,22 @@ export const datasetSchema = z
          * others go to quarantine with the rule `dedupe`. Without it, the first line wins (rule `unique`).
          */
         dedupe: z.strictObject({ orderBy: z.array(identifier).default([]), keep: z.enum(['first', 'last']).default('first') }).optional(),
+        /**
+         * Value maps for columns that are detected rather than declared, nested tables included:
+         * `column` is the source field (`sexDescriptor`), or for a nested table (`read.arrays:
+         * explode`) its array path and field (`addresses.addressTypeDescriptor`). The column then
+         * holds the map's constants; `unmapped` and `descriptor` as for a declared column.
+         */
+        maps: z
+          .array(
+            z.strictObject({
+              column: z.string().min(1),
+              map: identifier,
+              unmapped: z.enum(['keep', 'null', 'quarantine']).optional(),
+              descriptor: z.string().min(1).optional(),
+            }),
+          )
+          .optional(),
       })
       .default({ key: [] }),
   })
@@ -719,6 +735,9 @@ export const pipelineSchema = z
       if (maps.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['valueMaps', i, 'name'], message: `duplicate value map "${n}"` });
     });
     p.datasets.forEach((d, i) => {
+      d.clean.maps?.forEach((m, j) => {
+        if (!maps.includes(m.map)) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'clean', 'maps', j, 'map'], message: `unknown value map "${m.map}" (declare it under valueMaps)` });
+      });
       d.clean.columns?.forEach((c, j) => {
         const at = ['datasets', i, 'clean', 'columns', j];
         if (c.map && !maps.includes(c.map)) ctx.addIssue({ code: 'custom', path: [...at, 'map'], message: `unknown value map "${c.map}" (declare it under valueMaps)` });

@@ -4,6 +4,7 @@ import { descriptorName, MAP_TRIM } from '../../contract/value-maps.ts';
 import { ident, literal } from '../common/db.ts';
 import { PermanentError } from '../common/errors.ts';
 import type { CastColumn } from './cast.ts';
+import { launder } from './columns.ts';
 
 /** How many of a column's distinct unmapped values the ledger lists (the most frequent first). */
 export const UNMAPPED_VALUES_LISTED = 20;
@@ -19,6 +20,16 @@ export interface UnmappedReport {
   distinct: number;
   /** The most frequent ones (each as one of its spellings in the file), with their row counts. */
   values: { value: string; rows: number }[];
+}
+
+/** A column the load maps: a declared column with `map`, or a detected one named in `clean.maps`. */
+interface MappedColumn {
+  name: string;
+  map: string;
+  unmapped?: ColumnDefinition['unmapped'];
+  descriptor?: string;
+  /** The source field's name, for the descriptor it implies. */
+  source?: string;
 }
 
 export interface ValueMapPlan {
@@ -47,7 +58,15 @@ export async function applyValueMaps(
   plan: ValueMapPlan,
 ): Promise<{ columns: CastColumn[]; rowsQuarantined: number; unmapped: UnmappedReport[] }> {
   const columns = [...plan.columns];
-  const mapped = (plan.dataset.clean.columns ?? []).filter((c) => c.map !== undefined);
+  const mapped: MappedColumn[] = (plan.dataset.clean.columns ?? []).flatMap((c) =>
+    c.map === undefined ? [] : [{ name: c.name, map: c.map, unmapped: c.unmapped, descriptor: c.descriptor, source: c.source }],
+  );
+  // detected columns (and nested tables, whose clean.maps the caller narrowed to their fields)
+  for (const m of plan.dataset.clean.maps ?? []) {
+    const name = launder([m.column])[0]!;
+    const column = columns.find((c) => c.name === name || c.from === m.column);
+    if (column && !mapped.some((c) => c.name === column.name)) mapped.push({ name: column.name, map: m.map, unmapped: m.unmapped, descriptor: m.descriptor, source: m.column });
+  }
   if (mapped.length === 0) return { columns, rowsQuarantined: 0, unmapped: [] };
   const { staging, loadId } = plan;
 
@@ -125,7 +144,7 @@ const DESCRIPTOR_URI = `'^[A-Za-z][A-Za-z0-9+.-]*://[^#]*/([^/#]+)#(.*)$'`;
  * source column's name, ignoring case and an `Id` suffix (`entryGradeLevelDescriptorId` →
  * `GradeLevelDescriptor`). Undefined when neither says (a plain map, or a column named otherwise).
  */
-export function columnDescriptor(column: ColumnDefinition, sourceColumn: string, map: ValueMapDefinition): string | undefined {
+export function columnDescriptor(column: Pick<MappedColumn, 'descriptor' | 'source'>, sourceColumn: string, map: ValueMapDefinition): string | undefined {
   if (column.descriptor) return descriptorName(column.descriptor);
   const name = (column.source ?? sourceColumn).replace(/[^A-Za-z0-9]/g, '').replace(/id$/i, '').toLowerCase();
   let best: string | undefined;
