@@ -63,6 +63,8 @@ const definition: PipelineInput = {
           { column: 'addresses.addressTypeDescriptor', map: 'amt' },
           { column: 'electronicMails.electronicMailTypeDescriptor', map: 'amt' },
           { column: 'telephones.telephoneNumberTypeDescriptor', map: 'amt', unmapped: 'null' },
+          // a detected column of the dataset's own table; the AMT map has no SexDescriptor row
+          { column: 'sexDescriptor', map: 'amt' },
         ],
       },
     },
@@ -151,7 +153,10 @@ describe('the AMT descriptor map on Ed-Fi data', () => {
     expect(of('telephones')).toEqual([{ column: 'telephonenumbertypedescriptor', map: 'amt', policy: 'null', ...report(phones.unmapped) }]);
     expect(of('electronicMails')).toEqual([{ column: 'electronicmailtypedescriptor', map: 'amt', policy: 'keep', ...report(mails.unmapped) }]);
     expect(of('addresses')).toEqual([{ column: 'addresstypedescriptor', map: 'amt', policy: 'keep', ...report(addresses.unmapped) }]);
-    expect(ledger.find((l) => l.child === null)?.unmapped).toBeNull(); // the parent table maps nothing
+    const sexes: Record<string, number> = {};
+    for (const r of SEOA) if (r.sexDescriptor) sexes[r.sexDescriptor as string] = (sexes[r.sexDescriptor as string] ?? 0) + 1;
+    expect(ledger.find((l) => l.child === null)?.unmapped).toEqual([{ column: 'sexdescriptor', map: 'amt', policy: 'keep', ...report(sexes) }]);
+    expect(await counts('seoa', 'sexdescriptor')).toEqual(sexes);
   });
 
   it('maps bare code values by the descriptor the column names, and leaves a code that is ambiguous across descriptors unmapped', async () => {
