@@ -165,6 +165,16 @@ describe('value maps in a pipeline definition', () => {
     ]);
   });
 
+  it('refuses a descriptor on a column without a map, and a clean.maps entry naming an unknown map', () => {
+    const input = withMap({ entries: [{ source: 'Work', constant: 'Address.Work', descriptor: 'AddressTypeDescriptor' }] }, { name: 'kind', descriptor: 'AddressTypeDescriptor' });
+    (input.datasets[0]!.clean as Record<string, unknown>).maps = [{ column: 'addresses.addressTypeDescriptor', map: 'amt' }];
+
+    const problems = problemsOf(input);
+    expect(problems).toHaveLength(2);
+    expect(problems.join('\n')).toContain('descriptor names the descriptor of a mapped column: add map');
+    expect(problems.join('\n')).toContain('unknown value map "amt" (declare it under valueMaps)');
+  });
+
   it('names a map file that cannot be read', () => {
     expect(problemsOf(withMap({ file: 'maps/missing.csv' }))).toEqual(['valueMap "attendance_category" → file: maps/missing.csv: cannot read the value map: ENOENT']);
   });
