@@ -45,9 +45,9 @@ export interface ValueMapPlan {
 }
 
 /**
- * Map the declared columns that have a value map, set-based, before the cast: each map goes into
- * a temporary table keyed by the normalised source value, and one UPDATE … FROM per column joins
- * it to the staging table, writing the constants into a new staging column `_map_<column>` (the
+ * Map the declared columns that have a value map (and the detected ones `clean.maps` names),
+ * set-based, before the cast: each map goes into a temporary table keyed by (descriptor, normalised
+ * source value), and a few UPDATE … FROM per column ({@link mapColumn}) join it to the staging table, writing the constants into a new staging column `_map_<column>` (the
  * source column stays as it was: another column may read it). A non-empty value the map lacks
  * is counted, then kept, set NULL or quarantined (rule `map`, its row left out of the load) as the
  * column's `unmapped` says. The counts go to `etl.loads.unmapped`. Returns the columns to cast,
