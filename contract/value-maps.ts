@@ -113,6 +113,9 @@ export function mapConflicts(entries: readonly ValueMapEntry[], file?: string): 
   const first = new Map<string, number>();
   const problems: string[] = [];
   entries.forEach((e, i) => {
+    // an Ed-Fi descriptor may belong to several constants (the AMT's DescriptorMap is many-to-many):
+    // the clean step gives the column the narrowest (functions/clean/value-maps.ts)
+    if (e.descriptor !== undefined) return;
     const key = entryKey(e);
     const j = first.get(key);
     if (j === undefined) first.set(key, i);

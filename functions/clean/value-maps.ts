@@ -188,7 +188,8 @@ async function mapColumn(client: pg.PoolClient, staging: string, source: string,
 }
 
 /**
- * The map as a temporary table (dropped at commit) of (descriptor, normalised source value) → constant. A map
+ * The map as a temporary table (dropped at commit) of (descriptor, normalised source value) → constant
+ * (for an Ed-Fi row that belongs to several constants, the narrowest). A map
  * that reaches the database with two constants for one value (validation compares in JavaScript,
  * this in PostgreSQL) fails the load: choosing one would be silent.
  */
@@ -196,19 +197,27 @@ async function loadMapTable(client: pg.PoolClient, map: ValueMapDefinition, tabl
   const entries = map.entries ?? [];
   const params = [entries.map((e) => e.source), entries.map((e) => e.constant), entries.map((e) => e.line ?? null), entries.map((e) => e.descriptor ?? '')];
   const rows = `unnest($1::text[], $2::text[], $3::int[], $4::text[]) WITH ORDINALITY AS e(source, constant, line, descriptor, n)`;
+  // Ed-Fi rows: a (descriptor, code) may belong to several constants (the AMT's
+  // AttendanceEvent.Absence and AttendanceEvent.UnexcusedAbsence both take "Unexcused Absence");
+  // the column gets the narrowest, the constant that covers the fewest (descriptor, code) pairs.
+  const ranked = `e AS (SELECT ${descriptorKey('e.descriptor')} AS d, ${normalised('e.source')} AS k, e.constant AS c, e.descriptor AS dn, e.source AS s, e.line, e.n FROM ${rows}),
+     cover AS (SELECT c, count(DISTINCT ROW(d, k)) AS pairs FROM e GROUP BY c),
+     ranked AS (SELECT e.*, cover.pairs, min(cover.pairs) OVER (PARTITION BY e.d, e.k) AS narrowest FROM e JOIN cover USING (c))`;
   const conflicts = await client.query<{ descriptor: string; source: string; constants: string[]; lines: (number | null)[] }>(
-    `SELECT (array_agg(e.descriptor ORDER BY e.n))[1] AS descriptor, (array_agg(e.source ORDER BY e.n))[1] AS source, array_agg(DISTINCT e.constant) AS constants, array_agg(e.line ORDER BY e.n) AS lines
-       FROM ${rows} GROUP BY ${descriptorKey('e.descriptor')}, ${normalised('e.source')} HAVING count(DISTINCT e.constant) > 1 LIMIT 5`,
+    `WITH ${ranked}
+     SELECT (array_agg(dn ORDER BY n))[1] AS descriptor, (array_agg(s ORDER BY n))[1] AS source, array_agg(DISTINCT c) AS constants, array_agg(line ORDER BY n) AS lines
+       FROM ranked WHERE d = '' OR pairs = narrowest GROUP BY d, k HAVING count(DISTINCT c) > 1 LIMIT 5`,
     params,
   );
   if (conflicts.rows.length > 0) {
     const where = map.file ? `value map "${map.name}" (${map.file})` : `value map "${map.name}"`;
     const list = conflicts.rows.map((c) => `${c.descriptor ? `${c.descriptor} ` : ''}"${c.source}" → ${c.constants.map((k) => `"${k}"`).join(' or ')}${c.lines[0] !== null ? ` (lines ${c.lines.join(', ')})` : ''}`);
-    throw new PermanentError(`${where} maps one source value to several constants: ${list.join('; ')}`, { file: map.file });
+    const edFi = conflicts.rows.some((c) => c.descriptor);
+    throw new PermanentError(`${where} maps one source value to several constants${edFi ? ', none narrower than the others' : ''}: ${list.join('; ')}`, { file: map.file });
   }
   await client.query(`DROP TABLE IF EXISTS pg_temp.${ident(table)}`);
   await client.query(`CREATE TEMPORARY TABLE ${ident(table)} (descriptor text NOT NULL, key text NOT NULL, constant text NOT NULL, PRIMARY KEY (descriptor, key)) ON COMMIT DROP`);
-  await client.query(`INSERT INTO ${ident(table)} SELECT DISTINCT ${descriptorKey('e.descriptor')}, ${normalised('e.source')}, e.constant FROM ${rows}`, params);
+  await client.query(`INSERT INTO ${ident(table)} WITH ${ranked} SELECT DISTINCT d, k, c FROM ranked WHERE pairs = narrowest`, params);
   await client.query(`ANALYZE ${ident(table)}`);
   return `pg_temp.${ident(table)}`;
 }
