@@ -88,7 +88,8 @@ export async function applyValueMaps(
     const target = ident(`_map_${column.name}`);
     const policy = column.unmapped ?? 'keep';
     await client.query(`ALTER TABLE ${staging} ADD COLUMN ${target} text`);
-    await mapColumn(client, staging, source, target, tables.get(column.map!)!, columnDescriptor(column, columns[index]!.from, defs.get(column.map!)!));
+    const map = defs.get(column.map)!;
+    await mapColumn(client, staging, source, target, tables.get(column.map)!, map, columnDescriptor(column, columns[index]!.from, map));
     const lacking = `s.${target} IS NULL AND btrim(${source}, ${literal(MAP_TRIM)}) <> ''`;
     const report = await reportUnmapped(client, staging, lacking, source);
     if (report) unmapped.push({ column: column.name, map: column.map!, policy, ...report });
@@ -164,26 +165,38 @@ export function columnDescriptor(column: Pick<MappedColumn, 'descriptor' | 'sour
  *    otherwise by the code alone, when the map gives that code one constant under every descriptor
  *    ("Work" is an address type and an e-mail type: a bare "Work" in an unnamed column stays unmapped).
  */
-async function mapColumn(client: pg.PoolClient, staging: string, source: string, target: string, table: string, descriptor: string | undefined): Promise<void> {
+async function mapColumn(
+  client: pg.PoolClient,
+  staging: string,
+  source: string,
+  target: string,
+  table: string,
+  map: ValueMapDefinition,
+  descriptor: string | undefined,
+): Promise<void> {
   const value = `btrim(${source}, ${literal(MAP_TRIM)})`;
-  await client.query(`UPDATE ${staging} s SET ${target} = m.constant FROM ${table} m WHERE m.descriptor = '' AND m.key = ${normalised(source)}`);
+  const entries = map.entries ?? [];
+  if (entries.some((e) => e.descriptor === undefined)) {
+    await client.query(`UPDATE ${staging} s SET ${target} = m.constant FROM ${table} m WHERE m.descriptor = '' AND m.key = ${normalised(source)}`);
+  }
+  if (!entries.some((e) => e.descriptor !== undefined)) return;
+  // Each value is parsed once, in a subquery the planner keeps (OFFSET 0), then joined to the map:
+  // a join on the expressions themselves is planned as a nested loop that parses every value once
+  // per map row (300,000 URIs against 46 rows: seconds instead of under one).
+  const matched = (rows: string, on: string, entriesOf = table) =>
+    `UPDATE ${staging} o SET ${target} = m.constant FROM (${rows} OFFSET 0) v JOIN ${entriesOf} m ON ${on} WHERE o.ctid = v.row`;
   await client.query(
-    `UPDATE ${staging} s SET ${target} = m.constant FROM ${table} m
-      WHERE s.${target} IS NULL AND ${value} ~ ${DESCRIPTOR_URI}
-        AND m.descriptor = ${descriptorKey(`substring(${value} from ${DESCRIPTOR_URI})`)}
-        AND m.key = ${normalised(`regexp_replace(${value}, ${DESCRIPTOR_URI}, '\\2')`)}`,
+    matched(
+      `SELECT ctid AS row, regexp_match(${value}, ${DESCRIPTOR_URI}) AS p FROM ${staging} s WHERE s.${target} IS NULL AND ${value} LIKE '%#%'`,
+      `m.descriptor = ${descriptorKey('v.p[1]')} AND m.key = ${normalised('v.p[2]')}`,
+    ),
   );
-  const bare = `s.${target} IS NULL AND ${value} !~ ${DESCRIPTOR_URI}`;
+  const bare = `SELECT ctid AS row, ${normalised(source)} AS k FROM ${staging} s WHERE s.${target} IS NULL AND ${value} <> '' AND ${value} !~ ${DESCRIPTOR_URI}`;
   if (descriptor !== undefined) {
-    await client.query(
-      `UPDATE ${staging} s SET ${target} = m.constant FROM ${table} m WHERE ${bare} AND m.descriptor = ${descriptorKey(literal(descriptor))} AND m.key = ${normalised(source)}`,
-    );
+    await client.query(matched(bare, `m.descriptor = ${descriptorKey(literal(descriptor))} AND m.key = v.k`));
   } else {
-    await client.query(
-      `UPDATE ${staging} s SET ${target} = m.constant
-         FROM (SELECT key, min(constant) AS constant FROM ${table} WHERE descriptor <> '' GROUP BY key HAVING count(DISTINCT constant) = 1) m
-        WHERE ${bare} AND m.key = ${normalised(source)}`,
-    );
+    const unambiguous = `(SELECT key, min(constant) AS constant FROM ${table} WHERE descriptor <> '' GROUP BY key HAVING count(DISTINCT constant) = 1)`;
+    await client.query(matched(bare, `m.key = v.k`, unambiguous));
   }
 }
 
