@@ -49,6 +49,13 @@ export const columnSchema = z.strictObject({
    * the choice, the load's unmapped values are counted in `etl.loads.unmapped`.
    */
   unmapped: z.enum(['keep', 'null', 'quarantine']).optional(),
+  /**
+   * With a descriptor map (Ed-Fi layout), the descriptor a bare code value in this column belongs
+   * to (`AddressTypeDescriptor`). Default: the longest descriptor of the map that ends the source
+   * column's name (`entryGradeLevelDescriptor` → `GradeLevelDescriptor`, an `…Id` suffix dropped).
+   * Descriptor URIs name their own descriptor.
+   */
+  descriptor: z.string().min(1).optional(),
   // Cleaning rules (contract/rules.ts checks them, functions/clean/rules.ts compiles them to SQL).
   // A value is normalised (trim → null tokens → case), cast (with `format`), then checked
   // (pattern, values, min/max, references, unique); a row whose value fails goes to quarantine.
@@ -452,6 +459,22 @@ export const datasetSchema = z
          * others go to quarantine with the rule `dedupe`. Without it, the first line wins (rule `unique`).
          */
         dedupe: z.strictObject({ orderBy: z.array(identifier).default([]), keep: z.enum(['first', 'last']).default('first') }).optional(),
+        /**
+         * Value maps for columns that are detected rather than declared, nested tables included:
+         * `column` is the source field (`sexDescriptor`), or for a nested table (`read.arrays:
+         * explode`) its array path and field (`addresses.addressTypeDescriptor`). The column then
+         * holds the map's constants; `unmapped` and `descriptor` as for a declared column.
+         */
+        maps: z
+          .array(
+            z.strictObject({
+              column: z.string().min(1),
+              map: identifier,
+              unmapped: z.enum(['keep', 'null', 'quarantine']).optional(),
+              descriptor: z.string().min(1).optional(),
+            }),
+          )
+          .optional(),
       })
       .default({ key: [] }),
   })
@@ -587,6 +610,8 @@ export const valueMapSchema = z
         z.strictObject({
           source: z.string().regex(/\S/, 'must not be blank'),
           constant: z.string().min(1),
+          /** An Ed-Fi descriptor's bare name (`AddressTypeDescriptor`): the entry maps `source` as a code value of that descriptor. */
+          descriptor: z.string().min(1).optional(),
           /** The entry's line in `file`, for messages. */
           line: z.number().int().positive().optional(),
         }),
@@ -726,10 +751,14 @@ export const pipelineSchema = z
       if (maps.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['valueMaps', i, 'name'], message: `duplicate value map "${n}"` });
     });
     p.datasets.forEach((d, i) => {
+      d.clean.maps?.forEach((m, j) => {
+        if (!maps.includes(m.map)) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'clean', 'maps', j, 'map'], message: `unknown value map "${m.map}" (declare it under valueMaps)` });
+      });
       d.clean.columns?.forEach((c, j) => {
         const at = ['datasets', i, 'clean', 'columns', j];
         if (c.map && !maps.includes(c.map)) ctx.addIssue({ code: 'custom', path: [...at, 'map'], message: `unknown value map "${c.map}" (declare it under valueMaps)` });
         if (c.unmapped && !c.map) ctx.addIssue({ code: 'custom', path: [...at, 'unmapped'], message: 'only a column with a map has unmapped values' });
+        if (c.descriptor && !c.map) ctx.addIssue({ code: 'custom', path: [...at, 'descriptor'], message: 'descriptor names the descriptor of a mapped column: add map' });
       });
     });
     for (const r of referenceProblems(p.datasets.map((d) => ({ name: d.name, columns: d.clean.columns })))) ctx.addIssue({ code: 'custom', path: r.path, message: r.message });

@@ -4,10 +4,13 @@
  * constants views filter on (`Excused Absence`). Two layouts, in CSV, YAML or JSON:
  *
  * - a simple table of `source` → `constant` rows (in YAML/JSON also a plain mapping `EXA: Excused Absence`);
- * - the Ed-Fi descriptor map layout, rows of `constantName`, `descriptor` (the descriptor's
- *   namespace, `uri://ed-fi.org/AttendanceEventCategoryDescriptor`) and `codeValue`
- *   (`Excused Absence`, or an installation's own `EXA`). A row maps both the full descriptor URI
- *   `<descriptor>#<codeValue>` and the bare code value to its constant.
+ * - the Ed-Fi descriptor map layout (the Analytics Middle Tier's `descriptor_map.json` as
+ *   published), rows of `constantName`, `descriptor` (a bare name, `AddressTypeDescriptor`, or
+ *   a namespace, `uri://ed-fi.org/AddressTypeDescriptor`) and `codeValue` (`Work`, or an
+ *   installation's own `EXA`). A row is keyed on (descriptor name, code value): one code value
+ *   may map to different constants under different descriptors. The clean step matches a
+ *   descriptor URI `uri://…/<Descriptor>#<code>` by its name and code, and a bare code by the
+ *   descriptor its column names (see functions/clean/value-maps.ts).
  *
  * Reading a file yields plain `{source, constant, line}` entries; the loader puts them into the
  * definition, so the runtime (and the definition bundled into each Lambda) never reads map files.
@@ -18,11 +21,33 @@ import { extname, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 
-/** One source value and the constant it maps to; `line` is the 1-based line of its row in the map file. */
+/**
+ * One source value and the constant it maps to; `line` is the 1-based line of its row in the map
+ * file. An Ed-Fi descriptor map row has a `descriptor` (its bare name, `AddressTypeDescriptor`)
+ * and `source` is its code value: the entry is keyed on (descriptor, code value), so "Work" can
+ * be an address type and an e-mail type in one map.
+ */
 export interface ValueMapEntry {
   source: string;
   constant: string;
+  descriptor?: string;
   line?: number;
+}
+
+/**
+ * The bare name of a descriptor as a map or the data write it: `AddressTypeDescriptor`,
+ * `uri://ed-fi.org/AddressTypeDescriptor`, `uri://ed-fi.org/AddressTypeDescriptor#` all give
+ * `AddressTypeDescriptor`. The namespace is not part of the match (a district's own
+ * `uri://district.example.org/AddressTypeDescriptor#Work` is still an address type).
+ */
+export function descriptorName(value: string): string {
+  const trimmed = value.trim().replace(/#.*$/, '');
+  return trimmed.slice(trimmed.lastIndexOf('/') + 1);
+}
+
+/** The key an entry is unique on: its descriptor (lower-cased, empty for a plain map) and its source value as {@link mapKey} compares it. */
+export function entryKey(e: Pick<ValueMapEntry, 'source' | 'descriptor'>): string {
+  return `${(e.descriptor ?? '').toLowerCase()}\u0000${mapKey(e.source)}`;
 }
 
 /** A map file that cannot be read or does not have a map's shape; the message names the file and line. */
@@ -88,13 +113,16 @@ export function mapConflicts(entries: readonly ValueMapEntry[], file?: string): 
   const first = new Map<string, number>();
   const problems: string[] = [];
   entries.forEach((e, i) => {
-    const key = mapKey(e.source);
+    // an Ed-Fi descriptor may belong to several constants (the AMT's DescriptorMap is many-to-many):
+    // the clean step gives the column the narrowest (functions/clean/value-maps.ts)
+    if (e.descriptor !== undefined) return;
+    const key = entryKey(e);
     const j = first.get(key);
     if (j === undefined) first.set(key, i);
     else if (entries[j]!.constant !== e.constant) {
       const a = entries[j]!;
       problems.push(
-        `${where(e, i)}: "${e.source}" maps to "${e.constant}", but ${where(a, j)} maps ${a.source === e.source ? 'it' : `"${a.source}"`} to "${a.constant}"` +
+        `${where(e, i)}: ${e.descriptor ? `${e.descriptor} ` : ''}"${e.source}" maps to "${e.constant}", but ${where(a, j)} maps ${a.source === e.source ? 'it' : `"${a.source}"`} to "${a.constant}"` +
           ' (source values are compared ignoring case and surrounding spaces)',
       );
     }
@@ -158,8 +186,9 @@ function entriesFromRows(rows: readonly MapRow[], file: string, headerLine = 1, 
     }
     const constant = get('constantname', 'constantName').trim();
     const codeValue = get('codevalue', 'codeValue').trim();
-    const descriptor = get('descriptor', 'descriptor').trim().replace(/#$/, '');
-    entries.push({ source: `${descriptor}#${codeValue}`, constant, line }, { source: codeValue, constant, line });
+    const descriptor = descriptorName(get('descriptor', 'descriptor'));
+    if (descriptor === '') throw new ValueMapError('descriptor has no name (expected AddressTypeDescriptor or uri://ed-fi.org/AddressTypeDescriptor)', file, line);
+    entries.push({ source: codeValue, constant, descriptor, line });
   }
   return entries;
 }

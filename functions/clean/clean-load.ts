@@ -263,7 +263,11 @@ async function cleanObject(
       ...dataset,
       name,
       title: dataset.title && `${dataset.title} (${childPathOf(child)})`,
-      clean: { key: inherited.identity.map((c) => c.name), mode: inherited.identity.length > 0 ? 'upsert' : 'append' },
+      clean: {
+        key: inherited.identity.map((c) => c.name),
+        mode: inherited.identity.length > 0 ? 'upsert' : 'append',
+        maps: childMaps(dataset, childPathOf(child)!, children.map((c) => childPathOf(c)!)),
+      },
       geometry: { ...dataset.geometry, enabled: false },
     };
     const applied = await applyRows(client, pipeline, childDataset, child, {
@@ -685,4 +689,16 @@ async function ensureCurrentView(client: pg.PoolClient, project: string, dataset
 
 async function dropStaging(pool: pg.Pool, load: LoadRow): Promise<void> {
   if (load.staging_table) await pool.query(`DROP TABLE IF EXISTS ${load.staging_table}`).catch(() => undefined);
+}
+
+/**
+ * The dataset's `clean.maps` that belong to the nested table at `path`, their `column` narrowed to
+ * the field: `addresses.addressTypeDescriptor` is the field `addressTypeDescriptor` of the table
+ * `addresses`, not of `addresses.periods` (the longest array path of the file that prefixes it wins).
+ */
+function childMaps(dataset: DatasetDefinition, path: string, paths: readonly string[]): NonNullable<DatasetDefinition['clean']['maps']> {
+  return (dataset.clean.maps ?? []).flatMap((m) => {
+    const owner = paths.filter((p) => m.column.startsWith(`${p}.`)).sort((a, b) => b.length - a.length)[0];
+    return owner === path ? [{ ...m, column: m.column.slice(path.length + 1) }] : [];
+  });
 }

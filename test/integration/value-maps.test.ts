@@ -132,15 +132,15 @@ describe('value maps', () => {
   });
 
   it('fails a load whose map reaches the database with conflicting entries, and leaves the clean table and views as they were', async () => {
-    // validation refuses such a map; a definition that skipped it (hand-built) meets the same rule at load time
+    // an Ed-Fi code under two constants that cover as many codes each (3): neither is narrower, so none is chosen
     const conflicting = structuredClone(cleanDeps.pipeline);
-    conflicting.valueMaps[0]!.entries!.push({ source: ' exa', constant: 'Unexcused Absence', line: 42 });
+    conflicting.valueMaps[0]!.entries!.push({ source: ' exa', constant: 'Unexcused Absence', descriptor: 'attendanceEventCategoryDescriptor', line: 42 });
 
     const outcome = await deliver('attendance', 'events-2.csv', 'StudentUSI,EventDate,AttendanceEventCategoryDescriptor,GradeLevel\n200,2024-10-01,EXA,9\n', conflicting);
 
     expect(outcome).toMatchObject({
       status: 'failed',
-      error: expect.stringContaining('value map "attendance_category" (' + `${FIXTURES}attendance-event-categories.csv) maps one source value to several constants: "EXA" → "Excused Absence" or "Unexcused Absence" (lines 6, 42)`),
+      error: expect.stringContaining('value map "attendance_category" (' + `${FIXTURES}attendance-event-categories.csv) maps one source value to several constants, none narrower than the others: AttendanceEventCategoryDescriptor "EXA" → "Excused Absence" or "Unexcused Absence" (lines 6, 42)`),
     });
     const [ledger] = await rows(cleanDeps.pool, 'SELECT status, error IS NOT NULL AS has_error FROM etl.loads WHERE id = $1', [(outcome as { loadId: number }).loadId]);
     expect(ledger).toEqual({ status: 'failed', has_error: true });

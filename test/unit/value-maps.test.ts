@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,14 +39,31 @@ function errorOf(read: () => unknown): ValueMapError {
 }
 
 describe('value map files', () => {
-  it('maps each Ed-Fi descriptor row by its full descriptor URI and by its bare code value', () => {
+  it('keys each Ed-Fi descriptor row on its descriptor name and code value, whatever namespace the row writes', () => {
     const entries = readValueMapFile(join(FIXTURES, 'attendance-event-categories.csv'), 'attendance-event-categories.csv');
 
-    expect(entries).toHaveLength(16);
-    expect(entries.filter((e) => e.line === 6)).toEqual([
-      { source: 'uri://district.example.org/AttendanceEventCategoryDescriptor#EXA', constant: 'Excused Absence', line: 6 },
-      { source: 'EXA', constant: 'Excused Absence', line: 6 },
-    ]);
+    expect(entries).toHaveLength(8);
+    expect(entries.filter((e) => e.line === 6)).toEqual([{ source: 'EXA', constant: 'Excused Absence', descriptor: 'AttendanceEventCategoryDescriptor', line: 6 }]);
+  });
+
+  it('accepts the AMT descriptor_map.json as published, "Work" under three descriptors and "Excused Absence" under two constants included', () => {
+    const file = fileURLToPath(new URL('../fixtures/edfi-descriptor-map/descriptor_map.json', import.meta.url));
+    const entries = readValueMapFile(file, 'descriptor_map.json');
+    // independent reading of the same file
+    const rows = JSON.parse(readFileSync(file, 'utf8')) as { constantName: string; descriptor: string; codeValue: string }[];
+
+    expect(entries.map((e) => [e.descriptor, e.source, e.constant])).toEqual(rows.map((r) => [r.descriptor, r.codeValue, r.constantName]));
+    expect(mapConflicts(entries, 'descriptor_map.json')).toEqual([]);
+    expect(entries.filter((e) => e.source === 'Work').map((e) => e.constant).sort()).toEqual(['Address.Work', 'Email.Work', 'Telephone.Work']);
+  });
+
+  it('accepts an Ed-Fi code value under several constants (the AMT map is many-to-many), but not a plain one', () => {
+    const json = `[
+  {"constantName": "AttendanceEvent.ExcusedAbsence", "descriptor": "AttendanceEventCategoryDescriptor", "codeValue": "Excused Absence"},
+  {"constantName": "AttendanceEvent.Absence", "descriptor": "uri://ed-fi.org/AttendanceEventCategoryDescriptor", "codeValue": " excused absence "}
+]`;
+    expect(mapConflicts(parseValueMap(json, 'm.json'), 'm.json')).toEqual([]);
+    expect(mapConflicts([{ source: 'EXA', constant: 'Excused' }, { source: 'exa', constant: 'Absence' }])).toHaveLength(1);
   });
 
   it('reads a YAML mapping of source values to constants, keeping codes such as 09 as written', () => {
@@ -66,11 +83,9 @@ describe('value map files', () => {
   {"ConstantName": "Tardy", "Descriptor": "uri://ed-fi.org/AttendanceEventCategoryDescriptor", "CodeValue": "Tardy"}
 ]`;
 
-    expect(parseValueMap(json, 'categories.json').map((e) => e.source)).toEqual([
-      'uri://ed-fi.org/AttendanceEventCategoryDescriptor#Excused Absence',
-      'Excused Absence',
-      'uri://ed-fi.org/AttendanceEventCategoryDescriptor#Tardy',
-      'Tardy',
+    expect(parseValueMap(json, 'categories.json').map((e) => [e.descriptor, e.source])).toEqual([
+      ['AttendanceEventCategoryDescriptor', 'Excused Absence'],
+      ['AttendanceEventCategoryDescriptor', 'Tardy'],
     ]);
     expect(parseValueMap('[{"source": "Y", "constant": "Yes"}]', 'yes-no.json')).toEqual([{ source: 'Y', constant: 'Yes', line: 1 }]);
   });
@@ -118,7 +133,7 @@ describe('value maps in a pipeline definition', () => {
 
     const [categories, grades] = pipeline.valueMaps;
     expect(categories).toMatchObject({ name: 'attendance_category', file: 'attendance-event-categories.csv' });
-    expect(categories!.entries).toContainEqual({ source: 'TAR', constant: 'Tardy', line: 9 });
+    expect(categories!.entries).toContainEqual({ source: 'TAR', constant: 'Tardy', descriptor: 'AttendanceEventCategoryDescriptor', line: 9 });
     expect(grades!.entries).toHaveLength(4);
     expect(pipeline.datasets[0]!.clean.columns?.[1]).toMatchObject({ name: 'category', map: 'attendance_category', unmapped: 'quarantine' });
   });
@@ -146,6 +161,16 @@ describe('value maps in a pipeline definition', () => {
     expect(problemsOf(withMap({ entries }))).toEqual([
       'valueMap "attendance_category": entries[1]: "Exa" maps to "Tardy", but entries[0] maps "EXA" to "Excused Absence" (source values are compared ignoring case and surrounding spaces)',
     ]);
+  });
+
+  it('refuses a descriptor on a column without a map, and a clean.maps entry naming an unknown map', () => {
+    const input = withMap({ entries: [{ source: 'Work', constant: 'Address.Work', descriptor: 'AddressTypeDescriptor' }] }, { name: 'kind', descriptor: 'AddressTypeDescriptor' });
+    (input.datasets[0]!.clean as Record<string, unknown>).maps = [{ column: 'addresses.addressTypeDescriptor', map: 'amt' }];
+
+    const problems = problemsOf(input);
+    expect(problems).toHaveLength(2);
+    expect(problems.join('\n')).toContain('descriptor names the descriptor of a mapped column: add map');
+    expect(problems.join('\n')).toContain('unknown value map "amt" (declare it under valueMaps)');
   });
 
   it('names a map file that cannot be read', () => {
