@@ -29,7 +29,7 @@ import { PermanentError, messageOf } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
 import { fetchFollowing } from './redirects.ts';
 import { tlsOptions } from './tls.ts';
-import { JsonClient, pathOf, type RetryOptions } from './http-json.ts';
+import { describeHttpStats, JsonClient, pathOf, type HttpStats, type RetryOptions } from './http-json.ts';
 import type { RestAuth } from './rest-auth.ts';
 import { manifestObject, writeManifest } from './sink.ts';
 import { beginRun, stateKey, type StateLease } from './state.ts';
@@ -101,6 +101,8 @@ export interface CatalogManifest {
   /** Every listed resource was tried and none failed. */
   complete: boolean;
   status: 'complete' | 'partial';
+  /** Requests of the run (listing and downloads), their retries (each also logged) and why. */
+  http: HttpStats;
   resources: ResourceReport[];
 }
 
@@ -237,7 +239,7 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
     while (!fatal && next < todo.length && Date.now() < soft && !hard.aborted) {
       const resource = todo[next++]!;
       try {
-        const result = await fetchResource({ deps, resource, previous: state.seen[resource.id], prefix, names, headers, api: r.api, hard, now, verifyTls: r.source.verifyTls, declare, onStored: (o) => stored.push(o) });
+        const result = await fetchResource({ deps, resource, previous: state.seen[resource.id], prefix, names, headers, api: r.api, http, hard, now, verifyTls: r.source.verifyTls, declare, onStored: (o) => stored.push(o) });
         results.set(resource.id, result);
         if (result.status === 'fetched' || result.status === 'unchanged') {
           state.seen[resource.id] = result.seen;
@@ -286,6 +288,7 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
     notReached: count('not reached'),
     complete: reached && count('failed') === 0,
     status: reached && count('failed') === 0 ? 'complete' : 'partial',
+    http: http.counts(),
     resources: reports,
   };
   const worthWriting = manifest.fetched + manifest.failed + manifest.notReached > 0;
@@ -302,12 +305,15 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
 /** One line for people: what landed, what did not, and why. */
 function summaryOf(m: CatalogManifest, bucket: string, prefix: string): string {
   if (m.fetched + m.failed + m.notReached === 0) {
-    return `no resource changed at ${m.source} (${m.unchanged} checked, ${m.datasets} catalogue datasets listed); nothing written`;
+    const retried = describeHttpStats(m.http);
+    return `no resource changed at ${m.source} (${m.unchanged} checked, ${m.datasets} catalogue datasets listed${retried ? `; ${retried}` : ''}); nothing written`;
   }
   const parts = [`fetched ${m.fetched} resource${m.fetched === 1 ? '' : 's'} → s3://${bucket}/${prefix}`, `${m.unchanged} unchanged`];
   const failed = m.resources.filter((x) => x.status === 'failed');
   if (failed.length) parts.push(`${failed.length} failed (${failed.map((x) => `${x.id} ${x.source}: ${x.reason}`).join('; ')}), retried next run`);
   if (m.notReached) parts.push(`${m.notReached} not reached before the time limit, left for the next run`);
+  const retried = describeHttpStats(m.http);
+  if (retried) parts.push(retried);
   return parts.join(', ');
 }
 
@@ -346,6 +352,8 @@ interface Download {
   /** The source's headers: sent only to the catalogue's own host. */
   headers: Record<string, string>;
   api: URL;
+  /** The run's client: downloads' retries are counted and logged with its own. */
+  http: JsonClient;
   hard: AbortSignal;
   verifyTls: boolean;
   now: () => Date;
@@ -385,20 +393,20 @@ async function fetchResource(d: Download): Promise<Result> {
   if (conditional?.lastModified) headers['if-modified-since'] = conditional.lastModified;
 
   const retries = deps.retries ?? 2;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   for (let attempt = 0; ; attempt++) {
     if (d.hard.aborted) return { status: 'not reached', reason: 'interrupted by the run’s time limit; the next run fetches it' };
     let res: Response;
     // no answer (headers) within the request timeout: abandoned and retried; the body may then take the run's time
     const waiting = new AbortController();
     const timer = setTimeout(() => waiting.abort(), deps.requestTimeoutMs ?? 60_000);
+    d.http.countRequest();
     try {
       res = await fetchFollowing(url, { headers, signal: AbortSignal.any([d.hard, waiting.signal]), ...tlsOptions(d.verifyTls, url.origin) }, shownUrl);
     } catch (error) {
       clearTimeout(timer);
       if (d.hard.aborted) return { status: 'not reached', reason: 'interrupted by the run’s time limit; the next run fetches it' };
       if (attempt < retries) {
-        await sleep((deps.baseDelayMs ?? 1000) * 2 ** attempt);
+        await d.http.retryOther(shownUrl(url.href), 'network', waiting.signal.aborted ? `no answer within ${(deps.requestTimeoutMs ?? 60_000) / 1000} s` : causeOf(error), attempt);
         continue;
       }
       return { status: 'failed', reason: `no answer: ${causeOf(error)}` };
@@ -406,7 +414,7 @@ async function fetchResource(d: Download): Promise<Result> {
     clearTimeout(timer);
     if ((res.status >= 500 || res.status === 429) && attempt < retries) {
       await res.body?.cancel();
-      await sleep((deps.baseDelayMs ?? 1000) * 2 ** attempt);
+      await d.http.retryOther(shownUrl(url.href), res.status, `${res.status} ${res.statusText}`.trim(), attempt, res.headers.get('retry-after'));
       continue;
     }
     if (res.status === 304 && conditional) {

@@ -4,6 +4,10 @@
  * - Auth: OAuth2 client credentials at `<url>/oauth/token` with the `{key, secret}` secret.
  * - Paths: `<url>/data/v3[/<schoolYear>]/<namespace>/<resource>?offset=&limit=`, the school year
  *   only for `yearSpecific` instances (one ODS per year; each record gets `odsSchoolYear`).
+ * - Paging: by cursor where the ODS offers it (ODS / API 7.3+): `<resource>/partitions?number=`
+ *   gives page tokens, each read with `pageToken=&pageSize=` and then the answer's
+ *   `Next-Page-Token` header. An ODS whose `partitions` answers 404/400/405 pages by offset.
+ *   Deletes are always paged by offset.
  * - Change queries: `<url>/changeQueries/v1[/<schoolYear>]/availableChangeVersions` gives the
  *   newest change version; each resource is asked for `minChangeVersion` (one past what the last
  *   run got) to `maxChangeVersion` (that newest version, fixed for the whole run so paging sees a
@@ -82,6 +86,11 @@ interface PhaseProgress {
   records: number;
   parts: PartInfo[];
   done: boolean;
+  /**
+   * Cursor paging (ODS / API 7.3+): the page tokens still to ask for, as of the last finished part
+   * (one per partition not yet read, the partition being read at its next page). Absent: offset paging.
+   */
+  pageTokens?: string[];
 }
 
 /** One resource of one school year. */
@@ -270,7 +279,8 @@ class EdfiRun {
   /** One resource: its changed records, then (incremental runs) the ids deleted in the same window. */
   private async fetchJob(job: Job): Promise<void> {
     const p = job.progress;
-    if (!p.done) await this.pageThrough(job, p, '', 'part');
+    if (!p.done && (p.pageTokens || (p.offset === 0 && p.parts.length === 0 && (await this.partitions(job))))) await this.pageByToken(job, p);
+    else if (!p.done) await this.pageThrough(job, p, '', 'part');
     if (!p.done) return;
     if (this.api.deletes && p.min !== undefined) {
       p.deletes ??= { offset: 0, records: 0, parts: [], done: false };
@@ -285,6 +295,108 @@ class EdfiRun {
         p.deletes.missing = `${job.resource}${job.year === undefined ? '' : ` (${job.year})`}: the ODS does not serve ${job.resource}/deletes (404), so records deleted there stay in the clean table; set deletes: false on edfi "${this.api.name}" to stop asking`;
         logger.warn(`Ed-Fi API ${this.api.name}: ${p.deletes.missing}`, { api: this.api.name, resource: job.resource, ...(job.year === undefined ? {} : { schoolYear: job.year }) });
       }
+    }
+  }
+
+  /** The list's URL: `<data>[/<year>]/<namespace>/<name><suffix>` with the job's change window. */
+  private listUrl(job: Job, suffix: string): URL {
+    const [namespace, name] = job.resource.includes('/') ? job.resource.split('/') : ['ed-fi', job.resource];
+    const url = new URL(this.url(`${this.api.dataPath}/${job.year === undefined ? '' : `${job.year}/`}${namespace}/${name}${suffix}`));
+    if (job.progress.min !== undefined) url.searchParams.set('minChangeVersion', String(job.progress.min));
+    if (job.progress.max !== undefined) url.searchParams.set('maxChangeVersion', String(job.progress.max));
+    return url;
+  }
+
+  /** Whether the ODS pages this API by cursor; learnt from the first `partitions` answer of the run. */
+  private tokenPaging: boolean | undefined;
+
+  /**
+   * Asks `<resource>/partitions?number=<concurrency>` (ODS / API 7.3+, within the change window):
+   * its page tokens start the job's cursor paging. An ODS without the route (404, 400, 405)
+   * pages by offset, for this and every other resource of the run.
+   */
+  private async partitions(job: Job): Promise<boolean> {
+    if (this.tokenPaging === false) return false;
+    const url = this.listUrl(job, '/partitions');
+    url.searchParams.set('number', String(this.api.concurrency));
+    let body: unknown;
+    try {
+      ({ body } = await this.limiter.run(() => this.http.get(url)));
+    } catch (error) {
+      const status = httpStatusOf(error);
+      if (this.tokenPaging !== true && (status === 404 || status === 400 || status === 405)) {
+        this.tokenPaging = false;
+        logger.info(`Ed-Fi API ${this.api.name}: the ODS has no cursor paging (${job.resource}/partitions answered ${status}); paging by offset`, { api: this.api.name });
+        return false;
+      }
+      throw error;
+    }
+    const tokens = (body as { pageTokens?: unknown })?.pageTokens;
+    if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string')) {
+      throw new PermanentError(`GET ${redactUrl(url.href)}: the answer has no pageTokens list of strings`);
+    }
+    this.tokenPaging = true;
+    job.progress.pageTokens = tokens as string[];
+    if (tokens.length === 0) job.progress.done = true;
+    return true;
+  }
+
+  /**
+   * Cursor paging: each page token is asked with `pageSize`, and the partition goes on with the
+   * answer's `Next-Page-Token` header until it has none. Partitions are read one after another;
+   * parts end on page boundaries and save the tokens still to ask for, so a checkpointed run
+   * continues at the first page not in a finished part.
+   */
+  private async pageByToken(job: Job, p: PhaseProgress): Promise<void> {
+    const pageSize = this.api.pageSize;
+    const pending = [...(p.pageTokens ?? [])];
+    let sink: RecordSink | undefined;
+    let sinkKey = '';
+    let partRecords = 0;
+    let pages = 0;
+    const finishPart = async () => {
+      if (sink && partRecords > 0) {
+        const { bytes, sha256 } = await sink.finish();
+        p.parts.push({ key: sinkKey, records: partRecords, bytes, sha256 });
+        p.records += partRecords;
+      } else await sink?.abort();
+      p.pageTokens = [...pending];
+      sink = undefined;
+      partRecords = 0;
+      await this.save(this.leaseMs());
+    };
+    try {
+      while (pending.length) {
+        if (this.now().getTime() >= this.deadline) break;
+        if (++pages > this.api.maxPages) {
+          throw new PermanentError(`${job.resource}: more than maxPages (${this.api.maxPages}) pages of ${pageSize} in one invocation; raise maxPages on edfi "${this.api.name}" if the ODS really has more`);
+        }
+        const url = this.listUrl(job, '');
+        url.searchParams.set('pageToken', pending[0]!);
+        url.searchParams.set('pageSize', String(pageSize));
+        const { body, headers } = await this.limiter.run(() => this.http.get(url));
+        if (!Array.isArray(body)) throw new PermanentError(`GET ${redactUrl(url.href)}: the answer is not an array of ${job.resource} records`);
+        checkRecords(body, url);
+        if (body.length) {
+          if (!sink) {
+            sinkKey = `${ZONES.raw}${job.dataset.name}/${this.runId}/${job.year === undefined ? '' : `${job.year}-`}part-${String(p.parts.length + 1).padStart(5, '0')}.ndjson.gz`;
+            sink = new RecordSink(this.deps, sinkKey, this.declaration(job, false, p.parts.length + 1));
+          }
+          for (const record of body) {
+            await sink.write(job.year === undefined || !record || typeof record !== 'object' ? record : { ...(record as object), odsSchoolYear: job.year });
+          }
+          partRecords += body.length;
+        }
+        const next = headers.get('next-page-token');
+        pending.shift();
+        if (next && body.length) pending.unshift(next);
+        if (partRecords >= this.api.partRecords) await finishPart();
+      }
+      await finishPart();
+      if (!pending.length) p.done = true;
+    } catch (error) {
+      await sink?.abort();
+      throw error;
     }
   }
 

@@ -146,6 +146,24 @@ export class JsonClient {
     }
   }
 
+  /**
+   * For requests this client does not send itself (file downloads of the same run): count one
+   * request, so the run's figures hold every request it made.
+   */
+  countRequest(): void {
+    this.stats.requests++;
+  }
+
+  /**
+   * For requests this client does not send itself: count, log and wait out one retry the same
+   * way as its own — after a 429 its `Retry-After` (capped), otherwise backoff with jitter.
+   * `attempt` is the one that failed, from 0.
+   */
+  async retryOther(shown: string, cause: number | 'network', reason: string, attempt: number, retryAfterHeader?: string | null): Promise<void> {
+    const wait = (cause === 429 ? this.retryAfter(retryAfterHeader ?? null) : undefined) ?? this.backoff(attempt);
+    await this.retry(shown, cause, reason, attempt, wait, this.deps.sleep ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms))));
+  }
+
   /** Count and log one retry (`attempt` is the one that failed, from 0), then wait. */
   private async retry(shown: string, cause: number | 'network', reason: string, attempt: number, waitMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
     this.stats.retries++;

@@ -11,6 +11,10 @@ export interface TestFile {
   contentType?: string;
   /** Answer this status (and a small page) instead of the file. */
   status?: number;
+  /** Answer `status` only to this many requests, then the file (a server briefly unavailable). */
+  failTimes?: number;
+  /** With `failTimes`: the `Retry-After` header sent with the failures. */
+  retryAfter?: string;
   /** Always 200 with the body, whatever the request's If-None-Match / If-Modified-Since: a server that ignores conditional GETs. */
   ignoresConditional?: boolean;
   /** Wait this long before answering. */
@@ -121,9 +125,10 @@ export class TestCatalog {
     const conditional = req.headers['if-none-match'] !== undefined || req.headers['if-modified-since'] !== undefined;
     if (f.delayMs) await new Promise((resolve) => setTimeout(resolve, f.delayMs));
     const hit = (status: number) => void this.hits.push({ file, conditional, status });
-    if (f.status) {
+    if (f.status && (f.failTimes === undefined || f.failTimes > 0)) {
+      if (f.failTimes !== undefined) f.failTimes--;
       hit(f.status);
-      return { status: f.status, headers: { 'content-type': 'text/plain' }, text: 'gone' };
+      return { status: f.status, headers: { 'content-type': 'text/plain', ...(f.retryAfter ? { 'retry-after': f.retryAfter } : {}) }, text: 'gone' };
     }
     const contentType = f.contentType ?? 'text/csv';
     const etag = `"${createHash('sha1').update(f.body).digest('hex').slice(0, 16)}"`;

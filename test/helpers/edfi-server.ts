@@ -29,6 +29,10 @@ export interface EdfiServer {
   tokenLifetime: number;
   /** Serve `<resource>/deletes` (default true); false answers 404 there, as ODSs without it do. */
   servesDeletes: boolean;
+  /** Serve cursor paging as ODS / API 7.3+ does (default false: `<resource>/partitions` answers 404):
+   *  `partitions?number=N` gives `{pageTokens}`, `?pageToken=&pageSize=` a page and, while the
+   *  partition has more, a `Next-Page-Token` header. */
+  servesPageTokens: boolean;
   /** Forget every token issued so far: the next data request with one gets a 401. */
   revokeTokens(): void;
   /** Called before each data answer (tests move their clock here). */
@@ -59,6 +63,7 @@ export async function startEdfiServer(): Promise<EdfiServer> {
     delayMs: 0,
     tokenLifetime: 1800,
     servesDeletes: true,
+    servesPageTokens: false,
     revokeTokens() {
       tokens.clear();
     },
@@ -90,6 +95,8 @@ export async function startEdfiServer(): Promise<EdfiServer> {
     res.end(JSON.stringify(body));
   };
 
+  const token = (from: number, to: number) => Buffer.from(JSON.stringify({ from, to })).toString('base64url');
+
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -114,7 +121,7 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         const o = odsOf(changes[1] ? Number(changes[1]) : undefined);
         return json(res, 200, { oldestChangeVersion: o.oldest, newestChangeVersion: o.version });
       }
-      const data = /^\/data\/v3\/(?:(\d{4})\/)?([a-z][A-Za-z0-9-]*)\/([A-Za-z0-9]+)(\/deletes)?$/.exec(url.pathname);
+      const data = /^\/data\/v3\/(?:(\d{4})\/)?([a-z][A-Za-z0-9-]*)\/([A-Za-z0-9]+)(\/deletes|\/partitions)?$/.exec(url.pathname);
       if (!data) return json(res, 404, { message: `no route ${url.pathname}` });
       inFlight++;
       state.maxInFlight = Math.max(state.maxInFlight, inFlight);
@@ -122,7 +129,8 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         inFlight--;
         state.onData?.();
         const offset = Number(url.searchParams.get('offset') ?? 0);
-        const failure = failures.findIndex((f) => url.pathname.includes(f.pathPart) && f.offset === offset);
+        // a partitions request fails only when the failure names it
+        const failure = failures.findIndex((f) => url.pathname.includes(f.pathPart) && f.offset === offset && (data[4] !== '/partitions' || f.pathPart.includes('/partitions')));
         if (failure >= 0) {
           const { answer } = failures.splice(failure, 1)[0]!;
           res.writeHead(answer.status, { ...answer.headers, 'content-type': answer.contentType });
@@ -134,7 +142,10 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         const min = url.searchParams.has('minChangeVersion') ? Number(url.searchParams.get('minChangeVersion')) : -Infinity;
         const max = url.searchParams.has('maxChangeVersion') ? Number(url.searchParams.get('maxChangeVersion')) : Infinity;
         if (Number.isFinite(min) && min < o.oldest) return json(res, 410, { message: 'changes before the oldest change version are gone' });
-        if (data[4]) {
+        if (data[4] === '/partitions' || url.searchParams.has('pageToken')) {
+          if (!state.servesPageTokens) return json(res, 404, { message: `no route ${url.pathname}` });
+        }
+        if (data[4] === '/deletes') {
           if (!state.servesDeletes) return json(res, 404, { message: `no route ${url.pathname}` });
           const gone = (o.deletes.get(resource) ?? []).filter((d) => d.changeVersion >= min && d.changeVersion <= max);
           return json(res, 200, gone.slice(offset, offset + limit).map((d) => ({ id: d.id, changeVersion: d.changeVersion, keyValues: {} })));
@@ -142,6 +153,21 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         const rows = [...(o.resources.get(resource)?.values() ?? [])]
           .filter((r) => r.version >= min && r.version <= max)
           .sort((a, b) => String(a.record.id).localeCompare(String(b.record.id)));
+        if (data[4] === '/partitions') {
+          // contiguous ranges of the sorted rows, as many as asked (fewer when there are few rows)
+          const n = Math.max(1, Math.min(Number(url.searchParams.get('number') ?? 1), rows.length || 1));
+          const size = Math.ceil(rows.length / n);
+          const pageTokens = Array.from({ length: n }, (_, i) => token(i * size, Math.min(rows.length, (i + 1) * size))).filter((_, i) => i * size < rows.length || i === 0);
+          return json(res, 200, { pageTokens });
+        }
+        const pageToken = url.searchParams.get('pageToken');
+        if (pageToken !== null) {
+          const { from, to } = JSON.parse(Buffer.from(pageToken, 'base64url').toString()) as { from: number; to: number };
+          const size = Number(url.searchParams.get('pageSize') ?? 25);
+          const end = Math.min(to, from + size);
+          res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...(end < to ? { 'next-page-token': token(end, to) } : {}) });
+          return res.end(JSON.stringify(rows.slice(from, end).map((r) => r.record)));
+        }
         json(res, 200, rows.slice(offset, offset + limit).map((r) => r.record));
       }, state.delayMs);
     });

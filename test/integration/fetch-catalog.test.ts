@@ -3,7 +3,8 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, ListObj
 import { readFile, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { logger } from '../../functions/common/logger.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
 import { cleanLoad } from '../../functions/clean/clean-load.ts';
@@ -292,6 +293,54 @@ describe('fetch an open-data catalogue (CKAN)', () => {
     expect(statusById(outcome)).toEqual({ 'res-2': 'fetched', 'res-5': 'unchanged' });
     expect((await keys(bucket)).filter((k) => k.startsWith(prefixOf(DAY2)))).toEqual([`${prefixOf(DAY2)}_manifest.json`, `${prefixOf(DAY2)}res-2/p2.csv`]);
     expect((await stateOf(bucket)).watermark).toBe('2026-11-21T09:00:00.000Z');
+  });
+});
+
+describe('fetch an open-data catalogue: a file server briefly unavailable', () => {
+  it('retries a download after a 503 and a 429, logs each retry with status, attempt and wait, and counts them in the run', async () => {
+    const cat = new TestCatalog(api, 'udata');
+    cat.serve('busy.csv', { body: PARKS_CSV, status: 503, failTimes: 1 });
+    cat.serve('slow.csv', { body: TREES_CSV, status: 429, failTimes: 1, retryAfter: '3' });
+    cat.addDataset({
+      id: 'd-busy',
+      slug: 'busy',
+      organization: ORG,
+      tags: [],
+      modified: '2026-11-20T00:00:00.000Z',
+      resources: [
+        { id: 'r-busy', format: 'csv', file: 'busy.csv', modified: '2026-11-20T00:00:00.000Z' },
+        { id: 'r-slow', format: 'csv', file: 'slow.csv', modified: '2026-11-20T00:00:00.000Z' },
+      ],
+    });
+    const { bucket, deps } = await setup();
+    const waits: number[] = [];
+    const warn = vi.spyOn(logger, 'warn');
+    let outcome: CatalogOutcome;
+    let lines: { message: string; extra?: Record<string, unknown> }[];
+    try {
+      outcome = await fetchCatalog({ ...deps, baseDelayMs: 1000, sleep: async (ms) => void waits.push(ms) }, parksWith({ api: 'udata', url: cat.url, organization: ORG }));
+      lines = warn.mock.calls.map((c) => ({ message: String(c[0]), extra: c[1] as Record<string, unknown> | undefined }));
+    } finally {
+      warn.mockRestore();
+    }
+
+    expect(outcome.status).toBe('fetched');
+    if (outcome.status === 'busy') throw new Error('busy');
+    expect(cat.hitsOf('busy.csv').map((h) => h.status)).toEqual([503, 200]);
+    expect(cat.hitsOf('slow.csv').map((h) => h.status)).toEqual([429, 200]);
+    expect(await text(bucket, `${prefixOf(DAY1)}r-busy/busy.csv`)).toBe(PARKS_CSV);
+    expect(outcome.manifest).toMatchObject({ fetched: 2, failed: 0, http: { retries: 2, throttled: 1, serverErrors: 1, networkErrors: 0 } });
+    expect(outcome.manifest.http.requests).toBe(cat.listings.length + 4);
+    expect(outcome.message).toMatch(/2 retries \(1 after 429, 1 after 5xx\)/);
+    const busy = lines.find((l) => l.extra?.status === 503)!;
+    expect(busy.message).toMatch(new RegExp(`GET ${cat.fileUrl('busy.csv').replace(/[.?]/g, '\\$&')} got 503 Service Unavailable on attempt 1; trying again in (0\\.\\d+|1) s$`));
+    expect(busy.extra).toMatchObject({ attempt: 1 });
+    expect(busy.extra!.waitMs).toBeGreaterThanOrEqual(500);
+    expect(busy.extra!.waitMs).toBeLessThanOrEqual(1000);
+    const slow = lines.find((l) => l.extra?.status === 429)!;
+    expect(slow.message).toMatch(/slow\.csv got 429 Too Many Requests on attempt 1; trying again in 3 s$/);
+    expect(waits).toContain(3000);
+    expect(lines.filter((l) => l.extra?.status !== undefined)).toHaveLength(2);
   });
 });
 

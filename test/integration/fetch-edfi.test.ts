@@ -533,3 +533,80 @@ describe('fetching an Ed-Fi ODS / API', () => {
     expect(await rows(pool, 'SELECT id, name FROM it_edfi_tomb.ods_state_education_agencies ORDER BY id')).toEqual([{ id: 'x2', name: 'Two' }]);
   });
 });
+
+describe('paging an Ed-Fi ODS / API by cursor where it offers it (7.3+), by offset otherwise', () => {
+  const dataRequests = (path: string) => ods.requests.filter((r) => r.path.endsWith(path));
+
+  it('with page tokens: asks partitions within the change window, reads every record once, and no offset', async () => {
+    ods.servesPageTokens = true;
+    try {
+      const { bucket, deps } = await setup();
+      const written = students(1, 37).map((s) => ({ ...s, id: `c${s.id as string}` }));
+      ods.write('learningStandards', written);
+      const pipeline = pipelineWith({ resources: ['learningStandards'], pageSize: 5, concurrency: 3 });
+      const before = ods.requests.length;
+      const first = await fetchEdfi(deps, pipeline, 'ods');
+      expect(first).toMatchObject({ status: 'fetched', records: 37 });
+      const asked = ods.requests.slice(before).filter((r) => r.path.includes('/learningStandards'));
+      expect(asked.filter((r) => r.path.endsWith('/learningStandards/partitions')).map((r) => r.query.get('number'))).toEqual(['3']);
+      expect(asked.some((r) => r.query.has('offset'))).toBe(false);
+      // 3 partitions of 13, 13, 11 records in pages of 5: 3 + 3 + 3 pages
+      expect(asked.filter((r) => r.query.has('pageToken')).every((r) => r.query.get('pageSize') === '5')).toBe(true);
+      expect(asked.filter((r) => r.query.has('pageToken'))).toHaveLength(9);
+      const got = (await records(bucket, 'ods_learning_standards')).map((r) => r.id as string);
+      expect(got).toHaveLength(37);
+      expect([...got].sort()).toEqual(written.map((w) => w.id as string).sort());
+
+      // incremental: the partitions and pages carry the change window, and hold only the changes
+      const through = (await state(bucket)).state.versions['shared/learningStandards']!;
+      ods.write('learningStandards', written.slice(30, 34).map((w) => ({ ...w, firstName: 'Changed' })));
+      const mark = ods.requests.length;
+      const second = await fetchEdfi(deps, pipeline, 'ods');
+      expect(second).toMatchObject({ status: 'fetched', records: 4 });
+      const window = ods.requests.slice(mark).filter((r) => r.path.endsWith('/learningStandards/partitions'))[0]!;
+      expect(window.query.get('minChangeVersion')).toBe(String(through + 1));
+      expect(ods.requests.slice(mark).filter((r) => r.query.has('pageToken')).every((r) => r.query.get('minChangeVersion') === String(through + 1))).toBe(true);
+      const changed = (await records(bucket, 'ods_learning_standards')).filter((r) => r.firstName === 'Changed').map((r) => r.id);
+      expect(changed.sort()).toEqual(written.slice(30, 34).map((w) => w.id));
+    } finally {
+      ods.servesPageTokens = false;
+    }
+  });
+
+  it('with page tokens: a checkpointed run continues at the first page not in a finished part, every record once', async () => {
+    ods.servesPageTokens = true;
+    let clock = Date.parse('2026-11-21T06:00:00Z');
+    try {
+      const { bucket, deps } = await setup({ now: () => new Date(clock), timeoutMs: 60_000, marginMs: 20_000 });
+      const written = students(1, 40).map((s) => ({ ...s, id: `m${s.id as string}` }));
+      ods.write('marks', written);
+      ods.onData = () => (clock += 5_000);
+      const pipeline = pipelineWith({ resources: ['marks'], pageSize: 3, concurrency: 2, partRecords: 6 });
+      const first = await fetchEdfi(deps, pipeline, 'ods');
+      expect(first.status).toBe('checkpointed');
+      let last = first;
+      for (let i = 0; i < 10 && last.status === 'checkpointed'; i++) last = await fetchEdfi(deps, pipeline, 'ods');
+      ods.onData = undefined;
+      expect(last).toMatchObject({ status: 'fetched', records: 40 });
+      const got = (await records(bucket, 'ods_marks')).map((r) => r.id as string);
+      expect(got).toHaveLength(40);
+      expect([...got].sort()).toEqual(written.map((w) => w.id as string));
+    } finally {
+      ods.onData = undefined;
+      ods.servesPageTokens = false;
+    }
+  });
+
+  it('without them (partitions answers 404): asks once per run, then pages by offset as before, every record once', async () => {
+    const { bucket, deps } = await setup();
+    const written = students(1, 17).map((s) => ({ ...s, id: `t${s.id as string}` }));
+    ods.write('terms', written);
+    ods.write('tracks', written.slice(0, 4).map((w) => ({ ...w, id: `k${w.id as string}` })));
+    const before = dataRequests('/partitions').length;
+    const outcome = await fetchEdfi(deps, pipelineWith({ resources: ['terms', 'tracks'], pageSize: 5, concurrency: 1 }), 'ods');
+    expect(outcome).toMatchObject({ status: 'fetched', records: 21 });
+    expect(dataRequests('/partitions').length - before).toBe(1);
+    const got = (await records(bucket, 'ods_terms')).map((r) => r.id);
+    expect(got).toEqual(written.map((w) => w.id));
+  });
+});
