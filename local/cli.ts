@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadPipeline, PipelineDefinitionError } from '../contract/load.ts';
 import { ENV } from '../contract/names.ts';
+import { readsOf } from '../functions/profile/column-type.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_PIPELINE = process.env[ENV.pipelineFile] ?? join(ROOT, 'pipelines/chicago/pipeline.yaml');
@@ -316,7 +317,7 @@ function printProfile(result: import('../functions/profile/profile.ts').FileProf
       type: c.type,
       format: c.format ?? '',
       score: c.score.toFixed(2),
-      loads: [c.clean.type, c.clean.number ? `decimal "${c.clean.number.decimal}"${c.clean.number.thousands ? ` thousands "${c.clean.number.thousands}"` : ''}` : c.clean.date].filter(Boolean).join(' '),
+      loads: [c.clean.type, readsOf(c.clean)].filter(Boolean).join(' '),
       missing: c.profile.missing,
       distinct: `${c.profile.distinct}${c.profile.distinctCapped ? '+' : ''}`,
       min: c.profile.min ?? (c.profile.minLength !== undefined ? `len ${c.profile.minLength}` : ''),

@@ -15,7 +15,7 @@ import { openSource, type FormatHint } from '../functions/read/open.ts';
 import { stageCsv } from '../functions/stage/stage-object.ts';
 import { stageTable } from '../functions/stage/stage-table.ts';
 import { inferTypes } from '../functions/clean/infer.ts';
-import { DEFAULT_TYPE_THRESHOLD, missingWarning } from '../functions/profile/column-type.ts';
+import { DEFAULT_TYPE_THRESHOLD, missingWarning, readsOf } from '../functions/profile/column-type.ts';
 import { checkLonLat, checkSridsKnown, settleSourceSrid } from '../functions/clean/source-srid.ts';
 
 export interface LoadFileOptions {
@@ -315,9 +315,6 @@ async function missingCounts(client: pg.PoolClient, staging: string, columns: re
   const { rows } = await client.query<Record<string, string>>(`SELECT ${items.join(', ')} FROM ${staging}`);
   return missingWarning(marked.map((c, i) => ({ missing: c.parse!.missing!.map((value, j) => ({ value, count: Number(rows[0]![`${i}_${j}`]) })).filter((m) => m.count > 0) })));
 }
-/** How a column's values are read, for the summary: `decimal "," thousands "."`, `d/m/yyyy`. */
-const readsOf = (parse: NonNullable<CastColumn['parse']>) =>
-  parse.number ? `decimal "${parse.number.decimal}"${parse.number.thousands ? ` thousands "${parse.number.thousands}"` : ''}` : (parse.date ?? '');
 const FROM_CATALOG: Record<string, ColumnType> = {
   text: 'text',
   'character varying': 'text',

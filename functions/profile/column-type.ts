@@ -517,3 +517,8 @@ export function inferColumnType(values: Iterable<string>, threshold = DEFAULT_TY
 export function pipelineType(type: ColumnType): ColumnType {
   return type === 'integer' ? 'bigint' : type === 'numeric' ? 'double' : type;
 }
+
+/** How a column's values are read, for people: `decimal "," thousands "."`, or a date pattern (`d/m/yyyy`); '' when as written. */
+export function readsOf(how: { number?: NumberFormat; date?: string }): string {
+  return how.number ? `decimal "${how.number.decimal}"${how.number.thousands ? ` thousands "${how.number.thousands}"` : ''}` : (how.date ?? '');
+}
