@@ -9,12 +9,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import ExcelJS from 'exceljs';
+import { afterAll, beforeAll } from 'vitest';
 import yazl from 'yazl';
 
 /** A temporary folder for one test file's workbooks. */
 export async function scratchDir(prefix = 'sheets-'): Promise<{ path: (file: string) => string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { path: (file) => join(dir, file), remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A scratch folder for the whole test file: made before its tests, removed after them.
+ * `path(file)` names a file in it (call it inside a test or hook).
+ */
+export function useScratchDir(prefix = 'sheets-'): { path: (file: string) => string } {
+  let dir: Awaited<ReturnType<typeof scratchDir>> | undefined;
+  beforeAll(async () => {
+    dir = await scratchDir(prefix);
+  });
+  afterAll(async () => {
+    await dir?.remove();
+  });
+  return {
+    path: (file) => {
+      if (!dir) throw new Error('useScratchDir: path() called before the scratch folder was made');
+      return dir.path(file);
+    },
+  };
 }
 
 /** Write a zip; `mimetype` (when given) goes first and stored, as ODF requires. */

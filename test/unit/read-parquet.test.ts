@@ -8,22 +8,16 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parquetMetadata } from 'hyparquet';
 import { geojsonToWkb, parquetWriteBuffer } from 'hyparquet-writer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openSource } from '../../functions/read/open.ts';
 import { readParquet } from '../../functions/read/parquet.ts';
 import { ReadError } from '../../functions/read/types.ts';
-import { scratchDir } from '../helpers/spreadsheets.ts';
+import { useScratchDir } from '../helpers/spreadsheets.ts';
 import { collectRows } from '../helpers/read-table.ts';
 
 const fixtures = join(import.meta.dirname, '../fixtures/parquet');
 
-let dir: Awaited<ReturnType<typeof scratchDir>>;
-beforeAll(async () => {
-  dir = await scratchDir();
-});
-afterAll(async () => {
-  await dir.remove();
-});
+const dir = useScratchDir();
 
 const collect = collectRows;
 

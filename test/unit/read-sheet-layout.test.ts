@@ -5,22 +5,16 @@
  * out their publications: a notice sheet first, a title above the table, a group heading over
  * sub-headings, footnotes below.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type ExcelJS from 'exceljs';
 import { readOds } from '../../functions/read/ods.ts';
 import { openSource } from '../../functions/read/open.ts';
 import { readXls } from '../../functions/read/xls.ts';
 import { readXlsx } from '../../functions/read/xlsx.ts';
-import { ods, scratchDir, writeOds, writeXls, writeXlsx } from '../helpers/spreadsheets.ts';
+import { ods, useScratchDir, writeOds, writeXls, writeXlsx } from '../helpers/spreadsheets.ts';
 import { collectRows } from '../helpers/read-table.ts';
 
-let dir: Awaited<ReturnType<typeof scratchDir>>;
-beforeAll(async () => {
-  dir = await scratchDir();
-});
-afterAll(async () => {
-  await dir.remove();
-});
+const dir = useScratchDir();
 
 const collect = collectRows;
 

@@ -1,20 +1,14 @@
 import { readFile, truncate, writeFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readOds } from '../../functions/read/ods.ts';
 import { dateStyleOfFormat, listSheets, numberText, serialDateText } from '../../functions/read/sheet.ts';
 import { ReadError } from '../../functions/read/types.ts';
 import { readXls } from '../../functions/read/xls.ts';
 import { readXlsx, xlsxLimits } from '../../functions/read/xlsx.ts';
-import { XLS_ERROR, compoundFile, ods, scratchDir, writeOds, writeRawXlsx, writeXls, writeXlsx, writeZip } from '../helpers/spreadsheets.ts';
+import { XLS_ERROR, compoundFile, ods, useScratchDir, writeOds, writeRawXlsx, writeXls, writeXlsx, writeZip } from '../helpers/spreadsheets.ts';
 import { collectRows } from '../helpers/read-table.ts';
 
-let dir: Awaited<ReturnType<typeof scratchDir>>;
-beforeAll(async () => {
-  dir = await scratchDir();
-});
-afterAll(async () => {
-  await dir.remove();
-});
+const dir = useScratchDir();
 
 const collect = collectRows;
 
