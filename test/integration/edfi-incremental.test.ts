@@ -18,7 +18,7 @@ import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { fetchEdfi, type EdfiFetchDeps } from '../../functions/get/fetch-edfi.ts';
 import { stageObject } from '../../functions/stage/stage-object.ts';
 import { mulberry32 } from '../../scripts/random.ts';
-import { EDFI_CLIENT, startEdfiServer, type EdfiServer } from '../helpers/edfi-server.ts';
+import { EDFI_CLIENT, startEdfiServer, type EdfiServer } from '../../local/edfi-stand-in.ts';
 import { freshBucket, freshProject, rows } from './support.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

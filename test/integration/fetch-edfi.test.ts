@@ -12,7 +12,7 @@ import { logger } from '../../functions/common/logger.ts';
 import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { edfiStateKey, fetchEdfi, type EdfiFetchDeps } from '../../functions/get/fetch-edfi.ts';
 import { stageObject } from '../../functions/stage/stage-object.ts';
-import { EDFI_CLIENT, startEdfiServer, students, type EdfiServer } from '../helpers/edfi-server.ts';
+import { EDFI_CLIENT, startEdfiServer, students, type EdfiServer } from '../../local/edfi-stand-in.ts';
 import { freshBucket, freshProject, rows } from './support.ts';
 
 let ods: EdfiServer;

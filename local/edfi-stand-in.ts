@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * An Ed-Fi ODS / API look-alike on loopback, for tests: OAuth2 client credentials at
+ * A stand-in Ed-Fi ODS / API on loopback (the tests and the local Ed-Fi example use it): OAuth2 client credentials at
  * `/oauth/token`, resources at `/data/v3[/<year>]/<namespace>/<resource>` with offset/limit and
  * `minChangeVersion`/`maxChangeVersion`, and `/changeQueries/v1[/<year>]/availableChangeVersions`.
  * Every write bumps the ODS's change version; records keep the version of their last write.
