@@ -127,17 +127,17 @@ export async function applyValueMaps(
  * A source value as the map compares it: trimmed and lower-cased by Unicode's rules (the ICU
  * root collation), whatever the database's own locale — a `C` database would lower-case ASCII only.
  */
-function normalised(sql: string): string {
+export function normalised(sql: string): string {
   return `lower(btrim(${sql}, ${literal(MAP_TRIM)}) COLLATE "und-x-icu")`;
 }
 
 /** A descriptor name as the map table keys it (lower-cased; empty for the entries of a plain map). */
-function descriptorKey(sql: string): string {
+export function descriptorKey(sql: string): string {
   return `lower(${sql} COLLATE "und-x-icu")`;
 }
 
 /** An Ed-Fi descriptor URI, `uri://ed-fi.org/AddressTypeDescriptor#Work`: a scheme, a path ending in the descriptor's name, `#`, the code value. */
-const DESCRIPTOR_URI = `'^[A-Za-z][A-Za-z0-9+.-]*://[^#]*/([^/#]+)#(.*)$'`;
+export const DESCRIPTOR_URI = `'^[A-Za-z][A-Za-z0-9+.-]*://[^#]*/([^/#]+)#(.*)$'`;
 
 /**
  * The descriptor a bare code value of a mapped column belongs to, for a map with descriptors

@@ -4,6 +4,7 @@ import type { PipelineDefinition, ViewDefinition } from '../../contract/definiti
 import { ident } from '../common/db.ts';
 import { analystRole } from '../migrate/migrations.ts';
 import { CombineError, combineSql } from './compile.ts';
+import { syncValueMapTable } from './value-map-tables.ts';
 /**
  * A declared view cannot be created. Not the file's fault: the definition must be fixed (and
  * deployed); until then the load waits — it is retried, then sits in the DLQ for a redrive.
@@ -40,8 +41,8 @@ export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition & { s
 }
 
 /**
- * Combine: create every declared view whose datasets all have a clean table, in declared order
- * (a view may read the views above it). A view that exists with the same SQL is left alone (no
+ * Combine: keep the value maps as a table (value-map-tables.ts), then create every declared view
+ * whose datasets all have a clean table, in declared order (a view may read the views above it). A view that exists with the same SQL is left alone (no
  * lock taken, so readers are never in the way); a new or changed one is replaced. Runs inside the
  * caller's transaction, so readers switch from the old tables and views to the new ones at one
  * commit. A view whose SQL fails is a ViewError naming the view: the transaction rolls back,
@@ -50,6 +51,8 @@ export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition & { s
 export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDefinition, cleaned?: string): Promise<CombineResult> {
   const result: CombineResult = { created: [], unchanged: [], waiting: [], refreshed: [] };
   const schema = ident(pipeline.project);
+  // the value maps as a table (<project>._value_maps), for views that match descriptors many-to-many
+  await syncValueMapTable(client, pipeline);
   for (const view of pipeline.views) {
     const { rows } = await client.query<{ dataset: string }>(
       `SELECT d AS dataset FROM unnest($1::text[]) AS d WHERE to_regclass(format('%I.%I', $2::text, d)) IS NULL`,

@@ -407,6 +407,30 @@ FROM etl.catalog c
 WHERE c.portal IS NOT NULL;
 `,
   },
+  {
+    version: '0015_value_map_match',
+    sql: `
+-- A value as a view matches it against a value map kept as a table (<project>._value_maps,
+-- functions/combine/value-map-tables.ts), the way the clean step matches it (functions/clean/value-maps.ts):
+--   etl.map_descriptor(value, descriptor): the lower-cased name of a descriptor URI's descriptor
+--     (uri://ed-fi.org/AttendanceEventCategoryDescriptor#Excused Absence → attendanceeventcategorydescriptor),
+--     else that of the descriptor given for bare codes (a name or a namespace), else '' (a plain map's entries);
+--   etl.map_code(value): the URI's code value, or the bare value, trimmed (spaces, tabs, line breaks,
+--     no-break spaces) and lower-cased by Unicode's rules.
+--   JOIN <project>._value_maps m ON m.map = 'amt' AND m.descriptor_key = etl.map_descriptor(e.category, 'AttendanceEventCategoryDescriptor')
+--                              AND m.code_key = etl.map_code(e.category) AND m.constant = 'AttendanceEvent.Absence'
+CREATE FUNCTION etl.map_code(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT lower(btrim(coalesce((regexp_match(btrim(value, E' \\t\\r\\n' || chr(160)), '^[A-Za-z][A-Za-z0-9+.-]*://[^#]*/([^/#]+)#(.*)$'))[2], value),
+                     E' \\t\\r\\n' || chr(160)) COLLATE "und-x-icu")
+$$;
+CREATE FUNCTION etl.map_descriptor(value text, descriptor text DEFAULT NULL) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT lower(coalesce((regexp_match(btrim(value, E' \\t\\r\\n' || chr(160)), '^[A-Za-z][A-Za-z0-9+.-]*://[^#]*/([^/#]+)#(.*)$'))[1],
+                        regexp_replace(regexp_replace(btrim(descriptor), '#.*$', ''), '^.*/', ''), '') COLLATE "und-x-icu")
+$$;
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */
