@@ -163,13 +163,13 @@ describe('civic-etl profile', () => {
   });
 
   it('profiles spreadsheets, JSON and GeoJSON through their readers', () => {
-    const r = civicEtl('profile', 'pipelines/edfi/data/attendance.json');
+    const r = civicEtl('profile', 'test/fixtures/edfi-sample/studentSchoolAssociations.json');
 
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('pipelines/edfi/data/attendance.json: json');
-    expect(r.stdout).toMatch(/600 records, 0 duplicates/);
+    expect(r.stdout).toContain('test/fixtures/edfi-sample/studentSchoolAssociations.json: json');
+    expect(r.stdout).toMatch(/150 records, 0 duplicates/); // facts.json: 150 records
     expect(r.stdout).toMatch(/schoolReference\.schoolId +│ integer/);
-    expect(r.stdout).toMatch(/eventDate +│ date/);
+    expect(r.stdout).toMatch(/entryDate +│ date/);
   });
 
   it('profiles the CSV member of a zip archive, and says which', () => {

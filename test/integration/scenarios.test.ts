@@ -63,37 +63,3 @@ describe('the Chicago example: programs by community area name and by location',
     expect(perArea).toEqual({ areas: 77, programs: 296 });
   });
 });
-
-describe('the Ed-Fi example: attendance mapped through a descriptor map', () => {
-  it('counts excused and unexcused absences per school whatever each installation calls them, and reports the unmapped codes', async () => {
-    const r = run('pipelines/edfi/pipeline.yaml');
-    expect(r.status, r.stderr).toBe(0);
-
-    // expected from the JSON alone, with the meaning of each descriptor written out here
-    const meaning = (uri: string): string | undefined => {
-      const code = uri.slice(uri.indexOf('#') + 1).toLowerCase();
-      return { 'excused absence': 'excused', exa: 'excused', med: 'excused', 'unexcused absence': 'unexcused', unx: 'unexcused', tardy: 'tardy', tar: 'tardy' }[code];
-    };
-    const events = JSON.parse(readFileSync('pipelines/edfi/data/attendance.json', 'utf8')) as { schoolReference: { schoolId: number }; attendanceEventCategoryDescriptor: string }[];
-    const expected = new Map<number, { excused: number; unexcused: number; tardy: number }>();
-    let unmapped = 0;
-    for (const e of events) {
-      const m = meaning(e.attendanceEventCategoryDescriptor);
-      const counts = expected.get(e.schoolReference.schoolId) ?? { excused: 0, unexcused: 0, tardy: 0 };
-      if (m) counts[m as 'excused']++;
-      else unmapped++;
-      expected.set(e.schoolReference.schoolId, counts);
-    }
-    const pool = await getPool();
-    const perSchool = await rows<{ school_id: string; excused: number; unexcused: number; tardy: number }>(pool, 'SELECT school_id, excused, unexcused, tardy FROM edfi.absences_per_school');
-    const [ledger] = await rows<{ unmapped: { rows: number; values: { value: string; rows: number }[] }[] }>(
-      pool,
-      `SELECT unmapped FROM etl.loads WHERE project = 'edfi' AND dataset = 'attendance' ORDER BY id DESC LIMIT 1`,
-    );
-
-    expect(perSchool).toHaveLength(5);
-    for (const s of perSchool) expect({ excused: s.excused, unexcused: s.unexcused, tardy: s.tardy }).toEqual(expected.get(Number(s.school_id)));
-    expect(unmapped).toBe(6);
-    expect(ledger!.unmapped[0]).toMatchObject({ rows: 6, values: [{ value: expect.stringMatching(/#XYZ$/), rows: 6 }] });
-  });
-});
