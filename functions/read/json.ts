@@ -388,7 +388,10 @@ class JsonPass implements StreamHandlers {
   };
 }
 
-/** A file's layout: by its first bytes, and for a top-level object by a scan of its members. */
+/** Names of NDJSON files (also gzipped): `part-00001.ndjson.gz`, `events.jsonl`. */
+const NDJSON_NAME = /\.(ndjson|jsonl)(\.gz)?$/i;
+
+/** A file's layout: by its name and first bytes, and for a top-level object by a scan of its members. */
 async function layoutOf(model: Pick<FileModel, 'name' | 'open' | 'settings'>): Promise<Layout> {
   const head = await readStart(model.open, HEAD_BYTES);
   const utf16 = utf16Problem(head);
@@ -397,6 +400,9 @@ async function layoutOf(model: Pick<FileModel, 'name' | 'open' | 'settings'>): P
   if (shape === 'ndjson') return { framing: 'lines', format: 'ndjson', warnings: [] };
   let i = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
   i = skipWs(head, i, head.length);
+  // a file named NDJSON is lines even when it holds one record: an Ed-Fi part of one record
+  // (the district's one LEA) is that record, not the elements of its one nested array
+  if (head[i] === 0x7b && NDJSON_NAME.test(model.name)) return { framing: 'lines', format: 'ndjson', warnings: [] };
   if (head[i] === 0x5b) return { framing: 'array', format: 'json', warnings: [] };
   if (head[i] !== 0x7b) return { framing: 'value', format: 'json', warnings: [] };
   return objectLayout(model);

@@ -25,8 +25,8 @@ async function rowsOf(table: ReadTable): Promise<ReadRow[]> {
 }
 
 /** Each table of the file as `{ name, columns, rows }`, rows as objects keyed by column. */
-async function read(text: string | Buffer, opts: JsonReadOptions = {}, size = 7) {
-  const tables = await readJson(source(text, size), 'incoming/acme/data.json', opts);
+async function read(text: string | Buffer, opts: JsonReadOptions = {}, size = 7, name = 'incoming/acme/data.json') {
+  const tables = await readJson(source(text, size), name, opts);
   const out = [];
   for (const t of tables) {
     const rows = await rowsOf(t);
@@ -193,6 +193,20 @@ describe('readJson: NDJSON', () => {
 
     expect(table).toMatchObject({ format: 'ndjson' });
     expect(table!.rows.map((r) => String(r.text).length)).toEqual([100_000, 5]);
+  });
+});
+
+describe('readJson: a file named NDJSON', () => {
+  it('reads one record as one row, not as the elements of its one nested array', async () => {
+    const line = '{"id": "a1", "name": "Grand Bend ISD", "categories": [{"code": "LEA"}]}\n';
+    for (const name of ['raw/leas/part-00001.ndjson.gz', 'leas.jsonl']) {
+      const [table] = await read(line, {}, 7, name);
+      expect(table!.format).toBe('ndjson');
+      expect(table!.rows.map((r) => r.name)).toEqual(['Grand Bend ISD']);
+    }
+    // the same bytes named .json stay a top-level object whose one array holds the rows
+    const [json] = await read(line);
+    expect(json!.rows).toEqual([{ position: 1, code: 'LEA' }]);
   });
 });
 
