@@ -62,9 +62,6 @@ def main():
     def get(resource):
         return records.get(resource, [])
 
-    def ymd(d):
-        return d.replace('-', '')
-
     event_dates = [e['eventDate'] for e in get('studentSchoolAttendanceEvents')] + [e['eventDate'] for e in get('studentSectionAttendanceEvents')]
     as_of = min([spec['today']] + ([max(event_dates)] if event_dates else []))
 
@@ -179,6 +176,20 @@ def main():
         for k in keys:
             demographics[k] += 1
 
+    # descriptor values the views read that no map gives a constant: (dataset, value) -> rows
+    unmapped = defaultdict(int)
+    for dataset, resource, field, descriptor in (
+            ('student_school_attendance_events', 'studentSchoolAttendanceEvents', 'attendanceEventCategoryDescriptor', 'AttendanceEventCategoryDescriptor'),
+            ('student_section_attendance_events', 'studentSectionAttendanceEvents', 'attendanceEventCategoryDescriptor', 'AttendanceEventCategoryDescriptor'),
+            ('student_discipline_behaviors', 'studentDisciplineIncidentBehaviorAssociations', 'behaviorDescriptor', 'BehaviorDescriptor')):
+        for r in get(resource):
+            if r.get(field) and not constants(r[field], descriptor):
+                unmapped[f'{dataset}|{r[field]}'] += 1
+    for c in get('calendarDates'):
+        for e in c.get('calendarEvents', []):
+            if e.get('calendarEventDescriptor') and not constants(e['calendarEventDescriptor'], 'CalendarEventDescriptor'):
+                unmapped[f"calendar_dates|{e['calendarEventDescriptor']}"] += 1
+
     def active_on(row, begin='beginDate', end='endDate'):
         return row.get(end) is None or row[end] > as_of
 
@@ -188,6 +199,7 @@ def main():
         'chronic_per_school': dict(chronic_per_school),
         'ews': ews,
         'demographics': dict(demographics),
+        'unmapped': dict(unmapped),
         'rows': {
             'school_dim': len(get('schools')),
             'local_education_agency_dim': len(get('localEducationAgencies')),

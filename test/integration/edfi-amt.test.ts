@@ -42,6 +42,7 @@ interface Figures {
   chronic_per_school: Counts;
   ews: Record<string, Counts>;
   demographics: Counts;
+  unmapped: Counts;
   rows: Counts;
 }
 
@@ -169,6 +170,7 @@ async function viewFigures(names: readonly string[]): Promise<Figures> {
        FROM {{schema}}.student_early_warning_fact GROUP BY 1`,
   );
   const demographics = await q<{ key: string; n: number }>(`SELECT demographic_key AS key, count(*)::int AS n FROM {{schema}}.student_school_demographics_bridge GROUP BY 1`);
+  const unmapped = await q<{ key: string; n: number }>(`SELECT dataset || '|' || value AS key, rows AS n FROM {{schema}}.descriptors_without_constant`);
   const counts: Counts = {};
   for (const name of names) counts[name] = (await q<{ n: number }>(`SELECT count(*)::int AS n FROM {{schema}}.${name}`))[0]!.n;
   return {
@@ -177,6 +179,7 @@ async function viewFigures(names: readonly string[]): Promise<Figures> {
     chronic_per_school: Object.fromEntries(perSchool.map((r) => [r.school, r.n])),
     ews: keyed(ews),
     demographics: Object.fromEntries(demographics.map((r) => [r.key, r.n])),
+    unmapped: Object.fromEntries(unmapped.map((r) => [r.key, r.n])),
     rows: counts,
   };
 }
@@ -194,6 +197,7 @@ function compare(views: Figures, expected: Figures) {
   const expectedEws = Object.fromEntries(Object.entries(expected.ews).map(([k, c]) => [k, Object.fromEntries(Object.entries(c).filter(([, n]) => n !== 0))]));
   expect(ews).toEqual(expectedEws);
   expect(views.demographics).toEqual(expected.demographics);
+  expect(views.unmapped).toEqual(expected.unmapped);
   const sum = (field: string) => Object.values(expected.chronic).reduce((n, c) => n + (c[field] ?? 0), 0);
   const ewsSum = (field: string) => Object.values(expected.ews).reduce((n, c) => n + (c[field] ?? 0), 0);
   return {
@@ -210,6 +214,7 @@ function compare(views: Figures, expected: Figures) {
     stateOffenseDays: ewsSum('state_offense_days'),
     conductOffenseDays: ewsSum('conduct_offense_days'),
     demographics: expected.demographics,
+    unmapped: expected.unmapped,
     rows: expected.rows,
   };
 }
