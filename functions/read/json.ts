@@ -37,6 +37,8 @@ import { ReadError, type ReadOptions, type ReadRow, type ReadTable } from './typ
 export interface JsonReadOptions extends ReadOptions {
   /** One element (array element, line, feature, top-level member) larger than this is an error. Default 64 MiB. */
   maxElementBytes?: number;
+  /** NDJSON by name or hint: one record per line, even when there is one line (not an object whose array holds the rows). */
+  lines?: boolean;
 }
 
 export const DEFAULT_MAX_ELEMENT_BYTES = 64 * 1024 * 1024;
@@ -485,7 +487,7 @@ function passRows(model: FileModel, target: string | null): AsyncGenerator<ReadR
  */
 export async function readJson(open: () => Promise<AsyncIterable<Uint8Array>>, name: string, opts: JsonReadOptions = {}): Promise<ReadTable[]> {
   const settings = settingsFrom(name, opts);
-  const layout = await layoutOf({ name, open, settings });
+  const layout: Layout = opts.lines ? { framing: 'lines', format: 'ndjson', warnings: [] } : await layoutOf({ name, open, settings });
   const main: TableModel = { path: '', columns: new Columns() };
   const model: FileModel = { name, open, layout, settings, tables: new Map([['', main]]) };
   if (settings.arrays === 'explode') {

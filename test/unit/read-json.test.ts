@@ -397,3 +397,35 @@ describe('skipValue (the scanner under every reader)', () => {
     expect(damaged).toBeGreaterThan(1000);
   });
 });
+
+describe('openSource: an NDJSON file of one line', () => {
+  // an Ed-Fi incremental run stores a resource's one changed record as a one-line .ndjson.gz part
+  const record = { id: 'a1', sexDescriptor: 'uri://ed-fi.org/SexDescriptor#Male', races: [{ raceDescriptor: 'uri://ed-fi.org/RaceDescriptor#White' }] };
+
+  it.each(['raw/seoa/20261207T060000Z/part-00001.ndjson.gz', 'incoming/acme/seoa/changes.jsonl'])('is one record with its array, not an object whose array holds the rows (%s)', async (name) => {
+    const { openSource } = await import('../../functions/read/open.ts');
+    const { gzipSync } = await import('node:zlib');
+    const bytes = Buffer.from(`${JSON.stringify(record)}\n`);
+    const body = name.endsWith('.gz') ? gzipSync(bytes) : bytes;
+    const opened = await openSource({ name, open: async () => source(body, 64)() }, { arrays: 'explode' });
+    try {
+      const tables = opened.entries.map((e) => (e.kind === 'table' ? e.table : undefined)).filter((t) => t !== undefined);
+      expect(tables.map((t) => [t.format, t.name.slice(name.length)])).toEqual([
+        ['ndjson', ''],
+        ['ndjson', expect.stringContaining('races')],
+      ]);
+      const [main, races] = await Promise.all(tables.map(rowsOf));
+      expect(tables[0]!.columns).toEqual(expect.arrayContaining(['id', 'sexDescriptor']));
+      expect(main).toHaveLength(1);
+      expect(main![0]!.values[tables[0]!.columns.indexOf('id')]).toBe('a1');
+      expect(races).toHaveLength(1);
+    } finally {
+      await opened.dispose();
+    }
+  });
+
+  it('stays one object whose array holds the rows when the file is named .json', async () => {
+    const [table] = await read(JSON.stringify({ meta: 'x', rows: [{ a: 1 }, { a: 2 }] }));
+    expect(table).toMatchObject({ format: 'json', columns: ['a'] });
+  });
+});
