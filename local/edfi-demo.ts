@@ -32,6 +32,8 @@ export interface EdfiDemoOptions {
   log?: (line: string) => void;
   /** Give up on a run after this long (default 10 minutes). */
   maxMs?: number;
+  /** Called after each run, before the next day is served (the tests look at the tables here). */
+  onRun?: (run: EdfiDemoRun) => Promise<void> | void;
 }
 
 /** What one run (full or incremental) did. */
@@ -88,6 +90,7 @@ export async function runEdfiDemo(opts: EdfiDemoOptions = {}): Promise<EdfiDemoR
 
     const runs: EdfiDemoRun[] = [];
     runs.push(await oneRun('full', local, source, api.name, opts, log));
+    await opts.onRun?.(runs[0]!);
     const day = district.advance();
     const applied = serveDay(ods, day);
     log(
@@ -96,6 +99,7 @@ export async function runEdfiDemo(opts: EdfiDemoOptions = {}): Promise<EdfiDemoR
         `incident ${day.incident.incidentIdentifier} — ${applied.written} records written, ${applied.deleted} deleted in the ODS`,
     );
     runs.push(await oneRun('incremental', local, source, api.name, opts, log));
+    await opts.onRun?.(runs[1]!);
     return { project: pipeline.project, district, day, runs };
   } finally {
     await ods.close();
