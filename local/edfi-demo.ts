@@ -80,6 +80,7 @@ export async function runEdfiDemo(opts: EdfiDemoOptions = {}): Promise<EdfiDemoR
   const started = performance.now();
   const district = generateDistrict({ students: opts.students, instructionalDays: opts.instructionalDays, seed: opts.seed });
   const ods = await startEdfiServer();
+  ods.servesPageTokens = true; // as ODS / API 7.3+: the fetch pages by cursor
   try {
     const served = serveDistrict(ods, district);
     log(`stand-in Ed-Fi ODS / API at ${ods.base}: ${district.records('students').length} students, ${district.schoolDays().length} school days to ${district.today}, ${served} records (${((performance.now() - started) / 1000).toFixed(1)} s)`);
