@@ -58,6 +58,10 @@ Usage:
       Find the project's staged open-data catalogue resources by what their portal says of them:
       words of the dataset and resource titles, description, organisation, tags or column names
       (web-search syntax: "espaces verts" -arbres), the organisation (name or id), a tag, a licence.
+  civic-etl demo edfi [--students N] [--days N] [--pipeline FILE]
+      The Ed-Fi example end to end: a stand-in ODS / API on loopback serving a generated district,
+      its client secret in the local Secrets Manager; fetch → stage → clean → views → exports, a full
+      run, then the next school day incrementally; prints what each run fetched, loaded, deleted and exported.
   civic-etl services start|stop|status|clean
       Manage the local PostgreSQL + PostGIS and moto services (scripts/services.sh).
 
@@ -84,6 +88,12 @@ async function main(argv: string[]): Promise<number> {
       return replay(rest);
     case 'catalog':
       return catalogCommand(rest);
+    case 'demo': {
+      const { demoCommand, DemoUsageError } = await import('./edfi-demo.ts');
+      return demoCommand(rest).catch((error: unknown) => {
+        throw error instanceof DemoUsageError ? new UsageError(error.message) : error;
+      });
+    }
     case 'services':
       return services(rest);
     case undefined:

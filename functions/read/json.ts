@@ -37,6 +37,8 @@ import { ReadError, type ReadOptions, type ReadRow, type ReadTable } from './typ
 export interface JsonReadOptions extends ReadOptions {
   /** One element (array element, line, feature, top-level member) larger than this is an error. Default 64 MiB. */
   maxElementBytes?: number;
+  /** NDJSON by name or hint: one record per line, even when there is one line (not an object whose array holds the rows). */
+  lines?: boolean;
 }
 
 export const DEFAULT_MAX_ELEMENT_BYTES = 64 * 1024 * 1024;
@@ -388,10 +390,7 @@ class JsonPass implements StreamHandlers {
   };
 }
 
-/** Names of NDJSON files (also gzipped): `part-00001.ndjson.gz`, `events.jsonl`. */
-const NDJSON_NAME = /\.(ndjson|jsonl)(\.gz)?$/i;
-
-/** A file's layout: by its name and first bytes, and for a top-level object by a scan of its members. */
+/** A file's layout: by its first bytes, and for a top-level object by a scan of its members. */
 async function layoutOf(model: Pick<FileModel, 'name' | 'open' | 'settings'>): Promise<Layout> {
   const head = await readStart(model.open, HEAD_BYTES);
   const utf16 = utf16Problem(head);
@@ -400,9 +399,6 @@ async function layoutOf(model: Pick<FileModel, 'name' | 'open' | 'settings'>): P
   if (shape === 'ndjson') return { framing: 'lines', format: 'ndjson', warnings: [] };
   let i = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
   i = skipWs(head, i, head.length);
-  // a file named NDJSON is lines even when it holds one record: an Ed-Fi part of one record
-  // (the district's one LEA) is that record, not the elements of its one nested array
-  if (head[i] === 0x7b && NDJSON_NAME.test(model.name)) return { framing: 'lines', format: 'ndjson', warnings: [] };
   if (head[i] === 0x5b) return { framing: 'array', format: 'json', warnings: [] };
   if (head[i] !== 0x7b) return { framing: 'value', format: 'json', warnings: [] };
   return objectLayout(model);
@@ -491,7 +487,7 @@ function passRows(model: FileModel, target: string | null): AsyncGenerator<ReadR
  */
 export async function readJson(open: () => Promise<AsyncIterable<Uint8Array>>, name: string, opts: JsonReadOptions = {}): Promise<ReadTable[]> {
   const settings = settingsFrom(name, opts);
-  const layout = await layoutOf({ name, open, settings });
+  const layout: Layout = opts.lines ? { framing: 'lines', format: 'ndjson', warnings: [] } : await layoutOf({ name, open, settings });
   const main: TableModel = { path: '', columns: new Columns() };
   const model: FileModel = { name, open, layout, settings, tables: new Map([['', main]]) };
   if (settings.arrays === 'explode') {

@@ -213,7 +213,7 @@ function memberFormat(ext: string): FormatHint | undefined {
 function streamEntries(source: Source, format: 'csv' | 'json' | 'ndjson' | 'geojson', opts: OpenOptions): Promise<Entry[]> | Entry[] {
   if (format === 'csv') return [{ kind: 'csv', name: source.name, format: 'csv', open: source.open }];
   if (format === 'geojson') return readGeoJson(source.open, source.name, opts).then((t) => [asEntry(t)]);
-  return readJson(source.open, source.name, opts).then((tables) => tables.map(asEntry));
+  return readJson(source.open, source.name, { ...opts, lines: format === 'ndjson' }).then((tables) => tables.map(asEntry));
 }
 
 function asEntry(table: ReadTable): Entry {
@@ -231,8 +231,10 @@ export function sniff(head: Buffer, name: string): FormatHint {
   if (isZip(head)) return 'zip';
   if (head.length >= 4 && head.readUInt32BE(0) === 9994) return 'shapefile';
   const json = sniffJson(head);
-  if (json) return json;
   const ext = posix.extname(name.replace(/\.gz$/i, '')).slice(1).toLowerCase();
+  // one object in a .ndjson file (an Ed-Fi part with one changed record) is one record, not an object whose array holds the rows
+  if (json === 'json' && (ext === 'ndjson' || ext === 'jsonl') && head.toString('latin1', 0, 64).replace(/^\u00EF\u00BB\u00BF/, '').trimStart().startsWith('{')) return 'ndjson';
+  if (json) return json;
   if (ext === 'geojson') return 'geojson';
   if (ext === 'json') return 'json';
   if (ext === 'ndjson' || ext === 'jsonl') return 'ndjson';

@@ -1,7 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { actionsOf, logicalId, statementsOf, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
 
 /** A project fetching three resources of one scheduled Ed-Fi ODS / API. */
@@ -44,5 +45,36 @@ describe('an Ed-Fi API in the stack', () => {
     const statements = statementsOf(f.template, { Roles: [{ Ref: logicalId(role.node.defaultChild!) }] });
     const invoke = statements.filter((s) => actionsOf([s]).includes('lambda:InvokeFunction'));
     expect(invoke).toEqual([expect.objectContaining({ Effect: 'Allow', Resource: { 'Fn::GetAtt': [logicalId(f.stack.fetchFunction.function), 'Arn'] } })]);
+  });
+});
+
+/** The Ed-Fi example the project ships: `cdk synth` with it deploys its scheduled fetch. */
+describe('the Ed-Fi example (pipelines/edfi/pipeline.yaml) in the stack', () => {
+  const EXAMPLE = 'pipelines/edfi/pipeline.yaml';
+  // what the file says, read as plain YAML (not through the definition loader)
+  const file = parse(readFileSync(EXAMPLE, 'utf8')) as { edfi: { name: string; secret: string; schedule: string; resources: { resource: string }[] }[] };
+  let f: Fixture;
+  beforeAll(() => {
+    f = synthFixture({ pipelineFile: EXAMPLE });
+  }, SYNTH_TIMEOUT);
+
+  it('declares one scheduled Ed-Fi API, every morning', () => {
+    expect(file.edfi).toHaveLength(1);
+    expect(file.edfi[0]!.schedule).toMatch(/^cron\(\d+ \d+ \* \* \? \*\)$/);
+    expect(file.edfi[0]!.resources.length).toBeGreaterThanOrEqual(16);
+  });
+
+  it('has an EventBridge schedule that invokes the fetch function for the API, at the file\'s time', () => {
+    const schedules = Object.values(f.template.findResources('AWS::Scheduler::Schedule')) as { Properties: { ScheduleExpression: string; State?: string; Target: { Arn: unknown; Input: string } } }[];
+    expect(schedules.map((s) => [s.Properties.ScheduleExpression, JSON.parse(s.Properties.Target.Input)])).toEqual([[file.edfi[0]!.schedule, { edfi: file.edfi[0]!.name }]]);
+    expect(schedules[0]!.Properties.Target.Arn).toEqual({ 'Fn::GetAtt': [logicalId(f.stack.fetchFunction.function), 'Arn'] });
+    expect(schedules[0]!.Properties.State ?? 'ENABLED').toBe('ENABLED');
+  });
+
+  it('lets fetch read the API client secret the file names', () => {
+    const role = f.stack.fetchFunction.function.role!;
+    const statements = statementsOf(f.template, { Roles: [{ Ref: logicalId(role.node.defaultChild!) }] });
+    const secrets = statements.filter((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'));
+    expect(JSON.stringify(secrets.map((s) => s.Resource))).toContain(`:secret:${file.edfi[0]!.secret}-??????`);
   });
 });

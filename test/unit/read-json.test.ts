@@ -25,8 +25,8 @@ async function rowsOf(table: ReadTable): Promise<ReadRow[]> {
 }
 
 /** Each table of the file as `{ name, columns, rows }`, rows as objects keyed by column. */
-async function read(text: string | Buffer, opts: JsonReadOptions = {}, size = 7, name = 'incoming/acme/data.json') {
-  const tables = await readJson(source(text, size), name, opts);
+async function read(text: string | Buffer, opts: JsonReadOptions = {}, size = 7) {
+  const tables = await readJson(source(text, size), 'incoming/acme/data.json', opts);
   const out = [];
   for (const t of tables) {
     const rows = await rowsOf(t);
@@ -193,20 +193,6 @@ describe('readJson: NDJSON', () => {
 
     expect(table).toMatchObject({ format: 'ndjson' });
     expect(table!.rows.map((r) => String(r.text).length)).toEqual([100_000, 5]);
-  });
-});
-
-describe('readJson: a file named NDJSON', () => {
-  it('reads one record as one row, not as the elements of its one nested array', async () => {
-    const line = '{"id": "a1", "name": "Grand Bend ISD", "categories": [{"code": "LEA"}]}\n';
-    for (const name of ['raw/leas/part-00001.ndjson.gz', 'leas.jsonl']) {
-      const [table] = await read(line, {}, 7, name);
-      expect(table!.format).toBe('ndjson');
-      expect(table!.rows.map((r) => r.name)).toEqual(['Grand Bend ISD']);
-    }
-    // the same bytes named .json stay a top-level object whose one array holds the rows
-    const [json] = await read(line);
-    expect(json!.rows).toEqual([{ position: 1, code: 'LEA' }]);
   });
 });
 
@@ -409,5 +395,37 @@ describe('skipValue (the scanner under every reader)', () => {
       if (!/^\s|\s$/.test(bad)) expect([bad, scans(bad)]).toEqual([bad, valid]);
     }
     expect(damaged).toBeGreaterThan(1000);
+  });
+});
+
+describe('openSource: an NDJSON file of one line', () => {
+  // an Ed-Fi incremental run stores a resource's one changed record as a one-line .ndjson.gz part
+  const record = { id: 'a1', sexDescriptor: 'uri://ed-fi.org/SexDescriptor#Male', races: [{ raceDescriptor: 'uri://ed-fi.org/RaceDescriptor#White' }] };
+
+  it.each(['raw/seoa/20261207T060000Z/part-00001.ndjson.gz', 'incoming/acme/seoa/changes.jsonl'])('is one record with its array, not an object whose array holds the rows (%s)', async (name) => {
+    const { openSource } = await import('../../functions/read/open.ts');
+    const { gzipSync } = await import('node:zlib');
+    const bytes = Buffer.from(`${JSON.stringify(record)}\n`);
+    const body = name.endsWith('.gz') ? gzipSync(bytes) : bytes;
+    const opened = await openSource({ name, open: async () => source(body, 64)() }, { arrays: 'explode' });
+    try {
+      const tables = opened.entries.map((e) => (e.kind === 'table' ? e.table : undefined)).filter((t) => t !== undefined);
+      expect(tables.map((t) => [t.format, t.name.slice(name.length)])).toEqual([
+        ['ndjson', ''],
+        ['ndjson', expect.stringContaining('races')],
+      ]);
+      const [main, races] = await Promise.all(tables.map(rowsOf));
+      expect(tables[0]!.columns).toEqual(expect.arrayContaining(['id', 'sexDescriptor']));
+      expect(main).toHaveLength(1);
+      expect(main![0]!.values[tables[0]!.columns.indexOf('id')]).toBe('a1');
+      expect(races).toHaveLength(1);
+    } finally {
+      await opened.dispose();
+    }
+  });
+
+  it('stays one object whose array holds the rows when the file is named .json', async () => {
+    const [table] = await read(JSON.stringify({ meta: 'x', rows: [{ a: 1 }, { a: 2 }] }));
+    expect(table).toMatchObject({ format: 'json', columns: ['a'] });
   });
 });
