@@ -180,10 +180,10 @@ async function oneRun(label: EdfiDemoRun['label'], local: LocalPipeline, pipelin
   return run;
 }
 
-/** Rows of every clean table of the project (not quarantine, tombstone or staging tables). */
+/** Rows of every clean table of the project (not quarantine, tombstone or staging tables, nor `_value_maps`: no dataset's name starts with `_`). */
 async function tableCounts(pool: pg.Pool, project: string): Promise<Record<string, number>> {
   const tables = await pool.query<{ name: string }>(
-    `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' AND table_name !~ '_(quarantine|deleted)$' ORDER BY 1`,
+    `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' AND table_name !~ '_(quarantine|deleted)$' AND table_name !~ '^_' ORDER BY 1`,
     [project],
   );
   const out: Record<string, number> = {};
