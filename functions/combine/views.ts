@@ -42,7 +42,8 @@ export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition & { s
 
 /**
  * Combine: keep the value maps as a table (value-map-tables.ts), then create every declared view
- * whose datasets all have a clean table, in declared order (a view may read the views above it). A view that exists with the same SQL is left alone (no
+ * whose datasets all have a clean table, in declared order (a view may read the views above it).
+ * A view that reads a nested table no record has filled yet (and the views over it) waits too. A view that exists with the same SQL is left alone (no
  * lock taken, so readers are never in the way); a new or changed one is replaced. Runs inside the
  * caller's transaction, so readers switch from the old tables and views to the new ones at one
  * commit. A view whose SQL fails is a ViewError naming the view: the transaction rolls back,
@@ -101,6 +102,12 @@ export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDef
     } catch (error) {
       await client.query('ROLLBACK TO SAVEPOINT combine_view');
       const pgError = error as { code?: string; message?: string };
+      const missing = pgError.code === '42P01' ? notYetThere(pipeline, view, pgError.message ?? '', result) : undefined;
+      if (missing) {
+        // a nested table no record has filled yet (no student has a characteristic): the view waits for it
+        result.waiting.push({ view: view.name, missing: [missing] });
+        continue;
+      }
       if (pgError.code && /^(42|22|0A)/.test(pgError.code)) {
         throw new ViewError(`view "${view.name}" cannot be created: ${pgError.message}`, { cause: error });
       }
@@ -109,4 +116,19 @@ export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDef
     result.created.push(view.name);
   }
   return result;
+}
+
+/**
+ * The relation a view's SQL named that does not exist yet but will: a nested table of a dataset it
+ * reads (`<dataset>_<array>`, made by the first record that has the array: `read.arrays: explode`),
+ * or a view above it that is itself waiting. Undefined for any other missing relation (a typo
+ * stays a ViewError).
+ */
+function notYetThere(pipeline: PipelineDefinition, view: ViewDefinition, message: string, result: CombineResult): string | undefined {
+  const named = /relation "([^"]+)" does not exist/.exec(message)?.[1];
+  if (!named) return undefined;
+  const name = named.slice(named.lastIndexOf('.') + 1);
+  if (result.waiting.some((w) => w.view === name)) return name;
+  const nested = view.datasets.some((d) => name.startsWith(`${d}_`) && pipeline.datasets.find((x) => x.name === d)?.read.arrays === 'explode');
+  return nested ? name : undefined;
 }
