@@ -37,14 +37,25 @@ function fingerprint(pipeline: PipelineDefinition): string {
  */
 export async function syncValueMapTable(client: pg.PoolClient, pipeline: PipelineDefinition): Promise<'written' | 'unchanged' | 'none'> {
   const table = `${ident(pipeline.project)}.${ident(VALUE_MAP_TABLE)}`;
-  const { rows } = await client.query<{ comment: string | null; present: boolean }>(
-    `SELECT to_regclass($1) IS NOT NULL AS present, obj_description(to_regclass($1), 'pg_class') AS comment`,
-    [table],
-  );
-  const present = rows[0]!.present;
-  if (!present && pipeline.valueMaps.length === 0) return 'none';
   const sha = fingerprint(pipeline);
-  if (present && rows[0]!.comment === sha) return 'unchanged';
+  const state = async () => {
+    // pg_class read as a table (the statement's snapshot), not by to_regclass (the catalog cache,
+    // which may not have seen a creation committed while this transaction waited for the lock)
+    const { rows } = await client.query<{ comment: string | null }>(
+      `SELECT obj_description(c.oid, 'pg_class') AS comment FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relname = $2`,
+      [pipeline.project, VALUE_MAP_TABLE],
+    );
+    return { present: rows.length > 0, same: rows[0]?.comment === sha };
+  };
+  let { present, same } = await state();
+  if (!present && pipeline.valueMaps.length === 0) return 'none';
+  if (present && same) return 'unchanged';
+  // two cleans of the project at once would both create (or rewrite) it: the second waits for the
+  // first's commit, then finds the table as it wants it (a clean that changes nothing takes no lock)
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`civic-etl value maps ${pipeline.project}`]);
+  ({ present, same } = await state());
+  if (present && same) return 'unchanged';
   if (!present) {
     await client.query(
       `CREATE TABLE ${table} (

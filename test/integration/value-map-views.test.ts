@@ -13,6 +13,7 @@ import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import type { PipelineDefinition, PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
+import { syncValueMapTable } from '../../functions/combine/value-map-tables.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 
 const MAP_FILE = fileURLToPath(new URL('../fixtures/edfi-descriptor-map/descriptor_map.json', import.meta.url));
@@ -126,5 +127,24 @@ describe('value maps as a table for views', () => {
     await deliver('changed.csv', EVENTS, changed);
     expect(await rows(cleanDeps.pool, `SELECT constant FROM it_value_map_views._value_maps WHERE map = 'district'`)).toEqual([{ constant: 'AttendanceEvent.Present' }]);
     expect(await rows(cleanDeps.pool, 'SELECT absences FROM it_value_map_views.absences WHERE student_id = 3')).toEqual([{ absences: 0 }]);
+  });
+
+  it('is created once when two cleans of the project make it at the same time', async () => {
+    await cleanDeps.pool.query('DROP TABLE it_value_map_views._value_maps CASCADE');
+    const [a, b] = [await cleanDeps.pool.connect(), await cleanDeps.pool.connect()];
+    try {
+      await a.query('BEGIN');
+      await b.query('BEGIN');
+      expect(await syncValueMapTable(a, cleanDeps.pipeline)).toBe('written');
+      const second = syncValueMapTable(b, cleanDeps.pipeline); // waits for the first's commit
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await a.query('COMMIT');
+      expect(await second).toBe('unchanged');
+      await b.query('COMMIT');
+    } finally {
+      a.release();
+      b.release();
+    }
+    expect(await rows(cleanDeps.pool, `SELECT count(*)::int AS n FROM it_value_map_views._value_maps WHERE map = 'district'`)).toEqual([{ n: 1 }]);
   });
 });
