@@ -32,8 +32,13 @@ export interface EdfiDemoOptions {
   log?: (line: string) => void;
   /** Give up on a run after this long (default 10 minutes). */
   maxMs?: number;
-  /** Called after each run, before the next day is served (the tests look at the tables here). */
-  onRun?: (run: EdfiDemoRun) => Promise<void> | void;
+  /**
+   * The next day corrects one studentSchoolAssociation's key (its entryDate): default when the
+   * stand-in serves key changes (has `changeKey`, helper "keychg"'s /keyChanges), else never.
+   */
+  keyChange?: boolean;
+  /** Called after each run, before the next day is served (the tests look at the tables here); `day` is the day the incremental run fetched. */
+  onRun?: (run: EdfiDemoRun, day?: DistrictDay) => Promise<void> | void;
 }
 
 /** What one run (full or incremental) did. */
@@ -92,15 +97,16 @@ export async function runEdfiDemo(opts: EdfiDemoOptions = {}): Promise<EdfiDemoR
     const runs: EdfiDemoRun[] = [];
     runs.push(await oneRun('full', local, source, api.name, opts, log));
     await opts.onRun?.(runs[0]!);
-    const day = district.advance();
+    const keyChange = opts.keyChange ?? typeof (ods as unknown as { changeKey?: unknown }).changeKey === 'function';
+    const day = district.advance({ keyChange });
     const applied = serveDay(ods, day);
     log(
       `next school day ${day.date}: ${day.newEvents.school} school and ${day.newEvents.section} section attendance events, event ${day.corrected.id} corrected, ` +
         `event ${day.deleted.id} deleted, student ${day.withdrawn.studentUniqueId} withdrawn, student ${day.enrolled.studentUniqueId} enrolled, ` +
-        `incident ${day.incident.incidentIdentifier} — ${applied.written} records written, ${applied.deleted} deleted in the ODS`,
+        `incident ${day.incident.incidentIdentifier}${day.keyChanges.length ? `, ${day.keyChanges.length} key change` : ''} — ${applied.written} records written, ${applied.deleted} deleted in the ODS`,
     );
     runs.push(await oneRun('incremental', local, source, api.name, opts, log));
-    await opts.onRun?.(runs[1]!);
+    await opts.onRun?.(runs[1]!, day);
     return { project: pipeline.project, district, day, runs };
   } finally {
     await ods.close();

@@ -15,7 +15,7 @@ import { parse, stringify } from 'yaml';
 import { s3Client } from '../../functions/common/aws.ts';
 import { closePool, getPool } from '../../functions/common/db.ts';
 import { runEdfiDemo, type EdfiDemoRun } from '../../local/edfi-demo.ts';
-import { generateDistrict, type DistrictResource, type EdfiRecord } from '../../local/edfi-district.ts';
+import { generateDistrict, type DistrictDay, type DistrictResource, type EdfiRecord } from '../../local/edfi-district.ts';
 import { localResourceNames } from '../../local/resources.ts';
 
 const SIZE = { students: 120, instructionalDays: 40, seed: 7 };
@@ -90,24 +90,29 @@ describe('civic-etl demo edfi: the scheduled Ed-Fi example end to end, full then
     const mine = generateDistrict(SIZE);
     const expectedFull = expectedTables(definition, (r) => mine.records(r));
     const eventsFull = mine.records('studentSchoolAttendanceEvents').length;
-    const day = mine.advance();
-    const expectedNext = expectedTables(definition, (r) => mine.records(r));
-    const eventsNext = mine.records('studentSchoolAttendanceEvents').length;
-    // what the next day is, in the district's terms
-    expect(eventsNext).toBe(eventsFull + day.newEvents.school - 1); // the day's events, one deleted (the corrected one stays)
-    expect(expectedNext.students).toBe(expectedFull.students! + 1);
-    expect(expectedNext.discipline_incidents).toBe(expectedFull.discipline_incidents! + 1);
 
     const category = columnOf(definition, 'student_school_attendance_events', 'attendanceEventCategoryDescriptor');
     const exit = columnOf(definition, 'student_school_associations', 'exitWithdrawDate');
-    const seen: { run: EdfiDemoRun; tables: Record<string, number>; deleted: number; category: string | null; exit: string | null; latest: Record<string, { rowCount: number; parquet: string }> }[] = [];
+    const entry = columnOf(definition, 'student_school_associations', 'entryDate');
+    const seen: {
+      run: EdfiDemoRun;
+      tables: Record<string, number>;
+      deleted: number;
+      category: string | null;
+      exit: string | null;
+      entry: string | null;
+      latest: Record<string, { rowCount: number; parquet: string }>;
+    }[] = [];
+    let served: DistrictDay | undefined; // the day the demo serves (its ids are the same with or without a key change)
     const lines: string[] = [];
 
     const result = await runEdfiDemo({
       pipelineFile: file,
       ...SIZE,
       log: (line) => lines.push(line),
-      onRun: async (run) => {
+      onRun: async (run, next) => {
+        // after the full run, the ids of the day to come: the test's own district's (the demo's is the same)
+        const day = next ?? (served = generateDistrict(SIZE).advance());
         const t = `${schema}.student_school_attendance_events`;
         const latest: (typeof seen)[number]['latest'] = {};
         for (const view of definition.views!.filter((v) => v.export)) {
@@ -124,13 +129,22 @@ describe('civic-etl demo edfi: the scheduled Ed-Fi example end to end, full then
           deleted: Number((await q(`SELECT count(*) AS n FROM ${t} WHERE id = $1`, [day.deleted.id]))[0].n),
           category: (await q(`SELECT "${category.name}"::text AS v FROM ${t} WHERE id = $1`, [day.corrected.id]))[0]?.v ?? null,
           exit: (await q(`SELECT "${exit.name}"::text AS v FROM ${schema}.student_school_associations WHERE id = $1`, [day.withdrawn.id]))[0]?.v ?? null,
+          entry: day.keyChanges[0] ? ((await q(`SELECT "${entry.name}"::text AS v FROM ${schema}.student_school_associations WHERE id = $1`, [day.keyChanges[0].id]))[0]?.v ?? null) : null,
           latest,
         });
       },
     });
 
-    // the demo served the same day the test's district computed
+    // the demo served the day the test's district computes (with the key change when the stand-in serves them)
+    const day = mine.advance({ keyChange: result.day.keyChanges.length > 0 });
     expect(result.day).toEqual(day);
+    expect([served!.deleted, served!.corrected, served!.withdrawn]).toEqual([day.deleted, day.corrected, day.withdrawn]);
+    const expectedNext = expectedTables(definition, (r) => mine.records(r));
+    const eventsNext = mine.records('studentSchoolAttendanceEvents').length;
+    // what the next day is, in the district's terms
+    expect(eventsNext).toBe(eventsFull + day.newEvents.school - 1); // the day's events, one deleted (the corrected one stays)
+    expect(expectedNext.students).toBe(expectedFull.students! + 1);
+    expect(expectedNext.discipline_incidents).toBe(expectedFull.discipline_incidents! + 1);
     const [full, next] = seen;
 
     // ── full run: every clean table holds what the district holds
@@ -153,6 +167,7 @@ describe('civic-etl demo edfi: the scheduled Ed-Fi example end to end, full then
     expect(next!.category).not.toBe(full!.category); // the corrected event is updated…
     if (!category.mapped) expect([full!.category, next!.category]).toEqual([day.corrected.from, day.corrected.to]); // …to the new category
     expect(next!.exit).toBe(day.withdrawn.exitWithdrawDate); // the withdrawal is visible
+    if (day.keyChanges[0]) expect(next!.entry).toBe(day.keyChanges[0].record.entryDate); // the key change, once the stand-in serves them
     expect(next!.latest.it_attendance_event_ids!.rowCount).toBe(eventsNext);
     expect(next!.latest.it_attendance_event_ids!.parquet).not.toBe(full!.latest.it_attendance_event_ids!.parquet); // exported again
     for (const run of result.runs) expect(run.dead).toBe(0);
