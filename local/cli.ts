@@ -5,13 +5,11 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { loadPipeline, PipelineDefinitionError } from '../contract/load.ts';
 import { ENV } from '../contract/names.ts';
 import { readsOf } from '../functions/profile/column-type.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_PIPELINE = process.env[ENV.pipelineFile] ?? join(ROOT, 'pipelines/chicago/pipeline.yaml');
+import { args, DEFAULT_PIPELINE, printTable, ROOT, UsageError } from './cli-kit.ts';
 
 const USAGE = `civic-etl — get, stage, clean and combine public data into PostgreSQL + PostGIS
 
@@ -63,7 +61,6 @@ Usage:
 
 Environment: DATABASE_URL (use this database instead of the local one), CIVIC_ETL_PIPELINE_FILE.`;
 
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -86,6 +83,8 @@ async function main(argv: string[]): Promise<number> {
       return catalogCommand(rest);
     case 'services':
       return services(rest);
+    case 'dlq':
+      return (await import('./dlq-command.ts')).dlqCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -94,14 +93,6 @@ async function main(argv: string[]): Promise<number> {
       return command === undefined ? 2 : 0;
     default:
       throw new UsageError(`unknown command "${command}"`);
-  }
-}
-
-function args<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(argv: string[], options: T, positionals = false) {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: positionals, strict: true });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
   }
 }
 
@@ -526,24 +517,6 @@ async function printLedger(pool: import('pg').Pool, project: string): Promise<vo
     })),
     80,
   );
-}
-
-/** A plain text table; long cells are cut so a row fits a terminal line or two. */
-function printTable(rows: Record<string, unknown>[], maxWidth = 40): void {
-  if (rows.length === 0) {
-    console.log('  (no rows)');
-    return;
-  }
-  const columns = Object.keys(rows[0]!).filter((c) => !c.startsWith('_'));
-  const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : v instanceof Date ? v.toISOString().slice(0, 10) : String(v);
-    return s.length > maxWidth ? `${s.slice(0, maxWidth - 1)}…` : s;
-  };
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (values: string[]) => `  ${values.map((v, i) => v.padEnd(widths[i]!)).join(' │ ')}`.trimEnd();
-  console.log(line(columns));
-  console.log(`  ${widths.map((w) => '─'.repeat(w)).join('─┼─')}`);
-  for (const r of rows) console.log(line(columns.map((c) => cell(r[c]))));
 }
 
 /**

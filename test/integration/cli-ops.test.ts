@@ -1,0 +1,172 @@
+/**
+ * The operator's commands, run as a user runs them (the real `civic-etl` process): dlq list and
+ * redrive, against the local resources and against a "stack" described by its outputs file.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sqsClient } from '../../functions/common/aws.ts';
+import { getPool } from '../../functions/common/db.ts';
+import { migrate } from '../../functions/migrate/migrate.ts';
+import { moveMessages, queueCounts } from '../../local/dlq.ts';
+import { ensureLocalResources, purgeLocalResources, type LocalResources } from '../../local/resources.ts';
+import { rows } from './support.ts';
+
+const PIPELINE = 'test/fixtures/cli-ops-pipeline.yaml';
+const PROJECT = 'it_cliops';
+const dir = mkdtempSync(join(tmpdir(), 'civic-etl-cli-ops-'));
+
+function civicEtl(...args: string[]) {
+  // the log level a user has by default (the tests silence it in their own process)
+  const env = { ...process.env, NODE_NO_WARNINGS: '1', POWERTOOLS_LOG_LEVEL: 'INFO' };
+  const r = spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args], { encoding: 'utf8', env, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every body a queue holds, received and deleted (a message seen twice would show twice). */
+async function drain(queueUrl: string): Promise<string[]> {
+  const bodies: string[] = [];
+  for (let empty = 0; empty < 2; ) {
+    const out = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 30 }));
+    const messages = out.Messages ?? [];
+    if (messages.length === 0) {
+      empty++;
+      continue;
+    }
+    bodies.push(...messages.map((m) => m.Body!));
+    await sqsClient().send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+  }
+  return bodies;
+}
+
+async function sendBodies(queueUrl: string, bodies: string[]): Promise<void> {
+  for (let i = 0; i < bodies.length; i += 10) {
+    await sqsClient().send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: bodies.slice(i, i + 10).map((b, j) => ({ Id: String(j), MessageBody: b })) }));
+  }
+}
+
+let res: LocalResources;
+const bodies = (queue: string, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ queue, n: i }));
+
+beforeAll(async () => {
+  res = await ensureLocalResources({ project: PROJECT });
+  await purgeLocalResources(res);
+  for (const url of [res.stageQueueUrl, res.stageDlqUrl, res.cleanQueueUrl, res.cleanDlqUrl]) await drain(url);
+  const pool = await getPool();
+  await migrate(pool, PROJECT);
+  await pool.query('DELETE FROM etl.redrives WHERE project = $1', [PROJECT]);
+});
+
+describe('civic-etl dlq', () => {
+  it('lists what waits in each dead-letter queue, as a table and as JSON', async () => {
+    await sendBodies(res.stageDlqUrl, bodies('stage', 23));
+    await sendBodies(res.cleanDlqUrl, bodies('clean', 3));
+
+    const json = civicEtl('dlq', 'list', '--pipeline', PIPELINE, '--json');
+    expect(json.code).toBe(0);
+    const doc = JSON.parse(json.stdout);
+    expect(doc.project).toBe(PROJECT);
+    expect(doc.queues.map((q: { queue: string; deadLetters: number; returnsTo: string }) => [q.queue, q.deadLetters, q.returnsTo])).toEqual([
+      ['stage', 23, res.stageQueueUrl],
+      ['clean', 3, res.cleanQueueUrl],
+    ]);
+
+    const text = civicEtl('dlq', 'list', '--pipeline', PIPELINE);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/stage\s+│ 23\s/);
+    expect(text.stdout).toMatch(/clean\s+│ 3\s/);
+    expect(text.stdout).toContain('civic-etl dlq redrive');
+    expect(text.stdout).not.toContain('{"level"'); // log lines go to stderr
+  });
+
+  it('moves every message of a DLQ back to its queue once, logs it and records it', async () => {
+    const r = civicEtl('dlq', 'redrive', 'stage', '--pipeline', PIPELINE);
+
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`stage: moved 23 messages from ${res.stageDlqUrl} back to ${res.stageQueueUrl}`);
+    expect(r.stdout).toContain('now 0 messages in the DLQ, 23 messages waiting in the stage queue');
+    expect(r.stdout).toMatch(/recorded as redrive \d+ \(etl\.redrives\)/);
+    const log = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    expect(log).toEqual([expect.objectContaining({ level: 'INFO', message: 'dlq redrive', project: PROJECT, queue: 'stage', method: 'moved', messages: 23 })]);
+    // both queues counted: the DLQ empty, the work queue holding each message exactly once
+    expect((await queueCounts(sqsClient(), res.stageDlqUrl)).waiting).toBe(0);
+    expect((await drain(res.stageQueueUrl)).sort()).toEqual(bodies('stage', 23).sort());
+    // the clean DLQ was not touched
+    expect((await queueCounts(sqsClient(), res.cleanDlqUrl)).waiting).toBe(3);
+    const recorded = await rows(await getPool(), `SELECT queue, method, messages, dlq, target, operator IS NOT NULL AS by_someone FROM etl.redrives WHERE project = $1`, [PROJECT]);
+    expect(recorded).toEqual([{ queue: 'stage', method: 'moved', messages: 23, dlq: res.stageDlqUrl, target: res.stageQueueUrl, by_someone: true }]);
+
+    const listed = JSON.parse(civicEtl('dlq', 'list', '--pipeline', PIPELINE, '--json').stdout);
+    expect(listed.redrives).toEqual([expect.objectContaining({ queue: 'stage', method: 'moved', messages: 23 })]);
+  });
+
+  it('moves at most --max messages, leaving the rest in the DLQ', async () => {
+    const r = civicEtl('dlq', 'redrive', 'clean', '--max', '2', '--pipeline', PIPELINE, '--json');
+
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.redrives).toEqual([expect.objectContaining({ queue: 'clean', method: 'moved', messages: 2, deadLettersNow: 1, targetWaitingNow: 2 })]);
+    expect(await drain(res.cleanQueueUrl)).toHaveLength(2);
+  });
+
+  it('redrives a stack named by its outputs file (describe-stacks JSON), moving by hand where SQS has no move task', async () => {
+    const outputs = join(dir, 'outputs.json');
+    const out = (key: string, value: string) => ({ OutputKey: key, OutputValue: value });
+    writeFileSync(
+      outputs,
+      JSON.stringify({
+        Stacks: [
+          {
+            StackName: 'civic-etl-it',
+            Outputs: [out('StageQueueUrl', res.stageQueueUrl), out('StageDeadLetterQueueUrl', res.stageDlqUrl), out('CleanQueueUrl', res.cleanQueueUrl), out('CleanDeadLetterQueueUrl', res.cleanDlqUrl)],
+          },
+        ],
+      }),
+    );
+    // moto lacks StartMessageMoveTask: the command says so and what to do
+    const refused = civicEtl('dlq', 'redrive', 'clean', '--outputs', outputs, '--pipeline', PIPELINE);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('add --by-hand');
+    expect((await queueCounts(sqsClient(), res.cleanDlqUrl)).waiting).toBe(1);
+
+    const r = civicEtl('dlq', 'redrive', 'clean', '--outputs', outputs, '--by-hand', '--pipeline', PIPELINE, '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).redrives).toEqual([expect.objectContaining({ queue: 'clean', method: 'moved', messages: 1, deadLettersNow: 0, target: res.cleanQueueUrl })]);
+    expect(await drain(res.cleanQueueUrl)).toEqual([JSON.stringify({ queue: 'clean', n: 2 })]);
+  });
+
+  it('says there is no fetch DLQ locally, and refuses an unknown queue', () => {
+    const fetch = civicEtl('dlq', 'redrive', 'fetch', '--pipeline', PIPELINE);
+    expect(fetch.code).toBe(2);
+    expect(fetch.stderr).toContain('no fetch dead-letter queue locally');
+    const unknown = civicEtl('dlq', 'redrive', 'combine', '--pipeline', PIPELINE);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown queue "combine" (stage, clean or fetch)');
+  });
+
+  it('loses no message when interrupted between send and delete: it is sent before it is deleted', async () => {
+    await sendBodies(res.stageDlqUrl, bodies('stage', 12));
+    // an SQS client whose deletes fail, as a process killed after sending would leave things
+    const failing = new SQSClient({ region: process.env.AWS_REGION });
+    failing.middlewareStack.add(
+      (next, context) => async (a) => {
+        if (context.commandName === 'DeleteMessageBatchCommand') throw new Error('interrupted');
+        return next(a);
+      },
+      { step: 'initialize' },
+    );
+    await expect(moveMessages(failing, res.stageDlqUrl, res.stageQueueUrl, { visibilityTimeoutSeconds: 1 })).rejects.toThrow('interrupted');
+    // what was received is in the work queue already; the rest, and the copies not deleted, are back in the DLQ
+    await new Promise((r) => setTimeout(r, 1500));
+    const again = await moveMessages(sqsClient(), res.stageDlqUrl, res.stageQueueUrl);
+    expect(again.moved).toBe(12);
+    const delivered = await drain(res.stageQueueUrl);
+    expect(new Set(delivered)).toEqual(new Set(bodies('stage', 12)));
+    // none lost; the batch sent before the interruption arrives twice (at least once, never zero)
+    expect(delivered.length).toBeGreaterThan(12);
+    expect((await queueCounts(sqsClient(), res.stageDlqUrl)).waiting).toBe(0);
+  });
+});
