@@ -44,6 +44,9 @@ export async function logsToStderr(): Promise<void> {
   const toStderr = new Console({ stdout: process.stderr, stderr: process.stderr });
   // the Logger keeps the Console it writes with in this field (setConsole); one logger in the runtime
   Object.assign(logger, { console: toStderr });
+  // the level is read when the logger is made: a level set since (quiet or --verbose) applies now
+  const level = process.env.POWERTOOLS_LOG_LEVEL?.toUpperCase();
+  if (level && ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'].includes(level)) logger.setLogLevel(level as 'INFO');
 }
 
 /** Print one JSON document on stdout (the whole output of a command run with --json). */
@@ -60,8 +63,8 @@ export function outputWidth(stream: { isTTY?: boolean; columns?: number } = proc
 
 /**
  * A plain text table, as lines. Cells longer than `maxCell` are cut with "…"; then, while the table
- * is wider than `width`, the widest column loses a character (down to 4 or its heading's length),
- * so that each row fits one terminal line.
+ * is wider than `width`, the widest column loses a character (down to 3, headings cut too), so that
+ * each row fits one terminal line.
  */
 export function formatTable(rows: Record<string, unknown>[], opts: { maxCell?: number; width?: number } = {}): string[] {
   if (rows.length === 0) return ['  (no rows)'];
@@ -73,7 +76,7 @@ export function formatTable(rows: Record<string, unknown>[], opts: { maxCell?: n
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
   if (opts.width !== undefined) {
     const total = () => 2 + widths.reduce((a, b) => a + b, 0) + 3 * (widths.length - 1);
-    const floor = columns.map((c) => Math.min(Math.max(4, c.length), widths[columns.indexOf(c)]!));
+    const floor = widths.map((w) => Math.min(3, w));
     while (total() > opts.width) {
       let widest = -1;
       for (let i = 0; i < widths.length; i++) if (widths[i]! > floor[i]! && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;

@@ -3,7 +3,7 @@
  * redrive, against the local resources and against a "stack" described by its outputs file.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -20,8 +20,12 @@ const PROJECT = 'it_cliops';
 const dir = mkdtempSync(join(tmpdir(), 'civic-etl-cli-ops-'));
 
 function civicEtl(...args: string[]) {
+  return civicEtlWith({}, ...args);
+}
+
+function civicEtlWith(extraEnv: Record<string, string>, ...args: string[]) {
   // the log level a user has by default (the tests silence it in their own process)
-  const env = { ...process.env, NODE_NO_WARNINGS: '1', POWERTOOLS_LOG_LEVEL: 'INFO' };
+  const env = { ...process.env, NODE_NO_WARNINGS: '1', POWERTOOLS_LOG_LEVEL: 'INFO', ...extraEnv };
   const r = spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args], { encoding: 'utf8', env, timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -168,5 +172,113 @@ describe('civic-etl dlq', () => {
     // none lost; the batch sent before the interruption arrives twice (at least once, never zero)
     expect(delivered.length).toBeGreaterThan(12);
     expect((await queueCounts(sqsClient(), res.stageDlqUrl)).waiting).toBe(0);
+  });
+});
+
+describe('the command line people expect', () => {
+  const readmeCommands = () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const section = readme.slice(readme.indexOf('## The command line'), readme.indexOf('\n## ', readme.indexOf('## The command line') + 5));
+    return [...section.matchAll(/^\| `civic-etl ([a-z]+)/gm)].map((m) => m[1]!);
+  };
+
+  it('answers --help on every command the README names, with its usage and nothing else', () => {
+    const commands = readmeCommands();
+    expect(commands).toEqual(expect.arrayContaining(['run', 'load', 'profile', 'validate', 'fetch', 'status', 'catalog', 'replay', 'services', 'dlq']));
+    for (const command of commands) {
+      const r = civicEtl(command, '--help');
+      expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code: 0, stderr: '' });
+      expect(r.stdout).toMatch(new RegExp(`^Usage:\\s+civic-etl ${command}\\b`));
+    }
+    expect(civicEtl('load', '-h').stdout).toContain('--table SCHEMA.TABLE');
+    expect(civicEtl('help', 'replay').stdout).toContain('civic-etl replay DATASET');
+  });
+
+  it('tells its version', () => {
+    const r = civicEtl('--version');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`civic-etl ${JSON.parse(readFileSync('package.json', 'utf8')).version}\n`);
+  });
+
+  it('prints one JSON document for validate --json, valid files and mistakes alike', () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'project: it_bad\nsuppliers: []\ndatasets:\n  - name: x\n    source: { type: upload, supplier: nobody }\n');
+    const r = civicEtl('validate', PIPELINE, bad, '--json');
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toEqual([
+      { file: PIPELINE, valid: true, project: PROJECT, suppliers: 1, datasets: 1, views: 0 },
+      expect.objectContaining({ file: bad, valid: false, problems: expect.arrayContaining([expect.stringContaining('nobody')]) }),
+    ]);
+  });
+
+  it('prints load --json as one document, and fits its table to the terminal width', async () => {
+    await (await getPool()).query('DROP SCHEMA IF EXISTS it_cliops_load CASCADE');
+    const wide = join(dir, 'wide.csv');
+    const header = ['identifier', 'a_rather_long_description_column', 'another_long_column_name_here', 'amount'];
+    writeFileSync(wide, `${header.join(',')}\n1,${'x'.repeat(70)},${'y'.repeat(50)},3.5\n2,short,z,4\n`);
+    const json = civicEtl('load', wide, '--table', 'it_cliops_load.wide', '--json');
+    expect(json.code).toBe(0);
+    const doc = JSON.parse(json.stdout);
+    expect(doc).toMatchObject({ table: 'it_cliops_load.wide', rowsRead: 2, rowsLoaded: 2, rowsRejected: 0 });
+    expect(doc.columns.map((c: { name: string }) => c.name)).toEqual(header);
+
+    // a terminal 48 columns wide (a pipe takes $COLUMNS as the terminal's width)
+    const text = civicEtlWith({ COLUMNS: '48' }, 'load', wide, '--table', 'it_cliops_load.narrow');
+    expect(text.code).toBe(0);
+    const tableLines = text.stdout.split('\n').filter((l) => l.includes('│') || l.includes('┼'));
+    expect(tableLines.length).toBe(2 + header.length);
+    for (const l of tableLines) expect(l.length).toBeLessThanOrEqual(48);
+    // the widest column was cut, with an ellipsis; the narrow ones kept whole
+    const row = tableLines.find((l) => l.includes('a_rather'))!.split('│').map((c) => c.trim());
+    expect(row[0]).toMatch(/^a_rather\S*…$/);
+    expect(row[1]).toBe('text');
+  });
+});
+
+describe('a run, its status and its log', () => {
+  const project = join(dir, 'project');
+  beforeAll(async () => {
+    mkdirSync(join(project, 'data'), { recursive: true });
+    writeFileSync(join(project, 'pipeline.yaml'), readFileSync(PIPELINE, 'utf8'));
+    writeFileSync(join(project, 'data', 'people.csv'), 'id,name,born\n1,Ann,1990-01-02\n2,Bo,not a date\n3,Cy,1985-12-31\n');
+    const pool = await getPool();
+    await pool.query(`DELETE FROM etl.loads WHERE project = $1`, [PROJECT]);
+  });
+
+  it('prints run --json as one JSON document on stdout, its log lines on stderr', () => {
+    const r = civicEtl('run', '--pipeline', join(project, 'pipeline.yaml'), '--upload-examples', '--json');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout); // one document: no log line mixed in
+    expect(doc.project).toBe(PROJECT);
+    expect(doc.uploaded).toEqual([expect.objectContaining({ dataset: 'people', key: 'incoming/acme/people/people.csv' })]);
+    expect(doc.queues.clean.messages).toBe(1);
+    expect(doc.loads).toEqual([expect.objectContaining({ dataset: 'people', status: 'loaded', rows_read: 3, rows_loaded: 2, rows_quarantined: 1 })]);
+    expect(doc.failedLoads).toBe(0);
+    // the handlers logged at INFO: on stderr, as JSON lines
+    const logs = r.stderr.split('\n').filter((l) => l.startsWith('{'));
+    expect(logs.length).toBeGreaterThan(0);
+    for (const l of logs) expect(JSON.parse(l)).toHaveProperty('level');
+  });
+
+  it('shows each load with its id, start time and duration, newest first, --limit of them', async () => {
+    const pool = await getPool();
+    const [load] = await rows<{ id: number; received_at: Date; seconds: number }>(
+      pool,
+      `SELECT id::int, received_at, extract(epoch FROM finished_at - received_at)::float8 AS seconds FROM etl.loads WHERE project = $1`,
+      [PROJECT],
+    );
+    const r = civicEtl('status', '--pipeline', PIPELINE);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`ledger (etl.loads) for ${PROJECT}: the latest 1 of 1 load, newest first`);
+    const line = r.stdout.split('\n').find((l) => l.includes('people.csv'))!;
+    const cells = line.split('│').map((c) => c.trim());
+    expect(cells.slice(0, 2)).toEqual([String(load!.id), load!.received_at.toISOString().slice(0, 19).replace('T', ' ')]);
+    expect(cells[2]).toMatch(/^\d+\.\d+ s$/);
+    expect(Math.abs(Number(cells[2]!.split(' ')[0]) - load!.seconds)).toBeLessThan(0.1);
+
+    const json = JSON.parse(civicEtl('status', '--pipeline', PIPELINE, '--json', '--limit', '1').stdout);
+    expect(json).toEqual([expect.objectContaining({ id: load!.id, dataset: 'people', status: 'loaded' })]);
+    expect(civicEtl('status', '--pipeline', PIPELINE, '--limit', '0').code).toBe(2);
   });
 });
