@@ -178,11 +178,19 @@ async function run(argv: string[]): Promise<number> {
     const dlqs = [local.resources.stageDlqUrl, local.resources.cleanDlqUrl];
     const deadBefore = await Promise.all(dlqs.map(queueDepth));
     const started = Date.now();
-    const stats = await local.run({
-      maxMs: Number(values['max-seconds'] ?? 600) * 1000,
-      onBatch: (name, received, failed) =>
-        say(`  ${name}: ${received} message${received === 1 ? '' : 's'}${failed ? `, ${failed} failed (will be retried, then DLQ)` : ''}`),
-    });
+    const { startProgress } = await import('./progress.ts');
+    const progress = startProgress('run', { unit: 'messages', silent: json });
+    let handled = 0;
+    const stats = await local
+      .run({
+        maxMs: Number(values['max-seconds'] ?? 600) * 1000,
+        onBatch: (name, received, failed) => {
+          progress.set((handled += received));
+          progress.step(`last: ${name}`);
+          if (!json) progress.print(`  ${name}: ${received} message${received === 1 ? '' : 's'}${failed ? `, ${failed} failed (will be retried, then DLQ)` : ''}`);
+        },
+      })
+      .finally(() => progress.end());
     const total = Object.values(stats).reduce((n, s) => n + s.messages, 0);
     const seconds = (Date.now() - started) / 1000;
     say(`pipeline idle after ${seconds.toFixed(1)} s (${total} messages handled)`);
@@ -271,6 +279,8 @@ async function load(argv: string[]): Promise<number> {
   const { getPool, closePool } = await import('../functions/common/db.ts');
   const { loadFile } = await import('./load-file.ts');
   type LoadFileOptions = import('./load-file.ts').LoadFileOptions;
+  const { startProgress } = await import('./progress.ts');
+  const progress = startProgress('load', { unit: 'bytes', silent: values.json });
   try {
     const started = Date.now();
     const r = await loadFile(await getPool(), positionals[0]!, {
@@ -288,8 +298,16 @@ async function load(argv: string[]): Promise<number> {
       lat: values.lat,
       lon: values.lon,
       invalid: values.invalid as LoadFileOptions['invalid'],
-      onPhase: values.verbose ? (what, seconds) => console.error(`${what} in ${seconds.toFixed(2)} s`) : undefined,
+      onPhase: (what, seconds) => {
+        progress.step(`done: ${what}`);
+        if (values.verbose) console.error(`${what} in ${seconds.toFixed(2)} s`);
+      },
+      onRead: (stream, size) => {
+        progress.set(0, size);
+        progress.sample(() => stream.bytesRead);
+      },
     });
+    progress.end();
     if (values.json) {
       printJson({ ...r, seconds: (Date.now() - started) / 1000 });
       return 0;
@@ -302,6 +320,7 @@ async function load(argv: string[]): Promise<number> {
     console.log(`rows read ${r.rowsRead}, loaded ${r.rowsLoaded}, rejected ${r.rowsRejected}${r.rowsRejected ? ` (see ${r.rejectsTable})` : ''} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
     return 0;
   } finally {
+    progress.end();
     await closePool();
   }
 }
@@ -336,9 +355,19 @@ async function profile(argv: string[]): Promise<number> {
   const { openSource } = await import('../functions/read/open.ts');
   const { profileStream, profileTable } = await import('../functions/profile/profile.ts');
   const started = performance.now();
-  const { createReadStream } = await import('node:fs');
+  const { createReadStream, statSync } = await import('node:fs');
+  const { startProgress } = await import('./progress.ts');
+  const progress = startProgress('profile', { unit: 'bytes', silent: values.json, total: statSync(file, { throwIfNoEntry: false })?.size });
   const opened = await openSource(
-    { name: file, path: file, open: async () => createReadStream(file, { highWaterMark: 256 * 1024 }) },
+    {
+      name: file,
+      path: file,
+      open: async () => {
+        const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
+        progress.sample(() => stream.bytesRead);
+        return stream;
+      },
+    },
     {
       format: values.format as (typeof FORMAT_HINTS)[number] | undefined,
       sheet: values.sheet, // a name, or a 0-based index when no sheet is so named (pickSheet)
@@ -356,6 +385,7 @@ async function profile(argv: string[]): Promise<number> {
           : await profileStream(await entry.open(), { ...settings, hints: values.delimiter ? { delimiter: values.delimiter === 'tab' ? '\t' : values.delimiter } : undefined }),
       );
     }
+    progress.end();
     // profiling needs no table: a file too wide to load is profiled all the same, and told so
     const { maxFileColumns, PG_MAX_COLUMNS } = await import('../functions/common/limits.ts');
     for (const result of results) {
@@ -373,6 +403,7 @@ async function profile(argv: string[]): Promise<number> {
     for (const s of opened.skipped) console.log(`skipped ${s}`);
     return 0;
   } finally {
+    progress.end();
     await opened.dispose();
   }
 }
@@ -523,12 +554,16 @@ async function replay(argv: string[]): Promise<number> {
   const { s3Client } = await import('../functions/common/aws.ts');
   const { closePool } = await import('../functions/common/db.ts');
   const local = await openLocalPipeline(file);
+  const { startProgress } = await import('./progress.ts');
+  const progress = startProgress(`replay ${name}`, { unit: 'versions', silent: values.json || values['dry-run'] });
+  let replayed = 0;
   try {
     const summary = await replayDataset({ pool: local.pool, s3: s3Client(), pipeline, bucket: local.resources.bucket }, name, {
       from,
       versionId: values.version,
       dryRun: values['dry-run'],
       onPlan: (versions) => {
+        progress.set(0, versions.length);
         if (values.json) return;
         const where = datasetPrefixes(pipeline.datasets.find((d) => d.name === name)!).map((p) => `s3://${local.resources.bucket}/${p}`).join(' and ');
         const chosen = [values.version && `version ${values.version}`, from && `last modified at or after ${from.toISOString()}`].filter(Boolean).join(', ');
@@ -536,12 +571,14 @@ async function replay(argv: string[]): Promise<number> {
         if (values['dry-run']) for (const v of versions) console.log(`  ${v.lastModified.toISOString()}  ${v.key}  version ${v.versionId}  ${v.size ?? '?'} bytes`);
       },
       onVersion: (r) => {
+        progress.set(++replayed);
         if (values.json) return;
         const what = r.status === 'loaded' ? `loaded, ${r.rowsLoaded} row${r.rowsLoaded === 1 ? '' : 's'}${r.rowsQuarantined ? ` (${r.rowsQuarantined} quarantined)` : ''}` : `${r.status}: ${r.error ?? ''}`;
         const load = r.loadId === undefined ? '' : ` — load ${r.loadId}${r.replayOf === undefined ? ' (never delivered before)' : `, replays load ${r.replayOf}`}`;
-        console.log(`  ${r.lastModified.toISOString()}  ${r.key}  version ${r.versionId}: ${what}${load}`);
+        progress.print(`  ${r.lastModified.toISOString()}  ${r.key}  version ${r.versionId}: ${what}${load}`);
       },
     });
+    progress.end();
     if (values['dry-run']) {
       if (values.json) printJson(summary);
       return 0;
@@ -563,6 +600,7 @@ async function replay(argv: string[]): Promise<number> {
     console.error(`civic-etl: ${error.message}`);
     return 1;
   } finally {
+    progress.end();
     await closePool();
   }
 }

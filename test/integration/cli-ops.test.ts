@@ -282,3 +282,46 @@ describe('a run, its status and its log', () => {
     expect(civicEtl('status', '--pipeline', PIPELINE, '--limit', '0').code).toBe(2);
   });
 });
+
+describe('progress of long work', () => {
+  const big = join(dir, 'big.csv');
+  beforeAll(() => {
+    const lines = ['id,name,amount,day'];
+    for (let i = 0; i < 300_000; i++) lines.push(`${i},name ${i},${i * 0.5},2024-01-${String((i % 28) + 1).padStart(2, '0')}`);
+    writeFileSync(big, `${lines.join('\n')}\n`);
+  });
+
+  it('prints a plain progress line every few seconds on stderr when not on a terminal; stdout keeps the result', () => {
+    const size = readFileSync(big).length;
+    const r = civicEtlWith({ CIVIC_ETL_PROGRESS_SECONDS: '0.2' }, 'load', big, '--table', 'it_cliops_load.big', '--recreate');
+    expect(r.code).toBe(0);
+    const progress = r.stderr.split('\n').filter((l) => l.startsWith('load: '));
+    expect(progress.length).toBeGreaterThan(0);
+    const total = `${(size / 1e6).toFixed(1)} MB`;
+    for (const l of progress) expect(l).toMatch(new RegExp(`^load: [\\d.]+ (B|kB|MB) of ${total.replace('.', '\\.')} \\(\\d+%\\) · .* elapsed`));
+    expect(r.stdout).not.toContain('load: ');
+    expect(r.stdout).toContain('rows read 300000, loaded 300000, rejected 0');
+  });
+
+  it('prints nothing but the JSON document with --json', () => {
+    const r = civicEtlWith({ CIVIC_ETL_PROGRESS_SECONDS: '0.2', POWERTOOLS_LOG_LEVEL: 'ERROR' }, 'load', big, '--table', 'it_cliops_load.big', '--recreate', '--json');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ rowsLoaded: 300_000 });
+  });
+
+  it.skipIf(spawnSync('script', ['--version']).status !== 0)('redraws one line on a terminal and clears it before the result', () => {
+    // `script` gives the command a pseudo-terminal, as a person's shell would
+    const r = spawnSync('script', ['-qec', `${process.execPath} bin/civic-etl.mjs load ${big} --table it_cliops_load.big --recreate`, '/dev/null'], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+      timeout: 120_000,
+    });
+    expect(r.status).toBe(0);
+    const screen = r.stdout;
+    expect(screen).toMatch(/\r\x1b\[2Kload: [\d.]+ (kB|MB) of [\d.]+ MB \(\d+%\)/);
+    // the line is cleared before the command's own output
+    expect(screen).toMatch(/\r\x1b\[2Kcreated it_cliops_load\.big/);
+    expect(screen).toContain('rows read 300000, loaded 300000, rejected 0');
+  });
+});
