@@ -59,10 +59,11 @@ const HELP: Record<string, string> = {
       modified at or after DATE (2024-05-01 or 2024-05-01T10:00:00Z); --version replays one
       version id; --dry-run lists the versions. Exit code 1 if a replayed load failed or was
       skipped (a newer load applied meanwhile).`,
-  catalog: `  civic-etl catalog [WORDS…] [--organization O] [--tag T] [--license L] [--pipeline FILE] [--limit N] [--json]
+  catalog: `  civic-etl catalog [search] [WORDS…] [--organization O] [--tag T] [--license L] [--pipeline FILE] [--limit N] [--json]
       Find the project's staged open-data catalogue resources by what their portal says of them:
       words of the dataset and resource titles, description, organisation, tags or column names
-      (web-search syntax: "espaces verts" -arbres), the organisation (name or id), a tag, a licence.`,
+      (web-search syntax: "espaces verts" -arbres), the organisation (name or id), a tag, a licence.
+      \`civic-etl catalog search WORDS…\` is the same search.`,
   services: `  civic-etl services start|stop|status|clean
       Manage the local PostgreSQL + PostGIS and moto services (scripts/services.sh).`,
 };
@@ -73,6 +74,10 @@ Usage:
 ${Object.values(HELP).join('\n')}
   civic-etl dlq list|redrive [stage|clean|fetch] [--outputs FILE] [--json]
       The dead-letter queues, locally or of a deployed stack: what waits, and redrive (civic-etl dlq --help).
+  civic-etl quarantine DATASET [--rule RULE] [--column COL] [--load ID] [--limit N] [--json]
+      The values the dataset's loads set aside: load, source line, column, value, rule, reason.
+  civic-etl upload FILE --supplier S --dataset D [--json]
+      Upload a file to the local landing bucket as that supplier would (incoming/S/D/<file>).
   civic-etl --version
 
 Every command answers --help. Environment: DATABASE_URL (use this database instead of the local one), CIVIC_ETL_PIPELINE_FILE.`;
@@ -81,6 +86,8 @@ Every command answers --help. Environment: DATABASE_URL (use this database inste
 /** Commands kept in a file of their own: their help is there too. */
 const HELP_IN_FILES: Record<string, () => Promise<string>> = {
   dlq: async () => (await import('./dlq-command.ts')).DLQ_HELP,
+  quarantine: async () => (await import('./quarantine-command.ts')).QUARANTINE_HELP,
+  upload: async () => (await import('./upload-command.ts')).UPLOAD_HELP,
 };
 
 async function helpOf(command: string): Promise<string | undefined> {
@@ -127,6 +134,10 @@ async function main(argv: string[]): Promise<number> {
       return services(rest);
     case 'dlq':
       return (await import('./dlq-command.ts')).dlqCommand(rest);
+    case 'quarantine':
+      return (await import('./quarantine-command.ts')).quarantineCommand(rest);
+    case 'upload':
+      return (await import('./upload-command.ts')).uploadCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -701,6 +712,8 @@ async function catalogCommand(argv: string[]): Promise<number> {
   );
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive whole number of resources');
+  // `civic-etl catalog search TEXT` is `civic-etl catalog TEXT`
+  if (positionals[0] === 'search') positionals.shift();
   const pipeline = loadPipeline(values.pipeline ?? DEFAULT_PIPELINE);
   if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
   const { getPool, closePool } = await import('../functions/common/db.ts');

@@ -184,7 +184,7 @@ describe('the command line people expect', () => {
 
   it('answers --help on every command the README names, with its usage and nothing else', () => {
     const commands = readmeCommands();
-    expect(commands).toEqual(expect.arrayContaining(['run', 'load', 'profile', 'validate', 'fetch', 'status', 'catalog', 'replay', 'services', 'dlq']));
+    expect(commands).toEqual(expect.arrayContaining(['run', 'load', 'profile', 'validate', 'fetch', 'status', 'catalog', 'replay', 'services', 'dlq', 'quarantine', 'upload']));
     for (const command of commands) {
       const r = civicEtl(command, '--help');
       expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code: 0, stderr: '' });
@@ -243,6 +243,7 @@ describe('a run, its status and its log', () => {
     writeFileSync(join(project, 'pipeline.yaml'), readFileSync(PIPELINE, 'utf8'));
     writeFileSync(join(project, 'data', 'people.csv'), 'id,name,born\n1,Ann,1990-01-02\n2,Bo,not a date\n3,Cy,1985-12-31\n');
     const pool = await getPool();
+    await pool.query(`DROP SCHEMA IF EXISTS ${PROJECT} CASCADE; DROP SCHEMA IF EXISTS ${PROJECT}_staging CASCADE`);
     await pool.query(`DELETE FROM etl.loads WHERE project = $1`, [PROJECT]);
   });
 
@@ -280,6 +281,44 @@ describe('a run, its status and its log', () => {
     const json = JSON.parse(civicEtl('status', '--pipeline', PIPELINE, '--json', '--limit', '1').stdout);
     expect(json).toEqual([expect.objectContaining({ id: load!.id, dataset: 'people', status: 'loaded' })]);
     expect(civicEtl('status', '--pipeline', PIPELINE, '--limit', '0').code).toBe(2);
+  });
+
+  it('shows what a load quarantined: rule, column, value and source line', async () => {
+    const [load] = await rows<{ id: number }>(await getPool(), `SELECT id::int FROM etl.loads WHERE project = $1`, [PROJECT]);
+    // people.csv: line 1 the header, line 3 "2,Bo,not a date"
+    const json = civicEtl('quarantine', 'people', '--pipeline', PIPELINE, '--json');
+    expect(json.code).toBe(0);
+    const doc = JSON.parse(json.stdout);
+    expect(doc).toMatchObject({ dataset: `${PROJECT}.people`, total: 1, byRule: [{ rule: 'type', values: 1, rows: 1 }] });
+    expect(doc.values).toEqual([expect.objectContaining({ loadId: load!.id, objectKey: 'incoming/acme/people/people.csv', line: 3, column: 'born', value: 'not a date', rule: 'type' })]);
+
+    const text = civicEtl('quarantine', 'people', '--pipeline', PIPELINE);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`dataset ${PROJECT}.people: 1 quarantined value, newest load first:`);
+    expect(text.stdout).toMatch(new RegExp(`${load!.id}\\s+│ 3\\s+│ born\\s+│ not a date\\s+│ type\\s+│`));
+
+    const none = civicEtl('quarantine', 'people', '--rule', 'required', '--pipeline', PIPELINE);
+    expect(none.stdout).toContain(`dataset ${PROJECT}.people: no quarantined value (rule required)`);
+    expect(civicEtl('quarantine', 'nobody', '--pipeline', PIPELINE)).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown dataset "nobody" (datasets: people)') });
+  });
+
+  it('uploads a file where the supplier\'s upload goes, and refuses what the supplier may not upload', async () => {
+    const path = join(dir, 'people-2024.csv');
+    writeFileSync(path, 'id,name,born\n4,Di,2001-02-03\n');
+    const r = civicEtl('upload', path, '--supplier', 'acme', '--dataset', 'people', '--pipeline', PIPELINE, '--json');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ bucket: res.bucket, key: 'incoming/acme/people/people-2024.csv', bytes: readFileSync(path).length });
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const { s3Client } = await import('../../functions/common/aws.ts');
+    const got = await s3Client().send(new GetObjectCommand({ Bucket: res.bucket, Key: doc.key, VersionId: doc.versionId }));
+    expect(await got.Body!.transformToString()).toBe(readFileSync(path, 'utf8'));
+    // S3 told the stage queue, as it does on AWS
+    expect((await drain(res.stageQueueUrl)).some((b) => b.includes('people-2024.csv'))).toBe(true);
+
+    const wrong = civicEtl('upload', path, '--supplier', 'nobody', '--dataset', 'people', '--pipeline', PIPELINE);
+    expect(wrong).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown supplier "nobody" (suppliers: acme)') });
+    expect(civicEtl('upload', path, '--supplier', 'acme', '--pipeline', PIPELINE)).toMatchObject({ code: 2, stderr: expect.stringContaining('upload needs --supplier S and --dataset D') });
   });
 });
 
