@@ -26,14 +26,16 @@ const HELP: Record<string, string> = {
   load: `  civic-etl load FILE --table SCHEMA.TABLE [--database-url URL] [--delimiter D] [--append] [--recreate]
                  [--format F] [--sheet S] [--layer L] [--member GLOB]
                  [--srid N] [--source-srid N] [--lat COL --lon COL] [--invalid repair|quarantine]
-                 [--type-threshold SHARE] [--verbose] [--json]
+                 [--type-threshold SHARE] [--into-pipeline-schema] [--verbose] [--json]
       Load one file straight into a table: CSV in any encoding, XLSX/ODS/XLS, JSON/NDJSON, GeoJSON,
       a zipped shapefile, a GeoPackage, Parquet (gzip or zip around any of them). Detect, stage with COPY,
       infer types (a type is kept when SHARE, default 0.99, of a column's values cast), cast.
       Rows that do not cast go to SCHEMA.TABLE_rejects with line and reason; a new table gets
       laundered column names. Geometry (the file's own, or lat/lon columns) becomes a geom column
       in EPSG:4326 (or --srid) with a GiST index; --source-srid names the source SRID when the
-      file does not. --sheet/--layer/--member choose one table of a workbook, GeoPackage or zip.`,
+      file does not. --sheet/--layer/--member choose one table of a workbook, GeoPackage or zip.
+      A schema a pipeline owns (<project>, <project>_staging, etl) is refused unless
+      --into-pipeline-schema: a table loaded there can break that pipeline's clean step.`,
   profile: `  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N] [--type-threshold SHARE] [--format F] [--sheet S] [--layer L] [--member GLOB]
       Detect how a file is written (CSV: encoding, delimiter, header row…; or a spreadsheet, JSON,
       GeoJSON, shapefile, GeoPackage, Parquet) and profile each column: base type, semantic format
@@ -268,6 +270,7 @@ async function load(argv: string[]): Promise<number> {
       invalid: { type: 'string' },
       verbose: { type: 'boolean', short: 'v' },
       json: { type: 'boolean' },
+      'into-pipeline-schema': { type: 'boolean' },
     },
     true,
   );
@@ -290,6 +293,19 @@ async function load(argv: string[]): Promise<number> {
   const { getPool, closePool } = await import('../functions/common/db.ts');
   const { loadFile } = await import('./load-file.ts');
   type LoadFileOptions = import('./load-file.ts').LoadFileOptions;
+  if (!values['into-pipeline-schema']) {
+    // a table of our own in a pipeline's schema breaks that pipeline's clean later: only when told
+    const schema = values.table.includes('.') ? values.table.split('.', 1)[0]! : 'public';
+    const pool = await getPool();
+    await (await import('../functions/migrate/migrate.ts')).migrate(pool, undefined);
+    const owner = await (await import('./schema-guard.ts')).pipelineOwning(pool, schema);
+    if (owner !== undefined) {
+      await closePool();
+      throw new UsageError(
+        `schema ${schema} belongs to pipeline ${owner}: a table loaded there can break its clean and combine steps; load into another schema, or add --into-pipeline-schema if that is what you mean`,
+      );
+    }
+  }
   const { startProgress } = await import('./progress.ts');
   const progress = startProgress('load', { unit: 'bytes', silent: values.json });
   try {

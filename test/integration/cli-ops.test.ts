@@ -302,6 +302,22 @@ describe('a run, its status and its log', () => {
     expect(civicEtl('quarantine', 'nobody', '--pipeline', PIPELINE)).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown dataset "nobody" (datasets: people)') });
   });
 
+  it('refuses to load a file into a schema the pipeline owns, unless told to', async () => {
+    const path = join(dir, 'extra.csv');
+    writeFileSync(path, 'a,b\n1,2\n');
+    for (const schema of [PROJECT, `${PROJECT}_staging`, 'etl']) {
+      const r = civicEtl('load', path, '--table', `${schema}.extra`);
+      expect({ schema, code: r.code }).toEqual({ schema, code: 2 });
+      expect(r.stderr).toContain(`schema ${schema} belongs to pipeline`);
+      expect(r.stderr).toContain('--into-pipeline-schema');
+      expect((await rows(await getPool(), `SELECT to_regclass($1) IS NULL AS absent`, [`${schema}.extra`]))[0]).toEqual({ absent: true });
+    }
+    const told = civicEtl('load', path, '--table', `${PROJECT}.extra`, '--into-pipeline-schema');
+    expect(told.code).toBe(0);
+    expect(await rows(await getPool(), `SELECT a, b FROM ${PROJECT}.extra`)).toEqual([{ a: 1, b: 2 }]);
+    await (await getPool()).query(`DROP TABLE ${PROJECT}.extra; DROP TABLE IF EXISTS ${PROJECT}.extra_rejects`);
+  });
+
   it('uploads a file where the supplier\'s upload goes, and refuses what the supplier may not upload', async () => {
     const path = join(dir, 'people-2024.csv');
     writeFileSync(path, 'id,name,born\n4,Di,2001-02-03\n');
