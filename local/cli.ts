@@ -43,9 +43,12 @@ const HELP: Record<string, string> = {
       comma, date order), missing, distinct, top values, ranges. Reads gzip, and each data member
       of a zip archive. --json prints one JSON object (an array for several members).
       --sheet (a name, else a 0-based index) profiles that sheet instead of the one holding the table.`,
-  validate: `  civic-etl validate [FILE…] [--json]
-      Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}). --json prints
-      an array: each file, valid or not, and its problems.`,
+  validate: `  civic-etl validate [FILE…] [--database | --database-url URL] [--json]
+      Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}). With --database
+      (the local one) or --database-url, also create each view in that database, in a transaction
+      rolled back at the end, and name the file's line of every view that fails, all in one pass
+      (datasets without a clean table there get a stand-in from their declared columns). --json
+      prints an array: each file, valid or not, its problems and its views' checks.`,
   fetch: `  civic-etl fetch DATASET|EDFI_API [--pipeline FILE] [--verbose] [--json]
       Fetch a dataset's source once into raw/ (a file URL with a conditional GET, or an API's records), as the scheduled function does.`,
   status: `  civic-etl status [DATASET] [--pipeline FILE] [--limit N] [--json]
@@ -458,20 +461,40 @@ function printProfile(result: import('../functions/profile/profile.ts').FileProf
   for (const w of result.warnings) console.log(`warning: ${w}`);
 }
 
-function validate(argv: string[]): number {
-  const { values, positionals } = args(argv, { json: { type: 'boolean' } }, true);
+async function validate(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { json: { type: 'boolean' }, database: { type: 'boolean' }, 'database-url': { type: 'string' } }, true);
   const files = positionals.length > 0 ? positionals : [DEFAULT_PIPELINE];
+  const checkSql = values.database || values['database-url'] !== undefined;
+  let pool: import('pg').Pool | undefined;
+  if (checkSql) {
+    if (values['database-url']) process.env[ENV.databaseUrl] = values['database-url'];
+    if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
+    pool = await (await import('../functions/common/db.ts')).getPool();
+  }
   const results = [];
-  for (const file of files) {
-    try {
-      const p = loadPipeline(file);
-      results.push({ file, valid: true, project: p.project, suppliers: p.suppliers.length, datasets: p.datasets.length, views: p.views.length });
-      if (!values.json) console.log(`${file}: valid — project ${p.project}, ${p.suppliers.length} suppliers, ${p.datasets.length} datasets, ${p.views.length} views`);
-    } catch (error) {
-      if (!(error instanceof PipelineDefinitionError)) throw error;
-      results.push({ file, valid: false, message: error.message, problems: error.problems });
-      if (!values.json) console.error(error.message);
+  try {
+    for (const file of files) {
+      let p: import('../contract/definition.ts').PipelineDefinition;
+      try {
+        p = loadPipeline(file);
+      } catch (error) {
+        if (!(error instanceof PipelineDefinitionError)) throw error;
+        results.push({ file, valid: false, message: error.message, problems: error.problems });
+        if (!values.json) console.error(error.message);
+        continue;
+      }
+      const { checkViews, readableChecks } = await import('./validate-views.ts');
+      const views = pool ? await checkViews(pool, p, file) : undefined;
+      const failing = views?.filter((v) => v.status === 'error') ?? [];
+      results.push({ file, valid: failing.length === 0, project: p.project, suppliers: p.suppliers.length, datasets: p.datasets.length, views: p.views.length, ...(views ? { viewChecks: views } : {}) });
+      if (values.json) continue;
+      for (const line of readableChecks(file, failing)) console.error(line);
+      for (const line of readableChecks(file, views?.filter((v) => v.status === 'not checked') ?? [])) console.log(line);
+      const checked = views ? `; views checked against the database: ${views.filter((v) => v.status === 'ok').length} ok, ${failing.length} failing, ${views.filter((v) => v.status === 'not checked').length} not checked` : '';
+      console.log(`${file}: ${failing.length === 0 ? 'valid' : 'invalid'} — project ${p.project}, ${p.suppliers.length} suppliers, ${p.datasets.length} datasets, ${p.views.length} views${checked}`);
     }
+  } finally {
+    if (pool) await (await import('../functions/common/db.ts')).closePool();
   }
   if (values.json) printJson(results);
   return results.some((r) => !r.valid) ? 1 : 0;

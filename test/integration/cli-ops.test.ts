@@ -380,3 +380,72 @@ describe('progress of long work', () => {
     expect(screen).toContain('rows read 300000, loaded 300000, rejected 0');
   });
 });
+
+describe('civic-etl validate --database', () => {
+  it('creates each view in a transaction it rolls back, naming the line of every failing view in one pass', async () => {
+    const yaml = [
+      'project: it_cliops_views',
+      'suppliers:',
+      '  - name: acme',
+      'datasets:',
+      '  - name: people',
+      '    source: { type: upload, supplier: acme }',
+      '    clean:',
+      '      columns:',
+      '        - { name: id, type: integer }',
+      '        - { name: name }',
+      '  - name: visits',
+      '    source: { type: upload, supplier: acme }',
+      '    clean:',
+      '      columns:',
+      '        - { name: person_id, type: integer }',
+      '        - { name: day, type: date }',
+      '  - name: places',
+      '    source: { type: upload, supplier: acme }',
+      'views:',
+      '  - name: good',
+      '    datasets: [people, visits]',
+      '    sql: |',
+      '      select p.id, p.name, count(v.day) as visits',
+      '      from {{schema}}.people p',
+      '      left join {{schema}}.visits v on v.person_id = p.id',
+      '      group by p.id, p.name',
+      '  - name: misspelt',
+      '    datasets: [people]',
+      '    sql: |',
+      '      select id,',
+      '        nmae',
+      '      from {{schema}}.people',
+      '  - name: wrong_type',
+      '    datasets: [visits]',
+      '    sql: "select day + interval \'1 day\' > \'x\'::integer from {{schema}}.visits"',
+      '  - name: on_places',
+      '    datasets: [places]',
+      '    sql: select * from {{schema}}.places',
+      '',
+    ].join('\n');
+    const file = join(dir, 'views.yaml');
+    writeFileSync(file, yaml);
+    const lines = yaml.split('\n');
+    const lineOf = (text: string) => lines.findIndex((l) => l.includes(text)) + 1;
+
+    const r = civicEtl('validate', file, '--database');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `${file}:${lineOf('        nmae')}: view "misspelt" fails: column "nmae" does not exist`,
+      expect.stringMatching(new RegExp(`^${file.replace(/[.]/g, '\\.')}:${lineOf('wrong_type') + 2}: view "wrong_type" fails: `)),
+    ]);
+    expect(r.stdout).toContain(`${file}:${lineOf('select * from')}: view "on_places" not checked: it reads places, whose columns come from the data`);
+    expect(r.stdout).toContain('views checked against the database: 1 ok, 2 failing, 1 not checked');
+    // nothing was left behind: the transaction was rolled back
+    expect(await rows(await getPool(), `SELECT to_regnamespace('it_cliops_views') IS NULL AS gone`)).toEqual([{ gone: true }]);
+
+    const json = JSON.parse(civicEtl('validate', file, '--database', '--json').stdout);
+    expect(json[0].viewChecks.map((c: { view: string; status: string; line: number }) => [c.view, c.status, c.line])).toEqual([
+      ['good', 'ok', lineOf('sql: |')],
+      ['misspelt', 'error', lineOf('        nmae')],
+      ['wrong_type', 'error', lineOf('wrong_type') + 2],
+      ['on_places', 'not checked', lineOf('select * from')],
+    ]);
+  });
+});
