@@ -3,7 +3,7 @@
  * fetch a source, show the ledger, manage the local services.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPipeline, PipelineDefinitionError } from '../contract/load.ts';
@@ -69,8 +69,9 @@ const HELP: Record<string, string> = {
       words of the dataset and resource titles, description, organisation, tags or column names
       (web-search syntax: "espaces verts" -arbres), the organisation (name or id), a tag, a licence.
       \`civic-etl catalog search WORDS…\` is the same search.`,
-  services: `  civic-etl services start|stop|status|clean
-      Manage the local PostgreSQL + PostGIS and moto services (scripts/services.sh).`,
+  services: `  civic-etl services start|stop|status|env|clean [--json]
+      Manage the local PostgreSQL + PostGIS and moto services (scripts/services.sh). --json prints
+      one object: for status each service's state, for env the variables of .local/env.`,
 };
 
 const USAGE = `civic-etl — get, stage, clean and combine public data into PostgreSQL + PostGIS
@@ -655,10 +656,29 @@ async function replay(argv: string[]): Promise<number> {
   }
 }
 
-function services(argv: string[]): number {
-  const action = argv[0];
-  if (!action || !['start', 'stop', 'status', 'clean', 'env'].includes(action)) throw new UsageError('services takes start, stop, status, clean or env');
-  const r = spawnSync('bash', [join(ROOT, 'scripts/services.sh'), action], { stdio: 'inherit' });
+async function services(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { json: { type: 'boolean' } }, true);
+  const action = positionals[0];
+  if (!action || positionals.length > 1 || !['start', 'stop', 'status', 'clean', 'env'].includes(action)) throw new UsageError('services takes start, stop, status, clean or env');
+  if (!values.json) {
+    const r = spawnSync('bash', [join(ROOT, 'scripts/services.sh'), action], { stdio: 'inherit' });
+    return r.status ?? 1;
+  }
+  if (action === 'env') {
+    const { LOCAL_ENV_FILE, parseEnvFile } = await import('./services.ts');
+    if (!existsSync(LOCAL_ENV_FILE)) throw new Error(`no ${LOCAL_ENV_FILE} yet: run civic-etl services start`);
+    printJson(parseEnvFile(readFileSync(LOCAL_ENV_FILE, 'utf8')));
+    return 0;
+  }
+  // the script's "name: state" lines as an object; its progress (stderr) stays on stderr
+  const r = spawnSync('bash', [join(ROOT, 'scripts/services.sh'), action], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const lines = (r.stdout ?? '').split('\n').filter(Boolean);
+  const states: Record<string, string> = {};
+  for (const l of lines) {
+    const m = /^([^:]+): (.*)$/.exec(l);
+    if (m) states[m[1]!] = m[2]!;
+  }
+  printJson({ action, ok: r.status === 0, exitCode: r.status, services: states });
   return r.status ?? 1;
 }
 

@@ -194,6 +194,17 @@ describe('the command line people expect', () => {
     expect(civicEtl('help', 'replay').stdout).toContain('civic-etl replay DATASET');
   });
 
+  it('prints the local services\' state and settings as JSON', async () => {
+    const status = civicEtl('services', 'status', '--json');
+    const doc = JSON.parse(status.stdout);
+    expect(doc).toMatchObject({ action: 'status', exitCode: status.code });
+    expect(doc.services.moto).toMatch(/^running on 127\.0\.0\.1:\d+/);
+    const env = JSON.parse(civicEtl('services', 'env', '--json').stdout);
+    const { LOCAL_ENV_FILE, parseEnvFile } = await import('../../local/services.ts');
+    expect(env).toEqual(parseEnvFile(readFileSync(LOCAL_ENV_FILE, 'utf8')));
+    expect(env.AWS_ENDPOINT_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
   it('tells its version', () => {
     const r = civicEtl('--version');
     expect(r.code).toBe(0);
