@@ -151,6 +151,27 @@ describe('civic-etl dlq', () => {
     expect(unknown.stderr).toContain('unknown queue "combine" (stage, clean or fetch)');
   });
 
+  it('gives each failed fetch of the fetch DLQ to the fetch function again, leaving what it does not understand', async () => {
+    const { CreateQueueCommand } = await import('@aws-sdk/client-sqs');
+    const { redriveFetch } = await import('../../local/dlq.ts');
+    const url = (await sqsClient().send(new CreateQueueCommand({ QueueName: 'civic-etl-it-cliops-fetch-dlq' }))).QueueUrl!;
+    await drain(url);
+    // a failed asynchronous invoke (Lambda's on-failure record), an invoke Scheduler gave up on, and junk
+    const record = { version: '1.0', requestContext: { functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fetch:$LATEST', condition: 'RetriesExhausted' }, requestPayload: { dataset: 'permits' } };
+    await sendBodies(url, [JSON.stringify(record), JSON.stringify({ edfi: 'district' }), 'not json']);
+    const invoked: [string, unknown][] = [];
+    const r = await redriveFetch(sqsClient(), url, async (fn, payload) => void invoked.push([fn, payload]), 'fetch-fn', { visibilityTimeoutSeconds: 1 });
+    expect(r).toMatchObject({ moved: 2, notUnderstood: 1, leftCopies: 0 });
+    expect(invoked).toEqual(
+      expect.arrayContaining([
+        ['arn:aws:lambda:us-east-1:123456789012:function:fetch:$LATEST', { dataset: 'permits' }],
+        ['fetch-fn', { edfi: 'district' }],
+      ]),
+    );
+    await new Promise((done) => setTimeout(done, 1500));
+    expect(await drain(url)).toEqual(['not json']);
+  });
+
   it('loses no message when interrupted between send and delete: it is sent before it is deleted', async () => {
     await sendBodies(res.stageDlqUrl, bodies('stage', 12));
     // an SQS client whose deletes fail, as a process killed after sending would leave things
