@@ -4,12 +4,14 @@ import { loadPipeline } from '../contract/load.ts';
 import { args, DEFAULT_PIPELINE, logsToStderr, positiveInt, printJson, printTable, UsageError } from './cli-kit.ts';
 import { DLQ_NAMES, type DeadLetterQueue, type DlqName } from './dlq.ts';
 
-export const DLQ_HELP = `Usage: civic-etl dlq list [--pipeline FILE] [--outputs FILE [--stack NAME]] [--json]
+export const DLQ_HELP = `Usage: civic-etl dlq list [--peek N] [--pipeline FILE] [--outputs FILE [--stack NAME]] [--json]
        civic-etl dlq redrive [stage|clean|fetch] [--max N] [--by-hand] [--wait]
                              [--pipeline FILE] [--outputs FILE [--stack NAME]] [--database-url URL] [--json]
 
   list      the messages waiting in each dead-letter queue and in flight, the queue each returns
-            to, and the latest redrives recorded (etl.redrives).
+            to, and the latest redrives recorded (etl.redrives). --peek N shows up to N messages
+            of each DLQ (left where they are): the object or load each is about, and that load's
+            status, attempts and error in the ledger.
   redrive   send the messages of a DLQ (default: every DLQ) back to the queue they came from,
             once the cause is fixed; each redrive is logged (stderr) and recorded in etl.redrives.
             Locally (moto): receive, send to the work queue, delete, ten at a time — a message is
@@ -38,6 +40,7 @@ export async function dlqCommand(argv: string[]): Promise<number> {
       wait: { type: 'boolean' },
       'database-url': { type: 'string' },
       json: { type: 'boolean' },
+      peek: { type: 'string' },
     },
     true,
   );
@@ -47,6 +50,8 @@ export async function dlqCommand(argv: string[]): Promise<number> {
   if (which !== undefined && !(DLQ_NAMES as readonly string[]).includes(which)) throw new UsageError(`unknown queue "${which}" (stage, clean or fetch)`);
   if (values.stack !== undefined && values.outputs === undefined) throw new UsageError('--stack picks a stack in the --outputs file; give --outputs');
   const max = positiveInt('--max', values.max, 'messages');
+  const peek = positiveInt('--peek', values.peek, 'messages');
+  if (peek !== undefined && action !== 'list') throw new UsageError('--peek goes with dlq list');
   process.env.POWERTOOLS_LOG_LEVEL ??= 'INFO'; // a redrive is an operator action: its log line shows
   await logsToStderr();
 
@@ -88,7 +93,7 @@ export async function dlqCommand(argv: string[]): Promise<number> {
     if (!onStack) await (await import('../functions/migrate/migrate.ts')).migrate(pool, pipeline.project);
   }
   try {
-    if (action === 'list') return await list(queues, where, pipeline.project, sqs, pool, values.json ?? false);
+    if (action === 'list') return await list(queues, where, pipeline.project, sqs, pool, values.json ?? false, peek ?? 0);
     const chosen = which === undefined ? queues : queues.filter((q) => q.name === which);
     if (chosen.length === 0) {
       throw new UsageError(
@@ -110,12 +115,15 @@ async function list(
   sqs: import('@aws-sdk/client-sqs').SQSClient,
   pool: import('pg').Pool | undefined,
   json: boolean,
+  peek: number,
 ): Promise<number> {
-  const { queueCounts, recentRedrives } = await import('./dlq.ts');
+  const { queueCounts, recentRedrives, peekMessages, withLedger } = await import('./dlq.ts');
   const rows = [];
   for (const q of queues) {
     const dead = await queueCounts(sqs, q.dlqUrl);
-    rows.push({ queue: q.name, deadLetters: dead.waiting, inFlight: dead.inFlight, dlqUrl: q.dlqUrl, dlqArn: q.dlqArn ?? null, returnsTo: q.targetUrl ?? q.fetchFunction ?? null });
+    const messages = peek > 0 && dead.waiting > 0 ? await peekMessages(sqs, q.dlqUrl, q.name, peek) : [];
+    if (pool) await withLedger(pool, project, messages);
+    rows.push({ queue: q.name, deadLetters: dead.waiting, inFlight: dead.inFlight, dlqUrl: q.dlqUrl, dlqArn: q.dlqArn ?? null, returnsTo: q.targetUrl ?? q.fetchFunction ?? null, ...(peek > 0 ? { messages } : {}) });
   }
   const redrives = pool ? await recentRedrives(pool, project) : [];
   if (json) {
@@ -124,6 +132,14 @@ async function list(
   }
   console.log(`dead-letter queues of ${where}:`);
   printTable(rows.map((r) => ({ queue: r.queue, 'dead letters': r.deadLetters, 'in flight': r.inFlight, 'returns to': r.returnsTo ?? '—', dlq: r.dlqUrl })), 80);
+  for (const r of rows) {
+    if (!r.messages?.length) continue;
+    console.log(`\nin the ${r.queue} DLQ${r.messages.length < r.deadLetters ? ` (the first ${r.messages.length} of ${r.deadLetters})` : ''}:`);
+    for (const m of r.messages) {
+      const load = m.load ? ` — load ${m.load.id}${m.load.dataset ? ` (${m.load.dataset})` : ''}: ${m.load.status}, ${m.load.attempts} attempt${m.load.attempts === 1 ? '' : 's'}${m.load.error ? `, error: ${m.load.error}` : ', no error recorded'}` : '';
+      console.log(`  ${m.what}${m.sentAt ? `, sent ${m.sentAt.slice(0, 19).replace('T', ' ')}` : ''}, received ${m.receiveCount} time${m.receiveCount === 1 ? '' : 's'}${load}`);
+    }
+  }
   const waiting = rows.filter((r) => r.deadLetters > 0);
   if (waiting.length > 0) console.log(`\nonce the cause is fixed: civic-etl dlq redrive ${waiting.length === 1 ? waiting[0]!.queue : ''}`.trimEnd());
   if (redrives.length > 0) {

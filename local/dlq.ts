@@ -340,3 +340,74 @@ function operator(): string | null {
     return process.env.USER ?? null;
   }
 }
+
+export interface DeadLetter {
+  messageId: string;
+  /** Receives before it was dead-lettered (and since, in the DLQ). */
+  receiveCount: number;
+  sentAt?: string;
+  /** What the message asks for, in words: an object to stage, a load to clean, a fetch. */
+  what: string;
+  /** The ledger's load it is about, when known. */
+  loadId?: number;
+  objectKey?: string;
+  /** That load's status and error in the ledger (filled by the caller that has the database). */
+  load?: { id: number; dataset: string | null; status: string; error: string | null; attempts: number };
+}
+
+/**
+ * Up to `n` messages of a DLQ, read without taking them: each is received with a visibility
+ * timeout of 0, so it stays where it is, visible to the next reader (a DLQ has no redrive policy:
+ * its receive count counts for nothing).
+ */
+export async function peekMessages(sqs: SQSClient, url: string, queue: DlqName, n: number): Promise<DeadLetter[]> {
+  const seen = new Map<string, DeadLetter>();
+  for (let tries = 0; seen.size < n && tries < Math.ceil(n / 10) + 3; tries++) {
+    const out = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: Math.min(10, n), VisibilityTimeout: 0, WaitTimeSeconds: tries === 0 ? 1 : 0, MessageSystemAttributeNames: ['All'], MessageAttributeNames: ['All'] }),
+    );
+    const messages = out.Messages ?? [];
+    if (messages.length === 0) break;
+    for (const m of messages) if (!seen.has(m.MessageId!) && seen.size < n) seen.set(m.MessageId!, { messageId: m.MessageId!, receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0), sentAt: sentAt(m), ...describe(queue, m) });
+  }
+  return [...seen.values()];
+}
+
+function sentAt(m: Message): string | undefined {
+  const t = Number(m.Attributes?.SentTimestamp);
+  return Number.isFinite(t) && t > 0 ? new Date(t).toISOString() : undefined;
+}
+
+/** What a dead-lettered message is about: the S3 object or part a stage message names, the load a clean message names, the fetch a fetch message asks for. */
+export function describe(queue: DlqName, m: Pick<Message, 'Body' | 'MessageAttributes'>): Pick<DeadLetter, 'what' | 'loadId' | 'objectKey'> {
+  if (queue === 'fetch') {
+    const f = fetchPayloadOf(m);
+    return { what: f ? `fetch ${JSON.stringify(f.payload)}` : 'a message the fetch redrive does not understand' };
+  }
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(m.Body ?? '') as Record<string, unknown>;
+  } catch {
+    return { what: 'a body that is not JSON' };
+  }
+  if (queue === 'clean' && Number.isInteger(body.loadId)) return { what: `clean load ${body.loadId as number}`, loadId: body.loadId as number };
+  const part = body.civicEtlPart as { loadId?: number; part?: number } | undefined;
+  if (part && Number.isInteger(part.loadId)) return { what: `stage part ${part.part} of load ${part.loadId}`, loadId: part.loadId };
+  const records = Array.isArray(body.Records) ? (body.Records as { eventName?: string; s3?: { object?: { key?: string; versionId?: string } } }[]) : [];
+  const keys = records.filter((r) => r.eventName?.startsWith('ObjectCreated') && r.s3?.object?.key).map((r) => decodeURIComponent(r.s3!.object!.key!.replace(/\+/g, ' ')));
+  if (keys.length > 0) return { what: `stage ${keys.join(', ')}`, objectKey: keys[0] };
+  return { what: body.Event === 's3:TestEvent' ? "S3's test event" : 'a message that names no object or load' };
+}
+
+/** Each dead letter's load in the ledger: by its load id, else the newest load of its object. */
+export async function withLedger(db: Queryable, project: string, letters: DeadLetter[]): Promise<void> {
+  for (const l of letters) {
+    const { rows } = await db.query(
+      l.loadId !== undefined
+        ? `SELECT id::int, dataset, status, error, attempts FROM etl.loads WHERE id = $1 AND project = $2`
+        : `SELECT id::int, dataset, status, error, attempts FROM etl.loads WHERE object_key = $1 AND project = $2 ORDER BY id DESC LIMIT 1`,
+      [l.loadId ?? l.objectKey ?? '', project],
+    );
+    if (rows[0]) l.load = rows[0];
+  }
+}

@@ -142,6 +142,33 @@ describe('civic-etl dlq', () => {
     expect(await drain(res.cleanQueueUrl)).toEqual([JSON.stringify({ queue: 'clean', n: 2 })]);
   });
 
+  it('peeks at what waits, with the load each message is about and its error in the ledger, leaving the messages where they are', async () => {
+    const pool = await getPool();
+    const [load] = await rows<{ id: number }>(
+      pool,
+      `INSERT INTO etl.loads (project, dataset, bucket, object_key, object_version, status, error, attempts)
+       VALUES ($1, 'people', $2, 'incoming/acme/people/stuck.csv', 'v1', 'staged', 'division by zero', 5) RETURNING id::int`,
+      [PROJECT, res.bucket],
+    );
+    const s3Event = { Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: res.bucket }, object: { key: 'incoming/acme/people/stuck.csv', versionId: 'v1' } } }] };
+    await sendBodies(res.cleanDlqUrl, [JSON.stringify({ loadId: load!.id })]);
+    await sendBodies(res.stageDlqUrl, [JSON.stringify(s3Event)]);
+
+    const doc = JSON.parse(civicEtl('dlq', 'list', '--peek', '5', '--pipeline', PIPELINE, '--json').stdout);
+    const byQueue = Object.fromEntries(doc.queues.map((q: { queue: string }) => [q.queue, q]));
+    expect(byQueue.clean.messages).toEqual([expect.objectContaining({ what: `clean load ${load!.id}`, loadId: load!.id, load: { id: load!.id, dataset: 'people', status: 'staged', error: 'division by zero', attempts: 5 } })]);
+    expect(byQueue.stage.messages).toEqual([expect.objectContaining({ what: 'stage incoming/acme/people/stuck.csv', objectKey: 'incoming/acme/people/stuck.csv', load: expect.objectContaining({ id: load!.id }) })]);
+
+    const text = civicEtl('dlq', 'list', '--peek', '5', '--pipeline', PIPELINE);
+    expect(text.stdout).toContain(`clean load ${load!.id}`);
+    expect(text.stdout).toContain(`— load ${load!.id} (people): staged, 5 attempts, error: division by zero`);
+    // peeking took nothing
+    expect((await queueCounts(sqsClient(), res.cleanDlqUrl)).waiting).toBe(1);
+    expect(await drain(res.cleanDlqUrl)).toEqual([JSON.stringify({ loadId: load!.id })]);
+    expect(await drain(res.stageDlqUrl)).toEqual([JSON.stringify(s3Event)]);
+    await pool.query('DELETE FROM etl.loads WHERE id = $1', [load!.id]);
+  });
+
   it('says there is no fetch DLQ locally, and refuses an unknown queue', () => {
     const fetch = civicEtl('dlq', 'redrive', 'fetch', '--pipeline', PIPELINE);
     expect(fetch.code).toBe(2);
