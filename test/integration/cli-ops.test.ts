@@ -2,7 +2,8 @@
  * The operator's commands, run as a user runs them (the real `civic-etl` process): dlq list and
  * redrive, against the local resources and against a "stack" described by its outputs file.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -506,5 +507,32 @@ describe('civic-etl validate --database', () => {
       ['wrong_type', 'error', lineOf('wrong_type') + 2],
       ['on_places', 'not checked', lineOf('select * from')],
     ]);
+  });
+});
+
+describe('civic-etl fetch --json', () => {
+  it('prints the fetch run as one JSON document', async () => {
+    const csv = 'id,name\n1,Ann\n';
+    const server = createServer((req, res) => {
+      if (req.url === '/people.csv') res.writeHead(200, { 'content-type': 'text/csv', etag: '"v1"' }).end(csv);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+    const port = (server.address() as { port: number }).port;
+    const file = join(dir, 'fetched.yaml');
+    writeFileSync(file, `project: it_cliops_fetch\ndatasets:\n  - name: people\n    source: { type: http, url: "http://127.0.0.1:${port}/people.csv" }\n`);
+    try {
+      // the server answers in this process: the command runs beside it, not blocking it
+      const child = spawn(process.execPath, ['bin/civic-etl.mjs', 'fetch', 'people', '--pipeline', file, '--json'], { env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+      let stdout = '';
+      child.stdout.on('data', (b) => (stdout += b));
+      const code = await new Promise<number | null>((done) => child.on('close', done));
+      expect(code).toBe(0);
+      const doc = JSON.parse(stdout);
+      expect(doc.dataset).toBe('people');
+      expect(doc.runs).toEqual([expect.objectContaining({ status: 'fetched', summary: expect.any(String) })]);
+    } finally {
+      server.close();
+    }
   });
 });
