@@ -750,6 +750,12 @@ async function exitFlushed(code: number): Promise<never> {
   process.exit(code);
 }
 
+// a reader that went away (`civic-etl status | head -3`) is the end of the output, not a crash
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 main(process.argv.slice(2)).then(
   (code) => exitFlushed(code),
   (error: unknown) => {

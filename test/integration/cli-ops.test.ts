@@ -254,6 +254,16 @@ describe('the command line people expect', () => {
     expect(env.AWS_ENDPOINT_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
+  it('ends quietly when the reader of its output goes away (| head)', async () => {
+    const child = spawn(process.execPath, ['bin/civic-etl.mjs', 'dlq', 'list', '--pipeline', PIPELINE], { env: { ...process.env, NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader is gone before the command writes a line
+    let stderr = '';
+    child.stderr.on('data', (b) => (stderr += b));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(0);
+  });
+
   it('tells its version', () => {
     const r = civicEtl('--version');
     expect(r.code).toBe(0);
