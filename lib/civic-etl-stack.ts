@@ -344,6 +344,12 @@ export class CivicEtlStack extends Stack {
     new CfnOutput(this, 'CleanQueueUrl', { value: this.cleanQueue.queue.queueUrl });
     new CfnOutput(this, 'CleanDeadLetterQueueUrl', { value: this.cleanQueue.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'FetchDeadLetterQueueUrl', { value: this.schedules.deadLetterQueue.queueUrl });
+    // ARNs for redrive: `aws sqs start-message-move-task --source-arn <…DeadLetterQueueArn>` and `civic-etl dlq --outputs`
+    new CfnOutput(this, 'StageQueueArn', { value: this.stageQueue.queue.queueArn });
+    new CfnOutput(this, 'StageDeadLetterQueueArn', { value: this.stageQueue.deadLetterQueue.queueArn, description: 'Redrive: aws sqs start-message-move-task --source-arn <this>' });
+    new CfnOutput(this, 'CleanQueueArn', { value: this.cleanQueue.queue.queueArn });
+    new CfnOutput(this, 'CleanDeadLetterQueueArn', { value: this.cleanQueue.deadLetterQueue.queueArn, description: 'Redrive: aws sqs start-message-move-task --source-arn <this>' });
+    new CfnOutput(this, 'FetchDeadLetterQueueArn', { value: this.schedules.deadLetterQueue.queueArn, description: 'Failed fetches; redrive with civic-etl dlq redrive fetch (re-invokes the fetch function)' });
     new CfnOutput(this, 'FetchFunctionName', { value: this.fetchFunction.function.functionName, description: 'Invoke with {"dataset": "<name>"} to fetch now' });
     if (this.vpcFetchFunction) {
       new CfnOutput(this, 'FetchInVpcFunctionName', { value: this.vpcFetchFunction.function.functionName, description: 'Invoke with {"dataset": "<name>"} to fetch a network: vpc SQL source now' });

@@ -3,27 +3,30 @@
  * fetch a source, show the ledger, manage the local services.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { loadPipeline, PipelineDefinitionError } from '../contract/load.ts';
 import { ENV } from '../contract/names.ts';
 import { readsOf } from '../functions/profile/column-type.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_PIPELINE = process.env[ENV.pipelineFile] ?? join(ROOT, 'pipelines/chicago/pipeline.yaml');
+import { args, DEFAULT_PIPELINE, logsToStderr, printJson, printTable, ROOT, UsageError } from './cli-kit.ts';
 
-const USAGE = `civic-etl — get, stage, clean and combine public data into PostgreSQL + PostGIS
-
-Usage:
-  civic-etl run [--pipeline FILE] [--upload-examples] [--verbose]
+/**
+ * The help of each command: its synopsis and what it does. `civic-etl CMD --help` prints one,
+ * `civic-etl help` all. A command in its own file exports its help beside it (DLQ_HELP…).
+ */
+const HELP: Record<string, string> = {
+  run: `  civic-etl run [--pipeline FILE] [--upload-examples] [--max-seconds N] [--verbose] [--json]
       Run the pipeline locally against real services (PostgreSQL + PostGIS, moto for S3/SQS),
       starting them if needed, until every queue is empty; then print the views and the ledger.
       --upload-examples first uploads <pipeline dir>/data/<dataset>.* as each supplier would.
-  civic-etl load FILE --table SCHEMA.TABLE [--database-url URL] [--delimiter D] [--append] [--recreate]
+      --max-seconds N stops waiting for the queues to empty after N s (default 600). --json prints
+      one JSON object at the end: uploads, messages per queue, views, loads, failures.`,
+  load: `  civic-etl load FILE --table SCHEMA.TABLE [--database-url URL] [--delimiter D] [--append] [--recreate]
                  [--format F] [--sheet S] [--layer L] [--member GLOB]
                  [--srid N] [--source-srid N] [--lat COL --lon COL] [--invalid repair|quarantine]
-                 [--type-threshold SHARE]
+                 [--type-threshold SHARE] [--into-pipeline-schema] [--verbose] [--json]
       Load one file straight into a table: CSV in any encoding, XLSX/ODS/XLS, JSON/NDJSON, GeoJSON,
       a zipped shapefile, a GeoPackage, Parquet (gzip or zip around any of them). Detect, stage with COPY,
       infer types (a type is kept when SHARE, default 0.99, of a column's values cast), cast.
@@ -31,46 +34,94 @@ Usage:
       laundered column names. Geometry (the file's own, or lat/lon columns) becomes a geom column
       in EPSG:4326 (or --srid) with a GiST index; --source-srid names the source SRID when the
       file does not. --sheet/--layer/--member choose one table of a workbook, GeoPackage or zip.
-  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N] [--type-threshold SHARE] [--format F] [--sheet S] [--layer L] [--member GLOB]
+      A schema a pipeline owns (<project>, <project>_staging, etl) is refused unless
+      --into-pipeline-schema: a table loaded there can break that pipeline's clean step.`,
+  profile: `  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N] [--type-threshold SHARE] [--format F] [--sheet S] [--layer L] [--member GLOB]
       Detect how a file is written (CSV: encoding, delimiter, header row…; or a spreadsheet, JSON,
       GeoJSON, shapefile, GeoPackage, Parquet) and profile each column: base type, semantic format
       with a confidence score, the type \`load\` gives it (and how it reads the values: decimal
       comma, date order), missing, distinct, top values, ranges. Reads gzip, and each data member
       of a zip archive. --json prints one JSON object (an array for several members).
-      --sheet (a name, else a 0-based index) profiles that sheet instead of the one holding the table.
-  civic-etl validate [FILE…]
-      Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}).
-  civic-etl fetch DATASET|EDFI_API [--pipeline FILE]
-      Fetch a dataset's source once into raw/ (a file URL with a conditional GET, or an API's records), as the scheduled function does.
-  civic-etl status [DATASET] [--pipeline FILE] [--limit N] [--json]
-      The latest loads of the project from the ledger. With DATASET, its latest N loads (default
+      --sheet (a name, else a 0-based index) profiles that sheet instead of the one holding the table.`,
+  validate: `  civic-etl validate [FILE…] [--database | --database-url URL] [--json]
+      Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}). With --database
+      (the local one) or --database-url, also create each view in that database, in a transaction
+      rolled back at the end, and name the file's line of every view that fails, all in one pass
+      (datasets without a clean table there get a stand-in from their declared columns). --json
+      prints an array: each file, valid or not, its problems and its views' checks.`,
+  fetch: `  civic-etl fetch DATASET|EDFI_API [--pipeline FILE] [--verbose] [--json]
+      Fetch a dataset's source once into raw/ (a file URL with a conditional GET, or an API's records), as the scheduled function does.`,
+  status: `  civic-etl status [DATASET] [--pipeline FILE] [--limit N] [--json]
+      The latest N loads of the project from the ledger (default 20), newest first: load id, start,
+      duration, status, rows, error. With DATASET, its latest N loads (default
       5) each with its quality report: rows read, loaded and quarantined, counts by rule with
       example lines, unmapped values, schema changes, the error of a failed load. --json prints
-      the loads (and reports) as JSON.
-  civic-etl replay DATASET [--from DATE] [--version ID] [--dry-run] [--pipeline FILE]
+      the loads (and reports) as JSON.`,
+  replay: `  civic-etl replay DATASET [--from DATE] [--version ID] [--dry-run] [--pipeline FILE] [--verbose] [--json]
       Stage a dataset's object versions in the local bucket again, oldest first, and clean each:
       the clean table ends as a fresh run over those versions would leave it. Each replay is a
       new load in the ledger that names the load it replays. --from keeps versions last
       modified at or after DATE (2024-05-01 or 2024-05-01T10:00:00Z); --version replays one
       version id; --dry-run lists the versions. Exit code 1 if a replayed load failed or was
-      skipped (a newer load applied meanwhile).
-  civic-etl catalog [WORDS…] [--organization O] [--tag T] [--license L] [--pipeline FILE] [--limit N] [--json]
+      skipped (a newer load applied meanwhile).`,
+  catalog: `  civic-etl catalog [search] [WORDS…] [--organization O] [--tag T] [--license L] [--pipeline FILE] [--limit N] [--json]
       Find the project's staged open-data catalogue resources by what their portal says of them:
       words of the dataset and resource titles, description, organisation, tags or column names
       (web-search syntax: "espaces verts" -arbres), the organisation (name or id), a tag, a licence.
+      \`civic-etl catalog search WORDS…\` is the same search.`,
+  services: `  civic-etl services start|stop|status|env|clean [--json]
+      Manage the local PostgreSQL + PostGIS and moto services (scripts/services.sh). --json prints
+      one object: for status each service's state, for env the variables of .local/env.`,
+};
+
+const USAGE = `civic-etl — get, stage, clean and combine public data into PostgreSQL + PostGIS
+
+Usage:
+${Object.values(HELP).join('\n')}
+  civic-etl dlq list|redrive [stage|clean|fetch] [--outputs FILE] [--json]
+      The dead-letter queues, locally or of a deployed stack: what waits, and redrive (civic-etl dlq --help).
+  civic-etl quarantine DATASET [--rule RULE] [--column COL] [--load ID] [--limit N] [--json]
+      The values the dataset's loads set aside: load, source line, column, value, rule, reason.
+  civic-etl upload FILE --supplier S --dataset D [--json]
+      Upload a file to the local landing bucket as that supplier would (incoming/S/D/<file>).
   civic-etl demo edfi [--students N] [--days N] [--pipeline FILE]
-      The Ed-Fi example end to end: a stand-in ODS / API on loopback serving a generated district,
-      its client secret in the local Secrets Manager; fetch → stage → clean → views → exports, a full
-      run, then the next school day incrementally; prints what each run fetched, loaded, deleted and exported.
-  civic-etl services start|stop|status|clean
-      Manage the local PostgreSQL + PostGIS and moto services (scripts/services.sh).
+      The Ed-Fi example end to end on loopback, full then incremental (civic-etl demo --help).
+  civic-etl --version
 
-Environment: DATABASE_URL (use this database instead of the local one), CIVIC_ETL_PIPELINE_FILE.`;
+Every command answers --help. Environment: DATABASE_URL (use this database instead of the local one), CIVIC_ETL_PIPELINE_FILE.`;
 
-class UsageError extends Error {}
+
+/** Commands kept in a file of their own: their help is there too. */
+const HELP_IN_FILES: Record<string, () => Promise<string>> = {
+  dlq: async () => (await import('./dlq-command.ts')).DLQ_HELP,
+  quarantine: async () => (await import('./quarantine-command.ts')).QUARANTINE_HELP,
+  upload: async () => (await import('./upload-command.ts')).UPLOAD_HELP,
+  demo: async () => (await import('./edfi-demo.ts')).DEMO_HELP,
+};
+
+async function helpOf(command: string): Promise<string | undefined> {
+  if (HELP[command] !== undefined) return `Usage:\n${HELP[command]}`;
+  return HELP_IN_FILES[command]?.();
+}
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-V' || command === 'version') {
+    console.log(`civic-etl ${version()}`);
+    return 0;
+  }
+  if (command !== undefined && (rest.includes('--help') || rest.includes('-h') || command === 'help' && rest.length > 0)) {
+    const help = await helpOf(command === 'help' ? rest[0]! : command);
+    if (help === undefined) throw new UsageError(`unknown command "${command === 'help' ? rest[0] : command}"`);
+    console.log(help);
+    return 0;
+  }
+  // the runtime's JSON log lines go to stderr: stdout holds what the command prints
+  await logsToStderr();
   switch (command) {
     case 'run':
       return run(rest);
@@ -96,6 +147,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'services':
       return services(rest);
+    case 'dlq':
+      return (await import('./dlq-command.ts')).dlqCommand(rest);
+    case 'quarantine':
+      return (await import('./quarantine-command.ts')).quarantineCommand(rest);
+    case 'upload':
+      return (await import('./upload-command.ts')).uploadCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -107,17 +164,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function args<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(argv: string[], options: T, positionals = false) {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: positionals, strict: true });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
 /** Logs from the handlers are JSON for CloudWatch; on a terminal only warnings and errors show. */
-function quietHandlers(verbose: boolean): void {
+async function quietHandlers(verbose: boolean): Promise<void> {
   process.env.POWERTOOLS_LOG_LEVEL ??= verbose ? 'INFO' : 'ERROR';
+  await logsToStderr();
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -126,50 +176,90 @@ async function run(argv: string[]): Promise<number> {
     'upload-examples': { type: 'boolean' },
     verbose: { type: 'boolean', short: 'v' },
     'max-seconds': { type: 'string' },
+    json: { type: 'boolean' },
   });
-  quietHandlers(values.verbose ?? false);
+  await quietHandlers(values.verbose ?? false);
+  const json = values.json ?? false;
+  const say = json ? () => undefined : (line: string) => console.log(line);
   const file = values.pipeline ?? DEFAULT_PIPELINE;
   const pipeline = loadPipeline(file);
-  console.log(`pipeline ${pipeline.project}: ${pipeline.datasets.length} datasets, ${pipeline.views.length} views (${relative(process.cwd(), file)})`);
+  say(`pipeline ${pipeline.project}: ${pipeline.datasets.length} datasets, ${pipeline.views.length} views (${relative(process.cwd(), file)})`);
   const { ensureServices } = await import('./services.ts');
   await ensureServices();
   const { openLocalPipeline, exampleFiles } = await import('./pipeline.ts');
   const { closePool } = await import('../functions/common/db.ts');
   const local = await openLocalPipeline(file);
   try {
+    const uploaded: { dataset: string; file: string; key: string }[] = [];
     if (values['upload-examples']) {
       const examples = exampleFiles(file, pipeline);
-      if (examples.length === 0) console.log('no example files found beside the definition (data/<dataset>.*)');
+      if (examples.length === 0) say('no example files found beside the definition (data/<dataset>.*)');
       for (const { dataset, path } of examples) {
         const key = await local.uploadAsSupplier(dataset, path);
-        console.log(`uploaded ${relative(process.cwd(), path)} → s3://${local.resources.bucket}/${key}`);
+        uploaded.push({ dataset, file: relative(process.cwd(), path), key });
+        say(`uploaded ${relative(process.cwd(), path)} → s3://${local.resources.bucket}/${key}`);
       }
     }
     const { queueDepth } = await import('./runner.ts');
     const dlqs = [local.resources.stageDlqUrl, local.resources.cleanDlqUrl];
     const deadBefore = await Promise.all(dlqs.map(queueDepth));
     const started = Date.now();
-    const stats = await local.run({
-      maxMs: Number(values['max-seconds'] ?? 600) * 1000,
-      onBatch: (name, received, failed) =>
-        console.log(`  ${name}: ${received} message${received === 1 ? '' : 's'}${failed ? `, ${failed} failed (will be retried, then DLQ)` : ''}`),
-    });
+    const { startProgress } = await import('./progress.ts');
+    const progress = startProgress('run', { unit: 'messages', silent: json });
+    let handled = 0;
+    const stats = await local
+      .run({
+        maxMs: Number(values['max-seconds'] ?? 600) * 1000,
+        onBatch: (name, received, failed) => {
+          progress.set((handled += received));
+          progress.step(`last: ${name}`);
+          if (!json) progress.print(`  ${name}: ${received} message${received === 1 ? '' : 's'}${failed ? `, ${failed} failed (will be retried, then DLQ)` : ''}`);
+        },
+      })
+      .finally(() => progress.end());
     const total = Object.values(stats).reduce((n, s) => n + s.messages, 0);
-    console.log(`pipeline idle after ${((Date.now() - started) / 1000).toFixed(1)} s (${total} messages handled)`);
-    await printViews(local.pool, pipeline);
-    await printLedger(local.pool, pipeline.project);
+    const seconds = (Date.now() - started) / 1000;
+    say(`pipeline idle after ${seconds.toFixed(1)} s (${total} messages handled)`);
+    if (!json) {
+      await printViews(local.pool, pipeline);
+      await printLedger(local.pool, pipeline.project);
+    }
     const failed = await local.pool.query(`SELECT count(*)::int AS n FROM etl.loads WHERE project = $1 AND status = 'failed' AND received_at >= to_timestamp($2 / 1000.0)`, [
       pipeline.project,
       started,
     ]);
     const deadAfter = await Promise.all(dlqs.map(queueDepth));
     const dead = deadAfter.reduce((n, d, i) => n + d - deadBefore[i]!, 0);
-    if (dead > 0) console.log(`\n${dead} message${dead === 1 ? '' : 's'} moved to a dead-letter queue (${dlqs.join(', ')}): see the ledger's error column`);
-    if (failed.rows[0].n > 0) console.log(`\n${failed.rows[0].n} load${failed.rows[0].n === 1 ? '' : 's'} failed: see the ledger above`);
+    if (json) {
+      const { ledgerSummary } = await import('../functions/common/ledger.ts');
+      printJson({
+        project: pipeline.project,
+        uploaded,
+        seconds,
+        queues: stats,
+        views: await viewCounts(local.pool, pipeline),
+        loads: await ledgerSummary(local.pool, pipeline.project, 20),
+        failedLoads: failed.rows[0].n,
+        deadLettered: dead,
+      });
+    }
+    if (dead > 0) say(`\n${dead} message${dead === 1 ? '' : 's'} moved to a dead-letter queue (${dlqs.join(', ')}): see the ledger's error column, then \`civic-etl dlq list\``);
+    if (failed.rows[0].n > 0) say(`\n${failed.rows[0].n} load${failed.rows[0].n === 1 ? '' : 's'} failed: see the ledger above`);
     return failed.rows[0].n > 0 || dead > 0 ? 1 : 0;
   } finally {
     await closePool();
   }
+}
+
+/** Each view of the pipeline with its row count, or null when it is not created yet. */
+async function viewCounts(pool: import('pg').Pool, pipeline: import('../contract/definition.ts').PipelineDefinition): Promise<{ view: string; rows: number | null }[]> {
+  const out = [];
+  for (const view of pipeline.views) {
+    const exists = await pool.query(`SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL AS ok`, [pipeline.project, view.name]);
+    const rows = exists.rows[0].ok ? (await pool.query(`SELECT count(*)::int AS n FROM "${pipeline.project}"."${view.name}"`)).rows[0].n : null;
+    out.push({ view: view.name, rows });
+  }
+  return out;
 }
 
 async function load(argv: string[]): Promise<number> {
@@ -192,6 +282,8 @@ async function load(argv: string[]): Promise<number> {
       lon: { type: 'string' },
       invalid: { type: 'string' },
       verbose: { type: 'boolean', short: 'v' },
+      json: { type: 'boolean' },
+      'into-pipeline-schema': { type: 'boolean' },
     },
     true,
   );
@@ -208,12 +300,27 @@ async function load(argv: string[]): Promise<number> {
   if (!values.table) throw new UsageError('load needs --table SCHEMA.TABLE');
   const delimiter = values.delimiter === '\\t' || values.delimiter === 'tab' ? '\t' : values.delimiter;
   if (delimiter !== undefined && ![',', ';', '\t', '|'].includes(delimiter)) throw new UsageError('--delimiter must be one of , ; tab |');
-  quietHandlers(values.verbose ?? false);
+  await quietHandlers(values.verbose ?? false);
   if (values['database-url']) process.env[ENV.databaseUrl] = values['database-url'];
   if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
   const { getPool, closePool } = await import('../functions/common/db.ts');
   const { loadFile } = await import('./load-file.ts');
   type LoadFileOptions = import('./load-file.ts').LoadFileOptions;
+  if (!values['into-pipeline-schema']) {
+    // a table of our own in a pipeline's schema breaks that pipeline's clean later: only when told
+    const schema = values.table.includes('.') ? values.table.split('.', 1)[0]! : 'public';
+    const pool = await getPool();
+    await (await import('../functions/migrate/migrate.ts')).migrate(pool, undefined);
+    const owner = await (await import('./schema-guard.ts')).pipelineOwning(pool, schema);
+    if (owner !== undefined) {
+      await closePool();
+      throw new UsageError(
+        `schema ${schema} belongs to pipeline ${owner}: a table loaded there can break its clean and combine steps; load into another schema, or add --into-pipeline-schema if that is what you mean`,
+      );
+    }
+  }
+  const { startProgress } = await import('./progress.ts');
+  const progress = startProgress('load', { unit: 'bytes', silent: values.json });
   try {
     const started = Date.now();
     const r = await loadFile(await getPool(), positionals[0]!, {
@@ -231,8 +338,20 @@ async function load(argv: string[]): Promise<number> {
       lat: values.lat,
       lon: values.lon,
       invalid: values.invalid as LoadFileOptions['invalid'],
-      onPhase: values.verbose ? (what, seconds) => console.error(`${what} in ${seconds.toFixed(2)} s`) : undefined,
+      onPhase: (what, seconds) => {
+        progress.step(`done: ${what}`);
+        if (values.verbose) console.error(`${what} in ${seconds.toFixed(2)} s`);
+      },
+      onRead: (stream, size) => {
+        progress.set(0, size);
+        progress.sample(() => stream.bytesRead);
+      },
     });
+    progress.end();
+    if (values.json) {
+      printJson({ ...r, seconds: (Date.now() - started) / 1000 });
+      return 0;
+    }
     const how = r.delimiter !== undefined ? `${r.format}, delimiter ${JSON.stringify(r.delimiter)}` : r.format;
     console.log(`${r.created ? 'created' : values.append ? 'appended to' : 'replaced rows of'} ${r.table} (${how})`);
     for (const w of r.warnings) console.log(`warning: ${w}`);
@@ -241,6 +360,7 @@ async function load(argv: string[]): Promise<number> {
     console.log(`rows read ${r.rowsRead}, loaded ${r.rowsLoaded}, rejected ${r.rowsRejected}${r.rowsRejected ? ` (see ${r.rejectsTable})` : ''} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
     return 0;
   } finally {
+    progress.end();
     await closePool();
   }
 }
@@ -275,9 +395,19 @@ async function profile(argv: string[]): Promise<number> {
   const { openSource } = await import('../functions/read/open.ts');
   const { profileStream, profileTable } = await import('../functions/profile/profile.ts');
   const started = performance.now();
-  const { createReadStream } = await import('node:fs');
+  const { createReadStream, statSync } = await import('node:fs');
+  const { startProgress } = await import('./progress.ts');
+  const progress = startProgress('profile', { unit: 'bytes', silent: values.json, total: statSync(file, { throwIfNoEntry: false })?.size });
   const opened = await openSource(
-    { name: file, path: file, open: async () => createReadStream(file, { highWaterMark: 256 * 1024 }) },
+    {
+      name: file,
+      path: file,
+      open: async () => {
+        const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
+        progress.sample(() => stream.bytesRead);
+        return stream;
+      },
+    },
     {
       format: values.format as (typeof FORMAT_HINTS)[number] | undefined,
       sheet: values.sheet, // a name, or a 0-based index when no sheet is so named (pickSheet)
@@ -295,6 +425,7 @@ async function profile(argv: string[]): Promise<number> {
           : await profileStream(await entry.open(), { ...settings, hints: values.delimiter ? { delimiter: values.delimiter === 'tab' ? '\t' : values.delimiter } : undefined }),
       );
     }
+    progress.end();
     // profiling needs no table: a file too wide to load is profiled all the same, and told so
     const { maxFileColumns, PG_MAX_COLUMNS } = await import('../functions/common/limits.ts');
     for (const result of results) {
@@ -312,6 +443,7 @@ async function profile(argv: string[]): Promise<number> {
     for (const s of opened.skipped) console.log(`skipped ${s}`);
     return 0;
   } finally {
+    progress.end();
     await opened.dispose();
   }
 }
@@ -339,27 +471,49 @@ function printProfile(result: import('../functions/profile/profile.ts').FileProf
   for (const w of result.warnings) console.log(`warning: ${w}`);
 }
 
-function validate(argv: string[]): number {
-  const { positionals } = args(argv, {}, true);
+async function validate(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { json: { type: 'boolean' }, database: { type: 'boolean' }, 'database-url': { type: 'string' } }, true);
   const files = positionals.length > 0 ? positionals : [DEFAULT_PIPELINE];
-  let bad = 0;
-  for (const file of files) {
-    try {
-      const p = loadPipeline(file);
-      console.log(`${file}: valid — project ${p.project}, ${p.suppliers.length} suppliers, ${p.datasets.length} datasets, ${p.views.length} views`);
-    } catch (error) {
-      if (!(error instanceof PipelineDefinitionError)) throw error;
-      console.error(error.message);
-      bad++;
-    }
+  const checkSql = values.database || values['database-url'] !== undefined;
+  let pool: import('pg').Pool | undefined;
+  if (checkSql) {
+    if (values['database-url']) process.env[ENV.databaseUrl] = values['database-url'];
+    if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
+    pool = await (await import('../functions/common/db.ts')).getPool();
   }
-  return bad > 0 ? 1 : 0;
+  const results = [];
+  try {
+    for (const file of files) {
+      let p: import('../contract/definition.ts').PipelineDefinition;
+      try {
+        p = loadPipeline(file);
+      } catch (error) {
+        if (!(error instanceof PipelineDefinitionError)) throw error;
+        results.push({ file, valid: false, message: error.message, problems: error.problems });
+        if (!values.json) console.error(error.message);
+        continue;
+      }
+      const { checkViews, readableChecks } = await import('./validate-views.ts');
+      const views = pool ? await checkViews(pool, p, file) : undefined;
+      const failing = views?.filter((v) => v.status === 'error') ?? [];
+      results.push({ file, valid: failing.length === 0, project: p.project, suppliers: p.suppliers.length, datasets: p.datasets.length, views: p.views.length, ...(views ? { viewChecks: views } : {}) });
+      if (values.json) continue;
+      for (const line of readableChecks(file, failing)) console.error(line);
+      for (const line of readableChecks(file, views?.filter((v) => v.status === 'not checked') ?? [])) console.log(line);
+      const checked = views ? `; views checked against the database: ${views.filter((v) => v.status === 'ok').length} ok, ${failing.length} failing, ${views.filter((v) => v.status === 'not checked').length} not checked` : '';
+      console.log(`${file}: ${failing.length === 0 ? 'valid' : 'invalid'} — project ${p.project}, ${p.suppliers.length} suppliers, ${p.datasets.length} datasets, ${p.views.length} views${checked}`);
+    }
+  } finally {
+    if (pool) await (await import('../functions/common/db.ts')).closePool();
+  }
+  if (values.json) printJson(results);
+  return results.some((r) => !r.valid) ? 1 : 0;
 }
 
 async function fetchCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, { pipeline: { type: 'string' }, verbose: { type: 'boolean', short: 'v' } }, true);
+  const { values, positionals } = args(argv, { pipeline: { type: 'string' }, verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' } }, true);
   if (positionals.length !== 1) throw new UsageError('fetch takes exactly one DATASET (or Ed-Fi API)');
-  quietHandlers(values.verbose ?? false);
+  await quietHandlers(values.verbose ?? false);
   const file = values.pipeline ?? DEFAULT_PIPELINE;
   const pipeline = loadPipeline(file);
   const dataset = pipeline.datasets.find((d) => d.name === positionals[0]);
@@ -375,12 +529,15 @@ async function fetchCommand(argv: string[]): Promise<number> {
   const { fetchDataset, fetchEdfiApi } = await import('../functions/get/fetch-dataset.ts');
   const deps = { s3: s3Client(), bucket: resources.bucket, readSecret: readJsonSecret };
   // a run that checkpoints (as it would near the Lambda time limit) is continued, as the handler does
+  const runs = [];
   for (;;) {
     const result = api ? await fetchEdfiApi(deps, pipeline, api.name) : await fetchDataset(deps, dataset!, pipeline);
+    runs.push(result);
     const partial = result.status === 'checkpointed' || result.status === 'partial';
-    console.log(`${positionals[0]}: ${result.summary}${result.status === 'fetched' || partial ? '; run `civic-etl run` to stage it' : ''}`);
+    if (!values.json) console.log(`${positionals[0]}: ${result.summary}${result.status === 'fetched' || partial ? '; run `civic-etl run` to stage it' : ''}`);
     if (result.status !== 'checkpointed') break;
   }
+  if (values.json) printJson({ [api ? 'edfi' : 'dataset']: positionals[0], runs });
   return 0;
 }
 
@@ -402,7 +559,7 @@ async function status(argv: string[]): Promise<number> {
       const { ledgerSummary } = await import('../functions/common/ledger.ts');
       console.log(JSON.stringify(await ledgerSummary(pool, pipeline.project, limit ?? 20), null, 2));
     } else if (name === undefined) {
-      await printLedger(pool, pipeline.project);
+      await printLedger(pool, pipeline.project, limit ?? 20);
     } else {
       const { datasetLoads } = await import('../functions/clean/report.ts');
       const loads = await datasetLoads(pool, pipeline.project, name, limit ?? 5);
@@ -436,11 +593,11 @@ async function printDatasetLoads(project: string, dataset: string, loads: import
 async function replay(argv: string[]): Promise<number> {
   const { values, positionals } = args(
     argv,
-    { pipeline: { type: 'string' }, from: { type: 'string' }, version: { type: 'string' }, 'dry-run': { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' } },
+    { pipeline: { type: 'string' }, from: { type: 'string' }, version: { type: 'string' }, 'dry-run': { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' } },
     true,
   );
   if (positionals.length !== 1) throw new UsageError('replay takes exactly one DATASET');
-  quietHandlers(values.verbose ?? false);
+  await quietHandlers(values.verbose ?? false);
   const file = values.pipeline ?? DEFAULT_PIPELINE;
   const pipeline = loadPipeline(file);
   const name = positionals[0]!;
@@ -457,26 +614,41 @@ async function replay(argv: string[]): Promise<number> {
   const { s3Client } = await import('../functions/common/aws.ts');
   const { closePool } = await import('../functions/common/db.ts');
   const local = await openLocalPipeline(file);
+  const { startProgress } = await import('./progress.ts');
+  const progress = startProgress(`replay ${name}`, { unit: 'versions', silent: values.json || values['dry-run'] });
+  let replayed = 0;
   try {
     const summary = await replayDataset({ pool: local.pool, s3: s3Client(), pipeline, bucket: local.resources.bucket }, name, {
       from,
       versionId: values.version,
       dryRun: values['dry-run'],
       onPlan: (versions) => {
+        progress.set(0, versions.length);
+        if (values.json) return;
         const where = datasetPrefixes(pipeline.datasets.find((d) => d.name === name)!).map((p) => `s3://${local.resources.bucket}/${p}`).join(' and ');
         const chosen = [values.version && `version ${values.version}`, from && `last modified at or after ${from.toISOString()}`].filter(Boolean).join(', ');
         console.log(`${values['dry-run'] ? 'would replay' : 'replaying'} ${versions.length} object version${versions.length === 1 ? '' : 's'} of ${name} from ${where}${chosen ? `: ${chosen}` : ''}, oldest first`);
         if (values['dry-run']) for (const v of versions) console.log(`  ${v.lastModified.toISOString()}  ${v.key}  version ${v.versionId}  ${v.size ?? '?'} bytes`);
       },
       onVersion: (r) => {
+        progress.set(++replayed);
+        if (values.json) return;
         const what = r.status === 'loaded' ? `loaded, ${r.rowsLoaded} row${r.rowsLoaded === 1 ? '' : 's'}${r.rowsQuarantined ? ` (${r.rowsQuarantined} quarantined)` : ''}` : `${r.status}: ${r.error ?? ''}`;
         const load = r.loadId === undefined ? '' : ` — load ${r.loadId}${r.replayOf === undefined ? ' (never delivered before)' : `, replays load ${r.replayOf}`}`;
-        console.log(`  ${r.lastModified.toISOString()}  ${r.key}  version ${r.versionId}: ${what}${load}`);
+        progress.print(`  ${r.lastModified.toISOString()}  ${r.key}  version ${r.versionId}: ${what}${load}`);
       },
     });
-    if (values['dry-run']) return 0;
+    progress.end();
+    if (values['dry-run']) {
+      if (values.json) printJson(summary);
+      return 0;
+    }
     const count = (s: 'loaded' | 'failed' | 'skipped') => summary.versions.filter((v) => v.status === s).length;
     const rowsNow = await cleanRowCount(local.pool, pipeline.project, name);
+    if (values.json) {
+      printJson({ ...summary, rowsNow: rowsNow ?? null });
+      return count('failed') > 0 || count('skipped') > 0 ? 1 : 0;
+    }
     console.log(
       `replayed ${summary.versions.length} version${summary.versions.length === 1 ? '' : 's'}: ${count('loaded')} loaded, ${count('failed')} failed, ${count('skipped')} skipped` +
         (rowsNow === undefined ? '' : `; ${pipeline.project}.${name} now has ${rowsNow} row${rowsNow === 1 ? '' : 's'}`),
@@ -488,14 +660,34 @@ async function replay(argv: string[]): Promise<number> {
     console.error(`civic-etl: ${error.message}`);
     return 1;
   } finally {
+    progress.end();
     await closePool();
   }
 }
 
-function services(argv: string[]): number {
-  const action = argv[0];
-  if (!action || !['start', 'stop', 'status', 'clean', 'env'].includes(action)) throw new UsageError('services takes start, stop, status, clean or env');
-  const r = spawnSync('bash', [join(ROOT, 'scripts/services.sh'), action], { stdio: 'inherit' });
+async function services(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { json: { type: 'boolean' } }, true);
+  const action = positionals[0];
+  if (!action || positionals.length > 1 || !['start', 'stop', 'status', 'clean', 'env'].includes(action)) throw new UsageError('services takes start, stop, status, clean or env');
+  if (!values.json) {
+    const r = spawnSync('bash', [join(ROOT, 'scripts/services.sh'), action], { stdio: 'inherit' });
+    return r.status ?? 1;
+  }
+  if (action === 'env') {
+    const { LOCAL_ENV_FILE, parseEnvFile } = await import('./services.ts');
+    if (!existsSync(LOCAL_ENV_FILE)) throw new Error(`no ${LOCAL_ENV_FILE} yet: run civic-etl services start`);
+    printJson(parseEnvFile(readFileSync(LOCAL_ENV_FILE, 'utf8')));
+    return 0;
+  }
+  // the script's "name: state" lines as an object; its progress (stderr) stays on stderr
+  const r = spawnSync('bash', [join(ROOT, 'scripts/services.sh'), action], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const lines = (r.stdout ?? '').split('\n').filter(Boolean);
+  const states: Record<string, string> = {};
+  for (const l of lines) {
+    const m = /^([^:]+): (.*)$/.exec(l);
+    if (m) states[m[1]!] = m[2]!;
+  }
+  printJson({ action, ok: r.status === 0, exitCode: r.status, services: states });
   return r.status ?? 1;
 }
 
@@ -520,12 +712,16 @@ async function printViews(pool: import('pg').Pool, pipeline: import('../contract
   }
 }
 
-async function printLedger(pool: import('pg').Pool, project: string): Promise<void> {
+async function printLedger(pool: import('pg').Pool, project: string, limit = 20): Promise<void> {
   const { ledgerSummary } = await import('../functions/common/ledger.ts');
-  const rows = await ledgerSummary(pool, project, 20);
-  console.log(`\nledger (etl.loads) for ${project}, newest first:`);
+  const rows = await ledgerSummary(pool, project, limit);
+  const { n } = (await pool.query(`SELECT count(*)::int AS n FROM etl.loads WHERE project = $1`, [project])).rows[0];
+  console.log(`\nledger (etl.loads) for ${project}: the latest ${rows.length} of ${n} load${n === 1 ? '' : 's'}, newest first${rows.length < n ? ' (--limit N for more)' : ''}:`);
   printTable(
     rows.map((r) => ({
+      load: r.id,
+      started: r.received_at.toISOString().slice(0, 19).replace('T', ' '),
+      took: r.seconds === null ? (r.status === 'received' || r.status === 'staged' ? 'running' : '') : duration(r.seconds),
       dataset: r.dataset ?? '—',
       object: r.object_key,
       status: r.status,
@@ -538,22 +734,12 @@ async function printLedger(pool: import('pg').Pool, project: string): Promise<vo
   );
 }
 
-/** A plain text table; long cells are cut so a row fits a terminal line or two. */
-function printTable(rows: Record<string, unknown>[], maxWidth = 40): void {
-  if (rows.length === 0) {
-    console.log('  (no rows)');
-    return;
-  }
-  const columns = Object.keys(rows[0]!).filter((c) => !c.startsWith('_'));
-  const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : v instanceof Date ? v.toISOString().slice(0, 10) : String(v);
-    return s.length > maxWidth ? `${s.slice(0, maxWidth - 1)}…` : s;
-  };
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (values: string[]) => `  ${values.map((v, i) => v.padEnd(widths[i]!)).join(' │ ')}`.trimEnd();
-  console.log(line(columns));
-  console.log(`  ${widths.map((w) => '─'.repeat(w)).join('─┼─')}`);
-  for (const r of rows) console.log(line(columns.map((c) => cell(r[c]))));
+/** A duration as people read it: 0.42 s, 12.3 s, 4 min 05 s, 2 h 03 min. */
+function duration(seconds: number): string {
+  if (seconds < 10) return `${seconds.toFixed(2)} s`;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${String(Math.floor(seconds % 60)).padStart(2, '0')} s`;
+  return `${Math.floor(seconds / 3600)} h ${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')} min`;
 }
 
 /**
@@ -572,6 +758,12 @@ async function exitFlushed(code: number): Promise<never> {
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   process.exit(code);
 }
+
+// a reader that went away (`civic-etl status | head -3`) is the end of the output, not a crash
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 main(process.argv.slice(2)).then(
   (code) => exitFlushed(code),
@@ -594,6 +786,8 @@ async function catalogCommand(argv: string[]): Promise<number> {
   );
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive whole number of resources');
+  // `civic-etl catalog search TEXT` is `civic-etl catalog TEXT`
+  if (positionals[0] === 'search') positionals.shift();
   const pipeline = loadPipeline(values.pipeline ?? DEFAULT_PIPELINE);
   if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
   const { getPool, closePool } = await import('../functions/common/db.ts');

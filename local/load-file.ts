@@ -47,6 +47,8 @@ export interface LoadFileOptions {
   invalid?: 'repair' | 'quarantine';
   /** Told as each phase ends (read and staged, types inferred, cast, indexed), with its seconds. */
   onPhase?: (phase: string, seconds: number) => void;
+  /** Called with each stream opened on the file (its bytesRead is the progress of reading it) and the file's size. */
+  onRead?: (stream: { bytesRead: number }, size: number) => void;
 }
 
 export interface LoadFileResult {
@@ -97,7 +99,15 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
   };
   const rejectsTable = `${ident(schema)}.${ident(`${name}_rejects`)}`;
   const opened = await openSource(
-    { name: file, path, open: async () => createReadStream(path, { highWaterMark: 256 * 1024 }) },
+    {
+      name: file,
+      path,
+      open: async () => {
+        const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
+        opts.onRead?.(stream, stat.size);
+        return stream;
+      },
+    },
     { format: opts.format, sheet: opts.sheet, layer: opts.layer, member: opts.member, srid: opts.sourceSrid },
   ).catch(async (error: unknown) => {
     await markFailed(pool, load.id, isPermanent(error) ? error : new PermanentError((error as Error).message));

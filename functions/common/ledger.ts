@@ -231,6 +231,7 @@ export async function markSkipped(db: Queryable, id: number, reason: string): Pr
 }
 
 export interface LedgerSummaryRow {
+  id: number;
   dataset: string | null;
   object_key: string;
   status: LoadStatus;
@@ -238,6 +239,11 @@ export interface LedgerSummaryRow {
   rows_loaded: number | null;
   rows_quarantined: number | null;
   error: string | null;
+  /** When the stage step received the object (the load's start). */
+  received_at: Date;
+  finished_at: Date | null;
+  /** finished_at − received_at, seconds; null while the load is under way. */
+  seconds: number | null;
 }
 
 /**
@@ -251,7 +257,8 @@ export async function noteRetryableError(db: Queryable, id: number, message: str
 /** The latest loads of a project, newest first. */
 export async function ledgerSummary(db: Queryable, project: string, limit = 20): Promise<LedgerSummaryRow[]> {
   const { rows } = await db.query<LedgerSummaryRow>(
-    `SELECT dataset, object_key, status, rows_read::int, rows_loaded::int, rows_quarantined::int, error
+    `SELECT id::int, dataset, object_key, status, rows_read::int, rows_loaded::int, rows_quarantined::int, error, received_at, finished_at,
+            round(extract(epoch FROM finished_at - received_at)::numeric, 3)::float8 AS seconds
        FROM etl.loads WHERE project = $1 ORDER BY id DESC LIMIT $2`,
     [project, limit],
   );

@@ -431,6 +431,28 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 `,
   },
+  {
+    version: '0016_dlq_redrives',
+    sql: `
+-- Operator actions on the dead-letter queues (civic-etl dlq redrive): one row per redrive, so that
+-- the ledger's history says when messages went back to their queue, how many and by whose hand.
+CREATE TABLE etl.redrives (
+  id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  project      text NOT NULL,
+  queue        text NOT NULL CHECK (queue IN ('stage', 'clean', 'fetch')),
+  dlq          text NOT NULL,                -- the dead-letter queue's URL or ARN
+  target       text NOT NULL,                -- the queue (or fetch function) the messages went back to
+  method       text NOT NULL CHECK (method IN ('moved', 'move-task', 'invoked')),
+  messages     integer NOT NULL,             -- moved (or, for a move task, to be moved)
+  task_handle  text,                         -- SQS's handle of a start-message-move-task
+  operator     text,
+  started_at   timestamptz NOT NULL,
+  finished_at  timestamptz NOT NULL DEFAULT now(),
+  error        text                          -- why the redrive stopped early, if it did
+);
+CREATE INDEX redrives_project_idx ON etl.redrives (project, started_at DESC);
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

@@ -118,6 +118,18 @@ describe('the stage and clean work queues', () => {
       f.template.hasOutput(id, { Value: { Ref: Match.anyValue() } });
     }
   });
+
+  it('publish the ARNs a redrive needs: each dead-letter queue and the queue it returns to', () => {
+    const arnOf = (q: import('aws-cdk-lib/aws-sqs').IQueue) => ({ 'Fn::GetAtt': [logicalId(q), 'Arn'] });
+    f.template.hasOutput('StageQueueArn', { Value: arnOf(f.stack.stageQueue.queue) });
+    f.template.hasOutput('StageDeadLetterQueueArn', { Value: arnOf(f.stack.stageQueue.deadLetterQueue) });
+    f.template.hasOutput('CleanQueueArn', { Value: arnOf(f.stack.cleanQueue.queue) });
+    f.template.hasOutput('CleanDeadLetterQueueArn', { Value: arnOf(f.stack.cleanQueue.deadLetterQueue) });
+    f.template.hasOutput('FetchDeadLetterQueueArn', { Value: arnOf(f.stack.schedules.deadLetterQueue) });
+    // the DLQ named by the output is the one the work queue's redrive policy sends to
+    const policy = f.template.toJSON().Resources[logicalId(f.stack.cleanQueue.queue)].Properties.RedrivePolicy;
+    expect(policy.deadLetterTargetArn).toEqual(arnOf(f.stack.cleanQueue.deadLetterQueue));
+  });
 });
 
 describe('WorkQueue props', () => {

@@ -711,6 +711,10 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
       const words = spawnSync(process.execPath, ['bin/civic-etl.mjs', 'catalog', '--tag', 'arbres', '--pipeline', dir.path('pipeline.yaml')], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 120_000 });
       expect(words.stdout).toContain('Les arbres d’alignement · Arbres (csv) · Ville de Paris · odc-odbl');
       expect(words.stdout).not.toContain('Espaces verts');
+      // `catalog search WORDS` is the same search
+      const search = spawnSync(process.execPath, ['bin/civic-etl.mjs', 'catalog', 'search', 'espaces', 'verts', '--pipeline', dir.path('pipeline.yaml'), '--json'], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 120_000 });
+      expect(search.status).toBe(0);
+      expect(JSON.parse(search.stdout)).toEqual(JSON.parse(cli.stdout));
     } finally {
       await dir.remove();
     }

@@ -238,6 +238,17 @@ describe('civic-etl replay', () => {
     expect(lines[3]).toContain(`version ${ragged}: failed: ${PEOPLE} line 3: the record has 3 fields, the header has 2`);
     expect(lines[4]).toBe('replayed 3 versions: 2 loaded, 1 failed, 0 skipped; it_replay.people now has 3 rows');
     expect(await people()).toEqual(afterRun); // as a fresh run: the ragged file never applies
+
+    // --json: the same replay as one JSON document, nothing else on stdout
+    const json = civicEtl('replay', 'people', '--pipeline', pipelineFile, '--json');
+    expect(json.code).toBe(1);
+    const doc = JSON.parse(json.stdout);
+    expect(doc).toMatchObject({ dataset: 'people', rowsNow: 3, notReplayed: 0 });
+    expect(doc.versions.map((v: { versionId: string; status: string }) => [v.versionId, v.status])).toEqual([
+      [version[0], 'loaded'],
+      [version[1], 'loaded'],
+      [ragged, 'failed'],
+    ]);
   });
 
   it('refuses an unknown dataset, version or date on the command line', () => {
