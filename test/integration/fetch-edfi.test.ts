@@ -149,7 +149,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
       complete: true,
       details: { api: 'ods', resource: 'students', records: 23 },
       // the first run asks for everything: its parts together are the whole resource
-      objects: [{ key: `raw/ods_students/${run}/part-00001.ndjson.gz`, records: 23, declaration: { replaces: 'run', holds: 'rows', part: 1 } }],
+      objects: [{ key: `raw/ods_students/${run}/part-00001.ndjson.gz`, records: 23, declaration: { replaces: 'run', holds: 'rows', part: 100_001 } }], // after the run's key changes (parts 1…)
     });
     expect(JSON.stringify(manifest)).not.toContain(EDFI_CLIENT.secret);
     // nothing for the empty resource; versions saved, lease released
