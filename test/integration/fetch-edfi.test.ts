@@ -326,6 +326,86 @@ describe('fetching an Ed-Fi ODS / API', () => {
     expect(next).toMatchObject({ status: 'empty' });
   });
 
+  it('warns once per resource, and does not fail it, when the ODS does not serve /keyChanges (before 5.3); its records and deletions are stored and saved', async () => {
+    const { bucket, deps } = await setup();
+    ods.write('surveys', [{ id: 'co1', courseCode: 'ALG-1' }, { id: 'co2', courseCode: 'BIO-1' }]);
+    ods.write('interventions', [{ id: 'ca1' }]);
+    const pipeline = pipelineWith({ resources: ['surveys', 'interventions'] });
+    await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods');
+    ods.write('surveys', [{ id: 'co3', courseCode: 'CHM-1' }]);
+    ods.remove('surveys', ['co1']);
+    ods.write('interventions', [{ id: 'ca2' }]);
+    ods.servesKeyChanges = false;
+    const warn = vi.spyOn(logger, 'warn');
+    try {
+      const outcome = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
+      expect(outcome).toMatchObject({
+        status: 'fetched',
+        records: 2,
+        results: [
+          { resource: 'surveys', status: 'fetched', records: 1, deleted: 1, keyChanges: 0, warnings: [expect.stringMatching(/does not serve surveys\/keyChanges \(404\)/)] },
+          { resource: 'interventions', status: 'fetched', records: 1, deleted: 0, keyChanges: 0, warnings: [expect.stringMatching(/interventions\/keyChanges \(404\)/)] },
+        ],
+      });
+      if (outcome.status === 'busy') throw new Error('busy');
+      expect(outcome.message).toMatch(/the ODS does not serve \/keyChanges \(404\) for 2 resources \(surveys, interventions\): .*set keyChanges: false on edfi "ods"/);
+      expect(outcome.message).not.toMatch(/\/deletes \(404\)/);
+      const keyWarnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('/keyChanges (404)'));
+      expect(keyWarnings).toHaveLength(2);
+      expect(keyWarnings.filter((m) => m.includes('surveys/keyChanges'))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+      ods.servesKeyChanges = true;
+    }
+    const stored = await records(bucket, 'ods_surveys');
+    expect(stored.filter((r) => !('keyValues' in r)).map((r) => r.id)).toEqual(['co1', 'co2', 'co3']);
+    expect(stored.filter((r) => 'keyValues' in r).map((r) => r.id)).toEqual(['co1']); // the deletes part
+    const saved = await state(bucket);
+    expect(saved.state.checkpoint).toBeUndefined();
+    expect(await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods')).toMatchObject({ status: 'empty' });
+    // keyChanges: false asks no more
+    ods.write('surveys', [{ id: 'co4' }]);
+    const asked = ods.requests.length;
+    await fetchEdfi({ ...deps, now: () => new Date('2026-11-23T06:00:00Z') }, pipelineWith({ resources: ['surveys', 'interventions'], keyChanges: false }), 'ods');
+    expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/keyChanges'))).toEqual([]);
+    expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/deletes')).length).toBeGreaterThan(0);
+  });
+
+  it('reads the key changes of an incremental run into parts of their own, declared before the run\'s records', async () => {
+    const { bucket, deps } = await setup();
+    ods.naturalKeys.gradebookEntries = ['gradebookEntryIdentifier', 'namespace'];
+    ods.write('gradebookEntries', [
+      { id: 'g1', gradebookEntryIdentifier: 'HW-1', namespace: 'uri://district' },
+      { id: 'g2', gradebookEntryIdentifier: 'HW-2', namespace: 'uri://district' },
+    ]);
+    const pipeline = pipelineWith({ resources: ['gradebookEntries'], pageSize: 2 });
+    await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods');
+    ods.changeKey('gradebookEntries', 'g1', { gradebookEntryIdentifier: 'HW-1a', namespace: 'uri://district' });
+    ods.changeKey('gradebookEntries', 'g2', { gradebookEntryIdentifier: 'HW-2a', namespace: 'uri://district' });
+    ods.changeKey('gradebookEntries', 'g1', { gradebookEntryIdentifier: 'HW-1b', namespace: 'uri://district' });
+    const outcome = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
+    expect(outcome).toMatchObject({ status: 'fetched', records: 2, results: [{ keyChanges: 3, deleted: 0 }] });
+    if (outcome.status === 'busy') throw new Error('busy');
+    expect(outcome.message).toMatch(/2 records, 3 key changes from 1 of 1 resources/);
+    // paged by offset as the deletes are (pages of 2)
+    const offsets = ods.requests.filter((r) => r.path === '/data/v3/ed-fi/gradebookEntries/keyChanges').map((r) => Number(r.query.get('offset')));
+    expect(offsets.slice(0, 2)).toEqual([0, 2]);
+    expect(new Set(offsets).size).toBe(offsets.length); // each page once (pages are asked for ahead, up to the concurrency)
+    const manifest = JSON.parse((await text(bucket, `raw/ods_gradebook_entries/${outcome.run}/_manifest.json`)).toString()) as { objects: { key: string; records: number; declaration: Record<string, unknown> }[] };
+    expect(manifest.objects.map((o) => [o.key.split('/').at(-1), o.records, o.declaration.holds, o.declaration.replaces])).toEqual([
+      ['keychanges-00001.ndjson.gz', 3, 'keyChanges', 'nothing'],
+      ['part-00001.ndjson.gz', 2, 'rows', 'nothing'],
+    ]);
+    expect((manifest.objects[0]!.declaration.part as number) < (manifest.objects[1]!.declaration.part as number)).toBe(true);
+    // the items as the ODS serves them: the resource id, its change version, the key before and after
+    const items = await records(bucket, 'ods_gradebook_entries');
+    expect(items.filter((r) => 'oldKeyValues' in r)).toEqual([
+      { id: 'g1', changeVersion: expect.any(Number), oldKeyValues: { gradebookEntryIdentifier: 'HW-1', namespace: 'uri://district' }, newKeyValues: { gradebookEntryIdentifier: 'HW-1a', namespace: 'uri://district' } },
+      { id: 'g2', changeVersion: expect.any(Number), oldKeyValues: { gradebookEntryIdentifier: 'HW-2', namespace: 'uri://district' }, newKeyValues: { gradebookEntryIdentifier: 'HW-2a', namespace: 'uri://district' } },
+      { id: 'g1', changeVersion: expect.any(Number), oldKeyValues: { gradebookEntryIdentifier: 'HW-1a', namespace: 'uri://district' }, newKeyValues: { gradebookEntryIdentifier: 'HW-1b', namespace: 'uri://district' } },
+    ]);
+  });
+
   it('counts retried 429s, 500s and token renewals in the summary, and logs each with its status, attempt and wait', async () => {
     const { deps } = await setup();
     ods.write('bellSchedules', [{ id: 'b1' }, { id: 'b2' }, { id: 'b3' }]);
