@@ -563,11 +563,12 @@ const KEY_VALUES = { old: 'oldKeyValues.', new: 'newKeyValues.' } as const;
  * A key changes object: each record names a row by `identifiedBy` (Ed-Fi: the resource `id`, which
  * a key change keeps) and gives the record's natural key before and after, `oldKeyValues` and
  * `newKeyValues` (objects of fields). What a key change does to the clean table follows the dataset's key:
- * - keyed by what names the rows (the `id`): the row keeps its key; its new key values come with the
- *   record's own rows of the same run, which are newer (the fetcher numbers a run's key changes
- *   first) — nothing to change, the object is counted;
- * - keyed by the natural key (each key column named by a key field: `studentUniqueId` names a column
- *   whose source is `studentReference.studentUniqueId`): the row under an old key, of an object not
+ * - keyed by fields a key change keeps (`id`, with `odsSchoolYear` on a year-specific ODS): the row
+ *   keeps its key; its new key values come with the record's own rows of the same run, which are
+ *   newer (the fetcher numbers a run's key changes first) — nothing to change, the object is counted;
+ * - keyed by the natural key (each key column named by one key field — `studentUniqueId` names a
+ *   column whose source is `studentReference.studentUniqueId` — or by a field kept, as above): the
+ *   row under an old key, of an object not
  *   newer than this one, leaves with its nested rows (counted as deleted) and the old key is
  *   remembered (tombstones.ts), so that an older object cleaned later cannot bring it back (its row
  *   goes to quarantine, rule `superseded`); the record comes back under its new key with its rows;
@@ -592,23 +593,28 @@ async function applyKeyChanges(
     });
   }
   const key = dataset.clean.key;
-  const naming = identityColumns(dataset, load.identified_by ?? ['id']);
-  if (key.length > 0 && naming.length === key.length && key.every((k) => naming.includes(k))) return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted: 0, changes: [] };
-
+  const inKeyValues = (h: string) => Object.values(KEY_VALUES).some((prefix) => h.toLowerCase().startsWith(prefix.toLowerCase()));
+  const own = header.flatMap((h, i) => (!inKeyValues(h) && staged[i] ? [{ field: h, staged: staged[i] }] : []));
+  // each key column: a key field (its value may change), or a field of the record itself, the
+  // same before and after (`id`, which names the record; `odsSchoolYear` of a year-specific ODS)
   const fields = key.map((column) => {
     const found = olds.filter((o) => keyFieldNames(dataset, column, o.field));
-    const after = found.length === 1 ? news.find((n) => normaliseHeader(n.field) === normaliseHeader(found[0]!.field)) : undefined;
-    return { column, old: found.length === 1 ? found[0]! : undefined, new: after };
+    if (found.length === 1) return { column, moves: true, old: found[0], new: news.find((n) => normaliseHeader(n.field) === normaliseHeader(found[0]!.field)) };
+    const same = found.length === 0 ? own.find((o) => identityColumns(dataset, [o.field])[0] === column) : undefined;
+    return { column, moves: false, old: same, new: same };
   });
   const unnamed = fields.filter((f) => !f.old || !f.new);
   if (key.length === 0 || unnamed.length > 0) {
     throw new PermanentError(
-      `${load.object_key}: dataset ${dataset.name} is keyed by ${key.length ? key.join(', ') : 'nothing'}, which is neither what its key changes name records by (${(load.identified_by ?? ['id']).join(', ')}) ` +
-        `nor made of their key fields (${olds.map((o) => o.field).join(', ')})${unnamed.length ? `: no single key field names ${unnamed.map((f) => f.column).join(', ')}` : ''}, ` +
+      `${load.object_key}: dataset ${dataset.name} is keyed by ${key.length ? key.join(', ') : 'nothing'}; ` +
+        (key.length ? `no single field of its key changes names ${unnamed.map((f) => f.column).join(', ')} ` : '') +
+        `(their key fields: ${olds.map((o) => o.field).join(', ')}; the record's: ${own.map((o) => o.field).join(', ')}), ` +
         `so the key changes cannot be applied safely and nothing is applied; key the dataset by the resource id (clean.key: [id]) or by the natural key's fields`,
       { file: load.object_key },
     );
   }
+  // a key of fields a key change keeps (`id`, with `odsSchoolYear`): each row keeps its key, and the run's rows bring its new values
+  if (!fields.some((f) => f.moves)) return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted: 0, changes: [] };
   const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
   const types = await columnTypes(client, table, key);
   const tableHasThem = types.length === key.length;

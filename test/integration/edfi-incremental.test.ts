@@ -512,4 +512,46 @@ describe('Ed-Fi key changes over the sample data', () => {
     const bad = await rows(inc.pool, `SELECT id, status, error FROM etl.loads WHERE project = $1 AND status NOT IN ('loaded', 'expanded') AND NOT (status = 'skipped' AND error LIKE 'superseded%')`, [schema]);
     expect(bad).toEqual([]);
   });
+
+  it('on a year-specific ODS: a table keyed [id, odsSchoolYear] keeps its rows, one keyed by the natural key and the year moves them, one keyed otherwise refuses the key changes whole', { timeout: 120_000 }, async () => {
+    const year = 2026;
+    const records = fixture(`${RESOURCE}.json`).slice(0, 12);
+    kods.write(RESOURCE, records.map((r) => structuredClone(r)), year);
+    const apis = { byid: ['id', 'odsSchoolYear'], bynk: [...NATURAL_KEY, 'odsSchoolYear'], other: ['studentreference_studentuniqueid', 'entrygradeleveldescriptor'] };
+    const input: PipelineInput = {
+      project: 'it_edfi_keys_years',
+      datasets: Object.entries(apis).map(([api, key]) => ({ name: `ssa_${api}`, source: { type: 'edfi' as const, api, resource: RESOURCE }, clean: { key, mode: 'upsert' as const } })),
+      edfi: Object.keys(apis).map((api) => ({ name: api, url: kods.base, secret, instance: 'yearSpecific' as const, schoolYears: [year], resources: [{ resource: RESOURCE, dataset: `ssa_${api}` }] })),
+    };
+    const p = await project(input.project, input);
+    const fetchAll = async (at: string) => (await Promise.all(Object.keys(apis).map((api) => fetchRun(p, at, api)))).flat();
+    await deliver(p, await fetchAll('2026-12-04T06:00:00Z'));
+    const moved = structuredClone(records[3]!);
+    const before = naturalKey(moved);
+    moved.entryDate = dayAfter(moved.entryDate);
+    kods.changeKey(RESOURCE, moved.id, structuredClone(moved), year);
+    const run = await fetchAll('2026-12-05T06:00:00Z');
+    expect(run.filter((k) => k.includes('/2026-keychanges-'))).toHaveLength(3);
+    await deliver(p, run);
+
+    const keyChanges = await rows<{ dataset: string; status: string; deleted: number | null; error: string | null }>(
+      p.pool,
+      `SELECT dataset, status, (detected->>'deleted')::int AS deleted, error FROM etl.loads WHERE project = $1 AND holds = 'keyChanges' ORDER BY dataset`,
+      [input.project],
+    );
+    expect(keyChanges).toEqual([
+      { dataset: 'ssa_byid', status: 'loaded', deleted: 0, error: null },
+      { dataset: 'ssa_bynk', status: 'loaded', deleted: 1, error: null },
+      { dataset: 'ssa_other', status: 'failed', deleted: null, error: expect.stringMatching(/keyed by studentreference_studentuniqueid, entrygradeleveldescriptor; no single field of its key changes names entrygradeleveldescriptor .*nothing is applied/) },
+    ]);
+    const schema = ident(input.project);
+    // keyed [id, odsSchoolYear]: one row per record, the moved one with its new entry date
+    expect(await rows(p.pool, `SELECT entrydate::text AS d, odsschoolyear AS y FROM ${schema}.ssa_byid WHERE id = $1`, [moved.id])).toEqual([{ d: moved.entryDate, y: year }]);
+    expect(await count(p.pool, `SELECT count(*) AS n FROM ${schema}.ssa_byid`)).toBe(records.length);
+    // keyed by the natural key and the year: the old key gone, the new one there
+    const nk = (await rows<{ k: string }>(p.pool, `SELECT jsonb_build_array(${NATURAL_KEY.map((c) => `${c}::text`).join(', ')})::text AS k FROM ${schema}.ssa_bynk`)).map((r) => r.k.replace(/", "/g, '","'));
+    expect(nk).toHaveLength(records.length);
+    expect(nk).toContain(naturalKey(moved));
+    expect(nk).not.toContain(before);
+  });
 });
