@@ -98,10 +98,35 @@ const incrementalRunArb: fc.Arbitrary<Run> = fc
   });
 /** A download: one object standing for the whole dataset. */
 const downloadRunArb: fc.Arbitrary<Run> = rowsArb.map((part) => ({ replaces: 'dataset' as const, parts: [part] }));
-const runsArb = fc.array(
-  fc.oneof({ arbitrary: fullRunArb, weight: 2 }, { arbitrary: incrementalRunArb, weight: 2 }, { arbitrary: downloadRunArb, weight: 1 }),
-  { minLength: 2, maxLength: 4 },
-);
+const runsArb = fc
+  .array(fc.oneof({ arbitrary: fullRunArb, weight: 2 }, { arbitrary: incrementalRunArb, weight: 2 }, { arbitrary: downloadRunArb, weight: 1 }), { minLength: 2, maxLength: 4 })
+  .map(movingEarlierKeys);
+
+/**
+ * Key changes mostly move keys that earlier runs brought (the case where an older object cleaned
+ * late could bring the old key back): each `from` becomes the earlier key at its rank, when
+ * that one is free in its object and is not its `to`.
+ */
+function movingEarlierKeys(runs: Run[]): Run[] {
+  const earlier = new Set<number>();
+  return runs.map((run) => {
+    const known = [...earlier].sort((x, y) => x - y);
+    const parts = run.parts.map((obj): Obj => {
+      if (obj.holds !== 'keyChanges' || known.length === 0) return obj;
+      const used = new Set(obj.changes.map((k) => k.from));
+      const changes = obj.changes.map((k) => {
+        const from = known[k.from % known.length]!;
+        if (from === k.to || (from !== k.from && used.has(from))) return k;
+        used.delete(k.from);
+        used.add(from);
+        return { from, to: k.to };
+      });
+      return { holds: 'keyChanges', changes };
+    });
+    for (const obj of parts) if (obj.holds === 'rows') for (const r of obj.records) earlier.add(r.id);
+    return { ...run, parts };
+  });
+}
 
 /** At most 4 runs of at most 3 parts. */
 const MAX_OBJECTS = 12;
@@ -253,6 +278,9 @@ const definition = (project: string, mode: Mode): PipelineInput => ({
 /** Cases per mode per run of the file; CIVIC_ETL_MODEL_RUNS explores more. */
 const RUNS = Number(process.env.CIVIC_ETL_MODEL_RUNS ?? 30);
 
+/** Rows of older objects set aside because a newer key change moved their key, over the cases run (said in the log). */
+let movedKeysKeptOut = 0;
+
 /** The deterministic examples' bucket (each case of the property has its own). */
 let bucket: string;
 let runNumber = 0;
@@ -391,6 +419,8 @@ async function check(mode: Mode, { objects, actions }: Case): Promise<{ pool: pg
     const rules = await rows<{ rule: string }>(pool, `SELECT DISTINCT rule FROM "${project}".${q}`).catch(() => []);
     for (const { rule } of rules) expect(['superseded', 'deleted', 'duplicate', 'parent'], q).toContain(rule);
   }
+  const keptOut = await rows<{ n: string }>(pool, `SELECT count(*) AS n FROM "${project}".facts_quarantine WHERE reason LIKE '%changed this record''s key%'`).catch(() => [{ n: '0' }]);
+  movedKeysKeptOut += Number(keptOut[0]!.n);
   return { pool, project };
 }
 
@@ -402,7 +432,7 @@ describe('the clean step against a model of the contract', () => {
         fc.asyncProperty(caseArb, async (c) => void (await check(mode, c))),
         { numRuns: RUNS },
       );
-      console.log(`contract model, mode ${mode}: ${RUNS} runs in ${Math.round(performance.now() - started)} ms`);
+      console.log(`contract model, mode ${mode}: ${RUNS} runs in ${Math.round(performance.now() - started)} ms; rows kept out under a moved key so far: ${movedKeysKeptOut}`);
     }, 600_000);
   }
 
