@@ -6,8 +6,9 @@
  *   only for `yearSpecific` instances (one ODS per year; each record gets `odsSchoolYear`).
  * - Paging: by cursor where the ODS offers it (ODS / API 7.3+): `<resource>/partitions?number=`
  *   gives page tokens, each read with `pageToken=&pageSize=` and then the answer's
- *   `Next-Page-Token` header. An ODS whose `partitions` answers 404/400/405 pages by offset.
- *   Deletes are always paged by offset.
+ *   `Next-Page-Token` header; up to `concurrency` partitions of a resource are read at once. An
+ *   ODS whose `partitions` answers 404/400/405 pages by offset. Deletes and key changes are always
+ *   paged by offset.
  * - Change queries: `<url>/changeQueries/v1[/<schoolYear>]/availableChangeVersions` gives the
  *   newest change version; each resource is asked for `minChangeVersion` (one past what the last
  *   run got) to `maxChangeVersion` (that newest version, fixed for the whole run so paging sees a
@@ -88,7 +89,12 @@ interface PartInfo {
   records: number;
   bytes: number;
   sha256: string;
+  /** Its number in its list (`part-00003`: 3), when parts may finish out of order (partitions read in parallel); else its place in `parts`. */
+  n?: number;
 }
+
+/** A part's number in its list: its own, or its place. */
+const partNumber = (part: PartInfo, i: number) => part.n ?? i + 1;
 
 /** How far a run has got through one list (the records, or the deletes) of one resource. */
 interface PhaseProgress {
@@ -370,45 +376,70 @@ class EdfiRun {
   }
 
   /**
-   * Cursor paging: each page token is asked with `pageSize`, and the partition goes on with the
-   * answer's `Next-Page-Token` header until it has none. Partitions are read one after another;
-   * parts end on page boundaries and save the tokens still to ask for, so a checkpointed run
-   * continues at the first page not in a finished part.
+   * Cursor paging: each page token is asked with `pageSize`, and a partition goes on with the
+   * answer's `Next-Page-Token` header until it has none. Up to `concurrency` partitions of the
+   * resource are read at once (every request still waits for a slot of the run's limiter), each
+   * into parts of its own that end on its page boundaries. The checkpoint keeps the tokens still to
+   * ask for: for each partition being read, the first page not in a finished part; then those not
+   * started. A checkpointed run thus continues at the first page not in a finished part.
    */
   private async pageByToken(job: Job, p: PhaseProgress): Promise<void> {
     const pageSize = this.api.pageSize;
-    const pending = [...(p.pageTokens ?? [])];
-    let sink: RecordSink | undefined;
-    let sinkKey = '';
-    let partRecords = 0;
+    const queue = [...(p.pageTokens ?? [])];
+    // parts are numbered as they are begun, after every part of the run so far
+    let nextNumber = p.parts.reduce((n, part, i) => Math.max(n, partNumber(part, i)), 0) + 1;
     let pages = 0;
-    const finishPart = async () => {
-      if (sink && partRecords > 0) {
-        const { bytes, sha256 } = await sink.finish();
-        p.parts.push({ key: sinkKey, records: partRecords, bytes, sha256 });
-        p.records += partRecords;
-      } else await sink?.abort();
-      p.pageTokens = [...pending];
-      sink = undefined;
-      partRecords = 0;
-      await this.save(this.leaseMs());
-    };
-    try {
-      while (pending.length) {
+    let stop: unknown;
+    /** Each partition being read: the token to continue from (first page not in a finished part). */
+    const reading = new Set<{ resume: string }>();
+    const sinks = new Set<RecordSink>();
+    const checkpointTokens = () => [...[...reading].map((r) => r.resume), ...queue];
+
+    const readPartition = async (first: string): Promise<void> => {
+      const at = { resume: first };
+      reading.add(at);
+      let token: string | undefined = first;
+      let sink: RecordSink | undefined;
+      let sinkKey = '';
+      let number = 0;
+      let partRecords = 0;
+      const finishPart = async () => {
+        if (sink && partRecords > 0) {
+          const done = sink;
+          sinks.delete(done);
+          sink = undefined;
+          const { bytes, sha256 } = await done.finish();
+          p.parts.push({ key: sinkKey, records: partRecords, bytes, sha256, n: number });
+          p.records += partRecords;
+        } else if (sink) {
+          sinks.delete(sink);
+          await sink.abort();
+          sink = undefined;
+        }
+        partRecords = 0;
+        if (token === undefined) reading.delete(at);
+        else at.resume = token;
+        p.pageTokens = checkpointTokens();
+        await this.save(this.leaseMs());
+      };
+      while (token !== undefined && stop === undefined) {
         if (this.now().getTime() >= this.deadline) break;
         if (++pages > this.api.maxPages) {
           throw new PermanentError(`${job.resource}: more than maxPages (${this.api.maxPages}) pages of ${pageSize} in one invocation; raise maxPages on edfi "${this.api.name}" if the ODS really has more`);
         }
         const url = this.listUrl(job, '');
-        url.searchParams.set('pageToken', pending[0]!);
+        url.searchParams.set('pageToken', token);
         url.searchParams.set('pageSize', String(pageSize));
         const { body, headers } = await this.limiter.run(() => this.http.get(url));
         if (!Array.isArray(body)) throw new PermanentError(`GET ${redactUrl(url.href)}: the answer is not an array of ${job.resource} records`);
         checkRecords(body, url);
+        if (stop !== undefined) return;
         if (body.length) {
           if (!sink) {
-            sinkKey = `${ZONES.raw}${job.dataset.name}/${this.runId}/${job.year === undefined ? '' : `${job.year}-`}part-${String(p.parts.length + 1).padStart(5, '0')}.ndjson.gz`;
-            sink = new RecordSink(this.deps, sinkKey, this.declaration(job, 'rows', p.parts.length + 1));
+            number = nextNumber++;
+            sinkKey = `${ZONES.raw}${job.dataset.name}/${this.runId}/${job.year === undefined ? '' : `${job.year}-`}part-${String(number).padStart(5, '0')}.ndjson.gz`;
+            sink = new RecordSink(this.deps, sinkKey, this.declaration(job, 'rows', number));
+            sinks.add(sink);
           }
           for (const record of body) {
             await sink.write(job.year === undefined || !record || typeof record !== 'object' ? record : { ...(record as object), odsSchoolYear: job.year });
@@ -416,16 +447,29 @@ class EdfiRun {
           partRecords += body.length;
         }
         const next = headers.get('next-page-token');
-        pending.shift();
-        if (next && body.length) pending.unshift(next);
-        if (partRecords >= this.api.partRecords) await finishPart();
+        token = next && body.length ? next : undefined;
+        if (partRecords >= this.api.partRecords || token === undefined) await finishPart();
       }
-      await finishPart();
-      if (!pending.length) p.done = true;
-    } catch (error) {
-      await sink?.abort();
-      throw error;
+      // out of time: keep what this partition read, continue from its next page later
+      if (stop === undefined) await finishPart();
+    };
+
+    const workers = Array.from({ length: Math.min(this.api.concurrency, queue.length) }, async () => {
+      while (queue.length && stop === undefined && this.now().getTime() < this.deadline) {
+        try {
+          await readPartition(queue.shift()!);
+        } catch (error) {
+          stop ??= error;
+        }
+      }
+    });
+    await Promise.all(workers);
+    if (stop !== undefined) {
+      await Promise.all([...sinks].map((sink) => sink.abort()));
+      throw stop;
     }
+    p.pageTokens = checkpointTokens();
+    if (p.pageTokens.length === 0) p.done = true;
   }
 
   /** Page through one list (the records, or a change list) from `p`, writing parts, until done or out of time. */
@@ -552,9 +596,9 @@ class EdfiRun {
       const objects = jobs.flatMap((j) => {
         const job = [...this.jobs.values()].find((x) => x.dataset.name === dataset && x.year === j.year)!;
         return [
-          ...(j.progress.keyChanges?.parts ?? []).map((part, i) => manifestObject(part.key, part, this.declaration(job, 'keyChanges', i + 1))),
-          ...j.progress.parts.map((part, i) => manifestObject(part.key, part, this.declaration(job, 'rows', i + 1))),
-          ...(j.progress.deletes?.parts ?? []).map((part, i) => manifestObject(part.key, part, this.declaration(job, 'deletes', i + 1))),
+          ...(j.progress.keyChanges?.parts ?? []).map((part, i) => manifestObject(part.key, part, this.declaration(job, 'keyChanges', partNumber(part, i)))),
+          ...inOrder(j.progress.parts).map(({ part, n }) => manifestObject(part.key, part, this.declaration(job, 'rows', n))),
+          ...(j.progress.deletes?.parts ?? []).map((part, i) => manifestObject(part.key, part, this.declaration(job, 'deletes', partNumber(part, i)))),
         ];
       });
       await writeManifest(this.deps, {
@@ -605,7 +649,7 @@ class EdfiRun {
       records: j.progress.records,
       deleted: j.progress.deletes?.records ?? 0,
       keyChanges: j.progress.keyChanges?.records ?? 0,
-      parts: [...(j.progress.keyChanges?.parts ?? []), ...j.progress.parts, ...(j.progress.deletes?.parts ?? [])].map((p) => p.key),
+      parts: [...(j.progress.keyChanges?.parts ?? []), ...inOrder(j.progress.parts).map(({ part }) => part), ...(j.progress.deletes?.parts ?? [])].map((p) => p.key),
       minChangeVersion: j.progress.min,
       maxChangeVersion: j.progress.max,
       ...(j.progress.note ? { note: j.progress.note } : {}),
@@ -631,6 +675,11 @@ class EdfiRun {
   private url(path: string): string {
     return `${this.api.url.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
   }
+}
+
+/** Parts with their numbers, in number order (partitions read in parallel finish their parts in any order). */
+function inOrder(parts: readonly PartInfo[]): { part: PartInfo; n: number }[] {
+  return parts.map((part, i) => ({ part, n: partNumber(part, i) })).sort((a, b) => a.n - b.n);
 }
 
 /** The records are done, and so are the change lists (deletes, key changes) an incremental run asks for. */

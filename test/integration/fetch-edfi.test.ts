@@ -716,6 +716,33 @@ describe('paging an Ed-Fi ODS / API by cursor where it offers it (7.3+), by offs
     }
   });
 
+  it('with page tokens: reads the partitions of one resource at once, never more requests than concurrency, every record once', async () => {
+    ods.servesPageTokens = true;
+    ods.delayMs = 40;
+    try {
+      const { bucket, deps } = await setup();
+      const written = students(1, 30).map((s) => ({ ...s, id: `q${s.id as string}` }));
+      ods.write('questions', written);
+      ods.maxInFlight = 0;
+      const outcome = await fetchEdfi(deps, pipelineWith({ resources: ['questions'], pageSize: 4, partRecords: 4, concurrency: 3 }), 'ods');
+      expect(outcome).toMatchObject({ status: 'fetched', records: 30 });
+      // 3 partitions of 10 read side by side: 3 requests in flight, never more
+      expect(ods.maxInFlight).toBe(3);
+      const got = (await records(bucket, 'ods_questions')).map((r) => r.id as string);
+      expect([...got].sort()).toEqual(written.map((w) => w.id as string));
+      if (outcome.status === 'busy') throw new Error('busy');
+      // each partition's parts: numbered as begun, each number once, listed in order
+      const manifest = JSON.parse((await text(bucket, `raw/ods_questions/${outcome.run}/_manifest.json`)).toString()) as { objects: { key: string; records: number; declaration: { part: number } }[] };
+      const numbers = manifest.objects.map((o) => Number(/part-(\d+)\.ndjson\.gz$/.exec(o.key)![1]));
+      expect(numbers).toEqual(Array.from({ length: 9 }, (_, i) => i + 1)); // 3 partitions × (4 + 4 + 2)
+      expect(manifest.objects.map((o) => o.declaration.part)).toEqual(numbers.map((n) => 100_000 + n));
+      expect(manifest.objects.reduce((n, o) => n + o.records, 0)).toBe(30);
+    } finally {
+      ods.delayMs = 0;
+      ods.servesPageTokens = false;
+    }
+  });
+
   it('without them (partitions answers 404): asks once per run, then pages by offset as before, every record once', async () => {
     const { bucket, deps } = await setup();
     const written = students(1, 17).map((s) => ({ ...s, id: `t${s.id as string}` }));
