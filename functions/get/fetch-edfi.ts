@@ -60,7 +60,7 @@ export interface EdfiResourceResult {
   deleted: number;
   /** Records whose natural key changed in the change window (`keychanges-*.ndjson.gz` parts, applied before the records). */
   keyChanges: number;
-  /** Every part written, records and deletes. */
+  /** Every part written: key changes, records and deletes. */
   parts: string[];
   minChangeVersion?: number;
   maxChangeVersion?: number;
@@ -96,7 +96,7 @@ interface PartInfo {
 /** A part's number in its list: its own, or its place. */
 const partNumber = (part: PartInfo, i: number) => part.n ?? i + 1;
 
-/** How far a run has got through one list (the records, or the deletes) of one resource. */
+/** How far a run has got through one list (the records, the key changes or the deletes) of one resource. */
 interface PhaseProgress {
   /** Offset of the first record not yet in a finished part. */
   offset: number;
