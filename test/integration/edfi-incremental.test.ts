@@ -513,14 +513,31 @@ describe('Ed-Fi key changes over the sample data', () => {
     expect(bad).toEqual([]);
   });
 
-  it('on a year-specific ODS: a table keyed [id, odsSchoolYear] keeps its rows, one keyed by the natural key and the year moves them, one keyed otherwise refuses the key changes whole', { timeout: 120_000 }, async () => {
+  it('on a year-specific ODS: a table keyed [id, odsSchoolYear] keeps its rows, tables keyed by the natural key and the year (detected or declared columns) move them, one keyed otherwise refuses the key changes whole', { timeout: 120_000 }, async () => {
     const year = 2026;
     const records = fixture(`${RESOURCE}.json`).slice(0, 12);
     kods.write(RESOURCE, records.map((r) => structuredClone(r)), year);
-    const apis = { byid: ['id', 'odsSchoolYear'], bynk: [...NATURAL_KEY, 'odsSchoolYear'], other: ['studentreference_studentuniqueid', 'entrygradeleveldescriptor'] };
+    const apis = {
+      byid: ['id', 'odsSchoolYear'],
+      bynk: [...NATURAL_KEY, 'odsSchoolYear'],
+      other: ['studentreference_studentuniqueid', 'entrygradeleveldescriptor'],
+      declared: ['student', 'school', 'entered', 'year'],
+    };
+    // declared columns: the key fields name them by their sources' last names
+    const columns = [
+      { name: 'id', type: 'text' as const },
+      { name: 'student', source: 'studentReference.studentUniqueId', type: 'text' as const },
+      { name: 'school', source: 'schoolReference.schoolId', type: 'integer' as const },
+      { name: 'entered', source: 'entryDate', type: 'date' as const },
+      { name: 'year', source: 'odsSchoolYear', type: 'integer' as const },
+    ];
     const input: PipelineInput = {
       project: 'it_edfi_keys_years',
-      datasets: Object.entries(apis).map(([api, key]) => ({ name: `ssa_${api}`, source: { type: 'edfi' as const, api, resource: RESOURCE }, clean: { key, mode: 'upsert' as const } })),
+      datasets: Object.entries(apis).map(([api, key]) => ({
+        name: `ssa_${api}`,
+        source: { type: 'edfi' as const, api, resource: RESOURCE },
+        clean: { key, mode: 'upsert' as const, ...(api === 'declared' ? { columns } : {}) },
+      })),
       edfi: Object.keys(apis).map((api) => ({ name: api, url: kods.base, secret, instance: 'yearSpecific' as const, schoolYears: [year], resources: [{ resource: RESOURCE, dataset: `ssa_${api}` }] })),
     };
     const p = await project(input.project, input);
@@ -531,7 +548,7 @@ describe('Ed-Fi key changes over the sample data', () => {
     moved.entryDate = dayAfter(moved.entryDate);
     kods.changeKey(RESOURCE, moved.id, structuredClone(moved), year);
     const run = await fetchAll('2026-12-05T06:00:00Z');
-    expect(run.filter((k) => k.includes('/2026-keychanges-'))).toHaveLength(3);
+    expect(run.filter((k) => k.includes('/2026-keychanges-'))).toHaveLength(4);
     await deliver(p, run);
 
     const keyChanges = await rows<{ dataset: string; status: string; deleted: number | null; error: string | null }>(
@@ -542,6 +559,7 @@ describe('Ed-Fi key changes over the sample data', () => {
     expect(keyChanges).toEqual([
       { dataset: 'ssa_byid', status: 'loaded', deleted: 0, error: null },
       { dataset: 'ssa_bynk', status: 'loaded', deleted: 1, error: null },
+      { dataset: 'ssa_declared', status: 'loaded', deleted: 1, error: null },
       { dataset: 'ssa_other', status: 'failed', deleted: null, error: expect.stringMatching(/keyed by studentreference_studentuniqueid, entrygradeleveldescriptor; no single field of its key changes names entrygradeleveldescriptor .*nothing is applied/) },
     ]);
     const schema = ident(input.project);
@@ -553,5 +571,7 @@ describe('Ed-Fi key changes over the sample data', () => {
     expect(nk).toHaveLength(records.length);
     expect(nk).toContain(naturalKey(moved));
     expect(nk).not.toContain(before);
+    const declared = (await rows<{ k: string }>(p.pool, `SELECT jsonb_build_array(student, school::text, entered::text)::text AS k FROM ${schema}.ssa_declared`)).map((r) => r.k.replace(/", "/g, '","'));
+    expect(declared.sort()).toEqual([...nk].sort());
   });
 });
