@@ -143,6 +143,11 @@ interface EdfiState {
     jobs: Record<string, JobProgress>;
     /** Requests, retries and renewals of the run's earlier invocations. */
     http?: HttpStats;
+    /**
+     * How the run numbers its parts: 2, key changes first (declaration()). Absent: a run begun by
+     * a version before key changes were read, whose parts already stored keep that numbering.
+     */
+    layout?: 2;
   };
 }
 
@@ -177,6 +182,8 @@ class EdfiRun {
   private saving: Promise<void> = Promise.resolve();
   private readonly signal: AbortSignal;
   private readonly earlierHttp?: HttpStats;
+  /** The run was begun (and its first parts numbered) by a version before key changes were read. */
+  private readonly legacyLayout: boolean;
   private secret?: { key: string; secret: string };
 
   constructor(
@@ -190,6 +197,7 @@ class EdfiRun {
   ) {
     this.state = structuredClone(lease.state ?? { versions: {} });
     this.earlierHttp = this.state.checkpoint?.http;
+    this.legacyLayout = this.state.checkpoint !== undefined && this.state.checkpoint.layout !== 2;
     this.runId = this.state.checkpoint?.run ?? runStamp(started);
     this.startedAt = this.state.checkpoint?.startedAt ?? started.toISOString();
     const margin = Math.min(deps.marginMs ?? 60_000, timeoutMs / 3);
@@ -235,7 +243,13 @@ class EdfiRun {
         this.jobs.set(key, { resource, dataset, year, progress: saved ?? this.plan(key, newest[yearKey(year)]) });
       }
     }
-    this.state.checkpoint = { run: this.runId, startedAt: this.startedAt, newest, jobs: Object.fromEntries([...this.jobs].map(([k, j]) => [k, j.progress])) };
+    this.state.checkpoint = {
+      run: this.runId,
+      startedAt: this.startedAt,
+      newest,
+      jobs: Object.fromEntries([...this.jobs].map(([k, j]) => [k, j.progress])),
+      ...(this.legacyLayout ? {} : { layout: 2 as const }),
+    };
 
     // a resource that fails (an HTML page, a 403 for a resource the client may not read) fails
     // alone: the others go on, and are saved as complete
@@ -555,11 +569,18 @@ class EdfiRun {
    * an incremental run's are changes; deletes and key changes parts name records by their resource
    * `id` (which a key change keeps). Parts are numbered through the run — each year's key changes,
    * then its records, then its deletes — so that a run's key changes are older than its records
-   * (which carry the new keys) and its deletions newer than the records fetched before them.
+   * (which carry the new keys) and its deletions newer than the records fetched before them. A run
+   * begun by a version before key changes were read keeps its numbering (each year's records, then
+   * its deletes) and numbers its key changes after all of them: no number is given twice (applied
+   * after the run's records, a key changed and changed back within that one window leaves a
+   * natural-keyed table without the record until its next change).
    */
   private declaration(job: Job, kind: PartKind, n: number): ObjectDeclaration {
     const years: (number | undefined)[] = this.api.instance === 'yearSpecific' ? this.api.schoolYears : [undefined];
-    const slot = years.indexOf(job.year) * 3 + { keyChanges: 0, rows: 1, deletes: 2 }[kind];
+    const year = years.indexOf(job.year);
+    const slot = this.legacyLayout
+      ? { rows: year * 2, deletes: year * 2 + 1, keyChanges: years.length * 2 + year }[kind]
+      : year * 3 + { keyChanges: 0, rows: 1, deletes: 2 }[kind];
     return {
       contract: 1,
       replaces: kind !== 'rows' || job.progress.min !== undefined ? 'nothing' : 'run',

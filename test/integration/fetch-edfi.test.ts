@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -443,6 +443,41 @@ describe('fetching an Ed-Fi ODS / API', () => {
     const parts = manifest.objects.map((o) => o.declaration.part);
     expect(parts).toEqual([...parts].sort((a, b) => a - b));
     expect((await state(bucket)).state.checkpoint).toBeUndefined();
+  });
+
+  it('a run begun before key changes were read keeps its part numbers and numbers its key changes after them', async () => {
+    let clock = Date.parse('2026-11-21T06:00:00Z');
+    const { bucket, deps } = await setup({ now: () => new Date(clock), timeoutMs: 60_000, marginMs: 20_000 });
+    ods.naturalKeys.programEvaluations = ['cohortIdentifier'];
+    ods.write('programEvaluations', Array.from({ length: 16 }, (_, i) => ({ id: `h${i}`, cohortIdentifier: `C-${i}` })));
+    const pipeline = pipelineWith({ resources: ['programEvaluations'], pageSize: 2, partRecords: 2, concurrency: 1 });
+    await fetchEdfi(deps, pipeline, 'ods');
+    // every record changed (9 pages of records at 5 s: the first invocation stops among them), two keys changed
+    ods.write('programEvaluations', Array.from({ length: 16 }, (_, i) => ({ id: `h${i}`, cohortIdentifier: `C-${i}`, cohortDescription: 'changed' })));
+    ods.changeKey('programEvaluations', 'h1', { cohortIdentifier: 'C-1b', cohortDescription: 'changed' });
+    ods.changeKey('programEvaluations', 'h2', { cohortIdentifier: 'C-2b', cohortDescription: 'changed' });
+    clock += 3_600_000;
+    ods.onData = () => (clock += 5_000);
+    try {
+      const first = await fetchEdfi(deps, pipeline, 'ods');
+      expect(first.status).toBe('checkpointed');
+      // as the version before key changes saved it: no layout
+      const saved = JSON.parse((await text(bucket, edfiStateKey('ods'))).toString()) as { state: { checkpoint: Record<string, unknown> } };
+      expect(saved.state.checkpoint.layout).toBe(2);
+      delete saved.state.checkpoint.layout;
+      await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: edfiStateKey('ods'), Body: JSON.stringify(saved), ContentType: 'application/json' }));
+      let last = await fetchEdfi(deps, pipeline, 'ods');
+      for (let i = 0; i < 5 && last.status === 'checkpointed'; i++) last = await fetchEdfi(deps, pipeline, 'ods');
+      expect(last).toMatchObject({ status: 'fetched', records: 16, results: [{ keyChanges: 2 }] });
+      if (last.status === 'busy') throw new Error('busy');
+      const manifest = JSON.parse((await text(bucket, `raw/ods_program_evaluations/${last.run}/_manifest.json`)).toString()) as { objects: { declaration: { holds: string; part: number } }[] };
+      const part = (holds: string) => manifest.objects.filter((o) => o.declaration.holds === holds).map((o) => o.declaration.part);
+      // the records as that version numbered them (from 1), the key changes after them all
+      expect(part('rows')).toEqual(Array.from({ length: 8 }, (_, i) => i + 1));
+      expect(part('keyChanges')).toEqual([200_001]);
+    } finally {
+      ods.onData = undefined;
+    }
   });
 
   it('counts retried 429s, 500s and token renewals in the summary, and logs each with its status, attempt and wait', async () => {
