@@ -661,6 +661,12 @@ export const edfiApiSchema = z
     changeQueries: z.boolean().default(true),
     /** With change queries: also ask `<resource>/deletes` for the ids deleted since the last run, and delete them from the clean table. */
     deletes: z.boolean().default(true),
+    /**
+     * With change queries: also ask `<resource>/keyChanges` (ODS / API 5.3+ and 6.1+) for the records
+     * whose natural key changed since the last run; the clean step applies them before the run's
+     * records (README: Ed-Fi). An ODS without the route is warned about once per resource, not failed.
+     */
+    keyChanges: z.boolean().default(true),
     /** Requests in flight at once, across all resources. */
     concurrency: z.number().int().min(1).max(32).default(4),
     /** A resource's records are split into parts of at most this many records (and at each checkpoint). */

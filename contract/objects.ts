@@ -16,8 +16,10 @@
  * | `nothing`  | changes only (an incremental run, a change query)              | none                          |
  *
  * `holds`: `rows` (records), `deletions` (each record names a row that is gone, by the fields in
- * `identifiedBy`), `keyChanges` (each record has `old` and `new` objects of identifying fields;
- * the clean step does not apply these yet and fails such an object whole).
+ * `identifiedBy`), `keyChanges` (each record names a record by `identifiedBy` — one its key change
+ * keeps, Ed-Fi's `id` — and has `oldKeyValues` and `newKeyValues`, objects of the natural key's
+ * fields; the record's rows under the new key come in a newer object of the same run. The clean
+ * step moves rows of a dataset keyed by the natural key: functions/clean/clean-load.ts).
  *
  * Order: an object is newer than another when its run started later, or — in one run — when its
  * part number is higher. Runs of one source are serialised by their lease and their start times
@@ -50,7 +52,7 @@ export const objectDeclarationSchema = z
     part: z.number().int().min(1),
     /** `replaces: resource`: which resource. */
     resource: z.string().min(1).max(200).optional(),
-    /** `deletions` and `keyChanges`: the source fields that name a row (default: the dataset's key). */
+    /** `deletions` and `keyChanges`: the source fields that name a row (default: the dataset's key; key changes: `id`). */
     identifiedBy: z.array(z.string().min(1)).min(1).optional(),
   })
   .refine((d) => d.replaces !== 'resource' || d.resource !== undefined, { message: 'replaces "resource" needs the resource' })

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 /**
  * A stand-in Ed-Fi ODS / API on loopback (the tests and the local Ed-Fi example use it): OAuth2 client credentials at
  * `/oauth/token`, resources at `/data/v3[/<year>]/<namespace>/<resource>` with offset/limit and
- * `minChangeVersion`/`maxChangeVersion`, and `/changeQueries/v1[/<year>]/availableChangeVersions`.
+ * `minChangeVersion`/`maxChangeVersion`, `<resource>/deletes` and `<resource>/keyChanges` (the change
+ * queries of ODS / API 5.3+ and 6.1+), and `/changeQueries/v1[/<year>]/availableChangeVersions`.
  * Every write bumps the ODS's change version; records keep the version of their last write.
  */
 export interface EdfiServer {
@@ -19,6 +20,18 @@ export interface EdfiServer {
   write(resource: string, records: Record<string, unknown>[], year?: number): void;
   /** Delete records (by id) of a resource: they leave the resource and appear in `<resource>/deletes`. */
   remove(resource: string, ids: string[], year?: number): void;
+  /**
+   * Change a record's natural key, as a PUT that changes key fields does in the ODS / API: the
+   * record (same `id`) is replaced by `record` with a new change version, and `<resource>/keyChanges`
+   * lists `{id, changeVersion, oldKeyValues, newKeyValues}` — the key fields of `naturalKeys[resource]`
+   * under their last name (`studentReference.studentUniqueId` → `studentUniqueId`), as the ODS's
+   * TrackedChanges KeyChange items have them. Throws when the record is not there or its key does not change.
+   */
+  changeKey(resource: string, id: string, record: Record<string, unknown>, year?: number): void;
+  /** The natural key's fields (dotted paths) of each resource `changeKey` knows; add others as needed. */
+  naturalKeys: Record<string, string[]>;
+  /** Serve `<resource>/keyChanges` (default true); false answers 404 there, as ODSs before 5.3 do. */
+  servesKeyChanges: boolean;
   /** The ODS forgets changes before this version (as after a purge). */
   setOldest(version: number, year?: number): void;
   /** Answer the next matching data request (path contains `pathPart`, offset `offset`) with this instead. */
@@ -44,12 +57,24 @@ export const EDFI_CLIENT = { key: 'test-key', secret: 'test-secret-value' };
 
 export async function startEdfiServer(): Promise<EdfiServer> {
   type Table = Map<string, { record: Record<string, unknown>; version: number }>;
-  const ods = new Map<string, { version: number; oldest: number; resources: Map<string, Table>; deletes: Map<string, { id: string; changeVersion: number }[]> }>();
+  type KeyChange = { id: string; changeVersion: number; oldKeyValues: Record<string, unknown>; newKeyValues: Record<string, unknown> };
+  const ods = new Map<
+    string,
+    { version: number; oldest: number; resources: Map<string, Table>; deletes: Map<string, { id: string; changeVersion: number }[]>; keyChanges: Map<string, KeyChange[]> }
+  >();
   const odsOf = (year?: number) => {
     const key = year === undefined ? 'shared' : String(year);
     let o = ods.get(key);
-    if (!o) ods.set(key, (o = { version: 0, oldest: 0, resources: new Map(), deletes: new Map() }));
+    if (!o) ods.set(key, (o = { version: 0, oldest: 0, resources: new Map(), deletes: new Map(), keyChanges: new Map() }));
     return o;
+  };
+  /** A record's natural key values, by the last name of each field (`schoolReference.schoolId` → `schoolId`). */
+  const keyValues = (resource: string, record: Record<string, unknown>) => {
+    const fields = state.naturalKeys[resource];
+    if (!fields) throw new Error(`the stand-in ODS does not know the natural key of ${resource}: add it to naturalKeys`);
+    return Object.fromEntries(
+      fields.map((path) => [path.split('.').at(-1)!, path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), record)]),
+    );
   };
   const tokens = new Map<string, number>();
   const failures: { pathPart: string; offset: number; answer: { status: number; body: string; contentType: string; headers?: Record<string, string> } }[] = [];
@@ -64,6 +89,22 @@ export async function startEdfiServer(): Promise<EdfiServer> {
     tokenLifetime: 1800,
     servesDeletes: true,
     servesPageTokens: false,
+    servesKeyChanges: true,
+    naturalKeys: {
+      students: ['studentUniqueId'],
+      schools: ['schoolId'],
+      studentSchoolAssociations: ['entryDate', 'schoolReference.schoolId', 'studentReference.studentUniqueId'],
+      studentEducationOrganizationAssociations: ['educationOrganizationReference.educationOrganizationId', 'studentReference.studentUniqueId'],
+      studentSectionAssociations: [
+        'beginDate',
+        'sectionReference.localCourseCode',
+        'sectionReference.schoolId',
+        'sectionReference.schoolYear',
+        'sectionReference.sectionIdentifier',
+        'sectionReference.sessionName',
+        'studentReference.studentUniqueId',
+      ],
+    },
     revokeTokens() {
       tokens.clear();
     },
@@ -80,6 +121,17 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         if (o.resources.get(resource)?.delete(id)) gone.push({ id, changeVersion: ++o.version });
       }
       o.deletes.set(resource, gone);
+    },
+    changeKey(resource, id, record, year) {
+      const o = odsOf(year);
+      const was = o.resources.get(resource)?.get(id);
+      if (!was) throw new Error(`changeKey: ${resource} has no record ${id}`);
+      const oldKeyValues = keyValues(resource, was.record);
+      const newKeyValues = keyValues(resource, record);
+      if (JSON.stringify(oldKeyValues) === JSON.stringify(newKeyValues)) throw new Error(`changeKey: the key of ${resource} ${id} does not change`);
+      const changeVersion = ++o.version;
+      o.resources.get(resource)!.set(id, { record: { ...record, id }, version: changeVersion });
+      o.keyChanges.set(resource, [...(o.keyChanges.get(resource) ?? []), { id, changeVersion, oldKeyValues, newKeyValues }]);
     },
     setOldest(version, year) {
       odsOf(year).oldest = version;
@@ -121,7 +173,7 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         const o = odsOf(changes[1] ? Number(changes[1]) : undefined);
         return json(res, 200, { oldestChangeVersion: o.oldest, newestChangeVersion: o.version });
       }
-      const data = /^\/data\/v3\/(?:(\d{4})\/)?([a-z][A-Za-z0-9-]*)\/([A-Za-z0-9]+)(\/deletes|\/partitions)?$/.exec(url.pathname);
+      const data = /^\/data\/v3\/(?:(\d{4})\/)?([a-z][A-Za-z0-9-]*)\/([A-Za-z0-9]+)(\/deletes|\/keyChanges|\/partitions)?$/.exec(url.pathname);
       if (!data) return json(res, 404, { message: `no route ${url.pathname}` });
       inFlight++;
       state.maxInFlight = Math.max(state.maxInFlight, inFlight);
@@ -149,6 +201,11 @@ export async function startEdfiServer(): Promise<EdfiServer> {
           if (!state.servesDeletes) return json(res, 404, { message: `no route ${url.pathname}` });
           const gone = (o.deletes.get(resource) ?? []).filter((d) => d.changeVersion >= min && d.changeVersion <= max);
           return json(res, 200, gone.slice(offset, offset + limit).map((d) => ({ id: d.id, changeVersion: d.changeVersion, keyValues: {} })));
+        }
+        if (data[4] === '/keyChanges') {
+          if (!state.servesKeyChanges) return json(res, 404, { message: `no route ${url.pathname}` });
+          const changed = (o.keyChanges.get(resource) ?? []).filter((k) => k.changeVersion >= min && k.changeVersion <= max);
+          return json(res, 200, changed.slice(offset, offset + limit));
         }
         const rows = [...(o.resources.get(resource)?.values() ?? [])]
           .filter((r) => r.version >= min && r.version <= max)

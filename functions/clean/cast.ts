@@ -158,11 +158,12 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   }
   if (plan.lineage && plan.newerApplied !== false) {
     for (const tomb of plan.tombstones ?? []) {
-      // a record a newer object deleted does not come back with an older one (in every mode, with a key or not)
+      // a record a newer object deleted, or moved to another key, does not come back with an older one (in every mode, with a key or not)
       const identity = `${literal(tomb.prefix)} || ${identitySql(tomb.columns.map((name) => cast(plan.columns.find((c) => c.name === name)!)))}`;
       await client.query(
         `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
-         SELECT $1, s._source_line, $2, d.id, 'deleted', format('a newer object (load %s) deleted this record', d.load_id)
+         SELECT $1, s._source_line, $2, d.id, CASE WHEN dl.holds = 'keyChanges' THEN 'superseded' ELSE 'deleted' END,
+                format(CASE WHEN dl.holds = 'keyChanges' THEN 'a newer object (load %s) changed this record''s key' ELSE 'a newer object (load %s) deleted this record' END, d.load_id)
            FROM ${from} JOIN ${tomb.table} d ON d.id = ${identity} AND d.columns = $3::text[] JOIN etl.loads dl ON dl.id = d.load_id
           WHERE ${NEWER('dl')} AND ${passed}`,
         [loadId, tomb.columns.join(', '), tomb.columns],

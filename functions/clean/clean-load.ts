@@ -215,12 +215,7 @@ async function cleanObject(
   if ((load.holds ?? 'rows') === 'deletions') {
     results.set(load.id, await applyDeletions(client, pipeline, dataset, load, removed));
   } else if (load.holds === 'keyChanges') {
-    // applied out of order, a rename would need every older object's rows translated to the new
-    // key; until that is built, the object fails whole and says so — nothing is half-applied
-    throw new PermanentError(
-      `${load.object_key}: holds key changes, which this version of the clean step does not apply (applied out of order they could lose records); the table is unchanged`,
-      { file: load.object_key },
-    );
+    results.set(load.id, await applyKeyChanges(client, pipeline, dataset, load, removed));
   } else {
     const applied = await applyRows(client, pipeline, dataset, load, { removed });
     // every row of a file that has some rejected: the load fails (rolled back), saying why
@@ -516,32 +511,141 @@ async function applyDeletions(
   const { staged: stagingColumns, targets, table, tableHasThem } = await identifyRows(client, pipeline, dataset, load, 'deletions');
   // the names typed as the clean columns are, so that `007` names the integer 7 and a composite
   // name compares value by value; a name that is not of its column's type names no row
-  const types = tableHasThem
-    ? (
-        await client.query<{ name: string; type: string }>(
-          `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = ANY($2::text[]) AND NOT attisdropped`,
-          [table, targets],
-        )
-      ).rows
-    : [];
+  const types = tableHasThem ? await columnTypes(client, table, targets) : [];
   const raw = (i: number) => `NULLIF(btrim(s.${ident(stagingColumns[i]!)}), '')`;
   const typeOf = (i: number) => types.find((t) => t.name === targets[i])?.type ?? 'text';
   const staged = identitySql(stagingColumns.map((_, i) => `${raw(i)}::${typeOf(i)}`));
   const ids = `SELECT ${staged} FROM ${staging} s WHERE ${stagingColumns.map((_, i) => `${raw(i)} IS NOT NULL AND etl.is_valid_as(${raw(i)}, ${literal(typeOf(i))})`).join(' AND ')}`;
+  return removeNamed(client, pipeline, dataset, load, { table, targets, ids, tableHasThem, removed });
+}
+
+/** The types of these columns of a table (those it has; none when there is no table). */
+async function columnTypes(client: pg.PoolClient, table: string, columns: readonly string[]): Promise<{ name: string; type: string }[]> {
+  const { rows } = await client.query<{ name: string; type: string }>(
+    `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2::text[]) AND NOT attisdropped`,
+    [table, columns],
+  );
+  return rows;
+}
+
+/**
+ * Rows named by `ids` (SQL giving each name as identitySql makes it from the `targets` columns)
+ * leave the clean table unless a newer object brought them — noted in `removed` for their nested
+ * rows — and the names are remembered as removed by this load (tombstones.ts).
+ */
+async function removeNamed(
+  client: pg.PoolClient,
+  pipeline: PipelineDefinition,
+  dataset: DatasetDefinition,
+  load: LoadRow,
+  r: { table: string; targets: string[]; ids: string; tableHasThem: boolean; removed: string | undefined },
+): Promise<Applied> {
   let rowsDeleted = 0;
-  if (tableHasThem) {
-    const identity = identitySql(targets.map((t) => `t.${ident(t)}`));
-    // an object of one resource (a year of a year-specific ODS) deletes that resource's rows only
-    const sql = `DELETE FROM ${table} t USING etl.loads l WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${identity} IN (${ids})
+  if (r.tableHasThem) {
+    const identity = identitySql(r.targets.map((t) => `t.${ident(t)}`));
+    // an object of one resource (a year of a year-specific ODS) removes that resource's rows only
+    const sql = `DELETE FROM ${r.table} t USING etl.loads l WHERE l.id = t._load_id AND NOT ${NEWER('l')} AND ${identity} IN (${r.ids})
                    AND ($2::text IS NULL OR l.resource IS NOT DISTINCT FROM $2)`;
     const returning = [...dataset.clean.key.map((k) => `t.${ident(k)}`), 't._load_id'].join(', ');
-    const result = removed
-      ? await client.query(`WITH gone AS (${sql} RETURNING ${returning}) INSERT INTO ${removed} SELECT * FROM gone`, [load.id, load.resource])
+    const result = r.removed
+      ? await client.query(`WITH gone AS (${sql} RETURNING ${returning}) INSERT INTO ${r.removed} SELECT * FROM gone`, [load.id, load.resource])
       : await client.query(sql, [load.id, load.resource]);
     rowsDeleted = result.rowCount ?? 0;
   }
-  await rememberRemoved(client, pipeline, dataset, load, ids, targets, legacyIdentity(dataset));
+  await rememberRemoved(client, pipeline, dataset, load, r.ids, r.targets, legacyIdentity(dataset));
   return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted, changes: [] };
+}
+
+/** Where a key changes record has the key before and after (Ed-Fi's `oldKeyValues`, `newKeyValues`), as the read step flattens them. */
+const KEY_VALUES = { old: 'oldKeyValues.', new: 'newKeyValues.' } as const;
+
+/**
+ * A key changes object: each record names a row by `identifiedBy` (Ed-Fi: the resource `id`, which
+ * a key change keeps) and gives the record's natural key before and after, `oldKeyValues` and
+ * `newKeyValues` (objects of fields). What a key change does to the clean table follows the dataset's key:
+ * - keyed by fields a key change keeps (`id`, with `odsSchoolYear` on a year-specific ODS): the row
+ *   keeps its key; its new key values come with the record's own rows of the same run, which are
+ *   newer (the fetcher numbers a run's key changes first) — nothing to change, the object is counted;
+ * - keyed by the natural key (each key column named by one key field — `studentUniqueId` names a
+ *   column whose source is `studentReference.studentUniqueId` — or by a field kept, as above): the
+ *   row under an old key, of an object not
+ *   newer than this one, leaves with its nested rows (counted as deleted) and the old key is
+ *   remembered (tombstones.ts), so that an older object cleaned later cannot bring it back (its row
+ *   goes to quarantine, rule `superseded`); the record comes back under its new key with its rows;
+ * - keyed otherwise: the object fails whole, saying why, and nothing is applied.
+ */
+async function applyKeyChanges(
+  client: pg.PoolClient,
+  pipeline: PipelineDefinition,
+  dataset: DatasetDefinition,
+  load: LoadRow,
+  removed: string | undefined,
+): Promise<Applied> {
+  const header = load.header ?? [];
+  const staged = load.detected?.columns ?? [];
+  const fieldsOf = (prefix: string) =>
+    header.flatMap((h, i) => (h.toLowerCase().startsWith(prefix.toLowerCase()) && staged[i] ? [{ field: h.slice(prefix.length), staged: staged[i] }] : []));
+  const olds = fieldsOf(KEY_VALUES.old);
+  const news = fieldsOf(KEY_VALUES.new);
+  if (olds.length === 0 || news.length === 0) {
+    throw new PermanentError(`${load.object_key}: key changes without ${olds.length ? '' : '"oldKeyValues"'}${olds.length || news.length ? '' : ' and '}${news.length ? '' : '"newKeyValues"'} (fields: ${header.join(', ')}); nothing is applied`, {
+      file: load.object_key,
+    });
+  }
+  const key = dataset.clean.key;
+  const inKeyValues = (h: string) => Object.values(KEY_VALUES).some((prefix) => h.toLowerCase().startsWith(prefix.toLowerCase()));
+  const own = header.flatMap((h, i) => (!inKeyValues(h) && staged[i] ? [{ field: h, staged: staged[i] }] : []));
+  // each key column: a key field (its value may change), or a field of the record itself, the
+  // same before and after (`id`, which names the record; `odsSchoolYear` of a year-specific ODS)
+  const fields = key.map((column) => {
+    const found = olds.filter((o) => keyFieldNames(dataset, column, o.field));
+    if (found.length === 1) return { column, moves: true, old: found[0], new: news.find((n) => normaliseHeader(n.field) === normaliseHeader(found[0]!.field)) };
+    const same = found.length === 0 ? own.find((o) => identityColumns(dataset, [o.field])[0] === column) : undefined;
+    return { column, moves: false, old: same, new: same };
+  });
+  const unnamed = fields.filter((f) => !f.old || !f.new);
+  if (key.length === 0 || unnamed.length > 0) {
+    throw new PermanentError(
+      `${load.object_key}: dataset ${dataset.name} is keyed by ${key.length ? key.join(', ') : 'nothing'}; ` +
+        (key.length ? `no single field of its key changes names ${unnamed.map((f) => f.column).join(', ')} ` : '') +
+        `(their key fields: ${olds.map((o) => o.field).join(', ')}; the record's: ${own.map((o) => o.field).join(', ')}), ` +
+        `so the key changes cannot be applied safely and nothing is applied; key the dataset by the resource id (clean.key: [id]) or by the natural key's fields`,
+      { file: load.object_key },
+    );
+  }
+  // a key of fields a key change keeps (`id`, with `odsSchoolYear`): each row keeps its key, and the run's rows bring its new values
+  if (!fields.some((f) => f.moves)) return { rowsLoaded: 0, rowsQuarantined: 0, rowsDeleted: 0, changes: [] };
+  const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
+  const types = await columnTypes(client, table, key);
+  const tableHasThem = types.length === key.length;
+  // the key values typed as the clean columns are, so that `007` names the integer 7; a value not of its column's type names no row
+  const raw = (column: string) => `NULLIF(btrim(s.${ident(column)}), '')`;
+  const typeOf = (i: number) => types.find((t) => t.name === key[i])?.type ?? 'text';
+  const valid = (which: 'old' | 'new') => fields.map((f, i) => `${raw(f[which]!.staged)} IS NOT NULL AND etl.is_valid_as(${raw(f[which]!.staged)}, ${literal(typeOf(i))})`).join(' AND ');
+  const identity = (which: 'old' | 'new') => identitySql(fields.map((f, i) => `${raw(f[which]!.staged)}::${typeOf(i)}`));
+  // a change that leaves the dataset's key as it was (another key field changed) names no row to move
+  // (CASE, not AND: a value is cast only once it is known to be of its type)
+  const ids = `SELECT k.o FROM (SELECT CASE WHEN ${valid('old')} THEN ${identity('old')} END AS o, CASE WHEN ${valid('new')} THEN ${identity('new')} END AS n
+                                   FROM ${load.staging_table!} s) k
+                WHERE k.o IS NOT NULL AND k.o IS DISTINCT FROM k.n`;
+  return removeNamed(client, pipeline, dataset, load, { table, targets: [...key], ids, tableHasThem, removed });
+}
+
+/**
+ * Whether a key field of a key change (`studentUniqueId`: Ed-Fi flattens the natural key to the
+ * fields' own names) names a key column: a declared column whose source (or name) is the field, or
+ * whose source ends with it (`studentReference.studentUniqueId`); a detected column that the field
+ * becomes, or that ends with it (`studentreference_studentuniqueid`).
+ */
+function keyFieldNames(dataset: DatasetDefinition, column: string, field: string): boolean {
+  const f = normaliseHeader(field);
+  const declared = dataset.clean.columns?.find((c) => c.name === column);
+  if (declared) {
+    const source = declared.source ?? declared.name;
+    return normaliseHeader(source) === f || normaliseHeader(source.split('.').at(-1)!) === f;
+  }
+  const laundered = launder([field])[0]!;
+  return column === laundered || column.endsWith(`_${laundered}`);
 }
 
 /**

@@ -374,7 +374,7 @@ const RULE_MEANING: Record<string, string> = {
   reference: 'refers to something that does not exist',
   valid: 'invalid geometry',
   geometry: 'unreadable geometry',
-  superseded: 'a newer object already brought this record',
+  superseded: 'a newer object already brought this record, or changed its key',
   deleted: 'a newer object deleted this record',
   parent: 'the record it belongs to was not loaded',
 };
@@ -402,6 +402,7 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
   }
   const c = report.contract;
   if (c && c.holds === 'deletions') lines.push(`Deletions: ${plural(c.deleted ?? 0, 'row was', 'rows were')} removed${c.run ? ` (run ${c.run})` : ''}.`);
+  else if (c && c.holds === 'keyChanges') lines.push(`Key changes: ${plural(c.deleted ?? 0, 'row was', 'rows were')} removed from under an old key${c.run ? ` (run ${c.run})` : ''}; the records come back under their new keys with their rows.`);
   else if (c) {
     const scope = { dataset: 'the whole dataset', run: `the whole dataset with the other parts of run ${c.run ?? '?'}`, resource: `resource ${c.resource ?? '?'}`, nothing: 'nothing: it brings changes' }[c.replaces];
     lines.push(`This file replaces ${scope ?? c.replaces}${c.replaces === 'run' && c.resource ? ` (resource ${c.resource})` : ''}.`);

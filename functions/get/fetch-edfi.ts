@@ -6,13 +6,23 @@
  *   only for `yearSpecific` instances (one ODS per year; each record gets `odsSchoolYear`).
  * - Paging: by cursor where the ODS offers it (ODS / API 7.3+): `<resource>/partitions?number=`
  *   gives page tokens, each read with `pageToken=&pageSize=` and then the answer's
- *   `Next-Page-Token` header. An ODS whose `partitions` answers 404/400/405 pages by offset.
- *   Deletes are always paged by offset.
+ *   `Next-Page-Token` header; up to `concurrency` partitions of a resource are read at once. An
+ *   ODS whose `partitions` answers 404/400/405 pages by offset. Deletes and key changes are always
+ *   paged by offset.
  * - Change queries: `<url>/changeQueries/v1[/<schoolYear>]/availableChangeVersions` gives the
  *   newest change version; each resource is asked for `minChangeVersion` (one past what the last
  *   run got) to `maxChangeVersion` (that newest version, fixed for the whole run so paging sees a
  *   stable set). The first run, or one whose last version the ODS no longer keeps, gets everything
  *   up to the newest version.
+ * - Incremental runs also read, in the same window and paged by offset, `<resource>/keyChanges`
+ *   (ODS / API 5.3+ and 6.1+; option `keyChanges`) and `<resource>/deletes` (option `deletes`).
+ *   A key change item is `{id, changeVersion, oldKeyValues, newKeyValues}`, the key values being
+ *   the natural key's fields under their own last name (`studentUniqueId`, `schoolId`,
+ *   `entryDate` for a studentSchoolAssociation: the ODS / API's OpenAPI model
+ *   `TrackedChanges_EdFi_StudentSchoolAssociationKeyChange`, its "Using the Changed Record
+ *   Queries" guide). The record keeps its `id` and gets a new change version, so it is among the
+ *   window's records too. An ODS that answers 404 for either list is warned about once per
+ *   resource, not failed.
  * - `concurrency` requests in flight at once across all resources (pages of one resource are asked
  *   for ahead and written in order).
  * - Output: per resource (dataset), gzip NDJSON parts `raw/<dataset>/<run>/[<year>-]part-00001.ndjson.gz`
@@ -48,13 +58,15 @@ export interface EdfiResourceResult {
   records: number;
   /** Ids the ODS reported deleted in the change window (`deletes-*.ndjson.gz` parts: the clean step deletes them). */
   deleted: number;
-  /** Every part written, records and deletes. */
+  /** Records whose natural key changed in the change window (`keychanges-*.ndjson.gz` parts, applied before the records). */
+  keyChanges: number;
+  /** Every part written: key changes, records and deletes. */
   parts: string[];
   minChangeVersion?: number;
   maxChangeVersion?: number;
   /** Why everything was fetched again (the ODS no longer has the changes since the last run). */
   note?: string;
-  /** What went less than fully (the ODS does not serve `<resource>/deletes`): also logged, once per run. */
+  /** What went less than fully (the ODS does not serve `<resource>/deletes` or `/keyChanges`): also logged, once per run. */
   warnings?: string[];
 }
 
@@ -77,9 +89,14 @@ interface PartInfo {
   records: number;
   bytes: number;
   sha256: string;
+  /** Its number in its list (`part-00003`: 3), when parts may finish out of order (partitions read in parallel); else its place in `parts`. */
+  n?: number;
 }
 
-/** How far a run has got through one list (the records, or the deletes) of one resource. */
+/** A part's number in its list: its own, or its place. */
+const partNumber = (part: PartInfo, i: number) => part.n ?? i + 1;
+
+/** How far a run has got through one list (the records, the key changes or the deletes) of one resource. */
 interface PhaseProgress {
   /** Offset of the first record not yet in a finished part. */
   offset: number;
@@ -100,7 +117,21 @@ interface JobProgress extends PhaseProgress {
   note?: string;
   /** The ids deleted in the change window (`<resource>/deletes`), for incremental runs. */
   deletes?: PhaseProgress & { missing?: string };
+  /** The key changes of the change window (`<resource>/keyChanges`), for incremental runs. */
+  keyChanges?: PhaseProgress & { missing?: string };
 }
+
+/** The change lists an incremental run reads besides the records: where, the part files' name, what they hold. */
+const CHANGE_LISTS = {
+  deletes: { suffix: '/deletes', file: 'deletes', option: 'deletes', holds: 'deletions', lost: 'records deleted there stay in the clean table' },
+  keyChanges: { suffix: '/keyChanges', file: 'keychanges', option: 'keyChanges', holds: 'keyChanges', lost: 'a record whose natural key changed there may stay in a table keyed by that natural key under its old key too' },
+} as const;
+type ChangeList = keyof typeof CHANGE_LISTS;
+/** What a part holds: records, or one of the change lists. */
+type PartKind = 'rows' | ChangeList;
+
+/** Records of a job's change lists (deletes and key changes). */
+const changeRecords = (p: JobProgress) => (p.deletes?.records ?? 0) + (p.keyChanges?.records ?? 0);
 
 interface EdfiState {
   /** `<year|shared>/<resource>` → the change version fetched through. */
@@ -112,6 +143,11 @@ interface EdfiState {
     jobs: Record<string, JobProgress>;
     /** Requests, retries and renewals of the run's earlier invocations. */
     http?: HttpStats;
+    /**
+     * How the run numbers its parts: 2, key changes first (declaration()). Absent: a run begun by
+     * a version before key changes were read, whose parts already stored keep that numbering.
+     */
+    layout?: 2;
   };
 }
 
@@ -146,6 +182,8 @@ class EdfiRun {
   private saving: Promise<void> = Promise.resolve();
   private readonly signal: AbortSignal;
   private readonly earlierHttp?: HttpStats;
+  /** The run was begun (and its first parts numbered) by a version before key changes were read. */
+  private readonly legacyLayout: boolean;
   private secret?: { key: string; secret: string };
 
   constructor(
@@ -159,6 +197,7 @@ class EdfiRun {
   ) {
     this.state = structuredClone(lease.state ?? { versions: {} });
     this.earlierHttp = this.state.checkpoint?.http;
+    this.legacyLayout = this.state.checkpoint !== undefined && this.state.checkpoint.layout !== 2;
     this.runId = this.state.checkpoint?.run ?? runStamp(started);
     this.startedAt = this.state.checkpoint?.startedAt ?? started.toISOString();
     const margin = Math.min(deps.marginMs ?? 60_000, timeoutMs / 3);
@@ -204,7 +243,13 @@ class EdfiRun {
         this.jobs.set(key, { resource, dataset, year, progress: saved ?? this.plan(key, newest[yearKey(year)]) });
       }
     }
-    this.state.checkpoint = { run: this.runId, startedAt: this.startedAt, newest, jobs: Object.fromEntries([...this.jobs].map(([k, j]) => [k, j.progress])) };
+    this.state.checkpoint = {
+      run: this.runId,
+      startedAt: this.startedAt,
+      newest,
+      jobs: Object.fromEntries([...this.jobs].map(([k, j]) => [k, j.progress])),
+      ...(this.legacyLayout ? {} : { layout: 2 as const }),
+    };
 
     // a resource that fails (an HTML page, a 403 for a resource the client may not read) fails
     // alone: the others go on, and are saved as complete
@@ -216,7 +261,7 @@ class EdfiRun {
         failures.set(key, error);
       }
     });
-    const done = (key: string) => jobDone(this.jobs.get(key)!.progress, this.api.deletes);
+    const done = (key: string) => jobDone(this.jobs.get(key)!.progress, this.api);
     const outOfTime = [...this.jobs.keys()].filter((key) => !done(key) && !failures.has(key));
     await this.writeManifests(outOfTime.length === 0 && failures.size === 0);
     if (outOfTime.length > 0) {
@@ -231,7 +276,7 @@ class EdfiRun {
     if (failures.size > 0) {
       const list = [...failures].map(([key, error]) => `${key.replace(/^shared\//, '')}: ${(error as Error).message ?? String(error)}`);
       // say what happened to the others, counted: never "stored" when nothing was
-      const others = [...this.jobs].filter(([key]) => !failures.has(key)).map(([key, job]) => ({ key: key.replace(/^shared\//, ''), n: job.progress.records + (job.progress.deletes?.records ?? 0) }));
+      const others = [...this.jobs].filter(([key]) => !failures.has(key)).map(([key, job]) => ({ key: key.replace(/^shared\//, ''), n: job.progress.records + changeRecords(job.progress) }));
       const stored = others.filter((o) => o.n > 0);
       const unchanged = others.length - stored.length;
       const rest = [
@@ -244,7 +289,7 @@ class EdfiRun {
       );
       throw [...failures.values()].every((e) => e instanceof PermanentError) ? new PermanentError(failed.message) : failed;
     }
-    return this.outcome([...this.jobs.values()].some((j) => j.progress.records + (j.progress.deletes?.records ?? 0) > 0) ? 'fetched' : 'empty');
+    return this.outcome([...this.jobs.values()].some((j) => j.progress.records + changeRecords(j.progress) > 0) ? 'fetched' : 'empty');
   }
 
   /** What to ask a resource for: changes since its last version, or everything up to `newest`. */
@@ -276,24 +321,27 @@ class EdfiRun {
     return newest;
   }
 
-  /** One resource: its changed records, then (incremental runs) the ids deleted in the same window. */
+  /** One resource: its changed records, then (incremental runs) the key changes and the ids deleted in the same window. */
   private async fetchJob(job: Job): Promise<void> {
     const p = job.progress;
     if (!p.done && (p.pageTokens || (p.offset === 0 && p.parts.length === 0 && (await this.partitions(job))))) await this.pageByToken(job, p);
-    else if (!p.done) await this.pageThrough(job, p, '', 'part');
+    else if (!p.done) await this.pageThrough(job, p, 'rows');
     if (!p.done) return;
-    if (this.api.deletes && p.min !== undefined) {
-      p.deletes ??= { offset: 0, records: 0, parts: [], done: false };
-      if (p.deletes.done) return;
+    for (const list of ['keyChanges', 'deletes'] as const) {
+      if (!this.api[list] || p.min === undefined) continue;
+      const phase = (p[list] ??= { offset: 0, records: 0, parts: [], done: false });
+      if (phase.done) continue;
       try {
-        await this.pageThrough(job, p.deletes, '/deletes', 'deletes');
+        await this.pageThrough(job, phase, list);
+        if (!phase.done) return;
       } catch (error) {
-        // an ODS without the deletes route (change queries off for deletes, an older version):
-        // the records are good; say once that deletions cannot be seen, and go on
-        if (httpStatusOf(error) !== 404 || p.deletes.records > 0) throw error;
-        p.deletes.done = true;
-        p.deletes.missing = `${job.resource}${job.year === undefined ? '' : ` (${job.year})`}: the ODS does not serve ${job.resource}/deletes (404), so records deleted there stay in the clean table; set deletes: false on edfi "${this.api.name}" to stop asking`;
-        logger.warn(`Ed-Fi API ${this.api.name}: ${p.deletes.missing}`, { api: this.api.name, resource: job.resource, ...(job.year === undefined ? {} : { schoolYear: job.year }) });
+        // an ODS without the route (change queries off for deletes, a version before key changes):
+        // the records are good; say once that these changes cannot be seen, and go on
+        if (httpStatusOf(error) !== 404 || phase.records > 0) throw error;
+        const { suffix, option, lost } = CHANGE_LISTS[list];
+        phase.done = true;
+        phase.missing = `${job.resource}${job.year === undefined ? '' : ` (${job.year})`}: the ODS does not serve ${job.resource}${suffix} (404), so ${lost}; set ${option}: false on edfi "${this.api.name}" to stop asking`;
+        logger.warn(`Ed-Fi API ${this.api.name}: ${phase.missing}`, { api: this.api.name, resource: job.resource, ...(job.year === undefined ? {} : { schoolYear: job.year }) });
       }
     }
   }
@@ -342,45 +390,70 @@ class EdfiRun {
   }
 
   /**
-   * Cursor paging: each page token is asked with `pageSize`, and the partition goes on with the
-   * answer's `Next-Page-Token` header until it has none. Partitions are read one after another;
-   * parts end on page boundaries and save the tokens still to ask for, so a checkpointed run
-   * continues at the first page not in a finished part.
+   * Cursor paging: each page token is asked with `pageSize`, and a partition goes on with the
+   * answer's `Next-Page-Token` header until it has none. Up to `concurrency` partitions of the
+   * resource are read at once (every request still waits for a slot of the run's limiter), each
+   * into parts of its own that end on its page boundaries. The checkpoint keeps the tokens still to
+   * ask for: for each partition being read, the first page not in a finished part; then those not
+   * started. A checkpointed run thus continues at the first page not in a finished part.
    */
   private async pageByToken(job: Job, p: PhaseProgress): Promise<void> {
     const pageSize = this.api.pageSize;
-    const pending = [...(p.pageTokens ?? [])];
-    let sink: RecordSink | undefined;
-    let sinkKey = '';
-    let partRecords = 0;
+    const queue = [...(p.pageTokens ?? [])];
+    // parts are numbered as they are begun, after every part of the run so far
+    let nextNumber = p.parts.reduce((n, part, i) => Math.max(n, partNumber(part, i)), 0) + 1;
     let pages = 0;
-    const finishPart = async () => {
-      if (sink && partRecords > 0) {
-        const { bytes, sha256 } = await sink.finish();
-        p.parts.push({ key: sinkKey, records: partRecords, bytes, sha256 });
-        p.records += partRecords;
-      } else await sink?.abort();
-      p.pageTokens = [...pending];
-      sink = undefined;
-      partRecords = 0;
-      await this.save(this.leaseMs());
-    };
-    try {
-      while (pending.length) {
+    let stop: unknown;
+    /** Each partition being read: the token to continue from (first page not in a finished part). */
+    const reading = new Set<{ resume: string }>();
+    const sinks = new Set<RecordSink>();
+    const checkpointTokens = () => [...[...reading].map((r) => r.resume), ...queue];
+
+    const readPartition = async (first: string): Promise<void> => {
+      const at = { resume: first };
+      reading.add(at);
+      let token: string | undefined = first;
+      let sink: RecordSink | undefined;
+      let sinkKey = '';
+      let number = 0;
+      let partRecords = 0;
+      const finishPart = async () => {
+        if (sink && partRecords > 0) {
+          const done = sink;
+          sinks.delete(done);
+          sink = undefined;
+          const { bytes, sha256 } = await done.finish();
+          p.parts.push({ key: sinkKey, records: partRecords, bytes, sha256, n: number });
+          p.records += partRecords;
+        } else if (sink) {
+          sinks.delete(sink);
+          await sink.abort();
+          sink = undefined;
+        }
+        partRecords = 0;
+        if (token === undefined) reading.delete(at);
+        else at.resume = token;
+        p.pageTokens = checkpointTokens();
+        await this.save(this.leaseMs());
+      };
+      while (token !== undefined && stop === undefined) {
         if (this.now().getTime() >= this.deadline) break;
         if (++pages > this.api.maxPages) {
           throw new PermanentError(`${job.resource}: more than maxPages (${this.api.maxPages}) pages of ${pageSize} in one invocation; raise maxPages on edfi "${this.api.name}" if the ODS really has more`);
         }
         const url = this.listUrl(job, '');
-        url.searchParams.set('pageToken', pending[0]!);
+        url.searchParams.set('pageToken', token);
         url.searchParams.set('pageSize', String(pageSize));
         const { body, headers } = await this.limiter.run(() => this.http.get(url));
         if (!Array.isArray(body)) throw new PermanentError(`GET ${redactUrl(url.href)}: the answer is not an array of ${job.resource} records`);
         checkRecords(body, url);
+        if (stop !== undefined) return;
         if (body.length) {
           if (!sink) {
-            sinkKey = `${ZONES.raw}${job.dataset.name}/${this.runId}/${job.year === undefined ? '' : `${job.year}-`}part-${String(p.parts.length + 1).padStart(5, '0')}.ndjson.gz`;
-            sink = new RecordSink(this.deps, sinkKey, this.declaration(job, false, p.parts.length + 1));
+            number = nextNumber++;
+            sinkKey = `${ZONES.raw}${job.dataset.name}/${this.runId}/${job.year === undefined ? '' : `${job.year}-`}part-${String(number).padStart(5, '0')}.ndjson.gz`;
+            sink = new RecordSink(this.deps, sinkKey, this.declaration(job, 'rows', number));
+            sinks.add(sink);
           }
           for (const record of body) {
             await sink.write(job.year === undefined || !record || typeof record !== 'object' ? record : { ...(record as object), odsSchoolYear: job.year });
@@ -388,20 +461,35 @@ class EdfiRun {
           partRecords += body.length;
         }
         const next = headers.get('next-page-token');
-        pending.shift();
-        if (next && body.length) pending.unshift(next);
-        if (partRecords >= this.api.partRecords) await finishPart();
+        token = next && body.length ? next : undefined;
+        if (partRecords >= this.api.partRecords || token === undefined) await finishPart();
       }
-      await finishPart();
-      if (!pending.length) p.done = true;
-    } catch (error) {
-      await sink?.abort();
-      throw error;
+      // out of time: keep what this partition read, continue from its next page later
+      if (stop === undefined) await finishPart();
+    };
+
+    const workers = Array.from({ length: Math.min(this.api.concurrency, queue.length) }, async () => {
+      while (queue.length && stop === undefined && this.now().getTime() < this.deadline) {
+        try {
+          await readPartition(queue.shift()!);
+        } catch (error) {
+          stop ??= error;
+        }
+      }
+    });
+    await Promise.all(workers);
+    if (stop !== undefined) {
+      await Promise.all([...sinks].map((sink) => sink.abort()));
+      throw stop;
     }
+    p.pageTokens = checkpointTokens();
+    if (p.pageTokens.length === 0) p.done = true;
   }
 
-  /** Page through one list from `p`, writing parts, until done or out of time. */
-  private async pageThrough(job: Job, p: PhaseProgress, suffix: string, file: string): Promise<void> {
+  /** Page through one list (the records, or a change list) from `p`, writing parts, until done or out of time. */
+  private async pageThrough(job: Job, p: PhaseProgress, kind: PartKind): Promise<void> {
+    const suffix = kind === 'rows' ? '' : CHANGE_LISTS[kind].suffix;
+    const file = kind === 'rows' ? 'part' : CHANGE_LISTS[kind].file;
     const [namespace, name] = job.resource.includes('/') ? job.resource.split('/') : ['ed-fi', job.resource];
     const base = new URL(this.url(`${this.api.dataPath}/${job.year === undefined ? '' : `${job.year}/`}${namespace}/${name}${suffix}`));
     base.searchParams.set('limit', String(this.api.pageSize));
@@ -450,7 +538,7 @@ class EdfiRun {
         if (records.length) {
           if (!sink) {
             sinkKey = `${ZONES.raw}${job.dataset.name}/${this.runId}/${job.year === undefined ? '' : `${job.year}-`}${file}-${String(p.parts.length + 1).padStart(5, '0')}.ndjson.gz`;
-            sink = new RecordSink(this.deps, sinkKey, this.declaration(job, file === 'deletes', p.parts.length + 1));
+            sink = new RecordSink(this.deps, sinkKey, this.declaration(job, kind, p.parts.length + 1));
           }
           for (const record of records) {
             await sink.write(job.year === undefined || !record || typeof record !== 'object' ? record : { ...(record as object), odsSchoolYear: job.year });
@@ -478,22 +566,30 @@ class EdfiRun {
   /**
    * What a part replaces and holds (contract/objects.ts): a full run's records are the whole
    * resource together with the run's other parts (of a year-specific ODS: the whole of that year),
-   * an incremental run's are changes; deletes parts name records by their resource `id`. Parts are
-   * numbered through the run — each year's records, then its deletes — so that deletions are
-   * newer than the records fetched before them.
+   * an incremental run's are changes; deletes and key changes parts name records by their resource
+   * `id` (which a key change keeps). Parts are numbered through the run — each year's key changes,
+   * then its records, then its deletes — so that a run's key changes are older than its records
+   * (which carry the new keys) and its deletions newer than the records fetched before them. A run
+   * begun by a version before key changes were read keeps its numbering (each year's records, then
+   * its deletes) and numbers its key changes after all of them: no number is given twice (applied
+   * after the run's records, a key changed and changed back within that one window leaves a
+   * natural-keyed table without the record until its next change).
    */
-  private declaration(job: Job, deletes: boolean, n: number): ObjectDeclaration {
+  private declaration(job: Job, kind: PartKind, n: number): ObjectDeclaration {
     const years: (number | undefined)[] = this.api.instance === 'yearSpecific' ? this.api.schoolYears : [undefined];
-    const slot = years.indexOf(job.year) * 2 + (deletes ? 1 : 0);
+    const year = years.indexOf(job.year);
+    const slot = this.legacyLayout
+      ? { rows: year * 2, deletes: year * 2 + 1, keyChanges: years.length * 2 + year }[kind]
+      : year * 3 + { keyChanges: 0, rows: 1, deletes: 2 }[kind];
     return {
       contract: 1,
-      replaces: deletes || job.progress.min !== undefined ? 'nothing' : 'run',
-      holds: deletes ? 'deletions' : 'rows',
+      replaces: kind !== 'rows' || job.progress.min !== undefined ? 'nothing' : 'run',
+      holds: kind === 'rows' ? 'rows' : CHANGE_LISTS[kind].holds,
       run: this.runId,
       runStartedAt: this.startedAt,
       part: slot * 100_000 + n,
       ...(job.year === undefined ? {} : { resource: String(job.year) }),
-      ...(deletes ? { identifiedBy: ['id'] } : {}),
+      ...(kind === 'rows' ? {} : { identifiedBy: ['id'] }),
     };
   }
 
@@ -517,12 +613,13 @@ class EdfiRun {
       byDataset.set(job.dataset.name, entry);
     }
     for (const [dataset, { resource, jobs }] of byDataset) {
-      if (!jobs.some((j) => j.progress.parts.length || j.progress.deletes?.parts.length)) continue;
+      if (!jobs.some((j) => j.progress.parts.length || j.progress.deletes?.parts.length || j.progress.keyChanges?.parts.length)) continue;
       const objects = jobs.flatMap((j) => {
         const job = [...this.jobs.values()].find((x) => x.dataset.name === dataset && x.year === j.year)!;
         return [
-          ...j.progress.parts.map((part, i) => manifestObject(part.key, part, this.declaration(job, false, i + 1))),
-          ...(j.progress.deletes?.parts ?? []).map((part, i) => manifestObject(part.key, part, this.declaration(job, true, i + 1))),
+          ...(j.progress.keyChanges?.parts ?? []).map((part, i) => manifestObject(part.key, part, this.declaration(job, 'keyChanges', partNumber(part, i)))),
+          ...inOrder(j.progress.parts).map(({ part, n }) => manifestObject(part.key, part, this.declaration(job, 'rows', n))),
+          ...(j.progress.deletes?.parts ?? []).map((part, i) => manifestObject(part.key, part, this.declaration(job, 'deletes', partNumber(part, i)))),
         ];
       });
       await writeManifest(this.deps, {
@@ -539,6 +636,7 @@ class EdfiRun {
           resource,
           records: jobs.reduce((n, j) => n + j.progress.records, 0),
           deleted: jobs.reduce((n, j) => n + (j.progress.deletes?.records ?? 0), 0),
+          keyChanges: jobs.reduce((n, j) => n + (j.progress.keyChanges?.records ?? 0), 0),
           changeVersions: jobs.map((j) => ({ schoolYear: j.year, min: j.progress.min, max: j.progress.max, ...(j.progress.note ? { note: j.progress.note } : {}) })),
         },
       });
@@ -552,13 +650,15 @@ class EdfiRun {
     return Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v + (before?.[k as keyof HttpStats] ?? 0)])) as unknown as HttpStats;
   }
 
-  /** The warnings of this run's resources for its summary: one line for every resource without `/deletes` (each result has its own). */
+  /** The warnings of this run's resources for its summary: one line for `/deletes`, one for `/keyChanges`, each naming the resources without it (each result has its own). */
   private warnings(): string[] {
-    const missing = [...this.jobs.values()].filter((j) => j.progress.deletes?.missing).map((j) => `${j.resource}${j.year === undefined ? '' : ` (${j.year})`}`);
-    if (missing.length === 0) return [];
-    return [
-      `the ODS does not serve /deletes (404) for ${missing.length} resource${missing.length === 1 ? '' : 's'} (${missing.join(', ')}): records deleted there stay in the clean tables; set deletes: false on edfi "${this.api.name}" to stop asking`,
-    ];
+    return (['deletes', 'keyChanges'] as const).flatMap((list) => {
+      const missing = [...this.jobs.values()].filter((j) => j.progress[list]?.missing).map((j) => `${j.resource}${j.year === undefined ? '' : ` (${j.year})`}`);
+      if (missing.length === 0) return [];
+      const { suffix, option } = CHANGE_LISTS[list];
+      const lost = list === 'deletes' ? 'records deleted there stay in the clean tables' : 'records whose natural key changed there may stay under their old key in tables keyed by it';
+      return [`the ODS does not serve ${suffix} (404) for ${missing.length} resource${missing.length === 1 ? '' : 's'} (${missing.join(', ')}): ${lost}; set ${option}: false on edfi "${this.api.name}" to stop asking`];
+    });
   }
 
   private outcome(status: 'fetched' | 'empty' | 'checkpointed'): EdfiOutcome {
@@ -566,18 +666,20 @@ class EdfiRun {
       dataset: j.dataset.name,
       resource: j.resource,
       ...(j.year === undefined ? {} : { schoolYear: j.year }),
-      status: !jobDone(j.progress, this.api.deletes) ? 'incomplete' : j.progress.records + (j.progress.deletes?.records ?? 0) > 0 ? 'fetched' : 'unchanged',
+      status: !jobDone(j.progress, this.api) ? 'incomplete' : j.progress.records + changeRecords(j.progress) > 0 ? 'fetched' : 'unchanged',
       records: j.progress.records,
       deleted: j.progress.deletes?.records ?? 0,
-      parts: [...j.progress.parts, ...(j.progress.deletes?.parts ?? [])].map((p) => p.key),
+      keyChanges: j.progress.keyChanges?.records ?? 0,
+      parts: [...(j.progress.keyChanges?.parts ?? []), ...inOrder(j.progress.parts).map(({ part }) => part), ...(j.progress.deletes?.parts ?? [])].map((p) => p.key),
       minChangeVersion: j.progress.min,
       maxChangeVersion: j.progress.max,
       ...(j.progress.note ? { note: j.progress.note } : {}),
-      ...(j.progress.deletes?.missing ? { warnings: [j.progress.deletes.missing] } : {}),
+      ...(j.progress.deletes?.missing || j.progress.keyChanges?.missing ? { warnings: [j.progress.deletes?.missing, j.progress.keyChanges?.missing].filter((w): w is string => !!w) } : {}),
     }));
     const records = results.reduce((n, r) => n + r.records, 0);
-    const fetched = results.filter((r) => r.records + r.deleted > 0).length;
+    const fetched = results.filter((r) => r.records + r.deleted + r.keyChanges > 0).length;
     const deleted = results.reduce((n, r) => n + r.deleted, 0);
+    const keyChanges = results.reduce((n, r) => n + r.keyChanges, 0);
     const unchanged = results.filter((r) => r.status === 'unchanged').length;
     const http = this.httpTotals();
     const extra = [this.warnings().join('; '), describeHttpStats(http)].filter(Boolean);
@@ -586,7 +688,7 @@ class EdfiRun {
         ? `Ed-Fi API ${this.api.name}: run ${this.runId} checkpointed before the time limit (${records} records in finished parts; ${results.filter((r) => r.status === 'incomplete').length} of ${results.length} resources to continue)`
         : status === 'empty'
           ? `Ed-Fi API ${this.api.name}: nothing changed in ${results.length} resource${results.length === 1 ? '' : 's'}; nothing written`
-          : `Ed-Fi API ${this.api.name}: ${records} records${deleted ? ` and ${deleted} deletions` : ''} from ${fetched} of ${results.length} resources${unchanged ? ` (${unchanged} unchanged)` : ''} → ${ZONES.raw}<dataset>/${this.runId}/`) +
+          : `Ed-Fi API ${this.api.name}: ${records} records${keyChanges ? `, ${keyChanges} key change${keyChanges === 1 ? '' : 's'}` : ''}${deleted ? ` and ${deleted} deletions` : ''} from ${fetched} of ${results.length} resources${unchanged ? ` (${unchanged} unchanged)` : ''} → ${ZONES.raw}<dataset>/${this.runId}/`) +
       (extra.length ? `. ${extra.join('; ')}` : '');
     return { status, api: this.api.name, run: this.runId, records, results, http, message };
   }
@@ -596,9 +698,15 @@ class EdfiRun {
   }
 }
 
-/** The records are done, and so are the deletes where an incremental run asks for them. */
-function jobDone(p: JobProgress, deletes: boolean): boolean {
-  return p.done && (!deletes || p.min === undefined || (p.deletes?.done ?? false));
+/** Parts with their numbers, in number order (partitions read in parallel finish their parts in any order). */
+function inOrder(parts: readonly PartInfo[]): { part: PartInfo; n: number }[] {
+  return parts.map((part, i) => ({ part, n: partNumber(part, i) })).sort((a, b) => a.n - b.n);
+}
+
+/** The records are done, and so are the change lists (deletes, key changes) an incremental run asks for. */
+function jobDone(p: JobProgress, api: Pick<EdfiApiDefinition, 'deletes' | 'keyChanges'>): boolean {
+  const listDone = (list: ChangeList) => !api[list] || p.min === undefined || (p[list]?.done ?? false);
+  return p.done && listDone('deletes') && listDone('keyChanges');
 }
 
 interface Job {

@@ -3,8 +3,11 @@
  * are delivered, redelivered and cleaned in, the clean table and its nested table end as applying
  * them in their own order (contract/objects.ts: run start, then part) would leave them — by the
  * dataset's mode: `upsert` upserts every object's records by the key and removes only what
- * deletions name; `replace` also removes, for a snapshot, the rows of older objects in its scope —
- * nothing lost, nothing revived, and every row that is not there is accounted for.
+ * deletions name; `replace` also removes, for a snapshot, the rows of older objects in its scope.
+ * Incremental runs may start with key changes (as Ed-Fi's `<resource>/keyChanges`: the record keeps
+ * its resource id, its natural key — here the dataset's key — moves): the row under an old key
+ * leaves, and the run's records bring the new one. Nothing lost, nothing revived, and every row
+ * that is not there is accounted for.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
@@ -33,7 +36,12 @@ interface Rec {
   c?: string;
   tags?: string[];
 }
-type Obj = { holds: 'rows'; records: Rec[] } | { holds: 'deletions'; ids: number[] };
+/** A key change: the record whose key was `from` now has key `to` (its rows of the same run bring it). */
+interface KeyChange {
+  from: number;
+  to: number;
+}
+type Obj = { holds: 'rows'; records: Rec[] } | { holds: 'deletions'; ids: number[] } | { holds: 'keyChanges'; changes: KeyChange[] };
 /**
  * What a run's rows objects declare they replace: a full run's parts `run`, an incremental run's
  * `nothing` (its deletions objects always replace nothing), a download's single object `dataset`.
@@ -62,19 +70,63 @@ const rowsArb: fc.Arbitrary<Obj> = fc
 const deletionsArb: fc.Arbitrary<Obj> = fc
   .uniqueArray(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 3 })
   .map((ids) => ({ holds: 'deletions' as const, ids }));
+const keyChangesArb: fc.Arbitrary<KeyChange[]> = fc.uniqueArray(
+  fc.record({ from: fc.integer({ min: 1, max: 8 }), to: fc.integer({ min: 1, max: 8 }) }).filter((k) => k.from !== k.to),
+  { selector: (k) => k.from, minLength: 1, maxLength: 2 },
+);
 const fullRunArb: fc.Arbitrary<Run> = fc.array(rowsArb, { minLength: 1, maxLength: 3 }).map((parts) => ({ replaces: 'run' as const, parts }));
+/**
+ * An incremental run: its key changes first (as the Ed-Fi fetcher numbers them), then its rows
+ * objects — which bring each changed record under its new key — with a deletions object among them.
+ */
 const incrementalRunArb: fc.Arbitrary<Run> = fc
-  .record({ rows: fc.array(rowsArb, { minLength: 1, maxLength: 2 }), deletions: fc.option(deletionsArb, { nil: undefined }), at: fc.nat(2) })
-  .map(({ rows: parts, deletions, at }) => ({
-    replaces: 'nothing' as const,
-    parts: deletions ? [...parts.slice(0, at % (parts.length + 1)), deletions, ...parts.slice(at % (parts.length + 1))] : parts,
-  }));
+  .record({
+    keyChanges: fc.option(keyChangesArb, { nil: undefined, freq: 2 }),
+    rows: fc.array(rowsArb, { minLength: 1, maxLength: 2 }),
+    deletions: fc.option(deletionsArb, { nil: undefined }),
+    at: fc.nat(2),
+  })
+  .map(({ keyChanges, rows: parts, deletions, at }) => {
+    if (keyChanges) {
+      const first = parts[0] as { holds: 'rows'; records: Rec[] };
+      const brought = new Set(parts.flatMap((p) => (p.holds === 'rows' ? p.records.map((r) => r.id) : [])));
+      const records = [...first.records, ...keyChanges.filter((k) => !brought.has(k.to)).map((k) => ({ id: k.to, a: k.from, b: 'moved' }))];
+      parts = [{ holds: 'rows' as const, records: records.filter((r, i) => records.findIndex((x) => x.id === r.id) === i) }, ...parts.slice(1)];
+    }
+    const changes = deletions ? [...parts.slice(0, at % (parts.length + 1)), deletions, ...parts.slice(at % (parts.length + 1))] : parts;
+    return { replaces: 'nothing' as const, parts: keyChanges ? [{ holds: 'keyChanges' as const, changes: keyChanges }, ...changes] : changes };
+  });
 /** A download: one object standing for the whole dataset. */
 const downloadRunArb: fc.Arbitrary<Run> = rowsArb.map((part) => ({ replaces: 'dataset' as const, parts: [part] }));
-const runsArb = fc.array(
-  fc.oneof({ arbitrary: fullRunArb, weight: 2 }, { arbitrary: incrementalRunArb, weight: 2 }, { arbitrary: downloadRunArb, weight: 1 }),
-  { minLength: 2, maxLength: 4 },
-);
+const runsArb = fc
+  .array(fc.oneof({ arbitrary: fullRunArb, weight: 2 }, { arbitrary: incrementalRunArb, weight: 2 }, { arbitrary: downloadRunArb, weight: 1 }), { minLength: 2, maxLength: 4 })
+  .map(movingEarlierKeys);
+
+/**
+ * Key changes mostly move keys that earlier runs brought (the case where an older object cleaned
+ * late could bring the old key back): each `from` becomes the earlier key at its rank, when
+ * that one is free in its object and is not its `to`.
+ */
+function movingEarlierKeys(runs: Run[]): Run[] {
+  const earlier = new Set<number>();
+  return runs.map((run) => {
+    const known = [...earlier].sort((x, y) => x - y);
+    const parts = run.parts.map((obj): Obj => {
+      if (obj.holds !== 'keyChanges' || known.length === 0) return obj;
+      const used = new Set(obj.changes.map((k) => k.from));
+      const changes = obj.changes.map((k) => {
+        const from = known[k.from % known.length]!;
+        if (from === k.to || (from !== k.from && used.has(from))) return k;
+        used.delete(k.from);
+        used.add(from);
+        return { from, to: k.to };
+      });
+      return { holds: 'keyChanges', changes };
+    });
+    for (const obj of parts) if (obj.holds === 'rows') for (const r of obj.records) earlier.add(r.id);
+    return { ...run, parts };
+  });
+}
 
 /** At most 4 runs of at most 3 parts. */
 const MAX_OBJECTS = 12;
@@ -139,7 +191,11 @@ function describeCase({ objects, actions }: Case): string {
   const lines = objects.map(
     (o) =>
       `  ${o.name} = run ${o.run} (${KIND[o.replaces]}) part ${o.part}: ` +
-      (o.obj.holds === 'rows' ? `rows ${o.obj.records.map(rec).join(' ')}` : `deletes ids ${o.obj.ids.join(', ')}`),
+      (o.obj.holds === 'rows'
+        ? `rows ${o.obj.records.map(rec).join(' ')}`
+        : o.obj.holds === 'deletions'
+          ? `deletes ids ${o.obj.ids.join(', ')}`
+          : `key changes ${o.obj.changes.map((k) => `${k.from} → ${k.to}`).join(', ')}`),
   );
   return `\n${lines.join('\n')}\n  delivered: ${actions.join(', ')}\n`;
 }
@@ -172,13 +228,18 @@ interface ModelRow {
 /**
  * The objects applied in their own order to a map by key. Every rows object upserts its records;
  * in mode replace a snapshot then removes the rows of the objects it replaces (a full run's part:
- * those of other runs; a download: those of every other object). Deletions remove their keys.
+ * those of other runs; a download: those of every other object). Deletions remove their keys; a
+ * key change removes the row under the old key (the record comes back under the new one with its rows).
  */
 function model(objects: readonly Placed[], mode: Mode): Map<number, ModelRow> {
   const table = new Map<number, ModelRow>();
   for (const o of objects) {
     if (o.obj.holds === 'deletions') {
       for (const id of o.obj.ids) table.delete(id);
+      continue;
+    }
+    if (o.obj.holds === 'keyChanges') {
+      for (const k of o.obj.changes) table.delete(k.from);
       continue;
     }
     o.obj.records.forEach((rec, i) => table.set(rec.id, { rec, from: o, line: i + 1 }));
@@ -197,7 +258,13 @@ function modelTags(table: ReadonlyMap<number, ModelRow>): { parent: string; inde
 }
 
 function body(obj: Obj): string {
-  const records = obj.holds === 'rows' ? obj.records : obj.ids.map((id) => ({ id }));
+  // key changes as Ed-Fi's `<resource>/keyChanges` has them: the resource id (kept), the key before and after
+  const records =
+    obj.holds === 'rows'
+      ? obj.records
+      : obj.holds === 'deletions'
+        ? obj.ids.map((id) => ({ id }))
+        : obj.changes.map((k, i) => ({ rid: `r${k.from}`, changeVersion: i + 1, oldKeyValues: { id: k.from }, newKeyValues: { id: k.to } }));
   return records.map((r) => JSON.stringify(r)).join('\n') + '\n';
 }
 
@@ -210,6 +277,9 @@ const definition = (project: string, mode: Mode): PipelineInput => ({
 
 /** Cases per mode per run of the file; CIVIC_ETL_MODEL_RUNS explores more. */
 const RUNS = Number(process.env.CIVIC_ETL_MODEL_RUNS ?? 30);
+
+/** Rows of older objects set aside because a newer key change moved their key, over the cases run (said in the log). */
+let movedKeysKeptOut = 0;
 
 /** The deterministic examples' bucket (each case of the property has its own). */
 let bucket: string;
@@ -224,12 +294,12 @@ async function putObject(bucket: string, o: Placed): Promise<ObjectRef> {
   const runStartedAt = new Date(Date.UTC(2024, 0, 1, 0, o.run)).toISOString();
   const declaration: ObjectDeclaration = {
     contract: 1,
-    replaces: o.obj.holds === 'deletions' ? 'nothing' : o.replaces,
+    replaces: o.obj.holds === 'rows' ? o.replaces : 'nothing',
     holds: o.obj.holds,
     run: `run-${o.run}`,
     runStartedAt,
     part: o.part,
-    ...(o.obj.holds === 'deletions' ? { identifiedBy: ['id'] } : {}),
+    ...(o.obj.holds === 'deletions' ? { identifiedBy: ['id'] } : o.obj.holds === 'keyChanges' ? { identifiedBy: ['rid'] } : {}),
   };
   const key = `raw/facts/run-${o.run}/part-${o.part}.ndjson`;
   const text = body(o.obj);
@@ -267,7 +337,7 @@ async function tagsTable(pool: pg.Pool, project: string) {
 }
 
 /** One case, run against the pipeline in a fresh project, checked against the model. */
-async function check(mode: Mode, { objects, actions }: Case): Promise<void> {
+async function check(mode: Mode, { objects, actions }: Case): Promise<{ pool: pg.Pool; project: string }> {
   const project = `it_model_${mode}_${++runNumber}`;
   const { pipeline, pool } = await freshProject(definition(project, mode));
   // a bucket of its own: versions of the same keys piling up in one bucket slow moto down case after case
@@ -338,7 +408,7 @@ async function check(mode: Mode, { objects, actions }: Case): Promise<void> {
     const what = `${nameOf.get(l.id)} (load ${l.id}${l.owner === null ? '' : `, nested in ${l.owner}`}): ${l.status} ${l.error ?? ''}`;
     expect(handed.has(l.id), what).toBe(true);
     if (l.owner !== null) expect(l.status, `${what}: as its parent table`).toBe(statusOf.get(l.owner));
-    if (l.holds === 'deletions') expect(l.status, what).toBe('loaded');
+    if (l.holds === 'deletions' || l.holds === 'keyChanges') expect(l.status, what).toBe('loaded');
     else if (l.status === 'skipped' && mode === 'replace') expect(l.error, what).toMatch(/^superseded/);
     else {
       expect(l.status, what).toBe('loaded');
@@ -349,6 +419,9 @@ async function check(mode: Mode, { objects, actions }: Case): Promise<void> {
     const rules = await rows<{ rule: string }>(pool, `SELECT DISTINCT rule FROM "${project}".${q}`).catch(() => []);
     for (const { rule } of rules) expect(['superseded', 'deleted', 'duplicate', 'parent'], q).toContain(rule);
   }
+  const keptOut = await rows<{ n: string }>(pool, `SELECT count(*) AS n FROM "${project}".facts_quarantine WHERE reason LIKE '%changed this record''s key%'`).catch(() => [{ n: '0' }]);
+  movedKeysKeptOut += Number(keptOut[0]!.n);
+  return { pool, project };
 }
 
 describe('the clean step against a model of the contract', () => {
@@ -356,12 +429,32 @@ describe('the clean step against a model of the contract', () => {
     it(`mode ${mode}: ends as the objects applied in their own order, whatever the delivery order, nested rows too (property)`, async () => {
       const started = performance.now();
       await fc.assert(
-        fc.asyncProperty(caseArb, (c) => check(mode, c)),
+        fc.asyncProperty(caseArb, async (c) => void (await check(mode, c))),
         { numRuns: RUNS },
       );
-      console.log(`contract model, mode ${mode}: ${RUNS} runs in ${Math.round(performance.now() - started)} ms`);
+      console.log(`contract model, mode ${mode}: ${RUNS} runs in ${Math.round(performance.now() - started)} ms; rows kept out under a moved key so far: ${movedKeysKeptOut}`);
     }, 600_000);
   }
+
+  describe('a key change, and an older object delivered after it', () => {
+    // run 1 (full): o1 has key 1, o2 key 2; run 2 (incremental): o3 moves key 1 to 3, o4 brings 3.
+    // o1 arrives last: its key 1 must not come back next to 3 (in-order: 1 left at o3).
+    const runs: Run[] = [
+      { replaces: 'run', parts: [{ holds: 'rows', records: [{ id: 1, a: 10, b: 'oak', tags: ['x'] }] }, { holds: 'rows', records: [{ id: 2, a: 20, b: 'elm' }] }] },
+      { replaces: 'nothing', parts: [{ holds: 'keyChanges', changes: [{ from: 1, to: 3 }] }, { holds: 'rows', records: [{ id: 3, a: 10, b: 'oak', tags: ['q'] }] }] },
+    ];
+    const late: Action[] = ['stage o2', 'clean o2', 'stage o3', 'clean o3', 'stage o4', 'clean o4', 'stage o1', 'clean o1'];
+    for (const mode of ['upsert', 'replace'] as const) {
+      it(`mode ${mode}: the late object's row under the old key goes to quarantine (superseded), its nested rows too`, async () => {
+        const objects = place(runs);
+        expect([...model(objects, mode).keys()].sort()).toEqual([2, 3]);
+        const { pool, project } = await check(mode, { objects, actions: late });
+        const quarantined = await rows<{ rule: string; reason: string }>(pool, `SELECT rule, reason FROM "${project}".facts_quarantine ORDER BY source_line`);
+        expect(quarantined).toEqual([{ rule: 'superseded', reason: expect.stringMatching(/changed this record's key/) }]);
+        expect(await rows(pool, `SELECT rule FROM "${project}".facts_tags_quarantine`)).toEqual([{ rule: 'superseded' }]);
+      });
+    }
+  });
 
   describe('uploads of one key (mode replace), events delivered late', () => {
     const uploads: PipelineInput = {

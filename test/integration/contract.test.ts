@@ -155,15 +155,36 @@ describe('no silent loss', () => {
     return outcomes;
   }
 
-  it('refuses key changes whole, saying so, and leaves the table as it was', async () => {
-    await fetched('raw/codes/r1/part-1.ndjson', [{ code: 'A', name: 'Ash', tags: ['old'] }], { replaces: 'run', holds: 'rows', runStartedAt: '2026-12-01T00:00:00.000Z', part: 1 });
-
-    const [outcome] = await fetched('raw/codes/r2/changes-1.ndjson', [{ old: { code: 'A' }, new: { code: 'C' } }], {
-      replaces: 'nothing', holds: 'keyChanges', identifiedBy: ['code'], runStartedAt: '2026-12-02T00:00:00.000Z', part: 1,
+  it('applies key changes to a table keyed by the natural key: the old key leaves with its nested rows and stays gone; an object not in their shape is refused whole', async () => {
+    await fetched('raw/codes/r1/part-1.ndjson', [{ code: 'A', name: 'Ash', tags: ['old'] }, { code: 'B', name: 'Birch' }], {
+      replaces: 'run', holds: 'rows', runStartedAt: '2026-12-01T00:00:00.000Z', part: 1,
     });
 
-    expect(outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/holds key changes, which this version of the clean step does not apply.*the table is unchanged/) });
-    expect(await rows(cleanDeps.pool, 'SELECT code, name FROM it_contract.codes')).toEqual([{ code: 'A', name: 'Ash' }]);
+    // without oldKeyValues and newKeyValues: refused whole, the table as it was
+    const [refused] = await fetched('raw/codes/r2/changes-1.ndjson', [{ old: { code: 'A' }, new: { code: 'C' } }], {
+      replaces: 'nothing', holds: 'keyChanges', identifiedBy: ['rid'], runStartedAt: '2026-12-02T00:00:00.000Z', part: 1,
+    });
+    expect(refused).toMatchObject({ status: 'failed', error: expect.stringMatching(/key changes without "oldKeyValues" and "newKeyValues" .*nothing is applied/) });
+    expect(await rows(cleanDeps.pool, 'SELECT code, name FROM it_contract.codes ORDER BY code')).toEqual([{ code: 'A', name: 'Ash' }, { code: 'B', name: 'Birch' }]);
+
+    // as Ed-Fi's /keyChanges has them: A becomes C, and the run's rows (a later part) bring C
+    const [moved] = await fetched('raw/codes/r3/keychanges-1.ndjson', [{ rid: 'x1', changeVersion: 7, oldKeyValues: { code: 'A' }, newKeyValues: { code: 'C' } }], {
+      replaces: 'nothing', holds: 'keyChanges', identifiedBy: ['rid'], runStartedAt: '2026-12-03T00:00:00.000Z', part: 1,
+    });
+    expect(moved).toMatchObject({ status: 'loaded', rowsDeleted: 1 });
+    expect(await rows(cleanDeps.pool, 'SELECT parent_code, value FROM it_contract.codes_tags ORDER BY 1')).toEqual([]);
+    await fetched('raw/codes/r3/part-2.ndjson', [{ code: 'C', name: 'Ash', tags: ['new'] }], { replaces: 'nothing', holds: 'rows', runStartedAt: '2026-12-03T00:00:00.000Z', part: 2 });
+    // an object older than the key change, cleaned after it, still has A: set aside, nested rows too
+    const [late] = await fetched('raw/codes/r2b/part-1.ndjson', [{ code: 'A', name: 'Ash (late)', tags: ['late'] }], {
+      replaces: 'nothing', holds: 'rows', runStartedAt: '2026-12-02T12:00:00.000Z', part: 1,
+    });
+
+    expect(late).toMatchObject({ status: 'loaded', rowsLoaded: 0, rowsQuarantined: 1 });
+    expect(await rows(cleanDeps.pool, 'SELECT code, name FROM it_contract.codes ORDER BY code')).toEqual([{ code: 'B', name: 'Birch' }, { code: 'C', name: 'Ash' }]);
+    expect(await rows(cleanDeps.pool, 'SELECT parent_code, value FROM it_contract.codes_tags ORDER BY 1')).toEqual([{ parent_code: 'C', value: 'new' }]);
+    expect(await rows(cleanDeps.pool, 'SELECT rule, reason FROM it_contract.codes_quarantine WHERE load_id = $1', [late!.loadId])).toEqual([
+      { rule: 'superseded', reason: expect.stringMatching(/^a newer object \(load \d+\) changed this record's key$/) },
+    ]);
   });
 
   it('names deleted rows by their typed values, also by several columns, and keeps them deleted in every mode', async () => {

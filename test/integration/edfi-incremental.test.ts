@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,15 +67,15 @@ interface Project {
   deps: EdfiFetchDeps;
 }
 
-async function project(name: string): Promise<Project> {
-  const { pipeline, pool } = await freshProject(definition(name));
+async function project(name: string, input: PipelineInput = definition(name)): Promise<Project> {
+  const { pipeline, pool } = await freshProject(input);
   const bucket = await freshBucket('it-edfi-incr');
   return { pipeline, pool, bucket, deps: { s3: s3Client(), bucket, readSecret: readJsonSecret, sleep: async () => undefined } };
 }
 
-/** One fetch run at `at`: the keys of every object it stored (records and deletes parts). */
-async function fetchRun(p: Project, at: string): Promise<string[]> {
-  const outcome = await fetchEdfi({ ...p.deps, now: () => new Date(at) }, p.pipeline, 'ods');
+/** One fetch run at `at`: the keys of every object it stored (records, key changes and deletes parts). */
+async function fetchRun(p: Project, at: string, api = 'ods'): Promise<string[]> {
+  const outcome = await fetchEdfi({ ...p.deps, now: () => new Date(at) }, p.pipeline, api);
   if (outcome.status !== 'fetched') throw new Error(`nothing fetched: ${outcome.message}`);
   return outcome.results.flatMap((r) => r.parts);
 }
@@ -364,5 +365,213 @@ describe('Ed-Fi incremental runs over the sample data, nested tables exploded', 
 
     const seconds = (performance.now() - started) / 1000;
     console.info(`edfi incremental e2e: ${seconds.toFixed(1)} s (${Object.entries(lap).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')})`);
+  });
+});
+
+/**
+ * Key changes (`<resource>/keyChanges`, ODS / API 5.3+): a student-school association whose entry
+ * date is corrected keeps its resource id and gets a new natural key. Two datasets read the same
+ * ODS: `ssa` keyed by the resource id (the usual Ed-Fi setup) and `ssa_nk` keyed by the natural key
+ * (student, school, entry date), each with its nested rows exploded.
+ */
+describe('Ed-Fi key changes over the sample data', () => {
+  const RESOURCE = 'studentSchoolAssociations';
+  const NATURAL_KEY = ['studentreference_studentuniqueid', 'schoolreference_schoolid', 'entrydate'];
+  let kods: EdfiServer;
+  beforeAll(async () => {
+    kods = await startEdfiServer();
+  });
+  afterAll(() => kods?.close());
+
+  const keyDefinition = (name: string): PipelineInput => ({
+    project: name,
+    datasets: [
+      { name: 'ssa', source: { type: 'edfi', api: 'ods', resource: RESOURCE }, read: { arrays: 'explode' }, clean: { key: ['id'], mode: 'upsert' } },
+      { name: 'ssa_nk', source: { type: 'edfi', api: 'nk', resource: RESOURCE }, read: { arrays: 'explode' }, clean: { key: NATURAL_KEY, mode: 'upsert' } },
+    ],
+    edfi: [
+      { name: 'ods', url: kods.base, secret, pageSize: 20, partRecords: 40, resources: [{ resource: RESOURCE, dataset: 'ssa' }] },
+      { name: 'nk', url: kods.base, secret, pageSize: 20, partRecords: 40, resources: [{ resource: RESOURCE, dataset: 'ssa_nk' }] },
+    ],
+  });
+  const fetchBoth = async (p: Project, at: string) => [...(await fetchRun(p, at, 'ods')), ...(await fetchRun(p, at, 'nk'))];
+  /** A record's natural key as the clean table holds it (text), computed from the record itself. */
+  const naturalKey = (r: Rec) => JSON.stringify([String(r.studentReference.studentUniqueId), String(r.schoolReference.schoolId), String(r.entryDate)]);
+  const dayAfter = (date: string) => new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+
+  it('a full run, then key changes (entry dates corrected) delivered out of order, leave both tables as a full reload does, with no row left under an old key', { timeout: 300_000 }, async () => {
+    const random = mulberry32(Number(process.env.EDFI_E2E_SEED ?? 20261207));
+    const records = fixture(`${RESOURCE}.json`).sort((a, b) => String(a.id).localeCompare(String(b.id)));
+    // nested rows under records whose key changes: they must follow their parent to its new key
+    for (const n of [0, 1, 2, 5]) records[n]!.educationPlans = [{ educationPlanDescriptor: 'uri://ed-fi.org/EducationPlanDescriptor#Career Pathway' }];
+    const model = new Map(records.map((r) => [r.id as string, structuredClone(r)]));
+    kods.write(RESOURCE, records.map((r) => structuredClone(r)));
+
+    const inc = await project('it_edfi_keys', keyDefinition('it_edfi_keys'));
+    const schema = inc.pipeline.project;
+    const full = await fetchBoth(inc, '2026-12-01T06:00:00Z');
+    // the natural-keyed table's first part (the first 40 ids, among them every record whose key changes) arrives after the key changes
+    const lateFull = full.filter((k) => k.startsWith('raw/ssa_nk/') && k.endsWith('/part-00001.ndjson.gz'));
+    expect(lateFull).toHaveLength(1);
+    await deliver(inc, shuffled(full.filter((k) => !lateFull.includes(k)), random), { random, redeliver: 0.3, reclean: 0.3 });
+
+    // ── the ODS changes: natural keys corrected (PUTs that change key fields), values, deletions
+    const ids = records.map((r) => r.id as string);
+    const changeKey = (id: string, edit: (r: Rec) => void) => {
+      const r = structuredClone(model.get(id)!);
+      edit(r);
+      model.set(id, r);
+      kods.changeKey(RESOURCE, id, structuredClone(r));
+    };
+    const write = (id: string, edit: (r: Rec) => void) => {
+      const r = structuredClone(model.get(id)!);
+      edit(r);
+      model.set(id, r);
+      kods.write(RESOURCE, [structuredClone(r)]);
+    };
+    const oldKeys = [0, 1, 2, 3, 4, 5, 6].map((n) => naturalKey(model.get(ids[n]!)!));
+    changeKey(ids[0]!, (r) => (r.entryDate = dayAfter(r.entryDate))); // entry date corrected
+    changeKey(ids[1]!, (r) => (r.entryDate = dayAfter(r.entryDate)));
+    write(ids[1]!, (r) => (r.entryGradeLevelDescriptor = 'uri://ed-fi.org/GradeLevelDescriptor#Tenth grade')); // and changed again
+    changeKey(ids[2]!, (r) => (r.entryDate = dayAfter(r.entryDate)));
+    changeKey(ids[2]!, (r) => (r.entryDate = dayAfter(r.entryDate))); // corrected twice
+    changeKey(ids[3]!, (r) => (r.entryDate = dayAfter(r.entryDate)));
+    model.delete(ids[3]!);
+    kods.remove(RESOURCE, [ids[3]!]); // corrected, then deleted
+    changeKey(ids[4]!, (r) => (r.schoolReference = { schoolId: r.schoolReference.schoolId === 255903999 ? 255903998 : 255903999 })); // another school
+    const was5 = model.get(ids[5]!)!.entryDate as string;
+    changeKey(ids[5]!, (r) => (r.entryDate = dayAfter(r.entryDate)));
+    changeKey(ids[5]!, (r) => (r.entryDate = was5)); // and back
+    changeKey(ids[6]!, (r) => (r.entryDate = dayAfter(r.entryDate)));
+    write(ids[60]!, (r) => (r.fullTimeEquivalency = 0.5));
+    model.delete(ids[70]!);
+    kods.remove(RESOURCE, [ids[70]!]);
+
+    const outcome = await fetchEdfi({ ...inc.deps, now: () => new Date('2026-12-02T06:00:00Z') }, inc.pipeline, 'nk');
+    if (outcome.status === 'busy') throw new Error('busy');
+    expect(outcome.results).toMatchObject([{ dataset: 'ssa_nk', keyChanges: 9, deleted: 2, records: 7 }]);
+    expect(outcome.message).toMatch(/7 records, 9 key changes and 2 deletions/);
+    // the manifest declares the key changes, numbered before the run's records
+    const manifest = JSON.parse(
+      await (await s3Client().send(new GetObjectCommand({ Bucket: inc.bucket, Key: `raw/ssa_nk/${outcome.run}/_manifest.json` }))).Body!.transformToString(),
+    ) as { objects: { key: string; declaration: { holds: string; part: number; identifiedBy?: string[] } }[]; details: Record<string, unknown> };
+    expect(manifest.details).toMatchObject({ records: 7, deleted: 2, keyChanges: 9 });
+    const declared = manifest.objects.map((o) => o.declaration);
+    expect(declared.map((d) => d.holds)).toEqual(['keyChanges', 'rows', 'deletions']);
+    expect(declared[0]).toMatchObject({ identifiedBy: ['id'] });
+    expect(declared[0]!.part).toBeLessThan(declared[1]!.part);
+    const run1 = [...outcome.results.flatMap((r) => r.parts), ...(await fetchRun(inc, '2026-12-02T06:00:00Z', 'ods'))];
+    expect(run1.filter((k) => /\/keychanges-\d+\.ndjson\.gz$/.test(k))).toHaveLength(2); // one per dataset
+    // the run's objects in any order (a record's new key before its key change, too), then the full run's late part, then stale redeliveries
+    await deliver(inc, shuffled(run1, random), { random, redeliver: 0.4, reclean: 0.4 });
+    await deliver(inc, lateFull, { random, redeliver: 0.5, reclean: 0.5 });
+    await deliver(inc, shuffled([...full, ...run1], random).slice(0, 6), { random });
+
+    // ── a full reload of the final state
+    const reload = await project('it_edfi_keys_reload', keyDefinition('it_edfi_keys_reload'));
+    await deliver(reload, await fetchBoth(reload, '2026-12-03T06:00:00Z'));
+
+    // every parent and child table: the same rows (values as text, lineage aside)
+    const incTables = await cleanTables(inc.pool, schema);
+    expect(incTables).toEqual(await cleanTables(reload.pool, reload.pipeline.project));
+    expect(incTables).toEqual(expect.arrayContaining(['ssa', 'ssa_nk', 'ssa_educationplans', 'ssa_nk_educationplans']));
+    for (const table of incTables) {
+      const columns = [...(await columnsOf(inc.pool, schema, table)).keys()].filter((c) => !LINEAGE.has(c)).sort();
+      expect(await textRows(inc.pool, schema, table, columns), table).toEqual(await textRows(reload.pool, reload.pipeline.project, table, columns));
+    }
+    // the natural-keyed table holds exactly the ODS's natural keys: none of the old ones that changed
+    const held = await rows<{ k: string }>(inc.pool, `SELECT jsonb_build_array(${NATURAL_KEY.map((c) => `${c}::text`).join(', ')})::text AS k FROM ${ident(schema)}.ssa_nk`);
+    const expected = [...model.values()].map(naturalKey).sort();
+    expect(held.map((r) => r.k.replace(/", "/g, '","')).sort()).toEqual(expected);
+    const gone = oldKeys.filter((k, i) => i !== 5 && !expected.includes(k));
+    expect(gone).toHaveLength(6);
+    // nested rows follow: each plan hangs from a row that is there, under the record's current key
+    expect(
+      await count(
+        inc.pool,
+        `SELECT count(*) AS n FROM ${ident(schema)}.ssa_nk_educationplans c WHERE NOT EXISTS (SELECT 1 FROM ${ident(schema)}.ssa_nk p WHERE ${NATURAL_KEY.map((k) => `p.${k} = c.parent_${k}`).join(' AND ')})`,
+      ),
+    ).toBe(0);
+    const plans = [...model.values()].reduce((n, r) => n + (r.educationPlans as unknown[]).length, 0);
+    expect(plans).toBe(4);
+    expect(await count(inc.pool, `SELECT count(*) AS n FROM ${ident(schema)}.ssa_nk_educationplans`)).toBe(plans);
+    // the late part's rows under a changed key went to quarantine, saying so; its other rows were applied
+    const superseded = await rows<{ raw: string; reason: string }>(
+      inc.pool,
+      `SELECT raw_value AS raw, reason FROM ${ident(schema)}.ssa_nk_quarantine WHERE rule = 'superseded' AND reason LIKE '%changed this record''s key%'`,
+    );
+    expect(superseded.length).toBeGreaterThanOrEqual(5);
+    // the ledger: every load applied (or superseded); the key changes loads counted what they moved
+    const ledger = await rows<{ dataset: string; status: string; deleted: number | null }>(
+      inc.pool,
+      `SELECT dataset, status, (detected->>'deleted')::int AS deleted FROM etl.loads WHERE project = $1 AND holds = 'keyChanges'`,
+      [schema],
+    );
+    expect(ledger.map((l) => `${l.dataset} ${l.status}`).sort()).toEqual(['ssa loaded', 'ssa_nk loaded']);
+    expect(ledger.find((l) => l.dataset === 'ssa')!.deleted).toBe(0);
+    const bad = await rows(inc.pool, `SELECT id, status, error FROM etl.loads WHERE project = $1 AND status NOT IN ('loaded', 'expanded') AND NOT (status = 'skipped' AND error LIKE 'superseded%')`, [schema]);
+    expect(bad).toEqual([]);
+  });
+
+  it('on a year-specific ODS: a table keyed [id, odsSchoolYear] keeps its rows, tables keyed by the natural key and the year (detected or declared columns) move them, one keyed otherwise refuses the key changes whole', { timeout: 120_000 }, async () => {
+    const year = 2026;
+    const records = fixture(`${RESOURCE}.json`).slice(0, 12);
+    kods.write(RESOURCE, records.map((r) => structuredClone(r)), year);
+    const apis = {
+      byid: ['id', 'odsSchoolYear'],
+      bynk: [...NATURAL_KEY, 'odsSchoolYear'],
+      other: ['studentreference_studentuniqueid', 'entrygradeleveldescriptor'],
+      declared: ['student', 'school', 'entered', 'year'],
+    };
+    // declared columns: the key fields name them by their sources' last names
+    const columns = [
+      { name: 'id', type: 'text' as const },
+      { name: 'student', source: 'studentReference.studentUniqueId', type: 'text' as const },
+      { name: 'school', source: 'schoolReference.schoolId', type: 'integer' as const },
+      { name: 'entered', source: 'entryDate', type: 'date' as const },
+      { name: 'year', source: 'odsSchoolYear', type: 'integer' as const },
+    ];
+    const input: PipelineInput = {
+      project: 'it_edfi_keys_years',
+      datasets: Object.entries(apis).map(([api, key]) => ({
+        name: `ssa_${api}`,
+        source: { type: 'edfi' as const, api, resource: RESOURCE },
+        clean: { key, mode: 'upsert' as const, ...(api === 'declared' ? { columns } : {}) },
+      })),
+      edfi: Object.keys(apis).map((api) => ({ name: api, url: kods.base, secret, instance: 'yearSpecific' as const, schoolYears: [year], resources: [{ resource: RESOURCE, dataset: `ssa_${api}` }] })),
+    };
+    const p = await project(input.project, input);
+    const fetchAll = async (at: string) => (await Promise.all(Object.keys(apis).map((api) => fetchRun(p, at, api)))).flat();
+    await deliver(p, await fetchAll('2026-12-04T06:00:00Z'));
+    const moved = structuredClone(records[3]!);
+    const before = naturalKey(moved);
+    moved.entryDate = dayAfter(moved.entryDate);
+    kods.changeKey(RESOURCE, moved.id, structuredClone(moved), year);
+    const run = await fetchAll('2026-12-05T06:00:00Z');
+    expect(run.filter((k) => k.includes('/2026-keychanges-'))).toHaveLength(4);
+    await deliver(p, run);
+
+    const keyChanges = await rows<{ dataset: string; status: string; deleted: number | null; error: string | null }>(
+      p.pool,
+      `SELECT dataset, status, (detected->>'deleted')::int AS deleted, error FROM etl.loads WHERE project = $1 AND holds = 'keyChanges' ORDER BY dataset`,
+      [input.project],
+    );
+    expect(keyChanges).toEqual([
+      { dataset: 'ssa_byid', status: 'loaded', deleted: 0, error: null },
+      { dataset: 'ssa_bynk', status: 'loaded', deleted: 1, error: null },
+      { dataset: 'ssa_declared', status: 'loaded', deleted: 1, error: null },
+      { dataset: 'ssa_other', status: 'failed', deleted: null, error: expect.stringMatching(/keyed by studentreference_studentuniqueid, entrygradeleveldescriptor; no single field of its key changes names entrygradeleveldescriptor .*nothing is applied/) },
+    ]);
+    const schema = ident(input.project);
+    // keyed [id, odsSchoolYear]: one row per record, the moved one with its new entry date
+    expect(await rows(p.pool, `SELECT entrydate::text AS d, odsschoolyear AS y FROM ${schema}.ssa_byid WHERE id = $1`, [moved.id])).toEqual([{ d: moved.entryDate, y: year }]);
+    expect(await count(p.pool, `SELECT count(*) AS n FROM ${schema}.ssa_byid`)).toBe(records.length);
+    // keyed by the natural key and the year: the old key gone, the new one there
+    const nk = (await rows<{ k: string }>(p.pool, `SELECT jsonb_build_array(${NATURAL_KEY.map((c) => `${c}::text`).join(', ')})::text AS k FROM ${schema}.ssa_bynk`)).map((r) => r.k.replace(/", "/g, '","'));
+    expect(nk).toHaveLength(records.length);
+    expect(nk).toContain(naturalKey(moved));
+    expect(nk).not.toContain(before);
+    const declared = (await rows<{ k: string }>(p.pool, `SELECT jsonb_build_array(student, school::text, entered::text)::text AS k FROM ${schema}.ssa_declared`)).map((r) => r.k.replace(/", "/g, '","'));
+    expect(declared.sort()).toEqual([...nk].sort());
   });
 });

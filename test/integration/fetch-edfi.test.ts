@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -149,7 +149,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
       complete: true,
       details: { api: 'ods', resource: 'students', records: 23 },
       // the first run asks for everything: its parts together are the whole resource
-      objects: [{ key: `raw/ods_students/${run}/part-00001.ndjson.gz`, records: 23, declaration: { replaces: 'run', holds: 'rows', part: 1 } }],
+      objects: [{ key: `raw/ods_students/${run}/part-00001.ndjson.gz`, records: 23, declaration: { replaces: 'run', holds: 'rows', part: 100_001 } }], // after the run's key changes (parts 1…)
     });
     expect(JSON.stringify(manifest)).not.toContain(EDFI_CLIENT.secret);
     // nothing for the empty resource; versions saved, lease released
@@ -324,6 +324,160 @@ describe('fetching an Ed-Fi ODS / API', () => {
     expect(v).toBeGreaterThan(0);
     const next = await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods');
     expect(next).toMatchObject({ status: 'empty' });
+  });
+
+  it('warns once per resource, and does not fail it, when the ODS does not serve /keyChanges (before 5.3); its records and deletions are stored and saved', async () => {
+    const { bucket, deps } = await setup();
+    ods.write('surveys', [{ id: 'co1', courseCode: 'ALG-1' }, { id: 'co2', courseCode: 'BIO-1' }]);
+    ods.write('interventions', [{ id: 'ca1' }]);
+    const pipeline = pipelineWith({ resources: ['surveys', 'interventions'] });
+    await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods');
+    ods.write('surveys', [{ id: 'co3', courseCode: 'CHM-1' }]);
+    ods.remove('surveys', ['co1']);
+    ods.write('interventions', [{ id: 'ca2' }]);
+    ods.servesKeyChanges = false;
+    const warn = vi.spyOn(logger, 'warn');
+    try {
+      const outcome = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
+      expect(outcome).toMatchObject({
+        status: 'fetched',
+        records: 2,
+        results: [
+          { resource: 'surveys', status: 'fetched', records: 1, deleted: 1, keyChanges: 0, warnings: [expect.stringMatching(/does not serve surveys\/keyChanges \(404\)/)] },
+          { resource: 'interventions', status: 'fetched', records: 1, deleted: 0, keyChanges: 0, warnings: [expect.stringMatching(/interventions\/keyChanges \(404\)/)] },
+        ],
+      });
+      if (outcome.status === 'busy') throw new Error('busy');
+      expect(outcome.message).toMatch(/the ODS does not serve \/keyChanges \(404\) for 2 resources \(surveys, interventions\): .*set keyChanges: false on edfi "ods"/);
+      expect(outcome.message).not.toMatch(/\/deletes \(404\)/);
+      const keyWarnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('/keyChanges (404)'));
+      expect(keyWarnings).toHaveLength(2);
+      expect(keyWarnings.filter((m) => m.includes('surveys/keyChanges'))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+      ods.servesKeyChanges = true;
+    }
+    const stored = await records(bucket, 'ods_surveys');
+    expect(stored.filter((r) => !('keyValues' in r)).map((r) => r.id)).toEqual(['co1', 'co2', 'co3']);
+    expect(stored.filter((r) => 'keyValues' in r).map((r) => r.id)).toEqual(['co1']); // the deletes part
+    const saved = await state(bucket);
+    expect(saved.state.checkpoint).toBeUndefined();
+    expect(await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods')).toMatchObject({ status: 'empty' });
+    // keyChanges: false asks no more
+    ods.write('surveys', [{ id: 'co4' }]);
+    const asked = ods.requests.length;
+    await fetchEdfi({ ...deps, now: () => new Date('2026-11-23T06:00:00Z') }, pipelineWith({ resources: ['surveys', 'interventions'], keyChanges: false }), 'ods');
+    expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/keyChanges'))).toEqual([]);
+    expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/deletes')).length).toBeGreaterThan(0);
+  });
+
+  it('reads the key changes of an incremental run into parts of their own, declared before the run\'s records', async () => {
+    const { bucket, deps } = await setup();
+    ods.naturalKeys.gradebookEntries = ['gradebookEntryIdentifier', 'namespace'];
+    ods.write('gradebookEntries', [
+      { id: 'g1', gradebookEntryIdentifier: 'HW-1', namespace: 'uri://district' },
+      { id: 'g2', gradebookEntryIdentifier: 'HW-2', namespace: 'uri://district' },
+    ]);
+    const pipeline = pipelineWith({ resources: ['gradebookEntries'], pageSize: 2 });
+    await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods');
+    ods.changeKey('gradebookEntries', 'g1', { gradebookEntryIdentifier: 'HW-1a', namespace: 'uri://district' });
+    ods.changeKey('gradebookEntries', 'g2', { gradebookEntryIdentifier: 'HW-2a', namespace: 'uri://district' });
+    ods.changeKey('gradebookEntries', 'g1', { gradebookEntryIdentifier: 'HW-1b', namespace: 'uri://district' });
+    const outcome = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
+    expect(outcome).toMatchObject({ status: 'fetched', records: 2, results: [{ keyChanges: 3, deleted: 0 }] });
+    if (outcome.status === 'busy') throw new Error('busy');
+    expect(outcome.message).toMatch(/2 records, 3 key changes from 1 of 1 resources/);
+    // paged by offset as the deletes are (pages of 2)
+    const offsets = ods.requests.filter((r) => r.path === '/data/v3/ed-fi/gradebookEntries/keyChanges').map((r) => Number(r.query.get('offset')));
+    expect(offsets.slice(0, 2)).toEqual([0, 2]);
+    expect(new Set(offsets).size).toBe(offsets.length); // each page once (pages are asked for ahead, up to the concurrency)
+    const manifest = JSON.parse((await text(bucket, `raw/ods_gradebook_entries/${outcome.run}/_manifest.json`)).toString()) as { objects: { key: string; records: number; declaration: Record<string, unknown> }[] };
+    expect(manifest.objects.map((o) => [o.key.split('/').at(-1), o.records, o.declaration.holds, o.declaration.replaces])).toEqual([
+      ['keychanges-00001.ndjson.gz', 3, 'keyChanges', 'nothing'],
+      ['part-00001.ndjson.gz', 2, 'rows', 'nothing'],
+    ]);
+    expect((manifest.objects[0]!.declaration.part as number) < (manifest.objects[1]!.declaration.part as number)).toBe(true);
+    // the items as the ODS serves them: the resource id, its change version, the key before and after
+    const items = await records(bucket, 'ods_gradebook_entries');
+    expect(items.filter((r) => 'oldKeyValues' in r)).toEqual([
+      { id: 'g1', changeVersion: expect.any(Number), oldKeyValues: { gradebookEntryIdentifier: 'HW-1', namespace: 'uri://district' }, newKeyValues: { gradebookEntryIdentifier: 'HW-1a', namespace: 'uri://district' } },
+      { id: 'g2', changeVersion: expect.any(Number), oldKeyValues: { gradebookEntryIdentifier: 'HW-2', namespace: 'uri://district' }, newKeyValues: { gradebookEntryIdentifier: 'HW-2a', namespace: 'uri://district' } },
+      { id: 'g1', changeVersion: expect.any(Number), oldKeyValues: { gradebookEntryIdentifier: 'HW-1a', namespace: 'uri://district' }, newKeyValues: { gradebookEntryIdentifier: 'HW-1b', namespace: 'uri://district' } },
+    ]);
+  });
+
+  it('checkpoints in the middle of the key changes and continues in the next invocation, every key change once', async () => {
+    let clock = Date.parse('2026-11-21T06:00:00Z');
+    const { bucket, deps } = await setup({ now: () => new Date(clock), timeoutMs: 60_000, marginMs: 20_000 });
+    ods.naturalKeys.learningObjectives = ['learningObjectiveId', 'namespace'];
+    const objective = (id: string, n: number) => ({ id, learningObjectiveId: `LO-${id}-${n}`, namespace: 'uri://district' });
+    ods.write('learningObjectives', ['l1', 'l2', 'l3', 'l4'].map((id) => objective(id, 0)));
+    const pipeline = pipelineWith({ resources: ['learningObjectives'], pageSize: 3, partRecords: 3, concurrency: 1 });
+    await fetchEdfi(deps, pipeline, 'ods');
+    // 16 key changes (each objective renumbered 4 times), then the run: 2 pages of records, 6 of key changes, 5 s each
+    for (let n = 1; n <= 4; n++) for (const id of ['l1', 'l2', 'l3', 'l4']) ods.changeKey('learningObjectives', id, objective(id, n));
+    clock += 3_600_000;
+    ods.onData = () => (clock += 5_000);
+    const outcomes = [await fetchEdfi(deps, pipeline, 'ods')];
+    // stopped among the key changes: some parts of them kept in the checkpoint, the list not done
+    const during = (await state(bucket)).state.checkpoint as { jobs: Record<string, { done: boolean; keyChanges?: { done: boolean; parts: unknown[] } }> };
+    expect(during.jobs['shared/learningObjectives']).toMatchObject({ done: true, keyChanges: { done: false } });
+    expect(during.jobs['shared/learningObjectives']!.keyChanges!.parts.length).toBeGreaterThan(0);
+    while (outcomes.at(-1)!.status === 'checkpointed' && outcomes.length < 6) outcomes.push(await fetchEdfi(deps, pipeline, 'ods'));
+    ods.onData = undefined;
+    expect(outcomes.length).toBeGreaterThan(1);
+    const last = outcomes.at(-1)!;
+    if (last.status === 'busy') throw new Error('busy');
+    expect(last).toMatchObject({ status: 'fetched', records: 4, results: [{ keyChanges: 16 }] });
+    // every key change once, in the ODS's order, and the record's last key is the one in its rows
+    const stored = await records(bucket, 'ods_learning_objectives');
+    const changes = stored.filter((r) => 'oldKeyValues' in r) as { id: string; changeVersion: number; newKeyValues: { learningObjectiveId: string } }[];
+    expect(changes.map((c) => c.changeVersion)).toEqual([...changes.map((c) => c.changeVersion)].sort((a, b) => a - b));
+    expect(changes.map((c) => c.newKeyValues.learningObjectiveId)).toEqual([1, 2, 3, 4].flatMap((n) => ['l1', 'l2', 'l3', 'l4'].map((id) => `LO-${id}-${n}`)));
+    const manifest = JSON.parse((await text(bucket, `raw/ods_learning_objectives/${last.run}/_manifest.json`)).toString()) as {
+      complete: boolean;
+      objects: { key: string; records: number; declaration: { holds: string; part: number } }[];
+    };
+    expect(manifest.complete).toBe(true);
+    expect(manifest.objects.map((o) => `${o.declaration.holds} ${o.records}`)).toEqual(['keyChanges 3', 'keyChanges 3', 'keyChanges 3', 'keyChanges 3', 'keyChanges 3', 'keyChanges 1', 'rows 3', 'rows 1']);
+    const parts = manifest.objects.map((o) => o.declaration.part);
+    expect(parts).toEqual([...parts].sort((a, b) => a - b));
+    expect((await state(bucket)).state.checkpoint).toBeUndefined();
+  });
+
+  it('a run begun before key changes were read keeps its part numbers and numbers its key changes after them', async () => {
+    let clock = Date.parse('2026-11-21T06:00:00Z');
+    const { bucket, deps } = await setup({ now: () => new Date(clock), timeoutMs: 60_000, marginMs: 20_000 });
+    ods.naturalKeys.programEvaluations = ['cohortIdentifier'];
+    ods.write('programEvaluations', Array.from({ length: 16 }, (_, i) => ({ id: `h${i}`, cohortIdentifier: `C-${i}` })));
+    const pipeline = pipelineWith({ resources: ['programEvaluations'], pageSize: 2, partRecords: 2, concurrency: 1 });
+    await fetchEdfi(deps, pipeline, 'ods');
+    // every record changed (9 pages of records at 5 s: the first invocation stops among them), two keys changed
+    ods.write('programEvaluations', Array.from({ length: 16 }, (_, i) => ({ id: `h${i}`, cohortIdentifier: `C-${i}`, cohortDescription: 'changed' })));
+    ods.changeKey('programEvaluations', 'h1', { cohortIdentifier: 'C-1b', cohortDescription: 'changed' });
+    ods.changeKey('programEvaluations', 'h2', { cohortIdentifier: 'C-2b', cohortDescription: 'changed' });
+    clock += 3_600_000;
+    ods.onData = () => (clock += 5_000);
+    try {
+      const first = await fetchEdfi(deps, pipeline, 'ods');
+      expect(first.status).toBe('checkpointed');
+      // as the version before key changes saved it: no layout
+      const saved = JSON.parse((await text(bucket, edfiStateKey('ods'))).toString()) as { state: { checkpoint: Record<string, unknown> } };
+      expect(saved.state.checkpoint.layout).toBe(2);
+      delete saved.state.checkpoint.layout;
+      await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: edfiStateKey('ods'), Body: JSON.stringify(saved), ContentType: 'application/json' }));
+      let last = await fetchEdfi(deps, pipeline, 'ods');
+      for (let i = 0; i < 5 && last.status === 'checkpointed'; i++) last = await fetchEdfi(deps, pipeline, 'ods');
+      expect(last).toMatchObject({ status: 'fetched', records: 16, results: [{ keyChanges: 2 }] });
+      if (last.status === 'busy') throw new Error('busy');
+      const manifest = JSON.parse((await text(bucket, `raw/ods_program_evaluations/${last.run}/_manifest.json`)).toString()) as { objects: { declaration: { holds: string; part: number } }[] };
+      const part = (holds: string) => manifest.objects.filter((o) => o.declaration.holds === holds).map((o) => o.declaration.part);
+      // the records as that version numbered them (from 1), the key changes after them all
+      expect(part('rows')).toEqual(Array.from({ length: 8 }, (_, i) => i + 1));
+      expect(part('keyChanges')).toEqual([200_001]);
+    } finally {
+      ods.onData = undefined;
+    }
   });
 
   it('counts retried 429s, 500s and token renewals in the summary, and logs each with its status, attempt and wait', async () => {
@@ -593,6 +747,33 @@ describe('paging an Ed-Fi ODS / API by cursor where it offers it (7.3+), by offs
       expect([...got].sort()).toEqual(written.map((w) => w.id as string));
     } finally {
       ods.onData = undefined;
+      ods.servesPageTokens = false;
+    }
+  });
+
+  it('with page tokens: reads the partitions of one resource at once, never more requests than concurrency, every record once', async () => {
+    ods.servesPageTokens = true;
+    ods.delayMs = 40;
+    try {
+      const { bucket, deps } = await setup();
+      const written = students(1, 30).map((s) => ({ ...s, id: `q${s.id as string}` }));
+      ods.write('questions', written);
+      ods.maxInFlight = 0;
+      const outcome = await fetchEdfi(deps, pipelineWith({ resources: ['questions'], pageSize: 4, partRecords: 4, concurrency: 3 }), 'ods');
+      expect(outcome).toMatchObject({ status: 'fetched', records: 30 });
+      // 3 partitions of 10 read side by side: 3 requests in flight, never more
+      expect(ods.maxInFlight).toBe(3);
+      const got = (await records(bucket, 'ods_questions')).map((r) => r.id as string);
+      expect([...got].sort()).toEqual(written.map((w) => w.id as string));
+      if (outcome.status === 'busy') throw new Error('busy');
+      // each partition's parts: numbered as begun, each number once, listed in order
+      const manifest = JSON.parse((await text(bucket, `raw/ods_questions/${outcome.run}/_manifest.json`)).toString()) as { objects: { key: string; records: number; declaration: { part: number } }[] };
+      const numbers = manifest.objects.map((o) => Number(/part-(\d+)\.ndjson\.gz$/.exec(o.key)![1]));
+      expect(numbers).toEqual(Array.from({ length: 9 }, (_, i) => i + 1)); // 3 partitions × (4 + 4 + 2)
+      expect(manifest.objects.map((o) => o.declaration.part)).toEqual(numbers.map((n) => 100_000 + n));
+      expect(manifest.objects.reduce((n, o) => n + o.records, 0)).toBe(30);
+    } finally {
+      ods.delayMs = 0;
       ods.servesPageTokens = false;
     }
   });
