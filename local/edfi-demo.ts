@@ -40,8 +40,8 @@ export interface EdfiDemoOptions {
   /** Give up on a run after this long (default 10 minutes). */
   maxMs?: number;
   /**
-   * The next day corrects one studentSchoolAssociation's key (its entryDate): default when the
-   * stand-in serves key changes (has `changeKey`, helper "keychg"'s /keyChanges), else never.
+   * The next day corrects one studentSchoolAssociation's key (its entryDate), served at
+   * `<resource>/keyChanges` (default true).
    */
   keyChange?: boolean;
   /** Called after each run, before the next day is served (the tests look at the tables here); `day` is the day the incremental run fetched. */
@@ -52,8 +52,8 @@ export interface EdfiDemoOptions {
 export interface EdfiDemoRun {
   label: 'full' | 'incremental';
   seconds: number;
-  /** Per dataset: records fetched and deletions fetched. */
-  fetched: { dataset: string; records: number; deleted: number }[];
+  /** Per dataset: records, key changes and deletions fetched. */
+  fetched: { dataset: string; records: number; deleted: number; keyChanges: number }[];
   /** Per table (a dataset or one of its nested tables): the run's loads, rows loaded, quarantined, deleted. */
   loaded: { table: string; loads: number; rows: number; quarantined: number; deleted: number; failed: number }[];
   /** Per exported view: rows and the Parquet object of the run's last export. */
@@ -104,7 +104,7 @@ export async function runEdfiDemo(opts: EdfiDemoOptions = {}): Promise<EdfiDemoR
     const runs: EdfiDemoRun[] = [];
     runs.push(await oneRun('full', local, source, api.name, opts, log));
     await opts.onRun?.(runs[0]!);
-    const keyChange = opts.keyChange ?? typeof (ods as unknown as { changeKey?: unknown }).changeKey === 'function';
+    const keyChange = opts.keyChange ?? true;
     const day = district.advance({ keyChange });
     const applied = serveDay(ods, day);
     log(
@@ -133,12 +133,12 @@ async function oneRun(label: EdfiDemoRun['label'], local: LocalPipeline, pipelin
 
   log(`${label} run: fetching Ed-Fi API ${apiName}`);
   const deps = { s3: s3Client(), bucket: resources.bucket, readSecret: readJsonSecret };
-  const fetched = new Map<string, { records: number; deleted: number }>();
+  const fetched = new Map<string, { records: number; deleted: number; keyChanges: number }>();
   for (;;) {
     const result = await fetchEdfiApi(deps, pipeline, apiName);
     const outcome = result.outcome as EdfiOutcome;
     if (outcome.status === 'busy') throw new Error(outcome.message);
-    for (const r of outcome.results) fetched.set(r.dataset, { records: r.records, deleted: r.deleted });
+    for (const r of outcome.results) fetched.set(r.dataset, { records: r.records, deleted: r.deleted, keyChanges: r.keyChanges });
     log(`  fetch: ${result.summary}`);
     if (result.status !== 'checkpointed') break;
   }
@@ -186,7 +186,7 @@ async function oneRun(label: EdfiDemoRun['label'], local: LocalPipeline, pipelin
   };
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   log(
-    `${label} run done in ${run.seconds.toFixed(1)} s: fetched ${sum(run.fetched.map((f) => f.records))} records and ${sum(run.fetched.map((f) => f.deleted))} deletions; ` +
+    `${label} run done in ${run.seconds.toFixed(1)} s: fetched ${sum(run.fetched.map((f) => f.records))} records, ${sum(run.fetched.map((f) => f.keyChanges))} key changes and ${sum(run.fetched.map((f) => f.deleted))} deletions; ` +
       `loaded ${sum(run.loaded.map((l) => l.rows))} rows in ${sum(run.loaded.map((l) => l.loads))} loads (${sum(run.loaded.map((l) => l.quarantined))} quarantined, ` +
       `${sum(run.loaded.map((l) => l.deleted))} deleted, ${sum(run.loaded.map((l) => l.failed))} failed); exported ${run.exported.length} view${run.exported.length === 1 ? '' : 's'}`,
   );
@@ -261,7 +261,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
 export class DemoUsageError extends Error {}
 
 function printRun(run: EdfiDemoRun): void {
-  console.log(`\n${run.label} run (${run.seconds.toFixed(1)} s) — per dataset: fetched (records, deletions), loaded (rows, deleted, quarantined), rows now`);
+  console.log(`\n${run.label} run (${run.seconds.toFixed(1)} s) — per dataset: fetched (records, key changes, deletions), loaded (rows, deleted, quarantined), rows now`);
   const fetched = new Map(run.fetched.map((f) => [f.dataset, f]));
   const names = [...new Set([...run.fetched.map((f) => f.dataset), ...Object.keys(run.tables)])].sort();
   const rows = names.map((name) => {
@@ -269,7 +269,7 @@ function printRun(run: EdfiDemoRun): void {
     const own = run.loaded.find((l) => l.table === name);
     return {
       table: name,
-      fetched: f ? `${f.records}${f.deleted ? ` (−${f.deleted})` : ''}` : '',
+      fetched: f ? `${f.records}${f.keyChanges ? ` (${f.keyChanges} key change${f.keyChanges === 1 ? '' : 's'})` : ''}${f.deleted ? ` (−${f.deleted})` : ''}` : '',
       loaded: own ? String(own.rows) : '',
       deleted: own?.deleted ? String(own.deleted) : '',
       quarantined: own?.quarantined ? String(own.quarantined) : '',

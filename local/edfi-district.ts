@@ -561,7 +561,7 @@ export class EdfiDistrict {
     const school = SCHOOLS[this.days % SCHOOLS.length]!;
     const newcomer = this.enrol(school, date, `${date}T07:30:00Z`);
 
-    // the key change (HOOK, see serveDay): a studentSchoolAssociation's entryDate was entered wrong
+    // the key change (served by serveDay through the stand-in's changeKey): a studentSchoolAssociation's entryDate was entered wrong
     const keyChanges: DistrictDay['keyChanges'] = [];
     if (opts.keyChange) {
       const candidates = this.enrolments.filter((e) => e !== newcomer && e !== leaving && e.entryDate === FIRST_DAY && e.exitDate === undefined);
@@ -666,10 +666,8 @@ export function serveDistrict(server: EdfiServer, district: EdfiDistrict): numbe
 }
 
 /**
- * Apply a day's changes to a stand-in ODS: its writes, its deletes, and — HOOK for the key-change
- * API (helper "keychg" adds `changeKey` to local/edfi-stand-in.ts) — its key changes, served only
- * when the stand-in has `changeKey(resource, record)`; without it a key-changed record is written
- * as an update of the same id. Returns what was applied.
+ * Apply a day's changes to a stand-in ODS: its writes, its deletes, and its key changes (the same
+ * `id` under new natural-key values, served at `<resource>/keyChanges`). Returns what was applied.
  */
 export function serveDay(server: EdfiServer, day: DistrictDay): { written: number; deleted: number; keyChanges: number } {
   let written = 0;
@@ -682,11 +680,6 @@ export function serveDay(server: EdfiServer, day: DistrictDay): { written: numbe
     server.remove(x.resource, x.ids);
     deleted += x.ids.length;
   }
-  // HOOK(keychg): the stand-in's key-change API, once merged
-  const changeKey = (server as unknown as { changeKey?: (resource: string, record: EdfiRecord) => void }).changeKey;
-  for (const k of day.keyChanges) {
-    if (typeof changeKey === 'function') changeKey.call(server, k.resource, structuredClone(k.record));
-    else server.write(k.resource, [structuredClone(k.record)]);
-  }
+  for (const k of day.keyChanges) server.changeKey(k.resource, String(k.record.id), structuredClone(k.record));
   return { written, deleted, keyChanges: day.keyChanges.length };
 }
