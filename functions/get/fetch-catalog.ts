@@ -21,10 +21,11 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform, pipeline } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { CopyObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
-import { declarationMetadata, portalMetadata, type ManifestObject, type ObjectDeclaration, type PortalMetadata } from '../../contract/objects.ts';
+import { declarationMetadata, PORTAL_METADATA_KEY, portalMetadata, type ManifestObject, type ObjectDeclaration, type PortalMetadata } from '../../contract/objects.ts';
 import { PermanentError, messageOf } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
 import { fetchFollowing } from './redirects.ts';
@@ -68,7 +69,7 @@ export interface ResourceReport {
   /** The resource URL with query values redacted. */
   source: string;
   status: ResourceStatus;
-  /** Why it failed, was not reached, or counts as unchanged. */
+  /** Why it failed, was not reached, or counts as unchanged; of a fetched resource, why its same bytes were stored again. */
   reason?: string;
   /** Of a fetched resource: where it was stored, its size and SHA-256. */
   key?: string;
@@ -129,6 +130,8 @@ interface SeenResource {
   key: string;
   modified?: string;
   fetchedAt: string;
+  /** SHA-256 of the portal metadata stored with the object (absent in states saved before it was kept). */
+  portal?: string;
 }
 
 /** A resource that failed: tried again by every run until it lands. */
@@ -193,7 +196,7 @@ interface Run {
 
 /** What became of one resource, and what to remember of it. */
 type Result =
-  | { status: 'fetched'; seen: SeenResource }
+  | { status: 'fetched'; seen: SeenResource; reason?: string }
   | { status: 'unchanged'; seen: SeenResource; reason: string }
   | { status: 'failed'; reason: string }
   | { status: 'not reached'; reason: string };
@@ -331,7 +334,7 @@ function reportOf(resource: CatalogResource, result: Result | undefined): Resour
   if (!result) return { ...base, status: 'not reached', reason: 'the run stopped before its time limit; the next run fetches it' };
   switch (result.status) {
     case 'fetched':
-      return { ...base, status: 'fetched', key: result.seen.key, bytes: result.seen.bytes, sha256: result.seen.sha256 };
+      return { ...base, status: 'fetched', key: result.seen.key, bytes: result.seen.bytes, sha256: result.seen.sha256, ...(result.reason ? { reason: result.reason } : {}) };
     case 'unchanged':
       return { ...base, status: 'unchanged', reason: result.reason, sha256: result.seen.sha256 };
     default:
@@ -377,7 +380,66 @@ class NotTheFileError extends Error {
  * Download one resource with a conditional GET, streamed to S3. Problems of the source come back
  * as `failed`; an error of S3 itself is thrown (the run cannot go on writing).
  */
+/**
+ * Fetch one resource. When its bytes are the same as last time but what the portal says of it
+ * (title, organisation, licence, tags…) changed, the stored object is copied into this run with the
+ * new metadata, so that the catalog learns it (a new object version; the stage and clean steps read
+ * the same rows again).
+ */
 async function fetchResource(d: Download): Promise<Result> {
+  const result = await download(d);
+  if (result.status !== 'unchanged' || !d.resource.portal || !d.previous) return result;
+  const stored = portalMetadata(d.resource.portal);
+  const fingerprint = portalFingerprint(stored);
+  // a state saved before fingerprints were kept: the previous object's own metadata says
+  const before = d.previous.portal ?? portalFingerprint(await storedPortal(d, d.previous.key));
+  if (before === fingerprint) return { ...result, seen: { ...result.seen, portal: fingerprint } };
+  return republish(d, result.seen, stored, fingerprint);
+}
+
+const portalFingerprint = (stored: Record<string, string> | undefined) => (stored ? createHash('sha256').update(JSON.stringify(stored)).digest('hex') : undefined);
+
+async function storedPortal(d: Download, key: string): Promise<Record<string, string> | undefined> {
+  try {
+    const head = await d.deps.s3.send(new HeadObjectCommand({ Bucket: d.deps.bucket, Key: key }));
+    const value = head.Metadata?.[PORTAL_METADATA_KEY];
+    return value === undefined ? undefined : { [PORTAL_METADATA_KEY]: value };
+  } catch (error) {
+    // the object is gone (a lifecycle rule): nothing to compare with, so the metadata counts as new
+    if ((error as { name?: string }).name === 'NotFound' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+    throw error;
+  }
+}
+
+/** The largest object a single CopyObject copies (S3's limit). */
+const COPY_LIMIT_BYTES = 5 * 1024 ** 3;
+
+async function republish(d: Download, seen: SeenResource, stored: Record<string, string>, fingerprint: string | undefined): Promise<Result> {
+  const { resource, deps } = d;
+  if (seen.bytes > COPY_LIMIT_BYTES) {
+    return { status: 'unchanged', seen, reason: `same bytes; the portal's description of it changed, but at ${seen.bytes} bytes it is too large to copy with the new metadata (the catalog keeps the old one until the file changes)` };
+  }
+  const declaration = d.declare(resource.id);
+  const key = `${d.prefix}${resourceFolder(resource.id)}/${uniqueName(d.names, seen.key.slice(seen.key.lastIndexOf('/') + 1), resource.id)}`;
+  try {
+    await deps.s3.send(
+      new CopyObjectCommand({
+        Bucket: deps.bucket,
+        Key: key,
+        CopySource: `${deps.bucket}/${seen.key.split('/').map(encodeURIComponent).join('/')}`,
+        MetadataDirective: 'REPLACE',
+        Metadata: { ...declarationMetadata(declaration), ...stored },
+      }),
+    );
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NoSuchKey') return { status: 'unchanged', seen, reason: `same bytes; the portal's description of it changed, but the object stored last time (${seen.key}) is gone, so it could not be stored again with it` };
+    throw error;
+  }
+  d.onStored(manifestObject(key, { bytes: seen.bytes, sha256: seen.sha256 }, declaration));
+  return { status: 'fetched', seen: { ...seen, key, portal: fingerprint, fetchedAt: d.now().toISOString() }, reason: 'same bytes, described anew by the portal (title, organisation, licence or tags changed): stored again with the new description' };
+}
+
+async function download(d: Download): Promise<Result> {
   const { resource, previous, deps } = d;
   let url: URL;
   try {
@@ -485,6 +547,7 @@ async function store(d: Download, res: Response, contentType: string | undefined
     key,
     modified: resource.modified,
     fetchedAt: d.now().toISOString(),
+    ...(resource.portal ? { portal: portalFingerprint(portalMetadata(resource.portal)) } : {}),
   };
   d.onStored(manifestObject(key, { bytes, sha256 }, declaration));
   return { status: 'fetched', seen };

@@ -720,6 +720,50 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
     }
   });
 
+  it('a portal that describes a resource anew (title, licence, tags) without changing its file: stored again with the new description, which the catalog then finds', async () => {
+    const cat = new TestCatalog(api, 'udata');
+    cat.serve('parcs.csv', { body: PARKS_CSV });
+    const dataset = cat.addDataset({
+      id: 'd1', slug: 'espaces-verts', organization: ORG, organizationTitle: 'Ville de Paris', tags: ['parcs'], modified: '2026-11-10T00:00:00.000Z',
+      title: 'Espaces verts', description: 'Parcs.', license: { id: 'notspecified', title: 'Non spécifiée' },
+      resources: [{ id: 'r-parcs', title: 'Parcs (CSV)', format: 'csv', file: 'parcs.csv', modified: '2026-11-10T00:00:00.000Z' }],
+    });
+    const { pipeline, pool } = await freshProject({ project: 'it_catalog_redescribed', datasets: [{ name: 'parks', source: { type: 'catalog', api: 'udata', url: cat.url, organization: ORG, tag: 'parcs' } }] });
+    const { bucket, deps } = await setup();
+    const fetchOnce = async () => {
+      const outcome = await fetchCatalog(deps, pipeline.datasets[0]!);
+      return manifestOf(outcome).resources.find((r) => r.id === 'r-parcs')!;
+    };
+    const bytesOf = async (key: string) => Buffer.from(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
+    const titleFound = async (words: string) => (await searchCatalogResources(pool, { project: 'it_catalog_redescribed', words })).map((r) => [r.resourceId, r.loadId]);
+
+    const first = await fetchOnce();
+    expect(first.status).toBe('fetched');
+    const firstLoad = await stageObject(stageDeps(pool, pipeline), { bucket, key: first.key! });
+    expect(firstLoad.status).toBe('staged');
+    // nothing changed: nothing stored
+    expect(await fetchOnce()).toMatchObject({ status: 'unchanged' });
+
+    // the portal retitles the dataset, changes its licence and tags; the file stays byte for byte the same
+    Object.assign(dataset, { title: 'Jardins publics de la ville', license: { id: 'lov2', title: 'Licence Ouverte' }, tags: ['parcs', 'jardins'], modified: '2026-11-20T00:00:00.000Z' });
+    const third = await fetchOnce();
+    expect(third.status).toBe('fetched');
+    expect(third.reason).toMatch(/same bytes, described anew/);
+    // a new object version (this test's clock stands still, so the run folder and key are the first run's)
+    const versions = await s3Client().send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'raw/parks/' }));
+    expect((versions.Versions ?? []).filter((v) => v.Key!.includes('/r-parcs/'))).toHaveLength(2);
+    expect((await bytesOf(third.key!)).equals(Buffer.from(PARKS_CSV))).toBe(true);
+    expect(third.sha256).toBe(createHash('sha256').update(PARKS_CSV).digest('hex'));
+    const head = await s3Client().send(new HeadObjectCommand({ Bucket: bucket, Key: third.key! }));
+    expect(portalFromMetadata(head.Metadata)).toMatchObject({ datasetTitle: 'Jardins publics de la ville', license: 'lov2', tags: ['parcs', 'jardins'] });
+    const again = await stageObject(stageDeps(pool, pipeline), { bucket, key: third.key! });
+    expect(again.status).toBe('staged');
+    const newLoad = (again as { loadId: number }).loadId;
+    expect(await titleFound('jardins publics')).toEqual([['r-parcs', newLoad]]);
+    // and it is not stored a third time while the description stays as it is
+    expect(await fetchOnce()).toMatchObject({ status: 'unchanged' });
+  });
+
   it('CKAN: keeps the package title, organisation title, licence title and tags, and a workbook resource is read from the sheet its rule names', async () => {
     const dir = await scratchDir('catalog-sheets-');
     try {
