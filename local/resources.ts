@@ -53,7 +53,7 @@ export interface LocalResources {
 const QUEUE_RETENTION_SECONDS = 4 * 24 * 3600;
 const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
 const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 5;
-const DEFAULT_MAX_RECEIVE_COUNT = 5;
+export const DEFAULT_MAX_RECEIVE_COUNT = 5;
 
 /**
  * Names of a project's local resources. Project names may hold `_`, which bucket names may not:

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, routeObjectKey } from '../../contract/names.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
-import { PermanentError, isPermanent } from '../common/errors.ts';
+import { PermanentError, classify, isPermanent } from '../common/errors.ts';
 import { contractOf, getLoad, markExpanded, markFailed, markStaged, objectRefOf, objectVersion, receiveObject, recordContract, type LoadContract, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
@@ -515,12 +515,11 @@ function routingProblem(
 }
 
 /**
- * PostgreSQL rejects bad data with SQLSTATE class 22 (data exception) and files beyond its limits
- * (e.g. more than 1,600 columns) with class 54: both are the file's fault, retrying cannot help.
+ * The error as a permanent failure of the file, or `undefined` for one a retry may cure (the one
+ * classifier, common/errors.ts: PostgreSQL's data, naming and limit errors, damaged compression,
+ * a vanished version). A staging table beyond PostgreSQL's column limit is named as such.
  */
 function asPermanent(error: unknown, file: string): PermanentError | undefined {
-  if (isPermanent(error)) return error;
-  const pgError = error as { code?: string; message?: string; where?: string };
   if (isTooManyColumns(error)) {
     // a check before staging names the count; this is for a table made elsewhere (a part of a large file)
     return new PermanentError(
@@ -528,19 +527,8 @@ function asPermanent(error: unknown, file: string): PermanentError | undefined {
       { file, line: 1 },
     );
   }
-  if (typeof pgError.code === 'string' && /^(22|54)/.test(pgError.code)) {
-    const where = /line (\d+)(?:, column ([^:]+))?/.exec(pgError.where ?? '');
-    const record = where ? Number(where[1]) : undefined;
-    return new PermanentError(`${file}: ${pgError.message}${record ? ` (record ${record} after the header)` : ''}`, {
-      file,
-      column: where?.[2],
-    });
-  }
-  const s3Error = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  if (s3Error.name === 'NoSuchKey' || s3Error.name === 'NoSuchVersion' || s3Error.$metadata?.httpStatusCode === 412) {
-    return new PermanentError(`${file}: the object version in the event is gone or was replaced (${s3Error.name})`, { file });
-  }
-  return undefined;
+  const failure = classify(error, { file });
+  return failure.kind === 'permanent' ? failure.error : undefined;
 }
 
 /**
