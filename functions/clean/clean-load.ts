@@ -8,7 +8,7 @@ import type { Replaces } from '../../contract/objects.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
 import { PermanentError, classify, messageOf } from '../common/errors.ts';
 import { isTooManyColumns, PG_MAX_COLUMNS } from '../common/limits.ts';
-import { getLoad, markFailed, markLoaded, markSkipped, ORDER, type LoadRow } from '../common/ledger.ts';
+import { getLoad, markFailed, markLoaded, markSkipped, ORDER, recordAttempt, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { castIntoFitting, identitySql, NEWER, nothingLoaded, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
@@ -122,7 +122,13 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
     // one error model (common/errors.ts): bad input fails the load here; a retryable or blocked
     // failure (a view to fix) keeps it staged and is thrown, for the handler to record and retry
     const failure = classify(error, { file: load.object_key });
-    if (failure.kind !== 'permanent') throw error;
+    if (failure.kind !== 'permanent') {
+      // noted here for any caller (a replay too); the handler adds the attempt number
+      await recordAttempt(pool, { loadId }, { kind: failure.kind, step: 'clean', message: failure.message }).catch((e: unknown) =>
+        logger.error('failure not recorded in the ledger', { loadId, error: failure.message, ledgerError: messageOf(e) }),
+      );
+      throw error;
+    }
     const rejected = failure.error;
     // a file's tables are one object: they fail together
     for (const l of group) {
@@ -131,7 +137,7 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
       await storeLoadReport(pool, l.id);
       await dropStaging(pool, l);
     }
-    logger.warn('load rejected by clean', { loadId, dataset: load.dataset, object: load.object_key, error: rejected.message });
+    logger.warn('load rejected by clean', { step: 'clean', kind: 'permanent', loadId, dataset: load.dataset, object: load.object_key, error: rejected.message });
     return { status: 'failed', loadId, error: rejected.message };
   }
 }

@@ -21,7 +21,8 @@ async function cleanMessageRecord(record: SQSRecord, subject: Subject): Promise<
   // never dropped: retried like any failure, it ends in the DLQ, where it can be read
   if (!parsed.success) throw new UnreadableMessageError(`not a clean message ({"loadId": n}): ${JSON.stringify(record.body.slice(0, 200))}`);
   subject.loadId = parsed.data.loadId;
-  await cleanLoad({ pool: await getPool(), pipeline: currentPipeline(), s3: s3Client(), exports: exportSettingsFromEnv() }, parsed.data.loadId);
+  const outcome = await cleanLoad({ pool: await getPool(), pipeline: currentPipeline(), s3: s3Client(), exports: exportSettingsFromEnv() }, parsed.data.loadId);
+  if (outcome.status === 'failed') subject.rejected = 1;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { ENV } from '../../contract/names.ts';
 import { getPool } from './db.ts';
 import { classify, messageOf, type Failure } from './errors.ts';
-import { markFailed, recordAttempt } from './ledger.ts';
+import { markFailed, noteAttempts, recordAttempt } from './ledger.ts';
 import { logger } from './logger.ts';
 import { publishBatchCounts } from './metrics.ts';
 
@@ -11,7 +11,9 @@ import { publishBatchCounts } from './metrics.ts';
 export interface Subject {
   loadId?: number;
   /** The object version (stage, before the load id is known). */
-  object?: { bucket: string; key: string; version?: string };
+  object?: { bucket: string; key: string; version?: string; etag?: string };
+  /** Loads the step itself rejected as bad input (recorded, not thrown): counted as RejectedLoads. */
+  rejected?: number;
 }
 
 /** Attempt n of N: n is the message's receive count, N the queue's maxReceiveCount (CIVIC_ETL_MAX_RECEIVES), when set. */
@@ -36,6 +38,10 @@ export function sqsStep(step: 'stage' | 'clean', handle: (record: SQSRecord, sub
       const subject: Subject = {};
       try {
         await handle(record, subject);
+        rejected += subject.rejected ?? 0;
+        // a retry that succeeded: the ledger keeps how many attempts it took
+        const { n } = attemptOf(record);
+        if (n > 1 && subject.loadId !== undefined) await noteAttempts(await getPool(), subject.loadId, n);
       } catch (error) {
         const failure = classify(error, { file: subject.object?.key });
         await recordFailure(step, record, subject, failure);
@@ -44,7 +50,7 @@ export function sqsStep(step: 'stage' | 'clean', handle: (record: SQSRecord, sub
       }
     };
     const response = await processPartialResponse(event, one, processor, { context, processInParallel: false, throwOnFullBatchFailure: false });
-    publishBatchCounts({ failed: response.batchItemFailures.length, rejected });
+    publishBatchCounts(step, { failed: response.batchItemFailures.length, rejected });
     return response;
   };
 }
@@ -63,7 +69,7 @@ async function recordFailure(step: string, record: SQSRecord, subject: Subject, 
         load = { id: subject.loadId, dataset: null, object_key: subject.object?.key ?? '' };
       }
     } else {
-      const target = subject.loadId !== undefined ? { loadId: subject.loadId } : subject.object?.version ? { ...subject.object, version: subject.object.version } : undefined;
+      const target = subject.loadId !== undefined ? { loadId: subject.loadId } : subject.object;
       if (target) load = await recordAttempt(pool, target, { kind: failure.kind, step, message: failure.message, attempt: attempt.n, ...(attempt.of ? { of: attempt.of } : {}) });
     }
   } catch (error) {

@@ -104,6 +104,10 @@ function inputError(error: unknown, file: string | undefined): PermanentError | 
       ...(m?.[2] ? { column: m[2] } : error.column ? { column: error.column } : {}),
     }, { cause: error });
   }
+  if (isPgError(error) && error.code === '08P01') {
+    // the same bytes break the protocol again on every try: a NUL where PostgreSQL takes text
+    return new PermanentError(`${at}PostgreSQL refused what was sent (${error.message}, SQLSTATE 08P01): the data holds what its protocol cannot carry, such as a NUL character`, file ? { file } : {}, { cause: error });
+  }
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && /^Z_(DATA|BUF|STREAM|NEED_DICT)_ERROR$/.test(code)) {
     return new PermanentError(`${at}cannot be decompressed: ${messageOf(error)} (a truncated or damaged compressed file)`, file ? { file } : {}, { cause: error });

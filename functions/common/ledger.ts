@@ -250,6 +250,9 @@ export interface LedgerSummaryRow {
   rows_loaded: number | null;
   rows_quarantined: number | null;
   error: string | null;
+  /** The kind of the last failure (common/errors.ts); NULL when none. */
+  error_kind: LoadErrorKind | null;
+  attempts: number;
 }
 
 /** One failed attempt of a step on a load, as {@link recordAttempt} records it. */
@@ -257,8 +260,8 @@ export interface FailedAttempt {
   kind: 'retryable' | 'blocked';
   step: string;
   message: string;
-  /** 1-based: the queue's receive count of the message. */
-  attempt: number;
+  /** 1-based: the queue's receive count of the message; unknown to a step called directly (replay, tests). */
+  attempt?: number;
   /** The queue's maxReceiveCount, when known: the last attempt is `exhausted` (the message goes to the DLQ). */
   of?: number;
 }
@@ -271,27 +274,36 @@ export interface FailedAttempt {
  */
 export async function recordAttempt(
   db: Queryable,
-  target: { loadId: number } | { bucket: string; key: string; version: string },
+  target: { loadId: number } | { bucket: string; key: string; version?: string; etag?: string },
   a: FailedAttempt,
 ): Promise<{ id: number; dataset: string | null; object_key: string; status: LoadStatus } | undefined> {
-  const kind: LoadErrorKind = a.kind === 'retryable' && a.of !== undefined && a.attempt >= a.of ? 'exhausted' : a.kind;
-  const where = 'loadId' in target ? 'id = $1' : 'bucket = $1 AND object_key = $6 AND object_version = $7 AND replay_number = 0';
+  const kind: LoadErrorKind = a.kind === 'retryable' && a.of !== undefined && a.attempt !== undefined && a.attempt >= a.of ? 'exhausted' : a.kind;
+  // an event may name the version by ETag only, while the ledger recorded the version id HEAD found
+  const where =
+    'loadId' in target
+      ? 'id = $1'
+      : `id = (SELECT id FROM etl.loads WHERE bucket = $1 AND object_key = $6 AND replay_number = 0 AND (object_version = $7 OR etag = $8) ORDER BY id DESC LIMIT 1)`;
   const params = 'loadId' in target ? [target.loadId] : [target.bucket];
   const { rows } = await db.query<{ id: string; dataset: string | null; object_key: string; status: LoadStatus }>(
-    `UPDATE etl.loads SET error = $2, error_kind = $3, error_step = $4, attempts = greatest(attempts, $5), last_attempt_at = now(),
+    `UPDATE etl.loads SET error = $2, error_kind = $3, error_step = $4, attempts = greatest(attempts, coalesce($5::int, attempts)), last_attempt_at = now(),
             error_line = NULL, error_column = NULL
       WHERE ${where} AND status IN ('received', 'staged')
       RETURNING id, dataset, object_key, status`,
-    [...params, a.message, kind, a.step, a.attempt, ...('loadId' in target ? [] : [target.key, target.version])],
+    [...params, a.message, kind, a.step, a.attempt ?? null, ...('loadId' in target ? [] : [target.key, target.version ?? null, target.etag?.replace(/"/g, '') ?? null])],
   );
   const row = rows[0];
   return row && { ...row, id: Number(row.id) };
 }
 
+/** A step's attempt `n` on a load succeeded: the ledger keeps the highest attempt number. */
+export async function noteAttempts(db: Queryable, id: number, n: number): Promise<void> {
+  await db.query('UPDATE etl.loads SET attempts = greatest(attempts, $2) WHERE id = $1', [id, n]);
+}
+
 /** The latest loads of a project, newest first. */
 export async function ledgerSummary(db: Queryable, project: string, limit = 20): Promise<LedgerSummaryRow[]> {
   const { rows } = await db.query<LedgerSummaryRow>(
-    `SELECT dataset, object_key, status, rows_read::int, rows_loaded::int, rows_quarantined::int, error
+    `SELECT dataset, object_key, status, rows_read::int, rows_loaded::int, rows_quarantined::int, error, error_kind, attempts
        FROM etl.loads WHERE project = $1 ORDER BY id DESC LIMIT $2`,
     [project, limit],
   );

@@ -4,7 +4,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
  * Counts that CloudWatch alarms on (lib/alarms.ts), written as Embedded Metric Format log lines
  * by Powertools Metrics: CloudWatch Logs turns each line into a metric point, with no API call
  * from the function. Namespace from POWERTOOLS_METRICS_NAMESPACE (the stack sets its name),
- * dimension `service` from POWERTOOLS_SERVICE_NAME (civic-etl-<step>). The CLI turns them off
+ * dimensions `service` from POWERTOOLS_SERVICE_NAME (civic-etl-<step>) and `step` (stage, clean). The CLI turns them off
  * (POWERTOOLS_METRICS_DISABLED) so they never mix into its output.
  */
 export const METRIC = {
@@ -24,8 +24,9 @@ export function stepMetrics(): Metrics {
 }
 
 /** Count a batch's failures and publish them (one EMF line); zero counts are published too, so an alarm sees "no failures" as data. */
-export function publishBatchCounts(counts: { failed: number; rejected: number }): void {
+export function publishBatchCounts(step: string, counts: { failed: number; rejected: number }): void {
   const m = stepMetrics();
+  m.addDimension('step', step);
   m.addMetric(METRIC.failedMessages, MetricUnit.Count, counts.failed);
   m.addMetric(METRIC.rejectedLoads, MetricUnit.Count, counts.rejected);
   m.publishStoredMetrics();

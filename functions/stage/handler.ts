@@ -36,7 +36,8 @@ async function stageMessage(record: SQSRecord, subject: Subject): Promise<void> 
   const part = partIn(record.body);
   if (part) {
     subject.loadId = part.civicEtlPart.loadId;
-    await stageObjectPart(deps, part);
+    const outcome = await stageObjectPart(deps, part);
+    if (outcome.status === 'failed') subject.rejected = 1;
     return;
   }
   let objects;
@@ -49,10 +50,13 @@ async function stageMessage(record: SQSRecord, subject: Subject): Promise<void> 
   }
   for (const ref of objects) {
     subject.loadId = undefined;
-    subject.object = { bucket: ref.bucket, key: ref.key, ...(ref.versionId && ref.versionId !== 'null' ? { version: ref.versionId } : ref.etag ? { version: `etag:${ref.etag.replace(/"/g, '')}` } : {}) };
+    subject.object = { bucket: ref.bucket, key: ref.key, ...(ref.versionId ? { version: ref.versionId } : {}), ...(ref.etag ? { etag: ref.etag } : {}) };
     const outcome = await stageObject(deps, ref);
     // a file the stage step rejects gets its report too (ledger and the supplier's copy); never fails the message
-    if (outcome.status === 'failed') await reportStageFailures({ pool: deps.pool, s3: deps.s3 }, outcome.loadId);
+    if (outcome.status === 'failed') {
+      subject.rejected = (subject.rejected ?? 0) + 1;
+      await reportStageFailures({ pool: deps.pool, s3: deps.s3 }, outcome.loadId);
+    }
   }
 }
 

@@ -280,7 +280,7 @@ export async function stagePart(
     if (failure.kind !== 'permanent') throw error;
     const permanent = failure.error;
     await failLoad(deps.pool, loadId, permanent);
-    logger.warn('part rejected: the load fails', { loadId, part, error: permanent.message });
+    logger.warn('part rejected: the load fails', { step: 'stage', kind: 'permanent', loadId, object: load.object_key, part, error: permanent.message });
     return { status: 'failed', loadId, part, error: permanent.message };
   }
   if (rows === undefined) return { status: 'duplicate', loadId, part };

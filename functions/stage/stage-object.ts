@@ -89,14 +89,15 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   }
   const ref = described?.ref ?? event;
   const { load } = await receiveObject(pool, pipeline.project, dataset?.name ?? null, ref);
-  const log = { loadId: load.id, key: ref.key, version: load.object_version };
+  // what every log line of this object names (the failures' fields, as common/batch.ts logs them)
+  const log = { step: 'stage', loadId: load.id, dataset: dataset?.name ?? null, object: ref.key, key: ref.key, version: load.object_version };
   // recorded once; a load staged by a version before the contract gets it when its event comes again
   if ((load.status === 'received' || load.status === 'staged') && load.replaces === null && described && !unreadable) {
     await recordContract(pool, load.id, contractFor(described.contract, dataset));
   }
   if (load.status === 'received' && unreadable) {
     await markFailed(pool, load.id, unreadable);
-    logger.warn('object not staged', { ...log, error: unreadable.message });
+    logger.warn('object not staged', { ...log, kind: 'permanent', error: unreadable.message });
     return { status: 'failed', loadId: load.id, error: unreadable.message };
   }
 
@@ -114,7 +115,7 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   const misrouted = routingProblem(pipeline, ref.key, route, dataset !== undefined);
   if (misrouted) {
     await markFailed(pool, load.id, misrouted);
-    logger.warn('object not staged', { ...log, error: misrouted.message });
+    logger.warn('object not staged', { ...log, kind: 'permanent', error: misrouted.message });
     return { status: 'failed', loadId: load.id, error: misrouted.message };
   }
 
@@ -291,7 +292,7 @@ async function rejectObject(
   const permanent = asPermanent(error, entry?.name ?? ref.key);
   if (!permanent) throw error;
   await markFailed(deps.pool, loadId, permanent);
-  logger.warn('object rejected', { ...log, error: permanent.message, line: permanent.position.line });
+  logger.warn('object rejected', { ...log, kind: 'permanent', error: permanent.message, line: permanent.position.line });
   // the catalog describes every object seen, loaded or not: best effort, never in the way
   await ensureProfiled(deps, ref, loadId, dataset, 0, entry).catch((e: unknown) => logger.warn('object not profiled', { ...log, error: String(e) }));
   return { status: 'failed', loadId, error: permanent.message };
