@@ -417,7 +417,7 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
     const step = w.step ? `${w.step} ` : '';
     const attempts = `${step}attempt ${w.attempts}${at}`;
     if (w.kind === 'exhausted') {
-      lines.push(`Failed, in the ${w.step ?? ''}${w.step ? ' ' : ''}dead-letter queue (${report.status}): its last ${attempts} failed too. Fix the cause, then redrive the DLQ; nothing from this file was loaded yet.`);
+      lines.push(`Failed, in the ${step}dead-letter queue (${report.status}): all ${w.attempts} ${step}attempts failed, the last${at}. Fix the cause, then redrive the DLQ; nothing from this file was loaded yet.`);
     } else if (w.kind === 'blocked') {
       lines.push(`Blocked (${report.status}): the definition must change (${attempts} failed). Once it is fixed the load is retried (redrive the DLQ if its message got there); nothing from this file was loaded yet.`);
     } else {

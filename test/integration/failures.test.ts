@@ -154,7 +154,7 @@ describe('retryable: an infrastructure error is recorded at every attempt, retri
       const status = cli('status', 'programs');
       expect(status.status).toBe(0);
       expect(status.stdout).toContain(`load ${load!.id} · incoming/acme/programs/programs-v2.csv`);
-      expect(status.stdout).toMatch(/Failed, in the clean dead-letter queue \(staged\): its last clean attempt 3 at .* UTC failed too/);
+      expect(status.stdout).toMatch(/Failed, in the clean dead-letter queue \(staged\): all 3 clean attempts failed, the last at .* UTC/);
       expect(status.stdout).toContain('programs are frozen for the audit');
       expect(status.stdout).toMatch(/DLQ: 1 message waiting in the clean dead-letter queue/);
 
