@@ -17,6 +17,7 @@ import { closePool } from '../../functions/common/db.ts';
 import { logger } from '../../functions/common/logger.ts';
 import { openLocalPipeline, type LocalPipeline } from '../../local/pipeline.ts';
 import { purgeLocalResources } from '../../local/resources.ts';
+import { pollOnce, type BindingStats } from '../../local/runner.ts';
 import { rows } from './support.ts';
 
 // the steps' log lines and EMF metric lines, as CloudWatch would receive them
@@ -245,5 +246,37 @@ describe('a message that cannot be read', () => {
     const lines = logLines().filter((l) => l.step === 'clean' && typeof l.error === 'string' && l.error.includes('not a clean message'));
     expect(lines.map((l) => l.attempt)).toEqual([1, 2, 3]);
     expect(await drain(local.resources.cleanDlqUrl)).toEqual(['not a clean message']);
+  });
+});
+
+describe('the local runner', () => {
+  it('keeps a message hidden while its handler runs longer than the queue\'s visibility timeout, so a slow attempt is one attempt', async () => {
+    const receives: string[] = [];
+    let calls = 0;
+    const binding = {
+      name: 'slow',
+      queueUrl: local.resources.cleanQueueUrl,
+      queueArn: local.resources.cleanQueueArn,
+      timeoutMs: 30_000,
+      handler: async (event: import('aws-lambda').SQSEvent) => {
+        calls++;
+        receives.push(...event.Records.map((r) => r.attributes.ApproximateReceiveCount));
+        // three times the queue's 1 s visibility timeout
+        await new Promise((r) => setTimeout(r, 3000));
+        return { batchItemFailures: calls === 1 ? event.Records.map((r) => ({ itemIdentifier: r.messageId })) : [] };
+      },
+    };
+    await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.cleanQueueUrl, MessageBody: 'slow' }));
+    const stats: BindingStats = { invocations: 0, messages: 0, failures: 0 };
+    // while the first (failing) attempt runs, a second poll finds nothing
+    const first = pollOnce(binding, stats, { waitSeconds: 0 });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await pollOnce({ ...binding, handler: async () => ({ batchItemFailures: [] }) }, stats, { waitSeconds: 0 })).toBe(0);
+    await first;
+    // the failed message comes back after the queue's own visibility timeout, as attempt 2
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await pollOnce(binding, stats, { waitSeconds: 1 })).toBe(1);
+    expect(receives).toEqual(['1', '2']);
+    expect(await drain(local.resources.cleanQueueUrl)).toEqual([]);
   });
 });
