@@ -39,14 +39,19 @@ export function sqsStep(step: 'stage' | 'clean', handle: (record: SQSRecord, sub
       try {
         await handle(record, subject);
         rejected += subject.rejected ?? 0;
-        // a retry that succeeded: the ledger keeps how many attempts it took
-        const { n } = attemptOf(record);
-        if (n > 1 && subject.loadId !== undefined) await noteAttempts(await getPool(), subject.loadId, n);
       } catch (error) {
         const failure = classify(error, { file: subject.object?.key });
         await recordFailure(step, record, subject, failure);
         if (failure.kind !== 'permanent') throw error;
         rejected++;
+        return;
+      }
+      // a retry that succeeded: the ledger keeps how many attempts it took (the work is done: a
+      // ledger that cannot take the count is logged, never a reason to do the work again)
+      const { n } = attemptOf(record);
+      if (n > 1 && subject.loadId !== undefined) {
+        const loadId = subject.loadId;
+        await noteAttempts(await getPool(), loadId, n).catch((e: unknown) => logger.warn('attempt count not recorded in the ledger', { step, loadId, attempt: n, error: messageOf(e) }));
       }
     };
     const response = await processPartialResponse(event, one, processor, { context, processInParallel: false, throwOnFullBatchFailure: false });
