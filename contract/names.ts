@@ -42,6 +42,8 @@ export const ENV = {
   databaseSecretArn: 'CIVIC_ETL_DB_SECRET_ARN',
   /** Connections per function container (default 4; the stack sets 2: batches run one record at a time). */
   dbPoolSize: 'CIVIC_ETL_DB_POOL_SIZE',
+  /** The queue's maxReceiveCount, so a failed attempt is logged as "attempt n of N" and the last one known. */
+  maxReceives: 'CIVIC_ETL_MAX_RECEIVES',
 } as const;
 
 /** File name of the validated definition that the stack bundles beside each handler. */

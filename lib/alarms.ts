@@ -2,7 +2,10 @@
  * Alarms, all sent to one encrypted, TLS-only SNS topic (optionally with an e-mail subscription):
  * - a dead-letter queue holds any message (something failed for good and waits for a redrive);
  * - a work queue's oldest message is older than a threshold (the pipeline is stuck or too slow);
- * - a function reports errors.
+ * - a function reports errors;
+ * - a step reports messages as failed in its partial batch response (a metric the function writes
+ *   as Embedded Metric Format log lines, functions/common/metrics.ts): Lambda counts those as
+ *   successful invocations, so the Errors alarm never sees them.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -102,6 +105,27 @@ export class Alarms extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
       alarmDescription: `${this.namePrefix}: the ${what} function reported errors; see its log group.`,
+    });
+  }
+
+  /**
+   * Alarm when a step's function reports any failed message (retried, then dead-lettered): the
+   * `FailedMessages` count its EMF lines carry, in `namespace`, with the function's `service` and
+   * the `step` as dimensions — exactly the dimension set the function publishes.
+   */
+  public watchFailedMessages(id: string, m: { namespace: string; service: string; step: string }, what: string): cloudwatch.Alarm {
+    return this.add(id, {
+      metric: new cloudwatch.Metric({
+        namespace: m.namespace,
+        metricName: 'FailedMessages',
+        dimensionsMap: { service: m.service, step: m.step },
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      alarmDescription: `${this.namePrefix}: the ${what} step failed messages (retried, then sent to its DLQ); its log group names each load, file, error and attempt, and \`civic-etl status\` the ledger's.`,
     });
   }
 

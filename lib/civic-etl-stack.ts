@@ -24,7 +24,7 @@ import { LandingBucket } from './landing-bucket.ts';
 import { Migration } from './migration.ts';
 import { acknowledge } from './nag.ts';
 import { Network } from './network.ts';
-import { PipelineFunction } from './pipeline-function.ts';
+import { PipelineFunction, serviceNameOf } from './pipeline-function.ts';
 import { resolveSettings, type OperationalSettings } from './settings.ts';
 import { describeUploads, SupplierAccess } from './supplier-access.ts';
 import { pascalCase } from './util.ts';
@@ -110,11 +110,14 @@ export class CivicEtlStack extends Stack {
   public readonly migration: Migration;
   public readonly schedules: FetchSchedules;
   public readonly alarms: Alarms;
+  /** Where the steps' metrics go (functions/common/metrics.ts): one namespace per stack, so two stacks' alarms never mix. */
+  public readonly metricsNamespace: string;
 
   constructor(scope: Construct, id: string, props: CivicEtlStackProps) {
     super(scope, id, { description: `civic-etl: ${props.pipeline.title ?? props.pipeline.project}`, ...props });
     const { pipeline } = props;
     const settings = resolveSettings(props.settings);
+    this.metricsNamespace = `civic-etl/${this.stackName}`;
     const projectRoot = props.projectRoot ?? PROJECT_ROOT;
     const fromRoot = (file: string) => (isAbsolute(file) ? file : join(projectRoot, file));
     const handlers = { ...DEFAULT_HANDLERS, ...props.handlers };
@@ -224,6 +227,11 @@ export class CivicEtlStack extends Stack {
       batchSize: BATCH_SIZE.clean,
       maxConcurrency: 2,
     });
+    // the one error model (functions/common/batch.ts): "attempt n of N", and the metrics' namespace
+    for (const f of [this.stageFunction, this.cleanFunction]) {
+      f.function.addEnvironment(ENV.maxReceives, String(settings.maxReceiveCount));
+      f.function.addEnvironment('POWERTOOLS_METRICS_NAMESPACE', this.metricsNamespace);
+    }
     this.cleanQueue.bindProducer(this.stageFunction.function, ENV.cleanQueueUrl);
     // the stage function sends the parts of big files back to its own queue
     this.stageQueue.bindProducer(this.stageFunction.function, ENV.stageQueueUrl);
@@ -266,6 +274,10 @@ export class CivicEtlStack extends Stack {
       ['migrate', this.migrateFunction],
     ] as const) {
       this.alarms.watchFunctionErrors(`${pascalCase(step)}Errors`, f.function, step);
+    }
+    // partial batch failures are not function errors: the steps count them (EMF) for these alarms
+    for (const step of ['stage', 'clean'] as const) {
+      this.alarms.watchFailedMessages(`${pascalCase(step)}FailedMessages`, { namespace: this.metricsNamespace, service: serviceNameOf(step), step }, step);
     }
 
     this.acknowledgeFrameworkResources();

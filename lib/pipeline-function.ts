@@ -24,6 +24,11 @@ export const PIPELINE_RUNTIME = lambda.Runtime.NODEJS_22_X;
 /** ES module bundles have no `require`; some dependencies (CommonJS inside) still call it. */
 export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module';const require = createRequire(import.meta.url);";
 
+/** The `service` of a step's logs and metrics (Powertools): what its metric alarms select on. */
+export function serviceNameOf(step: string): string {
+  return `civic-etl-${step}`;
+}
+
 export interface PipelineFunctionProps {
   /** Path of the handler module (exports `handler`), absolute or relative to `projectRoot`. */
   readonly entry: string;
@@ -110,7 +115,7 @@ export class PipelineFunction extends Construct {
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
-        POWERTOOLS_SERVICE_NAME: `civic-etl-${p.step}`,
+        POWERTOOLS_SERVICE_NAME: serviceNameOf(p.step),
         [ENV.pipelineFile]: BUNDLED_PIPELINE_FILE,
         ...p.environment,
       },

@@ -168,6 +168,8 @@ async function main(argv: string[]): Promise<number> {
 async function quietHandlers(verbose: boolean): Promise<void> {
   process.env.POWERTOOLS_LOG_LEVEL ??= verbose ? 'INFO' : 'ERROR';
   await logsToStderr();
+  // the metric lines are for CloudWatch (functions/common/metrics.ts); here the ledger and `status` tell
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -560,16 +562,33 @@ async function status(argv: string[]): Promise<number> {
       console.log(JSON.stringify(await ledgerSummary(pool, pipeline.project, limit ?? 20), null, 2));
     } else if (name === undefined) {
       await printLedger(pool, pipeline.project, limit ?? 20);
+      await printDeadLetters(pipeline.project);
     } else {
       const { datasetLoads } = await import('../functions/clean/report.ts');
       const loads = await datasetLoads(pool, pipeline.project, name, limit ?? 5);
       if (values.json) console.log(JSON.stringify(loads, null, 2));
-      else await printDatasetLoads(pipeline.project, name, loads);
+      else {
+        await printDatasetLoads(pipeline.project, name, loads);
+        await printDeadLetters(pipeline.project);
+      }
     }
   } finally {
     await closePool();
   }
   return 0;
+}
+
+/** Messages waiting in the project's local dead-letter queues (moto), or why they could not be counted. */
+async function printDeadLetters(project: string): Promise<void> {
+  try {
+    const { deadLetterDepths } = await import('./resources.ts');
+    const waiting = (await deadLetterDepths(project)).filter((q) => q.messages > 0);
+    for (const q of waiting) {
+      console.log(`\nDLQ: ${q.messages} message${q.messages === 1 ? '' : 's'} waiting in the ${q.step} dead-letter queue (${q.queueUrl}); the loads' errors are above; fix the cause, then redrive`);
+    }
+  } catch (error) {
+    console.log(`\nDLQ: not checked (${(error as Error).message})`);
+  }
 }
 
 /** The latest loads of one dataset, each with its quality report in words. */
@@ -728,7 +747,7 @@ async function printLedger(pool: import('pg').Pool, project: string, limit = 20)
       read: r.rows_read ?? '',
       loaded: r.rows_loaded ?? '',
       quarantined: r.rows_quarantined ?? '',
-      error: r.error ?? '',
+      error: r.error ? `${r.error_kind ? `[${r.error_kind}${r.error_kind === 'permanent' ? '' : `, attempt ${r.attempts}`}] ` : ''}${r.error}` : '',
     })),
     80,
   );

@@ -9,7 +9,7 @@ import { BATCH_SIZE, ENV, ZONES } from '../contract/names.ts';
 import { s3Client } from '../functions/common/aws.ts';
 import { getPool } from '../functions/common/db.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
-import { ensureLocalResources, type LocalResources } from './resources.ts';
+import { DEFAULT_MAX_RECEIVE_COUNT, ensureLocalResources, type LocalResources } from './resources.ts';
 import { runUntilIdle, type BindingStats, type QueueBinding, type RunOptions, type SqsHandler } from './runner.ts';
 
 export interface LocalPipeline {
@@ -41,6 +41,8 @@ export async function openLocalPipeline(
   process.env[ENV.cleanQueueUrl] = resources.cleanQueueUrl;
   process.env[ENV.stageQueueUrl] = resources.stageQueueUrl;
   process.env[ENV.pipelineFile] = resolve(file);
+  // as the stack sets it: failed attempts are logged and recorded as "attempt n of N"
+  process.env[ENV.maxReceives] = String(opts.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT);
   // The handlers read their environment at module load, as in Lambda: import them only now.
   const stage = (await import('../functions/stage/handler.ts')).handler as SqsHandler;
   const clean = (await import('../functions/clean/handler.ts')).handler as SqsHandler;

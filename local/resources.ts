@@ -53,7 +53,7 @@ export interface LocalResources {
 const QUEUE_RETENTION_SECONDS = 4 * 24 * 3600;
 const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
 const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 5;
-const DEFAULT_MAX_RECEIVE_COUNT = 5;
+export const DEFAULT_MAX_RECEIVE_COUNT = 5;
 
 /**
  * Names of a project's local resources. Project names may hold `_`, which bucket names may not:
@@ -273,4 +273,28 @@ export async function purgeLocalResources(res: LocalResources): Promise<void> {
     s3.destroy();
     sqs.destroy();
   }
+}
+
+/**
+ * Messages waiting in a project's local dead-letter queues (moto), without creating anything: a
+ * queue not made yet counts as empty.
+ */
+export async function deadLetterDepths(project: string): Promise<{ step: 'stage' | 'clean'; queueUrl: string; messages: number }[]> {
+  const { sqs } = clients();
+  const names = localResourceNames(project);
+  const out: { step: 'stage' | 'clean'; queueUrl: string; messages: number }[] = [];
+  for (const [step, name] of [['stage', names.stageDlq], ['clean', names.cleanDlq]] as const) {
+    let queueUrl: string | undefined;
+    try {
+      queueUrl = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
+    } catch (error) {
+      if (isQueueMissing(error)) continue;
+      throw error;
+    }
+    if (!queueUrl) continue;
+    const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+    const a = attrs.Attributes ?? {};
+    out.push({ step, queueUrl, messages: Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) });
+  }
+  return out;
 }

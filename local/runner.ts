@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -63,11 +64,15 @@ export async function runUntilIdle(bindings: readonly QueueBinding[], opts: RunO
 /** Receive one batch from the binding's queue and invoke its handler; returns messages received. */
 export async function pollOnce(binding: QueueBinding, stats: BindingStats, opts: RunOptions = {}): Promise<number> {
   const sqs = sqsClient();
+  const retryAfter = await visibilityTimeoutOf(binding.queueUrl);
   const out = await sqs.send(
     new ReceiveMessageCommand({
       QueueUrl: binding.queueUrl,
       MaxNumberOfMessages: Math.min(binding.batchSize ?? 10, 10),
       WaitTimeSeconds: opts.waitSeconds ?? 1,
+      // hidden for as long as the handler may run, as Lambda's visibility timeout (6× the function's)
+      // does: a long clean is not received again, and counted as another attempt, while it runs
+      VisibilityTimeout: Math.ceil((binding.timeoutMs ?? 300_000) / 1000),
       MessageSystemAttributeNames: ['All'],
       MessageAttributeNames: ['All'],
     }),
@@ -79,8 +84,20 @@ export async function pollOnce(binding: QueueBinding, stats: BindingStats, opts:
   try {
     const response = await binding.handler(event, lambdaContext(binding));
     failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
-  } catch {
-    failed = new Set(messages.map((m) => m.MessageId!)); // the whole batch is retried
+  } catch (error) {
+    // the whole batch is retried; the runner itself goes on
+    console.error(`civic-etl runner: the ${binding.name} handler failed the whole batch of ${messages.length}: ${error instanceof Error ? error.message : String(error)}`);
+    failed = new Set(messages.map((m) => m.MessageId!));
+  }
+  const retry = messages.filter((m) => failed.has(m.MessageId!));
+  if (retry.length > 0) {
+    // visible again after the queue's own visibility timeout, as on AWS after a failed batch
+    await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: binding.queueUrl,
+        Entries: retry.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: retryAfter })),
+      }),
+    );
   }
   const done = messages.filter((m) => !failed.has(m.MessageId!));
   if (done.length > 0) {
@@ -96,6 +113,12 @@ export async function pollOnce(binding: QueueBinding, stats: BindingStats, opts:
   stats.failures += failed.size;
   opts.onBatch?.(binding.name, messages.length, failed.size);
   return messages.length;
+}
+
+/** The queue's configured visibility timeout, seconds: how long a failed message waits before its next attempt. */
+async function visibilityTimeoutOf(queueUrl: string): Promise<number> {
+  const out = await sqsClient().send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['VisibilityTimeout'] }));
+  return Number(out.Attributes?.VisibilityTimeout ?? 30);
 }
 
 /** Messages waiting in a queue (visible ones): e.g. how many sit in a DLQ. */

@@ -5,4 +5,6 @@
 import { ensureServices } from '../local/services.ts';
 
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+// the steps' EMF metric lines (functions/common/metrics.ts); a test that reads them turns them on
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 await ensureServices();

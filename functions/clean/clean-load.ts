@@ -2,13 +2,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnDefinition, type DatasetDefinition, type PipelineDefinition } from '../../contract/definition.ts';
 import { exportLoad, type ExportSettings } from '../combine/exports.ts';
-import { recreateViews, ViewError, type CombineResult } from '../combine/views.ts';
+import { recreateViews, type CombineResult } from '../combine/views.ts';
 import { analystRole } from '../migrate/migrations.ts';
 import type { Replaces } from '../../contract/objects.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
-import { PermanentError, isPermanent, messageOf } from '../common/errors.ts';
+import { PermanentError, classify, messageOf } from '../common/errors.ts';
 import { isTooManyColumns, PG_MAX_COLUMNS } from '../common/limits.ts';
-import { getLoad, markFailed, markLoaded, markSkipped, noteRetryableError, ORDER, type LoadRow } from '../common/ledger.ts';
+import { getLoad, markFailed, markLoaded, markSkipped, ORDER, recordAttempt, type LoadRow } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { castIntoFitting, identitySql, NEWER, nothingLoaded, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
@@ -111,12 +111,6 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
     logger.info('cleaned', { loadId, dataset: dataset.name, ...outcome, ms: Math.round(performance.now() - started) });
     return { status: 'loaded', loadId, dataset: dataset.name, ...outcome };
   } catch (error) {
-    if (error instanceof ViewError) {
-      // Keep the load staged: once the definition is fixed, a retry (or a DLQ redrive) applies it.
-      await noteRetryableError(pool, loadId, error.message);
-      logger.error('load waits for a view to be fixed', { loadId, error: error.message });
-      throw error;
-    }
     if (isTooManyColumns(error)) {
       // a table that gained columns load after load (drift policy evolve) until PostgreSQL's limit
       error = new PermanentError(
@@ -125,16 +119,26 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
         { file: load.object_key },
       );
     }
-    if (!isPermanent(error)) throw error;
+    // one error model (common/errors.ts): bad input fails the load here; a retryable or blocked
+    // failure (a view to fix) keeps it staged and is thrown, for the handler to record and retry
+    const failure = classify(error, { file: load.object_key });
+    if (failure.kind !== 'permanent') {
+      // noted here for any caller (a replay too); the handler adds the attempt number
+      await recordAttempt(pool, { loadId }, { kind: failure.kind, step: 'clean', message: failure.message }).catch((e: unknown) =>
+        logger.error('failure not recorded in the ledger', { loadId, error: failure.message, ledgerError: messageOf(e) }),
+      );
+      throw error;
+    }
+    const rejected = failure.error;
     // a file's tables are one object: they fail together
     for (const l of group) {
-      await markFailed(pool, l.id, error);
-      if (error instanceof SchemaDriftError && l.id === loadId) await recordSchemaChanges(pool, l.id, error.changes);
+      await markFailed(pool, l.id, rejected);
+      if (rejected instanceof SchemaDriftError && l.id === loadId) await recordSchemaChanges(pool, l.id, rejected.changes);
       await storeLoadReport(pool, l.id);
       await dropStaging(pool, l);
     }
-    logger.warn('load rejected by clean', { loadId, error: error.message });
-    return { status: 'failed', loadId, error: error.message };
+    logger.warn('load rejected by clean', { step: 'clean', kind: 'permanent', loadId, dataset: load.dataset, object: load.object_key, error: rejected.message });
+    return { status: 'failed', loadId, error: rejected.message };
   }
 }
 

@@ -1,17 +1,16 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { exportSettingsFromEnv } from '../combine/exports.ts';
 import { s3Client } from '../common/aws.ts';
+import { sqsStep, type Subject } from '../common/batch.ts';
 import { getPool } from '../common/db.ts';
-import { logger } from '../common/logger.ts';
+import { UnreadableMessageError } from '../common/errors.ts';
 import { currentPipeline } from '../common/pipeline.ts';
 import { cleanLoad } from './clean-load.ts';
 
-const processor = new BatchProcessor(EventType.SQS);
 const cleanMessage = z.object({ loadId: z.number().int().positive() });
 
-async function cleanMessageRecord(record: SQSRecord): Promise<void> {
+async function cleanMessageRecord(record: SQSRecord, subject: Subject): Promise<void> {
   let body: unknown;
   try {
     body = JSON.parse(record.body);
@@ -19,13 +18,16 @@ async function cleanMessageRecord(record: SQSRecord): Promise<void> {
     body = undefined;
   }
   const parsed = cleanMessage.safeParse(body);
-  if (!parsed.success) {
-    logger.error('message dropped: not a clean message', { messageId: record.messageId });
-    return;
-  }
-  await cleanLoad({ pool: await getPool(), pipeline: currentPipeline(), s3: s3Client(), exports: exportSettingsFromEnv() }, parsed.data.loadId);
+  // never dropped: retried like any failure, it ends in the DLQ, where it can be read
+  if (!parsed.success) throw new UnreadableMessageError(`not a clean message ({"loadId": n}): ${JSON.stringify(record.body.slice(0, 200))}`);
+  subject.loadId = parsed.data.loadId;
+  const outcome = await cleanLoad({ pool: await getPool(), pipeline: currentPipeline(), s3: s3Client(), exports: exportSettingsFromEnv() }, parsed.data.loadId);
+  if (outcome.status === 'failed') subject.rejected = 1;
 }
 
-/** SQS (staged loads) → clean + combine each, one at a time; failed messages are retried, then DLQ. */
-export const handler = async (event: SQSEvent, context: Context) =>
-  processPartialResponse(event, cleanMessageRecord, processor, { context, processInParallel: false });
+/**
+ * SQS (staged loads) → clean + combine each, one at a time. Failures follow the one error model
+ * (common/batch.ts): bad input fails the load and is acknowledged; anything else is recorded,
+ * retried, then dead-lettered.
+ */
+export const handler = sqsStep('clean', cleanMessageRecord);

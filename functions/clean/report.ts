@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { routeObjectKey, ZONES } from '../../contract/names.ts';
 import { ident } from '../common/db.ts';
 import { messageOf } from '../common/errors.ts';
-import type { LoadStatus } from '../common/ledger.ts';
+import type { LoadErrorKind, LoadStatus } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import type { SchemaChange } from './drift.ts';
 
@@ -76,6 +76,12 @@ export interface LoadReport {
   readNotes?: string[];
   /** A failed load's error, where it is in the file; a skipped load's reason (no position). */
   error?: { message: string; file: string; line: number | null; column: string | null };
+  /**
+   * A load not finished whose last attempt failed (common/errors.ts): retryable (it will be
+   * retried), exhausted (its message went to the DLQ: redrive it) or blocked (the definition must
+   * change first). The error itself is in `error`.
+   */
+  waiting?: { kind: 'retryable' | 'exhausted' | 'blocked'; step: string | null; attempts: number; lastAttemptAt: string | null };
   /** A replay: the load it replays. */
   replayOf?: number;
   /** What the object declared (contract/objects.ts), or what an upload is taken for; rows a deletions object removed. */
@@ -117,6 +123,10 @@ interface LedgerFields {
   run?: string | null;
   resource?: string | null;
   detected?: { deleted?: number; child?: string; warnings?: unknown } | null;
+  error_kind?: LoadErrorKind | null;
+  error_step?: string | null;
+  attempts?: number;
+  last_attempt_at?: string | null;
 }
 
 async function ledgerFields(db: Queryable, loadId: number): Promise<LedgerFields | undefined> {
@@ -161,6 +171,10 @@ export async function buildLoadReport(db: Queryable, loadId: number, opts: { qua
       line: row.status === 'failed' ? numberOrNull(row.error_line) : null,
       column: row.status === 'failed' ? row.error_column : null,
     };
+  }
+  if (row.error && (row.status === 'received' || row.status === 'staged') && row.error_kind && row.error_kind !== 'permanent') {
+    report.waiting = { kind: row.error_kind, step: row.error_step ?? null, attempts: Number(row.attempts ?? 1), lastAttemptAt: isoTime(row.last_attempt_at) };
+    report.error = { message: cut(row.error, 2000)!, file: row.object_key, line: null, column: null };
   }
   if (row.replay_of !== null && row.replay_of !== undefined) report.replayOf = Number(row.replay_of);
   if (row.replaces && row.holds) {
@@ -397,6 +411,18 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
     lines.push('Rejected: nothing from this file was loaded; the data loaded before stays as it was.');
   } else if (report.status === 'skipped') {
     lines.push('Not applied: a newer file of this dataset had already been loaded.');
+  } else if (report.waiting) {
+    const w = report.waiting;
+    const at = w.lastAttemptAt ? ` at ${w.lastAttemptAt.slice(0, 19).replace('T', ' ')} UTC` : '';
+    const step = w.step ? `${w.step} ` : '';
+    const attempts = `${step}attempt ${w.attempts}${at}`;
+    if (w.kind === 'exhausted') {
+      lines.push(`Failed, in the ${step}dead-letter queue (${report.status}): all ${w.attempts} ${step}attempts failed, the last${at}. Fix the cause, then redrive the DLQ; nothing from this file was loaded yet.`);
+    } else if (w.kind === 'blocked') {
+      lines.push(`Blocked (${report.status}): the definition must change (${attempts} failed). Once it is fixed the load is retried (redrive the DLQ if its message got there); nothing from this file was loaded yet.`);
+    } else {
+      lines.push(`Failing, will be retried (${report.status}): ${attempts} failed; after the queue's last attempt the message goes to the DLQ.`);
+    }
   } else {
     lines.push(`In progress (${report.status}).`);
   }

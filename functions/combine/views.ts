@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { PipelineDefinition, ViewDefinition } from '../../contract/definition.ts';
 import { ident } from '../common/db.ts';
+import { BlockedError } from '../common/errors.ts';
 import { analystRole } from '../migrate/migrations.ts';
 import { CombineError, combineSql } from './compile.ts';
 import { syncValueMapTable } from './value-map-tables.ts';
@@ -9,7 +10,8 @@ import { syncValueMapTable } from './value-map-tables.ts';
  * A declared view cannot be created. Not the file's fault: the definition must be fixed (and
  * deployed); until then the load waits — it is retried, then sits in the DLQ for a redrive.
  */
-export class ViewError extends Error {
+/** A view that cannot be created: the definition must change (a blocked failure, common/errors.ts). */
+export class ViewError extends BlockedError {
   override name = 'ViewError';
 }
 

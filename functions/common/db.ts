@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { ENV } from '../../contract/names.ts';
 import { readJsonSecret } from './aws.ts';
-import { ConfigurationError } from './errors.ts';
+import { ConfigurationError, messageOf } from './errors.ts';
+import { logger } from './logger.ts';
 
 /**
  * The database connection. `DATABASE_URL` wins (local runs, the CLI); otherwise the RDS-generated
@@ -58,9 +59,18 @@ async function createPool(env: NodeJS.ProcessEnv): Promise<pg.Pool> {
   );
 }
 
-/** An idle client that loses its connection must not crash the process. */
+/**
+ * A lost connection (the server restarted, a backend terminated, ECONNRESET) must not crash the
+ * process: node-postgres emits 'error' on the pool for an idle client and on the client itself
+ * while it is checked out, and an 'error' event nobody listens to ends the process. Both are
+ * logged here; the query in progress fails with the same error, which the step classifies as
+ * retryable (common/errors.ts), and the broken client is discarded by the pool on release.
+ */
 function withErrorHandler(p: pg.Pool): pg.Pool {
-  p.on('error', () => undefined);
+  p.on('error', (error) => logger.warn('database connection lost (idle client)', { error: messageOf(error) }));
+  p.on('connect', (client) => {
+    client.on('error', (error) => logger.warn('database connection lost (client in use): its query fails and is retried', { error: messageOf(error) }));
+  });
   return p;
 }
 
@@ -74,17 +84,29 @@ export async function closePool(): Promise<void> {
 /** Run `fn` in one transaction on one client; rolls back on any error. */
 export async function inTransaction<T>(p: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await p.connect();
+  let released = false;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
+    // a connection already lost cannot roll back: the server did when it dropped it
     await client.query('ROLLBACK').catch(() => undefined);
+    released = true;
+    // a client whose connection failed is not handed out again
+    client.release(isConnectionError(error) ? (error as Error) : undefined);
     throw error;
   } finally {
-    client.release();
+    if (!released) client.release();
   }
+}
+
+/** The connection itself failed (not the statement): the server ended it, or the socket broke. */
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (/^(08|57P)/.test(code) || /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT)$/.test(code))) return true;
+  return /Connection terminated|connection is closed|Client has encountered a connection error/i.test(messageOf(error));
 }
 
 /** Quote an identifier for SQL (`"a""b"`). */

@@ -1,9 +1,16 @@
 /**
- * Two kinds of failure drive the batch bookkeeping:
- * - a PermanentError (bad input, unknown dataset) is recorded in the ledger and the message is
- *   acknowledged — retrying cannot help;
- * - anything else is transient (database unreachable, throttling): the message is returned to the
- *   queue and, after maxReceiveCount receives, lands in the DLQ.
+ * One error model for every step (functions/*\/handler.ts, local/runner.ts). A failure is one of:
+ * - **permanent** — bad input (an unreadable or malformed file, data PostgreSQL rejects): the
+ *   load is marked `failed` in the ledger with its cause (file, line, column) and the message is
+ *   acknowledged — retrying the same bytes cannot help;
+ * - **retryable** — infrastructure (database unreachable or dropped, throttling, a SQL error
+ *   nobody planned for, such as a trigger raising an exception): the load keeps its status, the
+ *   error and the attempt are recorded, and the message is returned to the queue; after
+ *   maxReceiveCount receives the queue moves it to its DLQ;
+ * - **blocked** — the definition (or the deployment) must change first, e.g. a view whose SQL
+ *   fails on the new table: the load is kept (staged), the error recorded, and the message retried
+ *   like a retryable one, so once the definition is fixed a retry or a DLQ redrive applies it.
+ * {@link classify} decides; it is the only place that does.
  */
 export class PermanentError extends Error {
   override name = 'PermanentError';
@@ -17,9 +24,19 @@ export class PermanentError extends Error {
   }
 }
 
+/** The definition (a view, a rule) or the deployment must change before the load can apply. */
+export class BlockedError extends Error {
+  override name = 'BlockedError';
+}
+
 /** A required setting is missing or malformed; thrown at module load so the function fails fast. */
-export class ConfigurationError extends Error {
+export class ConfigurationError extends BlockedError {
   override name = 'ConfigurationError';
+}
+
+/** A queue message that is not what the step reads: never dropped, it goes to the DLQ to be looked at. */
+export class UnreadableMessageError extends Error {
+  override name = 'UnreadableMessageError';
 }
 
 export function isPermanent(error: unknown): error is PermanentError {
@@ -29,4 +46,87 @@ export function isPermanent(error: unknown): error is PermanentError {
 /** Message of any thrown value, without stack. */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+export type FailureKind = 'permanent' | 'retryable' | 'blocked';
+
+export type Failure =
+  | { kind: 'permanent'; error: PermanentError; message: string }
+  | { kind: 'retryable' | 'blocked'; error: unknown; message: string };
+
+/** What node-postgres puts on an error the server sent. */
+interface PgError {
+  code?: string;
+  message?: string;
+  where?: string;
+  severity?: string;
+  column?: string;
+}
+
+/**
+ * Which kind of failure `error` is (see the top of this file), with the message to record: for
+ * an error that names the input, prefixed with the file. `file` is the object (or member) the
+ * step was reading. A wrapped error (`cause`) is classified by what it wraps when the wrapper
+ * itself says nothing.
+ */
+export function classify(error: unknown, where: { file?: string } = {}): Failure {
+  if (error instanceof PermanentError) return { kind: 'permanent', error, message: error.message };
+  if (error instanceof BlockedError) return { kind: 'blocked', error, message: error.message };
+  const permanent = inputError(error, where.file);
+  if (permanent) return { kind: 'permanent', error: permanent, message: permanent.message };
+  if (isPgError(error) && error.code === '42501') {
+    // insufficient privilege: the deployment's grants, not the data
+    return { kind: 'blocked', error, message: describe(error) };
+  }
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause !== undefined && cause !== error && !(error instanceof UnreadableMessageError)) {
+    const inner = classify(cause, where);
+    if (inner.kind !== 'retryable') return inner;
+  }
+  return { kind: 'retryable', error, message: describe(error) };
+}
+
+/**
+ * An error that names the input as its cause, as a PermanentError naming the file: PostgreSQL's
+ * data exceptions (SQLSTATE class 22: bad encoding, NUL, out of range…), syntax and naming errors
+ * caused by the file's names (class 42: a column named `ctid`, a name too long, no columns at
+ * all…) and limits (class 54: too many columns); a compressed file that does not decompress
+ * (zlib, gzip CRC); an object version gone from S3.
+ */
+function inputError(error: unknown, file: string | undefined): PermanentError | undefined {
+  const at = file ? `${file}: ` : '';
+  const already = (m: string) => (file && m.startsWith(file) ? m : `${at}${m}`);
+  if (isPgError(error) && /^(22|42|54)/.test(error.code) && error.code !== '42501') {
+    const m = /line (\d+)(?:, column ([^:]+))?/.exec(error.where ?? '');
+    const record = m ? Number(m[1]) : undefined;
+    return new PermanentError(`${already(error.message ?? '')}${record ? ` (record ${record} after the header)` : ''} (SQLSTATE ${error.code})`, {
+      ...(file ? { file } : {}),
+      ...(m?.[2] ? { column: m[2] } : error.column ? { column: error.column } : {}),
+    }, { cause: error });
+  }
+  if (isPgError(error) && error.code === '08P01') {
+    // the same bytes break the protocol again on every try: a NUL where PostgreSQL takes text
+    return new PermanentError(`${at}PostgreSQL refused what was sent (${error.message}, SQLSTATE 08P01): the data holds what its protocol cannot carry, such as a NUL character`, file ? { file } : {}, { cause: error });
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^Z_(DATA|BUF|STREAM|NEED_DICT)_ERROR$/.test(code)) {
+    return new PermanentError(`${at}cannot be decompressed: ${messageOf(error)} (a truncated or damaged compressed file)`, file ? { file } : {}, { cause: error });
+  }
+  const s3 = error as { name?: string; $metadata?: { httpStatusCode?: number } } | null;
+  if (s3 && (s3.name === 'NoSuchKey' || s3.name === 'NoSuchVersion' || s3.$metadata?.httpStatusCode === 412)) {
+    return new PermanentError(`${at}the object version is gone or was replaced (${s3.name})`, file ? { file } : {}, { cause: error });
+  }
+  return undefined;
+}
+
+function isPgError(error: unknown): error is PgError & { code: string } {
+  const e = error as PgError | null;
+  return typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && typeof e.severity === 'string';
+}
+
+/** The message, with PostgreSQL's SQLSTATE or Node's error code when there is one. */
+function describe(error: unknown): string {
+  const message = messageOf(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code && !message.includes(code) ? `${message} (${isPgError(error) ? 'SQLSTATE ' : ''}${code})` : message;
 }

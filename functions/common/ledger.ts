@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Holds, Replaces } from '../../contract/objects.ts';
-import type { PermanentError } from './errors.ts';
+import type { FailureKind, PermanentError } from './errors.ts';
 
 /** An S3 object version, as the stage step sees it. */
 export interface ObjectRef {
@@ -17,6 +17,8 @@ export interface ObjectRef {
    */
   readonly replay?: boolean;
 }
+
+export type LoadErrorKind = FailureKind | 'exhausted';
 
 export type LoadStatus = 'received' | 'staged' | 'loaded' | 'failed' | 'skipped' | 'expanded';
 
@@ -37,6 +39,13 @@ export interface LoadRow {
   error: string | null;
   error_line: number | null;
   error_column: string | null;
+  /** The kind of the last failure (common/errors.ts), `exhausted` once a retryable one used its last attempt; NULL when none or once loaded. */
+  error_kind: LoadErrorKind | null;
+  /** The step whose attempt failed last (stage, clean). */
+  error_step: string | null;
+  /** When the last failed attempt ended. */
+  last_attempt_at: Date | null;
+  /** Receives of the object's event (stage), raised to the attempt number of a step's failed attempt. */
   attempts: number;
   /** The archive's (or GeoPackage's) load, for a load of one of its members. */
   parent_id: number | null;
@@ -183,7 +192,7 @@ export async function markStaged(
 ): Promise<void> {
   await db.query(
     `UPDATE etl.loads SET status = 'staged', rows_read = $2, staging_table = $3, header = $4, detected = $5,
-       staged_at = now(), stage_ms = $6, error = NULL, error_line = NULL, error_column = NULL
+       staged_at = now(), stage_ms = $6, error = NULL, error_line = NULL, error_column = NULL, error_kind = NULL
      WHERE id = $1`,
     [id, r.rowsRead, r.stagingTable, JSON.stringify(r.header), JSON.stringify(r.detected), Math.round(r.ms)],
   );
@@ -191,7 +200,9 @@ export async function markStaged(
 
 export async function markLoaded(db: Queryable, id: number, r: { rowsLoaded: number; rowsQuarantined: number; ms: number }): Promise<void> {
   await db.query(
-    `UPDATE etl.loads SET status = 'loaded', rows_loaded = $2, rows_quarantined = $3, finished_at = now(), clean_ms = $4
+    // an earlier attempt's error is cured: attempts, error_step and last_attempt_at stay as its trace
+    `UPDATE etl.loads SET status = 'loaded', rows_loaded = $2, rows_quarantined = $3, finished_at = now(), clean_ms = $4,
+            error = NULL, error_kind = NULL, error_line = NULL, error_column = NULL
      WHERE id = $1`,
     [id, r.rowsLoaded, r.rowsQuarantined, Math.round(r.ms)],
   );
@@ -219,7 +230,8 @@ export async function markExpanded(
  */
 export async function markFailed(db: Queryable, id: number, error: PermanentError): Promise<void> {
   await db.query(
-    `UPDATE etl.loads SET status = 'failed', error = $2, error_line = $3, error_column = $4, finished_at = now()
+    `UPDATE etl.loads SET status = 'failed', error = $2, error_line = $3, error_column = $4, finished_at = now(),
+            error_kind = 'permanent', last_attempt_at = now()
      WHERE id = $1 AND status IN ('received', 'staged')`,
     [id, error.message, error.position.line ?? null, error.position.column ?? null],
   );
@@ -244,20 +256,60 @@ export interface LedgerSummaryRow {
   finished_at: Date | null;
   /** finished_at − received_at, seconds; null while the load is under way. */
   seconds: number | null;
+  /** The kind of the last failure (common/errors.ts); NULL when none. */
+  error_kind: LoadErrorKind | null;
+  attempts: number;
+}
+
+/** One failed attempt of a step on a load, as {@link recordAttempt} records it. */
+export interface FailedAttempt {
+  kind: 'retryable' | 'blocked';
+  step: string;
+  message: string;
+  /** 1-based: the queue's receive count of the message; unknown to a step called directly (replay, tests). */
+  attempt?: number;
+  /** The queue's maxReceiveCount, when known: the last attempt is `exhausted` (the message goes to the DLQ). */
+  of?: number;
 }
 
 /**
- * Note an error on a load without ending it (the message will be retried): e.g. a view that
- * cannot be created until the definition is fixed.
+ * Record a failed attempt on a load not finished yet, without ending it (the message will be
+ * retried, or waits in the DLQ): error, kind, step, attempt number and time. The load is named by
+ * id, or — for a stage attempt that failed before it knew one — by its object version (the
+ * delivery, not a replay). Returns the load it recorded on, if any.
  */
-export async function noteRetryableError(db: Queryable, id: number, message: string): Promise<void> {
-  await db.query('UPDATE etl.loads SET error = $2 WHERE id = $1', [id, message]);
+export async function recordAttempt(
+  db: Queryable,
+  target: { loadId: number } | { bucket: string; key: string; version?: string; etag?: string },
+  a: FailedAttempt,
+): Promise<{ id: number; dataset: string | null; object_key: string; status: LoadStatus } | undefined> {
+  const kind: LoadErrorKind = a.kind === 'retryable' && a.of !== undefined && a.attempt !== undefined && a.attempt >= a.of ? 'exhausted' : a.kind;
+  // an event may name the version by ETag only, while the ledger recorded the version id HEAD found
+  const where =
+    'loadId' in target
+      ? 'id = $1'
+      : `id = (SELECT id FROM etl.loads WHERE bucket = $1 AND object_key = $6 AND replay_number = 0 AND (object_version = $7 OR etag = $8) ORDER BY id DESC LIMIT 1)`;
+  const params = 'loadId' in target ? [target.loadId] : [target.bucket];
+  const { rows } = await db.query<{ id: string; dataset: string | null; object_key: string; status: LoadStatus }>(
+    `UPDATE etl.loads SET error = $2, error_kind = $3, error_step = $4, attempts = greatest(attempts, coalesce($5::int, attempts)), last_attempt_at = now(),
+            error_line = NULL, error_column = NULL
+      WHERE ${where} AND status IN ('received', 'staged')
+      RETURNING id, dataset, object_key, status`,
+    [...params, a.message, kind, a.step, a.attempt ?? null, ...('loadId' in target ? [] : [target.key, target.version ?? null, target.etag?.replace(/"/g, '') ?? null])],
+  );
+  const row = rows[0];
+  return row && { ...row, id: Number(row.id) };
+}
+
+/** A step's attempt `n` on a load succeeded: the ledger keeps the highest attempt number. */
+export async function noteAttempts(db: Queryable, id: number, n: number): Promise<void> {
+  await db.query('UPDATE etl.loads SET attempts = greatest(attempts, $2) WHERE id = $1', [id, n]);
 }
 
 /** The latest loads of a project, newest first. */
 export async function ledgerSummary(db: Queryable, project: string, limit = 20): Promise<LedgerSummaryRow[]> {
   const { rows } = await db.query<LedgerSummaryRow>(
-    `SELECT id::int, dataset, object_key, status, rows_read::int, rows_loaded::int, rows_quarantined::int, error, received_at, finished_at,
+    `SELECT id::int, dataset, object_key, status, rows_read::int, rows_loaded::int, rows_quarantined::int, error, error_kind, attempts, received_at, finished_at,
             round(extract(epoch FROM finished_at - received_at)::numeric, 3)::float8 AS seconds
        FROM etl.loads WHERE project = $1 ORDER BY id DESC LIMIT $2`,
     [project, limit],

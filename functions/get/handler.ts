@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ENV } from '../../contract/names.ts';
 import { readJsonSecret, s3Client } from '../common/aws.ts';
 import { requireEnv } from '../common/env.ts';
-import { PermanentError } from '../common/errors.ts';
+import { classify, PermanentError } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
 import { currentPipeline, findDataset } from '../common/pipeline.ts';
 import { fetchDataset, fetchEdfiApi, type FetchResult } from './fetch-dataset.ts';
@@ -21,6 +21,18 @@ let lambda: LambdaClient | undefined;
  * function again, asynchronously, with the same event: that invocation continues the run.
  */
 export const handler = async (event: unknown, context?: Context) => {
+  try {
+    return await fetchFor(event, context);
+  } catch (error) {
+    // the one error model (common/errors.ts): logged with its kind; thrown either way, so the
+    // scheduler's retries (which a permanent failure cannot pass) and its DLQ see it
+    const failure = classify(error);
+    logger.error(`fetch failed (${failure.kind}): ${failure.message}`, { step: 'fetch', kind: failure.kind, event, error: failure.message });
+    throw error;
+  }
+};
+
+async function fetchFor(event: unknown, context: Context | undefined) {
   const parsed = scheduledEvent.safeParse(event);
   if (!parsed.success) throw new PermanentError('event must be {"dataset": "<name>"} or {"edfi": "<api>"}');
   // stop the download while there is still time to abort the upload cleanly
@@ -41,4 +53,4 @@ export const handler = async (event: unknown, context?: Context) => {
     logger.info('fetch continues in a new invocation', { ...parsed.data });
   }
   return result.outcome;
-};
+}

@@ -453,6 +453,24 @@ CREATE TABLE etl.redrives (
 CREATE INDEX redrives_project_idx ON etl.redrives (project, started_at DESC);
 `,
   },
+  {
+    version: '0017_load_failures',
+    sql: `
+-- One error model (functions/common/errors.ts): each failed attempt of a step on a load records
+-- its kind, the step, the error and when; attempts is the highest attempt number seen (the queue's receive
+-- count of the step that failed). error_kind:
+--   permanent  bad input: the load is failed, the message acknowledged
+--   retryable  infrastructure: the message is retried (attempt n of maxReceiveCount)
+--   exhausted  retryable, and its last attempt failed: the message goes to the DLQ (redrive it)
+--   blocked    the definition must change; the load waits (staged) and is retried
+ALTER TABLE etl.loads ADD COLUMN error_kind text CHECK (error_kind IN ('permanent', 'retryable', 'exhausted', 'blocked'));
+ALTER TABLE etl.loads ADD COLUMN last_attempt_at timestamptz;
+ALTER TABLE etl.loads ADD COLUMN error_step text;
+-- a failure already recorded is permanent
+UPDATE etl.loads SET error_kind = 'permanent' WHERE status = 'failed';
+CREATE INDEX loads_waiting_idx ON etl.loads (project, last_attempt_at) WHERE error_kind IN ('retryable', 'exhausted', 'blocked');
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

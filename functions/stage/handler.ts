@@ -1,12 +1,11 @@
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import { ENV } from '../../contract/names.ts';
 import { s3Client, sqsClient } from '../common/aws.ts';
+import { sqsStep, type Subject } from '../common/batch.ts';
 import { getPool } from '../common/db.ts';
 import { requireEnv } from '../common/env.ts';
-import { isPermanent } from '../common/errors.ts';
-import { logger } from '../common/logger.ts';
+import { isPermanent, UnreadableMessageError } from '../common/errors.ts';
 import { currentPipeline } from '../common/pipeline.ts';
 import { objectsInMessage } from './s3-event.ts';
 import { reportStageFailures } from '../clean/report.ts';
@@ -15,7 +14,6 @@ import { stageObject, stageObjectPart, type CleanMessage } from './stage-object.
 
 const cleanQueueUrl = requireEnv(ENV.cleanQueueUrl);
 const stageQueueUrl = process.env[ENV.stageQueueUrl];
-const processor = new BatchProcessor(EventType.SQS);
 
 async function notifyClean(message: CleanMessage): Promise<void> {
   await sqsClient().send(new SendMessageCommand({ QueueUrl: cleanQueueUrl, MessageBody: JSON.stringify(message) }));
@@ -33,11 +31,13 @@ async function enqueueParts(messages: PartMessage[]): Promise<void> {
   }
 }
 
-async function stageMessage(record: SQSRecord): Promise<void> {
+async function stageMessage(record: SQSRecord, subject: Subject): Promise<void> {
   const deps = { pool: await getPool(), s3: s3Client(), pipeline: currentPipeline(), notifyClean, ...(stageQueueUrl ? { enqueueParts } : {}) };
   const part = partIn(record.body);
   if (part) {
-    await stageObjectPart(deps, part);
+    subject.loadId = part.civicEtlPart.loadId;
+    const outcome = await stageObjectPart(deps, part);
+    if (outcome.status === 'failed') subject.rejected = 1;
     return;
   }
   let objects;
@@ -45,13 +45,18 @@ async function stageMessage(record: SQSRecord): Promise<void> {
     objects = objectsInMessage(record.body);
   } catch (error) {
     if (!isPermanent(error)) throw error;
-    logger.error('message dropped: it will never parse', { messageId: record.messageId, error: error.message });
-    return;
+    // never dropped: retried like any failure, it ends in the DLQ, where it can be read
+    throw new UnreadableMessageError(`${error.message}: ${JSON.stringify(record.body.slice(0, 200))}`, { cause: error });
   }
   for (const ref of objects) {
+    subject.loadId = undefined;
+    subject.object = { bucket: ref.bucket, key: ref.key, ...(ref.versionId ? { version: ref.versionId } : {}), ...(ref.etag ? { etag: ref.etag } : {}) };
     const outcome = await stageObject(deps, ref);
     // a file the stage step rejects gets its report too (ledger and the supplier's copy); never fails the message
-    if (outcome.status === 'failed') await reportStageFailures({ pool: deps.pool, s3: deps.s3 }, outcome.loadId);
+    if (outcome.status === 'failed') {
+      subject.rejected = (subject.rejected ?? 0) + 1;
+      await reportStageFailures({ pool: deps.pool, s3: deps.s3 }, outcome.loadId);
+    }
   }
 }
 
@@ -65,8 +70,8 @@ function partIn(body: string): PartMessage | undefined {
 }
 
 /**
- * SQS (S3 ObjectCreated notifications, and part messages of big files) → stage each object, one at a time (one COPY, one
- * connection); failed messages are retried, then DLQ.
+ * SQS (S3 ObjectCreated notifications, and part messages of big files) → stage each object, one
+ * at a time (one COPY, one connection). Failures follow the one error model (common/batch.ts):
+ * bad input is recorded and acknowledged; anything else is recorded, retried, then dead-lettered.
  */
-export const handler = async (event: SQSEvent, context: Context) =>
-  processPartialResponse(event, stageMessage, processor, { context, processInParallel: false });
+export const handler = sqsStep('stage', stageMessage);

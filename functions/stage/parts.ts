@@ -18,7 +18,7 @@ import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/cli
 import type pg from 'pg';
 import { ENV } from '../../contract/names.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
-import { PermanentError, isPermanent } from '../common/errors.ts';
+import { PermanentError, classify } from '../common/errors.ts';
 import { getLoad, markFailed, markStaged, objectRefOf, objectVersion, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { readHead } from '../common/streams.ts';
@@ -276,10 +276,11 @@ export async function stagePart(
       return n;
     });
   } catch (error) {
-    if (!isPermanent(error) && !isDataError(error)) throw error;
-    const permanent = isPermanent(error) ? error : new PermanentError(`${load.object_key}: ${(error as Error).message}`, { file: load.object_key });
+    const failure = classify(error, { file: load.object_key });
+    if (failure.kind !== 'permanent') throw error;
+    const permanent = failure.error;
     await failLoad(deps.pool, loadId, permanent);
-    logger.warn('part rejected: the load fails', { loadId, part, error: permanent.message });
+    logger.warn('part rejected: the load fails', { step: 'stage', kind: 'permanent', loadId, object: load.object_key, part, error: permanent.message });
     return { status: 'failed', loadId, part, error: permanent.message };
   }
   if (rows === undefined) return { status: 'duplicate', loadId, part };
@@ -374,9 +375,4 @@ export async function objectSize(s3: S3Client, ref: ObjectRef): Promise<number |
   if (ref.size !== undefined) return ref.size;
   const head = await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, ...(ref.versionId ? { VersionId: ref.versionId } : {}) }));
   return head.ContentLength;
-}
-
-function isDataError(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return typeof code === 'string' && /^(22|54)/.test(code);
 }

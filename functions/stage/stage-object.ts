@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, routeObjectKey } from '../../contract/names.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
-import { PermanentError, isPermanent } from '../common/errors.ts';
+import { PermanentError, classify, isPermanent } from '../common/errors.ts';
 import { contractOf, getLoad, markExpanded, markFailed, markStaged, objectRefOf, objectVersion, receiveObject, recordContract, type LoadContract, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
@@ -89,14 +89,15 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   }
   const ref = described?.ref ?? event;
   const { load } = await receiveObject(pool, pipeline.project, dataset?.name ?? null, ref);
-  const log = { loadId: load.id, key: ref.key, version: load.object_version };
+  // what every log line of this object names (the failures' fields, as common/batch.ts logs them)
+  const log = { step: 'stage', loadId: load.id, dataset: dataset?.name ?? null, object: ref.key, key: ref.key, version: load.object_version };
   // recorded once; a load staged by a version before the contract gets it when its event comes again
   if ((load.status === 'received' || load.status === 'staged') && load.replaces === null && described && !unreadable) {
     await recordContract(pool, load.id, contractFor(described.contract, dataset));
   }
   if (load.status === 'received' && unreadable) {
     await markFailed(pool, load.id, unreadable);
-    logger.warn('object not staged', { ...log, error: unreadable.message });
+    logger.warn('object not staged', { ...log, kind: 'permanent', error: unreadable.message });
     return { status: 'failed', loadId: load.id, error: unreadable.message };
   }
 
@@ -114,7 +115,7 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   const misrouted = routingProblem(pipeline, ref.key, route, dataset !== undefined);
   if (misrouted) {
     await markFailed(pool, load.id, misrouted);
-    logger.warn('object not staged', { ...log, error: misrouted.message });
+    logger.warn('object not staged', { ...log, kind: 'permanent', error: misrouted.message });
     return { status: 'failed', loadId: load.id, error: misrouted.message };
   }
 
@@ -291,7 +292,7 @@ async function rejectObject(
   const permanent = asPermanent(error, entry?.name ?? ref.key);
   if (!permanent) throw error;
   await markFailed(deps.pool, loadId, permanent);
-  logger.warn('object rejected', { ...log, error: permanent.message, line: permanent.position.line });
+  logger.warn('object rejected', { ...log, kind: 'permanent', error: permanent.message, line: permanent.position.line });
   // the catalog describes every object seen, loaded or not: best effort, never in the way
   await ensureProfiled(deps, ref, loadId, dataset, 0, entry).catch((e: unknown) => logger.warn('object not profiled', { ...log, error: String(e) }));
   return { status: 'failed', loadId, error: permanent.message };
@@ -515,12 +516,11 @@ function routingProblem(
 }
 
 /**
- * PostgreSQL rejects bad data with SQLSTATE class 22 (data exception) and files beyond its limits
- * (e.g. more than 1,600 columns) with class 54: both are the file's fault, retrying cannot help.
+ * The error as a permanent failure of the file, or `undefined` for one a retry may cure (the one
+ * classifier, common/errors.ts: PostgreSQL's data, naming and limit errors, damaged compression,
+ * a vanished version). A staging table beyond PostgreSQL's column limit is named as such.
  */
 function asPermanent(error: unknown, file: string): PermanentError | undefined {
-  if (isPermanent(error)) return error;
-  const pgError = error as { code?: string; message?: string; where?: string };
   if (isTooManyColumns(error)) {
     // a check before staging names the count; this is for a table made elsewhere (a part of a large file)
     return new PermanentError(
@@ -528,19 +528,8 @@ function asPermanent(error: unknown, file: string): PermanentError | undefined {
       { file, line: 1 },
     );
   }
-  if (typeof pgError.code === 'string' && /^(22|54)/.test(pgError.code)) {
-    const where = /line (\d+)(?:, column ([^:]+))?/.exec(pgError.where ?? '');
-    const record = where ? Number(where[1]) : undefined;
-    return new PermanentError(`${file}: ${pgError.message}${record ? ` (record ${record} after the header)` : ''}`, {
-      file,
-      column: where?.[2],
-    });
-  }
-  const s3Error = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  if (s3Error.name === 'NoSuchKey' || s3Error.name === 'NoSuchVersion' || s3Error.$metadata?.httpStatusCode === 412) {
-    return new PermanentError(`${file}: the object version in the event is gone or was replaced (${s3Error.name})`, { file });
-  }
-  return undefined;
+  const failure = classify(error, { file });
+  return failure.kind === 'permanent' ? failure.error : undefined;
 }
 
 /**

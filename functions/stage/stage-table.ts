@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ident } from '../common/db.ts';
+import { PermanentError } from '../common/errors.ts';
 import { tooManyColumns } from '../common/limits.ts';
 import type { DeclaredType, ReadRow, ReadTable, SourceGeometry } from '../read/types.ts';
 import { stagingColumns } from './copy.ts';
@@ -51,6 +52,12 @@ export async function stageTable(
 ): Promise<StagedTable> {
   const checkWidth = (n: number) => {
     if (opts.maxColumns !== undefined && n > opts.maxColumns) throw tooManyColumns(source.name, n, opts.maxColumns);
+    // PostgreSQL's protocol cannot carry a NUL in a name: say which field, instead of a protocol error
+    const nul = source.columns.findIndex((c) => c.includes('\u0000'));
+    if (nul >= 0) {
+      const shown = JSON.stringify(source.columns[nul]);
+      throw new PermanentError(`${source.name}: field ${nul + 1} is named ${shown}, with a NUL character, which no PostgreSQL name can hold`, { file: source.name, column: shown });
+    }
   };
   checkWidth(source.columns.length);
   let columns = stagingColumns(source.columns);
@@ -80,6 +87,10 @@ export async function stageTable(
       await client.query(`ALTER TABLE ${opts.table} ${added.map((c) => `ADD COLUMN ${ident(c)} text`).join(', ')}`);
       columns = [...columns, ...added];
     }
+  }
+  if (columns.length === 0) {
+    // nothing a clean table could be made of (the clean step would fail on an empty column list)
+    throw new PermanentError(`${source.name}: no fields to load — the file holds no records with fields (an empty JSON array or object?)`, { file: source.name });
   }
   const geometry = source.geometry && {
     ...source.geometry,

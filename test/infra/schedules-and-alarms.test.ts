@@ -1,7 +1,7 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadPipeline } from '../../contract/load.ts';
 import { FetchSchedules } from '../../lib/fetch-schedules.ts';
 import { FIXTURE_PIPELINE, logicalId, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
@@ -140,6 +140,58 @@ describe('the alarms', () => {
         AlarmActions: [topic()],
       });
     }
+  });
+
+  it('fire when the stage or clean step reports a failed message, on the metric that step publishes', () => {
+    const env = (fn: { function: object }) =>
+      (f.template.toJSON().Resources[logicalId(fn.function as never)].Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+    for (const [step, fn] of [['stage', f.stack.stageFunction], ['clean', f.stack.cleanFunction]] as const) {
+      // what the function publishes: its EMF namespace and service (functions/common/metrics.ts) come from its environment
+      const vars = env(fn);
+      expect(vars).toMatchObject({ POWERTOOLS_METRICS_NAMESPACE: f.stack.metricsNamespace, POWERTOOLS_SERVICE_NAME: `civic-etl-${step}`, CIVIC_ETL_MAX_RECEIVES: '5' });
+      f.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: vars.POWERTOOLS_METRICS_NAMESPACE,
+        MetricName: 'FailedMessages',
+        Dimensions: Match.arrayEquals([
+          { Name: 'service', Value: vars.POWERTOOLS_SERVICE_NAME },
+          { Name: 'step', Value: step },
+        ]),
+        Statistic: 'Sum',
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        EvaluationPeriods: 1,
+        AlarmActions: [topic()],
+      });
+    }
+    expect(f.stack.metricsNamespace).toBe(`civic-etl/${f.stack.stackName}`);
+  });
+
+  it('watch the very metric a step\'s code writes: its EMF line has the alarm\'s namespace, name and dimension set', async () => {
+    const vars = (f.template.toJSON().Resources[logicalId(f.stack.cleanFunction.function)].Properties as { Environment: { Variables: Record<string, string> } }).Environment.Variables;
+    const saved = { ...process.env };
+    const lines: string[] = [];
+    Object.assign(process.env, { POWERTOOLS_METRICS_NAMESPACE: vars.POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME: vars.POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_DISABLED: 'false' });
+    vi.resetModules();
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true));
+    try {
+      const { publishBatchCounts } = await import('../../functions/common/metrics.ts');
+      publishBatchCounts('clean', { failed: 2, rejected: 1 });
+    } finally {
+      spy.mockRestore();
+      process.env = saved;
+    }
+    const emf = JSON.parse(lines.join('').trim()) as { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] } } & Record<string, unknown>;
+    const [directive] = emf._aws.CloudWatchMetrics;
+    const alarm = Object.values(f.template.findResources('AWS::CloudWatch::Alarm')).find(
+      (a) => (a as { Properties: { MetricName: string; Dimensions: { Name: string; Value: unknown }[] } }).Properties.MetricName === 'FailedMessages' &&
+        (a as { Properties: { Dimensions: { Name: string; Value: unknown }[] } }).Properties.Dimensions.some((d) => d.Name === 'step' && d.Value === 'clean'),
+    ) as { Properties: { Namespace: string; MetricName: string; Dimensions: { Name: string; Value: unknown }[] } };
+    expect(directive!.Namespace).toBe(alarm.Properties.Namespace);
+    expect(directive!.Metrics.map((m) => m.Name)).toContain(alarm.Properties.MetricName);
+    // CloudWatch matches a metric by its whole dimension set: the line's set is the alarm's
+    expect([...directive!.Dimensions[0]!].sort()).toEqual(alarm.Properties.Dimensions.map((d) => d.Name).sort());
+    for (const d of alarm.Properties.Dimensions) expect(emf[d.Name]).toBe(d.Value);
+    expect(emf[alarm.Properties.MetricName]).toBe(2);
   });
 
   it('treat missing data as fine and announce the return to OK', () => {

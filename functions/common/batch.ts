@@ -1,0 +1,100 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { ENV } from '../../contract/names.ts';
+import { getPool } from './db.ts';
+import { classify, messageOf, type Failure } from './errors.ts';
+import { markFailed, noteAttempts, recordAttempt } from './ledger.ts';
+import { logger } from './logger.ts';
+import { publishBatchCounts } from './metrics.ts';
+
+/** What a message is about, as far as the step learnt before it failed: the ledger row to record on. */
+export interface Subject {
+  loadId?: number;
+  /** The object version (stage, before the load id is known). */
+  object?: { bucket: string; key: string; version?: string; etag?: string };
+  /** Loads the step itself rejected as bad input (recorded, not thrown): counted as RejectedLoads. */
+  rejected?: number;
+}
+
+/** Attempt n of N: n is the message's receive count, N the queue's maxReceiveCount (CIVIC_ETL_MAX_RECEIVES), when set. */
+export function attemptOf(record: SQSRecord, env: NodeJS.ProcessEnv = process.env): { n: number; of?: number } {
+  const n = Math.max(1, Number(record.attributes?.ApproximateReceiveCount ?? 1) || 1);
+  const of = Number(env[ENV.maxReceives]);
+  return Number.isInteger(of) && of > 0 ? { n, of } : { n };
+}
+
+/**
+ * The SQS handler of a step, with the one error model (common/errors.ts): `handle` processes one
+ * message and fills in `subject` as it learns which load it is about. A failure is classified;
+ * every attempt is logged (load id, dataset, object, error, attempt n of N) and recorded in the
+ * ledger; a permanent one is acknowledged, a retryable or blocked one is reported in the partial
+ * batch response (retried, then the DLQ). Each batch's failures are counted as metrics.
+ */
+export function sqsStep(step: 'stage' | 'clean', handle: (record: SQSRecord, subject: Subject) => Promise<void>) {
+  const processor = new BatchProcessor(EventType.SQS);
+  return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    let rejected = 0;
+    const one = async (record: SQSRecord) => {
+      const subject: Subject = {};
+      try {
+        await handle(record, subject);
+        rejected += subject.rejected ?? 0;
+      } catch (error) {
+        const failure = classify(error, { file: subject.object?.key });
+        await recordFailure(step, record, subject, failure);
+        if (failure.kind !== 'permanent') throw error;
+        rejected++;
+        return;
+      }
+      // a retry that succeeded: the ledger keeps how many attempts it took (the work is done: a
+      // ledger that cannot take the count is logged, never a reason to do the work again)
+      const { n } = attemptOf(record);
+      if (n > 1 && subject.loadId !== undefined) {
+        const loadId = subject.loadId;
+        await noteAttempts(await getPool(), loadId, n).catch((e: unknown) => logger.warn('attempt count not recorded in the ledger', { step, loadId, attempt: n, error: messageOf(e) }));
+      }
+    };
+    const response = await processPartialResponse(event, one, processor, { context, processInParallel: false, throwOnFullBatchFailure: false });
+    publishBatchCounts(step, { failed: response.batchItemFailures.length, rejected });
+    return response;
+  };
+}
+
+/** Log the attempt and record it in the ledger; a ledger that cannot be written is logged too, never hides the failure. */
+async function recordFailure(step: string, record: SQSRecord, subject: Subject, failure: Failure): Promise<void> {
+  const attempt = attemptOf(record);
+  const last = failure.kind !== 'permanent' && attempt.of !== undefined && attempt.n >= attempt.of;
+  let load: { id: number; dataset: string | null; object_key: string } | undefined;
+  let ledgerError: string | undefined;
+  try {
+    const pool = await getPool();
+    if (failure.kind === 'permanent') {
+      if (subject.loadId !== undefined) {
+        await markFailed(pool, subject.loadId, failure.error);
+        load = { id: subject.loadId, dataset: null, object_key: subject.object?.key ?? '' };
+      }
+    } else {
+      const target = subject.loadId !== undefined ? { loadId: subject.loadId } : subject.object;
+      if (target) load = await recordAttempt(pool, target, { kind: failure.kind, step, message: failure.message, attempt: attempt.n, ...(attempt.of ? { of: attempt.of } : {}) });
+    }
+  } catch (error) {
+    ledgerError = messageOf(error);
+  }
+  const fields = {
+    step,
+    kind: failure.kind,
+    loadId: load?.id ?? subject.loadId,
+    dataset: load?.dataset ?? undefined,
+    object: load?.object_key || subject.object?.key,
+    error: failure.message,
+    attempt: attempt.n,
+    ...(attempt.of ? { of: attempt.of } : {}),
+    messageId: record.messageId,
+    ...(ledgerError ? { ledgerError: `the failure could not be recorded in the ledger: ${ledgerError}` } : {}),
+  };
+  const n = `attempt ${attempt.n}${attempt.of ? ` of ${attempt.of}` : ''}`;
+  const what = fields.loadId !== undefined ? `load ${fields.loadId}${fields.object ? ` (${fields.object})` : ''}` : fields.object ?? `message ${record.messageId}`;
+  if (failure.kind === 'permanent') logger.warn(`${step} rejected ${what}: bad input, not retried (${n})`, fields);
+  else if (last) logger.error(`${step} failed ${what}, ${n}, the last: the message goes to the DLQ — ${failure.message}`, fields);
+  else logger.error(`${step} failed ${what}, ${n}, ${failure.kind === 'blocked' ? 'blocked until the definition is fixed' : 'will be retried'} — ${failure.message}`, fields);
+}

@@ -1,0 +1,282 @@
+/**
+ * The one error model (functions/common/errors.ts) end to end: each failure class driven through
+ * the local runner (real PostgreSQL, moto's S3 and SQS), and what an operator then sees — the
+ * ledger, `civic-etl status`, the log and the DLQ.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ENV } from '../../contract/names.ts';
+import { sqsClient } from '../../functions/common/aws.ts';
+import { closePool } from '../../functions/common/db.ts';
+import { logger } from '../../functions/common/logger.ts';
+import { openLocalPipeline, type LocalPipeline } from '../../local/pipeline.ts';
+import { purgeLocalResources } from '../../local/resources.ts';
+import { pollOnce, type BindingStats } from '../../local/runner.ts';
+import { rows } from './support.ts';
+
+// the steps' log lines and EMF metric lines, as CloudWatch would receive them
+process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+logger.setLogLevel('INFO');
+
+const PIPELINE = 'test/fixtures/failures-pipeline.yaml';
+const BLOCKED = 'test/fixtures/failures-blocked-pipeline.yaml';
+const MAX_RECEIVES = 3;
+let local: LocalPipeline;
+const dir = mkdtempSync(join(tmpdir(), 'civic-etl-failures-'));
+const file = (name: string, body: string | Buffer) => {
+  const path = join(dir, name);
+  writeFileSync(path, body);
+  return path;
+};
+
+/** Receive and delete what a queue holds. */
+async function drain(queueUrl: string): Promise<string[]> {
+  const bodies: string[] = [];
+  for (;;) {
+    const out = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    const messages = out.Messages ?? [];
+    if (messages.length === 0) return bodies;
+    await sqsClient().send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+    bodies.push(...messages.map((m) => m.Body!));
+  }
+}
+
+/** What the process writes while a test runs: Powertools' JSON log lines (INFO on stdout, WARN and ERROR on stderr) and EMF lines. */
+let written: string[] = [];
+beforeEach(() => {
+  written = [];
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (c: string | Uint8Array, ...r: unknown[]) => boolean;
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      written.push(String(chunk));
+      return write(chunk, ...rest);
+    });
+  }
+});
+afterEach(() => vi.restoreAllMocks());
+const jsonLines = () =>
+  written
+    .flatMap((w) => w.split('\n'))
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const logLines = () => jsonLines().filter((l) => !('_aws' in l));
+const metricLines = () => jsonLines().filter((l) => '_aws' in l);
+
+function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args, '--pipeline', PIPELINE], { encoding: 'utf8', env: process.env, timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(async () => {
+  local = await openLocalPipeline(PIPELINE, { visibilityTimeoutSeconds: 1, maxReceiveCount: MAX_RECEIVES });
+  await purgeLocalResources(local.resources);
+  for (const q of [local.resources.stageDlqUrl, local.resources.cleanDlqUrl, local.resources.stageQueueUrl, local.resources.cleanQueueUrl]) await drain(q);
+  await local.pool.query('DROP SCHEMA IF EXISTS it_failures CASCADE; DROP SCHEMA IF EXISTS it_failures_staging CASCADE; CREATE SCHEMA it_failures; CREATE SCHEMA it_failures_staging');
+  await local.pool.query(`DELETE FROM etl.loads WHERE project = 'it_failures'`);
+});
+afterAll(async () => {
+  process.env[ENV.pipelineFile] = PIPELINE;
+  await closePool();
+});
+
+const loadOf = async (name: string) =>
+  (
+    await rows<{ id: number; status: string; error: string | null; error_kind: string | null; error_step: string | null; attempts: number; last_attempt_at: Date | null }>(
+      local.pool,
+      `SELECT id::int, status, error, error_kind, error_step, attempts, last_attempt_at FROM etl.loads WHERE project = 'it_failures' AND object_key LIKE '%/' || $1`,
+      [name],
+    )
+  )[0];
+
+describe('permanent: bad input is recorded with its cause and acknowledged', () => {
+  const csv = 'id,name\n' + Array.from({ length: 200 }, (_, i) => `${i},name ${i}`).join('\n') + '\n';
+  const gz = gzipSync(csv);
+  const badCrc = Buffer.from(gz);
+  badCrc[badCrc.length - 6] = badCrc[badCrc.length - 6]! ^ 0xff; // the CRC-32 of the trailer
+  const cases: [string, string | Buffer, RegExp][] = [
+    ['truncated.csv.gz', gz.subarray(0, Math.floor(gz.length / 2)), /truncated\.csv\.gz: cannot be decompressed: unexpected end of file/],
+    ['bad-crc.csv.gz', badCrc, /bad-crc\.csv\.gz: cannot be decompressed: incorrect data check/],
+    ['empty-array.json', '[]', /empty-array\.json: no fields to load/],
+    ['empty-object.json', '{}', /empty-object\.json: no fields to load/],
+    ['nul-key.json', '[{"a\\u0000b": 1, "c": 2}]', /nul-key\.json: field 1 is named "a\\u0000b", with a NUL character/],
+    ['ctid.csv', 'ctid,name\n1,Ann\n', /ctid\.csv: column name "ctid" conflicts with a system column name \(SQLSTATE 42701\)/],
+  ];
+
+  it.each(cases)('%s: failed in the ledger, with the file named; no retry, nothing in a DLQ', async (name, body, names) => {
+    await local.uploadAsSupplier('records', file(name, body));
+    const stats = await local.run({ maxMs: 120_000 });
+
+    const load = await loadOf(name);
+    expect(load).toMatchObject({ status: 'failed', error_kind: 'permanent', error: expect.stringMatching(names) });
+    expect(stats.stage!.failures + stats.clean!.failures).toBe(0);
+    expect(await drain(local.resources.stageDlqUrl)).toEqual([]);
+    expect(await drain(local.resources.cleanDlqUrl)).toEqual([]);
+    // the log names the load, the file and the cause; the rejection is counted
+    expect(logLines()).toContainEqual(expect.objectContaining({ loadId: load!.id, object: `incoming/acme/records/${name}`, kind: 'permanent', error: expect.stringMatching(names) }));
+    expect(metricLines().reduce((n, l) => n + Number(l.RejectedLoads), 0)).toBe(1);
+    expect(metricLines().reduce((n, l) => n + Number(l.FailedMessages), 0)).toBe(0);
+  });
+});
+
+describe('retryable: an infrastructure error is recorded at every attempt, retried, then dead-lettered', () => {
+  it('a trigger raising an exception: the ledger, the log, status and the DLQ say so, and run ends', async () => {
+    await local.uploadAsSupplier('programs', file('programs-v1.csv', 'id,name\n1,Ann\n2,Bo\n'));
+    await local.run({ maxMs: 60_000 });
+    expect(await loadOf('programs-v1.csv')).toMatchObject({ status: 'loaded' });
+    await local.pool.query(`CREATE FUNCTION it_failures.frozen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'programs are frozen for the audit'; END $$;
+      CREATE TRIGGER frozen BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON it_failures.programs FOR EACH STATEMENT EXECUTE FUNCTION it_failures.frozen()`);
+    try {
+      await local.uploadAsSupplier('programs', file('programs-v2.csv', 'id,name\n1,Ann\n2,Bo\n3,Cy\n'));
+      const started = Date.now();
+      const stats = await local.run({ maxMs: 120_000 });
+      const seconds = (Date.now() - started) / 1000;
+
+      expect(seconds).toBeLessThan(60); // MAX_RECEIVES attempts a second apart, not the 120 s limit
+      expect(stats.clean!.failures).toBe(MAX_RECEIVES);
+      const load = await loadOf('programs-v2.csv');
+      expect(load).toMatchObject({ status: 'staged', error_kind: 'exhausted', error_step: 'clean', attempts: MAX_RECEIVES, error: expect.stringContaining('programs are frozen for the audit') });
+      expect(load!.last_attempt_at).not.toBeNull();
+      // one log line per attempt, each naming the load, the dataset, the object and the attempt
+      const attempts = logLines().filter((l) => l.loadId === load!.id && l.kind === 'retryable');
+      expect(attempts.map((l) => [l.attempt, l.of, l.dataset, l.object])).toEqual(
+        Array.from({ length: MAX_RECEIVES }, (_, i) => [i + 1, MAX_RECEIVES, 'programs', 'incoming/acme/programs/programs-v2.csv']),
+      );
+      expect(attempts.at(-1)!.message).toMatch(/the last: the message goes to the DLQ/);
+      // counted as failed messages of the clean step (what the alarm watches)
+      const failed = metricLines().filter((l) => l.step === 'clean').reduce((n, l) => n + Number(l.FailedMessages), 0);
+      expect(failed).toBe(MAX_RECEIVES);
+
+      const status = cli('status', 'programs');
+      expect(status.status).toBe(0);
+      expect(status.stdout).toContain(`load ${load!.id} · incoming/acme/programs/programs-v2.csv`);
+      expect(status.stdout).toMatch(/Failed, in the clean dead-letter queue \(staged\): all 3 clean attempts failed, the last at .* UTC/);
+      expect(status.stdout).toContain('programs are frozen for the audit');
+      expect(status.stdout).toMatch(/DLQ: 1 message waiting in the clean dead-letter queue/);
+
+      expect(await drain(local.resources.cleanDlqUrl)).toEqual([JSON.stringify({ loadId: load!.id })]);
+    } finally {
+      await local.pool.query('DROP TRIGGER IF EXISTS frozen ON it_failures.programs; DROP FUNCTION IF EXISTS it_failures.frozen()');
+    }
+  });
+});
+
+describe('a dropped database connection', () => {
+  it('is survived: the backend terminated mid-clean fails that attempt, the retry loads the file', async () => {
+    // hold the clean's per-dataset lock from another connection, so the clean waits inside its transaction
+    const holder = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT pg_advisory_xact_lock(hashtext('civic-etl:clean'), hashtext('it_failures.programs'))`);
+      await local.uploadAsSupplier('programs', file('programs-v3.csv', 'id,name\n1,Ann\n2,Bo\n3,Cy\n4,Di\n'));
+      const running = local.run({ maxMs: 120_000 });
+      // the clean's backend, waiting for the lock: terminate it, as a failover or an admin would
+      let terminated = 0;
+      for (let i = 0; i < 300 && terminated === 0; i++) {
+        // inside a transaction the statistics views are a snapshot: take a fresh one each time
+        await holder.query('SELECT pg_stat_clear_snapshot()');
+        const r = await holder.query<{ n: number }>(
+          `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+            WHERE application_name = 'civic-etl' AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%' AND pid <> pg_backend_pid()`,
+        );
+        terminated = r.rows[0]!.n;
+        if (terminated === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(terminated).toBe(1);
+      await holder.query('COMMIT');
+      const stats = await running;
+
+      expect(stats.clean!.failures).toBe(1);
+      const load = await loadOf('programs-v3.csv');
+      // loaded at the second attempt; the cured error is gone, the attempt count stays as its trace
+      expect(load).toMatchObject({ status: 'loaded', error: null, error_kind: null, attempts: 2, error_step: 'clean' });
+      const attempt = logLines().find((l) => l.loadId === load!.id && l.kind === 'retryable');
+      expect(attempt).toMatchObject({ attempt: 1, of: MAX_RECEIVES, error: expect.stringMatching(/terminat/i) });
+      expect(await rows(local.pool, 'SELECT count(*)::int AS n FROM it_failures.programs')).toEqual([{ n: 4 }]);
+      expect(await drain(local.resources.cleanDlqUrl)).toEqual([]);
+    } finally {
+      await holder.end();
+    }
+  });
+});
+
+describe('blocked: a definition that must change keeps the load until it is fixed', () => {
+  it('a view that cannot be created: staged and blocked, in the DLQ; once fixed, the redriven message loads it', async () => {
+    process.env[ENV.pipelineFile] = BLOCKED;
+    let load: Awaited<ReturnType<typeof loadOf>>;
+    try {
+      await local.uploadAsSupplier('programs', file('programs-v4.csv', 'id,name\n1,Ann\n2,Bo\n3,Cy\n4,Di\n5,Ed\n'));
+      const stats = await local.run({ maxMs: 120_000 });
+
+      expect(stats.clean!.failures).toBe(MAX_RECEIVES);
+      load = await loadOf('programs-v4.csv');
+      expect(load).toMatchObject({ status: 'staged', error_kind: 'blocked', error_step: 'clean', attempts: MAX_RECEIVES, error: expect.stringMatching(/view "programs_named" cannot be created: column "no_such_column" does not exist/) });
+      expect(logLines().filter((l) => l.loadId === load!.id && l.kind === 'blocked')).toHaveLength(MAX_RECEIVES);
+      const status = cli('status', 'programs');
+      expect(status.stdout).toMatch(/Blocked \(staged\): the definition must change \(clean attempt 3 at .* UTC failed\)/);
+      expect(status.stdout).toMatch(/DLQ: 1 message waiting in the clean dead-letter queue/);
+      // the clean table still holds the previous load's rows
+      expect(await rows(local.pool, 'SELECT count(*)::int AS n FROM it_failures.programs')).toEqual([{ n: 4 }]);
+    } finally {
+      process.env[ENV.pipelineFile] = PIPELINE;
+    }
+    // the definition is fixed (deployed): redrive the DLQ's message to its queue
+    const dead = await drain(local.resources.cleanDlqUrl);
+    expect(dead).toEqual([JSON.stringify({ loadId: load!.id })]);
+    for (const body of dead) await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.cleanQueueUrl, MessageBody: body }));
+    await local.run({ maxMs: 60_000 });
+
+    expect(await loadOf('programs-v4.csv')).toMatchObject({ status: 'loaded', error: null, error_kind: null });
+    expect(await rows(local.pool, 'SELECT count(*)::int AS n FROM it_failures.programs_named')).toEqual([{ n: 5 }]);
+  });
+});
+
+describe('a message that cannot be read', () => {
+  it('is never dropped: each attempt is logged, and it waits in the DLQ', async () => {
+    await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.cleanQueueUrl, MessageBody: 'not a clean message' }));
+    const stats = await local.run({ maxMs: 60_000 });
+
+    expect(stats.clean!.failures).toBe(MAX_RECEIVES);
+    const lines = logLines().filter((l) => l.step === 'clean' && typeof l.error === 'string' && l.error.includes('not a clean message'));
+    expect(lines.map((l) => l.attempt)).toEqual([1, 2, 3]);
+    expect(await drain(local.resources.cleanDlqUrl)).toEqual(['not a clean message']);
+  });
+});
+
+describe('the local runner', () => {
+  it('keeps a message hidden while its handler runs longer than the queue\'s visibility timeout, so a slow attempt is one attempt', async () => {
+    const receives: string[] = [];
+    let calls = 0;
+    const binding = {
+      name: 'slow',
+      queueUrl: local.resources.cleanQueueUrl,
+      queueArn: local.resources.cleanQueueArn,
+      timeoutMs: 30_000,
+      handler: async (event: import('aws-lambda').SQSEvent) => {
+        calls++;
+        receives.push(...event.Records.map((r) => r.attributes.ApproximateReceiveCount));
+        // three times the queue's 1 s visibility timeout
+        await new Promise((r) => setTimeout(r, 3000));
+        return { batchItemFailures: calls === 1 ? event.Records.map((r) => ({ itemIdentifier: r.messageId })) : [] };
+      },
+    };
+    await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.cleanQueueUrl, MessageBody: 'slow' }));
+    const stats: BindingStats = { invocations: 0, messages: 0, failures: 0 };
+    // while the first (failing) attempt runs, a second poll finds nothing
+    const first = pollOnce(binding, stats, { waitSeconds: 0 });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await pollOnce({ ...binding, handler: async () => ({ batchItemFailures: [] }) }, stats, { waitSeconds: 0 })).toBe(0);
+    await first;
+    // the failed message comes back after the queue's own visibility timeout, as attempt 2
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await pollOnce(binding, stats, { waitSeconds: 1 })).toBe(1);
+    expect(receives).toEqual(['1', '2']);
+    expect(await drain(local.resources.cleanQueueUrl)).toEqual([]);
+  });
+});
