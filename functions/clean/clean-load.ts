@@ -29,6 +29,11 @@ export interface CleanDeps {
   s3?: S3Client;
   /** With it, the views marked `export` that read the dataset are exported after the commit (combine/exports.ts). */
   exports?: ExportSettings;
+  /**
+   * With it, the exports wait: the load is handed to it instead, and the caller exports once for
+   * several loads (the clean handler, after its batch: combine/exports.ts exportAfterBatch).
+   */
+  deferExports?: (loadId: number) => void;
 }
 
 export type CleanOutcome =
@@ -52,7 +57,10 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
   // a redelivered message (the function died after the commit) writes a copy still missing
   if (deps.s3) await publishSupplierReport({ pool: deps.pool, s3: deps.s3 }, loadId, { unlessWritten: outcome.status === 'duplicate' });
   // exports after the commit, never failing the load; a duplicate of a loaded load resumes unfinished ones
-  if (deps.exports && (outcome.status === 'loaded' || outcome.status === 'duplicate')) await exportLoad({ ...deps.exports, pool: deps.pool, pipeline: deps.pipeline }, loadId);
+  if (deps.exports && (outcome.status === 'loaded' || outcome.status === 'duplicate')) {
+    if (deps.deferExports) deps.deferExports(loadId);
+    else await exportLoad({ ...deps.exports, pool: deps.pool, pipeline: deps.pipeline }, loadId);
+  }
   return outcome;
 }
 

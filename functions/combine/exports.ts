@@ -187,6 +187,36 @@ export async function exportLoad(deps: ExportDeps, loadId: number): Promise<Expo
 }
 
 /**
+ * The exports of a batch of cleans (the clean handler's invocation): each view marked `export` that
+ * reads a dataset one of these loads cleaned is exported once, after the last of them, its trigger
+ * the newest of those loads — not once per load, since every export reads the whole view. A load
+ * not loaded (failed, skipped) exports nothing. Redelivered, the same loads find their exports done.
+ * Never throws: failures are recorded (`etl.exports`) and logged as {@link exportAfterClean} does.
+ */
+export async function exportAfterBatch(deps: ExportDeps, loadIds: readonly number[]): Promise<ExportOutcome[]> {
+  if (loadIds.length === 0 || !deps.pipeline.views.some((v) => v.export)) return [];
+  let loads: { id: number; dataset: string }[];
+  try {
+    loads = (await deps.pool.query<{ id: number; dataset: string }>(`SELECT id::int AS id, dataset FROM etl.loads WHERE id = ANY($1::bigint[]) AND status = 'loaded' AND dataset IS NOT NULL ORDER BY id`, [[...loadIds]])).rows;
+  } catch (error) {
+    logger.error('exports not run', { loadIds, error: messageOf(error) });
+    return [];
+  }
+  const outcomes: ExportOutcome[] = [];
+  for (const view of deps.pipeline.views.filter((v) => v.export)) {
+    const newest = loads.filter((l) => view.datasets.includes(l.dataset)).at(-1);
+    if (!newest) continue;
+    try {
+      outcomes.push(await exportWithRetries(deps, view, { loadId: newest.id, dataset: newest.dataset }));
+    } catch (error) {
+      logger.error('export failed', { view: view.name, loadId: newest.id, error: messageOf(error) });
+      outcomes.push({ view: view.name, status: 'failed', error: messageOf(error) });
+    }
+  }
+  return outcomes;
+}
+
+/**
  * Export every view marked `export` that reads the cleaned dataset. Never throws: a view whose
  * export fails after its retries is recorded (`etl.exports`, status `failed`) and logged, and
  * the others go on. Called after the clean's transaction has committed, and again when the

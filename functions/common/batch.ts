@@ -30,14 +30,20 @@ export function attemptOf(record: SQSRecord, env: NodeJS.ProcessEnv = process.en
  * ledger; a permanent one is acknowledged, a retryable or blocked one is reported in the partial
  * batch response (retried, then the DLQ). Each batch's failures are counted as metrics.
  */
-export function sqsStep(step: 'stage' | 'clean', handle: (record: SQSRecord, subject: Subject) => Promise<void>) {
+export function sqsStep<B = undefined>(
+  step: 'stage' | 'clean',
+  handle: (record: SQSRecord, subject: Subject, batch: B) => Promise<void>,
+  /** Work once per invocation: `start` makes what the messages share, `end` runs after the last one; if `end` throws, the whole batch comes back (each message's handler must know a repeat). */
+  perBatch?: { start: () => B; end: (batch: B) => Promise<void> },
+) {
   const processor = new BatchProcessor(EventType.SQS);
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     let rejected = 0;
+    const batch = perBatch?.start() as B;
     const one = async (record: SQSRecord) => {
       const subject: Subject = {};
       try {
-        await handle(record, subject);
+        await handle(record, subject, batch);
         rejected += subject.rejected ?? 0;
       } catch (error) {
         const failure = classify(error, { file: subject.object?.key });
@@ -55,6 +61,7 @@ export function sqsStep(step: 'stage' | 'clean', handle: (record: SQSRecord, sub
       }
     };
     const response = await processPartialResponse(event, one, processor, { context, processInParallel: false, throwOnFullBatchFailure: false });
+    if (perBatch) await perBatch.end(batch);
     publishBatchCounts(step, { failed: response.batchItemFailures.length, rejected });
     return response;
   };

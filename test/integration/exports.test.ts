@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import type { ExportManifest, ExportSettings } from '../../functions/combine/exports.ts';
+import { exportAfterBatch, type ExportManifest, type ExportSettings } from '../../functions/combine/exports.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
@@ -301,6 +301,41 @@ describe('a clean message delivered twice at once', () => {
     for (const view of ['sites_open', 'sites_gold']) {
       expect((await exportsOf(view, loadId)).map((e) => e.status)).toEqual(['exported']);
     }
+  });
+});
+
+describe('a batch of cleans (one clean function invocation)', () => {
+  it('exports each view its loads touched once, after the last of them, from the newest load; a redelivered batch finds them done', async () => {
+    const header = 'Site ID,Site Name,Opened,Visitors,Free?,Score,Inspected,Lat,Lon';
+    const sites = [
+      await stage('sites', 'batch-1.csv', `${header}\n21,Alpha,,,,,,52.1,4.1\n`),
+      await stage('sites', 'batch-2.csv', `${header}\n22,Beta,,,,,,52.2,4.2\n`),
+      await stage('sites', 'batch-3.csv', `${header}\n23,Gamma,,,,,,52.3,4.3\n`),
+    ];
+    const parcels = await stage('parcels', 'batch-parcels.csv', PARCELS);
+    const cleaned: number[] = [];
+    const deferred = { ...cleanDeps, deferExports: (id: number) => cleaned.push(id) };
+    for (const loadId of [...sites, parcels]) expect(await cleanLoad(deferred, loadId)).toMatchObject({ status: 'loaded' });
+    // nothing exported while the batch runs
+    for (const loadId of [...sites, parcels]) expect(await rows(cleanDeps.pool, 'SELECT 1 FROM etl.exports WHERE load_id = $1', [loadId])).toEqual([]);
+    expect(cleaned).toEqual([...sites, parcels]);
+
+    const outcomes = await exportAfterBatch({ ...settings(), pool: cleanDeps.pool, pipeline: cleanDeps.pipeline }, cleaned);
+    expect(outcomes.map((o) => [o.view, o.status]).sort()).toEqual([['parcels_gold', 'exported'], ['sites_gold', 'exported'], ['sites_open', 'exported']]);
+    // once per view, triggered by the newest load of a dataset it reads
+    for (const view of ['sites_open', 'sites_gold']) {
+      expect(await rows(cleanDeps.pool, `SELECT load_id::int AS load_id FROM etl.exports WHERE project = 'it_exports' AND view = $1 AND load_id = ANY($2::bigint[])`, [view, sites])).toEqual([{ load_id: sites[2] }]);
+    }
+    expect(await exportsOf('parcels_gold', parcels)).toHaveLength(1);
+    // the file holds what the last clean left (mode replace: the third file's row)
+    expect(await text((await latest('sites_open')).files.csv!)).toBe('site_id,name,opened,visitors,free,score,inspected,geom\r\n23,Gamma,,,,,,POINT(4.3 52.3)\r\n');
+
+    // the batch comes back (the function stopped before it returned): each message is a repeat, the exports are done
+    const again: number[] = [];
+    for (const loadId of [...sites, parcels]) expect(await cleanLoad({ ...cleanDeps, deferExports: (id: number) => again.push(id) }, loadId)).toEqual({ status: 'duplicate', loadId });
+    const repeat = await exportAfterBatch({ ...settings(), pool: cleanDeps.pool, pipeline: cleanDeps.pipeline }, again);
+    expect(repeat.map((o) => o.status)).toEqual(['current', 'current', 'current']);
+    expect(await exportsOf('sites_open', sites[2])).toHaveLength(1);
   });
 });
 
