@@ -16,6 +16,7 @@ import { launder, normaliseHeader, profiledDecimals, resolveColumns } from './co
 import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
 import { geometryType, narrowGeometryColumn, planGeometry, repairSummary, sharedGeometryType, watchRepairs, withCoordinateFormat, type GeometryPlan } from './geometry.ts';
 import { checkLonLat, checkSridsKnown, settleSourceSrid } from './source-srid.ts';
+import { waitForReferences } from './order.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
@@ -109,6 +110,8 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
         }
         return { skipped: reason };
       }
+      // a referenced dataset's load that came with this one is cleaned first: this one is retried after it
+      await waitForReferences(client, pipeline, dataset, current.id);
       return cleanObject(client, pipeline, dataset, current, children, started);
     });
     if (!outcome) return { status: 'duplicate', loadId };

@@ -420,6 +420,9 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
       lines.push(`Failed, in the ${step}dead-letter queue (${report.status}): all ${w.attempts} ${step}attempts failed, the last${at}. Fix the cause, then redrive the DLQ; nothing from this file was loaded yet.`);
     } else if (w.kind === 'blocked') {
       lines.push(`Blocked (${report.status}): the definition must change (${attempts} failed). Once it is fixed the load is retried (redrive the DLQ if its message got there); nothing from this file was loaded yet.`);
+    } else if (report.error?.message.startsWith('waiting for ')) {
+      // a `references` rule waiting for the referenced dataset's load (order.ts)
+      lines.push(`Waiting for another load, will be retried (${report.status}): ${attempts} waited; after the queue's last attempt the message goes to the DLQ.`);
     } else {
       lines.push(`Failing, will be retried (${report.status}): ${attempts} failed; after the queue's last attempt the message goes to the DLQ.`);
     }

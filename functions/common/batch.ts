@@ -35,6 +35,11 @@ export function sqsStep<B = undefined>(
   handle: (record: SQSRecord, subject: Subject, batch: B) => Promise<void>,
   /** Work once per invocation: `start` makes what the messages share, `end` runs after the last one; if `end` throws, the whole batch comes back (each message's handler must know a repeat). */
   perBatch?: { start: () => B; end: (batch: B) => Promise<void> },
+  /**
+   * The order to handle the batch's messages in (they are handled one at a time); by default as
+   * they arrived. It must return the same records, and not throw (it is a preference, not work).
+   */
+  order?: (records: SQSRecord[]) => Promise<SQSRecord[]>,
 ) {
   const processor = new BatchProcessor(EventType.SQS);
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
@@ -60,6 +65,7 @@ export function sqsStep<B = undefined>(
         await noteAttempts(await getPool(), loadId, n).catch((e: unknown) => logger.warn('attempt count not recorded in the ledger', { step, loadId, attempt: n, error: messageOf(e) }));
       }
     };
+    if (order) event = { ...event, Records: await order(event.Records) };
     const response = await processPartialResponse(event, one, processor, { context, processInParallel: false, throwOnFullBatchFailure: false });
     if (perBatch) await perBatch.end(batch);
     publishBatchCounts(step, { failed: response.batchItemFailures.length, rejected });

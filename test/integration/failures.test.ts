@@ -8,16 +8,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../contract/names.ts';
 import { sqsClient } from '../../functions/common/aws.ts';
-import { closePool } from '../../functions/common/db.ts';
 import { logger } from '../../functions/common/logger.ts';
-import { openLocalPipeline, type LocalPipeline } from '../../local/pipeline.ts';
-import { purgeLocalResources } from '../../local/resources.ts';
+import type { LocalPipeline } from '../../local/pipeline.ts';
 import { pollOnce, type BindingStats } from '../../local/runner.ts';
+import { captureLines, drain, freshLocalPipeline } from './captured.ts';
 import { rows } from './support.ts';
 
 // the steps' log lines and EMF metric lines, as CloudWatch would receive them
@@ -27,7 +26,11 @@ logger.setLogLevel('INFO');
 const PIPELINE = 'test/fixtures/failures-pipeline.yaml';
 const BLOCKED = 'test/fixtures/failures-blocked-pipeline.yaml';
 const MAX_RECEIVES = 3;
+const opened = freshLocalPipeline(PIPELINE, { visibilityTimeoutSeconds: 1, maxReceiveCount: MAX_RECEIVES });
 let local: LocalPipeline;
+beforeAll(() => {
+  local = opened();
+});
 const dir = mkdtempSync(join(tmpdir(), 'civic-etl-failures-'));
 const file = (name: string, body: string | Buffer) => {
   const path = join(dir, name);
@@ -35,55 +38,13 @@ const file = (name: string, body: string | Buffer) => {
   return path;
 };
 
-/** Receive and delete what a queue holds. */
-async function drain(queueUrl: string): Promise<string[]> {
-  const bodies: string[] = [];
-  for (;;) {
-    const out = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    const messages = out.Messages ?? [];
-    if (messages.length === 0) return bodies;
-    await sqsClient().send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
-    bodies.push(...messages.map((m) => m.Body!));
-  }
-}
-
-/** What the process writes while a test runs: Powertools' JSON log lines (INFO on stdout, WARN and ERROR on stderr) and EMF lines. */
-let written: string[] = [];
-beforeEach(() => {
-  written = [];
-  for (const stream of [process.stdout, process.stderr]) {
-    const write = stream.write.bind(stream) as (c: string | Uint8Array, ...r: unknown[]) => boolean;
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      written.push(String(chunk));
-      return write(chunk, ...rest);
-    });
-  }
-});
-afterEach(() => vi.restoreAllMocks());
-const jsonLines = () =>
-  written
-    .flatMap((w) => w.split('\n'))
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-const logLines = () => jsonLines().filter((l) => !('_aws' in l));
-const metricLines = () => jsonLines().filter((l) => '_aws' in l);
+const { logLines, metricLines } = captureLines();
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args, '--pipeline', PIPELINE], { encoding: 'utf8', env: process.env, timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-beforeAll(async () => {
-  local = await openLocalPipeline(PIPELINE, { visibilityTimeoutSeconds: 1, maxReceiveCount: MAX_RECEIVES });
-  await purgeLocalResources(local.resources);
-  for (const q of [local.resources.stageDlqUrl, local.resources.cleanDlqUrl, local.resources.stageQueueUrl, local.resources.cleanQueueUrl]) await drain(q);
-  await local.pool.query('DROP SCHEMA IF EXISTS it_failures CASCADE; DROP SCHEMA IF EXISTS it_failures_staging CASCADE; CREATE SCHEMA it_failures; CREATE SCHEMA it_failures_staging');
-  await local.pool.query(`DELETE FROM etl.loads WHERE project = 'it_failures'`);
-});
-afterAll(async () => {
-  process.env[ENV.pipelineFile] = PIPELINE;
-  await closePool();
-});
 
 const loadOf = async (name: string) =>
   (
