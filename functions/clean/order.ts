@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import type { DatasetDefinition, PipelineDefinition } from '../../contract/definition.ts';
+import { WaitingError } from '../common/errors.ts';
 import { ORDER } from '../common/ledger.ts';
 
 /**
@@ -61,7 +62,7 @@ export function orderByReferences<T>(pipeline: PipelineDefinition, items: readon
 }
 
 /** A referenced dataset has a load still to be cleaned: this one is retried after it, not failed. */
-export class WaitingForReferenceError extends Error {
+export class WaitingForReferenceError extends WaitingError {
   override name = 'WaitingForReferenceError';
   constructor(
     message: string,

@@ -2,7 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { ENV } from '../../contract/names.ts';
 import { getPool } from './db.ts';
-import { classify, messageOf, type Failure } from './errors.ts';
+import { classify, messageOf, WaitingError, type Failure } from './errors.ts';
 import { markFailed, noteAttempts, recordAttempt } from './ledger.ts';
 import { logger } from './logger.ts';
 import { publishBatchCounts } from './metrics.ts';
@@ -44,6 +44,8 @@ export function sqsStep<B = undefined>(
   const processor = new BatchProcessor(EventType.SQS);
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     let rejected = 0;
+    // returned to wait for another load, not failed (their last attempt is a failure: the DLQ)
+    let waiting = 0;
     const batch = perBatch?.start() as B;
     const one = async (record: SQSRecord) => {
       const subject: Subject = {};
@@ -53,7 +55,10 @@ export function sqsStep<B = undefined>(
       } catch (error) {
         const failure = classify(error, { file: subject.object?.key });
         await recordFailure(step, record, subject, failure);
-        if (failure.kind !== 'permanent') throw error;
+        if (failure.kind !== 'permanent') {
+          if (error instanceof WaitingError && !isLastAttempt(record)) waiting++;
+          throw error;
+        }
         rejected++;
         return;
       }
@@ -68,15 +73,21 @@ export function sqsStep<B = undefined>(
     if (order) event = { ...event, Records: await order(event.Records) };
     const response = await processPartialResponse(event, one, processor, { context, processInParallel: false, throwOnFullBatchFailure: false });
     if (perBatch) await perBatch.end(batch);
-    publishBatchCounts(step, { failed: response.batchItemFailures.length, rejected });
+    publishBatchCounts(step, { failed: response.batchItemFailures.length - waiting, rejected, waiting });
     return response;
   };
+}
+
+/** The queue's last attempt at this message: if it fails, the queue moves it to the DLQ. */
+function isLastAttempt(record: SQSRecord): boolean {
+  const attempt = attemptOf(record);
+  return attempt.of !== undefined && attempt.n >= attempt.of;
 }
 
 /** Log the attempt and record it in the ledger; a ledger that cannot be written is logged too, never hides the failure. */
 async function recordFailure(step: string, record: SQSRecord, subject: Subject, failure: Failure): Promise<void> {
   const attempt = attemptOf(record);
-  const last = failure.kind !== 'permanent' && attempt.of !== undefined && attempt.n >= attempt.of;
+  const last = failure.kind !== 'permanent' && isLastAttempt(record);
   let load: { id: number; dataset: string | null; object_key: string } | undefined;
   let ledgerError: string | undefined;
   try {
@@ -108,6 +119,7 @@ async function recordFailure(step: string, record: SQSRecord, subject: Subject, 
   const n = `attempt ${attempt.n}${attempt.of ? ` of ${attempt.of}` : ''}`;
   const what = fields.loadId !== undefined ? `load ${fields.loadId}${fields.object ? ` (${fields.object})` : ''}` : fields.object ?? `message ${record.messageId}`;
   if (failure.kind === 'permanent') logger.warn(`${step} rejected ${what}: bad input, not retried (${n})`, fields);
+  else if (!last && failure.error instanceof WaitingError) logger.info(`${step} of ${what} waits, ${n}: retried later — ${failure.message}`, fields);
   else if (last) logger.error(`${step} failed ${what}, ${n}, the last: the message goes to the DLQ — ${failure.message}`, fields);
   else logger.error(`${step} failed ${what}, ${n}, ${failure.kind === 'blocked' ? 'blocked until the definition is fixed' : 'will be retried'} — ${failure.message}`, fields);
 }

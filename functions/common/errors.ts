@@ -34,6 +34,16 @@ export class ConfigurationError extends BlockedError {
   override name = 'ConfigurationError';
 }
 
+/**
+ * Retryable, and not a failure: the load waits for another one to be done first (a `references`
+ * rule waiting for the referenced dataset's load, clean/order.ts). Each attempt is recorded like a
+ * retryable failure's, but logged and counted as a wait (not an alarmed failed message) until the
+ * queue's last attempt, which sends it to the DLQ like any retryable failure.
+ */
+export class WaitingError extends Error {
+  override name = 'WaitingError';
+}
+
 /** A queue message that is not what the step reads: never dropped, it goes to the DLQ to be looked at. */
 export class UnreadableMessageError extends Error {
   override name = 'UnreadableMessageError';

@@ -12,6 +12,8 @@ export const METRIC = {
   failedMessages: 'FailedMessages',
   /** Loads a step rejected as bad input (permanent failures): recorded in the ledger, acknowledged. */
   rejectedLoads: 'RejectedLoads',
+  /** Messages returned to the queue to wait for another load (not alarmed; their last attempt counts as failed). */
+  waitingMessages: 'WaitingMessages',
 } as const;
 
 export const DEFAULT_METRICS_NAMESPACE = 'civic-etl';
@@ -24,10 +26,11 @@ export function stepMetrics(): Metrics {
 }
 
 /** Count a batch's failures and publish them (one EMF line); zero counts are published too, so an alarm sees "no failures" as data. */
-export function publishBatchCounts(step: string, counts: { failed: number; rejected: number }): void {
+export function publishBatchCounts(step: string, counts: { failed: number; rejected: number; waiting?: number }): void {
   const m = stepMetrics();
   m.addDimension('step', step);
   m.addMetric(METRIC.failedMessages, MetricUnit.Count, counts.failed);
   m.addMetric(METRIC.rejectedLoads, MetricUnit.Count, counts.rejected);
+  if (counts.waiting) m.addMetric(METRIC.waitingMessages, MetricUnit.Count, counts.waiting);
   m.publishStoredMetrics();
 }

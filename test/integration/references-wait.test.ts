@@ -17,6 +17,8 @@ import { pollOnce, type BindingStats } from '../../local/runner.ts';
 import { captureLines, drain, freshLocalPipeline } from './captured.ts';
 import { rows } from './support.ts';
 
+// the steps' log lines and EMF metric lines, as CloudWatch would receive them
+process.env.POWERTOOLS_METRICS_DISABLED = 'false';
 logger.setLogLevel('INFO');
 
 const PIPELINE = 'test/fixtures/references-wait-pipeline.yaml';
@@ -33,7 +35,8 @@ const file = (name: string, body: string) => {
   return path;
 };
 
-const { logLines } = captureLines();
+const { logLines, metricLines } = captureLines();
+const counted = (metric: string) => metricLines().filter((l) => l.step === 'clean').reduce((n, l) => n + Number(l[metric] ?? 0), 0);
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args, '--pipeline', PIPELINE], { encoding: 'utf8', env: process.env, timeout: 60_000 });
@@ -104,7 +107,11 @@ describe('references between datasets that arrive together', () => {
     const reason = `waiting for areas load ${areas.id} (staged)`;
     expect(programs).toMatchObject({ status: 'staged', error_kind: 'retryable', error_step: 'clean', attempts: 1, error: expect.stringContaining(reason) });
     expect(programs.error).toContain('column "area" references areas.code');
-    expect(logLines()).toContainEqual(expect.objectContaining({ loadId: programs.id, kind: 'retryable', attempt: 1, of: MAX_RECEIVES, error: expect.stringContaining(reason) }));
+    // a wait, not a failure: logged at INFO, counted as a waiting message, not as an (alarmed) failed one
+    expect(logLines()).toContainEqual(
+      expect.objectContaining({ level: 'INFO', loadId: programs.id, kind: 'retryable', attempt: 1, of: MAX_RECEIVES, error: expect.stringContaining(reason), message: expect.stringMatching(/waits, attempt 1 of 5: retried later/) }),
+    );
+    expect([counted('WaitingMessages'), counted('FailedMessages')]).toEqual([1, 0]);
     const status = cli('status', 'programs');
     expect(status.status).toBe(0);
     expect(status.stdout).toContain(`load ${programs.id} · incoming/acme/programs/programs-2.csv`);
@@ -165,6 +172,9 @@ describe('references between datasets that arrive together', () => {
       const programs = await loadOf('programs-4.csv');
       expect(programs).toMatchObject({ status: 'staged', error_kind: 'exhausted', attempts: MAX_RECEIVES, error: expect.stringContaining(`waiting for areas load ${areas.id} (staged)`) });
       expect(await drain(local.resources.cleanDlqUrl)).toEqual([JSON.stringify({ loadId: programs.id })]);
+      // the waits are not alarmed; the last attempt, which sends the message to the DLQ, is
+      expect([counted('WaitingMessages'), counted('FailedMessages')]).toEqual([MAX_RECEIVES - 1, 1]);
+      expect(logLines()).toContainEqual(expect.objectContaining({ level: 'ERROR', loadId: programs.id, attempt: MAX_RECEIVES, message: expect.stringMatching(/the last: the message goes to the DLQ/) }));
 
       // a newer areas file is cleaned: the load left behind is no longer waited for
       await local.uploadAsSupplier('areas', file('areas-4.csv', 'code,name\nN,North\nW,West\n'));
