@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { sqsClient } from '../functions/common/aws.ts';
+import { timedRetries } from '../functions/common/retry-soon.ts';
 
 /** A Lambda handler for SQS events, as the stage and clean functions export. */
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
@@ -89,7 +90,8 @@ export async function pollOnce(binding: QueueBinding, stats: BindingStats, opts:
     console.error(`civic-etl runner: the ${binding.name} handler failed the whole batch of ${messages.length}: ${error instanceof Error ? error.message : String(error)}`);
     failed = new Set(messages.map((m) => m.MessageId!));
   }
-  const retry = messages.filter((m) => failed.has(m.MessageId!));
+  // a message whose next attempt the handler timed itself keeps that time, as on AWS
+  const retry = messages.filter((m) => failed.has(m.MessageId!) && !timedRetries.delete(m.ReceiptHandle!));
   if (retry.length > 0) {
     // visible again after the queue's own visibility timeout, as on AWS after a failed batch
     await sqs.send(

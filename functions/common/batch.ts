@@ -6,6 +6,7 @@ import { classify, messageOf, WaitingError, type Failure } from './errors.ts';
 import { markFailed, noteAttempts, recordAttempt } from './ledger.ts';
 import { logger } from './logger.ts';
 import { publishBatchCounts } from './metrics.ts';
+import { retrySoon, waitSeconds } from './retry-soon.ts';
 
 /** What a message is about, as far as the step learnt before it failed: the ledger row to record on. */
 export interface Subject {
@@ -54,9 +55,11 @@ export function sqsStep<B = undefined>(
         rejected += subject.rejected ?? 0;
       } catch (error) {
         const failure = classify(error, { file: subject.object?.key });
-        await recordFailure(step, record, subject, failure);
+        // a wait is retried sooner than a failure (retry-soon.ts)
+        const retryIn = error instanceof WaitingError && !isLastAttempt(record) ? await waitBeforeRetry(step, record) : undefined;
+        await recordFailure(step, record, subject, failure, retryIn);
         if (failure.kind !== 'permanent') {
-          if (error instanceof WaitingError && !isLastAttempt(record)) waiting++;
+          if (retryIn !== undefined) waiting++;
           throw error;
         }
         rejected++;
@@ -84,8 +87,18 @@ function isLastAttempt(record: SQSRecord): boolean {
   return attempt.of !== undefined && attempt.n >= attempt.of;
 }
 
+/** Time the next attempt of a waiting message; returns in how many seconds it comes (the queue's own timeout if SQS refused, logged). */
+async function waitBeforeRetry(step: string, record: SQSRecord): Promise<number | 'queue timeout'> {
+  try {
+    return await retrySoon(record, waitSeconds(attemptOf(record).n));
+  } catch (error) {
+    logger.warn('a waiting message could not be timed: retried after the queue\'s visibility timeout', { step, messageId: record.messageId, error: messageOf(error) });
+    return 'queue timeout';
+  }
+}
+
 /** Log the attempt and record it in the ledger; a ledger that cannot be written is logged too, never hides the failure. */
-async function recordFailure(step: string, record: SQSRecord, subject: Subject, failure: Failure): Promise<void> {
+async function recordFailure(step: string, record: SQSRecord, subject: Subject, failure: Failure, retryIn?: number | 'queue timeout'): Promise<void> {
   const attempt = attemptOf(record);
   const last = failure.kind !== 'permanent' && isLastAttempt(record);
   let load: { id: number; dataset: string | null; object_key: string } | undefined;
@@ -119,7 +132,10 @@ async function recordFailure(step: string, record: SQSRecord, subject: Subject, 
   const n = `attempt ${attempt.n}${attempt.of ? ` of ${attempt.of}` : ''}`;
   const what = fields.loadId !== undefined ? `load ${fields.loadId}${fields.object ? ` (${fields.object})` : ''}` : fields.object ?? `message ${record.messageId}`;
   if (failure.kind === 'permanent') logger.warn(`${step} rejected ${what}: bad input, not retried (${n})`, fields);
-  else if (!last && failure.error instanceof WaitingError) logger.info(`${step} of ${what} waits, ${n}: retried later — ${failure.message}`, fields);
+  else if (retryIn !== undefined) {
+    const later = typeof retryIn === 'number' ? `in ${retryIn} s` : "after the queue's visibility timeout";
+    logger.info(`${step} of ${what} waits, ${n}: retried ${later} — ${failure.message}`, { ...fields, ...(typeof retryIn === 'number' ? { retryInSeconds: retryIn } : {}) });
+  }
   else if (last) logger.error(`${step} failed ${what}, ${n}, the last: the message goes to the DLQ — ${failure.message}`, fields);
   else logger.error(`${step} failed ${what}, ${n}, ${failure.kind === 'blocked' ? 'blocked until the definition is fixed' : 'will be retried'} — ${failure.message}`, fields);
 }

@@ -8,10 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sqsClient } from '../../functions/common/aws.ts';
+import { WaitingError } from '../../functions/common/errors.ts';
 import { logger } from '../../functions/common/logger.ts';
+import { sqsStep } from '../../functions/common/batch.ts';
+import { waitSeconds } from '../../functions/common/retry-soon.ts';
 import type { LocalPipeline } from '../../local/pipeline.ts';
 import { pollOnce, type BindingStats } from '../../local/runner.ts';
 import { captureLines, drain, freshLocalPipeline } from './captured.ts';
@@ -109,7 +113,7 @@ describe('references between datasets that arrive together', () => {
     expect(programs.error).toContain('column "area" references areas.code');
     // a wait, not a failure: logged at INFO, counted as a waiting message, not as an (alarmed) failed one
     expect(logLines()).toContainEqual(
-      expect.objectContaining({ level: 'INFO', loadId: programs.id, kind: 'retryable', attempt: 1, of: MAX_RECEIVES, error: expect.stringContaining(reason), message: expect.stringMatching(/waits, attempt 1 of 5: retried later/) }),
+      expect.objectContaining({ level: 'INFO', loadId: programs.id, kind: 'retryable', attempt: 1, of: MAX_RECEIVES, error: expect.stringContaining(reason), message: expect.stringMatching(/waits, attempt 1 of 5: retried in 1 s/) }),
     );
     expect([counted('WaitingMessages'), counted('FailedMessages')]).toEqual([1, 0]);
     const status = cli('status', 'programs');
@@ -187,6 +191,42 @@ describe('references between datasets that arrive together', () => {
       expect(await loadOf('areas-3.csv')).toMatchObject({ status: 'staged' });
     } finally {
       await local.pool.query(`UPDATE etl.loads SET status = 'failed', error = 'test: message deleted' WHERE id = $1`, [areas.id]);
+    }
+  });
+});
+
+describe('a waiting message is retried sooner than a failed one', () => {
+  it('waits 15 s, then 1, 4, 16 minutes', () => {
+    expect([1, 2, 3, 4].map(waitSeconds)).toEqual([15, 60, 240, 960]);
+  });
+
+  it('the handler times its next attempt below the queue visibility timeout, and the runner keeps that time, as Lambda does', async () => {
+    // a queue whose visibility timeout (60 s) is longer than the first wait (15 s): only the handler's timing brings the message back within 30 s
+    const name = `it-refs-wait-${Date.now()}`;
+    const { QueueUrl } = await sqsClient().send(new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: '60' } }));
+    try {
+      const arn = (await sqsClient().send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+      let calls = 0;
+      const handler = sqsStep('clean', async () => {
+        calls++;
+        if (calls === 1) throw new WaitingError('waiting for areas load 1 (staged)');
+      });
+      const b = { name: 'clean', queueUrl: QueueUrl!, queueArn: arn, handler: (e: SQSEvent, c: import('aws-lambda').Context) => handler(e, c), timeoutMs: 60_000 };
+      await sqsClient().send(new SendMessageCommand({ QueueUrl, MessageBody: '{}' }));
+      const s = stats();
+      expect(await pollOnce(b, s, { waitSeconds: 1 })).toBe(1);
+      expect(s.failures).toBe(1);
+      expect(logLines()).toContainEqual(expect.objectContaining({ level: 'INFO', retryInSeconds: 15, message: expect.stringMatching(/waits, attempt 1 of 5: retried in 15 s/) }));
+      const started = Date.now();
+      let received = 0;
+      while (received === 0 && Date.now() - started < 30_000) received = await pollOnce(b, s, { waitSeconds: 1 });
+      expect(received).toBe(1);
+      expect(calls).toBe(2);
+      const waited = (Date.now() - started) / 1000;
+      expect(waited).toBeGreaterThan(10);
+      expect(waited).toBeLessThan(30);
+    } finally {
+      await sqsClient().send(new DeleteQueueCommand({ QueueUrl }));
     }
   });
 });
