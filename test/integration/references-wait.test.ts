@@ -195,6 +195,29 @@ describe('references between datasets that arrive together', () => {
   });
 });
 
+describe('datasets that reference each other', () => {
+  it('only the newer load waits, for the older one: the two never wait for each other', async () => {
+    await local.uploadAsSupplier('zones', file('zones-1.csv', 'code,region\nZ1,\n'));
+    const held = await stageAndHold(60);
+    expect(held).toHaveLength(1);
+    const zones = await loadOf('zones-1.csv');
+    await local.uploadAsSupplier('regions', file('regions-1.csv', 'code,zone\nR1,Z1\n'));
+    expect(await pollOnce(binding('stage'), stats(), { waitSeconds: 1 })).toBe(1);
+    expect(await pollOnce(binding('clean'), stats(), { waitSeconds: 1 })).toBe(1);
+    const regions = await loadOf('regions-1.csv');
+    expect(regions).toMatchObject({ status: 'staged', error_kind: 'retryable', error: expect.stringContaining(`waiting for zones load ${zones.id} (staged)`) });
+
+    // the older zones load does not wait for the newer regions one: it is checked (and, with no
+    // regions table yet, fails naming it); then regions has nothing left to wait for
+    await sqsClient().send(new ChangeMessageVisibilityCommand({ QueueUrl: local.resources.cleanQueueUrl, ReceiptHandle: held[0]!.receipt, VisibilityTimeout: 0 }));
+    const run = await local.run({ maxMs: 120_000 });
+    expect(await loadOf('zones-1.csv')).toMatchObject({ status: 'failed', error: expect.stringContaining('but dataset regions has no clean table yet') });
+    expect(await loadOf('regions-1.csv')).toMatchObject({ status: 'failed', error: expect.stringContaining('but dataset zones has no clean table yet') });
+    expect(run.clean!.failures).toBe(0);
+    expect(await drain(local.resources.cleanDlqUrl)).toEqual([]);
+  });
+});
+
 describe('a waiting message is retried sooner than a failed one', () => {
   it('waits 15 s, then 1, 4, 16 minutes', () => {
     expect([1, 2, 3, 4].map(waitSeconds)).toEqual([15, 60, 240, 960]);
