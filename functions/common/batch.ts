@@ -29,7 +29,9 @@ export function attemptOf(record: SQSRecord, env: NodeJS.ProcessEnv = process.en
  * message and fills in `subject` as it learns which load it is about. A failure is classified;
  * every attempt is logged (load id, dataset, object, error, attempt n of N) and recorded in the
  * ledger; a permanent one is acknowledged, a retryable or blocked one is reported in the partial
- * batch response (retried, then the DLQ). Each batch's failures are counted as metrics.
+ * batch response (retried, then the DLQ); one that waits for another load (WaitingError) is
+ * retried the same way, sooner (retry-soon.ts), and counted as a wait until its last attempt.
+ * Each batch's failures are counted as metrics.
  */
 export function sqsStep<B = undefined>(
   step: 'stage' | 'clean',
