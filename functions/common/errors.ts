@@ -43,9 +43,18 @@ export function isPermanent(error: unknown): error is PermanentError {
   return error instanceof PermanentError;
 }
 
-/** Message of any thrown value, without stack. */
+/** Message of any thrown value, without stack, and without a password a URL in it carries ({@link redactCredentials}). */
 export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return redactCredentials(error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * `text` with the user name and password of every URL in it removed (`http://bob:pw@host/` →
+ * `http://host/`) — what Node's fetch puts in its own errors ("Request cannot be constructed from
+ * a URL that includes credentials: …"), a redirect's Location, a driver's connection string.
+ */
+export function redactCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#'"<>]*@/gi, '$1');
 }
 
 export type FailureKind = 'permanent' | 'retryable' | 'blocked';
