@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import { exportAfterBatch, type ExportManifest, type ExportSettings } from '../../functions/combine/exports.ts';
+import { csvExpression, exportAfterBatch, neutraliseCell, type ExportManifest, type ExportSettings } from '../../functions/combine/exports.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
@@ -458,5 +458,16 @@ describe('a CSV export opened in a spreadsheet', () => {
       [6, '- a dash and a space', -7, null],
       [7, '\tafter a tab', -0.25, '\rafter a CR'],
     ]);
+  });
+});
+
+describe('the neutralisation in SQL and in TypeScript', () => {
+  it('agree on every kind of first character and on numbers (the COPY uses the SQL, headers the TypeScript)', async () => {
+    const values = ['=1', '+1', '-1', '-1.5e3', '+.5', '-', '+', '@', '@a', '\t1', '\r1', '\n=1', ' =1', "'=1", '1-1', '-1-1', '--1', '-1e', '1e5', '', 'plain', '-0x1F', '=', '-.', '+1.', '−1'];
+    const sql = csvExpression({ name: 'v', type: 'text', kind: 'text' });
+    const { rows: out } = await cleanDeps.pool.query<{ v: string; n: string }>(`SELECT v, ${sql} AS n FROM unnest($1::text[]) AS t(v)`, [values]);
+    expect(out.map((r) => [r.v, r.n])).toEqual(values.map((v) => [v, neutraliseCell(v)]));
+    // and they do change something
+    expect(out.filter((r) => r.n !== r.v).map((r) => r.v)).toEqual(['=1', '-', '+', '@', '@a', '\t1', '\r1', '-1-1', '--1', '-1e', '-0x1F', '=', '-.']);
   });
 });
