@@ -93,6 +93,25 @@ export const columnSchema = z.strictObject({
 });
 export type ColumnDefinition = z.infer<typeof columnSchema>;
 
+/**
+ * An http(s) URL a pipeline declares. A user name or password written in it (`https://bob:pw@host/`)
+ * is refused: the definition is not a secret (it is in git, in CloudFormation, in logs), so
+ * credentials go in the Secrets Manager secret `secretField` names.
+ */
+function httpUrl(secretField: string) {
+  return z.url({ protocol: /^https?$/ }).refine(
+    (value) => {
+      try {
+        const u = new URL(value);
+        return u.username === '' && u.password === '';
+      } catch {
+        return true; // not a URL: z.url says so
+      }
+    },
+    { message: `a user name or password in the URL is refused: put the credentials in a secret (${secretField}), never in the definition` },
+  );
+}
+
 /** A file a supplier uploads to `incoming/<supplier>/<dataset>/…`. */
 export const uploadSourceSchema = z.strictObject({
   type: z.literal('upload'),
@@ -102,7 +121,7 @@ export const uploadSourceSchema = z.strictObject({
 /** A file fetched over HTTP(S) into `raw/<dataset>/<run>/…`. */
 export const httpSourceSchema = z.strictObject({
   type: z.literal('http'),
-  url: z.url({ protocol: /^https?$/ }),
+  url: httpUrl('headersSecret: a JSON object of request headers, such as Authorization'),
   /**
    * Name of a Secrets Manager secret whose value is a JSON object of request headers
    * (e.g. `{"Authorization": "Bearer …"}`). The secret is never written to logs or manifests.
@@ -120,7 +139,7 @@ export const httpSourceSchema = z.strictObject({
  */
 export const restSourceSchema = z.strictObject({
   type: z.literal('rest'),
-  url: z.url({ protocol: /^https?$/ }),
+  url: httpUrl('auth: { type: basic, secret } holding {"username", "password"}'),
   /** Dotted path to the array of records in each page (`data`, `result.items`); default the body itself. */
   records: z.string().min(1).optional(),
   /**
@@ -136,7 +155,7 @@ export const restSourceSchema = z.strictObject({
       in: z.enum(['header', 'query']).optional(),
       /** apiKey: the header or parameter name (default `x-api-key` / `api_key`). */
       name: z.string().min(1).optional(),
-      tokenUrl: z.url({ protocol: /^https?$/ }).optional(),
+      tokenUrl: httpUrl('auth.secret: {"client_id", "client_secret"}').optional(),
     })
     .refine((a) => a.type !== 'oauth2' || a.tokenUrl, { message: 'oauth2 needs a tokenUrl', path: ['tokenUrl'] })
     .optional(),
@@ -215,7 +234,7 @@ export const catalogSourceSchema = z
     type: z.literal('catalog'),
     api: z.enum(['udata', 'ckan']),
     /** The portal (`https://www.data.gouv.fr`) or its API base (`…/api/1`, `…/api/3/action`). */
-    url: z.url({ protocol: /^https?$/ }),
+    url: httpUrl('headersSecret: a JSON object of request headers'),
     /** One catalogue dataset, by id or slug (CKAN: name). */
     dataset: z.string().min(1).optional(),
     /** Datasets of this organization (udata: its id; CKAN: its name). */
@@ -644,7 +663,7 @@ export const edfiApiSchema = z
   .strictObject({
     name: slug,
     title: z.string().optional(),
-    url: z.url({ protocol: /^https?$/ }),
+    url: httpUrl('secret: {"key", "secret"} of the API client'),
     /** Secrets Manager secret holding `{"key", "secret"}` (the API client's credentials). */
     secret: z.string().min(1),
     /** `shared` (one ODS) or `yearSpecific` (one ODS per school year, the year in every path). */

@@ -140,6 +140,42 @@ export class LandingBucket extends Construct {
       ],
       removalPolicy: p.removalPolicy,
     });
+    if (this.encryptionKey) this.requireLandingKey(this.encryptionKey);
+  }
+
+  /**
+   * Supplier uploads (`incoming/`) must be encrypted with the landing key, or the stage step
+   * cannot read them (it may decrypt with that key alone): an upload that names another KMS key,
+   * another kind of encryption (SSE-S3, DSSE-KMS), or SSE-KMS without a key (which would be S3's
+   * AWS-managed key, not the bucket's) is denied, whoever sends it. An upload that says nothing
+   * of encryption gets the bucket's default, the landing key. A key is named by its ARN.
+   */
+  private requireLandingKey(key: kms.IKey): void {
+    const uploads = { principals: [new iam.AnyPrincipal()], actions: ['s3:PutObject'], resources: [this.objectsArn(ZONES.incoming)] };
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyUploadsWithAnotherKmsKey',
+        effect: iam.Effect.DENY,
+        ...uploads,
+        conditions: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': key.keyArn } },
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyUploadsWithAnotherEncryption',
+        effect: iam.Effect.DENY,
+        ...uploads,
+        conditions: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyUploadsWithKmsButNoKey',
+        effect: iam.Effect.DENY,
+        ...uploads,
+        conditions: { Null: { 's3:x-amz-server-side-encryption': 'false', 's3:x-amz-server-side-encryption-aws-kms-key-id': 'true' } },
+      }),
+    );
   }
 
   /** ARN pattern of the objects under `prefix` (e.g. `incoming/acme/`). */

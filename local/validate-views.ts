@@ -15,7 +15,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'y
 import { COLUMN_TYPES, type PipelineDefinition, type ViewDefinition } from '../contract/definition.ts';
 import { ident } from '../functions/common/db.ts';
 import { combineSql } from '../functions/combine/compile.ts';
-import { viewSql } from '../functions/combine/views.ts';
+import { singleStatementProblem, viewSql } from '../functions/combine/views.ts';
 
 export interface ViewCheck {
   view: string;
@@ -23,6 +23,24 @@ export interface ViewCheck {
   /** The definition file's line: of the mistake within the SQL when PostgreSQL says where, else of the view's sql (or combine). */
   line?: number;
   message?: string;
+}
+
+/**
+ * The checks that need no database: the SQL of each view is exactly one statement (the runtime's
+ * rule, functions/combine/views.ts `singleStatementProblem`). Returns the failing views only, each
+ * with the file's line of the second statement.
+ */
+export function checkViewStatements(pipeline: PipelineDefinition, file: string): ViewCheck[] {
+  const where = locateViews(file);
+  return pipeline.views.flatMap((view, i) => statementCheck(pipeline, view, where[i]) ?? []);
+}
+
+function statementCheck(pipeline: PipelineDefinition, view: ViewDefinition, at: ViewPlace | undefined): ViewCheck | undefined {
+  if (view.sql === undefined) return undefined;
+  const sql = viewSql(pipeline, view as ViewDefinition & { sql: string });
+  const problem = singleStatementProblem(sql);
+  if (!problem) return undefined;
+  return { view: view.name, status: 'error', line: at?.sqlLine(sql.slice(0, problem.offset)), message: problem.message };
 }
 
 export async function checkViews(pool: pg.Pool, pipeline: PipelineDefinition, file: string): Promise<ViewCheck[]> {
@@ -51,6 +69,11 @@ export async function checkViews(pool: pg.Pool, pipeline: PipelineDefinition, fi
     }
     for (const [i, view] of pipeline.views.entries()) {
       const at = where[i];
+      const statements = statementCheck(pipeline, view, at);
+      if (statements) {
+        results.push(statements);
+        continue;
+      }
       const missing = view.datasets.filter((d) => unknown.has(d));
       if (missing.length > 0) {
         results.push({ view: view.name, status: 'not checked', line: at?.line, message: `it reads ${missing.join(', ')}, whose columns come from the data, and there is no clean table yet in this database` });

@@ -458,7 +458,7 @@ function manifestColumn(c: ViewColumn): ManifestColumn {
     name: c.name,
     type: c.type,
     parquet: logical ? `${element.type} ${logical}` : element.type!,
-    ...(c.kind === 'geometry' ? { csv: 'WKT' } : c.kind === 'boolean' ? { csv: 'true/false' } : {}),
+    ...(c.kind === 'geometry' ? { csv: 'WKT' } : c.kind === 'boolean' ? { csv: 'true/false' } : c.kind === 'text' ? { csv: CSV_TEXT } : {}),
   };
 }
 
@@ -466,18 +466,62 @@ function manifestColumn(c: ViewColumn): ManifestColumn {
 
 const CSV_CONTENT_TYPE = 'text/csv; charset=utf-8; header=present';
 
-/** COPY the view as CSV into `sink` (which it ends); resolves to the number of rows. */
+/** How the manifest describes a text column's CSV form. */
+const CSV_TEXT = "quoted; a ' before a cell starting with = + - @ tab or CR";
+
+/**
+ * COPY the view as CSV into `sink` (which it ends); resolves to the number of rows. Text cells are
+ * made safe to open in a spreadsheet ({@link csvExpression}) and always quoted (`FORCE_QUOTE`), as
+ * OWASP recommends against CSV injection; a header name is neutralised the same way.
+ */
 async function writeCsv(client: pg.PoolClient, project: string, view: string, columns: ViewColumn[], sink: Writable): Promise<number> {
-  const select = columns.map((c) => `${csvExpression(c)} AS ${ident(c.name)}`).join(', ');
-  const copy = client.query(copyTo(`COPY (SELECT ${select} FROM ${ident(project)}.${ident(view)}) TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')`));
+  const names = columns.map((c) => ident(csvHeader(c.name)));
+  const select = columns.map((c, i) => `${csvExpression(c)} AS ${names[i]}`).join(', ');
+  const quoted = names.filter((_, i) => columns[i]!.kind === 'text');
+  const forceQuote = quoted.length ? `, FORCE_QUOTE (${quoted.join(', ')})` : '';
+  const copy = client.query(copyTo(`COPY (SELECT ${select} FROM ${ident(project)}.${ident(view)}) TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING 'UTF8'${forceQuote})`));
   await pipeline(copy, crlfRecords(), sink);
   return copy.rowCount;
 }
 
-function csvExpression(c: ViewColumn): string {
+/**
+ * The first characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a
+ * formula or a DDE command — OWASP's list for CSV injection: `=`, `+`, `-`, `@`, tab and CR.
+ */
+export const FORMULA_START = /^[=+\-@\t\r]/;
+/** A plain decimal number (`-3.5`, `+12`, `1e-3`): a spreadsheet reads it as that number, never a formula. */
+export const PLAIN_NUMBER = /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/;
+
+/**
+ * A text cell as the CSV writes it: one starting with a formula character gets a leading `'`
+ * (which spreadsheets take as "this is text" and do not display), unless it is a plain number.
+ * The value in the database and in the Parquet file is unchanged. The SQL of
+ * {@link csvExpression} does the same in the COPY.
+ */
+export function neutraliseCell(value: string): string {
+  return FORMULA_START.test(value) && !PLAIN_NUMBER.test(value) ? `'${value}` : value;
+}
+
+/** A column name as the CSV header writes it (a view's names are the pipeline's, but may come from a supplier's file). */
+export function csvHeader(name: string): string {
+  return neutraliseCell(name);
+}
+
+/**
+ * The SQL that reads a column for the CSV. Text-typed columns (text, varchar, and any type written
+ * as its text form, such as json or uuid) are neutralised against formula injection; numbers,
+ * booleans, dates and timestamps are written as PostgreSQL writes them, so `-3.5` in a numeric
+ * column stays a number.
+ */
+export function csvExpression(c: ViewColumn): string {
   const q = ident(c.name);
   if (c.kind === 'geometry') return `ST_AsText(${q})`;
   if (c.kind === 'boolean') return `CASE WHEN ${q} THEN 'true' WHEN NOT ${q} THEN 'false' END`;
+  if (c.kind === 'text') {
+    // the cheap first-character test first: the regular expression runs only on the few cells it lets through
+    const t = `${q}::text`;
+    return `CASE WHEN left(${t}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') AND ${t} !~ '${PLAIN_NUMBER.source}' THEN '''' || ${t} ELSE ${t} END`;
+  }
   return q;
 }
 

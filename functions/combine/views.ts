@@ -43,6 +43,90 @@ export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition & { s
 }
 
 /**
+ * The statements of `sql`, as PostgreSQL's lexer splits them: each top-level `;` ends one, while
+ * a `;` inside a string (`'…'`, `E'…'` with backslash escapes), a quoted identifier (`"…"`), a
+ * dollar-quoted string (`$tag$…$tag$`) or a comment (`--`, nested `/* … *\/`) does not. Only
+ * statements holding something besides white space and comments are returned, each as the offset
+ * of its first character of code and its text.
+ */
+export function sqlStatements(sql: string): { offset: number; text: string }[] {
+  const out: { offset: number; text: string }[] = [];
+  let code = -1;
+  const n = sql.length;
+  const identChar = (c: string | undefined) => c !== undefined && /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
+  for (let i = 0; i < n; ) {
+    const c = sql[i]!;
+    const next = sql[i + 1];
+    if (c === '-' && next === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? n : end + 1;
+      continue;
+    }
+    if (c === '/' && next === '*') {
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (sql[i] === '/' && sql[i + 1] === '*') (depth++, (i += 2));
+        else if (sql[i] === '*' && sql[i + 1] === '/') (depth--, (i += 2));
+        else i++;
+      }
+      continue;
+    }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    if (c === ';') {
+      if (code >= 0) out.push({ offset: code, text: sql.slice(code, i) });
+      code = -1;
+      i++;
+      continue;
+    }
+    if (code < 0) code = i;
+    if (c === "'" || c === '"') {
+      // E'…' (not part of a longer name) takes backslash escapes; elsewhere a doubled quote is the escape
+      const escapes = c === "'" && (sql[i - 1] === 'E' || sql[i - 1] === 'e') && !identChar(sql[i - 2]);
+      i++;
+      while (i < n) {
+        if (escapes && sql[i] === '\\') i += 2;
+        else if (sql[i] === c && sql[i + 1] === c) i += 2;
+        else if (sql[i] === c) break;
+        else i++;
+      }
+      i++;
+      continue;
+    }
+    if (c === '$' && !identChar(sql[i - 1])) {
+      const tag = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(i, i + 200));
+      if (tag) {
+        const end = sql.indexOf(tag[0], i + tag[0].length);
+        i = end < 0 ? n : end + tag[0].length;
+        continue;
+      }
+    }
+    i++;
+  }
+  if (code >= 0) out.push({ offset: code, text: sql.slice(code) });
+  return out;
+}
+
+/**
+ * Why the SQL of a view is not exactly one statement, with the offset of the second one (or of
+ * nothing at all); `undefined` when it is. A view is created with the extended query protocol,
+ * which runs one statement only; this says so before the database is asked, naming the place.
+ */
+export function singleStatementProblem(sql: string): { message: string; offset: number } | undefined {
+  const statements = sqlStatements(sql);
+  if (statements.length === 1) return undefined;
+  if (statements.length === 0) return { message: 'the SQL holds no statement', offset: 0 };
+  const second = statements[1]!;
+  return {
+    message: `the SQL holds ${statements.length} statements, where a view is exactly one SELECT; the second starts with "${second.text.slice(0, 40).replace(/\s+/g, ' ')}"`,
+    offset: second.offset,
+  };
+}
+
+/**
  * Combine: keep the value maps as a table (value-map-tables.ts), then create every declared view
  * whose datasets all have a clean table, in declared order (a view may read the views above it).
  * A view that reads a nested table no record has filled yet (and the views over it) waits too. A view that exists with the same SQL is left alone (no
@@ -73,6 +157,8 @@ export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDef
       if (error instanceof CombineError) throw new ViewError(`view "${view.name}" cannot be created: ${error.message}`, { cause: error });
       throw error;
     }
+    const problem = view.combine ? undefined : singleStatementProblem(sql);
+    if (problem) throw new ViewError(`view "${view.name}" cannot be created: ${problem.message}`);
     const kind = view.materialized ? 'MATERIALIZED VIEW' : 'VIEW';
     const sha = createHash('sha256').update(`${kind}\n${sql}\n${view.description ?? ''}`).digest('hex');
     const same = await client.query(

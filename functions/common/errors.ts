@@ -53,9 +53,18 @@ export function isPermanent(error: unknown): error is PermanentError {
   return error instanceof PermanentError;
 }
 
-/** Message of any thrown value, without stack. */
+/** Message of any thrown value, without stack, and without a password a URL in it carries ({@link redactCredentials}). */
 export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return redactCredentials(error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * `text` with the user name and password of every URL in it removed (`http://bob:pw@host/` →
+ * `http://host/`) — what Node's fetch puts in its own errors ("Request cannot be constructed from
+ * a URL that includes credentials: …"), a redirect's Location, a driver's connection string.
+ */
+export function redactCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#'"<>]*@/gi, '$1');
 }
 
 export type FailureKind = 'permanent' | 'retryable' | 'blocked';
@@ -101,7 +110,8 @@ export function classify(error: unknown, where: { file?: string } = {}): Failure
  * data exceptions (SQLSTATE class 22: bad encoding, NUL, out of range…), syntax and naming errors
  * caused by the file's names (class 42: a column named `ctid`, a name too long, no columns at
  * all…) and limits (class 54: too many columns); a compressed file that does not decompress
- * (zlib, gzip CRC); an object version gone from S3.
+ * (zlib, gzip CRC); an object version gone from S3; an object the step may not read (S3's 403,
+ * a KMS key it may not use).
  */
 function inputError(error: unknown, file: string | undefined): PermanentError | undefined {
   const at = file ? `${file}: ` : '';
@@ -126,7 +136,32 @@ function inputError(error: unknown, file: string | undefined): PermanentError | 
   if (s3 && (s3.name === 'NoSuchKey' || s3.name === 'NoSuchVersion' || s3.$metadata?.httpStatusCode === 412)) {
     return new PermanentError(`${at}the object version is gone or was replaced (${s3.name})`, file ? { file } : {}, { cause: error });
   }
+  const denied = accessDenied(error);
+  if (denied) return new PermanentError(`${at}${denied}`, file ? { file } : {}, { cause: error });
   return undefined;
+}
+
+/** S3's 403s that are about the request's credentials, not the object: they pass (new credentials, a synced clock). */
+const CREDENTIAL_ERRORS = new Set(['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'RequestTimeTooSkewed', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired']);
+
+/**
+ * An object the step may not read, as the AWS SDK reports it: S3's 403 (`AccessDenied`, or no
+ * name at all for a HEAD, which has no body) — a bucket or key policy, or an object encrypted
+ * with a KMS key the step may not use — or a KMS error passed on by S3 (`KMS.DisabledException`,
+ * `KMS.NotFoundException`…). Reading the same version again gets the same answer: the file must be
+ * uploaded again (with the landing key). The cause, without the request's details.
+ */
+function accessDenied(error: unknown): string | undefined {
+  const e = error as { name?: string; message?: string; Code?: string; $metadata?: { httpStatusCode?: number } } | null;
+  if (!e || typeof e !== 'object' || !e.$metadata) return undefined;
+  const name = e.Code ?? e.name ?? '';
+  const kms = /^KMS\./.test(name) || /\bkms\b|KMS key/i.test(e.message ?? '');
+  if (!(e.$metadata.httpStatusCode === 403 && !CREDENTIAL_ERRORS.has(name)) && !/^KMS\./.test(name)) return undefined;
+  const shown = name && name !== 'Unknown' && name !== 'UnknownError' && name !== '403' ? name : 'HTTP 403';
+  const detail = e.message && e.message !== name && e.message !== 'UnknownError' ? `: ${e.message}` : '';
+  return kms
+    ? `the stage step may not decrypt this object (${shown}${detail}): it is encrypted with a KMS key the step may not use; upload it again with the landing bucket's key`
+    : `the stage step may not read this object (${shown}${detail}, access denied by a bucket, object or KMS key policy); upload it again with the landing bucket's key, or fix the policy and replay it`;
 }
 
 function isPgError(error: unknown): error is PgError & { code: string } {

@@ -26,7 +26,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { declarationMetadata, PORTAL_METADATA_KEY, portalMetadata, type ManifestObject, type ObjectDeclaration, type PortalMetadata } from '../../contract/objects.ts';
-import { PermanentError, messageOf } from '../common/errors.ts';
+import { PermanentError, messageOf, redactCredentials } from '../common/errors.ts';
 import { redactUrl } from './fetch-http.ts';
 import { fetchFollowing } from './redirects.ts';
 import { tlsOptions } from './tls.ts';
@@ -564,7 +564,7 @@ function looksLikeHtml(chunk: Buffer): boolean {
 
 function causeOf(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? messageOf(error);
+  return cause?.code ?? (cause?.message === undefined ? messageOf(error) : redactCredentials(cause.message));
 }
 
 /**

@@ -91,6 +91,8 @@ async function download(
     const init = { headers, signal: AbortSignal.timeout(timeoutMs), ...tlsOptions(source.verifyTls, `dataset ${dataset.name}`) };
     response = await fetchFollowing(source.url, init, redactUrl);
   } catch (cause) {
+    // ours (too many redirects, a URL carrying credentials) already names the URL
+    if (cause instanceof PermanentError) throw cause;
     throw new Error(`GET ${shownUrl} failed: ${describeFailure(cause)}`, { cause });
   }
   if (response.status === 304) {

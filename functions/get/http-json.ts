@@ -2,7 +2,7 @@
  * JSON over HTTP for the fetchers: authentication, retries with backoff and jitter, `Retry-After`,
  * and errors that name the (redacted) URL, the status and what came back instead of JSON.
  */
-import { PermanentError } from '../common/errors.ts';
+import { PermanentError, redactCredentials } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
 import { redactUrl } from './fetch-http.ts';
 import type { RestAuth } from './rest-auth.ts';
@@ -222,5 +222,5 @@ export function describeFailure(error: unknown): string {
   const message = (error as Error)?.message ?? String(error);
   const cause = (error as { cause?: { message?: string; code?: string } })?.cause;
   const why = cause?.message ?? cause?.code;
-  return why && why !== message ? `${message} (${why})` : message;
+  return redactCredentials(why && why !== message ? `${message} (${why})` : message);
 }

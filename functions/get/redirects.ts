@@ -13,6 +13,10 @@ export async function fetchFollowing(url: URL | string, init: RequestInit & { he
   const origin = target.origin;
   let headers = { ...init.headers };
   for (let hops = 0; ; hops++) {
+    // a password in a URL would be sent to whichever host it names and printed in fetch's own error
+    if (target.username || target.password) {
+      throw new PermanentError(`GET ${shown(String(url))}: ${hops === 0 ? 'the URL' : `redirected to ${shown(target.href)}, a URL that`} carries a user name or password; credentials belong in a secret`);
+    }
     const res = await fetch(target, { ...init, headers, redirect: 'manual' });
     const location = res.headers.get('location');
     if (![301, 302, 303, 307, 308].includes(res.status) || !location) return res;

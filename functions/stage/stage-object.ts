@@ -84,8 +84,10 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
       );
     }
   } catch (error) {
-    if (!isPermanent(error)) throw error;
-    unreadable = error;
+    // an object it may not read (S3's 403, a KMS key it may not use) is as permanent as a bad declaration
+    const failure = classify(error, { file: event.key });
+    if (failure.kind !== 'permanent') throw error;
+    unreadable = failure.error;
   }
   const ref = described?.ref ?? event;
   const { load } = await receiveObject(pool, pipeline.project, dataset?.name ?? null, ref);

@@ -70,6 +70,20 @@ describe('the landing bucket', () => {
     });
   });
 
+  it('denies supplier uploads that name another KMS key, another encryption, or SSE-KMS without the landing key', () => {
+    const keyArn = { 'Fn::GetAtt': [logicalId(f.stack.landing.encryptionKey as kms.Key), 'Arn'] };
+    const incoming = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/incoming/*']] };
+    const policies = Object.values(f.template.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: bucketId } } }));
+    expect(policies).toHaveLength(1);
+    const statements = (policies[0] as { Properties: { PolicyDocument: { Statement: { Sid?: string }[] } } }).Properties.PolicyDocument.Statement;
+    const deny = (sid: string, condition: object) => ({ Sid: sid, Effect: 'Deny', Principal: { AWS: '*' }, Action: 's3:PutObject', Resource: incoming, Condition: condition });
+    expect(statements.filter((st) => st.Sid?.startsWith('DenyUploads'))).toEqual([
+      deny('DenyUploadsWithAnotherKmsKey', { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': keyArn } }),
+      deny('DenyUploadsWithAnotherEncryption', { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } }),
+      deny('DenyUploadsWithKmsButNoKey', { Null: { 's3:x-amz-server-side-encryption': 'false', 's3:x-amz-server-side-encryption-aws-kms-key-id': 'true' } }),
+    ]);
+  });
+
   it('notifies the stage queue of objects created under incoming/ and raw/, and nothing else', () => {
     const queueArn = { 'Fn::GetAtt': [logicalId(f.stack.stageQueue.queue), 'Arn'] };
     const notifications = Object.values(f.template.findResources('Custom::S3BucketNotifications'));
@@ -88,6 +102,8 @@ describe('the landing bucket with S3-managed encryption', () => {
     new LandingBucket(stack, 'Landing', { encryption: 's3-managed', noncurrentVersionExpiration: Duration.days(30) });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::KMS::Key', 0);
+    // no key to require
+    expect(JSON.stringify(template.findResources('AWS::S3::BucketPolicy'))).not.toContain('x-amz-server-side-encryption');
     template.hasResourceProperties('AWS::S3::Bucket', {
       VersioningConfiguration: { Status: 'Enabled' },
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },

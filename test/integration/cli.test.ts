@@ -205,4 +205,36 @@ describe('civic-etl validate', () => {
     const fixed = file('bad2.yaml', 'project: x\ndatasets:\n  - name: trees\n    source: { type: upload, supplier: parks }\n    clean:\n      columns:\n        - { name: height, type: double }\n');
     expect(civicEtl('validate', fixed).stderr).toContain('dataset "trees" → source.supplier: unknown supplier "parks" (declare it under suppliers)');
   });
+
+  it('refuses a view whose SQL is more than one statement, naming the file, the view and the line of the second (no database needed)', () => {
+    const two = file(
+      'two-statements.yaml',
+      [
+        'project: x',
+        'suppliers: [{ name: parks }]',
+        'datasets:',
+        '  - name: trees',
+        '    source: { type: upload, supplier: parks }',
+        '    clean: { columns: [{ name: height, type: double }] }',
+        'views:',
+        '  - name: fine',
+        '    datasets: [trees]',
+        "    sql: SELECT height, 'a;b' AS s, $$;$$ AS d FROM {{schema}}.trees -- ; in a comment",
+        '  - name: sneaky',
+        '    datasets: [trees]',
+        '    sql: |',
+        '      SELECT height',
+        '        FROM {{schema}}.trees;',
+        '      DROP TABLE {{schema}}.trees',
+        '',
+      ].join('\n'),
+    );
+
+    const r = civicEtl('validate', two);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${two}:16: view "sneaky" fails: the SQL holds 2 statements, where a view is exactly one SELECT; the second starts with "DROP TABLE "x".trees"`);
+    expect(r.stderr).not.toContain('"fine"');
+    expect(r.stdout).toContain(`${two}: invalid`);
+  });
 });

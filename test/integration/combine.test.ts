@@ -4,6 +4,7 @@ import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
+import { recreateViews } from '../../functions/combine/views.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 
 /** Two square areas side by side near the Dam (WGS 84), and one more with nobody in it. */
@@ -128,5 +129,20 @@ describe('combines', () => {
     expect(() => bad({ from: 'sites', join: 'nope', how: 'contains' })).toThrow(/views\[0\] → combine.join|unknown dataset "nope"/);
     expect(() => bad({ from: 'sites', join: 'areas', how: 'attribute' })).toThrow(/how: attribute needs on/);
     expect(() => bad({ from: 'sites', join: 'areas', how: 'nearest' })).toThrow(/how: nearest needs within/);
+  });
+});
+
+describe('a view whose SQL is two statements', () => {
+  it('is refused before the database runs any of it, naming the view, and the tables stay', async () => {
+    const sneaky = parsePipeline({ ...definition, views: [{ name: 'sneaky', datasets: ['sites'], sql: 'SELECT site FROM {{schema}}.sites; DROP TABLE {{schema}}.sites' }] });
+    const client = await cleanDeps.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await expect(recreateViews(client, sneaky)).rejects.toThrow('view "sneaky" cannot be created: the SQL holds 2 statements, where a view is exactly one SELECT; the second starts with "DROP TABLE "it_combine".sites"');
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+    expect(await rows(cleanDeps.pool, `SELECT to_regclass('it_combine.sites') IS NOT NULL AS kept`)).toEqual([{ kept: true }]);
   });
 });

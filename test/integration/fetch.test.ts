@@ -3,7 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { classify, messageOf } from '../../functions/common/errors.ts';
+import { logger } from '../../functions/common/logger.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { declarationFromMetadata } from '../../contract/objects.ts';
 import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
@@ -16,6 +18,7 @@ let base: string;
 let content = 'area,population\nNorth,1000\n';
 const requests: { path: string; authorization?: string; ifNoneMatch?: string }[] = [];
 const TOKEN = `test-token-${randomUUID()}`;
+const PASSWORD = `pw-${randomUUID()}`;
 
 const etagOf = (s: string) => `"${createHash('md5').update(s).digest('hex')}"`;
 
@@ -23,6 +26,7 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     requests.push({ path: req.url!, authorization: req.headers.authorization, ifNoneMatch: req.headers['if-none-match'] });
     if (req.url?.startsWith('/broken')) return void res.writeHead(503).end('down for maintenance');
+    if (req.url?.startsWith('/moved')) return void res.writeHead(302, { location: `http://bob:${PASSWORD}@${req.headers.host}/data/areas.csv` }).end();
     if (req.url?.startsWith('/cut')) {
       // promise a megabyte, send a little, then drop the connection
       res.writeHead(200, { 'content-length': String(1024 * 1024), 'content-type': 'text/csv' });
@@ -156,5 +160,64 @@ describe('fetch over HTTP', () => {
 
   it('redacts credentials and query values from URLs it reports', () => {
     expect(redactUrl('https://user:pw@data.example.org/a.csv?token=abc&format=csv')).toBe('https://data.example.org/a.csv?token=…&format=…');
+  });
+});
+
+describe('a password in a URL', () => {
+  /** What `run` throws, with everything written to stdout and stderr meanwhile (the JSON log lines) — after logging the failure as the handlers do. */
+  async function failureOf(run: () => Promise<unknown>): Promise<{ message: string; recorded: string; output: string }> {
+    const written: string[] = [];
+    // the tests run with the log silenced: every level on for this one
+    const level = logger.getLevelName();
+    logger.setLogLevel('DEBUG');
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+    try {
+      await run();
+    } catch (error) {
+      const failure = classify(error, { file: 'areas' });
+      logger.error('fetch failed', { error: messageOf(error), kind: failure.kind, message: failure.message });
+      return { message: messageOf(error), recorded: failure.message, output: written.join('') };
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+      logger.setLogLevel(level);
+    }
+    throw new Error('expected the fetch to fail');
+  }
+
+  it('is never printed: a URL that carries one (validation refuses it; here it got past) fails naming the URL without it', async () => {
+    const { pipeline, deps } = await setup();
+    const dataset = pipeline.datasets.find((d) => d.name === 'cut')!;
+    const smuggled = { ...dataset, source: { ...dataset.source, url: `http://bob:${PASSWORD}@${base.slice('http://'.length)}/data/areas.csv` } } as typeof dataset;
+
+    const failed = await failureOf(() => fetchHttp(deps, smuggled));
+
+    expect(failed.message).toBe(`GET ${base}/data/areas.csv: the URL carries a user name or password; credentials belong in a secret`);
+    expect(failed.output).toContain('the URL carries a user name or password');
+    for (const text of [failed.message, failed.recorded, failed.output]) expect(text).not.toContain(PASSWORD);
+  });
+
+  it('is never printed when a server redirects to a URL that carries one, and the redirect is not followed', async () => {
+    const { pipeline, deps } = await setup();
+    const dataset = pipeline.datasets.find((d) => d.name === 'cut')!;
+    const moved = { ...dataset, source: { ...dataset.source, url: `${base}/moved.csv` } } as typeof dataset;
+    const before = requests.length;
+
+    const failed = await failureOf(() => fetchHttp(deps, moved));
+
+    expect(failed.message).toBe(`GET ${base}/moved.csv: redirected to ${base}/data/areas.csv, a URL that carries a user name or password; credentials belong in a secret`);
+    expect(requests.slice(before).map((r) => r.path)).toEqual(['/moved.csv']);
+    expect(failed.output).toContain('redirected to');
+    for (const text of [failed.message, failed.recorded, failed.output]) expect(text).not.toContain(PASSWORD);
+  });
+
+  it('is taken out of any error text that prints a URL (Node\'s fetch puts the whole URL in its own error)', async () => {
+    const error = await fetch(`http://bob:${PASSWORD}@127.0.0.1:9/x`).catch((e: unknown) => e);
+    expect(String((error as Error).message)).toContain(PASSWORD);
+
+    expect(messageOf(error)).toBe('Request cannot be constructed from a URL that includes credentials: http://127.0.0.1:9/x');
+    expect(messageOf(new Error(`connect to postgres://etl:${PASSWORD}@db.internal:5432/civic failed`))).toBe('connect to postgres://db.internal:5432/civic failed');
+    expect(classify(new Error(`GET https://bob:p@ss:${PASSWORD}@host/a failed`)).message).toBe('GET https://host/a failed');
   });
 });

@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectVersionsCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -180,5 +180,20 @@ describe('stage', () => {
     const versions = await s3Client().send(new ListObjectVersionsCommand({ Bucket: bucket }));
     expect(versions.DeleteMarkers ?? []).toEqual([]);
     expect((versions.Versions ?? []).length).toBe(16);
+  });
+});
+
+describe('an object the stage step may not read', () => {
+  it('is a recorded permanent failure naming the cause (S3 answers 403: moto with a bucket policy denying the read), not retried', async () => {
+    const ref = await put(bucket, 'incoming/acme/people/denied.csv', 'id,name\n1,Ann\n');
+    const Policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Principal: '*', Action: 's3:GetObject', Resource: `arn:aws:s3:::${bucket}/${ref.key}` }] });
+    await deps.s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy }));
+
+    const outcome = await stageObject(deps, ref);
+
+    expect(outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/^incoming\/acme\/people\/denied\.csv: the stage step may not read this object \(/) });
+    expect(await ledger(ref)).toMatchObject({ status: 'failed', error: expect.stringContaining('may not read this object') });
+    // the message comes again: nothing more is tried
+    expect(await stageObject(deps, ref)).toMatchObject({ status: 'duplicate' });
   });
 });

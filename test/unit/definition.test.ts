@@ -151,3 +151,33 @@ describe('catalogue sources', () => {
     expect(problemsOf(withSource({ ...udata, query: 'trees', format: [] }))).toEqual([expect.stringMatching(/^dataset "areas" → source\.format: /)]);
   });
 });
+
+describe('credentials in a URL', () => {
+  const withUrl = (source: object, edfi?: object[]) => ({
+    ...valid(),
+    datasets: [...valid().datasets, { name: 'remote', source, clean: { columns: [{ name: 'a' }] } }],
+    ...(edfi ? { edfi } : {}),
+  });
+  const SECRET_WORD = 'hunter2-not-here';
+
+  it('are refused in every URL a pipeline declares, naming the field and the secret to use, without repeating the password', () => {
+    const cases: [object, object[] | undefined, string][] = [
+      [{ type: 'http', url: `http://bob:${SECRET_WORD}@example.org/a.csv` }, undefined, 'dataset "remote" → source.url: a user name or password in the URL is refused: put the credentials in a secret (headersSecret'],
+      [{ type: 'rest', url: `https://bob:${SECRET_WORD}@api.example.org/items` }, undefined, 'dataset "remote" → source.url: a user name or password in the URL is refused: put the credentials in a secret (auth: { type: basic, secret }'],
+      [
+        { type: 'rest', url: 'https://api.example.org/items', auth: { type: 'oauth2', secret: 's', tokenUrl: `https://app:${SECRET_WORD}@login.example.org/token` } },
+        undefined,
+        'dataset "remote" → source.auth.tokenUrl: a user name or password in the URL is refused: put the credentials in a secret (auth.secret',
+      ],
+      [{ type: 'catalog', api: 'ckan', url: `https://bob:${SECRET_WORD}@data.example.org`, dataset: 'x' }, undefined, 'dataset "remote" → source.url: a user name or password in the URL is refused: put the credentials in a secret (headersSecret'],
+      [{ type: 'upload', supplier: 'parks' }, [{ name: 'ods', url: `https://${SECRET_WORD}@ods.example.org/api`, secret: 's', resources: ['schools'] }], 'edfi[0].url: a user name or password in the URL is refused: put the credentials in a secret (secret'],
+    ];
+    for (const [source, edfi, expected] of cases) {
+      const problems = problemsOf(withUrl(source, edfi));
+      expect(problems.find((p) => p.includes('user name or password')), JSON.stringify(source)).toContain(expected);
+      expect(problems.join('\n')).not.toContain(SECRET_WORD);
+    }
+    // the same URLs without credentials are fine
+    expect(() => parsePipeline(withUrl({ type: 'http', url: 'http://example.org/a.csv' }))).not.toThrow();
+  });
+});

@@ -3,7 +3,7 @@ import { text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
 import type { PipelineInput } from '../../contract/definition.ts';
-import { crlfRecords, curatedPrefix, geometryColumn, latestKey, runId, viewsToExport, type ViewColumn } from '../../functions/combine/exports.ts';
+import { crlfRecords, curatedPrefix, geometryColumn, latestKey, neutraliseCell, runId, viewsToExport, type ViewColumn } from '../../functions/combine/exports.ts';
 
 /** Pass `chunks` through the CRLF transform, chunk boundaries as given. */
 async function throughCrlf(chunks: string[]): Promise<string> {
@@ -116,5 +116,12 @@ describe('GeoParquet column metadata', () => {
 
   it('lists no geometry types when a geometry has one GeoParquet cannot name (curves, TINs)', () => {
     expect(geometryColumn(geom, stats([4326], ['Point'], true)).geo.geometry_types).toEqual([]);
+  });
+});
+
+describe('neutraliseCell (the CSV export against formula injection)', () => {
+  it('puts a quote before a cell starting with = + - @ tab or CR, and leaves plain numbers and other text alone', () => {
+    expect(["=1+1", '+SUM(A1)', '-2+3', '@SUM(A1)', '\tx', '\rx', '- note'].map(neutraliseCell)).toEqual(["'=1+1", "'+SUM(A1)", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "'- note"]);
+    expect(['-3.5', '+12', '1e-3', '-.5', 'plain', " '=already", '', 'a=b'].map(neutraliseCell)).toEqual(['-3.5', '+12', '1e-3', '-.5', 'plain', " '=already", '', 'a=b']);
   });
 });
