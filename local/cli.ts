@@ -122,6 +122,8 @@ async function main(argv: string[]): Promise<number> {
   }
   // the runtime's JSON log lines go to stderr: stdout holds what the command prints
   await logsToStderr();
+  // the handlers' metric lines are for CloudWatch (functions/common/metrics.ts); here the ledger and `status` tell
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   switch (command) {
     case 'run':
       return run(rest);
@@ -168,8 +170,6 @@ async function main(argv: string[]): Promise<number> {
 async function quietHandlers(verbose: boolean): Promise<void> {
   process.env.POWERTOOLS_LOG_LEVEL ??= verbose ? 'INFO' : 'ERROR';
   await logsToStderr();
-  // the metric lines are for CloudWatch (functions/common/metrics.ts); here the ledger and `status` tell
-  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 }
 
 async function run(argv: string[]): Promise<number> {

@@ -186,7 +186,7 @@ async function oneRun(label: EdfiDemoRun['label'], local: LocalPipeline, pipelin
   };
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   log(
-    `${label} run done in ${run.seconds.toFixed(1)} s: fetched ${sum(run.fetched.map((f) => f.records))} records, ${sum(run.fetched.map((f) => f.keyChanges))} key changes and ${sum(run.fetched.map((f) => f.deleted))} deletions; ` +
+    `${label} run done in ${run.seconds.toFixed(1)} s: fetched ${plural(sum(run.fetched.map((f) => f.records)), 'record')}, ${plural(sum(run.fetched.map((f) => f.keyChanges)), 'key change')} and ${plural(sum(run.fetched.map((f) => f.deleted)), 'deletion')}; ` +
       `loaded ${sum(run.loaded.map((l) => l.rows))} rows in ${sum(run.loaded.map((l) => l.loads))} loads (${sum(run.loaded.map((l) => l.quarantined))} quarantined, ` +
       `${sum(run.loaded.map((l) => l.deleted))} deleted, ${sum(run.loaded.map((l) => l.failed))} failed); exported ${run.exported.length} view${run.exported.length === 1 ? '' : 's'}`,
   );
@@ -257,6 +257,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
     await closePool();
   }
 }
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export class DemoUsageError extends Error {}
 
