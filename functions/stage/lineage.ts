@@ -128,9 +128,13 @@ class LineageScanner {
       this.scanner.end();
     } catch (error) {
       if (!(error instanceof UnclosedQuoteError)) throw error;
-      throw new PermanentError(`${this.opts.file} line ${error.line}: a quoted field is never closed (the file ends inside quotes)`, {
+      const { line, field } = error.opened;
+      const name = field > 0 ? this.opts.header?.[field - 1] : undefined;
+      const column = field > 0 ? `field ${field}${name !== undefined ? ` (${JSON.stringify(name)})` : ''}` : undefined;
+      throw new PermanentError(`${this.opts.file} line ${line}${column ? `, ${column}` : ''}: a quote opens a field there that is never closed (the file ends inside quotes)`, {
         file: this.opts.file,
-        line: error.line,
+        line,
+        ...(name !== undefined ? { column: name } : field > 0 ? { column: String(field) } : {}),
       });
     }
     if (this.held.length > 0) {

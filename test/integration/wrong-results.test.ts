@@ -1,0 +1,102 @@
+/**
+ * Malformed files that once loaded a plausible but wrong result (issue 16, outcome 2), each
+ * uploaded as a supplier and driven through the local runner (real PostgreSQL + PostGIS, moto's
+ * S3 and SQS). What a user sees is asserted: the load's ledger row (failed, with the file and the
+ * position) or the quarantine rows with their reason — and on failure, the previous clean table
+ * as it was.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closePool } from '../../functions/common/db.ts';
+import { openLocalPipeline, type LocalPipeline } from '../../local/pipeline.ts';
+import { purgeLocalResources } from '../../local/resources.ts';
+import { rows } from './support.ts';
+
+const PIPELINE = 'test/fixtures/wrong-results-pipeline.yaml';
+let local: LocalPipeline;
+const dir = mkdtempSync(join(tmpdir(), 'civic-etl-wrong-'));
+const file = (name: string, body: string | Buffer) => {
+  const path = join(dir, name);
+  writeFileSync(path, body);
+  return path;
+};
+
+beforeAll(async () => {
+  local = await openLocalPipeline(PIPELINE, { visibilityTimeoutSeconds: 1, maxReceiveCount: 2 });
+  await purgeLocalResources(local.resources);
+  await local.pool.query('DROP SCHEMA IF EXISTS it_wrong CASCADE; DROP SCHEMA IF EXISTS it_wrong_staging CASCADE; CREATE SCHEMA it_wrong; CREATE SCHEMA it_wrong_staging');
+  await local.pool.query(`DELETE FROM etl.loads WHERE project = 'it_wrong'`);
+}, 120_000);
+afterAll(closePool);
+
+interface Load {
+  id: number;
+  status: string;
+  error: string | null;
+  error_kind: string | null;
+  rows_loaded: number | null;
+  rows_quarantined: number | null;
+}
+const loadOf = async (name: string) =>
+  (
+    await rows<Load>(
+      local.pool,
+      `SELECT id::int, status, error, error_kind, rows_loaded::int, rows_quarantined::int FROM etl.loads
+        WHERE project = 'it_wrong' AND object_key LIKE '%/' || $1 ORDER BY id DESC LIMIT 1`,
+      [name],
+    )
+  )[0]!;
+
+/** Upload `name` to `dataset` and run the pipeline until idle; the load's ledger row. */
+async function upload(dataset: string, name: string, body: string | Buffer): Promise<Load> {
+  await local.uploadAsSupplier(dataset, file(name, body));
+  await local.run({ maxMs: 120_000 });
+  return loadOf(name);
+}
+
+const records = () => rows(local.pool, 'SELECT id, name FROM it_wrong.records ORDER BY id');
+/** A clean `records` table of two rows, loaded from a good file. */
+async function cleanRecords() {
+  expect(await upload('records', `good-${Date.now()}.csv`, 'id,name\n7,Seven\n8,Eight\n')).toMatchObject({ status: 'loaded', rows_loaded: 2 });
+  return records();
+}
+
+/** A permanent failure naming the file and matching `says`; the clean table as it was. */
+async function expectRefused(dataset: string, name: string, body: string | Buffer, says: RegExp) {
+  const before = await cleanRecords();
+  const load = await upload(dataset, name, body);
+  expect(load).toMatchObject({ status: 'failed', error_kind: 'permanent' });
+  expect(load.error).toContain(`incoming/acme/${dataset}/${name}`);
+  expect(load.error).toMatch(says);
+  expect(await records()).toEqual(before);
+}
+
+describe('GeoJSON: a malformed position quarantines its feature, with the reason; the other features load', () => {
+  const collection = (second: string) =>
+    `{"type":"FeatureCollection","features":[` +
+    `{"type":"Feature","properties":{"id":1},"geometry":{"type":"Point","coordinates":[4.9,52.37]}},` +
+    `{"type":"Feature","properties":{"id":2},"geometry":{"type":"Point","coordinates":${second}}}]}`;
+  it.each([
+    ['nested.geojson', '[[1,2]]', /Point coordinates nested too deep/],
+    ['five.geojson', '[1,2,3,4,5]', /a position has 5 numbers, not 2 or 3/],
+    ['infinite.geojson', '[1e400,-1e400]', /a coordinate is not finite/],
+  ])('%s (coordinates %s)', async (name, coordinates, reason) => {
+    const load = await upload('places', name, collection(coordinates));
+    expect(load).toMatchObject({ status: 'loaded', rows_loaded: 1, rows_quarantined: 1 });
+    expect(await rows(local.pool, 'SELECT id::int, ST_AsText(geom) AS g FROM it_wrong.places ORDER BY id')).toEqual([{ id: 1, g: 'POINT(4.9 52.37)' }]);
+    const quarantined = await rows<{ line: number; column_name: string; reason: string }>(
+      local.pool,
+      'SELECT source_line::int AS line, column_name, reason FROM it_wrong.places_quarantine WHERE load_id = $1',
+      [load.id],
+    );
+    expect(quarantined).toEqual([{ line: 2, column_name: 'geom', reason: expect.stringMatching(reason) }]);
+  });
+});
+
+describe('CSV', () => {
+  it('an unclosed quote in a file that quotes nothing else fails, naming the line and field where it opened', async () => {
+    await expectRefused('records', 'unclosed.csv', 'id,name\n1,Ann\n2,"Bo\n3,Cy\n', /line 3, field 2 \("name"\): a quote opens a field there that is never closed/);
+  });
+});
