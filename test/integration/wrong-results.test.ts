@@ -100,3 +100,22 @@ describe('CSV', () => {
     await expectRefused('records', 'unclosed.csv', 'id,name\n1,Ann\n2,"Bo\n3,Cy\n', /line 3, field 2 \("name"\): a quote opens a field there that is never closed/);
   });
 });
+
+describe('a file with no data rows does not empty a table holding rows', () => {
+  it.each([
+    ['comma.csv', ','],
+    ['header-only.csv', 'id,name\n'],
+  ])('%s is refused in mode replace, naming the file and the way to allow it; the table is kept', async (name, body) => {
+    await expectRefused('records', name, body, /no data rows — loading it would empty it_wrong\.records \(mode replace\); the table is kept\. .*clean\.allowEmpty: true/);
+  });
+
+  it('a one-byte file (") fails as a file with no complete line; the table is kept', async () => {
+    await expectRefused('records', 'quote.csv', '"', /no complete line/);
+  });
+
+  it('a dataset with clean.allowEmpty: true is emptied by a file with no data rows', async () => {
+    expect(await upload('optional', 'some.csv', 'id,name\n1,Ann\n')).toMatchObject({ status: 'loaded', rows_loaded: 1 });
+    expect(await upload('optional', 'none.csv', 'id,name\n')).toMatchObject({ status: 'loaded', rows_loaded: 0 });
+    expect(await rows(local.pool, 'SELECT * FROM it_wrong.optional')).toEqual([]);
+  });
+});
