@@ -119,3 +119,11 @@ describe('a file with no data rows does not empty a table holding rows', () => {
     expect(await rows(local.pool, 'SELECT * FROM it_wrong.optional')).toEqual([]);
   });
 });
+
+describe('encodings', () => {
+  it('a JSON file with a byte that is not UTF-8 fails, naming the byte offset (was U+FFFD in the data)', async () => {
+    const head = '[{"id":1,"name":"Ann"},{"id":2,"name":"Caf';
+    const body = Buffer.concat([Buffer.from(head), Buffer.from([0xe9]), Buffer.from('"}]')]); // "Café" in Latin-1
+    await expectRefused('records', 'latin1.json', body, new RegExp(`byte ${head.length} \\(0xe9\\) is not UTF-8`));
+  });
+});
