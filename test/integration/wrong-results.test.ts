@@ -9,6 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import yazl from 'yazl';
 import { closePool } from '../../functions/common/db.ts';
 import { openLocalPipeline, type LocalPipeline } from '../../local/pipeline.ts';
 import { purgeLocalResources } from '../../local/resources.ts';
@@ -125,5 +126,25 @@ describe('encodings', () => {
     const head = '[{"id":1,"name":"Ann"},{"id":2,"name":"Caf';
     const body = Buffer.concat([Buffer.from(head), Buffer.from([0xe9]), Buffer.from('"}]')]); // "Café" in Latin-1
     await expectRefused('records', 'latin1.json', body, new RegExp(`byte ${head.length} \\(0xe9\\) is not UTF-8`));
+  });
+});
+
+describe('archives', () => {
+  /** A zip holding `members` in order, names repeated as given (yazl writes what it is told). */
+  async function zipOf(members: [string, string][]): Promise<Buffer> {
+    const zip = new yazl.ZipFile();
+    for (const [name, body] of members) zip.addBuffer(Buffer.from(body), name, { mtime: new Date(2026, 0, 1) });
+    zip.end();
+    const parts: Buffer[] = [];
+    for await (const chunk of zip.outputStream) parts.push(chunk as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  it('a zip with two members of the same name fails, naming the member (was: one kept, the other\'s rows dropped)', async () => {
+    const body = await zipOf([
+      ['people.csv', 'id,name\n1,Ann\n'],
+      ['people.csv', 'id,name\n2,Bo\n'],
+    ]);
+    await expectRefused('records', 'twice.zip', body, /twice\.zip!people\.csv: the archive holds two members named "people\.csv"/);
   });
 });
