@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
 import { declarationFromMetadata } from '../../contract/objects.ts';
 import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
+import { classify, PermanentError } from '../../functions/common/errors.ts';
 import { fetchHttp, redactUrl, type FetchDeps } from '../../functions/get/fetch-http.ts';
 import { freshBucket } from './support.ts';
 
@@ -23,6 +24,9 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     requests.push({ path: req.url!, authorization: req.headers.authorization, ifNoneMatch: req.headers['if-none-match'] });
     if (req.url?.startsWith('/broken')) return void res.writeHead(503).end('down for maintenance');
+    // a portal's error page served as 200: said by its Content-Type, or only by its bytes
+    if (req.url?.startsWith('/page/')) return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!DOCTYPE html><html><body>Service unavailable</body></html>');
+    if (req.url?.startsWith('/plain/')) return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end('\uFEFF\n  <html lang="en"><body>Please sign in</body></html>');
     if (req.url?.startsWith('/cut')) {
       // promise a megabyte, send a little, then drop the connection
       res.writeHead(200, { 'content-length': String(1024 * 1024), 'content-type': 'text/csv' });
@@ -53,6 +57,8 @@ async function setup() {
       },
       { name: 'broken', source: { type: 'http', url: `${base}/broken.csv?key=${TOKEN}` }, clean: { columns: [{ name: 'a' }] } },
       { name: 'cut', source: { type: 'http', url: `${base}/cut.csv` }, clean: { columns: [{ name: 'a' }] } },
+      { name: 'page', source: { type: 'http', url: `${base}/page/areas.csv` } },
+      { name: 'plain', source: { type: 'http', url: `${base}/plain/export` }, read: { format: 'xlsx' } },
     ],
   });
   const bucket = await freshBucket('it-fetch');
@@ -152,6 +158,21 @@ describe('fetch over HTTP', () => {
 
     expect(await keys(bucket)).toEqual(['state/cut/http.json']);
     expect(JSON.parse(await text(bucket, 'state/cut/http.json'))).toEqual({ savedAt: expect.any(String), lastRunAt: expect.any(String) });
+  });
+
+  it('refuses an HTML page where a data file was expected (by Content-Type, or by its first bytes): a permanent failure, nothing stored', async () => {
+    const { pipeline, bucket, deps } = await setup();
+
+    await expect(fetchHttp(deps, pipeline.datasets[3]!)).rejects.toThrow(
+      new PermanentError(`GET ${base}/page/areas.csv answered an HTML page (text/html; charset=utf-8) instead of the CSV file expected: nothing stored`),
+    );
+    await expect(fetchHttp(deps, pipeline.datasets[4]!)).rejects.toThrow(
+      new PermanentError(`GET ${base}/plain/export answered an HTML page (its first bytes) instead of the XLSX file expected: nothing stored`),
+    );
+    expect(classify(await fetchHttp(deps, pipeline.datasets[4]!).catch((e: unknown) => e)).kind).toBe('permanent');
+    // no object, no manifest; the state remembers no download
+    expect(await keys(bucket)).toEqual(['state/page/http.json', 'state/plain/http.json']);
+    expect(JSON.parse(await text(bucket, 'state/plain/http.json'))).toEqual({ savedAt: expect.any(String), lastRunAt: expect.any(String) });
   });
 
   it('redacts credentials and query values from URLs it reports', () => {
