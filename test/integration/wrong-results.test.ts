@@ -13,6 +13,9 @@ import yazl from 'yazl';
 import { closePool } from '../../functions/common/db.ts';
 import { openLocalPipeline, type LocalPipeline } from '../../local/pipeline.ts';
 import { purgeLocalResources } from '../../local/resources.ts';
+import { shapefileBytes, POINT } from '../helpers/shapefile-writer.ts';
+import { ods, writeOds } from '../helpers/spreadsheets.ts';
+import { makeZip } from '../helpers/zip.ts';
 import { rows } from './support.ts';
 
 const PIPELINE = 'test/fixtures/wrong-results-pipeline.yaml';
@@ -118,6 +121,56 @@ describe('a file with no data rows does not empty a table holding rows', () => {
     expect(await upload('optional', 'some.csv', 'id,name\n1,Ann\n')).toMatchObject({ status: 'loaded', rows_loaded: 1 });
     expect(await upload('optional', 'none.csv', 'id,name\n')).toMatchObject({ status: 'loaded', rows_loaded: 0 });
     expect(await rows(local.pool, 'SELECT * FROM it_wrong.optional')).toEqual([]);
+  });
+});
+
+/** The text of one member of a zip on disk. */
+async function memberText(path: string, member: string): Promise<string> {
+  const { default: yauzl } = await import('yauzl');
+  const zip = await new Promise<import('yauzl').ZipFile>((resolve, reject) => yauzl.open(path, { lazyEntries: true }, (e, z) => (e ? reject(e) : resolve(z!))));
+  try {
+    for (;;) {
+      const entry = await new Promise<import('yauzl').Entry | undefined>((resolve, reject) => {
+        zip.once('entry', resolve).once('end', () => resolve(undefined)).once('error', reject);
+        zip.readEntry();
+      });
+      if (!entry) throw new Error(`${member} is not in ${path}`);
+      if (entry.fileName !== member) continue;
+      const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) => zip.openReadStream(entry, (e, s) => (e ? reject(e) : resolve(s!))));
+      const parts: Buffer[] = [];
+      for await (const chunk of stream) parts.push(chunk as Buffer);
+      return Buffer.concat(parts).toString('utf8');
+    }
+  } finally {
+    zip.close();
+  }
+}
+
+describe('truncated or impossible files', () => {
+  it('a zipped shapefile whose .dbf claims 2³¹ records fails, naming the .dbf, the count and the file size', async () => {
+    const { shp, shx, dbf } = shapefileBytes({
+      shapeType: POINT,
+      fields: [{ name: 'id', type: 'N', length: 4 }],
+      records: [1, 2].map((id) => ({ shape: { parts: [[[id, id]]] }, values: [id] })),
+      dbfRecordCount: 2 ** 31,
+    });
+    const body = await makeZip({ 'parks.shp': shp, 'parks.shx': shx, 'parks.dbf': dbf });
+    await expectRefused('records', 'parks.zip', body, /parks\.zip!parks\.shp: its \.dbf \(parks\.dbf\) says it holds 2147483648 records of \d+ bytes .* but the file has \d+ bytes: it is cut off or its header is damaged/);
+  });
+
+  it('an .ods whose content.xml is cut off after the sheet fails, naming the file (was: loaded)', async () => {
+    const whole = join(dir, 'whole.ods');
+    await writeOds(whole, [{ name: 'Sheet1', rows: [ods.row([ods.text('id'), ods.text('name')]), ...[1, 2, 3].map((i) => ods.row([ods.float(i), ods.text(`n${i}`)]))] }]);
+    const content = await memberText(whole, 'content.xml');
+    // cut after the sheet's table: every row is there, the document is not
+    const cut = content.slice(0, content.indexOf('</table:table>') + '</table:table>'.length);
+    const body = await makeZip({ mimetype: 'application/vnd.oasis.opendocument.spreadsheet', 'content.xml': cut }, { compress: false });
+    await expectRefused('records', 'cut.ods', body, /cut\.ods#Sheet1: the XML ends before the document does \(near row 4\): unclosed tag: office:spreadsheet; the file is cut off or damaged/);
+  });
+
+  it('a UTF-16 CSV of an odd number of bytes fails, naming the file and the last byte (was: the byte dropped)', async () => {
+    const body = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('id,name\n1,Ann\n2,Bo\n', 'utf16le'), Buffer.from([0x41])]);
+    await expectRefused('records', 'odd.csv', body, new RegExp(`odd\\.csv: .*UTF-16.* ${body.length} bytes`));
   });
 });
 

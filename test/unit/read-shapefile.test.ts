@@ -461,6 +461,22 @@ describe('readShapefile bad input', () => {
     expect(error.message).toMatch(/^parks\.shp: its \.dbf \(f\d+\.dbf\) has 2 records, fewer than the \.shp: feature 3 \(byte offset 372 of the \.shp\) has no attributes$/);
   });
 
+  it('refuses a .dbf whose header claims more records than the file can hold (2³¹), naming the count and the size', async () => {
+    const parts = pointsFile(3);
+    const dbf = readFileSync(parts.dbf);
+    const recordBytes = dbf.readUInt16LE(10);
+    const headerBytes = dbf.readUInt16LE(8);
+    dbf.writeUInt32LE(2 ** 31, 4);
+    writeFileSync(parts.dbf, dbf);
+
+    const error = await readError(readShapefile(parts, 'parks.zip!parks.shp'));
+
+    expect(error.message).toBe(
+      `parks.zip!parks.shp: its .dbf (${parts.dbf.split('/').pop()}) says it holds 2147483648 records of ${recordBytes} bytes after a ${headerBytes}-byte header (${headerBytes + 2 ** 31 * recordBytes} bytes), but the file has ${dbf.length} bytes: it is cut off or its header is damaged`,
+    );
+    expect(error.position).toMatchObject({ file: 'parks.zip!parks.shp', offset: 4 });
+  });
+
   it('refuses a file that is not a shapefile', async () => {
     const path = join(dir, 'not.shp');
     writeFileSync(path, 'id,name\n1,a\n'.repeat(20));
