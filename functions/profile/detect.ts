@@ -113,11 +113,16 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
   } else {
     delimiter = chooseDelimiter(text, q, complete).delimiter;
   }
-  // `"` read as data, yet as a quote it opens a field that never closes: an unclosed quote in a
-  // file that quotes nothing else is reported as one, not loaded as text.
-  if (quote === '' && complete && tokenize(text, delimiter.charCodeAt(0), DQ, true, 0).openQuoteLine !== undefined) {
-    quote = '"';
-    q = DQ;
+  // `"` read as data, yet as a quote it opens a field that never closes (by the end of the file,
+  // or of the head): an unclosed quote in a file that quotes nothing else is read as a quote, so
+  // that it is reported as one rather than loaded as text. (A quote closed by a stray one, as in
+  // `"5;"wide`, leaves `"` data.)
+  if (quote === '' && text.includes('"')) {
+    const asQuote = tokenize(text, delimiter.charCodeAt(0), DQ, complete, 0);
+    if (complete ? asQuote.openQuoteLine !== undefined : asQuote.partialInQuotes) {
+      quote = '"';
+      q = DQ;
+    }
   }
 
   const tok = tokenize(text, delimiter.charCodeAt(0), q, complete, COLLECT);

@@ -131,9 +131,11 @@ class LineageScanner {
       const { line, field } = error.opened;
       const name = field > 0 ? this.opts.header?.[field - 1] : undefined;
       const column = field > 0 ? `field ${field}${name !== undefined ? ` (${JSON.stringify(name)})` : ''}` : undefined;
-      throw new PermanentError(`${this.opts.file} line ${line}${column ? `, ${column}` : ''}: a quote opens a field there that is never closed (the file ends inside quotes)`, {
+      const record = line !== error.line ? ` (in the record starting on line ${error.line})` : '';
+      // position.line is the record's first line, as the profile reports it
+      throw new PermanentError(`${this.opts.file} line ${line}${column ? `, ${column}` : ''}: a quote opens a field there that is never closed (the file ends inside quotes)${record}`, {
         file: this.opts.file,
-        line,
+        line: error.line,
         ...(name !== undefined ? { column: name } : field > 0 ? { column: String(field) } : {}),
       });
     }
