@@ -65,6 +65,9 @@ export interface Repair {
   firstFeature?: number;
 }
 
+/** What a shape with a NaN or infinite coordinate is staged as: text PostGIS refuses, with the reason. */
+export const NON_FINITE_SHAPE = 'invalid shape (a coordinate is NaN or infinite)';
+
 /** One polygon of the output: ring indices into the record's rings. */
 interface PolygonRings {
   outer: number;
@@ -88,6 +91,8 @@ export class ShapeEncoder {
   private xy = new Float64Array(4096);
   private z = new Float64Array(2048);
   private feature = 0;
+  /** The current record has a coordinate that is NaN or infinite. */
+  private nonFinite = false;
 
   /**
    * Hex WKB of the record content `buf[p, p + len)`, or `null` for a Null shape.
@@ -98,6 +103,7 @@ export class ShapeEncoder {
     this.feature = feature;
     const type = buf.readInt32LE(p);
     this.o = 0;
+    this.nonFinite = false;
     switch (type) {
       case 0:
         return null;
@@ -127,6 +133,9 @@ export class ShapeEncoder {
       default:
         throw new ShapeFormatError(`has shape type ${type}, which is not a shapefile shape type`);
     }
+    // PostGIS would read NaN as an empty point and keep infinities: a text it refuses instead, so
+    // the feature is quarantined with the reason
+    if (this.nonFinite) return NON_FINITE_SHAPE;
     return this.out.toString('hex', 0, this.o);
   }
 
@@ -400,11 +409,14 @@ export class ShapeEncoder {
   }
 
   private double(v: number): void {
+    if (!Number.isFinite(v)) this.nonFinite = true;
     this.out.writeDoubleLE(v, this.o);
     this.o += 8;
   }
 
+  /** Coordinates copied as they are (little-endian doubles); a NaN or infinity among them is noted. */
   private copy(buf: Buffer, from: number, bytes: number): void {
+    for (let k = from + 4; k < from + bytes; k += 8) if ((buf.readUInt32LE(k) & 0x7ff00000) === 0x7ff00000) this.nonFinite = true;
     buf.copy(this.out, this.o, from, from + bytes);
     this.o += bytes;
   }

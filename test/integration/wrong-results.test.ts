@@ -99,6 +99,27 @@ describe('GeoJSON: a malformed position quarantines its feature, with the reason
   });
 });
 
+describe('shapefile: a NaN or infinite coordinate quarantines its feature, with the reason', () => {
+  it.each([
+    ['infinite.zip', Infinity],
+    ['nan.zip', NaN],
+  ])('%s', async (name, x) => {
+    const { shp, shx, dbf } = shapefileBytes({
+      shapeType: POINT,
+      fields: [{ name: 'id', type: 'N', length: 4 }],
+      records: [
+        { shape: { parts: [[[4.9, 52.37]]] }, values: [1] },
+        { shape: { parts: [[[x, 52]]] }, values: [2] },
+      ],
+    });
+    const load = await upload('parks', name, await makeZip({ 'parks.shp': shp, 'parks.shx': shx, 'parks.dbf': dbf }));
+    expect(load).toMatchObject({ status: 'loaded', rows_loaded: 1, rows_quarantined: 1 });
+    expect(await rows(local.pool, 'SELECT id::int, ST_AsText(geom) AS g FROM it_wrong.parks ORDER BY id')).toEqual([{ id: 1, g: 'POINT(4.9 52.37)' }]);
+    const quarantined = await rows(local.pool, 'SELECT source_line::int AS line, column_name, reason FROM it_wrong.parks_quarantine WHERE load_id = $1', [load.id]);
+    expect(quarantined).toEqual([{ line: 2, column_name: 'geom', reason: 'not a valid geometry: invalid shape (a coordinate is NaN or infinite)' }]);
+  });
+});
+
 describe('CSV', () => {
   const rowsAfter = Array.from({ length: 30_000 }, (_, i) => `${i + 10},name ${i}\n`).join(''); // past the 256 KiB head detection reads
   it.each([
