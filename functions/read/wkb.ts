@@ -146,6 +146,7 @@ export class ShapeEncoder {
     const hasZ = zType && len >= 28;
     this.reserve(hasZ ? 29 : 21);
     this.header(WKB_POINT, hasZ);
+    this.checkXY(buf, p + 4);
     this.copy(buf, p + 4, 16);
     if (hasZ) this.double(buf.readDoubleLE(p + 20));
   }
@@ -163,6 +164,7 @@ export class ShapeEncoder {
     this.u32(n);
     for (let i = 0; i < n; i++) {
       this.header(WKB_POINT, hasZ);
+      this.checkXY(buf, p + 40 + 16 * i);
       this.copy(buf, p + 40 + 16 * i, 16);
       if (hasZ) this.double(buf.readDoubleLE(zOff + 8 * i));
     }
@@ -310,10 +312,12 @@ export class ShapeEncoder {
     starts[numParts] = numPoints;
     if (this.xy.length < 2 * numPoints) this.xy = new Float64Array(2 * numPoints * 1.5);
     new Uint8Array(this.xy.buffer, 0, 16 * numPoints).set(buf.subarray(pointsOff, pointsOff + 16 * numPoints));
+    this.checkFinite(this.xy, 2 * numPoints);
     if (hasZ) {
       if (this.z.length < numPoints) this.z = new Float64Array(numPoints * 1.5);
       const zOff = pointsOff + 16 * numPoints + 16;
       new Uint8Array(this.z.buffer, 0, 8 * numPoints).set(buf.subarray(zOff, zOff + 8 * numPoints));
+      this.checkFinite(this.z, numPoints);
     }
     return {
       numParts,
@@ -409,16 +413,28 @@ export class ShapeEncoder {
   }
 
   private double(v: number): void {
-    if (!Number.isFinite(v)) this.nonFinite = true;
+    if (v - v !== 0) this.nonFinite = true; // NaN or ±Infinity
     this.out.writeDoubleLE(v, this.o);
     this.o += 8;
   }
 
-  /** Coordinates copied as they are (little-endian doubles); a NaN or infinity among them is noted. */
   private copy(buf: Buffer, from: number, bytes: number): void {
-    for (let k = from + 4; k < from + bytes; k += 8) if ((buf.readUInt32LE(k) & 0x7ff00000) === 0x7ff00000) this.nonFinite = true;
     buf.copy(this.out, this.o, from, from + bytes);
     this.o += bytes;
+  }
+
+  /** Notes a NaN or infinity among the first `n` numbers of `values`. */
+  private checkFinite(values: Float64Array, n: number): void {
+    let bad = 0;
+    for (let i = 0; i < n; i++) bad += values[i]! - values[i]!; // 0 for every finite number
+    if (bad !== 0) this.nonFinite = true;
+  }
+
+  /** Notes a NaN or infinity in the x, y at `buf[at]`. */
+  private checkXY(buf: Buffer, at: number): void {
+    const x = buf.readDoubleLE(at);
+    const y = buf.readDoubleLE(at + 8);
+    if (x - x !== 0 || y - y !== 0) this.nonFinite = true;
   }
 
   private note(repair: Repair): void {

@@ -176,6 +176,20 @@ describe('readShapefile geometry', () => {
     );
   });
 
+  it('stages a shape with a NaN or infinite coordinate (2D, Z or multipoint) as a text PostGIS refuses, saying why', async () => {
+    const bad = (x: number, y: number) => square(x, y, 10, true);
+    const parts = shapefile({ shapeType: POLYGON, records: [{ shape: { parts: [bad(0, 0)] } }, { shape: { parts: [bad(0, 0).map(([x, y], i) => [i === 2 ? NaN : x, y] as [number, number])] } }] });
+    const z = shapefile({ shapeType: POLYGONZ, records: [{ shape: { parts: [bad(0, 0).map(([x, y], i) => [x, y, i === 1 ? -Infinity : 3] as [number, number, number])] } }] });
+    const multi = shapefile({ shapeType: MULTIPOINT, records: [{ shape: { parts: [[[1, 2]], [[Infinity, 2]]] } }] });
+
+    const values = [...(await rowsOf(await readShapefile(parts, 'p.shp'))), ...(await rowsOf(await readShapefile(z, 'z.shp'))), ...(await rowsOf(await readShapefile(multi, 'm.shp')))].map(
+      (r) => r.values.at(-1),
+    );
+
+    expect(values.slice(1)).toEqual(Array(3).fill('invalid shape (a coordinate is NaN or infinite)'));
+    expect(values[0]).toMatch(/^01/); // the finite square: WKB
+  });
+
   it('closes an unclosed ring and drops a ring too short to be one, with a warning naming the feature', async () => {
     const open = square(0, 0, 10, true).slice(0, 4);
     const parts = shapefile({
