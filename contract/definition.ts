@@ -468,6 +468,12 @@ export const datasetSchema = z
          * current rows). `upsert` and `history` need a `key`.
          */
         mode: z.enum(['replace', 'append', 'upsert', 'history']).optional(),
+        /**
+         * A file with no data rows may empty the table (mode `replace` or `history`). Without it
+         * such a load is refused, and the table kept: an empty or one-byte file is far more often
+         * a broken export than a dataset that has ended.
+         */
+        allowEmpty: z.boolean().optional(),
         /** Default `trim` of every column (a column's own `trim` wins). */
         trim: z.union([z.boolean(), z.literal('collapse')]).optional(),
         /** Default `nullTokens` of every column (a column's own `nullTokens` wins). */

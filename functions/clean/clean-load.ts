@@ -232,6 +232,7 @@ async function cleanObject(
   } else if (load.holds === 'keyChanges') {
     results.set(load.id, await applyKeyChanges(client, pipeline, dataset, load, removed));
   } else {
+    await refuseEmptying(client, pipeline, dataset, load);
     const applied = await applyRows(client, pipeline, dataset, load, { removed });
     // every row of a file that has some rejected: the load fails (rolled back), saying why
     const none = await nothingLoaded(client, {
@@ -328,6 +329,25 @@ async function newerApplied(client: pg.PoolClient, load: LoadRow): Promise<boole
     [load.id],
   );
   return rows.length > 0;
+}
+
+/**
+ * A file with no data rows that would empty a table holding rows (a snapshot of the whole dataset
+ * in mode replace or history) is refused, the table kept — an empty or one-byte file is far more
+ * often a broken export than a dataset that has ended — unless the dataset says it may be empty
+ * (`clean.allowEmpty`).
+ */
+async function refuseEmptying(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, load: LoadRow): Promise<void> {
+  if ((load.rows_read ?? 0) > 0 || dataset.clean.allowEmpty || !rebuildFor(dataset, load).allowed) return;
+  const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
+  const present = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [table]);
+  if (!present.rows[0]?.t) return;
+  const { rows } = await client.query<{ held: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${table}) AS held`);
+  if (!rows[0]?.held) return;
+  throw new PermanentError(
+    `${load.object_key}: no data rows — loading it would empty ${pipeline.project}.${dataset.name} (mode ${modeFor(dataset, load)}); the table is kept. A dataset that may be empty says so with clean.allowEmpty: true`,
+    { file: load.object_key },
+  );
 }
 
 /** Whether a load may rebuild a clean table whose definition changed, and what to tell when it may not. */

@@ -32,6 +32,7 @@ import { fetchFollowing } from './redirects.ts';
 import { tlsOptions } from './tls.ts';
 import { describeHttpStats, JsonClient, pathOf, type HttpStats, type RetryOptions } from './http-json.ts';
 import type { RestAuth } from './rest-auth.ts';
+import { isHtmlType, looksLikeHtml, wantsHtml } from './html.ts';
 import { manifestObject, writeManifest } from './sink.ts';
 import { beginRun, stateKey, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
@@ -489,7 +490,7 @@ async function download(d: Download): Promise<Result> {
       return { status: 'failed', reason: `answered ${res.status} ${res.statusText}`.trim() };
     }
     const contentType = res.headers.get('content-type') ?? undefined;
-    if (contentType && /\b(text\/html|application\/xhtml)/i.test(contentType) && !wantsHtml(resource.format)) {
+    if (isHtmlType(contentType) && !wantsHtml(resource.format)) {
       await res.body.cancel();
       return { status: 'failed', reason: `answered an HTML page (${contentType}) instead of ${fileKind(resource.format)}` };
     }
@@ -553,14 +554,7 @@ async function store(d: Download, res: Response, contentType: string | undefined
   return { status: 'fetched', seen };
 }
 
-const wantsHtml = (format: string) => /^x?html?$/.test(format);
 const fileKind = (format: string) => (format ? `a ${format.toUpperCase()} file` : 'the advertised file');
-
-/** `<!doctype html>`, `<html>`, `<head>` or `<body>` at the start (after a BOM and blanks). */
-function looksLikeHtml(chunk: Buffer): boolean {
-  const head = chunk.subarray(0, 256).toString('latin1').replace(/^(\xEF\xBB\xBF|\uFEFF)?\s*/, '');
-  return /^<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])/i.test(head);
-}
 
 function causeOf(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;

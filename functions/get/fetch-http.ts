@@ -8,6 +8,7 @@ type HttpSourceDefinition = Extract<SourceDefinition, { type: 'http' }>;
 import { ZONES } from '../../contract/names.ts';
 import { declarationMetadata, type ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
+import { isHtmlType, looksLikeHtml, wantsHtml } from './html.ts';
 import { describeFailure } from './http-json.ts';
 import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import { fetchFollowing } from './redirects.ts';
@@ -106,10 +107,21 @@ async function download(
 
   const fileName = source.fileName ?? (posix.basename(new URL(source.url).pathname) || `${dataset.name}.csv`);
   const key = `${ZONES.raw}${dataset.name}/${run}/${fileName}`;
+  // an error page served as 200 is not the dataset: refused, nothing stored, the last download kept
+  const expected = dataset.read.format ?? /\.([A-Za-z0-9]+)$/.exec(fileName)?.[1]?.toLowerCase() ?? '';
+  const contentType = response.headers.get('content-type') ?? undefined;
+  const htmlPage = (how: string) =>
+    new PermanentError(`GET ${shownUrl} answered an HTML page (${how}) instead of the ${expected ? `${expected.toUpperCase()} ` : ''}file expected: nothing stored`);
+  if (isHtmlType(contentType) && !wantsHtml(expected)) {
+    await response.body.cancel();
+    throw htmlPage(contentType!);
+  }
   const hash = createHash('sha256');
   let bytes = 0;
+  let refused: PermanentError | undefined;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
+      if (bytes === 0 && !wantsHtml(expected) && looksLikeHtml(chunk)) return done((refused = htmlPage('its first bytes')));
       hash.update(chunk);
       bytes += chunk.length;
       done(null, chunk);
@@ -118,10 +130,14 @@ async function download(
   // pipeline, not pipe: a download that breaks off errors the upload (which then aborts its
   // multipart upload) instead of crashing the process with an unhandled 'error' event
   const body = pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), counter, () => undefined);
-  const contentType = response.headers.get('content-type') ?? undefined;
   // a downloaded file is the whole dataset (contract/objects.ts)
   const declaration: ObjectDeclaration = { contract: 1, replaces: 'dataset', holds: 'rows', run, runStartedAt: started.toISOString(), part: 1 };
-  await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: body, ContentType: contentType, Metadata: declarationMetadata(declaration) } }).done();
+  try {
+    await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: body, ContentType: contentType, Metadata: declarationMetadata(declaration) } }).done();
+  } catch (error) {
+    throw refused ?? error;
+  }
+  if (refused) throw refused;
 
   const manifest: FetchManifest = {
     dataset: dataset.name,

@@ -97,8 +97,8 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
     );
   }
   const lineEnding = detectLineEnding(text, warnings, file);
-  const quote = detectQuote(text);
-  const q = quote === '' ? -1 : quote.charCodeAt(0);
+  let quote = detectQuote(text);
+  let q = quote === '' ? -1 : quote.charCodeAt(0);
 
   // Excel's `sep=;` first line names the delimiter; it is then part of the preamble.
   const sep = sepLine(text);
@@ -112,6 +112,17 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
     delimiter = hint;
   } else {
     delimiter = chooseDelimiter(text, q, complete).delimiter;
+  }
+  // `"` read as data, yet as a quote it opens a field that never closes (by the end of the file,
+  // or of the head): an unclosed quote in a file that quotes nothing else is read as a quote, so
+  // that it is reported as one rather than loaded as text. (A quote closed by a stray one, as in
+  // `"5;"wide`, leaves `"` data.)
+  if (quote === '' && text.includes('"')) {
+    const asQuote = tokenize(text, delimiter.charCodeAt(0), DQ, complete, 0);
+    if (complete ? asQuote.openQuoteLine !== undefined : asQuote.partialInQuotes) {
+      quote = '"';
+      q = DQ;
+    }
   }
 
   const tok = tokenize(text, delimiter.charCodeAt(0), q, complete, COLLECT);

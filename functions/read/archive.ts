@@ -143,6 +143,7 @@ async function extractInto(
 ): Promise<(ExtractedMember | ArchivedMember)[]> {
   const zip = await openZip(path, name);
   const out: (ExtractedMember | ArchivedMember)[] = [];
+  const seen = new Set<string>();
   let keepOpen = false;
   try {
     for (let entry = await nextEntry(zip, name); entry; entry = await nextEntry(zip, name)) {
@@ -150,6 +151,7 @@ async function extractInto(
       const label = `${name}!${prefix}${member}`;
       checkName(member, label);
       if (member.endsWith('/') || skipped(member)) continue;
+      checkUnique(member, seen, label);
       if (++budget.files > limits.maxEntries) throw new ReadError(`${name}: more than ${limits.maxEntries} members: refused`, { file: name });
       if (entry.isEncrypted()) throw new ReadError(`${label}: the member is encrypted; send it without a password`, { file: label });
       if (entry.uncompressedSize > budget.left) {
@@ -238,6 +240,16 @@ function checkName(member: string, label: string): void {
   if (member.startsWith('/') || /^[A-Za-z]:/.test(member) || parts.includes('..')) {
     throw new ReadError(`${label}: the member's path leaves the archive's folder (zip slip): refused`, { file: label });
   }
+}
+
+/**
+ * Two members of one name (a zip may hold them; unzip keeps one, overwriting or asking) would be
+ * one load: the rows of one lost without a word. The archive is refused, naming the member.
+ */
+function checkUnique(member: string, seen: Set<string>, label: string): void {
+  const key = member.replace(/\\/g, '/').replace(/^(\.\/)+/, '');
+  if (seen.has(key)) throw new ReadError(`${label}: the archive holds two members named "${key}": send one, or name them apart`, { file: label });
+  seen.add(key);
 }
 
 function skipped(member: string): boolean {

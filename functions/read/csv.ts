@@ -527,6 +527,8 @@ export class CsvByteScanner {
   /** Line the current record started on. */
   private recordLine: number;
   private fields = 1;
+  /** Where the last quoted field opened: its line and its field (1-based) in the record. */
+  private quoteOpened = { line: 0, field: 0 };
   /** Bytes of the current record from earlier chunks. */
   private held: Buffer[] = [];
 
@@ -642,8 +644,10 @@ export class CsvByteScanner {
         break;
       }
       if (stop === nq) {
-        if (this.atFieldStart) this.inQuotes = true;
-        else this.needsRewrite = true; // a quote inside an unquoted field is data
+        if (this.atFieldStart) {
+          this.inQuotes = true;
+          this.quoteOpened = { line: this.line, field: this.fields };
+        } else this.needsRewrite = true; // a quote inside an unquoted field is data
         this.atFieldStart = false;
         i = stop + 1;
         continue;
@@ -666,7 +670,7 @@ export class CsvByteScanner {
 
   /** The end of the bytes: the last record, if it had no line break after it. Throws on a quote never closed. */
   end(): void {
-    if (this.inQuotes && !this.quotePending) throw new UnclosedQuoteError(this.recordLine);
+    if (this.inQuotes && !this.quotePending) throw new UnclosedQuoteError(this.recordLine, this.quoteOpened);
     this.inQuotes = false;
     this.quotePending = false;
     if (this.held.length > 0 || this.fields > 1) this.finish(EMPTY, 0, 0, 0);
@@ -719,7 +723,11 @@ const EMPTY = Buffer.alloc(0);
 
 /** The bytes end inside a quoted field. */
 export class UnclosedQuoteError extends Error {
-  constructor(readonly line: number) {
+  constructor(
+    readonly line: number,
+    /** Where the quote opened: its line, and the field (1-based) of the record it opens. */
+    readonly opened: { line: number; field: number } = { line, field: 0 },
+  ) {
     super(`a quoted field in the record starting on line ${line} is never closed`);
     this.name = 'UnclosedQuoteError';
   }

@@ -40,7 +40,52 @@ interface Geometry {
 export function stagedGeometry(text: string): string {
   const hex = geoJsonToHexWkb(text);
   if (hex !== undefined) return hex;
-  return NON_NUMBER_POSITION.test(text) ? `invalid GeoJSON geometry (a position is not numbers): ${text}` : text;
+  let problem: string | undefined;
+  try {
+    problem = positionProblem(JSON.parse(text));
+  } catch {
+    problem = NON_NUMBER_POSITION.test(text) ? 'a position is not numbers' : undefined;
+  }
+  return problem ? `invalid GeoJSON geometry (${problem}): ${text}` : text;
+}
+
+/**
+ * What is wrong with the positions of a parsed GeoJSON geometry that PostGIS would read as a
+ * plausible value instead of refusing: a position nested deeper than its type says (PostGIS has
+ * read `[[1, 2]]` as POINT(0 0)), more than three numbers (PostGIS keeps x, y, z and drops the
+ * rest), a number out of the double range (`1e400` is Infinity), or not a number. `undefined`
+ * when the positions are fine, or for PostGIS to judge (a wrong type, too few numbers).
+ */
+export function positionProblem(geometry: unknown, nested = 0): string | undefined {
+  if (typeof geometry !== 'object' || geometry === null || nested > 8) return undefined;
+  const { type, coordinates, geometries } = geometry as Geometry;
+  if (type === 'GeometryCollection') {
+    if (!Array.isArray(geometries)) return undefined;
+    for (const g of geometries) {
+      const p = positionProblem(g, nested + 1);
+      if (p) return p;
+    }
+    return undefined;
+  }
+  const depth = DEPTH[type];
+  if (depth === undefined) return undefined;
+  const visit = (value: unknown, level: number): string | undefined => {
+    if (!Array.isArray(value)) return undefined; // PostGIS refuses it
+    if (level === 0) {
+      if (value.length === 0) return undefined; // an empty position: PostGIS reads EMPTY
+      if (value.some((n) => Array.isArray(n))) return `${type} coordinates nested too deep`;
+      if (value.some((n) => typeof n !== 'number')) return 'a position is not numbers';
+      if (value.some((n) => !Number.isFinite(n))) return 'a coordinate is not finite';
+      if (value.length > 3) return `a position has ${value.length} numbers, not 2 or 3`;
+      return undefined;
+    }
+    for (const v of value) {
+      const p = visit(v, level - 1);
+      if (p) return p;
+    }
+    return undefined;
+  };
+  return visit(coordinates, depth);
 }
 
 /** A string, true/false/null, or an object inside the innermost brackets of `coordinates`. */
@@ -69,7 +114,7 @@ function dimensionsOf(geometry: unknown): 2 | 3 | undefined {
     if (!Array.isArray(value)) return false;
     if (depth === 0) {
       if (value.length !== 2 && value.length !== 3) return false;
-      for (const n of value) if (typeof n !== 'number') return false;
+      for (const n of value) if (typeof n !== 'number' || !Number.isFinite(n)) return false;
       dims ??= value.length;
       return dims === value.length;
     }
@@ -434,6 +479,7 @@ function readNumber(b: Buffer, i: number, end: number): number {
   let value: number;
   if (slow || exponent > 22 || exponent < -22) {
     value = Number(b.toString('latin1', start, i));
+    if (!Number.isFinite(value)) throw BAIL; // beyond the double range (1e400): the text path says so
   } else {
     value = exponent >= 0 ? m * POWERS[exponent]! : m / POWERS[-exponent]!;
     if (negative) value = -value;

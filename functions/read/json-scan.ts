@@ -20,7 +20,8 @@
  * take a GeoJSON geometry as the exact bytes of the file, and only need properties decoded; a
  * byte scanner gives all three and skips building coordinate arrays that would be thrown away.
  */
-import { isAscii } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
+import { completeUtf8Length, firstInvalidUtf8 } from '../stage/utf8.ts';
 import { ReadError } from './types.ts';
 
 /** Thrown by the scanning functions when the bytes at hand end before the token does. */
@@ -524,6 +525,9 @@ export class JsonStreamer {
   private objectOffset = 0;
   private values = 0;
   private line = 0;
+  /** Bytes written so far, and the end of the last one if it stopped inside a UTF-8 sequence. */
+  private utf8Seen = 0;
+  private utf8Carry: Buffer | undefined;
   private readonly ctx: ElementContext = { index: 0, offset: 0, member: undefined, base: 0 };
   private readonly describe: (index: number) => string;
 
@@ -543,7 +547,9 @@ export class JsonStreamer {
   write(chunk: Uint8Array): void {
     if (this.final) throw new Error('JsonStreamer: write after end');
     if (chunk.length === 0) return;
-    this.append(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.checkUtf8(bytes);
+    this.append(bytes);
     if (this.b.length - this.pos < this.retryAt) {
       this.checkLimit();
       return;
@@ -551,9 +557,37 @@ export class JsonStreamer {
     this.run();
   }
 
+  /**
+   * JSON is UTF-8 (RFC 8259): a byte that is not (a Latin-1 `é`, a cut sequence) fails the read at
+   * its offset, as the CSV path does at its line, rather than becoming U+FFFD in the data. A
+   * sequence cut by the chunk's end is judged with the next chunk. SIMD-fast (`isUtf8`).
+   */
+  private checkUtf8(chunk: Buffer): void {
+    let judged = chunk;
+    let at = this.utf8Seen;
+    if (this.utf8Carry) {
+      judged = Buffer.concat([this.utf8Carry, chunk]);
+      at -= this.utf8Carry.length;
+      this.utf8Carry = undefined;
+    }
+    this.utf8Seen += chunk.length;
+    const complete = completeUtf8Length(judged);
+    const whole = judged.subarray(0, complete);
+    if (!isUtf8(whole)) {
+      const bad = firstInvalidUtf8(whole);
+      this.invalidUtf8(at + bad, whole[bad]!);
+    }
+    if (complete < judged.length) this.utf8Carry = Buffer.from(judged.subarray(complete));
+  }
+
+  private invalidUtf8(offset: number, byte: number): never {
+    throw new ReadError(`${this.opts.name}: byte ${offset} (0x${byte.toString(16).padStart(2, '0')}) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8`, { file: this.opts.name, offset });
+  }
+
   /** The stream ended: reads what is left (a newline is added so a trailing number or line ends). */
   end(): void {
     if (this.final) return;
+    if (this.utf8Carry) this.invalidUtf8(this.utf8Seen - this.utf8Carry.length, this.utf8Carry[0]!);
     this.final = true;
     this.append(SENTINEL);
     this.run();

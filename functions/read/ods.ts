@@ -361,7 +361,7 @@ function odsSource(path: string, name: string, tableIndex: number, file: string)
         };
         for await (const parsed of parseXml(zip.chunks(CONTENT), handlers, drain, { file, describe: () => (position > 0 ? `near row ${position}` : '') })) {
           yield* expandRepeats(parsed);
-          if (done) break;
+          // the rest of the document is parsed (not kept): a content.xml cut off after this sheet fails too
         }
       } finally {
         zip.close();

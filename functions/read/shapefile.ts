@@ -153,6 +153,13 @@ async function readDbfHeader(path: ShapefilePart, name: string, encoding: Encodi
   const headerBytes = fixed.readUInt16LE(8);
   const recordBytes = fixed.readUInt16LE(10);
   if (headerBytes < 33 || recordBytes < 1) throw bad(`its header says ${headerBytes} header bytes and ${recordBytes} bytes per record`, 8);
+  // a count the file cannot hold (2³¹ records in a few hundred bytes): damaged, not a short table
+  if (headerBytes + records * recordBytes > size) {
+    throw new ReadError(
+      `${name}: its .dbf (${file}) says it holds ${records} records of ${recordBytes} bytes after a ${headerBytes}-byte header (${headerBytes + records * recordBytes} bytes), but the file has ${size} bytes: it is cut off or its header is damaged`,
+      { file: name, offset: 4 },
+    );
+  }
   const header = await readAt(path, 0, headerBytes);
   if (header.length < headerBytes) throw bad(`the file ends at byte ${header.length}, inside its ${headerBytes}-byte header`, header.length);
 

@@ -348,9 +348,13 @@ export async function* parseXml<T>(
   try {
     parser.close();
   } catch (error) {
-    fail(error as Error);
+    failure ??= error as Error;
   }
-  if (failure) fail(failure);
+  if (failure) {
+    // what the end of the bytes brings up (an element left open): a document cut off
+    const at = where.describe?.();
+    throw new ReadError(`${where.file}: the XML ends before the document does${at ? ` (${at})` : ''}: ${failure.message}; the file is cut off or damaged`, { file: where.file }, { cause: failure });
+  }
   const out = drain();
   if (out !== undefined) yield out;
 }

@@ -65,6 +65,9 @@ export interface Repair {
   firstFeature?: number;
 }
 
+/** What a shape with a NaN or infinite coordinate is staged as: text PostGIS refuses, with the reason. */
+export const NON_FINITE_SHAPE = 'invalid shape (a coordinate is NaN or infinite)';
+
 /** One polygon of the output: ring indices into the record's rings. */
 interface PolygonRings {
   outer: number;
@@ -88,6 +91,8 @@ export class ShapeEncoder {
   private xy = new Float64Array(4096);
   private z = new Float64Array(2048);
   private feature = 0;
+  /** The current record has a coordinate that is NaN or infinite. */
+  private nonFinite = false;
 
   /**
    * Hex WKB of the record content `buf[p, p + len)`, or `null` for a Null shape.
@@ -98,6 +103,7 @@ export class ShapeEncoder {
     this.feature = feature;
     const type = buf.readInt32LE(p);
     this.o = 0;
+    this.nonFinite = false;
     switch (type) {
       case 0:
         return null;
@@ -127,6 +133,9 @@ export class ShapeEncoder {
       default:
         throw new ShapeFormatError(`has shape type ${type}, which is not a shapefile shape type`);
     }
+    // PostGIS would read NaN as an empty point and keep infinities: a text it refuses instead, so
+    // the feature is quarantined with the reason
+    if (this.nonFinite) return NON_FINITE_SHAPE;
     return this.out.toString('hex', 0, this.o);
   }
 
@@ -137,6 +146,7 @@ export class ShapeEncoder {
     const hasZ = zType && len >= 28;
     this.reserve(hasZ ? 29 : 21);
     this.header(WKB_POINT, hasZ);
+    this.checkXY(buf, p + 4);
     this.copy(buf, p + 4, 16);
     if (hasZ) this.double(buf.readDoubleLE(p + 20));
   }
@@ -154,6 +164,7 @@ export class ShapeEncoder {
     this.u32(n);
     for (let i = 0; i < n; i++) {
       this.header(WKB_POINT, hasZ);
+      this.checkXY(buf, p + 40 + 16 * i);
       this.copy(buf, p + 40 + 16 * i, 16);
       if (hasZ) this.double(buf.readDoubleLE(zOff + 8 * i));
     }
@@ -301,10 +312,12 @@ export class ShapeEncoder {
     starts[numParts] = numPoints;
     if (this.xy.length < 2 * numPoints) this.xy = new Float64Array(2 * numPoints * 1.5);
     new Uint8Array(this.xy.buffer, 0, 16 * numPoints).set(buf.subarray(pointsOff, pointsOff + 16 * numPoints));
+    this.checkFinite(this.xy, 2 * numPoints);
     if (hasZ) {
       if (this.z.length < numPoints) this.z = new Float64Array(numPoints * 1.5);
       const zOff = pointsOff + 16 * numPoints + 16;
       new Uint8Array(this.z.buffer, 0, 8 * numPoints).set(buf.subarray(zOff, zOff + 8 * numPoints));
+      this.checkFinite(this.z, numPoints);
     }
     return {
       numParts,
@@ -400,6 +413,7 @@ export class ShapeEncoder {
   }
 
   private double(v: number): void {
+    if (v - v !== 0) this.nonFinite = true; // NaN or ±Infinity
     this.out.writeDoubleLE(v, this.o);
     this.o += 8;
   }
@@ -407,6 +421,20 @@ export class ShapeEncoder {
   private copy(buf: Buffer, from: number, bytes: number): void {
     buf.copy(this.out, this.o, from, from + bytes);
     this.o += bytes;
+  }
+
+  /** Notes a NaN or infinity among the first `n` numbers of `values`. */
+  private checkFinite(values: Float64Array, n: number): void {
+    let bad = 0;
+    for (let i = 0; i < n; i++) bad += values[i]! - values[i]!; // 0 for every finite number
+    if (bad !== 0) this.nonFinite = true;
+  }
+
+  /** Notes a NaN or infinity in the x, y at `buf[at]`. */
+  private checkXY(buf: Buffer, at: number): void {
+    const x = buf.readDoubleLE(at);
+    const y = buf.readDoubleLE(at + 8);
+    if (x - x !== 0 || y - y !== 0) this.nonFinite = true;
   }
 
   private note(repair: Repair): void {

@@ -128,9 +128,15 @@ class LineageScanner {
       this.scanner.end();
     } catch (error) {
       if (!(error instanceof UnclosedQuoteError)) throw error;
-      throw new PermanentError(`${this.opts.file} line ${error.line}: a quoted field is never closed (the file ends inside quotes)`, {
+      const { line, field } = error.opened;
+      const name = field > 0 ? this.opts.header?.[field - 1] : undefined;
+      const column = field > 0 ? `field ${field}${name !== undefined ? ` (${JSON.stringify(name)})` : ''}` : undefined;
+      const record = line !== error.line ? ` (in the record starting on line ${error.line})` : '';
+      // position.line is the record's first line, as the profile reports it
+      throw new PermanentError(`${this.opts.file} line ${line}${column ? `, ${column}` : ''}: a quote opens a field there that is never closed (the file ends inside quotes)${record}`, {
         file: this.opts.file,
         line: error.line,
+        ...(name !== undefined ? { column: name } : field > 0 ? { column: String(field) } : {}),
       });
     }
     if (this.held.length > 0) {

@@ -389,7 +389,7 @@ export async function stageCsv(
   );
   const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };
   const bytes = prepend(head, rest);
-  const utf8 = structure.encoding === 'utf-8' ? withoutUtf8Bom(bytes) : toUtf8(bytes, structure.encoding);
+  const utf8 = structure.encoding === 'utf-8' ? withoutUtf8Bom(bytes) : toUtf8(bytes, structure.encoding, file);
   // a file that quotes nothing gets a quote character no text contains, so a stray " is just text
   const quote = structure.quote || '\u0001';
   const records = withSourceLines(

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { classify, messageOf } from '../../functions/common/errors.ts';
+import { classify, messageOf, PermanentError } from '../../functions/common/errors.ts';
 import { logger } from '../../functions/common/logger.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { declarationFromMetadata } from '../../contract/objects.ts';
@@ -27,6 +27,9 @@ beforeAll(async () => {
     requests.push({ path: req.url!, authorization: req.headers.authorization, ifNoneMatch: req.headers['if-none-match'] });
     if (req.url?.startsWith('/broken')) return void res.writeHead(503).end('down for maintenance');
     if (req.url?.startsWith('/moved')) return void res.writeHead(302, { location: `http://bob:${PASSWORD}@${req.headers.host}/data/areas.csv` }).end();
+    // a portal's error page served as 200: said by its Content-Type, or only by its bytes
+    if (req.url?.startsWith('/page/')) return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!DOCTYPE html><html><body>Service unavailable</body></html>');
+    if (req.url?.startsWith('/plain/')) return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end('\uFEFF\n  <html lang="en"><body>Please sign in</body></html>');
     if (req.url?.startsWith('/cut')) {
       // promise a megabyte, send a little, then drop the connection
       res.writeHead(200, { 'content-length': String(1024 * 1024), 'content-type': 'text/csv' });
@@ -57,6 +60,8 @@ async function setup() {
       },
       { name: 'broken', source: { type: 'http', url: `${base}/broken.csv?key=${TOKEN}` }, clean: { columns: [{ name: 'a' }] } },
       { name: 'cut', source: { type: 'http', url: `${base}/cut.csv` }, clean: { columns: [{ name: 'a' }] } },
+      { name: 'page', source: { type: 'http', url: `${base}/page/areas.csv` } },
+      { name: 'plain', source: { type: 'http', url: `${base}/plain/export` }, read: { format: 'xlsx' } },
     ],
   });
   const bucket = await freshBucket('it-fetch');
@@ -156,6 +161,21 @@ describe('fetch over HTTP', () => {
 
     expect(await keys(bucket)).toEqual(['state/cut/http.json']);
     expect(JSON.parse(await text(bucket, 'state/cut/http.json'))).toEqual({ savedAt: expect.any(String), lastRunAt: expect.any(String) });
+  });
+
+  it('refuses an HTML page where a data file was expected (by Content-Type, or by its first bytes): a permanent failure, nothing stored', async () => {
+    const { pipeline, bucket, deps } = await setup();
+
+    await expect(fetchHttp(deps, pipeline.datasets[3]!)).rejects.toThrow(
+      new PermanentError(`GET ${base}/page/areas.csv answered an HTML page (text/html; charset=utf-8) instead of the CSV file expected: nothing stored`),
+    );
+    await expect(fetchHttp(deps, pipeline.datasets[4]!)).rejects.toThrow(
+      new PermanentError(`GET ${base}/plain/export answered an HTML page (its first bytes) instead of the XLSX file expected: nothing stored`),
+    );
+    expect(classify(await fetchHttp(deps, pipeline.datasets[4]!).catch((e: unknown) => e)).kind).toBe('permanent');
+    // no object, no manifest; the state remembers no download
+    expect(await keys(bucket)).toEqual(['state/page/http.json', 'state/plain/http.json']);
+    expect(JSON.parse(await text(bucket, 'state/plain/http.json'))).toEqual({ savedAt: expect.any(String), lastRunAt: expect.any(String) });
   });
 
   it('redacts credentials and query values from URLs it reports', () => {

@@ -109,7 +109,7 @@ describe('withSourceLines', () => {
   });
 
   it('rejects a quote that is never closed', async () => {
-    await expect(lineage('1,a\n2,"open\n3,b\n', 2)).rejects.toThrow(/line 3: a quoted field is never closed/);
+    await expect(lineage('1,a\n2,"open\n3,b\n', 2)).rejects.toThrow(/line 3, field 2: a quote opens a field there that is never closed/);
   });
 });
 

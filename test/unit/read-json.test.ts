@@ -121,6 +121,18 @@ describe('readJson: a top-level array', () => {
     for (const size of [1, 2, 3]) expect((await read(bytes, {}, size))[0]!.rows[0]!.city).toBe('Łódź – Köln');
   });
 
+  it('fails on a byte that is not UTF-8, naming its offset, whatever the chunk size (never U+FFFD in the data)', async () => {
+    const head = Buffer.from('[{"id":1,"city":"Łódź"},{"id":2,"city":"Caf');
+    const latin1 = Buffer.concat([head, Buffer.from([0xe9]), Buffer.from('"}]')]); // "Café" in Latin-1
+    const cut = Buffer.concat([head, Buffer.from([0xc3])]); // a sequence the end of the file cuts
+    for (const size of [1, 3, 7, 4096]) {
+      const { error } = await failure(latin1, {}, size);
+      expect(error.message).toBe(`incoming/acme/data.json: byte ${head.length} (0xe9) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8`);
+      expect(error.position.offset).toBe(head.length);
+      expect((await failure(cut, {}, size)).error.message).toBe(`incoming/acme/data.json: byte ${head.length} (0xc3) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8`);
+    }
+  });
+
   it('reads an empty array as a table without rows', async () => {
     const [table] = await read(' [ ] ');
 
@@ -338,12 +350,12 @@ describe('readJson: bad input', () => {
     expect((await failure(Buffer.from('\uFEFF[{"a":1}]', 'utf16le'))).error.message).toMatch(/UTF-16 text; JSON must be UTF-8/);
   });
 
-  it('rejects bytes that are not UTF-8 outside strings, and turns them into U+FFFD inside strings', async () => {
+  it('rejects bytes that are not UTF-8, inside strings as outside them, naming the byte', async () => {
     const inside = Buffer.concat([Buffer.from('[{"a":"x'), Buffer.from([0xff]), Buffer.from('y"}]')]);
     const outside = Buffer.concat([Buffer.from('[{"a":1}, '), Buffer.from([0xff]), Buffer.from(']')]);
 
-    expect((await read(inside))[0]!.rows[0]!.a).toBe('x\uFFFDy');
-    expect((await failure(outside)).error.message).toBe('incoming/acme/data.json: element 2 (from byte 10) is not valid JSON: expected a JSON value, found byte 0xff at byte 10');
+    expect((await failure(inside)).error.message).toBe('incoming/acme/data.json: byte 8 (0xff) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8');
+    expect((await failure(outside)).error.message).toBe('incoming/acme/data.json: byte 10 (0xff) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8');
   });
 });
 

@@ -176,6 +176,20 @@ describe('readShapefile geometry', () => {
     );
   });
 
+  it('stages a shape with a NaN or infinite coordinate (2D, Z or multipoint) as a text PostGIS refuses, saying why', async () => {
+    const bad = (x: number, y: number) => square(x, y, 10, true);
+    const parts = shapefile({ shapeType: POLYGON, records: [{ shape: { parts: [bad(0, 0)] } }, { shape: { parts: [bad(0, 0).map(([x, y], i) => [i === 2 ? NaN : x, y] as [number, number])] } }] });
+    const z = shapefile({ shapeType: POLYGONZ, records: [{ shape: { parts: [bad(0, 0).map(([x, y], i) => [x, y, i === 1 ? -Infinity : 3] as [number, number, number])] } }] });
+    const multi = shapefile({ shapeType: MULTIPOINT, records: [{ shape: { parts: [[[1, 2]], [[Infinity, 2]]] } }] });
+
+    const values = [...(await rowsOf(await readShapefile(parts, 'p.shp'))), ...(await rowsOf(await readShapefile(z, 'z.shp'))), ...(await rowsOf(await readShapefile(multi, 'm.shp')))].map(
+      (r) => r.values.at(-1),
+    );
+
+    expect(values.slice(1)).toEqual(Array(3).fill('invalid shape (a coordinate is NaN or infinite)'));
+    expect(values[0]).toMatch(/^01/); // the finite square: WKB
+  });
+
   it('closes an unclosed ring and drops a ring too short to be one, with a warning naming the feature', async () => {
     const open = square(0, 0, 10, true).slice(0, 4);
     const parts = shapefile({
@@ -459,6 +473,22 @@ describe('readShapefile bad input', () => {
     const error = await readError(rowsOf(table));
 
     expect(error.message).toMatch(/^parks\.shp: its \.dbf \(f\d+\.dbf\) has 2 records, fewer than the \.shp: feature 3 \(byte offset 372 of the \.shp\) has no attributes$/);
+  });
+
+  it('refuses a .dbf whose header claims more records than the file can hold (2³¹), naming the count and the size', async () => {
+    const parts = pointsFile(3);
+    const dbf = readFileSync(parts.dbf);
+    const recordBytes = dbf.readUInt16LE(10);
+    const headerBytes = dbf.readUInt16LE(8);
+    dbf.writeUInt32LE(2 ** 31, 4);
+    writeFileSync(parts.dbf, dbf);
+
+    const error = await readError(readShapefile(parts, 'parks.zip!parks.shp'));
+
+    expect(error.message).toBe(
+      `parks.zip!parks.shp: its .dbf (${parts.dbf.split('/').pop()}) says it holds 2147483648 records of ${recordBytes} bytes after a ${headerBytes}-byte header (${headerBytes + 2 ** 31 * recordBytes} bytes), but the file has ${dbf.length} bytes: it is cut off or its header is damaged`,
+    );
+    expect(error.position).toMatchObject({ file: 'parks.zip!parks.shp', offset: 4 });
   });
 
   it('refuses a file that is not a shapefile', async () => {
