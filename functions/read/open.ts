@@ -13,8 +13,9 @@ import { stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { readLimits, type ReadLimits } from '../common/limits.ts';
 import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
-import { DEFAULT_ARCHIVE_LIMITS, isZip, listZip, makeTempDir, unpackZip, type ArchiveLimits, type ArchivedMember, type ExtractedMember, type TempDir } from './archive.ts';
+import { isZip, listZip, makeTempDir, unpackZip, type ArchiveLimits, type ArchivedMember, type ExtractedMember, type TempDir } from './archive.ts';
 import { readGeoPackage } from './gpkg.ts';
 import { readGeoJson } from './geojson.ts';
 import { readJson, sniffJson } from './json.ts';
@@ -33,7 +34,6 @@ export interface OpenOptions extends ReadOptions {
   format?: FormatHint;
   /** Archive members to read: a glob on the member's path (`*.shp`, `data/*.csv`); default every loadable member. */
   member?: string;
-  limits?: ArchiveLimits;
 }
 
 /** Something that can be read from the start as often as needed (an S3 object, a local file). */
@@ -137,10 +137,14 @@ async function classifyFile(
   if (kind === 'xlsx') return [asEntry(await readXlsx(path, name, opts))];
   if (kind === 'ods') return [asEntry(await readOds(path, name, opts))];
   // a shapefile's parts are read front to back: straight from the archive, not extracted first
-  const unpacked = await unpackZip(path, name, dir.path, opts.limits ?? DEFAULT_ARCHIVE_LIMITS, (member) => isShapefilePart(member));
+  const unpacked = await unpackZip(path, name, dir.path, archiveLimits(readLimits(opts.limits)), (member) => isShapefilePart(member));
   dir.defer(unpacked.close);
   void depth;
   return membersToEntries(unpacked.members, name, opts, dir, skipped);
+}
+
+function archiveLimits(limits: ReadLimits): ArchiveLimits {
+  return { maxTotalBytes: limits.maxExpandedBytes, maxRatio: limits.maxRatio, maxEntries: limits.maxMembers, maxDepth: limits.maxDepth };
 }
 
 const isShapefilePart = (member: string) => (SHAPEFILE_PARTS as readonly string[]).includes(posix.extname(member).slice(1).toLowerCase());

@@ -12,7 +12,8 @@ import type { Readable } from 'node:stream';
 import { SaxesParser } from 'saxes';
 import yauzl from 'yauzl';
 import { isMissingMarker } from '../profile/column-type.ts';
-import { ReadError, type ReadRow, type ReadTable, type SourceFormat } from './types.ts';
+import type { ReadLimits } from '../common/limits.ts';
+import { beyondLimit, ReadError, type ReadRow, type ReadTable, type SourceFormat } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Cells and rows as the format readers hand them over
@@ -317,8 +318,15 @@ export async function* parseXml<T>(
   chunks: AsyncIterable<string>,
   handlers: XmlHandlers,
   drain: () => T | undefined,
-  where: { file: string; describe?: () => string },
+  where: { file: string; describe?: () => string; limits?: ReadLimits },
 ): AsyncGenerator<T> {
+  /** Characters since the last `<`: what the parser holds whole before it calls a handler. */
+  let run = 0;
+  const maxRun = where.limits ? maxRunChars(where.limits) : Infinity;
+  const tooLong = () => {
+    const at = where.describe?.();
+    return beyondLimit(where.file, `a text or tag of more than ${maxRun} characters of XML${at ? ` ${at}` : ''}`, 'maxCellChars', where.limits!.maxCellChars);
+  };
   const parser = new SaxesParser<{ xmlns: false; position: false }>({ xmlns: false, position: false });
   let failure: Error | undefined;
   parser.on('error', (error) => {
@@ -335,6 +343,13 @@ export async function* parseXml<T>(
     throw new ReadError(`${where.file}: malformed XML${at ? ` ${at}` : ''} (${error.message})`, { file: where.file }, { cause: error });
   };
   for await (const chunk of chunks) {
+    const first = chunk.indexOf('<');
+    if (first < 0) run += chunk.length;
+    else {
+      if (run + first > maxRun || (chunk.length > maxRun && longestRun(chunk) > maxRun)) throw tooLong();
+      run = chunk.length - chunk.lastIndexOf('<') - 1;
+    }
+    if (run > maxRun) throw tooLong();
     try {
       parser.write(chunk);
     } catch (error) {
@@ -353,6 +368,21 @@ export async function* parseXml<T>(
   if (failure) fail(failure);
   const out = drain();
   if (out !== undefined) yield out;
+}
+
+/**
+ * The longest stretch of XML between two `<` a part may hold: a text (a cell's value, a shared
+ * string) or a tag with its attributes. The SAX parser holds such a stretch whole before it hands
+ * it over, so it is bounded before it is parsed: `maxCellChars` characters, written with entities
+ * (`&amp;`, `&#x1F600;`) at up to 10 characters each, and room for a tag's other attributes.
+ */
+const maxRunChars = (limits: ReadLimits) => limits.maxCellChars * 10 + 64 * 1024;
+
+/** The longest stretch of `chunk` between two `<` (a chunk holds tens of kB: a run inside it is only as long as the chunk). */
+function longestRun(chunk: string): number {
+  let longest = 0;
+  for (let from = 0, lt = chunk.indexOf('<'); lt >= 0; from = lt + 1, lt = chunk.indexOf('<', from)) longest = Math.max(longest, lt - from);
+  return longest;
 }
 
 /** An element or attribute name without its namespace prefix. */
@@ -1085,10 +1115,14 @@ export async function sheetTable(source: SheetSource, notes: readonly string[] =
         }
         out = values.slice(left);
       }
-      while (out.length > columns.length) {
-        const name = distinct([...columns, `column_${columns.length + 1}`]).names[columns.length]!;
-        columns.push(name);
-        added.push(`${name} (first in row ${row.position})`);
+      if (out.length > columns.length) {
+        // named in one pass: one by one, a row reaching column XFD took seconds per thousand columns
+        const from = columns.length;
+        const names = distinct([...columns, ...Array.from({ length: out.length - from }, (_, i) => `column_${from + i + 1}`)]).names;
+        for (const name of names.slice(from)) {
+          columns.push(name);
+          added.push(`${name} (first in row ${row.position})`);
+        }
       }
       let any = false;
       for (let c = 0; c < out.length; c++) {

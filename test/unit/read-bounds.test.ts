@@ -1,0 +1,79 @@
+/**
+ * Hostile files that a few kB long ask a reader for gigabytes (issue 16): each is built here and
+ * read in a child process with a 256 MB heap (test/helpers/read-child.ts), so a reader that
+ * escapes its limits kills the child, not the test run. Each must fail with a permanent error
+ * naming the file, the position and the limit, in bounded memory and time.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ods, writeOds, writeRawXlsx } from '../helpers/spreadsheets.ts';
+
+const run = promisify(execFile);
+const CHILD = join(import.meta.dirname, '../helpers/read-child.ts');
+const HEAP_MB = 256;
+
+let dir: string;
+let temp: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bounds-test-'));
+  temp = await mkdtemp(join(tmpdir(), 'bounds-tmp-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+  await rm(temp, { recursive: true, force: true });
+});
+
+interface ChildVerdict {
+  verdict: 'read' | 'failed';
+  kind?: string;
+  message?: string;
+  position?: { file?: string; line?: number; column?: string };
+  rows: number;
+  maxRssMb: number;
+  ms: number;
+}
+
+/** Read `path` in a child with a small heap and its own temporary folder; fails the test if the child dies. */
+async function readInChild(path: string, name: string, limits?: object): Promise<ChildVerdict> {
+  const { stdout } = await run(process.execPath, [`--max-old-space-size=${HEAP_MB}`, '--import', 'tsx', CHILD, path, name, ...(limits ? [JSON.stringify(limits)] : [])], {
+    env: { ...process.env, TMPDIR: temp },
+    timeout: 30_000,
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as ChildVerdict;
+}
+
+const row = (r: number, id: string, count: string) => `<row r="${r}"><c r="A${r}"><v>${id}</v></c><c r="B${r}"><v>${count}</v></c></row>`;
+const header = '<row r="1"><c r="A1" t="inlineStr"><is><t>id</t></is></c><c r="B1" t="inlineStr"><is><t>visitors</t></is></c></row>';
+
+describe('a spreadsheet cell far right of the sheet', () => {
+  it('is refused naming the file, sheet, cell and limit, before the row is padded towards it', async () => {
+    const path = join(dir, 'far.xlsx');
+    await writeRawXlsx(path, { sheets: [{ name: 'Data', rows: `${header}${row(2, '1', '120')}<row r="3"><c r="A3"><v>2</v></c><c r="ZZZZZZZ3"><v>3</v></c></row>` }] });
+
+    const result = await readInChild(path, 'incoming/acme/far.xlsx');
+
+    expect(result.verdict).toBe('failed');
+    expect(result.kind).toBe('ReadError');
+    expect(result.message).toMatch(/^incoming\/acme\/far\.xlsx#Data: cell ZZZZZZZ3 is right of the sheet's last column, XFD, beyond the limit of 16,384 \(read\.limits\.maxColumns\)/);
+    expect(result.position).toMatchObject({ file: 'incoming/acme/far.xlsx#Data', line: 3, column: 'ZZZZZZZ3' });
+    expect(result.maxRssMb).toBeLessThan(HEAP_MB);
+  });
+
+  it('reads a cell in the last column of the sheet', async () => {
+    const path = join(dir, 'wide.xlsx');
+    // below the first rows, where the header is looked for
+    const data = Array.from({ length: 50 }, (_, i) => row(i + 2, String(i + 1), String(i * 10))).join('');
+    const rows = `${header}${data}<row r="52"><c r="A52"><v>51</v></c><c r="XFD52"><v>4</v></c></row>`;
+    await writeRawXlsx(path, { sheets: [{ name: 'Data', rows }] });
+
+    const result = await readInChild(path, 'wide.xlsx');
+
+    expect(result.message).toBeUndefined();
+    expect(result).toMatchObject({ verdict: 'read', rows: 51 });
+  });
+});
