@@ -77,3 +77,51 @@ describe('a spreadsheet cell far right of the sheet', () => {
     expect(result).toMatchObject({ verdict: 'read', rows: 51 });
   });
 });
+
+describe('an .ods row repeated a billion times', () => {
+  const odsHeader = ods.row([ods.text('id'), ods.text('visitors')]);
+
+  it('is refused naming the file, sheet, row and limit when the row holds values', async () => {
+    const path = join(dir, 'repeat.ods');
+    await writeOds(path, [{ name: 'Data', rows: [odsHeader, ods.row([ods.float(1), ods.float(120)]), ods.row([ods.float(2), ods.float(340)], 1_000_000_000)] }]);
+
+    const result = await readInChild(path, 'incoming/acme/repeat.ods');
+
+    expect(result.verdict).toBe('failed');
+    expect(result.message).toBe(
+      "incoming/acme/repeat.ods#Data: row 3 with values, repeated 1000000000 times (table:number-rows-repeated), reaches row 1000000002, below the sheet's last row, beyond the limit of 1,048,576 (read.limits.maxRows): refused",
+    );
+    expect(result.position).toMatchObject({ file: 'incoming/acme/repeat.ods#Data', line: 3 });
+    expect(result.maxRssMb).toBeLessThan(HEAP_MB);
+  });
+
+  it('is refused when repeated rows would expand to more cells than the limit, even within the sheet', async () => {
+    const path = join(dir, 'cells.ods');
+    // 2 columns × 999,999 more rows: within the sheet's height, past a limit of 1,000,000 repeated cells
+    await writeOds(path, [{ name: 'Data', rows: [odsHeader, ods.row([ods.float(1), ods.float(120)]), ods.row([ods.float(2), ods.float(340)], 1_000_000)] }]);
+
+    const result = await readInChild(path, 'cells.ods', { maxRepeatedCells: 1_000_000 });
+
+    expect(result.message).toMatch(/^cells\.ods#Data: row 3 with values, repeated 1000000 times .* more than 1000000 cells, beyond the limit of 1,000,000 \(read\.limits\.maxRepeatedCells\): refused$/);
+  });
+
+  it('stays cheap when the repeated rows are empty, as spreadsheet programs pad a sheet', async () => {
+    const path = join(dir, 'padded.ods');
+    await writeOds(path, [{ name: 'Data', rows: [odsHeader, ods.row([ods.float(1), ods.float(120)]), ods.row([ods.float(2), ods.float(340)]), ods.blankRows(1_000_000_000)] }]);
+
+    const result = await readInChild(path, 'padded.ods');
+
+    expect(result).toMatchObject({ verdict: 'read', rows: 2 });
+    expect(result.ms).toBeLessThan(5_000);
+  });
+
+  it('refuses a cell with values repeated to the right of the sheet, then another value past it', async () => {
+    const path = join(dir, 'across.ods');
+    await writeOds(path, [{ name: 'Data', rows: [odsHeader, ods.row([ods.float(1), ods.float(120)]), ods.row([ods.float(2), ods.float(7, '7', 1_000_000_000), ods.float(9)])] }]);
+
+    const result = await readInChild(path, 'across.ods');
+
+    expect(result.message).toMatch(/^across\.ods#Data: cell [A-Z]+3 is right of the sheet's last column, XFD, beyond the limit of 16,384 \(read\.limits\.maxColumns\): refused$/);
+    expect(result.maxRssMb).toBeLessThan(HEAP_MB);
+  });
+});
