@@ -125,3 +125,47 @@ describe('an .ods row repeated a billion times', () => {
     expect(result.maxRssMb).toBeLessThan(HEAP_MB);
   });
 });
+
+describe('a cell or shared string of millions of characters', () => {
+  it('is refused in the shared-string table of an .xlsx, naming the part and the string', async () => {
+    const path = join(dir, 'long-shared.xlsx');
+    const rows = `${header}<row r="2"><c r="A2"><v>1</v></c><c r="B2" t="s"><v>0</v></c></row>`;
+    await writeRawXlsx(path, { sheets: [{ name: 'Data', rows }], sharedStrings: ['x'.repeat(2_000_000)] });
+
+    const result = await readInChild(path, 'long-shared.xlsx');
+
+    expect(result.message).toBe(
+      'long-shared.xlsx!xl/sharedStrings.xml: shared string 0 (0-based, as cells refer to it) is longer than 1048576 characters, beyond the limit of 1,048,576 (read.limits.maxCellChars): refused',
+    );
+  });
+
+  it('is refused before the XML parser holds it whole when the XML text itself is ten times the limit', async () => {
+    const path = join(dir, 'huge-shared.xlsx');
+    await writeRawXlsx(path, { sheets: [{ name: 'Data', rows: header }], sharedStrings: ['x'.repeat(2_000_000)] });
+
+    const result = await readInChild(path, 'huge-shared.xlsx', { maxCellChars: 100_000 });
+
+    expect(result.message).toMatch(/^huge-shared\.xlsx!xl\/sharedStrings\.xml: a text or tag of more than 1065536 characters of XML, beyond the limit of 100,000 \(read\.limits\.maxCellChars\): refused$/);
+  });
+
+  it('is refused in an inline .xlsx cell, naming the cell', async () => {
+    const path = join(dir, 'long-inline.xlsx');
+    const rows = `${header}<row r="2"><c r="A2"><v>1</v></c><c r="B2" t="inlineStr"><is><t>${'y'.repeat(200_000)}</t></is></c></row>`;
+    await writeRawXlsx(path, { sheets: [{ name: 'Data', rows }] });
+
+    const result = await readInChild(path, 'long-inline.xlsx', { maxCellChars: 100_000 });
+
+    expect(result.message).toBe('long-inline.xlsx#Data: cell B2 holds more than 100000 characters, beyond the limit of 100,000 (read.limits.maxCellChars): refused');
+    expect(result.position).toMatchObject({ line: 2, column: 'B2' });
+  });
+
+  it('is refused in an .ods cell, naming the cell', async () => {
+    const path = join(dir, 'long.ods');
+    await writeOds(path, [{ name: 'Data', rows: [ods.row([ods.text('id'), ods.text('note')]), ods.row([ods.float(1), ods.text('z'.repeat(2_000_000))])] }]);
+
+    const result = await readInChild(path, 'long.ods');
+
+    expect(result.message).toBe('long.ods#Data: cell B2 holds more than 1048576 characters, beyond the limit of 1,048,576 (read.limits.maxCellChars): refused');
+    expect(result.maxRssMb).toBeLessThan(HEAP_MB);
+  });
+});
