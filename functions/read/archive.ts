@@ -46,6 +46,8 @@ export interface ExtractedMember {
   /** Where it was written, under the temporary folder. */
   path: string;
   size: number;
+  /** Archive or gzip layers around the archive it came from: 0 when the file itself is that archive, 1 for a zip in it… */
+  depth: number;
 }
 
 /**
@@ -119,11 +121,16 @@ export async function unpackZip(
   into: string,
   limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
   leave: (member: string) => boolean = () => false,
+  /**
+   * When the archive sits in another one or in a gzip stream: the bytes and members left for the
+   * whole file, shared by every level (spent here), and how many archive or gzip layers are around it.
+   */
+  shared?: { budget: { left: number; files: number }; depth: number },
 ): Promise<UnpackedZip> {
-  const budget = { left: limits.maxTotalBytes, files: 0 };
+  const budget = shared?.budget ?? { left: limits.maxTotalBytes, files: 0 };
   const opened: yauzl.ZipFile[] = [];
   try {
-    const members = await extractInto(path, name, '', await mkdtemp(join(into, 'zip-')), limits, budget, 0, { leave, opened });
+    const members = await extractInto(path, name, '', await mkdtemp(join(into, 'zip-')), limits, budget, shared?.depth ?? 0, { leave, opened });
     return { members, close: () => opened.splice(0).forEach((zip) => zip.close()) };
   } catch (error) {
     opened.splice(0).forEach((zip) => zip.close());
@@ -150,10 +157,10 @@ async function extractInto(
       const label = `${name}!${prefix}${member}`;
       checkName(member, label);
       if (member.endsWith('/') || skipped(member)) continue;
-      if (++budget.files > limits.maxEntries) throw new ReadError(`${name}: more than ${limits.maxEntries} members: refused`, { file: name });
+      if (++budget.files > limits.maxEntries) throw new ReadError(`${name}: more than ${limits.maxEntries} members: refused (read.limits.maxMembers)`, { file: name });
       if (entry.isEncrypted()) throw new ReadError(`${label}: the member is encrypted; send it without a password`, { file: label });
       if (entry.uncompressedSize > budget.left) {
-        throw new ReadError(`${label}: declares ${entry.uncompressedSize} bytes, beyond the ${limits.maxTotalBytes}-byte limit for one archive: refused`, { file: label });
+        throw new ReadError(`${label}: declares ${entry.uncompressedSize} bytes, beyond the ${limits.maxTotalBytes}-byte limit for one archive: refused (read.limits.maxExpandedBytes, every archive and gzip stream in the file together)`, { file: label });
       }
       checkRatio(entry.uncompressedSize, entry.compressedSize, limits, label);
       if (left?.leave(member)) {
@@ -166,10 +173,10 @@ async function extractInto(
       }
       const target = join(into, `${budget.files}-${posix.basename(member)}`.replace(/[^A-Za-z0-9._-]/g, '_'));
       const size = await writeMember(zip, entry, target, label, limits, budget);
-      const extracted = { name: `${prefix}${member}`, path: target, size };
+      const extracted = { name: `${prefix}${member}`, path: target, size, depth };
       if (/\.zip$/i.test(member)) {
         if (depth + 1 > limits.maxDepth) {
-          throw new ReadError(`${label}: an archive nested ${depth + 1} deep; at most ${limits.maxDepth} level${limits.maxDepth === 1 ? '' : 's'} of archives in archives are read`, { file: label });
+          throw new ReadError(`${label}: an archive nested ${depth + 1} deep; at most ${limits.maxDepth} level${limits.maxDepth === 1 ? '' : 's'} of archives (or gzip streams) in archives are read (read.limits.maxDepth)`, { file: label });
         }
         const inner = join(into, `${budget.files}-nested`);
         await mkdir(inner);
@@ -274,7 +281,7 @@ async function writeMember(
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;
       budget.left -= chunk.length;
-      if (budget.left < 0) return done(new ReadError(`${label}: the archive expands past the ${limits.maxTotalBytes}-byte limit: refused`, { file: label }));
+      if (budget.left < 0) return done(new ReadError(`${label}: the archive expands past the ${limits.maxTotalBytes}-byte limit: refused (read.limits.maxExpandedBytes, every archive and gzip stream in the file together)`, { file: label }));
       if (size > entry.uncompressedSize) return done(new ReadError(`${label}: the member is larger than its declared ${entry.uncompressedSize} bytes: refused`, { file: label }));
       done(null, chunk);
     },

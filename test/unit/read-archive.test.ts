@@ -97,7 +97,7 @@ describe('extracting a supplier zip', () => {
     const error = await extractZip(deep, 'deep.zip', dir).then(() => new Error("no error"), (e: unknown) => e as Error);
 
     expect(members.map((m) => m.name)).toEqual(['inner.zip!x.csv']);
-    expect(error.message).toMatch(/deep\.zip!middle\.zip!inner\.zip: an archive nested 2 deep; at most 1 level of archives in archives are read/);
+    expect(error.message).toMatch(/deep\.zip!middle\.zip!inner\.zip: an archive nested 2 deep; at most 1 level of archives \(or gzip streams\) in archives are read \(read\.limits\.maxDepth\)/);
   });
 
   it('says a file that only looks like a zip is not a readable archive', async () => {

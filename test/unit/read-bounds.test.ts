@@ -10,7 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, gzipSync } from 'node:zlib';
 import { ods, writeOds, writeRawXlsx } from '../helpers/spreadsheets.ts';
+import { makeZip } from '../helpers/zip.ts';
 
 const run = promisify(execFile);
 const CHILD = join(import.meta.dirname, '../helpers/read-child.ts');
@@ -167,5 +172,89 @@ describe('a cell or shared string of millions of characters', () => {
 
     expect(result.message).toBe('long.ods#Data: cell B2 holds more than 1048576 characters, beyond the limit of 1,048,576 (read.limits.maxCellChars): refused');
     expect(result.maxRssMb).toBeLessThan(HEAP_MB);
+  });
+});
+
+/** `megabytes` MiB of zeros, gzipped as tightly as deflate goes (about 1,030×), written without holding them. */
+async function gzipBomb(path: string, megabytes: number): Promise<void> {
+  const zeros = Buffer.alloc(1 << 20);
+  await pipeline(Readable.from((function* () { for (let i = 0; i < megabytes; i++) yield zeros; })()), createGzip({ level: 9 }), createWriteStream(path));
+}
+
+/** CSV text of about `bytes` bytes that barely compresses (so that only the byte budget can stop it). */
+function csvOf(bytes: number): Buffer {
+  const lines = ['id,code'];
+  let size = 8;
+  for (let i = 0; size < bytes; i++) {
+    const line = `${i},${((i * 2654435761) >>> 0).toString(36)}${((i * 40503) >>> 0).toString(36)}`;
+    lines.push(line);
+    size += line.length + 1;
+  }
+  return Buffer.from(`${lines.join('\n')}\n`);
+}
+
+describe('compressed files inside compressed files', () => {
+  it('refuses a gzip bomb by its expansion ratio, naming the file and the limit, before it is spooled', async () => {
+    const path = join(dir, 'bomb.xlsx.gz');
+    await gzipBomb(path, 256);
+
+    const result = await readInChild(path, 'incoming/acme/bomb.xlsx.gz');
+
+    expect(result.verdict).toBe('failed');
+    expect(result.message).toMatch(/^incoming\/acme\/bomb\.xlsx\.gz: the gzip stream expands from \d+ to more than \d+ bytes \(over 1000× its compressed size\), a likely gzip bomb, beyond the limit of 1,000 \(read\.limits\.maxRatio\): refused$/);
+    expect(result.maxRssMb).toBeLessThan(HEAP_MB);
+  });
+
+  it('refuses a gzip member of a zip the same way', async () => {
+    const bomb = join(dir, 'inner.gz');
+    await gzipBomb(bomb, 64);
+    const path = join(dir, 'holds-gz.zip');
+    await writeFile(path, await makeZip({ 'data.csv.gz': await (await import('node:fs/promises')).readFile(bomb) }, { compress: false }));
+
+    const result = await readInChild(path, 'holds-gz.zip');
+
+    expect(result.message).toMatch(/^holds-gz\.zip!data\.csv\.gz: the gzip stream expands .* \(read\.limits\.maxRatio\): refused$/);
+  });
+
+  it('counts zip members and gzip streams against one budget for the whole file', async () => {
+    const path = join(dir, 'budget.zip');
+    // the zip writes 6 MB of CSV and a 3.3 MB gzip member, which expands to 6 MB more: each fits 12 MB, together they do not
+    await writeFile(path, await makeZip({ 'a.csv': csvOf(6_000_000), 'b.csv.gz': gzipSync(csvOf(6_000_000)) }));
+
+    const fits = await readInChild(path, 'budget.zip', { maxExpandedBytes: 16_000_000 });
+    const result = await readInChild(path, 'budget.zip', { maxExpandedBytes: 12_000_000 });
+
+    expect(fits).toMatchObject({ verdict: 'read' });
+    expect(result.message).toMatch(/^budget\.zip!b\.csv\.gz: the gzip stream expands past \d+ bytes, what is left of the 12000000 allowed for the file .*\(read\.limits\.maxExpandedBytes\): refused$/);
+  });
+
+  it('counts nesting by content: a zip named .csv inside a zip named .csv inside a zip is refused at the third level', async () => {
+    const innermost = await makeZip({ 'rows.csv': 'id\n1\n' });
+    const middle = await makeZip({ 'more.csv': innermost });
+    const path = join(dir, 'disguised.zip');
+    await writeFile(path, await makeZip({ 'data.csv': middle }));
+    const twoLevels = join(dir, 'two.zip');
+    await writeFile(twoLevels, await makeZip({ 'data.csv': innermost }));
+
+    const result = await readInChild(path, 'disguised.zip');
+    const allowed = await readInChild(twoLevels, 'two.zip');
+
+    expect(result.message).toBe(
+      'disguised.zip!data.csv!more.csv: a zip archive inside 2 layers of archives or gzip (by content, whatever the names), more than 1 deep, beyond the limit of 1 (read.limits.maxDepth): refused',
+    );
+    expect(allowed).toMatchObject({ verdict: 'read' });
+  });
+
+  it('counts gzip in gzip as layers too', async () => {
+    const path = join(dir, 'triple.csv.gz');
+    await writeFile(path, gzipSync(gzipSync(gzipSync('id\n1\n'))));
+    const double = join(dir, 'double.csv.gz');
+    await writeFile(double, gzipSync(gzipSync('id\n1\n')));
+
+    const result = await readInChild(path, 'triple.csv.gz');
+    const allowed = await readInChild(double, 'double.csv.gz');
+
+    expect(result.message).toMatch(/^triple\.csv\.gz: a gzip stream inside 2 layers of archives or gzip .*\(read\.limits\.maxDepth\): refused$/);
+    expect(allowed).toMatchObject({ verdict: 'read' });
   });
 });
