@@ -9,8 +9,8 @@
  * and streamed from it as they are read (`unpackZip`'s `leave`): the same checks of their
  * headers first, then their bytes counted as they inflate, as for a member written to disk.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -77,8 +77,22 @@ export interface TempDir {
   defer(cleanup: () => void): void;
 }
 
-export async function makeTempDir(prefix = 'civic-etl-'): Promise<TempDir> {
-  const path = await mkdtemp(join(tmpdir(), prefix));
+/**
+ * A temporary folder, `civic-etl-<pid>-XXXXXX` under the system's one. Removed by `dispose()` (the
+ * readers' callers do it in `finally`), and on the process's exit; a process killed outright
+ * (out of memory, a Lambda timeout) cannot, so the first call in a process first removes the
+ * folders a dead process left: ours by their prefix, whose pid is no longer running, or is ours
+ * (a folder with our pid made before we made any is a killed predecessor's: Lambda reuses pids
+ * and /tmp).
+ */
+export async function makeTempDir(): Promise<TempDir> {
+  await (staleCleaned ??= removeStaleTempDirs(tmpdir()));
+  const path = await mkdtemp(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
+  live.add(path);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', () => live.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+  }
   const deferred: (() => void)[] = [];
   return {
     path,
@@ -86,8 +100,44 @@ export async function makeTempDir(prefix = 'civic-etl-'): Promise<TempDir> {
     dispose: async () => {
       for (const cleanup of deferred.splice(0)) cleanup();
       await rm(path, { recursive: true, force: true });
+      live.delete(path);
     },
   };
+}
+
+const TEMP_PREFIX = 'civic-etl-';
+const live = new Set<string>();
+let exitHooked = false;
+let staleCleaned: Promise<string[]> | undefined;
+
+/** Remove the temporary folders of dead civic-etl processes under `root` (see `makeTempDir`); returns the ones removed. */
+export async function removeStaleTempDirs(root: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return removed; // no temporary folder to clean: nothing was left there
+  }
+  for (const name of names) {
+    const m = /^civic-etl-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && isRunning(pid)) continue;
+    if (pid === process.pid && live.has(join(root, name))) continue;
+    await rm(join(root, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Is this the start of a zip archive (a local file header, or an empty archive's end record)? */

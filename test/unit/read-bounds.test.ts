@@ -5,7 +5,7 @@
  * naming the file, the position and the limit, in bounded memory and time.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -256,5 +256,39 @@ describe('compressed files inside compressed files', () => {
 
     expect(result.message).toMatch(/^triple\.csv\.gz: a gzip stream inside 2 layers of archives or gzip .*\(read\.limits\.maxDepth\): refused$/);
     expect(allowed).toMatchObject({ verdict: 'read' });
+  });
+});
+
+describe('temporary folders of a killed run', () => {
+  const ARCHIVE = join(import.meta.dirname, '../../functions/read/archive.ts');
+
+  it('are removed by the next run, and only those of dead civic-etl processes', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'bounds-stale-'));
+    try {
+      const env = { ...process.env, TMPDIR: root };
+      // a run killed outright (as by the out-of-memory killer or a Lambda timeout) leaves its folder behind
+      const { stdout } = await run(
+        process.execPath,
+        ['--import', 'tsx', '-e', `const { makeTempDir } = await import(${JSON.stringify(ARCHIVE)}); const d = await makeTempDir(); console.log(d.path); process.kill(process.pid, 'SIGKILL');`],
+        { env },
+      ).catch((e: { stdout: string }) => e);
+      const killed = stdout.trim().split('/').pop()!;
+      await mkdir(join(root, killed, 'zip-x'), { recursive: true });
+      const living = `civic-etl-${process.pid}-abcdef`; // this test's process is running
+      await mkdir(join(root, living));
+      await mkdir(join(root, 'civic-etl-other'));
+      expect((await readdir(root)).filter((n) => n.startsWith('civic-etl-')).sort()).toEqual([killed, living, 'civic-etl-other'].sort());
+      expect(killed).toMatch(/^civic-etl-\d+-\w{6}$/);
+
+      const path = join(dir, 'plain.zip');
+      await writeFile(path, await makeZip({ 'a.csv': 'id\n1\n' }));
+      const next = await run(process.execPath, ['--import', 'tsx', CHILD, path, 'plain.zip'], { env });
+
+      expect(JSON.parse(next.stdout)).toMatchObject({ verdict: 'read' });
+      const left = (await readdir(root)).filter((n) => n.startsWith('civic-etl-'));
+      expect(left.sort()).toEqual([living, 'civic-etl-other'].sort());
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
