@@ -14,6 +14,10 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, gzipSync } from 'node:zlib';
+import { parsePipeline } from '../../contract/load.ts';
+import { openSource } from '../../functions/read/open.ts';
+import { problemsOf } from '../helpers/definition.ts';
+import { collectRows } from '../helpers/read-table.ts';
 import { ods, writeOds, writeRawXlsx } from '../helpers/spreadsheets.ts';
 import { makeZip } from '../helpers/zip.ts';
 
@@ -290,5 +294,37 @@ describe('temporary folders of a killed run', () => {
     } finally {
       await rm(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('limits set by a dataset (read.limits)', () => {
+  const definition = (limits: object) => ({
+    project: 'city',
+    suppliers: [{ name: 'parks' }],
+    datasets: [{ name: 'visits', source: { type: 'upload', supplier: 'parks' }, read: { limits } }],
+  });
+
+  it('are validated: known names, whole numbers, within what the stage function holds', () => {
+    expect(problemsOf(definition({ maxRows: 0 }))).toEqual([expect.stringMatching(/^dataset "visits" → read\.limits\.maxRows: /)]);
+    expect(problemsOf(definition({ maxExpandedBytes: 10 * 1024 ** 3 }))).toEqual([expect.stringMatching(/^dataset "visits" → read\.limits\.maxExpandedBytes: /)]);
+    expect(problemsOf(definition({ maxCells: 5 }))).toEqual([expect.stringMatching(/^dataset "visits" → read\.limits: .*maxCells/)]);
+  });
+
+  it('apply to the files of the dataset, the others keeping their defaults', async () => {
+    const dataset = parsePipeline(definition({ maxRows: 3 }), 'test.yaml').datasets[0]!;
+    const path = join(dir, 'visits.ods');
+    const rows = [1, 2, 3].map((i) => ods.row([ods.float(i), ods.float(i * 10)]));
+    await writeOds(path, [{ name: 'Data', rows: [ods.row([ods.text('id'), ods.text('visitors')]), ...rows] }]);
+    const read = async (hints: object) => {
+      const opened = await openSource({ name: 'visits.ods', path, open: async () => (await import('node:fs')).createReadStream(path) }, hints);
+      try {
+        return await collectRows((opened.entries[0] as { table: Parameters<typeof collectRows>[0] }).table);
+      } finally {
+        await opened.dispose();
+      }
+    };
+
+    await expect(read({ ...dataset.read })).rejects.toThrow("visits.ods#Data: row 4 is below the sheet's last row, beyond the limit of 3 (read.limits.maxRows): refused");
+    expect(await read({})).toHaveLength(3);
   });
 });
