@@ -127,9 +127,9 @@ async function odsSheets(path: string, name: string, stop: (sheetName: string, i
   return sheets;
 }
 
-async function openOds(path: string, name: string): Promise<Zip> {
+async function openOds(path: string, name: string, limits?: ReadLimits): Promise<Zip> {
   if (await isOle2(path)) throw new ReadError(`${name}: an OLE2 (Excel 97–2003 or encrypted) file, not an .ods workbook`, { file: name });
-  const zip = await openZip(path, name, '.ods workbook');
+  const zip = await openZip(path, name, '.ods workbook', limits);
   try {
     if (zip.has('mimetype')) {
       const mime = (await zip.text('mimetype')).trim();
@@ -190,7 +190,7 @@ function odsSource(path: string, name: string, limits: ReadLimits, tableIndex: n
     notes: () => notes,
     merges: async (throughRow) => merges.filter((m) => m.top <= throughRow),
     async *rows() {
-      const zip = await openOds(path, name);
+      const zip = await openOds(path, name, limits);
       notes = [];
       merges = [];
       let tables = -1;

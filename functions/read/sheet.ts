@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { SaxesParser } from 'saxes';
 import yauzl from 'yauzl';
 import { isMissingMarker } from '../profile/column-type.ts';
-import type { ReadLimits } from '../common/limits.ts';
+import { DEFAULT_READ_LIMITS, type ReadLimits } from '../common/limits.ts';
 import { beyondLimit, ReadError, type ReadRow, type ReadTable, type SourceFormat } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ export interface Zip {
  * Open a zip by its central directory (random access: a part needed first may sit anywhere in
  * the file). A damaged or truncated file is a ReadError naming the file.
  */
-export async function openZip(path: string, name: string, what: string): Promise<Zip> {
+export async function openZip(path: string, name: string, what: string, limits: ReadLimits = DEFAULT_READ_LIMITS): Promise<Zip> {
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false, strictFileNames: false });
@@ -274,10 +274,27 @@ export async function openZip(path: string, name: string, what: string): Promise
     }
   };
   async function* chunks(member: string): AsyncGenerator<string> {
+    const entry = entryOf(member);
+    const label = `${name}!${member}`;
+    if (entry.uncompressedSize > limits.maxExpandedBytes) {
+      throw beyondLimit(label, `declares ${entry.uncompressedSize} bytes once inflated`, 'maxExpandedBytes', limits.maxExpandedBytes);
+    }
+    if (entry.uncompressedSize > RATIO_EXEMPT_CHARS && entry.uncompressedSize > limits.maxRatio * entry.compressedSize) {
+      throw beyondLimit(label, `expands from ${entry.compressedSize} to ${entry.uncompressedSize} bytes (over ${limits.maxRatio}× its compressed size), a likely zip bomb`, 'maxRatio', limits.maxRatio);
+    }
     const stream = await open(member);
+    // what the header declares is checked by yauzl as it inflates; characters are never more than bytes
+    let inflated = 0;
     try {
-      for await (const chunk of stream) yield chunk as string;
+      for await (const chunk of stream) {
+        inflated += (chunk as string).length;
+        if (inflated > RATIO_EXEMPT_CHARS && inflated > limits.maxRatio * entry.compressedSize) {
+          throw beyondLimit(label, `expands from ${entry.compressedSize} to more than ${inflated} bytes (over ${limits.maxRatio}× its compressed size), a likely zip bomb`, 'maxRatio', limits.maxRatio);
+        }
+        yield chunk as string;
+      }
     } catch (error) {
+      if (error instanceof ReadError) throw error;
       throw new ReadError(`${name}: ${member} is damaged in the zip (${(error as Error).message})`, { file: name }, { cause: error });
     } finally {
       stream.destroy();
@@ -295,6 +312,9 @@ export async function openZip(path: string, name: string, what: string): Promise
     close: () => zip.close(),
   };
 }
+
+/** Parts inflating to this many characters are not judged by their ratio. */
+const RATIO_EXEMPT_CHARS = 1024 * 1024;
 
 /** Handlers for `parseXml`; names are as written (with their prefix). */
 export interface XmlHandlers {

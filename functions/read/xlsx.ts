@@ -113,15 +113,15 @@ export async function listXlsxSheets(path: string, name: string = path): Promise
   }
 }
 
-async function openXlsx(path: string, name: string): Promise<Zip> {
+async function openXlsx(path: string, name: string, limits?: ReadLimits): Promise<Zip> {
   if (await isOle2(path)) {
     throw new ReadError(`${name}: an Excel 97–2003 or password-protected workbook, not an .xlsx one`, { file: name });
   }
-  return openZip(path, name, '.xlsx workbook');
+  return openZip(path, name, '.xlsx workbook', limits);
 }
 
 async function readBook(path: string, name: string, limits: ReadLimits): Promise<XlsxBook> {
-  const zip = await openXlsx(path, name);
+  const zip = await openXlsx(path, name, limits);
   try {
     const structure = await readStructure(zip, name);
     const part = structure.sharedStringsPart && zip.has(structure.sharedStringsPart) ? structure.sharedStringsPart : undefined;
@@ -458,7 +458,7 @@ function xlsxSource(path: string, name: string, file: string, part: string, book
     notes: () => notes,
     close: () => book.sharedStrings.close(),
     async *rows() {
-      const zip = await openXlsx(path, name);
+      const zip = await openXlsx(path, name, book.limits);
       notes = [];
       if (book.sharedStrings.closed && book.sharedStringsPart) {
         try {

@@ -328,3 +328,15 @@ describe('limits set by a dataset (read.limits)', () => {
     expect(await read({})).toHaveLength(3);
   });
 });
+
+describe('a workbook whose sheet XML is a zip bomb', () => {
+  it('is refused from the sizes its zip declares, before the XML is parsed', async () => {
+    const path = join(dir, 'bomb-sheet.xlsx');
+    // 30 MB of spaces between two rows compress about 1,030×
+    await writeRawXlsx(path, { sheets: [{ name: 'Data', rows: `${header}${' '.repeat(30_000_000)}${row(2, '1', '120')}` }] });
+
+    const result = await readInChild(path, 'bomb-sheet.xlsx');
+
+    expect(result.message).toMatch(/^bomb-sheet\.xlsx!xl\/worksheets\/sheet1\.xml: expands from \d+ to \d+ bytes \(over 1000× its compressed size\), a likely zip bomb, beyond the limit of 1,000 \(read\.limits\.maxRatio\): refused$/);
+  });
+});
