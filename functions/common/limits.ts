@@ -55,7 +55,11 @@ export function isTooManyColumns(error: unknown): boolean {
  * stage function (1 GiB of memory, 8 GiB of /tmp).
  */
 export interface ReadLimits {
-  /** Columns of a sheet: a cell right of this one is refused (default 16,384, column XFD, the width of a sheet in Excel and LibreOffice). */
+  /**
+   * Columns a reader makes (a sheet's cells, JSON and GeoJSON keys): a cell right of this column, a
+   * key that would add one more, is refused (default 1,600, what PostgreSQL holds in a table;
+   * at most 16,384, column XFD, the width of a sheet in Excel and LibreOffice).
+   */
   maxColumns: number;
   /** Rows of a sheet: a row below this one is refused (default 1,048,576, the height of a sheet in Excel and LibreOffice). */
   maxRows: number;
@@ -74,7 +78,7 @@ export interface ReadLimits {
 }
 
 export const DEFAULT_READ_LIMITS: Readonly<ReadLimits> = Object.freeze({
-  maxColumns: 16_384,
+  maxColumns: PG_MAX_COLUMNS,
   maxRows: 1_048_576,
   maxRepeatedCells: 16_777_216,
   maxCellChars: 1_048_576,

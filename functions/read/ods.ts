@@ -231,7 +231,7 @@ function odsSource(path: string, name: string, limits: ReadLimits, tableIndex: n
         const { values, kinds } = row;
         if (col >= MAX_COLUMNS) {
           const ref = cellRef(position, col);
-          throw beyondLimit(file, `cell ${ref} is right of the sheet's last column, ${columnLetters(MAX_COLUMNS - 1)}`, 'maxColumns', MAX_COLUMNS, { line: position, column: ref });
+          throw beyondLimit(file, `cell ${ref} is right of column ${columnLetters(MAX_COLUMNS - 1)}, the last one read`, 'maxColumns', MAX_COLUMNS, { line: position, column: ref });
         }
         for (; pendingEmpty > 0 && values.length < MAX_COLUMNS; pendingEmpty--) {
           values.push(null);

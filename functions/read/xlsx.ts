@@ -547,7 +547,7 @@ function xlsxSource(path: string, name: string, file: string, part: string, book
                 col = c >= 0 ? c : col + 1;
                 // a reference such as ZZZZZZZ1 would pad the row towards billions of empty cells
                 if (col >= limits.maxColumns) {
-                  throw beyondLimit(file, `cell ${ref ?? cellRef(position, col)} is right of the sheet's last column, ${columnLetters(limits.maxColumns - 1)}`, 'maxColumns', limits.maxColumns, { line: position, column: ref ?? cellRef(position, col) });
+                  throw beyondLimit(file, `cell ${ref ?? cellRef(position, col)} is right of column ${columnLetters(limits.maxColumns - 1)}, the last one read`, 'maxColumns', limits.maxColumns, { line: position, column: ref ?? cellRef(position, col) });
                 }
                 cellType = tag.attributes.t ?? '';
                 cellStyle = Number(tag.attributes.s ?? 0);

@@ -68,22 +68,61 @@ describe('a spreadsheet cell far right of the sheet', () => {
 
     expect(result.verdict).toBe('failed');
     expect(result.kind).toBe('ReadError');
-    expect(result.message).toMatch(/^incoming\/acme\/far\.xlsx#Data: cell ZZZZZZZ3 is right of the sheet's last column, XFD, beyond the limit of 16,384 \(read\.limits\.maxColumns\)/);
+    expect(result.message).toMatch(/^incoming\/acme\/far\.xlsx#Data: cell ZZZZZZZ3 is right of column BIN, the last one read, beyond the limit of 1,600 \(read\.limits\.maxColumns\)/);
     expect(result.position).toMatchObject({ file: 'incoming/acme/far.xlsx#Data', line: 3, column: 'ZZZZZZZ3' });
     expect(result.maxRssMb).toBeLessThan(HEAP_MB);
   });
 
-  it('reads a cell in the last column of the sheet', async () => {
+  it('reads a cell in column BIN (the 1,600th, as many as PostgreSQL holds), and up to XFD when the dataset allows it', async () => {
     const path = join(dir, 'wide.xlsx');
     // below the first rows, where the header is looked for
     const data = Array.from({ length: 50 }, (_, i) => row(i + 2, String(i + 1), String(i * 10))).join('');
-    const rows = `${header}${data}<row r="52"><c r="A52"><v>51</v></c><c r="XFD52"><v>4</v></c></row>`;
-    await writeRawXlsx(path, { sheets: [{ name: 'Data', rows }] });
+    await writeRawXlsx(path, { sheets: [{ name: 'Data', rows: `${header}${data}<row r="52"><c r="A52"><v>51</v></c><c r="BIN52"><v>4</v></c></row>` }] });
+    const widest = join(dir, 'widest.xlsx');
+    await writeRawXlsx(widest, { sheets: [{ name: 'Data', rows: `${header}${data}<row r="52"><c r="A52"><v>51</v></c><c r="XFD52"><v>4</v></c></row>` }] });
 
     const result = await readInChild(path, 'wide.xlsx');
+    const allowed = await readInChild(widest, 'widest.xlsx', { maxColumns: 16_384 });
+    const refused = await readInChild(widest, 'widest.xlsx');
 
     expect(result.message).toBeUndefined();
     expect(result).toMatchObject({ verdict: 'read', rows: 51 });
+    expect(allowed).toMatchObject({ verdict: 'read', rows: 51 });
+    expect(refused.message).toMatch(/^widest\.xlsx#Data: cell XFD52 is right of column BIN/);
+  });
+
+  it('keeps a sheet of wide rows cheap: 100,000 rows reaching the last column allowed', async () => {
+    const path = join(dir, 'wide-rows.xlsx');
+    const data = Array.from({ length: 50 }, (_, i) => row(i + 2, String(i + 1), String(i * 10))).join('');
+    const wide = Array.from({ length: 100_000 }, (_, i) => `<row r="${i + 52}"><c r="A${i + 52}"><v>${i}</v></c><c r="BIN${i + 52}"><v>1</v></c></row>`).join('');
+    await writeRawXlsx(path, { sheets: [{ name: 'Data', rows: `${header}${data}${wide}` }] });
+
+    const result = await readInChild(path, 'wide-rows.xlsx');
+
+    expect(result).toMatchObject({ verdict: 'read', rows: 100_050 });
+    expect(result.maxRssMb).toBeLessThan(HEAP_MB);
+  });
+});
+
+describe('JSON records that each bring new keys', () => {
+  it('are refused at the key that would make one column too many, naming the line', async () => {
+    const path = join(dir, 'keys.ndjson');
+    await writeFile(path, Array.from({ length: 50_000 }, (_, i) => `{"k${i}":1}`).join('\n'));
+
+    const result = await readInChild(path, 'keys.ndjson');
+
+    expect(result.message).toBe('keys.ndjson: line 1601: the key "k1600" would be column 1601, beyond the limit of 1,600 (read.limits.maxColumns): refused');
+    expect(result.maxRssMb).toBeLessThan(HEAP_MB);
+  });
+
+  it('are refused in GeoJSON properties the same way, naming the feature', async () => {
+    const path = join(dir, 'keys.geojson');
+    const features = Array.from({ length: 2_000 }, (_, i) => `{"type":"Feature","properties":{"p${i}":1},"geometry":{"type":"Point","coordinates":[1,2]}}`);
+    await writeFile(path, `{"type":"FeatureCollection","features":[${features.join(',')}]}`);
+
+    const result = await readInChild(path, 'keys.geojson');
+
+    expect(result.message).toMatch(/^keys\.geojson: feature 1600: the key "p1599" would be column 1601, beyond the limit of 1,600 \(read\.limits\.maxColumns\): refused$/);
   });
 });
 
@@ -130,7 +169,7 @@ describe('an .ods row repeated a billion times', () => {
 
     const result = await readInChild(path, 'across.ods');
 
-    expect(result.message).toMatch(/^across\.ods#Data: cell [A-Z]+3 is right of the sheet's last column, XFD, beyond the limit of 16,384 \(read\.limits\.maxColumns\): refused$/);
+    expect(result.message).toMatch(/^across\.ods#Data: cell [A-Z]+3 is right of column BIN, the last one read, beyond the limit of 1,600 \(read\.limits\.maxColumns\): refused$/);
     expect(result.maxRssMb).toBeLessThan(HEAP_MB);
   });
 });
