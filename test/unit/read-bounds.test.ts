@@ -18,7 +18,7 @@ import { parsePipeline } from '../../contract/load.ts';
 import { openSource } from '../../functions/read/open.ts';
 import { problemsOf } from '../helpers/definition.ts';
 import { collectRows } from '../helpers/read-table.ts';
-import { ods, writeOds, writeRawXlsx } from '../helpers/spreadsheets.ts';
+import { ods, writeOds, writeRawXlsx, writeXls } from '../helpers/spreadsheets.ts';
 import { makeZip } from '../helpers/zip.ts';
 
 const run = promisify(execFile);
@@ -123,6 +123,18 @@ describe('JSON records that each bring new keys', () => {
     const result = await readInChild(path, 'keys.geojson');
 
     expect(result.message).toMatch(/^keys\.geojson: feature 1600: the key "p1599" would be column 1601, beyond the limit of 1,600 \(read\.limits\.maxColumns\): refused$/);
+  });
+});
+
+describe('an .xls cell far right of the sheet', () => {
+  it('is refused naming the cell and the limit (BIFF8 allows column 65,535 in a record)', async () => {
+    const path = join(dir, 'far.xls');
+    const cells = [{ r: 0, c: 0, v: 'id' }, { r: 0, c: 1, v: 'visitors' }, ...[1, 2].flatMap((r) => [{ r, c: 0, v: r }, { r, c: 1, v: r * 10 }]), { r: 3, c: 65_535, v: 1 }];
+    await writeXls(path, { sheets: [{ name: 'Data', cells }] });
+
+    const result = await readInChild(path, 'far.xls');
+
+    expect(result.message).toBe('far.xls#Data: cell CRXP4 is right of column BIN, the last one read, beyond the limit of 1,600 (read.limits.maxColumns): refused');
   });
 });
 
