@@ -10,7 +10,7 @@
  * headers first, then their bytes counted as they inflate, as for a member written to disk.
  */
 import { createReadStream, createWriteStream, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -82,8 +82,7 @@ export interface TempDir {
  * readers' callers do it in `finally`), and on the process's exit; a process killed outright
  * (out of memory, a Lambda timeout) cannot, so the first call in a process first removes the
  * folders a dead process left: ours by their prefix, whose pid is no longer running, or is ours
- * (a folder with our pid made before we made any is a killed predecessor's: Lambda reuses pids
- * and /tmp).
+ * but older than this process (a killed predecessor's: Lambda reuses pids and /tmp).
  */
 export async function makeTempDir(): Promise<TempDir> {
   await (staleCleaned ??= removeStaleTempDirs(tmpdir()));
@@ -124,11 +123,23 @@ export async function removeStaleTempDirs(root: string): Promise<string[]> {
     if (!m) continue;
     const pid = Number(m[1]);
     if (pid !== process.pid && isRunning(pid)) continue;
-    if (pid === process.pid && live.has(join(root, name))) continue;
+    // our pid: a killed predecessor's (Lambda reuses pids and /tmp) if it predates this process;
+    // a newer one is another thread's of this process
+    if (pid === process.pid && (live.has(join(root, name)) || (await changedSince(join(root, name), PROCESS_STARTED)))) continue;
     await rm(join(root, name), { recursive: true, force: true });
     removed.push(name);
   }
   return removed;
+}
+
+const PROCESS_STARTED = Date.now() - process.uptime() * 1000;
+
+async function changedSince(path: string, time: number): Promise<boolean> {
+  try {
+    return (await stat(path)).ctimeMs >= time;
+  } catch {
+    return true; // gone already: nothing to remove
+  }
 }
 
 function isRunning(pid: number): boolean {
