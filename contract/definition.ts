@@ -377,6 +377,7 @@ export const readHintsSchema = z.strictObject({
       maxRatio: z.number().int().min(1).max(100_000).optional(),
       maxMembers: z.number().int().min(1).max(100_000).optional(),
       maxDepth: z.number().int().min(0).max(3).optional(),
+      maxSeconds: z.number().int().min(1).max(840).optional(),
     })
     .optional(),
 });

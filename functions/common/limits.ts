@@ -75,6 +75,11 @@ export interface ReadLimits {
   maxMembers: number;
   /** gzip and zip layers inside the outermost one, counted by their content whatever their names (default 1: a zip in a zip, a .gz in a zip). */
   maxDepth: number;
+  /**
+   * Seconds one pass over a table's rows may take (default 480: a stage function has 10 minutes,
+   * and the failure must still be recorded). CSV, passed to COPY as it streams, is not timed.
+   */
+  maxSeconds: number;
 }
 
 export const DEFAULT_READ_LIMITS: Readonly<ReadLimits> = Object.freeze({
@@ -86,6 +91,7 @@ export const DEFAULT_READ_LIMITS: Readonly<ReadLimits> = Object.freeze({
   maxRatio: 1000,
   maxMembers: 10_000,
   maxDepth: 1,
+  maxSeconds: 480,
 });
 
 /** The limits in force: the defaults, with what a dataset sets. */

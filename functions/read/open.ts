@@ -74,6 +74,7 @@ export async function openSource(source: Source, opts: OpenOptions = {}): Promis
     const limits = readLimits(opts.limits);
     const level: Level = { budget: { limits, archive: archiveLimits(limits), spent: { left: limits.maxExpandedBytes, files: 0 } }, depth: 0 };
     const entries = await classifyStream(source, opts, tempDir, skipped, level);
+    for (const entry of entries) if (entry.kind === 'table') timeRows(entry.table, limits.maxSeconds);
     return { entries, skipped, dispose: async () => temp?.dispose() };
   } catch (error) {
     await temp?.dispose();
@@ -266,6 +267,22 @@ function streamEntries(source: Source, format: 'csv' | 'json' | 'ndjson' | 'geoj
   if (format === 'csv') return [{ kind: 'csv', name: source.name, format: 'csv', open: source.open }];
   if (format === 'geojson') return readGeoJson(source.open, source.name, opts).then((t) => [asEntry(t)]);
   return readJson(source.open, source.name, { ...opts, lines: format === 'ndjson' }).then((tables) => tables.map(asEntry));
+}
+
+/** Each pass over `table`'s rows fails past `seconds`, naming the table, the row reached and the limit. */
+function timeRows(table: ReadTable, seconds: number): void {
+  const rows = table.rows.bind(table);
+  table.rows = async function* timed() {
+    const deadline = performance.now() + seconds * 1000;
+    let last = 0;
+    for await (const row of rows()) {
+      last = row.position;
+      if (performance.now() > deadline) {
+        throw beyondLimit(table.name, `reading took more than ${seconds} s (at ${table.unit} ${last})`, 'maxSeconds', seconds, { line: last });
+      }
+      yield row;
+    }
+  };
 }
 
 function asEntry(table: ReadTable): Entry {

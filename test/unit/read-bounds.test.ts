@@ -391,3 +391,29 @@ describe('a workbook whose sheet XML is a zip bomb', () => {
     expect(result.message).toMatch(/^bomb-sheet\.xlsx!xl\/worksheets\/sheet1\.xml: expands from \d+ to \d+ bytes \(over 1000× its compressed size\), a likely zip bomb, beyond the limit of 1,000 \(read\.limits\.maxRatio\): refused$/);
   });
 });
+
+describe('a table read for longer than read.limits.maxSeconds', () => {
+  it('fails naming the table, the row reached and the limit', async () => {
+    // 1,500 lines of 120 bytes, the last 500 (past the bytes sniffed and the lines sampled for the columns) arriving 10 ms apart
+    async function* slow(): AsyncGenerator<Buffer> {
+      for (let i = 1; i <= 1500; i++) {
+        if (i > 1000) await new Promise((resolve) => setTimeout(resolve, 10));
+        yield Buffer.from(`{"id":${i},"pad":"${'x'.repeat(100)}"}\n`);
+      }
+    }
+    const opened = await openSource({ name: 'slow.ndjson', open: async () => slow() }, { limits: { maxSeconds: 1 } });
+    let read = 0;
+    try {
+      const table = (opened.entries[0] as { table: Parameters<typeof collectRows>[0] }).table;
+      const error = await (async () => {
+        for await (const _ of table.rows()) read++;
+      })().then(() => undefined, (e: unknown) => e as Error);
+
+      expect(error?.message).toMatch(/^slow\.ndjson: reading took more than 1 s \(at line (\d+)\), beyond the limit of 1 \(read\.limits\.maxSeconds\): refused$/);
+      expect(read).toBeGreaterThan(1000);
+      expect(read).toBeLessThan(1500);
+    } finally {
+      await opened.dispose();
+    }
+  });
+});
