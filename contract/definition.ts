@@ -381,6 +381,24 @@ export const readHintsSchema = z.strictObject({
   arrays: z.enum(['json', 'explode']).default('json'),
   /** SRID of the source coordinates when the file does not say (no .prj, no GeoJSON crs). */
   srid: z.number().int().positive().optional(),
+  /**
+   * What the readers take from one file before refusing it (functions/common/limits.ts): each
+   * unset one keeps its default; the caps keep a dataset within what the stage function holds
+   * (1 GiB of memory, 8 GiB of /tmp).
+   */
+  limits: z
+    .strictObject({
+      maxColumns: z.number().int().min(1).max(16_384).optional(),
+      maxRows: z.number().int().min(1).max(1_048_576).optional(),
+      maxRepeatedCells: z.number().int().min(1).max(100_000_000).optional(),
+      maxCellChars: z.number().int().min(1).max(32 * 1024 * 1024).optional(),
+      maxExpandedBytes: z.number().int().min(1).max(6 * 1024 ** 3).optional(),
+      maxRatio: z.number().int().min(1).max(100_000).optional(),
+      maxMembers: z.number().int().min(1).max(100_000).optional(),
+      maxDepth: z.number().int().min(0).max(3).optional(),
+      maxSeconds: z.number().int().min(1).max(840).optional(),
+    })
+    .optional(),
 });
 export type ReadHints = z.infer<typeof readHintsSchema>;
 

@@ -81,7 +81,7 @@ const DB_POOL_SIZE: Readonly<Partial<Record<PipelineStep, number>>> = { stage: 2
 /** Timeouts and memory of the step functions. */
 const FUNCTION_SIZING: Readonly<Record<PipelineStep, { timeout: Duration; memorySize: number; description: string; ephemeralStorageSize?: Size }>> = {
   fetch: { timeout: Duration.minutes(10), memorySize: 512, description: 'get: fetch a dataset over HTTP(S) into raw/' },
-  // /tmp holds an archive and what it expands to (at most 4 GiB: functions/read/archive.ts)
+  // /tmp holds an archive and what it expands to (4 GiB by default, read.limits.maxExpandedBytes at most 6 GiB: functions/common/limits.ts)
   stage: {
     timeout: Duration.minutes(10),
     memorySize: 1024,

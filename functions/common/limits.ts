@@ -46,3 +46,55 @@ export function tooManyColumns(file: string, columns: number, limit: number): Pe
 export function isTooManyColumns(error: unknown): boolean {
   return (error as { code?: string }).code === '54011';
 }
+
+/**
+ * What a reader takes from one file before it gives up with a permanent error naming the file,
+ * the limit and the position: a small hostile file (a cell at column ZZZZZZZ, a row repeated a
+ * billion times, a gzip bomb) then fails in bounded memory, disk and time instead of killing the
+ * process. A dataset may change them (`read.limits`); every one has a default that fits the
+ * stage function (1 GiB of memory, 8 GiB of /tmp).
+ */
+export interface ReadLimits {
+  /**
+   * Columns a reader makes (a sheet's cells, JSON and GeoJSON keys): a cell right of this column, a
+   * key that would add one more, is refused (default 1,600, what PostgreSQL holds in a table;
+   * at most 16,384, column XFD, the width of a sheet in Excel and LibreOffice).
+   */
+  maxColumns: number;
+  /** Rows of a sheet: a row below this one is refused (default 1,048,576, the height of a sheet in Excel and LibreOffice). */
+  maxRows: number;
+  /** Cells a sheet's repeated rows may expand to (ODS `table:number-rows-repeated` on a row with values; default 16,777,216). */
+  maxRepeatedCells: number;
+  /** Characters of one cell or shared string (default 1,048,576; Excel holds 32,767). */
+  maxCellChars: number;
+  /** Bytes expanded from gzip and zip, every nesting level together (default 4 GiB). */
+  maxExpandedBytes: number;
+  /** Largest expansion of a compressed stream (gzip, a zip member) over its compressed size (default 1,000×; the first MiB is exempt). */
+  maxRatio: number;
+  /** Members of an archive, nested ones included (default 10,000). */
+  maxMembers: number;
+  /** gzip and zip layers inside the outermost one, counted by their content whatever their names (default 1: a zip in a zip, a .gz in a zip). */
+  maxDepth: number;
+  /**
+   * Seconds one pass over a table's rows may take (default 480: a stage function has 10 minutes,
+   * and the failure must still be recorded). CSV, passed to COPY as it streams, is not timed.
+   */
+  maxSeconds: number;
+}
+
+export const DEFAULT_READ_LIMITS: Readonly<ReadLimits> = Object.freeze({
+  maxColumns: PG_MAX_COLUMNS,
+  maxRows: 1_048_576,
+  maxRepeatedCells: 16_777_216,
+  maxCellChars: 1_048_576,
+  maxExpandedBytes: 4 * 1024 ** 3,
+  maxRatio: 1000,
+  maxMembers: 10_000,
+  maxDepth: 1,
+  maxSeconds: 480,
+});
+
+/** The limits in force: the defaults, with what a dataset sets. */
+export function readLimits(overrides: Partial<ReadLimits> | undefined): ReadLimits {
+  return { ...DEFAULT_READ_LIMITS, ...overrides };
+}

@@ -9,8 +9,8 @@
  * and streamed from it as they are read (`unpackZip`'s `leave`): the same checks of their
  * headers first, then their bytes counted as they inflate, as for a member written to disk.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -46,6 +46,8 @@ export interface ExtractedMember {
   /** Where it was written, under the temporary folder. */
   path: string;
   size: number;
+  /** Archive or gzip layers around the archive it came from: 0 when the file itself is that archive, 1 for a zip in it… */
+  depth: number;
 }
 
 /**
@@ -75,8 +77,21 @@ export interface TempDir {
   defer(cleanup: () => void): void;
 }
 
-export async function makeTempDir(prefix = 'civic-etl-'): Promise<TempDir> {
-  const path = await mkdtemp(join(tmpdir(), prefix));
+/**
+ * A temporary folder, `civic-etl-<pid>-XXXXXX` under the system's one. Removed by `dispose()` (the
+ * readers' callers do it in `finally`), and on the process's exit; a process killed outright
+ * (out of memory, a Lambda timeout) cannot, so the first call in a process first removes the
+ * folders a dead process left: ours by their prefix, whose pid is no longer running, or is ours
+ * but older than this process (a killed predecessor's: Lambda reuses pids and /tmp).
+ */
+export async function makeTempDir(): Promise<TempDir> {
+  await (staleCleaned ??= removeStaleTempDirs(tmpdir()));
+  const path = await mkdtemp(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
+  live.add(path);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', () => live.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+  }
   const deferred: (() => void)[] = [];
   return {
     path,
@@ -84,8 +99,56 @@ export async function makeTempDir(prefix = 'civic-etl-'): Promise<TempDir> {
     dispose: async () => {
       for (const cleanup of deferred.splice(0)) cleanup();
       await rm(path, { recursive: true, force: true });
+      live.delete(path);
     },
   };
+}
+
+const TEMP_PREFIX = 'civic-etl-';
+const live = new Set<string>();
+let exitHooked = false;
+let staleCleaned: Promise<string[]> | undefined;
+
+/** Remove the temporary folders of dead civic-etl processes under `root` (see `makeTempDir`); returns the ones removed. */
+export async function removeStaleTempDirs(root: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return removed; // no temporary folder to clean: nothing was left there
+  }
+  for (const name of names) {
+    const m = /^civic-etl-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && isRunning(pid)) continue;
+    // our pid: a killed predecessor's (Lambda reuses pids and /tmp) if it predates this process;
+    // a newer one is another thread's of this process
+    if (pid === process.pid && (live.has(join(root, name)) || (await changedSince(join(root, name), PROCESS_STARTED)))) continue;
+    await rm(join(root, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+const PROCESS_STARTED = Date.now() - process.uptime() * 1000;
+
+async function changedSince(path: string, time: number): Promise<boolean> {
+  try {
+    return (await stat(path)).ctimeMs >= time;
+  } catch {
+    return true; // gone already: nothing to remove
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Is this the start of a zip archive (a local file header, or an empty archive's end record)? */
@@ -119,11 +182,16 @@ export async function unpackZip(
   into: string,
   limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
   leave: (member: string) => boolean = () => false,
+  /**
+   * When the archive sits in another one or in a gzip stream: the bytes and members left for the
+   * whole file, shared by every level (spent here), and how many archive or gzip layers are around it.
+   */
+  shared?: { budget: { left: number; files: number }; depth: number },
 ): Promise<UnpackedZip> {
-  const budget = { left: limits.maxTotalBytes, files: 0 };
+  const budget = shared?.budget ?? { left: limits.maxTotalBytes, files: 0 };
   const opened: yauzl.ZipFile[] = [];
   try {
-    const members = await extractInto(path, name, '', await mkdtemp(join(into, 'zip-')), limits, budget, 0, { leave, opened });
+    const members = await extractInto(path, name, '', await mkdtemp(join(into, 'zip-')), limits, budget, shared?.depth ?? 0, { leave, opened });
     return { members, close: () => opened.splice(0).forEach((zip) => zip.close()) };
   } catch (error) {
     opened.splice(0).forEach((zip) => zip.close());
@@ -152,10 +220,10 @@ async function extractInto(
       checkName(member, label);
       if (member.endsWith('/') || skipped(member)) continue;
       checkUnique(member, seen, label);
-      if (++budget.files > limits.maxEntries) throw new ReadError(`${name}: more than ${limits.maxEntries} members: refused`, { file: name });
+      if (++budget.files > limits.maxEntries) throw new ReadError(`${name}: more than ${limits.maxEntries} members: refused (read.limits.maxMembers)`, { file: name });
       if (entry.isEncrypted()) throw new ReadError(`${label}: the member is encrypted; send it without a password`, { file: label });
       if (entry.uncompressedSize > budget.left) {
-        throw new ReadError(`${label}: declares ${entry.uncompressedSize} bytes, beyond the ${limits.maxTotalBytes}-byte limit for one archive: refused`, { file: label });
+        throw new ReadError(`${label}: declares ${entry.uncompressedSize} bytes, beyond the ${limits.maxTotalBytes}-byte limit for one archive: refused (read.limits.maxExpandedBytes, every archive and gzip stream in the file together)`, { file: label });
       }
       checkRatio(entry.uncompressedSize, entry.compressedSize, limits, label);
       if (left?.leave(member)) {
@@ -168,10 +236,10 @@ async function extractInto(
       }
       const target = join(into, `${budget.files}-${posix.basename(member)}`.replace(/[^A-Za-z0-9._-]/g, '_'));
       const size = await writeMember(zip, entry, target, label, limits, budget);
-      const extracted = { name: `${prefix}${member}`, path: target, size };
+      const extracted = { name: `${prefix}${member}`, path: target, size, depth };
       if (/\.zip$/i.test(member)) {
         if (depth + 1 > limits.maxDepth) {
-          throw new ReadError(`${label}: an archive nested ${depth + 1} deep; at most ${limits.maxDepth} level${limits.maxDepth === 1 ? '' : 's'} of archives in archives are read`, { file: label });
+          throw new ReadError(`${label}: an archive nested ${depth + 1} deep; at most ${limits.maxDepth} level${limits.maxDepth === 1 ? '' : 's'} of archives (or gzip streams) in archives are read (read.limits.maxDepth)`, { file: label });
         }
         const inner = join(into, `${budget.files}-nested`);
         await mkdir(inner);
@@ -286,7 +354,7 @@ async function writeMember(
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;
       budget.left -= chunk.length;
-      if (budget.left < 0) return done(new ReadError(`${label}: the archive expands past the ${limits.maxTotalBytes}-byte limit: refused`, { file: label }));
+      if (budget.left < 0) return done(new ReadError(`${label}: the archive expands past the ${limits.maxTotalBytes}-byte limit: refused (read.limits.maxExpandedBytes, every archive and gzip stream in the file together)`, { file: label }));
       if (size > entry.uncompressedSize) return done(new ReadError(`${label}: the member is larger than its declared ${entry.uncompressedSize} bytes: refused`, { file: label }));
       done(null, chunk);
     },

@@ -24,6 +24,7 @@ import {
   skipWs,
   stringWasEscaped,
 } from './json-scan.ts';
+import { beyondLimit, type ReadError } from './types.ts';
 
 /** Default for `ReadOptions.flattenDepth`. */
 export const DEFAULT_FLATTEN_DEPTH = 3;
@@ -34,6 +35,8 @@ export const DEFAULT_FLATTEN_DEPTH = 3;
  * (`id`, `geometry`, `_parent`…) make a clashing key's column `key_2` (then `_3`…).
  */
 export class Columns {
+  /** The most columns (the reader sets it from `read.limits.maxColumns`): one more throws `TooManyColumns`. */
+  max = Infinity;
   private readonly byKey = new Map<string, number>();
   private readonly taken = new Set<string>();
 
@@ -79,10 +82,27 @@ export class Columns {
   }
 
   private push(name: string): number {
+    // a file whose records each bring new keys would otherwise pad every row to a growing width
+    if (this.names.length >= this.max) throw new TooManyColumns(name, this.max);
     this.taken.add(name);
     this.names.push(name);
     return this.names.length - 1;
   }
+}
+
+/** A key past `Columns.max`; the reader turns it into a ReadError naming the file and the record (`tooManyKeys`). */
+export class TooManyColumns extends Error {
+  constructor(
+    readonly key: string,
+    readonly max: number,
+  ) {
+    super(`more than ${max} columns`);
+  }
+}
+
+/** The ReadError for `error` met in record `position` (a feature, line or element) of `file`. */
+export function tooManyKeys(error: TooManyColumns, file: string, unit: string, position: number): ReadError {
+  return beyondLimit(file, `${unit} ${position}: the key "${error.key.slice(0, 80)}" would be column ${error.max + 1}`, 'maxColumns', error.max, { line: position });
 }
 
 /** Member names remembered by `Flattener` (a power of two). */

@@ -20,7 +20,7 @@
  */
 import { crsProblem, sridFromCrs } from './crs.ts';
 import { geometryBytesToHexWkb, stagedGeometry } from './geojson-wkb.ts';
-import { Columns, Flattener, setValue } from './flatten.ts';
+import { Columns, Flattener, setValue, TooManyColumns, tooManyKeys } from './flatten.ts';
 import {
   JsonStreamer,
   JsonSyntaxError,
@@ -205,7 +205,13 @@ class GeoJsonPass implements StreamHandlers {
     }
     const values: (string | null)[] = [];
     this.geometryType = undefined;
-    const after = this.feature(b, start, end, values, ctx.index, ctx.base);
+    let after: number;
+    try {
+      after = this.feature(b, start, end, values, ctx.index, ctx.base);
+    } catch (error) {
+      if (error instanceof TooManyColumns) throw tooManyKeys(error, this.state.name, 'feature', ctx.index);
+      throw error;
+    }
     this.commit(values);
     return after;
   }
@@ -454,6 +460,7 @@ export async function readGeoJson(open: () => Promise<AsyncIterable<Uint8Array>>
 
   // the first features: which property names there are, whether features have ids
   const scratch: Layout = { columns: new Columns(), geometry: -1, id: undefined };
+  scratch.columns.max = settings.maxColumns;
   const probe = new GeoJsonPass(state, scratch, true);
   const probeStreamer = streamerFor(state, probe);
   for await (const _ of streamRows(open, probeStreamer, probe.out, () => probe.position >= SAMPLE_FEATURES || probeStreamer.bytes >= SAMPLE_BYTES)) void _;
@@ -461,10 +468,18 @@ export async function readGeoJson(open: () => Promise<AsyncIterable<Uint8Array>>
   const keys = scratch.columns.keys();
   const isKey = (n: string) => scratch.columns.has(n);
   const layout: Layout = { columns: new Columns(table.columns), geometry: -1, id: undefined };
-  if (probe.sawId) layout.id = layout.columns.reserve(freeName('id', isKey));
-  for (const key of keys) layout.columns.indexOf(key);
-  const geometryName = freeName('geometry', (n) => isKey(n) || n === table.columns[layout.id ?? -1]);
-  layout.geometry = layout.columns.reserve(geometryName);
+  layout.columns.max = settings.maxColumns;
+  let geometryName: string;
+  try {
+    if (probe.sawId) layout.id = layout.columns.reserve(freeName('id', isKey));
+    for (const key of keys) layout.columns.indexOf(key);
+    geometryName = freeName('geometry', (n) => isKey(n) || n === table.columns[layout.id ?? -1]);
+    layout.geometry = layout.columns.reserve(geometryName);
+  } catch (error) {
+    // the keys of the first features fit, but not with the id and geometry columns
+    if (error instanceof TooManyColumns) throw tooManyKeys(error, name, 'feature', probe.position);
+    throw error;
+  }
   table.geometry.column = geometryName;
 
   let passes = 0;

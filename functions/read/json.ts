@@ -18,7 +18,8 @@
  * front to find every array path (a child table must exist before its rows do), which also fixes
  * every table's columns before `rows()` runs.
  */
-import { Columns, DEFAULT_FLATTEN_DEPTH, Flattener, setValue } from './flatten.ts';
+import { readLimits } from '../common/limits.ts';
+import { Columns, DEFAULT_FLATTEN_DEPTH, Flattener, setValue, TooManyColumns, tooManyKeys } from './flatten.ts';
 import {
   JsonStreamer,
   JsonSyntaxError,
@@ -209,6 +210,8 @@ export interface JsonSettings {
   depth: number;
   arrays: 'json' | 'explode';
   maxElementBytes: number;
+  /** `read.limits.maxColumns`: the most columns the keys may make. */
+  maxColumns: number;
 }
 
 export function settingsFrom(name: string, opts: JsonReadOptions): JsonSettings {
@@ -218,7 +221,7 @@ export function settingsFrom(name: string, opts: JsonReadOptions): JsonSettings 
   if (!Number.isInteger(maxElementBytes) || maxElementBytes < 1) throw new Error(`maxElementBytes must be a whole number ≥ 1, got ${maxElementBytes}`);
   const arrays = opts.arrays ?? 'json';
   if (arrays !== 'json' && arrays !== 'explode') throw new ReadError(`${name}: arrays must be 'json' or 'explode', got ${String(arrays)}`, { file: name });
-  return { depth, arrays, maxElementBytes };
+  return { depth, arrays, maxElementBytes, maxColumns: readLimits(opts.limits).maxColumns };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,13 +311,18 @@ class JsonPass implements StreamHandlers {
     this.owner = { path: '', ordinal: 0, columns, values };
     this.level = 0;
     let after: number;
-    if (b[start] === 0x7b) {
-      after = this.flattener.object(b, start, end, '', this.model.settings.depth, columns, values);
-    } else if (values && columns) {
-      after = this.flattener.readValue(b, start, end);
-      setValue(values, columns.indexOf('value'), this.flattener.value);
-    } else {
-      after = skipValue(b, start, end);
+    try {
+      if (b[start] === 0x7b) {
+        after = this.flattener.object(b, start, end, '', this.model.settings.depth, columns, values);
+      } else if (values && columns) {
+        after = this.flattener.readValue(b, start, end);
+        setValue(values, columns.indexOf('value'), this.flattener.value);
+      } else {
+        after = skipValue(b, start, end);
+      }
+    } catch (error) {
+      if (error instanceof TooManyColumns) throw tooManyKeys(error, this.model.name, this.model.layout.framing === 'lines' ? 'line' : 'element', ctx.index);
+      throw error;
     }
     this.commit(ctx.index, values);
     return after;
@@ -355,6 +363,7 @@ class JsonPass implements StreamHandlers {
       const columns = new Columns();
       columns.reserve('_parent');
       columns.reserve('_index');
+      columns.max = this.model.settings.maxColumns;
       table = { path: childPath, columns, ownerPath: owner.path };
       tables.set(childPath, table);
     }
@@ -489,6 +498,7 @@ export async function readJson(open: () => Promise<AsyncIterable<Uint8Array>>, n
   const settings = settingsFrom(name, opts);
   const layout: Layout = opts.lines ? { framing: 'lines', format: 'ndjson', warnings: [] } : await layoutOf({ name, open, settings });
   const main: TableModel = { path: '', columns: new Columns() };
+  main.columns.max = settings.maxColumns;
   const model: FileModel = { name, open, layout, settings, tables: new Map([['', main]]) };
   if (settings.arrays === 'explode') {
     for await (const _ of passRows(model, null)) void _;

@@ -5,7 +5,10 @@
  * parser (saxes); nothing is kept but the current row. What the format compresses is expanded
  * lazily: `table:number-columns-repeated` and `table:number-rows-repeated` of empty cells only
  * move a counter (a sheet that "repeats" 1,048,576 empty rows costs nothing), and repeated
- * non-empty cells are expanded up to `MAX_COLUMNS`.
+ * non-empty cells are expanded up to the sheet's width (`read.limits.maxColumns`, a warning for
+ * the rest). A row with values repeated past the sheet's last row (`maxRows`), or repeats adding
+ * more than `maxRepeatedCells` cells, fail the read naming the row: a 1 kB file repeating a row a
+ * billion times would otherwise be read for hours.
  *
  * Element and attribute names are matched with the prefixes the specification uses (`table:`,
  * `office:`, `text:`), which is what every producer writes.
@@ -19,6 +22,7 @@ import {
   type Zip,
   cellRef,
   clockText,
+  columnLetters,
   isOle2,
   numberText,
   openZip,
@@ -28,21 +32,21 @@ import {
   pickSheet,
   sheetTable,
 } from './sheet.ts';
-import { ReadError, type ReadOptions, type ReadTable } from './types.ts';
+import { readLimits, type ReadLimits } from '../common/limits.ts';
+import { beyondLimit, ReadError, type ReadOptions, type ReadTable } from './types.ts';
 
-/** Widest row materialised (a repeated non-empty cell past this is cut, with a warning). */
-const MAX_COLUMNS = 16_384;
 /** Merged ranges remembered, enough for any header. */
 const MAX_MERGES = 1_000;
 const CONTENT = 'content.xml';
 
 /** Read one sheet of an .ods workbook (default: the first visible one that holds a table, see `chooseSheet`). */
 export async function readOds(path: string, name: string, opts: ReadOptions = {}): Promise<ReadTable> {
+  const limits = readLimits(opts.limits);
   if (opts.sheet === undefined) {
     // The first sheet is judged alone first: listing every sheet means parsing all of content.xml.
     const first = (await odsSheets(path, name, (_, index) => index === 0))[0];
     if (first === undefined) pickSheet([], undefined, name);
-    const assessment = first!.hidden ? undefined : await assessSheet(odsSource(path, name, 0, `${name}#${first!.name}`), first!.name);
+    const assessment = first!.hidden ? undefined : await assessSheet(odsSource(path, name, limits, 0, `${name}#${first!.name}`), first!.name);
     if (assessment === undefined || assessment.rank < 3) {
       const all = (await odsSheets(path, name, () => false)).map((sheet, index) => ({ ...sheet, index }));
       // Hidden sheets (a table style with table:display="false") are passed over, as Calc and Excel hide them; all hidden: read them all.
@@ -50,11 +54,11 @@ export async function readOds(path: string, name: string, opts: ReadOptions = {}
       const candidates = visible.length > 0 ? visible : all;
       const choice = await chooseSheet(
         name,
-        candidates.map((s) => ({ name: s.name, source: () => odsSource(path, name, s.index, `${name}#${s.name}`) })),
+        candidates.map((s) => ({ name: s.name, source: () => odsSource(path, name, limits, s.index, `${name}#${s.name}`) })),
         assessment && candidates[0]?.index === 0 ? [assessment] : [],
       );
       const sheet = candidates[choice.index]!;
-      return sheetTable(odsSource(path, name, sheet.index, `${name}#${sheet.name}`), choice.note ? [choice.note] : []);
+      return sheetTable(odsSource(path, name, limits, sheet.index, `${name}#${sheet.name}`), choice.note ? [choice.note] : []);
     }
   }
   const wanted = opts.sheet ?? 0;
@@ -66,7 +70,7 @@ export async function readOds(path: string, name: string, opts: ReadOptions = {}
     wanted,
     name,
   );
-  return sheetTable(odsSource(path, name, sheet.index, `${name}#${sheet.name}`));
+  return sheetTable(odsSource(path, name, limits, sheet.index, `${name}#${sheet.name}`));
 }
 
 /** The names of an .ods workbook's sheets, in order (parses all of content.xml). */
@@ -123,9 +127,9 @@ async function odsSheets(path: string, name: string, stop: (sheetName: string, i
   return sheets;
 }
 
-async function openOds(path: string, name: string): Promise<Zip> {
+async function openOds(path: string, name: string, limits?: ReadLimits): Promise<Zip> {
   if (await isOle2(path)) throw new ReadError(`${name}: an OLE2 (Excel 97–2003 or encrypted) file, not an .ods workbook`, { file: name });
-  const zip = await openZip(path, name, '.ods workbook');
+  const zip = await openZip(path, name, '.ods workbook', limits);
   try {
     if (zip.has('mimetype')) {
       const mime = (await zip.text('mimetype')).trim();
@@ -175,7 +179,9 @@ function* expandRepeats(parsed: [SheetRow, number][]): Generator<SheetRow[]> {
   if (out.length > 0) yield out;
 }
 
-function odsSource(path: string, name: string, tableIndex: number, file: string): SheetSource {
+function odsSource(path: string, name: string, limits: ReadLimits, tableIndex: number, file: string): SheetSource {
+  /** Widest row materialised (a repeated non-empty cell past this is cut, with a warning; a cell starting past it is refused). */
+  const MAX_COLUMNS = limits.maxColumns;
   let merges: Merge[] = [];
   let notes: string[] = [];
   return {
@@ -184,7 +190,7 @@ function odsSource(path: string, name: string, tableIndex: number, file: string)
     notes: () => notes,
     merges: async (throughRow) => merges.filter((m) => m.top <= throughRow),
     async *rows() {
-      const zip = await openOds(path, name);
+      const zip = await openOds(path, name, limits);
       notes = [];
       merges = [];
       let tables = -1;
@@ -200,6 +206,8 @@ function odsSource(path: string, name: string, tableIndex: number, file: string)
       let col = 0;
       let pendingEmpty = 0;
       let cut = 0;
+      /** Cells that repeated rows with values added so far. */
+      let repeatedCells = 0;
       // The cell being read
       let cell: Record<string, string> | undefined;
       let covered = false;
@@ -208,6 +216,11 @@ function odsSource(path: string, name: string, tableIndex: number, file: string)
       let paragraphs = 0;
       let inParagraph = 0;
       let annotation = 0;
+      const checkText = (value: string) => {
+        if (value.length <= limits.maxCellChars) return;
+        const ref = cellRef(position, col);
+        throw beyondLimit(file, `cell ${ref} holds more than ${limits.maxCellChars} characters`, 'maxCellChars', limits.maxCellChars, { line: position, column: ref });
+      };
       const addCell = (value: string | null, kind: Kind) => {
         if (!row) return;
         if (value === null) {
@@ -216,6 +229,10 @@ function odsSource(path: string, name: string, tableIndex: number, file: string)
           return;
         }
         const { values, kinds } = row;
+        if (col >= MAX_COLUMNS) {
+          const ref = cellRef(position, col);
+          throw beyondLimit(file, `cell ${ref} is right of column ${columnLetters(MAX_COLUMNS - 1)}, the last one read`, 'maxColumns', MAX_COLUMNS, { line: position, column: ref });
+        }
         for (; pendingEmpty > 0 && values.length < MAX_COLUMNS; pendingEmpty--) {
           values.push(null);
           kinds.push(Kind.Empty);
@@ -256,6 +273,7 @@ function odsSource(path: string, name: string, tableIndex: number, file: string)
           [value, kind] = [b === 'true' || b === '1' ? 'true' : 'false', Kind.Boolean];
         } else {
           const s = a['office:string-value'] || text;
+          checkText(s);
           if (s !== '') [value, kind] = [s, Kind.Text];
         }
         if (kind === Kind.Text && a['table:formula'] && /^(#[A-Z/0!?]+[!?A]?|Err:\d+)$/.test(value ?? '') && !type) kind = Kind.Error;
@@ -304,7 +322,10 @@ function odsSource(path: string, name: string, tableIndex: number, file: string)
               }
               break;
             case 'text:s':
-              if (cell && annotation === 0 && inParagraph > 0) text += ' '.repeat(Math.min(count(a['text:c']), 1_000));
+              if (cell && annotation === 0 && inParagraph > 0) {
+                text += ' '.repeat(Math.min(count(a['text:c']), 1_000));
+                checkText(text);
+              }
               break;
             case 'text:tab':
               if (cell && annotation === 0 && inParagraph > 0) text += '\t';
@@ -342,14 +363,26 @@ function odsSource(path: string, name: string, tableIndex: number, file: string)
                 position += rowRepeat - 1;
                 break;
               }
+              const last = position + rowRepeat - 1;
+              if (last > limits.maxRows) {
+                const what = rowRepeat > 1 ? `row ${position} with values, repeated ${rowRepeat} times (table:number-rows-repeated), reaches row ${last}, below the sheet's last row` : `row ${position} is below the sheet's last row`;
+                throw beyondLimit(file, what, 'maxRows', limits.maxRows, { line: position });
+              }
+              repeatedCells += r.values.length * (rowRepeat - 1);
+              if (repeatedCells > limits.maxRepeatedCells) {
+                throw beyondLimit(file, `row ${position} with values, repeated ${rowRepeat} times (table:number-rows-repeated), makes repeated rows of more than ${limits.maxRepeatedCells} cells`, 'maxRepeatedCells', limits.maxRepeatedCells, { line: position });
+              }
               batch.push([r, rowRepeat]);
-              position += rowRepeat - 1;
+              position = last;
               break;
             }
           }
         },
         text(t: string) {
-          if (cell && inParagraph > 0 && annotation === 0) text += t;
+          if (cell && inParagraph > 0 && annotation === 0) {
+            text += t;
+            checkText(text);
+          }
         },
       };
       try {
@@ -359,7 +392,7 @@ function odsSource(path: string, name: string, tableIndex: number, file: string)
           batch = [];
           return b;
         };
-        for await (const parsed of parseXml(zip.chunks(CONTENT), handlers, drain, { file, describe: () => (position > 0 ? `near row ${position}` : '') })) {
+        for await (const parsed of parseXml(zip.chunks(CONTENT), handlers, drain, { file, describe: () => (position > 0 ? `near row ${position}` : ''), limits })) {
           yield* expandRepeats(parsed);
           // the rest of the document is parsed (not kept): a content.xml cut off after this sheet fails too
         }

@@ -11,10 +11,12 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Readable } from 'node:stream';
+import { pipeline as streamPipeline, Readable, Transform } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
-import { DEFAULT_ARCHIVE_LIMITS, isZip, listZip, makeTempDir, unpackZip, type ArchiveLimits, type ArchivedMember, type ExtractedMember, type TempDir } from './archive.ts';
+import { readLimits, type ReadLimits } from '../common/limits.ts';
+import { prepend, readHead } from '../common/streams.ts';
+import { isZip, listZip, makeTempDir, unpackZip, type ArchiveLimits, type ArchivedMember, type ExtractedMember, type TempDir } from './archive.ts';
 import { readGeoPackage } from './gpkg.ts';
 import { readGeoJson } from './geojson.ts';
 import { readJson, sniffJson } from './json.ts';
@@ -23,7 +25,7 @@ import { readOds } from './ods.ts';
 import { PARQUET_ENCRYPTED_MAGIC, PARQUET_MAGIC, readParquet } from './parquet.ts';
 import { readXlsx } from './xlsx.ts';
 import { readXls } from './xls.ts';
-import { ReadError, type ReadOptions, type ReadTable, type SourceFormat } from './types.ts';
+import { beyondLimit, ReadError, type ReadOptions, type ReadTable, type SourceFormat } from './types.ts';
 
 /** Formats a dataset may name in `read.format` (`zip`: an archive whose members are read by content). */
 export const FORMAT_HINTS = ['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'parquet', 'zip'] as const;
@@ -33,7 +35,6 @@ export interface OpenOptions extends ReadOptions {
   format?: FormatHint;
   /** Archive members to read: a glob on the member's path (`*.shp`, `data/*.csv`); default every loadable member. */
   member?: string;
-  limits?: ArchiveLimits;
 }
 
 /** Something that can be read from the start as often as needed (an S3 object, a local file). */
@@ -70,7 +71,10 @@ export async function openSource(source: Source, opts: OpenOptions = {}): Promis
   const tempDir = async () => (temp ??= await makeTempDir());
   const skipped: string[] = [];
   try {
-    const entries = await classifyStream(source, opts, tempDir, skipped);
+    const limits = readLimits(opts.limits);
+    const level: Level = { budget: { limits, archive: archiveLimits(limits), spent: { left: limits.maxExpandedBytes, files: 0 } }, depth: 0 };
+    const entries = await classifyStream(source, opts, tempDir, skipped, level);
+    for (const entry of entries) if (entry.kind === 'table') timeRows(entry.table, limits.maxSeconds);
     return { entries, skipped, dispose: async () => temp?.dispose() };
   } catch (error) {
     await temp?.dispose();
@@ -78,10 +82,50 @@ export async function openSource(source: Source, opts: OpenOptions = {}): Promis
   }
 }
 
-async function classifyStream(source: Source, opts: OpenOptions, tempDir: () => Promise<TempDir>, skipped: string[]): Promise<Entry[]> {
-  const gz = await isGzipSource(source);
-  const plain: Source = gz ? { name: source.name, open: async () => gunzipIfNeeded(await source.open()) } : source;
-  const name = gz ? source.name.replace(/\.gz$/i, '') : source.name;
+/**
+ * What every level of one file shares: its limits, and the expanded bytes and archive members
+ * still allowed (`spent`: what zip members and spooled gzip output wrote to disk, every level
+ * together). A gzip stream read front to back may expand to what is left when it starts.
+ */
+interface Budget {
+  limits: ReadLimits;
+  archive: ArchiveLimits;
+  spent: { left: number; files: number };
+}
+
+/** Where a stream or file sits: the budget of the whole file, and how many gzip or zip layers (by content) are around it. */
+interface Level {
+  budget: Budget;
+  depth: number;
+}
+
+/**
+ * A gzip stream or zip archive about to be opened at `level`: refused past `maxDepth` layers,
+ * counted by content (magic bytes), whatever the names say.
+ */
+function enterContainer(level: Level, name: string, what: 'a gzip stream' | 'a zip archive'): Level {
+  const { maxDepth } = level.budget.limits;
+  if (level.depth > maxDepth) {
+    throw beyondLimit(name, `${what} inside ${level.depth} layers of archives or gzip (by content, whatever the names), more than ${maxDepth} deep`, 'maxDepth', maxDepth);
+  }
+  return { ...level, depth: level.depth + 1 };
+}
+
+async function classifyStream(
+  source: Source & { expanded?: boolean },
+  opts: OpenOptions,
+  tempDir: () => Promise<TempDir>,
+  skipped: string[],
+  level: Level,
+  name = source.name,
+): Promise<Entry[]> {
+  if (await isGzipSource(source)) {
+    // gzip in gzip is one more layer: the content is classified again, as deep as maxDepth allows
+    const inner = enterContainer(level, source.name, 'a gzip stream');
+    const plain = { name: source.name, expanded: true, open: async () => gunzipBounded(await source.open(), source.name, level.budget) };
+    return classifyStream(plain, opts, tempDir, skipped, inner, name.replace(/\.gz$/i, ''));
+  }
+  const plain = source;
   const { head, rest, complete } = await readHead(await plain.open(), HEAD);
   const format = opts.format ?? sniff(head, name);
   if (format === 'csv' || format === 'json' || format === 'ndjson' || format === 'geojson') {
@@ -94,13 +138,16 @@ async function classifyStream(source: Source, opts: OpenOptions, tempDir: () => 
   }
   // random access: spool to a temporary file first (unless it is a plain file on disk already)
   const dir = await tempDir();
-  if (source.path && !gz) {
+  if (source.path) {
     await closeIterator(rest, complete);
-    return classifyFile(source.path, source.name, format, opts, dir, skipped, 0);
+    return classifyFile(source.path, source.name, format, opts, dir, skipped, level);
   }
   const path = join(dir.path, `source-${Date.now()}${posix.extname(name).replace(/[^A-Za-z0-9.]/g, '') || '.bin'}`);
-  await pipeline(Readable.from(prepend(head, rest)), createWriteStream(path));
-  return classifyFile(path, source.name, format, opts, dir, skipped, 0);
+  const bytes = Readable.from(prepend(head, rest));
+  // what a gzip stream expands to counts against the file's budget once it is on disk
+  if (source.expanded) await pipeline(bytes, spend(level.budget, source.name), createWriteStream(path));
+  else await pipeline(bytes, createWriteStream(path));
+  return classifyFile(path, source.name, format, opts, dir, skipped, level);
 }
 
 /** One file on disk (a spooled object or an archive member). */
@@ -111,7 +158,7 @@ async function classifyFile(
   opts: OpenOptions,
   dir: TempDir,
   skipped: string[],
-  depth: number,
+  level: Level,
 ): Promise<Entry[]> {
   switch (format) {
     case 'gpkg':
@@ -137,10 +184,14 @@ async function classifyFile(
   if (kind === 'xlsx') return [asEntry(await readXlsx(path, name, opts))];
   if (kind === 'ods') return [asEntry(await readOds(path, name, opts))];
   // a shapefile's parts are read front to back: straight from the archive, not extracted first
-  const unpacked = await unpackZip(path, name, dir.path, opts.limits ?? DEFAULT_ARCHIVE_LIMITS, (member) => isShapefilePart(member));
+  enterContainer(level, name, 'a zip archive');
+  const unpacked = await unpackZip(path, name, dir.path, level.budget.archive, (member) => isShapefilePart(member), { budget: level.budget.spent, depth: level.depth });
   dir.defer(unpacked.close);
-  void depth;
-  return membersToEntries(unpacked.members, name, opts, dir, skipped);
+  return membersToEntries(unpacked.members, name, opts, dir, skipped, level);
+}
+
+function archiveLimits(limits: ReadLimits): ArchiveLimits {
+  return { maxTotalBytes: limits.maxExpandedBytes, maxRatio: limits.maxRatio, maxEntries: limits.maxMembers, maxDepth: limits.maxDepth };
 }
 
 const isShapefilePart = (member: string) => (SHAPEFILE_PARTS as readonly string[]).includes(posix.extname(member).slice(1).toLowerCase());
@@ -151,6 +202,7 @@ async function membersToEntries(
   opts: OpenOptions,
   dir: TempDir,
   skipped: string[],
+  level: Level,
 ): Promise<Entry[]> {
   const wanted = opts.member ? globToRegExp(opts.member) : undefined;
   const entries: Entry[] = [];
@@ -188,12 +240,13 @@ async function membersToEntries(
       continue;
     }
     const head = await readFileHead(m.path);
-    const sniffed = ext === 'gz' ? undefined : sniff(head, m.name);
-    if (ext === 'gz') {
-      entries.push(...(await classifyStream({ name: label, open: async () => createReadStream(m.path) }, opts, async () => dir, skipped)));
+    // the member sits inside the archive's layers and its own: its depth counts what it is, not what it is named
+    const inside: Level = { ...level, depth: m.depth + 1 };
+    if (ext === 'gz' || isGzip(head)) {
+      entries.push(...(await classifyStream({ name: label, open: async () => createReadStream(m.path) }, opts, async () => dir, skipped, inside)));
       continue;
     }
-    entries.push(...(await classifyFile(m.path, label, sniffed ?? format, opts, dir, skipped, 1)));
+    entries.push(...(await classifyFile(m.path, label, sniff(head, m.name), opts, dir, skipped, inside)));
   }
   if (entries.length === 0) {
     throw new ReadError(`${archive}: no data file in the archive${skipped.length ? ` (${skipped.join('; ')})` : ' (it is empty)'}`, { file: archive });
@@ -214,6 +267,22 @@ function streamEntries(source: Source, format: 'csv' | 'json' | 'ndjson' | 'geoj
   if (format === 'csv') return [{ kind: 'csv', name: source.name, format: 'csv', open: source.open }];
   if (format === 'geojson') return readGeoJson(source.open, source.name, opts).then((t) => [asEntry(t)]);
   return readJson(source.open, source.name, { ...opts, lines: format === 'ndjson' }).then((tables) => tables.map(asEntry));
+}
+
+/** Each pass over `table`'s rows fails past `seconds`, naming the table, the row reached and the limit. */
+function timeRows(table: ReadTable, seconds: number): void {
+  const rows = table.rows.bind(table);
+  table.rows = async function* timed() {
+    const deadline = performance.now() + seconds * 1000;
+    let last = 0;
+    for await (const row of rows()) {
+      last = row.position;
+      if (performance.now() > deadline) {
+        throw beyondLimit(table.name, `reading took more than ${seconds} s (at ${table.unit} ${last})`, 'maxSeconds', seconds, { line: last });
+      }
+      yield row;
+    }
+  };
 }
 
 function asEntry(table: ReadTable): Entry {
@@ -251,7 +320,55 @@ async function zipKind(path: string, name: string): Promise<'xlsx' | 'ods' | 'ar
 async function isGzipSource(source: Source): Promise<boolean> {
   const { head, rest, complete } = await readHead(await source.open(), 2);
   await closeIterator(rest, complete);
-  return head[0] === 0x1f && head[1] === 0x8b;
+  return isGzip(head);
+}
+
+const isGzip = (head: Uint8Array) => head[0] === 0x1f && head[1] === 0x8b;
+
+/** Expansions up to this size are not judged by their ratio (as for zip members). */
+const RATIO_EXEMPT_BYTES = 1024 * 1024;
+
+/**
+ * A gzip stream inflated, its output counted as it comes: past what is left of the file's
+ * expanded-bytes budget when it starts, or past `maxRatio` times the compressed bytes inflated so
+ * far (after the first MiB), the read fails naming the file and the limit. zlib's own errors (a
+ * damaged or truncated stream) pass through; `classify` makes them permanent.
+ */
+async function* gunzipBounded(source: AsyncIterable<Uint8Array>, name: string, budget: Budget): AsyncGenerator<Buffer> {
+  const { maxExpandedBytes, maxRatio } = budget.limits;
+  const allowed = budget.spent.left;
+  const gunzip = createGunzip({ chunkSize: 64 * 1024 });
+  const stream = streamPipeline(Readable.from(source), gunzip, () => undefined);
+  let expanded = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      expanded += chunk.length;
+      if (expanded > allowed) {
+        throw beyondLimit(name, `the gzip stream expands past ${allowed} bytes, what is left of the ${maxExpandedBytes} allowed for the file (every archive and gzip stream in it together)`, 'maxExpandedBytes', maxExpandedBytes);
+      }
+      // bytesWritten: compressed bytes handed to zlib, at most one chunk ahead of what it inflated
+      if (expanded > RATIO_EXEMPT_BYTES && expanded > maxRatio * gunzip.bytesWritten) {
+        throw beyondLimit(name, `the gzip stream expands from ${gunzip.bytesWritten} to more than ${expanded} bytes (over ${maxRatio}× its compressed size), a likely gzip bomb`, 'maxRatio', maxRatio);
+      }
+      yield chunk;
+    }
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** Bytes written to disk, taken from the file's expanded-bytes budget as they pass. */
+function spend(budget: Budget, name: string): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      budget.spent.left -= chunk.length;
+      if (budget.spent.left < 0) {
+        const max = budget.limits.maxExpandedBytes;
+        return done(beyondLimit(name, `expands past the ${max} bytes allowed for the file (every archive and gzip stream in it together)`, 'maxExpandedBytes', max));
+      }
+      done(null, chunk);
+    },
+  });
 }
 
 async function readFileHead(path: string): Promise<Buffer> {

@@ -12,7 +12,8 @@ import type { Readable } from 'node:stream';
 import { SaxesParser } from 'saxes';
 import yauzl from 'yauzl';
 import { isMissingMarker } from '../profile/column-type.ts';
-import { ReadError, type ReadRow, type ReadTable, type SourceFormat } from './types.ts';
+import { DEFAULT_READ_LIMITS, type ReadLimits } from '../common/limits.ts';
+import { beyondLimit, ReadError, type ReadRow, type ReadTable, type SourceFormat } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Cells and rows as the format readers hand them over
@@ -243,7 +244,7 @@ export interface Zip {
  * Open a zip by its central directory (random access: a part needed first may sit anywhere in
  * the file). A damaged or truncated file is a ReadError naming the file.
  */
-export async function openZip(path: string, name: string, what: string): Promise<Zip> {
+export async function openZip(path: string, name: string, what: string, limits: ReadLimits = DEFAULT_READ_LIMITS): Promise<Zip> {
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false, strictFileNames: false });
@@ -273,10 +274,27 @@ export async function openZip(path: string, name: string, what: string): Promise
     }
   };
   async function* chunks(member: string): AsyncGenerator<string> {
+    const entry = entryOf(member);
+    const label = `${name}!${member}`;
+    if (entry.uncompressedSize > limits.maxExpandedBytes) {
+      throw beyondLimit(label, `declares ${entry.uncompressedSize} bytes once inflated`, 'maxExpandedBytes', limits.maxExpandedBytes);
+    }
+    if (entry.uncompressedSize > RATIO_EXEMPT_CHARS && entry.uncompressedSize > limits.maxRatio * entry.compressedSize) {
+      throw beyondLimit(label, `expands from ${entry.compressedSize} to ${entry.uncompressedSize} bytes (over ${limits.maxRatio}× its compressed size), a likely zip bomb`, 'maxRatio', limits.maxRatio);
+    }
     const stream = await open(member);
+    // what the header declares is checked by yauzl as it inflates; characters are never more than bytes
+    let inflated = 0;
     try {
-      for await (const chunk of stream) yield chunk as string;
+      for await (const chunk of stream) {
+        inflated += (chunk as string).length;
+        if (inflated > RATIO_EXEMPT_CHARS && inflated > limits.maxRatio * entry.compressedSize) {
+          throw beyondLimit(label, `expands from ${entry.compressedSize} to more than ${inflated} bytes (over ${limits.maxRatio}× its compressed size), a likely zip bomb`, 'maxRatio', limits.maxRatio);
+        }
+        yield chunk as string;
+      }
     } catch (error) {
+      if (error instanceof ReadError) throw error;
       throw new ReadError(`${name}: ${member} is damaged in the zip (${(error as Error).message})`, { file: name }, { cause: error });
     } finally {
       stream.destroy();
@@ -294,6 +312,9 @@ export async function openZip(path: string, name: string, what: string): Promise
     close: () => zip.close(),
   };
 }
+
+/** Parts inflating to this many characters are not judged by their ratio. */
+const RATIO_EXEMPT_CHARS = 1024 * 1024;
 
 /** Handlers for `parseXml`; names are as written (with their prefix). */
 export interface XmlHandlers {
@@ -317,8 +338,15 @@ export async function* parseXml<T>(
   chunks: AsyncIterable<string>,
   handlers: XmlHandlers,
   drain: () => T | undefined,
-  where: { file: string; describe?: () => string },
+  where: { file: string; describe?: () => string; limits?: ReadLimits },
 ): AsyncGenerator<T> {
+  /** Characters since the last `<`: what the parser holds whole before it calls a handler. */
+  let run = 0;
+  const maxRun = where.limits ? maxRunChars(where.limits) : Infinity;
+  const tooLong = () => {
+    const at = where.describe?.();
+    return beyondLimit(where.file, `a text or tag of more than ${maxRun} characters of XML${at ? ` ${at}` : ''}`, 'maxCellChars', where.limits!.maxCellChars);
+  };
   const parser = new SaxesParser<{ xmlns: false; position: false }>({ xmlns: false, position: false });
   let failure: Error | undefined;
   parser.on('error', (error) => {
@@ -335,6 +363,13 @@ export async function* parseXml<T>(
     throw new ReadError(`${where.file}: malformed XML${at ? ` ${at}` : ''} (${error.message})`, { file: where.file }, { cause: error });
   };
   for await (const chunk of chunks) {
+    const first = chunk.indexOf('<');
+    if (first < 0) run += chunk.length;
+    else {
+      if (run + first > maxRun || (chunk.length > maxRun && longestRun(chunk) > maxRun)) throw tooLong();
+      run = chunk.length - chunk.lastIndexOf('<') - 1;
+    }
+    if (run > maxRun) throw tooLong();
     try {
       parser.write(chunk);
     } catch (error) {
@@ -357,6 +392,21 @@ export async function* parseXml<T>(
   }
   const out = drain();
   if (out !== undefined) yield out;
+}
+
+/**
+ * The longest stretch of XML between two `<` a part may hold: a text (a cell's value, a shared
+ * string) or a tag with its attributes. The SAX parser holds such a stretch whole before it hands
+ * it over, so it is bounded before it is parsed: `maxCellChars` characters, written with entities
+ * (`&amp;`, `&#x1F600;`) at up to 10 characters each, and room for a tag's other attributes.
+ */
+const maxRunChars = (limits: ReadLimits) => limits.maxCellChars * 10 + 64 * 1024;
+
+/** The longest stretch of `chunk` between two `<` (a chunk holds tens of kB: a run inside it is only as long as the chunk). */
+function longestRun(chunk: string): number {
+  let longest = 0;
+  for (let from = 0, lt = chunk.indexOf('<'); lt >= 0; from = lt + 1, lt = chunk.indexOf('<', from)) longest = Math.max(longest, lt - from);
+  return longest;
 }
 
 /** An element or attribute name without its namespace prefix. */
@@ -1089,10 +1139,14 @@ export async function sheetTable(source: SheetSource, notes: readonly string[] =
         }
         out = values.slice(left);
       }
-      while (out.length > columns.length) {
-        const name = distinct([...columns, `column_${columns.length + 1}`]).names[columns.length]!;
-        columns.push(name);
-        added.push(`${name} (first in row ${row.position})`);
+      if (out.length > columns.length) {
+        // named in one pass: one by one, a row reaching column XFD took seconds per thousand columns
+        const from = columns.length;
+        const names = distinct([...columns, ...Array.from({ length: out.length - from }, (_, i) => `column_${from + i + 1}`)]).names;
+        for (const name of names.slice(from)) {
+          columns.push(name);
+          added.push(`${name} (first in row ${row.position})`);
+        }
       }
       let any = false;
       for (let c = 0; c < out.length; c++) {

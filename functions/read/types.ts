@@ -9,6 +9,7 @@
  * SRID. Every reader streams: memory does not grow with the number of rows.
  */
 import { PermanentError } from '../common/errors.ts';
+import type { ReadLimits } from '../common/limits.ts';
 
 /** What a reader found the file to be. */
 export type SourceFormat = 'csv' | 'xlsx' | 'xls' | 'ods' | 'json' | 'ndjson' | 'geojson' | 'shapefile' | 'gpkg' | 'parquet';
@@ -121,4 +122,11 @@ export interface ReadOptions {
   encoding?: string;
   /** Source SRID to assume when the file declares none. */
   srid?: number;
+  /** What the readers take from one file before refusing it (common/limits.ts; default `DEFAULT_READ_LIMITS`). */
+  limits?: Partial<ReadLimits>;
+}
+
+/** A file past one of the read limits: a permanent error naming the file, the position and the limit (`read.limits.<name>`). */
+export function beyondLimit(file: string, what: string, limit: keyof ReadLimits, value: number, position: { line?: number; column?: string } = {}): ReadError {
+  return new ReadError(`${file}: ${what}, beyond the limit of ${value.toLocaleString('en-US')} (read.limits.${limit}): refused`, { file, ...position });
 }

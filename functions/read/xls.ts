@@ -23,6 +23,7 @@ import {
   type SheetSource,
   builtInDateStyle,
   cellRef,
+  columnLetters,
   putCell,
   dateStyleOfFormat,
   numberCell,
@@ -30,7 +31,8 @@ import {
   pickSheet,
   sheetTable,
 } from './sheet.ts';
-import { ReadError, type ReadOptions, type ReadTable } from './types.ts';
+import { readLimits, type ReadLimits } from '../common/limits.ts';
+import { beyondLimit, ReadError, type ReadOptions, type ReadTable } from './types.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The compound file
@@ -446,6 +448,7 @@ function readSst(parts: Buffer[]): string[] {
 
 /** Read one sheet of an .xls workbook (default: the first visible worksheet that holds a table, see `chooseSheet`). */
 export async function readXls(path: string, name: string, opts: ReadOptions = {}): Promise<ReadTable> {
+  const limits = readLimits(opts.limits);
   const { cfb, stream } = await openWorkbook(path, name);
   let book: XlsBook;
   try {
@@ -459,7 +462,7 @@ export async function readXls(path: string, name: string, opts: ReadOptions = {}
   if (opts.sheet === undefined && worksheets.length > 0) {
     const choice = await chooseSheet(
       name,
-      worksheets.map((s) => ({ name: s.name, source: () => xlsSource(path, name, `${name}#${s.name}`, s, book) })),
+      worksheets.map((s) => ({ name: s.name, source: () => xlsSource(path, name, `${name}#${s.name}`, s, book, limits) })),
     );
     sheet = worksheets[choice.index]!;
     note = choice.note;
@@ -468,7 +471,7 @@ export async function readXls(path: string, name: string, opts: ReadOptions = {}
   }
   const file = `${name}#${sheet.name}`;
   if (sheet.kind !== 0 && sheet.kind !== 1) throw new ReadError(`${file}: a ${sheet.kind === 2 ? 'chart sheet' : 'macro module'}, not a table`, { file });
-  return sheetTable(xlsSource(path, name, file, sheet, book), note ? [note] : []);
+  return sheetTable(xlsSource(path, name, file, sheet, book, limits), note ? [note] : []);
 }
 
 /** The names of an .xls workbook's sheets, in tab order (hidden ones included). */
@@ -499,7 +502,7 @@ function rkNumber(rk: number): number {
   return rk & 0x01 ? n / 100 : n;
 }
 
-function xlsSource(path: string, name: string, file: string, sheet: XlsSheet, book: XlsBook): SheetSource {
+function xlsSource(path: string, name: string, file: string, sheet: XlsSheet, book: XlsBook, limits: ReadLimits): SheetSource {
   let notes: string[] = [];
 
   /** The records of the sheet's substream (charts embedded in it are skipped). */
@@ -536,6 +539,10 @@ function xlsSource(path: string, name: string, file: string, sheet: XlsSheet, bo
           row = { position: r + 1, values: [], kinds: [], hasError: false };
         }
         if (text === null || text === '') return;
+        if (col >= limits.maxColumns) {
+          const ref = cellRef(r + 1, col);
+          throw beyondLimit(file, `cell ${ref} is right of column ${columnLetters(limits.maxColumns - 1)}, the last one read`, 'maxColumns', limits.maxColumns, { line: r + 1, column: ref });
+        }
         putCell(row, col, text, kind);
       };
       const numberAt = (r: number, col: number, xf: number, n: number) => put(r, col, ...numberCell(n, book.dateStyles[xf], book.date1904));

@@ -30,6 +30,7 @@ import {
   type Zip,
   cellRef,
   chooseSheet,
+  columnLetters,
   putCell,
   builtInDateStyle,
   dateStyleOfFormat,
@@ -41,7 +42,8 @@ import {
   pickSheet,
   sheetTable,
 } from './sheet.ts';
-import { ReadError, type ReadOptions, type ReadTable } from './types.ts';
+import { readLimits, type ReadLimits } from '../common/limits.ts';
+import { beyondLimit, ReadError, type ReadOptions, type ReadTable } from './types.ts';
 import { readXls } from './xls.ts';
 
 const REL_OFFICE_DOCUMENT = /\/officeDocument$/;
@@ -66,6 +68,7 @@ interface XlsxBook {
   /** Date style of each cell style (`s` attribute), `undefined` for a number. */
   dateStyles: (DateStyle | undefined)[];
   date1904: boolean;
+  limits: ReadLimits;
 }
 
 /**
@@ -75,7 +78,7 @@ interface XlsxBook {
  */
 export async function readXlsx(path: string, name: string, opts: ReadOptions = {}): Promise<ReadTable> {
   if (await isOle2(path)) return readXls(path, name, opts);
-  const book = await readBook(path, name);
+  const book = await readBook(path, name, readLimits(opts.limits));
   try {
     const tables = book.sheets.filter((s): s is XlsxSheet & { part: string } => !s.hidden && s.part !== undefined);
     let sheet: XlsxSheet;
@@ -110,21 +113,21 @@ export async function listXlsxSheets(path: string, name: string = path): Promise
   }
 }
 
-async function openXlsx(path: string, name: string): Promise<Zip> {
+async function openXlsx(path: string, name: string, limits?: ReadLimits): Promise<Zip> {
   if (await isOle2(path)) {
     throw new ReadError(`${name}: an Excel 97–2003 or password-protected workbook, not an .xlsx one`, { file: name });
   }
-  return openZip(path, name, '.xlsx workbook');
+  return openZip(path, name, '.xlsx workbook', limits);
 }
 
-async function readBook(path: string, name: string): Promise<XlsxBook> {
-  const zip = await openXlsx(path, name);
+async function readBook(path: string, name: string, limits: ReadLimits): Promise<XlsxBook> {
+  const zip = await openXlsx(path, name, limits);
   try {
     const structure = await readStructure(zip, name);
     const part = structure.sharedStringsPart && zip.has(structure.sharedStringsPart) ? structure.sharedStringsPart : undefined;
-    const sharedStrings = part ? await readSharedStrings(zip, part, name) : new MemoryStrings([]);
+    const sharedStrings = part ? await readSharedStrings(zip, part, name, limits) : new MemoryStrings([]);
     const dateStyles = structure.stylesPart && zip.has(structure.stylesPart) ? await readDateStyles(zip, structure.stylesPart, name) : [];
-    return { sheets: structure.sheets, sharedStrings, ...(part ? { sharedStringsPart: part } : {}), dateStyles, date1904: structure.date1904 };
+    return { sheets: structure.sheets, sharedStrings, ...(part ? { sharedStringsPart: part } : {}), dateStyles, date1904: structure.date1904, limits };
   } finally {
     zip.close();
   }
@@ -350,13 +353,15 @@ class SpilledStrings implements SharedStrings {
  * The shared-string table: each `<si>` as plain text (rich-text runs joined, phonetic guides left
  * out). Spilled to a temporary file when its XML is larger than `xlsxLimits.sharedStringsInMemoryBytes`.
  */
-async function readSharedStrings(zip: Zip, part: string, name: string): Promise<SharedStrings> {
+async function readSharedStrings(zip: Zip, part: string, name: string, limits: ReadLimits): Promise<SharedStrings> {
+  const file = `${name}!${part}`;
   const spill = zip.size(part) > xlsxLimits.sharedStringsInMemoryBytes ? new SpilledStrings() : undefined;
   const strings: string[] = [];
   const add = spill ? (text: string) => spill.push(text) : (text: string) => void strings.push(text);
   let current = '';
   let inT = false;
   let phonetic = 0;
+  let count = 0;
   try {
     for await (const _ of parseXml(
       zip.chunks(part),
@@ -371,14 +376,19 @@ async function readSharedStrings(zip: Zip, part: string, name: string): Promise<
           const local = localName(tag.name);
           if (local === 't') inT = false;
           else if (local === 'rPh') phonetic--;
-          else if (local === 'si') add(unescapeOoxml(current));
+          else if (local === 'si') {
+            add(unescapeOoxml(current));
+            count++;
+          }
         },
         text(text) {
-          if (inT) current += text;
+          if (!inT) return;
+          current += text;
+          if (current.length > limits.maxCellChars) throw beyondLimit(file, `shared string ${count} (0-based, as cells refer to it) is longer than ${limits.maxCellChars} characters`, 'maxCellChars', limits.maxCellChars);
         },
       },
       () => undefined,
-      { file: `${name}!${part}` },
+      { file, limits },
     ));
     spill?.flush();
   } catch (error) {
@@ -448,17 +458,18 @@ function xlsxSource(path: string, name: string, file: string, part: string, book
     notes: () => notes,
     close: () => book.sharedStrings.close(),
     async *rows() {
-      const zip = await openXlsx(path, name);
+      const zip = await openXlsx(path, name, book.limits);
       notes = [];
       if (book.sharedStrings.closed && book.sharedStringsPart) {
         try {
-          book.sharedStrings = await readSharedStrings(zip, book.sharedStringsPart, name);
+          book.sharedStrings = await readSharedStrings(zip, book.sharedStringsPart, name, book.limits);
         } catch (error) {
           zip.close();
           throw error;
         }
       }
       const strings = book.sharedStrings;
+      const { limits } = book;
       let uncached = 0;
       let firstUncached = '';
       let badIndex = 0;
@@ -524,6 +535,7 @@ function xlsxSource(path: string, name: string, file: string, part: string, book
                 if (!inData) break;
                 const r = Number(tag.attributes.r);
                 position = Number.isInteger(r) && r > 0 ? r : position + 1;
+                if (position > limits.maxRows) throw beyondLimit(file, `row ${tag.attributes.r ?? position} is below the sheet's last row`, 'maxRows', limits.maxRows, { line: position });
                 row = { position, values: [], kinds: [], hasError: false };
                 col = -1;
                 break;
@@ -533,6 +545,10 @@ function xlsxSource(path: string, name: string, file: string, part: string, book
                 const ref = tag.attributes.r;
                 const c = ref ? columnOfRef(ref) : -1;
                 col = c >= 0 ? c : col + 1;
+                // a reference such as ZZZZZZZ1 would pad the row towards billions of empty cells
+                if (col >= limits.maxColumns) {
+                  throw beyondLimit(file, `cell ${ref ?? cellRef(position, col)} is right of column ${columnLetters(limits.maxColumns - 1)}, the last one read`, 'maxColumns', limits.maxColumns, { line: position, column: ref ?? cellRef(position, col) });
+                }
                 cellType = tag.attributes.t ?? '';
                 cellStyle = Number(tag.attributes.s ?? 0);
                 hasFormula = false;
@@ -581,7 +597,11 @@ function xlsxSource(path: string, name: string, file: string, part: string, book
             }
           },
           text(text: string) {
-            if (collecting) value += text;
+            if (!collecting) return;
+            value += text;
+            if (value!.length > limits.maxCellChars) {
+              throw beyondLimit(file, `cell ${cellRef(position, col)} holds more than ${limits.maxCellChars} characters`, 'maxCellChars', limits.maxCellChars, { line: position, column: cellRef(position, col) });
+            }
           },
         };
         yield* parseXml(zip.chunks(part), handlers, () => {
@@ -589,7 +609,7 @@ function xlsxSource(path: string, name: string, file: string, part: string, book
           const out = batch;
           batch = [];
           return out;
-        }, { file, describe: () => (position > 0 ? `near row ${position}` : '') });
+        }, { file, describe: () => (position > 0 ? `near row ${position}` : ''), limits });
       } finally {
         zip.close();
         if (uncached > 0) notes.push(`${file}: ${uncached} formula cell${uncached === 1 ? '' : 's'} without a saved result read as empty (first: ${firstUncached}); open and save the workbook in a spreadsheet program to compute them`);
