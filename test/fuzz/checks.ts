@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { table, type FileResult } from './run.ts';
 
+/** Per file: the stage function's memory, Lambda's default /tmp, and a time no upload should need. */
 export const LIMITS = { rssMb: 512, tempMb: 512, seconds: 30 };
-
 
 const RECORDED = ['loaded', 'quarantined', 'failed', 'skipped'];
 const TEXT = new Set(['csv', 'json', 'ndjson', 'geojson']);
@@ -46,9 +46,9 @@ export function failingChecks(r: FileResult, noise = 1): Map<string, { observed:
   return out;
 }
 
-/** The table of the last run (written by fuzz.test.ts beside the corpus). */
+/** The table of the last whole run (written by fuzz.test.ts beside the corpus; `last-run.json` for a subset). */
 if (process.argv[1]?.endsWith('checks.ts')) {
-  const path = process.argv[2] ?? join(tmpdir(), 'civic-etl-fuzz', 'last-run.json');
+  const path = process.argv[2] ?? join(tmpdir(), 'civic-etl-fuzz', 'last-run-full.json');
   const results = JSON.parse(readFileSync(path, 'utf8')) as FileResult[];
   console.log(table(results, new Map(results.map((r) => [r.id, [...failingChecks(r).keys()]]))));
 }

@@ -117,7 +117,7 @@ describe('hostile input: the fuzz corpus', () => {
       console.log(
         `fuzz: ${results.length} files${FULL ? ' (whole corpus)' : ' (fast subset; npm run fuzz for all)'}, ${Object.keys(observed).length} failing checks (${[...byClass].map(([c, n]) => `${c} ${n}`).join(', ')}); ${fresh.length} new, ${nowHolding.length} now holding\n${summary}`,
       );
-      writeFileSync(join(dir, '..', 'last-run.json'), JSON.stringify(results, null, 1));
+      writeFileSync(join(dir, '..', FULL ? 'last-run-full.json' : 'last-run.json'), JSON.stringify(results, null, 1));
 
       if (UPDATE) {
         const next: Record<string, Known> = {};

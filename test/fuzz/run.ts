@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -154,6 +154,7 @@ export async function runFuzz(
       throw new Error(`the fuzz child exited (${code}) between files: ${stderr.slice(-1500)}`);
     }
   }
+  rmSync(temp, { recursive: true, force: true });
   return results;
 }
 
