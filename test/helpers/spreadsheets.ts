@@ -46,7 +46,8 @@ export async function writeZip(path: string, members: Record<string, string | Bu
   const names = Object.keys(members).sort((a, b) => (a === 'mimetype' ? -1 : b === 'mimetype' ? 1 : 0));
   for (const name of names) {
     const body = members[name]!;
-    zip.addBuffer(Buffer.isBuffer(body) ? body : Buffer.from(body), name, { compress: name !== 'mimetype' });
+    // a fixed time, so the same members make the same bytes (the fuzz corpus is reproducible)
+    zip.addBuffer(Buffer.isBuffer(body) ? body : Buffer.from(body), name, { compress: name !== 'mimetype', mtime: new Date(2026, 0, 1) });
   }
   zip.end();
   await once(out, 'close');
