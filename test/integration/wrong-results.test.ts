@@ -100,6 +100,31 @@ describe('GeoJSON: a malformed position quarantines its feature, with the reason
   });
 });
 
+describe('GeoJSON: a ring not closed or too short, a line of one point quarantines its feature, with the reason (was: loaded as if whole)', () => {
+  it.each([
+    ['unclosed.geojson', { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] }, 'ring 1 of the Polygon is not closed'],
+    ['short-ring.geojson', { type: 'Polygon', coordinates: [[[0, 0], [1, 0]]] }, 'ring 1 of the Polygon has 2 positions, fewer than 4'],
+    ['one-point.geojson', { type: 'LineString', coordinates: [[1, 2]] }, 'the LineString has 1 position, fewer than 2'],
+  ])('%s', async (name, geometry, reason) => {
+    const body = JSON.stringify({
+      type: 'FeatureCollection',
+      features: [
+        { type: 'Feature', properties: { id: 1 }, geometry: { type: 'Point', coordinates: [4.9, 52.37] } },
+        { type: 'Feature', properties: { id: 2 }, geometry },
+      ],
+    });
+    const load = await upload('places', name, body);
+    expect(load).toMatchObject({ status: 'loaded', rows_loaded: 1, rows_quarantined: 1 });
+    expect(await rows(local.pool, 'SELECT id::int, ST_AsText(geom) AS g FROM it_wrong.places ORDER BY id')).toEqual([{ id: 1, g: 'POINT(4.9 52.37)' }]);
+    const quarantined = await rows<{ line: number; column_name: string; reason: string }>(
+      local.pool,
+      'SELECT source_line::int AS line, column_name, reason FROM it_wrong.places_quarantine WHERE load_id = $1',
+      [load.id],
+    );
+    expect(quarantined).toEqual([{ line: 2, column_name: 'geom', reason: expect.stringContaining(reason) }]);
+  });
+});
+
 describe('shapefile: a NaN or infinite coordinate quarantines its feature, with the reason', () => {
   it.each([
     ['infinite.zip', Infinity],
