@@ -181,7 +181,13 @@ export async function checkLonLat(
  * from spatial_ref_sys is an error naming the file and the option, before anything is read,
  * instead of PostGIS's `Cannot find SRID (99999) in spatial_ref_sys` halfway through the cast.
  */
-export async function checkSridsKnown(client: Queryable, file: string, given: ReadonlyArray<readonly [number | undefined, string]>): Promise<void> {
+export async function checkSridsKnown(
+  client: Queryable,
+  file: string,
+  given: ReadonlyArray<readonly [number | undefined, string]>,
+  /** What to do instead, when not "give an EPSG code" in the same option (a file's `crs`: set read.srid). */
+  fix?: string,
+): Promise<void> {
   const wanted = given.filter((g): g is readonly [number, string] => g[0] !== undefined);
   if (wanted.length === 0) return;
   const { rows } = await client.query<{ srid: number }>('SELECT srid FROM spatial_ref_sys WHERE srid = ANY($1::int[])', [wanted.map(([srid]) => srid)]);
@@ -189,7 +195,7 @@ export async function checkSridsKnown(client: Queryable, file: string, given: Re
   const unknown = wanted.filter(([srid]) => !known.has(srid));
   if (unknown.length === 0) return;
   throw new PermanentError(
-    `${file}: ${unknown.map(([srid, option]) => `${option} ${srid}`).join(' and ')}: no such SRID in PostGIS's spatial_ref_sys; give an EPSG code PostGIS knows (4326 for longitude/latitude, 2154 for Lambert-93, 28992 for RD New…)`,
+    `${file}: ${unknown.map(([srid, option]) => `${option} ${srid}`).join(' and ')}: no such SRID in PostGIS's spatial_ref_sys; ${fix ?? 'give'} an EPSG code PostGIS knows (4326 for longitude/latitude, 2154 for Lambert-93, 28992 for RD New…)`,
     { file },
   );
 }

@@ -29,6 +29,8 @@ export interface SourceGeometry {
    * features): it then sets it before `rows()` finishes.
    */
   srid?: number;
+  /** Where the file says `srid`, for messages: `its crs member (at byte 12)`. */
+  sridFrom?: string;
   /** Geometry type the file declares (`Point`, `MultiPolygon`…), when it declares one. */
   type?: string;
   /**

@@ -125,6 +125,20 @@ describe('GeoJSON: a ring not closed or too short, a line of one point quarantin
   });
 });
 
+describe('coordinate systems', () => {
+  it('a GeoJSON crs naming an SRID PostGIS does not know fails, naming the file and the SRID (was: PostGIS\'s "Invalid reserved SRID", retried)', async () => {
+    const body = JSON.stringify({
+      type: 'FeatureCollection',
+      crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::999999' } },
+      features: [{ type: 'Feature', properties: { id: 1 }, geometry: { type: 'Point', coordinates: [4.9, 52.37] } }],
+    });
+    const load = await upload('places', 'bogus-crs.geojson', body);
+    expect(load).toMatchObject({ status: 'failed', error_kind: 'permanent' });
+    expect(load.error).toContain('incoming/acme/places/bogus-crs.geojson: its crs member (at byte 34) names SRID 999999: no such SRID');
+    expect(load.error).toContain('set read.srid (dataset places) to an EPSG code PostGIS knows');
+  });
+});
+
 describe('shapefile: a NaN or infinite coordinate quarantines its feature, with the reason', () => {
   it.each([
     ['infinite.zip', Infinity],
