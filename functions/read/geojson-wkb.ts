@@ -89,10 +89,11 @@ export function positionProblem(geometry: unknown, nested = 0): string | undefin
 }
 
 /**
- * A LineString of one position, or a Polygon ring of fewer than 4 positions or whose last
- * position is not its first: PostGIS's GeoJSON and WKB input take these, and the row would load
- * as if whole (a one-point line; a ring closed by a guess, or a sliver). Empty parts (`[]`) are
- * EMPTY and fine. Positions must already be numbers (`positionProblem` checked them).
+ * A LineString of one position, or a Polygon ring whose last position is not its first (or of
+ * one position): PostGIS's GeoJSON and WKB input take these, and the row would load as if whole
+ * (a one-point line; a ring closed by a guess). A closed ring of 2 or 3 positions (a collapsed
+ * part, as in real files) is left to the clean step's repair, which drops it and says so. Empty
+ * parts (`[]`) are EMPTY and fine. Positions must already be numbers (`positionProblem` checked them).
  */
 function shapeProblem(type: string, coordinates: unknown): string | undefined {
   if (!Array.isArray(coordinates)) return undefined;
@@ -103,8 +104,10 @@ function shapeProblem(type: string, coordinates: unknown): string | undefined {
     for (let r = 0; r < rings.length; r++) {
       const ring: unknown = rings[r];
       if (!Array.isArray(ring)) return undefined;
-      if (ring.length > 0 && ring.length < 4) return `ring ${r + 1} of ${what} has ${ring.length} position${ring.length === 1 ? '' : 's'}, fewer than 4`;
-      if (ring.length > 0 && !samePosition(ring[0]!, ring[ring.length - 1]!)) return `ring ${r + 1} of ${what} is not closed`;
+      // a closed ring of 2 or 3 positions (collapsed to a point or a line) is left to the repair, which says what it drops
+      if (ring.length === 0 || (ring.length > 1 && samePosition(ring[0], ring[ring.length - 1]))) continue;
+      if (ring.length < 4) return `ring ${r + 1} of ${what} has ${ring.length} position${ring.length === 1 ? '' : 's'}, fewer than 4`;
+      return `ring ${r + 1} of ${what} is not closed`;
     }
     return undefined;
   };
@@ -407,13 +410,13 @@ function writeHeader(code: number): void {
   at += 5;
 }
 
-/** A ring of 1–3 positions or not closed, a line of 1 position: left to the general path, which says what is wrong (`shapeProblem`). */
+/** A ring of 1 position or not closed, a line of 1 position: left to the general path, which says what is wrong (`shapeProblem`). */
 function readRing(b: Buffer, i: number, end: number): number {
   const countAt = at;
   i = readList(b, i, end, readPosition);
   const n = out.readUInt32LE(countAt);
   if (n === 0) return i;
-  if (n < 4) throw BAIL;
+  if (n === 1) throw BAIL;
   const first = countAt + 4;
   const last = first + (n - 1) * dims * 8;
   for (let k = 0; k < dims; k++) if (view.getFloat64(first + 8 * k, true) !== view.getFloat64(last + 8 * k, true)) throw BAIL;

@@ -356,6 +356,7 @@ describe('GeoJSON geometry as WKB', () => {
     for (const g of [
       { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [-0, 0]]] },
       { type: 'Polygon', coordinates: [[]] },
+      { type: 'MultiPolygon', coordinates: [[[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[2, 2], [2, 2]]]] }, // closed, collapsed: the repair drops it and says so
       { type: 'LineString', coordinates: [[1, 2], [3, 4]] },
       { type: 'MultiLineString', coordinates: [[]] },
     ]) {
