@@ -135,6 +135,15 @@ export async function settleSourceSrid(
   }
   const extent = await stagedExtent(client, opts.staging, g.column, g.encoding);
   if (extent && withinLonLat(extent)) {
+    // a system that is not longitude/latitude on the Earth (a projection, another planet's datum) is never guessed as 4326
+    const shape = shapeFromWkt(g.crs.wkt);
+    const earthLonLat = shape?.proj === 'longlat' && shape.pm === 0 && shape.a !== undefined && shape.a > 6_350_000 && shape.a < 6_400_000;
+    if (!earthLonLat) {
+      throw new PermanentError(
+        `${opts.file}: ${g.crs.from ? `${g.crs.from} names` : 'its'} coordinate system ${what}, which is not one PostGIS knows by its parameters, nor longitude/latitude on the Earth, so its coordinates (${showExtent(extent)}) are not taken as EPSG:4326: give the source's EPSG code with ${opts.option}`,
+        { file: opts.file },
+      );
+    }
     g.srid = 4326;
     opts.warnings.push(
       `${opts.file}: its coordinate system ${what} is not one PostGIS knows by its parameters; its coordinates (${showExtent(extent)}) are all longitudes and latitudes, so they are read as EPSG:4326 — set ${opts.option} if they are not`,

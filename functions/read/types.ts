@@ -38,7 +38,7 @@ export interface SourceGeometry {
    * an SRID (an ESRI `.prj` without authority, a GeoPackage system of another organisation): the
    * load identifies it by its parameters against PostGIS's spatial_ref_sys (clean/source-srid.ts).
    */
-  crs?: { wkt: string; name?: string };
+  crs?: { wkt: string; name?: string; /** Where the file words it (`its .prj`), for messages. */ from?: string };
 }
 
 /** A column type a file can declare (the names are the clean step's column types). */

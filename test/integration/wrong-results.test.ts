@@ -160,6 +160,24 @@ describe('shapefile: a NaN or infinite coordinate quarantines its feature, with 
   });
 });
 
+describe('shapefile: a .prj we cannot read or identify fails, naming the .prj and read.srid (was: loaded as EPSG:4326)', () => {
+  const zipped = async (prj: string) => {
+    const { shp, shx, dbf } = shapefileBytes({
+      shapeType: POINT,
+      fields: [{ name: 'id', type: 'N', length: 4 }],
+      records: [{ shape: { parts: [[[4.9, 52.37]]] }, values: [1] }],
+    });
+    return makeZip({ 'parks.shp': shp, 'parks.shx': shx, 'parks.dbf': dbf, 'parks.prj': prj });
+  };
+  it('a .prj that is not WKT', async () => {
+    await expectRefused('parks', 'bad-prj.zip', await zipped('this is not a projection'), /bad-prj\.zip!parks\.shp: its \.prj is not a coordinate system in WKT \(it begins "this is not a projection"\): set read\.srid/);
+  });
+  it('a .prj naming a system on another planet, over coordinates that look like longitudes and latitudes', async () => {
+    const mars = 'PROJCS["Nowhere",GEOGCS["Mars 2000",DATUM["D_Mars",SPHEROID["Mars",3396190,169.89]]]]';
+    await expectRefused('parks', 'mars.zip', await zipped(mars), /its \.prj names coordinate system "Nowhere", which is not one PostGIS knows by its parameters, nor longitude\/latitude on the Earth.*read\.srid \(dataset parks\)/);
+  });
+});
+
 describe('CSV', () => {
   const rowsAfter = Array.from({ length: 30_000 }, (_, i) => `${i + 10},name ${i}\n`).join(''); // past the 256 KiB head detection reads
   it.each([
