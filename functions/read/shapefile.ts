@@ -456,7 +456,8 @@ function ldidEncoding(ldid: number): string | undefined {
 /**
  * The SRID the .prj names, or `read.srid` when there is no .prj. A .prj naming a system this
  * reader does not know by authority or name is handed on as `crs`: the load identifies it by its
- * parameters (clean/source-srid.ts) unless `read.srid` is given.
+ * parameters (clean/source-srid.ts) unless `read.srid` is given. A .prj that is not WKT fails,
+ * unless `read.srid` is given: it says nothing the load could identify or check.
  */
 async function sridOf(prj: ShapefilePart | undefined, name: string, opts: ReadOptions, warnings: string[]): Promise<{ srid?: number; crs?: SourceGeometry['crs'] }> {
   if (!prj) return opts.srid !== undefined ? { srid: opts.srid } : {};
@@ -467,7 +468,7 @@ async function sridOf(prj: ShapefilePart | undefined, name: string, opts: ReadOp
     if (opts.srid !== undefined) return { srid: opts.srid };
     // not WKT at all: a damaged .prj says nothing we may guess from (the coordinates would be taken as 4326)
     if (info.keyword === undefined) {
-      throw new ReadError(`${name}: its .prj is not a coordinate system in WKT (it begins ${JSON.stringify(wkt.slice(0, 40))}): set read.srid to the source's EPSG code`, { file: name });
+      throw new ReadError(`${name}: its .prj is not a coordinate system in WKT (it begins ${JSON.stringify(wkt.slice(0, 40))}): give the source's EPSG code with read.srid (--source-srid for civic-etl load)`, { file: name });
     }
     return { crs: { wkt, from: 'its .prj', ...(info.name !== undefined ? { name: info.name } : {}) } };
   }

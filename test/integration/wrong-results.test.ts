@@ -170,7 +170,7 @@ describe('shapefile: a .prj we cannot read or identify fails, naming the .prj an
     return makeZip({ 'parks.shp': shp, 'parks.shx': shx, 'parks.dbf': dbf, 'parks.prj': prj });
   };
   it('a .prj that is not WKT', async () => {
-    await expectRefused('parks', 'bad-prj.zip', await zipped('this is not a projection'), /bad-prj\.zip!parks\.shp: its \.prj is not a coordinate system in WKT \(it begins "this is not a projection"\): set read\.srid/);
+    await expectRefused('parks', 'bad-prj.zip', await zipped('this is not a projection'), /bad-prj\.zip!parks\.shp: its \.prj is not a coordinate system in WKT \(it begins "this is not a projection"\): give the source's EPSG code with read\.srid \(--source-srid for civic-etl load\)/);
   });
   it('a .prj naming a system on another planet, over coordinates that look like longitudes and latitudes', async () => {
     const mars = 'PROJCS["Nowhere",GEOGCS["Mars 2000",DATUM["D_Mars",SPHEROID["Mars",3396190,169.89]]]]';

@@ -437,7 +437,7 @@ describe('readShapefile coordinate system', () => {
 
   it('fails on a .prj that is not WKT, naming the file and read.srid, unless read.srid gives the SRID (was: taken as 4326)', async () => {
     await expect(readShapefile(point('this is not a projection'), 'bad.zip!bad.shp')).rejects.toThrow(
-      'bad.zip!bad.shp: its .prj is not a coordinate system in WKT (it begins "this is not a projection"): set read.srid to the source\'s EPSG code',
+      'bad.zip!bad.shp: its .prj is not a coordinate system in WKT (it begins "this is not a projection"): give the source\'s EPSG code with read.srid (--source-srid for civic-etl load)',
     );
     expect((await readShapefile(point('this is not a projection'), 'bad.zip!bad.shp', { srid: 28992 })).geometry?.srid).toBe(28992);
   });
