@@ -398,6 +398,10 @@ async function applyRows(
   const notes: string[] = [];
   if (dataset.geometry.enabled) {
     await checkSridsKnown(client, load.object_key, [[dataset.read.srid, `read.srid (dataset ${dataset.name})`], [dataset.geometry.srid, `geometry.srid (dataset ${dataset.name})`]]);
+    // the SRID a file's crs names (read.srid overrides it): else PostGIS's "Invalid reserved SRID" in the cast, retried as if passing
+    if (dataset.read.srid === undefined && !dataset.geometry.from) {
+      await checkSridsKnown(client, load.object_key, [[detected?.geometry?.srid, `${detected?.geometry?.sridFrom ?? 'the file'} names SRID`]], `set read.srid (dataset ${dataset.name}) to`);
+    }
   }
   if (dataset.geometry.enabled && !dataset.geometry.from) {
     await settleSourceSrid(client, { geometry: detected?.geometry, file: load.object_key, given: dataset.read.srid, staging, warnings: notes, option: `read.srid (dataset ${dataset.name})` });

@@ -135,6 +135,15 @@ export async function settleSourceSrid(
   }
   const extent = await stagedExtent(client, opts.staging, g.column, g.encoding);
   if (extent && withinLonLat(extent)) {
+    // a system that is not longitude/latitude on the Earth (a projection, another planet's datum) is never guessed as 4326
+    const shape = shapeFromWkt(g.crs.wkt);
+    const earthLonLat = shape?.proj === 'longlat' && shape.pm === 0 && shape.a !== undefined && shape.a > 6_350_000 && shape.a < 6_400_000;
+    if (!earthLonLat) {
+      throw new PermanentError(
+        `${opts.file}: ${g.crs.from ? `${g.crs.from} names` : 'its'} coordinate system ${what}, which is not one PostGIS knows by its parameters, nor longitude/latitude on the Earth, so its coordinates (${showExtent(extent)}) are not taken as EPSG:4326: give the source's EPSG code with ${opts.option}`,
+        { file: opts.file },
+      );
+    }
     g.srid = 4326;
     opts.warnings.push(
       `${opts.file}: its coordinate system ${what} is not one PostGIS knows by its parameters; its coordinates (${showExtent(extent)}) are all longitudes and latitudes, so they are read as EPSG:4326 — set ${opts.option} if they are not`,
@@ -181,7 +190,13 @@ export async function checkLonLat(
  * from spatial_ref_sys is an error naming the file and the option, before anything is read,
  * instead of PostGIS's `Cannot find SRID (99999) in spatial_ref_sys` halfway through the cast.
  */
-export async function checkSridsKnown(client: Queryable, file: string, given: ReadonlyArray<readonly [number | undefined, string]>): Promise<void> {
+export async function checkSridsKnown(
+  client: Queryable,
+  file: string,
+  given: ReadonlyArray<readonly [number | undefined, string]>,
+  /** What to do instead, when not "give an EPSG code" in the same option (a file's `crs`: set read.srid). */
+  fix?: string,
+): Promise<void> {
   const wanted = given.filter((g): g is readonly [number, string] => g[0] !== undefined);
   if (wanted.length === 0) return;
   const { rows } = await client.query<{ srid: number }>('SELECT srid FROM spatial_ref_sys WHERE srid = ANY($1::int[])', [wanted.map(([srid]) => srid)]);
@@ -189,7 +204,7 @@ export async function checkSridsKnown(client: Queryable, file: string, given: Re
   const unknown = wanted.filter(([srid]) => !known.has(srid));
   if (unknown.length === 0) return;
   throw new PermanentError(
-    `${file}: ${unknown.map(([srid, option]) => `${option} ${srid}`).join(' and ')}: no such SRID in PostGIS's spatial_ref_sys; give an EPSG code PostGIS knows (4326 for longitude/latitude, 2154 for Lambert-93, 28992 for RD New…)`,
+    `${file}: ${unknown.map(([srid, option]) => `${option} ${srid}`).join(' and ')}: no such SRID in PostGIS's spatial_ref_sys; ${fix ?? 'give'} an EPSG code PostGIS knows (4326 for longitude/latitude, 2154 for Lambert-93, 28992 for RD New…)`,
     { file },
   );
 }

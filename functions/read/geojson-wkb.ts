@@ -85,8 +85,56 @@ export function positionProblem(geometry: unknown, nested = 0): string | undefin
     }
     return undefined;
   };
-  return visit(coordinates, depth);
+  return visit(coordinates, depth) ?? shapeProblem(type, coordinates);
 }
+
+/**
+ * A LineString of one position, or a Polygon ring whose last position is not its first (or of
+ * one position): PostGIS's GeoJSON and WKB input take these, and the row would load as if whole
+ * (a one-point line; a ring closed by a guess). A closed ring of 2 or 3 positions (a collapsed
+ * part, as in real files) is left to the clean step's repair, which drops it and says so. Empty
+ * parts (`[]`) are EMPTY and fine. Positions must already be numbers (`positionProblem` checked them).
+ */
+function shapeProblem(type: string, coordinates: unknown): string | undefined {
+  if (!Array.isArray(coordinates)) return undefined;
+  const line = (l: unknown, what: string) =>
+    Array.isArray(l) && l.length === 1 ? `${what} has 1 position, fewer than 2` : undefined;
+  const polygon = (rings: unknown, what: string): string | undefined => {
+    if (!Array.isArray(rings)) return undefined;
+    for (let r = 0; r < rings.length; r++) {
+      const ring: unknown = rings[r];
+      if (!Array.isArray(ring)) return undefined;
+      // a closed ring of 2 or 3 positions (collapsed to a point or a line) is left to the repair, which says what it drops
+      if (ring.length === 0 || (ring.length > 1 && samePosition(ring[0], ring[ring.length - 1]))) continue;
+      if (ring.length < 4) return `ring ${r + 1} of ${what} has ${ring.length} position${ring.length === 1 ? '' : 's'}, fewer than 4`;
+      return `ring ${r + 1} of ${what} is not closed`;
+    }
+    return undefined;
+  };
+  const each = (parts: unknown[], check: (part: unknown, what: string) => string | undefined, what: string) => {
+    for (let k = 0; k < parts.length; k++) {
+      const p = check(parts[k], `${what} ${k + 1}`);
+      if (p) return p;
+    }
+    return undefined;
+  };
+  switch (type) {
+    case 'LineString':
+      return line(coordinates, 'the LineString');
+    case 'MultiLineString':
+      return each(coordinates, line, 'line');
+    case 'Polygon':
+      return polygon(coordinates, 'the Polygon');
+    case 'MultiPolygon':
+      return each(coordinates, polygon, 'polygon');
+    default:
+      return undefined;
+  }
+}
+
+/** Unequal positions; anything but two non-empty arrays is left to PostGIS (true). */
+const samePosition = (a: unknown, b: unknown) =>
+  !Array.isArray(a) || !Array.isArray(b) || a.length === 0 || b.length === 0 || (a.length === b.length && a.every((n, k) => n === b[k]));
 
 /** A string, true/false/null, or an object inside the innermost brackets of `coordinates`. */
 const NON_NUMBER_POSITION = /"coordinates"\s*:[\s[\]\d.,eE+-]*\[[^\][]*["a-zA-Z{]/;
@@ -100,6 +148,7 @@ export function geoJsonToHexWkb(text: string): string | undefined {
   }
   const dims = dimensionsOf(geometry);
   if (dims === undefined) return undefined;
+  if (positionProblem(geometry)) return undefined; // stagedGeometry says what is wrong
   const size = sizeOf(geometry as Geometry, dims);
   if (size === undefined) return undefined;
   const out = Buffer.allocUnsafe(size);
@@ -329,6 +378,7 @@ function writeGeometry(b: Buffer, i: number, end: number, type: string): number 
   dims = 0;
   headers.length = 0;
   writeHeader(CODE_OF[type]!);
+  if (type === 'LineString') return readLine(b, i, end);
   return DEPTH[type] === 0 ? readPosition(b, i, end) : readList(b, i, end, PARTS[type]!);
 }
 
@@ -360,9 +410,26 @@ function writeHeader(code: number): void {
   at += 5;
 }
 
-const readRing = (b: Buffer, i: number, end: number) => readList(b, i, end, readPosition);
+/** A ring of 1 position or not closed, a line of 1 position: left to the general path, which says what is wrong (`shapeProblem`). */
+function readRing(b: Buffer, i: number, end: number): number {
+  const countAt = at;
+  i = readList(b, i, end, readPosition);
+  const n = out.readUInt32LE(countAt);
+  if (n === 0) return i;
+  if (n === 1) throw BAIL;
+  const first = countAt + 4;
+  const last = first + (n - 1) * dims * 8;
+  for (let k = 0; k < dims; k++) if (view.getFloat64(first + 8 * k, true) !== view.getFloat64(last + 8 * k, true)) throw BAIL;
+  return i;
+}
+function readLine(b: Buffer, i: number, end: number): number {
+  const countAt = at;
+  i = readList(b, i, end, readPosition);
+  if (out.readUInt32LE(countAt) === 1) throw BAIL;
+  return i;
+}
 const readPointPart = (b: Buffer, i: number, end: number) => (writeHeader(1), readPosition(b, i, end));
-const readLinePart = (b: Buffer, i: number, end: number) => (writeHeader(2), readList(b, i, end, readPosition));
+const readLinePart = (b: Buffer, i: number, end: number) => (writeHeader(2), readLine(b, i, end));
 const readPolygonPart = (b: Buffer, i: number, end: number) => (writeHeader(3), readList(b, i, end, readRing));
 
 type ReadPart = (b: Buffer, i: number, end: number) => number;

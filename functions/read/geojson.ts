@@ -162,7 +162,7 @@ class GeoJsonPass implements StreamHandlers {
   kept(key: string, raw: Buffer, offset: number): void {
     this.members.set(key, { raw, offset });
     if (this.streamedFeatures) this.expose(key, raw);
-    if (key === 'crs') this.applyCrs(raw);
+    if (key === 'crs') this.applyCrs(raw, offset);
   }
 
   private expose(key: string, raw: Buffer): void {
@@ -174,7 +174,7 @@ class GeoJsonPass implements StreamHandlers {
     }
   }
 
-  private applyCrs(raw: Buffer): void {
+  private applyCrs(raw: Buffer, offset: number): void {
     let crs: unknown;
     try {
       crs = JSON.parse(raw.toString('utf8'));
@@ -194,6 +194,7 @@ class GeoJsonPass implements StreamHandlers {
       return;
     }
     state.table.geometry.srid = srid;
+    state.table.geometry.sridFrom = `its crs member (at byte ${offset})`;
   }
 
   /** A feature of the FeatureCollection. */

@@ -37,7 +37,7 @@ import { basename, posix } from 'node:path';
 import iconv from 'iconv-lite';
 import type { ArchivedMember } from './archive.ts';
 import { describePrj } from './prj.ts';
-import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
+import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable, type SourceGeometry } from './types.ts';
 import { SHAPE_TYPES, ShapeEncoder, ShapeFormatError, type ShapeRepairs } from './wkb.ts';
 
 /** A part of a shapefile: its path on local disk, or the member of a zip archive it still is. */
@@ -456,16 +456,21 @@ function ldidEncoding(ldid: number): string | undefined {
 /**
  * The SRID the .prj names, or `read.srid` when there is no .prj. A .prj naming a system this
  * reader does not know by authority or name is handed on as `crs`: the load identifies it by its
- * parameters (clean/source-srid.ts) unless `read.srid` is given.
+ * parameters (clean/source-srid.ts) unless `read.srid` is given. A .prj that is not WKT fails,
+ * unless `read.srid` is given: it says nothing the load could identify or check.
  */
-async function sridOf(prj: ShapefilePart | undefined, name: string, opts: ReadOptions, warnings: string[]): Promise<{ srid?: number; crs?: { wkt: string; name?: string } }> {
+async function sridOf(prj: ShapefilePart | undefined, name: string, opts: ReadOptions, warnings: string[]): Promise<{ srid?: number; crs?: SourceGeometry['crs'] }> {
   if (!prj) return opts.srid !== undefined ? { srid: opts.srid } : {};
   const wkt = (await readAt(prj, 0, 64 * 1024)).toString('utf8').trim();
   if (!wkt) return opts.srid !== undefined ? { srid: opts.srid } : {}; // an empty .prj says as much as none
   const info = describePrj(wkt);
   if (info.srid === undefined) {
     if (opts.srid !== undefined) return { srid: opts.srid };
-    return { crs: { wkt, ...(info.name !== undefined ? { name: info.name } : {}) } };
+    // not WKT at all: a damaged .prj says nothing we may guess from (the coordinates would be taken as 4326)
+    if (info.keyword === undefined) {
+      throw new ReadError(`${name}: its .prj is not a coordinate system in WKT (it begins ${JSON.stringify(wkt.slice(0, 40))}): give the source's EPSG code with read.srid (--source-srid for civic-etl load)`, { file: name });
+    }
+    return { crs: { wkt, from: 'its .prj', ...(info.name !== undefined ? { name: info.name } : {}) } };
   }
   if (opts.srid !== undefined && opts.srid !== info.srid) {
     warnings.push(`${name}: the .prj says EPSG:${info.srid}, read.srid says ${opts.srid}: the .prj's SRID is used`);

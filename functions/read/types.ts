@@ -29,6 +29,8 @@ export interface SourceGeometry {
    * features): it then sets it before `rows()` finishes.
    */
   srid?: number;
+  /** Where the file says `srid`, for messages: `its crs member (at byte 12)`. */
+  sridFrom?: string;
   /** Geometry type the file declares (`Point`, `MultiPolygon`…), when it declares one. */
   type?: string;
   /**
@@ -36,7 +38,7 @@ export interface SourceGeometry {
    * an SRID (an ESRI `.prj` without authority, a GeoPackage system of another organisation): the
    * load identifies it by its parameters against PostGIS's spatial_ref_sys (clean/source-srid.ts).
    */
-  crs?: { wkt: string; name?: string };
+  crs?: { wkt: string; name?: string; /** Where the file words it (`its .prj`), for messages. */ from?: string };
 }
 
 /** A column type a file can declare (the names are the clean step's column types). */

@@ -100,6 +100,45 @@ describe('GeoJSON: a malformed position quarantines its feature, with the reason
   });
 });
 
+describe('GeoJSON: a ring not closed or too short, a line of one point quarantines its feature, with the reason (was: loaded as if whole)', () => {
+  it.each([
+    ['unclosed.geojson', { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] }, 'ring 1 of the Polygon is not closed'],
+    ['short-ring.geojson', { type: 'Polygon', coordinates: [[[0, 0], [1, 0]]] }, 'ring 1 of the Polygon has 2 positions, fewer than 4'],
+    ['one-point.geojson', { type: 'LineString', coordinates: [[1, 2]] }, 'the LineString has 1 position, fewer than 2'],
+  ])('%s', async (name, geometry, reason) => {
+    const body = JSON.stringify({
+      type: 'FeatureCollection',
+      features: [
+        { type: 'Feature', properties: { id: 1 }, geometry: { type: 'Point', coordinates: [4.9, 52.37] } },
+        { type: 'Feature', properties: { id: 2 }, geometry },
+      ],
+    });
+    const load = await upload('places', name, body);
+    expect(load).toMatchObject({ status: 'loaded', rows_loaded: 1, rows_quarantined: 1 });
+    expect(await rows(local.pool, 'SELECT id::int, ST_AsText(geom) AS g FROM it_wrong.places ORDER BY id')).toEqual([{ id: 1, g: 'POINT(4.9 52.37)' }]);
+    const quarantined = await rows<{ line: number; column_name: string; reason: string }>(
+      local.pool,
+      'SELECT source_line::int AS line, column_name, reason FROM it_wrong.places_quarantine WHERE load_id = $1',
+      [load.id],
+    );
+    expect(quarantined).toEqual([{ line: 2, column_name: 'geom', reason: expect.stringContaining(reason) }]);
+  });
+});
+
+describe('coordinate systems', () => {
+  it('a GeoJSON crs naming an SRID PostGIS does not know fails, naming the file and the SRID (was: PostGIS\'s "Invalid reserved SRID", retried)', async () => {
+    const body = JSON.stringify({
+      type: 'FeatureCollection',
+      crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::999999' } },
+      features: [{ type: 'Feature', properties: { id: 1 }, geometry: { type: 'Point', coordinates: [4.9, 52.37] } }],
+    });
+    const load = await upload('places', 'bogus-crs.geojson', body);
+    expect(load).toMatchObject({ status: 'failed', error_kind: 'permanent' });
+    expect(load.error).toContain('incoming/acme/places/bogus-crs.geojson: its crs member (at byte 34) names SRID 999999: no such SRID');
+    expect(load.error).toContain('set read.srid (dataset places) to an EPSG code PostGIS knows');
+  });
+});
+
 describe('shapefile: a NaN or infinite coordinate quarantines its feature, with the reason', () => {
   it.each([
     ['infinite.zip', Infinity],
@@ -118,6 +157,24 @@ describe('shapefile: a NaN or infinite coordinate quarantines its feature, with 
     expect(await rows(local.pool, 'SELECT id::int, ST_AsText(geom) AS g FROM it_wrong.parks ORDER BY id')).toEqual([{ id: 1, g: 'POINT(4.9 52.37)' }]);
     const quarantined = await rows(local.pool, 'SELECT source_line::int AS line, column_name, reason FROM it_wrong.parks_quarantine WHERE load_id = $1', [load.id]);
     expect(quarantined).toEqual([{ line: 2, column_name: 'geom', reason: 'not a valid geometry: invalid shape (a coordinate is NaN or infinite)' }]);
+  });
+});
+
+describe('shapefile: a .prj we cannot read or identify fails, naming the .prj and read.srid (was: loaded as EPSG:4326)', () => {
+  const zipped = async (prj: string) => {
+    const { shp, shx, dbf } = shapefileBytes({
+      shapeType: POINT,
+      fields: [{ name: 'id', type: 'N', length: 4 }],
+      records: [{ shape: { parts: [[[4.9, 52.37]]] }, values: [1] }],
+    });
+    return makeZip({ 'parks.shp': shp, 'parks.shx': shx, 'parks.dbf': dbf, 'parks.prj': prj });
+  };
+  it('a .prj that is not WKT', async () => {
+    await expectRefused('parks', 'bad-prj.zip', await zipped('this is not a projection'), /bad-prj\.zip!parks\.shp: its \.prj is not a coordinate system in WKT \(it begins "this is not a projection"\): give the source's EPSG code with read\.srid \(--source-srid for civic-etl load\)/);
+  });
+  it('a .prj naming a system on another planet, over coordinates that look like longitudes and latitudes', async () => {
+    const mars = 'PROJCS["Nowhere",GEOGCS["Mars 2000",DATUM["D_Mars",SPHEROID["Mars",3396190,169.89]]]]';
+    await expectRefused('parks', 'mars.zip', await zipped(mars), /its \.prj names coordinate system "Nowhere", which is not one PostGIS knows by its parameters, nor longitude\/latitude on the Earth.*read\.srid \(dataset parks\)/);
   });
 });
 

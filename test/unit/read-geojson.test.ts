@@ -337,6 +337,35 @@ describe('GeoJSON geometry as WKB', () => {
     expect(stagedGeometry('{"type":"LineString","coordinates":[[0,0],[1,1,1]]}')).toBe('{"type":"LineString","coordinates":[[0,0],[1,1,1]]}');
     expect(stagedGeometry('{"type":"Point","coordinates":[]}')).toBe('{"type":"Point","coordinates":[]}');
   });
+
+  it('marks a ring not closed or of fewer than 4 positions, and a line of one position, which PostGIS would load as if whole', () => {
+    const cases: [unknown, string][] = [
+      [{ type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] }, 'ring 1 of the Polygon is not closed'],
+      [{ type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0]], [[0, 0], [1, 0]]] }, 'ring 2 of the Polygon has 2 positions, fewer than 4'],
+      [{ type: 'MultiPolygon', coordinates: [[[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[5, 5, 1], [6, 5, 1], [6, 6, 1], [5, 5, 2]]]] }, 'ring 1 of polygon 2 is not closed'],
+      [{ type: 'LineString', coordinates: [[1, 2]] }, 'the LineString has 1 position, fewer than 2'],
+      [{ type: 'MultiLineString', coordinates: [[[0, 0], [1, 1]], [[1, 2]]] }, 'line 2 has 1 position, fewer than 2'],
+    ];
+    for (const [g, reason] of cases) {
+      const text = JSON.stringify(g);
+      expect(stagedGeometry(text), text).toBe(`invalid GeoJSON geometry (${reason}): ${text}`);
+      const b = Buffer.from(text);
+      expect(geometryBytesToHexWkb(b, 0, b.length), text).toBeUndefined(); // the fast path leaves it to the general one
+    }
+    // closed rings (0 and -0 are the same number), empty parts and two-point lines are fine
+    for (const g of [
+      { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [-0, 0]]] },
+      { type: 'Polygon', coordinates: [[]] },
+      { type: 'MultiPolygon', coordinates: [[[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[2, 2], [2, 2]]]] }, // closed, collapsed: the repair drops it and says so
+      { type: 'LineString', coordinates: [[1, 2], [3, 4]] },
+      { type: 'MultiLineString', coordinates: [[]] },
+    ]) {
+      const text = JSON.stringify(g);
+      const b = Buffer.from(text);
+      expect(stagedGeometry(text), text).toBe(geoJsonToHexWkb(text));
+      expect(geometryBytesToHexWkb(b, 0, b.length)?.hex, text).toBe(geoJsonToHexWkb(text));
+    }
+  });
 });
 
 describe('geometryBytesToHexWkb', () => {

@@ -428,11 +428,18 @@ describe('readShapefile coordinate system', () => {
     const table = await readShapefile(point(wkt), 'moon.zip!moon.shp');
 
     expect(table.geometry?.srid).toBeUndefined();
-    expect(table.geometry?.crs).toEqual({ wkt, name: 'Lunar_Grid_2001' });
+    expect(table.geometry?.crs).toEqual({ wkt, name: 'Lunar_Grid_2001', from: 'its .prj' });
     // read.srid given: it decides, nothing is handed on
     const given = await readShapefile(point(wkt), 'moon.zip!moon.shp', { srid: 30100 });
     expect(given.geometry).toMatchObject({ srid: 30100 });
     expect(given.geometry?.crs).toBeUndefined();
+  });
+
+  it('fails on a .prj that is not WKT, naming the file and read.srid, unless read.srid gives the SRID (was: taken as 4326)', async () => {
+    await expect(readShapefile(point('this is not a projection'), 'bad.zip!bad.shp')).rejects.toThrow(
+      'bad.zip!bad.shp: its .prj is not a coordinate system in WKT (it begins "this is not a projection"): give the source\'s EPSG code with read.srid (--source-srid for civic-etl load)',
+    );
+    expect((await readShapefile(point('this is not a projection'), 'bad.zip!bad.shp', { srid: 28992 })).geometry?.srid).toBe(28992);
   });
 });
 
