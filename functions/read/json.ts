@@ -316,6 +316,9 @@ class JsonPass implements StreamHandlers {
         after = this.flattener.object(b, start, end, '', this.model.settings.depth, columns, values);
       } else if (values && columns) {
         after = this.flattener.readValue(b, start, end);
+        // a document that is just `null` holds no record: no row and no column, so staging fails
+        // as for `[]` and `{}` ("no fields to load") instead of loading one empty row as if whole
+        if (this.model.layout.framing === 'value' && this.flattener.value === null) return after;
         setValue(values, columns.indexOf('value'), this.flattener.value);
       } else {
         after = skipValue(b, start, end);

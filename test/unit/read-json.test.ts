@@ -115,6 +115,14 @@ describe('readJson: a top-level array', () => {
     expect(table!.rows[2]).toMatchObject({ id: null, name: null });
   });
 
+  it('reads a document that is just null as no record: no row, no column (a bare number is one row)', async () => {
+    const [nothing] = await read('  null\n');
+    const [number] = await read('42');
+
+    expect(nothing).toMatchObject({ columns: [], rows: [] });
+    expect(number).toMatchObject({ columns: ['value'], rows: [{ value: '42' }] });
+  });
+
   it('decodes a multi-byte character split across chunks', async () => {
     const bytes = Buffer.from('[{"city":"Łódź – Köln"}]');
 
