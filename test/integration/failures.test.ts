@@ -67,7 +67,7 @@ describe('permanent: bad input is recorded with its cause and acknowledged', () 
     ['empty-object.json', '{}', /empty-object\.json: no fields to load/],
     ['null.json', 'null', /null\.json: no fields to load/],
     ['whitespace.csv', '   \t  \n \t\n', /whitespace\.csv holds only whitespace \(spaces, tabs, line breaks\): no header, no data rows/],
-    ['nul-key.json', '[{"a\\u0000b": 1, "c": 2}]', /nul-key\.json: field 1 is named "a\\u0000b", with a NUL character/],
+    ['nul-key.json', '[{"a\\u0000b": 1, "c": 2}]', /nul-key\.json: line 1, column 3: field 1 is named "a\\u0000b", with a NUL character/],
     ['ctid.csv', 'ctid,name\n1,Ann\n', /ctid\.csv: column name "ctid" conflicts with a system column name \(SQLSTATE 42701\)/],
   ];
 
