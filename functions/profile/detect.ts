@@ -142,6 +142,9 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
     }
     throw new DetectError(`${file} has no header line: only blank lines`, { file, line: 1 });
   }
+  // spaces, tabs and line breaks only (a tab among them splits the lines into "fields" of blanks):
+  // no header and no record, not a header and one row of blanks loaded as if whole
+  if (complete && text.trim() === '') throw new DetectError(`${file} holds only whitespace (spaces, tabs, line breaks): no header, no data rows`, { file, line: 1 });
 
   let m = fieldCount(nonBlank);
   if (m <= 1 && hint === undefined && sep === undefined) {

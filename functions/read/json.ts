@@ -287,12 +287,15 @@ class JsonPass implements StreamHandlers {
   private readonly pending: PendingRow[] = [];
   private owner: Owner = { path: '', ordinal: 0, columns: null, values: null };
   private level = 0;
+  /** Main-table columns already checked for a NUL in their name (those of earlier passes are). */
+  private checked: number;
 
   constructor(
     private readonly model: FileModel,
     private readonly target: string | null,
   ) {
     this.main = model.tables.get('')!;
+    this.checked = this.main.columns.names.length;
     this.flattener = new Flattener({ depth: model.settings.depth, ...(model.settings.arrays === 'explode' ? { onArray: this.onArray } : {}) });
   }
 
@@ -316,6 +319,9 @@ class JsonPass implements StreamHandlers {
         after = this.flattener.object(b, start, end, '', this.model.settings.depth, columns, values);
       } else if (values && columns) {
         after = this.flattener.readValue(b, start, end);
+        // a document that is just `null` holds no record: no row and no column, so staging fails
+        // as for `[]` and `{}` ("no fields to load") instead of loading one empty row as if whole
+        if (this.model.layout.framing === 'value' && this.flattener.value === null) return after;
         setValue(values, columns.indexOf('value'), this.flattener.value);
       } else {
         after = skipValue(b, start, end);
@@ -323,6 +329,10 @@ class JsonPass implements StreamHandlers {
     } catch (error) {
       if (error instanceof TooManyColumns) throw tooManyKeys(error, this.model.name, this.model.layout.framing === 'lines' ? 'line' : 'element', ctx.index);
       throw error;
+    }
+    // PostgreSQL's protocol cannot carry a NUL in a name: refused here, where the key's place is known
+    for (const names = this.main.columns.names; this.checked < names.length; this.checked++) {
+      if (names[this.checked]!.includes('\u0000')) throw new NulKey(names[this.checked]!, this.checked + 1, ctx.offset, ctx.base + after);
     }
     this.commit(ctx.index, values);
     return after;
@@ -485,9 +495,79 @@ function streamerFor(model: FileModel, pass: JsonPass): JsonStreamer {
   });
 }
 
-function passRows(model: FileModel, target: string | null): AsyncGenerator<ReadRow> {
+async function* passRows(model: FileModel, target: string | null): AsyncGenerator<ReadRow> {
   const pass = new JsonPass(model, target);
-  return streamRows(model.open, streamerFor(model, pass), pass.out);
+  yield* placed(model, streamRows(model.open, streamerFor(model, pass), pass.out));
+}
+
+/** A field name holding NUL, met in the element at bytes `from`–`to`; {@link placed} finds its line and column. */
+class NulKey extends Error {
+  constructor(
+    readonly key: string,
+    readonly field: number,
+    readonly from: number,
+    readonly to: number,
+  ) {
+    super(`field ${field} is named ${JSON.stringify(key)}, with a NUL character`);
+  }
+}
+
+/** The rows of a pass; a NUL in a field name fails naming the file, line and column of the key. */
+async function* placed(model: FileModel, rows: AsyncGenerator<ReadRow>): AsyncGenerator<ReadRow> {
+  try {
+    yield* rows;
+  } catch (error) {
+    if (!(error instanceof NulKey)) throw error;
+    const shown = JSON.stringify(error.key);
+    const at = await nulKeyPlace(model.open, error.from, error.to);
+    throw new ReadError(
+      `${model.name}: line ${at.line}, column ${at.column}: field ${error.field} is named ${shown}, with a NUL character, which no PostgreSQL name can hold`,
+      { file: model.name, line: at.line, column: shown, offset: at.offset },
+    );
+  }
+}
+
+/**
+ * Where the key holding an escaped NUL (`\u0000`) starts in the element at bytes `from`–`to`: the
+ * file is read again up to the element's end (only when reporting), counting lines; within the
+ * element, the first string holding the escape and followed by `:` is the key (a value may hold
+ * one too). Falls back to the element's start. Column in characters, 1-based.
+ */
+async function nulKeyPlace(open: () => Promise<AsyncIterable<Uint8Array>>, from: number, to: number): Promise<{ line: number; column: number; offset: number }> {
+  const pieces: Buffer[] = [];
+  let read = 0;
+  for await (const chunk of await open()) {
+    const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    pieces.push(b.subarray(0, Math.max(0, Math.min(b.length, to - read))));
+    read += b.length;
+    if (read >= to) break;
+  }
+  const file = Buffer.concat(pieces);
+  let key = from;
+  for (let i = from, start = -1, nul = false; i < file.length; i++) {
+    const c = file[i]!;
+    if (start < 0) {
+      if (c === 0x22) (start = i), (nul = false);
+      continue;
+    }
+    if (c === 0x5c) {
+      if (file.toString('latin1', i + 1, i + 6).toLowerCase() === 'u0000') nul = true;
+      i++;
+      continue;
+    }
+    if (c !== 0x22) continue;
+    let j = i + 1;
+    while (j < file.length && (file[j] === 0x20 || file[j] === 0x09 || file[j] === 0x0a || file[j] === 0x0d)) j++;
+    if (nul && file[j] === 0x3a) {
+      key = start;
+      break;
+    }
+    start = -1;
+  }
+  const lineStart = file.lastIndexOf(0x0a, key - 1) + 1;
+  let line = 1;
+  for (let i = file.indexOf(0x0a); i >= 0 && i < key; i = file.indexOf(0x0a, i + 1)) line++;
+  return { line, column: [...file.toString('utf8', lineStart, key)].length + 1, offset: key };
 }
 
 /**
@@ -505,7 +585,7 @@ export async function readJson(open: () => Promise<AsyncIterable<Uint8Array>>, n
   } else {
     const pass = new JsonPass(model, '');
     const streamer = streamerFor(model, pass);
-    const sample = streamRows(open, streamer, pass.out, () => pass.rowsRead >= SAMPLE_ROWS || streamer.bytes >= SAMPLE_BYTES);
+    const sample = placed(model, streamRows(open, streamer, pass.out, () => pass.rowsRead >= SAMPLE_ROWS || streamer.bytes >= SAMPLE_BYTES));
     for await (const _ of sample) void _;
   }
   return [...model.tables.values()].map((t) => tableOf(model, t));

@@ -373,6 +373,8 @@ function spend(budget: Budget, name: string): Transform {
 
 async function readFileHead(path: string): Promise<Buffer> {
   const size = (await stat(path)).size;
+  // an empty file has no byte to read: a stream from 0 to -1 is a RangeError, not an empty head
+  if (size === 0) return Buffer.alloc(0);
   const { head, rest, complete } = await readHead(createReadStream(path, { start: 0, end: Math.min(size, HEAD) - 1 }), HEAD);
   await closeIterator(rest, complete);
   return head;

@@ -90,7 +90,7 @@ export async function stageTable(
   }
   if (columns.length === 0) {
     // nothing a clean table could be made of (the clean step would fail on an empty column list)
-    throw new PermanentError(`${source.name}: no fields to load — the file holds no records with fields (an empty JSON array or object?)`, { file: source.name });
+    throw new PermanentError(`${source.name}: no fields to load — the file holds no records with fields (an empty JSON array or object, or null?)`, { file: source.name });
   }
   const geometry = source.geometry && {
     ...source.geometry,

@@ -65,7 +65,9 @@ describe('permanent: bad input is recorded with its cause and acknowledged', () 
     ['bad-crc.csv.gz', badCrc, /bad-crc\.csv\.gz: cannot be decompressed: incorrect data check/],
     ['empty-array.json', '[]', /empty-array\.json: no fields to load/],
     ['empty-object.json', '{}', /empty-object\.json: no fields to load/],
-    ['nul-key.json', '[{"a\\u0000b": 1, "c": 2}]', /nul-key\.json: field 1 is named "a\\u0000b", with a NUL character/],
+    ['null.json', 'null', /null\.json: no fields to load/],
+    ['whitespace.csv', '   \t  \n \t\n', /whitespace\.csv holds only whitespace \(spaces, tabs, line breaks\): no header, no data rows/],
+    ['nul-key.json', '[{"a\\u0000b": 1, "c": 2}]', /nul-key\.json: line 1, column 3: field 1 is named "a\\u0000b", with a NUL character/],
     ['ctid.csv', 'ctid,name\n1,Ann\n', /ctid\.csv: column name "ctid" conflicts with a system column name \(SQLSTATE 42701\)/],
   ];
 

@@ -88,6 +88,17 @@ describe('an archive with several data files', () => {
     expect(staged).toMatchObject({ status: 'failed', error: expect.stringMatching(/bomb\.zip!huge\.csv: expands from \d+ to 41943040 bytes .* zip bomb/) });
     expect(await rows(cleanDeps.pool, 'SELECT school FROM it_formats.schools')).toEqual([{ school: 'Birch' }]);
   });
+
+  it('records an empty (0-byte) member as a failed load naming archive!member, never a crash left received', async () => {
+    const zip = await makeZip({ 'empty.csv': '' });
+
+    const { staged } = await deliver('schools', 'empty-member.zip', zip);
+    const load = await rows(cleanDeps.pool, `SELECT status, error FROM etl.loads WHERE project = 'it_formats' AND object_key = 'incoming/city/schools/empty-member.zip'`);
+
+    expect(staged).toMatchObject({ status: 'failed', error: 'incoming/city/schools/empty-member.zip!empty.csv is empty (0 bytes)' });
+    expect(load).toMatchObject([{ status: 'failed' }]);
+    expect(await rows(cleanDeps.pool, 'SELECT school FROM it_formats.schools')).toEqual([{ school: 'Birch' }]);
+  });
 });
 
 describe('a spreadsheet', () => {

@@ -370,6 +370,14 @@ describe('detectStructure: bad input', () => {
     expect(rejection(() => detect('\n  \n\n')).message).toMatch(/no header line: only blank lines/);
   });
 
+  it('rejects a file of spaces and tabs only, which a tab would split into a header and a row of blanks', () => {
+    const error = rejection(() => detect('   \t  \n \t\n'));
+
+    expect(error.message).toBe('f.csv holds only whitespace (spaces, tabs, line breaks): no header, no data rows');
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error).toMatchObject({ line: 1 });
+  });
+
   it('rejects binary content with NUL bytes, naming the byte and line', () => {
     const bytes = Buffer.concat([Buffer.from('a,b\n1,2\n'), Buffer.from([0x00, 0x13, 0x88, 0xff, 0x00, 0x01])]);
     const error = rejection(() => detect(bytes));

@@ -115,6 +115,33 @@ describe('readJson: a top-level array', () => {
     expect(table!.rows[2]).toMatchObject({ id: null, name: null });
   });
 
+  it('refuses a field name holding NUL, naming the line and column where the key starts (a NUL in a value before it is no key)', async () => {
+    const lines = ['[', '  {"id": 1, "note": "x\\u0000y"},', '  {"id": 2,', '   "a\\u0000b": 2}', ']'];
+    const text = lines.join('\n');
+
+    const error = await read(text).then(() => new Error('no error'), (e: unknown) => e as ReadError);
+
+    expect(error).toBeInstanceOf(ReadError);
+    expect(error.message).toBe(`incoming/acme/data.json: line 4, column ${lines[3]!.indexOf('"a') + 1}: field 3 is named "a\\u0000b", with a NUL character, which no PostgreSQL name can hold`);
+    expect((error as ReadError).position).toMatchObject({ line: 4, offset: text.indexOf('"a\\u0000b') });
+  });
+
+  it('names the line of a NUL key in NDJSON too, and in a nested object', async () => {
+    const text = '{"id":1}\n{"id":2,"sub":{"k\\u0000":1}}\n';
+
+    const error = await read(text, { lines: true }).then(() => new Error('no error'), (e: unknown) => e as ReadError);
+
+    expect(error.message).toBe(`incoming/acme/data.json: line 2, column ${'{"id":2,"sub":{'.length + 1}: field 2 is named "sub.k\\u0000", with a NUL character, which no PostgreSQL name can hold`);
+  });
+
+  it('reads a document that is just null as no record: no row, no column (a bare number is one row)', async () => {
+    const [nothing] = await read('  null\n');
+    const [number] = await read('42');
+
+    expect(nothing).toMatchObject({ columns: [], rows: [] });
+    expect(number).toMatchObject({ columns: ['value'], rows: [{ value: '42' }] });
+  });
+
   it('decodes a multi-byte character split across chunks', async () => {
     const bytes = Buffer.from('[{"city":"Łódź – Köln"}]');
 
