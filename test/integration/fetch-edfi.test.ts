@@ -77,13 +77,13 @@ describe('the Ed-Fi preset in the pipeline definition', () => {
     expect(pipeline.edfi[0]).toMatchObject({ instance: 'shared', pageSize: 500, changeQueries: true, concurrency: 4, dataPath: 'data/v3' });
   });
 
-  it("validates the README's Ed-Fi example as written, its year-specific key [id, odsSchoolYear] included", () => {
-    // the first YAML block of the README's Ed-Fi section: docs and schema cannot drift apart
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  it("validates the docs' Ed-Fi example as written, its year-specific key [id, odsSchoolYear] included", () => {
+    // the first YAML block of the Ed-Fi section of docs/connectors.md: docs and schema cannot drift apart
+    const readme = readFileSync(new URL('../../docs/connectors.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('<a id="ed-fi-sources"></a>'));
     const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
     expect(block).toMatch(/key: \[id, odsSchoolYear\]/);
-    const pipeline = parsePipeline({ project: 'readme_edfi', ...(parseYaml(block!) as object) }, 'README.md (Ed-Fi example)');
+    const pipeline = parsePipeline({ project: 'readme_edfi', ...(parseYaml(block!) as object) }, 'docs/connectors.md (Ed-Fi example)');
     expect(pipeline.edfi[0]).toMatchObject({ name: 'ods', instance: 'yearSpecific', schoolYears: [2025, 2026], changeQueries: true });
     const attendance = pipeline.datasets.find((d) => d.name === 'attendance')!;
     expect(attendance.source).toEqual({ type: 'edfi', api: 'ods', resource: 'studentSchoolAttendanceEvents' });
