@@ -1,8 +1,9 @@
 /**
- * The docs and the command line stay in step: every `civic-etl <command> --option` that README.md
- * or a page of docs/ names is in that command's `--help`, every command of `civic-etl --help` is
- * named in the docs, the help pasted in docs/operating.md is the real one, and every relative
- * link of the docs points at a file (and a heading) that exists.
+ * The docs and the command line stay in step: every `civic-etl <command> --option` that README.md,
+ * a page of docs/, pipelines/README.md or test/acceptance/README.md names is in that command's
+ * `--help`, every command of `civic-etl --help` is named in the docs, the help pasted in
+ * docs/operating.md is the real one, and every relative link of the docs points at a file (and a
+ * heading) that exists.
  *
  * The help comes from the real CLI, spawned as a user runs it (`node bin/civic-etl.mjs … --help`):
  * local/cli.ts runs its command on import, so it cannot be asked in-process.
@@ -16,8 +17,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'civic-etl.mjs');
 
-/** README.md and every page of docs/: the files people read. */
-const DOC_FILES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => join('docs', f))];
+/** README.md, every page of docs/, and the notes beside the example pipelines and the acceptance suite: the files people read. */
+const DOC_FILES = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => join('docs', f)),
+  'pipelines/README.md',
+  'test/acceptance/README.md',
+];
 
 function cli(...args: string[]): string {
   const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, COLUMNS: '100' }, timeout: 60_000 });
