@@ -707,7 +707,7 @@ export const edfiApiSchema = z
     /**
      * With change queries: also ask `<resource>/keyChanges` (ODS / API 5.3+ and 6.1+) for the records
      * whose natural key changed since the last run; the clean step applies them before the run's
-     * records (README: Ed-Fi). An ODS without the route is warned about once per resource, not failed.
+     * records (docs/connectors.md, the Ed-Fi example). An ODS without the route is warned about once per resource, not failed.
      */
     keyChanges: z.boolean().default(true),
     /** Requests in flight at once, across all resources. */

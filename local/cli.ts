@@ -36,13 +36,14 @@ const HELP: Record<string, string> = {
       file does not. --sheet/--layer/--member choose one table of a workbook, GeoPackage or zip.
       A schema a pipeline owns (<project>, <project>_staging, etl) is refused unless
       --into-pipeline-schema: a table loaded there can break that pipeline's clean step.`,
-  profile: `  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N] [--type-threshold SHARE] [--format F] [--sheet S] [--layer L] [--member GLOB]
+  profile: `  civic-etl profile FILE [--json] [--locale fr,nl,us] [--sample N] [--type-threshold SHARE] [--delimiter D] [--format F] [--sheet S] [--layer L] [--member GLOB]
       Detect how a file is written (CSV: encoding, delimiter, header row…; or a spreadsheet, JSON,
       GeoJSON, shapefile, GeoPackage, Parquet) and profile each column: base type, semantic format
       with a confidence score, the type \`load\` gives it (and how it reads the values: decimal
       comma, date order), missing, distinct, top values, ranges. Reads gzip, and each data member
       of a zip archive. --json prints one JSON object (an array for several members).
-      --sheet (a name, else a 0-based index) profiles that sheet instead of the one holding the table.`,
+      --sheet (a name, else a 0-based index) profiles that sheet instead of the one holding the table.
+      --delimiter (, ; tab |) reads a CSV with that delimiter instead of the detected one.`,
   validate: `  civic-etl validate [FILE…] [--database | --database-url URL] [--json]
       Check pipeline definitions (default: ${relative(process.cwd(), DEFAULT_PIPELINE)}). With --database
       (the local one) or --database-url, also create each view in that database, in a transaction
@@ -393,6 +394,8 @@ async function profile(argv: string[]): Promise<number> {
   if (unknown.length > 0) throw new UsageError(`unknown locale ${unknown.join(', ')} (packs: fr, nl, us)`);
   const sample = values.sample === undefined ? undefined : Number(values.sample);
   if (sample !== undefined && !(Number.isInteger(sample) && sample > 0)) throw new UsageError('--sample must be a positive whole number of records');
+  const delimiter = values.delimiter === '\\t' || values.delimiter === 'tab' ? '\t' : values.delimiter;
+  if (delimiter !== undefined && ![',', ';', '\t', '|'].includes(delimiter)) throw new UsageError('--delimiter must be one of , ; tab |');
   const file = positionals[0]!;
   const { openSource } = await import('../functions/read/open.ts');
   const { profileStream, profileTable } = await import('../functions/profile/profile.ts');
@@ -424,7 +427,7 @@ async function profile(argv: string[]): Promise<number> {
       results.push(
         entry.kind === 'table'
           ? await profileTable(entry.table, settings)
-          : await profileStream(await entry.open(), { ...settings, hints: values.delimiter ? { delimiter: values.delimiter === 'tab' ? '\t' : values.delimiter } : undefined }),
+          : await profileStream(await entry.open(), { ...settings, hints: delimiter ? { delimiter } : undefined }),
       );
     }
     progress.end();

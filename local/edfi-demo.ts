@@ -22,11 +22,12 @@ import type { LocalPipeline } from './pipeline.ts';
 export const EDFI_EXAMPLE = 'pipelines/edfi/pipeline.yaml';
 
 export const DEMO_HELP = `Usage:
-  civic-etl demo edfi [--students N] [--days N] [--pipeline FILE]
+  civic-etl demo edfi [--students N] [--days N] [--pipeline FILE] [--verbose]
       The Ed-Fi example end to end: a stand-in ODS / API on loopback serving a generated district,
       its client secret in the local Secrets Manager; fetch → stage → clean → views → exports, a full
       run, then the next school day incrementally; prints what each run fetched, loaded, deleted and
-      exported. Starts the project afresh (its schema, ledger rows and local bucket).`;
+      exported. Starts the project afresh (its schema, ledger rows and local bucket). --verbose also
+      prints the functions' log lines.`;
 
 export interface EdfiDemoOptions {
   /** The pipeline definition (default the shipped example); its first `edfi` API is served. */

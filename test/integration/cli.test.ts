@@ -151,6 +151,18 @@ describe('civic-etl profile', () => {
     expect(p.columns[1]).toMatchObject({ name: 'siren', type: expect.any(String), format: 'siren', score: expect.any(Number), profile: { missing: 0 } });
   });
 
+  it('reads a CSV with the --delimiter given instead of the detected one, and refuses one it cannot use', () => {
+    // programs.csv is written with ';': told ',' the profile reads each line as one column
+    const r = civicEtl('profile', 'pipelines/chicago/data/programs.csv', '--json', '--delimiter', ',');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ delimiter: ',' });
+    expect(JSON.parse(r.stdout).columns.length).toBeLessThan(JSON.parse(civicEtl('profile', 'pipelines/chicago/data/programs.csv', '--json').stdout).columns.length);
+
+    const bad = civicEtl('profile', 'pipelines/chicago/data/programs.csv', '-d', 'x');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--delimiter must be one of , ; tab |');
+  });
+
   it('prints a readable table, and reads gzip', () => {
     const gz = file('programs.csv.gz', gzipSync(readFileSync('pipelines/chicago/data/programs.csv')));
 
