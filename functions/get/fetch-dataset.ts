@@ -12,8 +12,10 @@ import { fetchHttp, type FetchOutcome as HttpOutcome } from './fetch-http.ts';
 import { fetchRest, type RestOutcome } from './fetch-rest.ts';
 import { fetchSql, type SqlOutcome } from './fetch-sql.ts';
 import type { FetcherDeps } from './deps.ts';
+import type { RetryOptions } from './http-client.ts';
 
-export type FetchDatasetDeps = FetcherDeps;
+/** Every fetcher's needs, and the HTTP retry policy's settings (http-client.ts) for those that use HTTP. */
+export type FetchDatasetDeps = FetcherDeps & RetryOptions;
 
 /**
  * What every connector's run comes to, as the handler and the CLI see it: one status word of the

@@ -1,7 +1,5 @@
-import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { Readable, Transform, pipeline } from 'node:stream';
-import { Upload } from '@aws-sdk/lib-storage';
+import { Readable, pipeline } from 'node:stream';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 
 type HttpSourceDefinition = Extract<SourceDefinition, { type: 'http' }>;
@@ -9,14 +7,15 @@ import { ZONES } from '../../contract/names.ts';
 import { declarationMetadata, type ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
 import { isHtmlType, looksLikeHtml, wantsHtml } from './html.ts';
-import { describeFailure } from './http-json.ts';
+import { meteredUpload } from '../common/store.ts';
+import { redactUrl } from '../common/urls.ts';
+import { describeFailure, HttpClient, RequestFailedError, type RetryOptions } from './http-client.ts';
+import { noAuth } from './rest-auth.ts';
 import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
-import { fetchFollowing } from './redirects.ts';
 import { manifestObject, writeManifest } from './sink.ts';
-import { tlsOptions } from './tls.ts';
 import type { FetcherDeps } from './deps.ts';
 
-export type FetchDeps = FetcherDeps;
+export interface FetchDeps extends FetcherDeps, RetryOptions {}
 
 export interface FetchManifest {
   dataset: string;
@@ -46,15 +45,6 @@ interface HttpState {
 }
 
 export const httpStateKey = (dataset: string) => stateKey(dataset, 'http');
-
-/** `https://host/path?token=…` → `https://host/path?token=…` with values removed. */
-export function redactUrl(url: string): string {
-  const u = new URL(url);
-  const names = [...new Set(u.searchParams.keys())];
-  u.username = '';
-  u.password = '';
-  return `${u.origin}${u.pathname}${names.length ? `?${names.map((n) => `${n}=…`).join('&')}` : ''}`;
-}
 
 /**
  * Get: download a dataset's file URL into `raw/<dataset>/<run>/<file>`, streaming (multipart for
@@ -87,13 +77,15 @@ async function download(
   if (previous?.etag) headers['if-none-match'] = previous.etag;
   if (previous?.lastModified) headers['if-modified-since'] = previous.lastModified;
 
+  // the one retry policy (http-client.ts): a 5xx, a 429 or a network error is asked again, within its bounds
+  const http = new HttpClient(deps, noAuth, AbortSignal.timeout(timeoutMs), { verifyTls: source.verifyTls, source: `dataset ${dataset.name}` });
   let response: Response;
+  let after: string;
   try {
-    const init = { headers, signal: AbortSignal.timeout(timeoutMs), ...tlsOptions(source.verifyTls, `dataset ${dataset.name}`) };
-    response = await fetchFollowing(source.url, init, redactUrl);
+    ({ res: response, after } = await http.download(new URL(source.url), headers));
   } catch (cause) {
     // ours (too many redirects, a URL carrying credentials) already names the URL
-    if (cause instanceof PermanentError) throw cause;
+    if (cause instanceof PermanentError || cause instanceof RequestFailedError) throw cause;
     throw new Error(`GET ${shownUrl} failed: ${describeFailure(cause)}`, { cause });
   }
   if (response.status === 304) {
@@ -102,7 +94,7 @@ async function download(
   }
   if (!response.ok || !response.body) {
     await response.body?.cancel();
-    throw new Error(`GET ${shownUrl} answered ${response.status} ${response.statusText}`);
+    throw new Error(`GET ${shownUrl} answered ${response.status} ${response.statusText}${after}`);
   }
 
   const fileName = source.fileName ?? (posix.basename(new URL(source.url).pathname) || `${dataset.name}.csv`);
@@ -116,35 +108,24 @@ async function download(
     await response.body.cancel();
     throw htmlPage(contentType!);
   }
-  const hash = createHash('sha256');
-  let bytes = 0;
-  let refused: PermanentError | undefined;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      if (bytes === 0 && !wantsHtml(expected) && looksLikeHtml(chunk)) return done((refused = htmlPage('its first bytes')));
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
+  // a downloaded file is the whole dataset (contract/objects.ts)
+  const declaration: ObjectDeclaration = { contract: 1, replaces: 'dataset', holds: 'rows', run, runStartedAt: started.toISOString(), part: 1 };
+  const upload = meteredUpload(deps, key, {
+    contentType,
+    metadata: declarationMetadata(declaration),
+    checks: { first: (chunk) => (!wantsHtml(expected) && looksLikeHtml(chunk) ? htmlPage('its first bytes') : undefined) },
   });
   // pipeline, not pipe: a download that breaks off errors the upload (which then aborts its
   // multipart upload) instead of crashing the process with an unhandled 'error' event
-  const body = pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), counter, () => undefined);
-  // a downloaded file is the whole dataset (contract/objects.ts)
-  const declaration: ObjectDeclaration = { contract: 1, replaces: 'dataset', holds: 'rows', run, runStartedAt: started.toISOString(), part: 1 };
-  try {
-    await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: body, ContentType: contentType, Metadata: declarationMetadata(declaration) } }).done();
-  } catch (error) {
-    throw refused ?? error;
-  }
-  if (refused) throw refused;
+  pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), upload.sink, () => undefined);
+  const { bytes, sha256 } = await upload.done;
 
   const manifest: FetchManifest = {
     dataset: dataset.name,
     source: shownUrl,
     key,
     bytes,
-    sha256: hash.digest('hex'),
+    sha256,
     contentType,
     etag: response.headers.get('etag') ?? undefined,
     lastModified: response.headers.get('last-modified') ?? undefined,

@@ -2,8 +2,8 @@ import type { DatasetDefinition, SourceDefinition } from '../../contract/definit
 import { ZONES } from '../../contract/names.ts';
 import type { ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
-import { redactUrl } from './fetch-http.ts';
-import { JsonClient, nextLink, pathOf, type RetryOptions } from './http-json.ts';
+import { redactUrl } from '../common/urls.ts';
+import { HttpClient, nextLink, pathOf, type RetryOptions } from './http-client.ts';
 import { restAuth } from './rest-auth.ts';
 import { manifestObject, RecordSink, writeManifest } from './sink.ts';
 import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
@@ -116,7 +116,7 @@ async function fetchWithLease(
   const inc = source.incremental;
   const previous = inc ? lease.state : undefined;
   const resumed = previous?.checkpoint;
-  const http = new JsonClient(deps, auth, signal, { verifyTls: source.verifyTls, source: `dataset ${dataset.name}` });
+  const http = new HttpClient(deps, auth, signal, { verifyTls: source.verifyTls, source: `dataset ${dataset.name}` });
 
   const runId = resumed?.run ?? run.run;
   const startedAt = resumed?.startedAt ?? run.started.toISOString();
@@ -232,7 +232,7 @@ interface Page {
  */
 async function* pagesOf(
   source: RestSourceDefinition,
-  http: JsonClient,
+  http: HttpClient,
   watermark: string | undefined,
   resume?: { url: URL; pages: number },
 ): AsyncGenerator<Page> {
@@ -347,7 +347,7 @@ type NumberedPagination = Extract<NonNullable<RestSourceDefinition['pagination']
  * the run; requests already sent past it are dropped. Memory holds at most `concurrency` pages.
  * `first` may be any page (a checkpoint's): the pages after it are counted from there.
  */
-async function* numberedPages(source: RestSourceDefinition, http: JsonClient, first: URL, p: NumberedPagination, before = 0): AsyncGenerator<Page> {
+async function* numberedPages(source: RestSourceDefinition, http: HttpClient, first: URL, p: NumberedPagination, before = 0): AsyncGenerator<Page> {
   const maxPages = source.maxPages - before;
   const firstPage = p.type === 'page' ? (p.firstPage ?? 1) : 0;
   const start = p.type === 'offset' ? Math.floor(Number(first.searchParams.get(p.offsetParam) ?? 0) / p.pageSize) : Number(first.searchParams.get(p.pageParam) ?? firstPage) - firstPage;

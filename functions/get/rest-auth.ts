@@ -1,7 +1,7 @@
 import type { RestSourceDefinition } from './fetch-rest.ts';
 import { PermanentError } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
-import { redactUrl } from './fetch-http.ts';
+import { redactUrl } from '../common/urls.ts';
 import { tlsOptions } from './tls.ts';
 
 type AuthDefinition = NonNullable<RestSourceDefinition['auth']>;
