@@ -112,7 +112,7 @@ async function fetchWithLease(
   const signal = AbortSignal.timeout(run.timeoutMs);
   // incremental runs (whose records are upserted) may stop early and go on in the next invocation
   const deadline = now().getTime() + run.timeoutMs - Math.min(deps.marginMs ?? 60_000, run.timeoutMs / 3);
-  const auth = await restAuth(source.auth, deps.readSecret, { now: () => now().getTime(), signal, verifyTls: source.verifyTls });
+  const auth = await restAuth(source.auth, deps.readSecret, { now: () => now().getTime(), signal, verifyTls: source.verifyTls, retry: deps });
   const inc = source.incremental;
   const previous = inc ? lease.state : undefined;
   const resumed = previous?.checkpoint;

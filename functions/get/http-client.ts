@@ -98,11 +98,20 @@ export interface Attempt {
 }
 
 export interface SendOptions {
+  /** GET (default), or POST with `body` (an OAuth 2 token request). */
+  method?: 'GET' | 'POST';
+  body?: string;
   headers?: Record<string, string>;
   /** Add the client's credentials (default true); a download from another host goes without. */
   authenticate?: boolean;
   /** The request timeout covers `read` too (JSON), not only the arrival of the answer (a streamed file). */
   timeoutCoversRead?: boolean;
+}
+
+/** A request as logs and errors show it: its method and redacted URL. */
+interface RequestShown {
+  method: string;
+  shown: string;
 }
 
 /** Sends GETs with authentication, the one retry policy, counts and clear errors. */
@@ -130,6 +139,7 @@ export class HttpClient {
    */
   async send<T>(url: URL, how: SendOptions, read: (res: Response, attempt: Attempt) => Promise<T>): Promise<T> {
     const shown = redactUrl(url.href);
+    const method = how.method ?? 'GET';
     const budget = new RetryBudget(this.deps);
     const timeoutMs = this.deps.requestTimeoutMs ?? 60_000;
     const authenticate = how.authenticate !== false;
@@ -141,17 +151,17 @@ export class HttpClient {
       const answer = new AbortController();
       const timer = setTimeout(() => answer.abort(), timeoutMs);
       const late = () => answer.signal.aborted && !this.signal.aborted;
-      const failed = (reason: string, cause: unknown) => new RequestFailedError(`GET ${shown} failed after ${attempt + 1} attempts: ${reason}${budget.why()}`, reason, attempt + 1, { cause });
+      const failed = (reason: string, cause: unknown) => new RequestFailedError(`${method} ${shown} failed after ${attempt + 1} attempts: ${reason}${budget.why()}`, reason, attempt + 1, { cause });
       this.stats.requests++;
       let res: Response;
       try {
-        res = await fetchFollowing(target, { headers, signal: AbortSignal.any([this.signal, answer.signal]), ...tlsOptions(this.options.verifyTls, this.options.source ?? url.origin) }, redactUrl);
+        res = await fetchFollowing(target, { method, body: how.body, headers, signal: AbortSignal.any([this.signal, answer.signal]), ...tlsOptions(this.options.verifyTls, this.options.source ?? url.origin) }, redactUrl);
       } catch (cause) {
         clearTimeout(timer);
         // ours (too many redirects, a URL carrying credentials) already names the URL, and asking again cannot help
         if (cause instanceof PermanentError) throw cause;
         const reason = late() ? `no answer within ${timeoutMs / 1000} s` : describeFailure(cause);
-        if (!this.signal.aborted && (await this.retry(shown, 'network', reason, attempt, backoffMs(attempt, this.deps), budget))) continue;
+        if (!this.signal.aborted && (await this.retry({ method, shown }, 'network', reason, attempt, backoffMs(attempt, this.deps), budget))) continue;
         throw failed(reason, cause);
       }
       if (res.status === 401 && authenticate && !refreshed && this.auth.refresh()) {
@@ -167,7 +177,7 @@ export class HttpClient {
         if (!this.signal.aborted && budget.allows(attempt, wait)) {
           clearTimeout(timer);
           await res.body?.cancel();
-          await this.wait(shown, res.status, `${res.status} ${res.statusText}`.trim(), attempt, wait);
+          await this.wait({ method, shown }, res.status, `${res.status} ${res.statusText}`.trim(), attempt, wait);
           continue;
         }
       }
@@ -177,7 +187,7 @@ export class HttpClient {
       } catch (error) {
         if (!(error instanceof AnswerCutOffError)) throw error;
         // the body stalled or the connection dropped mid-answer: like a network error
-        if (!this.signal.aborted && (await this.retry(shown, 'network', `the answer did not finish (${error.message})`, attempt, backoffMs(attempt, this.deps), budget))) continue;
+        if (!this.signal.aborted && (await this.retry({ method, shown }, 'network', `the answer did not finish (${error.message})`, attempt, backoffMs(attempt, this.deps), budget))) continue;
         throw failed(late() ? `the answer did not finish within ${timeoutMs / 1000} s` : error.message, error.cause ?? error);
       } finally {
         clearTimeout(timer);
@@ -222,21 +232,21 @@ export class HttpClient {
     return this.send(url, { headers, authenticate: false }, async (res, attempt) => ({ res, ...attempt }));
   }
 
-  /** Count one retry (`attempt` is the one that failed, from 0) and wait, if the bounds allow it. */
-  private async retry(shown: string, cause: number | 'network', reason: string, attempt: number, waitMs: number, budget: RetryBudget): Promise<boolean> {
+  /** Count one retry of `request` (its method and redacted URL; `attempt` is the one that failed, from 0) and wait, if the bounds allow it. */
+  private async retry(request: RequestShown, cause: number | 'network', reason: string, attempt: number, waitMs: number, budget: RetryBudget): Promise<boolean> {
     if (!budget.allows(attempt, waitMs)) return false;
-    await this.wait(shown, cause, reason, attempt, waitMs);
+    await this.wait(request, cause, reason, attempt, waitMs);
     return true;
   }
 
   /** Count and log one retry, then wait. */
-  private async wait(shown: string, cause: number | 'network', reason: string, attempt: number, waitMs: number): Promise<void> {
+  private async wait({ method, shown }: RequestShown, cause: number | 'network', reason: string, attempt: number, waitMs: number): Promise<void> {
     this.stats.retries++;
     if (cause === 429) this.stats.throttled++;
     else if (cause === 'network') this.stats.networkErrors++;
     else this.stats.serverErrors++;
     const waitS = Math.round(waitMs / 100) / 10;
-    logger.warn(`${this.options.source ?? new URL(shown).origin}: GET ${shown} got ${reason} on attempt ${attempt + 1}; trying again in ${waitS} s`, {
+    logger.warn(`${this.options.source ?? new URL(shown).origin}: ${method} ${shown} got ${reason} on attempt ${attempt + 1}; trying again in ${waitS} s`, {
       url: shown,
       ...(typeof cause === 'number' ? { status: cause } : {}),
       attempt: attempt + 1,

@@ -2,7 +2,7 @@ import type { RestSourceDefinition } from './fetch-rest.ts';
 import { PermanentError } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
 import { redactUrl } from '../common/urls.ts';
-import { tlsOptions } from './tls.ts';
+import { HttpClient, RequestFailedError, type RetryOptions } from './http-client.ts';
 
 type AuthDefinition = NonNullable<RestSourceDefinition['auth']>;
 
@@ -31,7 +31,7 @@ const EXPIRY_MARGIN_MS = 30_000;
 export async function restAuth(
   auth: AuthDefinition | undefined,
   readSecret: (name: string) => Promise<Record<string, unknown>>,
-  opts: { now: () => number; signal?: AbortSignal; verifyTls?: boolean },
+  opts: { now: () => number; signal?: AbortSignal; verifyTls?: boolean; retry?: RetryOptions },
 ): Promise<RestAuth> {
   if (!auth) return noAuth;
   const secret = await readSecret(auth.secret);
@@ -71,7 +71,7 @@ export function clientCredentials(
   tokenUrl: string,
   clientId: string,
   clientSecret: string,
-  opts: { now: () => number; signal?: AbortSignal; verifyTls?: boolean },
+  opts: { now: () => number; signal?: AbortSignal; verifyTls?: boolean; retry?: RetryOptions },
 ): RestAuth {
   let token: { value: string; expiresAt: number } | undefined;
   // requests in flight at once share one token request
@@ -86,29 +86,28 @@ export function clientCredentials(
     pending ??= request().finally(() => (pending = undefined));
     return pending;
   }
+  // the token request goes through the one HTTP client too: retried after a 5xx, a 429 or a network error
+  const http = new HttpClient(opts.retry ?? {}, noAuth, opts.signal ?? new AbortController().signal, { verifyTls: opts.verifyTls });
   async function request(): Promise<string> {
     const shown = redactUrl(tokenUrl);
-    let res: Response;
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString();
+    const how = { method: 'POST' as const, body: form, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, authenticate: false, timeoutCoversRead: true };
     try {
-      res = await fetch(tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'user-agent': 'civic-etl' },
-        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString(),
-        signal: opts.signal,
-        ...tlsOptions(opts.verifyTls, new URL(tokenUrl).origin),
+      return await http.send(new URL(tokenUrl), how, async (res, { after }) => {
+        const body = (await res.json().catch(() => undefined)) as { access_token?: unknown; expires_in?: unknown } | undefined;
+        if (!res.ok || typeof body?.access_token !== 'string') {
+          throw new Error(`oauth2 token request to ${shown} answered ${res.status} ${res.statusText}${after} without an access_token`);
+        }
+        const lifetime = typeof body.expires_in === 'number' ? body.expires_in * 1000 : 3_600_000;
+        token = { value: body.access_token, expiresAt: opts.now() + lifetime };
+        issued++;
+        rejected = false;
+        return token.value;
       });
     } catch (cause) {
-      throw new Error(`oauth2 token request to ${shown} failed: ${(cause as Error).message}`);
+      if (cause instanceof RequestFailedError) throw new Error(`oauth2 token request to ${shown} failed after ${cause.attempts} attempts: ${cause.reason}`, { cause });
+      throw cause;
     }
-    const body = (await res.json().catch(() => undefined)) as { access_token?: unknown; expires_in?: unknown } | undefined;
-    if (!res.ok || typeof body?.access_token !== 'string') {
-      throw new Error(`oauth2 token request to ${shown} answered ${res.status} ${res.statusText} without an access_token`);
-    }
-    const lifetime = typeof body.expires_in === 'number' ? body.expires_in * 1000 : 3_600_000;
-    token = { value: body.access_token, expiresAt: opts.now() + lifetime };
-    issued++;
-    rejected = false;
-    return token.value;
   }
   return {
     apply: async (_u, h) => void (h.authorization = `Bearer ${await obtain()}`),

@@ -2,8 +2,8 @@
  * One retry policy for every fetcher (issue 17): the same planned failures — a 503, a 429 with
  * `Retry-After`, a connection dropped before any answer, a server that stays down — are aimed at
  * each kind of fetch through a misbehaving server in front of a real one, and each kind must come
- * through (or give up) the same way: a file download, a REST API, a catalogue's resource download
- * and an Ed-Fi ODS.
+ * through (or give up) the same way: a file download, a REST API, a catalogue's resource download,
+ * an Ed-Fi ODS and the OAuth 2 token request before it.
  */
 import { randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
@@ -63,6 +63,7 @@ interface Kind {
   proxy: () => FlakyProxy;
   /** How the URL of those requests must be shown: redacted (query values removed). */
   shown: () => string;
+  method?: 'POST';
   run(deps: FetchDatasetDeps): Promise<Seen>;
 }
 
@@ -73,6 +74,16 @@ const outcomeOf = async (fetch: () => Promise<FetchResult>): Promise<Seen> => {
   } catch (error) {
     return { landed: false, text: messageOf(error) };
   }
+};
+
+/** Every resource of the Ed-Fi stand-in's API `ods` (one: bellSchedules), reached through its misbehaving front. */
+const fetchOds = (deps: FetchDatasetDeps): Promise<Seen> => {
+  const pipeline = parsePipeline({
+    project: 'it_retry',
+    datasets: [{ name: 'ods_bell_schedules', clean: { key: ['id'], mode: 'replace' } }],
+    edfi: [{ name: 'ods', url: odsFront.base, secret: edfiSecret, resources: ['bellSchedules'], changeQueries: false, concurrency: 1 }],
+  } as never);
+  return outcomeOf(() => fetchEdfiApi(deps, pipeline, 'ods'));
 };
 
 const KINDS: Kind[] = [
@@ -121,14 +132,15 @@ const KINDS: Kind[] = [
     path: '/data/v3/ed-fi/bellSchedules',
     proxy: () => odsFront,
     shown: () => `${odsFront.base}/data/v3/ed-fi/bellSchedules?`,
-    run: (deps) => {
-      const pipeline = parsePipeline({
-        project: 'it_retry',
-        datasets: [{ name: 'ods_bell_schedules', clean: { key: ['id'], mode: 'replace' } }],
-        edfi: [{ name: 'ods', url: odsFront.base, secret: edfiSecret, resources: ['bellSchedules'], changeQueries: false, concurrency: 1 }],
-      } as never);
-      return outcomeOf(() => fetchEdfiApi(deps, pipeline, 'ods'));
-    },
+    run: fetchOds,
+  },
+  {
+    name: 'an OAuth 2 token request (the Ed-Fi ODS\'s)',
+    path: '/oauth/token',
+    method: 'POST',
+    proxy: () => odsFront,
+    shown: () => `${odsFront.base}/oauth/token`,
+    run: fetchOds,
   },
 ];
 
@@ -176,7 +188,7 @@ describe.each(KINDS)('the one retry policy: $name', (kind) => {
     expect(sleeps).toHaveLength(1);
     expect(sleeps[0]).toBeGreaterThanOrEqual(50);
     expect(sleeps[0]).toBeLessThanOrEqual(100);
-    expect(warnings.find((w) => w.includes('got 503 Service Unavailable on attempt 1; trying again in'))).toContain(`GET ${kind.shown()}`);
+    expect(warnings.find((w) => w.includes('got 503 Service Unavailable on attempt 1; trying again in'))).toContain(`${kind.method ?? 'GET'} ${kind.shown()}`);
   });
 
   it('honours Retry-After on a 429: waits what the server asked for', async () => {
