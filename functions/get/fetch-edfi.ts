@@ -208,7 +208,7 @@ class EdfiRun {
   private get auth() {
     if (!this.authImpl) {
       const s = this.secret!;
-      this.authImpl = clientCredentials(this.url(this.api.tokenPath), s.key, s.secret, { now: () => this.now().getTime(), signal: this.signal, verifyTls: this.api.verifyTls, retry: this.deps });
+      this.authImpl = clientCredentials(this.url(this.api.tokenPath), s.key, s.secret, { now: () => this.now().getTime(), client: () => this.http });
     }
     return this.authImpl;
   }

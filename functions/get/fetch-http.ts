@@ -9,7 +9,7 @@ import { PermanentError } from '../common/errors.ts';
 import { isHtmlType, looksLikeHtml, wantsHtml } from './html.ts';
 import { meteredUpload } from '../common/store.ts';
 import { redactUrl } from '../common/urls.ts';
-import { describeFailure, HttpClient, RequestFailedError, type RetryOptions } from './http-client.ts';
+import { HttpClient, type HttpStats, type RetryOptions } from './http-client.ts';
 import { noAuth } from './rest-auth.ts';
 import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import { manifestObject, writeManifest } from './sink.ts';
@@ -29,6 +29,8 @@ export interface FetchManifest {
   lastModified?: string;
   startedAt: string;
   finishedAt: string;
+  /** Requests and their retries (429, 5xx, network errors), when the download needed any retry. */
+  http?: HttpStats;
 }
 
 export type FetchOutcome =
@@ -79,15 +81,8 @@ async function download(
 
   // the one retry policy (http-client.ts): a 5xx, a 429 or a network error is asked again, within its bounds
   const http = new HttpClient(deps, noAuth, AbortSignal.timeout(timeoutMs), { verifyTls: source.verifyTls, source: `dataset ${dataset.name}` });
-  let response: Response;
-  let after: string;
-  try {
-    ({ res: response, after } = await http.download(new URL(source.url), headers));
-  } catch (cause) {
-    // ours (too many redirects, a URL carrying credentials) already names the URL
-    if (cause instanceof PermanentError || cause instanceof RequestFailedError) throw cause;
-    throw new Error(`GET ${shownUrl} failed: ${describeFailure(cause)}`, { cause });
-  }
+  // its errors name the (redacted) URL: ours (too many redirects, a URL carrying credentials), or the last attempt's
+  const { res: response, after } = await http.download(new URL(source.url), headers);
   if (response.status === 304) {
     await response.body?.cancel();
     return { status: 'unchanged', source: shownUrl };
@@ -131,6 +126,7 @@ async function download(
     lastModified: response.headers.get('last-modified') ?? undefined,
     startedAt: started.toISOString(),
     finishedAt: now().toISOString(),
+    ...(http.counts().retries ? { http: http.counts() } : {}),
   };
   await writeManifest(deps, {
     dataset: dataset.name,
@@ -141,7 +137,7 @@ async function download(
     finishedAt: manifest.finishedAt,
     complete: true,
     objects: [manifestObject(key, manifest, declaration)],
-    details: { contentType: manifest.contentType, etag: manifest.etag, lastModified: manifest.lastModified },
+    details: { contentType: manifest.contentType, etag: manifest.etag, lastModified: manifest.lastModified, ...(manifest.http ? { http: manifest.http } : {}) },
   });
   await lease.save({ etag: manifest.etag, lastModified: manifest.lastModified, key } satisfies HttpState);
   return { status: 'fetched', manifest };

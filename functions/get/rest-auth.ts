@@ -2,7 +2,7 @@ import type { RestSourceDefinition } from './fetch-rest.ts';
 import { PermanentError } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
 import { redactUrl } from '../common/urls.ts';
-import { HttpClient, RequestFailedError, type RetryOptions } from './http-client.ts';
+import { RequestFailedError, type HttpClient } from './http-client.ts';
 
 type AuthDefinition = NonNullable<RestSourceDefinition['auth']>;
 
@@ -21,6 +21,12 @@ export interface RestAuth {
 
 export const noAuth: RestAuth = { apply: async () => undefined, refresh: () => false };
 
+/** What a token request needs: the run's clock, and the run's HTTP client, which sends it (retried, counted and logged with the run's other requests; without the run's credentials). */
+export interface TokenOptions {
+  now: () => number;
+  client: () => HttpClient;
+}
+
 /** Renew an oauth2 token this long before it expires, so it does not expire in flight. */
 const EXPIRY_MARGIN_MS = 30_000;
 
@@ -31,7 +37,7 @@ const EXPIRY_MARGIN_MS = 30_000;
 export async function restAuth(
   auth: AuthDefinition | undefined,
   readSecret: (name: string) => Promise<Record<string, unknown>>,
-  opts: { now: () => number; signal?: AbortSignal; verifyTls?: boolean; retry?: RetryOptions },
+  opts: TokenOptions,
 ): Promise<RestAuth> {
   if (!auth) return noAuth;
   const secret = await readSecret(auth.secret);
@@ -71,7 +77,7 @@ export function clientCredentials(
   tokenUrl: string,
   clientId: string,
   clientSecret: string,
-  opts: { now: () => number; signal?: AbortSignal; verifyTls?: boolean; retry?: RetryOptions },
+  opts: TokenOptions,
 ): RestAuth {
   let token: { value: string; expiresAt: number } | undefined;
   // requests in flight at once share one token request
@@ -86,14 +92,12 @@ export function clientCredentials(
     pending ??= request().finally(() => (pending = undefined));
     return pending;
   }
-  // the token request goes through the one HTTP client too: retried after a 5xx, a 429 or a network error
-  const http = new HttpClient(opts.retry ?? {}, noAuth, opts.signal ?? new AbortController().signal, { verifyTls: opts.verifyTls });
   async function request(): Promise<string> {
     const shown = redactUrl(tokenUrl);
     const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString();
     const how = { method: 'POST' as const, body: form, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, authenticate: false, timeoutCoversRead: true };
     try {
-      return await http.send(new URL(tokenUrl), how, async (res, { after }) => {
+      return await opts.client().send(new URL(tokenUrl), how, async (res, { after }) => {
         const body = (await res.json().catch(() => undefined)) as { access_token?: unknown; expires_in?: unknown } | undefined;
         if (!res.ok || typeof body?.access_token !== 'string') {
           throw new Error(`oauth2 token request to ${shown} answered ${res.status} ${res.statusText}${after} without an access_token`);

@@ -189,6 +189,8 @@ describe.each(KINDS)('the one retry policy: $name', (kind) => {
     expect(sleeps[0]).toBeGreaterThanOrEqual(50);
     expect(sleeps[0]).toBeLessThanOrEqual(100);
     expect(warnings.find((w) => w.includes('got 503 Service Unavailable on attempt 1; trying again in'))).toContain(`${kind.method ?? 'GET'} ${kind.shown()}`);
+    // the run's summary counts it
+    expect(seen.text).toContain('1 retry (1 after 5xx)');
   });
 
   it('honours Retry-After on a 429: waits what the server asked for', async () => {
@@ -197,6 +199,7 @@ describe.each(KINDS)('the one retry policy: $name', (kind) => {
     expect(seen).toMatchObject({ landed: true });
     expect(answers).toEqual([429, 200]);
     expect(sleeps).toEqual([7000]);
+    expect(seen.text).toContain('1 retry (1 after 429)');
   });
 
   it('survives a connection dropped before any answer', async () => {
@@ -206,6 +209,7 @@ describe.each(KINDS)('the one retry policy: $name', (kind) => {
     expect(answers).toEqual(['drop', 200]);
     expect(objects.some((o) => o.includes(MARKER))).toBe(true);
     expect(sleeps).toHaveLength(1);
+    expect(seen.text).toContain('1 retry (1 after network errors)');
   });
 
   it('gives up after its retries, naming the redacted URL, the status and the attempts; the password is never printed', async () => {
