@@ -30,6 +30,20 @@ export const RETRY_DEFAULTS = {
 
 export const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Wait `ms`, or less if `signal` aborts first (a run whose time is up does not wait out a backoff). */
+export function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** Backoff before the retry that follows failed attempt `attempt` (from 0): between half and all of base·2^attempt, capped. */
 export function backoffMs(attempt: number, policy: RetryPolicy = {}): number {
   const ceiling = Math.min(policy.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs, (policy.baseDelayMs ?? RETRY_DEFAULTS.baseDelayMs) * 2 ** attempt);

@@ -433,7 +433,7 @@ async function republish(d: Download, seen: SeenResource, stored: Record<string,
 }
 
 async function download(d: Download): Promise<Result> {
-  const { resource, previous, deps } = d;
+  const { resource, previous } = d;
   let url: URL;
   try {
     url = new URL(resource.url);

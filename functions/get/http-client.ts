@@ -15,7 +15,7 @@
  */
 import { PermanentError, redactCredentials } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
-import { backoffMs, realSleep, retryAfterMs, RetryBudget, type RetryPolicy } from '../common/retry.ts';
+import { backoffMs, retryAfterMs, RetryBudget, sleepUnless, type RetryPolicy } from '../common/retry.ts';
 import { redactUrl } from '../common/urls.ts';
 import type { RestAuth } from './rest-auth.ts';
 import { fetchFollowing } from './redirects.ts';
@@ -93,7 +93,7 @@ export class AnswerCutOffError extends Error {
 export interface Attempt {
   /** Attempts made, this one included. */
   attempts: number;
-  /** ` after 3 attempts` (with why it gave up, when the total wait stopped it) for a retried request, '' for the first. */
+  /** ` after 3 attempts` for a retried request ('' for the first), and why it gave up when the total wait stopped it. */
   after: string;
 }
 
@@ -183,7 +183,7 @@ export class HttpClient {
       }
       if (!how.timeoutCoversRead) clearTimeout(timer);
       try {
-        return await read(res, { attempts: attempt + 1, after: attempt ? ` after ${attempt + 1} attempts${budget.why()}` : '' });
+        return await read(res, { attempts: attempt + 1, after: `${attempt ? ` after ${attempt + 1} attempts` : ''}${budget.why()}` });
       } catch (error) {
         if (!(error instanceof AnswerCutOffError)) throw error;
         // the body stalled or the connection dropped mid-answer: like a network error
@@ -252,7 +252,8 @@ export class HttpClient {
       attempt: attempt + 1,
       waitMs: Math.round(waitMs),
     });
-    await (this.deps.sleep ?? realSleep)(waitMs);
+    // the run's time running out ends the wait: the next attempt then fails at once, naming the URL
+    await (this.deps.sleep ? this.deps.sleep(waitMs) : sleepUnless(waitMs, this.signal));
   }
 }
 

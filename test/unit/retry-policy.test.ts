@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, retryAfterMs, RetryBudget } from '../../functions/common/retry.ts';
+import { backoffMs, retryAfterMs, RetryBudget, sleepUnless } from '../../functions/common/retry.ts';
 
 describe('the one retry policy', () => {
   it('backs off exponentially with equal jitter: between half and all of base × 2^attempt, capped', () => {
@@ -34,5 +34,13 @@ describe('the one retry policy', () => {
     expect(byWait.allows(0, 40_000)).toBe(true);
     expect(byWait.allows(1, 40_000)).toBe(false);
     expect(byWait.why()).toBe(' (its retries would have waited more than 60 s in all)');
+  });
+
+  it('stops waiting when the run’s time is up', async () => {
+    const run = new AbortController();
+    const started = performance.now();
+    setTimeout(() => run.abort(), 20);
+    await sleepUnless(30_000, run.signal);
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
