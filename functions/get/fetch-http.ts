@@ -7,9 +7,9 @@ import { ZONES } from '../../contract/names.ts';
 import { declarationMetadata, type ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
 import { isHtmlType, looksLikeHtml, wantsHtml } from './html.ts';
-import { meteredUpload } from '../common/store.ts';
+import { meteredUpload, type Stored } from '../common/store.ts';
 import { redactUrl } from '../common/urls.ts';
-import { HttpClient, type HttpStats, type RetryOptions } from './http-client.ts';
+import { describeFailure, HttpClient, type HttpStats, type RetryOptions } from './http-client.ts';
 import { noAuth } from './rest-auth.ts';
 import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import { manifestObject, writeManifest } from './sink.ts';
@@ -112,8 +112,19 @@ async function download(
   });
   // pipeline, not pipe: a download that breaks off errors the upload (which then aborts its
   // multipart upload) instead of crashing the process with an unhandled 'error' event
-  pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), upload.sink, () => undefined);
-  const { bytes, sha256 } = await upload.done;
+  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+  let broke: unknown;
+  body.on('error', (error) => void (broke ??= error));
+  pipeline(body, upload.sink, () => undefined);
+  let stored: Stored;
+  try {
+    stored = await upload.done;
+  } catch (error) {
+    // a body is never replayed mid-stream: the upload is abandoned, and the next run fetches the file again
+    if (broke && !upload.sink.refused) throw new Error(`GET ${shownUrl}: the download broke off after ${upload.sink.bytes} bytes (${describeFailure(broke)}); nothing stored`, { cause: error });
+    throw error;
+  }
+  const { bytes, sha256 } = stored;
 
   const manifest: FetchManifest = {
     dataset: dataset.name,

@@ -6,6 +6,8 @@
  * an Ed-Fi ODS and the OAuth 2 token request before it.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
@@ -234,5 +236,66 @@ describe.each(KINDS)('the one retry policy: $name', (kind) => {
     expect(answers).toEqual([429, 429]);
     expect(seen.text).toContain(kind.shown());
     expect(seen.text).toMatch(/answered 429 Too Many Requests after 2 attempts \(its retries would have waited more than 60 s in all\)/);
+  });
+});
+
+describe('a body cut off mid-answer', () => {
+  /** Answers `body`, but the first answer of each path sends only its first bytes, then drops the connection. */
+  async function cuttingServer(body: (path: string) => { type: string; text: string }) {
+    const hits = new Map<string, number>();
+    const server = createServer((req, res) => {
+      const path = new URL(req.url!, 'http://127.0.0.1').pathname;
+      const n = (hits.get(path) ?? 0) + 1;
+      hits.set(path, n);
+      const { type, text } = body(path);
+      res.writeHead(200, { 'content-type': type, 'content-length': String(Buffer.byteLength(text) + 1024) });
+      if (n > 1) return void res.end(text.padEnd(Buffer.byteLength(text) + 1024, ' '));
+      res.write(text.slice(0, 10));
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('of a file download is not replayed: the run fails naming the URL and stores nothing; the next run fetches the file', async () => {
+    const server = await cuttingServer(() => ({ type: 'text/csv', text: `id,name\n1,${MARKER}\n` }));
+    try {
+      const dataset = parsePipeline({ project: 'it_retry', datasets: [{ name: 'file', source: { type: 'http', url: `${server.base}/cut.csv?password=${PASSWORD}` } }] }).datasets[0]!;
+      const bucket = await freshBucket('it-retry');
+      const deps: FetchDatasetDeps = { s3: s3Client(), bucket, readSecret: readJsonSecret, sleep: async () => undefined };
+
+      const first = await outcomeOf(() => fetchDataset(deps, dataset));
+
+      expect(first.landed).toBe(false);
+      expect(first.text).toContain(`GET ${server.base}/cut.csv?password=…: the download broke off after 10 bytes (`);
+      expect(first.text).toMatch(/; nothing stored$/);
+      expect(first.text).not.toContain(PASSWORD);
+      expect(server.hits.get('/cut.csv')).toBe(1);
+      expect(await stored(bucket)).toEqual([]);
+
+      const second = await outcomeOf(() => fetchDataset(deps, dataset));
+
+      expect(second.landed).toBe(true);
+      expect(server.hits.get('/cut.csv')).toBe(2);
+      expect((await stored(bucket)).some((o) => o.includes(MARKER))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('of a JSON answer is asked again within the same run', async () => {
+    const server = await cuttingServer(() => ({ type: 'application/json', text: JSON.stringify([{ id: 1, name: MARKER }]) }));
+    try {
+      const dataset = parsePipeline({ project: 'it_retry', datasets: [{ name: 'items', source: { type: 'rest', url: `${server.base}/items` } }] }).datasets[0]!;
+      const bucket = await freshBucket('it-retry');
+
+      const seen = await outcomeOf(() => fetchDataset({ s3: s3Client(), bucket, readSecret: readJsonSecret, sleep: async () => undefined }, dataset));
+
+      expect(seen).toMatchObject({ landed: true });
+      expect(seen.text).toContain('1 retry (1 after network errors)');
+      expect(server.hits.get('/items')).toBe(2);
+    } finally {
+      await server.close();
+    }
   });
 });
