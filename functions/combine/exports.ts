@@ -17,12 +17,10 @@
  * starts): an attempt that fails is retried, and a view whose every attempt failed is recorded
  * in `etl.exports` with its error, logged, and exported again by the next clean.
  */
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { PipelineDefinition, ViewDefinition } from '../../contract/definition.ts';
@@ -31,6 +29,8 @@ import { s3Client } from '../common/aws.ts';
 import { ident } from '../common/db.ts';
 import { PermanentError, messageOf } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
+import { backoffMs, realSleep } from '../common/retry.ts';
+import { putJson, uploadStream } from '../common/store.ts';
 import { projjson } from './projjson.ts';
 
 export type ExportFormat = 'parquet' | 'csv';
@@ -54,7 +54,7 @@ export interface ExportLimits {
   rowGroupBytes: number;
   /** Tries per view before the export is recorded as failed. */
   attempts: number;
-  /** Pause before the n-th retry: n × this. */
+  /** Pause before the first retry, doubled for each next one, with jitter (common/retry.ts: between half and all of it). */
   retryDelayMs: number;
 }
 
@@ -267,7 +267,8 @@ export async function exportWithRetries(deps: ExportDeps, view: ViewDefinition, 
       const last = attempt === limits.attempts || error instanceof PermanentError;
       logger.warn('export attempt failed', { view: view.name, run, attempt, error: messageOf(error), retry: !last });
       if (last) break;
-      await new Promise((resolve) => setTimeout(resolve, limits.retryDelayMs * attempt));
+      // the one retry policy's schedule (common/retry.ts): exponential backoff with jitter
+      await realSleep(backoffMs(attempt - 1, { baseDelayMs: limits.retryDelayMs }));
     }
   }
   const error = messageOf(lastError);
@@ -346,12 +347,12 @@ async function exportRun(
     for (const format of formats) {
       const key = `${prefix}${view.name}.${format}`;
       if (format === 'csv') {
-        const written = await uploadStream(deps, key, CSV_CONTENT_TYPE, async (sink) => {
+        const written = await uploadStream(deps, key, { contentType: CSV_CONTENT_TYPE, ...EXPORT_PARTS }, async (sink) => {
           counts.push(await writeCsv(client, pipeline.project, view.name, columns, sink));
         });
         files.push({ format, key, contentType: CSV_CONTENT_TYPE, ...written });
       } else {
-        const written = await uploadStream(deps, key, PARQUET_CONTENT_TYPE, async (sink) => {
+        const written = await uploadStream(deps, key, { contentType: PARQUET_CONTENT_TYPE, ...EXPORT_PARTS }, async (sink) => {
           const out = await writeParquet(parquet!, client, limits, pipeline.project, view.name, columns, sink);
           counts.push(out.rows);
           geometry = out.geometry;
@@ -552,6 +553,9 @@ export function crlfRecords(): Transform {
 }
 
 const CRLF = Buffer.from('\r\n');
+
+/** Export files go up a few parts at a time: at most 2 × 8 MiB of a file in memory. */
+const EXPORT_PARTS = { queueSize: 2, partSize: 8 * 1024 * 1024 };
 
 // ————————————————————————————————————————— Parquet
 
@@ -839,48 +843,6 @@ function streamingWriter(lib: ParquetLibrary, out: Writable): ByteWriter {
 }
 
 // ————————————————————————————————————————— S3
-
-/**
- * Stream what `produce` writes into `key` (a multipart upload: a few parts in memory at a time),
- * counting its bytes and sha256 on the way. `produce` must end the stream. If either side fails,
- * the other is stopped and the upload aborted.
- */
-async function uploadStream(target: ExportSettings, key: string, contentType: string, produce: (sink: Writable) => Promise<void>): Promise<{ bytes: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  const upload = new Upload({
-    client: target.s3,
-    params: { Bucket: target.bucket, Key: key, Body: meter, ContentType: contentType },
-    queueSize: 2,
-    partSize: 8 * 1024 * 1024,
-  });
-  const uploaded = upload.done().catch((error: unknown) => {
-    // the producer may be waiting for the stream to drain: make it stop
-    meter.destroy(error instanceof Error ? error : new Error(String(error)));
-    throw error;
-  });
-  try {
-    await Promise.all([produce(meter), uploaded]);
-  } catch (error) {
-    meter.destroy();
-    await upload.abort().catch(() => undefined);
-    throw error;
-  }
-  return { bytes, sha256: hash.digest('hex') };
-}
-
-async function putJson(target: ExportSettings, key: string, value: unknown): Promise<void> {
-  await target.s3.send(
-    new PutObjectCommand({ Bucket: target.bucket, Key: key, Body: `${JSON.stringify(value, null, 2)}\n`, ContentType: 'application/json; charset=utf-8' }),
-  );
-}
 
 // ————————————————————————————————————————— lineage
 

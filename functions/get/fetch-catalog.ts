@@ -19,22 +19,20 @@
  * every resource).
  */
 import { createHash } from 'node:crypto';
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { CopyObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { declarationMetadata, PORTAL_METADATA_KEY, portalMetadata, type ManifestObject, type ObjectDeclaration, type PortalMetadata } from '../../contract/objects.ts';
 import { PermanentError, messageOf, redactCredentials } from '../common/errors.ts';
-import { redactUrl } from './fetch-http.ts';
-import { fetchFollowing } from './redirects.ts';
-import { tlsOptions } from './tls.ts';
-import { describeHttpStats, JsonClient, pathOf, type HttpStats, type RetryOptions } from './http-json.ts';
+import { redactUrl } from '../common/urls.ts';
+import { meteredUpload } from '../common/store.ts';
+import { describeHttpStats, HttpClient, pathOf, RequestFailedError, type HttpStats, type RetryOptions } from './http-client.ts';
 import type { RestAuth } from './rest-auth.ts';
 import { isHtmlType, looksLikeHtml, wantsHtml } from './html.ts';
 import { manifestObject, writeManifest } from './sink.ts';
-import { beginRun, stateKey, type StateLease } from './state.ts';
+import { beginRun, stateKey, withLease, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export type CatalogSourceDefinition = Extract<SourceDefinition, { type: 'catalog' }>;
@@ -174,12 +172,7 @@ export async function fetchCatalog(deps: CatalogFetchDeps, dataset: DatasetDefin
   }
   const { now, started, run, leaseMs, timeoutMs } = clock;
   const lease = taken.lease;
-  try {
-    return await fetchWithLease({ deps, dataset: dataset.name, source, api, run, started, now, lease, leaseMs, timeoutMs });
-  } catch (error) {
-    await lease.release().catch(() => undefined);
-    throw error;
-  }
+  return withLease(lease, () => fetchWithLease({ deps, dataset: dataset.name, source, api, run, started, now, lease, leaseMs, timeoutMs }));
 }
 
 interface Run {
@@ -216,7 +209,7 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
   const soft = Date.now() + r.timeoutMs - Math.min(60_000, r.timeoutMs / 10);
   const headers = source.headersSecret ? headersOf(await deps.readSecret(source.headersSecret)) : {};
   const auth: RestAuth = { apply: async (_url, h) => void Object.assign(h, headers), refresh: () => false };
-  const http = new JsonClient(deps, auth, hard, { verifyTls: r.source.verifyTls, source: `dataset ${r.dataset}` });
+  const http = new HttpClient(deps, auth, hard, { verifyTls: r.source.verifyTls, source: `dataset ${r.dataset}` });
 
   const since = source.incremental && state.watermark ? new Date(Date.parse(state.watermark) - OVERLAP_MS).toISOString() : undefined;
   const listing = await listCatalog(source, r.api, http, since);
@@ -243,7 +236,7 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
     while (!fatal && next < todo.length && Date.now() < soft && !hard.aborted) {
       const resource = todo[next++]!;
       try {
-        const result = await fetchResource({ deps, resource, previous: state.seen[resource.id], prefix, names, headers, api: r.api, http, hard, now, verifyTls: r.source.verifyTls, declare, onStored: (o) => stored.push(o) });
+        const result = await fetchResource({ deps, resource, previous: state.seen[resource.id], prefix, names, headers, api: r.api, http, hard, now, declare, onStored: (o) => stored.push(o) });
         results.set(resource.id, result);
         if (result.status === 'fetched' || result.status === 'unchanged') {
           state.seen[resource.id] = result.seen;
@@ -357,9 +350,8 @@ interface Download {
   headers: Record<string, string>;
   api: URL;
   /** The run's client: downloads' retries are counted and logged with its own. */
-  http: JsonClient;
+  http: HttpClient;
   hard: AbortSignal;
-  verifyTls: boolean;
   now: () => Date;
   /** The declaration of the next object stored (contract/objects.ts): each is its resource's whole content. */
   declare: (resource: string) => ObjectDeclaration;
@@ -441,7 +433,7 @@ async function republish(d: Download, seen: SeenResource, stored: Record<string,
 }
 
 async function download(d: Download): Promise<Result> {
-  const { resource, previous, deps } = d;
+  const { resource, previous } = d;
   let url: URL;
   try {
     url = new URL(resource.url);
@@ -455,47 +447,32 @@ async function download(d: Download): Promise<Result> {
   if (conditional?.etag) headers['if-none-match'] = conditional.etag;
   if (conditional?.lastModified) headers['if-modified-since'] = conditional.lastModified;
 
-  const retries = deps.retries ?? 2;
-  for (let attempt = 0; ; attempt++) {
+  if (d.hard.aborted) return { status: 'not reached', reason: 'interrupted by the run’s time limit; the next run fetches it' };
+  // retried by the run's client, counted and logged with its own requests: the one retry policy
+  let res: Response;
+  let after: string;
+  try {
+    ({ res, after } = await d.http.download(url, headers));
+  } catch (error) {
     if (d.hard.aborted) return { status: 'not reached', reason: 'interrupted by the run’s time limit; the next run fetches it' };
-    let res: Response;
-    // no answer (headers) within the request timeout: abandoned and retried; the body may then take the run's time
-    const waiting = new AbortController();
-    const timer = setTimeout(() => waiting.abort(), deps.requestTimeoutMs ?? 60_000);
-    d.http.countRequest();
-    try {
-      res = await fetchFollowing(url, { headers, signal: AbortSignal.any([d.hard, waiting.signal]), ...tlsOptions(d.verifyTls, url.origin) }, shownUrl);
-    } catch (error) {
-      clearTimeout(timer);
-      if (d.hard.aborted) return { status: 'not reached', reason: 'interrupted by the run’s time limit; the next run fetches it' };
-      if (attempt < retries) {
-        await d.http.retryOther(shownUrl(url.href), 'network', waiting.signal.aborted ? `no answer within ${(deps.requestTimeoutMs ?? 60_000) / 1000} s` : causeOf(error), attempt);
-        continue;
-      }
-      return { status: 'failed', reason: `no answer: ${causeOf(error)}` };
-    }
-    clearTimeout(timer);
-    if ((res.status >= 500 || res.status === 429) && attempt < retries) {
-      await res.body?.cancel();
-      await d.http.retryOther(shownUrl(url.href), res.status, `${res.status} ${res.statusText}`.trim(), attempt, res.headers.get('retry-after'));
-      continue;
-    }
-    if (res.status === 304 && conditional) {
-      await res.body?.cancel();
-      const seen = { ...conditional, etag: res.headers.get('etag') ?? conditional.etag, modified: resource.modified };
-      return { status: 'unchanged', seen, reason: 'not modified (304)' };
-    }
-    if (!res.ok || !res.body) {
-      await res.body?.cancel();
-      return { status: 'failed', reason: `answered ${res.status} ${res.statusText}`.trim() };
-    }
-    const contentType = res.headers.get('content-type') ?? undefined;
-    if (isHtmlType(contentType) && !wantsHtml(resource.format)) {
-      await res.body.cancel();
-      return { status: 'failed', reason: `answered an HTML page (${contentType}) instead of ${fileKind(resource.format)}` };
-    }
-    return store(d, res, contentType);
+    if (error instanceof PermanentError) return { status: 'failed', reason: error.message };
+    return { status: 'failed', reason: `no answer: ${causeOf(error instanceof RequestFailedError ? error.cause : error)}` };
   }
+  if (res.status === 304 && conditional) {
+    await res.body?.cancel();
+    const seen = { ...conditional, etag: res.headers.get('etag') ?? conditional.etag, modified: resource.modified };
+    return { status: 'unchanged', seen, reason: 'not modified (304)' };
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    return { status: 'failed', reason: `answered ${res.status} ${res.statusText}`.trim() + after };
+  }
+  const contentType = res.headers.get('content-type') ?? undefined;
+  if (isHtmlType(contentType) && !wantsHtml(resource.format)) {
+    await res.body.cancel();
+    return { status: 'failed', reason: `answered an HTML page (${contentType}) instead of ${fileKind(resource.format)}` };
+  }
+  return store(d, res, contentType);
 }
 
 async function store(d: Download, res: Response, contentType: string | undefined): Promise<Result> {
@@ -503,34 +480,27 @@ async function store(d: Download, res: Response, contentType: string | undefined
   // the object replaces its resource's rows only (contract/objects.ts); one folder per resource, for people
   const declaration = d.declare(resource.id);
   const key = `${d.prefix}${resourceFolder(resource.id)}/${uniqueName(d.names, fileNameOf(resource, res.headers.get('content-disposition')), resource.id)}`;
-  const hash = createHash('sha256');
-  let bytes = 0;
-  let sha256 = '';
   let problem: Error | undefined;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      if (bytes === 0 && !wantsHtml(resource.format) && looksLikeHtml(chunk)) {
-        return done((problem = new NotTheFileError(`answered an HTML page instead of ${fileKind(resource.format)}`)));
-      }
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-    // runs before the upload sees the end of the stream: failing here abandons the upload, so the object never exists
-    flush(done) {
-      sha256 = hash.digest('hex');
-      if (bytes === 0) return done((problem = new NotTheFileError('answered an empty file')));
-      if (previous && sha256 === previous.sha256) return done((problem = new SameBytesError('same bytes as last time')));
-      done();
+  const upload = meteredUpload(deps, key, {
+    contentType,
+    metadata: { ...declarationMetadata(declaration), ...(resource.portal ? portalMetadata(resource.portal) : {}) },
+    checks: {
+      first: (chunk) => (!wantsHtml(resource.format) && looksLikeHtml(chunk) ? new NotTheFileError(`answered an HTML page instead of ${fileKind(resource.format)}`) : undefined),
+      // runs before the upload sees the end of the stream: failing here abandons the upload, so the object never exists
+      end: ({ bytes, sha256 }) =>
+        bytes === 0 ? new NotTheFileError('answered an empty file') : previous && sha256 === previous.sha256 ? new SameBytesError('same bytes as last time') : undefined,
     },
   });
   const body = Readable.fromWeb(res.body as WebReadableStream);
   body.on('error', (error) => void (problem ??= error));
-  const stream = pipeline(body, meter, () => undefined);
+  pipeline(body, upload.sink, () => undefined);
+  let bytes: number;
+  let sha256: string;
   try {
-    await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: stream, ContentType: contentType, Metadata: { ...declarationMetadata(declaration), ...(resource.portal ? portalMetadata(resource.portal) : {}) } } }).done();
+    ({ bytes, sha256 } = await upload.done);
   } catch (error) {
     body.destroy();
+    problem = upload.sink.refused ?? problem;
     if (problem instanceof SameBytesError && previous) {
       const seen = { ...previous, url: resource.url, etag: res.headers.get('etag') ?? undefined, lastModified: res.headers.get('last-modified') ?? undefined, modified: resource.modified };
       return { status: 'unchanged', seen, reason: 'the server sent the same bytes as last time (SHA-256); nothing written' };
@@ -662,7 +632,7 @@ function endpoint(api: URL, relative: string): URL {
   return url;
 }
 
-async function listCatalog(source: CatalogSourceDefinition, api: URL, http: JsonClient, since: string | undefined): Promise<Listing> {
+async function listCatalog(source: CatalogSourceDefinition, api: URL, http: HttpClient, since: string | undefined): Promise<Listing> {
   const wanted = source.format?.map(normalFormat);
   const listing: Listing = { resources: [], datasets: 0, pages: 0 };
   const pages = { count: 0 };
@@ -691,7 +661,7 @@ async function listCatalog(source: CatalogSourceDefinition, api: URL, http: Json
  * udata (`/api/1/`): one dataset (`datasets/<id or slug>/`) or the search `datasets/?organization=
  * &tag=&q=`, newest first (`sort=-last_update`), page by page following `next_page`.
  */
-async function* udataDatasets(source: CatalogSourceDefinition, api: URL, http: JsonClient, pages: { count: number }): AsyncGenerator<CatalogDataset> {
+async function* udataDatasets(source: CatalogSourceDefinition, api: URL, http: HttpClient, pages: { count: number }): AsyncGenerator<CatalogDataset> {
   if (source.dataset) {
     pages.count++;
     const { body } = await http.get(endpoint(api, `datasets/${encodeURIComponent(source.dataset)}/`));
@@ -759,7 +729,7 @@ function udataDataset(raw: unknown): CatalogDataset {
  * CKAN (`/api/3/action/`): one dataset (`package_show?id=`) or `package_search` with
  * `fq=+organization:… +tags:… +metadata_modified:[<since> TO *]`, newest first, `rows`/`start` paging.
  */
-async function* ckanDatasets(source: CatalogSourceDefinition, api: URL, http: JsonClient, since: string | undefined, pages: { count: number }): AsyncGenerator<CatalogDataset> {
+async function* ckanDatasets(source: CatalogSourceDefinition, api: URL, http: HttpClient, since: string | undefined, pages: { count: number }): AsyncGenerator<CatalogDataset> {
   if (source.dataset) {
     const url = endpoint(api, 'package_show');
     url.searchParams.set('id', source.dataset);

@@ -12,8 +12,10 @@ import { fetchHttp, type FetchOutcome as HttpOutcome } from './fetch-http.ts';
 import { fetchRest, type RestOutcome } from './fetch-rest.ts';
 import { fetchSql, type SqlOutcome } from './fetch-sql.ts';
 import type { FetcherDeps } from './deps.ts';
+import { describeHttpStats, type RetryOptions } from './http-client.ts';
 
-export type FetchDatasetDeps = FetcherDeps;
+/** Every fetcher's needs, and the HTTP retry policy's settings (http-client.ts) for those that use HTTP. */
+export type FetchDatasetDeps = FetcherDeps & RetryOptions;
 
 /**
  * What every connector's run comes to, as the handler and the CLI see it: one status word of the
@@ -38,7 +40,7 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
       const outcome = await fetchRest(deps, dataset);
       const summary =
         outcome.status === 'fetched'
-          ? `fetched ${outcome.manifest.records} records in ${outcome.manifest.pages} pages → ${where}${outcome.manifest.key}`
+          ? `fetched ${outcome.manifest.records} records in ${outcome.manifest.pages} pages → ${where}${outcome.manifest.key}${outcome.manifest.http ? `, ${describeHttpStats(outcome.manifest.http)}` : ''}`
           : outcome.message;
       return { connector: 'rest', status: outcome.status, summary, outcome };
     }
@@ -46,7 +48,7 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
       const outcome = await fetchHttp(deps, dataset);
       const summary =
         outcome.status === 'fetched'
-          ? `fetched ${outcome.manifest.bytes} bytes → ${where}${outcome.manifest.key} (sha256 ${outcome.manifest.sha256.slice(0, 12)}…)`
+          ? `fetched ${outcome.manifest.bytes} bytes → ${where}${outcome.manifest.key} (sha256 ${outcome.manifest.sha256.slice(0, 12)}…)${outcome.manifest.http ? `, ${describeHttpStats(outcome.manifest.http)}` : ''}`
           : outcome.status === 'busy'
             ? outcome.message
             : `${outcome.source} has not changed since the last fetch; nothing written`;

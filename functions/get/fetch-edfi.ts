@@ -37,12 +37,12 @@ import { ZONES } from '../../contract/names.ts';
 import type { ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
-import { redactUrl } from './fetch-http.ts';
+import { redactUrl } from '../common/urls.ts';
 import { checkRecords } from './fetch-rest.ts';
-import { describeHttpStats, httpStatusOf, JsonClient, type HttpStats, type RetryOptions } from './http-json.ts';
+import { describeHttpStats, httpStatusOf, HttpClient, type HttpStats, type RetryOptions } from './http-client.ts';
 import { clientCredentials } from './rest-auth.ts';
 import { manifestObject, RecordSink, writeManifest } from './sink.ts';
-import { beginRun, runStamp, type StateLease } from './state.ts';
+import { beginRun, runStamp, withLease, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export interface EdfiFetchDeps extends FetcherDeps, RetryOptions {
@@ -162,13 +162,7 @@ export async function fetchEdfi(deps: EdfiFetchDeps, pipeline: PipelineDefinitio
   const { clock, taken } = await beginRun<EdfiState>(deps, edfiStateKey(api.name));
   const { now, timeoutMs } = clock;
   if (taken.status === 'busy') return { status: 'busy', api: api.name, message: `Ed-Fi API ${api.name}: another fetch is running (${taken.message}); this one did nothing` };
-  const lease = taken.lease;
-  try {
-    return await new EdfiRun(deps, api, resources, lease, now, timeoutMs, clock.started).run();
-  } catch (error) {
-    await lease.release().catch(() => undefined);
-    throw error;
-  }
+  return withLease(taken.lease, () => new EdfiRun(deps, api, resources, taken.lease, now, timeoutMs, clock.started).run());
 }
 
 class EdfiRun {
@@ -176,7 +170,7 @@ class EdfiRun {
   private readonly runId: string;
   private readonly startedAt: string;
   private readonly deadline: number;
-  private readonly http: JsonClient;
+  private readonly http: HttpClient;
   private readonly limiter: Limiter;
   private readonly jobs = new Map<string, Job>();
   private saving: Promise<void> = Promise.resolve();
@@ -204,7 +198,7 @@ class EdfiRun {
     this.deadline = now().getTime() + timeoutMs - margin;
     this.signal = AbortSignal.timeout(timeoutMs);
     this.limiter = new Limiter(api.concurrency);
-    this.http = new JsonClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh(), renewals: () => (this.authImpl?.renewals?.() ?? 0) }, this.signal, {
+    this.http = new HttpClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh(), renewals: () => (this.authImpl?.renewals?.() ?? 0) }, this.signal, {
       verifyTls: api.verifyTls,
       source: `Ed-Fi API ${api.name}`,
     });
@@ -214,7 +208,7 @@ class EdfiRun {
   private get auth() {
     if (!this.authImpl) {
       const s = this.secret!;
-      this.authImpl = clientCredentials(this.url(this.api.tokenPath), s.key, s.secret, { now: () => this.now().getTime(), signal: this.signal, verifyTls: this.api.verifyTls });
+      this.authImpl = clientCredentials(this.url(this.api.tokenPath), s.key, s.secret, { now: () => this.now().getTime(), client: () => this.http });
     }
     return this.authImpl;
   }

@@ -1,7 +1,5 @@
-import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { Readable, Transform, pipeline } from 'node:stream';
-import { Upload } from '@aws-sdk/lib-storage';
+import { Readable, pipeline } from 'node:stream';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 
 type HttpSourceDefinition = Extract<SourceDefinition, { type: 'http' }>;
@@ -9,14 +7,15 @@ import { ZONES } from '../../contract/names.ts';
 import { declarationMetadata, type ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
 import { isHtmlType, looksLikeHtml, wantsHtml } from './html.ts';
-import { describeFailure } from './http-json.ts';
+import { meteredUpload, type Stored } from '../common/store.ts';
+import { redactUrl } from '../common/urls.ts';
+import { describeFailure, HttpClient, type HttpStats, type RetryOptions } from './http-client.ts';
+import { noAuth } from './rest-auth.ts';
 import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
-import { fetchFollowing } from './redirects.ts';
 import { manifestObject, writeManifest } from './sink.ts';
-import { tlsOptions } from './tls.ts';
 import type { FetcherDeps } from './deps.ts';
 
-export type FetchDeps = FetcherDeps;
+export interface FetchDeps extends FetcherDeps, RetryOptions {}
 
 export interface FetchManifest {
   dataset: string;
@@ -30,6 +29,8 @@ export interface FetchManifest {
   lastModified?: string;
   startedAt: string;
   finishedAt: string;
+  /** Requests and their retries (429, 5xx, network errors), when the download needed any retry. */
+  http?: HttpStats;
 }
 
 export type FetchOutcome =
@@ -46,15 +47,6 @@ interface HttpState {
 }
 
 export const httpStateKey = (dataset: string) => stateKey(dataset, 'http');
-
-/** `https://host/path?token=…` → `https://host/path?token=…` with values removed. */
-export function redactUrl(url: string): string {
-  const u = new URL(url);
-  const names = [...new Set(u.searchParams.keys())];
-  u.username = '';
-  u.password = '';
-  return `${u.origin}${u.pathname}${names.length ? `?${names.map((n) => `${n}=…`).join('&')}` : ''}`;
-}
 
 /**
  * Get: download a dataset's file URL into `raw/<dataset>/<run>/<file>`, streaming (multipart for
@@ -87,22 +79,17 @@ async function download(
   if (previous?.etag) headers['if-none-match'] = previous.etag;
   if (previous?.lastModified) headers['if-modified-since'] = previous.lastModified;
 
-  let response: Response;
-  try {
-    const init = { headers, signal: AbortSignal.timeout(timeoutMs), ...tlsOptions(source.verifyTls, `dataset ${dataset.name}`) };
-    response = await fetchFollowing(source.url, init, redactUrl);
-  } catch (cause) {
-    // ours (too many redirects, a URL carrying credentials) already names the URL
-    if (cause instanceof PermanentError) throw cause;
-    throw new Error(`GET ${shownUrl} failed: ${describeFailure(cause)}`, { cause });
-  }
+  // the one retry policy (http-client.ts): a 5xx, a 429 or a network error is asked again, within its bounds
+  const http = new HttpClient(deps, noAuth, AbortSignal.timeout(timeoutMs), { verifyTls: source.verifyTls, source: `dataset ${dataset.name}` });
+  // its errors name the (redacted) URL: ours (too many redirects, a URL carrying credentials), or the last attempt's
+  const { res: response, after } = await http.download(new URL(source.url), headers);
   if (response.status === 304) {
     await response.body?.cancel();
     return { status: 'unchanged', source: shownUrl };
   }
   if (!response.ok || !response.body) {
     await response.body?.cancel();
-    throw new Error(`GET ${shownUrl} answered ${response.status} ${response.statusText}`);
+    throw new Error(`GET ${shownUrl} answered ${response.status} ${response.statusText}${after}`);
   }
 
   const fileName = source.fileName ?? (posix.basename(new URL(source.url).pathname) || `${dataset.name}.csv`);
@@ -116,40 +103,41 @@ async function download(
     await response.body.cancel();
     throw htmlPage(contentType!);
   }
-  const hash = createHash('sha256');
-  let bytes = 0;
-  let refused: PermanentError | undefined;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      if (bytes === 0 && !wantsHtml(expected) && looksLikeHtml(chunk)) return done((refused = htmlPage('its first bytes')));
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
+  // a downloaded file is the whole dataset (contract/objects.ts)
+  const declaration: ObjectDeclaration = { contract: 1, replaces: 'dataset', holds: 'rows', run, runStartedAt: started.toISOString(), part: 1 };
+  const upload = meteredUpload(deps, key, {
+    contentType,
+    metadata: declarationMetadata(declaration),
+    checks: { first: (chunk) => (!wantsHtml(expected) && looksLikeHtml(chunk) ? htmlPage('its first bytes') : undefined) },
   });
   // pipeline, not pipe: a download that breaks off errors the upload (which then aborts its
   // multipart upload) instead of crashing the process with an unhandled 'error' event
-  const body = pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), counter, () => undefined);
-  // a downloaded file is the whole dataset (contract/objects.ts)
-  const declaration: ObjectDeclaration = { contract: 1, replaces: 'dataset', holds: 'rows', run, runStartedAt: started.toISOString(), part: 1 };
+  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+  let broke: unknown;
+  body.on('error', (error) => void (broke ??= error));
+  pipeline(body, upload.sink, () => undefined);
+  let stored: Stored;
   try {
-    await new Upload({ client: deps.s3, params: { Bucket: deps.bucket, Key: key, Body: body, ContentType: contentType, Metadata: declarationMetadata(declaration) } }).done();
+    stored = await upload.done;
   } catch (error) {
-    throw refused ?? error;
+    // a body is never replayed mid-stream: the upload is abandoned, and the next run fetches the file again
+    if (broke && !upload.sink.refused) throw new Error(`GET ${shownUrl}: the download broke off after ${upload.sink.bytes} bytes (${describeFailure(broke)}); nothing stored`, { cause: error });
+    throw error;
   }
-  if (refused) throw refused;
+  const { bytes, sha256 } = stored;
 
   const manifest: FetchManifest = {
     dataset: dataset.name,
     source: shownUrl,
     key,
     bytes,
-    sha256: hash.digest('hex'),
+    sha256,
     contentType,
     etag: response.headers.get('etag') ?? undefined,
     lastModified: response.headers.get('last-modified') ?? undefined,
     startedAt: started.toISOString(),
     finishedAt: now().toISOString(),
+    ...(http.counts().retries ? { http: http.counts() } : {}),
   };
   await writeManifest(deps, {
     dataset: dataset.name,
@@ -160,7 +148,7 @@ async function download(
     finishedAt: manifest.finishedAt,
     complete: true,
     objects: [manifestObject(key, manifest, declaration)],
-    details: { contentType: manifest.contentType, etag: manifest.etag, lastModified: manifest.lastModified },
+    details: { contentType: manifest.contentType, etag: manifest.etag, lastModified: manifest.lastModified, ...(manifest.http ? { http: manifest.http } : {}) },
   });
   await lease.save({ etag: manifest.etag, lastModified: manifest.lastModified, key } satisfies HttpState);
   return { status: 'fetched', manifest };

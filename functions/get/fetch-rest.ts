@@ -2,9 +2,9 @@ import type { DatasetDefinition, SourceDefinition } from '../../contract/definit
 import { ZONES } from '../../contract/names.ts';
 import type { ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
-import { redactUrl } from './fetch-http.ts';
-import { JsonClient, nextLink, pathOf, type RetryOptions } from './http-json.ts';
-import { restAuth } from './rest-auth.ts';
+import { redactUrl } from '../common/urls.ts';
+import { describeHttpStats, HttpClient, nextLink, pathOf, type HttpStats, type RetryOptions } from './http-client.ts';
+import { noAuth, restAuth, type RestAuth } from './rest-auth.ts';
 import { manifestObject, RecordSink, writeManifest } from './sink.ts';
 import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
@@ -38,6 +38,8 @@ export interface RestManifest {
   skippedAtBoundary?: number;
   /** Every page was read (the run ended on the API's last page), or not yet: a checkpointed run goes on. */
   complete: boolean;
+  /** Requests of this invocation and their retries (429, 5xx, network errors, token renewals), when there were any. */
+  http?: HttpStats;
 }
 
 export interface RestPart {
@@ -112,11 +114,16 @@ async function fetchWithLease(
   const signal = AbortSignal.timeout(run.timeoutMs);
   // incremental runs (whose records are upserted) may stop early and go on in the next invocation
   const deadline = now().getTime() + run.timeoutMs - Math.min(deps.marginMs ?? 60_000, run.timeoutMs / 3);
-  const auth = await restAuth(source.auth, deps.readSecret, { now: () => now().getTime(), signal, verifyTls: source.verifyTls });
+  // one client for the run: its data requests and its token requests (auth, below) alike
+  let auth: RestAuth = noAuth;
+  const http = new HttpClient(deps, { apply: (u, h) => auth.apply(u, h), refresh: () => auth.refresh(), renewals: () => auth.renewals?.() ?? 0 }, signal, {
+    verifyTls: source.verifyTls,
+    source: `dataset ${dataset.name}`,
+  });
+  auth = await restAuth(source.auth, deps.readSecret, { now: () => now().getTime(), client: () => http });
   const inc = source.incremental;
   const previous = inc ? lease.state : undefined;
   const resumed = previous?.checkpoint;
-  const http = new JsonClient(deps, auth, signal, { verifyTls: source.verifyTls, source: `dataset ${dataset.name}` });
 
   const runId = resumed?.run ?? run.run;
   const startedAt = resumed?.startedAt ?? run.started.toISOString();
@@ -185,6 +192,7 @@ async function fetchWithLease(
     startedAt,
     finishedAt: now().toISOString(),
     complete: !stoppedAt,
+    ...(describeHttpStats(http.counts()) ? { http: http.counts() } : {}),
   };
   await writeManifest(deps, {
     dataset: dataset.name,
@@ -201,6 +209,7 @@ async function fetchWithLease(
       ...(skipped ? { skippedAtBoundary: skipped } : {}),
       watermarkBefore: manifest.watermarkBefore,
       watermarkAfter: manifest.watermarkAfter,
+      ...(manifest.http ? { http: manifest.http } : {}),
     },
   });
   if (stoppedAt) {
@@ -232,7 +241,7 @@ interface Page {
  */
 async function* pagesOf(
   source: RestSourceDefinition,
-  http: JsonClient,
+  http: HttpClient,
   watermark: string | undefined,
   resume?: { url: URL; pages: number },
 ): AsyncGenerator<Page> {
@@ -347,7 +356,7 @@ type NumberedPagination = Extract<NonNullable<RestSourceDefinition['pagination']
  * the run; requests already sent past it are dropped. Memory holds at most `concurrency` pages.
  * `first` may be any page (a checkpoint's): the pages after it are counted from there.
  */
-async function* numberedPages(source: RestSourceDefinition, http: JsonClient, first: URL, p: NumberedPagination, before = 0): AsyncGenerator<Page> {
+async function* numberedPages(source: RestSourceDefinition, http: HttpClient, first: URL, p: NumberedPagination, before = 0): AsyncGenerator<Page> {
   const maxPages = source.maxPages - before;
   const firstPage = p.type === 'page' ? (p.firstPage ?? 1) : 0;
   const start = p.type === 'offset' ? Math.floor(Number(first.searchParams.get(p.offsetParam) ?? 0) / p.pageSize) : Number(first.searchParams.get(p.pageParam) ?? firstPage) - firstPage;

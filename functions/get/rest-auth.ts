@@ -1,8 +1,8 @@
 import type { RestSourceDefinition } from './fetch-rest.ts';
 import { PermanentError } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
-import { redactUrl } from './fetch-http.ts';
-import { tlsOptions } from './tls.ts';
+import { redactUrl } from '../common/urls.ts';
+import { RequestFailedError, type HttpClient } from './http-client.ts';
 
 type AuthDefinition = NonNullable<RestSourceDefinition['auth']>;
 
@@ -21,6 +21,12 @@ export interface RestAuth {
 
 export const noAuth: RestAuth = { apply: async () => undefined, refresh: () => false };
 
+/** What a token request needs: the run's clock, and the run's HTTP client, which sends it (retried, counted and logged with the run's other requests; without the run's credentials). */
+export interface TokenOptions {
+  now: () => number;
+  client: () => HttpClient;
+}
+
 /** Renew an oauth2 token this long before it expires, so it does not expire in flight. */
 const EXPIRY_MARGIN_MS = 30_000;
 
@@ -31,7 +37,7 @@ const EXPIRY_MARGIN_MS = 30_000;
 export async function restAuth(
   auth: AuthDefinition | undefined,
   readSecret: (name: string) => Promise<Record<string, unknown>>,
-  opts: { now: () => number; signal?: AbortSignal; verifyTls?: boolean },
+  opts: TokenOptions,
 ): Promise<RestAuth> {
   if (!auth) return noAuth;
   const secret = await readSecret(auth.secret);
@@ -71,7 +77,7 @@ export function clientCredentials(
   tokenUrl: string,
   clientId: string,
   clientSecret: string,
-  opts: { now: () => number; signal?: AbortSignal; verifyTls?: boolean },
+  opts: TokenOptions,
 ): RestAuth {
   let token: { value: string; expiresAt: number } | undefined;
   // requests in flight at once share one token request
@@ -88,27 +94,24 @@ export function clientCredentials(
   }
   async function request(): Promise<string> {
     const shown = redactUrl(tokenUrl);
-    let res: Response;
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString();
+    const how = { method: 'POST' as const, body: form, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, authenticate: false, timeoutCoversRead: true };
     try {
-      res = await fetch(tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'user-agent': 'civic-etl' },
-        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString(),
-        signal: opts.signal,
-        ...tlsOptions(opts.verifyTls, new URL(tokenUrl).origin),
+      return await opts.client().send(new URL(tokenUrl), how, async (res, { after }) => {
+        const body = (await res.json().catch(() => undefined)) as { access_token?: unknown; expires_in?: unknown } | undefined;
+        if (!res.ok || typeof body?.access_token !== 'string') {
+          throw new Error(`oauth2 token request to ${shown} answered ${res.status} ${res.statusText}${after} without an access_token`);
+        }
+        const lifetime = typeof body.expires_in === 'number' ? body.expires_in * 1000 : 3_600_000;
+        token = { value: body.access_token, expiresAt: opts.now() + lifetime };
+        issued++;
+        rejected = false;
+        return token.value;
       });
     } catch (cause) {
-      throw new Error(`oauth2 token request to ${shown} failed: ${(cause as Error).message}`);
+      if (cause instanceof RequestFailedError) throw new Error(`oauth2 token request to ${shown} failed after ${cause.attempts} attempts: ${cause.reason}`, { cause });
+      throw cause;
     }
-    const body = (await res.json().catch(() => undefined)) as { access_token?: unknown; expires_in?: unknown } | undefined;
-    if (!res.ok || typeof body?.access_token !== 'string') {
-      throw new Error(`oauth2 token request to ${shown} answered ${res.status} ${res.statusText} without an access_token`);
-    }
-    const lifetime = typeof body.expires_in === 'number' ? body.expires_in * 1000 : 3_600_000;
-    token = { value: body.access_token, expiresAt: opts.now() + lifetime };
-    issued++;
-    rejected = false;
-    return token.value;
   }
   return {
     apply: async (_u, h) => void (h.authorization = `Bearer ${await obtain()}`),

@@ -2,19 +2,14 @@
  * Where fetched records go: gzip NDJSON streamed to S3, counted and hashed, plus small JSON
  * documents (manifests) beside them.
  */
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { PassThrough, Transform, pipeline } from 'node:stream';
+import { pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { meteredUpload, putJson, type MeteredUpload, type Stored, type StoreTarget } from '../common/store.ts';
 import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { declarationMetadata, fetchManifestSchema, type FetchManifest, type ManifestObject, type ObjectDeclaration } from '../../contract/objects.ts';
 
-export interface SinkDeps {
-  s3: S3Client;
-  bucket: string;
-}
+export type SinkDeps = StoreTarget;
 
 /**
  * NDJSON is handed to gzip in batches of about this many characters: each gzip write is a round
@@ -31,11 +26,8 @@ const BATCH_CHARS = 64 * 1024;
 export class RecordSink {
   records = 0;
   private pending = '';
-  private bytes = 0;
-  private readonly hash = createHash('sha256');
   private gzip?: ReturnType<typeof createGzip>;
-  private upload?: Upload;
-  private done?: Promise<unknown>;
+  private upload?: MeteredUpload;
 
   constructor(
     private readonly deps: SinkDeps,
@@ -51,50 +43,28 @@ export class RecordSink {
     if (this.pending.length < BATCH_CHARS) return;
     const batch = this.pending;
     this.pending = '';
-    if (!this.gzip!.write(batch)) await Promise.race([once(this.gzip!, 'drain'), this.done]);
+    if (!this.gzip!.write(batch)) await Promise.race([once(this.gzip!, 'drain'), this.upload!.done]);
   }
 
-  async finish(): Promise<{ bytes: number; sha256: string }> {
+  async finish(): Promise<Stored> {
     if (this.pending) this.gzip!.write(this.pending);
     this.pending = '';
     this.gzip!.end();
-    await this.done;
-    return { bytes: this.bytes, sha256: this.hash.digest('hex') };
+    return this.upload!.done;
   }
 
   /** Drop what was written: a multipart upload is aborted, a small one never sent. */
   async abort(): Promise<void> {
     if (!this.upload) return;
     this.gzip!.destroy(new Error('run abandoned'));
-    await this.upload.abort().catch(() => undefined);
-    await this.done?.catch(() => undefined);
+    await this.upload.abort();
   }
 
   private start(): void {
     this.gzip = createGzip();
-    const counter = new Transform({
-      transform: (chunk: Buffer, _enc, callback) => {
-        this.hash.update(chunk);
-        this.bytes += chunk.length;
-        callback(null, chunk);
-      },
-    });
-    const body = new PassThrough();
-    pipeline(this.gzip, counter, body, () => undefined);
-    this.upload = new Upload({
-      client: this.deps.s3,
-      params: { Bucket: this.deps.bucket, Key: this.key, Body: body, ContentType: 'application/x-ndjson', Metadata: declarationMetadata(this.declaration) },
-    });
-    this.done = this.upload.done();
-    // a failed upload is reported by finish(); keep it from being an unhandled rejection meanwhile
-    this.done.catch(() => undefined);
+    this.upload = meteredUpload(this.deps, this.key, { contentType: 'application/x-ndjson', metadata: declarationMetadata(this.declaration) });
+    pipeline(this.gzip, this.upload.sink, () => undefined);
   }
-}
-
-export async function putJson(deps: SinkDeps, key: string, value: unknown): Promise<void> {
-  await deps.s3.send(
-    new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }),
-  );
 }
 
 /**

@@ -9,7 +9,8 @@ import { logger } from '../../functions/common/logger.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { declarationFromMetadata } from '../../contract/objects.ts';
 import { readJsonSecret, s3Client, secretsClient } from '../../functions/common/aws.ts';
-import { fetchHttp, redactUrl, type FetchDeps } from '../../functions/get/fetch-http.ts';
+import { fetchHttp, type FetchDeps } from '../../functions/get/fetch-http.ts';
+import { redactUrl } from '../../functions/common/urls.ts';
 import { freshBucket } from './support.ts';
 
 /** A file server on loopback that wants a bearer token and honours If-None-Match. */
@@ -65,7 +66,7 @@ async function setup() {
     ],
   });
   const bucket = await freshBucket('it-fetch');
-  const deps: FetchDeps = { s3: s3Client(), bucket, readSecret: readJsonSecret };
+  const deps: FetchDeps = { s3: s3Client(), bucket, readSecret: readJsonSecret, sleep: async () => undefined };
   return { pipeline, bucket, deps };
 }
 
