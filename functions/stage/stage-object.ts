@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, routeObjectKey } from '../../contract/names.ts';
 import { ident, inTransaction, literal } from '../common/db.ts';
-import { PermanentError, classify, isPermanent } from '../common/errors.ts';
+import { PermanentError, classify } from '../common/errors.ts';
 import { contractOf, getLoad, markExpanded, markFailed, markStaged, objectRefOf, objectVersion, receiveObject, recordContract, type LoadContract, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';

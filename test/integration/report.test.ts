@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import { describeReport, reportStageFailures, supplierCopy, supplierReportKeys, type LoadReport, type SupplierReport } from '../../functions/clean/report.ts';
+import { describeReport, reportStageFailures, supplierCopy, supplierReportKeys, type LoadReport, type SupplierReport } from '../../functions/common/report.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 
