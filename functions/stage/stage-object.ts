@@ -2,7 +2,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, routeObjectKey } from '../../contract/names.ts';
-import { ident, inTransaction, literal } from '../common/db.ts';
+import { ident, inTransaction } from '../common/db.ts';
 import { PermanentError, classify } from '../common/errors.ts';
 import { contractOf, getLoad, markExpanded, markFailed, markStaged, objectRefOf, objectVersion, receiveObject, recordContract, type LoadContract, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
@@ -17,7 +17,7 @@ import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.
 import { datasetForResource, type StagedDataset } from './resource-read.ts';
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
 import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
-import { createStagingTable, stageTable, type StagingLineage } from './stage-table.ts';
+import { createStagingTable, objectLineage, stageTable, type StagingLineage } from './stage-table.ts';
 import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
 import { hasParts, objectSize, pendingPartMessages, planLoad, partBytes, stagePart, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
@@ -311,11 +311,7 @@ async function copyEntry(
 ): Promise<{ rows: number; table: string }> {
   // ≤ 63 bytes whatever the dataset name: PostgreSQL would silently truncate a longer one
   const table = `${ident(`${deps.pipeline.project}_staging`)}.${ident(`${dataset.name.slice(0, 40)}__${loadId}`)}`;
-  const lineage = {
-    _load_id: { type: 'bigint' as const, value: `${loadId}` },
-    _s3_key: { type: 'text' as const, value: literal(ref.key) },
-    _s3_version: { type: 'text' as const, value: literal(objectVersion(ref)) },
-  };
+  const lineage = objectLineage(loadId, ref);
   let rows: number;
   let header: string[];
   let detected: object;
