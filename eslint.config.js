@@ -2,12 +2,14 @@
 // architecture. The boundaries are checked on resolved files (eslint-plugin-import-x's
 // no-restricted-paths), so `../clean/x.ts` and `../../functions/clean/x.ts` are caught alike.
 //
-//   get → stage → clean → combine      the steps, each may use the ones before it
+//   get → stage → clean → combine      the steps: get and stage never import a later step (clean may
+//                                      use combine: a load it applies rebuilds the views and exports)
 //   read/, profile/                    file readers and profiling: used by the steps, use none of them
 //   common/                            shared runtime helpers, used by everything under functions/
 //   contract/                          the pipeline definition: schemas and names, imports nothing of ours
 //   lib/                               the CDK constructs: contract/ only (and node, aws-cdk-lib, constructs, zod)
 //   local/, bin/, test/, bench/        may import everything
+import { defineConfig, globalIgnores } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
@@ -37,9 +39,9 @@ export const boundaries = [
   never('./functions', ['./local', './lib', './test', './bench'], 'the Lambda code never imports the local runner, the CDK app or the tests.'),
 ];
 
-export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', '.local/**', 'coverage/**'] },
-  ...tseslint.configs.recommended,
+export default defineConfig(
+  globalIgnores(['node_modules/**', 'cdk.out/**', '.local/**', 'coverage/**']),
+  tseslint.configs.recommended,
   {
     files: ['**/*.ts', '**/*.js', '**/*.mjs'],
     plugins: { 'import-x': importX },
@@ -50,6 +52,16 @@ export default tseslint.config(
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true },
       ],
       'import-x/no-restricted-paths': ['error', { basePath: here, zones: boundaries }],
+    },
+  },
+  {
+    // the packages lib/ may use: the CDK, Node's own modules, and zod (what contract/ is written in)
+    files: ['lib/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(?!\\.|node:|aws-cdk-lib(/|$)|constructs$|zod$)', message: 'lib/ (the CDK app) imports only contract/, node:, aws-cdk-lib, constructs and zod.' }] },
+      ],
     },
   },
 );

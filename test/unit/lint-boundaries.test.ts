@@ -39,6 +39,12 @@ describe('import boundaries (npm run lint)', () => {
     expect(messages[1]).toMatch(/^4:.*"\.\.\/local\/runner\.ts"/);
   });
 
+  it('reports lib importing a package the Lambdas use, not one the CDK app needs', async () => {
+    const [result] = await eslint.lintText("import { Stack } from 'aws-cdk-lib/core';\nimport { z } from 'zod';\nimport pg from 'pg';\nexport { Stack, z, pg };\n", { filePath: join(root, 'lib/probe.ts') });
+    expect(result!.messages.map((m) => `${m.line} ${m.ruleId}`)).toEqual(['3 no-restricted-imports']);
+    expect(result!.messages[0]!.message).toContain('lib/ (the CDK app) imports only contract/, node:, aws-cdk-lib, constructs and zod');
+  });
+
   it('reports read/ and profile/ importing any step, however the path is spelled', async () => {
     const read = await boundaryMessages('functions/read/probe.ts', "import { stageObject } from '../../functions/stage/stage-object.ts';\nexport { stageObject };\n");
     const profile = await boundaryMessages('functions/profile/formats/probe.ts', "import { cleanLoad } from '../../clean/clean-load.ts';\nexport { cleanLoad };\n");
