@@ -362,7 +362,7 @@ export function supplierDatasetPrefix(supplier: string, dataset: string): string
   return `${supplierPrefix(supplier)}${dataset}/`;
 }
 
-/** `reports/<supplier>/<dataset>/`: where the quality reports of those uploads are written back (functions/clean/report.ts). */
+/** `reports/<supplier>/<dataset>/`: where the quality reports of those uploads are written back (functions/common/report.ts). */
 export function supplierReportPrefix(supplier: string, dataset: string): string {
   return `${ZONES.reports}${supplier}/${dataset}/`;
 }

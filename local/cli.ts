@@ -4,8 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { loadPipeline, PipelineDefinitionError } from '../contract/load.ts';
 import { ENV } from '../contract/names.ts';
 import { readsOf } from '../functions/profile/column-type.ts';
@@ -568,7 +567,7 @@ async function status(argv: string[]): Promise<number> {
       await printLedger(pool, pipeline.project, limit ?? 20);
       await printDeadLetters(pipeline.project);
     } else {
-      const { datasetLoads } = await import('../functions/clean/report.ts');
+      const { datasetLoads } = await import('../functions/common/report.ts');
       const loads = await datasetLoads(pool, pipeline.project, name, limit ?? 5);
       if (values.json) console.log(JSON.stringify(loads, null, 2));
       else {
@@ -596,8 +595,8 @@ async function printDeadLetters(project: string): Promise<void> {
 }
 
 /** The latest loads of one dataset, each with its quality report in words. */
-async function printDatasetLoads(project: string, dataset: string, loads: import('../functions/clean/report.ts').DatasetLoad[]): Promise<void> {
-  const { describeReport } = await import('../functions/clean/report.ts');
+async function printDatasetLoads(project: string, dataset: string, loads: import('../functions/common/report.ts').DatasetLoad[]): Promise<void> {
+  const { describeReport } = await import('../functions/common/report.ts');
   if (loads.length === 0) {
     console.log(`dataset ${project}.${dataset}: no loads yet`);
     return;

@@ -27,9 +27,7 @@ import {
   type MessageAttributeValue,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type pg from 'pg';
-
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+import type { Queryable } from '../functions/common/db.ts';
 
 export const DLQ_NAMES = ['stage', 'clean', 'fetch'] as const;
 export type DlqName = (typeof DLQ_NAMES)[number];

@@ -13,14 +13,15 @@ import { logger } from '../common/logger.ts';
 import { castIntoFitting, identitySql, NEWER, nothingLoaded, quarantineTableSql, type CastColumn, type LoadMode } from './cast.ts';
 import { checkChildLoads, childLoadsOf, childPathOf, childTableName, childTablesOf, followRemovedParents, inheritParent, type FileTable } from './children.ts';
 import { launder, normaliseHeader, profiledDecimals, resolveColumns } from './columns.ts';
-import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift, type SchemaChange } from './drift.ts';
+import { alterColumnTypes, geometryMisfit, reconcileSchema, recordSchemaChanges, SchemaDriftError, sourceDrift } from './drift.ts';
+import type { SchemaChange } from '../common/schema-change.ts';
 import { geometryType, narrowGeometryColumn, planGeometry, repairSummary, sharedGeometryType, watchRepairs, withCoordinateFormat, type GeometryPlan } from './geometry.ts';
 import { checkLonLat, checkSridsKnown, settleSourceSrid } from './source-srid.ts';
 import { waitForReferences } from './order.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
-import { publishSupplierReport, storeLoadReport } from './report.ts';
+import { publishSupplierReport, storeLoadReport } from '../common/report.ts';
 import type { SourceGeometry } from '../read/types.ts';
 
 export interface CleanDeps {

@@ -27,48 +27,20 @@
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType, type DatasetDefinition, type PipelineDefinition } from '../../contract/definition.ts';
 import { ViewError, viewSql } from '../combine/views.ts';
-import { ident, literal } from '../common/db.ts';
+import { ident, literal, type Queryable } from '../common/db.ts';
 import { PermanentError } from '../common/errors.ts';
 import { ORDER } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
+import { describeChange, type DriftPolicy, type SchemaChange } from '../common/schema-change.ts';
 import type { CastColumn } from './cast.ts';
 import { SPACE_CHARS } from './rules.ts';
 import { DATE_TYPES } from '../../contract/rules.ts';
 import { normaliseHeader } from './columns.ts';
 import { coordinate, geometryExpr, geometryType, widerGeometryType, type GeometryPlan } from './geometry.ts';
 
-export type DriftPolicy = NonNullable<DatasetDefinition['drift']>;
-
 /** The dataset's drift policy: `evolve` unless it says otherwise. */
 export function driftPolicy(dataset: Pick<DatasetDefinition, 'drift'>): DriftPolicy {
   return dataset.drift ?? 'evolve';
-}
-
-/** One change, as recorded in `etl.loads.schema_changes`. */
-export interface SchemaChange {
-  change: 'added' | 'missing' | 'renamed' | 'retyped';
-  /** The clean column (for `added`: the new column; for a declared dataset: the file's header). */
-  column: string;
-  /** added: null · missing: its type · renamed: the clean column's name · retyped: the clean column's type. */
-  from: string | null;
-  /** added: its type · missing: null · renamed: the file's column name · retyped: the type this load's values have. */
-  to: string | null;
-  policy: DriftPolicy;
-  /**
-   * What was done: `added` (column added), `widened` (column type widened to `type`), `mapped` (the
-   * file's column fills the clean column), `kept` (a missing column stays, empty for this load),
-   * `quarantined` (`rows` rows went to quarantine), `rejected` (the load was), `ignored` (declared
-   * columns: the file's column is not read).
-   */
-  action: 'added' | 'widened' | 'mapped' | 'kept' | 'quarantined' | 'rejected' | 'ignored';
-  /** The clean column's type after the change (added, widened). */
-  type?: string;
-  /** Rows of this load quarantined because of this change. */
-  rows?: number;
-  /** Why a rename was taken for one: the names differ only in spelling, or the column kept its place and type. */
-  basis?: 'spelling' | 'position';
-  /** Re-typed: the first source line whose value does not fit the clean type. */
-  line?: number;
 }
 
 /**
@@ -217,25 +189,11 @@ function slotsOf<T extends SchemaColumn>(columns: readonly T[], pairedName: (c: 
   return out;
 }
 
-/** One change in words, for messages: `column "b" added`. */
-export function describeChange(c: SchemaChange): string {
-  switch (c.change) {
-    case 'added':
-      return `column "${c.column}" added`;
-    case 'missing':
-      return `column "${c.column}" missing`;
-    case 'renamed':
-      return `column "${c.from}" renamed to "${c.to}"`;
-    case 'retyped':
-      return `column "${c.column}" re-typed from ${c.from} to ${c.to}${c.line ? ` (first at line ${c.line})` : ''}`;
-  }
-}
-
 /** The freeze policy's rejection: every change, then what it means. */
 function frozen(dataset: string, file: string, changes: SchemaChange[]): SchemaDriftError {
   // only a rename in spelling is let through (the same column, as for declared columns)
   const rejected = changes.map((c) => (c.basis === 'spelling' ? c : { ...c, action: 'rejected' as const }));
-  const listed = rejected.filter((c) => c.action === 'rejected').map(describeChange);
+  const listed = rejected.filter((c) => c.action === 'rejected').map((c) => describeChange(c));
   return new SchemaDriftError(
     `dataset ${dataset}: ${listed.join(', ')} — the drift policy "freeze" rejects ${file}; the clean table and views are unchanged`,
     rejected,
@@ -244,7 +202,7 @@ function frozen(dataset: string, file: string, changes: SchemaChange[]): SchemaD
 }
 
 /** Record a load's changes in the ledger (nothing when there are none). */
-export async function recordSchemaChanges(db: Pick<pg.Pool | pg.PoolClient, 'query'>, loadId: number, changes: readonly SchemaChange[]): Promise<void> {
+export async function recordSchemaChanges(db: Queryable, loadId: number, changes: readonly SchemaChange[]): Promise<void> {
   if (changes.length === 0) return;
   await db.query('UPDATE etl.loads SET schema_changes = $2::jsonb WHERE id = $1', [loadId, JSON.stringify(changes)]);
 }

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { GeometryDefinition } from '../../contract/definition.ts';
-import { ident } from '../common/db.ts';
+import { ident, type Queryable } from '../common/db.ts';
 import { PermanentError } from '../common/errors.ts';
 import type { SourceGeometry } from '../read/types.ts';
 import { normaliseHeader } from './columns.ts';
@@ -326,7 +326,7 @@ export function watchRepairs(client: pg.PoolClient): { seen: () => boolean; stop
  * the shape's dimension (its geometry is then NULL). `undefined` when nothing needed repair. One
  * pass over the staged geometries, so only when repair is on and shapes can be invalid at all.
  */
-export async function repairSummary(client: Pick<pg.Pool | pg.PoolClient, 'query'>, staging: string, plan: GeometryPlan, unit = 'feature'): Promise<string | undefined> {
+export async function repairSummary(client: Queryable, staging: string, plan: GeometryPlan, unit = 'feature'): Promise<string | undefined> {
   const src = plan.source;
   if (plan.invalid !== 'repair' || src.kind !== 'text') return undefined;
   const { rows } = await client.query<{ repaired: number; emptied: number; trimmed: number; lines: string[] | null; points: number | null; segments: number | null; length: number | null }>(

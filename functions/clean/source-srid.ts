@@ -13,14 +13,12 @@
  * The other matches are named in the warning. A hand list of names (prj.ts) is kept for
  * speed and for readers without a database; this covers the rest.
  */
-import type pg from 'pg';
-import { ident } from '../common/db.ts';
+import { ident, type Queryable } from '../common/db.ts';
 import { PermanentError } from '../common/errors.ts';
 import { describePrj, nameWords, sameShape, shapeFromProj4, shapeFromWkt } from '../read/prj.ts';
 import type { SourceGeometry } from '../read/types.ts';
 
 /** A pool or a client: all this module does is query. */
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export interface IdentifiedSrid {
   srid: number;

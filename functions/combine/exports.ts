@@ -26,7 +26,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import type { PipelineDefinition, ViewDefinition } from '../../contract/definition.ts';
 import { ENV, MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { s3Client } from '../common/aws.ts';
-import { ident } from '../common/db.ts';
+import { ident, type Queryable } from '../common/db.ts';
 import { PermanentError, messageOf } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
 import { backoffMs, realSleep } from '../common/retry.ts';
@@ -280,8 +280,6 @@ export async function exportWithRetries(deps: ExportDeps, view: ViewDefinition, 
 function exportFormats(view: ViewDefinition): ExportFormat[] {
   return view.export?.formats ?? ['parquet', 'csv'];
 }
-
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 /**
  * This load's export of the view has completed. (Not "a later load's": load ids do not follow

@@ -14,6 +14,9 @@ import { logger } from './logger.ts';
 let pool: pg.Pool | undefined;
 let pending: Promise<pg.Pool> | undefined;
 
+/** Anything that runs a query: the pool, or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+
 export async function getPool(env: NodeJS.ProcessEnv = process.env): Promise<pg.Pool> {
   if (pool) return pool;
   pending ??= createPool(env).then((p) => (pool = p));

@@ -1,6 +1,7 @@
-import type pg from 'pg';
 import type { Holds, Replaces } from '../../contract/objects.ts';
 import type { FailureKind, PermanentError } from './errors.ts';
+import type { Queryable } from './db.ts';
+import type { SchemaChange } from './schema-change.ts';
 
 /** An S3 object version, as the stage step sees it. */
 export interface ObjectRef {
@@ -22,6 +23,7 @@ export type LoadErrorKind = FailureKind | 'exhausted';
 
 export type LoadStatus = 'received' | 'staged' | 'loaded' | 'failed' | 'skipped' | 'expanded';
 
+/** A row of `etl.loads`, the ledger: one load of one object version (or of an archive's member). */
 export interface LoadRow {
   id: number;
   project: string;
@@ -66,7 +68,19 @@ export interface LoadRow {
   order_seq: number | null;
   /** A child table's load (exploded JSON arrays): the load of the table its rows hang from. */
   owner_id: number | null;
+  received_at: Date;
+  finished_at: Date | null;
+  /** What schema drift the clean step found and did (clean/drift.ts). */
+  schema_changes: SchemaChange[] | null;
+  /** Values the value maps lacked, per column (clean/value-maps.ts); the report reads what it knows of it. */
+  unmapped: unknown;
+  /** The quality report (common/report.ts), once the load finished. */
+  report: unknown;
 }
+
+/** A ledger row as `to_jsonb(l)` gives it: timestamps are ISO strings. */
+export type LoadRowJson = { [K in keyof LoadRow]: JsonOf<LoadRow[K]> };
+type JsonOf<T> = T extends Date ? string : T;
 
 /**
  * SQL: the place of load `a` (an alias of etl.loads) in its dataset's order, to compare with `<`
@@ -116,8 +130,6 @@ export function contractOf(load: LoadRow): LoadContract {
     orderSeq: load.order_seq ?? 0,
   };
 }
-
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 /** The ledger identity of an object version: its version id, or its ETag when unversioned. */
 export function objectVersion(ref: ObjectRef): string {

@@ -1,12 +1,10 @@
-import type pg from 'pg';
 import type { ColumnType } from '../../contract/definition.ts';
 import type { NumberFormat } from '../../contract/rules.ts';
 import type { PortalMetadata } from '../../contract/objects.ts';
 import { pipelineType, type TypeDecision } from './column-type.ts';
 import { ALL_FORMATS } from './formats/index.ts';
 import type { FileProfile } from './profile.ts';
-
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+import type { Queryable } from '../common/db.ts';
 
 export interface CatalogEntry {
   loadId: number;

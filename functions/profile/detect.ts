@@ -22,6 +22,7 @@
 import { isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
 import { PermanentError } from '../common/errors.ts';
+import { completeUtf8Length } from '../common/utf8.ts';
 import { CsvTokenizer, TokenizeError, lineBreaksIn } from '../read/csv.ts';
 import type { Encoding, RecordRow, Structure } from './types.ts';
 import { isMissingMarker } from './column-type.ts';
@@ -146,7 +147,7 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
   // no header and no record, not a header and one row of blanks loaded as if whole
   if (complete && text.trim() === '') throw new DetectError(`${file} holds only whitespace (spaces, tabs, line breaks): no header, no data rows`, { file, line: 1 });
 
-  let m = fieldCount(nonBlank);
+  const m = fieldCount(nonBlank);
   if (m <= 1 && hint === undefined && sep === undefined) {
     warnings.push(`${file}: no delimiter found (tried ${DELIMITER_CANDIDATES.map(show).join(' ')}): read as a single column`);
   }
@@ -329,18 +330,6 @@ function utf16WithoutBom(head: Buffer): 'utf-16le' | 'utf-16be' | undefined {
   if (odd >= units * 0.4 && even <= odd * 0.05) return 'utf-16le';
   if (even >= units * 0.4 && odd <= even * 0.05) return 'utf-16be';
   return undefined;
-}
-
-/** Length of the longest prefix that does not end inside a multi-byte UTF-8 sequence. */
-function completeUtf8Length(buf: Buffer): number {
-  const n = buf.length;
-  for (let back = 1; back <= Math.min(3, n); back++) {
-    const b = buf[n - back]!;
-    if ((b & 0xc0) === 0x80) continue;
-    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
-    return need > back ? n - back : n;
-  }
-  return n;
 }
 
 /** Valid multi-byte sequences and invalid bytes of a buffer that is not entirely UTF-8. */

@@ -361,8 +361,8 @@ function rawQuoted(value: string, Q: string): string {
 
 /** Physical line breaks in a field's text (`\r\n`, `\n`, lone `\r`). */
 export function lineBreaksIn(f: string): number {
-  let k = f.indexOf('\n');
-  let r = f.indexOf('\r');
+  const k = f.indexOf('\n');
+  const r = f.indexOf('\r');
   if (k < 0 && r < 0) return 0;
   let n = 0;
   for (let i = k < 0 ? r : r < 0 ? k : Math.min(k, r); i < f.length; i++) {

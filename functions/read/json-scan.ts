@@ -21,7 +21,7 @@
  * byte scanner gives all three and skips building coordinate arrays that would be thrown away.
  */
 import { isAscii, isUtf8 } from 'node:buffer';
-import { completeUtf8Length, firstInvalidUtf8 } from '../stage/utf8.ts';
+import { completeUtf8Length, firstInvalidUtf8 } from '../common/utf8.ts';
 import { ReadError } from './types.ts';
 
 /** Thrown by the scanning functions when the bytes at hand end before the token does. */

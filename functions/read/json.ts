@@ -547,7 +547,10 @@ async function nulKeyPlace(open: () => Promise<AsyncIterable<Uint8Array>>, from:
   for (let i = from, start = -1, nul = false; i < file.length; i++) {
     const c = file[i]!;
     if (start < 0) {
-      if (c === 0x22) (start = i), (nul = false);
+      if (c === 0x22) {
+        start = i;
+        nul = false;
+      }
       continue;
     }
     if (c === 0x5c) {

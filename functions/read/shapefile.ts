@@ -346,10 +346,10 @@ function isDecimal(v: string): boolean {
   let i = v.charCodeAt(0) === 0x2b || v.charCodeAt(0) === 0x2d ? 1 : 0;
   if (v.charCodeAt(i) === 0x30 && isDigit(v.charCodeAt(i + 1))) return false;
   let digits = 0;
-  while (isDigit(v.charCodeAt(i))) i++, digits++;
+  for (; isDigit(v.charCodeAt(i)); i++) digits++;
   if (v.charCodeAt(i) === 0x2e) {
     i++;
-    while (isDigit(v.charCodeAt(i))) i++, digits++;
+    for (; isDigit(v.charCodeAt(i)); i++) digits++;
   }
   if (digits === 0) return false;
   if (v.charCodeAt(i) === 0x65 || v.charCodeAt(i) === 0x45) {

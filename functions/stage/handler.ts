@@ -8,7 +8,7 @@ import { requireEnv } from '../common/env.ts';
 import { isPermanent, UnreadableMessageError } from '../common/errors.ts';
 import { currentPipeline } from '../common/pipeline.ts';
 import { objectsInMessage } from './s3-event.ts';
-import { reportStageFailures } from '../clean/report.ts';
+import { reportStageFailures } from '../common/report.ts';
 import { isPartMessage, type PartMessage } from './parts.ts';
 import { stageObject, stageObjectPart, type CleanMessage } from './stage-object.ts';
 

@@ -14,7 +14,7 @@ import {
   recordBytes,
   tokenizeRecord,
 } from '../read/csv.ts';
-import { completeUtf8Length, firstInvalidUtf8 } from './utf8.ts';
+import { completeUtf8Length, firstInvalidUtf8 } from '../common/utf8.ts';
 
 const LF = 0x0a;
 

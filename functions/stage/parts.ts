@@ -17,9 +17,9 @@
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { ENV } from '../../contract/names.ts';
-import { ident, inTransaction, literal } from '../common/db.ts';
+import { ident, inTransaction } from '../common/db.ts';
 import { PermanentError, classify } from '../common/errors.ts';
-import { getLoad, markFailed, markStaged, objectRefOf, objectVersion, type ObjectRef } from '../common/ledger.ts';
+import { getLoad, markFailed, markStaged, objectRefOf, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { readHead } from '../common/streams.ts';
 import { detectStructure } from '../profile/detect.ts';
@@ -28,6 +28,7 @@ import type { Structure } from '../profile/types.ts';
 import { toUtf8 } from './bytes.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
+import { createStagingTable, objectLineage } from './stage-table.ts';
 import { CsvByteScanner, notesWarning } from '../read/csv.ts';
 
 const LF = 0x0a;
@@ -157,16 +158,7 @@ export async function planLoad(
 
   const columns = stagingColumns(structure.header);
   const table = stagingTable(deps.project, dataset, loadId);
-  const lineage = [
-    `_load_id bigint NOT NULL DEFAULT ${loadId}`,
-    `_s3_key text NOT NULL DEFAULT ${literal(ref.key)}`,
-    `_s3_version text NOT NULL DEFAULT ${literal(objectVersion(ref))}`,
-  ];
-  await client.query(`DROP TABLE IF EXISTS ${table}`);
-  await client.query(
-    `CREATE TABLE ${table} (${columns.map((c) => `${ident(c)} text`).join(', ')}, _source_line bigint NOT NULL, ${lineage.join(', ')})
-       PARTITION BY RANGE (_source_line)`,
-  );
+  await createStagingTable(client, { table, columns, lineage: objectLineage(loadId, ref), partitioned: true });
   const layout: PartsLayout = {
     format: 'csv',
     encoding: structure.encoding,

@@ -2,8 +2,8 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { PipelineDefinition } from '../../contract/definition.ts';
 import { MANIFEST_SUFFIX, routeObjectKey } from '../../contract/names.ts';
-import { ident, inTransaction, literal } from '../common/db.ts';
-import { PermanentError, classify, isPermanent } from '../common/errors.ts';
+import { ident, inTransaction } from '../common/db.ts';
+import { PermanentError, classify } from '../common/errors.ts';
 import { contractOf, getLoad, markExpanded, markFailed, markStaged, objectRefOf, objectVersion, receiveObject, recordContract, type LoadContract, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
@@ -17,7 +17,7 @@ import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.
 import { datasetForResource, type StagedDataset } from './resource-read.ts';
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
 import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
-import { stageTable } from './stage-table.ts';
+import { createStagingTable, objectLineage, stageTable, type StagingLineage } from './stage-table.ts';
 import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
 import { hasParts, objectSize, pendingPartMessages, planLoad, partBytes, stagePart, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
@@ -311,11 +311,7 @@ async function copyEntry(
 ): Promise<{ rows: number; table: string }> {
   // ≤ 63 bytes whatever the dataset name: PostgreSQL would silently truncate a longer one
   const table = `${ident(`${deps.pipeline.project}_staging`)}.${ident(`${dataset.name.slice(0, 40)}__${loadId}`)}`;
-  const lineage = {
-    _load_id: { type: 'bigint' as const, value: `${loadId}` },
-    _s3_key: { type: 'text' as const, value: literal(ref.key) },
-    _s3_version: { type: 'text' as const, value: literal(objectVersion(ref)) },
-  };
+  const lineage = objectLineage(loadId, ref);
   let rows: number;
   let header: string[];
   let detected: object;
@@ -368,7 +364,7 @@ export async function stageCsv(
     table: string;
     delimiter?: string;
     /** Extra lineage columns: name → type and SQL constant (already quoted). */
-    lineage?: Record<string, { type: 'bigint' | 'text'; value: string }>;
+    lineage?: StagingLineage;
     /** A session's temporary table, or an unlogged one (readable by parallel workers); default a plain table. */
     persistence?: 'temporary' | 'unlogged';
     /** The most columns the file may have (common/limits.ts): more fails before any table is made. */
@@ -381,12 +377,7 @@ export async function stageCsv(
 
   const columns = stagingColumns(structure.header);
   if (opts.maxColumns !== undefined && columns.length > opts.maxColumns) throw tooManyColumns(file, columns.length, opts.maxColumns);
-  const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
-  await client.query(`DROP TABLE IF EXISTS ${opts.table}`);
-  await client.query(
-    `CREATE ${opts.persistence === 'temporary' ? 'TEMPORARY ' : opts.persistence === 'unlogged' ? 'UNLOGGED ' : ''}TABLE ${opts.table} (${columns.map((c) => `${ident(c)} text`).join(', ')},
-       _source_line bigint NOT NULL${lineage.join('')})`,
-  );
+  await createStagingTable(client, { ...opts, columns });
   const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };
   const bytes = prepend(head, rest);
   const utf8 = structure.encoding === 'utf-8' ? withoutUtf8Bom(bytes) : toUtf8(bytes, structure.encoding, file);

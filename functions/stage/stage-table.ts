@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { ident } from '../common/db.ts';
+import { ident, literal } from '../common/db.ts';
+import { objectVersion, type ObjectRef } from '../common/ledger.ts';
 import { PermanentError } from '../common/errors.ts';
 import { tooManyColumns } from '../common/limits.ts';
 import type { DeclaredType, ReadRow, ReadTable, SourceGeometry } from '../read/types.ts';
@@ -29,6 +30,42 @@ export interface StagedTable {
   };
 }
 
+/** Constant lineage columns of a staging table: name → type and SQL constant (already quoted). */
+export type StagingLineage = Record<string, { type: 'bigint' | 'text'; value: string }>;
+
+/**
+ * (Re)create a staging table: one text column per staging column name, `_source_line`, then the
+ * constant lineage columns (a DEFAULT each, so COPY need not send them).
+ */
+export async function createStagingTable(
+  client: pg.PoolClient,
+  opts: {
+    table: string;
+    columns: readonly string[];
+    lineage?: StagingLineage;
+    persistence?: 'temporary' | 'unlogged';
+    /** Partitioned by `_source_line`, for a file staged in parts (parts.ts attaches one partition per part). */
+    partitioned?: boolean;
+  },
+): Promise<void> {
+  const { table, columns } = opts;
+  const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
+  await client.query(`DROP TABLE IF EXISTS ${table}`);
+  await client.query(
+    `CREATE ${opts.persistence === 'temporary' ? 'TEMPORARY ' : opts.persistence === 'unlogged' ? 'UNLOGGED ' : ''}TABLE ${table} (${columns.map((c) => `${ident(c)} text`).join(', ')}${columns.length ? ',' : ''}
+       _source_line bigint NOT NULL${lineage.join('')})${opts.partitioned ? ' PARTITION BY RANGE (_source_line)' : ''}`,
+  );
+}
+
+/** The lineage every staged row of an object carries: its load, and the S3 object version it came from. */
+export function objectLineage(loadId: number, ref: ObjectRef): StagingLineage {
+  return {
+    _load_id: { type: 'bigint', value: `${loadId}` },
+    _s3_key: { type: 'text', value: literal(ref.key) },
+    _s3_version: { type: 'text', value: literal(objectVersion(ref)) },
+  };
+}
+
 /** Rows are sent to COPY in chunks of about this many bytes. */
 const CHUNK = 256 * 1024;
 
@@ -43,7 +80,7 @@ export async function stageTable(
   source: ReadTable,
   opts: {
     table: string;
-    lineage?: Record<string, { type: 'bigint' | 'text'; value: string }>;
+    lineage?: StagingLineage;
     /** A session's temporary table, or an unlogged one (readable by parallel workers); default a plain table. */
     persistence?: 'temporary' | 'unlogged';
     /** The most columns the table may have (common/limits.ts): more fails, naming the count. */
@@ -61,12 +98,7 @@ export async function stageTable(
   };
   checkWidth(source.columns.length);
   let columns = stagingColumns(source.columns);
-  const lineage = Object.entries(opts.lineage ?? {}).map(([name, c]) => `, ${ident(name)} ${c.type} NOT NULL DEFAULT ${c.value}`);
-  await client.query(`DROP TABLE IF EXISTS ${opts.table}`);
-  await client.query(
-    `CREATE ${opts.persistence === 'temporary' ? 'TEMPORARY ' : opts.persistence === 'unlogged' ? 'UNLOGGED ' : ''}TABLE ${opts.table} (${columns.map((c) => `${ident(c)} text`).join(', ')}${columns.length ? ',' : ''}
-       _source_line bigint NOT NULL${lineage.join('')})`,
-  );
+  await createStagingTable(client, { ...opts, columns });
   const rows = source.rows()[Symbol.asyncIterator]();
   let carried: ReadRow | undefined;
   let done = false;

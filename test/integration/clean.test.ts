@@ -6,6 +6,7 @@ import { stageObject, type StageDeps } from '../../functions/stage/stage-object.
 import type { PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
+import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 const definition: PipelineInput = {
   project: 'it_clean',
@@ -46,12 +47,8 @@ let cleanDeps: CleanDeps;
 let bucket: string;
 
 /** Upload, stage and clean one file; returns the clean outcome. */
-async function deliver(dataset: string, file: string, body: string, deps = cleanDeps) {
-  const ref = await put(bucket, `incoming/city/${dataset}/${file}`, body);
-  const staged = await stageObject({ ...stageDeps, pipeline: deps.pipeline }, ref);
-  if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
-  return cleanLoad(deps, staged.loadId);
-}
+const deliver = (dataset: string, file: string, body: string, deps = cleanDeps) =>
+  deliverObject({ stage: stageDeps, clean: deps }, bucket, `incoming/city/${dataset}/${file}`, body);
 
 const SITES = [
   'Site ID,Site Name,Area,Opened,Visitors,Free?',

@@ -1,11 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
-import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
+import type { CleanDeps } from '../../functions/clean/clean-load.ts';
+import type { StageDeps } from '../../functions/stage/stage-object.ts';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { recreateViews } from '../../functions/combine/views.ts';
-import { freshBucket, freshProject, put, rows } from './support.ts';
+import { freshBucket, freshProject, rows } from './support.ts';
+import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 /** Two square areas side by side near the Dam (WGS 84), and one more with nobody in it. */
 const square = (x: number, y: number, s: number) => [[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]];
@@ -50,11 +51,7 @@ let cleanDeps: CleanDeps;
 let bucket: string;
 let n = 0;
 
-async function deliver(dataset: string, file: string, body: string) {
-  const staged = await stageObject(stageDeps, await put(bucket, `incoming/city/${dataset}/${++n}-${file}`, body));
-  if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
-  return cleanLoad(cleanDeps, staged.loadId);
-}
+const deliver = (dataset: string, file: string, body: string) => deliverObject({ stage: stageDeps, clean: cleanDeps }, bucket, `incoming/city/${dataset}/${++n}-${file}`, body);
 
 beforeAll(async () => {
   const { pipeline, pool } = await freshProject(definition);

@@ -4,7 +4,7 @@ import { declarationMetadata, type ObjectDeclaration } from '../../contract/obje
 import type { PipelineInput } from '../../contract/definition.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import { datasetLoads, describeReport } from '../../functions/clean/report.ts';
+import { datasetLoads, describeReport } from '../../functions/common/report.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';

@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
-import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
+import type { CleanDeps } from '../../functions/clean/clean-load.ts';
 import { compareSchemas, widerType } from '../../functions/clean/drift.ts';
-import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
+import type { StageDeps } from '../../functions/stage/stage-object.ts';
 import type { PipelineInput } from '../../contract/definition.ts';
-import { freshBucket, freshProject, put, rows } from './support.ts';
+import { freshBucket, freshProject, rows } from './support.ts';
+import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 const definition: PipelineInput = {
   project: 'it_drift',
@@ -35,12 +36,8 @@ let cleanDeps: CleanDeps;
 let bucket: string;
 
 /** Upload, stage and clean one file; returns the clean outcome. */
-async function deliver(dataset: string, file: string, lines: string[]) {
-  const ref = await put(bucket, `incoming/city/${dataset}/${file}`, `${lines.join('\n')}\n`);
-  const staged = await stageObject(stageDeps, ref);
-  if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
-  return cleanLoad(cleanDeps, staged.loadId);
-}
+const deliver = (dataset: string, file: string, lines: string[]) =>
+  deliverObject({ stage: stageDeps, clean: cleanDeps }, bucket, `incoming/city/${dataset}/${file}`, `${lines.join('\n')}\n`);
 
 /** The clean table's columns and types, in table order. */
 const columnsOf = (table: string) =>

@@ -22,6 +22,7 @@ import { loadFile } from '../../local/load-file.ts';
 import { POINTZ, POLYGON, PRJ_WGS84_ESRI, square, writeShapefile, type TestShapefile } from '../helpers/shapefile-writer.ts';
 import { makeZip } from '../helpers/zip.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
+import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'geometry-types-'));
 const file = (name: string, content: string | Buffer) => {
@@ -217,11 +218,7 @@ describe('the pipeline: clean tables typed by their first load, widened by a lat
   let stageDeps: StageDeps;
   let cleanDeps: CleanDeps;
   let bucket: string;
-  const deliver = async (dataset: string, name: string, body: string) => {
-    const staged = await stageObject(stageDeps, await put(bucket, `incoming/city/${dataset}/${name}`, body));
-    if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
-    return cleanLoad(cleanDeps, staged.loadId);
-  };
+  const deliver = (dataset: string, name: string, body: string) => deliverObject({ stage: stageDeps, clean: cleanDeps }, bucket, `incoming/city/${dataset}/${name}`, body);
   const ledger = async (loadId: number) =>
     (await rows<{ status: string; error: string | null; schema_changes: unknown }>(cleanDeps.pool, 'SELECT status, error, schema_changes FROM etl.loads WHERE id = $1', [loadId]))[0]!;
 

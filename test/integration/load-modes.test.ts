@@ -5,6 +5,7 @@ import { stageObject, type StageDeps } from '../../functions/stage/stage-object.
 import type { PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
+import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 const columns = [{ name: 'id', type: 'integer' as const }, { name: 'name' }, { name: 'seats', type: 'integer' as const }];
 const definition: PipelineInput = {
@@ -22,11 +23,7 @@ let cleanDeps: CleanDeps;
 let bucket: string;
 let n = 0;
 
-async function deliver(dataset: string, body: string) {
-  const staged = await stageObject(stageDeps, await put(bucket, `incoming/city/${dataset}/file-${++n}.csv`, body));
-  if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
-  return cleanLoad(cleanDeps, staged.loadId);
-}
+const deliver = (dataset: string, body: string) => deliverObject({ stage: stageDeps, clean: cleanDeps }, bucket, `incoming/city/${dataset}/file-${++n}.csv`, body);
 
 beforeAll(async () => {
   const { pipeline, pool } = await freshProject(definition);

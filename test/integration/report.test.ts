@@ -7,9 +7,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import { describeReport, reportStageFailures, supplierCopy, supplierReportKeys, type LoadReport, type SupplierReport } from '../../functions/clean/report.ts';
+import { describeReport, reportStageFailures, supplierCopy, supplierReportKeys, type LoadReport, type SupplierReport } from '../../functions/common/report.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
+import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 const definition: PipelineInput = {
   project: 'it_report',
@@ -70,11 +71,8 @@ async function stage(supplier: string, dataset: string, file: string, body: stri
 }
 
 /** Upload, stage and clean one file as its supplier would; returns the clean outcome. */
-async function deliver(supplier: string, dataset: string, file: string, body: string, deps: CleanDeps = cleanDeps) {
-  const staged = await stage(supplier, dataset, file, body);
-  if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
-  return cleanLoad(deps, staged.loadId);
-}
+const deliver = (supplier: string, dataset: string, file: string, body: string, deps: CleanDeps = cleanDeps) =>
+  deliverObject({ stage: stageDeps, clean: deps }, bucket, `incoming/${supplier}/${dataset}/${file}`, body);
 
 async function ledgerReport(loadId: number): Promise<LoadReport> {
   const [row] = await rows<{ report: LoadReport }>(cleanDeps.pool, 'SELECT report FROM etl.loads WHERE id = $1', [loadId]);

@@ -1,13 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
 import { castInto, quarantineTableSql, type CastColumn } from '../../functions/clean/cast.ts';
-import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
+import type { CleanDeps } from '../../functions/clean/clean-load.ts';
 import { resolveRules } from '../../functions/clean/rules.ts';
 import { literal } from '../../functions/common/db.ts';
-import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
+import type { StageDeps } from '../../functions/stage/stage-object.ts';
 import { datasetSchema, type PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
-import { freshBucket, freshProject, put, rows } from './support.ts';
+import { freshBucket, freshProject, rows } from './support.ts';
+import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 const upload = { type: 'upload', supplier: 'city' } as const;
 
@@ -98,11 +99,8 @@ let bucket: string;
 let n = 0;
 
 /** Upload, stage and clean one CSV file; returns the clean outcome. */
-async function deliver(dataset: string, body: string, deps = cleanDeps) {
-  const staged = await stageObject({ ...stageDeps, pipeline: deps.pipeline }, await put(bucket, `incoming/city/${dataset}/file-${++n}.csv`, body));
-  if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
-  return cleanLoad(deps, staged.loadId);
-}
+const deliver = (dataset: string, body: string, deps = cleanDeps) =>
+  deliverObject({ stage: stageDeps, clean: deps }, bucket, `incoming/city/${dataset}/file-${++n}.csv`, body);
 
 /** The quarantine rows of a load, by line and column. */
 async function quarantined(dataset: string, outcome: { loadId: number }) {

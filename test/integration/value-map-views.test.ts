@@ -9,12 +9,13 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
-import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
+import type { CleanDeps } from '../../functions/clean/clean-load.ts';
+import type { StageDeps } from '../../functions/stage/stage-object.ts';
 import type { PipelineDefinition, PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { syncValueMapTable } from '../../functions/combine/value-map-tables.ts';
-import { freshBucket, freshProject, put, rows } from './support.ts';
+import { freshBucket, freshProject, rows } from './support.ts';
+import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 const MAP_FILE = fileURLToPath(new URL('../fixtures/edfi-descriptor-map/descriptor_map.json', import.meta.url));
 const MAP = JSON.parse(readFileSync(MAP_FILE, 'utf8')) as { constantName: string; descriptor: string; codeValue: string }[];
@@ -72,12 +73,8 @@ let stageDeps: StageDeps;
 let cleanDeps: CleanDeps;
 let bucket: string;
 
-async function deliver(file: string, body: string, pipeline: PipelineDefinition = cleanDeps.pipeline) {
-  const ref = await put(bucket, `incoming/district/attendance/${file}`, body);
-  const staged = await stageObject({ ...stageDeps, pipeline }, ref);
-  if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
-  return cleanLoad({ ...cleanDeps, pipeline }, staged.loadId);
-}
+const deliver = (file: string, body: string, pipeline: PipelineDefinition = cleanDeps.pipeline) =>
+  deliverObject({ stage: stageDeps, clean: { ...cleanDeps, pipeline } }, bucket, `incoming/district/attendance/${file}`, body);
 
 beforeAll(async () => {
   const { pipeline, pool } = await freshProject(definition);

@@ -1,10 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
-import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
+import type { CleanDeps } from '../../functions/clean/clean-load.ts';
+import type { StageDeps } from '../../functions/stage/stage-object.ts';
 import type { PipelineDefinition, PipelineInput } from '../../contract/definition.ts';
-import { freshBucket, freshProject, put, rows } from './support.ts';
+import { freshBucket, freshProject, rows } from './support.ts';
+import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/value-maps/', import.meta.url));
 
@@ -60,12 +61,8 @@ let cleanDeps: CleanDeps;
 let bucket: string;
 
 /** Upload, stage and clean one file; returns the clean outcome. */
-async function deliver(dataset: string, file: string, body: string, pipeline: PipelineDefinition = cleanDeps.pipeline) {
-  const ref = await put(bucket, `incoming/district/${dataset}/${file}`, body);
-  const staged = await stageObject({ ...stageDeps, pipeline }, ref);
-  if (staged.status !== 'staged') throw new Error(`not staged: ${JSON.stringify(staged)}`);
-  return cleanLoad({ ...cleanDeps, pipeline }, staged.loadId);
-}
+const deliver = (dataset: string, file: string, body: string, pipeline: PipelineDefinition = cleanDeps.pipeline) =>
+  deliverObject({ stage: stageDeps, clean: { ...cleanDeps, pipeline } }, bucket, `incoming/district/${dataset}/${file}`, body);
 
 beforeAll(async () => {
   const { pipeline, pool } = await freshProject(definition);

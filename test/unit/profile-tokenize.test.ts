@@ -212,7 +212,10 @@ function asCsvParse(got: Outcome, want: Outcome, q: string): Outcome {
     let v = '';
     for (let i = 1; i < f.length; i++) {
       if (f[i] !== q) v += f[i];
-      else if (f[i + 1] === q) (v += q), i++;
+      else if (f[i + 1] === q) {
+        v += q;
+        i++;
+      }
       else return i + 1 < f.length ? q + v + q + f.slice(i + 1) : f;
     }
     return f;

@@ -468,7 +468,7 @@ describe('a sheet asked for by a number', () => {
   it('reads the sheet so named when there is one (sheets 1, 2a…), else the sheet at that 0-based index, in .xlsx and .ods', async () => {
     const xlsx = dir.path('numbered.xlsx');
     await writeXlsx(xlsx, (wb) => {
-      for (const name of ['Cover', '2a', '1']) for (const row of people(name)) wb.getWorksheet(name) ? wb.getWorksheet(name)!.addRow([...row]) : wb.addWorksheet(name).addRow([...row]);
+      for (const name of ['Cover', '2a', '1']) for (const row of people(name)) (wb.getWorksheet(name) ?? wb.addWorksheet(name)).addRow([...row]);
     });
     const odsPath = dir.path('numbered.ods');
     await writeOds(

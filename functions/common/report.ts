@@ -1,13 +1,11 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { routeObjectKey, ZONES } from '../../contract/names.ts';
-import { ident } from '../common/db.ts';
-import { messageOf } from '../common/errors.ts';
-import type { LoadErrorKind, LoadStatus } from '../common/ledger.ts';
-import { logger } from '../common/logger.ts';
-import type { SchemaChange } from './drift.ts';
-
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+import { ident, type Queryable } from './db.ts';
+import { messageOf } from './errors.ts';
+import type { LoadRowJson, LoadStatus } from './ledger.ts';
+import { logger } from './logger.ts';
+import { describeChange, type SchemaChange } from './schema-change.ts';
 
 /** Example lines kept per rule: enough to see the pattern, few enough to read. */
 export const REPORT_EXAMPLES = 5;
@@ -97,37 +95,8 @@ export interface LoadReport {
  */
 export type SupplierReport = Omit<LoadReport, 'project' | 'bucket' | 'supplierCopy'> & { report: 'civic-etl load quality report'; version: 1 };
 
-/** The ledger row fields a report is made of; read as JSON so a column another migration adds may be missing. */
-interface LedgerFields {
-  id: number;
-  project: string;
-  dataset: string | null;
-  bucket: string;
-  object_key: string;
-  object_version: string;
-  status: LoadStatus;
-  received_at: string;
-  finished_at: string | null;
-  rows_read: number | null;
-  rows_loaded: number | null;
-  rows_quarantined: number | null;
-  error: string | null;
-  error_line: number | null;
-  error_column: string | null;
-  schema_changes: SchemaChange[] | null;
-  unmapped?: unknown;
-  replay_of: number | null;
-  report?: LoadReport | null;
-  replaces?: string | null;
-  holds?: string | null;
-  run?: string | null;
-  resource?: string | null;
-  detected?: { deleted?: number; child?: string; warnings?: unknown } | null;
-  error_kind?: LoadErrorKind | null;
-  error_step?: string | null;
-  attempts?: number;
-  last_attempt_at?: string | null;
-}
+/** The ledger row a report is made of, read as JSON. */
+type LedgerFields = Omit<LoadRowJson, 'report'> & { report: LoadReport | null };
 
 async function ledgerFields(db: Queryable, loadId: number): Promise<LedgerFields | undefined> {
   const { rows } = await db.query<{ row: LedgerFields }>('SELECT to_jsonb(l) AS row FROM etl.loads l WHERE l.id = $1', [loadId]);
@@ -463,30 +432,9 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
   }
   if (report.schemaChanges?.length) {
     lines.push('Columns that changed since the previous file:');
-    for (const c of report.schemaChanges) lines.push(`  ${describeChange(c)}`);
+    for (const c of report.schemaChanges) lines.push(`  ${describeChange(c, 'report')}`);
   }
   return lines;
-}
-
-function describeChange(c: SchemaChange): string {
-  const what =
-    c.change === 'added'
-      ? `new column "${c.column}"${c.to ? ` (${c.to})` : ''}`
-      : c.change === 'missing'
-        ? `column "${c.column}" is missing from the file`
-        : c.change === 'renamed'
-          ? `column "${c.from}" is now called "${c.to}"`
-          : `column "${c.column}" holds ${c.to ?? 'other'} values where the table has ${c.from ?? 'another type'}`;
-  const done: Record<SchemaChange['action'], string> = {
-    added: 'added to the table',
-    widened: `the column became ${c.type ?? 'wider'}`,
-    mapped: 'read into the existing column',
-    kept: "the column stays, empty in this file's rows; rows of earlier files keep their values",
-    quarantined: `${plural(c.rows ?? 0, 'row')} set aside`,
-    rejected: 'the file was rejected',
-    ignored: 'not read',
-  };
-  return `${what}: ${done[c.action] ?? c.action}`;
 }
 
 /**
