@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { cleanEnv, dbEnv, fetchEnv, migrateEnv, parseEnv, stageEnv } from '../../functions/common/config.ts';
 import { classify, ConfigurationError } from '../../functions/common/errors.ts';
@@ -75,4 +77,41 @@ describe("a function's configuration, parsed once from its environment", () => {
   it('ignores variables that are not its own (the runtime sets many)', () => {
     expect(parseEnv(fetchEnv, { CIVIC_ETL_BUCKET: 'landing', AWS_REGION: 'eu-west-1', NODE_OPTIONS: '--enable-source-maps' })).toEqual({ pipelineFile: 'pipeline.json', bucket: 'landing' });
   });
+});
+
+describe("each function's entry point", () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  /** Import handler modules in a fresh Node with only `env` (and PATH), as Lambda starts a function. */
+  const start = (modules: string[], env: Record<string, string>) =>
+    spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', modules.map((m) => `console.log(typeof (await import('./${m}')).handler);`).join('\n')], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1', ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+
+  it('fails to start, naming the variable, when its environment lacks one', () => {
+    const cases = [
+      { module: 'functions/get/handler.ts', env: {}, message: 'invalid configuration of the fetch function: environment variable CIVIC_ETL_BUCKET is not set' },
+      { module: 'functions/stage/handler.ts', env: DB, message: 'invalid configuration of the stage function: environment variable CIVIC_ETL_CLEAN_QUEUE_URL is not set' },
+      { module: 'functions/clean/handler.ts', env: {}, message: 'invalid configuration of the clean function: set DATABASE_URL or CIVIC_ETL_DB_SECRET_ARN to reach the database' },
+      { module: 'functions/migrate/handler.ts', env: { ...DB, CIVIC_ETL_DB_POOL_SIZE: 'many' }, message: 'invalid configuration of the migrate function: environment variable CIVIC_ETL_DB_POOL_SIZE must be a whole number of connections, at least 1, got "many"' },
+    ];
+    for (const c of cases) {
+      const run = start([c.module], c.env);
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toContain(`ConfigurationError: ${c.message}`);
+    }
+  }, 240_000);
+
+  it('starts when its environment is complete, and exports its handler', () => {
+    const pipelineFile = 'test/infra/fixtures/pipeline.yaml';
+    const run = start(['functions/get/handler.ts', 'functions/stage/handler.ts', 'functions/clean/handler.ts', 'functions/migrate/handler.ts'], {
+      ...STAGE,
+      CIVIC_ETL_BUCKET: 'landing',
+      CIVIC_ETL_PIPELINE_FILE: pipelineFile,
+    });
+    expect(run.stderr).not.toContain('Error');
+    expect(run.stdout.trim().split('\n')).toEqual(['function', 'function', 'function', 'function']);
+  }, 60_000);
 });
