@@ -67,8 +67,9 @@ export function sqsStep<B = undefined>(
       } catch (error) {
         const failure = classify(error, { file: subject.object?.key });
         // a wait is retried sooner than a failure (retry-soon.ts)
-        const retryIn = error instanceof WaitingError && !isLastAttempt(attempt(record)) ? await waitBeforeRetry(step, record, attempt(record)) : undefined;
-        await recordFailure(step, options.pool, record, attempt(record), subject, failure, retryIn);
+        const at = attempt(record);
+        const retryIn = error instanceof WaitingError && !isLastAttempt(at) ? await waitBeforeRetry(step, record, at) : undefined;
+        await recordFailure(step, options.pool, record, at, subject, failure, retryIn);
         if (failure.kind !== 'permanent') {
           if (retryIn !== undefined) waiting++;
           throw error;
