@@ -29,7 +29,7 @@ export const STAGED_PREFIXES = [ZONES.incoming, ZONES.raw] as const;
 /** File names under `raw/` that describe a fetch rather than carry data: never staged. */
 export const MANIFEST_SUFFIX = '_manifest.json';
 
-/** Environment variables read by the handlers (validated once at module load). */
+/** Environment variables read by the handlers (parsed once at start: functions/common/config.ts). */
 export const ENV = {
   bucket: 'CIVIC_ETL_BUCKET',
   cleanQueueUrl: 'CIVIC_ETL_CLEAN_QUEUE_URL',

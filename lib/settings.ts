@@ -22,97 +22,6 @@ export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
 
-export interface OperationalSettings {
-  /**
-   * Protect the database instance against deletion (CloudFormation and console).
-   * @default true
-   */
-  readonly deletionProtection: boolean;
-  /**
-   * E-mail address subscribed to the alarm topic (the subscription must be confirmed).
-   * @default - no subscription; subscribe to the `AlarmTopicArn` output yourself
-   */
-  readonly alarmEmail?: string;
-  /**
-   * RDS instance type without the `db.` prefix, e.g. `t4g.small`, `m7g.large`.
-   * @default 't4g.small'
-   */
-  readonly dbInstanceType: string;
-  /**
-   * Initial storage of the database, GiB.
-   * @default 20
-   */
-  readonly dbAllocatedStorageGiB: number;
-  /**
-   * Storage autoscaling ceiling, GiB (at least `dbAllocatedStorageGiB`).
-   * @default 100
-   */
-  readonly dbMaxAllocatedStorageGiB: number;
-  /**
-   * Run the database in two availability zones (standby replica).
-   * @default false
-   */
-  readonly dbMultiAz: boolean;
-  /**
-   * Days of automated backups (1–35).
-   * @default 7
-   */
-  readonly dbBackupRetentionDays: number;
-  /**
-   * Encryption of the landing bucket: a customer-managed KMS key, or S3-managed keys (SSE-S3).
-   * @default 'kms'
-   */
-  readonly bucketEncryption: 'kms' | 's3-managed';
-  /**
-   * Days a replaced or deleted object version is kept in the landing bucket before it expires.
-   * @default 90
-   */
-  readonly noncurrentVersionExpirationDays: number;
-  /**
-   * Retention of every log group the stack creates, days (a CloudWatch Logs retention value).
-   * @default 90
-   */
-  readonly logRetentionDays: number;
-  /**
-   * Receives of a message before it moves to its queue's dead-letter queue.
-   * @default 5
-   */
-  readonly maxReceiveCount: number;
-  /**
-   * Alarm when the oldest message of a work queue is older than this, minutes.
-   * @default 60
-   */
-  readonly queueAgeAlarmMinutes: number;
-  /**
-   * Apply the schema migrations (idempotent) on every deploy. With false they run only when the
-   * migrations file, the project, the database instance's endpoint (a replaced or restored
-   * instance) or `migrationNonce` changes, and deploying an unchanged app changes nothing.
-   * @default true
-   */
-  readonly migrateOnEveryDeploy: boolean;
-  /**
-   * Any value: changing it re-runs the schema migrations on the next deploy even when nothing
-   * else did (only needed with `migrateOnEveryDeploy` false).
-   * @default - no nonce
-   */
-  readonly migrationNonce?: string;
-}
-
-export const DEFAULT_SETTINGS: OperationalSettings = {
-  deletionProtection: true,
-  dbInstanceType: 't4g.small',
-  dbAllocatedStorageGiB: 20,
-  dbMaxAllocatedStorageGiB: 100,
-  dbMultiAz: false,
-  dbBackupRetentionDays: 7,
-  bucketEncryption: 'kms',
-  noncurrentVersionExpirationDays: 90,
-  logRetentionDays: 90,
-  maxReceiveCount: 5,
-  queueAgeAlarmMinutes: 60,
-  migrateOnEveryDeploy: true,
-};
-
 /** A setting that does not validate; the message names the context key and what is expected. */
 export class SettingsError extends Error {
   override name = 'SettingsError';
@@ -126,24 +35,54 @@ const int = (min: number, max: number) =>
     .union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { error: 'must be a whole number' })
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
+/** The settings, their defaults and their checks: the one place each is written (cdk.json sets only what a deployment changes). */
 const settingsSchema = z.strictObject({
-  deletionProtection: bool,
+  /** Protect the database instance against deletion (CloudFormation and console). */
+  deletionProtection: bool.default(true),
+  /** E-mail address subscribed to the alarm topic (the subscription must be confirmed); without it, subscribe to the `AlarmTopicArn` output yourself. */
   alarmEmail: z.email('must be an e-mail address').optional(),
-  dbInstanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must look like t4g.small (no db. prefix)'),
-  dbAllocatedStorageGiB: int(20, 65536),
-  dbMaxAllocatedStorageGiB: int(20, 65536),
-  dbMultiAz: bool,
-  dbBackupRetentionDays: int(1, 35),
-  bucketEncryption: z.enum(['kms', 's3-managed'], 'must be kms or s3-managed'),
-  noncurrentVersionExpirationDays: int(1, 36500),
-  logRetentionDays: int(1, 3653).refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
-    message: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
-  }),
-  maxReceiveCount: int(1, 1000),
-  queueAgeAlarmMinutes: int(1, 20160),
-  migrateOnEveryDeploy: bool,
+  /** RDS instance type without the `db.` prefix, e.g. `t4g.small`, `m7g.large`. */
+  dbInstanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must look like t4g.small (no db. prefix)').default('t4g.small'),
+  /** Initial storage of the database, GiB. */
+  dbAllocatedStorageGiB: int(20, 65536).default(20),
+  /** Storage autoscaling ceiling, GiB (at least `dbAllocatedStorageGiB`). */
+  dbMaxAllocatedStorageGiB: int(20, 65536).default(100),
+  /** Run the database in two availability zones (standby replica). */
+  dbMultiAz: bool.default(false),
+  /** Days of automated backups (1–35). */
+  dbBackupRetentionDays: int(1, 35).default(7),
+  /** Encryption of the landing bucket: a customer-managed KMS key, or S3-managed keys (SSE-S3). */
+  bucketEncryption: z.enum(['kms', 's3-managed'], 'must be kms or s3-managed').default('kms'),
+  /** Days a replaced or deleted object version is kept in the landing bucket before it expires. */
+  noncurrentVersionExpirationDays: int(1, 36500).default(90),
+  /** Retention of every log group the stack creates, days (a CloudWatch Logs retention value). */
+  logRetentionDays: int(1, 3653)
+    .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
+      message: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
+    })
+    .default(90),
+  /** Receives of a message before it moves to its queue's dead-letter queue. */
+  maxReceiveCount: int(1, 1000).default(5),
+  /** Alarm when the oldest message of a work queue is older than this, minutes. */
+  queueAgeAlarmMinutes: int(1, 20160).default(60),
+  /**
+   * Apply the schema migrations (idempotent) on every deploy. With false they run only when the
+   * migrations file, the project, the database instance's endpoint (a replaced or restored
+   * instance) or `migrationNonce` changes, and deploying an unchanged app changes nothing.
+   */
+  migrateOnEveryDeploy: bool.default(true),
+  /**
+   * Any value: changing it re-runs the schema migrations on the next deploy even when nothing
+   * else did (only needed with `migrateOnEveryDeploy` false).
+   */
   migrationNonce: z.string().min(1).optional(),
 });
+
+/** The operational settings of a deployment, as the schema above gives them (its type, not written twice). */
+export type OperationalSettings = Readonly<z.output<typeof settingsSchema>>;
+
+/** Every setting at its default: what a deployment gets when its context says nothing. */
+export const DEFAULT_SETTINGS: OperationalSettings = settingsSchema.parse({});
 
 /**
  * Merge `overrides` over the defaults and validate the result.
@@ -152,8 +91,7 @@ const settingsSchema = z.strictObject({
  *   resolveSettings({ deletionProtection: 'false', dbInstanceType: 'm7g.large' });
  */
 export function resolveSettings(overrides: Readonly<Record<string, unknown>> = {}): OperationalSettings {
-  const merged = { ...DEFAULT_SETTINGS, ...withoutUndefined(overrides) };
-  const result = settingsSchema.safeParse(merged);
+  const result = settingsSchema.safeParse(withoutUndefined(overrides));
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const key = issue.path.length ? `${SETTINGS_CONTEXT_PREFIX}${issue.path.join('.')}` : '(settings)';

@@ -6,11 +6,22 @@ import type pg from 'pg';
 import type { PipelineDefinition } from '../contract/definition.ts';
 import { loadPipeline } from '../contract/load.ts';
 import { BATCH_SIZE, ENV, ZONES } from '../contract/names.ts';
-import { s3Client } from '../functions/common/aws.ts';
+import { createCleanHandler } from '../functions/clean/clean-handler.ts';
+import { s3Client, sqsClient } from '../functions/common/aws.ts';
+import { cleanEnv, parseEnv, stageEnv, type CleanConfig, type StageConfig } from '../functions/common/config.ts';
 import { getPool } from '../functions/common/db.ts';
+import { createStageHandler } from '../functions/stage/stage-handler.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
 import { DEFAULT_MAX_RECEIVE_COUNT, ensureLocalResources, type LocalResources } from './resources.ts';
-import { runUntilIdle, type BindingStats, type QueueBinding, type RunOptions, type SqsHandler } from './runner.ts';
+import { runUntilIdle, type BindingStats, type QueueBinding, type RunOptions } from './runner.ts';
+
+/** Settings a local run (a test) may change after opening: the definition, the part size. */
+export interface LocalSettings {
+  /** The definition the handlers serve (a changed one, "deployed"). */
+  pipelineFile?: string;
+  /** Files larger than this many bytes are staged in parts. */
+  partBytes?: number;
+}
 
 export interface LocalPipeline {
   file: string;
@@ -18,6 +29,10 @@ export interface LocalPipeline {
   resources: LocalResources;
   pool: pg.Pool;
   bindings: QueueBinding[];
+  /** The configuration the stage and clean handlers run with, as the stack's environment gives it on AWS. */
+  readonly config: { readonly stage: StageConfig; readonly clean: CleanConfig };
+  /** Make the handlers anew with these settings changed from the opened ones (none: as opened). */
+  configure(changes?: LocalSettings): void;
   /** Drive the queues until the pipeline is idle. */
   run(opts?: RunOptions): Promise<Record<string, BindingStats>>;
   /** Upload a local file as a supplier would: `incoming/<supplier>/<dataset>/<file name>`. */
@@ -26,8 +41,9 @@ export interface LocalPipeline {
 
 /**
  * The pipeline on this machine, wired like the stack: migrations applied, the bucket, queues,
- * DLQs and S3 → SQS notification present (in moto), and the deployed handler modules bound to
- * their queues. The services must be running (see `ensureServices`).
+ * DLQs and S3 → SQS notification present (in moto), and the handlers the functions run bound to
+ * their queues, made with the configuration the stack would give them. The services must be
+ * running (see `ensureServices`).
  */
 export async function openLocalPipeline(
   file: string,
@@ -37,25 +53,43 @@ export async function openLocalPipeline(
   const pool = await getPool();
   await migrate(pool, pipeline.project);
   const resources = await ensureLocalResources({ project: pipeline.project, ...opts });
-  process.env[ENV.bucket] = resources.bucket;
-  process.env[ENV.cleanQueueUrl] = resources.cleanQueueUrl;
-  process.env[ENV.stageQueueUrl] = resources.stageQueueUrl;
-  process.env[ENV.pipelineFile] = resolve(file);
-  // as the stack sets it: failed attempts are logged and recorded as "attempt n of N"
-  process.env[ENV.maxReceives] = String(opts.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT);
-  // The handlers read their environment at module load, as in Lambda: import them only now.
-  const stage = (await import('../functions/stage/handler.ts')).handler as SqsHandler;
-  const clean = (await import('../functions/clean/handler.ts')).handler as SqsHandler;
+  // the functions' configuration, as the stack's environment gives it on AWS: parsed with the same
+  // schemas, from this process's environment (DATABASE_URL, CIVIC_ETL_PART_BYTES…) and these resources
+  const env = {
+    ...process.env,
+    [ENV.bucket]: resources.bucket,
+    [ENV.cleanQueueUrl]: resources.cleanQueueUrl,
+    [ENV.stageQueueUrl]: resources.stageQueueUrl,
+    [ENV.pipelineFile]: resolve(file),
+    // as the stack sets it: failed attempts are logged and recorded as "attempt n of N"
+    [ENV.maxReceives]: String(opts.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT),
+  };
+  const opened = { stage: parseEnv(stageEnv, env, 'the local stage function'), clean: parseEnv(cleanEnv, env, 'the local clean function') };
+  let config = opened;
+  const deps = { s3: s3Client(), sqs: sqsClient(), pool: async () => pool };
   const bindings: QueueBinding[] = [
-    { name: 'stage', queueUrl: resources.stageQueueUrl, queueArn: resources.stageQueueArn, handler: stage, batchSize: BATCH_SIZE.stage },
-    { name: 'clean', queueUrl: resources.cleanQueueUrl, queueArn: resources.cleanQueueArn, handler: clean, batchSize: BATCH_SIZE.clean },
+    { name: 'stage', queueUrl: resources.stageQueueUrl, queueArn: resources.stageQueueArn, handler: createStageHandler(config.stage, deps), batchSize: BATCH_SIZE.stage },
+    { name: 'clean', queueUrl: resources.cleanQueueUrl, queueArn: resources.cleanQueueArn, handler: createCleanHandler(config.clean, deps), batchSize: BATCH_SIZE.clean },
   ];
+  const configure = (changes: LocalSettings = {}) => {
+    const pipelineFile = changes.pipelineFile === undefined ? {} : { pipelineFile: resolve(changes.pipelineFile) };
+    config = {
+      stage: { ...opened.stage, ...pipelineFile, ...(changes.partBytes === undefined ? {} : { partBytes: changes.partBytes }) },
+      clean: { ...opened.clean, ...pipelineFile },
+    };
+    bindings[0]!.handler = createStageHandler(config.stage, deps);
+    bindings[1]!.handler = createCleanHandler(config.clean, deps);
+  };
   return {
     file,
     pipeline,
     resources,
     pool,
     bindings,
+    get config() {
+      return config;
+    },
+    configure,
     run: (runOpts) => runUntilIdle(bindings, runOpts),
     async uploadAsSupplier(datasetName, path) {
       const dataset = pipeline.datasets.find((d) => d.name === datasetName);

@@ -24,8 +24,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { PipelineDefinition, ViewDefinition } from '../../contract/definition.ts';
-import { ENV, MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
-import { s3Client } from '../common/aws.ts';
+import { MANIFEST_SUFFIX, ZONES } from '../../contract/names.ts';
 import { ident, type Queryable } from '../common/db.ts';
 import { PermanentError, messageOf } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
@@ -160,12 +159,6 @@ export function runId(at: Date, loadId?: number): string {
 /** The views to export after a clean of `dataset`. */
 export function viewsToExport(pipeline: PipelineDefinition, dataset: string): ViewDefinition[] {
   return pipeline.views.filter((v) => v.export && v.datasets.includes(dataset));
-}
-
-/** Where the clean function exports to, from its environment; `undefined` when it has no bucket. */
-export function exportSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExportSettings | undefined {
-  const bucket = env[ENV.bucket];
-  return bucket ? { s3: s3Client(), bucket } : undefined;
 }
 
 /**

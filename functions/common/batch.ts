@@ -1,7 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { ENV } from '../../contract/names.ts';
-import { getPool } from './db.ts';
+import type pg from 'pg';
 import { classify, messageOf, WaitingError, type Failure } from './errors.ts';
 import { markFailed, noteAttempts, recordAttempt } from './ledger.ts';
 import { logger } from './logger.ts';
@@ -17,11 +16,25 @@ export interface Subject {
   rejected?: number;
 }
 
-/** Attempt n of N: n is the message's receive count, N the queue's maxReceiveCount (CIVIC_ETL_MAX_RECEIVES), when set. */
-export function attemptOf(record: SQSRecord, env: NodeJS.ProcessEnv = process.env): { n: number; of?: number } {
+/** Attempt n of N: n is the message's receive count, N the queue's maxReceiveCount (CIVIC_ETL_MAX_RECEIVES), when known. */
+export function attemptOf(record: SQSRecord, maxReceives?: number): { n: number; of?: number } {
   const n = Math.max(1, Number(record.attributes?.ApproximateReceiveCount ?? 1) || 1);
-  const of = Number(env[ENV.maxReceives]);
-  return Number.isInteger(of) && of > 0 ? { n, of } : { n };
+  return maxReceives !== undefined ? { n, of: maxReceives } : { n };
+}
+
+/** What a step's SQS handler is given, besides its work. */
+export interface SqsStepOptions<B> {
+  /** The database: the ledger records each failed attempt. */
+  pool: () => Promise<pg.Pool>;
+  /** The queue's maxReceiveCount, so an attempt is "n of N" and the last one is known. */
+  maxReceives?: number;
+  /** Work once per invocation: `start` makes what the messages share, `end` runs after the last one; if `end` throws, the whole batch comes back (each message's handler must know a repeat). */
+  perBatch?: { start: () => B; end: (batch: B) => Promise<void> };
+  /**
+   * The order to handle the batch's messages in (they are handled one at a time); by default as
+   * they arrived. It must return the same records, and not throw (it is a preference, not work).
+   */
+  order?: (records: SQSRecord[]) => Promise<SQSRecord[]>;
 }
 
 /**
@@ -36,14 +49,10 @@ export function attemptOf(record: SQSRecord, env: NodeJS.ProcessEnv = process.en
 export function sqsStep<B = undefined>(
   step: 'stage' | 'clean',
   handle: (record: SQSRecord, subject: Subject, batch: B) => Promise<void>,
-  /** Work once per invocation: `start` makes what the messages share, `end` runs after the last one; if `end` throws, the whole batch comes back (each message's handler must know a repeat). */
-  perBatch?: { start: () => B; end: (batch: B) => Promise<void> },
-  /**
-   * The order to handle the batch's messages in (they are handled one at a time); by default as
-   * they arrived. It must return the same records, and not throw (it is a preference, not work).
-   */
-  order?: (records: SQSRecord[]) => Promise<SQSRecord[]>,
+  options: SqsStepOptions<B>,
 ) {
+  const { perBatch, order } = options;
+  const attempt = (record: SQSRecord) => attemptOf(record, options.maxReceives);
   const processor = new BatchProcessor(EventType.SQS);
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     let rejected = 0;
@@ -58,8 +67,9 @@ export function sqsStep<B = undefined>(
       } catch (error) {
         const failure = classify(error, { file: subject.object?.key });
         // a wait is retried sooner than a failure (retry-soon.ts)
-        const retryIn = error instanceof WaitingError && !isLastAttempt(record) ? await waitBeforeRetry(step, record) : undefined;
-        await recordFailure(step, record, subject, failure, retryIn);
+        const at = attempt(record);
+        const retryIn = error instanceof WaitingError && !isLastAttempt(at) ? await waitBeforeRetry(step, record, at) : undefined;
+        await recordFailure(step, options.pool, record, at, subject, failure, retryIn);
         if (failure.kind !== 'permanent') {
           if (retryIn !== undefined) waiting++;
           throw error;
@@ -69,10 +79,10 @@ export function sqsStep<B = undefined>(
       }
       // a retry that succeeded: the ledger keeps how many attempts it took (the work is done: a
       // ledger that cannot take the count is logged, never a reason to do the work again)
-      const { n } = attemptOf(record);
+      const { n } = attempt(record);
       if (n > 1 && subject.loadId !== undefined) {
         const loadId = subject.loadId;
-        await noteAttempts(await getPool(), loadId, n).catch((e: unknown) => logger.warn('attempt count not recorded in the ledger', { step, loadId, attempt: n, error: messageOf(e) }));
+        await noteAttempts(await options.pool(), loadId, n).catch((e: unknown) => logger.warn('attempt count not recorded in the ledger', { step, loadId, attempt: n, error: messageOf(e) }));
       }
     };
     if (order) event = { ...event, Records: await order(event.Records) };
@@ -84,15 +94,14 @@ export function sqsStep<B = undefined>(
 }
 
 /** The queue's last attempt at this message: if it fails, the queue moves it to the DLQ. */
-function isLastAttempt(record: SQSRecord): boolean {
-  const attempt = attemptOf(record);
+function isLastAttempt(attempt: { n: number; of?: number }): boolean {
   return attempt.of !== undefined && attempt.n >= attempt.of;
 }
 
 /** Time the next attempt of a waiting message; returns in how many seconds it comes (the queue's own timeout if SQS refused, logged). */
-async function waitBeforeRetry(step: string, record: SQSRecord): Promise<number | 'queue timeout'> {
+async function waitBeforeRetry(step: string, record: SQSRecord, attempt: { n: number }): Promise<number | 'queue timeout'> {
   try {
-    return await retrySoon(record, waitSeconds(attemptOf(record).n));
+    return await retrySoon(record, waitSeconds(attempt.n));
   } catch (error) {
     logger.warn('a waiting message could not be timed: retried after the queue\'s visibility timeout', { step, messageId: record.messageId, error: messageOf(error) });
     return 'queue timeout';
@@ -100,9 +109,16 @@ async function waitBeforeRetry(step: string, record: SQSRecord): Promise<number 
 }
 
 /** Log the attempt and record it in the ledger; a ledger that cannot be written is logged too, never hides the failure. */
-async function recordFailure(step: string, record: SQSRecord, subject: Subject, failure: Failure, retryIn?: number | 'queue timeout'): Promise<void> {
-  const attempt = attemptOf(record);
-  const last = failure.kind !== 'permanent' && isLastAttempt(record);
+async function recordFailure(
+  step: string,
+  getPool: () => Promise<pg.Pool>,
+  record: SQSRecord,
+  attempt: { n: number; of?: number },
+  subject: Subject,
+  failure: Failure,
+  retryIn?: number | 'queue timeout',
+): Promise<void> {
+  const last = failure.kind !== 'permanent' && isLastAttempt(attempt);
   let load: { id: number; dataset: string | null; object_key: string } | undefined;
   let ledgerError: string | undefined;
   try {

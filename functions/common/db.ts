@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { ENV } from '../../contract/names.ts';
 import { readJsonSecret } from './aws.ts';
+import { dbEnv, parseEnv, type DbConfig } from './config.ts';
 import { ConfigurationError, messageOf } from './errors.ts';
 import { logger } from './logger.ts';
 
@@ -9,7 +10,7 @@ import { logger } from './logger.ts';
  * secret named by `CIVIC_ETL_DB_SECRET_ARN` (`host`, `port`, `username`, `password`, `dbname`),
  * over TLS verified against the CA bundle Lambda ships (`NODE_EXTRA_CA_CERTS`). The password is
  * read from the secret for every new connection, so a rotated password is picked up without a
- * cold start.
+ * cold start. One pool per process: the first configuration that asks makes it.
  */
 let pool: pg.Pool | undefined;
 let pending: Promise<pg.Pool> | undefined;
@@ -17,9 +18,16 @@ let pending: Promise<pg.Pool> | undefined;
 /** Anything that runs a query: the pool, or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
+/** The pool, configured from an environment (the CLI, scripts and tests): parsed with the same schema as the functions'. */
 export async function getPool(env: NodeJS.ProcessEnv = process.env): Promise<pg.Pool> {
   if (pool) return pool;
-  pending ??= createPool(env).then((p) => (pool = p));
+  return databasePool(parseEnv(dbEnv, env, 'the database connection'));
+}
+
+/** The pool, from a parsed configuration (the handlers: functions/common/config.ts). */
+export async function databasePool(config: DbConfig): Promise<pg.Pool> {
+  if (pool) return pool;
+  pending ??= createPool(config).then((p) => (pool = p));
   try {
     return await pending;
   } finally {
@@ -27,15 +35,13 @@ export async function getPool(env: NodeJS.ProcessEnv = process.env): Promise<pg.
   }
 }
 
-async function createPool(env: NodeJS.ProcessEnv): Promise<pg.Pool> {
-  const max = Number(env[ENV.dbPoolSize] ?? 4);
+async function createPool(config: DbConfig): Promise<pg.Pool> {
   // a session that crashed inside a transaction must not hold its locks for long
   // JIT compiling is for long analytic queries; ours are single scans whose compile time (seconds,
   // on tables without statistics yet) would cost more than it saves
-  const common = { max, application_name: 'civic-etl', idle_in_transaction_session_timeout: 120_000, options: '-c jit=off' };
-  const url = env[ENV.databaseUrl];
-  if (url) return withErrorHandler(new pg.Pool({ connectionString: url, ...common }));
-  const arn = env[ENV.databaseSecretArn];
+  const common = { max: config.poolSize, application_name: 'civic-etl', idle_in_transaction_session_timeout: 120_000, options: '-c jit=off' };
+  if (config.url) return withErrorHandler(new pg.Pool({ connectionString: config.url, ...common }));
+  const arn = config.secretArn;
   if (!arn) throw new ConfigurationError(`set ${ENV.databaseUrl} or ${ENV.databaseSecretArn} to reach the database`);
   const s = await readJsonSecret(arn);
   const field = (k: string) => {
@@ -55,7 +61,7 @@ async function createPool(env: NodeJS.ProcessEnv): Promise<pg.Pool> {
       },
       database: typeof s.dbname === 'string' ? s.dbname : 'postgres',
       // TLS, verified, unless PGSSLMODE=disable (a database without TLS, e.g. on loopback)
-      ssl: env.PGSSLMODE === 'disable' ? false : { rejectUnauthorized: true },
+      ssl: config.tls ? { rejectUnauthorized: true } : false,
       ...common,
       connectionTimeoutMillis: 10_000,
     }),

@@ -16,7 +16,6 @@
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
-import { ENV } from '../../contract/names.ts';
 import { ident, inTransaction } from '../common/db.ts';
 import { PermanentError, classify } from '../common/errors.ts';
 import { getLoad, markFailed, markStaged, objectRefOf, type ObjectRef } from '../common/ledger.ts';
@@ -32,13 +31,6 @@ import { createStagingTable, objectLineage } from './stage-table.ts';
 import { CsvByteScanner, notesWarning } from '../read/csv.ts';
 
 const LF = 0x0a;
-
-/** Objects larger than this are staged in parts of about this size (`CIVIC_ETL_PART_BYTES`; default 1 GiB). */
-export function partBytes(env: NodeJS.ProcessEnv = process.env): number {
-  const v = Number(env[ENV.partBytes] ?? 1024 ** 3);
-  if (!Number.isFinite(v) || v < 1) throw new Error(`${ENV.partBytes} must be a positive number of bytes, got ${env[ENV.partBytes]}`);
-  return v;
-}
 
 /** A part: bytes [start, end) of the object, whose first record starts on physical line `firstLine`. */
 export interface PartPlan {

@@ -20,7 +20,8 @@ import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
 import { createStagingTable, objectLineage, stageTable, type StagingLineage } from './stage-table.ts';
 import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
-import { hasParts, objectSize, pendingPartMessages, planLoad, partBytes, stagePart, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
+import { hasParts, objectSize, pendingPartMessages, planLoad, stagePart, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
+import { DEFAULT_PART_BYTES } from '../common/config.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 
 /** What the clean queue carries: the ledger id of a staged load. */
@@ -36,10 +37,12 @@ export interface StageDeps {
   notifyClean(message: CleanMessage): Promise<void>;
   /**
    * Send part messages back to the stage queue. Without it, every file is staged whole in the
-   * invocation that received it; with it, a CSV larger than `CIVIC_ETL_PART_BYTES` is staged in
+   * invocation that received it; with it, a CSV larger than `partBytes` is staged in
    * parts by parallel invocations (parts.ts).
    */
   enqueueParts?(messages: PartMessage[]): Promise<void>;
+  /** Objects larger than this are staged in parts of about this size (`CIVIC_ETL_PART_BYTES`; default 1 GiB). */
+  partBytes?: number;
 }
 
 export type StageOutcome =
@@ -153,7 +156,7 @@ async function maybeStageInParts(
 ): Promise<StageOutcome | undefined> {
   const enqueue = deps.enqueueParts;
   if (!enqueue) return undefined;
-  const limit = partBytes();
+  const limit = deps.partBytes ?? DEFAULT_PART_BYTES;
   const size = await objectSize(deps.s3, ref).catch(() => undefined);
   if (size === undefined || size <= limit) return undefined;
   const { head, rest, complete } = await readHead(await openObject(deps.s3, ref), 4096);

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PIPELINE_FILE, DEFAULT_SETTINGS, pipelineFileFromContext, resolveSettings, settingsFromContext } from '../../lib/settings.ts';
@@ -42,6 +44,13 @@ describe('operational settings', () => {
   it('reject an unknown civic-etl: key instead of silently keeping a default', () => {
     const app = new App({ context: { 'civic-etl:deletionProtecton': 'false' } });
     expect(() => settingsFromContext(app.node)).toThrow(/deletionProtecton.*known settings: deletionProtection/);
+  });
+
+  it("are not repeated in cdk.json: a context value there is one that differs from the code's default", () => {
+    const context = (JSON.parse(readFileSync(fileURLToPath(new URL('../../cdk.json', import.meta.url)), 'utf8')) as { context: Record<string, unknown> }).context;
+    const defaults: Record<string, unknown> = { ...DEFAULT_SETTINGS, pipeline: DEFAULT_PIPELINE_FILE };
+    const repeated = Object.entries(context).filter(([key, value]) => key.startsWith('civic-etl:') && defaults[key.slice('civic-etl:'.length)] === value);
+    expect(repeated).toEqual([]);
   });
 
   it('reject a storage ceiling below the initial size', () => {

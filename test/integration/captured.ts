@@ -1,7 +1,6 @@
 /** What tests that drive the local runner share: a fresh pipeline, emptying a queue, and the log lines a step writes. */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, beforeEach, vi } from 'vitest';
-import { ENV } from '../../contract/names.ts';
 import { sqsClient } from '../../functions/common/aws.ts';
 import { closePool, ident } from '../../functions/common/db.ts';
 import { openLocalPipeline, type LocalPipeline } from '../../local/pipeline.ts';
@@ -60,7 +59,6 @@ export function freshLocalPipeline(file: string, opts: { visibilityTimeoutSecond
     await pool.query('DELETE FROM etl.loads WHERE project = $1', [pipeline.project]);
   });
   afterAll(async () => {
-    process.env[ENV.pipelineFile] = file;
     await closePool();
   });
   return () => local!;

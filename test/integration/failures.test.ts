@@ -11,7 +11,6 @@ import { gzipSync } from 'node:zlib';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ENV } from '../../contract/names.ts';
 import { sqsClient } from '../../functions/common/aws.ts';
 import { logger } from '../../functions/common/logger.ts';
 import type { LocalPipeline } from '../../local/pipeline.ts';
@@ -171,7 +170,7 @@ describe('a dropped database connection', () => {
 
 describe('blocked: a definition that must change keeps the load until it is fixed', () => {
   it('a view that cannot be created: staged and blocked, in the DLQ; once fixed, the redriven message loads it', async () => {
-    process.env[ENV.pipelineFile] = BLOCKED;
+    local.configure({ pipelineFile: BLOCKED });
     let load: Awaited<ReturnType<typeof loadOf>>;
     try {
       await local.uploadAsSupplier('programs', file('programs-v4.csv', 'id,name\n1,Ann\n2,Bo\n3,Cy\n4,Di\n5,Ed\n'));
@@ -187,7 +186,7 @@ describe('blocked: a definition that must change keeps the load until it is fixe
       // the clean table still holds the previous load's rows
       expect(await rows(local.pool, 'SELECT count(*)::int AS n FROM it_failures.programs')).toEqual([{ n: 4 }]);
     } finally {
-      process.env[ENV.pipelineFile] = PIPELINE;
+      local.configure();
     }
     // the definition is fixed (deployed): redrive the DLQ's message to its queue
     const dead = await drain(local.resources.cleanDlqUrl);

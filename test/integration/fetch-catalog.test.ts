@@ -833,15 +833,9 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
     const { bucket, deps } = await setup();
     const key = manifestOf(await fetchCatalog(deps, pipeline.datasets[0]!)).resources[0]!.key!;
     const sent: PartMessage[] = [];
-    const partDeps = { ...stageDeps(pool, pipeline), enqueueParts: async (m: PartMessage[]) => void sent.push(...m) };
-    process.env.CIVIC_ETL_PART_BYTES = '300';
-    let split;
-    try {
-      split = await stageObject(partDeps, { bucket, key });
-      for (const m of sent) await stageObjectPart(partDeps, m);
-    } finally {
-      delete process.env.CIVIC_ETL_PART_BYTES;
-    }
+    const partDeps = { ...stageDeps(pool, pipeline), enqueueParts: async (m: PartMessage[]) => void sent.push(...m), partBytes: 300 };
+    const split = await stageObject(partDeps, { bucket, key });
+    for (const m of sent) await stageObjectPart(partDeps, m);
 
     expect(split).toMatchObject({ status: 'split' });
     expect(sent.length).toBeGreaterThan(1);

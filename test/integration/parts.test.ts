@@ -31,7 +31,7 @@ beforeAll(async () => {
   cleanDeps = { pool, pipeline };
 });
 afterEach(() => {
-  delete process.env.CIVIC_ETL_PART_BYTES;
+  delete stageDeps.partBytes;
 });
 
 /** A CSV whose notes hold quoted line breaks, quotes, delimiters and blank lines. */
@@ -79,7 +79,7 @@ describe('a file staged in parts', () => {
     expect(whole.status).toBe('staged');
     const wholeTable = (await rows<{ staging_table: string }>(stageDeps.pool, 'SELECT staging_table FROM etl.loads WHERE id = $1', [(whole as { loadId: number }).loadId]))[0]!.staging_table;
 
-    process.env.CIVIC_ETL_PART_BYTES = '300';
+    stageDeps.partBytes = 300;
     cleaned = [];
     const split = await stageObject(stageDeps, await put(bucket, 'incoming/city/split/data.csv', csv));
     expect(split).toMatchObject({ status: 'split' });
@@ -116,7 +116,7 @@ describe('a file staged in parts', () => {
       lines.push(`${i},plain ${i},${i}.5`);
       if (i === 45) lines.push('id,note,amount'); // a second export appended to the first
     }
-    process.env.CIVIC_ETL_PART_BYTES = '200';
+    stageDeps.partBytes = 200;
     sent = [];
     cleaned = [];
     const split = await stageObject(stageDeps, await put(bucket, 'incoming/city/split/appended.csv', `${lines.join('\n')}\n`));
@@ -129,7 +129,7 @@ describe('a file staged in parts', () => {
   });
 
   it('retries a part whose first attempt failed (S3 unreachable), leaving nothing of that attempt', async () => {
-    process.env.CIVIC_ETL_PART_BYTES = '400';
+    stageDeps.partBytes = 400;
     sent = [];
     cleaned = [];
     const split = await stageObject(stageDeps, await put(bucket, 'incoming/city/split/retry.csv', tricky(80)));
@@ -159,7 +159,7 @@ describe('a file staged in parts', () => {
   });
 
   it('fails the whole load when one part holds a bad record, naming its line, and leaves no staging table', async () => {
-    process.env.CIVIC_ETL_PART_BYTES = '200';
+    stageDeps.partBytes = 200;
     sent = [];
     cleaned = [];
     const lines = tricky(60).split('\r\n');

@@ -230,10 +230,14 @@ describe('a waiting message is retried sooner than a failed one', () => {
     try {
       const arn = (await sqsClient().send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
       let calls = 0;
-      const handler = sqsStep('clean', async () => {
-        calls++;
-        if (calls === 1) throw new WaitingError('waiting for areas load 1 (staged)');
-      });
+      const handler = sqsStep(
+        'clean',
+        async () => {
+          calls++;
+          if (calls === 1) throw new WaitingError('waiting for areas load 1 (staged)');
+        },
+        { pool: async () => local.pool, maxReceives: local.config.clean.maxReceives },
+      );
       const b = { name: 'clean', queueUrl: QueueUrl!, queueArn: arn, handler: (e: SQSEvent, c: import('aws-lambda').Context) => handler(e, c), timeoutMs: 60_000 };
       await sqsClient().send(new SendMessageCommand({ QueueUrl, MessageBody: '{}' }));
       const s = stats();

@@ -85,7 +85,7 @@ describe('the local runner, wired like AWS', () => {
 
   // after the tests that count the people table's first rows: this replaces them
   it('stages a file beyond the part size in parts through the stage queue, and cleans it once', async () => {
-    process.env.CIVIC_ETL_PART_BYTES = '40';
+    local.configure({ partBytes: 40 });
     try {
       const body = ['id,name', ...Array.from({ length: 30 }, (_, i) => `${100 + i},"Name ${i}\nsecond line"`)].join('\n');
       await local.uploadAsSupplier('people', file('many.csv', `${body}\n`));
@@ -100,7 +100,7 @@ describe('the local runner, wired like AWS', () => {
       expect(parts[0]!.n).toBeGreaterThan(10);
       expect(await rows(local.pool, 'SELECT count(*)::int AS n, min(id) AS first, max(id) AS last FROM it_runner.people')).toEqual([{ n: 30, first: 100, last: 129 }]);
     } finally {
-      delete process.env.CIVIC_ETL_PART_BYTES;
+      local.configure();
     }
   });
 

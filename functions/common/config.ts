@@ -1,0 +1,140 @@
+/**
+ * The configuration of each Lambda function: its environment, as a zod schema, parsed once when
+ * the function starts (functions/<step>/handler.ts). A missing or invalid variable fails the
+ * start with its name; the defaults live here and nowhere else (the stack sets only what differs
+ * per deployment: test/infra/config-drift.test.ts parses the synthesized environment with these
+ * schemas). The local runner and the tests build the same configuration objects without touching
+ * `process.env` (local/pipeline.ts).
+ *
+ * Powertools reads its own variables (`POWERTOOLS_SERVICE_NAME`, `POWERTOOLS_LOG_LEVEL`,
+ * `POWERTOOLS_METRICS_NAMESPACE`, `POWERTOOLS_METRICS_DISABLED`) and the AWS SDK its own
+ * (`AWS_REGION`, `AWS_ENDPOINT_URL`…): they are not repeated here.
+ */
+import { z } from 'zod';
+import { BUNDLED_PIPELINE_FILE, ENV } from '../../contract/names.ts';
+import { ConfigurationError } from './errors.ts';
+
+/** Files larger than this are staged in parts of about this size, when the stage queue is known. */
+export const DEFAULT_PART_BYTES = 1024 ** 3;
+/** Database connections per function container, unless `CIVIC_ETL_DB_POOL_SIZE` says otherwise. */
+export const DEFAULT_DB_POOL_SIZE = 4;
+
+const required = (what: string) => z.string({ error: (issue) => (issue.input === undefined ? 'is not set' : `must be ${what}`) });
+const optional = (what: string) => z.string({ error: `must be ${what}` }).optional();
+const count = (what: string) =>
+  z
+    .string()
+    .regex(/^\s*[1-9][0-9]*\s*$/, { error: (issue) => `must be ${what}, got "${String(issue.input)}"` })
+    .transform(Number);
+
+/** Every function: the pipeline definition it serves. */
+const pipelineShape = {
+  /** Path of the validated pipeline definition, relative to the working directory or (in Lambda) to the bundle. */
+  [ENV.pipelineFile]: z.string().default(BUNDLED_PIPELINE_FILE),
+};
+
+/** The functions that reach the database (stage, clean, migrate). */
+const dbShape = {
+  /** A connection string; wins over the secret (local runs, the CLI). */
+  [ENV.databaseUrl]: optional('a connection string'),
+  /** The RDS-generated secret (`host`, `port`, `username`, `password`, `dbname`), read over TLS. */
+  [ENV.databaseSecretArn]: optional('a secret ARN'),
+  /** Connections per function container. */
+  [ENV.dbPoolSize]: count('a whole number of connections, at least 1').default(DEFAULT_DB_POOL_SIZE),
+  /** `disable`: connect without TLS to the database named by the secret (a database on loopback). */
+  PGSSLMODE: optional('a libpq sslmode'),
+};
+
+/** The queue's maxReceiveCount (SQS steps): "attempt n of N" in logs and ledger, and which attempt is the last. */
+const receivesShape = {
+  [ENV.maxReceives]: count('a whole number of receives, at least 1').optional(),
+};
+
+type DbEnv = z.infer<z.ZodObject<typeof dbShape>>;
+
+function dbOf(env: DbEnv) {
+  return {
+    url: env[ENV.databaseUrl],
+    secretArn: env[ENV.databaseSecretArn],
+    poolSize: env[ENV.dbPoolSize],
+    /** TLS to the database named by the secret, unless `PGSSLMODE=disable`. */
+    tls: env.PGSSLMODE !== 'disable',
+  };
+}
+
+function requireDatabase(env: DbEnv, ctx: z.RefinementCtx): void {
+  if (!env[ENV.databaseUrl] && !env[ENV.databaseSecretArn]) {
+    ctx.addIssue({ code: 'custom', path: [], message: `set ${ENV.databaseUrl} or ${ENV.databaseSecretArn} to reach the database` });
+  }
+}
+
+/** The database connection: `DATABASE_URL`, or the secret `CIVIC_ETL_DB_SECRET_ARN`. */
+export const dbEnv = z
+  .object(dbShape)
+  .superRefine(requireDatabase)
+  .transform(dbOf);
+
+/** get (the fetch function): where fetched files go. */
+export const fetchEnv = z.object({ ...pipelineShape, [ENV.bucket]: required('a bucket name') }).transform((env) => ({
+  pipelineFile: env[ENV.pipelineFile],
+  bucket: env[ENV.bucket],
+}));
+
+/** stage: the queue it hands loads to, and (for files staged in parts) its own queue. */
+export const stageEnv = z
+  .object({
+    ...pipelineShape,
+    ...dbShape,
+    ...receivesShape,
+    [ENV.cleanQueueUrl]: required('a queue URL'),
+    /** Without it every file is staged whole by the invocation that received it. */
+    [ENV.stageQueueUrl]: optional('a queue URL'),
+    [ENV.partBytes]: count('a positive whole number of bytes').default(DEFAULT_PART_BYTES),
+  })
+  .superRefine(requireDatabase)
+  .transform((env) => ({
+    pipelineFile: env[ENV.pipelineFile],
+    db: dbOf(env),
+    maxReceives: env[ENV.maxReceives],
+    cleanQueueUrl: env[ENV.cleanQueueUrl],
+    stageQueueUrl: env[ENV.stageQueueUrl],
+    partBytes: env[ENV.partBytes],
+  }));
+
+/** clean (and combine, exports): the bucket the views marked `export` go to; without it, nothing is exported. */
+export const cleanEnv = z
+  .object({ ...pipelineShape, ...dbShape, ...receivesShape, [ENV.bucket]: optional('a bucket name') })
+  .superRefine(requireDatabase)
+  .transform((env) => ({
+    pipelineFile: env[ENV.pipelineFile],
+    db: dbOf(env),
+    maxReceives: env[ENV.maxReceives],
+    exportBucket: env[ENV.bucket],
+  }));
+
+/** migrate: the database, and the project whose schemas it creates. */
+export const migrateEnv = z
+  .object({ ...pipelineShape, ...dbShape })
+  .superRefine(requireDatabase)
+  .transform((env) => ({ pipelineFile: env[ENV.pipelineFile], db: dbOf(env) }));
+
+export type DbConfig = z.output<typeof dbEnv>;
+export type FetchConfig = z.output<typeof fetchEnv>;
+export type StageConfig = z.output<typeof stageEnv>;
+export type CleanConfig = z.output<typeof cleanEnv>;
+export type MigrateConfig = z.output<typeof migrateEnv>;
+
+/**
+ * Parse a function's environment with its schema. A blank variable counts as not set. Fails with
+ * a ConfigurationError naming each variable that is missing or invalid, and what it must be.
+ */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env, what = 'the function'): z.output<S> {
+  const set = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1].trim() !== ''));
+  const result = schema.safeParse(set);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.join('.');
+    return !name ? issue.message : `environment variable ${name} ${issue.message}`;
+  });
+  throw new ConfigurationError(`invalid configuration of ${what}: ${problems.join('; ')}`);
+}
