@@ -393,6 +393,46 @@ describe('a workbook whose sheet XML is a zip bomb', () => {
 });
 
 describe('a table read for longer than read.limits.maxSeconds', () => {
+  /** NDJSON lines, quick; once `stalled()` says so, a stream that sends nothing and never ends (a reader left waiting). */
+  function stalling(stalled: () => boolean) {
+    return async function* (): AsyncGenerator<Buffer> {
+      if (stalled()) await new Promise(() => undefined);
+      for (let i = 1; i <= 1500; i++) yield Buffer.from(`{"id":${i},"pad":"${'x'.repeat(100)}"}\n`);
+    };
+  }
+
+  it('fails by the clock when the reader emits no row at all, naming the table, the limit and where it stood', async () => {
+    let stall = false;
+    const opened = await openSource({ name: 'stuck.ndjson', open: async () => stalling(() => stall)() }, { limits: { maxSeconds: 1 } });
+    stall = true;
+    try {
+      const table = (opened.entries[0] as { table: Parameters<typeof collectRows>[0] }).table;
+      const started = performance.now();
+      let read = 0;
+      const error = await (async () => {
+        for await (const _ of table.rows()) read++;
+      })().then(() => undefined, (e: unknown) => e as Error);
+
+      expect(read).toBe(0);
+      expect(error?.message).toBe('stuck.ndjson: reading took more than 1 s (before its first line), beyond the limit of 1 (read.limits.maxSeconds): refused');
+      expect((error as { position?: object }).position).toEqual({ file: 'stuck.ndjson' });
+      expect(performance.now() - started).toBeLessThan(3000);
+    } finally {
+      await opened.dispose();
+    }
+  });
+
+  it('fails by the clock when the file never finishes opening', async () => {
+    const started = performance.now();
+    const error = await openSource({ name: 'never.ndjson', open: async () => stalling(() => true)() }, { limits: { maxSeconds: 1 } }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+
+    expect(error?.message).toBe('never.ndjson: opening it took more than 1 s (reading its first bytes and rows), beyond the limit of 1 (read.limits.maxSeconds): refused');
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+
   it('fails naming the table, the row reached and the limit', async () => {
     // 1,500 lines of 120 bytes, the last 500 (past the bytes sniffed and the lines sampled for the columns) arriving 10 ms apart
     async function* slow(): AsyncGenerator<Buffer> {
