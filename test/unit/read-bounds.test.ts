@@ -457,3 +457,91 @@ describe('a table read for longer than read.limits.maxSeconds', () => {
     }
   });
 });
+
+/** Read every row of `path` (opened as `name`, with `limits`): the error it ends with, if any. */
+async function readAll(path: string, name: string, limits: object): Promise<(Error & { position?: object }) | undefined> {
+  const { createReadStream } = await import('node:fs');
+  try {
+    const opened = await openSource({ name, path, open: async () => createReadStream(path) }, { limits });
+    try {
+      for (const entry of opened.entries) if (entry.kind === 'table') for await (const _ of entry.table.rows());
+    } finally {
+      await opened.dispose();
+    }
+    return undefined;
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+describe('files that declare their size up front: Parquet, DBF, GeoPackage', () => {
+  const parquet = async (file: string, columns: number, rows: number, rowGroupSize: number) => {
+    const { parquetWriteBuffer } = await import('hyparquet-writer');
+    const path = join(dir, file);
+    const data = Int32Array.from({ length: rows }, (_, i) => i);
+    await writeFile(path, Buffer.from(parquetWriteBuffer({ columnData: Array.from({ length: columns }, (_, c) => ({ name: `c${c}`, data, type: 'INT32' as const })), rowGroupSize })));
+    return path;
+  };
+
+  it('refuses a Parquet row group of more cells than maxGroupCells before decoding it, naming the group and its rows', async () => {
+    const path = await parquet('groups.parquet', 2, 8, 4);
+    expect(await readAll(path, 'groups.parquet', {})).toBeUndefined();
+    const error = await readAll(path, 'groups.parquet', { maxGroupCells: 6 });
+    expect(error?.message).toBe('groups.parquet: row group 1 of 2 (rows 1–4) holds 4 rows × 2 columns = 8 cells, decoded at once, beyond the limit of 6 (read.limits.maxGroupCells): refused');
+    expect(error?.position).toEqual({ file: 'groups.parquet', line: 1 });
+  });
+
+  it('refuses, with the default limits, a 5 KB Parquet file declaring a million rows of 17 columns in one row group', async () => {
+    const { parquetWriteBuffer } = await import('hyparquet-writer');
+    const path = join(dir, 'million.parquet');
+    const zeros = new Int32Array(1_000_000);
+    await writeFile(path, Buffer.from(parquetWriteBuffer({ columnData: Array.from({ length: 17 }, (_, c) => ({ name: `c${c}`, data: zeros, type: 'INT32' as const })), rowGroupSize: 1_000_000 })));
+    const result = await readInChild(path, 'million.parquet');
+    expect(result.verdict).toBe('failed');
+    expect(result.message).toBe('million.parquet: row group 1 of 1 (rows 1–1,000,000) holds 1,000,000 rows × 17 columns = 17,000,000 cells, decoded at once, beyond the limit of 16,777,216 (read.limits.maxGroupCells): refused');
+  });
+
+  it('refuses a Parquet file declaring more rows than maxRecords, or more columns than maxColumns', async () => {
+    const path = await parquet('rows.parquet', 3, 8, 8);
+    expect((await readAll(path, 'rows.parquet', { maxRecords: 7 }))?.message).toBe('rows.parquet: its footer declares 8 rows, beyond the limit of 7 (read.limits.maxRecords): refused');
+    expect((await readAll(path, 'rows.parquet', { maxColumns: 2 }))?.message).toBe('rows.parquet: the Parquet file has 3 columns, beyond the limit of 2 (read.limits.maxColumns): refused');
+  });
+
+  it('refuses a DBF declaring more fields than maxColumns allows with the geometry, or more records than maxRecords', async () => {
+    const { shapefileBytes, POINT } = await import('../helpers/shapefile-writer.ts');
+    const parts = shapefileBytes({
+      shapeType: POINT,
+      fields: [{ name: 'A', type: 'N', length: 4 }, { name: 'B', type: 'C', length: 4 }, { name: 'C', type: 'C', length: 4 }],
+      records: [1, 2, 3].map((i) => ({ shape: { parts: [[[i, 52]]] }, values: [i, 'x', 'y'] })),
+    });
+    const path = join(dir, 'fields.zip');
+    await writeFile(path, await makeZip({ 'f.shp': parts.shp, 'f.shx': parts.shx, 'f.dbf': parts.dbf }));
+    expect(await readAll(path, 'fields.zip', { maxColumns: 4 })).toBeUndefined();
+    const wide = await readAll(path, 'fields.zip', { maxColumns: 3 });
+    expect(wide?.message).toBe('fields.zip!f.shp: its .dbf (f.dbf) declares 3 fields, 4 columns with the geometry, beyond the limit of 3 (read.limits.maxColumns): refused');
+    expect((await readAll(path, 'fields.zip', { maxRecords: 2 }))?.message).toBe('fields.zip!f.shp: its .dbf (f.dbf) declares 3 records, beyond the limit of 2 (read.limits.maxRecords): refused');
+  });
+
+  it('refuses a GeoPackage value longer than maxCellChars (a blob counts its hex), naming the feature and column, and a layer of more rows than maxRecords', async () => {
+    const { gpkgBlob, isoWkb, writeGeoPackage } = await import('../helpers/gpkg-writer.ts');
+    const path = join(dir, 'big-blob.gpkg');
+    const line = gpkgBlob(isoWkb('LineString', Array.from({ length: 40 }, (_, i) => [4 + i / 100, 52])), { srsId: 4326 });
+    await writeGeoPackage(path, {
+      layers: [
+        {
+          table: 'roads',
+          columns: [{ name: 'fid', type: 'INTEGER PRIMARY KEY' }, { name: 'name', type: 'TEXT' }, { name: 'geom', type: 'LINESTRING' }],
+          geometry: { column: 'geom', type: 'LINESTRING', srsId: 4326 },
+          rows: [[1, 'short', gpkgBlob(isoWkb('LineString', [[4, 52], [5, 52]]), { srsId: 4326 })], [2, 'long', line], [3, 'x'.repeat(2000), null]] as never,
+        },
+      ],
+    });
+    expect(await readAll(path, 'big-blob.gpkg', {})).toBeUndefined();
+    const blob = await readAll(path, 'big-blob.gpkg', { maxCellChars: 1000 });
+    expect(blob?.message).toBe(`big-blob.gpkg#roads: feature 2: its geom value is a ${line.length}-byte blob (${(line.length * 2).toLocaleString('en-US')} hex characters), beyond the limit of 1,000 (read.limits.maxCellChars): refused`);
+    expect(blob?.position).toEqual({ file: 'big-blob.gpkg#roads', line: 2, column: 'geom' });
+    const text = await readAll(path, 'big-blob.gpkg', { maxCellChars: 1500 });
+    expect(text?.message).toBe('big-blob.gpkg#roads: feature 3: its name value is 2,000 characters, beyond the limit of 1,500 (read.limits.maxCellChars): refused');
+    expect((await readAll(path, 'big-blob.gpkg', { maxRecords: 2 }))?.message).toBe('big-blob.gpkg#roads: the layer holds 3 rows, beyond the limit of 2 (read.limits.maxRecords): refused');
+  });
+});
