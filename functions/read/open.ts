@@ -25,7 +25,7 @@ import { readOds } from './ods.ts';
 import { PARQUET_ENCRYPTED_MAGIC, PARQUET_MAGIC, readParquet } from './parquet.ts';
 import { readXlsx } from './xlsx.ts';
 import { readXls } from './xls.ts';
-import { beyondLimit, ReadError, type ReadOptions, type ReadTable, type SourceFormat } from './types.ts';
+import { beyondLimit, ReadError, type ReadOptions, type ReadRow, type ReadTable, type SourceFormat } from './types.ts';
 
 /** Formats a dataset may name in `read.format` (`zip`: an archive whose members are read by content). */
 export const FORMAT_HINTS = ['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'parquet', 'zip'] as const;
@@ -298,14 +298,22 @@ function timeRows(table: ReadTable, seconds: number): void {
     const over = () =>
       beyondLimit(table.name, `reading took more than ${seconds} s (${last ? `at ${table.unit} ${last}` : `before its first ${table.unit}`})`, 'maxSeconds', seconds, last ? { line: last } : {});
     const it = rows()[Symbol.asyncIterator]();
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(over()), seconds * 1000);
-    });
-    expired.catch(() => undefined);
+    // the timer fails the row being waited for; one promise per row, settled and dropped (racing
+    // each row against one long-lived promise piled a reaction per row on it: 450 MB for 10⁶ rows)
+    let expired: Error | undefined;
+    let abort: ((error: Error) => void) | undefined;
+    const timer = setTimeout(() => {
+      expired = over();
+      abort?.(expired);
+    }, seconds * 1000);
     try {
       for (;;) {
-        const next = await Promise.race([it.next(), expired]);
+        if (expired) throw expired;
+        const next = await new Promise<IteratorResult<ReadRow>>((resolve, reject) => {
+          abort = reject;
+          it.next().then(resolve, reject);
+        });
+        abort = undefined;
         if (next.done) return;
         last = next.value.position;
         if (performance.now() > deadline) throw over();
@@ -313,8 +321,10 @@ function timeRows(table: ReadTable, seconds: number): void {
       }
     } finally {
       clearTimeout(timer);
-      // a reader still waiting is told to stop (not awaited: it stops when its wait ends)
-      void Promise.resolve(it.return?.()).catch(() => undefined);
+      // the reader is closed (its files, its statement) as a for-await would; one still waiting
+      // for its input when the clock ran out is told to stop, without waiting for it
+      if (abort === undefined) await it.return?.();
+      else void Promise.resolve(it.return?.()).catch(() => undefined);
     }
   };
 }
