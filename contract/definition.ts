@@ -392,9 +392,12 @@ export const readHintsSchema = z.strictObject({
       maxRows: z.number().int().min(1).max(1_048_576).optional(),
       maxRepeatedCells: z.number().int().min(1).max(100_000_000).optional(),
       maxCellChars: z.number().int().min(1).max(32 * 1024 * 1024).optional(),
+      maxRecords: z.number().int().min(1).max(1_000_000_000).optional(),
+      maxGroupCells: z.number().int().min(1).max(100_000_000).optional(),
       maxExpandedBytes: z.number().int().min(1).max(6 * 1024 ** 3).optional(),
       maxRatio: z.number().int().min(1).max(100_000).optional(),
       maxMembers: z.number().int().min(1).max(100_000).optional(),
+      maxTables: z.number().int().min(1).max(10_000).optional(),
       maxDepth: z.number().int().min(0).max(3).optional(),
       maxSeconds: z.number().int().min(1).max(840).optional(),
     })

@@ -150,7 +150,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       const lonLatHow = opts.sourceSrid === 4326 ? '--source-srid says they are' : nativeSrid === 4326 ? 'the file says they are' : native?.srid === 4326 && native.crs ? 'they were read as' : 'the file names no coordinate system, so they would be read as';
       if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid !== 4326) {
         // checked before the cast, whose ST_Transform would fail on them with no file named
-        await checkLonLat(client, { table: staging, column: geometry.source.from, file, how: lonLatHow, option: '--source-srid', staged: { encoding: geometry.source.encoding } });
+        await checkLonLat(client, { table: staging, column: geometry.source.from, file, how: lonLatHow, option: '--source-srid', staged: { encoding: geometry.source.encoding }, unit: 'unit' in staged.detected ? staged.detected.unit : 'line' });
       }
       const attributes = staged.columns.map((c, i) => ({ from: c, heading: header[i] ?? c })).filter((c) => !geometry?.consumed.includes(c.from));
 

@@ -53,104 +53,218 @@ export type CleanOutcome =
  * differ from the clean table's is met by the dataset's drift policy first (drift.ts). Every
  * finished load gets its quality report in the ledger (report.ts), committed with it; a supplier's
  * copy is written after the commit and can never fail the load.
+ *
+ * The members of one file (an archive's data files, a GeoPackage's layers: loads with the same
+ * `parent_id`) are cleaned together, in one transaction, whichever member's message comes first:
+ * a member that fails is rolled back to its savepoint and recorded, the others apply, and readers
+ * see the table before the file or after all of it — a run killed half-way changes nothing.
  */
 export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanOutcome> {
-  const outcome = await cleanAndRecord(deps, loadId);
+  const outcomes = await cleanAndRecord(deps, loadId);
+  const outcome = outcomes[0]!;
   // a redelivered message (the function died after the commit) writes a copy still missing
-  if (deps.s3) await publishSupplierReport({ pool: deps.pool, s3: deps.s3 }, loadId, { unlessWritten: outcome.status === 'duplicate' });
+  // (a file's members each get theirs, a few at a time: one S3 request after another took 30 ms each)
+  const s3 = deps.s3;
+  if (s3) {
+    const left = [...outcomes];
+    const publish = async () => {
+      for (let o = left.shift(); o; o = left.shift()) await publishSupplierReport({ pool: deps.pool, s3 }, o.loadId, { unlessWritten: o.status === 'duplicate' });
+    };
+    await Promise.all(Array.from({ length: Math.min(REPORTS_AT_ONCE, left.length) }, publish));
+  }
   // exports after the commit, never failing the load; a duplicate of a loaded load resumes unfinished ones
-  if (deps.exports && (outcome.status === 'loaded' || outcome.status === 'duplicate')) {
-    if (deps.deferExports) deps.deferExports(loadId);
-    else await exportLoad({ ...deps.exports, pool: deps.pool, pipeline: deps.pipeline }, loadId);
+  // (a file's members are one dataset: the views are exported once, after the newest of them)
+  const trigger = outcome.status === 'duplicate' ? outcome : outcomes.filter((o) => o.status === 'loaded').at(-1);
+  if (deps.exports && trigger) {
+    if (deps.deferExports) deps.deferExports(trigger.loadId);
+    else await exportLoad({ ...deps.exports, pool: deps.pool, pipeline: deps.pipeline }, trigger.loadId);
   }
   return outcome;
 }
 
-async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOutcome> {
-  const { pool, pipeline } = deps;
-  const started = performance.now();
+/** Supplier reports written at the same time after a file's members are cleaned (S3 requests; the pool has 10 connections). */
+const REPORTS_AT_ONCE = 4;
+
+/** The outcome of `loadId` first, then those of the other members of its file cleaned with it. */
+async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOutcome[]> {
+  const { pool } = deps;
   const load = await getLoad(pool, loadId);
   if (!load || load.status !== 'staged') {
     logger.info('load not waiting for clean: nothing to do', { loadId, status: load?.status });
-    return { status: 'duplicate', loadId };
+    return [{ status: 'duplicate', loadId }];
   }
   if (load.owner_id !== null) {
     // a nested table is cleaned in the same transaction as the table it hangs from (children.ts)
     logger.info('nested table: cleaned with the load of its parent table', { loadId, owner: load.owner_id });
-    return { status: 'duplicate', loadId };
+    return [{ status: 'duplicate', loadId }];
   }
-  const dataset = pipeline.datasets.find((d) => d.name === load.dataset);
+  if (load.parent_id !== null) return cleanMembers(deps, load);
+  const started = performance.now();
   let group: LoadRow[] = [load];
   try {
-    if (!dataset) throw new PermanentError(`load ${loadId}: dataset "${load.dataset}" is no longer in the pipeline definition`);
-    if (load.replaces === null || childPathOf(load) !== undefined) {
-      // staged by a version before the connector contract: what it replaces is not known, and it is not guessed
-      throw new PermanentError(
-        `${load.object_key}: staged before the connector contract was recorded (what it replaces and holds is unknown), so it is not applied; ` +
-          `an upload: stage it again with civic-etl replay ${dataset.name} --version ${load.object_version}; a fetched object: fetch the dataset again (README: Upgrading)`,
-        { file: load.object_key },
-      );
-    }
-    const outcome = await inTransaction(pool, async (client) => {
+    const applied = await inTransaction(pool, async (client) => {
       // One clean of a dataset at a time: a second waits here, then sees the first one's rows.
-      await client.query(`SELECT pg_advisory_xact_lock(hashtext('civic-etl:clean'), hashtext($1))`, [`${pipeline.project}.${dataset.name}`]);
-      const current = await getLoad(client, loadId, true);
-      if (current?.status !== 'staged') return undefined;
-      const all = await childLoadsOf(client, current);
-      const children = all.filter((l) => l.status === 'staged');
-      group = [current, ...children];
-      checkChildLoads(current, all);
-      const newer = await supersededBy(client, dataset, current);
-      if (newer) {
-        // An older snapshot arriving after a newer one was applied must not overwrite it.
-        const reason = `superseded: load ${newer} of a newer object was already applied`;
-        for (const l of group) {
-          await markSkipped(client, l.id, reason);
-          await storeLoadReport(client, l.id);
-          await client.query(`DROP TABLE IF EXISTS ${l.staging_table}`);
-        }
-        return { skipped: reason };
-      }
-      // a referenced dataset's load that came with this one is cleaned first: this one is retried after it
-      await waitForReferences(client, pipeline, dataset, current.id);
-      return cleanObject(client, pipeline, dataset, current, children, started);
+      await lockDataset(client, deps.pipeline, load);
+      return cleanOne(client, deps.pipeline, loadId, started, (g) => (group = g));
     });
-    if (!outcome) return { status: 'duplicate', loadId };
-    if ('skipped' in outcome) {
-      logger.info('load skipped', { loadId, reason: outcome.skipped });
-      return { status: 'skipped', loadId, reason: outcome.skipped };
-    }
-    logger.info('cleaned', { loadId, dataset: dataset.name, ...outcome, ms: Math.round(performance.now() - started) });
-    return { status: 'loaded', loadId, dataset: dataset.name, ...outcome };
+    return [outcomeOf(loadId, applied, started)];
   } catch (error) {
-    if (isTooManyColumns(error)) {
-      // a table that gained columns load after load (drift policy evolve) until PostgreSQL's limit
-      error = new PermanentError(
-        `${load.object_key}: the clean table ${pipeline.project}.${load.dataset} would have more than ${PG_MAX_COLUMNS} columns, PostgreSQL's limit (${messageOf(error)}); ` +
-          `drop the columns no longer needed, or set the dataset's drift policy to quarantine`,
-        { file: load.object_key },
-      );
-    }
-    // one error model (common/errors.ts): bad input fails the load here; a retryable or blocked
-    // failure (a view to fix) keeps it staged and is thrown, for the handler to record and retry
-    const failure = classify(error, { file: load.object_key });
-    if (failure.kind !== 'permanent') {
-      // noted here for any caller (a replay too); the handler adds the attempt number
-      await recordAttempt(pool, { loadId }, { kind: failure.kind, step: 'clean', message: failure.message }).catch((e: unknown) =>
-        logger.error('failure not recorded in the ledger', { loadId, error: failure.message, ledgerError: messageOf(e) }),
-      );
-      throw error;
-    }
-    const rejected = failure.error;
+    const rejected = await permanentOrRethrow(deps, load, error);
     // a file's tables are one object: they fail together
     for (const l of group) {
-      await markFailed(pool, l.id, rejected);
-      if (rejected instanceof SchemaDriftError && l.id === loadId) await recordSchemaChanges(pool, l.id, rejected.changes);
-      await storeLoadReport(pool, l.id);
+      await recordFailure(pool, l, loadId, rejected);
       await dropStaging(pool, l);
     }
-    logger.warn('load rejected by clean', { step: 'clean', kind: 'permanent', loadId, dataset: load.dataset, object: load.object_key, error: rejected.message });
-    return { status: 'failed', loadId, error: rejected.message };
+    return [{ status: 'failed', loadId, error: rejected.message }];
+  }
+}
+
+/**
+ * Every staged member of `first`'s file (its siblings under the same `parent_id`), in one
+ * transaction and in member order (of two members with the same key, the later wins), each in a
+ * savepoint: a member that fails is rolled back to it, recorded as failed, and the others go on.
+ * The staging tables are dropped after the commit — dropping hundreds in one transaction would
+ * take as many locks (PostgreSQL's lock table is shared and bounded: max_locks_per_transaction);
+ * one left behind by a kill between the commit and the drops is only unused space.
+ */
+async function cleanMembers(deps: CleanDeps, first: LoadRow): Promise<CleanOutcome[]> {
+  const { pool, pipeline } = deps;
+  const outcomes: CleanOutcome[] = [];
+  const spent: LoadRow[] = [];
+  try {
+    await inTransaction(pool, async (client) => {
+      await lockDataset(client, pipeline, first);
+      const { rows } = await client.query<{ id: string }>(`SELECT id FROM etl.loads WHERE parent_id = $1 AND owner_id IS NULL AND status = 'staged' ORDER BY id`, [first.parent_id]);
+      const order = rows.map((r) => Number(r.id));
+      const byId = new Map<number, CleanOutcome>();
+      for (const id of order) {
+        const started = performance.now();
+        let group: LoadRow[] = [];
+        await client.query('SAVEPOINT civic_etl_member');
+        try {
+          const applied = await cleanOne(client, pipeline, id, started, (g) => (group = g), spent);
+          await client.query('RELEASE SAVEPOINT civic_etl_member');
+          byId.set(id, outcomeOf(id, applied, started));
+        } catch (error) {
+          const rejected = asFailure(pipeline, group[0] ?? first, error);
+          if (rejected.kind !== 'permanent') throw error;
+          await client.query('ROLLBACK TO SAVEPOINT civic_etl_member');
+          for (const l of group.length ? group : [(await getLoad(client, id))!]) {
+            await recordFailure(client, l, id, rejected.error);
+            spent.push(l);
+          }
+          byId.set(id, { status: 'failed', loadId: id, error: rejected.error.message });
+        }
+      }
+      const mine = byId.get(first.id) ?? { status: 'duplicate', loadId: first.id };
+      outcomes.push(mine, ...[...byId.values()].filter((o) => o !== mine));
+    });
+  } catch (error) {
+    // nothing of the file was applied: retried whole (a permanent error was handled per member)
+    await permanentOrRethrow(deps, first, error, true);
+  }
+  // committed: the staging tables of the members applied, skipped or failed are spent
+  for (const l of spent) await dropStaging(pool, l);
+  logger.info('members of a file cleaned together', { loadId: first.id, parent: first.parent_id, loaded: outcomes.filter((o) => o.status === 'loaded').length, failed: outcomes.filter((o) => o.status === 'failed').length });
+  return outcomes;
+}
+
+/** One clean of a dataset at a time: a second waits here, then sees the first one's rows. */
+async function lockDataset(client: pg.PoolClient, pipeline: PipelineDefinition, load: LoadRow): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(hashtext('civic-etl:clean'), hashtext($1))`, [`${pipeline.project}.${load.dataset}`]);
+}
+
+type Cleaned = { skipped: string } | (Awaited<ReturnType<typeof cleanObject>> & { dataset: string }) | undefined;
+
+/**
+ * One load (with its nested tables' loads) in the caller's transaction: skipped when a newer
+ * object already replaced it, else applied. `onGroup` learns the loads that stand or fall with it;
+ * `spent`, when given, collects the staging tables to drop after the commit instead of now.
+ */
+async function cleanOne(client: pg.PoolClient, pipeline: PipelineDefinition, loadId: number, started: number, onGroup: (group: LoadRow[]) => void, spent?: LoadRow[]): Promise<Cleaned> {
+  const current = await getLoad(client, loadId, true);
+  if (current) onGroup([current]);
+  if (current?.status !== 'staged') return undefined;
+  const dataset = pipeline.datasets.find((d) => d.name === current.dataset);
+  if (!dataset) throw new PermanentError(`load ${loadId}: dataset "${current.dataset}" is no longer in the pipeline definition`);
+  if (current.replaces === null || childPathOf(current) !== undefined) {
+    // staged by a version before the connector contract: what it replaces is not known, and it is not guessed
+    throw new PermanentError(
+      `${current.object_key}: staged before the connector contract was recorded (what it replaces and holds is unknown), so it is not applied; ` +
+        `an upload: stage it again with civic-etl replay ${dataset.name} --version ${current.object_version}; a fetched object: fetch the dataset again (README: Upgrading)`,
+      { file: current.object_key },
+    );
+  }
+  const all = await childLoadsOf(client, current);
+  const children = all.filter((l) => l.status === 'staged');
+  const group = [current, ...children];
+  onGroup(group);
+  checkChildLoads(current, all);
+  const newer = await supersededBy(client, dataset, current);
+  if (newer) {
+    // An older snapshot arriving after a newer one was applied must not overwrite it.
+    const reason = `superseded: load ${newer} of a newer object was already applied`;
+    for (const l of group) {
+      await markSkipped(client, l.id, reason);
+      await storeLoadReport(client, l.id);
+      if (spent) spent.push(l);
+      else await client.query(`DROP TABLE IF EXISTS ${l.staging_table}`);
+    }
+    return { skipped: reason };
+  }
+  // a referenced dataset's load that came with this one is cleaned first: this one is retried after it
+  await waitForReferences(client, pipeline, dataset, current.id);
+  return { ...(await cleanObject(client, pipeline, dataset, current, children, started, spent)), dataset: dataset.name };
+}
+
+function outcomeOf(loadId: number, applied: Cleaned, started: number): CleanOutcome {
+  if (!applied) return { status: 'duplicate', loadId };
+  if ('skipped' in applied) {
+    logger.info('load skipped', { loadId, reason: applied.skipped });
+    return { status: 'skipped', loadId, reason: applied.skipped };
+  }
+  logger.info('cleaned', { loadId, ...applied, ms: Math.round(performance.now() - started) });
+  return { status: 'loaded', loadId, ...applied };
+}
+
+/** The one error model (common/errors.ts) for a clean: PostgreSQL's column limit named as such. */
+function asFailure(pipeline: PipelineDefinition, load: LoadRow, error: unknown): ReturnType<typeof classify> {
+  if (isTooManyColumns(error)) {
+    // a table that gained columns load after load (drift policy evolve) until PostgreSQL's limit
+    error = new PermanentError(
+      `${load.object_key}: the clean table ${pipeline.project}.${load.dataset} would have more than ${PG_MAX_COLUMNS} columns, PostgreSQL's limit (${messageOf(error)}); ` +
+        `drop the columns no longer needed, or set the dataset's drift policy to quarantine`,
+      { file: load.object_key },
+    );
+  }
+  return classify(error, { file: load.object_key });
+}
+
+/**
+ * Bad input fails the load (returned, for the caller to record); a retryable or blocked failure (a
+ * view to fix) keeps it staged, is noted in the ledger and thrown, for the handler to retry.
+ * `always`: rethrow even a permanent error (one the caller has no load to record it on).
+ */
+async function permanentOrRethrow(deps: CleanDeps, load: LoadRow, error: unknown, always = false): Promise<PermanentError> {
+  const failure = asFailure(deps.pipeline, load, error);
+  if (failure.kind === 'permanent' && always) throw error;
+  if (failure.kind !== 'permanent') {
+    // noted here for any caller (a replay too); the handler adds the attempt number
+    await recordAttempt(deps.pool, { loadId: load.id }, { kind: failure.kind, step: 'clean', message: failure.message }).catch((e: unknown) =>
+      logger.error('failure not recorded in the ledger', { loadId: load.id, error: failure.message, ledgerError: messageOf(e) }),
+    );
+    throw error;
+  }
+  return failure.error;
+}
+
+/** A permanent failure of load `l` (of the object `loadId`): in the ledger, with its drift and report. */
+async function recordFailure(db: pg.Pool | pg.PoolClient, l: LoadRow, loadId: number, rejected: PermanentError): Promise<void> {
+  await markFailed(db, l.id, rejected);
+  if (rejected instanceof SchemaDriftError && l.id === loadId) await recordSchemaChanges(db, l.id, rejected.changes);
+  await storeLoadReport(db, l.id);
+  if (l.id === loadId) {
+    logger.warn('load rejected by clean', { step: 'clean', kind: 'permanent', loadId, dataset: l.dataset, object: l.object_key, error: rejected.message });
   }
 }
 
@@ -220,6 +334,8 @@ async function cleanObject(
   load: LoadRow,
   children: readonly LoadRow[],
   started: number,
+  /** When given, the staging tables to drop after the commit (else dropped here). */
+  spent?: LoadRow[],
 ): Promise<{ rowsLoaded: number; rowsQuarantined: number; rowsDeleted?: number; combine: CombineResult }> {
   const schema = ident(pipeline.project);
   const results = new Map<number, Applied>();
@@ -304,7 +420,8 @@ async function cleanObject(
     }
     await recordSchemaChanges(client, l.id, r.changes);
     await storeLoadReport(client, l.id, r.quarantine ? { quarantine: r.quarantine } : {});
-    await client.query(`DROP TABLE ${l.staging_table}`);
+    if (spent) spent.push(l);
+    else await client.query(`DROP TABLE ${l.staging_table}`);
   }
   const root = results.get(load.id)!;
   return { rowsLoaded: root.rowsLoaded, rowsQuarantined: root.rowsQuarantined, ...(root.rowsDeleted !== undefined ? { rowsDeleted: root.rowsDeleted } : {}), combine };
@@ -415,6 +532,7 @@ async function applyRows(
     file: load.object_key,
     how: dataset.read.srid === 4326 ? 'read.srid says they are' : detected?.geometry?.srid === 4326 && !detected.geometry.crs ? 'the file says they are' : 'they would be read as',
     option: `read.srid (dataset ${dataset.name})`,
+    unit: (detected as { unit?: string } | null)?.unit,
   };
   if (planned && planned.source.kind === 'text' && planned.source.srid === 4326 && planned.srid !== 4326) {
     await checkLonLat(client, { ...lonLat, table: staging, column: planned.source.from, staged: { encoding: planned.source.encoding } });

@@ -164,7 +164,17 @@ export async function settleSourceSrid(
  */
 export async function checkLonLat(
   client: Queryable,
-  opts: { table: string; column: string; file: string; how: string; option: string; where?: string; staged?: { encoding: string } },
+  opts: {
+    table: string;
+    column: string;
+    file: string;
+    how: string;
+    option: string;
+    where?: string;
+    staged?: { encoding: string };
+    /** What `_source_line` counts in this file (a reader's unit: `feature`, `row`…; default `line`). */
+    unit?: string;
+  },
 ): Promise<void> {
   const g = opts.staged ? `etl.try_geometry(${ident(opts.column)}, $1)` : ident(opts.column);
   const where = opts.staged ? `ST_SRID(${g}) IN (0, 4326)` : (opts.where ?? 'true');
@@ -177,9 +187,19 @@ export async function checkLonLat(
   if (!r || r.xmin === null) return;
   const e = { xmin: Number(r.xmin), ymin: Number(r.ymin), xmax: Number(r.xmax), ymax: Number(r.ymax) };
   if (withinLonLat(e)) return;
+  // the first record beyond them, as the extent judged it (same bounds), for the message and the ledger's line
+  const lines = await client.query(`SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = '_source_line' AND NOT attisdropped`, [opts.table]);
+  const first = lines.rows.length === 0 ? { rows: [] } : await client.query<{ at: string }>(
+    `SELECT _source_line AS at FROM ${opts.table}
+      WHERE ${where} AND ${g} IS NOT NULL
+        AND NOT (ST_XMin(${g}) >= -180 - 1e-6 AND ST_XMax(${g}) <= 180 + 1e-6 AND ST_YMin(${g}) >= -90 - 1e-6 AND ST_YMax(${g}) <= 90 + 1e-6)
+      ORDER BY _source_line LIMIT 1`,
+    opts.staged ? [opts.staged.encoding === 'geojson' ? 'geojson' : 'wkb'] : [],
+  );
+  const at = first.rows[0] ? Number(first.rows[0].at) : undefined;
   throw new PermanentError(
-    `${opts.file}: coordinates ${showExtent(e)} are not longitudes and latitudes, yet ${opts.how} EPSG:4326: give the source's EPSG code with ${opts.option}`,
-    { file: opts.file },
+    `${opts.file}: coordinates ${showExtent(e)} are not longitudes and latitudes, yet ${opts.how} EPSG:4326: give the source's EPSG code with ${opts.option}${at !== undefined ? ` (the first beyond them: ${opts.unit ?? 'line'} ${at})` : ''}`,
+    { file: opts.file, ...(at !== undefined ? { line: at } : {}) },
   );
 }
 

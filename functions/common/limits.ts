@@ -65,14 +65,36 @@ export interface ReadLimits {
   maxRows: number;
   /** Cells a sheet's repeated rows may expand to (ODS `table:number-rows-repeated` on a row with values; default 16,777,216). */
   maxRepeatedCells: number;
-  /** Characters of one cell or shared string (default 1,048,576; Excel holds 32,767). */
+  /**
+   * Characters of one cell or shared string (default 1,048,576; Excel holds 32,767); a GeoPackage
+   * value too, a blob counting two per byte (its hex text).
+   */
   maxCellChars: number;
+  /**
+   * Records a file declares before they are read — a Parquet footer's rows, a DBF header's
+   * records, a GeoPackage layer's rows (default 100,000,000: past what a stage function stages in
+   * its 10 minutes).
+   */
+  maxRecords: number;
+  /**
+   * Cells (rows × columns) of one Parquet row group, which the reader decodes whole (default
+   * 16,777,216, as `maxRepeatedCells`: some 500 MB of decoded values at most; a 5 KB file can
+   * declare a million rows of 17 constant columns).
+   */
+  maxGroupCells: number;
   /** Bytes expanded from gzip and zip, every nesting level together (default 4 GiB). */
   maxExpandedBytes: number;
   /** Largest expansion of a compressed stream (gzip, a zip member) over its compressed size (default 1,000×; the first MiB is exempt). */
   maxRatio: number;
   /** Members of an archive, nested ones included (default 10,000). */
   maxMembers: number;
+  /**
+   * Tables one file may bring — an archive's data files, a GeoPackage's layers, a JSON file's
+   * exploded arrays — each staged and cleaned as a load of its own, all in one clean transaction
+   * (default 1,000: each costs a ledger row, a staging table, a catalogue entry, a quality report
+   * and a lock in that transaction, some 30 ms together; 5,000 took 130 s).
+   */
+  maxTables: number;
   /** gzip and zip layers inside the outermost one, counted by their content whatever their names (default 1: a zip in a zip, a .gz in a zip). */
   maxDepth: number;
   /**
@@ -87,9 +109,12 @@ export const DEFAULT_READ_LIMITS: Readonly<ReadLimits> = Object.freeze({
   maxRows: 1_048_576,
   maxRepeatedCells: 16_777_216,
   maxCellChars: 1_048_576,
+  maxRecords: 100_000_000,
+  maxGroupCells: 16_777_216,
   maxExpandedBytes: 4 * 1024 ** 3,
   maxRatio: 1000,
   maxMembers: 10_000,
+  maxTables: 1_000,
   maxDepth: 1,
   maxSeconds: 480,
 });

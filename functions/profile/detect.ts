@@ -559,10 +559,37 @@ const COLLECT = 2000;
  */
 function tokenize(text: string, d: number, q: number, complete: boolean, collect: number): Tokens {
   const tok = new CsvTokenizer({ delimiter: String.fromCharCode(d), quote: q < 0 ? '' : String.fromCharCode(q), firstLine: 1, maxRecordChars: 0 });
+  const records: Rec[] = [];
+  // fed a slice at a time, each slice's rows made records at once: a head of 256 KB can be 260,000
+  // lines (a quoted field of line breaks read with another delimiter), and all their rows and
+  // field arrays held together took some 270 MB
+  let held: RecordRow | undefined; // the last row: its span is known when the next one starts
+  const take = (row: RecordRow, next: number) => {
+    const rec: Rec = { line: row.line, lines: Math.max(1, next - row.line), count: row.fields.length, blank: row.fields.length === 1 && row.fields[0]!.trim() === '' };
+    // a run of blank lines is one blank record spanning them all: what follows a record is blank
+    // or not either way, and 260,000 of them cost 130 MB as records of their own
+    const last = records[records.length - 1];
+    if (rec.blank && last?.blank) {
+      last.lines += rec.lines;
+      return;
+    }
+    if (records.length < collect) rec.fields = row.fields;
+    records.push(rec);
+  };
   const rows: RecordRow[] = [];
-  tok.write(text, rows);
+  const drain = () => {
+    for (const row of rows) {
+      if (held) take(held, row.line);
+      held = row;
+    }
+    rows.length = 0;
+  };
+  for (let i = 0; i < text.length; i += TOKENIZE_SLICE) {
+    tok.write(text.slice(i, i + TOKENIZE_SLICE), rows);
+    drain();
+  }
   const pending = tok.pending();
-  const out: Tokens = { records: [], partialLine: pending.line, partialInQuotes: false };
+  const out: Tokens = { records, partialLine: pending.line, partialInQuotes: false };
   if (complete) {
     try {
       tok.end(rows);
@@ -571,16 +598,13 @@ function tokenize(text: string, d: number, q: number, complete: boolean, collect
       out.openQuoteLine = error.line;
     }
   } else out.partialInQuotes = pending.inQuotes;
-  const records = out.records;
-  for (let r = 0; r < rows.length; r++) {
-    const { line, fields } = rows[r]!;
-    const next = r + 1 < rows.length ? rows[r + 1]!.line : complete && out.openQuoteLine === undefined ? line + 1 + breaksIn(fields) : pending.line;
-    const rec: Rec = { line, lines: Math.max(1, next - line), count: fields.length, blank: fields.length === 1 && fields[0]!.trim() === '' };
-    if (r < collect) rec.fields = fields;
-    records.push(rec);
-  }
+  drain();
+  if (held) take(held, complete && out.openQuoteLine === undefined ? held.line + 1 + breaksIn(held.fields) : pending.line);
   return out;
 }
+
+/** Characters handed to the tokenizer at a time by `tokenize`. */
+const TOKENIZE_SLICE = 16 * 1024;
 
 function breaksIn(fields: readonly string[]): number {
   let n = 0;

@@ -33,7 +33,8 @@ import type { Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
 import initSqlJs from 'sql.js/dist/sql-wasm-inline.js';
 import { messageOf } from '../common/errors.ts';
 import { describePrj } from './prj.ts';
-import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
+import { readLimits, type ReadLimits } from '../common/limits.ts';
+import { beyondLimit, ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
 import { hexFromGpkgBlob, ShapeFormatError } from './wkb.ts';
 
 /** Largest GeoPackage loaded by default (sql.js holds the whole file in memory). */
@@ -83,10 +84,11 @@ export async function readGeoPackage(path: string, name: string, opts: GeoPackag
     layers = [wanted];
   }
   if (layers.length === 0) throw new ReadError(`${name}: the GeoPackage has no feature or attribute table (gpkg_contents lists none)`, { file: name });
-  return layers.map((layer) => asTable(path, name, layer));
+  const limits = readLimits(opts.limits);
+  return layers.map((layer) => asTable(path, name, layer, limits));
 }
 
-function asTable(path: string, name: string, layer: Layer): ReadTable {
+function asTable(path: string, name: string, layer: Layer, limits: ReadLimits): ReadTable {
   const tableName = `${name}#${layer.table}`;
   const g = layer.geometry;
   const fits = layer.columns.map((c) => new DeclaredFit(c.name === g?.column ? '' : c.type));
@@ -97,7 +99,7 @@ function asTable(path: string, name: string, layer: Layer): ReadTable {
     ...(g ? { geometry: { column: g.column, encoding: 'wkb', ...(g.srid !== undefined ? { srid: g.srid } : {}), ...(g.crs ? { crs: g.crs } : {}), ...(g.type ? { type: g.type } : {}) } } : {}),
     unit: 'feature',
     warnings: layer.warnings,
-    rows: () => readRows(path, tableName, layer, fits),
+    rows: () => readRows(path, tableName, layer, fits, limits),
     declaredTypes: () => fits.map((f) => f.type()),
   };
 }
@@ -185,7 +187,7 @@ class DeclaredFit {
   }
 }
 
-async function* readRows(path: string, name: string, layer: Layer, fits: DeclaredFit[]): AsyncGenerator<ReadRow> {
+async function* readRows(path: string, name: string, layer: Layer, fits: DeclaredFit[], limits: ReadLimits): AsyncGenerator<ReadRow> {
   for (const fit of fits) fit.reset();
   const db = await openDatabase(path, name);
   let statement: Statement | undefined;
@@ -204,7 +206,14 @@ async function* readRows(path: string, name: string, layer: Layer, fits: Declare
       }
       const values = new Array<string | null>(raw.length);
       for (let i = 0; i < raw.length; i++) {
-        fits[i]!.add(raw[i]!);
+        // a value becomes text (a blob hex, two characters a byte): one past maxCellChars is refused before it is
+        const v = raw[i]!;
+        const chars = v instanceof Uint8Array ? v.length * 2 : typeof v === 'string' ? v.length : 0;
+        if (chars > limits.maxCellChars) {
+          const what = v instanceof Uint8Array ? `a ${v.length.toLocaleString('en-US')}-byte blob (${chars.toLocaleString('en-US')} hex characters)` : `${chars.toLocaleString('en-US')} characters`;
+          throw beyondLimit(name, `feature ${position}: its ${layer.columns[i]!.name} value is ${what}`, 'maxCellChars', limits.maxCellChars, { line: position, column: layer.columns[i]!.name });
+        }
+        fits[i]!.add(v);
         try {
           values[i] = convert[i]!(raw[i]!);
         } catch (error) {
@@ -253,6 +262,10 @@ function listLayers(db: Database, name: string, opts: ReadOptions): Layer[] {
     const tableName = String(table);
     const columns = rowsOf(db, `PRAGMA table_info(${quoteIdent(tableName)})`).map((r) => ({ name: String(r[1]), type: String(r[2] ?? '') }));
     if (columns.length === 0) throw new ReadError(`${name}: gpkg_contents lists the layer "${tableName}", but the file has no such table`, { file: name });
+    const limits = readLimits(opts.limits);
+    if (columns.length > limits.maxColumns) throw beyondLimit(`${name}#${tableName}`, `the layer has ${columns.length.toLocaleString('en-US')} columns`, 'maxColumns', limits.maxColumns, { line: 1 });
+    const count = Number(rowsOf(db, `SELECT count(*) FROM ${quoteIdent(tableName)}`)[0]?.[0] ?? 0);
+    if (count > limits.maxRecords) throw beyondLimit(`${name}#${tableName}`, `the layer holds ${count.toLocaleString('en-US')} rows`, 'maxRecords', limits.maxRecords);
     const layer: Layer = { table: tableName, dataType: dataType === 'features' ? 'features' : 'attributes', columns, warnings: [] };
     const geom = hasGeometryColumns
       ? rowsOf(db, `SELECT column_name, geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns WHERE table_name = ?`, [tableName])[0]

@@ -25,7 +25,7 @@ import { readOds } from './ods.ts';
 import { PARQUET_ENCRYPTED_MAGIC, PARQUET_MAGIC, readParquet } from './parquet.ts';
 import { readXlsx } from './xlsx.ts';
 import { readXls } from './xls.ts';
-import { beyondLimit, ReadError, type ReadOptions, type ReadTable, type SourceFormat } from './types.ts';
+import { beyondLimit, ReadError, type ReadOptions, type ReadRow, type ReadTable, type SourceFormat } from './types.ts';
 
 /** Formats a dataset may name in `read.format` (`zip`: an archive whose members are read by content). */
 export const FORMAT_HINTS = ['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'parquet', 'zip'] as const;
@@ -73,7 +73,11 @@ export async function openSource(source: Source, opts: OpenOptions = {}): Promis
   try {
     const limits = readLimits(opts.limits);
     const level: Level = { budget: { limits, archive: archiveLimits(limits), spent: { left: limits.maxExpandedBytes, files: 0 } }, depth: 0 };
-    const entries = await classifyStream(source, opts, tempDir, skipped, level);
+    // a reader stuck before its table is open (a stalled stream, a sample never complete) is timed too
+    const entries = await withinSeconds(classifyStream(source, opts, tempDir, skipped, level), limits.maxSeconds, () =>
+      beyondLimit(source.name, `opening it took more than ${limits.maxSeconds} s (reading its first bytes and rows)`, 'maxSeconds', limits.maxSeconds),
+    );
+    if (entries.length > limits.maxTables) throw tooManyTables(source.name, entries.length, limits.maxTables);
     for (const entry of entries) if (entry.kind === 'table') timeRows(entry.table, limits.maxSeconds);
     return { entries, skipped, dispose: async () => temp?.dispose() };
   } catch (error) {
@@ -217,6 +221,12 @@ async function membersToEntries(
       shapefiles.set(base.toLowerCase(), parts);
     }
   }
+  // each data member is a load of its own: too many is refused before any is read
+  const data = members.filter((m) => {
+    const ext = posix.extname(m.name).slice(1).toLowerCase();
+    return (!wanted || wanted.test(m.name)) && (ext === 'shp' || (!(SHAPEFILE_PARTS as readonly string[]).includes(ext) && memberFormat(ext) !== undefined));
+  }).length;
+  if (data > level.budget.limits.maxTables) throw tooManyTables(archive, data, level.budget.limits.maxTables);
   for (const m of members) {
     const label = `${archive}!${m.name}`;
     const ext = posix.extname(m.name).slice(1).toLowerCase();
@@ -269,20 +279,67 @@ function streamEntries(source: Source, format: 'csv' | 'json' | 'ndjson' | 'geoj
   return readJson(source.open, source.name, { ...opts, lines: format === 'ndjson' }).then((tables) => tables.map(asEntry));
 }
 
-/** Each pass over `table`'s rows fails past `seconds`, naming the table, the row reached and the limit. */
+/** A file bringing more tables (data members, layers) than `max`, each of which would be a load of its own. */
+function tooManyTables(file: string, tables: number, max: number) {
+  return beyondLimit(file, `${tables.toLocaleString('en-US')} tables (data files, layers), each a load of its own to stage and clean`, 'maxTables', max);
+}
+
+/**
+ * Each pass over `table`'s rows fails past `seconds`, naming the table, the position reached and
+ * the limit — when a row comes late, and by a timer when none comes (a reader waiting on a stalled
+ * stream). A reader busy in one synchronous stretch cannot be interrupted, only failed when it
+ * next yields; every reader here yields between chunks of its input.
+ */
 function timeRows(table: ReadTable, seconds: number): void {
   const rows = table.rows.bind(table);
   table.rows = async function* timed() {
     const deadline = performance.now() + seconds * 1000;
     let last = 0;
-    for await (const row of rows()) {
-      last = row.position;
-      if (performance.now() > deadline) {
-        throw beyondLimit(table.name, `reading took more than ${seconds} s (at ${table.unit} ${last})`, 'maxSeconds', seconds, { line: last });
+    const over = () =>
+      beyondLimit(table.name, `reading took more than ${seconds} s (${last ? `at ${table.unit} ${last}` : `before its first ${table.unit}`})`, 'maxSeconds', seconds, last ? { line: last } : {});
+    const it = rows()[Symbol.asyncIterator]();
+    // the timer fails the row being waited for; one promise per row, settled and dropped (racing
+    // each row against one long-lived promise piled a reaction per row on it: 450 MB for 10⁶ rows)
+    let expired: Error | undefined;
+    let abort: ((error: Error) => void) | undefined;
+    const timer = setTimeout(() => {
+      expired = over();
+      abort?.(expired);
+    }, seconds * 1000);
+    try {
+      for (;;) {
+        if (expired) throw expired;
+        const next = await new Promise<IteratorResult<ReadRow>>((resolve, reject) => {
+          abort = reject;
+          it.next().then(resolve, reject);
+        });
+        abort = undefined;
+        if (next.done) return;
+        last = next.value.position;
+        if (performance.now() > deadline) throw over();
+        yield next.value;
       }
-      yield row;
+    } finally {
+      clearTimeout(timer);
+      // the reader is closed (its files, its statement) as a for-await would; one still waiting
+      // for its input when the clock ran out is told to stop, without waiting for it
+      if (abort === undefined) await it.return?.();
+      else void Promise.resolve(it.return?.()).catch(() => undefined);
     }
   };
+}
+
+/** `work`, or the error `over()` makes if it is not done within `seconds` (the work itself is left to end or be disposed of). */
+async function withinSeconds<T>(work: Promise<T>, seconds: number, over: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(over()), seconds * 1000);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function asEntry(table: ReadTable): Entry {

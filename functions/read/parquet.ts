@@ -17,7 +17,8 @@
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { compressors as allCompressors } from 'hyparquet-compressors';
-import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable, type SourceGeometry } from './types.ts';
+import { readLimits, type ReadLimits } from '../common/limits.ts';
+import { beyondLimit, ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable, type SourceGeometry } from './types.ts';
 
 /**
  * Decompressors for the codecs hyparquet leaves out (gzip, Brotli, Zstandard, LZ4). Snappy stays
@@ -291,8 +292,32 @@ function geometryOf(metadata: FileMetaData, top: SchemaElement[], name: string, 
   return { column: native.name, encoding: 'wkb', ...(srid !== undefined ? { srid } : {}) };
 }
 
+/**
+ * What the footer declares, against the limits, before any row group is decoded (each is decoded
+ * whole): its columns, its rows, and the cells of each row group.
+ */
+function checkDeclaredSize(name: string, groups: number[], columns: number, limits: ReadLimits): void {
+  if (columns > limits.maxColumns) throw beyondLimit(name, `the Parquet file has ${columns.toLocaleString('en-US')} columns`, 'maxColumns', limits.maxColumns, { line: 1 });
+  const rows = groups.reduce((a, b) => a + b, 0);
+  if (rows > limits.maxRecords) throw beyondLimit(name, `its footer declares ${rows.toLocaleString('en-US')} rows`, 'maxRecords', limits.maxRecords);
+  let start = 0;
+  for (let g = 0; g < groups.length; g++) {
+    const cells = groups[g]! * columns;
+    if (cells > limits.maxGroupCells) {
+      throw beyondLimit(
+        name,
+        `row group ${g + 1} of ${groups.length} (rows ${(start + 1).toLocaleString('en-US')}–${(start + groups[g]!).toLocaleString('en-US')}) holds ${groups[g]!.toLocaleString('en-US')} rows × ${columns} columns = ${cells.toLocaleString('en-US')} cells, decoded at once`,
+        'maxGroupCells',
+        limits.maxGroupCells,
+        { line: start + 1 },
+      );
+    }
+    start += groups[g]!;
+  }
+}
+
 /** Read a Parquet file on disk as one table. */
-export async function readParquet(path: string, name: string, _opts: ReadOptions = {}): Promise<ReadTable> {
+export async function readParquet(path: string, name: string, opts: ReadOptions = {}): Promise<ReadTable> {
   const file = await fileBuffer(path);
   let metadata: FileMetaData;
   try {
@@ -317,6 +342,7 @@ export async function readParquet(path: string, name: string, _opts: ReadOptions
   const columns = plans.map((p) => p.name);
   if (columns.length === 0) throw new ReadError(`${name}: the Parquet file has no columns`, { file: name });
   const groups = metadata.row_groups.map((g) => Number(g.num_rows));
+  checkDeclaredSize(name, groups, columns.length, readLimits(opts.limits));
 
   async function* rows(): AsyncGenerator<ReadRow> {
     const source = await fileBuffer(path);

@@ -37,7 +37,8 @@ import { basename, posix } from 'node:path';
 import iconv from 'iconv-lite';
 import type { ArchivedMember } from './archive.ts';
 import { describePrj } from './prj.ts';
-import { ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable, type SourceGeometry } from './types.ts';
+import { readLimits, type ReadLimits } from '../common/limits.ts';
+import { beyondLimit, ReadError, type DeclaredType, type ReadOptions, type ReadRow, type ReadTable, type SourceGeometry } from './types.ts';
 import { SHAPE_TYPES, ShapeEncoder, ShapeFormatError, type ShapeRepairs } from './wkb.ts';
 
 /** A part of a shapefile: its path on local disk, or the member of a zip archive it still is. */
@@ -70,7 +71,7 @@ export async function readShapefile(parts: ShapefileParts, name: string, opts: R
   const warnings: string[] = [];
   const shp = await readShpHeader(parts.shp, name);
   const encoding = await chooseEncoding(parts, name, opts, warnings);
-  const dbf = await readDbfHeader(parts.dbf, name, encoding, warnings);
+  const dbf = await readDbfHeader(parts.dbf, name, encoding, warnings, readLimits(opts.limits));
   const { srid, crs } = await sridOf(parts.prj, name, opts, warnings);
 
   const column = geometryColumnName(dbf.fields.map((f) => f.name));
@@ -143,7 +144,7 @@ interface DbfHeader {
 
 const KIND: Record<string, FieldKind> = { C: 'text', N: 'number', F: 'number', D: 'date', L: 'logical' };
 
-async function readDbfHeader(path: ShapefilePart, name: string, encoding: EncodingChoice, warnings: string[]): Promise<DbfHeader> {
+async function readDbfHeader(path: ShapefilePart, name: string, encoding: EncodingChoice, warnings: string[], limits: ReadLimits): Promise<DbfHeader> {
   const file = partName(path);
   const bad = (what: string, offset: number) => new ReadError(`${name}: its .dbf (${file}) is not a dBASE table: ${what}`, { file: name, offset });
   const size = await partSize(path);
@@ -160,6 +161,7 @@ async function readDbfHeader(path: ShapefilePart, name: string, encoding: Encodi
       { file: name, offset: 4 },
     );
   }
+  if (records > limits.maxRecords) throw beyondLimit(name, `its .dbf (${file}) declares ${records.toLocaleString('en-US')} records`, 'maxRecords', limits.maxRecords);
   const header = await readAt(path, 0, headerBytes);
   if (header.length < headerBytes) throw bad(`the file ends at byte ${header.length}, inside its ${headerBytes}-byte header`, header.length);
 
@@ -173,6 +175,11 @@ async function readDbfHeader(path: ShapefilePart, name: string, encoding: Encodi
     const fieldName = text.name(header, p, nul >= 0 && nul < p + 11 ? nul : p + 11);
     fields.push({ name: fieldName, type, kind: KIND[type] ?? 'text', decimals: header[p + 17]!, offset, length });
     offset += length;
+  }
+  // each field is a column, and the geometry one more: refused from the header, before a record is read
+  // (a record is at most 65,535 bytes, the header's 16-bit length, and its fields must fit in it)
+  if (fields.length + 1 > limits.maxColumns) {
+    throw beyondLimit(name, `its .dbf (${file}) declares ${fields.length.toLocaleString('en-US')} fields, ${(fields.length + 1).toLocaleString('en-US')} columns with the geometry`, 'maxColumns', limits.maxColumns, { line: 1 });
   }
   if (offset > recordBytes) throw bad(`its fields add up to ${offset} bytes per record, more than the ${recordBytes} its header says`, 10);
   const unusual = fields.filter((f) => !(f.type in KIND));

@@ -434,6 +434,12 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   await shp('zero-records', 'reject', 'a shapefile of no records (would empty the table)', shapefileZip({ ...SHP_POINTS, records: [] }));
   for (const m of mutations(rand, shapefileBytes(SHP_POINTS).shp, 6)) await shp('mutated-shp', 'any', `the .shp ${m.how}`, makeZip({ 'sites.shp': m.body, 'sites.shx': shapefileBytes(SHP_POINTS).shx, 'sites.dbf': shapefileBytes(SHP_POINTS).dbf }));
   for (const m of mutations(rand, shapefileBytes(SHP_POINTS).dbf, 6)) await shp('mutated-dbf', 'any', `the .dbf ${m.how}`, makeZip({ 'sites.shp': shapefileBytes(SHP_POINTS).shp, 'sites.shx': shapefileBytes(SHP_POINTS).shx, 'sites.dbf': m.body }));
+  // past read.limits.maxColumns from the DBF header alone (1,700 fields of one byte)
+  await shp('dbf-1700-fields', 'reject', 'a DBF declaring 1,700 fields', shapefileZip({
+    ...SHP_POINTS,
+    fields: Array.from({ length: 1700 }, (_, i) => ({ name: `F${i}`, type: 'N', length: 1 })),
+    records: SHP_POINTS.records.map((r) => ({ ...r, values: Array.from({ length: 1700 }, () => 1) })),
+  }));
 
   // ------------------------------------------------------------------ GeoPackage
   const gpkg = (slug: string, expect: Expect, note: string, body: Buffer) => add('gpkg', slug, `${slug}.gpkg`, expect, note, body);
@@ -457,6 +463,9 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   gpkg('truncated-half', 'reject', 'cut in half', gpkgValid.subarray(0, gpkgValid.length >> 1));
   gpkg('header-only', 'reject', 'only the 100-byte SQLite header', gpkgValid.subarray(0, 100));
   for (const m of mutations(rand, gpkgValid, 12)) gpkg('mutated', 'any', `valid GeoPackage ${m.how}`, m.body);
+  // past read.limits.maxCellChars: a 600 KB geometry blob (1.2 million hex characters), a 1.1-million-character text
+  gpkg('blob-600kb', 'reject', 'a LineString of 37,500 points, a 600 KB blob', await gpkgFile([[1, 'a', gpkgBlob(isoWkb('LineString', Array.from({ length: 37_500 }, (_, i) => [4 + i / 1e5, 52])), { srsId: 4326 })]]));
+  gpkg('text-1.1m', 'reject', 'a name of 1.1 million characters', await gpkgFile([[1, 'x'.repeat(1_100_000), point(4, 52)]]));
 
   // ------------------------------------------------------------------ Parquet
   const pq = (slug: string, expect: Expect, note: string, body: Buffer) => add('parquet', slug, `${slug}.parquet`, expect, note, body);
@@ -474,6 +483,12 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   pq('csv-named-parquet', 'any', 'CSV named .parquet', b(BASE_CSV));
   pq('empty-columns', 'reject', 'a table of no rows (would empty the table)', Buffer.from(parquetWriteBuffer({ columnData: [{ name: 'id', data: [], type: 'INT32' }] })));
   for (const m of mutations(rand, pqValid, 14)) pq('mutated', 'any', `valid Parquet ${m.how}`, m.body);
+  // past read.limits.maxGroupCells and maxColumns from the footer alone
+  pq('million-rows-17-columns', 'reject', 'a 5 KB file declaring one row group of 1,000,000 rows × 17 columns', (() => {
+    const zeros = new Int32Array(1_000_000);
+    return Buffer.from(parquetWriteBuffer({ columnData: Array.from({ length: 17 }, (_, c) => ({ name: `c${c}`, data: zeros, type: 'INT32' as const })), rowGroupSize: 1_000_000 }));
+  })());
+  pq('1700-columns', 'reject', 'one row of 1,700 columns', Buffer.from(parquetWriteBuffer({ columnData: Array.from({ length: 1700 }, (_, c) => ({ name: `c${c}`, data: [c], type: 'INT32' as const })) })));
 
   // ------------------------------------------------------------------ gzip
   const gz = (slug: string, expect: Expect, note: string, body: Buffer, name = `${slug}.csv.gz`) => add('gzip', slug, name, expect, note, body);

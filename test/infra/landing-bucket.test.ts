@@ -84,6 +84,35 @@ describe('the landing bucket', () => {
     ]);
   });
 
+  it('requires the landing key under every prefix a supplier may upload to, and every object ARN a supplier is granted', () => {
+    const statements = Object.values(f.template.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: bucketId } } })).flatMap(
+      (p) => (p as { Properties: { PolicyDocument: { Statement: { Sid?: string; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement,
+    );
+    /** The object-key patterns a statement's Resource names in this bucket (`incoming/*`). */
+    const keyPatterns = (resource: unknown): string[] =>
+      (Array.isArray(resource) ? resource : [resource]).flatMap((r) => {
+        const parts = (r as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join']?.[1];
+        const arn = parts?.[0] as { 'Fn::GetAtt'?: [string, string] } | undefined;
+        return arn?.['Fn::GetAtt']?.[0] === bucketId && typeof parts?.[1] === 'string' ? [parts[1].replace(/^\//, '')] : [];
+      });
+    const covers = (pattern: string, prefix: string) => (pattern.endsWith('*') ? prefix.startsWith(pattern.slice(0, -1)) : pattern === prefix);
+    const sids = ['DenyUploadsWithAnotherKmsKey', 'DenyUploadsWithAnotherEncryption', 'DenyUploadsWithKmsButNoKey'];
+    const denied = sids.map((sid) => keyPatterns(statements.find((st) => st.Sid === sid)?.Resource));
+    // the suppliers' prefixes as the stack knows them, and every object pattern their principals may put to
+    const suppliers = [...f.stack.suppliers.values()];
+    const prefixes = suppliers.flatMap((s) => s.uploadPrefixes);
+    const principals = new Set(suppliers.map((s) => logicalId((s.role ?? s.user)!)));
+    type Policy = { Properties: { Roles?: { Ref: string }[]; Users?: { Ref: string }[]; PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } };
+    const supplierGrants = (Object.values(f.template.findResources('AWS::IAM::Policy')) as Policy[])
+      .filter((p) => [...(p.Properties.Roles ?? []), ...(p.Properties.Users ?? [])].some((r) => principals.has(r.Ref)))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement.filter((st) => ([] as string[]).concat(st.Action).includes('s3:PutObject')).flatMap((st) => keyPatterns(st.Resource)));
+    expect(prefixes.length).toBeGreaterThan(0);
+    expect(supplierGrants.sort()).toEqual(prefixes.map((p) => `${p}*`).sort());
+    for (const prefix of [...prefixes, ...supplierGrants]) {
+      for (const [i, patterns] of denied.entries()) expect(patterns.some((pattern) => covers(pattern, prefix.replace(/\*$/, ''))), `${sids[i]} covers ${prefix}`).toBe(true);
+    }
+  });
+
   it('notifies the stage queue of objects created under incoming/ and raw/, and nothing else', () => {
     const queueArn = { 'Fn::GetAtt': [logicalId(f.stack.stageQueue.queue), 'Arn'] };
     const notifications = Object.values(f.template.findResources('Custom::S3BucketNotifications'));

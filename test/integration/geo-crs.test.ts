@@ -277,6 +277,18 @@ describe('the same in the pipeline (stage, then clean)', () => {
     expect(table).toEqual([{ n: 0 }]);
   });
 
+  it('names the first feature whose coordinates are not degrees, in the message and as the ledger line', async () => {
+    const point = (id: number, coordinates: number[]) => ({ type: 'Feature', properties: { id }, geometry: { type: 'Point', coordinates } });
+    const body = Buffer.from(JSON.stringify({ type: 'FeatureCollection', features: [point(1, [4.9, 52.37]), point(2, [4.91, 52.38]), point(3, [500, 200]), point(4, [600, 52])] }));
+
+    const { cleaned } = await deliver('metres', 'mixed.geojson', body);
+    const [load] = await rows<{ error_line: number }>(await getPool(), `SELECT error_line::int FROM etl.loads WHERE project = 'it_geocrs' AND object_key LIKE '%/mixed.geojson'`);
+
+    expect(cleaned).toMatchObject([{ status: 'failed' }]);
+    expect((cleaned[0] as { error?: string }).error).toMatch(/mixed\.geojson: coordinates x from 4\.9 to 600, y from 52 to 200 are not longitudes and latitudes, .* \(the first beyond them: feature 3\)$/);
+    expect(load).toEqual({ error_line: 3 });
+  });
+
   it('checks degrees before the transform: metres without crs for a dataset stored in 2154 fail naming the file and read.srid', async () => {
     const body = Buffer.from(JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: { id: 1 }, geometry: { type: 'Point', coordinates: [652_000, 6_862_000] } }] }));
 

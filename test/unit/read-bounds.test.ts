@@ -393,6 +393,46 @@ describe('a workbook whose sheet XML is a zip bomb', () => {
 });
 
 describe('a table read for longer than read.limits.maxSeconds', () => {
+  /** NDJSON lines, quick; once `stalled()` says so, a stream that sends nothing and never ends (a reader left waiting). */
+  function stalling(stalled: () => boolean) {
+    return async function* (): AsyncGenerator<Buffer> {
+      if (stalled()) await new Promise(() => undefined);
+      for (let i = 1; i <= 1500; i++) yield Buffer.from(`{"id":${i},"pad":"${'x'.repeat(100)}"}\n`);
+    };
+  }
+
+  it('fails by the clock when the reader emits no row at all, naming the table, the limit and where it stood', async () => {
+    let stall = false;
+    const opened = await openSource({ name: 'stuck.ndjson', open: async () => stalling(() => stall)() }, { limits: { maxSeconds: 1 } });
+    stall = true;
+    try {
+      const table = (opened.entries[0] as { table: Parameters<typeof collectRows>[0] }).table;
+      const started = performance.now();
+      let read = 0;
+      const error = await (async () => {
+        for await (const _ of table.rows()) read++;
+      })().then(() => undefined, (e: unknown) => e as Error);
+
+      expect(read).toBe(0);
+      expect(error?.message).toBe('stuck.ndjson: reading took more than 1 s (before its first line), beyond the limit of 1 (read.limits.maxSeconds): refused');
+      expect((error as { position?: object }).position).toEqual({ file: 'stuck.ndjson' });
+      expect(performance.now() - started).toBeLessThan(3000);
+    } finally {
+      await opened.dispose();
+    }
+  });
+
+  it('fails by the clock when the file never finishes opening', async () => {
+    const started = performance.now();
+    const error = await openSource({ name: 'never.ndjson', open: async () => stalling(() => true)() }, { limits: { maxSeconds: 1 } }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+
+    expect(error?.message).toBe('never.ndjson: opening it took more than 1 s (reading its first bytes and rows), beyond the limit of 1 (read.limits.maxSeconds): refused');
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+
   it('fails naming the table, the row reached and the limit', async () => {
     // 1,500 lines of 120 bytes, the last 500 (past the bytes sniffed and the lines sampled for the columns) arriving 10 ms apart
     async function* slow(): AsyncGenerator<Buffer> {
@@ -415,5 +455,93 @@ describe('a table read for longer than read.limits.maxSeconds', () => {
     } finally {
       await opened.dispose();
     }
+  });
+});
+
+/** Read every row of `path` (opened as `name`, with `limits`): the error it ends with, if any. */
+async function readAll(path: string, name: string, limits: object): Promise<(Error & { position?: object }) | undefined> {
+  const { createReadStream } = await import('node:fs');
+  try {
+    const opened = await openSource({ name, path, open: async () => createReadStream(path) }, { limits });
+    try {
+      for (const entry of opened.entries) if (entry.kind === 'table') for await (const _ of entry.table.rows());
+    } finally {
+      await opened.dispose();
+    }
+    return undefined;
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+describe('files that declare their size up front: Parquet, DBF, GeoPackage', () => {
+  const parquet = async (file: string, columns: number, rows: number, rowGroupSize: number) => {
+    const { parquetWriteBuffer } = await import('hyparquet-writer');
+    const path = join(dir, file);
+    const data = Int32Array.from({ length: rows }, (_, i) => i);
+    await writeFile(path, Buffer.from(parquetWriteBuffer({ columnData: Array.from({ length: columns }, (_, c) => ({ name: `c${c}`, data, type: 'INT32' as const })), rowGroupSize })));
+    return path;
+  };
+
+  it('refuses a Parquet row group of more cells than maxGroupCells before decoding it, naming the group and its rows', async () => {
+    const path = await parquet('groups.parquet', 2, 8, 4);
+    expect(await readAll(path, 'groups.parquet', {})).toBeUndefined();
+    const error = await readAll(path, 'groups.parquet', { maxGroupCells: 6 });
+    expect(error?.message).toBe('groups.parquet: row group 1 of 2 (rows 1–4) holds 4 rows × 2 columns = 8 cells, decoded at once, beyond the limit of 6 (read.limits.maxGroupCells): refused');
+    expect(error?.position).toEqual({ file: 'groups.parquet', line: 1 });
+  });
+
+  it('refuses, with the default limits, a 5 KB Parquet file declaring a million rows of 17 columns in one row group', async () => {
+    const { parquetWriteBuffer } = await import('hyparquet-writer');
+    const path = join(dir, 'million.parquet');
+    const zeros = new Int32Array(1_000_000);
+    await writeFile(path, Buffer.from(parquetWriteBuffer({ columnData: Array.from({ length: 17 }, (_, c) => ({ name: `c${c}`, data: zeros, type: 'INT32' as const })), rowGroupSize: 1_000_000 })));
+    const result = await readInChild(path, 'million.parquet');
+    expect(result.verdict).toBe('failed');
+    expect(result.message).toBe('million.parquet: row group 1 of 1 (rows 1–1,000,000) holds 1,000,000 rows × 17 columns = 17,000,000 cells, decoded at once, beyond the limit of 16,777,216 (read.limits.maxGroupCells): refused');
+  });
+
+  it('refuses a Parquet file declaring more rows than maxRecords, or more columns than maxColumns', async () => {
+    const path = await parquet('rows.parquet', 3, 8, 8);
+    expect((await readAll(path, 'rows.parquet', { maxRecords: 7 }))?.message).toBe('rows.parquet: its footer declares 8 rows, beyond the limit of 7 (read.limits.maxRecords): refused');
+    expect((await readAll(path, 'rows.parquet', { maxColumns: 2 }))?.message).toBe('rows.parquet: the Parquet file has 3 columns, beyond the limit of 2 (read.limits.maxColumns): refused');
+  });
+
+  it('refuses a DBF declaring more fields than maxColumns allows with the geometry, or more records than maxRecords', async () => {
+    const { shapefileBytes, POINT } = await import('../helpers/shapefile-writer.ts');
+    const parts = shapefileBytes({
+      shapeType: POINT,
+      fields: [{ name: 'A', type: 'N', length: 4 }, { name: 'B', type: 'C', length: 4 }, { name: 'C', type: 'C', length: 4 }],
+      records: [1, 2, 3].map((i) => ({ shape: { parts: [[[i, 52]]] }, values: [i, 'x', 'y'] })),
+    });
+    const path = join(dir, 'fields.zip');
+    await writeFile(path, await makeZip({ 'f.shp': parts.shp, 'f.shx': parts.shx, 'f.dbf': parts.dbf }));
+    expect(await readAll(path, 'fields.zip', { maxColumns: 4 })).toBeUndefined();
+    const wide = await readAll(path, 'fields.zip', { maxColumns: 3 });
+    expect(wide?.message).toBe('fields.zip!f.shp: its .dbf (f.dbf) declares 3 fields, 4 columns with the geometry, beyond the limit of 3 (read.limits.maxColumns): refused');
+    expect((await readAll(path, 'fields.zip', { maxRecords: 2 }))?.message).toBe('fields.zip!f.shp: its .dbf (f.dbf) declares 3 records, beyond the limit of 2 (read.limits.maxRecords): refused');
+  });
+
+  it('refuses a GeoPackage value longer than maxCellChars (a blob counts its hex), naming the feature and column, and a layer of more rows than maxRecords', async () => {
+    const { gpkgBlob, isoWkb, writeGeoPackage } = await import('../helpers/gpkg-writer.ts');
+    const path = join(dir, 'big-blob.gpkg');
+    const line = gpkgBlob(isoWkb('LineString', Array.from({ length: 40 }, (_, i) => [4 + i / 100, 52])), { srsId: 4326 });
+    await writeGeoPackage(path, {
+      layers: [
+        {
+          table: 'roads',
+          columns: [{ name: 'fid', type: 'INTEGER PRIMARY KEY' }, { name: 'name', type: 'TEXT' }, { name: 'geom', type: 'LINESTRING' }],
+          geometry: { column: 'geom', type: 'LINESTRING', srsId: 4326 },
+          rows: [[1, 'short', gpkgBlob(isoWkb('LineString', [[4, 52], [5, 52]]), { srsId: 4326 })], [2, 'long', line], [3, 'x'.repeat(2000), null]] as never,
+        },
+      ],
+    });
+    expect(await readAll(path, 'big-blob.gpkg', {})).toBeUndefined();
+    const blob = await readAll(path, 'big-blob.gpkg', { maxCellChars: 1000 });
+    expect(blob?.message).toBe(`big-blob.gpkg#roads: feature 2: its geom value is a ${line.length}-byte blob (${(line.length * 2).toLocaleString('en-US')} hex characters), beyond the limit of 1,000 (read.limits.maxCellChars): refused`);
+    expect(blob?.position).toEqual({ file: 'big-blob.gpkg#roads', line: 2, column: 'geom' });
+    const text = await readAll(path, 'big-blob.gpkg', { maxCellChars: 1500 });
+    expect(text?.message).toBe('big-blob.gpkg#roads: feature 3: its name value is 2,000 characters, beyond the limit of 1,500 (read.limits.maxCellChars): refused');
+    expect((await readAll(path, 'big-blob.gpkg', { maxRecords: 2 }))?.message).toBe('big-blob.gpkg#roads: the layer holds 3 rows, beyond the limit of 2 (read.limits.maxRecords): refused');
   });
 });
