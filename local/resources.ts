@@ -56,6 +56,18 @@ const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 5;
 export const DEFAULT_MAX_RECEIVE_COUNT = 5;
 
 /**
+ * `CIVIC_ETL_LOCAL_NAMESPACE` (lower-case letters, digits and `-`, at most 20) goes into every local
+ * resource name, so that two checkouts testing against one moto — each with its own database — never
+ * take each other's queue messages. Unset (the default) for the demo and the CLI.
+ */
+function localNamespace(): string | undefined {
+  const value = process.env.CIVIC_ETL_LOCAL_NAMESPACE?.trim();
+  if (!value) return undefined;
+  if (!/^[a-z0-9][a-z0-9-]{0,19}$/.test(value)) throw new Error(`CIVIC_ETL_LOCAL_NAMESPACE "${value}" must be lower-case letters, digits and -, at most 20`);
+  return value;
+}
+
+/**
  * Names of a project's local resources. Project names may hold `_`, which bucket names may not:
  * it becomes `-`. Names too long for S3 (63) or SQS (80) are shortened with a hash suffix.
  */
@@ -63,11 +75,12 @@ export function localResourceNames(project: string): { bucket: string; stageQueu
   if (!/^[a-z][a-z0-9_]{0,62}$/.test(project)) {
     throw new Error(`project "${project}" is not a valid project name (lower-case letters, digits and _, starting with a letter)`);
   }
-  const slug = project.replace(/_/g, '-');
+  const namespace = localNamespace();
+  const slug = (namespace ? `${namespace}-` : '') + project.replace(/_/g, '-');
   const name = (suffix: string, max: number) => {
     const full = `civic-etl-${slug}-${suffix}`;
     if (full.length <= max) return full;
-    const hash = createHash('sha256').update(project).digest('hex').slice(0, 8);
+    const hash = createHash('sha256').update(`${namespace ?? ''}/${project}`).digest('hex').slice(0, 8);
     const room = max - `civic-etl--${hash}-${suffix}`.length;
     return `civic-etl-${slug.slice(0, room).replace(/-+$/, '')}-${hash}-${suffix}`;
   };
