@@ -287,88 +287,101 @@ describe('fetching an Ed-Fi ODS / API', () => {
     expect(second).toMatch(/1 of 3 resources failed — disciplineIncidents: .*Of the others: 1 stored and saved \(disciplineActions: 1 record\), 1 unchanged \(nothing to store\)\./);
   });
 
-  it('warns once per resource, and does not fail it, when the ODS does not serve /deletes; its records are stored and saved', async () => {
+  // The ODS may lack /deletes or /keyChanges (before 5.3): the same run, one endpoint apart.
+  it.each([
+    {
+      endpoint: 'deletes',
+      title: 'warns once per resource, and does not fail it, when the ODS does not serve /deletes; its records are stored and saved',
+      resources: ['assessments', 'objectiveAssessments'],
+      first: () => {
+        ods.write('assessments', [{ id: 'as1' }, { id: 'as2' }]);
+        ods.write('objectiveAssessments', [{ id: 'oa1' }]);
+      },
+      second: () => {
+        ods.write('assessments', [{ id: 'as3' }]);
+        ods.write('objectiveAssessments', [{ id: 'oa2' }]);
+      },
+      serve: (on: boolean) => {
+        ods.servesDeletes = on;
+      },
+      results: [
+        { resource: 'assessments', status: 'fetched', records: 1, deleted: 0, warnings: [expect.stringMatching(/does not serve assessments\/deletes \(404\)/)] },
+        { resource: 'objectiveAssessments', status: 'fetched', records: 1, deleted: 0, warnings: [expect.stringMatching(/objectiveAssessments\/deletes \(404\)/)] },
+      ],
+      message: /2 records from 2 of 2 resources .*the ODS does not serve \/deletes \(404\) for 2 resources \(assessments, objectiveAssessments\): .*set deletes: false on edfi "ods"/,
+      notInMessage: undefined,
+      warnedOnceFor: 'objectiveAssessments',
+      afterwards: async (bucket: string, deps: EdfiFetchDeps, pipeline: ReturnType<typeof pipelineWith>) => {
+        expect((await records(bucket, 'ods_assessments')).map((r) => r.id)).toEqual(['as1', 'as2', 'as3']);
+        const saved = await state(bucket);
+        expect(saved.state.checkpoint).toBeUndefined();
+        // versions advanced: the next run asks only for what changed after this one
+        const v = saved.state.versions['shared/assessments']!;
+        expect(v).toBeGreaterThan(0);
+        const next = await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods');
+        expect(next).toMatchObject({ status: 'empty' });
+      },
+    },
+    {
+      endpoint: 'keyChanges',
+      title: 'warns once per resource, and does not fail it, when the ODS does not serve /keyChanges (before 5.3); its records and deletions are stored and saved',
+      resources: ['surveys', 'interventions'],
+      first: () => {
+        ods.write('surveys', [{ id: 'co1', courseCode: 'ALG-1' }, { id: 'co2', courseCode: 'BIO-1' }]);
+        ods.write('interventions', [{ id: 'ca1' }]);
+      },
+      second: () => {
+        ods.write('surveys', [{ id: 'co3', courseCode: 'CHM-1' }]);
+        ods.remove('surveys', ['co1']);
+        ods.write('interventions', [{ id: 'ca2' }]);
+      },
+      serve: (on: boolean) => {
+        ods.servesKeyChanges = on;
+      },
+      results: [
+        { resource: 'surveys', status: 'fetched', records: 1, deleted: 1, keyChanges: 0, warnings: [expect.stringMatching(/does not serve surveys\/keyChanges \(404\)/)] },
+        { resource: 'interventions', status: 'fetched', records: 1, deleted: 0, keyChanges: 0, warnings: [expect.stringMatching(/interventions\/keyChanges \(404\)/)] },
+      ],
+      message: /the ODS does not serve \/keyChanges \(404\) for 2 resources \(surveys, interventions\): .*set keyChanges: false on edfi "ods"/,
+      notInMessage: /\/deletes \(404\)/,
+      warnedOnceFor: 'surveys',
+      afterwards: async (bucket: string, deps: EdfiFetchDeps, pipeline: ReturnType<typeof pipelineWith>) => {
+        const stored = await records(bucket, 'ods_surveys');
+        expect(stored.filter((r) => !('keyValues' in r)).map((r) => r.id)).toEqual(['co1', 'co2', 'co3']);
+        expect(stored.filter((r) => 'keyValues' in r).map((r) => r.id)).toEqual(['co1']); // the deletes part
+        const saved = await state(bucket);
+        expect(saved.state.checkpoint).toBeUndefined();
+        expect(await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods')).toMatchObject({ status: 'empty' });
+        // keyChanges: false asks no more
+        ods.write('surveys', [{ id: 'co4' }]);
+        const asked = ods.requests.length;
+        await fetchEdfi({ ...deps, now: () => new Date('2026-11-23T06:00:00Z') }, pipelineWith({ resources: ['surveys', 'interventions'], keyChanges: false }), 'ods');
+        expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/keyChanges'))).toEqual([]);
+        expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/deletes')).length).toBeGreaterThan(0);
+      },
+    },
+  ].map((c) => [c.title, c] as const))('%s', async (_title, c) => {
     const { bucket, deps } = await setup();
-    ods.write('assessments', [{ id: 'as1' }, { id: 'as2' }]);
-    ods.write('objectiveAssessments', [{ id: 'oa1' }]);
-    const pipeline = pipelineWith({ resources: ['assessments', 'objectiveAssessments'] });
+    c.first();
+    const pipeline = pipelineWith({ resources: c.resources });
     await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods');
-    ods.write('assessments', [{ id: 'as3' }]);
-    ods.write('objectiveAssessments', [{ id: 'oa2' }]);
-    ods.servesDeletes = false;
+    c.second();
+    c.serve(false);
     const warn = vi.spyOn(logger, 'warn');
     try {
       const outcome = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
-      expect(outcome).toMatchObject({
-        status: 'fetched',
-        records: 2,
-        results: [
-          { resource: 'assessments', status: 'fetched', records: 1, deleted: 0, warnings: [expect.stringMatching(/does not serve assessments\/deletes \(404\)/)] },
-          { resource: 'objectiveAssessments', status: 'fetched', records: 1, deleted: 0, warnings: [expect.stringMatching(/objectiveAssessments\/deletes \(404\)/)] },
-        ],
-      });
+      expect(outcome).toMatchObject({ status: 'fetched', records: 2, results: c.results });
       if (outcome.status === 'busy') throw new Error('busy');
-      expect(outcome.message).toMatch(/2 records from 2 of 2 resources .*the ODS does not serve \/deletes \(404\) for 2 resources \(assessments, objectiveAssessments\): .*set deletes: false on edfi "ods"/);
-      const deletesWarnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('/deletes (404)'));
-      expect(deletesWarnings).toHaveLength(2);
-      expect(deletesWarnings.filter((m) => m.includes('objectiveAssessments/deletes'))).toHaveLength(1);
+      expect(outcome.message).toMatch(c.message);
+      if (c.notInMessage) expect(outcome.message).not.toMatch(c.notInMessage);
+      const endpointWarnings = warn.mock.calls.map((call) => String(call[0])).filter((m) => m.includes(`/${c.endpoint} (404)`));
+      expect(endpointWarnings).toHaveLength(2);
+      expect(endpointWarnings.filter((m) => m.includes(`${c.warnedOnceFor}/${c.endpoint}`))).toHaveLength(1);
     } finally {
       warn.mockRestore();
-      ods.servesDeletes = true;
+      c.serve(true);
     }
-    expect((await records(bucket, 'ods_assessments')).map((r) => r.id)).toEqual(['as1', 'as2', 'as3']);
-    const saved = await state(bucket);
-    expect(saved.state.checkpoint).toBeUndefined();
-    // versions advanced: the next run asks only for what changed after this one
-    const v = saved.state.versions['shared/assessments']!;
-    expect(v).toBeGreaterThan(0);
-    const next = await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods');
-    expect(next).toMatchObject({ status: 'empty' });
-  });
-
-  it('warns once per resource, and does not fail it, when the ODS does not serve /keyChanges (before 5.3); its records and deletions are stored and saved', async () => {
-    const { bucket, deps } = await setup();
-    ods.write('surveys', [{ id: 'co1', courseCode: 'ALG-1' }, { id: 'co2', courseCode: 'BIO-1' }]);
-    ods.write('interventions', [{ id: 'ca1' }]);
-    const pipeline = pipelineWith({ resources: ['surveys', 'interventions'] });
-    await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods');
-    ods.write('surveys', [{ id: 'co3', courseCode: 'CHM-1' }]);
-    ods.remove('surveys', ['co1']);
-    ods.write('interventions', [{ id: 'ca2' }]);
-    ods.servesKeyChanges = false;
-    const warn = vi.spyOn(logger, 'warn');
-    try {
-      const outcome = await fetchEdfi({ ...deps, now: () => new Date('2026-11-21T06:00:00Z') }, pipeline, 'ods');
-      expect(outcome).toMatchObject({
-        status: 'fetched',
-        records: 2,
-        results: [
-          { resource: 'surveys', status: 'fetched', records: 1, deleted: 1, keyChanges: 0, warnings: [expect.stringMatching(/does not serve surveys\/keyChanges \(404\)/)] },
-          { resource: 'interventions', status: 'fetched', records: 1, deleted: 0, keyChanges: 0, warnings: [expect.stringMatching(/interventions\/keyChanges \(404\)/)] },
-        ],
-      });
-      if (outcome.status === 'busy') throw new Error('busy');
-      expect(outcome.message).toMatch(/the ODS does not serve \/keyChanges \(404\) for 2 resources \(surveys, interventions\): .*set keyChanges: false on edfi "ods"/);
-      expect(outcome.message).not.toMatch(/\/deletes \(404\)/);
-      const keyWarnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('/keyChanges (404)'));
-      expect(keyWarnings).toHaveLength(2);
-      expect(keyWarnings.filter((m) => m.includes('surveys/keyChanges'))).toHaveLength(1);
-    } finally {
-      warn.mockRestore();
-      ods.servesKeyChanges = true;
-    }
-    const stored = await records(bucket, 'ods_surveys');
-    expect(stored.filter((r) => !('keyValues' in r)).map((r) => r.id)).toEqual(['co1', 'co2', 'co3']);
-    expect(stored.filter((r) => 'keyValues' in r).map((r) => r.id)).toEqual(['co1']); // the deletes part
-    const saved = await state(bucket);
-    expect(saved.state.checkpoint).toBeUndefined();
-    expect(await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods')).toMatchObject({ status: 'empty' });
-    // keyChanges: false asks no more
-    ods.write('surveys', [{ id: 'co4' }]);
-    const asked = ods.requests.length;
-    await fetchEdfi({ ...deps, now: () => new Date('2026-11-23T06:00:00Z') }, pipelineWith({ resources: ['surveys', 'interventions'], keyChanges: false }), 'ods');
-    expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/keyChanges'))).toEqual([]);
-    expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/deletes')).length).toBeGreaterThan(0);
+    await c.afterwards(bucket, deps, pipeline);
   });
 
   it('reads the key changes of an incremental run into parts of their own, declared before the run\'s records', async () => {
