@@ -223,12 +223,6 @@ export class CsvTokenizer {
           if (c === dc || c === LF || c === CR) {
             field += s.slice(i, k);
             e = k + 1;
-            if (recordChars + 3 * field.length - 1 > max && this.tooLong(recordChars, field)) throw this.fail('record-too-long', line);
-            breaks += lineBreaksIn(field);
-            fields.push(field);
-            recordChars += field.length;
-            field = '';
-            state = START;
           } else {
             // A stray closing quote: the field is its raw text, read on unquoted.
             field = rawQuoted(field + s.slice(i, k), Q) + Q;
@@ -248,13 +242,6 @@ export class CsvTokenizer {
             break;
           }
           field += s.slice(i, e);
-          if (recordChars + 3 * field.length - 1 > max && this.tooLong(recordChars, field)) throw this.fail('record-too-long', line);
-          // Only a field that started quoted reaches UNQUOTED with a line break in it.
-          breaks += lineBreaksIn(field);
-          fields.push(field);
-          recordChars += field.length;
-          field = '';
-          state = START;
         } else {
           // QUOTE_PENDING: the previous piece ended with a quote inside quotes (i is 0).
           const c = s.charCodeAt(i);
@@ -266,17 +253,21 @@ export class CsvTokenizer {
           }
           if (c === dc || c === LF || c === CR) {
             e = i;
-            if (recordChars + 3 * field.length - 1 > max && this.tooLong(recordChars, field)) throw this.fail('record-too-long', line);
-            breaks += lineBreaksIn(field);
-            fields.push(field);
-            recordChars += field.length;
-            field = '';
-            state = START;
           } else {
             field = rawQuoted(field, Q) + Q;
             state = UNQUOTED;
             continue;
           }
+        }
+        if (state !== START) {
+          // A field read in QUOTED, UNQUOTED or QUOTE_PENDING (so maybe over several pieces) ended
+          // at e. Only a field that started quoted has a line break in it.
+          if (recordChars + 3 * field.length - 1 > max && this.tooLong(recordChars, field)) throw this.fail('record-too-long', line);
+          breaks += lineBreaksIn(field);
+          fields.push(field);
+          recordChars += field.length;
+          field = '';
+          state = START;
         }
 
         // The field ended at e, on a delimiter or a line break.
