@@ -11,17 +11,16 @@
  * JSON text kept in a column has the whitespace between tokens removed and is otherwise as written.
  */
 import {
-  NEED_MORE,
-  JsonSyntaxError,
   ascii,
   compactJson,
   decodeString,
-  describeByte,
+  firstMember,
+  memberValue,
+  nextMember,
   scanLiteral,
   scanNumber,
   scanString,
   skipValue,
-  skipWs,
   stringWasEscaped,
 } from './json-scan.ts';
 import { beyondLimit, type ReadError } from './types.ts';
@@ -142,19 +141,11 @@ export class Flattener {
    * `values` may be `null` to only walk (finding arrays for explode mode, registering nothing).
    */
   object(b: Buffer, i: number, end: number, prefix: string, depthLeft: number, cols: Columns | null, values: (string | null)[] | null): number {
-    i = skipWs(b, i + 1, end);
-    if (i >= end) throw NEED_MORE;
-    if (b[i] === 0x7d) return i + 1;
-    for (;;) {
-      if (b[i] !== 0x22) throw new JsonSyntaxError(`expected a member name in double quotes, found ${describeByte(b[i])}`, i);
+    for (i = firstMember(b, i, end); i >= 0; i = nextMember(b, i, end)) {
       const keyStart = i;
       i = scanString(b, i, end);
       const key = this.key(b, keyStart, i, stringWasEscaped());
-      i = skipWs(b, i, end);
-      if (i >= end) throw NEED_MORE;
-      if (b[i] !== 0x3a) throw new JsonSyntaxError(`expected ':' after a member name, found ${describeByte(b[i])}`, i);
-      i = skipWs(b, i + 1, end);
-      if (i >= end) throw NEED_MORE;
+      i = memberValue(b, i, end);
       const path = prefix + key;
       const c = b[i];
       if (c === 0x7b && depthLeft > 0) {
@@ -167,14 +158,8 @@ export class Flattener {
       } else {
         i = skipValue(b, i, end);
       }
-      i = skipWs(b, i, end);
-      if (i >= end) throw NEED_MORE;
-      const sep = b[i];
-      if (sep === 0x7d) return i + 1;
-      if (sep !== 0x2c) throw new JsonSyntaxError(`expected ',' or '}', found ${describeByte(sep)}`, i);
-      i = skipWs(b, i + 1, end);
-      if (i >= end) throw NEED_MORE;
     }
+    return ~i;
   }
 
   /**

@@ -24,14 +24,15 @@ import { Columns, Flattener, setValue, TooManyColumns, tooManyKeys } from './fla
 import {
   JsonStreamer,
   JsonSyntaxError,
-  NEED_MORE,
   compactJson,
   decodeString,
   describeByte,
+  firstMember,
+  memberValue,
+  nextMember,
   scanLiteral,
   scanString,
   skipValue,
-  skipWs,
   stringIs,
   stringWasEscaped,
   longText,
@@ -220,19 +221,11 @@ class GeoJsonPass implements StreamHandlers {
   /** The members of the Feature at `b[i]` into `values`. */
   private feature(b: Buffer, i: number, end: number, values: (string | null)[], index: number, base: number): number {
     const cols = this.layout.columns;
-    i = skipWs(b, i + 1, end);
-    if (i >= end) throw NEED_MORE;
-    if (b[i] === 0x7d) return i + 1;
-    for (;;) {
-      if (b[i] !== 0x22) throw new JsonSyntaxError(`expected a member name in double quotes, found ${describeByte(b[i])}`, i);
+    for (i = firstMember(b, i, end); i >= 0; i = nextMember(b, i, end)) {
       const keyStart = i;
       i = scanString(b, i, end);
       const which = featureKey(b, keyStart, i, stringWasEscaped());
-      i = skipWs(b, i, end);
-      if (i >= end) throw NEED_MORE;
-      if (b[i] !== 0x3a) throw new JsonSyntaxError(`expected ':' after a member name, found ${describeByte(b[i])}`, i);
-      i = skipWs(b, i + 1, end);
-      if (i >= end) throw NEED_MORE;
+      i = memberValue(b, i, end);
       const c = b[i]!;
       if (which === PROPERTIES) {
         if (c === 0x7b) i = this.flattener.object(b, i, end, '', this.depth, cols, values);
@@ -274,51 +267,29 @@ class GeoJsonPass implements StreamHandlers {
       } else {
         i = skipValue(b, i, end);
       }
-      i = skipWs(b, i, end);
-      if (i >= end) throw NEED_MORE;
-      const sep = b[i];
-      if (sep === 0x7d) return i + 1;
-      if (sep !== 0x2c) throw new JsonSyntaxError(`expected ',' or '}', found ${describeByte(sep)}`, i);
-      i = skipWs(b, i + 1, end);
-      if (i >= end) throw NEED_MORE;
     }
+    return ~i;
   }
 
   /** The geometry object at `b[i]`: checks its syntax and its type; returns the index past it. */
   private geometry(b: Buffer, i: number, end: number, index: number, base: number): number {
     const start = i;
     let type: string | undefined;
-    i = skipWs(b, i + 1, end);
-    if (i >= end) throw NEED_MORE;
-    if (b[i] !== 0x7d) {
-      for (;;) {
-        if (b[i] !== 0x22) throw new JsonSyntaxError(`expected a member name in double quotes, found ${describeByte(b[i])}`, i);
-        const keyStart = i;
+    for (i = firstMember(b, i, end); i >= 0; i = nextMember(b, i, end)) {
+      const keyStart = i;
+      i = scanString(b, i, end);
+      const isType = isTypeKey(b, keyStart, i, stringWasEscaped());
+      i = memberValue(b, i, end);
+      if (isType && b[i] === 0x22) {
+        const valueStart = i;
         i = scanString(b, i, end);
-        const isType = isTypeKey(b, keyStart, i, stringWasEscaped());
-        i = skipWs(b, i, end);
-        if (i >= end) throw NEED_MORE;
-        if (b[i] !== 0x3a) throw new JsonSyntaxError(`expected ':' after a member name, found ${describeByte(b[i])}`, i);
-        i = skipWs(b, i + 1, end);
-        if (i >= end) throw NEED_MORE;
-        if (isType && b[i] === 0x22) {
-          const valueStart = i;
-          i = scanString(b, i, end);
-          type = decodeString(b, valueStart, i, stringWasEscaped());
-        } else i = skipValue(b, i, end);
-        i = skipWs(b, i, end);
-        if (i >= end) throw NEED_MORE;
-        const sep = b[i];
-        if (sep === 0x7d) break;
-        if (sep !== 0x2c) throw new JsonSyntaxError(`expected ',' or '}', found ${describeByte(sep)}`, i);
-        i = skipWs(b, i + 1, end);
-        if (i >= end) throw NEED_MORE;
-      }
+        type = decodeString(b, valueStart, i, stringWasEscaped());
+      } else i = skipValue(b, i, end);
     }
     if (type === undefined) throw this.featureError(index, base + start, 'its geometry has no "type"');
     if (!GEOMETRY_TYPES.has(type)) throw this.featureError(index, base + start, `its geometry type "${type}" is not a GeoJSON geometry type`);
     this.geometryType = type;
-    return i + 1;
+    return ~i;
   }
 
   /**

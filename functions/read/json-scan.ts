@@ -155,6 +155,43 @@ export function stringWasEscaped(): boolean {
   return lastStringEscaped;
 }
 
+/**
+ * `b[i]` is the `{` of an object: the index of its first member's name (an opening quote), or,
+ * for an empty object, `~` the index past its `}` (a negative number). With `memberValue` and
+ * `nextMember`, the one walk over an object's members:
+ * `for (i = firstMember(b, i, end); i >= 0; i = nextMember(b, i, end)) { …name…; i = memberValue(b, i, end); …value… } return ~i;`
+ */
+export function firstMember(b: Uint8Array, i: number, end: number): number {
+  i = skipWs(b, i + 1, end);
+  if (i >= end) throw NEED_MORE;
+  if (b[i] === RBRACE) return ~(i + 1);
+  if (b[i] !== QUOTE) throw unexpected(b, i, 'a member name in double quotes');
+  return i;
+}
+
+/** `i` is just past a member's value: the index of the next member's name, or `~` the index past the object's `}`. */
+export function nextMember(b: Uint8Array, i: number, end: number): number {
+  i = skipWs(b, i, end);
+  if (i >= end) throw NEED_MORE;
+  const sep = b[i];
+  if (sep === RBRACE) return ~(i + 1);
+  if (sep !== COMMA) throw unexpected(b, i, "',' or '}'");
+  i = skipWs(b, i + 1, end);
+  if (i >= end) throw NEED_MORE;
+  if (b[i] !== QUOTE) throw unexpected(b, i, 'a member name in double quotes');
+  return i;
+}
+
+/** `i` is just past a member's name: the index of its value, past the `:`. */
+export function memberValue(b: Uint8Array, i: number, end: number): number {
+  i = skipWs(b, i, end);
+  if (i >= end) throw NEED_MORE;
+  if (b[i] !== COLON) throw unexpected(b, i, "':' after a member name");
+  i = skipWs(b, i + 1, end);
+  if (i >= end) throw NEED_MORE;
+  return i;
+}
+
 type SliceBuffer = Buffer & { utf8Slice(start: number, end: number): string; latin1Slice(start: number, end: number): string };
 
 /**
