@@ -27,7 +27,7 @@ import type { Structure } from '../profile/types.ts';
 import { toUtf8 } from './bytes.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
-import { createStagingTable, objectLineage } from './stage-table.ts';
+import { createStagingTable, detectedCsvLayout, objectLineage } from './stage-table.ts';
 import { CsvByteScanner, notesWarning } from '../read/csv.ts';
 
 const LF = 0x0a;
@@ -153,12 +153,7 @@ export async function planLoad(
   await createStagingTable(client, { table, columns, lineage: objectLineage(loadId, ref), partitioned: true });
   const layout: PartsLayout = {
     format: 'csv',
-    encoding: structure.encoding,
-    bom: structure.bom,
-    delimiter: structure.delimiter,
-    quote: structure.quote,
-    lineEnding: structure.lineEnding,
-    headerRow: structure.headerRow,
+    ...detectedCsvLayout(structure),
     columns,
     parts: parts.length,
     warnings,

@@ -17,7 +17,7 @@ import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.
 import { datasetForResource, type StagedDataset } from './resource-read.ts';
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
 import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
-import { createStagingTable, objectLineage, stageTable, type StagingLineage } from './stage-table.ts';
+import { createStagingTable, detectedCsvLayout, objectLineage, stageTable, type StagingLineage } from './stage-table.ts';
 import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
 import { hasParts, objectSize, pendingPartMessages, planLoad, stagePart, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
@@ -397,12 +397,7 @@ export async function stageCsv(
     structure,
     columns,
     detected: {
-      encoding: structure.encoding,
-      bom: structure.bom,
-      delimiter: structure.delimiter,
-      quote: structure.quote,
-      lineEnding: structure.lineEnding,
-      headerRow: structure.headerRow,
+      ...detectedCsvLayout(structure),
       blankLines: stats.blankLines,
       repeatedHeaders: stats.repeatedHeaders ?? 0,
       columns,

@@ -6,6 +6,7 @@ import { ident, literal } from '../common/db.ts';
 import { objectVersion, type ObjectRef } from '../common/ledger.ts';
 import { PermanentError } from '../common/errors.ts';
 import { tooManyColumns } from '../common/limits.ts';
+import type { Structure } from '../profile/types.ts';
 import type { DeclaredType, ReadRow, ReadTable, SourceGeometry } from '../read/types.ts';
 import { stagingColumns } from './copy.ts';
 
@@ -55,6 +56,12 @@ export async function createStagingTable(
     `CREATE ${opts.persistence === 'temporary' ? 'TEMPORARY ' : opts.persistence === 'unlogged' ? 'UNLOGGED ' : ''}TABLE ${table} (${columns.map((c) => `${ident(c)} text`).join(', ')}${columns.length ? ',' : ''}
        _source_line bigint NOT NULL${lineage.join('')})${opts.partitioned ? ' PARTITION BY RANGE (_source_line)' : ''}`,
   );
+}
+
+/** What a staged CSV object's load records of its detected structure (`etl.loads.detected`), whether staged whole or in parts. */
+export function detectedCsvLayout(structure: Structure): Pick<Structure, 'encoding' | 'bom' | 'delimiter' | 'quote' | 'lineEnding' | 'headerRow'> {
+  const { encoding, bom, delimiter, quote, lineEnding, headerRow } = structure;
+  return { encoding, bom, delimiter, quote, lineEnding, headerRow };
 }
 
 /** The lineage every staged row of an object carries: its load, and the S3 object version it came from. */
