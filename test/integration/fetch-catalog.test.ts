@@ -81,6 +81,12 @@ const manifestOf = (outcome: CatalogOutcome): CatalogManifest => {
 };
 const statusById = (outcome: CatalogOutcome) => Object.fromEntries(manifestOf(outcome).resources.map((r) => [r.id, r.status]));
 
+/** Dataset `d1` (`slug`) of the organization, modified 2026-11-20 like each of its CSV resources (resource id → file). */
+function addCsvDataset(cat: TestCatalog, slug: string, files: Record<string, string>) {
+  const modified = '2026-11-20T00:00:00.000Z';
+  cat.addDataset({ id: 'd1', slug, organization: ORG, tags: [], modified, resources: Object.entries(files).map(([id, file]) => ({ id, format: 'csv', file, modified })) });
+}
+
 /**
  * A udata catalogue: two datasets of the organization tagged `parcs` (CSV, GeoJSON, a PDF; and a
  * CSV whose URL carries a token), one of another organization and one without the tag.
@@ -412,7 +418,7 @@ describe('fetch an open-data catalogue: dead links and servers that ignore condi
   it('skips a file whose bytes hash the same as last time when the server ignores the conditional GET, writing no object at all', async () => {
     const cat = new TestCatalog(api, 'udata');
     cat.serve('stubborn.csv', { body: PARKS_CSV, ignoresConditional: true });
-    cat.addDataset({ id: 'd1', slug: 'stubborn', organization: ORG, tags: [], modified: '2026-11-20T00:00:00.000Z', resources: [{ id: 'r1', format: 'csv', file: 'stubborn.csv', modified: '2026-11-20T00:00:00.000Z' }] });
+    addCsvDataset(cat, 'stubborn', { r1: 'stubborn.csv' });
     const source = { api: 'udata', url: cat.url, organization: ORG };
     const { bucket, deps, at } = await setup();
     await fetchCatalog(deps, parksWith(source));
@@ -450,14 +456,7 @@ describe('fetch an open-data catalogue: runs, time and credentials', () => {
     cat.serve('quick1.csv', { body: 'id\n1\n' });
     cat.serve('quick2.csv', { body: 'id\n2\n' });
     cat.serve('slow.csv', { body: 'id\n3\n', delayMs: 3000 });
-    cat.addDataset({
-      id: 'd1',
-      slug: 'mixed',
-      organization: ORG,
-      tags: [],
-      modified: '2026-11-20T00:00:00.000Z',
-      resources: ['quick1', 'slow', 'quick2'].map((n) => ({ id: `r-${n}`, format: 'csv', file: `${n}.csv`, modified: '2026-11-20T00:00:00.000Z' })),
-    });
+    addCsvDataset(cat, 'mixed', { 'r-quick1': 'quick1.csv', 'r-slow': 'slow.csv', 'r-quick2': 'quick2.csv' });
     const source = { api: 'udata', url: cat.url, organization: ORG };
     const { bucket, deps, at } = await setup();
 
@@ -487,14 +486,7 @@ describe('fetch an open-data catalogue: runs, time and credentials', () => {
     const cat = new TestCatalog(api, 'udata');
     cat.serve('fast.csv', { body: 'id\n1\n' });
     cat.serve('stuck.csv', { body: 'id\n2\n', delayMs: 3000 });
-    cat.addDataset({
-      id: 'd1',
-      slug: 'mixed',
-      organization: ORG,
-      tags: [],
-      modified: '2026-11-20T00:00:00.000Z',
-      resources: ['fast', 'stuck'].map((n) => ({ id: `r-${n}`, format: 'csv', file: `${n}.csv`, modified: '2026-11-20T00:00:00.000Z' })),
-    });
+    addCsvDataset(cat, 'mixed', { 'r-fast': 'fast.csv', 'r-stuck': 'stuck.csv' });
     const dataset = parksWith({ api: 'udata', url: cat.url, organization: ORG, concurrency: 1 });
     const { deps } = await setup();
 
@@ -513,17 +505,7 @@ describe('fetch an open-data catalogue: runs, time and credentials', () => {
       seenElsewhere.push(headers['x-api-key'] as string | undefined);
       return { headers: { 'content-type': 'text/csv' }, text: 'id\n2\n' };
     });
-    cat.addDataset({
-      id: 'd1',
-      slug: 'keyed',
-      organization: ORG,
-      tags: [],
-      modified: '2026-11-20T00:00:00.000Z',
-      resources: [
-        { id: 'r-own', format: 'csv', file: 'own.csv', modified: '2026-11-20T00:00:00.000Z' },
-        { id: 'r-theirs', format: 'csv', file: `${elsewhere.base}/theirs.csv`, modified: '2026-11-20T00:00:00.000Z' },
-      ],
-    });
+    addCsvDataset(cat, 'keyed', { 'r-own': 'own.csv', 'r-theirs': `${elsewhere.base}/theirs.csv` });
     const name = `it-catalog-${randomUUID()}`;
     await secretsClient().send(new CreateSecretCommand({ Name: name, SecretString: JSON.stringify({ 'X-Api-Key': token }) }));
     const { deps } = await setup();
