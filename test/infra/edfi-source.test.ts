@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { actionsOf, logicalId, statementsOf, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
+import { actionsOf, logicalId, secretStatementsOf, statementsOf, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
 
 /** A project fetching three resources of one scheduled Ed-Fi ODS / API. */
 const PIPELINE = `
@@ -33,9 +33,7 @@ describe('an Ed-Fi API in the stack', () => {
   });
 
   it('lets fetch read exactly the API client secret', () => {
-    const role = f.stack.fetchFunction.function.role!;
-    const statements = statementsOf(f.template, { Roles: [{ Ref: logicalId(role.node.defaultChild!) }] });
-    const secrets = statements.filter((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'));
+    const secrets = secretStatementsOf(f.template, f.stack.fetchFunction);
     expect(secrets).toHaveLength(1);
     expect(JSON.stringify(secrets[0]!.Resource)).toContain(':secret:springfield/edfi-client-??????');
   });
@@ -72,9 +70,7 @@ describe('the Ed-Fi example (pipelines/edfi/pipeline.yaml) in the stack', () => 
   });
 
   it('lets fetch read the API client secret the file names', () => {
-    const role = f.stack.fetchFunction.function.role!;
-    const statements = statementsOf(f.template, { Roles: [{ Ref: logicalId(role.node.defaultChild!) }] });
-    const secrets = statements.filter((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'));
+    const secrets = secretStatementsOf(f.template, f.stack.fetchFunction);
     expect(JSON.stringify(secrets.map((s) => s.Resource))).toContain(`:secret:${file.edfi[0]!.secret}-??????`);
   });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { actionsOf, logicalId, statementsOf, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
+import { secretStatementsOf, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
 
 /** A project with one scheduled REST source whose oauth2 credentials are in Secrets Manager. */
 const PIPELINE = `
@@ -33,9 +33,7 @@ describe('a REST source in the stack', () => {
   }, SYNTH_TIMEOUT);
 
   it('lets fetch read exactly the auth secret the source names', () => {
-    const role = f.stack.fetchFunction.function.role!;
-    const statements = statementsOf(f.template, { Roles: [{ Ref: logicalId(role.node.defaultChild!) }] });
-    const secrets = statements.filter((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'));
+    const secrets = secretStatementsOf(f.template, f.stack.fetchFunction);
     expect(secrets).toEqual([
       expect.objectContaining({
         Effect: 'Allow',

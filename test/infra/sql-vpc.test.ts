@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { actionsOf, logicalId, statementsOf, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
+import { logicalId, secretStatementsOf, synthFixture, SYNTH_TIMEOUT, type Fixture } from './synth.ts';
 
 /** One SQL source reached from inside the VPC, one over the internet, one REST API. */
 const PIPELINE = `
@@ -28,10 +28,7 @@ describe('SQL sources read from inside the VPC', () => {
     f = synthFixture({ pipelineFile: join(dir, 'pipeline.yaml') });
   }, SYNTH_TIMEOUT);
 
-  const secretsOf = (fn: NonNullable<Fixture['stack']['vpcFetchFunction']>) => {
-    const statements = statementsOf(f.template, { Roles: [{ Ref: logicalId(fn.function.role!.node.defaultChild!) }] });
-    return statements.filter((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue')).map((s) => JSON.stringify(s.Resource));
-  };
+  const secretsOf = (fn: NonNullable<Fixture['stack']['vpcFetchFunction']>) => secretStatementsOf(f.template, fn).map((s) => JSON.stringify(s.Resource));
 
   it('get a fetch function of their own, in the VPC, scheduled for them alone', () => {
     const inVpc = f.stack.vpcFetchFunction!;

@@ -72,6 +72,12 @@ export function actionsOf(statements: readonly Statement[]): string[] {
   return statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
 }
 
+/** The statements of the inline policies on `fn`'s role that let it read secrets (`secretsmanager:GetSecretValue`). */
+export function secretStatementsOf(template: Template, fn: { function: { role?: IConstruct } }): Statement[] {
+  const statements = statementsOf(template, { Roles: [{ Ref: logicalId(fn.function.role!.node.defaultChild!) }] });
+  return statements.filter((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue'));
+}
+
 /** `{ "Fn::Join": ["", [{ "Fn::GetAtt": [bucket, "Arn"] }, "/incoming/acme/*"]] }` */
 export function objectsArn(bucketLogicalId: string, pattern: string): unknown {
   return { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketLogicalId, 'Arn'] }, `/${pattern}`]] };
