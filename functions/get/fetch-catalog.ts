@@ -32,7 +32,7 @@ import { describeHttpStats, HttpClient, pathOf, RequestFailedError, type HttpSta
 import type { RestAuth } from './rest-auth.ts';
 import { isHtmlType, looksLikeHtml, wantsHtml } from './html.ts';
 import { manifestObject, writeManifest } from './sink.ts';
-import { beginRun, stateKey, withLease, type StateLease } from './state.ts';
+import { beginRun, busyMessage, stateKey, withLease, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export type CatalogSourceDefinition = Extract<SourceDefinition, { type: 'catalog' }>;
@@ -168,7 +168,7 @@ export async function fetchCatalog(deps: CatalogFetchDeps, dataset: DatasetDefin
   const api = apiBase(source);
   const { clock, taken } = await beginRun<CatalogState>(deps, catalogStateKey(dataset.name));
   if (taken.status === 'busy') {
-    return { status: 'busy', source: redactUrl(api.href), message: `${dataset.name}: another fetch of this catalogue source is running (${taken.message}); this one did nothing` };
+    return { status: 'busy', source: redactUrl(api.href), message: busyMessage(dataset.name, taken, 'this catalogue source') };
   }
   const { now, started, run, leaseMs, timeoutMs } = clock;
   const lease = taken.lease;

@@ -42,7 +42,7 @@ import { checkRecords } from './fetch-rest.ts';
 import { describeHttpStats, httpStatusOf, HttpClient, type HttpStats, type RetryOptions } from './http-client.ts';
 import { clientCredentials } from './rest-auth.ts';
 import { manifestObject, RecordSink, writeManifest } from './sink.ts';
-import { beginRun, runStamp, withLease, type StateLease } from './state.ts';
+import { beginRun, busyMessage, runStamp, withLease, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export interface EdfiFetchDeps extends FetcherDeps, RetryOptions {
@@ -161,7 +161,7 @@ export async function fetchEdfi(deps: EdfiFetchDeps, pipeline: PipelineDefinitio
   if (resources.length === 0) throw new PermanentError(`Ed-Fi API "${api.name}" has no resources to fetch (list them under edfi → resources)`);
   const { clock, taken } = await beginRun<EdfiState>(deps, edfiStateKey(api.name));
   const { now, timeoutMs } = clock;
-  if (taken.status === 'busy') return { status: 'busy', api: api.name, message: `Ed-Fi API ${api.name}: another fetch is running (${taken.message}); this one did nothing` };
+  if (taken.status === 'busy') return { status: 'busy', api: api.name, message: busyMessage(`Ed-Fi API ${api.name}`, taken) };
   return withLease(taken.lease, () => new EdfiRun(deps, api, resources, taken.lease, now, timeoutMs, clock.started).run());
 }
 

@@ -11,7 +11,7 @@ import { meteredUpload, type Stored } from '../common/store.ts';
 import { redactUrl } from '../common/urls.ts';
 import { describeFailure, HttpClient, type HttpStats, type RetryOptions } from './http-client.ts';
 import { noAuth } from './rest-auth.ts';
-import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
+import { beginRun, busyMessage, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import { manifestObject, writeManifest } from './sink.ts';
 import type { FetcherDeps } from './deps.ts';
 
@@ -59,7 +59,7 @@ export async function fetchHttp(deps: FetchDeps, dataset: DatasetDefinition): Pr
   const source = dataset.source;
   const shownUrl = redactUrl(source.url);
   const { clock, taken } = await beginRun<HttpState>(deps, httpStateKey(dataset.name));
-  if (taken.status === 'busy') return { status: 'busy', source: shownUrl, message: `${dataset.name}: another fetch of this source is running (${taken.message}); this one did nothing` };
+  if (taken.status === 'busy') return { status: 'busy', source: shownUrl, message: busyMessage(dataset.name, taken, 'this source') };
   return withLease(taken.lease, () => download(deps, dataset, source, taken.lease, { ...clock, shownUrl }));
 }
 

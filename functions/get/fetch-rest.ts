@@ -6,7 +6,7 @@ import { redactUrl } from '../common/urls.ts';
 import { describeHttpStats, HttpClient, nextLink, pathOf, type HttpStats, type RetryOptions } from './http-client.ts';
 import { noAuth, restAuth, type RestAuth } from './rest-auth.ts';
 import { manifestObject, RecordSink, writeManifest } from './sink.ts';
-import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
+import { beginRun, busyMessage, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export type RestSourceDefinition = Extract<SourceDefinition, { type: 'rest' }>;
@@ -99,7 +99,7 @@ export async function fetchRest(deps: RestFetchDeps, dataset: DatasetDefinition)
   const source = dataset.source;
   const shownUrl = redactUrl(source.url);
   const { clock, taken } = await beginRun<RestState>(deps, restStateKey(dataset.name));
-  if (taken.status === 'busy') return { status: 'busy', source: shownUrl, message: `${dataset.name}: another fetch of this source is running (${taken.message}); this one did nothing` };
+  if (taken.status === 'busy') return { status: 'busy', source: shownUrl, message: busyMessage(dataset.name, taken, 'this source') };
   return withLease(taken.lease, () => fetchWithLease(deps, dataset, source, taken.lease, { ...clock, shownUrl }));
 }
 

@@ -23,7 +23,7 @@ import { ZONES } from '../../contract/names.ts';
 import type { ObjectDeclaration } from '../../contract/objects.ts';
 import { PermanentError } from '../common/errors.ts';
 import { manifestObject, RecordSink, writeManifest } from './sink.ts';
-import { beginRun, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
+import { beginRun, busyMessage, stateKey, withLease, type RunClock, type StateLease } from './state.ts';
 import type { FetcherDeps } from './deps.ts';
 
 export type SqlSourceDefinition = Extract<SourceDefinition, { type: 'sql' }>;
@@ -96,7 +96,7 @@ export async function fetchSql(deps: SqlFetchDeps, dataset: DatasetDefinition): 
   if (dataset.source.type !== 'sql') throw new PermanentError(`dataset ${dataset.name} is not a SQL source (its source is ${dataset.source.type})`);
   const source = dataset.source;
   const { clock, taken } = await beginRun<SqlState>(deps, sqlStateKey(dataset.name));
-  if (taken.status === 'busy') return { status: 'busy', message: `${dataset.name}: another fetch of this source is running (${taken.message}); this one did nothing` };
+  if (taken.status === 'busy') return { status: 'busy', message: busyMessage(dataset.name, taken, 'this source') };
   return withLease(taken.lease, () => fetchWithLease(deps, dataset.name, source, taken.lease, clock));
 }
 

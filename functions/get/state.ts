@@ -60,6 +60,11 @@ export type LeaseOutcome<T> =
   /** Another run holds the lease (`run`, until `until`), or took it first. */
   | { status: 'busy'; run?: string; until?: string; message: string };
 
+/** What a fetch says when another run holds its state: `<who>: another fetch [of <what>] is running (<why>); this one did nothing`. */
+export function busyMessage(who: string, held: { message: string }, what?: string): string {
+  return `${who}: another fetch${what ? ` of ${what}` : ''} is running (${held.message}); this one did nothing`;
+}
+
 /** The state of `source`, of one `kind` of fetcher: `state/<source>/<kind>.json`. */
 export const stateKey = (source: string, kind: string) => `${ZONES.state}${source}/${kind}.json`;
 
