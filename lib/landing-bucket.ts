@@ -192,12 +192,7 @@ export class LandingBucket extends Construct {
    * exists but can write nothing until a dataset names it as its upload source.
    */
   public grantSupplierUpload(grantee: iam.IGrantable & IConstruct, supplier: string, datasets: readonly string[]): iam.Grant {
-    for (const name of [supplier, ...datasets]) {
-      // A '/', '*' or '?' in a name would reach into another prefix or widen the grant.
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
-        throw new Error(`LandingBucket ${this.node.path}: cannot grant supplier uploads under "${name}": supplier and dataset names must be letters, digits, '.', '-' and '_' (no '/', '*' or '?')`);
-      }
-    }
+    this.checkGrantNames('supplier uploads', supplier, datasets);
     if (datasets.length === 0) return iam.Grant.drop(grantee, `upload for supplier ${supplier}, who delivers no dataset`);
     const prefixes = [...new Set(datasets)].map((dataset) => supplierDatasetPrefix(supplier, dataset));
     const grant = iam.Grant.addToPrincipal({
@@ -227,11 +222,7 @@ export class LandingBucket extends Construct {
    * With no datasets nothing is granted.
    */
   public grantSupplierReports(grantee: iam.IGrantable & IConstruct, supplier: string, datasets: readonly string[]): iam.Grant {
-    for (const name of [supplier, ...datasets]) {
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
-        throw new Error(`LandingBucket ${this.node.path}: cannot grant supplier reports under "${name}": supplier and dataset names must be letters, digits, '.', '-' and '_' (no '/', '*' or '?')`);
-      }
-    }
+    this.checkGrantNames('supplier reports', supplier, datasets);
     if (datasets.length === 0) return iam.Grant.drop(grantee, `reports for supplier ${supplier}, who delivers no dataset`);
     const prefixes = [...new Set(datasets)].map((dataset) => supplierReportPrefix(supplier, dataset));
     const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: prefixes.map((prefix) => this.objectsArn(prefix)) });
@@ -332,6 +323,15 @@ export class LandingBucket extends Construct {
       resourceArns: [this.bucket.bucketArn],
       conditions: { StringLike: { 's3:prefix': prefixes.map((prefix) => `${prefix}*`) } },
     });
+  }
+
+  /** Refuse a supplier or dataset name that is not letters, digits, '.', '-' and '_': a '/', '*' or '?' in it would reach into another prefix or widen the grant of `what`. */
+  private checkGrantNames(what: string, supplier: string, datasets: readonly string[]): void {
+    for (const name of [supplier, ...datasets]) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+        throw new Error(`LandingBucket ${this.node.path}: cannot grant ${what} under "${name}": supplier and dataset names must be letters, digits, '.', '-' and '_' (no '/', '*' or '?')`);
+      }
+    }
   }
 
   /** kms actions on the bucket key, usable only by S3 on the grantee's behalf. */
