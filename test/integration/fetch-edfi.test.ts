@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -13,7 +13,7 @@ import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { edfiStateKey, fetchEdfi, type EdfiFetchDeps } from '../../functions/get/fetch-edfi.ts';
 import { stageObject } from '../../functions/stage/stage-object.ts';
 import { EDFI_CLIENT, startEdfiServer, students, type EdfiServer } from '../../local/edfi-stand-in.ts';
-import { freshBucket, freshProject, rows } from './support.ts';
+import { freshBucket, freshProject, objectBytes, rows } from './support.ts';
 
 let ods: EdfiServer;
 let secret: string;
@@ -38,21 +38,18 @@ async function keys(bucket: string, prefix = 'raw/'): Promise<string[]> {
   const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
   return (out.Contents ?? []).map((o) => o.Key!).sort();
 }
-async function text(bucket: string, key: string): Promise<Buffer> {
-  return Buffer.from(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
-}
 /** The records of every part under `raw/<dataset>/`, in key order. */
 async function records(bucket: string, dataset: string): Promise<Record<string, unknown>[]> {
   const parts = (await keys(bucket, `raw/${dataset}/`)).filter((k) => k.endsWith('.ndjson.gz'));
   const all: Record<string, unknown>[] = [];
   for (const key of parts) {
-    const lines = gunzipSync(await text(bucket, key)).toString().trim().split('\n');
+    const lines = gunzipSync(await objectBytes(bucket, key)).toString().trim().split('\n');
     all.push(...lines.filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
   }
   return all;
 }
 async function state(bucket: string): Promise<{ state: { versions: Record<string, number>; checkpoint?: unknown }; lease?: unknown }> {
-  return JSON.parse((await text(bucket, edfiStateKey('ods'))).toString()) as never;
+  return JSON.parse((await objectBytes(bucket, edfiStateKey('ods'))).toString()) as never;
 }
 
 describe('the Ed-Fi preset in the pipeline definition', () => {
@@ -142,7 +139,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
     expect(await records(bucket, 'ods_schools')).toEqual([{ id: 'sc1', schoolId: 255901, nameOfInstitution: 'Grand Bend High School' }]);
     if (outcome.status === 'busy') throw new Error('busy');
     const run = outcome.run;
-    const manifest = JSON.parse((await text(bucket, `raw/ods_students/${run}/_manifest.json`)).toString()) as Record<string, unknown>;
+    const manifest = JSON.parse((await objectBytes(bucket, `raw/ods_students/${run}/_manifest.json`)).toString()) as Record<string, unknown>;
     expect(manifest).toMatchObject({
       contract: 1,
       connector: 'edfi',
@@ -225,7 +222,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
     expect(checkpointed.state.checkpoint).toBeDefined();
     expect(checkpointed.state.versions['shared/grades']).toBeUndefined();
     expect(checkpointed.lease).toBeUndefined();
-    const manifest = JSON.parse((await text(bucket, `raw/ods_grades/${first.run}/_manifest.json`)).toString()) as { complete: boolean; details: { records: number } };
+    const manifest = JSON.parse((await objectBytes(bucket, `raw/ods_grades/${first.run}/_manifest.json`)).toString()) as { complete: boolean; details: { records: number } };
     expect(manifest.complete).toBe(false);
     expect(manifest.details.records).toBeGreaterThan(0);
     expect(manifest.details.records).toBeLessThan(40);
@@ -404,7 +401,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
     const offsets = ods.requests.filter((r) => r.path === '/data/v3/ed-fi/gradebookEntries/keyChanges').map((r) => Number(r.query.get('offset')));
     expect(offsets.slice(0, 2)).toEqual([0, 2]);
     expect(new Set(offsets).size).toBe(offsets.length); // each page once (pages are asked for ahead, up to the concurrency)
-    const manifest = JSON.parse((await text(bucket, `raw/ods_gradebook_entries/${outcome.run}/_manifest.json`)).toString()) as { objects: { key: string; records: number; declaration: Record<string, unknown> }[] };
+    const manifest = JSON.parse((await objectBytes(bucket, `raw/ods_gradebook_entries/${outcome.run}/_manifest.json`)).toString()) as { objects: { key: string; records: number; declaration: Record<string, unknown> }[] };
     expect(manifest.objects.map((o) => [o.key.split('/').at(-1), o.records, o.declaration.holds, o.declaration.replaces])).toEqual([
       ['keychanges-00001.ndjson.gz', 3, 'keyChanges', 'nothing'],
       ['part-00001.ndjson.gz', 2, 'rows', 'nothing'],
@@ -447,7 +444,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
     const changes = stored.filter((r) => 'oldKeyValues' in r) as { id: string; changeVersion: number; newKeyValues: { learningObjectiveId: string } }[];
     expect(changes.map((c) => c.changeVersion)).toEqual([...changes.map((c) => c.changeVersion)].sort((a, b) => a - b));
     expect(changes.map((c) => c.newKeyValues.learningObjectiveId)).toEqual([1, 2, 3, 4].flatMap((n) => ['l1', 'l2', 'l3', 'l4'].map((id) => `LO-${id}-${n}`)));
-    const manifest = JSON.parse((await text(bucket, `raw/ods_learning_objectives/${last.run}/_manifest.json`)).toString()) as {
+    const manifest = JSON.parse((await objectBytes(bucket, `raw/ods_learning_objectives/${last.run}/_manifest.json`)).toString()) as {
       complete: boolean;
       objects: { key: string; records: number; declaration: { holds: string; part: number } }[];
     };
@@ -475,7 +472,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
       const first = await fetchEdfi(deps, pipeline, 'ods');
       expect(first.status).toBe('checkpointed');
       // as the version before key changes saved it: no layout
-      const saved = JSON.parse((await text(bucket, edfiStateKey('ods'))).toString()) as { state: { checkpoint: Record<string, unknown> } };
+      const saved = JSON.parse((await objectBytes(bucket, edfiStateKey('ods'))).toString()) as { state: { checkpoint: Record<string, unknown> } };
       expect(saved.state.checkpoint.layout).toBe(2);
       delete saved.state.checkpoint.layout;
       await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: edfiStateKey('ods'), Body: JSON.stringify(saved), ContentType: 'application/json' }));
@@ -483,7 +480,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
       for (let i = 0; i < 5 && last.status === 'checkpointed'; i++) last = await fetchEdfi(deps, pipeline, 'ods');
       expect(last).toMatchObject({ status: 'fetched', records: 16, results: [{ keyChanges: 2 }] });
       if (last.status === 'busy') throw new Error('busy');
-      const manifest = JSON.parse((await text(bucket, `raw/ods_program_evaluations/${last.run}/_manifest.json`)).toString()) as { objects: { declaration: { holds: string; part: number } }[] };
+      const manifest = JSON.parse((await objectBytes(bucket, `raw/ods_program_evaluations/${last.run}/_manifest.json`)).toString()) as { objects: { declaration: { holds: string; part: number } }[] };
       const part = (holds: string) => manifest.objects.filter((o) => o.declaration.holds === holds).map((o) => o.declaration.part);
       // the records as that version numbered them (from 1), the key changes after them all
       expect(part('rows')).toEqual(Array.from({ length: 8 }, (_, i) => i + 1));
@@ -780,7 +777,7 @@ describe('paging an Ed-Fi ODS / API by cursor where it offers it (7.3+), by offs
       expect([...got].sort()).toEqual(written.map((w) => w.id as string));
       if (outcome.status === 'busy') throw new Error('busy');
       // each partition's parts: numbered as begun, each number once, listed in order
-      const manifest = JSON.parse((await text(bucket, `raw/ods_questions/${outcome.run}/_manifest.json`)).toString()) as { objects: { key: string; records: number; declaration: { part: number } }[] };
+      const manifest = JSON.parse((await objectBytes(bucket, `raw/ods_questions/${outcome.run}/_manifest.json`)).toString()) as { objects: { key: string; records: number; declaration: { part: number } }[] };
       const numbers = manifest.objects.map((o) => Number(/part-(\d+)\.ndjson\.gz$/.exec(o.key)![1]));
       expect(numbers).toEqual(Array.from({ length: 9 }, (_, i) => i + 1)); // 3 partitions × (4 + 4 + 2)
       expect(manifest.objects.map((o) => o.declaration.part)).toEqual(numbers.map((n) => 100_000 + n));

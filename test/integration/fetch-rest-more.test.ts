@@ -1,12 +1,12 @@
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
 import { readJsonSecret, s3Client } from '../../functions/common/aws.ts';
 import { fetchRest, type RestFetchDeps } from '../../functions/get/fetch-rest.ts';
 import { mulberry32 } from '../../scripts/random.ts';
 import { makeRecords, startApiServer, type ApiServer } from '../helpers/api-server.ts';
-import { freshBucket } from './support.ts';
+import { freshBucket, objectBytes } from './support.ts';
 
 let api: ApiServer;
 beforeAll(async () => {
@@ -40,18 +40,15 @@ async function dataKeys(bucket: string): Promise<string[]> {
   const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }));
   return (out.Contents ?? []).map((o) => o.Key!).filter((k) => !k.startsWith('state/')).sort();
 }
-async function bytes(bucket: string, key: string): Promise<Buffer> {
-  return Buffer.from(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
-}
 async function storedRecords(bucket: string, key = `${RUN}/records.ndjson.gz`): Promise<{ id: number; updated_at: string }[]> {
-  return gunzipSync(await bytes(bucket, key))
+  return gunzipSync(await objectBytes(bucket, key))
     .toString()
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as { id: number; updated_at: string });
 }
 async function stateDoc(bucket: string): Promise<{ state?: Record<string, unknown>; lease?: { run: string; until: string }; savedAt: string }> {
-  return JSON.parse((await bytes(bucket, STATE)).toString()) as { state?: Record<string, unknown>; lease?: { run: string; until: string }; savedAt: string };
+  return JSON.parse((await objectBytes(bucket, STATE)).toString()) as { state?: Record<string, unknown>; lease?: { run: string; until: string }; savedAt: string };
 }
 /** The state document a run that crashed while holding the lease leaves behind. */
 async function leftByCrashedRun(bucket: string, state: Record<string, unknown>, until: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
@@ -9,7 +9,7 @@ import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { fetchRest, type RestFetchDeps } from '../../functions/get/fetch-rest.ts';
 import { stageObject } from '../../functions/stage/stage-object.ts';
 import { makeRecords, startApiServer, type ApiServer } from '../helpers/api-server.ts';
-import { freshBucket, freshProject, rows } from './support.ts';
+import { freshBucket, freshProject, objectBytes, objectJson, rows, savedState } from './support.ts';
 
 let api: ApiServer;
 beforeAll(async () => {
@@ -53,24 +53,16 @@ async function keys(bucket: string): Promise<string[]> {
   const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }));
   return (out.Contents ?? []).map((o) => o.Key!).filter((k) => !k.startsWith('state/')).sort();
 }
-async function bytes(bucket: string, key: string): Promise<Buffer> {
-  return Buffer.from(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
-}
 async function storedRecords(bucket: string, key = `${RUN}/records.ndjson.gz`): Promise<{ id: number }[]> {
-  return gunzipSync(await bytes(bucket, key))
+  return gunzipSync(await objectBytes(bucket, key))
     .toString()
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as { id: number });
 }
-async function json(bucket: string, key: string): Promise<Record<string, unknown>> {
-  return JSON.parse((await bytes(bucket, key)).toString()) as Record<string, unknown>;
-}
 /** The saved state of the `items` source; a finished run has released its lease. */
-async function stateOf(bucket: string): Promise<Record<string, unknown>> {
-  const doc = await json(bucket, 'state/items/rest.json');
-  expect(doc.lease).toBeUndefined();
-  return doc.state as Record<string, unknown>;
+function stateOf(bucket: string): Promise<Record<string, unknown>> {
+  return savedState(bucket, 'state/items/rest.json');
 }
 const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 
@@ -89,8 +81,8 @@ describe('fetch from a REST API: pagination', () => {
     expect(outcome.status).toBe('fetched');
     expect(await keys(bucket)).toEqual([`${RUN}/_manifest.json`, `${RUN}/records.ndjson.gz`]);
     expect((await storedRecords(bucket)).map((r) => r.id)).toEqual(ids(1, 25));
-    const manifest = await json(bucket, `${RUN}/_manifest.json`);
-    const stored = await bytes(bucket, `${RUN}/records.ndjson.gz`);
+    const manifest = await objectJson(bucket, `${RUN}/_manifest.json`);
+    const stored = await objectBytes(bucket, `${RUN}/records.ndjson.gz`);
     expect(manifest).toMatchObject({
       contract: 1,
       dataset: 'items',
@@ -191,7 +183,7 @@ describe('fetch from a REST API: authentication', () => {
     await fetchRest(deps, datasetWith({ url: '/bearer', auth: { type: 'bearer', secret: await secret({ token }) } }));
 
     expect((await storedRecords(bucket)).map((r) => r.id)).toEqual([1, 2]);
-    expect(JSON.stringify(await json(bucket, `${RUN}/_manifest.json`))).not.toContain(token);
+    expect(JSON.stringify(await objectJson(bucket, `${RUN}/_manifest.json`))).not.toContain(token);
   });
 
   it('gets an oauth2 client-credentials token, and a new one once when it expires mid-run', async () => {
@@ -218,7 +210,7 @@ describe('fetch from a REST API: authentication', () => {
 
     expect((await storedRecords(bucket)).map((r) => r.id)).toEqual([1, 2, 3]);
     expect(issued).toBe(2);
-    expect(JSON.stringify(await json(bucket, `${RUN}/_manifest.json`))).not.toContain('shh-very-secret');
+    expect(JSON.stringify(await objectJson(bucket, `${RUN}/_manifest.json`))).not.toContain('shh-very-secret');
   });
 
   it('keeps a query-string API key out of error messages', async () => {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
@@ -9,7 +9,7 @@ import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { fetchSql, type SqlFetchDeps, type SqlOutcome } from '../../functions/get/fetch-sql.ts';
 import { stageObject } from '../../functions/stage/stage-object.ts';
 import { throwawayMariadb, throwawayPostgres, type ThrowawayDatabase } from '../helpers/mariadb.ts';
-import { freshBucket, freshProject, rows } from './support.ts';
+import { freshBucket, freshProject, objectBytes, objectJson, rows, savedState } from './support.ts';
 
 const NOW = new Date('2026-11-21T06:00:00Z');
 const LATER = new Date('2026-11-22T06:00:00Z');
@@ -51,24 +51,16 @@ async function keys(bucket: string): Promise<string[]> {
   const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }));
   return (out.Contents ?? []).map((o) => o.Key!).filter((k) => !k.startsWith('state/')).sort();
 }
-async function bytes(bucket: string, key: string): Promise<Buffer> {
-  return Buffer.from(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
-}
 async function storedRows(bucket: string, run = RUN): Promise<Record<string, unknown>[]> {
-  return gunzipSync(await bytes(bucket, `${run}/rows.ndjson.gz`))
+  return gunzipSync(await objectBytes(bucket, `${run}/rows.ndjson.gz`))
     .toString()
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
-async function json(bucket: string, key: string): Promise<Record<string, unknown>> {
-  return JSON.parse((await bytes(bucket, key)).toString()) as Record<string, unknown>;
-}
 /** The saved state of the source; a finished run has released its lease. */
-async function stateOf(bucket: string): Promise<Record<string, unknown>> {
-  const doc = await json(bucket, 'state/items/sql.json');
-  expect(doc.lease).toBeUndefined();
-  return doc.state as Record<string, unknown>;
+function stateOf(bucket: string): Promise<Record<string, unknown>> {
+  return savedState(bucket, 'state/items/sql.json');
 }
 function fetched(outcome: SqlOutcome) {
   if (outcome.status !== 'fetched') throw new Error(`expected rows, got ${JSON.stringify(outcome)}`);
@@ -103,8 +95,8 @@ describe.each(engines())('fetch from SQL ($engine)', ({ engine, db: _ }) => {
       { id: 2, name: 'two' },
       { id: 3, name: 'three' },
     ]);
-    const stored = await bytes(bucket, `${RUN}/rows.ndjson.gz`);
-    const written = await json(bucket, `${RUN}/_manifest.json`);
+    const stored = await objectBytes(bucket, `${RUN}/rows.ndjson.gz`);
+    const written = await objectJson(bucket, `${RUN}/_manifest.json`);
     expect(written).toMatchObject({
       contract: 1,
       dataset: 'items',

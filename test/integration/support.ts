@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type pg from 'pg';
+import { expect } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { s3Client } from '../../functions/common/aws.ts';
@@ -31,6 +32,23 @@ export async function freshBucket(prefix: string): Promise<string> {
 export async function put(bucket: string, key: string, body: string | Buffer): Promise<ObjectRef> {
   const out = await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
   return { bucket, key, versionId: out.VersionId, etag: out.ETag?.replace(/"/g, ''), size: Buffer.byteLength(body) };
+}
+
+/** The bytes of an object. */
+export async function objectBytes(bucket: string, key: string): Promise<Buffer> {
+  return Buffer.from(await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
+}
+
+/** An object's JSON document. */
+export async function objectJson(bucket: string, key: string): Promise<Record<string, unknown>> {
+  return JSON.parse((await objectBytes(bucket, key)).toString()) as Record<string, unknown>;
+}
+
+/** The state a fetcher saved at `key`; a finished run has released its lease. */
+export async function savedState(bucket: string, key: string): Promise<Record<string, unknown>> {
+  const doc = await objectJson(bucket, key);
+  expect(doc.lease).toBeUndefined();
+  return doc.state as Record<string, unknown>;
 }
 
 export async function rows<T = Record<string, unknown>>(pool: pg.Pool, sql: string, params: unknown[] = []): Promise<T[]> {
