@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on the Lambda's Node (22; installed into .local/node where the machine
-# lacks it, see scripts/node.sh): type check, then unit, infrastructure (cdk synth + cdk-nag) and
-# integration tests against the real local services, which the test setup starts (and installs
-# on first use) unless DATABASE_URL / AWS_ENDPOINT_URL point elsewhere.
+# lacks it, see scripts/node.sh): type check, then the three vitest projects — unit (no service),
+# infra (cdk synth + cdk-nag, no service) and integration, against the real local services, which
+# its setup starts (and installs on first use) unless DATABASE_URL / AWS_ENDPOINT_URL point elsewhere.
+# Arguments go to vitest: `bash scripts/test.sh --project unit`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/node.sh

@@ -1,4 +1,4 @@
-import type { ReadTable } from '../../functions/read/types.ts';
+import type { ReadRow, ReadTable } from '../../functions/read/types.ts';
 
 /**
  * A reader table's rows as `{ position, values }`, each padded with NULLs to the table's width
@@ -10,5 +10,12 @@ export async function collectRows(table: ReadTable): Promise<{ position: number;
     const values = [...row.values, ...Array<null>(Math.max(0, table.columns.length - row.values.length)).fill(null)];
     rows.push({ position: row.position, values });
   }
+  return rows;
+}
+
+/** A reader table's rows, as the reader gives them. */
+export async function rowsOf(table: ReadTable): Promise<ReadRow[]> {
+  const rows: ReadRow[] = [];
+  for await (const row of table.rows()) rows.push(row);
   return rows;
 }

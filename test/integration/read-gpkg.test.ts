@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgisClient } from '../helpers/postgis.ts';
 import { readGeoPackage } from '../../functions/read/gpkg.ts';
 import { profileTable } from '../../functions/profile/profile.ts';
-import { ReadError, type ReadRow, type ReadTable } from '../../functions/read/types.ts';
+import { ReadError } from '../../functions/read/types.ts';
 import { gpkgBlob, isoWkb, writeGeoPackage, type GpkgLayer } from '../helpers/gpkg-writer.ts';
+import { rowsOf } from '../helpers/read-table.ts';
 
 let dir: string;
 let db: pg.Client;
@@ -28,12 +29,6 @@ async function geoPackage(layers: GpkgLayer[], srs?: Parameters<typeof writeGeoP
   const path = join(dir, `g${++seq}.gpkg`);
   await writeGeoPackage(path, { layers, srs });
   return path;
-}
-
-async function rowsOf(table: ReadTable): Promise<ReadRow[]> {
-  const out: ReadRow[] = [];
-  for await (const row of table.rows()) out.push(row);
-  return out;
 }
 
 async function asText(hex: string | null): Promise<string | null> {
