@@ -11,6 +11,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     testTimeout: 60_000,
+    // some files build their fixtures in beforeAll: room for that on a busy machine
+    hookTimeout: 60_000,
     setupFiles: ['test/setup-env.ts'],
     projects: [
       {
