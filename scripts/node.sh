@@ -73,10 +73,15 @@ civic_etl_node() {
     echo "scripts/node.sh: $pkg-$version.tgz has no package/bin/node; not installing it" >&2
     return 1
   fi
-  # replace any older install whole, so a half-copied binary is never left behind
-  rm -rf "$dir.new" && mkdir -p "$dir.new/bin" "$(dirname "$dir")"
-  mv "$tmp/x/package/bin/node" "$dir.new/bin/node" && mv "$tmp/x/package/LICENSE" "$dir.new/LICENSE"
-  rm -rf "$tmp" "$dir" && mv "$dir.new" "$dir"
+  # built beside its place, then put there whole: a half-copied binary is never left behind, and
+  # of two installs at once (CI and a demo), the second to finish keeps the first one's
+  local new
+  mkdir -p "$(dirname "$dir")"
+  new="$(mktemp -d "$dir.new.XXXXXX")"
+  chmod 755 "$new" && mkdir "$new/bin"
+  mv "$tmp/x/package/bin/node" "$new/bin/node" && mv "$tmp/x/package/LICENSE" "$new/LICENSE"
+  rm -rf "$tmp" "$dir"
+  mv -T "$new" "$dir" 2>/dev/null || rm -rf "$new"
   if [[ "$("$dir/bin/node" -p 'process.versions.node' 2>/dev/null)" != "$version" ]]; then
     echo "scripts/node.sh: the installed $dir/bin/node does not run (or is not $version)" >&2
     return 1
