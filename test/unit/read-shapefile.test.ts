@@ -5,7 +5,6 @@ import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sridFromPrj } from '../../functions/read/prj.ts';
 import { encodingFromCpg, readShapefile } from '../../functions/read/shapefile.ts';
-import { ReadError } from '../../functions/read/types.ts';
 import {
   POINT,
   POLYGON,
@@ -16,7 +15,7 @@ import {
   writeShapefile,
   type TestShapefile,
 } from '../helpers/shapefile-writer.ts';
-import { rowsOf } from '../helpers/read-table.ts';
+import { readError, rowsOf } from '../helpers/read-table.ts';
 
 let dir: string;
 
@@ -31,15 +30,6 @@ afterAll(() => {
 let seq = 0;
 function shapefile(spec: TestShapefile) {
   return writeShapefile(dir, `f${++seq}`, spec);
-}
-
-async function readError(promise: Promise<unknown>): Promise<ReadError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ReadError);
-  return error as ReadError;
 }
 
 describe('readShapefile attributes', () => {
