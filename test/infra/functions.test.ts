@@ -14,17 +14,23 @@ type Props = Record<string, unknown> & {
   LoggingConfig: { LogGroup: { Ref: string } };
 };
 
+const steps = ['fetch', 'stage', 'clean', 'migrate'] as const;
+type Step = (typeof steps)[number];
+
+/** The template properties of each step's function. */
+function propsOf(f: Fixture): (step: Step) => Props {
+  const resources = f.template.toJSON().Resources;
+  const fns = { fetch: f.stack.fetchFunction, stage: f.stack.stageFunction, clean: f.stack.cleanFunction, migrate: f.stack.migrateFunction };
+  return (step) => resources[logicalId(fns[step].function)].Properties as Props;
+}
+
 describe('the pipeline functions', () => {
   let f: Fixture;
-  let props: (step: 'fetch' | 'stage' | 'clean' | 'migrate') => Props;
+  let props: (step: Step) => Props;
   beforeAll(() => {
     f = synthFixture();
-    const resources = f.template.toJSON().Resources;
-    const fns = { fetch: f.stack.fetchFunction, stage: f.stack.stageFunction, clean: f.stack.cleanFunction, migrate: f.stack.migrateFunction };
-    props = (step) => resources[logicalId(fns[step].function)].Properties as Props;
+    props = propsOf(f);
   }, SYNTH_TIMEOUT);
-
-  const steps = ['fetch', 'stage', 'clean', 'migrate'] as const;
 
   it('run on nodejs22.x on arm64, as ES module bundles exporting handler', () => {
     for (const step of steps) {
@@ -132,6 +138,16 @@ describe('the pipeline functions', () => {
     expect(props('fetch').Environment.Variables.CIVIC_ETL_DB_POOL_SIZE).toBeUndefined();
     expect(props('migrate').Environment.Variables.CIVIC_ETL_DB_POOL_SIZE).toBeUndefined();
   });
+});
+
+describe('the bundled pipeline functions', () => {
+  // the only fixture here that runs esbuild: the other tests read the template, not the bundles
+  let f: Fixture;
+  let props: (step: Step) => Props;
+  beforeAll(() => {
+    f = synthFixture({ bundle: true });
+    props = propsOf(f);
+  }, SYNTH_TIMEOUT);
 
   it('ship the validated definition as pipeline.json beside each bundled handler', () => {
     const expected = loadPipeline(FIXTURE_PIPELINE);

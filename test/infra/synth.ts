@@ -1,13 +1,17 @@
 /**
  * Shared by the infrastructure tests: synthesize the stack for a fixture definition.
  *
- * By default the functions are bundled from a stand-in handler (test/infra/fixtures/handlers),
- * so these tests check the wiring without depending on runtime code under edit; `app.test.ts`
- * runs the real app, with the real handlers, end to end.
+ * The functions' handlers are a stand-in (test/infra/fixtures/handlers), so these tests check the
+ * wiring without depending on runtime code under edit; `app.test.ts` runs the real app, with the
+ * real handlers, end to end. esbuild bundles the handlers only for a test that reads the bundles
+ * (`bundle: true`); otherwise CDK's own switch (context `aws:cdk:bundling-stacks`, as
+ * the CDK CLI sets to bundle only the stacks it deploys) leaves each function's code unbundled,
+ * which changes nothing in the template but the asset hash.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App, CfnElement, Stack } from 'aws-cdk-lib';
+import { BUNDLING_STACKS } from 'aws-cdk-lib/cx-api';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { loadPipeline } from '../../contract/load.ts';
@@ -26,6 +30,8 @@ export const SYNTH_TIMEOUT = 180_000;
 export interface FixtureOptions {
   readonly pipelineFile?: string;
   readonly settings?: Partial<OperationalSettings>;
+  /** Bundle the handlers with esbuild, for a test that reads the bundles. @default false */
+  readonly bundle?: boolean;
 }
 
 export interface Fixture {
@@ -36,7 +42,8 @@ export interface Fixture {
 
 /** The stack of a fixture definition, synthesized once. */
 export function synthFixture(options: FixtureOptions = {}): Fixture {
-  const app = new App();
+  // no stack matches the empty list: nothing is bundled
+  const app = new App(options.bundle ? {} : { context: { [BUNDLING_STACKS]: [] } });
   const pipeline = loadPipeline(options.pipelineFile ?? FIXTURE_PIPELINE);
   const stack = new CivicEtlStack(app, stackNameFor(pipeline.project), {
     pipeline,

@@ -2,25 +2,14 @@ import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { readOds } from '../../functions/read/ods.ts';
 import { dateStyleOfFormat, listSheets, numberText, serialDateText } from '../../functions/read/sheet.ts';
-import { ReadError } from '../../functions/read/types.ts';
 import { readXls } from '../../functions/read/xls.ts';
 import { readXlsx, xlsxLimits } from '../../functions/read/xlsx.ts';
 import { XLS_ERROR, compoundFile, ods, useScratchDir, writeOds, writeRawXlsx, writeXls, writeXlsx, writeZip } from '../helpers/spreadsheets.ts';
-import { collectRows } from '../helpers/read-table.ts';
+import { collectRows, readError } from '../helpers/read-table.ts';
 
 const dir = useScratchDir();
 
 const collect = collectRows;
-
-/** The ReadError a promise rejects with (fails the test when it resolves or throws something else). */
-async function readError(promise: Promise<unknown>): Promise<ReadError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ReadError);
-  return error as ReadError;
-}
 
 describe('readXlsx', () => {
   it('skips the title rows above the header and reads values as a person sees them', async () => {

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgisClient } from '../helpers/postgis.ts';
 import { readGeoPackage } from '../../functions/read/gpkg.ts';
 import { profileTable } from '../../functions/profile/profile.ts';
-import { ReadError, type ReadRow, type ReadTable } from '../../functions/read/types.ts';
 import { gpkgBlob, isoWkb, writeGeoPackage, type GpkgLayer } from '../helpers/gpkg-writer.ts';
+import { readError, rowsOf } from '../helpers/read-table.ts';
 
 let dir: string;
 let db: pg.Client;
@@ -30,24 +30,9 @@ async function geoPackage(layers: GpkgLayer[], srs?: Parameters<typeof writeGeoP
   return path;
 }
 
-async function rowsOf(table: ReadTable): Promise<ReadRow[]> {
-  const out: ReadRow[] = [];
-  for await (const row of table.rows()) out.push(row);
-  return out;
-}
-
 async function asText(hex: string | null): Promise<string | null> {
   const { rows } = await db.query<{ wkt: string | null }>('SELECT ST_AsText($1::geometry) AS wkt', [hex]);
   return rows[0]!.wkt;
-}
-
-async function readError(promise: Promise<unknown>): Promise<ReadError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ReadError);
-  return error as ReadError;
 }
 
 const square = [
