@@ -30,11 +30,7 @@ export const boundaries = [
   never('./contract', ['./functions', './lib', './local'], 'contract/ is the bottom layer: it imports nothing of ours.'),
   never(fn('stage'), [fn('clean'), fn('combine')], 'stage never imports clean or combine; move the shared piece to functions/common.'),
   never(fn('get'), [fn('stage'), fn('clean'), fn('combine')], 'get never imports the steps after it; move the shared piece to functions/common.'),
-  never(
-    [fn('read'), fn('profile')],
-    steps.map(fn),
-    'read/ and profile/ never import the steps (get, stage, clean, combine); move the shared piece to functions/common.',
-  ),
+  never([fn('read'), fn('profile')], steps.map(fn), 'read/ and profile/ never import the steps (get, stage, clean, combine); move the shared piece to functions/common.'),
   never(fn('common'), [...steps, 'read', 'profile', 'migrate'].map(fn), 'functions/common is shared by every step: it imports none of them.'),
   never('./functions', ['./local', './lib', './test', './bench'], 'the Lambda code never imports the local runner, the CDK app or the tests.'),
 ];
@@ -47,10 +43,7 @@ export default defineConfig(
     plugins: { 'import-x': importX },
     rules: {
       // `_`-names and rest siblings say "deliberately unused" (e.g. dropping a key: `({ a: _, ...rest })`)
-      '@typescript-eslint/no-unused-vars': [
-        'error',
-        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true },
-      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true }],
       'import-x/no-restricted-paths': ['error', { basePath: here, zones: boundaries }],
     },
   },

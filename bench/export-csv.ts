@@ -18,7 +18,9 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BUCKET = 'bench-export-csv';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
-const { rows: have } = await pool.query<{ n: string | null }>(`SELECT CASE WHEN to_regclass('bench_export.places') IS NOT NULL THEN (SELECT count(*) FROM bench_export.places) END AS n`).catch(() => ({ rows: [{ n: null }] }));
+const { rows: have } = await pool
+  .query<{ n: string | null }>(`SELECT CASE WHEN to_regclass('bench_export.places') IS NOT NULL THEN (SELECT count(*) FROM bench_export.places) END AS n`)
+  .catch(() => ({ rows: [{ n: null }] }));
 if (Number(have[0]?.n ?? -1) !== ROWS) {
   await pool.query(`DROP SCHEMA IF EXISTS bench_export CASCADE; CREATE SCHEMA bench_export`);
   await pool.query(`CREATE TABLE bench_export.places AS

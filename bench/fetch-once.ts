@@ -25,7 +25,6 @@ export interface FetchOnce {
 
 const MB = 1024 * 1024;
 
-
 const [bucket, dataset, url, pageSize, concurrency, maxPages] = process.argv.slice(2) as [string, string, string, string, string, string];
 const pipeline = parsePipeline({
   project: 'bench_fetch',

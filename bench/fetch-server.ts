@@ -44,7 +44,10 @@ export interface Student {
 /** The student at position `i` (0-based): deterministic, ten fields, about 330 bytes of JSON. */
 export function student(i: number): Student {
   const r = mulberry32(i * 7919 + 17);
-  const hex = () => Math.floor(r() * 2 ** 32).toString(16).padStart(8, '0');
+  const hex = () =>
+    Math.floor(r() * 2 ** 32)
+      .toString(16)
+      .padStart(8, '0');
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
   const birth = new Date(Date.UTC(2006, 0, 1) + Math.floor(r() * 12 * 365) * 86_400_000);
   return {

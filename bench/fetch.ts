@@ -149,10 +149,16 @@ export async function main(): Promise<void> {
       const r = run.result;
       const floor = (requests * delayMs) / c / 1000;
       console.log(`\n${c === 1 ? 'baseline: concurrency 1 (sequential)' : `ours: concurrency ${c}`}`);
-      console.log(`  fetchRest ${r.seconds.toFixed(2)} s (the process ${run.measured.seconds.toFixed(2)} s): ${Math.round(records / r.seconds).toLocaleString('en')} records/s, ${manifest.pages} pages, ${(manifest.bytes / 1e6).toFixed(1)} MB gzip stored`);
+      console.log(
+        `  fetchRest ${r.seconds.toFixed(2)} s (the process ${run.measured.seconds.toFixed(2)} s): ${Math.round(records / r.seconds).toLocaleString('en')} records/s, ${manifest.pages} pages, ${(manifest.bytes / 1e6).toFixed(1)} MB gzip stored`,
+      );
       console.log(`  floor of ${requests} requests × ${delayMs} ms / ${c}: ${floor.toFixed(2)} s; event loop busy ${(r.eventLoopBusy * 100).toFixed(0)} % of the run`);
-      console.log(`  peak RSS ${run.measured.peakRssMb.toFixed(0)} MB (${r.startupMb.toFixed(0)} MB after start; at the peak V8 heap ${r.atPeak.heapTotal.toFixed(0)} MB, Buffers ${r.atPeak.external.toFixed(0)} MB)`);
-      console.log(`  server: ${run.server.requests} requests on ${run.server.connections} connection(s), at most ${run.server.maxInFlight} in flight, each held ≥ ${(run.server.minHoldMs ?? NaN).toFixed(1)} ms`);
+      console.log(
+        `  peak RSS ${run.measured.peakRssMb.toFixed(0)} MB (${r.startupMb.toFixed(0)} MB after start; at the peak V8 heap ${r.atPeak.heapTotal.toFixed(0)} MB, Buffers ${r.atPeak.external.toFixed(0)} MB)`,
+      );
+      console.log(
+        `  server: ${run.server.requests} requests on ${run.server.connections} connection(s), at most ${run.server.maxInFlight} in flight, each held ≥ ${(run.server.minHoldMs ?? NaN).toFixed(1)} ms`,
+      );
       console.log(`  stored: ${check.count.toLocaleString('en')} records in order, studentUniqueId ${check.first} … ${check.last}, identical to the API's`);
       runs.push(run);
     }
@@ -166,7 +172,9 @@ export async function main(): Promise<void> {
   const share = speedUp / concurrency;
   const target = TARGET_SHARE * concurrency;
   const floor = (requests * delayMs) / concurrency / 1000;
-  console.log(`\nspeed-up ${speedUp.toFixed(2)}× of an ideal ${concurrency}× (${(share * 100).toFixed(0)} % of ideal); peak RSS ${ours.measured.peakRssMb.toFixed(0)} MB against ${baseline.measured.peakRssMb.toFixed(0)} MB sequential`);
+  console.log(
+    `\nspeed-up ${speedUp.toFixed(2)}× of an ideal ${concurrency}× (${(share * 100).toFixed(0)} % of ideal); peak RSS ${ours.measured.peakRssMb.toFixed(0)} MB against ${baseline.measured.peakRssMb.toFixed(0)} MB sequential`,
+  );
   console.log(`  (stricter: the server's waits alone take ${floor.toFixed(2)} s at concurrency ${concurrency}; ours is ${((floor / ours.result.seconds) * 100).toFixed(0)} % of that speed)`);
   console.log(`RESULT fetch ours=${ours.result.seconds.toFixed(2)} baseline=${baseline.result.seconds.toFixed(2)} ratio=${speedUp.toFixed(2)} unit=s`);
   console.log(`target ${TARGET_SHARE} of ideal (ratio ≥ ${target.toFixed(1)}): ${speedUp >= target ? 'met' : 'NOT met'}`);

@@ -50,7 +50,30 @@ const M_PER_DEG_LAT = 111_320;
 const M_PER_DEG_LON = M_PER_DEG_LAT * Math.cos(((LAT_MIN + LAT_MAX) / 2) * (Math.PI / 180));
 
 const CATEGORIES = ['park', 'school', 'library', 'plaza', 'garden', 'playground', 'beach'];
-const FIRST = ['Humboldt', 'Garfield', 'Jackson', 'Washington', 'Lincoln', 'Douglass', 'Wicker', 'Ping Tom', 'Palmisano', 'Kosciuszko', 'Pułaski', 'Café Rosé', 'Zoë', 'Ångström', 'Peña', 'Müller', 'Łódź', 'Nguyễn', 'O\'Hare', '"Old" Mill', 'Crème Brûlée', 'São Paulo'];
+const FIRST = [
+  'Humboldt',
+  'Garfield',
+  'Jackson',
+  'Washington',
+  'Lincoln',
+  'Douglass',
+  'Wicker',
+  'Ping Tom',
+  'Palmisano',
+  'Kosciuszko',
+  'Pułaski',
+  'Café Rosé',
+  'Zoë',
+  'Ångström',
+  'Peña',
+  'Müller',
+  'Łódź',
+  'Nguyễn',
+  "O'Hare",
+  '"Old" Mill',
+  'Crème Brûlée',
+  'São Paulo',
+];
 const SECOND = ['Park', 'Square', 'Garden', 'Playlot', 'Commons', 'Green', 'Field', 'Grove', 'Plaza'];
 
 export interface GeoInputs {

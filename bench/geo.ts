@@ -200,7 +200,9 @@ async function measureMemory(db: pg.Client, sized: SizedGeojson, pgSource: strin
   const job: Job = { name: 'memory', file: sized.file, expected: sized.features, ogrSource: sized.file, ogrOptions: ['-nlt', 'PROMOTE_TO_MULTI', '-t_srs', 'EPSG:4326'] };
   const mb = statSync(job.file).size / 1e6;
   const problems: string[] = [];
-  console.log(`\nmemory (BENCH_GEO_MEMORY_MB=${process.env.BENCH_GEO_MEMORY_MB}): ${basename(job.file)}, ${mb.toFixed(0)} MB, ${job.expected.toLocaleString('en')} features; limit for ours ${MEMORY_LIMIT_MB} MB peak RSS`);
+  console.log(
+    `\nmemory (BENCH_GEO_MEMORY_MB=${process.env.BENCH_GEO_MEMORY_MB}): ${basename(job.file)}, ${mb.toFixed(0)} MB, ${job.expected.toLocaleString('en')} features; limit for ours ${MEMORY_LIMIT_MB} MB peak RSS`,
+  );
   await dropTables(db, job);
   const rows = async (table: string) => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${SCHEMA}.${table}`)).rows[0]!.n);
   const line = (label: string, n: number, r: Run) =>
@@ -245,8 +247,7 @@ function ensureOgr2ogr(): void {
   const found = () => spawnSync('sh', ['-c', 'command -v ogr2ogr'], { stdio: 'ignore' }).status === 0;
   if (found()) return;
   if (process.getuid?.() !== 0) throw new Error('ogr2ogr (the baseline of this benchmark) is not installed: install gdal-bin (e.g. sudo apt-get install -y gdal-bin), then run again');
-  const apt = (args: string[]) =>
-    spawnSync('apt-get', args, { stdio: 'inherit', timeout: 20 * 60_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
+  const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: 'inherit', timeout: 20 * 60_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
   console.log('ogr2ogr not found: running apt-get install -y gdal-bin (it is the baseline)…');
   if (!apt(['install', '-y', 'gdal-bin'])) {
     console.log('apt-get install failed: running apt-get update, then trying again…');
@@ -270,7 +271,10 @@ function ogrConnection(url: string): string {
     ['user', decodeURIComponent(u.username) || u.searchParams.get('user')],
     ['sslmode', u.searchParams.get('sslmode')],
   ];
-  return `PG:${parts.filter(([, v]) => v).map(([k, v]) => `${k}=${quote(v!)}`).join(' ')}`;
+  return `PG:${parts
+    .filter(([, v]) => v)
+    .map(([k, v]) => `${k}=${quote(v!)}`)
+    .join(' ')}`;
 }
 
 function ogrEnv(url: string): NodeJS.ProcessEnv {
@@ -390,10 +394,11 @@ function reportCheck(outcome: Outcome): void {
   console.log(`  rows: ours ${check.oursRows.toLocaleString('en')}, ogr2ogr ${check.ogrRows.toLocaleString('en')} (generated ${job.expected.toLocaleString('en')})`);
   console.log(`  columns: ours ${check.oursColumn}; ogr2ogr ${check.ogrColumn}`);
   if (check.notCompared) console.log(`  sample of ${check.sampled.toLocaleString('en')} ids not compared: ${check.notCompared}`);
-  else console.log(
-    `  sample of ${check.sampled.toLocaleString('en')} ids: ${check.mismatches} geometr${check.mismatches === 1 ? 'y differs' : 'ies differ'} (missing, other SRID, or not ST_Equals); ` +
-      `${check.identicalEwkb} byte-identical EWKB; names differ: ${check.namesDiffer ?? 'n/a (no name column in one table)'}`,
-  );
+  else
+    console.log(
+      `  sample of ${check.sampled.toLocaleString('en')} ids: ${check.mismatches} geometr${check.mismatches === 1 ? 'y differs' : 'ies differ'} (missing, other SRID, or not ST_Equals); ` +
+        `${check.identicalEwkb} byte-identical EWKB; names differ: ${check.namesDiffer ?? 'n/a (no name column in one table)'}`,
+    );
   if (check.oursRows !== check.ogrRows) outcome.problems.push(`row counts differ: ours ${check.oursRows}, ogr2ogr ${check.ogrRows}`);
   if (check.mismatches > 0) outcome.problems.push(`${check.mismatches} of ${check.sampled} sampled geometries differ${check.notCompared ? ` (${check.notCompared})` : ''}`);
   for (const p of outcome.problems) console.log(`  !!! MISMATCH: ${p}`);
@@ -402,7 +407,11 @@ function reportCheck(outcome: Outcome): void {
 function summarise(outcomes: Outcome[], baselineOnly: boolean): void {
   console.log('\nfile               rows        ogr2ogr s  RSS MB   civic-etl s  RSS MB   ratio');
   for (const o of outcomes) {
-    const ours = o.ours ? `${o.ours.seconds.toFixed(1).padStart(11)}  ${o.ours.peakRssMb.toFixed(0).padStart(6)}   ${(o.ogr.seconds / o.ours.seconds).toFixed(2)}×` : o.oursFailure ? '     FAILED' : '          —';
+    const ours = o.ours
+      ? `${o.ours.seconds.toFixed(1).padStart(11)}  ${o.ours.peakRssMb.toFixed(0).padStart(6)}   ${(o.ogr.seconds / o.ours.seconds).toFixed(2)}×`
+      : o.oursFailure
+        ? '     FAILED'
+        : '          —';
     console.log(`${basename(o.job.file).padEnd(18)} ${o.job.expected.toLocaleString('en').padStart(9)}  ${o.ogr.seconds.toFixed(1).padStart(11)}  ${o.ogr.peakRssMb.toFixed(0).padStart(6)}  ${ours}`);
   }
   if (baselineOnly) {
@@ -438,5 +447,15 @@ function median(runs: Run[]): Run {
 }
 
 /** The last lines a command wrote, without GNU time's report (which starts "Command being timed"). */
-const tail = (s: string, lines = 20) => s.replace(/\n?(Command exited with non-zero status \d+\n)?\s*Command being timed:[\s\S]*$/, '').trim().split('\n').slice(-lines).join('\n');
-const indent = (s: string) => s.split('\n').map((l) => `      ${l}`).join('\n');
+const tail = (s: string, lines = 20) =>
+  s
+    .replace(/\n?(Command exited with non-zero status \d+\n)?\s*Command being timed:[\s\S]*$/, '')
+    .trim()
+    .split('\n')
+    .slice(-lines)
+    .join('\n');
+const indent = (s: string) =>
+  s
+    .split('\n')
+    .map((l) => `      ${l}`)
+    .join('\n');

@@ -23,10 +23,71 @@ const DIR = join(ROOT, '.local/bench');
 const VENV_PYTHON = join(ROOT, '.local/venv/bin/python');
 const CSV_DETECTIVE = 'csv-detective==0.13.0';
 
-
 // Public facts: real French postcodes and INSEE commune codes of large towns.
-const POSTCODES = ['75001', '75008', '75011', '75015', '75020', '69001', '69003', '69007', '13001', '13008', '31000', '31500', '33000', '33800', '44000', '59000', '67000', '06000', '34000', '35000', '38000', '21000', '37000', '49000', '51100', '76000', '80000', '86000', '87000', '29200', '45000', '63000', '64000', '66000', '72000', '74000', '57000', '54000', '25000', '30000'];
-const COMMUNES: [string, string][] = [['75056', 'Paris'], ['69123', 'Lyon'], ['13055', 'Marseille'], ['31555', 'Toulouse'], ['06088', 'Nice'], ['44109', 'Nantes'], ['67482', 'Strasbourg'], ['34172', 'Montpellier'], ['33063', 'Bordeaux'], ['59350', 'Lille'], ['35238', 'Rennes'], ['51454', 'Reims'], ['38185', 'Grenoble'], ['21231', 'Dijon'], ['49007', 'Angers'], ['30189', 'Nîmes'], ['63113', 'Clermont-Ferrand'], ['37261', 'Tours'], ['87085', 'Limoges'], ['80021', 'Amiens']];
+const POSTCODES = [
+  '75001',
+  '75008',
+  '75011',
+  '75015',
+  '75020',
+  '69001',
+  '69003',
+  '69007',
+  '13001',
+  '13008',
+  '31000',
+  '31500',
+  '33000',
+  '33800',
+  '44000',
+  '59000',
+  '67000',
+  '06000',
+  '34000',
+  '35000',
+  '38000',
+  '21000',
+  '37000',
+  '49000',
+  '51100',
+  '76000',
+  '80000',
+  '86000',
+  '87000',
+  '29200',
+  '45000',
+  '63000',
+  '64000',
+  '66000',
+  '72000',
+  '74000',
+  '57000',
+  '54000',
+  '25000',
+  '30000',
+];
+const COMMUNES: [string, string][] = [
+  ['75056', 'Paris'],
+  ['69123', 'Lyon'],
+  ['13055', 'Marseille'],
+  ['31555', 'Toulouse'],
+  ['06088', 'Nice'],
+  ['44109', 'Nantes'],
+  ['67482', 'Strasbourg'],
+  ['34172', 'Montpellier'],
+  ['33063', 'Bordeaux'],
+  ['59350', 'Lille'],
+  ['35238', 'Rennes'],
+  ['51454', 'Reims'],
+  ['38185', 'Grenoble'],
+  ['21231', 'Dijon'],
+  ['49007', 'Angers'],
+  ['30189', 'Nîmes'],
+  ['63113', 'Clermont-Ferrand'],
+  ['37261', 'Tours'],
+  ['87085', 'Limoges'],
+  ['80021', 'Amiens'],
+];
 const DEPARTEMENTS = ['01', '06', '13', '2A', '2B', '31', '33', '34', '35', '38', '44', '59', '67', '69', '75', '971', '974'];
 const WORDS = ['association', 'sportive', 'culturelle', 'quartier', 'jeunesse', 'école', 'musique', 'jardin', 'solidaire', 'numérique', 'santé', 'emploi', 'formation', 'théâtre', 'bibliothèque'];
 
@@ -69,14 +130,38 @@ async function writeCsv(path: string, header: string[], rows: number, row: (i: n
   execFileSync('mv', [`${path}.part`, path]);
 }
 
-const MAIN_HEADER = ['id', 'siren', 'code postal', 'code commune insee', 'commune', 'email', 'latitude', 'longitude', 'date_creation', 'date_maj', 'montant', 'effectif', 'taux', 'annee', 'actif', 'url', 'uuid', 'telephone', 'departement', 'description'];
+const MAIN_HEADER = [
+  'id',
+  'siren',
+  'code postal',
+  'code commune insee',
+  'commune',
+  'email',
+  'latitude',
+  'longitude',
+  'date_creation',
+  'date_maj',
+  'montant',
+  'effectif',
+  'taux',
+  'annee',
+  'actif',
+  'url',
+  'uuid',
+  'telephone',
+  'departement',
+  'description',
+];
 
 function mainRow(i: number, r: () => number): (string | number)[] {
   const [insee, commune] = COMMUNES[Math.floor(r() * COMMUNES.length)]!;
   const y = 2015 + Math.floor(r() * 10);
   const m = 1 + Math.floor(r() * 12);
   const d = 1 + Math.floor(r() * 28);
-  const hex = () => Math.floor(r() * 0x10000).toString(16).padStart(4, '0');
+  const hex = () =>
+    Math.floor(r() * 0x10000)
+      .toString(16)
+      .padStart(4, '0');
   return [
     i + 1,
     luhnComplete(String(100_000_00 + Math.floor(r() * 899_999_99))),

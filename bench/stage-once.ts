@@ -30,7 +30,6 @@ export interface PhaseMemory {
 
 const MB = 1024 * 1024;
 
-
 /** Start a new phase: writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0). */
 function resetHighWater(): void {
   try {

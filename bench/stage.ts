@@ -45,7 +45,6 @@ const TARGET_RSS_MB = 200;
  */
 const LAMBDA_HEAP_MB = 512;
 
-
 async function generate(path: string, rowCount = ROWS): Promise<void> {
   if (existsSync(path)) return;
   const r = rng(2024);
@@ -91,10 +90,7 @@ interface StageOnce {
  * did before it measured the bundle.
  */
 async function stageOnce(runner: 'bundle' | 'tsx', bucket: string, key: string, versionId: string, size: number): Promise<StageOnce> {
-  const args =
-    runner === 'bundle'
-      ? ['--enable-source-maps', `--max-old-space-size=${LAMBDA_HEAP_MB}`, BUNDLE]
-      : ['--import', 'tsx', join(ROOT, 'bench/stage-once.ts')];
+  const args = runner === 'bundle' ? ['--enable-source-maps', `--max-old-space-size=${LAMBDA_HEAP_MB}`, BUNDLE] : ['--import', 'tsx', join(ROOT, 'bench/stage-once.ts')];
   const measured = await measure(process.execPath, [...args, bucket, key, versionId, String(size)], {
     ...process.env,
     NODE_NO_WARNINGS: '1',
@@ -191,7 +187,10 @@ export async function main(): Promise<void> {
   await db.query('DROP TABLE IF EXISTS public.bench_copy; DROP TABLE IF EXISTS public.bench_insert');
 
   // memory series: BENCH_STAGE_SIZES=100,1000,3000 (MB, approximately) stages larger files too
-  const sizes = (process.env.BENCH_STAGE_SIZES ?? '').split(',').map(Number).filter((n) => n > 0);
+  const sizes = (process.env.BENCH_STAGE_SIZES ?? '')
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0);
   const peaks: number[] = [];
   if (sizes.length > 0) console.log(`\nmemory: the bundled stage step (stage + catalog profile, one child process, plain node, --max-old-space-size=${LAMBDA_HEAP_MB}) on larger files`);
   for (const size of sizes) {
@@ -204,9 +203,7 @@ export async function main(): Promise<void> {
     const run = await stageOnce('bundle', bucket, k, up.VersionId ?? '', fileBytes);
     if (run.rows !== rowCount) throw new Error(`stage loaded ${run.rows} rows of ${k}, expected ${rowCount}`);
     peaks.push(run.measured.peakRssMb);
-    console.log(
-      `memory: ${(fileBytes / 1e6).toFixed(0)} MB, ${run.rows} rows staged in ${run.copySeconds.toFixed(1)} s, peak RSS ${run.measured.peakRssMb.toFixed(0)} MB (${phases(run.memory)})`,
-    );
+    console.log(`memory: ${(fileBytes / 1e6).toFixed(0)} MB, ${run.rows} rows staged in ${run.copySeconds.toFixed(1)} s, peak RSS ${run.measured.peakRssMb.toFixed(0)} MB (${phases(run.memory)})`);
     // the staged copy of a 3 GB file is bigger than the file: not kept
     await forget(db, run.loadId);
   }

@@ -57,8 +57,7 @@ type Row = [id: number, name: string, category: string, amount: number, startsOn
 /** One record; `version` 0 is the initial load, 1 an update (every field but the id changes). */
 function record(r: () => number, id: number, version: number): Row {
   const day = new Date(Date.UTC(2020, 0, 1) + Math.floor(r() * 2000) * 86_400_000).toISOString().slice(0, 10);
-  const note =
-    r() < 0.1 ? `note with a comma, "quotes" and é — ${id}/${version}` : `plain note ${version ? 'updated' : 'number'} ${id} about the programme`;
+  const note = r() < 0.1 ? `note with a comma, "quotes" and é — ${id}/${version}` : `plain note ${version ? 'updated' : 'number'} ${id} about the programme`;
   return [id, `Programme ${Math.floor(r() * 1e6)} in ward ${id % 50}`, CATEGORIES[(id + version) % 6]!, Math.floor(r() * 100_000), day, (id % 50) + 1 + version, note];
 }
 
@@ -265,11 +264,13 @@ export async function main(): Promise<void> {
     await pool.query('CHECKPOINT');
     await pool.query(`VACUUM (FREEZE, ANALYZE) ${target}`);
     const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) SELECT count(*) FROM ${target}`);
-    const dirtied = rows.map((r) => r['QUERY PLAN']).join('\n').match(/dirtied=(\d+)/);
+    const dirtied = rows
+      .map((r) => r['QUERY PLAN'])
+      .join('\n')
+      .match(/dirtied=(\d+)/);
     if (dirtied) console.log(`  (restore of ${target}: a scan after it still dirtied ${dirtied[1]} pages)`);
   };
-  const checksum = async (target: string) =>
-    (await pool.query<{ n: string; md5: string }>(`SELECT count(*) AS n, md5(string_agg(row(${names})::text, E'\\n' ORDER BY id)) AS md5 FROM ${target}`)).rows[0]!;
+  const checksum = async (target: string) => (await pool.query<{ n: string; md5: string }>(`SELECT count(*) AS n, md5(string_agg(row(${names})::text, E'\\n' ORDER BY id)) AS md5 FROM ${target}`)).rows[0]!;
 
   let runNo = 0;
   /** Ours: restore the table, stage a change object of a newer run (not timed), time cleanLoad. */
@@ -294,7 +295,10 @@ export async function main(): Promise<void> {
   const stagingTable = `${BENCH}.changes`;
   const cast = (c: { name: string; type: string }) => (c.type === 'text' ? `s.${c.name}` : `s.${c.name}::${c.type}`);
   const upsertSql = `INSERT INTO ${baselineTable} (${names}) SELECT ${columns.map(cast).join(', ')} FROM ${stagingTable} s
-      ON CONFLICT (id) DO UPDATE SET ${columns.filter((c) => c.name !== 'id').map((c) => `${c.name} = excluded.${c.name}`).join(', ')}`;
+      ON CONFLICT (id) DO UPDATE SET ${columns
+        .filter((c) => c.name !== 'id')
+        .map((c) => `${c.name} = excluded.${c.name}`)
+        .join(', ')}`;
   /** Baseline: restore the table, COPY the change rows into a text table (not timed), time the upsert. */
   const baseline = async (): Promise<{ seconds: number; copySeconds: number }> => {
     await restore(baselineTable, false);
@@ -316,7 +320,9 @@ export async function main(): Promise<void> {
     }
   };
 
-  console.log(`\n${RUNS} runs, alternating; ours = cleanLoad of ${CHANGES.toLocaleString('en')} changes (${CHANGES - Math.floor(CHANGES / 2)} new ids) into ${ROWS.toLocaleString('en')} rows, baseline = one INSERT … ON CONFLICT (id) DO UPDATE`);
+  console.log(
+    `\n${RUNS} runs, alternating; ours = cleanLoad of ${CHANGES.toLocaleString('en')} changes (${CHANGES - Math.floor(CHANGES / 2)} new ids) into ${ROWS.toLocaleString('en')} rows, baseline = one INSERT … ON CONFLICT (id) DO UPDATE`,
+  );
   const oursSeconds: number[] = [];
   const baselineSeconds: number[] = [];
   const logs: Statement[][] = [];
@@ -333,7 +339,8 @@ export async function main(): Promise<void> {
     }
     const [a, c] = [await checksum(table), await checksum(baselineTable)];
     const expected = ROWS + CHANGES - Math.floor(CHANGES / 2);
-    if (Number(a.n) !== expected || a.n !== c.n || a.md5 !== c.md5) throw new Error(`run ${i + 1}: tables differ: ours ${a.n} rows md5 ${a.md5}, baseline ${c.n} rows md5 ${c.md5} (expected ${expected} rows)`);
+    if (Number(a.n) !== expected || a.n !== c.n || a.md5 !== c.md5)
+      throw new Error(`run ${i + 1}: tables differ: ours ${a.n} rows md5 ${a.md5}, baseline ${c.n} rows md5 ${c.md5} (expected ${expected} rows)`);
     oursSeconds.push(o.seconds);
     baselineSeconds.push(b.seconds);
     logs.push(log);

@@ -9,14 +9,10 @@ import { mapConflicts } from './value-maps.ts';
 import { datasetRuleProblems, referenceProblems } from './rules.ts';
 
 /** A PostgreSQL identifier we create ourselves: lower-case, unquoted-safe, at most 63 bytes. */
-const identifier = z
-  .string()
-  .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower-case letters, digits and _, starting with a letter (max 63)');
+const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower-case letters, digits and _, starting with a letter (max 63)');
 
 /** Names that also appear in S3 keys and AWS resource names: no underscores trouble there. */
-const slug = z
-  .string()
-  .regex(/^[a-z][a-z0-9_-]{0,62}$/, 'must be lower-case letters, digits, - and _, starting with a letter');
+const slug = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'must be lower-case letters, digits, - and _, starting with a letter');
 
 /** Column types the clean step casts to, with the PostgreSQL type each becomes. */
 export const COLUMN_TYPES = {
@@ -71,12 +67,7 @@ export const columnSchema = z.strictObject({
    * for one or two digits); for a number column its separators (`{ decimal: ',', thousands: '.' }`
    * reads `1.234,5`). A value not in that form is quarantined (rule `type`) — never guessed.
    */
-  format: z
-    .union([
-      z.string().min(1),
-      z.strictObject({ decimal: z.enum(['.', ',']).optional(), thousands: z.enum(['.', ',', ' ', "'", '']).optional() }),
-    ])
-    .optional(),
+  format: z.union([z.string().min(1), z.strictObject({ decimal: z.enum(['.', ',']).optional(), thousands: z.enum(['.', ',', ' ', "'", '']).optional() })]).optional(),
   /** Date or timestamp column: a plain number is also read as an Excel serial date (1 = 1900-01-01; 45292 = 2024-01-01). */
   excelDates: z.boolean().optional(),
   /** Smallest and largest accepted value (rule `range`): numbers, or `yyyy-mm-dd[ hh:mi[:ss]]` for dates and timestamps. */
@@ -85,7 +76,10 @@ export const columnSchema = z.strictObject({
   /** A regular expression the whole (normalised) value must match (rule `pattern`), e.g. `[0-9]{4} ?[A-Z]{2}`. */
   pattern: z.string().min(1).optional(),
   /** The accepted values (rule `enum`), compared after normalisation. */
-  values: z.array(z.union([z.string(), z.number()])).min(1).optional(),
+  values: z
+    .array(z.union([z.string(), z.number()]))
+    .min(1)
+    .optional(),
   /** No two rows of a load share a value (rule `unique`; the first line keeps it). Append mode also checks the table's rows. */
   unique: z.boolean().optional(),
   /** A foreign key: each value must be in that column of the dataset's clean table (rule `reference`). */
@@ -128,7 +122,10 @@ export const httpSourceSchema = z.strictObject({
    */
   headersSecret: z.string().min(1).optional(),
   /** File name to store the download under; defaults to the last segment of the URL path. */
-  fileName: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),  /** Check the server's TLS certificate (default). `false` is for test servers with self-signed certificates only: every run logs a loud warning. */
+  fileName: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/)
+    .optional() /** Check the server's TLS certificate (default). `false` is for test servers with self-signed certificates only: every run logs a loud warning. */,
   verifyTls: z.boolean().default(true),
 });
 
@@ -137,74 +134,75 @@ export const httpSourceSchema = z.strictObject({
  * (functions/get/fetch-rest.ts). With `incremental`, each run asks only for records changed since
  * the last one; pair it with `clean.mode: upsert`.
  */
-export const restSourceSchema = z.strictObject({
-  type: z.literal('rest'),
-  url: httpUrl('auth: { type: basic, secret } holding {"username", "password"}'),
-  /** Dotted path to the array of records in each page (`data`, `result.items`); default the body itself. */
-  records: z.string().min(1).optional(),
-  /**
-   * Credentials: a Secrets Manager secret holding JSON — `{"token"}` (bearer), `{"key"}` (apiKey),
-   * `{"username","password"}` (basic), `{"client_id","client_secret"}` (oauth2 client credentials,
-   * token from `tokenUrl`). Never written to logs, errors or manifests.
-   */
-  auth: z
-    .strictObject({
-      type: z.enum(['bearer', 'apiKey', 'basic', 'oauth2']),
-      secret: z.string().min(1),
-      /** apiKey: sent as a header (default) or a query parameter. */
-      in: z.enum(['header', 'query']).optional(),
-      /** apiKey: the header or parameter name (default `x-api-key` / `api_key`). */
-      name: z.string().min(1).optional(),
-      tokenUrl: httpUrl('auth.secret: {"client_id", "client_secret"}').optional(),
-    })
-    .refine((a) => a.type !== 'oauth2' || a.tokenUrl, { message: 'oauth2 needs a tokenUrl', path: ['tokenUrl'] })
-    .optional(),
-  pagination: z
-    .discriminatedUnion('type', [
-      z.strictObject({ type: z.literal('offset'), limitParam: z.string().min(1), offsetParam: z.string().min(1), pageSize: z.number().int().positive() }),
-      z.strictObject({
-        type: z.literal('page'),
-        pageParam: z.string().min(1),
-        sizeParam: z.string().min(1).optional(),
-        pageSize: z.number().int().positive().optional(),
-        firstPage: z.number().int().min(0).optional(),
-      }),
-      /** The next cursor is at `cursorPath` in the body (dotted); sent back as `cursorParam`. */
-      z.strictObject({ type: z.literal('cursor'), cursorParam: z.string().min(1), cursorPath: z.string().min(1) }),
-      /** RFC 8288 `Link: <…>; rel="next"` header. */
-      z.strictObject({ type: z.literal('link') }),
-      /** The next page's URL is at `path` in the body (dotted). */
-      z.strictObject({ type: z.literal('nextUrl'), path: z.string().min(1) }),
-    ])
-    .optional(),
-  /**
-   * Ask only for records changed since the last run: `?<param>=<watermark>`, the watermark being
-   * the max of `field`, moved back `overlapSeconds` to catch late writers. With `idField`, records
-   * of that overlap already fetched unchanged (same id, same `field`) are skipped.
-   */
-  incremental: z
-    .strictObject({
-      param: z.string().min(1),
-      field: z.string().min(1),
-      /** `timestamp` (ISO 8601 or epoch milliseconds; sent as ISO 8601) or `number` (an increasing id or sequence; sent as it is). */
-      type: z.enum(['timestamp', 'number']).default('timestamp'),
-      overlapSeconds: z.number().int().min(0).default(0),
-      idField: z.string().min(1).optional(),
-    })
-    .refine((i) => i.type === 'timestamp' || (i.overlapSeconds === 0 && !i.idField), {
-      message: 'overlapSeconds and idField are for timestamp watermarks; a number watermark asks for what comes after the largest value seen',
-    })
-    .optional(),
-  /** A run that needs more pages fails rather than paging forever. */
-  maxPages: z.number().int().positive().default(10_000),
-  /**
-   * Requests in flight at once (offset and page pagination only: the next pages' addresses are
-   * known in advance). Pages are still written in order; default 1.
-   */
-  concurrency: z.number().int().min(1).max(32).default(1),
-  /** Check the server's TLS certificate (default). `false` is for test servers with self-signed certificates only: every run logs a loud warning. */
-  verifyTls: z.boolean().default(true),
-})
+export const restSourceSchema = z
+  .strictObject({
+    type: z.literal('rest'),
+    url: httpUrl('auth: { type: basic, secret } holding {"username", "password"}'),
+    /** Dotted path to the array of records in each page (`data`, `result.items`); default the body itself. */
+    records: z.string().min(1).optional(),
+    /**
+     * Credentials: a Secrets Manager secret holding JSON — `{"token"}` (bearer), `{"key"}` (apiKey),
+     * `{"username","password"}` (basic), `{"client_id","client_secret"}` (oauth2 client credentials,
+     * token from `tokenUrl`). Never written to logs, errors or manifests.
+     */
+    auth: z
+      .strictObject({
+        type: z.enum(['bearer', 'apiKey', 'basic', 'oauth2']),
+        secret: z.string().min(1),
+        /** apiKey: sent as a header (default) or a query parameter. */
+        in: z.enum(['header', 'query']).optional(),
+        /** apiKey: the header or parameter name (default `x-api-key` / `api_key`). */
+        name: z.string().min(1).optional(),
+        tokenUrl: httpUrl('auth.secret: {"client_id", "client_secret"}').optional(),
+      })
+      .refine((a) => a.type !== 'oauth2' || a.tokenUrl, { message: 'oauth2 needs a tokenUrl', path: ['tokenUrl'] })
+      .optional(),
+    pagination: z
+      .discriminatedUnion('type', [
+        z.strictObject({ type: z.literal('offset'), limitParam: z.string().min(1), offsetParam: z.string().min(1), pageSize: z.number().int().positive() }),
+        z.strictObject({
+          type: z.literal('page'),
+          pageParam: z.string().min(1),
+          sizeParam: z.string().min(1).optional(),
+          pageSize: z.number().int().positive().optional(),
+          firstPage: z.number().int().min(0).optional(),
+        }),
+        /** The next cursor is at `cursorPath` in the body (dotted); sent back as `cursorParam`. */
+        z.strictObject({ type: z.literal('cursor'), cursorParam: z.string().min(1), cursorPath: z.string().min(1) }),
+        /** RFC 8288 `Link: <…>; rel="next"` header. */
+        z.strictObject({ type: z.literal('link') }),
+        /** The next page's URL is at `path` in the body (dotted). */
+        z.strictObject({ type: z.literal('nextUrl'), path: z.string().min(1) }),
+      ])
+      .optional(),
+    /**
+     * Ask only for records changed since the last run: `?<param>=<watermark>`, the watermark being
+     * the max of `field`, moved back `overlapSeconds` to catch late writers. With `idField`, records
+     * of that overlap already fetched unchanged (same id, same `field`) are skipped.
+     */
+    incremental: z
+      .strictObject({
+        param: z.string().min(1),
+        field: z.string().min(1),
+        /** `timestamp` (ISO 8601 or epoch milliseconds; sent as ISO 8601) or `number` (an increasing id or sequence; sent as it is). */
+        type: z.enum(['timestamp', 'number']).default('timestamp'),
+        overlapSeconds: z.number().int().min(0).default(0),
+        idField: z.string().min(1).optional(),
+      })
+      .refine((i) => i.type === 'timestamp' || (i.overlapSeconds === 0 && !i.idField), {
+        message: 'overlapSeconds and idField are for timestamp watermarks; a number watermark asks for what comes after the largest value seen',
+      })
+      .optional(),
+    /** A run that needs more pages fails rather than paging forever. */
+    maxPages: z.number().int().positive().default(10_000),
+    /**
+     * Requests in flight at once (offset and page pagination only: the next pages' addresses are
+     * known in advance). Pages are still written in order; default 1.
+     */
+    concurrency: z.number().int().min(1).max(32).default(1),
+    /** Check the server's TLS certificate (default). `false` is for test servers with self-signed certificates only: every run logs a loud warning. */
+    verifyTls: z.boolean().default(true),
+  })
   .refine((s) => s.concurrency === 1 || s.pagination?.type === 'offset' || s.pagination?.type === 'page', {
     message: 'concurrency above 1 needs offset or page pagination (cursor, link and nextUrl pages are only known one after the other)',
     path: ['concurrency'],
@@ -391,10 +389,20 @@ export const readHintsSchema = z.strictObject({
       maxColumns: z.number().int().min(1).max(16_384).optional(),
       maxRows: z.number().int().min(1).max(1_048_576).optional(),
       maxRepeatedCells: z.number().int().min(1).max(100_000_000).optional(),
-      maxCellChars: z.number().int().min(1).max(32 * 1024 * 1024).optional(),
+      maxCellChars: z
+        .number()
+        .int()
+        .min(1)
+        .max(32 * 1024 * 1024)
+        .optional(),
       maxRecords: z.number().int().min(1).max(1_000_000_000).optional(),
       maxGroupCells: z.number().int().min(1).max(100_000_000).optional(),
-      maxExpandedBytes: z.number().int().min(1).max(6 * 1024 ** 3).optional(),
+      maxExpandedBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(6 * 1024 ** 3)
+        .optional(),
       maxRatio: z.number().int().min(1).max(100_000).optional(),
       maxMembers: z.number().int().min(1).max(100_000).optional(),
       maxTables: z.number().int().min(1).max(10_000).optional(),
@@ -406,9 +414,7 @@ export const readHintsSchema = z.strictObject({
 export type ReadHints = z.infer<typeof readHintsSchema>;
 
 /** EventBridge Scheduler expression: `rate(…)` or `cron(…)`. */
-const scheduleSchema = z
-  .string()
-  .regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$/, 'must be rate(N unit) or cron(6 fields)');
+const scheduleSchema = z.string().regex(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$/, 'must be rate(N unit) or cron(6 fields)');
 
 /**
  * Where a dataset's geometry comes from and what it becomes. Without it, a file with geometry of
@@ -594,7 +600,11 @@ export const viewSchema = z
     /** Datasets the view reads; it is (re)created once all of them have a clean table (derived from `combine`). */
     datasets: z.array(identifier).min(1).optional(),
     /** The SELECT statement. Refer to tables as `{{schema}}.<dataset>`. */
-    sql: z.string().min(1).refine((s) => /^\s*(select|with)\b/i.test(s), 'must be a SELECT (or WITH … SELECT) statement').optional(),
+    sql: z
+      .string()
+      .min(1)
+      .refine((s) => /^\s*(select|with)\b/i.test(s), 'must be a SELECT (or WITH … SELECT) statement')
+      .optional(),
     /** Or a declarative combine, compiled to SQL. */
     combine: combineSchema.optional(),
     /** A materialized view, refreshed in the same transaction as every clean of a dataset it reads. */
@@ -634,7 +644,10 @@ export const supplierSchema = z.strictObject({
    * ARN of an AWS principal (account root, role or user) allowed to assume this supplier's
    * upload role. Without it the supplier gets an IAM user whose access key lives in Secrets Manager.
    */
-  assumedBy: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:(root|role\/.+|user\/.+)$/, 'must be an IAM principal ARN').optional(),
+  assumedBy: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:(root|role\/.+|user\/.+)$/, 'must be an IAM principal ARN')
+    .optional(),
   /** Required with `assumedBy`: the external id the supplier must present. */
   externalId: z.string().min(2).optional(),
 });
@@ -698,9 +711,18 @@ export const edfiApiSchema = z
     /** yearSpecific: the school years to fetch (`2025` is school year 2024–2025). */
     schoolYears: z.array(z.number().int().min(1990).max(2100)).default([]),
     /** Path of the resources under `url` (`data/v3` in ODS / API 5–6; `data` in 7). */
-    dataPath: z.string().regex(/^[A-Za-z0-9._/-]*$/).default('data/v3'),
-    tokenPath: z.string().regex(/^[A-Za-z0-9._/-]*$/).default('oauth/token'),
-    changeQueriesPath: z.string().regex(/^[A-Za-z0-9._/-]*$/).default('changeQueries/v1'),
+    dataPath: z
+      .string()
+      .regex(/^[A-Za-z0-9._/-]*$/)
+      .default('data/v3'),
+    tokenPath: z
+      .string()
+      .regex(/^[A-Za-z0-9._/-]*$/)
+      .default('oauth/token'),
+    changeQueriesPath: z
+      .string()
+      .regex(/^[A-Za-z0-9._/-]*$/)
+      .default('changeQueries/v1'),
     /** Records per page (`limit`; the ODS allows at most 500 unless configured otherwise). */
     pageSize: z.number().int().min(1).max(5000).default(500),
     /** Ask each run only for what changed since the last (`minChangeVersion`/`maxChangeVersion`). */
@@ -718,9 +740,7 @@ export const edfiApiSchema = z
     /** A resource's records are split into parts of at most this many records (and at each checkpoint). */
     partRecords: z.number().int().positive().default(1_000_000),
     maxPages: z.number().int().positive().default(100_000),
-    resources: z
-      .array(z.union([edfiSourceSchema.shape.resource, z.strictObject({ resource: edfiSourceSchema.shape.resource, dataset: identifier })]))
-      .default([]),
+    resources: z.array(z.union([edfiSourceSchema.shape.resource, z.strictObject({ resource: edfiSourceSchema.shape.resource, dataset: identifier })])).default([]),
     schedule: scheduleSchema.optional(),
     /** Check the server's TLS certificate (default). `false` is for test servers with self-signed certificates only: every run logs a loud warning. */
     verifyTls: z.boolean().default(true),
@@ -734,16 +754,18 @@ export type EdfiApiDefinition = z.infer<typeof edfiApiSchema>;
 /** The dataset name generated for an Ed-Fi resource: `ods` + `studentSchoolAssociations` → `ods_student_school_associations`. */
 export function edfiDatasetName(api: string, resource: string): string {
   const [namespace, name] = resource.includes('/') ? resource.split('/') : ['ed-fi', resource];
-  const snake = (t: string) => t.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase();
+  const snake = (t: string) =>
+    t
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .replace(/-/g, '_')
+      .toLowerCase();
   // ≤ 45 characters: `<dataset>_quarantine_load` (an index name) must stay within PostgreSQL's 63
   return [api.replace(/-/g, '_'), namespace === 'ed-fi' ? '' : snake(namespace!), snake(name!)].filter(Boolean).join('_').slice(0, 45).replace(/_+$/, '');
 }
 
 /** The `edfi` resources of the API `api`, each with its dataset. */
 export function edfiResources(pipeline: { datasets: readonly DatasetDefinition[] }, api: string): { resource: string; dataset: DatasetDefinition }[] {
-  return pipeline.datasets
-    .filter((d) => d.source.type === 'edfi' && d.source.api === api)
-    .map((d) => ({ resource: (d.source as z.infer<typeof edfiSourceSchema>).resource, dataset: d }));
+  return pipeline.datasets.filter((d) => d.source.type === 'edfi' && d.source.api === api).map((d) => ({ resource: (d.source as z.infer<typeof edfiSourceSchema>).resource, dataset: d }));
 }
 
 export const pipelineSchema = z
@@ -793,9 +815,17 @@ export const pipelineSchema = z
       }
       if (d.schedule) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'schedule'], message: `schedule the Ed-Fi API (edfi "${api.name}" → schedule), which fetches all its resources in one run` });
       if (d.clean.mode === 'history') {
-        ctx.addIssue({ code: 'custom', path: ['datasets', i, 'clean', 'mode'], message: 'an Ed-Fi resource arrives in parts (and, with change queries, as changes only): clean it with mode upsert, or replace with changeQueries: false' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['datasets', i, 'clean', 'mode'],
+          message: 'an Ed-Fi resource arrives in parts (and, with change queries, as changes only): clean it with mode upsert, or replace with changeQueries: false',
+        });
       } else if (api.changeQueries && d.clean.mode !== 'upsert') {
-        ctx.addIssue({ code: 'custom', path: ['datasets', i, 'clean', 'mode'], message: `change queries bring only what changed: clean this resource with mode upsert (key id), or set changeQueries: false on edfi "${api.name}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['datasets', i, 'clean', 'mode'],
+          message: `change queries bring only what changed: clean this resource with mode upsert (key id), or set changeQueries: false on edfi "${api.name}"`,
+        });
       }
     });
     const maps = p.valueMaps.map((m) => m.name);

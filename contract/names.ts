@@ -49,9 +49,7 @@ export const ENV = {
 /** File name of the validated definition that the stack bundles beside each handler. */
 export const BUNDLED_PIPELINE_FILE = 'pipeline.json';
 
-export type ObjectRoute =
-  | { zone: 'incoming'; supplier: string; dataset: string }
-  | { zone: 'raw'; dataset: string; run: string };
+export type ObjectRoute = { zone: 'incoming'; supplier: string; dataset: string } | { zone: 'raw'; dataset: string; run: string };
 
 /**
  * Which dataset an object key belongs to, or `undefined` for keys outside the staged zones.

@@ -99,7 +99,7 @@ export function portalMetadata(portal: PortalMetadata): Record<string, string> {
   const encode = (p: PortalMetadata) => encodeURIComponent(JSON.stringify(p));
   let fitted = portalMetadataSchema.parse(portal);
   let encoded = encode(fitted);
-  for (let keep = (fitted.description ?? '').length; encoded.length > PORTAL_METADATA_BYTES && fitted.description; ) {
+  for (let keep = (fitted.description ?? '').length; encoded.length > PORTAL_METADATA_BYTES && fitted.description;) {
     keep = Math.floor(keep * 0.7);
     fitted = { ...fitted, description: keep > 20 ? `${portal.description!.slice(0, keep)}…` : undefined };
     encoded = encode(fitted);
@@ -122,7 +122,8 @@ export function portalFromMetadata(metadata: Record<string, string> | undefined)
   } catch (cause) {
     throw new DeclarationError(`its x-amz-meta-${PORTAL_METADATA_KEY} portal metadata is not JSON (${(cause as Error).message})`, { cause });
   }
-  if (!parsed.success) throw new DeclarationError(`its x-amz-meta-${PORTAL_METADATA_KEY} portal metadata is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new DeclarationError(`its x-amz-meta-${PORTAL_METADATA_KEY} portal metadata is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
   return parsed.data;
 }
 
@@ -146,9 +147,7 @@ export function declarationFromMetadata(metadata: Record<string, string> | undef
   }
   const parsed = objectDeclarationSchema.safeParse(json);
   if (!parsed.success) {
-    throw new DeclarationError(
-      `its x-amz-meta-${DECLARATION_METADATA_KEY} declaration is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`,
-    );
+    throw new DeclarationError(`its x-amz-meta-${DECLARATION_METADATA_KEY} declaration is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
   }
   return parsed.data;
 }

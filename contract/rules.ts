@@ -100,7 +100,7 @@ const DATE_SEPARATORS = new Set([' ', '-', '/', '.', ':', ',', 'T']);
 export function parseDatePattern(pattern: string, opts: { twoDigitYears?: boolean } = {}): DatePattern {
   const elements: ({ kind: 'field'; token: string; field: DateField; digits: string; fixed: boolean } | { kind: 'literal'; char: string })[] = [];
   const lower = pattern.toLowerCase();
-  for (let i = 0; i < pattern.length; ) {
+  for (let i = 0; i < pattern.length;) {
     const twoDigits = lower.startsWith('yy', i) && !lower.startsWith('yyyy', i);
     if (twoDigits && !opts.twoDigitYears) throw new Error(`two-digit years are ambiguous: use yyyy in "${pattern}"`);
     const token = twoDigits ? TWO_DIGIT_YEAR : DATE_TOKENS.find((t) => lower.startsWith(t.token, i));
@@ -127,7 +127,11 @@ export function parseDatePattern(pattern: string, opts: { twoDigitYears?: boolea
   for (const needed of ['year', 'month', 'day'] as const) {
     if (!seen.has(needed)) throw new Error(`"${pattern}" has no ${needed} (${needed === 'year' ? 'yyyy' : needed === 'month' ? 'mm' : 'dd'})`);
   }
-  const needs: [DateField, DateField, string][] = [['minute', 'hour', 'hh'], ['second', 'minute', 'mi'], ['fraction', 'second', 'ss']];
+  const needs: [DateField, DateField, string][] = [
+    ['minute', 'hour', 'hh'],
+    ['second', 'minute', 'mi'],
+    ['fraction', 'second', 'ss'],
+  ];
   for (const [field, needed, token] of needs) {
     if (seen.has(field) && !seen.has(needed)) throw new Error(`"${pattern}" has the ${field} but no ${needed} (${token})`);
   }

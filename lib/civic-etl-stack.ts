@@ -190,7 +190,11 @@ export class CivicEtlStack extends Stack {
 
     // get: fetch writes raw/, reads its header secrets; schedules drive it
     this.landing.bindFetcher(this.fetchFunction.function);
-    this.grantSourceSecrets(this.fetchFunction, pipeline.datasets.filter((d) => !fetchedInVpc(d)), pipeline.edfi);
+    this.grantSourceSecrets(
+      this.fetchFunction,
+      pipeline.datasets.filter((d) => !fetchedInVpc(d)),
+      pipeline.edfi,
+    );
     this.allowContinuation(this.fetchFunction);
     if (this.vpcFetchFunction) {
       this.landing.bindFetcher(this.vpcFetchFunction.function);
@@ -312,7 +316,7 @@ export class CivicEtlStack extends Stack {
         acknowledge(
           child,
           'AwsSolutions-IAM4',
-          'aws-cdk-lib\'s bucket-notifications handler only writes its own logs with AWSLambdaBasicExecutionRole.',
+          "aws-cdk-lib's bucket-notifications handler only writes its own logs with AWSLambdaBasicExecutionRole.",
           'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
         );
       }
@@ -320,15 +324,10 @@ export class CivicEtlStack extends Stack {
         acknowledge(
           child,
           'AwsSolutions-IAM4',
-          'aws-cdk-lib\'s log-retention function (sets retention on the RDS log groups RDS creates itself) only writes its own logs with AWSLambdaBasicExecutionRole.',
+          "aws-cdk-lib's log-retention function (sets retention on the RDS log groups RDS creates itself) only writes its own logs with AWSLambdaBasicExecutionRole.",
           'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
         );
-        acknowledge(
-          child,
-          'AwsSolutions-IAM5',
-          'aws-cdk-lib\'s log-retention function must act on log groups RDS names at creation time, unknown at synth.',
-          'Resource::*',
-        );
+        acknowledge(child, 'AwsSolutions-IAM5', "aws-cdk-lib's log-retention function must act on log groups RDS names at creation time, unknown at synth.", 'Resource::*');
       }
     }
   }
@@ -361,7 +360,10 @@ export class CivicEtlStack extends Stack {
     new CfnOutput(this, 'StageDeadLetterQueueArn', { value: this.stageQueue.deadLetterQueue.queueArn, description: 'Redrive: aws sqs start-message-move-task --source-arn <this>' });
     new CfnOutput(this, 'CleanQueueArn', { value: this.cleanQueue.queue.queueArn });
     new CfnOutput(this, 'CleanDeadLetterQueueArn', { value: this.cleanQueue.deadLetterQueue.queueArn, description: 'Redrive: aws sqs start-message-move-task --source-arn <this>' });
-    new CfnOutput(this, 'FetchDeadLetterQueueArn', { value: this.schedules.deadLetterQueue.queueArn, description: 'Failed fetches; redrive with civic-etl dlq redrive fetch (re-invokes the fetch function)' });
+    new CfnOutput(this, 'FetchDeadLetterQueueArn', {
+      value: this.schedules.deadLetterQueue.queueArn,
+      description: 'Failed fetches; redrive with civic-etl dlq redrive fetch (re-invokes the fetch function)',
+    });
     new CfnOutput(this, 'FetchFunctionName', { value: this.fetchFunction.function.functionName, description: 'Invoke with {"dataset": "<name>"} to fetch now' });
     if (this.vpcFetchFunction) {
       new CfnOutput(this, 'FetchInVpcFunctionName', { value: this.vpcFetchFunction.function.functionName, description: 'Invoke with {"dataset": "<name>"} to fetch a network: vpc SQL source now' });

@@ -114,9 +114,7 @@ export class Database extends Construct {
       throw new Error(`${where}: backupRetention must be a whole number of days from 1 to 35 (got ${p.backupRetention.toHumanString()})`);
     }
     if (p.maxAllocatedStorageGiB < p.allocatedStorageGiB) {
-      throw new Error(
-        `${where}: maxAllocatedStorageGiB (${p.maxAllocatedStorageGiB}) is below allocatedStorageGiB (${p.allocatedStorageGiB}); raise the ceiling or lower the initial size`,
-      );
+      throw new Error(`${where}: maxAllocatedStorageGiB (${p.maxAllocatedStorageGiB}) is below allocatedStorageGiB (${p.allocatedStorageGiB}); raise the ceiling or lower the initial size`);
     }
     if (p.allocatedStorageGiB < 20) throw new Error(`${where}: allocatedStorageGiB must be at least 20 (gp3 minimum); got ${p.allocatedStorageGiB}`);
     const rotationDays = p.rotationInterval.toDays({ integral: false });
@@ -187,11 +185,7 @@ export class Database extends Construct {
       );
     }
     if (!p.deletionProtection) {
-      acknowledge(
-        this.instance,
-        'AwsSolutions-RDS10',
-        'Deletion protection turned off explicitly by the operator (civic-etl:deletionProtection=false) for a disposable environment; it is on by default.',
-      );
+      acknowledge(this.instance, 'AwsSolutions-RDS10', 'Deletion protection turned off explicitly by the operator (civic-etl:deletionProtection=false) for a disposable environment; it is on by default.');
     }
   }
 

@@ -87,7 +87,7 @@ export class FetchSchedules extends Construct {
     acknowledge(
       this.deadLetterQueue,
       'AwsSolutions-SQS3',
-      'This queue is itself the dead-letter target of the fetch schedules and of the fetch function\'s failed asynchronous invocations; it is alarmed, and a dead-letter queue behind it would only hide failures.',
+      "This queue is itself the dead-letter target of the fetch schedules and of the fetch function's failed asynchronous invocations; it is alarmed, and a dead-letter queue behind it would only hide failures.",
     );
 
     const functions = [p.fetchFunction, ...(p.vpcFetchFunction ? [p.vpcFetchFunction] : [])];
@@ -110,9 +110,7 @@ export class FetchSchedules extends Construct {
           : [],
       ),
       ...(p.edfi ?? []).flatMap((a) =>
-        a.schedule
-          ? [{ id: `FetchEdfi-${a.name}`, name: `edfi:${a.name}`, what: `every resource of Ed-Fi API ${a.name}`, schedule: a.schedule, input: { edfi: a.name }, fn: p.fetchFunction }]
-          : [],
+        a.schedule ? [{ id: `FetchEdfi-${a.name}`, name: `edfi:${a.name}`, what: `every resource of Ed-Fi API ${a.name}`, schedule: a.schedule, input: { edfi: a.name }, fn: p.fetchFunction }] : [],
       ),
     ];
     const schedules = new Map<string, scheduler.Schedule>();

@@ -121,9 +121,7 @@ export class LandingBucket extends Construct {
         : undefined;
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
-      ...(this.encryptionKey
-        ? { encryption: s3.BucketEncryption.KMS, encryptionKey: this.encryptionKey, bucketKeyEnabled: true }
-        : { encryption: s3.BucketEncryption.S3_MANAGED }),
+      ...(this.encryptionKey ? { encryption: s3.BucketEncryption.KMS, encryptionKey: this.encryptionKey, bucketKeyEnabled: true } : { encryption: s3.BucketEncryption.S3_MANAGED }),
       versioned: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
@@ -366,4 +364,3 @@ export function supplierDatasetPrefix(supplier: string, dataset: string): string
 export function supplierReportPrefix(supplier: string, dataset: string): string {
   return `${ZONES.reports}${supplier}/${dataset}/`;
 }
-

@@ -135,9 +135,7 @@ export class PipelineFunction extends Construct {
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [
-            `cp ${shellQuote(definitionFile)} ${shellQuote(join(outputDir, BUNDLED_PIPELINE_FILE))}`,
-          ],
+          afterBundling: (_inputDir: string, outputDir: string) => [`cp ${shellQuote(definitionFile)} ${shellQuote(join(outputDir, BUNDLED_PIPELINE_FILE))}`],
         },
       },
     });

@@ -18,9 +18,7 @@ export const DEFAULT_PIPELINE_FILE = 'pipelines/chicago/pipeline.yaml';
 export const SETTINGS_CONTEXT_PREFIX = 'civic-etl:';
 
 /** Retention periods CloudWatch Logs accepts, in days. */
-export const LOG_RETENTION_DAYS = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-] as const;
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 /** A setting that does not validate; the message names the context key and what is expected. */
 export class SettingsError extends Error {
@@ -31,9 +29,7 @@ const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v 
   error: 'must be true or false',
 });
 const int = (min: number, max: number) =>
-  z
-    .union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { error: 'must be a whole number' })
-    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+  z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { error: 'must be a whole number' }).pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 /** The settings, their defaults and their checks: the one place each is written (cdk.json sets only what a deployment changes). */
 const settingsSchema = z.strictObject({
@@ -42,7 +38,10 @@ const settingsSchema = z.strictObject({
   /** E-mail address subscribed to the alarm topic (the subscription must be confirmed); without it, subscribe to the `AlarmTopicArn` output yourself. */
   alarmEmail: z.email('must be an e-mail address').optional(),
   /** RDS instance type without the `db.` prefix, e.g. `t4g.small`, `m7g.large`. */
-  dbInstanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must look like t4g.small (no db. prefix)').default('t4g.small'),
+  dbInstanceType: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must look like t4g.small (no db. prefix)')
+    .default('t4g.small'),
   /** Initial storage of the database, GiB. */
   dbAllocatedStorageGiB: int(20, 65536).default(20),
   /** Storage autoscaling ceiling, GiB (at least `dbAllocatedStorageGiB`). */

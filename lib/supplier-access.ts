@@ -61,19 +61,13 @@ export class SupplierAccess extends Construct {
     super(scope, id);
     const { supplier, landing } = props;
     if (supplier.assumedBy && !supplier.externalId) {
-      throw new Error(
-        `supplier "${supplier.name}": assumedBy is set without externalId; agree an external id with the supplier and add it as externalId`,
-      );
+      throw new Error(`supplier "${supplier.name}": assumedBy is set without externalId; agree an external id with the supplier and add it as externalId`);
     }
     if (supplier.externalId && !supplier.assumedBy) {
-      throw new Error(
-        `supplier "${supplier.name}": externalId is only used with assumedBy; add the supplier's principal ARN as assumedBy or remove externalId`,
-      );
+      throw new Error(`supplier "${supplier.name}": externalId is only used with assumedBy; add the supplier's principal ARN as assumedBy or remove externalId`);
     }
     if (props.credentialsSecretName && supplier.assumedBy) {
-      throw new Error(
-        `supplier "${supplier.name}": credentialsSecretName is only used for suppliers without assumedBy (a role needs no stored key); remove credentialsSecretName`,
-      );
+      throw new Error(`supplier "${supplier.name}": credentialsSecretName is only used for suppliers without assumedBy (a role needs no stored key); remove credentialsSecretName`);
     }
     this.supplierName = supplier.name;
     // A supplier no dataset names yet still gets its principal, but with no S3 write right (and no

@@ -90,7 +90,6 @@ ${Object.values(HELP).join('\n')}
 
 Every command answers --help. Environment: DATABASE_URL (use this database instead of the local one), CIVIC_ETL_PIPELINE_FILE.`;
 
-
 /** Commands kept in a file of their own: their help is there too. */
 const HELP_IN_FILES: Record<string, () => Promise<string>> = {
   dlq: async () => (await import('./dlq-command.ts')).DLQ_HELP,
@@ -114,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`civic-etl ${version()}`);
     return 0;
   }
-  if (command !== undefined && (rest.includes('--help') || rest.includes('-h') || command === 'help' && rest.length > 0)) {
+  if (command !== undefined && (rest.includes('--help') || rest.includes('-h') || (command === 'help' && rest.length > 0))) {
     const help = await helpOf(command === 'help' ? rest[0]! : command);
     if (help === undefined) throw new UsageError(`unknown command "${command === 'help' ? rest[0] : command}"`);
     console.log(help);
@@ -226,10 +225,7 @@ async function run(argv: string[]): Promise<number> {
       await printViews(local.pool, pipeline);
       await printLedger(local.pool, pipeline.project);
     }
-    const failed = await local.pool.query(`SELECT count(*)::int AS n FROM etl.loads WHERE project = $1 AND status = 'failed' AND received_at >= to_timestamp($2 / 1000.0)`, [
-      pipeline.project,
-      started,
-    ]);
+    const failed = await local.pool.query(`SELECT count(*)::int AS n FROM etl.loads WHERE project = $1 AND status = 'failed' AND received_at >= to_timestamp($2 / 1000.0)`, [pipeline.project, started]);
     const deadAfter = await Promise.all(dlqs.map(queueDepth));
     const dead = deadAfter.reduce((n, d, i) => n + d - deadBefore[i]!, 0);
     if (json) {
@@ -388,7 +384,10 @@ async function profile(argv: string[]): Promise<number> {
   if (values.format !== undefined && !(FORMAT_HINTS as readonly string[]).includes(values.format)) throw new UsageError(`--format must be one of ${FORMAT_HINTS.join(', ')}`);
   const typeThreshold = values['type-threshold'] === undefined ? undefined : Number(values['type-threshold']);
   if (typeThreshold !== undefined && !(typeThreshold > 0 && typeThreshold <= 1)) throw new UsageError('--type-threshold must be a share in (0, 1]');
-  const locales = (values.locale ?? '').split(',').map((l) => l.trim()).filter(Boolean);
+  const locales = (values.locale ?? '')
+    .split(',')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const unknown = locales.filter((l) => !['fr', 'nl', 'us'].includes(l));
   if (unknown.length > 0) throw new UsageError(`unknown locale ${unknown.join(', ')} (packs: fr, nl, us)`);
   const sample = values.sample === undefined ? undefined : Number(values.sample);
@@ -423,11 +422,7 @@ async function profile(argv: string[]): Promise<number> {
     const results = [];
     for (const entry of opened.entries) {
       const settings = { file: entry.name, locales: locales as ('fr' | 'nl' | 'us')[], sample, typeThreshold };
-      results.push(
-        entry.kind === 'table'
-          ? await profileTable(entry.table, settings)
-          : await profileStream(await entry.open(), { ...settings, hints: delimiter ? { delimiter } : undefined }),
-      );
+      results.push(entry.kind === 'table' ? await profileTable(entry.table, settings) : await profileStream(await entry.open(), { ...settings, hints: delimiter ? { delimiter } : undefined }));
     }
     progress.end();
     // profiling needs no table: a file too wide to load is profiled all the same, and told so
@@ -454,9 +449,14 @@ async function profile(argv: string[]): Promise<number> {
 
 function printProfile(result: import('../functions/profile/profile.ts').FileProfile & { format?: string }, seconds: string): void {
   if (result.format && result.format !== 'csv') console.log(`${result.file}: ${result.format}`);
-  else console.log(`${result.file}: ${result.encoding}${result.bom ? ' (BOM)' : ''}, delimiter ${JSON.stringify(result.delimiter)}, quote ${JSON.stringify(result.quote)}, line ending ${JSON.stringify(result.lineEnding)}${result.decimalComma ? ', decimal comma' : ''}`);
+  else
+    console.log(
+      `${result.file}: ${result.encoding}${result.bom ? ' (BOM)' : ''}, delimiter ${JSON.stringify(result.delimiter)}, quote ${JSON.stringify(result.quote)}, line ending ${JSON.stringify(result.lineEnding)}${result.decimalComma ? ', decimal comma' : ''}`,
+    );
   if (result.headerRow > 0) console.log(`header on line ${result.headerRow + 1}, after ${result.headerRow} preamble line${result.headerRow === 1 ? '' : 's'}`);
-  console.log(`${result.rowCount} records${result.sampled ? ' profiled (a sample)' : ''}, ${result.duplicateRows} duplicate${result.duplicateRows === 1 ? '' : 's'}, ${result.raggedCount} ragged line${result.raggedCount === 1 ? '' : 's'} — ${seconds} s`);
+  console.log(
+    `${result.rowCount} records${result.sampled ? ' profiled (a sample)' : ''}, ${result.duplicateRows} duplicate${result.duplicateRows === 1 ? '' : 's'}, ${result.raggedCount} ragged line${result.raggedCount === 1 ? '' : 's'} — ${seconds} s`,
+  );
   printTable(
     result.columns.map((c) => ({
       column: c.name,
@@ -468,7 +468,10 @@ function printProfile(result: import('../functions/profile/profile.ts').FileProf
       distinct: `${c.profile.distinct}${c.profile.distinctCapped ? '+' : ''}`,
       min: c.profile.min ?? (c.profile.minLength !== undefined ? `len ${c.profile.minLength}` : ''),
       max: c.profile.max ?? (c.profile.maxLength !== undefined ? `len ${c.profile.maxLength}` : ''),
-      top: c.profile.top.slice(0, 3).map((t) => `${t.value} (${t.count})`).join(', '),
+      top: c.profile.top
+        .slice(0, 3)
+        .map((t) => `${t.value} (${t.count})`)
+        .join(', '),
     })),
     60,
   );
@@ -501,11 +504,21 @@ async function validate(argv: string[]): Promise<number> {
       const views = pool ? await checkViews(pool, p, file) : undefined;
       // without a database, what needs none: each view's SQL is exactly one statement
       const failing = views?.filter((v) => v.status === 'error') ?? checkViewStatements(p, file);
-      results.push({ file, valid: failing.length === 0, project: p.project, suppliers: p.suppliers.length, datasets: p.datasets.length, views: p.views.length, ...(views ? { viewChecks: views } : failing.length ? { viewChecks: failing } : {}) });
+      results.push({
+        file,
+        valid: failing.length === 0,
+        project: p.project,
+        suppliers: p.suppliers.length,
+        datasets: p.datasets.length,
+        views: p.views.length,
+        ...(views ? { viewChecks: views } : failing.length ? { viewChecks: failing } : {}),
+      });
       if (values.json) continue;
       for (const line of readableChecks(file, failing)) console.error(line);
       for (const line of readableChecks(file, views?.filter((v) => v.status === 'not checked') ?? [])) console.log(line);
-      const checked = views ? `; views checked against the database: ${views.filter((v) => v.status === 'ok').length} ok, ${failing.length} failing, ${views.filter((v) => v.status === 'not checked').length} not checked` : '';
+      const checked = views
+        ? `; views checked against the database: ${views.filter((v) => v.status === 'ok').length} ok, ${failing.length} failing, ${views.filter((v) => v.status === 'not checked').length} not checked`
+        : '';
       console.log(`${file}: ${failing.length === 0 ? 'valid' : 'invalid'} — project ${p.project}, ${p.suppliers.length} suppliers, ${p.datasets.length} datasets, ${p.views.length} views${checked}`);
     }
   } finally {
@@ -647,15 +660,20 @@ async function replay(argv: string[]): Promise<number> {
       onPlan: (versions) => {
         progress.set(0, versions.length);
         if (values.json) return;
-        const where = datasetPrefixes(pipeline.datasets.find((d) => d.name === name)!).map((p) => `s3://${local.resources.bucket}/${p}`).join(' and ');
+        const where = datasetPrefixes(pipeline.datasets.find((d) => d.name === name)!)
+          .map((p) => `s3://${local.resources.bucket}/${p}`)
+          .join(' and ');
         const chosen = [values.version && `version ${values.version}`, from && `last modified at or after ${from.toISOString()}`].filter(Boolean).join(', ');
-        console.log(`${values['dry-run'] ? 'would replay' : 'replaying'} ${versions.length} object version${versions.length === 1 ? '' : 's'} of ${name} from ${where}${chosen ? `: ${chosen}` : ''}, oldest first`);
+        console.log(
+          `${values['dry-run'] ? 'would replay' : 'replaying'} ${versions.length} object version${versions.length === 1 ? '' : 's'} of ${name} from ${where}${chosen ? `: ${chosen}` : ''}, oldest first`,
+        );
         if (values['dry-run']) for (const v of versions) console.log(`  ${v.lastModified.toISOString()}  ${v.key}  version ${v.versionId}  ${v.size ?? '?'} bytes`);
       },
       onVersion: (r) => {
         progress.set(++replayed);
         if (values.json) return;
-        const what = r.status === 'loaded' ? `loaded, ${r.rowsLoaded} row${r.rowsLoaded === 1 ? '' : 's'}${r.rowsQuarantined ? ` (${r.rowsQuarantined} quarantined)` : ''}` : `${r.status}: ${r.error ?? ''}`;
+        const what =
+          r.status === 'loaded' ? `loaded, ${r.rowsLoaded} row${r.rowsLoaded === 1 ? '' : 's'}${r.rowsQuarantined ? ` (${r.rowsQuarantined} quarantined)` : ''}` : `${r.status}: ${r.error ?? ''}`;
         const load = r.loadId === undefined ? '' : ` — load ${r.loadId}${r.replayOf === undefined ? ' (never delivered before)' : `, replays load ${r.replayOf}`}`;
         progress.print(`  ${r.lastModified.toISOString()}  ${r.key}  version ${r.versionId}: ${what}${load}`);
       },

@@ -123,7 +123,15 @@ async function list(
     const dead = await queueCounts(sqs, q.dlqUrl);
     const messages = peek > 0 && dead.waiting > 0 ? await peekMessages(sqs, q.dlqUrl, q.name, peek) : [];
     if (pool) await withLedger(pool, project, messages);
-    rows.push({ queue: q.name, deadLetters: dead.waiting, inFlight: dead.inFlight, dlqUrl: q.dlqUrl, dlqArn: q.dlqArn ?? null, returnsTo: q.targetUrl ?? q.fetchFunction ?? null, ...(peek > 0 ? { messages } : {}) });
+    rows.push({
+      queue: q.name,
+      deadLetters: dead.waiting,
+      inFlight: dead.inFlight,
+      dlqUrl: q.dlqUrl,
+      dlqArn: q.dlqArn ?? null,
+      returnsTo: q.targetUrl ?? q.fetchFunction ?? null,
+      ...(peek > 0 ? { messages } : {}),
+    });
   }
   const redrives = pool ? await recentRedrives(pool, project) : [];
   if (json) {
@@ -131,12 +139,17 @@ async function list(
     return 0;
   }
   console.log(`dead-letter queues of ${where}:`);
-  printTable(rows.map((r) => ({ queue: r.queue, 'dead letters': r.deadLetters, 'in flight': r.inFlight, 'returns to': r.returnsTo ?? '—', dlq: r.dlqUrl })), 80);
+  printTable(
+    rows.map((r) => ({ queue: r.queue, 'dead letters': r.deadLetters, 'in flight': r.inFlight, 'returns to': r.returnsTo ?? '—', dlq: r.dlqUrl })),
+    80,
+  );
   for (const r of rows) {
     if (!r.messages?.length) continue;
     console.log(`\nin the ${r.queue} DLQ${r.messages.length < r.deadLetters ? ` (the first ${r.messages.length} of ${r.deadLetters})` : ''}:`);
     for (const m of r.messages) {
-      const load = m.load ? ` — load ${m.load.id}${m.load.dataset ? ` (${m.load.dataset})` : ''}: ${m.load.status}, ${m.load.attempts} attempt${m.load.attempts === 1 ? '' : 's'}${m.load.error ? `, error: ${m.load.error}` : ', no error recorded'}` : '';
+      const load = m.load
+        ? ` — load ${m.load.id}${m.load.dataset ? ` (${m.load.dataset})` : ''}: ${m.load.status}, ${m.load.attempts} attempt${m.load.attempts === 1 ? '' : 's'}${m.load.error ? `, error: ${m.load.error}` : ', no error recorded'}`
+        : '';
       console.log(`  ${m.what}${m.sentAt ? `, sent ${m.sentAt.slice(0, 19).replace('T', ' ')}` : ''}, received ${m.receiveCount} time${m.receiveCount === 1 ? '' : 's'}${load}`);
     }
   }
@@ -144,7 +157,10 @@ async function list(
   if (waiting.length > 0) console.log(`\nonce the cause is fixed: civic-etl dlq redrive ${waiting.length === 1 ? waiting[0]!.queue : ''}`.trimEnd());
   if (redrives.length > 0) {
     console.log('\nlatest redrives (etl.redrives):');
-    printTable(redrives.map((r) => ({ id: r.id, at: r.startedAt.slice(0, 19).replace('T', ' '), queue: r.queue, how: r.method, messages: r.messages, by: r.operator ?? '', error: r.error ?? '' })), 60);
+    printTable(
+      redrives.map((r) => ({ id: r.id, at: r.startedAt.slice(0, 19).replace('T', ' '), queue: r.queue, how: r.method, messages: r.messages, by: r.operator ?? '', error: r.error ?? '' })),
+      60,
+    );
   }
   return 0;
 }
@@ -197,14 +213,26 @@ async function redrive(queues: DeadLetterQueue[], ctx: RedriveContext): Promise<
         q.fetchFunction,
         { max: ctx.max, onBatch },
       );
-      outcome = { queue: q.name, method: 'invoked', dlq: q.dlqUrl, target: q.fetchFunction ?? 'the function each message names', messages: r.moved, leftCopies: r.leftCopies, notUnderstood: r.notUnderstood, error: r.error, deadLettersNow: 0 };
+      outcome = {
+        queue: q.name,
+        method: 'invoked',
+        dlq: q.dlqUrl,
+        target: q.fetchFunction ?? 'the function each message names',
+        messages: r.moved,
+        leftCopies: r.leftCopies,
+        notUnderstood: r.notUnderstood,
+        error: r.error,
+        deadLettersNow: 0,
+      };
     } else if (ctx.onStack && !ctx.byHand) {
       const arn = q.dlqArn ?? (await dlq.queueArn(ctx.sqs, q.dlqUrl));
       let task: import('./dlq.ts').MoveTask;
       try {
         task = await dlq.startMoveTask(ctx.sqs, arn);
       } catch (error) {
-        throw new Error(`SQS did not start a message move task on ${arn}: ${(error as Error).message.split('\n')[0]} (an endpoint without StartMessageMoveTask, such as moto: add --by-hand)`, { cause: error });
+        throw new Error(`SQS did not start a message move task on ${arn}: ${(error as Error).message.split('\n')[0]} (an endpoint without StartMessageMoveTask, such as moto: add --by-hand)`, {
+          cause: error,
+        });
       }
       const before = (await dlq.queueCounts(ctx.sqs, q.dlqUrl)).waiting;
       while (ctx.wait && (task.status === 'RUNNING' || task.status === undefined)) {
@@ -251,7 +279,16 @@ async function redrive(queues: DeadLetterQueue[], ctx: RedriveContext): Promise<
         logger.error('dlq redrive not recorded in etl.redrives', { project: ctx.project, queue: q.name, error: (error as Error).message });
       }
     }
-    logger.info('dlq redrive', { project: ctx.project, queue: q.name, method: outcome.method, messages: outcome.messages, dlq: outcome.dlq, target: outcome.target, redriveId: outcome.redriveId, error: outcome.error });
+    logger.info('dlq redrive', {
+      project: ctx.project,
+      queue: q.name,
+      method: outcome.method,
+      messages: outcome.messages,
+      dlq: outcome.dlq,
+      target: outcome.target,
+      redriveId: outcome.redriveId,
+      error: outcome.error,
+    });
     outcomes.push(outcome);
     if (!ctx.json) printOutcome(outcome, ctx.pool !== undefined);
   }

@@ -57,7 +57,12 @@ export function parseStackOutputs(text: string, file: string, stack?: string): R
     throw new Error(`${file}: not JSON (${(error as Error).message}); write it with cdk deploy --outputs-file or aws cloudformation describe-stacks`);
   }
   const fromList = (list: unknown[]) =>
-    Object.fromEntries(list.map((o) => o as { OutputKey?: unknown; OutputValue?: unknown }).filter((o) => typeof o.OutputKey === 'string').map((o) => [o.OutputKey as string, String(o.OutputValue ?? '')]));
+    Object.fromEntries(
+      list
+        .map((o) => o as { OutputKey?: unknown; OutputValue?: unknown })
+        .filter((o) => typeof o.OutputKey === 'string')
+        .map((o) => [o.OutputKey as string, String(o.OutputValue ?? '')]),
+    );
   const pick = <T extends { name: string }>(candidates: T[]): T => {
     const chosen = stack === undefined ? candidates : candidates.filter((c) => c.name === stack);
     if (chosen.length === 1) return chosen[0]!;
@@ -87,7 +92,10 @@ export function readStackOutputs(file: string, stack?: string): Record<string, s
 /** The DLQs a stack's outputs name (StageDeadLetterQueueUrl, …Arn, StageQueueUrl, FetchFunctionName…). */
 export function queuesFromOutputs(outputs: Record<string, string>): DeadLetterQueue[] {
   const queues: DeadLetterQueue[] = [];
-  for (const [name, prefix] of [['stage', 'Stage'], ['clean', 'Clean']] as const) {
+  for (const [name, prefix] of [
+    ['stage', 'Stage'],
+    ['clean', 'Clean'],
+  ] as const) {
     const dlqUrl = outputs[`${prefix}DeadLetterQueueUrl`];
     if (!dlqUrl) continue;
     queues.push({ name, dlqUrl, dlqArn: outputs[`${prefix}DeadLetterQueueArn`], targetUrl: outputs[`${prefix}QueueUrl`], targetArn: outputs[`${prefix}QueueArn`] });
@@ -324,10 +332,7 @@ export interface RedriveRow {
 }
 
 export async function recentRedrives(db: Queryable, project: string, limit = 5): Promise<RedriveRow[]> {
-  const { rows } = await db.query(
-    `SELECT id::int, queue, method, messages, operator, started_at, error FROM etl.redrives WHERE project = $1 ORDER BY started_at DESC, id DESC LIMIT $2`,
-    [project, limit],
-  );
+  const { rows } = await db.query(`SELECT id::int, queue, method, messages, operator, started_at, error FROM etl.redrives WHERE project = $1 ORDER BY started_at DESC, id DESC LIMIT $2`, [project, limit]);
   return rows.map((r) => ({ id: r.id, queue: r.queue, method: r.method, messages: r.messages, operator: r.operator, startedAt: (r.started_at as Date).toISOString(), error: r.error }));
 }
 
@@ -362,11 +367,20 @@ export async function peekMessages(sqs: SQSClient, url: string, queue: DlqName, 
   const seen = new Map<string, DeadLetter>();
   for (let tries = 0; seen.size < n && tries < Math.ceil(n / 10) + 3; tries++) {
     const out = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: Math.min(10, n), VisibilityTimeout: 0, WaitTimeSeconds: tries === 0 ? 1 : 0, MessageSystemAttributeNames: ['All'], MessageAttributeNames: ['All'] }),
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: Math.min(10, n),
+        VisibilityTimeout: 0,
+        WaitTimeSeconds: tries === 0 ? 1 : 0,
+        MessageSystemAttributeNames: ['All'],
+        MessageAttributeNames: ['All'],
+      }),
     );
     const messages = out.Messages ?? [];
     if (messages.length === 0) break;
-    for (const m of messages) if (!seen.has(m.MessageId!) && seen.size < n) seen.set(m.MessageId!, { messageId: m.MessageId!, receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0), sentAt: sentAt(m), ...describe(queue, m) });
+    for (const m of messages)
+      if (!seen.has(m.MessageId!) && seen.size < n)
+        seen.set(m.MessageId!, { messageId: m.MessageId!, receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0), sentAt: sentAt(m), ...describe(queue, m) });
   }
   return [...seen.values()];
 }

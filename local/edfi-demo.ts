@@ -96,7 +96,9 @@ export async function runEdfiDemo(opts: EdfiDemoOptions = {}): Promise<EdfiDemoR
   ods.servesPageTokens = true; // as ODS / API 7.3+: the fetch pages by cursor
   try {
     const served = serveDistrict(ods, district);
-    log(`stand-in Ed-Fi ODS / API at ${ods.base}: ${district.records('students').length} students, ${district.schoolDays().length} school days to ${district.today}, ${served} records (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    log(
+      `stand-in Ed-Fi ODS / API at ${ods.base}: ${district.records('students').length} students, ${district.schoolDays().length} school days to ${district.today}, ${served} records (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+    );
     await putSecret(api.secret, EDFI_CLIENT);
     log(`client key and secret stored in Secrets Manager as ${api.secret}`);
     // the source, pointed at the stand-in (the stage and clean handlers never read the url)

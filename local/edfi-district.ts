@@ -165,8 +165,65 @@ export const ATTENDANCE = {
   unmapped: [d('AttendanceEventCategoryDescriptor', 'VIRT', DISTRICT_NAMESPACE)],
 } as const;
 
-const FIRST_NAMES = ['Olivia', 'Liam', 'Emma', 'Noah', 'Ava', 'Mateo', 'Sophia', 'Elijah', 'Isabella', 'Lucas', 'Mia', 'Levi', 'Amelia', 'Ezra', 'Harper', 'Asher', 'Evelyn', 'Leo', 'Luna', 'James', 'Camila', 'Aiden', 'Sofia', 'Jayden', 'Aaliyah', 'Diego', 'Maya', 'Wei', 'Priya', 'Kwame'];
-const SURNAMES = ['Garcia', 'Smith', 'Johnson', 'Nguyen', 'Martinez', 'Brown', 'Davis', 'Lopez', 'Wilson', 'Anderson', 'Thomas', 'Hernandez', 'Moore', 'Jackson', 'Patel', 'Kim', 'Okafor', 'Rossi', 'Novak', 'Schmidt', 'Ramirez', 'Clark', 'Lewis', 'Walker', 'Young'];
+const FIRST_NAMES = [
+  'Olivia',
+  'Liam',
+  'Emma',
+  'Noah',
+  'Ava',
+  'Mateo',
+  'Sophia',
+  'Elijah',
+  'Isabella',
+  'Lucas',
+  'Mia',
+  'Levi',
+  'Amelia',
+  'Ezra',
+  'Harper',
+  'Asher',
+  'Evelyn',
+  'Leo',
+  'Luna',
+  'James',
+  'Camila',
+  'Aiden',
+  'Sofia',
+  'Jayden',
+  'Aaliyah',
+  'Diego',
+  'Maya',
+  'Wei',
+  'Priya',
+  'Kwame',
+];
+const SURNAMES = [
+  'Garcia',
+  'Smith',
+  'Johnson',
+  'Nguyen',
+  'Martinez',
+  'Brown',
+  'Davis',
+  'Lopez',
+  'Wilson',
+  'Anderson',
+  'Thomas',
+  'Hernandez',
+  'Moore',
+  'Jackson',
+  'Patel',
+  'Kim',
+  'Okafor',
+  'Rossi',
+  'Novak',
+  'Schmidt',
+  'Ramirez',
+  'Clark',
+  'Lewis',
+  'Walker',
+  'Young',
+];
 const RACES = ['White', 'Black - African American', 'Asian', 'American Indian - Alaska Native', 'Native Hawaiian - Pacific Islander'];
 const BEHAVIORS = [
   d('BehaviorDescriptor', 'School Code of Conduct'),
@@ -672,7 +729,10 @@ export function serveDistrict(server: EdfiServer, district: EdfiDistrict): numbe
 export function serveDay(server: EdfiServer, day: DistrictDay): { written: number; deleted: number; keyChanges: number } {
   let written = 0;
   for (const w of day.writes) {
-    server.write(w.resource, w.records.map((r) => structuredClone(r)));
+    server.write(
+      w.resource,
+      w.records.map((r) => structuredClone(r)),
+    );
     written += w.records.length;
   }
   let deleted = 0;

@@ -58,10 +58,7 @@ export const EDFI_CLIENT = { key: 'test-key', secret: 'test-secret-value' };
 export async function startEdfiServer(): Promise<EdfiServer> {
   type Table = Map<string, { record: Record<string, unknown>; version: number }>;
   type KeyChange = { id: string; changeVersion: number; oldKeyValues: Record<string, unknown>; newKeyValues: Record<string, unknown> };
-  const ods = new Map<
-    string,
-    { version: number; oldest: number; resources: Map<string, Table>; deletes: Map<string, { id: string; changeVersion: number }[]>; keyChanges: Map<string, KeyChange[]> }
-  >();
+  const ods = new Map<string, { version: number; oldest: number; resources: Map<string, Table>; deletes: Map<string, { id: string; changeVersion: number }[]>; keyChanges: Map<string, KeyChange[]> }>();
   const odsOf = (year?: number) => {
     const key = year === undefined ? 'shared' : String(year);
     let o = ods.get(key);
@@ -200,16 +197,18 @@ export async function startEdfiServer(): Promise<EdfiServer> {
         if (data[4] === '/deletes') {
           if (!state.servesDeletes) return json(res, 404, { message: `no route ${url.pathname}` });
           const gone = (o.deletes.get(resource) ?? []).filter((d) => d.changeVersion >= min && d.changeVersion <= max);
-          return json(res, 200, gone.slice(offset, offset + limit).map((d) => ({ id: d.id, changeVersion: d.changeVersion, keyValues: {} })));
+          return json(
+            res,
+            200,
+            gone.slice(offset, offset + limit).map((d) => ({ id: d.id, changeVersion: d.changeVersion, keyValues: {} })),
+          );
         }
         if (data[4] === '/keyChanges') {
           if (!state.servesKeyChanges) return json(res, 404, { message: `no route ${url.pathname}` });
           const changed = (o.keyChanges.get(resource) ?? []).filter((k) => k.changeVersion >= min && k.changeVersion <= max);
           return json(res, 200, changed.slice(offset, offset + limit));
         }
-        const rows = [...(o.resources.get(resource)?.values() ?? [])]
-          .filter((r) => r.version >= min && r.version <= max)
-          .sort((a, b) => String(a.record.id).localeCompare(String(b.record.id)));
+        const rows = [...(o.resources.get(resource)?.values() ?? [])].filter((r) => r.version >= min && r.version <= max).sort((a, b) => String(a.record.id).localeCompare(String(b.record.id)));
         if (data[4] === '/partitions') {
           // contiguous ranges of the sorted rows, as many as asked (fewer when there are few rows)
           const n = Math.max(1, Math.min(Number(url.searchParams.get('number') ?? 1), rows.length || 1));
@@ -225,7 +224,11 @@ export async function startEdfiServer(): Promise<EdfiServer> {
           res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...(end < to ? { 'next-page-token': token(end, to) } : {}) });
           return res.end(JSON.stringify(rows.slice(from, end).map((r) => r.record)));
         }
-        json(res, 200, rows.slice(offset, offset + limit).map((r) => r.record));
+        json(
+          res,
+          200,
+          rows.slice(offset, offset + limit).map((r) => r.record),
+        );
       }, state.delayMs);
     });
   });

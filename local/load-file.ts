@@ -5,7 +5,17 @@ import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/defin
 import { castIntoFitting, createAsCast, nothingLoaded, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';
-import { geometryType, isGeometryMisfit, narrowGeometryColumn, planGeometry, predictedGeometryType, repairSummary, watchRepairs, widerGeometryType, withCoordinateFormat } from '../functions/clean/geometry.ts';
+import {
+  geometryType,
+  isGeometryMisfit,
+  narrowGeometryColumn,
+  planGeometry,
+  predictedGeometryType,
+  repairSummary,
+  watchRepairs,
+  widerGeometryType,
+  withCoordinateFormat,
+} from '../functions/clean/geometry.ts';
 import { ident, inTransaction, literal } from '../functions/common/db.ts';
 import { PermanentError, isPermanent } from '../functions/common/errors.ts';
 import { maxFileColumns } from '../functions/common/limits.ts';
@@ -83,7 +93,10 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
   const stat = statSync(path, { throwIfNoEntry: false });
   if (!stat?.isFile()) throw new PermanentError(`${file}: no such file`, { file });
   await migrate(pool, undefined);
-  await checkSridsKnown(pool, file, [[opts.sourceSrid, '--source-srid'], [opts.srid, '--srid']]);
+  await checkSridsKnown(pool, file, [
+    [opts.sourceSrid, '--source-srid'],
+    [opts.srid, '--srid'],
+  ]);
   const { load } = await receiveObject(pool, schema, name, {
     bucket: 'local-file',
     key: path,
@@ -147,10 +160,25 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       }
       let geometry = planGeometry(geometryDef, 'geometry' in staged.detected ? staged.detected : undefined, header, staged.columns, entry.name, opts.sourceSrid);
       // metres (or feet) labelled as degrees: a wrong map that looks loaded, or a transform that fails
-      const lonLatHow = opts.sourceSrid === 4326 ? '--source-srid says they are' : nativeSrid === 4326 ? 'the file says they are' : native?.srid === 4326 && native.crs ? 'they were read as' : 'the file names no coordinate system, so they would be read as';
+      const lonLatHow =
+        opts.sourceSrid === 4326
+          ? '--source-srid says they are'
+          : nativeSrid === 4326
+            ? 'the file says they are'
+            : native?.srid === 4326 && native.crs
+              ? 'they were read as'
+              : 'the file names no coordinate system, so they would be read as';
       if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid !== 4326) {
         // checked before the cast, whose ST_Transform would fail on them with no file named
-        await checkLonLat(client, { table: staging, column: geometry.source.from, file, how: lonLatHow, option: '--source-srid', staged: { encoding: geometry.source.encoding }, unit: 'unit' in staged.detected ? staged.detected.unit : 'line' });
+        await checkLonLat(client, {
+          table: staging,
+          column: geometry.source.from,
+          file,
+          how: lonLatHow,
+          option: '--source-srid',
+          staged: { encoding: geometry.source.encoding },
+          unit: 'unit' in staged.detected ? staged.detected.unit : 'line',
+        });
       }
       const attributes = staged.columns.map((c, i) => ({ from: c, heading: header[i] ?? c })).filter((c) => !geometry?.consumed.includes(c.from));
 
@@ -185,7 +213,9 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       let columns: CastColumn[];
       if (existing.length > 0) {
         const byNorm = new Map(attributes.map((a) => [normaliseHeader(a.heading), a.from]));
-        launder(attributes.map((a) => a.heading)).forEach((l, i) => { if (!byNorm.has(normaliseHeader(l))) byNorm.set(normaliseHeader(l), attributes[i]!.from); });
+        launder(attributes.map((a) => a.heading)).forEach((l, i) => {
+          if (!byNorm.has(normaliseHeader(l))) byNorm.set(normaliseHeader(l), attributes[i]!.from);
+        });
         columns = existing
           .filter((c) => !(geometry && c.geometry && c.name === geometry.column))
           .map((c) => {

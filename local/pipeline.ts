@@ -45,10 +45,7 @@ export interface LocalPipeline {
  * their queues, made with the configuration the stack would give them. The services must be
  * running (see `ensureServices`).
  */
-export async function openLocalPipeline(
-  file: string,
-  opts: { visibilityTimeoutSeconds?: number; maxReceiveCount?: number } = {},
-): Promise<LocalPipeline> {
+export async function openLocalPipeline(file: string, opts: { visibilityTimeoutSeconds?: number; maxReceiveCount?: number } = {}): Promise<LocalPipeline> {
   const pipeline = loadPipeline(file);
   const pool = await getPool();
   await migrate(pool, pipeline.project);
@@ -111,7 +108,5 @@ export function exampleFiles(file: string, pipeline: PipelineDefinition): { data
   } catch {
     return [];
   }
-  return pipeline.datasets
-    .filter((d) => d.source.type === 'upload')
-    .flatMap((d) => names.filter((n) => n.replace(/\.[^.]+$/, '') === d.name).map((n) => ({ dataset: d.name, path: join(dir, n) })));
+  return pipeline.datasets.filter((d) => d.source.type === 'upload').flatMap((d) => names.filter((n) => n.replace(/\.[^.]+$/, '') === d.name).map((n) => ({ dataset: d.name, path: join(dir, n) })));
 }

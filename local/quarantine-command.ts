@@ -68,8 +68,13 @@ export async function quarantineCommand(argv: string[]): Promise<number> {
       console.log(`dataset ${pipeline.project}.${name}: no quarantined value${filters ? ` (${filters})` : ''}`);
       return 0;
     }
-    console.log(`dataset ${pipeline.project}.${name}: ${total} quarantined value${total === 1 ? '' : 's'}${filters ? ` (${filters})` : ''}, ${found.length < total ? `the first ${found.length}, ` : ''}newest load first:`);
-    printTable(found.map((v) => ({ load: v.loadId, line: v.line, column: v.column, value: v.value ?? '(empty)', rule: v.rule, reason: v.reason })), 60);
+    console.log(
+      `dataset ${pipeline.project}.${name}: ${total} quarantined value${total === 1 ? '' : 's'}${filters ? ` (${filters})` : ''}, ${found.length < total ? `the first ${found.length}, ` : ''}newest load first:`,
+    );
+    printTable(
+      found.map((v) => ({ load: v.loadId, line: v.line, column: v.column, value: v.value ?? '(empty)', rule: v.rule, reason: v.reason })),
+      60,
+    );
     console.log('\nby rule:');
     printTable(byRule.map((r) => ({ rule: r.rule, values: r.values, rows: r.rows })));
     return 0;

@@ -80,7 +80,10 @@ export function localResourceNames(project: string): { bucket: string; stageQueu
   const name = (suffix: string, max: number) => {
     const full = `civic-etl-${slug}-${suffix}`;
     if (full.length <= max) return full;
-    const hash = createHash('sha256').update(`${namespace ?? ''}/${project}`).digest('hex').slice(0, 8);
+    const hash = createHash('sha256')
+      .update(`${namespace ?? ''}/${project}`)
+      .digest('hex')
+      .slice(0, 8);
     const room = max - `civic-etl--${hash}-${suffix}`.length;
     return `civic-etl-${slug.slice(0, room).replace(/-+$/, '')}-${hash}-${suffix}`;
   };
@@ -296,7 +299,10 @@ export async function deadLetterDepths(project: string): Promise<{ step: 'stage'
   const { sqs } = clients();
   const names = localResourceNames(project);
   const out: { step: 'stage' | 'clean'; queueUrl: string; messages: number }[] = [];
-  for (const [step, name] of [['stage', names.stageDlq], ['clean', names.cleanDlq]] as const) {
+  for (const [step, name] of [
+    ['stage', names.stageDlq],
+    ['clean', names.cleanDlq],
+  ] as const) {
     let queueUrl: string | undefined;
     try {
       queueUrl = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;

@@ -76,7 +76,12 @@ export async function checkViews(pool: pg.Pool, pipeline: PipelineDefinition, fi
       }
       const missing = view.datasets.filter((d) => unknown.has(d));
       if (missing.length > 0) {
-        results.push({ view: view.name, status: 'not checked', line: at?.line, message: `it reads ${missing.join(', ')}, whose columns come from the data, and there is no clean table yet in this database` });
+        results.push({
+          view: view.name,
+          status: 'not checked',
+          line: at?.line,
+          message: `it reads ${missing.join(', ')}, whose columns come from the data, and there is no clean table yet in this database`,
+        });
         continue;
       }
       await client.query('SAVEPOINT view_check');

@@ -24,10 +24,26 @@ const rand = mulberry32(0xa3d4);
 /** The grid: 5 columns × 4 rows of 600 m, lower-left corner south-west of the Dam. */
 const GRID = { x0: 119_900, y0: 486_200, size: 600, columns: 5, rows: 4 };
 const NAMES = [
-  'Houthavens', 'Spaarndammer- en Zeeheldenbuurt', 'Westelijke Eilanden', 'Haarlemmerbuurt', 'Centrale Markt',
-  'Staatsliedenbuurt', 'Jordaan', 'Grachtengordel-West', 'Burgwallen-Nieuwe Zijde', 'Burgwallen-Oude Zijde',
-  'Frederik Hendrikbuurt', 'Da Costabuurt', 'Grachtengordel-Zuid', 'Nieuwmarkt/Lastage', 'Oostelijke Eilanden/Kadijken',
-  'Kinkerbuurt', 'Van Lennepbuurt', 'Helmersbuurt', 'De Weteringschans', 'Weesperbuurt/Plantage',
+  'Houthavens',
+  'Spaarndammer- en Zeeheldenbuurt',
+  'Westelijke Eilanden',
+  'Haarlemmerbuurt',
+  'Centrale Markt',
+  'Staatsliedenbuurt',
+  'Jordaan',
+  'Grachtengordel-West',
+  'Burgwallen-Nieuwe Zijde',
+  'Burgwallen-Oude Zijde',
+  'Frederik Hendrikbuurt',
+  'Da Costabuurt',
+  'Grachtengordel-Zuid',
+  'Nieuwmarkt/Lastage',
+  'Oostelijke Eilanden/Kadijken',
+  'Kinkerbuurt',
+  'Van Lennepbuurt',
+  'Helmersbuurt',
+  'De Weteringschans',
+  'Weesperbuurt/Plantage',
 ];
 
 const buurten = NAMES.map((naam, i) => {
@@ -35,7 +51,13 @@ const buurten = NAMES.map((naam, i) => {
   const row = Math.floor(i / GRID.columns);
   const x = GRID.x0 + col * GRID.size;
   const y = GRID.y0 + row * GRID.size;
-  const ring = [[x, y], [x + GRID.size, y], [x + GRID.size, y + GRID.size], [x, y + GRID.size], [x, y]];
+  const ring = [
+    [x, y],
+    [x + GRID.size, y],
+    [x + GRID.size, y + GRID.size],
+    [x, y + GRID.size],
+    [x, y],
+  ];
   return {
     type: 'Feature',
     properties: { code: `A${String(i).padStart(2, '0')}`, naam, inwoners: 1500 + Math.floor(rand() * 8500) },

@@ -146,10 +146,8 @@ for (const area of AREAS) {
   const need = clamp(area.need + between(-0.08, 0.08), 0, 1);
   // Mostly 15,000–80,000 residents; the two smallest real areas stay small.
   const normal = (rand() + rand() + rand() - 1.5) * 2; // roughly N(0, 1)
-  const population = SMALL_AREAS.has(area.number)
-    ? Math.round(between(2300, 3000) / 10) * 10
-    : Math.round(clamp(Math.exp(Math.log(34000) + 0.55 * normal), 5000, 100000) / 10) * 10;
-  const income = Math.round(between(180000, 220000) * Math.exp(-2.2 * need) * between(0.85, 1.15) / 100) * 100;
+  const population = SMALL_AREAS.has(area.number) ? Math.round(between(2300, 3000) / 10) * 10 : Math.round(clamp(Math.exp(Math.log(34000) + 0.55 * normal), 5000, 100000) / 10) * 10;
+  const income = Math.round((between(180000, 220000) * Math.exp(-2.2 * need) * between(0.85, 1.15)) / 100) * 100;
   const poverty = clamp(4 + 42 * need + between(-4, 4), 2.5, 60);
   const bachelors = clamp(78 - 70 * need + between(-6, 6), 4, 85);
   const unemployment = clamp(3 + 22 * need + between(-2, 2), 2, 30);
@@ -184,32 +182,10 @@ const CATALOGUE: Record<string, readonly string[]> = {
     'ESL Conversation Circle',
     'GED Prep Classes',
   ],
-  Sports: [
-    'Park District Swim Lessons',
-    'Youth Basketball League',
-    'Junior Soccer Clinic',
-    'Little League Baseball',
-    'Track & Field Club',
-    'Boxing Fundamentals',
-    'Youth Volleyball',
-  ],
-  Arts: [
-    'After School Matters – Mural Painting',
-    'Teen Photography Workshop',
-    'Youth Choir',
-    'Spoken Word & Poetry',
-    'Dance Fundamentals',
-    'Community Theater Camp',
-    'Ceramics Studio',
-  ],
+  Sports: ['Park District Swim Lessons', 'Youth Basketball League', 'Junior Soccer Clinic', 'Little League Baseball', 'Track & Field Club', 'Boxing Fundamentals', 'Youth Volleyball'],
+  Arts: ['After School Matters – Mural Painting', 'Teen Photography Workshop', 'Youth Choir', 'Spoken Word & Poetry', 'Dance Fundamentals', 'Community Theater Camp', 'Ceramics Studio'],
   Health: ['Teen Wellness Circle', 'Healthy Habits Cooking', 'Youth Mental Health First Aid', 'Yoga in the Park', 'Family Fitness Nights'],
-  Employment: [
-    'One Summer Chicago – Summer Jobs',
-    'Youth Job Readiness Bootcamp',
-    'Resume & Interview Clinic',
-    'Green Corps Apprenticeship',
-    'Teen Internship Program',
-  ],
+  Employment: ['One Summer Chicago – Summer Jobs', 'Youth Job Readiness Bootcamp', 'Resume & Interview Clinic', 'Green Corps Apprenticeship', 'Teen Internship Program'],
   Food: ['Summer Meals Site', 'Community Garden Club', 'Youth Farmers Market', 'Kids Cooking Lab'],
 };
 const CATEGORIES = Object.keys(CATALOGUE);
@@ -251,19 +227,7 @@ const NAME_VARIANTS: Record<number, (name: string) => string> = {
   258: (n) => n.toUpperCase(),
 };
 
-const PROGRAMS_HEADER = [
-  'Program ID',
-  'Program Name',
-  'Category',
-  'Community Area',
-  'Latitude',
-  'Longitude',
-  'Start Date',
-  'End Date',
-  'Capacity',
-  'Cost (USD)',
-  'Description',
-];
+const PROGRAMS_HEADER = ['Program ID', 'Program Name', 'Category', 'Community Area', 'Latitude', 'Longitude', 'Start Date', 'End Date', 'Capacity', 'Cost (USD)', 'Description'];
 
 const isoDate = (d: Date) => d.toISOString().slice(0, 10);
 const SEASONS = [

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on the Lambda's Node (22; installed into .local/node where the machine
-# lacks it, see scripts/node.sh): type check, lint (typescript-eslint and the import boundaries),
+# lacks it, see scripts/node.sh): type check, lint (typescript-eslint and the import boundaries), format check,
 # then the three vitest projects — unit (no service), infra (cdk synth + cdk-nag, no service) and
 # integration, against the real local services, which its setup starts (and installs on first use)
 # unless DATABASE_URL / AWS_ENDPOINT_URL point elsewhere.
@@ -11,6 +11,5 @@ cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npx tsc -p . --noEmit
 npx eslint .
-# After the one-time reformat of the whole tree (npm run format), check the formatting too:
-# npx prettier --check .
+npx prettier --check .
 npx vitest run "$@"

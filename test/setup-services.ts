@@ -10,6 +10,11 @@ await ensureServices();
 {
   const database = new URL(process.env.DATABASE_URL ?? 'postgres://x/civic_etl').pathname.slice(1);
   if (database && database !== 'civic_etl' && process.env.CIVIC_ETL_LOCAL_NAMESPACE === undefined) {
-    process.env.CIVIC_ETL_LOCAL_NAMESPACE = database.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 20).replace(/-+$/, '');
+    process.env.CIVIC_ETL_LOCAL_NAMESPACE = database
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 20)
+      .replace(/-+$/, '');
   }
 }

@@ -94,8 +94,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
   const { staging, target, quarantine, loadId } = plan;
   const raw = (c: CastColumn) => `s.${ident(c.from)}`;
   // key values cannot be empty
-  const compiled = (mode: RowMode, columns = plan.columns, checksOnly = false) =>
-    compileRows(columns, plan.rules, mode, (c) => c.required || plan.key.includes(c.name), checksOnly);
+  const compiled = (mode: RowMode, columns = plan.columns, checksOnly = false) => compileRows(columns, plan.rules, mode, (c) => c.required || plan.key.includes(c.name), checksOnly);
   // for rows that passed their checks: each column's clean value, and the subqueries it reads —
   // of all columns (history), or only of those a statement compares (keys, de-duplication order)
   const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k)!);
@@ -135,9 +134,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
     // the first line of a key stays — or, with `dedupe`, the first (or last) in its order
     const byName = (name: string) => cast(plan.columns.find((c) => c.name === name)!);
     const dedupe = dedupeOrder(plan.rules, byName);
-    const reason = dedupe.kept
-      ? `format('duplicate key: same %s as line %s, which is kept (%s)', $2::text, d.first_line, $3::text)`
-      : `format('duplicate key: same %s as line %s', $2::text, d.first_line)`;
+    const reason = dedupe.kept ? `format('duplicate key: same %s as line %s, which is kept (%s)', $2::text, d.first_line, $3::text)` : `format('duplicate key: same %s as line %s', $2::text, d.first_line)`;
     await client.query(
       `INSERT INTO ${quarantine} (load_id, source_line, column_name, raw_value, rule, reason)
        SELECT $1, d._source_line, $2, d.raw_key, '${dedupe.rule}', ${reason}
@@ -229,11 +226,7 @@ export async function castInto(client: pg.PoolClient, plan: CastPlan): Promise<{
  * it widens the column, sets the misfits aside, or throws (the load fails) — and the cast is done
  * again from the start (a second misfit, of dimension, widens once more). Nothing of a refused attempt stays.
  */
-export async function castIntoFitting(
-  client: pg.PoolClient,
-  plan: CastPlan,
-  misfit: (error: Error) => Promise<void>,
-): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
+export async function castIntoFitting(client: pg.PoolClient, plan: CastPlan, misfit: (error: Error) => Promise<void>): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
   if (!plan.geometry) return castInto(client, plan);
   // at most twice: another type (→ any geometry of the column's dimension), then another dimension (→ plain geometry)
   for (let attempt = 0; ; attempt++) {
@@ -258,10 +251,7 @@ export async function castIntoFitting(
  * file had none. Rows set aside because of other loads — a newer object had the key or deleted
  * the record, the key is already in the table — are not the file's fault and do not count.
  */
-export async function nothingLoaded(
-  client: pg.PoolClient,
-  r: { quarantine: string; loadId: number; file: string; rowsRead: number; rowsLoaded: number },
-): Promise<PermanentError | undefined> {
+export async function nothingLoaded(client: pg.PoolClient, r: { quarantine: string; loadId: number; file: string; rowsRead: number; rowsLoaded: number }): Promise<PermanentError | undefined> {
   if (r.rowsRead === 0 || r.rowsLoaded > 0) return undefined;
   const { rows } = await client.query<{ column_name: string; reason: string; n: string; line: string; lines: string }>(
     `SELECT column_name, (array_agg(reason ORDER BY source_line))[1] AS reason, count(DISTINCT source_line) AS n, min(source_line) AS line,
@@ -384,13 +374,7 @@ function modeOf(plan: CastPlan): LoadMode {
  * get a new current version (`valid_from` = the load's time, `valid_to` NULL); unchanged keys keep
  * theirs. Returns the versions written.
  */
-async function applyHistory(
-  client: pg.PoolClient,
-  plan: CastPlan,
-  cast: (c: CastColumn) => string,
-  passed: string,
-  from: string,
-): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
+async function applyHistory(client: pg.PoolClient, plan: CastPlan, cast: (c: CastColumn) => string, passed: string, from: string): Promise<{ rowsLoaded: number; rowsQuarantined: number }> {
   const { target, quarantine, loadId } = plan;
   const keyColumns = plan.key.map((k) => plan.columns.find((c) => c.name === k)!);
   const keyMatch = keyColumns.map((c) => `t.${ident(c.name)} = n.${ident(c.name)}`).join(' AND ');

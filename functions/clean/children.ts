@@ -76,7 +76,10 @@ export async function childLoadsOf(client: pg.PoolClient, root: LoadRow): Promis
  */
 export function checkChildLoads(root: LoadRow, loads: readonly LoadRow[]): void {
   const failed = loads.find((l) => l.status === 'failed');
-  if (failed) throw new PermanentError(`${root.object_key}: its nested table ${childPathOf(failed)} could not be staged (${failed.error ?? 'see load ' + failed.id}); none of the file's tables is applied`, { file: root.object_key });
+  if (failed)
+    throw new PermanentError(`${root.object_key}: its nested table ${childPathOf(failed)} could not be staged (${failed.error ?? 'see load ' + failed.id}); none of the file's tables is applied`, {
+      file: root.object_key,
+    });
   const waiting = loads.find((l) => l.status === 'received');
   if (waiting) throw new Error(`${root.object_key}: its nested table ${childPathOf(waiting)} (load ${waiting.id}) is still being staged; the clean is retried`);
 }
@@ -105,12 +108,7 @@ export async function childTablesOf(client: pg.PoolClient, pipeline: PipelineDef
  * columns, then `_load_id`): their children leave every child table of the dataset. With a key,
  * children carry the key (`parent_<key>`); without one, they go with the file they came from.
  */
-export async function followRemovedParents(
-  client: pg.PoolClient,
-  pipeline: PipelineDefinition,
-  dataset: DatasetDefinition,
-  removed: string,
-): Promise<void> {
+export async function followRemovedParents(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, removed: string): Promise<void> {
   const tables = await childTablesOf(client, pipeline, dataset);
   const schema = ident(pipeline.project);
   for (const name of tables) {
@@ -156,14 +154,15 @@ export async function inheritParent(
   const inheritedNames = owner.identity.map((c) => rename(c.name));
   const clash = inheritedNames.find((n) => own.has(n));
   if (clash) {
-    throw new PermanentError(`${child.object_key}: the nested table ${childPathOf(child)} has a field of its own that becomes "${clash}", the column that carries its record's key; read this array as JSON (read.arrays: json)`, {
-      file: child.object_key,
-    });
+    throw new PermanentError(
+      `${child.object_key}: the nested table ${childPathOf(child)} has a field of its own that becomes "${clash}", the column that carries its record's key; read this array as JSON (read.arrays: json)`,
+      {
+        file: child.object_key,
+      },
+    );
   }
   const set = owner.identity.map((c, i) => `${ident(`_p_${i}`)} = o.${ident(c.name)}::text`);
-  await client.query(
-    `ALTER TABLE ${staging} ${[...owner.identity.map((_, i) => `ADD COLUMN ${ident(`_p_${i}`)} text`), 'ADD COLUMN _p_found boolean'].join(', ')}`,
-  );
+  await client.query(`ALTER TABLE ${staging} ${[...owner.identity.map((_, i) => `ADD COLUMN ${ident(`_p_${i}`)} text`), 'ADD COLUMN _p_found boolean'].join(', ')}`);
   await client.query(
     `UPDATE ${staging} s SET ${[...set, '_p_found = true'].join(', ')}
        FROM ${ownerTable} o WHERE o._load_id = $1 AND o._source_line = s.${ident(parentColumn)}::bigint`,

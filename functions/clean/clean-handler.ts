@@ -49,10 +49,7 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
     // never dropped: retried like any failure, it ends in the DLQ, where it can be read
     if (!parsed.success) throw new UnreadableMessageError(`not a clean message ({"loadId": n}): ${JSON.stringify(record.body.slice(0, 200))}`);
     subject.loadId = parsed.data.loadId;
-    const outcome = await cleanLoad(
-      { pool: await deps.pool(), pipeline: currentPipeline(config.pipelineFile), s3: deps.s3, exports, deferExports: (loadId) => cleaned.push(loadId) },
-      parsed.data.loadId,
-    );
+    const outcome = await cleanLoad({ pool: await deps.pool(), pipeline: currentPipeline(config.pipelineFile), s3: deps.s3, exports, deferExports: (loadId) => cleaned.push(loadId) }, parsed.data.loadId);
     if (outcome.status === 'failed') subject.rejected = 1;
   }
 

@@ -165,7 +165,12 @@ async function cleanMembers(deps: CleanDeps, first: LoadRow): Promise<CleanOutco
   }
   // committed: the staging tables of the members applied, skipped or failed are spent
   for (const l of spent) await dropStaging(pool, l);
-  logger.info('members of a file cleaned together', { loadId: first.id, parent: first.parent_id, loaded: outcomes.filter((o) => o.status === 'loaded').length, failed: outcomes.filter((o) => o.status === 'failed').length });
+  logger.info('members of a file cleaned together', {
+    loadId: first.id,
+    parent: first.parent_id,
+    loaded: outcomes.filter((o) => o.status === 'loaded').length,
+    failed: outcomes.filter((o) => o.status === 'failed').length,
+  });
   return outcomes;
 }
 
@@ -394,7 +399,11 @@ async function cleanObject(
       clean: {
         key: inherited.identity.map((c) => c.name),
         mode: inherited.identity.length > 0 ? 'upsert' : 'append',
-        maps: childMaps(dataset, childPathOf(child)!, children.map((c) => childPathOf(c)!)),
+        maps: childMaps(
+          dataset,
+          childPathOf(child)!,
+          children.map((c) => childPathOf(c)!),
+        ),
       },
       geometry: { ...dataset.geometry, enabled: false },
     };
@@ -515,7 +524,10 @@ async function applyRows(
   // a coordinate system the file names in words only: identified by its parameters, never assumed 4326
   const notes: string[] = [];
   if (dataset.geometry.enabled) {
-    await checkSridsKnown(client, load.object_key, [[dataset.read.srid, `read.srid (dataset ${dataset.name})`], [dataset.geometry.srid, `geometry.srid (dataset ${dataset.name})`]]);
+    await checkSridsKnown(client, load.object_key, [
+      [dataset.read.srid, `read.srid (dataset ${dataset.name})`],
+      [dataset.geometry.srid, `geometry.srid (dataset ${dataset.name})`],
+    ]);
     // the SRID a file's crs names (read.srid overrides it): else PostGIS's "Invalid reserved SRID" in the cast, retried as if passing
     if (dataset.read.srid === undefined && !dataset.geometry.from) {
       await checkSridsKnown(client, load.object_key, [[detected?.geometry?.srid, `${detected?.geometry?.sridFrom ?? 'the file'} names SRID`]], `set read.srid (dataset ${dataset.name}) to`);
@@ -548,10 +560,7 @@ async function applyRows(
   // latitude/longitude written with a decimal comma, as the type inference found them
   const profiled = planned?.source.kind === 'latlon' && dataset.clean.columns ? await profiledDecimals(client, load) : undefined;
   planned = withCoordinateFormat(planned, (from) => resolved.find((c) => c.from === from)?.parse?.number?.decimal ?? profiled?.get(from));
-  const loadColumns = [
-    ...(opts.inherited ?? []),
-    ...resolved.map((c) => (planned && c.name === planned.column ? { ...c, name: `${c.name}_attribute` } : c)),
-  ];
+  const loadColumns = [...(opts.inherited ?? []), ...resolved.map((c) => (planned && c.name === planned.column ? { ...c, name: `${c.name}_attribute` } : c))];
   const schema = ident(pipeline.project);
   const table = `${schema}.${ident(dataset.name)}`;
   const quarantine = `${schema}.${ident(`${dataset.name}_quarantine`)}`;
@@ -586,41 +595,43 @@ async function applyRows(
   }
   // invalid shapes are repaired in the cast; what the repair changed is said (in the load's detected warnings), never silently
   const repairs = watchRepairs(client);
-  const cast = await castIntoFitting(client, {
-    staging,
-    target: table,
-    quarantine,
-    columns,
-    key: dataset.clean.key,
-    loadId: load.id,
-    lineage: true,
-    mode,
-    // only mode replace removes the rows a snapshot no longer has; upsert keeps every key it was given
-    ...(mode === 'replace' ? { replacedLoads: replacedLoadsSql(replaces) } : {}),
-    tombstones: await tombstonesFor(client, pipeline, dataset, load, columns, legacyIdentity(dataset)),
-    newerApplied: await newerApplied(client, load),
-    ...(opts.removed ? { removedInto: opts.removed } : {}),
-    geometry,
-    rules: await planRules(client, { pipeline, dataset, columns }),
-  }, (misfit) => geometryMisfit({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns, geometry }, misfit, changes)).finally(repairs.stop);
+  const cast = await castIntoFitting(
+    client,
+    {
+      staging,
+      target: table,
+      quarantine,
+      columns,
+      key: dataset.clean.key,
+      loadId: load.id,
+      lineage: true,
+      mode,
+      // only mode replace removes the rows a snapshot no longer has; upsert keeps every key it was given
+      ...(mode === 'replace' ? { replacedLoads: replacedLoadsSql(replaces) } : {}),
+      tombstones: await tombstonesFor(client, pipeline, dataset, load, columns, legacyIdentity(dataset)),
+      newerApplied: await newerApplied(client, load),
+      ...(opts.removed ? { removedInto: opts.removed } : {}),
+      geometry,
+      rules: await planRules(client, { pipeline, dataset, columns }),
+    },
+    (misfit) => geometryMisfit({ client, pipeline, dataset, loadId: load.id, staging, quarantine, file: load.object_key, columns, geometry }, misfit, changes),
+  ).finally(repairs.stop);
   if (geometry && geometry.source.kind === 'text' && geometry.source.srid === 4326 && geometry.srid === 4326) {
     await checkLonLat(client, { ...lonLat, table, column: geometry.column, where: `_load_id = ${Number(load.id)}` });
   }
   const repaired = geometry && repairs.seen() ? await repairSummary(client, staging, geometry, typeof detected?.unit === 'string' ? detected.unit : 'line') : undefined;
   if (repaired) notes.push(`${load.object_key}: ${repaired}`);
   if (notes.length > 0) {
-    await client.query(
-      `UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`,
-      [load.id, JSON.stringify(notes)],
-    );
+    await client.query(`UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`, [
+      load.id,
+      JSON.stringify(notes),
+    ]);
   }
   if (geometry) {
     // a geometry column this load made takes the type its geometries share; one an earlier load made keeps its type
     const added = changes.find((c) => c.change === 'added' && c.column === geometry.column);
     if (made === 'created' || made === 'rebuilt' || added) {
-      const narrowed = await narrowGeometryColumn(client, table, geometry.column, geometry.srid, (type) =>
-        alterColumnTypes(client, pipeline.project, dataset.name, new Map([[geometry.column, type]])),
-      );
+      const narrowed = await narrowGeometryColumn(client, table, geometry.column, geometry.srid, (type) => alterColumnTypes(client, pipeline.project, dataset.name, new Map([[geometry.column, type]])));
       if (added && narrowed) Object.assign(added, { to: narrowed, type: narrowed });
     }
     const widened = changes.find((c) => c.change === 'retyped' && c.column === geometry.column && c.action === 'widened');
@@ -658,13 +669,7 @@ function identityColumns(dataset: DatasetDefinition, fields: readonly string[]):
  * the names are remembered (`<dataset>_deleted`), so that an older object cleaned later cannot
  * bring a deleted record back.
  */
-async function applyDeletions(
-  client: pg.PoolClient,
-  pipeline: PipelineDefinition,
-  dataset: DatasetDefinition,
-  load: LoadRow,
-  removed: string | undefined,
-): Promise<Applied> {
+async function applyDeletions(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, load: LoadRow, removed: string | undefined): Promise<Applied> {
   const staging = load.staging_table!;
   const { staged: stagingColumns, targets, table, tableHasThem } = await identifyRows(client, pipeline, dataset, load, 'deletions');
   // the names typed as the clean columns are, so that `007` names the integer 7 and a composite
@@ -732,23 +737,19 @@ const KEY_VALUES = { old: 'oldKeyValues.', new: 'newKeyValues.' } as const;
  *   goes to quarantine, rule `superseded`); the record comes back under its new key with its rows;
  * - keyed otherwise: the object fails whole, saying why, and nothing is applied.
  */
-async function applyKeyChanges(
-  client: pg.PoolClient,
-  pipeline: PipelineDefinition,
-  dataset: DatasetDefinition,
-  load: LoadRow,
-  removed: string | undefined,
-): Promise<Applied> {
+async function applyKeyChanges(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, load: LoadRow, removed: string | undefined): Promise<Applied> {
   const header = load.header ?? [];
   const staged = load.detected?.columns ?? [];
-  const fieldsOf = (prefix: string) =>
-    header.flatMap((h, i) => (h.toLowerCase().startsWith(prefix.toLowerCase()) && staged[i] ? [{ field: h.slice(prefix.length), staged: staged[i] }] : []));
+  const fieldsOf = (prefix: string) => header.flatMap((h, i) => (h.toLowerCase().startsWith(prefix.toLowerCase()) && staged[i] ? [{ field: h.slice(prefix.length), staged: staged[i] }] : []));
   const olds = fieldsOf(KEY_VALUES.old);
   const news = fieldsOf(KEY_VALUES.new);
   if (olds.length === 0 || news.length === 0) {
-    throw new PermanentError(`${load.object_key}: key changes without ${olds.length ? '' : '"oldKeyValues"'}${olds.length || news.length ? '' : ' and '}${news.length ? '' : '"newKeyValues"'} (fields: ${header.join(', ')}); nothing is applied`, {
-      file: load.object_key,
-    });
+    throw new PermanentError(
+      `${load.object_key}: key changes without ${olds.length ? '' : '"oldKeyValues"'}${olds.length || news.length ? '' : ' and '}${news.length ? '' : '"newKeyValues"'} (fields: ${header.join(', ')}); nothing is applied`,
+      {
+        file: load.object_key,
+      },
+    );
   }
   const key = dataset.clean.key;
   const inKeyValues = (h: string) => Object.values(KEY_VALUES).some((prefix) => h.toLowerCase().startsWith(prefix.toLowerCase()));
@@ -823,19 +824,22 @@ async function identifyRows(
   const header = load.header ?? [];
   const columnOf = (name: string) => (load.detected?.columns ?? [])[header.findIndex((h) => normaliseHeader(h) === normaliseHeader(name))];
   const lacking = fields.filter((n) => !columnOf(n));
-  if (lacking.length) throw new PermanentError(`${load.object_key}: ${what} without the field${lacking.length > 1 ? 's' : ''} ${lacking.map((f) => `"${f}"`).join(', ')} that name the rows (fields: ${header.join(', ')})`, { file: load.object_key });
+  if (lacking.length)
+    throw new PermanentError(`${load.object_key}: ${what} without the field${lacking.length > 1 ? 's' : ''} ${lacking.map((f) => `"${f}"`).join(', ')} that name the rows (fields: ${header.join(', ')})`, {
+      file: load.object_key,
+    });
   const targets = identityColumns(dataset, fields);
   const unmatched = fields.filter((_, i) => !targets[i]);
   if (unmatched.length) {
-    throw new PermanentError(`dataset ${dataset.name}: no column holds ${unmatched.map((f) => `"${f}"`).join(', ')} (declare one with source: ${unmatched[0]}), so the ${what} in ${load.object_key} cannot be applied`, {
-      file: load.object_key,
-    });
+    throw new PermanentError(
+      `dataset ${dataset.name}: no column holds ${unmatched.map((f) => `"${f}"`).join(', ')} (declare one with source: ${unmatched[0]}), so the ${what} in ${load.object_key} cannot be applied`,
+      {
+        file: load.object_key,
+      },
+    );
   }
   const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
-  const { rows } = await client.query<{ n: string }>(
-    `SELECT count(*) AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2::text[]) AND NOT attisdropped`,
-    [table, targets],
-  );
+  const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2::text[]) AND NOT attisdropped`, [table, targets]);
   return { fields, staged: fields.map((f) => columnOf(f)!), targets: targets as string[], table, tableHasThem: Number(rows[0]!.n) === targets.length };
 }
 
@@ -887,8 +891,7 @@ async function ensureCleanTable(
   );
   const table = `${ident(project)}.${ident(dataset.name)}`;
   // the geometry column's type follows the data (narrowed by its first load, widened by a later one): only its SRID is the definition's
-  const sameGeometry = (col: string) =>
-    geometry !== undefined && (col === `${geometry.column} geometry` || (col.startsWith(`${geometry.column} geometry(`) && col.endsWith(`,${geometry.srid})`)));
+  const sameGeometry = (col: string) => geometry !== undefined && (col === `${geometry.column} geometry` || (col.startsWith(`${geometry.column} geometry(`) && col.endsWith(`,${geometry.srid})`)));
   const has = new Set(rows.map((r) => (sameGeometry(r.col) ? `${geometry!.column} ${geometryType(geometry!)}` : r.col)));
   const lacking = wanted.filter((w) => !has.has(w));
   if (rows.length > 0 && lacking.length === 0 && has.size === wanted.length) {

@@ -9,7 +9,11 @@ import type { Locale } from '../profile/types.ts';
 
 /** Header text reduced for matching: case, spaces and punctuation do not matter. */
 export function normaliseHeader(s: string): string {
-  return s.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
+  return s
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '');
 }
 
 /**
@@ -27,10 +31,7 @@ export function mapColumns(dataset: DatasetDefinition, header: readonly string[]
     const wanted = column.source ?? column.name;
     const found = byNorm.get(normaliseHeader(wanted));
     if (!found) {
-      throw new PermanentError(
-        `${file}: column "${wanted}" of dataset ${dataset.name} is not in the file's header (${header.map((h) => JSON.stringify(h)).join(', ')})`,
-        { file, line: 1, column: wanted },
-      );
+      throw new PermanentError(`${file}: column "${wanted}" of dataset ${dataset.name} is not in the file's header (${header.map((h) => JSON.stringify(h)).join(', ')})`, { file, line: 1, column: wanted });
     }
     out.set(column, found);
   }
@@ -41,7 +42,12 @@ export function mapColumns(dataset: DatasetDefinition, header: readonly string[]
 export function launder(headers: readonly string[]): string[] {
   const seen = new Set<string>();
   return headers.map((h, i) => {
-    let base = h.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+    let base = h
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_')
+      .replace(/^_+|_+$/g, '');
     if (!base) base = `column_${i + 1}`;
     if (/^[0-9]/.test(base)) base = `c_${base}`;
     base = base.slice(0, 56);
@@ -96,7 +102,12 @@ export async function resolveColumns(
   const catalog = await catalogColumns(client, load.id);
   // without a profile every column is text: the load still lands, nothing is cast wrongly
   const detected = catalog?.columns ?? [];
-  const settled = await settledByEarlierLoads(client, load.id, detected.map((c) => c.name), detected.map((c) => c.clean));
+  const settled = await settledByEarlierLoads(
+    client,
+    load.id,
+    detected.map((c) => c.name),
+    detected.map((c) => c.clean),
+  );
   return staging
     .map((from, i) => {
       const column = detected[i] && { ...detected[i]!, clean: settled[i] }; // by position: headers may repeat or be blank

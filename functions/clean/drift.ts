@@ -194,11 +194,7 @@ function frozen(dataset: string, file: string, changes: SchemaChange[]): SchemaD
   // only a rename in spelling is let through (the same column, as for declared columns)
   const rejected = changes.map((c) => (c.basis === 'spelling' ? c : { ...c, action: 'rejected' as const }));
   const listed = rejected.filter((c) => c.action === 'rejected').map((c) => describeChange(c));
-  return new SchemaDriftError(
-    `dataset ${dataset}: ${listed.join(', ')} — the drift policy "freeze" rejects ${file}; the clean table and views are unchanged`,
-    rejected,
-    { file, line: 1 },
-  );
+  return new SchemaDriftError(`dataset ${dataset}: ${listed.join(', ')} — the drift policy "freeze" rejects ${file}; the clean table and views are unchanged`, rejected, { file, line: 1 });
 }
 
 /** Record a load's changes in the ledger (nothing when there are none). */
@@ -215,11 +211,7 @@ export async function recordSchemaChanges(db: Queryable, loadId: number, changes
  * vanished declared one fails the load (mapColumns says so: `rejected`). Under freeze every
  * change rejects the load.
  */
-export async function sourceDrift(
-  client: pg.PoolClient,
-  dataset: DatasetDefinition,
-  load: { id: number; project: string; header: string[] | null; object_key: string },
-): Promise<SchemaChange[]> {
+export async function sourceDrift(client: pg.PoolClient, dataset: DatasetDefinition, load: { id: number; project: string; header: string[] | null; object_key: string }): Promise<SchemaChange[]> {
   const { rows } = await client.query<{ header: string[] | null }>(
     `SELECT l.header FROM etl.loads l WHERE l.project = $1 AND l.dataset = $2 AND l.status = 'loaded' AND l.id <> $3 AND l.owner_id IS NULL ORDER BY ${ORDER('l')} DESC LIMIT 1`,
     [load.project, dataset.name, load.id],
@@ -231,9 +223,7 @@ export async function sourceDrift(
   const before = new Set(previous.map(normaliseHeader));
   const policy = driftPolicy(dataset);
   const changes: SchemaChange[] = [
-    ...load.header
-      .filter((h) => normaliseHeader(h) && !before.has(normaliseHeader(h)))
-      .map((h): SchemaChange => ({ change: 'added', column: h, from: null, to: null, policy, action: 'ignored' })),
+    ...load.header.filter((h) => normaliseHeader(h) && !before.has(normaliseHeader(h))).map((h): SchemaChange => ({ change: 'added', column: h, from: null, to: null, policy, action: 'ignored' })),
     ...previous
       .filter((h) => normaliseHeader(h) && !now.has(normaliseHeader(h)))
       .map((h): SchemaChange => ({ change: 'missing', column: h, from: null, to: null, policy, action: declared.has(normaliseHeader(h)) ? 'rejected' : 'ignored' })),
@@ -299,9 +289,7 @@ export async function reconcileSchema(ctx: DriftContext): Promise<ReconciledSche
   const changes: SchemaChange[] = [
     ...comparison.added.map((l): SchemaChange => ({ change: 'added', column: l.name, from: null, to: l.type, policy, action: 'added' })),
     ...comparison.missing.map((c): SchemaChange => ({ change: 'missing', column: c.name, from: c.type, to: null, policy, action: 'kept' })),
-    ...comparison.pairs
-      .filter((p) => p.renamed)
-      .map((p): SchemaChange => ({ change: 'renamed', column: p.clean.name, from: p.clean.name, to: p.load.name, policy, action: 'mapped', basis: p.renamed })),
+    ...comparison.pairs.filter((p) => p.renamed).map((p): SchemaChange => ({ change: 'renamed', column: p.clean.name, from: p.clean.name, to: p.load.name, policy, action: 'mapped', basis: p.renamed })),
     ...retyped.map(({ pair, line }): SchemaChange => ({ change: 'retyped', column: pair.clean.name, from: pair.clean.type, to: pair.load.type, policy, action: 'widened', line })),
   ];
   // a rename in spelling only is the same column under every policy (as for declared columns)
@@ -406,9 +394,7 @@ function doesNotFit(p: ColumnPair<LoadColumn>): string {
 
 /** The load's columns as cast into the clean table: the clean name and the clean type (after any widening). */
 function castColumns(pairs: readonly ColumnPair<LoadColumn>[], widened: ReadonlyMap<string, ColumnType>): CastColumn[] {
-  return pairs
-    .filter((p) => p.load.cast)
-    .map((p) => ({ ...p.load.cast!, name: p.clean.name, type: widened.get(p.clean.name) ?? (p.clean.type as ColumnType) }));
+  return pairs.filter((p) => p.load.cast).map((p) => ({ ...p.load.cast!, name: p.clean.name, type: widened.get(p.clean.name) ?? (p.clean.type as ColumnType) }));
 }
 
 /** The load's geometry, when the clean table keeps a column for it. */
@@ -423,12 +409,7 @@ function geometryKept(ctx: DriftContext, comparison: SchemaComparison<LoadColumn
  * column are recreated around the ALTER (a column's type cannot change under a view), and
  * declared views are re-read so that a `SELECT *` view shows the new columns.
  */
-async function evolveTable(
-  ctx: DriftContext,
-  comparison: SchemaComparison<LoadColumn>,
-  retyped: readonly { pair: ColumnPair<LoadColumn> }[],
-  changes: SchemaChange[],
-): Promise<ReconciledSchema> {
+async function evolveTable(ctx: DriftContext, comparison: SchemaComparison<LoadColumn>, retyped: readonly { pair: ColumnPair<LoadColumn> }[], changes: SchemaChange[]): Promise<ReconciledSchema> {
   const { client, pipeline, dataset } = ctx;
   const table = `${ident(pipeline.project)}.${ident(dataset.name)}`;
   const widened = new Map(retyped.map(({ pair }) => [pair.clean.name, widerType(pair.clean.type as ColumnType, pair.load.type as ColumnType)]));
@@ -566,12 +547,7 @@ async function rereadDeclaredViews(client: pg.PoolClient, pipeline: PipelineDefi
  * for this load (no value is lost). Rows sent to quarantine are deleted from the staging table
  * so that the cast neither loads them nor quarantines them a second time.
  */
-async function quarantineDrift(
-  ctx: DriftContext,
-  comparison: SchemaComparison<LoadColumn>,
-  retyped: readonly { pair: ColumnPair<LoadColumn> }[],
-  changes: SchemaChange[],
-): Promise<ReconciledSchema> {
+async function quarantineDrift(ctx: DriftContext, comparison: SchemaComparison<LoadColumn>, retyped: readonly { pair: ColumnPair<LoadColumn> }[], changes: SchemaChange[]): Promise<ReconciledSchema> {
   const { client } = ctx;
   const present = (from: string) => `NULLIF(btrim(s.${ident(from)}), '') IS NOT NULL`;
   const check = (column: string, raw: string, when: string, reason: string) => `(${literal(column)}, ${raw}, CASE WHEN ${when} THEN ${reason} END)`;
@@ -606,10 +582,9 @@ async function quarantineDrift(
         WHERE v.reason IS NOT NULL`,
       [ctx.loadId],
     );
-    const { rows } = await client.query<{ column_name: string; n: string }>(
-      `SELECT column_name, count(*) AS n FROM ${ctx.quarantine} WHERE load_id = $1 AND rule = 'schema' GROUP BY column_name`,
-      [ctx.loadId],
-    );
+    const { rows } = await client.query<{ column_name: string; n: string }>(`SELECT column_name, count(*) AS n FROM ${ctx.quarantine} WHERE load_id = $1 AND rule = 'schema' GROUP BY column_name`, [
+      ctx.loadId,
+    ]);
     for (const r of rows) counts.set(r.column_name, Number(r.n));
     const deleted = await client.query(
       `DELETE FROM ${ctx.staging} s USING (SELECT DISTINCT source_line FROM ${ctx.quarantine} WHERE load_id = $1 AND rule = 'schema') q
@@ -619,8 +594,7 @@ async function quarantineDrift(
     quarantinedRows = deleted.rowCount ?? 0;
   }
   for (const c of changes) {
-    const quarantined =
-      c.change === 'added' ? c.column : c.change === 'retyped' ? c.column : c.change === 'renamed' && c.basis === 'position' ? c.to! : undefined;
+    const quarantined = c.change === 'added' ? c.column : c.change === 'retyped' ? c.column : c.change === 'renamed' && c.basis === 'position' ? c.to! : undefined;
     if (quarantined !== undefined) Object.assign(c, { action: 'quarantined', rows: counts.get(quarantined) ?? 0 });
   }
   const kept = comparison.pairs.filter((p) => p.renamed !== 'position');

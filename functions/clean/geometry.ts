@@ -17,9 +17,7 @@ export interface GeometryPlan {
   column: string;
   /** SRID of the clean column. */
   srid: number;
-  source:
-    | { kind: 'text'; from: string; encoding: 'geojson' | 'wkb' | 'wkt'; srid: number }
-    | { kind: 'latlon'; lat: string; lon: string; srid: number; decimalComma?: boolean };
+  source: { kind: 'text'; from: string; encoding: 'geojson' | 'wkb' | 'wkt'; srid: number } | { kind: 'latlon'; lat: string; lon: string; srid: number; decimalComma?: boolean };
   invalid: 'repair' | 'quarantine';
   /** Promote Polygon/LineString to Multi* (the layer mixes single and multi parts, or may). */
   promote: boolean;
@@ -36,7 +34,25 @@ export interface GeometryPlan {
  * `--lat/--lon` or `geometry.from`).
  */
 const LAT = new Set(['lat', 'latitude', 'latitud', 'latitudine', 'breedtegraad', 'breitengrad', 'breddegrad', 'leveysaste', 'ylat', 'latwgs84', 'wgs84lat', 'latitudewgs84', 'ylatitude']);
-const LON = new Set(['lon', 'lng', 'long', 'longitude', 'longitud', 'longitudine', 'lengtegraad', 'langengrad', 'laengengrad', 'laengdegrad', 'langdegrad', 'pituusaste', 'xlon', 'lonwgs84', 'wgs84lon', 'longitudewgs84', 'xlongitude']);
+const LON = new Set([
+  'lon',
+  'lng',
+  'long',
+  'longitude',
+  'longitud',
+  'longitudine',
+  'lengtegraad',
+  'langengrad',
+  'laengengrad',
+  'laengdegrad',
+  'langdegrad',
+  'pituusaste',
+  'xlon',
+  'lonwgs84',
+  'wgs84lon',
+  'longitudewgs84',
+  'xlongitude',
+]);
 
 /**
  * The geometry of a load: from the dataset's `geometry` definition and what staging detected.
@@ -147,8 +163,7 @@ export function geometryChecks(plan: GeometryPlan, parse: boolean, alias = 's'):
   const src = plan.source;
   if (src.kind === 'latlon') {
     const v = (c: string) => coordinate(alias, c, src.decimalComma);
-    const range = (c: string, limit: number) =>
-      src.srid === 4326 ? `WHEN abs(${v(c)}::double precision) > ${limit} THEN 'range' ` : '';
+    const range = (c: string, limit: number) => (src.srid === 4326 ? `WHEN abs(${v(c)}::double precision) > ${limit} THEN 'range' ` : '');
     const check = (c: string, what: string, limit: number) =>
       `('${plan.column}', ${alias}.${ident(c)}, CASE WHEN ${v(c)} IS NULL THEN NULL WHEN NOT etl.is_valid_as(${v(c)}, 'double precision') THEN 'type' ${range(c, limit)}END, '${what}')`;
     return [check(src.lat, 'latitude', 90), check(src.lon, 'longitude', 180)];
@@ -178,7 +193,6 @@ export function withCoordinateFormat(plan: GeometryPlan | undefined, decimalOf: 
   const comma = decimalOf(plan.source.lat) === ',' || decimalOf(plan.source.lon) === ',';
   return comma ? { ...plan, source: { ...plan.source, decimalComma: true }, note: `${plan.note} (decimal comma)` } : plan;
 }
-
 
 /**
  * The clean column's type when it is made: points made from latitude/longitude (or x/y) are 2D
@@ -225,10 +239,10 @@ export async function narrowGeometryColumn(
 ): Promise<string | undefined> {
   const shared = await sharedGeometryType(client, table, column, srid);
   if (!shared) return undefined;
-  const { rows } = await client.query<{ type: string }>(
-    `SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped`,
-    [table, column],
-  );
+  const { rows } = await client.query<{ type: string }>(`SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped`, [
+    table,
+    column,
+  ]);
   if (rows[0]?.type === shared) return undefined;
   await alter(shared);
   return shared;
@@ -349,7 +363,12 @@ export async function repairSummary(client: Queryable, staging: string, plan: Ge
   if (!r || r.repaired === 0) return undefined;
   let text = `${r.repaired} invalid geometr${r.repaired === 1 ? 'y' : 'ies'} repaired (ST_MakeValid)`;
   if (r.trimmed > 0) {
-    const parts = [r.points ? `${r.points} point${r.points === 1 ? '' : 's'}` : '', r.segments ? `${r.segments} line${r.segments === 1 ? '' : 's'} (${Number((r.length ?? 0).toPrecision(4))} units long in all)` : ''].filter(Boolean).join(' and ');
+    const parts = [
+      r.points ? `${r.points} point${r.points === 1 ? '' : 's'}` : '',
+      r.segments ? `${r.segments} line${r.segments === 1 ? '' : 's'} (${Number((r.length ?? 0).toPrecision(4))} units long in all)` : '',
+    ]
+      .filter(Boolean)
+      .join(' and ');
     text += `; in ${r.trimmed} of them (${unit}${r.trimmed === 1 ? '' : 's'} ${(r.lines ?? []).join(', ')}${r.trimmed > 5 ? ', …' : ''}) the repair also left ${parts || 'parts of a lower dimension'} — a collapsed spike or sliver — dropped to keep each shape's own dimension`;
     if (r.emptied > 0) text += `; ${r.emptied} had nothing of their dimension left: their geometry is NULL`;
   }

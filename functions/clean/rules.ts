@@ -17,18 +17,7 @@
  */
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnType, type DatasetDefinition, type PipelineDefinition } from '../../contract/definition.ts';
-import {
-  anchored,
-  DATE_TYPES,
-  nullTokensOf,
-  numberExample,
-  numberFormat,
-  NUMBER_TYPES,
-  parseDatePattern,
-  type DateField,
-  type DatePattern,
-  type NumberFormat,
-} from '../../contract/rules.ts';
+import { anchored, DATE_TYPES, nullTokensOf, numberExample, numberFormat, NUMBER_TYPES, parseDatePattern, type DateField, type DatePattern, type NumberFormat } from '../../contract/rules.ts';
 import { ident, literal } from '../common/db.ts';
 import { PermanentError } from '../common/errors.ts';
 import type { CastColumn, CastPlan } from './cast.ts';
@@ -132,8 +121,7 @@ export function resolveRules(dataset: DatasetDefinition, columns: readonly CastC
 
 function isActive(r: ColumnRules): boolean {
   return Boolean(
-    r.trim || r.nullTokens.length > 0 || r.case || r.number || r.date || r.excelDates || r.min !== undefined || r.max !== undefined ||
-      r.pattern !== undefined || r.values || r.unique || r.references,
+    r.trim || r.nullTokens.length > 0 || r.case || r.number || r.date || r.excelDates || r.min !== undefined || r.max !== undefined || r.pattern !== undefined || r.values || r.unique || r.references,
   );
 }
 
@@ -162,13 +150,7 @@ export async function planRules(client: pg.PoolClient, ctx: RulesContext): Promi
   return plan;
 }
 
-async function resolveReference(
-  client: pg.PoolClient,
-  pipeline: PipelineDefinition,
-  dataset: DatasetDefinition,
-  column: CastColumn,
-  ref: { dataset: string; column: string },
-): Promise<ResolvedReference> {
+async function resolveReference(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, column: CastColumn, ref: { dataset: string; column: string }): Promise<ResolvedReference> {
   const label = `${ref.dataset}.${ref.column}`;
   const where = `dataset ${dataset.name}: column "${column.name}" references ${label}`;
   const target = pipeline.datasets.find((d) => d.name === ref.dataset);
@@ -180,10 +162,7 @@ async function resolveReference(
     [pipeline.project, ref.dataset],
   );
   if (rows.length === 0) {
-    throw new PermanentError(
-      `${where}, but dataset ${ref.dataset} has no clean table yet: load ${ref.dataset} first, then load this file again (or replay it)`,
-      { column: column.name },
-    );
+    throw new PermanentError(`${where}, but dataset ${ref.dataset} has no clean table yet: load ${ref.dataset} first, then load this file again (or replay it)`, { column: column.name });
   }
   const found = rows.find((r) => r.name === ref.column);
   if (!found) {
@@ -506,8 +485,7 @@ function ruleCheck(c: CastColumn, raw: string, N: string, typed: string, r: Colu
   if (r.min !== undefined) whens.push(`WHEN ${typed} < ${boundSql(c.type, r.min)} THEN 'range'`);
   if (r.max !== undefined) whens.push(`WHEN ${typed} > ${boundSql(c.type, r.max)} THEN 'range'`);
   if (r.min !== undefined || r.max !== undefined) {
-    reasons.range =
-      r.min !== undefined && r.max !== undefined ? `not between ${r.min} and ${r.max}: %s` : r.min !== undefined ? `below the minimum ${r.min}: %s` : `above the maximum ${r.max}: %s`;
+    reasons.range = r.min !== undefined && r.max !== undefined ? `not between ${r.min} and ${r.max}: %s` : r.min !== undefined ? `below the minimum ${r.min}: %s` : `above the maximum ${r.max}: %s`;
   }
   return `(${literal(c.name)}, ${raw}, CASE ${whens.join(' ')} END, ${literal(c.type)}, ${literal(JSON.stringify(reasons))}::jsonb)`;
 }

@@ -53,7 +53,13 @@ export async function identifySrid(client: Queryable, wkt: string): Promise<Iden
     ranked.push({
       srid: row.srid,
       name: theirs.name ?? `EPSG:${row.srid}`,
-      score: [overlap(datumWords, nameWords(theirs.datum ?? '')), row.auth_name === 'EPSG' ? 1 : 0, overlap(crsWords, nameWords(theirs.name ?? '')), /deprecated/i.test(theirs.name ?? '') ? 0 : 1, -row.srid],
+      score: [
+        overlap(datumWords, nameWords(theirs.datum ?? '')),
+        row.auth_name === 'EPSG' ? 1 : 0,
+        overlap(crsWords, nameWords(theirs.name ?? '')),
+        /deprecated/i.test(theirs.name ?? '') ? 0 : 1,
+        -row.srid,
+      ],
     });
   }
   if (ranked.length === 0) return undefined;
@@ -127,7 +133,9 @@ export async function settleSourceSrid(
   const found = await identifySrid(client, g.crs.wkt);
   if (found) {
     g.srid = found.srid;
-    const others = found.alternatives.length ? `; the same parameters are also ${found.alternatives.map((s) => `EPSG:${s}`).join(', ')}, which differ by datum realisation only: set ${opts.option} to choose one` : '';
+    const others = found.alternatives.length
+      ? `; the same parameters are also ${found.alternatives.map((s) => `EPSG:${s}`).join(', ')}, which differ by datum realisation only: set ${opts.option} to choose one`
+      : '';
     opts.warnings.push(`${opts.file}: its coordinate system ${what} is recognised by its parameters as EPSG:${found.srid} (${found.name})${others}`);
     return;
   }
@@ -189,13 +197,16 @@ export async function checkLonLat(
   if (withinLonLat(e)) return;
   // the first record beyond them, as the extent judged it (same bounds), for the message and the ledger's line
   const lines = await client.query(`SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = '_source_line' AND NOT attisdropped`, [opts.table]);
-  const first = lines.rows.length === 0 ? { rows: [] } : await client.query<{ at: string }>(
-    `SELECT _source_line AS at FROM ${opts.table}
+  const first =
+    lines.rows.length === 0
+      ? { rows: [] }
+      : await client.query<{ at: string }>(
+          `SELECT _source_line AS at FROM ${opts.table}
       WHERE ${where} AND ${g} IS NOT NULL
         AND NOT (ST_XMin(${g}) >= -180 - 1e-6 AND ST_XMax(${g}) <= 180 + 1e-6 AND ST_YMin(${g}) >= -90 - 1e-6 AND ST_YMax(${g}) <= 90 + 1e-6)
       ORDER BY _source_line LIMIT 1`,
-    opts.staged ? [opts.staged.encoding === 'geojson' ? 'geojson' : 'wkb'] : [],
-  );
+          opts.staged ? [opts.staged.encoding === 'geojson' ? 'geojson' : 'wkb'] : [],
+        );
   const at = first.rows[0] ? Number(first.rows[0].at) : undefined;
   throw new PermanentError(
     `${opts.file}: coordinates ${showExtent(e)} are not longitudes and latitudes, yet ${opts.how} EPSG:4326: give the source's EPSG code with ${opts.option}${at !== undefined ? ` (the first beyond them: ${opts.unit ?? 'line'} ${at})` : ''}`,
@@ -226,4 +237,3 @@ export async function checkSridsKnown(
     { file },
   );
 }
-

@@ -75,15 +75,7 @@ export async function tombstonesFor(
  * Remember records (`ids`: SQL giving one text column, the identity) as removed by `load`; a
  * record removed again by a newer load keeps the newer one.
  */
-export async function rememberRemoved(
-  client: pg.PoolClient,
-  pipeline: PipelineDefinition,
-  dataset: DatasetDefinition,
-  load: LoadRow,
-  ids: string,
-  columns: string[],
-  legacy: string[],
-): Promise<void> {
+export async function rememberRemoved(client: pg.PoolClient, pipeline: PipelineDefinition, dataset: DatasetDefinition, load: LoadRow, ids: string, columns: string[], legacy: string[]): Promise<void> {
   const table = tombstoneTable(pipeline, dataset);
   if (!(await columnSets(client, pipeline, dataset, legacy))) {
     await client.query(`CREATE TABLE ${table} (id text PRIMARY KEY, load_id bigint NOT NULL, columns text[] NOT NULL)`);

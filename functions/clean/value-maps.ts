@@ -53,10 +53,7 @@ export interface ValueMapPlan {
  * column's `unmapped` says. The counts go to `etl.loads.unmapped`. Returns the columns to cast,
  * reading the mapped staging columns. Runs on the caller's transaction: a failure leaves nothing.
  */
-export async function applyValueMaps(
-  client: pg.PoolClient,
-  plan: ValueMapPlan,
-): Promise<{ columns: CastColumn[]; rowsQuarantined: number; unmapped: UnmappedReport[] }> {
+export async function applyValueMaps(client: pg.PoolClient, plan: ValueMapPlan): Promise<{ columns: CastColumn[]; rowsQuarantined: number; unmapped: UnmappedReport[] }> {
   const columns = [...plan.columns];
   const mapped: MappedColumn[] = (plan.dataset.clean.columns ?? []).flatMap((c) =>
     c.map === undefined ? [] : [{ name: c.name, map: c.map, unmapped: c.unmapped, descriptor: c.descriptor, source: c.source }],
@@ -103,10 +100,7 @@ export async function applyValueMaps(
       quarantined = true;
     }
     // what the map did not write: every other value (keep), or only the empty ones (null, quarantine)
-    await client.query(
-      `UPDATE ${staging} s SET ${target} = ${source} WHERE s.${target} IS NULL AND ${source} IS NOT NULL` +
-        (policy === 'keep' ? '' : ` AND btrim(${source}, ${literal(MAP_TRIM)}) = ''`),
-    );
+    await client.query(`UPDATE ${staging} s SET ${target} = ${source} WHERE s.${target} IS NULL AND ${source} IS NOT NULL` + (policy === 'keep' ? '' : ` AND btrim(${source}, ${literal(MAP_TRIM)}) = ''`));
     columns[index] = { ...columns[index]!, from: `_map_${column.name}` };
   }
 
@@ -147,7 +141,10 @@ export const DESCRIPTOR_URI = `'^[A-Za-z][A-Za-z0-9+.-]*://[^#]*/([^/#]+)#(.*)$'
  */
 export function columnDescriptor(column: Pick<MappedColumn, 'descriptor' | 'source'>, sourceColumn: string, map: ValueMapDefinition): string | undefined {
   if (column.descriptor) return descriptorName(column.descriptor);
-  const name = (column.source ?? sourceColumn).replace(/[^A-Za-z0-9]/g, '').replace(/id$/i, '').toLowerCase();
+  const name = (column.source ?? sourceColumn)
+    .replace(/[^A-Za-z0-9]/g, '')
+    .replace(/id$/i, '')
+    .toLowerCase();
   let best: string | undefined;
   for (const e of map.entries ?? []) {
     const d = e.descriptor;
@@ -165,15 +162,7 @@ export function columnDescriptor(column: Pick<MappedColumn, 'descriptor' | 'sour
  *    otherwise by the code alone, when the map gives that code one constant under every descriptor
  *    ("Work" is an address type and an e-mail type: a bare "Work" in an unnamed column stays unmapped).
  */
-async function mapColumn(
-  client: pg.PoolClient,
-  staging: string,
-  source: string,
-  target: string,
-  table: string,
-  map: ValueMapDefinition,
-  descriptor: string | undefined,
-): Promise<void> {
+async function mapColumn(client: pg.PoolClient, staging: string, source: string, target: string, table: string, map: ValueMapDefinition, descriptor: string | undefined): Promise<void> {
   const value = `btrim(${source}, ${literal(MAP_TRIM)})`;
   const entries = map.entries ?? [];
   if (entries.some((e) => e.descriptor === undefined)) {
@@ -183,8 +172,7 @@ async function mapColumn(
   // Each value is parsed once, in a subquery the planner keeps (OFFSET 0), then joined to the map:
   // a join on the expressions themselves is planned as a nested loop that parses every value once
   // per map row (300,000 URIs against 46 rows: seconds instead of under one).
-  const matched = (rows: string, on: string, entriesOf = table) =>
-    `UPDATE ${staging} o SET ${target} = m.constant FROM (${rows} OFFSET 0) v JOIN ${entriesOf} m ON ${on} WHERE o.ctid = v.row`;
+  const matched = (rows: string, on: string, entriesOf = table) => `UPDATE ${staging} o SET ${target} = m.constant FROM (${rows} OFFSET 0) v JOIN ${entriesOf} m ON ${on} WHERE o.ctid = v.row`;
   await client.query(
     matched(
       `SELECT ctid AS row, regexp_match(${value}, ${DESCRIPTOR_URI}) AS p FROM ${staging} s WHERE s.${target} IS NULL AND ${value} LIKE '%#%'`,
@@ -224,7 +212,9 @@ async function loadMapTable(client: pg.PoolClient, map: ValueMapDefinition, tabl
   );
   if (conflicts.rows.length > 0) {
     const where = map.file ? `value map "${map.name}" (${map.file})` : `value map "${map.name}"`;
-    const list = conflicts.rows.map((c) => `${c.descriptor ? `${c.descriptor} ` : ''}"${c.source}" → ${c.constants.map((k) => `"${k}"`).join(' or ')}${c.lines[0] !== null ? ` (lines ${c.lines.join(', ')})` : ''}`);
+    const list = conflicts.rows.map(
+      (c) => `${c.descriptor ? `${c.descriptor} ` : ''}"${c.source}" → ${c.constants.map((k) => `"${k}"`).join(' or ')}${c.lines[0] !== null ? ` (lines ${c.lines.join(', ')})` : ''}`,
+    );
     const edFi = conflicts.rows.some((c) => c.descriptor);
     throw new PermanentError(`${where} maps one source value to several constants${edFi ? ', none narrower than the others' : ''}: ${list.join('; ')}`, { file: map.file });
   }
@@ -236,12 +226,7 @@ async function loadMapTable(client: pg.PoolClient, map: ValueMapDefinition, tabl
 }
 
 /** Counts of the rows matching `lacking`, grouped by normalised value: totals and the most frequent values. */
-async function reportUnmapped(
-  client: pg.PoolClient,
-  staging: string,
-  lacking: string,
-  source: string,
-): Promise<Omit<UnmappedReport, 'column' | 'map' | 'policy'> | undefined> {
+async function reportUnmapped(client: pg.PoolClient, staging: string, lacking: string, source: string): Promise<Omit<UnmappedReport, 'column' | 'map' | 'policy'> | undefined> {
   const { rows } = await client.query<{ value: string; rows: string; distinct: string; total: string }>(
     `SELECT min(${source}) AS value, count(*) AS rows, count(*) OVER () AS distinct, sum(count(*)) OVER () AS total
        FROM ${staging} s WHERE ${lacking}

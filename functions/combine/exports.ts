@@ -190,7 +190,11 @@ export async function exportAfterBatch(deps: ExportDeps, loadIds: readonly numbe
   if (loadIds.length === 0 || !deps.pipeline.views.some((v) => v.export)) return [];
   let loads: { id: number; dataset: string }[];
   try {
-    loads = (await deps.pool.query<{ id: number; dataset: string }>(`SELECT id::int AS id, dataset FROM etl.loads WHERE id = ANY($1::bigint[]) AND status = 'loaded' AND dataset IS NOT NULL ORDER BY id`, [[...loadIds]])).rows;
+    loads = (
+      await deps.pool.query<{ id: number; dataset: string }>(`SELECT id::int AS id, dataset FROM etl.loads WHERE id = ANY($1::bigint[]) AND status = 'loaded' AND dataset IS NOT NULL ORDER BY id`, [
+        [...loadIds],
+      ])
+    ).rows;
   } catch (error) {
     logger.error('exports not run', { loadIds, error: messageOf(error) });
     return [];
@@ -280,10 +284,7 @@ function exportFormats(view: ViewDefinition): ExportFormat[] {
  * not hold this load's rows.)
  */
 async function exportedFor(db: Queryable, project: string, view: string, loadId: number): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `SELECT 1 FROM etl.exports WHERE project = $1 AND view = $2 AND status = 'exported' AND load_id = $3 LIMIT 1`,
-    [project, view, loadId],
-  );
+  const { rowCount } = await db.query(`SELECT 1 FROM etl.exports WHERE project = $1 AND view = $2 AND status = 'exported' AND load_id = $3 LIMIT 1`, [project, view, loadId]);
   return Boolean(rowCount);
 }
 
@@ -293,10 +294,7 @@ async function viewExists(db: Queryable, project: string, view: string): Promise
 }
 
 async function startRecord(db: Queryable, project: string, view: string, loadId: number | undefined, run: string, formats: ExportFormat[]): Promise<number> {
-  const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO etl.exports (project, view, load_id, run, formats) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-    [project, view, loadId ?? null, run, formats],
-  );
+  const { rows } = await db.query<{ id: string }>(`INSERT INTO etl.exports (project, view, load_id, run, formats) VALUES ($1, $2, $3, $4, $5) RETURNING id`, [project, view, loadId ?? null, run, formats]);
   return Number(rows[0]!.id);
 }
 
@@ -380,11 +378,7 @@ async function exportRun(
       manifest: manifestKey,
       files: Object.fromEntries(files.map((f) => [f.format, f.key])),
     });
-    await client.query(`UPDATE etl.exports SET status = 'exported', row_count = $2, manifest_key = $3, error = NULL, finished_at = now() WHERE id = $1`, [
-      record,
-      manifest.rowCount,
-      manifestKey,
-    ]);
+    await client.query(`UPDATE etl.exports SET status = 'exported', row_count = $2, manifest_key = $3, error = NULL, finished_at = now() WHERE id = $1`, [record, manifest.rowCount, manifestKey]);
     return { manifest, manifestKey };
   } catch (error) {
     failure = error instanceof Error ? error : new Error(String(error));
@@ -712,7 +706,10 @@ const GEOPARQUET_TYPES: Record<string, string> = {
 };
 
 /** The summary of a geometry column, and its GeoParquet column metadata. */
-export function geometryColumn(column: ViewColumn, stats: { types: Set<string>; srids: Set<number>; unknownType: boolean; bbox?: [number, number, number, number] }): {
+export function geometryColumn(
+  column: ViewColumn,
+  stats: { types: Set<string>; srids: Set<number>; unknownType: boolean; bbox?: [number, number, number, number] },
+): {
   summary: GeometrySummary;
   geo: Record<string, unknown>;
 } {
@@ -841,10 +838,10 @@ function streamingWriter(lib: ParquetLibrary, out: Writable): ByteWriter {
 async function sourceLoadsOf(client: pg.PoolClient, project: string, datasets: readonly string[]): Promise<SourceLoads[]> {
   const out: SourceLoads[] = [];
   for (const dataset of datasets) {
-    const { rowCount: hasLineage } = await client.query(
-      `SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND attname = '_load_id' AND NOT attisdropped`,
-      [project, dataset],
-    );
+    const { rowCount: hasLineage } = await client.query(`SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND attname = '_load_id' AND NOT attisdropped`, [
+      project,
+      dataset,
+    ]);
     if (!hasLineage) {
       out.push({ dataset, loads: 0, latest: [] });
       continue;

@@ -28,10 +28,7 @@ export interface CombineResult {
 
 /** Drop the view or materialized view of that name, if there is one (and what depends on it). */
 async function dropRelation(client: pg.PoolClient, project: string, name: string): Promise<void> {
-  const { rows } = await client.query<{ relkind: string }>(
-    `SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
-    [project, name],
-  );
+  const { rows } = await client.query<{ relkind: string }>(`SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, [project, name]);
   const kind = rows[0]?.relkind;
   if (kind === 'v') await client.query(`DROP VIEW ${ident(project)}.${ident(name)} CASCADE`);
   if (kind === 'm') await client.query(`DROP MATERIALIZED VIEW ${ident(project)}.${ident(name)} CASCADE`);
@@ -39,7 +36,10 @@ async function dropRelation(client: pg.PoolClient, project: string, name: string
 
 /** The view's SELECT with `{{schema}}` replaced by the project's quoted schema. */
 export function viewSql(pipeline: PipelineDefinition, view: ViewDefinition & { sql: string }): string {
-  return view.sql.replace(/\{\{\s*schema\s*\}\}/g, ident(pipeline.project)).trim().replace(/;\s*$/, '');
+  return view.sql
+    .replace(/\{\{\s*schema\s*\}\}/g, ident(pipeline.project))
+    .trim()
+    .replace(/;\s*$/, '');
 }
 
 /**
@@ -54,7 +54,7 @@ export function sqlStatements(sql: string): { offset: number; text: string }[] {
   let code = -1;
   const n = sql.length;
   const identChar = (c: string | undefined) => c !== undefined && /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     const c = sql[i]!;
     const next = sql[i + 1];
     if (c === '-' && next === '-') {
@@ -145,10 +145,7 @@ export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDef
   // the value maps as a table (<project>._value_maps), for views that match descriptors many-to-many
   await syncValueMapTable(client, pipeline);
   for (const view of pipeline.views) {
-    const { rows } = await client.query<{ dataset: string }>(
-      `SELECT d AS dataset FROM unnest($1::text[]) AS d WHERE to_regclass(format('%I.%I', $2::text, d)) IS NULL`,
-      [view.datasets, pipeline.project],
-    );
+    const { rows } = await client.query<{ dataset: string }>(`SELECT d AS dataset FROM unnest($1::text[]) AS d WHERE to_regclass(format('%I.%I', $2::text, d)) IS NULL`, [view.datasets, pipeline.project]);
     const name = `${schema}.${ident(view.name)}`;
     if (rows.length > 0) {
       result.waiting.push({ view: view.name, missing: rows.map((r) => r.dataset) });
@@ -164,11 +161,14 @@ export async function recreateViews(client: pg.PoolClient, pipeline: PipelineDef
     const problem = view.combine ? undefined : singleStatementProblem(sql);
     if (problem) throw new ViewError(`view "${view.name}" cannot be created: ${problem.message}`);
     const kind = view.materialized ? 'MATERIALIZED VIEW' : 'VIEW';
-    const sha = createHash('sha256').update(`${kind}\n${sql}\n${view.description ?? ''}`).digest('hex');
-    const same = await client.query(
-      `SELECT 1 FROM etl.views WHERE project = $1 AND name = $2 AND sql_sha256 = $3 AND to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL`,
-      [pipeline.project, view.name, sha],
-    );
+    const sha = createHash('sha256')
+      .update(`${kind}\n${sql}\n${view.description ?? ''}`)
+      .digest('hex');
+    const same = await client.query(`SELECT 1 FROM etl.views WHERE project = $1 AND name = $2 AND sql_sha256 = $3 AND to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL`, [
+      pipeline.project,
+      view.name,
+      sha,
+    ]);
     if (same.rowCount) {
       // a materialized view is data: it follows every clean of a dataset it reads
       if (view.materialized && (cleaned === undefined || view.datasets.includes(cleaned))) {

@@ -46,11 +46,7 @@ export interface SqsStepOptions<B> {
  * retried the same way, sooner (retry-soon.ts), and counted as a wait until its last attempt.
  * Each batch's failures are counted as metrics.
  */
-export function sqsStep<B = undefined>(
-  step: 'stage' | 'clean',
-  handle: (record: SQSRecord, subject: Subject, batch: B) => Promise<void>,
-  options: SqsStepOptions<B>,
-) {
+export function sqsStep<B = undefined>(step: 'stage' | 'clean', handle: (record: SQSRecord, subject: Subject, batch: B) => Promise<void>, options: SqsStepOptions<B>) {
   const { perBatch, order } = options;
   const attempt = (record: SQSRecord) => attemptOf(record, options.maxReceives);
   const processor = new BatchProcessor(EventType.SQS);
@@ -103,7 +99,7 @@ async function waitBeforeRetry(step: string, record: SQSRecord, attempt: { n: nu
   try {
     return await retrySoon(record, waitSeconds(attempt.n));
   } catch (error) {
-    logger.warn('a waiting message could not be timed: retried after the queue\'s visibility timeout', { step, messageId: record.messageId, error: messageOf(error) });
+    logger.warn("a waiting message could not be timed: retried after the queue's visibility timeout", { step, messageId: record.messageId, error: messageOf(error) });
     return 'queue timeout';
   }
 }
@@ -148,12 +144,11 @@ async function recordFailure(
     ...(ledgerError ? { ledgerError: `the failure could not be recorded in the ledger: ${ledgerError}` } : {}),
   };
   const n = `attempt ${attempt.n}${attempt.of ? ` of ${attempt.of}` : ''}`;
-  const what = fields.loadId !== undefined ? `load ${fields.loadId}${fields.object ? ` (${fields.object})` : ''}` : fields.object ?? `message ${record.messageId}`;
+  const what = fields.loadId !== undefined ? `load ${fields.loadId}${fields.object ? ` (${fields.object})` : ''}` : (fields.object ?? `message ${record.messageId}`);
   if (failure.kind === 'permanent') logger.warn(`${step} rejected ${what}: bad input, not retried (${n})`, fields);
   else if (retryIn !== undefined) {
     const later = typeof retryIn === 'number' ? `in ${retryIn} s` : "after the queue's visibility timeout";
     logger.info(`${step} of ${what} waits, ${n}: retried ${later} — ${failure.message}`, { ...fields, ...(typeof retryIn === 'number' ? { retryInSeconds: retryIn } : {}) });
-  }
-  else if (last) logger.error(`${step} failed ${what}, ${n}, the last: the message goes to the DLQ — ${failure.message}`, fields);
+  } else if (last) logger.error(`${step} failed ${what}, ${n}, the last: the message goes to the DLQ — ${failure.message}`, fields);
   else logger.error(`${step} failed ${what}, ${n}, ${failure.kind === 'blocked' ? 'blocked until the definition is fixed' : 'will be retried'} — ${failure.message}`, fields);
 }

@@ -69,10 +69,7 @@ function requireDatabase(env: DbEnv, ctx: z.RefinementCtx): void {
 }
 
 /** The database connection: `DATABASE_URL`, or the secret `CIVIC_ETL_DB_SECRET_ARN`. */
-export const dbEnv = z
-  .object(dbShape)
-  .superRefine(requireDatabase)
-  .transform(dbOf);
+export const dbEnv = z.object(dbShape).superRefine(requireDatabase).transform(dbOf);
 
 /** get (the fetch function): where fetched files go. */
 export const fetchEnv = z.object({ ...pipelineShape, [ENV.bucket]: required('a bucket name') }).transform((env) => ({

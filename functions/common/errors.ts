@@ -69,9 +69,7 @@ export function redactCredentials(text: string): string {
 
 export type FailureKind = 'permanent' | 'retryable' | 'blocked';
 
-export type Failure =
-  | { kind: 'permanent'; error: PermanentError; message: string }
-  | { kind: 'retryable' | 'blocked'; error: unknown; message: string };
+export type Failure = { kind: 'permanent'; error: PermanentError; message: string } | { kind: 'retryable' | 'blocked'; error: unknown; message: string };
 
 /** What node-postgres puts on an error the server sent. */
 interface PgError {
@@ -119,14 +117,20 @@ function inputError(error: unknown, file: string | undefined): PermanentError | 
   if (isPgError(error) && /^(22|42|54)/.test(error.code) && error.code !== '42501') {
     const m = /line (\d+)(?:, column ([^:]+))?/.exec(error.where ?? '');
     const record = m ? Number(m[1]) : undefined;
-    return new PermanentError(`${already(error.message ?? '')}${record ? ` (record ${record} after the header)` : ''} (SQLSTATE ${error.code})`, {
-      ...(file ? { file } : {}),
-      ...(m?.[2] ? { column: m[2] } : error.column ? { column: error.column } : {}),
-    }, { cause: error });
+    return new PermanentError(
+      `${already(error.message ?? '')}${record ? ` (record ${record} after the header)` : ''} (SQLSTATE ${error.code})`,
+      {
+        ...(file ? { file } : {}),
+        ...(m?.[2] ? { column: m[2] } : error.column ? { column: error.column } : {}),
+      },
+      { cause: error },
+    );
   }
   if (isPgError(error) && error.code === '08P01') {
     // the same bytes break the protocol again on every try: a NUL where PostgreSQL takes text
-    return new PermanentError(`${at}PostgreSQL refused what was sent (${error.message}, SQLSTATE 08P01): the data holds what its protocol cannot carry, such as a NUL character`, file ? { file } : {}, { cause: error });
+    return new PermanentError(`${at}PostgreSQL refused what was sent (${error.message}, SQLSTATE 08P01): the data holds what its protocol cannot carry, such as a NUL character`, file ? { file } : {}, {
+      cause: error,
+    });
   }
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && /^Z_(DATA|BUF|STREAM|NEED_DICT)_ERROR$/.test(code)) {

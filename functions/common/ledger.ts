@@ -150,13 +150,7 @@ export function objectRefOf(load: Pick<LoadRow, 'bucket' | 'object_key' | 'objec
  * two concurrent deliveries share one row. A replay (`ref.replay`) is always a new row instead:
  * see {@link receiveReplay}.
  */
-export async function receiveObject(
-  db: Queryable,
-  project: string,
-  dataset: string | null,
-  ref: ObjectRef,
-  parentId?: number,
-): Promise<{ load: LoadRow; inserted: boolean }> {
+export async function receiveObject(db: Queryable, project: string, dataset: string | null, ref: ObjectRef, parentId?: number): Promise<{ load: LoadRow; inserted: boolean }> {
   if (ref.replay) return { load: await receiveReplay(db, project, dataset, ref, parentId), inserted: true };
   const { rows } = await db.query<LoadRow & { inserted: boolean }>(
     `INSERT INTO etl.loads (project, dataset, bucket, object_key, object_version, etag, size_bytes, parent_id)
@@ -197,11 +191,7 @@ export async function getLoad(db: Queryable, id: number, lock = false): Promise<
   return rows[0] && normalise(rows[0]);
 }
 
-export async function markStaged(
-  db: Queryable,
-  id: number,
-  r: { rowsRead: number; stagingTable: string; header: string[]; detected: object; ms: number },
-): Promise<void> {
+export async function markStaged(db: Queryable, id: number, r: { rowsRead: number; stagingTable: string; header: string[]; detected: object; ms: number }): Promise<void> {
   await db.query(
     `UPDATE etl.loads SET status = 'staged', rows_read = $2, staging_table = $3, header = $4, detected = $5,
        staged_at = now(), stage_ms = $6, error = NULL, error_line = NULL, error_column = NULL, error_kind = NULL
@@ -224,11 +214,7 @@ export async function markLoaded(db: Queryable, id: number, r: { rowsLoaded: num
  * An object whose members are loads of their own (an archive, a GeoPackage): what was found is
  * kept in `detected`; each member's load has `parent_id` = this load.
  */
-export async function markExpanded(
-  db: Queryable,
-  id: number,
-  r: { members: number; rowsRead: number; skipped: string[]; failures: string[] },
-): Promise<void> {
+export async function markExpanded(db: Queryable, id: number, r: { members: number; rowsRead: number; skipped: string[]; failures: string[] }): Promise<void> {
   await db.query(
     `UPDATE etl.loads SET status = 'expanded', rows_read = $2, detected = $3, finished_at = now(),
        error = $4 WHERE id = $1`,
@@ -298,9 +284,7 @@ export async function recordAttempt(
   const kind: LoadErrorKind = a.kind === 'retryable' && a.of !== undefined && a.attempt !== undefined && a.attempt >= a.of ? 'exhausted' : a.kind;
   // an event may name the version by ETag only, while the ledger recorded the version id HEAD found
   const where =
-    'loadId' in target
-      ? 'id = $1'
-      : `id = (SELECT id FROM etl.loads WHERE bucket = $1 AND object_key = $6 AND replay_number = 0 AND (object_version = $7 OR etag = $8) ORDER BY id DESC LIMIT 1)`;
+    'loadId' in target ? 'id = $1' : `id = (SELECT id FROM etl.loads WHERE bucket = $1 AND object_key = $6 AND replay_number = 0 AND (object_version = $7 OR etag = $8) ORDER BY id DESC LIMIT 1)`;
   const params = 'loadId' in target ? [target.loadId] : [target.bucket];
   const { rows } = await db.query<{ id: string; dataset: string | null; object_key: string; status: LoadStatus }>(
     `UPDATE etl.loads SET error = $2, error_kind = $3, error_step = $4, attempts = greatest(attempts, coalesce($5::int, attempts)), last_attempt_at = now(),

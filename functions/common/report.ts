@@ -300,16 +300,9 @@ export async function publishSupplierReport(deps: PublishDeps, loadId: number, o
     if (!keys) return undefined;
     const copy = supplierCopy(report);
     const file = report.objectKey.split('/').at(-1)!;
-    await deps.s3.send(
-      new PutObjectCommand({ Bucket: report.bucket, Key: keys.json, Body: `${JSON.stringify(copy, null, 2)}\n`, ContentType: 'application/json' }),
-    );
-    await deps.s3.send(
-      new PutObjectCommand({ Bucket: report.bucket, Key: keys.text, Body: reportSummary(copy, `${file}.report.json`), ContentType: 'text/plain; charset=utf-8' }),
-    );
-    await deps.pool.query(`UPDATE etl.loads SET report = jsonb_set(report, '{supplierCopy}', to_jsonb($2::text)) WHERE id = $1 AND report IS NOT NULL`, [
-      loadId,
-      keys.json,
-    ]);
+    await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.json, Body: `${JSON.stringify(copy, null, 2)}\n`, ContentType: 'application/json' }));
+    await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.text, Body: reportSummary(copy, `${file}.report.json`), ContentType: 'text/plain; charset=utf-8' }));
+    await deps.pool.query(`UPDATE etl.loads SET report = jsonb_set(report, '{supplierCopy}', to_jsonb($2::text)) WHERE id = $1 AND report IS NOT NULL`, [loadId, keys.json]);
     return keys.json;
   } catch (error) {
     logger.warn('quality report not written back to the supplier', { loadId, error: messageOf(error) });
@@ -325,10 +318,7 @@ export async function publishSupplierReport(deps: PublishDeps, loadId: number, o
 export async function reportStageFailures(deps: PublishDeps, loadId: number): Promise<string[]> {
   const written: string[] = [];
   try {
-    const { rows } = await deps.pool.query<{ id: string }>(
-      `SELECT id FROM etl.loads WHERE (id = $1 OR parent_id = $1) AND status = 'failed' AND report IS NULL ORDER BY id`,
-      [loadId],
-    );
+    const { rows } = await deps.pool.query<{ id: string }>(`SELECT id FROM etl.loads WHERE (id = $1 OR parent_id = $1) AND status = 'failed' AND report IS NULL ORDER BY id`, [loadId]);
     for (const { id } of rows) {
       await storeLoadReport(deps.pool, Number(id));
       const key = await publishSupplierReport(deps, Number(id));
@@ -345,9 +335,9 @@ export async function reportStageFailures(deps: PublishDeps, loadId: number): Pr
 
 /** What each rule means, for people who have not read the pipeline definition. */
 const RULE_MEANING: Record<string, string> = {
-  type: 'not a value of the column\'s type',
+  type: "not a value of the column's type",
   required: 'a required value is missing',
-  unique: 'the key repeats another row\'s',
+  unique: "the key repeats another row's",
   map: 'not in the value map',
   schema: 'the column does not match the table',
   range: 'out of the allowed range',
@@ -386,9 +376,13 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
     const step = w.step ? `${w.step} ` : '';
     const attempts = `${step}attempt ${w.attempts}${at}`;
     if (w.kind === 'exhausted') {
-      lines.push(`Failed, in the ${step}dead-letter queue (${report.status}): all ${w.attempts} ${step}attempts failed, the last${at}. Fix the cause, then redrive the DLQ; nothing from this file was loaded yet.`);
+      lines.push(
+        `Failed, in the ${step}dead-letter queue (${report.status}): all ${w.attempts} ${step}attempts failed, the last${at}. Fix the cause, then redrive the DLQ; nothing from this file was loaded yet.`,
+      );
     } else if (w.kind === 'blocked') {
-      lines.push(`Blocked (${report.status}): the definition must change (${attempts} failed). Once it is fixed the load is retried (redrive the DLQ if its message got there); nothing from this file was loaded yet.`);
+      lines.push(
+        `Blocked (${report.status}): the definition must change (${attempts} failed). Once it is fixed the load is retried (redrive the DLQ if its message got there); nothing from this file was loaded yet.`,
+      );
     } else if (report.error?.message.startsWith('waiting for ')) {
       // a `references` rule waiting for the referenced dataset's load (order.ts)
       lines.push(`Waiting for another load, will be retried (${report.status}): ${attempts} waited; after the queue's last attempt the message goes to the DLQ.`);
@@ -400,9 +394,12 @@ export function describeReport(report: LoadReport | SupplierReport, opts: { exam
   }
   const c = report.contract;
   if (c && c.holds === 'deletions') lines.push(`Deletions: ${plural(c.deleted ?? 0, 'row was', 'rows were')} removed${c.run ? ` (run ${c.run})` : ''}.`);
-  else if (c && c.holds === 'keyChanges') lines.push(`Key changes: ${plural(c.deleted ?? 0, 'row was', 'rows were')} removed from under an old key${c.run ? ` (run ${c.run})` : ''}; the records come back under their new keys with their rows.`);
+  else if (c && c.holds === 'keyChanges')
+    lines.push(`Key changes: ${plural(c.deleted ?? 0, 'row was', 'rows were')} removed from under an old key${c.run ? ` (run ${c.run})` : ''}; the records come back under their new keys with their rows.`);
   else if (c) {
-    const scope = { dataset: 'the whole dataset', run: `the whole dataset with the other parts of run ${c.run ?? '?'}`, resource: `resource ${c.resource ?? '?'}`, nothing: 'nothing: it brings changes' }[c.replaces];
+    const scope = { dataset: 'the whole dataset', run: `the whole dataset with the other parts of run ${c.run ?? '?'}`, resource: `resource ${c.resource ?? '?'}`, nothing: 'nothing: it brings changes' }[
+      c.replaces
+    ];
     lines.push(`This file replaces ${scope ?? c.replaces}${c.replaces === 'run' && c.resource ? ` (resource ${c.resource})` : ''}.`);
   }
   if (report.error) {
@@ -449,7 +446,8 @@ export function reportSummary(report: LoadReport | SupplierReport, jsonName: str
     ...describeReport(report, { examples: 2 }),
   ];
   if (report.status === 'failed') lines.push('Fix the file at the place named above and upload it again.');
-  else if (report.byRule.length > 0 || report.unmapped?.length) lines.push(`Fix these rows in the source and upload the file again; every count and up to ${REPORT_EXAMPLES} example lines per rule are in ${jsonName}.`);
+  else if (report.byRule.length > 0 || report.unmapped?.length)
+    lines.push(`Fix these rows in the source and upload the file again; every count and up to ${REPORT_EXAMPLES} example lines per rule are in ${jsonName}.`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -130,7 +130,5 @@ export async function uploadStream(target: StoreTarget, key: string, options: Up
 
 /** A small JSON document (a manifest, `latest.json`): indented, ending in a newline. */
 export async function putJson(target: StoreTarget, key: string, value: unknown): Promise<void> {
-  await target.s3.send(
-    new PutObjectCommand({ Bucket: target.bucket, Key: key, Body: `${JSON.stringify(value, null, 2)}\n`, ContentType: 'application/json; charset=utf-8' }),
-  );
+  await target.s3.send(new PutObjectCommand({ Bucket: target.bucket, Key: key, Body: `${JSON.stringify(value, null, 2)}\n`, ContentType: 'application/json; charset=utf-8' }));
 }

@@ -14,7 +14,7 @@ export function completeUtf8Length(buf: Buffer): number {
 
 /** Offset of the first byte that breaks UTF-8 (only called once `isUtf8` said no). */
 export function firstInvalidUtf8(buf: Buffer): number {
-  for (let i = 0; i < buf.length; ) {
+  for (let i = 0; i < buf.length;) {
     const b = buf[i]!;
     const need = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
     if (need === 0) return i;

@@ -214,7 +214,12 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
   const since = source.incremental && state.watermark ? new Date(Date.parse(state.watermark) - OVERLAP_MS).toISOString() : undefined;
   const listing = await listCatalog(source, r.api, http, since);
   const listed = new Set(listing.resources.map((x) => x.id));
-  const listedOrRetried = [...listing.resources, ...Object.values(state.retry).filter((x) => !listed.has(x.resource.id)).map((x) => x.resource)];
+  const listedOrRetried = [
+    ...listing.resources,
+    ...Object.values(state.retry)
+      .filter((x) => !listed.has(x.resource.id))
+      .map((x) => x.resource),
+  ];
   // what the last run left for lack of time comes first: every run then gets further
   const todo = [...listedOrRetried.filter((x) => pending.has(x.id)), ...listedOrRetried.filter((x) => !pending.has(x.id))];
   if (todo.length > source.maxResources) {
@@ -225,7 +230,15 @@ async function fetchWithLease(r: Run): Promise<CatalogOutcome> {
   const names = new Set<string>();
   const stored: ManifestObject[] = [];
   let parts = 0;
-  const declare = (resource: string): ObjectDeclaration => ({ contract: 1, replaces: 'resource', holds: 'rows', run: r.run, runStartedAt: r.started.toISOString(), part: ++parts, resource: resourceName(resource) });
+  const declare = (resource: string): ObjectDeclaration => ({
+    contract: 1,
+    replaces: 'resource',
+    holds: 'rows',
+    run: r.run,
+    runStartedAt: r.started.toISOString(),
+    part: ++parts,
+    resource: resourceName(resource),
+  });
   const results = new Map<string, Result>();
   let saving: Promise<void> = Promise.resolve();
   /** Save the state as it is now, keeping the lease (saves run one after another). */
@@ -410,7 +423,11 @@ const COPY_LIMIT_BYTES = 5 * 1024 ** 3;
 async function republish(d: Download, seen: SeenResource, stored: Record<string, string>, fingerprint: string | undefined): Promise<Result> {
   const { resource, deps } = d;
   if (seen.bytes > COPY_LIMIT_BYTES) {
-    return { status: 'unchanged', seen, reason: `same bytes; the portal's description of it changed, but at ${seen.bytes} bytes it is too large to copy with the new metadata (the catalog keeps the old one until the file changes)` };
+    return {
+      status: 'unchanged',
+      seen,
+      reason: `same bytes; the portal's description of it changed, but at ${seen.bytes} bytes it is too large to copy with the new metadata (the catalog keeps the old one until the file changes)`,
+    };
   }
   const declaration = d.declare(resource.id);
   const key = `${d.prefix}${resourceFolder(resource.id)}/${uniqueName(d.names, seen.key.slice(seen.key.lastIndexOf('/') + 1), resource.id)}`;
@@ -425,11 +442,16 @@ async function republish(d: Download, seen: SeenResource, stored: Record<string,
       }),
     );
   } catch (error) {
-    if ((error as { name?: string }).name === 'NoSuchKey') return { status: 'unchanged', seen, reason: `same bytes; the portal's description of it changed, but the object stored last time (${seen.key}) is gone, so it could not be stored again with it` };
+    if ((error as { name?: string }).name === 'NoSuchKey')
+      return { status: 'unchanged', seen, reason: `same bytes; the portal's description of it changed, but the object stored last time (${seen.key}) is gone, so it could not be stored again with it` };
     throw error;
   }
   d.onStored(manifestObject(key, { bytes: seen.bytes, sha256: seen.sha256 }, declaration));
-  return { status: 'fetched', seen: { ...seen, key, portal: fingerprint, fetchedAt: d.now().toISOString() }, reason: 'same bytes, described anew by the portal (title, organisation, licence or tags changed): stored again with the new description' };
+  return {
+    status: 'fetched',
+    seen: { ...seen, key, portal: fingerprint, fetchedAt: d.now().toISOString() },
+    reason: 'same bytes, described anew by the portal (title, organisation, licence or tags changed): stored again with the new description',
+  };
 }
 
 async function download(d: Download): Promise<Result> {
@@ -487,8 +509,7 @@ async function store(d: Download, res: Response, contentType: string | undefined
     checks: {
       first: (chunk) => (!wantsHtml(resource.format) && looksLikeHtml(chunk) ? new NotTheFileError(`answered an HTML page instead of ${fileKind(resource.format)}`) : undefined),
       // runs before the upload sees the end of the stream: failing here abandons the upload, so the object never exists
-      end: ({ bytes, sha256 }) =>
-        bytes === 0 ? new NotTheFileError('answered an empty file') : previous && sha256 === previous.sha256 ? new SameBytesError('same bytes as last time') : undefined,
+      end: ({ bytes, sha256 }) => (bytes === 0 ? new NotTheFileError('answered an empty file') : previous && sha256 === previous.sha256 ? new SameBytesError('same bytes as last time') : undefined),
     },
   });
   const body = Readable.fromWeb(res.body as WebReadableStream);
@@ -737,12 +758,8 @@ async function* ckanDatasets(source: CatalogSourceDefinition, api: URL, http: Ht
     yield ckanDataset(ckanResult(await http.get(url), url));
     return;
   }
-  const fq = [
-    source.organization && `organization:${solrTerm(source.organization)}`,
-    ...tagsOf(source).map((t) => `tags:${solrTerm(t)}`),
-    since && `metadata_modified:[${since} TO *]`,
-  ].filter(Boolean);
-  for (let start = 0; ; ) {
+  const fq = [source.organization && `organization:${solrTerm(source.organization)}`, ...tagsOf(source).map((t) => `tags:${solrTerm(t)}`), since && `metadata_modified:[${since} TO *]`].filter(Boolean);
+  for (let start = 0; ;) {
     if (pages.count >= MAX_PAGES) throw new PermanentError(`${redactUrl(api.href)}: more than ${MAX_PAGES} pages of datasets; narrow the filters`);
     const url = endpoint(api, 'package_search');
     url.searchParams.set('q', source.query ?? '*:*');
@@ -779,7 +796,7 @@ function ckanDataset(raw: unknown): CatalogDataset {
     organizationId: text(org.name) ?? text(org.id),
     description: text(p.notes),
     license: text(p.license_title) ?? text(p.license_id),
-    tags: (Array.isArray(p.tags) ? p.tags : []).flatMap((t: unknown) => (typeof t === 'string' ? [t] : text((t as { name?: unknown })?.name) ?? [])),
+    tags: (Array.isArray(p.tags) ? p.tags : []).flatMap((t: unknown) => (typeof t === 'string' ? [t] : (text((t as { name?: unknown })?.name) ?? []))),
   };
   const resources = (Array.isArray(p.resources) ? p.resources : []).flatMap((x: Record<string, unknown>): CatalogResource[] => {
     const id = text(x?.id);

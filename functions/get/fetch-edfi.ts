@@ -124,7 +124,13 @@ interface JobProgress extends PhaseProgress {
 /** The change lists an incremental run reads besides the records: where, the part files' name, what they hold. */
 const CHANGE_LISTS = {
   deletes: { suffix: '/deletes', file: 'deletes', option: 'deletes', holds: 'deletions', lost: 'records deleted there stay in the clean table' },
-  keyChanges: { suffix: '/keyChanges', file: 'keychanges', option: 'keyChanges', holds: 'keyChanges', lost: 'a record whose natural key changed there may stay in a table keyed by that natural key under its old key too' },
+  keyChanges: {
+    suffix: '/keyChanges',
+    file: 'keychanges',
+    option: 'keyChanges',
+    holds: 'keyChanges',
+    lost: 'a record whose natural key changed there may stay in a table keyed by that natural key under its old key too',
+  },
 } as const;
 type ChangeList = keyof typeof CHANGE_LISTS;
 /** What a part holds: records, or one of the change lists. */
@@ -198,7 +204,7 @@ class EdfiRun {
     this.deadline = now().getTime() + timeoutMs - margin;
     this.signal = AbortSignal.timeout(timeoutMs);
     this.limiter = new Limiter(api.concurrency);
-    this.http = new HttpClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh(), renewals: () => (this.authImpl?.renewals?.() ?? 0) }, this.signal, {
+    this.http = new HttpClient(deps, { apply: (u, h) => this.auth.apply(u, h), refresh: () => this.auth.refresh(), renewals: () => this.authImpl?.renewals?.() ?? 0 }, this.signal, {
       verifyTls: api.verifyTls,
       source: `Ed-Fi API ${api.name}`,
     });
@@ -310,7 +316,8 @@ class EdfiRun {
     // ODS / API 5+ answers camelCase, 3.x PascalCase
     const newest = b?.newestChangeVersion ?? b?.NewestChangeVersion;
     const oldest = b?.oldestChangeVersion ?? b?.OldestChangeVersion;
-    if (typeof newest !== 'number') throw new PermanentError(`GET ${redactUrl(url.href)}: no newestChangeVersion in the answer (are change queries enabled on this ODS? set changeQueries: false otherwise)`);
+    if (typeof newest !== 'number')
+      throw new PermanentError(`GET ${redactUrl(url.href)}: no newestChangeVersion in the answer (are change queries enabled on this ODS? set changeQueries: false otherwise)`);
     onOldest(typeof oldest === 'number' ? oldest : undefined);
     return newest;
   }
@@ -433,7 +440,9 @@ class EdfiRun {
       while (token !== undefined && stop === undefined) {
         if (this.now().getTime() >= this.deadline) break;
         if (++pages > this.api.maxPages) {
-          throw new PermanentError(`${job.resource}: more than maxPages (${this.api.maxPages}) pages of ${pageSize} in one invocation; raise maxPages on edfi "${this.api.name}" if the ODS really has more`);
+          throw new PermanentError(
+            `${job.resource}: more than maxPages (${this.api.maxPages}) pages of ${pageSize} in one invocation; raise maxPages on edfi "${this.api.name}" if the ODS really has more`,
+          );
         }
         const url = this.listUrl(job, '');
         url.searchParams.set('pageToken', token);
@@ -572,9 +581,7 @@ class EdfiRun {
   private declaration(job: Job, kind: PartKind, n: number): ObjectDeclaration {
     const years: (number | undefined)[] = this.api.instance === 'yearSpecific' ? this.api.schoolYears : [undefined];
     const year = years.indexOf(job.year);
-    const slot = this.legacyLayout
-      ? { rows: year * 2, deletes: year * 2 + 1, keyChanges: years.length * 2 + year }[kind]
-      : year * 3 + { keyChanges: 0, rows: 1, deletes: 2 }[kind];
+    const slot = this.legacyLayout ? { rows: year * 2, deletes: year * 2 + 1, keyChanges: years.length * 2 + year }[kind] : year * 3 + { keyChanges: 0, rows: 1, deletes: 2 }[kind];
     return {
       contract: 1,
       replaces: kind !== 'rows' || job.progress.min !== undefined ? 'nothing' : 'run',
@@ -651,7 +658,9 @@ class EdfiRun {
       if (missing.length === 0) return [];
       const { suffix, option } = CHANGE_LISTS[list];
       const lost = list === 'deletes' ? 'records deleted there stay in the clean tables' : 'records whose natural key changed there may stay under their old key in tables keyed by it';
-      return [`the ODS does not serve ${suffix} (404) for ${missing.length} resource${missing.length === 1 ? '' : 's'} (${missing.join(', ')}): ${lost}; set ${option}: false on edfi "${this.api.name}" to stop asking`];
+      return [
+        `the ODS does not serve ${suffix} (404) for ${missing.length} resource${missing.length === 1 ? '' : 's'} (${missing.join(', ')}): ${lost}; set ${option}: false on edfi "${this.api.name}" to stop asking`,
+      ];
     });
   }
 

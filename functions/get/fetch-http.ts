@@ -97,8 +97,7 @@ async function download(
   // an error page served as 200 is not the dataset: refused, nothing stored, the last download kept
   const expected = dataset.read.format ?? /\.([A-Za-z0-9]+)$/.exec(fileName)?.[1]?.toLowerCase() ?? '';
   const contentType = response.headers.get('content-type') ?? undefined;
-  const htmlPage = (how: string) =>
-    new PermanentError(`GET ${shownUrl} answered an HTML page (${how}) instead of the ${expected ? `${expected.toUpperCase()} ` : ''}file expected: nothing stored`);
+  const htmlPage = (how: string) => new PermanentError(`GET ${shownUrl} answered an HTML page (${how}) instead of the ${expected ? `${expected.toUpperCase()} ` : ''}file expected: nothing stored`);
   if (isHtmlType(contentType) && !wantsHtml(expected)) {
     await response.body.cancel();
     throw htmlPage(contentType!);

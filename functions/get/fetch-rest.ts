@@ -103,13 +103,7 @@ export async function fetchRest(deps: RestFetchDeps, dataset: DatasetDefinition)
   return withLease(taken.lease, () => fetchWithLease(deps, dataset, source, taken.lease, { ...clock, shownUrl }));
 }
 
-async function fetchWithLease(
-  deps: RestFetchDeps,
-  dataset: DatasetDefinition,
-  source: RestSourceDefinition,
-  lease: StateLease<RestState>,
-  run: RunClock & { shownUrl: string },
-): Promise<RestOutcome> {
+async function fetchWithLease(deps: RestFetchDeps, dataset: DatasetDefinition, source: RestSourceDefinition, lease: StateLease<RestState>, run: RunClock & { shownUrl: string }): Promise<RestOutcome> {
   const { now, shownUrl } = run;
   const signal = AbortSignal.timeout(run.timeoutMs);
   // incremental runs (whose records are upserted) may stop early and go on in the next invocation
@@ -223,7 +217,10 @@ async function fetchWithLease(
   if (inc) {
     // the records the next run's overlap window will bring again
     const from = watermark && inc.type === 'timestamp' ? Date.parse(watermark) - inc.overlapSeconds * 1000 : Infinity;
-    const boundary = near.filter((r) => r.ms >= from).slice(-MAX_BOUNDARY).map((r) => r.id);
+    const boundary = near
+      .filter((r) => r.ms >= from)
+      .slice(-MAX_BOUNDARY)
+      .map((r) => r.id);
     await lease.save({ watermark, key: parts[0]!.key, ...(boundary.length ? { boundary } : {}) });
   }
   return { status: 'fetched', manifest };
@@ -239,12 +236,7 @@ interface Page {
  * The records of each page, following the source's pagination until the last page — from the
  * first page, or from `resume` (a checkpoint's next page).
  */
-async function* pagesOf(
-  source: RestSourceDefinition,
-  http: HttpClient,
-  watermark: string | undefined,
-  resume?: { url: URL; pages: number },
-): AsyncGenerator<Page> {
+async function* pagesOf(source: RestSourceDefinition, http: HttpClient, watermark: string | undefined, resume?: { url: URL; pages: number }): AsyncGenerator<Page> {
   const p = source.pagination;
   let first = resume?.url;
   // maxPages counts the whole run, over every invocation of it
@@ -400,7 +392,6 @@ function later(watermark: string | undefined, value: unknown): string | undefine
   if (watermark !== undefined && Date.parse(watermark) >= ms) return watermark;
   return new Date(ms).toISOString();
 }
-
 
 /** The larger of a number watermark and a record's value (an integer, as text or number; exact beyond 2^53); others are ignored. */
 function largest(watermark: string | undefined, value: unknown): string | undefined {

@@ -100,13 +100,7 @@ export async function fetchSql(deps: SqlFetchDeps, dataset: DatasetDefinition): 
   return withLease(taken.lease, () => fetchWithLease(deps, dataset.name, source, taken.lease, clock));
 }
 
-async function fetchWithLease(
-  deps: SqlFetchDeps,
-  dataset: string,
-  source: SqlSourceDefinition,
-  lease: StateLease<SqlState>,
-  run: RunClock,
-): Promise<SqlOutcome> {
+async function fetchWithLease(deps: SqlFetchDeps, dataset: string, source: SqlSourceDefinition, lease: StateLease<SqlState>, run: RunClock): Promise<SqlOutcome> {
   const inc = source.incremental;
   const previous = inc && lease.state?.column === inc.column ? lease.state.watermark : undefined;
   const bound = inc ? (previous === undefined ? inc.initial : moveBack(previous, inc.overlapSeconds, dataset)) : undefined;
@@ -515,14 +509,13 @@ async function* postgresBatches(c: Credentials, query: BoundQuery, o: RunOptions
   client.on('error', () => undefined); // a lost connection is reported by the statement in flight
   let pid: number | undefined;
   // time is up: cancel the statement in the database (so it does not run on for nobody), then hang up
-  const close = () =>
-    void bounded(pid === undefined ? undefined : postgresCancel(c, pid, o.connectTimeoutMs), o.connectTimeoutMs).finally(() => client.end().catch(() => undefined));
+  const close = () => void bounded(pid === undefined ? undefined : postgresCancel(c, pid, o.connectTimeoutMs), o.connectTimeoutMs).finally(() => client.end().catch(() => undefined));
   o.signal.addEventListener('abort', close, { once: true });
   try {
     await client.connect();
     o.progress.phase = 'query';
     await client.query("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET bytea_output = 'hex'");
-    pid = ((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     await client.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const cursor = client.query(new Cursor(query.text, query.values, { rowMode: 'array', types: PG_TYPES }));
     let columns: string[] | undefined;
@@ -561,7 +554,15 @@ async function postgresCancel(c: Credentials, pid: number, connectTimeoutMs: num
 }
 
 async function mysqlKill(c: Credentials, threadId: number, connectTimeoutMs: number): Promise<void> {
-  const other = await mysqlPromise.createConnection({ host: c.host, port: c.port ?? 3306, database: c.database, user: c.username, password: c.password, ssl: tlsOptions(c.ssl), connectTimeout: connectTimeoutMs });
+  const other = await mysqlPromise.createConnection({
+    host: c.host,
+    port: c.port ?? 3306,
+    database: c.database,
+    user: c.username,
+    password: c.password,
+    ssl: tlsOptions(c.ssl),
+    connectTimeout: connectTimeoutMs,
+  });
   try {
     await other.query(`KILL QUERY ${Number(threadId)}`);
   } finally {
@@ -669,10 +670,7 @@ function checkColumns(dataset: string, columns: string[], incremental: string | 
 const seconds = (ms: number) => (ms / 1000).toFixed(ms % 1000 ? 1 : 0);
 
 /** The database's error as our own: the dataset, what failed, the database's message and code; never the password. */
-function failure(
-  error: unknown,
-  at: { dataset: string; source: SqlSourceDefinition; credentials: Credentials; progress: Progress; rows: number; stays: string },
-): Error {
+function failure(error: unknown, at: { dataset: string; source: SqlSourceDefinition; credentials: Credentials; progress: Progress; rows: number; stays: string }): Error {
   const e = error as { message?: string; code?: string | number; sqlMessage?: string };
   const code = typeof e.code === 'string' ? e.code : undefined;
   let message = e.sqlMessage ?? e.message ?? String(error);

@@ -12,6 +12,9 @@ export const isHtmlType = (contentType: string | undefined) => contentType !== u
 
 /** `<!doctype html>`, `<html>`, `<head>` or `<body>` at the start (after a BOM and blanks). */
 export function looksLikeHtml(chunk: Buffer): boolean {
-  const head = chunk.subarray(0, 256).toString('latin1').replace(/^(\xEF\xBB\xBF|\uFEFF)?\s*/, '');
+  const head = chunk
+    .subarray(0, 256)
+    .toString('latin1')
+    .replace(/^(\xEF\xBB\xBF|\uFEFF)?\s*/, '');
   return /^<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])/i.test(head);
 }

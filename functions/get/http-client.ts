@@ -155,7 +155,11 @@ export class HttpClient {
       this.stats.requests++;
       let res: Response;
       try {
-        res = await fetchFollowing(target, { method, body: how.body, headers, signal: AbortSignal.any([this.signal, answer.signal]), ...tlsOptions(this.options.verifyTls, this.options.source ?? url.origin) }, redactUrl);
+        res = await fetchFollowing(
+          target,
+          { method, body: how.body, headers, signal: AbortSignal.any([this.signal, answer.signal]), ...tlsOptions(this.options.verifyTls, this.options.source ?? url.origin) },
+          redactUrl,
+        );
       } catch (cause) {
         clearTimeout(timer);
         // ours (too many redirects, a URL carrying credentials) already names the URL, and asking again cannot help
@@ -276,7 +280,6 @@ export function nextLink(header: string | null): string | undefined {
   }
   return undefined;
 }
-
 
 /** `fetch failed (self-signed certificate)`: undici's message with the cause that says why. */
 export function describeFailure(error: unknown): string {

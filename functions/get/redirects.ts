@@ -21,7 +21,9 @@ export async function fetchFollowing(url: URL | string, init: RequestInit & { he
   for (let hops = 0; ; hops++) {
     // a password in a URL would be sent to whichever host it names and printed in fetch's own error
     if (target.username || target.password) {
-      throw new PermanentError(`${asked} ${shown(String(url))}: ${hops === 0 ? 'the URL' : `redirected to ${shown(target.href)}, a URL that`} carries a user name or password; credentials belong in a secret`);
+      throw new PermanentError(
+        `${asked} ${shown(String(url))}: ${hops === 0 ? 'the URL' : `redirected to ${shown(target.href)}, a URL that`} carries a user name or password; credentials belong in a secret`,
+      );
     }
     const res = await fetch(target, { ...init, method, body, headers, redirect: 'manual' });
     const location = res.headers.get('location');

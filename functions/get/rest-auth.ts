@@ -34,11 +34,7 @@ const EXPIRY_MARGIN_MS = 30_000;
  * The credentials of `auth`, read from its secret once per run. Missing fields are named, their
  * values never shown.
  */
-export async function restAuth(
-  auth: AuthDefinition | undefined,
-  readSecret: (name: string) => Promise<Record<string, unknown>>,
-  opts: TokenOptions,
-): Promise<RestAuth> {
+export async function restAuth(auth: AuthDefinition | undefined, readSecret: (name: string) => Promise<Record<string, unknown>>, opts: TokenOptions): Promise<RestAuth> {
   if (!auth) return noAuth;
   const secret = await readSecret(auth.secret);
   const field = (name: string): string => {
@@ -73,12 +69,7 @@ export async function restAuth(
  * OAuth 2 client-credentials grant (RFC 6749 §4.4): a token is asked for when there is none or it
  * is about to expire, and asked for again once when the API answers 401 (revoked or expired early).
  */
-export function clientCredentials(
-  tokenUrl: string,
-  clientId: string,
-  clientSecret: string,
-  opts: TokenOptions,
-): RestAuth {
+export function clientCredentials(tokenUrl: string, clientId: string, clientSecret: string, opts: TokenOptions): RestAuth {
   let token: { value: string; expiresAt: number } | undefined;
   // requests in flight at once share one token request
   let pending: Promise<string> | undefined;

@@ -31,7 +31,11 @@ export interface RunClock {
 }
 
 /** `2026-11-21T06:00:00.123Z` → `20261121T060000Z`. */
-export const runStamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+export const runStamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 /**
  * Start a run of the source whose state is at `key`: its clock, and the lease on its state — or

@@ -121,11 +121,36 @@ const BOOLEAN = new Set(['true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', 'on',
  * date; anywhere else it is a value.
  */
 export const MISSING_MARKERS: readonly string[] = [
-  'na', 'n/a', '#n/a', '#na', '<na>', 'null', 'nan', '-nan', 'none',
-  '-', '\u2013', '\u2014', '.', '..', '...', '\u2026', 'x', '/',
+  'na',
+  'n/a',
+  '#n/a',
+  '#na',
+  '<na>',
+  'null',
+  'nan',
+  '-nan',
+  'none',
+  '-',
+  '\u2013',
+  '\u2014',
+  '.',
+  '..',
+  '...',
+  '\u2026',
+  'x',
+  '/',
   // the UK Government Statistical Service's shorthand ([c] confidential, [x] not available, [z]
   // not applicable, [u] low reliability, [w] no or few cases), and runs of asterisks (NASA's GISTEMP)
-  '[c]', '[x]', '[z]', '[u]', '[w]', '*', '**', '***', '****', '*****',
+  '[c]',
+  '[x]',
+  '[z]',
+  '[u]',
+  '[w]',
+  '*',
+  '**',
+  '***',
+  '****',
+  '*****',
 ];
 const MARKERS = new Set(MISSING_MARKERS);
 /** A trimmed value that is a missing-value marker (its longest is 5 characters). */

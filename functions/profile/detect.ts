@@ -92,10 +92,7 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
   checkText(text, file, enc.encoding, warnings);
 
   if (!complete && !hasLineBreak(text)) {
-    throw new DetectError(
-      `${file}: no line break in the first ${formatBytes(head.length)} — a single line longer than that (not a line-oriented CSV file, or an unusual line ending)`,
-      { file, line: 1 },
-    );
+    throw new DetectError(`${file}: no line break in the first ${formatBytes(head.length)} — a single line longer than that (not a line-oriented CSV file, or an unusual line ending)`, { file, line: 1 });
   }
   const lineEnding = detectLineEnding(text, warnings, file);
   let quote = detectQuote(text);
@@ -133,10 +130,10 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
   const nonBlank = tok.records.filter((r) => !r.blank);
   if (nonBlank.length === 0) {
     if (tok.records.length === 0 && tok.partialInQuotes) {
-      throw new DetectError(
-        `${file}: no complete record in the first ${formatBytes(head.length)}: a quoted field opened on line ${tok.partialLine} runs past it (an unclosed quote?)`,
-        { file, line: tok.partialLine },
-      );
+      throw new DetectError(`${file}: no complete record in the first ${formatBytes(head.length)}: a quoted field opened on line ${tok.partialLine} runs past it (an unclosed quote?)`, {
+        file,
+        line: tok.partialLine,
+      });
     }
     if (tok.records.length === 0) {
       throw new DetectError(`${file}: no complete line in the first ${formatBytes(head.length)}`, { file, line: 1 });
@@ -167,7 +164,12 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
     warnings.push(`${file}: the header (line ${headerRec.line}) has ${headerRec.count} fields but most data lines have ${m}`);
   }
   if (!looksLikeNames(header, false)) {
-    warnings.push(`${file}: the header line ${headerRec.line} looks like data (${header.slice(0, 4).map((f) => JSON.stringify(f)).join(', ')}…); is there a header?`);
+    warnings.push(
+      `${file}: the header line ${headerRec.line} looks like data (${header
+        .slice(0, 4)
+        .map((f) => JSON.stringify(f))
+        .join(', ')}…); is there a header?`,
+    );
   }
 
   const preamble = physicalLines(text, headerRec.line - 1);
@@ -184,9 +186,7 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
   const sample = data.filter((r) => !r.blank && r.fields !== undefined);
   for (const i of blankHeaders) {
     const filled = sample.some((r) => (r.fields![i] ?? '').trim() !== '');
-    warnings.push(
-      `${file}: column ${i + 1} has a blank heading${filled ? '' : i === header.length - 1 ? ' and no values (a trailing delimiter on every line?)' : ' and no values in the head'}`,
-    );
+    warnings.push(`${file}: column ${i + 1} has a blank heading${filled ? '' : i === header.length - 1 ? ' and no values (a trailing delimiter on every line?)' : ' and no values in the head'}`);
   }
 
   const ragged = data.filter((r) => !r.blank && r.count !== header.length);
@@ -198,8 +198,7 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
 
   const decimal = decimalCommaEvidence(sample);
   // Clear evidence decides; with only ambiguous `1,500`-like values, a `;` file is taken as European.
-  const decimalComma =
-    decimal.comma > 0 ? decimal.comma >= 2 * decimal.point : decimal.point === 0 && decimal.weakComma > 0 && delimiter === ';';
+  const decimalComma = decimal.comma > 0 ? decimal.comma >= 2 * decimal.point : decimal.point === 0 && decimal.weakComma > 0 && delimiter === ';';
   if (decimal.comma > 0 && decimal.point > 0) {
     warnings.push(`${file}: numbers are written both with a decimal comma (${decimal.comma}) and a decimal point (${decimal.point}); decimalComma = ${decimalComma}`);
   }
@@ -278,9 +277,7 @@ function detectEncoding(head: Buffer, complete: boolean, file: string, hint: Enc
       const judged = complete ? head : head.subarray(0, completeUtf8Length(head));
       if (!isUtf8(judged)) {
         const { firstInvalid } = utf8Stats(judged);
-        warnings.push(
-          `${file}: declared utf-8 but byte 0x${judged[firstInvalid]!.toString(16)} on line ${lineAtByte(judged, firstInvalid)} is not UTF-8 (read as U+FFFD)`,
-        );
+        warnings.push(`${file}: declared utf-8 but byte 0x${judged[firstInvalid]!.toString(16)} on line ${lineAtByte(judged, firstInvalid)} is not UTF-8 (read as U+FFFD)`);
       }
     }
     return { encoding: hint, bom: false, bomLength: 0 };
@@ -306,9 +303,7 @@ function detectEncoding(head: Buffer, complete: boolean, file: string, hint: Enc
 
   const encoding = guessSingleByte(head);
   const high = countHigh(head);
-  warnings.push(
-    `${file} is not UTF-8 (byte 0x${judged[stats.firstInvalid]!.toString(16)} on line ${lineAtByte(judged, stats.firstInvalid)}): read as ${encoding}, guessed from byte statistics`,
-  );
+  warnings.push(`${file} is not UTF-8 (byte 0x${judged[stats.firstInvalid]!.toString(16)} on line ${lineAtByte(judged, stats.firstInvalid)}): read as ${encoding}, guessed from byte statistics`);
   if (stats.multibyte > 0) warnings.push(`${file}: mixed encodings: ${stats.multibyte} byte sequence(s) also look like UTF-8`);
   if (high > head.length * 0.3) {
     warnings.push(`${file}: ${Math.round((100 * high) / head.length)}% of the bytes are non-ASCII; the text may not be in a Western European encoding`);
@@ -337,7 +332,7 @@ function utf8Stats(buf: Buffer): { multibyte: number; invalid: number; firstInva
   let multibyte = 0;
   let invalid = 0;
   let firstInvalid = -1;
-  for (let i = 0; i < buf.length; ) {
+  for (let i = 0; i < buf.length;) {
     const b = buf[i]!;
     if (b < 0x80) {
       i++;
@@ -365,9 +360,7 @@ function countHigh(buf: Buffer): number {
 type SingleByte = 'windows-1252' | 'macintosh' | 'cp850';
 const SINGLE_BYTE: readonly SingleByte[] = ['windows-1252', 'macintosh', 'cp850'];
 /** Each candidate's characters for bytes 0x80–0xFF. */
-const HIGH_HALF = new Map<SingleByte, string>(
-  SINGLE_BYTE.map((e) => [e, iconv.decode(Buffer.from(Array.from({ length: 128 }, (_, i) => 0x80 + i)), e)]),
-);
+const HIGH_HALF = new Map<SingleByte, string>(SINGLE_BYTE.map((e) => [e, iconv.decode(Buffer.from(Array.from({ length: 128 }, (_, i) => 0x80 + i)), e)]));
 /** Letters of Western European languages that a correctly decoded text is full of. */
 const COMMON_LETTERS = new Set('àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßœÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝŒ');
 /** Punctuation and signs that are common in such text. */
@@ -717,7 +710,11 @@ function chooseHeader(records: readonly Rec[], m: number, skip: number): number 
 
   let s = -1;
   for (let k = 0; k < idx.length && s < 0; k++) if (records[idx[k]!]!.count === m && consistentFrom(k)) s = k;
-  if (s < 0) s = Math.max(0, idx.findIndex((i) => records[i]!.count === m));
+  if (s < 0)
+    s = Math.max(
+      0,
+      idx.findIndex((i) => records[i]!.count === m),
+    );
   const atS = records[idx[s]!]!;
   // a data line (a number among its fields) below a line of names with one field less or more:
   // that line is the header, and the file is ragged (reading it fails, naming the line)

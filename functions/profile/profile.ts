@@ -119,7 +119,13 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
       repeatedHeaders++;
       firstRepeatedHeader ??= line;
     },
-    onNotes: (notes) => warnings.push(notesWarning(opts.file, notes.map((r) => ({ line: r.line, text: r.fields[0]! })))),
+    onNotes: (notes) =>
+      warnings.push(
+        notesWarning(
+          opts.file,
+          notes.map((r) => ({ line: r.line, text: r.fields[0]! })),
+        ),
+      ),
   });
   let more = false;
   let undecodable = 0; // records holding U+FFFD: bytes the encoding could not decode
@@ -201,9 +207,7 @@ class ColumnAccumulator {
     formats: readonly FormatDefinition[],
     private readonly distinctCap: number,
   ) {
-    this.candidates = formats
-      .map((format) => ({ format, pass: 0, fail: 0, hinted: headerMatches(format, name) }))
-      .filter((c) => c.hinted || !c.format.requiresHeaderHint);
+    this.candidates = formats.map((format) => ({ format, pass: 0, fail: 0, hinted: headerMatches(format, name) })).filter((c) => c.hinted || !c.format.requiresHeaderHint);
   }
 
   add(raw: string, decimalComma: boolean): void {
@@ -432,7 +436,6 @@ function hashFields(fields: readonly string[]): number {
   return (h1 >>> 0) * 0x100000 + ((h2 >>> 0) & 0xfffff);
 }
 
-
 /**
  * Profile the rows of a reader's table (a sheet, a JSON or GeoJSON file, a shapefile, a layer) with
  * the same column accumulators as a CSV: types, formats, missing, distinct, ranges, duplicates.
@@ -504,8 +507,15 @@ export async function profileTable(table: ReadTable, opts: Omit<ProfileOptions, 
 }
 
 const DECLARED_BASE: Record<DeclaredType, BaseType> = {
-  text: 'string', integer: 'integer', bigint: 'integer', numeric: 'number', double: 'number',
-  date: 'date', timestamp: 'datetime', timestamptz: 'datetime_tz', boolean: 'boolean',
+  text: 'string',
+  integer: 'integer',
+  bigint: 'integer',
+  numeric: 'number',
+  double: 'number',
+  date: 'date',
+  timestamp: 'datetime',
+  timestamptz: 'datetime_tz',
+  boolean: 'boolean',
 };
 
 /**

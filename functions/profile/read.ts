@@ -55,11 +55,7 @@ export const DEFAULT_MAX_RECORD_CHARS = 16 * 1024 * 1024;
  *   const { structure } = detectStructure(head, { complete: false, file });
  *   for await (const { line, fields } of readRecords(createReadStream(file), structure, { file })) …
  */
-export async function* readRecords(
-  source: AsyncIterable<Uint8Array>,
-  structure: Structure,
-  opts: ReadOptions,
-): AsyncGenerator<RecordRow> {
+export async function* readRecords(source: AsyncIterable<Uint8Array>, structure: Structure, opts: ReadOptions): AsyncGenerator<RecordRow> {
   const { file, onRagged, maxRecords } = opts;
   if (maxRecords !== undefined && maxRecords <= 0) return;
   const maxChars = opts.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS;

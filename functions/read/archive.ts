@@ -223,7 +223,10 @@ async function extractInto(
       if (++budget.files > limits.maxEntries) throw new ReadError(`${name}: more than ${limits.maxEntries} members: refused (read.limits.maxMembers)`, { file: name });
       if (entry.isEncrypted()) throw new ReadError(`${label}: the member is encrypted; send it without a password`, { file: label });
       if (entry.uncompressedSize > budget.left) {
-        throw new ReadError(`${label}: declares ${entry.uncompressedSize} bytes, beyond the ${limits.maxTotalBytes}-byte limit for one archive: refused (read.limits.maxExpandedBytes, every archive and gzip stream in the file together)`, { file: label });
+        throw new ReadError(
+          `${label}: declares ${entry.uncompressedSize} bytes, beyond the ${limits.maxTotalBytes}-byte limit for one archive: refused (read.limits.maxExpandedBytes, every archive and gzip stream in the file together)`,
+          { file: label },
+        );
       }
       checkRatio(entry.uncompressedSize, entry.compressedSize, limits, label);
       if (left?.leave(member)) {
@@ -239,7 +242,10 @@ async function extractInto(
       const extracted = { name: `${prefix}${member}`, path: target, size, depth };
       if (/\.zip$/i.test(member)) {
         if (depth + 1 > limits.maxDepth) {
-          throw new ReadError(`${label}: an archive nested ${depth + 1} deep; at most ${limits.maxDepth} level${limits.maxDepth === 1 ? '' : 's'} of archives (or gzip streams) in archives are read (read.limits.maxDepth)`, { file: label });
+          throw new ReadError(
+            `${label}: an archive nested ${depth + 1} deep; at most ${limits.maxDepth} level${limits.maxDepth === 1 ? '' : 's'} of archives (or gzip streams) in archives are read (read.limits.maxDepth)`,
+            { file: label },
+          );
         }
         const inner = join(into, `${budget.files}-nested`);
         await mkdir(inner);
@@ -278,10 +284,7 @@ function archivedMember(zip: yauzl.ZipFile, path: string, entry: yauzl.Entry, na
       const { fileDataStart } = await new Promise<{ fileDataStart: number }>((resolve, reject) =>
         zip.readLocalFileHeader(entry, { minimal: true }, (error, header) => (error ? reject(asReadError(error, label)) : resolve(header))),
       );
-      const raw: Readable =
-        entry.compressedSize === 0
-          ? Readable.from([])
-          : createReadStream(path, { start: fileDataStart, end: fileDataStart + entry.compressedSize - 1, highWaterMark: READ_AHEAD });
+      const raw: Readable = entry.compressedSize === 0 ? Readable.from([]) : createReadStream(path, { start: fileDataStart, end: fileDataStart + entry.compressedSize - 1, highWaterMark: READ_AHEAD });
       const stream = method === 8 ? raw.pipe(createInflateRaw({ chunkSize: INFLATE_CHUNK, highWaterMark: READ_AHEAD } as ZlibOptions)) : raw;
       if (stream !== raw) raw.on('error', (error) => stream.destroy(error));
       let size = 0;
@@ -327,10 +330,7 @@ function skipped(member: string): boolean {
 function checkRatio(uncompressed: number, compressed: number, limits: ArchiveLimits, label: string): void {
   if (uncompressed <= RATIO_EXEMPT_BYTES) return;
   if (compressed === 0 || uncompressed / compressed > limits.maxRatio) {
-    throw new ReadError(
-      `${label}: expands from ${compressed} to ${uncompressed} bytes (over ${limits.maxRatio}× its compressed size): refused as a likely zip bomb`,
-      { file: label },
-    );
+    throw new ReadError(`${label}: expands from ${compressed} to ${uncompressed} bytes (over ${limits.maxRatio}× its compressed size): refused as a likely zip bomb`, { file: label });
   }
 }
 
@@ -338,23 +338,19 @@ function checkRatio(uncompressed: number, compressed: number, limits: ArchiveLim
  * Copy one member to disk, counting the bytes as they come: the header's sizes are only claims.
  * yauzl also checks that the member inflates to exactly the size it declares.
  */
-async function writeMember(
-  zip: yauzl.ZipFile,
-  entry: yauzl.Entry,
-  target: string,
-  label: string,
-  limits: ArchiveLimits,
-  budget: { left: number },
-): Promise<number> {
-  const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
-    zip.openReadStream(entry, (error, s) => (error || !s ? reject(asReadError(error, label)) : resolve(s))),
-  );
+async function writeMember(zip: yauzl.ZipFile, entry: yauzl.Entry, target: string, label: string, limits: ArchiveLimits, budget: { left: number }): Promise<number> {
+  const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) => zip.openReadStream(entry, (error, s) => (error || !s ? reject(asReadError(error, label)) : resolve(s))));
   let size = 0;
   const guard = new Transform({
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;
       budget.left -= chunk.length;
-      if (budget.left < 0) return done(new ReadError(`${label}: the archive expands past the ${limits.maxTotalBytes}-byte limit: refused (read.limits.maxExpandedBytes, every archive and gzip stream in the file together)`, { file: label }));
+      if (budget.left < 0)
+        return done(
+          new ReadError(`${label}: the archive expands past the ${limits.maxTotalBytes}-byte limit: refused (read.limits.maxExpandedBytes, every archive and gzip stream in the file together)`, {
+            file: label,
+          }),
+        );
       if (size > entry.uncompressedSize) return done(new ReadError(`${label}: the member is larger than its declared ${entry.uncompressedSize} bytes: refused`, { file: label }));
       done(null, chunk);
     },

@@ -37,15 +37,9 @@ export function sridFromCrs(crs: unknown): number | undefined {
 /** The SRID a CRS name (URN, `AUTHORITY:CODE`, OGC URL) stands for. */
 export function sridFromCrsName(name: string): number | undefined {
   const s = name.trim();
-  const ogc =
-    /^urn:(?:x-)?ogc:def:crs:OGC:[^:]*:(CRS\d\d)$/i.exec(s) ??
-    /^(?:OGC:)?(CRS\d\d)$/i.exec(s) ??
-    /^https?:\/\/www\.opengis\.net\/def\/crs\/OGC\/[^/]+\/(CRS\d\d)$/i.exec(s);
+  const ogc = /^urn:(?:x-)?ogc:def:crs:OGC:[^:]*:(CRS\d\d)$/i.exec(s) ?? /^(?:OGC:)?(CRS\d\d)$/i.exec(s) ?? /^https?:\/\/www\.opengis\.net\/def\/crs\/OGC\/[^/]+\/(CRS\d\d)$/i.exec(s);
   if (ogc) return OGC_CRS[ogc[1]!.toUpperCase()];
-  const authority =
-    /^urn:(?:x-)?ogc:def:crs:(EPSG|ESRI):[^:]*:(\d+)$/i.exec(s) ??
-    /^(EPSG|ESRI):+(\d+)$/i.exec(s) ??
-    /^https?:\/\/www\.opengis\.net\/def\/crs\/(EPSG|ESRI)\/[^/]+\/(\d+)$/i.exec(s);
+  const authority = /^urn:(?:x-)?ogc:def:crs:(EPSG|ESRI):[^:]*:(\d+)$/i.exec(s) ?? /^(EPSG|ESRI):+(\d+)$/i.exec(s) ?? /^https?:\/\/www\.opengis\.net\/def\/crs\/(EPSG|ESRI)\/[^/]+\/(\d+)$/i.exec(s);
   if (!authority) return undefined;
   const n = code(authority[2]);
   if (n === undefined) return undefined;

@@ -10,19 +10,7 @@
  *
  * JSON text kept in a column has the whitespace between tokens removed and is otherwise as written.
  */
-import {
-  ascii,
-  compactJson,
-  decodeString,
-  firstMember,
-  memberValue,
-  nextMember,
-  scanLiteral,
-  scanNumber,
-  scanString,
-  skipValue,
-  stringWasEscaped,
-} from './json-scan.ts';
+import { ascii, compactJson, decodeString, firstMember, memberValue, nextMember, scanLiteral, scanNumber, scanString, skipValue, stringWasEscaped } from './json-scan.ts';
 import { beyondLimit, type ReadError } from './types.ts';
 
 /** Default for `ReadOptions.flattenDepth`. */

@@ -97,8 +97,7 @@ export function positionProblem(geometry: unknown, nested = 0): string | undefin
  */
 function shapeProblem(type: string, coordinates: unknown): string | undefined {
   if (!Array.isArray(coordinates)) return undefined;
-  const line = (l: unknown, what: string) =>
-    Array.isArray(l) && l.length === 1 ? `${what} has 1 position, fewer than 2` : undefined;
+  const line = (l: unknown, what: string) => (Array.isArray(l) && l.length === 1 ? `${what} has 1 position, fewer than 2` : undefined);
   const polygon = (rings: unknown, what: string): string | undefined => {
     if (!Array.isArray(rings)) return undefined;
     for (let r = 0; r < rings.length; r++) {
@@ -133,8 +132,7 @@ function shapeProblem(type: string, coordinates: unknown): string | undefined {
 }
 
 /** Unequal positions; anything but two non-empty arrays is left to PostGIS (true). */
-const samePosition = (a: unknown, b: unknown) =>
-  !Array.isArray(a) || !Array.isArray(b) || a.length === 0 || b.length === 0 || (a.length === b.length && a.every((n, k) => n === b[k]));
+const samePosition = (a: unknown, b: unknown) => !Array.isArray(a) || !Array.isArray(b) || a.length === 0 || b.length === 0 || (a.length === b.length && a.every((n, k) => n === b[k]));
 
 /** A string, true/false/null, or an object inside the innermost brackets of `coordinates`. */
 const NON_NUMBER_POSITION = /"coordinates"\s*:[\s[\]\d.,eE+-]*\[[^\][]*["a-zA-Z{]/;

@@ -70,10 +70,7 @@ export async function readGeoPackage(path: string, name: string, opts: GeoPackag
   await checkMagic(path, name, size);
   const max = opts.maxBytes ?? GPKG_MAX_BYTES;
   if (size > max) {
-    throw new ReadError(
-      `${name}: the GeoPackage is ${mib(size)}, more than the ${mib(max)} this reader loads into memory (SQLite is read whole); export the layers to smaller files`,
-      { file: name },
-    );
+    throw new ReadError(`${name}: the GeoPackage is ${mib(size)}, more than the ${mib(max)} this reader loads into memory (SQLite is read whole); export the layers to smaller files`, { file: name });
   }
   let layers = await withDatabase(path, name, (db) => listLayers(db, name, opts));
   if (opts.layer !== undefined) {
@@ -119,14 +116,21 @@ class DeclaredFit {
 
   constructor(declared: string) {
     const t = declared.trim().toUpperCase();
-    this.kind = /^(INT|INTEGER)$/.test(t) ? 'integer'
-      : /^(TINYINT|SMALLINT|MEDIUMINT)$/.test(t) ? 'small'
-      : /^(FLOAT|DOUBLE|REAL)$/.test(t) ? 'real'
-      : /^TEXT(\(\d+\))?$/.test(t) ? 'text'
-      : t === 'DATE' ? 'date'
-      : t === 'DATETIME' ? 'datetime'
-      : t === 'BOOLEAN' ? 'boolean'
-      : undefined;
+    this.kind = /^(INT|INTEGER)$/.test(t)
+      ? 'integer'
+      : /^(TINYINT|SMALLINT|MEDIUMINT)$/.test(t)
+        ? 'small'
+        : /^(FLOAT|DOUBLE|REAL)$/.test(t)
+          ? 'real'
+          : /^TEXT(\(\d+\))?$/.test(t)
+            ? 'text'
+            : t === 'DATE'
+              ? 'date'
+              : t === 'DATETIME'
+                ? 'datetime'
+                : t === 'BOOLEAN'
+                  ? 'boolean'
+                  : undefined;
   }
 
   reset(): void {
@@ -267,9 +271,7 @@ function listLayers(db: Database, name: string, opts: ReadOptions): Layer[] {
     const count = Number(rowsOf(db, `SELECT count(*) FROM ${quoteIdent(tableName)}`)[0]?.[0] ?? 0);
     if (count > limits.maxRecords) throw beyondLimit(`${name}#${tableName}`, `the layer holds ${count.toLocaleString('en-US')} rows`, 'maxRecords', limits.maxRecords);
     const layer: Layer = { table: tableName, dataType: dataType === 'features' ? 'features' : 'attributes', columns, warnings: [] };
-    const geom = hasGeometryColumns
-      ? rowsOf(db, `SELECT column_name, geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns WHERE table_name = ?`, [tableName])[0]
-      : undefined;
+    const geom = hasGeometryColumns ? rowsOf(db, `SELECT column_name, geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns WHERE table_name = ?`, [tableName])[0] : undefined;
     if (geom) {
       const srsId = geom[2] ?? contentsSrs;
       const { srid, crs } = sridOf(db, srsId === null || srsId === undefined ? undefined : Number(srsId), `${name}#${tableName}`, opts, layer.warnings);
@@ -304,10 +306,21 @@ function sridOf(db: Database, srsId: number | undefined, name: string, opts: Rea
 }
 
 const TYPE_NAMES: Record<string, string> = {
-  GEOMETRY: 'Geometry', POINT: 'Point', LINESTRING: 'LineString', POLYGON: 'Polygon', MULTIPOINT: 'MultiPoint',
-  MULTILINESTRING: 'MultiLineString', MULTIPOLYGON: 'MultiPolygon', GEOMETRYCOLLECTION: 'GeometryCollection',
-  CIRCULARSTRING: 'CircularString', COMPOUNDCURVE: 'CompoundCurve', CURVEPOLYGON: 'CurvePolygon',
-  MULTICURVE: 'MultiCurve', MULTISURFACE: 'MultiSurface', CURVE: 'Curve', SURFACE: 'Surface',
+  GEOMETRY: 'Geometry',
+  POINT: 'Point',
+  LINESTRING: 'LineString',
+  POLYGON: 'Polygon',
+  MULTIPOINT: 'MultiPoint',
+  MULTILINESTRING: 'MultiLineString',
+  MULTIPOLYGON: 'MultiPolygon',
+  GEOMETRYCOLLECTION: 'GeometryCollection',
+  CIRCULARSTRING: 'CircularString',
+  COMPOUNDCURVE: 'CompoundCurve',
+  CURVEPOLYGON: 'CurvePolygon',
+  MULTICURVE: 'MultiCurve',
+  MULTISURFACE: 'MultiSurface',
+  CURVE: 'Curve',
+  SURFACE: 'Surface',
 };
 
 /** `MULTIPOLYGON` with z = 1 → `MultiPolygonZ` (PostGIS's type modifier spelling). */

@@ -230,7 +230,7 @@ export function decodeString(b: Buffer, start: number, after: number, escaped: b
   let out = '';
   let run = start + 1;
   const last = after - 1;
-  for (let j = run; j < last; ) {
+  for (let j = run; j < last;) {
     if (b[j] !== BACKSLASH) {
       j++;
       continue;
@@ -238,16 +238,27 @@ export function decodeString(b: Buffer, start: number, after: number, escaped: b
     if (j > run) out += utf8(b, run, j);
     const e = b[j + 1]!;
     switch (e) {
-      case 0x62: out += '\b'; break;
-      case 0x66: out += '\f'; break;
-      case 0x6e: out += '\n'; break;
-      case 0x72: out += '\r'; break;
-      case 0x74: out += '\t'; break;
+      case 0x62:
+        out += '\b';
+        break;
+      case 0x66:
+        out += '\f';
+        break;
+      case 0x6e:
+        out += '\n';
+        break;
+      case 0x72:
+        out += '\r';
+        break;
+      case 0x74:
+        out += '\t';
+        break;
       case 0x75:
         out += String.fromCharCode((hexValue(b[j + 2]!) << 12) | (hexValue(b[j + 3]!) << 8) | (hexValue(b[j + 4]!) << 4) | hexValue(b[j + 5]!));
         j += 4;
         break;
-      default: out += String.fromCharCode(e); // " \ /
+      default:
+        out += String.fromCharCode(e); // " \ /
     }
     j += 2;
     run = j;

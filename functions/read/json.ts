@@ -20,18 +20,7 @@
  */
 import { readLimits } from '../common/limits.ts';
 import { Columns, DEFAULT_FLATTEN_DEPTH, Flattener, setValue, TooManyColumns, tooManyKeys } from './flatten.ts';
-import {
-  JsonStreamer,
-  JsonSyntaxError,
-  NEED_MORE,
-  describeByte,
-  scanString,
-  skipValue,
-  skipWs,
-  type ElementContext,
-  type Framing,
-  type StreamHandlers,
-} from './json-scan.ts';
+import { JsonStreamer, JsonSyntaxError, NEED_MORE, describeByte, scanString, skipValue, skipWs, type ElementContext, type Framing, type StreamHandlers } from './json-scan.ts';
 import { ReadError, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
 
 /** Reader options for JSON, NDJSON and GeoJSON. */
@@ -160,13 +149,7 @@ export async function readStart(open: () => Promise<AsyncIterable<Uint8Array>>, 
  * before its error. `stop` (checked between pieces) ends the pass early without `end()`: a sample.
  * `onEnd` runs once the whole stream was read, before the last rows come out.
  */
-export async function* streamRows(
-  open: () => Promise<AsyncIterable<Uint8Array>>,
-  streamer: JsonStreamer,
-  out: ReadRow[],
-  stop?: () => boolean,
-  onEnd?: () => void,
-): AsyncGenerator<ReadRow> {
+export async function* streamRows(open: () => Promise<AsyncIterable<Uint8Array>>, streamer: JsonStreamer, out: ReadRow[], stop?: () => boolean, onEnd?: () => void): AsyncGenerator<ReadRow> {
   const source = await open();
   for await (const chunk of source) {
     const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -474,7 +457,9 @@ async function objectLayout(model: Pick<FileModel, 'name' | 'open' | 'settings'>
   }
   const warnings =
     ofObjects.length > 1
-      ? [`${model.name}: the file is one object with ${ofObjects.length} arrays of objects (${listNames(ofObjects.map((a) => a.key))}): read as one row; read.arrays: explode gives each array its own table`]
+      ? [
+          `${model.name}: the file is one object with ${ofObjects.length} arrays of objects (${listNames(ofObjects.map((a) => a.key))}): read as one row; read.arrays: explode gives each array its own table`,
+        ]
       : [];
   return { framing: 'value', format: 'json', warnings };
 }
@@ -520,10 +505,12 @@ async function* placed(model: FileModel, rows: AsyncGenerator<ReadRow>): AsyncGe
     if (!(error instanceof NulKey)) throw error;
     const shown = JSON.stringify(error.key);
     const at = await nulKeyPlace(model.open, error.from, error.to);
-    throw new ReadError(
-      `${model.name}: line ${at.line}, column ${at.column}: field ${error.field} is named ${shown}, with a NUL character, which no PostgreSQL name can hold`,
-      { file: model.name, line: at.line, column: shown, offset: at.offset },
-    );
+    throw new ReadError(`${model.name}: line ${at.line}, column ${at.column}: field ${error.field} is named ${shown}, with a NUL character, which no PostgreSQL name can hold`, {
+      file: model.name,
+      line: at.line,
+      column: shown,
+      offset: at.offset,
+    });
   }
 }
 
@@ -588,7 +575,10 @@ export async function readJson(open: () => Promise<AsyncIterable<Uint8Array>>, n
   } else {
     const pass = new JsonPass(model, '');
     const streamer = streamerFor(model, pass);
-    const sample = placed(model, streamRows(open, streamer, pass.out, () => pass.rowsRead >= SAMPLE_ROWS || streamer.bytes >= SAMPLE_BYTES));
+    const sample = placed(
+      model,
+      streamRows(open, streamer, pass.out, () => pass.rowsRead >= SAMPLE_ROWS || streamer.bytes >= SAMPLE_BYTES),
+    );
     for await (const _ of sample) void _;
   }
   return [...model.tables.values()].map((t) => tableOf(model, t));

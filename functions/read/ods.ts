@@ -365,12 +365,21 @@ function odsSource(path: string, name: string, limits: ReadLimits, tableIndex: n
               }
               const last = position + rowRepeat - 1;
               if (last > limits.maxRows) {
-                const what = rowRepeat > 1 ? `row ${position} with values, repeated ${rowRepeat} times (table:number-rows-repeated), reaches row ${last}, below the sheet's last row` : `row ${position} is below the sheet's last row`;
+                const what =
+                  rowRepeat > 1
+                    ? `row ${position} with values, repeated ${rowRepeat} times (table:number-rows-repeated), reaches row ${last}, below the sheet's last row`
+                    : `row ${position} is below the sheet's last row`;
                 throw beyondLimit(file, what, 'maxRows', limits.maxRows, { line: position });
               }
               repeatedCells += r.values.length * (rowRepeat - 1);
               if (repeatedCells > limits.maxRepeatedCells) {
-                throw beyondLimit(file, `row ${position} with values, repeated ${rowRepeat} times (table:number-rows-repeated), makes repeated rows of more than ${limits.maxRepeatedCells} cells`, 'maxRepeatedCells', limits.maxRepeatedCells, { line: position });
+                throw beyondLimit(
+                  file,
+                  `row ${position} with values, repeated ${rowRepeat} times (table:number-rows-repeated), makes repeated rows of more than ${limits.maxRepeatedCells} cells`,
+                  'maxRepeatedCells',
+                  limits.maxRepeatedCells,
+                  { line: position },
+                );
               }
               batch.push([r, rowRepeat]);
               position = last;

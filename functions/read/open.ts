@@ -46,9 +46,7 @@ export interface Source {
   path?: string;
 }
 
-export type Entry =
-  | { kind: 'csv'; name: string; format: 'csv'; open(): Promise<AsyncIterable<Uint8Array>> }
-  | { kind: 'table'; name: string; format: SourceFormat; table: ReadTable };
+export type Entry = { kind: 'csv'; name: string; format: 'csv'; open(): Promise<AsyncIterable<Uint8Array>> } | { kind: 'table'; name: string; format: SourceFormat; table: ReadTable };
 
 export interface Opened {
   entries: Entry[];
@@ -115,14 +113,7 @@ function enterContainer(level: Level, name: string, what: 'a gzip stream' | 'a z
   return { ...level, depth: level.depth + 1 };
 }
 
-async function classifyStream(
-  source: Source & { expanded?: boolean },
-  opts: OpenOptions,
-  tempDir: () => Promise<TempDir>,
-  skipped: string[],
-  level: Level,
-  name = source.name,
-): Promise<Entry[]> {
+async function classifyStream(source: Source & { expanded?: boolean }, opts: OpenOptions, tempDir: () => Promise<TempDir>, skipped: string[], level: Level, name = source.name): Promise<Entry[]> {
   if (await isGzipSource(source)) {
     // gzip in gzip is one more layer: the content is classified again, as deep as maxDepth allows
     const inner = enterContainer(level, source.name, 'a gzip stream');
@@ -155,15 +146,7 @@ async function classifyStream(
 }
 
 /** One file on disk (a spooled object or an archive member). */
-async function classifyFile(
-  path: string,
-  name: string,
-  format: FormatHint,
-  opts: OpenOptions,
-  dir: TempDir,
-  skipped: string[],
-  level: Level,
-): Promise<Entry[]> {
+async function classifyFile(path: string, name: string, format: FormatHint, opts: OpenOptions, dir: TempDir, skipped: string[], level: Level): Promise<Entry[]> {
   switch (format) {
     case 'gpkg':
       return (await readGeoPackage(path, name, opts)).map(asEntry);
@@ -200,14 +183,7 @@ function archiveLimits(limits: ReadLimits): ArchiveLimits {
 
 const isShapefilePart = (member: string) => (SHAPEFILE_PARTS as readonly string[]).includes(posix.extname(member).slice(1).toLowerCase());
 
-async function membersToEntries(
-  members: (ExtractedMember | ArchivedMember)[],
-  archive: string,
-  opts: OpenOptions,
-  dir: TempDir,
-  skipped: string[],
-  level: Level,
-): Promise<Entry[]> {
+async function membersToEntries(members: (ExtractedMember | ArchivedMember)[], archive: string, opts: OpenOptions, dir: TempDir, skipped: string[], level: Level): Promise<Entry[]> {
   const wanted = opts.member ? globToRegExp(opts.member) : undefined;
   const entries: Entry[] = [];
   // a shapefile's parts travel together: group them by path without extension
@@ -266,9 +242,25 @@ async function membersToEntries(
 
 function memberFormat(ext: string): FormatHint | undefined {
   const byExtension: Record<string, FormatHint> = {
-    csv: 'csv', tsv: 'csv', tab: 'csv', txt: 'csv', psv: 'csv',
-    json: 'json', ndjson: 'ndjson', jsonl: 'ndjson', geojson: 'geojson', geojsonl: 'ndjson',
-    xlsx: 'xlsx', xlsm: 'xlsx', xls: 'xls', ods: 'ods', gpkg: 'gpkg', parquet: 'parquet', geoparquet: 'parquet', pq: 'parquet', gz: 'csv',
+    csv: 'csv',
+    tsv: 'csv',
+    tab: 'csv',
+    txt: 'csv',
+    psv: 'csv',
+    json: 'json',
+    ndjson: 'ndjson',
+    jsonl: 'ndjson',
+    geojson: 'geojson',
+    geojsonl: 'ndjson',
+    xlsx: 'xlsx',
+    xlsm: 'xlsx',
+    xls: 'xls',
+    ods: 'ods',
+    gpkg: 'gpkg',
+    parquet: 'parquet',
+    geoparquet: 'parquet',
+    pq: 'parquet',
+    gz: 'csv',
   };
   return byExtension[ext];
 }
@@ -359,7 +351,16 @@ export function sniff(head: Buffer, name: string): FormatHint {
   const json = sniffJson(head);
   const ext = posix.extname(name.replace(/\.gz$/i, '')).slice(1).toLowerCase();
   // one object in a .ndjson file (an Ed-Fi part with one changed record) is one record, not an object whose array holds the rows
-  if (json === 'json' && (ext === 'ndjson' || ext === 'jsonl') && head.toString('latin1', 0, 64).replace(/^\u00EF\u00BB\u00BF/, '').trimStart().startsWith('{')) return 'ndjson';
+  if (
+    json === 'json' &&
+    (ext === 'ndjson' || ext === 'jsonl') &&
+    head
+      .toString('latin1', 0, 64)
+      .replace(/^\u00EF\u00BB\u00BF/, '')
+      .trimStart()
+      .startsWith('{')
+  )
+    return 'ndjson';
   if (json) return json;
   if (ext === 'geojson') return 'geojson';
   if (ext === 'json') return 'json';
@@ -369,7 +370,7 @@ export function sniff(head: Buffer, name: string): FormatHint {
 
 async function zipKind(path: string, name: string): Promise<'xlsx' | 'ods' | 'archive'> {
   const names = await listZip(path, name);
-  if (names.includes('xl/workbook.xml') || names.includes('[Content_Types].xml') && names.some((n) => n.startsWith('xl/'))) return 'xlsx';
+  if (names.includes('xl/workbook.xml') || (names.includes('[Content_Types].xml') && names.some((n) => n.startsWith('xl/')))) return 'xlsx';
   if (names.includes('content.xml') && names.includes('mimetype')) return 'ods';
   return 'archive';
 }
@@ -401,7 +402,12 @@ async function* gunzipBounded(source: AsyncIterable<Uint8Array>, name: string, b
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       expanded += chunk.length;
       if (expanded > allowed) {
-        throw beyondLimit(name, `the gzip stream expands past ${allowed} bytes, what is left of the ${maxExpandedBytes} allowed for the file (every archive and gzip stream in it together)`, 'maxExpandedBytes', maxExpandedBytes);
+        throw beyondLimit(
+          name,
+          `the gzip stream expands past ${allowed} bytes, what is left of the ${maxExpandedBytes} allowed for the file (every archive and gzip stream in it together)`,
+          'maxExpandedBytes',
+          maxExpandedBytes,
+        );
       }
       // bytesWritten: compressed bytes handed to zlib, at most one chunk ahead of what it inflated
       if (expanded > RATIO_EXEMPT_BYTES && expanded > maxRatio * gunzip.bytesWritten) {
@@ -442,6 +448,11 @@ async function closeIterator(it: AsyncIterator<unknown>, complete: boolean): Pro
 }
 
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*\*/g, '\u0000')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]')
+    .replace(/\u0000/g, '.*');
   return new RegExp(`^(?:.*/)?${body}$`, 'i');
 }

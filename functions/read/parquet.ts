@@ -48,7 +48,7 @@ async function fileBuffer(path: string): Promise<{ buffer: AsyncBuffer; close():
       async slice(start, end = size) {
         const length = Math.max(0, Math.min(end, size) - start);
         const out = new Uint8Array(length);
-        for (let done = 0; done < length; ) {
+        for (let done = 0; done < length;) {
           const { bytesRead } = await handle.read(out, done, length - done, start + done);
           if (bytesRead === 0) break;
           done += bytesRead;
@@ -383,7 +383,10 @@ export async function readParquet(path: string, name: string, opts: ReadOptions 
     } finally {
       await source.close();
       const lossy = plans.filter((p) => p.lossy).map((p) => `"${p.name}"`);
-      if (lossy.length > 0) warnings.push(`${name}: decimal column${lossy.length === 1 ? '' : 's'} ${lossy.join(', ')} hold${lossy.length === 1 ? 's' : ''} values of more than 15 significant digits, read to a double's precision`);
+      if (lossy.length > 0)
+        warnings.push(
+          `${name}: decimal column${lossy.length === 1 ? '' : 's'} ${lossy.join(', ')} hold${lossy.length === 1 ? 's' : ''} values of more than 15 significant digits, read to a double's precision`,
+        );
     }
   }
 

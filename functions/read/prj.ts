@@ -103,45 +103,93 @@ function baseGeographicSrid(crs: WktNode): number | undefined {
 /** Names normalised with `normalise` → EPSG code. ESRI names and the EPSG/GDAL names side by side. */
 const NAMES: Record<string, number> = {
   // geographic
-  gcs_wgs_1984: 4326, wgs_84: 4326, wgs_1984: 4326, wgs84: 4326,
-  gcs_north_american_1983: 4269, nad83: 4269, nad_83: 4269,
-  gcs_north_american_1927: 4267, nad27: 4267,
-  gcs_etrs_1989: 4258, etrs89: 4258,
-  gcs_rgf_1993: 4171, rgf93: 4171, rgf93_v1: 4171,
-  gcs_amersfoort: 4289, amersfoort: 4289,
-  gcs_belge_1972: 4313, belge_1972: 4313,
-  gcs_osgb_1936: 4277, osgb_1936: 4277, osgb36: 4277,
-  gcs_gda_1994: 4283, gda94: 4283,
-  gcs_gda2020: 7844, gda2020: 7844,
-  gcs_dhdn: 4314, dhdn: 4314,
+  gcs_wgs_1984: 4326,
+  wgs_84: 4326,
+  wgs_1984: 4326,
+  wgs84: 4326,
+  gcs_north_american_1983: 4269,
+  nad83: 4269,
+  nad_83: 4269,
+  gcs_north_american_1927: 4267,
+  nad27: 4267,
+  gcs_etrs_1989: 4258,
+  etrs89: 4258,
+  gcs_rgf_1993: 4171,
+  rgf93: 4171,
+  rgf93_v1: 4171,
+  gcs_amersfoort: 4289,
+  amersfoort: 4289,
+  gcs_belge_1972: 4313,
+  belge_1972: 4313,
+  gcs_osgb_1936: 4277,
+  osgb_1936: 4277,
+  osgb36: 4277,
+  gcs_gda_1994: 4283,
+  gda94: 4283,
+  gcs_gda2020: 7844,
+  gda2020: 7844,
+  gcs_dhdn: 4314,
+  dhdn: 4314,
   // web and world
-  wgs_1984_web_mercator: 3857, wgs_1984_web_mercator_auxiliary_sphere: 3857, wgs_84_pseudo_mercator: 3857,
-  web_mercator: 3857, popular_visualisation_crs_mercator: 3857, google_maps_global_mercator: 3857,
-  wgs_1984_world_mercator: 3395, wgs_84_world_mercator: 3395,
+  wgs_1984_web_mercator: 3857,
+  wgs_1984_web_mercator_auxiliary_sphere: 3857,
+  wgs_84_pseudo_mercator: 3857,
+  web_mercator: 3857,
+  popular_visualisation_crs_mercator: 3857,
+  google_maps_global_mercator: 3857,
+  wgs_1984_world_mercator: 3395,
+  wgs_84_world_mercator: 3395,
   // national grids
-  rd_new: 28992, amersfoort_rd_new: 28992,
-  rgf93_lambert_93: 2154, rgf_1993_lambert_93: 2154, rgf93_v1_lambert_93: 2154,
-  belge_lambert_1972: 31370, bd72_belgian_lambert_72: 31370, belge_1972_belgian_lambert_72: 31370,
-  british_national_grid: 27700, osgb_1936_british_national_grid: 27700, osgb36_british_national_grid: 27700,
-  etrs_1989_laea: 3035, etrs_1989_laea_europe: 3035, etrs89_laea_europe: 3035, etrs89_extended_laea_europe: 3035,
-  etrs_1989_lcc: 3034, etrs89_lcc_europe: 3034, etrs89_extended_lcc_europe: 3034,
-  nad_1983_stateplane_illinois_east_fips_1201_feet: 3435, nad83_illinois_east_ftus: 3435,
-  nad_1983_stateplane_illinois_east_fips_1201: 26971, nad83_illinois_east: 26971,
-  nad_1983_stateplane_illinois_west_fips_1202_feet: 3436, nad83_illinois_west_ftus: 3436,
-  nad_1983_stateplane_new_york_long_island_fips_3104_feet: 2263, nad83_new_york_long_island_ftus: 2263,
-  nad_1983_stateplane_california_v_fips_0405_feet: 2229, nad83_california_zone_5_ftus: 2229,
-  nad_1983_conus_albers: 5070, nad83_conus_albers: 5070, usa_contiguous_albers_equal_area_conic_usgs_version: 5070,
-  gda_1994_mga_zone_55: 28355, gda94_mga_zone_55: 28355,
-  ch1903_lv03: 21781, ch1903_lv95: 2056,
-  dhdn_3_degree_gauss_zone_4: 31468, dhdn_3_degree_gauss_kruger_zone_4: 31468,
+  rd_new: 28992,
+  amersfoort_rd_new: 28992,
+  rgf93_lambert_93: 2154,
+  rgf_1993_lambert_93: 2154,
+  rgf93_v1_lambert_93: 2154,
+  belge_lambert_1972: 31370,
+  bd72_belgian_lambert_72: 31370,
+  belge_1972_belgian_lambert_72: 31370,
+  british_national_grid: 27700,
+  osgb_1936_british_national_grid: 27700,
+  osgb36_british_national_grid: 27700,
+  etrs_1989_laea: 3035,
+  etrs_1989_laea_europe: 3035,
+  etrs89_laea_europe: 3035,
+  etrs89_extended_laea_europe: 3035,
+  etrs_1989_lcc: 3034,
+  etrs89_lcc_europe: 3034,
+  etrs89_extended_lcc_europe: 3034,
+  nad_1983_stateplane_illinois_east_fips_1201_feet: 3435,
+  nad83_illinois_east_ftus: 3435,
+  nad_1983_stateplane_illinois_east_fips_1201: 26971,
+  nad83_illinois_east: 26971,
+  nad_1983_stateplane_illinois_west_fips_1202_feet: 3436,
+  nad83_illinois_west_ftus: 3436,
+  nad_1983_stateplane_new_york_long_island_fips_3104_feet: 2263,
+  nad83_new_york_long_island_ftus: 2263,
+  nad_1983_stateplane_california_v_fips_0405_feet: 2229,
+  nad83_california_zone_5_ftus: 2229,
+  nad_1983_conus_albers: 5070,
+  nad83_conus_albers: 5070,
+  usa_contiguous_albers_equal_area_conic_usgs_version: 5070,
+  gda_1994_mga_zone_55: 28355,
+  gda94_mga_zone_55: 28355,
+  ch1903_lv03: 21781,
+  ch1903_lv95: 2056,
+  dhdn_3_degree_gauss_zone_4: 31468,
+  dhdn_3_degree_gauss_kruger_zone_4: 31468,
 };
 
 /** Datum names (ESRI `D_…` and EPSG) → the geographic CRS on that datum. */
 const DATUMS: Record<string, number> = {
-  d_wgs_1984: 4326, wgs_1984: 4326, world_geodetic_system_1984: 4326,
-  d_north_american_1983: 4269, north_american_datum_1983: 4269,
-  d_etrs_1989: 4258, european_terrestrial_reference_system_1989: 4258,
-  d_rgf_1993: 4171, reseau_geodesique_francais_1993: 4171,
+  d_wgs_1984: 4326,
+  wgs_1984: 4326,
+  world_geodetic_system_1984: 4326,
+  d_north_american_1983: 4269,
+  north_american_datum_1983: 4269,
+  d_etrs_1989: 4258,
+  european_terrestrial_reference_system_1989: 4258,
+  d_rgf_1993: 4171,
+  reseau_geodesique_francais_1993: 4171,
 };
 
 /** Families whose zone is part of the name: UTM zones and the French conic conformal zones. */
@@ -253,33 +301,69 @@ function parseWkt(text: string): WktNode | undefined {
  * methods PostGIS's spatial_ref_sys writes with these parameters; others stay unrecognised.
  */
 const METHODS: Record<string, string> = {
-  transversemercator: 'tmerc', gausskruger: 'tmerc',
-  lambertconformalconic: 'lcc', lambertconformalconic2sp: 'lcc', lambertconformalconic1sp: 'lcc',
-  lambertconicconformal2sp: 'lcc', lambertconicconformal1sp: 'lcc',
-  doublestereographic: 'sterea', obliquestereographic: 'sterea',
-  polarstereographic: 'stere', polarstereographicvarianta: 'stere', polarstereographicvariantb: 'stere', stereographic: 'stere',
+  transversemercator: 'tmerc',
+  gausskruger: 'tmerc',
+  lambertconformalconic: 'lcc',
+  lambertconformalconic2sp: 'lcc',
+  lambertconformalconic1sp: 'lcc',
+  lambertconicconformal2sp: 'lcc',
+  lambertconicconformal1sp: 'lcc',
+  doublestereographic: 'sterea',
+  obliquestereographic: 'sterea',
+  polarstereographic: 'stere',
+  polarstereographicvarianta: 'stere',
+  polarstereographicvariantb: 'stere',
+  stereographic: 'stere',
   lambertazimuthalequalarea: 'laea',
-  albers: 'aea', albersconicequalarea: 'aea', albersequalarea: 'aea',
-  mercator: 'merc', mercator1sp: 'merc', mercator2sp: 'merc', mercatorvarianta: 'merc', mercatorvariantb: 'merc',
-  cassini: 'cass', cassinisoldner: 'cass',
-  equirectangular: 'eqc', equidistantcylindrical: 'eqc',
+  albers: 'aea',
+  albersconicequalarea: 'aea',
+  albersequalarea: 'aea',
+  mercator: 'merc',
+  mercator1sp: 'merc',
+  mercator2sp: 'merc',
+  mercatorvarianta: 'merc',
+  mercatorvariantb: 'merc',
+  cassini: 'cass',
+  cassinisoldner: 'cass',
+  equirectangular: 'eqc',
+  equidistantcylindrical: 'eqc',
 };
 
 /** Parameter names (normalised by `key`) → PROJ's. False easting/northing are lengths, the rest angles but `k`. */
 const PARAMETERS: Record<string, string> = {
-  falseeasting: 'x_0', eastingatfalseorigin: 'x_0', eastingatprojectioncentre: 'x_0',
-  falsenorthing: 'y_0', northingatfalseorigin: 'y_0', northingatprojectioncentre: 'y_0',
-  centralmeridian: 'lon_0', longitudeoforigin: 'lon_0', longitudeofcenter: 'lon_0', longitudeofnaturalorigin: 'lon_0',
-  longitudeoffalseorigin: 'lon_0', longitudeofprojectioncentre: 'lon_0', straightverticallongitudefrompole: 'lon_0',
-  latitudeoforigin: 'lat_0', latitudeofcenter: 'lat_0', latitudeofnaturalorigin: 'lat_0', latitudeoffalseorigin: 'lat_0',
+  falseeasting: 'x_0',
+  eastingatfalseorigin: 'x_0',
+  eastingatprojectioncentre: 'x_0',
+  falsenorthing: 'y_0',
+  northingatfalseorigin: 'y_0',
+  northingatprojectioncentre: 'y_0',
+  centralmeridian: 'lon_0',
+  longitudeoforigin: 'lon_0',
+  longitudeofcenter: 'lon_0',
+  longitudeofnaturalorigin: 'lon_0',
+  longitudeoffalseorigin: 'lon_0',
+  longitudeofprojectioncentre: 'lon_0',
+  straightverticallongitudefrompole: 'lon_0',
+  latitudeoforigin: 'lat_0',
+  latitudeofcenter: 'lat_0',
+  latitudeofnaturalorigin: 'lat_0',
+  latitudeoffalseorigin: 'lat_0',
   latitudeofprojectioncentre: 'lat_0',
-  scalefactor: 'k', scalefactoratnaturalorigin: 'k',
-  standardparallel1: 'lat_1', latitudeof1ststandardparallel: 'lat_1',
-  standardparallel2: 'lat_2', latitudeof2ndstandardparallel: 'lat_2',
+  scalefactor: 'k',
+  scalefactoratnaturalorigin: 'k',
+  standardparallel1: 'lat_1',
+  latitudeof1ststandardparallel: 'lat_1',
+  standardparallel2: 'lat_2',
+  latitudeof2ndstandardparallel: 'lat_2',
   latitudeofstandardparallel: 'lat_ts',
 };
 
-const key = (s: string) => s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, '');
+const key = (s: string) =>
+  s
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '');
 const child = (node: WktNode, pattern: RegExp) => node.args.find((a): a is WktNode => typeof a === 'object' && pattern.test(a.keyword));
 const children = (node: WktNode, pattern: RegExp) => node.args.filter((a): a is WktNode => typeof a === 'object' && pattern.test(a.keyword));
 const num = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN);
@@ -325,7 +409,7 @@ export function shapeFromWkt(wkt: string): CrsShape | undefined {
   if (!proj) return undefined;
   // the linear unit: WKT1's last UNIT under PROJCS; WKT2's in its coordinate system
   const cs = child(crs, /^CS$/i) ? crs : undefined;
-  const linear = cs ? child(child(crs, /^AXIS$/i) ?? crs, /^(LENGTHUNIT|UNIT)$/i) ?? child(crs, /^(LENGTHUNIT|UNIT)$/i) : unitOf(crs);
+  const linear = cs ? (child(child(crs, /^AXIS$/i) ?? crs, /^(LENGTHUNIT|UNIT)$/i) ?? child(crs, /^(LENGTHUNIT|UNIT)$/i)) : unitOf(crs);
   const toMeter = num(linear?.args[1]);
   shape.proj = proj;
   shape.toMeter = Number.isFinite(toMeter) && toMeter > 0 ? toMeter : 1;
@@ -345,17 +429,49 @@ export function shapeFromWkt(wkt: string): CrsShape | undefined {
 
 /** Ellipsoids PROJ names in spatial_ref_sys (`+ellps=`, or implied by `+datum=`): semi-major axis and inverse flattening. */
 const ELLIPSOIDS: Record<string, [number, number]> = {
-  GRS80: [6378137, 298.257222101], WGS84: [6378137, 298.257223563], WGS72: [6378135, 298.26],
-  intl: [6378388, 297], bessel: [6377397.155, 299.1528128], airy: [6377563.396, 299.3249646],
-  mod_airy: [6377340.189, 299.3249646], clrk66: [6378206.4, 294.978698213898], clrk80: [6378249.145, 293.4663],
-  clrk80ign: [6378249.2, 293.466021293627], krass: [6378245, 298.3], aust_SA: [6378160, 298.25],
-  evrst30: [6377276.345, 300.8017], helmert: [6378200, 298.3], 'GRS67': [6378160, 298.247167427],
+  GRS80: [6378137, 298.257222101],
+  WGS84: [6378137, 298.257223563],
+  WGS72: [6378135, 298.26],
+  intl: [6378388, 297],
+  bessel: [6377397.155, 299.1528128],
+  airy: [6377563.396, 299.3249646],
+  mod_airy: [6377340.189, 299.3249646],
+  clrk66: [6378206.4, 294.978698213898],
+  clrk80: [6378249.145, 293.4663],
+  clrk80ign: [6378249.2, 293.466021293627],
+  krass: [6378245, 298.3],
+  aust_SA: [6378160, 298.25],
+  evrst30: [6377276.345, 300.8017],
+  helmert: [6378200, 298.3],
+  GRS67: [6378160, 298.247167427],
 };
 const DATUM_ELLIPSOIDS: Record<string, string> = {
-  WGS84: 'WGS84', NAD83: 'GRS80', NAD27: 'clrk66', OSGB36: 'airy', potsdam: 'bessel', nzgd49: 'intl',
-  ire65: 'mod_airy', carthage: 'clrk80ign', hermannskogel: 'bessel', GGRS87: 'GRS80',
+  WGS84: 'WGS84',
+  NAD83: 'GRS80',
+  NAD27: 'clrk66',
+  OSGB36: 'airy',
+  potsdam: 'bessel',
+  nzgd49: 'intl',
+  ire65: 'mod_airy',
+  carthage: 'clrk80ign',
+  hermannskogel: 'bessel',
+  GGRS87: 'GRS80',
 };
-const MERIDIANS: Record<string, number> = { greenwich: 0, paris: 2.33722917, lisbon: -9.131906111, bogota: -74.08091667, madrid: -3.687938889, rome: 12.45233333, bern: 7.439583333, jakarta: 106.8077194, ferro: -17.66666667, brussels: 4.367975, stockholm: 18.05827778, athens: 23.7163375, oslo: 10.72291667 };
+const MERIDIANS: Record<string, number> = {
+  greenwich: 0,
+  paris: 2.33722917,
+  lisbon: -9.131906111,
+  bogota: -74.08091667,
+  madrid: -3.687938889,
+  rome: 12.45233333,
+  bern: 7.439583333,
+  jakarta: 106.8077194,
+  ferro: -17.66666667,
+  brussels: 4.367975,
+  stockholm: 18.05827778,
+  athens: 23.7163375,
+  oslo: 10.72291667,
+};
 const UNITS: Record<string, number> = { m: 1, km: 1000, 'us-ft': 0.3048006096012192, ft: 0.3048, 'ind-ft': 0.30479841, 'us-yd': 0.914401828803658, yd: 0.9144, 'us-ch': 20.11684023368047, link: 0.201168 };
 
 /** The shape of a PROJ string as spatial_ref_sys holds it (`+proj=utm +zone=31 +datum=WGS84 …`). */
@@ -459,7 +575,12 @@ export function sameShape(a: CrsShape, b: CrsShape): boolean {
  */
 export function nameWords(name: string): Set<string> {
   const words = new Set<string>();
-  const raw = name.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase().match(/[a-z]+|\d+/g) ?? [];
+  const raw =
+    name
+      .normalize('NFD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .toLowerCase()
+      .match(/[a-z]+|\d+/g) ?? [];
   for (const w of raw) {
     if (['d', 'datum', 'of', 'the', 'gcs', 'geodetic', 'reference', 'system', 'ft', 'feet', 'm', 'meter', 'metre', 'zone', 'fips', 'stateplane'].includes(w)) continue;
     for (const word of ACRONYMS[w] ?? [w]) words.add(/^\d\d$/.test(word) && Number(word) >= 20 ? `19${word}` : word);
@@ -469,7 +590,14 @@ export function nameWords(name: string): Set<string> {
 
 /** Datum abbreviations ESRI writes where EPSG spells the name out (`D_GDA_1994`, `Geocentric_Datum_of_Australia_1994`). */
 const ACRONYMS: Record<string, string[]> = {
-  nad: ['north', 'american'], etrs: ['european', 'terrestrial'], etrf: ['european', 'terrestrial', 'frame'],
-  gda: ['geocentric', 'australia'], rgf: ['reseau', 'geodesique', 'francais'], harn: ['high', 'accuracy', 'network'],
-  nsrs: ['national', 'spatial'], wgs: ['world'], dhdn: ['deutsches', 'hauptdreiecksnetz'], nzgd: ['new', 'zealand'],
+  nad: ['north', 'american'],
+  etrs: ['european', 'terrestrial'],
+  etrf: ['european', 'terrestrial', 'frame'],
+  gda: ['geocentric', 'australia'],
+  rgf: ['reseau', 'geodesique', 'francais'],
+  harn: ['high', 'accuracy', 'network'],
+  nsrs: ['national', 'spatial'],
+  wgs: ['world'],
+  dhdn: ['deutsches', 'hauptdreiecksnetz'],
+  nzgd: ['new', 'zealand'],
 };

@@ -105,7 +105,10 @@ async function readShpHeader(path: ShapefilePart, name: string): Promise<ShpHead
   const head = await readAt(path, 0, SHP_HEADER_BYTES);
   const code = head.length >= 4 ? head.readInt32BE(0) : undefined;
   if (code !== SHP_FILE_CODE) {
-    throw new ReadError(`${name}: not a shapefile: a .shp starts with the file code ${SHP_FILE_CODE}, this one ${code === undefined ? 'is too short to have one' : `with ${code}`}`, { file: name, offset: 0 });
+    throw new ReadError(`${name}: not a shapefile: a .shp starts with the file code ${SHP_FILE_CODE}, this one ${code === undefined ? 'is too short to have one' : `with ${code}`}`, {
+      file: name,
+      offset: 0,
+    });
   }
   if (head.length < SHP_HEADER_BYTES) {
     throw new ReadError(`${name}: the .shp is cut off in its 100-byte header (the file has ${size} bytes)`, { file: name, offset: head.length });
@@ -179,7 +182,13 @@ async function readDbfHeader(path: ShapefilePart, name: string, encoding: Encodi
   // each field is a column, and the geometry one more: refused from the header, before a record is read
   // (a record is at most 65,535 bytes, the header's 16-bit length, and its fields must fit in it)
   if (fields.length + 1 > limits.maxColumns) {
-    throw beyondLimit(name, `its .dbf (${file}) declares ${fields.length.toLocaleString('en-US')} fields, ${(fields.length + 1).toLocaleString('en-US')} columns with the geometry`, 'maxColumns', limits.maxColumns, { line: 1 });
+    throw beyondLimit(
+      name,
+      `its .dbf (${file}) declares ${fields.length.toLocaleString('en-US')} fields, ${(fields.length + 1).toLocaleString('en-US')} columns with the geometry`,
+      'maxColumns',
+      limits.maxColumns,
+      { line: 1 },
+    );
   }
   if (offset > recordBytes) throw bad(`its fields add up to ${offset} bytes per record, more than the ${recordBytes} its header says`, 10);
   const unusual = fields.filter((f) => !(f.type in KIND));
@@ -403,7 +412,10 @@ async function chooseEncoding(parts: ShapefileParts, name: string, opts: ReadOpt
     return { encoding };
   }
   if (parts.cpg) {
-    const declared = (await readAt(parts.cpg, 0, 256)).toString('latin1').replace(/^\uFEFF|^\u00EF\u00BB\u00BF/, '').trim();
+    const declared = (await readAt(parts.cpg, 0, 256))
+      .toString('latin1')
+      .replace(/^\uFEFF|^\u00EF\u00BB\u00BF/, '')
+      .trim();
     const encoding = encodingFromCpg(declared);
     if (encoding) return { encoding };
     if (declared) warnings.push(`${name}: the .cpg names the encoding "${declared}", which this reader does not know: the attributes' encoding was detected instead`);
@@ -416,7 +428,11 @@ async function chooseEncoding(parts: ShapefileParts, name: string, opts: ReadOpt
  * `ISO-8859-1`, `88591`, `850`, `OEM`… `undefined` for text naming no encoding we know.
  */
 export function encodingFromCpg(text: string): string | undefined {
-  const key = text.trim().toLowerCase().replace(/^ansi\s*/, '').replace(/\s+/g, '');
+  const key = text
+    .trim()
+    .toLowerCase()
+    .replace(/^ansi\s*/, '')
+    .replace(/\s+/g, '');
   if (!key || key === 'system') return undefined;
   if (key === '65001' || key === 'utf8' || key === 'utf-8') return 'utf-8';
   if (key === 'oem') return 'cp437';
@@ -444,15 +460,65 @@ function normaliseEncoding(name: string): string | undefined {
  */
 function ldidEncoding(ldid: number): string | undefined {
   const table: Record<number, string> = {
-    0x01: 'cp437', 0x02: 'cp850', 0x03: 'windows-1252', 0x04: 'macintosh', 0x08: 'cp865', 0x09: 'cp437', 0x0a: 'cp850',
-    0x0b: 'cp437', 0x0d: 'cp437', 0x0e: 'cp850', 0x0f: 'cp437', 0x10: 'cp850', 0x11: 'cp437', 0x12: 'cp850',
-    0x13: 'shift_jis', 0x14: 'cp850', 0x15: 'cp437', 0x16: 'cp850', 0x17: 'cp865', 0x18: 'cp437', 0x19: 'cp437',
-    0x1a: 'cp850', 0x1b: 'cp437', 0x1c: 'cp863', 0x1d: 'cp850', 0x1f: 'cp852', 0x22: 'cp852', 0x23: 'cp852',
-    0x24: 'cp860', 0x25: 'cp850', 0x26: 'cp866', 0x37: 'cp850', 0x40: 'cp852', 0x4d: 'gbk', 0x4e: 'cp949',
-    0x4f: 'big5', 0x50: 'cp874', 0x57: 'windows-1252', 0x58: 'windows-1252', 0x59: 'windows-1252',
-    0x64: 'cp852', 0x65: 'cp866', 0x66: 'cp865', 0x67: 'cp861', 0x6a: 'cp737', 0x6b: 'cp857', 0x78: 'big5',
-    0x79: 'cp949', 0x7a: 'gbk', 0x7b: 'shift_jis', 0x7c: 'cp874', 0x86: 'cp737', 0x87: 'cp852', 0x88: 'cp857',
-    0xc8: 'windows-1250', 0xc9: 'windows-1251', 0xca: 'windows-1254', 0xcb: 'windows-1253', 0xcc: 'windows-1257',
+    0x01: 'cp437',
+    0x02: 'cp850',
+    0x03: 'windows-1252',
+    0x04: 'macintosh',
+    0x08: 'cp865',
+    0x09: 'cp437',
+    0x0a: 'cp850',
+    0x0b: 'cp437',
+    0x0d: 'cp437',
+    0x0e: 'cp850',
+    0x0f: 'cp437',
+    0x10: 'cp850',
+    0x11: 'cp437',
+    0x12: 'cp850',
+    0x13: 'shift_jis',
+    0x14: 'cp850',
+    0x15: 'cp437',
+    0x16: 'cp850',
+    0x17: 'cp865',
+    0x18: 'cp437',
+    0x19: 'cp437',
+    0x1a: 'cp850',
+    0x1b: 'cp437',
+    0x1c: 'cp863',
+    0x1d: 'cp850',
+    0x1f: 'cp852',
+    0x22: 'cp852',
+    0x23: 'cp852',
+    0x24: 'cp860',
+    0x25: 'cp850',
+    0x26: 'cp866',
+    0x37: 'cp850',
+    0x40: 'cp852',
+    0x4d: 'gbk',
+    0x4e: 'cp949',
+    0x4f: 'big5',
+    0x50: 'cp874',
+    0x57: 'windows-1252',
+    0x58: 'windows-1252',
+    0x59: 'windows-1252',
+    0x64: 'cp852',
+    0x65: 'cp866',
+    0x66: 'cp865',
+    0x67: 'cp861',
+    0x6a: 'cp737',
+    0x6b: 'cp857',
+    0x78: 'big5',
+    0x79: 'cp949',
+    0x7a: 'gbk',
+    0x7b: 'shift_jis',
+    0x7c: 'cp874',
+    0x86: 'cp737',
+    0x87: 'cp852',
+    0x88: 'cp857',
+    0xc8: 'windows-1250',
+    0xc9: 'windows-1251',
+    0xca: 'windows-1254',
+    0xcb: 'windows-1253',
+    0xcc: 'windows-1257',
   };
   return table[ldid];
 }
@@ -475,7 +541,10 @@ async function sridOf(prj: ShapefilePart | undefined, name: string, opts: ReadOp
     if (opts.srid !== undefined) return { srid: opts.srid };
     // not WKT at all: a damaged .prj says nothing we may guess from (the coordinates would be taken as 4326)
     if (info.keyword === undefined) {
-      throw new ReadError(`${name}: its .prj is not a coordinate system in WKT (it begins ${JSON.stringify(wkt.slice(0, 40))}): give the source's EPSG code with read.srid (--source-srid for civic-etl load)`, { file: name });
+      throw new ReadError(
+        `${name}: its .prj is not a coordinate system in WKT (it begins ${JSON.stringify(wkt.slice(0, 40))}): give the source's EPSG code with read.srid (--source-srid for civic-etl load)`,
+        { file: name },
+      );
     }
     return { crs: { wkt, from: 'its .prj', ...(info.name !== undefined ? { name: info.name } : {}) } };
   }
@@ -492,15 +561,7 @@ async function sridOf(prj: ShapefilePart | undefined, name: string, opts: ReadOp
  * The rows, reading .shp and .dbf in step. Deleted DBF records are skipped; positions stay the
  * record numbers. Warnings about repairs and encodings are added when the last record is read.
  */
-async function* readRecords(
-  shpPath: ShapefilePart,
-  dbfPath: ShapefilePart,
-  shp: ShpHeader,
-  dbf: DbfHeader,
-  name: string,
-  warnings: string[],
-  fits: FieldFit[],
-): AsyncGenerator<ReadRow> {
+async function* readRecords(shpPath: ShapefilePart, dbfPath: ShapefilePart, shp: ShpHeader, dbf: DbfHeader, name: string, warnings: string[], fits: FieldFit[]): AsyncGenerator<ReadRow> {
   for (const fit of fits) fit.reset();
   const shpIn = await ChunkedFile.open(shpPath, SHP_HEADER_BYTES);
   let dbfIn: ChunkedFile | undefined;
@@ -517,7 +578,11 @@ async function* readRecords(
       if (end - offset < 8 || (await shpIn.fill(8)) < 8) throw cutOff(name, feature, offset, 8, end - offset);
       const contentBytes = shpIn.buf.readInt32BE(shpIn.start + 4) * 2;
       if (contentBytes < 4) {
-        throw new ReadError(`${name}: feature ${feature} (record at byte offset ${offset} of the .shp) declares ${contentBytes} bytes of content, fewer than a shape type's 4`, { file: name, line: feature, offset });
+        throw new ReadError(`${name}: feature ${feature} (record at byte offset ${offset} of the .shp) declares ${contentBytes} bytes of content, fewer than a shape type's 4`, {
+          file: name,
+          line: feature,
+          offset,
+        });
       }
       if (offset + 8 + contentBytes > end || (await shpIn.fill(8 + contentBytes)) < 8 + contentBytes) {
         throw cutOff(name, feature, offset, 8 + contentBytes, end - offset);

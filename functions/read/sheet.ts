@@ -464,8 +464,7 @@ function isNumericText(text: string): boolean {
   return /^[-+]?(\d[\d ,.]*)?\d(e[-+]?\d+)?%?$/i.test(text.trim());
 }
 
-const isYear = (row: SheetRow, c: number) =>
-  (row.kinds[c] === Kind.Number || row.kinds[c] === Kind.Text) && /^(1[89]|2[01])\d\d$/.test(row.values[c]!.trim());
+const isYear = (row: SheetRow, c: number) => (row.kinds[c] === Kind.Number || row.kinds[c] === Kind.Text) && /^(1[89]|2[01])\d\d$/.test(row.values[c]!.trim());
 
 /**
  * A cell a heading could be: text that is not a number, a year or a date (`Country | 2019 | 2020`,
@@ -1002,11 +1001,7 @@ export interface SheetCandidate {
  * the chosen index and, for a workbook of several sheets, a note saying which and why. `known`
  * holds the assessments of the first candidates when the caller has made them already.
  */
-export async function chooseSheet(
-  file: string,
-  candidates: readonly SheetCandidate[],
-  known: readonly SheetAssessment[] = [],
-): Promise<{ index: number; note?: string }> {
+export async function chooseSheet(file: string, candidates: readonly SheetCandidate[], known: readonly SheetAssessment[] = []): Promise<{ index: number; note?: string }> {
   if (candidates.length <= 1) return { index: 0 };
   const seen: { name: string; assessment: SheetAssessment }[] = [];
   let best = 0;

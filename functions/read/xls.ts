@@ -147,7 +147,7 @@ async function openCfb(path: string, name: string): Promise<Cfb> {
         async read(position, length) {
           const end = Math.min(position + length, entry.size);
           const parts: Buffer[] = [];
-          for (let at = position; at < end; ) {
+          for (let at = position; at < end;) {
             const index = Math.floor(at / sectorSize);
             let run = 1;
             while (index + run < sectors.length && sectors[index + run] === sectors[index]! + run && (index + run) * sectorSize < end) run++;
@@ -392,7 +392,8 @@ async function readGlobals(stream: CfbStream, name: string): Promise<XlsBook> {
   let step = await iterator.next();
   if (step.done || step.value.type !== BOF) throw new ReadError(`${name}: not a readable .xls workbook (the Workbook stream does not start with a BOF record)`, { file: name });
   const version = step.value.data.readUInt16LE(0);
-  if (version !== 0x0600) throw new ReadError(`${name}: an Excel 5.0/95 or older workbook (BIFF version 0x${version.toString(16)}), which is not read; save the sheet as .xlsx, .ods or .csv`, { file: name });
+  if (version !== 0x0600)
+    throw new ReadError(`${name}: an Excel 5.0/95 or older workbook (BIFF version 0x${version.toString(16)}), which is not read; save the sheet as .xlsx, .ods or .csv`, { file: name });
   step = await iterator.next();
   try {
     while (!step.done && step.value.type !== EOF) {

@@ -303,7 +303,7 @@ class SpilledStrings implements SharedStrings {
 
   /** Write bytes at the end of the file (after what is pending, which the caller flushed). */
   private writeNow(bytes: Buffer): number {
-    for (let done = 0; done < bytes.length; ) done += writeSync(this.handle.fd, bytes, done, bytes.length - done, this.written + done);
+    for (let done = 0; done < bytes.length;) done += writeSync(this.handle.fd, bytes, done, bytes.length - done, this.written + done);
     this.written += bytes.length;
     return bytes.length;
   }
@@ -332,7 +332,7 @@ class SpilledStrings implements SharedStrings {
 
   private read(position: number, length: number): Buffer {
     const out = Buffer.allocUnsafe(length);
-    for (let done = 0; done < length; ) {
+    for (let done = 0; done < length;) {
       const n = readSync(this.handle.fd, out, done, length - done, position + done);
       if (n === 0) return out.subarray(0, done);
       done += n;
@@ -384,7 +384,8 @@ async function readSharedStrings(zip: Zip, part: string, name: string, limits: R
         text(text) {
           if (!inT) return;
           current += text;
-          if (current.length > limits.maxCellChars) throw beyondLimit(file, `shared string ${count} (0-based, as cells refer to it) is longer than ${limits.maxCellChars} characters`, 'maxCellChars', limits.maxCellChars);
+          if (current.length > limits.maxCellChars)
+            throw beyondLimit(file, `shared string ${count} (0-based, as cells refer to it) is longer than ${limits.maxCellChars} characters`, 'maxCellChars', limits.maxCellChars);
         },
       },
       () => undefined,
@@ -547,7 +548,10 @@ function xlsxSource(path: string, name: string, file: string, part: string, book
                 col = c >= 0 ? c : col + 1;
                 // a reference such as ZZZZZZZ1 would pad the row towards billions of empty cells
                 if (col >= limits.maxColumns) {
-                  throw beyondLimit(file, `cell ${ref ?? cellRef(position, col)} is right of column ${columnLetters(limits.maxColumns - 1)}, the last one read`, 'maxColumns', limits.maxColumns, { line: position, column: ref ?? cellRef(position, col) });
+                  throw beyondLimit(file, `cell ${ref ?? cellRef(position, col)} is right of column ${columnLetters(limits.maxColumns - 1)}, the last one read`, 'maxColumns', limits.maxColumns, {
+                    line: position,
+                    column: ref ?? cellRef(position, col),
+                  });
                 }
                 cellType = tag.attributes.t ?? '';
                 cellStyle = Number(tag.attributes.s ?? 0);
@@ -600,19 +604,30 @@ function xlsxSource(path: string, name: string, file: string, part: string, book
             if (!collecting) return;
             value += text;
             if (value!.length > limits.maxCellChars) {
-              throw beyondLimit(file, `cell ${cellRef(position, col)} holds more than ${limits.maxCellChars} characters`, 'maxCellChars', limits.maxCellChars, { line: position, column: cellRef(position, col) });
+              throw beyondLimit(file, `cell ${cellRef(position, col)} holds more than ${limits.maxCellChars} characters`, 'maxCellChars', limits.maxCellChars, {
+                line: position,
+                column: cellRef(position, col),
+              });
             }
           },
         };
-        yield* parseXml(zip.chunks(part), handlers, () => {
-          if (batch.length === 0) return undefined;
-          const out = batch;
-          batch = [];
-          return out;
-        }, { file, describe: () => (position > 0 ? `near row ${position}` : ''), limits });
+        yield* parseXml(
+          zip.chunks(part),
+          handlers,
+          () => {
+            if (batch.length === 0) return undefined;
+            const out = batch;
+            batch = [];
+            return out;
+          },
+          { file, describe: () => (position > 0 ? `near row ${position}` : ''), limits },
+        );
       } finally {
         zip.close();
-        if (uncached > 0) notes.push(`${file}: ${uncached} formula cell${uncached === 1 ? '' : 's'} without a saved result read as empty (first: ${firstUncached}); open and save the workbook in a spreadsheet program to compute them`);
+        if (uncached > 0)
+          notes.push(
+            `${file}: ${uncached} formula cell${uncached === 1 ? '' : 's'} without a saved result read as empty (first: ${firstUncached}); open and save the workbook in a spreadsheet program to compute them`,
+          );
         if (badIndex > 0) notes.push(`${file}: ${badIndex} cell${badIndex === 1 ? '' : 's'} pointing past the shared-string table read as empty`);
       }
     },

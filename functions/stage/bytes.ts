@@ -17,7 +17,9 @@ export async function* toUtf8(source: AsyncIterable<Buffer>, encoding: Encoding,
     if (text) yield Buffer.from(text, 'utf8');
   }
   if (file !== undefined && (encoding === 'utf-16le' || encoding === 'utf-16be') && bytes % 2 === 1) {
-    throw new PermanentError(`${file}: a ${encoding.toUpperCase()} file of ${bytes} bytes, an odd number: its last byte (offset ${bytes - 1}) is half a character; the file is cut off or not UTF-16`, { file });
+    throw new PermanentError(`${file}: a ${encoding.toUpperCase()} file of ${bytes} bytes, an odd number: its last byte (offset ${bytes - 1}) is half a character; the file is cut off or not UTF-16`, {
+      file,
+    });
   }
   const tail = decoder.end();
   if (tail) yield Buffer.from(tail, 'utf8');

@@ -28,14 +28,7 @@ function truncateBytes(s: string, max: number): string {
  * Every empty field, quoted (`""`) or not, is NULL.
  * Bytes go to the server as they come: nothing is parsed into rows in Node.
  */
-export async function copyCsv(
-  client: pg.PoolClient,
-  table: string,
-  columns: readonly string[],
-  delimiter: string,
-  quote: string,
-  records: AsyncIterable<Buffer>,
-): Promise<number> {
+export async function copyCsv(client: pg.PoolClient, table: string, columns: readonly string[], delimiter: string, quote: string, records: AsyncIterable<Buffer>): Promise<number> {
   const list = [...columns, '_source_line'].map(ident).join(', ');
   // FORCE_NULL: a quoted empty field ("") is NULL, as an empty one is (README, "Empty values")
   const forceNull = columns.length > 0 ? `, FORCE_NULL (${columns.map(ident).join(', ')})` : '';

@@ -64,11 +64,7 @@ export interface LineageStats {
  * @example
  *   for await (const out of withSourceLines(chunks, { file, delimiter: ',', fields: 2, firstLine: 2 })) copy.write(out);
  */
-export async function* withSourceLines(
-  source: AsyncIterable<Buffer>,
-  opts: LineageOptions,
-  stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 },
-): AsyncGenerator<Buffer> {
+export async function* withSourceLines(source: AsyncIterable<Buffer>, opts: LineageOptions, stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 }): AsyncGenerator<Buffer> {
   const scanner = new LineageScanner(opts, stats);
   for await (const chunk of source) {
     const out = scanner.push(chunk);
@@ -260,9 +256,6 @@ class LineageScanner {
   private invalidUtf8(buf: Buffer, offset: number): PermanentError {
     const at = this.lineOf(buf, offset);
     const byte = buf[offset] ?? 0;
-    return new PermanentError(
-      `${this.opts.file} line ${at}: invalid UTF-8 byte 0x${byte.toString(16).padStart(2, '0')}; the file must be UTF-8 (re-save it as UTF-8)`,
-      { file: this.opts.file, line: at },
-    );
+    return new PermanentError(`${this.opts.file} line ${at}: invalid UTF-8 byte 0x${byte.toString(16).padStart(2, '0')}; the file must be UTF-8 (re-save it as UTF-8)`, { file: this.opts.file, line: at });
   }
 }

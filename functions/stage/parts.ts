@@ -70,10 +70,7 @@ interface PartsLayout {
  * `start` is the byte where the first record starts (after the header), `firstLine` its physical
  * line. A cut is never made between the CR and the LF of a CRLF.
  */
-export async function planParts(
-  source: AsyncIterable<Uint8Array>,
-  opts: { start: number; firstLine: number; size: number; quote: string; total: number; delimiter?: string },
-): Promise<PartPlan[]> {
+export async function planParts(source: AsyncIterable<Uint8Array>, opts: { start: number; firstLine: number; size: number; quote: string; total: number; delimiter?: string }): Promise<PartPlan[]> {
   const parts: PartPlan[] = [];
   let partStart = opts.start;
   let partLine = opts.firstLine;
@@ -158,20 +155,9 @@ export async function planLoad(
     parts: parts.length,
     warnings,
   };
-  await client.query(`UPDATE etl.loads SET header = $2, detected = $3, staging_table = $4 WHERE id = $1`, [
-    loadId,
-    JSON.stringify(structure.header),
-    JSON.stringify(layout),
-    table,
-  ]);
+  await client.query(`UPDATE etl.loads SET header = $2, detected = $3, staging_table = $4 WHERE id = $1`, [loadId, JSON.stringify(structure.header), JSON.stringify(layout), table]);
   for (const p of parts) {
-    await client.query(`INSERT INTO etl.load_parts (load_id, part, start_byte, end_byte, first_line) VALUES ($1, $2, $3, $4, $5)`, [
-      loadId,
-      p.index,
-      p.start,
-      p.end,
-      p.firstLine,
-    ]);
+    await client.query(`INSERT INTO etl.load_parts (load_id, part, start_byte, end_byte, first_line) VALUES ($1, $2, $3, $4, $5)`, [loadId, p.index, p.start, p.end, p.firstLine]);
   }
   return parts;
 }
@@ -197,11 +183,7 @@ export type PartOutcome =
  * Bad input fails the whole load. The part that completes the set completes the load (see
  * `completeLoad`), and `onComplete` hands it to the clean step.
  */
-export async function stagePart(
-  deps: PartsDeps,
-  message: PartMessage,
-  onComplete: (loadId: number, rows: number) => Promise<void>,
-): Promise<PartOutcome> {
+export async function stagePart(deps: PartsDeps, message: PartMessage, onComplete: (loadId: number, rows: number) => Promise<void>): Promise<PartOutcome> {
   const { loadId, part } = message.civicEtlPart;
   const load = await getLoad(deps.pool, loadId);
   if (!load || load.status !== 'received') return { status: 'duplicate', loadId, part };
@@ -229,27 +211,33 @@ export async function stagePart(
       const utf8 = layout.encoding === 'utf-8' ? bytes : toUtf8(bytes as AsyncIterable<Buffer>, layout.encoding);
       const quote = layout.quote || '\u0001';
       const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };
-      const records = withSourceLines(utf8 as AsyncIterable<Buffer>, {
-        file: `${load.object_key} (bytes ${row.start_byte}–${Number(row.end_byte) - 1})`,
-        delimiter: layout.delimiter,
-        quote,
-        fields: layout.columns.length,
-        firstLine: Number(row.first_line),
-        header: load.header ?? undefined,
-        // notes under the table end the last part only; elsewhere such lines are rows
-        atFileEnd: row.next_line === null,
-      }, stats);
+      const records = withSourceLines(
+        utf8 as AsyncIterable<Buffer>,
+        {
+          file: `${load.object_key} (bytes ${row.start_byte}–${Number(row.end_byte) - 1})`,
+          delimiter: layout.delimiter,
+          quote,
+          fields: layout.columns.length,
+          firstLine: Number(row.first_line),
+          header: load.header ?? undefined,
+          // notes under the table end the last part only; elsewhere such lines are rows
+          atFileEnd: row.next_line === null,
+        },
+        stats,
+      );
       const n = await copyCsv(client, table, layout.columns, layout.delimiter, quote, records);
       // lines this part skipped (repeating the header, notes under the table): said among the load's warnings, as a whole file's are
       const skipped = [
-        ...(stats.repeatedHeaders ? [`${load.object_key}: ${stats.repeatedHeaders} line${stats.repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${stats.firstRepeatedHeader})`] : []),
+        ...(stats.repeatedHeaders
+          ? [`${load.object_key}: ${stats.repeatedHeaders} line${stats.repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${stats.firstRepeatedHeader})`]
+          : []),
         ...(stats.notes?.length ? [notesWarning(load.object_key, stats.notes)] : []),
       ];
       if (skipped.length > 0) {
-        await client.query(
-          `UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`,
-          [loadId, JSON.stringify(skipped)],
-        );
+        await client.query(`UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`, [
+          loadId,
+          JSON.stringify(skipped),
+        ]);
       }
       await client.query(`UPDATE etl.load_parts SET status = 'staged', rows = $3, staged_at = now() WHERE load_id = $1 AND part = $2`, [loadId, part, n]);
       return n;

@@ -34,9 +34,7 @@ export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) 
   async function enqueueParts(queueUrl: string, messages: PartMessage[]): Promise<void> {
     for (let i = 0; i < messages.length; i += 10) {
       const batch = messages.slice(i, i + 10);
-      const out = await deps.sqs.send(
-        new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch.map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(m) })) }),
-      );
+      const out = await deps.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch.map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(m) })) }));
       if (out.Failed?.length) throw new Error(`could not send ${out.Failed.length} part message(s): ${out.Failed[0]?.Message}`);
     }
   }

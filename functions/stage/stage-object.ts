@@ -53,7 +53,6 @@ export type StageOutcome =
   /** Planned in parts; each part message stages one, the last completes the load. */
   | { status: 'split'; loadId: number; parts: number };
 
-
 /**
  * Stage one S3 object version: route its key to a dataset, record it in the ledger once, and
  * stream it with COPY into a fresh staging table `<project>_staging.<dataset>__<loadId>` with
@@ -147,13 +146,7 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
  * A plain CSV bigger than one invocation should stage: plan its parts (once — a redelivered event
  * finds them planned) and send one message per part not staged yet. `undefined`: stage it whole.
  */
-async function maybeStageInParts(
-  deps: StageDeps,
-  ref: ObjectRef,
-  loadId: number,
-  dataset: DatasetDefinition,
-  log: Record<string, unknown>,
-): Promise<StageOutcome | undefined> {
+async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, log: Record<string, unknown>): Promise<StageOutcome | undefined> {
   const enqueue = deps.enqueueParts;
   if (!enqueue) return undefined;
   const limit = deps.partBytes ?? DEFAULT_PART_BYTES;
@@ -206,16 +199,7 @@ export async function stageObjectPart(deps: StageDeps, message: PartMessage): Pr
 }
 
 /** Stage one entry (the object itself, or its only member/sheet/layer) as the object's load. */
-async function stageEntry(
-  deps: StageDeps,
-  ref: ObjectRef,
-  loadId: number,
-  dataset: DatasetDefinition,
-  entry: Entry,
-  started: number,
-  log: Record<string, unknown>,
-  notify = true,
-): Promise<StageOutcome> {
+async function stageEntry(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, entry: Entry, started: number, log: Record<string, unknown>, notify = true): Promise<StageOutcome> {
   let staged: { rows: number; table: string };
   try {
     const result = await inTransaction(deps.pool, async (client) => {
@@ -241,15 +225,7 @@ async function stageEntry(
  * each in its own transaction, each pointing to the object's load, which ends 'expanded'. A
  * redelivered event skips the members already staged and goes on with the rest.
  */
-async function stageMembers(
-  deps: StageDeps,
-  ref: ObjectRef,
-  loadId: number,
-  dataset: DatasetDefinition,
-  opened: Opened,
-  started: number,
-  log: Record<string, unknown>,
-): Promise<StageOutcome> {
+async function stageMembers(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, opened: Opened, started: number, log: Record<string, unknown>): Promise<StageOutcome> {
   let rows = 0;
   const failures: string[] = [];
   // every member shares the object's contract and order; a nested table's load names its owner
@@ -285,15 +261,7 @@ async function stageMembers(
 }
 
 /** Record a permanent failure of the object (or its member), or rethrow a transient one. */
-async function rejectObject(
-  deps: StageDeps,
-  ref: ObjectRef,
-  loadId: number,
-  dataset: DatasetDefinition,
-  error: unknown,
-  log: Record<string, unknown>,
-  entry?: Entry,
-): Promise<StageOutcome> {
+async function rejectObject(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, error: unknown, log: Record<string, unknown>, entry?: Entry): Promise<StageOutcome> {
   const permanent = asPermanent(error, entry?.name ?? ref.key);
   if (!permanent) throw error;
   await markFailed(deps.pool, loadId, permanent);
@@ -303,15 +271,7 @@ async function rejectObject(
   return { status: 'failed', loadId, error: permanent.message };
 }
 
-async function copyEntry(
-  deps: StageDeps,
-  client: pg.PoolClient,
-  ref: ObjectRef,
-  loadId: number,
-  dataset: DatasetDefinition,
-  entry: Entry,
-  started: number,
-): Promise<{ rows: number; table: string }> {
+async function copyEntry(deps: StageDeps, client: pg.PoolClient, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, entry: Entry, started: number): Promise<{ rows: number; table: string }> {
   // ≤ 63 bytes whatever the dataset name: PostgreSQL would silently truncate a longer one
   const table = `${ident(`${deps.pipeline.project}_staging`)}.${ident(`${dataset.name.slice(0, 40)}__${loadId}`)}`;
   const lineage = objectLineage(loadId, ref);
@@ -484,13 +444,7 @@ async function openObject(s3: S3Client, ref: ObjectRef): Promise<AsyncIterable<U
   return out.Body as AsyncIterable<Uint8Array>;
 }
 
-
-function routingProblem(
-  pipeline: PipelineDefinition,
-  key: string,
-  route: ReturnType<typeof routeObjectKey>,
-  known: boolean,
-): PermanentError | undefined {
+function routingProblem(pipeline: PipelineDefinition, key: string, route: ReturnType<typeof routeObjectKey>, known: boolean): PermanentError | undefined {
   if (!route) {
     return new PermanentError(`${key}: not a dataset path; uploads go to incoming/<supplier>/<dataset>/<file>, fetched files to raw/<dataset>/<run>/<file>`, { file: key });
   }

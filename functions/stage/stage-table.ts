@@ -112,7 +112,14 @@ export async function stageTable(
   let count = 0;
   while (!done) {
     const width = columns.length;
-    const batch = encodeRows(rows, carried, width, () => source.columns.length > width, (row) => (carried = row), () => (done = true));
+    const batch = encodeRows(
+      rows,
+      carried,
+      width,
+      () => source.columns.length > width,
+      (row) => (carried = row),
+      () => (done = true),
+    );
     carried = undefined;
     const list = [...columns, '_source_line'].map(ident).join(', ');
     const sink = client.query(copyFrom(`COPY ${opts.table} (${list}) FROM STDIN WITH (FORMAT binary)`));
@@ -148,14 +155,7 @@ export async function stageTable(
  * Rows in COPY's binary format (see CopyBinaryWriter), in buffers of about CHUNK bytes.
  * Stops (without consuming the row) when the reader has announced more columns than `width`.
  */
-async function* encodeRows(
-  rows: AsyncIterator<ReadRow>,
-  carried: ReadRow | undefined,
-  width: number,
-  grew: () => boolean,
-  carry: (row: ReadRow) => void,
-  finish: () => void,
-): AsyncGenerator<Buffer> {
+async function* encodeRows(rows: AsyncIterator<ReadRow>, carried: ReadRow | undefined, width: number, grew: () => boolean, carry: (row: ReadRow) => void, finish: () => void): AsyncGenerator<Buffer> {
   const out = new CopyBinaryWriter();
   out.header();
   let next: ReadRow | undefined = carried;

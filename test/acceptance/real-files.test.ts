@@ -103,7 +103,11 @@ const FAMILY: Record<string, string[]> = {
 };
 const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
 /** An error's message, short, without this machine's path to the files (known-failures.json is committed). */
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).split(`${join(HERE, 'files')}/`).join('').slice(0, 300);
+const message = (e: unknown) =>
+  (e instanceof Error ? e.message : String(e))
+    .split(`${join(HERE, 'files')}/`)
+    .join('')
+    .slice(0, 300);
 
 /** The issue class a failing fact belongs to, for the report (from the fact's kind and the file's classes in sources.json). */
 function classify(ff: FactFile, fact: Fact, loadFailed: boolean, observed: unknown): string {
@@ -128,10 +132,7 @@ function classify(ff: FactFile, fact: Fact, loadFailed: boolean, observed: unkno
 }
 
 async function runProfile(path: string, opts: Partial<LoadFileOptions>): Promise<FileProfile> {
-  const opened = await openSource(
-    { name: path, path, open: async () => createReadStream(path, { highWaterMark: 256 * 1024 }) },
-    { sheet: opts.sheet, layer: opts.layer, member: opts.member },
-  );
+  const opened = await openSource({ name: path, path, open: async () => createReadStream(path, { highWaterMark: 256 * 1024 }) }, { sheet: opts.sheet, layer: opts.layer, member: opts.member });
   try {
     const entry = opened.entries[0];
     if (!entry) throw new Error(`${path}: nothing to profile`);
@@ -174,10 +175,7 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
       [target],
     );
     for (const r of rows) columns.set(r.name, pgClass(r.type));
-    const g = await pool.query<{ type: string; srid: number }>(
-      'SELECT type, srid FROM geometry_columns WHERE f_table_schema = $1 AND f_table_name = $2 AND f_geometry_column = $3',
-      [schema, name, 'geom'],
-    );
+    const g = await pool.query<{ type: string; srid: number }>('SELECT type, srid FROM geometry_columns WHERE f_table_schema = $1 AND f_table_name = $2 AND f_geometry_column = $3', [schema, name, 'geom']);
     geomType = g.rows[0];
   }
   const attributes = [...columns.keys()].filter((c) => !(geomType && c === 'geom'));
@@ -264,12 +262,14 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
           add(fact, !!geomType && (FAMILY[String(fact.expected)] ?? []).includes(geomType.type), geomType ? `geometry(${geomType.type}, ${geomType.srid})` : 'no geometry column');
           break;
         case 'geo_bbox': {
-          const r = await one(
-            `SELECT ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, ST_YMax(e) AS y1 FROM (SELECT ST_Extent(ST_Transform(geom, ${Number(fact.srid)})) AS e FROM ${target}) s`,
-          );
+          const r = await one(`SELECT ST_XMin(e) AS x0, ST_YMin(e) AS y0, ST_XMax(e) AS x1, ST_YMax(e) AS y1 FROM (SELECT ST_Extent(ST_Transform(geom, ${Number(fact.srid)})) AS e FROM ${target}) s`);
           const got = [r.x0, r.y0, r.x1, r.y1].map(Number);
           const exp = fact.expected as number[];
-          add(fact, got.every((v, i) => Math.abs(v - exp[i]!) <= (fact.tolerance ?? 1e-6)), got);
+          add(
+            fact,
+            got.every((v, i) => Math.abs(v - exp[i]!) <= (fact.tolerance ?? 1e-6)),
+            got,
+          );
           break;
         }
         case 'geo_area': {
@@ -312,7 +312,10 @@ async function check(pool: pg.Pool, ff: FactFile): Promise<Outcome[]> {
         // a column neither side has is the header fact's to report; one side lacking it disagrees
         if (!loaded && !profiled) return;
         const typeFact = ff.facts.find((x) => x.kind === 'type' && x.column === name);
-        add(profileFact(`agree:${name}`, 'same class in profile and load', name, typeFact ? String(typeFact.expected) : undefined), loaded === profiled, { profile: profiled ?? 'missing', load: loaded ?? 'missing' });
+        add(profileFact(`agree:${name}`, 'same class in profile and load', name, typeFact ? String(typeFact.expected) : undefined), loaded === profiled, {
+          profile: profiled ?? 'missing',
+          load: loaded ?? 'missing',
+        });
       });
     }
   }
@@ -338,7 +341,12 @@ describe('real public files: profile and load against independently computed fac
     for (const o of all.filter((x) => !x.ok)) byClass.set(o.class, (byClass.get(o.class) ?? 0) + 1);
     if (process.env.ACCEPT_REPORT) {
       for (const o of all) console.log(`${o.ok ? 'pass' : 'FAIL'}  ${o.file}  ${o.fact}  expected ${JSON.stringify(o.expected)}  observed ${JSON.stringify(o.observed)}${o.ok ? '' : `  [${o.class}]`}`);
-      console.log(`failing by class: ${[...byClass].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(', ')}`);
+      console.log(
+        `failing by class: ${[...byClass]
+          .sort((a, b) => b[1] - a[1])
+          .map(([c, n]) => `${c} ${n}`)
+          .join(', ')}`,
+      );
     }
     if (process.env.ACCEPT_UPDATE) {
       const next: Record<string, Known> = {};

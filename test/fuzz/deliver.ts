@@ -88,7 +88,10 @@ export async function deliver(pool: pg.Pool, up: Uploaded): Promise<{ outcome: s
   try {
     // as on AWS: the stage step hands each staged load (an archive's members one by one) to clean
     const handed: number[] = [];
-    const staged = await stageObject({ pool, s3: s3Client(), pipeline, notifyClean: async (m) => void handed.push(m.loadId) }, { bucket: bucketName(), key: up.key, versionId: up.versionId, etag: up.etag });
+    const staged = await stageObject(
+      { pool, s3: s3Client(), pipeline, notifyClean: async (m) => void handed.push(m.loadId) },
+      { bucket: bucketName(), key: up.key, versionId: up.versionId, etag: up.etag },
+    );
     if (staged.status !== 'staged') return { outcome: staged.status };
     const outcomes: string[] = [];
     for (const id of handed) outcomes.push((await cleanLoad({ pool, pipeline, s3: s3Client() }, id)).status);
@@ -102,14 +105,15 @@ export async function deliver(pool: pg.Pool, up: Uploaded): Promise<{ outcome: s
 export async function judge(pool: pg.Pool, up: Uploaded, before: { rows: number; digest: string }, forced?: Verdict, thrown?: string): Promise<Judged> {
   type Row = { status: string; error: string | null; error_line: number | null; error_column: string | null; rows_loaded: number | null; rows_quarantined: number | null };
   const top = (
-    await pool.query(`SELECT id, status, error, error_line, error_column, rows_loaded::int, rows_quarantined::int FROM etl.loads WHERE project = $1 AND bucket = $2 AND object_key = $3 ORDER BY id DESC LIMIT 1`, [
-      FUZZ_PROJECT,
-      bucketName(),
-      up.key,
-    ])
+    await pool.query(
+      `SELECT id, status, error, error_line, error_column, rows_loaded::int, rows_quarantined::int FROM etl.loads WHERE project = $1 AND bucket = $2 AND object_key = $3 ORDER BY id DESC LIMIT 1`,
+      [FUZZ_PROJECT, bucketName(), up.key],
+    )
   ).rows[0] as (Row & { id: string }) | undefined;
   // an archive's members are loads of their own under it: the file's verdict is theirs together
-  const members = top ? ((await pool.query(`SELECT status, error, error_line, error_column, rows_loaded::int, rows_quarantined::int FROM etl.loads WHERE parent_id = $1 ORDER BY id`, [top.id])).rows as Row[]) : [];
+  const members = top
+    ? ((await pool.query(`SELECT status, error, error_line, error_column, rows_loaded::int, rows_quarantined::int FROM etl.loads WHERE parent_id = $1 ORDER BY id`, [top.id])).rows as Row[])
+    : [];
   let ledger: Row | undefined = top;
   if (top && members.length > 0) {
     const worst = ['received', 'staged', 'failed', 'skipped', 'loaded'];
@@ -198,4 +202,3 @@ export function bytesUnder(dir: string, top = true): number {
 export function emptyDir(dir: string): void {
   for (const name of readdirSync(dir)) if (!name.startsWith('tsx-')) rmSync(join(dir, name), { recursive: true, force: true });
 }
-

@@ -50,7 +50,11 @@ const known: Record<string, Known> = JSON.parse(readFileSync(KNOWN_PATH, 'utf8')
  * runs them.
  */
 function fastSubset(ids: string[]): string[] {
-  const slow = new Set(Object.entries(known).filter(([k, v]) => /#(time|rss|disk)$/.test(k) || (k.endsWith('#verdict') && v.class !== 'crash')).map(([k]) => k.split('#')[0]));
+  const slow = new Set(
+    Object.entries(known)
+      .filter(([k, v]) => /#(time|rss|disk)$/.test(k) || (k.endsWith('#verdict') && v.class !== 'crash'))
+      .map(([k]) => k.split('#')[0]),
+  );
   const seen = new Map<string, number>();
   return ids.filter((id) => {
     const cat = id.split('-')[0]!;
@@ -78,7 +82,10 @@ describe('hostile input: the fuzz corpus', () => {
       // a whole run leaves some 400 staging tables: dropped one by one first, since a single
       // DROP SCHEMA … CASCADE of them all takes more locks than one transaction may hold
       const pool = await getPool();
-      const tables = await pool.query<{ t: string }>(`SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname IN ($1, $2)`, [FUZZ_INPUT.project, `${FUZZ_INPUT.project}_staging`]);
+      const tables = await pool.query<{ t: string }>(`SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname IN ($1, $2)`, [
+        FUZZ_INPUT.project,
+        `${FUZZ_INPUT.project}_staging`,
+      ]);
       for (const { t } of tables.rows) await pool.query(`DROP TABLE IF EXISTS ${t} CASCADE`);
       await freshProject(FUZZ_INPUT);
       const bucket = await freshBucket('fuzz');
@@ -123,11 +130,18 @@ describe('hostile input: the fuzz corpus', () => {
         const next: Record<string, Known> = {};
         for (const [k, v] of Object.entries(known)) if (!ran.has(k.split('#')[0]!)) next[k] = v;
         Object.assign(next, observed);
-        const sorted = Object.fromEntries(Object.keys(next).sort().map((k) => [k, next[k]!]));
+        const sorted = Object.fromEntries(
+          Object.keys(next)
+            .sort()
+            .map((k) => [k, next[k]!]),
+        );
         writeFileSync(KNOWN_PATH, `${JSON.stringify(sorted, null, 1)}\n`);
         return;
       }
-      expect(fresh.map((k) => `${k}: ${observed[k]!.observed}`), 'new failures (fix them, or FUZZ_UPDATE=1 to list them)').toEqual([]);
+      expect(
+        fresh.map((k) => `${k}: ${observed[k]!.observed}`),
+        'new failures (fix them, or FUZZ_UPDATE=1 to list them)',
+      ).toEqual([]);
       expect(nowHolding.map((k) => `${k} now holds: remove it from test/fuzz/known-failures.json (or FUZZ_UPDATE=1)`)).toEqual([]);
     },
     FULL ? 3 * 3600_000 : 600_000,

@@ -74,8 +74,7 @@ async function viaFile(write: (path: string) => Promise<void>): Promise<Buffer> 
   }
 }
 
-const xlsxSheet = (rows: string, extra: { sharedStrings?: string[] } = {}) =>
-  viaFile((p) => writeRawXlsx(p, { sheets: [{ name: 'Data', rows }], sharedStrings: extra.sharedStrings }));
+const xlsxSheet = (rows: string, extra: { sharedStrings?: string[] } = {}) => viaFile((p) => writeRawXlsx(p, { sheets: [{ name: 'Data', rows }], sharedStrings: extra.sharedStrings }));
 const xlsxRows = (n: number) =>
   '<row r="1"><c r="A1" t="inlineStr"><is><t>id</t></is></c><c r="B1" t="inlineStr"><is><t>name</t></is></c></row>' +
   Array.from({ length: n }, (_, i) => `<row r="${i + 2}"><c r="A${i + 2}"><v>${i + 1}</v></c><c r="B${i + 2}" t="inlineStr"><is><t>n${i}</t></is></c></row>`).join('');
@@ -123,11 +122,7 @@ const gpkgFile = (rows: unknown[][], opts: { geometry?: boolean; applicationId?:
       layers: [
         {
           table: 'sites',
-          columns: [
-            { name: 'fid', type: 'INTEGER PRIMARY KEY' },
-            { name: 'name', type: 'TEXT' },
-            ...(opts.geometry === false ? [] : [{ name: 'geom', type: 'POINT' }]),
-          ],
+          columns: [{ name: 'fid', type: 'INTEGER PRIMARY KEY' }, { name: 'name', type: 'TEXT' }, ...(opts.geometry === false ? [] : [{ name: 'geom', type: 'POINT' }])],
           geometry: opts.geometry === false ? undefined : { column: 'geom', type: 'POINT', srsId: 4326 },
           rows: rows as never,
         },
@@ -220,7 +215,7 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   csv('tab', 'load', 'tab delimiter', 'id\tname\n1\tAnn\n2\tBo\n');
   csv('binary-png', 'reject', 'a PNG named .csv', Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(200, 7)]));
   csv('html', 'reject', 'an HTML error page named .csv', '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>\n');
-  csv('formula-cells', 'load', 'cells that are spreadsheet formulas', 'id,f\n1,=cmd|\' /C calc\'!A0\n2,+SUM(A1)\n3,@SUM(A1)\n4,-1+1\n');
+  csv('formula-cells', 'load', 'cells that are spreadsheet formulas', "id,f\n1,=cmd|' /C calc'!A0\n2,+SUM(A1)\n3,@SUM(A1)\n4,-1+1\n");
   csv('backslash-escapes', 'any', 'backslash-escaped quotes', 'id,name\n1,"Bo \\"Jr\\""\n');
   csv('trailing-delims', 'any', 'every line ends with a delimiter', 'id,name,\n1,Ann,\n2,Bo,\n');
   csv('no-final-newline', 'load', 'no newline at the end', 'id,name\n1,Ann\n2,Bo');
@@ -250,30 +245,48 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   xlsx('broken-xml', 'reject', 'sheet XML cut inside a tag', await viaFile((p) => writeRawXlsx(p, { sheets: [{ name: 'Data', rows: `${xlsxRows(2)}<row r="9"><c r="A9"` }] })));
   xlsx('bad-shared-index', 'any', 'a shared-string index past the table', await xlsxSheet(`${xlsxRows(1)}<row r="3"><c r="A3" t="s"><v>999999</v></c></row>`, { sharedStrings: ['a'] }));
   xlsx('huge-shared-string', 'any', 'one 1.5 MB shared string', await xlsxSheet(`${xlsxRows(1)}<row r="3"><c r="A3" t="s"><v>0</v></c></row>`, { sharedStrings: ['s'.repeat(1_500_000)] }));
-  xlsx('billion-laughs', 'reject', 'an entity expansion bomb in the sheet', await viaFile((p) =>
-    writeRawXlsx(p, { sheets: [{ name: 'Data', rows: '<row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c></row>' }] }),
-  ).then(async (buf) => {
-    // the DOCTYPE goes before the root element: rebuild the member with it
-    void buf;
-    const lol = Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i};`.repeat(10)}">`).join('');
-    return makeZip({
-      '[Content_Types].xml': '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
-      'xl/workbook.xml': '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="D" sheetId="1" r:id="rId1"/></sheets></workbook>',
-      'xl/_rels/workbook.xml.rels': '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
-      'xl/worksheets/sheet1.xml': `<?xml version="1.0"?><!DOCTYPE w [<!ENTITY lol0 "lol">${lol}]><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c></row></sheetData></worksheet>`,
-    });
-  }));
-  xlsx('xxe', 'any', 'an external entity naming /etc/passwd', await makeZip({
-    'xl/workbook.xml': '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="D" sheetId="1" r:id="rId1"/></sheets></workbook>',
-    'xl/_rels/workbook.xml.rels': '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="x/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
-    'xl/worksheets/sheet1.xml': '<?xml version="1.0"?><!DOCTYPE w [<!ENTITY x SYSTEM "file:///etc/passwd">]><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>h</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>&x;</t></is></c></row></sheetData></worksheet>',
-  }));
+  xlsx(
+    'billion-laughs',
+    'reject',
+    'an entity expansion bomb in the sheet',
+    await viaFile((p) => writeRawXlsx(p, { sheets: [{ name: 'Data', rows: '<row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c></row>' }] })).then(async (buf) => {
+      // the DOCTYPE goes before the root element: rebuild the member with it
+      void buf;
+      const lol = Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i};`.repeat(10)}">`).join('');
+      return makeZip({
+        '[Content_Types].xml': '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        'xl/workbook.xml':
+          '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="D" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        'xl/_rels/workbook.xml.rels':
+          '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+        'xl/worksheets/sheet1.xml': `<?xml version="1.0"?><!DOCTYPE w [<!ENTITY lol0 "lol">${lol}]><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&lol9;</t></is></c></row></sheetData></worksheet>`,
+      });
+    }),
+  );
+  xlsx(
+    'xxe',
+    'any',
+    'an external entity naming /etc/passwd',
+    await makeZip({
+      'xl/workbook.xml':
+        '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="D" sheetId="1" r:id="rId1"/></sheets></workbook>',
+      'xl/_rels/workbook.xml.rels':
+        '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="x/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+      'xl/worksheets/sheet1.xml':
+        '<?xml version="1.0"?><!DOCTYPE w [<!ENTITY x SYSTEM "file:///etc/passwd">]><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>h</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>&x;</t></is></c></row></sheetData></worksheet>',
+    }),
+  );
   xlsx('no-workbook', 'reject', 'no xl/workbook.xml', await makeZip({ '[Content_Types].xml': '<Types/>', 'xl/worksheets/sheet1.xml': '<worksheet/>' }));
-  xlsx('no-sheet-part', 'reject', 'the workbook names a sheet part that is missing', await makeZip({
-    '[Content_Types].xml': '<Types/>',
-    'xl/workbook.xml': '<workbook xmlns:r="r"><sheets><sheet name="D" sheetId="1" r:id="rId1"/></sheets></workbook>',
-    'xl/_rels/workbook.xml.rels': '<Relationships><Relationship Id="rId1" Type="x/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
-  }));
+  xlsx(
+    'no-sheet-part',
+    'reject',
+    'the workbook names a sheet part that is missing',
+    await makeZip({
+      '[Content_Types].xml': '<Types/>',
+      'xl/workbook.xml': '<workbook xmlns:r="r"><sheets><sheet name="D" sheetId="1" r:id="rId1"/></sheets></workbook>',
+      'xl/_rels/workbook.xml.rels': '<Relationships><Relationship Id="rId1" Type="x/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+    }),
+  );
   xlsx('encrypted-ole', 'reject', 'an encrypted workbook (an OLE2 file with EncryptedPackage)', compoundFile('EncryptedPackage', Buffer.alloc(600, 3)));
   xlsx('encrypted-zip', 'reject', 'zip members flagged encrypted', markEncrypted(xlsxValid));
   xlsx('size-lie', 'reject', 'the sheet member declares 4 GB uncompressed', declareSize(xlsxValid, 0xfffffff0, 'xl/worksheets/sheet1.xml'));
@@ -292,14 +305,24 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   odsOut('rows-repeated-1e6', 'any', 'a data row repeated 10⁶ times', await odsFile([odsHeader, ods.row([ods.float(1), ods.text('x')], 1_000_000)]));
   odsOut('cols-repeated', 'reject', 'a data cell repeated 10⁹ columns', await odsFile([odsHeader, ods.row([ods.float(1, '1', 1_000_000_000)])]));
   odsOut('blank-padding', 'load', 'a sheet padded with 10⁶ blank rows, as spreadsheet programs do', await odsFile([odsHeader, ...odsData(2), ods.blankRows(1_048_000)]));
-  odsOut('truncated-content', 'reject', 'content.xml cut in the middle of the table', await (async () => {
-    const full = (await odsFile([odsHeader, ...odsData(50)])).length;
-    void full;
-    const content = `<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="Data">${odsHeader}${odsData(50).join('')}`;
-    return makeZip({ mimetype: 'application/vnd.oasis.opendocument.spreadsheet', 'content.xml': content.slice(0, content.length - 40) });
-  })());
+  odsOut(
+    'truncated-content',
+    'reject',
+    'content.xml cut in the middle of the table',
+    await (async () => {
+      const full = (await odsFile([odsHeader, ...odsData(50)])).length;
+      void full;
+      const content = `<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="Data">${odsHeader}${odsData(50).join('')}`;
+      return makeZip({ mimetype: 'application/vnd.oasis.opendocument.spreadsheet', 'content.xml': content.slice(0, content.length - 40) });
+    })(),
+  );
   odsOut('no-content', 'reject', 'no content.xml', await makeZip({ mimetype: 'application/vnd.oasis.opendocument.spreadsheet', 'META-INF/manifest.xml': '<m/>' }));
-  odsOut('wrong-mimetype', 'any', 'the mimetype of a text document', await viaFile((p) => writeOds(p, [{ name: 'D', rows: [odsHeader, ...odsData(2)] }], { mimetype: 'application/vnd.oasis.opendocument.text' })));
+  odsOut(
+    'wrong-mimetype',
+    'any',
+    'the mimetype of a text document',
+    await viaFile((p) => writeOds(p, [{ name: 'D', rows: [odsHeader, ...odsData(2)] }], { mimetype: 'application/vnd.oasis.opendocument.text' })),
+  );
   odsOut('huge-text', 'any', 'one 1.5 MB cell', await odsFile([odsHeader, ods.row([ods.float(1), ods.text('t'.repeat(1_500_000))])]));
   odsOut('span-bomb', 'any', 'a cell spanning 10⁹ columns and rows', await odsFile([odsHeader, ods.row([ods.span('x', 1_000_000_000, 1_000_000_000)])]));
   odsOut('encrypted', 'reject', 'members flagged encrypted', markEncrypted(odsValid));
@@ -309,8 +332,27 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   const xls = (slug: string, expect: Expect, note: string, body: Buffer) => add('xls', slug, `${slug}.xls`, expect, note, body);
   const xlsValid = xlsBase();
   xls('valid', 'load', 'a small valid BIFF8 workbook', xlsValid);
-  xls('password', 'reject', 'a workbook with a FILEPASS (encrypted) record', xlsFile([{ r: 0, c: 0, v: 'id' }, { r: 1, c: 0, v: 1 }], { password: true }));
-  xls('huge-row', 'any', 'a cell at row 65535, column 255', xlsFile([{ r: 0, c: 0, v: 'id' }, { r: 65535, c: 255, v: 1 }]));
+  xls(
+    'password',
+    'reject',
+    'a workbook with a FILEPASS (encrypted) record',
+    xlsFile(
+      [
+        { r: 0, c: 0, v: 'id' },
+        { r: 1, c: 0, v: 1 },
+      ],
+      { password: true },
+    ),
+  );
+  xls(
+    'huge-row',
+    'any',
+    'a cell at row 65535, column 255',
+    xlsFile([
+      { r: 0, c: 0, v: 'id' },
+      { r: 65535, c: 255, v: 1 },
+    ]),
+  );
   xls('not-ole', 'any', 'text named .xls', b(BASE_CSV));
   xls('html-as-xls', 'any', 'an HTML table named .xls (what many portals export)', b('<html><body><table><tr><td>id</td></tr><tr><td>1</td></tr></table></body></html>'));
   xls('ole-no-workbook', 'reject', 'an OLE2 file without a Workbook stream', compoundFile('Other', Buffer.alloc(100, 1)));
@@ -381,13 +423,71 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   geo('five-values', 'reject', 'a Point of five numbers', collection([feature({ type: 'Point', coordinates: [1, 2, 3, 4, 5] }), okPoint]));
   geo('one-value', 'reject', 'a Point of one number', collection([feature({ type: 'Point', coordinates: [1] }), okPoint]));
   geo('empty-coords', 'any', 'a Point with []', collection([feature({ type: 'Point', coordinates: [] }), okPoint]));
-  geo('1e400', 'reject', 'a Point at [1e400, -1e400]', '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":1},"geometry":{"type":"Point","coordinates":[1e400,-1e400]}},' + JSON.stringify(okPoint) + ']}');
+  geo(
+    '1e400',
+    'reject',
+    'a Point at [1e400, -1e400]',
+    '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":1},"geometry":{"type":"Point","coordinates":[1e400,-1e400]}},' + JSON.stringify(okPoint) + ']}',
+  );
   geo('nan-strings', 'reject', 'coordinates "NaN" and "Infinity" as strings', collection([feature({ type: 'Point', coordinates: ['NaN', 'Infinity'] }), okPoint]));
   geo('string-coords', 'reject', 'coordinates "4.9" as strings', collection([feature({ type: 'Point', coordinates: ['4.9', '52.3'] }), okPoint]));
   geo('null-coords', 'any', 'coordinates null', collection([feature({ type: 'Point', coordinates: null }), okPoint]));
-  geo('unclosed-ring', 'reject', 'a Polygon ring whose last point is not its first', collection([feature({ type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] }), okPoint]));
-  geo('short-ring', 'reject', 'a Polygon ring of two points', collection([feature({ type: 'Polygon', coordinates: [[[0, 0], [1, 0]]] }), okPoint]));
-  geo('bowtie', 'any', 'a self-intersecting polygon', collection([feature({ type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]] }), okPoint]));
+  geo(
+    'unclosed-ring',
+    'reject',
+    'a Polygon ring whose last point is not its first',
+    collection([
+      feature({
+        type: 'Polygon',
+        coordinates: [
+          [
+            [0, 0],
+            [1, 0],
+            [1, 1],
+            [0, 1],
+          ],
+        ],
+      }),
+      okPoint,
+    ]),
+  );
+  geo(
+    'short-ring',
+    'reject',
+    'a Polygon ring of two points',
+    collection([
+      feature({
+        type: 'Polygon',
+        coordinates: [
+          [
+            [0, 0],
+            [1, 0],
+          ],
+        ],
+      }),
+      okPoint,
+    ]),
+  );
+  geo(
+    'bowtie',
+    'any',
+    'a self-intersecting polygon',
+    collection([
+      feature({
+        type: 'Polygon',
+        coordinates: [
+          [
+            [0, 0],
+            [1, 1],
+            [1, 0],
+            [0, 1],
+            [0, 0],
+          ],
+        ],
+      }),
+      okPoint,
+    ]),
+  );
   geo('polygon-as-points', 'reject', 'a Polygon whose coordinates are one point', collection([feature({ type: 'Polygon', coordinates: [1, 2] }), okPoint]));
   geo('line-one-point', 'reject', 'a LineString of one point', collection([feature({ type: 'LineString', coordinates: [[1, 2]] }), okPoint]));
   geo('unknown-type', 'reject', 'a geometry of type "Circle"', collection([feature({ type: 'Circle', coordinates: [1, 2], radius: 3 }), okPoint]));
@@ -396,16 +496,50 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   geo('geometry-string', 'reject', 'a geometry that is a WKT string', collection([feature('POINT(1 2)'), okPoint]));
   geo('null-geometry', 'any', 'a feature without geometry', collection([feature(null), okPoint]));
   geo('out-of-range', 'any', 'a WGS 84 point at [500, 200]', collection([feature({ type: 'Point', coordinates: [500, 200] }), okPoint]));
-  geo('deep-collection', 'reject', 'a GeometryCollection nested 10 000 deep', `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":${'{"type":"GeometryCollection","geometries":['.repeat(10_000)}${']}'.repeat(10_000)}}]}`);
+  geo(
+    'deep-collection',
+    'reject',
+    'a GeometryCollection nested 10 000 deep',
+    `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":${'{"type":"GeometryCollection","geometries":['.repeat(10_000)}${']}'.repeat(10_000)}}]}`,
+  );
   geo('features-object', 'reject', '"features" is an object', '{"type":"FeatureCollection","features":{"a":1}}');
   geo('no-features', 'reject', 'an empty FeatureCollection (would empty the table)', collection([]));
   geo('bare-geometry', 'any', 'a bare Point geometry', '{"type":"Point","coordinates":[1,2]}');
-  geo('crs-bogus', 'reject', 'a crs member naming EPSG:999999', JSON.stringify({ type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::999999' } }, features: [okPoint] }));
-  geo('huge-ring', 'any', 'a ring of 40 000 vertices', collection([feature({ type: 'Polygon', coordinates: [[...Array.from({ length: 40_000 }, (_, i) => [Math.cos(i / 6366) * 10, Math.sin(i / 6366) * 10]), [10, 0]]] })]));
-  geo('mixed-dims', 'any', 'a line mixing 2D and 3D points', collection([feature({ type: 'LineString', coordinates: [[0, 0], [1, 1, 1]] }), okPoint]));
+  geo(
+    'crs-bogus',
+    'reject',
+    'a crs member naming EPSG:999999',
+    JSON.stringify({ type: 'FeatureCollection', crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::999999' } }, features: [okPoint] }),
+  );
+  geo(
+    'huge-ring',
+    'any',
+    'a ring of 40 000 vertices',
+    collection([feature({ type: 'Polygon', coordinates: [[...Array.from({ length: 40_000 }, (_, i) => [Math.cos(i / 6366) * 10, Math.sin(i / 6366) * 10]), [10, 0]]] })]),
+  );
+  geo(
+    'mixed-dims',
+    'any',
+    'a line mixing 2D and 3D points',
+    collection([
+      feature({
+        type: 'LineString',
+        coordinates: [
+          [0, 0],
+          [1, 1, 1],
+        ],
+      }),
+      okPoint,
+    ]),
+  );
   geo('multipoint-nested-deeper', 'reject', 'a MultiPoint with coordinates three levels deep', collection([feature({ type: 'MultiPoint', coordinates: [[[1, 2]]] }), okPoint]));
   geo('truncated', 'reject', 'cut in the middle', geoValid.slice(0, 70));
-  geo('invalid-utf8', 'reject', 'a property with bytes that are not UTF-8', Buffer.concat([b('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"n":"'), Buffer.from([0xff, 0xfe, 0x80]), b('"},"geometry":{"type":"Point","coordinates":[1,2]}}]}')]));
+  geo(
+    'invalid-utf8',
+    'reject',
+    'a property with bytes that are not UTF-8',
+    Buffer.concat([b('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"n":"'), Buffer.from([0xff, 0xfe, 0x80]), b('"},"geometry":{"type":"Point","coordinates":[1,2]}}]}')]),
+  );
   geo('properties-array', 'any', 'properties is an array', collection([{ type: 'Feature', properties: [1, 2], geometry: { type: 'Point', coordinates: [1, 2] } }, okPoint]));
   for (const m of mutations(rand, b(geoValid), 12)) geo('mutated', 'any', `valid GeoJSON ${m.how}`, m.body);
 
@@ -422,24 +556,110 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   await shp('dbf-count-2e31', 'reject', 'the DBF claims 2³¹ records', shapefileZip({ ...SHP_POINTS, dbfRecordCount: 2 ** 31 - 1 }));
   await shp('dbf-count-more', 'reject', 'the DBF claims 10 records, holds 3', shapefileZip({ ...SHP_POINTS, dbfRecordCount: 10 }));
   await shp('dbf-count-less', 'reject', 'the DBF claims 1 record, holds 3', shapefileZip({ ...SHP_POINTS, dbfRecordCount: 1 }));
-  await shp('shp-truncated', 'reject', 'the .shp cut in its last record', shapefileZip(SHP_POINTS, [], PRJ_WGS84_ESRI, (p) => (p.shp = p.shp.subarray(0, p.shp.length - 10))));
-  await shp('shp-length-lie', 'reject', 'the .shp header claims 2 GB', shapefileZip(SHP_POINTS, [], PRJ_WGS84_ESRI, (p) => p.shp.writeInt32BE(0x7fffffff, 24)));
-  await shp('record-length-lie', 'reject', 'a record claims 1 GB of content', shapefileZip(SHP_POINTS, [], PRJ_WGS84_ESRI, (p) => p.shp.writeInt32BE(0x20000000, 104)));
-  await shp('dbf-header-lie', 'reject', 'the DBF header length points past the file', shapefileZip(SHP_POINTS, [], PRJ_WGS84_ESRI, (p) => p.dbf.writeUInt16LE(0xfff0, 8)));
-  await shp('dbf-record-size-0', 'reject', 'the DBF record size is 0', shapefileZip(SHP_POINTS, [], PRJ_WGS84_ESRI, (p) => p.dbf.writeUInt16LE(0, 10)));
-  await shp('polygon-nan', 'reject', 'a polygon with NaN vertices', shapefileZip({ shapeType: POLYGON, fields: [{ name: 'ID', type: 'N', length: 4 }], records: [{ shape: { parts: [[[NaN, 0], [1, 0], [1, NaN], [NaN, 0]]] }, values: [1] }, { shape: { parts: [square(0, 0, 1, true)] }, values: [2] }] }));
-  await shp('polygon-open', 'any', 'a polygon ring not closed', shapefileZip({ shapeType: POLYGON, fields: [{ name: 'ID', type: 'N', length: 4 }], records: [{ shape: { parts: [[[0, 0], [1, 0], [1, 1]]] }, values: [1] }] }));
-  await shp('two-shapefiles', 'any', 'two shapefiles in one zip', makeZip({ ...Object.fromEntries(Object.entries(shapefileBytes(SHP_POINTS)).map(([k, v]) => [`a.${k}`, v])), ...Object.fromEntries(Object.entries(shapefileBytes(SHP_POINTS)).map(([k, v]) => [`b.${k}`, v])) }));
+  await shp(
+    'shp-truncated',
+    'reject',
+    'the .shp cut in its last record',
+    shapefileZip(SHP_POINTS, [], PRJ_WGS84_ESRI, (p) => (p.shp = p.shp.subarray(0, p.shp.length - 10))),
+  );
+  await shp(
+    'shp-length-lie',
+    'reject',
+    'the .shp header claims 2 GB',
+    shapefileZip(SHP_POINTS, [], PRJ_WGS84_ESRI, (p) => p.shp.writeInt32BE(0x7fffffff, 24)),
+  );
+  await shp(
+    'record-length-lie',
+    'reject',
+    'a record claims 1 GB of content',
+    shapefileZip(SHP_POINTS, [], PRJ_WGS84_ESRI, (p) => p.shp.writeInt32BE(0x20000000, 104)),
+  );
+  await shp(
+    'dbf-header-lie',
+    'reject',
+    'the DBF header length points past the file',
+    shapefileZip(SHP_POINTS, [], PRJ_WGS84_ESRI, (p) => p.dbf.writeUInt16LE(0xfff0, 8)),
+  );
+  await shp(
+    'dbf-record-size-0',
+    'reject',
+    'the DBF record size is 0',
+    shapefileZip(SHP_POINTS, [], PRJ_WGS84_ESRI, (p) => p.dbf.writeUInt16LE(0, 10)),
+  );
+  await shp(
+    'polygon-nan',
+    'reject',
+    'a polygon with NaN vertices',
+    shapefileZip({
+      shapeType: POLYGON,
+      fields: [{ name: 'ID', type: 'N', length: 4 }],
+      records: [
+        {
+          shape: {
+            parts: [
+              [
+                [NaN, 0],
+                [1, 0],
+                [1, NaN],
+                [NaN, 0],
+              ],
+            ],
+          },
+          values: [1],
+        },
+        { shape: { parts: [square(0, 0, 1, true)] }, values: [2] },
+      ],
+    }),
+  );
+  await shp(
+    'polygon-open',
+    'any',
+    'a polygon ring not closed',
+    shapefileZip({
+      shapeType: POLYGON,
+      fields: [{ name: 'ID', type: 'N', length: 4 }],
+      records: [
+        {
+          shape: {
+            parts: [
+              [
+                [0, 0],
+                [1, 0],
+                [1, 1],
+              ],
+            ],
+          },
+          values: [1],
+        },
+      ],
+    }),
+  );
+  await shp(
+    'two-shapefiles',
+    'any',
+    'two shapefiles in one zip',
+    makeZip({
+      ...Object.fromEntries(Object.entries(shapefileBytes(SHP_POINTS)).map(([k, v]) => [`a.${k}`, v])),
+      ...Object.fromEntries(Object.entries(shapefileBytes(SHP_POINTS)).map(([k, v]) => [`b.${k}`, v])),
+    }),
+  );
   await shp('dbf-only', 'any', 'a zip holding only a .dbf', makeZip({ 'sites.dbf': shapefileBytes(SHP_POINTS).dbf }));
   await shp('zero-records', 'reject', 'a shapefile of no records (would empty the table)', shapefileZip({ ...SHP_POINTS, records: [] }));
-  for (const m of mutations(rand, shapefileBytes(SHP_POINTS).shp, 6)) await shp('mutated-shp', 'any', `the .shp ${m.how}`, makeZip({ 'sites.shp': m.body, 'sites.shx': shapefileBytes(SHP_POINTS).shx, 'sites.dbf': shapefileBytes(SHP_POINTS).dbf }));
-  for (const m of mutations(rand, shapefileBytes(SHP_POINTS).dbf, 6)) await shp('mutated-dbf', 'any', `the .dbf ${m.how}`, makeZip({ 'sites.shp': shapefileBytes(SHP_POINTS).shp, 'sites.shx': shapefileBytes(SHP_POINTS).shx, 'sites.dbf': m.body }));
+  for (const m of mutations(rand, shapefileBytes(SHP_POINTS).shp, 6))
+    await shp('mutated-shp', 'any', `the .shp ${m.how}`, makeZip({ 'sites.shp': m.body, 'sites.shx': shapefileBytes(SHP_POINTS).shx, 'sites.dbf': shapefileBytes(SHP_POINTS).dbf }));
+  for (const m of mutations(rand, shapefileBytes(SHP_POINTS).dbf, 6))
+    await shp('mutated-dbf', 'any', `the .dbf ${m.how}`, makeZip({ 'sites.shp': shapefileBytes(SHP_POINTS).shp, 'sites.shx': shapefileBytes(SHP_POINTS).shx, 'sites.dbf': m.body }));
   // past read.limits.maxColumns from the DBF header alone (1,700 fields of one byte)
-  await shp('dbf-1700-fields', 'reject', 'a DBF declaring 1,700 fields', shapefileZip({
-    ...SHP_POINTS,
-    fields: Array.from({ length: 1700 }, (_, i) => ({ name: `F${i}`, type: 'N', length: 1 })),
-    records: SHP_POINTS.records.map((r) => ({ ...r, values: Array.from({ length: 1700 }, () => 1) })),
-  }));
+  await shp(
+    'dbf-1700-fields',
+    'reject',
+    'a DBF declaring 1,700 fields',
+    shapefileZip({
+      ...SHP_POINTS,
+      fields: Array.from({ length: 1700 }, (_, i) => ({ name: `F${i}`, type: 'N', length: 1 })),
+      records: SHP_POINTS.records.map((r) => ({ ...r, values: Array.from({ length: 1700 }, () => 1) })),
+    }),
+  );
 
   // ------------------------------------------------------------------ GeoPackage
   const gpkg = (slug: string, expect: Expect, note: string, body: Buffer) => add('gpkg', slug, `${slug}.gpkg`, expect, note, body);
@@ -447,24 +667,73 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   const gpkgValid = await gpkgFile(BASE_ROWS.map((r, i) => [r.id, r.name, point(4 + i, 52)]));
   gpkg('valid', 'load', 'three points', gpkgValid);
   gpkg('not-sqlite', 'any', 'text named .gpkg', b(BASE_CSV));
-  gpkg('sqlite-no-gpkg', 'reject', 'an SQLite database without gpkg tables', await viaFile(async (p) => {
-    const initSqlJs = (await import('sql.js')).default;
-    const SQL = await initSqlJs();
-    const db = new SQL.Database();
-    db.run('CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1)');
-    writeFileSync(p, db.export());
-    db.close();
-  }));
+  gpkg(
+    'sqlite-no-gpkg',
+    'reject',
+    'an SQLite database without gpkg tables',
+    await viaFile(async (p) => {
+      const initSqlJs = (await import('sql.js')).default;
+      const SQL = await initSqlJs();
+      const db = new SQL.Database();
+      db.run('CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1)');
+      writeFileSync(p, db.export());
+      db.close();
+    }),
+  );
   gpkg('no-rows', 'reject', 'a layer of no rows (would empty the table)', await gpkgFile([]));
-  gpkg('bad-blob', 'reject', 'a geometry blob that is not GeoPackage binary', await gpkgFile([[1, 'a', new Uint8Array([1, 2, 3, 4])], [2, 'b', point(4, 52)]]));
-  gpkg('wkb-truncated', 'reject', 'a geometry whose WKB is cut', await gpkgFile([[1, 'a', point(4, 52).subarray(0, 20)], [2, 'b', point(4, 52)]]));
-  gpkg('attributes-only', 'any', 'an attributes table, no geometry', await gpkgFile([[1, 'a'], [2, 'b']], { geometry: false }));
+  gpkg(
+    'bad-blob',
+    'reject',
+    'a geometry blob that is not GeoPackage binary',
+    await gpkgFile([
+      [1, 'a', new Uint8Array([1, 2, 3, 4])],
+      [2, 'b', point(4, 52)],
+    ]),
+  );
+  gpkg(
+    'wkb-truncated',
+    'reject',
+    'a geometry whose WKB is cut',
+    await gpkgFile([
+      [1, 'a', point(4, 52).subarray(0, 20)],
+      [2, 'b', point(4, 52)],
+    ]),
+  );
+  gpkg(
+    'attributes-only',
+    'any',
+    'an attributes table, no geometry',
+    await gpkgFile(
+      [
+        [1, 'a'],
+        [2, 'b'],
+      ],
+      { geometry: false },
+    ),
+  );
   gpkg('no-app-id', 'any', 'no GeoPackage application id', await gpkgFile([[1, 'a', point(4, 52)]], { applicationId: false }));
   gpkg('truncated-half', 'reject', 'cut in half', gpkgValid.subarray(0, gpkgValid.length >> 1));
   gpkg('header-only', 'reject', 'only the 100-byte SQLite header', gpkgValid.subarray(0, 100));
   for (const m of mutations(rand, gpkgValid, 12)) gpkg('mutated', 'any', `valid GeoPackage ${m.how}`, m.body);
   // past read.limits.maxCellChars: a 600 KB geometry blob (1.2 million hex characters), a 1.1-million-character text
-  gpkg('blob-600kb', 'reject', 'a LineString of 37,500 points, a 600 KB blob', await gpkgFile([[1, 'a', gpkgBlob(isoWkb('LineString', Array.from({ length: 37_500 }, (_, i) => [4 + i / 1e5, 52])), { srsId: 4326 })]]));
+  gpkg(
+    'blob-600kb',
+    'reject',
+    'a LineString of 37,500 points, a 600 KB blob',
+    await gpkgFile([
+      [
+        1,
+        'a',
+        gpkgBlob(
+          isoWkb(
+            'LineString',
+            Array.from({ length: 37_500 }, (_, i) => [4 + i / 1e5, 52]),
+          ),
+          { srsId: 4326 },
+        ),
+      ],
+    ]),
+  );
   gpkg('text-1.1m', 'reject', 'a name of 1.1 million characters', await gpkgFile([[1, 'x'.repeat(1_100_000), point(4, 52)]]));
 
   // ------------------------------------------------------------------ Parquet
@@ -473,21 +742,31 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   pq('valid', 'load', 'three rows, two columns', pqValid);
   pq('bad-magic-start', 'reject', 'the leading PAR1 overwritten', Buffer.concat([b('XXXX'), pqValid.subarray(4)]));
   pq('bad-magic-end', 'reject', 'the trailing PAR1 overwritten', Buffer.concat([pqValid.subarray(0, -4), b('XXXX')]));
-  pq('footer-length-lie', 'reject', 'the footer length claims 2 GB', (() => {
-    const c = Buffer.from(pqValid);
-    c.writeUInt32LE(0x7ffffff0, c.length - 8);
-    return c;
-  })());
+  pq(
+    'footer-length-lie',
+    'reject',
+    'the footer length claims 2 GB',
+    (() => {
+      const c = Buffer.from(pqValid);
+      c.writeUInt32LE(0x7ffffff0, c.length - 8);
+      return c;
+    })(),
+  );
   pq('truncated-footer', 'reject', 'the last 20 bytes cut', pqValid.subarray(0, -20));
   pq('only-magic', 'reject', 'PAR1PAR1', b('PAR1PAR1'));
   pq('csv-named-parquet', 'any', 'CSV named .parquet', b(BASE_CSV));
   pq('empty-columns', 'reject', 'a table of no rows (would empty the table)', Buffer.from(parquetWriteBuffer({ columnData: [{ name: 'id', data: [], type: 'INT32' }] })));
   for (const m of mutations(rand, pqValid, 14)) pq('mutated', 'any', `valid Parquet ${m.how}`, m.body);
   // past read.limits.maxGroupCells and maxColumns from the footer alone
-  pq('million-rows-17-columns', 'reject', 'a 5 KB file declaring one row group of 1,000,000 rows × 17 columns', (() => {
-    const zeros = new Int32Array(1_000_000);
-    return Buffer.from(parquetWriteBuffer({ columnData: Array.from({ length: 17 }, (_, c) => ({ name: `c${c}`, data: zeros, type: 'INT32' as const })), rowGroupSize: 1_000_000 }));
-  })());
+  pq(
+    'million-rows-17-columns',
+    'reject',
+    'a 5 KB file declaring one row group of 1,000,000 rows × 17 columns',
+    (() => {
+      const zeros = new Int32Array(1_000_000);
+      return Buffer.from(parquetWriteBuffer({ columnData: Array.from({ length: 17 }, (_, c) => ({ name: `c${c}`, data: zeros, type: 'INT32' as const })), rowGroupSize: 1_000_000 }));
+    })(),
+  );
   pq('1700-columns', 'reject', 'one row of 1,700 columns', Buffer.from(parquetWriteBuffer({ columnData: Array.from({ length: 1700 }, (_, c) => ({ name: `c${c}`, data: [c], type: 'INT32' as const })) })));
 
   // ------------------------------------------------------------------ gzip
@@ -495,22 +774,38 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   const gzValid = gzipSync(b(BASE_CSV));
   gz('valid', 'load', 'a gzipped CSV', gzValid);
   gz('truncated', 'reject', 'cut before its trailer', gzValid.subarray(0, gzValid.length - 6));
-  gz('bad-crc', 'reject', 'a wrong CRC in the trailer', (() => {
-    const c = Buffer.from(gzValid);
-    c.writeUInt32LE((c.readUInt32LE(c.length - 8) ^ 0xffffffff) >>> 0, c.length - 8);
-    return c;
-  })());
-  gz('bad-length', 'reject', 'a wrong length in the trailer', (() => {
-    const c = Buffer.from(gzValid);
-    c.writeUInt32LE(7, c.length - 4);
-    return c;
-  })());
+  gz(
+    'bad-crc',
+    'reject',
+    'a wrong CRC in the trailer',
+    (() => {
+      const c = Buffer.from(gzValid);
+      c.writeUInt32LE((c.readUInt32LE(c.length - 8) ^ 0xffffffff) >>> 0, c.length - 8);
+      return c;
+    })(),
+  );
+  gz(
+    'bad-length',
+    'reject',
+    'a wrong length in the trailer',
+    (() => {
+      const c = Buffer.from(gzValid);
+      c.writeUInt32LE(7, c.length - 4);
+      return c;
+    })(),
+  );
   gz('concatenated', 'load', 'two gzip members one after the other (valid per RFC 1952)', Buffer.concat([gzipSync(b('id,name\n1,Ann\n')), gzipSync(b('2,Bo\n'))]));
   gz('garbage-after', 'reject', 'bytes after the last member', Buffer.concat([gzValid, b('garbage')]));
   gz('bomb-1g', 'reject', '1 GB of zeros gzipped to about 1 MB', gzipSync(Buffer.alloc(1 << 30), { level: 9 }));
   const rowsBomb = gzipSync(Buffer.concat([b('a\n'), Buffer.alloc(300_000_000, '1\n')]), { level: 9 });
   gz('bomb-csv-rows', 'reject', '300 MB of CSV rows gzipped', rowsBomb);
-  gz('xlsx-gz-bomb', 'reject', 'a workbook of 300 MB of stored (uncompressed) zip members, then gzipped', gzipSync(await makeZip({ 'xl/workbook.xml': '<workbook/>', 'pad.bin': Buffer.alloc(300_000_000) }, { compress: false }), { level: 9 }), 'bomb.xlsx.gz');
+  gz(
+    'xlsx-gz-bomb',
+    'reject',
+    'a workbook of 300 MB of stored (uncompressed) zip members, then gzipped',
+    gzipSync(await makeZip({ 'xl/workbook.xml': '<workbook/>', 'pad.bin': Buffer.alloc(300_000_000) }, { compress: false }), { level: 9 }),
+    'bomb.xlsx.gz',
+  );
   gz('double-gzip', 'any', 'a gzip inside a gzip', gzipSync(gzValid), 'double.csv.gz');
   gz('not-gzip', 'any', 'CSV named .gz', b(BASE_CSV));
   gz('empty-content', 'reject', 'a gzip of nothing', gzipSync(Buffer.alloc(0)));
@@ -522,49 +817,84 @@ export async function generateCorpus(seed = 16): Promise<FuzzFile[]> {
   const zip = async (slug: string, expect: Expect, note: string, body: Buffer | Promise<Buffer>) => add('zip', slug, `${slug}.zip`, expect, note, await body);
   const zipValid = await makeZip({ 'data.csv': BASE_CSV });
   await zip('valid', 'load', 'one CSV member', zipValid);
-  await zip('slip', 'reject', 'a member named ../../evil.csv', (async () => {
-    const { renameMember } = await import('../helpers/zip.ts');
-    return renameMember(await makeZip({ 'aa/aa/evil.csv': BASE_CSV }), 'aa/aa/evil.csv', '../../evil.csv');
-  })());
-  await zip('absolute', 'reject', 'a member named /tmp/evil.csv', (async () => {
-    const { renameMember } = await import('../helpers/zip.ts');
-    return renameMember(await makeZip({ 'xtmp/evil.csv': BASE_CSV }), 'xtmp/evil.csv', '/tmp/evil.csv');
-  })());
-  await zip('duplicate-members', 'reject', 'two members named data.csv with different rows', (async () => {
-    const { renameMember } = await import('../helpers/zip.ts');
-    return renameMember(await makeZip({ 'data.csv': 'id,name\n1,Ann\n', 'datb.csv': 'id,name\n2,Bo\n' }), 'datb.csv', 'data.csv');
-  })());
+  await zip(
+    'slip',
+    'reject',
+    'a member named ../../evil.csv',
+    (async () => {
+      const { renameMember } = await import('../helpers/zip.ts');
+      return renameMember(await makeZip({ 'aa/aa/evil.csv': BASE_CSV }), 'aa/aa/evil.csv', '../../evil.csv');
+    })(),
+  );
+  await zip(
+    'absolute',
+    'reject',
+    'a member named /tmp/evil.csv',
+    (async () => {
+      const { renameMember } = await import('../helpers/zip.ts');
+      return renameMember(await makeZip({ 'xtmp/evil.csv': BASE_CSV }), 'xtmp/evil.csv', '/tmp/evil.csv');
+    })(),
+  );
+  await zip(
+    'duplicate-members',
+    'reject',
+    'two members named data.csv with different rows',
+    (async () => {
+      const { renameMember } = await import('../helpers/zip.ts');
+      return renameMember(await makeZip({ 'data.csv': 'id,name\n1,Ann\n', 'datb.csv': 'id,name\n2,Bo\n' }), 'datb.csv', 'data.csv');
+    })(),
+  );
   await zip('encrypted', 'reject', 'an encrypted member', markEncrypted(zipValid));
   await zip('size-lie', 'reject', 'a member declaring 4 GB', declareSize(zipValid, 0xfffffff0));
   await zip('size-understated', 'reject', 'a member declaring 10 bytes, expanding to more', declareSize(zipValid, 10));
   await zip('ratio-bomb', 'reject', '1 GB of zeros in a 1 MB member', makeZip({ 'zeros.csv': Buffer.alloc((1 << 30) - 1) }));
-  await zip('nested-named-csv', 'reject', 'four levels of archives each named .csv, the last 200 MB', (async () => {
-    let inner = await makeZip({ 'rows.csv': Buffer.concat([b('a\n'), Buffer.alloc(200_000_000, 0x31)]) });
-    for (let i = 0; i < 3; i++) inner = await makeZip({ [`level${i}.csv`]: inner });
-    return inner;
-  })());
-  await zip('nested-4', 'reject', 'four levels of zips', (async () => {
-    let inner = await makeZip({ 'rows.csv': BASE_CSV });
-    for (let i = 0; i < 4; i++) inner = await makeZip({ [`level${i}.zip`]: inner });
-    return inner;
-  })());
+  await zip(
+    'nested-named-csv',
+    'reject',
+    'four levels of archives each named .csv, the last 200 MB',
+    (async () => {
+      let inner = await makeZip({ 'rows.csv': Buffer.concat([b('a\n'), Buffer.alloc(200_000_000, 0x31)]) });
+      for (let i = 0; i < 3; i++) inner = await makeZip({ [`level${i}.csv`]: inner });
+      return inner;
+    })(),
+  );
+  await zip(
+    'nested-4',
+    'reject',
+    'four levels of zips',
+    (async () => {
+      let inner = await makeZip({ 'rows.csv': BASE_CSV });
+      for (let i = 0; i < 4; i++) inner = await makeZip({ [`level${i}.zip`]: inner });
+      return inner;
+    })(),
+  );
   await zip('nested-gz-bomb', 'reject', 'a zip holding a .gz of 300 MB of CSV rows', makeZip({ 'rows.csv.gz': rowsBomb }));
   await zip('ratio-bomb-rows', 'reject', '1 GB of CSV rows in a 1 MB member', makeZip({ 'rows.csv': Buffer.concat([b('a\n'), Buffer.alloc((1 << 30) - 3, '1\n')]) }));
   await zip('many-members', 'any', '5 000 small members', makeZip(Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`m${i}.csv`, 'a\n1\n']))));
   await zip('empty-zip', 'reject', 'a zip with no members', makeZip({}));
   await zip('empty-member', 'reject', 'a zero-byte CSV member', makeZip({ 'data.csv': '' }));
-  await zip('dir-only', 'reject', 'only a directory entry', (async () => {
-    const { renameMember } = await import('../helpers/zip.ts');
-    return renameMember(await makeZip({ 'dirx': '' }), 'dirx', 'dir/');
-  })());
+  await zip(
+    'dir-only',
+    'reject',
+    'only a directory entry',
+    (async () => {
+      const { renameMember } = await import('../helpers/zip.ts');
+      return renameMember(await makeZip({ dirx: '' }), 'dirx', 'dir/');
+    })(),
+  );
   await zip('mixed-formats', 'any', 'a CSV and a JSON member', makeZip({ 'a.csv': BASE_CSV, 'b.json': jsonValid }));
   await zip('different-headers', 'any', 'two CSV members with different headings', makeZip({ 'a.csv': 'id,name\n1,a\n', 'b.csv': 'x,y,z\n1,2,3\n' }));
   await zip('truncated', 'reject', 'cut before the central directory', zipValid.subarray(0, zipValid.length - 30));
   await zip('no-central', 'reject', 'the local header only', zipValid.subarray(0, 40));
-  await zip('symlink-name', 'reject', 'a member named like a device /dev/zero', (async () => {
-    const { renameMember } = await import('../helpers/zip.ts');
-    return renameMember(await makeZip({ 'xdev/zero': 'a' }), 'xdev/zero', '/dev/zero');
-  })());
+  await zip(
+    'symlink-name',
+    'reject',
+    'a member named like a device /dev/zero',
+    (async () => {
+      const { renameMember } = await import('../helpers/zip.ts');
+      return renameMember(await makeZip({ 'xdev/zero': 'a' }), 'xdev/zero', '/dev/zero');
+    })(),
+  );
   await zip('macos-junk', 'load', 'a CSV with __MACOSX resource forks', makeZip({ 'data.csv': BASE_CSV, '__MACOSX/._data.csv': Buffer.alloc(100, 1) }));
   await zip('backslash-name', 'any', 'a member named with backslashes', makeZip({ 'dir\\data.csv': BASE_CSV }));
   await zip('long-name', 'any', 'a member name of 1 000 characters', makeZip({ [`${'n'.repeat(996)}.csv`]: BASE_CSV }));
@@ -585,7 +915,14 @@ export async function writeCorpus(dir: string, seed = 16): Promise<FuzzFile[]> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   for (const f of files) writeFileSync(join(dir, f.id), f.body);
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(files.map(({ body, ...rest }) => ({ ...rest, size: body.length })), null, 1));
+  writeFileSync(
+    join(dir, 'manifest.json'),
+    JSON.stringify(
+      files.map(({ body, ...rest }) => ({ ...rest, size: body.length })),
+      null,
+      1,
+    ),
+  );
   return files;
 }
 

@@ -79,10 +79,7 @@ function rssMb(pid: number): number {
  * Deliver `ids` (in order) and return one result per file. `pool` is the runner's own connection,
  * used to judge a file whose child died and to put the previous load back.
  */
-export async function runFuzz(
-  pool: pg.Pool,
-  opts: { dir: string; manifest: ManifestEntry[]; ids: string[]; bucket: string; caps?: Caps; onResult?: (r: FileResult) => void },
-): Promise<FileResult[]> {
+export async function runFuzz(pool: pg.Pool, opts: { dir: string; manifest: ManifestEntry[]; ids: string[]; bucket: string; caps?: Caps; onResult?: (r: FileResult) => void }): Promise<FileResult[]> {
   const caps = opts.caps ?? DEFAULT_CAPS;
   const byId = new Map(opts.manifest.map((m) => [m.id, m]));
   const temp = join(tmpdir(), 'civic-etl-fuzz', `tmp-${process.pid}`);
@@ -141,11 +138,31 @@ export async function runFuzz(
       // the child died on this file: judge what it left from outside
       const m = byId.get(current.id)!;
       const seconds = (performance.now() - current.started) / 1000;
-      const how = killed ?? { verdict: 'crashed' as Verdict, why: `exit ${code}: ${stderr.split('\n').filter((l) => /error|fatal|abort/i.test(l)).slice(0, 2).join(' | ').slice(0, 300)}` };
+      const how = killed ?? {
+        verdict: 'crashed' as Verdict,
+        why: `exit ${code}: ${stderr
+          .split('\n')
+          .filter((l) => /error|fatal|abort/i.test(l))
+          .slice(0, 2)
+          .join(' | ')
+          .slice(0, 300)}`,
+      };
       const judged = await judge(pool, current.upload, current.before, how.verdict);
       const tempLeft = bytesUnder(temp);
       emptyDir(temp);
-      const r: FileResult = { ...judged, id: m.id, category: m.category, name: m.name, expect: m.expect, size: m.size, seconds, peakRssMb: current.peakRss, peakTempMb: current.peakTemp, tempLeft, killed: how.why };
+      const r: FileResult = {
+        ...judged,
+        id: m.id,
+        category: m.category,
+        name: m.name,
+        expect: m.expect,
+        size: m.size,
+        seconds,
+        peakRssMb: current.peakRss,
+        peakTempMb: current.peakTemp,
+        tempLeft,
+        killed: how.why,
+      };
       results.push(r);
       opts.onResult?.(r);
       left = left.filter((id) => id !== m.id);

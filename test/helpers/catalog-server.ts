@@ -156,9 +156,7 @@ export class TestCatalog {
     this.listings.push(req.url);
     const q = req.url.searchParams;
     const tags = q.getAll('tag');
-    let found = this.datasets.filter(
-      (d) => (!q.get('organization') || d.organization === q.get('organization')) && tags.every((t) => d.tags.includes(t)) && (!q.get('q') || d.slug.includes(q.get('q')!)),
-    );
+    let found = this.datasets.filter((d) => (!q.get('organization') || d.organization === q.get('organization')) && tags.every((t) => d.tags.includes(t)) && (!q.get('q') || d.slug.includes(q.get('q')!)));
     if (q.get('sort') === '-last_update') found = [...found].sort((a, b) => b.modified.localeCompare(a.modified));
     const page = Number(q.get('page') ?? 1);
     const size = Number(q.get('page_size') ?? 20);
@@ -206,9 +204,7 @@ export class TestCatalog {
     const org = /organization:"([^"]*)"/.exec(fq)?.[1];
     const tags = [...fq.matchAll(/tags:"([^"]*)"/g)].map((m) => m[1]!);
     const since = /metadata_modified:\[(\S+) TO \*\]/.exec(fq)?.[1];
-    let found = this.datasets.filter(
-      (d) => (!org || d.organization === org) && tags.every((t) => d.tags.includes(t)) && (!since || Date.parse(d.modified) >= Date.parse(since)),
-    );
+    let found = this.datasets.filter((d) => (!org || d.organization === org) && tags.every((t) => d.tags.includes(t)) && (!since || Date.parse(d.modified) >= Date.parse(since)));
     if (q.get('sort') === 'metadata_modified desc') found = [...found].sort((a, b) => b.modified.localeCompare(a.modified));
     const rows = Number(q.get('rows') ?? 10);
     const start = Number(q.get('start') ?? 0);

@@ -7,10 +7,7 @@
  */
 import type { ByteWriter, ParquetLibrary, SchemaElement } from '../../functions/combine/exports.ts';
 
-export type RecordedLine =
-  | { schema: SchemaElement[] }
-  | { rowGroup: number; columns: Record<string, unknown[]> }
-  | { footer: { key: string; value: string }[] | undefined; createdBy?: string };
+export type RecordedLine = { schema: SchemaElement[] } | { rowGroup: number; columns: Record<string, unknown[]> } | { footer: { key: string; value: string }[] | undefined; createdBy?: string };
 
 /** Values as JSON can hold them: bigint → `"123n"`, bytes → `"hex:…"`. */
 function plain(value: unknown): unknown {

@@ -17,10 +17,7 @@ let message: string | undefined;
 let position: unknown;
 let kind: string | undefined;
 try {
-  const opened = await openSource(
-    { name, path, open: async () => createReadStream(path) },
-    limits ? { limits: JSON.parse(limits) as Record<string, number> } : {},
-  );
+  const opened = await openSource({ name, path, open: async () => createReadStream(path) }, limits ? { limits: JSON.parse(limits) as Record<string, number> } : {});
   try {
     for (const entry of opened.entries) {
       if (entry.kind === 'csv') for await (const _ of await entry.open()) rows++;

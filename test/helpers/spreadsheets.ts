@@ -76,10 +76,7 @@ export interface RawXlsxSheet {
  * An .xlsx from raw parts. `styles` lists number format codes: cell style `s="i"` uses the i-th
  * (style 0 is always General). Shared strings are stored after the sheets, as exceljs does.
  */
-export async function writeRawXlsx(
-  path: string,
-  opts: { sheets: RawXlsxSheet[]; sharedStrings?: string[]; numberFormats?: string[]; date1904?: boolean },
-): Promise<void> {
+export async function writeRawXlsx(path: string, opts: { sheets: RawXlsxSheet[]; sharedStrings?: string[]; numberFormats?: string[]; date1904?: boolean }): Promise<void> {
   const sheets = opts.sheets.map((s, i) => ({ ...s, part: s.part ?? `xl/worksheets/sheet${i + 1}.xml` }));
   const formats = opts.numberFormats ?? [];
   const members: Record<string, string> = {
@@ -96,9 +93,7 @@ export async function writeRawXlsx(
       '</sheets></workbook>',
     'xl/_rels/workbook.xml.rels':
       '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">' +
-      sheets
-        .map((s, i) => `<Relationship Id="rIdS${i + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="/${s.part}"/>`)
-        .join('') +
+      sheets.map((s, i) => `<Relationship Id="rIdS${i + 1}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="/${s.part}"/>`).join('') +
       '<Relationship Id="rIdT" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>' +
       '<Relationship Id="rIdY" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>' +
       '</Relationships>',
@@ -110,9 +105,7 @@ export async function writeRawXlsx(
       '</styleSheet>',
   };
   for (const s of sheets) {
-    members[s.part] =
-      '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' +
-      `<sheetData>${s.rows}</sheetData>${s.after ?? ''}</worksheet>`;
+    members[s.part] = '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' + `<sheetData>${s.rows}</sheetData>${s.after ?? ''}</worksheet>`;
   }
   const strings = opts.sharedStrings ?? [];
   members['xl/sharedStrings.xml'] =
@@ -142,8 +135,7 @@ export const ods = {
   date: (iso: string) => `<table:table-cell office:value-type="date" office:date-value="${iso}"><text:p>${iso}</text:p></table:table-cell>`,
   time: (duration: string) => `<table:table-cell office:value-type="time" office:time-value="${duration}"><text:p>${duration}</text:p></table:table-cell>`,
   bool: (b: boolean) => `<table:table-cell office:value-type="boolean" office:boolean-value="${b}"><text:p>${b ? 'TRUE' : 'FALSE'}</text:p></table:table-cell>`,
-  error: (code: string) =>
-    `<table:table-cell table:formula="of:=1/0" office:value-type="string" office:string-value="" calcext:value-type="error"><text:p>${code}</text:p></table:table-cell>`,
+  error: (code: string) => `<table:table-cell table:formula="of:=1/0" office:value-type="string" office:string-value="" calcext:value-type="error"><text:p>${code}</text:p></table:table-cell>`,
   empty: (repeat = 1) => (repeat > 1 ? `<table:table-cell table:number-columns-repeated="${repeat}"/>` : '<table:table-cell/>'),
   /** A merged cell: `across` columns, `down` rows (the covered cells follow separately). */
   span: (s: string, across: number, down = 1) =>
@@ -189,15 +181,7 @@ export async function writeOds(path: string, sheets: { name: string; rows: strin
 // Excel 97–2003 (.xls): BIFF8 records in the Workbook stream of an OLE2 compound file
 
 /** A cell value as an .xls stores it. */
-export type XlsValue =
-  | string
-  | number
-  | boolean
-  | { error: number }
-  | { label: string }
-  | { rk: number; x100?: boolean }
-  | { mulrk: number[] }
-  | { formula: number | boolean | string | { error: number } };
+export type XlsValue = string | number | boolean | { error: number } | { label: string } | { rk: number; x100?: boolean } | { mulrk: number[] } | { formula: number | boolean | string | { error: number } };
 
 export interface XlsCell {
   r: number;
@@ -364,15 +348,7 @@ export function compoundFile(streamName: string, data: Buffer): Buffer {
  * CONTINUE records that small; `biffVersion` and `password` make the files Excel 5.0 or
  * encryption would. Padded past 4,096 bytes (as Excel does) unless `small`.
  */
-export function xlsWorkbookStream(opts: {
-  sheets: XlsSheetSpec[];
-  formats?: string[];
-  date1904?: boolean;
-  sstRecordBytes?: number;
-  biffVersion?: number;
-  password?: boolean;
-  small?: boolean;
-}): Buffer {
+export function xlsWorkbookStream(opts: { sheets: XlsSheetSpec[]; formats?: string[]; date1904?: boolean; sstRecordBytes?: number; biffVersion?: number; password?: boolean; small?: boolean }): Buffer {
   const formats = opts.formats ?? [];
   const strings: string[] = [];
   const stringIndex = new Map<string, number>();

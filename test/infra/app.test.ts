@@ -36,16 +36,16 @@ describe('the app, given a valid definition', () => {
 
   it('synthesizes one stack, CivicEtl-<project>, and passes cdk-nag', () => {
     const manifest = JSON.parse(readFileSync(join(run.outdir, 'manifest.json'), 'utf8')) as { artifacts: Record<string, { type: string }> };
-    const stacks = Object.entries(manifest.artifacts).filter(([, a]) => a.type === 'aws:cloudformation:stack').map(([id]) => id);
+    const stacks = Object.entries(manifest.artifacts)
+      .filter(([, a]) => a.type === 'aws:cloudformation:stack')
+      .map(([id]) => id);
     expect(stacks).toEqual(['CivicEtl-springfield']);
     expect(run.stderr).not.toMatch(/AwsSolutions-/);
   });
 
   it('bundles each real handler as an ES module with its source map and the validated definition beside it', () => {
     const expected = loadPipeline(FIXTURE_PIPELINE);
-    const functions = Object.values(template.Resources).filter(
-      (r) => r.Type === 'AWS::Lambda::Function' && (r.Properties.Runtime as string) === 'nodejs22.x',
-    );
+    const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && (r.Properties.Runtime as string) === 'nodejs22.x');
     expect(functions).toHaveLength(4);
     for (const fn of functions) {
       const asset = join(run.outdir, `asset.${(fn.Properties.Code as { S3Key: string }).S3Key.replace(/\.zip$/, '')}`);
@@ -57,30 +57,46 @@ describe('the app, given a valid definition', () => {
 });
 
 describe('the app, given an invalid definition', () => {
-  it('refuses a dataset with an unknown supplier, naming the dataset and the field, without a stack trace', () => {
-    const run = runApp({ 'civic-etl:pipeline': join(FIXTURES, 'invalid-unknown-supplier.yaml') });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toContain('dataset "complaints" → source.supplier: unknown supplier "nobody" (declare it under suppliers)');
-    expect(run.stderr).not.toMatch(/\n\s+at /);
-  }, SYNTH_TIMEOUT);
+  it(
+    'refuses a dataset with an unknown supplier, naming the dataset and the field, without a stack trace',
+    () => {
+      const run = runApp({ 'civic-etl:pipeline': join(FIXTURES, 'invalid-unknown-supplier.yaml') });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('dataset "complaints" → source.supplier: unknown supplier "nobody" (declare it under suppliers)');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    },
+    SYNTH_TIMEOUT,
+  );
 
-  it('refuses a column of an unknown type, naming the dataset and the column', () => {
-    const run = runApp({ 'civic-etl:pipeline': join(FIXTURES, 'invalid-column-type.yaml') });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toContain('dataset "parcels" → clean.columns[1].type');
-    expect(run.stderr).not.toMatch(/\n\s+at /);
-  }, SYNTH_TIMEOUT);
+  it(
+    'refuses a column of an unknown type, naming the dataset and the column',
+    () => {
+      const run = runApp({ 'civic-etl:pipeline': join(FIXTURES, 'invalid-column-type.yaml') });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('dataset "parcels" → clean.columns[1].type');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    },
+    SYNTH_TIMEOUT,
+  );
 
-  it('refuses a definition file that does not exist, naming it', () => {
-    const run = runApp({ 'civic-etl:pipeline': 'pipelines/nowhere/pipeline.yaml' });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toContain('cannot read pipeline definition pipelines/nowhere/pipeline.yaml');
-  }, SYNTH_TIMEOUT);
+  it(
+    'refuses a definition file that does not exist, naming it',
+    () => {
+      const run = runApp({ 'civic-etl:pipeline': 'pipelines/nowhere/pipeline.yaml' });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('cannot read pipeline definition pipelines/nowhere/pipeline.yaml');
+    },
+    SYNTH_TIMEOUT,
+  );
 
-  it('refuses a bad operational setting, naming the context key', () => {
-    const run = runApp({ 'civic-etl:pipeline': FIXTURE_PIPELINE, 'civic-etl:maxReceiveCount': 'lots' });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toContain('civic-etl:maxReceiveCount: must be a whole number');
-    expect(run.stderr).not.toMatch(/\n\s+at /);
-  }, SYNTH_TIMEOUT);
+  it(
+    'refuses a bad operational setting, naming the context key',
+    () => {
+      const run = runApp({ 'civic-etl:pipeline': FIXTURE_PIPELINE, 'civic-etl:maxReceiveCount': 'lots' });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('civic-etl:maxReceiveCount: must be a whole number');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    },
+    SYNTH_TIMEOUT,
+  );
 });

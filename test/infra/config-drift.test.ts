@@ -21,9 +21,7 @@ describe('the environment the stack gives each function', () => {
     f = synthFixture({ pipelineFile: join(FIXTURES, 'exports.yaml'), settings: { maxReceiveCount: 7 } });
     const resources = f.template.toJSON().Resources as Record<string, { Properties: { Environment: { Variables: Record<string, unknown> } } }>;
     environment = (fn) =>
-      Object.fromEntries(
-        Object.entries(resources[logicalId(fn.function)]!.Properties.Environment.Variables).map(([name, value]) => [name, typeof value === 'string' ? value : deployTime(name)]),
-      );
+      Object.fromEntries(Object.entries(resources[logicalId(fn.function)]!.Properties.Environment.Variables).map(([name, value]) => [name, typeof value === 'string' ? value : deployTime(name)]));
   }, SYNTH_TIMEOUT);
 
   it('is a valid configuration of the fetch function: the landing bucket, the bundled definition', () => {

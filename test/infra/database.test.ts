@@ -118,10 +118,14 @@ describe('the database', () => {
 });
 
 describe('the database with deletion protection turned off', () => {
-  it('has deletion protection off, as the operator asked', () => {
-    const f = synthFixture({ settings: { deletionProtection: false, dbMultiAz: true, dbBackupRetentionDays: 14 } });
-    f.template.hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: false, MultiAZ: true, BackupRetentionPeriod: 14 });
-  }, SYNTH_TIMEOUT);
+  it(
+    'has deletion protection off, as the operator asked',
+    () => {
+      const f = synthFixture({ settings: { deletionProtection: false, dbMultiAz: true, dbBackupRetentionDays: 14 } });
+      f.template.hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: false, MultiAZ: true, BackupRetentionPeriod: 14 });
+    },
+    SYNTH_TIMEOUT,
+  );
 });
 
 describe('Database props', () => {

@@ -62,7 +62,7 @@ describe('the Ed-Fi example (pipelines/edfi/pipeline.yaml) in the stack', () => 
     expect(file.edfi[0]!.resources.length).toBeGreaterThanOrEqual(16);
   });
 
-  it('has an EventBridge schedule that invokes the fetch function for the API, at the file\'s time', () => {
+  it("has an EventBridge schedule that invokes the fetch function for the API, at the file's time", () => {
     const schedules = Object.values(f.template.findResources('AWS::Scheduler::Schedule')) as { Properties: { ScheduleExpression: string; State?: string; Target: { Arn: unknown; Input: string } } }[];
     expect(schedules.map((s) => [s.Properties.ScheduleExpression, JSON.parse(s.Properties.Target.Input)])).toEqual([[file.edfi[0]!.schedule, { edfi: file.edfi[0]!.name }]]);
     expect(schedules[0]!.Properties.Target.Arn).toEqual({ 'Fn::GetAtt': [logicalId(f.stack.fetchFunction.function), 'Arn'] });

@@ -41,9 +41,13 @@ describe('a project that exports views', () => {
 });
 
 describe('a project that exports no view', () => {
-  it('gives the clean function no right under curated/', () => {
-    const f = synthFixture();
-    const resources = cleanStatements(f, 's3').flatMap((s) => JSON.stringify(s.Resource));
-    expect(resources.join(' ')).not.toContain('curated/');
-  }, SYNTH_TIMEOUT);
+  it(
+    'gives the clean function no right under curated/',
+    () => {
+      const f = synthFixture();
+      const resources = cleanStatements(f, 's3').flatMap((s) => JSON.stringify(s.Resource));
+      expect(resources.join(' ')).not.toContain('curated/');
+    },
+    SYNTH_TIMEOUT,
+  );
 });

@@ -89,10 +89,7 @@ describe('the pipeline functions', () => {
       expect.objectContaining({
         Effect: 'Allow',
         Resource: {
-          'Fn::Join': [
-            '',
-            ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:springfield/data-portal-token-??????'],
-          ],
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:springfield/data-portal-token-??????']],
         },
       }),
     ]);
@@ -132,7 +129,7 @@ describe('the pipeline functions', () => {
     }
   });
 
-  it('give stage and clean a database pool of 2 connections (they handle a batch one record at a time), and leave the others at the runtime\'s default', () => {
+  it("give stage and clean a database pool of 2 connections (they handle a batch one record at a time), and leave the others at the runtime's default", () => {
     expect(props('stage').Environment.Variables.CIVIC_ETL_DB_POOL_SIZE).toBe('2');
     expect(props('clean').Environment.Variables.CIVIC_ETL_DB_POOL_SIZE).toBe('2');
     expect(props('fetch').Environment.Variables.CIVIC_ETL_DB_POOL_SIZE).toBeUndefined();

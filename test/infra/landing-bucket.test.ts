@@ -24,9 +24,7 @@ describe('the landing bucket', () => {
   it('encrypts with its own rotating KMS key and S3 bucket keys by default', () => {
     const keyId = logicalId(f.stack.landing.encryptionKey as kms.Key);
     expect(f.template.toJSON().Resources[bucketId].Properties.BucketEncryption).toEqual({
-      ServerSideEncryptionConfiguration: [
-        { BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [keyId, 'Arn'] } } },
-      ],
+      ServerSideEncryptionConfiguration: [{ BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [keyId, 'Arn'] } } }],
     });
     f.template.hasResource('AWS::KMS::Key', { Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain' });
   });
@@ -51,9 +49,7 @@ describe('the landing bucket', () => {
     f.template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: logsId },
       PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Allow', Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject' }),
-        ]),
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Allow', Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject' })]),
       },
     });
   });
@@ -109,7 +105,11 @@ describe('the landing bucket', () => {
     expect(prefixes.length).toBeGreaterThan(0);
     expect(supplierGrants.sort()).toEqual(prefixes.map((p) => `${p}*`).sort());
     for (const prefix of [...prefixes, ...supplierGrants]) {
-      for (const [i, patterns] of denied.entries()) expect(patterns.some((pattern) => covers(pattern, prefix.replace(/\*$/, ''))), `${sids[i]} covers ${prefix}`).toBe(true);
+      for (const [i, patterns] of denied.entries())
+        expect(
+          patterns.some((pattern) => covers(pattern, prefix.replace(/\*$/, ''))),
+          `${sids[i]} covers ${prefix}`,
+        ).toBe(true);
     }
   });
 
@@ -152,8 +152,6 @@ describe('LandingBucket props', () => {
 
   it('reject a noncurrent version expiration shorter than a day', () => {
     const stack = new Stack(new App(), 'Bad');
-    expect(() => new LandingBucket(stack, 'Landing', { noncurrentVersionExpiration: Duration.hours(12) })).toThrow(
-      /noncurrentVersionExpiration must be a whole number of days, at least 1/,
-    );
+    expect(() => new LandingBucket(stack, 'Landing', { noncurrentVersionExpiration: Duration.hours(12) })).toThrow(/noncurrentVersionExpiration must be a whole number of days, at least 1/);
   });
 });

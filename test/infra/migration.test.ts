@@ -28,7 +28,7 @@ describe('the migration custom resource', () => {
     expect(new Date(resource.Properties.SynthTime as string).toISOString()).toBe(resource.Properties.SynthTime);
   });
 
-  it('carries the database instance\'s endpoint address, so a replaced or restored instance is migrated', () => {
+  it("carries the database instance's endpoint address, so a replaced or restored instance is migrated", () => {
     f.template.hasResourceProperties('Custom::CivicEtlMigrations', {
       DatabaseAddress: { 'Fn::GetAtt': [logicalId(f.stack.database.instance), 'Endpoint.Address'] },
     });
@@ -47,9 +47,11 @@ describe('the migration custom resource', () => {
     expect(dependsOn).toContain(logicalId(f.stack.database.instance));
     expect(dependsOn).toContain(logicalId(f.stack.network.secretsManagerEndpoint));
     const migrateGroup = logicalId(f.stack.migrateFunction.function.connections.securityGroups[0]!);
-    const rule = Object.entries(f.template.findResources('AWS::EC2::SecurityGroupIngress', {
-      Properties: { GroupId: { 'Fn::GetAtt': [logicalId(f.stack.database.securityGroup), 'GroupId'] }, SourceSecurityGroupId: { 'Fn::GetAtt': [migrateGroup, 'GroupId'] } },
-    }));
+    const rule = Object.entries(
+      f.template.findResources('AWS::EC2::SecurityGroupIngress', {
+        Properties: { GroupId: { 'Fn::GetAtt': [logicalId(f.stack.database.securityGroup), 'GroupId'] }, SourceSecurityGroupId: { 'Fn::GetAtt': [migrateGroup, 'GroupId'] } },
+      }),
+    );
     expect(rule).toHaveLength(1);
     expect(dependsOn).toContain(rule[0]![0]);
   });
@@ -66,7 +68,7 @@ describe('the migration custom resource with migrateOnEveryDeploy false and a no
     expect(f.stack.migration.synthTime).toBeUndefined();
   });
 
-  it('still carries the database instance\'s endpoint address', () => {
+  it("still carries the database instance's endpoint address", () => {
     f.template.hasResourceProperties('Custom::CivicEtlMigrations', {
       DatabaseAddress: { 'Fn::GetAtt': [logicalId(f.stack.database.instance), 'Endpoint.Address'] },
     });

@@ -34,15 +34,27 @@ describe('cdk-nag AwsSolutions', () => {
     expect(findings(f.stack)).toEqual([]);
   });
 
-  it('finds nothing unacknowledged with S3-managed encryption, multi-AZ and deletion protection off', () => {
-    const other = synthFixture({ settings: { bucketEncryption: 's3-managed', dbMultiAz: true, deletionProtection: false } });
-    expect(findings(other.stack)).toEqual([]);
-  }, SYNTH_TIMEOUT);
+  it(
+    'finds nothing unacknowledged with S3-managed encryption, multi-AZ and deletion protection off',
+    () => {
+      const other = synthFixture({ settings: { bucketEncryption: 's3-managed', dbMultiAz: true, deletionProtection: false } });
+      expect(findings(other.stack)).toEqual([]);
+    },
+    SYNTH_TIMEOUT,
+  );
 
   it('leaves no CDK warning or error annotation on the stack', () => {
     const { stack } = f;
-    expect(Annotations.fromStack(stack).findWarning('*', {}).map((w) => `${w.id}: ${String(w.entry.data)}`)).toEqual([]);
-    expect(Annotations.fromStack(stack).findError('*', {}).map((e) => `${e.id}: ${String(e.entry.data)}`)).toEqual([]);
+    expect(
+      Annotations.fromStack(stack)
+        .findWarning('*', {})
+        .map((w) => `${w.id}: ${String(w.entry.data)}`),
+    ).toEqual([]);
+    expect(
+      Annotations.fromStack(stack)
+        .findError('*', {})
+        .map((e) => `${e.id}: ${String(e.entry.data)}`),
+    ).toEqual([]);
   });
 
   it('acknowledges only named rules, each with a reason a reviewer can weigh', () => {

@@ -25,7 +25,7 @@ describe('the stage and clean work queues', () => {
       ['clean', f.stack.cleanQueue, f.stack.cleanFunction.function],
     ] as const;
 
-  it('hide a received message for at least six times the consumer\'s timeout', () => {
+  it("hide a received message for at least six times the consumer's timeout", () => {
     for (const [, queue, fn] of queues()) {
       const visibility = f.template.toJSON().Resources[logicalId(queue.queue)].Properties.VisibilityTimeout as number;
       const timeout = f.template.toJSON().Resources[logicalId(fn)].Properties.Timeout as number;
@@ -49,9 +49,7 @@ describe('the stage and clean work queues', () => {
         f.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
           Queues: [{ Ref: logicalId(q) }],
           PolicyDocument: {
-            Statement: Match.arrayWith([
-              Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-            ]),
+            Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
           },
         });
       }
@@ -79,7 +77,7 @@ describe('the stage and clean work queues', () => {
     expect(Object.values(concurrency(f.stack.cleanQueue)).map((r) => r.Properties.ScalingConfig)).toEqual([{ MaximumConcurrency: 2 }]);
   });
 
-  it('let S3 (and only S3, from this account\'s bucket) send to the stage queue', () => {
+  it("let S3 (and only S3, from this account's bucket) send to the stage queue", () => {
     f.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
       Queues: [{ Ref: logicalId(f.stack.stageQueue.queue) }],
       PolicyDocument: {
@@ -150,7 +148,7 @@ describe('WorkQueue props', () => {
     expect(Template.fromStack(stack).toJSON().Resources[logicalId(q.queue)].Properties.VisibilityTimeout).toBe(6 * 120 + 20);
   });
 
-  it('reject a visibility timeout below six times the consumer\'s timeout, saying what to do', () => {
+  it("reject a visibility timeout below six times the consumer's timeout, saying what to do", () => {
     const { stack, fn } = consumer(Duration.minutes(10));
     expect(() => new WorkQueue(stack, 'Q', { consumer: fn, visibilityTimeout: Duration.minutes(30) })).toThrow(
       "visibilityTimeout 1800s is shorter than 6× the consumer's timeout (600s) plus the batching window (10s) = 3610s; raise visibilityTimeout or leave it unset",

@@ -33,7 +33,7 @@ describe('the fetch schedules', () => {
     }
   });
 
-  it('send a fetch that threw, after Lambda\'s retries, to the same failed-fetch queue', () => {
+  it("send a fetch that threw, after Lambda's retries, to the same failed-fetch queue", () => {
     f.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: logicalId(f.stack.fetchFunction.function) },
       MaximumRetryAttempts: 2,
@@ -81,15 +81,13 @@ describe('the alarms', () => {
 
   const topic = () => ({ Ref: logicalId(f.stack.alarms.topic) });
 
-  it('go to an SNS topic encrypted with a rotating key CloudWatch may use, and to the operator\'s e-mail', () => {
+  it("go to an SNS topic encrypted with a rotating key CloudWatch may use, and to the operator's e-mail", () => {
     const keyId = logicalId(f.stack.alarms.key);
     f.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
     f.template.hasResourceProperties('AWS::KMS::Key', {
       EnableKeyRotation: true,
       KeyPolicy: {
-        Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
-        ]),
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] })]),
       },
     });
     f.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.org', TopicArn: topic() });
@@ -116,7 +114,7 @@ describe('the alarms', () => {
     }
   });
 
-  it('fire when a work queue\'s oldest message is older than the threshold', () => {
+  it("fire when a work queue's oldest message is older than the threshold", () => {
     for (const queue of [f.stack.stageQueue.queue, f.stack.cleanQueue.queue]) {
       f.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateAgeOfOldestMessage',
@@ -143,9 +141,11 @@ describe('the alarms', () => {
   });
 
   it('fire when the stage or clean step reports a failed message, on the metric that step publishes', () => {
-    const env = (fn: { function: object }) =>
-      (f.template.toJSON().Resources[logicalId(fn.function as never)].Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
-    for (const [step, fn] of [['stage', f.stack.stageFunction], ['clean', f.stack.cleanFunction]] as const) {
+    const env = (fn: { function: object }) => (f.template.toJSON().Resources[logicalId(fn.function as never)].Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+    for (const [step, fn] of [
+      ['stage', f.stack.stageFunction],
+      ['clean', f.stack.cleanFunction],
+    ] as const) {
       // what the function publishes: its EMF namespace and service (functions/common/metrics.ts) come from its environment
       const vars = env(fn);
       expect(vars).toMatchObject({ POWERTOOLS_METRICS_NAMESPACE: f.stack.metricsNamespace, POWERTOOLS_SERVICE_NAME: `civic-etl-${step}`, CIVIC_ETL_MAX_RECEIVES: '5' });
@@ -166,7 +166,7 @@ describe('the alarms', () => {
     expect(f.stack.metricsNamespace).toBe(`civic-etl/${f.stack.stackName}`);
   });
 
-  it('watch the very metric a step\'s code writes: its EMF line has the alarm\'s namespace, name and dimension set', async () => {
+  it("watch the very metric a step's code writes: its EMF line has the alarm's namespace, name and dimension set", async () => {
     const vars = (f.template.toJSON().Resources[logicalId(f.stack.cleanFunction.function)].Properties as { Environment: { Variables: Record<string, string> } }).Environment.Variables;
     const saved = { ...process.env };
     const lines: string[] = [];
@@ -183,7 +183,8 @@ describe('the alarms', () => {
     const emf = JSON.parse(lines.join('').trim()) as { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] } } & Record<string, unknown>;
     const [directive] = emf._aws.CloudWatchMetrics;
     const alarm = Object.values(f.template.findResources('AWS::CloudWatch::Alarm')).find(
-      (a) => (a as { Properties: { MetricName: string; Dimensions: { Name: string; Value: unknown }[] } }).Properties.MetricName === 'FailedMessages' &&
+      (a) =>
+        (a as { Properties: { MetricName: string; Dimensions: { Name: string; Value: unknown }[] } }).Properties.MetricName === 'FailedMessages' &&
         (a as { Properties: { Dimensions: { Name: string; Value: unknown }[] } }).Properties.Dimensions.some((d) => d.Name === 'step' && d.Value === 'clean'),
     ) as { Properties: { Namespace: string; MetricName: string; Dimensions: { Name: string; Value: unknown }[] } };
     expect(directive!.Namespace).toBe(alarm.Properties.Namespace);

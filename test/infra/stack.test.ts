@@ -9,7 +9,7 @@ describe('the stack of a minimal project (one fetched dataset, no supplier, no s
     f = synthFixture({ pipelineFile: join(FIXTURES, 'minimal.yaml') });
   }, SYNTH_TIMEOUT);
 
-  it('is named CivicEtl-<project>, with the project\'s _ turned into -', () => {
+  it("is named CivicEtl-<project>, with the project's _ turned into -", () => {
     expect(f.stack.stackName).toBe('CivicEtl-st-louis');
   });
 

@@ -59,7 +59,7 @@ describe('a supplier with its own AWS principal (acme, assumedBy)', () => {
     expect(f.stack.suppliers.get('acme')!.reportPrefixes).toEqual(['reports/acme/permits/', 'reports/acme/contractors/']);
   });
 
-  it('cannot write its whole prefix, nor another supplier\'s dataset, nor a fetched one', () => {
+  it("cannot write its whole prefix, nor another supplier's dataset, nor a fetched one", () => {
     const json = JSON.stringify(statements);
     expect(json).not.toContain('/incoming/acme/*');
     expect(json).not.toContain('licenses');
@@ -67,8 +67,8 @@ describe('a supplier with its own AWS principal (acme, assumedBy)', () => {
     expect(f.stack.suppliers.get('acme')!.uploadPrefixes).toEqual(['incoming/acme/permits/', 'incoming/acme/contractors/']);
   });
 
-  it('can read and list nothing but the reports of its own datasets: no upload, no other supplier\'s report, no old version', () => {
-    const reading = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:Get') || a.startsWith('s3:List') && a !== 's3:ListMultipartUploadParts'));
+  it("can read and list nothing but the reports of its own datasets: no upload, no other supplier's report, no old version", () => {
+    const reading = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:Get') || (a.startsWith('s3:List') && a !== 's3:ListMultipartUploadParts')));
     // every object pattern and list prefix it may read: its two datasets' report prefixes, nothing wider
     const patterns = JSON.stringify(reading).match(/[a-z-]+\/[^"]*\*/g);
     expect(new Set(patterns)).toEqual(new Set(['reports/acme/permits/*', 'reports/acme/contractors/*']));
@@ -93,9 +93,7 @@ describe('a supplier with its own AWS principal (acme, assumedBy)', () => {
       Value: { 'Fn::GetAtt': [roleId, 'Arn'] },
       Description: 'Role supplier acme assumes (with its external id); it uploads into incoming/acme/permits/, incoming/acme/contractors/',
     });
-    expect(f.template.toJSON().Resources[roleId].Properties.Description).toBe(
-      'civic-etl supplier acme: uploads into incoming/acme/permits/, incoming/acme/contractors/',
-    );
+    expect(f.template.toJSON().Resources[roleId].Properties.Description).toBe('civic-etl supplier acme: uploads into incoming/acme/permits/, incoming/acme/contractors/');
   });
 });
 
@@ -189,21 +187,18 @@ describe('SupplierAccess props', () => {
     dataset('roads', { type: 'http', url: 'https://data.example.org/roads.csv', verifyTls: true }),
     dataset('benches', { type: 'upload', supplier: 'alpha' }),
   ];
-  const userStatements = (stack: Stack, id: string) =>
-    statementsOf(Template.fromStack(stack), { Users: [{ Ref: logicalId(stack.node.findChild(id).node.findChild('UploadUser')) }] });
+  const userStatements = (stack: Stack, id: string) => statementsOf(Template.fromStack(stack), { Users: [{ Ref: logicalId(stack.node.findChild(id).node.findChild('UploadUser')) }] });
 
   it('reject assumedBy without externalId, saying what to add', () => {
     const { stack, landing } = setup();
-    expect(
-      () => new SupplierAccess(stack, 'S', { landing, datasets, supplier: { name: 'acme', assumedBy: 'arn:aws:iam::111122223333:root' } }),
-    ).toThrow('supplier "acme": assumedBy is set without externalId; agree an external id with the supplier and add it as externalId');
+    expect(() => new SupplierAccess(stack, 'S', { landing, datasets, supplier: { name: 'acme', assumedBy: 'arn:aws:iam::111122223333:root' } })).toThrow(
+      'supplier "acme": assumedBy is set without externalId; agree an external id with the supplier and add it as externalId',
+    );
   });
 
   it('reject externalId without assumedBy', () => {
     const { stack, landing } = setup();
-    expect(() => new SupplierAccess(stack, 'S', { landing, datasets, supplier: { name: 'acme', externalId: 'xyz' } })).toThrow(
-      /externalId is only used with assumedBy/,
-    );
+    expect(() => new SupplierAccess(stack, 'S', { landing, datasets, supplier: { name: 'acme', externalId: 'xyz' } })).toThrow(/externalId is only used with assumedBy/);
   });
 
   it('grant exactly the prefixes of the datasets whose upload source names the supplier, to upload and to read their reports', () => {
@@ -226,7 +221,7 @@ describe('SupplierAccess props', () => {
     ]);
   });
 
-  it('never give one supplier a right on another supplier\'s prefix or on a fetched dataset', () => {
+  it("never give one supplier a right on another supplier's prefix or on a fetched dataset", () => {
     const { stack, landing } = setup();
     new SupplierAccess(stack, 'A', { landing, datasets, supplier: { name: 'alpha' } });
     new SupplierAccess(stack, 'B', { landing, datasets, supplier: { name: 'beta' } });
@@ -249,7 +244,7 @@ describe('SupplierAccess props', () => {
     const { stack, landing } = setup();
     const user = new iam.User(stack, 'U');
     expect(() => landing.grantSupplierUpload(user, 'alpha', ['trees/*'])).toThrow(
-      'cannot grant supplier uploads under "trees/*": supplier and dataset names must be letters, digits, \'.\', \'-\' and \'_\' (no \'/\', \'*\' or \'?\')',
+      "cannot grant supplier uploads under \"trees/*\": supplier and dataset names must be letters, digits, '.', '-' and '_' (no '/', '*' or '?')",
     );
     expect(() => landing.grantSupplierUpload(user, '*', ['trees'])).toThrow(/cannot grant supplier uploads under "\*"/);
     expect(() => landing.grantSupplierReports(user, 'alpha', ['../beta'])).toThrow(/cannot grant supplier reports under "\.\.\/beta"/);

@@ -44,17 +44,21 @@ async function stage(dataset: string, name: string, body: Buffer | string) {
 }
 
 const items = () => rows<{ id: string; name: string }>(pool, 'SELECT id::text, name FROM it_members.items ORDER BY id::int');
-const statuses = (key: string) => rows<{ member: string; status: string; error: string | null }>(
-  pool,
-  `SELECT split_part(object_key, '!', 2) AS member, status, error FROM etl.loads WHERE project = 'it_members' AND object_key LIKE $1 || '!%' ORDER BY id`,
-  [key],
-);
+const statuses = (key: string) =>
+  rows<{ member: string; status: string; error: string | null }>(
+    pool,
+    `SELECT split_part(object_key, '!', 2) AS member, status, error FROM etl.loads WHERE project = 'it_members' AND object_key LIKE $1 || '!%' ORDER BY id`,
+    [key],
+  );
 
 /** The table as a previous upload left it: two rows. */
 async function baseline() {
   const { handed } = await stage('items', 'base.csv', 'id,name\n1,one\n2,two\n');
   for (const id of handed) expect((await cleanLoad({ pool, pipeline }, id)).status).toBe('loaded');
-  expect(await items()).toEqual([{ id: '1', name: 'one' }, { id: '2', name: 'two' }]);
+  expect(await items()).toEqual([
+    { id: '1', name: 'one' },
+    { id: '2', name: 'two' },
+  ]);
 }
 
 /** `target`'s methods bound to it (pg's own calls then bypass the proxy). */
@@ -99,10 +103,18 @@ describe('the members of one archive', () => {
     expect(first.status).toBe('loaded');
     for (const id of handed.slice(1)) expect((await cleanLoad({ pool, pipeline }, id)).status).toBe('duplicate');
     const members = await statuses(key);
-    expect(members.map((m) => [m.member, m.status])).toEqual([['a.csv', 'loaded'], ['b.csv', 'failed'], ['c.csv', 'loaded']]);
+    expect(members.map((m) => [m.member, m.status])).toEqual([
+      ['a.csv', 'loaded'],
+      ['b.csv', 'failed'],
+      ['c.csv', 'loaded'],
+    ]);
     expect(members[1]!.error).toMatch(/b\.csv: no data rows/);
     // the file replaced the previous load: its members' rows, the failed one's none
-    expect(await items()).toEqual([{ id: '10', name: 'ten' }, { id: '11', name: 'eleven' }, { id: '12', name: 'twelve' }]);
+    expect(await items()).toEqual([
+      { id: '10', name: 'ten' },
+      { id: '11', name: 'eleven' },
+      { id: '12', name: 'twelve' },
+    ]);
   });
 
   it('cut off half-way change nothing, and apply whole when retried', async () => {

@@ -41,11 +41,13 @@ describe('the catalog', () => {
 
     const staged = await stageObject(deps, ref);
 
-    const [entry] = await rows<{ dataset: string; title: string; row_count: string; structure: { delimiter: string; header: string[] }; columns: { name: string; type: string; format: string | null; score: number }[] }>(
-      deps.pool,
-      'SELECT dataset, title, row_count, structure, columns FROM etl.catalog WHERE load_id = $1',
-      [(staged as { loadId: number }).loadId],
-    );
+    const [entry] = await rows<{
+      dataset: string;
+      title: string;
+      row_count: string;
+      structure: { delimiter: string; header: string[] };
+      columns: { name: string; type: string; format: string | null; score: number }[];
+    }>(deps.pool, 'SELECT dataset, title, row_count, structure, columns FROM etl.catalog WHERE load_id = $1', [(staged as { loadId: number }).loadId]);
     expect(entry).toMatchObject({ dataset: 'associations', title: 'Associations subventionnées', row_count: '3', structure: { delimiter: ',' } });
     expect(entry!.columns.map((c) => [c.name, c.type, c.format])).toEqual([
       ['id', 'integer', null],
@@ -75,10 +77,7 @@ describe('the catalog', () => {
     const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (staged as { loadId: number }).loadId);
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 3, rowsQuarantined: 0 });
-    const types = await rows(
-      deps.pool,
-      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'associations' ORDER BY ordinal_position`,
-    );
+    const types = await rows(deps.pool, `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'associations' ORDER BY ordinal_position`);
     expect(types).toEqual([
       { column_name: 'id', data_type: 'bigint' },
       { column_name: 'code_postal', data_type: 'text' },
@@ -125,7 +124,10 @@ describe('the catalog', () => {
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 25, rowsQuarantined: 0 });
     expect(
-      await rows(deps.pool, `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'mixed' AND column_name NOT LIKE '\\_%' ORDER BY ordinal_position`),
+      await rows(
+        deps.pool,
+        `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'it_catalog' AND table_name = 'mixed' AND column_name NOT LIKE '\\_%' ORDER BY ordinal_position`,
+      ),
     ).toEqual([
       { column_name: 'n', data_type: 'bigint' },
       { column_name: 'amount', data_type: 'double precision' }, // "1,000" groups thousands: 12.5 says the point is the decimal mark

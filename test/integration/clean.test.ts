@@ -47,8 +47,7 @@ let cleanDeps: CleanDeps;
 let bucket: string;
 
 /** Upload, stage and clean one file; returns the clean outcome. */
-const deliver = (dataset: string, file: string, body: string, deps = cleanDeps) =>
-  deliverObject({ stage: stageDeps, clean: deps }, bucket, `incoming/city/${dataset}/${file}`, body);
+const deliver = (dataset: string, file: string, body: string, deps = cleanDeps) => deliverObject({ stage: stageDeps, clean: deps }, bucket, `incoming/city/${dataset}/${file}`, body);
 
 const SITES = [
   'Site ID,Site Name,Area,Opened,Visitors,Free?',
@@ -78,20 +77,16 @@ describe('clean', () => {
       { site_id: 1, name: 'Harbour Park', area: 'North', opened: new Date('2021-04-01T00:00:00'), visitors: '1200', free: true, line: 2 },
       { site_id: 5, name: 'Museum, "Modern"', area: 'Centre', opened: null, visitors: null, free: null, line: 7 },
     ]);
-    const quarantine = await rows(
-      cleanDeps.pool,
-      'SELECT source_line::int AS line, column_name, raw_value, rule, reason FROM it_clean.sites_quarantine WHERE load_id = $1 ORDER BY 1',
-      [(outcome as { loadId: number }).loadId],
-    );
+    const quarantine = await rows(cleanDeps.pool, 'SELECT source_line::int AS line, column_name, raw_value, rule, reason FROM it_clean.sites_quarantine WHERE load_id = $1 ORDER BY 1', [
+      (outcome as { loadId: number }).loadId,
+    ]);
     expect(quarantine).toEqual([
       { line: 3, column_name: 'opened', raw_value: '2019-13-01', rule: 'type', reason: 'not a valid date: 2019-13-01' },
       { line: 4, column_name: 'name', raw_value: null, rule: 'required', reason: 'required value is missing' },
       { line: 5, column_name: 'visitors', raw_value: 'lots', rule: 'type', reason: 'not a valid bigint: lots' },
       { line: 6, column_name: 'site_id', raw_value: '1', rule: 'unique', reason: 'duplicate key: same site_id as line 2' },
     ]);
-    const [ledger] = await rows(cleanDeps.pool, 'SELECT status, rows_read::int, rows_loaded::int, rows_quarantined::int FROM etl.loads WHERE id = $1', [
-      (outcome as { loadId: number }).loadId,
-    ]);
+    const [ledger] = await rows(cleanDeps.pool, 'SELECT status, rows_read::int, rows_loaded::int, rows_quarantined::int FROM etl.loads WHERE id = $1', [(outcome as { loadId: number }).loadId]);
     expect(ledger).toEqual({ status: 'loaded', rows_read: 6, rows_loaded: 2, rows_quarantined: 4 });
   });
 

@@ -34,7 +34,7 @@ function civicEtlWith(extraEnv: Record<string, string>, ...args: string[]) {
 /** Every body a queue holds, received and deleted (a message seen twice would show twice). */
 async function drain(queueUrl: string): Promise<string[]> {
   const bodies: string[] = [];
-  for (let empty = 0; empty < 2; ) {
+  for (let empty = 0; empty < 2;) {
     const out = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 30 }));
     const messages = out.Messages ?? [];
     if (messages.length === 0) {
@@ -94,7 +94,10 @@ describe('civic-etl dlq', () => {
     expect(r.stdout).toContain(`stage: moved 23 messages from ${res.stageDlqUrl} back to ${res.stageQueueUrl}`);
     expect(r.stdout).toContain('now 0 messages in the DLQ, 23 messages waiting in the stage queue');
     expect(r.stdout).toMatch(/recorded as redrive \d+ \(etl\.redrives\)/);
-    const log = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const log = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
     expect(log).toEqual([expect.objectContaining({ level: 'INFO', message: 'dlq redrive', project: PROJECT, queue: 'stage', method: 'moved', messages: 23 })]);
     // both queues counted: the DLQ empty, the work queue holding each message exactly once
     expect((await queueCounts(sqsClient(), res.stageDlqUrl)).waiting).toBe(0);
@@ -157,8 +160,12 @@ describe('civic-etl dlq', () => {
 
     const doc = JSON.parse(civicEtl('dlq', 'list', '--peek', '5', '--pipeline', PIPELINE, '--json').stdout);
     const byQueue = Object.fromEntries(doc.queues.map((q: { queue: string }) => [q.queue, q]));
-    expect(byQueue.clean.messages).toEqual([expect.objectContaining({ what: `clean load ${load!.id}`, loadId: load!.id, load: { id: load!.id, dataset: 'people', status: 'staged', error: 'division by zero', attempts: 5 } })]);
-    expect(byQueue.stage.messages).toEqual([expect.objectContaining({ what: 'stage incoming/acme/people/stuck.csv', objectKey: 'incoming/acme/people/stuck.csv', load: expect.objectContaining({ id: load!.id }) })]);
+    expect(byQueue.clean.messages).toEqual([
+      expect.objectContaining({ what: `clean load ${load!.id}`, loadId: load!.id, load: { id: load!.id, dataset: 'people', status: 'staged', error: 'division by zero', attempts: 5 } }),
+    ]);
+    expect(byQueue.stage.messages).toEqual([
+      expect.objectContaining({ what: 'stage incoming/acme/people/stuck.csv', objectKey: 'incoming/acme/people/stuck.csv', load: expect.objectContaining({ id: load!.id }) }),
+    ]);
 
     const text = civicEtl('dlq', 'list', '--peek', '5', '--pipeline', PIPELINE);
     expect(text.stdout).toContain(`clean load ${load!.id}`);
@@ -185,7 +192,11 @@ describe('civic-etl dlq', () => {
     const url = (await sqsClient().send(new CreateQueueCommand({ QueueName: 'civic-etl-it-cliops-fetch-dlq' }))).QueueUrl!;
     await drain(url);
     // a failed asynchronous invoke (Lambda's on-failure record), an invoke Scheduler gave up on, and junk
-    const record = { version: '1.0', requestContext: { functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fetch:$LATEST', condition: 'RetriesExhausted' }, requestPayload: { dataset: 'permits' } };
+    const record = {
+      version: '1.0',
+      requestContext: { functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fetch:$LATEST', condition: 'RetriesExhausted' },
+      requestPayload: { dataset: 'permits' },
+    };
     await sendBodies(url, [JSON.stringify(record), JSON.stringify({ edfi: 'district' }), 'not json']);
     const invoked: [string, unknown][] = [];
     const r = await redriveFetch(sqsClient(), url, async (fn, payload) => void invoked.push([fn, payload]), 'fetch-fn', { visibilityTimeoutSeconds: 1 });
@@ -243,7 +254,7 @@ describe('the command line people expect', () => {
     expect(civicEtl('help', 'replay').stdout).toContain('civic-etl replay DATASET');
   });
 
-  it('prints the local services\' state and settings as JSON', async () => {
+  it("prints the local services' state and settings as JSON", async () => {
     const status = civicEtl('services', 'status', '--json');
     const doc = JSON.parse(status.stdout);
     expect(doc).toMatchObject({ action: 'status', exitCode: status.code });
@@ -300,7 +311,10 @@ describe('the command line people expect', () => {
     expect(tableLines.length).toBe(2 + header.length);
     for (const l of tableLines) expect(l.length).toBeLessThanOrEqual(48);
     // the widest column was cut, with an ellipsis; the narrow ones kept whole
-    const row = tableLines.find((l) => l.includes('a_rather'))!.split('│').map((c) => c.trim());
+    const row = tableLines
+      .find((l) => l.includes('a_rather'))!
+      .split('│')
+      .map((c) => c.trim());
     expect(row[0]).toMatch(/^a_rather\S*…$/);
     expect(row[1]).toBe('text');
   });
@@ -388,7 +402,7 @@ describe('a run, its status and its log', () => {
     await (await getPool()).query(`DROP TABLE ${PROJECT}.extra; DROP TABLE IF EXISTS ${PROJECT}.extra_rejects`);
   });
 
-  it('uploads a file where the supplier\'s upload goes, and refuses what the supplier may not upload', async () => {
+  it("uploads a file where the supplier's upload goes, and refuses what the supplier may not upload", async () => {
     const path = join(dir, 'people-2024.csv');
     writeFileSync(path, 'id,name,born\n4,Di,2001-02-03\n');
     const r = civicEtl('upload', path, '--supplier', 'acme', '--dataset', 'people', '--pipeline', PIPELINE, '--json');
@@ -488,7 +502,7 @@ describe('civic-etl validate --database', () => {
       '      from {{schema}}.people',
       '  - name: wrong_type',
       '    datasets: [visits]',
-      '    sql: "select day + interval \'1 day\' > \'x\'::integer from {{schema}}.visits"',
+      "    sql: \"select day + interval '1 day' > 'x'::integer from {{schema}}.visits\"",
       '  - name: on_places',
       '    datasets: [places]',
       '    sql: select * from {{schema}}.places',

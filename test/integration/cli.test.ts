@@ -204,10 +204,7 @@ describe('civic-etl validate', () => {
   });
 
   it('names the file, dataset and field of a mistake', () => {
-    const bad = file(
-      'bad.yaml',
-      'project: x\ndatasets:\n  - name: trees\n    source: { type: upload, supplier: parks }\n    clean:\n      columns:\n        - { name: height, type: float }\n',
-    );
+    const bad = file('bad.yaml', 'project: x\ndatasets:\n  - name: trees\n    source: { type: upload, supplier: parks }\n    clean:\n      columns:\n        - { name: height, type: float }\n');
 
     const r = civicEtl('validate', bad);
 

@@ -9,7 +9,15 @@ import { freshBucket, freshProject, rows } from './support.ts';
 import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 /** Two square areas side by side near the Dam (WGS 84), and one more with nobody in it. */
-const square = (x: number, y: number, s: number) => [[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]];
+const square = (x: number, y: number, s: number) => [
+  [
+    [x, y],
+    [x + s, y],
+    [x + s, y + s],
+    [x, y + s],
+    [x, y],
+  ],
+];
 const AREAS = {
   type: 'FeatureCollection',
   features: [
@@ -19,13 +27,9 @@ const AREAS = {
   ],
 };
 // sites: two in A, one in B, one in no area; names written as suppliers write them
-const SITES = [
-  'site,area,lat,lon',
-  'Library,BURGWALLEN - OUDE ZIJDE,52.365,4.885',
-  'School,burgwallen oude zijde,52.366,4.886',
-  'Pool,Grachtengordel-West ,52.365,4.895',
-  'Farm,Nowhere,52.300,4.700',
-].join('\n');
+const SITES = ['site,area,lat,lon', 'Library,BURGWALLEN - OUDE ZIJDE,52.365,4.885', 'School,burgwallen oude zijde,52.366,4.886', 'Pool,Grachtengordel-West ,52.365,4.895', 'Farm,Nowhere,52.300,4.700'].join(
+  '\n',
+);
 
 const definition: PipelineInput = {
   project: 'it_combine',
@@ -135,7 +139,9 @@ describe('a view whose SQL is two statements', () => {
     const client = await cleanDeps.pool.connect();
     try {
       await client.query('BEGIN');
-      await expect(recreateViews(client, sneaky)).rejects.toThrow('view "sneaky" cannot be created: the SQL holds 2 statements, where a view is exactly one SELECT; the second starts with "DROP TABLE "it_combine".sites"');
+      await expect(recreateViews(client, sneaky)).rejects.toThrow(
+        'view "sneaky" cannot be created: the SQL holds 2 statements, where a view is exactly one SELECT; the second starts with "DROP TABLE "it_combine".sites"',
+      );
     } finally {
       await client.query('ROLLBACK');
       client.release();

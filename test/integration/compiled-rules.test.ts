@@ -150,7 +150,7 @@ describe('compiled rules', () => {
     ]);
   });
 
-  it('reads Excel serial dates, with Excel\'s 29 February 1900 quarantined, and fractions as the time of day', async () => {
+  it("reads Excel serial dates, with Excel's 29 February 1900 quarantined, and fractions as the time of day", async () => {
     expect(await clean({ name: 'd', type: 'date', excelDates: true, format: 'dd-mm-yyyy' }, ['1', '59', '60', '61', '45292', '2958465', '2958466', '15-03-2024', '45292.5'])).toEqual([
       { raw: '1', value: '1900-01-01' },
       { raw: '59', value: '1900-02-28' },

@@ -64,12 +64,8 @@ const recordArb: fc.Arbitrary<Rec> = fc
     tags: fc.option(fc.array(fc.constantFrom('x', 'q', 'zz'), { maxLength: 3 }), { nil: undefined, freq: 3 }),
   })
   .map(({ c, tags, ...r }) => ({ ...r, ...(c === undefined ? {} : { c }), ...(tags === undefined ? {} : { tags }) }));
-const rowsArb: fc.Arbitrary<Obj> = fc
-  .uniqueArray(recordArb, { selector: (r) => r.id, minLength: 1, maxLength: 4 })
-  .map((records) => ({ holds: 'rows' as const, records }));
-const deletionsArb: fc.Arbitrary<Obj> = fc
-  .uniqueArray(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 3 })
-  .map((ids) => ({ holds: 'deletions' as const, ids }));
+const rowsArb: fc.Arbitrary<Obj> = fc.uniqueArray(recordArb, { selector: (r) => r.id, minLength: 1, maxLength: 4 }).map((records) => ({ holds: 'rows' as const, records }));
+const deletionsArb: fc.Arbitrary<Obj> = fc.uniqueArray(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 3 }).map((ids) => ({ holds: 'deletions' as const, ids }));
 const keyChangesArb: fc.Arbitrary<KeyChange[]> = fc.uniqueArray(
   fc.record({ from: fc.integer({ min: 1, max: 8 }), to: fc.integer({ min: 1, max: 8 }) }).filter((k) => k.from !== k.to),
   { selector: (k) => k.from, minLength: 1, maxLength: 2 },
@@ -153,7 +149,10 @@ function schedule(n: number, { extraStage, extraClean, sortKeys }: Delivery): Ac
     if (extraStage[o]) base.push({ a: `stage o${o + 1}`, i: 4 * o + 2 });
     if (extraClean[o]) base.push({ a: `clean o${o + 1}`, i: 4 * o + 3 });
   }
-  const sorted = base.map(({ a, i }) => ({ a, k: sortKeys[i]!, i })).sort((x, y) => x.k - y.k || x.i - y.i).map((x) => x.a);
+  const sorted = base
+    .map(({ a, i }) => ({ a, k: sortKeys[i]!, i }))
+    .sort((x, y) => x.k - y.k || x.i - y.i)
+    .map((x) => x.a);
   const out: Action[] = [];
   const staged = new Set<string>();
   const waiting = new Map<string, Action[]>();
@@ -252,9 +251,7 @@ function model(objects: readonly Placed[], mode: Mode): Map<number, ModelRow> {
 
 /** The nested rows of the model: the tags of the record held for each key, in order. */
 function modelTags(table: ReadonlyMap<number, ModelRow>): { parent: string; index: number; value: string }[] {
-  return [...table.entries()]
-    .sort(([x], [y]) => x - y)
-    .flatMap(([id, m]) => (m.rec.tags ?? []).map((value, index) => ({ parent: String(id), index, value })));
+  return [...table.entries()].sort(([x], [y]) => x - y).flatMap(([id, m]) => (m.rec.tags ?? []).map((value, index) => ({ parent: String(id), index, value })));
 }
 
 function body(obj: Obj): string {
@@ -375,9 +372,7 @@ async function check(mode: Mode, { objects, actions }: Case): Promise<{ pool: pg
 
   // 1. the table is the model, values and lineage (which object's line each row is)
   const table = model(objects, mode);
-  const expected = [...table.entries()]
-    .sort(([x], [y]) => x - y)
-    .map(([id, m]) => ({ id, a: String(m.rec.a), b: m.rec.b, c: m.rec.c ?? null, from: `${m.from.name} line ${m.line}` }));
+  const expected = [...table.entries()].sort(([x], [y]) => x - y).map(([id, m]) => ({ id, a: String(m.rec.a), b: m.rec.b, c: m.rec.c ?? null, from: `${m.from.name} line ${m.line}` }));
   const actual = (await cleanTable(pool, project)).map(({ load, line, ...r }) => ({ ...r, from: `${nameOf.get(load) ?? `load ${load}`} line ${line}` }));
   expect(actual).toEqual(expected);
 
@@ -440,8 +435,20 @@ describe('the clean step against a model of the contract', () => {
     // run 1 (full): o1 has key 1, o2 key 2; run 2 (incremental): o3 moves key 1 to 3, o4 brings 3.
     // o1 arrives last: its key 1 must not come back next to 3 (in-order: 1 left at o3).
     const runs: Run[] = [
-      { replaces: 'run', parts: [{ holds: 'rows', records: [{ id: 1, a: 10, b: 'oak', tags: ['x'] }] }, { holds: 'rows', records: [{ id: 2, a: 20, b: 'elm' }] }] },
-      { replaces: 'nothing', parts: [{ holds: 'keyChanges', changes: [{ from: 1, to: 3 }] }, { holds: 'rows', records: [{ id: 3, a: 10, b: 'oak', tags: ['q'] }] }] },
+      {
+        replaces: 'run',
+        parts: [
+          { holds: 'rows', records: [{ id: 1, a: 10, b: 'oak', tags: ['x'] }] },
+          { holds: 'rows', records: [{ id: 2, a: 20, b: 'elm' }] },
+        ],
+      },
+      {
+        replaces: 'nothing',
+        parts: [
+          { holds: 'keyChanges', changes: [{ from: 1, to: 3 }] },
+          { holds: 'rows', records: [{ id: 3, a: 10, b: 'oak', tags: ['q'] }] },
+        ],
+      },
     ];
     const late: Action[] = ['stage o2', 'clean o2', 'stage o3', 'clean o3', 'stage o4', 'clean o4', 'stage o1', 'clean o1'];
     for (const mode of ['upsert', 'replace'] as const) {

@@ -113,9 +113,9 @@ describe('no silent loss', () => {
 
     // assess: whichever took the dataset's lock first, the newer version is what the table holds
     expect(await rows(cleanDeps.pool, 'SELECT id::int, name FROM it_contract.parks')).toEqual([{ id: 20, name: 'Second' }]);
-    expect(await rows(cleanDeps.pool, `SELECT object_version = $1 AS newest, status FROM etl.loads WHERE project = 'it_contract' AND object_key = 'incoming/city/parks/parks.csv' ORDER BY id`, [v2.versionId])).toEqual(
-      expect.arrayContaining([{ newest: true, status: 'loaded' }]),
-    );
+    expect(
+      await rows(cleanDeps.pool, `SELECT object_version = $1 AS newest, status FROM etl.loads WHERE project = 'it_contract' AND object_key = 'incoming/city/parks/parks.csv' ORDER BY id`, [v2.versionId]),
+    ).toEqual(expect.arrayContaining([{ newest: true, status: 'loaded' }]));
   });
 
   it('fails an object whose declaration cannot be read, naming it, and changes nothing', async () => {
@@ -156,31 +156,58 @@ describe('no silent loss', () => {
   }
 
   it('applies key changes to a table keyed by the natural key: the old key leaves with its nested rows and stays gone; an object not in their shape is refused whole', async () => {
-    await fetched('raw/codes/r1/part-1.ndjson', [{ code: 'A', name: 'Ash', tags: ['old'] }, { code: 'B', name: 'Birch' }], {
-      replaces: 'run', holds: 'rows', runStartedAt: '2026-12-01T00:00:00.000Z', part: 1,
-    });
+    await fetched(
+      'raw/codes/r1/part-1.ndjson',
+      [
+        { code: 'A', name: 'Ash', tags: ['old'] },
+        { code: 'B', name: 'Birch' },
+      ],
+      {
+        replaces: 'run',
+        holds: 'rows',
+        runStartedAt: '2026-12-01T00:00:00.000Z',
+        part: 1,
+      },
+    );
 
     // without oldKeyValues and newKeyValues: refused whole, the table as it was
     const [refused] = await fetched('raw/codes/r2/changes-1.ndjson', [{ old: { code: 'A' }, new: { code: 'C' } }], {
-      replaces: 'nothing', holds: 'keyChanges', identifiedBy: ['rid'], runStartedAt: '2026-12-02T00:00:00.000Z', part: 1,
+      replaces: 'nothing',
+      holds: 'keyChanges',
+      identifiedBy: ['rid'],
+      runStartedAt: '2026-12-02T00:00:00.000Z',
+      part: 1,
     });
     expect(refused).toMatchObject({ status: 'failed', error: expect.stringMatching(/key changes without "oldKeyValues" and "newKeyValues" .*nothing is applied/) });
-    expect(await rows(cleanDeps.pool, 'SELECT code, name FROM it_contract.codes ORDER BY code')).toEqual([{ code: 'A', name: 'Ash' }, { code: 'B', name: 'Birch' }]);
+    expect(await rows(cleanDeps.pool, 'SELECT code, name FROM it_contract.codes ORDER BY code')).toEqual([
+      { code: 'A', name: 'Ash' },
+      { code: 'B', name: 'Birch' },
+    ]);
 
     // as Ed-Fi's /keyChanges has them: A becomes C, and the run's rows (a later part) bring C
     const [moved] = await fetched('raw/codes/r3/keychanges-1.ndjson', [{ rid: 'x1', changeVersion: 7, oldKeyValues: { code: 'A' }, newKeyValues: { code: 'C' } }], {
-      replaces: 'nothing', holds: 'keyChanges', identifiedBy: ['rid'], runStartedAt: '2026-12-03T00:00:00.000Z', part: 1,
+      replaces: 'nothing',
+      holds: 'keyChanges',
+      identifiedBy: ['rid'],
+      runStartedAt: '2026-12-03T00:00:00.000Z',
+      part: 1,
     });
     expect(moved).toMatchObject({ status: 'loaded', rowsDeleted: 1 });
     expect(await rows(cleanDeps.pool, 'SELECT parent_code, value FROM it_contract.codes_tags ORDER BY 1')).toEqual([]);
     await fetched('raw/codes/r3/part-2.ndjson', [{ code: 'C', name: 'Ash', tags: ['new'] }], { replaces: 'nothing', holds: 'rows', runStartedAt: '2026-12-03T00:00:00.000Z', part: 2 });
     // an object older than the key change, cleaned after it, still has A: set aside, nested rows too
     const [late] = await fetched('raw/codes/r2b/part-1.ndjson', [{ code: 'A', name: 'Ash (late)', tags: ['late'] }], {
-      replaces: 'nothing', holds: 'rows', runStartedAt: '2026-12-02T12:00:00.000Z', part: 1,
+      replaces: 'nothing',
+      holds: 'rows',
+      runStartedAt: '2026-12-02T12:00:00.000Z',
+      part: 1,
     });
 
     expect(late).toMatchObject({ status: 'loaded', rowsLoaded: 0, rowsQuarantined: 1 });
-    expect(await rows(cleanDeps.pool, 'SELECT code, name FROM it_contract.codes ORDER BY code')).toEqual([{ code: 'B', name: 'Birch' }, { code: 'C', name: 'Ash' }]);
+    expect(await rows(cleanDeps.pool, 'SELECT code, name FROM it_contract.codes ORDER BY code')).toEqual([
+      { code: 'B', name: 'Birch' },
+      { code: 'C', name: 'Ash' },
+    ]);
     expect(await rows(cleanDeps.pool, 'SELECT parent_code, value FROM it_contract.codes_tags ORDER BY 1')).toEqual([{ parent_code: 'C', value: 'new' }]);
     expect(await rows(cleanDeps.pool, 'SELECT rule, reason FROM it_contract.codes_quarantine WHERE load_id = $1', [late!.loadId])).toEqual([
       { rule: 'superseded', reason: expect.stringMatching(/^a newer object \(load \d+\) changed this record's key$/) },
@@ -189,18 +216,43 @@ describe('no silent loss', () => {
 
   it('names deleted rows by their typed values, also by several columns, and keeps them deleted in every mode', async () => {
     // prepare: an append dataset named by (code, yr) — yr an integer column
-    await fetched('raw/visits/r1/part-1.ndjson', [{ code: 'A', yr: 2024, n: 1 }, { code: 'A', yr: 2025, n: 2 }, { code: 'B', yr: 2024, n: 3 }], {
-      replaces: 'nothing', holds: 'rows', runStartedAt: '2026-12-01T00:00:00.000Z', part: 1,
-    });
+    await fetched(
+      'raw/visits/r1/part-1.ndjson',
+      [
+        { code: 'A', yr: 2024, n: 1 },
+        { code: 'A', yr: 2025, n: 2 },
+        { code: 'B', yr: 2024, n: 3 },
+      ],
+      {
+        replaces: 'nothing',
+        holds: 'rows',
+        runStartedAt: '2026-12-01T00:00:00.000Z',
+        part: 1,
+      },
+    );
 
     // act: a deletion of (A, 2024), written as text as a source sends it (`02024` is the same year)
     const [deleted] = await fetched('raw/visits/r3/deletes-1.ndjson', [{ code: 'A', yr: '02024' }], {
-      replaces: 'nothing', holds: 'deletions', identifiedBy: ['code', 'yr'], runStartedAt: '2026-12-03T00:00:00.000Z', part: 1,
+      replaces: 'nothing',
+      holds: 'deletions',
+      identifiedBy: ['code', 'yr'],
+      runStartedAt: '2026-12-03T00:00:00.000Z',
+      part: 1,
     });
     // then an object older than the deletion, cleaned after it, that still has (A, 2024)
-    const [late] = await fetched('raw/visits/r2/part-1.ndjson', [{ code: 'A', yr: 2024, n: 9 }, { code: 'C', yr: 2024, n: 4 }], {
-      replaces: 'nothing', holds: 'rows', runStartedAt: '2026-12-02T00:00:00.000Z', part: 1,
-    });
+    const [late] = await fetched(
+      'raw/visits/r2/part-1.ndjson',
+      [
+        { code: 'A', yr: 2024, n: 9 },
+        { code: 'C', yr: 2024, n: 4 },
+      ],
+      {
+        replaces: 'nothing',
+        holds: 'rows',
+        runStartedAt: '2026-12-02T00:00:00.000Z',
+        part: 1,
+      },
+    );
 
     // assess
     expect(deleted).toMatchObject({ status: 'loaded', rowsDeleted: 1 });
@@ -215,7 +267,14 @@ describe('no silent loss', () => {
 
   it('empties the nested tables when the dataset’s table is rebuilt by a snapshot', async () => {
     // prepare: a snapshot with nested rows, then the definition's key changes
-    await deliver('albums', JSON.stringify([{ id: 1, tracks: ['x', 'y'] }, { id: 2, tracks: ['z'] }]), 'a.json');
+    await deliver(
+      'albums',
+      JSON.stringify([
+        { id: 1, tracks: ['x', 'y'] },
+        { id: 2, tracks: ['z'] },
+      ]),
+      'a.json',
+    );
     const rekeyed = parsePipeline({ ...definition, datasets: definition.datasets.map((d) => (d.name === 'albums' ? { ...d, clean: { key: ['id', 'title'] } } : d)) });
 
     // act: the next snapshot, under the new key

@@ -32,7 +32,7 @@ afterAll(() => client?.release());
 
 async function* chunked(bytes: Buffer, sizes: readonly number[]): AsyncGenerator<Buffer> {
   let k = 0;
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const n = sizes.length === 0 ? bytes.length : sizes[k++ % sizes.length]!;
     yield bytes.subarray(i, i + n);
     i += n;

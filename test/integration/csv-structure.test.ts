@@ -123,9 +123,7 @@ describe('CSV structure', () => {
     const text = fixture('frictionless-capitals.csv').toString('utf8').replace(/\r?\n/g, '\r') + '6, 6,"Old\rTown"\r';
     const load = civicEtl('load', file('capitals-cr.csv', text), '--table', 'csvs.capitals_cr');
     expect(load.status, load.stderr).toBe(0);
-    expect(await rows(pool, 'SELECT id, name FROM csvs.capitals_cr ORDER BY id')).toEqual(
-      [' London', ' Paris', ' Berlin', ' Rome', ' Lisbon', 'Old\rTown'].map((name, i) => ({ id: i + 1, name })),
-    );
+    expect(await rows(pool, 'SELECT id, name FROM csvs.capitals_cr ORDER BY id')).toEqual([' London', ' Paris', ' Berlin', ' Rome', ' Lisbon', 'Old\rTown'].map((name, i) => ({ id: i + 1, name })));
     const profile = JSON.parse(civicEtl('profile', join(dir, 'capitals-cr.csv'), '--json').stdout);
     expect(profile.rowCount).toBe(6);
   });

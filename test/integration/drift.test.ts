@@ -36,8 +36,7 @@ let cleanDeps: CleanDeps;
 let bucket: string;
 
 /** Upload, stage and clean one file; returns the clean outcome. */
-const deliver = (dataset: string, file: string, lines: string[]) =>
-  deliverObject({ stage: stageDeps, clean: cleanDeps }, bucket, `incoming/city/${dataset}/${file}`, `${lines.join('\n')}\n`);
+const deliver = (dataset: string, file: string, lines: string[]) => deliverObject({ stage: stageDeps, clean: cleanDeps }, bucket, `incoming/city/${dataset}/${file}`, `${lines.join('\n')}\n`);
 
 /** The clean table's columns and types, in table order. */
 const columnsOf = (table: string) =>
@@ -88,8 +87,16 @@ describe('telling the kinds of drift apart', () => {
   });
 
   it('does not guess a rename when two columns changed between the same neighbours', () => {
-    const clean = [{ name: 'a', type: 'text' }, { name: 'b', type: 'text' }, { name: 'c', type: 'text' }];
-    const load = [{ name: 'x', type: 'text' }, { name: 'y', type: 'text' }, { name: 'c', type: 'text' }];
+    const clean = [
+      { name: 'a', type: 'text' },
+      { name: 'b', type: 'text' },
+      { name: 'c', type: 'text' },
+    ];
+    const load = [
+      { name: 'x', type: 'text' },
+      { name: 'y', type: 'text' },
+      { name: 'c', type: 'text' },
+    ];
 
     const { pairs, added, missing } = compareSchemas(clean, load);
 
@@ -170,9 +177,7 @@ describe('drift policy evolve', () => {
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1 });
     expect((await ledger((outcome as { loadId: number }).loadId)).schema_changes).toBeNull();
-    expect(await rows(cleanDeps.pool, 'SELECT id::int, name, amount::text, code, visits::int FROM it_drift.grants')).toEqual([
-      { id: 7, name: 'Dora', amount: '3', code: 'Z', visits: 1 },
-    ]);
+    expect(await rows(cleanDeps.pool, 'SELECT id::int, name, amount::text, code, visits::int FROM it_drift.grants')).toEqual([{ id: 7, name: 'Dora', amount: '3', code: 'Z', visits: 1 }]);
   });
 });
 
@@ -271,9 +276,7 @@ describe('drift policy freeze', () => {
 
     expect(outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/^dataset wards: column "mayor" added — the drift policy "freeze" rejects/) });
     expect(await rows(cleanDeps.pool, 'SELECT ward, population FROM it_drift.wards')).toEqual([{ ward: 'North', population: 100 }]);
-    expect((await ledger((outcome as { loadId: number }).loadId)).schema_changes).toEqual([
-      { change: 'added', column: 'mayor', from: null, to: null, policy: 'freeze', action: 'rejected' },
-    ]);
+    expect((await ledger((outcome as { loadId: number }).loadId)).schema_changes).toEqual([{ change: 'added', column: 'mayor', from: null, to: null, policy: 'freeze', action: 'rejected' }]);
   });
 });
 
@@ -304,9 +307,7 @@ describe('drift policy quarantine', () => {
       { id: 5, name: null, qty: 9, code: null },
     ]);
     const loadId = (outcome as { loadId: number }).loadId;
-    expect(
-      await rows(cleanDeps.pool, 'SELECT source_line::int AS line, column_name, raw_value, rule, reason FROM it_drift.meters_quarantine WHERE load_id = $1 ORDER BY 1', [loadId]),
-    ).toEqual([
+    expect(await rows(cleanDeps.pool, 'SELECT source_line::int AS line, column_name, raw_value, rule, reason FROM it_drift.meters_quarantine WHERE load_id = $1 ORDER BY 1', [loadId])).toEqual([
       { line: 3, column_name: 'qty', raw_value: 'lots', rule: 'schema', reason: 'column "qty" is bigint in the clean table; not a valid bigint: lots' },
       { line: 4, column_name: 'extra', raw_value: '9', rule: 'schema', reason: 'column "extra" is not in the clean table (new in this file; drift policy quarantine)' },
       {

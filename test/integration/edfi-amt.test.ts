@@ -91,7 +91,10 @@ beforeAll(async () => {
   ods = await startEdfiServer();
   serveDistrict(ods, district);
   homeroomEvents = homeroomAttendance(district);
-  ods.write('studentSectionAttendanceEvents', homeroomEvents.map((e) => structuredClone(e)));
+  ods.write(
+    'studentSectionAttendanceEvents',
+    homeroomEvents.map((e) => structuredClone(e)),
+  );
   const secret = `it-edfi-amt-${randomUUID()}`;
   await secretsClient().send(new CreateSecretCommand({ Name: secret, SecretString: JSON.stringify(EDFI_CLIENT) }));
   // the example as it ships, pointed at the stand-in
@@ -238,11 +241,10 @@ async function checkExports(previousRuns: Map<string, string> = new Map()): Prom
   for (const view of pipeline.views.filter((v) => v.export)) {
     const parquet = await latestParquet(view.name);
     const [count] = await rows<{ n: number }>(pool, `SELECT count(*)::int AS n FROM ${PROJECT}.${view.name}`);
-    const columns = await rows<{ name: string }>(
-      pool,
-      `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
-      [PROJECT, view.name],
-    );
+    const columns = await rows<{ name: string }>(pool, `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, [
+      PROJECT,
+      view.name,
+    ]);
     expect(parquet.rows.length, `${view.name}: Parquet rows`).toBe(count!.n);
     expect(Object.keys(parquet.rows[0] ?? {}), `${view.name}: Parquet columns`).toEqual(columns.map((c) => c.name));
     runs.set(view.name, parquet.run);

@@ -87,7 +87,12 @@ const definition: PipelineInput = {
     {
       name: 'events',
       source: { type: 'upload', supplier: 'ods' },
-      clean: { columns: [{ name: 'n', type: 'integer' }, { name: 'category', source: 'attendanceEventCategoryDescriptor', map: 'amt' }] },
+      clean: {
+        columns: [
+          { name: 'n', type: 'integer' },
+          { name: 'category', source: 'attendanceEventCategoryDescriptor', map: 'amt' },
+        ],
+      },
     },
   ],
 };
@@ -193,11 +198,15 @@ describe('the AMT descriptor map on Ed-Fi data', () => {
 
   it('gives a code value that belongs to several constants the narrowest (AttendanceEvent.Absence covers two codes)', async () => {
     // the published map: Excused Absence → ExcusedAbsence and Absence, Unexcused Absence → UnexcusedAbsence and Absence
-    const both = (code: string) => MAP.filter((r) => r.descriptor === 'AttendanceEventCategoryDescriptor' && r.codeValue === code).map((r) => r.constantName).sort();
+    const both = (code: string) =>
+      MAP.filter((r) => r.descriptor === 'AttendanceEventCategoryDescriptor' && r.codeValue === code)
+        .map((r) => r.constantName)
+        .sort();
     expect(both('Excused Absence')).toEqual(['AttendanceEvent.Absence', 'AttendanceEvent.ExcusedAbsence']);
     expect(both('Unexcused Absence')).toEqual(['AttendanceEvent.Absence', 'AttendanceEvent.UnexcusedAbsence']);
 
-    const csv = 'n,attendanceEventCategoryDescriptor\n1,uri://ed-fi.org/AttendanceEventCategoryDescriptor#Excused Absence\n2,Unexcused Absence\n3,uri://ed-fi.org/AttendanceEventCategoryDescriptor#In Attendance\n';
+    const csv =
+      'n,attendanceEventCategoryDescriptor\n1,uri://ed-fi.org/AttendanceEventCategoryDescriptor#Excused Absence\n2,Unexcused Absence\n3,uri://ed-fi.org/AttendanceEventCategoryDescriptor#In Attendance\n';
     const { outcome } = await deliver('events', 'events.csv', csv);
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 3 });
     expect(await rows(cleanDeps.pool, 'SELECT n, category FROM it_edfi_descriptors.events ORDER BY n')).toEqual([

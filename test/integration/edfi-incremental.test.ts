@@ -183,7 +183,10 @@ describe('Ed-Fi incremental runs over the sample data, nested tables exploded', 
     } satisfies Record<DatasetName, Rec[]>;
     for (const { resource, dataset } of RESOURCES) {
       model.set(dataset, new Map(fixtures[dataset].map((r) => [r.id as string, structuredClone(r)])));
-      ods.write(resource, fixtures[dataset].map((r) => structuredClone(r)));
+      ods.write(
+        resource,
+        fixtures[dataset].map((r) => structuredClone(r)),
+      );
     }
     /** The fixture's n-th record of a dataset, as it is now. */
     const idAt = (dataset: DatasetName, n: number) => fixtures[dataset][n]!.id as string;
@@ -234,13 +237,18 @@ describe('Ed-Fi incremental runs over the sample data, nested tables exploded', 
 
     // ── 2. incremental run 1: values and nested arrays changed, a property removed, deletions
     change('seoa', [0, 1, 2, 3, 7, 9, 15, 98, 104, 120], (r, k) => {
-      if (k % 2 === 0) r.races.pop(); // a race dropped (the 105th record keeps one of its two)
+      if (k % 2 === 0)
+        r.races.pop(); // a race dropped (the 105th record keeps one of its two)
       else r.sexDescriptor = r.sexDescriptor.endsWith('#Male') ? 'uri://ed-fi.org/SexDescriptor#Female' : 'uri://ed-fi.org/SexDescriptor#Male';
       if (k % 3 !== 2) r.languages.push({ languageDescriptor: 'uri://ed-fi.org/LanguageDescriptor#Spanish', uses: [{ languageUseDescriptor: 'uri://ed-fi.org/LanguageUseDescriptor#Home language' }] });
       r.telephones[0].telephoneNumber = `(555) 010-${1000 + k}`;
       if (k % 4 === 0) delete r.telephones[0].orderOfPriority;
     });
-    change('seoa', Array.from({ length: 40 }, (_, i) => 30 + i), (r) => (r.hispanicLatinoEthnicity = !r.hispanicLatinoEthnicity));
+    change(
+      'seoa',
+      Array.from({ length: 40 }, (_, i) => 30 + i),
+      (r) => (r.hispanicLatinoEthnicity = !r.hispanicLatinoEthnicity),
+    );
     remove('seoa', [140, 141, 143, 144, 149]);
     const hadMiddle = fixtures.students.flatMap((r, i) => ('middleName' in r ? [i] : []));
     change('students', hadMiddle.slice(0, 8), (r) => delete r.middleName); // the part has no middleName at all
@@ -334,9 +342,10 @@ describe('Ed-Fi incremental runs over the sample data, nested tables exploded', 
         .map((n, i) => ({ id: idAt('students', n), middlename: i < 4 ? `Restored${i}` : null }))
         .sort((x, y) => x.id.localeCompare(y.id)),
     );
-    expect(
-      await rows(inc.pool, `SELECT enddate::text AS enddate FROM ${ident(schema)}.seoa_addresses_periods WHERE parent_id = $1 AND addresses_index = 0 ORDER BY index`, [idAt('seoa', 99)]),
-    ).toEqual([{ enddate: '2017-06-30' }, { enddate: null }]);
+    expect(await rows(inc.pool, `SELECT enddate::text AS enddate FROM ${ident(schema)}.seoa_addresses_periods WHERE parent_id = $1 AND addresses_index = 0 ORDER BY index`, [idAt('seoa', 99)])).toEqual([
+      { enddate: '2017-06-30' },
+      { enddate: null },
+    ]);
 
     // deleted records are gone, and so are their children, in every child table
     for (const { dataset } of RESOURCES) {
@@ -364,7 +373,11 @@ describe('Ed-Fi incremental runs over the sample data, nested tables exploded', 
     expect(quarantined.map((q) => q.rule)).toEqual(expect.arrayContaining(['deleted', 'superseded']));
 
     const seconds = (performance.now() - started) / 1000;
-    console.info(`edfi incremental e2e: ${seconds.toFixed(1)} s (${Object.entries(lap).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')})`);
+    console.info(
+      `edfi incremental e2e: ${seconds.toFixed(1)} s (${Object.entries(lap)
+        .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
+        .join(', ')})`,
+    );
   });
 });
 
@@ -405,7 +418,10 @@ describe('Ed-Fi key changes over the sample data', () => {
     // nested rows under records whose key changes: they must follow their parent to its new key
     for (const n of [0, 1, 2, 5]) records[n]!.educationPlans = [{ educationPlanDescriptor: 'uri://ed-fi.org/EducationPlanDescriptor#Career Pathway' }];
     const model = new Map(records.map((r) => [r.id as string, structuredClone(r)]));
-    kods.write(RESOURCE, records.map((r) => structuredClone(r)));
+    kods.write(
+      RESOURCE,
+      records.map((r) => structuredClone(r)),
+    );
 
     const inc = await project('it_edfi_keys', keyDefinition('it_edfi_keys'));
     const schema = inc.pipeline.project;
@@ -413,7 +429,14 @@ describe('Ed-Fi key changes over the sample data', () => {
     // the natural-keyed table's first part (the first 40 ids, among them every record whose key changes) arrives after the key changes
     const lateFull = full.filter((k) => k.startsWith('raw/ssa_nk/') && k.endsWith('/part-00001.ndjson.gz'));
     expect(lateFull).toHaveLength(1);
-    await deliver(inc, shuffled(full.filter((k) => !lateFull.includes(k)), random), { random, redeliver: 0.3, reclean: 0.3 });
+    await deliver(
+      inc,
+      shuffled(
+        full.filter((k) => !lateFull.includes(k)),
+        random,
+      ),
+      { random, redeliver: 0.3, reclean: 0.3 },
+    );
 
     // ── the ODS changes: natural keys corrected (PUTs that change key fields), values, deletions
     const ids = records.map((r) => r.id as string);
@@ -452,9 +475,10 @@ describe('Ed-Fi key changes over the sample data', () => {
     expect(outcome.results).toMatchObject([{ dataset: 'ssa_nk', keyChanges: 9, deleted: 2, records: 7 }]);
     expect(outcome.message).toMatch(/7 records, 9 key changes and 2 deletions/);
     // the manifest declares the key changes, numbered before the run's records
-    const manifest = JSON.parse(
-      await (await s3Client().send(new GetObjectCommand({ Bucket: inc.bucket, Key: `raw/ssa_nk/${outcome.run}/_manifest.json` }))).Body!.transformToString(),
-    ) as { objects: { key: string; declaration: { holds: string; part: number; identifiedBy?: string[] } }[]; details: Record<string, unknown> };
+    const manifest = JSON.parse(await (await s3Client().send(new GetObjectCommand({ Bucket: inc.bucket, Key: `raw/ssa_nk/${outcome.run}/_manifest.json` }))).Body!.transformToString()) as {
+      objects: { key: string; declaration: { holds: string; part: number; identifiedBy?: string[] } }[];
+      details: Record<string, unknown>;
+    };
     expect(manifest.details).toMatchObject({ records: 7, deleted: 2, keyChanges: 9 });
     const declared = manifest.objects.map((o) => o.declaration);
     expect(declared.map((d) => d.holds)).toEqual(['keyChanges', 'rows', 'deletions']);
@@ -509,69 +533,86 @@ describe('Ed-Fi key changes over the sample data', () => {
     );
     expect(ledger.map((l) => `${l.dataset} ${l.status}`).sort()).toEqual(['ssa loaded', 'ssa_nk loaded']);
     expect(ledger.find((l) => l.dataset === 'ssa')!.deleted).toBe(0);
-    const bad = await rows(inc.pool, `SELECT id, status, error FROM etl.loads WHERE project = $1 AND status NOT IN ('loaded', 'expanded') AND NOT (status = 'skipped' AND error LIKE 'superseded%')`, [schema]);
+    const bad = await rows(inc.pool, `SELECT id, status, error FROM etl.loads WHERE project = $1 AND status NOT IN ('loaded', 'expanded') AND NOT (status = 'skipped' AND error LIKE 'superseded%')`, [
+      schema,
+    ]);
     expect(bad).toEqual([]);
   });
 
-  it('on a year-specific ODS: a table keyed [id, odsSchoolYear] keeps its rows, tables keyed by the natural key and the year (detected or declared columns) move them, one keyed otherwise refuses the key changes whole', { timeout: 120_000 }, async () => {
-    const year = 2026;
-    const records = fixture(`${RESOURCE}.json`).slice(0, 12);
-    kods.write(RESOURCE, records.map((r) => structuredClone(r)), year);
-    const apis = {
-      byid: ['id', 'odsSchoolYear'],
-      bynk: [...NATURAL_KEY, 'odsSchoolYear'],
-      other: ['studentreference_studentuniqueid', 'entrygradeleveldescriptor'],
-      declared: ['student', 'school', 'entered', 'year'],
-    };
-    // declared columns: the key fields name them by their sources' last names
-    const columns = [
-      { name: 'id', type: 'text' as const },
-      { name: 'student', source: 'studentReference.studentUniqueId', type: 'text' as const },
-      { name: 'school', source: 'schoolReference.schoolId', type: 'integer' as const },
-      { name: 'entered', source: 'entryDate', type: 'date' as const },
-      { name: 'year', source: 'odsSchoolYear', type: 'integer' as const },
-    ];
-    const input: PipelineInput = {
-      project: 'it_edfi_keys_years',
-      datasets: Object.entries(apis).map(([api, key]) => ({
-        name: `ssa_${api}`,
-        source: { type: 'edfi' as const, api, resource: RESOURCE },
-        clean: { key, mode: 'upsert' as const, ...(api === 'declared' ? { columns } : {}) },
-      })),
-      edfi: Object.keys(apis).map((api) => ({ name: api, url: kods.base, secret, instance: 'yearSpecific' as const, schoolYears: [year], resources: [{ resource: RESOURCE, dataset: `ssa_${api}` }] })),
-    };
-    const p = await project(input.project, input);
-    const fetchAll = async (at: string) => (await Promise.all(Object.keys(apis).map((api) => fetchRun(p, at, api)))).flat();
-    await deliver(p, await fetchAll('2026-12-04T06:00:00Z'));
-    const moved = structuredClone(records[3]!);
-    const before = naturalKey(moved);
-    moved.entryDate = dayAfter(moved.entryDate);
-    kods.changeKey(RESOURCE, moved.id, structuredClone(moved), year);
-    const run = await fetchAll('2026-12-05T06:00:00Z');
-    expect(run.filter((k) => k.includes('/2026-keychanges-'))).toHaveLength(4);
-    await deliver(p, run);
+  it(
+    'on a year-specific ODS: a table keyed [id, odsSchoolYear] keeps its rows, tables keyed by the natural key and the year (detected or declared columns) move them, one keyed otherwise refuses the key changes whole',
+    { timeout: 120_000 },
+    async () => {
+      const year = 2026;
+      const records = fixture(`${RESOURCE}.json`).slice(0, 12);
+      kods.write(
+        RESOURCE,
+        records.map((r) => structuredClone(r)),
+        year,
+      );
+      const apis = {
+        byid: ['id', 'odsSchoolYear'],
+        bynk: [...NATURAL_KEY, 'odsSchoolYear'],
+        other: ['studentreference_studentuniqueid', 'entrygradeleveldescriptor'],
+        declared: ['student', 'school', 'entered', 'year'],
+      };
+      // declared columns: the key fields name them by their sources' last names
+      const columns = [
+        { name: 'id', type: 'text' as const },
+        { name: 'student', source: 'studentReference.studentUniqueId', type: 'text' as const },
+        { name: 'school', source: 'schoolReference.schoolId', type: 'integer' as const },
+        { name: 'entered', source: 'entryDate', type: 'date' as const },
+        { name: 'year', source: 'odsSchoolYear', type: 'integer' as const },
+      ];
+      const input: PipelineInput = {
+        project: 'it_edfi_keys_years',
+        datasets: Object.entries(apis).map(([api, key]) => ({
+          name: `ssa_${api}`,
+          source: { type: 'edfi' as const, api, resource: RESOURCE },
+          clean: { key, mode: 'upsert' as const, ...(api === 'declared' ? { columns } : {}) },
+        })),
+        edfi: Object.keys(apis).map((api) => ({ name: api, url: kods.base, secret, instance: 'yearSpecific' as const, schoolYears: [year], resources: [{ resource: RESOURCE, dataset: `ssa_${api}` }] })),
+      };
+      const p = await project(input.project, input);
+      const fetchAll = async (at: string) => (await Promise.all(Object.keys(apis).map((api) => fetchRun(p, at, api)))).flat();
+      await deliver(p, await fetchAll('2026-12-04T06:00:00Z'));
+      const moved = structuredClone(records[3]!);
+      const before = naturalKey(moved);
+      moved.entryDate = dayAfter(moved.entryDate);
+      kods.changeKey(RESOURCE, moved.id, structuredClone(moved), year);
+      const run = await fetchAll('2026-12-05T06:00:00Z');
+      expect(run.filter((k) => k.includes('/2026-keychanges-'))).toHaveLength(4);
+      await deliver(p, run);
 
-    const keyChanges = await rows<{ dataset: string; status: string; deleted: number | null; error: string | null }>(
-      p.pool,
-      `SELECT dataset, status, (detected->>'deleted')::int AS deleted, error FROM etl.loads WHERE project = $1 AND holds = 'keyChanges' ORDER BY dataset`,
-      [input.project],
-    );
-    expect(keyChanges).toEqual([
-      { dataset: 'ssa_byid', status: 'loaded', deleted: 0, error: null },
-      { dataset: 'ssa_bynk', status: 'loaded', deleted: 1, error: null },
-      { dataset: 'ssa_declared', status: 'loaded', deleted: 1, error: null },
-      { dataset: 'ssa_other', status: 'failed', deleted: null, error: expect.stringMatching(/keyed by studentreference_studentuniqueid, entrygradeleveldescriptor; no single field of its key changes names entrygradeleveldescriptor .*nothing is applied/) },
-    ]);
-    const schema = ident(input.project);
-    // keyed [id, odsSchoolYear]: one row per record, the moved one with its new entry date
-    expect(await rows(p.pool, `SELECT entrydate::text AS d, odsschoolyear AS y FROM ${schema}.ssa_byid WHERE id = $1`, [moved.id])).toEqual([{ d: moved.entryDate, y: year }]);
-    expect(await count(p.pool, `SELECT count(*) AS n FROM ${schema}.ssa_byid`)).toBe(records.length);
-    // keyed by the natural key and the year: the old key gone, the new one there
-    const nk = (await rows<{ k: string }>(p.pool, `SELECT jsonb_build_array(${NATURAL_KEY.map((c) => `${c}::text`).join(', ')})::text AS k FROM ${schema}.ssa_bynk`)).map((r) => r.k.replace(/", "/g, '","'));
-    expect(nk).toHaveLength(records.length);
-    expect(nk).toContain(naturalKey(moved));
-    expect(nk).not.toContain(before);
-    const declared = (await rows<{ k: string }>(p.pool, `SELECT jsonb_build_array(student, school::text, entered::text)::text AS k FROM ${schema}.ssa_declared`)).map((r) => r.k.replace(/", "/g, '","'));
-    expect(declared.sort()).toEqual([...nk].sort());
-  });
+      const keyChanges = await rows<{ dataset: string; status: string; deleted: number | null; error: string | null }>(
+        p.pool,
+        `SELECT dataset, status, (detected->>'deleted')::int AS deleted, error FROM etl.loads WHERE project = $1 AND holds = 'keyChanges' ORDER BY dataset`,
+        [input.project],
+      );
+      expect(keyChanges).toEqual([
+        { dataset: 'ssa_byid', status: 'loaded', deleted: 0, error: null },
+        { dataset: 'ssa_bynk', status: 'loaded', deleted: 1, error: null },
+        { dataset: 'ssa_declared', status: 'loaded', deleted: 1, error: null },
+        {
+          dataset: 'ssa_other',
+          status: 'failed',
+          deleted: null,
+          error: expect.stringMatching(/keyed by studentreference_studentuniqueid, entrygradeleveldescriptor; no single field of its key changes names entrygradeleveldescriptor .*nothing is applied/),
+        },
+      ]);
+      const schema = ident(input.project);
+      // keyed [id, odsSchoolYear]: one row per record, the moved one with its new entry date
+      expect(await rows(p.pool, `SELECT entrydate::text AS d, odsschoolyear AS y FROM ${schema}.ssa_byid WHERE id = $1`, [moved.id])).toEqual([{ d: moved.entryDate, y: year }]);
+      expect(await count(p.pool, `SELECT count(*) AS n FROM ${schema}.ssa_byid`)).toBe(records.length);
+      // keyed by the natural key and the year: the old key gone, the new one there
+      const nk = (await rows<{ k: string }>(p.pool, `SELECT jsonb_build_array(${NATURAL_KEY.map((c) => `${c}::text`).join(', ')})::text AS k FROM ${schema}.ssa_bynk`)).map((r) =>
+        r.k.replace(/", "/g, '","'),
+      );
+      expect(nk).toHaveLength(records.length);
+      expect(nk).toContain(naturalKey(moved));
+      expect(nk).not.toContain(before);
+      const declared = (await rows<{ k: string }>(p.pool, `SELECT jsonb_build_array(student, school::text, entered::text)::text AS k FROM ${schema}.ssa_declared`)).map((r) => r.k.replace(/", "/g, '","'));
+      expect(declared.sort()).toEqual([...nk].sort());
+    },
+  );
 });

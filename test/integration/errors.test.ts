@@ -64,7 +64,10 @@ describe('classify', () => {
     } catch (e) {
       error = e;
     }
-    expect(classify(error, { file: `${FILE}.gz` })).toMatchObject({ kind: 'permanent', message: expect.stringMatching(/^incoming\/acme\/things\/things\.csv\.gz: cannot be decompressed: unexpected end of file/) });
+    expect(classify(error, { file: `${FILE}.gz` })).toMatchObject({
+      kind: 'permanent',
+      message: expect.stringMatching(/^incoming\/acme\/things\/things\.csv\.gz: cannot be decompressed: unexpected end of file/),
+    });
   });
 
   it('classifies a wrapped error by what it wraps, and ours by their class', async () => {
@@ -96,7 +99,7 @@ const s3Error = (name: string, status: number, message: string) =>
   new S3ServiceException({ name, $fault: 'client', message, $metadata: { httpStatusCode: status, requestId: 'R', extendedRequestId: 'X' } });
 
 describe('classify: an object the step may not read', () => {
-  it('takes S3\'s 403 on GET (moto, a bucket policy denying the read; moto lets HEAD through) for a permanent failure naming the file and the cause', async () => {
+  it("takes S3's 403 on GET (moto, a bucket policy denying the read; moto lets HEAD through) for a permanent failure naming the file and the cause", async () => {
     const failure = classify(await deniedGet(), { file: FILE });
     expect(failure).toMatchObject({
       kind: 'permanent',
@@ -105,16 +108,19 @@ describe('classify: an object the step may not read', () => {
     expect((failure.error as PermanentError).position.file).toBe(FILE);
   });
 
-  it('takes a KMS key the step may not use (AccessDenied naming kms:Decrypt, KMS.* errors) for a permanent failure that says so — the SDK\'s error shape, as moto does not enforce KMS', () => {
+  it("takes a KMS key the step may not use (AccessDenied naming kms:Decrypt, KMS.* errors) for a permanent failure that says so — the SDK's error shape, as moto does not enforce KMS", () => {
     const decrypt = s3Error('AccessDenied', 403, 'User: arn:aws:sts::1:assumed-role/stage is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:eu-west-1:1:key/other');
     expect(classify(decrypt, { file: FILE })).toMatchObject({
       kind: 'permanent',
       message: `${FILE}: the stage step may not decrypt this object (AccessDenied: User: arn:aws:sts::1:assumed-role/stage is not authorized to perform: kms:Decrypt on resource: arn:aws:kms:eu-west-1:1:key/other): it is encrypted with a KMS key the step may not use; upload it again with the landing bucket's key`,
     });
-    expect(classify(s3Error('KMS.DisabledException', 400, 'arn:aws:kms:eu-west-1:1:key/k is disabled.'), { file: FILE })).toMatchObject({ kind: 'permanent', message: expect.stringMatching(/may not decrypt this object \(KMS\.DisabledException/) });
+    expect(classify(s3Error('KMS.DisabledException', 400, 'arn:aws:kms:eu-west-1:1:key/k is disabled.'), { file: FILE })).toMatchObject({
+      kind: 'permanent',
+      message: expect.stringMatching(/may not decrypt this object \(KMS\.DisabledException/),
+    });
   });
 
-  it('keeps a 403 about the request\'s own credentials (expired, clock skew) retryable', () => {
+  it("keeps a 403 about the request's own credentials (expired, clock skew) retryable", () => {
     expect(classify(s3Error('RequestTimeTooSkewed', 403, 'The difference between the request time and the current time is too large.'), { file: FILE }).kind).toBe('retryable');
     expect(classify(s3Error('InvalidAccessKeyId', 403, 'The AWS Access Key Id you provided does not exist in our records.'), { file: FILE }).kind).toBe('retryable');
     expect(classify(s3Error('SlowDown', 503, 'Please reduce your request rate.'), { file: FILE }).kind).toBe('retryable');

@@ -158,7 +158,7 @@ describe('exports after a clean', () => {
     );
   });
 
-  it('writes a manifest with the row count, columns and types, each file\'s bytes and sha256, and the loads the data comes from', async () => {
+  it("writes a manifest with the row count, columns and types, each file's bytes and sha256, and the loads the data comes from", async () => {
     const manifest = await manifestOf('sites_gold');
     const csv = manifest.files.find((f) => f.format === 'csv')!;
     const body = await bytes(csv.key);
@@ -342,10 +342,16 @@ describe('a batch of cleans (one clean function invocation)', () => {
     expect(cleaned).toEqual([...sites, parcels]);
 
     const outcomes = await exportAfterBatch({ ...settings(), pool: cleanDeps.pool, pipeline: cleanDeps.pipeline }, cleaned);
-    expect(outcomes.map((o) => [o.view, o.status]).sort()).toEqual([['parcels_gold', 'exported'], ['sites_gold', 'exported'], ['sites_open', 'exported']]);
+    expect(outcomes.map((o) => [o.view, o.status]).sort()).toEqual([
+      ['parcels_gold', 'exported'],
+      ['sites_gold', 'exported'],
+      ['sites_open', 'exported'],
+    ]);
     // once per view, triggered by the newest load of a dataset it reads
     for (const view of ['sites_open', 'sites_gold']) {
-      expect(await rows(cleanDeps.pool, `SELECT load_id::int AS load_id FROM etl.exports WHERE project = 'it_exports' AND view = $1 AND load_id = ANY($2::bigint[])`, [view, sites])).toEqual([{ load_id: sites[2] }]);
+      expect(await rows(cleanDeps.pool, `SELECT load_id::int AS load_id FROM etl.exports WHERE project = 'it_exports' AND view = $1 AND load_id = ANY($2::bigint[])`, [view, sites])).toEqual([
+        { load_id: sites[2] },
+      ]);
     }
     expect(await exportsOf('parcels_gold', parcels)).toHaveLength(1);
     // the file holds what the last clean left (mode replace: the third file's row)

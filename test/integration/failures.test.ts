@@ -44,7 +44,6 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-
 const loadOf = async (name: string) =>
   (
     await rows<{ id: number; status: string; error: string | null; error_kind: string | null; error_step: string | null; attempts: number; last_attempt_at: Date | null }>(
@@ -111,7 +110,9 @@ describe('retryable: an infrastructure error is recorded at every attempt, retri
       );
       expect(attempts.at(-1)!.message).toMatch(/the last: the message goes to the DLQ/);
       // counted as failed messages of the clean step (what the alarm watches)
-      const failed = metricLines().filter((l) => l.step === 'clean').reduce((n, l) => n + Number(l.FailedMessages), 0);
+      const failed = metricLines()
+        .filter((l) => l.step === 'clean')
+        .reduce((n, l) => n + Number(l.FailedMessages), 0);
       expect(failed).toBe(MAX_RECEIVES);
 
       const status = cli('status', 'programs');
@@ -178,7 +179,13 @@ describe('blocked: a definition that must change keeps the load until it is fixe
 
       expect(stats.clean!.failures).toBe(MAX_RECEIVES);
       load = await loadOf('programs-v4.csv');
-      expect(load).toMatchObject({ status: 'staged', error_kind: 'blocked', error_step: 'clean', attempts: MAX_RECEIVES, error: expect.stringMatching(/view "programs_named" cannot be created: column "no_such_column" does not exist/) });
+      expect(load).toMatchObject({
+        status: 'staged',
+        error_kind: 'blocked',
+        error_step: 'clean',
+        attempts: MAX_RECEIVES,
+        error: expect.stringMatching(/view "programs_named" cannot be created: column "no_such_column" does not exist/),
+      });
       expect(logLines().filter((l) => l.loadId === load!.id && l.kind === 'blocked')).toHaveLength(MAX_RECEIVES);
       const status = cli('status', 'programs');
       expect(status.stdout).toMatch(/Blocked \(staged\): the definition must change \(clean attempt 3 at .* UTC failed\)/);
@@ -212,7 +219,7 @@ describe('a message that cannot be read', () => {
 });
 
 describe('the local runner', () => {
-  it('keeps a message hidden while its handler runs longer than the queue\'s visibility timeout, so a slow attempt is one attempt', async () => {
+  it("keeps a message hidden while its handler runs longer than the queue's visibility timeout, so a slow attempt is one attempt", async () => {
     const receives: string[] = [];
     let calls = 0;
     const binding = {

@@ -40,7 +40,11 @@ const ORG = '5a3b1c2d3e4f5a6b7c8d9e0f';
 const DAY1 = new Date('2026-11-21T06:00:00Z');
 const DAY2 = new Date('2026-11-22T06:00:00Z');
 const DAY3 = new Date('2026-11-23T06:00:00Z');
-const prefixOf = (at: Date) => `raw/parks/${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}/`;
+const prefixOf = (at: Date) =>
+  `raw/parks/${at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}/`;
 
 const PARKS_CSV = 'id,name\n1,Parc Monceau\n2,Jardin du Luxembourg\n';
 const PARKS_GEOJSON = '{"type":"FeatureCollection","features":[]}';
@@ -118,8 +122,22 @@ function udataCatalogue() {
     modified: '2026-11-05T00:00:00.000Z',
     resources: [{ id: 'r-trees', title: 'Arbres', format: 'CSV', file: `${cat.fileUrl('arbres.csv')}?token=s3cr3t`, modified: '2026-11-05T00:00:00.000Z' }],
   });
-  cat.addDataset({ id: 'd3', slug: 'ailleurs', organization: 'f'.repeat(24), tags: ['parcs'], modified: '2026-11-12T00:00:00.000Z', resources: [{ id: 'r-other', format: 'csv', file: 'other.csv', modified: '2026-11-12T00:00:00.000Z' }] });
-  cat.addDataset({ id: 'd4', slug: 'sans-tag', organization: ORG, tags: [], modified: '2026-11-12T00:00:00.000Z', resources: [{ id: 'r-untagged', format: 'csv', file: 'other.csv', modified: '2026-11-12T00:00:00.000Z' }] });
+  cat.addDataset({
+    id: 'd3',
+    slug: 'ailleurs',
+    organization: 'f'.repeat(24),
+    tags: ['parcs'],
+    modified: '2026-11-12T00:00:00.000Z',
+    resources: [{ id: 'r-other', format: 'csv', file: 'other.csv', modified: '2026-11-12T00:00:00.000Z' }],
+  });
+  cat.addDataset({
+    id: 'd4',
+    slug: 'sans-tag',
+    organization: ORG,
+    tags: [],
+    modified: '2026-11-12T00:00:00.000Z',
+    resources: [{ id: 'r-untagged', format: 'csv', file: 'other.csv', modified: '2026-11-12T00:00:00.000Z' }],
+  });
   const source = { api: 'udata', url: cat.url, organization: ORG, tag: 'parcs', format: ['csv', 'geojson'] };
   return { cat, source };
 }
@@ -163,7 +181,19 @@ describe('fetch an open-data catalogue (udata)', () => {
       sha256: sha256(PARKS_CSV),
       catalogModified: '2026-11-10T00:00:00.000Z',
       catalogChecksum: `sha1:${createHash('sha1').update(PARKS_CSV).digest('hex')}`,
-      portal: { datasetSlug: 'espaces-verts', datasetId: 'd1', datasetTitle: 'espaces verts', organization: ORG, organizationId: ORG, license: 'notspecified', tags: ['parcs'], resourceId: 'r-csv', resourceTitle: 'Parcs (CSV)', format: 'csv', url: cat.fileUrl('parcs.csv') },
+      portal: {
+        datasetSlug: 'espaces-verts',
+        datasetId: 'd1',
+        datasetTitle: 'espaces verts',
+        organization: ORG,
+        organizationId: ORG,
+        license: 'notspecified',
+        tags: ['parcs'],
+        resourceId: 'r-csv',
+        resourceTitle: 'Parcs (CSV)',
+        format: 'csv',
+        url: cat.fileUrl('parcs.csv'),
+      },
     });
     expect(manifest.resources.find((r) => r.id === 'r-trees')!.source).toBe(`${cat.fileUrl('arbres.csv')}?token=…`);
     expect(JSON.stringify(manifest)).not.toContain('s3cr3t');
@@ -198,7 +228,12 @@ describe('fetch an open-data catalogue (udata)', () => {
 
     expect(outcome.status).toBe('unchanged');
     expect(statusById(outcome)).toEqual({ 'r-csv': 'unchanged', 'r-geojson': 'unchanged', 'r-trees': 'unchanged' });
-    expect(cat.hits.filter((h) => h.conditional).map((h) => `${h.file} ${h.status}`).sort()).toEqual(['arbres.csv 304', 'parcs.csv 304', 'parcs.geojson 304']);
+    expect(
+      cat.hits
+        .filter((h) => h.conditional)
+        .map((h) => `${h.file} ${h.status}`)
+        .sort(),
+    ).toEqual(['arbres.csv 304', 'parcs.csv 304', 'parcs.geojson 304']);
     expect((await keys(bucket)).filter((k) => k.startsWith(prefixOf(DAY2)))).toEqual([]);
   });
 
@@ -223,7 +258,14 @@ describe('fetch an open-data catalogue (udata)', () => {
     const cat = new TestCatalog(api, 'udata');
     for (let i = 1; i <= 5; i++) {
       cat.serve(`f${i}.csv`, { body: `id\n${i}\n` });
-      cat.addDataset({ id: `d${i}`, slug: `ds-${i}`, organization: ORG, tags: [], modified: `2026-11-0${i}T00:00:00.000Z`, resources: [{ id: `r${i}`, format: 'csv', file: `f${i}.csv`, modified: `2026-11-0${i}T00:00:00.000Z` }] });
+      cat.addDataset({
+        id: `d${i}`,
+        slug: `ds-${i}`,
+        organization: ORG,
+        tags: [],
+        modified: `2026-11-0${i}T00:00:00.000Z`,
+        resources: [{ id: `r${i}`, format: 'csv', file: `f${i}.csv`, modified: `2026-11-0${i}T00:00:00.000Z` }],
+      });
     }
     const { bucket, deps } = await setup();
 
@@ -357,7 +399,14 @@ describe('fetch an open-data catalogue: dead links and servers that ignore condi
     cat.serve('good.csv', { body: PARKS_CSV });
     cat.serve('moved.csv', { body: '', status: 404 });
     cat.serve('portal.csv', { body: '<!DOCTYPE html><html><body>Please log in</body></html>', contentType: 'text/html; charset=utf-8' });
-    const recent: TestDataset = { id: 'd1', slug: 'recent', organization: ORG, tags: [], modified: '2026-11-20T00:00:00.000Z', resources: [{ id: 'r-good', format: 'csv', file: 'good.csv', modified: '2026-11-20T00:00:00.000Z' }] };
+    const recent: TestDataset = {
+      id: 'd1',
+      slug: 'recent',
+      organization: ORG,
+      tags: [],
+      modified: '2026-11-20T00:00:00.000Z',
+      resources: [{ id: 'r-good', format: 'csv', file: 'good.csv', modified: '2026-11-20T00:00:00.000Z' }],
+    };
     const old: TestDataset = {
       id: 'd2',
       slug: 'old',
@@ -532,10 +581,23 @@ describe('fetch an open-data catalogue, then stage and clean', () => {
   it('stages a fetched CSV resource: it lands in the staging table, the catalog and the clean table', async () => {
     const cat = new TestCatalog(api, 'ckan');
     cat.serve('playgrounds.csv', { body: 'id,name,opened\n1,North Park,2021-05-01\n2,River Walk,2023-09-12\n3,Oak Square,2019-04-30\n' });
-    cat.addDataset({ id: 'pkg', slug: 'playgrounds', organization: 'parks-dept', tags: [], modified: '2026-11-20T00:00:00.000Z', resources: [{ id: 'res', format: 'CSV', file: 'playgrounds.csv', modified: '2026-11-20T00:00:00.000Z' }] });
+    cat.addDataset({
+      id: 'pkg',
+      slug: 'playgrounds',
+      organization: 'parks-dept',
+      tags: [],
+      modified: '2026-11-20T00:00:00.000Z',
+      resources: [{ id: 'res', format: 'CSV', file: 'playgrounds.csv', modified: '2026-11-20T00:00:00.000Z' }],
+    });
     const { pipeline, pool } = await freshProject({
       project: 'it_fetch_catalog_e2e',
-      datasets: [{ name: 'parks', source: { type: 'catalog', api: 'ckan', url: cat.url, dataset: 'playgrounds', format: ['csv'] }, clean: { columns: [{ name: 'id', type: 'integer' }, { name: 'name' }, { name: 'opened', type: 'date' }], key: ['id'] } }],
+      datasets: [
+        {
+          name: 'parks',
+          source: { type: 'catalog', api: 'ckan', url: cat.url, dataset: 'playgrounds', format: ['csv'] },
+          clean: { columns: [{ name: 'id', type: 'integer' }, { name: 'name' }, { name: 'opened', type: 'date' }], key: ['id'] },
+        },
+      ],
     });
     const { bucket, deps } = await setup();
 
@@ -575,7 +637,13 @@ describe('fetch an open-data catalogue, then stage and clean', () => {
     });
     const { pipeline, pool } = await freshProject({
       project: 'it_fetch_catalog_parts',
-      datasets: [{ name: 'parks', source: { type: 'catalog', api: 'ckan', url: cat.url, dataset: 'playgrounds', format: ['csv'] }, clean: { columns: [{ name: 'id', type: 'integer' }, { name: 'name' }], key: ['id'] } }],
+      datasets: [
+        {
+          name: 'parks',
+          source: { type: 'catalog', api: 'ckan', url: cat.url, dataset: 'playgrounds', format: ['csv'] },
+          clean: { columns: [{ name: 'id', type: 'integer' }, { name: 'name' }], key: ['id'] },
+        },
+      ],
     });
     expect(pipeline.datasets[0]!.clean.mode ?? 'replace').toBe('replace');
     const { bucket, deps, at } = await setup();
@@ -628,7 +696,12 @@ describe('fetch an open-data catalogue, then stage and clean', () => {
 });
 
 describe('open-data catalogues: the portal’s own metadata, kept and searchable', () => {
-  const stageDeps = (pool: Awaited<ReturnType<typeof freshProject>>['pool'], pipeline: Awaited<ReturnType<typeof freshProject>>['pipeline']) => ({ pool, s3: s3Client(), pipeline, notifyClean: async () => undefined });
+  const stageDeps = (pool: Awaited<ReturnType<typeof freshProject>>['pool'], pipeline: Awaited<ReturnType<typeof freshProject>>['pipeline']) => ({
+    pool,
+    s3: s3Client(),
+    pipeline,
+    notifyClean: async () => undefined,
+  });
 
   it('udata: carries each resource’s dataset title, organisation, licence, tags and description with the object, into the catalog, where SQL finds it', async () => {
     const cat = new TestCatalog(api, 'udata');
@@ -636,13 +709,27 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
     cat.serve('arbres.csv', { body: TREES_CSV });
     const description = `Liste des espaces verts gérés par la Ville. ${'Données mises à jour chaque semaine. '.repeat(80)}`;
     cat.addDataset({
-      id: 'd1', slug: 'espaces-verts', organization: ORG, organizationTitle: 'Ville de Paris', tags: ['parcs', 'jardins'], modified: '2026-11-10T00:00:00.000Z',
-      title: 'Espaces verts et assimilés', description, license: { id: 'lov2', title: 'Licence Ouverte / Open Licence version 2.0' },
+      id: 'd1',
+      slug: 'espaces-verts',
+      organization: ORG,
+      organizationTitle: 'Ville de Paris',
+      tags: ['parcs', 'jardins'],
+      modified: '2026-11-10T00:00:00.000Z',
+      title: 'Espaces verts et assimilés',
+      description,
+      license: { id: 'lov2', title: 'Licence Ouverte / Open Licence version 2.0' },
       resources: [{ id: 'r-parcs', title: 'Parcs et jardins (CSV)', format: 'csv', file: 'parcs.csv', modified: '2026-11-10T00:00:00.000Z' }],
     });
     cat.addDataset({
-      id: 'd2', slug: 'arbres', organization: ORG, organizationTitle: 'Ville de Paris', tags: ['parcs', 'arbres'], modified: '2026-11-05T00:00:00.000Z',
-      title: 'Les arbres d’alignement', description: 'Arbres plantés le long des voies.', license: { id: 'odc-odbl', title: 'ODbL' },
+      id: 'd2',
+      slug: 'arbres',
+      organization: ORG,
+      organizationTitle: 'Ville de Paris',
+      tags: ['parcs', 'arbres'],
+      modified: '2026-11-05T00:00:00.000Z',
+      title: 'Les arbres d’alignement',
+      description: 'Arbres plantés le long des voies.',
+      license: { id: 'odc-odbl', title: 'ODbL' },
       resources: [{ id: 'r-arbres', title: 'Arbres', format: 'CSV', file: 'arbres.csv', modified: '2026-11-05T00:00:00.000Z' }],
     });
     const { pipeline, pool } = await freshProject({ project: 'it_catalog_portal', datasets: [{ name: 'parks', source: { type: 'catalog', api: 'udata', url: cat.url, organization: ORG, tag: 'parcs' } }] });
@@ -657,8 +744,18 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
 
     // in the manifest, whole
     expect(reports['r-parcs']!.portal).toEqual({
-      datasetSlug: 'espaces-verts', datasetId: 'd1', datasetTitle: 'Espaces verts et assimilés', organization: 'Ville de Paris', organizationId: ORG,
-      description, license: 'lov2', tags: ['parcs', 'jardins'], resourceId: 'r-parcs', resourceTitle: 'Parcs et jardins (CSV)', format: 'csv', url: cat.fileUrl('parcs.csv'),
+      datasetSlug: 'espaces-verts',
+      datasetId: 'd1',
+      datasetTitle: 'Espaces verts et assimilés',
+      organization: 'Ville de Paris',
+      organizationId: ORG,
+      description,
+      license: 'lov2',
+      tags: ['parcs', 'jardins'],
+      resourceId: 'r-parcs',
+      resourceTitle: 'Parcs et jardins (CSV)',
+      format: 'csv',
+      url: cat.fileUrl('parcs.csv'),
     });
     expect((manifest.details.resources as { id: string; portal?: { datasetTitle?: string } }[]).find((r) => r.id === 'r-arbres')?.portal?.datasetTitle).toBe('Les arbres d’alignement');
     // with the object: S3 allows 2 KB of user metadata, so a long description is cut (and says so)
@@ -686,15 +783,32 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
     expect(ids(await searchCatalogResources(pool, { project: 'it_catalog_portal', tag: 'parcs', license: 'lov2' }))).toEqual(['r-parcs']);
     const dir = await scratchDir('catalog-cli-');
     try {
-      await writeFile(dir.path('pipeline.yaml'), JSON.stringify({ project: 'it_catalog_portal', datasets: [{ name: 'parks', source: { type: 'catalog', api: 'udata', url: cat.url, organization: ORG, tag: 'parcs' } }] }));
-      const cli = spawnSync(process.execPath, ['bin/civic-etl.mjs', 'catalog', 'espaces', 'verts', '--pipeline', dir.path('pipeline.yaml'), '--json'], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 120_000 });
+      await writeFile(
+        dir.path('pipeline.yaml'),
+        JSON.stringify({ project: 'it_catalog_portal', datasets: [{ name: 'parks', source: { type: 'catalog', api: 'udata', url: cat.url, organization: ORG, tag: 'parcs' } }] }),
+      );
+      const cli = spawnSync(process.execPath, ['bin/civic-etl.mjs', 'catalog', 'espaces', 'verts', '--pipeline', dir.path('pipeline.yaml'), '--json'], {
+        encoding: 'utf8',
+        env: { ...process.env, NODE_NO_WARNINGS: '1' },
+        timeout: 120_000,
+      });
       expect(cli.stderr).toBe('');
-      expect((JSON.parse(cli.stdout) as { resourceId: string; organization: string; tags: string[] }[]).map((r) => [r.resourceId, r.organization, r.tags])).toEqual([['r-parcs', 'Ville de Paris', ['parcs', 'jardins']]]);
-      const words = spawnSync(process.execPath, ['bin/civic-etl.mjs', 'catalog', '--tag', 'arbres', '--pipeline', dir.path('pipeline.yaml')], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 120_000 });
+      expect((JSON.parse(cli.stdout) as { resourceId: string; organization: string; tags: string[] }[]).map((r) => [r.resourceId, r.organization, r.tags])).toEqual([
+        ['r-parcs', 'Ville de Paris', ['parcs', 'jardins']],
+      ]);
+      const words = spawnSync(process.execPath, ['bin/civic-etl.mjs', 'catalog', '--tag', 'arbres', '--pipeline', dir.path('pipeline.yaml')], {
+        encoding: 'utf8',
+        env: { ...process.env, NODE_NO_WARNINGS: '1' },
+        timeout: 120_000,
+      });
       expect(words.stdout).toContain('Les arbres d’alignement · Arbres (csv) · Ville de Paris · odc-odbl');
       expect(words.stdout).not.toContain('Espaces verts');
       // `catalog search WORDS` is the same search
-      const search = spawnSync(process.execPath, ['bin/civic-etl.mjs', 'catalog', 'search', 'espaces', 'verts', '--pipeline', dir.path('pipeline.yaml'), '--json'], { encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' }, timeout: 120_000 });
+      const search = spawnSync(process.execPath, ['bin/civic-etl.mjs', 'catalog', 'search', 'espaces', 'verts', '--pipeline', dir.path('pipeline.yaml'), '--json'], {
+        encoding: 'utf8',
+        env: { ...process.env, NODE_NO_WARNINGS: '1' },
+        timeout: 120_000,
+      });
       expect(search.status).toBe(0);
       expect(JSON.parse(search.stdout)).toEqual(JSON.parse(cli.stdout));
     } finally {
@@ -706,11 +820,21 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
     const cat = new TestCatalog(api, 'udata');
     cat.serve('parcs.csv', { body: PARKS_CSV });
     const dataset = cat.addDataset({
-      id: 'd1', slug: 'espaces-verts', organization: ORG, organizationTitle: 'Ville de Paris', tags: ['parcs'], modified: '2026-11-10T00:00:00.000Z',
-      title: 'Espaces verts', description: 'Parcs.', license: { id: 'notspecified', title: 'Non spécifiée' },
+      id: 'd1',
+      slug: 'espaces-verts',
+      organization: ORG,
+      organizationTitle: 'Ville de Paris',
+      tags: ['parcs'],
+      modified: '2026-11-10T00:00:00.000Z',
+      title: 'Espaces verts',
+      description: 'Parcs.',
+      license: { id: 'notspecified', title: 'Non spécifiée' },
       resources: [{ id: 'r-parcs', title: 'Parcs (CSV)', format: 'csv', file: 'parcs.csv', modified: '2026-11-10T00:00:00.000Z' }],
     });
-    const { pipeline, pool } = await freshProject({ project: 'it_catalog_redescribed', datasets: [{ name: 'parks', source: { type: 'catalog', api: 'udata', url: cat.url, organization: ORG, tag: 'parcs' } }] });
+    const { pipeline, pool } = await freshProject({
+      project: 'it_catalog_redescribed',
+      datasets: [{ name: 'parks', source: { type: 'catalog', api: 'udata', url: cat.url, organization: ORG, tag: 'parcs' } }],
+    });
     const { bucket, deps } = await setup();
     const fetchOnce = async () => {
       const outcome = await fetchCatalog(deps, pipeline.datasets[0]!);
@@ -751,16 +875,31 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
     try {
       // the first sheet holds a small table of its own: without a rule, staging would read it
       await writeXlsx(dir.path('counts.xlsx'), (wb) => {
-        wb.addWorksheet('Summary').addRows([['total', 'year'], ['3', '2026']]);
-        wb.addWorksheet('Data').addRows([['site', 'visitors'], ['North Park', '120'], ['River Walk', '75'], ['Oak Square', '33']]);
+        wb.addWorksheet('Summary').addRows([
+          ['total', 'year'],
+          ['3', '2026'],
+        ]);
+        wb.addWorksheet('Data').addRows([
+          ['site', 'visitors'],
+          ['North Park', '120'],
+          ['River Walk', '75'],
+          ['Oak Square', '33'],
+        ]);
       });
       const workbook = await readFile(dir.path('counts.xlsx'));
       const cat = new TestCatalog(api, 'ckan');
       cat.serve('counts.xlsx', { body: workbook, contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' });
       cat.serve('sites.csv', { body: 'site;visitors\nNorth Park;120\n' });
       cat.addDataset({
-        id: 'pkg-visits', slug: 'park-visits', organization: 'parks-dept', organizationTitle: 'Parks Department', tags: ['parks', 'visitors'], modified: '2026-11-20T00:00:00.000Z',
-        title: 'Park visitor counts', description: 'Counts of visitors per park.', license: { id: 'cc-by', title: 'Creative Commons Attribution' },
+        id: 'pkg-visits',
+        slug: 'park-visits',
+        organization: 'parks-dept',
+        organizationTitle: 'Parks Department',
+        tags: ['parks', 'visitors'],
+        modified: '2026-11-20T00:00:00.000Z',
+        title: 'Park visitor counts',
+        description: 'Counts of visitors per park.',
+        license: { id: 'cc-by', title: 'Creative Commons Attribution' },
         resources: [
           { id: 'res-xlsx', title: 'Visitor counts workbook', format: 'XLSX', file: 'counts.xlsx', modified: '2026-11-20T00:00:00.000Z' },
           { id: 'res-csv', title: 'Sites', format: 'CSV', file: 'sites.csv', modified: '2026-11-20T00:00:00.000Z' },
@@ -794,7 +933,15 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
       expect(withoutRule.rows).toBe(1);
       expect(await rows(pool, `SELECT column_names FROM etl.catalog WHERE load_id = $1`, [csv.loadId])).toEqual([{ column_names: 'site visitors' }]);
       expect(await rows(pool, `SELECT dataset_title, organization, organization_id, license, tags, resource_title, format FROM etl.catalog_resources WHERE load_id = $1`, [sheet.loadId])).toEqual([
-        { dataset_title: 'Park visitor counts', organization: 'Parks Department', organization_id: 'parks-dept', license: 'Creative Commons Attribution', tags: ['parks', 'visitors'], resource_title: 'Visitor counts workbook', format: 'xlsx' },
+        {
+          dataset_title: 'Park visitor counts',
+          organization: 'Parks Department',
+          organization_id: 'parks-dept',
+          license: 'Creative Commons Attribution',
+          tags: ['parks', 'visitors'],
+          resource_title: 'Visitor counts workbook',
+          format: 'xlsx',
+        },
       ]);
     } finally {
       await dir.remove();
@@ -805,8 +952,14 @@ describe('open-data catalogues: the portal’s own metadata, kept and searchable
     const cat = new TestCatalog(api, 'ckan');
     cat.serve('visits.csv', { body: `site;visitors\n${lines.join('\n')}\n` });
     cat.addDataset({
-      id: 'pkg-big', slug: 'daily-visits', organization: 'parks-dept', organizationTitle: 'Parks Department', tags: ['visitors'], modified: '2026-11-20T00:00:00.000Z',
-      title: 'Daily park visits', resources: [{ id: 'res-big', title: 'Visits', format: 'CSV', file: 'visits.csv', modified: '2026-11-20T00:00:00.000Z' }],
+      id: 'pkg-big',
+      slug: 'daily-visits',
+      organization: 'parks-dept',
+      organizationTitle: 'Parks Department',
+      tags: ['visitors'],
+      modified: '2026-11-20T00:00:00.000Z',
+      title: 'Daily park visits',
+      resources: [{ id: 'res-big', title: 'Visits', format: 'CSV', file: 'visits.csv', modified: '2026-11-20T00:00:00.000Z' }],
     });
     const { pipeline, pool } = await freshProject({
       project: 'it_catalog_parts',

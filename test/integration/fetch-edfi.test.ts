@@ -43,7 +43,10 @@ async function records(bucket: string, dataset: string): Promise<Record<string, 
   const parts = (await keys(bucket, `raw/${dataset}/`)).filter((k) => k.endsWith('.ndjson.gz'));
   const all: Record<string, unknown>[] = [];
   for (const key of parts) {
-    const lines = gunzipSync(await objectBytes(bucket, key)).toString().trim().split('\n');
+    const lines = gunzipSync(await objectBytes(bucket, key))
+      .toString()
+      .trim()
+      .split('\n');
     all.push(...lines.filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
   }
   return all;
@@ -59,10 +62,24 @@ describe('the Ed-Fi preset in the pipeline definition', () => {
       datasets: [
         {
           name: 'attendance',
-          clean: { columns: [{ name: 'event_id', source: 'id' }, { name: 'event_date', type: 'date' }], key: ['event_id'], mode: 'upsert' },
+          clean: {
+            columns: [
+              { name: 'event_id', source: 'id' },
+              { name: 'event_date', type: 'date' },
+            ],
+            key: ['event_id'],
+            mode: 'upsert',
+          },
         },
       ],
-      edfi: [{ name: 'ods', url: 'https://ods.example.org/api', secret: 'edfi/district', resources: ['students', 'studentSchoolAssociations', 'tpdm/candidates', { resource: 'studentSchoolAttendanceEvents', dataset: 'attendance' }] }],
+      edfi: [
+        {
+          name: 'ods',
+          url: 'https://ods.example.org/api',
+          secret: 'edfi/district',
+          resources: ['students', 'studentSchoolAssociations', 'tpdm/candidates', { resource: 'studentSchoolAttendanceEvents', dataset: 'attendance' }],
+        },
+      ],
     });
     expect(pipeline.datasets.map((d) => [d.name, d.source])).toEqual([
       ['attendance', { type: 'edfi', api: 'ods', resource: 'studentSchoolAttendanceEvents' }],
@@ -103,9 +120,7 @@ describe('the Ed-Fi preset in the pipeline definition', () => {
         return (error as { problems: string[] }).problems;
       }
     };
-    expect(problems({ datasets: [{ name: 'x', source: { type: 'edfi', api: 'nope', resource: 'students' } }] })).toContain(
-      'dataset "x" → source.api: unknown Ed-Fi API "nope" (declare it under edfi)',
-    );
+    expect(problems({ datasets: [{ name: 'x', source: { type: 'edfi', api: 'nope', resource: 'students' } }] })).toContain('dataset "x" → source.api: unknown Ed-Fi API "nope" (declare it under edfi)');
     const api = { name: 'ods', url: 'https://ods.example.org/api', secret: 's' };
     expect(problems({ datasets: [{ name: 'x', source: { type: 'edfi', api: 'ods', resource: 'students' } }], edfi: [api] }).join('\n')).toMatch(
       /dataset "x" → clean.mode: change queries bring only what changed: clean this resource with mode upsert/,
@@ -158,7 +173,10 @@ describe('fetching an Ed-Fi ODS / API', () => {
 
   it('asks each resource only for what changed since the last run, and writes nothing when nothing did', async () => {
     const { bucket, deps } = await setup();
-    ods.write('parents', students(1, 4).map((s) => ({ ...s, id: `p${s.id as string}` })));
+    ods.write(
+      'parents',
+      students(1, 4).map((s) => ({ ...s, id: `p${s.id as string}` })),
+    );
     const pipeline = pipelineWith({ resources: ['parents'], pageSize: 3 });
     const first = await fetchEdfi({ ...deps, now: () => new Date('2026-11-20T06:00:00Z') }, pipeline, 'ods');
     expect(first).toMatchObject({ status: 'fetched', records: 4 });
@@ -209,7 +227,10 @@ describe('fetching an Ed-Fi ODS / API', () => {
   it('checkpoints before the time limit and continues in the next invocation, every record once', async () => {
     let clock = Date.parse('2026-11-21T06:00:00Z');
     const { bucket, deps } = await setup({ now: () => new Date(clock), timeoutMs: 60_000, marginMs: 20_000 });
-    ods.write('grades', students(1, 40).map((s) => ({ ...s, id: `g${s.id as string}` })));
+    ods.write(
+      'grades',
+      students(1, 40).map((s) => ({ ...s, id: `g${s.id as string}` })),
+    );
     // each page "takes" 5 s: the first invocation has 40 s before its margin
     ods.onData = () => (clock += 5_000);
     const pipeline = pipelineWith({ resources: ['grades'], pageSize: 3, concurrency: 1 });
@@ -285,79 +306,84 @@ describe('fetching an Ed-Fi ODS / API', () => {
   });
 
   // The ODS may lack /deletes or /keyChanges (before 5.3): the same run, one endpoint apart.
-  it.each([
-    {
-      endpoint: 'deletes',
-      title: 'warns once per resource, and does not fail it, when the ODS does not serve /deletes; its records are stored and saved',
-      resources: ['assessments', 'objectiveAssessments'],
-      first: () => {
-        ods.write('assessments', [{ id: 'as1' }, { id: 'as2' }]);
-        ods.write('objectiveAssessments', [{ id: 'oa1' }]);
+  it.each(
+    [
+      {
+        endpoint: 'deletes',
+        title: 'warns once per resource, and does not fail it, when the ODS does not serve /deletes; its records are stored and saved',
+        resources: ['assessments', 'objectiveAssessments'],
+        first: () => {
+          ods.write('assessments', [{ id: 'as1' }, { id: 'as2' }]);
+          ods.write('objectiveAssessments', [{ id: 'oa1' }]);
+        },
+        second: () => {
+          ods.write('assessments', [{ id: 'as3' }]);
+          ods.write('objectiveAssessments', [{ id: 'oa2' }]);
+        },
+        serve: (on: boolean) => {
+          ods.servesDeletes = on;
+        },
+        results: [
+          { resource: 'assessments', status: 'fetched', records: 1, deleted: 0, warnings: [expect.stringMatching(/does not serve assessments\/deletes \(404\)/)] },
+          { resource: 'objectiveAssessments', status: 'fetched', records: 1, deleted: 0, warnings: [expect.stringMatching(/objectiveAssessments\/deletes \(404\)/)] },
+        ],
+        message: /2 records from 2 of 2 resources .*the ODS does not serve \/deletes \(404\) for 2 resources \(assessments, objectiveAssessments\): .*set deletes: false on edfi "ods"/,
+        notInMessage: undefined,
+        warnedOnceFor: 'objectiveAssessments',
+        afterwards: async (bucket: string, deps: EdfiFetchDeps, pipeline: ReturnType<typeof pipelineWith>) => {
+          expect((await records(bucket, 'ods_assessments')).map((r) => r.id)).toEqual(['as1', 'as2', 'as3']);
+          const saved = await state(bucket);
+          expect(saved.state.checkpoint).toBeUndefined();
+          // versions advanced: the next run asks only for what changed after this one
+          const v = saved.state.versions['shared/assessments']!;
+          expect(v).toBeGreaterThan(0);
+          const next = await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods');
+          expect(next).toMatchObject({ status: 'empty' });
+        },
       },
-      second: () => {
-        ods.write('assessments', [{ id: 'as3' }]);
-        ods.write('objectiveAssessments', [{ id: 'oa2' }]);
+      {
+        endpoint: 'keyChanges',
+        title: 'warns once per resource, and does not fail it, when the ODS does not serve /keyChanges (before 5.3); its records and deletions are stored and saved',
+        resources: ['surveys', 'interventions'],
+        first: () => {
+          ods.write('surveys', [
+            { id: 'co1', courseCode: 'ALG-1' },
+            { id: 'co2', courseCode: 'BIO-1' },
+          ]);
+          ods.write('interventions', [{ id: 'ca1' }]);
+        },
+        second: () => {
+          ods.write('surveys', [{ id: 'co3', courseCode: 'CHM-1' }]);
+          ods.remove('surveys', ['co1']);
+          ods.write('interventions', [{ id: 'ca2' }]);
+        },
+        serve: (on: boolean) => {
+          ods.servesKeyChanges = on;
+        },
+        results: [
+          { resource: 'surveys', status: 'fetched', records: 1, deleted: 1, keyChanges: 0, warnings: [expect.stringMatching(/does not serve surveys\/keyChanges \(404\)/)] },
+          { resource: 'interventions', status: 'fetched', records: 1, deleted: 0, keyChanges: 0, warnings: [expect.stringMatching(/interventions\/keyChanges \(404\)/)] },
+        ],
+        message: /the ODS does not serve \/keyChanges \(404\) for 2 resources \(surveys, interventions\): .*set keyChanges: false on edfi "ods"/,
+        notInMessage: /\/deletes \(404\)/,
+        warnedOnceFor: 'surveys',
+        afterwards: async (bucket: string, deps: EdfiFetchDeps, pipeline: ReturnType<typeof pipelineWith>) => {
+          const stored = await records(bucket, 'ods_surveys');
+          expect(stored.filter((r) => !('keyValues' in r)).map((r) => r.id)).toEqual(['co1', 'co2', 'co3']);
+          expect(stored.filter((r) => 'keyValues' in r).map((r) => r.id)).toEqual(['co1']); // the deletes part
+          const saved = await state(bucket);
+          expect(saved.state.checkpoint).toBeUndefined();
+          expect(await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods')).toMatchObject({ status: 'empty' });
+          // keyChanges: false asks no more
+          ods.write('surveys', [{ id: 'co4' }]);
+          const asked = ods.requests.length;
+          await fetchEdfi({ ...deps, now: () => new Date('2026-11-23T06:00:00Z') }, pipelineWith({ resources: ['surveys', 'interventions'], keyChanges: false }), 'ods');
+          expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/keyChanges'))).toEqual([]);
+          expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/deletes')).length).toBeGreaterThan(0);
+        },
       },
-      serve: (on: boolean) => {
-        ods.servesDeletes = on;
-      },
-      results: [
-        { resource: 'assessments', status: 'fetched', records: 1, deleted: 0, warnings: [expect.stringMatching(/does not serve assessments\/deletes \(404\)/)] },
-        { resource: 'objectiveAssessments', status: 'fetched', records: 1, deleted: 0, warnings: [expect.stringMatching(/objectiveAssessments\/deletes \(404\)/)] },
-      ],
-      message: /2 records from 2 of 2 resources .*the ODS does not serve \/deletes \(404\) for 2 resources \(assessments, objectiveAssessments\): .*set deletes: false on edfi "ods"/,
-      notInMessage: undefined,
-      warnedOnceFor: 'objectiveAssessments',
-      afterwards: async (bucket: string, deps: EdfiFetchDeps, pipeline: ReturnType<typeof pipelineWith>) => {
-        expect((await records(bucket, 'ods_assessments')).map((r) => r.id)).toEqual(['as1', 'as2', 'as3']);
-        const saved = await state(bucket);
-        expect(saved.state.checkpoint).toBeUndefined();
-        // versions advanced: the next run asks only for what changed after this one
-        const v = saved.state.versions['shared/assessments']!;
-        expect(v).toBeGreaterThan(0);
-        const next = await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods');
-        expect(next).toMatchObject({ status: 'empty' });
-      },
-    },
-    {
-      endpoint: 'keyChanges',
-      title: 'warns once per resource, and does not fail it, when the ODS does not serve /keyChanges (before 5.3); its records and deletions are stored and saved',
-      resources: ['surveys', 'interventions'],
-      first: () => {
-        ods.write('surveys', [{ id: 'co1', courseCode: 'ALG-1' }, { id: 'co2', courseCode: 'BIO-1' }]);
-        ods.write('interventions', [{ id: 'ca1' }]);
-      },
-      second: () => {
-        ods.write('surveys', [{ id: 'co3', courseCode: 'CHM-1' }]);
-        ods.remove('surveys', ['co1']);
-        ods.write('interventions', [{ id: 'ca2' }]);
-      },
-      serve: (on: boolean) => {
-        ods.servesKeyChanges = on;
-      },
-      results: [
-        { resource: 'surveys', status: 'fetched', records: 1, deleted: 1, keyChanges: 0, warnings: [expect.stringMatching(/does not serve surveys\/keyChanges \(404\)/)] },
-        { resource: 'interventions', status: 'fetched', records: 1, deleted: 0, keyChanges: 0, warnings: [expect.stringMatching(/interventions\/keyChanges \(404\)/)] },
-      ],
-      message: /the ODS does not serve \/keyChanges \(404\) for 2 resources \(surveys, interventions\): .*set keyChanges: false on edfi "ods"/,
-      notInMessage: /\/deletes \(404\)/,
-      warnedOnceFor: 'surveys',
-      afterwards: async (bucket: string, deps: EdfiFetchDeps, pipeline: ReturnType<typeof pipelineWith>) => {
-        const stored = await records(bucket, 'ods_surveys');
-        expect(stored.filter((r) => !('keyValues' in r)).map((r) => r.id)).toEqual(['co1', 'co2', 'co3']);
-        expect(stored.filter((r) => 'keyValues' in r).map((r) => r.id)).toEqual(['co1']); // the deletes part
-        const saved = await state(bucket);
-        expect(saved.state.checkpoint).toBeUndefined();
-        expect(await fetchEdfi({ ...deps, now: () => new Date('2026-11-22T06:00:00Z') }, pipeline, 'ods')).toMatchObject({ status: 'empty' });
-        // keyChanges: false asks no more
-        ods.write('surveys', [{ id: 'co4' }]);
-        const asked = ods.requests.length;
-        await fetchEdfi({ ...deps, now: () => new Date('2026-11-23T06:00:00Z') }, pipelineWith({ resources: ['surveys', 'interventions'], keyChanges: false }), 'ods');
-        expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/keyChanges'))).toEqual([]);
-        expect(ods.requests.slice(asked).filter((r) => r.path.endsWith('/deletes')).length).toBeGreaterThan(0);
-      },
-    },
-  ].map((c) => [c.title, c] as const))('%s', async (_title, c) => {
+    ].map((c) => [c.title, c] as const),
+  )('%s', async (_title, c) => {
     const { bucket, deps } = await setup();
     c.first();
     const pipeline = pipelineWith({ resources: c.resources });
@@ -381,7 +407,7 @@ describe('fetching an Ed-Fi ODS / API', () => {
     await c.afterwards(bucket, deps, pipeline);
   });
 
-  it('reads the key changes of an incremental run into parts of their own, declared before the run\'s records', async () => {
+  it("reads the key changes of an incremental run into parts of their own, declared before the run's records", async () => {
     const { bucket, deps } = await setup();
     ods.naturalKeys.gradebookEntries = ['gradebookEntryIdentifier', 'namespace'];
     ods.write('gradebookEntries', [
@@ -401,7 +427,9 @@ describe('fetching an Ed-Fi ODS / API', () => {
     const offsets = ods.requests.filter((r) => r.path === '/data/v3/ed-fi/gradebookEntries/keyChanges').map((r) => Number(r.query.get('offset')));
     expect(offsets.slice(0, 2)).toEqual([0, 2]);
     expect(new Set(offsets).size).toBe(offsets.length); // each page once (pages are asked for ahead, up to the concurrency)
-    const manifest = JSON.parse((await objectBytes(bucket, `raw/ods_gradebook_entries/${outcome.run}/_manifest.json`)).toString()) as { objects: { key: string; records: number; declaration: Record<string, unknown> }[] };
+    const manifest = JSON.parse((await objectBytes(bucket, `raw/ods_gradebook_entries/${outcome.run}/_manifest.json`)).toString()) as {
+      objects: { key: string; records: number; declaration: Record<string, unknown> }[];
+    };
     expect(manifest.objects.map((o) => [o.key.split('/').at(-1), o.records, o.declaration.holds, o.declaration.replaces])).toEqual([
       ['keychanges-00001.ndjson.gz', 3, 'keyChanges', 'nothing'],
       ['part-00001.ndjson.gz', 2, 'rows', 'nothing'],
@@ -410,9 +438,24 @@ describe('fetching an Ed-Fi ODS / API', () => {
     // the items as the ODS serves them: the resource id, its change version, the key before and after
     const items = await records(bucket, 'ods_gradebook_entries');
     expect(items.filter((r) => 'oldKeyValues' in r)).toEqual([
-      { id: 'g1', changeVersion: expect.any(Number), oldKeyValues: { gradebookEntryIdentifier: 'HW-1', namespace: 'uri://district' }, newKeyValues: { gradebookEntryIdentifier: 'HW-1a', namespace: 'uri://district' } },
-      { id: 'g2', changeVersion: expect.any(Number), oldKeyValues: { gradebookEntryIdentifier: 'HW-2', namespace: 'uri://district' }, newKeyValues: { gradebookEntryIdentifier: 'HW-2a', namespace: 'uri://district' } },
-      { id: 'g1', changeVersion: expect.any(Number), oldKeyValues: { gradebookEntryIdentifier: 'HW-1a', namespace: 'uri://district' }, newKeyValues: { gradebookEntryIdentifier: 'HW-1b', namespace: 'uri://district' } },
+      {
+        id: 'g1',
+        changeVersion: expect.any(Number),
+        oldKeyValues: { gradebookEntryIdentifier: 'HW-1', namespace: 'uri://district' },
+        newKeyValues: { gradebookEntryIdentifier: 'HW-1a', namespace: 'uri://district' },
+      },
+      {
+        id: 'g2',
+        changeVersion: expect.any(Number),
+        oldKeyValues: { gradebookEntryIdentifier: 'HW-2', namespace: 'uri://district' },
+        newKeyValues: { gradebookEntryIdentifier: 'HW-2a', namespace: 'uri://district' },
+      },
+      {
+        id: 'g1',
+        changeVersion: expect.any(Number),
+        oldKeyValues: { gradebookEntryIdentifier: 'HW-1a', namespace: 'uri://district' },
+        newKeyValues: { gradebookEntryIdentifier: 'HW-1b', namespace: 'uri://district' },
+      },
     ]);
   });
 
@@ -421,7 +464,10 @@ describe('fetching an Ed-Fi ODS / API', () => {
     const { bucket, deps } = await setup({ now: () => new Date(clock), timeoutMs: 60_000, marginMs: 20_000 });
     ods.naturalKeys.learningObjectives = ['learningObjectiveId', 'namespace'];
     const objective = (id: string, n: number) => ({ id, learningObjectiveId: `LO-${id}-${n}`, namespace: 'uri://district' });
-    ods.write('learningObjectives', ['l1', 'l2', 'l3', 'l4'].map((id) => objective(id, 0)));
+    ods.write(
+      'learningObjectives',
+      ['l1', 'l2', 'l3', 'l4'].map((id) => objective(id, 0)),
+    );
     const pipeline = pipelineWith({ resources: ['learningObjectives'], pageSize: 3, partRecords: 3, concurrency: 1 });
     await fetchEdfi(deps, pipeline, 'ods');
     // 16 key changes (each objective renumbered 4 times), then the run: 2 pages of records, 6 of key changes, 5 s each
@@ -459,11 +505,17 @@ describe('fetching an Ed-Fi ODS / API', () => {
     let clock = Date.parse('2026-11-21T06:00:00Z');
     const { bucket, deps } = await setup({ now: () => new Date(clock), timeoutMs: 60_000, marginMs: 20_000 });
     ods.naturalKeys.programEvaluations = ['cohortIdentifier'];
-    ods.write('programEvaluations', Array.from({ length: 16 }, (_, i) => ({ id: `h${i}`, cohortIdentifier: `C-${i}` })));
+    ods.write(
+      'programEvaluations',
+      Array.from({ length: 16 }, (_, i) => ({ id: `h${i}`, cohortIdentifier: `C-${i}` })),
+    );
     const pipeline = pipelineWith({ resources: ['programEvaluations'], pageSize: 2, partRecords: 2, concurrency: 1 });
     await fetchEdfi(deps, pipeline, 'ods');
     // every record changed (9 pages of records at 5 s: the first invocation stops among them), two keys changed
-    ods.write('programEvaluations', Array.from({ length: 16 }, (_, i) => ({ id: `h${i}`, cohortIdentifier: `C-${i}`, cohortDescription: 'changed' })));
+    ods.write(
+      'programEvaluations',
+      Array.from({ length: 16 }, (_, i) => ({ id: `h${i}`, cohortIdentifier: `C-${i}`, cohortDescription: 'changed' })),
+    );
     ods.changeKey('programEvaluations', 'h1', { cohortIdentifier: 'C-1b', cohortDescription: 'changed' });
     ods.changeKey('programEvaluations', 'h2', { cohortIdentifier: 'C-2b', cohortDescription: 'changed' });
     clock += 3_600_000;
@@ -493,7 +545,10 @@ describe('fetching an Ed-Fi ODS / API', () => {
   it('counts retried 429s, 500s and token renewals in the summary, and logs each with its status, attempt and wait', async () => {
     const { deps } = await setup();
     ods.write('bellSchedules', [{ id: 'b1' }, { id: 'b2' }, { id: 'b3' }]);
-    const pipeline = pipelineWith({ resources: ['bellSchedules'], pageSize: 2, concurrency: 1, changeQueries: false }, { datasets: [{ name: 'ods_bell_schedules', clean: { key: ['id'], mode: 'replace' } }] as never });
+    const pipeline = pipelineWith(
+      { resources: ['bellSchedules'], pageSize: 2, concurrency: 1, changeQueries: false },
+      { datasets: [{ name: 'ods_bell_schedules', clean: { key: ['id'], mode: 'replace' } }] as never },
+    );
     ods.failNext('/bellSchedules', 0, { status: 429, body: '{"message":"slow down"}', contentType: 'application/json', headers: { 'retry-after': '7' } });
     ods.failNext('/bellSchedules', 2, { status: 500, body: '{"message":"oops"}', contentType: 'application/json' });
     const waits: number[] = [];
@@ -531,7 +586,10 @@ describe('fetching an Ed-Fi ODS / API', () => {
     let clock = Date.parse('2026-11-21T06:00:00Z');
     const { deps } = await setup({ now: () => new Date(clock) });
     ods.write('locations', [{ id: 'r1' }, { id: 'r2' }, { id: 'r3' }, { id: 'r4' }, { id: 'r5' }]);
-    const pipeline = pipelineWith({ resources: ['locations'], pageSize: 2, concurrency: 1, changeQueries: false }, { datasets: [{ name: 'ods_locations', clean: { key: ['id'], mode: 'replace' } }] as never });
+    const pipeline = pipelineWith(
+      { resources: ['locations'], pageSize: 2, concurrency: 1, changeQueries: false },
+      { datasets: [{ name: 'ods_locations', clean: { key: ['id'], mode: 'replace' } }] as never },
+    );
     ods.tokenLifetime = 40; // renewed 30 s before it expires: after 10 s of the run's clock
     ods.onData = () => (clock += 15_000);
     const tokensBefore = ods.tokensIssued;
@@ -578,7 +636,10 @@ describe('fetching an Ed-Fi ODS / API', () => {
   });
 
   it('keeps clean tables current: fetch → stage → clean, a change applied as an upsert by id', async () => {
-    ods.write('localEducationAgencies', [{ id: 'l1', nameOfInstitution: 'District One' }, { id: 'l2', nameOfInstitution: 'District Two' }]);
+    ods.write('localEducationAgencies', [
+      { id: 'l1', nameOfInstitution: 'District One' },
+      { id: 'l2', nameOfInstitution: 'District Two' },
+    ]);
     const { pipeline, pool } = await freshProject({
       project: 'it_edfi_e2e',
       datasets: [],
@@ -613,7 +674,10 @@ describe('fetching an Ed-Fi ODS / API', () => {
   });
 
   it('without change queries, replaces the table with each run, its parts together, whatever order they are cleaned in', async () => {
-    ods.write('calendars', ['k1', 'k2', 'k3', 'k4', 'k5'].map((id) => ({ id, calendarCode: id.toUpperCase() })));
+    ods.write(
+      'calendars',
+      ['k1', 'k2', 'k3', 'k4', 'k5'].map((id) => ({ id, calendarCode: id.toUpperCase() })),
+    );
     const { pipeline, pool } = await freshProject({
       project: 'it_edfi_full',
       datasets: [],
@@ -668,7 +732,10 @@ describe('fetching an Ed-Fi ODS / API', () => {
   });
 
   it('keeps a deleted record deleted when an older part is cleaned after the deletion', async () => {
-    ods.write('stateEducationAgencies', [{ id: 'x1', name: 'One' }, { id: 'x2', name: 'Two' }]);
+    ods.write('stateEducationAgencies', [
+      { id: 'x1', name: 'One' },
+      { id: 'x2', name: 'Two' },
+    ]);
     const { pipeline, pool } = await freshProject({
       project: 'it_edfi_tomb',
       datasets: [],
@@ -723,13 +790,21 @@ describe('paging an Ed-Fi ODS / API by cursor where it offers it (7.3+), by offs
 
       // incremental: the partitions and pages carry the change window, and hold only the changes
       const through = (await state(bucket)).state.versions['shared/learningStandards']!;
-      ods.write('learningStandards', written.slice(30, 34).map((w) => ({ ...w, firstName: 'Changed' })));
+      ods.write(
+        'learningStandards',
+        written.slice(30, 34).map((w) => ({ ...w, firstName: 'Changed' })),
+      );
       const mark = ods.requests.length;
       const second = await fetchEdfi(deps, pipeline, 'ods');
       expect(second).toMatchObject({ status: 'fetched', records: 4 });
       const window = ods.requests.slice(mark).filter((r) => r.path.endsWith('/learningStandards/partitions'))[0]!;
       expect(window.query.get('minChangeVersion')).toBe(String(through + 1));
-      expect(ods.requests.slice(mark).filter((r) => r.query.has('pageToken')).every((r) => r.query.get('minChangeVersion') === String(through + 1))).toBe(true);
+      expect(
+        ods.requests
+          .slice(mark)
+          .filter((r) => r.query.has('pageToken'))
+          .every((r) => r.query.get('minChangeVersion') === String(through + 1)),
+      ).toBe(true);
       const changed = (await records(bucket, 'ods_learning_standards')).filter((r) => r.firstName === 'Changed').map((r) => r.id);
       expect(changed.sort()).toEqual(written.slice(30, 34).map((w) => w.id));
     } finally {
@@ -777,7 +852,9 @@ describe('paging an Ed-Fi ODS / API by cursor where it offers it (7.3+), by offs
       expect([...got].sort()).toEqual(written.map((w) => w.id as string));
       if (outcome.status === 'busy') throw new Error('busy');
       // each partition's parts: numbered as begun, each number once, listed in order
-      const manifest = JSON.parse((await objectBytes(bucket, `raw/ods_questions/${outcome.run}/_manifest.json`)).toString()) as { objects: { key: string; records: number; declaration: { part: number } }[] };
+      const manifest = JSON.parse((await objectBytes(bucket, `raw/ods_questions/${outcome.run}/_manifest.json`)).toString()) as {
+        objects: { key: string; records: number; declaration: { part: number } }[];
+      };
       const numbers = manifest.objects.map((o) => Number(/part-(\d+)\.ndjson\.gz$/.exec(o.key)![1]));
       expect(numbers).toEqual(Array.from({ length: 9 }, (_, i) => i + 1)); // 3 partitions × (4 + 4 + 2)
       expect(manifest.objects.map((o) => o.declaration.part)).toEqual(numbers.map((n) => 100_000 + n));
@@ -792,7 +869,10 @@ describe('paging an Ed-Fi ODS / API by cursor where it offers it (7.3+), by offs
     const { bucket, deps } = await setup();
     const written = students(1, 17).map((s) => ({ ...s, id: `t${s.id as string}` }));
     ods.write('terms', written);
-    ods.write('tracks', written.slice(0, 4).map((w) => ({ ...w, id: `k${w.id as string}` })));
+    ods.write(
+      'tracks',
+      written.slice(0, 4).map((w) => ({ ...w, id: `k${w.id as string}` })),
+    );
     const before = dataRequests('/partitions').length;
     const outcome = await fetchEdfi(deps, pipelineWith({ resources: ['terms', 'tracks'], pageSize: 5, concurrency: 1 }), 'ods');
     expect(outcome).toMatchObject({ status: 'fetched', records: 21 });

@@ -38,7 +38,10 @@ async function setup() {
 /** Every key in the bucket but the source's state. */
 async function dataKeys(bucket: string): Promise<string[]> {
   const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }));
-  return (out.Contents ?? []).map((o) => o.Key!).filter((k) => !k.startsWith('state/')).sort();
+  return (out.Contents ?? [])
+    .map((o) => o.Key!)
+    .filter((k) => !k.startsWith('state/'))
+    .sort();
 }
 async function storedRecords(bucket: string, key = `${RUN}/records.ndjson.gz`): Promise<{ id: number; updated_at: string }[]> {
   return gunzipSync(await objectBytes(bucket, key))
@@ -178,10 +181,7 @@ describe('fetch from a REST API: one run of a source at a time', () => {
     const { bucket, deps } = await setup();
     const dataset = datasetWith({ url: '/slow', pagination: offsetPages(5) });
 
-    const outcomes = await Promise.all([
-      fetchRest(deps, dataset),
-      fetchRest({ ...deps, now: () => new Date(NOW.getTime() + 1000) }, dataset),
-    ]);
+    const outcomes = await Promise.all([fetchRest(deps, dataset), fetchRest({ ...deps, now: () => new Date(NOW.getTime() + 1000) }, dataset)]);
 
     expect(outcomes.map((o) => o.status).sort()).toEqual(['busy', 'fetched']);
     const busy = outcomes.find((o) => o.status === 'busy')!;
@@ -365,9 +365,7 @@ describe('a number watermark (an increasing id)', () => {
   });
 
   it('refuses an overlap on a number watermark, saying why', () => {
-    expect(() => datasetWith({ url: '/by-id', incremental: { param: 'after_id', field: 'id', type: 'number', overlapSeconds: 60 } })).toThrow(
-      /overlapSeconds and idField are for timestamp watermarks/,
-    );
+    expect(() => datasetWith({ url: '/by-id', incremental: { param: 'after_id', field: 'id', type: 'number', overlapSeconds: 60 } })).toThrow(/overlapSeconds and idField are for timestamp watermarks/);
   });
 });
 

@@ -24,7 +24,14 @@ const RUN = 'raw/items/20261121T060000Z';
 function datasetWith(source: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   const pipeline = parsePipeline({
     project: 'it_fetch_rest',
-    datasets: [{ name: 'items', source: { type: 'rest', ...source, url: `${api.base}${source.url as string}` }, clean: { columns: [{ name: 'id' }, { name: 'name' }, { name: 'updated_at' }], key: ['id'], mode: 'upsert' }, ...extra }],
+    datasets: [
+      {
+        name: 'items',
+        source: { type: 'rest', ...source, url: `${api.base}${source.url as string}` },
+        clean: { columns: [{ name: 'id' }, { name: 'name' }, { name: 'updated_at' }], key: ['id'], mode: 'upsert' },
+        ...extra,
+      },
+    ],
   });
   return pipeline.datasets[0]!;
 }
@@ -51,7 +58,10 @@ async function secret(value: Record<string, string>): Promise<string> {
 /** The data and manifests in the bucket (the source's state is read with `stateOf`). */
 async function keys(bucket: string): Promise<string[]> {
   const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }));
-  return (out.Contents ?? []).map((o) => o.Key!).filter((k) => !k.startsWith('state/')).sort();
+  return (out.Contents ?? [])
+    .map((o) => o.Key!)
+    .filter((k) => !k.startsWith('state/'))
+    .sort();
 }
 async function storedRecords(bucket: string, key = `${RUN}/records.ndjson.gz`): Promise<{ id: number }[]> {
   return gunzipSync(await objectBytes(bucket, key))
@@ -156,9 +166,7 @@ describe('fetch from a REST API: pagination', () => {
     await expect(fetchRest(deps, datasetWith({ url: '/stuck-cursor', records: 'data', pagination: { type: 'cursor', cursorParam: 'c', cursorPath: 'next' } }))).rejects.toThrow(
       `GET ${api.base}/stuck-cursor?c=…: the API gave the same cursor twice (a paging loop); stopped after 2 pages`,
     );
-    await expect(fetchRest(deps, datasetWith({ url: '/stuck-next', records: 'data', pagination: { type: 'nextUrl', path: 'next' } }))).rejects.toThrow(
-      'the next page is one already read (a paging loop)',
-    );
+    await expect(fetchRest(deps, datasetWith({ url: '/stuck-next', records: 'data', pagination: { type: 'nextUrl', path: 'next' } }))).rejects.toThrow('the next page is one already read (a paging loop)');
     expect(await keys(bucket)).toEqual([]);
   });
 
@@ -244,7 +252,9 @@ describe('fetch from a REST API: failures', () => {
 
   it('waits as long as a 429 Retry-After asks, up to the cap', async () => {
     let calls = 0;
-    api.route('/limited', () => (++calls === 1 ? { status: 429, headers: { 'retry-after': '7' }, json: {} } : calls === 2 ? { status: 429, headers: { 'retry-after': '3600' }, json: {} } : { json: makeRecords(1, 1) }));
+    api.route('/limited', () =>
+      ++calls === 1 ? { status: 429, headers: { 'retry-after': '7' }, json: {} } : calls === 2 ? { status: 429, headers: { 'retry-after': '3600' }, json: {} } : { json: makeRecords(1, 1) },
+    );
     const { deps, sleeps } = await setup();
 
     await fetchRest({ ...deps, maxRetryAfterMs: 30_000 }, datasetWith({ url: '/limited' }));
@@ -265,9 +275,7 @@ describe('fetch from a REST API: failures', () => {
     api.route('/html', () => ({ headers: { 'content-type': 'text/html; charset=utf-8' }, text: '<html><body>Please log in</body></html>' }));
     const { deps } = await setup();
 
-    await expect(fetchRest(deps, datasetWith({ url: '/html?session=s3cr3t' }))).rejects.toThrow(
-      `GET ${api.base}/html?session=… answered 200 with content type "text/html; charset=utf-8", not JSON`,
-    );
+    await expect(fetchRest(deps, datasetWith({ url: '/html?session=s3cr3t' }))).rejects.toThrow(`GET ${api.base}/html?session=… answered 200 with content type "text/html; charset=utf-8", not JSON`);
   });
 });
 

@@ -49,7 +49,10 @@ async function setup(timeoutMs?: number) {
 
 async function keys(bucket: string): Promise<string[]> {
   const out = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }));
-  return (out.Contents ?? []).map((o) => o.Key!).filter((k) => !k.startsWith('state/')).sort();
+  return (out.Contents ?? [])
+    .map((o) => o.Key!)
+    .filter((k) => !k.startsWith('state/'))
+    .sort();
 }
 async function storedRows(bucket: string, run = RUN): Promise<Record<string, unknown>[]> {
   return gunzipSync(await objectBytes(bucket, `${run}/rows.ndjson.gz`))
@@ -78,9 +81,7 @@ describe.each(engines())('fetch from SQL ($engine)', ({ engine, db: _ }) => {
         ? `CREATE TABLE ${table} (id integer PRIMARY KEY, name text, updated_at timestamptz(6) NOT NULL)`
         : `CREATE TABLE ${table} (id int PRIMARY KEY, name varchar(100), updated_at timestamp(6) NOT NULL)`,
     );
-    await db().exec(
-      `INSERT INTO ${table} VALUES (1, 'one', ${ts('2026-01-01 10:00:00.123456')}), (2, 'two', ${ts('2026-01-01 11:00:00.5')}), (3, 'three', ${ts('2026-01-01 12:00:00.000001')})`,
-    );
+    await db().exec(`INSERT INTO ${table} VALUES (1, 'one', ${ts('2026-01-01 10:00:00.123456')}), (2, 'two', ${ts('2026-01-01 11:00:00.5')}), (3, 'three', ${ts('2026-01-01 12:00:00.000001')})`);
   });
 
   it('stores every row as gzip NDJSON with a manifest that tells rows, bytes, sha256 and no secret', async () => {
@@ -139,7 +140,10 @@ describe.each(engines())('fetch from SQL ($engine)', ({ engine, db: _ }) => {
 
     const outcome = await fetchSql({ ...deps, now: () => LATER }, datasetWith(source));
 
-    expect(outcome).toEqual({ status: 'empty', message: 'items: the query returned no rows with updated_at after 2026-01-01T12:00:00.000001Z; nothing written, the watermark stays at 2026-01-01T12:00:00.000001Z' });
+    expect(outcome).toEqual({
+      status: 'empty',
+      message: 'items: the query returned no rows with updated_at after 2026-01-01T12:00:00.000001Z; nothing written, the watermark stays at 2026-01-01T12:00:00.000001Z',
+    });
     expect(await keys(bucket)).toEqual(before);
   });
 
@@ -151,18 +155,33 @@ describe.each(engines())('fetch from SQL ($engine)', ({ engine, db: _ }) => {
         : `CREATE TABLE ${big} (id int PRIMARY KEY, divisor int, updated_at timestamp NULL) SELECT seq AS id, IF(seq = 2900, 0, 1) AS divisor, TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq SECOND AS updated_at FROM seq_1_to_3000`,
     );
     // MariaDB's 1/0 is NULL, not an error: a function that raises one at the row with divisor 0
-    if (engine === 'mysql') await db().exec(`CREATE FUNCTION check_divisor(d int) RETURNS int DETERMINISTIC BEGIN IF d = 0 THEN SIGNAL SQLSTATE '22012' SET MESSAGE_TEXT = 'Division by 0'; END IF; RETURN 100 DIV d; END`);
+    if (engine === 'mysql')
+      await db().exec(`CREATE FUNCTION check_divisor(d int) RETURNS int DETERMINISTIC BEGIN IF d = 0 THEN SIGNAL SQLSTATE '22012' SET MESSAGE_TEXT = 'Division by 0'; END IF; RETURN 100 DIV d; END`);
     const quotient = engine === 'postgres' ? '100 / divisor' : 'check_divisor(divisor)';
     const { bucket, deps } = await setup();
     const creds = db().credentials;
-    const source = { engine, secret: await secretFor(db()), query: `SELECT id, ${quotient} AS q, updated_at FROM ${big} WHERE updated_at > :watermark AND (id <= 1000 OR :watermark > '2000-01-01')`, incremental: { column: 'updated_at' }, batchRows: 100 };
+    const source = {
+      engine,
+      secret: await secretFor(db()),
+      query: `SELECT id, ${quotient} AS q, updated_at FROM ${big} WHERE updated_at > :watermark AND (id <= 1000 OR :watermark > '2000-01-01')`,
+      incremental: { column: 'updated_at' },
+      batchRows: 100,
+    };
     fetched(await fetchSql(deps, datasetWith(source))); // rows 1..1000: the watermark is row 1000's
 
     const failure = fetchSql({ ...deps, now: () => LATER }, datasetWith(source));
 
-    const error = await failure.then(() => undefined, (e: Error) => e);
+    const error = await failure.then(
+      () => undefined,
+      (e: Error) => e,
+    );
     const code = engine === 'postgres' ? '22012' : 'ER_SIGNAL_EXCEPTION';
-    expect(error?.message).toMatch(new RegExp(`^items: the query on the ${engine === 'postgres' ? 'PostgreSQL' : 'MySQL'} database "${creds.database}" at 127\\.0\\.0\\.1:${creds.port} failed after (\\d+) rows: division by (zero|0) \\(${code}\\); nothing was written and the watermark stays at 2026-01-01T00:16:40Z$`, 'i'));
+    expect(error?.message).toMatch(
+      new RegExp(
+        `^items: the query on the ${engine === 'postgres' ? 'PostgreSQL' : 'MySQL'} database "${creds.database}" at 127\\.0\\.0\\.1:${creds.port} failed after (\\d+) rows: division by (zero|0) \\(${code}\\); nothing was written and the watermark stays at 2026-01-01T00:16:40Z$`,
+        'i',
+      ),
+    );
     expect(Number(/after (\d+) rows/.exec(error!.message)![1])).toBeGreaterThan(1000); // rows had been streamed when it failed
     expect(error?.message).not.toContain(creds.password);
     expect((await keys(bucket)).filter((k) => k.startsWith(RUN2))).toEqual([]);
@@ -254,7 +273,10 @@ describe('fetch from SQL: credentials and concurrency', () => {
     const wrong = `wrong-${randomUUID()}`;
     const secret = await secretFor(maria, { password: wrong });
 
-    const error = await fetchSql(deps, datasetWith({ engine: 'mysql', secret, query: 'SELECT 1 AS one' })).then(() => undefined, (e: Error) => e);
+    const error = await fetchSql(deps, datasetWith({ engine: 'mysql', secret, query: 'SELECT 1 AS one' })).then(
+      () => undefined,
+      (e: Error) => e,
+    );
 
     const { username, database, port } = maria.credentials;
     expect(error?.message).toBe(
@@ -278,7 +300,10 @@ describe('fetch from SQL: credentials and concurrency', () => {
     const { deps } = await setup();
     const secret = await secretFor(postgres, { host: undefined, password: 'p@ss-in-a-broken-secret' });
 
-    const error = await fetchSql(deps, datasetWith({ engine: 'postgres', secret, query: 'SELECT 1 AS one' })).then(() => undefined, (e: Error) => e);
+    const error = await fetchSql(deps, datasetWith({ engine: 'postgres', secret, query: 'SELECT 1 AS one' })).then(
+      () => undefined,
+      (e: Error) => e,
+    );
 
     expect(error?.message).toMatch(new RegExp(`^items: the secret ${secret} is not a database connection \\{host, port, database, username, password\\}: host: `));
     expect(error?.message).not.toContain('p@ss-in-a-broken-secret');
@@ -313,7 +338,11 @@ describe('fetch from SQL, then stage and clean', () => {
             query: 'SELECT grant_id, recipient, amount, updated_at FROM grants_e2e WHERE updated_at > :watermark ORDER BY updated_at',
             incremental: { column: 'updated_at', overlapSeconds: 60 },
           },
-          clean: { columns: [{ name: 'grant_id', type: 'integer' }, { name: 'recipient' }, { name: 'amount', type: 'numeric' }, { name: 'updated_at', type: 'timestamp' }], key: ['grant_id'], mode: 'upsert' },
+          clean: {
+            columns: [{ name: 'grant_id', type: 'integer' }, { name: 'recipient' }, { name: 'amount', type: 'numeric' }, { name: 'updated_at', type: 'timestamp' }],
+            key: ['grant_id'],
+            mode: 'upsert',
+          },
         },
       ],
     });

@@ -32,8 +32,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-const datasetWith = (source: Record<string, unknown>) =>
-  parsePipeline({ project: 'it_tls', datasets: [{ name: 'items', source: { type: 'rest', url: `${base}/items`, ...source } }] }).datasets[0]!;
+const datasetWith = (source: Record<string, unknown>) => parsePipeline({ project: 'it_tls', datasets: [{ name: 'items', source: { type: 'rest', url: `${base}/items`, ...source } }] }).datasets[0]!;
 
 describe('TLS verification of fetched sources', () => {
   it('refuses a self-signed certificate by default, saying the request failed', async () => {

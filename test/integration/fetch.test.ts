@@ -75,7 +75,7 @@ async function keys(bucket: string): Promise<string[]> {
   return (out.Contents ?? []).map((o) => o.Key!).sort();
 }
 async function text(bucket: string, key: string): Promise<string> {
-  return (await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString());
+  return await (await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
 }
 
 describe('fetch over HTTP', () => {
@@ -233,7 +233,7 @@ describe('a password in a URL', () => {
     for (const text of [failed.message, failed.recorded, failed.output]) expect(text).not.toContain(PASSWORD);
   });
 
-  it('is taken out of any error text that prints a URL (Node\'s fetch puts the whole URL in its own error)', async () => {
+  it("is taken out of any error text that prints a URL (Node's fetch puts the whole URL in its own error)", async () => {
     const error = await fetch(`http://bob:${PASSWORD}@127.0.0.1:9/x`).catch((e: unknown) => e);
     expect(String((error as Error).message)).toContain(PASSWORD);
 

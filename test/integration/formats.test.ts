@@ -136,8 +136,11 @@ describe('spatial and nested files through the pipeline', () => {
     const parks = await rows(cleanDeps.pool, 'SELECT name, area_ha, ST_SRID(geom) AS srid, round(ST_X(geom)) AS x FROM it_formats.parks');
     const index = await rows(cleanDeps.pool, `SELECT indexdef FROM pg_indexes WHERE schemaname = 'it_formats' AND tablename = 'parks' AND indexdef LIKE '%gist%'`);
 
-    const catalog = await rows(cleanDeps.pool, `SELECT c.structure->>'format' AS format, jsonb_path_query_array(c.columns, '$[*].name') AS columns
-       FROM etl.catalog c JOIN etl.loads l ON l.id = c.load_id WHERE l.project = 'it_formats' AND l.dataset = 'parks'`);
+    const catalog = await rows(
+      cleanDeps.pool,
+      `SELECT c.structure->>'format' AS format, jsonb_path_query_array(c.columns, '$[*].name') AS columns
+       FROM etl.catalog c JOIN etl.loads l ON l.id = c.load_id WHERE l.project = 'it_formats' AND l.dataset = 'parks'`,
+    );
 
     expect(cleaned).toMatchObject([{ status: 'loaded', rowsLoaded: 1 }]);
     expect(parks).toEqual([{ name: 'Vondelpark', area_ha: 47, srid: 28992, x: 119630 }]);
@@ -179,7 +182,11 @@ describe('spatial and nested files through the pipeline', () => {
     const path = `${mkdtempSync('/tmp/gpkg-')}/two.gpkg`;
     const layer = (table: string, x: number) => ({
       table,
-      columns: [{ name: 'fid', type: 'INTEGER PRIMARY KEY' }, { name: 'naam', type: 'TEXT' }, { name: 'geom', type: 'POINT' }],
+      columns: [
+        { name: 'fid', type: 'INTEGER PRIMARY KEY' },
+        { name: 'naam', type: 'TEXT' },
+        { name: 'geom', type: 'POINT' },
+      ],
       geometry: { column: 'geom', type: 'POINT', srsId: 4326 },
       rows: [[1, table, gpkgBlob(isoWkb('Point', [x, 52.37]), { srsId: 4326 })]],
     });
@@ -198,7 +205,14 @@ describe('spatial and nested files through the pipeline', () => {
 
   it('explodes JSON arrays into a child table of their own, linked by the parent element', async () => {
     const orders = [
-      { id: 1, customer: 'Ann', lines: [{ sku: 'A-1', qty: 2 }, { sku: 'B-7', qty: 1 }] },
+      {
+        id: 1,
+        customer: 'Ann',
+        lines: [
+          { sku: 'A-1', qty: 2 },
+          { sku: 'B-7', qty: 1 },
+        ],
+      },
       { id: 2, customer: 'Bo', lines: [] },
       { id: 3, customer: 'Cy', lines: [{ sku: 'C-3', qty: 5 }] },
     ];
@@ -213,7 +227,11 @@ describe('spatial and nested files through the pipeline', () => {
       { status: 'loaded', rows_loaded: 3 },
       { status: 'loaded', rows_loaded: 3 },
     ]);
-    expect(parents).toEqual([{ id: 1, customer: 'Ann' }, { id: 2, customer: 'Bo' }, { id: 3, customer: 'Cy' }]);
+    expect(parents).toEqual([
+      { id: 1, customer: 'Ann' },
+      { id: 2, customer: 'Bo' },
+      { id: 3, customer: 'Cy' },
+    ]);
     expect(lines).toEqual([
       { parent: 1, index: 0, sku: 'A-1', qty: 2 },
       { parent: 1, index: 1, sku: 'B-7', qty: 1 },
@@ -222,7 +240,8 @@ describe('spatial and nested files through the pipeline', () => {
   });
 
   it('records a GeoJSON with a broken feature as failed, naming the feature, and leaves the clean table as it was', async () => {
-    const broken = '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"A"},"geometry":{"type":"Point","coordinates":[4.8,52.3]}},{"type":"Feature","properties":{"name":"B"},"geometry":{"type":"Point","coordinates":[4.9,}}]}';
+    const broken =
+      '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"A"},"geometry":{"type":"Point","coordinates":[4.8,52.3]}},{"type":"Feature","properties":{"name":"B"},"geometry":{"type":"Point","coordinates":[4.9,}}]}';
 
     const { staged } = await deliver('parks', 'parks.geojson', broken);
 

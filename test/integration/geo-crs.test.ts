@@ -115,7 +115,9 @@ describe('loading files whose coordinates are not longitudes and latitudes', () 
     const r = await loadFile(await getPool(), path, { table: 'it_crs.lonlat', recreate: true });
 
     expect(r.rowsLoaded).toBe(1);
-    expect(r.warnings.join('\n')).toMatch(/"Some_Local_Lon_Lat" is not one PostGIS knows by its parameters; its coordinates \(x from 4\.8 to 5\.3, y from 52\.3 to 52\.8\) are all longitudes and latitudes, so they are read as EPSG:4326 — set --source-srid if they are not/);
+    expect(r.warnings.join('\n')).toMatch(
+      /"Some_Local_Lon_Lat" is not one PostGIS knows by its parameters; its coordinates \(x from 4\.8 to 5\.3, y from 52\.3 to 52\.8\) are all longitudes and latitudes, so they are read as EPSG:4326 — set --source-srid if they are not/,
+    );
     expect((await extent('it_crs.lonlat')).xmin).toBeCloseTo(4.8, 6);
   });
 
@@ -146,9 +148,7 @@ describe('SRIDs PostGIS does not know, and degrees checked before a transform', 
     await expect(loadFile(await getPool(), path, { table: 'it_crs.unknown_source', recreate: true, sourceSrid: 99999 })).rejects.toThrow(
       /metres-l93\.geojson: --source-srid 99999: no such SRID in PostGIS's spatial_ref_sys/,
     );
-    await expect(loadFile(await getPool(), path, { table: 'it_crs.unknown_target', recreate: true, sourceSrid: 2154, srid: 99999 })).rejects.toThrow(
-      /metres-l93\.geojson: --srid 99999: no such SRID/,
-    );
+    await expect(loadFile(await getPool(), path, { table: 'it_crs.unknown_target', recreate: true, sourceSrid: 2154, srid: 99999 })).rejects.toThrow(/metres-l93\.geojson: --srid 99999: no such SRID/);
     expect(await rows(await getPool(), `SELECT to_regclass('it_crs.unknown_source') AS a, to_regclass('it_crs.unknown_target') AS b`)).toEqual([{ a: null, b: null }]);
   });
 
@@ -179,8 +179,33 @@ describe('repairing invalid polygons keeps a polygon layer polygons', () => {
   it('a Polygon layer with one spiked polygon stays geometry(Polygon): the repaired polygon is a Polygon, its spike dropped', async () => {
     const path = join(dir, 'spike.geojson');
     // a 2 × 2 square with a line spike from (1,2) up to (1,3) and back
-    const spike = { type: 'Polygon', coordinates: [[[0, 0], [2, 0], [2, 2], [1, 2], [1, 3], [1, 2], [0, 2], [0, 0]]] };
-    const fine = { type: 'Polygon', coordinates: [[[5, 5], [6, 5], [6, 6], [5, 6], [5, 5]]] };
+    const spike = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [0, 0],
+          [2, 0],
+          [2, 2],
+          [1, 2],
+          [1, 3],
+          [1, 2],
+          [0, 2],
+          [0, 0],
+        ],
+      ],
+    };
+    const fine = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [5, 5],
+          [6, 5],
+          [6, 6],
+          [5, 6],
+          [5, 5],
+        ],
+      ],
+    };
     writeFileSync(path, JSON.stringify({ type: 'FeatureCollection', features: [fine, spike].map((geometry, i) => ({ type: 'Feature', properties: { id: i + 1 }, geometry })) }));
 
     const r = await loadFile(await getPool(), path, { table: 'it_crs.spike', recreate: true });
@@ -188,14 +213,38 @@ describe('repairing invalid polygons keeps a polygon layer polygons', () => {
     const column = await rows(await getPool(), `SELECT type, srid FROM geometry_columns WHERE f_table_schema = 'it_crs' AND f_table_name = 'spike'`);
 
     expect(column).toEqual([{ type: 'POLYGON', srid: 4326 }]);
-    expect(got).toEqual([{ id: 1, type: 'POLYGON', area: 1 }, { id: 2, type: 'POLYGON', area: 4 }]);
+    expect(got).toEqual([
+      { id: 1, type: 'POLYGON', area: 1 },
+      { id: 2, type: 'POLYGON', area: 4 },
+    ]);
     expect(r.warnings.join('\n')).toMatch(/1 invalid geometry repaired .*\(feature 2\).*1 line/);
   });
 
   it('a polygon that collapses whole to a line loads with no geometry, said; a valid layer gets no repair warning', async () => {
     const path = join(dir, 'flat.geojson');
-    const flat = { type: 'Polygon', coordinates: [[[0, 0], [1, 1], [2, 2], [0, 0]]] };
-    const fine = { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]] };
+    const flat = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [0, 0],
+          [1, 1],
+          [2, 2],
+          [0, 0],
+        ],
+      ],
+    };
+    const fine = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [0, 0],
+          [1, 0],
+          [1, 1],
+          [0, 1],
+          [0, 0],
+        ],
+      ],
+    };
     writeFileSync(path, JSON.stringify({ type: 'FeatureCollection', features: [fine, flat].map((geometry, i) => ({ type: 'Feature', properties: { id: i + 1 }, geometry })) }));
     const good = join(dir, 'good.geojson');
     writeFileSync(good, JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: { id: 1 }, geometry: fine }] }));
@@ -204,7 +253,10 @@ describe('repairing invalid polygons keeps a polygon layer polygons', () => {
     const got = await rows(await getPool(), `SELECT id, GeometryType(geom) AS type FROM it_crs.flat ORDER BY id`);
     const clean = await loadFile(await getPool(), good, { table: 'it_crs.good', recreate: true });
 
-    expect(got).toEqual([{ id: 1, type: 'POLYGON' }, { id: 2, type: null }]);
+    expect(got).toEqual([
+      { id: 1, type: 'POLYGON' },
+      { id: 2, type: null },
+    ]);
     expect(r.warnings.join('\n')).toMatch(/1 invalid geometry repaired .*feature 2.*1 had nothing of their dimension left: their geometry is NULL/);
     expect(clean.warnings.join('\n')).not.toMatch(/repaired/);
   });
@@ -232,7 +284,11 @@ describe('the same in the pipeline (stage, then clean)', () => {
     await stageObject({ pool, s3: s3Client(), pipeline, notifyClean: async (m) => void handed.push(m) }, ref);
     const cleaned = [];
     for (const m of handed) cleaned.push(await cleanLoad({ pool, pipeline }, m.loadId));
-    const [load] = await rows<{ warnings: string[] }>(pool, `SELECT detected->'warnings' AS warnings FROM etl.loads WHERE project = 'it_geocrs' AND dataset = $1 AND staging_table IS NOT NULL ORDER BY id DESC LIMIT 1`, [dataset]);
+    const [load] = await rows<{ warnings: string[] }>(
+      pool,
+      `SELECT detected->'warnings' AS warnings FROM etl.loads WHERE project = 'it_geocrs' AND dataset = $1 AND staging_table IS NOT NULL ORDER BY id DESC LIMIT 1`,
+      [dataset],
+    );
     return { cleaned, warnings: (load?.warnings ?? []).join('\n') };
   }
 
@@ -273,7 +329,9 @@ describe('the same in the pipeline (stage, then clean)', () => {
     const table = await rows(await getPool(), `SELECT count(*)::int AS n FROM it_geocrs.metres`).catch(() => [{ n: 0 }]);
 
     expect(cleaned).toMatchObject([{ status: 'failed' }]);
-    expect((cleaned[0] as { error?: string }).error).toMatch(/metres\.geojson: coordinates x from 652000 to 652000, y from 6862000 to 6862000 are not longitudes and latitudes, yet they would be read as EPSG:4326: give the source's EPSG code with read\.srid \(dataset metres\)/);
+    expect((cleaned[0] as { error?: string }).error).toMatch(
+      /metres\.geojson: coordinates x from 652000 to 652000, y from 6862000 to 6862000 are not longitudes and latitudes, yet they would be read as EPSG:4326: give the source's EPSG code with read\.srid \(dataset metres\)/,
+    );
     expect(table).toEqual([{ n: 0 }]);
   });
 
@@ -295,7 +353,9 @@ describe('the same in the pipeline (stage, then clean)', () => {
     const { cleaned } = await deliver('lambert', 'lambert.geojson', body);
 
     expect(cleaned).toMatchObject([{ status: 'failed' }]);
-    expect((cleaned[0] as { error?: string }).error).toMatch(/lambert\.geojson: coordinates x from 652000 to 652000, y from 6862000 to 6862000 are not longitudes and latitudes, yet they would be read as EPSG:4326: give the source's EPSG code with read\.srid \(dataset lambert\)/);
+    expect((cleaned[0] as { error?: string }).error).toMatch(
+      /lambert\.geojson: coordinates x from 652000 to 652000, y from 6862000 to 6862000 are not longitudes and latitudes, yet they would be read as EPSG:4326: give the source's EPSG code with read\.srid \(dataset lambert\)/,
+    );
   });
 
   it('fails a dataset whose read.srid PostGIS does not know, naming the file and the option', async () => {

@@ -28,9 +28,16 @@ const DAM_RD = [121_400, 487_400];
 const DAM_WGS84 = { lon: 4.893804, lat: 52.373446 };
 
 const feature = (id: number, geometry: unknown, props: Record<string, unknown> = {}) => ({ type: 'Feature', properties: { id, ...props }, geometry });
-const collection = (features: unknown[], crs?: string) =>
-  JSON.stringify({ type: 'FeatureCollection', ...(crs ? { crs: { type: 'name', properties: { name: crs } } } : {}), features });
-const box = (x: number, y: number, s: number) => [[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]];
+const collection = (features: unknown[], crs?: string) => JSON.stringify({ type: 'FeatureCollection', ...(crs ? { crs: { type: 'name', properties: { name: crs } } } : {}), features });
+const box = (x: number, y: number, s: number) => [
+  [
+    [x, y],
+    [x + s, y],
+    [x + s, y + s],
+    [x, y + s],
+    [x, y],
+  ],
+];
 
 async function geomRows(table: string, order = 'id') {
   const pool = await getPool();
@@ -70,10 +77,10 @@ describe('loading spatial files into PostGIS', () => {
   });
 
   it('promotes polygons to multipolygons when a layer mixes them', async () => {
-    const path = file('mixed.geojson', collection([
-      feature(1, { type: 'Polygon', coordinates: box(4.8, 52.3, 0.01) }),
-      feature(2, { type: 'MultiPolygon', coordinates: [box(4.9, 52.3, 0.01), box(4.95, 52.3, 0.01)] }),
-    ]));
+    const path = file(
+      'mixed.geojson',
+      collection([feature(1, { type: 'Polygon', coordinates: box(4.8, 52.3, 0.01) }), feature(2, { type: 'MultiPolygon', coordinates: [box(4.9, 52.3, 0.01), box(4.95, 52.3, 0.01)] })]),
+    );
 
     await loadFile(await getPool(), path, { table: 'it_geo.mixed', recreate: true });
 
@@ -81,7 +88,18 @@ describe('loading spatial files into PostGIS', () => {
   });
 
   it('repairs an invalid polygon by default, and quarantines it when the dataset says so', async () => {
-    const bowtie = { type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]] };
+    const bowtie = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [0, 0],
+          [1, 1],
+          [1, 0],
+          [0, 1],
+          [0, 0],
+        ],
+      ],
+    };
     const path = file('bowtie.geojson', collection([feature(1, bowtie), feature(2, { type: 'Polygon', coordinates: box(0, 0, 1) })]));
 
     const repaired = await loadFile(await getPool(), path, { table: 'it_geo.bowtie', recreate: true });
@@ -114,7 +132,10 @@ describe('loading spatial files into PostGIS', () => {
 
     expect(r).toMatchObject({ rowsRead: 3, rowsLoaded: 2, rowsRejected: 1 });
     expect(r.geometry).toBe('geom: points from latitude/longitude → EPSG:4326, geometry(Point,4326)');
-    expect(points).toEqual([{ id: 1, wkt: 'POINT(4.893804 52.373446)' }, { id: 3, wkt: null }]);
+    expect(points).toEqual([
+      { id: 1, wkt: 'POINT(4.893804 52.373446)' },
+      { id: 3, wkt: null },
+    ]);
     expect(reasons).toEqual([{ reason: 'latitude out of range: 123.4' }]);
   });
 
@@ -123,7 +144,10 @@ describe('loading spatial files into PostGIS', () => {
     const [x, y] = DAM_RD as [number, number];
     const parts = writeShapefile(shp, 'buurten', {
       shapeType: POLYGON,
-      fields: [{ name: 'id', type: 'N', length: 5 }, { name: 'naam', type: 'C', length: 20 }],
+      fields: [
+        { name: 'id', type: 'N', length: 5 },
+        { name: 'naam', type: 'C', length: 20 },
+      ],
       records: [
         { shape: { parts: [square(x, y, 100, true), square(x + 25, y + 25, 50, false)] }, values: [1, 'Centrum'] },
         { shape: { parts: [square(x + 500, y, 100, true)] }, values: [2, 'Oost'] },
@@ -173,7 +197,13 @@ describe('loading spatial files into PostGIS', () => {
     const values = await rows(await getPool(), `SELECT id, code, area, opened::text AS opened, free, beds FROM it_geo.parken ORDER BY id`);
 
     expect(r.columns.map((c) => [c.name, c.type])).toEqual([
-      ['id', 'integer'], ['code', 'text'], ['area', 'numeric'], ['opened', 'date'], ['free', 'boolean'], ['beds', 'text'], ['geom', 'geometry'],
+      ['id', 'integer'],
+      ['code', 'text'],
+      ['area', 'numeric'],
+      ['opened', 'date'],
+      ['free', 'boolean'],
+      ['beds', 'text'],
+      ['geom', 'geometry'],
     ]);
     expect(values).toEqual([
       { id: 1, code: '42', area: '1234.50', opened: '2024-02-29', free: true, beds: '12' },
@@ -202,12 +232,18 @@ describe('loading spatial files into PostGIS', () => {
   it('reads a GeoPackage layer, with the SRID it declares', async () => {
     const path = join(dir, 'parks.gpkg');
     await writeGeoPackage(path, {
-      layers: [{
-        table: 'parks',
-        columns: [{ name: 'fid', type: 'INTEGER PRIMARY KEY' }, { name: 'name', type: 'TEXT' }, { name: 'geom', type: 'POINT' }],
-        geometry: { column: 'geom', type: 'POINT', srsId: 4326 },
-        rows: [[1, 'Vondelpark', gpkgBlob(isoWkb('Point', [4.868, 52.358]), { srsId: 4326 })]],
-      }],
+      layers: [
+        {
+          table: 'parks',
+          columns: [
+            { name: 'fid', type: 'INTEGER PRIMARY KEY' },
+            { name: 'name', type: 'TEXT' },
+            { name: 'geom', type: 'POINT' },
+          ],
+          geometry: { column: 'geom', type: 'POINT', srsId: 4326 },
+          rows: [[1, 'Vondelpark', gpkgBlob(isoWkb('Point', [4.868, 52.358]), { srsId: 4326 })]],
+        },
+      ],
     });
 
     const r = await loadFile(await getPool(), path, { table: 'it_geo.parks', recreate: true });
@@ -221,7 +257,10 @@ describe('loading spatial files into PostGIS', () => {
     const text = collection([feature(1, { type: 'Point', coordinates: [1, 2] }), feature(2, { type: 'Point', coordinates: [3, 4] })]);
     const path = file('cut.geojson', text.replace('"coordinates":[3,4]', '"coordinates":[3,4'));
 
-    const error = await loadFile(await getPool(), path, { table: 'it_geo.cut' }).then(() => new Error("no error"), (e: unknown) => e as Error);
+    const error = await loadFile(await getPool(), path, { table: 'it_geo.cut' }).then(
+      () => new Error('no error'),
+      (e: unknown) => e as Error,
+    );
     const exists = await rows(await getPool(), `SELECT to_regclass('it_geo.cut') AS t`);
 
     expect(error.message).toMatch(/cut\.geojson.*feature 2/);

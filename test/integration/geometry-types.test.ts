@@ -30,15 +30,40 @@ const file = (name: string, content: string | Buffer) => {
   writeFileSync(path, content);
   return path;
 };
-const box = (x: number, y: number, s: number) => [[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]];
-const collection = (geometries: unknown[]) =>
-  JSON.stringify({ type: 'FeatureCollection', features: geometries.map((geometry, i) => ({ type: 'Feature', properties: { id: i + 1 }, geometry })) });
+const box = (x: number, y: number, s: number) => [
+  [
+    [x, y],
+    [x + s, y],
+    [x + s, y + s],
+    [x, y + s],
+    [x, y],
+  ],
+];
+const collection = (geometries: unknown[]) => JSON.stringify({ type: 'FeatureCollection', features: geometries.map((geometry, i) => ({ type: 'Feature', properties: { id: i + 1 }, geometry })) });
 
 const FILES = {
-  points: collection([{ type: 'Point', coordinates: [4.89, 52.37] }, { type: 'Point', coordinates: [4.9, 52.38] }]),
-  pointsZ: collection([{ type: 'Point', coordinates: [4.89, 52.37, 3.5] }, { type: 'Point', coordinates: [4.9, 52.38, -1.25] }]),
-  mixedPolygons: collection([{ type: 'Polygon', coordinates: box(4.8, 52.3, 0.01) }, { type: 'MultiPolygon', coordinates: [box(4.9, 52.3, 0.01), box(4.95, 52.3, 0.01)] }]),
-  pointAndLine: collection([{ type: 'Point', coordinates: [4.89, 52.37] }, { type: 'LineString', coordinates: [[4.9, 52.38], [4.91, 52.39]] }]),
+  points: collection([
+    { type: 'Point', coordinates: [4.89, 52.37] },
+    { type: 'Point', coordinates: [4.9, 52.38] },
+  ]),
+  pointsZ: collection([
+    { type: 'Point', coordinates: [4.89, 52.37, 3.5] },
+    { type: 'Point', coordinates: [4.9, 52.38, -1.25] },
+  ]),
+  mixedPolygons: collection([
+    { type: 'Polygon', coordinates: box(4.8, 52.3, 0.01) },
+    { type: 'MultiPolygon', coordinates: [box(4.9, 52.3, 0.01), box(4.95, 52.3, 0.01)] },
+  ]),
+  pointAndLine: collection([
+    { type: 'Point', coordinates: [4.89, 52.37] },
+    {
+      type: 'LineString',
+      coordinates: [
+        [4.9, 52.38],
+        [4.91, 52.39],
+      ],
+    },
+  ]),
 };
 
 /** What QGIS reads: the geometry_columns row of a table. */
@@ -84,7 +109,18 @@ describe('civic-etl load: the geometry column has the type its geometries share'
   });
 
   it('a polygon that repair turns into a multipolygon: still loads, the layer any geometry', async () => {
-    const bowtie = { type: 'Polygon', coordinates: [[[4.8, 52.3], [4.81, 52.31], [4.81, 52.3], [4.8, 52.31], [4.8, 52.3]]] };
+    const bowtie = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [4.8, 52.3],
+          [4.81, 52.31],
+          [4.81, 52.3],
+          [4.8, 52.31],
+          [4.8, 52.3],
+        ],
+      ],
+    };
     const path = file('bowtie.geojson', collection([{ type: 'Polygon', coordinates: box(4.9, 52.3, 0.01) }, bowtie]));
 
     const r = await loadFile(await getPool(), path, { table: 'it_geomtype.bowtie' });
@@ -129,7 +165,7 @@ describe('civic-etl load: the geometry column has the type its geometries share'
   /** A zipped shapefile in WGS 84. */
   const zippedShapefile = async (base: string, spec: Omit<TestShapefile, 'prj'>) => {
     const parts = writeShapefile(mkdtempSync(join(dir, `${base}-`)), base, { ...spec, prj: PRJ_WGS84_ESRI });
-    return file(`${base}.zip`, (await makeZip(Object.fromEntries(Object.entries(parts).map(([ext, p]) => [`${base}.${ext}`, readFileSync(p)])))));
+    return file(`${base}.zip`, await makeZip(Object.fromEntries(Object.entries(parts).map(([ext, p]) => [`${base}.${ext}`, readFileSync(p)]))));
   };
 
   it("a shapefile's polygons, one of them in two parts: MULTIPOLYGON (ogr2ogr makes a Polygon column, and fails on the two-part one)", async () => {
@@ -145,7 +181,10 @@ describe('civic-etl load: the geometry column has the type its geometries share'
     await loadFile(await getPool(), path, { table: 'it_geomtype.wards' });
 
     expect(await layer('it_geomtype', 'wards')).toEqual({ column: 'geom', type: 'MULTIPOLYGON', srid: 4326, dims: 2 });
-    expect(await rows(await getPool(), 'SELECT id, ST_NumGeometries(geom) AS parts FROM it_geomtype.wards ORDER BY id')).toEqual([{ id: 1, parts: 1 }, { id: 2, parts: 2 }]);
+    expect(await rows(await getPool(), 'SELECT id, ST_NumGeometries(geom) AS parts FROM it_geomtype.wards ORDER BY id')).toEqual([
+      { id: 1, parts: 1 },
+      { id: 2, parts: 2 },
+    ]);
   });
 
   it('a PointZ shapefile: geometry(PointZ,4326)', async () => {
@@ -164,7 +203,10 @@ describe('civic-etl load: the geometry column has the type its geometries share'
   it.skipIf(!ogr2ogr)('agrees with ogr2ogr, run now, where ogr2ogr types the layer (points, mixed types)', async () => {
     const url = new URL(process.env.DATABASE_URL!);
     const pg = `PG:host=${url.hostname} port=${url.port} user=${decodeURIComponent(url.username)} dbname=${url.pathname.slice(1)}${url.password ? ` password=${decodeURIComponent(url.password)}` : ''}`;
-    for (const [name, table] of [['points.geojson', 'points'], ['point-line.geojson', 'point_line']] as const) {
+    for (const [name, table] of [
+      ['points.geojson', 'points'],
+      ['point-line.geojson', 'point_line'],
+    ] as const) {
       const r = spawnSync('ogr2ogr', ['-f', 'PostgreSQL', pg, join(dir, name), '-nln', `it_geomtype.ogr_${table}`, '-overwrite'], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
       const theirs = (await layer('it_geomtype', `ogr_${table}`)) as { type: string; srid: number; dims: number };
@@ -179,7 +221,10 @@ describe('the type read from staged WKB headers', () => {
     ['EWKB, little-endian, with SRID', [`encode(ST_AsEWKB(ST_GeomFromText('POINT Z (1 2 3)', 4326)), 'hex')`, `encode(ST_AsEWKB(ST_GeomFromText('POINT Z (4 5 6)', 4326)), 'hex')`]],
     ['ISO, big-endian', [`encode(ST_AsBinary(ST_GeomFromText('POLYGON M ((0 0 1, 1 0 1, 1 1 1, 0 0 1))'), 'XDR'), 'hex')`]],
     ['ISO ZM and 2D mixed', [`encode(ST_AsBinary(ST_GeomFromText('POINT ZM (1 2 3 4)')), 'hex')`, `encode(ST_AsBinary(ST_GeomFromText('POINT (1 2)')), 'hex')`]],
-    ['polygons with multipolygons, promoted', [`encode(ST_AsBinary(ST_GeomFromText('POLYGON ((0 0, 1 0, 1 1, 0 0))')), 'hex')`, `encode(ST_AsBinary(ST_GeomFromText('MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)))')), 'hex')`]],
+    [
+      'polygons with multipolygons, promoted',
+      [`encode(ST_AsBinary(ST_GeomFromText('POLYGON ((0 0, 1 0, 1 1, 0 0))')), 'hex')`, `encode(ST_AsBinary(ST_GeomFromText('MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)))')), 'hex')`],
+    ],
     ['a line and a point', [`encode(ST_AsBinary(ST_GeomFromText('LINESTRING (0 0, 1 1)')), 'hex')`, `encode(ST_AsBinary(ST_GeomFromText('POINT (1 2)')), 'hex')`]],
   ];
   it.each(cases)('%s: the type PostGIS finds once they are parsed', async (_, values) => {

@@ -137,7 +137,7 @@ const KINDS: Kind[] = [
     run: fetchOds,
   },
   {
-    name: 'an OAuth 2 token request (the Ed-Fi ODS\'s)',
+    name: "an OAuth 2 token request (the Ed-Fi ODS's)",
     path: '/oauth/token',
     method: 'POST',
     proxy: () => odsFront,

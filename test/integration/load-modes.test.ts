@@ -89,10 +89,7 @@ describe('load modes', () => {
     const second = await deliver('versioned', 'id,name,seats\n1,Oak,10\n2,Elm,25\n4,Yew,40\n');
 
     expect(second).toMatchObject({ status: 'loaded', rowsLoaded: 2 }); // new versions: 2 changed, 4 new
-    const all = await rows<{ id: number; seats: number; current: boolean }>(
-      cleanDeps.pool,
-      'SELECT id, seats, valid_to IS NULL AS current FROM it_modes.versioned ORDER BY id, valid_from',
-    );
+    const all = await rows<{ id: number; seats: number; current: boolean }>(cleanDeps.pool, 'SELECT id, seats, valid_to IS NULL AS current FROM it_modes.versioned ORDER BY id, valid_from');
     expect(all).toEqual([
       { id: 1, seats: 10, current: true },
       { id: 2, seats: 20, current: false },

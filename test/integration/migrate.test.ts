@@ -26,7 +26,10 @@ describe('migrations', () => {
     const [r] = await rows<{ wkt: string }>(pool, `SELECT ST_AsText(ST_Transform(ST_SetSRID(ST_MakePoint(121000, 487000), 28992), 4326)) AS wkt`);
 
     // a point in Amsterdam (RD New) lands near 4.88 E, 52.37 N
-    const [lon, lat] = r!.wkt.replace(/POINT\(|\)/g, '').split(' ').map(Number);
+    const [lon, lat] = r!.wkt
+      .replace(/POINT\(|\)/g, '')
+      .split(' ')
+      .map(Number);
     expect(lon).toBeCloseTo(4.88, 1);
     expect(lat).toBeCloseTo(52.37, 1);
   });
@@ -40,7 +43,10 @@ describe('migrations', () => {
 
   it('tell whether a text value casts to a type, as the set-based clean needs', async () => {
     const pool = await getPool();
-    const [r] = await rows(pool, `SELECT etl.is_valid_as('12', 'integer') AS a, etl.is_valid_as('twelve', 'integer') AS b, etl.is_valid_as('2024-02-30', 'date') AS c, etl.is_valid_as('99999999999', 'integer') AS d`);
+    const [r] = await rows(
+      pool,
+      `SELECT etl.is_valid_as('12', 'integer') AS a, etl.is_valid_as('twelve', 'integer') AS b, etl.is_valid_as('2024-02-30', 'date') AS c, etl.is_valid_as('99999999999', 'integer') AS d`,
+    );
     expect(r).toEqual({ a: true, b: false, c: false, d: false });
   });
 });

@@ -115,9 +115,7 @@ describe('a load that keeps no row is a failure', () => {
     const outcome = await cleanLoad(cleanDeps, staged.loadId);
 
     expect(outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/^incoming\/city\/stops\/nowhere\.csv: no row loaded — all 3 rows were rejected \(geom: 3 rows, first line 2: /) });
-    expect(await rows(pool, 'SELECT status, rows_loaded, error_line::int AS line FROM etl.loads WHERE id = $1', [staged.loadId])).toEqual([
-      { status: 'failed', rows_loaded: null, line: 2 },
-    ]);
+    expect(await rows(pool, 'SELECT status, rows_loaded, error_line::int AS line FROM etl.loads WHERE id = $1', [staged.loadId])).toEqual([{ status: 'failed', rows_loaded: null, line: 2 }]);
     expect(await rows(pool, `SELECT to_regclass('it_outcomes_p.stops') AS t`)).toEqual([{ t: null }]);
     const [latest] = await datasetLoads(pool, 'it_outcomes_p', 'stops', 1);
     expect(latest!.status).toBe('failed');

@@ -56,7 +56,12 @@ describe('a file staged in parts', () => {
 
     for (const size of [1, 7, 50, 333, 10_000]) {
       const chunks = [text.subarray(0, 100), text.subarray(100, 101), text.subarray(101)];
-      const parts = await planParts((async function* () { yield* chunks; })(), { start, firstLine: 2, size, quote: '"', total: text.length });
+      const parts = await planParts(
+        (async function* () {
+          yield* chunks;
+        })(),
+        { start, firstLine: 2, size, quote: '"', total: text.length },
+      );
 
       expect(parts[0]!.start).toBe(start);
       expect(parts.at(-1)!.end).toBe(text.length);
@@ -107,10 +112,10 @@ describe('a file staged in parts', () => {
 
     const outcome = await cleanLoad(cleanDeps, loadId);
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 300 });
-    expect(await rows(stageDeps.pool, 'SELECT count(*)::int AS n, sum(amount)::text AS total FROM it_parts.split')).toEqual([{ n: 300, total: (1.25 * 300 * 301 / 2).toFixed(2) }]);
+    expect(await rows(stageDeps.pool, 'SELECT count(*)::int AS n, sum(amount)::text AS total FROM it_parts.split')).toEqual([{ n: 300, total: ((1.25 * 300 * 301) / 2).toFixed(2) }]);
   });
 
-  it('skips a line repeating the header inside a later part, and says so among the load\'s warnings', async () => {
+  it("skips a line repeating the header inside a later part, and says so among the load's warnings", async () => {
     const lines = ['id,note,amount'];
     for (let i = 1; i <= 60; i++) {
       lines.push(`${i},plain ${i},${i}.5`);
@@ -123,7 +128,9 @@ describe('a file staged in parts', () => {
     expect(split).toMatchObject({ status: 'split' });
     const loadId = (split as { loadId: number }).loadId;
     for (const m of sent) await stageObjectPart(stageDeps, m);
-    const load = (await rows<{ status: string; rows_read: number; warnings: string[] }>(stageDeps.pool, `SELECT status, rows_read::int, detected->'warnings' AS warnings FROM etl.loads WHERE id = $1`, [loadId]))[0]!;
+    const load = (
+      await rows<{ status: string; rows_read: number; warnings: string[] }>(stageDeps.pool, `SELECT status, rows_read::int, detected->'warnings' AS warnings FROM etl.loads WHERE id = $1`, [loadId])
+    )[0]!;
     expect(load).toMatchObject({ status: 'staged', rows_read: 60 });
     expect(load.warnings).toContain('incoming/city/split/appended.csv: 1 line repeating the header skipped (first on line 47)');
   });

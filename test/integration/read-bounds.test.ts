@@ -63,7 +63,10 @@ describe('hostile files in the pipeline', () => {
 
     const staged = await deliver('visits', 'far.xlsx', await xlsx('far.xlsx', `${header}${row(2, 1, 120)}<row r="3"><c r="ZZZZZZZ3"><v>1</v></c></row>`));
 
-    expect(staged).toMatchObject({ status: 'failed', error: expect.stringMatching(/^incoming\/city\/visits\/far\.xlsx#Data: cell ZZZZZZZ3 is right of column BIN, the last one read, .*\(read\.limits\.maxColumns\): refused/) });
+    expect(staged).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^incoming\/city\/visits\/far\.xlsx#Data: cell ZZZZZZZ3 is right of column BIN, the last one read, .*\(read\.limits\.maxColumns\): refused/),
+    });
     const [load] = await rows<{ status: string; error: string }>(cleanDeps.pool, `SELECT status, error FROM etl.loads WHERE project = 'it_bounds' AND object_key LIKE '%far.xlsx'`);
     expect(load).toMatchObject({ status: 'failed', error: expect.stringContaining('read.limits.maxColumns') });
     expect(await rows(cleanDeps.pool, 'SELECT id::int FROM it_bounds.visits ORDER BY 1')).toEqual([{ id: 1 }, { id: 2 }]);

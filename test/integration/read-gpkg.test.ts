@@ -79,7 +79,14 @@ describe('readGeoPackage', () => {
     const path = await geoPackage(
       [
         parks,
-        { table: 'visits', columns: [{ name: 'park', type: 'INTEGER' }, { name: 'day', type: 'DATE' }], rows: [[1, '2024-05-01']] },
+        {
+          table: 'visits',
+          columns: [
+            { name: 'park', type: 'INTEGER' },
+            { name: 'day', type: 'DATE' },
+          ],
+          rows: [[1, '2024-05-01']],
+        },
         { table: 'tiles', dataType: 'tiles', columns: [{ name: 'id', type: 'INTEGER' }], rows: [] },
       ],
       [lambert93],
@@ -123,7 +130,20 @@ describe('readGeoPackage', () => {
       rows: [
         [1, gpkgBlob(isoWkb('Polygon', [square.map(([x, y]) => [x!, y!, 5])], 'xyz'), { envelope: [0, 10, 0, 10, 5, 5] })],
         [2, gpkgBlob(isoWkb('Point', [1, 2, 3], 'xym'), { envelope: [1, 1, 2, 2, 3, 3], envelopeIndicator: 3 })],
-        [3, gpkgBlob(isoWkb('LineString', [[0, 0, 1, 2], [1, 1, 3, 4]], 'xyzm'), { envelope: [0, 1, 0, 1, 1, 3, 2, 4] })],
+        [
+          3,
+          gpkgBlob(
+            isoWkb(
+              'LineString',
+              [
+                [0, 0, 1, 2],
+                [1, 1, 3, 4],
+              ],
+              'xyzm',
+            ),
+            { envelope: [0, 1, 0, 1, 1, 3, 2, 4] },
+          ),
+        ],
         [4, gpkgBlob(isoWkb('Point', [NaN, NaN]), { empty: true })],
       ],
     };
@@ -272,7 +292,13 @@ describe('readGeoPackage', () => {
   });
 
   it('names the layer and feature whose geometry is not a geometry blob', async () => {
-    const layer: GpkgLayer = { ...parks, rows: [[1, null, 'ok', 1, 1], [2, new Uint8Array([9, 9, 9, 9, 9, 9]), 'bad', 1, 1]] };
+    const layer: GpkgLayer = {
+      ...parks,
+      rows: [
+        [1, null, 'ok', 1, 1],
+        [2, new Uint8Array([9, 9, 9, 9, 9, 9]), 'bad', 1, 1],
+      ],
+    };
     const [table] = await readGeoPackage(await geoPackage([layer], [lambert93]), 'parks.gpkg');
 
     const error = await readError(rowsOf(table!));

@@ -46,25 +46,57 @@ const geometryOf = (rows: ReadRow[]) => rows.map((r) => r.values.at(-1) ?? null)
 describe('readShapefile geometry', () => {
   it('writes points, multipoints and lines as hex WKB that PostGIS reads as the same shapes', async () => {
     const points = shapefile({ shapeType: POINT, records: [{ shape: { parts: [[[2.35, 48.85]]] } }, { shape: null }] });
-    const multi = shapefile({ shapeType: MULTIPOINT, records: [{ shape: { parts: [[[1, 2], [3, 4]]] } }] });
+    const multi = shapefile({
+      shapeType: MULTIPOINT,
+      records: [
+        {
+          shape: {
+            parts: [
+              [
+                [1, 2],
+                [3, 4],
+              ],
+            ],
+          },
+        },
+      ],
+    });
     const lines = shapefile({
       shapeType: POLYLINE,
       records: [
-        { shape: { parts: [[[0, 0], [1, 1], [2, 0]]] } },
-        { shape: { parts: [[[0, 0], [1, 1]], [[5, 5], [6, 6], [7, 5]]] } },
+        {
+          shape: {
+            parts: [
+              [
+                [0, 0],
+                [1, 1],
+                [2, 0],
+              ],
+            ],
+          },
+        },
+        {
+          shape: {
+            parts: [
+              [
+                [0, 0],
+                [1, 1],
+              ],
+              [
+                [5, 5],
+                [6, 6],
+                [7, 5],
+              ],
+            ],
+          },
+        },
       ],
     });
 
     const got = [];
     for (const p of [points, multi, lines]) got.push(await postgis(geometryOf(await rowsOf(await readShapefile(p, 'x.shp')))));
 
-    expect(got.flat().map((g) => g.wkt)).toEqual([
-      'POINT(2.35 48.85)',
-      null,
-      'MULTIPOINT((1 2),(3 4))',
-      'LINESTRING(0 0,1 1,2 0)',
-      'MULTILINESTRING((0 0,1 1),(5 5,6 6,7 5))',
-    ]);
+    expect(got.flat().map((g) => g.wkt)).toEqual(['POINT(2.35 48.85)', null, 'MULTIPOINT((1 2),(3 4))', 'LINESTRING(0 0,1 1,2 0)', 'MULTILINESTRING((0 0,1 1),(5 5,6 6,7 5))']);
   });
 
   it('gives a polygon its hole, as a valid polygon', async () => {
@@ -91,16 +123,20 @@ describe('readShapefile geometry', () => {
     const [g] = await postgis(geometryOf(await rowsOf(await readShapefile(parts, 'parks.shp'))));
 
     expect(g!.valid).toBe(true);
-    expect(g!.wkt).toBe(
-      `MULTIPOLYGON((${squareWkt(0, 0, 10, true)},${squareWkt(2, 2, 6, false)}),` +
-        `(${squareWkt(20, 0, 10, true)},${squareWkt(22, 2, 2, false)}),` +
-        `(${squareWkt(4, 4, 2, true)}))`,
-    );
+    expect(g!.wkt).toBe(`MULTIPOLYGON((${squareWkt(0, 0, 10, true)},${squareWkt(2, 2, 6, false)}),` + `(${squareWkt(20, 0, 10, true)},${squareWkt(22, 2, 2, false)}),` + `(${squareWkt(4, 4, 2, true)}))`);
   });
 
   it('puts a hole in the outer ring that contains it, not in another whose bounding box also does', async () => {
     // an L-shaped outer ring whose box covers a second outer ring and that ring's hole
-    const ell = [[0, 0], [10, 0], [10, 2], [2, 2], [2, 10], [0, 10], [0, 0]].reverse();
+    const ell = [
+      [0, 0],
+      [10, 0],
+      [10, 2],
+      [2, 2],
+      [2, 10],
+      [0, 10],
+      [0, 0],
+    ].reverse();
     const parts = shapefile({ shapeType: POLYGON, records: [{ shape: { parts: [ell, square(5, 5, 4, true), square(6, 6, 1, false)] } }] });
 
     const [g] = await postgis(geometryOf(await rowsOf(await readShapefile(parts, 'ell.shp'))));
@@ -132,7 +168,16 @@ describe('readShapefile geometry', () => {
       records: [
         {
           shape: {
-            parts: [[[0, 0, 1], [1, 0, 1], [0, 1, 2], [1, 1, 2]], square(10, 0, 10, true).map(at(5)), square(12, 2, 2, false).map(at(5))],
+            parts: [
+              [
+                [0, 0, 1],
+                [1, 0, 1],
+                [0, 1, 2],
+                [1, 1, 2],
+              ],
+              square(10, 0, 10, true).map(at(5)),
+              square(12, 2, 2, false).map(at(5)),
+            ],
             partTypes: [0, 2, 3],
           },
         },
@@ -143,10 +188,7 @@ describe('readShapefile geometry', () => {
     const [g] = await postgis(geometryOf(await rowsOf(table)));
 
     expect(table.geometry?.type).toBe('MultiPolygonZ');
-    expect(g!.wkt).toBe(
-      'MULTIPOLYGON Z (((0 0 1,1 0 1,0 1 2,0 0 1)),((1 0 1,0 1 2,1 1 2,1 0 1)),' +
-        '((10 0 5,10 10 5,20 10 5,20 0 5,10 0 5),(12 2 5,14 2 5,14 4 5,12 4 5,12 2 5)))',
-    );
+    expect(g!.wkt).toBe('MULTIPOLYGON Z (((0 0 1,1 0 1,0 1 2,0 0 1)),((1 0 1,0 1 2,1 1 2,1 0 1)),' + '((10 0 5,10 10 5,20 10 5,20 0 5,10 0 5),(12 2 5,14 2 5,14 4 5,12 4 5,12 2 5)))');
   });
 
   it('stages a shape with a NaN or infinite coordinate (2D, Z or multipoint) as a text PostGIS refuses, saying why', async () => {
@@ -155,8 +197,8 @@ describe('readShapefile geometry', () => {
     const z = shapefile({ shapeType: POLYGONZ, records: [{ shape: { parts: [bad(0, 0).map(([x, y], i) => [x, y, i === 1 ? -Infinity : 3] as [number, number, number])] } }] });
     const multi = shapefile({ shapeType: MULTIPOINT, records: [{ shape: { parts: [[[1, 2]], [[Infinity, 2]]] } }] });
 
-    const values = [...(await rowsOf(await readShapefile(parts, 'p.shp'))), ...(await rowsOf(await readShapefile(z, 'z.shp'))), ...(await rowsOf(await readShapefile(multi, 'm.shp')))].map(
-      (r) => r.values.at(-1),
+    const values = [...(await rowsOf(await readShapefile(parts, 'p.shp'))), ...(await rowsOf(await readShapefile(z, 'z.shp'))), ...(await rowsOf(await readShapefile(multi, 'm.shp')))].map((r) =>
+      r.values.at(-1),
     );
 
     expect(values.slice(1)).toEqual(Array(3).fill('invalid shape (a coordinate is NaN or infinite)'));
@@ -169,7 +211,18 @@ describe('readShapefile geometry', () => {
       shapeType: POLYGON,
       records: [
         { shape: { parts: [open] } },
-        { shape: { parts: [square(0, 0, 10, true), [[1, 1], [2, 2], [1, 1]]] } },
+        {
+          shape: {
+            parts: [
+              square(0, 0, 10, true),
+              [
+                [1, 1],
+                [2, 2],
+                [1, 1],
+              ],
+            ],
+          },
+        },
       ],
     });
     const table = await readShapefile(parts, 'parks.shp');

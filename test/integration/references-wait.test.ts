@@ -40,7 +40,10 @@ const file = (name: string, body: string) => {
 };
 
 const { logLines, metricLines } = captureLines();
-const counted = (metric: string) => metricLines().filter((l) => l.step === 'clean').reduce((n, l) => n + Number(l[metric] ?? 0), 0);
+const counted = (metric: string) =>
+  metricLines()
+    .filter((l) => l.step === 'clean')
+    .reduce((n, l) => n + Number(l[metric] ?? 0), 0);
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args, '--pipeline', PIPELINE], { encoding: 'utf8', env: process.env, timeout: 60_000 });
@@ -63,12 +66,9 @@ const stats = (): BindingStats => ({ invocations: 0, messages: 0, failures: 0 })
 /** Stage what was uploaded, then take the clean messages off the queue (hidden for `seconds`): the loads stay staged. */
 async function stageAndHold(seconds: number): Promise<{ body: string; receipt: string }[]> {
   expect(await pollOnce(binding('stage'), stats(), { waitSeconds: 1 })).toBeGreaterThan(0);
-  const out = await sqsClient().send(
-    new ReceiveMessageCommand({ QueueUrl: local.resources.cleanQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: seconds }),
-  );
+  const out = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: local.resources.cleanQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: seconds }));
   return (out.Messages ?? []).map((m) => ({ body: m.Body!, receipt: m.ReceiptHandle! }));
 }
-
 
 describe('references between datasets that arrive together', () => {
   it('one batch, the referencing file first: the referenced dataset is cleaned first, nothing quarantined, no retry', async () => {
@@ -83,7 +83,9 @@ describe('references between datasets that arrive together', () => {
     expect(run.clean!.failures).toBe(0);
     // one batch, cleaned in the order areas, programs
     expect(logLines()).toContainEqual(expect.objectContaining({ message: 'batch reordered: referenced datasets first', loads: [areas.id, programs.id] }));
-    const cleaned = logLines().filter((l) => l.message === 'cleaned').map((l) => l.loadId);
+    const cleaned = logLines()
+      .filter((l) => l.message === 'cleaned')
+      .map((l) => l.loadId);
     expect(cleaned).toEqual([areas.id, programs.id]);
     expect(await rows(local.pool, 'SELECT id, area FROM it_refs.programs ORDER BY id')).toEqual([
       { id: 1, area: 'N' },
@@ -113,7 +115,15 @@ describe('references between datasets that arrive together', () => {
     expect(programs.error).toContain('column "area" references areas.code');
     // a wait, not a failure: logged at INFO, counted as a waiting message, not as an (alarmed) failed one
     expect(logLines()).toContainEqual(
-      expect.objectContaining({ level: 'INFO', loadId: programs.id, kind: 'retryable', attempt: 1, of: MAX_RECEIVES, error: expect.stringContaining(reason), message: expect.stringMatching(/waits, attempt 1 of 5: retried in 1 s/) }),
+      expect.objectContaining({
+        level: 'INFO',
+        loadId: programs.id,
+        kind: 'retryable',
+        attempt: 1,
+        of: MAX_RECEIVES,
+        error: expect.stringContaining(reason),
+        message: expect.stringMatching(/waits, attempt 1 of 5: retried in 1 s/),
+      }),
     );
     expect([counted('WaitingMessages'), counted('FailedMessages')]).toEqual([1, 0]);
     const status = cli('status', 'programs');

@@ -167,9 +167,7 @@ describe('civic-etl replay', () => {
     // S3 lists, then stops answering: reading the first version fails as an outage would
     const flaky = {
       send: (command: unknown) =>
-        command instanceof ListObjectVersionsCommand
-          ? deps.s3.send(command)
-          : Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:54400'), { code: 'ECONNREFUSED' })),
+        command instanceof ListObjectVersionsCommand ? deps.s3.send(command) : Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:54400'), { code: 'ECONNREFUSED' })),
     } as unknown as S3Client;
     const before = await people();
 
@@ -179,9 +177,7 @@ describe('civic-etl replay', () => {
     expect(summary.versions.map((v) => [v.versionId, v.status])).toEqual([[version[0], 'failed']]);
     expect(await people()).toEqual(before);
     expect(await rows(local.pool, `SELECT status, error FROM etl.loads WHERE project = 'it_replay' AND status NOT IN ('loaded', 'failed')`)).toEqual([]);
-    expect(await rows(local.pool, `SELECT error FROM etl.loads WHERE project = 'it_replay' ORDER BY id DESC LIMIT 1`)).toEqual([
-      { error: 'replay stopped: connect ECONNREFUSED 127.0.0.1:54400' },
-    ]);
+    expect(await rows(local.pool, `SELECT error FROM etl.loads WHERE project = 'it_replay' ORDER BY id DESC LIMIT 1`)).toEqual([{ error: 'replay stopped: connect ECONNREFUSED 127.0.0.1:54400' }]);
   });
 
   it('replays the files of a fetched dataset, not the fetch manifests, typed as the profile says', async () => {
@@ -232,7 +228,9 @@ describe('civic-etl replay', () => {
 
     expect(r.code, r.stderr).toBe(1);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^replaying 3 object versions of people from s3:\/\/civic-etl-it-replay-landing\/incoming\/acme\/people\/ and s3:\/\/civic-etl-it-replay-landing\/raw\/people\/, oldest first$/);
+    expect(lines[0]).toMatch(
+      /^replaying 3 object versions of people from s3:\/\/civic-etl-it-replay-landing\/incoming\/acme\/people\/ and s3:\/\/civic-etl-it-replay-landing\/raw\/people\/, oldest first$/,
+    );
     expect(lines[1]).toMatch(new RegExp(`  \\S+Z  ${PEOPLE}  version ${version[0]}: loaded, 2 rows — load \\d+, replays load \\d+$`));
     expect(lines[2]).toMatch(new RegExp(`  \\S+Z  ${PEOPLE}  version ${version[1]}: loaded, 3 rows — load \\d+, replays load \\d+$`));
     expect(lines[3]).toContain(`version ${ragged}: failed: ${PEOPLE} line 3: the record has 3 fields, the header has 2`);

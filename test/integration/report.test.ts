@@ -42,7 +42,12 @@ const definition: PipelineInput = {
     {
       name: 'trees',
       source: { type: 'upload', supplier: 'parks' },
-      clean: { columns: [{ name: 'tree_id', source: 'Tree ID', type: 'integer', required: true }, { name: 'species', source: 'Species' }] },
+      clean: {
+        columns: [
+          { name: 'tree_id', source: 'Tree ID', type: 'integer', required: true },
+          { name: 'species', source: 'Species' },
+        ],
+      },
     },
   ],
 };
@@ -115,7 +120,15 @@ describe('the quality report of a load with quarantined rows', () => {
 
   it('counts the quarantined values by rule and column, with the first example lines of each in file order', () => {
     expect(report.byRule.map((r) => ({ rule: r.rule, values: r.values, rows: r.rows, columns: r.columns }))).toEqual([
-      { rule: 'type', values: 3, rows: 3, columns: [{ column: 'visitors', values: 2 }, { column: 'opened', values: 1 }] },
+      {
+        rule: 'type',
+        values: 3,
+        rows: 3,
+        columns: [
+          { column: 'visitors', values: 2 },
+          { column: 'opened', values: 1 },
+        ],
+      },
       { rule: 'map', values: 1, rows: 1, columns: [{ column: 'status', values: 1 }] },
       { rule: 'required', values: 1, rows: 1, columns: [{ column: 'name', values: 1 }] },
       { rule: 'unique', values: 1, rows: 1, columns: [{ column: 'site_id', values: 1 }] },
@@ -173,7 +186,7 @@ describe('the quality report of a load with quarantined rows', () => {
 });
 
 describe('the supplier copy', () => {
-  it('holds only that supplier\'s own load: another supplier\'s rejected values stay in its own report', async () => {
+  it("holds only that supplier's own load: another supplier's rejected values stay in its own report", async () => {
     const outcome = await deliver('parks', 'trees', 'trees.csv', 'Tree ID,Species\n1,Oak\nPARKS-ONLY-VALUE,Elm\n');
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: 1 });
 
@@ -193,9 +206,17 @@ describe('the supplier copy', () => {
 
   it('never carries a credential an error message might quote', () => {
     const failed: LoadReport = {
-      loadId: 1, project: 'p', dataset: 'sites', bucket: 'landing-123', objectKey: 'incoming/city/sites/a.csv', objectVersion: 'v1',
-      receivedAt: '2024-05-01T10:00:00.000Z', finishedAt: '2024-05-01T10:00:01.000Z', status: 'failed',
-      rows: { read: null, loaded: null, quarantined: null }, byRule: [],
+      loadId: 1,
+      project: 'p',
+      dataset: 'sites',
+      bucket: 'landing-123',
+      objectKey: 'incoming/city/sites/a.csv',
+      objectVersion: 'v1',
+      receivedAt: '2024-05-01T10:00:00.000Z',
+      finishedAt: '2024-05-01T10:00:01.000Z',
+      status: 'failed',
+      rows: { read: null, loaded: null, quarantined: null },
+      byRule: [],
       error: { message: 'could not reach postgres://etl:hunter2@db.internal:5432/civic (password=hunter2)', file: 'incoming/city/sites/a.csv', line: null, column: null },
     };
 

@@ -21,12 +21,7 @@ const definition: PipelineInput = {
       source: upload,
       clean: {
         nullTokens: true,
-        columns: [
-          { name: 'name', trim: 'collapse', case: 'title', required: true },
-          { name: 'code', trim: true, case: 'upper', nullTokens: false },
-          { name: 'note' },
-          { name: 'age', type: 'integer' },
-        ],
+        columns: [{ name: 'name', trim: 'collapse', case: 'title', required: true }, { name: 'code', trim: true, case: 'upper', nullTokens: false }, { name: 'note' }, { name: 'age', type: 'integer' }],
       },
     },
     {
@@ -82,7 +77,14 @@ const definition: PipelineInput = {
     {
       name: 'members',
       source: upload,
-      clean: { columns: [{ name: 'id', type: 'integer' }, { name: 'email', trim: true, case: 'lower', unique: true }], key: ['id'], mode: 'append' },
+      clean: {
+        columns: [
+          { name: 'id', type: 'integer' },
+          { name: 'email', trim: true, case: 'lower', unique: true },
+        ],
+        key: ['id'],
+        mode: 'append',
+      },
     },
     {
       name: 'statuses',
@@ -90,7 +92,16 @@ const definition: PipelineInput = {
       clean: { columns: [{ name: 'code' }, { name: 'status', source: 'code', map: 'status_codes', values: ['open', 'closed'] }] },
     },
   ],
-  valueMaps: [{ name: 'status_codes', entries: [{ source: 'O', constant: 'open' }, { source: 'C', constant: 'closed' }, { source: 'P', constant: 'pending' }] }],
+  valueMaps: [
+    {
+      name: 'status_codes',
+      entries: [
+        { source: 'O', constant: 'open' },
+        { source: 'C', constant: 'closed' },
+        { source: 'P', constant: 'pending' },
+      ],
+    },
+  ],
 };
 
 let stageDeps: StageDeps;
@@ -99,16 +110,13 @@ let bucket: string;
 let n = 0;
 
 /** Upload, stage and clean one CSV file; returns the clean outcome. */
-const deliver = (dataset: string, body: string, deps = cleanDeps) =>
-  deliverObject({ stage: stageDeps, clean: deps }, bucket, `incoming/city/${dataset}/file-${++n}.csv`, body);
+const deliver = (dataset: string, body: string, deps = cleanDeps) => deliverObject({ stage: stageDeps, clean: deps }, bucket, `incoming/city/${dataset}/file-${++n}.csv`, body);
 
 /** The quarantine rows of a load, by line and column. */
 async function quarantined(dataset: string, outcome: { loadId: number }) {
-  return rows(
-    cleanDeps.pool,
-    `SELECT source_line::int AS line, column_name AS column, raw_value AS raw, rule, reason FROM it_rules.${dataset}_quarantine WHERE load_id = $1 ORDER BY 1, 2`,
-    [outcome.loadId],
-  );
+  return rows(cleanDeps.pool, `SELECT source_line::int AS line, column_name AS column, raw_value AS raw, rule, reason FROM it_rules.${dataset}_quarantine WHERE load_id = $1 ORDER BY 1, 2`, [
+    outcome.loadId,
+  ]);
 }
 
 beforeAll(async () => {
@@ -120,26 +128,18 @@ beforeAll(async () => {
 
 describe('cleaning rules', () => {
   it('trims and collapses white space, folds case and turns null tokens into empty values', async () => {
-    const outcome = await deliver(
-      'people',
-      ['name,code,note,age', '"  anna   de\u00a0vries ",  ab12 ,n/a,NA', 'BOB,x,-,42', 'NULL,y,fine,7', ''].join('\n'),
-    );
+    const outcome = await deliver('people', ['name,code,note,age', '"  anna   de\u00a0vries ",  ab12 ,n/a,NA', 'BOB,x,-,42', 'NULL,y,fine,7', ''].join('\n'));
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2, rowsQuarantined: 1 });
     expect(await rows(cleanDeps.pool, 'SELECT name, code, note, age, _source_line::int AS line FROM it_rules.people ORDER BY line')).toEqual([
       { name: 'Anna De Vries', code: 'AB12', note: null, age: null, line: 2 },
       { name: 'Bob', code: 'X', note: null, age: 42, line: 3 },
     ]);
-    expect(await quarantined('people', outcome as { loadId: number })).toEqual([
-      { line: 4, column: 'name', raw: 'NULL', rule: 'null', reason: 'required value is missing (null token NULL)' },
-    ]);
+    expect(await quarantined('people', outcome as { loadId: number })).toEqual([{ line: 4, column: 'name', raw: 'NULL', rule: 'null', reason: 'required value is missing (null token NULL)' }]);
   });
 
   it('reads numbers with the declared separators only, and quarantines the ones written otherwise', async () => {
-    const outcome = await deliver(
-      'amounts',
-      ['eu;us;fr', '1.234,5;"1,234.5";1 234 567', '-0,25;.5;12', '1.5;1234;7', '2,5;"1,23,4";3', '7;8;12 34', ''].join('\n'),
-    );
+    const outcome = await deliver('amounts', ['eu;us;fr', '1.234,5;"1,234.5";1 234 567', '-0,25;.5;12', '1.5;1234;7', '2,5;"1,23,4";3', '7;8;12 34', ''].join('\n'));
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2, rowsQuarantined: 3 });
     expect(await rows(cleanDeps.pool, 'SELECT eu::text, us::text, fr FROM it_rules.amounts ORDER BY _source_line')).toEqual([
@@ -167,9 +167,7 @@ describe('cleaning rules', () => {
     );
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2, rowsQuarantined: 2 });
-    expect(
-      await rows(cleanDeps.pool, `SELECT day::text, us_day::text, "at"::text, sheet_day::text FROM it_rules.events ORDER BY _source_line`),
-    ).toEqual([
+    expect(await rows(cleanDeps.pool, `SELECT day::text, us_day::text, "at"::text, sheet_day::text FROM it_rules.events ORDER BY _source_line`)).toEqual([
       { day: '2024-01-05', us_day: '2024-01-05', at: '2024-01-05 09:30:00', sheet_day: '2024-01-01' },
       { day: '2024-02-29', us_day: '1999-12-31', at: '2023-12-31 23:59:00', sheet_day: '2024-03-01' },
     ]);
@@ -203,7 +201,7 @@ describe('cleaning rules', () => {
 });
 
 describe('value maps and rules', () => {
-  it('checks a mapped column\'s constants, not the codes of the file', async () => {
+  it("checks a mapped column's constants, not the codes of the file", async () => {
     const outcome = await deliver('statuses', 'code\no\nC\nP\nX\n');
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2, rowsQuarantined: 2 });
@@ -232,9 +230,7 @@ describe('references', () => {
       status: 'failed',
       error: 'dataset programs: column "area" references areas.code, but dataset areas has no clean table yet: load areas first, then load this file again (or replay it)',
     });
-    expect(await rows(cleanDeps.pool, 'SELECT status, error_column FROM etl.loads WHERE id = $1', [(outcome as { loadId: number }).loadId])).toEqual([
-      { status: 'failed', error_column: 'area' },
-    ]);
+    expect(await rows(cleanDeps.pool, 'SELECT status, error_column FROM etl.loads WHERE id = $1', [(outcome as { loadId: number }).loadId])).toEqual([{ status: 'failed', error_column: 'area' }]);
     expect(await rows(cleanDeps.pool, 'SELECT title, area FROM it_rules.programs')).toEqual([{ title: 'Earlier', area: 'N' }]);
   });
 
@@ -249,9 +245,7 @@ describe('references', () => {
       { title: 'Chess', area: 'S' },
       { title: 'Yoga', area: null },
     ]);
-    expect(await quarantined('programs', outcome as { loadId: number })).toEqual([
-      { line: 4, column: 'area', raw: 'X', rule: 'reference', reason: 'not in areas.code: X' },
-    ]);
+    expect(await quarantined('programs', outcome as { loadId: number })).toEqual([{ line: 4, column: 'area', raw: 'X', rule: 'reference', reason: 'not in areas.code: X' }]);
   });
 });
 
@@ -274,10 +268,7 @@ describe('rules the database refuses', () => {
 
 describe('duplicates', () => {
   it('keeps the last version of each key by the ordering column and quarantines the others as dedupe', async () => {
-    const outcome = await deliver(
-      'versions',
-      ['id,label,updated', '1,first,01-01-2024', '1,newest,03-01-2024', '2,only,01-01-2024', '1,middle,02-01-2024', '1,undated,', ''].join('\n'),
-    );
+    const outcome = await deliver('versions', ['id,label,updated', '1,first,01-01-2024', '1,newest,03-01-2024', '2,only,01-01-2024', '1,middle,02-01-2024', '1,undated,', ''].join('\n'));
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2, rowsQuarantined: 3 });
     expect(await rows(cleanDeps.pool, 'SELECT id, label FROM it_rules.versions ORDER BY id')).toEqual([
@@ -317,7 +308,13 @@ describe('the one-statement cast', () => {
     const dataset = datasetSchema.parse({
       name: 'scratch',
       source: upload,
-      clean: { nullTokens: true, columns: [{ name: 'amount', type: 'numeric', format: { decimal: ',', thousands: '.' } }, { name: 'day', type: 'date', format: 'dd-mm-yyyy' }] },
+      clean: {
+        nullTokens: true,
+        columns: [
+          { name: 'amount', type: 'numeric', format: { decimal: ',', thousands: '.' } },
+          { name: 'day', type: 'date', format: 'dd-mm-yyyy' },
+        ],
+      },
     });
     const columns: CastColumn[] = [
       { name: 'amount', type: 'numeric', required: false, from: 'a' },
@@ -326,8 +323,7 @@ describe('the one-statement cast', () => {
     const client = await cleanDeps.pool.connect();
     const statements: string[] = [];
     const recording = new Proxy(client, {
-      get: (target, property) =>
-        property === 'query' ? (sql: string, params?: unknown[]) => (statements.push(sql), target.query(sql, params)) : Reflect.get(target, property),
+      get: (target, property) => (property === 'query' ? (sql: string, params?: unknown[]) => (statements.push(sql), target.query(sql, params)) : Reflect.get(target, property)),
     });
     try {
       await client.query('BEGIN');
@@ -347,7 +343,10 @@ describe('the one-statement cast', () => {
   }
 
   it('casts a file whose rules only normalise and read locale formats in one INSERT', async () => {
-    const outcome = await castScratch([[' 1.234,5 ', '31-12-2024'], ['n/a', '01-01-2024']]);
+    const outcome = await castScratch([
+      [' 1.234,5 ', '31-12-2024'],
+      ['n/a', '01-01-2024'],
+    ]);
 
     expect(outcome).toEqual({
       result: { rowsLoaded: 2, rowsQuarantined: 0 },
@@ -361,7 +360,10 @@ describe('the one-statement cast', () => {
   });
 
   it('falls back to the checks when a value is not in its format, and quarantines only that value', async () => {
-    const outcome = await castScratch([['1.234,5', '31-12-2024'], ['2', '2024-01-01']]);
+    const outcome = await castScratch([
+      ['1.234,5', '31-12-2024'],
+      ['2', '2024-01-01'],
+    ]);
 
     expect(outcome).toMatchObject({
       result: { rowsLoaded: 1, rowsQuarantined: 1 },

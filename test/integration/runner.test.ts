@@ -60,9 +60,7 @@ describe('the local runner, wired like AWS', () => {
     const stats = await local.run({ maxMs: 60_000 });
 
     expect(stats.stage!.failures).toBe(0);
-    expect(await rows(local.pool, `SELECT status, error_line::int FROM etl.loads WHERE project = 'it_runner' AND object_key LIKE '%ragged.csv'`)).toEqual([
-      { status: 'failed', error_line: 3 },
-    ]);
+    expect(await rows(local.pool, `SELECT status, error_line::int FROM etl.loads WHERE project = 'it_runner' AND object_key LIKE '%ragged.csv'`)).toEqual([{ status: 'failed', error_line: 3 }]);
     expect(await drain(local.resources.stageDlqUrl)).toEqual([]);
   });
 

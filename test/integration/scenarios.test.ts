@@ -33,10 +33,14 @@ describe('the Amsterdam example: reports in RD New, per neighbourhood', () => {
 
     expect(outside).toBe(5);
     expect(perBuurt).toHaveLength(20);
-    expect(Object.fromEntries(perBuurt.map((b) => [b.code, b.n]))).toEqual(Object.fromEntries([...Array(20).keys()].map((i) => {
-      const code = `A${String(i).padStart(2, '0')}`;
-      return [code, expected.get(code) ?? 0];
-    })));
+    expect(Object.fromEntries(perBuurt.map((b) => [b.code, b.n]))).toEqual(
+      Object.fromEntries(
+        [...Array(20).keys()].map((i) => {
+          const code = `A${String(i).padStart(2, '0')}`;
+          return [code, expected.get(code) ?? 0];
+        }),
+      ),
+    );
     expect(unplaced).toEqual([{ n: outside }]);
     expect(srids).toEqual([{ srid: 28992 }]);
   });

@@ -106,7 +106,9 @@ describe('civic-etl load of Parquet', () => {
       { c: 'day', t: 'date' },
       { c: 'at', t: 'timestamp with time zone' },
     ]);
-    expect(await rows(pool, "SELECT id::text, code, price::text, share, open, day::text, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS at FROM it_sheets_parquet.typed ORDER BY id")).toEqual([
+    expect(
+      await rows(pool, "SELECT id::text, code, price::text, share, open, day::text, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS at FROM it_sheets_parquet.typed ORDER BY id"),
+    ).toEqual([
       { id: '1', code: '007', price: '12.30', share: 0.125, open: true, day: '2024-02-29', at: '2023-11-14 22:13:20.123456' },
       { id: '9007199254740993', code: '042', price: '0.05', share: 1e-7, open: false, day: '2001-01-01', at: '1970-01-01 00:00:00.000000' },
     ]);
@@ -116,11 +118,16 @@ describe('civic-etl load of Parquet', () => {
     const r = civicEtl('load', join(parquet, 'delta_encoding_optional_column.parquet'), '--table', 'it_sheets_parquet.delta');
 
     expect(r.code, r.stderr).toBe(0);
-    const counts = (await rows<Record<string, number>>(
+    const counts = (
+      await rows<Record<string, number>>(
+        await getPool(),
+        `SELECT ${parquetFacts.delta.columns.map((c: string) => `count(*) FILTER (WHERE ${c} IS NULL)::int AS ${c}`).join(', ')} FROM it_sheets_parquet.delta`,
+      )
+    )[0];
+    const reviewType = await rows(
       await getPool(),
-      `SELECT ${parquetFacts.delta.columns.map((c: string) => `count(*) FILTER (WHERE ${c} IS NULL)::int AS ${c}`).join(', ')} FROM it_sheets_parquet.delta`,
-    ))[0];
-    const reviewType = await rows(await getPool(), "SELECT data_type FROM information_schema.columns WHERE table_schema = 'it_sheets_parquet' AND table_name = 'delta' AND column_name = 'c_last_review_date'");
+      "SELECT data_type FROM information_schema.columns WHERE table_schema = 'it_sheets_parquet' AND table_name = 'delta' AND column_name = 'c_last_review_date'",
+    );
 
     expect(r.stdout).toContain('rows read 100, loaded 100, rejected 0');
     expect(counts).toEqual(parquetFacts.delta.nulls);

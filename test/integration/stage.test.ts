@@ -100,7 +100,12 @@ describe('stage', () => {
       { what: 'an unknown dataset', key: 'incoming/acme/pets/p.csv', body: 'id,name\n1,a\n', error: /unknown dataset "pets" in project it_stage \(known: people\)/ },
       { what: 'another supplier’s dataset', key: 'incoming/other/people/p.csv', body: 'id,name\n1,a\n', error: /supplier "other" does not deliver dataset "people"; expected incoming\/acme\/people\// },
       { what: 'an empty file', key: 'incoming/acme/people/empty.csv', body: '', error: /empty\.csv is empty/ },
-      { what: 'bytes that are not CSV', key: 'incoming/acme/people/logo.csv', body: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]), error: /logo\.csv is not CSV text: it looks like a PNG image/ },
+      {
+        what: 'bytes that are not CSV',
+        key: 'incoming/acme/people/logo.csv',
+        body: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]),
+        error: /logo\.csv is not CSV text: it looks like a PNG image/,
+      },
       { what: 'a ragged row', key: 'incoming/acme/people/ragged.csv', body: 'id,name\n1,a\n2,b,extra\n3,c\n', error: /ragged\.csv line 3: the record has 3 fields, the header has 2/, line: 3 },
       {
         what: 'UTF-8 text with a byte that is not UTF-8',
@@ -130,7 +135,21 @@ describe('stage', () => {
 
   it('stages text in another encoding (Windows-1252), transcoded to UTF-8', async () => {
     // "Zürich" and "Crème brûlé – 5 €" as a Windows-1252 spreadsheet export writes them
-    const bytes = Buffer.concat([Buffer.from('id;name\n1;Z'), Buffer.from([0xfc]), Buffer.from('rich\n2;Cr'), Buffer.from([0xe8]), Buffer.from('me br'), Buffer.from([0xfb]), Buffer.from('l'), Buffer.from([0xe9]), Buffer.from(' '), Buffer.from([0x96]), Buffer.from(' 5 '), Buffer.from([0x80]), Buffer.from('\n')]);
+    const bytes = Buffer.concat([
+      Buffer.from('id;name\n1;Z'),
+      Buffer.from([0xfc]),
+      Buffer.from('rich\n2;Cr'),
+      Buffer.from([0xe8]),
+      Buffer.from('me br'),
+      Buffer.from([0xfb]),
+      Buffer.from('l'),
+      Buffer.from([0xe9]),
+      Buffer.from(' '),
+      Buffer.from([0x96]),
+      Buffer.from(' 5 '),
+      Buffer.from([0x80]),
+      Buffer.from('\n'),
+    ]);
     const exact = await put(bucket, 'incoming/acme/people/cp1252.csv', bytes);
 
     const outcome = await stageObject(deps, exact);

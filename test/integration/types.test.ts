@@ -63,19 +63,46 @@ const LOCALE = [
 
 const EXPECTED = [
   {
-    id: 1, comma: 3.5, grouped_dot: 1234.56, grouped_space: 1234.56, exponent: 46335565.4586, day_first: '2021-01-13', unpadded: '2021-01-15',
-    dotted: '2013-04-23', month_first: '2021-01-13', stamp: '2021-01-13 08:30:00', code: '01000',
+    id: 1,
+    comma: 3.5,
+    grouped_dot: 1234.56,
+    grouped_space: 1234.56,
+    exponent: 46335565.4586,
+    day_first: '2021-01-13',
+    unpadded: '2021-01-15',
+    dotted: '2013-04-23',
+    month_first: '2021-01-13',
+    stamp: '2021-01-13 08:30:00',
+    code: '01000',
   },
   {
-    id: 2, comma: -0.25, grouped_dot: 12345678.9, grouped_space: 12345.1, exponent: 0.0015, day_first: '2021-03-02', unpadded: '2021-02-03',
-    dotted: '1999-02-01', month_first: '2020-12-31', stamp: '2021-02-01 23:59:00', code: '75001',
+    id: 2,
+    comma: -0.25,
+    grouped_dot: 12345678.9,
+    grouped_space: 12345.1,
+    exponent: 0.0015,
+    day_first: '2021-03-02',
+    unpadded: '2021-02-03',
+    dotted: '1999-02-01',
+    month_first: '2020-12-31',
+    stamp: '2021-02-01 23:59:00',
+    code: '75001',
   },
   { id: 3, comma: null, grouped_dot: null, grouped_space: null, exponent: null, day_first: null, unpadded: null, dotted: null, month_first: null, stamp: null, code: null },
 ];
 
 const LOAD_TYPES = [
-  ['id', 'integer'], ['comma', 'numeric'], ['grouped_dot', 'numeric'], ['grouped_space', 'numeric'], ['exponent', 'numeric'], ['day_first', 'date'],
-  ['unpadded', 'date'], ['dotted', 'date'], ['month_first', 'date'], ['stamp', 'timestamp'], ['code', 'text'],
+  ['id', 'integer'],
+  ['comma', 'numeric'],
+  ['grouped_dot', 'numeric'],
+  ['grouped_space', 'numeric'],
+  ['exponent', 'numeric'],
+  ['day_first', 'date'],
+  ['unpadded', 'date'],
+  ['dotted', 'date'],
+  ['month_first', 'date'],
+  ['stamp', 'timestamp'],
+  ['code', 'text'],
 ];
 
 /** The table's values with numbers as numbers and dates as ISO text, in line order. */
@@ -110,7 +137,10 @@ describe('civic-etl load types what the profile found', () => {
 
     expect(r).toMatchObject({ rowsLoaded: 2, rowsRejected: 0 });
     expect(r.columns.map((c) => c.type)).toEqual(['integer', 'date']);
-    expect(await rows(deps.pool, 'SELECT n, day::text AS day FROM it_types_load.padded ORDER BY n')).toEqual([{ n: 1, day: '2021-01-13' }, { n: 2, day: '2021-01-14' }]);
+    expect(await rows(deps.pool, 'SELECT n, day::text AS day FROM it_types_load.padded ORDER BY n')).toEqual([
+      { n: 1, day: '2021-01-13' },
+      { n: 2, day: '2021-01-14' },
+    ]);
   });
 
   it('turns decimal-comma latitude and longitude into points', async () => {
@@ -134,7 +164,11 @@ describe('civic-etl load types what the profile found', () => {
     const r = await loadFile(await getPool(), path, { table: 'it_types_load.rejects', recreate: true });
     const rejects = await rows(deps.pool, 'SELECT source_line, column_name, raw_value, reason FROM it_types_load.rejects_rejects ORDER BY column_name');
 
-    expect(r.columns.map((c) => [c.name, c.type])).toEqual([['n', 'integer'], ['day', 'date'], ['amount', 'numeric']]);
+    expect(r.columns.map((c) => [c.name, c.type])).toEqual([
+      ['n', 'integer'],
+      ['day', 'date'],
+      ['amount', 'numeric'],
+    ]);
     expect(r).toMatchObject({ rowsRead: 100, rowsLoaded: 99, rowsRejected: 1 });
     expect(rejects).toEqual([
       { source_line: '101', column_name: 'amount', raw_value: 'some', reason: 'not a number in the form 1234,5: some' },
@@ -156,7 +190,12 @@ describe('civic-etl load types what the profile found', () => {
     const profile = await profileStream(createReadStream(path), { file: path });
 
     expect(r).toMatchObject({ rowsRead: 4, rowsLoaded: 4, rowsRejected: 0 });
-    expect(r.columns.map((c) => [c.name, c.type])).toEqual([['day', 'date'], ['cases', 'integer'], ['births', 'integer'], ['country', 'text']]);
+    expect(r.columns.map((c) => [c.name, c.type])).toEqual([
+      ['day', 'date'],
+      ['cases', 'integer'],
+      ['births', 'integer'],
+      ['country', 'text'],
+    ]);
     expect(r.warnings).toContain('NA, -, ... read as missing in 3 columns (5 values)');
     expect(await rows(deps.pool, 'SELECT day::text AS day, cases, births, country FROM it_types_load.markers ORDER BY day NULLS LAST')).toEqual([
       { day: '2021-01-13', cases: 12, births: 1234, country: 'FR' },
@@ -165,7 +204,12 @@ describe('civic-etl load types what the profile found', () => {
       { day: null, cases: null, births: null, country: 'NA' },
     ]);
     // the profile counts them missing, and says the same
-    expect(profile.columns.map((c) => [c.name, c.clean.type, c.profile.missing])).toEqual([['day', 'date', 1], ['cases', 'integer', 2], ['births', 'integer', 2], ['country', 'text', 1]]);
+    expect(profile.columns.map((c) => [c.name, c.clean.type, c.profile.missing])).toEqual([
+      ['day', 'date', 1],
+      ['cases', 'integer', 2],
+      ['births', 'integer', 2],
+      ['country', 'text', 1],
+    ]);
     expect(profile.warnings).toContain('NA, -, ... read as missing in 3 columns (5 values)');
   });
 
@@ -178,7 +222,11 @@ describe('civic-etl load types what the profile found', () => {
     const r = await loadFile(await getPool(), path, { table: 'it_types_load.order', recreate: true });
     const profiled = await profileStream(createReadStream(path), { file: path });
 
-    expect(r.columns.map((c) => [c.name, c.type])).toEqual([['id', 'integer'], ['when', 'date'], ['undecided', 'text']]);
+    expect(r.columns.map((c) => [c.name, c.type])).toEqual([
+      ['id', 'integer'],
+      ['when', 'date'],
+      ['undecided', 'text'],
+    ]);
     expect(profiled.columns.map((c) => c.clean.type)).toEqual(['integer', 'date', 'text']);
     expect(await rows(deps.pool, `SELECT "when"::text AS d, count(*)::int AS n FROM it_types_load.order GROUP BY 1 ORDER BY 1`)).toEqual([
       { d: '2021-02-01', n: 29_999 },
@@ -193,7 +241,10 @@ describe('civic-etl load types what the profile found', () => {
     const rejects = await rows(deps.pool, 'SELECT source_line, raw_value, reason FROM it_types_load.appended_rejects');
 
     expect(r).toMatchObject({ rowsLoaded: 1, rowsRejected: 1 });
-    expect(await rows(deps.pool, 'SELECT id, day::text AS day FROM it_types_load.appended ORDER BY id')).toEqual([{ id: 1, day: '2023-12-25' }, { id: 3, day: '2024-05-06' }]);
+    expect(await rows(deps.pool, 'SELECT id, day::text AS day FROM it_types_load.appended ORDER BY id')).toEqual([
+      { id: 1, day: '2023-12-25' },
+      { id: 3, day: '2024-05-06' },
+    ]);
     expect(rejects).toEqual([{ source_line: '2', raw_value: '03/04/2024', reason: 'not a date in yyyy-m-d: 03/04/2024' }]);
   });
 
@@ -201,7 +252,11 @@ describe('civic-etl load types what the profile found', () => {
     const shp = mkdtempSync(join(dir, 'shp-'));
     const parts = writeShapefile(shp, 'areas', {
       shapeType: POINT,
-      fields: [{ name: 'id', type: 'N', length: 5 }, { name: 'surface', type: 'N', length: 19, decimals: 11 }, { name: 'perim', type: 'F', length: 19 }],
+      fields: [
+        { name: 'id', type: 'N', length: 5 },
+        { name: 'surface', type: 'N', length: 19, decimals: 11 },
+        { name: 'perim', type: 'F', length: 19 },
+      ],
       records: [
         { shape: { parts: [[[2.35, 48.85]]] }, values: [1, '4.63355654586e+007', '1.2e+003'] },
         { shape: { parts: [[[4.35, 50.85]]] }, values: [2, '1.50000000000e-002', '7'] },
@@ -213,7 +268,12 @@ describe('civic-etl load types what the profile found', () => {
     const table = await readShapefile(parts, 'areas.shp');
     const profiled = await profileTable(table, { file: 'areas.shp' });
 
-    expect(r.columns.map((c) => [c.name, c.type])).toEqual([['id', 'integer'], ['surface', 'numeric'], ['perim', 'numeric'], ['geom', 'geometry']]);
+    expect(r.columns.map((c) => [c.name, c.type])).toEqual([
+      ['id', 'integer'],
+      ['surface', 'numeric'],
+      ['perim', 'numeric'],
+      ['geom', 'geometry'],
+    ]);
     expect(profiled.columns.slice(0, 3).map((c) => c.clean.type)).toEqual(['integer', 'numeric', 'numeric']);
     expect(await rows(deps.pool, 'SELECT id, surface::float8 AS surface, perim::float8 AS perim FROM it_types_load.areas ORDER BY id')).toEqual([
       { id: 1, surface: 46335565.4586, perim: 1200 },
@@ -246,7 +306,11 @@ describe('the pipeline clean step types what the profile found', () => {
     const [catalog] = await rows<{ warnings: string[] }>(deps.pool, `SELECT structure->'warnings' AS warnings FROM etl.catalog WHERE load_id = $1`, [loadId]);
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 3, rowsQuarantined: 0 });
-    expect((await typesOf('it_types', 'counts')).map((c) => [c.column_name, c.data_type])).toEqual([['day', 'date'], ['cases', 'bigint'], ['country', 'text']]);
+    expect((await typesOf('it_types', 'counts')).map((c) => [c.column_name, c.data_type])).toEqual([
+      ['day', 'date'],
+      ['cases', 'bigint'],
+      ['country', 'text'],
+    ]);
     expect(await rows(deps.pool, 'SELECT day::text AS day, cases::int AS cases, country FROM it_types.counts ORDER BY _source_line')).toEqual([
       { day: '2021-01-13', cases: 12, country: 'FR' },
       { day: null, cases: null, country: 'NA' },
@@ -259,7 +323,11 @@ describe('the pipeline clean step types what the profile found', () => {
     const shp = mkdtempSync(join(dir, 'districts-'));
     const parts = writeShapefile(shp, 'districts', {
       shapeType: POINT,
-      fields: [{ name: 'code', type: 'C', length: 5 }, { name: 'amtrak', type: 'C', length: 1 }, { name: 'area', type: 'N', length: 10, decimals: 2 }],
+      fields: [
+        { name: 'code', type: 'C', length: 5 },
+        { name: 'amtrak', type: 'C', length: 1 },
+        { name: 'area', type: 'N', length: 10, decimals: 2 },
+      ],
       records: [
         { shape: { parts: [[[2.35, 48.85]]] }, values: ['19499', 'Y', '12.50'] },
         { shape: { parts: [[[4.35, 50.85]]] }, values: ['10050', 'N', '3.00'] },
@@ -276,7 +344,10 @@ describe('the pipeline clean step types what the profile found', () => {
       ['amtrak', 'text'],
       ['area', 'numeric'],
     ]);
-    expect(await rows(deps.pool, 'SELECT code, amtrak FROM it_types.districts ORDER BY code')).toEqual([{ code: '10050', amtrak: 'N' }, { code: '19499', amtrak: 'Y' }]);
+    expect(await rows(deps.pool, 'SELECT code, amtrak FROM it_types.districts ORDER BY code')).toEqual([
+      { code: '10050', amtrak: 'N' },
+      { code: '19499', amtrak: 'Y' },
+    ]);
   });
 
   it('turns decimal-comma latitude and longitude into points', async () => {
@@ -313,7 +384,10 @@ describe('the pipeline keeps a dataset’s day/month order', () => {
     // the drift policy (evolve) widens the column to text: the value stays as written, not 4 March
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1 });
     expect(days).toEqual([{ day: '03/04/2024' }]);
-    expect(await typesOf('it_types', 'events')).toEqual([{ column_name: 'id', data_type: 'bigint' }, { column_name: 'day', data_type: 'text' }]);
+    expect(await typesOf('it_types', 'events')).toEqual([
+      { column_name: 'id', data_type: 'bigint' },
+      { column_name: 'day', data_type: 'text' },
+    ]);
   });
 
   it('turns decimal-comma coordinates of a dataset that declares its columns into points', async () => {
@@ -338,7 +412,7 @@ const AGREEMENT: Record<string, string> = {
 };
 
 describe('profile and load agree', () => {
-  it.each(Object.keys(AGREEMENT))("gives every column of %s the type load gives it", async (name) => {
+  it.each(Object.keys(AGREEMENT))('gives every column of %s the type load gives it', async (name) => {
     const path = file(`agree-${name}`, AGREEMENT[name]!);
 
     const { profile, load } = await profileAndLoadTypes(await getPool(), path, `it_types_load.${name.replace(/\W/g, '_')}`);
@@ -348,14 +422,23 @@ describe('profile and load agree', () => {
   });
 
   it('gives every property of a GeoJSON file and every key of a JSON file the type load gives it', async () => {
-    const geojson = file('agree.geojson', JSON.stringify({
-      type: 'FeatureCollection',
-      features: [
-        { type: 'Feature', properties: { id: 1, naam: 'A', opened: '13/01/2021', surface: '1.234,5', code: '0123' }, geometry: { type: 'Point', coordinates: [4.9, 52.4] } },
-        { type: 'Feature', properties: { id: 2, naam: 'B', opened: '2/3/2021', surface: '12,5', code: '0456' }, geometry: { type: 'Point', coordinates: [4.8, 52.3] } },
-      ],
-    }));
-    const json = file('agree.json', JSON.stringify([{ n: 1, ratio: 0.5, day: '2021-01-13', ok: true }, { n: 2, ratio: 1e-7, day: '2021-02-28', ok: false }]));
+    const geojson = file(
+      'agree.geojson',
+      JSON.stringify({
+        type: 'FeatureCollection',
+        features: [
+          { type: 'Feature', properties: { id: 1, naam: 'A', opened: '13/01/2021', surface: '1.234,5', code: '0123' }, geometry: { type: 'Point', coordinates: [4.9, 52.4] } },
+          { type: 'Feature', properties: { id: 2, naam: 'B', opened: '2/3/2021', surface: '12,5', code: '0456' }, geometry: { type: 'Point', coordinates: [4.8, 52.3] } },
+        ],
+      }),
+    );
+    const json = file(
+      'agree.json',
+      JSON.stringify([
+        { n: 1, ratio: 0.5, day: '2021-01-13', ok: true },
+        { n: 2, ratio: 1e-7, day: '2021-02-28', ok: false },
+      ]),
+    );
 
     const fromGeojson = await profileAndLoadTypes(await getPool(), geojson, 'it_types_load.agree_geojson');
     const fromJson = await profileAndLoadTypes(await getPool(), json, 'it_types_load.agree_json');
@@ -372,9 +455,18 @@ describe('profile and load agree', () => {
     const loaded = await loadFile(await getPool(), path, { table: 'it_types_load.csv_detective_b', recreate: true });
 
     // Python: every code_* value has 2 digits and some start with 0; partly_empty: int() of each non-empty value
-    expect(loaded.columns.map((c) => [c.name, c.type])).toEqual([['code_departement', 'text'], ['code_region', 'text'], ['partly_empty', 'integer']]);
+    expect(loaded.columns.map((c) => [c.name, c.type])).toEqual([
+      ['code_departement', 'text'],
+      ['code_region', 'text'],
+      ['partly_empty', 'integer'],
+    ]);
     expect(await rows(deps.pool, 'SELECT partly_empty FROM it_types_load.csv_detective_b ORDER BY code_departement')).toEqual([
-      { partly_empty: 10 }, { partly_empty: 100 }, { partly_empty: null }, { partly_empty: null }, { partly_empty: 76 }, { partly_empty: null },
+      { partly_empty: 10 },
+      { partly_empty: 100 },
+      { partly_empty: null },
+      { partly_empty: null },
+      { partly_empty: 76 },
+      { partly_empty: null },
     ]);
   });
 });

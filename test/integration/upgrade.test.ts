@@ -50,7 +50,11 @@ beforeAll(async () => {
   url.pathname = `/${database}`;
   pool = new pg.Pool({ connectionString: url.href });
   bucket = await freshBucket('it-upgrade');
-  await migrate(pool, 'upg', MIGRATIONS.filter((m) => m.version < '0012'));
+  await migrate(
+    pool,
+    'upg',
+    MIGRATIONS.filter((m) => m.version < '0012'),
+  );
 
   // loaded before the upgrade: a catalogue resource's rows, and another resource's
   const r1 = await legacyLoad('raw/parks/20261101T000000Z/r-1/parks.csv', 'parks', 'loaded');
@@ -97,7 +101,15 @@ describe('upgrading to the connector contract', () => {
   it('lets a catalogue resource’s next version replace the rows its loads before the upgrade brought, and only those', async () => {
     const key = 'raw/parks/20261201T000000Z/r-1/parks.csv';
     // a run after the upgrade: newer than every load before it (those are in the order they arrived)
-    const declaration = { contract: 1 as const, replaces: 'resource' as const, holds: 'rows' as const, run: '20261201T000000Z', runStartedAt: new Date(Date.now() + 1000).toISOString(), part: 1, resource: 'r-1' };
+    const declaration = {
+      contract: 1 as const,
+      replaces: 'resource' as const,
+      holds: 'rows' as const,
+      run: '20261201T000000Z',
+      runStartedAt: new Date(Date.now() + 1000).toISOString(),
+      part: 1,
+      resource: 'r-1',
+    };
     const out = await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'name\nOak\nAsh\n', Metadata: declarationMetadata(declaration) }));
 
     await stageObject(deps(), { bucket, key, versionId: out.VersionId });
@@ -109,7 +121,12 @@ describe('upgrading to the connector contract', () => {
   it('keeps using a tombstone table of the old shape: a deleted record stays deleted', async () => {
     const key = 'raw/ods_people/20261201T000000Z/records.ndjson';
     const declaration = { contract: 1 as const, replaces: 'nothing' as const, holds: 'rows' as const, run: '20261201T000000Z', runStartedAt: '2026-10-01T00:00:00.000Z', part: 1 };
-    const body = [{ id: 'p-1', name: 'Ann' }, { id: 'p-9', name: 'Gone' }].map((r) => JSON.stringify(r)).join('\n');
+    const body = [
+      { id: 'p-1', name: 'Ann' },
+      { id: 'p-9', name: 'Gone' },
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n');
     const out = await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: declarationMetadata(declaration) }));
 
     await stageObject(deps(), { bucket, key, versionId: out.VersionId });

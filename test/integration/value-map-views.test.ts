@@ -93,10 +93,7 @@ describe('value maps as a table for views', () => {
     );
     expect(count).toEqual({ amt: distinct.size, district: 1 });
     // both memberships of "Excused Absence" are there; the clean column holds the narrowest
-    const excused = await rows(
-      cleanDeps.pool,
-      `SELECT constant FROM it_value_map_views._value_maps WHERE map = 'amt' AND code_key = 'excused absence' ORDER BY 1`,
-    );
+    const excused = await rows(cleanDeps.pool, `SELECT constant FROM it_value_map_views._value_maps WHERE map = 'amt' AND code_key = 'excused absence' ORDER BY 1`);
     expect(excused).toEqual([{ constant: 'AttendanceEvent.Absence' }, { constant: 'AttendanceEvent.ExcusedAbsence' }]);
     const column = await rows(cleanDeps.pool, `SELECT DISTINCT category FROM it_value_map_views.attendance WHERE student_id = 1 ORDER BY 1`);
     expect(column).toEqual([{ category: 'AttendanceEvent.ExcusedAbsence' }, { category: 'AttendanceEvent.Tardy' }, { category: 'AttendanceEvent.UnexcusedAbsence' }]);
@@ -119,7 +116,10 @@ describe('value maps as a table for views', () => {
 
     const changed = parsePipeline({
       ...definition,
-      valueMaps: [{ name: 'amt', file: MAP_FILE }, { name: 'district', entries: [{ descriptor: 'AttendanceEventCategoryDescriptor', source: 'EXA', constant: 'AttendanceEvent.Present' }] }],
+      valueMaps: [
+        { name: 'amt', file: MAP_FILE },
+        { name: 'district', entries: [{ descriptor: 'AttendanceEventCategoryDescriptor', source: 'EXA', constant: 'AttendanceEvent.Present' }] },
+      ],
     });
     await deliver('changed.csv', EVENTS, changed);
     expect(await rows(cleanDeps.pool, `SELECT constant FROM it_value_map_views._value_maps WHERE map = 'district'`)).toEqual([{ constant: 'AttendanceEvent.Present' }]);

@@ -96,13 +96,20 @@ describe('value maps', () => {
   });
 
   it('reports the unmapped values of the load in the ledger, per column, most frequent first', async () => {
-    const [load] = await rows<{ unmapped: unknown }>(
-      cleanDeps.pool,
-      `SELECT unmapped FROM etl.loads WHERE project = 'it_value_maps' AND dataset = 'attendance' ORDER BY id DESC LIMIT 1`,
-    );
+    const [load] = await rows<{ unmapped: unknown }>(cleanDeps.pool, `SELECT unmapped FROM etl.loads WHERE project = 'it_value_maps' AND dataset = 'attendance' ORDER BY id DESC LIMIT 1`);
 
     expect(load!.unmapped).toEqual([
-      { column: 'category', map: 'attendance_category', policy: 'keep', rows: 3, distinct: 2, values: [{ value: 'SCH', rows: 2 }, { value: 'Field Trip', rows: 1 }] },
+      {
+        column: 'category',
+        map: 'attendance_category',
+        policy: 'keep',
+        rows: 3,
+        distinct: 2,
+        values: [
+          { value: 'SCH', rows: 2 },
+          { value: 'Field Trip', rows: 1 },
+        ],
+      },
       { column: 'grade', map: 'grade_level', policy: 'null', rows: 1, distinct: 1, values: [{ value: 'PK', rows: 1 }] },
     ]);
   });
@@ -112,11 +119,9 @@ describe('value maps', () => {
 
     expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 7, rowsQuarantined: 3 });
     const loadId = (outcome as { loadId: number }).loadId;
-    const quarantine = await rows(
-      cleanDeps.pool,
-      'SELECT source_line::int AS line, column_name, raw_value, rule, reason FROM it_value_maps.attendance_strict_quarantine WHERE load_id = $1 ORDER BY 1',
-      [loadId],
-    );
+    const quarantine = await rows(cleanDeps.pool, 'SELECT source_line::int AS line, column_name, raw_value, rule, reason FROM it_value_maps.attendance_strict_quarantine WHERE load_id = $1 ORDER BY 1', [
+      loadId,
+    ]);
     expect(quarantine).toEqual([
       { line: 8, column_name: 'category', raw_value: 'SCH', rule: 'map', reason: 'not in value map "attendance_category": SCH' },
       { line: 9, column_name: 'category', raw_value: 'sch ', rule: 'map', reason: 'not in value map "attendance_category": sch ' },
@@ -137,7 +142,10 @@ describe('value maps', () => {
 
     expect(outcome).toMatchObject({
       status: 'failed',
-      error: expect.stringContaining('value map "attendance_category" (' + `${FIXTURES}attendance-event-categories.csv) maps one source value to several constants, none narrower than the others: AttendanceEventCategoryDescriptor "EXA" → "Excused Absence" or "Unexcused Absence" (lines 6, 42)`),
+      error: expect.stringContaining(
+        'value map "attendance_category" (' +
+          `${FIXTURES}attendance-event-categories.csv) maps one source value to several constants, none narrower than the others: AttendanceEventCategoryDescriptor "EXA" → "Excused Absence" or "Unexcused Absence" (lines 6, 42)`,
+      ),
     });
     const [ledger] = await rows(cleanDeps.pool, 'SELECT status, error IS NOT NULL AS has_error FROM etl.loads WHERE id = $1', [(outcome as { loadId: number }).loadId]);
     expect(ledger).toEqual({ status: 'failed', has_error: true });

@@ -71,9 +71,7 @@ describe('a view over a nested table not there yet', () => {
     const typo = parsePipeline({ ...definition, views: [{ name: 'typo', datasets: ['people'], sql: 'select * from {{schema}}.peple_pets' }] });
 
     // a view error is retried (then dead-lettered) until the definition is fixed: the clean throws it
-    await expect(deliver('three.json', [{ id: 'd', name: 'Di' }], typo)).rejects.toThrow(
-      'view "typo" cannot be created: relation "it_views_nested_wait.peple_pets" does not exist',
-    );
+    await expect(deliver('three.json', [{ id: 'd', name: 'Di' }], typo)).rejects.toThrow('view "typo" cannot be created: relation "it_views_nested_wait.peple_pets" does not exist');
     expect(await rows(cleanDeps.pool, `SELECT count(*)::int AS n FROM it_views_nested_wait.people WHERE id = 'd'`)).toEqual([{ n: 0 }]);
   });
 });

@@ -107,8 +107,34 @@ describe('GeoJSON: a malformed position quarantines its feature, with the reason
 
 describe('GeoJSON: a ring not closed or too short, a line of one point quarantines its feature, with the reason (was: loaded as if whole)', () => {
   it.each([
-    ['unclosed.geojson', { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] }, 'ring 1 of the Polygon is not closed'],
-    ['short-ring.geojson', { type: 'Polygon', coordinates: [[[0, 0], [1, 0]]] }, 'ring 1 of the Polygon has 2 positions, fewer than 4'],
+    [
+      'unclosed.geojson',
+      {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [0, 0],
+            [1, 0],
+            [1, 1],
+            [0, 1],
+          ],
+        ],
+      },
+      'ring 1 of the Polygon is not closed',
+    ],
+    [
+      'short-ring.geojson',
+      {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [0, 0],
+            [1, 0],
+          ],
+        ],
+      },
+      'ring 1 of the Polygon has 2 positions, fewer than 4',
+    ],
     ['one-point.geojson', { type: 'LineString', coordinates: [[1, 2]] }, 'the LineString has 1 position, fewer than 2'],
   ])('%s', async (name, geometry, reason) => {
     const body = JSON.stringify({
@@ -167,11 +193,21 @@ describe('shapefile: a .prj we cannot read or identify fails, naming the .prj an
     return makeZip({ 'parks.shp': shp, 'parks.shx': shx, 'parks.dbf': dbf, 'parks.prj': prj });
   };
   it('a .prj that is not WKT', async () => {
-    await expectRefused('parks', 'bad-prj.zip', await zipped('this is not a projection'), /bad-prj\.zip!parks\.shp: its \.prj is not a coordinate system in WKT \(it begins "this is not a projection"\): give the source's EPSG code with read\.srid \(--source-srid for civic-etl load\)/);
+    await expectRefused(
+      'parks',
+      'bad-prj.zip',
+      await zipped('this is not a projection'),
+      /bad-prj\.zip!parks\.shp: its \.prj is not a coordinate system in WKT \(it begins "this is not a projection"\): give the source's EPSG code with read\.srid \(--source-srid for civic-etl load\)/,
+    );
   });
   it('a .prj naming a system on another planet, over coordinates that look like longitudes and latitudes', async () => {
     const mars = 'PROJCS["Nowhere",GEOGCS["Mars 2000",DATUM["D_Mars",SPHEROID["Mars",3396190,169.89]]]]';
-    await expectRefused('parks', 'mars.zip', await zipped(mars), /its \.prj names coordinate system "Nowhere", which is not one PostGIS knows by its parameters, nor longitude\/latitude on the Earth.*read\.srid \(dataset parks\)/);
+    await expectRefused(
+      'parks',
+      'mars.zip',
+      await zipped(mars),
+      /its \.prj names coordinate system "Nowhere", which is not one PostGIS knows by its parameters, nor longitude\/latitude on the Earth.*read\.srid \(dataset parks\)/,
+    );
   });
 });
 
@@ -211,7 +247,10 @@ async function memberText(path: string, member: string): Promise<string> {
   try {
     for (;;) {
       const entry = await new Promise<import('yauzl').Entry | undefined>((resolve, reject) => {
-        zip.once('entry', resolve).once('end', () => resolve(undefined)).once('error', reject);
+        zip
+          .once('entry', resolve)
+          .once('end', () => resolve(undefined))
+          .once('error', reject);
         zip.readEntry();
       });
       if (!entry) throw new Error(`${member} is not in ${path}`);
@@ -235,7 +274,12 @@ describe('truncated or impossible files', () => {
       dbfRecordCount: 2 ** 31,
     });
     const body = await makeZip({ 'parks.shp': shp, 'parks.shx': shx, 'parks.dbf': dbf });
-    await expectRefused('records', 'parks.zip', body, /parks\.zip!parks\.shp: its \.dbf \(parks\.dbf\) says it holds 2147483648 records of \d+ bytes .* but the file has \d+ bytes: it is cut off or its header is damaged/);
+    await expectRefused(
+      'records',
+      'parks.zip',
+      body,
+      /parks\.zip!parks\.shp: its \.dbf \(parks\.dbf\) says it holds 2147483648 records of \d+ bytes .* but the file has \d+ bytes: it is cut off or its header is damaged/,
+    );
   });
 
   it('an .ods whose content.xml is cut off after the sheet fails, naming the file (was: loaded)', async () => {
@@ -273,7 +317,7 @@ describe('archives', () => {
     return Buffer.concat(parts);
   }
 
-  it('a zip with two members of the same name fails, naming the member (was: one kept, the other\'s rows dropped)', async () => {
+  it("a zip with two members of the same name fails, naming the member (was: one kept, the other's rows dropped)", async () => {
     const body = await zipOf([
       ['people.csv', 'id,name\n1,Ann\n'],
       ['people.csv', 'id,name\n2,Bo\n'],

@@ -105,13 +105,35 @@ describe('the type inference on value lists', () => {
       type: 'numeric',
       number: { decimal: ',', thousands: '.' },
       share: 1,
-      missing: [{ value: '-', count: 1 }, { value: '...', count: 1 }, { value: 'x', count: 1 }],
+      missing: [
+        { value: '-', count: 1 },
+        { value: '...', count: 1 },
+        { value: 'x', count: 1 },
+      ],
     });
     expect(infer(['13/01/2021', 'n/a', '14/01/2021'])).toEqual({ type: 'date', date: 'd/m/yyyy', share: 1, missing: [{ value: 'n/a', count: 1 }] });
-    expect(infer(['2021-01-13', 'NULL', 'nan'])).toMatchObject({ type: 'date', missing: [{ value: 'NULL', count: 1 }, { value: 'nan', count: 1 }] });
+    expect(infer(['2021-01-13', 'NULL', 'nan'])).toMatchObject({
+      type: 'date',
+      missing: [
+        { value: 'NULL', count: 1 },
+        { value: 'nan', count: 1 },
+      ],
+    });
     // the UK statistical service's [c] (suppressed) and NASA GISTEMP's asterisks
-    expect(infer(['50', '[c]', '1200', '[x]'])).toMatchObject({ type: 'integer', missing: [{ value: '[c]', count: 1 }, { value: '[x]', count: 1 }] });
-    expect(infer(['-43', '****', '*****', '12'])).toMatchObject({ type: 'integer', missing: [{ value: '****', count: 1 }, { value: '*****', count: 1 }] });
+    expect(infer(['50', '[c]', '1200', '[x]'])).toMatchObject({
+      type: 'integer',
+      missing: [
+        { value: '[c]', count: 1 },
+        { value: '[x]', count: 1 },
+      ],
+    });
+    expect(infer(['-43', '****', '*****', '12'])).toMatchObject({
+      type: 'integer',
+      missing: [
+        { value: '****', count: 1 },
+        { value: '*****', count: 1 },
+      ],
+    });
     // a marker is a value where the others are text (Namibia's ISO code, a name), booleans, or where nothing else is written
     expect(infer(['NA', 'FR', 'DE'])).toEqual({ type: 'text', share: 1 });
     expect(infer(['yes', 'no', 'NA'], 0.5)).toEqual({ type: 'boolean', share: 0.6667 });

@@ -20,12 +20,8 @@ function failure(run: () => unknown): ConfigurationError {
 
 describe("a function's configuration, parsed once from its environment", () => {
   it('names the missing required variable of each function', () => {
-    expect(failure(() => parseEnv(fetchEnv, {}, 'the fetch function')).message).toBe(
-      'invalid configuration of the fetch function: environment variable CIVIC_ETL_BUCKET is not set',
-    );
-    expect(failure(() => parseEnv(stageEnv, DB, 'the stage function')).message).toBe(
-      'invalid configuration of the stage function: environment variable CIVIC_ETL_CLEAN_QUEUE_URL is not set',
-    );
+    expect(failure(() => parseEnv(fetchEnv, {}, 'the fetch function')).message).toBe('invalid configuration of the fetch function: environment variable CIVIC_ETL_BUCKET is not set');
+    expect(failure(() => parseEnv(stageEnv, DB, 'the stage function')).message).toBe('invalid configuration of the stage function: environment variable CIVIC_ETL_CLEAN_QUEUE_URL is not set');
   });
 
   it('says which variables reach the database when a database function has neither', () => {
@@ -95,7 +91,11 @@ describe("each function's entry point", () => {
       { module: 'functions/get/handler.ts', env: {}, message: 'invalid configuration of the fetch function: environment variable CIVIC_ETL_BUCKET is not set' },
       { module: 'functions/stage/handler.ts', env: DB, message: 'invalid configuration of the stage function: environment variable CIVIC_ETL_CLEAN_QUEUE_URL is not set' },
       { module: 'functions/clean/handler.ts', env: {}, message: 'invalid configuration of the clean function: set DATABASE_URL or CIVIC_ETL_DB_SECRET_ARN to reach the database' },
-      { module: 'functions/migrate/handler.ts', env: { ...DB, CIVIC_ETL_DB_POOL_SIZE: 'many' }, message: 'invalid configuration of the migrate function: environment variable CIVIC_ETL_DB_POOL_SIZE must be a whole number of connections, at least 1, got "many"' },
+      {
+        module: 'functions/migrate/handler.ts',
+        env: { ...DB, CIVIC_ETL_DB_POOL_SIZE: 'many' },
+        message: 'invalid configuration of the migrate function: environment variable CIVIC_ETL_DB_POOL_SIZE must be a whole number of connections, at least 1, got "many"',
+      },
     ];
     for (const c of cases) {
       const run = start([c.module], c.env);

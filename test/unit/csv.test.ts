@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { withSourceLines, type LineageStats } from '../../functions/stage/lineage.ts';
 
-
 /** Feed a text to the lineage step in chunks of `size` bytes and collect the output. */
 async function lineage(text: string | Buffer, fields: number, size = 3, delimiter = ','): Promise<{ out: string; stats: LineageStats }> {
   const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text);
@@ -13,7 +12,6 @@ async function lineage(text: string | Buffer, fields: number, size = 3, delimite
   for await (const b of withSourceLines(chunks(), { file: 'f.csv', delimiter, fields, firstLine: 2 }, stats)) parts.push(b);
   return { out: Buffer.concat(parts).toString(), stats };
 }
-
 
 describe('withSourceLines', () => {
   it('appends the line each record starts on, whatever the chunking', async () => {
@@ -156,7 +154,7 @@ describe('withSourceLines against a plain reference', () => {
 
   it('agrees on random CSV with quotes, CRLF, blank lines and quoted line breaks, in any chunking', async () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const pieces = ['a', 'bc', '""', '"x,y"', '"p\nq"', '"r\r\ns"', '', 'é', '€'];
     for (let round = 0; round < 300; round++) {
       const lines: string[] = [];

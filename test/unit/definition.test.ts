@@ -23,7 +23,6 @@ const valid = () => ({
   views: [{ name: 'v', datasets: ['programs'], sql: 'select * from {{schema}}.programs' }],
 });
 
-
 describe('pipeline definitions', () => {
   it('accepts a valid definition and fills the defaults', () => {
     const p = parsePipeline(valid());
@@ -83,9 +82,7 @@ describe('pipeline definitions', () => {
     const problems = problemsOf(input);
     expect(problems).toContain('project: must be at most 55 characters (the staging schema adds _staging)');
     expect(problems).toContain('dataset "areas_quarantine" → name: must not end in _quarantine (that name is taken by quarantine tables)');
-    expect(problemsOf({ ...valid(), suppliers: [{ name: 'parks' }, { name: 'par-ks' }] })).toContain(
-      'supplier "par-ks" → name: "par-ks" differs from "parks" only in - and _; choose a distinct name',
-    );
+    expect(problemsOf({ ...valid(), suppliers: [{ name: 'parks' }, { name: 'par-ks' }] })).toContain('supplier "par-ks" → name: "par-ks" differs from "parks" only in - and _; choose a distinct name');
   });
 
   it('ships valid Chicago, Amsterdam and Ed-Fi examples', () => {
@@ -162,19 +159,38 @@ describe('credentials in a URL', () => {
 
   it('are refused in every URL a pipeline declares, naming the field and the secret to use, without repeating the password', () => {
     const cases: [object, object[] | undefined, string][] = [
-      [{ type: 'http', url: `http://bob:${SECRET_WORD}@example.org/a.csv` }, undefined, 'dataset "remote" → source.url: a user name or password in the URL is refused: put the credentials in a secret (headersSecret'],
-      [{ type: 'rest', url: `https://bob:${SECRET_WORD}@api.example.org/items` }, undefined, 'dataset "remote" → source.url: a user name or password in the URL is refused: put the credentials in a secret (auth: { type: basic, secret }'],
+      [
+        { type: 'http', url: `http://bob:${SECRET_WORD}@example.org/a.csv` },
+        undefined,
+        'dataset "remote" → source.url: a user name or password in the URL is refused: put the credentials in a secret (headersSecret',
+      ],
+      [
+        { type: 'rest', url: `https://bob:${SECRET_WORD}@api.example.org/items` },
+        undefined,
+        'dataset "remote" → source.url: a user name or password in the URL is refused: put the credentials in a secret (auth: { type: basic, secret }',
+      ],
       [
         { type: 'rest', url: 'https://api.example.org/items', auth: { type: 'oauth2', secret: 's', tokenUrl: `https://app:${SECRET_WORD}@login.example.org/token` } },
         undefined,
         'dataset "remote" → source.auth.tokenUrl: a user name or password in the URL is refused: put the credentials in a secret (auth.secret',
       ],
-      [{ type: 'catalog', api: 'ckan', url: `https://bob:${SECRET_WORD}@data.example.org`, dataset: 'x' }, undefined, 'dataset "remote" → source.url: a user name or password in the URL is refused: put the credentials in a secret (headersSecret'],
-      [{ type: 'upload', supplier: 'parks' }, [{ name: 'ods', url: `https://${SECRET_WORD}@ods.example.org/api`, secret: 's', resources: ['schools'] }], 'edfi[0].url: a user name or password in the URL is refused: put the credentials in a secret (secret'],
+      [
+        { type: 'catalog', api: 'ckan', url: `https://bob:${SECRET_WORD}@data.example.org`, dataset: 'x' },
+        undefined,
+        'dataset "remote" → source.url: a user name or password in the URL is refused: put the credentials in a secret (headersSecret',
+      ],
+      [
+        { type: 'upload', supplier: 'parks' },
+        [{ name: 'ods', url: `https://${SECRET_WORD}@ods.example.org/api`, secret: 's', resources: ['schools'] }],
+        'edfi[0].url: a user name or password in the URL is refused: put the credentials in a secret (secret',
+      ],
     ];
     for (const [source, edfi, expected] of cases) {
       const problems = problemsOf(withUrl(source, edfi));
-      expect(problems.find((p) => p.includes('user name or password')), JSON.stringify(source)).toContain(expected);
+      expect(
+        problems.find((p) => p.includes('user name or password')),
+        JSON.stringify(source),
+      ).toContain(expected);
       expect(problems.join('\n')).not.toContain(SECRET_WORD);
     }
     // the same URLs without credentials are fine

@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { fetchPayloadOf, parseStackOutputs, queuesFromOutputs } from '../../local/dlq.ts';
 
-describe('a stack\'s outputs for the dlq command', () => {
-  const outputs = { StageQueueUrl: 'https://q/stage', StageDeadLetterQueueUrl: 'https://q/stage-dlq', StageDeadLetterQueueArn: 'arn:aws:sqs:eu-west-1:1:stage-dlq', FetchDeadLetterQueueUrl: 'https://q/fetch-dlq', FetchFunctionName: 'fetch-fn' };
+describe("a stack's outputs for the dlq command", () => {
+  const outputs = {
+    StageQueueUrl: 'https://q/stage',
+    StageDeadLetterQueueUrl: 'https://q/stage-dlq',
+    StageDeadLetterQueueArn: 'arn:aws:sqs:eu-west-1:1:stage-dlq',
+    FetchDeadLetterQueueUrl: 'https://q/fetch-dlq',
+    FetchFunctionName: 'fetch-fn',
+  };
 
   it('reads cdk deploy --outputs-file, describe-stacks and its Outputs array alike', () => {
     const list = Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue }));
@@ -29,10 +35,13 @@ describe('a stack\'s outputs for the dlq command', () => {
 });
 
 describe('a failed fetch in the fetch DLQ', () => {
-  it('is the invocation record of a failed asynchronous invoke, or the schedule\'s input', () => {
+  it("is the invocation record of a failed asynchronous invoke, or the schedule's input", () => {
     const record = { version: '1.0', requestContext: { functionArn: 'arn:aws:lambda:eu-west-1:1:function:fetch:$LATEST', condition: 'RetriesExhausted' }, requestPayload: { dataset: 'permits' } };
     expect(fetchPayloadOf({ Body: JSON.stringify(record) })).toEqual({ payload: { dataset: 'permits' }, functionArn: 'arn:aws:lambda:eu-west-1:1:function:fetch:$LATEST' });
-    expect(fetchPayloadOf({ Body: '{"edfi":"district"}', MessageAttributes: { TARGET_ARN: { DataType: 'String', StringValue: 'arn:fn' } } })).toEqual({ payload: { edfi: 'district' }, functionArn: 'arn:fn' });
+    expect(fetchPayloadOf({ Body: '{"edfi":"district"}', MessageAttributes: { TARGET_ARN: { DataType: 'String', StringValue: 'arn:fn' } } })).toEqual({
+      payload: { edfi: 'district' },
+      functionArn: 'arn:fn',
+    });
     expect(fetchPayloadOf({ Body: 'not json' })).toBeUndefined();
     expect(fetchPayloadOf({ Body: '{"other":1}' })).toBeUndefined();
   });

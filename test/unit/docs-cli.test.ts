@@ -166,16 +166,12 @@ describe('the docs and civic-etl --help', () => {
   });
 
   it('names only commands that exist', () => {
-    const unknown = mentions
-      .filter((m) => !help.commands.has(m.command) && !['--version', '--help', 'help'].includes(m.command))
-      .map((m) => `${m.where}: civic-etl ${m.command}`);
+    const unknown = mentions.filter((m) => !help.commands.has(m.command) && !['--version', '--help', 'help'].includes(m.command)).map((m) => `${m.where}: civic-etl ${m.command}`);
     expect(unknown).toEqual([]);
   });
 
   it('names only options the command answers to', () => {
-    const wrong = mentions
-      .filter((m) => help.commands.has(m.command))
-      .flatMap((m) => m.options.filter((o) => !optionsOf(m.command).has(o)).map((o) => `${m.where}: civic-etl ${m.command} … ${o}`));
+    const wrong = mentions.filter((m) => help.commands.has(m.command)).flatMap((m) => m.options.filter((o) => !optionsOf(m.command).has(o)).map((o) => `${m.where}: civic-etl ${m.command} … ${o}`));
     expect(wrong).toEqual([]);
   });
 
@@ -184,7 +180,10 @@ describe('the docs and civic-etl --help', () => {
       const words = help.commands.has(m.command) ? subcommandsOf(m.command) : undefined;
       if (words === undefined || m.next === undefined || m.next.startsWith('-') || m.next.startsWith('[')) return [];
       // `list|redrive` in a synopsis names several at once
-      return m.next.split('|').filter((w) => !words.has(w.replace(/[`'’),.:;]+$/, ''))).map((w) => `${m.where}: civic-etl ${m.command} ${w}`);
+      return m.next
+        .split('|')
+        .filter((w) => !words.has(w.replace(/[`'’),.:;]+$/, '')))
+        .map((w) => `${m.where}: civic-etl ${m.command} ${w}`);
     });
     expect(wrong).toEqual([]);
   });

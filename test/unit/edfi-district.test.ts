@@ -21,7 +21,11 @@ describe('the generated Ed-Fi district', () => {
     expect(all('staffs').length).toBeLessThanOrEqual(45);
     expect(all('sections').length).toBeGreaterThanOrEqual(80);
     expect(all('sections').length).toBeLessThanOrEqual(100);
-    const schoolDays = new Set(all('calendarDates').filter((c) => /#(Instructional day|Make-up day)$/.test(c.calendarEvents[0].calendarEventDescriptor) && c.date <= district.today).map((c) => c.date));
+    const schoolDays = new Set(
+      all('calendarDates')
+        .filter((c) => /#(Instructional day|Make-up day)$/.test(c.calendarEvents[0].calendarEventDescriptor) && c.date <= district.today)
+        .map((c) => c.date),
+    );
     expect(schoolDays.size).toBe(170);
     expect(district.today > '2025-08-18' && district.today < '2026-05-29').toBe(true);
   });
@@ -29,9 +33,15 @@ describe('the generated Ed-Fi district', () => {
   it('serves ids of 32 hex digits, unique per resource, with _etag and _lastModifiedDate', () => {
     for (const r of DISTRICT_RESOURCES) {
       const ids = all(r).map((x) => x.id as string);
-      expect(ids.every((id) => /^[0-9a-f]{32}$/.test(id)), r).toBe(true);
+      expect(
+        ids.every((id) => /^[0-9a-f]{32}$/.test(id)),
+        r,
+      ).toBe(true);
       expect(new Set(ids).size, r).toBe(ids.length);
-      expect(all(r).every((x) => typeof x._etag === 'string' && /^\d{4}-\d\d-\d\dT/.test(x._lastModifiedDate)), r).toBe(true);
+      expect(
+        all(r).every((x) => typeof x._etag === 'string' && /^\d{4}-\d\d-\d\dT/.test(x._lastModifiedDate)),
+        r,
+      ).toBe(true);
     }
   });
 
@@ -40,11 +50,17 @@ describe('the generated Ed-Fi district', () => {
     const codes = (e: EdfiRecord) => (e.attendanceEventCategoryDescriptor as string).split('#')[1]!;
     const present = events.filter((e) => codes(e) === 'In Attendance').length;
     expect(present / events.length).toBeLessThan(0.1);
-    const calendar = new Map(all('calendarDates').filter((c) => c.calendarReference.schoolId === 255901001).map((c) => [c.date, c.calendarEvents[0].calendarEventDescriptor as string]));
+    const calendar = new Map(
+      all('calendarDates')
+        .filter((c) => c.calendarReference.schoolId === 255901001)
+        .map((c) => [c.date, c.calendarEvents[0].calendarEventDescriptor as string]),
+    );
     expect(events.every((e) => e.eventDate <= district.today && /#(Instructional day|Make-up day)$/.test(calendar.get(e.eventDate) ?? ''))).toBe(true);
     // per student: absences over the school days enrolled
     const days = [...calendar].filter(([date, kind]) => date <= district.today && /#(Instructional day|Make-up day)$/.test(kind)).map(([date]) => date);
-    const enrolled = new Map(all('studentSchoolAssociations').map((a) => [a.studentReference.studentUniqueId as string, days.filter((d) => d >= a.entryDate && (!a.exitWithdrawDate || d <= a.exitWithdrawDate)).length]));
+    const enrolled = new Map(
+      all('studentSchoolAssociations').map((a) => [a.studentReference.studentUniqueId as string, days.filter((d) => d >= a.entryDate && (!a.exitWithdrawDate || d <= a.exitWithdrawDate)).length]),
+    );
     const absences = new Map<string, number>();
     for (const e of events) if (/Absence|#EXA|#UNX/.test(e.attendanceEventCategoryDescriptor)) absences.set(e.studentReference.studentUniqueId, (absences.get(e.studentReference.studentUniqueId) ?? 0) + 1);
     const chronic = [...enrolled].filter(([id, n]) => n >= 20 && (absences.get(id) ?? 0) / n >= 0.1).length;
@@ -85,7 +101,10 @@ describe('the generated Ed-Fi district', () => {
     expect(after('disciplineIncidents').size).toBe(before.get('disciplineIncidents')!.size + 1);
     // the writes are exactly the records new or changed
     for (const r of DISTRICT_RESOURCES) {
-      const changed = [...after(r)].filter(([id, x]) => before.get(r)!.get(id) !== x).map(([id]) => id).sort();
+      const changed = [...after(r)]
+        .filter(([id, x]) => before.get(r)!.get(id) !== x)
+        .map(([id]) => id)
+        .sort();
       expect((day.writes.find((w) => w.resource === r)?.records ?? []).map((x) => x.id as string).sort(), r).toEqual(changed);
     }
     expect(day.keyChanges).toEqual([]);

@@ -86,7 +86,7 @@ describe('GeoParquet column metadata', () => {
     bbox: [1, 2, 3, 4] as [number, number, number, number],
   });
 
-  it('leaves the CRS out for EPSG:4326, which is GeoParquet\'s default (OGC:CRS84, longitude first)', () => {
+  it("leaves the CRS out for EPSG:4326, which is GeoParquet's default (OGC:CRS84, longitude first)", () => {
     const { summary, geo } = geometryColumn(geom, stats([4326]));
 
     expect(geo).toEqual({ encoding: 'WKB', geometry_types: ['Point'], bbox: [1, 2, 3, 4] });
@@ -121,7 +121,7 @@ describe('GeoParquet column metadata', () => {
 
 describe('neutraliseCell (the CSV export against formula injection)', () => {
   it('puts a quote before a cell starting with = + - @ tab or CR, and leaves plain numbers and other text alone', () => {
-    expect(["=1+1", '+SUM(A1)', '-2+3', '@SUM(A1)', '\tx', '\rx', '- note'].map(neutraliseCell)).toEqual(["'=1+1", "'+SUM(A1)", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "'- note"]);
+    expect(['=1+1', '+SUM(A1)', '-2+3', '@SUM(A1)', '\tx', '\rx', '- note'].map(neutraliseCell)).toEqual(["'=1+1", "'+SUM(A1)", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "'- note"]);
     expect(['-3.5', '+12', '1e-3', '-.5', 'plain', " '=already", '', 'a=b'].map(neutraliseCell)).toEqual(['-3.5', '+12', '1e-3', '-.5', 'plain', " '=already", '', 'a=b']);
   });
 });

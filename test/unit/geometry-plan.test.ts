@@ -3,7 +3,14 @@ import { geometrySchema } from '../../contract/definition.ts';
 import { planGeometry } from '../../functions/clean/geometry.ts';
 
 const def = geometrySchema.parse({});
-const plan = (header: string[]) => planGeometry(def, undefined, header, header.map((_, i) => `c${i}`), 'file.csv');
+const plan = (header: string[]) =>
+  planGeometry(
+    def,
+    undefined,
+    header,
+    header.map((_, i) => `c${i}`),
+    'file.csv',
+  );
 
 describe('points from coordinate columns found by name', () => {
   it('finds latitude and longitude named in the languages of the portals', () => {

@@ -40,7 +40,9 @@ describe('import boundaries (npm run lint)', () => {
   });
 
   it('reports lib importing a package the Lambdas use, not one the CDK app needs', async () => {
-    const [result] = await eslint.lintText("import { Stack } from 'aws-cdk-lib/core';\nimport { z } from 'zod';\nimport pg from 'pg';\nexport { Stack, z, pg };\n", { filePath: join(root, 'lib/probe.ts') });
+    const [result] = await eslint.lintText("import { Stack } from 'aws-cdk-lib/core';\nimport { z } from 'zod';\nimport pg from 'pg';\nexport { Stack, z, pg };\n", {
+      filePath: join(root, 'lib/probe.ts'),
+    });
     expect(result!.messages.map((m) => `${m.line} ${m.ruleId}`)).toEqual(['3 no-restricted-imports']);
     expect(result!.messages[0]!.message).toContain('lib/ (the CDK app) imports only contract/, node:, aws-cdk-lib, constructs and zod');
   });

@@ -6,7 +6,10 @@ import { describePrj, sameShape, shapeFromProj4, shapeFromWkt } from '../../func
 // texts GDAL writes for these EPSG codes (test/fixtures/prj/README.md): ESRI and OGC WKT1, PROJ strings
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'prj');
 const text = (name: string) => readFileSync(join(DIR, name), 'utf8');
-const CODES = readdirSync(DIR).flatMap((f) => /^esri-(\d+)\.prj$/.exec(f)?.[1] ?? []).map(Number).sort((a, b) => a - b);
+const CODES = readdirSync(DIR)
+  .flatMap((f) => /^esri-(\d+)\.prj$/.exec(f)?.[1] ?? [])
+  .map(Number)
+  .sort((a, b) => a - b);
 /** OGC WKT1 as writers without an EPSG database write it: no AUTHORITY nodes. */
 const withoutAuthority = (wkt: string) => wkt.replace(/,\s*AUTHORITY\["[^"]*","[^"]*"\]/g, '');
 

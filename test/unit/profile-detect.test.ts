@@ -144,7 +144,12 @@ describe('detectStructure: delimiter, quote, line endings', () => {
     [':', 'colon'],
     ['^', 'caret'],
   ])('finds %j (%s)', async (d) => {
-    const rows = [['id', 'name', 'city'], ['1', 'Ada', 'London'], ['2', 'Alan', 'Wilmslow'], ['3', 'Grace', 'New York']];
+    const rows = [
+      ['id', 'name', 'city'],
+      ['1', 'Ada', 'London'],
+      ['2', 'Alan', 'Wilmslow'],
+      ['3', 'Grace', 'New York'],
+    ];
     const { structure, rows: read_ } = await read(rows.map((r) => r.join(d)).join('\n') + '\n');
     expect(structure).toMatchObject({ delimiter: d, header: ['id', 'name', 'city'], headerRow: 0, firstDataLine: 2 });
     expect(read_.map((r) => r.fields)).toEqual(rows.slice(1));
@@ -263,7 +268,8 @@ describe('detectStructure: header, preamble, blank headings, decimal comma', () 
   });
 
   it('combines a header of group headings with the sub-headings below it (a GENESIS export), and reads the data after both', async () => {
-    const text = 'GENESIS-Tabelle: 12411-0006\nBevölkerung;;;;\n;;Geschlecht;Geschlecht;Geschlecht\n;;männlich;weiblich;Insgesamt\n31.12.1970;unter 1 Jahr;401679;382934;784613\n31.12.1970;1-Jährige;448827;427427;876254\n';
+    const text =
+      'GENESIS-Tabelle: 12411-0006\nBevölkerung;;;;\n;;Geschlecht;Geschlecht;Geschlecht\n;;männlich;weiblich;Insgesamt\n31.12.1970;unter 1 Jahr;401679;382934;784613\n31.12.1970;1-Jährige;448827;427427;876254\n';
     const { structure, rows } = await read(text);
     expect(structure).toMatchObject({
       headerRow: 2,
@@ -561,13 +567,7 @@ describe('readRecords', () => {
   });
 
   it('agrees with the detector on the first data line for every kind of preamble', async () => {
-    const texts = [
-      'a,b\n1,2\n',
-      '\n\na,b\n1,2\n',
-      'Title\r\n\r\nSource: x\r\na;b\r\n1;2\r\n',
-      'a,"b\nc"\n\n1,2\n',
-      'T\ra\tb\r1\t2\r',
-    ];
+    const texts = ['a,b\n1,2\n', '\n\na,b\n1,2\n', 'Title\r\n\r\nSource: x\r\na;b\r\n1;2\r\n', 'a,"b\nc"\n\n1,2\n', 'T\ra\tb\r1\t2\r'];
     for (const text of texts) {
       const { structure, rows } = await read(text, 2);
       expect(rows[0]!.line, JSON.stringify(text)).toBe(structure.firstDataLine);

@@ -94,7 +94,10 @@ describe('extracting a supplier zip', () => {
     const deep = await file('deep.zip', outer);
 
     const members = await extractZip(ok, 'ok.zip', dir);
-    const error = await extractZip(deep, 'deep.zip', dir).then(() => new Error("no error"), (e: unknown) => e as Error);
+    const error = await extractZip(deep, 'deep.zip', dir).then(
+      () => new Error('no error'),
+      (e: unknown) => e as Error,
+    );
 
     expect(members.map((m) => m.name)).toEqual(['inner.zip!x.csv']);
     expect(error.message).toMatch(/deep\.zip!middle\.zip!inner\.zip: an archive nested 2 deep; at most 1 level of archives \(or gzip streams\) in archives are read \(read\.limits\.maxDepth\)/);
@@ -144,7 +147,10 @@ describe('opening a supplier file', () => {
     const before = await tempFolders();
     const path = await file('shp.zip', await makeZip({ 'parks.shp': Buffer.alloc(100), 'parks.prj': 'GEOGCS[]' }));
 
-    const error = await openSource(source(path)).then(() => new Error("no error"), (e: unknown) => e as Error);
+    const error = await openSource(source(path)).then(
+      () => new Error('no error'),
+      (e: unknown) => e as Error,
+    );
 
     expect(error.message).toBe('incoming/acme/parks/parks.zip!parks.shp: the .dbf that goes with parks.shp is missing from the archive');
     expect(await tempFolders()).toEqual(before);
@@ -182,7 +188,10 @@ describe('opening a supplier file', () => {
 });
 
 describe('reading a zipped shapefile without extracting it', () => {
-  const fields = [{ name: 'id', type: 'N', length: 5 }, { name: 'note', type: 'C', length: 200 }];
+  const fields = [
+    { name: 'id', type: 'N', length: 5 },
+    { name: 'note', type: 'C', length: 200 },
+  ];
   const records = (n: number, note = 'x') => Array.from({ length: n }, (_, i) => ({ shape: { parts: [[[i, i]]] }, values: [i + 1, note] }));
 
   async function zipped(spec: TestShapefile, tamper: (zip: Buffer) => Buffer = (z) => z): Promise<string> {
@@ -218,23 +227,22 @@ describe('reading a zipped shapefile without extracting it', () => {
   it('still refuses a part that expands far beyond its compressed size (a zip bomb), before reading it', async () => {
     const path = await zipped({ shapeType: POINT, fields, records: records(20_000, ' ') });
 
-    await expect(readAll(path, { limits: { maxRatio: 50 } })).rejects.toThrow(
-      /parks\.zip!parks\.dbf: expands from \d+ to \d+ bytes \(over 50× its compressed size\): refused as a likely zip bomb/,
-    );
+    await expect(readAll(path, { limits: { maxRatio: 50 } })).rejects.toThrow(/parks\.zip!parks\.dbf: expands from \d+ to \d+ bytes \(over 50× its compressed size\): refused as a likely zip bomb/);
   });
 
   it('still refuses parts that declare more than the archive may hold', async () => {
     const path = await zipped({ shapeType: POINT, fields, records: records(3000) });
 
-    await expect(readAll(path, { limits: { maxExpandedBytes: 100_000 } })).rejects.toThrow(
-      /parks\.zip!parks\.(shp|dbf|shx): declares \d+ bytes, beyond the 100000-byte limit for one archive: refused/,
-    );
+    await expect(readAll(path, { limits: { maxExpandedBytes: 100_000 } })).rejects.toThrow(/parks\.zip!parks\.(shp|dbf|shx): declares \d+ bytes, beyond the 100000-byte limit for one archive: refused/);
   });
 
   it('fails the read, naming the member, when a part inflates to more than it declares', async () => {
     const path = await zipped({ shapeType: POINT, fields, records: records(3000) }, (zip) => declareSize(zip, 50_000, 'parks.dbf'));
 
-    const error = await readAll(path).then(() => new Error('no error'), (e: unknown) => e as Error);
+    const error = await readAll(path).then(
+      () => new Error('no error'),
+      (e: unknown) => e as Error,
+    );
 
     expect(error).toBeInstanceOf(ReadError);
     expect(error.message).toBe('incoming/acme/parks/parks.zip!parks.dbf: the member is larger than its declared 50000 bytes: refused');

@@ -129,7 +129,15 @@ describe('JSON records that each bring new keys', () => {
 describe('an .xls cell far right of the sheet', () => {
   it('is refused naming the cell and the limit (BIFF8 allows column 65,535 in a record)', async () => {
     const path = join(dir, 'far.xls');
-    const cells = [{ r: 0, c: 0, v: 'id' }, { r: 0, c: 1, v: 'visitors' }, ...[1, 2].flatMap((r) => [{ r, c: 0, v: r }, { r, c: 1, v: r * 10 }]), { r: 3, c: 65_535, v: 1 }];
+    const cells = [
+      { r: 0, c: 0, v: 'id' },
+      { r: 0, c: 1, v: 'visitors' },
+      ...[1, 2].flatMap((r) => [
+        { r, c: 0, v: r },
+        { r, c: 1, v: r * 10 },
+      ]),
+      { r: 3, c: 65_535, v: 1 },
+    ];
     await writeXls(path, { sheets: [{ name: 'Data', cells }] });
 
     const result = await readInChild(path, 'far.xls');
@@ -233,7 +241,15 @@ describe('a cell or shared string of millions of characters', () => {
 /** `megabytes` MiB of zeros, gzipped as tightly as deflate goes (about 1,030×), written without holding them. */
 async function gzipBomb(path: string, megabytes: number): Promise<void> {
   const zeros = Buffer.alloc(1 << 20);
-  await pipeline(Readable.from((function* () { for (let i = 0; i < megabytes; i++) yield zeros; })()), createGzip({ level: 9 }), createWriteStream(path));
+  await pipeline(
+    Readable.from(
+      (function* () {
+        for (let i = 0; i < megabytes; i++) yield zeros;
+      })(),
+    ),
+    createGzip({ level: 9 }),
+    createWriteStream(path),
+  );
 }
 
 /** CSV text of about `bytes` bytes that barely compresses (so that only the byte budget can stop it). */
@@ -256,7 +272,9 @@ describe('compressed files inside compressed files', () => {
     const result = await readInChild(path, 'incoming/acme/bomb.xlsx.gz');
 
     expect(result.verdict).toBe('failed');
-    expect(result.message).toMatch(/^incoming\/acme\/bomb\.xlsx\.gz: the gzip stream expands from \d+ to more than \d+ bytes \(over 1000× its compressed size\), a likely gzip bomb, beyond the limit of 1,000 \(read\.limits\.maxRatio\): refused$/);
+    expect(result.message).toMatch(
+      /^incoming\/acme\/bomb\.xlsx\.gz: the gzip stream expands from \d+ to more than \d+ bytes \(over 1000× its compressed size\), a likely gzip bomb, beyond the limit of 1,000 \(read\.limits\.maxRatio\): refused$/,
+    );
     expect(result.maxRssMb).toBeLessThan(HEAP_MB);
   });
 
@@ -388,7 +406,9 @@ describe('a workbook whose sheet XML is a zip bomb', () => {
 
     const result = await readInChild(path, 'bomb-sheet.xlsx');
 
-    expect(result.message).toMatch(/^bomb-sheet\.xlsx!xl\/worksheets\/sheet1\.xml: expands from \d+ to \d+ bytes \(over 1000× its compressed size\), a likely zip bomb, beyond the limit of 1,000 \(read\.limits\.maxRatio\): refused$/);
+    expect(result.message).toMatch(
+      /^bomb-sheet\.xlsx!xl\/worksheets\/sheet1\.xml: expands from \d+ to \d+ bytes \(over 1000× its compressed size\), a likely zip bomb, beyond the limit of 1,000 \(read\.limits\.maxRatio\): refused$/,
+    );
   });
 });
 
@@ -411,7 +431,10 @@ describe('a table read for longer than read.limits.maxSeconds', () => {
       let read = 0;
       const error = await (async () => {
         for await (const _ of table.rows()) read++;
-      })().then(() => undefined, (e: unknown) => e as Error);
+      })().then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
 
       expect(read).toBe(0);
       expect(error?.message).toBe('stuck.ndjson: reading took more than 1 s (before its first line), beyond the limit of 1 (read.limits.maxSeconds): refused');
@@ -447,7 +470,10 @@ describe('a table read for longer than read.limits.maxSeconds', () => {
       const table = (opened.entries[0] as { table: Parameters<typeof collectRows>[0] }).table;
       const error = await (async () => {
         for await (const _ of table.rows()) read++;
-      })().then(() => undefined, (e: unknown) => e as Error);
+      })().then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
 
       expect(error?.message).toMatch(/^slow\.ndjson: reading took more than 1 s \(at line (\d+)\), beyond the limit of 1 \(read\.limits\.maxSeconds\): refused$/);
       expect(read).toBeGreaterThan(1000);
@@ -498,7 +524,9 @@ describe('files that declare their size up front: Parquet, DBF, GeoPackage', () 
     await writeFile(path, Buffer.from(parquetWriteBuffer({ columnData: Array.from({ length: 17 }, (_, c) => ({ name: `c${c}`, data: zeros, type: 'INT32' as const })), rowGroupSize: 1_000_000 })));
     const result = await readInChild(path, 'million.parquet');
     expect(result.verdict).toBe('failed');
-    expect(result.message).toBe('million.parquet: row group 1 of 1 (rows 1–1,000,000) holds 1,000,000 rows × 17 columns = 17,000,000 cells, decoded at once, beyond the limit of 16,777,216 (read.limits.maxGroupCells): refused');
+    expect(result.message).toBe(
+      'million.parquet: row group 1 of 1 (rows 1–1,000,000) holds 1,000,000 rows × 17 columns = 17,000,000 cells, decoded at once, beyond the limit of 16,777,216 (read.limits.maxGroupCells): refused',
+    );
   });
 
   it('refuses a Parquet file declaring more rows than maxRecords, or more columns than maxColumns', async () => {
@@ -511,7 +539,11 @@ describe('files that declare their size up front: Parquet, DBF, GeoPackage', () 
     const { shapefileBytes, POINT } = await import('../helpers/shapefile-writer.ts');
     const parts = shapefileBytes({
       shapeType: POINT,
-      fields: [{ name: 'A', type: 'N', length: 4 }, { name: 'B', type: 'C', length: 4 }, { name: 'C', type: 'C', length: 4 }],
+      fields: [
+        { name: 'A', type: 'N', length: 4 },
+        { name: 'B', type: 'C', length: 4 },
+        { name: 'C', type: 'C', length: 4 },
+      ],
       records: [1, 2, 3].map((i) => ({ shape: { parts: [[[i, 52]]] }, values: [i, 'x', 'y'] })),
     });
     const path = join(dir, 'fields.zip');
@@ -525,20 +557,46 @@ describe('files that declare their size up front: Parquet, DBF, GeoPackage', () 
   it('refuses a GeoPackage value longer than maxCellChars (a blob counts its hex), naming the feature and column, and a layer of more rows than maxRecords', async () => {
     const { gpkgBlob, isoWkb, writeGeoPackage } = await import('../helpers/gpkg-writer.ts');
     const path = join(dir, 'big-blob.gpkg');
-    const line = gpkgBlob(isoWkb('LineString', Array.from({ length: 40 }, (_, i) => [4 + i / 100, 52])), { srsId: 4326 });
+    const line = gpkgBlob(
+      isoWkb(
+        'LineString',
+        Array.from({ length: 40 }, (_, i) => [4 + i / 100, 52]),
+      ),
+      { srsId: 4326 },
+    );
     await writeGeoPackage(path, {
       layers: [
         {
           table: 'roads',
-          columns: [{ name: 'fid', type: 'INTEGER PRIMARY KEY' }, { name: 'name', type: 'TEXT' }, { name: 'geom', type: 'LINESTRING' }],
+          columns: [
+            { name: 'fid', type: 'INTEGER PRIMARY KEY' },
+            { name: 'name', type: 'TEXT' },
+            { name: 'geom', type: 'LINESTRING' },
+          ],
           geometry: { column: 'geom', type: 'LINESTRING', srsId: 4326 },
-          rows: [[1, 'short', gpkgBlob(isoWkb('LineString', [[4, 52], [5, 52]]), { srsId: 4326 })], [2, 'long', line], [3, 'x'.repeat(2000), null]] as never,
+          rows: [
+            [
+              1,
+              'short',
+              gpkgBlob(
+                isoWkb('LineString', [
+                  [4, 52],
+                  [5, 52],
+                ]),
+                { srsId: 4326 },
+              ),
+            ],
+            [2, 'long', line],
+            [3, 'x'.repeat(2000), null],
+          ] as never,
         },
       ],
     });
     expect(await readAll(path, 'big-blob.gpkg', {})).toBeUndefined();
     const blob = await readAll(path, 'big-blob.gpkg', { maxCellChars: 1000 });
-    expect(blob?.message).toBe(`big-blob.gpkg#roads: feature 2: its geom value is a ${line.length}-byte blob (${(line.length * 2).toLocaleString('en-US')} hex characters), beyond the limit of 1,000 (read.limits.maxCellChars): refused`);
+    expect(blob?.message).toBe(
+      `big-blob.gpkg#roads: feature 2: its geom value is a ${line.length}-byte blob (${(line.length * 2).toLocaleString('en-US')} hex characters), beyond the limit of 1,000 (read.limits.maxCellChars): refused`,
+    );
     expect(blob?.position).toEqual({ file: 'big-blob.gpkg#roads', line: 2, column: 'geom' });
     const text = await readAll(path, 'big-blob.gpkg', { maxCellChars: 1500 });
     expect(text?.message).toBe('big-blob.gpkg#roads: feature 3: its name value is 2,000 characters, beyond the limit of 1,500 (read.limits.maxCellChars): refused');

@@ -66,7 +66,7 @@ describe('readGeoJson: a FeatureCollection', () => {
   const text = collection(
     [
       feature({ name: 'Vondelpark', area: 47.5, tags: ['a', 'b'], address: { city: 'Amsterdam', zip: { code: '1071' } } }, SQUARE, 'NL.1'),
-      feature({ name: 'Park "[Oost]" {x}', area: 1.10, open: true }, TWO_SQUARES, 'NL.2'),
+      feature({ name: 'Park "[Oost]" {x}', area: 1.1, open: true }, TWO_SQUARES, 'NL.2'),
       feature({ name: 'no shape', area: null }, 'null', 'NL.3'),
     ],
     ' "name": "parks",',
@@ -88,7 +88,13 @@ describe('readGeoJson: a FeatureCollection', () => {
     expect(rows.map((r) => r.geometry)).toEqual([wkb(SQUARE), wkb(TWO_SQUARES), null]);
     expect(wkb(SQUARE)).toBe(
       '01030000000100000004000000' +
-        ['4.89', '52.37', '4.90', '52.37', '4.90', '52.38', '4.89', '52.37'].map((n) => { const b = Buffer.alloc(8); b.writeDoubleLE(Number(n)); return b.toString('hex'); }).join(''),
+        ['4.89', '52.37', '4.90', '52.37', '4.90', '52.38', '4.89', '52.37']
+          .map((n) => {
+            const b = Buffer.alloc(8);
+            b.writeDoubleLE(Number(n));
+            return b.toString('hex');
+          })
+          .join(''),
     );
   });
 
@@ -316,11 +322,27 @@ describe('GeoJSON geometry as WKB', () => {
 
     expect(hex({ type: 'Point', coordinates: [1, 2] })).toBe('0101000000000000000000f03f0000000000000040');
     expect(hex({ type: 'Point', coordinates: [1, 2, 3] }).slice(0, 10)).toBe('01e9030000'); // ISO Point Z (1001)
-    expect(hex({ type: 'MultiPoint', coordinates: [[1, 2], [3, 4]] }).slice(0, 18)).toBe('010400000002000000');
-    expect(hex({ type: 'MultiLineString', coordinates: [[[0, 0], [1, 1]]] }).slice(0, 18)).toBe('010500000001000000');
-    expect(hex({ type: 'GeometryCollection', geometries: [{ type: 'Point', coordinates: [1, 2] }] })).toBe(
-      '0107000000010000000101000000000000000000f03f0000000000000040',
-    );
+    expect(
+      hex({
+        type: 'MultiPoint',
+        coordinates: [
+          [1, 2],
+          [3, 4],
+        ],
+      }).slice(0, 18),
+    ).toBe('010400000002000000');
+    expect(
+      hex({
+        type: 'MultiLineString',
+        coordinates: [
+          [
+            [0, 0],
+            [1, 1],
+          ],
+        ],
+      }).slice(0, 18),
+    ).toBe('010500000001000000');
+    expect(hex({ type: 'GeometryCollection', geometries: [{ type: 'Point', coordinates: [1, 2] }] })).toBe('0107000000010000000101000000000000000000f03f0000000000000040');
   });
 
   it('leaves to PostGIS what it does not take on: mixed dimensions, empty or malformed coordinates', () => {
@@ -340,11 +362,76 @@ describe('GeoJSON geometry as WKB', () => {
 
   it('marks a ring not closed or of fewer than 4 positions, and a line of one position, which PostGIS would load as if whole', () => {
     const cases: [unknown, string][] = [
-      [{ type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1]]] }, 'ring 1 of the Polygon is not closed'],
-      [{ type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0]], [[0, 0], [1, 0]]] }, 'ring 2 of the Polygon has 2 positions, fewer than 4'],
-      [{ type: 'MultiPolygon', coordinates: [[[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[5, 5, 1], [6, 5, 1], [6, 6, 1], [5, 5, 2]]]] }, 'ring 1 of polygon 2 is not closed'],
+      [
+        {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [0, 0],
+              [1, 0],
+              [1, 1],
+              [0, 1],
+            ],
+          ],
+        },
+        'ring 1 of the Polygon is not closed',
+      ],
+      [
+        {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [0, 0],
+              [1, 0],
+              [1, 1],
+              [0, 0],
+            ],
+            [
+              [0, 0],
+              [1, 0],
+            ],
+          ],
+        },
+        'ring 2 of the Polygon has 2 positions, fewer than 4',
+      ],
+      [
+        {
+          type: 'MultiPolygon',
+          coordinates: [
+            [
+              [
+                [0, 0],
+                [1, 0],
+                [1, 1],
+                [0, 0],
+              ],
+            ],
+            [
+              [
+                [5, 5, 1],
+                [6, 5, 1],
+                [6, 6, 1],
+                [5, 5, 2],
+              ],
+            ],
+          ],
+        },
+        'ring 1 of polygon 2 is not closed',
+      ],
       [{ type: 'LineString', coordinates: [[1, 2]] }, 'the LineString has 1 position, fewer than 2'],
-      [{ type: 'MultiLineString', coordinates: [[[0, 0], [1, 1]], [[1, 2]]] }, 'line 2 has 1 position, fewer than 2'],
+      [
+        {
+          type: 'MultiLineString',
+          coordinates: [
+            [
+              [0, 0],
+              [1, 1],
+            ],
+            [[1, 2]],
+          ],
+        },
+        'line 2 has 1 position, fewer than 2',
+      ],
     ];
     for (const [g, reason] of cases) {
       const text = JSON.stringify(g);
@@ -354,10 +441,44 @@ describe('GeoJSON geometry as WKB', () => {
     }
     // closed rings (0 and -0 are the same number), empty parts and two-point lines are fine
     for (const g of [
-      { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [-0, 0]]] },
+      {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [0, 0],
+            [1, 0],
+            [1, 1],
+            [-0, 0],
+          ],
+        ],
+      },
       { type: 'Polygon', coordinates: [[]] },
-      { type: 'MultiPolygon', coordinates: [[[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[2, 2], [2, 2]]]] }, // closed, collapsed: the repair drops it and says so
-      { type: 'LineString', coordinates: [[1, 2], [3, 4]] },
+      {
+        type: 'MultiPolygon',
+        coordinates: [
+          [
+            [
+              [0, 0],
+              [1, 0],
+              [1, 1],
+              [0, 0],
+            ],
+          ],
+          [
+            [
+              [2, 2],
+              [2, 2],
+            ],
+          ],
+        ],
+      }, // closed, collapsed: the repair drops it and says so
+      {
+        type: 'LineString',
+        coordinates: [
+          [1, 2],
+          [3, 4],
+        ],
+      },
       { type: 'MultiLineString', coordinates: [[]] },
     ]) {
       const text = JSON.stringify(g);
@@ -399,7 +520,7 @@ describe('geometryBytesToHexWkb', () => {
 
   it('rounds random coordinates exactly as JSON.parse does', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (let i = 0; i < 2000; i++) {
       const n = () => (random() * 360 - 180).toFixed(Math.floor(random() * 17));
       const g = `{"type":"Point","coordinates":[${n()},${n()}]}`;

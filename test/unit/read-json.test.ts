@@ -119,7 +119,10 @@ describe('readJson: a top-level array', () => {
     const lines = ['[', '  {"id": 1, "note": "x\\u0000y"},', '  {"id": 2,', '   "a\\u0000b": 2}', ']'];
     const text = lines.join('\n');
 
-    const error = await read(text).then(() => new Error('no error'), (e: unknown) => e as ReadError);
+    const error = await read(text).then(
+      () => new Error('no error'),
+      (e: unknown) => e as ReadError,
+    );
 
     expect(error).toBeInstanceOf(ReadError);
     expect(error.message).toBe(`incoming/acme/data.json: line 4, column ${lines[3]!.indexOf('"a') + 1}: field 3 is named "a\\u0000b", with a NUL character, which no PostgreSQL name can hold`);
@@ -129,7 +132,10 @@ describe('readJson: a top-level array', () => {
   it('names the line of a NUL key in NDJSON too, and in a nested object', async () => {
     const text = '{"id":1}\n{"id":2,"sub":{"k\\u0000":1}}\n';
 
-    const error = await read(text, { lines: true }).then(() => new Error('no error'), (e: unknown) => e as ReadError);
+    const error = await read(text, { lines: true }).then(
+      () => new Error('no error'),
+      (e: unknown) => e as ReadError,
+    );
 
     expect(error.message).toBe(`incoming/acme/data.json: line 2, column ${'{"id":2,"sub":{'.length + 1}: field 2 is named "sub.k\\u0000", with a NUL character, which no PostgreSQL name can hold`);
   });
@@ -262,7 +268,14 @@ describe('readJson: a top-level object', () => {
 
 describe('readJson: arrays exploded into child tables', () => {
   const orders = JSON.stringify([
-    { id: 'A', tags: ['x', 'y'], lines: [{ sku: 'p1', qty: 2, parts: [{ n: 1 }, { n: 2 }] }, { sku: 'p2', qty: 1 }] },
+    {
+      id: 'A',
+      tags: ['x', 'y'],
+      lines: [
+        { sku: 'p1', qty: 2, parts: [{ n: 1 }, { n: 2 }] },
+        { sku: 'p2', qty: 1 },
+      ],
+    },
     { id: 'B', tags: [], lines: [{ sku: 'p3', qty: 5, parts: [{ n: 3 }] }] },
   ]);
 
@@ -402,7 +415,7 @@ describe('skipValue (the scanner under every reader)', () => {
 
   function seeded(seed: number): () => number {
     let s = seed;
-    return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+    return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296;
   }
 
   function scans(text: string): boolean {

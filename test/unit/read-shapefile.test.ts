@@ -5,16 +5,7 @@ import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sridFromPrj } from '../../functions/read/prj.ts';
 import { encodingFromCpg, readShapefile } from '../../functions/read/shapefile.ts';
-import {
-  POINT,
-  POLYGON,
-  PRJ_LAMBERT93_ESRI,
-  PRJ_RD_NEW_ESRI,
-  PRJ_WGS84_ESRI,
-  square,
-  writeShapefile,
-  type TestShapefile,
-} from '../helpers/shapefile-writer.ts';
+import { POINT, POLYGON, PRJ_LAMBERT93_ESRI, PRJ_RD_NEW_ESRI, PRJ_WGS84_ESRI, square, writeShapefile, type TestShapefile } from '../helpers/shapefile-writer.ts';
 import { readError, rowsOf } from '../helpers/read-table.ts';
 
 let dir: string;
@@ -190,7 +181,15 @@ describe('readShapefile attributes', () => {
       const table = await readShapefile(text({ encoding: 'utf-8', cpg: 'Klingon-7' }), 'p.shp');
 
       expect(['UTF-8', '65001', '1252', 'ANSI 1251', '88591', 'ISO 8859-15', 'OEM', '850', 'cp1250'].map(encodingFromCpg)).toEqual([
-        'utf-8', 'utf-8', 'windows-1252', 'windows-1251', 'iso-8859-1', 'iso-8859-15', 'cp437', 'cp850', 'windows-1250',
+        'utf-8',
+        'utf-8',
+        'windows-1252',
+        'windows-1251',
+        'iso-8859-1',
+        'iso-8859-15',
+        'cp437',
+        'cp850',
+        'windows-1250',
       ]);
       expect((await rowsOf(table))[0]!.values[0]).toBe('Forêt de Bécon – Œuvre');
       expect(table.warnings).toContain('p.shp: the .cpg names the encoding "Klingon-7", which this reader does not know: the attributes\' encoding was detected instead');

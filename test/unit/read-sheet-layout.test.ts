@@ -113,7 +113,9 @@ describe('with no sheet named', () => {
     const table = await readXlsx(path, 'price-index.xlsx');
 
     expect(table.name).toBe('price-index.xlsx#Index');
-    expect(table.warnings[0]).toMatch(/^price-index\.xlsx: no sheet named: read sheet "Index" of 2: no sheet holds a clear table; read the first that comes closest \(a table, but its name says notes or contents/);
+    expect(table.warnings[0]).toMatch(
+      /^price-index\.xlsx: no sheet named: read sheet "Index" of 2: no sheet holds a clear table; read the first that comes closest \(a table, but its name says notes or contents/,
+    );
   });
 
   it('chooses the same way in .ods and .xls workbooks, and through openSource as load and profile read them', async () => {
@@ -140,7 +142,13 @@ describe('with no sheet named', () => {
     const xlsPath = dir.path('notice-first.xls');
     await writeXls(xlsPath, {
       sheets: [
-        { name: 'Toelichting', cells: [{ r: 0, c: 0, v: 'Bevolking per gemeente' }, { r: 2, c: 0, v: 'Voorlopige cijfers.' }] },
+        {
+          name: 'Toelichting',
+          cells: [
+            { r: 0, c: 0, v: 'Bevolking per gemeente' },
+            { r: 2, c: 0, v: 'Voorlopige cijfers.' },
+          ],
+        },
         {
           name: 'Tabel',
           cells: [
@@ -463,7 +471,11 @@ describe('hidden sheets in .ods', () => {
 });
 
 describe('a sheet asked for by a number', () => {
-  const people = (n: string) => [['Area', 'People'], [`area of ${n}`, 1]] as const;
+  const people = (n: string) =>
+    [
+      ['Area', 'People'],
+      [`area of ${n}`, 1],
+    ] as const;
 
   it('reads the sheet so named when there is one (sheets 1, 2a…), else the sheet at that 0-based index, in .xlsx and .ods', async () => {
     const xlsx = dir.path('numbered.xlsx');

@@ -203,13 +203,7 @@ describe('readXlsx', () => {
   it('reads the XML other producers write: inline and rich strings, cells without references, ISO dates, formulas with text, boolean and no results', async () => {
     const path = dir.path('raw.xlsx');
     await writeRawXlsx(path, {
-      sharedStrings: [
-        'name',
-        'note',
-        '<r><t xml:space="preserve">Rich </t></r><r><rPr><b/></rPr><t>text</t></r>',
-        '<t>漢字</t><rPh sb="0" eb="2"><t>カンジ</t></rPh>',
-        'line_x000D_\nbreak',
-      ],
+      sharedStrings: ['name', 'note', '<r><t xml:space="preserve">Rich </t></r><r><rPr><b/></rPr><t>text</t></r>', '<t>漢字</t><rPh sb="0" eb="2"><t>カンジ</t></rPh>', 'line_x000D_\nbreak'],
       numberFormats: ['yyyy-mm-dd hh:mm'],
       sheets: [
         {
@@ -463,9 +457,7 @@ describe('readOds', () => {
       { position: 3, values: ['North', '1200', '1250', '3.5'] },
       { position: 4, values: ['South', 'n/a', null, '2.25'] },
     ]);
-    expect(table.warnings).toEqual([
-      'merged.ods#Districts: the header spans rows 1–2 (group headings above sub-headings); columns named "District", "Population 2020", "Population 2021", "Area"',
-    ]);
+    expect(table.warnings).toEqual(['merged.ods#Districts: the header spans rows 1–2 (group headings above sub-headings); columns named "District", "Population 2020", "Population 2021", "Area"']);
   });
 
   it('reads error cells as empty with a warning', async () => {
@@ -616,14 +608,24 @@ describe('readXls', () => {
     expect(viaXlsx).toMatchObject({ name: 'districts.xlsx#Districts', format: 'xls', columns: table.columns });
     expect(await listSheets(path, 'xls')).toEqual(['Lookup', 'Districts', 'Empty']);
     expect((await readError(readXls(path, 'districts.xls', { sheet: 2 }))).message).toBe('districts.xls#Empty: the sheet is empty');
-    expect((await readError(readXls(path, 'districts.xls', { sheet: 'Parks' }))).message).toBe(
-      'districts.xls: there is no sheet "Parks"; the sheets are "Lookup", "Districts", "Empty"',
-    );
+    expect((await readError(readXls(path, 'districts.xls', { sheet: 'Parks' }))).message).toBe('districts.xls: there is no sheet "Parks"; the sheets are "Lookup", "Districts", "Empty"');
   });
 
   it('reads a small workbook kept in the mini stream, in the 1904 date system', async () => {
     const path = dir.path('small.xls');
-    await writeXls(path, { small: true, date1904: true, sheets: [{ name: 'S', cells: [{ r: 0, c: 0, v: 'day' }, { r: 1, c: 0, v: { rk: 43890 }, xf: 1 }] }] });
+    await writeXls(path, {
+      small: true,
+      date1904: true,
+      sheets: [
+        {
+          name: 'S',
+          cells: [
+            { r: 0, c: 0, v: 'day' },
+            { r: 1, c: 0, v: { rk: 43890 }, xf: 1 },
+          ],
+        },
+      ],
+    });
 
     expect((await readFile(path)).length).toBeLessThan(4096);
     expect(await collect(await readXls(path, 'small.xls'))).toEqual([{ position: 2, values: ['2024-03-01'] }]);
@@ -649,9 +651,7 @@ describe('readXls', () => {
       await writeFile(text, 'id\tname\n1\tAnn\n');
 
       expect((await readError(readXls(locked, 'locked.xls'))).message).toBe('locked.xls: a password-protected workbook; remove the password and save it as .xlsx, .ods or .csv');
-      expect((await readError(readXls(old, 'old.xls'))).message).toBe(
-        'old.xls: an Excel 5.0/95 or older workbook (BIFF version 0x500), which is not read; save the sheet as .xlsx, .ods or .csv',
-      );
+      expect((await readError(readXls(old, 'old.xls'))).message).toBe('old.xls: an Excel 5.0/95 or older workbook (BIFF version 0x500), which is not read; save the sheet as .xlsx, .ods or .csv');
       expect((await readError(readXls(memo, 'memo.xls'))).message).toBe('memo.xls: not an Excel workbook (the compound file has no Workbook stream)');
       expect((await readError(readXls(text, 'text.xls'))).message).toBe('text.xls: not a readable .xls workbook (not an OLE2 compound file)');
     });

@@ -5,7 +5,11 @@ import { dependsOn, orderByReferences } from '../../functions/clean/order.ts';
 // programs → areas; sites → regions; regions ↔ zones
 const pipeline = loadPipeline('test/fixtures/references-wait-pipeline.yaml');
 const order = (datasets: (string | undefined)[]) =>
-  orderByReferences(pipeline, datasets.map((dataset, i) => ({ dataset, i })), (m) => m.dataset).map((m) => `${m.dataset ?? '?'}#${m.i}`);
+  orderByReferences(
+    pipeline,
+    datasets.map((dataset, i) => ({ dataset, i })),
+    (m) => m.dataset,
+  ).map((m) => `${m.dataset ?? '?'}#${m.i}`);
 
 describe('orderByReferences: the messages of one clean batch', () => {
   it('puts a referenced dataset before the load that references it', () => {

@@ -14,7 +14,7 @@ function problemsOf(datasets: Record<string, unknown>[]): string[] {
 }
 
 describe('date patterns', () => {
-  it('accepts only values of the pattern\'s shape, and knows where each field is in them', () => {
+  it("accepts only values of the pattern's shape, and knows where each field is in them", () => {
     const pattern = parseDatePattern('mm/dd/yyyy hh:mi');
     const shape = new RegExp(pattern.regex);
 
@@ -142,7 +142,7 @@ describe('validation of cleaning rules', () => {
     ]);
   });
 
-  it('reports enumeration values that the column\'s own rules would never let through', () => {
+  it("reports enumeration values that the column's own rules would never let through", () => {
     const problems = problemsOf([
       {
         name: 'sites',

@@ -6,9 +6,7 @@ const fixture = (name: string) => readFileSync(`test/fixtures/${name}`, 'utf8');
 
 describe('objectsInMessage', () => {
   it('decodes keys and keeps the version id of each created object', () => {
-    expect(objectsInMessage(fixture('s3-put-event.json'))).toEqual([
-      { bucket: 'civic-etl-city-landing', key: 'incoming/parks/programs/Programs 2024 (v2).csv', versionId: 'v-123', etag: 'abc', size: 42 },
-    ]);
+    expect(objectsInMessage(fixture('s3-put-event.json'))).toEqual([{ bucket: 'civic-etl-city-landing', key: 'incoming/parks/programs/Programs 2024 (v2).csv', versionId: 'v-123', etag: 'abc', size: 42 }]);
   });
 
   it('ignores the test event S3 sends when notifications are configured', () => {

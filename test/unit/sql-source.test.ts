@@ -9,7 +9,6 @@ const withSource = (source: Record<string, unknown>) => ({
   datasets: [{ name: 'grants', source: { type: 'sql', engine: 'postgres', secret: 'datamart/reader', ...source }, schedule: 'rate(1 hour)' }],
 });
 
-
 describe('SQL source definitions', () => {
   it('accepts a query with its defaults, and grants exactly its secret', () => {
     const source = parsePipeline(withSource({ query: 'SELECT * FROM grants WHERE updated_at > :watermark', incremental: { column: 'updated_at' } })).datasets[0]!.source;

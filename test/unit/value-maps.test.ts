@@ -54,7 +54,12 @@ describe('value map files', () => {
 
     expect(entries.map((e) => [e.descriptor, e.source, e.constant])).toEqual(rows.map((r) => [r.descriptor, r.codeValue, r.constantName]));
     expect(mapConflicts(entries, 'descriptor_map.json')).toEqual([]);
-    expect(entries.filter((e) => e.source === 'Work').map((e) => e.constant).sort()).toEqual(['Address.Work', 'Email.Work', 'Telephone.Work']);
+    expect(
+      entries
+        .filter((e) => e.source === 'Work')
+        .map((e) => e.constant)
+        .sort(),
+    ).toEqual(['Address.Work', 'Email.Work', 'Telephone.Work']);
   });
 
   it('accepts an Ed-Fi code value under several constants (the AMT map is many-to-many), but not a plain one', () => {
@@ -63,7 +68,12 @@ describe('value map files', () => {
   {"constantName": "AttendanceEvent.Absence", "descriptor": "uri://ed-fi.org/AttendanceEventCategoryDescriptor", "codeValue": " excused absence "}
 ]`;
     expect(mapConflicts(parseValueMap(json, 'm.json'), 'm.json')).toEqual([]);
-    expect(mapConflicts([{ source: 'EXA', constant: 'Excused' }, { source: 'exa', constant: 'Absence' }])).toHaveLength(1);
+    expect(
+      mapConflicts([
+        { source: 'EXA', constant: 'Excused' },
+        { source: 'exa', constant: 'Absence' },
+      ]),
+    ).toHaveLength(1);
   });
 
   it('reads a YAML mapping of source values to constants, keeping codes such as 09 as written', () => {
@@ -123,7 +133,12 @@ describe('conflicting entries', () => {
   });
 
   it('accepts a value repeated with the same constant', () => {
-    expect(mapConflicts([{ source: 'EXA', constant: 'Excused Absence' }, { source: 'exa', constant: 'Excused Absence' }])).toEqual([]);
+    expect(
+      mapConflicts([
+        { source: 'EXA', constant: 'Excused Absence' },
+        { source: 'exa', constant: 'Excused Absence' },
+      ]),
+    ).toEqual([]);
   });
 });
 

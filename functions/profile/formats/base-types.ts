@@ -81,10 +81,23 @@ export function parseNumber(value: string, decimalComma: boolean): number | unde
 // Booleans
 
 const BOOLEANS = new Map<string, boolean>([
-  ['true', true], ['false', false], ['t', true], ['f', false],
-  ['yes', true], ['no', false], ['y', true], ['n', false],
-  ['oui', true], ['non', false], ['o', true], ['vrai', true], ['faux', false],
-  ['ja', true], ['nee', false], ['waar', true], ['onwaar', false],
+  ['true', true],
+  ['false', false],
+  ['t', true],
+  ['f', false],
+  ['yes', true],
+  ['no', false],
+  ['y', true],
+  ['n', false],
+  ['oui', true],
+  ['non', false],
+  ['o', true],
+  ['vrai', true],
+  ['faux', false],
+  ['ja', true],
+  ['nee', false],
+  ['waar', true],
+  ['onwaar', false],
 ]);
 
 /**

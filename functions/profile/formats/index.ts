@@ -117,10 +117,7 @@ function cell(text: string): string {
  * required, the csv-detective equivalent and the description.
  */
 export function formatsTable(formats: readonly FormatDefinition[] = ALL_FORMATS): string {
-  const lines = [
-    '| Format | Pack | Base type | Threshold | Header hint | csv-detective | Description |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-  ];
+  const lines = ['| Format | Pack | Base type | Threshold | Header hint | csv-detective | Description |', '| --- | --- | --- | --- | --- | --- | --- |'];
   for (const f of formats) {
     lines.push(
       `| \`${f.name}\` | ${f.locale ?? 'international'} | ${f.baseType} | ${f.threshold} | ${f.requiresHeaderHint ? 'required' : 'lifts score'} | ${f.csvDetective ? `\`${f.csvDetective}\`` : '—'} | ${cell(f.description)} |`,

@@ -12,8 +12,7 @@ import { ISO_ALPHA2, ISO_ALPHA3, ISO_NUMERIC } from './iso-3166.ts';
 
 // --- email, url, uuid -------------------------------------------------------------------------
 
-const EMAIL =
-  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
+const EMAIL = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
 
 export const email: FormatDefinition = {
   name: 'email',
@@ -182,7 +181,24 @@ const pairTest = (latFirst: boolean) => (v: string) => {
   return latFirst ? isLatitude(pair[0]) && isLongitude(pair[1]) : isLongitude(pair[0]) && isLatitude(pair[1]);
 };
 
-const PAIR_HINTS = ['coordinates', 'coordonnees', 'coord', 'coords', 'geopoint', 'geo point', 'geo point 2d', 'geoloc', 'geolocalisation', 'gps', 'localisation', 'location', 'position', 'point', 'wgs84', 'coordinaten'];
+const PAIR_HINTS = [
+  'coordinates',
+  'coordonnees',
+  'coord',
+  'coords',
+  'geopoint',
+  'geo point',
+  'geo point 2d',
+  'geoloc',
+  'geolocalisation',
+  'gps',
+  'localisation',
+  'location',
+  'position',
+  'point',
+  'wgs84',
+  'coordinaten',
+];
 
 export const latlonWgs84: FormatDefinition = {
   name: 'latlon_wgs84',
@@ -438,7 +454,9 @@ const PREFIX_WORDS = ['US$', 'CA$', 'C$', 'A$', 'AU$', 'NZ$', 'HK$', 'S$', 'R$',
 /** Written after the amount (`100 kr`, `12,50 zł`). */
 const SUFFIX_WORDS = ['kr', 'zł', 'Kč', 'Ft', 'lei', 'CHF', 'Fr.'];
 const CURRENCY_CODES = new Set(
-  'EUR USD GBP JPY CHF CAD AUD NZD CNY HKD SGD SEK NOK DKK ISK PLN CZK HUF RON BGN RSD TRY RUB UAH INR IDR MYR THB VND PHP KRW TWD BRL MXN ARS CLP COP PEN ZAR NGN EGP MAD TND DZD XOF XAF XPF ILS AED SAR QAR KWD'.split(' '),
+  'EUR USD GBP JPY CHF CAD AUD NZD CNY HKD SGD SEK NOK DKK ISK PLN CZK HUF RON BGN RSD TRY RUB UAH INR IDR MYR THB VND PHP KRW TWD BRL MXN ARS CLP COP PEN ZAR NGN EGP MAD TND DZD XOF XAF XPF ILS AED SAR QAR KWD'.split(
+    ' ',
+  ),
 );
 
 const isAmount = (s: string) => s.length > 0 && AMOUNT.test(s);

@@ -45,7 +45,13 @@ function bag(name: string, type: string, prefix: string, label: string, hints: s
   };
 }
 
-export const bagVerblijfsobject = bag('bag_verblijfsobject_id', '01', 'Verblijfsobject', 'verblijfsobject (dwelling/unit)', ['verblijfsobject', 'verblijfsobject id', 'vbo id', 'adresseerbaarobject', 'adresseerbaar object id']);
+export const bagVerblijfsobject = bag('bag_verblijfsobject_id', '01', 'Verblijfsobject', 'verblijfsobject (dwelling/unit)', [
+  'verblijfsobject',
+  'verblijfsobject id',
+  'vbo id',
+  'adresseerbaarobject',
+  'adresseerbaar object id',
+]);
 export const bagLigplaats = bag('bag_ligplaats_id', '02', 'Ligplaats', 'ligplaats (mooring)', ['ligplaats', 'ligplaats id']);
 export const bagStandplaats = bag('bag_standplaats_id', '03', 'Standplaats', 'standplaats (pitch)', ['standplaats', 'standplaats id']);
 export const bagPand = bag('bag_pand_id', '10', 'Pand', 'pand (building)', ['pand', 'pand id', 'pandid', 'gebouw id']);
