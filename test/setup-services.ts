@@ -2,6 +2,7 @@
  * Runs in every worker of the integration project: make sure the local services answer and their
  * addresses (DATABASE_URL, AWS_ENDPOINT_URL, dummy moto keys) are in this worker's environment.
  */
+import { createHash } from 'node:crypto';
 import { ensureServices } from '../local/services.ts';
 
 await ensureServices();
@@ -10,11 +11,11 @@ await ensureServices();
 {
   const database = new URL(process.env.DATABASE_URL ?? 'postgres://x/civic_etl').pathname.slice(1);
   if (database && database !== 'civic_etl' && process.env.CIVIC_ETL_LOCAL_NAMESPACE === undefined) {
-    process.env.CIVIC_ETL_LOCAL_NAMESPACE = database
+    const slug = database
       .toLowerCase()
       .replace(/[^a-z0-9]+/g, '-')
-      .replace(/^-+|-+$/g, '')
-      .slice(0, 20)
-      .replace(/-+$/, '');
+      .replace(/^-+|-+$/g, '');
+    // a long name keeps a hash of the whole so that two databases never share a namespace
+    process.env.CIVIC_ETL_LOCAL_NAMESPACE = slug && slug.length <= 20 ? slug : `${slug.slice(0, 11).replace(/-+$/, '')}-${createHash('sha256').update(database).digest('hex').slice(0, 8)}`;
   }
 }

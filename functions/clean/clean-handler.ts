@@ -50,7 +50,9 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
     if (!parsed.success) throw new UnreadableMessageError(`not a clean message ({"loadId": n}): ${JSON.stringify(record.body.slice(0, 200))}`);
     subject.loadId = parsed.data.loadId;
     const outcome = await cleanLoad({ pool: await deps.pool(), pipeline: currentPipeline(config.pipelineFile), s3: deps.s3, exports, deferExports: (loadId) => cleaned.push(loadId) }, parsed.data.loadId);
-    if (outcome.status === 'failed') subject.rejected = 1;
+    // the members of its file it cleaned and failed count too: their own messages find them done
+    const rejected = (outcome.status === 'failed' ? 1 : 0) + (outcome.othersFailed ?? 0);
+    if (rejected) subject.rejected = rejected;
   }
 
   /** After the batch: the views marked `export` that its loads touched, each exported once (exportAfterBatch never throws). */

@@ -36,6 +36,8 @@ export interface CleanDeps {
    * several loads (the clean handler, after its batch: combine/exports.ts exportAfterBatch).
    */
   deferExports?: (loadId: number) => void;
+  /** The largest file whose members are cleaned in one transaction (default MEMBERS_IN_ONE_TRANSACTION members, MEMBER_ROWS_IN_ONE_TRANSACTION rows). */
+  oneTransaction?: { members: number; rows: number };
 }
 
 export type CleanOutcome =
@@ -57,11 +59,13 @@ export type CleanOutcome =
  * The members of one file (an archive's data files, a GeoPackage's layers: loads with the same
  * `parent_id`) are cleaned together, in one transaction, whichever member's message comes first:
  * a member that fails is rolled back to its savepoint and recorded, the others apply, and readers
- * see the table before the file or after all of it — a run killed half-way changes nothing.
+ * see the table before the file or after all of it but its failed members — a run killed half-way
+ * changes nothing. (A file too large for one transaction is cleaned member by member: membersFitOneTransaction.)
  */
-export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanOutcome> {
+export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanOutcome & { othersFailed?: number }> {
   const outcomes = await cleanAndRecord(deps, loadId);
-  const outcome = outcomes[0]!;
+  const othersFailed = outcomes.slice(1).filter((o) => o.status === 'failed').length;
+  const outcome = othersFailed ? { ...outcomes[0]!, othersFailed } : outcomes[0]!;
   // a redelivered message (the function died after the commit) writes a copy still missing
   // (a file's members each get theirs, a few at a time: one S3 request after another took 30 ms each)
   const s3 = deps.s3;
@@ -82,7 +86,7 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
   return outcome;
 }
 
-/** Supplier reports written at the same time after a file's members are cleaned (S3 requests; the pool has 10 connections). */
+/** Supplier reports written at the same time after a file's members are cleaned (S3 requests; each report holds a pool connection, of 2–4). */
 const REPORTS_AT_ONCE = 4;
 
 /** The outcome of `loadId` first, then those of the other members of its file cleaned with it. */
@@ -98,7 +102,7 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
     logger.info('nested table: cleaned with the load of its parent table', { loadId, owner: load.owner_id });
     return [{ status: 'duplicate', loadId }];
   }
-  if (load.parent_id !== null) return cleanMembers(deps, load);
+  if (load.parent_id !== null && (await membersFitOneTransaction(pool, load, deps.oneTransaction))) return cleanMembers(deps, load);
   const started = performance.now();
   let group: LoadRow[] = [load];
   try {
@@ -117,6 +121,31 @@ async function cleanAndRecord(deps: CleanDeps, loadId: number): Promise<CleanOut
     }
     return [{ status: 'failed', loadId, error: rejected.message }];
   }
+}
+
+/**
+ * The members of a file are cleaned in one transaction only while that fits one clean: at most
+ * MEMBERS_IN_ONE_TRANSACTION tables (each holds a lock until the commit, and PostgreSQL's lock table
+ * is shared and bounded) and MEMBER_ROWS_IN_ONE_TRANSACTION staged rows (the clean function has
+ * 10 minutes; a group that never fits would be retried whole into the DLQ). A larger file is cleaned
+ * member by member, each in its own transaction, as its messages come — said in the log.
+ */
+export const MEMBERS_IN_ONE_TRANSACTION = 1_000;
+export const MEMBER_ROWS_IN_ONE_TRANSACTION = 5_000_000;
+
+async function membersFitOneTransaction(pool: pg.Pool, load: LoadRow, most = { members: MEMBERS_IN_ONE_TRANSACTION, rows: MEMBER_ROWS_IN_ONE_TRANSACTION }): Promise<boolean> {
+  const { rows } = await pool.query<{ members: number; rows: string | null }>(
+    `SELECT count(*)::int AS members, sum(rows_read)::text AS rows FROM etl.loads WHERE parent_id = $1 AND owner_id IS NULL AND status = 'staged'`,
+    [load.parent_id],
+  );
+  const members = rows[0]?.members ?? 0;
+  const staged = Number(rows[0]?.rows ?? 0);
+  if (members <= most.members && staged <= most.rows) return true;
+  logger.warn(
+    `${load.object_key}: its file has ${members} members staged with ${staged} rows, more than one transaction takes (${most.members} members, ${most.rows} rows): each member is cleaned on its own, and readers may see part of the file meanwhile`,
+    { loadId: load.id, parent: load.parent_id },
+  );
+  return false;
 }
 
 /**

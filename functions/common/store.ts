@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { messageOf } from './errors.ts';
+import { logger } from './logger.ts';
 
 export interface StoreTarget {
   s3: S3Client;
@@ -107,7 +109,8 @@ export function meteredUpload(target: StoreTarget, key: string, options: UploadO
     done,
     abort: async () => {
       sink.destroy();
-      await upload.abort().catch(() => undefined);
+      // parts left by an abort that fails are removed by the bucket's rule for incomplete uploads
+      await upload.abort().catch((error: unknown) => logger.warn('could not abort a multipart upload: its parts stay until the bucket removes incomplete uploads', { key, error: messageOf(error) }));
       await done.catch(() => undefined);
     },
   };

@@ -133,6 +133,28 @@ describe('the members of one archive', () => {
     expect((await items()).map((r) => r.id)).toEqual(['100', '101', '102', '103', '104', '105']);
   });
 
+  it('count every member that failed: the first message says how many of its file failed with it', async () => {
+    await baseline();
+    const zip = await makeZip({ 'a.csv': 'id,name\n20,twenty\n', 'b.csv': 'id,name\n', 'c.csv': 'id,name\n', 'd.csv': 'id,name\n21,twenty-one\n' });
+    const { handed } = await stage('items', 'two-bad.zip', zip);
+    const first = await cleanLoad({ pool, pipeline }, handed[0]!);
+    expect(first).toMatchObject({ status: 'loaded', othersFailed: 2 });
+  });
+
+  it('of a file too large for one transaction are cleaned member by member, each in its own, as their messages come', async () => {
+    await baseline();
+    const zip = await makeZip({ 'a.csv': 'id,name\n30,thirty\n', 'b.csv': 'id,name\n31,thirty-one\n', 'c.csv': 'id,name\n32,thirty-two\n' });
+    const { key, handed } = await stage('items', 'large.zip', zip);
+    const oneTransaction = { members: 1, rows: 1_000 };
+    // the first message cleans its own member only: the others wait for theirs
+    expect((await cleanLoad({ pool, pipeline, oneTransaction }, handed[0]!)).status).toBe('loaded');
+    expect((await statuses(key)).map((m) => m.status)).toEqual(['loaded', 'staged', 'staged']);
+    for (const id of handed.slice(1)) expect((await cleanLoad({ pool, pipeline, oneTransaction }, id)).status).toBe('loaded');
+    expect((await statuses(key)).map((m) => m.status)).toEqual(['loaded', 'loaded', 'loaded']);
+    // the members of one file never replace one another: all three files' rows are there
+    expect((await items()).map((r) => r.id)).toEqual(['30', '31', '32']);
+  });
+
   it('are refused past read.limits.maxTables, naming the file and the limit, before any is staged', async () => {
     const zip = await makeZip({ 'a.csv': 'x\n1\n', 'b.csv': 'x\n2\n', 'c.csv': 'x\n3\n', 'd.csv': 'x\n4\n', 'readme.txt.pdf': 'not data' });
     const { key, outcome, handed } = await stage('few', 'four.zip', zip);
