@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { getPool } from '../../functions/common/db.ts';
+import { localResourceNames } from '../../local/resources.ts';
 import { rows } from './support.ts';
 
 /**
@@ -16,7 +17,8 @@ describe('the Chicago demo (civic-etl run --upload-examples)', () => {
     });
 
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain('uploaded pipelines/chicago/data/programs.csv → s3://civic-etl-chicago-landing/incoming/cityparks/programs/programs.csv');
+    // civic-etl-chicago-landing, or with the test run's namespace (test/setup-services.ts)
+    expect(r.stdout).toContain(`uploaded pipelines/chicago/data/programs.csv → s3://${localResourceNames('chicago').bucket}/incoming/cityparks/programs/programs.csv`);
     expect(r.stdout).toContain('view chicago.programs_with_community — 296 rows, first 5:');
     expect(r.stdout).toContain('view chicago.programs_per_community — 77 rows, first 5:');
     expect(r.stdout).toMatch(/programs +│ incoming\/cityparks\/programs\/programs\.csv +│ loaded +│ 300 +│ 296 +│ 4/);

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { localResourceNames } from '../../local/resources.ts';
 import { ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { declarationMetadata } from '../../contract/objects.ts';
 import { s3Client } from '../../functions/common/aws.ts';
@@ -159,7 +160,7 @@ describe('civic-etl replay', () => {
   it('says clearly when the dataset or the version does not exist', async () => {
     await expect(replayDataset(deps, 'persons')).rejects.toThrow('unknown dataset "persons" in project it_replay (datasets: people, tallies)');
     await expect(replayDataset(deps, 'people', { versionId: 'no-such-version' })).rejects.toThrow(
-      /dataset people has no object version "no-such-version" in s3:\/\/civic-etl-it-replay-landing\/ under incoming\/acme\/people\/ or raw\/people\/ \(2 versions there/,
+      `dataset people has no object version "no-such-version" in s3://${localResourceNames('it_replay').bucket}/ under incoming/acme/people/ or raw/people/ (2 versions there`,
     );
   });
 
@@ -228,9 +229,8 @@ describe('civic-etl replay', () => {
 
     expect(r.code, r.stderr).toBe(1);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(
-      /^replaying 3 object versions of people from s3:\/\/civic-etl-it-replay-landing\/incoming\/acme\/people\/ and s3:\/\/civic-etl-it-replay-landing\/raw\/people\/, oldest first$/,
-    );
+    const bucket = localResourceNames('it_replay').bucket;
+    expect(lines[0]).toBe(`replaying 3 object versions of people from s3://${bucket}/incoming/acme/people/ and s3://${bucket}/raw/people/, oldest first`);
     expect(lines[1]).toMatch(new RegExp(`  \\S+Z  ${PEOPLE}  version ${version[0]}: loaded, 2 rows — load \\d+, replays load \\d+$`));
     expect(lines[2]).toMatch(new RegExp(`  \\S+Z  ${PEOPLE}  version ${version[1]}: loaded, 3 rows — load \\d+, replays load \\d+$`));
     expect(lines[3]).toContain(`version ${ragged}: failed: ${PEOPLE} line 3: the record has 3 fields, the header has 2`);
