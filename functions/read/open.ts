@@ -14,7 +14,9 @@ import { join, posix } from 'node:path';
 import { pipeline as streamPipeline, Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
+import { messageOf } from '../common/errors.ts';
 import { readLimits, type ReadLimits } from '../common/limits.ts';
+import { logger } from '../common/logger.ts';
 import { prepend, readHead } from '../common/streams.ts';
 import { isZip, listZip, makeTempDir, unpackZip, type ArchiveLimits, type ArchivedMember, type ExtractedMember, type TempDir } from './archive.ts';
 import { readGeoPackage } from './gpkg.ts';
@@ -68,11 +70,13 @@ export async function openSource(source: Source, opts: OpenOptions = {}): Promis
   let temp: TempDir | undefined;
   const tempDir = async () => (temp ??= await makeTempDir());
   const skipped: string[] = [];
+  let opening: Promise<Entry[]> | undefined;
   try {
     const limits = readLimits(opts.limits);
     const level: Level = { budget: { limits, archive: archiveLimits(limits), spent: { left: limits.maxExpandedBytes, files: 0 } }, depth: 0 };
     // a reader stuck before its table is open (a stalled stream, a sample never complete) is timed too
-    const entries = await withinSeconds(classifyStream(source, opts, tempDir, skipped, level), limits.maxSeconds, () =>
+    opening = classifyStream(source, opts, tempDir, skipped, level);
+    const entries = await withinSeconds(opening, limits.maxSeconds, () =>
       beyondLimit(source.name, `opening it took more than ${limits.maxSeconds} s (reading its first bytes and rows)`, 'maxSeconds', limits.maxSeconds),
     );
     if (entries.length > limits.maxTables) throw tooManyTables(source.name, entries.length, limits.maxTables);
@@ -80,6 +84,10 @@ export async function openSource(source: Source, opts: OpenOptions = {}): Promis
     return { entries, skipped, dispose: async () => temp?.dispose() };
   } catch (error) {
     await temp?.dispose();
+    // timed out while still opening: what that work writes after now (an extraction going on until
+    // it next yields) is removed when it ends, so a warm function keeps no temporary files
+    const late = () => temp?.dispose().catch((cause: unknown) => logger.warn('could not remove a temporary folder after a timed-out read', { file: source.name, error: messageOf(cause) }));
+    opening?.then(late, late);
     throw error;
   }
 }

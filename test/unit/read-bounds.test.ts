@@ -456,6 +456,33 @@ describe('a table read for longer than read.limits.maxSeconds', () => {
     expect(performance.now() - started).toBeLessThan(3000);
   });
 
+  it('leaves no temporary folder behind when the opening it gave up on goes on afterwards', async () => {
+    const zip = await makeZip({ 'a.csv': 'id\n1\n2\n' });
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
+    let ended!: () => void;
+    const end = new Promise<void>((r) => (ended = r));
+    // the stream says nothing until the read has timed out, then sends a zip: its spooling makes a temporary folder
+    async function* late(): AsyncGenerator<Buffer> {
+      await resumed;
+      yield zip;
+      setTimeout(ended, 500);
+    }
+    const ours = async () => (await readdir(tmpdir())).filter((n) => n.startsWith(`civic-etl-${process.pid}-`));
+    const before = await ours();
+
+    const error = await openSource({ name: 'late.zip', open: async () => late() }, { limits: { maxSeconds: 1 } }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toMatch(/^late\.zip: opening it took more than 1 s/);
+    resume();
+    await end;
+    await new Promise((r) => setTimeout(r, 500));
+
+    expect(await ours()).toEqual(before);
+  });
+
   it('fails naming the table, the row reached and the limit', async () => {
     // 1,500 lines of 120 bytes, the last 500 (past the bytes sniffed and the lines sampled for the columns) arriving 10 ms apart
     async function* slow(): AsyncGenerator<Buffer> {
