@@ -396,6 +396,19 @@ start_moto() {
     say "moto on 127.0.0.1:$port (already running)"
     return 0
   fi
+  if [[ -n "$(moto_pid)" ]]; then
+    # ours and alive, but not answering within 3 s: a moto busy with another test run's uploads answers
+    # late under load, and restarting it would wipe that run's buckets and queues — give it time first
+    local waited
+    for ((waited = 0; waited < 10; waited++)); do
+      sleep 1
+      if moto_running; then
+        say "moto on 127.0.0.1:$(cat "$MOTO_PORT_FILE") (already running; answered after a wait)"
+        return 0
+      fi
+    done
+    warn "moto (pid $(moto_pid)) did not answer for 10 s: restarting it"
+  fi
   kill_moto || true # ours, but not answering
   [[ -x "$VENV/bin/moto_server" ]] || die "moto is not installed ($VENV/bin/moto_server missing)"
 
