@@ -6,7 +6,8 @@ import { defineConfig } from 'vitest/config';
  * - infra: cdk synth + cdk-nag; no service; bundles only where a test reads the bundles;
  * - integration: against the real local services (PostgreSQL + PostGIS, MariaDB, moto), which its
  *   global setup starts (and on a fresh machine installs) unless DATABASE_URL / AWS_ENDPOINT_URL
- *   point elsewhere; also the real-data acceptance suite and the hostile-input fuzz subset.
+ *   point elsewhere; also the real-data acceptance suite, the hostile-input fuzz subset, and the
+ *   tests in a real browser (test/browser: Debian's Chromium, headless).
  */
 export default defineConfig({
   test: {
@@ -34,7 +35,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/acceptance/**/*.test.ts', 'test/fuzz/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/browser/**/*.test.ts', 'test/acceptance/**/*.test.ts', 'test/fuzz/**/*.test.ts'],
           globalSetup: ['test/global-setup.ts'],
           setupFiles: ['test/setup-services.ts'],
           // The files share one PostgreSQL and one moto; each uses its own project schema and

@@ -161,6 +161,10 @@ install_packages() {
   command -v python3 >/dev/null || pkgs+=(python3)
   # GDAL's ogr2ogr/ogrinfo: tests compare geometry columns with what ogr2ogr writes; `npm run bench -- geo` times it
   command -v ogr2ogr >/dev/null || pkgs+=(gdal-bin)
+  # a real browser for the tests of what people see (the HTML quality report, the console): Debian's Chromium,
+  # driven headless by playwright-core; a font so text renders the same everywhere
+  [[ -x /usr/bin/chromium ]] || pkgs+=(chromium)
+  pkg_installed fonts-dejavu-core || pkgs+=(fonts-dejavu-core)
   if [[ ! -x "$VENV/bin/python" ]] && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then pkgs+=(python3-venv); fi
   ((${#pkgs[@]})) || return 0
   mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)
