@@ -156,7 +156,8 @@ form.filters label{display:flex;flex-direction:column;font-size:.85em;color:var(
 form.filters input,form.filters select{font:inherit;font-size:1rem;padding:3px 6px;min-width:9em}
 button{font:inherit;padding:4px 12px;cursor:pointer}
 .pager a{margin-left:12px}
-td.err{max-width:380px;overflow-wrap:anywhere}
+td.err{min-width:240px;max-width:420px;overflow-wrap:anywhere}
+td.mono{overflow-wrap:anywhere}
 pre{background:var(--soft);border:1px solid var(--line);padding:8px;overflow:auto;font-size:.85em}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:.6em 0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 .notice{border-left-color:var(--warn);background:#fff8e6}

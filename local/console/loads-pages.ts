@@ -29,11 +29,18 @@ interface LoadListRow {
 }
 
 /** Where a load's error is in its file, and what kind it is: `line 12, column "capacity" · permanent`. */
-function errorText(r: Pick<LoadListRow, 'error' | 'error_line' | 'error_column' | 'error_kind' | 'attempts'>): Html {
+function errorText(r: Pick<LoadListRow, 'error' | 'error_line' | 'error_column' | 'error_kind' | 'attempts'>, max = Infinity): Html {
   if (!r.error) return html``;
+  const message = r.error.length > max ? `${r.error.slice(0, max - 1)}…` : r.error;
   const where = [r.error_line !== null && `line ${r.error_line}`, r.error_column && `column "${r.error_column}"`].filter(Boolean).join(', ');
   const kind = r.error_kind ? `${r.error_kind}${r.error_kind === 'permanent' ? '' : `, attempt ${r.attempts}`}` : '';
-  return html`${where && html`<strong class="where">${where}</strong>: `}${r.error}${kind && html` <span class="muted">[${kind}]</span>`}`;
+  return html`${where && html`<strong class="where">${where}</strong>: `}${message}${kind && html` <span class="muted">[${kind}]</span>`}`;
+}
+
+/** A later time of the same load: the time alone when it is the same day (UTC) as `start`. */
+function sameDay(start: Date, later: Date | null): string {
+  const full = when(later);
+  return full.slice(0, 10) === when(start).slice(0, 10) ? full.slice(11) : full;
 }
 
 export async function loadsPage(ctx: ConsoleContext, req: PageRequest): Promise<PageResult> {
@@ -70,13 +77,13 @@ ${
   rows.length === 0
     ? notice(all === 0 ? 'No load yet: upload a file (civic-etl upload) and run the pipeline (civic-etl run).' : 'No load matches these filters.')
     : html`<table class="loads">
-<thead><tr><th class="num">load</th><th>dataset</th><th>object</th><th>status</th><th>received</th><th>staged</th><th>finished</th><th class="num">stage</th><th class="num">clean</th><th class="num">read</th><th class="num">loaded</th><th class="num">quarantined</th><th>error</th></tr></thead>
+<thead><tr><th class="num">load</th><th>dataset</th><th>object</th><th>status</th><th class="num">received</th><th class="num">staged</th><th class="num">finished</th><th class="num">stage</th><th class="num">clean</th><th class="num">read</th><th class="num">loaded</th><th class="num">quarantined</th><th>error</th></tr></thead>
 <tbody>${rows.map(
         (
           r,
         ) => html`<tr data-load="${r.id}" data-status="${r.status}"><td class="num"><a href="/loads/${r.id}">${r.id}</a></td><td>${r.dataset ?? '—'}</td><td class="mono">${r.object_key}</td><td>${statusBadge(r.status)}</td>
-<td class="num">${when(r.received_at)}</td><td class="num">${when(r.staged_at)}</td><td class="num">${when(r.finished_at)}</td><td class="num">${ms(r.stage_ms)}</td><td class="num">${ms(r.clean_ms)}</td>
-<td class="num">${fmt(r.rows_read)}</td><td class="num">${fmt(r.rows_loaded)}</td><td class="num">${Number(r.rows_quarantined) > 0 ? html`<a href="${href('/quarantine', { dataset: r.dataset, load: r.id })}">${fmt(r.rows_quarantined)}</a>` : fmt(r.rows_quarantined)}</td><td class="err">${errorText(r)}</td></tr>`,
+<td class="num">${when(r.received_at)}</td><td class="num">${sameDay(r.received_at, r.staged_at)}</td><td class="num">${sameDay(r.received_at, r.finished_at)}</td><td class="num">${ms(r.stage_ms)}</td><td class="num">${ms(r.clean_ms)}</td>
+<td class="num">${fmt(r.rows_read)}</td><td class="num">${fmt(r.rows_loaded)}</td><td class="num">${Number(r.rows_quarantined) > 0 ? html`<a href="${href('/quarantine', { dataset: r.dataset, load: r.id })}">${fmt(r.rows_quarantined)}</a>` : fmt(r.rows_quarantined)}</td><td class="err">${errorText(r, 300)}</td></tr>`,
       )}</tbody></table>${pager('/loads', filters, page, total, 'loads')}`
 }`;
     return { title: `Loads · ${project}`, body };

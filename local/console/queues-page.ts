@@ -191,7 +191,7 @@ ${
 ${
   ledger.waiting.length === 0
     ? html`<p class="muted">None: no load is waiting for a retry or in a DLQ.</p>`
-    : html`<table><thead><tr><th class="num">load</th><th>dataset</th><th>object</th><th>status</th><th>kind</th><th>step</th><th class="num">attempts</th><th>last attempt</th><th>error</th></tr></thead><tbody>${ledger.waiting.map(
+    : html`<table><thead><tr><th class="num">load</th><th>dataset</th><th>object</th><th>status</th><th>kind</th><th>step</th><th class="num">attempts</th><th class="num">last attempt</th><th>error</th></tr></thead><tbody>${ledger.waiting.map(
         (l) =>
           html`<tr><td class="num"><a href="/loads/${l.id}">${l.id}</a></td><td>${l.dataset ?? '—'}</td><td class="mono">${l.object_key}</td><td>${statusBadge(l.status)}</td><td>${l.error_kind === 'exhausted' ? 'in the DLQ' : l.error_kind}</td><td>${l.error_step ?? ''}</td><td class="num">${l.attempts}</td><td class="num">${when(l.last_attempt_at)}</td><td class="err">${l.error ?? ''}</td></tr>`,
       )}</tbody></table>`
@@ -202,7 +202,7 @@ ${
     ? notice('etl.redrives is not in this database yet (an older migration): run the pipeline once to migrate it.')
     : ledger.redrives.length === 0
       ? html`<p class="muted">No redrive yet.</p>`
-      : html`<table class="redrives"><thead><tr><th class="num">id</th><th>at</th><th>queue</th><th>how</th><th class="num">messages</th><th>by</th><th>error</th></tr></thead><tbody>${ledger.redrives.map(
+      : html`<table class="redrives"><thead><tr><th class="num">id</th><th class="num">at</th><th>queue</th><th>how</th><th class="num">messages</th><th>by</th><th>error</th></tr></thead><tbody>${ledger.redrives.map(
           (r) =>
             html`<tr><td class="num">${r.id}</td><td class="num">${when(r.startedAt)}</td><td>${r.queue}</td><td>${r.method}</td><td class="num">${fmt(r.messages)}</td><td>${r.operator ?? ''}</td><td class="err">${r.error ?? ''}</td></tr>`,
         )}</tbody></table>`
