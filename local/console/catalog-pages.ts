@@ -8,7 +8,7 @@
 import { html, type Html } from '../../functions/common/html.ts';
 import { barChart } from '../../functions/common/svg.ts';
 import type { ColumnProfile } from '../../functions/profile/types.ts';
-import { exists, fmt, href, idParam, notice, PAGE_SIZE, pageNumber, pager, readOnly, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
+import { exists, objectKey, fmt, href, idParam, notice, PAGE_SIZE, pageNumber, pager, readOnly, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
 
 interface CatalogRow {
   load_id: number;
@@ -62,7 +62,7 @@ ${
     : html`<p class="found"><span id="found-count">${fmt(total)}</span> object version${total === 1 ? '' : 's'}${q && html` match “${q}”`}</p>
 <table class="catalog"><thead><tr><th class="num">load</th><th>dataset</th><th>title</th><th>object</th><th class="num">rows</th><th>columns</th><th>profiled</th></tr></thead><tbody>${rows.map(
         (r) =>
-          html`<tr data-dataset="${r.dataset}"><td class="num"><a href="/loads/${r.load_id}">${r.load_id}</a></td><td><a href="/catalog/${r.load_id}">${r.dataset}</a></td><td>${r.portal_title ?? r.title ?? ''}</td><td class="mono"><a href="/catalog/${r.load_id}">${r.object_key}</a></td><td class="num">${fmt(r.row_count)}</td>
+          html`<tr data-dataset="${r.dataset}"><td class="num"><a href="/loads/${r.load_id}">${r.load_id}</a></td><td><a href="/catalog/${r.load_id}">${r.dataset}</a></td><td>${r.portal_title ?? r.title ?? ''}</td><td><a href="/catalog/${r.load_id}">${objectKey(r.object_key)}</a></td><td class="num">${fmt(r.row_count)}</td>
 <td class="cols">${r.error ? html`<span class="bad">not profiled: ${r.error}</span>` : wanted.length ? markWords(r.column_names ?? '', wanted) : (r.column_names ?? '')}</td><td class="num">${when(r.profiled_at)}</td></tr>`,
       )}</tbody></table>${pager('/catalog', { q: q || undefined }, page, total, 'object versions')}`
 }`;

@@ -115,6 +115,11 @@ export function ms(value: number | string | null | undefined): string {
   return `${Math.floor(n / 60_000)} min ${String(Math.floor((n % 60_000) / 1000)).padStart(2, '0')} s`;
 }
 
+/** An object key that may wrap after each "/" (a long key must not widen its table). */
+export function objectKey(key: string): Html {
+  return html`<span class="mono key" title="${key}">${key.split('/').map((part, i) => html`${i > 0 && raw('/<wbr>')}${part}`)}</span>`;
+}
+
 export function statusBadge(status: string): Html {
   return html`<span class="status ${status}">${status}</span>`;
 }
@@ -156,8 +161,8 @@ form.filters label{display:flex;flex-direction:column;font-size:.85em;color:var(
 form.filters input,form.filters select{font:inherit;font-size:1rem;padding:3px 6px;min-width:9em}
 button{font:inherit;padding:4px 12px;cursor:pointer}
 .pager a{margin-left:12px}
-td.err{min-width:240px;max-width:420px;overflow-wrap:anywhere}
-td.mono{overflow-wrap:anywhere}
+td.err{min-width:180px;max-width:420px;overflow-wrap:anywhere}
+table.loads{font-size:.8em}table.loads td,table.loads th{padding:4px 6px}
 pre{background:var(--soft);border:1px solid var(--line);padding:8px;overflow:auto;font-size:.85em}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:.6em 0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 .notice{border-left-color:var(--warn);background:#fff8e6}

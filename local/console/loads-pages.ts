@@ -4,7 +4,7 @@
  */
 import { html, type Html } from '../../functions/common/html.ts';
 import { describeReport, reportOf } from '../../functions/common/report.ts';
-import { exists, fmt, href, idParam, ms, notice, PAGE_SIZE, pageNumber, pager, readOnly, select, statusBadge, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
+import { exists, objectKey, fmt, href, idParam, ms, notice, PAGE_SIZE, pageNumber, pager, readOnly, select, statusBadge, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
 
 export const STATUSES = ['received', 'staged', 'loaded', 'failed', 'skipped', 'expanded'] as const;
 
@@ -76,15 +76,15 @@ export async function loadsPage(ctx: ConsoleContext, req: PageRequest): Promise<
 ${
   rows.length === 0
     ? notice(all === 0 ? 'No load yet: upload a file (civic-etl upload) and run the pipeline (civic-etl run).' : 'No load matches these filters.')
-    : html`<table class="loads">
+    : html`<div class="scroll"><table class="loads">
 <thead><tr><th class="num">load</th><th>dataset</th><th>object</th><th>status</th><th class="num">received</th><th class="num">staged</th><th class="num">finished</th><th class="num">stage</th><th class="num">clean</th><th class="num">read</th><th class="num">loaded</th><th class="num">quarantined</th><th>error</th></tr></thead>
 <tbody>${rows.map(
         (
           r,
-        ) => html`<tr data-load="${r.id}" data-status="${r.status}"><td class="num"><a href="/loads/${r.id}">${r.id}</a></td><td>${r.dataset ?? '—'}</td><td class="mono">${r.object_key}</td><td>${statusBadge(r.status)}</td>
+        ) => html`<tr data-load="${r.id}" data-status="${r.status}"><td class="num"><a href="/loads/${r.id}">${r.id}</a></td><td>${r.dataset ?? '—'}</td><td>${objectKey(r.object_key)}</td><td>${statusBadge(r.status)}</td>
 <td class="num">${when(r.received_at)}</td><td class="num">${sameDay(r.received_at, r.staged_at)}</td><td class="num">${sameDay(r.received_at, r.finished_at)}</td><td class="num">${ms(r.stage_ms)}</td><td class="num">${ms(r.clean_ms)}</td>
 <td class="num">${fmt(r.rows_read)}</td><td class="num">${fmt(r.rows_loaded)}</td><td class="num">${Number(r.rows_quarantined) > 0 ? html`<a href="${href('/quarantine', { dataset: r.dataset, load: r.id })}">${fmt(r.rows_quarantined)}</a>` : fmt(r.rows_quarantined)}</td><td class="err">${errorText(r, 300)}</td></tr>`,
-      )}</tbody></table>${pager('/loads', filters, page, total, 'loads')}`
+      )}</tbody></table></div>${pager('/loads', filters, page, total, 'loads')}`
 }`;
     return { title: `Loads · ${project}`, body };
   });
@@ -159,7 +159,7 @@ ${l.header?.length && html`<h2>Header as read</h2><p class="mono">${l.header.joi
 ${
   related.rows.length > 0 &&
   html`<h2>Related loads</h2><table><thead><tr><th class="num">load</th><th>how</th><th>dataset</th><th>object</th><th>status</th></tr></thead><tbody>${related.rows.map(
-    (r) => html`<tr><td class="num"><a href="/loads/${r.id}">${r.id}</a></td><td>${r.how}</td><td>${r.dataset ?? '—'}</td><td class="mono">${r.object_key}</td><td>${statusBadge(r.status)}</td></tr>`,
+    (r) => html`<tr><td class="num"><a href="/loads/${r.id}">${r.id}</a></td><td>${r.how}</td><td>${r.dataset ?? '—'}</td><td>${objectKey(r.object_key)}</td><td>${statusBadge(r.status)}</td></tr>`,
   )}</tbody></table>`
 }
 ${l.detected && html`<details><summary>What the stage step detected (JSON)</summary><pre>${JSON.stringify(l.detected, null, 2)}</pre></details>`}`;

@@ -11,7 +11,7 @@ import { logger } from '../../functions/common/logger.ts';
 import { messageOf } from '../../functions/common/errors.ts';
 import { moveMessages, queueCounts, recentRedrives, recordRedrive, type QueueCounts } from '../dlq.ts';
 import { localResourceNames } from '../resources.ts';
-import { exists, fmt, notice, readOnly, statusBadge, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
+import { exists, objectKey, fmt, notice, readOnly, statusBadge, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
 
 export const REDRIVE_QUEUES = ['stage', 'clean'] as const;
 export type RedriveQueue = (typeof REDRIVE_QUEUES)[number];
@@ -193,7 +193,7 @@ ${
     ? html`<p class="muted">None: no load is waiting for a retry or in a DLQ.</p>`
     : html`<table><thead><tr><th class="num">load</th><th>dataset</th><th>object</th><th>status</th><th>kind</th><th>step</th><th class="num">attempts</th><th class="num">last attempt</th><th>error</th></tr></thead><tbody>${ledger.waiting.map(
         (l) =>
-          html`<tr><td class="num"><a href="/loads/${l.id}">${l.id}</a></td><td>${l.dataset ?? '—'}</td><td class="mono">${l.object_key}</td><td>${statusBadge(l.status)}</td><td>${l.error_kind === 'exhausted' ? 'in the DLQ' : l.error_kind}</td><td>${l.error_step ?? ''}</td><td class="num">${l.attempts}</td><td class="num">${when(l.last_attempt_at)}</td><td class="err">${l.error ?? ''}</td></tr>`,
+          html`<tr><td class="num"><a href="/loads/${l.id}">${l.id}</a></td><td>${l.dataset ?? '—'}</td><td>${objectKey(l.object_key)}</td><td>${statusBadge(l.status)}</td><td>${l.error_kind === 'exhausted' ? 'in the DLQ' : l.error_kind}</td><td>${l.error_step ?? ''}</td><td class="num">${l.attempts}</td><td class="num">${when(l.last_attempt_at)}</td><td class="err">${l.error ?? ''}</td></tr>`,
       )}</tbody></table>`
 }
 <h2>Latest redrives</h2>

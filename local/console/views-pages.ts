@@ -7,7 +7,7 @@
 import type { ViewDefinition } from '../../contract/definition.ts';
 import { ident, type Queryable } from '../../functions/common/db.ts';
 import { html } from '../../functions/common/html.ts';
-import { mapSvg, type Geometry } from '../../functions/common/svg.ts';
+import { mapSvg, type Geometry, type MapLayer } from '../../functions/common/svg.ts';
 import { exists, fmt, notice, readOnly, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
 
 /** Rows shown on a view's page. */
@@ -56,6 +56,38 @@ ${
   });
 }
 
+/** Geometry columns of a relation. */
+async function geometryColumns(db: Queryable, schema: string, name: string): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT a.attname AS name FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = to_regclass(format('%I.%I', $1::text, $2::text)) AND a.attnum > 0 AND NOT a.attisdropped AND t.typname IN ('geometry', 'geography') ORDER BY a.attnum`,
+    [schema, name],
+  );
+  return rows.map((r) => r.name);
+}
+
+/**
+ * The reference datasets a view reads that have geometries (community areas, districts…), drawn
+ * in grey beneath the view's features so that a person sees where they landed; only those small
+ * enough to draw whole ({@link MAP_FEATURES} features at most).
+ */
+async function referenceLayers(ctx: ConsoleContext, db: Queryable, datasets: readonly string[]): Promise<MapLayer[]> {
+  const layers: MapLayer[] = [];
+  const project = ctx.pipeline.project;
+  for (const d of ctx.pipeline.datasets.filter((x) => x.reference && datasets.includes(x.name))) {
+    const [column] = await geometryColumns(db, project, d.name);
+    if (!column) continue;
+    const g = `${ident(column)}::geometry`;
+    const { rows } = await db.query<{ geojson: string }>(
+      `SELECT ST_AsGeoJSON(CASE WHEN ST_SRID(${g}) IN (0, 4326) THEN ${g} ELSE ST_Transform(${g}, 4326) END, 5) AS geojson
+         FROM ${ident(project)}.${ident(d.name)} WHERE ${ident(column)} IS NOT NULL LIMIT ${MAP_FEATURES + 1}`,
+    );
+    if (rows.length === 0 || rows.length > MAP_FEATURES) continue;
+    layers.push({ name: `reference-${d.name}`, label: `${d.name} (reference)`, color: '#9aa5b1', geometries: rows.map((r) => JSON.parse(r.geojson) as Geometry) });
+  }
+  return layers;
+}
+
 export async function viewPage(ctx: ConsoleContext, req: PageRequest): Promise<PageResult> {
   const project = ctx.pipeline.project;
   const name = req.rest[0] ?? '';
@@ -85,6 +117,7 @@ export async function viewPage(ctx: ConsoleContext, req: PageRequest): Promise<P
     const first = (await db.query<Record<string, string | null>>(`SELECT ${list} FROM ${relation} LIMIT ${FIRST_ROWS}`)).rows;
     let map = html``;
     if (geom) {
+      const context = await referenceLayers(ctx, db, view.definition?.datasets ?? []);
       const withGeometry = Number(counts.g);
       // a label for each feature: the first column that is not a geometry
       const label = columns.find((c) => !c.geometry);
@@ -100,6 +133,7 @@ export async function viewPage(ctx: ConsoleContext, req: PageRequest): Promise<P
 <p class="map-count">${fmt(withGeometry)} of ${fmt(total)} rows have a geometry (${geom.name})${drawn < withGeometry ? html`; the first <span id="drawn">${fmt(drawn)}</span> are drawn` : html`; all are drawn`}.</p>
 ${mapSvg(
   [
+    ...context,
     {
       name: name,
       label: `${name} (${geom.name})`,

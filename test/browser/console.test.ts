@@ -157,11 +157,15 @@ describe('civic-etl ui in a real browser', () => {
     const [counts] = await sql<{ n: number; g: number }>(`SELECT count(*)::int AS n, count(geom)::int AS g FROM ${PROJECT}.programs_in_community_areas`);
     expect(counts!.g).toBe(296);
     expect(await page.locator('#view-rows').textContent()).toBe(String(counts!.n));
-    expect(await page.locator('svg.map .feature').count()).toBe(counts!.g);
-    expect(await page.locator('svg.map g.layer').getAttribute('data-count')).toBe(String(counts!.g));
+    const layer = page.locator('svg.map g.layer[data-layer=programs_in_community_areas]');
+    expect(await layer.locator('.feature').count()).toBe(counts!.g);
+    expect(await layer.getAttribute('data-count')).toBe(String(counts!.g));
+    // beneath them, the reference polygons the view reads (community areas), for where they landed
+    const [areas] = await sql<{ n: number }>(`SELECT count(geom)::int AS n FROM ${PROJECT}.community_areas`);
+    expect(await page.locator('svg.map g.layer[data-layer=reference-community_areas] .feature').count()).toBe(areas!.n);
     // every point inside the drawing
     const svg = (await page.locator('svg.map').boundingBox())!;
-    const outside = await page.locator('svg.map .feature').evaluateAll(
+    const outside = await layer.locator('.feature').evaluateAll(
       (els, box) =>
         els.filter((e) => {
           const r = e.getBoundingClientRect();
