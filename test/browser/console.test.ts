@@ -14,6 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqsClient } from '../../functions/common/aws.ts';
 import { getPool } from '../../functions/common/db.ts';
 import { migrate } from '../../functions/migrate/migrate.ts';
+import { parsePipeline } from '../../contract/load.ts';
+import { readOnly } from '../../local/console/kit.ts';
+import { startConsole } from '../../local/console/server.ts';
 import { ensureLocalResources, localResourceNames, purgeLocalResources } from '../../local/resources.ts';
 import { launchBrowser, openPage, shot } from '../helpers/browser.ts';
 
@@ -222,5 +225,48 @@ describe('civic-etl ui in a real browser', () => {
     for (const m of back.Messages ?? []) if (m.Body === body) await sqsClient().send(new DeleteMessageCommand({ QueueUrl: stageUrl, ReceiptHandle: m.ReceiptHandle! }));
     expect(problems()).toEqual([]);
     expect(uiErr).not.toMatch(/page failed|request failed/);
+  });
+
+  it('reads in a read-only transaction that stops long statements', async () => {
+    const ctx = {
+      pool,
+      pipeline: parsePipeline({ project: PROJECT, suppliers: [{ name: 's' }], datasets: [{ name: 'd', source: { type: 'upload', supplier: 's' } }] }),
+      sqs: sqsClient(),
+      token: 't',
+      statementTimeoutMs: 300,
+    };
+    await expect(readOnly(ctx, (db) => db.query(`CREATE TABLE ${PROJECT}.written_by_a_page (x int)`))).rejects.toThrow(/read-only transaction/);
+    await expect(readOnly(ctx, (db) => db.query('SELECT pg_sleep(2)'))).rejects.toThrow(/statement timeout/);
+    // the connection goes back to the pool in a usable state
+    expect((await readOnly(ctx, (db) => db.query<{ ok: number }>('SELECT 1 AS ok'))).rows).toEqual([{ ok: 1 }]);
+  });
+
+  it('says in words what is missing for a project never run: no table, no queue, no 500', async () => {
+    const never = parsePipeline({
+      project: 'ui_never_run',
+      suppliers: [{ name: 's' }],
+      datasets: [{ name: 'd', source: { type: 'upload', supplier: 's' } }],
+      views: [{ name: 'v', datasets: ['d'], sql: 'select * from {{schema}}.d' }],
+    });
+    await pool.query('DROP SCHEMA IF EXISTS ui_never_run CASCADE');
+    await pool.query('DELETE FROM etl.loads WHERE project = $1', ['ui_never_run']);
+    const running = await startConsole({ pool, pipeline: never, sqs: sqsClient() });
+    try {
+      for (const [path, says] of [
+        ['/loads', 'No load yet'],
+        ['/queues', 'not created'],
+        ['/quarantine?dataset=d', 'does not exist yet'],
+        ['/catalog', 'The catalog is empty'],
+        ['/views/v', 'is not created yet'],
+      ] as const) {
+        const { page, problems } = await openPage(browser, { url: new URL(path, running.url).href });
+        expect(await page.locator('main').textContent(), path).toContain(says);
+        expect(problems(), path).toEqual([]);
+        await shot(page, `console-never-run${path.replace(/[/?=]/g, '-')}`);
+        await page.context().close();
+      }
+    } finally {
+      await running.close();
+    }
   });
 });
