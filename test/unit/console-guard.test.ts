@@ -10,6 +10,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
+import { href, pager, PAGE_SIZE } from '../../local/console/kit.ts';
 import { isLoopbackHost, startConsole, type RunningConsole } from '../../local/console/server.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -106,5 +107,26 @@ describe('the console server', () => {
     expect(r.body).not.toMatch(/\n\s+at /); // no stack trace on the page
     const missing = await send(`${running.url}nowhere`, { headers: { host } });
     expect(missing.status).toBe(404);
+  });
+});
+
+describe('links between the console pages', () => {
+  it('keep the filters, leave out empty ones, and escape what they carry', () => {
+    expect(href('/quarantine', { dataset: 'programs', rule: '', load: 12, column: undefined })).toBe('/quarantine?dataset=programs&load=12');
+    expect(href('/catalog', { q: 'a&b "c"' })).toBe('/catalog?q=a%26b+%22c%22');
+    expect(href('/loads')).toBe('/loads');
+  });
+
+  it('page through a table: the range shown, and previous and next only where there are rows', () => {
+    const total = 2 * PAGE_SIZE + 7;
+    const first = pager('/loads', { status: 'failed' }, 1, total, 'loads').value;
+    expect(first).toContain(`loads 1–${PAGE_SIZE} of <span class="total">${total}</span>`);
+    expect(first).not.toContain('rel="prev"');
+    expect(first).toContain('href="/loads?status=failed&amp;page=2"');
+    const last = pager('/loads', { status: 'failed' }, 3, total, 'loads').value;
+    expect(last).toContain(`loads ${2 * PAGE_SIZE + 1}–${total} of`);
+    expect(last).toContain('href="/loads?status=failed&amp;page=2"');
+    expect(last).not.toContain('rel="next"');
+    expect(pager('/loads', {}, 1, 0).value).toBe('');
   });
 });
