@@ -25,14 +25,13 @@ export async function quarantinePage(ctx: ConsoleContext, req: PageRequest): Pro
           counts.push({ dataset: d, values: null, rows: null });
           continue;
         }
-        const { rows } = await db.query<{ values: number; rows: number }>(
-          `SELECT count(*)::int AS values, count(DISTINCT (load_id, source_line))::int AS rows FROM ${ident(project)}.${ident(`${d}_quarantine`)}`,
-        );
-        counts.push({ dataset: d, ...rows[0]! });
+        const values = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${ident(project)}.${ident(`${d}_quarantine`)}`);
+        const rows = await db.query<{ n: string | null }>(`SELECT sum(rows_quarantined) AS n FROM etl.loads WHERE project = $1 AND dataset = $2`, [project, d]);
+        counts.push({ dataset: d, values: values.rows[0]!.n, rows: Number(rows.rows[0]?.n ?? 0) });
       }
       const body = html`<h1>Quarantine</h1>
 <p class="muted">The values the loads of project ${project} set aside instead of loading: each with its load, the line of the file, the column, the value, the rule it failed and why. Choose a dataset.</p>
-<table class="datasets"><thead><tr><th>dataset</th><th class="num">values</th><th class="num">rows</th></tr></thead><tbody>${counts.map(
+<table class="datasets"><thead><tr><th>dataset</th><th class="num">values</th><th class="num">rows quarantined (ledger)</th></tr></thead><tbody>${counts.map(
         (c) =>
           html`<tr data-dataset="${c.dataset}"><td><a href="${href('/quarantine', { dataset: c.dataset })}">${c.dataset}</a></td><td class="num">${c.values === null ? html`<span class="muted">no quarantine table yet</span>` : fmt(c.values)}</td><td class="num">${fmt(c.rows)}</td></tr>`,
       )}</tbody></table>`;
@@ -43,21 +42,25 @@ export async function quarantinePage(ctx: ConsoleContext, req: PageRequest): Pro
     if (!(await exists(db, project, `${dataset}_quarantine`))) {
       return { title: `Quarantine of ${dataset}`, body: html`${heading}${notice(`${project}.${dataset}_quarantine does not exist yet: no load of ${dataset} has been cleaned.`)}` };
     }
-    // the choices of the filters (every rule, column and load the table holds), in one scan
-    const options = await db.query<{ rule: string | null; column_name: string | null; load_id: string | null; g: number; n: number }>(
-      `SELECT rule, column_name, load_id, GROUPING(rule, column_name, load_id)::int AS g, count(*)::int AS n FROM ${table} GROUP BY GROUPING SETS ((rule), (column_name), (load_id))`,
-    );
-    const rules = options.rows.filter((o) => o.g === 3).map((o) => o.rule!);
-    const columns = options.rows.filter((o) => o.g === 5).map((o) => o.column_name!);
-    const loads = options.rows.filter((o) => o.g === 6).map((o) => o.load_id!);
     const where = `($1::text IS NULL OR q.rule = $1) AND ($2::text IS NULL OR q.column_name = $2) AND ($3::bigint IS NULL OR q.load_id = $3)`;
     const params = [rule, column, loadId];
+    // values and distinct rows per rule; a row is (load, line) folded into one bigint (lines < 10^10,
+    // loads < 9·10^8), which PostgreSQL counts distinct four times faster than the pair
     const byRule = (
       await db.query<{ rule: string; values: number; rows: number }>(
-        `SELECT q.rule, count(*)::int AS values, count(DISTINCT (q.load_id, q.source_line))::int AS rows FROM ${table} q WHERE ${where} GROUP BY q.rule ORDER BY count(*) DESC, q.rule`,
+        `SELECT q.rule, count(*)::int AS values, count(DISTINCT q.load_id * 10000000000 + q.source_line)::int AS rows
+           FROM ${table} q WHERE ${where} GROUP BY q.rule ORDER BY count(*) DESC, q.rule`,
         params,
       )
     ).rows;
+    // the choices of the filters: every rule and column the table holds, every load of the dataset that set values aside
+    const filtered = rule !== null || column !== null || loadId !== null;
+    const rules = filtered ? (await db.query<{ rule: string }>(`SELECT DISTINCT rule FROM ${table}`)).rows.map((r) => r.rule) : byRule.map((r) => r.rule);
+    const columns = (await db.query<{ column_name: string }>(`SELECT DISTINCT column_name FROM ${table}`)).rows.map((r) => r.column_name);
+    const loads = (await db.query<{ id: string }>(`SELECT id FROM etl.loads WHERE project = $1 AND dataset = $2 AND rows_quarantined > 0 ORDER BY id DESC LIMIT 500`, [project, dataset])).rows.map(
+      (r) => r.id,
+    );
+    if (loadId !== null && !loads.includes(String(loadId))) loads.unshift(String(loadId));
     const total = byRule.reduce((n, r) => n + r.values, 0);
     const found = (
       await db.query<{ load_id: number; object_key: string | null; line: string; column_name: string; raw_value: string | null; rule: string; reason: string }>(
