@@ -127,6 +127,17 @@ describe('civic-etl ui in a real browser', () => {
     expect(await page.locator('pre.report').textContent()).toContain(`Loaded ${load!.rows_loaded} of ${load!.rows_read} rows read`);
     await shot(page, 'console-report');
     expect(problems()).toEqual([]);
+
+    // a failed load: its error where the ledger says it is in the file
+    const [failed] = await sql<{ id: number; error: string; error_line: string; error_column: string }>(
+      `SELECT id::int, error, error_line, error_column FROM etl.loads WHERE project = $1 AND status = 'failed'`,
+      [PROJECT],
+    );
+    expect(failed!.error_column).toBe('Category');
+    const bad = await open(`/loads/${failed!.id}`, 'load-failed');
+    expect(await bad.page.locator('.error .where').textContent()).toBe(`line ${failed!.error_line}, column "${failed!.error_column}"`);
+    expect(await bad.page.locator('.error').textContent()).toContain(failed!.error);
+    expect(bad.problems()).toEqual([]);
   });
 
   it('finds a dataset in the catalog by one of its column names, and shows its columns as profiled', async () => {
