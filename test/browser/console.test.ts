@@ -151,6 +151,12 @@ describe('civic-etl ui in a real browser', () => {
     expect(await page.locator('table.catalog mark').first().textContent()).toBe('Hardship');
     await shot(page, 'console-catalog-search');
 
+    // what a person types comes back as text, never as markup
+    const typed = await open(`/catalog?q=${encodeURIComponent('<img src=x onerror=alert(1)>')}`, 'catalog-escaped');
+    expect(await typed.page.locator('main .notice').textContent()).toContain('<img src=x onerror=alert(1)>');
+    expect(await typed.page.locator('main img').count()).toBe(0);
+    expect(typed.problems()).toEqual([]);
+
     await page.click('table.catalog tbody tr >> text=community_snapshot');
     const columns = await sql<{ name: string; type: string }>(
       `SELECT c ->> 'name' AS name, c ->> 'type' AS type FROM etl.catalog, jsonb_array_elements(columns) c WHERE project = $1 AND dataset = 'community_snapshot'`,
