@@ -10,6 +10,7 @@ const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   profile: async () => (await import('./profile.ts')).main(),
   stage: async () => (await import('./stage.ts')).main(),
   upsert: async () => (await import('./upsert.ts')).main(),
+  ui: async () => (await import('./ui.ts')).main(),
 };
 
 const name = process.argv[2];

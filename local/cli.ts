@@ -1,6 +1,6 @@
 /**
  * `civic-etl` — the command line: run the pipeline locally, load one file, validate definitions,
- * fetch a source, show the ledger, manage the local services.
+ * fetch a source, show the ledger, serve the local console, manage the local services.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -84,6 +84,8 @@ ${Object.values(HELP).join('\n')}
       The values the dataset's loads set aside: load, source line, column, value, rule, reason.
   civic-etl upload FILE --supplier S --dataset D [--json]
       Upload a file to the local landing bucket as that supplier would (incoming/S/D/<file>).
+  civic-etl ui [--port N] [--host 127.0.0.1] [--open] [--pipeline FILE]
+      The local console in a browser, on loopback: loads, queues and DLQs (redrive), quarantine, catalog, views.
   civic-etl demo edfi [--students N] [--days N] [--pipeline FILE]
       The Ed-Fi example end to end on loopback, full then incremental (civic-etl demo --help).
   civic-etl --version
@@ -95,6 +97,7 @@ const HELP_IN_FILES: Record<string, () => Promise<string>> = {
   dlq: async () => (await import('./dlq-command.ts')).DLQ_HELP,
   quarantine: async () => (await import('./quarantine-command.ts')).QUARANTINE_HELP,
   upload: async () => (await import('./upload-command.ts')).UPLOAD_HELP,
+  ui: async () => (await import('./ui-command.ts')).UI_HELP,
   demo: async () => (await import('./edfi-demo.ts')).DEMO_HELP,
 };
 
@@ -154,6 +157,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./quarantine-command.ts')).quarantineCommand(rest);
     case 'upload':
       return (await import('./upload-command.ts')).uploadCommand(rest);
+    case 'ui':
+      return (await import('./ui-command.ts')).uiCommand(rest);
     case undefined:
     case 'help':
     case '--help':
