@@ -195,10 +195,21 @@ describe('the supplier copy', () => {
 
     expect(parks).toContain('PARKS-ONLY-VALUE');
     expect(city).not.toContain('PARKS-ONLY-VALUE');
+    // the HTML pages likewise: each shows its own load's values, not the other supplier's, nor the project or bucket
+    const parksPage = await read('reports/parks/trees/trees.csv.report.html');
+    const cityPage = await read('reports/city/sites/2024/sites.csv.report.html');
+    expect(parksPage).toContain('PARKS-ONLY-VALUE');
+    expect(cityPage).not.toContain('PARKS-ONLY-VALUE');
+    for (const page of [parksPage, cityPage]) {
+      expect(page).not.toContain(bucket);
+      expect(page).not.toContain('it_report');
+    }
     const listed = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'reports/' }));
     expect(listed.Contents!.map((o) => o.Key).sort()).toEqual([
+      'reports/city/sites/2024/sites.csv.report.html',
       'reports/city/sites/2024/sites.csv.report.json',
       'reports/city/sites/2024/sites.csv.report.txt',
+      'reports/parks/trees/trees.csv.report.html',
       'reports/parks/trees/trees.csv.report.json',
       'reports/parks/trees/trees.csv.report.txt',
     ]);
