@@ -76,7 +76,7 @@ export function renderReportPage(data: ReportPageData): string {
   const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString(lang, DATE_TIME) : t.notYet);
   const status = t.status[r.status] ?? r.status;
   const body = html`
-    <h1>${t.title}: <span class="mono">${file}</span> <span class="status ${r.status}" data-status="${r.status}">${status}</span></h1>
+    <h1>${t.title} — <span class="mono">${file}</span> <span class="status ${r.status}" data-status="${r.status}">${status}</span></h1>
     <p class="muted">${t.intro(r.objectKey)}</p>
     <dl class="meta">
       <dt>${t.dataset}</dt><dd>${r.dataset ?? '—'}</dd>
@@ -96,15 +96,15 @@ export function renderReportPage(data: ReportPageData): string {
     ${structure(data, t, f)}
     ${profile(data, t, lang)}
     <footer>${t.footer(new Date(data.generatedAt).toLocaleString(lang, DATE_TIME))}</footer>`;
-  return page({ title: `${t.title}: ${file}`, lang, body, css: CSS });
+  return page({ title: `${t.title} — ${file}`, lang, body, css: CSS });
 }
 
 function cards(data: ReportPageData, t: ReportText): Html {
   const { read, loaded, quarantined } = data.report.rows;
-  const card = (cls: string, n: number | null, label: string) =>
-    html`<div class="card ${cls}" data-count="${cls}"><div class="n">${n === null ? '—' : formatNumber(n, data.language)}</div><div class="l">${label}</div></div>`;
-  return html`<div class="cards">${card('read', read, t.read)}${card('loaded ok', loaded, t.loaded)}${card('quarantined bad', quarantined ?? 0, t.quarantined)}${
-    data.valuesTotal > 0 ? card('values', data.valuesTotal, t.values) : null
+  const card = (name: string, cls: string, n: number | null, label: string) =>
+    html`<div class="card ${cls}" data-card="${name}"><div class="n">${n === null ? '—' : formatNumber(n, data.language)}</div><div class="l">${label}</div></div>`;
+  return html`<div class="cards">${card('read', '', read, t.read)}${card('loaded', 'ok', loaded, t.loaded)}${card('quarantined', 'bad', quarantined, t.quarantined)}${
+    data.valuesTotal > 0 ? card('values', '', data.valuesTotal, t.values) : null
   }</div>`;
 }
 
@@ -154,13 +154,25 @@ function rejects(data: ReportPageData, t: ReportText): Html | null {
         )}</td></tr>`,
     )}
     </tbody></table>
-    <details class="examples" open><summary>${t.examples}</summary>
+    <h3>${t.examples}</h3>
     <p class="muted">${t.examplesNote(data.examples.length, data.valuesTotal, f)}</p>
-    <table class="examples"><thead><tr><th class="num">${t.line}</th><th>${t.column}</th><th>${t.value}</th><th>${t.rule}</th><th>${t.reason}</th></tr></thead><tbody>
-    ${data.examples.map(
+    ${exampleTable(data.examples.slice(0, EXAMPLES_SHOWN), t, f)}
+    ${
+      data.examples.length > EXAMPLES_SHOWN
+        ? html`<details class="more-examples"><summary>${t.moreExamples(data.examples.length - EXAMPLES_SHOWN, f)}</summary>${exampleTable(data.examples.slice(EXAMPLES_SHOWN), t, f)}</details>`
+        : null
+    }`;
+}
+
+/** Example lines shown before the rest is folded away. */
+const EXAMPLES_SHOWN = 12;
+
+function exampleTable(examples: ReportPageData['examples'], t: ReportText, f: (n: number) => string): Html {
+  return html`<table class="examples"><thead><tr><th class="num">${t.line}</th><th>${t.column}</th><th>${t.value}</th><th>${t.rule}</th><th>${t.reason}</th></tr></thead><tbody>
+    ${examples.map(
       (e) => html`<tr class="example" data-line="${e.line}"><td class="num line">${f(e.line)}</td><td>${e.column}</td>${valueCell(e.value, t)}<td><code>${e.rule}</code></td><td>${e.reason}</td></tr>`,
     )}
-    </tbody></table></details>`;
+    </tbody></table>`;
 }
 
 function unmapped(r: SupplierReport, t: ReportText, f: (n: number) => string): Html | null {
@@ -214,7 +226,9 @@ function structure(data: ReportPageData, t: ReportText, f: (n: number) => string
 function profile(data: ReportPageData, t: ReportText, lang: ReportLanguage): Html | null {
   if (data.columns.length === 0) return null;
   const f = countIn(lang);
-  const bound = (v: number | string | undefined) => (v === undefined ? '' : typeof v === 'number' ? formatNumber(v, lang, 4) : v);
+  // bounds such as years read better ungrouped: grouping from five digits on
+  const bound = (v: number | string | undefined) =>
+    v === undefined ? '' : typeof v === 'number' ? v.toLocaleString(lang, { maximumFractionDigits: 4, useGrouping: 'min2' } as Intl.NumberFormatOptions) : v;
   return html`<h2 id="columns">${t.profile}</h2><p class="muted">${t.profileNote}</p>
     <table class="profile"><thead><tr><th>${t.column}</th><th>${t.type}</th><th>${t.format}</th><th class="num">${t.score}</th><th class="num">${t.missing}</th><th class="num">${t.distinct}</th><th>${t.min}</th><th>${t.max}</th><th>${t.distribution}</th></tr></thead><tbody>
     ${data.columns.map(

@@ -99,16 +99,21 @@ function structureOf(structure: Record<string, unknown>, detected: Record<string
   const add = (key: string, value: unknown) => {
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out.push({ key, value });
   };
-  add('format', detected.format ?? structure.format);
+  const delimiter = at('delimiter');
+  const format = detected.format ?? structure.format ?? (typeof delimiter === 'string' && delimiter !== '' ? 'csv' : undefined);
+  add('format', format);
   add('encoding', at('encoding'));
-  add('bom', at('bom'));
-  add('delimiter', at('delimiter'));
-  add('quote', at('quote'));
-  add('lineEnding', at('lineEnding'));
-  const headerRow = at('headerRow');
-  if (typeof headerRow === 'number') add('headerLine', headerRow + 1);
-  add('firstDataLine', structure.firstDataLine);
-  add('decimalComma', structure.decimalComma);
+  // how the text is delimited: for delimited text only (a spreadsheet or GeoJSON has none of it)
+  if (format === undefined || format === 'csv' || format === 'text' || format === 'tsv') {
+    add('bom', at('bom'));
+    if (at('delimiter') !== '') add('delimiter', at('delimiter'));
+    add('quote', at('quote'));
+    add('lineEnding', at('lineEnding'));
+    const headerRow = at('headerRow');
+    if (typeof headerRow === 'number') add('headerLine', headerRow + 1);
+    add('firstDataLine', structure.firstDataLine);
+    add('decimalComma', structure.decimalComma);
+  }
   add('sheet', detected.sheet);
   add('layer', detected.layer);
   const geometry = detected.geometry as { srid?: unknown; type?: unknown } | undefined;
@@ -116,7 +121,7 @@ function structureOf(structure: Record<string, unknown>, detected: Record<string
     add('srid', geometry.srid);
     add('geometryType', geometry.type);
   }
-  if (rowCount !== null && rowCount !== undefined) add('rowsProfiled', Number(rowCount));
+  if (Number(rowCount) > 0) add('rowsProfiled', Number(rowCount));
   return out;
 }
 

@@ -48,6 +48,7 @@ const en = {
   columns: 'Columns',
   examples: 'Example lines',
   examplesNote: (shown: number, total: number, f: Count) => `The first ${f(shown)} of ${f(total)} refused values, in file order.`,
+  moreExamples: (n: number, f: Count) => `${f(n)} more`,
   rule_: {
     type: "not a value of the column's type",
     required: 'a required value is missing',
@@ -167,6 +168,7 @@ const fr: ReportText = {
   columns: 'Colonnes',
   examples: 'Exemples de lignes',
   examplesNote: (shown, total, f) => `Les ${f(shown)} premières des ${f(total)} valeurs refusées, dans l'ordre du fichier.`,
+  moreExamples: (n, f) => `${f(n)} de plus`,
   rule_: {
     type: "n'est pas une valeur du type de la colonne",
     required: 'une valeur obligatoire manque',
@@ -243,7 +245,7 @@ const fr: ReportText = {
   min: 'Min',
   max: 'Max',
   distribution: 'Distribution',
-  footer: (when) => `Écrit par civic-etl le ${when} (UTC). Seul vous, fournisseur de ce fichier, pouvez lire ce rapport.`,
+  footer: (when) => `Écrit par civic-etl le ${when} (UTC). Vous seul, fournisseur de ce fichier, pouvez lire ce rapport.`,
 };
 
 const nl: ReportText = {
@@ -282,6 +284,7 @@ const nl: ReportText = {
   columns: 'Kolommen',
   examples: 'Voorbeeldregels',
   examplesNote: (shown, total, f) => `De eerste ${f(shown)} van ${f(total)} geweigerde waarden, in de volgorde van het bestand.`,
+  moreExamples: (n, f) => `nog ${f(n)}`,
   rule_: {
     type: 'geen waarde van het type van de kolom',
     required: 'een verplichte waarde ontbreekt',
