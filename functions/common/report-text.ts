@@ -47,7 +47,7 @@ const en = {
   valuesHead: 'Values',
   columns: 'Columns',
   examples: 'Example lines',
-  examplesNote: (shown: number, total: number, f: Count) => `The first ${f(shown)} of ${f(total)} refused values, in file order.`,
+  examplesNote: (shown: number, total: number, f: Count) => (shown === total ? `All ${f(total)} refused values, in file order.` : `The first ${f(shown)} of ${f(total)} refused values, in file order.`),
   moreExamples: (n: number, f: Count) => `${f(n)} more`,
   rule_: {
     type: "not a value of the column's type",
@@ -167,7 +167,8 @@ const fr: ReportText = {
   valuesHead: 'Valeurs',
   columns: 'Colonnes',
   examples: 'Exemples de lignes',
-  examplesNote: (shown, total, f) => `Les ${f(shown)} premières des ${f(total)} valeurs refusées, dans l'ordre du fichier.`,
+  examplesNote: (shown, total, f) =>
+    shown === total ? `Les ${f(total)} valeurs refusées, dans l'ordre du fichier.` : `Les ${f(shown)} premières des ${f(total)} valeurs refusées, dans l'ordre du fichier.`,
   moreExamples: (n, f) => `${f(n)} de plus`,
   rule_: {
     type: "n'est pas une valeur du type de la colonne",
@@ -283,7 +284,8 @@ const nl: ReportText = {
   valuesHead: 'Waarden',
   columns: 'Kolommen',
   examples: 'Voorbeeldregels',
-  examplesNote: (shown, total, f) => `De eerste ${f(shown)} van ${f(total)} geweigerde waarden, in de volgorde van het bestand.`,
+  examplesNote: (shown, total, f) =>
+    shown === total ? `Alle ${f(total)} geweigerde waarden, in de volgorde van het bestand.` : `De eerste ${f(shown)} van ${f(total)} geweigerde waarden, in de volgorde van het bestand.`,
   moreExamples: (n, f) => `nog ${f(n)}`,
   rule_: {
     type: 'geen waarde van het type van de kolom',
