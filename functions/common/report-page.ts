@@ -30,7 +30,12 @@ const HISTOGRAM_COLUMNS = 40;
 const PRECISION = 5;
 
 /** Gather the page of one load's report, in `language`. */
-export async function gatherReportPage(db: Queryable, report: LoadReport, language: ReportLanguage, now = new Date()): Promise<ReportPageData> {
+export async function gatherReportPage(
+  db: Queryable,
+  report: LoadReport,
+  language: ReportLanguage,
+  opts: { /** The file's header → the clean column, for declared columns (`source` → `name`). */ cleanNames?: Record<string, string>; now?: Date } = {},
+): Promise<ReportPageData> {
   const copy = supplierCopy(report);
   const { rows: ledger } = await db.query<{ detected: Record<string, unknown> | null }>('SELECT detected FROM etl.loads WHERE id = $1', [report.loadId]);
   const detected = ledger[0]?.detected ?? {};
@@ -48,9 +53,9 @@ export async function gatherReportPage(db: Queryable, report: LoadReport, langua
     examples: quarantine && copy.byRule.length > 0 ? await examplesOf(db, quarantine, report.loadId) : [],
     valuesTotal: copy.byRule.reduce((n, r) => n + r.values, 0),
     structure: structureOf(catalog[0]?.structure ?? {}, detected, catalog[0]?.row_count),
-    columns: columnsOf(catalog[0]?.columns ?? [], histograms),
+    columns: columnsOf(catalog[0]?.columns ?? [], histograms, opts.cleanNames ?? {}),
     ...(loaded ? await mapOf(db, table, report) : {}),
-    generatedAt: now.toISOString(),
+    generatedAt: (opts.now ?? new Date()).toISOString(),
   };
 }
 
@@ -125,10 +130,12 @@ function structureOf(structure: Record<string, unknown>, detected: Record<string
   return out;
 }
 
-function columnsOf(columns: CatalogColumn[], histograms: Map<string, Bin[]>): ReportColumn[] {
+function columnsOf(columns: CatalogColumn[], histograms: Map<string, Bin[]>, cleanNames: Record<string, string>): ReportColumn[] {
+  const declared = new Map(Object.entries(cleanNames).map(([source, name]) => [normaliseHeader(source), name]));
   return columns.map((c) => {
     const p = c.profile ?? {};
-    const bins = histograms.get(normaliseHeader(c.name));
+    // a declared column by its source header, else the clean column of the same name (as the clean step matches them)
+    const bins = histograms.get(normaliseHeader(declared.get(normaliseHeader(c.name)) ?? c.name));
     return {
       name: c.name,
       type: c.clean?.type ?? c.type,
@@ -213,15 +220,16 @@ async function dateBins(db: Queryable, table: string, column: string, loadId: nu
   const unit = Number(s.days) < HISTOGRAM_BINS ? 'day' : Number(s.months) < HISTOGRAM_BINS ? 'month' : Number(s.years) < HISTOGRAM_BINS ? 'year' : undefined;
   if (unit) {
     const step = `1 ${unit}`;
-    const { rows } = await db.query<{ bin: string; next: string; n: string }>(
-      `SELECT g::date::text AS bin, (g + interval '${step}')::date::text AS next, count(v.d) AS n
+    const { rows } = await db.query<{ bin: string; n: string }>(
+      `SELECT g::date::text AS bin, count(v.d) AS n
          FROM generate_series(date_trunc('${unit}', $2::timestamp), date_trunc('${unit}', $3::timestamp), interval '${step}') g
          LEFT JOIN (SELECT date_trunc('${unit}', ${c}::timestamp) AS d FROM ${table} WHERE _load_id = $1 AND ${c} IS NOT NULL AND isfinite(${c})) v ON v.d = g
         GROUP BY g ORDER BY g`,
       [loadId, s.lo, s.hi],
     );
     const label = (d: string) => (unit === 'year' ? d.slice(0, 4) : unit === 'month' ? d.slice(0, 7) : d);
-    return rows.map((r) => ({ from: label(r.bin), to: label(unit === 'day' ? r.bin : r.next), count: Number(r.n) }));
+    // a bin is one day, month or year: labelled by it alone
+    return rows.map((r) => ({ from: label(r.bin), to: label(r.bin), count: Number(r.n) }));
   }
   // many years: 12 bins of whole years
   const first = Number(s.lo.slice(0, 4));

@@ -299,8 +299,14 @@ export function withoutCredentials(message: string): string {
 export interface PublishDeps {
   pool: pg.Pool;
   s3: S3Client;
-  /** The pipeline's suppliers: the HTML report is in the supplier's `language` (English when none). */
-  pipeline?: { suppliers?: readonly { name: string; language?: string | undefined }[] };
+  /**
+   * The pipeline: the HTML report is in the supplier's `language` (English when none), and a
+   * declared column's histogram is found by its `source` header.
+   */
+  pipeline?: {
+    suppliers?: readonly { name: string; language?: string | undefined }[];
+    datasets?: readonly { name: string; clean?: { columns?: readonly { name: string; source?: string | undefined }[] } | undefined }[];
+  };
 }
 
 /**
@@ -335,7 +341,9 @@ export async function publishSupplierReport(deps: PublishDeps, loadId: number, o
 async function publishHtmlReport(deps: PublishDeps, report: LoadReport, keys: { html: string; supplier: string }): Promise<void> {
   try {
     const language = reportLanguage(deps.pipeline?.suppliers?.find((s) => s.name === keys.supplier)?.language);
-    const page = renderReportPage(await gatherReportPage(deps.pool, report, language));
+    const declared = deps.pipeline?.datasets?.find((d) => d.name === report.dataset)?.clean?.columns ?? [];
+    const cleanNames = Object.fromEntries(declared.map((c) => [c.source ?? c.name, c.name]));
+    const page = renderReportPage(await gatherReportPage(deps.pool, report, language, { cleanNames }));
     await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.html, Body: page, ContentType: 'text/html; charset=utf-8' }));
   } catch (error) {
     logger.warn('HTML quality report not written back to the supplier', { loadId: report.loadId, key: keys.html, error: messageOf(error) });

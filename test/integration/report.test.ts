@@ -7,6 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
+import { gatherReportPage } from '../../functions/common/report-page.ts';
+import { renderReportPage } from '../../functions/common/report-html.ts';
 import { describeReport, reportStageFailures, supplierCopy, supplierReportKeys, type LoadReport, type SupplierReport } from '../../functions/common/report.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
@@ -37,6 +39,17 @@ const definition: PipelineInput = {
           { name: 'status', source: 'Status', map: 'site_status', unmapped: 'quarantine' },
         ],
         key: ['site_id'],
+      },
+    },
+    {
+      name: 'visits',
+      source: { type: 'upload', supplier: 'city' },
+      clean: {
+        columns: [
+          { name: 'visit_day', source: 'Day', type: 'date' },
+          { name: 'people', source: 'People', type: 'integer' },
+          { name: 'spent', source: 'Spent (EUR)', type: 'numeric' },
+        ],
       },
     },
     {
@@ -362,7 +375,7 @@ describe('civic-etl status DATASET', () => {
     const r = civicEtl('status', 'benches', '--pipeline', pipelineFile);
 
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('unknown dataset "benches" (datasets: sites, trees)');
+    expect(r.stderr).toContain('unknown dataset "benches" (datasets: sites, visits, trees)');
   });
 });
 
@@ -380,5 +393,44 @@ describe('the quality report of a file read with decisions', () => {
     expect(lines).toContain('How the file was read:');
     expect(lines).toContain('  incoming/parks/trees/appended.csv: 1 line repeating the header skipped (first on line 4)');
     expect(supplierCopy(report).readNotes).toEqual(report.readNotes);
+  });
+});
+
+describe('the HTML report page of a load', () => {
+  it('has a histogram of each number and date column of the rows loaded, binned as SQL over the clean table counts them', async () => {
+    // 300 days four days apart from 2021-01-01 (over three years), 0–6 people, spent growing by 1.50; one row refused
+    const lines = ['Day,People,Spent (EUR)'];
+    for (let i = 0; i < 300; i++) lines.push(`${new Date(Date.UTC(2021, 0, 1 + i * 4)).toISOString().slice(0, 10)},${i === 10 ? 'many' : i % 7},${(i * 1.5).toFixed(2)}`);
+    const outcome = await deliver('city', 'visits', 'visits.csv', `${lines.join('\n')}\n`);
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 299, rowsQuarantined: 1 });
+    const report = await ledgerReport(outcome.loadId);
+    const data = await gatherReportPage(cleanDeps.pool, report, 'en', { cleanNames: { Day: 'visit_day', People: 'people', 'Spent (EUR)': 'spent' } });
+    const column = (name: string) => data.columns.find((c) => c.name === name)!;
+
+    const years = await rows<{ y: string; n: string }>(
+      cleanDeps.pool,
+      'SELECT extract(year FROM visit_day)::int::text AS y, count(*)::text AS n FROM it_report.visits WHERE _load_id = $1 GROUP BY 1 ORDER BY 1',
+      [outcome.loadId],
+    );
+    expect(column('Day').histogram).toEqual(years.map((r) => ({ from: r.y, to: r.y, count: Number(r.n) })));
+    // integers over a short range: one bin per value
+    const people = await rows<{ v: number; n: string }>(cleanDeps.pool, 'SELECT people AS v, count(*)::text AS n FROM it_report.visits WHERE _load_id = $1 GROUP BY 1 ORDER BY 1', [outcome.loadId]);
+    expect(column('People').histogram).toEqual(people.map((r) => ({ from: r.v, to: r.v, count: Number(r.n) })));
+    // numbers: 12 equal bins from the smallest to the largest, every loaded value in one
+    const [spent] = await rows<{ lo: string; hi: string; n: string }>(
+      cleanDeps.pool,
+      'SELECT min(spent)::text AS lo, max(spent)::text AS hi, count(spent)::text AS n FROM it_report.visits WHERE _load_id = $1',
+      [outcome.loadId],
+    );
+    const bins = column('Spent (EUR)').histogram!;
+    expect(bins).toHaveLength(12);
+    expect(bins[0]!.from).toBe(Number(spent!.lo));
+    expect(bins.at(-1)!.to).toBe(Number(spent!.hi));
+    expect(bins.reduce((n, b) => n + b.count, 0)).toBe(Number(spent!.n));
+    // and the page draws them, with the refused line
+    const page = renderReportPage(data);
+    expect(page.match(/<svg class="chart histogram"/g)).toHaveLength(3);
+    expect(page).toContain('data-line="12"');
+    expect(await read('reports/city/visits/visits.csv.report.html')).toMatch(/<svg class="chart histogram"[^]*<svg class="chart histogram"[^]*<svg class="chart histogram"/);
   });
 });

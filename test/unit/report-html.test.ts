@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parsePipeline } from '../../contract/load.ts';
 import { renderReportPage, type ReportPageData } from '../../functions/common/report-html.ts';
 import { REPORT_LANGUAGES, REPORT_TEXT, reportLanguage } from '../../functions/common/report-text.ts';
 
@@ -117,5 +118,14 @@ describe('the HTML quality report', () => {
     expect(page.match(/class="feature"/g)).toHaveLength(2);
     expect(page).toContain('data-layer="rejected"');
     expect(page).toContain('class="bin"');
+  });
+});
+
+describe("a supplier's language", () => {
+  const pipeline = (language: string) =>
+    parsePipeline({ project: 'p', suppliers: [{ name: 'city', language }], datasets: [{ name: 'd', source: { type: 'upload', supplier: 'city' } }] } as Parameters<typeof parsePipeline>[0]);
+  it('is one the report is written in: English, French or Dutch', () => {
+    expect(pipeline('nl').suppliers[0]!.language).toBe('nl');
+    expect(() => pipeline('de')).toThrow(/language/);
   });
 });
