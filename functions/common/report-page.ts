@@ -22,6 +22,8 @@ import type { Bin, Geometry } from './svg.ts';
 export const EXAMPLE_LINES = 100;
 /** Loaded features drawn on the map at most (a spread sample; the count stays exact). */
 export const MAP_FEATURES = 2000;
+/** The map sample's GeoJSON at most, in characters: simplified further until it fits (the SVG it makes is smaller still). */
+const MAP_GEOJSON_CHARS = 1_000_000;
 /** Bins of a histogram at most. */
 export const HISTOGRAM_BINS = 12;
 /** Columns that get a histogram at most (the widest tables stay quick to report). */
@@ -152,95 +154,112 @@ function columnsOf(columns: CatalogColumn[], histograms: Map<string, Bin[]>, cle
 }
 
 const NUMBER_TYPES = ['smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision'];
+const INTEGER_TYPES = ['smallint', 'integer', 'bigint'];
 const DATE_TYPES = ['date', 'timestamp without time zone', 'timestamp with time zone'];
 
-/** Histograms of this load's rows, by normalised clean column name. */
+/** How one column's values fall into bins, decided from its range: the SQL of a value's bin (1-based) and the bins' labels. */
+interface Binning {
+  bucket: string;
+  labels: { from: number | string; to: number | string }[];
+}
+
+/**
+ * Histograms of this load's rows, by normalised clean column name: two scans of the load's rows
+ * whatever the number of columns — one for each column's range, one counting every column's bins
+ * (a lateral VALUES gives each row's bin in each column) — so a wide table or a table many loads
+ * share costs the same two passes.
+ */
 async function histogramsOf(db: Queryable, table: string, loadId: number): Promise<Map<string, Bin[]>> {
   const { rows: columns } = await db.query<{ name: string; type: string }>(
     `SELECT attname AS name, format_type(atttypid, NULL) AS type FROM pg_attribute
       WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE '\\_%' AND format_type(atttypid, NULL) = ANY($2) ORDER BY attnum LIMIT ${HISTOGRAM_COLUMNS}`,
     [table, [...NUMBER_TYPES, ...DATE_TYPES]],
   );
+  if (columns.length === 0) return new Map();
+  // a value as the bins read it: numbers as double precision (NaN and infinities left out), dates as timestamps (infinities left out)
+  const value = columns.map((c) =>
+    NUMBER_TYPES.includes(c.type)
+      ? `CASE WHEN ${ident(c.name)}::double precision NOT IN ('NaN', 'Infinity', '-Infinity') THEN ${ident(c.name)}::double precision END`
+      : `CASE WHEN isfinite(${ident(c.name)}) THEN ${ident(c.name)}::timestamp END`,
+  );
+  const { rows: ranges } = await db.query<Record<string, number | string | null>>(
+    `SELECT ${value.map((v, i) => (NUMBER_TYPES.includes(columns[i]!.type) ? `min(${v}) AS lo${i}, max(${v}) AS hi${i}` : `to_char(min(${v}), 'YYYY-MM-DD') AS lo${i}, to_char(max(${v}), 'YYYY-MM-DD') AS hi${i}`)).join(', ')}
+       FROM ${table} WHERE _load_id = $1`,
+    [loadId],
+  );
+  const range = ranges[0] ?? {};
+  const binnings = columns.map((c, i) => {
+    const lo = range[`lo${i}`];
+    const hi = range[`hi${i}`];
+    if (lo === null || lo === undefined || hi === null || hi === undefined) return undefined;
+    return NUMBER_TYPES.includes(c.type)
+      ? numberBinning(value[i]!, Number(lo), Number(hi), INTEGER_TYPES.includes(c.type))
+      : dateBinning(value[i]!, new Date(`${String(lo)}T00:00:00Z`), new Date(`${String(hi)}T00:00:00Z`));
+  });
+  const binned = binnings.flatMap((b, i) => (b ? [`(${i}, ${b.bucket})`] : []));
+  if (binned.length === 0) return new Map();
+  const { rows: counts } = await db.query<{ i: number; b: number; n: string }>(
+    `SELECT v.i, v.b, count(*) AS n FROM ${table} t CROSS JOIN LATERAL (VALUES ${binned.join(', ')}) v(i, b)
+      WHERE t._load_id = $1 AND v.b IS NOT NULL GROUP BY v.i, v.b`,
+    [loadId],
+  );
   const out = new Map<string, Bin[]>();
-  for (const c of columns) {
-    const bins = NUMBER_TYPES.includes(c.type) ? await numberBins(db, table, c.name, loadId) : await dateBins(db, table, c.name, loadId);
-    if (bins.length > 0) out.set(normaliseHeader(c.name), bins);
-  }
+  columns.forEach((c, i) => {
+    const b = binnings[i];
+    if (!b) return;
+    const n = new Map(counts.filter((r) => r.i === i).map((r) => [Number(r.b), Number(r.n)]));
+    out.set(
+      normaliseHeader(c.name),
+      b.labels.map((l, k) => ({ ...l, count: n.get(k + 1) ?? 0 })),
+    );
+  });
   return out;
 }
 
-/** Equal-width bins between the smallest and the largest value (integers: no bin narrower than 1). */
-async function numberBins(db: Queryable, table: string, column: string, loadId: number): Promise<Bin[]> {
-  const c = ident(column);
-  const integer = await isInteger(db, table, column);
-  // the first row: the bounds and the number of bins; then one row per bin that has values
-  const { rows } = await db.query<{ lo: number | null; hi: number | null; bucket: number | null; n: string | null }>(
-    `WITH v AS (SELECT ${c}::double precision AS x FROM ${table} WHERE _load_id = $1 AND ${c} IS NOT NULL AND ${c}::double precision NOT IN ('NaN', 'Infinity', '-Infinity')),
-          k AS (SELECT lo, hi, CASE WHEN hi = lo THEN 1 WHEN $2 AND hi - lo + 1 <= ${HISTOGRAM_BINS} THEN (hi - lo + 1)::int ELSE ${HISTOGRAM_BINS} END AS bins
-                  FROM (SELECT min(x) AS lo, max(x) AS hi FROM v) r)
-     SELECT k.lo, k.hi, k.bins AS bucket, NULL::bigint AS n FROM k
-     UNION ALL
-     SELECT NULL, NULL, CASE WHEN k.hi = k.lo THEN 1 WHEN $2 AND k.bins = k.hi - k.lo + 1 THEN (v.x - k.lo)::int + 1 ELSE least(width_bucket(v.x, k.lo, k.hi, k.bins), k.bins) END, count(*)
-       FROM v, k GROUP BY 3`,
-    [loadId, integer],
-  );
-  const head = rows.find((r) => r.n === null);
-  if (!head || head.lo === null || head.hi === null) return [];
-  const bins = Number(head.bucket);
-  const lo = Number(head.lo);
-  const hi = Number(head.hi);
-  const counts = new Map(rows.filter((r) => r.n !== null).map((r) => [Number(r.bucket), Number(r.n)]));
-  // integers over a short range: one bin per value; else equal widths
-  const single = integer && hi - lo + 1 === bins;
-  const width = single ? 1 : (hi - lo) / bins;
-  const round = (x: number) => Number(x.toPrecision(6));
-  return Array.from({ length: bins }, (_, i) => ({ from: round(lo + i * width), to: round(single ? lo + i : i === bins - 1 ? hi : lo + (i + 1) * width), count: counts.get(i + 1) ?? 0 }));
-}
+/** A number literal for SQL (a finite double precision). */
+const sqlNumber = (x: number) => `${x}::double precision`;
 
-async function isInteger(db: Queryable, table: string, column: string): Promise<boolean> {
-  const { rows } = await db.query<{ type: string }>('SELECT format_type(atttypid, NULL) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2', [table, column]);
-  return ['smallint', 'integer', 'bigint'].includes(rows[0]?.type ?? '');
+/** Equal-width bins between the smallest and the largest value; integers over a short range: one bin per value. */
+function numberBinning(x: string, lo: number, hi: number, integer: boolean): Binning {
+  const round = (v: number) => Number(v.toPrecision(6));
+  if (hi === lo) return { bucket: `CASE WHEN ${x} IS NOT NULL THEN 1 END`, labels: [{ from: round(lo), to: round(hi) }] };
+  if (integer && hi - lo + 1 <= HISTOGRAM_BINS) {
+    return { bucket: `(${x} - ${sqlNumber(lo)})::int + 1`, labels: Array.from({ length: hi - lo + 1 }, (_, k) => ({ from: lo + k, to: lo + k })) };
+  }
+  const bins = HISTOGRAM_BINS;
+  const width = (hi - lo) / bins;
+  return {
+    bucket: `least(width_bucket(${x}, ${sqlNumber(lo)}, ${sqlNumber(hi)}, ${bins}), ${bins})`,
+    labels: Array.from({ length: bins }, (_, k) => ({ from: round(lo + k * width), to: round(k === bins - 1 ? hi : lo + (k + 1) * width) })),
+  };
 }
 
 /**
- * Dates by day, month or year — the finest unit that gives at most {@link HISTOGRAM_BINS} bins —
- * and over longer spans equal bins of whole years.
+ * Dates by day, month or year — the finest unit that gives at most {@link HISTOGRAM_BINS} bins,
+ * each labelled by its day, month or year — and over longer spans equal groups of whole years.
  */
-async function dateBins(db: Queryable, table: string, column: string, loadId: number): Promise<Bin[]> {
-  const c = ident(column);
-  const { rows: span } = await db.query<{ lo: string | null; hi: string | null; days: number | null; months: number | null; years: number | null }>(
-    `SELECT min(d)::date::text AS lo, max(d)::date::text AS hi, max(d)::date - min(d)::date AS days,
-            (extract(year FROM max(d)) * 12 + extract(month FROM max(d))) - (extract(year FROM min(d)) * 12 + extract(month FROM min(d))) AS months,
-            extract(year FROM max(d)) - extract(year FROM min(d)) AS years
-       FROM (SELECT ${c}::timestamp AS d FROM ${table} WHERE _load_id = $1 AND ${c} IS NOT NULL AND isfinite(${c})) v`,
-    [loadId],
-  );
-  const s = span[0];
-  if (!s?.lo || !s.hi) return [];
-  const unit = Number(s.days) < HISTOGRAM_BINS ? 'day' : Number(s.months) < HISTOGRAM_BINS ? 'month' : Number(s.years) < HISTOGRAM_BINS ? 'year' : undefined;
-  if (unit) {
-    const step = `1 ${unit}`;
-    const { rows } = await db.query<{ bin: string; n: string }>(
-      `SELECT g::date::text AS bin, count(v.d) AS n
-         FROM generate_series(date_trunc('${unit}', $2::timestamp), date_trunc('${unit}', $3::timestamp), interval '${step}') g
-         LEFT JOIN (SELECT date_trunc('${unit}', ${c}::timestamp) AS d FROM ${table} WHERE _load_id = $1 AND ${c} IS NOT NULL AND isfinite(${c})) v ON v.d = g
-        GROUP BY g ORDER BY g`,
-      [loadId, s.lo, s.hi],
-    );
-    const label = (d: string) => (unit === 'year' ? d.slice(0, 4) : unit === 'month' ? d.slice(0, 7) : d);
-    // a bin is one day, month or year: labelled by it alone
-    return rows.map((r) => ({ from: label(r.bin), to: label(r.bin), count: Number(r.n) }));
+function dateBinning(d: string, lo: Date, hi: Date): Binning {
+  const y0 = lo.getUTCFullYear();
+  const m0 = y0 * 12 + lo.getUTCMonth();
+  const day0 = Date.UTC(y0, lo.getUTCMonth(), lo.getUTCDate());
+  const days = Math.round((Date.UTC(hi.getUTCFullYear(), hi.getUTCMonth(), hi.getUTCDate()) - day0) / 86_400_000) + 1;
+  const months = hi.getUTCFullYear() * 12 + hi.getUTCMonth() - m0 + 1;
+  const years = hi.getUTCFullYear() - y0 + 1;
+  const iso = (t: number) => new Date(t).toISOString().slice(0, 10);
+  const month = (m: number) => `${Math.floor(m / 12)}-${String((m % 12) + 1).padStart(2, '0')}`;
+  const year = `extract(year FROM ${d})::int`;
+  if (days <= HISTOGRAM_BINS) {
+    const labels = Array.from({ length: days }, (_, k) => iso(day0 + k * 86_400_000));
+    return { bucket: `(${d}::date - DATE '${iso(day0)}') + 1`, labels: labels.map((l) => ({ from: l, to: l })) };
   }
-  // many years: 12 bins of whole years
-  const first = Number(s.lo.slice(0, 4));
-  const years = Number(s.years) + 1;
+  if (months <= HISTOGRAM_BINS) {
+    return { bucket: `(${year} * 12 + extract(month FROM ${d})::int - 1) - ${m0} + 1`, labels: Array.from({ length: months }, (_, k) => ({ from: month(m0 + k), to: month(m0 + k) })) };
+  }
   const per = Math.ceil(years / HISTOGRAM_BINS);
-  const { rows } = await db.query<{ b: number; n: string }>(
-    `SELECT ((extract(year FROM ${c}::timestamp)::int - $2) / $3) AS b, count(*) AS n FROM ${table} WHERE _load_id = $1 AND ${c} IS NOT NULL AND isfinite(${c}) GROUP BY 1 ORDER BY 1`,
-    [loadId, first, per],
-  );
-  const counts = new Map(rows.map((r) => [Number(r.b), Number(r.n)]));
-  return Array.from({ length: Math.ceil(years / per) }, (_, i) => ({ from: String(first + i * per), to: String(first + (i + 1) * per - 1), count: counts.get(i) ?? 0 }));
+  return {
+    bucket: `(${year} - ${y0}) / ${per} + 1`,
+    labels: Array.from({ length: Math.ceil(years / per) }, (_, k) => ({ from: String(y0 + k * per), to: String(Math.min(y0 + (k + 1) * per - 1, y0 + years - 1)) })),
+  };
 }
 
 /**
@@ -261,13 +280,19 @@ async function mapOf(db: Queryable, table: string, report: LoadReport): Promise<
     [report.loadId],
   );
   const total = Number(extent[0]?.n ?? 0);
-  const tolerance = Math.max(Number(extent[0]?.w ?? 0), Number(extent[0]?.h ?? 0)) / 1500;
-  const { rows } = await db.query<{ geojson: string }>(
-    `SELECT ST_AsGeoJSON(${tolerance > 0 ? `ST_SimplifyPreserveTopology(ST_Transform(${g}, 4326), ${tolerance})` : `ST_Transform(${g}, 4326)`}, ${PRECISION}) AS geojson
-       FROM ${table} WHERE _load_id = $1 AND ${g} IS NOT NULL AND NOT ST_IsEmpty(${g})
-      ORDER BY md5(_source_line::text) LIMIT ${MAP_FEATURES}`,
-    [report.loadId],
-  );
+  // about a pixel of the map; coarser while the sample's GeoJSON is over budget (thousands of detailed polygons)
+  const pixel = Math.max(Number(extent[0]?.w ?? 0), Number(extent[0]?.h ?? 0)) / 1500;
+  let rows: { geojson: string }[] = [];
+  for (const coarser of [1, 4, 16, 64]) {
+    const tolerance = pixel * coarser;
+    ({ rows } = await db.query<{ geojson: string }>(
+      `SELECT ST_AsGeoJSON(${tolerance > 0 ? `ST_SimplifyPreserveTopology(ST_Transform(${g}, 4326), ${tolerance})` : `ST_Transform(${g}, 4326)`}, ${PRECISION}) AS geojson
+         FROM ${table} WHERE _load_id = $1 AND ${g} IS NOT NULL AND NOT ST_IsEmpty(${g})
+        ORDER BY md5(_source_line::text) LIMIT ${MAP_FEATURES}`,
+      [report.loadId],
+    ));
+    if (rows.reduce((n, r) => n + r.geojson.length, 0) <= MAP_GEOJSON_CHARS) break;
+  }
   const rejected = report.rejectedGeometries;
   return {
     map: {

@@ -433,4 +433,27 @@ describe('the HTML report page of a load', () => {
     expect(page).toContain('data-line="12"');
     expect(await read('reports/city/visits/visits.csv.report.html')).toMatch(/<svg class="chart histogram"[^]*<svg class="chart histogram"[^]*<svg class="chart histogram"/);
   });
+
+  it('bins dates by day over a few days and by month over a few months', async () => {
+    for (const [file, step, unit] of [
+      ['days.csv', 1, 'day'],
+      ['months.csv', 25, 'month'],
+    ] as const) {
+      // 10 rows, one day (or 25 days) apart
+      const lines = ['Day,People,Spent (EUR)', ...Array.from({ length: 10 }, (_, i) => `${new Date(Date.UTC(2024, 1, 20 + i * step)).toISOString().slice(0, 10)},1,1`)];
+      const outcome = await deliver('city', 'visits', file, `${lines.join('\n')}\n`);
+      expect(outcome.status).toBe('loaded');
+      const data = await gatherReportPage(cleanDeps.pool, await ledgerReport(outcome.loadId), 'en', { cleanNames: { Day: 'visit_day' } });
+      const expected = await rows<{ bin: string; n: string }>(
+        cleanDeps.pool,
+        `SELECT to_char(g, $2) AS bin, count(v.visit_day)::text AS n
+           FROM (SELECT min(visit_day) AS lo, max(visit_day) AS hi FROM it_report.visits WHERE _load_id = $1) r,
+                generate_series(date_trunc('${unit}', r.lo), date_trunc('${unit}', r.hi), interval '1 ${unit}') g
+           LEFT JOIN it_report.visits v ON v._load_id = $1 AND date_trunc('${unit}', v.visit_day) = g
+          GROUP BY g ORDER BY g`,
+        [outcome.loadId, unit === 'day' ? 'YYYY-MM-DD' : 'YYYY-MM'],
+      );
+      expect(data.columns.find((c) => c.name === 'Day')!.histogram).toEqual(expected.map((r) => ({ from: r.bin, to: r.bin, count: Number(r.n) })));
+    }
+  });
 });
