@@ -93,6 +93,10 @@ describe('the HTML quality report in a browser', () => {
     expect(outcome.status).toBe('loaded');
     const { html, type } = await reportPage('reports/rail/stations/stations.csv.report.html');
     expect(type).toBe('text/html; charset=utf-8');
+    // the JSON copy beside it has the same counts, and not the map's sample (kept in the ledger for the page)
+    const json = JSON.parse((await reportPage('reports/rail/stations/stations.csv.report.json')).html) as Record<string, unknown>;
+    expect(json.rows).toEqual({ read: facts.read, loaded: facts.loaded, quarantined: facts.quarantined });
+    expect(json).not.toHaveProperty('rejectedGeometries');
 
     const { page: p, problems, requests } = await openPage(browser, { html });
     expect(await p.locator('html').getAttribute('lang')).toBe('en');
