@@ -499,8 +499,10 @@ export async function datasetLoads(db: Queryable, project: string, dataset: stri
   );
   const loads: DatasetLoad[] = [];
   for (const r of rows) {
-    const report = r.report && typeof r.report === 'object' ? r.report : await buildLoadReport(db, Number(r.id));
-    loads.push({ loadId: Number(r.id), objectKey: r.object_key, status: r.status, receivedAt: new Date(r.received_at).toISOString(), ...(report ? { report } : {}) });
+    const stored = r.report && typeof r.report === 'object' ? r.report : await buildLoadReport(db, Number(r.id));
+    // the map's sample of set-aside shapes is for the HTML page, not for status
+    const { rejectedGeometries: _map, ...report } = stored ?? ({} as LoadReport);
+    loads.push({ loadId: Number(r.id), objectKey: r.object_key, status: r.status, receivedAt: new Date(r.received_at).toISOString(), ...(stored ? { report: report as LoadReport } : {}) });
   }
   return loads;
 }

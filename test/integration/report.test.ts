@@ -52,6 +52,7 @@ const definition: PipelineInput = {
         ],
       },
     },
+    { name: 'parcels', source: { type: 'upload', supplier: 'city' }, geometry: { invalid: 'quarantine' } },
     {
       name: 'trees',
       source: { type: 'upload', supplier: 'parks' },
@@ -375,7 +376,7 @@ describe('civic-etl status DATASET', () => {
     const r = civicEtl('status', 'benches', '--pipeline', pipelineFile);
 
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('unknown dataset "benches" (datasets: sites, visits, trees)');
+    expect(r.stderr).toContain('unknown dataset "benches" (datasets: sites, visits, parcels, trees)');
   });
 });
 
@@ -455,5 +456,39 @@ describe('the HTML report page of a load', () => {
       );
       expect(data.columns.find((c) => c.name === 'Day')!.histogram).toEqual(expected.map((r) => ({ from: r.bin, to: r.bin, count: Number(r.n) })));
     }
+  });
+
+  it('maps the set-aside shapes of a geometry file where they are, read from the staged rows during the clean', async () => {
+    const square = (x: number, y: number) => [
+      [
+        [x, y],
+        [x + 0.01, y],
+        [x + 0.01, y + 0.01],
+        [x, y + 0.01],
+        [x, y],
+      ],
+    ];
+    // the second parcel is a bow-tie (its ring crosses itself): invalid, set aside by `invalid: quarantine`
+    const bowTie = [
+      [
+        [4.9, 52.3],
+        [4.91, 52.31],
+        [4.91, 52.3],
+        [4.9, 52.31],
+        [4.9, 52.3],
+      ],
+    ];
+    const features = [square(4.88, 52.36), bowTie, square(4.95, 52.36)].map((coordinates, i) => ({ type: 'Feature', properties: { code: `P${i + 1}` }, geometry: { type: 'Polygon', coordinates } }));
+    const outcome = await deliver('city', 'parcels', 'parcels.geojson', JSON.stringify({ type: 'FeatureCollection', features }));
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2, rowsQuarantined: 1 });
+    const report = await ledgerReport(outcome.loadId);
+    const [refused] = await rows<{ line: string }>(cleanDeps.pool, 'SELECT DISTINCT source_line::text AS line FROM it_report.parcels_quarantine WHERE load_id = $1', [outcome.loadId]);
+    expect(report.rejectedGeometries).toEqual({ readable: 1, sample: [{ line: Number(refused!.line), geometry: { type: 'Polygon', coordinates: bowTie } }] });
+    const data = await gatherReportPage(cleanDeps.pool, report, 'en');
+    expect(data.map).toMatchObject({ loadedTotal: 2, rejectedReadable: 1 });
+    expect(data.map!.loaded.map((g) => g.type)).toEqual(['Polygon', 'Polygon']);
+    const page = await read('reports/city/parcels/parcels.geojson.report.html');
+    expect(page.match(/data-layer="rejected" data-count="1"/g)).toHaveLength(1);
+    expect(page).toContain(`<title>Line ${refused!.line}</title>`);
   });
 });
