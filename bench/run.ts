@@ -8,6 +8,7 @@ const BENCHMARKS: Record<string, () => Promise<unknown>> = {
   fetch: async () => (await import('./fetch.ts')).main(),
   geo: async () => (await import('./geo.ts')).main(),
   profile: async () => (await import('./profile.ts')).main(),
+  report: async () => (await import('./report.ts')).main(),
   stage: async () => (await import('./stage.ts')).main(),
   upsert: async () => (await import('./upsert.ts')).main(),
   ui: async () => (await import('./ui.ts')).main(),

@@ -650,6 +650,8 @@ export const supplierSchema = z.strictObject({
     .optional(),
   /** Required with `assumedBy`: the external id the supplier must present. */
   externalId: z.string().min(2).optional(),
+  /** The language of the HTML quality report the supplier reads (English, French or Dutch); English when not given. */
+  language: z.enum(['en', 'fr', 'nl']).optional(),
 });
 export type SupplierDefinition = z.infer<typeof supplierSchema>;
 

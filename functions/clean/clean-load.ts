@@ -21,7 +21,8 @@ import { waitForReferences } from './order.ts';
 import { planRules } from './rules.ts';
 import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
-import { publishSupplierReport, storeLoadReport } from '../common/report.ts';
+import { publishSupplierReport, storeLoadReport, type RejectedGeometries } from '../common/report.ts';
+import { rejectedGeometries } from './rejected-geometries.ts';
 import type { SourceGeometry } from '../read/types.ts';
 
 export interface CleanDeps {
@@ -72,7 +73,7 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
   if (s3) {
     const left = [...outcomes];
     const publish = async () => {
-      for (let o = left.shift(); o; o = left.shift()) await publishSupplierReport({ pool: deps.pool, s3 }, o.loadId, { unlessWritten: o.status === 'duplicate' });
+      for (let o = left.shift(); o; o = left.shift()) await publishSupplierReport({ pool: deps.pool, s3, pipeline: deps.pipeline }, o.loadId, { unlessWritten: o.status === 'duplicate' });
     };
     await Promise.all(Array.from({ length: Math.min(REPORTS_AT_ONCE, left.length) }, publish));
   }
@@ -354,6 +355,8 @@ interface Applied {
   rowsDeleted?: number;
   changes: SchemaChange[];
   quarantine?: string;
+  /** A geometry dataset's set-aside rows with a readable location, for the report's map. */
+  rejectedGeometries?: RejectedGeometries;
 }
 
 /**
@@ -457,7 +460,7 @@ async function cleanObject(
       await client.query(`UPDATE etl.loads SET detected = coalesce(detected, '{}'::jsonb) || jsonb_build_object('table', $2::text) WHERE id = $1`, [l.id, tables.get(l.id)?.name ?? null]);
     }
     await recordSchemaChanges(client, l.id, r.changes);
-    await storeLoadReport(client, l.id, r.quarantine ? { quarantine: r.quarantine } : {});
+    await storeLoadReport(client, l.id, { ...(r.quarantine ? { quarantine: r.quarantine } : {}), ...(r.rejectedGeometries ? { rejectedGeometries: r.rejectedGeometries } : {}) });
     if (spent) spent.push(l);
     else await client.query(`DROP TABLE ${l.staging_table}`);
   }
@@ -673,7 +676,9 @@ async function applyRows(
       ? Number((await client.query<{ n: string }>(`SELECT count(DISTINCT source_line) AS n FROM ${quarantine} WHERE load_id = $1`, [load.id])).rows[0]!.n)
       : cast.rowsQuarantined;
   const identity = opts.identity ?? dataset.clean.key.map((k) => ({ name: k, type: columns.find((c) => c.name === k)!.type }));
-  return { result: { rowsLoaded: cast.rowsLoaded, rowsQuarantined, changes, quarantine }, identity, rebuilt };
+  // where the set-aside rows were, read while their staged rows exist (the report's map)
+  const rejected = geometry && rowsQuarantined > 0 ? await rejectedGeometries(client, { staging, quarantine, loadId: load.id, geometry }) : undefined;
+  return { result: { rowsLoaded: cast.rowsLoaded, rowsQuarantined, changes, quarantine, ...(rejected ? { rejectedGeometries: rejected } : {}) }, identity, rebuilt };
 }
 
 /** The column whose ids tombstone tables from before the contract hold: the one holding Ed-Fi's `id`. */

@@ -5,7 +5,11 @@ import { ident, type Queryable } from './db.ts';
 import { messageOf } from './errors.ts';
 import type { LoadRowJson, LoadStatus } from './ledger.ts';
 import { logger } from './logger.ts';
+import { gatherReportPage } from './report-page.ts';
+import { renderReportPage } from './report-html.ts';
+import { REPORT_TEXT, reportLanguage } from './report-text.ts';
 import { describeChange, type SchemaChange } from './schema-change.ts';
+import type { Geometry } from './svg.ts';
 
 /** Example lines kept per rule: enough to see the pattern, few enough to read. */
 export const REPORT_EXAMPLES = 5;
@@ -86,6 +90,18 @@ export interface LoadReport {
   contract?: { replaces: string; holds: string; run?: string; resource?: string; deleted?: number };
   /** Where the supplier's copy was written (`reports/<supplier>/<dataset>/<file>.report.json`), once it was. */
   supplierCopy?: string;
+  /**
+   * A geometry dataset's set-aside rows whose location could be read, gathered by the clean step
+   * while their staged rows still existed (clean/rejected-geometries.ts), for the HTML report's
+   * map: how many, and a sample in lon/lat with their lines. Not in the JSON copy.
+   */
+  rejectedGeometries?: RejectedGeometries;
+}
+
+/** Set-aside rows with a readable location: how many, and a sample (lon/lat, 5 decimals) with their lines. */
+export interface RejectedGeometries {
+  readable: number;
+  sample: { line: number; geometry: Geometry }[];
 }
 
 /**
@@ -164,8 +180,9 @@ export async function buildLoadReport(db: Queryable, loadId: number, opts: { qua
  * the clean step calls it just before its commit, so the report and the load it describes are
  * committed together.
  */
-export async function storeLoadReport(db: Queryable, loadId: number, opts: { quarantine?: string } = {}): Promise<LoadReport | undefined> {
+export async function storeLoadReport(db: Queryable, loadId: number, opts: { quarantine?: string; rejectedGeometries?: RejectedGeometries } = {}): Promise<LoadReport | undefined> {
   const report = await buildLoadReport(db, loadId, opts);
+  if (report && opts.rejectedGeometries) report.rejectedGeometries = opts.rejectedGeometries;
   if (report) await db.query('UPDATE etl.loads SET report = $2::jsonb WHERE id = $1', [loadId, JSON.stringify(report)]);
   return report;
 }
@@ -230,16 +247,16 @@ function unmappedColumns(json: unknown): UnmappedColumn[] {
 
 /**
  * Where a supplier finds the report of its upload `incoming/<supplier>/<dataset>/<file>`:
- * `reports/<supplier>/<dataset>/<file>.report.json` and `.report.txt`, under a prefix only that
+ * `reports/<supplier>/<dataset>/<file>.report.json`, `.report.txt` and `.report.html`, under a prefix only that
  * supplier may read (lib/landing-bucket.ts). Outside `reports/`, so writing it stages nothing.
  * `undefined` for fetched data (`raw/…`): it has no supplier to tell.
  */
-export function supplierReportKeys(objectKey: string): { json: string; text: string; supplier: string; dataset: string } | undefined {
+export function supplierReportKeys(objectKey: string): { json: string; text: string; html: string; supplier: string; dataset: string } | undefined {
   const route = routeObjectKey(objectKey);
   if (route?.zone !== 'incoming') return undefined;
   const file = objectKey.slice(`${ZONES.incoming}${route.supplier}/${route.dataset}/`.length);
   const base = `${ZONES.reports}${route.supplier}/${route.dataset}/${file}`;
-  return { json: `${base}.report.json`, text: `${base}.report.txt`, supplier: route.supplier, dataset: route.dataset };
+  return { json: `${base}.report.json`, text: `${base}.report.txt`, html: `${base}.report.html`, supplier: route.supplier, dataset: route.dataset };
 }
 
 /**
@@ -282,10 +299,19 @@ export function withoutCredentials(message: string): string {
 export interface PublishDeps {
   pool: pg.Pool;
   s3: S3Client;
+  /**
+   * The pipeline: the HTML report is in the supplier's `language` (English when none), and a
+   * declared column's histogram is found by its `source` header.
+   */
+  pipeline?: {
+    suppliers?: readonly { name: string; language?: string | undefined }[];
+    datasets?: readonly { name: string; clean?: { columns?: readonly { name: string; source?: string | undefined }[] } | undefined }[];
+  };
 }
 
 /**
- * Write the supplier's copy of a load's report (JSON and a short text) beside its upload, and
+ * Write the supplier's copy of a load's report (JSON, a short text, and the HTML page in the
+ * supplier's language: report-html.ts) beside its upload, and
  * note where in the ledger's report. Called after the load's transaction committed: it never
  * throws — a report that cannot be written is logged and the load stays as committed.
  * With `unlessWritten`, a copy already written is not written again (a redelivered message).
@@ -302,11 +328,25 @@ export async function publishSupplierReport(deps: PublishDeps, loadId: number, o
     const file = report.objectKey.split('/').at(-1)!;
     await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.json, Body: `${JSON.stringify(copy, null, 2)}\n`, ContentType: 'application/json' }));
     await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.text, Body: reportSummary(copy, `${file}.report.json`), ContentType: 'text/plain; charset=utf-8' }));
+    await publishHtmlReport(deps, report, keys);
     await deps.pool.query(`UPDATE etl.loads SET report = jsonb_set(report, '{supplierCopy}', to_jsonb($2::text)) WHERE id = $1 AND report IS NOT NULL`, [loadId, keys.json]);
     return keys.json;
   } catch (error) {
     logger.warn('quality report not written back to the supplier', { loadId, error: messageOf(error) });
     return undefined;
+  }
+}
+
+/** The HTML page of the report (report-html.ts), in the supplier's language; a page that cannot be made is logged, the JSON and text copies stand. */
+async function publishHtmlReport(deps: PublishDeps, report: LoadReport, keys: { html: string; supplier: string }): Promise<void> {
+  try {
+    const language = reportLanguage(deps.pipeline?.suppliers?.find((s) => s.name === keys.supplier)?.language);
+    const declared = deps.pipeline?.datasets?.find((d) => d.name === report.dataset)?.clean?.columns ?? [];
+    const cleanNames = Object.fromEntries(declared.map((c) => [c.source ?? c.name, c.name]));
+    const page = renderReportPage(await gatherReportPage(deps.pool, report, language, { cleanNames }));
+    await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.html, Body: page, ContentType: 'text/html; charset=utf-8' }));
+  } catch (error) {
+    logger.warn('HTML quality report not written back to the supplier', { loadId: report.loadId, key: keys.html, error: messageOf(error) });
   }
 }
 
@@ -333,24 +373,8 @@ export async function reportStageFailures(deps: PublishDeps, loadId: number): Pr
 // ---------------------------------------------------------------------------------------------
 // In words
 
-/** What each rule means, for people who have not read the pipeline definition. */
-const RULE_MEANING: Record<string, string> = {
-  type: "not a value of the column's type",
-  required: 'a required value is missing',
-  unique: "the key repeats another row's",
-  map: 'not in the value map',
-  schema: 'the column does not match the table',
-  range: 'out of the allowed range',
-  regex: 'does not match the expected pattern',
-  enum: 'not one of the allowed values',
-  enumeration: 'not one of the allowed values',
-  reference: 'refers to something that does not exist',
-  valid: 'invalid geometry',
-  geometry: 'unreadable geometry',
-  superseded: 'a newer object already brought this record, or changed its key',
-  deleted: 'a newer object deleted this record',
-  parent: 'the record it belongs to was not loaded',
-};
+/** What each rule means, for people who have not read the pipeline definition (the HTML report's English). */
+const RULE_MEANING: Record<string, string> = REPORT_TEXT.en.rule_;
 
 const plural = (n: number, word: string, words = `${word}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? word : words}`;
 /** A value in a sentence: quoted, and short (the JSON report has it at full report length). */
@@ -475,8 +499,10 @@ export async function datasetLoads(db: Queryable, project: string, dataset: stri
   );
   const loads: DatasetLoad[] = [];
   for (const r of rows) {
-    const report = r.report && typeof r.report === 'object' ? r.report : await buildLoadReport(db, Number(r.id));
-    loads.push({ loadId: Number(r.id), objectKey: r.object_key, status: r.status, receivedAt: new Date(r.received_at).toISOString(), ...(report ? { report } : {}) });
+    const stored = r.report && typeof r.report === 'object' ? r.report : await buildLoadReport(db, Number(r.id));
+    // the map's sample of set-aside shapes is for the HTML page, not for status
+    const { rejectedGeometries: _map, ...report } = stored ?? ({} as LoadReport);
+    loads.push({ loadId: Number(r.id), objectKey: r.object_key, status: r.status, receivedAt: new Date(r.received_at).toISOString(), ...(stored ? { report: report as LoadReport } : {}) });
   }
   return loads;
 }

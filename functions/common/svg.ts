@@ -57,7 +57,8 @@ export interface Bin {
 }
 
 /** A small column histogram with the first and last bounds written under it. */
-export function histogram(bins: readonly Bin[], opts: { width?: number; height?: number; color?: string; label?: string } = {}): Html {
+export function histogram(bins: readonly Bin[], opts: { width?: number; height?: number; color?: string; label?: string; format?: (n: number) => string } = {}): Html {
+  const format = opts.format ?? fmt;
   const width = opts.width ?? 220;
   const height = opts.height ?? 60;
   const plotHeight = height - 14;
@@ -65,7 +66,7 @@ export function histogram(bins: readonly Bin[], opts: { width?: number; height?:
   const w = bins.length > 0 ? width / bins.length : width;
   const columns = bins.map((b, i) => {
     const h = max > 0 ? Math.max(b.count > 0 ? 1 : 0, (b.count / max) * plotHeight) : 0;
-    return `<rect class="bin" data-count="${b.count}" x="${px(i * w + 0.5)}" y="${px(plotHeight - h)}" width="${px(Math.max(1, w - 1))}" height="${px(h)}" fill="${opts.color ?? '#2f6fb2'}"><title>${escapeHtml(`${b.from} – ${b.to}: ${fmt(b.count)}`)}</title></rect>`;
+    return `<rect class="bin" data-count="${b.count}" x="${px(i * w + 0.5)}" y="${px(plotHeight - h)}" width="${px(Math.max(1, w - 1))}" height="${px(h)}" fill="${opts.color ?? '#2f6fb2'}"><title>${escapeHtml(`${b.from} – ${b.to}: ${format(b.count)}`)}</title></rect>`;
   });
   const first = bins[0];
   const last = bins.at(-1);
@@ -127,7 +128,8 @@ function* positions(g: Geometry): Generator<number[]> {
  * Points are circles, lines paths, polygons filled paths (holes kept). A layer with no geometry
  * draws nothing; an empty map says so. The legend counts each layer's features.
  */
-export function mapSvg(layers: readonly MapLayer[], opts: { width?: number; height?: number; label?: string; emptyText?: string } = {}): Html {
+export function mapSvg(layers: readonly MapLayer[], opts: { width?: number; height?: number; label?: string; emptyText?: string; format?: (n: number) => string } = {}): Html {
+  const format = opts.format ?? fmt;
   const width = opts.width ?? 640;
   const maxHeight = opts.height ?? 420;
   let minX = Infinity;
@@ -200,7 +202,7 @@ export function mapSvg(layers: readonly MapLayer[], opts: { width?: number; heig
     const count = layer.geometries.filter(Boolean).length;
     return `<g class="layer" data-layer="${escapeHtml(layer.name)}" data-count="${count}" fill="${layer.color}" fill-opacity="0.45" stroke="${layer.color}" stroke-width="1">${features.join('')}</g>`;
   });
-  const legend = layers.map((l) => `<span><i style="background:${escapeHtml(l.color)}"></i>${escapeHtml(l.label)}: ${l.geometries.filter(Boolean).length.toLocaleString('en-US')}</span>`).join('');
+  const legend = layers.map((l) => `<span><i style="background:${escapeHtml(l.color)}"></i>${escapeHtml(l.label)}: ${escapeHtml(format(l.geometries.filter(Boolean).length))}</span>`).join('');
   return new Html(
     `<figure class="map"><svg class="map" role="img" aria-label="${escapeHtml(opts.label ?? 'map')}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">` +
       `<rect width="${width}" height="${height}" fill="#f4f6f8"/>${groups.join('')}</svg><figcaption class="legend">${legend}</figcaption></figure>`,

@@ -70,7 +70,7 @@ export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) 
       // a file the stage step rejects gets its report too (ledger and the supplier's copy); never fails the message
       if (outcome.status === 'failed') {
         subject.rejected = (subject.rejected ?? 0) + 1;
-        await reportStageFailures({ pool: stageDeps.pool, s3: stageDeps.s3 }, outcome.loadId);
+        await reportStageFailures({ pool: stageDeps.pool, s3: stageDeps.s3, pipeline: stageDeps.pipeline }, outcome.loadId);
       }
     }
   }

@@ -7,6 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
+import { gatherReportPage } from '../../functions/common/report-page.ts';
+import { renderReportPage } from '../../functions/common/report-html.ts';
 import { describeReport, reportStageFailures, supplierCopy, supplierReportKeys, type LoadReport, type SupplierReport } from '../../functions/common/report.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
@@ -39,6 +41,18 @@ const definition: PipelineInput = {
         key: ['site_id'],
       },
     },
+    {
+      name: 'visits',
+      source: { type: 'upload', supplier: 'city' },
+      clean: {
+        columns: [
+          { name: 'visit_day', source: 'Day', type: 'date' },
+          { name: 'people', source: 'People', type: 'integer' },
+          { name: 'spent', source: 'Spent (EUR)', type: 'numeric' },
+        ],
+      },
+    },
+    { name: 'parcels', source: { type: 'upload', supplier: 'city' }, geometry: { invalid: 'quarantine' } },
     {
       name: 'trees',
       source: { type: 'upload', supplier: 'parks' },
@@ -195,10 +209,21 @@ describe('the supplier copy', () => {
 
     expect(parks).toContain('PARKS-ONLY-VALUE');
     expect(city).not.toContain('PARKS-ONLY-VALUE');
+    // the HTML pages likewise: each shows its own load's values, not the other supplier's, nor the project or bucket
+    const parksPage = await read('reports/parks/trees/trees.csv.report.html');
+    const cityPage = await read('reports/city/sites/2024/sites.csv.report.html');
+    expect(parksPage).toContain('PARKS-ONLY-VALUE');
+    expect(cityPage).not.toContain('PARKS-ONLY-VALUE');
+    for (const page of [parksPage, cityPage]) {
+      expect(page).not.toContain(bucket);
+      expect(page).not.toContain('it_report');
+    }
     const listed = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'reports/' }));
     expect(listed.Contents!.map((o) => o.Key).sort()).toEqual([
+      'reports/city/sites/2024/sites.csv.report.html',
       'reports/city/sites/2024/sites.csv.report.json',
       'reports/city/sites/2024/sites.csv.report.txt',
+      'reports/parks/trees/trees.csv.report.html',
       'reports/parks/trees/trees.csv.report.json',
       'reports/parks/trees/trees.csv.report.txt',
     ]);
@@ -351,7 +376,7 @@ describe('civic-etl status DATASET', () => {
     const r = civicEtl('status', 'benches', '--pipeline', pipelineFile);
 
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('unknown dataset "benches" (datasets: sites, trees)');
+    expect(r.stderr).toContain('unknown dataset "benches" (datasets: sites, visits, parcels, trees)');
   });
 });
 
@@ -369,5 +394,101 @@ describe('the quality report of a file read with decisions', () => {
     expect(lines).toContain('How the file was read:');
     expect(lines).toContain('  incoming/parks/trees/appended.csv: 1 line repeating the header skipped (first on line 4)');
     expect(supplierCopy(report).readNotes).toEqual(report.readNotes);
+  });
+});
+
+describe('the HTML report page of a load', () => {
+  it('has a histogram of each number and date column of the rows loaded, binned as SQL over the clean table counts them', async () => {
+    // 300 days four days apart from 2021-01-01 (over three years), 0–6 people, spent growing by 1.50; one row refused
+    const lines = ['Day,People,Spent (EUR)'];
+    for (let i = 0; i < 300; i++) lines.push(`${new Date(Date.UTC(2021, 0, 1 + i * 4)).toISOString().slice(0, 10)},${i === 10 ? 'many' : i % 7},${(i * 1.5).toFixed(2)}`);
+    const outcome = await deliver('city', 'visits', 'visits.csv', `${lines.join('\n')}\n`);
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 299, rowsQuarantined: 1 });
+    const report = await ledgerReport(outcome.loadId);
+    const data = await gatherReportPage(cleanDeps.pool, report, 'en', { cleanNames: { Day: 'visit_day', People: 'people', 'Spent (EUR)': 'spent' } });
+    const column = (name: string) => data.columns.find((c) => c.name === name)!;
+
+    const years = await rows<{ y: string; n: string }>(
+      cleanDeps.pool,
+      'SELECT extract(year FROM visit_day)::int::text AS y, count(*)::text AS n FROM it_report.visits WHERE _load_id = $1 GROUP BY 1 ORDER BY 1',
+      [outcome.loadId],
+    );
+    expect(column('Day').histogram).toEqual(years.map((r) => ({ from: r.y, to: r.y, count: Number(r.n) })));
+    // integers over a short range: one bin per value
+    const people = await rows<{ v: number; n: string }>(cleanDeps.pool, 'SELECT people AS v, count(*)::text AS n FROM it_report.visits WHERE _load_id = $1 GROUP BY 1 ORDER BY 1', [outcome.loadId]);
+    expect(column('People').histogram).toEqual(people.map((r) => ({ from: r.v, to: r.v, count: Number(r.n) })));
+    // numbers: 12 equal bins from the smallest to the largest, every loaded value in one
+    const [spent] = await rows<{ lo: string; hi: string; n: string }>(
+      cleanDeps.pool,
+      'SELECT min(spent)::text AS lo, max(spent)::text AS hi, count(spent)::text AS n FROM it_report.visits WHERE _load_id = $1',
+      [outcome.loadId],
+    );
+    const bins = column('Spent (EUR)').histogram!;
+    expect(bins).toHaveLength(12);
+    expect(bins[0]!.from).toBe(Number(spent!.lo));
+    expect(bins.at(-1)!.to).toBe(Number(spent!.hi));
+    expect(bins.reduce((n, b) => n + b.count, 0)).toBe(Number(spent!.n));
+    // and the page draws them, with the refused line
+    const page = renderReportPage(data);
+    expect(page.match(/<svg class="chart histogram"/g)).toHaveLength(3);
+    expect(page).toContain('data-line="12"');
+    expect(await read('reports/city/visits/visits.csv.report.html')).toMatch(/<svg class="chart histogram"[^]*<svg class="chart histogram"[^]*<svg class="chart histogram"/);
+  });
+
+  it('bins dates by day over a few days and by month over a few months', async () => {
+    for (const [file, step, unit] of [
+      ['days.csv', 1, 'day'],
+      ['months.csv', 25, 'month'],
+    ] as const) {
+      // 10 rows, one day (or 25 days) apart
+      const lines = ['Day,People,Spent (EUR)', ...Array.from({ length: 10 }, (_, i) => `${new Date(Date.UTC(2024, 1, 20 + i * step)).toISOString().slice(0, 10)},1,1`)];
+      const outcome = await deliver('city', 'visits', file, `${lines.join('\n')}\n`);
+      expect(outcome.status).toBe('loaded');
+      const data = await gatherReportPage(cleanDeps.pool, await ledgerReport(outcome.loadId), 'en', { cleanNames: { Day: 'visit_day' } });
+      const expected = await rows<{ bin: string; n: string }>(
+        cleanDeps.pool,
+        `SELECT to_char(g, $2) AS bin, count(v.visit_day)::text AS n
+           FROM (SELECT min(visit_day) AS lo, max(visit_day) AS hi FROM it_report.visits WHERE _load_id = $1) r,
+                generate_series(date_trunc('${unit}', r.lo), date_trunc('${unit}', r.hi), interval '1 ${unit}') g
+           LEFT JOIN it_report.visits v ON v._load_id = $1 AND date_trunc('${unit}', v.visit_day) = g
+          GROUP BY g ORDER BY g`,
+        [outcome.loadId, unit === 'day' ? 'YYYY-MM-DD' : 'YYYY-MM'],
+      );
+      expect(data.columns.find((c) => c.name === 'Day')!.histogram).toEqual(expected.map((r) => ({ from: r.bin, to: r.bin, count: Number(r.n) })));
+    }
+  });
+
+  it('maps the set-aside shapes of a geometry file where they are, read from the staged rows during the clean', async () => {
+    const square = (x: number, y: number) => [
+      [
+        [x, y],
+        [x + 0.01, y],
+        [x + 0.01, y + 0.01],
+        [x, y + 0.01],
+        [x, y],
+      ],
+    ];
+    // the second parcel is a bow-tie (its ring crosses itself): invalid, set aside by `invalid: quarantine`
+    const bowTie = [
+      [
+        [4.9, 52.3],
+        [4.91, 52.31],
+        [4.91, 52.3],
+        [4.9, 52.31],
+        [4.9, 52.3],
+      ],
+    ];
+    const features = [square(4.88, 52.36), bowTie, square(4.95, 52.36)].map((coordinates, i) => ({ type: 'Feature', properties: { code: `P${i + 1}` }, geometry: { type: 'Polygon', coordinates } }));
+    const outcome = await deliver('city', 'parcels', 'parcels.geojson', JSON.stringify({ type: 'FeatureCollection', features }));
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 2, rowsQuarantined: 1 });
+    const report = await ledgerReport(outcome.loadId);
+    const [refused] = await rows<{ line: string }>(cleanDeps.pool, 'SELECT DISTINCT source_line::text AS line FROM it_report.parcels_quarantine WHERE load_id = $1', [outcome.loadId]);
+    expect(report.rejectedGeometries).toEqual({ readable: 1, sample: [{ line: Number(refused!.line), geometry: { type: 'Polygon', coordinates: bowTie } }] });
+    const data = await gatherReportPage(cleanDeps.pool, report, 'en');
+    expect(data.map).toMatchObject({ loadedTotal: 2, rejectedReadable: 1 });
+    expect(data.map!.loaded.map((g) => g.type)).toEqual(['Polygon', 'Polygon']);
+    const page = await read('reports/city/parcels/parcels.geojson.report.html');
+    expect(page.match(/data-layer="rejected" data-count="1"/g)).toHaveLength(1);
+    expect(page).toContain(`<title>Line ${refused!.line}</title>`);
   });
 });
