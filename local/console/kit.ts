@@ -31,6 +31,8 @@ export interface PageResult {
   title: string;
   body: Html;
   status?: number;
+  /** A whole document of its own (the quality report a supplier reads), sent as it is instead of `body` in the console's shell. */
+  document?: string;
 }
 
 /** Rows of one page of a table. */

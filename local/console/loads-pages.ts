@@ -3,7 +3,10 @@
  * rows and error, filtered by dataset and status; a page per load; and that load's quality report.
  */
 import { html, type Html } from '../../functions/common/html.ts';
-import { describeReport, reportOf } from '../../functions/common/report.ts';
+import { reportOf, supplierReportKeys } from '../../functions/common/report.ts';
+import { renderReportPage } from '../../functions/common/report-html.ts';
+import { gatherReportPage } from '../../functions/common/report-page.ts';
+import { reportLanguage } from '../../functions/common/report-text.ts';
 import { exists, objectKey, fmt, href, idParam, ms, notice, PAGE_SIZE, pageNumber, pager, readOnly, select, statusBadge, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
 
 export const STATUSES = ['received', 'staged', 'loaded', 'failed', 'skipped', 'expanded'] as const;
@@ -112,7 +115,7 @@ type LedgerRow = LoadListRow & {
 export async function loadPage(ctx: ConsoleContext, req: PageRequest): Promise<PageResult> {
   const id = idParam(new URLSearchParams({ id: req.rest[0] ?? '' }), 'id');
   if (id === undefined) return { title: 'No such load', status: 404, body: html`<h1>No such load</h1>${notice(`"${req.rest[0] ?? ''}" is not a load id.`)}` };
-  if (req.rest[1] === 'report') return reportPage(ctx, id);
+  if (req.rest[1] === 'report') return reportPage(ctx, id, req.params);
   const project = ctx.pipeline.project;
   return readOnly(ctx, async (db) => {
     const { rows } = await db.query<{ row: LedgerRow }>(`SELECT to_jsonb(l) - 'report' AS row FROM etl.loads l WHERE id = $1 AND project = $2`, [id, project]);
@@ -167,15 +170,20 @@ ${l.detected && html`<details><summary>What the stage step detected (JSON)</summ
   });
 }
 
-// issue 18: the HTML report replaces this at merge
-async function reportPage(ctx: ConsoleContext, id: number): Promise<PageResult> {
+/**
+ * The quality report of a load as its supplier reads it (`<file>.report.html`): the same page,
+ * made now from the ledger, in the supplier's language unless `?lang=en|fr|nl` asks for another.
+ */
+async function reportPage(ctx: ConsoleContext, id: number, params: URLSearchParams): Promise<PageResult> {
   return readOnly(ctx, async (db) => {
     const owned = await db.query('SELECT 1 FROM etl.loads WHERE id = $1 AND project = $2', [id, ctx.pipeline.project]);
     const report = owned.rowCount ? await reportOf(db, id) : undefined;
     if (!report) return { title: 'No such load', status: 404, body: html`<h1>No load ${id}</h1>${notice(`Project ${ctx.pipeline.project} has no load ${id} in the ledger.`)}` };
-    const body = html`<h1>Quality report of load <a href="/loads/${id}">${id}</a></h1>
-<p class="mono">${report.objectKey} (version ${report.objectVersion})</p>
-<pre class="report">${describeReport(report, { examples: 5 }).join('\n')}</pre>`;
-    return { title: `Report of load ${id} · ${ctx.pipeline.project}`, body };
+    const supplier = supplierReportKeys(report.objectKey)?.supplier;
+    const language = reportLanguage(params.get('lang') ?? ctx.pipeline.suppliers?.find((s) => s.name === supplier)?.language);
+    const declared = ctx.pipeline.datasets?.find((d) => d.name === report.dataset)?.clean?.columns ?? [];
+    const cleanNames = Object.fromEntries(declared.map((c) => [c.source ?? c.name, c.name]));
+    const document = renderReportPage(await gatherReportPage(db, report, language, { cleanNames }));
+    return { title: `Report of load ${id} · ${ctx.pipeline.project}`, body: html``, document };
   });
 }

@@ -151,7 +151,13 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
         body: html`<h1>This page could not be shown</h1>${notice(readable ?? `${messageOf(error)} (the details are in the console's log, on its standard error)`)}`,
       };
     }
-    send(res, result.status ?? 200, result.title, result.body, entry.section, { 'server-timing': `page;dur=${(performance.now() - started).toFixed(1)}` });
+    const timing = { 'server-timing': `page;dur=${(performance.now() - started).toFixed(1)}` };
+    if (result.document !== undefined) {
+      res.writeHead(result.status ?? 200, { ...HEADERS, ...timing, 'content-length': Buffer.byteLength(result.document) });
+      res.end(req.method === 'HEAD' ? undefined : result.document);
+      return;
+    }
+    send(res, result.status ?? 200, result.title, result.body, entry.section, timing);
   };
 
   const redriveAction = async (req: IncomingMessage, res: ServerResponse) => {
