@@ -626,7 +626,12 @@ async function printDatasetLoads(project: string, dataset: string, loads: import
     if (!load.report) continue;
     for (const line of describeReport(load.report, { examples: 3 })) console.log(`  ${line}`);
     if (load.report.replayOf !== undefined) console.log(`  A replay of load ${load.report.replayOf}.`);
-    if (load.report.supplierCopy) console.log(`  Written back to the supplier: ${load.report.supplierCopy}, ${load.report.supplierCopy.replace(/\.json$/, '.txt')}`);
+    const r = load.report;
+    if (r.supplierCopy) {
+      const page = r.supplierPage && !r.supplierPage.error ? [r.supplierPage.key] : [];
+      console.log(`  Written back to the supplier: ${[r.supplierCopy, r.supplierCopy.replace(/\.json$/, '.txt'), ...page].join(', ')}`);
+      if (r.supplierPage?.error) console.log(`  The HTML report (${r.supplierPage.key}) could not be written: ${r.supplierPage.error}`);
+    }
   }
 }
 

@@ -91,6 +91,11 @@ export interface LoadReport {
   /** Where the supplier's copy was written (`reports/<supplier>/<dataset>/<file>.report.json`), once it was. */
   supplierCopy?: string;
   /**
+   * The HTML page beside it (`….report.html`) once it was written; or why it could not be (the
+   * JSON and text copies stand): `civic-etl status` shows either.
+   */
+  supplierPage?: { key: string; error?: string };
+  /**
    * A geometry dataset's set-aside rows whose location could be read, gathered by the clean step
    * while their staged rows still existed (clean/rejected-geometries.ts), for the HTML report's
    * map: how many, and a sample in lon/lat with their lines. Not in the JSON copy.
@@ -109,7 +114,7 @@ export interface RejectedGeometries {
  * project, the bucket, where copies go). Everything in it comes from this one load of this one
  * supplier's upload: the examples and unmapped values are its own data.
  */
-export type SupplierReport = Omit<LoadReport, 'project' | 'bucket' | 'supplierCopy'> & { report: 'civic-etl load quality report'; version: 1 };
+export type SupplierReport = Omit<LoadReport, 'project' | 'bucket' | 'supplierCopy' | 'supplierPage'> & { report: 'civic-etl load quality report'; version: 1 };
 
 /** The ledger row a report is made of, read as JSON. */
 type LedgerFields = Omit<LoadRowJson, 'report'> & { report: LoadReport | null };
@@ -328,8 +333,13 @@ export async function publishSupplierReport(deps: PublishDeps, loadId: number, o
     const file = report.objectKey.split('/').at(-1)!;
     await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.json, Body: `${JSON.stringify(copy, null, 2)}\n`, ContentType: 'application/json' }));
     await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.text, Body: reportSummary(copy, `${file}.report.json`), ContentType: 'text/plain; charset=utf-8' }));
-    await publishHtmlReport(deps, report, keys);
-    await deps.pool.query(`UPDATE etl.loads SET report = jsonb_set(report, '{supplierCopy}', to_jsonb($2::text)) WHERE id = $1 AND report IS NOT NULL`, [loadId, keys.json]);
+    const htmlError = await publishHtmlReport(deps, report, keys);
+    const supplierPage = { key: keys.html, ...(htmlError ? { error: htmlError } : {}) };
+    await deps.pool.query(`UPDATE etl.loads SET report = jsonb_set(jsonb_set(report, '{supplierCopy}', to_jsonb($2::text)), '{supplierPage}', $3::jsonb) WHERE id = $1 AND report IS NOT NULL`, [
+      loadId,
+      keys.json,
+      JSON.stringify(supplierPage),
+    ]);
     return keys.json;
   } catch (error) {
     logger.warn('quality report not written back to the supplier', { loadId, error: messageOf(error) });
@@ -337,16 +347,21 @@ export async function publishSupplierReport(deps: PublishDeps, loadId: number, o
   }
 }
 
-/** The HTML page of the report (report-html.ts), in the supplier's language; a page that cannot be made is logged, the JSON and text copies stand. */
-async function publishHtmlReport(deps: PublishDeps, report: LoadReport, keys: { html: string; supplier: string }): Promise<void> {
+/**
+ * The HTML page of the report (report-html.ts), in the supplier's language. A page that cannot be
+ * made or written is logged and its error returned (the ledger keeps it); the JSON and text copies stand.
+ */
+async function publishHtmlReport(deps: PublishDeps, report: LoadReport, keys: { html: string; supplier: string }): Promise<string | undefined> {
   try {
     const language = reportLanguage(deps.pipeline?.suppliers?.find((s) => s.name === keys.supplier)?.language);
     const declared = deps.pipeline?.datasets?.find((d) => d.name === report.dataset)?.clean?.columns ?? [];
     const cleanNames = Object.fromEntries(declared.map((c) => [c.source ?? c.name, c.name]));
     const page = renderReportPage(await gatherReportPage(deps.pool, report, language, { cleanNames }));
     await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.html, Body: page, ContentType: 'text/html; charset=utf-8' }));
+    return undefined;
   } catch (error) {
     logger.warn('HTML quality report not written back to the supplier', { loadId: report.loadId, key: keys.html, error: messageOf(error) });
+    return withoutCredentials(messageOf(error)).slice(0, 500);
   }
 }
 

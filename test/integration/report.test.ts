@@ -267,6 +267,22 @@ describe('the supplier copy', () => {
     expect(report.supplierCopy).toBeUndefined();
   });
 
+  it('keeps in the ledger why its HTML page could not be written, while the JSON and text copies stand', async () => {
+    const real = s3Client();
+    // the bucket refuses the page only (a policy, a size limit…): the two other copies go through
+    const pageRefused = {
+      send: async (command: { input?: { Key?: string } }) => (command.input?.Key?.endsWith('.report.html') ? Promise.reject(new Error('AccessDenied: not allowed')) : real.send(command as never)),
+    } as unknown as S3Client;
+
+    const outcome = await deliver('parks', 'trees', 'trees-3.csv', 'Tree ID,Species\n3,Oak\n', { ...cleanDeps, s3: pageRefused });
+
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1 });
+    const report = await ledgerReport(outcome.loadId);
+    expect(report.supplierCopy).toBe('reports/parks/trees/trees-3.csv.report.json');
+    expect(report.supplierPage).toEqual({ key: 'reports/parks/trees/trees-3.csv.report.html', error: 'AccessDenied: not allowed' });
+    expect(JSON.parse(await read('reports/parks/trees/trees-3.csv.report.json'))).toMatchObject({ loadId: outcome.loadId, rows: { loaded: 1 } });
+  });
+
   it('still missing when the clean message is delivered again is written then, once', async () => {
     const [load] = await rows<{ id: string }>(cleanDeps.pool, `SELECT id FROM etl.loads WHERE object_key = 'incoming/parks/trees/trees-2.csv'`);
     const loadId = Number(load!.id);
