@@ -21,7 +21,9 @@
  * 100 ms is issue 19's target for every function.
  *
  * BENCH_COLDSTART_OUT=<a cdk.out directory> measures the bundles already there instead of
- * synthesizing (to compare with another checkout's).
+ * synthesizing. BENCH_COLDSTART_BEFORE=<another checkout's cdk.out> measures its functions in the
+ * same rounds (before, after, before, …: the load of the machine falls on both alike) and adds a
+ * before/after table; the RESULT line is still this checkout's.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -175,15 +177,32 @@ export async function main(): Promise<void> {
   const runs = Number(process.env.BENCH_COLDSTART_RUNS ?? 10);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`BENCH_COLDSTART_RUNS must be a whole number ≥ 1, got "${process.env.BENCH_COLDSTART_RUNS}"`);
   const functions = functionsIn(outdir);
+  const beforeDir = process.env.BENCH_COLDSTART_BEFORE;
+  const before = beforeDir ? functionsIn(beforeDir) : [];
   console.log(`${functions.length} functions; each bundle imported in ${runs} fresh Node ${process.version} processes (taken in turn), NODE_OPTIONS as the template sets it`);
 
-  const samples = new Map<FunctionCode, number[]>(functions.map((f) => [f, []]));
-  const cpu = new Map<FunctionCode, number[]>(functions.map((f) => [f, []]));
+  const all = [...functions, ...before];
+  const samples = new Map<FunctionCode, number[]>(all.map((f) => [f, []]));
+  const cpu = new Map<FunctionCode, number[]>(all.map((f) => [f, []]));
   for (let run = 0; run < runs; run++) {
     for (const f of functions) {
-      const r = await importOnce(f);
-      samples.get(f)!.push(r.ms);
-      cpu.get(f)!.push(r.cpuMs);
+      for (const g of [before.find((b) => b.step === f.step), f]) {
+        if (!g) continue;
+        const r = await importOnce(g);
+        samples.get(g)!.push(r.ms);
+        cpu.get(g)!.push(r.cpuMs);
+      }
+    }
+  }
+  if (before.length > 0) {
+    console.log(`\nbefore (${beforeDir}) and after (${outdir}), measured in the same rounds: medians`);
+    console.log(`function      read at start MB      CPU ms        import wall ms`);
+    for (const f of functions) {
+      const b = before.find((x) => x.step === f.step);
+      if (!b) continue;
+      const start = (x: FunctionCode) => (loadedAtStart(x.dir).reduce((sum, file) => sum + statSync(file).size, 0) / 1e6).toFixed(2);
+      const pair = (m: Map<FunctionCode, number[]>) => `${median(m.get(b)!).toFixed(0).padStart(4)} → ${median(m.get(f)!).toFixed(0).padEnd(4)}`;
+      console.log(`${f.step.padEnd(13)} ${start(b).padStart(6)} → ${start(f).padEnd(6)}  ${pair(cpu)}   ${pair(samples)}`);
     }
   }
 
