@@ -18,9 +18,13 @@
  * upload, the manifest), not node's start. Each stored object is then read back, gunzipped and
  * compared line by line with the records the server holds (count, order, content).
  *
+ * The two run alternately BENCH_RUNS times (default 3; bench/interleave.ts), each run printed,
+ * then each side's median and spread; the RESULT line carries the medians. Each run stores a
+ * gzip object of a few MB in moto (kept until moto stops).
+ *
  * Knobs: BENCH_FETCH_RECORDS (200000), BENCH_FETCH_PAGE (100), BENCH_FETCH_DELAY_MS (20),
  * BENCH_FETCH_CONCURRENCY (8).
- * Ends with `RESULT fetch ours=<s> baseline=<s> ratio=<baseline/ours> unit=s`.
+ * Ends with `RESULT fetch ours=<median s> baseline=<median s> ratio=<baseline/ours> unit=s`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -33,11 +37,13 @@ import { ensureServices } from '../local/services.ts';
 import type { FetchOnce } from './fetch-once.ts';
 import { STUDENTS_PATH, student } from './fetch-server.ts';
 import { bundleLikeLambda } from './lambda-like.ts';
+import { interleave, type Interleaved } from './interleave.ts';
 import { measure, type Measured } from './measure.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const DIR = join(ROOT, '.local/bench');
-const BUNDLE = join(DIR, 'fetch-once.mjs');
+const BUNDLE_DIR = join(DIR, 'fetch-once');
+const BUNDLE = join(BUNDLE_DIR, 'index.mjs');
 /** The heap limit of a 512 MB function (see bench/stage.ts: V8 sizes its heap by it). */
 const LAMBDA_HEAP_MB = 512;
 /** Issue 5: at least this share of the ideal speed-up. */
@@ -75,7 +81,7 @@ async function startServer(records: number, delayMs: number, pageSize: number): 
 }
 
 async function bundleFetchOnce(): Promise<void> {
-  await bundleLikeLambda(join(ROOT, 'bench/fetch-once.ts'), BUNDLE);
+  bundleLikeLambda(join(ROOT, 'bench/fetch-once.ts'), BUNDLE_DIR);
 }
 
 interface Run {
@@ -140,42 +146,54 @@ export async function main(): Promise<void> {
 
   console.log(`API: ${records.toLocaleString('en')} records, ${pageSize} a page (${requests.toLocaleString('en')} requests), each answered after ${delayMs} ms; serializing its pages (not timed)…`);
   const { child, base } = await startServer(records, delayMs, pageSize);
-  const runs: Run[] = [];
+  const seen: Run[] = [];
+  /** One fetch at concurrency c, checked record by record against the API, printed; returns fetchRest's seconds. */
+  const once = async (c: number): Promise<number> => {
+    const run = await fetchOnce(base, bucket, pageSize, c, requests + 1);
+    const { manifest } = run.result.outcome as Extract<FetchOnce['outcome'], { status: 'fetched' }>;
+    const check = await verify(bucket, manifest.key, records);
+    const r = run.result;
+    const floor = (requests * delayMs) / c / 1000;
+    console.log(`  ${c === 1 ? 'baseline: concurrency 1 (sequential)' : `ours: concurrency ${c}`}`);
+    console.log(
+      `    fetchRest ${r.seconds.toFixed(2)} s (the process ${run.measured.seconds.toFixed(2)} s): ${Math.round(records / r.seconds).toLocaleString('en')} records/s, ${manifest.pages} pages, ${(manifest.bytes / 1e6).toFixed(1)} MB gzip stored`,
+    );
+    console.log(`    floor of ${requests} requests × ${delayMs} ms / ${c}: ${floor.toFixed(2)} s; event loop busy ${(r.eventLoopBusy * 100).toFixed(0)} % of the run`);
+    console.log(
+      `    peak RSS ${run.measured.peakRssMb.toFixed(0)} MB (${r.startupMb.toFixed(0)} MB after start; at the peak V8 heap ${r.atPeak.heapTotal.toFixed(0)} MB, Buffers ${r.atPeak.external.toFixed(0)} MB)`,
+    );
+    console.log(
+      `    server: ${run.server.requests} requests on ${run.server.connections} connection(s), at most ${run.server.maxInFlight} in flight, each held ≥ ${(run.server.minHoldMs ?? NaN).toFixed(1)} ms`,
+    );
+    console.log(`    stored: ${check.count.toLocaleString('en')} records in order, studentUniqueId ${check.first} … ${check.last}, identical to the API's`);
+    seen.push(run);
+    return r.seconds;
+  };
+  let runs: Interleaved;
   try {
-    for (const c of [1, concurrency]) {
-      const run = await fetchOnce(base, bucket, pageSize, c, requests + 1);
-      const { manifest } = run.result.outcome as Extract<FetchOnce['outcome'], { status: 'fetched' }>;
-      const check = await verify(bucket, manifest.key, records);
-      const r = run.result;
-      const floor = (requests * delayMs) / c / 1000;
-      console.log(`\n${c === 1 ? 'baseline: concurrency 1 (sequential)' : `ours: concurrency ${c}`}`);
-      console.log(
-        `  fetchRest ${r.seconds.toFixed(2)} s (the process ${run.measured.seconds.toFixed(2)} s): ${Math.round(records / r.seconds).toLocaleString('en')} records/s, ${manifest.pages} pages, ${(manifest.bytes / 1e6).toFixed(1)} MB gzip stored`,
-      );
-      console.log(`  floor of ${requests} requests × ${delayMs} ms / ${c}: ${floor.toFixed(2)} s; event loop busy ${(r.eventLoopBusy * 100).toFixed(0)} % of the run`);
-      console.log(
-        `  peak RSS ${run.measured.peakRssMb.toFixed(0)} MB (${r.startupMb.toFixed(0)} MB after start; at the peak V8 heap ${r.atPeak.heapTotal.toFixed(0)} MB, Buffers ${r.atPeak.external.toFixed(0)} MB)`,
-      );
-      console.log(
-        `  server: ${run.server.requests} requests on ${run.server.connections} connection(s), at most ${run.server.maxInFlight} in flight, each held ≥ ${(run.server.minHoldMs ?? NaN).toFixed(1)} ms`,
-      );
-      console.log(`  stored: ${check.count.toLocaleString('en')} records in order, studentUniqueId ${check.first} … ${check.last}, identical to the API's`);
-      runs.push(run);
-    }
+    runs = await interleave({
+      name: 'fetch',
+      unit: 's',
+      better: 'lower',
+      ours: () => once(concurrency),
+      baseline: () => once(1),
+      labels: { ours: `ours (concurrency ${concurrency})`, baseline: 'baseline (concurrency 1)' },
+      printResult: false,
+    });
   } finally {
     child.stdin!.end();
     child.kill();
   }
 
-  const [baseline, ours] = runs as [Run, Run];
-  const speedUp = baseline.result.seconds / ours.result.seconds;
+  const speedUp = runs.ratio;
   const share = speedUp / concurrency;
   const target = TARGET_SHARE * concurrency;
   const floor = (requests * delayMs) / concurrency / 1000;
+  const peak = (c: number) => Math.max(...seen.filter((r) => r.concurrency === c).map((r) => r.measured.peakRssMb));
   console.log(
-    `\nspeed-up ${speedUp.toFixed(2)}× of an ideal ${concurrency}× (${(share * 100).toFixed(0)} % of ideal); peak RSS ${ours.measured.peakRssMb.toFixed(0)} MB against ${baseline.measured.peakRssMb.toFixed(0)} MB sequential`,
+    `\nspeed-up ${speedUp.toFixed(2)}× of an ideal ${concurrency}× (${(share * 100).toFixed(0)} % of ideal; medians); largest peak RSS ${peak(concurrency).toFixed(0)} MB against ${peak(1).toFixed(0)} MB sequential`,
   );
-  console.log(`  (stricter: the server's waits alone take ${floor.toFixed(2)} s at concurrency ${concurrency}; ours is ${((floor / ours.result.seconds) * 100).toFixed(0)} % of that speed)`);
-  console.log(`RESULT fetch ours=${ours.result.seconds.toFixed(2)} baseline=${baseline.result.seconds.toFixed(2)} ratio=${speedUp.toFixed(2)} unit=s`);
+  console.log(`  (stricter: the server's waits alone take ${floor.toFixed(2)} s at concurrency ${concurrency}; ours is ${((floor / runs.ours.median) * 100).toFixed(0)} % of that speed)`);
+  console.log(runs.result);
   console.log(`target ${TARGET_SHARE} of ideal (ratio ≥ ${target.toFixed(1)}): ${speedUp >= target ? 'met' : 'NOT met'}`);
 }

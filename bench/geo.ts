@@ -7,18 +7,20 @@
  * - points.csv: 1,000,000 rows with lat/lon columns.
  *
  * Both are command-line runs in a child process under GNU time (wall time and peak RSS include
- * start-up), alternating which goes first, each into a freshly dropped table after a CHECKPOINT.
+ * start-up), BENCH_RUNS times each (default 3), alternating which goes first, each into a freshly
+ * dropped table after a CHECKPOINT; each run is printed, then each side's median and spread
+ * (bench/interleave.ts) and the ratio of the medians.
  * Then the two tables are compared: equal row counts, and on a sample of 2,000 ids (joined on
  * the `id` attribute, or the FID column ogr made of it) equal SRIDs and ST_Equals geometries.
  *
- * Ends with `RESULT geo ours=<our seconds, summed> baseline=<ogr2ogr seconds, summed>
- * ratio=<the smallest per-file ratio> unit=s` (the target is ≥ 1.5× on each file); a count or
+ * Ends with `RESULT geo ours=<our median seconds, summed> baseline=<ogr2ogr median seconds, summed>
+ * ratio=<the smallest per-file ratio of medians> unit=s` (the target is ≥ 1.5× on each file); a count or
  * geometry mismatch is printed loudly and makes the exit status 1 after the RESULT line.
  *
  * For the polygon files it also times ogr2ogr with -makevalid, which checks and repairs every
  * geometry as we do (printed for reference, not in the RESULT line).
- * Environment: BENCH_GEO_SCALE=0.1 for smaller inputs (default 1, full size); BENCH_GEO_RUNS=3
- * to repeat each pair (median time, largest peak RSS; default 1); BENCH_GEO_ONLY=ogr2ogr to time the baseline
+ * Environment: BENCH_GEO_SCALE=0.1 for smaller inputs (default 1, full size); BENCH_RUNS
+ * (or BENCH_GEO_RUNS, its former name) runs per tool and file (median time, largest peak RSS; default 3); BENCH_GEO_ONLY=ogr2ogr to time the baseline
  * alone (no RESULT); BENCH_GEO_KEEP=1 to keep the tables in schema bench_geo for inspection.
  *
  * BENCH_GEO_MEMORY_MB=500 adds a memory measurement (unset: none). Every reader must stream: staging
@@ -38,6 +40,7 @@ import { basename, join } from 'node:path';
 import pg from 'pg';
 import { ensureServices } from '../local/services.ts';
 import { generateGeo, generateSizedGeojson, type SizedGeojson } from './generate-geo.ts';
+import { benchRuns, describe, median, resultLine, summarize } from './interleave.ts';
 import { measure, type Measured } from './measure.ts';
 import { mulberry32 as rng } from '../scripts/random.ts';
 
@@ -97,7 +100,8 @@ export async function main(): Promise<void> {
   if (!existsSync('/usr/bin/time')) throw new Error('this benchmark measures with GNU time: apt-get install time');
   ensureOgr2ogr();
   const scale = Number(process.env.BENCH_GEO_SCALE ?? 1);
-  const runs = Math.max(1, Math.floor(Number(process.env.BENCH_GEO_RUNS ?? 1)));
+  // BENCH_GEO_RUNS: this benchmark's own name for BENCH_RUNS before every benchmark had it
+  const runs = benchRuns(process.env.BENCH_RUNS === undefined && process.env.BENCH_GEO_RUNS !== undefined ? { BENCH_RUNS: process.env.BENCH_GEO_RUNS } : process.env);
   const baselineOnly = /^ogr/i.test(process.env.BENCH_GEO_ONLY ?? '');
   const memoryMb = process.env.BENCH_GEO_MEMORY_MB ? Number(process.env.BENCH_GEO_MEMORY_MB) : undefined;
   const inputs = await generateGeo(scale);
@@ -157,10 +161,12 @@ export async function main(): Promise<void> {
           }
         }
       }
-      const outcome: Outcome = { job, ogr: median(ogrRuns), ours: oursFailure ? undefined : oursRuns.length ? median(oursRuns) : undefined, oursFailure, problems: [] };
+      const outcome: Outcome = { job, ogr: medianRun(ogrRuns), ours: oursFailure ? undefined : oursRuns.length ? medianRun(oursRuns) : undefined, oursFailure, problems: [] };
+      console.log(`  ogr2ogr:   ${describe(summarize(ogrRuns.map((r) => r.seconds)), 's')}`);
       if (outcome.ours) {
+        console.log(`  civic-etl: ${describe(summarize(oursRuns.map((r) => r.seconds)), 's')}`);
         const ratio = outcome.ogr.seconds / outcome.ours.seconds;
-        console.log(`  ratio ${ratio.toFixed(2)}× (ogr2ogr s ÷ civic-etl s; target ≥ ${TARGET}×)`);
+        console.log(`  ratio of medians ${ratio.toFixed(2)}× (ogr2ogr s ÷ civic-etl s; target ≥ ${TARGET}×)`);
         outcome.check = await compare(db, job);
         reportCheck(outcome);
       }
@@ -172,7 +178,8 @@ export async function main(): Promise<void> {
           validated.push(await runOgr({ ...job, name: `${job.name}_mv`, ogrOptions: [...job.ogrOptions, '-makevalid'] }, pgSource, databaseUrl));
           printRun('ogr2ogr -makevalid', validated.at(-1)!);
         }
-        outcome.ogrMakeValid = median(validated);
+        outcome.ogrMakeValid = medianRun(validated);
+        console.log(`  ogr2ogr -makevalid: ${describe(summarize(validated.map((r) => r.seconds)), 's')}`);
         if (outcome.ours) console.log(`  for reference, with the same validation: ${(outcome.ogrMakeValid.seconds / outcome.ours.seconds).toFixed(2)}× (ogr2ogr -makevalid s ÷ civic-etl s; not in RESULT)`);
       }
       outcomes.push(outcome);
@@ -430,9 +437,9 @@ function summarise(outcomes: Outcome[], baselineOnly: boolean): void {
   for (const o of outcomes.filter((x) => x.ogrMakeValid)) {
     console.log(`with -makevalid (ogr2ogr validating and repairing as we do): ${basename(o.job.file)} ${o.ogrMakeValid!.seconds.toFixed(1)} s, ${(o.ogrMakeValid!.seconds / o.ours!.seconds).toFixed(2)}×`);
   }
-  console.log(`\nthe ratio below is the smallest of the per-file ratios (${worst.file}), as the target is ≥ ${TARGET}× on each file; ours and baseline are total seconds`);
+  console.log(`\nthe ratio below is the smallest of the per-file ratios of medians (${worst.file}), as the target is ≥ ${TARGET}× on each file; ours and baseline are the medians' sums, in seconds`);
   if (problems.length > 0) console.log(`\n!!! ${problems.length} CHECK${problems.length === 1 ? '' : 'S'} FAILED: the loads do not agree\n${problems.map((p) => `!!!   ${p}`).join('\n')}\n`);
-  console.log(`RESULT geo ours=${oursTotal.toFixed(1)} baseline=${ogrTotal.toFixed(1)} ratio=${worst.ratio.toFixed(2)} unit=s`);
+  console.log(resultLine('geo', oursTotal, ogrTotal, worst.ratio, 's'));
   if (problems.length > 0) process.exitCode = 1;
 }
 
@@ -440,10 +447,11 @@ function printRun(label: string, r: Run): void {
   console.log(`  ${label} ${r.seconds.toFixed(1).padStart(7)} s, peak RSS ${r.peakRssMb.toFixed(0).padStart(4)} MB${r.note ? `  (${r.note})` : ''}`);
 }
 
-function median(runs: Run[]): Run {
-  const sorted = [...runs].sort((a, b) => a.seconds - b.seconds);
-  const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  return { ...mid, peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)) };
+/** The runs' median time (the mean of the middle two for an even count) and their largest peak RSS. */
+function medianRun(runs: Run[]): Run {
+  const seconds = median(runs.map((r) => r.seconds));
+  const closest = runs.reduce((a, b) => (Math.abs(b.seconds - seconds) < Math.abs(a.seconds - seconds) ? b : a));
+  return { seconds, peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)), note: closest.note };
 }
 
 /** The last lines a command wrote, without GNU time's report (which starts "Command being timed"). */

@@ -4,17 +4,19 @@
  *
  * - Speed and memory: a 1,000,000-row, 20-column file (ints, floats, dates, datetimes, French
  *   postcodes and commune codes, SIREN, emails, lat/lon, URLs, UUIDs, phone numbers, free text),
- *   both tools reading every row. Prints wall time and peak RSS of each and the ratio.
+ *   both tools reading every row, alternately BENCH_RUNS times (default 3; bench/interleave.ts).
+ *   Prints wall time and peak RSS of each run, each side's median and spread, the ratio of medians.
  * - Agreement: on that file and a few smaller ones, csv-detective is the oracle for the columns
  *   whose concept both tools have; prints each column's verdicts and the agreement rate.
  *
- * Ends with `RESULT profile ours=<s> baseline=<s> ratio=<x> unit=s`.
+ * Ends with `RESULT profile ours=<median s> baseline=<median s> ratio=<x> unit=s`.
  */
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { ALL_FORMATS } from '../functions/profile/formats/index.ts';
+import { interleave } from './interleave.ts';
 import { measure } from './measure.ts';
 import { mulberry32 as rng } from '../scripts/random.ts';
 
@@ -236,18 +238,33 @@ interface Verdict {
   theirs: string;
 }
 
-async function runBoth(file: string, locales: string): Promise<{ ours: Awaited<ReturnType<typeof measure>>; theirs: Awaited<ReturnType<typeof measure>>; verdicts: Verdict[] }> {
-  const ours = await measure(process.execPath, [join(ROOT, 'bin/civic-etl.mjs'), 'profile', file, '--json', '--locale', locales], { ...process.env, NODE_NO_WARNINGS: '1' });
-  if (ours.code !== 0) throw new Error(`civic-etl profile failed on ${file}:\n${ours.stderr}`);
-  const theirs = await measure(VENV_PYTHON, ['-c', CSV_DETECTIVE_SCRIPT, file]);
-  if (theirs.code !== 0) throw new Error(`csv-detective failed on ${file}:\n${theirs.stderr.slice(-2000)}`);
-  const o = JSON.parse(ours.stdout) as { columns: { name: string; type: string; format: string | null }[] };
-  const t = JSON.parse(theirs.stdout.trim().split('\n').at(-1)!) as { columns: Record<string, { format: string }> };
-  const verdicts = o.columns.map((c) => {
+type Measured = Awaited<ReturnType<typeof measure>>;
+type OurProfile = { columns: { name: string; type: string; format: string | null }[] };
+type TheirProfile = { columns: Record<string, { format: string }> };
+
+async function runOurs(file: string, locales: string): Promise<{ measured: Measured; profile: OurProfile }> {
+  const measured = await measure(process.execPath, [join(ROOT, 'bin/civic-etl.mjs'), 'profile', file, '--json', '--locale', locales], { ...process.env, NODE_NO_WARNINGS: '1' });
+  if (measured.code !== 0) throw new Error(`civic-etl profile failed on ${file}:\n${measured.stderr}`);
+  return { measured, profile: JSON.parse(measured.stdout) as OurProfile };
+}
+
+async function runTheirs(file: string): Promise<{ measured: Measured; profile: TheirProfile }> {
+  const measured = await measure(VENV_PYTHON, ['-c', CSV_DETECTIVE_SCRIPT, file]);
+  if (measured.code !== 0) throw new Error(`csv-detective failed on ${file}:\n${measured.stderr.slice(-2000)}`);
+  return { measured, profile: JSON.parse(measured.stdout.trim().split('\n').at(-1)!) as TheirProfile };
+}
+
+function verdictsOf(file: string, o: OurProfile, t: TheirProfile): Verdict[] {
+  return o.columns.map((c) => {
     const theirsRaw = t.columns[c.name]?.format ?? '(missing)';
     return { file, column: c.name, ours: ourEquivalent(c), theirs: SAME_CONCEPT[theirsRaw] ?? theirsRaw };
   });
-  return { ours, theirs, verdicts };
+}
+
+async function runBoth(file: string, locales: string): Promise<Verdict[]> {
+  const ours = await runOurs(file, locales);
+  const theirs = await runTheirs(file);
+  return verdictsOf(file, ours.profile, theirs.profile);
 }
 
 export async function main(): Promise<void> {
@@ -262,17 +279,35 @@ export async function main(): Promise<void> {
   const mb = statSync(big).size / 1e6;
 
   console.log(`\nspeed: ${big} (${mb.toFixed(0)} MB, 1,000,000 rows × ${MAIN_HEADER.length} columns), every row read by both`);
-  const main = await runBoth(big, 'fr');
-  console.log(`  civic-etl profile : ${main.ours.seconds.toFixed(1)} s, peak RSS ${main.ours.peakRssMb.toFixed(0)} MB`);
-  console.log(`  csv-detective     : ${main.theirs.seconds.toFixed(1)} s, peak RSS ${main.theirs.peakRssMb.toFixed(0)} MB`);
+  let oursLast: OurProfile | undefined;
+  let theirsLast: TheirProfile | undefined;
+  const runs = await interleave({
+    name: 'profile',
+    unit: 's',
+    better: 'lower',
+    ours: async () => {
+      const r = await runOurs(big, 'fr');
+      oursLast = r.profile;
+      console.log(`  civic-etl profile : ${r.measured.seconds.toFixed(1)} s, peak RSS ${r.measured.peakRssMb.toFixed(0)} MB`);
+      return r.measured.seconds;
+    },
+    baseline: async () => {
+      const r = await runTheirs(big);
+      theirsLast = r.profile;
+      console.log(`  csv-detective     : ${r.measured.seconds.toFixed(1)} s, peak RSS ${r.measured.peakRssMb.toFixed(0)} MB`);
+      return r.measured.seconds;
+    },
+    labels: { ours: 'civic-etl profile', baseline: 'csv-detective' },
+    printResult: false,
+  });
 
-  const verdicts = [...main.verdicts];
+  const verdicts = verdictsOf(big, oursLast!, theirsLast!);
   for (const [file, locales] of [
     [small, 'fr'],
     [join(ROOT, 'pipelines/chicago/data/community_snapshot.csv'), 'us'],
     [join(ROOT, 'pipelines/chicago/data/programs.csv'), 'us'],
   ] as const) {
-    verdicts.push(...(await runBoth(file, locales)).verdicts);
+    verdicts.push(...(await runBoth(file, locales)));
   }
   const comparable = verdicts.filter((v) => !v.ours.startsWith('(ours'));
   const agree = comparable.filter((v) => v.ours === v.theirs);
@@ -283,6 +318,5 @@ export async function main(): Promise<void> {
   }
   console.log(`agreement: ${agree.length}/${comparable.length} comparable columns (${((100 * agree.length) / comparable.length).toFixed(1)} %)`);
 
-  const ratio = main.theirs.seconds / main.ours.seconds;
-  console.log(`\nRESULT profile ours=${main.ours.seconds.toFixed(2)} baseline=${main.theirs.seconds.toFixed(2)} ratio=${ratio.toFixed(2)} unit=s`);
+  console.log(`\n${runs.result}`);
 }

@@ -1,10 +1,12 @@
 /**
- * `npm run bench -- <name>`: run one benchmark. Each measures ours and a named baseline side by
- * side in one run and ends with one line:
+ * `npm run bench -- <name>`: run one benchmark. Each measures ours and a named baseline
+ * alternately BENCH_RUNS times (default 3; bench/interleave.ts) and ends with one line carrying
+ * the medians:
  *   RESULT <name> ours=<v> baseline=<v> ratio=<x> unit=<u>
- * where ratio > 1 means ours wins. Benchmarks write their generated inputs under .local/bench/.
+ * where ratio > 1 means ours wins (`coldstart` compares with a fixed target, not a tool). Benchmarks write their generated inputs under .local/bench/.
  */
 const BENCHMARKS: Record<string, () => Promise<unknown>> = {
+  coldstart: async () => (await import('./coldstart.ts')).main(),
   fetch: async () => (await import('./fetch.ts')).main(),
   geo: async () => (await import('./geo.ts')).main(),
   profile: async () => (await import('./profile.ts')).main(),

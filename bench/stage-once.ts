@@ -2,10 +2,10 @@
  * Child process of `bench/stage.ts`: stage one S3 object with the real stage step (ledger,
  * detection, lineage, COPY, then the catalog profile) and print one JSON line of timings and of
  * memory by phase. Run alone so that its peak RSS is the stage step's own. `bench/stage.ts` runs
- * it bundled with esbuild as the Lambda is (`.local/bench/stage-once.mjs`), and with tsx.
+ * it bundled with esbuild as the Lambda is (`.local/bench/stage-once/index.mjs`), and with tsx.
  *
  *   node --import tsx bench/stage-once.ts <bucket> <key> <versionId> <size>
- *   node --enable-source-maps .local/bench/stage-once.mjs <bucket> <key> <versionId> <size>
+ *   node --enable-source-maps .local/bench/stage-once/index.mjs <bucket> <key> <versionId> <size>
  */
 import { writeFileSync } from 'node:fs';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';

@@ -8,7 +8,8 @@
  * connectors write them, staged (stageObject) and cleaned (cleanLoad) once. Its clean table
  * (id integer + six text, integer and date columns) is saved, and each run starts from that copy.
  *
- * Each run (BENCH_RUNS, default 3; the order of the two sides alternates):
+ * Each run (BENCH_RUNS, default 3; the order of the two sides alternates; medians and spreads by
+ * bench/interleave.ts):
  * - ours: an incremental object of BENCH_UPSERT_CHANGES (default 20,000) records — half updates
  *   of existing ids, half new ids — declared `replaces: 'nothing'` with a later runStartedAt, staged
  *   (not timed), then cleaned with cleanLoad (timed: the whole call, commit included);
@@ -33,6 +34,7 @@ import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, PutBucke
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ensureServices } from '../local/services.ts';
+import { benchRuns, median, report } from './interleave.ts';
 import { mulberry32 as rng } from '../scripts/random.ts';
 import type { ObjectDeclaration } from '../contract/objects.ts';
 
@@ -99,12 +101,6 @@ function changeRows(rows: number, changes: number): Row[] {
   }
   return out;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const spread = (xs: number[]) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} s`;
 
 interface Statement {
   sql: string;
@@ -178,7 +174,7 @@ function timedPool(pool: pg.Pool, log: Statement[], explain?: Map<string, string
 export async function main(): Promise<void> {
   const ROWS = envInt('BENCH_UPSERT_ROWS', 1_000_000);
   const CHANGES = envInt('BENCH_UPSERT_CHANGES', 20_000);
-  const RUNS = envInt('BENCH_RUNS', 3);
+  const RUNS = benchRuns();
   if (CHANGES / 2 > ROWS) throw new Error('BENCH_UPSERT_CHANGES must be at most twice BENCH_UPSERT_ROWS');
   process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
   mkdirSync(DIR, { recursive: true });
@@ -384,7 +380,5 @@ export async function main(): Promise<void> {
   await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
   await closePool();
 
-  const baselineMedian = median(baselineSeconds);
-  console.log(`\nours: median ${oursMedian.toFixed(2)} s (${spread(oursSeconds)}); baseline: median ${baselineMedian.toFixed(2)} s (${spread(baselineSeconds)})`);
-  console.log(`RESULT upsert ours=${oursMedian.toFixed(2)} baseline=${baselineMedian.toFixed(2)} ratio=${(baselineMedian / oursMedian).toFixed(2)} unit=s`);
+  report('upsert', 's', 'lower', oursSeconds, baselineSeconds, { labels: { ours: 'ours (cleanLoad)', baseline: 'baseline (INSERT … ON CONFLICT)' } });
 }

@@ -4,25 +4,27 @@
  * every handler expects (source maps, the Lambda CA bundle for RDS TLS, the Powertools service name).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
-import { Duration, type Size } from 'aws-cdk-lib';
+import { isAbsolute, join, relative } from 'node:path';
+import { AssetHashType, DockerImage, Duration, type ILocalBundling, type Size } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { PipelineDefinition } from '../contract/definition.ts';
 import { BUNDLED_PIPELINE_FILE, ENV } from '../contract/names.ts';
+import { bundleHandler, ESM_REQUIRE_BANNER } from './bundle.ts';
 import { acknowledge, managedPolicy } from './nag.ts';
 import { definedProps } from './util.ts';
 
 /** The Lambda runtime of every pipeline function. */
 export const PIPELINE_RUNTIME = lambda.Runtime.NODEJS_22_X;
 
-/** ES module bundles have no `require`; some dependencies (CommonJS inside) still call it. */
-export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module';const require = createRequire(import.meta.url);";
+export { ESM_REQUIRE_BANNER };
+
+/** The Node major of PIPELINE_RUNTIME (`nodejs22.x` → 22): esbuild's target. */
+export const PIPELINE_NODE_MAJOR = Number(/^nodejs(\d+)\.x$/.exec(PIPELINE_RUNTIME.name)![1]);
 
 /** The `service` of a step's logs and metrics (Powertools): what its metric alarms select on. */
 export function serviceNameOf(step: string): string {
@@ -83,7 +85,7 @@ const defaults = {
 };
 
 export class PipelineFunction extends Construct {
-  public readonly function: NodejsFunction;
+  public readonly function: lambda.Function;
   public readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
@@ -99,11 +101,19 @@ export class PipelineFunction extends Construct {
     const definitionFile = writeDefinitionForBundling(p.pipeline);
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: p.logRetention });
-    this.function = new NodejsFunction(this, 'Function', {
-      entry,
-      projectRoot: p.projectRoot,
-      depsLockFilePath: join(p.projectRoot, 'package-lock.json'),
-      handler: 'handler',
+    this.function = new lambda.Function(this, 'Function', {
+      // Bundled here, not by NodejsFunction: its esbuild run writes one file (--outfile), and the
+      // handlers' chunks (code splitting, lib/bundle.ts) need an output directory. The asset is
+      // hashed by its output, as NodejsFunction's is; `cdk synth` without bundling skips it.
+      code: lambda.Code.fromAsset(p.projectRoot, {
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          // never pulled: local bundling always succeeds or throws (esbuild is a dependency)
+          image: DockerImage.fromRegistry('dummy'),
+          local: new LocalHandlerBundling(relative(p.projectRoot, entry), p.projectRoot, definitionFile),
+        },
+      }),
+      handler: 'index.handler',
       description: p.description,
       runtime: PIPELINE_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
@@ -118,25 +128,6 @@ export class PipelineFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: serviceNameOf(p.step),
         [ENV.pipelineFile]: BUNDLED_PIPELINE_FILE,
         ...p.environment,
-      },
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        // Stack traces need the mappings, not a copy of every source file: a third of the size.
-        sourcesContent: false,
-        format: OutputFormat.ESM,
-        forceDockerBundling: false,
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        // The AWS SDK is bundled at the versions package-lock.json pins, not taken from the
-        // runtime; pg's optional native binding is never used.
-        bundleAwsSDK: true,
-        externalModules: ['pg-native'],
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [`cp ${shellQuote(definitionFile)} ${shellQuote(join(outputDir, BUNDLED_PIPELINE_FILE))}`],
-        },
       },
     });
 
@@ -176,6 +167,22 @@ export function writeDefinitionForBundling(pipeline: PipelineDefinition): string
   return file;
 }
 
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+/**
+ * Bundles a handler on this machine with esbuild (lib/bundle.ts) and puts the validated
+ * definition beside it. Its fields are part of the asset's cache key (CDK hashes the bundling
+ * options): two functions of different entries are never given one bundle.
+ */
+class LocalHandlerBundling implements ILocalBundling {
+  constructor(
+    /** The handler, relative to the project root. */
+    public readonly entry: string,
+    private readonly projectRoot: string,
+    public readonly definitionFile: string,
+  ) {}
+
+  tryBundle(outputDir: string): boolean {
+    bundleHandler(join(this.projectRoot, this.entry), outputDir, PIPELINE_NODE_MAJOR);
+    copyFileSync(this.definitionFile, join(outputDir, BUNDLED_PIPELINE_FILE));
+    return true;
+  }
 }

@@ -2,7 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSRecord } from 'aws-lambda';
 import type pg from 'pg';
 import { z } from 'zod';
-import { exportAfterBatch, type ExportSettings } from '../combine/exports.ts';
+import type { ExportSettings } from '../combine/exports.ts';
 import { sqsStep, type Subject } from '../common/batch.ts';
 import type { CleanConfig } from '../common/config.ts';
 import { messageOf, UnreadableMessageError } from '../common/errors.ts';
@@ -57,7 +57,11 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
 
   /** After the batch: the views marked `export` that its loads touched, each exported once (exportAfterBatch never throws). */
   async function exportBatch(cleaned: number[]): Promise<void> {
-    if (exports && cleaned.length) await exportAfterBatch({ ...exports, pool: await deps.pool(), pipeline: currentPipeline(config.pipelineFile) }, cleaned);
+    // the exporter (and its S3 upload, Parquet writer) is imported only by a function that exports
+    if (exports && cleaned.length) {
+      const { exportAfterBatch } = await import('../combine/exports.ts');
+      await exportAfterBatch({ ...exports, pool: await deps.pool(), pipeline: currentPipeline(config.pipelineFile) }, cleaned);
+    }
   }
 
   /**

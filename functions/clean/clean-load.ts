@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { COLUMN_TYPES, type ColumnDefinition, type DatasetDefinition, type PipelineDefinition } from '../../contract/definition.ts';
-import { exportLoad, type ExportSettings } from '../combine/exports.ts';
+import type { ExportSettings } from '../combine/exports.ts';
 import { recreateViews, type CombineResult } from '../combine/views.ts';
 import { analystRole } from '../migrate/migrations.ts';
 import type { Replaces } from '../../contract/objects.ts';
@@ -82,7 +82,7 @@ export async function cleanLoad(deps: CleanDeps, loadId: number): Promise<CleanO
   const trigger = outcome.status === 'duplicate' ? outcome : outcomes.filter((o) => o.status === 'loaded').at(-1);
   if (deps.exports && trigger) {
     if (deps.deferExports) deps.deferExports(trigger.loadId);
-    else await exportLoad({ ...deps.exports, pool: deps.pool, pipeline: deps.pipeline }, trigger.loadId);
+    else await (await import('../combine/exports.ts')).exportLoad({ ...deps.exports, pool: deps.pool, pipeline: deps.pipeline }, trigger.loadId);
   }
   return outcome;
 }

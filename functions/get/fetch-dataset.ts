@@ -2,17 +2,21 @@
  * One entry point for every kind of fetched source, used by the scheduled handler and by
  * `civic-etl fetch`: it picks the connector by `source.type` and returns its outcome with a
  * one-line summary for people.
+ *
+ * Each connector is imported when a dataset of its type is fetched, not before: the SQL drivers,
+ * undici, the Ed-Fi and catalog connectors are most of the fetch function's code, and a cold
+ * start of the bundle (lib/bundle.ts splits them into chunks) reads only what its event needs.
  */
 import type { DatasetDefinition, PipelineDefinition } from '../../contract/definition.ts';
 import { PermanentError } from '../common/errors.ts';
 import type { FetchOutcome } from '../../contract/objects.ts';
-import { fetchCatalog, MAX_SHORT_RUNS, type CatalogOutcome } from './fetch-catalog.ts';
-import { fetchEdfi, type EdfiOutcome } from './fetch-edfi.ts';
-import { fetchHttp, type FetchOutcome as HttpOutcome } from './fetch-http.ts';
-import { fetchRest, type RestOutcome } from './fetch-rest.ts';
-import { fetchSql, type SqlOutcome } from './fetch-sql.ts';
+import type { CatalogOutcome } from './fetch-catalog.ts';
+import type { EdfiOutcome } from './fetch-edfi.ts';
+import type { FetchOutcome as HttpOutcome } from './fetch-http.ts';
+import type { RestOutcome } from './fetch-rest.ts';
+import type { SqlOutcome } from './fetch-sql.ts';
 import type { FetcherDeps } from './deps.ts';
-import { describeHttpStats, type RetryOptions } from './http-client.ts';
+import type { RetryOptions } from './http-client.ts';
 
 /** Every fetcher's needs, and the HTTP retry policy's settings (http-client.ts) for those that use HTTP. */
 export type FetchDatasetDeps = FetcherDeps & RetryOptions;
@@ -37,6 +41,7 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
   const where = `s3://${deps.bucket}/`;
   switch (source.type) {
     case 'rest': {
+      const [{ fetchRest }, { describeHttpStats }] = await Promise.all([import('./fetch-rest.ts'), import('./http-client.ts')]);
       const outcome = await fetchRest(deps, dataset);
       const summary =
         outcome.status === 'fetched'
@@ -45,6 +50,7 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
       return { connector: 'rest', status: outcome.status, summary, outcome };
     }
     case 'http': {
+      const [{ fetchHttp }, { describeHttpStats }] = await Promise.all([import('./fetch-http.ts'), import('./http-client.ts')]);
       const outcome = await fetchHttp(deps, dataset);
       const summary =
         outcome.status === 'fetched'
@@ -56,9 +62,11 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
     }
     case 'edfi': {
       if (!pipeline) throw new Error(`fetching ${dataset.name} needs its pipeline definition (Ed-Fi API ${source.api})`);
+      const { fetchEdfi } = await import('./fetch-edfi.ts');
       return edfiResult(await fetchEdfi(deps, pipeline, source.api, [dataset.name]));
     }
     case 'catalog': {
+      const { fetchCatalog, MAX_SHORT_RUNS } = await import('./fetch-catalog.ts');
       const outcome = await fetchCatalog(deps, dataset);
       // resources left for lack of time, after this run stored some: go on at once (handler, CLI);
       // a run that stored none would only stop at the same place again
@@ -66,6 +74,7 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
       return { connector: 'catalog', status: goOn ? 'checkpointed' : outcome.status, summary: outcome.message, outcome };
     }
     case 'sql': {
+      const { fetchSql } = await import('./fetch-sql.ts');
       const outcome = await fetchSql(deps, dataset);
       const summary = outcome.status === 'fetched' ? `fetched ${outcome.manifest.rows} rows from ${source.engine} → ${where}${outcome.manifest.key}` : outcome.message;
       return { connector: 'sql', status: outcome.status, summary, outcome };
@@ -77,6 +86,7 @@ export async function fetchDataset(deps: FetchDatasetDeps, dataset: DatasetDefin
 
 /** Fetch every resource of the Ed-Fi API `api`. */
 export async function fetchEdfiApi(deps: FetchDatasetDeps, pipeline: PipelineDefinition, api: string): Promise<FetchResult> {
+  const { fetchEdfi } = await import('./fetch-edfi.ts');
   return edfiResult(await fetchEdfi(deps, pipeline, api));
 }
 

@@ -1,4 +1,4 @@
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
@@ -13,8 +13,8 @@ const scheduledEvent = z.union([z.strictObject({ dataset: z.string() }), z.stric
 /** What the fetch handler works with: the AWS clients, and how it reads a source's secrets. */
 export interface FetchHandlerDeps {
   s3: S3Client;
-  /** Invokes this function again, asynchronously, to continue a run that checkpointed. */
-  lambda: () => LambdaClient;
+  /** Invokes this function again, asynchronously, to continue a run that checkpointed (the SDK is imported then, not at start). */
+  lambda: () => LambdaClient | Promise<LambdaClient>;
   readSecret(name: string): Promise<Record<string, unknown>>;
 }
 
@@ -43,7 +43,8 @@ export function createFetchHandler(config: FetchConfig, deps: FetchHandlerDeps) 
     }
     logger.info('fetch finished', { ...parsed.data, status: result.status, summary: result.summary });
     if (result.status === 'checkpointed' && context) {
-      await deps.lambda().send(new InvokeCommand({ FunctionName: context.invokedFunctionArn, InvocationType: 'Event', Payload: JSON.stringify(parsed.data) }));
+      const { InvokeCommand } = await import('@aws-sdk/client-lambda');
+      await (await deps.lambda()).send(new InvokeCommand({ FunctionName: context.invokedFunctionArn, InvocationType: 'Event', Payload: JSON.stringify(parsed.data) }));
       logger.info('fetch continues in a new invocation', { ...parsed.data });
     }
     return result.outcome;

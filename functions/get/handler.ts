@@ -1,4 +1,4 @@
-import { LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { readJsonSecret, s3Client } from '../common/aws.ts';
 import { fetchEnv, parseEnv } from '../common/config.ts';
 import { createFetchHandler } from './fetch-handler.ts';
@@ -7,5 +7,12 @@ import { createFetchHandler } from './fetch-handler.ts';
 const config = parseEnv(fetchEnv, process.env, 'the fetch function');
 let lambda: LambdaClient | undefined;
 
-/** The Lambda entry point: the fetch handler on this environment and the real AWS clients. */
-export const handler = createFetchHandler(config, { s3: s3Client(), lambda: () => (lambda ??= new LambdaClient({})), readSecret: readJsonSecret });
+/**
+ * The Lambda entry point: the fetch handler on this environment and the real AWS clients. The
+ * Lambda client (a run continuing in a new invocation) is imported when first needed, not at start.
+ */
+export const handler = createFetchHandler(config, {
+  s3: s3Client(),
+  lambda: async () => (lambda ??= new (await import('@aws-sdk/client-lambda')).LambdaClient({})),
+  readSecret: readJsonSecret,
+});

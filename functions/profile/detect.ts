@@ -359,8 +359,12 @@ function countHigh(buf: Buffer): number {
 
 type SingleByte = 'windows-1252' | 'macintosh' | 'cp850';
 const SINGLE_BYTE: readonly SingleByte[] = ['windows-1252', 'macintosh', 'cp850'];
-/** Each candidate's characters for bytes 0x80–0xFF. */
-const HIGH_HALF = new Map<SingleByte, string>(SINGLE_BYTE.map((e) => [e, iconv.decode(Buffer.from(Array.from({ length: 128 }, (_, i) => 0x80 + i)), e)]));
+/**
+ * Each candidate's characters for bytes 0x80–0xFF, decoded on the first guess (not when the
+ * module loads: a decode loads iconv-lite's codecs, which a function's cold start need not pay).
+ */
+let highHalf: Map<SingleByte, string> | undefined;
+const highHalfOf = () => (highHalf ??= new Map(SINGLE_BYTE.map((e) => [e, iconv.decode(Buffer.from(Array.from({ length: 128 }, (_, i) => 0x80 + i)), e)])));
 /** Letters of Western European languages that a correctly decoded text is full of. */
 const COMMON_LETTERS = new Set('àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßœÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝŒ');
 /** Punctuation and signs that are common in such text. */
@@ -377,6 +381,7 @@ const NEUTRAL_MARKS = new Set('©®±½¼¾ºª¢¥¬¹¦¨¯´¸');
 function guessSingleByte(buf: Buffer): SingleByte {
   const n = Math.min(buf.length, 1 << 20);
   const score = new Map<SingleByte, number>(SINGLE_BYTE.map((e) => [e, 0]));
+  const highHalves = highHalfOf();
   let high = 0;
   for (let i = 0; i < n; i++) {
     const b = buf[i]!;
@@ -385,7 +390,7 @@ function guessSingleByte(buf: Buffer): SingleByte {
     const prev = i > 0 ? buf[i - 1]! : 0;
     const prevLower = prev >= 0x61 && prev <= 0x7a;
     for (const e of SINGLE_BYTE) {
-      const ch = HIGH_HALF.get(e)![b - 0x80]!;
+      const ch = highHalves.get(e)![b - 0x80]!;
       score.set(e, score.get(e)! + charScore(ch, prevLower));
     }
   }

@@ -7,6 +7,10 @@
  * Formats that need random access (zip, spreadsheets, GeoPackage, Parquet) are first copied to a temporary
  * folder; `dispose()` removes it, whatever happened. An archive's members are extracted there too,
  * except a shapefile's parts: the shapefile reader streams them from the archive as it reads.
+ *
+ * Each reader but CSV's and JSON's is imported when a file of its format comes (GeoPackage's
+ * SQLite, Parquet's decompressors, the spreadsheet and shapefile readers are most of the stage
+ * function's code: a cold start of the bundle reads only what its object needs; lib/bundle.ts).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -19,14 +23,9 @@ import { readLimits, type ReadLimits } from '../common/limits.ts';
 import { logger } from '../common/logger.ts';
 import { prepend, readHead } from '../common/streams.ts';
 import { isZip, listZip, makeTempDir, unpackZip, type ArchiveLimits, type ArchivedMember, type ExtractedMember, type TempDir } from './archive.ts';
-import { readGeoPackage } from './gpkg.ts';
-import { readGeoJson } from './geojson.ts';
 import { readJson, sniffJson } from './json.ts';
-import { readShapefile, type ShapefilePart } from './shapefile.ts';
-import { readOds } from './ods.ts';
-import { PARQUET_ENCRYPTED_MAGIC, PARQUET_MAGIC, readParquet } from './parquet.ts';
-import { readXlsx } from './xlsx.ts';
-import { readXls } from './xls.ts';
+import type { ShapefilePart } from './shapefile.ts';
+import { PARQUET_ENCRYPTED_MAGIC, PARQUET_MAGIC } from './parquet-magic.ts';
 import { beyondLimit, ReadError, type ReadOptions, type ReadRow, type ReadTable, type SourceFormat } from './types.ts';
 
 /** Formats a dataset may name in `read.format` (`zip`: an archive whose members are read by content). */
@@ -157,15 +156,15 @@ async function classifyStream(source: Source & { expanded?: boolean }, opts: Ope
 async function classifyFile(path: string, name: string, format: FormatHint, opts: OpenOptions, dir: TempDir, skipped: string[], level: Level): Promise<Entry[]> {
   switch (format) {
     case 'gpkg':
-      return (await readGeoPackage(path, name, opts)).map(asEntry);
+      return (await (await import('./gpkg.ts')).readGeoPackage(path, name, opts)).map(asEntry);
     case 'xls':
-      return [asEntry(await readXls(path, name, opts))];
+      return [asEntry(await (await import('./xls.ts')).readXls(path, name, opts))];
     case 'xlsx':
-      return [asEntry(await readXlsx(path, name, opts))];
+      return [asEntry(await (await import('./xlsx.ts')).readXlsx(path, name, opts))];
     case 'ods':
-      return [asEntry(await readOds(path, name, opts))];
+      return [asEntry(await (await import('./ods.ts')).readOds(path, name, opts))];
     case 'parquet':
-      return [asEntry(await readParquet(path, name, opts))];
+      return [asEntry(await (await import('./parquet.ts')).readParquet(path, name, opts))];
     case 'csv':
     case 'json':
     case 'ndjson':
@@ -176,8 +175,8 @@ async function classifyFile(path: string, name: string, format: FormatHint, opts
       break;
   }
   const kind = await zipKind(path, name);
-  if (kind === 'xlsx') return [asEntry(await readXlsx(path, name, opts))];
-  if (kind === 'ods') return [asEntry(await readOds(path, name, opts))];
+  if (kind === 'xlsx') return [asEntry(await (await import('./xlsx.ts')).readXlsx(path, name, opts))];
+  if (kind === 'ods') return [asEntry(await (await import('./ods.ts')).readOds(path, name, opts))];
   // a shapefile's parts are read front to back: straight from the archive, not extracted first
   enterContainer(level, name, 'a zip archive');
   const unpacked = await unpackZip(path, name, dir.path, level.budget.archive, (member) => isShapefilePart(member), { budget: level.budget.spent, depth: level.depth });
@@ -221,6 +220,7 @@ async function membersToEntries(members: (ExtractedMember | ArchivedMember)[], a
     if (ext === 'shp') {
       const parts = shapefiles.get(m.name.slice(0, -4).toLowerCase())!;
       if (!parts.dbf) throw new ReadError(`${label}: the .dbf that goes with ${posix.basename(m.name)} is missing from the archive`, { file: label });
+      const { readShapefile } = await import('./shapefile.ts');
       entries.push(asEntry(await readShapefile({ shp: 'path' in m ? m.path : m, dbf: parts.dbf, shx: parts.shx, prj: parts.prj, cpg: parts.cpg }, label, opts)));
       continue;
     }
@@ -275,7 +275,7 @@ function memberFormat(ext: string): FormatHint | undefined {
 
 function streamEntries(source: Source, format: 'csv' | 'json' | 'ndjson' | 'geojson', opts: OpenOptions): Promise<Entry[]> | Entry[] {
   if (format === 'csv') return [{ kind: 'csv', name: source.name, format: 'csv', open: source.open }];
-  if (format === 'geojson') return readGeoJson(source.open, source.name, opts).then((t) => [asEntry(t)]);
+  if (format === 'geojson') return import('./geojson.ts').then(({ readGeoJson }) => readGeoJson(source.open, source.name, opts)).then((t) => [asEntry(t)]);
   return readJson(source.open, source.name, { ...opts, lines: format === 'ndjson' }).then((tables) => tables.map(asEntry));
 }
 

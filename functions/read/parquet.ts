@@ -15,6 +15,7 @@
  * stays text.
  */
 import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { PARQUET_ENCRYPTED_MAGIC } from './parquet-magic.ts';
 import { parquetMetadataAsync, parquetRead, parquetSchema, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { compressors as allCompressors } from 'hyparquet-compressors';
 import { readLimits, type ReadLimits } from '../common/limits.ts';
@@ -26,11 +27,6 @@ import { beyondLimit, ReadError, type DeclaredType, type ReadOptions, type ReadR
  * (apache/parquet-testing's datapage_v2_empty_datapage.snappy.parquet) that hyparquet reads.
  */
 const { SNAPPY: _snappy, ...compressors } = allCompressors;
-
-/** The first and last four bytes of a Parquet file. */
-export const PARQUET_MAGIC = Buffer.from('PAR1', 'latin1');
-/** The first and last four bytes of a Parquet file whose footer is encrypted. */
-export const PARQUET_ENCRYPTED_MAGIC = Buffer.from('PARE', 'latin1');
 
 /** hyparquet's view of a file: its length and slices of it. */
 interface AsyncBuffer {

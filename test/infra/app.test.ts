@@ -43,13 +43,20 @@ describe('the app, given a valid definition', () => {
     expect(run.stderr).not.toMatch(/AwsSolutions-/);
   });
 
-  it('bundles each real handler as an ES module with its source map and the validated definition beside it', () => {
+  it('bundles each real handler as an ES module with its source map, the chunks it imports on demand, and the validated definition beside it', () => {
     const expected = loadPipeline(FIXTURE_PIPELINE);
     const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && (r.Properties.Runtime as string) === 'nodejs22.x');
     expect(functions).toHaveLength(4);
     for (const fn of functions) {
       const asset = join(run.outdir, `asset.${(fn.Properties.Code as { S3Key: string }).S3Key.replace(/\.zip$/, '')}`);
-      expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map', 'pipeline.json']);
+      expect(readdirSync(asset).sort()).toEqual(['chunks', 'index.mjs', 'index.mjs.map', 'pipeline.json']);
+      // what a message imports when it needs it: ES modules with their source maps
+      const chunks = readdirSync(join(asset, 'chunks'));
+      expect(chunks.length).toBeGreaterThan(0);
+      for (const chunk of chunks.filter((c) => !c.endsWith('.map'))) {
+        expect(chunk).toMatch(/\.mjs$/);
+        expect(chunks).toContain(`${chunk}.map`);
+      }
       expect(JSON.parse(readFileSync(join(asset, 'pipeline.json'), 'utf8'))).toEqual(expected);
       expect(readFileSync(join(asset, 'index.mjs'), 'utf8')).toMatch(/^import \{ createRequire \} from 'module';const require = createRequire\(import\.meta\.url\);/);
     }

@@ -1,0 +1,81 @@
+/**
+ * The handlers' bundles (lib/bundle.ts): what a cold start reads, and what only a message that
+ * needs it loads. Built with the stack's own esbuild options, with esbuild's metafile to see
+ * which packages end up in which output file.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Metafile } from 'esbuild';
+import { afterAll, describe, expect, it } from 'vitest';
+import { lambdaBuildOptions } from '../../lib/bundle.ts';
+import { PIPELINE_NODE_MAJOR } from '../../lib/pipeline-function.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** The packages (node_modules/<name>) and files of ours in what a cold start reads, and in all the output. */
+async function bundled(entry: string): Promise<{ atStart: Set<string>; anywhere: Set<string> }> {
+  const outdir = mkdtempSync(join(tmpdir(), 'civic-etl-bundle-'));
+  dirs.push(outdir);
+  const { metafile } = await build({ ...lambdaBuildOptions(join(ROOT, entry), outdir, PIPELINE_NODE_MAJOR), metafile: true, logLevel: 'silent' });
+  const outputs = (metafile as Metafile).outputs;
+  const index = Object.keys(outputs).find((k) => k.endsWith('/index.mjs'))!;
+  // index.mjs and the chunks it imports statically, transitively; an `import()` waits for a message
+  const start = new Set<string>();
+  const visit = (out: string) => {
+    if (start.has(out)) return;
+    start.add(out);
+    for (const i of outputs[out]!.imports) if (i.kind === 'import-statement' && !i.external) visit(i.path);
+  };
+  visit(index);
+  const names = (outs: string[]) =>
+    new Set(
+      outs
+        .flatMap((o) => Object.keys(outputs[o]!.inputs))
+        .map((input) => {
+          const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
+          return pkg ? pkg[1]! : input.replace(/^.*?((?:functions|contract)\/)/, '$1');
+        }),
+    );
+  return { atStart: names([...start]), anywhere: names(Object.keys(outputs).filter((o) => o.endsWith('.mjs'))) };
+}
+
+describe('the handler bundles', () => {
+  it('leave the SQL drivers, undici and the connectors out of what a fetch cold start reads, and keep them in the bundle for the message that needs them', async () => {
+    const fetch = await bundled('functions/get/handler.ts');
+    for (const lazy of ['mysql2', 'pg', 'undici', '@aws-sdk/client-lambda', 'functions/get/fetch-sql.ts', 'functions/get/fetch-edfi.ts', 'functions/get/fetch-catalog.ts', 'functions/get/fetch-rest.ts']) {
+      expect(fetch.atStart, lazy).not.toContain(lazy);
+      expect(fetch.anywhere, lazy).toContain(lazy);
+    }
+    // what every fetch needs is there from the start
+    for (const eager of ['@aws-sdk/client-s3', 'zod', 'functions/get/fetch-handler.ts']) expect(fetch.atStart, eager).toContain(eager);
+  });
+
+  it('leave the GeoPackage, Parquet, spreadsheet, shapefile and GeoJSON readers out of what a stage cold start reads', async () => {
+    const stage = await bundled('functions/stage/handler.ts');
+    for (const lazy of [
+      'sql.js',
+      'hyparquet',
+      'hyparquet-compressors',
+      'saxes',
+      'functions/read/gpkg.ts',
+      'functions/read/parquet.ts',
+      'functions/read/xlsx.ts',
+      'functions/read/shapefile.ts',
+      'functions/read/geojson.ts',
+    ]) {
+      expect(stage.atStart, lazy).not.toContain(lazy);
+      expect(stage.anywhere, lazy).toContain(lazy);
+    }
+    for (const eager of ['functions/read/csv.ts', 'functions/read/json.ts', 'pg-copy-streams']) expect(stage.atStart, eager).toContain(eager);
+  });
+
+  it('leave the exporter out of what a clean cold start reads', async () => {
+    const clean = await bundled('functions/clean/handler.ts');
+    expect(clean.atStart).not.toContain('functions/combine/exports.ts');
+    expect(clean.anywhere).toContain('functions/combine/exports.ts');
+  });
+});
