@@ -5,8 +5,6 @@ import { ident, type Queryable } from './db.ts';
 import { messageOf } from './errors.ts';
 import type { LoadRowJson, LoadStatus } from './ledger.ts';
 import { logger } from './logger.ts';
-import { gatherReportPage } from './report-page.ts';
-import { renderReportPage } from './report-html.ts';
 import { REPORT_TEXT, reportLanguage } from './report-text.ts';
 import { describeChange, type SchemaChange } from './schema-change.ts';
 import type { Geometry } from './svg.ts';
@@ -356,6 +354,8 @@ async function publishHtmlReport(deps: PublishDeps, report: LoadReport, keys: { 
     const language = reportLanguage(deps.pipeline?.suppliers?.find((s) => s.name === keys.supplier)?.language);
     const declared = deps.pipeline?.datasets?.find((d) => d.name === report.dataset)?.clean?.columns ?? [];
     const cleanNames = Object.fromEntries(declared.map((c) => [c.source ?? c.name, c.name]));
+    // loaded when a page is written, not at every cold start: fetched data (no supplier) never needs it
+    const [{ gatherReportPage }, { renderReportPage }] = await Promise.all([import('./report-page.ts'), import('./report-html.ts')]);
     const page = renderReportPage(await gatherReportPage(deps.pool, report, language, { cleanNames }));
     await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.html, Body: page, ContentType: 'text/html; charset=utf-8' }));
     return undefined;
