@@ -7,6 +7,7 @@ import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import type { BaseType, ColumnProfile, FormatDefinition, Locale, Structure } from './types.ts';
 import type { DeclaredType, ReadTable } from '../read/types.ts';
 import { DEFAULT_TYPE_THRESHOLD, missingWarning, TypeEvidence } from './column-type.ts';
+import { Worker } from 'node:worker_threads';
 
 export interface ProfileOptions {
   /** Named in messages and in the result. */
@@ -28,6 +29,13 @@ export interface ProfileOptions {
    * (`clean` of each column; default 0.99, as `civic-etl load`; the pipeline's stage step uses 1).
    */
   typeThreshold?: number;
+  /**
+   * Threads besides this one that profile columns (0 or 1; default 0): one pays on a large file
+   * with a core to spare, and costs more CPU and memory than it saves on busy cores —
+   * `civic-etl profile` asks for one on files over 32 MB on machines of 4 cores or more. A column
+   * is profiled by one thread only, in file order: the profile is the same either way.
+   */
+  workers?: number;
 }
 
 export interface FileProfile extends Structure {
@@ -99,6 +107,16 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
   const { structure, warnings } = detectStructure(head, { complete, file: opts.file, hints: opts.hints });
   const formats = formatsFor(opts.locales ?? []);
   const columns = structure.header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 10_000, structure.decimalComma));
+  // with a worker: it takes two columns in three (reading, decoding and hashing the records stay here)
+  const helper =
+    (opts.workers ?? 0) > 0 && columns.length > 1
+      ? new ColumnsHelper(
+          columns.map((_, i) => i).filter((i) => i % 3 !== 0),
+          { locales: [...(opts.locales ?? [])], distinctCap: opts.distinctCap ?? 10_000, decimalComma: structure.decimalComma },
+          structure.header,
+        )
+      : undefined;
+  const local = columns.map((_, i) => i).filter((i) => !helper?.indices.includes(i));
   const ragged: FileProfile['raggedLines'] = [];
   let raggedCount = 0;
   const seen = new RecordHashes(MAX_ROW_HASHES);
@@ -133,43 +151,169 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
   let more = false;
   let undecodable = 0; // records holding U+FFFD: bytes the encoding could not decode
   let undecodableLine: number | undefined;
-  for await (const record of records) {
-    if (opts.sample !== undefined && rows === opts.sample) {
-      more = true;
-      break;
+  try {
+    for await (const record of records) {
+      if (opts.sample !== undefined && rows === opts.sample) {
+        more = true;
+        break;
+      }
+      rows++;
+      if (replacementChar && record.fields.some((f) => f.includes('\uFFFD'))) {
+        undecodable++;
+        undecodableLine ??= record.line;
+      }
+      if (seen.check(record.fields)) duplicates++;
+      if (helper) {
+        for (let j = 0; j < local.length; j++) {
+          const i = local[j]!;
+          columns[i]!.add(record.fields[i] ?? '');
+        }
+        if (helper.take(record.fields)) await helper.send();
+      } else for (let i = 0; i < columns.length; i++) columns[i]!.add(record.fields[i] ?? '');
     }
-    rows++;
-    if (replacementChar && record.fields.some((f) => f.includes('\uFFFD'))) {
-      undecodable++;
-      undecodableLine ??= record.line;
+    const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold, structure.decimalComma));
+    const numbers = columns.map((c) => c.num);
+    if (helper) {
+      const done = await helper.finish({ top: opts.top ?? 10, typeThreshold: opts.typeThreshold });
+      helper.indices.forEach((i, j) => {
+        profiles[i] = done.profiles[j]!;
+        numbers[i] = done.numbers[j]!;
+      });
     }
-    if (seen.check(record.fields)) duplicates++;
-    for (let i = 0; i < columns.length; i++) columns[i]!.add(record.fields[i] ?? '');
+    addPairedBoundingBoxes(profiles, numbers);
+    if (undecodable > 0) {
+      warnings.push(`${undecodable} record${undecodable === 1 ? '' : 's'} with bytes that are not ${structure.encoding} (shown as U+FFFD), first on line ${undecodableLine}`);
+    }
+    if (repeatedHeaders > 0) warnings.push(`${repeatedHeaders} line${repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${firstRepeatedHeader})`);
+    if (raggedCount > 0) warnings.push(`${raggedCount} line${raggedCount === 1 ? '' : 's'} with a field count different from the header's (first on line ${ragged[0]!.line})`);
+    const missing = missingWarning(profiles.map((p) => p.clean));
+    if (missing) warnings.push(missing);
+    return {
+      file: opts.file,
+      ...structure,
+      rowCount: rows,
+      duplicateRows: duplicates,
+      raggedLines: ragged,
+      raggedCount,
+      sampled: more,
+      duplicatesExact: !seen.full,
+      columns: profiles,
+      warnings,
+    };
+  } finally {
+    await helper?.close();
   }
-  const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold, structure.decimalComma));
-  addPairedBoundingBoxes(profiles, columns);
-  if (undecodable > 0) {
-    warnings.push(`${undecodable} record${undecodable === 1 ? '' : 's'} with bytes that are not ${structure.encoding} (shown as U+FFFD), first on line ${undecodableLine}`);
-  }
-  if (repeatedHeaders > 0) warnings.push(`${repeatedHeaders} line${repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${firstRepeatedHeader})`);
-  if (raggedCount > 0) warnings.push(`${raggedCount} line${raggedCount === 1 ? '' : 's'} with a field count different from the header's (first on line ${ragged[0]!.line})`);
-  const missing = missingWarning(profiles.map((p) => p.clean));
-  if (missing) warnings.push(missing);
-  return {
-    file: opts.file,
-    ...structure,
-    rowCount: rows,
-    duplicateRows: duplicates,
-    raggedLines: ragged,
-    raggedCount,
-    sampled: more,
-    duplicatesExact: !seen.full,
-    columns: profiles,
-    warnings,
-  };
 }
 
 export { DetectError };
+
+/** What the worker is started with (profile-worker.ts). */
+export interface ColumnsInit {
+  names: string[];
+  locales: Locale[];
+  distinctCap: number;
+  decimalComma: boolean;
+}
+/** Records for the worker: the fields of its columns, record by record, in one string, and their lengths. */
+export interface ColumnsBatch {
+  text: string;
+  lengths: Uint32Array;
+  records: number;
+}
+export interface ColumnsFinish {
+  finish: { top: number; typeThreshold: number | undefined };
+}
+/** The worker's columns, profiled, with their number ranges (a latitude/longitude pair's box). */
+export interface ColumnsResult {
+  profiles: ColumnProfile[];
+  numbers: NumberStats[];
+}
+
+/** Records per batch sent to the worker, and batches in flight before the reader waits. */
+const BATCH_RECORDS = 4096;
+const MAX_IN_FLIGHT = 3;
+
+/** The main thread's side of the worker: batches out (a few in flight at most), the profiles back. */
+class ColumnsHelper {
+  private readonly worker: Worker;
+  private parts: string[] = [];
+  private lengths: Uint32Array;
+  private k = 0;
+  private records = 0;
+  private inFlight = 0;
+  private failure: Error | undefined;
+  private result: ColumnsResult | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    readonly indices: number[],
+    init: Omit<ColumnsInit, 'names'>,
+    header: readonly string[],
+  ) {
+    this.lengths = new Uint32Array(BATCH_RECORDS * indices.length);
+    const data: ColumnsInit = { ...init, names: indices.map((i) => header[i]!) };
+    // run from the TypeScript sources (the CLI runs under tsx): the thread compiles them the same way
+    const execArgv = import.meta.url.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : undefined;
+    this.worker = new Worker(new URL('./profile-worker.ts', import.meta.url), { workerData: data, execArgv });
+    this.worker.on('message', (m: { done: number } | ColumnsResult) => {
+      if ('done' in m) this.inFlight--;
+      else this.result = m;
+      this.wake?.();
+    });
+    this.worker.on('error', (error) => {
+      this.failure = new Error(`the profiler's worker thread failed: ${error.message}`, { cause: error });
+      this.wake?.();
+    });
+    this.worker.on('exit', (code) => {
+      this.failure ??= this.result ? undefined : new Error(`the profiler's worker thread stopped (exit code ${code}) before it answered`);
+      this.wake?.();
+    });
+  }
+
+  /** Takes a record's fields of the worker's columns; true when a batch is full (then `send`). */
+  take(fields: readonly string[]): boolean {
+    for (let j = 0; j < this.indices.length; j++) {
+      const f = fields[this.indices[j]!] ?? '';
+      this.parts.push(f);
+      this.lengths[this.k++] = f.length;
+    }
+    return ++this.records === BATCH_RECORDS;
+  }
+
+  /** Sends the records taken; waits while MAX_IN_FLIGHT batches are unanswered. */
+  async send(): Promise<void> {
+    if (this.records > 0) {
+      const batch: ColumnsBatch = { text: this.parts.join(''), lengths: this.lengths, records: this.records };
+      this.worker.postMessage(batch, [this.lengths.buffer as ArrayBuffer]);
+      this.inFlight++;
+      this.parts = [];
+      this.lengths = new Uint32Array(BATCH_RECORDS * this.indices.length);
+      this.k = 0;
+      this.records = 0;
+    }
+    while (this.inFlight >= MAX_IN_FLIGHT) await this.next();
+  }
+
+  /** The worker's columns, profiled, once every record is sent. */
+  async finish(finish: ColumnsFinish['finish']): Promise<ColumnsResult> {
+    await this.send();
+    this.worker.postMessage({ finish } satisfies ColumnsFinish);
+    while (!this.result) await this.next();
+    return this.result;
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+
+  /** Until the worker answers (or fails: then its error). */
+  private async next(): Promise<void> {
+    if (this.failure) throw this.failure;
+    await new Promise<void>((resolve) => (this.wake = resolve));
+    this.wake = undefined;
+    if (this.failure) throw this.failure;
+  }
+}
 
 /** What a column keeps of one distinct value (up to `distinctCap` of them). */
 interface Distinct {
@@ -220,7 +364,16 @@ export class KeyFilter {
 /** Counts per base type, one field each. */
 type TypeCounts = Record<BaseType, number>;
 
-class ColumnAccumulator {
+/** A column's numbers so far: count, running mean and sum of squares (Welford), range. */
+export interface NumberStats {
+  n: number;
+  mean: number;
+  m2: number;
+  min: number;
+  max: number;
+}
+
+export class ColumnAccumulator {
   missing = 0;
   nonEmpty = 0;
   readonly types: TypeCounts = { boolean: 0, integer: 0, number: 0, year: 0, date: 0, datetime: 0, datetime_tz: 0, time: 0, json: 0, string: 0 };
@@ -234,7 +387,7 @@ class ColumnAccumulator {
   private kept: KeyFilter | undefined;
   /** Formats still in the running, with their passes and failures. */
   candidates: { format: FormatDefinition; pass: number; fail: number; hinted: boolean }[];
-  num = { n: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity };
+  num: NumberStats = { n: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity };
   /** Date ranges under both readings of `a/b/yyyy`; the column's evidence picks one at the end. */
   dates = {
     dmy: { min: undefined as string | undefined, max: undefined as string | undefined },
@@ -485,17 +638,20 @@ export function profileRows(
   const columns = header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 0, opts.decimalComma ?? false));
   for (const row of rows) for (let i = 0; i < columns.length; i++) columns[i]!.add(row[i] ?? '');
   const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold, opts.decimalComma));
-  addPairedBoundingBoxes(profiles, columns);
+  addPairedBoundingBoxes(
+    profiles,
+    columns.map((c) => c.num),
+  );
   return profiles;
 }
 
 /** A latitude column and a longitude column of the same file make one bounding box, on both. */
-function addPairedBoundingBoxes(profiles: ColumnProfile[], columns: ColumnAccumulator[]): void {
+function addPairedBoundingBoxes(profiles: ColumnProfile[], numbers: readonly NumberStats[]): void {
   const lat = profiles.findIndex((p) => p.format === 'latitude_wgs84');
   const lon = profiles.findIndex((p) => p.format === 'longitude_wgs84');
   if (lat < 0 || lon < 0) return;
-  const y = columns[lat]!.num;
-  const x = columns[lon]!.num;
+  const y = numbers[lat]!;
+  const x = numbers[lon]!;
   if (y.n === 0 || x.n === 0) return;
   const bbox: [number, number, number, number] = [x.min, y.min, x.max, y.max];
   profiles[lat]!.profile.bbox = bbox;
@@ -629,7 +785,10 @@ export async function profileTable(table: ReadTable, opts: Omit<ProfileOptions, 
   }
   grow();
   const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold));
-  addPairedBoundingBoxes(profiles, columns);
+  addPairedBoundingBoxes(
+    profiles,
+    columns.map((c) => c.num),
+  );
   // the types the file declares, where every value fits them (DBF fields, GeoPackage columns, a
   // Parquet schema), as `civic-etl load` keeps them: a DBF character field of digits stays text,
   // a REAL column of whole numbers a number; known once every row is read

@@ -99,6 +99,17 @@ describe('the profiler classifies each distinct value once', () => {
   });
 });
 
+describe('profileStream with a worker thread', () => {
+  it('gives the profile one thread gives, the worker profiling two columns in three', async () => {
+    const text = mixedCsv(10_000, 5);
+    const one = await profileStream(chunks(text), { file: 'mixed.csv', locales: ['fr'] });
+    const two = await profileStream(chunks(text), { file: 'mixed.csv', locales: ['fr'], workers: 1 });
+
+    expect(two).toEqual(one);
+    expect(column(two.columns, 'effectif').profile).toMatchObject({ min: 13008, max: 75001 });
+  });
+});
+
 describe('KeyFilter', () => {
   it('never rules out a string it holds, and rules out most others', () => {
     const r = mulberry32(4);
