@@ -155,7 +155,10 @@ export const MISSING_MARKERS: readonly string[] = [
 const MARKERS = new Set(MISSING_MARKERS);
 /** A trimmed value that is a missing-value marker (its longest is 5 characters). */
 export function isMissingMarker(v: string): boolean {
-  return v.length <= 5 && MARKERS.has(v.toLowerCase());
+  if (v.length > 5) return false;
+  const c0 = v.charCodeAt(0);
+  // none starts with a digit: most short values are settled without a lower-case copy
+  return !(c0 >= 48 && c0 <= 57) && MARKERS.has(v.toLowerCase());
 }
 /** A clean type whose column reads missing-value markers as empty. */
 const MARKED_TYPES: ReadonlySet<ColumnType> = new Set(['integer', 'bigint', 'numeric', 'double', 'date', 'timestamp', 'timestamptz']);

@@ -72,6 +72,8 @@ const RAGGED_KEPT = 100;
 const PLAIN_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const COORDINATE_PAIR = /^-?\d+(\.\d+)?\s*[,;]\s*-?\d+(\.\d+)?$/;
 const WKT_START = /^[A-Z]+\s*\(/i;
+/** The formats whose profile has the bounding box of the column's geometry values. */
+const BOXED_FORMATS: ReadonlySet<string> = new Set(['geojson', 'wkt', 'latlon_wgs84', 'lonlat_wgs84']);
 /** Distinct records remembered for duplicate counting (32 MB of hashes at most). */
 const MAX_ROW_HASHES = 2_000_000;
 /** Values are counted by their first characters: a column of long texts cannot fill memory. */
@@ -402,6 +404,8 @@ export class ColumnAccumulator {
   maxLength = 0;
   /** Coordinates seen in geometry values: [minX, minY, maxX, maxY]. */
   geoBox: [number, number, number, number] | undefined;
+  /** A format that has a bounding box is still in the running: geometry values are scanned. */
+  private boxed: boolean;
   /** What the type inference (column-type.ts) gathers: the clean type and how to read it. */
   readonly evidence = new TypeEvidence();
 
@@ -413,6 +417,7 @@ export class ColumnAccumulator {
     private readonly decimalComma: boolean,
   ) {
     this.candidates = formats.map((format) => ({ format, pass: 0, fail: 0, hinted: headerMatches(format, name) })).filter((c) => c.hinted || !c.format.requiresHeaderHint);
+    this.boxed = this.candidates.length > 0;
   }
 
   /**
@@ -459,8 +464,10 @@ export class ColumnAccumulator {
     if (entry) entry.x = x;
     if (this.nonEmpty === PRUNE_AFTER) {
       this.candidates = this.candidates.filter((c) => c.pass / this.nonEmpty >= c.format.threshold - PRUNE_MARGIN);
+      // the bounding box serves only these formats
+      this.boxed = this.candidates.some((c) => BOXED_FORMATS.has(c.format.name));
     }
-    if (this.candidates.length > 0 && geometryLike(value)) this.addGeometry(value);
+    if (this.boxed && geometryLike(value)) this.addGeometry(value);
   }
 
   /** The repeats `add` only counted, added up: each distinct value's verdicts, times its pending count. */
@@ -611,7 +618,7 @@ export class ColumnAccumulator {
       profile.max = dates.max;
       profile.dateOrder = this.dates.allIso ? 'ymd' : this.dates.onlyMdy > this.dates.onlyDmy ? 'mdy' : 'dmy';
     }
-    if (this.geoBox && (format === 'geojson' || format === 'wkt' || format === 'latlon_wgs84' || format === 'lonlat_wgs84')) {
+    if (this.geoBox && format !== null && BOXED_FORMATS.has(format)) {
       const [a, b, c, d] = this.geoBox;
       // a latitude-first pair lists y before x
       profile.bbox = format === 'latlon_wgs84' ? [b, a, d, c] : [a, b, c, d];
