@@ -368,6 +368,9 @@ async function load(argv: string[]): Promise<number> {
   }
 }
 
+/** Files above this size are profiled on two threads (profileStream's `workers`): below it, starting the thread costs more than it saves. */
+const PROFILE_WORKER_BYTES = 32 * 1024 * 1024;
+
 async function profile(argv: string[]): Promise<number> {
   const { values, positionals } = args(
     argv,
@@ -423,11 +426,21 @@ async function profile(argv: string[]): Promise<number> {
       member: values.member,
     },
   );
+  // a second thread profiles columns of a large CSV when a core is likely free for it: on two
+  // cores shared with other work it cost more than it saved (docs/performance.md);
+  // CIVIC_ETL_PROFILE_WORKERS=0 or 1 decides instead
+  const { availableParallelism } = await import('node:os');
+  const forced = process.env.CIVIC_ETL_PROFILE_WORKERS;
+  const workers = forced !== undefined && forced !== '' ? Number(forced) : availableParallelism() >= 4 && (statSync(file, { throwIfNoEntry: false })?.size ?? 0) > PROFILE_WORKER_BYTES ? 1 : 0;
   try {
     const results = [];
     for (const entry of opened.entries) {
       const settings = { file: entry.name, locales: locales as ('fr' | 'nl' | 'us')[], sample, typeThreshold };
-      results.push(entry.kind === 'table' ? await profileTable(entry.table, settings) : await profileStream(await entry.open(), { ...settings, hints: delimiter ? { delimiter } : undefined }));
+      results.push(
+        entry.kind === 'table'
+          ? await profileTable(entry.table, settings)
+          : await profileStream(await entry.open(), { ...settings, workers: sample === undefined ? workers : 0, hints: delimiter ? { delimiter } : undefined }),
+      );
     }
     progress.end();
     // profiling needs no table: a file too wide to load is profiled all the same, and told so

@@ -155,7 +155,10 @@ export const MISSING_MARKERS: readonly string[] = [
 const MARKERS = new Set(MISSING_MARKERS);
 /** A trimmed value that is a missing-value marker (its longest is 5 characters). */
 export function isMissingMarker(v: string): boolean {
-  return v.length <= 5 && MARKERS.has(v.toLowerCase());
+  if (v.length > 5) return false;
+  const c0 = v.charCodeAt(0);
+  // none starts with a digit: most short values are settled without a lower-case copy
+  return !(c0 >= 48 && c0 <= 57) && MARKERS.has(v.toLowerCase());
 }
 /** A clean type whose column reads missing-value markers as empty. */
 const MARKED_TYPES: ReadonlySet<ColumnType> = new Set(['integer', 'bigint', 'numeric', 'double', 'date', 'timestamp', 'timestamptz']);
@@ -208,18 +211,22 @@ export class TypeEvidence {
     if (v !== '') this.addTrimmed(v);
   }
 
-  /** One trimmed, non-empty value (the profiler's: it trims them already). */
-  addTrimmed(v: string): void {
-    this.n++;
+  /**
+   * One trimmed, non-empty value (the profiler's: it trims them already), seen `times` times: the
+   * profiler counts a repeated value once it has seen it, and hands the repeats over in one call.
+   * The verdict is the same as for `times` calls of one value each.
+   */
+  addTrimmed(v: string, times = 1): void {
+    this.n += times;
     if (isMissingMarker(v)) {
-      this.markers.set(v, (this.markers.get(v) ?? 0) + 1);
-      this.markerCount++;
+      this.markers.set(v, (this.markers.get(v) ?? 0) + times);
+      this.markerCount += times;
       return;
     }
     const c0 = v.charCodeAt(0);
     const numberLike = (c0 >= 48 && c0 <= 57) || c0 === 43 || c0 === 45 || c0 === 46 || c0 === 44;
     if (!numberLike) {
-      if (v.length <= 5 && BOOLEAN.has(v.toLowerCase())) this.booleans++;
+      if (v.length <= 5 && BOOLEAN.has(v.toLowerCase())) this.booleans += times;
       return;
     }
     // digits only (after a sign), without a regular expression: the most common value of all
@@ -233,9 +240,9 @@ export class TypeEvidence {
     if (end === v.length && end > signed) {
       if (v.charCodeAt(signed) === 48 && v.length > signed + 1) this.leadingZero = true;
       const digits = v.length - signed;
-      if (digits <= 9) this.int32++;
-      if (digits <= 18) this.int64++;
-      this.plain++;
+      if (digits <= 9) this.int32 += times;
+      if (digits <= 18) this.int64 += times;
+      this.plain += times;
       if (digits > this.intDigits) this.intDigits = digits;
       return;
     }
@@ -249,25 +256,25 @@ export class TypeEvidence {
       }
       if (f === v.length && f > end + 1) {
         const whole = end - signed;
-        this.plain++;
-        this.plainDot++;
+        this.plain += times;
+        this.plainDot += times;
         if (whole > 1 && v.charCodeAt(signed) === 48) this.leadingZero = true;
         // `1.234`: also a grouped integer with a decimal comma
         if (whole >= 1 && whole <= 3 && v.charCodeAt(signed) !== 48 && f - end - 1 === 3) {
-          this.dotGrouped++;
+          this.dotGrouped += times;
           if (whole + 3 > this.dotGroupedDigits) this.dotGroupedDigits = whole + 3;
         }
         return;
       }
     }
     if (PLAIN_NUMBER.test(v)) {
-      this.plain++;
+      this.plain += times;
       if (LEADING_ZERO.test(v)) this.leadingZero = true;
       // a dot decimal fits every format with a decimal point; `1.234` also reads as a grouped integer
       if (PLAIN_DOT.test(v)) {
-        this.plainDot++;
+        this.plainDot += times;
         if (DOT_GROUPED.test(v)) {
-          this.dotGrouped++;
+          this.dotGrouped += times;
           const digits = v.length - 1 - (c0 === 43 || c0 === 45 ? 1 : 0);
           if (digits > this.dotGroupedDigits) this.dotGroupedDigits = digits;
         }
@@ -291,19 +298,19 @@ export class TypeEvidence {
       if ((seps & ~f.seps) !== 0 || !f.shape.test(v)) continue;
       numeric = true;
       const e = this.formats[i]!;
-      e.count++;
-      if (v.includes(f.format.decimal)) e.fractional++;
+      e.count += times;
+      if (v.includes(f.format.decimal)) e.fractional += times;
       else {
         const digits = v.replace(/\D/g, '').length;
         if (digits > e.digits) e.digits = digits;
       }
-      if (f.grouped.test(v)) e.grouped++;
+      if (f.grouped.test(v)) e.grouped += times;
     }
     if (numeric && LEADING_ZERO.test(v)) this.leadingZero = true;
-    if (!numeric) this.addDate(v);
+    if (!numeric) this.addDate(v, times);
   }
 
-  private addDate(v: string): void {
+  private addDate(v: string, times: number): void {
     // the common case first, without a regular expression: an ISO day yyyy-mm-dd
     if (v.length === 10 && v.charCodeAt(4) === 45 && v.charCodeAt(7) === 45) {
       const y = digits(v, 0, 4);
@@ -311,8 +318,8 @@ export class TypeEvidence {
       const d = digits(v, 8, 10);
       if (y >= 0 && mo >= 0 && d >= 0) {
         const s = this.isoShape();
-        s.count++;
-        if (isValidDate(y, mo, d)) s.dmy++;
+        s.count += times;
+        if (isValidDate(y, mo, d)) s.dmy += times;
         return;
       }
     }
@@ -341,18 +348,18 @@ export class TypeEvidence {
       s = { family, sep: sep!, yearDigits, time, offset: offset !== undefined, iso, count: 0, dmy: 0, mdy: 0, timed: 0, offsets: 0 };
       this.dates.set(key, s);
     }
-    s.count++;
-    if (tsep !== undefined) s.timed++;
-    if (offset !== undefined) s.offsets++;
+    s.count += times;
+    if (tsep !== undefined) s.timed += times;
+    if (offset !== undefined) s.offsets += times;
     const x = Number(a);
     const y = Number(b);
     if (family === 'ymd') {
-      if (isValidDate(x, y, Number(c))) s.dmy++; // ymd values count once, in `dmy`
+      if (isValidDate(x, y, Number(c))) s.dmy += times; // ymd values count once, in `dmy`
       return;
     }
     const year = yearDigits === 4 ? Number(c) : expandYear(Number(c));
-    if (isValidDate(year, y, x)) s.dmy++;
-    if (sep !== '.' && isValidDate(year, x, y)) s.mdy++; // dotted dates are day-first
+    if (isValidDate(year, y, x)) s.dmy += times;
+    if (sep !== '.' && isValidDate(year, x, y)) s.mdy += times; // dotted dates are day-first
   }
 
   private isoShape(): DateShape {

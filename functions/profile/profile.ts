@@ -1,5 +1,5 @@
 import { detectStructure, DetectError } from './detect.ts';
-import { baseTypeOf, dateOrder, parseDate, parseNumber } from './formats/base-types.ts';
+import { baseTypeOf, dateReadings, numberOfType } from './formats/base-types.ts';
 import { formatsFor, headerMatches } from './formats/index.ts';
 import { readRecords } from './read.ts';
 import { notesWarning } from '../read/csv.ts';
@@ -7,6 +7,7 @@ import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import type { BaseType, ColumnProfile, FormatDefinition, Locale, Structure } from './types.ts';
 import type { DeclaredType, ReadTable } from '../read/types.ts';
 import { DEFAULT_TYPE_THRESHOLD, missingWarning, TypeEvidence } from './column-type.ts';
+import { Worker } from 'node:worker_threads';
 
 export interface ProfileOptions {
   /** Named in messages and in the result. */
@@ -28,6 +29,13 @@ export interface ProfileOptions {
    * (`clean` of each column; default 0.99, as `civic-etl load`; the pipeline's stage step uses 1).
    */
   typeThreshold?: number;
+  /**
+   * Threads besides this one that profile columns (0 or 1; default 0): one pays on a large file
+   * with a core to spare, and costs more CPU and memory than it saves on busy cores —
+   * `civic-etl profile` asks for one on files over 32 MB on machines of 4 cores or more. A column
+   * is profiled by one thread only, in file order: the profile is the same either way.
+   */
+  workers?: number;
 }
 
 export interface FileProfile extends Structure {
@@ -63,7 +71,10 @@ const YEAR_HINTS = ['year', 'annee', 'jaar', 'an', 'millesime', 'jahr', 'anno', 
 const RAGGED_KEPT = 100;
 const PLAIN_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const COORDINATE_PAIR = /^-?\d+(\.\d+)?\s*[,;]\s*-?\d+(\.\d+)?$/;
-/** Distinct records remembered for duplicate counting (about 40 MB). */
+const WKT_START = /^[A-Z]+\s*\(/i;
+/** The formats whose profile has the bounding box of the column's geometry values. */
+const BOXED_FORMATS: ReadonlySet<string> = new Set(['geojson', 'wkt', 'latlon_wgs84', 'lonlat_wgs84']);
+/** Distinct records remembered for duplicate counting (32 MB of hashes at most). */
 const MAX_ROW_HASHES = 2_000_000;
 /** Values are counted by their first characters: a column of long texts cannot fill memory. */
 const MAX_KEY_CHARS = 100;
@@ -97,16 +108,27 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
   const { head, rest, complete } = await readHead(await gunzipIfNeeded(source), opts.headBytes ?? HEAD_BYTES);
   const { structure, warnings } = detectStructure(head, { complete, file: opts.file, hints: opts.hints });
   const formats = formatsFor(opts.locales ?? []);
-  const columns = structure.header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 10_000));
+  const columns = structure.header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 10_000, structure.decimalComma));
+  // with a worker: it takes two columns in three (reading, decoding and hashing the records stay here)
+  const helper =
+    (opts.workers ?? 0) > 0 && columns.length > 1
+      ? new ColumnsHelper(
+          columns.map((_, i) => i).filter((i) => i % 3 !== 0),
+          { locales: [...(opts.locales ?? [])], distinctCap: opts.distinctCap ?? 10_000, decimalComma: structure.decimalComma },
+          structure.header,
+        )
+      : undefined;
+  const local = columns.map((_, i) => i).filter((i) => !helper?.indices.includes(i));
   const ragged: FileProfile['raggedLines'] = [];
   let raggedCount = 0;
-  const seen = new Set<number>();
+  const seen = new RecordHashes(MAX_ROW_HASHES);
   let duplicates = 0;
-  let duplicatesExact = true;
   let rows = 0;
 
   let repeatedHeaders = 0;
   let firstRepeatedHeader: number | undefined;
+  /** The text read so far holds U+FFFD: only then are the fields searched for it. */
+  let replacementChar = false;
   const records = readRecords(prepend(head, rest), structure, {
     file: opts.file,
     // one record more than the sample tells a sampled file from one that has exactly that many
@@ -119,6 +141,7 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
       repeatedHeaders++;
       firstRepeatedHeader ??= line;
     },
+    onReplacementChar: () => (replacementChar = true),
     onNotes: (notes) =>
       warnings.push(
         notesWarning(
@@ -130,61 +153,243 @@ export async function profileStream(source: AsyncIterable<Uint8Array>, opts: Pro
   let more = false;
   let undecodable = 0; // records holding U+FFFD: bytes the encoding could not decode
   let undecodableLine: number | undefined;
-  for await (const record of records) {
-    if (opts.sample !== undefined && rows === opts.sample) {
-      more = true;
-      break;
-    }
-    rows++;
-    if (undecodable === 0 || undecodableLine === undefined) {
-      for (const f of record.fields) {
-        if (f.includes('\uFFFD')) {
-          undecodable++;
-          undecodableLine ??= record.line;
-          break;
-        }
+  try {
+    for await (const record of records) {
+      if (opts.sample !== undefined && rows === opts.sample) {
+        more = true;
+        break;
       }
-    } else if (record.fields.some((f) => f.includes('\uFFFD'))) undecodable++;
-    const h = hashFields(record.fields);
-    if (seen.has(h)) duplicates++;
-    else if (seen.size < MAX_ROW_HASHES) seen.add(h);
-    else duplicatesExact = false;
-    for (let i = 0; i < columns.length; i++) columns[i]!.add(record.fields[i] ?? '', structure.decimalComma);
+      rows++;
+      if (replacementChar && record.fields.some((f) => f.includes('\uFFFD'))) {
+        undecodable++;
+        undecodableLine ??= record.line;
+      }
+      if (seen.check(record.fields)) duplicates++;
+      if (helper) {
+        for (let j = 0; j < local.length; j++) {
+          const i = local[j]!;
+          columns[i]!.add(record.fields[i] ?? '');
+        }
+        if (helper.take(record.fields)) await helper.send();
+      } else for (let i = 0; i < columns.length; i++) columns[i]!.add(record.fields[i] ?? '');
+    }
+    const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold, structure.decimalComma));
+    const numbers = columns.map((c) => c.num);
+    if (helper) {
+      const done = await helper.finish({ top: opts.top ?? 10, typeThreshold: opts.typeThreshold });
+      helper.indices.forEach((i, j) => {
+        profiles[i] = done.profiles[j]!;
+        numbers[i] = done.numbers[j]!;
+      });
+    }
+    addPairedBoundingBoxes(profiles, numbers);
+    if (undecodable > 0) {
+      warnings.push(`${undecodable} record${undecodable === 1 ? '' : 's'} with bytes that are not ${structure.encoding} (shown as U+FFFD), first on line ${undecodableLine}`);
+    }
+    if (repeatedHeaders > 0) warnings.push(`${repeatedHeaders} line${repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${firstRepeatedHeader})`);
+    if (raggedCount > 0) warnings.push(`${raggedCount} line${raggedCount === 1 ? '' : 's'} with a field count different from the header's (first on line ${ragged[0]!.line})`);
+    const missing = missingWarning(profiles.map((p) => p.clean));
+    if (missing) warnings.push(missing);
+    return {
+      file: opts.file,
+      ...structure,
+      rowCount: rows,
+      duplicateRows: duplicates,
+      raggedLines: ragged,
+      raggedCount,
+      sampled: more,
+      duplicatesExact: !seen.full,
+      columns: profiles,
+      warnings,
+    };
+  } finally {
+    await helper?.close();
   }
-  const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold, structure.decimalComma));
-  addPairedBoundingBoxes(profiles, columns);
-  if (undecodable > 0) {
-    warnings.push(`${undecodable} record${undecodable === 1 ? '' : 's'} with bytes that are not ${structure.encoding} (shown as U+FFFD), first on line ${undecodableLine}`);
-  }
-  if (repeatedHeaders > 0) warnings.push(`${repeatedHeaders} line${repeatedHeaders === 1 ? '' : 's'} repeating the header skipped (first on line ${firstRepeatedHeader})`);
-  if (raggedCount > 0) warnings.push(`${raggedCount} line${raggedCount === 1 ? '' : 's'} with a field count different from the header's (first on line ${ragged[0]!.line})`);
-  const missing = missingWarning(profiles.map((p) => p.clean));
-  if (missing) warnings.push(missing);
-  return {
-    file: opts.file,
-    ...structure,
-    rowCount: rows,
-    duplicateRows: duplicates,
-    raggedLines: ragged,
-    raggedCount,
-    sampled: more,
-    duplicatesExact,
-    columns: profiles,
-    warnings,
-  };
 }
 
 export { DetectError };
 
-class ColumnAccumulator {
+/** What the worker is started with (profile-worker.ts). */
+export interface ColumnsInit {
+  names: string[];
+  locales: Locale[];
+  distinctCap: number;
+  decimalComma: boolean;
+}
+/** Records for the worker: the fields of its columns, record by record, in one string, and their lengths. */
+export interface ColumnsBatch {
+  text: string;
+  lengths: Uint32Array;
+  records: number;
+}
+export interface ColumnsFinish {
+  finish: { top: number; typeThreshold: number | undefined };
+}
+/** The worker's columns, profiled, with their number ranges (a latitude/longitude pair's box). */
+export interface ColumnsResult {
+  profiles: ColumnProfile[];
+  numbers: NumberStats[];
+}
+
+/** Records per batch sent to the worker, and batches in flight before the reader waits. */
+const BATCH_RECORDS = 4096;
+const MAX_IN_FLIGHT = 3;
+
+/** The main thread's side of the worker: batches out (a few in flight at most), the profiles back. */
+class ColumnsHelper {
+  private readonly worker: Worker;
+  private parts: string[] = [];
+  private lengths: Uint32Array;
+  private k = 0;
+  private records = 0;
+  private inFlight = 0;
+  private failure: Error | undefined;
+  private result: ColumnsResult | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    readonly indices: number[],
+    init: Omit<ColumnsInit, 'names'>,
+    header: readonly string[],
+  ) {
+    this.lengths = new Uint32Array(BATCH_RECORDS * indices.length);
+    const data: ColumnsInit = { ...init, names: indices.map((i) => header[i]!) };
+    // run from the TypeScript sources (the CLI runs under tsx): the thread compiles them the same way
+    const execArgv = import.meta.url.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : undefined;
+    this.worker = new Worker(new URL('./profile-worker.ts', import.meta.url), { workerData: data, execArgv });
+    this.worker.on('message', (m: { done: number } | ColumnsResult) => {
+      if ('done' in m) this.inFlight--;
+      else this.result = m;
+      this.wake?.();
+    });
+    this.worker.on('error', (error) => {
+      this.failure = new Error(`the profiler's worker thread failed: ${error.message}`, { cause: error });
+      this.wake?.();
+    });
+    this.worker.on('exit', (code) => {
+      this.failure ??= this.result ? undefined : new Error(`the profiler's worker thread stopped (exit code ${code}) before it answered`);
+      this.wake?.();
+    });
+  }
+
+  /** Takes a record's fields of the worker's columns; true when a batch is full (then `send`). */
+  take(fields: readonly string[]): boolean {
+    for (let j = 0; j < this.indices.length; j++) {
+      const f = fields[this.indices[j]!] ?? '';
+      this.parts.push(f);
+      this.lengths[this.k++] = f.length;
+    }
+    return ++this.records === BATCH_RECORDS;
+  }
+
+  /** Sends the records taken; waits while MAX_IN_FLIGHT batches are unanswered. */
+  async send(): Promise<void> {
+    if (this.records > 0) {
+      const batch: ColumnsBatch = { text: this.parts.join(''), lengths: this.lengths, records: this.records };
+      this.worker.postMessage(batch, [this.lengths.buffer as ArrayBuffer]);
+      this.inFlight++;
+      this.parts = [];
+      this.lengths = new Uint32Array(BATCH_RECORDS * this.indices.length);
+      this.k = 0;
+      this.records = 0;
+    }
+    while (this.inFlight >= MAX_IN_FLIGHT) await this.next();
+  }
+
+  /** The worker's columns, profiled, once every record is sent. */
+  async finish(finish: ColumnsFinish['finish']): Promise<ColumnsResult> {
+    await this.send();
+    this.worker.postMessage({ finish } satisfies ColumnsFinish);
+    while (!this.result) await this.next();
+    return this.result;
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+
+  /** Until the worker answers (or fails: then its error). */
+  private async next(): Promise<void> {
+    if (this.failure) throw this.failure;
+    await new Promise<void>((resolve) => (this.wake = resolve));
+    this.wake = undefined;
+    if (this.failure) throw this.failure;
+  }
+}
+
+/** What a column keeps of one distinct value (up to `distinctCap` of them). */
+interface Distinct {
+  /** Times seen. */
+  count: number;
+  /** Times seen whose verdicts (type, formats, type evidence) `flush` has still to add up. */
+  pending: number;
+  /** Its number (numeric values), added to the running mean at each sighting in file order; NaN if none. */
+  x: number;
+  /** The key is the whole value, not the first characters of a long one: the verdicts on it hold for every sighting. */
+  exact: boolean;
+}
+
+/**
+ * A set of strings fixed once built, that answers "surely not in it" or "maybe": one bit per
+ * hash (FNV-1a) in a table of 16 bits or more per string, so a string not in the set is taken
+ * for one about 1 time in 16 or less. Tells a column's values that are none of its kept distinct
+ * values apart for the cost of hashing them, without a Map look-up.
+ */
+export class KeyFilter {
+  private readonly bits: Int32Array;
+  private readonly shift: number;
+
+  constructor(keys: Iterable<string>, count: number) {
+    let log = 10;
+    while (1 << log < count * 16 && log < 26) log++;
+    this.bits = new Int32Array(1 << (log - 5));
+    this.shift = 32 - log;
+    for (const k of keys) {
+      const h = this.slot(k);
+      this.bits[h >>> 5]! |= 1 << (h & 31);
+    }
+  }
+
+  /** False: the string is not in the set. True: it may be. */
+  has(s: string): boolean {
+    const h = this.slot(s);
+    return (this.bits[h >>> 5]! & (1 << (h & 31))) !== 0;
+  }
+
+  private slot(s: string): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    return Math.imul(h, 0x9e3779b1) >>> this.shift;
+  }
+}
+
+/** Counts per base type, one field each. */
+type TypeCounts = Record<BaseType, number>;
+
+/** A column's numbers so far: count, running mean and sum of squares (Welford), range. */
+export interface NumberStats {
+  n: number;
+  mean: number;
+  m2: number;
+  min: number;
+  max: number;
+}
+
+export class ColumnAccumulator {
   missing = 0;
   nonEmpty = 0;
-  readonly types = new Map<BaseType, number>();
-  readonly counts = new Map<string, number>();
+  readonly types: TypeCounts = { boolean: 0, integer: 0, number: 0, year: 0, date: 0, datetime: 0, datetime_tz: 0, time: 0, json: 0, string: 0 };
+  /**
+   * The distinct values (the first `distinctCap` of them), each with its count — and the cache of
+   * verdicts: a value seen before is not classified or tested against the formats again (see `add`).
+   */
+  readonly counts = new Map<string, Distinct>();
   distinctCapped = false;
+  /** Once `counts` is full (it only loses keys after that): which keys it may hold. */
+  private kept: KeyFilter | undefined;
   /** Formats still in the running, with their passes and failures. */
   candidates: { format: FormatDefinition; pass: number; fail: number; hinted: boolean }[];
-  num = { n: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity };
+  num: NumberStats = { n: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity };
   /** Date ranges under both readings of `a/b/yyyy`; the column's evidence picks one at the end. */
   dates = {
     dmy: { min: undefined as string | undefined, max: undefined as string | undefined },
@@ -199,6 +404,8 @@ class ColumnAccumulator {
   maxLength = 0;
   /** Coordinates seen in geometry values: [minX, minY, maxX, maxY]. */
   geoBox: [number, number, number, number] | undefined;
+  /** A format that has a bounding box is still in the running: geometry values are scanned. */
+  private boxed: boolean;
   /** What the type inference (column-type.ts) gathers: the clean type and how to read it. */
   readonly evidence = new TypeEvidence();
 
@@ -206,41 +413,94 @@ class ColumnAccumulator {
     readonly name: string,
     formats: readonly FormatDefinition[],
     private readonly distinctCap: number,
+    /** The file's decimal mark: part of every value's verdict, so one per column. */
+    private readonly decimalComma: boolean,
   ) {
     this.candidates = formats.map((format) => ({ format, pass: 0, fail: 0, hinted: headerMatches(format, name) })).filter((c) => c.hinted || !c.format.requiresHeaderHint);
+    this.boxed = this.candidates.length > 0;
   }
 
-  add(raw: string, decimalComma: boolean): void {
-    const value = raw.trim();
+  /**
+   * One value of the column. A value met before (one of the distinct values kept) is only
+   * counted: what it is does not change, so its type, type evidence and format verdicts are added
+   * up once per distinct value by `flush` (times its count), and only its number goes into the
+   * running mean at once, to keep the file's order. The first PRUNE_AFTER values are always
+   * classified one by one, as the formats are pruned on them. A value past the cap of distinct
+   * values, or longer than the key kept for it, is classified every time.
+   */
+  add(raw: string): void {
+    // most values have nothing to trim: printable ASCII or Latin-1 at both ends (every character
+    // `trim` removes is below 0x21 or from U+00A0 up) — and trim is costlier than that check
+    const first = raw.charCodeAt(0);
+    const last = raw.charCodeAt(raw.length - 1);
+    const value = first > 0x20 && first < 0xa0 && last > 0x20 && last < 0xa0 ? raw : raw.trim();
     if (value === '') {
       this.missing++;
       return;
     }
     this.nonEmpty++;
-    this.evidence.addTrimmed(value);
-    const type = baseTypeOf(value, { decimalComma });
-    this.types.set(type, (this.types.get(type) ?? 0) + 1);
-
     const key = value.length > MAX_KEY_CHARS ? `${value.slice(0, MAX_KEY_CHARS)}…` : value;
-    const known = this.counts.get(key);
-    if (known !== undefined) this.counts.set(key, known + 1);
-    // a copy, not the value itself: the reader's strings are slices of a 64 KiB piece of text,
-    // which a kept slice would keep alive
-    else if (this.counts.size < this.distinctCap) this.counts.set(Buffer.from(key, 'utf8').toString('utf8'), 1);
-    else this.distinctCapped = true;
+    // once the distinct values are all kept, most values of a column of identifiers are none of
+    // them: a filter tells most of those apart without the costlier look-up
+    let entry = this.kept !== undefined && !this.kept.has(key) ? undefined : this.counts.get(key);
+    if (entry !== undefined) {
+      entry.count++;
+      if (entry.exact && this.nonEmpty > PRUNE_AFTER) {
+        entry.pending++;
+        if (entry.x === entry.x) this.addNumber(entry.x);
+        return;
+      }
+      entry = undefined; // counted; classified again below
+    } else if (this.counts.size < this.distinctCap) {
+      // a copy, not the value itself: the reader's strings are slices of a 64 KiB piece of text,
+      // which a kept slice would keep alive
+      entry = { count: 1, pending: 0, x: NaN, exact: key === value };
+      this.counts.set(Buffer.from(key, 'utf8').toString('utf8'), entry);
+      if (this.counts.size === this.distinctCap) this.kept = new KeyFilter(this.counts.keys(), this.distinctCap);
+    } else this.distinctCapped = true;
 
+    const x = this.classify(value, 1);
+    if (x === x) this.addNumber(x);
+    if (entry) entry.x = x;
+    if (this.nonEmpty === PRUNE_AFTER) {
+      this.candidates = this.candidates.filter((c) => c.pass / this.nonEmpty >= c.format.threshold - PRUNE_MARGIN);
+      // the bounding box serves only these formats
+      this.boxed = this.candidates.some((c) => BOXED_FORMATS.has(c.format.name));
+    }
+    if (this.boxed && geometryLike(value)) this.addGeometry(value);
+  }
+
+  /** The repeats `add` only counted, added up: each distinct value's verdicts, times its pending count. */
+  private flush(): void {
+    for (const [value, entry] of this.counts) {
+      if (entry.pending === 0) continue;
+      this.classify(value, entry.pending);
+      entry.pending = 0;
+    }
+  }
+
+  /**
+   * The verdicts on one value seen `times` times: its type evidence, base type, length, date
+   * range and formats. Returns its number (numeric values; NaN otherwise), which the caller adds
+   * to the running mean.
+   */
+  private classify(value: string, times: number): number {
+    this.evidence.addTrimmed(value, times);
+    const type = baseTypeOf(value, { decimalComma: this.decimalComma });
+    this.types[type] += times;
     if (value.length < this.minLength) this.minLength = value.length;
     if (value.length > this.maxLength) this.maxLength = value.length;
+    let x = NaN;
     if (type === 'integer' || type === 'number' || type === 'year') {
       if (this.plainNumbers && !PLAIN_NUMBER.test(value)) this.plainNumbers = false;
-      const x = parseNumber(value, decimalComma);
-      if (x !== undefined) this.addNumber(x);
+      x = numberOfType(value, type, this.decimalComma) ?? NaN;
     } else if (type === 'date' || type === 'datetime' || type === 'datetime_tz') {
-      const order = dateOrder(value);
-      if (order === 'dmy') this.dates.onlyDmy++;
-      else if (order === 'mdy') this.dates.onlyMdy++;
+      const readings = dateReadings(value);
+      const order = readings?.order;
+      if (order === 'dmy') this.dates.onlyDmy += times;
+      else if (order === 'mdy') this.dates.onlyMdy += times;
       for (const reading of ['dmy', 'mdy'] as const) {
-        const d = parseDate(value, reading);
+        const d = readings?.[reading];
         if (d === undefined) continue;
         const range = this.dates[reading];
         if (range.min === undefined || d < range.min) range.min = d;
@@ -248,17 +508,11 @@ class ColumnAccumulator {
       }
       if (order !== 'ymd') this.dates.allIso = false;
     }
-
     for (const c of this.candidates) {
-      if (c.format.test(value)) c.pass++;
-      else c.fail++;
+      if (c.format.test(value)) c.pass += times;
+      else c.fail += times;
     }
-    if (this.nonEmpty === PRUNE_AFTER) {
-      this.candidates = this.candidates.filter((c) => c.pass / this.nonEmpty >= c.format.threshold - PRUNE_MARGIN);
-    }
-    if (this.candidates.length > 0 && (value.startsWith('{') || value.startsWith('[') || /^[A-Z]+\s*\(/i.test(value) || value.includes('SRID=') || COORDINATE_PAIR.test(value))) {
-      this.addGeometry(value);
-    }
+    return x;
   }
 
   private addNumber(x: number): void {
@@ -289,12 +543,13 @@ class ColumnAccumulator {
 
   finish(top: number, typeThreshold = DEFAULT_TYPE_THRESHOLD, decimalComma?: boolean): ColumnProfile {
     // the clean type first: a number or date column's missing-value markers (`NA`, `...`) are missing values
+    this.flush();
     let clean = this.evidence.decide(typeThreshold, decimalComma === undefined ? {} : { decimalComma });
     for (const { value, count } of clean.missing ?? []) {
       this.missing += count;
       this.nonEmpty -= count;
       const t = baseTypeOf(value, { decimalComma: decimalComma ?? false });
-      this.types.set(t, (this.types.get(t) ?? 0) - count);
+      this.types[t] -= count;
       this.counts.delete(value);
       // nor evidence of a format (`NA` is Namibia's ISO code)
       for (const c of this.candidates) {
@@ -303,7 +558,7 @@ class ColumnAccumulator {
       }
     }
     const n = this.nonEmpty;
-    const share = (t: BaseType) => ACCEPTS[t].reduce((sum, a) => sum + (this.types.get(a) ?? 0), 0) / n;
+    const share = (t: BaseType) => ACCEPTS[t].reduce((sum, a) => sum + this.types[a], 0) / n;
     let type: BaseType = 'string';
     let typeScore = 1;
     if (n > 0) {
@@ -332,6 +587,7 @@ class ColumnAccumulator {
       }
     }
     const topValues = [...this.counts.entries()]
+      .map(([value, d]) => [value, d.count] as const)
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
       .slice(0, top)
       .map(([value, count]) => ({ value, count }));
@@ -362,7 +618,7 @@ class ColumnAccumulator {
       profile.max = dates.max;
       profile.dateOrder = this.dates.allIso ? 'ymd' : this.dates.onlyMdy > this.dates.onlyDmy ? 'mdy' : 'dmy';
     }
-    if (this.geoBox && (format === 'geojson' || format === 'wkt' || format === 'latlon_wgs84' || format === 'lonlat_wgs84')) {
+    if (this.geoBox && format !== null && BOXED_FORMATS.has(format)) {
       const [a, b, c, d] = this.geoBox;
       // a latitude-first pair lists y before x
       profile.bbox = format === 'latlon_wgs84' ? [b, a, d, c] : [a, b, c, d];
@@ -386,24 +642,39 @@ export function profileRows(
 ): ColumnProfile[] {
   const formats = formatsFor(opts.locales ?? []);
   // no distinct values kept (the top values and counts are not what is asked here): a third of the time
-  const columns = header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 0));
-  for (const row of rows) for (let i = 0; i < columns.length; i++) columns[i]!.add(row[i] ?? '', opts.decimalComma ?? false);
+  const columns = header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 0, opts.decimalComma ?? false));
+  for (const row of rows) for (let i = 0; i < columns.length; i++) columns[i]!.add(row[i] ?? '');
   const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold, opts.decimalComma));
-  addPairedBoundingBoxes(profiles, columns);
+  addPairedBoundingBoxes(
+    profiles,
+    columns.map((c) => c.num),
+  );
   return profiles;
 }
 
 /** A latitude column and a longitude column of the same file make one bounding box, on both. */
-function addPairedBoundingBoxes(profiles: ColumnProfile[], columns: ColumnAccumulator[]): void {
+function addPairedBoundingBoxes(profiles: ColumnProfile[], numbers: readonly NumberStats[]): void {
   const lat = profiles.findIndex((p) => p.format === 'latitude_wgs84');
   const lon = profiles.findIndex((p) => p.format === 'longitude_wgs84');
   if (lat < 0 || lon < 0) return;
-  const y = columns[lat]!.num;
-  const x = columns[lon]!.num;
+  const y = numbers[lat]!;
+  const x = numbers[lon]!;
   if (y.n === 0 || x.n === 0) return;
   const bbox: [number, number, number, number] = [x.min, y.min, x.max, y.max];
   profiles[lat]!.profile.bbox = bbox;
   profiles[lon]!.profile.bbox = bbox;
+}
+
+/**
+ * A value that may hold coordinates (GeoJSON, WKT, EWKT, a `lat,lon` pair): what is worth a
+ * bounding-box scan. The cheap tests on characters come first, the expressions only where they can match.
+ */
+function geometryLike(value: string): boolean {
+  const c0 = value.charCodeAt(0);
+  if (c0 === 123 /* { */ || c0 === 91 /* [ */) return true;
+  if (value.indexOf('(') > 0 && WKT_START.test(value)) return true;
+  if (value.includes('SRID=')) return true;
+  return (value.includes(',') || value.includes(';')) && COORDINATE_PAIR.test(value);
 }
 
 function words(header: string): string[] {
@@ -419,21 +690,77 @@ function round(x: number): number {
   return Number(x.toPrecision(12));
 }
 
-/** 52-bit FNV-1a-style hash of a record's fields (two 32-bit lanes), for duplicate counting. */
-function hashFields(fields: readonly string[]): number {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  for (let f = 0; f < fields.length; f++) {
-    const s = fields[f]!;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+/**
+ * The records seen, as 52-bit FNV-1a-style hashes of their fields (two 32-bit lanes), for
+ * duplicate counting: an open-addressing table over two typed arrays rather than a Set of
+ * numbers — no boxed number per record, mostly one memory access per look-up. Keeps at most
+ * `cap` hashes; past that, new records are only checked against those (`full`).
+ */
+export class RecordHashes {
+  size = 0;
+  /** A record was not remembered: the table was full. */
+  full = false;
+  /** High lane of each slot's hash. */
+  private hi = new Uint32Array(1 << 16);
+  /** Low 20 bits of the other lane, plus 1 (0: an empty slot). */
+  private lo = new Uint32Array(1 << 16);
+
+  constructor(private readonly cap: number) {}
+
+  /** Whether a record with these fields was seen before; remembers it if not (and there is room). */
+  check(fields: readonly string[]): boolean {
+    let h1 = 0x811c9dc5;
+    let h2 = 0x01000193;
+    for (let f = 0; f < fields.length; f++) {
+      const s = fields[f]!;
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        h1 = Math.imul(h1 ^ c, 0x01000193);
+        h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+      }
+      h1 = Math.imul(h1 ^ 0x1f, 0x01000193); // field separator
+      h2 = Math.imul(h2 ^ 0x1f, 0x5bd1e995);
     }
-    h1 = Math.imul(h1 ^ 0x1f, 0x01000193); // field separator
-    h2 = Math.imul(h2 ^ 0x1f, 0x5bd1e995);
+    const hi = h1 >>> 0;
+    const lo = ((h2 >>> 0) & 0xfffff) + 1;
+    let slot = this.find(hi, lo);
+    if (this.lo[slot] === lo) return true;
+    if (this.size >= this.cap) {
+      this.full = true;
+      return false;
+    }
+    if (2 * (this.size + 1) > this.hi.length) {
+      this.grow();
+      slot = this.find(hi, lo);
+    }
+    this.hi[slot] = hi;
+    this.lo[slot] = lo;
+    this.size++;
+    return false;
   }
-  return (h1 >>> 0) * 0x100000 + ((h2 >>> 0) & 0xfffff);
+
+  /** The slot holding the hash, or the empty slot where it goes (linear probing; the table is at most half full). */
+  private find(hi: number, lo: number): number {
+    const mask = this.hi.length - 1;
+    let slot = Math.imul(hi ^ Math.imul(lo, 0x9e3779b1), 0x85ebca6b) & mask;
+    for (;;) {
+      const l = this.lo[slot]!;
+      if (l === 0 || (l === lo && this.hi[slot] === hi)) return slot;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  private grow(): void {
+    const { hi, lo } = this;
+    this.hi = new Uint32Array(hi.length * 2);
+    this.lo = new Uint32Array(lo.length * 2);
+    for (let i = 0; i < hi.length; i++) {
+      if (lo[i] === 0) continue;
+      const slot = this.find(hi[i]!, lo[i]!);
+      this.hi[slot] = hi[i]!;
+      this.lo[slot] = lo[i]!;
+    }
+  }
 }
 
 /**
@@ -446,11 +773,10 @@ export async function profileTable(table: ReadTable, opts: Omit<ProfileOptions, 
   const formats = formatsFor(opts.locales ?? []);
   const columns: ColumnAccumulator[] = [];
   const grow = () => {
-    while (columns.length < table.columns.length) columns.push(new ColumnAccumulator(table.columns[columns.length]!, formats, opts.distinctCap ?? 10_000));
+    while (columns.length < table.columns.length) columns.push(new ColumnAccumulator(table.columns[columns.length]!, formats, opts.distinctCap ?? 10_000, false));
   };
-  const seen = new Set<number>();
+  const seen = new RecordHashes(MAX_ROW_HASHES);
   let duplicates = 0;
-  let duplicatesExact = true;
   let rows = 0;
   let more = false;
   for await (const row of table.rows()) {
@@ -461,15 +787,15 @@ export async function profileTable(table: ReadTable, opts: Omit<ProfileOptions, 
     rows++;
     grow();
     const fields = columns.map((_, i) => row.values[i] ?? '');
-    const h = hashFields(fields);
-    if (seen.has(h)) duplicates++;
-    else if (seen.size < MAX_ROW_HASHES) seen.add(h);
-    else duplicatesExact = false;
-    for (let i = 0; i < columns.length; i++) columns[i]!.add(fields[i]!, false);
+    if (seen.check(fields)) duplicates++;
+    for (let i = 0; i < columns.length; i++) columns[i]!.add(fields[i]!);
   }
   grow();
   const profiles = columns.map((c) => c.finish(opts.top ?? 10, opts.typeThreshold));
-  addPairedBoundingBoxes(profiles, columns);
+  addPairedBoundingBoxes(
+    profiles,
+    columns.map((c) => c.num),
+  );
   // the types the file declares, where every value fits them (DBF fields, GeoPackage columns, a
   // Parquet schema), as `civic-etl load` keeps them: a DBF character field of digits stays text,
   // a REAL column of whole numbers a number; known once every row is read
@@ -500,7 +826,7 @@ export async function profileTable(table: ReadTable, opts: Omit<ProfileOptions, 
     raggedLines: [],
     raggedCount: 0,
     sampled: more,
-    duplicatesExact,
+    duplicatesExact: !seen.full,
     columns: more ? profiles : withDeclaredTypes(profiles, table.declaredTypes?.()),
     warnings: [...table.warnings, ...(missing ? [missing] : [])],
   };

@@ -44,6 +44,12 @@ export interface ReadOptions {
    * UTF-8 bytes; see functions/read/csv.ts.) 0 = no limit. Default 16 Mi.
    */
   maxRecordChars?: number;
+  /**
+   * Called once, before the first record holding U+FFFD is yielded: the decoded text holds one
+   * (bytes the encoding could not decode, or the character itself). A caller looking for it in
+   * the fields need not look before.
+   */
+  onReplacementChar?: () => void;
 }
 
 export const DEFAULT_MAX_RECORD_CHARS = 16 * 1024 * 1024;
@@ -74,7 +80,12 @@ export async function* readRecords(source: AsyncIterable<Uint8Array>, structure:
   /** Note-shaped records held back: notes if the file ends after them, rows if data follows. */
   const held: RecordRow[] = [];
   let run = 0;
+  let replacement = false;
   for await (const text of textFrom(source, structure.encoding)) {
+    if (!replacement && text !== null && text.includes('\uFFFD')) {
+      replacement = true;
+      opts.onReplacementChar?.();
+    }
     let failure: unknown;
     try {
       if (text === null) tokenizer.end(out);

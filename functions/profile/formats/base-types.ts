@@ -63,7 +63,11 @@ function isNumber(value: string, decimalComma: boolean): boolean {
  * `48.8566` → 48.8566): grouping is only assumed when it is unambiguous.
  */
 export function parseNumber(value: string, decimalComma: boolean): number | undefined {
-  const type = baseTypeOf(value, { decimalComma });
+  return numberOfType(value, baseTypeOf(value, { decimalComma }), decimalComma);
+}
+
+/** `parseNumber` of a value whose `baseTypeOf` the caller knows already (the profiler's hot path: one classification per value). */
+export function numberOfType(value: string, type: BaseType, decimalComma: boolean): number | undefined {
   if (type === 'integer' || type === 'year') return Number(value);
   if (type !== 'number') return undefined;
   let s: string;
@@ -296,6 +300,19 @@ export function dateOrder(value: string): DateOrder | undefined {
   if (parts.orders === ORDER_YMD) return 'ymd';
   if (parts.orders === (ORDER_DMY | ORDER_MDY)) return 'either';
   return parts.orders === ORDER_DMY ? 'dmy' : 'mdy';
+}
+
+/**
+ * `dateOrder(value)` with `parseDate(value, 'dmy')` and `parseDate(value, 'mdy')`, from one
+ * parse (the profiler's hot path); undefined when the value is not a date or datetime.
+ */
+export function dateReadings(value: string): { order: DateOrder; dmy: string | undefined; mdy: string | undefined } | undefined {
+  const parts = newParts();
+  if (!parseTemporal(value, parts)) return undefined;
+  const order: DateOrder = parts.orders === ORDER_YMD ? 'ymd' : parts.orders === (ORDER_DMY | ORDER_MDY) ? 'either' : parts.orders === ORDER_DMY ? 'dmy' : 'mdy';
+  const d = ymd(parts, 'dmy');
+  const m = ymd(parts, 'mdy');
+  return { order, dmy: d && isoDate(d[0], d[1], d[2]), mdy: m && isoDate(m[0], m[1], m[2]) };
 }
 
 function newParts(): TemporalParts {
