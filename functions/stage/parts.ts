@@ -295,10 +295,54 @@ async function failLoad(pool: pg.Pool, loadId: number, error: PermanentError): P
     const load = await getLoad(client, loadId, true);
     if (load?.status !== 'received') return;
     await markFailed(client, loadId, error);
-    const { rows } = await client.query<{ part: number }>(`SELECT part FROM etl.load_parts WHERE load_id = $1`, [loadId]);
-    for (const r of rows) await client.query(`DROP TABLE IF EXISTS ${partTable(load.staging_table!, r.part)}`);
-    await client.query(`DROP TABLE IF EXISTS ${load.staging_table!}`);
+    await dropLoadTables(client, loadId, load.staging_table!);
   });
+}
+
+async function dropLoadTables(client: pg.PoolClient, loadId: number, staging: string): Promise<void> {
+  const { rows } = await client.query<{ part: number }>(`SELECT part FROM etl.load_parts WHERE load_id = $1`, [loadId]);
+  for (const r of rows) await client.query(`DROP TABLE IF EXISTS ${partTable(staging, r.part)}`);
+  await client.query(`DROP TABLE IF EXISTS ${staging}`);
+}
+
+/**
+ * Stage the parts of one load concurrently in this process, over up to `connections` connections
+ * at a time, each part by `stage` (the same `stagePart` a part message runs): the local stage step
+ * and `civic-etl load` do this instead of sending part messages. The first part that fails for
+ * good stops the parts not started; once the ones running settle, the tables a part committed
+ * after the load failed are dropped too, so a failed load leaves no table. An error that is not
+ * the input's (the database gone) is thrown once every running part has settled: the caller
+ * retries, and the parts staged already are not staged again.
+ */
+export async function stagePartsConcurrently(pool: pg.Pool, messages: readonly PartMessage[], connections: number, stage: (message: PartMessage) => Promise<PartOutcome>): Promise<PartOutcome[]> {
+  const outcomes: PartOutcome[] = [];
+  let next = 0;
+  let stop = false;
+  let thrown: unknown;
+  const worker = async () => {
+    while (!stop && next < messages.length) {
+      const message = messages[next++]!;
+      try {
+        const outcome = await stage(message);
+        outcomes.push(outcome);
+        if (outcome.status === 'failed') stop = true;
+      } catch (error) {
+        stop = true;
+        thrown ??= error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(connections, messages.length)) }, worker));
+  const failed = new Set(outcomes.filter((o) => o.status === 'failed').map((o) => o.loadId));
+  for (const loadId of failed) {
+    // a part committed while another failed the load: its table goes too
+    await inTransaction(pool, async (client) => {
+      const load = await getLoad(client, loadId, true);
+      if (load?.status === 'failed' && load.staging_table) await dropLoadTables(client, loadId, load.staging_table);
+    });
+  }
+  if (thrown !== undefined) throw thrown;
+  return outcomes;
 }
 
 /** Same naming as a whole-file load: ≤ 63 bytes whatever the dataset name. */
