@@ -88,6 +88,8 @@ interface StageOnce {
   seconds: number;
   copySeconds: number;
   memory: PhaseMemory;
+  parts: number;
+  connections: number;
 }
 
 /**
@@ -109,9 +111,11 @@ async function stageOnce(runner: 'bundle' | 'tsx', bucket: string, key: string, 
     seconds: number;
     copySeconds: number;
     memory: PhaseMemory;
+    parts: number;
+    connections: number;
   };
   if (r.outcome.status !== 'staged') throw new Error(`stage (${runner}) of ${key}: ${JSON.stringify(r.outcome)}`);
-  return { measured, rows: r.outcome.rows, loadId: r.outcome.loadId, seconds: r.seconds, copySeconds: r.copySeconds, memory: r.memory };
+  return { measured, rows: r.outcome.rows, loadId: r.outcome.loadId, seconds: r.seconds, copySeconds: r.copySeconds, memory: r.memory, parts: r.parts, connections: r.connections };
 }
 
 /** Peak RSS by phase, as stage-once.ts measured it. */
@@ -152,7 +156,9 @@ export async function main(): Promise<void> {
 
   await bundleStageOnce();
   await db.query(`DROP TABLE IF EXISTS public.bench_copy`);
-  console.log(`\nours: the stage step (S3 → detect → lineage → COPY), in a child process bundled with esbuild as the Lambda is`);
+  console.log(
+    `\nours: the stage step as it runs locally (S3 → detect → lineage → COPY; above CIVIC_ETL_PARALLEL_BYTES in parts over parallel connections), in a child process bundled with esbuild as the Lambda is`,
+  );
   console.log(`baseline: psql \\copy of the same file into an equivalent table (dropped and made again before each run)`);
   const runs = await interleave({
     name: 'stage',
@@ -162,7 +168,9 @@ export async function main(): Promise<void> {
       const ours = await stageOnce('bundle', bucket, key, uploaded.VersionId ?? '', bytes);
       if (ours.rows !== ROWS) throw new Error(`stage loaded ${ours.rows} rows, expected ${ROWS}`);
       const rate = ROWS / ours.copySeconds;
-      console.log(`  ours: COPY phase ${ours.copySeconds.toFixed(1)} s: ${Math.round(rate).toLocaleString('en')} rows/s, ${(mb / ours.copySeconds).toFixed(1)} MB/s`);
+      console.log(
+        `  ours: COPY phase ${ours.copySeconds.toFixed(1)} s: ${Math.round(rate).toLocaleString('en')} rows/s, ${(mb / ours.copySeconds).toFixed(1)} MB/s; ${ours.parts} part${ours.parts === 1 ? '' : 's'} over ${ours.connections} connection${ours.connections === 1 ? '' : 's'}`,
+      );
       console.log(`    with the catalog profile: ${ours.seconds.toFixed(1)} s; peak RSS ${ours.measured.peakRssMb.toFixed(0)} MB (${phases(ours.memory)})`);
       // the same object version is staged again by the next run: its table and ledger row go (no new upload: moto keeps every version)
       await forget(db, ours.loadId);

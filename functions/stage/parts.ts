@@ -70,7 +70,10 @@ interface PartsLayout {
  * `start` is the byte where the first record starts (after the header), `firstLine` its physical
  * line. A cut is never made between the CR and the LF of a CRLF.
  */
-export async function planParts(source: AsyncIterable<Uint8Array>, opts: { start: number; firstLine: number; size: number; quote: string; total: number; delimiter?: string }): Promise<PartPlan[]> {
+export async function planParts(
+  source: AsyncIterable<Uint8Array>,
+  opts: { start: number; firstLine: number; size: number; quote: string; total: number; delimiter?: string; maxParts?: number },
+): Promise<PartPlan[]> {
   const parts: PartPlan[] = [];
   let partStart = opts.start;
   let partLine = opts.firstLine;
@@ -78,14 +81,17 @@ export async function planParts(source: AsyncIterable<Uint8Array>, opts: { start
   const scanner: CsvByteScanner = new CsvByteScanner({ delimiter: opts.delimiter ?? ',', quote: opts.quote, firstLine: opts.firstLine }, (_held, _chunk, _s, _e, next) => {
     if (next < 0) return; // a CR ends the chunk: a LF may follow, cut after a later record
     const end = offset + next;
-    if (end - partStart >= opts.size && end < opts.total) {
+    if (end - partStart >= opts.size && end < opts.total && !enough()) {
       parts.push({ index: parts.length, start: partStart, end, firstLine: partLine });
       partStart = end;
       partLine = scanner.line + 1; // the record ends on the scanner's line; the next starts below
     }
   });
+  // at most `maxParts`: once the last cut is found, the rest of the object need not be read
+  const enough = () => opts.maxParts !== undefined && parts.length >= opts.maxParts - 1;
   let at = 0; // of the chunk in the object
   for await (const raw of source) {
+    if (enough()) break;
     const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     const skip = Math.max(0, opts.start - at);
     if (skip < chunk.length) {
@@ -125,7 +131,7 @@ export async function planLoad(
   ref: ObjectRef & { size: number },
   loadId: number,
   dataset: string,
-  opts: { size: number; delimiter?: string },
+  opts: { size: number; delimiter?: string; maxParts?: number },
 ): Promise<PartPlan[]> {
   const { head, rest, complete } = await readHead(await openRange(deps.s3, ref), HEAD_BYTES);
   if (!complete) await rest.return?.();
@@ -143,6 +149,7 @@ export async function planLoad(
     quote,
     delimiter: structure.delimiter,
     total: ref.size,
+    maxParts: opts.maxParts,
   });
 
   const columns = stagingColumns(structure.header);

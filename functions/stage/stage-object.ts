@@ -172,6 +172,8 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
       const partSize = inProcess ? (inProcess.partSize ?? Math.ceil(size / Math.max(1, inProcess.connections))) : limit;
       const parts = await planLoad(client, { s3: deps.s3, project: deps.pipeline.project }, { ...ref, size }, loadId, dataset.name, {
         size: partSize,
+        // one part a connection: the plan stops reading at the last cut
+        ...(inProcess && inProcess.partSize === undefined ? { maxParts: inProcess.connections } : {}),
         delimiter: dataset.read.delimiter,
       });
       return parts.length;

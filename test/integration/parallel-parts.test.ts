@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
+import { planParts } from '../../functions/stage/parts.ts';
 import { stageObject, type CleanMessage, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 
@@ -107,6 +108,26 @@ describe('a CSV above the threshold, staged locally over parallel connections', 
     expect(await facts(wholeTable)).toEqual(expected);
     expect(await difference(table, wholeTable)).toBe(0);
     expect(cleaned).toEqual([{ loadId }]);
+  });
+
+  it('plans one part a connection, reading the object only up to the last cut', async () => {
+    const text = Buffer.from(tricky(3000));
+    const start = text.indexOf('\n') + 1;
+    let read = 0;
+    const chunks = (async function* () {
+      for (let at = 0; at < text.length; at += 1000) {
+        read = Math.min(text.length, at + 1000);
+        yield text.subarray(at, at + 1000);
+      }
+    })();
+    const parts = await planParts(chunks, { start, firstLine: 2, size: Math.ceil(text.length / 2), quote: '"', total: text.length, maxParts: 2 });
+
+    expect(parts.map((p) => [p.start, p.end])).toEqual([
+      [start, parts[0]!.end],
+      [parts[0]!.end, text.length],
+    ]);
+    expect(parts[0]!.end).toBeGreaterThanOrEqual(Math.ceil(text.length / 2));
+    expect(read).toBeLessThan(text.length * 0.6);
   });
 
   it('gives the same table whatever the cut size and the number of connections (seeded random cuts)', async () => {
