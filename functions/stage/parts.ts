@@ -104,10 +104,16 @@ export async function planParts(
   return parts;
 }
 
+/** Bytes [first, last] (inclusive) of an object, or all of it. */
+export type RangeOpener = (ref: ObjectRef, first?: number, last?: number) => Promise<AsyncIterable<Uint8Array>>;
+
 export interface PartsDeps {
   pool: pg.Pool;
-  s3: S3Client;
+  /** The object's store; not needed when `open` is given. */
+  s3?: S3Client;
   project: string;
+  /** Where the bytes come from: S3 range GETs unless given (`civic-etl load` reads a local file by ranges). */
+  open?: RangeOpener;
   /** Send part messages to the stage queue. */
   enqueueParts(messages: PartMessage[]): Promise<void>;
 }
@@ -127,13 +133,14 @@ export function wantsParts(head: Buffer, size: number | undefined, limit: number
  */
 export async function planLoad(
   client: pg.PoolClient,
-  deps: Pick<PartsDeps, 's3' | 'project'>,
+  deps: Pick<PartsDeps, 's3' | 'project' | 'open'>,
   ref: ObjectRef & { size: number },
   loadId: number,
   dataset: string,
-  opts: { size: number; delimiter?: string; maxParts?: number },
-): Promise<PartPlan[]> {
-  const { head, rest, complete } = await readHead(await openRange(deps.s3, ref), HEAD_BYTES);
+  opts: { size: number; delimiter?: string; maxParts?: number; table?: string },
+): Promise<{ parts: PartPlan[]; structure: Structure; columns: string[]; warnings: string[]; table: string }> {
+  const open = deps.open ?? ((r: ObjectRef, first?: number, last?: number) => openRange(deps.s3!, r, first, last));
+  const { head, rest, complete } = await readHead(await open(ref), HEAD_BYTES);
   if (!complete) await rest.return?.();
   const { structure, warnings } = detectStructure(head, { complete: false, file: ref.key, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
   if (structure.encoding === 'utf-16le' || structure.encoding === 'utf-16be') {
@@ -142,7 +149,7 @@ export async function planLoad(
   const start = byteOfLine(head, structure.firstDataLine);
   if (start === undefined) throw new PermanentError(`${ref.key}: the header is longer than ${HEAD_BYTES} bytes`, { file: ref.key });
   const quote = structure.quote || '';
-  const parts = await planParts(await openRange(deps.s3, ref), {
+  const parts = await planParts(await open(ref), {
     start,
     firstLine: structure.firstDataLine,
     size: opts.size,
@@ -153,7 +160,7 @@ export async function planLoad(
   });
 
   const columns = stagingColumns(structure.header);
-  const table = stagingTable(deps.project, dataset, loadId);
+  const table = opts.table ?? stagingTable(deps.project, dataset, loadId);
   await createStagingTable(client, { table, columns, lineage: objectLineage(loadId, ref), partitioned: true });
   const layout: PartsLayout = {
     format: 'csv',
@@ -166,7 +173,7 @@ export async function planLoad(
   for (const p of parts) {
     await client.query(`INSERT INTO etl.load_parts (load_id, part, start_byte, end_byte, first_line) VALUES ($1, $2, $3, $4, $5)`, [loadId, p.index, p.start, p.end, p.firstLine]);
   }
-  return parts;
+  return { parts, structure, columns, warnings, table };
 }
 
 /** The parts of a load not staged yet, as messages (for a redelivered object whose parts were planned). */
@@ -214,7 +221,7 @@ export async function stagePart(deps: PartsDeps, message: PartMessage, onComplet
         `CREATE TABLE ${table} (LIKE ${load.staging_table!} INCLUDING DEFAULTS,
            CHECK (_source_line >= ${Number(row.first_line)}${upper}))`,
       );
-      const bytes = await openRange(deps.s3, ref, Number(row.start_byte), Number(row.end_byte) - 1);
+      const bytes = deps.open ? await deps.open(ref, Number(row.start_byte), Number(row.end_byte) - 1) : await openRange(deps.s3!, ref, Number(row.start_byte), Number(row.end_byte) - 1);
       const utf8 = layout.encoding === 'utf-8' ? bytes : toUtf8(bytes as AsyncIterable<Buffer>, layout.encoding);
       const quote = layout.quote || '\u0001';
       const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };

@@ -170,7 +170,7 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
       if (await hasParts(client, loadId)) return -1;
       // in process: one part a connection, so that each does an equal share
       const partSize = inProcess ? (inProcess.partSize ?? Math.ceil(size / Math.max(1, inProcess.connections))) : limit;
-      const parts = await planLoad(client, { s3: deps.s3, project: deps.pipeline.project }, { ...ref, size }, loadId, dataset.name, {
+      const { parts } = await planLoad(client, { s3: deps.s3, project: deps.pipeline.project }, { ...ref, size }, loadId, dataset.name, {
         size: partSize,
         // one part a connection: the plan stops reading at the last cut
         ...(inProcess && inProcess.partSize === undefined ? { maxParts: inProcess.connections } : {}),

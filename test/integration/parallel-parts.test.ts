@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
+import { loadFile } from '../../local/load-file.ts';
 import { planParts } from '../../functions/stage/parts.ts';
 import { stageObject, type CleanMessage, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
@@ -63,6 +64,20 @@ rows.sort(key=lambda r: int(r[0]))
 print(json.dumps({"n": len(rows), "ids": sum(int(r[0]) for r in rows), "notes": hashlib.md5("|".join(r[1] for r in rows).encode()).hexdigest()}))
 `;
   return JSON.parse(execFileSync('python3', ['-c', script, path], { encoding: 'utf8' })) as { n: number; ids: number; notes: string };
+}
+
+/** `text` with record `id` replaced by one with a field too many: where it starts (byte) and its line. */
+function withBadRecord(text: string, id: number): { text: string; at: number; line: number } {
+  const i = text.indexOf(`\r\n${id},`);
+  const j = text.indexOf(`\r\n${id + 1},`);
+  const bad = `${text.slice(0, i)}\r\n${id},bad,record,one field too many${text.slice(j)}`;
+  return { text: bad, at: Buffer.byteLength(text.slice(0, i + 2)), line: text.slice(0, i + 2).split('\n').length };
+}
+
+function fileOf(name: string, body: string | Buffer): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'civic-parallel-load-')), name);
+  writeFileSync(path, body);
+  return path;
 }
 
 async function facts(table: string) {
@@ -149,13 +164,9 @@ describe('a CSV above the threshold, staged locally over parallel connections', 
   });
 
   it('fails the whole load when part 3 holds a bad record, naming its line, and leaves no table of it', async () => {
-    const records = tricky(2000).split('\r\n');
-    // the header and 19 records a part: the bad bytes fall in part 3 (0-based index 2)
-    const before = records.slice(0, 1 + 45).join('\r\n').length;
-    const text = Buffer.concat([Buffer.from(records.slice(0, 46).join('\r\n')), Buffer.from('\r\n46,bad,record,one field too many\r\n'), Buffer.from(records.slice(47).join('\r\n'))]);
-    const badLine = text.subarray(0, before).toString().split('\n').length + 1;
+    const { text, at, line: badLine } = withBadRecord(tricky(2000), 46);
     cleaned = [];
-    const outcome = await stageObject({ ...deps, partBytes: 100, partsInProcess: { connections: 2, partSize: Math.ceil(before / 2.5) } }, await put(bucket, 'incoming/city/split/bad.csv', text));
+    const outcome = await stageObject({ ...deps, partBytes: 100, partsInProcess: { connections: 2, partSize: Math.ceil(at / 2.5) } }, await put(bucket, 'incoming/city/split/bad.csv', text));
     const loadId = (outcome as { loadId: number }).loadId;
     const load = (await rows<{ status: string; error: string }>(deps.pool, 'SELECT status, error FROM etl.loads WHERE id = $1', [loadId]))[0]!;
     const bad = await rows<{ part: number; first_line: number }>(deps.pool, 'SELECT part, first_line::int FROM etl.load_parts WHERE load_id = $1 AND first_line <= $2 ORDER BY part DESC LIMIT 1', [
@@ -170,5 +181,54 @@ describe('a CSV above the threshold, staged locally over parallel connections', 
     expect(load.error).toMatch(new RegExp(`bad\\.csv.*line ${badLine}`));
     expect(left).toEqual([]);
     expect(cleaned).toEqual([]);
+  });
+});
+
+describe('civic-etl load of a CSV above the threshold, staged over parallel connections', () => {
+  it('loads exactly the rows of one COPY and of Python csv, quoted line breaks and CRLF across the cuts', async () => {
+    const text = tricky(3000, 3);
+    const expected = pythonFacts(text);
+    const path = fileOf('big.csv', text);
+    await deps.pool.query('DROP SCHEMA IF EXISTS it_parallel_load CASCADE');
+    const one = await loadFile(deps.pool, path, { table: 'it_parallel_load.one', parallel: { connections: 1 } });
+    const many = await loadFile(deps.pool, path, { table: 'it_parallel_load.many', parallel: { bytes: 10_000, connections: 3 } });
+    const parts = await rows<{ n: number }>(
+      deps.pool,
+      `SELECT count(*)::int AS n FROM etl.load_parts p JOIN etl.loads l ON l.id = p.load_id WHERE l.id = (SELECT max(id) FROM etl.loads WHERE project = 'it_parallel_load' AND dataset = 'many')`,
+    );
+    const left = await rows(deps.pool, `SELECT tablename FROM pg_tables WHERE schemaname = 'it_parallel_load' AND tablename LIKE '\\_civic\\_etl%'`);
+
+    expect(parts).toEqual([{ n: 3 }]);
+    expect(many).toMatchObject({ rowsRead: expected.n, rowsLoaded: expected.n, rowsRejected: 0 });
+    expect(many.columns).toEqual(one.columns);
+    const [f] = await rows(deps.pool, `SELECT count(*)::int AS n, sum(id)::int AS ids, md5(string_agg(note, '|' ORDER BY id)) AS notes FROM it_parallel_load.many`);
+    expect(f).toEqual(expected);
+    const [d] = await rows(
+      deps.pool,
+      `SELECT (SELECT count(*) FROM (TABLE it_parallel_load.many EXCEPT ALL TABLE it_parallel_load.one) a)::int + (SELECT count(*) FROM (TABLE it_parallel_load.one EXCEPT ALL TABLE it_parallel_load.many) b)::int AS n`,
+    );
+    expect(d).toEqual({ n: 0 });
+    expect(left).toEqual([]);
+  });
+
+  it('fails the whole load when part 3 holds a bad record, naming its line, and leaves no table', async () => {
+    const { text, line: badLine } = withBadRecord(tricky(2000, 4), 1200);
+    const path = fileOf('bad.csv', text);
+    await deps.pool.query('DROP SCHEMA IF EXISTS it_parallel_bad CASCADE');
+
+    const error = await loadFile(deps.pool, path, { table: 'it_parallel_bad.rows', parallel: { bytes: 10_000, connections: 4 } }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    const load = await rows<{ status: string; part: number }>(
+      deps.pool,
+      `SELECT l.status, (SELECT max(part) FROM etl.load_parts p WHERE p.load_id = l.id AND p.first_line <= $1)::int AS part FROM etl.loads l WHERE l.id = (SELECT max(id) FROM etl.loads WHERE project = 'it_parallel_bad')`,
+      [badLine],
+    );
+    const left = await rows(deps.pool, `SELECT tablename FROM pg_tables WHERE schemaname = 'it_parallel_bad'`);
+
+    expect(error?.message).toMatch(new RegExp(`bad\\.csv.*line ${badLine}`));
+    expect(load).toEqual([{ status: 'failed', part: 2 }]); // the third part (0-based index 2)
+    expect(left).toEqual([]);
   });
 });
