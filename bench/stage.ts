@@ -28,6 +28,7 @@ import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client
 import { Upload } from '@aws-sdk/lib-storage';
 import pg from 'pg';
 import { ensureServices } from '../local/services.ts';
+import { SUGGESTED_PARALLEL_CONNECTIONS } from '../functions/common/config.ts';
 import { bundleLikeLambda } from './lambda-like.ts';
 import { interleave } from './interleave.ts';
 import { measure, type Measured } from './measure.ts';
@@ -132,6 +133,9 @@ async function forget(db: pg.Client, loadId: number): Promise<void> {
 }
 
 export async function main(): Promise<void> {
+  // the path the outcome names: parallel staging on (it is off by default), one connection a core unless told
+  process.env.CIVIC_ETL_PARALLEL_CONNECTIONS ??= String(SUGGESTED_PARALLEL_CONNECTIONS);
+  console.log(`CIVIC_ETL_PARALLEL_CONNECTIONS=${process.env.CIVIC_ETL_PARALLEL_CONNECTIONS}, CIVIC_ETL_PARALLEL_BYTES=${process.env.CIVIC_ETL_PARALLEL_BYTES ?? 'default (64 MiB)'}`);
   if (!existsSync('/usr/bin/time')) throw new Error('this benchmark measures with GNU time: apt-get install time');
   mkdirSync(DIR, { recursive: true });
   const file = join(DIR, 'stage-2m.csv');
@@ -218,6 +222,44 @@ export async function main(): Promise<void> {
   console.log(`  ${Math.round(insertRate).toLocaleString('en')} rows/s`);
   await db.query('DROP TABLE IF EXISTS public.bench_insert');
 
+  // civic-etl load of the same file: its staging phase against \copy, interleaved (BENCH_STAGE_LOAD=1; each load also infers types and casts, not timed here)
+  let loadResult: string | undefined;
+  if (process.env.BENCH_STAGE_LOAD === '1') {
+    console.log(`\nours: civic-etl load ${file} --table bench_stage_load.rows, its "read and staged" phase (a child process under tsx); baseline: psql \\copy as above`);
+    const loadRuns = await interleave({
+      name: 'stage-load',
+      unit: 'rows/s',
+      better: 'higher',
+      ours: async () => {
+        const run = await measure(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/load-once.ts'), file, 'bench_stage_load.rows'], {
+          ...process.env,
+          NODE_NO_WARNINGS: '1',
+          POWERTOOLS_LOG_LEVEL: 'ERROR',
+        });
+        if (run.code !== 0) throw new Error(`civic-etl load failed:\n${run.stderr}`);
+        const r = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { rows: number; stagedSeconds: number; seconds: number; parts: number };
+        if (r.rows !== ROWS) throw new Error(`civic-etl load loaded ${r.rows} rows, expected ${ROWS}`);
+        const rate = ROWS / r.stagedSeconds;
+        console.log(
+          `  ours: read and staged in ${r.stagedSeconds.toFixed(1)} s: ${Math.round(rate).toLocaleString('en')} rows/s; ${r.parts} part${r.parts === 1 ? '' : 's'}; whole load ${r.seconds.toFixed(1)} s; peak RSS ${run.peakRssMb.toFixed(0)} MB`,
+        );
+        await db.query('DROP SCHEMA IF EXISTS bench_stage_load CASCADE');
+        return rate;
+      },
+      baseline: async () => {
+        await db.query(`DROP TABLE IF EXISTS public.bench_copy; CREATE TABLE public.bench_copy (${HEADER.map((h) => `${h} text`).join(', ')}, _line bigint GENERATED ALWAYS AS IDENTITY)`);
+        const copy = await measure('psql', [process.env.DATABASE_URL!, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy public.bench_copy (${HEADER.join(', ')}) FROM '${file}' CSV HEADER`]);
+        if (copy.code !== 0) throw new Error(`psql failed: ${copy.stderr}`);
+        console.log(`  baseline: ${copy.seconds.toFixed(1)} s: ${Math.round(ROWS / copy.seconds).toLocaleString('en')} rows/s`);
+        await db.query('DROP TABLE IF EXISTS public.bench_copy');
+        return ROWS / copy.seconds;
+      },
+      labels: { ours: 'ours (civic-etl load, staging)', baseline: 'baseline (psql \\copy)' },
+      printResult: false,
+    });
+    loadResult = loadRuns.result;
+  }
+
   // memory series: BENCH_STAGE_SIZES=100,1000,3000 (MB, approximately) stages larger files too
   const sizes = (process.env.BENCH_STAGE_SIZES ?? '')
     .split(',')
@@ -247,4 +289,5 @@ export async function main(): Promise<void> {
 
   console.log(`\nours ${runs.ratio.toFixed(2)}× the \\copy throughput (medians; target ≥ 0.9×); naïve INSERT ${(insertRate / copyRate).toFixed(2)}× (on the first 200,000 rows, once)`);
   console.log(runs.result);
+  if (loadResult) console.log(loadResult);
 }

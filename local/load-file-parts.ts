@@ -36,6 +36,8 @@ export async function stageFileInParts(
       maxParts: opts.connections,
       delimiter: opts.delimiter,
       table: opts.table,
+      // as the whole file's staging table: unlogged (no WAL), since the load drops it when it ends, and a crashed load fails
+      unlogged: true,
     });
     if (planned.columns.length > opts.maxColumns) throw tooManyColumns(opts.file, planned.columns.length, opts.maxColumns);
     return planned;

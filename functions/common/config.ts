@@ -101,8 +101,15 @@ export const stageEnv = z
 
 /** Local runs: a CSV larger than this is staged over parallel connections, by byte ranges (parts.ts). */
 export const DEFAULT_PARALLEL_BYTES = 64 * 1024 ** 2;
-/** Local runs: connections that stage the parts of one file at once, by default (never more than the machine's cores). */
-export const DEFAULT_PARALLEL_CONNECTIONS = Math.min(availableParallelism(), 4);
+/**
+ * Local runs: connections that stage the parts of one file at once, by default: 1, every file
+ * staged whole. Off until it is measured faster: on this project's shared 2-core machine two
+ * connections staged the 2,000,000-row benchmark file no faster than one COPY (docs/performance.md).
+ * `CIVIC_ETL_PARALLEL_CONNECTIONS=2` (or more) turns it on.
+ */
+export const DEFAULT_PARALLEL_CONNECTIONS = 1;
+/** What the benchmark and docs suggest when turning it on: the machine's cores, at most 4. */
+export const SUGGESTED_PARALLEL_CONNECTIONS = Math.min(availableParallelism(), 4);
 
 /**
  * Local runs only (the local stage step, `civic-etl load`; the Lambda sends part messages instead):

@@ -62,6 +62,8 @@ interface PartsLayout {
   columns: string[];
   parts: number;
   warnings: string[];
+  /** Part tables made UNLOGGED (no WAL): for a staging table the load drops itself (`civic-etl load`), never for the pipeline's. */
+  unlogged?: boolean;
 }
 
 /**
@@ -137,7 +139,7 @@ export async function planLoad(
   ref: ObjectRef & { size: number },
   loadId: number,
   dataset: string,
-  opts: { size: number; delimiter?: string; maxParts?: number; table?: string },
+  opts: { size: number; delimiter?: string; maxParts?: number; table?: string; unlogged?: boolean },
 ): Promise<{ parts: PartPlan[]; structure: Structure; columns: string[]; warnings: string[]; table: string }> {
   const open = deps.open ?? ((r: ObjectRef, first?: number, last?: number) => openRange(deps.s3!, r, first, last));
   const { head, rest, complete } = await readHead(await open(ref), HEAD_BYTES);
@@ -168,6 +170,7 @@ export async function planLoad(
     columns,
     parts: parts.length,
     warnings,
+    ...(opts.unlogged ? { unlogged: true } : {}),
   };
   await client.query(`UPDATE etl.loads SET header = $2, detected = $3, staging_table = $4 WHERE id = $1`, [loadId, JSON.stringify(structure.header), JSON.stringify(layout), table]);
   for (const p of parts) {
@@ -218,7 +221,7 @@ export async function stagePart(deps: PartsDeps, message: PartMessage, onComplet
       const upper = row.next_line === null ? '' : ` AND _source_line < ${Number(row.next_line)}`;
       await client.query(`DROP TABLE IF EXISTS ${table}`);
       await client.query(
-        `CREATE TABLE ${table} (LIKE ${load.staging_table!} INCLUDING DEFAULTS,
+        `CREATE ${layout.unlogged ? 'UNLOGGED ' : ''}TABLE ${table} (LIKE ${load.staging_table!} INCLUDING DEFAULTS,
            CHECK (_source_line >= ${Number(row.first_line)}${upper}))`,
       );
       const bytes = deps.open ? await deps.open(ref, Number(row.start_byte), Number(row.end_byte) - 1) : await openRange(deps.s3!, ref, Number(row.start_byte), Number(row.end_byte) - 1);
