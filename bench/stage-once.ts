@@ -77,7 +77,7 @@ const sampler = setInterval(() => {
 // the local stage step's settings (CIVIC_ETL_PARALLEL_BYTES, CIVIC_ETL_PARALLEL_CONNECTIONS), as local/pipeline.ts applies them
 const parallel = parseEnv(parallelEnv, process.env, 'the local stage step');
 const dbConfig = parseEnv(dbEnv, process.env, 'the local stage step');
-const connections = Math.min(parallel.connections, Math.max(1, dbConfig.poolSize - 1));
+const connections = Math.min(parallel.connections ?? 1, Math.max(1, dbConfig.poolSize - 1));
 const inParts = connections > 1 && Number(size) > parallel.bytes;
 const s3 = watchedS3(s3Client(), (n) => {
   // whole: the second read of the object is the catalog profile's; in parts the reads are many (plan, parts), so one peak is reported

@@ -9,9 +9,15 @@
  * once and the same version staged by every run (its staging table and ledger row dropped after
  * each): moto keeps every object version until it stops, so no run uploads again.
  *
- * "ours" is the stage step's COPY phase (detection, transcoding check, lineage scanner, COPY into
- * a fresh table with the lineage columns, ledger update), which is what competes with \copy; the
- * catalog profile that follows the commit (a 100,000-record sample) is printed separately.
+ * "ours" is the stage step's COPY phase as it runs locally (detection, transcoding check, lineage
+ * scanner, COPY into a fresh table with the lineage columns, ledger update), which is what competes
+ * with \copy; the catalog profile that follows the commit (a 100,000-record sample) is printed
+ * separately. Parallel staging (off by default for the local stage step) is turned on with one connection a core unless
+ * CIVIC_ETL_PARALLEL_CONNECTIONS says otherwise (1: the file staged whole, by one COPY): the file,
+ * above CIVIC_ETL_PARALLEL_BYTES, is staged in parts over that many connections, and each run
+ * prints the parts and connections it used. With BENCH_STAGE_LOAD=1, `civic-etl load` of the same
+ * file (its "read and staged" phase, bench/load-once.ts) is interleaved with \copy too: a second
+ * RESULT line, `stage-load`.
  * The stage step runs in a child process (bench/stage-once.ts) bundled with esbuild as the Lambda
  * is, and run with plain node and a 512 MB function's heap limit: its peak RSS is that of the code
  * the Lambda runs. The same file is staged once more under tsx, for reference (tsx alone adds
@@ -133,7 +139,7 @@ async function forget(db: pg.Client, loadId: number): Promise<void> {
 }
 
 export async function main(): Promise<void> {
-  // the path the outcome names: parallel staging on (it is off by default), one connection a core unless told
+  // the path the outcome names: parallel staging on (the local stage step's default is off), one connection a core unless told
   process.env.CIVIC_ETL_PARALLEL_CONNECTIONS ??= String(SUGGESTED_PARALLEL_CONNECTIONS);
   console.log(`CIVIC_ETL_PARALLEL_CONNECTIONS=${process.env.CIVIC_ETL_PARALLEL_CONNECTIONS}, CIVIC_ETL_PARALLEL_BYTES=${process.env.CIVIC_ETL_PARALLEL_BYTES ?? 'default (64 MiB)'}`);
   if (!existsSync('/usr/bin/time')) throw new Error('this benchmark measures with GNU time: apt-get install time');

@@ -23,7 +23,7 @@ import { markFailed, markLoaded, markStaged, receiveObject } from '../functions/
 import { migrate } from '../functions/migrate/migrate.ts';
 import { openSource, type FormatHint } from '../functions/read/open.ts';
 import { stageCsv } from '../functions/stage/stage-object.ts';
-import { parallelEnv, parseEnv, type ParallelConfig } from '../functions/common/config.ts';
+import { parallelEnv, parseEnv, SUGGESTED_PARALLEL_CONNECTIONS, type ParallelConfig } from '../functions/common/config.ts';
 import { stageFileInParts } from './load-file-parts.ts';
 import { stageTable } from '../functions/stage/stage-table.ts';
 import { inferTypes } from '../functions/clean/infer.ts';
@@ -61,7 +61,7 @@ export interface LoadFileOptions {
   onPhase?: (phase: string, seconds: number) => void;
   /**
    * A plain CSV larger than `bytes` is staged over `connections` connections at once, by byte
-   * ranges (default: CIVIC_ETL_PARALLEL_BYTES, CIVIC_ETL_PARALLEL_CONNECTIONS; 1 connection: one COPY).
+   * ranges (default: CIVIC_ETL_PARALLEL_BYTES, 64 MiB; CIVIC_ETL_PARALLEL_CONNECTIONS, else the machine's cores, at most 4; 1 connection: one COPY).
    */
   parallel?: Partial<ParallelConfig>;
   /** Called with each stream opened on the file (its bytesRead is the progress of reading it) and the file's size. */
@@ -146,7 +146,8 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     // unlogged, not temporary: parallel workers can read it when the new table is cast from it
     const staging = `${ident(schema)}.${ident(`_civic_etl_load_${load.id}`)}`;
     // a big plain CSV: staged by parts over parallel connections, committed before the cast (dropped below if the load fails)
-    const parallel = { ...parseEnv(parallelEnv, process.env, 'civic-etl load'), ...opts.parallel };
+    const settings = { ...parseEnv(parallelEnv, process.env, 'civic-etl load'), ...opts.parallel };
+    const parallel = { bytes: settings.bytes, connections: settings.connections ?? SUGGESTED_PARALLEL_CONNECTIONS };
     const inParts =
       entry.kind === 'csv' && entry.name === file
         ? await stageFileInParts(pool, {

@@ -102,24 +102,23 @@ export const stageEnv = z
 /** Local runs: a CSV larger than this is staged over parallel connections, by byte ranges (parts.ts). */
 export const DEFAULT_PARALLEL_BYTES = 64 * 1024 ** 2;
 /**
- * Local runs: connections that stage the parts of one file at once, by default: 1, every file
- * staged whole. Off until it is measured faster: on this project's shared 2-core machine two
- * connections staged the 2,000,000-row benchmark file no faster than one COPY (docs/performance.md).
- * `CIVIC_ETL_PARALLEL_CONNECTIONS=2` (or more) turns it on.
+ * Local runs: connections that stage the parts of one big CSV at once, unless
+ * `CIVIC_ETL_PARALLEL_CONNECTIONS` says: `civic-etl load` uses the machine's cores (at most 4),
+ * measured faster than one COPY; the local stage step stages every file whole (1), since from S3
+ * (moto) two connections were measured slower than one on this project's 2-core machine
+ * (docs/performance.md).
  */
-export const DEFAULT_PARALLEL_CONNECTIONS = 1;
-/** What the benchmark and docs suggest when turning it on: the machine's cores, at most 4. */
 export const SUGGESTED_PARALLEL_CONNECTIONS = Math.min(availableParallelism(), 4);
 
 /**
  * Local runs only (the local stage step, `civic-etl load`; the Lambda sends part messages instead):
  * a CSV larger than `bytes` is cut at record boundaries into `connections` parts, staged at once.
- * `connections` 1: every file is staged whole, by one COPY.
+ * `connections` 1: every file is staged whole, by one COPY; unset: each path's default (above).
  */
 export const parallelEnv = z
   .object({
     [ENV.parallelBytes]: count('a positive whole number of bytes').default(DEFAULT_PARALLEL_BYTES),
-    [ENV.parallelConnections]: count('a whole number of connections, at least 1').default(DEFAULT_PARALLEL_CONNECTIONS),
+    [ENV.parallelConnections]: count('a whole number of connections, at least 1').optional(),
   })
   .transform((env) => ({ bytes: env[ENV.parallelBytes], connections: env[ENV.parallelConnections] }));
 

@@ -60,8 +60,8 @@ describe("a function's configuration, parsed once from its environment", () => {
     expect(parseEnv(migrateEnv, DB)).toEqual({ pipelineFile: 'pipeline.json', db: { url: DB.DATABASE_URL, poolSize: 4, tls: true } });
   });
 
-  it('stages local files whole unless parallel connections are asked for, and names a bad setting', () => {
-    expect(parseEnv(parallelEnv, {})).toEqual({ bytes: 64 * 1024 * 1024, connections: 1 });
+  it('reads the local parallel staging settings (unset connections: each path its default), and names a bad setting', () => {
+    expect(parseEnv(parallelEnv, {})).toEqual({ bytes: 64 * 1024 * 1024, connections: undefined });
     expect(parseEnv(parallelEnv, { CIVIC_ETL_PARALLEL_BYTES: '1000', CIVIC_ETL_PARALLEL_CONNECTIONS: '3' })).toEqual({ bytes: 1000, connections: 3 });
     expect(failure(() => parseEnv(parallelEnv, { CIVIC_ETL_PARALLEL_CONNECTIONS: '0' }, 'civic-etl load')).message).toBe(
       'invalid configuration of civic-etl load: environment variable CIVIC_ETL_PARALLEL_CONNECTIONS must be a whole number of connections, at least 1, got "0"',
