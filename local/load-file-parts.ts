@@ -5,7 +5,7 @@ import { PermanentError } from '../functions/common/errors.ts';
 import { getLoad, type ObjectRef } from '../functions/common/ledger.ts';
 import { tooManyColumns } from '../functions/common/limits.ts';
 import { readHead } from '../functions/common/streams.ts';
-import { planLoad, stagePart, stagePartsConcurrently, wantsParts, type PartsDeps } from '../functions/stage/parts.ts';
+import { dropLoadTables, planLoad, stagePart, stagePartsConcurrently, wantsParts, type PartsDeps, type RangeOpener } from '../functions/stage/parts.ts';
 import type { StagedCsv } from '../functions/stage/stage-object.ts';
 import { detectedCsvLayout } from '../functions/stage/stage-table.ts';
 
@@ -20,14 +20,27 @@ import { detectedCsvLayout } from '../functions/stage/stage-table.ts';
  */
 export async function stageFileInParts(
   pool: pg.Pool,
-  opts: { file: string; path: string; ref: ObjectRef & { size: number }; loadId: number; schema: string; table: string; delimiter?: string; maxColumns: number; bytes: number; connections: number },
+  opts: {
+    file: string;
+    path: string;
+    ref: ObjectRef & { size: number };
+    loadId: number;
+    schema: string;
+    table: string;
+    delimiter?: string;
+    maxColumns: number;
+    bytes: number;
+    connections: number;
+    /** How a range of the file is read (tests: one that fails). */
+    open?: RangeOpener;
+  },
 ): Promise<StagedCsv | undefined> {
   if (opts.connections < 2 || opts.ref.size <= opts.bytes) return undefined;
   const { head, rest, complete } = await readHead(createReadStream(opts.path, { end: 4095 }), 4096);
   if (!complete) await rest.return?.();
   if (!wantsParts(head, opts.ref.size, opts.bytes)) return undefined;
   // the bytes of the file, by ranges (end inclusive, as an HTTP range)
-  const open = async (_ref: ObjectRef, first?: number, last?: number) => createReadStream(opts.path, { start: first, end: last, highWaterMark: 256 * 1024 });
+  const open = opts.open ?? (async (_ref: ObjectRef, first?: number, last?: number) => createReadStream(opts.path, { start: first, end: last, highWaterMark: 256 * 1024 }));
   const deps: PartsDeps = { pool, project: opts.schema, open, enqueueParts: async () => undefined };
   const plan = await inTransaction(pool, async (client) => {
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(opts.schema)}`);
@@ -43,7 +56,15 @@ export async function stageFileInParts(
     return planned;
   });
   const messages = plan.parts.map((p) => ({ civicEtlPart: { loadId: opts.loadId, part: p.index } }));
-  await stagePartsConcurrently(pool, messages, opts.connections, (m) => stagePart(deps, m, async () => undefined));
+  try {
+    await stagePartsConcurrently(pool, messages, opts.connections, (m) => stagePart(deps, m, async () => undefined));
+  } catch (error) {
+    // not the input's fault (the database or the disk): nothing retries a load, so its parts go now
+    await inTransaction(pool, (client) => dropLoadTables(client, opts.loadId, opts.table)).catch((cleanup: unknown) => {
+      throw new AggregateError([error, cleanup], `${opts.file}: staging in parts failed, and so did dropping its tables`);
+    });
+    throw error;
+  }
   const load = await getLoad(pool, opts.loadId);
   if (load?.status !== 'staged') {
     throw new PermanentError(load?.error ?? `${opts.file}: not every part was staged`, { file: opts.file, ...(load?.error_line ? { line: Number(load.error_line) } : {}) });

@@ -316,7 +316,8 @@ async function failLoad(pool: pg.Pool, loadId: number, error: PermanentError): P
   });
 }
 
-async function dropLoadTables(client: pg.PoolClient, loadId: number, staging: string): Promise<void> {
+/** Drop a load's staging table and every part table of it (a load that will not be retried: `civic-etl load`). */
+export async function dropLoadTables(client: pg.PoolClient, loadId: number, staging: string): Promise<void> {
   const { rows } = await client.query<{ part: number }>(`SELECT part FROM etl.load_parts WHERE load_id = $1`, [loadId]);
   for (const r of rows) await client.query(`DROP TABLE IF EXISTS ${partTable(staging, r.part)}`);
   await client.query(`DROP TABLE IF EXISTS ${staging}`);

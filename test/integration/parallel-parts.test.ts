@@ -4,12 +4,14 @@
  * is attached, and a part that fails fails the load with no table left.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
+import { receiveObject } from '../../functions/common/ledger.ts';
 import { loadFile } from '../../local/load-file.ts';
+import { stageFileInParts } from '../../local/load-file-parts.ts';
 import { planParts } from '../../functions/stage/parts.ts';
 import { stageObject, type CleanMessage, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
@@ -229,6 +231,27 @@ describe('civic-etl load of a CSV above the threshold, staged over parallel conn
 
     expect(error?.message).toMatch(new RegExp(`bad\\.csv.*line ${badLine}`));
     expect(load).toEqual([{ status: 'failed', part: 2 }]); // the third part (0-based index 2)
+    expect(left).toEqual([]);
+  });
+
+  it('drops every table of the load when a part cannot be read (not the input), and says why', async () => {
+    const text = tricky(2000, 5);
+    const path = fileOf('unreadable.csv', text);
+    const size = Buffer.byteLength(text);
+    await deps.pool.query('DROP SCHEMA IF EXISTS it_parallel_io CASCADE');
+    const ref = { bucket: 'local-file', key: path, versionId: `test-${Date.now()}`, size };
+    const { load } = await receiveObject(deps.pool, 'it_parallel_io', 'rows', ref);
+    let ranges = 0;
+    const open = async (_ref: unknown, first?: number, last?: number) => {
+      // the second part's read fails, as a disk would
+      if (first !== undefined && ++ranges === 2) throw Object.assign(new Error(`EIO: i/o error, read ${path}`), { code: 'EIO' });
+      return createReadStream(path, { start: first, end: last });
+    };
+    const staging = `"it_parallel_io"."_civic_etl_load_${load.id}"`;
+
+    const outcome = stageFileInParts(deps.pool, { file: path, path, ref, loadId: load.id, schema: 'it_parallel_io', table: staging, maxColumns: 100, bytes: 1000, connections: 3, open });
+    await expect(outcome).rejects.toThrow(/EIO: i\/o error/);
+    const left = await rows(deps.pool, `SELECT tablename FROM pg_tables WHERE schemaname = 'it_parallel_io'`);
     expect(left).toEqual([]);
   });
 });
