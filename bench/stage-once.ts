@@ -1,6 +1,7 @@
 /**
- * Child process of `bench/stage.ts`: stage one S3 object with the real stage step (ledger,
- * detection, lineage, COPY, then the catalog profile) and print one JSON line of timings and of
+ * Child process of `bench/stage.ts`: stage one S3 object with the real stage step as it runs
+ * locally (ledger, detection, lineage, COPY, then the catalog profile; a CSV above
+ * CIVIC_ETL_PARALLEL_BYTES in parts over CIVIC_ETL_PARALLEL_CONNECTIONS connections at once) and print one JSON line of timings and of
  * memory by phase. Run alone so that its peak RSS is the stage step's own. `bench/stage.ts` runs
  * it bundled with esbuild as the Lambda is (`.local/bench/stage-once/index.mjs`), and with tsx.
  *
@@ -11,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parsePipeline } from '../contract/load.ts';
 import { s3Client } from '../functions/common/aws.ts';
+import { dbEnv, parallelEnv, parseEnv } from '../functions/common/config.ts';
 import { closePool, getPool } from '../functions/common/db.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
 import { stageObject } from '../functions/stage/stage-object.ts';
@@ -72,19 +74,29 @@ const sampler = setInterval(() => {
   const u = process.memoryUsage();
   if (u.rss / MB > memory.atPeak.rss) memory.atPeak = { rss: u.rss / MB, heapTotal: u.heapTotal / MB, heapUsed: u.heapUsed / MB, external: u.external / MB };
 }, 50);
+// the local stage step's settings (CIVIC_ETL_PARALLEL_BYTES, CIVIC_ETL_PARALLEL_CONNECTIONS), as local/pipeline.ts applies them
+const parallel = parseEnv(parallelEnv, process.env, 'the local stage step');
+const dbConfig = parseEnv(dbEnv, process.env, 'the local stage step');
+const connections = Math.min(parallel.connections ?? 1, Math.max(1, dbConfig.poolSize - 1));
+const inParts = connections > 1 && Number(size) > parallel.bytes;
 const s3 = watchedS3(s3Client(), (n) => {
-  if (n !== 2) return;
+  // whole: the second read of the object is the catalog profile's; in parts the reads are many (plan, parts), so one peak is reported
+  if (n !== 2 || inParts) return;
   memory.copy = highWaterMb();
   resetHighWater();
 });
 
 let notified = 0;
 const started = performance.now();
-const outcome = await stageObject({ pool, s3, pipeline, notifyClean: async () => void notified++ }, { bucket: bucket!, key: key!, versionId, size: Number(size) });
+const outcome = await stageObject(
+  { pool, s3, pipeline, notifyClean: async () => void notified++, ...(connections > 1 ? { partBytes: parallel.bytes, partsInProcess: { connections } } : {}) },
+  { bucket: bucket!, key: key!, versionId, size: Number(size) },
+);
 const seconds = (performance.now() - started) / 1000;
 clearInterval(sampler);
 if (Number.isNaN(memory.copy)) memory.copy = highWaterMb();
 else memory.profile = highWaterMb();
 const [ledger] = (await pool.query(`SELECT stage_ms FROM etl.loads WHERE id = $1`, [(outcome as { loadId: number }).loadId])).rows;
-console.log(JSON.stringify({ outcome, seconds, copySeconds: Number(ledger?.stage_ms ?? 0) / 1000, notified, memory }));
+const parts = (outcome as { parts?: number }).parts ?? 1;
+console.log(JSON.stringify({ outcome, seconds, copySeconds: Number(ledger?.stage_ms ?? 0) / 1000, notified, memory, parts, connections: Math.min(parts, connections) }));
 await closePool();

@@ -9,9 +9,15 @@
  * once and the same version staged by every run (its staging table and ledger row dropped after
  * each): moto keeps every object version until it stops, so no run uploads again.
  *
- * "ours" is the stage step's COPY phase (detection, transcoding check, lineage scanner, COPY into
- * a fresh table with the lineage columns, ledger update), which is what competes with \copy; the
- * catalog profile that follows the commit (a 100,000-record sample) is printed separately.
+ * "ours" is the stage step's COPY phase as it runs locally (detection, transcoding check, lineage
+ * scanner, COPY into a fresh table with the lineage columns, ledger update), which is what competes
+ * with \copy; the catalog profile that follows the commit (a 100,000-record sample) is printed
+ * separately. Parallel staging (off by default for the local stage step) is turned on with one connection a core unless
+ * CIVIC_ETL_PARALLEL_CONNECTIONS says otherwise (1: the file staged whole, by one COPY): the file,
+ * above CIVIC_ETL_PARALLEL_BYTES, is staged in parts over that many connections, and each run
+ * prints the parts and connections it used. With BENCH_STAGE_LOAD=1, `civic-etl load` of the same
+ * file (its "read and staged" phase, bench/load-once.ts) is interleaved with \copy too: a second
+ * RESULT line, `stage-load`.
  * The stage step runs in a child process (bench/stage-once.ts) bundled with esbuild as the Lambda
  * is, and run with plain node and a 512 MB function's heap limit: its peak RSS is that of the code
  * the Lambda runs. The same file is staged once more under tsx, for reference (tsx alone adds
@@ -28,6 +34,7 @@ import { CreateBucketCommand, PutBucketVersioningCommand } from '@aws-sdk/client
 import { Upload } from '@aws-sdk/lib-storage';
 import pg from 'pg';
 import { ensureServices } from '../local/services.ts';
+import { SUGGESTED_PARALLEL_CONNECTIONS } from '../functions/common/config.ts';
 import { bundleLikeLambda } from './lambda-like.ts';
 import { interleave } from './interleave.ts';
 import { measure, type Measured } from './measure.ts';
@@ -88,6 +95,8 @@ interface StageOnce {
   seconds: number;
   copySeconds: number;
   memory: PhaseMemory;
+  parts: number;
+  connections: number;
 }
 
 /**
@@ -109,9 +118,11 @@ async function stageOnce(runner: 'bundle' | 'tsx', bucket: string, key: string, 
     seconds: number;
     copySeconds: number;
     memory: PhaseMemory;
+    parts: number;
+    connections: number;
   };
   if (r.outcome.status !== 'staged') throw new Error(`stage (${runner}) of ${key}: ${JSON.stringify(r.outcome)}`);
-  return { measured, rows: r.outcome.rows, loadId: r.outcome.loadId, seconds: r.seconds, copySeconds: r.copySeconds, memory: r.memory };
+  return { measured, rows: r.outcome.rows, loadId: r.outcome.loadId, seconds: r.seconds, copySeconds: r.copySeconds, memory: r.memory, parts: r.parts, connections: r.connections };
 }
 
 /** Peak RSS by phase, as stage-once.ts measured it. */
@@ -128,6 +139,9 @@ async function forget(db: pg.Client, loadId: number): Promise<void> {
 }
 
 export async function main(): Promise<void> {
+  // the path the outcome names: parallel staging on (the local stage step's default is off), one connection a core unless told
+  process.env.CIVIC_ETL_PARALLEL_CONNECTIONS ??= String(SUGGESTED_PARALLEL_CONNECTIONS);
+  console.log(`CIVIC_ETL_PARALLEL_CONNECTIONS=${process.env.CIVIC_ETL_PARALLEL_CONNECTIONS}, CIVIC_ETL_PARALLEL_BYTES=${process.env.CIVIC_ETL_PARALLEL_BYTES ?? 'default (64 MiB)'}`);
   if (!existsSync('/usr/bin/time')) throw new Error('this benchmark measures with GNU time: apt-get install time');
   mkdirSync(DIR, { recursive: true });
   const file = join(DIR, 'stage-2m.csv');
@@ -152,7 +166,9 @@ export async function main(): Promise<void> {
 
   await bundleStageOnce();
   await db.query(`DROP TABLE IF EXISTS public.bench_copy`);
-  console.log(`\nours: the stage step (S3 → detect → lineage → COPY), in a child process bundled with esbuild as the Lambda is`);
+  console.log(
+    `\nours: the stage step as it runs locally (S3 → detect → lineage → COPY; above CIVIC_ETL_PARALLEL_BYTES in parts over parallel connections), in a child process bundled with esbuild as the Lambda is`,
+  );
   console.log(`baseline: psql \\copy of the same file into an equivalent table (dropped and made again before each run)`);
   const runs = await interleave({
     name: 'stage',
@@ -162,7 +178,9 @@ export async function main(): Promise<void> {
       const ours = await stageOnce('bundle', bucket, key, uploaded.VersionId ?? '', bytes);
       if (ours.rows !== ROWS) throw new Error(`stage loaded ${ours.rows} rows, expected ${ROWS}`);
       const rate = ROWS / ours.copySeconds;
-      console.log(`  ours: COPY phase ${ours.copySeconds.toFixed(1)} s: ${Math.round(rate).toLocaleString('en')} rows/s, ${(mb / ours.copySeconds).toFixed(1)} MB/s`);
+      console.log(
+        `  ours: COPY phase ${ours.copySeconds.toFixed(1)} s: ${Math.round(rate).toLocaleString('en')} rows/s, ${(mb / ours.copySeconds).toFixed(1)} MB/s; ${ours.parts} part${ours.parts === 1 ? '' : 's'} over ${ours.connections} connection${ours.connections === 1 ? '' : 's'}`,
+      );
       console.log(`    with the catalog profile: ${ours.seconds.toFixed(1)} s; peak RSS ${ours.measured.peakRssMb.toFixed(0)} MB (${phases(ours.memory)})`);
       // the same object version is staged again by the next run: its table and ledger row go (no new upload: moto keeps every version)
       await forget(db, ours.loadId);
@@ -210,6 +228,44 @@ export async function main(): Promise<void> {
   console.log(`  ${Math.round(insertRate).toLocaleString('en')} rows/s`);
   await db.query('DROP TABLE IF EXISTS public.bench_insert');
 
+  // civic-etl load of the same file: its staging phase against \copy, interleaved (BENCH_STAGE_LOAD=1; each load also infers types and casts, not timed here)
+  let loadResult: string | undefined;
+  if (process.env.BENCH_STAGE_LOAD === '1') {
+    console.log(`\nours: civic-etl load ${file} --table bench_stage_load.rows, its "read and staged" phase (a child process under tsx); baseline: psql \\copy as above`);
+    const loadRuns = await interleave({
+      name: 'stage-load',
+      unit: 'rows/s',
+      better: 'higher',
+      ours: async () => {
+        const run = await measure(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/load-once.ts'), file, 'bench_stage_load.rows'], {
+          ...process.env,
+          NODE_NO_WARNINGS: '1',
+          POWERTOOLS_LOG_LEVEL: 'ERROR',
+        });
+        if (run.code !== 0) throw new Error(`civic-etl load failed:\n${run.stderr}`);
+        const r = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { rows: number; stagedSeconds: number; seconds: number; parts: number };
+        if (r.rows !== ROWS) throw new Error(`civic-etl load loaded ${r.rows} rows, expected ${ROWS}`);
+        const rate = ROWS / r.stagedSeconds;
+        console.log(
+          `  ours: read and staged in ${r.stagedSeconds.toFixed(1)} s: ${Math.round(rate).toLocaleString('en')} rows/s; ${r.parts} part${r.parts === 1 ? '' : 's'}; whole load ${r.seconds.toFixed(1)} s; peak RSS ${run.peakRssMb.toFixed(0)} MB`,
+        );
+        await db.query('DROP SCHEMA IF EXISTS bench_stage_load CASCADE');
+        return rate;
+      },
+      baseline: async () => {
+        await db.query(`DROP TABLE IF EXISTS public.bench_copy; CREATE TABLE public.bench_copy (${HEADER.map((h) => `${h} text`).join(', ')}, _line bigint GENERATED ALWAYS AS IDENTITY)`);
+        const copy = await measure('psql', [process.env.DATABASE_URL!, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy public.bench_copy (${HEADER.join(', ')}) FROM '${file}' CSV HEADER`]);
+        if (copy.code !== 0) throw new Error(`psql failed: ${copy.stderr}`);
+        console.log(`  baseline: ${copy.seconds.toFixed(1)} s: ${Math.round(ROWS / copy.seconds).toLocaleString('en')} rows/s`);
+        await db.query('DROP TABLE IF EXISTS public.bench_copy');
+        return ROWS / copy.seconds;
+      },
+      labels: { ours: 'ours (civic-etl load, staging)', baseline: 'baseline (psql \\copy)' },
+      printResult: false,
+    });
+    loadResult = loadRuns.result;
+  }
+
   // memory series: BENCH_STAGE_SIZES=100,1000,3000 (MB, approximately) stages larger files too
   const sizes = (process.env.BENCH_STAGE_SIZES ?? '')
     .split(',')
@@ -239,4 +295,5 @@ export async function main(): Promise<void> {
 
   console.log(`\nours ${runs.ratio.toFixed(2)}× the \\copy throughput (medians; target ≥ 0.9×); naïve INSERT ${(insertRate / copyRate).toFixed(2)}× (on the first 200,000 rows, once)`);
   console.log(runs.result);
+  if (loadResult) console.log(loadResult);
 }

@@ -37,6 +37,10 @@ export const ENV = {
   stageQueueUrl: 'CIVIC_ETL_STAGE_QUEUE_URL',
   /** Files larger than this many bytes are staged in parts of about this size (default 1 GiB). */
   partBytes: 'CIVIC_ETL_PART_BYTES',
+  /** Local runs (the local stage step, `civic-etl load`): a CSV larger than this many bytes is staged over parallel connections (default 64 MiB). */
+  parallelBytes: 'CIVIC_ETL_PARALLEL_BYTES',
+  /** Local runs: how many connections stage such a file at once (default: `civic-etl load` the machine's cores, at most 4; the local stage step 1, every file whole). */
+  parallelConnections: 'CIVIC_ETL_PARALLEL_CONNECTIONS',
   pipelineFile: 'CIVIC_ETL_PIPELINE_FILE',
   databaseUrl: 'DATABASE_URL',
   databaseSecretArn: 'CIVIC_ETL_DB_SECRET_ARN',

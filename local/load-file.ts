@@ -23,6 +23,8 @@ import { markFailed, markLoaded, markStaged, receiveObject } from '../functions/
 import { migrate } from '../functions/migrate/migrate.ts';
 import { openSource, type FormatHint } from '../functions/read/open.ts';
 import { stageCsv } from '../functions/stage/stage-object.ts';
+import { parallelEnv, parseEnv, SUGGESTED_PARALLEL_CONNECTIONS, type ParallelConfig } from '../functions/common/config.ts';
+import { stageFileInParts } from './load-file-parts.ts';
 import { stageTable } from '../functions/stage/stage-table.ts';
 import { inferTypes } from '../functions/clean/infer.ts';
 import { DEFAULT_TYPE_THRESHOLD, missingWarning, readsOf } from '../functions/profile/column-type.ts';
@@ -57,6 +59,11 @@ export interface LoadFileOptions {
   invalid?: 'repair' | 'quarantine';
   /** Told as each phase ends (read and staged, types inferred, cast, indexed), with its seconds. */
   onPhase?: (phase: string, seconds: number) => void;
+  /**
+   * A plain CSV larger than `bytes` is staged over `connections` connections at once, by byte
+   * ranges (default: CIVIC_ETL_PARALLEL_BYTES, 64 MiB; CIVIC_ETL_PARALLEL_CONNECTIONS, else the machine's cores, at most 4; 1 connection: one COPY).
+   */
+  parallel?: Partial<ParallelConfig>;
   /** Called with each stream opened on the file (its bytesRead is the progress of reading it) and the file's size. */
   onRead?: (stream: { bytesRead: number }, size: number) => void;
 }
@@ -128,20 +135,42 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
   });
   // the repair listener leaves the pooled client however the load ends
   let stopWatching = () => {};
+  // the staging table of a file staged in parts: committed before the cast, so dropped here if the load fails
+  let stagedInParts: string | undefined;
   try {
     if (opened.entries.length > 1) {
       const names = opened.entries.map((e) => e.name).join(', ');
       throw new PermanentError(`${file} holds ${opened.entries.length} tables (${names}): choose one with --member, --layer or --sheet`, { file });
     }
     const entry = opened.entries[0]!;
+    // unlogged, not temporary: parallel workers can read it when the new table is cast from it
+    const staging = `${ident(schema)}.${ident(`_civic_etl_load_${load.id}`)}`;
+    // a big plain CSV: staged by parts over parallel connections, committed before the cast (dropped below if the load fails)
+    const settings = { ...parseEnv(parallelEnv, process.env, 'civic-etl load'), ...opts.parallel };
+    const parallel = { bytes: settings.bytes, connections: settings.connections ?? SUGGESTED_PARALLEL_CONNECTIONS };
+    const inParts =
+      entry.kind === 'csv' && entry.name === file
+        ? await stageFileInParts(pool, {
+            file,
+            path,
+            ref: { bucket: 'local-file', key: path, versionId: load.object_version, size: stat.size },
+            loadId: load.id,
+            schema,
+            table: staging,
+            delimiter: opts.delimiter,
+            maxColumns: maxFileColumns('load'),
+            ...parallel,
+          })
+        : undefined;
+    if (inParts) stagedInParts = staging;
     return await inTransaction(pool, async (client) => {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
-      // unlogged, not temporary: parallel workers can read it when the new table is cast from it
-      const staging = `${ident(schema)}.${ident(`_civic_etl_load_${load.id}`)}`;
-      const source = entry.kind === 'csv' ? await entry.open() : undefined;
-      const staged = source
-        ? await stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, persistence: 'unlogged', maxColumns: maxFileColumns('load') })
-        : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, persistence: 'unlogged', maxColumns: maxFileColumns('load') });
+      const source = entry.kind === 'csv' && !inParts ? await entry.open() : undefined;
+      const staged = inParts
+        ? inParts
+        : source
+          ? await stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, persistence: 'unlogged', maxColumns: maxFileColumns('load') })
+          : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, persistence: 'unlogged', maxColumns: maxFileColumns('load') });
       const header = 'structure' in staged ? staged.structure.header : staged.header;
       await markStaged(client, load.id, { rowsRead: staged.rows, stagingTable: staging, header, detected: staged.detected, ms: 0 });
       phase(`read and staged ${staged.rows} rows`);
@@ -333,6 +362,7 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
         { file },
       );
     }
+    if (stagedInParts) await pool.query(`DROP TABLE IF EXISTS ${stagedInParts}`);
     if (isPermanent(error)) await markFailed(pool, load.id, error);
     else await markFailed(pool, load.id, new PermanentError((error as Error).message));
     throw error;

@@ -8,7 +8,7 @@ import { loadPipeline } from '../contract/load.ts';
 import { BATCH_SIZE, ENV, ZONES } from '../contract/names.ts';
 import { createCleanHandler } from '../functions/clean/clean-handler.ts';
 import { s3Client, sqsClient } from '../functions/common/aws.ts';
-import { cleanEnv, parseEnv, stageEnv, type CleanConfig, type StageConfig } from '../functions/common/config.ts';
+import { cleanEnv, parallelEnv, parseEnv, stageEnv, type CleanConfig, type ParallelConfig, type StageConfig } from '../functions/common/config.ts';
 import { getPool } from '../functions/common/db.ts';
 import { createStageHandler } from '../functions/stage/stage-handler.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
@@ -21,6 +21,8 @@ export interface LocalSettings {
   pipelineFile?: string;
   /** Files larger than this many bytes are staged in parts. */
   partBytes?: number;
+  /** Files larger than `bytes` staged here over `connections` parallel connections (1: through part messages, as on AWS). */
+  parallel?: Partial<ParallelConfig>;
 }
 
 export interface LocalPipeline {
@@ -62,11 +64,19 @@ export async function openLocalPipeline(file: string, opts: { visibilityTimeoutS
     [ENV.maxReceives]: String(opts.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT),
   };
   const opened = { stage: parseEnv(stageEnv, env, 'the local stage function'), clean: parseEnv(cleanEnv, env, 'the local clean function') };
+  const openedParallel = parseEnv(parallelEnv, env, 'the local stage step');
   let config = opened;
-  const deps = { s3: s3Client(), sqs: sqsClient(), pool: async () => pool };
+  const base = { s3: s3Client(), sqs: sqsClient(), pool: async () => pool };
+  // a file above the threshold is staged here over parallel connections, leaving one of the pool's for the ledger
+  const stageDeps = (parallel: ParallelConfig) => {
+    // off unless asked for: from S3 (moto) it was measured slower than one COPY here (docs/performance.md)
+    const connections = Math.min(parallel.connections ?? 1, Math.max(1, opened.stage.db.poolSize - 1));
+    return connections > 1 ? { ...base, partsInProcess: { connections, bytes: parallel.bytes } } : base;
+  };
+  const deps = stageDeps(openedParallel);
   const bindings: QueueBinding[] = [
     { name: 'stage', queueUrl: resources.stageQueueUrl, queueArn: resources.stageQueueArn, handler: createStageHandler(config.stage, deps), batchSize: BATCH_SIZE.stage },
-    { name: 'clean', queueUrl: resources.cleanQueueUrl, queueArn: resources.cleanQueueArn, handler: createCleanHandler(config.clean, deps), batchSize: BATCH_SIZE.clean },
+    { name: 'clean', queueUrl: resources.cleanQueueUrl, queueArn: resources.cleanQueueArn, handler: createCleanHandler(config.clean, base), batchSize: BATCH_SIZE.clean },
   ];
   const configure = (changes: LocalSettings = {}) => {
     const pipelineFile = changes.pipelineFile === undefined ? {} : { pipelineFile: resolve(changes.pipelineFile) };
@@ -74,8 +84,8 @@ export async function openLocalPipeline(file: string, opts: { visibilityTimeoutS
       stage: { ...opened.stage, ...pipelineFile, ...(changes.partBytes === undefined ? {} : { partBytes: changes.partBytes }) },
       clean: { ...opened.clean, ...pipelineFile },
     };
-    bindings[0]!.handler = createStageHandler(config.stage, deps);
-    bindings[1]!.handler = createCleanHandler(config.clean, deps);
+    bindings[0]!.handler = createStageHandler(config.stage, stageDeps({ ...openedParallel, ...changes.parallel }));
+    bindings[1]!.handler = createCleanHandler(config.clean, base);
   };
   return {
     file,

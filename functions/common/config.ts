@@ -10,6 +10,7 @@
  * `POWERTOOLS_METRICS_NAMESPACE`, `POWERTOOLS_METRICS_DISABLED`) and the AWS SDK its own
  * (`AWS_REGION`, `AWS_ENDPOINT_URL`…): they are not repeated here.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { BUNDLED_PIPELINE_FILE, ENV } from '../../contract/names.ts';
 import { ConfigurationError } from './errors.ts';
@@ -98,6 +99,29 @@ export const stageEnv = z
     partBytes: env[ENV.partBytes],
   }));
 
+/** Local runs: a CSV larger than this is staged over parallel connections, by byte ranges (parts.ts). */
+export const DEFAULT_PARALLEL_BYTES = 64 * 1024 ** 2;
+/**
+ * Local runs: connections that stage the parts of one big CSV at once, unless
+ * `CIVIC_ETL_PARALLEL_CONNECTIONS` says: `civic-etl load` uses the machine's cores (at most 4),
+ * measured faster than one COPY; the local stage step stages every file whole (1), since from S3
+ * (moto) two connections were measured slower than one on this project's 2-core machine
+ * (docs/performance.md).
+ */
+export const SUGGESTED_PARALLEL_CONNECTIONS = Math.min(availableParallelism(), 4);
+
+/**
+ * Local runs only (the local stage step, `civic-etl load`; the Lambda sends part messages instead):
+ * a CSV larger than `bytes` is cut at record boundaries into `connections` parts, staged at once.
+ * `connections` 1: every file is staged whole, by one COPY; unset: each path's default (above).
+ */
+export const parallelEnv = z
+  .object({
+    [ENV.parallelBytes]: count('a positive whole number of bytes').default(DEFAULT_PARALLEL_BYTES),
+    [ENV.parallelConnections]: count('a whole number of connections, at least 1').optional(),
+  })
+  .transform((env) => ({ bytes: env[ENV.parallelBytes], connections: env[ENV.parallelConnections] }));
+
 /** clean (and combine, exports): the bucket the views marked `export` go to; without it, nothing is exported. */
 export const cleanEnv = z
   .object({ ...pipelineShape, ...dbShape, ...receivesShape, [ENV.bucket]: optional('a bucket name') })
@@ -118,6 +142,7 @@ export const migrateEnv = z
 export type DbConfig = z.output<typeof dbEnv>;
 export type FetchConfig = z.output<typeof fetchEnv>;
 export type StageConfig = z.output<typeof stageEnv>;
+export type ParallelConfig = z.output<typeof parallelEnv>;
 export type CleanConfig = z.output<typeof cleanEnv>;
 export type MigrateConfig = z.output<typeof migrateEnv>;
 

@@ -62,6 +62,8 @@ interface PartsLayout {
   columns: string[];
   parts: number;
   warnings: string[];
+  /** Part tables made UNLOGGED (no WAL): for a staging table the load drops itself (`civic-etl load`), never for the pipeline's. */
+  unlogged?: boolean;
 }
 
 /**
@@ -70,7 +72,10 @@ interface PartsLayout {
  * `start` is the byte where the first record starts (after the header), `firstLine` its physical
  * line. A cut is never made between the CR and the LF of a CRLF.
  */
-export async function planParts(source: AsyncIterable<Uint8Array>, opts: { start: number; firstLine: number; size: number; quote: string; total: number; delimiter?: string }): Promise<PartPlan[]> {
+export async function planParts(
+  source: AsyncIterable<Uint8Array>,
+  opts: { start: number; firstLine: number; size: number; quote: string; total: number; delimiter?: string; maxParts?: number },
+): Promise<PartPlan[]> {
   const parts: PartPlan[] = [];
   let partStart = opts.start;
   let partLine = opts.firstLine;
@@ -78,14 +83,17 @@ export async function planParts(source: AsyncIterable<Uint8Array>, opts: { start
   const scanner: CsvByteScanner = new CsvByteScanner({ delimiter: opts.delimiter ?? ',', quote: opts.quote, firstLine: opts.firstLine }, (_held, _chunk, _s, _e, next) => {
     if (next < 0) return; // a CR ends the chunk: a LF may follow, cut after a later record
     const end = offset + next;
-    if (end - partStart >= opts.size && end < opts.total) {
+    if (end - partStart >= opts.size && end < opts.total && !enough()) {
       parts.push({ index: parts.length, start: partStart, end, firstLine: partLine });
       partStart = end;
       partLine = scanner.line + 1; // the record ends on the scanner's line; the next starts below
     }
   });
+  // at most `maxParts`: once the last cut is found, the rest of the object need not be read
+  const enough = () => opts.maxParts !== undefined && parts.length >= opts.maxParts - 1;
   let at = 0; // of the chunk in the object
   for await (const raw of source) {
+    if (enough()) break;
     const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     const skip = Math.max(0, opts.start - at);
     if (skip < chunk.length) {
@@ -98,10 +106,16 @@ export async function planParts(source: AsyncIterable<Uint8Array>, opts: { start
   return parts;
 }
 
+/** Bytes [first, last] (inclusive) of an object, or all of it. */
+export type RangeOpener = (ref: ObjectRef, first?: number, last?: number) => Promise<AsyncIterable<Uint8Array>>;
+
 export interface PartsDeps {
   pool: pg.Pool;
-  s3: S3Client;
+  /** The object's store; not needed when `open` is given. */
+  s3?: S3Client;
   project: string;
+  /** Where the bytes come from: S3 range GETs unless given (`civic-etl load` reads a local file by ranges). */
+  open?: RangeOpener;
   /** Send part messages to the stage queue. */
   enqueueParts(messages: PartMessage[]): Promise<void>;
 }
@@ -121,13 +135,14 @@ export function wantsParts(head: Buffer, size: number | undefined, limit: number
  */
 export async function planLoad(
   client: pg.PoolClient,
-  deps: Pick<PartsDeps, 's3' | 'project'>,
+  deps: Pick<PartsDeps, 's3' | 'project' | 'open'>,
   ref: ObjectRef & { size: number },
   loadId: number,
   dataset: string,
-  opts: { size: number; delimiter?: string },
-): Promise<PartPlan[]> {
-  const { head, rest, complete } = await readHead(await openRange(deps.s3, ref), HEAD_BYTES);
+  opts: { size: number; delimiter?: string; maxParts?: number; table?: string; unlogged?: boolean },
+): Promise<{ parts: PartPlan[]; structure: Structure; columns: string[]; warnings: string[]; table: string }> {
+  const open = deps.open ?? ((r: ObjectRef, first?: number, last?: number) => openRange(deps.s3!, r, first, last));
+  const { head, rest, complete } = await readHead(await open(ref), HEAD_BYTES);
   if (!complete) await rest.return?.();
   const { structure, warnings } = detectStructure(head, { complete: false, file: ref.key, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
   if (structure.encoding === 'utf-16le' || structure.encoding === 'utf-16be') {
@@ -136,17 +151,18 @@ export async function planLoad(
   const start = byteOfLine(head, structure.firstDataLine);
   if (start === undefined) throw new PermanentError(`${ref.key}: the header is longer than ${HEAD_BYTES} bytes`, { file: ref.key });
   const quote = structure.quote || '';
-  const parts = await planParts(await openRange(deps.s3, ref), {
+  const parts = await planParts(await open(ref), {
     start,
     firstLine: structure.firstDataLine,
     size: opts.size,
     quote,
     delimiter: structure.delimiter,
     total: ref.size,
+    maxParts: opts.maxParts,
   });
 
   const columns = stagingColumns(structure.header);
-  const table = stagingTable(deps.project, dataset, loadId);
+  const table = opts.table ?? stagingTable(deps.project, dataset, loadId);
   await createStagingTable(client, { table, columns, lineage: objectLineage(loadId, ref), partitioned: true });
   const layout: PartsLayout = {
     format: 'csv',
@@ -154,12 +170,13 @@ export async function planLoad(
     columns,
     parts: parts.length,
     warnings,
+    ...(opts.unlogged ? { unlogged: true } : {}),
   };
   await client.query(`UPDATE etl.loads SET header = $2, detected = $3, staging_table = $4 WHERE id = $1`, [loadId, JSON.stringify(structure.header), JSON.stringify(layout), table]);
   for (const p of parts) {
     await client.query(`INSERT INTO etl.load_parts (load_id, part, start_byte, end_byte, first_line) VALUES ($1, $2, $3, $4, $5)`, [loadId, p.index, p.start, p.end, p.firstLine]);
   }
-  return parts;
+  return { parts, structure, columns, warnings, table };
 }
 
 /** The parts of a load not staged yet, as messages (for a redelivered object whose parts were planned). */
@@ -204,10 +221,10 @@ export async function stagePart(deps: PartsDeps, message: PartMessage, onComplet
       const upper = row.next_line === null ? '' : ` AND _source_line < ${Number(row.next_line)}`;
       await client.query(`DROP TABLE IF EXISTS ${table}`);
       await client.query(
-        `CREATE TABLE ${table} (LIKE ${load.staging_table!} INCLUDING DEFAULTS,
+        `CREATE ${layout.unlogged ? 'UNLOGGED ' : ''}TABLE ${table} (LIKE ${load.staging_table!} INCLUDING DEFAULTS,
            CHECK (_source_line >= ${Number(row.first_line)}${upper}))`,
       );
-      const bytes = await openRange(deps.s3, ref, Number(row.start_byte), Number(row.end_byte) - 1);
+      const bytes = deps.open ? await deps.open(ref, Number(row.start_byte), Number(row.end_byte) - 1) : await openRange(deps.s3!, ref, Number(row.start_byte), Number(row.end_byte) - 1);
       const utf8 = layout.encoding === 'utf-8' ? bytes : toUtf8(bytes as AsyncIterable<Buffer>, layout.encoding);
       const quote = layout.quote || '\u0001';
       const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };
@@ -295,10 +312,55 @@ async function failLoad(pool: pg.Pool, loadId: number, error: PermanentError): P
     const load = await getLoad(client, loadId, true);
     if (load?.status !== 'received') return;
     await markFailed(client, loadId, error);
-    const { rows } = await client.query<{ part: number }>(`SELECT part FROM etl.load_parts WHERE load_id = $1`, [loadId]);
-    for (const r of rows) await client.query(`DROP TABLE IF EXISTS ${partTable(load.staging_table!, r.part)}`);
-    await client.query(`DROP TABLE IF EXISTS ${load.staging_table!}`);
+    await dropLoadTables(client, loadId, load.staging_table!);
   });
+}
+
+/** Drop a load's staging table and every part table of it (a load that will not be retried: `civic-etl load`). */
+export async function dropLoadTables(client: pg.PoolClient, loadId: number, staging: string): Promise<void> {
+  const { rows } = await client.query<{ part: number }>(`SELECT part FROM etl.load_parts WHERE load_id = $1`, [loadId]);
+  for (const r of rows) await client.query(`DROP TABLE IF EXISTS ${partTable(staging, r.part)}`);
+  await client.query(`DROP TABLE IF EXISTS ${staging}`);
+}
+
+/**
+ * Stage the parts of one load concurrently in this process, over up to `connections` connections
+ * at a time, each part by `stage` (the same `stagePart` a part message runs): the local stage step
+ * and `civic-etl load` do this instead of sending part messages. The first part that fails for
+ * good stops the parts not started; once the ones running settle, the tables a part committed
+ * after the load failed are dropped too, so a failed load leaves no table. An error that is not
+ * the input's (the database gone) is thrown once every running part has settled: the caller
+ * retries, and the parts staged already are not staged again.
+ */
+export async function stagePartsConcurrently(pool: pg.Pool, messages: readonly PartMessage[], connections: number, stage: (message: PartMessage) => Promise<PartOutcome>): Promise<PartOutcome[]> {
+  const outcomes: PartOutcome[] = [];
+  let next = 0;
+  let stop = false;
+  let thrown: unknown;
+  const worker = async () => {
+    while (!stop && next < messages.length) {
+      const message = messages[next++]!;
+      try {
+        const outcome = await stage(message);
+        outcomes.push(outcome);
+        if (outcome.status === 'failed') stop = true;
+      } catch (error) {
+        stop = true;
+        thrown ??= error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(connections, messages.length)) }, worker));
+  const failed = new Set(outcomes.filter((o) => o.status === 'failed').map((o) => o.loadId));
+  for (const loadId of failed) {
+    // a part committed while another failed the load: its table goes too
+    await inTransaction(pool, async (client) => {
+      const load = await getLoad(client, loadId, true);
+      if (load?.status === 'failed' && load.staging_table) await dropLoadTables(client, loadId, load.staging_table);
+    });
+  }
+  if (thrown !== undefined) throw thrown;
+  return outcomes;
 }
 
 /** Same naming as a whole-file load: ≤ 63 bytes whatever the dataset name. */

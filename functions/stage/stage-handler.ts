@@ -16,6 +16,8 @@ export interface StageHandlerDeps {
   s3: S3Client;
   sqs: SQSClient;
   pool: () => Promise<pg.Pool>;
+  /** Stage the parts of a big file here, over parallel connections, instead of sending part messages (the local runner). */
+  partsInProcess?: { connections: number; bytes: number };
 }
 
 /**
@@ -45,7 +47,8 @@ export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) 
       s3: deps.s3,
       pipeline: currentPipeline(config.pipelineFile),
       notifyClean,
-      partBytes: config.partBytes,
+      partBytes: deps.partsInProcess?.bytes ?? config.partBytes,
+      ...(deps.partsInProcess ? { partsInProcess: { connections: deps.partsInProcess.connections } } : {}),
       ...(stageQueueUrl ? { enqueueParts: (messages: PartMessage[]) => enqueueParts(stageQueueUrl, messages) } : {}),
     };
     const part = partIn(record.body);

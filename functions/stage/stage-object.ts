@@ -20,7 +20,7 @@ import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
 import { createStagingTable, detectedCsvLayout, objectLineage, stageTable, type StagingLineage } from './stage-table.ts';
 import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
-import { hasParts, objectSize, pendingPartMessages, planLoad, stagePart, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
+import { hasParts, objectSize, pendingPartMessages, planLoad, stagePart, stagePartsConcurrently, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
 import { DEFAULT_PART_BYTES } from '../common/config.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 
@@ -43,10 +43,16 @@ export interface StageDeps {
   enqueueParts?(messages: PartMessage[]): Promise<void>;
   /** Objects larger than this are staged in parts of about this size (`CIVIC_ETL_PART_BYTES`; default 1 GiB). */
   partBytes?: number;
+  /**
+   * Stage the parts here, concurrently over up to `connections` connections of the pool, instead of
+   * sending part messages (the local stage step: local/pipeline.ts). A file larger than `partBytes`
+   * is then cut into `connections` parts of equal size, or of `partSize` bytes when given (tests).
+   */
+  partsInProcess?: { connections: number; partSize?: number };
 }
 
 export type StageOutcome =
-  | { status: 'staged'; loadId: number; rows: number; dataset: string }
+  | { status: 'staged'; loadId: number; rows: number; dataset: string; parts?: number }
   | { status: 'duplicate'; loadId: number }
   | { status: 'failed'; loadId: number; error: string }
   | { status: 'ignored'; reason: string }
@@ -124,7 +130,7 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   }
 
   const started = performance.now();
-  if (deps.enqueueParts && (dataset!.read.format === undefined || dataset!.read.format === 'csv')) {
+  if ((deps.enqueueParts || deps.partsInProcess) && (dataset!.read.format === undefined || dataset!.read.format === 'csv')) {
     const split = await maybeStageInParts(deps, ref, load.id, dataset!, log);
     if (split) return split;
   }
@@ -147,7 +153,8 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
  * finds them planned) and send one message per part not staged yet. `undefined`: stage it whole.
  */
 async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, log: Record<string, unknown>): Promise<StageOutcome | undefined> {
-  const enqueue = deps.enqueueParts;
+  const inProcess = deps.partsInProcess;
+  const enqueue = inProcess ? (messages: PartMessage[]) => stagePartsHere(deps, messages, inProcess.connections) : deps.enqueueParts;
   if (!enqueue) return undefined;
   const limit = deps.partBytes ?? DEFAULT_PART_BYTES;
   const size = await objectSize(deps.s3, ref).catch(() => undefined);
@@ -161,8 +168,12 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
       const current = await getLoad(client, loadId, true);
       if (current?.status !== 'received') return undefined;
       if (await hasParts(client, loadId)) return -1;
-      const parts = await planLoad(client, { s3: deps.s3, project: deps.pipeline.project }, { ...ref, size }, loadId, dataset.name, {
-        size: limit,
+      // in process: one part a connection, so that each does an equal share
+      const partSize = inProcess ? (inProcess.partSize ?? Math.ceil(size / Math.max(1, inProcess.connections))) : limit;
+      const { parts } = await planLoad(client, { s3: deps.s3, project: deps.pipeline.project }, { ...ref, size }, loadId, dataset.name, {
+        size: partSize,
+        // one part a connection: the plan stops reading at the last cut
+        ...(inProcess && inProcess.partSize === undefined ? { maxParts: inProcess.connections } : {}),
         delimiter: dataset.read.delimiter,
       });
       return parts.length;
@@ -172,9 +183,27 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
   }
   if (planned === undefined) return { status: 'duplicate', loadId };
   const messages = await pendingPartMessages(deps.pool, loadId);
+  logger.info('staging in parts', {
+    ...log,
+    bytes: size,
+    partBytes: limit,
+    parts: planned < 0 ? 'planned before' : planned,
+    ...(inProcess ? { connections: Math.min(inProcess.connections, messages.length) } : { sent: messages.length }),
+  });
   await enqueue(messages);
-  logger.info('staging in parts', { ...log, bytes: size, partBytes: limit, parts: planned < 0 ? 'planned before' : planned, sent: messages.length });
+  if (inProcess) {
+    // staged here: the load is complete (or failed) now, as a whole file's would be
+    const [after] = (await deps.pool.query<{ status: string; rows_read: string | null; error: string | null }>(`SELECT status, rows_read, error FROM etl.loads WHERE id = $1`, [loadId])).rows;
+    if (after?.status === 'failed') return { status: 'failed', loadId, error: after.error ?? 'a part failed' };
+    if (after?.status === 'staged' || after?.status === 'loaded')
+      return { status: 'staged', loadId, rows: Number(after.rows_read ?? 0), dataset: dataset.name, parts: planned < 0 ? messages.length : planned };
+  }
   return { status: 'split', loadId, parts: messages.length };
+}
+
+/** The parts of a load staged in this process, each as its part message would be (stageObjectPart). */
+async function stagePartsHere(deps: StageDeps, messages: PartMessage[], connections: number): Promise<void> {
+  await stagePartsConcurrently(deps.pool, messages, connections, (m) => stageObjectPart(deps, m));
 }
 
 /**

@@ -83,7 +83,7 @@ describe('the local runner, wired like AWS', () => {
 
   // after the tests that count the people table's first rows: this replaces them
   it('stages a file beyond the part size in parts through the stage queue, and cleans it once', async () => {
-    local.configure({ partBytes: 40 });
+    local.configure({ partBytes: 40, parallel: { connections: 1 } });
     try {
       const body = ['id,name', ...Array.from({ length: 30 }, (_, i) => `${100 + i},"Name ${i}\nsecond line"`)].join('\n');
       await local.uploadAsSupplier('people', file('many.csv', `${body}\n`));
@@ -97,6 +97,26 @@ describe('the local runner, wired like AWS', () => {
       expect(load).toEqual([{ status: 'loaded', rows_read: 30, rows_loaded: 30 }]);
       expect(parts[0]!.n).toBeGreaterThan(10);
       expect(await rows(local.pool, 'SELECT count(*)::int AS n, min(id) AS first, max(id) AS last FROM it_runner.people')).toEqual([{ n: 30, first: 100, last: 129 }]);
+    } finally {
+      local.configure();
+    }
+  });
+
+  it('stages a file beyond the local threshold over two connections at once, in the one stage invocation, and cleans it once', async () => {
+    local.configure({ parallel: { bytes: 40, connections: 2 } });
+    try {
+      const body = ['id,name', ...Array.from({ length: 30 }, (_, i) => `${200 + i},"Name ${i}\r\nsecond line"`)].join('\r\n');
+      await local.uploadAsSupplier('people', file('parallel.csv', `${body}\r\n`));
+
+      const stats = await local.run({ maxMs: 60_000 });
+      const load = await rows(local.pool, `SELECT status, rows_read::int, rows_loaded::int FROM etl.loads WHERE project = 'it_runner' AND object_key LIKE '%parallel.csv'`);
+      const parts = await rows(local.pool, `SELECT count(*)::int AS n FROM etl.load_parts p JOIN etl.loads l ON l.id = p.load_id WHERE l.object_key LIKE '%parallel.csv' AND p.status = 'staged'`);
+
+      expect(stats.stage!.messages).toBe(1); // the object's event only: no part messages
+      expect(stats.clean!.messages).toBe(1);
+      expect(parts).toEqual([{ n: 2 }]);
+      expect(load).toEqual([{ status: 'loaded', rows_read: 30, rows_loaded: 30 }]);
+      expect(await rows(local.pool, 'SELECT count(*)::int AS n, min(id) AS first, max(id) AS last FROM it_runner.people')).toEqual([{ n: 30, first: 200, last: 229 }]);
     } finally {
       local.configure();
     }

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { cleanEnv, dbEnv, fetchEnv, migrateEnv, parseEnv, stageEnv } from '../../functions/common/config.ts';
+import { cleanEnv, dbEnv, fetchEnv, migrateEnv, parallelEnv, parseEnv, stageEnv } from '../../functions/common/config.ts';
 import { classify, ConfigurationError } from '../../functions/common/errors.ts';
 
 const DB = { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/civic' };
@@ -58,6 +58,14 @@ describe("a function's configuration, parsed once from its environment", () => {
     expect(parseEnv(cleanEnv, DB)).toEqual({ pipelineFile: 'pipeline.json', db: { url: DB.DATABASE_URL, poolSize: 4, tls: true } });
     expect(parseEnv(fetchEnv, { CIVIC_ETL_BUCKET: 'landing' })).toEqual({ pipelineFile: 'pipeline.json', bucket: 'landing' });
     expect(parseEnv(migrateEnv, DB)).toEqual({ pipelineFile: 'pipeline.json', db: { url: DB.DATABASE_URL, poolSize: 4, tls: true } });
+  });
+
+  it('reads the local parallel staging settings (unset connections: each path its default), and names a bad setting', () => {
+    expect(parseEnv(parallelEnv, {})).toEqual({ bytes: 64 * 1024 * 1024, connections: undefined });
+    expect(parseEnv(parallelEnv, { CIVIC_ETL_PARALLEL_BYTES: '1000', CIVIC_ETL_PARALLEL_CONNECTIONS: '3' })).toEqual({ bytes: 1000, connections: 3 });
+    expect(failure(() => parseEnv(parallelEnv, { CIVIC_ETL_PARALLEL_CONNECTIONS: '0' }, 'civic-etl load')).message).toBe(
+      'invalid configuration of civic-etl load: environment variable CIVIC_ETL_PARALLEL_CONNECTIONS must be a whole number of connections, at least 1, got "0"',
+    );
   });
 
   it('reads what a deployment sets: the secret without TLS on loopback, the pool size, the receives, the export bucket', () => {

@@ -1,0 +1,257 @@
+/**
+ * The local stage step stages a CSV above the threshold over parallel connections, by byte ranges
+ * (the parts machinery, in process): the same rows as one COPY, nothing visible until every part
+ * is attached, and a part that fails fails the load with no table left.
+ */
+import { execFileSync } from 'node:child_process';
+import { createReadStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { s3Client } from '../../functions/common/aws.ts';
+import { receiveObject } from '../../functions/common/ledger.ts';
+import { loadFile } from '../../local/load-file.ts';
+import { stageFileInParts } from '../../local/load-file-parts.ts';
+import { planParts } from '../../functions/stage/parts.ts';
+import { stageObject, type CleanMessage, type StageDeps } from '../../functions/stage/stage-object.ts';
+import { freshBucket, freshProject, put, rows } from './support.ts';
+
+let deps: StageDeps;
+let bucket: string;
+let cleaned: CleanMessage[];
+
+beforeAll(async () => {
+  const columns = [{ name: 'id', type: 'integer' as const }, { name: 'note' }, { name: 'amount', type: 'numeric' as const }];
+  const { pipeline, pool } = await freshProject({
+    project: 'it_parallel',
+    suppliers: [{ name: 'city' }],
+    datasets: ['whole', 'split'].map((name) => ({ name, source: { type: 'upload' as const, supplier: 'city' }, clean: { columns } })),
+  });
+  bucket = await freshBucket('it-parallel');
+  deps = { pool, s3: s3Client(), pipeline, notifyClean: async (m) => void cleaned.push(m) };
+});
+
+/** A seeded generator, so that a failure can be run again. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** CRLF records whose notes hold quoted line breaks (LF and CRLF), quotes, delimiters, and blank lines between records. */
+function tricky(records: number, seed = 1): string {
+  const r = rng(seed);
+  const lines = ['id,note,amount'];
+  for (let i = 1; i <= records; i++) {
+    const x = r();
+    const note = x < 0.3 ? `"line one\nline two, with ""quotes""\r\n\r\nand a blank line above ${i}"` : x < 0.45 ? `"a, b ${i}"` : `plain ${i}`;
+    lines.push(`${i},${note},${(i * 1.25).toFixed(2)}`);
+    if (r() < 0.05) lines.push('');
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+/** What Python's csv module reads in the file: records, the sum of ids, and an md5 of the notes in id order. */
+function pythonFacts(text: string): { n: number; ids: number; notes: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'civic-parallel-'));
+  const path = join(dir, 'data.csv');
+  writeFileSync(path, text);
+  const script = `
+import csv, hashlib, json, sys
+with open(sys.argv[1], newline='', encoding='utf-8') as f:
+    rows = [r for r in csv.reader(f) if r][1:]
+rows.sort(key=lambda r: int(r[0]))
+print(json.dumps({"n": len(rows), "ids": sum(int(r[0]) for r in rows), "notes": hashlib.md5("|".join(r[1] for r in rows).encode()).hexdigest()}))
+`;
+  return JSON.parse(execFileSync('python3', ['-c', script, path], { encoding: 'utf8' })) as { n: number; ids: number; notes: string };
+}
+
+/** `text` with record `id` replaced by one with a field too many: where it starts (byte) and its line. */
+function withBadRecord(text: string, id: number): { text: string; at: number; line: number } {
+  const i = text.indexOf(`\r\n${id},`);
+  const j = text.indexOf(`\r\n${id + 1},`);
+  const bad = `${text.slice(0, i)}\r\n${id},bad,record,one field too many${text.slice(j)}`;
+  return { text: bad, at: Buffer.byteLength(text.slice(0, i + 2)), line: text.slice(0, i + 2).split('\n').length };
+}
+
+function fileOf(name: string, body: string | Buffer): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'civic-parallel-load-')), name);
+  writeFileSync(path, body);
+  return path;
+}
+
+async function facts(table: string) {
+  const [f] = await rows<{ n: number; ids: number; notes: string }>(deps.pool, `SELECT count(*)::int AS n, sum(id::int)::int AS ids, md5(string_agg(note, '|' ORDER BY id::int)) AS notes FROM ${table}`);
+  return f!;
+}
+
+async function stagingTable(loadId: number): Promise<string> {
+  return (await rows<{ staging_table: string }>(deps.pool, 'SELECT staging_table FROM etl.loads WHERE id = $1', [loadId]))[0]!.staging_table;
+}
+
+/** Rows of one table not in the other, both ways, lineage line included. */
+async function difference(a: string, b: string): Promise<number> {
+  const cols = 'id, note, amount, _source_line';
+  const [d] = await rows<{ n: number }>(
+    deps.pool,
+    `SELECT ((SELECT count(*) FROM (SELECT ${cols} FROM ${a} EXCEPT ALL SELECT ${cols} FROM ${b}) x) + (SELECT count(*) FROM (SELECT ${cols} FROM ${b} EXCEPT ALL SELECT ${cols} FROM ${a}) y))::int AS n`,
+  );
+  return d!.n;
+}
+
+describe('a CSV above the threshold, staged locally over parallel connections', () => {
+  it('gives exactly the rows of one COPY and of Python csv, quoted line breaks and CRLF across the cuts, handed to clean once', async () => {
+    const text = tricky(3000);
+    const expected = pythonFacts(text);
+    cleaned = [];
+    const whole = await stageObject(deps, await put(bucket, 'incoming/city/whole/data.csv', text));
+    expect(whole).toMatchObject({ status: 'staged', rows: expected.n });
+    const wholeTable = await stagingTable((whole as { loadId: number }).loadId);
+
+    cleaned = [];
+    const split = await stageObject({ ...deps, partBytes: 10_000, partsInProcess: { connections: 2 } }, await put(bucket, 'incoming/city/split/data.csv', text));
+    expect(split).toMatchObject({ status: 'staged', rows: expected.n, parts: 2 });
+    const loadId = (split as { loadId: number }).loadId;
+    const table = await stagingTable(loadId);
+    const parts = await rows<{ part: number; status: string }>(deps.pool, 'SELECT part, status FROM etl.load_parts WHERE load_id = $1 ORDER BY part', [loadId]);
+
+    expect(parts).toEqual([
+      { part: 0, status: 'staged' },
+      { part: 1, status: 'staged' },
+    ]);
+    expect(await facts(table)).toEqual(expected);
+    expect(await facts(wholeTable)).toEqual(expected);
+    expect(await difference(table, wholeTable)).toBe(0);
+    expect(cleaned).toEqual([{ loadId }]);
+  });
+
+  it('plans one part a connection, reading the object only up to the last cut', async () => {
+    const text = Buffer.from(tricky(3000));
+    const start = text.indexOf('\n') + 1;
+    let read = 0;
+    const chunks = (async function* () {
+      for (let at = 0; at < text.length; at += 1000) {
+        read = Math.min(text.length, at + 1000);
+        yield text.subarray(at, at + 1000);
+      }
+    })();
+    const parts = await planParts(chunks, { start, firstLine: 2, size: Math.ceil(text.length / 2), quote: '"', total: text.length, maxParts: 2 });
+
+    expect(parts.map((p) => [p.start, p.end])).toEqual([
+      [start, parts[0]!.end],
+      [parts[0]!.end, text.length],
+    ]);
+    expect(parts[0]!.end).toBeGreaterThanOrEqual(Math.ceil(text.length / 2));
+    expect(read).toBeLessThan(text.length * 0.6);
+  });
+
+  it('gives the same table whatever the cut size and the number of connections (seeded random cuts)', async () => {
+    const r = rng(19);
+    for (let round = 0; round < 5; round++) {
+      const text = tricky(400, round + 7);
+      const expected = pythonFacts(text);
+      const whole = await stageObject(deps, await put(bucket, `incoming/city/whole/random-${round}.csv`, text));
+      const partSize = 1 + Math.floor(r() * 4000);
+      const connections = 1 + Math.floor(r() * 4);
+      const split = await stageObject({ ...deps, partBytes: 100, partsInProcess: { connections, partSize } }, await put(bucket, `incoming/city/split/random-${round}.csv`, text));
+      const seen = `cut every ${partSize} bytes over ${connections} connection(s)`;
+
+      expect(split, seen).toMatchObject({ status: 'staged', rows: expected.n });
+      const table = await stagingTable((split as { loadId: number }).loadId);
+      expect(await facts(table), seen).toEqual(expected);
+      expect(await difference(table, await stagingTable((whole as { loadId: number }).loadId)), seen).toBe(0);
+    }
+  });
+
+  it('fails the whole load when part 3 holds a bad record, naming its line, and leaves no table of it', async () => {
+    const { text, at, line: badLine } = withBadRecord(tricky(2000), 46);
+    cleaned = [];
+    const outcome = await stageObject({ ...deps, partBytes: 100, partsInProcess: { connections: 2, partSize: Math.ceil(at / 2.5) } }, await put(bucket, 'incoming/city/split/bad.csv', text));
+    const loadId = (outcome as { loadId: number }).loadId;
+    const load = (await rows<{ status: string; error: string }>(deps.pool, 'SELECT status, error FROM etl.loads WHERE id = $1', [loadId]))[0]!;
+    const bad = await rows<{ part: number; first_line: number }>(deps.pool, 'SELECT part, first_line::int FROM etl.load_parts WHERE load_id = $1 AND first_line <= $2 ORDER BY part DESC LIMIT 1', [
+      loadId,
+      badLine,
+    ]);
+    const left = await rows(deps.pool, `SELECT tablename FROM pg_tables WHERE schemaname = 'it_parallel_staging' AND tablename LIKE $1`, [`split__${loadId}%`]);
+
+    expect(bad[0]!.part).toBe(2);
+    expect(outcome).toMatchObject({ status: 'failed', loadId });
+    expect(load.status).toBe('failed');
+    expect(load.error).toMatch(new RegExp(`bad\\.csv.*line ${badLine}`));
+    expect(left).toEqual([]);
+    expect(cleaned).toEqual([]);
+  });
+});
+
+describe('civic-etl load of a CSV above the threshold, staged over parallel connections', () => {
+  it('loads exactly the rows of one COPY and of Python csv, quoted line breaks and CRLF across the cuts', async () => {
+    const text = tricky(3000, 3);
+    const expected = pythonFacts(text);
+    const path = fileOf('big.csv', text);
+    await deps.pool.query('DROP SCHEMA IF EXISTS it_parallel_load CASCADE');
+    const one = await loadFile(deps.pool, path, { table: 'it_parallel_load.one', parallel: { connections: 1 } });
+    const many = await loadFile(deps.pool, path, { table: 'it_parallel_load.many', parallel: { bytes: 10_000, connections: 3 } });
+    const parts = await rows<{ n: number }>(
+      deps.pool,
+      `SELECT count(*)::int AS n FROM etl.load_parts p JOIN etl.loads l ON l.id = p.load_id WHERE l.id = (SELECT max(id) FROM etl.loads WHERE project = 'it_parallel_load' AND dataset = 'many')`,
+    );
+    const left = await rows(deps.pool, `SELECT tablename FROM pg_tables WHERE schemaname = 'it_parallel_load' AND tablename LIKE '\\_civic\\_etl%'`);
+
+    expect(parts).toEqual([{ n: 3 }]);
+    expect(many).toMatchObject({ rowsRead: expected.n, rowsLoaded: expected.n, rowsRejected: 0 });
+    expect(many.columns).toEqual(one.columns);
+    const [f] = await rows(deps.pool, `SELECT count(*)::int AS n, sum(id)::int AS ids, md5(string_agg(note, '|' ORDER BY id)) AS notes FROM it_parallel_load.many`);
+    expect(f).toEqual(expected);
+    const [d] = await rows(
+      deps.pool,
+      `SELECT (SELECT count(*) FROM (TABLE it_parallel_load.many EXCEPT ALL TABLE it_parallel_load.one) a)::int + (SELECT count(*) FROM (TABLE it_parallel_load.one EXCEPT ALL TABLE it_parallel_load.many) b)::int AS n`,
+    );
+    expect(d).toEqual({ n: 0 });
+    expect(left).toEqual([]);
+  });
+
+  it('fails the whole load when part 3 holds a bad record, naming its line, and leaves no table', async () => {
+    const { text, line: badLine } = withBadRecord(tricky(2000, 4), 1200);
+    const path = fileOf('bad.csv', text);
+    await deps.pool.query('DROP SCHEMA IF EXISTS it_parallel_bad CASCADE');
+
+    const error = await loadFile(deps.pool, path, { table: 'it_parallel_bad.rows', parallel: { bytes: 10_000, connections: 4 } }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    const load = await rows<{ status: string; part: number }>(
+      deps.pool,
+      `SELECT l.status, (SELECT max(part) FROM etl.load_parts p WHERE p.load_id = l.id AND p.first_line <= $1)::int AS part FROM etl.loads l WHERE l.id = (SELECT max(id) FROM etl.loads WHERE project = 'it_parallel_bad')`,
+      [badLine],
+    );
+    const left = await rows(deps.pool, `SELECT tablename FROM pg_tables WHERE schemaname = 'it_parallel_bad'`);
+
+    expect(error?.message).toMatch(new RegExp(`bad\\.csv.*line ${badLine}`));
+    expect(load).toEqual([{ status: 'failed', part: 2 }]); // the third part (0-based index 2)
+    expect(left).toEqual([]);
+  });
+
+  it('drops every table of the load when a part cannot be read (not the input), and says why', async () => {
+    const text = tricky(2000, 5);
+    const path = fileOf('unreadable.csv', text);
+    const size = Buffer.byteLength(text);
+    await deps.pool.query('DROP SCHEMA IF EXISTS it_parallel_io CASCADE');
+    const ref = { bucket: 'local-file', key: path, versionId: `test-${Date.now()}`, size };
+    const { load } = await receiveObject(deps.pool, 'it_parallel_io', 'rows', ref);
+    let ranges = 0;
+    const open = async (_ref: unknown, first?: number, last?: number) => {
+      // the second part's read fails, as a disk would
+      if (first !== undefined && ++ranges === 2) throw Object.assign(new Error(`EIO: i/o error, read ${path}`), { code: 'EIO' });
+      return createReadStream(path, { start: first, end: last });
+    };
+    const staging = `"it_parallel_io"."_civic_etl_load_${load.id}"`;
+
+    const outcome = stageFileInParts(deps.pool, { file: path, path, ref, loadId: load.id, schema: 'it_parallel_io', table: staging, maxColumns: 100, bytes: 1000, connections: 3, open });
+    await expect(outcome).rejects.toThrow(/EIO: i\/o error/);
+    const left = await rows(deps.pool, `SELECT tablename FROM pg_tables WHERE schemaname = 'it_parallel_io'`);
+    expect(left).toEqual([]);
+  });
+});
