@@ -322,7 +322,9 @@ describe('loading spatial files into PostGIS', () => {
     try {
       await client.query('BEGIN');
       // workers even for a table this small
-      await client.query(`SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL force_parallel_mode = on`);
+      await client.query(`SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0`);
+      // force_parallel_mode up to PostgreSQL 15, debug_parallel_query from 16
+      await client.query(`SELECT set_config(name, 'on', true) FROM pg_settings WHERE name IN ('force_parallel_mode', 'debug_parallel_query')`);
       await client.query('CREATE TABLE it_geo.validity_staging (g text, _source_line bigint NOT NULL)');
       await client.query(
         `INSERT INTO it_geo.validity_staging SELECT encode(ST_AsBinary(ST_GeomFromText(w)), 'hex'), n
