@@ -21,7 +21,7 @@ export interface GeometryPlan {
   invalid: 'repair' | 'quarantine';
   /**
    * With `invalid: 'repair'`: the source lines of the only shapes that need it, found before the
-   * cast by invalidSourceLines (the others are valid: etl.repaired would return them as they are,
+   * cast by withInvalidLines (the others are valid: etl.repaired would return them as they are,
    * after an ST_IsValid each). Unset: every shape is checked as it is cast.
    */
   repairOnly?: readonly number[];
