@@ -4,7 +4,7 @@ import type { NumberFormat } from '../../contract/rules.ts';
 import { ident, literal } from '../common/db.ts';
 import { PermanentError } from '../common/errors.ts';
 import { ORDER, ORDER_COLUMNS } from '../common/ledger.ts';
-import { geometryChecks, geometryExpr, isGeometryMisfit, type GeometryPlan } from './geometry.ts';
+import { geometryChecks, geometryExpr, isGeometryMisfit, withInvalidLines, type GeometryPlan } from './geometry.ts';
 import { compileRows, dedupeOrder, passedSql, quarantineReferences, quarantineRepeatedValues, rulesNeedChecks, type RowMode, type RulePlan } from './rules.ts';
 
 export type LoadMode = 'replace' | 'append' | 'upsert' | 'history';
@@ -332,7 +332,9 @@ export async function createAsCast(client: pg.PoolClient, plan: CastPlan, geomet
   if (!oneStatementWillDo(plan)) return undefined;
   const rows = compileRows(plan.columns, plan.rules, 'optimistic');
   const cast = (c: CastColumn) => `(${rows.value(c)})::${COLUMN_TYPES[c.type]} AS ${ident(c.name)}`;
-  const values = [...plan.columns.map(cast), ...(plan.geometry ? [`(${geometryExpr(plan.geometry, 's', true)})::${geometryType} AS ${ident(plan.geometry.column)}`] : [])];
+  // the shapes to repair, found first by a parallel pass: the cast then checks no shape again
+  const geometry = plan.geometry && process.env.CIVIC_ETL_REPAIR_ALL !== '1' ? await withInvalidLines(client, plan.staging, plan.geometry) : plan.geometry;
+  const values = [...plan.columns.map(cast), ...(geometry ? [`(${geometryExpr(geometry, 's', true)})::${geometryType} AS ${ident(geometry.column)}`] : [])];
   await client.query(`SET LOCAL datestyle = 'ISO, MDY'`);
   await client.query('SAVEPOINT civic_etl_create');
   try {

@@ -19,6 +19,12 @@ export interface GeometryPlan {
   srid: number;
   source: { kind: 'text'; from: string; encoding: 'geojson' | 'wkb' | 'wkt'; srid: number } | { kind: 'latlon'; lat: string; lon: string; srid: number; decimalComma?: boolean };
   invalid: 'repair' | 'quarantine';
+  /**
+   * With `invalid: 'repair'`: the source lines of the only shapes that need it, found before the
+   * cast by withInvalidLines (the others are valid: etl.repaired would return them as they are,
+   * after an ST_IsValid each). Unset: every shape is checked as it is cast.
+   */
+  repairOnly?: readonly number[];
   /** Promote Polygon/LineString to Multi* (the layer mixes single and multi parts, or may). */
   promote: boolean;
   /** Staging columns that hold the geometry and are therefore not attribute columns. */
@@ -143,15 +149,55 @@ export function geometryExpr(plan: GeometryPlan, alias = 's', strict = false): s
                 WHEN ${num(src.lat)} IS NOT NULL AND ${num(src.lon)} IS NOT NULL THEN etl.fail_geometry('coordinates out of range') END`;
     }
   } else {
-    const raw = `NULLIF(btrim(${alias}.${ident(src.from)}), '')`;
-    const parsed = src.encoding === 'geojson' ? `ST_GeomFromGeoJSON(${raw})` : `(${raw})::geometry`;
+    const parsed = parsedGeometry(src, alias);
     // EWKT may name its SRID; everything else takes the file's (or the assumed) one
     g = src.encoding === 'wkt' ? `etl.with_srid(${parsed}, ${src.srid})` : `ST_SetSRID(${parsed}, ${src.srid})`;
-    if (plan.invalid === 'repair') g = `etl.repaired(${g})`;
+    if (plan.invalid === 'repair' && !plan.repairOnly) g = `etl.repaired(${g})`;
+    else if (plan.invalid === 'repair' && plan.repairOnly!.length > 0) g = `CASE WHEN ${alias}._source_line = ANY('{${plan.repairOnly!.join(',')}}'::bigint[]) THEN etl.repaired(${g}) ELSE ${g} END`;
     if (plan.promote) g = `etl.promoted(${g})`;
   }
   if (src.srid !== plan.srid) g = `ST_Transform(${g}, ${plan.srid})`;
   return g;
+}
+
+/** SQL: a staged geometry read as PostGIS reads it (NULL when empty), before any SRID is set. */
+function parsedGeometry(src: { from: string; encoding: 'geojson' | 'wkb' | 'wkt' }, alias: string): string {
+  const raw = `NULLIF(btrim(${alias}.${ident(src.from)}), '')`;
+  return src.encoding === 'geojson' ? `ST_GeomFromGeoJSON(${raw})` : `(${raw})::geometry`;
+}
+
+/** Above this many invalid shapes, the cast checks every shape again rather than carry their lines in its SQL. */
+const REPAIR_ONLY_LIMIT = 1_000;
+
+/**
+ * The staged shapes a repairing cast must repair, found before it in one set-based pass: the
+ * source lines of the geometries that are not ST_IsValid. The pass only filters, so PostgreSQL
+ * splits it among parallel workers (the staging table is not temporary and the functions are
+ * PARALLEL SAFE), where the cast itself writes every geometry from one process; the cast then
+ * repairs these lines with etl.repaired, exactly as it would have, and takes the others as they
+ * are instead of checking each one again. Validity does not depend on the SRID, so the check
+ * reads the shapes as the cast does before setting it. Returns the plan with `repairOnly` set, or
+ * the plan unchanged when this does not apply (no repair, points from coordinates) or does not
+ * pay (more than REPAIR_ONLY_LIMIT invalid shapes), or when a shape cannot be read at all: the
+ * cast then fails on it as before, and the row-by-row path finds it.
+ */
+export async function withInvalidLines(client: pg.PoolClient, staging: string, plan: GeometryPlan): Promise<GeometryPlan> {
+  const src = plan.source;
+  if (plan.invalid !== 'repair' || src.kind !== 'text' || plan.repairOnly) return plan;
+  await client.query('SAVEPOINT civic_etl_validity');
+  try {
+    // ST_IsValid is costed high (PostGIS), so the planner gives a large table's scan its workers
+    const { rows } = await client.query<{ line: string }>(`SELECT s._source_line AS line FROM ${staging} s WHERE NOT ST_IsValid(${parsedGeometry(src, 's')}) LIMIT ${REPAIR_ONLY_LIMIT + 1}`);
+    await client.query('RELEASE SAVEPOINT civic_etl_validity');
+    if (rows.length > REPAIR_ONLY_LIMIT) return plan;
+    return { ...plan, repairOnly: rows.map((r) => Number(r.line)).sort((a, b) => a - b) };
+  } catch (error) {
+    // a shape PostgreSQL cannot read (22…, or PostGIS's XX000): the cast meets it as it did before
+    const code = (error as { code?: string }).code ?? '';
+    if (code !== 'XX000' && !code.startsWith('22')) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT civic_etl_validity');
+    return plan;
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPool } from '../../functions/common/db.ts';
+import { withInvalidLines, type GeometryPlan } from '../../functions/clean/geometry.ts';
 import { loadFile } from '../../local/load-file.ts';
 import { PRJ_LAMBERT93_ESRI, PRJ_RD_NEW_ESRI, POLYGON, square, writeShapefile } from '../helpers/shapefile-writer.ts';
 import { gpkgBlob, isoWkb, writeGeoPackage } from '../helpers/gpkg-writer.ts';
@@ -38,6 +39,20 @@ const box = (x: number, y: number, s: number) => [
     [x, y],
   ],
 ];
+
+/** A polygon whose ring crosses itself: invalid (Self-intersection). */
+const BOWTIE = {
+  type: 'Polygon',
+  coordinates: [
+    [
+      [0, 0],
+      [1, 1],
+      [1, 0],
+      [0, 1],
+      [0, 0],
+    ],
+  ],
+};
 
 async function geomRows(table: string, order = 'id') {
   const pool = await getPool();
@@ -88,19 +103,7 @@ describe('loading spatial files into PostGIS', () => {
   });
 
   it('repairs an invalid polygon by default, and quarantines it when the dataset says so', async () => {
-    const bowtie = {
-      type: 'Polygon',
-      coordinates: [
-        [
-          [0, 0],
-          [1, 1],
-          [1, 0],
-          [0, 1],
-          [0, 0],
-        ],
-      ],
-    };
-    const path = file('bowtie.geojson', collection([feature(1, bowtie), feature(2, { type: 'Polygon', coordinates: box(0, 0, 1) })]));
+    const path = file('bowtie.geojson', collection([feature(1, BOWTIE), feature(2, { type: 'Polygon', coordinates: box(0, 0, 1) })]));
 
     const repaired = await loadFile(await getPool(), path, { table: 'it_geo.bowtie', recreate: true });
     const rejected = await loadFile(await getPool(), path, { table: 'it_geo.bowtie_strict', recreate: true, invalid: 'quarantine' });
@@ -265,5 +268,87 @@ describe('loading spatial files into PostGIS', () => {
 
     expect(error.message).toMatch(/cut\.geojson.*feature 2/);
     expect(exists).toEqual([{ t: null }]);
+  });
+
+  it('repairs only the invalid shapes, found first by a separate validity pass, with the same result and warning as checking each one in the cast', async () => {
+    // a spike: ST_MakeValid leaves the polygon and a line, which the load drops
+    const spike = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [10, 0],
+          [11, 0],
+          [11, 1],
+          [11, 2],
+          [11, 1],
+          [10, 1],
+          [10, 0],
+        ],
+      ],
+    };
+    const shapes = [{ type: 'Polygon', coordinates: box(2, 2, 1) }, BOWTIE, { type: 'MultiPolygon', coordinates: [box(4, 4, 1), box(6, 4, 1)] }, spike, { type: 'Polygon', coordinates: box(8, 8, 0.5) }];
+    const path = file('some-invalid.geojson', collection(shapes.map((g, i) => feature(i + 1, g))));
+
+    const split = await loadFile(await getPool(), path, { table: 'it_geo.repair_split', recreate: true });
+    process.env.CIVIC_ETL_REPAIR_ALL = '1';
+    const whole = await loadFile(await getPool(), path, { table: 'it_geo.repair_whole', recreate: true }).finally(() => delete process.env.CIVIC_ETL_REPAIR_ALL);
+    // what PostGIS makes of each input on its own: valid shapes as they are, invalid ones ST_MakeValid's polygons
+    const expected = await rows<{ id: number; wkt: string }>(
+      await getPool(),
+      `SELECT i AS id, ST_AsText(CASE WHEN ST_IsValid(g) THEN ST_Multi(g) ELSE ST_Multi(ST_CollectionExtract(ST_MakeValid(g), 3)) END) AS wkt
+         FROM unnest($1::text[]) WITH ORDINALITY AS t(j, i), LATERAL (SELECT ST_GeomFromGeoJSON(j) AS g) p ORDER BY i`,
+      [shapes.map((g) => JSON.stringify(g))],
+    );
+    const same = await rows<{ id: number; equal: boolean; wkt: string }>(
+      await getPool(),
+      `SELECT a.id, ST_AsEWKB(a.geom) = ST_AsEWKB(b.geom) AS equal, ST_AsText(a.geom) AS wkt FROM it_geo.repair_split a JOIN it_geo.repair_whole b USING (id) ORDER BY a.id`,
+    );
+    const matches = await rows<{ id: number; equal: boolean }>(
+      await getPool(),
+      `SELECT a.id, ST_Equals(a.geom, ST_GeomFromText(e.wkt, 4326)) AS equal FROM it_geo.repair_split a JOIN unnest($1::text[]) WITH ORDINALITY AS e(wkt, id) USING (id) ORDER BY a.id`,
+      [expected.map((e) => e.wkt)],
+    );
+
+    expect(split).toMatchObject({ rowsRead: 5, rowsLoaded: 5, rowsRejected: 0 });
+    expect(same).toEqual([1, 2, 3, 4, 5].map((id) => ({ id, equal: true, wkt: expect.any(String) })));
+    expect(matches).toEqual([1, 2, 3, 4, 5].map((id) => ({ id, equal: true })));
+    expect(split.warnings.filter((w) => /repaired/.test(w))).toEqual(whole.warnings.filter((w) => /repaired/.test(w)));
+    expect(split.warnings.join('\n')).toMatch(/2 invalid geometries repaired \(ST_MakeValid\); in 1 of them \(feature 4\) the repair also left 1 line/);
+  });
+
+  it('finds the invalid shapes with parallel workers, and leaves the plan as it was when a shape cannot be read', async () => {
+    const pool = await getPool();
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      // workers even for a table this small
+      await client.query(`SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0`);
+      // force_parallel_mode up to PostgreSQL 15, debug_parallel_query from 16
+      await client.query(`SELECT set_config(name, 'on', true) FROM pg_settings WHERE name IN ('force_parallel_mode', 'debug_parallel_query')`);
+      await client.query('CREATE TABLE it_geo.validity_staging (g text, _source_line bigint NOT NULL)');
+      await client.query(
+        `INSERT INTO it_geo.validity_staging SELECT encode(ST_AsBinary(ST_GeomFromText(w)), 'hex'), n
+           FROM unnest($1::text[]) WITH ORDINALITY AS t(w, n)`,
+        [['POLYGON((0 0,1 0,1 1,0 1,0 0))', 'POLYGON((0 0,1 1,1 0,0 1,0 0))', 'POINT(3 3)', 'POLYGON((0 0,2 0,2 2,0 2,0 0),(5 5,6 5,6 6,5 6,5 5))']],
+      );
+      await client.query(`INSERT INTO it_geo.validity_staging VALUES ('', 5), (NULL, 6)`);
+      const plan: GeometryPlan = { column: 'geom', srid: 4326, source: { kind: 'text', from: 'g', encoding: 'wkb', srid: 4326 }, invalid: 'repair', promote: true, consumed: ['g'], note: '' };
+      const { rows: explained } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN SELECT _source_line FROM it_geo.validity_staging s WHERE NOT ST_IsValid(s.g::geometry)`);
+
+      const found = await withInvalidLines(client, 'it_geo.validity_staging', plan);
+      await client.query(`INSERT INTO it_geo.validity_staging VALUES ('0103not-hex', 7)`);
+      const unread = await withInvalidLines(client, 'it_geo.validity_staging', plan);
+      const quarantining = await withInvalidLines(client, 'it_geo.validity_staging', { ...plan, invalid: 'quarantine' });
+
+      expect(explained.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Gather/);
+      expect(found.repairOnly).toEqual([2, 4]);
+      expect(unread).toBe(plan);
+      expect(quarantining.repairOnly).toBeUndefined();
+      // the transaction is still usable after the unreadable shape
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 });
