@@ -203,7 +203,7 @@ function mapSection(m: ReportMap, t: ReportText, f: (n: number) => string): Html
       { name: 'loaded', label: t.mapLoaded, color: '#2f6fb2', geometries: m.loaded },
       { name: 'rejected', label: t.mapRejected, color: '#c4314b', geometries: m.rejected.map((r) => r.geometry), titles: m.rejected.map((r) => `${t.line} ${f(r.line)}`) },
     ],
-    { width: 960, height: 560, label: t.mapTitle, emptyText: t.mapEmpty, format: f },
+    { width: 960, height: 560, label: t.mapTitle, emptyText: t.mapEmpty, format: f, colon: t.colon },
   );
   return html`<h2 id="map">${t.mapTitle}</h2><p class="muted map-note">${t.mapNote(m.loaded.length, m.loadedTotal, m.rejected.length, m.rejectedReadable, f)}</p>${svg}`;
 }

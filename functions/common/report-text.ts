@@ -89,6 +89,8 @@ const en = {
   readNotes: 'How the file was read',
   mapTitle: 'Map',
   mapLoaded: 'loaded',
+  /** Between a label and its value (French puts a non-breaking space before the colon). */
+  colon: ': ',
   mapRejected: 'set aside',
   mapNote: (drawn: number, total: number, rejectedDrawn: number, rejectedReadable: number, f: Count) =>
     `${f(drawn)} of ${f(total)} loaded features drawn` + (rejectedReadable > 0 ? `; ${f(rejectedDrawn)} of ${f(rejectedReadable)} set-aside rows with a readable location drawn.` : '.'),
@@ -210,6 +212,7 @@ const fr: ReportText = {
   readNotes: 'Comment le fichier a été lu',
   mapTitle: 'Carte',
   mapLoaded: 'chargés',
+  colon: '\u00a0: ',
   mapRejected: 'écartés',
   mapNote: (drawn, total, rejectedDrawn, rejectedReadable, f) =>
     `${f(drawn)} objets chargés dessinés sur ${f(total)}` + (rejectedReadable > 0 ? ` ; ${f(rejectedDrawn)} lignes écartées dessinées sur ${f(rejectedReadable)} dont la position est lisible.` : '.'),
@@ -327,6 +330,7 @@ const nl: ReportText = {
   readNotes: 'Hoe het bestand is gelezen',
   mapTitle: 'Kaart',
   mapLoaded: 'geladen',
+  colon: ': ',
   mapRejected: 'apart gezet',
   mapNote: (drawn, total, rejectedDrawn, rejectedReadable, f) =>
     `${f(drawn)} van ${f(total)} geladen objecten getekend` + (rejectedReadable > 0 ? `; ${f(rejectedDrawn)} van ${f(rejectedReadable)} apart gezette rijen met een leesbare locatie getekend.` : '.'),

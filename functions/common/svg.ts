@@ -128,7 +128,11 @@ function* positions(g: Geometry): Generator<number[]> {
  * Points are circles, lines paths, polygons filled paths (holes kept). A layer with no geometry
  * draws nothing; an empty map says so. The legend counts each layer's features.
  */
-export function mapSvg(layers: readonly MapLayer[], opts: { width?: number; height?: number; label?: string; emptyText?: string; format?: (n: number) => string } = {}): Html {
+export function mapSvg(
+  layers: readonly MapLayer[],
+  /** `colon`: what the legend writes between a layer's label and its count (French sets a space before the colon). */
+  opts: { width?: number; height?: number; label?: string; emptyText?: string; format?: (n: number) => string; colon?: string } = {},
+): Html {
   const format = opts.format ?? fmt;
   const width = opts.width ?? 640;
   const maxHeight = opts.height ?? 420;
@@ -202,7 +206,9 @@ export function mapSvg(layers: readonly MapLayer[], opts: { width?: number; heig
     const count = layer.geometries.filter(Boolean).length;
     return `<g class="layer" data-layer="${escapeHtml(layer.name)}" data-count="${count}" fill="${layer.color}" fill-opacity="0.45" stroke="${layer.color}" stroke-width="1">${features.join('')}</g>`;
   });
-  const legend = layers.map((l) => `<span><i style="background:${escapeHtml(l.color)}"></i>${escapeHtml(l.label)}: ${escapeHtml(format(l.geometries.filter(Boolean).length))}</span>`).join('');
+  const legend = layers
+    .map((l) => `<span><i style="background:${escapeHtml(l.color)}"></i>${escapeHtml(l.label)}${escapeHtml(opts.colon ?? ': ')}${escapeHtml(format(l.geometries.filter(Boolean).length))}</span>`)
+    .join('');
   return new Html(
     `<figure class="map"><svg class="map" role="img" aria-label="${escapeHtml(opts.label ?? 'map')}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">` +
       `<rect width="${width}" height="${height}" fill="#f4f6f8"/>${groups.join('')}</svg><figcaption class="legend">${legend}</figcaption></figure>`,

@@ -157,6 +157,8 @@ describe('the HTML quality report in a browser', () => {
       expect(b.x + b.width).toBeLessThanOrEqual(svg.x + svg.width + 0.5);
     }
     expect(await p.locator('#map').textContent()).toBe('Carte');
+    // French typography: a (non-breaking) space before the colon of the legend
+    expect(await p.locator('figcaption.legend span').first().textContent()).toBe(`chargés\u00a0: ${count.toLocaleString('fr')}`);
     expect(problems()).toEqual([]);
     expect(requests()).toEqual([]);
     await shot(p, 'report-districts-fr');
