@@ -236,7 +236,7 @@ function profile(data: ReportPageData, t: ReportText, lang: ReportLanguage): Htm
         html`<tr data-column="${c.name}"><td>${c.name}</td><td><code>${c.type}</code></td><td>${c.format ?? ''}</td><td class="num">${c.score === null ? '' : formatNumber(c.score, lang, 2)}</td><td class="num">${
           c.missing === null ? '' : f(c.missing)
         }</td><td class="num">${c.distinct === null ? '' : `${c.distinctCapped ? '≥ ' : ''}${f(c.distinct)}`}</td><td>${bound(c.min)}</td><td>${bound(c.max)}</td><td>${
-          c.histogram?.length ? histogram(c.histogram, { width: 160, height: 44, label: `${t.distribution}: ${c.name}`, format: f }) : null
+          c.histogram?.length ? histogram(c.histogram, { width: 160, height: 44, label: `${t.distribution}: ${c.name}`, format: f, boundFormat: (n) => bound(n) }) : null
         }</td></tr>`,
     )}</tbody></table>`;
 }

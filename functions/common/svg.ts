@@ -57,20 +57,25 @@ export interface Bin {
 }
 
 /** A small column histogram with the first and last bounds written under it. */
-export function histogram(bins: readonly Bin[], opts: { width?: number; height?: number; color?: string; label?: string; format?: (n: number) => string } = {}): Html {
+export function histogram(
+  bins: readonly Bin[],
+  /** `format` writes the counts, `boundFormat` the numeric bounds (default: as JavaScript writes them). */
+  opts: { width?: number; height?: number; color?: string; label?: string; format?: (n: number) => string; boundFormat?: (n: number) => string } = {},
+): Html {
   const format = opts.format ?? fmt;
   const width = opts.width ?? 220;
   const height = opts.height ?? 60;
   const plotHeight = height - 14;
   const max = Math.max(0, ...bins.map((b) => b.count));
   const w = bins.length > 0 ? width / bins.length : width;
+  const bound = (v: number | string) => (typeof v === 'number' ? (opts.boundFormat ?? String)(v) : v);
   const columns = bins.map((b, i) => {
     const h = max > 0 ? Math.max(b.count > 0 ? 1 : 0, (b.count / max) * plotHeight) : 0;
-    return `<rect class="bin" data-count="${b.count}" x="${px(i * w + 0.5)}" y="${px(plotHeight - h)}" width="${px(Math.max(1, w - 1))}" height="${px(h)}" fill="${opts.color ?? '#2f6fb2'}"><title>${escapeHtml(`${b.from} – ${b.to}: ${format(b.count)}`)}</title></rect>`;
+    return `<rect class="bin" data-count="${b.count}" x="${px(i * w + 0.5)}" y="${px(plotHeight - h)}" width="${px(Math.max(1, w - 1))}" height="${px(h)}" fill="${opts.color ?? '#2f6fb2'}"><title>${escapeHtml(`${bound(b.from)} – ${bound(b.to)}: ${format(b.count)}`)}</title></rect>`;
   });
   const first = bins[0];
   const last = bins.at(-1);
-  const axis = first && last ? `<text x="0" y="${height - 2}">${escapeHtml(String(first.from))}</text><text x="${width}" y="${height - 2}" text-anchor="end">${escapeHtml(String(last.to))}</text>` : '';
+  const axis = first && last ? `<text x="0" y="${height - 2}">${escapeHtml(bound(first.from))}</text><text x="${width}" y="${height - 2}" text-anchor="end">${escapeHtml(bound(last.to))}</text>` : '';
   return new Html(
     `<svg class="chart histogram" role="img" aria-label="${escapeHtml(opts.label ?? 'histogram')}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">${columns.join('')}${axis}</svg>`,
   );

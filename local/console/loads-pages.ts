@@ -71,14 +71,20 @@ export async function loadsPage(ctx: ConsoleContext, req: PageRequest): Promise<
     const datasets = [...new Set([...ctx.pipeline.datasets.map((d) => d.name), ...inLedger])].sort();
     const filters = { dataset: dataset ?? undefined, status: status ?? undefined };
     const card = (s: string | null, n: number) =>
-      html`<a class="card" data-status="${s ?? 'all'}" href="${href('/loads', { dataset: dataset ?? undefined, status: s ?? undefined })}"><div class="n">${fmt(n)}</div><div class="l">${s ?? 'all loads'}</div></a>`;
+      html`<a class="card" data-status="${s ?? 'all'}" href="${href('/loads', { dataset: dataset ?? undefined, status: s ?? undefined })}"><div class="n">${fmt(n)}</div><div class="l">${s ?? (dataset ? `all loads of ${dataset}` : 'all loads')}</div></a>`;
     const body = html`<h1>Loads${dataset && html` of ${dataset}`}</h1>
 <p class="muted">The ledger (etl.loads) of project ${project}: one load per object version staged, newest first. Times are UTC.</p>
 <div class="cards">${card(null, all)}${STATUSES.filter((s) => counts.has(s)).map((s) => card(s, counts.get(s)!))}</div>
 <form class="filters" method="get" action="/loads">${select('dataset', 'dataset', datasets, dataset)}${select('status', 'status', STATUSES, status)}<button type="submit">Filter</button></form>
 ${
   rows.length === 0
-    ? notice(all === 0 ? 'No load yet: upload a file (civic-etl upload) and run the pipeline (civic-etl run).' : 'No load matches these filters.')
+    ? notice(
+        total > 0
+          ? `Page ${page} is past the last page of these loads.`
+          : dataset === null && status === null
+            ? 'No load yet: upload a file (civic-etl upload) and run the pipeline (civic-etl run).'
+            : `No load matches these filters${dataset === null ? '' : ` (dataset ${dataset}${datasets.includes(dataset) ? '' : ': not a dataset of this project'})`}.`,
+      )
     : html`<div class="scroll"><table class="loads">
 <thead><tr><th class="num">load</th><th>dataset</th><th>object</th><th>status</th><th class="num">received</th><th class="num">staged</th><th class="num">finished</th><th class="num">stage</th><th class="num">clean</th><th class="num">read</th><th class="num">loaded</th><th class="num">quarantined</th><th>error</th></tr></thead>
 <tbody>${rows.map(

@@ -113,6 +113,11 @@ describe('civic-etl ui in a real browser', () => {
     await page.click('form.filters button');
     expect(await page.locator('table.loads tbody tr').count()).toBe(byStatus.find((r) => r.status === 'failed')!.n);
     expect(problems()).toEqual([]);
+    // a filter that matches nothing says so, and does not claim the ledger is empty
+    const none = await open('/loads?dataset=no_such_dataset', 'loads-none');
+    expect(await none.page.locator('main .notice').textContent()).toContain('No load matches these filters (dataset no_such_dataset: not a dataset of this project)');
+    const past = await open('/loads?page=99', 'loads-past');
+    expect(await past.page.locator('main .notice').textContent()).toContain('Page 99 is past the last page');
   });
 
   it('shows a load with its timings and rows, and its quality report', async () => {

@@ -93,6 +93,34 @@ describe('the HTML quality report', () => {
     expect(reportLanguage('de')).toBe('en');
   });
 
+  it('writes the bounds of a histogram as the language writes numbers', () => {
+    const columns = [
+      {
+        name: 'latitude',
+        type: 'number',
+        format: null,
+        score: 1,
+        missing: 0,
+        distinct: 2,
+        min: 41.6527,
+        max: 42.0143,
+        histogram: [
+          { from: 41.6527, to: 41.8, count: 3 },
+          { from: 41.8, to: 42.0143, count: 5 },
+        ],
+      },
+    ];
+    const fr = renderReportPage(data({ language: 'fr', columns }));
+    expect(fr).toContain('>41,6527</text>');
+    expect(fr).toContain('>42,0143</text>');
+    expect(renderReportPage(data({ language: 'en', columns }))).toContain('>41.6527</text>');
+  });
+
+  it('does not give two Dutch headings the same word for a line and a rule', () => {
+    expect(REPORT_TEXT.nl.line).not.toBe(REPORT_TEXT.nl.rule);
+    expect(REPORT_TEXT.fr.line).not.toBe(REPORT_TEXT.fr.rule);
+  });
+
   it('names the file, line and column of a failed load', () => {
     const page = renderReportPage(
       data({
