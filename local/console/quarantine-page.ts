@@ -72,6 +72,7 @@ export async function quarantinePage(ctx: ConsoleContext, req: PageRequest): Pro
     ).rows;
     const filters = { dataset, rule: rule ?? undefined, column: column ?? undefined, load: loadId ?? undefined };
     const sorted = (xs: string[]) => [...xs].sort((a, b) => a.localeCompare(b));
+    const rowsByRule = byRule.reduce((n, r) => n + r.rows, 0);
     const body = html`${heading}
 <form class="filters" method="get" action="/quarantine">${select('dataset', 'dataset', datasets, dataset, 'all datasets')}${select(
       'load',
@@ -80,11 +81,11 @@ export async function quarantinePage(ctx: ConsoleContext, req: PageRequest): Pro
       loadId === null ? null : String(loadId),
     )}${select('rule', 'rule', sorted(rules), rule)}${select('column', 'column', sorted(columns), column)}<button type="submit">Filter</button></form>
 <div class="cards"><div class="card"><div class="n" id="quarantined-values">${fmt(total)}</div><div class="l">values set aside${(rule || column || loadId) && ' (filtered)'}</div></div>
-<div class="card"><div class="n">${fmt(byRule.reduce((n, r) => n + r.rows, 0))}</div><div class="l">rows (summed by rule)</div></div></div>
+<div class="card"><div class="n">${fmt(rowsByRule)}</div><div class="l">${rowsByRule === 1 ? 'row' : 'rows'} (summed by rule: a row set aside by two rules counts twice)</div></div></div>
 ${
   total === 0
     ? notice(`No quarantined value${rule || column || loadId ? ' matches these filters' : ` in ${project}.${dataset}_quarantine`}.`)
-    : html`<h2>By rule</h2>${barChart(
+    : html`<h2>Values set aside, by rule</h2>${barChart(
         byRule.map((r) => ({ label: r.rule, value: r.values, title: `${r.rule}: ${fmt(r.values)} values in ${fmt(r.rows)} rows` })),
         { label: 'quarantined values by rule' },
       )}
