@@ -346,17 +346,28 @@ export async function publishSupplierReport(deps: PublishDeps, loadId: number, o
 }
 
 /**
- * The HTML page of the report (report-html.ts), in the supplier's language. A page that cannot be
+ * The HTML page of a load's report (report-page.ts gathers it, report-html.ts draws it) as its
+ * supplier reads it: in the supplier's `language` unless `language` names another, a declared
+ * column's histogram found by its `source` header. What `….report.html` holds, and what the
+ * console shows for a load.
+ */
+export async function supplierReportPage(db: Queryable, report: LoadReport, pipeline: PublishDeps['pipeline'], language?: string | null): Promise<string> {
+  const supplier = supplierReportKeys(report.objectKey)?.supplier;
+  const lang = reportLanguage(language ?? pipeline?.suppliers?.find((s) => s.name === supplier)?.language);
+  const declared = pipeline?.datasets?.find((d) => d.name === report.dataset)?.clean?.columns ?? [];
+  const cleanNames = Object.fromEntries(declared.map((c) => [c.source ?? c.name, c.name]));
+  // loaded when a page is made, not at every cold start: fetched data (no supplier) never needs it
+  const [{ gatherReportPage }, { renderReportPage }] = await Promise.all([import('./report-page.ts'), import('./report-html.ts')]);
+  return renderReportPage(await gatherReportPage(db, report, lang, { cleanNames }));
+}
+
+/**
+ * The HTML page of the report, written beside the upload. A page that cannot be
  * made or written is logged and its error returned (the ledger keeps it); the JSON and text copies stand.
  */
-async function publishHtmlReport(deps: PublishDeps, report: LoadReport, keys: { html: string; supplier: string }): Promise<string | undefined> {
+async function publishHtmlReport(deps: PublishDeps, report: LoadReport, keys: { html: string }): Promise<string | undefined> {
   try {
-    const language = reportLanguage(deps.pipeline?.suppliers?.find((s) => s.name === keys.supplier)?.language);
-    const declared = deps.pipeline?.datasets?.find((d) => d.name === report.dataset)?.clean?.columns ?? [];
-    const cleanNames = Object.fromEntries(declared.map((c) => [c.source ?? c.name, c.name]));
-    // loaded when a page is written, not at every cold start: fetched data (no supplier) never needs it
-    const [{ gatherReportPage }, { renderReportPage }] = await Promise.all([import('./report-page.ts'), import('./report-html.ts')]);
-    const page = renderReportPage(await gatherReportPage(deps.pool, report, language, { cleanNames }));
+    const page = await supplierReportPage(deps.pool, report, deps.pipeline);
     await deps.s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: keys.html, Body: page, ContentType: 'text/html; charset=utf-8' }));
     return undefined;
   } catch (error) {

@@ -3,10 +3,7 @@
  * rows and error, filtered by dataset and status; a page per load; and that load's quality report.
  */
 import { html, type Html } from '../../functions/common/html.ts';
-import { reportOf, supplierReportKeys } from '../../functions/common/report.ts';
-import { renderReportPage } from '../../functions/common/report-html.ts';
-import { gatherReportPage } from '../../functions/common/report-page.ts';
-import { reportLanguage } from '../../functions/common/report-text.ts';
+import { reportOf, supplierReportPage } from '../../functions/common/report.ts';
 import { exists, objectKey, fmt, href, idParam, ms, notice, PAGE_SIZE, pageNumber, pager, readOnly, select, statusBadge, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
 
 export const STATUSES = ['received', 'staged', 'loaded', 'failed', 'skipped', 'expanded'] as const;
@@ -185,11 +182,7 @@ async function reportPage(ctx: ConsoleContext, id: number, params: URLSearchPara
     const owned = await db.query('SELECT 1 FROM etl.loads WHERE id = $1 AND project = $2', [id, ctx.pipeline.project]);
     const report = owned.rowCount ? await reportOf(db, id) : undefined;
     if (!report) return { title: 'No such load', status: 404, body: html`<h1>No load ${id}</h1>${notice(`Project ${ctx.pipeline.project} has no load ${id} in the ledger.`)}` };
-    const supplier = supplierReportKeys(report.objectKey)?.supplier;
-    const language = reportLanguage(params.get('lang') ?? ctx.pipeline.suppliers?.find((s) => s.name === supplier)?.language);
-    const declared = ctx.pipeline.datasets?.find((d) => d.name === report.dataset)?.clean?.columns ?? [];
-    const cleanNames = Object.fromEntries(declared.map((c) => [c.source ?? c.name, c.name]));
-    const document = renderReportPage(await gatherReportPage(db, report, language, { cleanNames }));
+    const document = await supplierReportPage(db, report, ctx.pipeline, params.get('lang'));
     return { title: `Report of load ${id} · ${ctx.pipeline.project}`, body: html``, document };
   });
 }
