@@ -4,7 +4,7 @@
  * runtime (`functions/`): both validate a definition with these schemas, so a bad definition
  * fails `cdk synth`, `civic-etl validate` and the local runner with the same message.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { mapConflicts } from './value-maps.ts';
 import { datasetRuleProblems, referenceProblems } from './rules.ts';
 

@@ -28,7 +28,7 @@
  * dataset's mode says (a snapshot in mode replace or history, changes in upsert or append), and are
  * ordered by S3's own version order (functions/stage/object-order.ts).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The user-metadata key of the declaration (`x-amz-meta-civic-etl`). */
 export const DECLARATION_METADATA_KEY = 'civic-etl';

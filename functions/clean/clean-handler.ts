@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSRecord } from 'aws-lambda';
 import type pg from 'pg';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ExportSettings } from '../combine/exports.ts';
 import { sqsStep, type Subject } from '../common/batch.ts';
 import type { CleanConfig } from '../common/config.ts';
@@ -49,7 +49,10 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
     // never dropped: retried like any failure, it ends in the DLQ, where it can be read
     if (!parsed.success) throw new UnreadableMessageError(`not a clean message ({"loadId": n}): ${JSON.stringify(record.body.slice(0, 200))}`);
     subject.loadId = parsed.data.loadId;
-    const outcome = await cleanLoad({ pool: await deps.pool(), pipeline: currentPipeline(config.pipelineFile), s3: deps.s3, exports, deferExports: (loadId) => cleaned.push(loadId) }, parsed.data.loadId);
+    const outcome = await cleanLoad(
+      { pool: await deps.pool(), pipeline: await currentPipeline(config.pipelineFile), s3: deps.s3, exports, deferExports: (loadId) => cleaned.push(loadId) },
+      parsed.data.loadId,
+    );
     // the members of its file it cleaned and failed count too: their own messages find them done
     const rejected = (outcome.status === 'failed' ? 1 : 0) + (outcome.othersFailed ?? 0);
     if (rejected) subject.rejected = rejected;
@@ -60,7 +63,7 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
     // the exporter (and its S3 upload, Parquet writer) is imported only by a function that exports
     if (exports && cleaned.length) {
       const { exportAfterBatch } = await import('../combine/exports.ts');
-      await exportAfterBatch({ ...exports, pool: await deps.pool(), pipeline: currentPipeline(config.pipelineFile) }, cleaned);
+      await exportAfterBatch({ ...exports, pool: await deps.pool(), pipeline: await currentPipeline(config.pipelineFile) }, cleaned);
     }
   }
 
@@ -70,7 +73,7 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
    * a ledger that cannot say keeps arrival order (logged), and the references then wait across attempts.
    */
   async function orderBatch(records: SQSRecord[]): Promise<SQSRecord[]> {
-    const pipeline = currentPipeline(config.pipelineFile);
+    const pipeline = await currentPipeline(config.pipelineFile);
     if (records.length < 2 || !pipeline.datasets.some((d) => referencedDatasets(d).length > 0)) return records;
     try {
       const ids = records.map(loadIdOf).filter((id) => id !== undefined);

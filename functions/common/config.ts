@@ -11,7 +11,7 @@
  * (`AWS_REGION`, `AWS_ENDPOINT_URL`…): they are not repeated here.
  */
 import { availableParallelism } from 'node:os';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BUNDLED_PIPELINE_FILE, ENV } from '../../contract/names.ts';
 import { ConfigurationError } from './errors.ts';
 

@@ -1,7 +1,7 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { FetchConfig } from '../common/config.ts';
 import { classify, PermanentError } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';
@@ -24,8 +24,9 @@ export interface FetchHandlerDeps {
  * retry policy, then its DLQ, see them. A run that checkpointed before the time limit invokes this
  * function again, asynchronously, with the same event: that invocation continues the run.
  */
-export function createFetchHandler(config: FetchConfig, deps: FetchHandlerDeps) {
-  const pipeline = currentPipeline(config.pipelineFile);
+export async function createFetchHandler(config: FetchConfig, deps: FetchHandlerDeps) {
+  // read and validated when the function starts (an invalid definition fails its start), not per event
+  const pipeline = await currentPipeline(config.pipelineFile);
 
   async function fetchFor(event: unknown, context: Context | undefined) {
     const parsed = scheduledEvent.safeParse(event);

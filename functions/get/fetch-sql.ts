@@ -17,7 +17,7 @@ import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DatasetDefinition, SourceDefinition } from '../../contract/definition.ts';
 import { ZONES } from '../../contract/names.ts';
 import type { ObjectDeclaration } from '../../contract/objects.ts';

@@ -11,7 +11,7 @@ let lambda: LambdaClient | undefined;
  * The Lambda entry point: the fetch handler on this environment and the real AWS clients. The
  * Lambda client (a run continuing in a new invocation) is imported when first needed, not at start.
  */
-export const handler = createFetchHandler(config, {
+export const handler = await createFetchHandler(config, {
   s3: s3Client(),
   lambda: async () => (lambda ??= new (await import('@aws-sdk/client-lambda')).LambdaClient({})),
   readSecret: readJsonSecret,

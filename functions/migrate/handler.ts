@@ -6,4 +6,4 @@ import { createMigrateHandler } from './migrate-handler.ts';
 const config = parseEnv(migrateEnv, process.env, 'the migrate function');
 
 /** The Lambda entry point: the migrate handler on this environment and the real database. */
-export const handler = createMigrateHandler(config, { pool: () => databasePool(config.db) });
+export const handler = await createMigrateHandler(config, { pool: () => databasePool(config.db) });

@@ -15,8 +15,9 @@ export interface MigrateHandlerDeps {
  * onEvent handler of the migration custom resource (CDK Provider framework): apply pending
  * migrations and the project's schemas on every Create/Update; Delete leaves the data alone.
  */
-export function createMigrateHandler(config: MigrateConfig, deps: MigrateHandlerDeps) {
-  const pipeline = currentPipeline(config.pipelineFile);
+export async function createMigrateHandler(config: MigrateConfig, deps: MigrateHandlerDeps) {
+  // read and validated when the function starts (an invalid definition fails its start), not per event
+  const pipeline = await currentPipeline(config.pipelineFile);
   return async (event: CloudFormationCustomResourceEvent) => {
     const physicalId = `civic-etl-migrations-${pipeline.project}`;
     if (event.RequestType === 'Delete') return { PhysicalResourceId: physicalId };

@@ -20,12 +20,12 @@
  * whether or not inside quotes. `readRecords` (read.ts) counts the same way.
  */
 import { isUtf8 } from 'node:buffer';
-import iconv from 'iconv-lite';
 import { PermanentError } from '../common/errors.ts';
 import { completeUtf8Length } from '../common/utf8.ts';
 import { CsvTokenizer, TokenizeError, lineBreaksIn } from '../read/csv.ts';
 import type { Encoding, RecordRow, Structure } from './types.ts';
 import { isMissingMarker } from './column-type.ts';
+import { CodecsNotLoadedError, loadCodecs, loadedCodecs } from './codecs.ts';
 
 /** Delimiters the detector chooses among, in order of preference when everything else ties. */
 export const DELIMITER_CANDIDATES = [';', '\t', ',', '|', '^', ':'] as const;
@@ -64,6 +64,21 @@ export class DetectError extends PermanentError {
   }
 }
 
+/**
+ * `detectStructure`, importing iconv-lite first if the head turns out not to be UTF-8 (and it is
+ * not yet imported): a UTF-8 file, the usual case, never loads it. Detection is a pure function of
+ * the head, so the second attempt, after the import, is the same detection with the decoders.
+ */
+export async function detectStructureLoadingCodecs(head: Buffer, opts: DetectOptions): Promise<DetectResult> {
+  try {
+    return detectStructure(head, opts);
+  } catch (error) {
+    if (!(error instanceof CodecsNotLoadedError)) throw error;
+    await loadCodecs();
+    return detectStructure(head, opts);
+  }
+}
+
 const LF = 0x0a;
 const CR = 0x0d;
 const DQ = 0x22;
@@ -75,6 +90,9 @@ const SQ = 0x27;
  * @example
  *   detectStructure(Buffer.from('a;b\n1,5;2\n'), { complete: true, file: 'x.csv' }).structure
  *   // { encoding: 'utf-8', delimiter: ';', header: ['a', 'b'], decimalComma: true, firstDataLine: 2, … }
+ *
+ * A head that is not UTF-8 is decoded by iconv-lite, imported on first use (codecs.ts): before it
+ * is, such a head throws `CodecsNotLoadedError`; `detectStructureLoadingCodecs` imports it then.
  */
 export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult {
   const { file } = opts;
@@ -364,7 +382,7 @@ const SINGLE_BYTE: readonly SingleByte[] = ['windows-1252', 'macintosh', 'cp850'
  * module loads: a decode loads iconv-lite's codecs, which a function's cold start need not pay).
  */
 let highHalf: Map<SingleByte, string> | undefined;
-const highHalfOf = () => (highHalf ??= new Map(SINGLE_BYTE.map((e) => [e, iconv.decode(Buffer.from(Array.from({ length: 128 }, (_, i) => 0x80 + i)), e)])));
+const highHalfOf = () => (highHalf ??= new Map(SINGLE_BYTE.map((e) => [e, loadedCodecs(e).decode(Buffer.from(Array.from({ length: 128 }, (_, i) => 0x80 + i)), e)])));
 /** Letters of Western European languages that a correctly decoded text is full of. */
 const COMMON_LETTERS = new Set('àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßœÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝŒ');
 /** Punctuation and signs that are common in such text. */
@@ -425,13 +443,13 @@ function decodeHead(head: Buffer, enc: EncodingFound, complete: boolean): string
   }
   if (enc.encoding === 'utf-16le' || enc.encoding === 'utf-16be') {
     body = body.subarray(0, body.length & ~1);
-    let text = iconv.decode(body, enc.encoding, { stripBOM: false });
+    let text = loadedCodecs(enc.encoding).decode(body, enc.encoding, { stripBOM: false });
     // A head cut between the two halves of a surrogate pair.
     const last = text.charCodeAt(text.length - 1);
     if (!complete && last >= 0xd800 && last < 0xdc00) text = text.slice(0, -1);
     return text;
   }
-  return iconv.decode(body, enc.encoding);
+  return loadedCodecs(enc.encoding).decode(body, enc.encoding);
 }
 
 /** Binary content that slipped past the byte checks (controls in decoded text). */

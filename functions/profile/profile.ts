@@ -1,4 +1,4 @@
-import { detectStructure, DetectError } from './detect.ts';
+import { detectStructureLoadingCodecs, DetectError } from './detect.ts';
 import { baseTypeOf, dateReadings, numberOfType } from './formats/base-types.ts';
 import { formatsFor, headerMatches } from './formats/index.ts';
 import { readRecords } from './read.ts';
@@ -106,7 +106,7 @@ const TYPE_ORDER: readonly BaseType[] = ['boolean', 'year', 'integer', 'number',
  */
 export async function profileStream(source: AsyncIterable<Uint8Array>, opts: ProfileOptions): Promise<FileProfile> {
   const { head, rest, complete } = await readHead(await gunzipIfNeeded(source), opts.headBytes ?? HEAD_BYTES);
-  const { structure, warnings } = detectStructure(head, { complete, file: opts.file, hints: opts.hints });
+  const { structure, warnings } = await detectStructureLoadingCodecs(head, { complete, file: opts.file, hints: opts.hints });
   const formats = formatsFor(opts.locales ?? []);
   const columns = structure.header.map((name) => new ColumnAccumulator(name, formats, opts.distinctCap ?? 10_000, structure.decimalComma));
   // with a worker: it takes two columns in three (reading, decoding and hashing the records stay here)

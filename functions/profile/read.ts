@@ -19,10 +19,10 @@
  *   line the record starts on: at the end of the file, or as soon as the record grows past
  *   `maxRecordChars`, so a runaway quote cannot eat memory.
  */
-import iconv from 'iconv-lite';
 import { DetectError } from './detect.ts';
 import { CsvTokenizer, LineSkipper, MAX_NOTE_LINES, TokenizeError, isBlankRecord, isNoteMark, isNoteRecord, isRepeatedHeader } from '../read/csv.ts';
 import type { RecordRow, Structure } from './types.ts';
+import { loadCodecs } from './codecs.ts';
 
 export interface ReadOptions {
   /** Name used in messages. */
@@ -166,7 +166,7 @@ async function* utf8From(source: AsyncIterable<Uint8Array>): AsyncGenerator<stri
 }
 
 async function* decodeFrom(source: AsyncIterable<Uint8Array>, encoding: Structure['encoding']): AsyncGenerator<string | null> {
-  const decoder = iconv.getDecoder(encoding, { stripBOM: true });
+  const decoder = (await loadCodecs()).getDecoder(encoding, { stripBOM: true });
   // A piece may end between the two halves of a surrogate pair (UTF-16): the high half waits for
   // the next piece, so that only a surrogate that is really alone becomes U+FFFD.
   let carry = '';

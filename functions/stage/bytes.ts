@@ -1,6 +1,6 @@
-import iconv from 'iconv-lite';
 import { PermanentError } from '../common/errors.ts';
 import type { Encoding } from '../profile/types.ts';
+import { loadCodecs } from '../profile/codecs.ts';
 
 /**
  * Text in any encoding the detector names, as UTF-8 bytes (the byte-order mark dropped), chunk by
@@ -9,7 +9,7 @@ import type { Encoding } from '../profile/types.ts';
  * file and its size, rather than being dropped without a word.
  */
 export async function* toUtf8(source: AsyncIterable<Buffer>, encoding: Encoding, file?: string): AsyncGenerator<Buffer> {
-  const decoder = iconv.getDecoder(encoding, { stripBOM: true });
+  const decoder = (await loadCodecs()).getDecoder(encoding, { stripBOM: true });
   let bytes = 0;
   for await (const chunk of source) {
     bytes += chunk.length;

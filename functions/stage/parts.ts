@@ -21,7 +21,7 @@ import { PermanentError, classify } from '../common/errors.ts';
 import { getLoad, markFailed, markStaged, objectRefOf, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { readHead } from '../common/streams.ts';
-import { detectStructure } from '../profile/detect.ts';
+import { detectStructureLoadingCodecs } from '../profile/detect.ts';
 import { HEAD_BYTES } from '../profile/profile.ts';
 import type { Structure } from '../profile/types.ts';
 import { toUtf8 } from './bytes.ts';
@@ -144,7 +144,7 @@ export async function planLoad(
   const open = deps.open ?? ((r: ObjectRef, first?: number, last?: number) => openRange(deps.s3!, r, first, last));
   const { head, rest, complete } = await readHead(await open(ref), HEAD_BYTES);
   if (!complete) await rest.return?.();
-  const { structure, warnings } = detectStructure(head, { complete: false, file: ref.key, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
+  const { structure, warnings } = await detectStructureLoadingCodecs(head, { complete: false, file: ref.key, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
   if (structure.encoding === 'utf-16le' || structure.encoding === 'utf-16be') {
     throw new PermanentError(`${ref.key}: files in UTF-16 are staged whole, not in parts; this one is larger than one invocation can stage`, { file: ref.key });
   }

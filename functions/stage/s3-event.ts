@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ObjectRef } from '../common/ledger.ts';
 import { PermanentError } from '../common/errors.ts';
 

@@ -45,7 +45,7 @@ export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) 
     const stageDeps: StageDeps = {
       pool: await deps.pool(),
       s3: deps.s3,
-      pipeline: currentPipeline(config.pipelineFile),
+      pipeline: await currentPipeline(config.pipelineFile),
       notifyClean,
       partBytes: deps.partsInProcess?.bytes ?? config.partBytes,
       ...(deps.partsInProcess ? { partsInProcess: { connections: deps.partsInProcess.connections } } : {}),

@@ -7,7 +7,7 @@ import { PermanentError, classify } from '../common/errors.ts';
 import { contractOf, getLoad, markExpanded, markFailed, markStaged, objectRefOf, objectVersion, receiveObject, recordContract, type LoadContract, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
-import { detectStructure } from '../profile/detect.ts';
+import { detectStructureLoadingCodecs } from '../profile/detect.ts';
 import type { Structure } from '../profile/types.ts';
 import { notesWarning, skipByteLines } from '../read/csv.ts';
 import { toUtf8, withoutUtf8Bom } from './bytes.ts';
@@ -365,7 +365,7 @@ export async function stageCsv(
 ): Promise<StagedCsv> {
   const { file } = opts;
   const { head, rest, complete } = await readHead(await gunzipIfNeeded(opts.source), HEAD_BYTES);
-  const { structure, warnings } = detectStructure(head, { complete, file, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
+  const { structure, warnings } = await detectStructureLoadingCodecs(head, { complete, file, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
 
   const columns = stagingColumns(structure.header);
   if (opts.maxColumns !== undefined && columns.length > opts.maxColumns) throw tooManyColumns(file, columns.length, opts.maxColumns);

@@ -1,9 +1,16 @@
 import iconv from 'iconv-lite';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError } from '../../functions/common/errors.ts';
+import { loadCodecs } from '../../functions/profile/codecs.ts';
 import { DetectError, detectStructure, type DetectResult } from '../../functions/profile/detect.ts';
 import { readRecords } from '../../functions/profile/read.ts';
 import type { RecordRow, Structure } from '../../functions/profile/types.ts';
+
+// The synchronous detector decodes non-UTF-8 heads with iconv-lite, which the pipeline imports on
+// first use (detectStructureLoadingCodecs; profile-codecs.test.ts tests that path): imported here.
+beforeAll(async () => {
+  await loadCodecs();
+});
 
 const detect = (input: string | Buffer, complete = true, hints?: Partial<Pick<Structure, 'encoding' | 'delimiter'>>): DetectResult =>
   detectStructure(Buffer.isBuffer(input) ? input : Buffer.from(input), { complete, file: 'f.csv', ...(hints ? { hints } : {}) });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadPipeline, parsePipeline, PipelineDefinitionError } from '../../contract/load.ts';
-import { mapConflicts, mapKey, parseValueMap, readValueMapFile, ValueMapError } from '../../contract/value-maps.ts';
+import { parseValueMap, readValueMapFile } from '../../contract/value-map-files.ts';
+import { mapConflicts, mapKey, ValueMapError } from '../../contract/value-maps.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/value-maps/', import.meta.url));
 
