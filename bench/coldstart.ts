@@ -16,7 +16,9 @@
  * NODE_EXTRA_CA_CERTS is left out (the Lambda's CA bundle is not on this machine).
  *
  * Prints, per function, the code's size (what a cold start reads: index.mjs and the chunks it
- * imports statically; the chunks only a message's `import()` loads; the source maps) and the import time (median, min–max, IQR), and ends with
+ * imports statically; the chunks only a message's `import()` loads; the source maps) and the import time (median, min–max, IQR);
+ * where iconv-lite is a chunk of its own (imported by the first file that is not UTF-8), the same
+ * process then imports it, and the import plus that is printed too; and it ends with
  * `RESULT coldstart ours=<the slowest function's median ms> baseline=100 ratio=<100 ÷ ours> unit=ms`:
  * 100 ms is issue 19's target for every function.
  *
@@ -113,6 +115,33 @@ function loadedAtStart(dir: string): string[] {
   return [...seen];
 }
 
+/** Files imported statically from `file`, transitively, `file` included. */
+function staticClosure(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  for (const m of readFileSync(file, 'utf8').matchAll(/(?:\bfrom|\bimport)\s*"(\.{1,2}\/[^"]+\.mjs)"/g)) staticClosure(join(dirname(file), m[1]!), seen);
+  return seen;
+}
+
+/** A text only iconv-lite's code holds (its error for an unknown encoding). */
+const ICONV_MARK = 'Encoding not recognized';
+
+/**
+ * The chunk that a file not in UTF-8 makes a function import (iconv-lite's, functions/profile/codecs.ts):
+ * an `import()` target of the files read at start whose static closure holds iconv-lite, when
+ * those files do not already hold it (a bundle from before the change). Undefined otherwise.
+ */
+function codecsChunk(dir: string): string | undefined {
+  const start = loadedAtStart(dir);
+  const has = (f: string) => readFileSync(f, 'utf8').includes(ICONV_MARK);
+  if (start.some(has)) return undefined;
+  const targets = new Set<string>();
+  for (const f of start) for (const m of readFileSync(f, 'utf8').matchAll(/\bimport\("(\.{1,2}\/[^"]+\.mjs)"\)/g)) targets.add(join(dirname(f), m[1]!));
+  // the smallest such target: iconv-lite's own entry, not a reader that imports it (shapefile)
+  const found = [...targets].filter((t) => [...staticClosure(t)].some(has)).map((t) => ({ t, size: [...staticClosure(t)].reduce((n, f) => n + statSync(f).size, 0) }));
+  return found.sort((a, b) => a.size - b.size)[0]?.t;
+}
+
 /** Bytes of the files under `dir` whose names match. */
 function bytesOf(dir: string, match: (name: string) => boolean): number {
   let total = 0;
@@ -123,7 +152,8 @@ function bytesOf(dir: string, match: (name: string) => boolean): number {
 }
 
 /** Import the function's bundle in a fresh Node process, as the Lambda runtime would; ms. */
-function importOnce(f: FunctionCode): Promise<{ ms: number; cpuMs: number }> {
+function importOnce(f: FunctionCode): Promise<{ ms: number; cpuMs: number; codecsMs?: number }> {
+  const codecs = codecsChunk(f.dir);
   const script = [
     `const url = ${JSON.stringify(pathToFileURL(join(f.dir, 'index.mjs')).href)};`,
     'const cpu = process.cpuUsage();',
@@ -132,7 +162,9 @@ function importOnce(f: FunctionCode): Promise<{ ms: number; cpuMs: number }> {
     'const ms = performance.now() - t;',
     'const used = process.cpuUsage(cpu);',
     "if (typeof m.handler !== 'function') throw new Error('index.mjs exports no handler');",
-    'process.stdout.write(JSON.stringify({ ms, cpuMs: (used.user + used.system) / 1000 }), () => process.exit(0));',
+    // then what the first file not in UTF-8 imports (iconv-lite), as its message would
+    ...(codecs ? [`const t2 = performance.now(); await import(${JSON.stringify(pathToFileURL(codecs).href)}); const codecsMs = performance.now() - t2;`] : ['const codecsMs = undefined;']),
+    'process.stdout.write(JSON.stringify({ ms, cpuMs: (used.user + used.system) / 1000, codecsMs }), () => process.exit(0));',
   ].join('\n');
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -162,7 +194,7 @@ function importOnce(f: FunctionCode): Promise<{ ms: number; cpuMs: number }> {
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`importing the ${f.step} bundle (${f.dir}/index.mjs) failed (exit ${code}):\n${err.trim()}`));
       try {
-        resolve(JSON.parse(out) as { ms: number; cpuMs: number });
+        resolve(JSON.parse(out) as { ms: number; cpuMs: number; codecsMs?: number });
       } catch (e) {
         reject(new Error(`importing the ${f.step} bundle printed no timing: ${out.slice(0, 200)} ${err.slice(0, 500)}`, { cause: e }));
       }
@@ -184,6 +216,8 @@ export async function main(): Promise<void> {
   const all = [...functions, ...before];
   const samples = new Map<FunctionCode, number[]>(all.map((f) => [f, []]));
   const cpu = new Map<FunctionCode, number[]>(all.map((f) => [f, []]));
+  // import, then iconv-lite's chunk (what a first file not in UTF-8 adds), where it is apart
+  const withCodecs = new Map<FunctionCode, number[]>(all.map((f) => [f, []]));
   for (let run = 0; run < runs; run++) {
     for (const f of functions) {
       for (const g of [before.find((b) => b.step === f.step), f]) {
@@ -191,6 +225,7 @@ export async function main(): Promise<void> {
         const r = await importOnce(g);
         samples.get(g)!.push(r.ms);
         cpu.get(g)!.push(r.cpuMs);
+        if (r.codecsMs !== undefined) withCodecs.get(g)!.push(r.ms + r.codecsMs);
       }
     }
   }
@@ -216,6 +251,13 @@ export async function main(): Promise<void> {
     const s = summarize(samples.get(f)!);
     stats.push([f, s]);
     console.log(`${f.step.padEnd(13)} ${mb(start).padStart(16)}  ${mb(all - start).padStart(12)}  ${mb(maps).padStart(7)}  ${median(cpu.get(f)!).toFixed(0).padStart(6)}  ${describe(s, 'ms')}`);
+  }
+  // with a before: the functions whose before bundle held iconv-lite at start (fetch's never did)
+  const heldAtStart = (f: FunctionCode) => loadedAtStart(f.dir).some((file) => readFileSync(file, 'utf8').includes(ICONV_MARK));
+  const later = functions.filter((f) => withCodecs.get(f)!.length > 0 && (before.length === 0 || before.some((b) => b.step === f.step && heldAtStart(b))));
+  if (later.length > 0) {
+    console.log(`\nimport + iconv-lite's chunk, imported by the first file not in UTF-8 (a UTF-8 file imports no more at its first message):`);
+    for (const f of later) console.log(`${f.step.padEnd(13)} ${describe(summarize(withCodecs.get(f)!), 'ms')}`);
   }
   const [slowest, worst] = stats.reduce((a, b) => (b[1].median > a[1].median ? b : a));
   const over = stats.filter(([, s]) => s.median > TARGET_MS).map(([f]) => f.step);

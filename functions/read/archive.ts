@@ -151,10 +151,7 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** Is this the start of a zip archive (a local file header, or an empty archive's end record)? */
-export function isZip(head: Uint8Array): boolean {
-  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6));
-}
+export { isZip } from './zip-magic.ts';
 
 /**
  * Extract every member of the zip at `path` into `into` (a folder under a temporary folder), with

@@ -22,7 +22,8 @@ import { messageOf } from '../common/errors.ts';
 import { readLimits, type ReadLimits } from '../common/limits.ts';
 import { logger } from '../common/logger.ts';
 import { prepend, readHead } from '../common/streams.ts';
-import { isZip, listZip, makeTempDir, unpackZip, type ArchiveLimits, type ArchivedMember, type ExtractedMember, type TempDir } from './archive.ts';
+import type { ArchiveLimits, ArchivedMember, ExtractedMember, TempDir } from './archive.ts';
+import { isZip } from './zip-magic.ts';
 import { readJson, sniffJson } from './json.ts';
 import type { ShapefilePart } from './shapefile.ts';
 import { PARQUET_ENCRYPTED_MAGIC, PARQUET_MAGIC } from './parquet-magic.ts';
@@ -65,9 +66,12 @@ const SHAPEFILE_PARTS = ['shp', 'dbf', 'shx', 'prj', 'cpg'] as const;
  * The entries of a file. Throws a `ReadError` (a permanent error) for input it cannot take,
  * naming the file (and member).
  */
+/** The zip reader (yauzl) and temporary folders, imported for a file that needs them (a CSV streams without). */
+const archive = () => import('./archive.ts');
+
 export async function openSource(source: Source, opts: OpenOptions = {}): Promise<Opened> {
   let temp: TempDir | undefined;
-  const tempDir = async () => (temp ??= await makeTempDir());
+  const tempDir = async () => (temp ??= await (await archive()).makeTempDir());
   const skipped: string[] = [];
   let opening: Promise<Entry[]> | undefined;
   try {
@@ -179,7 +183,7 @@ async function classifyFile(path: string, name: string, format: FormatHint, opts
   if (kind === 'ods') return [asEntry(await (await import('./ods.ts')).readOds(path, name, opts))];
   // a shapefile's parts are read front to back: straight from the archive, not extracted first
   enterContainer(level, name, 'a zip archive');
-  const unpacked = await unpackZip(path, name, dir.path, level.budget.archive, (member) => isShapefilePart(member), { budget: level.budget.spent, depth: level.depth });
+  const unpacked = await (await archive()).unpackZip(path, name, dir.path, level.budget.archive, (member) => isShapefilePart(member), { budget: level.budget.spent, depth: level.depth });
   dir.defer(unpacked.close);
   return membersToEntries(unpacked.members, name, opts, dir, skipped, level);
 }
@@ -377,7 +381,7 @@ export function sniff(head: Buffer, name: string): FormatHint {
 }
 
 async function zipKind(path: string, name: string): Promise<'xlsx' | 'ods' | 'archive'> {
-  const names = await listZip(path, name);
+  const names = await (await archive()).listZip(path, name);
   if (names.includes('xl/workbook.xml') || (names.includes('[Content_Types].xml') && names.some((n) => n.startsWith('xl/')))) return 'xlsx';
   if (names.includes('content.xml') && names.includes('mimetype')) return 'ods';
   return 'archive';

@@ -7,7 +7,6 @@ import type { StageConfig } from '../common/config.ts';
 import { isPermanent, UnreadableMessageError } from '../common/errors.ts';
 import { currentPipeline } from '../common/pipeline.ts';
 import { objectsInMessage } from './s3-event.ts';
-import { reportStageFailures } from '../common/report.ts';
 import { isPartMessage, type PartMessage } from './parts.ts';
 import { stageObject, stageObjectPart, type CleanMessage, type StageDeps } from './stage-object.ts';
 
@@ -73,6 +72,8 @@ export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) 
       // a file the stage step rejects gets its report too (ledger and the supplier's copy); never fails the message
       if (outcome.status === 'failed') {
         subject.rejected = (subject.rejected ?? 0) + 1;
+        // (the report's modules are imported for a rejected file only, not at every start)
+        const { reportStageFailures } = await import('../common/report.ts');
         await reportStageFailures({ pool: stageDeps.pool, s3: stageDeps.s3, pipeline: stageDeps.pipeline }, outcome.loadId);
       }
     }
