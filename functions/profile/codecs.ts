@@ -1,8 +1,8 @@
 /**
  * iconv-lite, the decoders of text that is not UTF-8, imported when the first such file is read —
  * not when a function starts. Its module carries every code page it knows (the CJK tables alone are
- * 400 KB): reading and compiling them was about a quarter of the stage and clean functions' bundles
- * at every cold start (docs/performance.md, coldstart), for files that are nearly all UTF-8.
+ * 400 KB): 493 KB, a quarter of what the stage and clean functions read and compiled at every cold
+ * start (docs/performance.md, coldstart), for files that are nearly all UTF-8.
  *
  * `loadCodecs()` imports it (once); `loadedCodecs()` gives it synchronously to code that runs after
  * a `loadCodecs()`, and throws `CodecsNotLoadedError` before one (detect.ts's synchronous

@@ -17,7 +17,7 @@ const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /** The packages (node_modules/<name>) and files of ours in what a cold start reads, and in all the output. */
-async function bundled(entry: string): Promise<{ atStart: Set<string>; anywhere: Set<string> }> {
+async function bundled(entry: string): Promise<{ atStart: Set<string>; anywhere: Set<string>; zodLocalesAtStart: string[] }> {
   const outdir = mkdtempSync(join(tmpdir(), 'civic-etl-bundle-'));
   dirs.push(outdir);
   const { metafile } = await build({ ...lambdaBuildOptions(join(ROOT, entry), outdir, PIPELINE_NODE_MAJOR), metafile: true, logLevel: 'silent' });
@@ -40,7 +40,9 @@ async function bundled(entry: string): Promise<{ atStart: Set<string>; anywhere:
           return pkg ? pkg[1]! : input.replace(/^.*?((?:functions|contract)\/)/, '$1');
         }),
     );
-  return { atStart: names([...start]), anywhere: names(Object.keys(outputs).filter((o) => o.endsWith('.mjs'))) };
+  // zod's locales other than English (its default messages), which no function uses
+  const zodLocalesAtStart = [...start].flatMap((o) => Object.keys(outputs[o]!.inputs)).filter((input) => /zod\/v4\/locales\/(?!en\.js$|index\.js$)/.test(input));
+  return { atStart: names([...start]), anywhere: names(Object.keys(outputs).filter((o) => o.endsWith('.mjs'))), zodLocalesAtStart };
 }
 
 describe('the handler bundles', () => {
@@ -73,9 +75,26 @@ describe('the handler bundles', () => {
     for (const eager of ['functions/read/csv.ts', 'functions/read/json.ts', 'pg-copy-streams']) expect(stage.atStart, eager).toContain(eager);
   });
 
+  it('leave the decoders of files not in UTF-8, the zip reader, the failure report and the YAML definition loader out of what a stage cold start reads', async () => {
+    const stage = await bundled('functions/stage/handler.ts');
+    for (const lazy of ['iconv-lite', 'yauzl', 'functions/read/archive.ts', 'functions/common/report.ts', 'contract/load.ts', 'yaml', 'csv-parse']) {
+      expect(stage.atStart, lazy).not.toContain(lazy);
+      expect(stage.anywhere, lazy).toContain(lazy);
+    }
+    // the bundled definition is validated without them
+    for (const eager of ['contract/validate.ts', 'contract/definition.ts', 'functions/profile/codecs.ts']) expect(stage.atStart, eager).toContain(eager);
+    expect(stage.zodLocalesAtStart).toEqual([]);
+  });
+
   it('leave the exporter out of what a clean cold start reads', async () => {
     const clean = await bundled('functions/clean/handler.ts');
     expect(clean.atStart).not.toContain('functions/combine/exports.ts');
     expect(clean.anywhere).toContain('functions/combine/exports.ts');
+    for (const lazy of ['iconv-lite', 'yaml', 'csv-parse']) expect(clean.atStart, lazy).not.toContain(lazy);
+    expect(clean.zodLocalesAtStart).toEqual([]);
+  });
+
+  it("leave zod's locales out of what a fetch or migrate cold start reads", async () => {
+    for (const entry of ['functions/get/handler.ts', 'functions/migrate/handler.ts']) expect((await bundled(entry)).zodLocalesAtStart, entry).toEqual([]);
   });
 });
