@@ -53,10 +53,11 @@ const HELP: Record<string, string> = {
       Fetch a dataset's source once into raw/ (a file URL with a conditional GET, or an API's records), as the scheduled function does.`,
   status: `  civic-etl status [DATASET] [--pipeline FILE] [--limit N] [--json]
       The latest N loads of the project from the ledger (default 20), newest first: load id, start,
-      duration, status, rows, error. With DATASET, its latest N loads (default
-      5) each with its quality report: rows read, loaded and quarantined, counts by rule with
-      example lines, unmapped values, schema changes, the error of a failed load. --json prints
-      the loads (and reports) as JSON.`,
+      duration, status, rows, error; then the queue messages rejected as unreadable (not an S3
+      event, not JSON…: acknowledged, not retried) with their message id and reason.
+      With DATASET, its latest N loads (default 5) each with its quality report: rows read,
+      loaded and quarantined, counts by rule with example lines, unmapped values, schema
+      changes, the error of a failed load. --json prints the loads (and reports) as JSON.`,
   replay: `  civic-etl replay DATASET [--from DATE] [--version ID] [--dry-run] [--pipeline FILE] [--verbose] [--json]
       Stage a dataset's object versions in the local bucket again, oldest first, and clean each:
       the clean table ends as a fresh run over those versions would leave it. Each replay is a
@@ -596,6 +597,7 @@ async function status(argv: string[]): Promise<number> {
       console.log(JSON.stringify(await ledgerSummary(pool, pipeline.project, limit ?? 20), null, 2));
     } else if (name === undefined) {
       await printLedger(pool, pipeline.project, limit ?? 20);
+      await printRejectedMessages(pool, pipeline.project);
       await printDeadLetters(pipeline.project);
     } else {
       const { datasetLoads } = await import('../functions/common/report.ts');
@@ -610,6 +612,13 @@ async function status(argv: string[]): Promise<number> {
     await closePool();
   }
   return 0;
+}
+
+/** Queue messages the steps rejected as unreadable: they name no load, so the ledger's table cannot show them. */
+async function printRejectedMessages(pool: import('pg').Pool, project: string): Promise<void> {
+  const { rejectedMessages, describeRejectedMessages } = await import('../functions/common/rejected-messages.ts');
+  const lines = describeRejectedMessages(await rejectedMessages(pool, project, 5));
+  if (lines.length > 0) console.log(`\n${lines.join('\n')}`);
 }
 
 /** Messages waiting in the project's local dead-letter queues (moto), or why they could not be counted. */
