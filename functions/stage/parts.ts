@@ -13,6 +13,9 @@
  *    table partitioned by `_source_line`; the CHECKs make attaching instant) and marks the load
  *    staged, in one transaction. Until then the load is `received`: the clean step, and so every
  *    reader, never sees a partial load. A part that fails for good fails the whole load.
+ * 4. A process that dies after the last part commits but before the attach leaves every part
+ *    staged and the load `received`: the message it was handling comes back (it was never
+ *    acknowledged), and its repeat — the part's, or the object's — attaches them then.
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
@@ -31,6 +34,12 @@ import { createStagingTable, detectedCsvLayout, objectLineage } from './stage-ta
 import { CsvByteScanner, notesWarning } from '../read/csv.ts';
 
 const LF = 0x0a;
+
+/**
+ * Where a test stands in for a crash: `beforeAttach` runs once every part of a load is staged
+ * (committed), before they are attached; throwing there is the process dying at that point.
+ */
+export const partHooks: { beforeAttach?: (loadId: number) => void | Promise<void> } = {};
 
 /** A part: bytes [start, end) of the object, whose first record starts on physical line `firstLine`. */
 export interface PartPlan {
@@ -192,7 +201,8 @@ export async function hasParts(db: Pick<pg.Pool, 'query'>, loadId: number): Prom
 
 export type PartOutcome =
   | { status: 'staged'; loadId: number; part: number; rows: number; complete: boolean }
-  | { status: 'duplicate'; loadId: number; part: number }
+  /** `complete`: this repeat found every part staged but not attached (the last part's process died first) and completed the load. */
+  | { status: 'duplicate'; loadId: number; part: number; complete?: true }
   | { status: 'failed'; loadId: number; part: number; error: string };
 
 /**
@@ -267,9 +277,11 @@ export async function stagePart(deps: PartsDeps, message: PartMessage, onComplet
     logger.warn('part rejected: the load fails', { step: 'stage', kind: 'permanent', loadId, object: load.object_key, part, error: permanent.message });
     return { status: 'failed', loadId, part, error: permanent.message };
   }
-  if (rows === undefined) return { status: 'duplicate', loadId, part };
+  // a repeat of a part staged already may still complete the load: the process that staged the
+  // last part may have died before attaching them (a no-op when the load is complete, or parts wait)
   const complete = await completeLoad(deps.pool, loadId);
   if (complete) await onComplete(loadId, complete.rows);
+  if (rows === undefined) return complete ? { status: 'duplicate', loadId, part, complete: true } : { status: 'duplicate', loadId, part };
   return { status: 'staged', loadId, part, rows, complete: complete !== undefined };
 }
 
@@ -286,6 +298,7 @@ export async function completeLoad(pool: pg.Pool, loadId: number): Promise<{ row
       [loadId],
     );
     if (rows.length === 0 || rows.some((r) => r.status !== 'staged')) return undefined;
+    await partHooks.beforeAttach?.(loadId);
     const table = load.staging_table!;
     for (const [i, r] of rows.entries()) {
       const next = rows[i + 1];

@@ -20,7 +20,7 @@ import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
 import { createStagingTable, detectedCsvLayout, objectLineage, stageTable, type StagingLineage } from './stage-table.ts';
 import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
-import { hasParts, objectSize, pendingPartMessages, planLoad, stagePart, stagePartsConcurrently, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
+import { completeLoad, hasParts, objectSize, pendingPartMessages, planLoad, stagePart, stagePartsConcurrently, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
 import { DEFAULT_PART_BYTES } from '../common/config.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 
@@ -183,6 +183,16 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
   }
   if (planned === undefined) return { status: 'duplicate', loadId };
   const messages = await pendingPartMessages(deps.pool, loadId);
+  if (messages.length === 0) {
+    // every part staged before, not attached: the process that staged the last one died first
+    const complete = await completeLoad(deps.pool, loadId);
+    if (complete) {
+      logger.info('every part was staged before, not attached: the load is completed now', { ...log, rows: complete.rows });
+      await partsComplete(deps, loadId, complete.rows);
+      const { rows } = await deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM etl.load_parts WHERE load_id = $1`, [loadId]);
+      return { status: 'staged', loadId, rows: complete.rows, dataset: dataset.name, parts: rows[0]?.n ?? 0 };
+    }
+  }
   logger.info('staging in parts', {
     ...log,
     bytes: size,
@@ -211,20 +221,23 @@ async function stagePartsHere(deps: StageDeps, messages: PartMessage[], connecti
  * profiles it and hands it to the clean step, as a whole-file load does.
  */
 export async function stageObjectPart(deps: StageDeps, message: PartMessage): Promise<PartOutcome> {
-  return stagePart({ pool: deps.pool, s3: deps.s3, project: deps.pipeline.project, enqueueParts: async () => undefined }, message, async (loadId, rows) => {
-    const load = await getLoad(deps.pool, loadId);
-    let dataset: StagedDataset | undefined = deps.pipeline.datasets.find((d) => d.name === load?.dataset);
-    if (load && dataset) {
-      const ref = objectRefOf(load);
-      if (dataset.source.type === 'catalog') {
-        // a catalogue resource: its portal metadata goes into the catalog too
-        const described = await describeObject(deps.s3, ref, 'raw');
-        dataset = datasetForResource(dataset, described.portal, described.contract.resource);
-      }
-      await ensureProfiled(deps, ref, loadId, dataset, rows);
+  return stagePart({ pool: deps.pool, s3: deps.s3, project: deps.pipeline.project, enqueueParts: async () => undefined }, message, (loadId, rows) => partsComplete(deps, loadId, rows));
+}
+
+/** A load staged in parts is complete: profile it and hand it to the clean step, as a whole-file load. */
+async function partsComplete(deps: StageDeps, loadId: number, rows: number): Promise<void> {
+  const load = await getLoad(deps.pool, loadId);
+  let dataset: StagedDataset | undefined = deps.pipeline.datasets.find((d) => d.name === load?.dataset);
+  if (load && dataset) {
+    const ref = objectRefOf(load);
+    if (dataset.source.type === 'catalog') {
+      // a catalogue resource: its portal metadata goes into the catalog too
+      const described = await describeObject(deps.s3, ref, 'raw');
+      dataset = datasetForResource(dataset, described.portal, described.contract.resource);
     }
-    await deps.notifyClean({ loadId });
-  });
+    await ensureProfiled(deps, ref, loadId, dataset, rows);
+  }
+  await deps.notifyClean({ loadId });
 }
 
 /** Stage one entry (the object itself, or its only member/sheet/layer) as the object's load. */
