@@ -26,11 +26,11 @@ import { logger } from '../common/logger.ts';
 import { readHead } from '../common/streams.ts';
 import { detectStructure } from '../profile/detect.ts';
 import { HEAD_BYTES } from '../profile/profile.ts';
-import type { Structure } from '../profile/types.ts';
+import type { Encoding, Structure } from '../profile/types.ts';
 import { toUtf8 } from './bytes.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
-import { createStagingTable, detectedCsvLayout, objectLineage } from './stage-table.ts';
+import { createStagingTable, detectedCsvLayout, objectLineage, readHints } from './stage-table.ts';
 import { CsvByteScanner, notesWarning } from '../read/csv.ts';
 
 const LF = 0x0a;
@@ -148,12 +148,12 @@ export async function planLoad(
   ref: ObjectRef & { size: number },
   loadId: number,
   dataset: string,
-  opts: { size: number; delimiter?: string; maxParts?: number; table?: string; unlogged?: boolean },
+  opts: { size: number; delimiter?: string; encoding?: Encoding; maxParts?: number; table?: string; unlogged?: boolean },
 ): Promise<{ parts: PartPlan[]; structure: Structure; columns: string[]; warnings: string[]; table: string }> {
   const open = deps.open ?? ((r: ObjectRef, first?: number, last?: number) => openRange(deps.s3!, r, first, last));
   const { head, rest, complete } = await readHead(await open(ref), HEAD_BYTES);
   if (!complete) await rest.return?.();
-  const { structure, warnings } = detectStructure(head, { complete: false, file: ref.key, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
+  const { structure, warnings } = detectStructure(head, { complete: false, file: ref.key, hints: readHints(opts) });
   if (structure.encoding === 'utf-16le' || structure.encoding === 'utf-16be') {
     throw new PermanentError(`${ref.key}: files in UTF-16 are staged whole, not in parts; this one is larger than one invocation can stage`, { file: ref.key });
   }

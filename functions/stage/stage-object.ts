@@ -8,7 +8,7 @@ import { contractOf, getLoad, markExpanded, markFailed, markStaged, objectRefOf,
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { detectStructure } from '../profile/detect.ts';
-import type { Structure } from '../profile/types.ts';
+import type { Encoding, Structure } from '../profile/types.ts';
 import { notesWarning, skipByteLines } from '../read/csv.ts';
 import { toUtf8, withoutUtf8Bom } from './bytes.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
@@ -17,7 +17,7 @@ import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.
 import { datasetForResource, type StagedDataset } from './resource-read.ts';
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
 import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
-import { createStagingTable, detectedCsvLayout, objectLineage, stageTable, type StagingLineage } from './stage-table.ts';
+import { createStagingTable, detectedCsvLayout, objectLineage, readHints, stageTable, type StagingLineage } from './stage-table.ts';
 import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
 import { completeLoad, hasParts, objectSize, pendingPartMessages, planLoad, stagePart, stagePartsConcurrently, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
@@ -175,6 +175,7 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
         // one part a connection: the plan stops reading at the last cut
         ...(inProcess && inProcess.partSize === undefined ? { maxParts: inProcess.connections } : {}),
         delimiter: dataset.read.delimiter,
+        encoding: dataset.read.encoding,
       });
       return parts.length;
     });
@@ -322,7 +323,7 @@ async function copyEntry(deps: StageDeps, client: pg.PoolClient, ref: ObjectRef,
   let detected: object;
   const maxColumns = maxFileColumns({ history: dataset.clean.mode === 'history' });
   if (entry.kind === 'csv') {
-    const staged = await stageCsv(client, { file: entry.name, source: await entry.open(), table, delimiter: dataset.read.delimiter, lineage, maxColumns });
+    const staged = await stageCsv(client, { file: entry.name, source: await entry.open(), table, delimiter: dataset.read.delimiter, encoding: dataset.read.encoding, lineage, maxColumns });
     ({ rows, detected } = staged);
     header = staged.structure.header;
   } else {
@@ -368,6 +369,8 @@ export async function stageCsv(
     source: AsyncIterable<Uint8Array>;
     table: string;
     delimiter?: string;
+    /** The pipeline's declared encoding (read.encoding): it wins over the guess. */
+    encoding?: Encoding;
     /** Extra lineage columns: name → type and SQL constant (already quoted). */
     lineage?: StagingLineage;
     /** A session's temporary table, or an unlogged one (readable by parallel workers); default a plain table. */
@@ -378,7 +381,7 @@ export async function stageCsv(
 ): Promise<StagedCsv> {
   const { file } = opts;
   const { head, rest, complete } = await readHead(await gunzipIfNeeded(opts.source), HEAD_BYTES);
-  const { structure, warnings } = detectStructure(head, { complete, file, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
+  const { structure, warnings } = detectStructure(head, { complete, file, hints: readHints(opts) });
 
   const columns = stagingColumns(structure.header);
   if (opts.maxColumns !== undefined && columns.length > opts.maxColumns) throw tooManyColumns(file, columns.length, opts.maxColumns);
@@ -443,7 +446,7 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
     const profile = await profileStream(body, {
       ...settings,
       // what staging detected, so the profile's columns line up with the staging table's
-      hints: await stagedLayout(deps.pool, loadId, dataset.read.delimiter),
+      hints: await stagedLayout(deps.pool, loadId, dataset.read),
     });
     await writeCatalog(deps.pool, entry, profile);
   } catch (error) {
@@ -458,11 +461,11 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
   }
 }
 
-/** The encoding and delimiter the COPY used (the dataset's hint when the load never staged). */
-async function stagedLayout(pool: pg.Pool, loadId: number, delimiter: string | undefined): Promise<Partial<Pick<Structure, 'encoding' | 'delimiter'>> | undefined> {
-  const detected = (await getLoad(pool, loadId))?.detected as { encoding?: Structure['encoding']; delimiter?: string } | null | undefined;
-  if (detected?.encoding && detected.delimiter) return { encoding: detected.encoding, delimiter: detected.delimiter };
-  return delimiter ? { delimiter } : undefined;
+/** The encoding (and whether it was declared) and delimiter the COPY used (the dataset's hints when the load never staged). */
+async function stagedLayout(pool: pg.Pool, loadId: number, read: { delimiter?: string; encoding?: Encoding }): Promise<Partial<Pick<Structure, 'encoding' | 'delimiter' | 'encodingDeclared'>> | undefined> {
+  const detected = (await getLoad(pool, loadId))?.detected as { encoding?: Structure['encoding']; delimiter?: string; encodingDeclared?: true } | null | undefined;
+  if (detected?.encoding && detected.delimiter) return { encoding: detected.encoding, delimiter: detected.delimiter, ...(detected.encodingDeclared ? { encodingDeclared: true } : {}) };
+  return readHints(read);
 }
 
 /** Unreachable services (retry) as opposed to problems with the file (record and go on). */
