@@ -414,8 +414,8 @@ async function profile(argv: string[]): Promise<number> {
     {
       name: file,
       path: file,
-      open: async () => {
-        const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
+      open: async (signal) => {
+        const stream = createReadStream(file, { highWaterMark: 256 * 1024, ...(signal ? { signal } : {}) });
         progress.sample(() => stream.bytesRead);
         return stream;
       },

@@ -16,7 +16,7 @@ import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
 import { datasetForResource, type StagedDataset } from './resource-read.ts';
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
-import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
+import { openSource, sniff, type Entry, type Opened, type Source } from '../read/open.ts';
 import { createStagingTable, detectedCsvLayout, objectLineage, readHints, stageTable, type StagingLineage } from './stage-table.ts';
 import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
@@ -136,7 +136,7 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   }
   let opened: Opened;
   try {
-    opened = await openSource({ name: ref.key, open: () => openObject(deps.s3, ref) }, { ...dataset!.read, format: dataset!.read.format });
+    opened = await openSource(objectSource(deps.s3, ref), { ...dataset!.read, format: dataset!.read.format });
   } catch (error) {
     return rejectObject(deps, ref, load.id, dataset!, error, log);
   }
@@ -477,13 +477,20 @@ function isInfrastructureError(error: unknown): boolean {
   return status !== undefined && (status >= 500 || status === 429 || status === 403);
 }
 
-async function openObject(s3: S3Client, ref: ObjectRef): Promise<AsyncIterable<Uint8Array>> {
+/** An object version as a source to open (read/open.ts): each open is one S3 GET. */
+export function objectSource(s3: S3Client, ref: ObjectRef): Source {
+  return { name: ref.key, open: (signal) => openObject(s3, ref, signal) };
+}
+
+/** One S3 GET of the object version; `signal` aborts the request and its body. */
+async function openObject(s3: S3Client, ref: ObjectRef, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
   const out = await s3.send(
     new GetObjectCommand({
       Bucket: ref.bucket,
       Key: ref.key,
       ...(ref.versionId && ref.versionId !== 'null' ? { VersionId: ref.versionId } : ref.etag ? { IfMatch: ref.etag } : {}),
     }),
+    signal ? { abortSignal: signal } : {},
   );
   if (!out.Body) throw new Error(`s3://${ref.bucket}/${ref.key}: empty response body`);
   return out.Body as AsyncIterable<Uint8Array>;
