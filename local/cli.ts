@@ -234,6 +234,9 @@ async function run(argv: string[]): Promise<number> {
     const failed = await local.pool.query(`SELECT count(*)::int AS n FROM etl.loads WHERE project = $1 AND status = 'failed' AND received_at >= to_timestamp($2 / 1000.0)`, [pipeline.project, started]);
     const deadAfter = await Promise.all(dlqs.map(queueDepth));
     const dead = deadAfter.reduce((n, d, i) => n + d - deadBefore[i]!, 0);
+    // messages no step could read: acknowledged, so in no DLQ, but failures all the same
+    const { rejectedMessages, describeRejectedMessages } = await import('../functions/common/rejected-messages.ts');
+    const rejected = await rejectedMessages(local.pool, pipeline.project, 10, new Date(started));
     if (json) {
       const { ledgerSummary } = await import('../functions/common/ledger.ts');
       printJson({
@@ -245,11 +248,13 @@ async function run(argv: string[]): Promise<number> {
         loads: await ledgerSummary(local.pool, pipeline.project, 20),
         failedLoads: failed.rows[0].n,
         deadLettered: dead,
+        rejectedMessages: rejected.total,
       });
     }
     if (dead > 0) say(`\n${dead} message${dead === 1 ? '' : 's'} moved to a dead-letter queue (${dlqs.join(', ')}): see the ledger's error column, then \`civic-etl dlq list\``);
     if (failed.rows[0].n > 0) say(`\n${failed.rows[0].n} load${failed.rows[0].n === 1 ? '' : 's'} failed: see the ledger above`);
-    return failed.rows[0].n > 0 || dead > 0 ? 1 : 0;
+    if (rejected.total > 0) say(`\n${describeRejectedMessages(rejected).join('\n')}`);
+    return failed.rows[0].n > 0 || dead > 0 || rejected.total > 0 ? 1 : 0;
   } finally {
     await closePool();
   }

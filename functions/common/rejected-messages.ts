@@ -24,12 +24,12 @@ export async function recordRejectedMessage(db: Queryable, project: string, m: R
   );
 }
 
-/** The project's latest rejected messages, newest first, and how many there are in all. */
-export async function rejectedMessages(db: Queryable, project: string, limit = 10): Promise<{ total: number; latest: RejectedMessageRow[] }> {
+/** The project's latest rejected messages (since `since`, when given), newest first, and how many there are in all. */
+export async function rejectedMessages(db: Queryable, project: string, limit = 10, since?: Date): Promise<{ total: number; latest: RejectedMessageRow[] }> {
   const { rows } = await db.query(
     `SELECT step, message_id, queue, body, reason, receives, received_at, count(*) OVER ()::int AS total
-       FROM etl.rejected_messages WHERE project = $1 ORDER BY received_at DESC, id DESC LIMIT $2`,
-    [project, limit],
+       FROM etl.rejected_messages WHERE project = $1 AND ($3::timestamptz IS NULL OR received_at >= $3) ORDER BY received_at DESC, id DESC LIMIT $2`,
+    [project, limit, since ?? null],
   );
   const latest = rows.map((r) => ({
     step: r.step,

@@ -253,6 +253,17 @@ describe('a message that cannot be read', () => {
     await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
   });
 
+  it('makes civic-etl run say so and exit 1, as a failed load would', async () => {
+    const { MessageId } = await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageQueueUrl, MessageBody: 'not an S3 event' }));
+    const r = cli('run');
+    await queuesAsTested();
+
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('1 queue message rejected as unreadable (acknowledged, not retried; kept in etl.rejected_messages)');
+    expect(r.stdout).toMatch(new RegExp(`stage message ${MessageId}: message body is not JSON`));
+    await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
+  });
+
   it('in a DLQ is described by dlq list --peek, whatever its shape', async () => {
     for (const body of bodies) await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageDlqUrl, MessageBody: body }));
     const r = cli('dlq', 'list', '--peek', '10', '--json');
