@@ -11,6 +11,7 @@ import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { html } from '../../functions/common/html.ts';
 import { logger } from '../../functions/common/logger.ts';
 import { messageOf } from '../../functions/common/errors.ts';
+import { rejectedMessages } from '../../functions/common/rejected-messages.ts';
 import { moveMessages, queueCounts, recentRedrives, recordRedrive, type QueueCounts } from '../dlq.ts';
 import { localResourceNames } from '../resources.ts';
 import { exists, objectKey, fmt, notice, readableDatabaseError, readOnly, statusBadge, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
@@ -164,7 +165,8 @@ export async function queuesPage(ctx: ConsoleContext, req: PageRequest): Promise
       [project],
     );
     const redrives = (await exists(db, 'etl', 'redrives')) ? await recentRedrives(db, project, 20) : undefined;
-    return { waiting: waiting.rows, redrives };
+    const rejected = (await exists(db, 'etl', 'rejected_messages')) ? await rejectedMessages(db, project, 20) : undefined;
+    return { waiting: waiting.rows, redrives, rejected };
   }).catch((error: unknown) => {
     ledgerProblem = readableDatabaseError(error) ?? `${messageOf(error)} (the details are in the console's log, on its standard error)`;
     logger.error('console: the ledger part of the queues page could not be read', { error: messageOf(error), stack: (error as Error).stack });
@@ -207,6 +209,16 @@ ${
         (l) =>
           html`<tr><td class="num"><a href="/loads/${l.id}">${l.id}</a></td><td>${l.dataset ?? '—'}</td><td>${objectKey(l.object_key)}</td><td>${statusBadge(l.status)}</td><td>${l.error_kind === 'exhausted' ? 'in the DLQ' : l.error_kind}</td><td>${l.error_step ?? ''}</td><td class="num">${l.attempts}</td><td class="num">${when(l.last_attempt_at)}</td><td class="err">${l.error ?? ''}</td></tr>`,
       )}</tbody></table>`
+}
+${
+  ledger.rejected &&
+  ledger.rejected.total > 0 &&
+  html`<h2>Messages rejected as unreadable</h2>
+<p class="muted">${fmt(ledger.rejected.total)} queue message${ledger.rejected.total === 1 ? '' : 's'} no step could read (not JSON, not an S3 event notification, not a clean message): bad input, acknowledged without retries — so in no DLQ — and kept with the reason in etl.rejected_messages${ledger.rejected.latest.length < ledger.rejected.total ? html`; the latest ${ledger.rejected.latest.length}` : ''}.</p>
+<table class="rejected"><thead><tr><th class="num">at</th><th>step</th><th>message id</th><th>reason</th><th>body</th></tr></thead><tbody>${ledger.rejected.latest.map(
+    (m) =>
+      html`<tr data-message="${m.messageId}"><td class="num">${when(m.receivedAt)}</td><td>${m.step}</td><td class="mono">${m.messageId}</td><td class="err">${m.reason}</td><td class="mono">${m.body.length > 120 ? `${m.body.slice(0, 120)}…` : m.body}</td></tr>`,
+  )}</tbody></table>`
 }
 <h2>Latest redrives</h2>
 ${

@@ -8,6 +8,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePipeline } from '../../contract/load.ts';
 import { sqsClient } from '../../functions/common/aws.ts';
+import { closePool, getPool } from '../../functions/common/db.ts';
+import { migrate } from '../../functions/migrate/migrate.ts';
 import { startConsole, type RunningConsole } from '../../local/console/server.ts';
 import { ensureLocalResources, type LocalResources } from '../../local/resources.ts';
 import { drain } from './captured.ts';
@@ -55,5 +57,31 @@ describe('the queues page with the database down', () => {
     expect(page).toMatch(/<button type="submit" class="redrive">Redrive 1 message<\/button>/);
     expect(page).toMatch(/The ledger is unavailable[^<]*: the database cannot be reached[^<]*ECONNREFUSED/);
     expect(page).toContain('Loads whose last attempt failed and the latest redrives are not shown');
+  });
+});
+
+describe('the queues page with the database up', () => {
+  it('lists the messages the steps rejected as unreadable, with their id, step and reason', async () => {
+    const pool = await getPool();
+    await migrate(pool, undefined);
+    await pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', [PROJECT]);
+    await pool.query(`INSERT INTO etl.rejected_messages (project, step, message_id, body, reason) VALUES ($1, 'stage', 'm-1', 'not json', 'message body is not JSON: not an S3 event notification')`, [
+      PROJECT,
+    ]);
+    const pipeline = parsePipeline({ project: PROJECT, suppliers: [{ name: 's' }], datasets: [{ name: 'd', source: { type: 'upload', supplier: 's' } }] });
+    const up = await startConsole({ pool, pipeline, sqs: sqsClient() });
+    try {
+      const res = await fetch(new URL('/queues', up.url));
+      const page = await res.text();
+      expect(res.status).toBe(200);
+      expect(page).toContain('1 queue message no step could read');
+      expect(page).toMatch(
+        /<tr data-message="m-1">.*<td>stage<\/td><td class="mono">m-1<\/td><td class="err">message body is not JSON: not an S3 event notification<\/td><td class="mono">not json<\/td><\/tr>/s,
+      );
+    } finally {
+      await up.close();
+      await pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', [PROJECT]);
+      await closePool();
+    }
   });
 });
