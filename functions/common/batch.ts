@@ -57,6 +57,8 @@ export function sqsStep<B = undefined>(step: 'stage' | 'clean', handle: (record:
     let rejected = 0;
     // returned to wait for another load, not failed (their last attempt is a failure: the DLQ)
     let waiting = 0;
+    // messages it could not read: acknowledged, so in no DLQ; counted for their own alarm
+    let unreadable = 0;
     const batch = perBatch?.start() as B;
     const one = async (record: SQSRecord) => {
       const subject: Subject = {};
@@ -73,7 +75,8 @@ export function sqsStep<B = undefined>(step: 'stage' | 'clean', handle: (record:
           if (retryIn !== undefined) waiting++;
           throw error;
         }
-        rejected++;
+        if (failure.error instanceof UnreadableMessageError) unreadable++;
+        else rejected++;
         return;
       }
       // a retry that succeeded: the ledger keeps how many attempts it took (the work is done: a
@@ -87,7 +90,7 @@ export function sqsStep<B = undefined>(step: 'stage' | 'clean', handle: (record:
     if (order) event = { ...event, Records: await order(event.Records) };
     const response = await processPartialResponse(event, one, processor, { context, processInParallel: false, throwOnFullBatchFailure: false });
     if (perBatch) await perBatch.end(batch);
-    publishBatchCounts(step, { failed: response.batchItemFailures.length - waiting, rejected, waiting });
+    publishBatchCounts(step, { failed: response.batchItemFailures.length - waiting, rejected, waiting, unreadable });
     return response;
   };
 }

@@ -228,6 +228,9 @@ describe('a message that cannot be read', () => {
     expect(stats[step]!.messages).toBe(bodies.length);
     expect(stats[step]!.failures).toBe(0);
     expect(await drain(dlqUrl())).toEqual([]);
+    // counted for their own alarm (they never reach a DLQ, whose depth is alarmed)
+    expect(metricLines().reduce((n, l) => n + Number(l.UnreadableMessages ?? 0), 0)).toBe(bodies.length);
+    expect(metricLines().reduce((n, l) => n + Number(l.FailedMessages ?? 0), 0)).toBe(0);
     // one log line per message: its id, the reason, bad input (permanent), attempt 1
     const lines = logLines().filter((l) => l.step === step && ids.includes(l.messageId as string));
     expect(lines.map((l) => [l.messageId, l.kind, l.attempt]).sort()).toEqual(ids.map((id) => [id, 'permanent', 1]).sort());
