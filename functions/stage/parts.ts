@@ -15,7 +15,9 @@
  *    reader, never sees a partial load. A part that fails for good fails the whole load.
  * 4. A process that dies after the last part commits but before the attach leaves every part
  *    staged and the load `received`: the message it was handling comes back (it was never
- *    acknowledged), and its repeat — the part's, or the object's — attaches them then.
+ *    acknowledged), and its repeat — the part's, or the object's — attaches them then. One that
+ *    fails after the attach, before the hand-over to clean, leaves the load `staged`: a repeat of
+ *    a part message hands it over (as a repeat of the object's message does).
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
@@ -213,6 +215,12 @@ export type PartOutcome =
 export async function stagePart(deps: PartsDeps, message: PartMessage, onComplete: (loadId: number, rows: number) => Promise<void>): Promise<PartOutcome> {
   const { loadId, part } = message.civicEtlPart;
   const load = await getLoad(deps.pool, loadId);
+  if (load?.status === 'staged') {
+    // complete, not cleaned yet: the repeat of a message whose hand-over failed after the attach
+    // (the clean queue unreachable, the process gone) hands it over; the clean step takes a repeat
+    await onComplete(loadId, Number(load.rows_read ?? 0));
+    return { status: 'duplicate', loadId, part };
+  }
   if (!load || load.status !== 'received') return { status: 'duplicate', loadId, part };
   const layout = load.detected as unknown as PartsLayout;
   const ref = objectRefOf(load);

@@ -252,10 +252,43 @@ describe('a crash after every part is staged, before they are attached', () => {
       expect(await rows(deps.pool, 'SELECT status, rows_read::int AS rows FROM etl.loads WHERE id = $1', [loadId])).toEqual([{ status: 'staged', rows: expected.n }]);
       expect(await facts(await stagingTable(loadId))).toEqual(expected);
       expect(cleaned).toEqual([{ loadId }]);
-      // a further repeat changes nothing
+      // a further repeat stages nothing again (while the load waits for clean it hands it over
+      // again, a repeat the clean step takes as one: clean-load.ts)
       expect(await stageObjectPart(onSqs, sent[0]!)).toMatchObject({ status: 'duplicate' });
-      expect(cleaned).toEqual([{ loadId }]);
+      expect(await facts(await stagingTable(loadId))).toEqual(expected);
+      expect(new Set(cleaned.map((c) => c.loadId))).toEqual(new Set([loadId]));
     }
+  });
+});
+
+describe('a load staged in parts whose hand-over to clean is lost', () => {
+  it('is handed over by the repeat of the last part message (the send to the clean queue failed after the attach)', async () => {
+    const text = tricky(600, 47);
+    const expected = pythonFacts(text);
+    const ref = await put(bucket, 'incoming/city/split/handover.csv', text);
+    const sent: PartMessage[] = [];
+    cleaned = [];
+    let sends = 0;
+    const onSqs: StageDeps = {
+      ...deps,
+      partBytes: 4000,
+      enqueueParts: async (m: PartMessage[]) => void sent.push(...m),
+      notifyClean: async (m) => {
+        if (sends++ === 0) throw Object.assign(new Error('connect ECONNREFUSED (the clean queue)'), { code: 'ECONNREFUSED' });
+        cleaned.push(m);
+      },
+    };
+    const split = await stageObject(onSqs, ref);
+    const loadId = (split as { loadId: number }).loadId;
+    for (const m of sent.slice(0, -1)) await stageObjectPart(onSqs, m);
+    await expect(stageObjectPart(onSqs, sent.at(-1)!)).rejects.toThrow(/ECONNREFUSED/);
+    expect(await rows(deps.pool, 'SELECT status FROM etl.loads WHERE id = $1', [loadId])).toEqual([{ status: 'staged' }]);
+    expect(cleaned).toEqual([]);
+
+    // SQS brings the failed message back
+    await stageObjectPart(onSqs, sent.at(-1)!);
+    expect(cleaned).toEqual([{ loadId }]);
+    expect(await facts(await stagingTable(loadId))).toEqual(expected);
   });
 });
 
