@@ -365,7 +365,8 @@ export function sourceSecrets(source: SourceDefinition): string[] {
 export const readHintsSchema = z.strictObject({
   /** The file's format, when detection (content first, extension second) should not decide. */
   format: z.enum(['csv', 'xlsx', 'xls', 'ods', 'json', 'ndjson', 'geojson', 'shapefile', 'gpkg', 'parquet', 'zip']).optional(),
-  encoding: z.enum(['utf-8']).optional(),
+  /** CSV text: the encoding to read it in, instead of the guess (a byte-order mark still wins, with a note). */
+  encoding: z.enum(['utf-8', 'windows-1252', 'iso-8859-1', 'iso-8859-15', 'macintosh', 'cp850', 'utf-16le', 'utf-16be']).optional(),
   delimiter: z.enum([',', ';', '\t', '|']).optional(),
   /** Spreadsheets: the sheet, by name or 0-based index (a string of digits names a sheet so named, else is an index); default the sheet that holds the table (the first visible one holding a table). */
   sheet: z.union([z.string().min(1), z.number().int().min(0)]).optional(),

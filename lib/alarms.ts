@@ -129,6 +129,27 @@ export class Alarms extends Construct {
     });
   }
 
+  /**
+   * Alarm when a step reads a message it cannot read (not an S3 event notification, not JSON…):
+   * acknowledged without retries, such a message never reaches a DLQ, so the DLQ alarms never see
+   * it; the step counts it as `UnreadableMessages` (EMF, same namespace and dimensions as above).
+   */
+  public watchUnreadableMessages(id: string, m: { namespace: string; service: string; step: string }, what: string): cloudwatch.Alarm {
+    return this.add(id, {
+      metric: new cloudwatch.Metric({
+        namespace: m.namespace,
+        metricName: 'UnreadableMessages',
+        dimensionsMap: { service: m.service, step: m.step },
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      alarmDescription: `${this.namePrefix}: the ${what} step got messages it cannot read (not an S3 event notification, not JSON); they are not retried: each is logged with its message id and kept in etl.rejected_messages (\`civic-etl status\`, \`civic-etl dlq list\`).`,
+    });
+  }
+
   private add(id: string, props: Omit<cloudwatch.AlarmProps, 'treatMissingData' | 'actionsEnabled'>): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, id, { ...props, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING });
     alarm.addAlarmAction(this.action);

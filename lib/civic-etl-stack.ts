@@ -282,6 +282,7 @@ export class CivicEtlStack extends Stack {
     // partial batch failures are not function errors: the steps count them (EMF) for these alarms
     for (const step of ['stage', 'clean'] as const) {
       this.alarms.watchFailedMessages(`${pascalCase(step)}FailedMessages`, { namespace: this.metricsNamespace, service: serviceNameOf(step), step }, step);
+      this.alarms.watchUnreadableMessages(`${pascalCase(step)}UnreadableMessages`, { namespace: this.metricsNamespace, service: serviceNameOf(step), step }, step);
     }
 
     this.acknowledgeFrameworkResources();

@@ -53,10 +53,11 @@ const HELP: Record<string, string> = {
       Fetch a dataset's source once into raw/ (a file URL with a conditional GET, or an API's records), as the scheduled function does.`,
   status: `  civic-etl status [DATASET] [--pipeline FILE] [--limit N] [--json]
       The latest N loads of the project from the ledger (default 20), newest first: load id, start,
-      duration, status, rows, error. With DATASET, its latest N loads (default
-      5) each with its quality report: rows read, loaded and quarantined, counts by rule with
-      example lines, unmapped values, schema changes, the error of a failed load. --json prints
-      the loads (and reports) as JSON.`,
+      duration, status, rows, error; then the queue messages rejected as unreadable (not an S3
+      event, not JSON…: acknowledged, not retried) with their message id and reason.
+      With DATASET, its latest N loads (default 5) each with its quality report: rows read,
+      loaded and quarantined, counts by rule with example lines, unmapped values, schema
+      changes, the error of a failed load. --json prints the loads (and reports) as JSON.`,
   replay: `  civic-etl replay DATASET [--from DATE] [--version ID] [--dry-run] [--pipeline FILE] [--verbose] [--json]
       Stage a dataset's object versions in the local bucket again, oldest first, and clean each:
       the clean table ends as a fresh run over those versions would leave it. Each replay is a
@@ -233,6 +234,9 @@ async function run(argv: string[]): Promise<number> {
     const failed = await local.pool.query(`SELECT count(*)::int AS n FROM etl.loads WHERE project = $1 AND status = 'failed' AND received_at >= to_timestamp($2 / 1000.0)`, [pipeline.project, started]);
     const deadAfter = await Promise.all(dlqs.map(queueDepth));
     const dead = deadAfter.reduce((n, d, i) => n + d - deadBefore[i]!, 0);
+    // messages no step could read: acknowledged, so in no DLQ, but failures all the same
+    const { rejectedMessages, describeRejectedMessages } = await import('../functions/common/rejected-messages.ts');
+    const rejected = await rejectedMessages(local.pool, pipeline.project, 10, new Date(started));
     if (json) {
       const { ledgerSummary } = await import('../functions/common/ledger.ts');
       printJson({
@@ -244,11 +248,13 @@ async function run(argv: string[]): Promise<number> {
         loads: await ledgerSummary(local.pool, pipeline.project, 20),
         failedLoads: failed.rows[0].n,
         deadLettered: dead,
+        rejectedMessages: rejected.total,
       });
     }
     if (dead > 0) say(`\n${dead} message${dead === 1 ? '' : 's'} moved to a dead-letter queue (${dlqs.join(', ')}): see the ledger's error column, then \`civic-etl dlq list\``);
     if (failed.rows[0].n > 0) say(`\n${failed.rows[0].n} load${failed.rows[0].n === 1 ? '' : 's'} failed: see the ledger above`);
-    return failed.rows[0].n > 0 || dead > 0 ? 1 : 0;
+    if (rejected.total > 0) say(`\n${describeRejectedMessages(rejected).join('\n')}`);
+    return failed.rows[0].n > 0 || dead > 0 || rejected.total > 0 ? 1 : 0;
   } finally {
     await closePool();
   }
@@ -413,8 +419,8 @@ async function profile(argv: string[]): Promise<number> {
     {
       name: file,
       path: file,
-      open: async () => {
-        const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
+      open: async (signal) => {
+        const stream = createReadStream(file, { highWaterMark: 256 * 1024, ...(signal ? { signal } : {}) });
         progress.sample(() => stream.bytesRead);
         return stream;
       },
@@ -596,6 +602,7 @@ async function status(argv: string[]): Promise<number> {
       console.log(JSON.stringify(await ledgerSummary(pool, pipeline.project, limit ?? 20), null, 2));
     } else if (name === undefined) {
       await printLedger(pool, pipeline.project, limit ?? 20);
+      await printRejectedMessages(pool, pipeline.project);
       await printDeadLetters(pipeline.project);
     } else {
       const { datasetLoads } = await import('../functions/common/report.ts');
@@ -610,6 +617,13 @@ async function status(argv: string[]): Promise<number> {
     await closePool();
   }
   return 0;
+}
+
+/** Queue messages the steps rejected as unreadable: they name no load, so the ledger's table cannot show them. */
+async function printRejectedMessages(pool: import('pg').Pool, project: string): Promise<void> {
+  const { rejectedMessages, describeRejectedMessages } = await import('../functions/common/rejected-messages.ts');
+  const lines = describeRejectedMessages(await rejectedMessages(pool, project, 5));
+  if (lines.length > 0) console.log(`\n${lines.join('\n')}`);
 }
 
 /** Messages waiting in the project's local dead-letter queues (moto), or why they could not be counted. */

@@ -11,7 +11,9 @@ export const DLQ_HELP = `Usage: civic-etl dlq list [--peek N] [--pipeline FILE] 
   list      the messages waiting in each dead-letter queue and in flight, the queue each returns
             to, and the latest redrives recorded (etl.redrives). --peek N shows up to N messages
             of each DLQ (left where they are): the object or load each is about, and that load's
-            status, attempts and error in the ledger.
+            status, attempts and error in the ledger. Also the queue messages the steps rejected as
+            unreadable (not an S3 event, not JSON…): bad input, acknowledged without retries, so never
+            in a DLQ; each is kept with its reason in etl.rejected_messages.
   redrive   send the messages of a DLQ (default: every DLQ) back to the queue they came from,
             once the cause is fixed; each redrive is logged (stderr) and recorded in etl.redrives.
             Locally (moto): receive, send to the work queue, delete, ten at a time — a message is
@@ -134,8 +136,11 @@ async function list(
     });
   }
   const redrives = pool ? await recentRedrives(pool, project) : [];
+  // messages the steps could not read: acknowledged without retries, so never in a DLQ, but kept
+  const { rejectedMessages, describeRejectedMessages } = await import('../functions/common/rejected-messages.ts');
+  const rejected = pool ? await rejectedMessages(pool, project, Math.max(peek, 10)) : undefined;
   if (json) {
-    printJson({ where, project, queues: rows, redrives });
+    printJson({ where, project, queues: rows, redrives, ...(rejected ? { rejectedMessages: rejected } : {}) });
     return 0;
   }
   console.log(`dead-letter queues of ${where}:`);
@@ -153,6 +158,8 @@ async function list(
       console.log(`  ${m.what}${m.sentAt ? `, sent ${m.sentAt.slice(0, 19).replace('T', ' ')}` : ''}, received ${m.receiveCount} time${m.receiveCount === 1 ? '' : 's'}${load}`);
     }
   }
+  const unreadable = rejected ? describeRejectedMessages(rejected) : [];
+  if (unreadable.length > 0) console.log(`\nnot in a DLQ: ${unreadable.join('\n')}`);
   const waiting = rows.filter((r) => r.deadLetters > 0);
   if (waiting.length > 0) console.log(`\nonce the cause is fixed: civic-etl dlq redrive ${waiting.length === 1 ? waiting[0]!.queue : ''}`.trimEnd());
   if (redrives.length > 0) {

@@ -396,12 +396,15 @@ export function describe(queue: DlqName, m: Pick<Message, 'Body' | 'MessageAttri
     const f = fetchPayloadOf(m);
     return { what: f ? `fetch ${JSON.stringify(f.payload)}` : 'a message the fetch redrive does not understand' };
   }
-  let body: Record<string, unknown>;
+  let json: unknown;
   try {
-    body = JSON.parse(m.Body ?? '') as Record<string, unknown>;
+    json = JSON.parse(m.Body ?? '');
   } catch {
     return { what: 'a body that is not JSON' };
   }
+  // JSON of another shape (null, a number, an array) names nothing either
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return { what: 'a message that names no object or load' };
+  const body = json as Record<string, unknown>;
   if (queue === 'clean' && Number.isInteger(body.loadId)) return { what: `clean load ${body.loadId as number}`, loadId: body.loadId as number };
   const part = body.civicEtlPart as { loadId?: number; part?: number } | undefined;
   if (part && Number.isInteger(part.loadId)) return { what: `stage part ${part.part} of load ${part.loadId}`, loadId: part.loadId };

@@ -122,8 +122,8 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     {
       name: file,
       path,
-      open: async () => {
-        const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
+      open: async (signal) => {
+        const stream = createReadStream(path, { highWaterMark: 256 * 1024, ...(signal ? { signal } : {}) });
         opts.onRead?.(stream, stat.size);
         return stream;
       },

@@ -46,8 +46,8 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
       body = undefined;
     }
     const parsed = cleanMessage.safeParse(body);
-    // never dropped: retried like any failure, it ends in the DLQ, where it can be read
-    if (!parsed.success) throw new UnreadableMessageError(`not a clean message ({"loadId": n}): ${JSON.stringify(record.body.slice(0, 200))}`);
+    // bad input, not retried; never dropped: logged and kept in etl.rejected_messages (common/batch.ts)
+    if (!parsed.success) throw new UnreadableMessageError(`not a clean message ({"loadId": n})${body === undefined ? ': the body is not JSON' : ''}`);
     subject.loadId = parsed.data.loadId;
     const outcome = await cleanLoad(
       { pool: await deps.pool(), pipeline: await currentPipeline(config.pipelineFile), s3: deps.s3, exports, deferExports: (loadId) => cleaned.push(loadId) },
@@ -92,6 +92,7 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
 
   return sqsStep('clean', cleanMessageRecord, {
     pool: deps.pool,
+    project: () => currentPipeline(config.pipelineFile).project,
     maxReceives: config.maxReceives,
     perBatch: { start: (): number[] => [], end: exportBatch },
     order: orderBatch,

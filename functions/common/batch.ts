@@ -1,10 +1,11 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type pg from 'pg';
-import { classify, messageOf, WaitingError, type Failure } from './errors.ts';
+import { classify, messageOf, UnreadableMessageError, WaitingError, type Failure } from './errors.ts';
 import { markFailed, noteAttempts, recordAttempt } from './ledger.ts';
 import { logger } from './logger.ts';
 import { publishBatchCounts } from './metrics.ts';
+import { recordRejectedMessage } from './rejected-messages.ts';
 import { retrySoon, waitSeconds } from './retry-soon.ts';
 
 /** What a message is about, as far as the step learnt before it failed: the ledger row to record on. */
@@ -26,6 +27,8 @@ export function attemptOf(record: SQSRecord, maxReceives?: number): { n: number;
 export interface SqsStepOptions<B> {
   /** The database: the ledger records each failed attempt. */
   pool: () => Promise<pg.Pool>;
+  /** The project a message belongs to: a message the step cannot read is kept under it (etl.rejected_messages). */
+  project: () => string;
   /** The queue's maxReceiveCount, so an attempt is "n of N" and the last one is known. */
   maxReceives?: number;
   /** Work once per invocation: `start` makes what the messages share, `end` runs after the last one; if `end` throws, the whole batch comes back (each message's handler must know a repeat). */
@@ -41,7 +44,7 @@ export interface SqsStepOptions<B> {
  * The SQS handler of a step, with the one error model (common/errors.ts): `handle` processes one
  * message and fills in `subject` as it learns which load it is about. A failure is classified;
  * every attempt is logged (load id, dataset, object, error, attempt n of N) and recorded in the
- * ledger; a permanent one is acknowledged, a retryable or blocked one is reported in the partial
+ * ledger (a message the step cannot read, which names no load, in etl.rejected_messages); a permanent one is acknowledged, a retryable or blocked one is reported in the partial
  * batch response (retried, then the DLQ); one that waits for another load (WaitingError) is
  * retried the same way, sooner (retry-soon.ts), and counted as a wait until its last attempt.
  * Each batch's failures are counted as metrics.
@@ -54,6 +57,8 @@ export function sqsStep<B = undefined>(step: 'stage' | 'clean', handle: (record:
     let rejected = 0;
     // returned to wait for another load, not failed (their last attempt is a failure: the DLQ)
     let waiting = 0;
+    // messages it could not read: acknowledged, so in no DLQ; counted for their own alarm
+    let unreadable = 0;
     const batch = perBatch?.start() as B;
     const one = async (record: SQSRecord) => {
       const subject: Subject = {};
@@ -65,12 +70,13 @@ export function sqsStep<B = undefined>(step: 'stage' | 'clean', handle: (record:
         // a wait is retried sooner than a failure (retry-soon.ts)
         const at = attempt(record);
         const retryIn = error instanceof WaitingError && !isLastAttempt(at) ? await waitBeforeRetry(step, record, at) : undefined;
-        await recordFailure(step, options.pool, record, at, subject, failure, retryIn);
+        await recordFailure(step, options, record, at, subject, failure, retryIn);
         if (failure.kind !== 'permanent') {
           if (retryIn !== undefined) waiting++;
           throw error;
         }
-        rejected++;
+        if (failure.error instanceof UnreadableMessageError) unreadable++;
+        else rejected++;
         return;
       }
       // a retry that succeeded: the ledger keeps how many attempts it took (the work is done: a
@@ -84,7 +90,7 @@ export function sqsStep<B = undefined>(step: 'stage' | 'clean', handle: (record:
     if (order) event = { ...event, Records: await order(event.Records) };
     const response = await processPartialResponse(event, one, processor, { context, processInParallel: false, throwOnFullBatchFailure: false });
     if (perBatch) await perBatch.end(batch);
-    publishBatchCounts(step, { failed: response.batchItemFailures.length - waiting, rejected, waiting });
+    publishBatchCounts(step, { failed: response.batchItemFailures.length - waiting, rejected, waiting, unreadable });
     return response;
   };
 }
@@ -106,8 +112,8 @@ async function waitBeforeRetry(step: string, record: SQSRecord, attempt: { n: nu
 
 /** Log the attempt and record it in the ledger; a ledger that cannot be written is logged too, never hides the failure. */
 async function recordFailure(
-  step: string,
-  getPool: () => Promise<pg.Pool>,
+  step: 'stage' | 'clean',
+  options: Pick<SqsStepOptions<unknown>, 'pool' | 'project'>,
   record: SQSRecord,
   attempt: { n: number; of?: number },
   subject: Subject,
@@ -118,8 +124,11 @@ async function recordFailure(
   let load: { id: number; dataset: string | null; object_key: string } | undefined;
   let ledgerError: string | undefined;
   try {
-    const pool = await getPool();
-    if (failure.kind === 'permanent') {
+    const pool = await options.pool();
+    if (failure.error instanceof UnreadableMessageError) {
+      // it names no object version, so no load: the message itself is kept, body and reason
+      await recordRejectedMessage(pool, options.project(), { step, messageId: record.messageId, queue: record.eventSourceARN, body: record.body, reason: failure.message });
+    } else if (failure.kind === 'permanent') {
       if (subject.loadId !== undefined) {
         await markFailed(pool, subject.loadId, failure.error);
         load = { id: subject.loadId, dataset: null, object_key: subject.object?.key ?? '' };
@@ -141,6 +150,7 @@ async function recordFailure(
     attempt: attempt.n,
     ...(attempt.of ? { of: attempt.of } : {}),
     messageId: record.messageId,
+    ...(failure.error instanceof UnreadableMessageError ? { body: record.body.slice(0, 200) } : {}),
     ...(ledgerError ? { ledgerError: `the failure could not be recorded in the ledger: ${ledgerError}` } : {}),
   };
   const n = `attempt ${attempt.n}${attempt.of ? ` of ${attempt.of}` : ''}`;

@@ -2,7 +2,8 @@
  * One error model for every step (functions/*\/handler.ts, local/runner.ts). A failure is one of:
  * - **permanent** — bad input (an unreadable or malformed file, data PostgreSQL rejects): the
  *   load is marked `failed` in the ledger with its cause (file, line, column) and the message is
- *   acknowledged — retrying the same bytes cannot help;
+ *   acknowledged — retrying the same bytes cannot help; a queue message that is not what the step
+ *   reads names no load: its body and the reason are kept in etl.rejected_messages instead;
  * - **retryable** — infrastructure (database unreachable or dropped, throttling, a SQL error
  *   nobody planned for, such as a trigger raising an exception): the load keeps its status, the
  *   error and the attempt are recorded, and the message is returned to the queue; after
@@ -44,9 +45,18 @@ export class WaitingError extends Error {
   override name = 'WaitingError';
 }
 
-/** A queue message that is not what the step reads: never dropped, it goes to the DLQ to be looked at. */
-export class UnreadableMessageError extends Error {
+/**
+ * A queue message that is not what the step reads (not JSON, not an S3 event notification, not a
+ * clean message): permanent — the same body never parses — so it is not retried. Never dropped:
+ * the step logs it with its message id and keeps its body and the reason in
+ * etl.rejected_messages (it names no object version, so it has no load in etl.loads), which
+ * `civic-etl status` and `civic-etl dlq list` show.
+ */
+export class UnreadableMessageError extends PermanentError {
   override name = 'UnreadableMessageError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, {}, options);
+  }
 }
 
 export function isPermanent(error: unknown): error is PermanentError {
@@ -96,7 +106,7 @@ export function classify(error: unknown, where: { file?: string } = {}): Failure
     return { kind: 'blocked', error, message: describe(error) };
   }
   const cause = error instanceof Error ? error.cause : undefined;
-  if (cause !== undefined && cause !== error && !(error instanceof UnreadableMessageError)) {
+  if (cause !== undefined && cause !== error) {
     const inner = classify(cause, where);
     if (inner.kind !== 'retryable') return inner;
   }

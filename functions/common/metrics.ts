@@ -14,6 +14,8 @@ export const METRIC = {
   rejectedLoads: 'RejectedLoads',
   /** Messages returned to the queue to wait for another load (not alarmed; their last attempt counts as failed). */
   waitingMessages: 'WaitingMessages',
+  /** Messages no step could read (not an S3 event, not JSON…): acknowledged, so never in a DLQ; kept in etl.rejected_messages. */
+  unreadableMessages: 'UnreadableMessages',
 } as const;
 
 export const DEFAULT_METRICS_NAMESPACE = 'civic-etl';
@@ -26,11 +28,12 @@ export function stepMetrics(): Metrics {
 }
 
 /** Count a batch's failures and publish them (one EMF line); zero counts are published too, so an alarm sees "no failures" as data. */
-export function publishBatchCounts(step: string, counts: { failed: number; rejected: number; waiting?: number }): void {
+export function publishBatchCounts(step: string, counts: { failed: number; rejected: number; waiting?: number; unreadable?: number }): void {
   const m = stepMetrics();
   m.addDimension('step', step);
   m.addMetric(METRIC.failedMessages, MetricUnit.Count, counts.failed);
   m.addMetric(METRIC.rejectedLoads, MetricUnit.Count, counts.rejected);
+  m.addMetric(METRIC.unreadableMessages, MetricUnit.Count, counts.unreadable ?? 0);
   if (counts.waiting) m.addMetric(METRIC.waitingMessages, MetricUnit.Count, counts.waiting);
   m.publishStoredMetrics();
 }

@@ -471,6 +471,28 @@ UPDATE etl.loads SET error_kind = 'permanent' WHERE status = 'failed';
 CREATE INDEX loads_waiting_idx ON etl.loads (project, last_attempt_at) WHERE error_kind IN ('retryable', 'exhausted', 'blocked');
 `,
   },
+  {
+    version: '0018_rejected_messages',
+    sql: `
+-- Queue messages a step could not read (not JSON, not an S3 event notification, not a clean
+-- message): bad input, acknowledged without retries. They name no object version, so they have
+-- no row in etl.loads; each is kept here, body and reason, for civic-etl status and dlq list.
+-- A repeat delivery of the same message counts in receives.
+CREATE TABLE etl.rejected_messages (
+  id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  project      text NOT NULL,
+  step         text NOT NULL CHECK (step IN ('stage', 'clean')),
+  queue        text,                          -- the queue's ARN (the event's eventSourceARN)
+  message_id   text NOT NULL,
+  body         text NOT NULL,
+  reason       text NOT NULL,
+  receives     integer NOT NULL DEFAULT 1,
+  received_at  timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT rejected_messages_once UNIQUE (project, step, message_id)
+);
+CREATE INDEX rejected_messages_project_idx ON etl.rejected_messages (project, received_at DESC);
+`,
+  },
 ];
 
 /** SQL that makes a project's schemas exist: clean tables and views in `<project>`, staging in `<project>_staging`. */

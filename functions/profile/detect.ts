@@ -38,8 +38,8 @@ export interface DetectOptions {
   complete: boolean;
   /** Name used in messages (key or path). */
   file: string;
-  /** What the pipeline declares; a BOM still wins over an encoding hint (with a warning). */
-  hints?: Partial<Pick<Structure, 'encoding' | 'delimiter'>>;
+  /** What the pipeline declares (`encodingDeclared`: the encoding is its `read.encoding`); a BOM still wins over an encoding hint (with a warning). */
+  hints?: Partial<Pick<Structure, 'encoding' | 'delimiter' | 'encodingDeclared'>>;
 }
 
 export interface DetectResult {
@@ -104,7 +104,7 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
   }
   if (head.length === 0) throw new DetectError(`${file} is empty (0 bytes)`, { file });
 
-  const enc = detectEncoding(head, complete, file, opts.hints?.encoding, warnings);
+  const enc = detectEncoding(head, complete, file, opts.hints?.encoding, warnings, opts.hints?.encodingDeclared === true);
   const text = decodeHead(head, enc, complete);
   if (text.length === 0) throw new DetectError(`${file} holds only a byte-order mark, no text`, { file });
   checkText(text, file, enc.encoding, warnings);
@@ -224,6 +224,7 @@ export function detectStructure(head: Buffer, opts: DetectOptions): DetectResult
   return {
     structure: {
       encoding: enc.encoding,
+      ...(enc.declared ? { encodingDeclared: true as const } : {}),
       bom: enc.bom,
       lineEnding,
       delimiter,
@@ -247,6 +248,8 @@ interface EncodingFound {
   bom: boolean;
   /** Bytes of BOM to skip. */
   bomLength: number;
+  /** The pipeline's declared encoding (read.encoding) was used. */
+  declared?: true;
 }
 
 const SIGNATURES: { bytes: number[]; what: string }[] = [
@@ -264,7 +267,11 @@ const SIGNATURES: { bytes: number[]; what: string }[] = [
   { bytes: [0x42, 0x5a, 0x68], what: 'a bzip2-compressed file (decompress it first)' },
 ];
 
-function detectEncoding(head: Buffer, complete: boolean, file: string, hint: Encoding | undefined, warnings: string[]): EncodingFound {
+/**
+ * The encoding of `head`: a byte-order mark decides; else `hint` (the pipeline's `read.encoding`
+ * when `declared`, or what staging used) wins over any guess; else it is detected.
+ */
+function detectEncoding(head: Buffer, complete: boolean, file: string, hint: Encoding | undefined, warnings: string[], declared = false): EncodingFound {
   const b0 = head[0];
   const b1 = head[1];
   let found: EncodingFound | undefined;
@@ -288,7 +295,10 @@ function detectEncoding(head: Buffer, complete: boolean, file: string, hint: Enc
   }
 
   if (hint) {
-    if (hint === 'utf-16le' || hint === 'utf-16be') return { encoding: hint, bom: false, bomLength: 0 };
+    const found = { encoding: hint, bom: false, bomLength: 0, ...(declared ? { declared: true as const } : {}) };
+    // said among the load's notes, where a guess would say "guessed from byte statistics"
+    if (declared) warnings.push(`${file}: read as ${hint}, the encoding the pipeline declares (read.encoding)`);
+    if (hint === 'utf-16le' || hint === 'utf-16be') return found;
     const nul = head.indexOf(0);
     if (nul >= 0) throw binary(file, head, nul, 'a NUL byte');
     if (hint === 'utf-8') {
@@ -298,7 +308,7 @@ function detectEncoding(head: Buffer, complete: boolean, file: string, hint: Enc
         warnings.push(`${file}: declared utf-8 but byte 0x${judged[firstInvalid]!.toString(16)} on line ${lineAtByte(judged, firstInvalid)} is not UTF-8 (read as U+FFFD)`);
       }
     }
-    return { encoding: hint, bom: false, bomLength: 0 };
+    return found;
   }
 
   const utf16 = utf16WithoutBom(head);

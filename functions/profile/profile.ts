@@ -23,7 +23,7 @@ export interface ProfileOptions {
   /** Bytes read to detect the structure (default 256 KiB). */
   headBytes?: number;
   /** Structure hints (a dataset's read hints): they win over detection. */
-  hints?: Partial<Pick<Structure, 'encoding' | 'delimiter'>>;
+  hints?: Partial<Pick<Structure, 'encoding' | 'delimiter' | 'encodingDeclared'>>;
   /**
    * Share of a column's non-empty values that must fit a clean type for the column to get it
    * (`clean` of each column; default 0.99, as `civic-etl load`; the pipeline's stage step uses 1).

@@ -12,6 +12,8 @@ export type Encoding = 'utf-8' | 'utf-16le' | 'utf-16be' | 'windows-1252' | 'iso
 /** How a CSV-like text file is written. */
 export interface Structure {
   encoding: Encoding;
+  /** The encoding is the one the pipeline declares (`read.encoding`), not a guess. */
+  encodingDeclared?: true;
   /** A byte-order mark was present (and is skipped). */
   bom: boolean;
   lineEnding: '\n' | '\r\n' | '\r';

@@ -43,7 +43,8 @@ export interface OpenOptions extends ReadOptions {
 export interface Source {
   /** How messages name it: the S3 key or the path. */
   name: string;
-  open(): Promise<AsyncIterable<Uint8Array>>;
+  /** The bytes from the start; `signal` aborts the open and the stream it gave (an opening that ran out of time). */
+  open(signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>>;
   /** Where it already is on local disk, if it is: formats that need random access read it there instead of copying it. */
   path?: string;
 }
@@ -77,10 +78,15 @@ export async function openSource(source: Source, opts: OpenOptions = {}): Promis
   try {
     const limits = readLimits(opts.limits);
     const level: Level = { budget: { limits, archive: archiveLimits(limits), spent: { left: limits.maxExpandedBytes, files: 0 } }, depth: 0 };
-    // a reader stuck before its table is open (a stalled stream, a sample never complete) is timed too
-    opening = classifyStream(source, opts, tempDir, skipped, level);
-    const entries = await withinSeconds(opening, limits.maxSeconds, () =>
-      beyondLimit(source.name, `opening it took more than ${limits.maxSeconds} s (reading its first bytes and rows)`, 'maxSeconds', limits.maxSeconds),
+    // a reader stuck before its table is open (a stalled stream, a sample never complete) is timed
+    // too; when the time runs out, what the opening is waiting on (an S3 GET, a file) is aborted
+    const stop = new AbortController();
+    opening = classifyStream({ ...source, open: () => source.open(stop.signal) }, opts, tempDir, skipped, level);
+    const entries = await withinSeconds(
+      opening,
+      limits.maxSeconds,
+      () => beyondLimit(source.name, `opening it took more than ${limits.maxSeconds} s (reading its first bytes and rows)`, 'maxSeconds', limits.maxSeconds),
+      stop,
     );
     if (entries.length > limits.maxTables) throw tooManyTables(source.name, entries.length, limits.maxTables);
     for (const entry of entries) if (entry.kind === 'table') timeRows(entry.table, limits.maxSeconds);
@@ -333,11 +339,18 @@ function timeRows(table: ReadTable, seconds: number): void {
   };
 }
 
-/** `work`, or the error `over()` makes if it is not done within `seconds` (the work itself is left to end or be disposed of). */
-async function withinSeconds<T>(work: Promise<T>, seconds: number, over: () => Error): Promise<T> {
+/**
+ * `work`, or the error `over()` makes if it is not done within `seconds`; then `stop` is aborted
+ * (with that error), which cancels what the work waits on — the request or file its source opened.
+ */
+async function withinSeconds<T>(work: Promise<T>, seconds: number, over: () => Error, stop: AbortController): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(over()), seconds * 1000);
+    timer = setTimeout(() => {
+      const error = over();
+      reject(error);
+      stop.abort(error);
+    }, seconds * 1000);
   });
   try {
     return await Promise.race([work, expired]);

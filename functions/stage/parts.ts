@@ -13,6 +13,11 @@
  *    table partitioned by `_source_line`; the CHECKs make attaching instant) and marks the load
  *    staged, in one transaction. Until then the load is `received`: the clean step, and so every
  *    reader, never sees a partial load. A part that fails for good fails the whole load.
+ * 4. A process that dies after the last part commits but before the attach leaves every part
+ *    staged and the load `received`: the message it was handling comes back (it was never
+ *    acknowledged), and its repeat — the part's, or the object's — attaches them then. One that
+ *    fails after the attach, before the hand-over to clean, leaves the load `staged`: a repeat of
+ *    a part message hands it over (as a repeat of the object's message does).
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
@@ -23,14 +28,20 @@ import { logger } from '../common/logger.ts';
 import { readHead } from '../common/streams.ts';
 import { detectStructureLoadingCodecs } from '../profile/detect.ts';
 import { HEAD_BYTES } from '../profile/profile.ts';
-import type { Structure } from '../profile/types.ts';
+import type { Encoding, Structure } from '../profile/types.ts';
 import { toUtf8 } from './bytes.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
-import { createStagingTable, detectedCsvLayout, objectLineage } from './stage-table.ts';
+import { createStagingTable, detectedCsvLayout, objectLineage, readHints } from './stage-table.ts';
 import { CsvByteScanner, notesWarning } from '../read/csv.ts';
 
 const LF = 0x0a;
+
+/**
+ * Where a test stands in for a crash: `beforeAttach` runs once every part of a load is staged
+ * (committed), before they are attached; throwing there is the process dying at that point.
+ */
+export const partHooks: { beforeAttach?: (loadId: number) => void | Promise<void> } = {};
 
 /** A part: bytes [start, end) of the object, whose first record starts on physical line `firstLine`. */
 export interface PartPlan {
@@ -139,12 +150,12 @@ export async function planLoad(
   ref: ObjectRef & { size: number },
   loadId: number,
   dataset: string,
-  opts: { size: number; delimiter?: string; maxParts?: number; table?: string; unlogged?: boolean },
+  opts: { size: number; delimiter?: string; encoding?: Encoding; maxParts?: number; table?: string; unlogged?: boolean },
 ): Promise<{ parts: PartPlan[]; structure: Structure; columns: string[]; warnings: string[]; table: string }> {
   const open = deps.open ?? ((r: ObjectRef, first?: number, last?: number) => openRange(deps.s3!, r, first, last));
   const { head, rest, complete } = await readHead(await open(ref), HEAD_BYTES);
   if (!complete) await rest.return?.();
-  const { structure, warnings } = await detectStructureLoadingCodecs(head, { complete: false, file: ref.key, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
+  const { structure, warnings } = await detectStructureLoadingCodecs(head, { complete: false, file: ref.key, hints: readHints(opts) });
   if (structure.encoding === 'utf-16le' || structure.encoding === 'utf-16be') {
     throw new PermanentError(`${ref.key}: files in UTF-16 are staged whole, not in parts; this one is larger than one invocation can stage`, { file: ref.key });
   }
@@ -192,7 +203,8 @@ export async function hasParts(db: Pick<pg.Pool, 'query'>, loadId: number): Prom
 
 export type PartOutcome =
   | { status: 'staged'; loadId: number; part: number; rows: number; complete: boolean }
-  | { status: 'duplicate'; loadId: number; part: number }
+  /** `complete`: this repeat found every part staged but not attached (the last part's process died first) and completed the load. */
+  | { status: 'duplicate'; loadId: number; part: number; complete?: true }
   | { status: 'failed'; loadId: number; part: number; error: string };
 
 /**
@@ -203,6 +215,12 @@ export type PartOutcome =
 export async function stagePart(deps: PartsDeps, message: PartMessage, onComplete: (loadId: number, rows: number) => Promise<void>): Promise<PartOutcome> {
   const { loadId, part } = message.civicEtlPart;
   const load = await getLoad(deps.pool, loadId);
+  if (load?.status === 'staged') {
+    // complete, not cleaned yet: the repeat of a message whose hand-over failed after the attach
+    // (the clean queue unreachable, the process gone) hands it over; the clean step takes a repeat
+    await onComplete(loadId, Number(load.rows_read ?? 0));
+    return { status: 'duplicate', loadId, part };
+  }
   if (!load || load.status !== 'received') return { status: 'duplicate', loadId, part };
   const layout = load.detected as unknown as PartsLayout;
   const ref = objectRefOf(load);
@@ -267,9 +285,11 @@ export async function stagePart(deps: PartsDeps, message: PartMessage, onComplet
     logger.warn('part rejected: the load fails', { step: 'stage', kind: 'permanent', loadId, object: load.object_key, part, error: permanent.message });
     return { status: 'failed', loadId, part, error: permanent.message };
   }
-  if (rows === undefined) return { status: 'duplicate', loadId, part };
+  // a repeat of a part staged already may still complete the load: the process that staged the
+  // last part may have died before attaching them (a no-op when the load is complete, or parts wait)
   const complete = await completeLoad(deps.pool, loadId);
   if (complete) await onComplete(loadId, complete.rows);
+  if (rows === undefined) return complete ? { status: 'duplicate', loadId, part, complete: true } : { status: 'duplicate', loadId, part };
   return { status: 'staged', loadId, part, rows, complete: complete !== undefined };
 }
 
@@ -286,6 +306,7 @@ export async function completeLoad(pool: pg.Pool, loadId: number): Promise<{ row
       [loadId],
     );
     if (rows.length === 0 || rows.some((r) => r.status !== 'staged')) return undefined;
+    await partHooks.beforeAttach?.(loadId);
     const table = load.staging_table!;
     for (const [i, r] of rows.entries()) {
       const next = rows[i + 1];

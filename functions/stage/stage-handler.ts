@@ -22,7 +22,7 @@ export interface StageHandlerDeps {
 /**
  * SQS (S3 ObjectCreated notifications, and part messages of big files) → stage each object, one
  * at a time (one COPY, one connection). Failures follow the one error model (common/batch.ts):
- * bad input is recorded and acknowledged; anything else is recorded, retried, then dead-lettered.
+ * bad input (a file, or a message that is not an S3 notification) is recorded and acknowledged; anything else is recorded, retried, then dead-lettered.
  */
 export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) {
   const { cleanQueueUrl, stageQueueUrl } = config;
@@ -62,8 +62,8 @@ export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) 
       objects = objectsInMessage(record.body);
     } catch (error) {
       if (!isPermanent(error)) throw error;
-      // never dropped: retried like any failure, it ends in the DLQ, where it can be read
-      throw new UnreadableMessageError(`${error.message}: ${JSON.stringify(record.body.slice(0, 200))}`, { cause: error });
+      // bad input, not retried; never dropped: logged and kept in etl.rejected_messages (common/batch.ts)
+      throw new UnreadableMessageError(error.message, { cause: error });
     }
     for (const ref of objects) {
       subject.loadId = undefined;
@@ -79,7 +79,7 @@ export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) 
     }
   }
 
-  return sqsStep('stage', stageMessage, { pool: deps.pool, maxReceives: config.maxReceives });
+  return sqsStep('stage', stageMessage, { pool: deps.pool, project: () => currentPipeline(config.pipelineFile).project, maxReceives: config.maxReceives });
 }
 
 function partIn(body: string): PartMessage | undefined {

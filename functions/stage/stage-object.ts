@@ -8,7 +8,7 @@ import { contractOf, getLoad, markExpanded, markFailed, markStaged, objectRefOf,
 import { logger } from '../common/logger.ts';
 import { copyCsv, stagingColumns } from './copy.ts';
 import { detectStructureLoadingCodecs } from '../profile/detect.ts';
-import type { Structure } from '../profile/types.ts';
+import type { Encoding, Structure } from '../profile/types.ts';
 import { notesWarning, skipByteLines } from '../read/csv.ts';
 import { toUtf8, withoutUtf8Bom } from './bytes.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
@@ -16,11 +16,11 @@ import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
 import { datasetForResource, type StagedDataset } from './resource-read.ts';
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
-import { openSource, sniff, type Entry, type Opened } from '../read/open.ts';
-import { createStagingTable, detectedCsvLayout, objectLineage, stageTable, type StagingLineage } from './stage-table.ts';
+import { openSource, sniff, type Entry, type Opened, type Source } from '../read/open.ts';
+import { createStagingTable, detectedCsvLayout, objectLineage, readHints, stageTable, type StagingLineage } from './stage-table.ts';
 import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
-import { hasParts, objectSize, pendingPartMessages, planLoad, stagePart, stagePartsConcurrently, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
+import { completeLoad, hasParts, objectSize, pendingPartMessages, planLoad, stagePart, stagePartsConcurrently, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
 import { DEFAULT_PART_BYTES } from '../common/config.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 
@@ -136,7 +136,7 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
   }
   let opened: Opened;
   try {
-    opened = await openSource({ name: ref.key, open: () => openObject(deps.s3, ref) }, { ...dataset!.read, format: dataset!.read.format });
+    opened = await openSource(objectSource(deps.s3, ref), { ...dataset!.read, format: dataset!.read.format });
   } catch (error) {
     return rejectObject(deps, ref, load.id, dataset!, error, log);
   }
@@ -175,6 +175,7 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
         // one part a connection: the plan stops reading at the last cut
         ...(inProcess && inProcess.partSize === undefined ? { maxParts: inProcess.connections } : {}),
         delimiter: dataset.read.delimiter,
+        encoding: dataset.read.encoding,
       });
       return parts.length;
     });
@@ -183,6 +184,16 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
   }
   if (planned === undefined) return { status: 'duplicate', loadId };
   const messages = await pendingPartMessages(deps.pool, loadId);
+  if (messages.length === 0) {
+    // every part staged before, not attached: the process that staged the last one died first
+    const complete = await completeLoad(deps.pool, loadId);
+    if (complete) {
+      logger.info('every part was staged before, not attached: the load is completed now', { ...log, rows: complete.rows });
+      await partsComplete(deps, loadId, complete.rows);
+      const { rows } = await deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM etl.load_parts WHERE load_id = $1`, [loadId]);
+      return { status: 'staged', loadId, rows: complete.rows, dataset: dataset.name, parts: rows[0]?.n ?? 0 };
+    }
+  }
   logger.info('staging in parts', {
     ...log,
     bytes: size,
@@ -211,20 +222,23 @@ async function stagePartsHere(deps: StageDeps, messages: PartMessage[], connecti
  * profiles it and hands it to the clean step, as a whole-file load does.
  */
 export async function stageObjectPart(deps: StageDeps, message: PartMessage): Promise<PartOutcome> {
-  return stagePart({ pool: deps.pool, s3: deps.s3, project: deps.pipeline.project, enqueueParts: async () => undefined }, message, async (loadId, rows) => {
-    const load = await getLoad(deps.pool, loadId);
-    let dataset: StagedDataset | undefined = deps.pipeline.datasets.find((d) => d.name === load?.dataset);
-    if (load && dataset) {
-      const ref = objectRefOf(load);
-      if (dataset.source.type === 'catalog') {
-        // a catalogue resource: its portal metadata goes into the catalog too
-        const described = await describeObject(deps.s3, ref, 'raw');
-        dataset = datasetForResource(dataset, described.portal, described.contract.resource);
-      }
-      await ensureProfiled(deps, ref, loadId, dataset, rows);
+  return stagePart({ pool: deps.pool, s3: deps.s3, project: deps.pipeline.project, enqueueParts: async () => undefined }, message, (loadId, rows) => partsComplete(deps, loadId, rows));
+}
+
+/** A load staged in parts is complete: profile it and hand it to the clean step, as a whole-file load. */
+async function partsComplete(deps: StageDeps, loadId: number, rows: number): Promise<void> {
+  const load = await getLoad(deps.pool, loadId);
+  let dataset: StagedDataset | undefined = deps.pipeline.datasets.find((d) => d.name === load?.dataset);
+  if (load && dataset) {
+    const ref = objectRefOf(load);
+    if (dataset.source.type === 'catalog') {
+      // a catalogue resource: its portal metadata goes into the catalog too
+      const described = await describeObject(deps.s3, ref, 'raw');
+      dataset = datasetForResource(dataset, described.portal, described.contract.resource);
     }
-    await deps.notifyClean({ loadId });
-  });
+    await ensureProfiled(deps, ref, loadId, dataset, rows);
+  }
+  await deps.notifyClean({ loadId });
 }
 
 /** Stage one entry (the object itself, or its only member/sheet/layer) as the object's load. */
@@ -309,7 +323,7 @@ async function copyEntry(deps: StageDeps, client: pg.PoolClient, ref: ObjectRef,
   let detected: object;
   const maxColumns = maxFileColumns({ history: dataset.clean.mode === 'history' });
   if (entry.kind === 'csv') {
-    const staged = await stageCsv(client, { file: entry.name, source: await entry.open(), table, delimiter: dataset.read.delimiter, lineage, maxColumns });
+    const staged = await stageCsv(client, { file: entry.name, source: await entry.open(), table, delimiter: dataset.read.delimiter, encoding: dataset.read.encoding, lineage, maxColumns });
     ({ rows, detected } = staged);
     header = staged.structure.header;
   } else {
@@ -355,6 +369,8 @@ export async function stageCsv(
     source: AsyncIterable<Uint8Array>;
     table: string;
     delimiter?: string;
+    /** The pipeline's declared encoding (read.encoding): it wins over the guess. */
+    encoding?: Encoding;
     /** Extra lineage columns: name → type and SQL constant (already quoted). */
     lineage?: StagingLineage;
     /** A session's temporary table, or an unlogged one (readable by parallel workers); default a plain table. */
@@ -365,7 +381,7 @@ export async function stageCsv(
 ): Promise<StagedCsv> {
   const { file } = opts;
   const { head, rest, complete } = await readHead(await gunzipIfNeeded(opts.source), HEAD_BYTES);
-  const { structure, warnings } = await detectStructureLoadingCodecs(head, { complete, file, hints: opts.delimiter ? { delimiter: opts.delimiter } : undefined });
+  const { structure, warnings } = await detectStructureLoadingCodecs(head, { complete, file, hints: readHints(opts) });
 
   const columns = stagingColumns(structure.header);
   if (opts.maxColumns !== undefined && columns.length > opts.maxColumns) throw tooManyColumns(file, columns.length, opts.maxColumns);
@@ -430,7 +446,7 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
     const profile = await profileStream(body, {
       ...settings,
       // what staging detected, so the profile's columns line up with the staging table's
-      hints: await stagedLayout(deps.pool, loadId, dataset.read.delimiter),
+      hints: await stagedLayout(deps.pool, loadId, dataset.read),
     });
     await writeCatalog(deps.pool, entry, profile);
   } catch (error) {
@@ -445,11 +461,11 @@ async function ensureProfiled(deps: StageDeps, ref: ObjectRef, loadId: number, d
   }
 }
 
-/** The encoding and delimiter the COPY used (the dataset's hint when the load never staged). */
-async function stagedLayout(pool: pg.Pool, loadId: number, delimiter: string | undefined): Promise<Partial<Pick<Structure, 'encoding' | 'delimiter'>> | undefined> {
-  const detected = (await getLoad(pool, loadId))?.detected as { encoding?: Structure['encoding']; delimiter?: string } | null | undefined;
-  if (detected?.encoding && detected.delimiter) return { encoding: detected.encoding, delimiter: detected.delimiter };
-  return delimiter ? { delimiter } : undefined;
+/** The encoding (and whether it was declared) and delimiter the COPY used (the dataset's hints when the load never staged). */
+async function stagedLayout(pool: pg.Pool, loadId: number, read: { delimiter?: string; encoding?: Encoding }): Promise<Partial<Pick<Structure, 'encoding' | 'delimiter' | 'encodingDeclared'>> | undefined> {
+  const detected = (await getLoad(pool, loadId))?.detected as { encoding?: Structure['encoding']; delimiter?: string; encodingDeclared?: true } | null | undefined;
+  if (detected?.encoding && detected.delimiter) return { encoding: detected.encoding, delimiter: detected.delimiter, ...(detected.encodingDeclared ? { encodingDeclared: true } : {}) };
+  return readHints(read);
 }
 
 /** Unreachable services (retry) as opposed to problems with the file (record and go on). */
@@ -461,13 +477,20 @@ function isInfrastructureError(error: unknown): boolean {
   return status !== undefined && (status >= 500 || status === 429 || status === 403);
 }
 
-async function openObject(s3: S3Client, ref: ObjectRef): Promise<AsyncIterable<Uint8Array>> {
+/** An object version as a source to open (read/open.ts): each open is one S3 GET. */
+export function objectSource(s3: S3Client, ref: ObjectRef): Source {
+  return { name: ref.key, open: (signal) => openObject(s3, ref, signal) };
+}
+
+/** One S3 GET of the object version; `signal` aborts the request and its body. */
+async function openObject(s3: S3Client, ref: ObjectRef, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
   const out = await s3.send(
     new GetObjectCommand({
       Bucket: ref.bucket,
       Key: ref.key,
       ...(ref.versionId && ref.versionId !== 'null' ? { VersionId: ref.versionId } : ref.etag ? { IfMatch: ref.etag } : {}),
     }),
+    signal ? { abortSignal: signal } : {},
   );
   if (!out.Body) throw new Error(`s3://${ref.bucket}/${ref.key}: empty response body`);
   return out.Body as AsyncIterable<Uint8Array>;

@@ -6,7 +6,7 @@ import { ident, literal } from '../common/db.ts';
 import { objectVersion, type ObjectRef } from '../common/ledger.ts';
 import { PermanentError } from '../common/errors.ts';
 import { tooManyColumns } from '../common/limits.ts';
-import type { Structure } from '../profile/types.ts';
+import type { Encoding, Structure } from '../profile/types.ts';
 import type { DeclaredType, ReadRow, ReadTable, SourceGeometry } from '../read/types.ts';
 import { stagingColumns } from './copy.ts';
 
@@ -59,9 +59,9 @@ export async function createStagingTable(
 }
 
 /** What a staged CSV object's load records of its detected structure (`etl.loads.detected`), whether staged whole or in parts. */
-export function detectedCsvLayout(structure: Structure): Pick<Structure, 'encoding' | 'bom' | 'delimiter' | 'quote' | 'lineEnding' | 'headerRow'> {
-  const { encoding, bom, delimiter, quote, lineEnding, headerRow } = structure;
-  return { encoding, bom, delimiter, quote, lineEnding, headerRow };
+export function detectedCsvLayout(structure: Structure): Pick<Structure, 'encoding' | 'encodingDeclared' | 'bom' | 'delimiter' | 'quote' | 'lineEnding' | 'headerRow'> {
+  const { encoding, encodingDeclared, bom, delimiter, quote, lineEnding, headerRow } = structure;
+  return { encoding, ...(encodingDeclared ? { encodingDeclared } : {}), bom, delimiter, quote, lineEnding, headerRow };
 }
 
 /** The lineage every staged row of an object carries: its load, and the S3 object version it came from. */
@@ -249,4 +249,10 @@ function childPath(source: ReadTable): string | undefined {
   if (source.format !== 'json' && source.format !== 'ndjson') return undefined;
   const at = source.name.lastIndexOf('#');
   return at < 0 ? undefined : source.name.slice(at + 1);
+}
+
+/** The detector's hints from a dataset's read options: a declared encoding is marked so (it wins, and the report says so). */
+export function readHints(read: { delimiter?: string; encoding?: Encoding }): Partial<Pick<Structure, 'encoding' | 'delimiter' | 'encodingDeclared'>> | undefined {
+  const hints = { ...(read.delimiter ? { delimiter: read.delimiter } : {}), ...(read.encoding ? { encoding: read.encoding, encodingDeclared: true as const } : {}) };
+  return Object.keys(hints).length > 0 ? hints : undefined;
 }

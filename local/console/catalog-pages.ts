@@ -98,6 +98,7 @@ interface ResourceRow {
 const STRUCTURE_FIELDS: [string, string][] = [
   ['format', 'format'],
   ['encoding', 'encoding'],
+  ['encodingDeclared', 'encoding declared by the pipeline (read.encoding)'],
   ['bom', 'byte-order mark'],
   ['delimiter', 'delimiter'],
   ['quote', 'quote'],

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { PipelineDefinition } from '../../contract/definition.ts';
 import type { Queryable } from '../../functions/common/db.ts';
 import { html, raw, type Html } from '../../functions/common/html.ts';
+import { messageOf } from '../../functions/common/errors.ts';
 
 export interface ConsoleContext {
   pool: pg.Pool;
@@ -176,3 +177,14 @@ main{max-width:1400px}
 .scroll{overflow-x:auto;max-width:100%}
 table.rows td{white-space:nowrap}
 `;
+
+/** Why a database error is not the console's fault, in words, when it is one of those. */
+export function readableDatabaseError(error: unknown): string | undefined {
+  const code = (error as { code?: string }).code;
+  const message = messageOf(error);
+  if (code === '42P01' || code === '3F000') return `Not in this database yet: ${message}. Run the pipeline once (civic-etl run), or check DATABASE_URL.`;
+  if (code === '57014') return `The page's query took too long and was stopped (${message}).`;
+  if (code === '28P01' || code === '3D000' || /ECONNREFUSED|connect ETIMEDOUT/.test(message))
+    return `The database cannot be reached: ${message}. Are the local services running (civic-etl services status)?`;
+  return undefined;
+}

@@ -2,16 +2,19 @@
  * The console's queues page: how many messages wait in each work queue and its dead-letter queue
  * (the project's local queues in moto, named as local/resources.ts names them), the loads whose
  * last attempt failed, the latest redrives (etl.redrives), and a redrive button per DLQ: the one
- * write the console makes, done as `civic-etl dlq redrive` does it locally (local/dlq.ts).
+ * write the console makes, done as `civic-etl dlq redrive` does it locally (local/dlq.ts). The
+ * counts come from SQS: with the database down the page still shows them, and says the ledger's
+ * part is unavailable and why.
  */
 import { randomBytes } from 'node:crypto';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { html } from '../../functions/common/html.ts';
 import { logger } from '../../functions/common/logger.ts';
 import { messageOf } from '../../functions/common/errors.ts';
+import { rejectedMessages } from '../../functions/common/rejected-messages.ts';
 import { moveMessages, queueCounts, recentRedrives, recordRedrive, type QueueCounts } from '../dlq.ts';
 import { localResourceNames } from '../resources.ts';
-import { exists, objectKey, fmt, notice, readOnly, statusBadge, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
+import { exists, objectKey, fmt, notice, readableDatabaseError, readOnly, statusBadge, when, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
 
 export const REDRIVE_QUEUES = ['stage', 'clean'] as const;
 export type RedriveQueue = (typeof REDRIVE_QUEUES)[number];
@@ -141,6 +144,8 @@ export async function queuesPage(ctx: ConsoleContext, req: PageRequest): Promise
     queueProblem = `SQS did not answer (${process.env.AWS_ENDPOINT_URL_SQS ?? process.env.AWS_ENDPOINT_URL ?? 'no AWS_ENDPOINT_URL'}): ${messageOf(error)}. Are the local services running (civic-etl services status)?`;
     logger.error('console: queues not counted', { error: messageOf(error) });
   }
+  // the queue counts come from SQS: a database that is down leaves the ledger's part out, not the page
+  let ledgerProblem: string | undefined;
   const ledger = await readOnly(ctx, async (db) => {
     if (!(await exists(db, 'etl', 'loads'))) return undefined;
     const waiting = await db.query<{
@@ -160,7 +165,12 @@ export async function queuesPage(ctx: ConsoleContext, req: PageRequest): Promise
       [project],
     );
     const redrives = (await exists(db, 'etl', 'redrives')) ? await recentRedrives(db, project, 20) : undefined;
-    return { waiting: waiting.rows, redrives };
+    const rejected = (await exists(db, 'etl', 'rejected_messages')) ? await rejectedMessages(db, project, 20) : undefined;
+    return { waiting: waiting.rows, redrives, rejected };
+  }).catch((error: unknown) => {
+    ledgerProblem = readableDatabaseError(error) ?? `${messageOf(error)} (the details are in the console's log, on its standard error)`;
+    logger.error('console: the ledger part of the queues page could not be read', { error: messageOf(error), stack: (error as Error).stack });
+    return null;
   });
   const count = (c: QueueCounts | undefined, key: keyof QueueCounts) => (c === undefined ? html`<span class="muted">not created</span>` : fmt(c[key]));
   const body = html`<h1>Queues and dead-letter queues</h1>
@@ -185,9 +195,13 @@ ${
 <p class="muted">Counts are SQS's approximate numbers. There is no fetch DLQ locally: a local fetch runs in the foreground (civic-etl fetch) and says why it failed.</p>`
 }
 ${
-  ledger === undefined
-    ? notice('The ledger (etl.loads) is not in this database yet: run the pipeline once (civic-etl run).')
-    : html`<h2>Loads whose last attempt failed</h2>
+  ledger === null
+    ? notice(
+        `The ledger is unavailable (etl.loads, etl.redrives): ${ledgerProblem!.charAt(0).toLowerCase()}${ledgerProblem!.slice(1)} Loads whose last attempt failed and the latest redrives are not shown; the queue counts above come from SQS and are current.`,
+      )
+    : ledger === undefined
+      ? notice('The ledger (etl.loads) is not in this database yet: run the pipeline once (civic-etl run).')
+      : html`<h2>Loads whose last attempt failed</h2>
 ${
   ledger.waiting.length === 0
     ? html`<p class="muted">None: no load is waiting for a retry or in a DLQ.</p>`
@@ -195,6 +209,16 @@ ${
         (l) =>
           html`<tr><td class="num"><a href="/loads/${l.id}">${l.id}</a></td><td>${l.dataset ?? '—'}</td><td>${objectKey(l.object_key)}</td><td>${statusBadge(l.status)}</td><td>${l.error_kind === 'exhausted' ? 'in the DLQ' : l.error_kind}</td><td>${l.error_step ?? ''}</td><td class="num">${l.attempts}</td><td class="num">${when(l.last_attempt_at)}</td><td class="err">${l.error ?? ''}</td></tr>`,
       )}</tbody></table>`
+}
+${
+  ledger.rejected &&
+  ledger.rejected.total > 0 &&
+  html`<h2>Messages rejected as unreadable</h2>
+<p class="muted">${fmt(ledger.rejected.total)} queue message${ledger.rejected.total === 1 ? '' : 's'} no step could read (not JSON, not an S3 event notification, not a clean message): bad input, acknowledged without retries — so in no DLQ — and kept with the reason in etl.rejected_messages${ledger.rejected.latest.length < ledger.rejected.total ? html`; the latest ${ledger.rejected.latest.length}` : ''}.</p>
+<table class="rejected"><thead><tr><th class="num">at</th><th>step</th><th>message id</th><th>reason</th><th>body</th></tr></thead><tbody>${ledger.rejected.latest.map(
+    (m) =>
+      html`<tr data-message="${m.messageId}"><td class="num">${when(m.receivedAt)}</td><td>${m.step}</td><td class="mono">${m.messageId}</td><td class="err">${m.reason}</td><td class="mono">${m.body.length > 120 ? `${m.body.slice(0, 120)}…` : m.body}</td></tr>`,
+  )}</tbody></table>`
 }
 <h2>Latest redrives</h2>
 ${

@@ -17,7 +17,7 @@ import { messageOf } from '../../functions/common/errors.ts';
 import { html, NO_NETWORK_POLICY, page } from '../../functions/common/html.ts';
 import { logger } from '../../functions/common/logger.ts';
 import { catalogPage, resourcePage } from './catalog-pages.ts';
-import { CONSOLE_CSS, navigation, notice, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
+import { CONSOLE_CSS, navigation, notice, readableDatabaseError, type ConsoleContext, type PageRequest, type PageResult } from './kit.ts';
 import { loadPage, loadsPage } from './loads-pages.ts';
 import { quarantinePage } from './quarantine-page.ts';
 import { keepOutcome, redrive, REDRIVE_QUEUES, queuesPage, type RedriveQueue } from './queues-page.ts';
@@ -71,17 +71,6 @@ const HEADERS = {
   'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
 };
-
-/** Why a database error is not the console's fault, in words, when it is one of those. */
-function readableDatabaseError(error: unknown): string | undefined {
-  const code = (error as { code?: string }).code;
-  const message = messageOf(error);
-  if (code === '42P01' || code === '3F000') return `Not in this database yet: ${message}. Run the pipeline once (civic-etl run), or check DATABASE_URL.`;
-  if (code === '57014') return `The page's query took too long and was stopped (${message}).`;
-  if (code === '28P01' || code === '3D000' || /ECONNREFUSED|connect ETIMEDOUT/.test(message))
-    return `The database cannot be reached: ${message}. Are the local services running (civic-etl services status)?`;
-  return undefined;
-}
 
 export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole> {
   const host = opts.host ?? '127.0.0.1';

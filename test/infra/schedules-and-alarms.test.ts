@@ -162,6 +162,19 @@ describe('the alarms', () => {
         EvaluationPeriods: 1,
         AlarmActions: [topic()],
       });
+      // a message it cannot read is acknowledged (never in a DLQ): its own count, its own alarm
+      f.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: vars.POWERTOOLS_METRICS_NAMESPACE,
+        MetricName: 'UnreadableMessages',
+        Dimensions: Match.arrayEquals([
+          { Name: 'service', Value: vars.POWERTOOLS_SERVICE_NAME },
+          { Name: 'step', Value: step },
+        ]),
+        Statistic: 'Sum',
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        AlarmActions: [topic()],
+      });
     }
     expect(f.stack.metricsNamespace).toBe(`civic-etl/${f.stack.stackName}`);
   });
@@ -175,7 +188,7 @@ describe('the alarms', () => {
     const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true));
     try {
       const { publishBatchCounts } = await import('../../functions/common/metrics.ts');
-      publishBatchCounts('clean', { failed: 2, rejected: 1 });
+      publishBatchCounts('clean', { failed: 2, rejected: 1, unreadable: 3 });
     } finally {
       spy.mockRestore();
       process.env = saved;
@@ -193,6 +206,7 @@ describe('the alarms', () => {
     expect([...directive!.Dimensions[0]!].sort()).toEqual(alarm.Properties.Dimensions.map((d) => d.Name).sort());
     for (const d of alarm.Properties.Dimensions) expect(emf[d.Name]).toBe(d.Value);
     expect(emf[alarm.Properties.MetricName]).toBe(2);
+    expect(emf.UnreadableMessages).toBe(3);
   });
 
   it('treat missing data as fine and announce the return to OK', () => {

@@ -57,6 +57,7 @@ export function freshLocalPipeline(file: string, opts: { visibilityTimeoutSecond
     const [schema, staging] = [ident(pipeline.project), ident(`${pipeline.project}_staging`)];
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; DROP SCHEMA IF EXISTS ${staging} CASCADE; CREATE SCHEMA ${schema}; CREATE SCHEMA ${staging}`);
     await pool.query('DELETE FROM etl.loads WHERE project = $1', [pipeline.project]);
+    await pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', [pipeline.project]);
   });
   afterAll(async () => {
     await closePool();

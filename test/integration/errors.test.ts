@@ -75,7 +75,7 @@ describe('classify', () => {
     expect(classify(wrapped, { file: FILE }).kind).toBe('permanent');
     expect(classify(new ViewError('view "v" cannot be created')).kind).toBe('blocked');
     expect(classify(new PermanentError('bad')).kind).toBe('permanent');
-    expect(classify(new UnreadableMessageError('not a clean message')).kind).toBe('retryable');
+    expect(classify(new UnreadableMessageError('not a clean message')).kind).toBe('permanent');
     expect(classify(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toMatchObject({ kind: 'retryable', message: 'read ECONNRESET' });
   });
 });

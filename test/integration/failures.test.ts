@@ -14,6 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { sqsClient } from '../../functions/common/aws.ts';
 import { logger } from '../../functions/common/logger.ts';
 import type { LocalPipeline } from '../../local/pipeline.ts';
+import { ensureLocalResources } from '../../local/resources.ts';
 import { pollOnce, type BindingStats } from '../../local/runner.ts';
 import { captureLines, drain, freshLocalPipeline } from './captured.ts';
 import { rows } from './support.ts';
@@ -42,6 +43,11 @@ const { logLines, metricLines } = captureLines();
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args, '--pipeline', PIPELINE], { encoding: 'utf8', env: process.env, timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `civic-etl dlq` makes the local queues with its own settings: this file's short visibility timeout and receive count again. */
+async function queuesAsTested(): Promise<void> {
+  await ensureLocalResources({ project: local.pipeline.project, visibilityTimeoutSeconds: 1, maxReceiveCount: MAX_RECEIVES });
 }
 
 const loadOf = async (name: string) =>
@@ -207,14 +213,74 @@ describe('blocked: a definition that must change keeps the load until it is fixe
 });
 
 describe('a message that cannot be read', () => {
-  it('is never dropped: each attempt is logged, and it waits in the DLQ', async () => {
-    await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.cleanQueueUrl, MessageBody: 'not a clean message' }));
+  // a body that is not JSON, JSON that is not an object, an object of no known shape
+  const bodies = ['not a clean message', 'null', '[1,2]', '{"hello":1}'];
+
+  it.each([
+    ['clean', () => local.resources.cleanQueueUrl, () => local.resources.cleanDlqUrl],
+    ['stage', () => local.resources.stageQueueUrl, () => local.resources.stageDlqUrl],
+  ] as const)('on the %s queue is rejected at once as bad input (not retried), logged with its message id and reason, and shown by status and dlq list', async (step, queueUrl, dlqUrl) => {
+    const ids: string[] = [];
+    for (const body of bodies) ids.push((await sqsClient().send(new SendMessageCommand({ QueueUrl: queueUrl(), MessageBody: body }))).MessageId!);
     const stats = await local.run({ maxMs: 60_000 });
 
-    expect(stats.clean!.failures).toBe(MAX_RECEIVES);
-    const lines = logLines().filter((l) => l.step === 'clean' && typeof l.error === 'string' && l.error.includes('not a clean message'));
-    expect(lines.map((l) => l.attempt)).toEqual([1, 2, 3]);
-    expect(await drain(local.resources.cleanDlqUrl)).toEqual(['not a clean message']);
+    // no pointless retries: each message handled once, acknowledged, nothing in the DLQ
+    expect(stats[step]!.messages).toBe(bodies.length);
+    expect(stats[step]!.failures).toBe(0);
+    expect(await drain(dlqUrl())).toEqual([]);
+    // counted for their own alarm (they never reach a DLQ, whose depth is alarmed)
+    expect(metricLines().reduce((n, l) => n + Number(l.UnreadableMessages ?? 0), 0)).toBe(bodies.length);
+    expect(metricLines().reduce((n, l) => n + Number(l.FailedMessages ?? 0), 0)).toBe(0);
+    // one log line per message: its id, the reason, bad input (permanent), attempt 1
+    const lines = logLines().filter((l) => l.step === step && ids.includes(l.messageId as string));
+    expect(lines.map((l) => [l.messageId, l.kind, l.attempt]).sort()).toEqual(ids.map((id) => [id, 'permanent', 1]).sort());
+    for (const l of lines) expect(l.message).toMatch(new RegExp(`^${step} rejected message ${l.messageId}: bad input, not retried`));
+    expect(lines.find((l) => l.messageId === ids[0])!.error).toMatch(/not JSON/);
+    // the body is kept where an operator finds it (nothing lost), with the reason
+    const kept = await rows<{ message_id: string; step: string; body: string; reason: string }>(
+      local.pool,
+      `SELECT message_id, step, body, reason FROM etl.rejected_messages WHERE project = 'it_failures' AND step = $1 ORDER BY id`,
+      [step],
+    );
+    expect(kept.map((k) => [k.message_id, k.body])).toEqual(ids.map((id, i) => [id, bodies[i]]));
+    for (const k of kept) expect(k.reason).not.toBe('');
+    // status and dlq list name each rejected message and why
+    const status = cli('status');
+    expect(status.status).toBe(0);
+    expect(status.stdout).toContain(`${bodies.length} queue messages rejected as unreadable (acknowledged, not retried; kept in etl.rejected_messages)`);
+    for (const id of ids) expect(status.stdout).toMatch(new RegExp(`${step} message ${id}: \\S`));
+    const dlq = cli('dlq', 'list');
+    expect(dlq.status).toBe(0);
+    for (const id of ids) expect(dlq.stdout).toContain(id);
+    await queuesAsTested();
+    await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
+  });
+
+  it('makes civic-etl run say so and exit 1, as a failed load would', async () => {
+    const { MessageId } = await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageQueueUrl, MessageBody: 'not an S3 event' }));
+    const r = cli('run');
+    await queuesAsTested();
+
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('1 queue message rejected as unreadable (acknowledged, not retried; kept in etl.rejected_messages)');
+    expect(r.stdout).toMatch(new RegExp(`stage message ${MessageId}: message body is not JSON`));
+    await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
+  });
+
+  it('in a DLQ is described by dlq list --peek, whatever its shape', async () => {
+    for (const body of bodies) await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageDlqUrl, MessageBody: body }));
+    const r = cli('dlq', 'list', '--peek', '10', '--json');
+    await queuesAsTested();
+    expect(r.stderr).not.toMatch(/TypeError/);
+    expect(r.status).toBe(0);
+    const stage = JSON.parse(r.stdout).queues.find((q: { queue: string }) => q.queue === 'stage');
+    expect(stage.messages.map((m: { what: string }) => m.what).sort()).toEqual([
+      'a body that is not JSON',
+      'a message that names no object or load',
+      'a message that names no object or load',
+      'a message that names no object or load',
+    ]);
+    expect((await drain(local.resources.stageDlqUrl)).sort()).toEqual([...bodies].sort());
   });
 });
 

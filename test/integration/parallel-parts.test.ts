@@ -7,13 +7,13 @@ import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
 import { receiveObject } from '../../functions/common/ledger.ts';
 import { loadFile } from '../../local/load-file.ts';
 import { stageFileInParts } from '../../local/load-file-parts.ts';
-import { planParts } from '../../functions/stage/parts.ts';
-import { stageObject, type CleanMessage, type StageDeps } from '../../functions/stage/stage-object.ts';
+import { partHooks, planParts, type PartMessage } from '../../functions/stage/parts.ts';
+import { stageObject, stageObjectPart, type CleanMessage, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 
 let deps: StageDeps;
@@ -183,6 +183,112 @@ describe('a CSV above the threshold, staged locally over parallel connections', 
     expect(load.error).toMatch(new RegExp(`bad\\.csv.*line ${badLine}`));
     expect(left).toEqual([]);
     expect(cleaned).toEqual([]);
+  });
+});
+
+describe('a crash after every part is staged, before they are attached', () => {
+  /** Throws as a crash would at that point (parts.ts calls the hook there), the first `times` times. */
+  function crashBeforeAttach(times = 1): { crashes: () => number } {
+    let n = 0;
+    partHooks.beforeAttach = () => {
+      if (n < times) {
+        n++;
+        throw new Error('simulated crash: the process died after the last part committed');
+      }
+    };
+    return { crashes: () => n };
+  }
+  afterEach(() => {
+    delete partHooks.beforeAttach;
+  });
+
+  it('is completed by the redelivered object message (local runner, parts in process), with the rows Python csv reads', async () => {
+    const r = rng(23);
+    for (let round = 0; round < 3; round++) {
+      const text = tricky(300 + Math.floor(r() * 500), round + 31);
+      const expected = pythonFacts(text);
+      const ref = await put(bucket, `incoming/city/split/crash-${round}.csv`, text);
+      const local = { ...deps, partBytes: 100, partsInProcess: { connections: 1 + Math.floor(r() * 3), partSize: 500 + Math.floor(r() * 3000) } };
+      cleaned = [];
+      const crash = crashBeforeAttach();
+
+      await expect(stageObject(local, ref)).rejects.toThrow(/simulated crash/);
+      const [loadId] = (await rows<{ id: number }>(deps.pool, `SELECT id::int FROM etl.loads WHERE object_key = $1`, [ref.key])).map((l) => l.id);
+      expect(crash.crashes()).toBe(1);
+      expect(await rows(deps.pool, `SELECT count(*)::int AS n FROM etl.load_parts WHERE load_id = $1 AND status <> 'staged'`, [loadId])).toEqual([{ n: 0 }]);
+      expect(await rows(deps.pool, 'SELECT status FROM etl.loads WHERE id = $1', [loadId])).toEqual([{ status: 'received' }]);
+
+      // SQS brings the object's message back: the load completes, and goes to clean once
+      const again = await stageObject(local, ref);
+      expect(again).toMatchObject({ status: 'staged', loadId, rows: expected.n });
+      expect(await rows(deps.pool, 'SELECT status, rows_read::int AS rows FROM etl.loads WHERE id = $1', [loadId])).toEqual([{ status: 'staged', rows: expected.n }]);
+      expect(await facts(await stagingTable(loadId!))).toEqual(expected);
+      expect(cleaned).toEqual([{ loadId }]);
+    }
+  });
+
+  it('is completed by the redelivered part message (part messages on SQS), or by the object message, with the rows Python csv reads', async () => {
+    for (const redelivered of ['part', 'object'] as const) {
+      const text = tricky(700, redelivered === 'part' ? 41 : 43);
+      const expected = pythonFacts(text);
+      const ref = await put(bucket, `incoming/city/split/crash-${redelivered}.csv`, text);
+      const sent: PartMessage[] = [];
+      const onSqs = { ...deps, partBytes: 4000, enqueueParts: async (m: PartMessage[]) => void sent.push(...m) };
+      cleaned = [];
+      const split = await stageObject(onSqs, ref);
+      expect(split).toMatchObject({ status: 'split' });
+      const loadId = (split as { loadId: number }).loadId;
+      expect(sent.length).toBeGreaterThan(2);
+      crashBeforeAttach();
+
+      const last = sent.at(-1)!;
+      for (const m of sent.slice(0, -1)) expect(await stageObjectPart(onSqs, m)).toMatchObject({ status: 'staged', complete: false });
+      await expect(stageObjectPart(onSqs, last)).rejects.toThrow(/simulated crash/);
+      expect(await rows(deps.pool, 'SELECT status FROM etl.loads WHERE id = $1', [loadId])).toEqual([{ status: 'received' }]);
+      expect(cleaned).toEqual([]);
+
+      if (redelivered === 'part') expect(await stageObjectPart(onSqs, last)).toMatchObject({ loadId, complete: true });
+      else expect(await stageObject(onSqs, ref)).toMatchObject({ status: 'staged', loadId, rows: expected.n });
+      expect(await rows(deps.pool, 'SELECT status, rows_read::int AS rows FROM etl.loads WHERE id = $1', [loadId])).toEqual([{ status: 'staged', rows: expected.n }]);
+      expect(await facts(await stagingTable(loadId))).toEqual(expected);
+      expect(cleaned).toEqual([{ loadId }]);
+      // a further repeat stages nothing again (while the load waits for clean it hands it over
+      // again, a repeat the clean step takes as one: clean-load.ts)
+      expect(await stageObjectPart(onSqs, sent[0]!)).toMatchObject({ status: 'duplicate' });
+      expect(await facts(await stagingTable(loadId))).toEqual(expected);
+      expect(new Set(cleaned.map((c) => c.loadId))).toEqual(new Set([loadId]));
+    }
+  });
+});
+
+describe('a load staged in parts whose hand-over to clean is lost', () => {
+  it('is handed over by the repeat of the last part message (the send to the clean queue failed after the attach)', async () => {
+    const text = tricky(600, 47);
+    const expected = pythonFacts(text);
+    const ref = await put(bucket, 'incoming/city/split/handover.csv', text);
+    const sent: PartMessage[] = [];
+    cleaned = [];
+    let sends = 0;
+    const onSqs: StageDeps = {
+      ...deps,
+      partBytes: 4000,
+      enqueueParts: async (m: PartMessage[]) => void sent.push(...m),
+      notifyClean: async (m) => {
+        if (sends++ === 0) throw Object.assign(new Error('connect ECONNREFUSED (the clean queue)'), { code: 'ECONNREFUSED' });
+        cleaned.push(m);
+      },
+    };
+    const split = await stageObject(onSqs, ref);
+    const loadId = (split as { loadId: number }).loadId;
+    for (const m of sent.slice(0, -1)) await stageObjectPart(onSqs, m);
+    await expect(stageObjectPart(onSqs, sent.at(-1)!)).rejects.toThrow(/ECONNREFUSED/);
+    expect(await rows(deps.pool, 'SELECT status FROM etl.loads WHERE id = $1', [loadId])).toEqual([{ status: 'staged' }]);
+    expect(cleaned).toEqual([]);
+
+    // SQS brings the failed message back
+    await stageObjectPart(onSqs, sent.at(-1)!);
+    expect(cleaned).toEqual([{ loadId }]);
+    expect(await facts(await stagingTable(loadId))).toEqual(expected);
   });
 });
 

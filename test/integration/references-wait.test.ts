@@ -246,7 +246,7 @@ describe('a waiting message is retried sooner than a failed one', () => {
           calls++;
           if (calls === 1) throw new WaitingError('waiting for areas load 1 (staged)');
         },
-        { pool: async () => local.pool, maxReceives: local.config.clean.maxReceives },
+        { pool: async () => local.pool, project: () => local.pipeline.project, maxReceives: local.config.clean.maxReceives },
       );
       const b = { name: 'clean', queueUrl: QueueUrl!, queueArn: arn, handler: (e: SQSEvent, c: import('aws-lambda').Context) => handler(e, c), timeoutMs: 60_000 };
       await sqsClient().send(new SendMessageCommand({ QueueUrl, MessageBody: '{}' }));
