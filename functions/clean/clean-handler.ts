@@ -92,7 +92,7 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
 
   return sqsStep('clean', cleanMessageRecord, {
     pool: deps.pool,
-    project: () => currentPipeline(config.pipelineFile).project,
+    project: async () => (await currentPipeline(config.pipelineFile)).project,
     maxReceives: config.maxReceives,
     perBatch: { start: (): number[] => [], end: exportBatch },
     order: orderBatch,

@@ -28,7 +28,7 @@ export interface SqsStepOptions<B> {
   /** The database: the ledger records each failed attempt. */
   pool: () => Promise<pg.Pool>;
   /** The project a message belongs to: a message the step cannot read is kept under it (etl.rejected_messages). */
-  project: () => string;
+  project: () => string | Promise<string>;
   /** The queue's maxReceiveCount, so an attempt is "n of N" and the last one is known. */
   maxReceives?: number;
   /** Work once per invocation: `start` makes what the messages share, `end` runs after the last one; if `end` throws, the whole batch comes back (each message's handler must know a repeat). */
@@ -127,7 +127,7 @@ async function recordFailure(
     const pool = await options.pool();
     if (failure.error instanceof UnreadableMessageError) {
       // it names no object version, so no load: the message itself is kept, body and reason
-      await recordRejectedMessage(pool, options.project(), { step, messageId: record.messageId, queue: record.eventSourceARN, body: record.body, reason: failure.message });
+      await recordRejectedMessage(pool, await options.project(), { step, messageId: record.messageId, queue: record.eventSourceARN, body: record.body, reason: failure.message });
     } else if (failure.kind === 'permanent') {
       if (subject.loadId !== undefined) {
         await markFailed(pool, subject.loadId, failure.error);

@@ -79,7 +79,7 @@ export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) 
     }
   }
 
-  return sqsStep('stage', stageMessage, { pool: deps.pool, project: () => currentPipeline(config.pipelineFile).project, maxReceives: config.maxReceives });
+  return sqsStep('stage', stageMessage, { pool: deps.pool, project: async () => (await currentPipeline(config.pipelineFile)).project, maxReceives: config.maxReceives });
 }
 
 function partIn(body: string): PartMessage | undefined {
