@@ -167,7 +167,7 @@ export async function main(): Promise<void> {
   await bundleStageOnce();
   await db.query(`DROP TABLE IF EXISTS public.bench_copy`);
   console.log(
-    `\nours: the stage step as it runs locally (S3 → detect → lineage → COPY; above CIVIC_ETL_PARALLEL_BYTES in parts over parallel connections), in a child process bundled with esbuild as the Lambda is`,
+    `\nours: the stage step as it runs locally (S3 → detect → lineage → COPY; above CIVIC_ETL_PARALLEL_BYTES in parts over parallel connections, into unlogged part tables), in a child process bundled with esbuild as the Lambda is`,
   );
   console.log(`baseline: psql \\copy of the same file into an equivalent table (dropped and made again before each run)`);
   const runs = await interleave({

@@ -69,7 +69,7 @@ export async function openLocalPipeline(file: string, opts: { visibilityTimeoutS
   const base = { s3: s3Client(), sqs: sqsClient(), pool: async () => pool };
   // a file above the threshold is staged here over parallel connections, leaving one of the pool's for the ledger
   const stageDeps = (parallel: ParallelConfig) => {
-    // off unless asked for: from S3 (moto) it was measured slower than one COPY here (docs/performance.md)
+    // off unless asked for: from S3 (moto) it was not shown faster than one COPY on this busy machine (docs/performance.md)
     const connections = Math.min(parallel.connections ?? 1, Math.max(1, opened.stage.db.poolSize - 1));
     return connections > 1 ? { ...base, partsInProcess: { connections, bytes: parallel.bytes } } : base;
   };

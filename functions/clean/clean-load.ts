@@ -23,6 +23,7 @@ import { applyValueMaps } from './value-maps.ts';
 import { rememberRemoved, tombstonesFor } from './tombstones.ts';
 import { publishSupplierReport, storeLoadReport, type RejectedGeometries } from '../common/report.ts';
 import { rejectedGeometries } from './rejected-geometries.ts';
+import { emptiedParts } from '../common/part-tables.ts';
 import type { SourceGeometry } from '../read/types.ts';
 
 export interface CleanDeps {
@@ -235,6 +236,7 @@ async function cleanOne(client: pg.PoolClient, pipeline: PipelineDefinition, loa
   const group = [current, ...children];
   onGroup(group);
   checkChildLoads(current, all);
+  for (const l of group) await refuseEmptiedStaging(client, l);
   const newer = await supersededBy(client, dataset, current);
   if (newer) {
     // An older snapshot arriving after a newer one was applied must not overwrite it.
@@ -291,6 +293,34 @@ async function permanentOrRethrow(deps: CleanDeps, load: LoadRow, error: unknown
     throw error;
   }
   return failure.error;
+}
+
+/**
+ * A staging table that crash recovery emptied fails its load, visibly, instead of being applied
+ * as an empty file (in mode replace, that would empty the dataset). PostgreSQL empties every
+ * UNLOGGED table when it recovers from a crash; the local stage step stages big files into
+ * unlogged part tables (parts.ts), so a load marked staged before a crash may have lost its rows.
+ * Found by the ledger's counts: a part (or a whole table) that staged rows and holds none.
+ */
+export async function refuseEmptiedStaging(client: pg.PoolClient, load: LoadRow): Promise<void> {
+  if (!load.staging_table || !(Number(load.rows_read) > 0)) return;
+  const [rel] = (await client.query<{ relkind: string; unlogged: boolean }>(`SELECT relkind, relpersistence = 'u' AS unlogged FROM pg_class WHERE oid = to_regclass($1)`, [load.staging_table])).rows;
+  if (!rel) return;
+  let emptied: string | undefined;
+  if (rel.relkind === 'p') {
+    const parts = (await client.query<{ part: number; status: string; rows: string | null }>(`SELECT part, status, rows FROM etl.load_parts WHERE load_id = $1 ORDER BY part`, [load.id])).rows;
+    const lost = await emptiedParts(client, load.staging_table, parts);
+    if (lost.length > 0) emptied = `part${lost.length === 1 ? '' : 's'} ${lost.join(', ')} of its ${parts.length}`;
+  } else if (rel.unlogged) {
+    const [row] = (await client.query<{ empty: boolean }>(`SELECT NOT EXISTS (SELECT 1 FROM ${load.staging_table}) AS empty`)).rows;
+    if (row?.empty) emptied = 'its table';
+  }
+  if (emptied === undefined) return;
+  throw new PermanentError(
+    `${load.object_key}: ${emptied} staged, then emptied by PostgreSQL's crash recovery (unlogged staging tables are): ${load.rows_read} rows were staged, and none of this load is applied; ` +
+      `stage it again with civic-etl replay ${load.dataset} --version ${load.object_version}`,
+    { file: load.object_key },
+  );
 }
 
 /** A permanent failure of load `l` (of the object `loadId`): in the ledger, with its drift and report. */

@@ -25,7 +25,8 @@ import { ident, inTransaction } from '../common/db.ts';
 import { PermanentError, classify } from '../common/errors.ts';
 import { getLoad, markFailed, markStaged, objectRefOf, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
-import { readHead } from '../common/streams.ts';
+import { emptiedParts, partTable } from '../common/part-tables.ts';
+import { prepend, readHead } from '../common/streams.ts';
 import { detectStructureLoadingCodecs } from '../profile/detect.ts';
 import { HEAD_BYTES } from '../profile/profile.ts';
 import type { Encoding, Structure } from '../profile/types.ts';
@@ -85,12 +86,24 @@ interface PartsLayout {
  */
 export async function planParts(
   source: AsyncIterable<Uint8Array>,
-  opts: { start: number; firstLine: number; size: number; quote: string; total: number; delimiter?: string; maxParts?: number },
+  opts: {
+    start: number;
+    firstLine: number;
+    size: number;
+    quote: string;
+    total: number;
+    delimiter?: string;
+    maxParts?: number;
+    /** When the plan stops at its last cut (`maxParts`), it gives here the bytes it read past the cut (the last part's first bytes). */
+    past?: (bytes: Buffer) => void;
+  },
 ): Promise<PartPlan[]> {
   const parts: PartPlan[] = [];
   let partStart = opts.start;
   let partLine = opts.firstLine;
   let offset = 0; // of the bytes being scanned, in the object
+  let pushed: Buffer | undefined; // the bytes being scanned, from `offset`
+  let past: Buffer | undefined; // what was read past the last cut
   const scanner: CsvByteScanner = new CsvByteScanner({ delimiter: opts.delimiter ?? ',', quote: opts.quote, firstLine: opts.firstLine }, (_held, _chunk, _s, _e, next) => {
     if (next < 0) return; // a CR ends the chunk: a LF may follow, cut after a later record
     const end = offset + next;
@@ -98,21 +111,27 @@ export async function planParts(
       parts.push({ index: parts.length, start: partStart, end, firstLine: partLine });
       partStart = end;
       partLine = scanner.line + 1; // the record ends on the scanner's line; the next starts below
+      if (enough()) past = pushed!.subarray(end - offset);
     }
   });
   // at most `maxParts`: once the last cut is found, the rest of the object need not be read
   const enough = () => opts.maxParts !== undefined && parts.length >= opts.maxParts - 1;
   let at = 0; // of the chunk in the object
-  for await (const raw of source) {
-    if (enough()) break;
-    const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    const skip = Math.max(0, opts.start - at);
-    if (skip < chunk.length) {
-      offset = at + skip;
-      scanner.push(skip > 0 ? chunk.subarray(skip) : chunk);
+  if (!enough()) {
+    // the loop stops in the chunk of the last cut: no chunk past it is taken from the source
+    for await (const raw of source) {
+      const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+      const skip = Math.max(0, opts.start - at);
+      if (skip < chunk.length) {
+        offset = at + skip;
+        pushed = skip > 0 ? chunk.subarray(skip) : chunk;
+        scanner.push(pushed);
+      }
+      at += chunk.length;
+      if (enough()) break;
     }
-    at += chunk.length;
   }
+  if (past) opts.past?.(past);
   if (partStart < opts.total) parts.push({ index: parts.length, start: partStart, end: opts.total, firstLine: partLine });
   return parts;
 }
@@ -150,27 +169,56 @@ export async function planLoad(
   ref: ObjectRef & { size: number },
   loadId: number,
   dataset: string,
-  opts: { size: number; delimiter?: string; encoding?: Encoding; maxParts?: number; table?: string; unlogged?: boolean },
-): Promise<{ parts: PartPlan[]; structure: Structure; columns: string[]; warnings: string[]; table: string }> {
+  opts: {
+    size: number;
+    delimiter?: string;
+    encoding?: Encoding;
+    maxParts?: number;
+    table?: string;
+    unlogged?: boolean;
+    /**
+     * The object's bytes from its first, already opened, with its first `HEAD_BYTES` (or all, when
+     * shorter) read: the head is detected from, and the same read goes on to find the cuts (one
+     * read of the object for the whole plan). Without it the object is opened here.
+     */
+    opened?: { head: Buffer; rest: AsyncIterator<Uint8Array> };
+    /**
+     * With `maxParts`: the read the plan stopped at its last cut goes on as the last part's bytes
+     * (`last`, the caller's to read or close), so that the last part needs no read of its own.
+     */
+    keepLast?: boolean;
+  },
+): Promise<{ parts: PartPlan[]; structure: Structure; columns: string[]; warnings: string[]; table: string; last?: HeldPart }> {
   const open = deps.open ?? ((r: ObjectRef, first?: number, last?: number) => openRange(deps.s3!, r, first, last));
-  const { head, rest, complete } = await readHead(await open(ref), HEAD_BYTES);
-  if (!complete) await rest.return?.();
-  const { structure, warnings } = await detectStructureLoadingCodecs(head, { complete: false, file: ref.key, hints: readHints(opts) });
-  if (structure.encoding === 'utf-16le' || structure.encoding === 'utf-16be') {
-    throw new PermanentError(`${ref.key}: files in UTF-16 are staged whole, not in parts; this one is larger than one invocation can stage`, { file: ref.key });
+  const { head, rest } = opts.opened ?? (await readHead(await open(ref), HEAD_BYTES));
+  let parts: PartPlan[];
+  let structure: Structure;
+  let warnings: string[];
+  let past: Buffer | undefined;
+  let last: HeldPart | undefined;
+  try {
+    ({ structure, warnings } = await detectStructureLoadingCodecs(head, { complete: false, file: ref.key, hints: readHints(opts) }));
+    if (structure.encoding === 'utf-16le' || structure.encoding === 'utf-16be') {
+      throw new PermanentError(`${ref.key}: files in UTF-16 are staged whole, not in parts; this one is larger than one invocation can stage`, { file: ref.key });
+    }
+    const start = byteOfLine(head, structure.firstDataLine);
+    if (start === undefined) throw new PermanentError(`${ref.key}: the header is longer than ${HEAD_BYTES} bytes`, { file: ref.key });
+    parts = await planParts(prepend(head, rest), {
+      start,
+      firstLine: structure.firstDataLine,
+      size: opts.size,
+      quote: structure.quote || '',
+      delimiter: structure.delimiter,
+      total: ref.size,
+      maxParts: opts.maxParts,
+      past: (bytes) => (past = bytes),
+    });
+    const lastPart = parts.at(-1);
+    if (opts.keepLast && past !== undefined && parts.length > 1 && lastPart) last = { start: lastPart.start, source: heldSource(past, rest) };
+  } finally {
+    // the plan stops reading at its last cut: the rest of the object is not read (unless it is the last part's)
+    if (!last) await rest.return?.();
   }
-  const start = byteOfLine(head, structure.firstDataLine);
-  if (start === undefined) throw new PermanentError(`${ref.key}: the header is longer than ${HEAD_BYTES} bytes`, { file: ref.key });
-  const quote = structure.quote || '';
-  const parts = await planParts(await open(ref), {
-    start,
-    firstLine: structure.firstDataLine,
-    size: opts.size,
-    quote,
-    delimiter: structure.delimiter,
-    total: ref.size,
-    maxParts: opts.maxParts,
-  });
 
   const columns = stagingColumns(structure.header);
   const table = opts.table ?? stagingTable(deps.project, dataset, loadId);
@@ -187,7 +235,22 @@ export async function planLoad(
   for (const p of parts) {
     await client.query(`INSERT INTO etl.load_parts (load_id, part, start_byte, end_byte, first_line) VALUES ($1, $2, $3, $4, $5)`, [loadId, p.index, p.start, p.end, p.firstLine]);
   }
-  return { parts, structure, columns, warnings, table };
+  return { parts, structure, columns, warnings, table, ...(last ? { last } : {}) };
+}
+
+/** The last part's bytes, already being read (planLoad's `keepLast`): to be read once, or closed. */
+export interface HeldPart {
+  start: number;
+  source: AsyncIterable<Uint8Array> & { close(): Promise<void> };
+}
+
+function heldSource(first: Buffer, rest: AsyncIterator<Uint8Array>): HeldPart['source'] {
+  const bytes = prepend(first, rest);
+  return {
+    [Symbol.asyncIterator]: () => bytes,
+    // the read's connection is released (a part not started, the load failed)
+    close: async () => void (await rest.return?.()),
+  };
 }
 
 /** The parts of a load not staged yet, as messages (for a redelivered object whose parts were planned). */
@@ -298,7 +361,7 @@ export async function stagePart(deps: PartsDeps, message: PartMessage, onComplet
  * one transaction (the load's row locked, so two last parts cannot both complete it).
  */
 export async function completeLoad(pool: pg.Pool, loadId: number): Promise<{ rows: number } | undefined> {
-  return inTransaction(pool, async (client) => {
+  const outcome = await inTransaction(pool, async (client) => {
     const load = await getLoad(client, loadId, true);
     if (load?.status !== 'received') return undefined;
     const { rows } = await client.query<{ part: number; status: string; rows: string | null; first_line: string }>(
@@ -308,6 +371,12 @@ export async function completeLoad(pool: pg.Pool, loadId: number): Promise<{ row
     if (rows.length === 0 || rows.some((r) => r.status !== 'staged')) return undefined;
     await partHooks.beforeAttach?.(loadId);
     const table = load.staging_table!;
+    // an unlogged part table is emptied by crash recovery: a part staged before a crash is staged again, never attached empty
+    const emptied = await emptiedParts(client, table, rows);
+    if (emptied.length > 0) {
+      await client.query(`UPDATE etl.load_parts SET status = 'planned', rows = NULL, staged_at = NULL WHERE load_id = $1 AND part = ANY($2::int[])`, [loadId, emptied]);
+      return { emptied };
+    }
     for (const [i, r] of rows.entries()) {
       const next = rows[i + 1];
       const bound = next ? `TO (${Number(next.first_line)})` : 'TO (MAXVALUE)';
@@ -325,6 +394,25 @@ export async function completeLoad(pool: pg.Pool, loadId: number): Promise<{ row
     logger.info('all parts staged: load complete', { loadId, parts: rows.length, rows: total });
     return { rows: total };
   });
+  if (outcome && 'emptied' in outcome && outcome.emptied) {
+    logger.warn('part tables emptied by crash recovery (unlogged): staged again on retry', { loadId, parts: outcome.emptied });
+    throw new PartsEmptiedError(loadId, outcome.emptied);
+  }
+  return outcome;
+}
+
+/**
+ * Staged parts found empty (crash recovery): marked to be staged again, and the attempt fails so
+ * that its message comes back (a redelivered object stages the parts not staged: pendingPartMessages).
+ */
+export class PartsEmptiedError extends Error {
+  constructor(
+    readonly loadId: number,
+    readonly parts: number[],
+  ) {
+    super(`load ${loadId}: the table of part${parts.length === 1 ? '' : 's'} ${parts.join(', ')} was emptied by PostgreSQL's crash recovery (unlogged); staged again on retry`);
+    this.name = 'PartsEmptiedError';
+  }
 }
 
 /** A part failed for good: the load fails, its tables go. */
@@ -389,11 +477,6 @@ export function stagingTable(project: string, dataset: string, loadId: number): 
   return `${ident(`${project}_staging`)}.${ident(`${dataset.slice(0, 40)}__${loadId}`)}`;
 }
 
-function partTable(staging: string, part: number): string {
-  // "<schema>"."<name>" → "<schema>"."<name>__p<k>"
-  return staging.replace(/"$/, `__p${part}"`);
-}
-
 /** Byte offset where physical line `line` (1-based; `\r\n`, `\n` or a lone `\r` end one) starts in `head`, or undefined past it. */
 function byteOfLine(head: Buffer, line: number): number | undefined {
   let at = 0;
@@ -407,7 +490,7 @@ function byteOfLine(head: Buffer, line: number): number | undefined {
   return at;
 }
 
-async function openRange(s3: S3Client, ref: ObjectRef, first?: number, last?: number): Promise<AsyncIterable<Uint8Array>> {
+export async function openRange(s3: S3Client, ref: ObjectRef, first?: number, last?: number): Promise<AsyncIterable<Uint8Array>> {
   const out = await s3.send(
     new GetObjectCommand({
       Bucket: ref.bucket,

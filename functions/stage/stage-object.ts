@@ -20,7 +20,21 @@ import { openSource, sniff, type Entry, type Opened, type Source } from '../read
 import { createStagingTable, detectedCsvLayout, objectLineage, readHints, stageTable, type StagingLineage } from './stage-table.ts';
 import { isTooManyColumns, maxFileColumns, PG_MAX_COLUMNS, PIPELINE_STAGING_EXTRA, tooManyColumns } from '../common/limits.ts';
 import { describeObject, type ObjectContract } from './object-order.ts';
-import { completeLoad, hasParts, objectSize, pendingPartMessages, planLoad, stagePart, stagePartsConcurrently, wantsParts, type PartMessage, type PartOutcome } from './parts.ts';
+import {
+  completeLoad,
+  hasParts,
+  objectSize,
+  openRange,
+  pendingPartMessages,
+  planLoad,
+  stagePart,
+  stagePartsConcurrently,
+  wantsParts,
+  type HeldPart,
+  type PartMessage,
+  type PartOutcome,
+  type RangeOpener,
+} from './parts.ts';
 import { DEFAULT_PART_BYTES } from '../common/config.ts';
 import type { DatasetDefinition } from '../../contract/definition.ts';
 
@@ -154,15 +168,22 @@ export async function stageObject(deps: StageDeps, event: ObjectRef): Promise<St
  */
 async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number, dataset: DatasetDefinition, log: Record<string, unknown>): Promise<StageOutcome | undefined> {
   const inProcess = deps.partsInProcess;
-  const enqueue = inProcess ? (messages: PartMessage[]) => stagePartsHere(deps, messages, inProcess.connections) : deps.enqueueParts;
-  if (!enqueue) return undefined;
+  const enqueue = deps.enqueueParts;
+  if (!inProcess && !enqueue) return undefined;
   const limit = deps.partBytes ?? DEFAULT_PART_BYTES;
   const size = await objectSize(deps.s3, ref).catch(() => undefined);
   if (size === undefined || size <= limit) return undefined;
-  const { head, rest, complete } = await readHead(await openObject(deps.s3, ref), 4096);
-  if (!complete) await rest.return?.();
-  if (!wantsParts(head, size, limit) || sniff(head, ref.key) !== 'csv') return undefined;
+  // one read of the object from its first byte: its head decides, and the plan goes on reading it
+  const { head, rest } = await readHead(await openObject(deps.s3, ref), HEAD_BYTES);
+  if (!wantsParts(head, size, limit) || sniff(head, ref.key) !== 'csv') {
+    await rest.return?.();
+    return undefined;
+  }
+  // in process, the first part's read is opened now, while the plan reads: it waits for the plan (S3 answers meanwhile)
+  const first = inProcess ? waitingRead(openObject(deps.s3, ref)) : undefined;
   let planned: number | undefined;
+  // in process, the plan's read goes on as the last part's bytes (one read of the object fewer)
+  let held: HeldPart | undefined;
   try {
     planned = await inTransaction(deps.pool, async (client) => {
       const current = await getLoad(client, loadId, true);
@@ -170,24 +191,42 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
       if (await hasParts(client, loadId)) return -1;
       // in process: one part a connection, so that each does an equal share
       const partSize = inProcess ? (inProcess.partSize ?? Math.ceil(size / Math.max(1, inProcess.connections))) : limit;
-      const { parts } = await planLoad(client, { s3: deps.s3, project: deps.pipeline.project }, { ...ref, size }, loadId, dataset.name, {
+      const planned = await planLoad(client, { s3: deps.s3, project: deps.pipeline.project }, { ...ref, size }, loadId, dataset.name, {
         size: partSize,
         // one part a connection: the plan stops reading at the last cut
         ...(inProcess && inProcess.partSize === undefined ? { maxParts: inProcess.connections } : {}),
         delimiter: dataset.read.delimiter,
         encoding: dataset.read.encoding,
+        opened: { head, rest },
+        // staged here, the part tables are unlogged (no WAL): crash recovery empties such a table; a part found so is
+        // staged again before the load completes (completeLoad), and a staged load found so fails visibly (the clean step)
+        ...(inProcess ? { unlogged: true, keepLast: true } : {}),
       });
-      return parts.length;
+      held = planned.last;
+      return planned.parts.length;
     });
   } catch (error) {
+    await held?.source.close();
+    await first?.close();
     return rejectObject(deps, ref, loadId, dataset, error, log);
+  } finally {
+    if (!held) await rest.return?.();
   }
-  if (planned === undefined) return { status: 'duplicate', loadId };
+  if (planned === undefined) {
+    await first?.close();
+    return { status: 'duplicate', loadId };
+  }
   const messages = await pendingPartMessages(deps.pool, loadId);
   if (messages.length === 0) {
     // every part staged before, not attached: the process that staged the last one died first
-    const complete = await completeLoad(deps.pool, loadId);
+    const complete = await completeLoad(deps.pool, loadId).catch(async (error: unknown) => {
+      await held?.source.close();
+      await first?.close();
+      throw error;
+    });
     if (complete) {
+      await held?.source.close();
+      await first?.close();
       logger.info('every part was staged before, not attached: the load is completed now', { ...log, rows: complete.rows });
       await partsComplete(deps, loadId, complete.rows);
       const { rows } = await deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM etl.load_parts WHERE load_id = $1`, [loadId]);
@@ -201,7 +240,12 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
     parts: planned < 0 ? 'planned before' : planned,
     ...(inProcess ? { connections: Math.min(inProcess.connections, messages.length) } : { sent: messages.length }),
   });
-  await enqueue(messages);
+  try {
+    await (inProcess ? stagePartsHere(deps, messages, inProcess.connections, { first, last: held }) : enqueue!(messages));
+  } finally {
+    await held?.source.close();
+    await first?.close();
+  }
   if (inProcess) {
     // staged here: the load is complete (or failed) now, as a whole file's would be
     const [after] = (await deps.pool.query<{ status: string; rows_read: string | null; error: string | null }>(`SELECT status, rows_read, error FROM etl.loads WHERE id = $1`, [loadId])).rows;
@@ -213,16 +257,73 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
 }
 
 /** The parts of a load staged in this process, each as its part message would be (stageObjectPart). */
-async function stagePartsHere(deps: StageDeps, messages: PartMessage[], connections: number): Promise<void> {
-  await stagePartsConcurrently(deps.pool, messages, connections, (m) => stageObjectPart(deps, m));
+async function stagePartsHere(deps: StageDeps, messages: PartMessage[], connections: number, reads: { first?: WaitingRead; last?: HeldPart } = {}): Promise<void> {
+  // the part that starts where the plan's read stopped reads on from it, the first part from the read opened
+  // beside the plan (up to its end); any other by a range GET
+  let { first, last: spare } = reads;
+  const open: RangeOpener = async (ref, from, to) => {
+    if (spare && from === spare.start) {
+      const source = spare.source;
+      spare = undefined;
+      return source;
+    }
+    if (first && from !== undefined && to !== undefined && first.unused()) {
+      const read = first;
+      first = undefined;
+      return read.range(from, to);
+    }
+    return openRange(deps.s3, ref, from, to);
+  };
+  await stagePartsConcurrently(deps.pool, messages, connections, (m) => stageObjectPart(deps, m, open));
+}
+
+/** A read of the whole object opened ahead, for the bytes of one range of it (or closed unread). */
+interface WaitingRead {
+  unused(): boolean;
+  range(first: number, last: number): Promise<AsyncIterable<Uint8Array>>;
+  close(): Promise<void>;
+}
+
+function waitingRead(opening: Promise<AsyncIterable<Uint8Array>>): WaitingRead {
+  // an error opening it is the range's reader's to meet (a part retried), never an unhandled rejection
+  opening.catch(() => undefined);
+  let used = false;
+  return {
+    unused: () => !used,
+    async range(first, last) {
+      used = true;
+      return bytesBetween(await opening, first, last);
+    },
+    async close() {
+      if (used) return;
+      used = true;
+      const body = await opening.catch(() => undefined);
+      await body?.[Symbol.asyncIterator]().return?.();
+    },
+  };
+}
+
+/** Bytes [first, last] (inclusive) of a stream of the whole object; the stream is closed at `last`. */
+async function* bytesBetween(source: AsyncIterable<Uint8Array>, first: number, last: number): AsyncGenerator<Buffer> {
+  let at = 0;
+  for await (const raw of source) {
+    const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    const from = Math.max(0, first - at);
+    const to = Math.min(chunk.length, last + 1 - at);
+    at += chunk.length;
+    if (to > from) yield chunk.subarray(from, to);
+    if (at > last) break;
+  }
 }
 
 /**
  * One part of a load staged in parts (a stage-queue message). The part that completes the load
  * profiles it and hands it to the clean step, as a whole-file load does.
  */
-export async function stageObjectPart(deps: StageDeps, message: PartMessage): Promise<PartOutcome> {
-  return stagePart({ pool: deps.pool, s3: deps.s3, project: deps.pipeline.project, enqueueParts: async () => undefined }, message, (loadId, rows) => partsComplete(deps, loadId, rows));
+export async function stageObjectPart(deps: StageDeps, message: PartMessage, open?: RangeOpener): Promise<PartOutcome> {
+  return stagePart({ pool: deps.pool, s3: deps.s3, project: deps.pipeline.project, enqueueParts: async () => undefined, ...(open ? { open } : {}) }, message, (loadId, rows) =>
+    partsComplete(deps, loadId, rows),
+  );
 }
 
 /** A load staged in parts is complete: profile it and hand it to the clean step, as a whole-file load. */

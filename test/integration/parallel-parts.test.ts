@@ -8,6 +8,8 @@ import { createReadStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { receiveObject } from '../../functions/common/ledger.ts';
 import { loadFile } from '../../local/load-file.ts';
@@ -359,5 +361,92 @@ describe('civic-etl load of a CSV above the threshold, staged over parallel conn
     await expect(outcome).rejects.toThrow(/EIO: i\/o error/);
     const left = await rows(deps.pool, `SELECT tablename FROM pg_tables WHERE schemaname = 'it_parallel_io'`);
     expect(left).toEqual([]);
+  });
+});
+
+/**
+ * The local stage step's part tables are UNLOGGED (no WAL: faster), and PostgreSQL's crash recovery
+ * empties every unlogged table. These tests empty a part table with TRUNCATE, as crash recovery
+ * would (the shared test server cannot be crashed), and check that no row is lost silently.
+ */
+describe('unlogged part tables and crash recovery', () => {
+  const inParts = () => ({ ...deps, partBytes: 10_000, partsInProcess: { connections: 2 } });
+  const partTables = async (loadId: number) =>
+    rows<{ name: string; persistence: string }>(
+      deps.pool,
+      `SELECT c.relname AS name, c.relpersistence::text AS persistence FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'it_parallel_staging' AND c.relname LIKE $1 ORDER BY 1`,
+      [`split__${loadId}__p%`],
+    );
+
+  it('fails at clean, naming the cause and the command to stage it again, a load whose part table was emptied after it was staged; the dataset keeps its rows', async () => {
+    const first = tricky(3000, 8);
+    const expected = pythonFacts(first);
+    const staged = await stageObject(inParts(), await put(bucket, 'incoming/city/split/crash.csv', first));
+    expect(await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, (staged as { loadId: number }).loadId)).toMatchObject({ status: 'loaded', rowsLoaded: expected.n });
+    const next = await stageObject(inParts(), await put(bucket, 'incoming/city/split/crash.csv', tricky(2000, 9)));
+    const loadId = (next as { loadId: number }).loadId;
+    const tables = await partTables(loadId);
+    expect(tables.map((t) => t.persistence)).toEqual(['u', 'u']);
+
+    await deps.pool.query(`TRUNCATE it_parallel_staging.${tables[1]!.name}`); // what crash recovery does to an unlogged table
+    const outcome = await cleanLoad({ pool: deps.pool, pipeline: deps.pipeline }, loadId);
+    const [load] = await rows<{ status: string; error: string; version: string }>(deps.pool, 'SELECT status, error, object_version AS version FROM etl.loads WHERE id = $1', [loadId]);
+
+    expect(outcome).toMatchObject({ status: 'failed', loadId });
+    expect(load!.status).toBe('failed');
+    expect(load!.error).toContain("emptied by PostgreSQL's crash recovery");
+    expect(load!.error).toContain(`civic-etl replay split --version ${load!.version}`);
+    expect(await facts('it_parallel.split')).toEqual(expected);
+  });
+
+  it('stages again a part emptied before the load completed, on the next delivery: every row of Python csv, once, and the ledger says staged', async () => {
+    const text = tricky(3000, 10);
+    const expected = pythonFacts(text);
+    const ref = await put(bucket, 'incoming/city/split/redelivered.csv', text);
+    // the first part's read (the second read of the whole object) breaks off, as a network would
+    let wholeReads = 0;
+    const s3 = s3Client();
+    const broken = new Proxy(s3, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return async (command: unknown) => {
+          const out = (await s3.send(command as GetObjectCommand)) as { Body?: AsyncIterable<Uint8Array> };
+          if (!(command instanceof GetObjectCommand) || command.input.Range !== undefined || ++wholeReads !== 2) return out;
+          await (out.Body as unknown as { destroy(): void }).destroy();
+          return {
+            ...out,
+            Body: (async function* () {
+              yield* [];
+              throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+            })(),
+          };
+        };
+      },
+    });
+    cleaned = [];
+
+    await expect(stageObject({ ...inParts(), s3: broken }, ref)).rejects.toThrow(/ECONNRESET/);
+    const [load] = await rows<{ id: number }>(deps.pool, `SELECT id::int FROM etl.loads WHERE object_key = $1`, [ref.key]);
+    const afterFailure = await rows(deps.pool, 'SELECT part, status FROM etl.load_parts WHERE load_id = $1 ORDER BY part', [load!.id]);
+    const tables = await partTables(load!.id);
+    await deps.pool.query(`TRUNCATE it_parallel_staging.${tables.find((t) => t.name.endsWith('__p1'))!.name}`); // crash recovery, as above
+    await expect(stageObject(inParts(), ref)).rejects.toThrow(/part 1 was emptied by PostgreSQL's crash recovery/);
+    const afterEmptied = await rows(deps.pool, 'SELECT part, status FROM etl.load_parts WHERE load_id = $1 ORDER BY part', [load!.id]);
+    const last = await stageObject(inParts(), ref);
+    const [ledger] = await rows(deps.pool, 'SELECT status, rows_read::int AS rows FROM etl.loads WHERE id = $1', [load!.id]);
+
+    expect(afterFailure).toEqual([
+      { part: 0, status: 'planned' },
+      { part: 1, status: 'staged' },
+    ]);
+    expect(afterEmptied).toEqual([
+      { part: 0, status: 'staged' },
+      { part: 1, status: 'planned' },
+    ]);
+    expect(last).toMatchObject({ status: 'staged', rows: expected.n });
+    expect(ledger).toEqual({ status: 'staged', rows: expected.n });
+    expect(await facts(await stagingTable(load!.id))).toEqual(expected);
+    expect(cleaned).toEqual([{ loadId: load!.id }]);
   });
 });
