@@ -386,13 +386,15 @@ export function watchRepairs(client: pg.PoolClient): { seen: () => boolean; stop
  * the shape's dimension (its geometry is then NULL). `undefined` when nothing needed repair. One
  * pass over the staged geometries, so only when repair is on and shapes can be invalid at all.
  */
-export async function repairSummary(client: Queryable, staging: string, plan: GeometryPlan, unit = 'feature'): Promise<string | undefined> {
+export async function repairSummary(client: Queryable, staging: string, plan: GeometryPlan, unit = 'feature', shapes?: { sql: string; params: unknown[] }): Promise<string | undefined> {
   const src = plan.source;
   if (plan.invalid !== 'repair' || src.kind !== 'text') return undefined;
+  // `shapes`: the shapes as read, `(line, g)`, from elsewhere than a staging table (a direct load's table: local/load-direct.ts)
+  const from = shapes ?? { sql: `SELECT _source_line AS line, etl.try_geometry(${ident(src.from)}, $1) AS g FROM ${staging}`, params: [src.encoding === 'geojson' ? 'geojson' : 'wkb'] };
   const { rows } = await client.query<{ repaired: number; emptied: number; trimmed: number; lines: string[] | null; points: number | null; segments: number | null; length: number | null }>(
     `WITH bad AS (
        SELECT line, g, ST_MakeValid(g) AS made
-         FROM (SELECT _source_line AS line, etl.try_geometry(${ident(src.from)}, $1) AS g FROM ${staging}) p
+         FROM (${from.sql}) p
         WHERE g IS NOT NULL AND NOT ST_IsValid(g)
      ), kept AS (SELECT line, made, etl.kept_dimension(made, g) AS k FROM bad)
      SELECT count(*)::int AS repaired,
@@ -403,7 +405,7 @@ export async function repairSummary(client: Queryable, staging: string, plan: Ge
             sum(ST_NumGeometries(ST_CollectionExtract(made, 2))) FILTER (WHERE k IS DISTINCT FROM made)::int AS segments,
             sum(ST_Length(ST_CollectionExtract(made, 2))) FILTER (WHERE k IS DISTINCT FROM made)::float8 AS length
        FROM kept`,
-    [src.encoding === 'geojson' ? 'geojson' : 'wkb'],
+    from.params,
   );
   const r = rows[0];
   if (!r || r.repaired === 0) return undefined;
