@@ -28,12 +28,12 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { COLUMN_TYPES, type ColumnType, type GeometryDefinition } from '../contract/definition.ts';
 import { quarantineTableSql } from '../functions/clean/cast.ts';
 import { launder } from '../functions/clean/columns.ts';
-import { planGeometry, repairSummary, watchRepairs, type GeometryPlan } from '../functions/clean/geometry.ts';
+import { planGeometry, repairSummary, watchRepairs, withoutJit, type GeometryPlan } from '../functions/clean/geometry.ts';
 import { checkLonLat } from '../functions/clean/source-srid.ts';
 import { ident } from '../functions/common/db.ts';
 import { markLoaded, markStaged } from '../functions/common/ledger.ts';
 import { readsOf } from '../functions/profile/column-type.ts';
-import { isShapefileTable, type ShapefileTable, type WkbRow } from '../functions/read/shapefile.ts';
+import { isShapefileTable, type WkbRow } from '../functions/read/shapefile.ts';
 import type { DeclaredType, ReadTable } from '../functions/read/types.ts';
 import { stagingColumns } from '../functions/stage/copy.ts';
 import type { LoadFileResult } from './load-file.ts';
@@ -141,10 +141,7 @@ export async function loadDirect(client: pg.PoolClient, d: DirectLoad): Promise<
       rowsLoaded: rows,
       rowsRejected: 0,
       created: true,
-      columns: [
-        ...columns.map(({ name, type, from, parse }) => ({ name, type, from, ...(parse ? { reads: readsOf(parse) } : {}) })),
-        { name: plan.column, type: 'geometry' as const, from: plan.note },
-      ],
+      columns: [...columns.map(({ name, type, from, parse }) => ({ name, type, from, ...(parse ? { reads: readsOf(parse) } : {}) })), { name: plan.column, type: 'geometry' as const, from: plan.note }],
       format: table.format,
       geometry: `${plan.column}: ${plan.note} → EPSG:${plan.srid}, ${geometryColumnType}`,
       warnings: [...table.warnings, ...d.skipped.map((s) => `skipped ${s}`), ...warnings],
@@ -168,7 +165,7 @@ export async function loadDirect(client: pg.PoolClient, d: DirectLoad): Promise<
 async function repairInPlace(client: pg.PoolClient, d: DirectLoad, plan: GeometryPlan, unit: string): Promise<string | undefined> {
   const g = `t.${ident(plan.column)}`;
   // ST_IsValid is costed high (PostGIS): the planner gives a large table's scan its workers
-  const { rows } = await client.query<{ line: string }>(`SELECT t._civic_etl_line AS line FROM ${d.target} t WHERE NOT ST_IsValid(${g})`);
+  const { rows } = await withoutJit(client, () => client.query<{ line: string }>(`SELECT t._civic_etl_line AS line FROM ${d.target} t WHERE NOT ST_IsValid(${g})`));
   if (rows.length === 0) return undefined;
   const lines = rows.map((r) => r.line);
   // the shape as the file has it: the reader writes a Multi* only for several parts, so a Multi* of

@@ -659,8 +659,7 @@ async function* readRecords(
           if (binary) {
             wkb = encoder.encodeBytes(shpIn.buf, shpIn.start + 8, contentBytes, feature);
             values[fields.length] = null;
-          }
-          else values[fields.length] = encoder.encode(shpIn.buf, shpIn.start + 8, contentBytes, feature);
+          } else values[fields.length] = encoder.encode(shpIn.buf, shpIn.start + 8, contentBytes, feature);
         } catch (error) {
           if (!(error instanceof ShapeFormatError)) throw error;
           throw new ReadError(`${name}: feature ${feature} (record at byte offset ${offset} of the .shp) ${error.message}`, { file: name, line: feature, offset }, { cause: error });
