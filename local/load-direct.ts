@@ -214,13 +214,12 @@ async function* encodeRows(rows: AsyncIterable<WkbRow>, columns: readonly { type
 }
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-/** 2000-01-01, PostgreSQL's day 0, in milliseconds since 1970. */
-const PG_EPOCH = Date.UTC(2000, 0, 1);
-const DAY = 86_400_000;
 
 /** COPY's binary format, written value by value into buffers (the same framing as stage-table.ts's writer). */
 export class BinaryRows {
   private buf = Buffer.allocUnsafe(2 * CHUNK);
+  /** A numeric's decimal digits, reused from value to value. */
+  private digits = new Uint8Array(64);
   length = 0;
 
   header(): void {
@@ -259,45 +258,32 @@ export class BinaryRows {
         return true;
       }
       case 'integer': {
-        if (!/^[+-]?\d{1,10}$/.test(v)) return false;
-        const n = Number(v);
-        if (n < -2147483648 || n > 2147483647) return false;
+        const n = integerOf(v, 10);
+        if (n === undefined || n < -2147483648 || n > 2147483647) return false;
         this.room(8);
         this.length = this.buf.writeUInt32BE(4, this.length);
         this.length = this.buf.writeInt32BE(n, this.length);
         return true;
       }
       case 'bigint': {
-        if (!/^[+-]?\d{1,19}$/.test(v)) return false;
-        const n = BigInt(v);
+        // up to 15 digits exactly as a double; longer ones through BigInt
+        const short = integerOf(v, 15);
+        if (short === undefined && !/^[+-]?\d{1,19}$/.test(v)) return false;
+        const n = short !== undefined ? BigInt(short) : BigInt(v);
         if (n < -(2n ** 63n) || n >= 2n ** 63n) return false;
         this.room(12);
         this.length = this.buf.writeUInt32BE(8, this.length);
         this.length = this.buf.writeBigInt64BE(n, this.length);
         return true;
       }
-      case 'numeric': {
-        const n = numericOf(v);
-        if (!n) return false;
-        this.room(12 + 2 * n.digits.length);
-        this.length = this.buf.writeUInt32BE(8 + 2 * n.digits.length, this.length);
-        this.length = this.buf.writeUInt16BE(n.digits.length, this.length);
-        this.length = this.buf.writeInt16BE(n.weight, this.length);
-        this.length = this.buf.writeUInt16BE(n.negative ? 0x4000 : 0, this.length);
-        this.length = this.buf.writeUInt16BE(n.dscale, this.length);
-        for (const digit of n.digits) this.length = this.buf.writeUInt16BE(digit, this.length);
-        return true;
-      }
+      case 'numeric':
+        return this.numeric(v);
       case 'date': {
-        const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v);
-        if (!m) return false;
-        const t = new Date(0);
-        t.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-        // a day that does not exist (2023-02-30) rolls over in Date: not one as written
-        if (Number(m[1]) < 1 || t.getUTCFullYear() !== Number(m[1]) || t.getUTCMonth() !== Number(m[2]) - 1 || t.getUTCDate() !== Number(m[3])) return false;
+        const day = isoDayNumber(v);
+        if (day === undefined) return false;
         this.room(8);
         this.length = this.buf.writeUInt32BE(4, this.length);
-        this.length = this.buf.writeInt32BE(Math.round((t.getTime() - PG_EPOCH) / DAY), this.length);
+        this.length = this.buf.writeInt32BE(day, this.length);
         return true;
       }
       case 'boolean': {
@@ -310,6 +296,82 @@ export class BinaryRows {
       default:
         return false;
     }
+  }
+
+  /**
+   * A decimal as PostgreSQL's numeric input reads it (`[+-]digits[.digits][e±digits]`), in the
+   * binary form numeric_recv takes: base-10000 digits, the weight of the first, the sign and the
+   * display scale (the digits written after the point, less the exponent: `12.50` keeps 2,
+   * `4.6e+007` none). `false` for anything else.
+   */
+  private numeric(v: string): boolean {
+    const len = v.length;
+    let i = 0;
+    let negative = false;
+    const c0 = v.charCodeAt(0);
+    if (c0 === 0x2b || c0 === 0x2d) {
+      negative = c0 === 0x2d;
+      i = 1;
+    }
+    const digits = this.digits.length < len ? (this.digits = new Uint8Array(2 * len)) : this.digits;
+    let n = 0;
+    let whole = 0;
+    for (; i < len; i++) {
+      const d = v.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) break;
+      digits[n++] = d;
+      whole++;
+    }
+    let fraction = 0;
+    if (i < len && v.charCodeAt(i) === 0x2e) {
+      for (i++; i < len; i++) {
+        const d = v.charCodeAt(i) - 0x30;
+        if (d < 0 || d > 9) break;
+        digits[n++] = d;
+        fraction++;
+      }
+    }
+    if (n === 0) return false;
+    let exponent = 0;
+    if (i < len && (v.charCodeAt(i) === 0x65 || v.charCodeAt(i) === 0x45)) {
+      i++;
+      let sign = 1;
+      if (v.charCodeAt(i) === 0x2b || v.charCodeAt(i) === 0x2d) sign = v.charCodeAt(i++) === 0x2d ? -1 : 1;
+      const start = i;
+      for (; i < len; i++) {
+        const d = v.charCodeAt(i) - 0x30;
+        if (d < 0 || d > 9) break;
+        exponent = exponent * 10 + d;
+      }
+      if (i === start || i - start > 3) return false;
+      exponent *= sign;
+    }
+    if (i !== len) return false;
+    const dscale = Math.max(0, fraction - exponent);
+    // the decimal point sits after `point` digits; leading and trailing zeros carry nothing
+    let first = 0;
+    while (first < n && digits[first] === 0) first++;
+    let end = n;
+    while (end > first && digits[end - 1] === 0) end--;
+    const point = whole + exponent - first;
+    // zeros before the first digit so that the point falls between groups of four
+    const left = (4 - (((point % 4) + 4) % 4)) % 4;
+    const groups = first === end ? 0 : Math.ceil((left + end - first) / 4);
+    this.room(12 + 2 * groups);
+    this.length = this.buf.writeUInt32BE(8 + 2 * groups, this.length);
+    this.length = this.buf.writeUInt16BE(groups, this.length);
+    this.length = this.buf.writeInt16BE(groups === 0 ? 0 : (point + left) / 4 - 1, this.length);
+    this.length = this.buf.writeUInt16BE(negative && groups > 0 ? 0x4000 : 0, this.length);
+    this.length = this.buf.writeUInt16BE(dscale, this.length);
+    for (let g = 0; g < groups; g++) {
+      let group = 0;
+      for (let k = 0; k < 4; k++) {
+        const at = first + g * 4 + k - left;
+        group = group * 10 + (at >= first && at < end ? digits[at]! : 0);
+      }
+      this.length = this.buf.writeUInt16BE(group, this.length);
+    }
+    return true;
   }
 
   /**
@@ -368,36 +430,45 @@ export class BinaryRows {
   }
 }
 
-/**
- * A decimal as PostgreSQL's numeric input reads it (`[+-]digits[.digits][e±digits]`), in the
- * binary form numeric_recv takes: base-10000 digits, the weight of the first, the sign and the
- * display scale (the digits written after the point, less the exponent: `12.50` keeps 2,
- * `4.6e+007` none). `undefined` for anything else.
- */
-export function numericOf(v: string): { digits: number[]; weight: number; negative: boolean; dscale: number } | undefined {
-  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,3}))?$/.exec(v);
-  if (!m) return undefined;
-  const whole = m[2] ?? '';
-  const fraction = m[3] ?? '';
-  if (whole.length + fraction.length === 0) return undefined;
-  const exponent = Number(m[4] ?? 0);
-  const dscale = Math.max(0, fraction.length - exponent);
-  let ds = whole + fraction;
-  // the decimal point sits after `point` digits of ds
-  let point = whole.length + exponent;
-  let lead = 0;
-  while (lead < ds.length && ds.charCodeAt(lead) === 0x30) lead++;
-  ds = ds.slice(lead);
-  point -= lead;
-  let end = ds.length;
-  while (end > 0 && ds.charCodeAt(end - 1) === 0x30) end--;
-  ds = ds.slice(0, end);
-  if (ds.length === 0) return { digits: [], weight: 0, negative: false, dscale };
-  const left = (4 - (((point % 4) + 4) % 4)) % 4;
-  ds = '0'.repeat(left) + ds;
-  point += left;
-  ds += '0'.repeat((4 - (ds.length % 4)) % 4);
-  const digits: number[] = [];
-  for (let i = 0; i < ds.length; i += 4) digits.push(Number(ds.slice(i, i + 4)));
-  return { digits, weight: point / 4 - 1, negative: m[1] === '-', dscale };
+/** `[+-]digits` (at most `most` digits) as a number; `undefined` for anything else. */
+function integerOf(v: string, most: number): number | undefined {
+  let i = 0;
+  const c0 = v.charCodeAt(0);
+  if (c0 === 0x2b || c0 === 0x2d) i = 1;
+  if (i >= v.length || v.length - i > most) return undefined;
+  let n = 0;
+  for (; i < v.length; i++) {
+    const d = v.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  return c0 === 0x2d ? -n : n;
+}
+
+/** `YYYY-MM-DD` naming a real day from year 1 on, as PostgreSQL's day number (days since 2000-01-01); `undefined` for anything else. */
+function isoDayNumber(v: string): number | undefined {
+  if (v.length !== 10 || v.charCodeAt(4) !== 0x2d || v.charCodeAt(7) !== 0x2d) return undefined;
+  let y = 0;
+  for (let i = 0; i < 4; i++) {
+    const d = v.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    y = y * 10 + d;
+  }
+  const two = (at: number) => {
+    const a = v.charCodeAt(at) - 0x30;
+    const b = v.charCodeAt(at + 1) - 0x30;
+    return a < 0 || a > 9 || b < 0 || b > 9 ? -1 : 10 * a + b;
+  };
+  const m = two(5);
+  const d = two(8);
+  if (y < 1 || m < 1 || m > 12 || d < 1) return undefined;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  if (d > (m === 2 ? (leap ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31)) return undefined;
+  // days from the civil date (proleptic Gregorian, as PostgreSQL counts), from 1970-01-01, then from 2000-01-01
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468 - 10957;
 }

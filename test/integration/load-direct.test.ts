@@ -193,8 +193,17 @@ describe('civic-etl load of a shapefile straight into a new table', () => {
       ],
       date: ['0001-01-01', '1999-12-31', '2000-01-01', '2024-02-29', '2099-12-31', '1582-10-10', '9999-12-31'],
       integer: ['0', '-1', '+42', '2147483647', '-2147483648'],
-      bigint: ['0', '-9', '123456789012345', '9223372036854775807', '-9223372036854775808'],
+      bigint: ['0', '-9', '123456789012345', '1234567890123456', '-999999999999999999', '9223372036854775807', '-9223372036854775808'],
     };
+    // and 500 more decimals of every shape: digits around a point, zeros on either side, exponents
+    let seed = 19;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let k = 0; k < 500; k++) {
+      const digits = Array.from({ length: 1 + next(24) }, () => (next(3) === 0 ? '0' : String(next(10)))).join('');
+      const at = next(digits.length + 1);
+      const exponent = next(4) === 0 ? `e${['', '+', '-'][next(3)]}${next(40)}` : '';
+      values.numeric.push(`${['', '-', '+'][next(3)]}${digits.slice(0, at)}${next(2) || at < digits.length ? '.' : ''}${digits.slice(at)}${exponent}`);
+    }
     const pool = await getPool();
     const client = await pool.connect();
     try {
