@@ -166,6 +166,10 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     if (inParts) stagedInParts = staging;
     return await inTransaction(pool, async (client) => {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
+      // no JIT compiling for this load's statements: their time is in casts and PostGIS calls, which
+      // compiled expressions do not speed up, and a parallel cast compiles once per worker — the cast
+      // of 1,000,000 lat/lon rows took 3.7–5.0 s without it against 4.5–5.4 s with it (docs/performance.md)
+      await client.query('SET LOCAL jit = off');
       if (entry.kind === 'table') {
         // a shapefile into a new table: its typed rows straight into the table, no staging (load-direct.ts)
         const direct = await loadDirect(client, {
