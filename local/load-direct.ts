@@ -86,6 +86,8 @@ export async function loadDirect(client: pg.PoolClient, d: DirectLoad): Promise<
     // as the staged path plans a declared date column: read as ISO dates (yyyy-m-d)
     return { name, type: a.type as ColumnType, from: a.from, index: a.index, ...(a.type === 'date' ? { parse: { date: 'yyyy-m-d' } } : {}) };
   });
+  // a field of that name (the source lines' column) is left to the staged path
+  if (columns.some((c) => c.name === '_civic_etl_line')) return undefined;
   const columnType = `geometry(${native.type},${plan.srid})`;
   const warningsBefore = table.warnings.length;
   const repairs = watchRepairs(client);
