@@ -171,6 +171,34 @@ describe('civic-etl load of a shapefile straight into a new table', () => {
     expect(ledger).toEqual([{ status: 'failed' }]);
   });
 
+  it('fails on a .shp cut off in its second record, naming the feature, and leaves no table', async () => {
+    const parts = writeShapefile(dir, 'cut', {
+      shapeType: POLYGON,
+      fields: [{ name: 'id', type: 'N', length: 5 }],
+      records: [
+        { shape: { parts: [square(1, 1, 1, true)] }, values: [1] },
+        { shape: { parts: [square(3, 1, 1, true)] }, values: [2] },
+      ],
+      prj: PRJ_WGS84_ESRI,
+    });
+    const shp = readFileSync(parts.shp);
+    const members = Object.fromEntries(Object.entries(parts).map(([ext, p]) => [`cut.${ext}`, ext === 'shp' ? shp.subarray(0, shp.length - 20) : readFileSync(p)]));
+    const { writeFileSync } = await import('node:fs');
+    const zip = join(dir, 'cut.zip');
+    writeFileSync(zip, await makeZip(members));
+
+    const error = await loadFile(await getPool(), zip, { table: 'it_direct.cut' }).then(
+      () => new Error('no error'),
+      (e: unknown) => e as Error,
+    );
+    const left = await rows(await getPool(), `SELECT to_regclass('it_direct.cut') AS t`);
+    const ledger = await rows(await getPool(), `SELECT status, error_line FROM etl.loads WHERE dataset = 'cut' AND project = 'it_direct' ORDER BY id DESC LIMIT 1`);
+
+    expect(error.message).toMatch(/cut off in feature 2/);
+    expect(left).toEqual([{ t: null }]);
+    expect(ledger).toEqual([{ status: 'failed', error_line: '2' }]);
+  });
+
   it('writes numbers, dates and integers in binary as PostgreSQL reads them written out', async () => {
     const values: Record<'numeric' | 'date' | 'integer' | 'bigint', string[]> = {
       numeric: [
