@@ -65,7 +65,7 @@ const SHP_FILE_CODE = 9994;
  *
  * @param name how messages name the file, e.g. `incoming/acme/parks.zip!parks.shp`
  */
-export async function readShapefile(parts: ShapefileParts, name: string, opts: ReadOptions = {}): Promise<ReadTable> {
+export async function readShapefile(parts: ShapefileParts, name: string, opts: ReadOptions = {}): Promise<ShapefileTable> {
   const shpFile = partName(parts.shp);
   if (!parts.dbf) throw new ReadError(`${name}: the .dbf that goes with ${shpFile} is missing`, { file: name });
   const warnings: string[] = [];
@@ -84,9 +84,34 @@ export async function readShapefile(parts: ShapefileParts, name: string, opts: R
     geometry: { column, encoding: 'wkb', ...(srid !== undefined ? { srid } : {}), ...(crs ? { crs } : {}), ...(declared ? { type: declared } : {}) },
     unit: 'feature',
     warnings,
-    rows: () => readRecords(parts.shp, parts.dbf!, shp, dbf, name, warnings, fits),
+    rows: () => readRecords(parts.shp, parts.dbf!, shp, dbf, name, warnings, fits, false),
     declaredTypes: () => [...fits.map((f) => f.type()), undefined],
+    expectedTypes: () => [...fits.map((f) => f.expected()), undefined],
+    binaryRows: () => readRecords(parts.shp, parts.dbf!, shp, dbf, name, warnings, fits, true) as AsyncGenerator<WkbRow>,
   };
+}
+
+/**
+ * A record of a shapefile read for a load that writes the final rows itself (local/load-direct.ts):
+ * the attribute values as `rows()` gives them (the geometry's slot left NULL) and the shape's WKB
+ * bytes — a view of the encoder's buffer, valid only until the next record is asked for — or
+ * `null` for a Null shape, or NON_FINITE_SHAPE (wkb.ts) for a shape with a NaN or infinite coordinate.
+ */
+export interface WkbRow extends ReadRow {
+  wkb: Buffer | string | null;
+}
+
+/** A shapefile's table, with what a direct load needs beyond ReadTable. */
+export interface ShapefileTable extends ReadTable {
+  /** The type `declaredTypes` will give each column if every value fits the field's declaration (from the .dbf header alone). */
+  expectedTypes: () => (DeclaredType | undefined)[];
+  /** The records with their shapes as WKB bytes (WkbRow), once. */
+  binaryRows: () => AsyncIterable<WkbRow>;
+}
+
+/** Whether `table` is a shapefile's, read by this reader. */
+export function isShapefileTable(table: ReadTable): table is ShapefileTable {
+  return table.format === 'shapefile' && 'binaryRows' in table;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,6 +347,21 @@ class FieldFit {
       case 'logical':
         if (v !== 'true' && v !== 'false') this.fits = false;
         return;
+    }
+  }
+
+  /** The type `type()` gives if every value fits: from the field's declaration alone (an integer field's width stands for its values' digits). */
+  expected(): DeclaredType | undefined {
+    switch (this.field.kind) {
+      case 'text':
+        return this.field.type === 'C' ? 'text' : undefined;
+      case 'number':
+        if (this.field.decimals > 0) return 'numeric';
+        return this.field.length <= 10 ? 'integer' : this.field.length <= 19 ? 'bigint' : 'numeric';
+      case 'date':
+        return 'date';
+      case 'logical':
+        return 'boolean';
     }
   }
 
@@ -561,7 +601,16 @@ async function sridOf(prj: ShapefilePart | undefined, name: string, opts: ReadOp
  * The rows, reading .shp and .dbf in step. Deleted DBF records are skipped; positions stay the
  * record numbers. Warnings about repairs and encodings are added when the last record is read.
  */
-async function* readRecords(shpPath: ShapefilePart, dbfPath: ShapefilePart, shp: ShpHeader, dbf: DbfHeader, name: string, warnings: string[], fits: FieldFit[]): AsyncGenerator<ReadRow> {
+async function* readRecords(
+  shpPath: ShapefilePart,
+  dbfPath: ShapefilePart,
+  shp: ShpHeader,
+  dbf: DbfHeader,
+  name: string,
+  warnings: string[],
+  fits: FieldFit[],
+  binary: boolean,
+): AsyncGenerator<ReadRow | WkbRow> {
   for (const fit of fits) fit.reset();
   const shpIn = await ChunkedFile.open(shpPath, SHP_HEADER_BYTES);
   let dbfIn: ChunkedFile | undefined;
@@ -597,7 +646,7 @@ async function* readRecords(shpPath: ShapefilePart, dbfPath: ShapefilePart, shp:
       }
       const base = dbfIn.start;
       const deleted = dbfIn.buf[base] === 0x2a;
-      let row: ReadRow | undefined;
+      let row: ReadRow | WkbRow | undefined;
       if (!deleted) {
         const values: (string | null)[] = new Array(fields.length + 1);
         const recordEnd = base + recordBytes;
@@ -605,13 +654,17 @@ async function* readRecords(shpPath: ShapefilePart, dbfPath: ShapefilePart, shp:
           const value = (values[i] = fieldValue(dbfIn.buf, base, fields[i]!, text, recordEnd, feature));
           if (value !== null) fits[i]!.see(value);
         }
+        let wkb: Buffer | string | null = null;
         try {
-          values[fields.length] = encoder.encode(shpIn.buf, shpIn.start + 8, contentBytes, feature);
+          if (binary) {
+            wkb = encoder.encodeBytes(shpIn.buf, shpIn.start + 8, contentBytes, feature);
+            values[fields.length] = null;
+          } else values[fields.length] = encoder.encode(shpIn.buf, shpIn.start + 8, contentBytes, feature);
         } catch (error) {
           if (!(error instanceof ShapeFormatError)) throw error;
           throw new ReadError(`${name}: feature ${feature} (record at byte offset ${offset} of the .shp) ${error.message}`, { file: name, line: feature, offset }, { cause: error });
         }
-        row = { values, position: feature };
+        row = binary ? { values, position: feature, wkb } : { values, position: feature };
       }
       shpIn.skip(8 + contentBytes);
       dbfIn.skip(recordBytes);

@@ -99,6 +99,16 @@ export class ShapeEncoder {
    * @param feature 1-based record number, for `repairs`.
    */
   encode(buf: Buffer, p: number, len: number, feature: number): string | null {
+    const wkb = this.encodeBytes(buf, p, len, feature);
+    return wkb === null || typeof wkb === 'string' ? wkb : wkb.toString('hex');
+  }
+
+  /**
+   * The same as `encode`, as the WKB bytes themselves: a view of the encoder's buffer, valid until
+   * the next call (the caller copies what it keeps). `null` for a Null shape, NON_FINITE_SHAPE for a
+   * shape with a NaN or infinite coordinate.
+   */
+  encodeBytes(buf: Buffer, p: number, len: number, feature: number): Buffer | string | null {
     if (len < 4) throw new ShapeFormatError(`holds ${len} bytes, too few for a shape type`);
     this.feature = feature;
     const type = buf.readInt32LE(p);
@@ -136,7 +146,7 @@ export class ShapeEncoder {
     // PostGIS would read NaN as an empty point and keep infinities: a text it refuses instead, so
     // the feature is quarantined with the reason
     if (this.nonFinite) return NON_FINITE_SHAPE;
-    return this.out.toString('hex', 0, this.o);
+    return this.out.subarray(0, this.o);
   }
 
   // ---- shapes ----
