@@ -14,7 +14,7 @@
  * the `id` attribute, or the FID column ogr made of it) equal SRIDs and ST_Equals geometries.
  *
  * Ends with `RESULT geo ours=<our median seconds, summed> baseline=<ogr2ogr median seconds, summed>
- * ratio=<the smallest per-file ratio of medians> unit=s` (the target is ≥ 1.5× on each file); a count or
+ * ratio=<the smallest per-file ratio of medians> unit=s` (the targets: ≥ 1.5× on the GeoJSON and the CSV, ≥ 1.0× on the zipped shapefile); a count or
  * geometry mismatch is printed loudly and makes the exit status 1 after the RESULT line.
  *
  * For the polygon files it also times ogr2ogr with -makevalid, which checks and repairs every
@@ -47,7 +47,8 @@ import { mulberry32 as rng } from '../scripts/random.ts';
 const ROOT = join(import.meta.dirname, '..');
 const SCHEMA = 'bench_geo';
 const SAMPLE = 2_000;
-const TARGET = 1.5;
+/** Issue 19's target for each file: ≥ 1.5× ogr2ogr, but ≥ 1.0× on the zipped shapefile (where ogr2ogr's C reader is fastest and validates nothing). */
+const targetOf = (file: string): number => (file.endsWith('.zip') ? 1.0 : 1.5);
 /** The issue's bound on our peak RSS while staging a 500 MB GeoJSON. */
 const MEMORY_LIMIT_MB = 300;
 
@@ -166,7 +167,7 @@ export async function main(): Promise<void> {
       if (outcome.ours) {
         console.log(`  civic-etl: ${describe(summarize(oursRuns.map((r) => r.seconds)), 's')}`);
         const ratio = outcome.ogr.seconds / outcome.ours.seconds;
-        console.log(`  ratio of medians ${ratio.toFixed(2)}× (ogr2ogr s ÷ civic-etl s; target ≥ ${TARGET}×)`);
+        console.log(`  ratio of medians ${ratio.toFixed(2)}× (ogr2ogr s ÷ civic-etl s; target ≥ ${targetOf(job.file)}×)`);
         outcome.check = await compare(db, job);
         reportCheck(outcome);
       }
@@ -437,7 +438,9 @@ function summarise(outcomes: Outcome[], baselineOnly: boolean): void {
   for (const o of outcomes.filter((x) => x.ogrMakeValid)) {
     console.log(`with -makevalid (ogr2ogr validating and repairing as we do): ${basename(o.job.file)} ${o.ogrMakeValid!.seconds.toFixed(1)} s, ${(o.ogrMakeValid!.seconds / o.ours!.seconds).toFixed(2)}×`);
   }
-  console.log(`\nthe ratio below is the smallest of the per-file ratios of medians (${worst.file}), as the target is ≥ ${TARGET}× on each file; ours and baseline are the medians' sums, in seconds`);
+  console.log(
+    `\nthe ratio below is the smallest of the per-file ratios of medians (${worst.file}), against targets of ≥ 1.5× (GeoJSON, CSV) and ≥ 1.0× (zipped shapefile); ours and baseline are the medians' sums, in seconds`,
+  );
   if (problems.length > 0) console.log(`\n!!! ${problems.length} CHECK${problems.length === 1 ? '' : 'S'} FAILED: the loads do not agree\n${problems.map((p) => `!!!   ${p}`).join('\n')}\n`);
   console.log(resultLine('geo', oursTotal, ogrTotal, worst.ratio, 's'));
   if (problems.length > 0) process.exitCode = 1;
