@@ -114,19 +114,12 @@ export class Alarms extends Construct {
    * the `step` as dimensions — exactly the dimension set the function publishes.
    */
   public watchFailedMessages(id: string, m: { namespace: string; service: string; step: string }, what: string): cloudwatch.Alarm {
-    return this.add(id, {
-      metric: new cloudwatch.Metric({
-        namespace: m.namespace,
-        metricName: 'FailedMessages',
-        dimensionsMap: { service: m.service, step: m.step },
-        period: Duration.minutes(5),
-        statistic: cloudwatch.Stats.SUM,
-      }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      alarmDescription: `${this.namePrefix}: the ${what} step failed messages (retried, then sent to its DLQ); its log group names each load, file, error and attempt, and \`civic-etl status\` the ledger's.`,
-    });
+    return this.stepCount(
+      id,
+      m,
+      'FailedMessages',
+      `${this.namePrefix}: the ${what} step failed messages (retried, then sent to its DLQ); its log group names each load, file, error and attempt, and \`civic-etl status\` the ledger's.`,
+    );
   }
 
   /**
@@ -135,10 +128,20 @@ export class Alarms extends Construct {
    * it; the step counts it as `UnreadableMessages` (EMF, same namespace and dimensions as above).
    */
   public watchUnreadableMessages(id: string, m: { namespace: string; service: string; step: string }, what: string): cloudwatch.Alarm {
+    return this.stepCount(
+      id,
+      m,
+      'UnreadableMessages',
+      `${this.namePrefix}: the ${what} step got messages it cannot read (not an S3 event notification, not JSON); they are not retried: each is logged with its message id and kept in etl.rejected_messages (\`civic-etl status\`, \`civic-etl dlq list\`).`,
+    );
+  }
+
+  /** Alarm when a step's EMF count `metricName` (its `service` and `step` dimensions) is above 0 in a 5-minute period. */
+  private stepCount(id: string, m: { namespace: string; service: string; step: string }, metricName: string, alarmDescription: string): cloudwatch.Alarm {
     return this.add(id, {
       metric: new cloudwatch.Metric({
         namespace: m.namespace,
-        metricName: 'UnreadableMessages',
+        metricName,
         dimensionsMap: { service: m.service, step: m.step },
         period: Duration.minutes(5),
         statistic: cloudwatch.Stats.SUM,
@@ -146,7 +149,7 @@ export class Alarms extends Construct {
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
-      alarmDescription: `${this.namePrefix}: the ${what} step got messages it cannot read (not an S3 event notification, not JSON); they are not retried: each is logged with its message id and kept in etl.rejected_messages (\`civic-etl status\`, \`civic-etl dlq list\`).`,
+      alarmDescription,
     });
   }
 

@@ -37,6 +37,7 @@ import { isShapefileTable, type WkbRow } from '../functions/read/shapefile.ts';
 import type { DeclaredType, ReadTable } from '../functions/read/types.ts';
 import { stagingColumns } from '../functions/stage/copy.ts';
 import type { LoadFileResult } from './load-file.ts';
+import { COPY_CHUNK as CHUNK, CopyBinaryBuffer } from '../functions/stage/copy-binary.ts';
 
 export interface DirectLoad {
   table: ReadTable;
@@ -61,9 +62,6 @@ export interface DirectLoad {
 
 /** Why the direct load gave way to the staged one: the load goes on, staged. */
 class GiveWay extends Error {}
-
-/** Rows sent to COPY in chunks of about this many bytes. */
-const CHUNK = 256 * 1024;
 
 /** The table's rows written straight into it, or `undefined`: the staged path is to load the file (nothing of this attempt is left). */
 export async function loadDirect(client: pg.PoolClient, d: DirectLoad): Promise<LoadFileResult | { gaveWay: string } | undefined> {
@@ -215,22 +213,10 @@ async function* encodeRows(rows: AsyncIterable<WkbRow>, columns: readonly { type
   yield out.take();
 }
 
-const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-
-/** COPY's binary format, written value by value into buffers (the same framing as stage-table.ts's writer). */
-export class BinaryRows {
-  private buf = Buffer.allocUnsafe(2 * CHUNK);
+/** COPY's binary format, written value by value into buffers (the framing is CopyBinaryBuffer's, as the staging writer's). */
+export class BinaryRows extends CopyBinaryBuffer {
   /** A numeric's decimal digits, reused from value to value. */
   private digits = new Uint8Array(64);
-  length = 0;
-
-  header(): void {
-    this.room(SIGNATURE.length + 8);
-    SIGNATURE.copy(this.buf, this.length);
-    this.length += SIGNATURE.length;
-    this.length = this.buf.writeUInt32BE(0, this.length);
-    this.length = this.buf.writeUInt32BE(0, this.length);
-  }
 
   row(fields: number): void {
     this.room(2);
@@ -410,25 +396,6 @@ export class BinaryRows {
       throw new GiveWay('a big-endian WKB shape');
     }
     return `geometry(${WKB_NAMES[type] ?? 'Geometry'}${dims},${srid})`;
-  }
-
-  trailer(): void {
-    this.room(2);
-    this.length = this.buf.writeInt16BE(-1, this.length);
-  }
-
-  take(): Buffer {
-    const chunk = this.buf.subarray(0, this.length);
-    this.buf = Buffer.allocUnsafe(2 * CHUNK);
-    this.length = 0;
-    return chunk;
-  }
-
-  private room(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.length + n));
-    this.buf.copy(bigger, 0, 0, this.length);
-    this.buf = bigger;
   }
 }
 

@@ -9,6 +9,7 @@ import { tooManyColumns } from '../common/limits.ts';
 import type { Encoding, Structure } from '../profile/types.ts';
 import type { DeclaredType, ReadRow, ReadTable, SourceGeometry } from '../read/types.ts';
 import { stagingColumns } from './copy.ts';
+import { COPY_CHUNK as CHUNK, CopyBinaryBuffer } from './copy-binary.ts';
 
 export interface StagedTable {
   rows: number;
@@ -72,9 +73,6 @@ export function objectLineage(loadId: number, ref: ObjectRef): StagingLineage {
     _s3_version: { type: 'text', value: literal(objectVersion(ref)) },
   };
 }
-
-/** Rows are sent to COPY in chunks of about this many bytes. */
-const CHUNK = 256 * 1024;
 
 /**
  * Stage the rows of a reader's table with COPY into `table` (text columns plus `_source_line` =
@@ -180,8 +178,6 @@ async function* encodeRows(rows: AsyncIterator<ReadRow>, carried: ReadRow | unde
   yield out.take();
 }
 
-const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-
 /**
  * COPY's binary format, written value by value straight into buffers: per row the number of
  * fields, then each text value as its length and its UTF-8 bytes (-1 for NULL), and
@@ -189,18 +185,7 @@ const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
  * instead of scanning every byte for delimiters and escapes: on a shapefile's or a GeoJSON file's
  * hex WKB, the server spends about half the time it needs for the text format.
  */
-class CopyBinaryWriter {
-  private buf = Buffer.allocUnsafe(2 * CHUNK);
-  length = 0;
-
-  header(): void {
-    this.room(SIGNATURE.length + 8);
-    SIGNATURE.copy(this.buf, this.length);
-    this.length += SIGNATURE.length;
-    this.length = this.buf.writeUInt32BE(0, this.length); // flags
-    this.length = this.buf.writeUInt32BE(0, this.length); // header extension
-  }
-
+class CopyBinaryWriter extends CopyBinaryBuffer {
   row(row: ReadRow, width: number): void {
     const { values } = row;
     this.room(2 + 4 * width + 12);
@@ -221,26 +206,6 @@ class CopyBinaryWriter {
     this.length = this.buf.writeUInt32BE(8, this.length);
     this.length = this.buf.writeUInt32BE(Math.floor(row.position / 2 ** 32), this.length);
     this.length = this.buf.writeUInt32BE(row.position >>> 0, this.length);
-  }
-
-  trailer(): void {
-    this.room(2);
-    this.length = this.buf.writeInt16BE(-1, this.length);
-  }
-
-  /** The bytes written so far; the writer starts a fresh buffer (the COPY stream may still hold these). */
-  take(): Buffer {
-    const chunk = this.buf.subarray(0, this.length);
-    this.buf = Buffer.allocUnsafe(2 * CHUNK);
-    this.length = 0;
-    return chunk;
-  }
-
-  private room(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.length + n));
-    this.buf.copy(bigger, 0, 0, this.length);
-    this.buf = bigger;
   }
 }
 
