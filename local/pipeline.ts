@@ -8,7 +8,7 @@ import { loadPipeline } from '../contract/load.ts';
 import { BATCH_SIZE, ENV, ZONES } from '../contract/names.ts';
 import { createCleanHandler } from '../functions/clean/clean-handler.ts';
 import { s3Client, sqsClient } from '../functions/common/aws.ts';
-import { cleanEnv, parallelEnv, parseEnv, stageEnv, type CleanConfig, type ParallelConfig, type StageConfig } from '../functions/common/config.ts';
+import { cleanEnv, parallelEnv, parseEnv, stageEnv, SUGGESTED_PARALLEL_CONNECTIONS, type CleanConfig, type ParallelConfig, type StageConfig } from '../functions/common/config.ts';
 import { getPool } from '../functions/common/db.ts';
 import { createStageHandler } from '../functions/stage/stage-handler.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
@@ -69,8 +69,8 @@ export async function openLocalPipeline(file: string, opts: { visibilityTimeoutS
   const base = { s3: s3Client(), sqs: sqsClient(), pool: async () => pool };
   // a file above the threshold is staged here over parallel connections, leaving one of the pool's for the ledger
   const stageDeps = (parallel: ParallelConfig) => {
-    // off unless asked for: from S3 (moto) it was not shown faster than one COPY on this busy machine (docs/performance.md)
-    const connections = Math.min(parallel.connections ?? 1, Math.max(1, opened.stage.db.poolSize - 1));
+    // one connection a core unless told (docs/performance.md: no slower than one COPY here, busy or not, and faster on big files)
+    const connections = Math.min(parallel.connections ?? SUGGESTED_PARALLEL_CONNECTIONS, Math.max(1, opened.stage.db.poolSize - 1));
     return connections > 1 ? { ...base, partsInProcess: { connections, bytes: parallel.bytes } } : base;
   };
   const deps = stageDeps(openedParallel);

@@ -103,10 +103,9 @@ export const stageEnv = z
 export const DEFAULT_PARALLEL_BYTES = 64 * 1024 ** 2;
 /**
  * Local runs: connections that stage the parts of one big CSV at once, unless
- * `CIVIC_ETL_PARALLEL_CONNECTIONS` says: `civic-etl load` uses the machine's cores (at most 4),
- * measured faster than one COPY; the local stage step stages every file whole (1), since from S3
- * (moto) two connections were not shown faster than one on this project's busy 2-core machine
- * (docs/performance.md: turn it on with 2 once a quiet interleaved run shows it faster).
+ * `CIVIC_ETL_PARALLEL_CONNECTIONS` says: the machine's cores, at most 4, for `civic-etl load` and
+ * for the local stage step (which keeps one of its pool's connections for the ledger), both
+ * measured faster than one COPY on this project's 2-core machine (docs/performance.md).
  */
 export const SUGGESTED_PARALLEL_CONNECTIONS = Math.min(availableParallelism(), 4);
 

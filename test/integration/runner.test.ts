@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { SQSEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sqsClient } from '../../functions/common/aws.ts';
+import { SUGGESTED_PARALLEL_CONNECTIONS } from '../../functions/common/config.ts';
 import { closePool } from '../../functions/common/db.ts';
 import { openLocalPipeline, type LocalPipeline } from '../../local/pipeline.ts';
 import { purgeLocalResources } from '../../local/resources.ts';
@@ -117,6 +118,26 @@ describe('the local runner, wired like AWS', () => {
       expect(parts).toEqual([{ n: 2 }]);
       expect(load).toEqual([{ status: 'loaded', rows_read: 30, rows_loaded: 30 }]);
       expect(await rows(local.pool, 'SELECT count(*)::int AS n, min(id) AS first, max(id) AS last FROM it_runner.people')).toEqual([{ n: 30, first: 200, last: 229 }]);
+    } finally {
+      local.configure();
+    }
+  });
+
+  // the local stage step's default: a file above the threshold is staged in process, one connection a core (a one-core machine stages it whole)
+  it.runIf(SUGGESTED_PARALLEL_CONNECTIONS > 1)('stages a file beyond the local threshold over parallel connections by default, and cleans it once', async () => {
+    local.configure({ parallel: { bytes: 40 } });
+    try {
+      const body = ['id,name', ...Array.from({ length: 30 }, (_, i) => `${300 + i},"Name ${i}\nsecond line"`)].join('\n');
+      await local.uploadAsSupplier('people', file('by-default.csv', `${body}\n`));
+
+      const stats = await local.run({ maxMs: 60_000 });
+      const load = await rows(local.pool, `SELECT status, rows_read::int, rows_loaded::int FROM etl.loads WHERE project = 'it_runner' AND object_key LIKE '%by-default.csv'`);
+      const parts = await rows(local.pool, `SELECT count(*)::int AS n FROM etl.load_parts p JOIN etl.loads l ON l.id = p.load_id WHERE l.object_key LIKE '%by-default.csv' AND p.status = 'staged'`);
+
+      expect(stats.stage!.messages).toBe(1); // in process: no part messages
+      expect(parts[0]!.n).toBeGreaterThan(1);
+      expect(load).toEqual([{ status: 'loaded', rows_read: 30, rows_loaded: 30 }]);
+      expect(await rows(local.pool, 'SELECT count(*)::int AS n, min(id) AS first, max(id) AS last FROM it_runner.people')).toEqual([{ n: 30, first: 300, last: 329 }]);
     } finally {
       local.configure();
     }
