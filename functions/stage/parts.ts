@@ -22,7 +22,7 @@
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { ident, inTransaction } from '../common/db.ts';
-import { PermanentError, classify } from '../common/errors.ts';
+import { PermanentError, UnreadableMessageError, classify } from '../common/errors.ts';
 import { getLoad, markFailed, markStaged, objectRefOf, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { emptiedParts, partTable } from '../common/part-tables.ts';
@@ -284,7 +284,10 @@ export async function stagePart(deps: PartsDeps, message: PartMessage, onComplet
     await onComplete(loadId, Number(load.rows_read ?? 0));
     return { status: 'duplicate', loadId, part };
   }
-  if (!load || load.status !== 'received') return { status: 'duplicate', loadId, part };
+  // a part of a load the ledger does not hold (a purged ledger, another project's queue): nothing to stage, kept and shown as bad input
+  if (!load) throw new UnreadableMessageError(`a part message for load ${loadId} (part ${part}), which the ledger does not hold: nothing to stage`);
+  // a load failed or loaded already: the rest of its part messages have nothing to do
+  if (load.status !== 'received') return { status: 'duplicate', loadId, part };
   const layout = load.detected as unknown as PartsLayout;
   const ref = objectRefOf(load);
   let rows: number | undefined;

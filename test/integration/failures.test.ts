@@ -256,6 +256,22 @@ describe('a message that cannot be read', () => {
     await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
   });
 
+  it('naming a load staged in parts that the ledger does not hold is rejected as bad input and kept, not taken for a repeat', async () => {
+    const body = JSON.stringify({ civicEtlPart: { loadId: 987654321, part: 2 } });
+    const { MessageId } = await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageQueueUrl, MessageBody: body }));
+    const stats = await local.run({ maxMs: 60_000 });
+
+    expect(stats.stage!.messages).toBe(1);
+    expect(stats.stage!.failures).toBe(0);
+    expect(await drain(local.resources.stageDlqUrl)).toEqual([]);
+    const kept = await rows<{ message_id: string; body: string; reason: string }>(local.pool, `SELECT message_id, body, reason FROM etl.rejected_messages WHERE project = 'it_failures' AND step = 'stage'`);
+    expect(kept).toEqual([{ message_id: MessageId, body, reason: expect.stringMatching(/load 987654321 \(part 2\), which the ledger does not hold/) }]);
+    const status = cli('status');
+    expect(status.stdout).toMatch(new RegExp(`stage message ${MessageId}: .*load 987654321`));
+    await queuesAsTested();
+    await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
+  });
+
   it('makes civic-etl run say so and exit 1, as a failed load would', async () => {
     const { MessageId } = await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageQueueUrl, MessageBody: 'not an S3 event' }));
     const r = cli('run');
