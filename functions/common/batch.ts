@@ -70,13 +70,16 @@ export function sqsStep<B = undefined>(step: 'stage' | 'clean', handle: (record:
         // a wait is retried sooner than a failure (retry-soon.ts)
         const at = attempt(record);
         const retryIn = error instanceof WaitingError && !isLastAttempt(at) ? await waitBeforeRetry(step, record, at) : undefined;
-        await recordFailure(step, options, record, at, subject, failure, retryIn);
+        const kept = await recordFailure(step, options, record, at, subject, failure, retryIn);
         if (failure.kind !== 'permanent') {
           if (retryIn !== undefined) waiting++;
           throw error;
         }
-        if (failure.error instanceof UnreadableMessageError) unreadable++;
-        else rejected++;
+        if (failure.error instanceof UnreadableMessageError) {
+          // kept nowhere else: a message the ledger could not take goes back to the queue (retried, then its DLQ), never dropped
+          if (!kept) throw error;
+          unreadable++;
+        } else rejected++;
         return;
       }
       // a retry that succeeded: the ledger keeps how many attempts it took (the work is done: a
@@ -110,7 +113,10 @@ async function waitBeforeRetry(step: string, record: SQSRecord, attempt: { n: nu
   }
 }
 
-/** Log the attempt and record it in the ledger; a ledger that cannot be written is logged too, never hides the failure. */
+/**
+ * Log the attempt and record it in the ledger; a ledger that cannot be written is logged too, never
+ * hides the failure. Returns whether the ledger took it.
+ */
 async function recordFailure(
   step: 'stage' | 'clean',
   options: Pick<SqsStepOptions<unknown>, 'pool' | 'project'>,
@@ -119,7 +125,7 @@ async function recordFailure(
   subject: Subject,
   failure: Failure,
   retryIn?: number | 'queue timeout',
-): Promise<void> {
+): Promise<boolean> {
   const last = failure.kind !== 'permanent' && isLastAttempt(attempt);
   let load: { id: number; dataset: string | null; object_key: string } | undefined;
   let ledgerError: string | undefined;
@@ -155,10 +161,13 @@ async function recordFailure(
   };
   const n = `attempt ${attempt.n}${attempt.of ? ` of ${attempt.of}` : ''}`;
   const what = fields.loadId !== undefined ? `load ${fields.loadId}${fields.object ? ` (${fields.object})` : ''}` : (fields.object ?? `message ${record.messageId}`);
-  if (failure.kind === 'permanent') logger.warn(`${step} rejected ${what}: bad input, not retried (${n})`, fields);
+  if (failure.kind === 'permanent' && failure.error instanceof UnreadableMessageError && ledgerError) {
+    logger.error(`${step} could not keep rejected ${what} in etl.rejected_messages: it goes back to the queue (retried, then its DLQ) — ${failure.message}`, fields);
+  } else if (failure.kind === 'permanent') logger.warn(`${step} rejected ${what}: bad input, not retried (${n})`, fields);
   else if (retryIn !== undefined) {
     const later = typeof retryIn === 'number' ? `in ${retryIn} s` : "after the queue's visibility timeout";
     logger.info(`${step} of ${what} waits, ${n}: retried ${later} — ${failure.message}`, { ...fields, ...(typeof retryIn === 'number' ? { retryInSeconds: retryIn } : {}) });
   } else if (last) logger.error(`${step} failed ${what}, ${n}, the last: the message goes to the DLQ — ${failure.message}`, fields);
   else logger.error(`${step} failed ${what}, ${n}, ${failure.kind === 'blocked' ? 'blocked until the definition is fixed' : 'will be retried'} — ${failure.message}`, fields);
+  return ledgerError === undefined;
 }

@@ -300,9 +300,15 @@ function tooManyTables(file: string, tables: number, max: number) {
  * stream). A reader busy in one synchronous stretch cannot be interrupted, only failed when it
  * next yields; every reader here yields between chunks of its input.
  */
-function timeRows(table: ReadTable, seconds: number): void {
-  const rows = table.rows.bind(table);
-  table.rows = async function* timed() {
+export function timeRows(table: ReadTable, seconds: number): void {
+  table.rows = timed(table, table.rows.bind(table), seconds);
+  // a shapefile's rows as WKB (the direct load, local/load-direct.ts) are the same pass: the same limit
+  const withWkb = table as ReadTable & { binaryRows?: () => AsyncIterable<ReadRow> };
+  if (typeof withWkb.binaryRows === 'function') withWkb.binaryRows = timed(table, withWkb.binaryRows.bind(table), seconds);
+}
+
+function timed<R extends ReadRow>(table: ReadTable, rows: () => AsyncIterable<R>, seconds: number): () => AsyncGenerator<R> {
+  return async function* timed() {
     const deadline = performance.now() + seconds * 1000;
     let last = 0;
     const over = () =>
@@ -319,7 +325,7 @@ function timeRows(table: ReadTable, seconds: number): void {
     try {
       for (;;) {
         if (expired) throw expired;
-        const next = await new Promise<IteratorResult<ReadRow>>((resolve, reject) => {
+        const next = await new Promise<IteratorResult<R>>((resolve, reject) => {
           abort = reject;
           it.next().then(resolve, reject);
         });

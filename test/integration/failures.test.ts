@@ -272,6 +272,27 @@ describe('a message that cannot be read', () => {
     await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
   });
 
+  it('goes back to the queue, and so to its DLQ, when the ledger cannot keep it: never dropped', async () => {
+    // the ledger's table for such messages cannot be written (a stand-in for a ledger that fails)
+    await local.pool.query('ALTER TABLE etl.rejected_messages RENAME TO rejected_messages_away');
+    let stats: Awaited<ReturnType<typeof local.run>>;
+    let MessageId: string | undefined;
+    try {
+      ({ MessageId } = await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageQueueUrl, MessageBody: 'not JSON, not kept' })));
+      stats = await local.run({ maxMs: 60_000 });
+    } finally {
+      await local.pool.query('ALTER TABLE etl.rejected_messages_away RENAME TO rejected_messages');
+    }
+    // every receive failed back to the queue, until the queue moved it to its DLQ
+    expect(stats.stage!.messages).toBe(MAX_RECEIVES);
+    expect(stats.stage!.failures).toBe(MAX_RECEIVES);
+    expect(await drain(local.resources.stageDlqUrl)).toEqual(['not JSON, not kept']);
+    const lines = logLines().filter((l) => l.messageId === MessageId);
+    expect(lines).toHaveLength(MAX_RECEIVES);
+    for (const l of lines) expect(l.message).toMatch(/could not keep rejected message .*: it goes back to the queue/);
+    await queuesAsTested();
+  });
+
   it('makes civic-etl run say so and exit 1, as a failed load would', async () => {
     const { MessageId } = await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageQueueUrl, MessageBody: 'not an S3 event' }));
     const r = cli('run');

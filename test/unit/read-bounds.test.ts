@@ -15,7 +15,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, gzipSync } from 'node:zlib';
 import { parsePipeline } from '../../contract/load.ts';
-import { openSource } from '../../functions/read/open.ts';
+import { openSource, timeRows } from '../../functions/read/open.ts';
+import type { ReadRow, ReadTable } from '../../functions/read/types.ts';
 import { problemsOf } from '../helpers/definition.ts';
 import { collectRows } from '../helpers/read-table.ts';
 import { ods, writeOds, writeRawXlsx, writeXls } from '../helpers/spreadsheets.ts';
@@ -443,6 +444,30 @@ describe('a table read for longer than read.limits.maxSeconds', () => {
     } finally {
       await opened.dispose();
     }
+  });
+
+  it("fails a shapefile's WKB rows (the direct load's pass) by the same clock", async () => {
+    // a reader whose WKB rows never come: the direct shapefile load reads these instead of rows()
+    const table = {
+      name: 'stuck.shp',
+      unit: 'feature',
+      columns: [],
+      rows: async function* () {},
+      binaryRows: async function* () {
+        await new Promise(() => undefined);
+      },
+    } as unknown as ReadTable & { binaryRows: () => AsyncIterable<ReadRow> };
+    timeRows(table, 1);
+    const started = performance.now();
+    const error = await (async () => {
+      for await (const _ of table.binaryRows()) void _;
+    })().then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+
+    expect(error?.message).toBe('stuck.shp: reading took more than 1 s (before its first feature), beyond the limit of 1 (read.limits.maxSeconds): refused');
+    expect(performance.now() - started).toBeLessThan(3000);
   });
 
   it('fails by the clock when the file never finishes opening', async () => {
