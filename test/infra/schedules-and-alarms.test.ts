@@ -149,32 +149,22 @@ describe('the alarms', () => {
       // what the function publishes: its EMF namespace and service (functions/common/metrics.ts) come from its environment
       const vars = env(fn);
       expect(vars).toMatchObject({ POWERTOOLS_METRICS_NAMESPACE: f.stack.metricsNamespace, POWERTOOLS_SERVICE_NAME: `civic-etl-${step}`, CIVIC_ETL_MAX_RECEIVES: '5' });
-      f.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: vars.POWERTOOLS_METRICS_NAMESPACE,
-        MetricName: 'FailedMessages',
-        Dimensions: Match.arrayEquals([
-          { Name: 'service', Value: vars.POWERTOOLS_SERVICE_NAME },
-          { Name: 'step', Value: step },
-        ]),
-        Statistic: 'Sum',
-        ComparisonOperator: 'GreaterThanThreshold',
-        Threshold: 0,
-        EvaluationPeriods: 1,
-        AlarmActions: [topic()],
-      });
-      // a message it cannot read is acknowledged (never in a DLQ): its own count, its own alarm
-      f.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: vars.POWERTOOLS_METRICS_NAMESPACE,
-        MetricName: 'UnreadableMessages',
-        Dimensions: Match.arrayEquals([
-          { Name: 'service', Value: vars.POWERTOOLS_SERVICE_NAME },
-          { Name: 'step', Value: step },
-        ]),
-        Statistic: 'Sum',
-        ComparisonOperator: 'GreaterThanThreshold',
-        Threshold: 0,
-        AlarmActions: [topic()],
-      });
+      // failed messages (retried, then its DLQ), and messages it cannot read (acknowledged, never in a DLQ: their own count, their own alarm)
+      for (const metric of ['FailedMessages', 'UnreadableMessages']) {
+        f.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: vars.POWERTOOLS_METRICS_NAMESPACE,
+          MetricName: metric,
+          Dimensions: Match.arrayEquals([
+            { Name: 'service', Value: vars.POWERTOOLS_SERVICE_NAME },
+            { Name: 'step', Value: step },
+          ]),
+          Statistic: 'Sum',
+          ComparisonOperator: 'GreaterThanThreshold',
+          Threshold: 0,
+          EvaluationPeriods: 1,
+          AlarmActions: [topic()],
+        });
+      }
     }
     expect(f.stack.metricsNamespace).toBe(`civic-etl/${f.stack.stackName}`);
   });
