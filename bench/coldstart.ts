@@ -185,7 +185,9 @@ function importOnce(f: FunctionCode): Promise<{ ms: number; cpuMs: number; codec
     ...f.env,
   };
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: f.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // BENCH_COLDSTART_CPU_PROF=<dir>: each import also writes a V8 CPU profile there (50 µs samples), to see where the time goes
+    const prof = process.env.BENCH_COLDSTART_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '50', '--cpu-prof-dir', join(process.env.BENCH_COLDSTART_CPU_PROF, f.step)] : [];
+    const child = spawn(process.execPath, [...prof, '--input-type=module', '-e', script], { cwd: f.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b));

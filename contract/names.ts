@@ -42,6 +42,8 @@ export const ENV = {
   /** Local runs: how many connections stage such a file at once (default: `civic-etl load` the machine's cores, at most 4; the local stage step 1, every file whole). */
   parallelConnections: 'CIVIC_ETL_PARALLEL_CONNECTIONS',
   pipelineFile: 'CIVIC_ETL_PIPELINE_FILE',
+  /** SHA-256 of the bundled definition as `cdk synth` validated it (lib/pipeline-function.ts, functions/common/pipeline.ts). */
+  pipelineSha256: 'CIVIC_ETL_PIPELINE_SHA256',
   databaseUrl: 'DATABASE_URL',
   databaseSecretArn: 'CIVIC_ETL_DB_SECRET_ARN',
   /** Connections per function container (default 4; the stack sets 2: batches run one record at a time). */

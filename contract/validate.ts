@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { edfiDatasetName, pipelineSchema, type PipelineDefinition } from './definition.ts';
+import { edfiDatasetName, type PipelineDefinition } from './definition.ts';
+import { pipelineSchema } from './schema.ts';
 import { hasValueMapFilesToRead } from './value-maps.ts';
 
 /** A pipeline definition that does not validate; the message names the file, dataset and field. */

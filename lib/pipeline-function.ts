@@ -98,7 +98,7 @@ export class PipelineFunction extends Construct {
     if (!existsSync(entry)) {
       throw new Error(`PipelineFunction ${this.node.path}: the ${p.step} handler ${entry} does not exist; write it (exporting handler) or point entry at it`);
     }
-    const definitionFile = writeDefinitionForBundling(p.pipeline);
+    const definition = writeDefinitionForBundling(p.pipeline);
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: p.logRetention });
     this.function = new lambda.Function(this, 'Function', {
@@ -110,7 +110,7 @@ export class PipelineFunction extends Construct {
         bundling: {
           // never pulled: local bundling always succeeds or throws (esbuild is a dependency)
           image: DockerImage.fromRegistry('dummy'),
-          local: new LocalHandlerBundling(relative(p.projectRoot, entry), p.projectRoot, definitionFile),
+          local: new LocalHandlerBundling(relative(p.projectRoot, entry), p.projectRoot, definition.file),
         },
       }),
       handler: 'index.handler',
@@ -127,6 +127,8 @@ export class PipelineFunction extends Construct {
         NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
         POWERTOOLS_SERVICE_NAME: serviceNameOf(p.step),
         [ENV.pipelineFile]: BUNDLED_PIPELINE_FILE,
+        // the definition validated here: the function reads it without building the schemas again (functions/common/pipeline.ts)
+        [ENV.pipelineSha256]: definition.sha256,
         ...p.environment,
       },
     });
@@ -155,16 +157,17 @@ export class PipelineFunction extends Construct {
 
 /**
  * Write the validated definition as JSON to a temporary file, named by its content, and return
- * its path; the bundling hook copies it beside each handler.
+ * its path and the SHA-256 of its bytes; the bundling hook copies it beside each handler, and the
+ * function is told the digest, so that it takes that file as validated (functions/common/pipeline.ts).
  */
-export function writeDefinitionForBundling(pipeline: PipelineDefinition): string {
+export function writeDefinitionForBundling(pipeline: PipelineDefinition): { file: string; sha256: string } {
   const json = `${JSON.stringify(pipeline, null, 2)}\n`;
-  const digest = createHash('sha256').update(json).digest('hex').slice(0, 16);
+  const sha256 = createHash('sha256').update(json).digest('hex');
   const dir = join(tmpdir(), 'civic-etl-bundling');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `pipeline-${digest}.json`);
+  const file = join(dir, `pipeline-${sha256.slice(0, 16)}.json`);
   writeFileSync(file, json);
-  return file;
+  return { file, sha256 };
 }
 
 /**

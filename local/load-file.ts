@@ -1,7 +1,8 @@
 import { createReadStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type pg from 'pg';
-import { COLUMN_TYPES, geometrySchema, type ColumnType } from '../contract/definition.ts';
+import { COLUMN_TYPES, type ColumnType } from '../contract/definition.ts';
+import { geometrySchema } from '../contract/schema.ts';
 import { castIntoFitting, createAsCast, nothingLoaded, quarantineTableSql, type CastColumn } from '../functions/clean/cast.ts';
 import { alterColumnTypes } from '../functions/clean/drift.ts';
 import { launder, normaliseHeader } from '../functions/clean/columns.ts';

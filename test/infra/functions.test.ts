@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
@@ -152,6 +153,12 @@ describe('the bundled pipeline functions', () => {
     for (const step of steps) {
       const asset = join(outdir, `asset.${props(step).Code.S3Key.replace(/\.zip$/, '')}`);
       expect(JSON.parse(readFileSync(join(asset, 'pipeline.json'), 'utf8'))).toEqual(expected);
+      // the function is told the digest of exactly these bytes, so it reads them without validating again
+      expect(props(step).Environment.Variables.CIVIC_ETL_PIPELINE_SHA256).toBe(
+        createHash('sha256')
+          .update(readFileSync(join(asset, 'pipeline.json')))
+          .digest('hex'),
+      );
       const bundle = readFileSync(join(asset, 'index.mjs'), 'utf8');
       expect(bundle.startsWith("import { createRequire } from 'module';const require = createRequire(import.meta.url);")).toBe(true);
       expect(readFileSync(join(asset, 'index.mjs.map'), 'utf8')).toContain('"mappings"');

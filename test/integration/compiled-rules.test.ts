@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { datasetSchema, type ColumnDefinition } from '../../contract/definition.ts';
+import type { ColumnDefinition } from '../../contract/definition.ts';
+import { datasetSchema } from '../../contract/schema.ts';
 import type { CastColumn } from '../../functions/clean/cast.ts';
 import { compileRows, resolveRules, rulesNeedChecks } from '../../functions/clean/rules.ts';
 import { closePool, getPool, literal } from '../../functions/common/db.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { geometrySchema } from '../../contract/definition.ts';
+import { geometrySchema } from '../../contract/schema.ts';
 import { planGeometry } from '../../functions/clean/geometry.ts';
 
 const def = geometrySchema.parse({});
