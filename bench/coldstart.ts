@@ -10,7 +10,7 @@
  * machine's load falls on all alike), each timing `await import('<code dir>/index.mjs')` and
  * checking that it exports `handler`. Each process runs as the Lambda runtime would start it:
  * working directory the code directory, the function's environment from the template (its
- * NODE_OPTIONS=--enable-source-maps included) with references (bucket, queues, secret) replaced
+ * NODE_OPTIONS, if it sets any) with references (bucket, queues, secret) replaced
  * by harmless values, the Lambda's own variables (region, dummy credentials, function name,
  * memory), and AWS_ENDPOINT_URL on a closed loopback port, so that nothing reaches a network.
  * NODE_EXTRA_CA_CERTS is left out (the Lambda's CA bundle is not on this machine).

@@ -5,7 +5,7 @@
  * over that time, and memory (the kernel's high-water mark at start and at the end, and what a
  * 50 ms sampler saw at the largest RSS).
  *
- *   node --enable-source-maps .local/bench/fetch-once/index.mjs <bucket> <dataset> <url> <pageSize> <concurrency> <maxPages>
+ *   node .local/bench/fetch-once/index.mjs <bucket> <dataset> <url> <pageSize> <concurrency> <maxPages>
  */
 import { performance } from 'node:perf_hooks';
 import { parsePipeline } from '../contract/load.ts';

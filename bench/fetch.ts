@@ -95,7 +95,7 @@ async function fetchOnce(base: string, bucket: string, pageSize: number, concurr
   await fetch(`${base}/_reset`, { method: 'POST' });
   const measured = await measure(
     process.execPath,
-    ['--enable-source-maps', `--max-old-space-size=${LAMBDA_HEAP_MB}`, BUNDLE, bucket, `students_c${concurrency}`, `${base}${STUDENTS_PATH}`, String(pageSize), String(concurrency), String(maxPages)],
+    [`--max-old-space-size=${LAMBDA_HEAP_MB}`, BUNDLE, bucket, `students_c${concurrency}`, `${base}${STUDENTS_PATH}`, String(pageSize), String(concurrency), String(maxPages)],
     { ...process.env, NODE_NO_WARNINGS: '1' },
   );
   if (measured.code !== 0) throw new Error(`the fetch with concurrency ${concurrency} failed:\n${measured.stderr}`);

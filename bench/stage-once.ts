@@ -6,7 +6,7 @@
  * it bundled with esbuild as the Lambda is (`.local/bench/stage-once/index.mjs`), and with tsx.
  *
  *   node --import tsx bench/stage-once.ts <bucket> <key> <versionId> <size>
- *   node --enable-source-maps .local/bench/stage-once/index.mjs <bucket> <key> <versionId> <size>
+ *   node .local/bench/stage-once/index.mjs <bucket> <key> <versionId> <size>
  */
 import { writeFileSync } from 'node:fs';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';

@@ -101,12 +101,12 @@ interface StageOnce {
 
 /**
  * Stage one object in a child process: `bundle` runs the esbuild bundle with plain node, with
- * `--enable-source-maps` (as the Lambda's NODE_OPTIONS) and a 512 MB function's heap limit;
+ * Node's defaults (as the Lambda's environment: no NODE_OPTIONS) and a 512 MB function's heap limit;
  * `tsx` runs the TypeScript source under tsx with this machine's defaults, as this benchmark
  * did before it measured the bundle.
  */
 async function stageOnce(runner: 'bundle' | 'tsx', bucket: string, key: string, versionId: string, size: number): Promise<StageOnce> {
-  const args = runner === 'bundle' ? ['--enable-source-maps', `--max-old-space-size=${LAMBDA_HEAP_MB}`, BUNDLE] : ['--import', 'tsx', join(ROOT, 'bench/stage-once.ts')];
+  const args = runner === 'bundle' ? [`--max-old-space-size=${LAMBDA_HEAP_MB}`, BUNDLE] : ['--import', 'tsx', join(ROOT, 'bench/stage-once.ts')];
   const measured = await measure(process.execPath, [...args, bucket, key, versionId, String(size)], {
     ...process.env,
     NODE_NO_WARNINGS: '1',

@@ -3,7 +3,8 @@
  * needs it loads. Built with the stack's own esbuild options, with esbuild's metafile to see
  * which packages end up in which output file.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /** The packages (node_modules/<name>) and files of ours in what a cold start reads, and in all the output. */
-async function bundled(entry: string): Promise<{ atStart: Set<string>; anywhere: Set<string>; zodLocalesAtStart: string[] }> {
+async function bundled(entry: string): Promise<{ outdir: string; atStart: Set<string>; anywhere: Set<string>; zodLocalesAtStart: string[] }> {
   const outdir = mkdtempSync(join(tmpdir(), 'civic-etl-bundle-'));
   dirs.push(outdir);
   const { metafile } = await build({ ...lambdaBuildOptions(join(ROOT, entry), outdir, PIPELINE_NODE_MAJOR), metafile: true, logLevel: 'silent' });
@@ -42,7 +43,7 @@ async function bundled(entry: string): Promise<{ atStart: Set<string>; anywhere:
     );
   // zod's locales other than English (its default messages), which no function uses
   const zodLocalesAtStart = [...start].flatMap((o) => Object.keys(outputs[o]!.inputs)).filter((input) => /zod\/v4\/locales\/(?!en\.js$|index\.js$)/.test(input));
-  return { atStart: names([...start]), anywhere: names(Object.keys(outputs).filter((o) => o.endsWith('.mjs'))), zodLocalesAtStart };
+  return { outdir, atStart: names([...start]), anywhere: names(Object.keys(outputs).filter((o) => o.endsWith('.mjs'))), zodLocalesAtStart };
 }
 
 describe('the handler bundles', () => {
@@ -81,9 +82,18 @@ describe('the handler bundles', () => {
       expect(stage.atStart, lazy).not.toContain(lazy);
       expect(stage.anywhere, lazy).toContain(lazy);
     }
-    // the bundled definition is validated without them
-    for (const eager of ['contract/validate.ts', 'contract/definition.ts', 'functions/profile/codecs.ts']) expect(stage.atStart, eager).toContain(eager);
+    for (const eager of ['functions/profile/codecs.ts']) expect(stage.atStart, eager).toContain(eager);
     expect(stage.zodLocalesAtStart).toEqual([]);
+  });
+
+  it('leave the definition schemas out of every cold start: the bundled definition was validated by cdk synth, and one that differs is validated by the chunk that has them', async () => {
+    for (const entry of ['functions/get/handler.ts', 'functions/stage/handler.ts', 'functions/clean/handler.ts', 'functions/migrate/handler.ts']) {
+      const b = await bundled(entry);
+      for (const lazy of ['contract/schema.ts', 'contract/validate.ts']) {
+        expect(b.atStart, `${entry}: ${lazy}`).not.toContain(lazy);
+        expect(b.anywhere, `${entry}: ${lazy}`).toContain(lazy);
+      }
+    }
   });
 
   it('leave the exporter out of what a clean cold start reads', async () => {
@@ -96,5 +106,29 @@ describe('the handler bundles', () => {
 
   it("leave zod's locales out of what a fetch or migrate cold start reads", async () => {
     for (const entry of ['functions/get/handler.ts', 'functions/migrate/handler.ts']) expect((await bundled(entry)).zodLocalesAtStart, entry).toEqual([]);
+  });
+
+  it("print a failing function's stack at its places in the sources, without --enable-source-maps, where Node with it prints them", async () => {
+    const { outdir } = await bundled('functions/stage/handler.ts');
+    // the stage function without its queue: its configuration fails at import, and Node prints the uncaught error
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', DATABASE_URL: 'postgres://nobody@127.0.0.1:9/none', AWS_REGION: 'us-east-1' };
+    const run = (nodeOptions: string) => spawnSync(process.execPath, [join(outdir, 'index.mjs')], { env: { ...env, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' });
+    const ours = run('');
+    const nodes = run('--enable-source-maps');
+    for (const r of [ours, nodes]) {
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain('environment variable CIVIC_ETL_CLEAN_QUEUE_URL is not set');
+    }
+    const places = (stderr: string) => [...stderr.matchAll(/((?:functions|contract)\/[\w/.-]+\.ts):(\d+):(\d+)/g)].map((m) => `${m[1]}:${m[2]}:${m[3]}`);
+    // the throw in config.ts, at the line where the source has it (read from the source, not from a map)
+    const configLines = readFileSync(join(ROOT, 'functions/common/config.ts'), 'utf8').split('\n');
+    const throwLine = configLines.findIndex((l) => /throw new ConfigurationError\(`invalid configuration of/.test(l)) + 1;
+    expect(throwLine).toBeGreaterThan(0);
+    expect(places(ours.stderr)[0]).toMatch(new RegExp(`^functions/common/config\\.ts:${throwLine}:`));
+    expect(places(ours.stderr)).toContain(places(ours.stderr).find((p) => p.startsWith('functions/stage/handler.ts:')));
+    // the same places as Node's own source maps give (Node also prints the source line; the frames are what matter)
+    expect(places(ours.stderr)).toEqual(places(nodes.stderr).filter((p, i, all) => all.indexOf(p) === i));
+    // and no frame left in the minified bundle where the map knows the place
+    expect(ours.stderr).not.toMatch(/index\.mjs:\d+:\d+/);
   });
 });
