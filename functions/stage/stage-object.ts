@@ -259,7 +259,9 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
 /** The parts of a load staged in this process, each as its part message would be (stageObjectPart). */
 async function stagePartsHere(deps: StageDeps, messages: PartMessage[], connections: number, reads: { first?: WaitingRead; last?: HeldPart } = {}): Promise<void> {
   // the part that starts where the plan's read stopped reads on from it, the first part from the read opened
-  // beside the plan (up to its end); any other by a range GET
+  // beside the plan (up to its end); any other by a range GET. Only the first part (it starts within the head,
+  // after the header) takes that read: another would read and drop every byte before its own (a load whose
+  // first part was staged before, redelivered)
   let { first, last: spare } = reads;
   const open: RangeOpener = async (ref, from, to) => {
     if (spare && from === spare.start) {
@@ -267,7 +269,7 @@ async function stagePartsHere(deps: StageDeps, messages: PartMessage[], connecti
       spare = undefined;
       return source;
     }
-    if (first && from !== undefined && to !== undefined && first.unused()) {
+    if (first && from !== undefined && to !== undefined && from <= HEAD_BYTES && first.unused()) {
       const read = first;
       first = undefined;
       return read.range(from, to);
