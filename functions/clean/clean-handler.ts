@@ -50,7 +50,7 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
     if (!parsed.success) throw new UnreadableMessageError(`not a clean message ({"loadId": n})${body === undefined ? ': the body is not JSON' : ''}`);
     subject.loadId = parsed.data.loadId;
     const outcome = await cleanLoad(
-      { pool: await deps.pool(), pipeline: await currentPipeline(config.pipelineFile), s3: deps.s3, exports, deferExports: (loadId) => cleaned.push(loadId) },
+      { pool: await deps.pool(), pipeline: await currentPipeline(config.pipelineFile, config.pipelineSha256), s3: deps.s3, exports, deferExports: (loadId) => cleaned.push(loadId) },
       parsed.data.loadId,
     );
     // the members of its file it cleaned and failed count too: their own messages find them done
@@ -63,7 +63,7 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
     // the exporter (and its S3 upload, Parquet writer) is imported only by a function that exports
     if (exports && cleaned.length) {
       const { exportAfterBatch } = await import('../combine/exports.ts');
-      await exportAfterBatch({ ...exports, pool: await deps.pool(), pipeline: await currentPipeline(config.pipelineFile) }, cleaned);
+      await exportAfterBatch({ ...exports, pool: await deps.pool(), pipeline: await currentPipeline(config.pipelineFile, config.pipelineSha256) }, cleaned);
     }
   }
 
@@ -73,7 +73,7 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
    * a ledger that cannot say keeps arrival order (logged), and the references then wait across attempts.
    */
   async function orderBatch(records: SQSRecord[]): Promise<SQSRecord[]> {
-    const pipeline = await currentPipeline(config.pipelineFile);
+    const pipeline = await currentPipeline(config.pipelineFile, config.pipelineSha256);
     if (records.length < 2 || !pipeline.datasets.some((d) => referencedDatasets(d).length > 0)) return records;
     try {
       const ids = records.map(loadIdOf).filter((id) => id !== undefined);
@@ -92,7 +92,7 @@ export function createCleanHandler(config: CleanConfig, deps: CleanHandlerDeps) 
 
   return sqsStep('clean', cleanMessageRecord, {
     pool: deps.pool,
-    project: async () => (await currentPipeline(config.pipelineFile)).project,
+    project: async () => (await currentPipeline(config.pipelineFile, config.pipelineSha256)).project,
     maxReceives: config.maxReceives,
     perBatch: { start: (): number[] => [], end: exportBatch },
     order: orderBatch,

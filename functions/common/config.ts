@@ -32,6 +32,11 @@ const count = (what: string) =>
 const pipelineShape = {
   /** Path of the validated pipeline definition, relative to the working directory or (in Lambda) to the bundle. */
   [ENV.pipelineFile]: z.string().default(BUNDLED_PIPELINE_FILE),
+  /** The SHA-256 of the definition `cdk synth` validated: a file of those bytes is not validated again (functions/common/pipeline.ts). */
+  [ENV.pipelineSha256]: z
+    .string()
+    .regex(/^\s*[0-9a-fA-F]{64}\s*$/, { error: 'must be a SHA-256 in hexadecimal (64 digits)' })
+    .optional(),
 };
 
 /** The functions that reach the database (stage, clean, migrate). */
@@ -75,6 +80,7 @@ export const dbEnv = z.object(dbShape).superRefine(requireDatabase).transform(db
 /** get (the fetch function): where fetched files go. */
 export const fetchEnv = z.object({ ...pipelineShape, [ENV.bucket]: required('a bucket name') }).transform((env) => ({
   pipelineFile: env[ENV.pipelineFile],
+  pipelineSha256: env[ENV.pipelineSha256],
   bucket: env[ENV.bucket],
 }));
 
@@ -92,6 +98,7 @@ export const stageEnv = z
   .superRefine(requireDatabase)
   .transform((env) => ({
     pipelineFile: env[ENV.pipelineFile],
+    pipelineSha256: env[ENV.pipelineSha256],
     db: dbOf(env),
     maxReceives: env[ENV.maxReceives],
     cleanQueueUrl: env[ENV.cleanQueueUrl],
@@ -127,6 +134,7 @@ export const cleanEnv = z
   .superRefine(requireDatabase)
   .transform((env) => ({
     pipelineFile: env[ENV.pipelineFile],
+    pipelineSha256: env[ENV.pipelineSha256],
     db: dbOf(env),
     maxReceives: env[ENV.maxReceives],
     exportBucket: env[ENV.bucket],
@@ -136,7 +144,7 @@ export const cleanEnv = z
 export const migrateEnv = z
   .object({ ...pipelineShape, ...dbShape })
   .superRefine(requireDatabase)
-  .transform((env) => ({ pipelineFile: env[ENV.pipelineFile], db: dbOf(env) }));
+  .transform((env) => ({ pipelineFile: env[ENV.pipelineFile], pipelineSha256: env[ENV.pipelineSha256], db: dbOf(env) }));
 
 export type DbConfig = z.output<typeof dbEnv>;
 export type FetchConfig = z.output<typeof fetchEnv>;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUNDLED_PIPELINE_FILE, ENV } from '../../contract/names.ts';
+import { BUNDLED_PIPELINE_FILE } from '../../contract/names.ts';
 import type { DatasetDefinition, PipelineDefinition } from '../../contract/definition.ts';
 import { logger } from './logger.ts';
 
@@ -14,14 +14,15 @@ let cached: { file: string; pipeline: PipelineDefinition } | undefined;
  * bundle), validated once and cached.
  *
  * The definition `cdk synth` bundles into a Lambda is the JSON it validated, and the function is
- * told its SHA-256 (`CIVIC_ETL_PIPELINE_SHA256`, lib/pipeline-function.ts): a file of exactly those
+ * told its SHA-256 (`CIVIC_ETL_PIPELINE_SHA256`, lib/pipeline-function.ts; `validatedSha256`, from the
+ * function's configuration): a file of exactly those
  * bytes is read as it is, without building the schemas again (contract/schema.ts, about 13 ms of
  * every cold start). Any other file is validated here: a bundled file that differs from the digest
  * (with a warning), a JSON definition with its value maps read (contract/validate.ts), or one the
  * loader reads (YAML, map files to read; contract/load.ts) — imported then, so that neither the
  * schemas nor the YAML and CSV parsers are part of a function's cold start.
  */
-export async function currentPipeline(configured: string = BUNDLED_PIPELINE_FILE, validatedSha256: string | undefined = process.env[ENV.pipelineSha256]): Promise<PipelineDefinition> {
+export async function currentPipeline(configured: string = BUNDLED_PIPELINE_FILE, validatedSha256?: string): Promise<PipelineDefinition> {
   let file = resolve(configured);
   if (!existsSync(file)) {
     // In Lambda the file sits beside the bundled handler, whatever the working directory.

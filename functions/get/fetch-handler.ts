@@ -26,7 +26,7 @@ export interface FetchHandlerDeps {
  */
 export async function createFetchHandler(config: FetchConfig, deps: FetchHandlerDeps) {
   // read and validated when the function starts (an invalid definition fails its start), not per event
-  const pipeline = await currentPipeline(config.pipelineFile);
+  const pipeline = await currentPipeline(config.pipelineFile, config.pipelineSha256);
 
   async function fetchFor(event: unknown, context: Context | undefined) {
     const parsed = scheduledEvent.safeParse(event);

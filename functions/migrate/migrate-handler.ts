@@ -17,7 +17,7 @@ export interface MigrateHandlerDeps {
  */
 export async function createMigrateHandler(config: MigrateConfig, deps: MigrateHandlerDeps) {
   // read and validated when the function starts (an invalid definition fails its start), not per event
-  const pipeline = await currentPipeline(config.pipelineFile);
+  const pipeline = await currentPipeline(config.pipelineFile, config.pipelineSha256);
   return async (event: CloudFormationCustomResourceEvent) => {
     const physicalId = `civic-etl-migrations-${pipeline.project}`;
     if (event.RequestType === 'Delete') return { PhysicalResourceId: physicalId };

@@ -44,7 +44,7 @@ export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) 
     const stageDeps: StageDeps = {
       pool: await deps.pool(),
       s3: deps.s3,
-      pipeline: await currentPipeline(config.pipelineFile),
+      pipeline: await currentPipeline(config.pipelineFile, config.pipelineSha256),
       notifyClean,
       partBytes: deps.partsInProcess?.bytes ?? config.partBytes,
       ...(deps.partsInProcess ? { partsInProcess: { connections: deps.partsInProcess.connections } } : {}),
@@ -79,7 +79,7 @@ export function createStageHandler(config: StageConfig, deps: StageHandlerDeps) 
     }
   }
 
-  return sqsStep('stage', stageMessage, { pool: deps.pool, project: async () => (await currentPipeline(config.pipelineFile)).project, maxReceives: config.maxReceives });
+  return sqsStep('stage', stageMessage, { pool: deps.pool, project: async () => (await currentPipeline(config.pipelineFile, config.pipelineSha256)).project, maxReceives: config.maxReceives });
 }
 
 function partIn(body: string): PartMessage | undefined {

@@ -24,13 +24,17 @@ describe('the environment the stack gives each function', () => {
       Object.fromEntries(Object.entries(resources[logicalId(fn.function)]!.Properties.Environment.Variables).map(([name, value]) => [name, typeof value === 'string' ? value : deployTime(name)]));
   }, SYNTH_TIMEOUT);
 
+  /** The digest of the definition synth validated (functions.test.ts checks it against the bundled file's bytes). */
+  const SHA256 = expect.stringMatching(/^[0-9a-f]{64}$/);
+
   it('is a valid configuration of the fetch function: the landing bucket, the bundled definition', () => {
-    expect(parseEnv(fetchEnv, environment(f.stack.fetchFunction))).toEqual({ pipelineFile: BUNDLED_PIPELINE_FILE, bucket: deployTime('CIVIC_ETL_BUCKET') });
+    expect(parseEnv(fetchEnv, environment(f.stack.fetchFunction))).toEqual({ pipelineFile: BUNDLED_PIPELINE_FILE, pipelineSha256: SHA256, bucket: deployTime('CIVIC_ETL_BUCKET') });
   });
 
   it('is a valid configuration of the stage function: both queues, the secret over TLS, 2 connections, the receive count; the part size left at its default', () => {
     expect(parseEnv(stageEnv, environment(f.stack.stageFunction))).toEqual({
       pipelineFile: BUNDLED_PIPELINE_FILE,
+      pipelineSha256: SHA256,
       db: { secretArn: deployTime('CIVIC_ETL_DB_SECRET_ARN'), poolSize: 2, tls: true },
       maxReceives: 7,
       cleanQueueUrl: deployTime('CIVIC_ETL_CLEAN_QUEUE_URL'),
@@ -42,6 +46,7 @@ describe('the environment the stack gives each function', () => {
   it('is a valid configuration of the clean function: the secret, 2 connections, the receive count, the bucket exports go to', () => {
     expect(parseEnv(cleanEnv, environment(f.stack.cleanFunction))).toEqual({
       pipelineFile: BUNDLED_PIPELINE_FILE,
+      pipelineSha256: SHA256,
       db: { secretArn: deployTime('CIVIC_ETL_DB_SECRET_ARN'), poolSize: 2, tls: true },
       maxReceives: 7,
       exportBucket: deployTime('CIVIC_ETL_BUCKET'),
@@ -51,6 +56,7 @@ describe('the environment the stack gives each function', () => {
   it("is a valid configuration of the migrate function: the secret, and the pool at the code's default", () => {
     expect(parseEnv(migrateEnv, environment(f.stack.migrateFunction))).toEqual({
       pipelineFile: BUNDLED_PIPELINE_FILE,
+      pipelineSha256: SHA256,
       db: { secretArn: deployTime('CIVIC_ETL_DB_SECRET_ARN'), poolSize: 4, tls: true },
     });
   });

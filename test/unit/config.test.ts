@@ -78,6 +78,14 @@ describe("a function's configuration, parsed once from its environment", () => {
     });
   });
 
+  it('takes the digest of the validated definition, and refuses one that is not a SHA-256', () => {
+    const sha256 = 'ab'.repeat(32);
+    expect(parseEnv(fetchEnv, { CIVIC_ETL_BUCKET: 'landing', CIVIC_ETL_PIPELINE_SHA256: sha256 })).toEqual({ pipelineFile: 'pipeline.json', pipelineSha256: sha256, bucket: 'landing' });
+    expect(() => parseEnv(fetchEnv, { CIVIC_ETL_BUCKET: 'landing', CIVIC_ETL_PIPELINE_SHA256: 'abc' }, 'the fetch function')).toThrow(
+      'invalid configuration of the fetch function: environment variable CIVIC_ETL_PIPELINE_SHA256 must be a SHA-256 in hexadecimal (64 digits)',
+    );
+  });
+
   it('ignores variables that are not its own (the runtime sets many)', () => {
     expect(parseEnv(fetchEnv, { CIVIC_ETL_BUCKET: 'landing', AWS_REGION: 'eu-west-1', NODE_OPTIONS: '--enable-source-maps' })).toEqual({ pipelineFile: 'pipeline.json', bucket: 'landing' });
   });
