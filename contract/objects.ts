@@ -28,7 +28,8 @@
  * dataset's mode says (a snapshot in mode replace or history, changes in upsert or append), and are
  * ordered by S3's own version order (functions/stage/object-order.ts).
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import './zod-mini.ts';
 
 /** The user-metadata key of the declaration (`x-amz-meta-civic-etl`). */
 export const DECLARATION_METADATA_KEY = 'civic-etl';
@@ -45,18 +46,20 @@ export const objectDeclarationSchema = z
     replaces: z.enum(REPLACES),
     holds: z.enum(HOLDS),
     /** The fetch run the object belongs to (its folder under `raw/<dataset>/`). */
-    run: z.string().min(1).max(200),
+    run: z.string().check(z.minLength(1), z.maxLength(200)),
     /** When the run started (ISO 8601 with milliseconds): the run's place in the source's order. */
     runStartedAt: z.iso.datetime(),
     /** The object's place in its run, from 1. */
-    part: z.number().int().min(1),
+    part: z.int().check(z.minimum(1)),
     /** `replaces: resource`: which resource. */
-    resource: z.string().min(1).max(200).optional(),
+    resource: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
     /** `deletions` and `keyChanges`: the source fields that name a row (default: the dataset's key; key changes: `id`). */
-    identifiedBy: z.array(z.string().min(1)).min(1).optional(),
+    identifiedBy: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
   })
-  .refine((d) => d.replaces !== 'resource' || d.resource !== undefined, { message: 'replaces "resource" needs the resource' })
-  .refine((d) => d.holds === 'rows' || d.replaces === 'nothing', { message: 'deletions and key changes replace nothing' });
+  .check(
+    z.refine((d) => d.replaces !== 'resource' || d.resource !== undefined, { message: 'replaces "resource" needs the resource' }),
+    z.refine((d) => d.holds === 'rows' || d.replaces === 'nothing', { message: 'deletions and key changes replace nothing' }),
+  );
 
 export type ObjectDeclaration = z.infer<typeof objectDeclarationSchema>;
 
@@ -76,18 +79,18 @@ export const PORTAL_METADATA_KEY = 'civic-etl-portal';
 export const portalMetadataSchema = z.object({
   /** The portal's dataset: its slug (CKAN: name), id, title, organisation, description, licence and tags. */
   datasetSlug: z.string(),
-  datasetId: z.string().optional(),
-  datasetTitle: z.string().optional(),
-  organization: z.string().optional(),
-  organizationId: z.string().optional(),
-  description: z.string().optional(),
-  license: z.string().optional(),
-  tags: z.array(z.string()).default([]),
+  datasetId: z.optional(z.string()),
+  datasetTitle: z.optional(z.string()),
+  organization: z.optional(z.string()),
+  organizationId: z.optional(z.string()),
+  description: z.optional(z.string()),
+  license: z.optional(z.string()),
+  tags: z._default(z.array(z.string()), []),
   /** The resource: its id, title, format (lower case) and URL (query values redacted). */
   resourceId: z.string(),
-  resourceTitle: z.string().optional(),
-  format: z.string().optional(),
-  url: z.string().optional(),
+  resourceTitle: z.optional(z.string()),
+  format: z.optional(z.string()),
+  url: z.optional(z.string()),
 });
 export type PortalMetadata = z.infer<typeof portalMetadataSchema>;
 
@@ -155,10 +158,10 @@ export function declarationFromMetadata(metadata: Record<string, string> | undef
 /** One object of a fetch run, as its manifest lists it: where, how big, and its declaration. */
 export const manifestObjectSchema = z.strictObject({
   key: z.string(),
-  bytes: z.number().int().min(0),
+  bytes: z.int().check(z.minimum(0)),
   sha256: z.string(),
   /** Records (rows, deletions, key changes) in it, where the connector counts them. */
-  records: z.number().int().min(0).optional(),
+  records: z.optional(z.int().check(z.minimum(0))),
   declaration: objectDeclarationSchema,
 });
 export type ManifestObject = z.infer<typeof manifestObjectSchema>;

@@ -1,7 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSRecord } from 'aws-lambda';
 import type pg from 'pg';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import '../../contract/zod-mini.ts';
 import type { ExportSettings } from '../combine/exports.ts';
 import { sqsStep, type Subject } from '../common/batch.ts';
 import type { CleanConfig } from '../common/config.ts';
@@ -11,7 +12,7 @@ import { currentPipeline } from '../common/pipeline.ts';
 import { cleanLoad } from './clean-load.ts';
 import { orderByReferences, referencedDatasets } from './order.ts';
 
-const cleanMessage = z.object({ loadId: z.number().int().positive() });
+const cleanMessage = z.object({ loadId: z.int().check(z.positive()) });
 
 /** What the clean handler works with: the AWS client and the database. */
 export interface CleanHandlerDeps {

@@ -11,7 +11,8 @@
  * (`AWS_REGION`, `AWS_ENDPOINT_URL`…): they are not repeated here.
  */
 import { availableParallelism } from 'node:os';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import '../../contract/zod-mini.ts';
 import { BUNDLED_PIPELINE_FILE, ENV } from '../../contract/names.ts';
 import { ConfigurationError } from './errors.ts';
 
@@ -21,22 +22,15 @@ export const DEFAULT_PART_BYTES = 1024 ** 3;
 export const DEFAULT_DB_POOL_SIZE = 4;
 
 const required = (what: string) => z.string({ error: (issue) => (issue.input === undefined ? 'is not set' : `must be ${what}`) });
-const optional = (what: string) => z.string({ error: `must be ${what}` }).optional();
-const count = (what: string) =>
-  z
-    .string()
-    .regex(/^\s*[1-9][0-9]*\s*$/, { error: (issue) => `must be ${what}, got "${String(issue.input)}"` })
-    .transform(Number);
+const optional = (what: string) => z.optional(z.string({ error: `must be ${what}` }));
+const count = (what: string) => z.pipe(z.string().check(z.regex(/^\s*[1-9][0-9]*\s*$/, { error: (issue) => `must be ${what}, got "${String(issue.input)}"` })), z.transform(Number));
 
 /** Every function: the pipeline definition it serves. */
 const pipelineShape = {
   /** Path of the validated pipeline definition, relative to the working directory or (in Lambda) to the bundle. */
-  [ENV.pipelineFile]: z.string().default(BUNDLED_PIPELINE_FILE),
+  [ENV.pipelineFile]: z._default(z.string(), BUNDLED_PIPELINE_FILE),
   /** The SHA-256 of the definition `cdk synth` validated: a file of those bytes is not validated again (functions/common/pipeline.ts). */
-  [ENV.pipelineSha256]: z
-    .string()
-    .regex(/^\s*[0-9a-fA-F]{64}\s*$/, { error: 'must be a SHA-256 in hexadecimal (64 digits)' })
-    .optional(),
+  [ENV.pipelineSha256]: z.optional(z.string().check(z.regex(/^\s*[0-9a-fA-F]{64}\s*$/, { error: 'must be a SHA-256 in hexadecimal (64 digits)' }))),
 };
 
 /** The functions that reach the database (stage, clean, migrate). */
@@ -46,17 +40,17 @@ const dbShape = {
   /** The RDS-generated secret (`host`, `port`, `username`, `password`, `dbname`), read over TLS. */
   [ENV.databaseSecretArn]: optional('a secret ARN'),
   /** Connections per function container. */
-  [ENV.dbPoolSize]: count('a whole number of connections, at least 1').default(DEFAULT_DB_POOL_SIZE),
+  [ENV.dbPoolSize]: z._default(count('a whole number of connections, at least 1'), DEFAULT_DB_POOL_SIZE),
   /** `disable`: connect without TLS to the database named by the secret (a database on loopback). */
   PGSSLMODE: optional('a libpq sslmode'),
 };
 
 /** The queue's maxReceiveCount (SQS steps): "attempt n of N" in logs and ledger, and which attempt is the last. */
 const receivesShape = {
-  [ENV.maxReceives]: count('a whole number of receives, at least 1').optional(),
+  [ENV.maxReceives]: z.optional(count('a whole number of receives, at least 1')),
 };
 
-type DbEnv = z.infer<z.ZodObject<typeof dbShape>>;
+type DbEnv = z.infer<z.ZodMiniObject<typeof dbShape>>;
 
 function dbOf(env: DbEnv) {
   return {
@@ -68,35 +62,47 @@ function dbOf(env: DbEnv) {
   };
 }
 
-function requireDatabase(env: DbEnv, ctx: z.RefinementCtx): void {
+function requireDatabase<T extends DbEnv>(env: T, ctx: z.core.$RefinementCtx<T>): void {
   if (!env[ENV.databaseUrl] && !env[ENV.databaseSecretArn]) {
     ctx.addIssue({ code: 'custom', path: [], message: `set ${ENV.databaseUrl} or ${ENV.databaseSecretArn} to reach the database` });
   }
 }
 
+/**
+ * A function's environment: its variables (`shape`), a check across them, and the configuration
+ * they give (`make`). Its `def.in` is the object of variables (test/infra/config-drift.test.ts).
+ */
+function environment<Shape extends z.core.$ZodLooseShape, Out>(
+  shape: Shape,
+  make: (env: z.output<z.ZodMiniObject<Shape>>) => Out,
+  check?: (env: z.output<z.ZodMiniObject<Shape>>, ctx: z.core.$RefinementCtx<z.output<z.ZodMiniObject<Shape>>>) => void,
+) {
+  const variables = z.object(shape);
+  return z.pipe(check ? variables.check(z.superRefine(check)) : variables, z.transform(make));
+}
+
 /** The database connection: `DATABASE_URL`, or the secret `CIVIC_ETL_DB_SECRET_ARN`. */
-export const dbEnv = z.object(dbShape).superRefine(requireDatabase).transform(dbOf);
+export const dbEnv = environment(dbShape, dbOf, requireDatabase);
 
 /** get (the fetch function): where fetched files go. */
-export const fetchEnv = z.object({ ...pipelineShape, [ENV.bucket]: required('a bucket name') }).transform((env) => ({
+export const fetchEnv = environment({ ...pipelineShape, [ENV.bucket]: required('a bucket name') }, (env) => ({
   pipelineFile: env[ENV.pipelineFile],
   pipelineSha256: env[ENV.pipelineSha256],
   bucket: env[ENV.bucket],
 }));
 
 /** stage: the queue it hands loads to, and (for files staged in parts) its own queue. */
-export const stageEnv = z
-  .object({
+export const stageEnv = environment(
+  {
     ...pipelineShape,
     ...dbShape,
     ...receivesShape,
     [ENV.cleanQueueUrl]: required('a queue URL'),
     /** Without it every file is staged whole by the invocation that received it. */
     [ENV.stageQueueUrl]: optional('a queue URL'),
-    [ENV.partBytes]: count('a positive whole number of bytes').default(DEFAULT_PART_BYTES),
-  })
-  .superRefine(requireDatabase)
-  .transform((env) => ({
+    [ENV.partBytes]: z._default(count('a positive whole number of bytes'), DEFAULT_PART_BYTES),
+  },
+  (env) => ({
     pipelineFile: env[ENV.pipelineFile],
     pipelineSha256: env[ENV.pipelineSha256],
     db: dbOf(env),
@@ -104,7 +110,9 @@ export const stageEnv = z
     cleanQueueUrl: env[ENV.cleanQueueUrl],
     stageQueueUrl: env[ENV.stageQueueUrl],
     partBytes: env[ENV.partBytes],
-  }));
+  }),
+  requireDatabase,
+);
 
 /** Local runs: a CSV larger than this is staged over parallel connections, by byte ranges (parts.ts). */
 export const DEFAULT_PARALLEL_BYTES = 64 * 1024 ** 2;
@@ -121,30 +129,29 @@ export const SUGGESTED_PARALLEL_CONNECTIONS = Math.min(availableParallelism(), 4
  * a CSV larger than `bytes` is cut at record boundaries into `connections` parts, staged at once.
  * `connections` 1: every file is staged whole, by one COPY; unset: each path's default (above).
  */
-export const parallelEnv = z
-  .object({
-    [ENV.parallelBytes]: count('a positive whole number of bytes').default(DEFAULT_PARALLEL_BYTES),
-    [ENV.parallelConnections]: count('a whole number of connections, at least 1').optional(),
-  })
-  .transform((env) => ({ bytes: env[ENV.parallelBytes], connections: env[ENV.parallelConnections] }));
+export const parallelEnv = environment(
+  {
+    [ENV.parallelBytes]: z._default(count('a positive whole number of bytes'), DEFAULT_PARALLEL_BYTES),
+    [ENV.parallelConnections]: z.optional(count('a whole number of connections, at least 1')),
+  },
+  (env) => ({ bytes: env[ENV.parallelBytes], connections: env[ENV.parallelConnections] }),
+);
 
 /** clean (and combine, exports): the bucket the views marked `export` go to; without it, nothing is exported. */
-export const cleanEnv = z
-  .object({ ...pipelineShape, ...dbShape, ...receivesShape, [ENV.bucket]: optional('a bucket name') })
-  .superRefine(requireDatabase)
-  .transform((env) => ({
+export const cleanEnv = environment(
+  { ...pipelineShape, ...dbShape, ...receivesShape, [ENV.bucket]: optional('a bucket name') },
+  (env) => ({
     pipelineFile: env[ENV.pipelineFile],
     pipelineSha256: env[ENV.pipelineSha256],
     db: dbOf(env),
     maxReceives: env[ENV.maxReceives],
     exportBucket: env[ENV.bucket],
-  }));
+  }),
+  requireDatabase,
+);
 
 /** migrate: the database, and the project whose schemas it creates. */
-export const migrateEnv = z
-  .object({ ...pipelineShape, ...dbShape })
-  .superRefine(requireDatabase)
-  .transform((env) => ({ pipelineFile: env[ENV.pipelineFile], pipelineSha256: env[ENV.pipelineSha256], db: dbOf(env) }));
+export const migrateEnv = environment({ ...pipelineShape, ...dbShape }, (env) => ({ pipelineFile: env[ENV.pipelineFile], pipelineSha256: env[ENV.pipelineSha256], db: dbOf(env) }), requireDatabase);
 
 export type DbConfig = z.output<typeof dbEnv>;
 export type FetchConfig = z.output<typeof fetchEnv>;
@@ -157,7 +164,7 @@ export type MigrateConfig = z.output<typeof migrateEnv>;
  * Parse a function's environment with its schema. A blank variable counts as not set. Fails with
  * a ConfigurationError naming each variable that is missing or invalid, and what it must be.
  */
-export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env, what = 'the function'): z.output<S> {
+export function parseEnv<S extends z.ZodMiniType>(schema: S, env: NodeJS.ProcessEnv = process.env, what = 'the function'): z.output<S> {
   const set = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1].trim() !== ''));
   const result = schema.safeParse(set);
   if (result.success) return result.data;

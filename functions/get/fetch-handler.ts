@@ -1,7 +1,8 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import '../../contract/zod-mini.ts';
 import type { FetchConfig } from '../common/config.ts';
 import { classify, PermanentError } from '../common/errors.ts';
 import { logger } from '../common/logger.ts';

@@ -1,4 +1,5 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import '../../contract/zod-mini.ts';
 import type { ObjectRef } from '../common/ledger.ts';
 import { PermanentError } from '../common/errors.ts';
 
@@ -8,9 +9,9 @@ const s3Record = z.object({
     bucket: z.object({ name: z.string() }),
     object: z.object({
       key: z.string(),
-      size: z.number().optional(),
-      eTag: z.string().optional(),
-      versionId: z.string().optional(),
+      size: z.optional(z.number()),
+      eTag: z.optional(z.string()),
+      versionId: z.optional(z.string()),
     }),
   }),
 });

@@ -62,8 +62,8 @@ describe('the environment the stack gives each function', () => {
   });
 
   it('sets no civic-etl variable that its function does not read (the stage function is told the bucket, and reads none)', () => {
-    const read = (schema: { in: { shape: object } }) => Object.keys(schema.in.shape);
-    const unread = (fn: PipelineFunction, schema: { in: { shape: object } }) =>
+    const read = (schema: { def: { in: { shape: object } } }) => Object.keys(schema.def.in.shape);
+    const unread = (fn: PipelineFunction, schema: { def: { in: { shape: object } } }) =>
       Object.keys(environment(fn)).filter((name) => /^(CIVIC_ETL_|DATABASE_URL$|PGSSLMODE$)/.test(name) && !read(schema).includes(name));
     expect(unread(f.stack.fetchFunction, fetchEnv)).toEqual([]);
     expect(unread(f.stack.stageFunction, stageEnv)).toEqual(['CIVIC_ETL_BUCKET']);

@@ -22,6 +22,10 @@ describe('the connector contract', () => {
     expect(declarationFromMetadata({ 'other-key': 'x' })).toBeUndefined();
     expect(() => declarationFromMetadata({ 'civic-etl': '%7Bnot json' })).toThrow(DeclarationError);
     expect(() => declarationFromMetadata({ 'civic-etl': encodeURIComponent(JSON.stringify({ ...part, replaces: 'everything' })) })).toThrow(/replaces/);
+    // what is wrong, in words (zod/mini has no messages of its own: contract/zod-mini.ts gives it zod's English ones)
+    expect(() => declarationFromMetadata({ 'civic-etl': encodeURIComponent(JSON.stringify({ ...part, run: '', part: 0 })) })).toThrow(
+      'its x-amz-meta-civic-etl declaration is not valid: run: Too small: expected string to have >=1 characters; part: Too small: expected number to be >=1',
+    );
   });
 
   it('refuses declarations that cannot be applied safely', () => {
