@@ -43,6 +43,15 @@ export const MAX_NESTING = 10_000;
 
 const TAB = 0x09;
 const LF = 0x0a;
+/** A line's characters are counted (for an error's column) up to this many bytes of it. */
+const COUNTED_LINE_BYTES = 1024 * 1024;
+
+/** Characters in the UTF-8 bytes `b[start, end)`: every byte but the continuation bytes. */
+function utf8Chars(b: Uint8Array, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) if ((b[i]! & 0xc0) !== 0x80) n++;
+  return n;
+}
 const CR = 0x0d;
 const SPACE = 0x20;
 const QUOTE = 0x22;
@@ -578,6 +587,13 @@ export class JsonStreamer {
   private utf8Carry: Buffer | undefined;
   private readonly ctx: ElementContext = { index: 0, offset: 0, member: undefined, base: 0 };
   private readonly describe: (index: number) => string;
+  /**
+   * Where an error is, as people look for it: the line breaks (LF) in the bytes before `base`, and
+   * the characters of the last line begun there (undefined: not counted, the line being longer
+   * than COUNTED_LINE_BYTES there — a one-line file, whose byte offset says as much).
+   */
+  private newlinesBefore = 0;
+  private lineCharsBefore: number | undefined = 0;
 
   constructor(
     private readonly handlers: StreamHandlers,
@@ -643,6 +659,7 @@ export class JsonStreamer {
 
   private append(chunk: Buffer): void {
     const left = this.b.length - this.pos;
+    this.countNewlines(this.b, this.pos);
     if (left === 0) {
       this.base += this.b.length;
       this.b = chunk;
@@ -664,6 +681,50 @@ export class JsonStreamer {
     this.base += this.pos;
     this.b = this.win.subarray(0, need);
     this.pos = 0;
+  }
+
+  /** The bytes `b[0, end)` leave the window (`base` moves past them): count their line breaks, and the characters after the last. */
+  private countNewlines(b: Buffer, end: number): void {
+    const leaving = end === b.length ? b : b.subarray(0, end);
+    let last = -1;
+    for (let at = leaving.indexOf(LF); at >= 0; at = leaving.indexOf(LF, at + 1)) {
+      this.newlinesBefore++;
+      last = at;
+    }
+    const tail = end - last - 1;
+    if (last < 0 && this.lineCharsBefore === undefined) return;
+    this.lineCharsBefore = tail > COUNTED_LINE_BYTES ? undefined : (last < 0 ? this.lineCharsBefore! : 0) + utf8Chars(leaving, last + 1, end);
+    if (this.lineCharsBefore !== undefined && this.lineCharsBefore > COUNTED_LINE_BYTES) this.lineCharsBefore = undefined;
+  }
+
+  /**
+   * The line (from 1) and column (from 1, in characters) of the byte at absolute offset `at`, when
+   * the bytes at hand reach it: the line always, the column unless the line is longer than
+   * COUNTED_LINE_BYTES before the bytes at hand.
+   */
+  positionOf(at: number): { line: number; column?: number } | undefined {
+    const b = this.b;
+    const end = at - this.base;
+    if (end < 0 || end > b.length) return undefined;
+    const before = b.subarray(0, end);
+    let line = this.newlinesBefore + 1;
+    let lineStart = -1;
+    for (let nl = before.indexOf(LF); nl >= 0; nl = before.indexOf(LF, nl + 1)) {
+      line++;
+      lineStart = nl + 1;
+    }
+    if (lineStart >= 0) return { line, column: utf8Chars(b, lineStart, end) + 1 };
+    return this.lineCharsBefore === undefined ? { line } : { line, column: this.lineCharsBefore + utf8Chars(b, 0, end) + 1 };
+  }
+
+  /** A read error at a byte offset, with the line and column of that byte where they are known. */
+  private withPosition(error: ReadError): ReadError {
+    const { offset, line } = error.position;
+    if (offset === undefined || line !== undefined) return error;
+    const where = this.positionOf(offset);
+    if (!where) return error;
+    const text = where.column === undefined ? `line ${where.line}` : `line ${where.line}, column ${where.column}`;
+    return new ReadError(`${error.message} (${text})`, { ...error.position, line: where.line }, { cause: error.cause });
   }
 
   private checkLimit(): void {
@@ -702,7 +763,8 @@ export class JsonStreamer {
         this.retryAt = 2 * (this.b.length - this.pos);
         return;
       }
-      if (error instanceof JsonSyntaxError) throw this.syntaxError(error);
+      if (error instanceof JsonSyntaxError) throw this.withPosition(this.syntaxError(error));
+      if (error instanceof ReadError) throw this.withPosition(error);
       throw error;
     }
   }

@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { sridFromCrs } from '../../functions/read/crs.ts';
 import { readGeoJson, type GeoJsonTable } from '../../functions/read/geojson.ts';
 import type { JsonReadOptions } from '../../functions/read/json.ts';
 import { geoJsonToHexWkb, geometryBytesToHexWkb, stagedGeometry } from '../../functions/read/geojson-wkb.ts';
 import { ReadError, type ReadRow } from '../../functions/read/types.ts';
+import { atLineColumn, lineColumn } from '../helpers/text-position.ts';
 
 const NAME = 'incoming/acme/parks/parks.geojson';
 
@@ -264,8 +266,40 @@ describe('readGeoJson: bad input', () => {
     const { error, rows } = await failure(text, {}, 4096);
 
     const start = text.indexOf(broken);
-    expect(error.message).toBe(`${NAME}: feature 1201 (from byte ${start}) is not valid JSON: expected a JSON value, found ',' at byte ${start + broken.indexOf(',,') + 1}`);
+    const at = start + broken.indexOf(',,') + 1;
+    expect(error.message).toBe(`${NAME}: feature 1201 (from byte ${start}) is not valid JSON: expected a JSON value, found ',' at byte ${at}${atLineColumn(text, at)}`);
+    expect(error.position).toMatchObject({ offset: at, line: lineColumn(text, at).line });
     expect(rows).toHaveLength(1200);
+  });
+
+  it("names the line and column of a broken value in a real pretty-printed file (Vaterstetten's polling districts), read in chunks", async () => {
+    // a public uMap export (test/acceptance/files/SOURCES.md), one value per line; its 10th "stroke": false misspelt
+    const original = readFileSync(new URL('../acceptance/files/de-vaterstetten-stimmbezirke-2021.geojson', import.meta.url), 'utf8');
+    const lines = original.split('\n');
+    const strokes = lines.flatMap((l, i) => (l.includes('"stroke": false') ? [i] : []));
+    expect(strokes.length).toBeGreaterThanOrEqual(10);
+    const lineNo = strokes[9]! + 1;
+    const broken = lines.map((l, i) => (i === lineNo - 1 ? l.replace('"stroke": false', '"stroke": flase') : l)).join('\n');
+    const column = lines[lineNo - 1]!.indexOf('false') + 2; // the 'l' where 'a' was expected
+
+    const { error } = await failure(broken, {}, 4096);
+
+    expect(error.message).toMatch(new RegExp(`unexpected 'l' in what looks like 'false' at byte \\d+ \\(line ${lineNo}, column ${column}\\)$`));
+    expect(error.position.line).toBe(lineNo);
+    expect(broken.split('\n')[lineNo - 1]![column - 1]).toBe('l');
+  });
+
+  it('counts the column in characters, not bytes, across chunks that split them', async () => {
+    const line1 = '{"type": "FeatureCollection", "features": [';
+    const line2 = `${feature({ name: 'Straße Nº 5 — été', n: 1 }, '{"type": "Point", "coordinates": [4.1, 52.2]}')},`;
+    const line3 = '{"type": "Feature", "properties": {"name": "Ærøskøbing"}, "geometry": {"type": "Point", "coordinates": [10.4,, 54.9]}}]}';
+    const text = [line1, line2, line3].join('\n');
+
+    const { error } = await failure(text, {}, 3);
+
+    // the second ',' of ',,', counted in characters (Æ, ø: two bytes each, cut across the 3-byte chunks)
+    expect(error.message.endsWith(` (line 3, column ${[...line3.slice(0, line3.indexOf(',,'))].length + 2})`)).toBe(true);
+    expect(error.message).toContain(atLineColumn(text, Buffer.byteLength(text.slice(0, text.indexOf(',,') + 1))));
   });
 
   it('says where a truncated file ends', async () => {
@@ -280,7 +314,8 @@ describe('readGeoJson: bad input', () => {
 
   it('rejects a FeatureCollection without features, or whose features are not an array', async () => {
     expect((await failure('{"type": "FeatureCollection", "name": "empty"}')).error.message).toBe(`${NAME}: the FeatureCollection (from byte 0) has no "features" member`);
-    expect((await failure('{"type": "FeatureCollection", "features": {"a": 1}}')).error.message).toBe(`${NAME}: "features" (at byte 42) is an object, not an array of features`);
+    const object = '{"type": "FeatureCollection", "features": {"a": 1}}';
+    expect((await failure(object)).error.message).toBe(`${NAME}: "features" (at byte 42) is an object, not an array of features${atLineColumn(object, 42)}`);
   });
 
   it('rejects a feature whose geometry is not an object, naming the feature', async () => {
@@ -288,16 +323,20 @@ describe('readGeoJson: bad input', () => {
 
     const { error } = await failure(text);
 
-    expect(error.message).toBe(`${NAME}: feature 2 (at byte ${text.indexOf('"POINT')}): its geometry is a string, not an object or null`);
+    expect(error.message).toBe(`${NAME}: feature 2 (at byte ${text.indexOf('"POINT')}): its geometry is a string, not an object or null${atLineColumn(text, text.indexOf('"POINT'))}`);
   });
 
   it('rejects a feature that is not a Feature object, or a geometry of an unknown type', async () => {
     const array = collection(['[1, 2]']);
-    expect((await failure(array)).error.message).toBe(`${NAME}: feature 1 (at byte ${array.indexOf('[1, 2]')}) is an array, not a Feature object`);
+    expect((await failure(array)).error.message).toBe(`${NAME}: feature 1 (at byte ${array.indexOf('[1, 2]')}) is an array, not a Feature object${atLineColumn(array, array.indexOf('[1, 2]'))}`);
     const geometry = collection([SQUARE]);
-    expect((await failure(geometry)).error.message).toBe(`${NAME}: feature 1 (at byte ${geometry.indexOf('"Polygon"')}): its type is "Polygon", not "Feature"`);
+    expect((await failure(geometry)).error.message).toBe(
+      `${NAME}: feature 1 (at byte ${geometry.indexOf('"Polygon"')}): its type is "Polygon", not "Feature"${atLineColumn(geometry, geometry.indexOf('"Polygon"'))}`,
+    );
     const odd = collection([feature({}, '{"type": "Circle", "radius": 3}')]);
-    expect((await failure(odd)).error.message).toBe(`${NAME}: feature 1 (at byte ${odd.indexOf('{"type": "Circle"')}): its geometry type "Circle" is not a GeoJSON geometry type`);
+    expect((await failure(odd)).error.message).toBe(
+      `${NAME}: feature 1 (at byte ${odd.indexOf('{"type": "Circle"')}): its geometry type "Circle" is not a GeoJSON geometry type${atLineColumn(odd, odd.indexOf('{"type": "Circle"'))}`,
+    );
   });
 
   it('rejects a file that is not a GeoJSON object', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readJson, sniffJson, type JsonReadOptions } from '../../functions/read/json.ts';
 import { NEED_MORE, skipValue } from '../../functions/read/json-scan.ts';
 import { ReadError, type ReadRow, type ReadTable } from '../../functions/read/types.ts';
+import { atLineColumn } from '../helpers/text-position.ts';
 
 /** A source that gives `text` in chunks of `size` bytes, and counts how often it was opened. */
 function source(text: string | Buffer, size = 7) {
@@ -325,9 +326,10 @@ describe('readJson: arrays exploded into child tables', () => {
 
 describe('readJson: bad input', () => {
   it('names the element and the byte where an element is broken', async () => {
-    const { error } = await failure('[{"a":1},{"a":2},{"a":3 "b":4},{"a":5}]');
+    const text = '[{"a":1},{"a":2},{"a":3 "b":4},{"a":5}]';
+    const { error } = await failure(text);
 
-    expect(error.message).toBe("incoming/acme/data.json: element 3 (from byte 17) is not valid JSON: expected ',' or '}', found '\"' at byte 24");
+    expect(error.message).toBe(`incoming/acme/data.json: element 3 (from byte 17) is not valid JSON: expected ',' or '}', found '"' at byte 24${atLineColumn(text, 24)}`);
     expect(error.position).toMatchObject({ file: 'incoming/acme/data.json', offset: 24 });
   });
 
@@ -335,7 +337,7 @@ describe('readJson: bad input', () => {
     const good = Array.from({ length: 3000 }, (_, i) => `{"a":${i + 1}}`).join(',');
     const { error, rows } = await failure(`[${good},{"a":3001,}]`, {}, 4096);
 
-    expect(error.message).toMatch(/^incoming\/acme\/data\.json: element 3001 \(from byte \d+\) is not valid JSON: expected a member name in double quotes, found '}' at byte \d+$/);
+    expect(error.message).toMatch(/^incoming\/acme\/data\.json: element 3001 \(from byte \d+\) is not valid JSON: expected a member name in double quotes, found '}' at byte \d+ \(line 1, column \d+\)$/);
     expect(rows).toHaveLength(3000);
     expect(rows.at(-1)).toEqual({ values: ['3000'], position: 3000 });
   });
@@ -386,7 +388,7 @@ describe('readJson: bad input', () => {
 
   it('says when the file is empty, has text after the value, or is UTF-16', async () => {
     expect((await failure('  \n')).error.message).toBe('incoming/acme/data.json: no JSON value in the file (it is empty or only whitespace)');
-    expect((await failure('[1, 2] [3]')).error.message).toBe("incoming/acme/data.json: not valid JSON at byte 7: unexpected '[' after the end of the JSON value");
+    expect((await failure('[1, 2] [3]')).error.message).toBe(`incoming/acme/data.json: not valid JSON at byte 7: unexpected '[' after the end of the JSON value${atLineColumn('[1, 2] [3]', 7)}`);
     expect((await failure(Buffer.from('\uFEFF[{"a":1}]', 'utf16le'))).error.message).toMatch(/UTF-16 text; JSON must be UTF-8/);
   });
 
