@@ -304,6 +304,41 @@ describe('a message that cannot be read', () => {
     await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
   });
 
+  it('is in status --json as in status: step, message id, when, reason, body, receives; and the DLQs as status counts them', async () => {
+    const ids: string[] = [];
+    for (const body of bodies) ids.push((await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.cleanQueueUrl, MessageBody: body }))).MessageId!);
+    await local.run({ maxMs: 60_000 });
+    // one message waiting in the stage DLQ, which status counts
+    await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageDlqUrl, MessageBody: 'dead letter' }));
+    const kept = await rows<{ step: string; message_id: string; queue: string | null; body: string; reason: string; receives: number; received_at: Date }>(
+      local.pool,
+      `SELECT step, message_id, queue, body, reason, receives, received_at FROM etl.rejected_messages WHERE project = 'it_failures' ORDER BY received_at DESC, id DESC`,
+    );
+    expect(kept.map((k) => k.message_id).sort()).toEqual([...ids].sort());
+
+    const text = cli('status');
+    const r = cli('status', '--json');
+    expect(r.status).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    // the same messages the text names, with what it says of each
+    for (const id of ids) expect(text.stdout).toContain(`clean message ${id}: `);
+    expect(doc.rejectedMessages.total).toBe(kept.length);
+    expect(doc.rejectedMessages.latest).toEqual(
+      kept.map((k) => ({ step: k.step, messageId: k.message_id, ...(k.queue ? { queue: k.queue } : {}), body: k.body, reason: k.reason, receives: k.receives, receivedAt: k.received_at.toISOString() })),
+    );
+    for (const m of doc.rejectedMessages.latest) expect(text.stdout).toContain(`${m.step} message ${m.messageId}: ${m.reason}`);
+    // the loads, as before, and the dead letters the text reports
+    const loads = await rows<{ id: number }>(local.pool, `SELECT id::int FROM etl.loads WHERE project = 'it_failures' ORDER BY id DESC LIMIT 20`);
+    expect(doc.loads.map((l: { id: number }) => l.id)).toEqual(loads.map((l) => l.id));
+    expect(doc.deadLetters).toEqual([
+      { step: 'stage', queueUrl: local.resources.stageDlqUrl, messages: 1 },
+      { step: 'clean', queueUrl: local.resources.cleanDlqUrl, messages: 0 },
+    ]);
+    expect(text.stdout).toContain(`DLQ: 1 message waiting in the stage dead-letter queue (${local.resources.stageDlqUrl})`);
+    expect(await drain(local.resources.stageDlqUrl)).toEqual(['dead letter']);
+    await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
+  });
+
   it('in a DLQ is described by dlq list --peek, whatever its shape', async () => {
     for (const body of bodies) await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageDlqUrl, MessageBody: body }));
     const r = cli('dlq', 'list', '--peek', '10', '--json');
