@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ListQueuesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sqsClient } from '../../functions/common/aws.ts';
@@ -45,7 +45,7 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** `civic-etl dlq` makes the local queues with its own settings: this file's short visibility timeout and receive count again. */
+/** `civic-etl run` makes the local queues with its own settings: this file's short visibility timeout and receive count again. */
 async function queuesAsTested(): Promise<void> {
   await ensureLocalResources({ project: local.pipeline.project, visibilityTimeoutSeconds: 1, maxReceiveCount: MAX_RECEIVES });
 }
@@ -252,7 +252,6 @@ describe('a message that cannot be read', () => {
     const dlq = cli('dlq', 'list');
     expect(dlq.status).toBe(0);
     for (const id of ids) expect(dlq.stdout).toContain(id);
-    await queuesAsTested();
     await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
   });
 
@@ -268,7 +267,6 @@ describe('a message that cannot be read', () => {
     expect(kept).toEqual([{ message_id: MessageId, body, reason: expect.stringMatching(/load 987654321 \(part 2\), which the ledger does not hold/) }]);
     const status = cli('status');
     expect(status.stdout).toMatch(new RegExp(`stage message ${MessageId}: .*load 987654321`));
-    await queuesAsTested();
     await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
   });
 
@@ -342,7 +340,6 @@ describe('a message that cannot be read', () => {
   it('in a DLQ is described by dlq list --peek, whatever its shape', async () => {
     for (const body of bodies) await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageDlqUrl, MessageBody: body }));
     const r = cli('dlq', 'list', '--peek', '10', '--json');
-    await queuesAsTested();
     expect(r.stderr).not.toMatch(/TypeError/);
     expect(r.status).toBe(0);
     const stage = JSON.parse(r.stdout).queues.find((q: { queue: string }) => q.queue === 'stage');
@@ -353,6 +350,50 @@ describe('a message that cannot be read', () => {
       'a message that names no object or load',
     ]);
     expect((await drain(local.resources.stageDlqUrl)).sort()).toEqual([...bodies].sort());
+  });
+});
+
+describe('civic-etl dlq', () => {
+  /** Every attribute of the four queues but their message counts, as SQS gives them. */
+  const settings = async () => {
+    const out: Record<string, Record<string, string>> = {};
+    for (const url of [local.resources.stageQueueUrl, local.resources.stageDlqUrl, local.resources.cleanQueueUrl, local.resources.cleanDlqUrl]) {
+      const a = (await sqsClient().send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }))).Attributes ?? {};
+      out[url] = Object.fromEntries(Object.entries(a).filter(([k]) => !k.startsWith('ApproximateNumberOfMessages')));
+    }
+    return out;
+  };
+
+  it('list and redrive leave the queues as the runner set them: visibility timeout, redrive policy and its maxReceiveCount', async () => {
+    await queuesAsTested();
+    const before = await settings();
+    // what this file's runner set, which the defaults (5 s, 5 receives) are not
+    expect(before[local.resources.stageQueueUrl]).toMatchObject({ VisibilityTimeout: '1' });
+    expect(JSON.parse(before[local.resources.cleanQueueUrl]!.RedrivePolicy!)).toMatchObject({ maxReceiveCount: MAX_RECEIVES });
+
+    expect(cli('dlq', 'list').status).toBe(0);
+    expect(cli('dlq', 'list', '--json').status).toBe(0);
+    expect(await settings()).toEqual(before);
+
+    await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.cleanDlqUrl, MessageBody: JSON.stringify({ loadId: 0 }) }));
+    const r = cli('dlq', 'redrive', 'clean');
+    expect(r.stdout).toContain(`clean: moved 1 message from ${local.resources.cleanDlqUrl} back to ${local.resources.cleanQueueUrl}`);
+    expect(await settings()).toEqual(before);
+    expect(await drain(local.resources.cleanQueueUrl)).toEqual([JSON.stringify({ loadId: 0 })]);
+  });
+
+  it('list and redrive create no queue where there is none yet, and say so', async () => {
+    const namespace = `none-${Date.now().toString(36)}`;
+    const env = { ...process.env, CIVIC_ETL_LOCAL_NAMESPACE: namespace };
+    const run = (...args: string[]) => spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args, '--pipeline', PIPELINE], { encoding: 'utf8', env, timeout: 60_000 });
+    const list = run('dlq', 'list');
+    expect(list.status).toBe(0);
+    expect(list.stdout).toContain('none yet: civic-etl run (or upload) creates the queues and their DLQs');
+    expect(JSON.parse(run('dlq', 'list', '--json').stdout).queues).toEqual([]);
+    const redrive = run('dlq', 'redrive');
+    expect(redrive.status).toBe(0);
+    expect(redrive.stdout).toContain('nothing to redrive');
+    expect((await sqsClient().send(new ListQueuesCommand({ QueueNamePrefix: `civic-etl-${namespace}` }))).QueueUrls ?? []).toEqual([]);
   });
 });
 
