@@ -8,7 +8,9 @@ import { createReadStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { Agent } from 'node:http';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { receiveObject } from '../../functions/common/ledger.ts';
@@ -185,6 +187,44 @@ describe('a CSV above the threshold, staged locally over parallel connections', 
     expect(load.error).toMatch(new RegExp(`bad\\.csv.*line ${badLine}`));
     expect(left).toEqual([]);
     expect(cleaned).toEqual([]);
+  });
+
+  it('closes the reads it opened ahead when the ledger fails after the plan, then stages it on the retry: no connection left open', async () => {
+    // moto's S3 through an agent of its own, whose sockets in use are counted
+    const agent = new Agent({ keepAlive: true });
+    const s3 = new S3Client({ forcePathStyle: true, requestHandler: new NodeHttpHandler({ httpAgent: agent }) });
+    const inUse = () => Object.values(agent.sockets).reduce((n, list) => n + (list?.length ?? 0), 0);
+    // the ledger fails once, on the query for the parts to stage that follows the plan
+    let failed = false;
+    const pool = new Proxy(deps.pool, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver);
+        return (...args: unknown[]) => {
+          if (!failed && typeof args[0] === 'string' && args[0].includes("status <> 'staged'")) {
+            failed = true;
+            return Promise.reject(Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' }));
+          }
+          return (target.query as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    cleaned = [];
+    try {
+      // large enough that moto cannot hand over a whole response before it is read
+      const text = `id,note,amount\n${Array.from({ length: 200_000 }, (_, i) => `${i},a note of some length ${i},${i}.25`).join('\n')}\n`;
+      const ref = await put(bucket, 'incoming/city/split/ledger-fails.csv', text);
+      await expect(stageObject({ ...deps, pool, s3, partBytes: 100, partsInProcess: { connections: 2 } }, ref)).rejects.toThrow(/Connection terminated/);
+      expect(failed).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(inUse(), 'S3 responses left open after the failure').toBe(0);
+      // SQS brings the message back: staged, every row, and no response left open either
+      expect(await stageObject({ ...deps, pool, s3, partBytes: 100, partsInProcess: { connections: 2 } }, ref)).toMatchObject({ status: 'staged', rows: 200_000 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(inUse(), 'S3 responses left open after the retry').toBe(0);
+    } finally {
+      s3.destroy();
+      agent.destroy();
+    }
   });
 });
 
