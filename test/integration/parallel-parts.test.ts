@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'node:http';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { cleanLoad } from '../../functions/clean/clean-load.ts';
 import { s3Client } from '../../functions/common/aws.ts';
 import { receiveObject } from '../../functions/common/ledger.ts';
@@ -192,7 +191,7 @@ describe('a CSV above the threshold, staged locally over parallel connections', 
   it('closes the reads it opened ahead when the ledger fails after the plan, then stages it on the retry: no connection left open', async () => {
     // moto's S3 through an agent of its own, whose sockets in use are counted
     const agent = new Agent({ keepAlive: true });
-    const s3 = new S3Client({ forcePathStyle: true, requestHandler: new NodeHttpHandler({ httpAgent: agent }) });
+    const s3 = new S3Client({ forcePathStyle: true, requestHandler: { httpAgent: agent } });
     const inUse = () => Object.values(agent.sockets).reduce((n, list) => n + (list?.length ?? 0), 0);
     // the ledger fails once, on the query for the parts to stage that follows the plan
     let failed = false;
