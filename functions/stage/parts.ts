@@ -342,10 +342,14 @@ export async function stagePart(deps: PartsDeps, message: PartMessage, onComplet
         ...(stats.notes?.length ? [notesWarning(load.object_key, stats.notes)] : []),
       ];
       if (skipped.length > 0) {
-        await client.query(`UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`, [
-          loadId,
-          JSON.stringify(skipped),
-        ]);
+        // a part staged again (its table emptied by crash recovery) skips the same lines: said once. A warning names
+        // the part's own lines, so two parts never say the same words
+        await client.query(
+          `UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) ||
+             coalesce((SELECT jsonb_agg(w) FROM jsonb_array_elements($2::jsonb) AS w WHERE NOT coalesce(detected->'warnings', '[]'::jsonb) @> jsonb_build_array(w)), '[]'::jsonb))
+            WHERE id = $1`,
+          [loadId, JSON.stringify(skipped)],
+        );
       }
       await client.query(`UPDATE etl.load_parts SET status = 'staged', rows = $3, staged_at = now() WHERE load_id = $1 AND part = $2`, [loadId, part, n]);
       return n;

@@ -488,4 +488,43 @@ describe('unlogged part tables and crash recovery', () => {
     expect(await facts(await stagingTable(load!.id))).toEqual(expected);
     expect(cleaned).toEqual([{ loadId: load!.id }]);
   });
+
+  it("says once among the load's warnings the line a part skipped, when that part is staged again after its table was emptied", async () => {
+    // a second export appended to the first: its header repeated on one line of the second half
+    const lines = ['id,note,amount'];
+    for (let i = 1; i <= 3000; i++) {
+      lines.push(`${i},plain ${i},${i}.5`);
+      if (i === 2500) lines.push('id,note,amount');
+    }
+    const headerLine = lines.indexOf('id,note,amount', 1) + 1;
+    const ref = await put(bucket, 'incoming/city/split/appended-emptied.csv', `${lines.join('\n')}\n`);
+    const said = async (loadId: number) =>
+      (await rows<{ warnings: string[] | null }>(deps.pool, `SELECT detected->'warnings' AS warnings FROM etl.loads WHERE id = $1`, [loadId]))[0]!.warnings?.filter((w) =>
+        w.includes('repeating the header skipped'),
+      );
+    cleaned = [];
+    // the process dies once every part is staged, before they are attached; then crash recovery empties the part that skipped the line
+    partHooks.beforeAttach = () => {
+      throw new Error('simulated crash: the process died after the last part committed');
+    };
+    try {
+      await expect(stageObject(inParts(), ref)).rejects.toThrow(/simulated crash/);
+    } finally {
+      delete partHooks.beforeAttach;
+    }
+    const [load] = await rows<{ id: number }>(deps.pool, `SELECT id::int FROM etl.loads WHERE object_key = $1`, [ref.key]);
+    const saidBefore = await said(load!.id);
+    const [holder] = await rows<{ part: number }>(deps.pool, `SELECT part FROM etl.load_parts WHERE load_id = $1 AND first_line <= $2 ORDER BY part DESC LIMIT 1`, [load!.id, headerLine]);
+    const table = (await partTables(load!.id)).find((t) => t.name.endsWith(`__p${holder!.part}`))!.name;
+    await deps.pool.query(`TRUNCATE it_parallel_staging.${table}`);
+    // the next delivery finds it emptied (and says so), the one after stages it again and completes the load
+    await expect(stageObject(inParts(), ref)).rejects.toThrow(/emptied by PostgreSQL's crash recovery/);
+    const last = await stageObject(inParts(), ref);
+
+    expect(holder!.part).toBeGreaterThan(0);
+    expect(saidBefore).toEqual([`${ref.key}: 1 line repeating the header skipped (first on line ${headerLine})`]);
+    expect(last).toMatchObject({ status: 'staged', rows: 3000 });
+    expect(await said(load!.id)).toEqual(saidBefore);
+    expect(cleaned).toEqual([{ loadId: load!.id }]);
+  });
 });
