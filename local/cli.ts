@@ -53,11 +53,16 @@ const HELP: Record<string, string> = {
       Fetch a dataset's source once into raw/ (a file URL with a conditional GET, or an API's records), as the scheduled function does.`,
   status: `  civic-etl status [DATASET] [--pipeline FILE] [--limit N] [--json]
       The latest N loads of the project from the ledger (default 20), newest first: load id, start,
-      duration, status, rows, error; then the queue messages rejected as unreadable (not an S3
-      event, not JSON…: acknowledged, not retried) with their message id and reason.
+      duration, status, rows, error; then the latest 5 queue messages rejected as unreadable
+      (not an S3 event, not JSON…: acknowledged, not retried) with their message id and reason,
+      and the messages waiting in each dead-letter queue.
       With DATASET, its latest N loads (default 5) each with its quality report: rows read,
       loaded and quarantined, counts by rule with example lines, unmapped values, schema
-      changes, the error of a failed load. --json prints the loads (and reports) as JSON.`,
+      changes, the error of a failed load. --json prints the same as one JSON document: without
+      DATASET an object of project, loads, loadsInLedger (their number in all),
+      rejectedMessages (total, and the latest with step, messageId, queue, receivedAt, reason,
+      receives and body) and deadLetters (step, queueUrl, messages; deadLettersNotChecked and
+      why, when moto does not answer); with DATASET the loads and their reports.`,
   replay: `  civic-etl replay DATASET [--from DATE] [--version ID] [--dry-run] [--pipeline FILE] [--verbose] [--json]
       Stage a dataset's object versions in the local bucket again, oldest first, and clean each:
       the clean table ends as a fresh run over those versions would leave it. Each replay is a
@@ -598,8 +603,23 @@ async function status(argv: string[]): Promise<number> {
   try {
     const pool = await getPool();
     if (name === undefined && values.json) {
+      // what the text says, as data: the loads, the messages rejected as unreadable, the dead letters
       const { ledgerSummary } = await import('../functions/common/ledger.ts');
-      console.log(JSON.stringify(await ledgerSummary(pool, pipeline.project, limit ?? 20), null, 2));
+      const { rejectedMessages } = await import('../functions/common/rejected-messages.ts');
+      const { n } = (await pool.query(`SELECT count(*)::int AS n FROM etl.loads WHERE project = $1`, [pipeline.project])).rows[0];
+      console.log(
+        JSON.stringify(
+          {
+            project: pipeline.project,
+            loads: await ledgerSummary(pool, pipeline.project, limit ?? 20),
+            loadsInLedger: n,
+            rejectedMessages: await rejectedMessages(pool, pipeline.project, REJECTED_SHOWN),
+            ...(await deadLetters(pipeline.project)),
+          },
+          null,
+          2,
+        ),
+      );
     } else if (name === undefined) {
       await printLedger(pool, pipeline.project, limit ?? 20);
       await printRejectedMessages(pool, pipeline.project);
@@ -619,23 +639,35 @@ async function status(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** How many of the latest queue messages rejected as unreadable `status` shows (text and JSON); the total is given too. */
+const REJECTED_SHOWN = 5;
+
 /** Queue messages the steps rejected as unreadable: they name no load, so the ledger's table cannot show them. */
 async function printRejectedMessages(pool: import('pg').Pool, project: string): Promise<void> {
   const { rejectedMessages, describeRejectedMessages } = await import('../functions/common/rejected-messages.ts');
-  const lines = describeRejectedMessages(await rejectedMessages(pool, project, 5));
+  const lines = describeRejectedMessages(await rejectedMessages(pool, project, REJECTED_SHOWN));
   if (lines.length > 0) console.log(`\n${lines.join('\n')}`);
+}
+
+/** The project's local dead-letter queues (moto) and the messages in each, or why they could not be counted. */
+async function deadLetters(project: string): Promise<{ deadLetters: { step: 'stage' | 'clean'; queueUrl: string; messages: number }[] } | { deadLettersNotChecked: string }> {
+  try {
+    const { deadLetterDepths } = await import('./resources.ts');
+    return { deadLetters: await deadLetterDepths(project) };
+  } catch (error) {
+    return { deadLettersNotChecked: (error as Error).message };
+  }
 }
 
 /** Messages waiting in the project's local dead-letter queues (moto), or why they could not be counted. */
 async function printDeadLetters(project: string): Promise<void> {
-  try {
-    const { deadLetterDepths } = await import('./resources.ts');
-    const waiting = (await deadLetterDepths(project)).filter((q) => q.messages > 0);
-    for (const q of waiting) {
-      console.log(`\nDLQ: ${q.messages} message${q.messages === 1 ? '' : 's'} waiting in the ${q.step} dead-letter queue (${q.queueUrl}); the loads' errors are above; fix the cause, then redrive`);
-    }
-  } catch (error) {
-    console.log(`\nDLQ: not checked (${(error as Error).message})`);
+  const dead = await deadLetters(project);
+  if ('deadLettersNotChecked' in dead) {
+    console.log(`\nDLQ: not checked (${dead.deadLettersNotChecked})`);
+    return;
+  }
+  for (const q of dead.deadLetters.filter((d) => d.messages > 0)) {
+    console.log(`\nDLQ: ${q.messages} message${q.messages === 1 ? '' : 's'} waiting in the ${q.step} dead-letter queue (${q.queueUrl}); the loads' errors are above; fix the cause, then redrive`);
   }
 }
 

@@ -13,7 +13,9 @@ export const DLQ_HELP = `Usage: civic-etl dlq list [--peek N] [--pipeline FILE] 
             of each DLQ (left where they are): the object or load each is about, and that load's
             status, attempts and error in the ledger. Also the queue messages the steps rejected as
             unreadable (not an S3 event, not JSON…): bad input, acknowledged without retries, so never
-            in a DLQ; each is kept with its reason in etl.rejected_messages.
+            in a DLQ; each is kept with its reason in etl.rejected_messages. Locally, list and
+            redrive take the queues as they are: they create none and change no setting (the
+            visibility timeout and maxReceiveCount civic-etl run gave them stay).
   redrive   send the messages of a DLQ (default: every DLQ) back to the queue they came from,
             once the cause is fixed; each redrive is logged (stderr) and recorded in etl.redrives.
             Locally (moto): receive, send to the work queue, delete, ten at a time — a message is
@@ -77,13 +79,10 @@ export async function dlqCommand(argv: string[]): Promise<number> {
   } else {
     if (values['database-url']) process.env.DATABASE_URL = values['database-url'];
     await (await import('./services.ts')).ensureServices();
-    const { ensureLocalResources } = await import('./resources.ts');
-    const r = await ensureLocalResources({ project: pipeline.project });
-    const sqs = sqsClient();
-    queues = [
-      { name: 'stage', dlqUrl: r.stageDlqUrl, dlqArn: await dlq.queueArn(sqs, r.stageDlqUrl), targetUrl: r.stageQueueUrl, targetArn: r.stageQueueArn },
-      { name: 'clean', dlqUrl: r.cleanDlqUrl, dlqArn: await dlq.queueArn(sqs, r.cleanDlqUrl), targetUrl: r.cleanQueueUrl, targetArn: r.cleanQueueArn },
-    ];
+    // the queues as they are: list and redrive create nothing and set no attribute, so the visibility
+    // timeout and maxReceiveCount the runner gave them stay
+    const { findLocalQueues } = await import('./resources.ts');
+    queues = (await findLocalQueues(pipeline.project)).map((q) => ({ name: q.step, dlqUrl: q.dlqUrl, dlqArn: q.dlqArn, targetUrl: q.queueUrl, targetArn: q.queueArn }));
     where = `the local resources of ${pipeline.project} (${relative(process.cwd(), file) || file})`;
   }
   const sqs = sqsClient();
@@ -97,6 +96,12 @@ export async function dlqCommand(argv: string[]): Promise<number> {
   try {
     if (action === 'list') return await list(queues, where, pipeline.project, sqs, pool, values.json ?? false, peek ?? 0);
     const chosen = which === undefined ? queues : queues.filter((q) => q.name === which);
+    if (chosen.length === 0 && !onStack && which !== 'fetch') {
+      // not made yet locally: nothing waits, nothing to redrive (and nothing is created)
+      if (values.json) printJson({ project: pipeline.project, redrives: [] });
+      else console.log(`${where} has no ${which ?? ''} dead-letter queue yet, so nothing to redrive: civic-etl run (or upload) creates the queues and their DLQs`.replace('  ', ' '));
+      return 0;
+    }
     if (chosen.length === 0) {
       throw new UsageError(
         which === 'fetch' && !onStack
@@ -144,10 +149,12 @@ async function list(
     return 0;
   }
   console.log(`dead-letter queues of ${where}:`);
-  printTable(
-    rows.map((r) => ({ queue: r.queue, 'dead letters': r.deadLetters, 'in flight': r.inFlight, 'returns to': r.returnsTo ?? '—', dlq: r.dlqUrl })),
-    80,
-  );
+  if (rows.length === 0) console.log('  none yet: civic-etl run (or upload) creates the queues and their DLQs');
+  else
+    printTable(
+      rows.map((r) => ({ queue: r.queue, 'dead letters': r.deadLetters, 'in flight': r.inFlight, 'returns to': r.returnsTo ?? '—', dlq: r.dlqUrl })),
+      80,
+    );
   for (const r of rows) {
     if (!r.messages?.length) continue;
     console.log(`\nin the ${r.queue} DLQ${r.messages.length < r.deadLetters ? ` (the first ${r.messages.length} of ${r.deadLetters})` : ''}:`);

@@ -291,6 +291,51 @@ export async function purgeLocalResources(res: LocalResources): Promise<void> {
   }
 }
 
+/** A step's local work queue and its DLQ, as they are. */
+export interface LocalQueuePair {
+  step: 'stage' | 'clean';
+  queueUrl: string;
+  queueArn: string;
+  dlqUrl: string;
+  dlqArn: string;
+}
+
+/**
+ * A project's local work queues and DLQs (moto) as they are, read only: nothing is created and no
+ * attribute is set, so the visibility timeout and redrive policy the runner gave them stay. A step
+ * whose queue or DLQ is not made yet (`civic-etl run` or `upload` makes them) is left out.
+ */
+export async function findLocalQueues(project: string): Promise<LocalQueuePair[]> {
+  const { sqs } = clients();
+  const names = localResourceNames(project);
+  const find = async (name: string): Promise<{ url: string; arn: string } | undefined> => {
+    let url: string | undefined;
+    try {
+      url = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
+    } catch (error) {
+      if (isQueueMissing(error)) return undefined;
+      throw error;
+    }
+    if (!url) return undefined;
+    const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn;
+    if (!arn) throw new Error(`SQS returned no ARN for queue ${name}`);
+    return { url, arn };
+  };
+  try {
+    const out: LocalQueuePair[] = [];
+    for (const [step, queueName, dlqName] of [
+      ['stage', names.stageQueue, names.stageDlq],
+      ['clean', names.cleanQueue, names.cleanDlq],
+    ] as const) {
+      const [queue, dlq] = [await find(queueName), await find(dlqName)];
+      if (queue && dlq) out.push({ step, queueUrl: queue.url, queueArn: queue.arn, dlqUrl: dlq.url, dlqArn: dlq.arn });
+    }
+    return out;
+  } finally {
+    sqs.destroy();
+  }
+}
+
 /**
  * Messages waiting in a project's local dead-letter queues (moto), without creating anything: a
  * queue not made yet counts as empty.

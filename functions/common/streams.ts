@@ -26,6 +26,21 @@ export async function readHead(source: AsyncIterable<Uint8Array>, bytes: number)
   return { head: Buffer.concat(parts), rest: it, complete: false };
 }
 
+/**
+ * Release a byte source whether or not it was read, and however far: a stream (an S3 GET's
+ * response body, a file) is destroyed, which closes its connection or file; a source with its own
+ * `close()` is closed; any other has its iterator returned. A source read to its end, or released
+ * before, is left as it is. Without it, a read that fails before its first chunk — the wrapping
+ * generators not started, so never returned — keeps the response open until the server times out.
+ */
+export async function closeSource(source: AsyncIterable<Uint8Array>): Promise<void> {
+  const s = source as { destroy?: () => unknown; close?: () => unknown };
+  if (typeof s.destroy === 'function') s.destroy();
+  else if (typeof s.close === 'function') await s.close();
+  // (an async generator not started ignores return(): its source is the caller's to close)
+  else await source[Symbol.asyncIterator]().return?.();
+}
+
 /** `first`, then the rest of the stream, as Buffers. */
 export async function* prepend(first: Buffer, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Buffer> {
   if (first.length > 0) yield first;

@@ -26,7 +26,7 @@ import { PermanentError, UnreadableMessageError, classify } from '../common/erro
 import { getLoad, markFailed, markStaged, objectRefOf, type ObjectRef } from '../common/ledger.ts';
 import { logger } from '../common/logger.ts';
 import { emptiedParts, partTable } from '../common/part-tables.ts';
-import { prepend, readHead } from '../common/streams.ts';
+import { closeSource, prepend, readHead } from '../common/streams.ts';
 import { detectStructureLoadingCodecs } from '../profile/detect.ts';
 import { HEAD_BYTES } from '../profile/profile.ts';
 import type { Encoding, Structure } from '../profile/types.ts';
@@ -309,24 +309,31 @@ export async function stagePart(deps: PartsDeps, message: PartMessage, onComplet
            CHECK (_source_line >= ${Number(row.first_line)}${upper}))`,
       );
       const bytes = deps.open ? await deps.open(ref, Number(row.start_byte), Number(row.end_byte) - 1) : await openRange(deps.s3!, ref, Number(row.start_byte), Number(row.end_byte) - 1);
-      const utf8 = layout.encoding === 'utf-8' ? bytes : toUtf8(bytes as AsyncIterable<Buffer>, layout.encoding);
-      const quote = layout.quote || '\u0001';
       const stats: LineageStats = { records: 0, blankLines: 0, bytes: 0 };
-      const records = withSourceLines(
-        utf8 as AsyncIterable<Buffer>,
-        {
-          file: `${load.object_key} (bytes ${row.start_byte}–${Number(row.end_byte) - 1})`,
-          delimiter: layout.delimiter,
-          quote,
-          fields: layout.columns.length,
-          firstLine: Number(row.first_line),
-          header: load.header ?? undefined,
-          // notes under the table end the last part only; elsewhere such lines are rows
-          atFileEnd: row.next_line === null,
-        },
-        stats,
-      );
-      const n = await copyCsv(client, table, layout.columns, layout.delimiter, quote, records);
+      let n: number;
+      try {
+        const utf8 = layout.encoding === 'utf-8' ? bytes : toUtf8(bytes as AsyncIterable<Buffer>, layout.encoding);
+        const quote = layout.quote || '\u0001';
+        const records = withSourceLines(
+          utf8 as AsyncIterable<Buffer>,
+          {
+            file: `${load.object_key} (bytes ${row.start_byte}–${Number(row.end_byte) - 1})`,
+            delimiter: layout.delimiter,
+            quote,
+            fields: layout.columns.length,
+            firstLine: Number(row.first_line),
+            header: load.header ?? undefined,
+            // notes under the table end the last part only; elsewhere such lines are rows
+            atFileEnd: row.next_line === null,
+          },
+          stats,
+        );
+        n = await copyCsv(client, table, layout.columns, layout.delimiter, quote, records);
+      } finally {
+        // every way out releases the GET: a failure before the first read (a decoder that cannot be made, a layout
+        // this process cannot use) never iterates the body, so nothing else would close it
+        await closeSource(bytes);
+      }
       // lines this part skipped (repeating the header, notes under the table): said among the load's warnings, as a whole file's are
       const skipped = [
         ...(stats.repeatedHeaders
@@ -335,10 +342,14 @@ export async function stagePart(deps: PartsDeps, message: PartMessage, onComplet
         ...(stats.notes?.length ? [notesWarning(load.object_key, stats.notes)] : []),
       ];
       if (skipped.length > 0) {
-        await client.query(`UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) || $2::jsonb) WHERE id = $1`, [
-          loadId,
-          JSON.stringify(skipped),
-        ]);
+        // a part staged again (its table emptied by crash recovery) skips the same lines: said once. A warning names
+        // the part's own lines, so two parts never say the same words
+        await client.query(
+          `UPDATE etl.loads SET detected = jsonb_set(coalesce(detected, '{}'::jsonb), '{warnings}', coalesce(detected->'warnings', '[]'::jsonb) ||
+             coalesce((SELECT jsonb_agg(w) FROM jsonb_array_elements($2::jsonb) AS w WHERE NOT coalesce(detected->'warnings', '[]'::jsonb) @> jsonb_build_array(w)), '[]'::jsonb))
+            WHERE id = $1`,
+          [loadId, JSON.stringify(skipped)],
+        );
       }
       await client.query(`UPDATE etl.load_parts SET status = 'staged', rows = $3, staged_at = now() WHERE load_id = $1 AND part = $2`, [loadId, part, n]);
       return n;

@@ -12,7 +12,7 @@ import type { Encoding, Structure } from '../profile/types.ts';
 import { notesWarning, skipByteLines } from '../read/csv.ts';
 import { toUtf8, withoutUtf8Bom } from './bytes.ts';
 import { withSourceLines, type LineageStats } from './lineage.ts';
-import { gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
+import { closeSource, gunzipIfNeeded, prepend, readHead } from '../common/streams.ts';
 import { hasCatalog, writeCatalog, writeCatalogError } from '../profile/catalog.ts';
 import { datasetForResource, type StagedDataset } from './resource-read.ts';
 import { DetectError, HEAD_BYTES, profileStream, profileTable } from '../profile/profile.ts';
@@ -216,35 +216,35 @@ async function maybeStageInParts(deps: StageDeps, ref: ObjectRef, loadId: number
     await first?.close();
     return { status: 'duplicate', loadId };
   }
-  const messages = await pendingPartMessages(deps.pool, loadId);
-  if (messages.length === 0) {
-    // every part staged before, not attached: the process that staged the last one died first
-    const complete = await completeLoad(deps.pool, loadId).catch(async (error: unknown) => {
-      await held?.source.close();
-      await first?.close();
-      throw error;
-    });
-    if (complete) {
-      await held?.source.close();
-      await first?.close();
-      logger.info('every part was staged before, not attached: the load is completed now', { ...log, rows: complete.rows });
-      await partsComplete(deps, loadId, complete.rows);
-      const { rows } = await deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM etl.load_parts WHERE load_id = $1`, [loadId]);
-      return { status: 'staged', loadId, rows: complete.rows, dataset: dataset.name, parts: rows[0]?.n ?? 0 };
-    }
-  }
-  logger.info('staging in parts', {
-    ...log,
-    bytes: size,
-    partBytes: limit,
-    parts: planned < 0 ? 'planned before' : planned,
-    ...(inProcess ? { connections: Math.min(inProcess.connections, messages.length) } : { sent: messages.length }),
-  });
-  try {
-    await (inProcess ? stagePartsHere(deps, messages, inProcess.connections, { first, last: held }) : enqueue!(messages));
-  } finally {
+  // from here every way out (a ledger query that fails too) releases the reads opened ahead
+  const release = async () => {
     await held?.source.close();
     await first?.close();
+  };
+  let messages: PartMessage[];
+  try {
+    messages = await pendingPartMessages(deps.pool, loadId);
+    if (messages.length === 0) {
+      // every part staged before, not attached: the process that staged the last one died first
+      const complete = await completeLoad(deps.pool, loadId);
+      if (complete) {
+        await release();
+        logger.info('every part was staged before, not attached: the load is completed now', { ...log, rows: complete.rows });
+        await partsComplete(deps, loadId, complete.rows);
+        const { rows } = await deps.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM etl.load_parts WHERE load_id = $1`, [loadId]);
+        return { status: 'staged', loadId, rows: complete.rows, dataset: dataset.name, parts: rows[0]?.n ?? 0 };
+      }
+    }
+    logger.info('staging in parts', {
+      ...log,
+      bytes: size,
+      partBytes: limit,
+      parts: planned < 0 ? 'planned before' : planned,
+      ...(inProcess ? { connections: Math.min(inProcess.connections, messages.length) } : { sent: messages.length }),
+    });
+    await (inProcess ? stagePartsHere(deps, messages, inProcess.connections, { first, last: held }) : enqueue!(messages));
+  } finally {
+    await release();
   }
   if (inProcess) {
     // staged here: the load is complete (or failed) now, as a whole file's would be
@@ -299,23 +299,37 @@ function waitingRead(opening: Promise<AsyncIterable<Uint8Array>>): WaitingRead {
     async close() {
       if (used) return;
       used = true;
+      // destroyed: returning a fresh iterator of a stream never read does not run its clean-up, and left the response open
       const body = await opening.catch(() => undefined);
-      await body?.[Symbol.asyncIterator]().return?.();
+      if (body) await closeSource(body);
     },
   };
 }
 
-/** Bytes [first, last] (inclusive) of a stream of the whole object; the stream is closed at `last`. */
-async function* bytesBetween(source: AsyncIterable<Uint8Array>, first: number, last: number): AsyncGenerator<Buffer> {
-  let at = 0;
-  for await (const raw of source) {
-    const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    const from = Math.max(0, first - at);
-    const to = Math.min(chunk.length, last + 1 - at);
-    at += chunk.length;
-    if (to > from) yield chunk.subarray(from, to);
-    if (at > last) break;
-  }
+/**
+ * Bytes [first, last] (inclusive) of a stream of the whole object; the stream is closed at `last`,
+ * or by `close()` (the part failed, perhaps before its first read: the generator never started).
+ */
+function bytesBetween(source: AsyncIterable<Uint8Array>, first: number, last: number): AsyncIterable<Buffer> & { close(): Promise<void> } {
+  const bytes = (async function* () {
+    let at = 0;
+    for await (const raw of source) {
+      const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+      const from = Math.max(0, first - at);
+      const to = Math.min(chunk.length, last + 1 - at);
+      at += chunk.length;
+      if (to > from) yield chunk.subarray(from, to);
+      if (at > last) break;
+    }
+  })();
+  return {
+    [Symbol.asyncIterator]: () => bytes,
+    close: async () => {
+      // the source first: a read still waiting on it then ends, and the generator with it
+      await closeSource(source);
+      await bytes.return(undefined);
+    },
+  };
 }
 
 /**

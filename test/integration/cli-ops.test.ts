@@ -363,7 +363,8 @@ describe('a run, its status and its log', () => {
     expect(Math.abs(Number(cells[2]!.split(' ')[0]) - load!.seconds)).toBeLessThan(0.1);
 
     const json = JSON.parse(civicEtl('status', '--pipeline', PIPELINE, '--json', '--limit', '1').stdout);
-    expect(json).toEqual([expect.objectContaining({ id: load!.id, dataset: 'people', status: 'loaded' })]);
+    expect(json.loads).toEqual([expect.objectContaining({ id: load!.id, dataset: 'people', status: 'loaded' })]);
+    expect(json).toMatchObject({ project: PROJECT, loadsInLedger: 1, rejectedMessages: { total: 0, latest: [] } });
     expect(civicEtl('status', '--pipeline', PIPELINE, '--limit', '0').code).toBe(2);
   });
 

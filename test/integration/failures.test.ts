@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ListQueuesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sqsClient } from '../../functions/common/aws.ts';
@@ -45,7 +45,7 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** `civic-etl dlq` makes the local queues with its own settings: this file's short visibility timeout and receive count again. */
+/** `civic-etl run` makes the local queues with its own settings: this file's short visibility timeout and receive count again. */
 async function queuesAsTested(): Promise<void> {
   await ensureLocalResources({ project: local.pipeline.project, visibilityTimeoutSeconds: 1, maxReceiveCount: MAX_RECEIVES });
 }
@@ -252,7 +252,6 @@ describe('a message that cannot be read', () => {
     const dlq = cli('dlq', 'list');
     expect(dlq.status).toBe(0);
     for (const id of ids) expect(dlq.stdout).toContain(id);
-    await queuesAsTested();
     await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
   });
 
@@ -268,7 +267,6 @@ describe('a message that cannot be read', () => {
     expect(kept).toEqual([{ message_id: MessageId, body, reason: expect.stringMatching(/load 987654321 \(part 2\), which the ledger does not hold/) }]);
     const status = cli('status');
     expect(status.stdout).toMatch(new RegExp(`stage message ${MessageId}: .*load 987654321`));
-    await queuesAsTested();
     await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
   });
 
@@ -304,10 +302,44 @@ describe('a message that cannot be read', () => {
     await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
   });
 
+  it('is in status --json as in status: step, message id, when, reason, body, receives; and the DLQs as status counts them', async () => {
+    const ids: string[] = [];
+    for (const body of bodies) ids.push((await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.cleanQueueUrl, MessageBody: body }))).MessageId!);
+    await local.run({ maxMs: 60_000 });
+    // one message waiting in the stage DLQ, which status counts
+    await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageDlqUrl, MessageBody: 'dead letter' }));
+    const kept = await rows<{ step: string; message_id: string; queue: string | null; body: string; reason: string; receives: number; received_at: Date }>(
+      local.pool,
+      `SELECT step, message_id, queue, body, reason, receives, received_at FROM etl.rejected_messages WHERE project = 'it_failures' ORDER BY received_at DESC, id DESC`,
+    );
+    expect(kept.map((k) => k.message_id).sort()).toEqual([...ids].sort());
+
+    const text = cli('status');
+    const r = cli('status', '--json');
+    expect(r.status).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    // the same messages the text names, with what it says of each
+    for (const id of ids) expect(text.stdout).toContain(`clean message ${id}: `);
+    expect(doc.rejectedMessages.total).toBe(kept.length);
+    expect(doc.rejectedMessages.latest).toEqual(
+      kept.map((k) => ({ step: k.step, messageId: k.message_id, ...(k.queue ? { queue: k.queue } : {}), body: k.body, reason: k.reason, receives: k.receives, receivedAt: k.received_at.toISOString() })),
+    );
+    for (const m of doc.rejectedMessages.latest) expect(text.stdout).toContain(`${m.step} message ${m.messageId}: ${m.reason}`);
+    // the loads, as before, and the dead letters the text reports
+    const loads = await rows<{ id: number }>(local.pool, `SELECT id::int FROM etl.loads WHERE project = 'it_failures' ORDER BY id DESC LIMIT 20`);
+    expect(doc.loads.map((l: { id: number }) => l.id)).toEqual(loads.map((l) => l.id));
+    expect(doc.deadLetters).toEqual([
+      { step: 'stage', queueUrl: local.resources.stageDlqUrl, messages: 1 },
+      { step: 'clean', queueUrl: local.resources.cleanDlqUrl, messages: 0 },
+    ]);
+    expect(text.stdout).toContain(`DLQ: 1 message waiting in the stage dead-letter queue (${local.resources.stageDlqUrl})`);
+    expect(await drain(local.resources.stageDlqUrl)).toEqual(['dead letter']);
+    await local.pool.query('DELETE FROM etl.rejected_messages WHERE project = $1', ['it_failures']);
+  });
+
   it('in a DLQ is described by dlq list --peek, whatever its shape', async () => {
     for (const body of bodies) await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.stageDlqUrl, MessageBody: body }));
     const r = cli('dlq', 'list', '--peek', '10', '--json');
-    await queuesAsTested();
     expect(r.stderr).not.toMatch(/TypeError/);
     expect(r.status).toBe(0);
     const stage = JSON.parse(r.stdout).queues.find((q: { queue: string }) => q.queue === 'stage');
@@ -318,6 +350,50 @@ describe('a message that cannot be read', () => {
       'a message that names no object or load',
     ]);
     expect((await drain(local.resources.stageDlqUrl)).sort()).toEqual([...bodies].sort());
+  });
+});
+
+describe('civic-etl dlq', () => {
+  /** Every attribute of the four queues but their message counts, as SQS gives them. */
+  const settings = async () => {
+    const out: Record<string, Record<string, string>> = {};
+    for (const url of [local.resources.stageQueueUrl, local.resources.stageDlqUrl, local.resources.cleanQueueUrl, local.resources.cleanDlqUrl]) {
+      const a = (await sqsClient().send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }))).Attributes ?? {};
+      out[url] = Object.fromEntries(Object.entries(a).filter(([k]) => !k.startsWith('ApproximateNumberOfMessages')));
+    }
+    return out;
+  };
+
+  it('list and redrive leave the queues as the runner set them: visibility timeout, redrive policy and its maxReceiveCount', async () => {
+    await queuesAsTested();
+    const before = await settings();
+    // what this file's runner set, which the defaults (5 s, 5 receives) are not
+    expect(before[local.resources.stageQueueUrl]).toMatchObject({ VisibilityTimeout: '1' });
+    expect(JSON.parse(before[local.resources.cleanQueueUrl]!.RedrivePolicy!)).toMatchObject({ maxReceiveCount: MAX_RECEIVES });
+
+    expect(cli('dlq', 'list').status).toBe(0);
+    expect(cli('dlq', 'list', '--json').status).toBe(0);
+    expect(await settings()).toEqual(before);
+
+    await sqsClient().send(new SendMessageCommand({ QueueUrl: local.resources.cleanDlqUrl, MessageBody: JSON.stringify({ loadId: 0 }) }));
+    const r = cli('dlq', 'redrive', 'clean');
+    expect(r.stdout).toContain(`clean: moved 1 message from ${local.resources.cleanDlqUrl} back to ${local.resources.cleanQueueUrl}`);
+    expect(await settings()).toEqual(before);
+    expect(await drain(local.resources.cleanQueueUrl)).toEqual([JSON.stringify({ loadId: 0 })]);
+  });
+
+  it('list and redrive create no queue where there is none yet, and say so', async () => {
+    const namespace = `none-${Date.now().toString(36)}`;
+    const env = { ...process.env, CIVIC_ETL_LOCAL_NAMESPACE: namespace };
+    const run = (...args: string[]) => spawnSync(process.execPath, ['bin/civic-etl.mjs', ...args, '--pipeline', PIPELINE], { encoding: 'utf8', env, timeout: 60_000 });
+    const list = run('dlq', 'list');
+    expect(list.status).toBe(0);
+    expect(list.stdout).toContain('none yet: civic-etl run (or upload) creates the queues and their DLQs');
+    expect(JSON.parse(run('dlq', 'list', '--json').stdout).queues).toEqual([]);
+    const redrive = run('dlq', 'redrive');
+    expect(redrive.status).toBe(0);
+    expect(redrive.stdout).toContain('nothing to redrive');
+    expect((await sqsClient().send(new ListQueuesCommand({ QueueNamePrefix: `civic-etl-${namespace}` }))).QueueUrls ?? []).toEqual([]);
   });
 });
 

@@ -1,7 +1,8 @@
+import type { Readable } from 'node:stream';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
-import { planParts, type PartMessage } from '../../functions/stage/parts.ts';
+import { openRange, planParts, type PartMessage, type RangeOpener } from '../../functions/stage/parts.ts';
 import { stageObject, stageObjectPart, type CleanMessage, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 
@@ -186,5 +187,34 @@ describe('a file staged in parts', () => {
     expect(load.error).toMatch(new RegExp(`bad\\.csv \\(bytes \\d+–\\d+\\) line ${badLine}: the record has 4 fields, the header has 3`));
     expect(left).toEqual([{ n: 0 }]);
     expect(cleaned).toEqual([]);
+  });
+});
+
+describe('a part that fails before its bytes are read', () => {
+  // the part's layout in the ledger names what this process cannot use: an encoding its decoder does not know
+  // (written by a newer release), or no columns (a row edited by hand); either fails after the part's GET, before its first read
+  it.each([
+    ['an encoding the decoder does not know', `jsonb_set(detected, '{encoding}', '"x-unknown-encoding"')`, /Encoding not recognized/],
+    ['no columns', `detected - 'columns'`, /length/],
+  ])('closes the response of its S3 GET (%s)', async (_, detected, error) => {
+    stageDeps.partBytes = 300;
+    sent = [];
+    cleaned = [];
+    const split = await stageObject(stageDeps, await put(bucket, `incoming/city/split/unread-${sent.length}-${Date.now()}.csv`, tricky(100)));
+    const loadId = (split as { loadId: number }).loadId;
+    await stageDeps.pool.query(`UPDATE etl.loads SET detected = ${detected} WHERE id = $1`, [loadId]);
+    // the bytes come from moto as they would: the real GET, its response kept to look at
+    const bodies: Readable[] = [];
+    const open: RangeOpener = async (ref, first, last) => {
+      const body = await openRange(stageDeps.s3, ref, first, last);
+      bodies.push(body as Readable);
+      return body;
+    };
+
+    await expect(stageObjectPart(stageDeps, sent[0]!, open)).rejects.toThrow(error);
+    expect(bodies).toHaveLength(1);
+    // not left open to time out (a socket held per failed attempt): destroyed, its connection closed
+    expect(bodies[0]!.destroyed).toBe(true);
+    expect((await rows(stageDeps.pool, `SELECT status FROM etl.load_parts WHERE load_id = $1 AND part = 0`, [loadId]))[0]).toEqual({ status: 'planned' });
   });
 });
