@@ -6,6 +6,7 @@
  */
 import { formatNumber, html, page, type Html } from './html.ts';
 import type { ReportExample, SupplierReport } from './report.ts';
+import { localizeReason } from './report-reasons.ts';
 import { countIn, REPORT_TEXT, type ReportLanguage, type ReportText } from './report-text.ts';
 import { barChart, histogram, mapSvg, type Bin, type Geometry } from './svg.ts';
 
@@ -156,10 +157,10 @@ function rejects(data: ReportPageData, t: ReportText): Html | null {
     </tbody></table>
     <h3>${t.examples}</h3>
     <p class="muted">${t.examplesNote(data.examples.length, data.valuesTotal, f)}</p>
-    ${exampleTable(data.examples.slice(0, EXAMPLES_SHOWN), t, f)}
+    ${exampleTable(data.examples.slice(0, EXAMPLES_SHOWN), data.language, t, f)}
     ${
       data.examples.length > EXAMPLES_SHOWN
-        ? html`<details class="more-examples"><summary>${t.moreExamples(data.examples.length - EXAMPLES_SHOWN, f)}</summary>${exampleTable(data.examples.slice(EXAMPLES_SHOWN), t, f)}</details>`
+        ? html`<details class="more-examples"><summary>${t.moreExamples(data.examples.length - EXAMPLES_SHOWN, f)}</summary>${exampleTable(data.examples.slice(EXAMPLES_SHOWN), data.language, t, f)}</details>`
         : null
     }`;
 }
@@ -167,10 +168,12 @@ function rejects(data: ReportPageData, t: ReportText): Html | null {
 /** Example lines shown before the rest is folded away. */
 const EXAMPLES_SHOWN = 12;
 
-function exampleTable(examples: ReportPageData['examples'], t: ReportText, f: (n: number) => string): Html {
+/** The example lines; each reason in the report's language (report-reasons.ts), the stored English one where it is not understood. */
+function exampleTable(examples: ReportPageData['examples'], lang: ReportLanguage, t: ReportText, f: (n: number) => string): Html {
   return html`<table class="examples"><thead><tr><th class="num">${t.line}</th><th>${t.column}</th><th>${t.value}</th><th>${t.rule}</th><th>${t.reason}</th></tr></thead><tbody>
     ${examples.map(
-      (e) => html`<tr class="example" data-line="${e.line}"><td class="num line">${f(e.line)}</td><td>${e.column}</td>${valueCell(e.value, t)}<td><code>${e.rule}</code></td><td>${e.reason}</td></tr>`,
+      (e) =>
+        html`<tr class="example" data-line="${e.line}"><td class="num line">${f(e.line)}</td><td>${e.column}</td>${valueCell(e.value, t)}<td><code>${e.rule}</code></td><td class="reason">${localizeReason(lang, e)}</td></tr>`,
     )}
     </tbody></table>`;
 }

@@ -37,6 +37,7 @@ const definition: PipelineInput = {
     stations.datasets[0]!,
     { ...stations.datasets[0]!, name: 'bulk_stations', source: { type: 'upload', supplier: 'bulk' } },
     { name: 'districts', source: { type: 'upload', supplier: 'gemeinde' } },
+    { ...stations.datasets[0]!, name: 'gares', source: { type: 'upload', supplier: 'gemeinde' } },
     { name: 'co2', source: { type: 'upload', supplier: 'noaa' } },
   ],
 };
@@ -162,6 +163,32 @@ describe('the HTML quality report in a browser', () => {
     expect(problems()).toEqual([]);
     expect(requests()).toEqual([]);
     await shot(p, 'report-districts-fr');
+  }, 120_000);
+
+  it('tells a French-speaking supplier, in French, why each line was set aside, with the value it holds', async () => {
+    // every 9th station's stop times unreadable, every 20th's longitude off the world
+    const body = stationsFile(60, (i) => (i % 20 === 3 ? 'longitude' : i % 9 === 4 ? 'stop-times' : undefined));
+    const facts = stationFacts(body, 'gares.csv');
+    const outcome = await deliver({ stage: stageDeps, clean: cleanDeps }, bucket, 'incoming/gemeinde/gares/gares.csv', body);
+    expect(outcome).toMatchObject({ status: 'loaded', rowsQuarantined: facts.quarantined });
+    const { html } = await reportPage('reports/gemeinde/gares/gares.csv.report.html');
+
+    const { page: p, problems, requests } = await openPage(browser, { html });
+    expect(await p.locator('html').getAttribute('lang')).toBe('fr');
+    expect((await exampleLines(p)).slice(0, 5)).toEqual(facts.firstLines);
+    const shown = await p
+      .locator('tr.example')
+      .evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent ?? '')).map(([, column, value, rule, reason]) => ({ column, value, rule, reason })));
+    expect(shown.map((e) => e.rule).sort()).toEqual(expect.arrayContaining(['range', 'type']));
+    // each reason is French, quoting the value shown beside it
+    for (const e of shown) {
+      if (e.column === 'avg_stop_times') expect(e).toEqual({ column: 'avg_stop_times', value: e.value, rule: 'type', reason: `n'est pas un nombre valide\u00a0: ${e.value}` });
+      else expect({ rule: e.rule, reason: e.reason }).toEqual({ rule: 'range', reason: `longitude hors limites\u00a0: ${e.value}` });
+    }
+    expect(await p.locator('tr[data-rule=type] td').nth(1).textContent()).toBe("n'est pas une valeur du type de la colonne");
+    expect(problems()).toEqual([]);
+    expect(requests()).toEqual([]);
+    await shot(p, 'report-reasons-fr');
   }, 120_000);
 
   it('tells a Dutch-speaking supplier, in Dutch, which line of a rejected file to fix', async () => {

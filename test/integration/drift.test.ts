@@ -6,6 +6,7 @@ import type { StageDeps } from '../../functions/stage/stage-object.ts';
 import type { PipelineInput } from '../../contract/definition.ts';
 import { freshBucket, freshProject, rows } from './support.ts';
 import { deliver as deliverObject } from '../helpers/deliver.ts';
+import { renderedReasons } from '../helpers/reasons.ts';
 
 const definition: PipelineInput = {
   project: 'it_drift',
@@ -355,5 +356,13 @@ describe('declared columns', () => {
       { change: 'missing', column: 'area', from: null, to: null, policy: 'evolve', action: 'rejected' },
       { change: 'missing', column: 'colour', from: null, to: null, policy: 'evolve', action: 'ignored' },
     ]);
+  });
+});
+
+describe('the reasons of the rows this file set aside, in a French or Dutch report', () => {
+  it('are each rendered in French and in Dutch: every template the drift policy quarantine wrote is understood', async () => {
+    const rendered = await renderedReasons(cleanDeps.pool, 'it_drift');
+    expect(rendered.rules).toEqual(['schema']);
+    expect(rendered.untranslated).toEqual([]);
   });
 });

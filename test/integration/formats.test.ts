@@ -6,6 +6,8 @@ import { stageObject, type StageDeps, type CleanMessage } from '../../functions/
 import type { PipelineInput } from '../../contract/definition.ts';
 import { makeZip } from '../helpers/zip.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
+import { localizeReason } from '../../functions/common/report-reasons.ts';
+import { renderedReasons } from '../helpers/reasons.ts';
 
 const definition: PipelineInput = {
   project: 'it_formats',
@@ -27,6 +29,17 @@ const definition: PipelineInput = {
     },
     { name: 'layers', source: { type: 'upload', supplier: 'city' } },
     { name: 'orders', source: { type: 'upload', supplier: 'city' }, read: { arrays: 'explode' } },
+    {
+      name: 'baskets',
+      source: { type: 'upload', supplier: 'city' },
+      read: { arrays: 'explode' },
+      clean: {
+        columns: [
+          { name: 'id', type: 'integer', required: true },
+          { name: 'customer', pattern: '[A-Z][a-z]+' },
+        ],
+      },
+    },
   ],
 };
 
@@ -237,6 +250,30 @@ describe('spatial and nested files through the pipeline', () => {
       { parent: 1, index: 1, sku: 'B-7', qty: 1 },
       { parent: 3, index: 0, sku: 'C-3', qty: 5 },
     ]);
+  });
+
+  it('sets aside the children of a parent row set aside, saying why the parent was — in French too', async () => {
+    const pattern = definition.datasets.find((d) => d.name === 'baskets')!.clean!.columns![1]!.pattern!;
+    const baskets = [
+      { id: 1, customer: 'Ann', lines: [{ sku: 'A-1', qty: 2 }] },
+      { id: 2, customer: 'bo', lines: [{ sku: 'B-7', qty: 1 }] }, // line 2: not the customer pattern
+      { id: 'three', customer: 'Cy', lines: [{ sku: 'C-3', qty: 5 }] }, // line 3: not an integer
+    ];
+    await deliver('baskets', 'baskets.json', JSON.stringify(baskets));
+    const children = await rows<{ line: number; rule: string; raw_value: string; reason: string }>(
+      cleanDeps.pool,
+      'SELECT source_line::int AS line, rule, raw_value, reason FROM it_formats.baskets_lines_quarantine ORDER BY source_line',
+    );
+    expect(children.map((c) => [c.line, c.rule])).toEqual([
+      [2, 'parent'],
+      [3, 'parent'],
+    ]);
+    const fr = children.map((c) => localizeReason('fr', { rule: c.rule, value: c.raw_value, reason: c.reason }));
+    expect(fr).toEqual([
+      `sa ligne parente (baskets 2) n'a pas été chargée\u00a0: ne respecte pas le motif ${pattern}\u00a0: bo`,
+      "sa ligne parente (baskets 3) n'a pas été chargée\u00a0: n'est pas un entier valide\u00a0: three",
+    ]);
+    expect((await renderedReasons(cleanDeps.pool, 'it_formats')).untranslated).toEqual([]);
   });
 
   it('records a GeoJSON with a broken feature as failed, naming the feature, and leaves the clean table as it was', async () => {

@@ -9,6 +9,7 @@ import { PRJ_LAMBERT93_ESRI, PRJ_RD_NEW_ESRI, POLYGON, square, writeShapefile } 
 import { gpkgBlob, isoWkb, writeGeoPackage } from '../helpers/gpkg-writer.ts';
 import { makeZip } from '../helpers/zip.ts';
 import { rows } from './support.ts';
+import { renderedReasons } from '../helpers/reasons.ts';
 
 let dir: string;
 const file = (name: string, content: string | Buffer) => {
@@ -350,5 +351,13 @@ describe('loading spatial files into PostGIS', () => {
       await client.query('ROLLBACK');
       client.release();
     }
+  });
+});
+
+describe('the reasons of the rows this file set aside, in a French or Dutch report', () => {
+  it('are each rendered in French and in Dutch: an invalid shape (GEOS saying why), a geometry that cannot be read, a coordinate out of range', async () => {
+    const rendered = await renderedReasons(await getPool(), 'it_geo');
+    expect(rendered.rules).toEqual(['range', 'type', 'valid']);
+    expect(rendered.untranslated).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import type { PipelineInput } from '../../contract/definition.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 import { deliver as deliverObject } from '../helpers/deliver.ts';
+import { renderedReasons } from '../helpers/reasons.ts';
 
 const columns = [{ name: 'id', type: 'integer' as const }, { name: 'name' }, { name: 'seats', type: 'integer' as const }];
 const definition: PipelineInput = {
@@ -113,5 +114,13 @@ describe('load modes', () => {
     const bad = { ...definition, datasets: [{ name: 'x', source: { type: 'upload' as const, supplier: 'city' }, clean: { columns, mode: 'upsert' as const } }] };
 
     expect(() => parsePipeline(bad)).toThrow(/dataset "x" → clean.mode: mode upsert needs a key \(clean.key\)/);
+  });
+});
+
+describe('the reasons of the rows this file set aside, in a French or Dutch report', () => {
+  it('are each rendered in French and in Dutch: a key already in the table, a key a newer object brought', async () => {
+    const rendered = [await renderedReasons(cleanDeps.pool, 'it_modes'), await renderedReasons(cleanDeps.pool, 'it_modes_parts')];
+    expect(rendered.flatMap((r) => r.rules).sort()).toEqual(['superseded', 'unique']);
+    expect(rendered.flatMap((r) => r.untranslated)).toEqual([]);
   });
 });

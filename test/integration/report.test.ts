@@ -9,14 +9,14 @@ import { s3Client } from '../../functions/common/aws.ts';
 import { cleanLoad, type CleanDeps } from '../../functions/clean/clean-load.ts';
 import { gatherReportPage } from '../../functions/common/report-page.ts';
 import { renderReportPage } from '../../functions/common/report-html.ts';
-import { describeReport, reportStageFailures, supplierCopy, supplierReportKeys, type LoadReport, type SupplierReport } from '../../functions/common/report.ts';
+import { describeReport, reportStageFailures, supplierCopy, supplierReportKeys, supplierReportPage, type LoadReport, type SupplierReport } from '../../functions/common/report.ts';
 import { stageObject, type StageDeps } from '../../functions/stage/stage-object.ts';
 import { freshBucket, freshProject, put, rows } from './support.ts';
 import { deliver as deliverObject } from '../helpers/deliver.ts';
 
 const definition: PipelineInput = {
   project: 'it_report',
-  suppliers: [{ name: 'city' }, { name: 'parks' }],
+  suppliers: [{ name: 'city' }, { name: 'parks' }, { name: 'ville', language: 'fr' }],
   valueMaps: [
     {
       name: 'site_status',
@@ -61,6 +61,25 @@ const definition: PipelineInput = {
           { name: 'tree_id', source: 'Tree ID', type: 'integer', required: true },
           { name: 'species', source: 'Species' },
         ],
+      },
+    },
+    {
+      name: 'releves',
+      source: { type: 'upload', supplier: 'ville' },
+      clean: {
+        columns: [
+          { name: 'code', source: 'Code', type: 'integer', required: true },
+          { name: 'cp', source: 'CP', case: 'upper', pattern: '[0-9]{4} ?[A-Z]{2}' },
+          { name: 'statut', source: 'Statut', trim: true, case: 'lower', values: ['ouvert', 'fermé'] },
+          { name: 'note', source: 'Note', type: 'integer', min: 0, max: 10 },
+          { name: 'depuis', source: 'Depuis', type: 'date', min: '2000-01-01' },
+          { name: 'jour', source: 'Jour', type: 'date', format: 'dd/mm/yyyy' },
+          { name: 'montant', source: 'Montant', type: 'numeric', format: { decimal: ',', thousands: '.' } },
+          { name: 'nom', source: 'Nom', required: true, nullTokens: ['N/A'] },
+          { name: 'email', source: 'Email', unique: true },
+          { name: 'etat', source: 'Etat', map: 'site_status', unmapped: 'quarantine' },
+        ],
+        key: ['code'],
       },
     },
   ],
@@ -392,7 +411,7 @@ describe('civic-etl status DATASET', () => {
     const r = civicEtl('status', 'benches', '--pipeline', pipelineFile);
 
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('unknown dataset "benches" (datasets: sites, visits, parcels, trees)');
+    expect(r.stderr).toContain('unknown dataset "benches" (datasets: sites, visits, parcels, trees, releves)');
   });
 });
 
@@ -506,5 +525,102 @@ describe('the HTML report page of a load', () => {
     const page = await read('reports/city/parcels/parcels.geojson.report.html');
     expect(page.match(/data-layer="rejected" data-count="1"/g)).toHaveLength(1);
     expect(page).toContain(`<title>Line ${refused!.line}</title>`);
+  });
+});
+
+/** The example lines of a report page: line, column, value, rule and reason as the reader sees them (markup and escapes undone). */
+function exampleLines(page: string): { line: number; column: string; rule: string; reason: string }[] {
+  const text = (s: string) =>
+    s
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'")
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&amp;/g, '&');
+  return [
+    ...page.matchAll(/<tr class="example" data-line="(\d+)"><td class="num line">[^<]*<\/td><td>([^<]*)<\/td><td[^>]*>[^<]*<\/td><td><code>([^<]*)<\/code><\/td><td class="reason">([^<]*)<\/td><\/tr>/g),
+  ].map((m) => ({
+    line: Number(m[1]),
+    column: text(m[2]!),
+    rule: text(m[3]!),
+    reason: text(m[4]!),
+  }));
+}
+
+describe('the HTML report of a supplier whose language is French', () => {
+  // one refused value per line, each failing one rule of the definition (`releves`)
+  const columns = definition.datasets.find((d) => d.name === 'releves')!.clean!.columns!;
+  const declared = (name: string) => columns.find((c) => c.name === name)!;
+  const good = { Code: '', CP: '1234 AB', Statut: 'ouvert', Note: '5', Depuis: '2001-02-03', Jour: '31/12/2020', Montant: '"1.234,5"', Nom: 'Alpha', Email: '', Etat: 'O' };
+  const refused: [Partial<typeof good>, string, string][] = [
+    [{ CP: '12 AB' }, 'cp', 'pattern'],
+    [{ Statut: 'peut-être' }, 'statut', 'enum'],
+    [{ Note: '11' }, 'note', 'range'],
+    [{ Depuis: '1999-12-31' }, 'depuis', 'range'],
+    [{ Nom: '' }, 'nom', 'required'],
+    [{ Nom: 'N/A' }, 'nom', 'null'],
+    [{ Code: '1' }, 'code', 'unique'],
+    [{ Note: 'beaucoup' }, 'note', 'type'],
+    [{ Etat: 'X' }, 'etat', 'map'],
+    [{ Jour: '2020-12-31' }, 'jour', 'type'],
+    [{ Montant: 'abc' }, 'montant', 'type'],
+    [{ Email: 'r1@ville.be' }, 'email', 'unique'],
+  ];
+  const lines = [Object.keys(good).join(',')];
+  lines.push(Object.values({ ...good, Code: '1', Email: 'r1@ville.be' }).join(',')); // line 2: loads
+  refused.forEach(([over], i) => lines.push(Object.values({ ...good, Code: String(i + 2), Email: `r${i + 2}@ville.be`, ...over }).join(',')));
+  const lineOf = (column: string, rule: string) => 3 + refused.findIndex(([, c, r]) => c === column && r === rule);
+  const valueOf = (column: string, rule: string) => Object.values(refused.find(([, c, r]) => c === column && r === rule)![0])[0]!;
+
+  let loadId: number;
+  let page: string;
+  let stored: Map<number, { rule: string; reason: string }>;
+  beforeAll(async () => {
+    const outcome = await deliver('ville', 'releves', 'releves.csv', `${lines.join('\n')}\n`);
+    expect(outcome).toMatchObject({ status: 'loaded', rowsLoaded: 1, rowsQuarantined: refused.length });
+    loadId = outcome.loadId;
+    page = await read('reports/ville/releves/releves.csv.report.html');
+    const q = await rows<{ source_line: string; rule: string; reason: string }>(cleanDeps.pool, 'SELECT source_line::text, rule, reason FROM it_report.releves_quarantine WHERE load_id = $1', [loadId]);
+    stored = new Map(q.map((r) => [Number(r.source_line), { rule: r.rule, reason: r.reason }]));
+  });
+
+  it('is in French, every example reason with it, each with the facts of its rule: value, pattern, allowed values, bounds, form, line', () => {
+    expect(page).toContain('<html lang="fr">');
+    const shown = new Map(exampleLines(page).map((e) => [e.line, e]));
+    expect(shown.size).toBe(refused.length);
+    const reason = (column: string, rule: string) => shown.get(lineOf(column, rule))!.reason;
+    const cp = declared('cp');
+    expect(reason('cp', 'pattern')).toBe(`ne respecte pas le motif ${cp.pattern}\u00a0: ${valueOf('cp', 'pattern')}`);
+    const allowed = declared('statut')
+      .values!.map((v) => JSON.stringify(v))
+      .join(', ');
+    expect(reason('statut', 'enum')).toBe(`ne fait pas partie des valeurs autorisées (${allowed})\u00a0: peut-être`);
+    const note = declared('note');
+    expect(reason('note', 'range')).toBe(`n'est pas entre ${note.min} et ${note.max}\u00a0: 11`);
+    expect(reason('depuis', 'range')).toBe(`inférieur au minimum ${declared('depuis').min}\u00a0: 1999-12-31`);
+    expect(reason('nom', 'required')).toBe('une valeur obligatoire manque');
+    expect(reason('nom', 'null')).toBe('une valeur obligatoire manque (N/A compte comme vide)');
+    expect(reason('code', 'unique')).toBe("clé en double\u00a0: même code qu'à la ligne 2");
+    expect(reason('note', 'type')).toBe("n'est pas un entier valide\u00a0: beaucoup");
+    expect(reason('etat', 'map')).toBe('absente de la table de correspondance «\u00a0site_status\u00a0»\u00a0: X');
+    expect(reason('jour', 'type')).toBe(`n'est pas une date au format ${declared('jour').format}\u00a0: 2020-12-31`);
+    expect(reason('montant', 'type')).toBe("n'est pas un nombre de la forme 1.234,5\u00a0: abc");
+    expect(reason('email', 'unique')).toBe("valeur en double\u00a0: même email qu'à la ligne 2");
+    // every one translated: none is the English the quarantine keeps, which stays as it was written
+    for (const [line, e] of shown) {
+      expect(e.rule).toBe(stored.get(line)!.rule);
+      expect(e.reason).not.toBe(stored.get(line)!.reason);
+    }
+    expect(stored.get(lineOf('cp', 'pattern'))!.reason).toBe(`does not match the pattern ${cp.pattern}: 12 AB`);
+  });
+
+  it('is unchanged in English: each reason is the one the quarantine keeps; in Dutch, the reasons are Dutch', async () => {
+    const report = await ledgerReport(loadId);
+    const english = exampleLines(await supplierReportPage(cleanDeps.pool, report, cleanDeps.pipeline, 'en'));
+    expect(english.map((e) => [e.line, e.rule, e.reason])).toEqual([...stored].sort((a, b) => a[0] - b[0]).map(([line, q]) => [line, q.rule, q.reason]));
+    const dutch = new Map(exampleLines(await supplierReportPage(cleanDeps.pool, report, cleanDeps.pipeline, 'nl')).map((e) => [e.line, e.reason]));
+    expect(dutch.get(lineOf('note', 'range'))).toBe('niet tussen 0 en 10: 11');
+    expect(dutch.get(lineOf('cp', 'pattern'))).toBe(`voldoet niet aan het patroon ${declared('cp').pattern}: 12 AB`);
+    expect(dutch.get(lineOf('code', 'unique'))).toBe('dubbele sleutel: zelfde code als regel 2');
   });
 });

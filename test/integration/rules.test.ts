@@ -10,6 +10,7 @@ import { datasetSchema } from '../../contract/schema.ts';
 import { parsePipeline } from '../../contract/load.ts';
 import { freshBucket, freshProject, rows } from './support.ts';
 import { deliver as deliverObject } from '../helpers/deliver.ts';
+import { renderedReasons } from '../helpers/reasons.ts';
 
 const upload = { type: 'upload', supplier: 'city' } as const;
 
@@ -371,5 +372,13 @@ describe('the one-statement cast', () => {
       clean: [{ amount: '1234.5', day: '2024-12-31' }],
       quarantine: [{ line: 3, column_name: 'day', rule: 'type', reason: 'not a date in dd-mm-yyyy: 2024-01-01' }],
     });
+  });
+});
+
+describe('the reasons of the rows this file set aside, in a French or Dutch report', () => {
+  it('are each rendered in French and in Dutch: every template the clean step wrote for its rules is understood', async () => {
+    const rendered = await renderedReasons(cleanDeps.pool, 'it_rules');
+    expect(rendered.rules).toEqual(['dedupe', 'enum', 'null', 'pattern', 'range', 'reference', 'type', 'unique']);
+    expect(rendered.untranslated).toEqual([]);
   });
 });
