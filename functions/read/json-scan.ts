@@ -43,9 +43,6 @@ export const MAX_NESTING = 10_000;
 
 const TAB = 0x09;
 const LF = 0x0a;
-/** A line's characters are counted (for an error's column) up to this many bytes of it. */
-const COUNTED_LINE_BYTES = 1024 * 1024;
-
 /** Characters in the UTF-8 bytes `b[start, end)`: every byte but the continuation bytes. */
 function utf8Chars(b: Uint8Array, start: number, end: number): number {
   let n = 0;
@@ -587,13 +584,6 @@ export class JsonStreamer {
   private utf8Carry: Buffer | undefined;
   private readonly ctx: ElementContext = { index: 0, offset: 0, member: undefined, base: 0 };
   private readonly describe: (index: number) => string;
-  /**
-   * Where an error is, as people look for it: the line breaks (LF) in the bytes before `base`, and
-   * the characters of the last line begun there (undefined: not counted, the line being longer
-   * than COUNTED_LINE_BYTES there — a one-line file, whose byte offset says as much).
-   */
-  private newlinesBefore = 0;
-  private lineCharsBefore: number | undefined = 0;
 
   constructor(
     private readonly handlers: StreamHandlers,
@@ -659,7 +649,6 @@ export class JsonStreamer {
 
   private append(chunk: Buffer): void {
     const left = this.b.length - this.pos;
-    this.countNewlines(this.b, this.pos);
     if (left === 0) {
       this.base += this.b.length;
       this.b = chunk;
@@ -681,50 +670,6 @@ export class JsonStreamer {
     this.base += this.pos;
     this.b = this.win.subarray(0, need);
     this.pos = 0;
-  }
-
-  /** The bytes `b[0, end)` leave the window (`base` moves past them): count their line breaks, and the characters after the last. */
-  private countNewlines(b: Buffer, end: number): void {
-    const leaving = end === b.length ? b : b.subarray(0, end);
-    let last = -1;
-    for (let at = leaving.indexOf(LF); at >= 0; at = leaving.indexOf(LF, at + 1)) {
-      this.newlinesBefore++;
-      last = at;
-    }
-    const tail = end - last - 1;
-    if (last < 0 && this.lineCharsBefore === undefined) return;
-    this.lineCharsBefore = tail > COUNTED_LINE_BYTES ? undefined : (last < 0 ? this.lineCharsBefore! : 0) + utf8Chars(leaving, last + 1, end);
-    if (this.lineCharsBefore !== undefined && this.lineCharsBefore > COUNTED_LINE_BYTES) this.lineCharsBefore = undefined;
-  }
-
-  /**
-   * The line (from 1) and column (from 1, in characters) of the byte at absolute offset `at`, when
-   * the bytes at hand reach it: the line always, the column unless the line is longer than
-   * COUNTED_LINE_BYTES before the bytes at hand.
-   */
-  positionOf(at: number): { line: number; column?: number } | undefined {
-    const b = this.b;
-    const end = at - this.base;
-    if (end < 0 || end > b.length) return undefined;
-    const before = b.subarray(0, end);
-    let line = this.newlinesBefore + 1;
-    let lineStart = -1;
-    for (let nl = before.indexOf(LF); nl >= 0; nl = before.indexOf(LF, nl + 1)) {
-      line++;
-      lineStart = nl + 1;
-    }
-    if (lineStart >= 0) return { line, column: utf8Chars(b, lineStart, end) + 1 };
-    return this.lineCharsBefore === undefined ? { line } : { line, column: this.lineCharsBefore + utf8Chars(b, 0, end) + 1 };
-  }
-
-  /** A read error at a byte offset, with the line and column of that byte where they are known. */
-  private withPosition(error: ReadError): ReadError {
-    const { offset, line } = error.position;
-    if (offset === undefined || line !== undefined) return error;
-    const where = this.positionOf(offset);
-    if (!where) return error;
-    const text = where.column === undefined ? `line ${where.line}` : `line ${where.line}, column ${where.column}`;
-    return new ReadError(`${error.message} (${text})`, { ...error.position, line: where.line }, { cause: error.cause });
   }
 
   private checkLimit(): void {
@@ -763,8 +708,7 @@ export class JsonStreamer {
         this.retryAt = 2 * (this.b.length - this.pos);
         return;
       }
-      if (error instanceof JsonSyntaxError) throw this.withPosition(this.syntaxError(error));
-      if (error instanceof ReadError) throw this.withPosition(error);
+      if (error instanceof JsonSyntaxError) throw this.syntaxError(error);
       throw error;
     }
   }
@@ -992,7 +936,7 @@ export class JsonStreamer {
     if ((state === S_START || state === S_VALUE) && this.values > 0 && skipTopWs(this.b, this.pos, this.b.length) >= this.b.length) return;
     const position = { file: this.opts.name, offset: total };
     if ((state === S_START || state === S_VALUE) && this.values === 0) {
-      throw new ReadError(`${this.opts.name}: no JSON value in the file (it is empty or only whitespace)`, position);
+      throw new ReadError(`${this.opts.name}: no JSON value in the file (it is empty or only whitespace)`, { file: this.opts.name }); // no place to show
     }
     const at = this.base + this.pos;
     let inside: string;
@@ -1010,7 +954,7 @@ export class JsonStreamer {
     const state = this.state;
     if (state === S_LINES) {
       const lineNo = this.line + 1;
-      const column = error.at - this.pos + 1;
+      const column = utf8Chars(this.b, this.pos, error.at) + 1; // in characters, as an editor counts
       return new ReadError(`${name}: line ${lineNo} is not valid JSON: ${error.detail} at column ${column} (byte ${at})`, { file: name, line: lineNo, offset: at }, { cause: error });
     }
     const inElement = state === S_ARR_FIRST || state === S_ARR_ELEM || state === S_VALUE;
@@ -1023,4 +967,52 @@ export class JsonStreamer {
     }
     return new ReadError(`${name}: not valid JSON at byte ${at}: ${error.detail}`, { file: name, offset: at }, { cause: error });
   }
+}
+
+/**
+ * Where byte `offset` of a file is, as an editor shows it: line and column from 1, the column in
+ * characters (a UTF-8 BOM is none; a line ends at LF, CRLF included — a lone CR ends none). The
+ * file is read again from its start up to there, only when an error is reported: the reading
+ * itself counts nothing.
+ */
+export async function placeOf(open: () => Promise<AsyncIterable<Uint8Array>>, offset: number): Promise<{ line: number; column: number }> {
+  let line = 1;
+  let column = 1;
+  let read = 0;
+  const start: number[] = []; // the file's first bytes: a BOM (EF BB BF) counts as one character, which no editor shows
+  for await (const chunk of await open()) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    for (let i = 0; start.length < 3 && i < b.length; i++) start.push(b[i]!);
+    const end = Math.max(0, Math.min(b.length, offset - read));
+    const before = b.subarray(0, end);
+    let from = 0;
+    for (let nl = before.indexOf(LF); nl >= 0; nl = before.indexOf(LF, nl + 1)) {
+      line++;
+      column = 1;
+      from = nl + 1;
+    }
+    column += utf8Chars(before, from, end);
+    read += b.length;
+    if (read >= offset) break;
+  }
+  if (line === 1 && offset >= 3 && start[0] === 0xef && start[1] === 0xbb && start[2] === 0xbf) column--;
+  return { line, column };
+}
+
+/**
+ * A read error at a byte offset, with the line and column of that byte (the file read again to
+ * find them, placeOf); the error as it is when it has its line already, or when the file cannot be
+ * read again (its byte offset still says where).
+ */
+export async function withPlace(error: unknown, open: () => Promise<AsyncIterable<Uint8Array>>): Promise<unknown> {
+  if (!(error instanceof ReadError) || error.position.offset === undefined || error.position.line !== undefined) return error;
+  let place: { line: number; column: number };
+  try {
+    place = await placeOf(open, error.position.offset);
+  } catch {
+    return error;
+  }
+  const placed = new ReadError(`${error.message} (line ${place.line}, column ${place.column})`, { ...error.position, line: place.line }, { cause: error.cause });
+  if (error.stack) placed.stack = error.stack.replace(error.message, placed.message);
+  return placed;
 }

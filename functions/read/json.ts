@@ -20,7 +20,7 @@
  */
 import { readLimits } from '../common/limits.ts';
 import { Columns, DEFAULT_FLATTEN_DEPTH, Flattener, setValue, TooManyColumns, tooManyKeys } from './flatten.ts';
-import { JsonStreamer, JsonSyntaxError, NEED_MORE, describeByte, scanString, skipValue, skipWs, type ElementContext, type Framing, type StreamHandlers } from './json-scan.ts';
+import { JsonStreamer, JsonSyntaxError, NEED_MORE, describeByte, scanString, skipValue, skipWs, type ElementContext, type Framing, type StreamHandlers, withPlace } from './json-scan.ts';
 import { ReadError, type ReadOptions, type ReadRow, type ReadTable } from './types.ts';
 
 /** Reader options for JSON, NDJSON and GeoJSON. */
@@ -162,7 +162,7 @@ export async function* streamRows(open: () => Promise<AsyncIterable<Uint8Array>>
       }
       for (let k = 0; k < out.length; k++) yield out[k]!;
       out.length = 0;
-      if (failure !== undefined) throw failure;
+      if (failure !== undefined) throw await withPlace(failure, open);
       if (stop?.()) return;
     }
   }
@@ -175,7 +175,7 @@ export async function* streamRows(open: () => Promise<AsyncIterable<Uint8Array>>
   }
   for (let k = 0; k < out.length; k++) yield out[k]!;
   out.length = 0;
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) throw await withPlace(failure, open);
 }
 
 /**

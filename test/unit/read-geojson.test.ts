@@ -308,12 +308,14 @@ describe('readGeoJson: bad input', () => {
 
     const { error } = await failure(cut);
 
-    expect(error.message).toBe(`${NAME}: the file ends at byte ${cut.length} inside feature 2, which starts at byte ${cut.lastIndexOf('{"type": "Feature"')}: it is truncated or not complete JSON`);
+    expect(error.message).toBe(
+      `${NAME}: the file ends at byte ${cut.length} inside feature 2, which starts at byte ${cut.lastIndexOf('{"type": "Feature"')}: it is truncated or not complete JSON${atLineColumn(cut, cut.length)}`,
+    );
     expect(error.position.offset).toBe(cut.length);
   });
 
   it('rejects a FeatureCollection without features, or whose features are not an array', async () => {
-    expect((await failure('{"type": "FeatureCollection", "name": "empty"}')).error.message).toBe(`${NAME}: the FeatureCollection (from byte 0) has no "features" member`);
+    expect((await failure('{"type": "FeatureCollection", "name": "empty"}')).error.message).toBe(`${NAME}: the FeatureCollection (from byte 0) has no "features" member (line 1, column 1)`);
     const object = '{"type": "FeatureCollection", "features": {"a": 1}}';
     expect((await failure(object)).error.message).toBe(`${NAME}: "features" (at byte 42) is an object, not an array of features${atLineColumn(object, 42)}`);
   });
@@ -342,7 +344,7 @@ describe('readGeoJson: bad input', () => {
   it('rejects a file that is not a GeoJSON object', async () => {
     expect((await failure('[{"type": "Feature"}]')).error.message).toBe(`${NAME}: not GeoJSON: the file starts with an array at byte 0, not an object`);
     expect((await failure('{"type": "Topology", "objects": {}}')).error.message).toBe(
-      `${NAME}: not GeoJSON: the top-level object (from byte 0) has type "Topology", not FeatureCollection, Feature or a geometry type`,
+      `${NAME}: not GeoJSON: the top-level object (from byte 0) has type "Topology", not FeatureCollection, Feature or a geometry type (line 1, column 1)`,
     );
   });
 

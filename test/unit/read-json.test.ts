@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readJson, sniffJson, type JsonReadOptions } from '../../functions/read/json.ts';
 import { NEED_MORE, skipValue } from '../../functions/read/json-scan.ts';
 import { ReadError, type ReadRow, type ReadTable } from '../../functions/read/types.ts';
-import { atLineColumn } from '../helpers/text-position.ts';
+import { atLineColumn, lineColumn } from '../helpers/text-position.ts';
 
 /** A source that gives `text` in chunks of `size` bytes, and counts how often it was opened. */
 function source(text: string | Buffer, size = 7) {
@@ -161,9 +161,11 @@ describe('readJson: a top-level array', () => {
     const cut = Buffer.concat([head, Buffer.from([0xc3])]); // a sequence the end of the file cuts
     for (const size of [1, 3, 7, 4096]) {
       const { error } = await failure(latin1, {}, size);
-      expect(error.message).toBe(`incoming/acme/data.json: byte ${head.length} (0xe9) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8`);
+      expect(error.message).toBe(`incoming/acme/data.json: byte ${head.length} (0xe9) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8${atLineColumn(head, head.length)}`);
       expect(error.position.offset).toBe(head.length);
-      expect((await failure(cut, {}, size)).error.message).toBe(`incoming/acme/data.json: byte ${head.length} (0xc3) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8`);
+      expect((await failure(cut, {}, size)).error.message).toBe(
+        `incoming/acme/data.json: byte ${head.length} (0xc3) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8${atLineColumn(head, head.length)}`,
+      );
     }
   });
 
@@ -343,9 +345,10 @@ describe('readJson: bad input', () => {
   });
 
   it('says where a truncated file ends', async () => {
-    const { error } = await failure('[{"a":1},{"a":2},{"a":');
+    const text = '[{"a":1},{"a":2},{"a":';
+    const { error } = await failure(text);
 
-    expect(error.message).toBe('incoming/acme/data.json: the file ends at byte 22 inside element 3, which starts at byte 17: it is truncated or not complete JSON');
+    expect(error.message).toBe(`incoming/acme/data.json: the file ends at byte 22 inside element 3, which starts at byte 17: it is truncated or not complete JSON${atLineColumn(text, 22)}`);
     expect(error.position.offset).toBe(22);
   });
 
@@ -355,6 +358,16 @@ describe('readJson: bad input', () => {
     expect(error.message).toBe("incoming/acme/data.json: line 3 is not valid JSON: unexpected 'o' after the JSON value at column 9 (byte 24)");
     expect(error.position).toMatchObject({ line: 3, offset: 24 });
     expect((await failure('{"a":1}\nnot json\n')).error.message).toBe("incoming/acme/data.json: line 2 is not valid JSON: unexpected 'o' in what looks like 'null' at column 2 (byte 9)");
+  });
+
+  it('counts the column in characters, as an editor does: after accents, and after a byte-order mark', async () => {
+    const ndjson = '{"a":1}\n{"a":"ééé",,}\n';
+    expect((await failure(ndjson)).error.message).toBe(
+      `incoming/acme/data.json: line 2 is not valid JSON: expected a member name in double quotes, found ',' at column ${lineColumn(ndjson, Buffer.byteLength('{"a":1}\n{"a":"ééé",')).column} (byte ${Buffer.byteLength('{"a":1}\n{"a":"ééé",')})`,
+    );
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('[{"a":,}]')]);
+    const { error } = await failure(bom, {}, 2);
+    expect(error.message.endsWith(' (line 1, column 7)')).toBe(true); // the ',' is the 7th character an editor shows (the BOM is none)
   });
 
   it('names an NDJSON line that ends inside its value', async () => {
@@ -382,7 +395,7 @@ describe('readJson: bad input', () => {
     );
 
     expect(error).toBeInstanceOf(ReadError);
-    expect((error as ReadError).message).toBe('huge.json: element 1 (from byte 1) is larger than 100000 bytes, the limit for one element; is the file what it claims to be?');
+    expect((error as ReadError).message).toBe('huge.json: element 1 (from byte 1) is larger than 100000 bytes, the limit for one element; is the file what it claims to be? (line 1, column 2)');
     expect(pulled).toBeLessThan(4 * 100_000);
   });
 
@@ -396,8 +409,8 @@ describe('readJson: bad input', () => {
     const inside = Buffer.concat([Buffer.from('[{"a":"x'), Buffer.from([0xff]), Buffer.from('y"}]')]);
     const outside = Buffer.concat([Buffer.from('[{"a":1}, '), Buffer.from([0xff]), Buffer.from(']')]);
 
-    expect((await failure(inside)).error.message).toBe('incoming/acme/data.json: byte 8 (0xff) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8');
-    expect((await failure(outside)).error.message).toBe('incoming/acme/data.json: byte 10 (0xff) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8');
+    expect((await failure(inside)).error.message).toBe('incoming/acme/data.json: byte 8 (0xff) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8 (line 1, column 9)');
+    expect((await failure(outside)).error.message).toBe('incoming/acme/data.json: byte 10 (0xff) is not UTF-8; JSON is UTF-8 (RFC 8259): export the file as UTF-8 (line 1, column 11)');
   });
 });
 
