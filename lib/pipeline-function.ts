@@ -14,6 +14,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { PipelineDefinition } from '../contract/definition.ts';
 import { BUNDLED_PIPELINE_FILE, ENV } from '../contract/names.ts';
+import { validatePipeline } from '../contract/validate.ts';
 import { bundleHandler, ESM_REQUIRE_BANNER } from './bundle.ts';
 import { acknowledge, managedPolicy } from './nag.ts';
 import { definedProps } from './util.ts';
@@ -159,10 +160,13 @@ export class PipelineFunction extends Construct {
 /**
  * Write the validated definition as JSON to a temporary file, named by its content, and return
  * its path and the SHA-256 of its bytes; the bundling hook copies it beside each handler, and the
- * function is told the digest, so that it takes that file as validated (functions/common/pipeline.ts).
+ * function is told the digest, so that it takes that file as validated (functions/common/pipeline.ts):
+ * the definition is validated here, whatever the caller did.
  */
 export function writeDefinitionForBundling(pipeline: PipelineDefinition): { file: string; sha256: string } {
-  const json = `${JSON.stringify(pipeline, null, 2)}\n`;
+  // validated here, as the function would otherwise at its start: a definition built or changed in code
+  // after loadPipeline is held to the schemas too, and what the function reads is what JSON keeps of it
+  const json = `${JSON.stringify(validatePipeline(JSON.parse(JSON.stringify(pipeline)), 'the pipeline definition given to the stack'), null, 2)}\n`;
   const sha256 = createHash('sha256').update(json).digest('hex');
   const dir = join(tmpdir(), 'civic-etl-bundling');
   mkdirSync(dir, { recursive: true });

@@ -1,11 +1,9 @@
+// first: stack traces mapped to the sources from here on (install-stack-maps.ts)
+import '../common/install-stack-maps.ts';
 import { s3Client } from '../common/aws.ts';
 import { cleanEnv, parseEnv } from '../common/config.ts';
 import { databasePool } from '../common/db.ts';
 import { createCleanHandler } from './clean-handler.ts';
-import { mapStackTracesOnDemand } from '../common/stack-maps.ts';
-
-// stack traces at their place in the sources, the bundle's maps read only when one is (stack-maps.ts)
-mapStackTracesOnDemand();
 
 /** The clean function's configuration, parsed once at start: a missing or invalid variable fails here, by name. */
 const config = parseEnv(cleanEnv, process.env, 'the clean function');

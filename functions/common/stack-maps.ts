@@ -11,8 +11,8 @@
  * per file, with Node's own `SourceMap` (node:module). A frame it cannot map keeps its place in
  * the bundle; a trace it cannot format at all is V8's own.
  *
- * Installed by each Lambda entry (functions/<step>/handler.ts) before it reads its configuration;
- * a trace is formatted when first read, so errors of the imports before are mapped too. Where Node maps stacks already
+ * Installed by each Lambda entry's first import (functions/common/install-stack-maps.ts), before
+ * any other module of the bundle runs: an error thrown while they load is mapped too. Where Node maps stacks already
  * (`--enable-source-maps`, tsx in the tests and the local runner), it does nothing. Node's default
  * hook formats the same way (the error's string, then `at` each frame); it is called when this one
  * cannot format a trace.
@@ -38,18 +38,33 @@ function mapOf(url: string): SourceMap | null {
   return map;
 }
 
-/** A frame as V8 prints it, at its place in the source when the bundle's map knows it. */
-export function mappedFrame(frame: NodeJS.CallSite): string {
-  const text = frame.toString();
+/** Where a frame is in the bundle, and the map of its file (undefined when it has none). */
+function placeOf(frame: NodeJS.CallSite): { url: string; line: number; column: number; map: SourceMap | null } | undefined {
   const url = frame.getFileName() ?? frame.getScriptNameOrSourceURL();
   const line = frame.getLineNumber();
   const column = frame.getColumnNumber();
-  if (!url || line === null || column === null) return text;
-  const origin = mapOf(url)?.findOrigin(line, column);
-  if (!origin || !('fileName' in origin)) return text;
+  if (!url || line === null || column === null) return undefined;
+  return { url, line, column, map: mapOf(url) };
+}
+
+/**
+ * A frame as Node prints it with `--enable-source-maps`: `[async ]<name> (<source>:<line>:<column>)`
+ * — the name the source gives the function where its caller calls it (`caller`: the next frame;
+ * the bundle's own names are minified), else V8's, else `<anonymous>`; a frame the maps do not know
+ * as V8 prints it.
+ */
+export function mappedFrame(frame: NodeJS.CallSite, caller?: NodeJS.CallSite): string {
+  const at = placeOf(frame);
+  const origin = at?.map?.findOrigin(at.line, at.column);
+  if (!at || !origin || !('fileName' in origin)) return frame.toString();
   // sources are relative to where esbuild wrote the bundle: `../../../functions/x.ts` → `functions/x.ts`
   const source = origin.fileName.replace(/^(\.\.\/)+/, '');
-  return text.replace(`${url}:${line}:${column}`, `${source}:${origin.lineNumber}:${origin.columnNumber}`);
+  const typeName = frame.getTypeName();
+  const ownName = `${typeName !== null && typeName !== 'global' && !frame.isToplevel() ? `${typeName}.` : ''}${frame.getFunctionName() ?? frame.getMethodName() ?? '<anonymous>'}`;
+  const from = caller && placeOf(caller);
+  const called = from?.map?.findEntry(from.line - 1, from.column - 1);
+  const name = called && 'name' in called && called.name ? called.name : ownName;
+  return `${frame.isAsync() ? 'async ' : frame.isConstructor() ? 'new ' : ''}${name} (${source}:${origin.lineNumber}:${origin.columnNumber})`;
 }
 
 /** Install the hook (see the top of this file); true when it did. */
@@ -58,7 +73,7 @@ export function mapStackTracesOnDemand(): boolean {
   const previous = Error.prepareStackTrace; // Node's own (it has one), or a hook of another library
   Error.prepareStackTrace = (error: Error, frames: NodeJS.CallSite[]): unknown => {
     try {
-      return `${Error.prototype.toString.call(error)}${frames.map((f) => `\n    at ${mappedFrame(f)}`).join('')}`;
+      return `${Error.prototype.toString.call(error)}${frames.map((f, i) => `\n    at ${mappedFrame(f, frames[i + 1])}`).join('')}`;
     } catch {
       return previous ? previous(error, frames) : `${String(error)}${frames.map((f) => `\n    at ${String(f)}`).join('')}`;
     }

@@ -1,11 +1,9 @@
+// first: stack traces mapped to the sources from here on (install-stack-maps.ts)
+import '../common/install-stack-maps.ts';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { readJsonSecret, s3Client } from '../common/aws.ts';
 import { fetchEnv, parseEnv } from '../common/config.ts';
 import { createFetchHandler } from './fetch-handler.ts';
-import { mapStackTracesOnDemand } from '../common/stack-maps.ts';
-
-// stack traces at their place in the sources, the bundle's maps read only when one is (stack-maps.ts)
-mapStackTracesOnDemand();
 
 /** The fetch function's configuration, parsed once at start: a missing or invalid variable fails here, by name. */
 const config = parseEnv(fetchEnv, process.env, 'the fetch function');

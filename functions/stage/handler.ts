@@ -1,11 +1,9 @@
+// first: stack traces mapped to the sources from here on (install-stack-maps.ts)
+import '../common/install-stack-maps.ts';
 import { s3Client, sqsClient } from '../common/aws.ts';
 import { parseEnv, stageEnv } from '../common/config.ts';
 import { databasePool } from '../common/db.ts';
 import { createStageHandler } from './stage-handler.ts';
-import { mapStackTracesOnDemand } from '../common/stack-maps.ts';
-
-// stack traces at their place in the sources, the bundle's maps read only when one is (stack-maps.ts)
-mapStackTracesOnDemand();
 
 /** The stage function's configuration, parsed once at start: a missing or invalid variable fails here, by name. */
 const config = parseEnv(stageEnv, process.env, 'the stage function');

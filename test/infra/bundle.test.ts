@@ -125,6 +125,8 @@ describe('the handler bundles', () => {
     const throwLine = configLines.findIndex((l) => /throw new ConfigurationError\(`invalid configuration of/.test(l)) + 1;
     expect(throwLine).toBeGreaterThan(0);
     expect(places(ours.stderr)[0]).toMatch(new RegExp(`^functions/common/config\\.ts:${throwLine}:`));
+    // each frame as Node prints it, `name (place)`: the function's name in the source, not the bundle's minified one
+    expect(ours.stderr).toMatch(new RegExp(`\\n    at parseEnv \\((?:[\\w.-]+/)*functions/common/config\\.ts:${throwLine}:\\d+\\)\\n`));
     expect(places(ours.stderr)).toContain(places(ours.stderr).find((p) => p.startsWith('functions/stage/handler.ts:')));
     // the same places as Node's own source maps give (Node also prints the source line; the frames are what matter)
     expect(places(ours.stderr)).toEqual(places(nodes.stderr).filter((p, i, all) => all.indexOf(p) === i));

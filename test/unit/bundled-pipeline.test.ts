@@ -34,6 +34,12 @@ describe('the definition bundled into a Lambda', () => {
     expect(trusted.datasets.length).toBeGreaterThan(0);
   });
 
+  it('is validated at synth whatever the stack is given: a definition changed in code after loading fails there, not in the Lambda', () => {
+    const pipeline = loadPipeline(join(ROOT, 'pipelines/chicago/pipeline.yaml'));
+    expect(() => writeDefinitionForBundling({ ...pipeline, project: 'Not A Name' })).toThrow(PipelineDefinitionError);
+    expect(() => writeDefinitionForBundling({ ...pipeline, project: 'Not A Name' })).toThrow(/the pipeline definition given to the stack is not a valid pipeline definition:\n {2}- project: /);
+  });
+
   it('is validated when its bytes are not those synth validated: an invalid edit fails, naming the file', async () => {
     const bundled = writeDefinitionForBundling(loadPipeline(join(ROOT, 'pipelines/chicago/pipeline.yaml')));
     const edited = copyOf(bundled.file);
