@@ -422,14 +422,25 @@ function isDecimal(v: string): boolean {
 /** `YYYY-MM-DD` naming a real day of a year from 1 on. */
 function isIsoDay(v: string): boolean {
   if (v.length !== 10 || v.charCodeAt(4) !== 0x2d || v.charCodeAt(7) !== 0x2d) return false;
-  for (const i of [0, 1, 2, 3, 5, 6, 8, 9]) if (!isDigit(v.charCodeAt(i))) return false;
-  const year = Number(v.slice(0, 4));
-  const month = Number(v.slice(5, 7));
-  const day = Number(v.slice(8, 10));
+  // digit by digit: no substrings or arrays made for each of a file's dates
+  const year = digitsAt(v, 0, 4);
+  const month = digitsAt(v, 5, 2);
+  const day = digitsAt(v, 8, 2);
+  if (year < 0 || month < 0 || day < 0) return false;
   if (year < 1 || month < 1 || month > 12 || day < 1) return false;
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
-  return day <= days;
+  return day <= (month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31);
+}
+
+/** The `n` digits at `v[at]` as a number, -1 if one is not a digit. */
+function digitsAt(v: string, at: number, n: number): number {
+  let value = 0;
+  for (let i = at; i < at + n; i++) {
+    const c = v.charCodeAt(i);
+    if (!isDigit(c)) return -1;
+    value = 10 * value + (c - 0x30);
+  }
+  return value;
 }
 
 function isOverflow(buf: Buffer, start: number, end: number): boolean {

@@ -90,6 +90,8 @@ export class ShapeEncoder {
   /** XY of the current record, aligned for fast reading. */
   private xy = new Float64Array(4096);
   private z = new Float64Array(2048);
+  /** Each part's first point of the current record, then its number of points. */
+  private starts = new Int32Array(64);
   private feature = 0;
   /** The current record has a coordinate that is NaN or infinite. */
   private nonFinite = false;
@@ -311,7 +313,8 @@ export class ShapeEncoder {
       throw new ShapeFormatError(`claims ${count(numParts, 'part')} and ${count(numPoints, 'point')}, which need ${need} bytes; the record holds ${len}`);
     }
     const hasZ = zType && len >= need + 16 + 8 * numPoints;
-    const starts = new Int32Array(numParts + 1);
+    if (this.starts.length < numParts + 1) this.starts = new Int32Array(2 * (numParts + 1));
+    const starts = this.starts;
     for (let i = 0; i < numParts; i++) {
       const s = buf.readInt32LE(partsOff + 4 * i);
       if (s < 0 || s > numPoints || (i > 0 && s < starts[i - 1]!)) {
@@ -329,15 +332,8 @@ export class ShapeEncoder {
       new Uint8Array(this.z.buffer, 0, 8 * numPoints).set(buf.subarray(zOff, zOff + 8 * numPoints));
       this.checkFinite(this.z, numPoints);
     }
-    return {
-      numParts,
-      numPoints,
-      pointsOff,
-      partTypesOff,
-      hasZ,
-      start: (i) => starts[i]!,
-      count: (i) => starts[i + 1]! - starts[i]!,
-    };
+    // a class, not closures: a closure made per record costs more than the record's decoding (tsx names each one)
+    return new Parts(numParts, numPoints, pointsOff, partTypesOff, hasZ, starts);
   }
 
   /** Smallest outer ring (by area) whose box holds the hole's and that contains a vertex of it. */
@@ -458,14 +454,24 @@ export class ShapeEncoder {
   }
 }
 
-interface Parts {
-  numParts: number;
-  numPoints: number;
-  pointsOff: number;
-  partTypesOff: number;
-  hasZ: boolean;
-  start(part: number): number;
-  count(part: number): number;
+/** A record's parts: `starts` holds each part's first point, then the number of points (the encoder's scratch, valid for one record). */
+class Parts {
+  constructor(
+    readonly numParts: number,
+    readonly numPoints: number,
+    readonly pointsOff: number,
+    readonly partTypesOff: number,
+    readonly hasZ: boolean,
+    private readonly starts: Int32Array,
+  ) {}
+
+  start(part: number): number {
+    return this.starts[part]!;
+  }
+
+  count(part: number): number {
+    return this.starts[part + 1]! - this.starts[part]!;
+  }
 }
 
 interface RingFacts {

@@ -1,0 +1,390 @@
+/**
+ * A sufficient test of OGC validity (what PostGIS's ST_IsValid, i.e. GEOS, says) for a shape's WKB,
+ * done in Node while the shape is written: `true` only when the shape is valid for certain, `false`
+ * when it may not be — the caller then leaves the shape to ST_IsValid. It never decides that a
+ * shape is invalid, so whatever it cannot prove (touching rings, an island in a lake, collinear
+ * neighbours, repeated points, a vertex too close to another ring to tell in floating point, other
+ * geometry types) simply goes to PostGIS, as every shape did before (issue 19: the load's
+ * validity check ran ST_IsValid over the whole table after the COPY).
+ *
+ * A polygon is proved valid when every ring has at least 4 points, is closed, repeats no point
+ * twice in a row, and its segments and the other rings' segments meet nowhere except where two
+ * neighbours of one ring share their vertex (and those two are not collinear); every hole lies inside
+ * its shell, no hole inside another, and no polygon's shell inside another's. Rings that touch
+ * nowhere make a polygon (or a multipolygon) whose interior is connected, and those are all of
+ * GEOS's rules for it (orientation does not matter to it). A line is valid with two distinct
+ * points per part. Signs of orientation are taken as certain only beyond the floating-point error
+ * bound of the determinant (Shewchuk's orient2d filter, with a wide margin): near-degenerate
+ * cases go to PostGIS.
+ */
+
+/** Scratch space, reused from shape to shape (grows for the largest). */
+let xs = new Float64Array(1024);
+let ys = new Float64Array(1024);
+/** Per ring: its first point in xs/ys, its number of points (closing point included), its polygon, whether it is a shell. */
+let ringStart = new Int32Array(64);
+let ringPoints = new Int32Array(64);
+let ringPolygon = new Int32Array(64);
+/** Per ring: its box (min x, min y, max x, max y). */
+let boxes = new Float64Array(4 * 64);
+/** Per segment (point i → i + 1 of its ring): its first point, its ring, its box. */
+let segPoint = new Int32Array(1024);
+let segRing = new Int32Array(1024);
+let order = new Int32Array(1024);
+let minXs = new Float64Array(1024);
+let maxXs = new Float64Array(1024);
+
+const ISO_Z = 1000;
+/** Relative error bound of the orientation determinant: Shewchuk's ccwerrboundA is about 3.3e-16; kept far wider. */
+const ERROR_BOUND = 1e-12;
+
+/** Whether the WKB (as the shapefile encoder writes it: little-endian ISO, XY or XYZ) is a valid shape for certain. */
+export function certainlyValid(wkb: Uint8Array): boolean {
+  if (wkb.length < 9 || wkb[0] !== 1) return false;
+  const view = new DataView(wkb.buffer, wkb.byteOffset, wkb.byteLength);
+  const code = view.getUint32(1, true);
+  const base = code % ISO_Z;
+  const dims = Math.floor(code / ISO_Z);
+  if (dims !== 0 && dims !== 1) return false;
+  const stride = dims === 1 ? 24 : 16;
+  switch (base) {
+    case 2:
+      return lineValid(view, 5, stride) > 0;
+    case 5: {
+      const n = view.getUint32(5, true);
+      let at = 9;
+      if (n === 0) return false;
+      for (let i = 0; i < n; i++) {
+        if (at + 5 > view.byteLength || view.getUint8(at) !== 1 || view.getUint32(at + 1, true) % ISO_Z !== 2) return false;
+        at = lineValid(view, at + 5, stride);
+        if (at < 0) return false;
+      }
+      return true;
+    }
+    case 3:
+      return polygons(view, 5, 1, stride, false);
+    case 6: {
+      const n = view.getUint32(5, true);
+      return n > 0 && polygons(view, 9, n, stride, true);
+    }
+    default:
+      return false;
+  }
+}
+
+/** A line's end offset when it has two distinct points (else -1). */
+function lineValid(view: DataView, at: number, stride: number): number {
+  if (at + 4 > view.byteLength) return -1;
+  const n = view.getUint32(at, true);
+  const start = at + 4;
+  const end = start + n * stride;
+  if (n < 2 || end > view.byteLength) return -1;
+  const x0 = view.getFloat64(start, true);
+  const y0 = view.getFloat64(start + 8, true);
+  for (let p = start + stride; p < end; p += stride) {
+    if (view.getFloat64(p, true) !== x0 || view.getFloat64(p + 8, true) !== y0) return end;
+  }
+  return -1;
+}
+
+/** `count` polygons from `at` (each with its own WKB header when `headed`): valid for certain? */
+function polygons(view: DataView, at: number, count: number, stride: number, headed: boolean): boolean {
+  let rings = 0;
+  let points = 0;
+  for (let poly = 0; poly < count; poly++) {
+    if (headed) {
+      if (at + 5 > view.byteLength || view.getUint8(at) !== 1 || view.getUint32(at + 1, true) % ISO_Z !== 3) return false;
+      at += 5;
+    }
+    if (at + 4 > view.byteLength) return false;
+    const n = view.getUint32(at, true);
+    at += 4;
+    if (n === 0) return false;
+    for (let r = 0; r < n; r++) {
+      if (at + 4 > view.byteLength) return false;
+      const m = view.getUint32(at, true);
+      at += 4;
+      if (m < 4 || at + m * stride > view.byteLength) return false;
+      if (rings >= ringStart.length) growRings(2 * rings);
+      if (points + m > xs.length) growPoints(2 * (points + m));
+      ringStart[rings] = points;
+      ringPoints[rings] = m;
+      ringPolygon[rings] = r === 0 ? poly : -1 - poly;
+      for (let i = 0; i < m; i++, at += stride) {
+        const x = view.getFloat64(at, true);
+        const y = view.getFloat64(at + 8, true);
+        // a point repeated in a row (the closing one included) is left to GEOS
+        if (i > 0 && x === xs[points + i - 1] && y === ys[points + i - 1]) return false;
+        xs[points + i] = x;
+        ys[points + i] = y;
+      }
+      if (xs[points] !== xs[points + m - 1] || ys[points] !== ys[points + m - 1]) return false;
+      points += m;
+      rings++;
+    }
+  }
+  // most shapes are one ring, or one ring per polygon far apart: proved ring by ring, without the sweep
+  if (starShaped(rings) && (rings === 1 || apartBoxes(rings))) return true;
+  return noCrossings(rings) && nesting(rings);
+}
+
+/**
+ * Whether every ring winds once around its vertices' mean strictly in one direction: each edge
+ * seen from that point turns the same way (orientation certain), and the edges cross a ray from
+ * it once. Such a ring is simple (star-shaped around that point): its edges meet only where
+ * neighbours share a vertex. Also keeps each ring's box.
+ */
+function starShaped(rings: number): boolean {
+  let simple = true;
+  for (let r = 0; r < rings; r++) {
+    const first = ringStart[r]!;
+    const last = first + ringPoints[r]! - 1;
+    let sx = 0;
+    let sy = 0;
+    let x0 = Infinity;
+    let y0 = Infinity;
+    let x1 = -Infinity;
+    let y1 = -Infinity;
+    for (let i = first; i < last; i++) {
+      const x = xs[i]!;
+      const y = ys[i]!;
+      sx += x;
+      sy += y;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+    }
+    boxes[4 * r] = x0;
+    boxes[4 * r + 1] = y0;
+    boxes[4 * r + 2] = x1;
+    boxes[4 * r + 3] = y1;
+    if (!simple) continue;
+    const cx = sx / (last - first);
+    const cy = sy / (last - first);
+    const turn = orientationAt(cx, cy, first);
+    if (turn === 0) {
+      simple = false;
+      continue;
+    }
+    let crossings = 0;
+    for (let i = first; i < last; i++) {
+      if (orientationAt(cx, cy, i) !== turn) {
+        simple = false;
+        break;
+      }
+      // half-open in y, in the ring's direction of turning: each passage across the ray counted once
+      const ya = ys[i]!;
+      const yb = ys[i + 1]!;
+      if (turn > 0 ? ya < cy && cy <= yb : yb < cy && cy <= ya) crossings++;
+    }
+    if (crossings !== 1) simple = false;
+  }
+  return simple;
+}
+
+/** Of the point (cx, cy) and the edge from point i to i + 1: 1 counter-clockwise, -1 clockwise, 0 collinear or too close to tell. */
+function orientationAt(cx: number, cy: number, i: number): number {
+  const left = (xs[i]! - cx) * (ys[i + 1]! - cy);
+  const right = (ys[i]! - cy) * (xs[i + 1]! - cx);
+  const det = left - right;
+  const bound = ERROR_BOUND * (Math.abs(left) + Math.abs(right));
+  if (det > bound) return 1;
+  if (-det > bound) return -1;
+  return 0;
+}
+
+/** Whether each polygon is one ring and the rings' boxes are strictly apart (then so are the rings). */
+function apartBoxes(rings: number): boolean {
+  for (let r = 0; r < rings; r++) {
+    if (ringPolygon[r]! < 0) return false;
+    for (let o = r + 1; o < rings; o++) {
+      const overlap = boxes[4 * r]! <= boxes[4 * o + 2]! && boxes[4 * o]! <= boxes[4 * r + 2]! && boxes[4 * r + 1]! <= boxes[4 * o + 3]! && boxes[4 * o + 1]! <= boxes[4 * r + 3]!;
+      if (overlap) return false;
+    }
+  }
+  return true;
+}
+
+/** Every two segments of these rings are apart, but a ring's neighbouring segments, which share only their vertex. */
+function noCrossings(rings: number): boolean {
+  let segments = 0;
+  for (let r = 0; r < rings; r++) segments += ringPoints[r]! - 1;
+  if (segments > segPoint.length) growSegments(2 * segments);
+  // the module's arrays as constants here: the loops below read them millions of times
+  const X = xs;
+  const Y = ys;
+  const point = segPoint;
+  const ringOf = segRing;
+  const sorted = order;
+  const lowX = minXs;
+  const highX = maxXs;
+  let s = 0;
+  for (let r = 0; r < rings; r++) {
+    const first = ringStart[r]!;
+    const last = first + ringPoints[r]! - 1;
+    for (let p = first; p < last; p++, s++) {
+      point[s] = p;
+      ringOf[s] = r;
+      sorted[s] = s;
+      const x1 = X[p]!;
+      const x2 = X[p + 1]!;
+      lowX[s] = x1 < x2 ? x1 : x2;
+      highX[s] = x1 < x2 ? x2 : x1;
+    }
+  }
+  sortByMinX(segments);
+  // sweep along x: a segment meets only those starting before it ends (points passed by index:
+  // doubles passed to a function V8 does not inline are boxed, an allocation each)
+  for (let i = 0; i < segments; i++) {
+    const a = sorted[i]!;
+    const pa = point[a]!;
+    const ay1 = Y[pa]!;
+    const ay2 = Y[pa + 1]!;
+    const maxX = highX[a]!;
+    const minY = ay1 < ay2 ? ay1 : ay2;
+    const maxY = ay1 < ay2 ? ay2 : ay1;
+    for (let j = i + 1; j < segments; j++) {
+      const b = sorted[j]!;
+      if (lowX[b]! > maxX) break;
+      const pb = point[b]!;
+      const by1 = Y[pb]!;
+      const by2 = Y[pb + 1]!;
+      if ((by1 < minY && by2 < minY) || (by1 > maxY && by2 > maxY)) continue;
+      if (ringOf[a] === ringOf[b]) {
+        const r = ringOf[a]!;
+        const first = ringStart[r]!;
+        const lastSeg = first + ringPoints[r]! - 2;
+        // neighbours: b follows a, a follows b, or the ring's last and first segments (sharing the closing point)
+        const shared = pb === pa + 1 || (pa === lastSeg && pb === first) ? pb : pa === pb + 1 || (pb === lastSeg && pa === first) ? pa : -1;
+        if (shared >= 0) {
+          // the three points of the two neighbours: the shared vertex between the others, which must not be collinear with it
+          if (orientation(shared === first ? lastSeg : shared - 1, shared, shared + 1) === 0) return false;
+          continue;
+        }
+      }
+      if (!apart(pa, pb)) return false;
+    }
+  }
+  return true;
+}
+
+/** Whether segments `a → a + 1` and `b → b + 1` (point indices) certainly do not meet: the other's two ends strictly on one side of either's line. */
+function apart(a: number, b: number): boolean {
+  const o1 = orientation(a, a + 1, b);
+  if (o1 !== 0 && o1 === orientation(a, a + 1, b + 1)) return true;
+  const o3 = orientation(b, b + 1, a);
+  return o3 !== 0 && o3 === orientation(b, b + 1, a + 1);
+}
+
+/** Of points a, b, c (indices): 1 counter-clockwise, -1 clockwise, 0 collinear or too close to tell in floating point. */
+function orientation(a: number, b: number, c: number): number {
+  const cx = xs[c]!;
+  const cy = ys[c]!;
+  const left = (xs[a]! - cx) * (ys[b]! - cy);
+  const right = (ys[a]! - cy) * (xs[b]! - cx);
+  const det = left - right;
+  const bound = ERROR_BOUND * (Math.abs(left) + Math.abs(right));
+  if (det > bound) return 1;
+  if (-det > bound) return -1;
+  return 0;
+}
+
+/**
+ * With no two rings meeting, one vertex tells where a whole ring lies: every hole inside its
+ * shell and outside its polygon's other holes, every shell outside the other shells (a polygon
+ * inside another's hole is left to GEOS).
+ */
+function nesting(rings: number): boolean {
+  for (let r = 0; r < rings; r++) {
+    const polygon = ringPolygon[r]!;
+    const hole = polygon < 0;
+    const owner = hole ? -1 - polygon : polygon;
+    const p = ringStart[r]!;
+    for (let other = 0; other < rings; other++) {
+      if (other === r) continue;
+      const o = ringPolygon[other]!;
+      const otherHole = o < 0;
+      const otherOwner = otherHole ? -1 - o : o;
+      let want: number;
+      if (hole && !otherHole && otherOwner === owner)
+        want = 1; // inside its shell
+      else if (hole && otherHole && otherOwner === owner)
+        want = -1; // outside its siblings
+      else if (!hole && !otherHole)
+        want = -1; // shells outside each other
+      else continue;
+      if (inRing(p, other) !== want) return false;
+    }
+  }
+  return true;
+}
+
+/** Point `p` (an index): 1 inside the ring, -1 outside, 0 when a crossing is too close to tell (crossing number along +x, half-open in y). */
+function inRing(p: number, ring: number): number {
+  const x = xs[p]!;
+  const y = ys[p]!;
+  const first = ringStart[ring]!;
+  const last = first + ringPoints[ring]! - 1;
+  let inside = false;
+  for (let i = first; i < last; i++) {
+    const y1 = ys[i]!;
+    const y2 = ys[i + 1]!;
+    if (y1 > y === y2 > y) continue;
+    if (xs[i]! < x && xs[i + 1]! < x) continue; // wholly on the left: no crossing to the right
+    const o = orientation(i, i + 1, p);
+    if (o === 0) return 0;
+    // the point is left of an upward edge (or right of a downward one): the edge crosses the ray to its right
+    if (y2 > y1 ? o > 0 : o < 0) inside = !inside;
+  }
+  return inside ? 1 : -1;
+}
+
+/** `order[0, n)` sorted by minXs: insertion sort for a small shape, the built-in sort for a large one. */
+function sortByMinX(n: number): void {
+  if (n > 64) {
+    const sorted = Array.from(order.subarray(0, n)).sort((a, b) => minXs[a]! - minXs[b]!);
+    order.set(sorted);
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const s = order[i]!;
+    const key = minXs[s]!;
+    let j = i - 1;
+    while (j >= 0 && minXs[order[j]!]! > key) {
+      order[j + 1] = order[j]!;
+      j--;
+    }
+    order[j + 1] = s;
+  }
+}
+
+function growRings(n: number): void {
+  const start = new Int32Array(n);
+  const points = new Int32Array(n);
+  const polygon = new Int32Array(n);
+  start.set(ringStart);
+  points.set(ringPoints);
+  polygon.set(ringPolygon);
+  ringStart = start;
+  ringPoints = points;
+  ringPolygon = polygon;
+  boxes = new Float64Array(4 * n);
+}
+
+function growPoints(n: number): void {
+  const x = new Float64Array(n);
+  const y = new Float64Array(n);
+  x.set(xs);
+  y.set(ys);
+  xs = x;
+  ys = y;
+}
+
+function growSegments(n: number): void {
+  segPoint = new Int32Array(n);
+  segRing = new Int32Array(n);
+  order = new Int32Array(n);
+  minXs = new Float64Array(n);
+  maxXs = new Float64Array(n);
+}
