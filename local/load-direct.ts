@@ -105,7 +105,7 @@ export async function loadDirect(client: pg.PoolClient, d: DirectLoad): Promise<
     // the shapes not proved valid as they are written (certainly-valid.ts): ST_IsValid checks these
     const unproved: number[] = [];
     const copy = client.query(copyFrom(`COPY ${d.target} FROM STDIN WITH (FORMAT binary)`));
-    await pipeline(Readable.from(encodeRows(table.binaryRows(), columns, plan, seen, unproved), { objectMode: false }), copy);
+    await pipeline(Readable.from(encodeRows(table.binaryBatches(), columns, plan, seen, unproved), { objectMode: false }), copy);
     const rows = Number(copy.rowCount ?? 0);
     if (rows === 0) throw new GiveWay('no rows');
     // the file's values fit the types its fields declare (else the staged path infers one)
@@ -211,7 +211,7 @@ const Z_FLAG = 0x80000000;
  * (`seen` collects the column types the shapes have), the source line.
  */
 async function* encodeRows(
-  rows: AsyncIterable<WkbRow>,
+  batches: AsyncIterable<WkbRow[]>,
   columns: readonly { type: ColumnType; index: number; name: string }[],
   plan: GeometryPlan,
   seen: Set<string>,
@@ -219,21 +219,24 @@ async function* encodeRows(
 ): AsyncGenerator<Buffer> {
   const out = new BinaryRows();
   out.header();
-  for await (const row of rows) {
-    out.row(columns.length + 2);
-    for (const c of columns) {
-      const v = row.values[c.index];
-      if (v === null || v === undefined) out.null();
-      else if (!out.value(c.type, v)) throw new GiveWay(`column ${c.name}: ${JSON.stringify(v.slice(0, 40))} in feature ${row.position} is not a ${c.type} as written`);
+  for await (const batch of batches) {
+    for (const row of batch) {
+      out.row(columns.length + 2);
+      for (const c of columns) {
+        const v = row.values[c.index];
+        if (v === null || v === undefined) out.null();
+        else if (!out.value(c.type, v)) throw new GiveWay(`column ${c.name}: ${JSON.stringify(v.slice(0, 40))} in feature ${row.position} is not a ${c.type} as written`);
+      }
+      const wkb = row.wkb;
+      if (wkb === null) out.null();
+      else if (typeof wkb === 'string') throw new GiveWay(`feature ${row.position}: ${wkb}`);
+      else {
+        if (!certainlyValid(wkb)) unproved.push(row.position);
+        seen.add(out.ewkb(wkb, plan.srid, plan.promote));
+      }
+      out.int8(row.position);
     }
-    const wkb = row.wkb;
-    if (wkb === null) out.null();
-    else if (typeof wkb === 'string') throw new GiveWay(`feature ${row.position}: ${wkb}`);
-    else {
-      if (!certainlyValid(wkb)) unproved.push(row.position);
-      seen.add(out.ewkb(wkb, plan.srid, plan.promote));
-    }
-    out.int8(row.position);
+    // the batch's WKB is the reader's until the next batch is asked for: written out by then
     if (out.length >= CHUNK) yield out.take();
   }
   out.trailer();

@@ -19,9 +19,9 @@
  */
 
 /** Scratch space, reused from shape to shape (grows for the largest). */
-let xs = new Float64Array(1024);
-let ys = new Float64Array(1024);
-/** Per ring: its first point in xs/ys, its number of points (closing point included), its polygon, whether it is a shell. */
+/** The shape's points, x and y interleaved. */
+let xy = new Float64Array(2048);
+/** Per ring: its first point in xy, its number of points (closing point included), its polygon, whether it is a shell. */
 let ringStart = new Int32Array(64);
 let ringPoints = new Int32Array(64);
 let ringPolygon = new Int32Array(64);
@@ -62,10 +62,10 @@ export function certainlyValid(wkb: Uint8Array): boolean {
       return true;
     }
     case 3:
-      return polygons(view, 5, 1, stride, false);
+      return polygons(wkb, view, 5, 1, stride, false);
     case 6: {
       const n = view.getUint32(5, true);
-      return n > 0 && polygons(view, 9, n, stride, true);
+      return n > 0 && polygons(wkb, view, 9, n, stride, true);
     }
     default:
       return false;
@@ -88,7 +88,7 @@ function lineValid(view: DataView, at: number, stride: number): number {
 }
 
 /** `count` polygons from `at` (each with its own WKB header when `headed`): valid for certain? */
-function polygons(view: DataView, at: number, count: number, stride: number, headed: boolean): boolean {
+function polygons(bytes: Uint8Array, view: DataView, at: number, count: number, stride: number, headed: boolean): boolean {
   let rings = 0;
   let points = 0;
   for (let poly = 0; poly < count; poly++) {
@@ -106,19 +106,23 @@ function polygons(view: DataView, at: number, count: number, stride: number, hea
       at += 4;
       if (m < 4 || at + m * stride > view.byteLength) return false;
       if (rings >= ringStart.length) growRings(2 * rings);
-      if (points + m > xs.length) growPoints(2 * (points + m));
+      if (2 * (points + m) > xy.length) growPoints(2 * (points + m));
       ringStart[rings] = points;
       ringPoints[rings] = m;
       ringPolygon[rings] = r === 0 ? poly : -1 - poly;
-      for (let i = 0; i < m; i++, at += stride) {
-        const x = view.getFloat64(at, true);
-        const y = view.getFloat64(at + 8, true);
-        // a point repeated in a row (the closing one included) is left to GEOS
-        if (i > 0 && x === xs[points + i - 1] && y === ys[points + i - 1]) return false;
-        xs[points + i] = x;
-        ys[points + i] = y;
+      if (stride === 16) {
+        // XY: the ring's bytes copied as they are into the aligned scratch (no DataView read per number)
+        new Uint8Array(xy.buffer, 16 * points, 16 * m).set(bytes.subarray(at, at + 16 * m));
+        at += 16 * m;
+      } else {
+        for (let i = 0; i < m; i++, at += stride) {
+          xy[2 * (points + i)] = view.getFloat64(at, true);
+          xy[2 * (points + i) + 1] = view.getFloat64(at + 8, true);
+        }
       }
-      if (xs[points] !== xs[points + m - 1] || ys[points] !== ys[points + m - 1]) return false;
+      // a point repeated in a row (the closing one included) is left to GEOS
+      for (let i = points + 1; i < points + m; i++) if (xy[2 * i] === xy[2 * i - 2] && xy[2 * i + 1] === xy[2 * i - 1]) return false;
+      if (xy[2 * points] !== xy[2 * (points + m - 1)] || xy[2 * points + 1] !== xy[2 * (points + m - 1) + 1]) return false;
       points += m;
       rings++;
     }
@@ -146,8 +150,8 @@ function starShaped(rings: number): boolean {
     let x1 = -Infinity;
     let y1 = -Infinity;
     for (let i = first; i < last; i++) {
-      const x = xs[i]!;
-      const y = ys[i]!;
+      const x = xy[2 * i]!;
+      const y = xy[2 * i + 1]!;
       sx += x;
       sy += y;
       if (x < x0) x0 = x;
@@ -162,36 +166,32 @@ function starShaped(rings: number): boolean {
     if (!simple) continue;
     const cx = sx / (last - first);
     const cy = sy / (last - first);
-    const turn = orientationAt(cx, cy, first);
-    if (turn === 0) {
-      simple = false;
-      continue;
-    }
+    // each edge's orientation seen from (cx, cy), written out here: doubles passed to a function
+    // V8 does not inline are boxed, an allocation per vertex
+    const P = xy;
+    let turn = 0;
     let crossings = 0;
     for (let i = first; i < last; i++) {
-      if (orientationAt(cx, cy, i) !== turn) {
+      const ax = P[2 * i]! - cx;
+      const ay = P[2 * i + 1]! - cy;
+      const bx = P[2 * i + 2]! - cx;
+      const by = P[2 * i + 3]! - cy;
+      const left = ax * by;
+      const right = ay * bx;
+      const det = left - right;
+      const bound = ERROR_BOUND * (Math.abs(left) + Math.abs(right));
+      const o = det > bound ? 1 : -det > bound ? -1 : 0;
+      if (o === 0 || (turn !== 0 && o !== turn)) {
         simple = false;
         break;
       }
+      turn = o;
       // half-open in y, in the ring's direction of turning: each passage across the ray counted once
-      const ya = ys[i]!;
-      const yb = ys[i + 1]!;
-      if (turn > 0 ? ya < cy && cy <= yb : yb < cy && cy <= ya) crossings++;
+      if (turn > 0 ? ay < 0 && 0 <= by : by < 0 && 0 <= ay) crossings++;
     }
     if (crossings !== 1) simple = false;
   }
   return simple;
-}
-
-/** Of the point (cx, cy) and the edge from point i to i + 1: 1 counter-clockwise, -1 clockwise, 0 collinear or too close to tell. */
-function orientationAt(cx: number, cy: number, i: number): number {
-  const left = (xs[i]! - cx) * (ys[i + 1]! - cy);
-  const right = (ys[i]! - cy) * (xs[i + 1]! - cx);
-  const det = left - right;
-  const bound = ERROR_BOUND * (Math.abs(left) + Math.abs(right));
-  if (det > bound) return 1;
-  if (-det > bound) return -1;
-  return 0;
 }
 
 /** Whether each polygon is one ring and the rings' boxes are strictly apart (then so are the rings). */
@@ -212,8 +212,7 @@ function noCrossings(rings: number): boolean {
   for (let r = 0; r < rings; r++) segments += ringPoints[r]! - 1;
   if (segments > segPoint.length) growSegments(2 * segments);
   // the module's arrays as constants here: the loops below read them millions of times
-  const X = xs;
-  const Y = ys;
+  const P = xy;
   const point = segPoint;
   const ringOf = segRing;
   const sorted = order;
@@ -227,8 +226,8 @@ function noCrossings(rings: number): boolean {
       point[s] = p;
       ringOf[s] = r;
       sorted[s] = s;
-      const x1 = X[p]!;
-      const x2 = X[p + 1]!;
+      const x1 = P[2 * p]!;
+      const x2 = P[2 * (p + 1)]!;
       lowX[s] = x1 < x2 ? x1 : x2;
       highX[s] = x1 < x2 ? x2 : x1;
     }
@@ -239,8 +238,8 @@ function noCrossings(rings: number): boolean {
   for (let i = 0; i < segments; i++) {
     const a = sorted[i]!;
     const pa = point[a]!;
-    const ay1 = Y[pa]!;
-    const ay2 = Y[pa + 1]!;
+    const ay1 = P[2 * pa + 1]!;
+    const ay2 = P[2 * (pa + 1) + 1]!;
     const maxX = highX[a]!;
     const minY = ay1 < ay2 ? ay1 : ay2;
     const maxY = ay1 < ay2 ? ay2 : ay1;
@@ -248,8 +247,8 @@ function noCrossings(rings: number): boolean {
       const b = sorted[j]!;
       if (lowX[b]! > maxX) break;
       const pb = point[b]!;
-      const by1 = Y[pb]!;
-      const by2 = Y[pb + 1]!;
+      const by1 = P[2 * pb + 1]!;
+      const by2 = P[2 * (pb + 1) + 1]!;
       if ((by1 < minY && by2 < minY) || (by1 > maxY && by2 > maxY)) continue;
       if (ringOf[a] === ringOf[b]) {
         const r = ringOf[a]!;
@@ -279,10 +278,10 @@ function apart(a: number, b: number): boolean {
 
 /** Of points a, b, c (indices): 1 counter-clockwise, -1 clockwise, 0 collinear or too close to tell in floating point. */
 function orientation(a: number, b: number, c: number): number {
-  const cx = xs[c]!;
-  const cy = ys[c]!;
-  const left = (xs[a]! - cx) * (ys[b]! - cy);
-  const right = (ys[a]! - cy) * (xs[b]! - cx);
+  const cx = xy[2 * c]!;
+  const cy = xy[2 * c + 1]!;
+  const left = (xy[2 * a]! - cx) * (xy[2 * b + 1]! - cy);
+  const right = (xy[2 * a + 1]! - cy) * (xy[2 * b]! - cx);
   const det = left - right;
   const bound = ERROR_BOUND * (Math.abs(left) + Math.abs(right));
   if (det > bound) return 1;
@@ -322,16 +321,16 @@ function nesting(rings: number): boolean {
 
 /** Point `p` (an index): 1 inside the ring, -1 outside, 0 when a crossing is too close to tell (crossing number along +x, half-open in y). */
 function inRing(p: number, ring: number): number {
-  const x = xs[p]!;
-  const y = ys[p]!;
+  const x = xy[2 * p]!;
+  const y = xy[2 * p + 1]!;
   const first = ringStart[ring]!;
   const last = first + ringPoints[ring]! - 1;
   let inside = false;
   for (let i = first; i < last; i++) {
-    const y1 = ys[i]!;
-    const y2 = ys[i + 1]!;
+    const y1 = xy[2 * i + 1]!;
+    const y2 = xy[2 * (i + 1) + 1]!;
     if (y1 > y === y2 > y) continue;
-    if (xs[i]! < x && xs[i + 1]! < x) continue; // wholly on the left: no crossing to the right
+    if (xy[2 * i]! < x && xy[2 * (i + 1)]! < x) continue; // wholly on the left: no crossing to the right
     const o = orientation(i, i + 1, p);
     if (o === 0) return 0;
     // the point is left of an upward edge (or right of a downward one): the edge crosses the ray to its right
@@ -373,12 +372,9 @@ function growRings(n: number): void {
 }
 
 function growPoints(n: number): void {
-  const x = new Float64Array(n);
-  const y = new Float64Array(n);
-  x.set(xs);
-  y.set(ys);
-  xs = x;
-  ys = y;
+  const next = new Float64Array(2 * n);
+  next.set(xy);
+  xy = next;
 }
 
 function growSegments(n: number): void {

@@ -110,11 +110,13 @@ export class ShapeEncoder {
    * the next call (the caller copies what it keeps). `null` for a Null shape, NON_FINITE_SHAPE for a
    * shape with a NaN or infinite coordinate.
    */
-  encodeBytes(buf: Buffer, p: number, len: number, feature: number): Buffer | string | null {
+  encodeBytes(buf: Buffer, p: number, len: number, feature: number, append = false): Buffer | string | null {
     if (len < 4) throw new ShapeFormatError(`holds ${len} bytes, too few for a shape type`);
     this.feature = feature;
     const type = buf.readInt32LE(p);
-    this.o = 0;
+    // appended: after the shapes encoded since the last rewind(), which stay as they are
+    const from = append ? this.o : 0;
+    this.o = from;
     this.nonFinite = false;
     switch (type) {
       case 0:
@@ -132,23 +134,40 @@ export class ShapeEncoder {
       case 3:
       case 13:
       case 23:
-        if (!this.polyLine(buf, p, len, HAS_Z.has(type))) return null;
+        if (!this.polyLine(buf, p, len, HAS_Z.has(type))) {
+          this.o = from;
+          return null;
+        }
         break;
       case 5:
       case 15:
       case 25:
-        if (!this.polygon(buf, p, len, HAS_Z.has(type))) return null;
+        if (!this.polygon(buf, p, len, HAS_Z.has(type))) {
+          this.o = from;
+          return null;
+        }
         break;
       case 31:
-        if (!this.multiPatch(buf, p, len)) return null;
+        if (!this.multiPatch(buf, p, len)) {
+          this.o = from;
+          return null;
+        }
         break;
       default:
         throw new ShapeFormatError(`has shape type ${type}, which is not a shapefile shape type`);
     }
     // PostGIS would read NaN as an empty point and keep infinities: a text it refuses instead, so
     // the feature is quarantined with the reason
-    if (this.nonFinite) return NON_FINITE_SHAPE;
-    return this.out.subarray(0, this.o);
+    if (this.nonFinite) {
+      this.o = from;
+      return NON_FINITE_SHAPE;
+    }
+    return this.out.subarray(from, this.o);
+  }
+
+  /** The next shape appended starts the buffer again: the shapes appended so far are no longer used. */
+  rewind(): void {
+    this.o = 0;
   }
 
   // ---- shapes ----
