@@ -21,6 +21,7 @@
 /** Scratch space, reused from shape to shape (grows for the largest). */
 /** The shape's points, x and y interleaved. */
 let xy = new Float64Array(2048);
+let xyBytes = new Uint8Array(xy.buffer);
 /** Per ring: its first point in xy, its number of points (closing point included), its polygon, whether it is a shell. */
 let ringStart = new Int32Array(64);
 let ringPoints = new Int32Array(64);
@@ -41,16 +42,16 @@ const ERROR_BOUND = 1e-12;
 /** Whether the WKB (as the shapefile encoder writes it: little-endian ISO, XY or XYZ) is a valid shape for certain. */
 export function certainlyValid(wkb: Uint8Array): boolean {
   if (wkb.length < 9 || wkb[0] !== 1) return false;
-  const view = new DataView(wkb.buffer, wkb.byteOffset, wkb.byteLength);
-  const code = view.getUint32(1, true);
+  const code = u32(wkb, 1);
   const base = code % ISO_Z;
   const dims = Math.floor(code / ISO_Z);
   if (dims !== 0 && dims !== 1) return false;
   const stride = dims === 1 ? 24 : 16;
   switch (base) {
     case 2:
-      return lineValid(view, 5, stride) > 0;
+      return lineValid(dataView(wkb), 5, stride) > 0;
     case 5: {
+      const view = dataView(wkb);
       const n = view.getUint32(5, true);
       let at = 9;
       if (n === 0) return false;
@@ -62,14 +63,23 @@ export function certainlyValid(wkb: Uint8Array): boolean {
       return true;
     }
     case 3:
-      return polygons(wkb, view, 5, 1, stride, false);
+      return polygons(wkb, 5, 1, stride, false);
     case 6: {
-      const n = view.getUint32(5, true);
-      return n > 0 && polygons(wkb, view, 9, n, stride, true);
+      const n = u32(wkb, 5);
+      return n > 0 && polygons(wkb, 9, n, stride, true);
     }
     default:
       return false;
   }
+}
+
+/** A little-endian unsigned 32-bit integer (read without a DataView made per shape). */
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) + bytes[at + 3]! * 0x1000000;
+}
+
+function dataView(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** A line's end offset when it has two distinct points (else -1). */
@@ -88,23 +98,23 @@ function lineValid(view: DataView, at: number, stride: number): number {
 }
 
 /** `count` polygons from `at` (each with its own WKB header when `headed`): valid for certain? */
-function polygons(bytes: Uint8Array, view: DataView, at: number, count: number, stride: number, headed: boolean): boolean {
+function polygons(bytes: Uint8Array, at: number, count: number, stride: number, headed: boolean): boolean {
   let rings = 0;
   let points = 0;
   for (let poly = 0; poly < count; poly++) {
     if (headed) {
-      if (at + 5 > view.byteLength || view.getUint8(at) !== 1 || view.getUint32(at + 1, true) % ISO_Z !== 3) return false;
+      if (at + 5 > bytes.length || bytes[at] !== 1 || u32(bytes, at + 1) % ISO_Z !== 3) return false;
       at += 5;
     }
-    if (at + 4 > view.byteLength) return false;
-    const n = view.getUint32(at, true);
+    if (at + 4 > bytes.length) return false;
+    const n = u32(bytes, at);
     at += 4;
     if (n === 0) return false;
     for (let r = 0; r < n; r++) {
-      if (at + 4 > view.byteLength) return false;
-      const m = view.getUint32(at, true);
+      if (at + 4 > bytes.length) return false;
+      const m = u32(bytes, at);
       at += 4;
-      if (m < 4 || at + m * stride > view.byteLength) return false;
+      if (m < 4 || at + m * stride > bytes.length) return false;
       if (rings >= ringStart.length) growRings(2 * rings);
       if (2 * (points + m) > xy.length) growPoints(2 * (points + m));
       ringStart[rings] = points;
@@ -112,9 +122,11 @@ function polygons(bytes: Uint8Array, view: DataView, at: number, count: number, 
       ringPolygon[rings] = r === 0 ? poly : -1 - poly;
       if (stride === 16) {
         // XY: the ring's bytes copied as they are into the aligned scratch (no DataView read per number)
-        new Uint8Array(xy.buffer, 16 * points, 16 * m).set(bytes.subarray(at, at + 16 * m));
+        if (Buffer.isBuffer(bytes)) bytes.copy(xyBytes, 16 * points, at, at + 16 * m);
+        else xyBytes.set(bytes.subarray(at, at + 16 * m), 16 * points);
         at += 16 * m;
       } else {
+        const view = dataView(bytes);
         for (let i = 0; i < m; i++, at += stride) {
           xy[2 * (points + i)] = view.getFloat64(at, true);
           xy[2 * (points + i) + 1] = view.getFloat64(at + 8, true);
@@ -375,6 +387,7 @@ function growPoints(n: number): void {
   const next = new Float64Array(2 * n);
   next.set(xy);
   xy = next;
+  xyBytes = new Uint8Array(xy.buffer);
 }
 
 function growSegments(n: number): void {

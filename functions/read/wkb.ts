@@ -89,7 +89,9 @@ export class ShapeEncoder {
   private o = 0;
   /** XY of the current record, aligned for fast reading. */
   private xy = new Float64Array(4096);
+  private xyBytes = new Uint8Array(this.xy.buffer);
   private z = new Float64Array(2048);
+  private zBytes = new Uint8Array(this.z.buffer);
   /** Each part's first point of the current record, then its number of points. */
   private starts = new Int32Array(64);
   private feature = 0;
@@ -342,13 +344,20 @@ export class ShapeEncoder {
       starts[i] = s;
     }
     starts[numParts] = numPoints;
-    if (this.xy.length < 2 * numPoints) this.xy = new Float64Array(2 * numPoints * 1.5);
-    new Uint8Array(this.xy.buffer, 0, 16 * numPoints).set(buf.subarray(pointsOff, pointsOff + 16 * numPoints));
+    if (this.xy.length < 2 * numPoints) {
+      this.xy = new Float64Array(3 * numPoints);
+      this.xyBytes = new Uint8Array(this.xy.buffer);
+    }
+    // copied through a byte view kept with the array: no view made per record
+    buf.copy(this.xyBytes, 0, pointsOff, pointsOff + 16 * numPoints);
     this.checkFinite(this.xy, 2 * numPoints);
     if (hasZ) {
-      if (this.z.length < numPoints) this.z = new Float64Array(numPoints * 1.5);
+      if (this.z.length < numPoints) {
+        this.z = new Float64Array(Math.ceil(numPoints * 1.5));
+        this.zBytes = new Uint8Array(this.z.buffer);
+      }
       const zOff = pointsOff + 16 * numPoints + 16;
-      new Uint8Array(this.z.buffer, 0, 8 * numPoints).set(buf.subarray(zOff, zOff + 8 * numPoints));
+      buf.copy(this.zBytes, 0, zOff, zOff + 8 * numPoints);
       this.checkFinite(this.z, numPoints);
     }
     // a class, not closures: a closure made per record costs more than the record's decoding (tsx names each one)
