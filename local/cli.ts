@@ -5,7 +5,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { loadPipeline, PipelineDefinitionError } from '../contract/load.ts';
 import { ENV } from '../contract/names.ts';
 import { readsOf } from '../functions/profile/column-type.ts';
 
@@ -194,7 +193,7 @@ async function run(argv: string[]): Promise<number> {
   const json = values.json ?? false;
   const say = json ? () => undefined : (line: string) => console.log(line);
   const file = values.pipeline ?? DEFAULT_PIPELINE;
-  const pipeline = loadPipeline(file);
+  const pipeline = (await import('../contract/load.ts')).loadPipeline(file);
   say(`pipeline ${pipeline.project}: ${pipeline.datasets.length} datasets, ${pipeline.views.length} views (${relative(process.cwd(), file)})`);
   const { ensureServices } = await import('./services.ts');
   await ensureServices();
@@ -517,6 +516,8 @@ async function validate(argv: string[]): Promise<number> {
     if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
     pool = await (await import('../functions/common/db.ts')).getPool();
   }
+  // the pipeline reader (yaml) only for the commands that read one: `load` starts without it
+  const { loadPipeline, PipelineDefinitionError } = await import('../contract/load.ts');
   const results = [];
   try {
     for (const file of files) {
@@ -562,7 +563,7 @@ async function fetchCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('fetch takes exactly one DATASET (or Ed-Fi API)');
   await quietHandlers(values.verbose ?? false);
   const file = values.pipeline ?? DEFAULT_PIPELINE;
-  const pipeline = loadPipeline(file);
+  const pipeline = (await import('../contract/load.ts')).loadPipeline(file);
   const dataset = pipeline.datasets.find((d) => d.name === positionals[0]);
   const api = pipeline.edfi.find((a) => a.name === positionals[0]);
   if (!dataset && !api) {
@@ -593,7 +594,7 @@ async function status(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError('status takes at most one DATASET');
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive whole number of loads');
-  const pipeline = loadPipeline(values.pipeline ?? DEFAULT_PIPELINE);
+  const pipeline = (await import('../contract/load.ts')).loadPipeline(values.pipeline ?? DEFAULT_PIPELINE);
   const name = positionals[0];
   if (name !== undefined && !pipeline.datasets.some((d) => d.name === name)) {
     throw new UsageError(`unknown dataset "${name}" (datasets: ${pipeline.datasets.map((d) => d.name).join(', ')})`);
@@ -703,7 +704,7 @@ async function replay(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('replay takes exactly one DATASET');
   await quietHandlers(values.verbose ?? false);
   const file = values.pipeline ?? DEFAULT_PIPELINE;
-  const pipeline = loadPipeline(file);
+  const pipeline = (await import('../contract/load.ts')).loadPipeline(file);
   const name = positionals[0]!;
   if (!pipeline.datasets.some((d) => d.name === name)) throw new UsageError(`unknown dataset "${name}" (datasets: ${pipeline.datasets.map((d) => d.name).join(', ')})`);
   const { parseFrom, replayDataset, cleanRowCount, datasetPrefixes, ReplayError } = await import('./replay.ts');
@@ -897,7 +898,7 @@ async function catalogCommand(argv: string[]): Promise<number> {
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive whole number of resources');
   // `civic-etl catalog search TEXT` is `civic-etl catalog TEXT`
   if (positionals[0] === 'search') positionals.shift();
-  const pipeline = loadPipeline(values.pipeline ?? DEFAULT_PIPELINE);
+  const pipeline = (await import('../contract/load.ts')).loadPipeline(values.pipeline ?? DEFAULT_PIPELINE);
   if (!process.env[ENV.databaseUrl]) await (await import('./services.ts')).ensureServices();
   const { getPool, closePool } = await import('../functions/common/db.ts');
   const { searchCatalogResources } = await import('../functions/profile/catalog.ts');

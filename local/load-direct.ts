@@ -2,8 +2,10 @@
  * `civic-etl load` of a shapefile into a new table without a staging table (issue 19): the final
  * rows — the DBF attributes already typed as their fields declare them, the shape as EWKB with the
  * table's SRID, promoted to Multi* as the staged cast would — go in one binary COPY straight into
- * the typed table. Then the shapes are checked set-based on that table (a filter PostgreSQL can
- * split among parallel workers), the few invalid ones are repaired in place with the same
+ * the typed table. Each shape is proved valid in Node as it is written where it can be
+ * (functions/clean/certainly-valid.ts: rings simple and apart); the others are checked with
+ * ST_IsValid on that table (by their lines, or set-based over the whole table, a filter PostgreSQL
+ * can split among parallel workers, when many are left), the few invalid ones are repaired in place with the same
  * etl.repaired (its notice, the same warning counts and lines: clean/geometry.ts repairSummary),
  * the GiST index is built once and the table analysed. The staged path wrote every geometry twice
  * (staging, then the CREATE TABLE AS cast) and cast every attribute in SQL.
@@ -27,6 +29,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { COLUMN_TYPES, type ColumnType, type GeometryDefinition } from '../contract/definition.ts';
 import { quarantineTableSql } from '../functions/clean/cast.ts';
+import { certainlyValid } from '../functions/clean/certainly-valid.ts';
 import { launder } from '../functions/clean/columns.ts';
 import { planGeometry, repairSummary, watchRepairs, withoutJit, type GeometryPlan } from '../functions/clean/geometry.ts';
 import { checkLonLat } from '../functions/clean/source-srid.ts';
@@ -99,8 +102,10 @@ export async function loadDirect(client: pg.PoolClient, d: DirectLoad): Promise<
     const defs = [...columns.map((c) => `${ident(c.name)} ${COLUMN_TYPES[c.type]}`), `${ident(plan.column)} ${columnType}`, '_civic_etl_line bigint'];
     await client.query(`CREATE TABLE ${d.target} (${defs.join(', ')})`);
     const seen = new Set<string>();
+    // the shapes not proved valid as they are written (certainly-valid.ts): ST_IsValid checks these
+    const unproved: number[] = [];
     const copy = client.query(copyFrom(`COPY ${d.target} FROM STDIN WITH (FORMAT binary)`));
-    await pipeline(Readable.from(encodeRows(table.binaryRows(), columns, plan, seen), { objectMode: false }), copy);
+    await pipeline(Readable.from(encodeRows(table.binaryBatches(), columns, plan, seen, unproved), { objectMode: false }), copy);
     const rows = Number(copy.rowCount ?? 0);
     if (rows === 0) throw new GiveWay('no rows');
     // the file's values fit the types its fields declare (else the staged path infers one)
@@ -119,7 +124,7 @@ export async function loadDirect(client: pg.PoolClient, d: DirectLoad): Promise<
     d.phase(`read and written ${rows} rows straight into the table`);
 
     const warnings: string[] = [];
-    const repaired = await repairInPlace(client, d, plan, table.unit);
+    const repaired = await repairInPlace(client, d, plan, table.unit, unproved.length < rows * UNPROVED_SHARE ? unproved : undefined);
     if (repaired && repairs.seen()) warnings.push(`${d.file}: ${repaired}`);
     await client.query(`ALTER TABLE ${d.target} DROP COLUMN _civic_etl_line`);
     d.phase(repaired ? 'shapes checked, the invalid ones repaired' : 'shapes checked, all valid');
@@ -158,14 +163,27 @@ export async function loadDirect(client: pg.PoolClient, d: DirectLoad): Promise<
 }
 
 /**
+ * Up to this share of the rows unproved, ST_IsValid checks those rows alone (found by their line);
+ * beyond it, the whole table in one scan PostgreSQL shares among its workers.
+ */
+const UNPROVED_SHARE = 0.2;
+
+/**
  * The invalid shapes of the new table, found by one set-based filter, repaired in place as the
  * staged cast repairs them (etl.promoted(etl.repaired(shape as read))). Returns what the repair
- * changed (repairSummary), `undefined` when every shape was valid.
+ * changed (repairSummary), `undefined` when every shape was valid. `unproved`: the lines of the
+ * only shapes that may be invalid (the others were proved valid as they were written); all of
+ * them when not given.
  */
-async function repairInPlace(client: pg.PoolClient, d: DirectLoad, plan: GeometryPlan, unit: string): Promise<string | undefined> {
+async function repairInPlace(client: pg.PoolClient, d: DirectLoad, plan: GeometryPlan, unit: string, unproved: readonly number[] | undefined): Promise<string | undefined> {
   const g = `t.${ident(plan.column)}`;
+  if (unproved?.length === 0) return undefined;
   // ST_IsValid is costed high (PostGIS): the planner gives a large table's scan its workers
-  const { rows } = await withoutJit(client, () => client.query<{ line: string }>(`SELECT t._civic_etl_line AS line FROM ${d.target} t WHERE NOT ST_IsValid(${g})`));
+  const { rows } = await withoutJit(client, () =>
+    unproved
+      ? client.query<{ line: string }>(`SELECT t._civic_etl_line AS line FROM ${d.target} t WHERE t._civic_etl_line = ANY($1::bigint[]) AND NOT ST_IsValid(${g})`, [unproved])
+      : client.query<{ line: string }>(`SELECT t._civic_etl_line AS line FROM ${d.target} t WHERE NOT ST_IsValid(${g})`),
+  );
   if (rows.length === 0) return undefined;
   const lines = rows.map((r) => r.line);
   // the shape as the file has it: the reader writes a Multi* only for several parts, so a Multi* of
@@ -192,21 +210,33 @@ const Z_FLAG = 0x80000000;
  * The rows in COPY's binary format: each attribute in its type's binary form, the shape as EWKB
  * (`seen` collects the column types the shapes have), the source line.
  */
-async function* encodeRows(rows: AsyncIterable<WkbRow>, columns: readonly { type: ColumnType; index: number; name: string }[], plan: GeometryPlan, seen: Set<string>): AsyncGenerator<Buffer> {
+async function* encodeRows(
+  batches: AsyncIterable<WkbRow[]>,
+  columns: readonly { type: ColumnType; index: number; name: string }[],
+  plan: GeometryPlan,
+  seen: Set<string>,
+  unproved: number[],
+): AsyncGenerator<Buffer> {
   const out = new BinaryRows();
   out.header();
-  for await (const row of rows) {
-    out.row(columns.length + 2);
-    for (const c of columns) {
-      const v = row.values[c.index];
-      if (v === null || v === undefined) out.null();
-      else if (!out.value(c.type, v)) throw new GiveWay(`column ${c.name}: ${JSON.stringify(v.slice(0, 40))} in feature ${row.position} is not a ${c.type} as written`);
+  for await (const batch of batches) {
+    for (const row of batch) {
+      out.row(columns.length + 2);
+      for (const c of columns) {
+        const v = row.values[c.index];
+        if (v === null || v === undefined) out.null();
+        else if (!out.value(c.type, v)) throw new GiveWay(`column ${c.name}: ${JSON.stringify(v.slice(0, 40))} in feature ${row.position} is not a ${c.type} as written`);
+      }
+      const wkb = row.wkb;
+      if (wkb === null) out.null();
+      else if (typeof wkb === 'string') throw new GiveWay(`feature ${row.position}: ${wkb}`);
+      else {
+        if (!certainlyValid(wkb)) unproved.push(row.position);
+        seen.add(out.ewkb(wkb, plan.srid, plan.promote));
+      }
+      out.int8(row.position);
     }
-    const wkb = row.wkb;
-    if (wkb === null) out.null();
-    else if (typeof wkb === 'string') throw new GiveWay(`feature ${row.position}: ${wkb}`);
-    else seen.add(out.ewkb(wkb, plan.srid, plan.promote));
-    out.int8(row.position);
+    // the batch's WKB is the reader's until the next batch is asked for: written out by then
     if (out.length >= CHUNK) yield out.take();
   }
   out.trailer();
@@ -423,13 +453,8 @@ function isoDayNumber(v: string): number | undefined {
     if (d < 0 || d > 9) return undefined;
     y = y * 10 + d;
   }
-  const two = (at: number) => {
-    const a = v.charCodeAt(at) - 0x30;
-    const b = v.charCodeAt(at + 1) - 0x30;
-    return a < 0 || a > 9 || b < 0 || b > 9 ? -1 : 10 * a + b;
-  };
-  const m = two(5);
-  const d = two(8);
+  const m = twoDigits(v, 5);
+  const d = twoDigits(v, 8);
   if (y < 1 || m < 1 || m > 12 || d < 1) return undefined;
   const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
   if (d > (m === 2 ? (leap ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31)) return undefined;
@@ -440,4 +465,11 @@ function isoDayNumber(v: string): number | undefined {
   const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
   const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
   return era * 146097 + doe - 719468 - 10957;
+}
+
+/** The two digits at `v[at]` as a number, -1 if either is not a digit (a function of its own: a closure made per call is slow under tsx, which names each one). */
+function twoDigits(v: string, at: number): number {
+  const a = v.charCodeAt(at) - 0x30;
+  const b = v.charCodeAt(at + 1) - 0x30;
+  return a < 0 || a > 9 || b < 0 || b > 9 ? -1 : 10 * a + b;
 }

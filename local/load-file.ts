@@ -23,9 +23,7 @@ import { maxFileColumns } from '../functions/common/limits.ts';
 import { markFailed, markLoaded, markStaged, receiveObject } from '../functions/common/ledger.ts';
 import { migrate } from '../functions/migrate/migrate.ts';
 import { openSource, type FormatHint } from '../functions/read/open.ts';
-import { stageCsv } from '../functions/stage/stage-object.ts';
 import { parallelEnv, parseEnv, SUGGESTED_PARALLEL_CONNECTIONS, type ParallelConfig } from '../functions/common/config.ts';
-import { stageFileInParts } from './load-file-parts.ts';
 import { stageTable } from '../functions/stage/stage-table.ts';
 import { loadDirect } from './load-direct.ts';
 import { inferTypes } from '../functions/clean/infer.ts';
@@ -152,7 +150,9 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
     const parallel = { bytes: settings.bytes, connections: settings.connections ?? SUGGESTED_PARALLEL_CONNECTIONS };
     const inParts =
       entry.kind === 'csv' && entry.name === file
-        ? await stageFileInParts(pool, {
+        ? await (
+            await import('./load-file-parts.ts')
+          ).stageFileInParts(pool, {
             file,
             path,
             ref: { bucket: 'local-file', key: path, versionId: load.object_version, size: stat.size },
@@ -198,7 +198,9 @@ export async function loadFile(pool: pg.Pool, file: string, opts: LoadFileOption
       const staged = inParts
         ? inParts
         : source
-          ? await stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, persistence: 'unlogged', maxColumns: maxFileColumns('load') })
+          ? await (
+              await import('../functions/stage/stage-object.ts')
+            ).stageCsv(client, { file: entry.name, source, table: staging, delimiter: opts.delimiter, persistence: 'unlogged', maxColumns: maxFileColumns('load') })
           : await stageTable(client, (entry as Extract<typeof entry, { kind: 'table' }>).table, { table: staging, persistence: 'unlogged', maxColumns: maxFileColumns('load') });
       const header = 'structure' in staged ? staged.structure.header : staged.header;
       await markStaged(client, load.id, { rowsRead: staged.rows, stagingTable: staging, header, detected: staged.detected, ms: 0 });

@@ -1,6 +1,5 @@
 import pg from 'pg';
 import { ENV } from '../../contract/names.ts';
-import { readJsonSecret } from './aws.ts';
 import { dbEnv, parseEnv, type DbConfig } from './config.ts';
 import { ConfigurationError, messageOf } from './errors.ts';
 import { logger } from './logger.ts';
@@ -43,6 +42,8 @@ async function createPool(config: DbConfig): Promise<pg.Pool> {
   if (config.url) return withErrorHandler(new pg.Pool({ connectionString: config.url, ...common }));
   const arn = config.secretArn;
   if (!arn) throw new ConfigurationError(`set ${ENV.databaseUrl} or ${ENV.databaseSecretArn} to reach the database`);
+  // the AWS SDK only when a secret is read: `civic-etl load` with a database URL starts without it (0.2 s)
+  const { readJsonSecret } = await import('./aws.ts');
   const s = await readJsonSecret(arn);
   const field = (k: string) => {
     const v = s[k];

@@ -303,11 +303,12 @@ function tooManyTables(file: string, tables: number, max: number) {
 export function timeRows(table: ReadTable, seconds: number): void {
   table.rows = timed(table, table.rows.bind(table), seconds);
   // a shapefile's rows as WKB (the direct load, local/load-direct.ts) are the same pass: the same limit
-  const withWkb = table as ReadTable & { binaryRows?: () => AsyncIterable<ReadRow> };
-  if (typeof withWkb.binaryRows === 'function') withWkb.binaryRows = timed(table, withWkb.binaryRows.bind(table), seconds);
+  const withWkb = table as ReadTable & { binaryBatches?: () => AsyncIterable<ReadRow[]> };
+  if (typeof withWkb.binaryBatches === 'function') withWkb.binaryBatches = timed(table, withWkb.binaryBatches.bind(table), seconds, (batch) => batch.at(-1)?.position);
 }
 
-function timed<R extends ReadRow>(table: ReadTable, rows: () => AsyncIterable<R>, seconds: number): () => AsyncGenerator<R> {
+/** `rows` failing past `seconds`; `positionOf` tells which row an item reached (a row's own position, or a batch's last). */
+function timed<R>(table: ReadTable, rows: () => AsyncIterable<R>, seconds: number, positionOf: (item: R) => number | undefined = (row) => (row as ReadRow).position): () => AsyncGenerator<R> {
   return async function* timed() {
     const deadline = performance.now() + seconds * 1000;
     let last = 0;
@@ -331,7 +332,7 @@ function timed<R extends ReadRow>(table: ReadTable, rows: () => AsyncIterable<R>
         });
         abort = undefined;
         if (next.done) return;
-        last = next.value.position;
+        last = positionOf(next.value) ?? last;
         if (performance.now() > deadline) throw over();
         yield next.value;
       }

@@ -55,6 +55,8 @@ export interface ShapefileParts {
 
 /** Bytes read from disk at a time, per file. */
 const CHUNK_BYTES = 1024 * 1024;
+/** Records per batch of `binaryBatches`. */
+const BATCH_ROWS = 512;
 const SHP_HEADER_BYTES = 100;
 const SHP_FILE_CODE = 9994;
 
@@ -84,18 +86,18 @@ export async function readShapefile(parts: ShapefileParts, name: string, opts: R
     geometry: { column, encoding: 'wkb', ...(srid !== undefined ? { srid } : {}), ...(crs ? { crs } : {}), ...(declared ? { type: declared } : {}) },
     unit: 'feature',
     warnings,
-    rows: () => readRecords(parts.shp, parts.dbf!, shp, dbf, name, warnings, fits, false),
+    rows: () => readRecords(parts.shp, parts.dbf!, shp, dbf, name, warnings, fits, false) as AsyncGenerator<ReadRow>,
     declaredTypes: () => [...fits.map((f) => f.type()), undefined],
     expectedTypes: () => [...fits.map((f) => f.expected()), undefined],
-    binaryRows: () => readRecords(parts.shp, parts.dbf!, shp, dbf, name, warnings, fits, true) as AsyncGenerator<WkbRow>,
+    binaryBatches: () => readRecords(parts.shp, parts.dbf!, shp, dbf, name, warnings, fits, true) as AsyncGenerator<WkbRow[]>,
   };
 }
 
 /**
  * A record of a shapefile read for a load that writes the final rows itself (local/load-direct.ts):
  * the attribute values as `rows()` gives them (the geometry's slot left NULL) and the shape's WKB
- * bytes — a view of the encoder's buffer, valid only until the next record is asked for — or
- * `null` for a Null shape, or NON_FINITE_SHAPE (wkb.ts) for a shape with a NaN or infinite coordinate.
+ * bytes — a view of the encoder's buffer, valid only until the next batch of records is asked
+ * for — or `null` for a Null shape, or NON_FINITE_SHAPE (wkb.ts) for a shape with a NaN or infinite coordinate.
  */
 export interface WkbRow extends ReadRow {
   wkb: Buffer | string | null;
@@ -105,13 +107,16 @@ export interface WkbRow extends ReadRow {
 export interface ShapefileTable extends ReadTable {
   /** The type `declaredTypes` will give each column if every value fits the field's declaration (from the .dbf header alone). */
   expectedTypes: () => (DeclaredType | undefined)[];
-  /** The records with their shapes as WKB bytes (WkbRow), once. */
-  binaryRows: () => AsyncIterable<WkbRow>;
+  /**
+   * The records with their shapes as WKB bytes (WkbRow), once, in batches of up to BATCH_ROWS: a
+   * batch is read without waiting on anything but the files, so the rows cost no promise each.
+   */
+  binaryBatches: () => AsyncIterable<WkbRow[]>;
 }
 
 /** Whether `table` is a shapefile's, read by this reader. */
 export function isShapefileTable(table: ReadTable): table is ShapefileTable {
-  return table.format === 'shapefile' && 'binaryRows' in table;
+  return table.format === 'shapefile' && 'binaryBatches' in table;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -422,14 +427,25 @@ function isDecimal(v: string): boolean {
 /** `YYYY-MM-DD` naming a real day of a year from 1 on. */
 function isIsoDay(v: string): boolean {
   if (v.length !== 10 || v.charCodeAt(4) !== 0x2d || v.charCodeAt(7) !== 0x2d) return false;
-  for (const i of [0, 1, 2, 3, 5, 6, 8, 9]) if (!isDigit(v.charCodeAt(i))) return false;
-  const year = Number(v.slice(0, 4));
-  const month = Number(v.slice(5, 7));
-  const day = Number(v.slice(8, 10));
+  // digit by digit: no substrings or arrays made for each of a file's dates
+  const year = digitsAt(v, 0, 4);
+  const month = digitsAt(v, 5, 2);
+  const day = digitsAt(v, 8, 2);
+  if (year < 0 || month < 0 || day < 0) return false;
   if (year < 1 || month < 1 || month > 12 || day < 1) return false;
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
-  return day <= days;
+  return day <= (month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31);
+}
+
+/** The `n` digits at `v[at]` as a number, -1 if one is not a digit. */
+function digitsAt(v: string, at: number, n: number): number {
+  let value = 0;
+  for (let i = at; i < at + n; i++) {
+    const c = v.charCodeAt(i);
+    if (!isDigit(c)) return -1;
+    value = 10 * value + (c - 0x30);
+  }
+  return value;
 }
 
 function isOverflow(buf: Buffer, start: number, end: number): boolean {
@@ -610,7 +626,7 @@ async function* readRecords(
   warnings: string[],
   fits: FieldFit[],
   binary: boolean,
-): AsyncGenerator<ReadRow | WkbRow> {
+): AsyncGenerator<ReadRow | WkbRow[]> {
   for (const fit of fits) fit.reset();
   const shpIn = await ChunkedFile.open(shpPath, SHP_HEADER_BYTES);
   let dbfIn: ChunkedFile | undefined;
@@ -621,10 +637,12 @@ async function* readRecords(
     const end = Math.min(shp.size, shp.declared >= SHP_HEADER_BYTES ? shp.declared : shp.size);
     const { fields, text, recordBytes } = dbf;
     let feature = 0;
+    let batch: WkbRow[] = [];
     while (shpIn.offset < end) {
       const offset = shpIn.offset;
       feature++;
-      if (end - offset < 8 || (await shpIn.fill(8)) < 8) throw cutOff(name, feature, offset, 8, end - offset);
+      // awaited only when a chunk is used up: an await per record is a turn of the event loop each
+      if (end - offset < 8 || (shpIn.ready(8) ? 8 : await shpIn.fill(8)) < 8) throw cutOff(name, feature, offset, 8, end - offset);
       const contentBytes = shpIn.buf.readInt32BE(shpIn.start + 4) * 2;
       if (contentBytes < 4) {
         throw new ReadError(`${name}: feature ${feature} (record at byte offset ${offset} of the .shp) declares ${contentBytes} bytes of content, fewer than a shape type's 4`, {
@@ -633,10 +651,10 @@ async function* readRecords(
           offset,
         });
       }
-      if (offset + 8 + contentBytes > end || (await shpIn.fill(8 + contentBytes)) < 8 + contentBytes) {
+      if (offset + 8 + contentBytes > end || (shpIn.ready(8 + contentBytes) ? 8 + contentBytes : await shpIn.fill(8 + contentBytes)) < 8 + contentBytes) {
         throw cutOff(name, feature, offset, 8 + contentBytes, end - offset);
       }
-      if ((await dbfIn.fill(recordBytes)) < recordBytes || feature > dbf.records) {
+      if ((dbfIn.ready(recordBytes) ? recordBytes : await dbfIn.fill(recordBytes)) < recordBytes || feature > dbf.records) {
         throw new ReadError(
           feature > dbf.records
             ? `${name}: its .dbf (${dbf.file}) has ${dbf.records} records, fewer than the .shp: feature ${feature} (byte offset ${offset} of the .shp) has no attributes`
@@ -657,7 +675,8 @@ async function* readRecords(
         let wkb: Buffer | string | null = null;
         try {
           if (binary) {
-            wkb = encoder.encodeBytes(shpIn.buf, shpIn.start + 8, contentBytes, feature);
+            // appended to the batch's WKB (the encoder's buffer, rewound for the next batch)
+            wkb = encoder.encodeBytes(shpIn.buf, shpIn.start + 8, contentBytes, feature, true);
             values[fields.length] = null;
           } else values[fields.length] = encoder.encode(shpIn.buf, shpIn.start + 8, contentBytes, feature);
         } catch (error) {
@@ -668,8 +687,16 @@ async function* readRecords(
       }
       shpIn.skip(8 + contentBytes);
       dbfIn.skip(recordBytes);
-      if (row) yield row;
+      if (row && binary) {
+        batch.push(row as WkbRow);
+        if (batch.length >= BATCH_ROWS) {
+          yield batch;
+          batch = [];
+          encoder.rewind();
+        }
+      } else if (row) yield row;
     }
+    if (batch.length > 0) yield batch;
     if (shp.declared > shp.size) {
       throw new ReadError(`${name}: the .shp is cut off: its header says ${shp.declared} bytes, the file ends after ${shp.size}, after feature ${feature}`, { file: name, line: feature, offset: shp.size });
     }
@@ -815,6 +842,11 @@ class ChunkedFile {
   /** File offset of `buf[start]`, the next unread byte. */
   get offset(): number {
     return this.filePos - (this.end - this.start);
+  }
+
+  /** Whether `n` bytes are available at `buf[start…]` without reading. */
+  ready(n: number): boolean {
+    return this.end - this.start >= n;
   }
 
   async fill(n: number): Promise<number> {

@@ -89,7 +89,11 @@ export class ShapeEncoder {
   private o = 0;
   /** XY of the current record, aligned for fast reading. */
   private xy = new Float64Array(4096);
+  private xyBytes = new Uint8Array(this.xy.buffer);
   private z = new Float64Array(2048);
+  private zBytes = new Uint8Array(this.z.buffer);
+  /** Each part's first point of the current record, then its number of points. */
+  private starts = new Int32Array(64);
   private feature = 0;
   /** The current record has a coordinate that is NaN or infinite. */
   private nonFinite = false;
@@ -108,11 +112,13 @@ export class ShapeEncoder {
    * the next call (the caller copies what it keeps). `null` for a Null shape, NON_FINITE_SHAPE for a
    * shape with a NaN or infinite coordinate.
    */
-  encodeBytes(buf: Buffer, p: number, len: number, feature: number): Buffer | string | null {
+  encodeBytes(buf: Buffer, p: number, len: number, feature: number, append = false): Buffer | string | null {
     if (len < 4) throw new ShapeFormatError(`holds ${len} bytes, too few for a shape type`);
     this.feature = feature;
     const type = buf.readInt32LE(p);
-    this.o = 0;
+    // appended: after the shapes encoded since the last rewind(), which stay as they are
+    const from = append ? this.o : 0;
+    this.o = from;
     this.nonFinite = false;
     switch (type) {
       case 0:
@@ -130,23 +136,40 @@ export class ShapeEncoder {
       case 3:
       case 13:
       case 23:
-        if (!this.polyLine(buf, p, len, HAS_Z.has(type))) return null;
+        if (!this.polyLine(buf, p, len, HAS_Z.has(type))) {
+          this.o = from;
+          return null;
+        }
         break;
       case 5:
       case 15:
       case 25:
-        if (!this.polygon(buf, p, len, HAS_Z.has(type))) return null;
+        if (!this.polygon(buf, p, len, HAS_Z.has(type))) {
+          this.o = from;
+          return null;
+        }
         break;
       case 31:
-        if (!this.multiPatch(buf, p, len)) return null;
+        if (!this.multiPatch(buf, p, len)) {
+          this.o = from;
+          return null;
+        }
         break;
       default:
         throw new ShapeFormatError(`has shape type ${type}, which is not a shapefile shape type`);
     }
     // PostGIS would read NaN as an empty point and keep infinities: a text it refuses instead, so
     // the feature is quarantined with the reason
-    if (this.nonFinite) return NON_FINITE_SHAPE;
-    return this.out.subarray(0, this.o);
+    if (this.nonFinite) {
+      this.o = from;
+      return NON_FINITE_SHAPE;
+    }
+    return this.out.subarray(from, this.o);
+  }
+
+  /** The next shape appended starts the buffer again: the shapes appended so far are no longer used. */
+  rewind(): void {
+    this.o = 0;
   }
 
   // ---- shapes ----
@@ -311,7 +334,8 @@ export class ShapeEncoder {
       throw new ShapeFormatError(`claims ${count(numParts, 'part')} and ${count(numPoints, 'point')}, which need ${need} bytes; the record holds ${len}`);
     }
     const hasZ = zType && len >= need + 16 + 8 * numPoints;
-    const starts = new Int32Array(numParts + 1);
+    if (this.starts.length < numParts + 1) this.starts = new Int32Array(2 * (numParts + 1));
+    const starts = this.starts;
     for (let i = 0; i < numParts; i++) {
       const s = buf.readInt32LE(partsOff + 4 * i);
       if (s < 0 || s > numPoints || (i > 0 && s < starts[i - 1]!)) {
@@ -320,24 +344,24 @@ export class ShapeEncoder {
       starts[i] = s;
     }
     starts[numParts] = numPoints;
-    if (this.xy.length < 2 * numPoints) this.xy = new Float64Array(2 * numPoints * 1.5);
-    new Uint8Array(this.xy.buffer, 0, 16 * numPoints).set(buf.subarray(pointsOff, pointsOff + 16 * numPoints));
+    if (this.xy.length < 2 * numPoints) {
+      this.xy = new Float64Array(3 * numPoints);
+      this.xyBytes = new Uint8Array(this.xy.buffer);
+    }
+    // copied through a byte view kept with the array: no view made per record
+    buf.copy(this.xyBytes, 0, pointsOff, pointsOff + 16 * numPoints);
     this.checkFinite(this.xy, 2 * numPoints);
     if (hasZ) {
-      if (this.z.length < numPoints) this.z = new Float64Array(numPoints * 1.5);
+      if (this.z.length < numPoints) {
+        this.z = new Float64Array(Math.ceil(numPoints * 1.5));
+        this.zBytes = new Uint8Array(this.z.buffer);
+      }
       const zOff = pointsOff + 16 * numPoints + 16;
-      new Uint8Array(this.z.buffer, 0, 8 * numPoints).set(buf.subarray(zOff, zOff + 8 * numPoints));
+      buf.copy(this.zBytes, 0, zOff, zOff + 8 * numPoints);
       this.checkFinite(this.z, numPoints);
     }
-    return {
-      numParts,
-      numPoints,
-      pointsOff,
-      partTypesOff,
-      hasZ,
-      start: (i) => starts[i]!,
-      count: (i) => starts[i + 1]! - starts[i]!,
-    };
+    // a class, not closures: a closure made per record costs more than the record's decoding (tsx names each one)
+    return new Parts(numParts, numPoints, pointsOff, partTypesOff, hasZ, starts);
   }
 
   /** Smallest outer ring (by area) whose box holds the hole's and that contains a vertex of it. */
@@ -458,14 +482,24 @@ export class ShapeEncoder {
   }
 }
 
-interface Parts {
-  numParts: number;
-  numPoints: number;
-  pointsOff: number;
-  partTypesOff: number;
-  hasZ: boolean;
-  start(part: number): number;
-  count(part: number): number;
+/** A record's parts: `starts` holds each part's first point, then the number of points (the encoder's scratch, valid for one record). */
+class Parts {
+  constructor(
+    readonly numParts: number,
+    readonly numPoints: number,
+    readonly pointsOff: number,
+    readonly partTypesOff: number,
+    readonly hasZ: boolean,
+    private readonly starts: Int32Array,
+  ) {}
+
+  start(part: number): number {
+    return this.starts[part]!;
+  }
+
+  count(part: number): number {
+    return this.starts[part + 1]! - this.starts[part]!;
+  }
 }
 
 interface RingFacts {

@@ -128,6 +128,57 @@ describe('civic-etl load of a shapefile straight into a new table', () => {
     expect(index).toEqual([{ indexdef: expect.stringMatching(/USING gist \(geom\)/) }]);
   });
 
+  it("gives the staged load's rows and repairs for a file of many batches, invalid shapes among valid ones", async () => {
+    // 1,500 records (the reader hands them over in batches of 512): squares of varying sizes, every
+    // 7th a bowtie, every 11th two touching squares (valid, but not provable without PostGIS),
+    // every 13th a Null shape, every 17th deleted
+    const bowtie = (x: number, y: number) => [
+      [x, y],
+      [x + 1, y + 1],
+      [x + 1, y],
+      [x, y + 1],
+      [x, y],
+    ];
+    const records: TestRecord[] = [];
+    for (let i = 1; i <= 1500; i++) {
+      const x = (i % 50) * 3;
+      const y = Math.floor(i / 50) * 2;
+      const shape =
+        i % 13 === 0
+          ? null
+          : i % 7 === 0
+            ? { parts: [bowtie(x, y)] }
+            : i % 11 === 0
+              ? { parts: [square(x, y, 1, true), square(x + 1, y + 1, 1, true)] }
+              : { parts: [square(x, y, 0.5 + (i % 5) / 10, true)] };
+      records.push({ shape, values: [i, `feature ${i}`], ...(i % 17 === 0 ? { deleted: true } : {}) });
+    }
+    const file = await zipped('many', {
+      shapeType: POLYGON,
+      fields: [
+        { name: 'id', type: 'N', length: 9 },
+        { name: 'name', type: 'C', length: 20 },
+      ],
+      records,
+      prj: PRJ_WGS84_ESRI,
+    });
+    const { direct, staged, directPhases } = await bothWays(file, 'many');
+    // what PostGIS says of the table's shapes, and of the shapes as written (a bowtie's two squares' count)
+    const [check] = await rows<{ invalid: number; bowties: number }>(
+      await getPool(),
+      `SELECT count(*) FILTER (WHERE NOT ST_IsValid(geom))::int AS invalid, count(*) FILTER (WHERE id % 7 = 0 AND id % 13 <> 0)::int AS bowties FROM it_direct.many_direct`,
+    );
+    const kept = records.filter((r) => !r.deleted).length;
+
+    expect(directPhases.some((p) => /straight into the table/.test(p))).toBe(true);
+    expect(direct).toMatchObject({ rowsRead: kept, rowsLoaded: kept, rowsRejected: 0 });
+    expect({ ...direct, table: undefined, rejectsTable: undefined }).toEqual({ ...staged, table: undefined, rejectsTable: undefined });
+    expect(await rowsNotIn('it_direct.many_direct', 'it_direct.many_staged')).toEqual([]);
+    expect(await rowsNotIn('it_direct.many_staged', 'it_direct.many_direct')).toEqual([]);
+    expect(check).toEqual({ invalid: 0, bowties: records.filter((r, i) => !r.deleted && (i + 1) % 7 === 0 && (i + 1) % 13 !== 0).length });
+    expect(direct.warnings.join('\n')).toMatch(new RegExp(`${check!.bowties} invalid geometries repaired`));
+  });
+
   it('gives way to the staged load when a value does not fit its field, and keeps every row', async () => {
     // `0012` is not how an integer is written: the staged load infers the column's type instead
     const file = await zipped('beds', {

@@ -447,20 +447,20 @@ describe('a table read for longer than read.limits.maxSeconds', () => {
   });
 
   it("fails a shapefile's WKB rows (the direct load's pass) by the same clock", async () => {
-    // a reader whose WKB rows never come: the direct shapefile load reads these instead of rows()
+    // a reader whose batches of WKB rows never come: the direct shapefile load reads these instead of rows()
     const table = {
       name: 'stuck.shp',
       unit: 'feature',
       columns: [],
       rows: async function* () {},
-      binaryRows: async function* () {
+      binaryBatches: async function* () {
         await new Promise(() => undefined);
       },
-    } as unknown as ReadTable & { binaryRows: () => AsyncIterable<ReadRow> };
+    } as unknown as ReadTable & { binaryBatches: () => AsyncIterable<ReadRow[]> };
     timeRows(table, 1);
     const started = performance.now();
     const error = await (async () => {
-      for await (const _ of table.binaryRows()) void _;
+      for await (const _ of table.binaryBatches()) void _;
     })().then(
       () => undefined,
       (e: unknown) => e as Error,
