@@ -97,10 +97,15 @@ function lineValid(view: DataView, at: number, stride: number): number {
   if (n < 2 || end > view.byteLength) return -1;
   const x0 = view.getFloat64(start, true);
   const y0 = view.getFloat64(start + 8, true);
-  for (let p = start + stride; p < end; p += stride) {
-    if (view.getFloat64(p, true) !== x0 || view.getFloat64(p + 8, true) !== y0) return end;
+  let distinct = false;
+  let nonFinite = 0;
+  for (let p = start; p < end; p += stride) {
+    const x = view.getFloat64(p, true);
+    const y = view.getFloat64(p + 8, true);
+    nonFinite += x - x + (y - y) + (stride === 24 ? view.getFloat64(p + 16, true) * 0 : 0); // NaN unless every number is finite
+    if (x !== x0 || y !== y0) distinct = true;
   }
-  return -1;
+  return distinct && nonFinite === 0 ? end : -1;
 }
 
 /** `count` polygons from `at` (each with its own WKB header when `headed`): valid for certain? */
@@ -133,14 +138,22 @@ function polygons(bytes: Uint8Array, at: number, count: number, stride: number, 
         at += 16 * m;
       } else {
         const view = dataView(bytes);
+        let z = 0;
         for (let i = 0; i < m; i++, at += stride) {
           xy[2 * (points + i)] = view.getFloat64(at, true);
           xy[2 * (points + i) + 1] = view.getFloat64(at + 8, true);
+          z += view.getFloat64(at + 16, true) * 0; // NaN for a z that is NaN or infinite
         }
+        if (z !== 0) return false;
       }
+      // GEOS refuses a coordinate that is NaN or infinite: x − x is 0 only for a finite x
+      let nonFinite = 0;
+      for (let i = 2 * points; i < 2 * (points + m); i++) nonFinite += xy[i]! - xy[i]!;
+      if (nonFinite !== 0) return false;
       // a point repeated in a row (the closing one included) is left to GEOS
       for (let i = points + 1; i < points + m; i++) if (xy[2 * i] === xy[2 * i - 2] && xy[2 * i + 1] === xy[2 * i - 1]) return false;
-      if (xy[2 * points] !== xy[2 * (points + m - 1)] || xy[2 * points + 1] !== xy[2 * (points + m - 1) + 1]) return false;
+      // closed, bit for bit (PostGIS compares the bytes: 0 and -0 differ)
+      if (!Object.is(xy[2 * points], xy[2 * (points + m - 1)]) || !Object.is(xy[2 * points + 1], xy[2 * (points + m - 1) + 1])) return false;
       points += m;
       rings++;
     }

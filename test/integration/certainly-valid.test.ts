@@ -321,4 +321,83 @@ describe('shapes proved valid in Node as a shapefile is loaded', () => {
     point.writeUInt32LE(1, 1);
     expect(certainlyValid(point)).toBe(false);
   });
+
+  it('leaves a coordinate that is NaN or infinite to PostGIS, which refuses it (found by review: a NaN counted as a distinct point)', async () => {
+    const line = (points: number[][]) => {
+      const b = Buffer.alloc(9 + 16 * points.length);
+      b[0] = 1;
+      b.writeUInt32LE(2, 1);
+      b.writeUInt32LE(points.length, 5);
+      points.forEach(([x, y], i) => {
+        b.writeDoubleLE(x!, 9 + 16 * i);
+        b.writeDoubleLE(y!, 17 + 16 * i);
+      });
+      return b;
+    };
+    const shapes = [
+      line([
+        [0, 0],
+        [NaN, 1],
+      ]),
+      line([
+        [0, 0],
+        [Infinity, 1],
+      ]),
+      // the reviewer's polygon: NaN in one x (the sweep's order broke on it)
+      wkbOf(
+        [
+          [
+            [
+              [19, 15],
+              [15, 22],
+              [22, 23],
+              [27, 24],
+              [16, 24],
+              [2, 0],
+              [NaN, 15],
+              [19, 15],
+            ],
+          ],
+        ],
+        false,
+      ),
+      wkbOf(
+        [
+          [
+            [
+              [0, 0],
+              [10, 0],
+              [10, 10],
+              [0, 10],
+              [0, 0],
+            ],
+            [
+              [2, 2],
+              [2, -Infinity],
+              [4, 4],
+              [2, 2],
+            ],
+          ],
+        ],
+        false,
+      ),
+      // closed only as numbers: -0 and 0 are other bytes, which PostGIS does not take as closed
+      wkbOf(
+        [
+          [
+            [
+              [0, 0],
+              [10, 0],
+              [10, 10],
+              [-0, 0],
+            ],
+          ],
+        ],
+        false,
+      ),
+    ];
+    expect(shapes.map((w) => certainlyValid(w))).toEqual(shapes.map(() => false));
+    // and PostGIS: none of them valid (the last is refused when read)
+    expect(await postgisValid(shapes.slice(0, 4))).toEqual([false, false, false, false]);
+  });
 });
