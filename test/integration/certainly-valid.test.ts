@@ -39,6 +39,19 @@ function wkbOf(polygons: Ring[][], multi: boolean): Buffer {
   return Buffer.concat(parts);
 }
 
+/** ISO WKB, little-endian: a LineString. */
+function lineWkb(points: number[][]): Buffer {
+  const b = Buffer.alloc(9 + 16 * points.length);
+  b[0] = 1;
+  b.writeUInt32LE(2, 1);
+  b.writeUInt32LE(points.length, 5);
+  points.forEach(([x, y], i) => {
+    b.writeDoubleLE(x!, 9 + 16 * i);
+    b.writeDoubleLE(y!, 17 + 16 * i);
+  });
+  return b;
+}
+
 /** Random shapes of many kinds, valid or not (about a quarter valid). */
 function shapes(seed: number, count: number): Buffer[] {
   const r = mulberry32(seed);
@@ -288,20 +301,9 @@ describe('shapes proved valid in Node as a shapefile is loaded', () => {
   });
 
   it('leaves lines with one distinct point, and shapes of other kinds, to PostGIS', () => {
-    const line = (points: number[][]) => {
-      const b = Buffer.alloc(9 + 16 * points.length);
-      b[0] = 1;
-      b.writeUInt32LE(2, 1);
-      b.writeUInt32LE(points.length, 5);
-      points.forEach(([x, y], i) => {
-        b.writeDoubleLE(x!, 9 + 16 * i);
-        b.writeDoubleLE(y!, 17 + 16 * i);
-      });
-      return b;
-    };
     expect(
       certainlyValid(
-        line([
+        lineWkb([
           [1, 1],
           [1, 1],
         ]),
@@ -309,7 +311,7 @@ describe('shapes proved valid in Node as a shapefile is loaded', () => {
     ).toBe(false);
     expect(
       certainlyValid(
-        line([
+        lineWkb([
           [1, 1],
           [1, 1],
           [2, 1],
@@ -323,23 +325,12 @@ describe('shapes proved valid in Node as a shapefile is loaded', () => {
   });
 
   it('leaves a coordinate that is NaN or infinite to PostGIS, which refuses it (found by review: a NaN counted as a distinct point)', async () => {
-    const line = (points: number[][]) => {
-      const b = Buffer.alloc(9 + 16 * points.length);
-      b[0] = 1;
-      b.writeUInt32LE(2, 1);
-      b.writeUInt32LE(points.length, 5);
-      points.forEach(([x, y], i) => {
-        b.writeDoubleLE(x!, 9 + 16 * i);
-        b.writeDoubleLE(y!, 17 + 16 * i);
-      });
-      return b;
-    };
     const shapes = [
-      line([
+      lineWkb([
         [0, 0],
         [NaN, 1],
       ]),
-      line([
+      lineWkb([
         [0, 0],
         [Infinity, 1],
       ]),
